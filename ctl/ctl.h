@@ -1,0 +1,18 @@
+/* ctl.h: relayctl's subcommands.  relayctl_main.c holds the table of
+ * command names to these handlers; each lives in its own ctl_<name>.c.
+ * A handler gets argv after the command name and returns an exit status.
+ * settings (cf) are loaded before a handler runs. */
+#ifndef CTL_H
+#define CTL_H
+
+int ctl_start(int argc, char **argv);    /* ctl_master.c */
+int ctl_stop(int argc, char **argv);     /* ctl_master.c */
+int ctl_status(int argc, char **argv);   /* ctl_master.c */
+int ctl_log(int argc, char **argv);      /* ctl_log.c */
+int ctl_explain(int argc, char **argv);  /* ctl_explain.c (policy) */
+int ctl_stats(int argc, char **argv);    /* ctl_stats.c (rate counters) */
+int ctl_queue(int argc, char **argv);    /* ctl_queue.c: list show hold release delete flush */
+int ctl_suspend(int argc, char **argv);  /* ctl_suspend.c: suspend/unsuspend */
+int ctl_passwd(int argc, char **argv);   /* ctl_passwd.c: hash a password read from the tty/stdin */
+
+#endif

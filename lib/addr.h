@@ -1,0 +1,44 @@
+/* addr.h: RFC 5321 paths ("<local@domain>") and their parts.
+ * Strict where it guards the relay (source routes, bad domains, lengths),
+ * lenient where devices are sloppy (a space after the colon, no brackets). */
+#ifndef ADDR_H
+#define ADDR_H
+
+#include <stddef.h>
+
+#define ADDR_MAX 256        /* RFC 5321 4.5.3.1.3: path */
+#define ADDR_LOCAL_MAX 64
+#define ADDR_DOMAIN_MAX 255
+
+enum addr_status {
+	ADDR_OK = 0,
+	ADDR_SYNTAX,     /* 501 5.1.7 / 5.1.3 */
+	ADDR_TOOLONG,    /* 501 5.1.3 */
+	ADDR_ROUTE,      /* source route "@a,@b:x@y": refused */
+	ADDR_NODOMAIN,   /* no "@domain" */
+	ADDR_BADDOMAIN,  /* not a hostname or address literal */
+	ADDR_8BIT,       /* non-ASCII without SMTPUTF8 */
+	ADDR_NULL,       /* "<>" where a mailbox is required */
+};
+
+/* Parse the path that starts at s (just after "FROM:" or "TO:", spaces
+ * allowed).  On ADDR_OK the mailbox (domain lowercased) is in out, ""
+ * for the null path "<>" when allow_null, and *rest points at the ESMTP
+ * parameters (leading spaces skipped). */
+enum addr_status addr_parse_path(const char *s, int allow_null, int utf8,
+				 char *out, size_t outsz, const char **rest);
+
+/* Human text for a status (no code). */
+const char *addr_status_text(enum addr_status st);
+
+/* The domain of a mailbox ("" when none): the text after the last '@'. */
+const char *addr_domain(const char *mailbox);
+
+/* 1 when d is a syntactically valid hostname (LDH labels, no trailing dot)
+ * or, when literal_ok, an address literal "[1.2.3.4]" / "[IPv6:...]". */
+int addr_domain_valid(const char *d, int literal_ok);
+
+/* Lowercase an ASCII string in place. */
+void addr_lower(char *s);
+
+#endif

@@ -1,0 +1,228 @@
+/* io.c: buffered line I/O with timeouts. */
+#include "io.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void io_init(struct io *io, int rfd, int wfd, int timeout_ms)
+{
+	io->rfd = rfd;
+	io->wfd = wfd;
+	io->timeout_ms = timeout_ms;
+	io->read = io_fd_read;
+	io->write = io_fd_write;
+	io->ctx = NULL;
+	io->err = IO_ERR_NONE;
+	io->in_start = io->in_end = 0;
+	io->out_len = 0;
+}
+
+int io_wait(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	for (;;) {
+		int rc = poll(&p, 1, timeout_ms > 0 ? timeout_ms : -1);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return -1;
+		return rc > 0;
+	}
+}
+
+ssize_t io_fd_read(struct io *io, void *buf, size_t n)
+{
+	for (;;) {
+		int w = io_wait(io->rfd, POLLIN, io->timeout_ms);
+		ssize_t r;
+		if (w == 0) {
+			io->err = IO_ERR_TIMEOUT;
+			return -1;
+		}
+		if (w < 0) {
+			io->err = IO_ERR_SYS;
+			return -1;
+		}
+		r = read(io->rfd, buf, n);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			io->err = IO_ERR_SYS;
+		return r;
+	}
+}
+
+ssize_t io_fd_write(struct io *io, const void *buf, size_t n)
+{
+	for (;;) {
+		int w = io_wait(io->wfd, POLLOUT, io->timeout_ms);
+		ssize_t r;
+		if (w == 0) {
+			io->err = IO_ERR_TIMEOUT;
+			return -1;
+		}
+		if (w < 0) {
+			io->err = IO_ERR_SYS;
+			return -1;
+		}
+		r = write(io->wfd, buf, n);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			io->err = IO_ERR_SYS;
+		return r;
+	}
+}
+
+static int io_fill(struct io *io)
+{
+	ssize_t r;
+	if (io->in_start == io->in_end)
+		io->in_start = io->in_end = 0;
+	if (io->in_end == sizeof io->in) {
+		memmove(io->in, io->in + io->in_start, io->in_end - io->in_start);
+		io->in_end -= io->in_start;
+		io->in_start = 0;
+	}
+	r = io->read(io, io->in + io->in_end, sizeof io->in - io->in_end);
+	if (r == 0) {
+		io->err = IO_ERR_EOF;
+		return 0;
+	}
+	if (r < 0)
+		return -1;
+	io->in_end += (size_t)r;
+	return 1;
+}
+
+/* Append c to line unless full; a full line is marked too long. */
+static void line_add(char *line, size_t max, size_t *len, unsigned *flags,
+		     char c)
+{
+	if (*len + 1 < max)
+		line[(*len)++] = c;
+	else
+		*flags |= IO_TOOLONG;
+}
+
+int io_getline(struct io *io, char *line, size_t max, size_t *len,
+	       unsigned *flags)
+{
+	int pending_cr = 0;
+
+	*len = 0;
+	*flags = 0;
+	for (;;) {
+		while (io->in_start < io->in_end) {
+			char c = io->in[io->in_start++];
+			if (c == '\n') {
+				*flags |= pending_cr ? IO_CRLF : IO_BARE_LF;
+				line[*len] = '\0';
+				return 1;
+			}
+			if (pending_cr) {
+				*flags |= IO_BARE_CR;
+				line_add(line, max, len, flags, '\r');
+			}
+			pending_cr = (c == '\r');
+			if (!pending_cr)
+				line_add(line, max, len, flags, c);
+		}
+		int rc = io_fill(io);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			if (pending_cr) {
+				*flags |= IO_BARE_CR;
+				line_add(line, max, len, flags, '\r');
+			}
+			line[*len] = '\0';
+			if (*len == 0 && !*flags)
+				return 0;
+			*flags |= IO_PARTIAL;
+			return 1;
+		}
+	}
+}
+
+size_t io_pending(const struct io *io)
+{
+	return io->in_end - io->in_start;
+}
+
+void io_discard_input(struct io *io)
+{
+	io->in_start = io->in_end = 0;
+}
+
+ssize_t io_read(struct io *io, void *buf, size_t n)
+{
+	size_t have = io->in_end - io->in_start;
+	if (have == 0) {
+		int rc = io_fill(io);
+		if (rc <= 0)
+			return rc;
+		have = io->in_end - io->in_start;
+	}
+	if (n > have)
+		n = have;
+	memcpy(buf, io->in + io->in_start, n);
+	io->in_start += n;
+	return (ssize_t)n;
+}
+
+int io_flush(struct io *io)
+{
+	size_t off = 0;
+	while (off < io->out_len) {
+		ssize_t w = io->write(io, io->out + off, io->out_len - off);
+		if (w <= 0) {
+			if (w == 0)
+				io->err = IO_ERR_SYS;
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	io->out_len = 0;
+	return 0;
+}
+
+int io_put(struct io *io, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		size_t room = sizeof io->out - io->out_len, k = n < room ? n : room;
+		memcpy(io->out + io->out_len, p, k);
+		io->out_len += k;
+		p += k;
+		n -= k;
+		if (io->out_len == sizeof io->out && io_flush(io) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int io_puts(struct io *io, const char *s)
+{
+	return io_put(io, s, strlen(s));
+}
+
+int io_printf(struct io *io, const char *fmt, ...)
+{
+	char tmp[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= sizeof tmp)
+		n = sizeof tmp - 1;
+	return io_put(io, tmp, (size_t)n);
+}

@@ -1,0 +1,72 @@
+/* io.h: buffered line I/O over a socket or pipe, with timeouts, and
+ * pluggable read/write functions so that TLS can slide under it.
+ *
+ * SMTP is CRLF-only: io_getline reports how each line ended so that the
+ * caller can refuse a bare LF or bare CR instead of taking it as a line end. */
+#ifndef IO_H
+#define IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define IO_BUFSZ 16384
+
+/* flags set by io_getline */
+#define IO_CRLF      0x01 /* ended with CR LF */
+#define IO_BARE_LF   0x02 /* ended with LF not preceded by CR */
+#define IO_BARE_CR   0x04 /* a CR not followed by LF inside the line */
+#define IO_TOOLONG   0x08 /* longer than max: cut, the rest was discarded */
+#define IO_PARTIAL   0x10 /* EOF before any line end */
+
+/* error kinds in io->err */
+#define IO_ERR_NONE    0
+#define IO_ERR_EOF     1
+#define IO_ERR_TIMEOUT 2
+#define IO_ERR_SYS     3
+
+struct io;
+typedef ssize_t (*io_read_fn)(struct io *io, void *buf, size_t n);
+typedef ssize_t (*io_write_fn)(struct io *io, const void *buf, size_t n);
+
+struct io {
+	int rfd, wfd;
+	int timeout_ms;       /* per read/write; <= 0 waits forever */
+	io_read_fn read;      /* default: plain fd I/O with poll timeouts */
+	io_write_fn write;
+	void *ctx;            /* for the plug-in (e.g. SSL *) */
+	int err;
+	char in[IO_BUFSZ];
+	size_t in_start, in_end;
+	char out[IO_BUFSZ];
+	size_t out_len;
+};
+
+void io_init(struct io *io, int rfd, int wfd, int timeout_ms);
+
+/* Read one line into line[max] (NUL-terminated, terminator removed).
+ * Returns 1 with *len and *flags, 0 at EOF with nothing read, -1 on error
+ * or timeout (io->err says which). */
+int io_getline(struct io *io, char *line, size_t max, size_t *len,
+	       unsigned *flags);
+
+/* Bytes buffered but not consumed (pipelined commands). */
+size_t io_pending(const struct io *io);
+/* Drop buffered input (at STARTTLS: what came before the handshake). */
+void io_discard_input(struct io *io);
+/* Read raw bytes (buffered first); returns n read, 0 EOF, -1 error. */
+ssize_t io_read(struct io *io, void *buf, size_t n);
+
+int io_put(struct io *io, const void *buf, size_t n);
+int io_puts(struct io *io, const char *s);
+int io_printf(struct io *io, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int io_flush(struct io *io);
+
+/* The plain fd functions, for reuse by plug-ins. */
+ssize_t io_fd_read(struct io *io, void *buf, size_t n);
+ssize_t io_fd_write(struct io *io, const void *buf, size_t n);
+/* Wait for fd to be readable (events POLLIN) or writable (POLLOUT);
+ * 1 ready, 0 timeout, -1 error. */
+int io_wait(int fd, short events, int timeout_ms);
+
+#endif

@@ -1,0 +1,99 @@
+/* ipaddr.c: address and CIDR parsing and matching. */
+#include "ipaddr.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0,
+					    0, 0, 0, 0, 0xff, 0xff };
+
+int ipaddr_parse(const char *s, struct ipaddr *ip)
+{
+	unsigned char v4[4];
+
+	if (inet_pton(AF_INET, s, v4) == 1) {
+		memcpy(ip->a, v4mapped, 12);
+		memcpy(ip->a + 12, v4, 4);
+		return 0;
+	}
+	return inet_pton(AF_INET6, s, ip->a) == 1 ? 0 : -1;
+}
+
+int ipaddr_is_v4(const struct ipaddr *ip)
+{
+	return memcmp(ip->a, v4mapped, 12) == 0;
+}
+
+void ipaddr_format(const struct ipaddr *ip, char *buf, size_t n)
+{
+	if (ipaddr_is_v4(ip)) {
+		if (!inet_ntop(AF_INET, ip->a + 12, buf, (socklen_t)n) && n)
+			buf[0] = '\0';
+	} else if (!inet_ntop(AF_INET6, ip->a, buf, (socklen_t)n) && n) {
+		buf[0] = '\0';
+	}
+}
+
+static int host_bits_clear(const struct ipaddr *ip, int bits)
+{
+	for (int i = bits; i < 128; i++)
+		if (ip->a[i / 8] & (0x80 >> (i % 8)))
+			return 0;
+	return 1;
+}
+
+int cidr_parse(const char *s, struct cidr *c)
+{
+	char buf[64], *slash, *end;
+	long bits;
+	int v4;
+
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (ipaddr_parse(buf, &c->net) < 0)
+		return -1;
+	v4 = ipaddr_is_v4(&c->net) && !strchr(buf, ':');
+	if (!slash) {
+		c->bits = 128;
+		return 0;
+	}
+	if (!slash[1] || slash[1] < '0' || slash[1] > '9')
+		return -1;
+	bits = strtol(slash + 1, &end, 10);
+	if (*end || bits < 0 || bits > (v4 ? 32 : 128))
+		return -1;
+	c->bits = (int)bits + (v4 ? 96 : 0);
+	return host_bits_clear(&c->net, c->bits) ? 0 : -1;
+}
+
+int cidr_match(const struct cidr *c, const struct ipaddr *ip)
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (memcmp(c->net.a, ip->a, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (c->net.a[full] & mask) == (ip->a[full] & mask);
+}
+
+int cidr_size_log2(const struct cidr *c)
+{
+	return 128 - c->bits;
+}
+
+void cidr_format(const struct cidr *c, char *buf, size_t n)
+{
+	char addr[64];
+	int v4 = ipaddr_is_v4(&c->net) && c->bits >= 96;
+
+	ipaddr_format(&c->net, addr, sizeof addr);
+	snprintf(buf, n, "%s/%d", addr, v4 ? c->bits - 96 : c->bits);
+}

@@ -1,0 +1,84 @@
+/* log.c: stderr logging, one line per event. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *log_prog = "relaybox";
+
+void log_init(const char *progname)
+{
+	const char *slash = strrchr(progname, '/');
+	log_prog = slash ? slash + 1 : progname;
+}
+
+static void log_emit(const char *level, const char *fmt, va_list ap,
+		     const char *suffix)
+{
+	char line[2048];
+	int n = snprintf(line, sizeof line, "%s[%ld]: %s: ", log_prog,
+			 (long)getpid(), level);
+	if (n < 0 || (size_t)n >= sizeof line)
+		n = 0;
+	vsnprintf(line + n, sizeof line - n, fmt, ap);
+	/* never let a stray newline split one event into two lines */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (suffix)
+		fprintf(stderr, "%s: %s\n", line, suffix);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit("info", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit("warning", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void log_fatal(int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit("fatal", fmt, ap, NULL);
+	va_end(ap);
+	exit(status);
+}
+
+void log_fatalx(int status, const char *fmt, ...)
+{
+	const char *err = strerror(errno);
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit("fatal", fmt, ap, err);
+	va_end(ap);
+	exit(status);
+}
+
+char *log_clean(char *dst, size_t dstsz, const char *src, size_t srclen)
+{
+	size_t i;
+	if (dstsz == 0)
+		return dst;
+	for (i = 0; i < srclen && i + 1 < dstsz; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+	}
+	dst[i] = '\0';
+	return dst;
+}

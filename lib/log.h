@@ -1,0 +1,22 @@
+/* log.h: one line per event on stderr; relay-master adds the timestamp.
+ * Lines read "prog[pid]: level: text"; a queue id, when there is one,
+ * starts the text ("4F2A...: from=<a@b> ..."). */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stddef.h>
+
+void log_init(const char *progname);
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_fatal(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+/* like log_fatal, appending ": strerror(errno)" */
+void log_fatalx(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+
+/* Copy peer-supplied text for logging: control and non-ASCII bytes become
+ * '?', the result is cut to dstsz-1 bytes and always terminated. */
+char *log_clean(char *dst, size_t dstsz, const char *src, size_t srclen);
+
+#endif

@@ -1,0 +1,1 @@
+# lib/: shared code, built into build/librelay.a by the top Makefile.

@@ -1,0 +1,39 @@
+/* ns.h: netstrings ("12:hello world!,") carrying key=value lines, the
+ * framing of every message between relaybox processes.  A frame longer
+ * than NS_MAX, a bad length, or a missing ',' is garbage: drop the peer. */
+#ifndef NS_H
+#define NS_H
+
+#include <stddef.h>
+
+#define NS_MAX 65536
+
+/* Encode payload as a netstring into dst; returns its length, or 0 when
+ * dst is too small or len > NS_MAX. */
+size_t ns_encode(char *dst, size_t dstsz, const char *payload, size_t len);
+
+/* Write one netstring to fd, whole (retries short writes and EINTR).
+ * Returns 0, or -1 with errno. */
+int ns_write(int fd, const char *payload, size_t len);
+
+/* A buffered reader of netstrings from one fd (blocking or not). */
+struct ns_reader {
+	int fd;
+	char *buf;          /* NS_MAX + 16 bytes */
+	size_t start, end;  /* unconsumed bytes are buf[start..end) */
+	size_t consumed;    /* length of the frame last returned */
+};
+
+int ns_reader_init(struct ns_reader *r, int fd);
+void ns_reader_free(struct ns_reader *r);
+
+/* Next complete frame: returns 1 with *payload (NUL-terminated in place,
+ * valid until the next call) and *len; 0 when the fd would block
+ * (non-blocking fds only); -1 at EOF or on error (errno 0 at a clean EOF
+ * on a frame boundary, EPROTO for garbage or a truncated frame). */
+int ns_reader_next(struct ns_reader *r, char **payload, size_t *len);
+
+/* Bytes already read but not yet returned as frames. */
+size_t ns_reader_pending(const struct ns_reader *r);
+
+#endif

@@ -1,0 +1,50 @@
+/* privs.c: dropping root for good. */
+#include "privs.h"
+#include "exitcodes.h"
+#include "log.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+int privs_is_root(void)
+{
+	return getuid() == 0 || geteuid() == 0;
+}
+
+int privs_drop(const char *user, const char *extra_group)
+{
+	struct passwd *pw;
+	gid_t groups[2];
+	int ngroups = 1;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (!privs_is_root())
+		return 0;
+	pw = getpwnam(user);
+	if (!pw)
+		log_fatal(EXIT_TEMP, "no such user %s (run make install)", user);
+	if (pw->pw_uid == 0)
+		log_fatal(EXIT_TEMP, "user %s has uid 0", user);
+	groups[0] = pw->pw_gid;
+	if (extra_group) {
+		struct group *gr = getgrnam(extra_group);
+		if (!gr)
+			log_fatal(EXIT_TEMP, "no such group %s", extra_group);
+		groups[ngroups++] = gr->gr_gid;
+	}
+	if (setgroups((size_t)ngroups, groups) < 0)
+		log_fatalx(EXIT_TEMP, "setgroups");
+	if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0)
+		log_fatalx(EXIT_TEMP, "setresgid");
+	if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		log_fatalx(EXIT_TEMP, "setresuid");
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != pw->pw_uid || eu != pw->pw_uid || su != pw->pw_uid ||
+	    rg != pw->pw_gid || eg != pw->pw_gid || sg != pw->pw_gid)
+		log_fatal(EXIT_TEMP, "privileges were not dropped");
+	if (setuid(0) == 0)
+		log_fatal(EXIT_TEMP, "root could be regained");
+	return 0;
+}

@@ -1,0 +1,14 @@
+/* privs.h: the one audited place where a relaybox program gives up root. */
+#ifndef PRIVS_H
+#define PRIVS_H
+
+/* When running as root: become user (its primary group, plus the
+ * supplementary group extra_group when not NULL), and verify with
+ * getresuid/getresgid that root cannot be regained; exits on any failure.
+ * When not root: does nothing and returns 0 (a developer's run). */
+int privs_drop(const char *user, const char *extra_group);
+
+/* 1 when the real or effective uid is 0. */
+int privs_is_root(void);
+
+#endif

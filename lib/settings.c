@@ -1,0 +1,114 @@
+/* settings.c: the table of relay.conf settings with their defaults. */
+#include "settings.h"
+#include "cfg.h"
+#include "exitcodes.h"
+#include "log.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct settings cf;
+
+#define S(name, def) { #name, CFG_STR, def, &cf.name, 0, 0 }
+#define I(name, def, lo, hi) { #name, CFG_INT, #def, &cf.name, lo, hi }
+#define B(name, def) { #name, CFG_BOOL, def, &cf.name, 0, 0 }
+
+static const struct cfg_item settings_table[] = {
+	S(hostname, ""),
+	S(listen, "127.0.0.1:25"),
+	S(listen_tls, ""),
+	S(queue_dir, ""), S(run_dir, ""), S(log_file, ""), S(rules_cdb, ""),
+	S(users_cdb, ""), S(counters_file, ""), S(secrets_dir, ""),
+	S(tls_cert, ""), S(tls_key, ""), S(tls_ca, ""),
+	B(log_syslog, "no"),
+	I(line_max, 1000, 512, 65536),
+	I(message_size_max, 36700160, 1024, 2147483647),
+	I(rcpt_max, 100, 1, 100000),
+	I(commands_max, 10000, 10, 10000000),
+	I(errors_max, 20, 1, 1000),
+	I(smtp_timeout, 300, 1, 86400),
+	I(data_timeout, 600, 1, 86400),
+	I(session_timeout, 3600, 1, 604800),
+	I(conn_max, 500, 1, 100000),
+	I(conn_per_ip, 50, 1, 100000),
+	S(resolver, ""),
+	S(relayhost, ""),
+	I(smtp_port, 25, 1, 65535),
+	I(remote_workers, 8, 1, 1000),
+	I(dest_concurrency, 20, 1, 1000),
+	I(connect_timeout, 30, 1, 3600),
+	I(remote_timeout, 300, 1, 3600),
+	I(retry_min, 300, 1, 86400),
+	I(retry_max, 14400, 1, 604800),
+	I(queue_lifetime, 432000, 1, 31536000),
+	I(delay_warning, 14400, 0, 31536000),
+	I(conn_cache_max, 20, 0, 10000),
+	I(conn_cache_idle, 10, 0, 3600),
+	I(user_daily_messages, 10000, 0, 1000000000),
+	I(user_daily_rcpts, 10000, 0, 1000000000),
+	I(customer_daily_per_license, 130, 0, 1000000000),
+	I(customer_daily_cap, 4600000, 0, 1000000000),
+	I(customer_peak_per_license, 9, 0, 1000000000),
+	I(customer_peak_cap, 319444, 0, 1000000000),
+	I(unpaid_daily, 100, 0, 1000000000),
+	I(unpaid_peak, 50, 0, 1000000000),
+	I(auth_fail_max, 10, 1, 100000),
+	S(user_smtpd, "relaysmtpd"), S(user_policy, "relaypolicy"),
+	S(user_queue, "relayqueue"), S(user_send, "relaysend"),
+	S(user_remote, "relayremote"), S(group_queue, "relayq"),
+};
+
+const char *settings_default_dir(void)
+{
+	const char *d = getenv("RELAYBOX_DIR");
+	return d && *d ? d : "/etc/relaybox";
+}
+
+char *settings_path(char *buf, unsigned long n, const char *rel)
+{
+	snprintf(buf, n, "%s/%s", cf.dir, rel);
+	return buf;
+}
+
+/* An empty path setting becomes DIR/rel. */
+static void default_path(char **var, const char *rel)
+{
+	char buf[PATH_MAX];
+	if (**var)
+		return;
+	free(*var);
+	*var = strdup(settings_path(buf, sizeof buf, rel));
+	if (!*var)
+		log_fatal(EXIT_TEMP, "out of memory");
+}
+
+void settings_load(const char *dir)
+{
+	char path[PATH_MAX], err[1024], host[256];
+
+	cf.dir = realpath(dir, NULL);
+	if (!cf.dir)
+		log_fatalx(EXIT_TEMP, "instance directory %s", dir);
+	settings_path(path, sizeof path, "relay.conf");
+	if (cfg_load(path, settings_table,
+		     sizeof settings_table / sizeof settings_table[0], 1, err,
+		     sizeof err) < 0)
+		log_fatal(EXIT_PERM, "%s", err);
+	default_path(&cf.queue_dir, "queue");
+	default_path(&cf.run_dir, "run");
+	default_path(&cf.log_file, "log/relay.log");
+	default_path(&cf.rules_cdb, "rules.cdb");
+	default_path(&cf.users_cdb, "users.cdb");
+	default_path(&cf.counters_file, "counters");
+	default_path(&cf.secrets_dir, "secrets");
+	if (!*cf.hostname) {
+		if (gethostname(host, sizeof host) < 0)
+			strcpy(host, "localhost");
+		host[sizeof host - 1] = '\0';
+		free(cf.hostname);
+		cf.hostname = strdup(host);
+	}
+}

@@ -1,0 +1,54 @@
+/* settings.h: relay.conf, the daemon settings shared by every relaybox
+ * program.  Every path defaults to a place under the instance directory
+ * (-d DIR), so a whole instance can live in a temporary folder. */
+#ifndef SETTINGS_H
+#define SETTINGS_H
+
+struct settings {
+	char *dir;              /* the instance directory (-d), absolute */
+	/* identity and listeners */
+	char *hostname;
+	char *listen;           /* "127.0.0.1:25 [::1]:25 0.0.0.0:587" plain/STARTTLS */
+	char *listen_tls;       /* implicit TLS (465) listeners */
+	/* paths ("" = default under dir) */
+	char *queue_dir, *run_dir, *log_file, *rules_cdb, *users_cdb,
+	    *counters_file, *secrets_dir;
+	char *tls_cert, *tls_key, *tls_ca;
+	int log_syslog;
+	/* smtpd limits */
+	long line_max, message_size_max, rcpt_max, commands_max, errors_max;
+	long smtp_timeout, data_timeout, session_timeout;
+	long conn_max, conn_per_ip;
+	/* delivery */
+	char *resolver;         /* "127.0.0.1:5353", "" = /etc/resolv.conf */
+	char *relayhost;        /* "[host]:port" for all mail, "" = routes/MX */
+	long smtp_port;         /* port for MX deliveries (25) */
+	long remote_workers, dest_concurrency;
+	long connect_timeout, remote_timeout;
+	long retry_min, retry_max, queue_lifetime, delay_warning;
+	long conn_cache_max, conn_cache_idle;
+	/* policy / limits defaults (overridable per customer or user in rules) */
+	long user_daily_messages, user_daily_rcpts;
+	long customer_daily_per_license, customer_daily_cap;
+	long customer_peak_per_license, customer_peak_cap;
+	long unpaid_daily, unpaid_peak;
+	long auth_fail_max;
+	/* uids (used when started as root) */
+	char *user_smtpd, *user_policy, *user_queue, *user_send, *user_remote,
+	    *group_queue;
+};
+
+extern struct settings cf;
+
+/* Load DIR/relay.conf (a missing file gives the defaults) and resolve the
+ * paths under DIR.  Exits with a message on error. */
+void settings_load(const char *dir);
+
+/* Name of a file under the instance: settings_path(buf, n, "run/policy.sock"). */
+char *settings_path(char *buf, unsigned long n, const char *rel);
+
+/* Parse "-d DIR" style options common to every program: returns the
+ * instance dir given by -d or RELAYBOX_DIR or "/etc/relaybox". */
+const char *settings_default_dir(void);
+
+#endif

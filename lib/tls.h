@@ -1,0 +1,35 @@
+/* tls.h: OpenSSL under struct io, for the server (STARTTLS, port 465)
+ * and the client (relay-remote).  No cryptography of our own here. */
+#ifndef TLS_H
+#define TLS_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+#include "io.h"
+
+/* Server context: TLS 1.2 minimum, modern ciphers, server preference.
+ * NULL with a message in err when the cert or key cannot be loaded. */
+SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
+			size_t errsz);
+
+/* Client context; cafile NULL or "" means the system CA store. */
+SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz);
+
+/* Handshake on io's socket (io->rfd == io->wfd), then route io's reads
+ * and writes through TLS.  The caller discards buffered plaintext first
+ * (io_discard_input).  0 on success, -1 with a reason in err. */
+int tls_server_start(struct io *io, SSL_CTX *ctx, char *err, size_t errsz);
+
+/* Client handshake with SNI servername.  verify: 1 checks the chain and
+ * that the certificate names servername.  0 or -1 with err. */
+int tls_client_start(struct io *io, SSL_CTX *ctx, const char *servername,
+		     int verify, char *err, size_t errsz);
+
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384 256", or "" when io is plaintext. */
+void tls_describe(const struct io *io, char *buf, size_t n);
+
+/* Shut TLS down (best effort) and free it; io goes back to plain fds. */
+void tls_end(struct io *io);
+
+#endif

@@ -1,0 +1,27 @@
+/* usock.h: unix-domain sockets between relaybox processes, and passing
+ * open file descriptors over them (SCM_RIGHTS). */
+#ifndef USOCK_H
+#define USOCK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Bind and listen on path (an old socket file is replaced), chmod mode. */
+int usock_listen(const char *path, int mode);
+/* Connect; -1 with errno when nobody listens. */
+int usock_connect(const char *path);
+/* uid of the peer (SO_PEERCRED); -1 on error. */
+int usock_peer_uid(int fd, uid_t *uid);
+
+/* Send len bytes (at least 1) with nfds descriptors attached. */
+int usock_send_fds(int sock, const void *data, size_t len, const int *fds,
+		   int nfds);
+/* Receive up to len bytes and up to *nfds descriptors (set to how many
+ * came); returns bytes read, 0 at EOF, -1 on error. */
+ssize_t usock_recv_fds(int sock, void *data, size_t len, int *fds, int *nfds);
+
+/* Make fd non-blocking / close-on-exec. */
+int fd_nonblock(int fd);
+int fd_cloexec(int fd);
+
+#endif
