@@ -1,0 +1,167 @@
+/* susp.c: reading and editing the suspension override file. */
+#include "susp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int susp_init(struct susp *s, const char *path)
+{
+	memset(s, 0, sizeof *s);
+	s->path = strdup(path);
+	if (!s->path)
+		return -1;
+	susp_refresh(s);
+	return 0;
+}
+
+void susp_free(struct susp *s)
+{
+	free(s->path);
+	free(s->data);
+	memset(s, 0, sizeof *s);
+}
+
+static char *slurp(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, st) < 0 || st->st_size > SUSP_MAX ||
+	    !(buf = malloc((size_t)st->st_size + 1))) {
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, buf, (size_t)st->st_size);
+	close(fd);
+	if (n != st->st_size) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+void susp_refresh(struct susp *s)
+{
+	struct stat st;
+	char *d;
+
+	if (stat(s->path, &st) < 0) {
+		free(s->data);
+		s->data = NULL;
+		s->ino = 0;
+		return;
+	}
+	if (s->data && st.st_ino == s->ino && st.st_dev == s->dev &&
+	    st.st_mtim.tv_sec == s->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == s->mtime.tv_nsec)
+		return;
+	d = slurp(s->path, &st);
+	if (!d)
+		return; /* keep the old list rather than forget suspensions */
+	free(s->data);
+	s->data = d;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->mtime = st.st_mtim;
+}
+
+/* Find the line "kind name" in text; returns its start or NULL. */
+static const char *find_line(const char *text, const char *kind,
+			     const char *name)
+{
+	size_t kl = strlen(kind), nl = strlen(name);
+
+	for (const char *p = text; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == kl + 1 + nl && !strncmp(p, kind, kl) &&
+		    p[kl] == ' ' && !strncasecmp(p + kl + 1, name, nl))
+			return p;
+		p = e ? e + 1 : NULL;
+	}
+	return NULL;
+}
+
+int susp_has(const struct susp *s, const char *kind, const char *name)
+{
+	return s->data && *name && find_line(s->data, kind, name) != NULL;
+}
+
+static int write_atomic(const char *path, const char *text, size_t len)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	int fd, dfd;
+
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >=
+	    (int)sizeof tmp)
+		return errno = ENAMETOOLONG, -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0 ||
+	    close(fd) < 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	snprintf(dir, sizeof dir, "%s", path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int susp_edit(const char *path, const char *kind, const char *name, int add)
+{
+	struct stat st;
+	char *old = slurp(path, &st), *out;
+	const char *hit;
+	size_t ol, len;
+	int rc;
+
+	if (!old && errno != ENOENT)
+		return -1;
+	if (strchr(name, '\n') || strchr(name, ' ') || !*name)
+		return errno = EINVAL, -1;
+	ol = old ? strlen(old) : 0;
+	hit = old ? find_line(old, kind, name) : NULL;
+	if ((hit != NULL) == (add != 0)) {
+		free(old);
+		return 1;
+	}
+	out = malloc(ol + strlen(kind) + strlen(name) + 4);
+	if (!out) {
+		free(old);
+		return -1;
+	}
+	if (add) {
+		len = (size_t)sprintf(out, "%s%s%s %s\n", old ? old : "",
+				      ol && old[ol - 1] != '\n' ? "\n" : "",
+				      kind, name);
+	} else {
+		const char *e = strchr(hit, '\n');
+		size_t before = (size_t)(hit - old);
+		memcpy(out, old, before);
+		len = before;
+		if (e) {
+			memcpy(out + len, e + 1, ol - (size_t)(e + 1 - old));
+			len += ol - (size_t)(e + 1 - old);
+		}
+	}
+	rc = write_atomic(path, out, len);
+	free(out);
+	free(old);
+	return rc;
+}
