@@ -1,0 +1,223 @@
+/* qfile.c: reading and writing the header of a queue file (qfile.h). */
+#include "qfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int qf_err(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int qf_err(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int qfile_value_ok(const char *v, size_t max)
+{
+	size_t n = 0;
+	for (; *v; v++, n++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f || n >= max)
+			return 0;
+	return 1;
+}
+
+/* Read from offset 0 until the header's empty line; returns the header
+ * (NUL-terminated, the final "\n\n" kept) and its length. */
+static char *qf_slurp(int fd, size_t *hlen, char *err, size_t errsz)
+{
+	size_t cap = 8192, len = 0;
+	char *buf = malloc(cap + 1), *end;
+
+	while (buf) {
+		ssize_t n = pread(fd, buf + len, cap - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			qf_err(err, errsz, n < 0 ? "read: %s" : "%s",
+			       n < 0 ? strerror(errno) : "truncated header");
+			break;
+		}
+		len += (size_t)n;
+		buf[len] = '\0';
+		end = strstr(buf, "\n\n");
+		if (end) {
+			*hlen = (size_t)(end - buf) + 2;
+			buf[*hlen] = '\0';
+			return buf;
+		}
+		if (len == cap) {
+			char *nb;
+			if (cap >= (size_t)QFILE_HEADER_MAX) {
+				qf_err(err, errsz, "header too long");
+				break;
+			}
+			cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+	}
+	if (!buf)
+		qf_err(err, errsz, "out of memory");
+	free(buf);
+	return NULL;
+}
+
+static int qf_add_rcpt(struct qfile *q, char *v, size_t *cap)
+{
+	if (q->nrcpt == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		char **nr = realloc(q->rcpt, ncap * sizeof *nr);
+		if (!nr)
+			return -1;
+		q->rcpt = nr;
+		*cap = ncap;
+	}
+	q->rcpt[q->nrcpt++] = v;
+	return 0;
+}
+
+/* One "key=value" header line. */
+static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
+		   size_t errsz)
+{
+	char *eq = strchr(line, '=');
+	if (!eq)
+		return qf_err(err, errsz, "bad header line");
+	*eq = '\0';
+	char *v = eq + 1;
+	if (strcmp(line, "qid") == 0) {
+		if (strlen(v) >= sizeof q->qid)
+			return qf_err(err, errsz, "qid too long");
+		strcpy(q->qid, v);
+	} else if (strcmp(line, "time") == 0) {
+		q->arrival = strtoll(v, NULL, 10);
+	} else if (strcmp(line, "from") == 0) {
+		q->from = v;
+	} else if (strcmp(line, "rcpt") == 0) {
+		if (qf_add_rcpt(q, v, rcap) < 0)
+			return qf_err(err, errsz, "out of memory");
+	} else if (q->ninfo < QFILE_INFO_MAX) {
+		q->info[q->ninfo].key = line;
+		q->info[q->ninfo++].value = v;
+	}
+	return 0;
+}
+
+int qfile_read(int fd, struct qfile *q, char *err, size_t errsz)
+{
+	size_t hlen, rcap = 0;
+	struct stat st;
+	char *p, *nl;
+
+	memset(q, 0, sizeof *q);
+	if (fstat(fd, &st) < 0)
+		return qf_err(err, errsz, "fstat: %s", strerror(errno));
+	q->hdr = qf_slurp(fd, &hlen, err, errsz);
+	if (!q->hdr)
+		return -1;
+	q->body = (off_t)hlen;
+	q->size = st.st_size;
+	p = q->hdr;
+	nl = strchr(p, '\n');
+	*nl = '\0';
+	if (strcmp(p, QFILE_MAGIC) != 0) {
+		qfile_free(q);
+		return qf_err(err, errsz, "not a queue file");
+	}
+	for (p = nl + 1; *p != '\n'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		*nl = '\0';
+		if (qf_line(q, p, &rcap, err, errsz) < 0) {
+			qfile_free(q);
+			return -1;
+		}
+	}
+	if (!q->qid[0] || !q->from || q->nrcpt == 0) {
+		qfile_free(q);
+		return qf_err(err, errsz, "incomplete header");
+	}
+	return 0;
+}
+
+int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	if (fd < 0) {
+		memset(q, 0, sizeof *q);
+		return qf_err(err, errsz, "%s: %s", path, strerror(errno));
+	}
+	rc = qfile_read(fd, q, err, errsz);
+	close(fd);
+	return rc;
+}
+
+void qfile_free(struct qfile *q)
+{
+	free(q->rcpt);
+	free(q->hdr);
+	q->rcpt = NULL;
+	q->hdr = NULL;
+	q->nrcpt = 0;
+}
+
+const char *qfile_get_info(const struct qfile *q, const char *key)
+{
+	for (size_t i = 0; i < q->ninfo; i++)
+		if (strcmp(q->info[i].key, key) == 0)
+			return q->info[i].value;
+	return NULL;
+}
+
+/* Append "key=value\n" to a growing buffer. */
+static int qf_put(char **buf, size_t *len, size_t *cap, const char *key,
+		  const char *val)
+{
+	size_t need = strlen(key) + strlen(val) + 3;
+	if (*len + need + 2 > *cap) {
+		size_t ncap = (*cap + need) * 2;
+		char *nb = realloc(*buf, ncap);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = ncap;
+	}
+	*len += (size_t)sprintf(*buf + *len, "%s%s%s\n", key, *key ? "=" : "",
+				val);
+	return 0;
+}
+
+char *qfile_format(const struct qfile *q, size_t *len)
+{
+	size_t cap = 1024;
+	char *buf = malloc(cap), num[32];
+	int bad = !buf;
+
+	*len = 0;
+	snprintf(num, sizeof num, "%lld", q->arrival);
+	bad = bad || qf_put(&buf, len, &cap, "", QFILE_MAGIC) ||
+	      qf_put(&buf, len, &cap, "qid", q->qid) ||
+	      qf_put(&buf, len, &cap, "time", num);
+	for (size_t i = 0; !bad && i < q->ninfo; i++)
+		bad = qf_put(&buf, len, &cap, q->info[i].key, q->info[i].value);
+	bad = bad || qf_put(&buf, len, &cap, "from", q->from ? q->from : "");
+	for (size_t i = 0; !bad && i < q->nrcpt; i++)
+		bad = qf_put(&buf, len, &cap, "rcpt", q->rcpt[i]);
+	if (bad) {
+		free(buf);
+		return NULL;
+	}
+	buf[(*len)++] = '\n';
+	buf[*len] = '\0';
+	return buf;
+}

@@ -1,0 +1,59 @@
+/* qfile.h: the queue file (queue/new/<id>): a text header with the
+ * envelope, an empty line, then the message (Received header first, CRLF
+ * line ends).  Written by relay-queue; read by relay-send, relay-remote
+ * and relayctl.  The format is documented in queue/QUEUE.md:
+ *
+ *   relaybox-queue 1\n
+ *   qid=<id>\n  time=<arrival, unix seconds>\n
+ *   info lines from the envelope (ip=, helo=, auth=, tls=, proto=, customer=)\n
+ *   from=<sender, empty for <>>\n
+ *   rcpt=<recipient>\n ... (recipient index = order, from 0)
+ *   \n
+ *   <message>
+ */
+#ifndef QFILE_H
+#define QFILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define QFILE_MAGIC "relaybox-queue 1"
+#define QFILE_ID_MAX 64
+#define QFILE_INFO_MAX 16
+#define QFILE_HEADER_MAX (32L * 1024 * 1024)
+
+struct qfile_info {
+	char *key, *value;
+};
+
+struct qfile {
+	char qid[QFILE_ID_MAX];
+	long long arrival;            /* unix seconds */
+	char *from;                   /* "" for the null sender */
+	char **rcpt;                  /* nrcpt recipients, index = position */
+	size_t nrcpt;
+	struct qfile_info info[QFILE_INFO_MAX];
+	size_t ninfo;
+	off_t body;                   /* offset of the message in the file */
+	off_t size;                   /* size of the whole file */
+	char *hdr;                    /* storage behind every pointer above */
+};
+
+/* Read and check the header of an open queue file (position anywhere);
+ * 0, or -1 with a reason in err.  Free with qfile_free. */
+int qfile_read(int fd, struct qfile *q, char *err, size_t errsz);
+/* Open path and read its header; the fd is closed. */
+int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz);
+void qfile_free(struct qfile *q);
+/* Value of an info key (ip, helo, ...) or NULL. */
+const char *qfile_get_info(const struct qfile *q, const char *key);
+
+/* Format the header of q (qid, arrival, info, from, rcpt) as a malloc'd
+ * string ending with the empty line; NULL when out of memory. */
+char *qfile_format(const struct qfile *q, size_t *len);
+
+/* 1 when a header value is acceptable: no control bytes (so it cannot
+ * forge a line), at most max bytes. */
+int qfile_value_ok(const char *v, size_t max);
+
+#endif
