@@ -18,13 +18,21 @@ SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz);
 
 /* Handshake on io's socket (io->rfd == io->wfd), then route io's reads
  * and writes through TLS.  The caller discards buffered plaintext first
- * (io_discard_input).  0 on success, -1 with a reason in err. */
+ * (io_discard_input); tls_*_start also flushes pending output in clear
+ * (the "220 ready") and discards buffered input itself.  The fds are
+ * non-blocking while TLS runs (tls_end restores them); every read, write
+ * and the handshake are bounded by io->timeout_ms.  A write to a closed
+ * peer can raise SIGPIPE: programs ignore it.  0 on success, -1 with a
+ * reason in err (io is back to plain I/O then). */
 int tls_server_start(struct io *io, SSL_CTX *ctx, char *err, size_t errsz);
 
 /* Client handshake with SNI servername.  verify: 1 checks the chain and
  * that the certificate names servername.  0 or -1 with err. */
 int tls_client_start(struct io *io, SSL_CTX *ctx, const char *servername,
 		     int verify, char *err, size_t errsz);
+
+/* 1 when io's reads and writes go through TLS now. */
+int tls_active(const struct io *io);
 
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384 256", or "" when io is plaintext. */
 void tls_describe(const struct io *io, char *buf, size_t n);

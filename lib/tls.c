@@ -1,0 +1,456 @@
+/* tls.c: OpenSSL under struct io.  The socket is switched to non-blocking
+ * while TLS runs so that every OpenSSL call can be bounded by poll() and
+ * io->timeout_ms (a peer that stalls mid-record cannot hang us); io->ctx
+ * holds the SSL *, and SSL app data remembers the fds' original flags so
+ * tls_end can restore them.  No cryptography of our own here. */
+#include "tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+
+/* TLS 1.2 suites: forward secret AEAD only.  TLS 1.3 suites are all AEAD
+ * and keep OpenSSL's defaults. */
+#define TLS_CIPHERS12 \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256"
+
+#ifndef SSL_OP_IGNORE_UNEXPECTED_EOF
+#define SSL_OP_IGNORE_UNEXPECTED_EOF 0
+#endif
+
+/* What tls_end needs to put back. */
+struct tls_saved {
+	int rflags, wflags;
+};
+
+/* Drain the OpenSSL error queue into err after a prefix: the last error
+ * is usually the useful one, but keep them all as far as they fit. */
+static void tls_errq(char *err, size_t errsz, const char *what)
+{
+	unsigned long e;
+	size_t used;
+	int n;
+
+	if (!err || errsz == 0) {
+		ERR_clear_error();
+		return;
+	}
+	n = snprintf(err, errsz, "%s", what);
+	used = n < 0 ? 0 : ((size_t)n >= errsz ? errsz - 1 : (size_t)n);
+	while ((e = ERR_get_error()) != 0) {
+		char buf[256];
+		ERR_error_string_n(e, buf, sizeof buf);
+		if (used + 3 < errsz) {
+			n = snprintf(err + used, errsz - used, ": %s", buf);
+			if (n > 0)
+				used += (size_t)n < errsz - used ? (size_t)n
+								: errsz - used - 1;
+		}
+	}
+}
+
+/* A key file readable by group or other is a warning, not a refusal:
+ * the operator may have reasons, but should hear about it. */
+static void tls_check_key_mode(const char *keyfile)
+{
+	struct stat st;
+	if (stat(keyfile, &st) == 0 && (st.st_mode & 077))
+		log_warn("tls: key file %s is readable by group or other "
+			 "(mode %03o); chmod 600 it",
+			 keyfile, (unsigned)(st.st_mode & 0777));
+}
+
+SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
+			size_t errsz)
+{
+	static const unsigned char sid_ctx[] = "relaybox";
+	SSL_CTX *ctx;
+
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		tls_errq(err, errsz, "tls: SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
+				     SSL_OP_NO_COMPRESSION |
+				     SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_dh_auto(ctx, 1);
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1) {
+		tls_errq(err, errsz, "tls: cipher list");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1) {
+		char what[300];
+		snprintf(what, sizeof what, "tls: certificate %s", certfile);
+		tls_errq(err, errsz, what);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) != 1) {
+		char what[300];
+		snprintf(what, sizeof what, "tls: key %s", keyfile);
+		tls_errq(err, errsz, what);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_errq(err, errsz, "tls: key does not match certificate");
+		goto fail;
+	}
+	tls_check_key_mode(keyfile);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz)
+{
+	SSL_CTX *ctx;
+	int ok;
+
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		tls_errq(err, errsz, "tls: SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+				     SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (cafile && *cafile)
+		ok = SSL_CTX_load_verify_locations(ctx, cafile, NULL);
+	else
+		ok = SSL_CTX_set_default_verify_paths(ctx);
+	if (ok != 1) {
+		char what[300];
+		snprintf(what, sizeof what, "tls: CA %s",
+			 cafile && *cafile ? cafile : "(system store)");
+		tls_errq(err, errsz, what);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static long tls_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After an OpenSSL call asked to be retried, wait for the fd it needs.
+ * deadline < 0 means none.  1 ready, 0 timed out, -1 error. */
+static int tls_wait(struct io *io, int sslerr, long deadline)
+{
+	int fd = sslerr == SSL_ERROR_WANT_WRITE ? io->wfd : io->rfd;
+	short ev = sslerr == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+	int left = -1;
+
+	if (deadline >= 0) {
+		long d = deadline - tls_now_ms();
+		if (d <= 0)
+			return 0;
+		left = d > INT_MAX ? INT_MAX : (int)d;
+	}
+	return io_wait(fd, ev, left);
+}
+
+static long tls_deadline(const struct io *io)
+{
+	return io->timeout_ms > 0 ? tls_now_ms() + io->timeout_ms : -1;
+}
+
+/* Shared by read and write: r is the OpenSSL return value.  Returns 1 to
+ * retry the call, 0 at a clean close, -1 with io->err set. */
+static int tls_retry(struct io *io, int r, long deadline)
+{
+	int e = SSL_get_error(io->ctx, r);
+	int w;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		w = tls_wait(io, e, deadline);
+		if (w > 0)
+			return 1;
+		io->err = w == 0 ? IO_ERR_TIMEOUT : IO_ERR_SYS;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		io->err = IO_ERR_EOF;
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0) { /* EOF without close_notify */
+			io->err = IO_ERR_EOF;
+			return 0;
+		}
+		/* fall through */
+	default:
+		ERR_clear_error();
+		io->err = IO_ERR_SYS;
+		return -1;
+	}
+}
+
+/* io_read_fn over TLS.  SSL_read is tried before any poll, so bytes that
+ * OpenSSL already holds (SSL_pending) are returned without waiting; the
+ * whole call is bounded by timeout_ms, not each poll. */
+static ssize_t tls_read(struct io *io, void *buf, size_t n)
+{
+	long deadline = tls_deadline(io);
+	int want = n > INT_MAX ? INT_MAX : (int)n;
+
+	for (;;) {
+		int r, rc;
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_read(io->ctx, buf, want);
+		if (r > 0)
+			return r;
+		rc = tls_retry(io, r, deadline);
+		if (rc <= 0)
+			return rc;
+	}
+}
+
+static ssize_t tls_write(struct io *io, const void *buf, size_t n)
+{
+	long deadline = tls_deadline(io);
+	int want = n > INT_MAX ? INT_MAX : (int)n;
+
+	for (;;) {
+		int r, rc;
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_write(io->ctx, buf, want);
+		if (r > 0)
+			return r;
+		rc = tls_retry(io, r, deadline);
+		if (rc == 0) { /* peer closed: a write cannot succeed */
+			io->err = IO_ERR_SYS;
+			return -1;
+		}
+		if (rc < 0)
+			return -1;
+	}
+}
+
+static int tls_set_nonblock(int fd, int *saved)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -1;
+	*saved = fl;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Common part of both sides: flush plaintext, drop buffered input, make
+ * the SSL on io's fds, non-blocking.  NULL with err on failure. */
+static SSL *tls_setup(struct io *io, SSL_CTX *ctx, char *err, size_t errsz)
+{
+	struct tls_saved *sv;
+	SSL *ssl;
+
+	/* a reply still in the buffer (the "220 ready") goes out in clear;
+	 * anything read before the handshake must not be read after it */
+	if (io->out_len && io_flush(io) < 0) {
+		snprintf(err, errsz, "tls: flushing before handshake failed");
+		return NULL;
+	}
+	io_discard_input(io);
+	ERR_clear_error();
+	sv = calloc(1, sizeof *sv);
+	ssl = sv ? SSL_new(ctx) : NULL;
+	if (!ssl || SSL_set_rfd(ssl, io->rfd) != 1 ||
+	    SSL_set_wfd(ssl, io->wfd) != 1) {
+		tls_errq(err, errsz, "tls: SSL_new");
+		SSL_free(ssl);
+		free(sv);
+		return NULL;
+	}
+	if (tls_set_nonblock(io->rfd, &sv->rflags) < 0 ||
+	    tls_set_nonblock(io->wfd, &sv->wflags) < 0) {
+		snprintf(err, errsz, "tls: fcntl: %s", strerror(errno));
+		SSL_free(ssl);
+		free(sv);
+		return NULL;
+	}
+	SSL_set_app_data(ssl, sv);
+	return ssl;
+}
+
+/* Undo tls_setup: free SSL, restore fd flags, plain I/O again. */
+static void tls_teardown(struct io *io, SSL *ssl)
+{
+	struct tls_saved *sv = SSL_get_app_data(ssl);
+	if (sv) { /* reverse order: when rfd == wfd, rflags is the original */
+		fcntl(io->wfd, F_SETFL, sv->wflags);
+		fcntl(io->rfd, F_SETFL, sv->rflags);
+		free(sv);
+	}
+	SSL_free(ssl);
+	io->ctx = NULL;
+	io->read = io_fd_read;
+	io->write = io_fd_write;
+}
+
+/* Run the handshake (accept or connect) to the end, bounded by the io's
+ * timeout.  0, or -1 with err. */
+static int tls_handshake(struct io *io, SSL *ssl, int server, char *err,
+			 size_t errsz)
+{
+	long deadline = tls_deadline(io);
+
+	for (;;) {
+		int r, e, w;
+		ERR_clear_error();
+		errno = 0;
+		r = server ? SSL_accept(ssl) : SSL_connect(ssl);
+		if (r == 1)
+			return 0;
+		e = SSL_get_error(ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			w = tls_wait(io, e, deadline);
+			if (w > 0)
+				continue;
+			snprintf(err, errsz, "tls: handshake %s",
+				 w == 0 ? "timed out" : "poll failed");
+			return -1;
+		}
+		if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+			snprintf(err, errsz, "tls: handshake: %s",
+				 errno ? strerror(errno) : "connection closed");
+			return -1;
+		}
+		tls_errq(err, errsz, "tls: handshake");
+		return -1;
+	}
+}
+
+int tls_server_start(struct io *io, SSL_CTX *ctx, char *err, size_t errsz)
+{
+	SSL *ssl = tls_setup(io, ctx, err, errsz);
+	if (!ssl)
+		return -1;
+	io->ctx = ssl;
+	if (tls_handshake(io, ssl, 1, err, errsz) < 0) {
+		tls_teardown(io, ssl);
+		return -1;
+	}
+	io->read = tls_read;
+	io->write = tls_write;
+	return 0;
+}
+
+/* SNI must be a host name, never an address literal (RFC 6066 3). */
+static int tls_is_ip(const char *s)
+{
+	ASN1_OCTET_STRING *a = a2i_IPADDRESS(s);
+	if (!a)
+		return 0;
+	ASN1_OCTET_STRING_free(a);
+	return 1;
+}
+
+/* Name checks for the client: chain + host name (or IP) when verify. */
+static int tls_client_names(SSL *ssl, const char *servername, int verify)
+{
+	int isip = servername && *servername && tls_is_ip(servername);
+
+	if (servername && *servername && !isip &&
+	    SSL_set_tlsext_host_name(ssl, servername) != 1)
+		return -1;
+	if (!verify) {
+		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+		return 0;
+	}
+	if (!servername || !*servername)
+		return -1; /* verifying nothing would verify anything */
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (isip) {
+		X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
+		return X509_VERIFY_PARAM_set1_ip_asc(p, servername) == 1 ? 0 : -1;
+	}
+	return SSL_set1_host(ssl, servername) == 1 ? 0 : -1;
+}
+
+int tls_client_start(struct io *io, SSL_CTX *ctx, const char *servername,
+		     int verify, char *err, size_t errsz)
+{
+	SSL *ssl = tls_setup(io, ctx, err, errsz);
+	if (!ssl)
+		return -1;
+	io->ctx = ssl;
+	if (tls_client_names(ssl, servername, verify) < 0) {
+		tls_errq(err, errsz, "tls: bad server name for verification");
+		tls_teardown(io, ssl);
+		return -1;
+	}
+	if (tls_handshake(io, ssl, 0, err, errsz) < 0) {
+		long v = SSL_get_verify_result(ssl);
+		if (verify && v != X509_V_OK)
+			snprintf(err, errsz, "tls: verify %s failed: %s",
+				 servername, X509_verify_cert_error_string(v));
+		tls_teardown(io, ssl);
+		return -1;
+	}
+	io->read = tls_read;
+	io->write = tls_write;
+	return 0;
+}
+
+int tls_active(const struct io *io)
+{
+	return io->read == tls_read && io->ctx != NULL;
+}
+
+void tls_describe(const struct io *io, char *buf, size_t n)
+{
+	const SSL_CIPHER *c;
+	if (n == 0)
+		return;
+	buf[0] = '\0';
+	if (!tls_active(io))
+		return;
+	c = SSL_get_current_cipher(io->ctx);
+	snprintf(buf, n, "%s %s %d", SSL_get_version(io->ctx),
+		 c ? SSL_CIPHER_get_name(c) : "unknown",
+		 c ? SSL_CIPHER_get_bits(c, NULL) : 0);
+}
+
+void tls_end(struct io *io)
+{
+	SSL *ssl;
+	if (!tls_active(io))
+		return;
+	ssl = io->ctx;
+	/* one attempt at close_notify; never wait for the peer's */
+	if (io->out_len)
+		io_flush(io);
+	ERR_clear_error();
+	SSL_shutdown(ssl);
+	ERR_clear_error();
+	io_discard_input(io);
+	tls_teardown(io, ssl);
+}

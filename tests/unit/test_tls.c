@@ -1,0 +1,373 @@
+// links:
+/* test_tls.c: lib/tls.c over a socketpair, with a CA and a server
+ * certificate made here by the openssl CLI in a mkdtemp directory.  The
+ * server side runs in a forked child whose exit status says whether its
+ * handshake (and its part of the scenario) worked. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "tls.h"
+#include "t.h"
+
+static char dir[] = "/tmp/relaybox-test-tls-XXXXXX";
+static char ca[300], cert[300], key[300];
+
+static int make_certs(void)
+{
+	char cmd[2048];
+	snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	snprintf(cmd, sizeof cmd,
+		 "cd %s && exec >log 2>&1 && "
+		 "printf 'subjectAltName=DNS:mx.test.example,IP:127.0.0.1\\n' >ext && "
+		 "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key "
+		 "-out ca.pem -days 2 -subj /CN=relaybox-test-ca && "
+		 "openssl req -newkey rsa:2048 -nodes -keyout key.pem -out csr.pem "
+		 "-subj /CN=mx.test.example && "
+		 "openssl x509 -req -in csr.pem -CA ca.pem -CAkey ca.key "
+		 "-CAcreateserial -out cert.pem -days 2 -extfile ext && "
+		 "chmod 600 key.pem",
+		 dir);
+	return system(cmd);
+}
+
+enum srv_mode { SRV_ECHO, SRV_SILENT, SRV_NOTLS, SRV_INJECT };
+
+/* The server child: returns its exit status (0 = all it did worked). */
+static int srv_run(int fd, enum srv_mode mode)
+{
+	char err[512] = "", line[20000];
+	size_t len;
+	unsigned fl;
+	struct io io;
+	SSL_CTX *ctx;
+
+	io_init(&io, fd, fd, 5000);
+	if (mode == SRV_NOTLS) { /* a peer that never answers the hello */
+		while (read(fd, line, sizeof line) > 0)
+			;
+		return 0;
+	}
+	ctx = tls_server_ctx(cert, key, err, sizeof err);
+	if (!ctx)
+		return 2;
+	if (mode == SRV_INJECT) {
+		if (io_getline(&io, line, sizeof line, &len, &fl) != 1 ||
+		    strcmp(line, "STARTTLS") != 0)
+			return 3;
+		io_puts(&io, "220 go\r\n"); /* tls_server_start flushes it */
+	}
+	if (tls_server_start(&io, ctx, err, sizeof err) < 0)
+		return 1;
+	if (mode == SRV_SILENT) { /* says nothing until the client leaves */
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		while (read(fd, line, sizeof line) > 0)
+			;
+		return 0;
+	}
+	while (io_getline(&io, line, sizeof line, &len, &fl) == 1) {
+		char d[128];
+		tls_describe(&io, d, sizeof d);
+		if (strcmp(line, "DESCRIBE") == 0)
+			io_printf(&io, "%s\r\n", d);
+		else
+			io_printf(&io, "250 %zu %s\r\n", len,
+				  len < 100 ? line : "long");
+		if (io_flush(&io) < 0)
+			return 4;
+	}
+	tls_end(&io);
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+struct peer {
+	pid_t pid;
+	int fd;
+};
+
+static struct peer srv_start(enum srv_mode mode)
+{
+	int sv[2];
+	struct peer p = { -1, -1 };
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return p;
+	p.pid = fork();
+	if (p.pid == 0) {
+		close(sv[0]);
+		_exit(srv_run(sv[1], mode));
+	}
+	close(sv[1]);
+	p.fd = sv[0];
+	return p;
+}
+
+static int srv_wait(struct peer *p)
+{
+	int st = 0;
+	close(p->fd);
+	waitpid(p->pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+/* Send one line, read one reply line. */
+static int roundtrip(struct io *io, const char *send, char *reply, size_t n)
+{
+	size_t len;
+	unsigned fl;
+	if (io_puts(io, send) < 0 || io_puts(io, "\r\n") < 0 ||
+	    io_flush(io) < 0)
+		return -1;
+	if (io_getline(io, reply, n, &len, &fl) != 1 || fl != IO_CRLF)
+		return -1;
+	return 0;
+}
+
+static void test_roundtrip(SSL_CTX *cctx)
+{
+	char err[512] = "", reply[256], big[12001];
+	struct peer p = srv_start(SRV_ECHO);
+	struct io io;
+	int fl;
+
+	io_init(&io, p.fd, p.fd, 5000);
+	T_CHECK("client handshake verify name",
+		tls_client_start(&io, cctx, "mx.test.example", 1, err,
+				 sizeof err) == 0);
+	T_CHECK("tls_active after start", tls_active(&io));
+	T_CHECK("line round trip",
+		roundtrip(&io, "HELLO there", reply, sizeof reply) == 0 &&
+		    strcmp(reply, "250 11 HELLO there") == 0);
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	T_CHECK("12000 byte line crosses records",
+		roundtrip(&io, big, reply, sizeof reply) == 0 &&
+		    strcmp(reply, "250 12000 long") == 0);
+	T_CHECK("server describe",
+		roundtrip(&io, "DESCRIBE", reply, sizeof reply) == 0 &&
+		    strncmp(reply, "TLSv1.3 TLS_", 12) == 0);
+	tls_describe(&io, reply, sizeof reply);
+	T_CHECK("client describe \"TLSv1.3 TLS_AES_256_GCM_SHA384 256\"",
+		strcmp(reply, "TLSv1.3 TLS_AES_256_GCM_SHA384 256") == 0);
+	tls_end(&io);
+	fl = fcntl(p.fd, F_GETFL);
+	T_CHECK("tls_end restores blocking fd", fl >= 0 && !(fl & O_NONBLOCK));
+	T_CHECK("tls_end: plain again", !tls_active(&io));
+	tls_describe(&io, reply, sizeof reply);
+	T_STREQ("describe plaintext is empty", reply, "");
+	T_CHECK("server side ok", srv_wait(&p) == 0);
+}
+
+/* verify: name, servername, expect client ok */
+static const struct {
+	const char *name, *servername;
+	int verify, ok;
+} verify_cases[] = {
+	{ "verify: right name", "mx.test.example", 1, 1 },
+	{ "verify: right name, other case", "MX.Test.Example", 1, 1 },
+	{ "verify: IP SAN 127.0.0.1", "127.0.0.1", 1, 1 },
+	{ "verify: wrong name refused", "other.example", 1, 0 },
+	{ "verify: parent domain refused", "test.example", 1, 0 },
+	{ "verify: subdomain refused", "a.mx.test.example", 1, 0 },
+	{ "verify: wrong IP refused", "127.0.0.2", 1, 0 },
+	{ "verify: empty name refused", "", 1, 0 },
+	{ "no verify: wrong name accepted", "other.example", 0, 1 },
+};
+
+static void test_verify(SSL_CTX *cctx, SSL_CTX *sysctx)
+{
+	char err[512], reply[64];
+	for (size_t i = 0; i < sizeof verify_cases / sizeof *verify_cases; i++) {
+		struct peer p = srv_start(SRV_ECHO);
+		struct io io;
+		int rc;
+		io_init(&io, p.fd, p.fd, 5000);
+		err[0] = '\0';
+		rc = tls_client_start(&io, cctx, verify_cases[i].servername,
+				      verify_cases[i].verify, err, sizeof err);
+		if (rc == 0)
+			rc = roundtrip(&io, "x", reply, sizeof reply);
+		T_CHECK(verify_cases[i].name, (rc == 0) == verify_cases[i].ok);
+		if (!verify_cases[i].ok)
+			T_CHECK("  ...with a reason", err[0] != '\0');
+		tls_end(&io);
+		srv_wait(&p);
+	}
+	/* the system store does not know our test CA */
+	struct peer p = srv_start(SRV_ECHO);
+	struct io io;
+	io_init(&io, p.fd, p.fd, 5000);
+	err[0] = '\0';
+	T_CHECK("verify: unknown CA refused",
+		tls_client_start(&io, sysctx, "mx.test.example", 1, err,
+				 sizeof err) < 0 &&
+		    strstr(err, "verify") != NULL);
+	T_CHECK("server handshake failed too", srv_wait(&p) != 0);
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	       (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void test_timeouts(SSL_CTX *cctx)
+{
+	char err[512] = "", line[64];
+	size_t len;
+	unsigned fl;
+	struct timespec t0;
+	struct peer p = srv_start(SRV_SILENT);
+	struct io io;
+
+	io_init(&io, p.fd, p.fd, 300);
+	T_CHECK("handshake before silence",
+		tls_client_start(&io, cctx, "mx.test.example", 1, err,
+				 sizeof err) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	T_CHECK("read times out",
+		io_getline(&io, line, sizeof line, &len, &fl) == -1 &&
+		    io.err == IO_ERR_TIMEOUT);
+	T_CHECK("read timeout near 300 ms",
+		ms_since(&t0) >= 250 && ms_since(&t0) < 1500);
+	tls_end(&io);
+	srv_wait(&p);
+
+	p = srv_start(SRV_NOTLS);
+	io_init(&io, p.fd, p.fd, 300);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	T_CHECK("handshake times out",
+		tls_client_start(&io, cctx, "mx.test.example", 1, err,
+				 sizeof err) < 0 &&
+		    strstr(err, "timed out") != NULL);
+	T_CHECK("handshake timeout near 300 ms", ms_since(&t0) < 1500);
+	T_CHECK("failed start leaves plain io", !tls_active(&io));
+	srv_wait(&p);
+}
+
+/* Plaintext pipelined after STARTTLS must not be read after the handshake
+ * (the STARTTLS injection attack, CVE-2011-0411 style). */
+static void test_inject(SSL_CTX *cctx)
+{
+	char err[512] = "", reply[64];
+	size_t len;
+	unsigned fl;
+	struct peer p = srv_start(SRV_INJECT);
+	struct io io;
+
+	io_init(&io, p.fd, p.fd, 5000);
+	io_puts(&io, "STARTTLS\r\nRSET\r\n");
+	io_flush(&io);
+	T_CHECK("inject: 220 in clear",
+		io_getline(&io, reply, sizeof reply, &len, &fl) == 1 &&
+		    strcmp(reply, "220 go") == 0);
+	T_CHECK("inject: handshake",
+		tls_client_start(&io, cctx, "mx.test.example", 1, err,
+				 sizeof err) == 0);
+	T_CHECK("inject: first reply is for NOOP, not RSET",
+		roundtrip(&io, "NOOP", reply, sizeof reply) == 0 &&
+		    strcmp(reply, "250 4 NOOP") == 0);
+	tls_end(&io);
+	T_CHECK("inject: server ok", srv_wait(&p) == 0);
+}
+
+static void test_old_protocol(void)
+{
+	char err[512] = "";
+	SSL_CTX *old = tls_client_ctx(ca, err, sizeof err);
+	struct peer p = srv_start(SRV_ECHO);
+	struct io io;
+
+	SSL_CTX_set_min_proto_version(old, 0);
+	SSL_CTX_set_max_proto_version(old, TLS1_1_VERSION);
+	SSL_CTX_set_security_level(old, 0);
+	io_init(&io, p.fd, p.fd, 5000);
+	T_CHECK("server refuses TLS 1.1",
+		tls_client_start(&io, old, "mx.test.example", 1, err,
+				 sizeof err) < 0);
+	srv_wait(&p);
+	SSL_CTX_free(old);
+}
+
+/* Error paths of the context constructors, and the key mode warning. */
+static void test_ctx_errors(void)
+{
+	char err[512] = "", path[400], buf[1024] = "";
+	int save = dup(2), fd;
+	ssize_t n;
+	SSL_CTX *c;
+
+	T_CHECK("missing cert refused",
+		tls_server_ctx("/nonexistent/cert.pem", key, err, sizeof err) ==
+			NULL &&
+		    strstr(err, "/nonexistent/cert.pem") != NULL);
+	T_CHECK("missing key refused",
+		tls_server_ctx(cert, "/nonexistent/key.pem", err, sizeof err) ==
+			NULL &&
+		    strstr(err, "/nonexistent/key.pem") != NULL);
+	snprintf(path, sizeof path, "%s/ca.key", dir);
+	T_CHECK("mismatched key refused",
+		tls_server_ctx(cert, path, err, sizeof err) == NULL &&
+		    strstr(err, "ca.key") != NULL);
+	T_CHECK("missing CA file refused",
+		tls_client_ctx("/nonexistent/ca.pem", err, sizeof err) == NULL);
+
+	snprintf(path, sizeof path, "%s/stderr", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	chmod(key, 0644);
+	dup2(fd, 2);
+	c = tls_server_ctx(cert, key, err, sizeof err);
+	dup2(save, 2);
+	chmod(key, 0600);
+	n = pread(fd, buf, sizeof buf - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	T_CHECK("world-readable key loads", c != NULL);
+	T_CHECK("world-readable key warns",
+		strstr(buf, "readable by group or other") != NULL);
+	SSL_CTX_free(c);
+	close(fd);
+	close(save);
+}
+
+int main(void)
+{
+	char err[512] = "", cmd[400];
+	SSL_CTX *cctx, *sysctx;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(dir) || make_certs() != 0) {
+		printf("FAIL making test certificates in %s\n", dir);
+		return 1;
+	}
+	cctx = tls_client_ctx(ca, err, sizeof err);
+	sysctx = tls_client_ctx(NULL, err, sizeof err);
+	T_CHECK("client ctx with CA file", cctx != NULL);
+	T_CHECK("client ctx with system store", sysctx != NULL);
+	if (cctx && sysctx) {
+		test_roundtrip(cctx);
+		test_verify(cctx, sysctx);
+		test_timeouts(cctx);
+		test_inject(cctx);
+		test_old_protocol();
+		test_ctx_errors();
+	}
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sysctx);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("FAIL removing %s\n", dir);
+	return t_done();
+}
