@@ -212,10 +212,11 @@ static int tls_retry(struct io *io, int r, long deadline)
 	}
 }
 
-/* io_read_fn over TLS.  SSL_read is tried before any poll, so bytes that
- * OpenSSL already holds (SSL_pending) are returned without waiting; the
- * whole call is bounded by timeout_ms, not each poll. */
-static ssize_t tls_read(struct io *io, void *buf, size_t n)
+/* One SSL_read (rbuf) or SSL_write (wbuf), retried until done.  The call
+ * is tried before any poll, so bytes OpenSSL already holds (SSL_pending)
+ * come back without waiting; the whole call is bounded by timeout_ms, not
+ * each poll.  A write to a peer that closed is an error, not EOF. */
+static ssize_t tls_rw(struct io *io, void *rbuf, const void *wbuf, size_t n)
 {
 	long deadline = tls_deadline(io);
 	int want = n > INT_MAX ? INT_MAX : (int)n;
@@ -224,35 +225,26 @@ static ssize_t tls_read(struct io *io, void *buf, size_t n)
 		int r, rc;
 		ERR_clear_error();
 		errno = 0;
-		r = SSL_read(io->ctx, buf, want);
+		r = rbuf ? SSL_read(io->ctx, rbuf, want)
+			 : SSL_write(io->ctx, wbuf, want);
 		if (r > 0)
 			return r;
 		rc = tls_retry(io, r, deadline);
+		if (rc == 0 && !rbuf)
+			io->err = IO_ERR_SYS;
 		if (rc <= 0)
-			return rc;
+			return rc == 0 && !rbuf ? -1 : rc;
 	}
+}
+
+static ssize_t tls_read(struct io *io, void *buf, size_t n)
+{
+	return tls_rw(io, buf, NULL, n);
 }
 
 static ssize_t tls_write(struct io *io, const void *buf, size_t n)
 {
-	long deadline = tls_deadline(io);
-	int want = n > INT_MAX ? INT_MAX : (int)n;
-
-	for (;;) {
-		int r, rc;
-		ERR_clear_error();
-		errno = 0;
-		r = SSL_write(io->ctx, buf, want);
-		if (r > 0)
-			return r;
-		rc = tls_retry(io, r, deadline);
-		if (rc == 0) { /* peer closed: a write cannot succeed */
-			io->err = IO_ERR_SYS;
-			return -1;
-		}
-		if (rc < 0)
-			return -1;
-	}
+	return tls_rw(io, NULL, buf, n);
 }
 
 static int tls_set_nonblock(int fd, int *saved)
