@@ -1,0 +1,81 @@
+/* rate.h: rate accounting (SPEC.md §3) over a shared-memory counters file
+ * (cf.counters_file, mmap MAP_SHARED) owned by relay-policy, the single
+ * writer.  relayctl maps the same file read-only for `relayctl stats`.
+ *
+ * Windows slide: the daily window is 1441 one-minute buckets (never frees
+ * a count before 24 h; at most 60 s after), the peak window 600 one-second
+ * buckets (exact at the second).  ARCHITECTURE.md "Rate counters" has the
+ * file format, memory per record and what happens when the file is full. */
+#ifndef RATE_H
+#define RATE_H
+
+#include <stdint.h>
+
+struct rate_limits {
+	long user_msgs, user_rcpts, cust_daily, cust_peak; /* 0 = unlimited */
+};
+
+enum rate_verdict {
+	RATE_OK,
+	RATE_USER_DAILY, /* 550 5.4.5 Daily SMTP relay limit exceeded for user. */
+	RATE_CUST_DAILY, /* 550 5.7.1 Daily SMTP relay limit exceeded for customer. */
+	RATE_CUST_PEAK,  /* 450 4.2.1 Peak SMTP relay limit exceeded for customer. */
+	RATE_FULL,       /* counters file full or unusable: answer 451 4.3.0
+			  * (tempfail), never let mail through uncounted */
+};
+
+struct rate_txn;
+
+/* Create or map the counters file (cf.counters_file) read-write; -1 on
+ * error (logged).  A file of another version is renamed to PATH.bad and
+ * recreated.  Geometry (capacities) comes from the settings when the file
+ * is created (rate_users_max, rate_customers_max, rate_user_rcpt_slots),
+ * from the file otherwise. */
+int rate_open(const char *path);
+/* Map an existing file read-only (relayctl); -1 on error, errno set. */
+int rate_open_readonly(const char *path);
+void rate_close(void); /* msync + unmap; pending transactions are dropped */
+
+struct rate_txn *rate_txn_new(void);
+void rate_txn_reset(struct rate_txn *t); /* release what is pending */
+void rate_txn_free(struct rate_txn *t);
+
+/* May rcpt join the transaction?  Considers committed counters plus what
+ * is pending in every open transaction of this process (so two sessions
+ * can never together commit more than a limit); on RATE_OK records it as
+ * pending in t.  user = envelope sender when it is a registered user, else
+ * NULL; customer = customer name (NULL = no customer limits).  Names and
+ * recipients are compared case-insensitively.  Checks run in the order
+ * user, customer daily, customer peak; the first exceeded is returned. */
+enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
+			    const char *customer, const char *rcpt,
+			    const struct rate_limits *lim, long now);
+/* Message accepted: pending becomes counted (1 message + unique new rcpts
+ * for the user, every rcpt for the customer), then t is empty again. */
+void rate_commit(struct rate_txn *t, long now);
+
+/* The limits from relay.conf defaults for a customer with `licenses`
+ * licenses, paid or not (unpaid: unpaid_daily / unpaid_peak).  Per-customer
+ * or per-user overrides from the rules replace fields afterwards. */
+void rate_limits_default(struct rate_limits *l, long licenses, int paid);
+
+/* Live counters of one user or customer (read-only or read-write map). */
+struct rate_stats {
+	char name[256];
+	long msgs;         /* user: messages in the daily window */
+	long rcpts;        /* user: unique recipients; customer: all, daily */
+	long peak;         /* customer: recipients in the 10-minute window */
+	long msgs_free_at; /* when the oldest counted message leaves (0 = none) */
+	long rcpts_free_at;
+	long peak_free_at;
+	long last;         /* last time the record was touched */
+};
+enum rate_kind { RATE_USER, RATE_CUSTOMER };
+/* 0 found, -1 not found. */
+int rate_stats_get(enum rate_kind k, const char *name, long now,
+		   struct rate_stats *st);
+/* Call fn for every record of kind k (stops when fn returns non-zero). */
+int rate_stats_each(enum rate_kind k, long now,
+		    int (*fn)(const struct rate_stats *st, void *arg), void *arg);
+
+#endif
