@@ -33,6 +33,8 @@ struct settings {
 	long customer_peak_per_license, customer_peak_cap;
 	long unpaid_daily, unpaid_peak;
 	long auth_fail_max;
+	/* rate counters file geometry, used when the file is created */
+	long rate_users_max, rate_customers_max, rate_user_rcpt_slots;
 	/* uids (used when started as root) */
 	char *user_smtpd, *user_policy, *user_queue, *user_send, *user_remote,
 	    *group_queue;
