@@ -1,5 +1,6 @@
 /* ns.c: netstring framing. */
 #include "ns.h"
+#include "usock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -104,7 +105,26 @@ static int ns_cut(struct ns_reader *r, char **payload, size_t *len)
 	return 1;
 }
 
-int ns_reader_next(struct ns_reader *r, char **payload, size_t *len)
+/* Read more bytes: with read(), or with recvmsg() collecting the
+ * descriptors passed along (fds != NULL). */
+static ssize_t ns_fill(struct ns_reader *r, int *fds, int *nfds, int max)
+{
+	void *at = r->buf + r->end;
+	size_t room = NS_MAX + 16 - r->end;
+	int got;
+	ssize_t n;
+
+	if (!fds)
+		return read(r->fd, at, room);
+	got = max - *nfds;
+	n = usock_recv_fds(r->fd, at, room, fds + *nfds, &got);
+	if (n >= 0)
+		*nfds += got;
+	return n;
+}
+
+static int ns_next(struct ns_reader *r, char **payload, size_t *len, int *fds,
+		   int *nfds, int max)
 {
 	for (;;) {
 		int rc;
@@ -124,7 +144,7 @@ int ns_reader_next(struct ns_reader *r, char **payload, size_t *len)
 			r->end -= r->start;
 			r->start = 0;
 		}
-		got = read(r->fd, r->buf + r->end, NS_MAX + 16 - r->end);
+		got = ns_fill(r, fds, nfds, max);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
@@ -138,4 +158,15 @@ int ns_reader_next(struct ns_reader *r, char **payload, size_t *len)
 		}
 		r->end += (size_t)got;
 	}
+}
+
+int ns_reader_next(struct ns_reader *r, char **payload, size_t *len)
+{
+	return ns_next(r, payload, len, NULL, NULL, 0);
+}
+
+int ns_reader_next_fds(struct ns_reader *r, char **payload, size_t *len,
+		       int *fds, int *nfds, int max)
+{
+	return ns_next(r, payload, len, fds, nfds, max);
 }

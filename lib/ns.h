@@ -33,6 +33,12 @@ void ns_reader_free(struct ns_reader *r);
  * on a frame boundary, EPROTO for garbage or a truncated frame). */
 int ns_reader_next(struct ns_reader *r, char **payload, size_t *len);
 
+/* Like ns_reader_next on a unix socket, also collecting descriptors sent
+ * with the data (SCM_RIGHTS) into fds[*nfds..max); *nfds grows as they
+ * come (extra ones are closed).  The caller owns and closes them. */
+int ns_reader_next_fds(struct ns_reader *r, char **payload, size_t *len,
+		       int *fds, int *nfds, int max);
+
 /* Bytes already read but not yet returned as frames. */
 size_t ns_reader_pending(const struct ns_reader *r);
 
