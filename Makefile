@@ -24,6 +24,14 @@ MAN_PAGES :=
 
 all: programs
 
+# defined before the modules are read: each module.mk calls it
+# $(call program,name,objects): link bin/name from objects and the library.
+define program
+$(BIN)/$(1): $(2) $(LIB_A)
+	@mkdir -p $(BIN)
+	$$(CC) $$(LDFLAGS) -o $$@ $(2) $(LIB_A) $$(LDLIBS)
+endef
+
 include $(wildcard */module.mk)
 
 programs: $(addprefix $(BIN)/,$(PROGRAMS))
@@ -35,13 +43,6 @@ $(BUILD)/%.o: %.c
 $(LIB_A): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
-
-# $(call program,name,objects): link bin/name from objects and the library.
-define program
-$(BIN)/$(1): $(2) $(LIB_A)
-	@mkdir -p $(BIN)
-	$$(CC) $$(LDFLAGS) -o $$@ $(2) $(LIB_A) $$(LDLIBS)
-endef
 
 # Unit tests: tests/unit/test_<name>.c, each links the library and the
 # part objects named in its first line "// links: smtpd/smtp_cmd.c ...".
@@ -58,7 +59,7 @@ unit: $(UNIT_BIN)
 test: programs unit
 	tests/run
 
-bench: programs
+bench:
 	bench/run
 
 run: 
