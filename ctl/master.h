@@ -1,0 +1,79 @@
+/* master.h: relay-master's modules, shared between its own files only.
+ * master_layout.c creates the instance directories, master_log.c turns
+ * the daemons' stderr into the timestamped log, master_child.c starts,
+ * reaps and restarts the daemons, master_ready.c decides when the relay
+ * is up, master_loop.c is the signal/poll loop. */
+#ifndef MASTER_H
+#define MASTER_H
+
+#include <sys/types.h>
+#include <time.h>
+
+/* master_layout.c */
+/* Create DIR/run, log, queue/{tmp,new,state,hold}, queue/trigger,
+ * secrets with their owners and modes (owners only when root).
+ * Exits with a message on failure. */
+void master_layout_create(void);
+
+/* master_log.c */
+/* Create the log's directory, open cf.log_file (and syslog when
+ * cf.log_syslog); echo to stderr too
+ * when echo_stderr.  Returns the write end of the pipe that children get
+ * as stderr; the read end is master_log_fd(). */
+int master_log_open(int echo_stderr);
+int master_log_fd(void);
+/* Reopen the log file (SIGHUP, after logrotate moved it). */
+void master_log_reopen(void);
+/* Read what the children wrote; complete lines go to the log. */
+void master_log_drain(void);
+/* One line of the master's own, in the children's format
+ * ("relay-master[pid]: level: text"). */
+void master_log(const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Log a fatal line (with strerror(errno) when errno_too) and exit 111. */
+void master_fatal(int errno_too, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+/* "2026-11-23T12:00:00.123" for now, into buf (at least 24 bytes). */
+void master_log_stamp(char *buf, size_t n);
+
+/* master_child.c */
+struct master_child {
+	const char *name;       /* "relay-policy" */
+	const char *args;       /* extra argument, NULL or "-l" */
+	char **user;            /* &cf.user_policy: the uid it drops to */
+	const char *sock;       /* run/ socket that shows it is up, or NULL */
+	pid_t pid;              /* 0 when not running */
+	int present;            /* the binary exists */
+	time_t started;         /* last start (wall clock, for status) */
+	double started_mono;    /* last start (monotonic) */
+	double next_start;      /* monotonic time of the next allowed start */
+	int restarts;           /* starts after the first */
+	int quick_deaths;       /* consecutive deaths soon after start */
+};
+
+void master_child_init(const char *bindir, int errfd);
+/* Start every daemon that is not running and whose time has come;
+ * returns the seconds until the next pending start (or -1: none). */
+double master_child_start_due(void);
+/* Reap exited children and schedule their restarts. */
+void master_child_reap(void);
+/* SIGTERM every child, wait up to grace seconds, SIGKILL the rest. */
+void master_child_stop_all(double grace);
+/* Write run/status (atomically). */
+void master_child_write_status(void);
+/* Iterate: NULL after the last. */
+struct master_child *master_child_at(int i);
+double master_now(void);
+
+/* master_ready.c */
+/* 1 when every present daemon runs, its socket exists and every listen
+ * address is in LISTEN state. */
+int master_ready_check(void);
+/* 1 when the TCP address "host:port" / "[v6]:port" is listening. */
+int master_ready_listening(const char *addr);
+
+/* master_loop.c */
+/* Run until SIGTERM/SIGINT; returns the exit status. */
+int master_loop_run(void);
+
+#endif

@@ -1,0 +1,272 @@
+/* master_child.c: the daemons relay-master runs, in start order.  Each is
+ * started as root when the master is root and drops to its own uid itself
+ * (privs_drop); the master keeps root only to restart them.  A daemon that
+ * dies is restarted at most once a second; one that keeps dying soon after
+ * starting is reported loudly and retried every MASTER_SLOW_RETRY seconds. */
+#include "master.h"
+#include "privs.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MASTER_QUICK_DEATH 10.0  /* died this soon after start: "quick" */
+#define MASTER_QUICK_MAX 10      /* this many in a row: slow down */
+#define MASTER_SLOW_RETRY 30.0
+
+static struct master_child children[] = {
+	{ "relay-policy", NULL, &cf.user_policy, "policy.sock", 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-queue", "-l", &cf.user_queue, "queue.sock", 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-remote", NULL, &cf.user_remote, "remote.sock", 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0 },
+};
+#define NCHILDREN (int)(sizeof children / sizeof children[0])
+
+static char child_bindir[PATH_MAX];
+static int child_errfd = -1;
+static int child_stopping;
+static time_t master_started;
+
+double master_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct master_child *master_child_at(int i)
+{
+	return i >= 0 && i < NCHILDREN ? &children[i] : NULL;
+}
+
+/* 0, or -1 when the path does not fit (then it is not started). */
+static int child_path(const struct master_child *c, char *buf, size_t n)
+{
+	int r = snprintf(buf, n, "%s/%s", child_bindir, c->name);
+	return r < 0 || (size_t)r >= n ? -1 : 0;
+}
+
+void master_child_init(const char *bindir, int errfd)
+{
+	char path[PATH_MAX];
+	int i;
+
+	snprintf(child_bindir, sizeof child_bindir, "%s", bindir);
+	child_errfd = errfd;
+	master_started = time(NULL);
+	for (i = 0; i < NCHILDREN; i++) {
+		children[i].present = child_path(&children[i], path,
+						 sizeof path) == 0 &&
+				      access(path, X_OK) == 0;
+		if (!children[i].present)
+			master_log("warning", "%s not found: not started", path);
+	}
+}
+
+/* In the child, between fork and exec: nothing here may return. */
+static void child_exec(const struct master_child *c)
+{
+	char path[PATH_MAX];
+	char *argv[6];
+	int n = 0;
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* an unprivileged run (tests) dies with its master even on SIGKILL;
+	 * the kernel clears this when a root daemon changes its uid */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (dup2(child_errfd, 1) < 0 || dup2(child_errfd, 2) < 0)
+		_exit(111);
+	if (child_path(c, path, sizeof path) < 0)
+		_exit(111);
+	argv[n++] = (char *)c->name;
+	argv[n++] = "-d";
+	argv[n++] = cf.dir;
+	if (c->args)
+		argv[n++] = (char *)c->args;
+	argv[n] = NULL;
+	execv(path, argv);
+	dprintf(2, "relay-master[%ld]: fatal: exec %s: %s\n", (long)getppid(),
+		path, strerror(errno));
+	_exit(111);
+}
+
+static void child_start(struct master_child *c)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		master_log("warning", "fork for %s: %s", c->name, strerror(errno));
+		c->next_start = master_now() + 1.0;
+		return;
+	}
+	if (pid == 0)
+		child_exec(c);
+	if (c->started)
+		c->restarts++;
+	c->pid = pid;
+	c->started = time(NULL);
+	c->started_mono = master_now();
+	c->next_start = c->started_mono + 1.0;
+	master_log("info", "started %s pid=%ld", c->name, (long)pid);
+}
+
+double master_child_start_due(void)
+{
+	double now = master_now(), wait = -1, d;
+	int i, changed = 0;
+
+	for (i = 0; i < NCHILDREN && !child_stopping; i++) {
+		struct master_child *c = &children[i];
+		if (!c->present || c->pid)
+			continue;
+		if (c->next_start <= now) {
+			child_start(c);
+			changed = 1;
+			continue;
+		}
+		d = c->next_start - now;
+		if (wait < 0 || d < wait)
+			wait = d;
+	}
+	if (changed)
+		master_child_write_status();
+	return wait;
+}
+
+static struct master_child *child_by_pid(pid_t pid)
+{
+	int i;
+	for (i = 0; i < NCHILDREN; i++)
+		if (children[i].pid == pid)
+			return &children[i];
+	return NULL;
+}
+
+/* Log how c ended and decide when it may start again. */
+static void child_died(struct master_child *c, int status)
+{
+	double now = master_now(), lived = now - c->started_mono;
+
+	if (WIFSIGNALED(status))
+		master_log(child_stopping ? "info" : "warning",
+			   "%s pid=%ld killed by signal %d", c->name,
+			   (long)c->pid, WTERMSIG(status));
+	else
+		master_log(child_stopping ? "info" : "warning",
+			   "%s pid=%ld exited with status %d", c->name,
+			   (long)c->pid, WEXITSTATUS(status));
+	c->pid = 0;
+	c->quick_deaths = lived < MASTER_QUICK_DEATH ? c->quick_deaths + 1 : 0;
+	if (c->next_start < now)
+		c->next_start = now;
+	if (c->quick_deaths >= MASTER_QUICK_MAX) {
+		c->next_start = now + MASTER_SLOW_RETRY;
+		master_log("fatal",
+			   "%s died %d times in a row within %.0f s of starting: "
+			   "retrying every %.0f s; look at the lines above",
+			   c->name, c->quick_deaths, MASTER_QUICK_DEATH,
+			   MASTER_SLOW_RETRY);
+	}
+}
+
+void master_child_reap(void)
+{
+	struct master_child *c;
+	int status, changed = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		c = child_by_pid(pid);
+		if (!c)
+			continue;
+		child_died(c, status);
+		changed = 1;
+	}
+	if (changed)
+		master_child_write_status();
+}
+
+static int child_running_count(void)
+{
+	int i, n = 0;
+	for (i = 0; i < NCHILDREN; i++)
+		n += children[i].pid != 0;
+	return n;
+}
+
+void master_child_stop_all(double grace)
+{
+	double deadline = master_now() + grace;
+	struct timespec nap = { 0, 20 * 1000 * 1000 };
+	int i;
+
+	child_stopping = 1;
+	for (i = NCHILDREN - 1; i >= 0; i--) /* listener first */
+		if (children[i].pid)
+			kill(children[i].pid, SIGTERM);
+	while (child_running_count() && master_now() < deadline) {
+		nanosleep(&nap, NULL);
+		master_child_reap();
+		master_log_drain();
+	}
+	for (i = 0; i < NCHILDREN; i++) {
+		if (!children[i].pid)
+			continue;
+		master_log("warning", "%s pid=%ld did not stop: SIGKILL",
+			   children[i].name, (long)children[i].pid);
+		kill(children[i].pid, SIGKILL);
+		waitpid(children[i].pid, NULL, 0);
+		children[i].pid = 0;
+	}
+	master_log_drain();
+	master_child_write_status();
+}
+
+static long child_uid(const struct master_child *c)
+{
+	struct passwd *pw;
+
+	if (!c || !privs_is_root())
+		return (long)getuid();
+	pw = getpwnam(*c->user);
+	return pw ? (long)pw->pw_uid : -1;
+}
+
+void master_child_write_status(void)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof path, "%s/status", cf.run_dir);
+	snprintf(tmp, sizeof tmp, "%s/status.tmp", cf.run_dir);
+	f = fopen(tmp, "w");
+	if (!f) {
+		master_log("warning", "write %s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f, "relay-master %ld %ld %lld 0\n", (long)getpid(),
+		(long)getuid(), (long long)master_started);
+	for (i = 0; i < NCHILDREN; i++) {
+		const struct master_child *c = &children[i];
+		if (!c->present)
+			continue;
+		fprintf(f, "%s %ld %ld %lld %d\n", c->name, (long)c->pid,
+			child_uid(c), (long long)c->started, c->restarts);
+	}
+	if (fclose(f) != 0 || rename(tmp, path) < 0)
+		master_log("warning", "write %s: %s", path, strerror(errno));
+}
