@@ -1,0 +1,256 @@
+// links:
+/* test_io.c: io_getline and friends.  A table of byte streams with the
+ * lines and flags io_getline must report, each fed through a pipe whole
+ * and then in one-byte writes from a child (lines split across reads);
+ * then timeouts, io_read after lines, and long output. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "t.h"
+
+#define LMAX 16 /* line buffer for the table: 15 bytes + NUL */
+
+struct want {
+	const char *line;
+	unsigned flags;
+};
+
+static const struct {
+	const char *name, *in;
+	struct want w[4];
+	int n;
+} cases[] = {
+	{ "CRLF", "HELO x\r\n", { { "HELO x", IO_CRLF } }, 1 },
+	{ "two CRLF lines", "a\r\nb\r\n", { { "a", IO_CRLF }, { "b", IO_CRLF } },
+	  2 },
+	{ "empty CRLF line", "\r\n", { { "", IO_CRLF } }, 1 },
+	{ "bare LF", "a\nb\r\n", { { "a", IO_BARE_LF }, { "b", IO_CRLF } }, 2 },
+	{ "bare CR inside", "a\rb\r\n", { { "a\rb", IO_BARE_CR | IO_CRLF } },
+	  1 },
+	{ "CR CR LF", "a\r\r\n", { { "a\r", IO_BARE_CR | IO_CRLF } }, 1 },
+	{ "bare CR only, then EOF", "a\r",
+	  { { "a\r", IO_BARE_CR | IO_PARTIAL } }, 1 },
+	{ "LF CR", "a\n\rb\r\n",
+	  { { "a", IO_BARE_LF }, { "\rb", IO_BARE_CR | IO_CRLF } }, 2 },
+	{ "partial at EOF", "QUIT", { { "QUIT", IO_PARTIAL } }, 1 },
+	{ "line then partial", "a\r\nb",
+	  { { "a", IO_CRLF }, { "b", IO_PARTIAL } }, 2 },
+	{ "15 bytes fit", "123456789012345\r\n",
+	  { { "123456789012345", IO_CRLF } }, 1 },
+	{ "16 bytes too long", "1234567890123456\r\nnext\r\n",
+	  { { "123456789012345", IO_CRLF | IO_TOOLONG }, { "next", IO_CRLF } },
+	  2 },
+	{ "very long, rest discarded",
+	  "123456789012345678901234567890123456789012345678901234567890\r\nz\r\n",
+	  { { "123456789012345", IO_CRLF | IO_TOOLONG }, { "z", IO_CRLF } },
+	  2 },
+	{ "too long with bare LF", "1234567890123456789\n",
+	  { { "123456789012345", IO_BARE_LF | IO_TOOLONG } }, 1 },
+	{ "too long partial", "1234567890123456789",
+	  { { "123456789012345", IO_PARTIAL | IO_TOOLONG } }, 1 },
+	{ "empty stream", "", { { NULL, 0 } }, 0 },
+	{ "dot line", ".\r\n", { { ".", IO_CRLF } }, 1 },
+};
+
+static void run_case(size_t ci, int bytewise)
+{
+	char name[160], line[LMAX];
+	const char *in = cases[ci].in;
+	size_t n = strlen(in), len;
+	unsigned fl;
+	int p[2], i, ok = 1, rc = 0;
+	pid_t pid = -1;
+	struct io io;
+
+	if (pipe(p) < 0)
+		return;
+	if (bytewise) {
+		pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			for (size_t k = 0; k < n; k++) {
+				if (write(p[1], in + k, 1) != 1)
+					_exit(1);
+				poll(NULL, 0, 1); /* make the reader wait */
+			}
+			_exit(0);
+		}
+	} else if (write(p[1], in, n) != (ssize_t)n) {
+		ok = 0;
+	}
+	close(p[1]);
+	io_init(&io, p[0], -1, 5000);
+	for (i = 0; ok && i < cases[ci].n; i++) {
+		rc = io_getline(&io, line, sizeof line, &len, &fl);
+		if (rc != 1 || fl != cases[ci].w[i].flags ||
+		    len != strlen(cases[ci].w[i].line) ||
+		    memcmp(line, cases[ci].w[i].line, len) != 0 ||
+		    line[len] != '\0') {
+			printf("  # line %d: rc %d flags %#x len %zu\n", i, rc,
+			       fl, len);
+			ok = 0;
+		}
+	}
+	if (ok)
+		rc = io_getline(&io, line, sizeof line, &len, &fl);
+	snprintf(name, sizeof name, "%s: %s", bytewise ? "split" : "whole",
+		 cases[ci].name);
+	T_CHECK(name, ok && rc == 0 && io.err == IO_ERR_EOF);
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/* A NUL is data: len counts it, so callers can refuse it. */
+static void test_nul(void)
+{
+	char line[64];
+	size_t len;
+	unsigned fl;
+	int p[2];
+	struct io io;
+
+	if (pipe(p) < 0 || write(p[1], "a\0b\r\n", 5) != 5)
+		return;
+	close(p[1]);
+	io_init(&io, p[0], -1, 1000);
+	T_CHECK("NUL byte kept, len counts it",
+		io_getline(&io, line, sizeof line, &len, &fl) == 1 &&
+		    len == 3 && !memcmp(line, "a\0b", 4) && fl == IO_CRLF);
+	close(p[0]);
+}
+
+static void test_timeout(void)
+{
+	char line[64];
+	size_t len;
+	unsigned fl;
+	int p[2];
+	struct io io;
+	struct timespec a, b;
+	long ms;
+
+	if (pipe(p) < 0)
+		return;
+	if (write(p[1], "abc", 3) != 3)
+		return;
+	io_init(&io, p[0], -1, 200);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	T_CHECK("partial line then silence: timeout",
+		io_getline(&io, line, sizeof line, &len, &fl) == -1 &&
+		    io.err == IO_ERR_TIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	T_CHECK("timeout took about 200 ms", ms >= 150 && ms < 2000);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Pipelined commands stay buffered; io_read takes the bytes after them
+ * (BDAT chunks); io_discard_input drops them (STARTTLS). */
+static void test_pending(void)
+{
+	char line[64], raw[16];
+	size_t len;
+	unsigned fl;
+	int p[2];
+	struct io io;
+
+	if (pipe(p) < 0)
+		return;
+	if (write(p[1], "MAIL\r\nRCPT\r\nxyz", 15) != 15)
+		return;
+	io_init(&io, p[0], -1, 1000);
+	T_CHECK("first pipelined line",
+		io_getline(&io, line, sizeof line, &len, &fl) == 1 &&
+		    !strcmp(line, "MAIL"));
+	T_CHECK("pending after first", io_pending(&io) == 9);
+	T_CHECK("second pipelined line",
+		io_getline(&io, line, sizeof line, &len, &fl) == 1 &&
+		    !strcmp(line, "RCPT"));
+	T_CHECK("io_read takes buffered bytes",
+		io_read(&io, raw, 2) == 2 && !memcmp(raw, "xy", 2));
+	io_discard_input(&io);
+	T_CHECK("discard leaves nothing pending", io_pending(&io) == 0);
+	close(p[1]);
+	T_CHECK("io_read at EOF is 0", io_read(&io, raw, sizeof raw) == 0);
+	close(p[0]);
+}
+
+/* Output larger than the buffer and than a pipe, read by a child. */
+static void test_output(void)
+{
+	enum { TOTAL = 200000 };
+	int p[2], st = 0;
+	pid_t pid;
+	struct io io;
+	char chunk[1000];
+
+	if (pipe(p) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char buf[4096];
+		size_t got = 0;
+		ssize_t r;
+		close(p[1]);
+		while ((r = read(p[0], buf, sizeof buf)) > 0)
+			for (ssize_t k = 0; k < r; k++, got++)
+				if (buf[k] != (char)('a' + got % 26))
+					_exit(2);
+		_exit(got == TOTAL ? 0 : 1);
+	}
+	close(p[0]);
+	io_init(&io, -1, p[1], 5000);
+	for (size_t off = 0; off < TOTAL; off += sizeof chunk) {
+		for (size_t k = 0; k < sizeof chunk; k++)
+			chunk[k] = (char)('a' + (off + k) % 26);
+		if (io_put(&io, chunk, sizeof chunk) < 0)
+			break;
+	}
+	T_CHECK("io_put 200000 bytes", io_flush(&io) == 0);
+	close(p[1]);
+	waitpid(pid, &st, 0);
+	T_CHECK("reader got every byte in order",
+		WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	T_CHECK("io_printf", io_printf(&io, "%s %d", "x", 1) == 0 &&
+				     io.out_len == 3);
+	io.out_len = 0;
+}
+
+static void test_write_error(void)
+{
+	int p[2];
+	struct io io;
+
+	if (pipe(p) < 0)
+		return;
+	close(p[0]);
+	io_init(&io, -1, p[1], 1000);
+	io_puts(&io, "250 ok\r\n");
+	T_CHECK("flush to closed pipe fails", io_flush(&io) == -1 &&
+						      io.err == IO_ERR_SYS);
+	close(p[1]);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		run_case(i, 0);
+		run_case(i, 1);
+	}
+	test_nul();
+	test_timeout();
+	test_pending();
+	test_output();
+	test_write_error();
+	return t_done();
+}
