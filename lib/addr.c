@@ -116,7 +116,8 @@ static enum addr_status mailbox(const char *p, size_t n, int utf8, char *out,
 	enum addr_status st = ADDR_SYNTAX;
 	size_t lp;
 
-	if (n > ADDR_MAX || n + 1 > outsz)
+	/* RFC 5321 4.5.3.1.3: the path is 256 octets counting "<" and ">" */
+	if (n + 2 > ADDR_MAX || n + 1 > outsz)
 		return ADDR_TOOLONG;
 	lp = local_part(p, utf8, &st);
 	if (lp == 0)
@@ -129,6 +130,10 @@ static enum addr_status mailbox(const char *p, size_t n, int utf8, char *out,
 		return ADDR_SYNTAX;
 	memcpy(out, p, n);
 	out[n] = '\0';
+	if (!utf8) /* the local part was checked; the domain is not yet */
+		for (size_t i = lp + 1; i < n; i++)
+			if ((unsigned char)out[i] >= 0x80)
+				return ADDR_8BIT;
 	if (!addr_domain_valid(out + lp + 1, 1))
 		return ADDR_BADDOMAIN;
 	addr_lower(out + lp + 1);
