@@ -1,0 +1,7 @@
+# send/: relay-send (send_*.c, the scheduler) and relay-remote (remote_*.c,
+# outbound SMTP).  Each program's lines are kept together.
+
+# relay-remote
+REMOTE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard send/remote_*.c))
+PROGRAMS += relay-remote
+$(eval $(call program,relay-remote,$(REMOTE_OBJ)))

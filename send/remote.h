@@ -1,0 +1,261 @@
+/* remote.h: relay-remote, outbound SMTP delivery.  One worker per
+ * relay-send connection takes job frames (ARCHITECTURE.md, send ↔ remote),
+ * resolves the destination, speaks SMTP (STARTTLS, AUTH, PIPELINING) over
+ * cached connections, and answers one result frame per job.  The modules:
+ *   remote_job     job frame in, result frame out
+ *   remote_reply   SMTP reply parsing (multiline, hostile input)
+ *   remote_dot     dot-stuffing of the message body
+ *   remote_qfile   the queue file: envelope header, then the message
+ *   remote_dns     MX/A/AAAA lookups with libresolv (cf.resolver)
+ *   remote_mx      MX ordering and the list of hosts to try
+ *   remote_conn    TCP connect with a timeout, the connection cache
+ *   remote_session greeting, EHLO/HELO, STARTTLS, AUTH
+ *   remote_auth    upstream credentials (secrets/) and AUTH PLAIN/LOGIN
+ *   remote_txn     MAIL/RCPT/DATA with PIPELINING, reply mapping
+ *   remote_deliver one job: hosts in order, cache, results, log lines
+ *   remote_worker  the frame loop of one worker process */
+#ifndef REMOTE_H
+#define REMOTE_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "addr.h"
+#include "io.h"
+#include "kv.h"
+
+#define REMOTE_RCPT_MAX 1000    /* recipients in one job frame */
+#define REMOTE_TEXT_MAX 512     /* reply text kept per recipient */
+#define REMOTE_NAME_MAX 256     /* host names */
+#define REMOTE_MX_MAX 32        /* MX records used */
+#define REMOTE_ADDR_MAX 16      /* addresses per host */
+#define REMOTE_TRIES_MAX 10     /* connection attempts per job */
+
+/* ---- job (remote_job.c) ---- */
+enum remote_tls { REMOTE_TLS_MAY, REMOTE_TLS_ENCRYPT, REMOTE_TLS_VERIFY };
+
+struct remote_rcpt {
+	long index;               /* relay-send's index, echoed back */
+	char addr[ADDR_MAX + 1];
+	char status;              /* 0 pending, 'D', 'T', 'B' */
+	int code;
+	char text[REMOTE_TEXT_MAX];
+};
+
+struct remote_job {
+	char qid[64];
+	char file[4096];
+	char host[REMOTE_NAME_MAX]; /* "" = MX of domain */
+	long port;                /* 0 = cf.smtp_port */
+	enum remote_tls tls;
+	char auth[64];            /* credential name under secrets/, "" none */
+	char domain[REMOTE_NAME_MAX];
+	struct remote_rcpt *rcpt; /* malloc'd, nrcpt entries */
+	size_t nrcpt;
+	char relay[REMOTE_NAME_MAX + 80]; /* host[ip]:port of the last try */
+	char tlsdesc[128];        /* "none" or version/cipher */
+};
+
+/* Fill job from a parsed frame; -1 with a reason in err when a key is
+ * missing or malformed (the frame is then answered with an error). */
+int remote_job_parse(struct remote_job *job, const struct kv_msg *m,
+		     char *err, size_t errsz);
+void remote_job_free(struct remote_job *job);
+/* Result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=. */
+void remote_job_result(const struct remote_job *job, struct kv *out);
+/* Set every still-pending recipient to status/code/text. */
+void remote_job_fail_pending(struct remote_job *job, char status, int code,
+			     const char *text);
+size_t remote_job_pending(const struct remote_job *job);
+
+/* ---- replies (remote_reply.c) ---- */
+#define REMOTE_REPLY_LINES 64     /* more lines than this is hostile */
+
+struct remote_reply {
+	int code;                 /* 200..599, or 0 when none/broken */
+	char text[2048];          /* lines after "NNN-"/"NNN ", '\n' between */
+	size_t len, nlines;
+};
+
+/* Feed one line (terminator removed).  1 = more lines follow, 0 = the
+ * reply is complete, -1 = malformed (bad code, codes that differ, too
+ * many lines). */
+int remote_reply_feed(struct remote_reply *r, const char *line, size_t len);
+/* Read one whole reply from io: 0, or -1 (io error or malformed; then
+ * r->code is 0 and r->text says why). */
+int remote_reply_read(struct io *io, struct remote_reply *r);
+/* "250 2.0.0 ok ..." on one line, cleaned for logs and frames. */
+void remote_reply_line(const struct remote_reply *r, char *buf, size_t n);
+
+/* ---- dot-stuffing (remote_dot.c) ---- */
+struct remote_dot {
+	int bol;                  /* at the start of a line */
+	int cr;                   /* a CR was seen, its LF not yet */
+};
+
+void remote_dot_init(struct remote_dot *d);
+/* Convert n bytes of message into SMTP DATA form (CRLF lines, leading
+ * '.' doubled, bare LF or CR made CRLF); out needs 2*n+2 bytes.
+ * Returns the bytes written. */
+size_t remote_dot_stuff(struct remote_dot *d, const char *in, size_t n,
+			char *out);
+/* The end: a CRLF if the last line was open, then ".\r\n"; out needs 6. */
+size_t remote_dot_end(struct remote_dot *d, char *out);
+
+/* ---- queue file (remote_qfile.c) ---- */
+struct remote_qfile {
+	int fd;
+	char sender[ADDR_MAX + 1];  /* "" for the null sender */
+	off_t body_off;             /* first byte of the message */
+	off_t body_size;
+};
+
+/* Open and read the envelope header (lib/qfile.h); -1 with err. */
+int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
+		      size_t errsz);
+/* Stream the message with dot-stuffing and the final "." into io. */
+int remote_qfile_send(struct remote_qfile *q, struct io *io);
+void remote_qfile_close(struct remote_qfile *q);
+
+/* ---- DNS (remote_dns.c) ---- */
+enum remote_dns_status {
+	REMOTE_DNS_OK,
+	REMOTE_DNS_NODATA,        /* the name exists, no record of the type */
+	REMOTE_DNS_NXDOMAIN,
+	REMOTE_DNS_TEMP,          /* SERVFAIL, timeout, refused */
+};
+
+struct remote_mx {
+	int pref;
+	char name[REMOTE_NAME_MAX];
+};
+
+struct remote_ip {
+	int family;               /* AF_INET or AF_INET6 */
+	unsigned char a[16];
+};
+
+enum remote_dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
+				     size_t max, size_t *n);
+/* A then AAAA (literal addresses too: "192.0.2.1", "[IPv6:::1]"). */
+enum remote_dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
+					size_t max, size_t *n);
+void remote_ip_format(const struct remote_ip *ip, char *buf, size_t n);
+
+/* ---- MX ordering and targets (remote_mx.c) ---- */
+/* Sort by preference; shuffle equal preferences with rnd(arg). */
+void remote_mx_order(struct remote_mx *mx, size_t n,
+		     unsigned (*rnd)(void *arg), void *arg);
+/* Remove a null MX ("." target); returns 1 when the list was exactly a
+ * null MX (RFC 7505: the domain accepts no mail). */
+int remote_mx_null(struct remote_mx *mx, size_t *n);
+
+struct remote_target {
+	char name[REMOTE_NAME_MAX];
+	long port;
+};
+
+/* Hosts to try for job, in order.  0 with *n targets, or -1 after
+ * setting every recipient's result (NXDOMAIN, null MX, DNS failure). */
+int remote_mx_targets(struct remote_job *job, struct remote_target *t,
+		      size_t max, size_t *n);
+
+/* ---- connections and the cache (remote_conn.c) ---- */
+#define REMOTE_EXT_PIPELINING 0x01
+#define REMOTE_EXT_SIZE       0x02
+#define REMOTE_EXT_STARTTLS   0x04
+#define REMOTE_EXT_AUTH_PLAIN 0x08
+#define REMOTE_EXT_AUTH_LOGIN 0x10
+#define REMOTE_EXT_8BITMIME   0x20
+
+struct remote_conn {
+	int fd;
+	struct io io;
+	char host[REMOTE_NAME_MAX];
+	char ip[64];
+	long port;
+	char key[REMOTE_NAME_MAX + 128]; /* host:port tls auth: cache key */
+	unsigned ext;
+	long size_max;
+	int esmtp;
+	char tlsdesc[128];        /* "none" or tls_describe() */
+	long msgs;                /* transactions done on it */
+	int broken;               /* out of step or failed: never reuse */
+	time_t idle_since;
+};
+
+/* A failed step: what to report when nothing better comes. */
+struct remote_err {
+	char status;              /* 'T' or 'B' */
+	int code;
+	char text[REMOTE_TEXT_MAX];
+};
+
+void remote_err_set(struct remote_err *e, char status, int code,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Connect to ip:port within cf.connect_timeout; NULL with e set. */
+struct remote_conn *remote_conn_open(const struct remote_ip *ip,
+				     const char *host, long port,
+				     struct remote_err *e);
+void remote_conn_close(struct remote_conn *c, int quit);
+void remote_conn_key(char *buf, size_t n, const char *host, long port,
+		     const struct remote_job *job);
+/* A live cached connection for key (removed from the cache), or NULL. */
+struct remote_conn *remote_cache_take(const char *key);
+/* After a transaction: RSET and keep, or QUIT when used up. */
+void remote_cache_put(struct remote_conn *c);
+/* Close connections idle for cf.conn_cache_idle; returns ms until the
+ * next one expires, or -1 when the cache is empty. */
+int remote_cache_expire(void);
+void remote_cache_flush(void);
+
+/* ---- session (remote_session.c) ---- */
+enum remote_sess { REMOTE_SESS_OK, REMOTE_SESS_FAIL, REMOTE_SESS_PLAIN };
+
+/* Greeting, EHLO/HELO, STARTTLS per job->tls (skipped when plain),
+ * AUTH per job->auth.  FAIL: try the next host; PLAIN: the TLS handshake
+ * failed under "may", reconnect and stay in plaintext. */
+enum remote_sess remote_session_open(struct remote_conn *c,
+				     const struct remote_job *job, int plain,
+				     struct remote_err *e);
+/* Send one command line and read its reply. */
+int remote_session_cmd(struct remote_conn *c, struct remote_reply *r,
+		       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Parse EHLO keywords into c->ext and c->size_max. */
+void remote_session_ehlo_ext(struct remote_conn *c, const struct remote_reply *r);
+
+/* ---- AUTH (remote_auth.c) ---- */
+struct remote_cred {
+	char user[256];
+	char pass[256];
+};
+
+/* Read secrets/<name>: regular file, ours, no group/other bits; line 1
+ * user, line 2 password.  -1 with err. */
+int remote_auth_load(const char *name, struct remote_cred *cr, char *err,
+		     size_t errsz);
+/* Authenticate on c (TLS already active); 0 or -1 with e set. */
+int remote_auth_run(struct remote_conn *c, const char *name,
+		    struct remote_err *e);
+
+/* ---- transaction (remote_txn.c) ---- */
+enum remote_txn_rc {
+	REMOTE_TXN_DONE,          /* results set for every recipient */
+	REMOTE_TXN_STALE,         /* cached connection was dead: retry fresh */
+};
+
+enum remote_txn_rc remote_txn_run(struct remote_conn *c,
+				  struct remote_job *job,
+				  struct remote_qfile *q, int cached);
+
+/* ---- one job (remote_deliver.c) ---- */
+void remote_deliver_job(struct remote_job *job);
+
+/* ---- worker (remote_worker.c) ---- */
+/* Serve jobs from fd until EOF; returns the exit status. */
+int remote_worker_run(int fd);
+
+#endif

@@ -1,0 +1,155 @@
+/* remote_deliver.c: one job.  The hosts from remote_mx_targets are tried
+ * in order; for each, a cached connection when one matches, else each of
+ * its addresses (at most REMOTE_TRIES_MAX connection attempts per job).
+ * A failure before the transaction (connect, greeting, EHLO, TLS, AUTH)
+ * moves on to the next address or host; once a transaction ran, its
+ * replies are the results.  When nothing worked the recipients get the
+ * most useful failure seen: temporary ones win over permanent ones, since
+ * another try may reach a host that is down now. */
+#include "remote.h"
+
+#include <string.h>
+
+#include "log.h"
+
+static void deliver_merge(struct remote_err *last, const struct remote_err *e)
+{
+	if (!last->code || e->status == 'T' || last->status == 'B')
+		*last = *e;
+}
+
+static void deliver_relay(struct remote_job *job, const struct remote_conn *c)
+{
+	snprintf(job->relay, sizeof job->relay, "%s[%s]:%ld", c->host, c->ip,
+		 c->port);
+	snprintf(job->tlsdesc, sizeof job->tlsdesc, "%s",
+		 c->tlsdesc[0] ? c->tlsdesc : "none");
+}
+
+/* Run the transaction on c; -1 when a cached c was dead (c is gone). */
+static int deliver_on(struct remote_job *job, struct remote_conn *c,
+		      struct remote_qfile *q, int cached)
+{
+	deliver_relay(job, c);
+	if (remote_txn_run(c, job, q, cached) == REMOTE_TXN_STALE) {
+		remote_conn_close(c, 0);
+		return -1;
+	}
+	remote_cache_put(c);
+	return 0;
+}
+
+/* Connect and set up the session; under tls=may a failed handshake is
+ * retried once in plaintext on a new connection. */
+static struct remote_conn *deliver_connect(struct remote_job *job,
+					   const struct remote_ip *ip,
+					   const struct remote_target *t,
+					   struct remote_err *last)
+{
+	struct remote_err e;
+	int plain = 0;
+
+	for (int round = 0; round < 2; round++) {
+		struct remote_conn *c = remote_conn_open(ip, t->name, t->port, &e);
+		if (!c)
+			break;
+		deliver_relay(job, c);
+		remote_conn_key(c->key, sizeof c->key, t->name, t->port, job);
+		enum remote_sess s = remote_session_open(c, job, plain, &e);
+		if (s == REMOTE_SESS_OK)
+			return c;
+		remote_conn_close(c, s == REMOTE_SESS_FAIL && e.code != 421);
+		if (s != REMOTE_SESS_PLAIN)
+			break;
+		log_warn("%s: %s; retrying without TLS", job->qid, e.text);
+		plain = 1;
+	}
+	deliver_merge(last, &e);
+	return NULL;
+}
+
+/* 1 when a transaction ran on this target (results are set). */
+static int deliver_target(struct remote_job *job, const struct remote_target *t,
+			  struct remote_qfile *q, struct remote_err *last,
+			  int *tries)
+{
+	struct remote_ip ip[REMOTE_ADDR_MAX];
+	struct remote_conn *c;
+	struct remote_err e;
+	char key[sizeof c->key];
+	size_t n = 0;
+	enum remote_dns_status s;
+
+	remote_conn_key(key, sizeof key, t->name, t->port, job);
+	if ((c = remote_cache_take(key)) && deliver_on(job, c, q, 1) == 0)
+		return 1;
+	s = remote_dns_addrs(t->name, ip, REMOTE_ADDR_MAX, &n);
+	if (s != REMOTE_DNS_OK) {
+		if (s == REMOTE_DNS_TEMP)
+			remote_err_set(&e, 'T', 451, "4.4.3 address lookup of "
+				       "%s failed temporarily", t->name);
+		else
+			remote_err_set(&e, 'B', 550, "5.1.2 host %s not found",
+				       t->name);
+		deliver_merge(last, &e);
+		return 0;
+	}
+	for (size_t i = 0; i < n && *tries < REMOTE_TRIES_MAX; i++) {
+		++*tries;
+		c = deliver_connect(job, &ip[i], t, last);
+		if (c) {
+			deliver_on(job, c, q, 0);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void deliver_log(const struct remote_job *job)
+{
+	static const struct {
+		char st;
+		const char *word;
+	} words[] = { { 'D', "sent" }, { 'T', "deferred" }, { 'B', "bounced" } };
+	char text[REMOTE_TEXT_MAX], to[ADDR_MAX + 1];
+
+	for (size_t i = 0; i < job->nrcpt; i++) {
+		const struct remote_rcpt *r = &job->rcpt[i];
+		const char *w = "deferred";
+		for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
+			if (words[k].st == r->status)
+				w = words[k].word;
+		log_clean(text, sizeof text, r->text, strlen(r->text));
+		log_clean(to, sizeof to, r->addr, strlen(r->addr));
+		log_info("%s: to=<%s> relay=%s tls=%s status=%s (%d %s)", job->qid,
+			 to, job->relay, job->tlsdesc, w, r->code, text);
+	}
+}
+
+void remote_deliver_job(struct remote_job *job)
+{
+	struct remote_target t[REMOTE_MX_MAX];
+	struct remote_err last = { 'T', 0, "" };
+	struct remote_qfile q;
+	char err[512];
+	size_t nt = 0;
+	int tries = 0;
+
+	if (remote_qfile_open(&q, job->file, err, sizeof err) < 0) {
+		log_warn("%s: %s", job->qid, err);
+		remote_job_fail_pending(job, 'T', 451, "4.3.0 cannot read the "
+					"queue file");
+	} else {
+		if (remote_mx_targets(job, t, REMOTE_MX_MAX, &nt) == 0)
+			for (size_t i = 0; i < nt && remote_job_pending(job); i++)
+				if (deliver_target(job, &t[i], &q, &last, &tries))
+					break;
+		if (remote_job_pending(job))
+			remote_job_fail_pending(job, last.code ? last.status : 'T',
+						last.code ? last.code : 451,
+						last.code ? last.text
+							  : "4.4.0 no host to try");
+		remote_qfile_close(&q);
+	}
+	deliver_log(job);
+}

@@ -1,0 +1,199 @@
+/* remote_dns.c: MX, A and AAAA lookups with glibc's libresolv.  The
+ * resolver is /etc/resolv.conf's, or cf.resolver ("127.0.0.1:5353", an
+ * IPv4 address and port) so that a test can run its own DNS server on
+ * loopback.  Only the answer section is used; CNAMEs before the records
+ * are skipped (the recursive server has followed them). */
+#include "remote.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netinet/in.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "settings.h"
+
+/* res_ninit with cf.resolver applied; -1 when it is malformed. */
+static int dns_init(struct __res_state *st)
+{
+	char host[64];
+	const char *colon;
+	long port = 53;
+
+	memset(st, 0, sizeof *st);
+	if (res_ninit(st) < 0)
+		return -1;
+	st->retrans = 2;
+	st->retry = 2;
+	if (!cf.resolver || !*cf.resolver)
+		return 0;
+	colon = strrchr(cf.resolver, ':');
+	if (colon) {
+		port = strtol(colon + 1, NULL, 10);
+		snprintf(host, sizeof host, "%.*s", (int)(colon - cf.resolver),
+			 cf.resolver);
+	} else {
+		snprintf(host, sizeof host, "%s", cf.resolver);
+	}
+	memset(&st->nsaddr_list[0], 0, sizeof st->nsaddr_list[0]);
+	st->nsaddr_list[0].sin_family = AF_INET;
+	st->nsaddr_list[0].sin_port = htons((unsigned short)port);
+	if (port < 1 || port > 65535 ||
+	    inet_pton(AF_INET, host, &st->nsaddr_list[0].sin_addr) != 1) {
+		res_nclose(st);
+		return -1;
+	}
+	st->nscount = 1;
+	return 0;
+}
+
+static enum remote_dns_status dns_herr(int h)
+{
+	switch (h) {
+	case HOST_NOT_FOUND:
+		return REMOTE_DNS_NXDOMAIN;
+	case NO_DATA:
+		return REMOTE_DNS_NODATA;
+	default:
+		return REMOTE_DNS_TEMP;
+	}
+}
+
+typedef int (*dns_rr_fn)(ns_msg *msg, ns_rr *rr, void *arg);
+
+/* Query name/type and call fn for each answer record of that type. */
+static enum remote_dns_status dns_query(const char *name, int type,
+					dns_rr_fn fn, void *arg)
+{
+	struct __res_state st;
+	unsigned char ans[8192];
+	ns_msg msg;
+	ns_rr rr;
+	int len, found = 0;
+
+	if (dns_init(&st) < 0)
+		return REMOTE_DNS_TEMP;
+	len = res_nquery(&st, name, ns_c_in, type, ans, sizeof ans);
+	if (len < 0) {
+		enum remote_dns_status s = dns_herr(st.res_h_errno);
+		res_nclose(&st);
+		return s;
+	}
+	res_nclose(&st);
+	if (ns_initparse(ans, len > (int)sizeof ans ? (int)sizeof ans : len,
+			 &msg) < 0)
+		return REMOTE_DNS_TEMP;
+	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+			return REMOTE_DNS_TEMP;
+		if ((int)ns_rr_type(rr) != type || ns_rr_class(rr) != ns_c_in)
+			continue;
+		if (fn(&msg, &rr, arg) == 0)
+			found++;
+	}
+	return found ? REMOTE_DNS_OK : REMOTE_DNS_NODATA;
+}
+
+struct dns_mx_acc {
+	struct remote_mx *mx;
+	size_t max, n;
+};
+
+static int dns_mx_rr(ns_msg *msg, ns_rr *rr, void *arg)
+{
+	struct dns_mx_acc *a = arg;
+	const unsigned char *rd = ns_rr_rdata(*rr);
+	char name[NS_MAXDNAME];
+
+	if (ns_rr_rdlen(*rr) < 3 || a->n >= a->max)
+		return -1;
+	if (dn_expand(ns_msg_base(*msg), ns_msg_end(*msg), rd + 2, name,
+		      sizeof name) < 0 ||
+	    strlen(name) >= sizeof a->mx[0].name)
+		return -1;
+	a->mx[a->n].pref = (rd[0] << 8) | rd[1];
+	/* the root "." (null MX) comes back as "" or "." */
+	strcpy(a->mx[a->n].name, strcmp(name, ".") == 0 ? "" : name);
+	a->n++;
+	return 0;
+}
+
+enum remote_dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
+				     size_t max, size_t *n)
+{
+	struct dns_mx_acc a = { mx, max, 0 };
+	enum remote_dns_status s = dns_query(domain, ns_t_mx, dns_mx_rr, &a);
+	*n = a.n;
+	return s;
+}
+
+struct dns_ip_acc {
+	struct remote_ip *ip;
+	size_t max, n;
+};
+
+static int dns_ip_rr(ns_msg *msg, ns_rr *rr, void *arg)
+{
+	struct dns_ip_acc *a = arg;
+	int v6 = ns_rr_type(*rr) == ns_t_aaaa;
+	size_t want = v6 ? 16 : 4;
+
+	(void)msg;
+	if (ns_rr_rdlen(*rr) != want || a->n >= a->max)
+		return -1;
+	a->ip[a->n].family = v6 ? AF_INET6 : AF_INET;
+	memset(a->ip[a->n].a, 0, sizeof a->ip[a->n].a);
+	memcpy(a->ip[a->n].a, ns_rr_rdata(*rr), want);
+	a->n++;
+	return 0;
+}
+
+/* "1.2.3.4", "[1.2.3.4]", "::1", "[IPv6:::1]" as an address, or -1. */
+static int dns_literal(const char *host, struct remote_ip *ip)
+{
+	char buf[80];
+	size_t n = strlen(host);
+	const char *s = host;
+
+	if (n >= sizeof buf)
+		return -1;
+	if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
+		snprintf(buf, sizeof buf, "%.*s", (int)(n - 2), host + 1);
+		s = strncasecmp(buf, "IPv6:", 5) == 0 ? buf + 5 : buf;
+	}
+	memset(ip->a, 0, sizeof ip->a);
+	if (inet_pton(AF_INET, s, ip->a) == 1)
+		return ip->family = AF_INET, 0;
+	if (inet_pton(AF_INET6, s, ip->a) == 1)
+		return ip->family = AF_INET6, 0;
+	return -1;
+}
+
+enum remote_dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
+					size_t max, size_t *n)
+{
+	struct dns_ip_acc a = { ip, max, 0 };
+	enum remote_dns_status s4, s6;
+
+	*n = 0;
+	if (max > 0 && dns_literal(host, ip) == 0)
+		return *n = 1, REMOTE_DNS_OK;
+	s4 = dns_query(host, ns_t_a, dns_ip_rr, &a);
+	s6 = dns_query(host, ns_t_aaaa, dns_ip_rr, &a);
+	*n = a.n;
+	if (a.n > 0)
+		return REMOTE_DNS_OK;
+	if (s4 == REMOTE_DNS_TEMP || s6 == REMOTE_DNS_TEMP)
+		return REMOTE_DNS_TEMP;
+	if (s4 == REMOTE_DNS_NXDOMAIN)
+		return REMOTE_DNS_NXDOMAIN;
+	return REMOTE_DNS_NODATA;
+}
+
+void remote_ip_format(const struct remote_ip *ip, char *buf, size_t n)
+{
+	if (!inet_ntop(ip->family, ip->a, buf, (socklen_t)n))
+		snprintf(buf, n, "?");
+}

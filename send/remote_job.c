@@ -1,0 +1,184 @@
+/* remote_job.c: the job frame relay-send sends to a relay-remote worker,
+ * and the result frame that answers it (ARCHITECTURE.md, send ↔ remote). */
+#include "remote.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static int job_copy(char *dst, size_t dstsz, const char *v)
+{
+	size_t n = strlen(v);
+	if (n >= dstsz)
+		return -1;
+	memcpy(dst, v, n + 1);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	enum remote_tls tls;
+} job_tls_names[] = {
+	{ "", REMOTE_TLS_MAY },
+	{ "may", REMOTE_TLS_MAY },
+	{ "encrypt", REMOTE_TLS_ENCRYPT },
+	{ "verify", REMOTE_TLS_VERIFY },
+};
+
+static int job_tls(const char *v, enum remote_tls *out)
+{
+	for (size_t i = 0; i < sizeof job_tls_names / sizeof job_tls_names[0];
+	     i++)
+		if (strcmp(v, job_tls_names[i].name) == 0) {
+			*out = job_tls_names[i].tls;
+			return 0;
+		}
+	return -1;
+}
+
+/* "<index> <address>": index decimal; the address may hold spaces (a
+ * quoted local part) but no brackets or control bytes. */
+static int job_rcpt(struct remote_rcpt *r, const char *v)
+{
+	char *end;
+	long idx = strtol(v, &end, 10);
+
+	if (end == v || *end != ' ' || idx < 0 || v[0] == '-' || v[0] == '+')
+		return -1;
+	end++;
+	if (!*end || strpbrk(end, "<>\r\t") || !strchr(end, '@') ||
+	    job_copy(r->addr, sizeof r->addr, end) < 0)
+		return -1;
+	r->index = idx;
+	r->status = 0;
+	r->code = 0;
+	r->text[0] = '\0';
+	return 0;
+}
+
+/* A name field ("auth", "host", "domain"): no spaces, no slashes in auth. */
+static int job_name(char *dst, size_t dstsz, const char *v, const char *bad)
+{
+	if (strpbrk(v, bad))
+		return -1;
+	return job_copy(dst, dstsz, v);
+}
+
+static int job_port(long *port, const char *v)
+{
+	char *end;
+	if (!*v) {
+		*port = 0;
+		return 0;
+	}
+	*port = strtol(v, &end, 10);
+	return (*end || *port < 1 || *port > 65535) ? -1 : 0;
+}
+
+static int job_fields(struct remote_job *job, const struct kv_msg *m,
+		      const char **bad)
+{
+	const char *qid = kv_get(m, "qid"), *file = kv_get(m, "file");
+
+	if (!qid || !*qid || job_name(job->qid, sizeof job->qid, qid, " /"))
+		return *bad = "qid", -1;
+	if (!file || file[0] != '/' || job_copy(job->file, sizeof job->file, file))
+		return *bad = "file", -1;
+	if (job_name(job->host, sizeof job->host, kv_get_or(m, "host", ""), " /"))
+		return *bad = "host", -1;
+	if (job_port(&job->port, kv_get_or(m, "port", "")))
+		return *bad = "port", -1;
+	if (job_tls(kv_get_or(m, "tls", ""), &job->tls))
+		return *bad = "tls", -1;
+	if (job_name(job->auth, sizeof job->auth, kv_get_or(m, "auth", ""),
+		     " /") || job->auth[0] == '.')
+		return *bad = "auth", -1;
+	if (job_name(job->domain, sizeof job->domain,
+		     kv_get_or(m, "domain", ""), " /"))
+		return *bad = "domain", -1;
+	if (!job->host[0] && !job->domain[0])
+		return *bad = "host or domain", -1;
+	return 0;
+}
+
+int remote_job_parse(struct remote_job *job, const struct kv_msg *m,
+		     char *err, size_t errsz)
+{
+	const char *bad = NULL;
+	size_t n = 0;
+
+	memset(job, 0, sizeof *job);
+	strcpy(job->relay, "none");
+	strcpy(job->tlsdesc, "none");
+	if (job_fields(job, m, &bad) < 0)
+		goto fail;
+	for (size_t i = 0; i < m->n; i++)
+		n += strcmp(m->pair[i].key, "rcpt") == 0;
+	if (n == 0 || n > REMOTE_RCPT_MAX) {
+		bad = "rcpt count";
+		goto fail;
+	}
+	job->rcpt = calloc(n, sizeof *job->rcpt);
+	if (!job->rcpt) {
+		bad = "memory";
+		goto fail;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		if (strcmp(m->pair[i].key, "rcpt") != 0)
+			continue;
+		if (job_rcpt(&job->rcpt[job->nrcpt], m->pair[i].value) < 0) {
+			bad = "rcpt";
+			goto fail;
+		}
+		job->nrcpt++;
+	}
+	return 0;
+fail:
+	snprintf(err, errsz, "bad job frame: %s", bad);
+	remote_job_free(job);
+	return -1;
+}
+
+void remote_job_free(struct remote_job *job)
+{
+	free(job->rcpt);
+	job->rcpt = NULL;
+	job->nrcpt = 0;
+}
+
+void remote_job_fail_pending(struct remote_job *job, char status, int code,
+			     const char *text)
+{
+	for (size_t i = 0; i < job->nrcpt; i++) {
+		struct remote_rcpt *r = &job->rcpt[i];
+		if (r->status)
+			continue;
+		r->status = status;
+		r->code = code;
+		snprintf(r->text, sizeof r->text, "%s", text);
+	}
+}
+
+size_t remote_job_pending(const struct remote_job *job)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < job->nrcpt; i++)
+		n += job->rcpt[i].status == 0;
+	return n;
+}
+
+void remote_job_result(const struct remote_job *job, struct kv *out)
+{
+	char clean[REMOTE_TEXT_MAX];
+
+	for (size_t i = 0; i < job->nrcpt; i++) {
+		const struct remote_rcpt *r = &job->rcpt[i];
+		log_clean(clean, sizeof clean, r->text, strlen(r->text));
+		kv_addf(out, "rcpt", "%ld %c %d %s", r->index,
+			r->status ? r->status : 'T', r->code ? r->code : 451,
+			r->status ? clean : "4.3.0 internal error: no result");
+	}
+	kv_add(out, "relay", job->relay);
+	kv_add(out, "tls", job->tlsdesc);
+}

@@ -1,0 +1,125 @@
+/* remote_main.c: relay-remote -d DIR.  Binds run/remote.sock (0666),
+ * drops to cf.user_remote (plus cf.group_queue, to read queue files),
+ * and forks one worker per accepted relay-send connection (qmail-rspawn
+ * style).  Only root, our own uid and cf.user_send may connect. */
+#include "remote.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "privs.h"
+#include "settings.h"
+#include "usock.h"
+
+static volatile sig_atomic_t main_children;
+static uid_t main_send_uid = (uid_t)-1;
+
+static void main_reap(int sig)
+{
+	int e = errno;
+	(void)sig;
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		if (main_children > 0)
+			main_children--;
+	errno = e;
+}
+
+static int main_peer_ok(int fd)
+{
+	uid_t uid;
+	if (usock_peer_uid(fd, &uid) < 0)
+		return 0;
+	return uid == 0 || uid == geteuid() || uid == main_send_uid;
+}
+
+static void main_serve(int lfd, int fd)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	if (!main_peer_ok(fd)) {
+		log_warn("refusing a connection from an unexpected uid");
+		close(fd);
+		return;
+	}
+	if (main_children >= 4 * cf.remote_workers + 8) {
+		log_warn("too many workers (%d): refusing a connection",
+			 (int)main_children);
+		close(fd);
+		return;
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(lfd);
+		srandom((unsigned)(time(NULL) ^ getpid()));
+		_exit(remote_worker_run(fd));
+	}
+	if (pid > 0)
+		main_children++;
+	else
+		log_warn("fork: %s", strerror(errno));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(fd);
+}
+
+static void main_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = main_reap;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = settings_default_dir();
+	char path[PATH_MAX];
+	struct passwd *pw;
+	int opt, lfd;
+
+	log_init(argv[0]);
+	while ((opt = getopt(argc, argv, "d:")) != -1) {
+		if (opt != 'd')
+			log_fatal(EXIT_PERM, "usage: relay-remote [-d DIR]");
+		dir = optarg;
+	}
+	settings_load(dir);
+	if ((pw = getpwnam(cf.user_send)))
+		main_send_uid = pw->pw_uid;
+	snprintf(path, sizeof path, "%s/remote.sock", cf.run_dir);
+	lfd = usock_listen(path, 0666);
+	if (lfd < 0)
+		log_fatalx(EXIT_TEMP, "listen on %s", path);
+	privs_drop(cf.user_remote, cf.group_queue);
+	main_signals();
+	log_info("listening on %s", path);
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE)
+				sleep(1);
+			continue;
+		}
+		main_serve(lfd, fd);
+	}
+}

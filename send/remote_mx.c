@@ -1,0 +1,106 @@
+/* remote_mx.c: where a job goes.  A fixed host (a route or relayhost)
+ * is tried alone on its port; otherwise the MX records of the domain in
+ * preference order, equal preferences shuffled (RFC 5321 5.1), the
+ * domain itself when it has no MX (the implicit MX), and nothing at all
+ * for a null MX (RFC 7505). */
+#include "remote.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "settings.h"
+
+void remote_mx_order(struct remote_mx *mx, size_t n,
+		     unsigned (*rnd)(void *arg), void *arg)
+{
+	/* insertion sort: n is small and the sort is stable */
+	for (size_t i = 1; i < n; i++) {
+		struct remote_mx t = mx[i];
+		size_t j = i;
+		for (; j > 0 && mx[j - 1].pref > t.pref; j--)
+			mx[j] = mx[j - 1];
+		mx[j] = t;
+	}
+	/* Fisher-Yates inside each run of equal preference */
+	for (size_t lo = 0, hi; lo < n; lo = hi) {
+		for (hi = lo + 1; hi < n && mx[hi].pref == mx[lo].pref; hi++)
+			;
+		for (size_t i = hi - 1; i > lo; i--) {
+			size_t j = lo + rnd(arg) % (i - lo + 1);
+			struct remote_mx t = mx[i];
+			mx[i] = mx[j];
+			mx[j] = t;
+		}
+	}
+}
+
+int remote_mx_null(struct remote_mx *mx, size_t *n)
+{
+	size_t o = 0, nulls = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (mx[i].name[0] == '\0') {
+			nulls++;
+			continue;
+		}
+		mx[o++] = mx[i];
+	}
+	*n = o;
+	return nulls > 0 && o == 0;
+}
+
+static unsigned mx_rand(void *arg)
+{
+	(void)arg;
+	return (unsigned)random();
+}
+
+/* The MX answer turned into targets, or -1 with results set. */
+static int mx_lookup(struct remote_job *job, struct remote_target *t,
+		     size_t max, size_t *n)
+{
+	struct remote_mx mx[REMOTE_MX_MAX];
+	size_t nmx = 0;
+	enum remote_dns_status s =
+	    remote_dns_mx(job->domain, mx, REMOTE_MX_MAX, &nmx);
+
+	if (s == REMOTE_DNS_NXDOMAIN) {
+		remote_job_fail_pending(job, 'B', 550,
+		    "5.1.2 domain not found (NXDOMAIN)");
+		return -1;
+	}
+	if (s == REMOTE_DNS_TEMP) {
+		remote_job_fail_pending(job, 'T', 451,
+		    "4.4.3 DNS lookup of the MX failed temporarily");
+		return -1;
+	}
+	if (s == REMOTE_DNS_NODATA) { /* implicit MX: the domain itself */
+		nmx = 1;
+		mx[0].pref = 0;
+		snprintf(mx[0].name, sizeof mx[0].name, "%s", job->domain);
+	} else if (remote_mx_null(mx, &nmx)) {
+		remote_job_fail_pending(job, 'B', 556,
+		    "5.1.10 domain accepts no mail (null MX)");
+		return -1;
+	}
+	remote_mx_order(mx, nmx, mx_rand, NULL);
+	for (size_t i = 0; i < nmx && *n < max; i++) {
+		snprintf(t[*n].name, sizeof t[*n].name, "%s", mx[i].name);
+		t[(*n)++].port = cf.smtp_port;
+	}
+	return 0;
+}
+
+int remote_mx_targets(struct remote_job *job, struct remote_target *t,
+		      size_t max, size_t *n)
+{
+	*n = 0;
+	if (job->host[0]) {
+		snprintf(t[0].name, sizeof t[0].name, "%s", job->host);
+		t[0].port = job->port ? job->port : cf.smtp_port;
+		*n = 1;
+		return 0;
+	}
+	return mx_lookup(job, t, max, n);
+}

@@ -1,0 +1,187 @@
+/* remote_session.c: setting up an SMTP session upstream: the greeting,
+ * EHLO (HELO when EHLO is refused), STARTTLS per the route's policy
+ * (may: when offered; encrypt: required; verify: required with the chain
+ * checked against cf.tls_ca or the system store and the name checked),
+ * then AUTH when the route names credentials. */
+#include "remote.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+
+#include "settings.h"
+#include "tls.h"
+
+int remote_session_cmd(struct remote_conn *c, struct remote_reply *r,
+		       const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line - 2, fmt, ap);
+	va_end(ap);
+	r->code = 0;
+	snprintf(r->text, sizeof r->text, "write error");
+	if (n < 0 || (size_t)n >= sizeof line - 2)
+		return -1;
+	memcpy(line + n, "\r\n", 2);
+	if (io_put(&c->io, line, (size_t)n + 2) < 0 || io_flush(&c->io) < 0)
+		return -1;
+	return remote_reply_read(&c->io, r);
+}
+
+static const struct {
+	const char *kw;
+	unsigned flag;
+} session_exts[] = {
+	{ "PIPELINING", REMOTE_EXT_PIPELINING },
+	{ "SIZE", REMOTE_EXT_SIZE },
+	{ "STARTTLS", REMOTE_EXT_STARTTLS },
+	{ "8BITMIME", REMOTE_EXT_8BITMIME },
+};
+
+/* "AUTH PLAIN LOGIN" or the old "AUTH=LOGIN". */
+static unsigned session_auth_ext(const char *args)
+{
+	unsigned f = 0;
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof buf, "%s", args);
+	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		if (strcasecmp(w, "PLAIN") == 0)
+			f |= REMOTE_EXT_AUTH_PLAIN;
+		else if (strcasecmp(w, "LOGIN") == 0)
+			f |= REMOTE_EXT_AUTH_LOGIN;
+	}
+	return f;
+}
+
+static void session_ext_line(struct remote_conn *c, const char *l, size_t n)
+{
+	char kw[32];
+	size_t k = strcspn(l, " =");
+
+	if (k >= sizeof kw || k > n)
+		return;
+	memcpy(kw, l, k);
+	kw[k] = '\0';
+	if (strcasecmp(kw, "AUTH") == 0 && l[k]) {
+		c->ext |= session_auth_ext(l + k + 1);
+		return;
+	}
+	for (size_t i = 0; i < sizeof session_exts / sizeof session_exts[0]; i++)
+		if (strcasecmp(kw, session_exts[i].kw) == 0)
+			c->ext |= session_exts[i].flag;
+	if (strcasecmp(kw, "SIZE") == 0 && l[k] == ' ')
+		c->size_max = strtol(l + k + 1, NULL, 10);
+}
+
+void remote_session_ehlo_ext(struct remote_conn *c, const struct remote_reply *r)
+{
+	const char *p = strchr(r->text, '\n'); /* line 1 is the greeting */
+
+	c->ext = 0;
+	c->size_max = 0;
+	while (p) {
+		const char *l = p + 1, *e = strchr(l, '\n');
+		session_ext_line(c, l, e ? (size_t)(e - l) : strlen(l));
+		p = e;
+	}
+}
+
+/* EHLO, or HELO when EHLO gets a 5xx; -1 with e set. */
+static int session_hello(struct remote_conn *c, struct remote_err *e)
+{
+	struct remote_reply r;
+	char txt[REMOTE_TEXT_MAX];
+
+	if (remote_session_cmd(c, &r, "EHLO %s", cf.hostname) == 0 &&
+	    r.code == 250) {
+		c->esmtp = 1;
+		remote_session_ehlo_ext(c, &r);
+		return 0;
+	}
+	if (r.code >= 500 &&
+	    remote_session_cmd(c, &r, "HELO %s", cf.hostname) == 0 &&
+	    r.code == 250) {
+		c->esmtp = 0;
+		c->ext = 0;
+		return 0;
+	}
+	remote_reply_line(&r, txt, sizeof txt);
+	remote_err_set(e, r.code >= 500 ? 'B' : 'T', r.code ? r.code : 421,
+		       "%s said after EHLO/HELO: %s", c->host, txt);
+	return -1;
+}
+
+static SSL_CTX *session_tls_ctx(struct remote_err *e)
+{
+	static SSL_CTX *ctx;
+	char err[256];
+
+	if (!ctx && !(ctx = tls_client_ctx(cf.tls_ca, err, sizeof err)))
+		remote_err_set(e, 'T', 451, "4.7.5 TLS setup failed: %s", err);
+	return ctx;
+}
+
+/* STARTTLS and the second EHLO. */
+static enum remote_sess session_tls(struct remote_conn *c,
+				    const struct remote_job *job,
+				    struct remote_err *e)
+{
+	struct remote_reply r;
+	char err[256], txt[REMOTE_TEXT_MAX];
+	SSL_CTX *ctx = session_tls_ctx(e);
+	int verify = job->tls == REMOTE_TLS_VERIFY;
+
+	if (!ctx)
+		return REMOTE_SESS_FAIL;
+	if (remote_session_cmd(c, &r, "STARTTLS") < 0 || r.code != 220) {
+		remote_reply_line(&r, txt, sizeof txt);
+		remote_err_set(e, 'T', r.code ? r.code : 421,
+			       "4.7.5 %s refused STARTTLS: %s", c->host, txt);
+		return job->tls == REMOTE_TLS_MAY && r.code ? REMOTE_SESS_PLAIN
+							    : REMOTE_SESS_FAIL;
+	}
+	if (tls_client_start(&c->io, ctx, c->host, verify, err, sizeof err) < 0) {
+		remote_err_set(e, 'T', 421, "4.7.5 TLS with %s[%s] failed: %s",
+			       c->host, c->ip, err);
+		return job->tls == REMOTE_TLS_MAY ? REMOTE_SESS_PLAIN
+						  : REMOTE_SESS_FAIL;
+	}
+	tls_describe(&c->io, c->tlsdesc, sizeof c->tlsdesc);
+	return session_hello(c, e) < 0 ? REMOTE_SESS_FAIL : REMOTE_SESS_OK;
+}
+
+enum remote_sess remote_session_open(struct remote_conn *c,
+				     const struct remote_job *job, int plain,
+				     struct remote_err *e)
+{
+	struct remote_reply r;
+	char txt[REMOTE_TEXT_MAX];
+
+	if (remote_reply_read(&c->io, &r) < 0 || r.code != 220) {
+		remote_reply_line(&r, txt, sizeof txt);
+		remote_err_set(e, r.code >= 500 ? 'B' : 'T', r.code ? r.code : 421,
+			       "%s greeted: %s", c->host, txt);
+		return REMOTE_SESS_FAIL;
+	}
+	if (session_hello(c, e) < 0)
+		return REMOTE_SESS_FAIL;
+	if (!plain && (c->ext & REMOTE_EXT_STARTTLS)) {
+		enum remote_sess s = session_tls(c, job, e);
+		if (s != REMOTE_SESS_OK)
+			return s;
+	} else if (job->tls != REMOTE_TLS_MAY) {
+		remote_err_set(e, 'T', 421,
+			       "4.7.4 TLS is required but %s[%s] does not offer "
+			       "STARTTLS", c->host, c->ip);
+		return REMOTE_SESS_FAIL;
+	}
+	if (job->auth[0] && remote_auth_run(c, job->auth, e) < 0)
+		return REMOTE_SESS_FAIL;
+	return REMOTE_SESS_OK;
+}

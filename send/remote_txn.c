@@ -1,0 +1,189 @@
+/* remote_txn.c: one mail transaction on an established session.  With
+ * PIPELINING, MAIL, every RCPT and DATA go out in one write and the
+ * replies are read in order (RFC 2920); without it, one at a time.
+ * Mapping: 2xx on RCPT and 2xx after the data = delivered (D); 4xx or a
+ * lost connection = temporary (T); 5xx = permanent (B); a reply to MAIL
+ * or DATA applies to every recipient it covers.  A cached connection
+ * that turns out dead before anything was accepted is reported STALE so
+ * that the caller retries on a fresh one. */
+#include "remote.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void txn_set(struct remote_rcpt *r, const struct remote_reply *rep)
+{
+	char *p;
+
+	r->status = rep->code >= 200 && rep->code < 300   ? 'D'
+		    : rep->code >= 500 && rep->code < 600 ? 'B'
+							  : 'T';
+	r->code = rep->code ? rep->code : 421;
+	snprintf(r->text, sizeof r->text, "%.*s", (int)sizeof r->text - 1,
+		 rep->code ? rep->text : "4.4.2 connection lost");
+	if (!rep->code && strcmp(rep->text, "timeout") == 0)
+		snprintf(r->text, sizeof r->text, "4.4.2 timeout");
+	while ((p = strchr(r->text, '\n')))
+		*p = ' ';
+}
+
+/* Every recipient with ok[i] set (all when ok is NULL) gets rep. */
+static void txn_set_all(struct remote_job *job, const unsigned char *ok,
+			const struct remote_reply *rep)
+{
+	for (size_t i = 0; i < job->nrcpt; i++)
+		if (!ok || ok[i])
+			txn_set(&job->rcpt[i], rep);
+}
+
+static int txn_put(struct remote_conn *c, int flush, const char *fmt,
+		   const char *arg)
+{
+	if (io_printf(&c->io, fmt, arg) < 0 || io_puts(&c->io, "\r\n") < 0)
+		return -1;
+	return flush ? io_flush(&c->io) : 0;
+}
+
+static int txn_mail(struct remote_conn *c, const struct remote_qfile *q,
+		    int flush)
+{
+	char size[48] = "";
+
+	if (c->ext & REMOTE_EXT_SIZE)
+		snprintf(size, sizeof size, " SIZE=%lld",
+			 (long long)q->body_size);
+	if (io_printf(&c->io, "MAIL FROM:<%s>%s", q->sender, size) < 0)
+		return -1;
+	return txn_put(c, flush, "%s", "");
+}
+
+/* RCPT replies: marks ok[], returns how many were accepted. */
+static size_t txn_rcpts(struct remote_conn *c, struct remote_job *job,
+			unsigned char *ok, int pipelined)
+{
+	struct remote_reply r;
+	size_t n = 0;
+
+	for (size_t i = 0; i < job->nrcpt; i++) {
+		if (!pipelined &&
+		    txn_put(c, 1, "RCPT TO:<%s>", job->rcpt[i].addr) < 0) {
+			r.code = 0;
+			snprintf(r.text, sizeof r.text, "write error");
+		} else if (remote_reply_read(&c->io, &r) < 0) {
+			r.code = 0;
+		}
+		if (r.code >= 200 && r.code < 300) {
+			ok[i] = 1;
+			n++;
+		} else {
+			txn_set(&job->rcpt[i], &r);
+		}
+	}
+	return n;
+}
+
+/* DATA accepted with 354: the message, then the final reply. */
+static void txn_body(struct remote_conn *c, struct remote_job *job,
+		     const unsigned char *ok, struct remote_qfile *q)
+{
+	struct remote_reply r;
+
+	if (remote_qfile_send(q, &c->io) < 0) {
+		c->broken = 1;
+		r.code = 0;
+		snprintf(r.text, sizeof r.text, "write error");
+		txn_set_all(job, ok, &r);
+		return;
+	}
+	if (remote_reply_read(&c->io, &r) < 0 && r.code == 0)
+		snprintf(r.text, sizeof r.text, "4.4.2 connection lost after "
+			 "the data (the message may have been delivered)");
+	txn_set_all(job, ok, &r);
+	c->msgs++;
+}
+
+/* Reply to DATA: 354 goes on; anything else fails the accepted ones
+ * (a 2xx/3xx other than 354 is a broken server: temporary). */
+static int txn_data(struct remote_conn *c, struct remote_job *job,
+		    const unsigned char *ok, int pipe)
+{
+	struct remote_reply r;
+
+	r.code = 0;
+	snprintf(r.text, sizeof r.text, "write error");
+	if ((pipe || txn_put(c, 1, "%s", "DATA") == 0) &&
+	    remote_reply_read(&c->io, &r) == 0 && r.code == 354)
+		return 0;
+	if (r.code > 0 && r.code < 400) {
+		r.code = 451;
+		snprintf(r.text, sizeof r.text, "4.5.0 unexpected reply to DATA");
+	}
+	txn_set_all(job, ok, &r);
+	return -1;
+}
+
+static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
+				  struct remote_qfile *q, int cached,
+				  unsigned char *ok)
+{
+	int pipe = (c->ext & REMOTE_EXT_PIPELINING) != 0, wrote;
+	struct remote_reply mail;
+	size_t accepted;
+
+	wrote = txn_mail(c, q, !pipe) == 0;
+	for (size_t i = 0; wrote && pipe && i < job->nrcpt; i++)
+		wrote = txn_put(c, 0, "RCPT TO:<%s>", job->rcpt[i].addr) == 0;
+	if (wrote && pipe)
+		wrote = txn_put(c, 1, "%s", "DATA") == 0;
+	mail.code = 0;
+	snprintf(mail.text, sizeof mail.text, "write error");
+	if (wrote)
+		remote_reply_read(&c->io, &mail);
+	if (cached && (mail.code == 0 || mail.code == 421))
+		return REMOTE_TXN_STALE; /* nothing was accepted: retry */
+	if (mail.code < 200 || mail.code >= 300) {
+		txn_set_all(job, NULL, &mail);
+		c->broken = 1; /* RCPT and DATA replies may still be coming */
+		return REMOTE_TXN_DONE;
+	}
+	accepted = txn_rcpts(c, job, ok, pipe);
+	if (!pipe && accepted == 0)
+		return REMOTE_TXN_DONE;
+	if (txn_data(c, job, ok, pipe) < 0)
+		return REMOTE_TXN_DONE;
+	if (accepted == 0) { /* pipelined DATA got 354 anyway: end it empty */
+		struct remote_reply r;
+		txn_put(c, 1, "%s", ".");
+		remote_reply_read(&c->io, &r);
+		return REMOTE_TXN_DONE;
+	}
+	txn_body(c, job, ok, q);
+	return REMOTE_TXN_DONE;
+}
+
+enum remote_txn_rc remote_txn_run(struct remote_conn *c,
+				  struct remote_job *job,
+				  struct remote_qfile *q, int cached)
+{
+	unsigned char *ok = calloc(job->nrcpt, 1);
+	enum remote_txn_rc rc;
+	struct remote_reply r;
+
+	if (!ok) {
+		r.code = 451;
+		snprintf(r.text, sizeof r.text, "4.3.0 out of memory");
+		txn_set_all(job, NULL, &r);
+		return REMOTE_TXN_DONE;
+	}
+	if (c->size_max > 0 && q->body_size > c->size_max) {
+		r.code = 552;
+		snprintf(r.text, sizeof r.text, "5.3.4 message is larger than "
+			 "the %ld bytes %s accepts", c->size_max, c->host);
+		txn_set_all(job, NULL, &r);
+		free(ok);
+		return REMOTE_TXN_DONE;
+	}
+	rc = txn_run(c, job, q, cached, ok);
+	free(ok);
+	return rc;
+}
