@@ -1,0 +1,242 @@
+/* smtp_auth.c: AUTH PLAIN and LOGIN (RFC 4954, 4616), only inside TLS.
+ * smtpd only decodes; relay-policy checks the password.  Passwords are
+ * wiped from every buffer they passed through and never logged. */
+#include "smtp_session.h"
+#include "smtp_auth.h"
+#include "log.h"
+#include "settings.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define AUTH_FIELD_MAX 256
+
+int smtp_auth_b64decode(const char *in, char *out, size_t outsz,
+			size_t *outlen)
+{
+	size_t n = strlen(in), pad = 0;
+	int got;
+
+	if (strcmp(in, "=") == 0) { /* RFC 4954: an empty initial response */
+		*outlen = 0;
+		return 0;
+	}
+	if (n == 0 || n % 4 || n / 4 * 3 + 1 > outsz)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (c == '=') {
+			if (i < n - 2 || (i == n - 2 && in[n - 1] != '='))
+				return -1;
+			pad++;
+		} else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			     (c >= '0' && c <= '9') || c == '+' || c == '/')) {
+			return -1;
+		}
+	}
+	got = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)in,
+			      (int)n);
+	if (got < 0 || (size_t)got < pad)
+		return -1;
+	*outlen = (size_t)got - pad; /* EVP_DecodeBlock counts padding */
+	out[*outlen] = '\0';
+	return 0;
+}
+
+int smtp_auth_plain_split(const char *buf, size_t n, char *user,
+			  char *pass)
+{
+	const char *authz = buf, *authc, *pw, *end = buf + n;
+	size_t zl, cl, pl;
+
+	authc = memchr(authz, '\0', n);
+	if (!authc++ || !(pw = memchr(authc, '\0', (size_t)(end - authc))))
+		return -1;
+	pw++;
+	zl = (size_t)(authc - 1 - authz);
+	cl = (size_t)(pw - 1 - authc);
+	pl = (size_t)(end - pw);
+	if (memchr(pw, '\0', pl) || cl == 0 || cl >= AUTH_FIELD_MAX ||
+	    pl >= AUTH_FIELD_MAX)
+		return -1;
+	/* acting for someone else (authzid) is not offered */
+	if (zl && (zl != cl || memcmp(authz, authc, cl) != 0))
+		return -1;
+	memcpy(user, authc, cl);
+	user[cl] = '\0';
+	memcpy(pass, pw, pl);
+	pass[pl] = '\0';
+	return 0;
+}
+
+/* Send a 334 challenge and read the answer into s->line: 1 got it,
+ * 0 cancelled or bad (already answered), -1 the session is over. */
+static int auth_challenge(struct smtp_session *s, const char *b64)
+{
+	size_t len;
+	int rc;
+
+	smtp_reply(s, "334 %s", b64);
+	rc = smtp_session_getline(s, &len);
+	if (rc <= 0)
+		return rc;
+	if (strcmp(s->line, "*") == 0) {
+		smtp_reply(s, "501 5.0.0 Authentication cancelled");
+		smtp_session_error(s);
+		return 0;
+	}
+	return 1;
+}
+
+/* Decode text (a response) into out, or reply 501 and return -1. */
+static int auth_decode(struct smtp_session *s, const char *text, char *out,
+		       size_t outsz, size_t *n)
+{
+	if (smtp_auth_b64decode(text, out, outsz, n) == 0)
+		return 0;
+	smtp_reply(s, "501 5.5.2 Invalid base64 data");
+	smtp_session_error(s);
+	return -1;
+}
+
+/* The PLAIN mechanism; fills user and pass, 0 on success. */
+static int auth_plain(struct smtp_session *s, const char *initial,
+		      char *user, char *pass)
+{
+	char buf[3 * AUTH_FIELD_MAX + 4];
+	size_t n;
+	int rc = -1;
+
+	if (!*initial && auth_challenge(s, "") <= 0)
+		return -1;
+	if (auth_decode(s, *initial ? initial : s->line, buf, sizeof buf, &n) == 0) {
+		rc = smtp_auth_plain_split(buf, n, user, pass);
+		if (rc < 0) {
+			smtp_reply(s, "501 5.5.2 Malformed AUTH PLAIN response");
+			smtp_session_error(s);
+		}
+	}
+	explicit_bzero(buf, sizeof buf);
+	return rc;
+}
+
+/* One LOGIN field, from the initial response or a challenge. */
+static int login_field(struct smtp_session *s, const char *initial,
+		       const char *prompt, char *out)
+{
+	char buf[AUTH_FIELD_MAX + 4];
+	size_t n;
+	int rc = -1;
+
+	if (!*initial && auth_challenge(s, prompt) <= 0)
+		return -1;
+	if (auth_decode(s, *initial ? initial : s->line, buf, sizeof buf, &n) == 0) {
+		if (n == 0 || n >= AUTH_FIELD_MAX || memchr(buf, '\0', n)) {
+			smtp_reply(s, "501 5.5.2 Malformed AUTH LOGIN response");
+			smtp_session_error(s);
+		} else {
+			memcpy(out, buf, n + 1);
+			rc = 0;
+		}
+	}
+	explicit_bzero(buf, sizeof buf);
+	return rc;
+}
+
+static int auth_login(struct smtp_session *s, const char *initial,
+		      char *user, char *pass)
+{
+	/* "Username:" and "Password:" in base64 */
+	if (login_field(s, initial, "VXNlcm5hbWU6", user) < 0)
+		return -1;
+	return login_field(s, "", "UGFzc3dvcmQ6", pass);
+}
+
+/* relay-policy checks the password; 0 when accepted. */
+static int auth_policy(struct smtp_session *s, const char *user,
+		       const char *pass)
+{
+	struct smtp_verdict v;
+	struct kv req;
+	char clean[AUTH_FIELD_MAX];
+	int rc;
+
+	kv_init(&req);
+	kv_add(&req, "phase", "auth");
+	kv_add(&req, "user", user);
+	kv_add(&req, "pass", pass);
+	rc = smtp_session_decide(s, &req, &v, 535, "5.7.8",
+				 "Username and Password not accepted.");
+	if (req.buf)
+		explicit_bzero(req.buf, req.cap);
+	kv_free(&req);
+	log_clean(clean, sizeof clean, user, strlen(user));
+	if (rc < 0) {
+		log_info("%s: AUTH failed for %s", s->ip, clean);
+		return -1;
+	}
+	snprintf(s->auth_user, sizeof s->auth_user, "%s", v.user[0] ? v.user : user);
+	s->authed = 1;
+	log_info("%s: AUTH ok user=%s", s->ip, clean);
+	smtp_policy_defaults(&v, 235, "2.7.0", "Authentication successful");
+	smtp_reply_verdict(s, &v);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct smtp_session *, const char *, char *, char *);
+} auth_mechs[] = {
+	{ "PLAIN", auth_plain },
+	{ "LOGIN", auth_login },
+};
+
+/* 0 when AUTH may be tried now, else the refusal was sent. */
+static int auth_allowed(struct smtp_session *s)
+{
+	const char *why = NULL;
+
+	if (!s->tls)
+		why = "538 5.7.11 Encryption required for requested "
+		      "authentication mechanism";
+	else if (s->authed)
+		why = "503 5.5.1 Error: already authenticated";
+	else if (!s->helo_seen)
+		why = "503 5.5.1 Error: send EHLO first";
+	else if (s->in_mail)
+		why = "503 5.5.1 Error: MAIL transaction in progress";
+	if (!why)
+		return 0;
+	smtp_reply(s, "%s", why);
+	smtp_session_error(s);
+	return -1;
+}
+
+void smtp_auth_cmd(struct smtp_session *s, char *arg)
+{
+	char user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX];
+	char *initial = arg + strcspn(arg, " ");
+	size_t i;
+
+	if (auth_allowed(s) < 0)
+		return;
+	if (*initial)
+		*initial++ = '\0';
+	for (i = 0; i < sizeof auth_mechs / sizeof auth_mechs[0]; i++)
+		if (strcasecmp(arg, auth_mechs[i].name) == 0)
+			break;
+	if (i == sizeof auth_mechs / sizeof auth_mechs[0]) {
+		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
+		smtp_session_error(s);
+		return;
+	}
+	pass[0] = '\0';
+	if (auth_mechs[i].fn(s, initial, user, pass) == 0)
+		auth_policy(s, user, pass);
+	explicit_bzero(pass, sizeof pass);
+	/* the base64 of the password sat in the line and input buffers */
+	explicit_bzero(s->line, (size_t)cf.line_max);
+	explicit_bzero(s->io.in, s->io.in_start);
+}

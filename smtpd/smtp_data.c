@@ -1,0 +1,114 @@
+/* smtp_data.c: reading DATA (see smtp_data.h for the contract). */
+#include "smtp_data.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Output is gathered so that the pipe sees few, large writes. */
+struct data_out {
+	int fd;
+	size_t len;
+	char buf[65536];
+};
+
+int smtp_data_write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int out_flush(struct data_out *o)
+{
+	int rc = smtp_data_write_all(o->fd, o->buf, o->len);
+	o->len = 0;
+	return rc;
+}
+
+static int out_put(struct data_out *o, const char *p, size_t n)
+{
+	while (n) {
+		size_t room = sizeof o->buf - o->len, k = n < room ? n : room;
+		memcpy(o->buf + o->len, p, k);
+		o->len += k;
+		p += k;
+		n -= k;
+		if (o->len == sizeof o->buf && out_flush(o) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int smtp_data_ok(const struct smtp_data_result *r)
+{
+	return !r->bare && !r->toolong && !r->toobig && !r->werr;
+}
+
+/* Account for and write one unstuffed line (without its CRLF). */
+static void data_line(struct data_out *o, const char *p, size_t n,
+		      size_t size_max, struct smtp_data_result *r)
+{
+	r->lines++;
+	r->size += n + 2;
+	if (r->size > size_max)
+		r->toobig = 1;
+	if (!smtp_data_ok(r) || o->fd < 0)
+		return;
+	if (out_put(o, p, n) < 0 || out_put(o, "\r\n", 2) < 0)
+		r->werr = 1;
+}
+
+int smtp_data_read(struct io *io, int outfd, size_t line_max,
+		   size_t size_max, struct smtp_data_result *r)
+{
+	/* io_getline keeps max-1 bytes; one more than a legal line (without
+	 * CRLF: line_max - 2) tells a too-long line from a full one */
+	size_t cap = line_max < 3 ? 2 : line_max, len;
+	char *line = malloc(cap);
+	struct data_out *o = malloc(sizeof *o);
+	unsigned flags;
+	int rc = -1;
+
+	memset(r, 0, sizeof *r);
+	if (!line || !o) {
+		free(line);
+		free(o);
+		io->err = IO_ERR_SYS;
+		return -1;
+	}
+	o->fd = outfd;
+	o->len = 0;
+	for (;;) {
+		int got = io_getline(io, line, cap, &len, &flags);
+		if (got <= 0 || (flags & IO_PARTIAL))
+			break;
+		if (flags & (IO_BARE_LF | IO_BARE_CR))
+			r->bare = 1;
+		if ((flags & IO_TOOLONG) || len + 2 > line_max)
+			r->toolong = 1;
+		if (flags == IO_CRLF && len == 1 && line[0] == '.') {
+			rc = 0;
+			break;
+		}
+		if (line[0] == '.')
+			data_line(o, line + 1, len - 1, size_max, r);
+		else
+			data_line(o, line, len, size_max, r);
+	}
+	if (rc == 0 && smtp_data_ok(r) && o->fd >= 0 && out_flush(o) < 0)
+		r->werr = 1;
+	if (rc < 0 && io->err == IO_ERR_NONE)
+		io->err = IO_ERR_EOF;
+	free(line);
+	free(o);
+	return rc;
+}

@@ -1,0 +1,258 @@
+/* smtp_session.c: one SMTP session: the greeting, the command loop with
+ * its table of verbs, the per-session limits (commands, errors, time). */
+#include "smtp_session.h"
+#include "smtp_cmd.h"
+#include "smtp_tls.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct {
+	const char *verb;
+	smtp_handler *fn;
+} smtp_commands[] = {
+	{ "EHLO", smtp_verb_ehlo },   { "HELO", smtp_verb_helo },
+	{ "MAIL", smtp_mail_from },   { "RCPT", smtp_mail_rcpt },
+	{ "DATA", smtp_txn_data },  { "RSET", smtp_verb_rset },
+	{ "NOOP", smtp_verb_noop },   { "QUIT", smtp_verb_quit },
+	{ "VRFY", smtp_verb_vrfy },   { "HELP", smtp_verb_help },
+	{ "STARTTLS", smtp_tls_starttls }, { "AUTH", smtp_auth_cmd },
+};
+
+/* Seconds left of cf.session_timeout, at least 0. */
+static long session_left(const struct smtp_session *s)
+{
+	long left = cf.session_timeout - (long)(time(NULL) - s->start);
+	return left > 0 ? left : 0;
+}
+
+/* The read timeout: the per-read limit, cut to the session's remainder. */
+void smtp_session_timeout(struct smtp_session *s, long per_read)
+{
+	long left = session_left(s);
+	s->io.timeout_ms = (int)((per_read < left ? per_read : left) * 1000);
+	if (s->io.timeout_ms <= 0)
+		s->io.timeout_ms = 1;
+}
+
+/* Tell the client why the read ended; -1 always. */
+static int read_failed(struct smtp_session *s)
+{
+	if (s->io.err == IO_ERR_TIMEOUT) {
+		log_info("%s: timeout (%s)", s->ip,
+			 session_left(s) ? "command" : "session");
+		smtp_session_close421(s, "4.4.2", "Error: timeout exceeded");
+	} else {
+		log_info("%s: disconnected", s->ip);
+	}
+	s->quit = 1;
+	return -1;
+}
+
+int smtp_session_getline(struct smtp_session *s, size_t *len)
+{
+	unsigned flags;
+	int rc;
+
+	if (smtp_reply_flush_maybe(s) < 0)
+		return read_failed(s);
+	if (!session_left(s)) {
+		s->io.err = IO_ERR_TIMEOUT;
+		return read_failed(s);
+	}
+	smtp_session_timeout(s, cf.smtp_timeout);
+	rc = io_getline(&s->io, s->line, (size_t)cf.line_max, len, &flags);
+	if (rc <= 0 || (flags & IO_PARTIAL))
+		return read_failed(s);
+	if (*len + 2 > (size_t)cf.line_max)
+		flags |= IO_TOOLONG;
+	switch (smtp_cmd_check(s->line, *len, flags)) {
+	case SMTP_LINE_OK:
+		return 1;
+	case SMTP_LINE_BARE:
+		smtp_reply(s, "500 5.5.2 Bare LF or CR in command refused");
+		break;
+	case SMTP_LINE_TOOLONG:
+		smtp_reply(s, "500 5.5.2 Line too long");
+		break;
+	case SMTP_LINE_NUL:
+		smtp_reply(s, "500 5.5.2 NUL byte in command refused");
+		break;
+	}
+	smtp_session_error(s);
+	return 0;
+}
+
+static void session_dispatch(struct smtp_session *s)
+{
+	char verb[SMTP_VERB_MAX + 1], *arg;
+
+	if (smtp_cmd_split(s->line, verb, &arg) == 0)
+		for (size_t i = 0; i < sizeof smtp_commands / sizeof smtp_commands[0]; i++)
+			if (strcmp(verb, smtp_commands[i].verb) == 0) {
+				smtp_commands[i].fn(s, arg);
+				return;
+			}
+	smtp_reply(s, "500 5.5.1 Command unrecognized");
+	smtp_session_error(s);
+}
+
+static void session_loop(struct smtp_session *s)
+{
+	size_t len;
+
+	while (!s->quit) {
+		int rc = smtp_session_getline(s, &len);
+		if (rc < 0)
+			break;
+		if (rc == 0)
+			continue;
+		if (++s->commands > cf.commands_max) {
+			log_info("%s: too many commands", s->ip);
+			smtp_session_close421(s, "4.7.0", "Too many commands");
+			break;
+		}
+		session_dispatch(s);
+	}
+	io_flush(&s->io);
+}
+
+static void env_copy(char *dst, size_t n, const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	log_clean(dst, n, v ? v : def, strlen(v ? v : def));
+}
+
+/* Policy's word on the new connection; 0 to go on, -1 to hang up. */
+static int session_connect(struct smtp_session *s)
+{
+	char path[4096];
+	struct smtp_verdict v;
+	struct kv req;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/policy.sock", cf.run_dir);
+	if (smtp_policy_open(&s->policy, path, (int)cf.smtp_timeout * 1000) < 0) {
+		log_warn("%s: policy unreachable at connect", s->ip);
+		smtp_session_close421(s, "4.3.0", "Service temporarily unavailable");
+		return -1;
+	}
+	kv_init(&req);
+	kv_add(&req, "phase", "connect");
+	kv_add(&req, "ip", s->ip);
+	kv_add(&req, "port", s->port);
+	kv_add(&req, "localport", s->localport);
+	kv_add(&req, "tls", s->tls ? "1" : "0");
+	rc = smtp_policy_ask(&s->policy, &req, &v);
+	kv_free(&req);
+	if (rc < 0) {
+		smtp_session_close421(s, "4.3.0", "Service temporarily unavailable");
+		return -1;
+	}
+	if (v.action != SMTP_ACCEPT) {
+		smtp_policy_defaults(&v, 554, "5.7.1", "Connection refused");
+		log_info("%s: refused at connect: %d %s", s->ip, v.code, v.text);
+		smtp_reply_verdict(s, &v);
+		io_flush(&s->io);
+		return -1;
+	}
+	return 0;
+}
+
+static void session_init(struct smtp_session *s, int rfd, int wfd)
+{
+	memset(s, 0, sizeof *s);
+	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
+	s->start = time(NULL);
+	s->policy.fd = -1;
+	env_copy(s->ip, sizeof s->ip, "TCPREMOTEIP", "unknown");
+	env_copy(s->port, sizeof s->port, "TCPREMOTEPORT", "0");
+	env_copy(s->localip, sizeof s->localip, "TCPLOCALIP", "unknown");
+	env_copy(s->localport, sizeof s->localport, "TCPLOCALPORT", "0");
+	s->line = malloc((size_t)cf.line_max);
+	if (!s->line)
+		log_fatal(EXIT_TEMP, "out of memory");
+}
+
+int smtp_session_run(int rfd, int wfd)
+{
+	static struct smtp_session s; /* holds two 16 KiB buffers */
+	const char *implicit = getenv("RELAYBOX_TLS");
+
+	session_init(&s, rfd, wfd);
+	log_info("%s: connect port=%s", s.ip, s.localport);
+	if (implicit && strcmp(implicit, "1") == 0 && smtp_tls_implicit(&s) < 0)
+		return EXIT_TEMP;
+	if (session_connect(&s) == 0) {
+		smtp_reply(&s, "220 %s ESMTP relaybox", cf.hostname);
+		session_loop(&s);
+	}
+	smtp_session_reset_tx(&s, 0);
+	smtp_tls_close(&s);
+	smtp_policy_close(&s.policy);
+	free(s.line);
+	log_info("%s: disconnect commands=%ld errors=%ld", s.ip, s.commands,
+		 s.errors);
+	return EXIT_DONE;
+}
+
+int smtp_session_ask(struct smtp_session *s, struct kv *req,
+		     struct smtp_verdict *v)
+{
+	if (smtp_policy_ask(&s->policy, req, v) == 0)
+		return 0;
+	smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
+	smtp_session_error(s);
+	return -1;
+}
+
+int smtp_session_decide(struct smtp_session *s, struct kv *req,
+			struct smtp_verdict *v, int code, const char *esc,
+			const char *text)
+{
+	if (smtp_session_ask(s, req, v) < 0)
+		return -1;
+	if (v->action == SMTP_ACCEPT)
+		return 0;
+	smtp_policy_defaults(v, code, esc, text);
+	smtp_reply_verdict(s, v);
+	smtp_session_error(s);
+	return -1;
+}
+
+void smtp_session_reset_tx(struct smtp_session *s, int tell_policy)
+{
+	int was_open = s->in_mail;
+
+	for (size_t i = 0; i < s->nrcpt; i++)
+		free(s->rcpt[i]);
+	free(s->rcpt);
+	s->rcpt = NULL;
+	s->nrcpt = 0;
+	s->in_mail = 0;
+	s->from[0] = s->customer[0] = '\0';
+	s->smtputf8 = s->body8 = 0;
+	if (was_open && tell_policy && s->policy.fd >= 0) {
+		struct smtp_verdict v;
+		struct kv req;
+		kv_init(&req);
+		kv_add(&req, "phase", "reset");
+		smtp_policy_ask(&s->policy, &req, &v); /* its answer changes nothing */
+		kv_free(&req);
+	}
+}
+
+const char *smtp_session_proto(const struct smtp_session *s)
+{
+	/* RFC 3848 names */
+	static const char *const names[2][2][2] = {
+		{ { "SMTP", "SMTP" }, { "SMTPS", "SMTPS" } },
+		{ { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } },
+	};
+	return names[s->esmtp != 0][s->tls != 0][s->authed != 0];
+}

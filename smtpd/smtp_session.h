@@ -1,0 +1,87 @@
+/* smtp_session.h: the state of one SMTP session and the functions the
+ * command handlers (smtp_verbs.c, smtp_mail.c, smtp_auth.c, smtp_tls.c,
+ * smtp_queue.c) share. */
+#ifndef SMTP_SESSION_H
+#define SMTP_SESSION_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "addr.h"
+#include "io.h"
+#include "smtp_policy.h"
+
+struct smtp_session {
+	struct io io;
+	/* the client, from the UCSPI environment */
+	char ip[64], port[8], localip[64], localport[8];
+	/* state after the greeting; STARTTLS resets it */
+	char helo[256];
+	int helo_seen, esmtp;
+	int tls;                  /* TLS active */
+	char tls_desc[128];       /* "TLSv1.3 TLS_AES_256_GCM_SHA384 256" */
+	int authed;
+	char auth_user[256];      /* as policy returned it */
+	/* the transaction */
+	int in_mail;
+	char from[ADDR_MAX + 1];  /* after policy's rewrite */
+	char customer[128];
+	int smtputf8, body8;
+	char **rcpt;
+	size_t nrcpt;
+	/* accounting */
+	long commands, errors;
+	time_t start;
+	int quit;                 /* leave the loop after this command */
+	char *line;               /* command buffer, cf.line_max bytes */
+	struct smtp_policy policy;
+};
+
+/* Queue a reply line (CRLF added).  Replies go out when no complete
+ * command is waiting in the input (PIPELINING) or before blocking. */
+void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Reply with a policy verdict: "code esc text". */
+void smtp_reply_verdict(struct smtp_session *s,
+			const struct smtp_verdict *v);
+/* Flush now unless a complete command line is already buffered. */
+int smtp_reply_flush_maybe(struct smtp_session *s);
+/* Count an error reply; past cf.errors_max the session ends with 421. */
+void smtp_session_error(struct smtp_session *s);
+/* 421 and end the session (policy down, limits, timeouts). */
+void smtp_session_close421(struct smtp_session *s, const char *esc,
+			   const char *text);
+
+/* Read one line (for AUTH continuation and commands) with the command
+ * timeout; returns what smtp_session_getline wants the caller to do:
+ * 1 line in s->line (checked: no bare CR/LF, NUL, overlong), 0 a reply
+ * was already sent for a bad line, -1 the session is over. */
+int smtp_session_getline(struct smtp_session *s, size_t *len);
+
+/* Forget the transaction (RSET, after DATA, new EHLO, STARTTLS); when
+ * tell_policy and a transaction was open, send policy phase=reset. */
+void smtp_session_reset_tx(struct smtp_session *s, int tell_policy);
+/* Set the read timeout: per_read seconds, cut to what is left of the
+ * session's time. */
+void smtp_session_timeout(struct smtp_session *s, long per_read);
+/* Ask policy; on no answer reply 451 4.3.0 and return -1. */
+int smtp_session_ask(struct smtp_session *s, struct kv *req,
+		     struct smtp_verdict *v);
+/* Ask policy and answer a refusal itself (code/esc/text are used when
+ * policy gave none); 0 when accepted, with the verdict in v. */
+int smtp_session_decide(struct smtp_session *s, struct kv *req,
+			struct smtp_verdict *v, int code, const char *esc,
+			const char *text);
+/* The receiving protocol name for the envelope and Received header. */
+const char *smtp_session_proto(const struct smtp_session *s);
+
+/* Command handlers: arg is the text after the verb. */
+typedef void smtp_handler(struct smtp_session *s, char *arg);
+smtp_handler smtp_verb_helo, smtp_verb_ehlo, smtp_verb_rset, smtp_verb_noop,
+    smtp_verb_quit, smtp_verb_vrfy, smtp_verb_help, smtp_mail_from,
+    smtp_mail_rcpt, smtp_txn_data, smtp_tls_starttls, smtp_auth_cmd;
+
+/* One session on the connected fds; returns an exit status. */
+int smtp_session_run(int rfd, int wfd);
+
+#endif

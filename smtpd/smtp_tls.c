@@ -1,0 +1,95 @@
+/* smtp_tls.c: STARTTLS (RFC 3207) and implicit TLS. */
+#include "smtp_tls.h"
+#include "smtp_session.h"
+#include "log.h"
+#include "settings.h"
+#include "tls.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static SSL_CTX *tls_ctx; /* one per session: the process serves one */
+
+/* Build the context and shake hands on the client socket. */
+static int tls_handshake(struct smtp_session *s)
+{
+	char err[256];
+
+	if (!tls_ctx)
+		tls_ctx = tls_server_ctx(cf.tls_cert, cf.tls_key, err, sizeof err);
+	if (!tls_ctx) {
+		log_warn("%s: TLS unavailable: %s", s->ip, err);
+		return -1;
+	}
+	/* tls.h wants one fd: under UCSPI fds 0 and 1 are the same socket */
+	s->io.wfd = s->io.rfd;
+	smtp_session_timeout(s, cf.smtp_timeout);
+	if (tls_server_start(&s->io, tls_ctx, err, sizeof err) < 0) {
+		char clean[256];
+		log_info("%s: TLS handshake failed: %s", s->ip,
+			 log_clean(clean, sizeof clean, err, strlen(err)));
+		return -1;
+	}
+	s->tls = 1;
+	tls_describe(&s->io, s->tls_desc, sizeof s->tls_desc);
+	log_info("%s: TLS %s", s->ip, s->tls_desc);
+	return 0;
+}
+
+int smtp_tls_implicit(struct smtp_session *s)
+{
+	return tls_handshake(s);
+}
+
+/* Policy learns of TLS once the session has it (phase=tls). */
+static void tls_tell_policy(struct smtp_session *s)
+{
+	struct smtp_verdict v;
+	struct kv req;
+
+	kv_init(&req);
+	kv_add(&req, "phase", "tls");
+	kv_add(&req, "tls", "1");
+	kv_add(&req, "cipher", s->tls_desc);
+	if (smtp_policy_ask(&s->policy, &req, &v) < 0)
+		log_warn("%s: policy unreachable at tls", s->ip);
+	kv_free(&req);
+}
+
+void smtp_tls_starttls(struct smtp_session *s, char *arg)
+{
+	if (s->tls) {
+		smtp_reply(s, "503 5.5.1 TLS already active");
+		smtp_session_error(s);
+		return;
+	}
+	if (*arg || !cf.tls_cert[0]) {
+		smtp_reply(s, *arg ? "501 5.5.4 Syntax: STARTTLS"
+				   : "502 5.5.1 STARTTLS not available");
+		smtp_session_error(s);
+		return;
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	/* whatever the client sent after STARTTLS came in the clear and
+	 * must not be taken as if it came through TLS (CVE-2011-0411) */
+	io_discard_input(&s->io);
+	if (io_flush(&s->io) < 0 || tls_handshake(s) < 0) {
+		s->quit = 1;
+		return;
+	}
+	/* back to the state after the greeting (RFC 3207 4.2) */
+	smtp_session_reset_tx(s, 1);
+	s->helo_seen = s->esmtp = 0;
+	s->helo[0] = '\0';
+	tls_tell_policy(s);
+}
+
+void smtp_tls_close(struct smtp_session *s)
+{
+	if (s->tls)
+		tls_end(&s->io);
+	s->tls = 0;
+	if (tls_ctx)
+		SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
+}

@@ -1,0 +1,186 @@
+/* smtp_txn.c: the DATA command: ask policy, open a queue job, read the
+ * message straight into relay-queue, and answer 250 only when the queue
+ * said the message is durable.  Then tell policy to count it. */
+#include "smtp_session.h"
+#include "smtp_data.h"
+#include "smtp_queue.h"
+#include "log.h"
+#include "settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUEUE_TEMPFAIL "451 4.3.0 Error: queue file write error, try again"
+
+/* 0 when policy lets DATA start. */
+static int data_policy(struct smtp_session *s)
+{
+	struct smtp_verdict v;
+	struct kv req;
+	int rc;
+
+	kv_init(&req);
+	kv_add(&req, "phase", "data");
+	rc = smtp_session_decide(s, &req, &v, 554, "5.7.1", "Transaction refused");
+	kv_free(&req);
+	return rc;
+}
+
+static void txn_envelope(struct smtp_session *s, struct smtp_env *e)
+{
+	memset(e, 0, sizeof *e);
+	smtp_queue_env_add(e, 'I', "ip", s->ip);
+	smtp_queue_env_add(e, 'I', "helo", s->helo);
+	if (s->authed)
+		smtp_queue_env_add(e, 'I', "auth", s->auth_user);
+	if (s->tls)
+		smtp_queue_env_add(e, 'I', "tls", s->tls_desc);
+	smtp_queue_env_add(e, 'I', "proto", smtp_session_proto(s));
+	if (s->customer[0])
+		smtp_queue_env_add(e, 'I', "customer", s->customer);
+	smtp_queue_env_add(e, 'F', NULL, s->from);
+	for (size_t i = 0; i < s->nrcpt; i++)
+		smtp_queue_env_add(e, 'T', NULL, s->rcpt[i]);
+	smtp_queue_env_end(e);
+}
+
+/* The reply for a message that was read but must not be queued. */
+static void txn_refuse(struct smtp_session *s, const struct smtp_data_result *r)
+{
+	if (r->bare)
+		smtp_reply(s, "550 5.6.11 Bare LF or CR in message refused");
+	else if (r->toobig)
+		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum "
+			      "message size");
+	else if (r->toolong)
+		smtp_reply(s, "550 5.5.2 Message line longer than %ld bytes "
+			      "refused", cf.line_max);
+	else
+		smtp_reply(s, QUEUE_TEMPFAIL);
+}
+
+/* Tell policy the message is queued, so that it counts it. */
+static void txn_commit(struct smtp_session *s, const char *qid)
+{
+	struct smtp_verdict v;
+	struct kv req;
+
+	kv_init(&req);
+	kv_add(&req, "phase", "commit");
+	kv_add(&req, "qid", qid);
+	for (size_t i = 0; i < s->nrcpt; i++)
+		kv_add(&req, "rcpt", s->rcpt[i]);
+	if (smtp_policy_ask(&s->policy, &req, &v) < 0)
+		log_warn("%s: policy missed the commit (not counted)", qid);
+	kv_free(&req);
+}
+
+/* Envelope out, answer in; returns 1 when queued. */
+static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
+		      char *qid, size_t qidsz)
+{
+	char text[256];
+	struct smtp_env e;
+	int st;
+
+	txn_envelope(s, &e);
+	if (e.failed) {
+		smtp_queue_abort(j, (int)cf.data_timeout * 1000);
+		smtp_reply(s, QUEUE_TEMPFAIL);
+		return 0;
+	}
+	st = smtp_queue_finish(j, e.buf, e.len, (int)cf.data_timeout * 1000,
+			       qid, qidsz, text, sizeof text);
+	free(e.buf);
+	if (st == 0) {
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+		return 1;
+	}
+	log_warn("%s: queue refused the message: status=%d %s", s->ip, st, text);
+	if (strcasestr(text, "space") || strcasestr(text, "disk full") ||
+	    strcasestr(text, "storage"))
+		smtp_reply(s, "452 4.3.1 Insufficient system storage");
+	else
+		smtp_reply(s, QUEUE_TEMPFAIL);
+	return 0;
+}
+
+static void txn_log(struct smtp_session *s, const char *qid,
+		    const struct smtp_data_result *r, const char *result)
+{
+	char helo[128], from[300];
+
+	log_clean(helo, sizeof helo, s->helo, strlen(s->helo));
+	log_clean(from, sizeof from, s->from, strlen(s->from));
+	log_info("%s: client=%s helo=%s from=<%s> nrcpt=%zu size=%zu result=%s",
+		 qid[0] ? qid : "NOQUEUE", s->ip, helo, from, s->nrcpt,
+		 r->size, result);
+}
+
+/* 0 when DATA may start: sequence right, policy agrees, queue is up. */
+static int txn_start(struct smtp_session *s, const char *arg,
+		     struct smtp_queue_job *j)
+{
+	char path[4096];
+
+	if (!s->in_mail || !s->nrcpt) {
+		smtp_reply(s, "503 5.5.1 Error: need %s command",
+			   s->in_mail ? "RCPT" : "MAIL");
+		smtp_session_error(s);
+		return -1;
+	}
+	if (*arg) {
+		smtp_reply(s, "501 5.5.4 Syntax: DATA");
+		smtp_session_error(s);
+		return -1;
+	}
+	if (data_policy(s) < 0)
+		return -1;
+	snprintf(path, sizeof path, "%s/queue.sock", cf.run_dir);
+	if (smtp_queue_open(j, path) < 0) {
+		smtp_reply(s, QUEUE_TEMPFAIL);
+		smtp_session_reset_tx(s, 1);
+		return -1;
+	}
+	return 0;
+}
+
+void smtp_txn_data(struct smtp_session *s, char *arg)
+{
+	struct smtp_queue_job j;
+	struct smtp_data_result r;
+	char qid[64] = "";
+	int queued = 0;
+
+	if (txn_start(s, arg, &j) < 0)
+		return;
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	if (io_flush(&s->io) < 0) {
+		smtp_queue_abort(&j, (int)cf.data_timeout * 1000);
+		s->quit = 1;
+		return;
+	}
+	smtp_session_timeout(s, cf.data_timeout);
+	if (smtp_data_read(&s->io, j.msgfd, (size_t)cf.line_max,
+			   (size_t)cf.message_size_max, &r) < 0) {
+		smtp_queue_abort(&j, (int)cf.data_timeout * 1000);
+		txn_log(s, qid, &r, "aborted");
+		if (s->io.err == IO_ERR_TIMEOUT)
+			smtp_session_close421(s, "4.4.2", "Error: timeout exceeded");
+		s->quit = 1;
+		return;
+	}
+	if (smtp_data_ok(&r)) {
+		queued = txn_finish(s, &j, qid, sizeof qid);
+	} else {
+		smtp_queue_abort(&j, (int)cf.data_timeout * 1000);
+		txn_refuse(s, &r);
+		smtp_session_error(s);
+	}
+	txn_log(s, qid, &r, queued ? "queued" : r.bare ? "bare-lf-cr" :
+		r.toobig ? "too-big" : r.toolong ? "line-too-long" : "tempfail");
+	if (queued)
+		txn_commit(s, qid);
+	smtp_session_reset_tx(s, !queued);
+}

@@ -1,0 +1,101 @@
+/* smtp_verbs.c: the simple verbs: HELO, EHLO, RSET, NOOP, QUIT, VRFY,
+ * HELP.  MAIL/RCPT are in smtp_mail.c, DATA in smtp_queue.c. */
+#include "smtp_session.h"
+#include "log.h"
+#include "settings.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Shared by HELO and EHLO: 0 when policy accepted the name. */
+static int helo_check(struct smtp_session *s, const char *arg,
+		      const char *verb)
+{
+	struct smtp_verdict v;
+	struct kv req;
+	int rc;
+
+	if (!*arg || strchr(arg, ' ') || strlen(arg) >= sizeof s->helo) {
+		smtp_reply(s, "501 5.5.4 Syntax: %s hostname", verb);
+		smtp_session_error(s);
+		return -1;
+	}
+	kv_init(&req);
+	kv_add(&req, "phase", "helo");
+	kv_add(&req, "helo", arg);
+	rc = smtp_session_decide(s, &req, &v, 550, "5.7.1", "HELO refused");
+	kv_free(&req);
+	if (rc < 0)
+		return -1;
+	/* a new HELO/EHLO ends any transaction (RFC 5321 4.1.4) */
+	smtp_session_reset_tx(s, 1);
+	strcpy(s->helo, arg);
+	s->helo_seen = 1;
+	return 0;
+}
+
+void smtp_verb_helo(struct smtp_session *s, char *arg)
+{
+	if (helo_check(s, arg, "HELO") < 0)
+		return;
+	s->esmtp = 0;
+	smtp_reply(s, "250 %s", cf.hostname);
+}
+
+void smtp_verb_ehlo(struct smtp_session *s, char *arg)
+{
+	const char *ext[8];
+	char size[40];
+	size_t n = 0;
+
+	if (helo_check(s, arg, "EHLO") < 0)
+		return;
+	s->esmtp = 1;
+	snprintf(size, sizeof size, "SIZE %ld", cf.message_size_max);
+	ext[n++] = "PIPELINING";
+	ext[n++] = size;
+	ext[n++] = "8BITMIME";
+	ext[n++] = "ENHANCEDSTATUSCODES";
+	ext[n++] = "SMTPUTF8";
+	if (cf.tls_cert[0] && !s->tls)
+		ext[n++] = "STARTTLS";
+	if (s->tls)
+		ext[n++] = "AUTH PLAIN LOGIN";
+	smtp_reply(s, "250-%s", cf.hostname);
+	for (size_t i = 0; i < n; i++)
+		smtp_reply(s, "250%c%s", i + 1 == n ? ' ' : '-', ext[i]);
+}
+
+void smtp_verb_rset(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_session_reset_tx(s, 1);
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+void smtp_verb_noop(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+void smtp_verb_quit(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, "221 2.0.0 %s Bye", cf.hostname);
+	s->quit = 1;
+}
+
+void smtp_verb_vrfy(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message "
+		      "and attempt delivery");
+}
+
+void smtp_verb_help(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
+		      "QUIT VRFY HELP STARTTLS AUTH");
+}
