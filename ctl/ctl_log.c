@@ -1,0 +1,322 @@
+/* ctl_log.c: relayctl log, the "email log search" over the log that
+ * relay-master writes (cf.log_file, and its rotated predecessor .1 first).
+ * Lines read "2026-11-23T12:00:00.123 prog[pid]: level: <qid>: text".
+ *   --id QID                 every line of that message
+ *   --from/--to ADDR, --ip IP  find the queue ids of the matching lines,
+ *                            then print every line of those messages
+ *   --since/--until TIME     "2026-11-23", "2026-11-23 12:30[:15]",
+ *                            "12:30" (today), or "2h"/"30m"/"1d" ago
+ *   PATTERN                  an extended regex (case-insensitive)
+ * Exits 0 when something was printed, 1 when nothing matched. */
+#include "ctl.h"
+#include "settings.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOG_QID_MAX 64
+#define LOG_STAMP_LEN 23
+
+struct log_query {
+	const char *id, *from, *to, *ip;
+	char since[32], until[32];
+	regex_t re;
+	int has_re;
+	char (*qids)[LOG_QID_MAX + 1];  /* sorted after pass 1 */
+	size_t nqids, capqids;
+	long printed;
+};
+
+/* The queue id of a line: the token after "level: " when it is followed
+ * by ':' and looks like an id (letters/digits, at least one digit), else
+ * the value of a qid= or id= key.  "" when none. */
+static void log_line_qid(const char *line, char *out)
+{
+	const char *p = strstr(line, "]: "), *q;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (p && (p = strstr(p + 3, ": "))) {
+		p += 2;
+		while (n < LOG_QID_MAX && (isalnum((unsigned char)p[n]) ||
+					   p[n] == '.' || p[n] == '_' || p[n] == '-'))
+			n++;
+		if (n >= 6 && p[n] == ':' && strpbrk(p, "0123456789") < p + n) {
+			memcpy(out, p, n);
+			out[n] = '\0';
+			return;
+		}
+	}
+	for (q = line; (q = strstr(q, "id=")); q += 3) {
+		if (q != line && q[-1] != ' ' && q[-1] != 'q')
+			continue;
+		for (n = 0; n < LOG_QID_MAX && q[3 + n] && q[3 + n] != ' ' &&
+			    q[3 + n] != '\n' && q[3 + n] != ','; n++)
+			;
+		memcpy(out, q + 3, n);
+		out[n] = '\0';
+		return;
+	}
+}
+
+/* Does the <...> value after key (e.g. "from=<") match addr?  With an '@'
+ * addr must be the whole address, without one it is a part (a domain). */
+static int log_addr_match(const char *line, const char *key, const char *addr)
+{
+	const char *p = line, *end;
+	size_t kl = strlen(key);
+	char val[512];
+
+	while ((p = strstr(p, key))) {
+		p += kl;
+		end = strchr(p, '>');
+		if (!end || (size_t)(end - p) >= sizeof val)
+			continue;
+		memcpy(val, p, (size_t)(end - p));
+		val[end - p] = '\0';
+		if (strchr(addr, '@') ? strcasecmp(val, addr) == 0
+				      : strcasestr(val, addr) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+static int log_ip_match(const char *line, const char *ip)
+{
+	size_t il = strlen(ip);
+	const char *p;
+
+	for (p = line; (p = strstr(p, ip)); p += il) {
+		int before = p > line && (p[-1] == '=' || p[-1] == '[' ||
+					  p[-1] == ' ');
+		char c = p[il];
+		if (before && (c == '\0' || c == ' ' || c == ']' || c == '\n' ||
+			       c == ','))
+			return 1;
+	}
+	return 0;
+}
+
+static int log_in_time(const struct log_query *q, const char *line)
+{
+	if (strlen(line) < LOG_STAMP_LEN)
+		return !q->since[0] && !q->until[0];
+	if (q->since[0] && strncmp(line, q->since, strlen(q->since)) < 0)
+		return 0;
+	if (q->until[0] && strncmp(line, q->until, strlen(q->until)) > 0)
+		return 0;
+	return 1;
+}
+
+/* The filters of pass 1 (all that were given must match). */
+static int log_matches(const struct log_query *q, const char *line)
+{
+	if (!log_in_time(q, line))
+		return 0;
+	if (q->from && !log_addr_match(line, "from=<", q->from))
+		return 0;
+	if (q->to && !log_addr_match(line, "to=<", q->to) &&
+	    !log_addr_match(line, "rcpt=<", q->to))
+		return 0;
+	if (q->ip && !log_ip_match(line, q->ip))
+		return 0;
+	if (q->has_re && regexec(&q->re, line, 0, NULL, 0) != 0)
+		return 0;
+	return 1;
+}
+
+static void log_add_qid(struct log_query *q, const char *qid)
+{
+	if (!*qid)
+		return;
+	if (q->nqids == q->capqids) {
+		size_t cap = q->capqids ? q->capqids * 2 : 64;
+		void *n = realloc(q->qids, cap * sizeof *q->qids);
+		if (!n)
+			return;
+		q->qids = n;
+		q->capqids = cap;
+	}
+	snprintf(q->qids[q->nqids++], LOG_QID_MAX + 1, "%s", qid);
+}
+
+static int log_qid_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Run fn over every line of the rotated log and then the current one. */
+static void log_each_line(struct log_query *q,
+			  void (*fn)(struct log_query *, char *))
+{
+	char rotated[PATH_MAX];
+	const char *files[2];
+	char *line = NULL;
+	size_t cap = 0;
+	int i;
+
+	snprintf(rotated, sizeof rotated, "%s.1", cf.log_file);
+	files[0] = rotated;
+	files[1] = cf.log_file;
+	for (i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "r");
+		if (!f)
+			continue;
+		while (getline(&line, &cap, f) > 0)
+			fn(q, line);
+		fclose(f);
+	}
+	free(line);
+}
+
+static void log_print(struct log_query *q, const char *line)
+{
+	fputs(line, stdout);
+	q->printed++;
+}
+
+static void log_pass_print(struct log_query *q, char *line)
+{
+	if (log_matches(q, line))
+		log_print(q, line);
+}
+
+static void log_pass_collect(struct log_query *q, char *line)
+{
+	char qid[LOG_QID_MAX + 1];
+
+	if (!log_matches(q, line))
+		return;
+	log_line_qid(line, qid);
+	log_add_qid(q, qid);
+}
+
+static void log_pass_by_qid(struct log_query *q, char *line)
+{
+	char qid[LOG_QID_MAX + 1];
+
+	if (q->id) {
+		if (strstr(line, q->id))
+			log_print(q, line);
+		return;
+	}
+	log_line_qid(line, qid);
+	if (*qid && bsearch(qid, q->qids, q->nqids, sizeof *q->qids,
+			    log_qid_cmp))
+		log_print(q, line);
+}
+
+/* TIME -> the log's timestamp form, as precise as TIME was: "2026-11-23",
+ * "2026-11-23T12:30", "2026-11-23T12:30:15".  -1 when unreadable. */
+static int log_parse_time(const char *s, char *out, size_t n)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char unit = 0, date[16];
+	long v;
+	int a, b, c = -1, len = 0;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof date, "%Y-%m-%d", &tm);
+	if (sscanf(s, "%ld%c%n", &v, &unit, &len) == 2 && !s[len] && v >= 0 &&
+	    strchr("smhd", unit)) {
+		long mult = unit == 's' ? 1 : unit == 'm' ? 60 :
+			    unit == 'h' ? 3600 : 86400;
+		time_t t = now - (time_t)(v * mult);
+		localtime_r(&t, &tm);
+		strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+		return 0;
+	}
+	if (sscanf(s, "%d:%d%n:%d%n", &a, &b, &len, &c, &len) >= 2 && !s[len] &&
+	    strlen(s) <= 8) {
+		if (c < 0)
+			snprintf(out, n, "%sT%02d:%02d", date, a, b);
+		else
+			snprintf(out, n, "%sT%02d:%02d:%02d", date, a, b, c);
+		return 0;
+	}
+	if (strlen(s) < 10 || strlen(s) >= n || s[4] != '-' || s[7] != '-')
+		return -1;
+	snprintf(out, n, "%s", s);
+	if (out[10] == ' ')
+		out[10] = 'T';
+	return 0;
+}
+
+static int log_usage(void)
+{
+	fprintf(stderr, "usage: relayctl log [--id QID] [--from ADDR] [--to ADDR] "
+			"[--ip IP] [--since TIME] [--until TIME] [PATTERN]\n"
+			"TIME: 2026-11-23, '2026-11-23 12:30', 12:30, 2h, 30m, 1d\n");
+	return 100;
+}
+
+/* Options with a value; 0, or -1 on a usage error. */
+static int log_parse_args(struct log_query *q, int argc, char **argv)
+{
+	const char *pattern = NULL;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (o[0] != '-' || strcmp(o, "-") == 0) {
+			if (pattern)
+				return -1;
+			pattern = o;
+			continue;
+		}
+		if (!v)
+			return -1;
+		i++;
+		if (strcmp(o, "--id") == 0)
+			q->id = v;
+		else if (strcmp(o, "--from") == 0)
+			q->from = v;
+		else if (strcmp(o, "--to") == 0)
+			q->to = v;
+		else if (strcmp(o, "--ip") == 0)
+			q->ip = v;
+		else if (strcmp(o, "--since") == 0) {
+			if (log_parse_time(v, q->since, sizeof q->since) < 0)
+				return -1;
+		} else if (strcmp(o, "--until") == 0) {
+			if (log_parse_time(v, q->until, sizeof q->until) < 0)
+				return -1;
+		} else
+			return -1;
+	}
+	if (pattern) {
+		if (regcomp(&q->re, pattern, REG_EXTENDED | REG_ICASE | REG_NOSUB))
+			return -1;
+		q->has_re = 1;
+	}
+	return 0;
+}
+
+int ctl_log(int argc, char **argv)
+{
+	struct log_query q;
+
+	memset(&q, 0, sizeof q);
+	if (log_parse_args(&q, argc, argv) < 0)
+		return log_usage();
+	if (q.id)
+		log_each_line(&q, log_pass_by_qid);
+	else if (q.from || q.to || q.ip) {
+		log_each_line(&q, log_pass_collect);
+		if (q.nqids) {
+			qsort(q.qids, q.nqids, sizeof *q.qids, log_qid_cmp);
+			log_each_line(&q, log_pass_by_qid);
+		}
+	} else
+		log_each_line(&q, log_pass_print);
+	if (q.has_re)
+		regfree(&q.re);
+	free(q.qids);
+	return q.printed ? 0 : 1; /* like grep: 1 when nothing matched */
+}
