@@ -1,0 +1,4 @@
+# queue/: relay-queue, durable injection (queue/QUEUE.md).
+QUEUE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard queue/*.c))
+PROGRAMS += relay-queue
+$(eval $(call program,relay-queue,$(QUEUE_OBJ)))

@@ -1,0 +1,72 @@
+/* queue_dirs.c: the queue directories, message ids and the trigger. */
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const dirs_sub[] = { "tmp", "new", "state", "hold" };
+
+int queue_dirs_ensure(const char *qdir)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	if (mkdir(qdir, 0750) < 0 && errno != EEXIST)
+		return -1;
+	for (size_t i = 0; i < sizeof dirs_sub / sizeof *dirs_sub; i++) {
+		snprintf(path, sizeof path, "%s/%s", qdir, dirs_sub[i]);
+		if (mkdir(path, 0770) < 0 && errno != EEXIST)
+			rc = -1;
+	}
+	snprintf(path, sizeof path, "%s/trigger", qdir);
+	if (mkfifo(path, 0660) < 0 && errno != EEXIST)
+		rc = -1;
+	return rc;
+}
+
+void queue_dirs_newid(char *id, size_t n)
+{
+	static unsigned counter;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	snprintf(id, n, "%08llX%05lX%05lX%X", (unsigned long long)tv.tv_sec,
+		 (unsigned long)tv.tv_usec, (unsigned long)getpid() & 0xfffff,
+		 counter++ & 0xf);
+}
+
+void queue_dirs_trigger(const char *qdir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/trigger", qdir);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return; /* ENXIO: nobody reads; the scheduler's rescan finds it */
+	if (write(fd, "", 1) < 0) {
+		/* EAGAIN: the FIFO is full, the scheduler is awake anyway */
+	}
+	close(fd);
+}
+
+int queue_dirs_sync(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+long long queue_now(void)
+{
+	return (long long)time(NULL);
+}

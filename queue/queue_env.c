@@ -1,0 +1,167 @@
+/* queue_env.c: the envelope on fd 1, "I<k>=<v>\0"... "F<sender>\0"
+ * "T<rcpt>\0"... "\0".  Anything else is refused as a permanent failure:
+ * the envelope comes from relay-smtpd, but a broken or hostile one must
+ * never produce a queue file that relay-send misreads. */
+#include "queue.h"
+#include "addr.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int queue_env_read(int fd, char **buf, size_t *len)
+{
+	size_t cap = 4096;
+	char *b = malloc(cap);
+
+	*len = 0;
+	while (b) {
+		ssize_t n;
+		if (*len == cap) {
+			char *nb;
+			if (cap >= (size_t)QUEUE_ENV_MAX) {
+				free(b);
+				errno = EFBIG;
+				return -1;
+			}
+			nb = realloc(b, cap * 2);
+			if (!nb)
+				break;
+			b = nb;
+			cap *= 2;
+		}
+		n = read(fd, b + *len, cap - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			free(b);
+			errno = e;
+			return -1;
+		}
+		if (n == 0) {
+			*buf = b;
+			return 0;
+		}
+		*len += (size_t)n;
+	}
+	free(b);
+	errno = ENOMEM;
+	return -1;
+}
+
+static int env_err(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int env_err(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A mailbox: printable, no spaces, local@domain with a valid domain. */
+static int env_mailbox_ok(const char *a)
+{
+	const char *at = strrchr(a, '@');
+	if (!*a || strlen(a) > ADDR_MAX || !qfile_value_ok(a, ADDR_MAX) ||
+	    strchr(a, ' ') || !at || at == a)
+		return 0;
+	return addr_domain_valid(at + 1, 1);
+}
+
+static const char *const env_reserved[] = { "qid", "time", "from", "rcpt" };
+
+/* "key=value": key [a-z0-9_], not one of the header's own keys. */
+static int env_info(char *f, struct qfile *q, char *err, size_t errsz)
+{
+	char *eq = strchr(f, '=');
+	if (!eq || eq == f || eq - f > 32)
+		return env_err(err, errsz, "bad info field");
+	*eq = '\0';
+	for (char *k = f; *k; k++)
+		if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') ||
+		      *k == '_'))
+			return env_err(err, errsz, "bad info key");
+	for (size_t i = 0; i < sizeof env_reserved / sizeof *env_reserved; i++)
+		if (strcmp(f, env_reserved[i]) == 0)
+			return env_err(err, errsz, "reserved info key");
+	if (!qfile_value_ok(eq + 1, 1024) || q->ninfo == QFILE_INFO_MAX)
+		return env_err(err, errsz, "bad info value");
+	q->info[q->ninfo].key = f;
+	q->info[q->ninfo++].value = eq + 1;
+	return 0;
+}
+
+static int env_rcpt(char *a, struct qfile *q, size_t *cap)
+{
+	if (!env_mailbox_ok(a) || q->nrcpt == QUEUE_RCPT_MAX)
+		return -1;
+	if (q->nrcpt == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		char **nr = realloc(q->rcpt, ncap * sizeof *nr);
+		if (!nr)
+			return -1;
+		q->rcpt = nr;
+		*cap = ncap;
+	}
+	q->rcpt[q->nrcpt++] = a;
+	return 0;
+}
+
+/* One field f (NUL-terminated, non-empty). */
+static int env_field(char *f, struct qfile *q, size_t *cap, char *err,
+		     size_t errsz)
+{
+	switch (f[0]) {
+	case 'I':
+		if (q->from)
+			return env_err(err, errsz, "info after sender");
+		return env_info(f + 1, q, err, errsz);
+	case 'F':
+		if (q->from)
+			return env_err(err, errsz, "two senders");
+		if (f[1] && !env_mailbox_ok(f + 1))
+			return env_err(err, errsz, "bad sender");
+		q->from = f + 1;
+		return 0;
+	case 'T':
+		if (!q->from)
+			return env_err(err, errsz, "recipient before sender");
+		if (env_rcpt(f + 1, q, cap) < 0)
+			return env_err(err, errsz, "bad recipient");
+		return 0;
+	default:
+		return env_err(err, errsz, "unknown envelope field");
+	}
+}
+
+int queue_env_parse(char *buf, size_t len, struct qfile *q, char *err,
+		    size_t errsz)
+{
+	size_t pos = 0, cap = 0;
+
+	memset(q, 0, sizeof *q);
+	if (len == 0)
+		return env_err(err, errsz, "no envelope");
+	while (pos < len) {
+		char *f = buf + pos, *nul = memchr(f, '\0', len - pos);
+		if (!nul)
+			return env_err(err, errsz, "unterminated field");
+		if (nul == f) { /* the final empty field */
+			if (pos + 1 != len)
+				return env_err(err, errsz, "bytes after end");
+			if (!q->from || q->nrcpt == 0)
+				return env_err(err, errsz, "no recipients");
+			return 0;
+		}
+		if (env_field(f, q, &cap, err, errsz) < 0)
+			return -1;
+		pos = (size_t)(nul - buf) + 1;
+	}
+	return env_err(err, errsz, "envelope not terminated");
+}

@@ -1,0 +1,65 @@
+/* queue_received.c: the Received header relay-queue prepends (RFC 5321
+ * 4.4): who handed the message over (HELO, IP), how (ESMTP/ESMTPS/
+ * ESMTPSA and the TLS parameters), the queue id, the recipient when there
+ * is only one, and the date. */
+#include "queue.h"
+#include "date822.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ESMTP, then S for TLS and A for AUTH (RFC 3848), unless given. */
+static void received_proto(const struct qfile *q, char *buf, size_t n)
+{
+	const char *p = qfile_get_info(q, "proto");
+	const char *tls = qfile_get_info(q, "tls");
+	const char *auth = qfile_get_info(q, "auth");
+	int has_tls = tls && *tls && strcmp(tls, "0") != 0;
+
+	if (p && *p) {
+		snprintf(buf, n, "%s", p);
+		return;
+	}
+	snprintf(buf, n, "ESMTP%s%s", has_tls ? "S" : "",
+		 auth && *auth ? "A" : "");
+}
+
+/* Header text may not carry '(' or ')' unbalanced: keep it simple. */
+static void received_clean(char *dst, size_t n, const char *src)
+{
+	size_t i = 0;
+	for (; src && *src && i + 1 < n; src++)
+		dst[i++] = (*src == '(' || *src == ')' || *src == ';') ? '_'
+								       : *src;
+	dst[i] = '\0';
+}
+
+char *queue_received(const struct qfile *q, const char *hostname,
+		     long long now)
+{
+	char helo[256], ip[64], proto[32], tls[160], date[64], forr[300];
+	const char *t = qfile_get_info(q, "tls");
+	size_t cap = 2048;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return NULL;
+	received_clean(helo, sizeof helo, qfile_get_info(q, "helo"));
+	received_clean(ip, sizeof ip, qfile_get_info(q, "ip"));
+	received_clean(tls, sizeof tls, t);
+	received_proto(q, proto, sizeof proto);
+	date822_format(now, date, sizeof date);
+	forr[0] = '\0';
+	if (q->nrcpt == 1)
+		snprintf(forr, sizeof forr, "\r\n\tfor <%s>", q->rcpt[0]);
+	snprintf(buf, cap,
+		 "Received: from %s (%s%s%s)\r\n\tby %s (relaybox) with %s"
+		 "%s%s%s\r\n\tid %s%s; %s\r\n",
+		 *helo ? helo : "unknown", *ip ? "[" : "", ip, *ip ? "]" : "",
+		 hostname, proto, (t && *t && strcmp(t, "1") != 0) ? " (" : "",
+		 (t && *t && strcmp(t, "1") != 0) ? tls : "",
+		 (t && *t && strcmp(t, "1") != 0) ? ")" : "", q->qid, forr,
+		 date);
+	return buf;
+}
