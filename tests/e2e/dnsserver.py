@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""dnsserver.py: a tiny authoritative DNS server for relaybox tests.
+
+Usage:
+    /usr/bin/python3 tests/e2e/dnsserver.py [--host 127.0.0.1] [--port 0]
+        (--zone FILE.json | --zone-json '{...}')
+
+It answers on HOST:PORT over UDP and TCP (port 0 = a random free port, the
+same for both) and prints "READY <port>" on stdout once it listens.  Point
+relaybox at it with `resolver = 127.0.0.1:<port>` in relay.conf.
+
+The zone is a JSON object from owner names to either a string, "SERVFAIL"
+or "REFUSED" (every query for that name gets that rcode), or an object of
+record types:
+
+    {
+      "example.test":     {"MX": [[10, "mx1.example.test"], [20, "mx2.example.test"]]},
+      "mx1.example.test": {"A": ["127.0.0.2"], "AAAA": ["::1"]},
+      "nullmx.test":      {"MX": [[0, "."]]},
+      "broken.test":      "SERVFAIL"
+    }
+
+A name in the zone without records of the asked type gets NOERROR with an
+empty answer (NODATA); a name not in the zone gets NXDOMAIN.  A zone FILE
+is read again when its modification time changes, so a test may rewrite
+it between steps.  The server exits on SIGTERM, and with --watch-stdin also
+when its stdin reaches EOF (start it with stdin=PIPE: it then dies with
+its test even when the test is killed).
+"""
+import argparse
+import json
+import os
+import socket
+import socketserver
+import struct
+import sys
+import threading
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+
+class Zone:
+    def __init__(self, path=None, text=None):
+        self.path = path
+        self.mtime = None
+        self.lock = threading.Lock()
+        self.data = {}
+        if text is not None:
+            self.data = self._norm(json.loads(text))
+        else:
+            self._reload()
+
+    @staticmethod
+    def _norm(obj):
+        return {k.lower().rstrip(".") + ".": v for k, v in obj.items()}
+
+    def _reload(self):
+        if not self.path:
+            return
+        st = os.stat(self.path)
+        if st.st_mtime_ns != self.mtime:
+            with open(self.path) as f:
+                self.data = self._norm(json.load(f))
+            self.mtime = st.st_mtime_ns
+
+    def lookup(self, name):
+        with self.lock:
+            self._reload()
+            return self.data.get(name.to_text().lower(), None)
+
+
+def rdata_text(rtype, value):
+    if rtype == "MX":
+        pref, host = value
+        host = host if host.endswith(".") else host + "."
+        return "%d %s" % (pref, host)
+    return str(value)
+
+
+def answer(zone, wire):
+    q = dns.message.from_wire(wire)
+    r = dns.message.make_response(q)
+    r.flags |= dns.flags.AA
+    if not q.question:
+        r.set_rcode(dns.rcode.FORMERR)
+        return r.to_wire()
+    qname = q.question[0].name
+    qtype = dns.rdatatype.to_text(q.question[0].rdtype)
+    entry = zone.lookup(qname)
+    if entry is None:
+        r.set_rcode(dns.rcode.NXDOMAIN)
+    elif isinstance(entry, str):
+        r.set_rcode(dns.rcode.from_text(entry))
+    else:
+        values = entry.get(qtype, [])
+        if values:
+            rrs = dns.rrset.from_text_list(
+                qname, 60, dns.rdataclass.IN, qtype,
+                [rdata_text(qtype, v) for v in values])
+            r.answer.append(rrs)
+    return r.to_wire()
+
+
+def make_servers(host, port, zone):
+    class UDP(socketserver.BaseRequestHandler):
+        def handle(self):
+            data, sock = self.request
+            try:
+                sock.sendto(answer(zone, data), self.client_address)
+            except Exception as e:  # a malformed query: say so, answer nothing
+                print("dnsserver: %s" % e, file=sys.stderr)
+
+    class TCP(socketserver.BaseRequestHandler):
+        def handle(self):
+            s = self.request
+            s.settimeout(10)
+            try:
+                while True:
+                    head = s.recv(2, socket.MSG_WAITALL)
+                    if len(head) < 2:
+                        return
+                    (n,) = struct.unpack("!H", head)
+                    out = answer(zone, s.recv(n, socket.MSG_WAITALL))
+                    s.sendall(struct.pack("!H", len(out)) + out)
+            except Exception as e:
+                print("dnsserver: %s" % e, file=sys.stderr)
+
+    class UDPServer(socketserver.ThreadingUDPServer):
+        daemon_threads = True
+
+    class TCPServer(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    for _ in range(50):  # port 0: find one free for UDP and TCP alike
+        u = UDPServer((host, port), UDP)
+        p = u.server_address[1]
+        try:
+            t = TCPServer((host, p), TCP)
+            return u, t, p
+        except OSError:
+            u.server_close()
+            if port:
+                raise
+    raise SystemExit("dnsserver: no free port")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--zone")
+    ap.add_argument("--zone-json")
+    ap.add_argument("--watch-stdin", action="store_true",
+                    help="exit when stdin reaches EOF")
+    a = ap.parse_args()
+    if not a.zone and a.zone_json is None:
+        ap.error("--zone or --zone-json is required")
+    zone = Zone(path=a.zone) if a.zone else Zone(text=a.zone_json)
+    u, t, port = make_servers(a.host, a.port, zone)
+    for srv in (u, t):
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    print("READY %d" % port, flush=True)
+    if a.watch_stdin:
+        sys.stdin.read()  # the parent closed our stdin (or died): stop
+    else:
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+// links: send/remote_job.c
+/* test_remote_job.c: the job frame (good and malformed) and the result
+ * frame relay-remote answers with. */
+#include "../../send/remote.h"
+#include "t.h"
+
+#include <stdlib.h>
+
+static const struct {
+	const char *name, *frame;
+	int ok;
+} cases[] = {
+	{ "minimal mx job", "qid=Q1\nfile=/q/new/Q1\ndomain=example.test\n"
+	  "rcpt=0 a@example.test\n", 1 },
+	{ "fixed host", "qid=Q1\nfile=/q/new/Q1\nhost=smart.test\nport=587\n"
+	  "tls=verify\nauth=up\nrcpt=3 a@x.test\nrcpt=7 b@y.test\n", 1 },
+	{ "quoted local part", "qid=Q\nfile=/f\ndomain=x.test\n"
+	  "rcpt=0 \"a b\"@x.test\n", 1 },
+	{ "no qid", "file=/f\ndomain=x.test\nrcpt=0 a@x.test\n", 0 },
+	{ "qid with slash", "qid=../x\nfile=/f\ndomain=x\nrcpt=0 a@x\n", 0 },
+	{ "relative file", "qid=Q\nfile=f\ndomain=x.test\nrcpt=0 a@x.test\n", 0 },
+	{ "no recipients", "qid=Q\nfile=/f\ndomain=x.test\n", 0 },
+	{ "no host or domain", "qid=Q\nfile=/f\nrcpt=0 a@x.test\n", 0 },
+	{ "bad tls", "qid=Q\nfile=/f\ndomain=x\ntls=maybe\nrcpt=0 a@x\n", 0 },
+	{ "bad port", "qid=Q\nfile=/f\nhost=h\nport=70000\nrcpt=0 a@x\n", 0 },
+	{ "port junk", "qid=Q\nfile=/f\nhost=h\nport=25x\nrcpt=0 a@x\n", 0 },
+	{ "auth path", "qid=Q\nfile=/f\nhost=h\nauth=../etc\nrcpt=0 a@x\n", 0 },
+	{ "auth dotfile", "qid=Q\nfile=/f\nhost=h\nauth=.x\nrcpt=0 a@x\n", 0 },
+	{ "rcpt no index", "qid=Q\nfile=/f\ndomain=x\nrcpt=a@x\n", 0 },
+	{ "rcpt negative", "qid=Q\nfile=/f\ndomain=x\nrcpt=-1 a@x\n", 0 },
+	{ "rcpt brackets", "qid=Q\nfile=/f\ndomain=x\nrcpt=0 <a@x>\n", 0 },
+	{ "rcpt no domain", "qid=Q\nfile=/f\ndomain=x\nrcpt=0 postmaster\n", 0 },
+};
+
+static int parse(const char *frame, struct remote_job *job)
+{
+	static struct kv_msg m;
+	static char buf[4096];
+	char err[256];
+	snprintf(buf, sizeof buf, "%s", frame);
+	if (kv_parse(&m, buf, strlen(buf)) < 0)
+		return -1;
+	return remote_job_parse(job, &m, err, sizeof err);
+}
+
+static void test_parse(void)
+{
+	struct remote_job job;
+	char name[128];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = parse(cases[i].frame, &job);
+		snprintf(name, sizeof name, "job parse %s", cases[i].name);
+		T_CHECK(name, (rc == 0) == cases[i].ok);
+		if (rc == 0)
+			remote_job_free(&job);
+	}
+	T_CHECK("job fields parsed", parse(cases[1].frame, &job) == 0);
+	T_STREQ("job host", job.host, "smart.test");
+	T_CHECK("job port", job.port == 587);
+	T_CHECK("job tls verify", job.tls == REMOTE_TLS_VERIFY);
+	T_STREQ("job auth", job.auth, "up");
+	T_CHECK("job rcpt count", job.nrcpt == 2);
+	T_CHECK("job rcpt index", job.rcpt[0].index == 3 && job.rcpt[1].index == 7);
+	T_STREQ("job rcpt addr", job.rcpt[1].addr, "b@y.test");
+	remote_job_free(&job);
+}
+
+static void test_result(void)
+{
+	struct remote_job job;
+	struct kv out;
+	static struct kv_msg m;
+	const char *r[4];
+
+	parse(cases[1].frame, &job);
+	job.rcpt[0].status = 'D';
+	job.rcpt[0].code = 250;
+	snprintf(job.rcpt[0].text, sizeof job.rcpt[0].text, "2.0.0 ok\nX");
+	remote_job_fail_pending(&job, 'B', 550, "5.1.1 unknown");
+	T_CHECK("job pending after fail_pending", remote_job_pending(&job) == 0);
+	snprintf(job.relay, sizeof job.relay, "mx.test[127.0.0.1]:25");
+	snprintf(job.tlsdesc, sizeof job.tlsdesc, "none");
+	kv_init(&out);
+	remote_job_result(&job, &out);
+	T_CHECK("result parses", !out.failed &&
+				     kv_parse(&m, out.buf, out.len) == 0);
+	T_CHECK("result two rcpt lines", kv_get_all(&m, "rcpt", r, 4) == 2);
+	T_STREQ("result delivered, newline cleaned", r[0], "3 D 250 2.0.0 ok?X");
+	T_STREQ("result bounced", r[1], "7 B 550 5.1.1 unknown");
+	T_STREQ("result relay", kv_get(&m, "relay"), "mx.test[127.0.0.1]:25");
+	T_STREQ("result tls", kv_get(&m, "tls"), "none");
+	kv_free(&out);
+	remote_job_free(&job);
+}
+
+int main(void)
+{
+	test_parse();
+	test_result();
+	return t_done();
+}
