@@ -76,7 +76,7 @@ int smtp_data_read(struct io *io, int outfd, size_t line_max,
 	char *line = malloc(cap);
 	struct data_out *o = malloc(sizeof *o);
 	unsigned flags;
-	int rc = -1;
+	int rc = -1, prev_crlf = 1;
 
 	memset(r, 0, sizeof *r);
 	if (!line || !o) {
@@ -95,10 +95,12 @@ int smtp_data_read(struct io *io, int outfd, size_t line_max,
 			r->bare = 1;
 		if ((flags & IO_TOOLONG) || len + 2 > line_max)
 			r->toolong = 1;
-		if (flags == IO_CRLF && len == 1 && line[0] == '.') {
+		/* the end is CR LF "." CR LF and nothing else: "\n.\r\n" is not */
+		if (flags == IO_CRLF && len == 1 && line[0] == '.' && prev_crlf) {
 			rc = 0;
 			break;
 		}
+		prev_crlf = !(flags & IO_BARE_LF);
 		if (line[0] == '.')
 			data_line(o, line + 1, len - 1, size_max, r);
 		else

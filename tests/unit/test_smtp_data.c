@@ -1,0 +1,181 @@
+// links: smtpd/smtp_data.c
+/* test_smtp_data.c: the DATA reader over a pipe: dot-unstuffing, the one
+ * true end (CRLF.CRLF), bare LF/CR smuggling shapes, size and line limits. */
+#include "t.h"
+#include "io.h"
+#include "../../smtpd/smtp_data.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct data_case {
+	const char *name;
+	const char *in;
+	int rc;            /* smtp_data_read's return */
+	const char *out;   /* expected text when ok (NULL: not checked) */
+	int bare, toolong, toobig;
+	const char *next;  /* the next line left in the buffer, or NULL */
+};
+
+static const struct data_case cases[] = {
+	{ "simple", "Subject: x\r\n\r\nhello\r\n.\r\n", 0,
+	  "Subject: x\r\n\r\nhello\r\n", 0, 0, 0, NULL },
+	{ "empty message", ".\r\n", 0, "", 0, 0, 0, NULL },
+	{ "dot unstuffing", "..leading\r\n...\r\n.x\r\n.\r\n", 0,
+	  ".leading\r\n..\r\nx\r\n", 0, 0, 0, NULL },
+	{ "pipelined command stays", "a\r\n.\r\nQUIT\r\n", 0, "a\r\n", 0, 0, 0,
+	  "QUIT" },
+	{ "8-bit and NUL kept", "caf\xc3\xa9 \x01\r\n.\r\n", 0,
+	  "caf\xc3\xa9 \x01\r\n", 0, 0, 0, NULL },
+	{ "bare LF line end", "a\nb\r\n.\r\n", 0, NULL, 1, 0, 0, NULL },
+	{ "bare CR inside", "a\rb\r\n.\r\n", 0, NULL, 1, 0, 0, NULL },
+	{ "smuggle \\n.\\n is not the end",
+	  "a\r\n\n.\nMAIL FROM:<x@evil>\r\n.\r\nQUIT\r\n", 0, NULL, 1, 0, 0,
+	  "QUIT" },
+	{ "smuggle \\r\\n.\\r is not the end",
+	  "a\r\n.\rMAIL FROM:<x@evil>\r\n.\r\nNOOP\r\n", 0, NULL, 1, 0, 0,
+	  "NOOP" },
+	{ "smuggle \\r.\\r\\n is not the end",
+	  "a\r.\r\nRCPT TO:<x@y>\r\n.\r\nNOOP\r\n", 0, NULL, 1, 0, 0, "NOOP" },
+	{ "smuggle \\n.\\r\\n is not the end",
+	  "a\n.\r\nDATA\r\n.\r\nNOOP\r\n", 0, NULL, 1, 0, 0, "NOOP" },
+	{ "smuggle .\\n then real end", "x\r\n.\nRSET\r\n.\r\n", 0, NULL, 1, 0,
+	  0, NULL },
+	{ "EOF before the end", "a\r\nb\r\n", -1, NULL, 0, 0, 0, NULL },
+	{ "EOF after bare end", "a\r\n.\n", -1, NULL, 1, 0, 0, NULL },
+	{ "EOF in a line", "a\r\n.", -1, NULL, 0, 0, 0, NULL },
+	{ "size over the limit", "0123456789012345678901234567890123456789\r\n"
+	  "0123456789012345678901234567890123456789\r\n"
+	  "0123456789012345678901234567890123456789\r\n.\r\nQUIT\r\n",
+	  0, NULL, 0, 0, 1, "QUIT" },
+	{ "size at the limit", "0123456789012345678901234567890123456789\r\n"
+	  "01234567890123456789012345678901234567890123456789012345\r\n.\r\n",
+	  0, NULL, 0, 0, 0, NULL },
+};
+
+/* Feed in through a pipe, collect the output in a memfd. */
+static void run_case(const struct data_case *c)
+{
+	int p[2], out = memfd_create("out", 0);
+	struct io io;
+	struct smtp_data_result r;
+	char name[160], got[4096], line[256];
+	size_t len;
+	unsigned flags;
+	ssize_t n;
+	int rc;
+
+	if (pipe(p) < 0 || out < 0 ||
+	    write(p[1], c->in, strlen(c->in)) != (ssize_t)strlen(c->in)) {
+		T_CHECK("setup", 0);
+		return;
+	}
+	close(p[1]);
+	io_init(&io, p[0], -1, 2000);
+	rc = smtp_data_read(&io, out, 1000, 100, &r);
+	snprintf(name, sizeof name, "%s: rc", c->name);
+	T_CHECK(name, rc == c->rc);
+	snprintf(name, sizeof name, "%s: flags", c->name);
+	T_CHECK(name, r.bare == c->bare && r.toolong == c->toolong &&
+			      r.toobig == c->toobig);
+	if (c->out) {
+		n = pread(out, got, sizeof got - 1, 0);
+		got[n < 0 ? 0 : n] = '\0';
+		snprintf(name, sizeof name, "%s: text", c->name);
+		T_STREQ(name, got, c->out);
+		snprintf(name, sizeof name, "%s: ok", c->name);
+		T_CHECK(name, smtp_data_ok(&r) && r.size == strlen(c->out));
+	} else if (rc == 0) {
+		snprintf(name, sizeof name, "%s: refused", c->name);
+		T_CHECK(name, !smtp_data_ok(&r) || (!c->bare && !c->toobig));
+	}
+	if (c->next) {
+		snprintf(name, sizeof name, "%s: next command", c->name);
+		T_CHECK(name, io_getline(&io, line, sizeof line, &len, &flags) == 1);
+		T_STREQ(name, line, c->next);
+	}
+	close(p[0]);
+	close(out);
+}
+
+/* A 1000-byte line (CRLF included) is legal, 1001 is not. */
+static void test_line_limit(void)
+{
+	static char in[8192];
+	for (int extra = 0; extra < 2; extra++) {
+		struct data_case c = { extra ? "line 1001" : "line 1000", in, 0,
+				       NULL, 0, extra, 0, "NOOP" };
+		size_t k = 998 + (size_t)extra;
+		memset(in, 'x', k);
+		strcpy(in + k, "\r\n.\r\nNOOP\r\n");
+		/* the size limit must not interfere here */
+		int p[2], out = memfd_create("out", 0);
+		struct io io;
+		struct smtp_data_result r;
+		char line[64], name[64];
+		size_t len;
+		unsigned flags;
+		if (pipe(p) < 0 || write(p[1], in, strlen(in)) < 0)
+			return;
+		close(p[1]);
+		io_init(&io, p[0], -1, 2000);
+		T_CHECK(c.name, smtp_data_read(&io, out, 1000, 100000, &r) == 0);
+		snprintf(name, sizeof name, "%s: toolong=%d", c.name, extra);
+		T_CHECK(name, r.toolong == extra && r.bare == 0);
+		T_CHECK(name, io_getline(&io, line, sizeof line, &len, &flags) == 1 &&
+				      strcmp(line, "NOOP") == 0);
+		close(p[0]);
+		close(out);
+	}
+}
+
+/* A message larger than a pipe buffer, through a pipe to a reader that
+ * died: write errors are noted, the reader still reaches the end. */
+static void test_write_error(void)
+{
+	int in[2], outp[2];
+	struct io io;
+	struct smtp_data_result r;
+	char *big = malloc(300000);
+	size_t off = 0;
+	pid_t pid;
+
+	if (!big || pipe(in) < 0 || pipe(outp) < 0)
+		return;
+	for (int i = 0; i < 3000; i++)
+		off += (size_t)sprintf(big + off, "line %05d of some text\r\n", i);
+	strcpy(big + off, ".\r\n");
+	close(outp[0]); /* nobody reads: EPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	pid = fork();
+	if (pid == 0) {
+		close(in[0]);
+		if (write(in[1], big, strlen(big)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(in[1]);
+	io_init(&io, in[0], -1, 5000);
+	T_CHECK("write error: read to end",
+		smtp_data_read(&io, outp[1], 1000, 10000000, &r) == 0);
+	T_CHECK("write error: noted", r.werr == 1 && !smtp_data_ok(&r));
+	T_CHECK("write error: all lines counted", r.lines == 3000);
+	close(in[0]);
+	close(outp[1]);
+	waitpid(pid, NULL, 0);
+	free(big);
+}
+
+int main(void)
+{
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		run_case(&cases[i]);
+	test_line_limit();
+	test_write_error();
+	return t_done();
+}
