@@ -1,0 +1,247 @@
+/* rate_file.c: the counters file — create, validate, map (MAP_SHARED), and
+ * find or create user and customer records through two open-addressing
+ * indexes.  Layout: a 4 KiB header, the user index, the customer index
+ * (u32 slots: 0 empty, else record number + 1), then fixed-size user and
+ * customer records.  Capacity is fixed when the file is created; a record
+ * idle for a whole day is reused when the file is full. */
+#include "rate_file.h"
+#include "log.h"
+#include "settings.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HDR_SIZE 4096
+#define CAP_MAX 1000000
+
+struct rate_map rate_map = { .fd = -1 };
+
+uint64_t rate_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then a 64-bit mixer */
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)tolower((unsigned char)s[i]);
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
+}
+
+int rate_file_lower(char *dst, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n == 0 || n >= RATE_NAME_MAX)
+		return -1;
+	for (size_t i = 0; i <= n; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
+	return 0;
+}
+
+static uint32_t pow2_at_least(uint32_t x)
+{
+	uint32_t p = 16;
+	while (p < x)
+		p <<= 1;
+	return p;
+}
+
+static uint32_t round64(size_t x)
+{
+	return (uint32_t)((x + 63) & ~(size_t)63);
+}
+
+static long setting_or(long v, long def)
+{
+	return v > 0 ? v : def;
+}
+
+/* The geometry a new file gets, and every size derived from it. */
+static void geometry(struct rate_hdr *h, uint32_t ucap, uint32_t ccap,
+		     uint32_t slots)
+{
+	memset(h, 0, sizeof *h);
+	memcpy(h->magic, RATE_MAGIC, 8);
+	h->version = RATE_VERSION;
+	h->hdr_size = HDR_SIZE;
+	h->user_cap = ucap;
+	h->cust_cap = ccap;
+	h->uidx_n = pow2_at_least(2 * ucap);
+	h->cidx_n = pow2_at_least(2 * ccap);
+	h->set_slots = slots;
+	h->user_size = round64(sizeof(struct rate_user) +
+			       (size_t)slots * sizeof(struct rate_ent));
+	h->cust_size = round64(sizeof(struct rate_cust));
+	h->day_unit = RATE_DAY_UNIT;
+	h->day_n = RATE_DAY_N;
+	h->peak_unit = RATE_PEAK_UNIT;
+	h->peak_n = RATE_PEAK_N;
+	h->file_size = HDR_SIZE + 4ULL * (h->uidx_n + h->cidx_n) +
+		       (uint64_t)ucap * h->user_size +
+		       (uint64_t)ccap * h->cust_size;
+}
+
+/* A header is trusted only when it is exactly what its own caps imply. */
+static int header_ok(const struct rate_hdr *h, uint64_t st_size)
+{
+	struct rate_hdr g;
+
+	if (memcmp(h->magic, RATE_MAGIC, 8) || h->version != RATE_VERSION ||
+	    h->user_cap < 1 || h->user_cap > CAP_MAX || h->cust_cap < 1 ||
+	    h->cust_cap > CAP_MAX || h->set_slots < 64 ||
+	    h->set_slots > 10000000)
+		return 0;
+	geometry(&g, h->user_cap, h->cust_cap, h->set_slots);
+	return h->hdr_size == g.hdr_size && h->uidx_n == g.uidx_n &&
+	       h->cidx_n == g.cidx_n && h->user_size == g.user_size &&
+	       h->cust_size == g.cust_size && h->day_unit == g.day_unit &&
+	       h->day_n == g.day_n && h->peak_unit == g.peak_unit &&
+	       h->peak_n == g.peak_n && h->file_size == g.file_size &&
+	       h->file_size == st_size && h->user_used <= h->user_cap &&
+	       h->cust_used <= h->cust_cap;
+}
+
+static int file_create(int fd, struct rate_hdr *h)
+{
+	geometry(h, (uint32_t)setting_or(cf.rate_users_max, 2048),
+		 (uint32_t)setting_or(cf.rate_customers_max, 1024),
+		 (uint32_t)setting_or(cf.rate_user_rcpt_slots, 12800));
+	h->created = (int64_t)time(NULL);
+	/* sparse: only the records in use take memory and disk */
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)h->file_size) < 0 ||
+	    pwrite(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h)
+		return -1;
+	return 0;
+}
+
+/* Open fd and leave a valid header in h (creating or replacing the file
+ * when writable); -1 on error. */
+static int file_prepare(const char *path, int fd, int rdonly,
+			struct rate_hdr *h)
+{
+	struct stat st;
+	char bad[4096];
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (st.st_size == 0 && !rdonly)
+		return file_create(fd, h);
+	if (pread(fd, h, sizeof *h, 0) == (ssize_t)sizeof *h &&
+	    header_ok(h, (uint64_t)st.st_size))
+		return 0;
+	if (rdonly) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* another version or damaged: keep it for a look, start afresh */
+	snprintf(bad, sizeof bad, "%s.bad", path);
+	log_warn("counters file %s: bad header or version, moved to %s", path,
+		 bad);
+	if (link(path, bad) < 0 && errno != EEXIST)
+		return -1;
+	return file_create(fd, h);
+}
+
+static void map_sections(void)
+{
+	struct rate_hdr *h = rate_map.h;
+	unsigned char *p = rate_map.base + HDR_SIZE;
+
+	rate_map.idx[RATE_USER] = (uint32_t *)p;
+	p += 4ULL * h->uidx_n;
+	rate_map.idx[RATE_CUSTOMER] = (uint32_t *)p;
+	p += 4ULL * h->cidx_n;
+	rate_map.recs[RATE_USER] = p;
+	rate_map.recs[RATE_CUSTOMER] = p + (size_t)h->user_cap * h->user_size;
+}
+
+int rate_file_open(const char *path, int rdonly)
+{
+	struct rate_hdr h;
+	int fd;
+
+	rate_file_close();
+	fd = open(path, rdonly ? O_RDONLY | O_CLOEXEC
+			       : O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	rate_map.fd = fd;
+	rate_map.rdonly = rdonly;
+	rate_file_lock(!rdonly);
+	if (file_prepare(path, fd, rdonly, &h) < 0)
+		goto fail;
+	rate_map.base = mmap(NULL, h.file_size,
+			     rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
+			     MAP_SHARED, fd, 0);
+	if (rate_map.base == MAP_FAILED) {
+		rate_map.base = NULL;
+		goto fail;
+	}
+	rate_map.size = h.file_size;
+	rate_map.h = (struct rate_hdr *)rate_map.base;
+	map_sections();
+	rate_file_unlock();
+	return 0;
+fail:
+	rate_file_close();
+	return -1;
+}
+
+void rate_file_close(void)
+{
+	int e = errno;
+
+	if (rate_map.base) {
+		if (!rate_map.rdonly)
+			msync(rate_map.base, rate_map.size, MS_SYNC);
+		munmap(rate_map.base, rate_map.size);
+	}
+	if (rate_map.fd >= 0)
+		close(rate_map.fd);
+	memset(&rate_map, 0, sizeof rate_map);
+	rate_map.fd = -1;
+	errno = e;
+}
+
+/* flock: one writer at a time even if a second process ever maps the
+ * file read-write; readers take it shared for a consistent snapshot. */
+void rate_file_lock(int excl)
+{
+	while (flock(rate_map.fd, excl ? LOCK_EX : LOCK_SH) < 0 &&
+	       errno == EINTR)
+		;
+}
+
+void rate_file_unlock(void)
+{
+	flock(rate_map.fd, LOCK_UN);
+}
+
+uint32_t rate_file_cap(enum rate_kind k)
+{
+	return k == RATE_USER ? rate_map.h->user_cap : rate_map.h->cust_cap;
+}
+
+uint32_t rate_file_used(enum rate_kind k)
+{
+	return k == RATE_USER ? rate_map.h->user_used : rate_map.h->cust_used;
+}
+
+struct rate_rec *rate_file_rec(enum rate_kind k, uint32_t i)
+{
+	size_t sz = k == RATE_USER ? rate_map.h->user_size
+				   : rate_map.h->cust_size;
+	return (struct rate_rec *)(rate_map.recs[k] + (size_t)i * sz);
+}

@@ -1,0 +1,67 @@
+/* rate_stats.c: live counters for relayctl stats.  Reads the windows
+ * without advancing them (the map may be read-only), under a shared flock
+ * so a record is never seen half-updated by relay-policy. */
+#include "rate.h"
+#include "rate_file.h"
+
+#include <string.h>
+
+static void fill(enum rate_kind k, uint32_t i, long now, struct rate_stats *st)
+{
+	const struct rate_rec *r = rate_file_rec(k, i);
+	const struct rate_user *u = (const void *)r;
+	const struct rate_cust *c = (const void *)r;
+
+	memset(st, 0, sizeof *st);
+	memcpy(st->name, r->name, sizeof st->name);
+	st->name[sizeof st->name - 1] = '\0';
+	st->last = (long)r->last_ts;
+	if (k == RATE_USER) {
+		st->msgs = rate_window_sum(RATE_DAY(&u->msgs), now);
+		st->msgs_free_at = rate_window_free_at(RATE_DAY(&u->msgs), now);
+		st->rcpts = rate_window_sum(RATE_DAY(&u->rcpts), now);
+		st->rcpts_free_at = rate_window_free_at(RATE_DAY(&u->rcpts), now);
+	} else {
+		st->rcpts = rate_window_sum(RATE_DAY(&c->day), now);
+		st->rcpts_free_at = rate_window_free_at(RATE_DAY(&c->day), now);
+		st->peak = rate_window_sum(RATE_PEAK(&c->peak), now);
+		st->peak_free_at = rate_window_free_at(RATE_PEAK(&c->peak), now);
+	}
+}
+
+int rate_stats_get(enum rate_kind k, const char *name, long now,
+		   struct rate_stats *st)
+{
+	char lname[RATE_NAME_MAX];
+	long i;
+
+	if (!rate_map.base || rate_file_lower(lname, name) < 0)
+		return -1;
+	rate_file_lock(0);
+	i = rate_index_find(k, lname);
+	if (i >= 0)
+		fill(k, (uint32_t)i, now, st);
+	rate_file_unlock();
+	return i >= 0 ? 0 : -1;
+}
+
+int rate_stats_each(enum rate_kind k, long now,
+		    int (*fn)(const struct rate_stats *st, void *arg), void *arg)
+{
+	struct rate_stats st;
+	uint32_t used;
+	int rc = 0;
+
+	if (!rate_map.base)
+		return -1;
+	used = rate_file_used(k);
+	for (uint32_t i = 0; i < used && !rc; i++) {
+		/* lock per record: relay-policy is never held up for long */
+		rate_file_lock(0);
+		fill(k, i, now, &st);
+		rate_file_unlock();
+		if (st.name[0])
+			rc = fn(&st, arg);
+	}
+	return rc;
+}

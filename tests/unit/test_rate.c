@@ -1,0 +1,478 @@
+// links: policy/rate.c policy/rate_file.c policy/rate_index.c policy/rate_set.c policy/rate_window.c policy/rate_stats.c
+/* test_rate.c: rate accounting with an injected clock — every boundary of
+ * SPEC.md §3, sliding windows, restart survival, transactions multiplexed
+ * like relay-policy's sessions, and several processes sharing the file. */
+#include "../../policy/rate.h"
+#include "../../policy/rate_file.h"
+#include "settings.h"
+#include "t.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[PATH_MAX], path[PATH_MAX + 16];
+static const struct rate_limits nolim = { 0, 0, 0, 0 };
+
+static void fresh(void)
+{
+	rate_close();
+	unlink(path);
+	if (rate_open(path) < 0) {
+		printf("FAIL rate_open %s\n", path);
+		exit(1);
+	}
+}
+
+/* One message from user/customer to n recipients rcpt<first..first+n-1>
+ * at now; returns how many were accepted, and commits them when any. */
+static long send_msg(const char *user, const char *cust, long first, long n,
+		     const struct rate_limits *l, long now,
+		     enum rate_verdict *last)
+{
+	struct rate_txn *t = rate_txn_new();
+	char rcpt[64];
+	long ok = 0;
+
+	*last = RATE_OK;
+	for (long i = 0; i < n; i++) {
+		snprintf(rcpt, sizeof rcpt, "r%ld@example.net", first + i);
+		*last = rate_rcpt(t, user, cust, rcpt, l, now);
+		if (*last == RATE_OK)
+			ok++;
+	}
+	if (ok)
+		rate_commit(t, now);
+	rate_txn_free(t);
+	return ok;
+}
+
+static enum rate_verdict one(const char *user, const char *cust,
+			     const char *rcpt, const struct rate_limits *l,
+			     long now, int commit)
+{
+	struct rate_txn *t = rate_txn_new();
+	enum rate_verdict v = rate_rcpt(t, user, cust, rcpt, l, now);
+	if (v == RATE_OK && commit)
+		rate_commit(t, now);
+	rate_txn_free(t);
+	return v;
+}
+
+static long stat_of(enum rate_kind k, const char *name, long now, int what)
+{
+	struct rate_stats st;
+	if (rate_stats_get(k, name, now, &st) < 0)
+		return -1;
+	return what == 0 ? st.msgs : what == 1 ? st.rcpts : st.peak;
+}
+
+/* Windows on their own: table of adds and sums at given times. */
+static void test_window(void)
+{
+	static const struct {
+		const char *name;
+		long add_at[3];
+		long sum_at;
+		long want;
+	} cases[] = {
+		{ "peak: count at 1000 still in at 1599", { 1000, 0, 0 }, 1599, 1 },
+		{ "peak: count at 1000 out at 1600", { 1000, 0, 0 }, 1600, 0 },
+		{ "peak: three, oldest out", { 1000, 1300, 1599 }, 1600, 2 },
+		{ "peak: ring wraps twice", { 1000, 2300, 3500 }, 3600, 1 },
+		{ "peak: clock back keeps count", { 5000, 4000, 0 }, 5000, 2 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct rate_peak p;
+		memset(&p, 0, sizeof p);
+		for (int j = 0; j < 3; j++)
+			if (cases[i].add_at[j])
+				rate_window_add(RATE_PEAK(&p), cases[i].add_at[j], 1);
+		T_CHECK(cases[i].name,
+			rate_window_sum(RATE_PEAK(&p), cases[i].sum_at) == cases[i].want);
+		rate_window_advance(RATE_PEAK(&p), cases[i].sum_at);
+		T_CHECK("advanced total agrees with sum",
+			p.w.total == cases[i].want);
+	}
+}
+
+/* 10,000 unique recipients: the 10,000th accepted, the 10,001st refused,
+ * a repeated one still accepted; the customer counts all. */
+static void test_user_unique(void)
+{
+	struct rate_limits l = nolim;
+	enum rate_verdict v;
+	long ok = 0, now = 1000000;
+
+	fresh();
+	l.user_rcpts = 10000;
+	for (int m = 0; m < 100; m++)
+		ok += send_msg("Mailer@Example.com", "acme", m * 100L, 100, &l, now, &v);
+	T_CHECK("user: 10,000 unique recipients accepted", ok == 10000 && v == RATE_OK);
+	T_CHECK("user: 10,001st unique refused",
+		one("mailer@example.com", "acme", "new@example.net", &l, now, 1) == RATE_USER_DAILY);
+	T_CHECK("user: repeated recipient still accepted",
+		one("mailer@example.com", "acme", "R5@example.net", &l, now, 1) == RATE_OK);
+	T_CHECK("user: stats 10,000 unique", stat_of(RATE_USER, "mailer@example.com", now, 1) == 10000);
+	T_CHECK("customer: counts every recipient (10,001)",
+		stat_of(RATE_CUSTOMER, "ACME", now, 1) == 10001);
+	T_CHECK("user: still refused a minute before the day is over",
+		one("mailer@example.com", NULL, "new@example.net", &l, now + 86399, 0) == RATE_USER_DAILY);
+	T_CHECK("user: room again after the daily window",
+		one("mailer@example.com", NULL, "new@example.net", &l, now + 86460, 0) == RATE_OK);
+}
+
+/* 1,000 mails to A and 1,000 to B: 2 for the user, 2,000 for the customer. */
+static void test_repeats(void)
+{
+	struct rate_limits l = nolim;
+	enum rate_verdict v;
+	long now = 2000000;
+
+	fresh();
+	for (int i = 0; i < 1000; i++) {
+		send_msg("u@example.com", "acme", 1, 1, &l, now + i, &v);
+		send_msg("u@example.com", "acme", 2, 1, &l, now + i, &v);
+	}
+	T_CHECK("repeats: user unique = 2", stat_of(RATE_USER, "u@example.com", now + 999, 1) == 2);
+	T_CHECK("repeats: user messages = 2000", stat_of(RATE_USER, "u@example.com", now + 999, 0) == 2000);
+	T_CHECK("repeats: customer = 2000", stat_of(RATE_CUSTOMER, "acme", now + 999, 1) == 2000);
+	T_CHECK("repeats: same rcpt twice in one message counts once for the user",
+		send_msg("v@example.com", "acme", 7, 1, &l, now, &v) == 1 &&
+		one("v@example.com", "acme", "R7@EXAMPLE.NET", &l, now, 1) == RATE_OK &&
+		stat_of(RATE_USER, "v@example.com", now, 1) == 1);
+}
+
+/* 10,000 messages: the 10,001st refused at its first RCPT. */
+static void test_user_msgs(void)
+{
+	struct rate_limits l = nolim;
+	long now = 3000000, ok = 0;
+
+	fresh();
+	l.user_msgs = 10000;
+	for (int i = 0; i < 10000; i++)
+		ok += one("u@example.com", NULL, "a@example.net", &l, now, 1) == RATE_OK;
+	T_CHECK("user: 10,000 messages accepted", ok == 10000);
+	T_CHECK("user: 10,001st message refused",
+		one("u@example.com", NULL, "a@example.net", &l, now, 1) == RATE_USER_DAILY);
+	T_CHECK("user: other user not affected",
+		one("w@example.com", NULL, "a@example.net", &l, now, 1) == RATE_OK);
+}
+
+/* 1 license, paid: 9 per 10 minutes.  The 10th refused; room again exactly
+ * 600 s after the first counted recipient. */
+static void test_peak(void)
+{
+	struct rate_limits l;
+	enum rate_verdict v;
+	long t0 = 4000000;
+
+	fresh();
+	rate_limits_default(&l, 1, 1);
+	T_CHECK("peak: 5 then 4 accepted",
+		send_msg(NULL, "one", 0, 5, &l, t0, &v) == 5 &&
+		send_msg(NULL, "one", 5, 4, &l, t0 + 100, &v) == 4);
+	T_CHECK("peak: 10th refused with RATE_CUST_PEAK",
+		one(NULL, "one", "x@example.net", &l, t0 + 100, 1) == RATE_CUST_PEAK);
+	T_CHECK("peak: still refused at t0+599",
+		one(NULL, "one", "x@example.net", &l, t0 + 599, 1) == RATE_CUST_PEAK);
+	T_CHECK("peak: 5 free at t0+600, the 6th not",
+		send_msg(NULL, "one", 20, 6, &l, t0 + 600, &v) == 5 && v == RATE_CUST_PEAK);
+	T_CHECK("peak: stats peak 9 at t0+600", stat_of(RATE_CUSTOMER, "one", t0 + 600, 2) == 9);
+	T_CHECK("peak: 4 more free at t0+700",
+		send_msg(NULL, "one", 30, 5, &l, t0 + 700, &v) == 4 && v == RATE_CUST_PEAK);
+}
+
+/* Daily customer window: 130 for 1 license; slides by the minute and never
+ * frees a count before 24 h: no reset at midnight. */
+static void test_daily(void)
+{
+	struct rate_limits l = nolim;
+	enum rate_verdict v;
+	long t0 = 86400L * 20000 - 60; /* a minute before midnight UTC */
+	long free_at = (t0 / 60 + 1441) * 60;
+
+	fresh();
+	l.cust_daily = 130;
+	T_CHECK("daily: 130 accepted at 23:59",
+		send_msg(NULL, "c", 0, 130, &l, t0, &v) == 130);
+	T_CHECK("daily: 131st refused RATE_CUST_DAILY",
+		one(NULL, "c", "y@example.net", &l, t0, 1) == RATE_CUST_DAILY);
+	T_CHECK("daily: no reset at midnight",
+		one(NULL, "c", "y@example.net", &l, t0 + 120, 1) == RATE_CUST_DAILY);
+	T_CHECK("daily: still refused 24 h after (never early)",
+		one(NULL, "c", "y@example.net", &l, t0 + 86400, 1) == RATE_CUST_DAILY);
+	T_CHECK("daily: still refused a second before the bucket leaves",
+		one(NULL, "c", "y@example.net", &l, free_at - 1, 1) == RATE_CUST_DAILY);
+	T_CHECK("daily: room when the bucket leaves",
+		send_msg(NULL, "c", 200, 131, &l, free_at, &v) == 130 && v == RATE_CUST_DAILY);
+	{
+		struct rate_stats st;
+		T_CHECK("daily: stats free_at",
+			rate_stats_get(RATE_CUSTOMER, "c", free_at, &st) == 0 &&
+			st.rcpts == 130 && st.rcpts_free_at == (free_at / 60 + 1441) * 60 &&
+			st.peak_free_at == free_at + 600);
+	}
+}
+
+/* Unpaid: 100 per day, 50 per 10 minutes; defaults and caps. */
+static void test_unpaid(void)
+{
+	struct rate_limits l;
+	enum rate_verdict v;
+	long t0 = 5000000;
+
+	rate_limits_default(&l, 3, 0);
+	T_CHECK("limits: unpaid 100/50", l.cust_daily == 100 && l.cust_peak == 50);
+	rate_limits_default(&l, 2, 1);
+	T_CHECK("limits: paid 2 licenses 260/18", l.cust_daily == 260 && l.cust_peak == 18);
+	rate_limits_default(&l, 1000000, 1);
+	T_CHECK("limits: caps 4,600,000/319,444",
+		l.cust_daily == 4600000 && l.cust_peak == 319444);
+	T_CHECK("limits: user 10,000/10,000", l.user_msgs == 10000 && l.user_rcpts == 10000);
+	rate_limits_default(&l, 0, 1);
+	T_CHECK("limits: 0 licenses counts as 1", l.cust_daily == 130 && l.cust_peak == 9);
+
+	fresh();
+	rate_limits_default(&l, 3, 0);
+	T_CHECK("unpaid: 50 in 10 minutes, 51st peak",
+		send_msg(NULL, "free", 0, 51, &l, t0, &v) == 50 && v == RATE_CUST_PEAK);
+	T_CHECK("unpaid: 50 more after 10 minutes, then daily",
+		send_msg(NULL, "free", 100, 51, &l, t0 + 600, &v) == 50 && v == RATE_CUST_DAILY);
+	T_CHECK("unpaid: daily refusal wins over peak later",
+		one(NULL, "free", "z@example.net", &l, t0 + 1300, 1) == RATE_CUST_DAILY);
+}
+
+/* A refused or aborted transaction costs nothing; counters survive a
+ * close and reopen (restart of relay-policy). */
+static void test_abort_restart(void)
+{
+	struct rate_limits l;
+	struct rate_txn *t;
+	enum rate_verdict v;
+	long t0 = 6000000;
+
+	fresh();
+	rate_limits_default(&l, 1, 1);
+	t = rate_txn_new();
+	for (int i = 0; i < 9; i++)
+		rate_rcpt(t, "u@example.com", "acme", "a@example.net", &l, t0);
+	T_CHECK("abort: 10th refused while 9 pending",
+		one(NULL, "acme", "b@example.net", &l, t0, 0) == RATE_CUST_PEAK);
+	rate_txn_reset(t);
+	T_CHECK("abort: nothing counted",
+		stat_of(RATE_CUSTOMER, "acme", t0, 1) == 0 &&
+		stat_of(RATE_USER, "u@example.com", t0, 0) == 0);
+	T_CHECK("abort: room again after reset",
+		send_msg("u@example.com", "acme", 0, 7, &l, t0, &v) == 7);
+	rate_txn_free(t);
+
+	rate_close();
+	T_CHECK("restart: reopen", rate_open(path) == 0);
+	T_CHECK("restart: customer counters intact", stat_of(RATE_CUSTOMER, "acme", t0, 2) == 7);
+	T_CHECK("restart: user counters intact",
+		stat_of(RATE_USER, "u@example.com", t0, 0) == 1 &&
+		stat_of(RATE_USER, "u@example.com", t0, 1) == 7);
+	T_CHECK("restart: limits still enforced",
+		send_msg("u@example.com", "acme", 50, 3, &l, t0 + 1, &v) == 2 && v == RATE_CUST_PEAK);
+	rate_close();
+	T_CHECK("restart: read-only open", rate_open_readonly(path) == 0 &&
+		stat_of(RATE_CUSTOMER, "acme", t0 + 1, 2) == 9);
+	T_CHECK("restart: read-only map refuses writes (RATE_FULL)",
+		one(NULL, "acme", "q@example.net", &l, t0 + 1, 1) == RATE_FULL);
+	rate_close();
+	T_CHECK("restart: reopen read-write", rate_open(path) == 0);
+}
+
+/* Sessions multiplexed in one process (relay-policy's model): 40
+ * transactions interleaved at random near the limits, some committed,
+ * some aborted; what is committed never exceeds a limit, and a pending
+ * recipient of one session counts against the others. */
+static void test_multiplex(void)
+{
+	enum { NT = 40 };
+	struct rate_limits l = { 200, 60, 300, 45 };
+	struct rate_txn *t[NT];
+	long pending[NT] = { 0 }, committed = 0, now = 7000000;
+	unsigned seed = 12345;
+	int over = 0;
+	char rcpt[64];
+
+	fresh();
+	{
+		struct rate_txn *a = rate_txn_new(), *b = rate_txn_new();
+		struct rate_limits p9 = { 0, 0, 0, 9 };
+		int ok = 0;
+		for (int i = 0; i < 5; i++)
+			ok += rate_rcpt(a, NULL, "two", "x@example.net", &p9, now) == RATE_OK;
+		for (int i = 0; i < 5; i++)
+			ok += rate_rcpt(b, NULL, "two", "y@example.net", &p9, now) == RATE_OK;
+		T_CHECK("multiplex: 5 + 5 pending against 9: the 10th refused", ok == 9);
+		rate_commit(a, now);
+		rate_commit(b, now);
+		T_CHECK("multiplex: both committed = 9", stat_of(RATE_CUSTOMER, "two", now, 2) == 9);
+		rate_txn_free(a);
+		rate_txn_free(b);
+	}
+	for (int i = 0; i < NT; i++)
+		t[i] = rate_txn_new();
+	for (int step = 0; step < 20000; step++, now += step % 2) {
+		int i = (int)((seed = seed * 1103515245 + 12345) >> 16) % NT;
+		int op = (int)(seed >> 8) % 10;
+		if (op < 7) {
+			snprintf(rcpt, sizeof rcpt, "r%u@example.net", (seed >> 4) % 200);
+			pending[i] += rate_rcpt(t[i], i % 2 ? "odd@example.com" : "even@example.com",
+						"busy", rcpt, &l, now) == RATE_OK;
+		} else if (op < 9) {
+			rate_commit(t[i], now);
+			committed += pending[i];
+			pending[i] = 0;
+		} else {
+			rate_txn_reset(t[i]);
+			pending[i] = 0;
+		}
+		if (stat_of(RATE_CUSTOMER, "busy", now, 2) > l.cust_peak ||
+		    stat_of(RATE_CUSTOMER, "busy", now, 1) > l.cust_daily ||
+		    stat_of(RATE_USER, "odd@example.com", now, 0) > l.user_msgs ||
+		    stat_of(RATE_USER, "odd@example.com", now, 1) > l.user_rcpts ||
+		    stat_of(RATE_USER, "even@example.com", now, 1) > l.user_rcpts)
+		{
+			if (!over)
+				printf("over at step %d now %ld: peak %ld day %ld odd %ld/%ld even %ld\n",
+				       step, now, stat_of(RATE_CUSTOMER, "busy", now, 2),
+				       stat_of(RATE_CUSTOMER, "busy", now, 1),
+				       stat_of(RATE_USER, "odd@example.com", now, 0),
+				       stat_of(RATE_USER, "odd@example.com", now, 1),
+				       stat_of(RATE_USER, "even@example.com", now, 1));
+			over++;
+		}
+	}
+	T_CHECK("multiplex: 20,000 random steps never over a limit", over == 0);
+	printf("multiplex: committed %ld, customer %ld, odd %ld/%ld, even %ld/%ld\n",
+	       committed, stat_of(RATE_CUSTOMER, "busy", now, 1),
+	       stat_of(RATE_USER, "odd@example.com", now, 0),
+	       stat_of(RATE_USER, "odd@example.com", now, 1),
+	       stat_of(RATE_USER, "even@example.com", now, 0),
+	       stat_of(RATE_USER, "even@example.com", now, 1));
+	T_CHECK("multiplex: the daily limit was reached exactly",
+		stat_of(RATE_CUSTOMER, "busy", now, 1) == 300 && committed == 300);
+	for (int i = 0; i < NT; i++)
+		rate_txn_free(t[i]);
+}
+
+/* Several processes map the file read-write at once (not the design, but
+ * the flock makes it safe): no count is lost. */
+static void test_processes(void)
+{
+	enum { NP = 8, PER = 500 };
+	enum rate_verdict v;
+	int ok = 1, st;
+
+	fresh();
+	for (int p = 0; p < NP; p++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			rate_close();
+			if (rate_open(path) < 0)
+				_exit(2);
+			for (int i = 0; i < PER; i++)
+				if (send_msg("u@example.com", "shared", p * PER + i, 1,
+					     &nolim, 8000000, &v) != 1)
+					_exit(3);
+			rate_close();
+			_exit(0);
+		}
+		if (pid < 0)
+			ok = 0;
+	}
+	for (int p = 0; p < NP; p++)
+		if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			ok = 0;
+	T_CHECK("processes: all children succeeded", ok);
+	T_CHECK("processes: customer count = 4000",
+		stat_of(RATE_CUSTOMER, "shared", 8000000, 1) == NP * PER);
+	T_CHECK("processes: user unique = 4000, messages = 4000",
+		stat_of(RATE_USER, "u@example.com", 8000000, 1) == NP * PER &&
+		stat_of(RATE_USER, "u@example.com", 8000000, 0) == NP * PER);
+}
+
+/* A full file refuses (tempfail) rather than let mail through uncounted,
+ * and reuses a record idle for a day. */
+static void test_full(void)
+{
+	char name[64], longname[300];
+	long now = 9000000, ok = 0;
+
+	memset(longname, 'x', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+
+	fresh(); /* cf.rate_users_max = 16 */
+	for (int i = 0; i < 16; i++) {
+		snprintf(name, sizeof name, "user%d@example.com", i);
+		ok += one(name, NULL, "a@example.net", &nolim, now, 1) == RATE_OK;
+	}
+	T_CHECK("full: 16 users fit", ok == 16);
+	T_CHECK("full: 17th user gets RATE_FULL",
+		one("late@example.com", NULL, "a@example.net", &nolim, now + 3600, 1) == RATE_FULL);
+	T_CHECK("full: a day later an idle record is reused",
+		one("late@example.com", NULL, "a@example.net", &nolim, now + 86460, 1) == RATE_OK);
+	T_CHECK("full: the reused record starts empty",
+		stat_of(RATE_USER, "late@example.com", now + 86460, 0) == 1);
+	T_CHECK("full: the other users are still found",
+		stat_of(RATE_USER, "user15@example.com", now + 86460, 0) == 0 &&
+		one("user15@example.com", NULL, "b@example.net", &nolim, now + 86460, 1) == RATE_OK &&
+		stat_of(RATE_USER, "user15@example.com", now + 86460, 0) == 1);
+	T_CHECK("full: names too long refused",
+		one(NULL, longname, "a@example.net", &nolim, now, 1) == RATE_FULL);
+}
+
+/* A damaged or foreign file is moved aside and replaced. */
+static void test_bad_file(void)
+{
+	FILE *f;
+	char bad[PATH_MAX + 32];
+
+	rate_close();
+	unlink(path);
+	f = fopen(path, "w");
+	fputs("not a counters file\n", f);
+	fclose(f);
+	T_CHECK("bad file: read-only open refuses", rate_open_readonly(path) < 0);
+	T_CHECK("bad file: read-write open recreates", rate_open(path) == 0);
+	snprintf(bad, sizeof bad, "%s.bad", path);
+	T_CHECK("bad file: old one kept as .bad", access(bad, F_OK) == 0);
+	unlink(bad);
+}
+
+int main(void)
+{
+	char tmpl[] = "/tmp/test_rate.XXXXXX";
+
+	if (!mkdtemp(tmpl))
+		return 1;
+	snprintf(dir, sizeof dir, "%s", tmpl);
+	settings_load(dir);
+	cf.rate_users_max = 16;
+	cf.rate_customers_max = 16;
+	snprintf(path, sizeof path, "%s/counters", dir);
+	test_window();
+	test_user_unique();
+	test_repeats();
+	test_user_msgs();
+	test_peak();
+	test_daily();
+	test_unpaid();
+	test_abort_restart();
+	test_multiplex();
+	test_processes();
+	test_full();
+	test_bad_file();
+	rate_close();
+	unlink(path);
+	rmdir(dir);
+	return t_done();
+}
