@@ -1,0 +1,383 @@
+#!/usr/bin/python3
+"""harness.py: start a real relaybox instance for an end-to-end test.
+
+Run tests with /usr/bin/python3 (it has aiosmtpd, dkim, dnspython).  A test:
+
+    import sys, os; sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from harness import *
+
+    with Sink() as sink, Instance(sink=sink) as inst:
+        with smtp_session(inst.port) as c:          # smtplib.SMTP from 127.0.0.1
+            c.sendmail('a@example.com', ['b@example.org'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')
+        check('message arrives', sink.wait_for(1, 30), inst.log_tail())
+    finish()                                       # exit 1 if any check failed
+
+What Instance(conf_overrides={}, rules_text=None, sink=None) does:
+  - makes a temporary instance directory (mode 0755, so that the daemons'
+    own uids can read it when the test runs as root);
+  - writes relay.conf: listen on 127.0.0.1:<.port> and [::1]:<.port6>
+    (same port when it is free on both), hostname relaybox.test, short
+    retry times, relayhost [127.0.0.1]:<sink.port> when sink is given;
+    conf_overrides (a dict) adds or replaces keys;
+  - writes relay.rules (DEFAULT_RULES: customer "example" owning
+    example.com, IP-trusted 127.0.0.1/32 and ::1, senders=domain; or
+    rules_text) and compiles it with bin/makecdb -d DIR;
+  - starts bin/relay-master -d DIR in its own session, waits for run/ready
+    (written by relay-master once every daemon runs and the listeners
+    listen), and on exit stops it (SIGTERM, then SIGKILL of its process
+    group), printing the log's tail when the block failed.
+  Attributes/methods: .dir .port .port6 .path(rel) .log() .log_tail(n)
+  .wait_log(regex, timeout) .queue_count() .wait_queue_empty(timeout)
+  .relayctl(*args) .status() (run/status as {name: (pid, uid)}) .stop().
+
+Helpers: free_port(), smtp_session(port, source_ip='127.0.0.1'),
+Raw(port, source_ip) (a byte-level client: .send(b), .reply(), .close()),
+swaks(*args), strip_trace(data) (drops the Received/DKIM-Signature headers
+the relay prepends), check(name, cond, detail), skip(name, why), finish().
+KEEP=1 in the environment keeps the instance directory for inspection.
+"""
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from sink import Sink, SinkMessage, free_port  # noqa: E402,F401
+
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BIN = os.path.join(ROOT, 'bin')
+
+DEFAULT_RULES = """\
+# harness default: one customer trusted by IP on loopback
+customer example licenses=100 paid=yes
+domain example.com customer=example
+rule example loopback senders=domain auth=ip
+ip example loopback 127.0.0.1/32
+ip example loopback ::1
+"""
+
+_failed = 0
+_passed = 0
+
+
+def check(name, cond, detail=''):
+    """Print PASS/FAIL name; a failure counts towards finish()'s status."""
+    global _failed, _passed
+    if cond:
+        _passed += 1
+        print('PASS %s' % name, flush=True)
+    else:
+        _failed += 1
+        print('FAIL %s%s' % (name, (': %s' % detail) if detail else ''),
+              flush=True)
+    return bool(cond)
+
+
+def skip(name, why):
+    """A note, neither PASS nor FAIL (e.g. the uid test when not root)."""
+    print('SKIP %s: %s' % (name, why), flush=True)
+
+
+def failures():
+    return _failed
+
+
+def finish():
+    print('# %d passed, %d failed' % (_passed, _failed), flush=True)
+    sys.exit(1 if _failed else 0)
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def _port_free_on_both():
+    """A port free on 127.0.0.1 and on ::1 (None when ::1 is unusable)."""
+    for _ in range(20):
+        p = free_port('127.0.0.1')
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                s.bind(('::1', p))
+            return p
+        except OSError:
+            continue
+    return None
+
+
+def have_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(('::1', 0))
+        return True
+    except OSError:
+        return False
+
+
+def smtp_session(port, source_ip='127.0.0.1', host=None, timeout=60):
+    """smtplib.SMTP to the relay, the client bound to source_ip."""
+    if host is None:
+        host = '::1' if ':' in source_ip else '127.0.0.1'
+    return smtplib.SMTP(host, port, source_address=(source_ip, 0),
+                        timeout=timeout)
+
+
+class Raw:
+    """A byte-level SMTP client: send exactly these bytes, read replies."""
+
+    def __init__(self, port, source_ip='127.0.0.1', host='127.0.0.1',
+                 timeout=30):
+        fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+        self.s = socket.socket(fam, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.bind((source_ip, 0))
+        self.s.connect((host, port))
+        self.buf = b''
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def _line(self):
+        while b'\r\n' not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError('connection closed; got %r' % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b'\r\n', 1)
+        return line.decode('utf-8', 'replace')
+
+    def reply(self):
+        """One whole reply: (code, [text lines])."""
+        lines = []
+        while True:
+            line = self._line()
+            lines.append(line[4:])
+            if len(line) < 4 or line[3] != '-':
+                return int(line[:3]), lines
+
+    def cmd(self, data):
+        self.send(data)
+        return self.reply()
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def swaks(*args, timeout=60):
+    """Run swaks; returns the CompletedProcess (text, output in .stdout)."""
+    return subprocess.run(['swaks'] + [str(a) for a in args],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)
+
+
+_TRACE = re.compile(rb'^(Received|DKIM-Signature):', re.I)
+
+
+def strip_trace(data):
+    """The message without the Received/DKIM-Signature header fields that
+    the relay prepended (each with its folded continuation lines)."""
+    while _TRACE.match(data):
+        end = data.find(b'\r\n')
+        while end >= 0 and data[end + 2:end + 3] in (b' ', b'\t'):
+            end = data.find(b'\r\n', end + 2)
+        if end < 0:
+            return data
+        data = data[end + 2:]
+    return data
+
+
+class Instance:
+    def __init__(self, conf_overrides=None, rules_text=None, sink=None,
+                 ready_timeout=60):
+        self.conf_overrides = dict(conf_overrides or {})
+        self.rules_text = DEFAULT_RULES if rules_text is None else rules_text
+        self.sink = sink
+        self.ready_timeout = ready_timeout
+        self.proc = None
+        self.dir = None
+        self.port = self.port6 = None
+
+    # --- setting up -------------------------------------------------------
+    def path(self, rel):
+        return os.path.join(self.dir, rel)
+
+    def _write_conf(self):
+        both = _port_free_on_both() if have_ipv6() else None
+        self.port = both or free_port('127.0.0.1')
+        self.port6 = both if both else None
+        listen = '127.0.0.1:%d' % self.port
+        if self.port6:
+            listen += ' [::1]:%d' % self.port6
+        conf = {
+            'hostname': 'relaybox.test',
+            'listen': listen,
+            'retry_min': '2',
+            'retry_max': '10',
+            'queue_lifetime': '3600',
+            'connect_timeout': '10',
+            'remote_timeout': '60',
+        }
+        if self.sink is not None:
+            conf['relayhost'] = '[%s]:%d' % (self.sink.host, self.sink.port)
+        conf.update({k: str(v) for k, v in self.conf_overrides.items()})
+        with open(self.path('relay.conf'), 'w') as f:
+            f.write('# written by tests/e2e/harness.py\n')
+            for k, v in conf.items():
+                f.write('%s = %s\n' % (k, v))
+
+    def _write_rules(self):
+        with open(self.path('relay.rules'), 'w') as f:
+            f.write(self.rules_text)
+        r = subprocess.run([os.path.join(BIN, 'makecdb'), '-d', self.dir],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError('makecdb failed (%d): %s' %
+                               (r.returncode, r.stdout))
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix='relaybox-e2e-')
+        os.chmod(self.dir, 0o755)
+        self._write_conf()
+        self._write_rules()
+        self._err = open(self.path('master.stderr'), 'wb')
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, 'relay-master'), '-d', self.dir],
+            stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err,
+            start_new_session=True)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self):
+        deadline = time.time() + self.ready_timeout
+        ready = self.path('run/ready')
+        while time.time() < deadline:
+            if os.path.exists(ready):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError('relay-master exited with %s\n%s' %
+                                   (self.proc.returncode, self.log_tail()))
+            time.sleep(0.05)
+        raise RuntimeError('relay not ready after %ds\n%s' %
+                           (self.ready_timeout, self.log_tail()))
+
+    # --- tearing down -----------------------------------------------------
+    def stop(self):
+        if not self.proc:
+            return
+        pgid = self.proc.pid  # start_new_session: the master leads its group
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        # whatever is left of this instance's processes (a stuck daemon,
+        # relay-smtpd sessions) is in the master's process group
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait(timeout=10)
+        self.proc = None
+        self._err.close()
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            self._cleanup(failed=True)
+            raise
+
+    def __exit__(self, exc_type, exc, tb):
+        failed = exc_type is not None or _failed > 0
+        self.stop()
+        self._cleanup(failed)
+        return False
+
+    def _cleanup(self, failed):
+        if not self.dir:
+            return
+        if failed:
+            print('--- %s (tail):\n%s' % (self.path('log/relay.log'),
+                                          self.log_tail(60)), flush=True)
+        if os.environ.get('KEEP'):
+            print('# instance kept in %s' % self.dir, flush=True)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- looking at it ----------------------------------------------------
+    def log(self):
+        try:
+            with open(self.path('log/relay.log'), 'r', errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def log_tail(self, n=40):
+        text = self.log()
+        try:
+            with open(self.path('master.stderr'), 'r',
+                      errors='replace') as f:
+                err = f.read()
+        except OSError:
+            err = ''
+        lines = text.splitlines()[-n:]
+        if err.strip():
+            lines += ['--- relay-master stderr:'] + err.splitlines()[-10:]
+        return '\n'.join(lines)
+
+    def wait_log(self, regex, timeout=30):
+        """The first match of regex in the log, waiting up to timeout s."""
+        deadline = time.time() + timeout
+        while True:
+            m = re.search(regex, self.log(), re.M)
+            if m or time.time() >= deadline:
+                return m
+            time.sleep(0.1)
+
+    def queue_count(self, sub='new'):
+        try:
+            return len([n for n in os.listdir(self.path('queue/' + sub))
+                        if not n.startswith('.')])
+        except OSError:
+            return -1
+
+    def wait_queue_empty(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.queue_count() == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def relayctl(self, *args, timeout=60):
+        """Run bin/relayctl -d DIR args...; the CompletedProcess (text)."""
+        return subprocess.run([os.path.join(BIN, 'relayctl'), '-d', self.dir]
+                              + [str(a) for a in args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=timeout)
+
+    def status(self):
+        """run/status as {name: (pid, uid)}."""
+        out = {}
+        try:
+            with open(self.path('run/status')) as f:
+                for line in f:
+                    w = line.split()
+                    if len(w) == 5:
+                        out[w[0]] = (int(w[1]), int(w[2]))
+        except OSError:
+            pass
+        return out
