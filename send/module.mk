@@ -5,3 +5,8 @@
 REMOTE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard send/remote_*.c))
 PROGRAMS += relay-remote
 $(eval $(call program,relay-remote,$(REMOTE_OBJ)))
+
+# relay-send
+SEND_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard send/send_*.c))
+PROGRAMS += relay-send
+$(eval $(call program,relay-send,$(SEND_OBJ)))

@@ -1,0 +1,159 @@
+/* send.h: relay-send, the scheduler.  It keeps every message of new/ in
+ * memory with its recipients' state (state/<id>), groups due recipients
+ * by route into jobs for relay-remote workers, records each result
+ * (appended and fsync'd before acting on it), retries with back-off,
+ * expires, and injects bounces through relay-queue.  The modules:
+ *   send_route   route lookup in rules.cdb (relayhost, rcpt, sender, default)
+ *   send_sched   the retry schedule and expiry
+ *   send_msg     messages in memory: load, scan new/, find, free
+ *   send_dsn     RFC 3464 delivery status notifications (text only)
+ *   send_inject  injecting a message through run/queue.sock
+ *   send_bounce  when and to whom bounces and delay warnings go
+ *   send_worker  the connections to relay-remote, jobs and results
+ *   send_loop    the main loop: trigger FIFO, timers, dispatch */
+#ifndef SEND_H
+#define SEND_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "qfile.h"
+#include "qstate.h"
+#include "rcdb.h"
+
+#define SEND_JOB_RCPT_MAX 200   /* recipients per job (KV_MAXPAIRS, NS_MAX) */
+
+/* ---- time (send_sched.c): one place, so tests can use faketime ---- */
+long long send_now(void);
+
+/* ---- routes (send_route.c) ---- */
+struct send_route {
+	char host[256];   /* "" = MX of the recipient domain */
+	long port;
+	char tls[16];     /* may | encrypt | verify */
+	char auth[64];    /* credential name under secrets/, "" none */
+	char via[300];    /* which key matched, for logs and relayctl */
+};
+/* Where mail for rcpt from sender goes: relayhost setting, then
+ * route:rcpt:<domain> and .<parent>, then route:sender:<domain> and
+ * .<parent>, then route:default, else MX.  db may be NULL. */
+void send_route_lookup(struct rcdb *db, const char *relayhost,
+		       const char *rcpt, const char *sender,
+		       struct send_route *r);
+/* Parse a "[host]:port" / "host:port" / "host" relayhost; -1 if bad. */
+int send_route_hostport(const char *s, char *host, size_t n, long *port);
+/* A key naming the destination: jobs of one destination share it. */
+void send_route_dest(const struct send_route *r, const char *domain,
+		     char *buf, size_t n);
+
+/* ---- schedule (send_sched.c) ---- */
+/* Delay before attempt number attempts+1 after attempts failures:
+ * retry_min doubling up to retry_max, plus up to 1/8 of jitter taken
+ * from rnd. */
+long long send_sched_delay(int attempts, long retry_min, long retry_max,
+			   unsigned rnd);
+/* 1 when a message that arrived at arrival has outlived lifetime. */
+int send_sched_expired(long long arrival, long long now, long lifetime);
+
+/* ---- messages (send_msg.c) ---- */
+struct send_msg {
+	struct qfile q;         /* header of new/<id> */
+	struct qstate st;       /* recipients' state */
+	unsigned char *busy;    /* per recipient: in a job now */
+	size_t nbusy;
+	int gone;               /* left new/ (held, deleted) */
+	int seen;               /* mark of the last scan */
+	struct send_msg *hnext;
+};
+struct send_msgs {
+	struct send_msg **v;
+	size_t n, cap;
+	struct send_msg *hash[4096];
+};
+/* Scan new/: load unknown messages, mark vanished ones gone.  Returns
+ * how many were loaded. */
+size_t send_msg_scan(struct send_msgs *ms, const char *qdir);
+struct send_msg *send_msg_find(struct send_msgs *ms, const char *qid);
+/* Load one message (header + state); NULL when it cannot be read. */
+struct send_msg *send_msg_load(const char *qdir, const char *qid);
+void send_msg_add(struct send_msgs *ms, struct send_msg *m);
+/* Remove index i from the set and free it. */
+void send_msg_drop(struct send_msgs *ms, size_t i);
+/* Record results: lines already formatted by qstate_format, applied to
+ * m->st after the append + fsync of state/<id> succeeded.  0 or -1. */
+int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
+		    size_t len);
+/* Every recipient final and none in flight: unlink new/<id>, state/<id>. */
+void send_msg_remove(const char *qdir, struct send_msg *m);
+/* Remove stale tmp/ files (older than age seconds) and orphan state/
+ * files; at start-up. */
+void send_msg_sweep(const char *qdir, long long now, long age);
+
+/* ---- DSN (send_dsn.c) ---- */
+struct send_dsn_rcpt {
+	const char *addr;
+	int code;             /* SMTP code, 0 when none */
+	const char *text;     /* the reply text (or reason) */
+	const char *relay;    /* "host[ip]:port" or "" */
+};
+struct send_dsn {
+	int delayed;          /* 1: Action delayed (warning), 0: failed */
+	const char *reporting_mta, *qid, *to;
+	long long arrival, now, retry_until;
+	const struct send_dsn_rcpt *rcpt;
+	size_t nrcpt;
+	const char *headers;  /* the original header block (CRLF lines) */
+	size_t headers_len;
+};
+/* The RFC 3464 status "x.y.z" for a result: the enhanced code at the
+ * start of text, else derived from the SMTP code. */
+void send_dsn_status(int code, const char *text, int delayed, char *buf,
+		     size_t n);
+/* Compose the whole DSN message (CRLF lines); malloc'd, NULL on ENOMEM. */
+char *send_dsn_compose(const struct send_dsn *d, size_t *len);
+/* Read the header block of the message in a queue file (at most max
+ * bytes); malloc'd, "" when unreadable. */
+char *send_dsn_headers(const char *path, off_t body, size_t max,
+		       size_t *len);
+
+/* ---- injection (send_inject.c) ---- */
+/* Inject msg with envelope (from, one rcpt, info "dsn=<kind>") through
+ * run/queue.sock; 0 with the new qid, or -1 with a reason. */
+int send_inject(const char *msg, size_t len, const char *from,
+		const char *rcpt, const char *kind, char *qid, size_t qidsz,
+		char *err, size_t errsz);
+
+/* ---- bounces (send_bounce.c) ---- */
+/* All recipients final: send the bounce for B recipients if one is due.
+ * 0 when nothing more is needed (the message may be removed), -1 to try
+ * again later. */
+int send_bounce_final(const char *qdir, struct send_msg *m);
+/* Send the delay warning once when it is due. */
+void send_bounce_warn(const char *qdir, struct send_msg *m, long long now);
+
+/* ---- workers (send_worker.c) ---- */
+struct send_worker;
+void send_worker_init(void);
+/* Reconnect workers that are due; returns the ms until the next try. */
+long send_worker_connect(long long now);
+/* Add the fds to watch to pfd (returns how many), and handle readiness. */
+size_t send_worker_pollfds(struct pollfd *pfd, size_t max);
+void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
+			size_t n, long long now);
+/* Send a job (recipients idx[0..n) of m to route r); 0 sent, -1 when no
+ * worker may take it now. */
+int send_worker_dispatch(struct send_msg *m, const struct send_route *r,
+			 const char *dest, const size_t *idx, size_t n);
+/* Kill jobs past their deadline (their recipients become T). */
+void send_worker_timeouts(struct send_msgs *ms, long long now);
+int send_worker_idle(void);
+
+/* ---- loop (send_loop.c) ---- */
+int send_loop_run(void);
+/* One scheduling pass over every message; returns the time of the next
+ * due event (or now + 60). */
+long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
+			 long long now);
+
+#endif

@@ -1,0 +1,124 @@
+/* send_bounce.c: who gets told what.  A bounce (Action: failed) for the
+ * recipients that ended B, once, when the message is done; a delay
+ * warning (Action: delayed) once after delay_warning seconds.  Never a
+ * bounce for a bounce: a failed bounce goes to postmaster once (dsn=double),
+ * a failed double bounce is only logged. */
+#include "send.h"
+#include "log.h"
+#include "settings.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BOUNCE_HEADERS_MAX 65536
+
+/* State texts may start with "{host[ip]:port} ": split that off. */
+static const char *bounce_relay(const char *text, char *relay, size_t n)
+{
+	const char *end;
+	relay[0] = '\0';
+	if (text[0] != '{' || !(end = strchr(text, '}')))
+		return text;
+	snprintf(relay, n, "%.*s", (int)(end - text - 1), text + 1);
+	return end[1] == ' ' ? end + 2 : end + 1;
+}
+
+/* Compose a DSN over recipients whose status is in which ("B" or "PT")
+ * and inject it; 0 with the new qid, -1. */
+static int bounce_send(const char *qdir, struct send_msg *m, const char *to,
+		       const char *kind, int delayed, const char *which,
+		       char *qid, size_t qidsz)
+{
+	struct send_dsn_rcpt *r = calloc(m->q.nrcpt, sizeof *r);
+	char (*relay)[300] = calloc(m->q.nrcpt, sizeof *relay);
+	char path[PATH_MAX], err[300];
+	struct send_dsn d = { .delayed = delayed };
+	size_t n = 0, mlen = 0;
+	char *hdr = NULL, *msg = NULL;
+	int rc = -1;
+
+	for (size_t i = 0; r && relay && i < m->q.nrcpt; i++) {
+		struct qstate_rcpt *s = &m->st.r[i];
+		if (!strchr(which, s->status))
+			continue;
+		r[n].addr = m->q.rcpt[i];
+		r[n].code = s->code;
+		r[n].text = bounce_relay(s->text, relay[n], sizeof relay[n]);
+		r[n].relay = relay[n];
+		n++;
+	}
+	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
+	d.reporting_mta = cf.hostname;
+	d.qid = m->q.qid;
+	d.to = to;
+	d.arrival = m->q.arrival;
+	d.now = send_now();
+	d.retry_until = m->q.arrival + cf.queue_lifetime;
+	d.rcpt = r;
+	d.nrcpt = n;
+	if (n && (hdr = send_dsn_headers(path, m->q.body, BOUNCE_HEADERS_MAX,
+					 &d.headers_len))) {
+		d.headers = hdr;
+		msg = send_dsn_compose(&d, &mlen);
+	}
+	if (!msg)
+		log_warn("%s: cannot compose notification", m->q.qid);
+	else if (send_inject(msg, mlen, "", to, kind, qid, qidsz, err,
+			     sizeof err) < 0)
+		log_warn("%s: notification not queued: %s", m->q.qid, err);
+	else
+		rc = 0;
+	free(msg);
+	free(hdr);
+	free(relay);
+	free(r);
+	return rc;
+}
+
+int send_bounce_final(const char *qdir, struct send_msg *m)
+{
+	const char *kind = qfile_get_info(&m->q, "dsn");
+	char to[300], qid[QFILE_ID_MAX], line[128];
+	size_t nb = 0;
+	int len;
+
+	for (size_t i = 0; i < m->q.nrcpt; i++)
+		nb += m->st.r[i].status == 'B';
+	if (nb == 0 || m->st.bounced)
+		return 0;
+	if (m->q.from[0]) {
+		snprintf(to, sizeof to, "%s", m->q.from);
+		kind = "bounce";
+	} else if (!kind || strcmp(kind, "double") != 0) {
+		snprintf(to, sizeof to, "postmaster@%s", cf.hostname);
+		kind = "double";
+	} else {
+		log_info("%s: undeliverable double bounce dropped", m->q.qid);
+		return 0;
+	}
+	if (bounce_send(qdir, m, to, kind, 0, "B", qid, sizeof qid) < 0)
+		return -1;
+	log_info("%s: sender non-delivery notification: %s", m->q.qid, qid);
+	len = snprintf(line, sizeof line, "X %lld %s\n", send_now(), qid);
+	send_msg_record(qdir, m, line, (size_t)len);
+	return 0;
+}
+
+void send_bounce_warn(const char *qdir, struct send_msg *m, long long now)
+{
+	char qid[QFILE_ID_MAX], line[64];
+	int len;
+
+	if (!cf.delay_warning || m->st.warned || !m->q.from[0] ||
+	    now - m->q.arrival < cf.delay_warning || !qstate_pending(&m->st))
+		return;
+	if (bounce_send(qdir, m, m->q.from, "delay", 1, "PT", qid,
+			sizeof qid) < 0)
+		return;
+	log_info("%s: sender delay notification: %s", m->q.qid, qid);
+	len = snprintf(line, sizeof line, "W %lld\n", now);
+	if (send_msg_record(qdir, m, line, (size_t)len) < 0)
+		m->st.warned = now; /* do not repeat it every pass */
+}

@@ -1,0 +1,218 @@
+/* send_dsn.c: delivery status notifications (RFC 3464 inside RFC 3462's
+ * multipart/report): a human part, the machine-readable
+ * message/delivery-status part, and the original message's header block
+ * as text/rfc822-headers.  Composition only; sending is send_bounce. */
+#include "send.h"
+#include "date822.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void send_dsn_status(int code, const char *text, int delayed, char *buf,
+		     size_t n)
+{
+	const char *t = text ? text : "";
+	int a, b, c, k = 0;
+
+	while (*t == ' ')
+		t++;
+	if (sscanf(t, "%1d.%3d.%3d%n", &a, &b, &c, &k) == 3 &&
+	    (a == 2 || a == 4 || a == 5) && (t[k] == '\0' || t[k] == ' ')) {
+		snprintf(buf, n, "%d.%d.%d", a, b, c);
+		return;
+	}
+	if (code >= 500 && code < 600 && !delayed)
+		snprintf(buf, n, "5.0.0");
+	else
+		snprintf(buf, n, "4.0.0");
+}
+
+/* A growing text buffer; any failure sticks and makes the result NULL. */
+struct dsn_buf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void dsn_add(struct dsn_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void dsn_add(struct dsn_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = 1;
+			return;
+		}
+		if (b->len + (size_t)n < b->cap)
+			break;
+		size_t ncap = (b->cap + (size_t)n) * 2;
+		char *np = realloc(b->p, ncap);
+		if (!np) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	b->len += (size_t)n;
+}
+
+/* Header field values from the network: printable ASCII only. */
+static const char *dsn_clean(const char *s, char *buf, size_t n)
+{
+	size_t i = 0;
+	for (; s && *s && i + 1 < n; s++)
+		buf[i++] = (*s < 0x20 || *s > 0x7e) ? '?' : *s;
+	buf[i] = '\0';
+	return buf;
+}
+
+static void dsn_head(struct dsn_buf *b, const struct send_dsn *d,
+		     const char *boundary)
+{
+	char date[64];
+	date822_format(d->now, date, sizeof date);
+	dsn_add(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+		d->reporting_mta);
+	dsn_add(b, "To: <%s>\r\n", d->to);
+	dsn_add(b, "Subject: %s\r\n",
+		d->delayed ? "Delayed Mail (still being retried)"
+			   : "Undelivered Mail Returned to Sender");
+	dsn_add(b, "Date: %s\r\n", date);
+	dsn_add(b, "Message-ID: <%s.%s.%lld@%s>\r\n", d->qid,
+		d->delayed ? "delay" : "dsn", d->now, d->reporting_mta);
+	dsn_add(b, "Auto-Submitted: auto-replied\r\n");
+	dsn_add(b, "MIME-Version: 1.0\r\n");
+	dsn_add(b, "Content-Type: multipart/report; "
+		   "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n",
+		boundary);
+	dsn_add(b, "This is a MIME-encapsulated message.\r\n\r\n");
+}
+
+static void dsn_human(struct dsn_buf *b, const struct send_dsn *d,
+		      const char *boundary)
+{
+	char t[600];
+	dsn_add(b, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
+		boundary);
+	dsn_add(b, "This is the mail system at host %s.\r\n\r\n",
+		d->reporting_mta);
+	if (d->delayed)
+		dsn_add(b, "Your message could not be delivered yet. It is "
+			   "still in the queue\r\nand delivery will be "
+			   "retried; you do not need to resend it.\r\n\r\n");
+	else
+		dsn_add(b, "Your message could not be delivered to one or "
+			   "more recipients.\r\nIt is attached below.\r\n\r\n");
+	for (size_t i = 0; i < d->nrcpt; i++) {
+		const struct send_dsn_rcpt *r = &d->rcpt[i];
+		dsn_add(b, "<%s>: ", r->addr);
+		if (r->code)
+			dsn_add(b, "%d ", r->code);
+		dsn_add(b, "%s\r\n", dsn_clean(r->text, t, sizeof t));
+	}
+	dsn_add(b, "\r\n");
+}
+
+static void dsn_status(struct dsn_buf *b, const struct send_dsn *d,
+		       const char *boundary)
+{
+	char date[64], st[16], t[600], relay[300];
+	date822_format(d->arrival, date, sizeof date);
+	dsn_add(b, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n",
+		boundary);
+	dsn_add(b, "Reporting-MTA: dns; %s\r\nX-Relaybox-Queue-ID: %s\r\n",
+		d->reporting_mta, d->qid);
+	dsn_add(b, "Arrival-Date: %s\r\n", date);
+	date822_format(d->now, date, sizeof date);
+	for (size_t i = 0; i < d->nrcpt; i++) {
+		const struct send_dsn_rcpt *r = &d->rcpt[i];
+		send_dsn_status(r->code, r->text, d->delayed, st, sizeof st);
+		dsn_add(b, "\r\nFinal-Recipient: rfc822; %s\r\n", r->addr);
+		dsn_add(b, "Action: %s\r\nStatus: %s\r\n",
+			d->delayed ? "delayed" : "failed", st);
+		if (r->relay && *r->relay)
+			dsn_add(b, "Remote-MTA: dns; %s\r\n",
+				dsn_clean(r->relay, relay, sizeof relay));
+		dsn_clean(r->text, t, sizeof t);
+		if (r->code)
+			dsn_add(b, "Diagnostic-Code: smtp; %d %s\r\n", r->code, t);
+		else
+			dsn_add(b, "Diagnostic-Code: X-relaybox; %s\r\n", t);
+		dsn_add(b, "Last-Attempt-Date: %s\r\n", date);
+		if (d->delayed) {
+			date822_format(d->retry_until, date, sizeof date);
+			dsn_add(b, "Will-Retry-Until: %s\r\n", date);
+			date822_format(d->now, date, sizeof date);
+		}
+	}
+	dsn_add(b, "\r\n");
+}
+
+char *send_dsn_compose(const struct send_dsn *d, size_t *len)
+{
+	struct dsn_buf b = { .p = malloc(8192), .cap = 8192 };
+	char boundary[96];
+
+	if (!b.p)
+		return NULL;
+	snprintf(boundary, sizeof boundary, "%s/%lld/%s", d->qid, d->now,
+		 d->reporting_mta);
+	dsn_head(&b, d, boundary);
+	dsn_human(&b, d, boundary);
+	dsn_status(&b, d, boundary);
+	dsn_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
+		boundary);
+	if (!b.failed && d->headers_len) {
+		dsn_add(&b, "%.*s", (int)d->headers_len, d->headers);
+		if (d->headers_len < 2 ||
+		    memcmp(d->headers + d->headers_len - 2, "\r\n", 2) != 0)
+			dsn_add(&b, "\r\n");
+	}
+	dsn_add(&b, "\r\n--%s--\r\n", boundary);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
+char *send_dsn_headers(const char *path, off_t body, size_t max, size_t *len)
+{
+	char *buf = malloc(max + 1), *end;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+
+	*len = 0;
+	if (!buf) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (fd >= 0) {
+		n = pread(fd, buf, max, body);
+		close(fd);
+	}
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	/* the header block ends at the first empty line */
+	end = strstr(buf, "\r\n\r\n");
+	*len = end ? (size_t)(end - buf) + 2 : (size_t)n;
+	buf[*len] = '\0';
+	return buf;
+}

@@ -1,0 +1,239 @@
+/* send_loop.c: the scheduler's loop.  It sleeps in poll() on the trigger
+ * FIFO, the relay-remote connections and the next timer; each wake-up
+ * that may have changed something runs a pass over the messages:
+ * expire, finish (bounce + remove), warn, and dispatch due recipients
+ * grouped by destination. */
+#include "send.h"
+#include "addr.h"
+#include "log.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOOP_RESCAN 30          /* seconds between scans of new/ */
+#define LOOP_TMP_AGE 3600       /* tmp/ files older than this are stale */
+
+/* Pending recipients of an expired message become B. */
+static void loop_expire(struct send_msg *m, long long now)
+{
+	char *lines, txt[QSTATE_TEXT_MAX];
+	size_t cap = m->q.nrcpt * (QSTATE_LINE_MAX + 2) + 1, len = 0;
+
+	if (!send_sched_expired(m->q.arrival, now, cf.queue_lifetime))
+		return;
+	if (!(lines = malloc(cap)))
+		return;
+	for (size_t i = 0; i < m->q.nrcpt; i++) {
+		struct qstate_rcpt *r = &m->st.r[i];
+		if (r->status == 'D' || r->status == 'B' || m->busy[i])
+			continue;
+		snprintf(txt, sizeof txt,
+			 "4.4.7 message expired after %lld days in the queue%s%.400s",
+			 (now - m->q.arrival) / 86400,
+			 r->text[0] ? "; last error: " : "", r->text);
+		len += qstate_format(lines + len, cap - len, i, 'B', now, 0, 0,
+				     txt);
+		log_info("%s: to=<%s> status=bounced (%s)", m->q.qid,
+			 m->q.rcpt[i], "expired");
+	}
+	if (len)
+		send_msg_record(cf.queue_dir, m, lines, len);
+	free(lines);
+}
+
+static uint64_t loop_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static int loop_due(const struct send_msg *m, size_t i, long long now)
+{
+	const struct qstate_rcpt *r = &m->st.r[i];
+	return !m->busy[i] && (r->status == 'P' ||
+			       (r->status == 'T' && r->next <= now));
+}
+
+/* Due recipients grouped by destination into jobs.  Returns the time
+ * of the next retry of this message. */
+static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
+			       long long now)
+{
+	uint64_t *h = calloc(m->q.nrcpt, sizeof *h);
+	char dest[400], path[PATH_MAX];
+	size_t idx[SEND_JOB_RCPT_MAX];
+	long long next = now + 3600;
+	struct send_route r;
+
+	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
+	if (!h)
+		return now + 1;
+	if (access(path, F_OK) < 0) {
+		m->gone = 1; /* held or deleted meanwhile */
+		free(h);
+		return now + 1;
+	}
+	for (size_t i = 0; i < m->q.nrcpt; i++) {
+		if (loop_due(m, i, now)) {
+			send_route_lookup(db, cf.relayhost, m->q.rcpt[i],
+					  m->q.from, &r);
+			send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest,
+					sizeof dest);
+			h[i] = loop_hash(dest) | 1;
+		} else if (m->st.r[i].status == 'T' && !m->busy[i] &&
+			   m->st.r[i].next < next) {
+			next = m->st.r[i].next;
+		}
+	}
+	for (size_t i = 0; i < m->q.nrcpt; i++) {
+		size_t n = 0;
+		if (!h[i])
+			continue;
+		for (size_t j = i; j < m->q.nrcpt && n < SEND_JOB_RCPT_MAX; j++)
+			if (h[j] == h[i])
+				idx[n++] = j;
+		send_route_lookup(db, cf.relayhost, m->q.rcpt[i], m->q.from, &r);
+		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
+		if (send_worker_dispatch(m, &r, dest, idx, n) < 0) {
+			next = now + 1; /* no worker now: the next free one */
+			break;
+		}
+		for (size_t k = 0; k < n; k++)
+			h[idx[k]] = 0;
+	}
+	free(h);
+	return next;
+}
+
+long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
+			 long long now)
+{
+	long long next = now + 60;
+
+	/* backwards: send_msg_drop moves the last message into slot i */
+	for (size_t i = ms->n; i-- > 0;) {
+		struct send_msg *m = ms->v[i];
+		long long due;
+		if (m->gone) {
+			if (!m->nbusy)
+				send_msg_drop(ms, i);
+			continue;
+		}
+		loop_expire(m, now);
+		if (!qstate_pending(&m->st)) {
+			if (m->nbusy)
+				continue;
+			if (send_bounce_final(cf.queue_dir, m) == 0) {
+				send_msg_remove(cf.queue_dir, m);
+				send_msg_drop(ms, i);
+			} else if (now + cf.retry_min < next) {
+				next = now + cf.retry_min;
+			}
+			continue;
+		}
+		send_bounce_warn(cf.queue_dir, m, now);
+		due = loop_dispatch(m, db, now);
+		if (due < next)
+			next = due;
+	}
+	return next;
+}
+
+/* relayctl queue flush: queue/flush exists → every deferred recipient
+ * is due now. */
+static void loop_flush(struct send_msgs *ms, long long now)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/flush", cf.queue_dir);
+	if (unlink(path) < 0)
+		return;
+	log_info("flush: retrying every deferred recipient now");
+	for (size_t i = 0; i < ms->n; i++)
+		for (size_t k = 0; k < ms->v[i]->q.nrcpt; k++)
+			if (ms->v[i]->st.r[k].status == 'T')
+				ms->v[i]->st.r[k].next = now;
+}
+
+static int loop_trigger_open(void)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/trigger", cf.queue_dir);
+	/* O_RDWR: we are a writer too, so the FIFO never reports EOF */
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		log_fatalx(111, "open %s", path);
+	return fd;
+}
+
+static long loop_timeout(long long now, long long next_due, long long scan,
+			 long wait_ms)
+{
+	long long t = next_due - now;
+	if (scan + LOOP_RESCAN - now < t)
+		t = scan + LOOP_RESCAN - now;
+	t *= 1000;
+	if (wait_ms < t)
+		t = wait_ms;
+	return t < 0 ? 0 : t > 60000 ? 60000 : (long)t;
+}
+
+int send_loop_run(void)
+{
+	struct send_msgs ms = { 0 };
+	struct rcdb db;
+	struct pollfd *pfd = calloc((size_t)cf.remote_workers + 1, sizeof *pfd);
+	long long now = send_now(), next_due = 0, scan = now;
+	int trig = loop_trigger_open(), event = 1;
+
+	if (!pfd)
+		log_fatal(111, "out of memory");
+	rcdb_init(&db, cf.rules_cdb);
+	send_msg_sweep(cf.queue_dir, now, LOOP_TMP_AGE);
+	log_info("started: %zu messages in the queue",
+		 send_msg_scan(&ms, cf.queue_dir));
+	send_worker_init();
+	for (;;) {
+		int idle = send_worker_idle();
+		long wait = send_worker_connect(now);
+		size_t n;
+		event |= send_worker_idle() > idle;
+		if (event || now >= next_due) {
+			rcdb_refresh(&db);
+			next_due = send_loop_pass(&ms, &db, now);
+			event = 0;
+		}
+		pfd[0] = (struct pollfd){ .fd = trig, .events = POLLIN };
+		n = 1 + send_worker_pollfds(pfd + 1, (size_t)cf.remote_workers);
+		if (poll(pfd, n, (int)loop_timeout(now, next_due, scan, wait)) < 0 &&
+		    errno != EINTR)
+			log_fatalx(111, "poll");
+		now = send_now();
+		if (pfd[0].revents) {
+			char junk[512];
+			while (read(trig, junk, sizeof junk) > 0)
+				;
+			loop_flush(&ms, now);
+		}
+		if (pfd[0].revents || now - scan >= LOOP_RESCAN) {
+			send_msg_scan(&ms, cf.queue_dir);
+			scan = now;
+			event = 1;
+		}
+		for (size_t i = 1; i < n; i++)
+			event |= pfd[i].revents != 0;
+		send_worker_events(&ms, pfd + 1, n - 1, now);
+		send_worker_timeouts(&ms, now);
+	}
+}

@@ -1,0 +1,30 @@
+/* send_main.c: relay-send, the scheduler (send.h, queue/QUEUE.md). */
+#include "send.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "privs.h"
+#include "settings.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	const char *dir = settings_default_dir();
+	int opt;
+
+	log_init("relay-send");
+	while ((opt = getopt(argc, argv, "d:")) != -1) {
+		if (opt == 'd')
+			dir = optarg;
+		else
+			log_fatal(EXIT_PERM, "usage: relay-send [-d DIR]");
+	}
+	settings_load(dir);
+	privs_drop(cf.user_send, cf.group_queue);
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	return send_loop_run();
+}

@@ -1,0 +1,208 @@
+/* send_msg.c: the messages of new/ in memory.  The queue file's header
+ * gives the envelope, state/<id> the results so far; a result is
+ * appended and fsync'd before it changes anything in memory, so what
+ * relay-send believes is never ahead of the disk. */
+#include "send.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static unsigned msg_hash(const char *s)
+{
+	unsigned h = 5381;
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h % 4096;
+}
+
+struct send_msg *send_msg_find(struct send_msgs *ms, const char *qid)
+{
+	for (struct send_msg *m = ms->hash[msg_hash(qid)]; m; m = m->hnext)
+		if (strcmp(m->q.qid, qid) == 0)
+			return m;
+	return NULL;
+}
+
+struct send_msg *send_msg_load(const char *qdir, const char *qid)
+{
+	char path[PATH_MAX], err[200];
+	struct send_msg *m = calloc(1, sizeof *m);
+
+	if (!m)
+		return NULL;
+	snprintf(path, sizeof path, "%s/new/%s", qdir, qid);
+	if (qfile_load(path, &m->q, err, sizeof err) < 0) {
+		log_warn("%s: cannot load: %s", qid, err);
+		free(m);
+		return NULL;
+	}
+	snprintf(path, sizeof path, "%s/state/%s", qdir, qid);
+	if (strcmp(m->q.qid, qid) != 0 ||
+	    qstate_init(&m->st, m->q.nrcpt) < 0 ||
+	    qstate_load(path, &m->st) < 0 ||
+	    !(m->busy = calloc(m->q.nrcpt, 1))) {
+		log_warn("%s: cannot load state", qid);
+		qstate_free(&m->st);
+		qfile_free(&m->q);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void send_msg_add(struct send_msgs *ms, struct send_msg *m)
+{
+	unsigned h = msg_hash(m->q.qid);
+	if (ms->n == ms->cap) {
+		size_t ncap = ms->cap ? ms->cap * 2 : 256;
+		struct send_msg **nv = realloc(ms->v, ncap * sizeof *nv);
+		if (!nv)
+			return; /* stays on disk: the next scan tries again */
+		ms->v = nv;
+		ms->cap = ncap;
+	}
+	m->hnext = ms->hash[h];
+	ms->hash[h] = m;
+	ms->v[ms->n++] = m;
+}
+
+void send_msg_drop(struct send_msgs *ms, size_t i)
+{
+	struct send_msg *m = ms->v[i];
+	struct send_msg **pp = &ms->hash[msg_hash(m->q.qid)];
+
+	while (*pp && *pp != m)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = m->hnext;
+	ms->v[i] = ms->v[--ms->n];
+	qstate_free(&m->st);
+	qfile_free(&m->q);
+	free(m->busy);
+	free(m);
+}
+
+/* Queue ids are uppercase hex; anything else in new/ is not ours. */
+static int msg_name_ok(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++, n++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'F')))
+			return 0;
+	return n > 0 && n < QFILE_ID_MAX;
+}
+
+size_t send_msg_scan(struct send_msgs *ms, const char *qdir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t loaded = 0;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/new", qdir);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	for (size_t i = 0; i < ms->n; i++)
+		ms->v[i]->seen = 0;
+	while ((de = readdir(d))) {
+		struct send_msg *m;
+		if (!msg_name_ok(de->d_name))
+			continue;
+		m = send_msg_find(ms, de->d_name);
+		if (!m && (m = send_msg_load(qdir, de->d_name))) {
+			send_msg_add(ms, m);
+			loaded++;
+		}
+		if (m)
+			m->seen = 1;
+	}
+	closedir(d);
+	for (size_t i = 0; i < ms->n; i++)
+		if (!ms->v[i]->seen)
+			ms->v[i]->gone = 1;
+	return loaded;
+}
+
+int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
+		    size_t len)
+{
+	char path[PATH_MAX];
+	const char *p = lines;
+
+	snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
+	if (qstate_append(path, lines, len) < 0) {
+		log_warn("%s: state write failed: %s", m->q.qid,
+			 strerror(errno));
+		return -1;
+	}
+	while (p < lines + len) {
+		char line[QSTATE_LINE_MAX + 2];
+		const char *nl = memchr(p, '\n', (size_t)(lines + len - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(lines + len - p);
+		if (l >= sizeof line)
+			l = sizeof line - 1;
+		memcpy(line, p, l);
+		line[l] = '\0';
+		qstate_apply(&m->st, line);
+		p = nl ? nl + 1 : lines + len;
+	}
+	return 0;
+}
+
+void send_msg_remove(const char *qdir, struct send_msg *m)
+{
+	char path[PATH_MAX];
+
+	/* new/ first: a crash in between leaves an orphan state file
+	 * (swept at start), never a message without its state */
+	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
+	snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
+	unlink(path);
+	m->gone = 1;
+}
+
+/* Remove files in qdir/sub for which keep() says no. */
+static void msg_sweep_dir(const char *qdir, const char *sub, long long now,
+			  long age)
+{
+	char path[PATH_MAX], other[PATH_MAX], hold[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/%s", qdir, sub);
+	if (!(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		if (!msg_name_ok(de->d_name))
+			continue;
+		snprintf(path, sizeof path, "%s/%s/%s", qdir, sub, de->d_name);
+		snprintf(other, sizeof other, "%s/new/%s", qdir, de->d_name);
+		snprintf(hold, sizeof hold, "%s/hold/%s", qdir, de->d_name);
+		if (stat(path, &st) < 0)
+			continue;
+		if (strcmp(sub, "tmp") == 0 ? now - st.st_mtime > age
+					    : (access(other, F_OK) < 0 &&
+					       access(hold, F_OK) < 0)) {
+			log_info("%s: removing stale %s file", de->d_name, sub);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
+
+void send_msg_sweep(const char *qdir, long long now, long age)
+{
+	msg_sweep_dir(qdir, "tmp", now, age);
+	msg_sweep_dir(qdir, "state", now, age);
+}

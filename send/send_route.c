@@ -1,0 +1,128 @@
+/* send_route.c: where a recipient's mail goes (ARCHITECTURE.md, rules.cdb
+ * and routes).  The relayhost setting overrides everything; then the
+ * recipient's domain (exact, then ".parent" keys), the sender's domain
+ * (same), route:default, and finally the recipient domain's MX. */
+#include "send.h"
+#include "addr.h"
+#include "settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int send_route_hostport(const char *s, char *host, size_t n, long *port)
+{
+	const char *end, *colon;
+	size_t len;
+
+	*port = 0;
+	if (*s == '[') {
+		end = strchr(s, ']');
+		if (!end)
+			return -1;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] && !colon)
+			return -1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		end = colon ? colon : s + strlen(s);
+	}
+	len = (size_t)(end - s);
+	if (len == 0 || len >= n)
+		return -1;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	if (colon) {
+		char *e;
+		*port = strtol(colon + 1, &e, 10);
+		if (*e || *port < 1 || *port > 65535)
+			return -1;
+	}
+	return 0;
+}
+
+/* A value of host=, port=, tls=, auth= lines. */
+static void route_parse(char *val, struct send_route *r)
+{
+	for (char *line = strtok(val, "\n"); line; line = strtok(NULL, "\n")) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		if (strcmp(line, "host") == 0)
+			snprintf(r->host, sizeof r->host, "%s", eq + 1);
+		else if (strcmp(line, "port") == 0)
+			r->port = strtol(eq + 1, NULL, 10);
+		else if (strcmp(line, "tls") == 0 && eq[1])
+			snprintf(r->tls, sizeof r->tls, "%s", eq + 1);
+		else if (strcmp(line, "auth") == 0)
+			snprintf(r->auth, sizeof r->auth, "%s", eq + 1);
+	}
+}
+
+static int route_try(struct rcdb *db, const char *key, struct send_route *r)
+{
+	char val[2048];
+	if (!db || rcdb_gets(db, key, val, sizeof val) < 0)
+		return 0;
+	route_parse(val, r);
+	snprintf(r->via, sizeof r->via, "%s", key);
+	return 1;
+}
+
+/* kind:<domain>, then kind:.<parent> for each parent domain. */
+static int route_domain(struct rcdb *db, const char *kind, const char *dom,
+			struct send_route *r)
+{
+	char key[320];
+
+	if (!*dom)
+		return 0;
+	snprintf(key, sizeof key, "route:%s:%s", kind, dom);
+	if (route_try(db, key, r))
+		return 1;
+	for (const char *p = strchr(dom, '.'); p; p = strchr(p + 1, '.')) {
+		snprintf(key, sizeof key, "route:%s:%s", kind, p);
+		if (route_try(db, key, r))
+			return 1;
+	}
+	return 0;
+}
+
+void send_route_lookup(struct rcdb *db, const char *relayhost,
+		       const char *rcpt, const char *sender,
+		       struct send_route *r)
+{
+	char rd[ADDR_DOMAIN_MAX + 1], sd[ADDR_DOMAIN_MAX + 1];
+
+	memset(r, 0, sizeof *r);
+	strcpy(r->tls, "may");
+	if (relayhost && *relayhost &&
+	    send_route_hostport(relayhost, r->host, sizeof r->host,
+				&r->port) == 0) {
+		strcpy(r->via, "relayhost");
+	} else {
+		snprintf(rd, sizeof rd, "%s", addr_domain(rcpt));
+		snprintf(sd, sizeof sd, "%s", addr_domain(sender));
+		addr_lower(rd);
+		addr_lower(sd);
+		if (!route_domain(db, "rcpt", rd, r) &&
+		    !route_domain(db, "sender", sd, r) &&
+		    !route_try(db, "route:default", r))
+			strcpy(r->via, "mx");
+	}
+	if (r->port <= 0 || r->port > 65535)
+		r->port = 0; /* relay-remote uses smtp_port */
+}
+
+void send_route_dest(const struct send_route *r, const char *domain,
+		     char *buf, size_t n)
+{
+	if (r->host[0])
+		snprintf(buf, n, "%s:%ld/%s/%s", r->host, r->port, r->tls,
+			 r->auth);
+	else
+		snprintf(buf, n, "mx:%s:%ld/%s/%s", domain, r->port, r->tls,
+			 r->auth);
+}
