@@ -1,0 +1,112 @@
+/* makecdb.h: the compiler from relay.rules to rules.cdb and users.cdb.
+ * makecdb_lex.c splits lines and reports; makecdb_parse.c handles each
+ * statement; makecdb_check.c does the whole-file checks; makecdb_write.c
+ * writes the CDB files atomically.  conf/RULES.md is the language. */
+#ifndef MAKECDB_H
+#define MAKECDB_H
+
+#include <stddef.h>
+
+#include "ipaddr.h"
+
+#define MK_TOKMAX 32
+#define MK_LINEMAX 4096
+#define MK_NAMEMAX 64
+
+struct mk_tok {
+	char *s;
+	int col;          /* 1-based */
+};
+
+struct mk_line {
+	struct mk_tok tok[MK_TOKMAX];
+	int n;
+	int lineno;
+};
+
+/* a string -> index map (open addressing) */
+struct mk_map {
+	char **key;
+	int *val;
+	size_t cap, n;
+};
+int mk_map_get(const struct mk_map *m, const char *key);   /* -1 absent */
+int mk_map_put(struct mk_map *m, const char *key, int val); /* -1 on ENOMEM */
+void mk_map_free(struct mk_map *m);
+
+enum { MK_SENDERS_REGISTERED, MK_SENDERS_DOMAIN, MK_SENDERS_ANY };
+enum { MK_AUTH_IP = 1, MK_AUTH_SMTP = 2, MK_AUTH_BOTH = 3 };
+
+struct mk_cust {
+	char *name;
+	long licenses, daily, peak;     /* -1 = from relay.conf */
+	long umsgs, urcpts;             /* default user limits, -1 = conf */
+	int paid, suspended, line, ndomains, nrules;
+};
+struct mk_rule {
+	char *name;
+	int cust, senders, auth, tls, enabled, line, nips;
+};
+struct mk_dom {
+	char *name;
+	int cust, line;
+};
+struct mk_user {
+	char *addr, *hash, *custname;
+	int cust, suspended, line, col;
+	long messages, rcpts;           /* -1 = from relay.conf */
+};
+struct mk_ip {
+	struct cidr c;
+	int rule, line, col;
+};
+struct mk_route {
+	char *key, *val;
+	int line;
+};
+
+#define MK_VEC(type, name) type *name; size_t n_##name, cap_##name
+
+struct mk {
+	const char *file;
+	int errors, warnings, quiet;
+	MK_VEC(struct mk_cust, cust);
+	MK_VEC(struct mk_rule, rule);
+	MK_VEC(struct mk_dom, dom);
+	MK_VEC(struct mk_user, user);
+	MK_VEC(struct mk_ip, ip);
+	MK_VEC(struct mk_route, route);
+	struct mk_map custmap, rulemap, dommap, usermap, routemap;
+};
+
+/* Grow vector v of s by one zeroed element; returns it, exits on ENOMEM. */
+void *mk_grow(void **v, size_t *n, size_t *cap, size_t size);
+#define MK_PUSH(m, name) \
+	((__typeof__((m)->name))mk_grow((void **)&(m)->name, &(m)->n_##name, \
+					&(m)->cap_##name, sizeof *(m)->name))
+char *mk_strdup(const char *s);
+
+/* Diagnostics "file:line:col: error|warning: text" on stderr. */
+void mk_error(struct mk *m, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void mk_warn(struct mk *m, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Split a line into tokens (modifies it); -1 with an error reported. */
+int mk_lex(struct mk *m, char *text, int lineno, struct mk_line *l);
+
+/* Parse a whole file / text. */
+int mk_parse_file(struct mk *m, const char *path);
+int mk_parse_text(struct mk *m, const char *name, char *text);
+void mk_parse_line(struct mk *m, struct mk_line *l);
+
+/* Whole-file checks (references, overlaps); adds errors and warnings. */
+void mk_check(struct mk *m);
+
+/* Write rules.cdb and users.cdb atomically; 0 or -1 (message printed). */
+int mk_write(struct mk *m, const char *rules_path, const char *users_path);
+
+void mk_init(struct mk *m, const char *file);
+void mk_free(struct mk *m);
+
+#endif

@@ -1,0 +1,121 @@
+/* makecdb_check.c: checks that need the whole file: users' customers,
+ * customers and rules that can never match, and IP ranges of two
+ * customers that overlap (found in O(n log n) by sorting, since CIDR
+ * ranges are either nested or disjoint). */
+#include "makecdb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+
+static void check_users(struct mk *m)
+{
+	for (size_t i = 0; i < m->n_user; i++) {
+		struct mk_user *u = &m->user[i];
+		int d = mk_map_get(&m->dommap, addr_domain(u->addr));
+		int dc = d >= 0 ? m->dom[d].cust : -1;
+		if (u->custname) {
+			u->cust = mk_map_get(&m->custmap, u->custname);
+			if (u->cust < 0) {
+				mk_error(m, u->line, u->col,
+					 "user %s: unknown customer \"%s\"",
+					 u->addr, u->custname);
+				continue;
+			}
+		} else if ((u->cust = dc) < 0) {
+			mk_error(m, u->line, u->col,
+				 "user %s: its domain belongs to no customer; "
+				 "add customer=NAME or a domain line", u->addr);
+			continue;
+		}
+		if (dc >= 0 && dc != u->cust)
+			mk_error(m, u->line, u->col,
+				 "user %s is given to customer %s but its domain "
+				 "belongs to customer %s", u->addr,
+				 m->cust[u->cust].name, m->cust[dc].name);
+		else if (dc < 0)
+			mk_warn(m, u->line, u->col,
+				"user %s: domain %s is not declared; mail from "
+				"this address is only accepted after AUTH",
+				u->addr, addr_domain(u->addr));
+	}
+}
+
+static void check_rules(struct mk *m)
+{
+	for (size_t i = 0; i < m->n_cust; i++) {
+		if (!m->cust[i].ndomains)
+			mk_warn(m, m->cust[i].line, 1,
+				"customer %s has no domain", m->cust[i].name);
+		if (!m->cust[i].nrules)
+			mk_warn(m, m->cust[i].line, 1,
+				"customer %s has no rule: nothing is relayed for it",
+				m->cust[i].name);
+	}
+	for (size_t i = 0; i < m->n_rule; i++) {
+		struct mk_rule *r = &m->rule[i];
+		if (r->enabled && (r->auth & MK_AUTH_IP) && !r->nips)
+			mk_warn(m, r->line, 1,
+				"rule %s/%s has auth=%s but no enabled address: "
+				"it never matches", m->cust[r->cust].name,
+				r->name, r->auth == MK_AUTH_IP ? "ip" : "both");
+	}
+}
+
+static int ip_cmp(const void *a, const void *b)
+{
+	const struct mk_ip *x = a, *y = b;
+	int c = memcmp(x->c.net.a, y->c.net.a, 16);
+	return c ? c : x->c.bits - y->c.bits; /* wider first */
+}
+
+static int contains(const struct cidr *outer, const struct cidr *inner)
+{
+	return outer->bits <= inner->bits && cidr_match(outer, &inner->net);
+}
+
+/* After sorting, a range's enclosing ranges are on the stack. */
+static void check_overlaps(struct mk *m)
+{
+	struct mk_ip *v, **stack;
+	size_t n = m->n_ip, sp = 0;
+
+	if (!n)
+		return;
+	v = malloc(n * sizeof *v);
+	stack = malloc(n * sizeof *stack);
+	if (!v || !stack) {
+		free(v);
+		free(stack);
+		return;
+	}
+	memcpy(v, m->ip, n * sizeof *v);
+	qsort(v, n, sizeof *v, ip_cmp);
+	for (size_t i = 0; i < n; i++) {
+		while (sp && !contains(&stack[sp - 1]->c, &v[i].c))
+			sp--;
+		for (size_t k = sp; k-- > 0;) {
+			int c1 = m->rule[stack[k]->rule].cust,
+			    c2 = m->rule[v[i].rule].cust;
+			if (c1 == c2)
+				continue;
+			mk_warn(m, v[i].line, v[i].col,
+				"address range overlaps customer %s's (line %d): "
+				"the longest prefix decides which customer an "
+				"address is registered to", m->cust[c1].name,
+				stack[k]->line);
+			break;
+		}
+		stack[sp++] = &v[i];
+	}
+	free(v);
+	free(stack);
+}
+
+void mk_check(struct mk *m)
+{
+	check_users(m);
+	check_rules(m);
+	check_overlaps(m);
+}

@@ -1,0 +1,270 @@
+/* makecdb_lex.c: splitting relay.rules lines into tokens with columns,
+ * diagnostics with file:line:column, and the small containers makecdb
+ * uses (growable vectors, a string map). */
+#include "makecdb.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcodes.h"
+#include "log.h"
+
+void *mk_grow(void **v, size_t *n, size_t *cap, size_t size)
+{
+	char *p;
+
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		p = realloc(*v, nc * size);
+		if (!p)
+			log_fatal(EXIT_TEMP, "out of memory");
+		*v = p;
+		*cap = nc;
+	}
+	p = (char *)*v + (*n)++ * size;
+	memset(p, 0, size);
+	return p;
+}
+
+char *mk_strdup(const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		log_fatal(EXIT_TEMP, "out of memory");
+	return d;
+}
+
+static void diag(struct mk *m, const char *kind, int line, int col,
+		 const char *fmt, va_list ap)
+{
+	if (m->quiet)
+		return;
+	fprintf(stderr, "%s:%d:%d: %s: ", m->file, line, col, kind);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void mk_error(struct mk *m, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag(m, "error", line, col, fmt, ap);
+	va_end(ap);
+	m->errors++;
+}
+
+void mk_warn(struct mk *m, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag(m, "warning", line, col, fmt, ap);
+	va_end(ap);
+	m->warnings++;
+}
+
+/* Tokens are separated by blanks; '#' at the start of a token begins a
+ * comment.  Control characters are refused so that nothing odd reaches
+ * the CDB or the log. */
+int mk_lex(struct mk *m, char *text, int lineno, struct mk_line *l)
+{
+	char *p = text;
+
+	l->n = 0;
+	l->lineno = lineno;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p || *p == '#')
+			return 0;
+		if (l->n == MK_TOKMAX) {
+			mk_error(m, lineno, (int)(p - text) + 1,
+				 "too many words on one line (at most %d)",
+				 MK_TOKMAX);
+			return -1;
+		}
+		l->tok[l->n].s = p;
+		l->tok[l->n].col = (int)(p - text) + 1;
+		l->n++;
+		while (*p && *p != ' ' && *p != '\t') {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				mk_error(m, lineno, (int)(p - text) + 1,
+					 "control character in rules");
+				return -1;
+			}
+			p++;
+		}
+		if (*p)
+			*p++ = '\0';
+	}
+}
+
+static size_t map_hash(const char *s)
+{
+	size_t h = 5381;
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+int mk_map_get(const struct mk_map *m, const char *key)
+{
+	if (!m->cap)
+		return -1;
+	for (size_t i = map_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		if (!m->key[i])
+			return -1;
+		if (!strcmp(m->key[i], key))
+			return m->val[i];
+	}
+}
+
+static int map_resize(struct mk_map *m)
+{
+	struct mk_map n = { 0 };
+
+	n.cap = m->cap ? m->cap * 2 : 64;
+	n.key = calloc(n.cap, sizeof *n.key);
+	n.val = calloc(n.cap, sizeof *n.val);
+	if (!n.key || !n.val) {
+		free(n.key);
+		free(n.val);
+		return -1;
+	}
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->key[i])
+			continue;
+		size_t j = map_hash(m->key[i]) & (n.cap - 1);
+		while (n.key[j])
+			j = (j + 1) & (n.cap - 1);
+		n.key[j] = m->key[i];
+		n.val[j] = m->val[i];
+	}
+	n.n = m->n;
+	free(m->key);
+	free(m->val);
+	*m = n;
+	return 0;
+}
+
+int mk_map_put(struct mk_map *m, const char *key, int val)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap && map_resize(m) < 0)
+		return -1;
+	for (i = map_hash(key) & (m->cap - 1); m->key[i];
+	     i = (i + 1) & (m->cap - 1))
+		if (!strcmp(m->key[i], key)) {
+			m->val[i] = val;
+			return 0;
+		}
+	m->key[i] = mk_strdup(key);
+	m->val[i] = val;
+	m->n++;
+	return 0;
+}
+
+void mk_map_free(struct mk_map *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->key[i]);
+	free(m->key);
+	free(m->val);
+	memset(m, 0, sizeof *m);
+}
+
+void mk_init(struct mk *m, const char *file)
+{
+	memset(m, 0, sizeof *m);
+	m->file = file;
+}
+
+void mk_free(struct mk *m)
+{
+	for (size_t i = 0; i < m->n_cust; i++)
+		free(m->cust[i].name);
+	for (size_t i = 0; i < m->n_rule; i++)
+		free(m->rule[i].name);
+	for (size_t i = 0; i < m->n_dom; i++)
+		free(m->dom[i].name);
+	for (size_t i = 0; i < m->n_user; i++) {
+		free(m->user[i].addr);
+		free(m->user[i].hash);
+		free(m->user[i].custname);
+	}
+	for (size_t i = 0; i < m->n_route; i++) {
+		free(m->route[i].key);
+		free(m->route[i].val);
+	}
+	free(m->cust);
+	free(m->rule);
+	free(m->dom);
+	free(m->user);
+	free(m->ip);
+	free(m->route);
+	mk_map_free(&m->custmap);
+	mk_map_free(&m->rulemap);
+	mk_map_free(&m->dommap);
+	mk_map_free(&m->usermap);
+	mk_map_free(&m->routemap);
+}
+
+int mk_parse_text(struct mk *m, const char *name, char *text)
+{
+	struct mk_line l;
+	int lineno = 0;
+
+	m->file = name;
+	for (char *p = text; p && *p;) {
+		char *e = strchr(p, '\n');
+		if (e)
+			*e = '\0';
+		lineno++;
+		if (strlen(p) >= MK_LINEMAX)
+			mk_error(m, lineno, MK_LINEMAX, "line too long (at most %d)",
+				 MK_LINEMAX - 1);
+		else if (mk_lex(m, p, lineno, &l) == 0 && l.n > 0)
+			mk_parse_line(m, &l);
+		p = e ? e + 1 : NULL;
+	}
+	return m->errors ? -1 : 0;
+}
+
+int mk_parse_file(struct mk *m, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!f) {
+		fprintf(stderr, "makecdb: %s: %s\n", path, strerror(errno));
+		m->errors++;
+		return -1;
+	}
+	/* read it whole: rules files are text of modest size */
+	FILE *mem = open_memstream(&text, &len);
+	char buf[65536];
+	size_t n;
+	while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, n, mem);
+	if (!mem || ferror(f) || fclose(mem) != 0) {
+		fprintf(stderr, "makecdb: %s: read error\n", path);
+		fclose(f);
+		free(text);
+		m->errors++;
+		return -1;
+	}
+	fclose(f);
+	if (memchr(text, '\0', len)) {
+		mk_error(m, 1, 1, "NUL byte in rules file");
+		free(text);
+		return -1;
+	}
+	rc = mk_parse_text(m, path, text);
+	free(text);
+	return rc;
+}

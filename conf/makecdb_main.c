@@ -1,0 +1,90 @@
+/* makecdb_main.c: makecdb [-n] [-d DIR] [RULES] compiles relay.rules into
+ * rules.cdb and users.cdb; -n only checks.  makecdb --hash reads a
+ * password (tty without echo, or stdin) and prints a yescrypt hash. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "makecdb.h"
+#include "pwhash.h"
+#include "settings.h"
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: makecdb [-n] [-d DIR] [RULES]\n"
+			"       makecdb --hash\n");
+	return EXIT_PERM;
+}
+
+static int do_hash(void)
+{
+	char pw[PWHASH_PASS_MAX], again[PWHASH_PASS_MAX], hash[PWHASH_MAX];
+	int tty = isatty(0);
+
+	if (pwhash_read("Password: ", pw, sizeof pw) < 0 ||
+	    (tty && pwhash_read("Again: ", again, sizeof again) < 0)) {
+		fprintf(stderr, "makecdb: no password read\n");
+		return EXIT_PERM;
+	}
+	if (tty && strcmp(pw, again) != 0) {
+		fprintf(stderr, "makecdb: the passwords differ\n");
+		return EXIT_PERM;
+	}
+	if (!*pw) {
+		fprintf(stderr, "makecdb: empty password refused\n");
+		return EXIT_PERM;
+	}
+	if (pwhash_make(pw, hash, sizeof hash) < 0) {
+		fprintf(stderr, "makecdb: hashing failed\n");
+		return EXIT_TEMP;
+	}
+	explicit_bzero(pw, sizeof pw);
+	explicit_bzero(again, sizeof again);
+	puts(hash);
+	return EXIT_DONE;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = settings_default_dir(), *src = NULL;
+	char path[PATH_MAX];
+	int check_only = 0, opt, rc;
+	struct mk m;
+
+	log_init("makecdb");
+	if (argc == 2 && !strcmp(argv[1], "--hash"))
+		return do_hash();
+	while ((opt = getopt(argc, argv, "nd:")) != -1) {
+		if (opt == 'n')
+			check_only = 1;
+		else if (opt == 'd')
+			dir = optarg;
+		else
+			return usage();
+	}
+	if (argc - optind > 1)
+		return usage();
+	settings_load(dir);
+	src = optind < argc ? argv[optind] : settings_path(path, sizeof path,
+							    "relay.rules");
+	mk_init(&m, src);
+	mk_parse_file(&m, src);
+	if (!m.errors)
+		mk_check(&m);
+	fprintf(stderr, "makecdb: %s: %zu customers, %zu domains, %zu users, "
+		"%zu rules, %zu addresses, %zu routes; %d errors, %d warnings\n",
+		src, m.n_cust, m.n_dom, m.n_user, m.n_rule, m.n_ip, m.n_route,
+		m.errors, m.warnings);
+	if (m.errors)
+		rc = EXIT_PERM;
+	else if (check_only)
+		rc = EXIT_DONE;
+	else
+		rc = mk_write(&m, cf.rules_cdb, cf.users_cdb) < 0 ? EXIT_TEMP
+								 : EXIT_DONE;
+	mk_free(&m);
+	return rc;
+}

@@ -1,0 +1,457 @@
+/* makecdb_parse.c: one handler per relay.rules statement, dispatched
+ * through a table; options are "key=value" words checked against a table
+ * per statement.  Names are lowercased; every refusal names the column. */
+#include "makecdb.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "pwhash.h"
+
+enum opt_kind { OPT_NUM, OPT_BOOL, OPT_ENUM, OPT_STR };
+
+struct mk_opt {
+	const char *name;
+	enum opt_kind kind;
+	const char *const *enums;   /* OPT_ENUM: NULL-terminated */
+	void *var;                  /* long *, int *, int *, char ** */
+	int required;
+};
+
+static const char *const yesno[] = { "no", "yes", NULL };
+static const char *const senders_enum[] = { "registered", "domain", "any",
+					    NULL };
+static const char *const auth_enum[] = { "", "ip", "smtp", "both", NULL };
+static const char *const tls_enum[] = { "may", "encrypt", "verify", NULL };
+
+static int opt_value(const char *v, const struct mk_opt *o)
+{
+	char *end;
+	const char *const *e = o->kind == OPT_BOOL ? yesno : o->enums;
+
+	switch (o->kind) {
+	case OPT_NUM:
+		errno = 0;
+		*(long *)o->var = strtol(v, &end, 10);
+		if (!*v || *end || errno || *(long *)o->var < 0)
+			break;
+		return 0;
+	case OPT_STR:
+		*(char **)o->var = (char *)v;
+		return 0;
+	case OPT_BOOL:
+	case OPT_ENUM:
+		for (int i = 0; e[i]; i++)
+			if (*e[i] && !strcasecmp(v, e[i])) {
+				*(int *)o->var = i;
+				return 0;
+			}
+		break;
+	}
+	return -1;
+}
+
+/* Parse words first.. of l as options; -1 after reporting an error. */
+static int opts(struct mk *m, struct mk_line *l, int first,
+		const struct mk_opt *o, int n)
+{
+	int seen[MK_TOKMAX] = { 0 };
+
+	for (int i = first; i < l->n; i++) {
+		struct mk_tok *t = &l->tok[i];
+		char *eq = strchr(t->s, '=');
+		int k;
+
+		for (k = 0; eq && k < n; k++)
+			if (strlen(o[k].name) == (size_t)(eq - t->s) &&
+			    !strncmp(o[k].name, t->s, (size_t)(eq - t->s)))
+				break;
+		if (!eq || k == n) {
+			mk_error(m, l->lineno, t->col, "unexpected \"%s\"%s",
+				 t->s, eq ? " (unknown option)" : "");
+			return -1;
+		}
+		if (seen[k]++) {
+			mk_error(m, l->lineno, t->col, "%s given twice",
+				 o[k].name);
+			return -1;
+		}
+		if (opt_value(eq + 1, &o[k]) < 0) {
+			mk_error(m, l->lineno, (int)(eq - t->s) + t->col + 1,
+				 "bad value \"%s\" for %s%s", eq + 1, o[k].name,
+				 o[k].kind == OPT_NUM ? " (a number >= 0)" : "");
+			return -1;
+		}
+	}
+	for (int k = 0; k < n; k++)
+		if (o[k].required && !seen[k]) {
+			mk_error(m, l->lineno, l->tok[0].col,
+				 "%s= is required here", o[k].name);
+			return -1;
+		}
+	return 0;
+}
+
+/* Customer and rule names: [a-z0-9._-], lowercased in place. */
+static int name_ok(struct mk *m, struct mk_line *l, int i, const char *what)
+{
+	char *s = l->tok[i].s;
+	size_t n = strlen(s);
+
+	addr_lower(s);
+	if (n == 0 || n >= MK_NAMEMAX ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") != n) {
+		mk_error(m, l->lineno, l->tok[i].col,
+			 "bad %s name \"%s\" (letters, digits, . _ -; at most %d)",
+			 what, s, MK_NAMEMAX - 1);
+		return 0;
+	}
+	return 1;
+}
+
+static int want_words(struct mk *m, struct mk_line *l, int n,
+		      const char *usage)
+{
+	if (l->n < n || strchr(l->tok[n - 1].s, '=')) {
+		mk_error(m, l->lineno, l->tok[0].col, "usage: %s", usage);
+		return 0;
+	}
+	return 1;
+}
+
+static int find_cust(struct mk *m, struct mk_line *l, int i, const char *s)
+{
+	int c = mk_map_get(&m->custmap, s);
+	if (c < 0)
+		mk_error(m, l->lineno, l->tok[i].col,
+			 "unknown customer \"%s\" (declare it first with "
+			 "\"customer %s\")", s, s);
+	return c;
+}
+
+static void st_customer(struct mk *m, struct mk_line *l)
+{
+	long lic = 1, daily = -1, peak = -1, um = -1, ur = -1;
+	int paid = 1, susp = 0, prev;
+	const struct mk_opt o[] = {
+		{ "licenses", OPT_NUM, NULL, &lic, 0 },
+		{ "paid", OPT_BOOL, NULL, &paid, 0 },
+		{ "suspended", OPT_BOOL, NULL, &susp, 0 },
+		{ "daily", OPT_NUM, NULL, &daily, 0 },
+		{ "peak", OPT_NUM, NULL, &peak, 0 },
+		{ "user_messages", OPT_NUM, NULL, &um, 0 },
+		{ "user_rcpts", OPT_NUM, NULL, &ur, 0 },
+	};
+
+	if (!want_words(m, l, 2, "customer NAME [licenses=N] [paid=yes|no] ...") ||
+	    !name_ok(m, l, 1, "customer") || opts(m, l, 2, o, 7) < 0)
+		return;
+	if ((prev = mk_map_get(&m->custmap, l->tok[1].s)) >= 0) {
+		mk_error(m, l->lineno, l->tok[1].col,
+			 "customer \"%s\" already declared at line %d",
+			 l->tok[1].s, m->cust[prev].line);
+		return;
+	}
+	struct mk_cust *c = MK_PUSH(m, cust);
+	*c = (struct mk_cust){ mk_strdup(l->tok[1].s), lic, daily, peak, um,
+			       ur, paid, susp, l->lineno, 0, 0 };
+	mk_map_put(&m->custmap, c->name, (int)m->n_cust - 1);
+}
+
+/* A domain word: lowercase, no trailing dot, a valid hostname. */
+static int domain_ok(struct mk *m, struct mk_line *l, int i, int dot_ok)
+{
+	char *d = l->tok[i].s;
+	size_t n = strlen(d);
+
+	addr_lower(d);
+	if (n && d[n - 1] == '.') {
+		mk_error(m, l->lineno, l->tok[i].col + (int)n - 1,
+			 "trailing dot in domain \"%s\" (write it without)", d);
+		return 0;
+	}
+	if (!addr_domain_valid(dot_ok && d[0] == '.' ? d + 1 : d, 0)) {
+		mk_error(m, l->lineno, l->tok[i].col, "bad domain \"%s\"", d);
+		return 0;
+	}
+	return 1;
+}
+
+static void st_domain(struct mk *m, struct mk_line *l)
+{
+	char *cust = NULL;
+	int c, prev;
+	const struct mk_opt o[] = { { "customer", OPT_STR, NULL, &cust, 1 } };
+
+	if (!want_words(m, l, 2, "domain DOMAIN customer=NAME") ||
+	    !domain_ok(m, l, 1, 0) || opts(m, l, 2, o, 1) < 0)
+		return;
+	addr_lower(cust);
+	if ((c = find_cust(m, l, 2, cust)) < 0)
+		return;
+	if ((prev = mk_map_get(&m->dommap, l->tok[1].s)) >= 0) {
+		struct mk_dom *d = &m->dom[prev];
+		if (d->cust != c)
+			mk_error(m, l->lineno, l->tok[1].col,
+				 "domain %s already belongs to customer %s "
+				 "(line %d); a domain has exactly one customer",
+				 d->name, m->cust[d->cust].name, d->line);
+		else
+			mk_warn(m, l->lineno, l->tok[1].col,
+				"domain %s claimed twice (also line %d)",
+				d->name, d->line);
+		return;
+	}
+	struct mk_dom *d = MK_PUSH(m, dom);
+	*d = (struct mk_dom){ mk_strdup(l->tok[1].s), c, l->lineno };
+	m->cust[c].ndomains++;
+	mk_map_put(&m->dommap, d->name, (int)m->n_dom - 1);
+}
+
+/* Registered addresses: plain dot-atoms only, never %, !, quotes. */
+static int user_addr_ok(struct mk *m, struct mk_line *l)
+{
+	char *a = l->tok[1].s, *at = strrchr(a, '@');
+	size_t ln = at ? (size_t)(at - a) : 0;
+
+	addr_lower(a);
+	if (!at || ln == 0 || ln > ADDR_LOCAL_MAX || strlen(a) >= ADDR_MAX ||
+	    strspn(a, "abcdefghijklmnopqrstuvwxyz0123456789.-_+=&'*/?^`{|}~#$") < ln ||
+	    a[0] == '.' || a[ln - 1] == '.' || !addr_domain_valid(at + 1, 0)) {
+		mk_error(m, l->lineno, l->tok[1].col,
+			 "bad user address \"%s\" (local@domain, no %%, !, "
+			 "quotes or trailing dot)", a);
+		return 0;
+	}
+	return 1;
+}
+
+static void st_user(struct mk *m, struct mk_line *l)
+{
+	char *hash = NULL, *cust = NULL;
+	long um = -1, ur = -1;
+	int susp = 0, prev;
+	const struct mk_opt o[] = {
+		{ "hash", OPT_STR, NULL, &hash, 1 },
+		{ "customer", OPT_STR, NULL, &cust, 0 },
+		{ "suspended", OPT_BOOL, NULL, &susp, 0 },
+		{ "user_messages", OPT_NUM, NULL, &um, 0 },
+		{ "user_rcpts", OPT_NUM, NULL, &ur, 0 },
+	};
+
+	if (!want_words(m, l, 2, "user ADDRESS hash=HASH [customer=NAME]") ||
+	    !user_addr_ok(m, l) || opts(m, l, 2, o, 5) < 0)
+		return;
+	if (!pwhash_valid(hash)) {
+		mk_error(m, l->lineno, l->tok[1].col,
+			 "hash for %s must be a yescrypt ($y$) or SHA-512 ($6$) "
+			 "crypt hash; make one with \"makecdb --hash\"",
+			 l->tok[1].s);
+		return;
+	}
+	if ((prev = mk_map_get(&m->usermap, l->tok[1].s)) >= 0) {
+		mk_error(m, l->lineno, l->tok[1].col,
+			 "user %s already declared at line %d", l->tok[1].s,
+			 m->user[prev].line);
+		return;
+	}
+	if (cust)
+		addr_lower(cust);
+	struct mk_user *u = MK_PUSH(m, user);
+	*u = (struct mk_user){ mk_strdup(l->tok[1].s), mk_strdup(hash),
+			       cust ? mk_strdup(cust) : NULL, -1, susp,
+			       l->lineno, l->tok[1].col, um, ur };
+	mk_map_put(&m->usermap, u->addr, (int)m->n_user - 1);
+}
+
+static void st_rule(struct mk *m, struct mk_line *l)
+{
+	int senders = -1, auth = 0, tls = 0, enabled = 1, c;
+	char key[2 * MK_NAMEMAX + 2];
+	const struct mk_opt o[] = {
+		{ "senders", OPT_ENUM, senders_enum, &senders, 1 },
+		{ "auth", OPT_ENUM, auth_enum, &auth, 1 },
+		{ "tls", OPT_BOOL, NULL, &tls, 0 },
+		{ "enabled", OPT_BOOL, NULL, &enabled, 0 },
+	};
+
+	if (!want_words(m, l, 3, "rule CUSTOMER NAME senders=registered|domain|any "
+				 "auth=ip|smtp|both [tls=yes|no] [enabled=yes|no]") ||
+	    !name_ok(m, l, 1, "customer") || !name_ok(m, l, 2, "rule") ||
+	    (c = find_cust(m, l, 1, l->tok[1].s)) < 0 || opts(m, l, 3, o, 4) < 0)
+		return;
+	snprintf(key, sizeof key, "%s:%s", l->tok[1].s, l->tok[2].s);
+	if (mk_map_get(&m->rulemap, key) >= 0) {
+		mk_error(m, l->lineno, l->tok[2].col,
+			 "rule %s of customer %s already declared", l->tok[2].s,
+			 l->tok[1].s);
+		return;
+	}
+	if (senders == MK_SENDERS_ANY)
+		mk_warn(m, l->lineno, l->tok[3].col,
+			"rule %s/%s: senders=any relays for any sender address "
+			"(not recommended)", l->tok[1].s, l->tok[2].s);
+	if ((auth & MK_AUTH_SMTP) && !tls)
+		tls = 1; /* SMTP AUTH only inside TLS */
+	struct mk_rule *r = MK_PUSH(m, rule);
+	*r = (struct mk_rule){ mk_strdup(l->tok[2].s), c, senders, auth, tls,
+			       enabled, l->lineno, 0 };
+	m->cust[c].nrules++;
+	mk_map_put(&m->rulemap, key, (int)m->n_rule - 1);
+}
+
+static void st_ip(struct mk *m, struct mk_line *l)
+{
+	char key[2 * MK_NAMEMAX + 2];
+	struct cidr c;
+	int r, enabled = 1, n = l->n;
+
+	if (n == 5 && !strcmp(l->tok[4].s, "disabled")) {
+		enabled = 0;
+		n = 4;
+	}
+	const struct mk_opt o[] = { { "enabled", OPT_BOOL, NULL, &enabled, 0 } };
+	if (!want_words(m, l, 4, "ip CUSTOMER RULE ADDRESS[/BITS] [disabled]"))
+		return;
+	addr_lower(l->tok[1].s);
+	addr_lower(l->tok[2].s);
+	snprintf(key, sizeof key, "%s:%s", l->tok[1].s, l->tok[2].s);
+	if ((r = mk_map_get(&m->rulemap, key)) < 0) {
+		mk_error(m, l->lineno, l->tok[2].col,
+			 "unknown rule %s of customer %s (declare the rule first)",
+			 l->tok[2].s, l->tok[1].s);
+		return;
+	}
+	if (n == l->n && opts(m, l, 4, o, 1) < 0)
+		return;
+	if (cidr_parse(l->tok[3].s, &c) < 0) {
+		mk_error(m, l->lineno, l->tok[3].col,
+			 "bad address or range \"%s\" (host bits set?)",
+			 l->tok[3].s);
+		return;
+	}
+	if (cidr_size_log2(&c) > 16) {
+		mk_error(m, l->lineno, l->tok[3].col,
+			 "range %s holds 2^%d addresses; at most 65,536 "
+			 "(IPv4 /16, IPv6 /112) are allowed", l->tok[3].s,
+			 cidr_size_log2(&c));
+		return;
+	}
+	if (!enabled)
+		return;
+	struct mk_ip *ip = MK_PUSH(m, ip);
+	*ip = (struct mk_ip){ c, r, l->lineno, l->tok[3].col };
+	m->rule[r].nips++;
+}
+
+/* "mx", "[host]:port", "[host]", "host:port" or "host". */
+static int route_dest(struct mk *m, struct mk_line *l, int i, char *host,
+		      size_t hn, long *port)
+{
+	char *s = l->tok[i].s, *colon, *end;
+	size_t len;
+
+	*port = 0;
+	if (!strcasecmp(s, "mx")) {
+		*host = '\0';
+		return 0;
+	}
+	*port = 25;
+	if (*s == '[') {
+		end = strchr(s, ']');
+		colon = end && end[1] == ':' ? end + 1 : NULL;
+		if (!end || (end[1] && !colon))
+			goto bad;
+		len = (size_t)(end - s - 1);
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		len = colon ? (size_t)(colon - s) : strlen(s);
+	}
+	if (len == 0 || len >= hn)
+		goto bad;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	addr_lower(host);
+	if (colon && ((*port = strtol(colon + 1, &end, 10)) < 1 ||
+		      *port > 65535 || *end))
+		goto bad;
+	if (!addr_domain_valid(host, 0) && strspn(host, "0123456789abcdef:.") != len)
+		goto bad;
+	return 0;
+bad:
+	mk_error(m, l->lineno, l->tok[i].col,
+		 "bad destination \"%s\" (mx, [host]:port or host:port)",
+		 l->tok[i].s);
+	return -1;
+}
+
+static void st_route(struct mk *m, struct mk_line *l)
+{
+	char host[256], key[300], val[600], *auth = "";
+	int tls = 0, dom = 1, prev;
+	long port;
+	const char *kind = l->n > 1 ? l->tok[1].s : "";
+	const struct mk_opt o[] = {
+		{ "tls", OPT_ENUM, tls_enum, &tls, 0 },
+		{ "auth", OPT_STR, NULL, &auth, 0 },
+	};
+
+	if (!strcmp(kind, "default"))
+		dom = 0;
+	else if (strcmp(kind, "rcpt") && strcmp(kind, "sender")) {
+		mk_error(m, l->lineno, l->n > 1 ? l->tok[1].col : 1,
+			 "usage: route rcpt|sender DOMAIN DEST, or route default DEST");
+		return;
+	}
+	if (!want_words(m, l, 3 + dom, "route rcpt|sender DOMAIN DEST [tls=may|encrypt|verify] [auth=NAME]") ||
+	    (dom && !domain_ok(m, l, 2, 1)) ||
+	    route_dest(m, l, 2 + dom, host, sizeof host, &port) < 0 ||
+	    opts(m, l, 3 + dom, o, 2) < 0)
+		return;
+	if (strspn(auth, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(auth) ||
+	    *auth == '.') {
+		mk_error(m, l->lineno, l->tok[0].col,
+			 "auth= names a file under secrets/ (letters, digits, . _ -)");
+		return;
+	}
+	snprintf(key, sizeof key, dom ? "route:%s:%s" : "route:default", kind,
+		 dom ? l->tok[2].s : "");
+	if ((prev = mk_map_get(&m->routemap, key)) >= 0) {
+		mk_error(m, l->lineno, l->tok[1].col,
+			 "route already given at line %d", m->route[prev].line);
+		return;
+	}
+	snprintf(val, sizeof val, "host=%s\nport=%ld\ntls=%s\nauth=%s\n", host,
+		 port, tls_enum[tls], auth);
+	if (!*host) /* MX: relay-send uses smtp_port */
+		snprintf(val, sizeof val, "host=\nport=\ntls=%s\nauth=%s\n",
+			 tls_enum[tls], auth);
+	struct mk_route *r = MK_PUSH(m, route);
+	*r = (struct mk_route){ mk_strdup(key), mk_strdup(val), l->lineno };
+	mk_map_put(&m->routemap, key, (int)m->n_route - 1);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct mk *, struct mk_line *);
+} statements[] = {
+	{ "customer", st_customer }, { "domain", st_domain },
+	{ "user", st_user },         { "rule", st_rule },
+	{ "ip", st_ip },             { "route", st_route },
+};
+
+void mk_parse_line(struct mk *m, struct mk_line *l)
+{
+	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
+		if (!strcmp(l->tok[0].s, statements[i].name)) {
+			statements[i].fn(m, l);
+			return;
+		}
+	mk_error(m, l->lineno, l->tok[0].col,
+		 "unknown statement \"%s\" (customer, domain, user, rule, ip, "
+		 "route)", l->tok[0].s);
+}

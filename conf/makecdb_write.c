@@ -1,0 +1,237 @@
+/* makecdb_write.c: writing rules.cdb and users.cdb.  Each goes to a temp
+ * file in the same directory, is finished and fsync'd, and only then
+ * renamed over the old one (and the directory fsync'd), so a reader sees
+ * the old file or the new one, never half of one. */
+#include "makecdb.h"
+
+#include <cdb.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rulekeys.h"
+
+struct out {
+	const char *path;
+	char tmp[PATH_MAX];
+	int fd;
+	struct cdb_make cm;
+	int failed;
+};
+
+static void put(struct out *o, const char *key, const char *val)
+{
+	if (!o->failed && cdb_make_add(&o->cm, key, (unsigned)strlen(key), val,
+				       (unsigned)strlen(val)) < 0)
+		o->failed = errno ? errno : EIO;
+}
+
+static int out_open(struct out *o, const char *path)
+{
+	o->path = path;
+	o->failed = 0;
+	snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
+	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o->fd < 0 || cdb_make_start(&o->cm, o->fd) < 0) {
+		fprintf(stderr, "makecdb: %s: %s\n", o->tmp, strerror(errno));
+		if (o->fd >= 0)
+			close(o->fd), unlink(o->tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Finish and fsync the temp file; the rename comes later. */
+static int out_finish(struct out *o)
+{
+	if (!o->failed && cdb_make_finish(&o->cm) < 0)
+		o->failed = errno ? errno : EIO;
+	if (!o->failed && fsync(o->fd) < 0)
+		o->failed = errno;
+	if (close(o->fd) < 0 && !o->failed)
+		o->failed = errno;
+	if (o->failed) {
+		fprintf(stderr, "makecdb: %s: %s\n", o->tmp, strerror(o->failed));
+		unlink(o->tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int out_commit(struct out *o)
+{
+	char dir[PATH_MAX];
+	int dfd;
+
+	if (rename(o->tmp, o->path) < 0) {
+		fprintf(stderr, "makecdb: rename %s: %s\n", o->path,
+			strerror(errno));
+		unlink(o->tmp);
+		return -1;
+	}
+	snprintf(dir, sizeof dir, "%s", o->path);
+	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+static void put_customers(struct mk *m, struct out *o)
+{
+	char key[RK_KEYMAX], val[1024];
+
+	for (size_t i = 0; i < m->n_cust; i++) {
+		struct mk_cust *c = &m->cust[i];
+		int n = snprintf(val, sizeof val,
+				 "licenses=%ld\npaid=%s\nsuspended=%s\nnrules=%d\n",
+				 c->licenses, c->paid ? "yes" : "no",
+				 c->suspended ? "yes" : "no", c->nrules);
+		const char *names[] = { "daily", "peak", "user_messages",
+					"user_rcpts" };
+		long vals[] = { c->daily, c->peak, c->umsgs, c->urcpts };
+		for (int k = 0; k < 4; k++)
+			if (vals[k] >= 0)
+				n += snprintf(val + n, sizeof val - (size_t)n,
+					      "%s=%ld\n", names[k], vals[k]);
+		snprintf(key, sizeof key, "customer:%s", c->name);
+		put(o, key, val);
+	}
+	for (size_t i = 0; i < m->n_dom; i++) {
+		snprintf(key, sizeof key, "domain:%s", m->dom[i].name);
+		snprintf(val, sizeof val, "customer=%s\n",
+			 m->cust[m->dom[i].cust].name);
+		put(o, key, val);
+	}
+}
+
+/* rule:<customer>:<index> in declaration order; returns the index of
+ * each rule within its customer in idx[]. */
+static void put_rules(struct mk *m, struct out *o, int *idx)
+{
+	static const char *const senders[] = { "registered", "domain", "any" };
+	static const char *const auth[] = { "", "ip", "smtp", "both" };
+	char key[RK_KEYMAX], val[1024];
+	int *next = calloc(m->n_cust + 1, sizeof *next);
+
+	if (!next) {
+		o->failed = ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < m->n_rule; i++) {
+		struct mk_rule *r = &m->rule[i];
+		idx[i] = next[r->cust]++;
+		snprintf(key, sizeof key, "rule:%s:%d", m->cust[r->cust].name,
+			 idx[i]);
+		snprintf(val, sizeof val,
+			 "name=%s\nsenders=%s\nauth=%s\ntls=%s\nenabled=%s\n"
+			 "ips=%d\nline=%d\n", r->name, senders[r->senders],
+			 auth[r->auth], r->tls ? "yes" : "no",
+			 r->enabled ? "yes" : "no", r->nips, r->line);
+		put(o, key, val);
+	}
+	free(next);
+}
+
+static int ip_cmp(const void *a, const void *b)
+{
+	const struct mk_ip *x = a, *y = b;
+	if (x->c.bits != y->c.bits)
+		return y->c.bits - x->c.bits;
+	return memcmp(x->c.net.a, y->c.net.a, 16);
+}
+
+/* One key per distinct range listing every enabled rule that has it,
+ * and "ipbits" with the prefix lengths in use, longest first. */
+static void put_ips(struct mk *m, struct out *o, const int *idx)
+{
+	char key[RK_KEYMAX], val[RK_VALMAX], bits[129 * 4 + 8] = "bits=";
+	size_t vl = 0;
+	int lastbits = -1;
+
+	qsort(m->ip, m->n_ip, sizeof *m->ip, ip_cmp);
+	for (size_t i = 0; i < m->n_ip; i++) {
+		struct mk_ip *ip = &m->ip[i];
+		struct mk_rule *r = &m->rule[ip->rule];
+		if (!r->enabled)
+			continue;
+		int len = snprintf(val + vl, sizeof val - vl, "rule=%s:%d\n",
+				   m->cust[r->cust].name, idx[ip->rule]);
+		if (len > 0 && (size_t)len < sizeof val - vl)
+			vl += (size_t)len;
+		if (i + 1 < m->n_ip && !ip_cmp(ip, &m->ip[i + 1]))
+			continue; /* the same range follows */
+		rk_ip(&ip->c, key, sizeof key);
+		put(o, key, val);
+		vl = 0;
+		if (ip->c.bits != lastbits)
+			snprintf(bits + strlen(bits), sizeof bits - strlen(bits),
+				 "%s%d", lastbits < 0 ? "" : " ", ip->c.bits);
+		lastbits = ip->c.bits;
+	}
+	strcat(bits, "\n");
+	put(o, "ipbits", bits);
+}
+
+static void put_users(struct mk *m, struct out *o)
+{
+	char key[RK_KEYMAX], val[1024];
+
+	for (size_t i = 0; i < m->n_user; i++) {
+		struct mk_user *u = &m->user[i];
+		int n = snprintf(val, sizeof val,
+				 "hash=%s\ncustomer=%s\nsuspended=%s\n", u->hash,
+				 u->cust >= 0 ? m->cust[u->cust].name : "",
+				 u->suspended ? "yes" : "no");
+		if (u->messages >= 0)
+			n += snprintf(val + n, sizeof val - (size_t)n,
+				      "user_messages=%ld\n", u->messages);
+		if (u->rcpts >= 0)
+			snprintf(val + n, sizeof val - (size_t)n,
+				 "user_rcpts=%ld\n", u->rcpts);
+		snprintf(key, sizeof key, "user:%s", u->addr);
+		put(o, key, val);
+	}
+}
+
+int mk_write(struct mk *m, const char *rules_path, const char *users_path)
+{
+	struct out r, u;
+	int *idx = calloc(m->n_rule + 1, sizeof *idx);
+
+	if (!idx || out_open(&r, rules_path) < 0) {
+		free(idx);
+		return -1;
+	}
+	if (out_open(&u, users_path) < 0) {
+		close(r.fd);
+		unlink(r.tmp);
+		free(idx);
+		return -1;
+	}
+	put(&r, "meta:version", "version=1\n");
+	put_customers(m, &r);
+	put_rules(m, &r, idx);
+	put_ips(m, &r, idx);
+	for (size_t i = 0; i < m->n_route; i++)
+		put(&r, m->route[i].key, m->route[i].val);
+	put_users(m, &u);
+	free(idx);
+	if (out_finish(&r) < 0) {
+		out_finish(&u);
+		unlink(u.tmp);
+		return -1;
+	}
+	if (out_finish(&u) < 0) {
+		unlink(r.tmp);
+		return -1;
+	}
+	/* users first: a new rules file may name users the old users file
+	 * lacks, the reverse only loses a user that was just removed */
+	return out_commit(&u) < 0 || out_commit(&r) < 0 ? -1 : 0;
+}

@@ -1,0 +1,30 @@
+/* rulekeys.h: the keys and value format of rules.cdb and users.cdb,
+ * shared by makecdb (the writer) and relay-policy (the reader).
+ * Keys are lowercase with a typed prefix and no trailing NUL; values are
+ * "key=value\n" lines.  conf/RULES.md documents every key. */
+#ifndef RULEKEYS_H
+#define RULEKEYS_H
+
+#include <stddef.h>
+
+#include "ipaddr.h"
+
+#define RK_KEYMAX 600
+#define RK_VALMAX 8192     /* largest value a reader accepts */
+
+/* "ip:<bits>:<32 hex digits>": one CIDR (bits in the IPv6 space).  The
+ * key "ipbits" lists, in "bits=" descending, every prefix length used. */
+void rk_ip(const struct cidr *c, char *buf, size_t n);
+
+/* Value of the line "key=..." in val into out; 1 found, 0 not found,
+ * -1 found but too long. */
+int rk_get(const char *val, const char *key, char *out, size_t n);
+/* Same, as a number (def when absent or malformed). */
+long rk_num(const char *val, const char *key, long def);
+/* 1 when the line "key=yes" is present. */
+int rk_yes(const char *val, const char *key);
+/* Next line starting with "key=" at or after *pos; returns a pointer to
+ * its value (not terminated: *len bytes) and advances *pos, or NULL. */
+const char *rk_next(const char **pos, const char *key, size_t *len);
+
+#endif

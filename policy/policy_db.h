@@ -1,0 +1,37 @@
+/* policy_db.h: the lookups relay-policy makes, behind a small interface
+ * so that the decision logic (policy_decide.c) is pure and can be driven
+ * by tests; policy_db_* is the real one over rules.cdb, users.cdb and the
+ * suspension overrides, each reopened when replaced. */
+#ifndef POLICY_DB_H
+#define POLICY_DB_H
+
+#include <stddef.h>
+
+#include "rcdb.h"
+#include "susp.h"
+
+enum policy_table { POLICY_RULES, POLICY_USERS };
+
+struct policy_lookup {
+	/* value of key in table into val (NUL-terminated): length, -1 not
+	 * found, -2 error or too long (rcdb_get's contract) */
+	long (*get)(void *ctx, enum policy_table t, const char *key, char *val,
+		    size_t n);
+	/* 1 when the operator suspended "user <addr>" / "customer <name>" */
+	int (*suspended)(void *ctx, const char *kind, const char *name);
+	void *ctx;
+};
+
+struct policy_db {
+	struct rcdb rules, users;
+	struct susp susp;
+	struct policy_lookup lk;
+};
+
+int policy_db_open(struct policy_db *db, const char *rules_path,
+		   const char *users_path, const char *susp_path);
+/* Follow replaced files; call before each decision. */
+void policy_db_refresh(struct policy_db *db);
+void policy_db_close(struct policy_db *db);
+
+#endif

@@ -1,0 +1,288 @@
+/* policy_decide.c: MAIL FROM, the decision of SPEC.md §2: identify the
+ * customer, find an enabled rule of it that accepts the session (address,
+ * AUTH, TLS), then check the sender under the rule's `senders` mode and
+ * rewrite foreign and null senders when that is allowed.  Every step
+ * leaves a trace line for `relayctl explain`. */
+#include "policy_decide.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "policy_match.h"
+#include "rulekeys.h"
+
+#define MATCH_MAX 64
+
+/* How close a rule came: the reply for the closest miss tells the client
+ * what to fix. */
+enum miss { MISS_OTHER, MISS_AUTH, MISS_TLS };
+
+struct rule {
+	char name[POLICY_NAMEMAX], senders[16], auth[8];
+	int tls, enabled;
+};
+
+static int load_rule(const struct policy_lookup *lk, const char *cust, int i,
+		     struct rule *r)
+{
+	char key[RK_KEYMAX], val[RK_VALMAX];
+
+	snprintf(key, sizeof key, "rule:%s:%d", cust, i);
+	if (lk->get(lk->ctx, POLICY_RULES, key, val, sizeof val) < 0 ||
+	    rk_get(val, "name", r->name, sizeof r->name) != 1 ||
+	    rk_get(val, "senders", r->senders, sizeof r->senders) != 1 ||
+	    rk_get(val, "auth", r->auth, sizeof r->auth) != 1)
+		return -1;
+	r->tls = rk_yes(val, "tls");
+	r->enabled = rk_yes(val, "enabled");
+	return 0;
+}
+
+static void deny_invalid(struct policy_verdict *v, const char *ip)
+{
+	policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+		     "Invalid credentials for relay [%s]. The IP address is "
+		     "registered, but not for the domain this mail is sent "
+		     "from; use SMTP AUTH or present one of your domains in "
+		     "HELO/EHLO.", ip);
+}
+
+/* 1 when the user/customer is suspended (rules flag or override). */
+static int suspended(const struct policy_lookup *lk, const char *kind,
+		     const char *name, const char *val)
+{
+	return rk_yes(val, "suspended") || lk->suspended(lk->ctx, kind, name);
+}
+
+static long user_get(const struct policy_lookup *lk, const char *addr,
+		     char *val, size_t n)
+{
+	char key[RK_KEYMAX];
+
+	if (!*addr || strlen(addr) >= ADDR_MAX)
+		return -1;
+	snprintf(key, sizeof key, "user:%s", addr);
+	addr_lower(key);
+	return lk->get(lk->ctx, POLICY_USERS, key, val, n);
+}
+
+/* Sender check under the rule's mode (SPEC.md §2.3-4); 0 when accepted
+ * with v->from set, -1 with the reply set. */
+static int check_sender(const struct policy_lookup *lk,
+			struct policy_session *s, const struct policy_ident *id,
+			const struct rule *r, const char *from,
+			struct policy_verdict *v, char *uval, size_t un)
+{
+	char fcust[POLICY_NAMEMAX] = "";
+	const char *cust = id->cust;
+
+	if (*from && policy_domain_customer(lk, addr_domain(from), fcust,
+					    sizeof fcust) &&
+	    !strcmp(fcust, cust)) {
+		long ul = user_get(lk, from, uval, un);
+		char ucust[POLICY_NAMEMAX] = "";
+		if (ul >= 0)
+			rk_get(uval, "customer", ucust, sizeof ucust);
+		if (ul >= 0 && suspended(lk, "user", from, uval)) {
+			policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+				     "Sender <%s>: the account is suspended.", from);
+			return -1;
+		}
+		if (!strcmp(r->senders, "registered") &&
+		    (ul < 0 || strcmp(ucust, cust) != 0)) {
+			policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+				     "Sender <%s> refused by rule %s/%s "
+				     "(senders=registered): not a registered user.",
+				     from, cust, r->name);
+			return -1;
+		}
+		if (ul >= 0)
+			snprintf(s->rate_user, sizeof s->rate_user, "%s", from);
+		else
+			uval[0] = '\0';
+		policy_trace(v, "sender <%s> is in customer %s's domains%s", from,
+			     cust, ul >= 0 ? " and a registered user" : "");
+		snprintf(v->from, sizeof v->from, "%s", from);
+		return 0;
+	}
+	uval[0] = '\0';
+	if (*from && strcmp(r->senders, "any") != 0) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "Sender <%s> refused by rule %s/%s (senders=%s): "
+			     "%s is not a domain of customer %s.", from, cust,
+			     r->name, r->senders, addr_domain(from), cust);
+		return -1;
+	}
+	if (id->by != POLICY_BY_AUTH && id->by != POLICY_BY_HELO) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "Sender <%s> is relayed only after SMTP AUTH or "
+			     "with one of your domains in HELO/EHLO.", from);
+		return -1;
+	}
+	if (strlen(id->domain) + 11 >= sizeof v->from) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "Domain %s too long for a rewritten sender.", id->domain);
+		return -1;
+	}
+	memcpy(v->from, "postmaster@", 11);
+	memcpy(v->from + 11, id->domain, strlen(id->domain) + 1);
+	v->rewritten = 1;
+	policy_trace(v, "%s sender <%s> rewritten to <%s> (customer found by %s)",
+		     *from ? "foreign" : "null", from, v->from,
+		     id->by == POLICY_BY_AUTH ? "AUTH" : "HELO");
+	return 0;
+}
+
+/* Try each rule of the customer in order; the first that accepts the
+ * session and the sender wins.  Returns its index, or -1 with the reply
+ * of the first sender refusal or else of the closest miss. */
+static int pick_rule(const struct policy_lookup *lk, struct policy_session *s,
+		     const struct policy_ident *ident, const char *custval,
+		     const struct policy_ipmatch *m, int nm, const char *from,
+		     struct rule *r, struct policy_verdict *v, char *uval,
+		     size_t un)
+{
+	long n = rk_num(custval, "nrules", 0);
+	enum miss best = MISS_OTHER;
+	char id[2 * POLICY_NAMEMAX + 8];
+	const char *cust = ident->cust;
+	struct policy_verdict refusal;
+	int refused = 0;
+
+	for (int i = 0; i < n && i < 10000; i++) {
+		int ipok = 1, authok, tlsok;
+		if (load_rule(lk, cust, i, r) < 0)
+			continue;
+		if (!r->enabled) {
+			policy_trace(v, "rule %s/%s: disabled", cust, r->name);
+			continue;
+		}
+		snprintf(id, sizeof id, "%s:%d", cust, i);
+		if (strcmp(r->auth, "smtp") != 0) {
+			ipok = 0;
+			for (int k = 0; k < nm; k++)
+				ipok |= !strcmp(m[k].rule, id);
+		}
+		authok = !strcmp(r->auth, "ip") || *s->user;
+		tlsok = !r->tls || s->tls;
+		policy_trace(v, "rule %s/%s (auth=%s tls=%s senders=%s): "
+			     "address %s, AUTH %s, TLS %s", cust, r->name,
+			     r->auth, r->tls ? "required" : "optional",
+			     r->senders, ipok ? "ok" : "not listed",
+			     authok ? "ok" : "missing", tlsok ? "ok" : "missing");
+		if (ipok && authok && tlsok) {
+			if (check_sender(lk, s, ident, r, from, v, uval, un) == 0)
+				return i;
+			if (!refused++)
+				refusal = *v;
+			continue;
+		}
+		if (ipok && !tlsok)
+			best = MISS_TLS;
+		else if (ipok && !authok && best < MISS_AUTH)
+			best = MISS_AUTH;
+	}
+	if (refused) {
+		v->action = refusal.action;
+		v->code = refusal.code;
+		memcpy(v->esc, refusal.esc, sizeof v->esc);
+		memcpy(v->text, refusal.text, sizeof v->text);
+	} else if (best == MISS_TLS)
+		policy_reply(v, POLICY_REJECT, 530, "5.7.0",
+			     "Must issue a STARTTLS command first.");
+	else if (best == MISS_AUTH)
+		policy_reply(v, POLICY_REJECT, 530, "5.7.0",
+			     "Authentication required.");
+	else
+		deny_invalid(v, s->ip);
+	return -1;
+}
+
+static const char *by_name(enum policy_by b)
+{
+	static const char *const n[] = { "nothing", "AUTH identity",
+					 "HELO/EHLO name", "sender domain" };
+	return n[b];
+}
+
+/* Customer-level refusals: missing record, suspensions.  0 when fine. */
+static int check_customer(const struct policy_lookup *lk,
+			  const struct policy_session *s, const char *cust,
+			  char *custval, size_t n, struct policy_verdict *v)
+{
+	char key[RK_KEYMAX], uval[RK_VALMAX];
+
+	snprintf(key, sizeof key, "customer:%s", cust);
+	if (lk->get(lk->ctx, POLICY_RULES, key, custval, n) < 0) {
+		policy_reply(v, POLICY_TEMPFAIL, 451, "4.3.0",
+			     "Relay rules unavailable, try again later.");
+		return -1;
+	}
+	if (suspended(lk, "customer", cust, custval)) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "The account of customer %s is suspended.", cust);
+		return -1;
+	}
+	if (*s->user && user_get(lk, s->user, uval, sizeof uval) >= 0 &&
+	    suspended(lk, "user", s->user, uval)) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "The account %s is suspended.", s->user);
+		return -1;
+	}
+	return 0;
+}
+
+static void trace_matches(struct policy_verdict *v,
+			  const struct policy_ipmatch *m, int nm)
+{
+	if (!nm)
+		policy_trace(v, "address not listed in any enabled rule");
+	for (int k = 0; k < nm; k++)
+		policy_trace(v, "address listed (/%d in IPv6 terms) by rule %s",
+			     m[k].bits, m[k].rule);
+}
+
+void policy_decide_mail(const struct policy_lookup *lk,
+			struct policy_session *s, const char *from,
+			struct policy_verdict *v)
+{
+	struct policy_ipmatch m[MATCH_MAX];
+	struct policy_ident id;
+	struct rule r;
+	char custval[RK_VALMAX], uval[RK_VALMAX];
+	int nm;
+
+	policy_session_reset(s);
+	nm = s->addr_ok ? policy_ip_matches(lk, &s->addr, m, MATCH_MAX) : 0;
+	policy_trace(v, "client [%s] helo=%s auth=%s tls=%s sender=<%s>", s->ip,
+		     *s->helo ? s->helo : "-", *s->user ? s->user : "-",
+		     s->tls ? "yes" : "no", from);
+	trace_matches(v, m, nm);
+	if (!*s->user && !nm) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.0",
+			     "Mail relay denied [%s].", s->ip);
+		return;
+	}
+	policy_identify(lk, s, from, &id);
+	if (id.by == POLICY_BY_NONE) {
+		policy_trace(v, "no customer found by AUTH, HELO/EHLO or sender");
+		deny_invalid(v, s->ip);
+		return;
+	}
+	policy_trace(v, "customer %s found by %s (%s)", id.cust, by_name(id.by),
+		     id.domain);
+	snprintf(v->customer, sizeof v->customer, "%s", id.cust);
+	if (check_customer(lk, s, id.cust, custval, sizeof custval, v) < 0 ||
+	    pick_rule(lk, s, &id, custval, m, nm, from, &r, v, uval,
+		      sizeof uval) < 0)
+		return;
+	snprintf(v->rule, sizeof v->rule, "%s", r.name);
+	s->mail_ok = 1;
+	s->null_sender = !*from;
+	snprintf(s->from, sizeof s->from, "%s", v->from);
+	snprintf(s->customer, sizeof s->customer, "%s", id.cust);
+	snprintf(s->rule, sizeof s->rule, "%s", r.name);
+	policy_limits(&s->lim, custval, *uval ? uval : NULL);
+	policy_reply(v, POLICY_ACCEPT, 250, "2.1.0", "Sender <%s> ok (rule %s/%s)",
+		     v->from, id.cust, r.name);
+}

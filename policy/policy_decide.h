@@ -1,0 +1,86 @@
+/* policy_decide.h: the relay decision of SPEC.md §2 as a pure function of
+ * the session facts and the rules (through struct policy_lookup).  Shared
+ * by the daemon's phases and by explain; it keeps no state of its own. */
+#ifndef POLICY_DECIDE_H
+#define POLICY_DECIDE_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "ipaddr.h"
+#include "policy_db.h"
+#include "rate.h"
+
+#define POLICY_NAMEMAX 64
+#define POLICY_TRACEMAX 8192
+
+enum policy_action { POLICY_ACCEPT, POLICY_REJECT, POLICY_TEMPFAIL };
+
+/* How the customer was found (SPEC.md §2.2, in this order). */
+enum policy_by { POLICY_BY_NONE, POLICY_BY_AUTH, POLICY_BY_HELO,
+		 POLICY_BY_SENDER };
+
+/* What policy knows of one SMTP session. */
+struct policy_session {
+	char ip[64];
+	struct ipaddr addr;
+	int addr_ok;
+	char helo[256];
+	char user[ADDR_MAX];      /* AUTH identity verified by policy, or "" */
+	int tls;
+	/* the transaction, set by a MAIL that was accepted */
+	int mail_ok, null_sender, nrcpt;
+	char from[ADDR_MAX];      /* the envelope sender after any rewrite */
+	char customer[POLICY_NAMEMAX], rule[POLICY_NAMEMAX];
+	char rate_user[ADDR_MAX]; /* envelope sender when a registered user */
+	struct rate_limits lim;
+};
+
+struct policy_verdict {
+	enum policy_action action;
+	int code;
+	char esc[16];
+	char text[512];
+	char from[ADDR_MAX];      /* mail: the envelope sender to use */
+	int rewritten;
+	char customer[POLICY_NAMEMAX], rule[POLICY_NAMEMAX];
+	char trace[POLICY_TRACEMAX]; /* explain: lines ending in '\n' */
+	size_t tlen;
+};
+
+/* Set ip (and addr when it parses) in a fresh session. */
+void policy_session_init(struct policy_session *s, const char *ip);
+/* Forget the transaction (RSET, new MAIL, after commit). */
+void policy_session_reset(struct policy_session *s);
+
+/* MAIL FROM: from is the mailbox, "" for <>.  On accept the transaction
+ * is set in s (customer, rule, rewritten sender, limits). */
+void policy_decide_mail(const struct policy_lookup *lk,
+			struct policy_session *s, const char *from,
+			struct policy_verdict *v);
+/* RCPT TO, before rate limits (the caller applies rate_rcpt on accept
+ * and then counts s->nrcpt). */
+void policy_decide_rcpt(const struct policy_lookup *lk,
+			struct policy_session *s, const char *rcpt,
+			struct policy_verdict *v);
+/* Map a rate verdict to its reply (RATE_OK leaves v alone). */
+void policy_rate_reply(enum rate_verdict r, struct policy_verdict *v);
+
+/* Reply and trace helpers. */
+void policy_reply(struct policy_verdict *v, enum policy_action a, int code,
+		  const char *esc, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void policy_trace(struct policy_verdict *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void policy_verdict_init(struct policy_verdict *v);
+
+/* Recipient forms refused for relay (%, !, quoted @, IP literals, trailing
+ * dot, no domain): the reason, or NULL when the address is plain. */
+const char *policy_rcpt_refusal(const char *rcpt);
+
+/* The limits of a customer and (optionally) registered user from their
+ * CDB values and relay.conf (policy_limits.c). */
+void policy_limits(struct rate_limits *l, const char *custval,
+		   const char *userval);
+
+#endif

@@ -1,0 +1,183 @@
+/* policy_rcpt.c: RCPT TO decisions, the recipient forms refused for
+ * relay, the rate-limit replies, and the reply/trace helpers.
+ *
+ * Recipient forms: an authorised client has no need of %-hacks, bang
+ * paths, quoted local parts holding '@', source routes, IP literals or a
+ * trailing dot, and each is a way to make a next hop relay further, so
+ * they are refused (553 5.1.3) even for accepted senders. */
+#include "policy_decide.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rulekeys.h"
+#include "settings.h"
+
+void policy_verdict_init(struct policy_verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	v->action = POLICY_ACCEPT;
+}
+
+void policy_reply(struct policy_verdict *v, enum policy_action a, int code,
+		  const char *esc, const char *fmt, ...)
+{
+	va_list ap;
+
+	v->action = a;
+	v->code = code;
+	snprintf(v->esc, sizeof v->esc, "%s", esc);
+	va_start(ap, fmt);
+	vsnprintf(v->text, sizeof v->text, fmt, ap);
+	va_end(ap);
+	/* the text goes on the wire: no control bytes */
+	for (char *p = v->text; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+void policy_trace(struct policy_verdict *v, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (v->tlen + 2 >= sizeof v->trace)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(v->trace + v->tlen, sizeof v->trace - v->tlen - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	v->tlen += (size_t)n < sizeof v->trace - v->tlen - 1
+			   ? (size_t)n
+			   : sizeof v->trace - v->tlen - 2;
+	v->trace[v->tlen++] = '\n';
+	v->trace[v->tlen] = '\0';
+}
+
+void policy_session_init(struct policy_session *s, const char *ip)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->ip, sizeof s->ip, "%s", ip);
+	s->addr_ok = ipaddr_parse(ip, &s->addr) == 0;
+}
+
+void policy_session_reset(struct policy_session *s)
+{
+	s->mail_ok = s->null_sender = s->nrcpt = 0;
+	s->from[0] = s->customer[0] = s->rule[0] = s->rate_user[0] = '\0';
+	memset(&s->lim, 0, sizeof s->lim);
+}
+
+const char *policy_rcpt_refusal(const char *rcpt)
+{
+	const char *at = strrchr(rcpt, '@'), *d;
+	size_t ln;
+
+	if (!at || at == rcpt || !at[1])
+		return "no local part or no domain";
+	ln = (size_t)(at - rcpt);
+	if (memchr(rcpt, '"', ln) || memchr(rcpt, '\\', ln))
+		return "quoted local part";
+	if (memchr(rcpt, '@', ln))
+		return "'@' inside the local part";
+	if (memchr(rcpt, '%', ln))
+		return "'%' routing";
+	if (memchr(rcpt, '!', ln))
+		return "'!' routing";
+	if (memchr(rcpt, ':', ln) || memchr(rcpt, ',', ln))
+		return "source route";
+	d = at + 1;
+	if (*d == '[')
+		return "IP address literal";
+	if (d[strlen(d) - 1] == '.')
+		return "trailing dot in the domain";
+	if (!addr_domain_valid(d, 0))
+		return "malformed domain";
+	return NULL;
+}
+
+void policy_decide_rcpt(const struct policy_lookup *lk,
+			struct policy_session *s, const char *rcpt,
+			struct policy_verdict *v)
+{
+	const char *why;
+
+	(void)lk;
+	if (!s->mail_ok) {
+		policy_reply(v, POLICY_REJECT, 503, "5.5.1",
+			     "Sender not accepted yet: MAIL first.");
+		return;
+	}
+	if ((why = policy_rcpt_refusal(rcpt))) {
+		policy_trace(v, "recipient <%s> refused: %s", rcpt, why);
+		policy_reply(v, POLICY_REJECT, 553, "5.1.3",
+			     "Recipient address not accepted for relay: %s.", why);
+		return;
+	}
+	if (s->null_sender && s->nrcpt >= 1) {
+		policy_reply(v, POLICY_REJECT, 550, "5.5.3",
+			     "The null sender <> takes only one recipient.");
+		return;
+	}
+	policy_trace(v, "recipient <%s> accepted", rcpt);
+	policy_reply(v, POLICY_ACCEPT, 250, "2.1.5", "Recipient <%s> ok", rcpt);
+}
+
+void policy_rate_reply(enum rate_verdict r, struct policy_verdict *v)
+{
+	switch (r) {
+	case RATE_OK:
+		return;
+	case RATE_USER_DAILY:
+		policy_reply(v, POLICY_REJECT, 550, "5.4.5",
+			     "Daily SMTP relay limit exceeded for user.");
+		return;
+	case RATE_CUST_DAILY:
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "Daily SMTP relay limit exceeded for customer.");
+		return;
+	case RATE_CUST_PEAK:
+		policy_reply(v, POLICY_TEMPFAIL, 450, "4.2.1",
+			     "Peak SMTP relay limit exceeded for customer.");
+		return;
+	default:
+		policy_reply(v, POLICY_TEMPFAIL, 451, "4.3.0",
+			     "Rate counters unavailable, try again later.");
+		return;
+	}
+}
+
+static long capped(long per, long n, long cap)
+{
+	if (per > 0 && n > 0 && cap > 0 && n > cap / per)
+		return cap;
+	return cap > 0 && per * n > cap ? cap : per * n;
+}
+
+void policy_limits(struct rate_limits *l, const char *custval,
+		   const char *userval)
+{
+	long lic = rk_num(custval, "licenses", 1);
+	char paid[8] = "yes";
+
+	rk_get(custval, "paid", paid, sizeof paid);
+	if (!strcmp(paid, "no")) {
+		l->cust_daily = cf.unpaid_daily;
+		l->cust_peak = cf.unpaid_peak;
+	} else {
+		l->cust_daily = capped(cf.customer_daily_per_license, lic,
+				       cf.customer_daily_cap);
+		l->cust_peak = capped(cf.customer_peak_per_license, lic,
+				      cf.customer_peak_cap);
+	}
+	l->cust_daily = rk_num(custval, "daily", l->cust_daily);
+	l->cust_peak = rk_num(custval, "peak", l->cust_peak);
+	l->user_msgs = rk_num(custval, "user_messages", cf.user_daily_messages);
+	l->user_rcpts = rk_num(custval, "user_rcpts", cf.user_daily_rcpts);
+	if (userval) {
+		l->user_msgs = rk_num(userval, "user_messages", l->user_msgs);
+		l->user_rcpts = rk_num(userval, "user_rcpts", l->user_rcpts);
+	}
+}

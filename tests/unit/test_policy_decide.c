@@ -1,0 +1,262 @@
+// links: policy/policy_decide.c policy/policy_match.c policy/policy_rcpt.c policy/policy_db.c conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c
+/* test_policy_decide.c: the decision table of SPEC.md §2, one case per
+ * row and per mode combination, over rules compiled by makecdb's own
+ * compiler into a temporary instance.  Each case asserts the full reply
+ * line and, when accepted, the envelope sender that will be used. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../conf/makecdb.h"
+#include "../../policy/policy_decide.h"
+#include "settings.h"
+#include "susp.h"
+#include "t.h"
+
+#define H "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"
+
+static const char rules[] =
+	"customer acme licenses=25\n"
+	"domain example.com customer=acme\n"
+	"user mailer@example.com hash=" H " customer=acme\n"
+	"user exchange@example.com hash=" H "\n"
+	"user gone@example.com hash=" H " suspended=yes\n"
+	"rule acme portal senders=registered auth=ip\n"
+	"ip acme portal 203.0.113.10\n"
+	"rule acme exchange senders=any auth=smtp\n"
+	"rule acme printer senders=domain auth=ip tls=yes\n"
+	"ip acme printer 198.51.100.25\n"
+	"rule acme office senders=domain auth=both\n"
+	"ip acme office 192.0.2.0/28\n"
+	"rule acme old senders=any auth=ip enabled=no\n"
+	"ip acme old 192.0.2.200\n"
+	"ip acme portal 192.0.2.201 disabled\n"
+	"customer beta licenses=2 paid=no\n"
+	"domain beta.test customer=beta\n"
+	"rule beta lan senders=domain auth=ip\n"
+	"ip beta lan 198.51.100.0/24\n"
+	"customer frozen suspended=yes\n"
+	"domain frozen.test customer=frozen\n"
+	"rule frozen lan senders=domain auth=ip\n"
+	"ip frozen lan 10.9.9.9\n"
+	"customer anyco\n"
+	"domain anyco.test customer=anyco\n"
+	"rule anyco lan senders=any auth=ip\n"
+	"ip anyco lan 10.1.1.1\n"
+	"ip anyco lan 2001:db8::1\n";
+
+struct dcase {
+	const char *name, *ip, *helo, *user;
+	int tls;
+	const char *from;
+	const char *rcpt[3];   /* asked in order; the reply checked is the last */
+	const char *reply;     /* full line of the last step */
+	const char *sender;    /* envelope sender after MAIL, when accepted */
+};
+
+#define INV "Invalid credentials for relay [%s]. The IP address is registered, but not for the domain this mail is sent from; use SMTP AUTH or present one of your domains in HELO/EHLO."
+
+static const struct dcase cases[] = {
+	{ "unknown ip, no auth", "192.0.2.99", "", "", 0, "a@example.com", { 0 },
+	  "550 5.7.0 Mail relay denied [192.0.2.99].", 0 },
+	{ "unknown ipv6, no auth", "2001:db8::99", "anyco.test", "", 0, "a@anyco.test", { 0 },
+	  "550 5.7.0 Mail relay denied [2001:db8::99].", 0 },
+	{ "ip only, registered sender", "203.0.113.10", "", "", 0, "mailer@example.com",
+	  { "x@example.org" }, "250 2.1.5 Recipient <x@example.org> ok", "mailer@example.com" },
+	{ "ip only, mixed case sender", "203.0.113.10", "", "", 0, "Mailer@Example.COM",
+	  { 0 }, "250 2.1.0 Sender <Mailer@Example.COM> ok (rule acme/portal)", "Mailer@Example.COM" },
+	{ "registered: unregistered sender", "203.0.113.10", "", "", 0, "other@example.com", { 0 },
+	  "550 5.7.1 Sender <other@example.com> refused by rule acme/portal (senders=registered): not a registered user.", 0 },
+	{ "ip registered, sender of another customer", "203.0.113.10", "", "", 0, "x@beta.test", { 0 },
+	  "550 5.7.1 " INV, 0 },
+	{ "ip registered, unknown sender domain", "203.0.113.10", "", "", 0, "x@unknown.test", { 0 },
+	  "550 5.7.1 " INV, 0 },
+	{ "ip registered, helo of another customer", "203.0.113.10", "beta.test", "", 0, "mailer@example.com", { 0 },
+	  "550 5.7.1 " INV, 0 },
+	{ "tls required, plaintext", "198.51.100.25", "", "", 0, "scan@example.com", { 0 },
+	  "530 5.7.0 Must issue a STARTTLS command first.", 0 },
+	{ "tls required, encrypted", "198.51.100.25", "", "", 1, "scan@example.com", { 0 },
+	  "250 2.1.0 Sender <scan@example.com> ok (rule acme/printer)", "scan@example.com" },
+	{ "overlap: wider range of other customer", "198.51.100.25", "", "", 0, "x@beta.test", { 0 },
+	  "250 2.1.0 Sender <x@beta.test> ok (rule beta/lan)", "x@beta.test" },
+	{ "both: ip ok, no auth", "192.0.2.5", "", "", 1, "a@example.com", { 0 },
+	  "530 5.7.0 Authentication required.", 0 },
+	{ "both: ip ok, auth", "192.0.2.5", "", "exchange@example.com", 1, "a@example.com", { 0 },
+	  "250 2.1.0 Sender <a@example.com> ok (rule acme/exchange)", "a@example.com" },
+	{ "smtp auth, foreign sender rewritten", "192.0.2.99", "", "exchange@example.com", 1, "x@foreign.test",
+	  { "r@example.org" }, "250 2.1.5 Recipient <r@example.org> ok", "postmaster@example.com" },
+	{ "smtp auth without tls", "192.0.2.99", "", "exchange@example.com", 0, "a@example.com", { 0 },
+	  "530 5.7.0 Must issue a STARTTLS command first.", 0 },
+	{ "null sender, customer by sender impossible", "203.0.113.10", "", "", 0, "", { 0 },
+	  "550 5.7.1 " INV, 0 },
+	{ "null sender, helo: rewritten", "10.1.1.1", "anyco.test", "", 0, "",
+	  { "r@example.org" }, "250 2.1.5 Recipient <r@example.org> ok", "postmaster@anyco.test" },
+	{ "null sender, two recipients", "10.1.1.1", "anyco.test", "", 0, "",
+	  { "r@example.org", "s@example.org" }, "550 5.5.3 The null sender <> takes only one recipient.", "postmaster@anyco.test" },
+	{ "null sender, auth: rewritten", "192.0.2.99", "", "exchange@example.com", 1, "",
+	  { 0 }, "250 2.1.0 Sender <postmaster@example.com> ok (rule acme/exchange)", "postmaster@example.com" },
+	{ "any: foreign sender without helo/auth", "10.1.1.1", "", "", 0, "x@foreign.test", { 0 },
+	  "550 5.7.1 " INV, 0 },
+	{ "any: foreign sender with helo", "10.1.1.1", "anyco.test", "", 0, "x@foreign.test", { 0 },
+	  "250 2.1.0 Sender <postmaster@anyco.test> ok (rule anyco/lan)", "postmaster@anyco.test" },
+	{ "domain: foreign sender with helo", "198.51.100.7", "beta.test", "", 0, "x@foreign.test", { 0 },
+	  "550 5.7.1 Sender <x@foreign.test> refused by rule beta/lan (senders=domain): foreign.test is not a domain of customer beta.", 0 },
+	{ "ipv6 rule", "2001:db8::1", "", "", 0, "a@anyco.test", { 0 },
+	  "250 2.1.0 Sender <a@anyco.test> ok (rule anyco/lan)", "a@anyco.test" },
+	{ "suspended customer", "10.9.9.9", "", "", 0, "a@frozen.test", { 0 },
+	  "550 5.7.1 The account of customer frozen is suspended.", 0 },
+	{ "suspended user (auth)", "192.0.2.99", "", "gone@example.com", 1, "gone@example.com", { 0 },
+	  "550 5.7.1 The account gone@example.com is suspended.", 0 },
+	{ "suspended user (sender)", "198.51.100.25", "", "", 1, "gone@example.com", { 0 },
+	  "550 5.7.1 Sender <gone@example.com>: the account is suspended.", 0 },
+	{ "disabled rule's address", "192.0.2.200", "", "", 0, "a@example.com", { 0 },
+	  "550 5.7.0 Mail relay denied [192.0.2.200].", 0 },
+	{ "disabled address entry", "192.0.2.201", "", "", 0, "mailer@example.com", { 0 },
+	  "550 5.7.0 Mail relay denied [192.0.2.201].", 0 },
+	{ "rcpt %", "203.0.113.10", "", "", 0, "mailer@example.com", { "a%b@example.org" },
+	  "553 5.1.3 Recipient address not accepted for relay: '%' routing.", "mailer@example.com" },
+	{ "rcpt !", "203.0.113.10", "", "", 0, "mailer@example.com", { "host!a@example.org" },
+	  "553 5.1.3 Recipient address not accepted for relay: '!' routing.", "mailer@example.com" },
+	{ "rcpt quoted @", "203.0.113.10", "", "", 0, "mailer@example.com", { "\"a@b\"@example.org" },
+	  "553 5.1.3 Recipient address not accepted for relay: quoted local part.", "mailer@example.com" },
+	{ "rcpt ip literal", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@[192.0.2.1]" },
+	  "553 5.1.3 Recipient address not accepted for relay: IP address literal.", "mailer@example.com" },
+	{ "rcpt trailing dot", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@example.org." },
+	  "553 5.1.3 Recipient address not accepted for relay: trailing dot in the domain.", "mailer@example.com" },
+	{ "rcpt source route", "203.0.113.10", "", "", 0, "mailer@example.com", { "@a.test:b@c.test" },
+	  "553 5.1.3 Recipient address not accepted for relay: '@' inside the local part.", "mailer@example.com" },
+};
+
+static void line(const struct policy_verdict *v, char *buf, size_t n)
+{
+	snprintf(buf, n, "%d %s %s", v->code, v->esc, v->text);
+}
+
+static void run_case(const struct policy_lookup *lk, const struct dcase *c)
+{
+	struct policy_session s;
+	struct policy_verdict v;
+	char got[700], want[700], name[200];
+
+	policy_session_init(&s, c->ip);
+	snprintf(s.helo, sizeof s.helo, "%s", c->helo);
+	snprintf(s.user, sizeof s.user, "%s", c->user);
+	s.tls = c->tls;
+	policy_verdict_init(&v);
+	policy_decide_mail(lk, &s, c->from, &v);
+	if (c->sender) {
+		snprintf(name, sizeof name, "%s: sender", c->name);
+		T_STREQ(name, s.mail_ok ? s.from : "(refused)", c->sender);
+	}
+	for (int i = 0; i < 3 && c->rcpt[i] && v.action == POLICY_ACCEPT; i++) {
+		policy_verdict_init(&v);
+		policy_decide_rcpt(lk, &s, c->rcpt[i], &v);
+		if (v.action == POLICY_ACCEPT)
+			s.nrcpt++;
+	}
+	line(&v, got, sizeof got);
+	if (strstr(c->reply, "[%s]"))
+		snprintf(want, sizeof want, c->reply, c->ip);
+	else
+		snprintf(want, sizeof want, "%s", c->reply);
+	T_STREQ(c->name, got, want);
+}
+
+static void test_limits_and_rates(void)
+{
+	struct rate_limits l;
+	struct policy_verdict v;
+	char got[300];
+
+	policy_limits(&l, "licenses=25\npaid=yes\n", NULL);
+	T_CHECK("limits: 25 licenses", l.cust_daily == 3250 && l.cust_peak == 225 &&
+			l.user_msgs == 10000 && l.user_rcpts == 10000);
+	policy_limits(&l, "licenses=100000\npaid=yes\n", NULL);
+	T_CHECK("limits: caps", l.cust_daily == 4600000 && l.cust_peak == 319444);
+	policy_limits(&l, "licenses=2\npaid=no\n", NULL);
+	T_CHECK("limits: unpaid", l.cust_daily == 100 && l.cust_peak == 50);
+	policy_limits(&l, "licenses=2\npaid=yes\ndaily=7\npeak=3\nuser_messages=5\n",
+		      "user_rcpts=9\n");
+	T_CHECK("limits: overrides", l.cust_daily == 7 && l.cust_peak == 3 &&
+			l.user_msgs == 5 && l.user_rcpts == 9);
+	static const struct { enum rate_verdict r; const char *want; } rt[] = {
+		{ RATE_USER_DAILY, "550 5.4.5 Daily SMTP relay limit exceeded for user." },
+		{ RATE_CUST_DAILY, "550 5.7.1 Daily SMTP relay limit exceeded for customer." },
+		{ RATE_CUST_PEAK, "450 4.2.1 Peak SMTP relay limit exceeded for customer." },
+		{ RATE_FULL, "451 4.3.0 Rate counters unavailable, try again later." },
+	};
+	for (size_t i = 0; i < sizeof rt / sizeof rt[0]; i++) {
+		policy_verdict_init(&v);
+		policy_rate_reply(rt[i].r, &v);
+		line(&v, got, sizeof got);
+		T_STREQ(rt[i].want, got, rt[i].want);
+	}
+}
+
+/* The override file and a replaced rules.cdb take effect at once. */
+static void test_reload(struct policy_db *db, const char *dir)
+{
+	char path[512], got[700], text[] = "customer anyco\ndomain anyco.test customer=anyco\n"
+					   "rule anyco lan senders=any auth=ip\nip anyco lan 10.1.1.2\n";
+	struct policy_session s;
+	struct policy_verdict v;
+	struct mk m;
+
+	snprintf(path, sizeof path, "%s/suspended", dir);
+	susp_edit(path, "customer", "anyco", 1);
+	policy_db_refresh(db);
+	policy_session_init(&s, "10.1.1.1");
+	policy_verdict_init(&v);
+	policy_decide_mail(&db->lk, &s, "a@anyco.test", &v);
+	line(&v, got, sizeof got);
+	T_STREQ("override suspends", got, "550 5.7.1 The account of customer anyco is suspended.");
+	susp_edit(path, "customer", "anyco", 0);
+
+	mk_init(&m, "reload");
+	m.quiet = 1;
+	mk_parse_text(&m, "reload", text);
+	mk_write(&m, cf.rules_cdb, cf.users_cdb);
+	mk_free(&m);
+	policy_db_refresh(db);
+	policy_verdict_init(&v);
+	policy_decide_mail(&db->lk, &s, "a@anyco.test", &v);
+	line(&v, got, sizeof got);
+	T_STREQ("reload: old address gone", got, "550 5.7.0 Mail relay denied [10.1.1.1].");
+	policy_session_init(&s, "10.1.1.2");
+	policy_verdict_init(&v);
+	policy_decide_mail(&db->lk, &s, "a@anyco.test", &v);
+	T_CHECK("reload: new address", v.code == 250);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/test_policy_decide.XXXXXX", path[512], *text;
+	struct policy_db db;
+	struct mk m;
+
+	if (!mkdtemp(dir))
+		return 1;
+	settings_load(dir);
+	text = strdup(rules);
+	mk_init(&m, "rules");
+	m.quiet = 1;
+	T_CHECK("rules compile", mk_parse_text(&m, "rules", text) == 0);
+	mk_check(&m);
+	T_CHECK("rules: no errors", m.errors == 0);
+	T_CHECK("rules written", mk_write(&m, cf.rules_cdb, cf.users_cdb) == 0);
+	mk_free(&m);
+	free(text);
+	snprintf(path, sizeof path, "%s/suspended", dir);
+	T_CHECK("db open", policy_db_open(&db, cf.rules_cdb, cf.users_cdb, path) == 0);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		run_case(&db.lk, &cases[i]);
+	test_limits_and_rates();
+	test_reload(&db, dir);
+	policy_db_close(&db);
+	unlink(cf.rules_cdb);
+	unlink(cf.users_cdb);
+	unlink(path);
+	rmdir(dir);
+	return t_done();
+}
