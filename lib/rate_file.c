@@ -24,7 +24,7 @@
 
 struct rate_map rate_map = { .fd = -1 };
 
-uint64_t rate_hash(const char *s, size_t len)
+uint64_t rate_file_hash(const char *s, size_t len)
 {
 	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then a 64-bit mixer */
 

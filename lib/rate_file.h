@@ -1,11 +1,12 @@
-/* rate_file.h: private to policy/rate*.c — the layout of the counters
- * file, its sliding-window rings and the per-user recipient set.  Nothing
- * outside policy/rate*.c may depend on it: the format is versioned and
- * documented in ARCHITECTURE.md "Rate counters". */
+/* rate_file.h: the layout of the rate counters file, shared by its one
+ * writer (relay-policy, policy/rate*.c) and its readers (rate_stats.c for
+ * relayctl): header, record indexes, fixed-size records and their
+ * sliding-window rings.  Versioned; documented in ARCHITECTURE.md "Rate
+ * counters".  Only policy/rate*.c and lib/rate_*.c use it. */
 #ifndef RATE_FILE_H
 #define RATE_FILE_H
 
-#include "rate.h"
+#include "rate_stats.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -39,7 +40,7 @@ struct rate_peak {
 /* The common head of every record. */
 struct rate_rec {
 	char name[RATE_NAME_MAX]; /* lowercased, NUL-terminated */
-	uint64_t hash;            /* rate_hash(name) */
+	uint64_t hash;            /* rate_file_hash(name) */
 	int64_t last_ts;          /* last time touched (reclaim after a day) */
 };
 
@@ -92,7 +93,7 @@ int rate_file_open(const char *path, int rdonly);
 void rate_file_close(void);
 void rate_file_lock(int excl);
 void rate_file_unlock(void);
-uint64_t rate_hash(const char *s, size_t len); /* of the lowercased bytes */
+uint64_t rate_file_hash(const char *s, size_t len); /* of the lowercased bytes */
 int rate_file_lower(char *dst, const char *src); /* -1 when too long/empty */
 struct rate_rec *rate_file_rec(enum rate_kind k, uint32_t i);
 uint32_t rate_file_cap(enum rate_kind k);
@@ -118,12 +119,5 @@ long rate_window_free_at(const struct rate_win *w, const uint32_t *b,
 			 uint32_t n, uint32_t unit, long now);
 #define RATE_DAY(d) &(d)->w, (d)->b, RATE_DAY_N, RATE_DAY_UNIT
 #define RATE_PEAK(p) &(p)->w, (p)->b, RATE_PEAK_N, RATE_PEAK_UNIT
-
-/* rate_set.c: a user's unique recipients (open addressing, linear probing) */
-uint32_t rate_set_max(void); /* live entries a set may hold */
-int rate_set_live(const struct rate_user *u, uint64_t h, long now);
-/* Mark h seen now; 1 when it is a new unique recipient, 0 when it was
- * live already, -1 when the set is full. */
-int rate_set_touch(struct rate_user *u, uint64_t h, long now);
 
 #endif

@@ -34,7 +34,7 @@ static long idx_probe(enum rate_kind k, const char *lname, uint64_t h)
 
 long rate_index_find(enum rate_kind k, const char *lname)
 {
-	long s = idx_probe(k, lname, rate_hash(lname, strlen(lname)));
+	long s = idx_probe(k, lname, rate_file_hash(lname, strlen(lname)));
 	uint32_t v;
 
 	if (s < 0)
@@ -96,7 +96,7 @@ static long reclaim(enum rate_kind k, long now,
 long rate_index_get(enum rate_kind k, const char *lname, long now,
 		    int (*busy)(enum rate_kind k, uint32_t i))
 {
-	uint64_t h = rate_hash(lname, strlen(lname));
+	uint64_t h = rate_file_hash(lname, strlen(lname));
 	uint32_t *used = k == RATE_USER ? &rate_map.h->user_used
 				       : &rate_map.h->cust_used;
 	long s = idx_probe(k, lname, h), i;

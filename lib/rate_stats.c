@@ -1,7 +1,7 @@
 /* rate_stats.c: live counters for relayctl stats.  Reads the windows
  * without advancing them (the map may be read-only), under a shared flock
  * so a record is never seen half-updated by relay-policy. */
-#include "rate.h"
+#include "rate_stats.h"
 #include "rate_file.h"
 
 #include <string.h>
@@ -64,4 +64,14 @@ int rate_stats_each(enum rate_kind k, long now,
 			rc = fn(&st, arg);
 	}
 	return rc;
+}
+
+int rate_stats_open(const char *path)
+{
+	return rate_file_open(path, 1);
+}
+
+void rate_stats_close(void)
+{
+	rate_file_close();
 }

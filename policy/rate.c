@@ -9,7 +9,7 @@
  * pending in two transactions of the same user reserves two unique slots
  * until they commit (conservative, never generous). */
 #include "rate.h"
-#include "rate_file.h"
+#include "rate_set.h"
 #include "log.h"
 #include "settings.h"
 
@@ -249,7 +249,7 @@ static enum rate_verdict rcpt_locked(struct rate_txn *t, const char *user,
 	struct rate_pend e = { .u = -1, .c = -1 };
 	enum rate_verdict v;
 
-	e.h = rate_hash(rcpt, strlen(rcpt));
+	e.h = rate_file_hash(rcpt, strlen(rcpt));
 	if (user && (e.u = (int32_t)rec_get(RATE_USER, user, now)) < 0)
 		return RATE_FULL;
 	if (customer &&

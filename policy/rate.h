@@ -9,7 +9,7 @@
 #ifndef RATE_H
 #define RATE_H
 
-#include <stdint.h>
+#include "rate_stats.h"
 
 struct rate_limits {
 	long user_msgs, user_rcpts, cust_daily, cust_peak; /* 0 = unlimited */
@@ -59,23 +59,6 @@ void rate_commit(struct rate_txn *t, long now);
  * or per-user overrides from the rules replace fields afterwards. */
 void rate_limits_default(struct rate_limits *l, long licenses, int paid);
 
-/* Live counters of one user or customer (read-only or read-write map). */
-struct rate_stats {
-	char name[256];
-	long msgs;         /* user: messages in the daily window */
-	long rcpts;        /* user: unique recipients; customer: all, daily */
-	long peak;         /* customer: recipients in the 10-minute window */
-	long msgs_free_at; /* when the oldest counted message leaves (0 = none) */
-	long rcpts_free_at;
-	long peak_free_at;
-	long last;         /* last time the record was touched */
-};
-enum rate_kind { RATE_USER, RATE_CUSTOMER };
-/* 0 found, -1 not found. */
-int rate_stats_get(enum rate_kind k, const char *name, long now,
-		   struct rate_stats *st);
-/* Call fn for every record of kind k (stops when fn returns non-zero). */
-int rate_stats_each(enum rate_kind k, long now,
-		    int (*fn)(const struct rate_stats *st, void *arg), void *arg);
+/* Reading counters (relayctl stats, tests): lib/rate_stats.h. */
 
 #endif

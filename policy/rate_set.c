@@ -5,7 +5,7 @@
  * table fills up, then one compaction drops them all.  The user's `rcpts`
  * window counts each live entry once, in the bucket of its last-seen
  * minute, so its total is the number of unique recipients in the window. */
-#include "rate_file.h"
+#include "rate_set.h"
 
 #include <stdlib.h>
 #include <string.h>

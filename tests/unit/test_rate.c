@@ -1,9 +1,9 @@
-// links: policy/rate.c policy/rate_file.c policy/rate_index.c policy/rate_set.c policy/rate_window.c policy/rate_stats.c
+// links: policy/rate.c policy/rate_set.c
 /* test_rate.c: rate accounting with an injected clock — every boundary of
  * SPEC.md §3, sliding windows, restart survival, transactions multiplexed
  * like relay-policy's sessions, and several processes sharing the file. */
 #include "../../policy/rate.h"
-#include "../../policy/rate_file.h"
+#include "rate_file.h"
 #include "settings.h"
 #include "t.h"
 

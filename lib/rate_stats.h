@@ -1,0 +1,33 @@
+/* rate_stats.h: read the rate counters file (cf.counters_file) that
+ * relay-policy writes: live counters per user and customer and when their
+ * windows free room.  relayctl maps the file read-only and never goes
+ * through the daemon.  The format is in lib/rate_file.h and ARCHITECTURE.md
+ * "Rate counters"; the writer's interface is policy/rate.h. */
+#ifndef RATE_STATS_H
+#define RATE_STATS_H
+
+enum rate_kind { RATE_USER, RATE_CUSTOMER };
+
+struct rate_stats {
+	char name[256];
+	long msgs;         /* user: messages in the daily window */
+	long rcpts;        /* user: unique recipients; customer: all, daily */
+	long peak;         /* customer: recipients in the 10-minute window */
+	long msgs_free_at; /* when the oldest counted message leaves (0 = none) */
+	long rcpts_free_at;
+	long peak_free_at;
+	long last;         /* last time the record was touched */
+};
+
+/* Map an existing counters file read-only; -1 on error, errno set
+ * (EINVAL: not a counters file of this version). */
+int rate_stats_open(const char *path);
+void rate_stats_close(void);
+/* Of the open file (read-only or read-write): 0 found, -1 not found. */
+int rate_stats_get(enum rate_kind k, const char *name, long now,
+		   struct rate_stats *st);
+/* Call fn for every record of kind k (stops when fn returns non-zero). */
+int rate_stats_each(enum rate_kind k, long now,
+		    int (*fn)(const struct rate_stats *st, void *arg), void *arg);
+
+#endif
