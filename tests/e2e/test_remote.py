@@ -1,0 +1,378 @@
+#!/usr/bin/python3
+"""test_remote.py: relay-remote end to end, driven over run/remote.sock as
+relay-send drives it, against real receiving servers (aiosmtpd) on
+127.0.0.x and our own DNS server (dnsserver.py).
+
+Checks: MX preference and fallback, the implicit MX, null MX, NXDOMAIN and
+SERVFAIL, 550 -> B and 451 -> T, several recipients in one transaction,
+byte-exact delivery of dot-stuffed lines, connection reuse (N jobs -> one
+connection) and a dead cached connection retried transparently, a fixed
+host with its port.  test_remote_tls.py imports the harness below.
+
+Every receiver listens on the same random port P on a different loopback
+address (MX deliveries go to cf.smtp_port, one port for all hosts).
+"""
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "bin", "relay-remote")
+FAILS = []
+
+
+def check(name, cond, detail=""):
+    print(("PASS %s" if cond else "FAIL %s") % name + ("" if cond or not detail else " -- %s" % detail))
+    if not cond:
+        FAILS.append(name)
+    sys.stdout.flush()
+
+
+def free_port():
+    """A port free on 127.0.0.1 for TCP (and so, almost surely, on 127.0.0.x)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Sink:
+    """aiosmtpd handler: records messages; per-address RCPT replies."""
+
+    def __init__(self):
+        self.msgs = []
+        self.rcpt_replies = {}
+        self.connections = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        rep = self.rcpt_replies.get(address)
+        if rep:
+            return rep
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.msgs.append({
+            "from": envelope.mail_from,
+            "rcpt": list(envelope.rcpt_tos),
+            "data": envelope.original_content,
+            "tls": session.ssl is not None,
+            "auth": getattr(session, "auth_data", None),
+            "authenticated": getattr(session, "authenticated", False),
+        })
+        return "250 2.0.0 queued as X"
+
+
+class CountingController(Controller):
+    """Counts the connections the server accepted."""
+
+    def factory(self):
+        self.handler.connections += 1
+        return super().factory()
+
+
+def start_sink(ip, port, **smtp_kw):
+    h = Sink()
+    c = CountingController(h, hostname=ip, port=port, **smtp_kw)
+    c.start()
+    h.connections = 0  # the controller's own readiness probe
+    return h, c
+
+
+class Instance:
+    """A temporary relaybox instance running relay-remote and a DNS server."""
+
+    def __init__(self, zone, conf=None):
+        self.dir = tempfile.mkdtemp(prefix="relay-remote-test-")
+        for d in ("run", "queue/new"):
+            os.makedirs(os.path.join(self.dir, d))
+        os.makedirs(os.path.join(self.dir, "secrets"), mode=0o700)
+        if os.geteuid() == 0:  # relay-remote drops to relayremote:relayq
+            os.chmod(self.dir, 0o755)
+            gid = grp.getgrnam("relayq").gr_gid
+            for d in ("queue", "queue/new"):
+                os.chown(os.path.join(self.dir, d), 0, gid)
+                os.chmod(os.path.join(self.dir, d), 0o750)
+            self.chown_remote(os.path.join(self.dir, "secrets"))
+        self.zone_path = os.path.join(self.dir, "zone.json")
+        self.set_zone(zone)
+        self.dns = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(ROOT, "tests/e2e/dnsserver.py"),
+             "--watch-stdin", "--zone", self.zone_path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.dns_port = int(self.dns.stdout.readline().split()[1])
+        self.smtp_port = free_port()
+        settings = {"hostname": "relay.test", "resolver": "127.0.0.1:%d" % self.dns_port,
+                    "smtp_port": self.smtp_port, "connect_timeout": 3,
+                    "remote_timeout": 10, "conn_cache_idle": 30, "conn_cache_max": 20}
+        settings.update(conf or {})
+        with open(os.path.join(self.dir, "relay.conf"), "w") as f:
+            for k, v in settings.items():
+                f.write("%s = %s\n" % (k, v))
+        self.log = open(os.path.join(self.dir, "remote.log"), "w+")
+        self.proc = subprocess.Popen([BIN, "-d", self.dir], stderr=self.log)
+        sock = os.path.join(self.dir, "run", "remote.sock")
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        self.sock_path = sock
+        self.nq = 0
+
+    @staticmethod
+    def chown_remote(path):
+        """Secrets are read by the worker after the drop: owned by it."""
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("relayremote")
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def secret(self, name, text, mode=0o600):
+        path = os.path.join(self.dir, "secrets", name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        self.chown_remote(path)
+        return path
+
+    def set_zone(self, zone):
+        tmp = self.zone_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(zone, f)
+        os.rename(tmp, self.zone_path)
+        os.utime(self.zone_path, ns=(time.time_ns(), time.time_ns()))
+
+    def queue_file(self, sender, rcpts, body):
+        self.nq += 1
+        qid = "Q%04d" % self.nq
+        path = os.path.join(self.dir, "queue", "new", qid)
+        head = "relaybox-queue 1\nqid=%s\ntime=%d\nfrom=%s\n" % (qid, time.time(), sender)
+        head += "".join("rcpt=%s\n" % r for r in rcpts) + "\n"
+        with open(path, "wb") as f:
+            f.write(head.encode() + body)
+        if os.geteuid() == 0:  # queue files are 0640 root:relayq
+            os.chown(path, 0, grp.getgrnam("relayq").gr_gid)
+        os.chmod(path, 0o640)
+        return qid, path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect(self.sock_path)
+        return s
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def close(self):
+        for p in (self.proc, self.dns):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def netstring(payload):
+    return b"%d:%s," % (len(payload), payload)
+
+
+def read_netstring(s):
+    buf = b""
+    while b":" not in buf:
+        c = s.recv(1)
+        if not c:
+            raise EOFError("relay-remote closed the connection")
+        buf += c
+    n = int(buf[:-1])
+    data = b""
+    while len(data) < n + 1:
+        c = s.recv(n + 1 - len(data))
+        if not c:
+            raise EOFError("short frame")
+        data += c
+    assert data[-1:] == b","
+    return data[:-1]
+
+
+def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.test",
+        domain=None, host="", port="", tls="may", auth=""):
+    """Send one job, return {'rcpt': {addr: (status, code, text)}, 'relay':, 'tls':}."""
+    qid, path = inst.queue_file(sender, rcpts, body)
+    domain = domain or rcpts[0].split("@")[1]
+    lines = ["qid=%s" % qid, "file=%s" % path, "host=%s" % host, "port=%s" % port,
+             "tls=%s" % tls, "auth=%s" % auth, "domain=%s" % domain]
+    lines += ["rcpt=%d %s" % (i, r) for i, r in enumerate(rcpts)]
+    sock.sendall(netstring(("\n".join(lines) + "\n").encode()))
+    out = {"rcpt": {}}
+    for line in read_netstring(sock).decode().splitlines():
+        k, v = line.split("=", 1)
+        if k == "rcpt":
+            idx, st, code, text = (v.split(" ", 3) + [""])[:4]
+            out["rcpt"][rcpts[int(idx)]] = (st, int(code), text)
+        else:
+            out[k] = v
+    return out
+
+
+def one(inst, rcpt, **kw):
+    s = inst.connect()
+    try:
+        r = job(inst, s, [rcpt], **kw)
+    finally:
+        s.close()
+    return r, r["rcpt"][rcpt]
+
+
+ZONE = {
+    "pref.test": {"MX": [[20, "mx2.pref.test"], [10, "mx1.pref.test"]]},
+    "mx1.pref.test": {"A": ["127.0.0.2"]},
+    "mx2.pref.test": {"A": ["127.0.0.3"]},
+    "fb.test": {"MX": [[10, "dead.fb.test"], [20, "mx2.pref.test"]]},
+    "dead.fb.test": {"A": ["127.0.0.9"]},
+    "implicit.test": {"A": ["127.0.0.2"]},
+    "nullmx.test": {"MX": [[0, "."]]},
+    "broken.test": "SERVFAIL",
+    "nohost.test": {"MX": [[10, "gone.nohost.test"]]},
+}
+
+
+def test_routing(inst, a, b):
+    r, res = one(inst, "u@pref.test")
+    check("mx preference: lowest preference used", res[0] == "D" and len(a.msgs) == 1 and not b.msgs,
+          "%r" % (r,))
+    check("mx preference: relay= names the host", r.get("relay", "").startswith("mx1.pref.test[127.0.0.2]:"), r.get("relay"))
+    r, res = one(inst, "u@fb.test")
+    check("mx fallback: next MX after a refused connection", res[0] == "D" and len(b.msgs) == 1, "%r" % (r,))
+    r, res = one(inst, "u@implicit.test")
+    check("implicit mx: A record used", res[0] == "D" and len(a.msgs) == 2, "%r" % (r,))
+    r, res = one(inst, "u@nullmx.test")
+    check("null mx: bounced at once", res[0] == "B" and "5.1.10" in res[2], "%r" % (res,))
+    r, res = one(inst, "u@nx.test")
+    check("nxdomain: bounced", res[0] == "B" and res[1] >= 500, "%r" % (res,))
+    r, res = one(inst, "u@broken.test")
+    check("servfail: deferred", res[0] == "T" and res[1] >= 400 and res[1] < 500, "%r" % (res,))
+    r, res = one(inst, "u@nohost.test")
+    check("mx host without address: bounced", res[0] == "B", "%r" % (res,))
+    r, res = one(inst, "u@whatever.test", host="127.0.0.2", port=str(inst.smtp_port))
+    check("fixed host: IP literal and port", res[0] == "D" and len(a.msgs) == 3, "%r" % (r,))
+    r, res = one(inst, "u@whatever.test", host="127.0.0.9", port=str(inst.smtp_port))
+    check("fixed host down: deferred", res[0] == "T" and "4.4.1" in res[2], "%r" % (res,))
+
+
+def test_replies(inst, a):
+    a.rcpt_replies = {"bad@pref.test": "550 5.1.1 no such user",
+                      "later@pref.test": "451 4.2.0 try later"}
+    s = inst.connect()
+    n0 = len(a.msgs)
+    r = job(inst, s, ["ok1@pref.test", "bad@pref.test", "later@pref.test", "ok2@pref.test"])
+    s.close()
+    rc = r["rcpt"]
+    check("550 on RCPT -> B", rc["bad@pref.test"][:2] == ("B", 550) and "no such user" in rc["bad@pref.test"][2], "%r" % rc)
+    check("451 on RCPT -> T", rc["later@pref.test"][:2] == ("T", 451), "%r" % rc)
+    check("accepted recipients -> D", rc["ok1@pref.test"][0] == "D" and rc["ok2@pref.test"][0] == "D", "%r" % rc)
+    check("several recipients in one transaction",
+          len(a.msgs) == n0 + 1 and a.msgs[-1]["rcpt"] == ["ok1@pref.test", "ok2@pref.test"],
+          "%r" % (a.msgs[n0:],))
+    check("envelope sender kept", a.msgs[-1]["from"] == "a@relay.test", a.msgs[-1]["from"])
+    a.rcpt_replies = {}
+    r, res = one(inst, "x@pref.test", sender="")
+    check("null sender delivered", res[0] == "D" and a.msgs[-1]["from"] in ("", "<>"),
+          "%r from=%r" % (res, a.msgs[-1]["from"]))
+    log = inst.logtext()
+    check("log line per attempt", "to=<bad@pref.test> relay=mx1.pref.test[127.0.0.2]:" in log
+          and "status=bounced (550" in log and "status=sent (250" in log, log[-500:])
+
+
+def test_bytes(inst, a):
+    body = (b"Received: from x\r\nSubject: dots\r\n\r\n.\r\n..\r\n.leading dot\r\n"
+            b"middle . dot\r\n. \r\n" + b"x" * 990 + b"\r\n\xc3\xa9t\xc3\xa9 8-bit\r\n"
+            + b"".join(b"line %d\r\n" % i for i in range(3000)) + b".\r\nend\r\n")
+    r, res = one(inst, "bytes@pref.test", body=body)
+    got = a.msgs[-1]["data"] if a.msgs else b""
+    check("dot-stuffed lines arrive byte for byte", res[0] == "D" and got == body,
+          "%r: got %d bytes, want %d" % (res, len(got), len(body)))
+
+
+def test_reuse(inst, a):
+    a.connections = 0
+    n0 = len(a.msgs)
+    s = inst.connect()
+    results = [job(inst, s, ["r%d@pref.test" % i])["rcpt"]["r%d@pref.test" % i][0] for i in range(5)]
+    check("connection reuse: 5 jobs delivered", results == ["D"] * 5 and len(a.msgs) == n0 + 5, "%r" % results)
+    check("connection reuse: 5 jobs, 1 connection", a.connections == 1, "connections=%d" % a.connections)
+    s.close()
+
+
+def test_stale(inst, port):
+    """A cached connection the server closed (idle timeout) is replaced."""
+    h, c = start_sink("127.0.0.6", port, timeout=1)
+    try:
+        inst.set_zone(dict(ZONE, **{"stale.test": {"A": ["127.0.0.6"]}}))
+        s = inst.connect()
+        r1 = job(inst, s, ["a@stale.test"])["rcpt"]["a@stale.test"][0]
+        time.sleep(2.5)  # the server drops the idle connection
+        r2 = job(inst, s, ["b@stale.test"])["rcpt"]["b@stale.test"][0]
+        s.close()
+        check("dead cached connection retried on a fresh one", r1 == "D" and r2 == "D" and len(h.msgs) == 2,
+              "%s %s msgs=%d" % (r1, r2, len(h.msgs)))
+        check("dead cached connection: two connections", h.connections == 2, "connections=%d" % h.connections)
+    finally:
+        c.stop()
+
+
+def test_bad_frame(inst):
+    s = inst.connect()
+    s.sendall(netstring(b"qid=Q\nfile=relative\nrcpt=0 a@b\n"))
+    s.settimeout(10)
+    try:
+        data = s.recv(100)
+    except OSError:
+        data = b"?"
+    s.close()
+    check("bad job frame: connection dropped", data == b"", repr(data))
+
+
+def main():
+    inst = Instance(ZONE)
+    sinks = []
+    try:
+        a, ca = start_sink("127.0.0.2", inst.smtp_port)
+        b, cb = start_sink("127.0.0.3", inst.smtp_port)
+        sinks = [ca, cb]
+        test_routing(inst, a, b)
+        test_replies(inst, a)
+        test_bytes(inst, a)
+        test_reuse(inst, a)
+        test_stale(inst, inst.smtp_port)
+        test_bad_frame(inst)
+    except Exception as e:  # a crash is a failure, with the log to see why
+        check("no exception (%s: %s)" % (type(e).__name__, e), False)
+    finally:
+        if FAILS:
+            print(inst.logtext()[-4000:])
+        for c in sinks:
+            c.stop()
+        inst.close()
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    signal.alarm(300)
+    sys.exit(main())
