@@ -1,6 +1,8 @@
 # smtpd/: relay-smtpd (one SMTP session per process, UCSPI) and
 # relay-listen (binds, caps, runs relay-smtpd per connection).
 SMTPD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out smtpd/listen_%.c,$(wildcard smtpd/*.c)))
-PROGRAMS += relay-smtpd
-MAN_PAGES += man/relay-smtpd.8
+LISTEN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard smtpd/listen_*.c))
+PROGRAMS += relay-smtpd relay-listen
+MAN_PAGES += man/relay-smtpd.8 man/relay-listen.8
 $(eval $(call program,relay-smtpd,$(SMTPD_OBJ)))
+$(eval $(call program,relay-listen,$(LISTEN_OBJ)))

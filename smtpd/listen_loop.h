@@ -1,0 +1,14 @@
+/* listen_loop.h: relay-listen's event loop: accept on every listener,
+ * apply the caps, spawn, reap children (SIGCHLD through a self-pipe),
+ * stop accepting on SIGTERM. */
+#ifndef LISTEN_LOOP_H
+#define LISTEN_LOOP_H
+
+#include <stddef.h>
+
+#include "listen_sock.h"
+
+/* Runs until SIGTERM/SIGINT; returns the exit status. */
+int listen_loop_run(struct listen_sock *socks, size_t n);
+
+#endif

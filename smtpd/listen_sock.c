@@ -1,0 +1,127 @@
+/* listen_sock.c: parsing listen addresses and binding them. */
+#include "listen_sock.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "settings.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int parse_port(const char *s, in_port_t *port)
+{
+	char *end;
+	long n;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 5)
+		return -1;
+	n = strtol(s, &end, 10);
+	if (n < 1 || n > 65535)
+		return -1;
+	*port = htons((in_port_t)n);
+	return 0;
+}
+
+int listen_sock_parse(const char *spec, struct sockaddr_storage *ss,
+		      socklen_t *len)
+{
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	size_t hl;
+
+	memset(ss, 0, sizeof *ss);
+	if (!colon || (hl = (size_t)(colon - spec)) == 0 || hl >= sizeof host)
+		return -1;
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	if (host[0] == '[') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		if (hl < 3 || host[hl - 1] != ']')
+			return -1;
+		host[hl - 1] = '\0';
+		s6->sin6_family = AF_INET6;
+		*len = sizeof *s6;
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			return -1;
+		return parse_port(colon + 1, &s6->sin6_port);
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	*len = sizeof *s4;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+		return -1;
+	return parse_port(colon + 1, &s4->sin_port);
+}
+
+/* Bind one listener; exits on failure (a missing port is a broken
+ * configuration, not something to run without). */
+static int bind_one(const char *spec)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	if (listen_sock_parse(spec, &ss, &len) < 0)
+		log_fatal(EXIT_PERM, "bad listen address %s (want ip:port or [ipv6]:port)",
+			  spec);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		log_fatalx(EXIT_TEMP, "socket for %s", spec);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+		log_fatalx(EXIT_TEMP, "IPV6_V6ONLY for %s", spec);
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		log_fatalx(EXIT_TEMP, "bind %s", spec);
+	if (listen(fd, 256) < 0)
+		log_fatalx(EXIT_TEMP, "listen %s", spec);
+	return fd;
+}
+
+/* Bind each address of a space- or comma-separated list. */
+static size_t open_list(const char *list, int tls, struct listen_sock *out,
+			size_t n, size_t max)
+{
+	char *copy = strdup(list), *save = NULL, *tok;
+
+	if (!copy)
+		log_fatal(EXIT_TEMP, "out of memory");
+	for (tok = strtok_r(copy, " ,\t", &save); tok;
+	     tok = strtok_r(NULL, " ,\t", &save)) {
+		if (n == max)
+			log_fatal(EXIT_PERM, "more than %zu listen addresses", max);
+		out[n].fd = bind_one(tok);
+		out[n].tls = tls;
+		snprintf(out[n].name, sizeof out[n].name, "%s", tok);
+		log_info("listening on %s%s", tok, tls ? " (implicit TLS)" : "");
+		n++;
+	}
+	free(copy);
+	return n;
+}
+
+size_t listen_sock_open_all(struct listen_sock *out, size_t max)
+{
+	size_t n = open_list(cf.listen, 0, out, 0, max);
+	n = open_list(cf.listen_tls, 1, out, n, max);
+	if (n == 0)
+		log_fatal(EXIT_PERM, "nothing to listen on (listen, listen_tls)");
+	return n;
+}
+
+void listen_sock_name(const struct sockaddr_storage *ss, char *ip,
+		      size_t ipsz, char *port, size_t portsz)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)ipsz);
+		snprintf(port, portsz, "%u", ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)ipsz);
+		snprintf(port, portsz, "%u", ntohs(s4->sin_port));
+	}
+}

@@ -1,0 +1,28 @@
+/* listen_sock.h: relay-listen's listening sockets, from cf.listen
+ * (plain, STARTTLS offered) and cf.listen_tls (implicit TLS). */
+#ifndef LISTEN_SOCK_H
+#define LISTEN_SOCK_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define LISTEN_SOCK_MAX 32
+
+struct listen_sock {
+	int fd;
+	int tls;          /* implicit TLS listener */
+	char name[80];    /* as configured, for the log */
+};
+
+/* "127.0.0.1:2525", "[::1]:2525", "0.0.0.0:25", "[::]:465" into ss;
+ * -1 when malformed. */
+int listen_sock_parse(const char *spec, struct sockaddr_storage *ss,
+		      socklen_t *len);
+/* Bind every listener (SO_REUSEADDR, IPV6_V6ONLY, non-blocking); exits
+ * with a message when one cannot be bound.  Returns how many. */
+size_t listen_sock_open_all(struct listen_sock *out, size_t max);
+/* Numeric host and port of an address. */
+void listen_sock_name(const struct sockaddr_storage *ss, char *ip,
+		      size_t ipsz, char *port, size_t portsz);
+
+#endif

@@ -1,0 +1,72 @@
+/* listen_spawn.c: fork + exec relay-smtpd for one connection. */
+#include "listen_spawn.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "settings.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char smtpd_path[PATH_MAX];
+
+void listen_spawn_init(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (n < 0)
+		log_fatalx(EXIT_TEMP, "readlink /proc/self/exe");
+	self[n] = '\0';
+	if ((size_t)snprintf(smtpd_path, sizeof smtpd_path, "%s/relay-smtpd",
+			     dirname(self)) >= sizeof smtpd_path)
+		log_fatal(EXIT_TEMP, "path too long");
+	if (access(smtpd_path, X_OK) < 0)
+		log_fatalx(EXIT_TEMP, "%s", smtpd_path);
+}
+
+/* In the child: the connection on fds 0 and 1, the UCSPI variables. */
+static void child_exec(int fd, const struct listen_peer *p)
+{
+	char *argv[] = { "relay-smtpd", "-d", cf.dir, NULL };
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
+		_exit(EXIT_TEMP);
+	if (fd > 1)
+		close(fd);
+	if (setenv("PROTO", "TCP", 1) < 0 ||
+	    setenv("TCPREMOTEIP", p->ip, 1) < 0 ||
+	    setenv("TCPREMOTEPORT", p->port, 1) < 0 ||
+	    setenv("TCPLOCALIP", p->localip, 1) < 0 ||
+	    setenv("TCPLOCALPORT", p->localport, 1) < 0)
+		_exit(EXIT_TEMP);
+	if (p->tls)
+		setenv("RELAYBOX_TLS", "1", 1);
+	else
+		unsetenv("RELAYBOX_TLS");
+	execv(smtpd_path, argv);
+	log_warn("exec %s failed", smtpd_path);
+	_exit(EXIT_TEMP);
+}
+
+pid_t listen_spawn(int fd, const struct listen_peer *p)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		child_exec(fd, p);
+	if (pid < 0)
+		log_warn("fork failed for %s", p->ip);
+	return pid;
+}
