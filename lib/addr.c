@@ -78,9 +78,14 @@ static size_t local_part(const char *p, int utf8, enum addr_status *st)
 	if (p[0] == '"') {
 		for (i = 1; p[i] && p[i] != '"'; i++) {
 			unsigned char c = (unsigned char)p[i];
-			if (c == '\\') {
-				if (!p[i + 1] || (unsigned char)p[i + 1] < 0x20)
+			if (c == '\\') { /* quoted-pair: 32..126, or UTF-8 */
+				unsigned char e = (unsigned char)p[i + 1];
+				if (e < 0x20 || e == 0x7f)
 					return 0;
+				if (e >= 0x80 && !utf8) {
+					*st = ADDR_8BIT;
+					return 0;
+				}
 				i++;
 			} else if (c < 0x20 || c == 0x7f) {
 				return 0;
@@ -119,17 +124,19 @@ static enum addr_status mailbox(const char *p, size_t n, int utf8, char *out,
 	/* RFC 5321 4.5.3.1.3: the path is 256 octets counting "<" and ">" */
 	if (n + 2 > ADDR_MAX || n + 1 > outsz)
 		return ADDR_TOOLONG;
-	lp = local_part(p, utf8, &st);
+	/* parse the terminated copy: a quoted local part must not run past
+	 * the n bytes (an unbracketed "a b"@c ends at the space) */
+	memcpy(out, p, n);
+	out[n] = '\0';
+	lp = local_part(out, utf8, &st);
 	if (lp == 0)
 		return st;
-	if (lp > ADDR_LOCAL_MAX + 2 * (p[0] == '"'))
+	if (lp > ADDR_LOCAL_MAX + 2 * (out[0] == '"'))
 		return ADDR_TOOLONG;
 	if (lp == n)
 		return ADDR_NODOMAIN;
-	if (p[lp] != '@')
+	if (out[lp] != '@')
 		return ADDR_SYNTAX;
-	memcpy(out, p, n);
-	out[n] = '\0';
 	if (!utf8) /* the local part was checked; the domain is not yet */
 		for (size_t i = lp + 1; i < n; i++)
 			if ((unsigned char)out[i] >= 0x80)

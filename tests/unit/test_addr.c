@@ -43,6 +43,12 @@ static const struct {
 	  "" },
 	{ "<\"\"@example.com>", N, N, ADDR_OK, "\"\"@example.com", "" },
 	{ "<\"unterminated@example.com>", N, N, ADDR_SYNTAX, NULL, NULL },
+	/* found by fuzz_addr: the quoted part ran past the unbracketed end */
+	{ "\"john doe\"@[IPv6:21]", N, N, ADDR_SYNTAX, NULL, NULL },
+	{ "\"john doe\"@example.com", N, N, ADDR_SYNTAX, NULL, NULL },
+	{ "<\"a\\\xf6\"@example.com>", N, N, ADDR_8BIT, NULL, NULL },
+	{ "<\"a\\\x7f\"@example.com>", N, N, ADDR_SYNTAX, NULL, NULL },
+	{ "<\"a\\\x09\"@example.com>", N, N, ADDR_SYNTAX, NULL, NULL },
 	{ "<\"a\x01\"@example.com>", N, N, ADDR_SYNTAX, NULL, NULL },
 	{ "<user@[192.0.2.1]>", N, N, ADDR_OK, "user@[192.0.2.1]", "" },
 	{ "<user@[IPv6:2001:db8::1]>", N, N, ADDR_OK, "user@[ipv6:2001:db8::1]",
