@@ -46,7 +46,11 @@ static void log_line_qid(const char *line, char *out)
 		while (n < LOG_QID_MAX && (isalnum((unsigned char)p[n]) ||
 					   p[n] == '.' || p[n] == '_' || p[n] == '-'))
 			n++;
-		if (n >= 6 && p[n] == ':' && strpbrk(p, "0123456789") < p + n) {
+		/* an IPv4 address (smtpd starts its lines with the client's)
+		 * is not a queue id */
+		const char *digit = strpbrk(p, "0123456789");
+		if (n >= 6 && p[n] == ':' && digit && digit < p + n &&
+		    strspn(p, "0123456789.") < n) {
 			memcpy(out, p, n);
 			out[n] = '\0';
 			return;
