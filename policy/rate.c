@@ -14,7 +14,6 @@
 #include "settings.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,31 +76,6 @@ void rate_close(void)
 {
 	pend_free();
 	rate_file_close();
-}
-
-/* per x licenses, capped (0 = unlimited, for per and for cap). */
-static long per_license(long per, long licenses, long cap)
-{
-	long v;
-
-	if (per <= 0)
-		return 0;
-	v = per > LONG_MAX / licenses ? LONG_MAX : per * licenses;
-	return cap > 0 && v > cap ? cap : v;
-}
-
-void rate_limits_default(struct rate_limits *l, long licenses, int paid)
-{
-	if (licenses < 1)
-		licenses = 1; /* a paid customer is never unlimited by mistake */
-	l->user_msgs = cf.user_daily_messages;
-	l->user_rcpts = cf.user_daily_rcpts;
-	l->cust_daily = paid ? per_license(cf.customer_daily_per_license,
-					   licenses, cf.customer_daily_cap)
-			     : cf.unpaid_daily;
-	l->cust_peak = paid ? per_license(cf.customer_peak_per_license,
-					  licenses, cf.customer_peak_cap)
-			    : cf.unpaid_peak;
 }
 
 struct rate_txn *rate_txn_new(void)

@@ -9,11 +9,12 @@
 #ifndef RATE_H
 #define RATE_H
 
+#include "rate_limits.h"
 #include "rate_stats.h"
 
-struct rate_limits {
-	long user_msgs, user_rcpts, cust_daily, cust_peak; /* 0 = unlimited */
-};
+/* struct rate_limits { long user_msgs, user_rcpts, cust_daily, cust_peak; }
+ * (0 = unlimited) and the functions that compute it from relay.conf and
+ * rules.cdb values: lib/rate_limits.h. */
 
 enum rate_verdict {
 	RATE_OK,
@@ -53,11 +54,6 @@ enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
 /* Message accepted: pending becomes counted (1 message + unique new rcpts
  * for the user, every rcpt for the customer), then t is empty again. */
 void rate_commit(struct rate_txn *t, long now);
-
-/* The limits from relay.conf defaults for a customer with `licenses`
- * licenses, paid or not (unpaid: unpaid_daily / unpaid_peak).  Per-customer
- * or per-user overrides from the rules replace fields afterwards. */
-void rate_limits_default(struct rate_limits *l, long licenses, int paid);
 
 /* Reading counters (relayctl stats, tests): lib/rate_stats.h. */
 

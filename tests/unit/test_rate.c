@@ -237,6 +237,24 @@ static void test_unpaid(void)
 	rate_limits_default(&l, 0, 1);
 	T_CHECK("limits: 0 licenses counts as 1", l.cust_daily == 130 && l.cust_peak == 9);
 
+	{
+		static const struct {
+			const char *name, *cust, *user;
+			struct rate_limits want;
+		} rules[] = {
+			{ "rules: no customer value = 1 paid license", NULL, NULL, { 10000, 10000, 130, 9 } },
+			{ "rules: 10 licenses", "licenses=10\npaid=yes\n", NULL, { 10000, 10000, 1300, 90 } },
+			{ "rules: unpaid", "licenses=10\npaid=no\n", NULL, { 10000, 10000, 100, 50 } },
+			{ "rules: customer overrides", "licenses=2\ndaily=7\npeak=3\nuser_messages=5\n", NULL, { 5, 10000, 7, 3 } },
+			{ "rules: user overrides customer", "user_rcpts=20\n", "user_messages=4\nuser_rcpts=6\n", { 4, 6, 130, 9 } },
+			{ "rules: 0 = unlimited override", "peak=0\n", "user_rcpts=0\n", { 10000, 0, 130, 0 } },
+		};
+		for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+			rate_limits_rules(&l, rules[i].cust, rules[i].user);
+			T_CHECK(rules[i].name, !memcmp(&l, &rules[i].want, sizeof l));
+		}
+	}
+
 	fresh();
 	rate_limits_default(&l, 3, 0);
 	T_CHECK("unpaid: 50 in 10 minutes, 51st peak",
