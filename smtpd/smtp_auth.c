@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -232,10 +233,18 @@ void smtp_auth_cmd(struct smtp_session *s, char *arg)
 		smtp_session_error(s);
 		return;
 	}
+	/* the initial response lives in s->line, which a 334 challenge
+	 * overwrites: keep a copy */
+	if (!(initial = strdup(initial))) {
+		smtp_session_close421(s, "4.3.0", "Out of memory");
+		return;
+	}
 	pass[0] = '\0';
 	if (auth_mechs[i].fn(s, initial, user, pass) == 0)
 		auth_policy(s, user, pass);
 	explicit_bzero(pass, sizeof pass);
+	explicit_bzero(initial, strlen(initial));
+	free(initial);
 	/* the base64 of the password sat in the line and input buffers */
 	explicit_bzero(s->line, (size_t)cf.line_max);
 	explicit_bzero(s->io.in, s->io.in_start);
