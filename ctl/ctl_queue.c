@@ -1,12 +1,371 @@
-/* ctl_queue.c: placeholder until the owning part lands its implementation. */
+/* ctl_queue.c: relayctl queue list|show|hold|release|delete|flush.
+ * Works on the files directly (queue/QUEUE.md): hold and release are
+ * renames between new/ and hold/, delete unlinks, flush touches
+ * queue/flush; each then writes the trigger so relay-send notices at
+ * once (it rescans new/ and drops what left it, loads what came back). */
 #include "ctl.h"
+#include "date822.h"
+#include "qfile.h"
+#include "qstate.h"
+#include "settings.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ctlq_msg {
+	const char *sub;        /* "new" or "hold" */
+	struct qfile q;
+	struct qstate st;
+};
+
+static void ctlq_trigger(void)
+{
+	char path[PATH_MAX];
+	int fd;
+	snprintf(path, sizeof path, "%s/trigger", cf.queue_dir);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, "", 1) < 0) {
+			/* full or no reader: relay-send rescans on its timer */
+		}
+		close(fd);
+	}
+}
+
+static int ctlq_load(const char *sub, const char *id, struct ctlq_msg *m)
+{
+	char path[PATH_MAX], err[256];
+	snprintf(path, sizeof path, "%s/%s/%s", cf.queue_dir, sub, id);
+	m->sub = sub;
+	if (qfile_load(path, &m->q, err, sizeof err) < 0)
+		return -1;
+	snprintf(path, sizeof path, "%s/state/%s", cf.queue_dir, id);
+	if (qstate_init(&m->st, m->q.nrcpt) < 0 || qstate_load(path, &m->st) < 0) {
+		qfile_free(&m->q);
+		return -1;
+	}
+	return 0;
+}
+
+static void ctlq_free(struct ctlq_msg *m)
+{
+	qfile_free(&m->q);
+	qstate_free(&m->st);
+}
+
+/* Pattern match: shell wildcards when there are any, else a substring;
+ * both ignore case. */
+static int ctlq_match(const char *pat, const char *s)
+{
+	if (strpbrk(pat, "*?["))
+		return fnmatch(pat, s, FNM_CASEFOLD) == 0;
+	return strcasestr(s, pat) != NULL;
+}
+
+/* Selection: IDs, or --from PAT / --to PAT / --all. */
+struct ctlq_sel {
+	const char *from, *to;
+	int all;
+	char **ids;
+	int nids;
+};
+
+static int ctlq_parse_sel(int argc, char **argv, struct ctlq_sel *s)
+{
+	memset(s, 0, sizeof *s);
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+			s->from = argv[++i];
+		else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			s->to = argv[++i];
+		else if (strcmp(argv[i], "--all") == 0)
+			s->all = 1;
+		else if (argv[i][0] == '-')
+			return -1;
+		else
+			argv[s->nids++] = argv[i]; /* compact the ids in place */
+	}
+	s->ids = argv;
+	return s->nids || s->from || s->to || s->all ? 0 : -1;
+}
+
+static int ctlq_selected(const struct ctlq_sel *s, const struct ctlq_msg *m)
+{
+	int any = 0;
+	for (int i = 0; i < s->nids; i++)
+		if (strcmp(s->ids[i], m->q.qid) == 0)
+			return 1;
+	if (s->all)
+		return 1;
+	if (s->from && !ctlq_match(s->from, m->q.from[0] ? m->q.from : "<>"))
+		return 0;
+	for (size_t i = 0; s->to && i < m->q.nrcpt; i++)
+		any |= ctlq_match(s->to, m->q.rcpt[i]);
+	return (s->from || s->to) && (!s->to || any);
+}
+
+/* Call fn for every message in sub/ (sorted by arrival: ids start with
+ * the time in hex, so the names sort). */
+static int ctlq_each(const char *sub, int (*fn)(struct ctlq_msg *, void *),
+		     void *arg)
+{
+	char path[PATH_MAX];
+	struct dirent **names;
+	int n, rc = 0;
+
+	snprintf(path, sizeof path, "%s/%s", cf.queue_dir, sub);
+	n = scandir(path, &names, NULL, alphasort);
+	if (n < 0) {
+		fprintf(stderr, "relayctl: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct ctlq_msg m;
+		if (names[i]->d_name[0] != '.' &&
+		    ctlq_load(sub, names[i]->d_name, &m) == 0) {
+			rc |= fn(&m, arg);
+			ctlq_free(&m);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static void ctlq_dur(long long s, char *buf, size_t n)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		snprintf(buf, n, "%llds", s);
+	else if (s < 7200)
+		snprintf(buf, n, "%lldm", s / 60);
+	else if (s < 172800)
+		snprintf(buf, n, "%lldh", s / 3600);
+	else
+		snprintf(buf, n, "%lldd", s / 86400);
+}
+
+static int ctlq_list_one(struct ctlq_msg *m, void *arg)
+{
+	long long now = *(long long *)arg, next = 0;
+	char age[16], nx[24];
+	const char *last = "";
+
+	for (size_t i = 0; i < m->q.nrcpt; i++) {
+		struct qstate_rcpt *r = &m->st.r[i];
+		if (r->status == 'T' && (!next || r->next < next))
+			next = r->next, last = r->text;
+		if (r->status == 'P' && (!next || now < next))
+			next = now;
+	}
+	ctlq_dur(now - m->q.arrival, age, sizeof age);
+	if (strcmp(m->sub, "hold") == 0)
+		snprintf(nx, sizeof nx, "held");
+	else if (!next || next <= now)
+		snprintf(nx, sizeof nx, "now");
+	else
+		ctlq_dur(next - now, nx + 3, sizeof nx - 3), memcpy(nx, "in ", 3);
+	printf("%-22s %5s %9lld <%s> %zu/%zu %s%s%s\n", m->q.qid, age,
+	       (long long)(m->q.size - m->q.body), m->q.from,
+	       qstate_pending(&m->st), m->q.nrcpt, nx, *last ? " " : "", last);
+	for (size_t i = 0; i < m->q.nrcpt; i++)
+		if (m->st.r[i].status == 'P' || m->st.r[i].status == 'T')
+			printf("    <%s>\n", m->q.rcpt[i]);
+	return 0;
+}
+
+static int ctlq_list(int argc, char **argv)
+{
+	long long now = (long long)time(NULL);
+	(void)argc;
+	(void)argv;
+	printf("%-22s %5s %9s %s %s %s %s\n", "ID", "AGE", "SIZE", "SENDER",
+	       "PENDING/ALL", "NEXT", "LAST-ERROR");
+	return ctlq_each("new", ctlq_list_one, &now) |
+	       ctlq_each("hold", ctlq_list_one, &now);
+}
+
+static void ctlq_show_headers(const struct ctlq_msg *m)
+{
+	char path[PATH_MAX], buf[8192];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s/%s", cf.queue_dir, m->sub, m->q.qid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = pread(fd, buf, sizeof buf - 1, m->q.body);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	char *end = strstr(buf, "\r\n\r\n");
+	if (end)
+		end[2] = '\0';
+	printf("\nheaders:\n%s", buf);
+}
+
+static int ctlq_show(int argc, char **argv)
+{
+	static const char *const subs[] = { "new", "hold" };
+	char date[64];
+	struct ctlq_msg m;
+
+	if (argc != 1)
+		return fprintf(stderr, "usage: relayctl queue show ID\n"), 100;
+	for (size_t s = 0; s < 2; s++) {
+		if (ctlq_load(subs[s], argv[0], &m) < 0)
+			continue;
+		date822_format(m.q.arrival, date, sizeof date);
+		printf("id: %s (%s)\narrival: %s\nsize: %lld\nfrom: <%s>\n",
+		       m.q.qid, subs[s], date,
+		       (long long)(m.q.size - m.q.body), m.q.from);
+		for (size_t i = 0; i < m.q.ninfo; i++)
+			printf("%s: %s\n", m.q.info[i].key, m.q.info[i].value);
+		for (size_t i = 0; i < m.q.nrcpt; i++) {
+			struct qstate_rcpt *r = &m.st.r[i];
+			printf("rcpt %zu: <%s> %c attempts=%d", i, m.q.rcpt[i],
+			       r->status, r->attempts);
+			if (r->code || r->text[0])
+				printf(" last=%d %s", r->code, r->text);
+			printf("\n");
+		}
+		ctlq_show_headers(&m);
+		ctlq_free(&m);
+		return 0;
+	}
+	fprintf(stderr, "relayctl: queue: no message %s\n", argv[0]);
+	return 100;
+}
+
+/* hold/release/delete: what to do with a selected message. */
+struct ctlq_act {
+	const char *verb;
+	const char *from_sub, *to_sub;  /* rename from → to; to NULL: delete */
+	struct ctlq_sel sel;
+	int done;
+};
+
+static int ctlq_act_one(struct ctlq_msg *m, void *arg)
+{
+	struct ctlq_act *a = arg;
+	char src[PATH_MAX], dst[PATH_MAX];
+
+	if (!ctlq_selected(&a->sel, m))
+		return 0;
+	snprintf(src, sizeof src, "%s/%s/%s", cf.queue_dir, m->sub, m->q.qid);
+	if (a->to_sub) {
+		snprintf(dst, sizeof dst, "%s/%s/%s", cf.queue_dir, a->to_sub,
+			 m->q.qid);
+		if (rename(src, dst) < 0) {
+			fprintf(stderr, "relayctl: %s: %s\n", m->q.qid,
+				strerror(errno));
+			return 1;
+		}
+	} else {
+		if (unlink(src) < 0 && errno != ENOENT)
+			return fprintf(stderr, "relayctl: %s: %s\n", m->q.qid,
+				       strerror(errno)), 1;
+		snprintf(dst, sizeof dst, "%s/state/%s", cf.queue_dir, m->q.qid);
+		unlink(dst);
+	}
+	printf("%s: %s\n", m->q.qid, a->verb);
+	a->done++;
+	return 0;
+}
+
+static int ctlq_act(struct ctlq_act *a, int argc, char **argv)
+{
+	int rc = 0;
+
+	if (ctlq_parse_sel(argc, argv, &a->sel) < 0) {
+		fprintf(stderr, "usage: relayctl queue %s ID...|--from PAT|--to "
+				"PAT|--all\n", a->verb);
+		return 100;
+	}
+	rc |= ctlq_each(a->from_sub, ctlq_act_one, a);
+	if (!a->to_sub) /* delete: held messages too */
+		rc |= ctlq_each("hold", ctlq_act_one, a);
+	ctlq_trigger();
+	if (!a->done) {
+		fprintf(stderr, "relayctl: queue %s: no message matched\n",
+			a->verb);
+		return 100;
+	}
+	return rc ? 111 : 0;
+}
+
+static int ctlq_hold(int argc, char **argv)
+{
+	struct ctlq_act a = { .verb = "held", .from_sub = "new",
+			      .to_sub = "hold" };
+	return ctlq_act(&a, argc, argv);
+}
+
+static int ctlq_release(int argc, char **argv)
+{
+	struct ctlq_act a = { .verb = "released", .from_sub = "hold",
+			      .to_sub = "new" };
+	return ctlq_act(&a, argc, argv);
+}
+
+static int ctlq_delete(int argc, char **argv)
+{
+	struct ctlq_act a = { .verb = "deleted", .from_sub = "new" };
+	return ctlq_act(&a, argc, argv);
+}
+
+/* relay-send retries every deferred recipient when queue/flush's mtime
+ * moves (send/send_loop.c). */
+static int ctlq_flush(int argc, char **argv)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	(void)argv;
+	if (argc != 0)
+		return fprintf(stderr, "usage: relayctl queue flush\n"), 100;
+	snprintf(path, sizeof path, "%s/flush", cf.queue_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || futimens(fd, NULL) < 0) {
+		fprintf(stderr, "relayctl: %s: %s\n", path, strerror(errno));
+		return 111;
+	}
+	close(fd);
+	ctlq_trigger();
+	printf("flush requested\n");
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} ctlq_cmds[] = {
+	{ "list", ctlq_list },       { "show", ctlq_show },
+	{ "hold", ctlq_hold },       { "release", ctlq_release },
+	{ "delete", ctlq_delete },   { "flush", ctlq_flush },
+};
 
 int ctl_queue(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "relayctl: queue: not built yet\n");
-	return 111;
+	const char *sub = argc > 0 ? argv[0] : "list";
+
+	for (size_t i = 0; i < sizeof ctlq_cmds / sizeof *ctlq_cmds; i++)
+		if (strcmp(sub, ctlq_cmds[i].name) == 0)
+			return ctlq_cmds[i].fn(argc > 0 ? argc - 1 : 0,
+					       argv + (argc > 0));
+	fprintf(stderr, "usage: relayctl queue list|show ID|hold|release|"
+			"delete (ID...|--from PAT|--to PAT|--all)|flush\n");
+	return 100;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOOP_RESCAN 30          /* seconds between scans of new/ */
@@ -148,20 +149,28 @@ long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
 	return next;
 }
 
-/* relayctl queue flush: queue/flush exists → every deferred recipient
- * is due now. */
+/* relayctl queue flush touches queue/flush and writes the trigger: when
+ * its mtime moved, every deferred recipient is due now.  (A timestamp,
+ * not a file to remove: relay-send may not write in queue/ itself.) */
 static void loop_flush(struct send_msgs *ms, long long now)
 {
+	static struct timespec seen;
 	char path[PATH_MAX];
+	struct stat st;
 
 	snprintf(path, sizeof path, "%s/flush", cf.queue_dir);
-	if (unlink(path) < 0)
+	if (stat(path, &st) < 0 ||
+	    (st.st_mtim.tv_sec == seen.tv_sec &&
+	     st.st_mtim.tv_nsec == seen.tv_nsec))
 		return;
-	log_info("flush: retrying every deferred recipient now");
-	for (size_t i = 0; i < ms->n; i++)
-		for (size_t k = 0; k < ms->v[i]->q.nrcpt; k++)
-			if (ms->v[i]->st.r[k].status == 'T')
-				ms->v[i]->st.r[k].next = now;
+	if (seen.tv_sec || seen.tv_nsec || now - st.st_mtim.tv_sec < 60) {
+		log_info("flush: retrying every deferred recipient now");
+		for (size_t i = 0; i < ms->n; i++)
+			for (size_t k = 0; k < ms->v[i]->q.nrcpt; k++)
+				if (ms->v[i]->st.r[k].status == 'T')
+					ms->v[i]->st.r[k].next = now;
+	}
+	seen = st.st_mtim;
 }
 
 static int loop_trigger_open(void)
