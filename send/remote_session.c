@@ -61,22 +61,24 @@ static unsigned session_auth_ext(const char *args)
 
 static void session_ext_line(struct remote_conn *c, const char *l, size_t n)
 {
-	char kw[32];
-	size_t k = strcspn(l, " =");
+	char line[256];
+	size_t k;
 
-	if (k >= sizeof kw || k > n)
+	if (n >= sizeof line)
 		return;
-	memcpy(kw, l, k);
-	kw[k] = '\0';
-	if (strcasecmp(kw, "AUTH") == 0 && l[k]) {
-		c->ext |= session_auth_ext(l + k + 1);
+	memcpy(line, l, n);
+	line[n] = '\0';
+	k = strcspn(line, " =");
+	if (strncasecmp(line, "AUTH", k) == 0 && k == 4 && line[k]) {
+		c->ext |= session_auth_ext(line + k + 1);
 		return;
 	}
+	line[k] = '\0';
 	for (size_t i = 0; i < sizeof session_exts / sizeof session_exts[0]; i++)
-		if (strcasecmp(kw, session_exts[i].kw) == 0)
+		if (strcasecmp(line, session_exts[i].kw) == 0)
 			c->ext |= session_exts[i].flag;
-	if (strcasecmp(kw, "SIZE") == 0 && l[k] == ' ')
-		c->size_max = strtol(l + k + 1, NULL, 10);
+	if (strcasecmp(line, "SIZE") == 0 && k < n)
+		c->size_max = strtol(line + k + 1, NULL, 10);
 }
 
 void remote_session_ehlo_ext(struct remote_conn *c, const struct remote_reply *r)

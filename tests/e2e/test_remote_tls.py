@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""test_remote_tls.py: relay-remote's STARTTLS policies and upstream AUTH,
+against aiosmtpd servers with a test CA made here with openssl.
+
+Checks: may uses TLS when offered and plaintext when not, and falls back
+to plaintext after a failed handshake; encrypt refuses a server without
+STARTTLS; verify accepts the right name under cf.tls_ca and refuses a
+wrong one; AUTH PLAIN to an upstream works, a wrong password and AUTH
+without TLS are deferred, a credentials file readable by others is
+refused.  The harness is test_remote.py's.
+"""
+import os
+import signal
+import ssl
+import subprocess
+import sys
+
+from aiosmtpd.smtp import AuthResult
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_remote as h  # noqa: E402
+
+
+def make_ca(d):
+    """A CA and a server certificate for mx.tls.test (EC keys: fast)."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, cwd=d,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=relaybox test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=mx.tls.test")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:mx.tls.test\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf")
+    for f in ("ca.pem", "srv.pem"):
+        os.chmod(os.path.join(d, f), 0o644)
+    return os.path.join(d, "ca.pem")
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == b"user" and auth_data.password == b"s3cret pass"
+    return AuthResult(success=ok, auth_data=auth_data)
+
+
+ZONE = {
+    "mx.tls.test": {"A": ["127.0.0.5"]},
+    "wrong.tls.test": {"A": ["127.0.0.5"]},
+    "plain.tls.test": {"A": ["127.0.0.7"]},
+    "broken.tls.test": {"A": ["127.0.0.8"]},
+}
+
+
+def deliver(inst, host, tls, auth=""):
+    return h.one(inst, "u@dest.test", host=host, port=str(inst.smtp_port), tls=tls, auth=auth)
+
+
+def test_policies(inst, t, p, b):
+    r, res = deliver(inst, "mx.tls.test", "may")
+    check = h.check
+    check("may: TLS used when offered", res[0] == "D" and r["tls"].startswith("TLS") and t.msgs[-1]["tls"],
+          "%r" % (r,))
+    r, res = deliver(inst, "plain.tls.test", "may")
+    check("may: plaintext when STARTTLS is not offered", res[0] == "D" and r["tls"] == "none", "%r" % (r,))
+    r, res = deliver(inst, "broken.tls.test", "may")
+    check("may: plaintext after a failed handshake", res[0] == "D" and r["tls"] == "none" and len(b.msgs) == 1,
+          "%r" % (r,))
+    n = len(p.msgs)
+    r, res = deliver(inst, "plain.tls.test", "encrypt")
+    check("encrypt: refuses a server without STARTTLS", res[0] == "T" and "STARTTLS" in res[2] and len(p.msgs) == n,
+          "%r" % (r,))
+    r, res = deliver(inst, "wrong.tls.test", "encrypt")
+    check("encrypt: does not check the name", res[0] == "D" and r["tls"].startswith("TLS"), "%r" % (r,))
+    r, res = deliver(inst, "mx.tls.test", "verify")
+    check("verify: right name, chain from tls_ca", res[0] == "D" and t.msgs[-1]["tls"], "%r" % (r,))
+    n = len(t.msgs)
+    r, res = deliver(inst, "wrong.tls.test", "verify")
+    check("verify: wrong name refused", res[0] == "T" and len(t.msgs) == n, "%r" % (r,))
+
+
+def test_auth(inst, t, p):
+    check = h.check
+    inst.secret("up", "user\ns3cret pass\n")
+    inst.secret("bad", "user\nwrong\n")
+    inst.secret("open", "user\ns3cret pass\n", mode=0o644)
+    r, res = deliver(inst, "mx.tls.test", "verify", auth="up")
+    got = t.msgs[-1]["auth"] if t.msgs else None
+    check("auth: AUTH to the upstream works", res[0] == "D" and got is not None and got.login == b"user",
+          "%r auth=%r" % (r, got))
+    n = len(t.msgs)
+    r, res = deliver(inst, "mx.tls.test", "encrypt", auth="bad")
+    check("auth: wrong password deferred", res[0] == "T" and "AUTH" in res[2] and len(t.msgs) == n, "%r" % (r,))
+    n = len(p.msgs)
+    r, res = deliver(inst, "plain.tls.test", "may", auth="up")
+    check("auth: never over plaintext", res[0] == "T" and "without TLS" in res[2] and len(p.msgs) == n,
+          "%r" % (r,))
+    r, res = deliver(inst, "mx.tls.test", "encrypt", auth="open")
+    check("auth: credentials readable by others refused", res[0] == "T" and "0600" in res[2], "%r" % (r,))
+    r, res = deliver(inst, "mx.tls.test", "encrypt", auth="missing")
+    check("auth: missing credentials deferred", res[0] == "T", "%r" % (r,))
+
+
+def main():
+    inst = h.Instance(ZONE)
+    ctls = []
+    try:
+        ca = make_ca(inst.dir)
+        with open(os.path.join(inst.dir, "relay.conf"), "a") as f:
+            f.write("tls_ca = %s\n" % ca)
+        inst.proc.terminate()
+        inst.proc.wait(timeout=5)
+        os.unlink(inst.sock_path)
+        inst.proc = subprocess.Popen([h.BIN, "-d", inst.dir], stderr=inst.log)
+        for _ in range(100):
+            if os.path.exists(inst.sock_path):
+                break
+            h.time.sleep(0.05)
+        sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        sctx.load_cert_chain(os.path.join(inst.dir, "srv.pem"), os.path.join(inst.dir, "srv.key"))
+        bad = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # no certificate: every handshake fails
+        t, c1 = h.start_sink("127.0.0.5", inst.smtp_port, tls_context=sctx, authenticator=authenticator,
+                             auth_require_tls=True)
+        p, c2 = h.start_sink("127.0.0.7", inst.smtp_port, authenticator=authenticator, auth_require_tls=True)
+        b, c3 = h.start_sink("127.0.0.8", inst.smtp_port, tls_context=bad)
+        ctls = [c1, c2, c3]
+        test_policies(inst, t, p, b)
+        test_auth(inst, t, p)
+    except Exception as e:
+        h.check("no exception (%s: %s)" % (type(e).__name__, e), False)
+    finally:
+        if h.FAILS:
+            print(inst.logtext()[-4000:])
+        for c in ctls:
+            c.stop()
+        inst.close()
+    return 1 if h.FAILS else 0
+
+
+if __name__ == "__main__":
+    signal.alarm(300)
+    sys.exit(main())
