@@ -1,12 +1,173 @@
-/* ctl_stats.c: placeholder until the owning part lands its implementation. */
+/* ctl_stats.c: relayctl stats [--user U | --customer C] [--now T] — the
+ * live rate counters, read straight from the counters file that
+ * relay-policy writes (mapped read-only, never through the daemon), with
+ * the limits from rules.cdb/users.cdb when they can be read, and when each
+ * window frees room (the time its oldest counted bucket leaves).
+ * One line per user or customer, key=value, times in UTC. */
 #include "ctl.h"
+#include "exitcodes.h"
+#include "rate_limits.h"
+#include "rate_stats.h"
+#include "rcdb.h"
+#include "rulekeys.h"
+#include "settings.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct stats_opts {
+	const char *user, *customer;
+	long now;
+	struct rcdb rules, users;
+};
+
+static void stats_time(char *buf, size_t n, long t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!t || !gmtime_r(&tt, &tm) ||
+	    !strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, n, "-");
+}
+
+/* "count/limit": limit "-" when unlimited, "?" when unknown. */
+static void stats_pair(char *buf, size_t n, long count, long limit, int known)
+{
+	if (!known)
+		snprintf(buf, n, "%ld/?", count);
+	else if (limit <= 0)
+		snprintf(buf, n, "%ld/-", count);
+	else
+		snprintf(buf, n, "%ld/%ld", count, limit);
+}
+
+/* Limits of a customer or a user from the CDBs; 0 when unknown. */
+static int stats_limits(struct stats_opts *o, enum rate_kind k,
+			const char *name, struct rate_limits *l)
+{
+	char key[RK_KEYMAX], uval[RK_VALMAX], cval[RK_VALMAX], cust[256];
+	const char *cname = name;
+
+	if (k == RATE_USER) {
+		snprintf(key, sizeof key, "user:%s", name);
+		if (o->users.fd < 0 || rcdb_gets(&o->users, key, uval, sizeof uval) < 0 ||
+		    rk_get(uval, "customer", cust, sizeof cust) != 1)
+			return 0;
+		cname = cust;
+	}
+	snprintf(key, sizeof key, "customer:%s", cname);
+	if (o->rules.fd < 0 || rcdb_gets(&o->rules, key, cval, sizeof cval) < 0)
+		return 0;
+	rate_limits_rules(l, cval, k == RATE_USER ? uval : NULL);
+	return 1;
+}
+
+static int stats_print(const struct rate_stats *st, void *arg)
+{
+	struct stats_opts *o = arg;
+	struct rate_limits l = { 0, 0, 0, 0 };
+	char a[64], b[64], fa[32], fb[32], last[32];
+	int known;
+
+	stats_time(last, sizeof last, st->last);
+	if (st->kind == RATE_USER) {
+		known = stats_limits(o, RATE_USER, st->name, &l);
+		stats_pair(a, sizeof a, st->msgs, l.user_msgs, known);
+		stats_pair(b, sizeof b, st->rcpts, l.user_rcpts, known);
+		stats_time(fa, sizeof fa, st->msgs_free_at);
+		stats_time(fb, sizeof fb, st->rcpts_free_at);
+		printf("user=%s msgs_24h=%s rcpts_24h=%s msgs_free_at=%s "
+		       "rcpts_free_at=%s last=%s\n", st->name, a, b, fa, fb, last);
+	} else {
+		known = stats_limits(o, RATE_CUSTOMER, st->name, &l);
+		stats_pair(a, sizeof a, st->rcpts, l.cust_daily, known);
+		stats_pair(b, sizeof b, st->peak, l.cust_peak, known);
+		stats_time(fa, sizeof fa, st->rcpts_free_at);
+		stats_time(fb, sizeof fb, st->peak_free_at);
+		printf("customer=%s rcpts_24h=%s rcpts_10m=%s rcpts_free_at=%s "
+		       "peak_free_at=%s last=%s\n", st->name, a, b, fa, fb, last);
+	}
+	return 0;
+}
+
+/* One user or customer: a name with nothing counted prints zeros. */
+static int stats_one(struct stats_opts *o, enum rate_kind k, const char *name)
+{
+	struct rate_stats st;
+
+	if (rate_stats_get(k, name, o->now, &st) < 0) {
+		memset(&st, 0, sizeof st);
+		st.kind = k;
+		for (size_t i = 0; name[i] && i < sizeof st.name - 1; i++)
+			st.name[i] = (char)tolower((unsigned char)name[i]);
+	}
+	return stats_print(&st, o);
+}
+
+static int stats_usage(void)
+{
+	fprintf(stderr, "usage: relayctl stats [--user ADDR | --customer NAME] "
+			"[--now UNIXTIME]\n");
+	return EXIT_PERM;
+}
+
+static int stats_args(struct stats_opts *o, int argc, char **argv)
+{
+	char *end;
+
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 >= argc)
+			return -1;
+		if (!strcmp(argv[i], "--user"))
+			o->user = argv[++i];
+		else if (!strcmp(argv[i], "--customer"))
+			o->customer = argv[++i];
+		else if (!strcmp(argv[i], "--now")) {
+			o->now = strtol(argv[++i], &end, 10);
+			if (*end || o->now <= 0)
+				return -1;
+		} else
+			return -1;
+	}
+	return o->user && o->customer ? -1 : 0;
+}
 
 int ctl_stats(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "relayctl: stats: not built yet\n");
-	return 111;
+	struct stats_opts o;
+	int rc;
+
+	memset(&o, 0, sizeof o);
+	o.now = (long)time(NULL);
+	if (stats_args(&o, argc, argv) < 0)
+		return stats_usage();
+	if (rate_stats_open(cf.counters_file) < 0) {
+		if (errno == ENOENT) {
+			printf("no counters yet (%s)\n", cf.counters_file);
+			return EXIT_DONE;
+		}
+		fprintf(stderr, "relayctl: stats: %s: %s\n", cf.counters_file,
+			errno == EINVAL ? "not a counters file of this version"
+					: strerror(errno));
+		return EXIT_TEMP;
+	}
+	/* limits are extra: without readable CDBs they print as "?" */
+	rcdb_init(&o.rules, cf.rules_cdb);
+	rcdb_init(&o.users, cf.users_cdb);
+	if (o.user)
+		rc = stats_one(&o, RATE_USER, o.user);
+	else if (o.customer)
+		rc = stats_one(&o, RATE_CUSTOMER, o.customer);
+	else
+		rc = rate_stats_each(RATE_CUSTOMER, o.now, stats_print, &o) |
+		     rate_stats_each(RATE_USER, o.now, stats_print, &o);
+	rcdb_close(&o.rules);
+	rcdb_close(&o.users);
+	rate_stats_close();
+	return rc ? EXIT_TEMP : EXIT_DONE;
 }

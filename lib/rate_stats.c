@@ -13,6 +13,7 @@ static void fill(enum rate_kind k, uint32_t i, long now, struct rate_stats *st)
 	const struct rate_cust *c = (const void *)r;
 
 	memset(st, 0, sizeof *st);
+	st->kind = k;
 	memcpy(st->name, r->name, sizeof st->name);
 	st->name[sizeof st->name - 1] = '\0';
 	st->last = (long)r->last_ts;

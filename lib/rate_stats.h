@@ -9,6 +9,7 @@
 enum rate_kind { RATE_USER, RATE_CUSTOMER };
 
 struct rate_stats {
+	enum rate_kind kind;
 	char name[256];
 	long msgs;         /* user: messages in the daily window */
 	long rcpts;        /* user: unique recipients; customer: all, daily */
