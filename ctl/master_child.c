@@ -8,6 +8,7 @@
 #include "settings.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -78,7 +79,7 @@ static void child_exec(const struct master_child *c)
 {
 	char path[PATH_MAX];
 	char *argv[6];
-	int n = 0;
+	int n = 0, null;
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -87,8 +88,12 @@ static void child_exec(const struct master_child *c)
 	/* an unprivileged run (tests) dies with its master even on SIGKILL;
 	 * the kernel clears this when a root daemon changes its uid */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (dup2(child_errfd, 1) < 0 || dup2(child_errfd, 2) < 0)
+	null = open("/dev/null", O_RDONLY);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(child_errfd, 1) < 0 ||
+	    dup2(child_errfd, 2) < 0)
 		_exit(111);
+	if (null > 2)
+		close(null);
 	if (child_path(c, path, sizeof path) < 0)
 		_exit(111);
 	argv[n++] = (char *)c->name;
