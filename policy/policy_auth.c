@@ -1,0 +1,150 @@
+/* policy_auth.c: forked password verification and failure throttling. */
+#include "policy_auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pwhash.h"
+#include "rulekeys.h"
+#include "settings.h"
+#include "usock.h"
+
+#define SLOTS 4096
+
+/* An unknown user is checked against this hash so that a wrong user name
+ * costs as long as a wrong password (no user enumeration by timing). */
+static const char dummy_hash[] =
+	"$y$j9T$GAel5kcwLmuSmyUv5oCkU0$W3UgV3brT.OglvJoxDl0y9UhCkcwisblgIp.qDu2XM6";
+
+static struct slot {
+	char key[ADDR_MAX + 8];
+	long start;
+	int count;
+} slots[SLOTS];
+
+static struct slot *slot_for(const char *kind, const char *name, int create)
+{
+	char key[sizeof slots[0].key];
+	size_t h = 5381;
+
+	snprintf(key, sizeof key, "%s:%s", kind, name);
+	addr_lower(key);
+	for (const char *p = key; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	struct slot *s = &slots[h % SLOTS];
+	if (strcmp(s->key, key) != 0) {
+		if (!create)
+			return NULL;
+		/* a collision evicts: the table bounds memory, not accuracy */
+		snprintf(s->key, sizeof s->key, "%s", key);
+		s->count = 0;
+		s->start = 0;
+	}
+	return s;
+}
+
+int policy_auth_throttled(const char *kind, const char *name, long now)
+{
+	struct slot *s = slot_for(kind, name, 0);
+	return s && now - s->start < POLICY_AUTH_WINDOW &&
+	       s->count >= cf.auth_fail_max;
+}
+
+void policy_auth_failed(const char *kind, const char *name, long now)
+{
+	struct slot *s = slot_for(kind, name, 1);
+	if (now - s->start >= POLICY_AUTH_WINDOW) {
+		s->start = now;
+		s->count = 0;
+	}
+	s->count++;
+}
+
+static void lookup_hash(const struct policy_lookup *lk, const char *user,
+			char *hash, size_t n)
+{
+	char key[RK_KEYMAX], val[RK_VALMAX];
+
+	snprintf(hash, n, "%s", dummy_hash);
+	if (strlen(user) >= ADDR_MAX)
+		return;
+	snprintf(key, sizeof key, "user:%s", user);
+	addr_lower(key);
+	if (lk->get(lk->ctx, POLICY_USERS, key, val, sizeof val) >= 0 &&
+	    rk_get(val, "hash", hash, n) != 1)
+		snprintf(hash, n, "%s", dummy_hash);
+}
+
+enum policy_auth_start policy_auth_start(struct policy_auth *a,
+					 const struct policy_lookup *lk,
+					 const char *ip, const char *user,
+					 const char *pass, long now)
+{
+	char hash[PWHASH_MAX];
+	int p[2], known;
+
+	snprintf(a->user, sizeof a->user, "%s", user);
+	addr_lower(a->user);
+	snprintf(a->ip, sizeof a->ip, "%s", ip);
+	if (policy_auth_throttled("ip", ip, now) ||
+	    policy_auth_throttled("user", a->user, now))
+		return AUTH_THROTTLED;
+	lookup_hash(lk, a->user, hash, sizeof hash);
+	known = strcmp(hash, dummy_hash) != 0;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return AUTH_ERROR;
+	a->pid = fork();
+	if (a->pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		a->pid = 0;
+		return AUTH_ERROR;
+	}
+	if (a->pid == 0) {
+		int ok = pwhash_verify(pass, hash); /* always pay the cost */
+		char r = known && ok ? '1' : '0';
+		_exit(write(p[1], &r, 1) == 1 ? 0 : 1);
+	}
+	close(p[1]);
+	a->fd = p[0];
+	fd_nonblock(a->fd);
+	return AUTH_STARTED;
+}
+
+static void reap(struct policy_auth *a)
+{
+	if (a->pid > 0)
+		while (waitpid(a->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	if (a->fd >= 0)
+		close(a->fd);
+	a->pid = 0;
+	a->fd = -1;
+}
+
+int policy_auth_finish(struct policy_auth *a, long now)
+{
+	char r = 0;
+	ssize_t n = read(a->fd, &r, 1);
+
+	reap(a);
+	if (n != 1)
+		return -1;
+	if (r == '1')
+		return 1;
+	policy_auth_failed("ip", a->ip, now);
+	policy_auth_failed("user", a->user, now);
+	return 0;
+}
+
+void policy_auth_cancel(struct policy_auth *a)
+{
+	if (a->pid > 0)
+		kill(a->pid, SIGKILL);
+	reap(a);
+}

@@ -1,0 +1,45 @@
+/* policy_auth.h: SMTP AUTH password checks for relay-policy.  crypt(3)
+ * takes tens of milliseconds by design, so each check runs in a forked
+ * child that reports one byte on a pipe: the daemon's poll loop keeps
+ * serving every other session meanwhile, and a crash or hang in libcrypt
+ * cannot take the daemon down.  (A thread would share the address space
+ * and the sanitizers' state; a fork per AUTH is cheap next to the hash.)
+ * Failed attempts are counted per client IP and per user over 10 minutes;
+ * past cf.auth_fail_max the answer is 535 5.7.8 without checking. */
+#ifndef POLICY_AUTH_H
+#define POLICY_AUTH_H
+
+#include <sys/types.h>
+
+#include "addr.h"
+#include "policy_db.h"
+
+#define POLICY_AUTH_WINDOW 600
+
+struct policy_auth {
+	pid_t pid;          /* 0 when no check is running */
+	int fd;             /* read end: one byte '1' ok / '0' bad */
+	char user[ADDR_MAX], ip[64];
+};
+
+enum policy_auth_start {
+	AUTH_STARTED,       /* poll a->fd, then policy_auth_finish */
+	AUTH_THROTTLED,     /* too many failures: answer 535 now */
+	AUTH_ERROR,         /* could not fork: answer 454 */
+};
+
+enum policy_auth_start policy_auth_start(struct policy_auth *a,
+					 const struct policy_lookup *lk,
+					 const char *ip, const char *user,
+					 const char *pass, long now);
+/* Collect the result: 1 good, 0 bad (counted as a failure), -1 when the
+ * child died without answering. */
+int policy_auth_finish(struct policy_auth *a, long now);
+/* Kill a running check (the session went away). */
+void policy_auth_cancel(struct policy_auth *a);
+
+/* The failure counters (exposed for tests). */
+int policy_auth_throttled(const char *kind, const char *name, long now);
+void policy_auth_failed(const char *kind, const char *name, long now);
+
+#endif

@@ -1,0 +1,58 @@
+/* policy_main.c: relay-policy -d DIR.  Opens the rules, the counters
+ * file and run/policy.sock, drops privileges to cf.user_policy, then
+ * serves sessions until SIGTERM. */
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "policy_server.h"
+#include "privs.h"
+#include "rate.h"
+#include "settings.h"
+#include "usock.h"
+
+static void allow_user(struct policy_srv *srv, const char *name)
+{
+	struct passwd *pw = name && *name ? getpwnam(name) : NULL;
+	if (pw && srv->nallow < 3)
+		srv->allow[srv->nallow++] = pw->pw_uid;
+}
+
+int main(int argc, char **argv)
+{
+	static struct policy_srv srv;
+	const char *dir = settings_default_dir();
+	char sock[PATH_MAX], susp[PATH_MAX];
+	int opt, lfd;
+
+	log_init("relay-policy");
+	while ((opt = getopt(argc, argv, "d:")) != -1) {
+		if (opt != 'd')
+			log_fatal(EXIT_PERM, "usage: relay-policy [-d DIR]");
+		dir = optarg;
+	}
+	settings_load(dir);
+	settings_path(susp, sizeof susp, "suspended");
+	if (policy_db_open(&srv.db, cf.rules_cdb, cf.users_cdb, susp) < 0)
+		log_fatalx(EXIT_TEMP, "cannot open %s", cf.rules_cdb);
+	srv.rate_ok = rate_open(cf.counters_file) == 0;
+	if (!srv.rate_ok)
+		log_warn("counters %s unusable: recipients get 451 4.3.0",
+			 cf.counters_file);
+	srv.allow[srv.nallow++] = 0;
+	srv.allow[srv.nallow++] = getuid();
+	allow_user(&srv, cf.user_smtpd);
+	snprintf(sock, sizeof sock, "%s/policy.sock", cf.run_dir);
+	if ((lfd = usock_listen(sock, 0666)) < 0)
+		log_fatalx(EXIT_TEMP, "listen %s", sock);
+	privs_drop(cf.user_policy, NULL);
+	log_info("listening on %s", sock);
+	policy_server_run(&srv, lfd);
+	close(lfd);
+	unlink(sock);
+	policy_db_close(&srv.db);
+	return EXIT_DONE;
+}

@@ -1,0 +1,256 @@
+/* policy_phase.c: the request phases of the smtpd <-> policy protocol
+ * (ARCHITECTURE.md), dispatched through a table.  Session state lives in
+ * the connection, so smtpd can never claim an identity that policy did
+ * not verify itself.  One log line per decision. */
+#include "policy_server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "rate.h"
+
+static const char *const action_names[] = { "accept", "reject", "tempfail" };
+
+static void reply(struct kv *rep, const struct policy_verdict *v)
+{
+	kv_add(rep, "action", action_names[v->action]);
+	if (v->code) {
+		kv_addf(rep, "code", "%d", v->code);
+		kv_add(rep, "esc", v->esc);
+		kv_add(rep, "text", v->text);
+	}
+}
+
+static void log_decision(const struct policy_conn *c, const char *phase,
+			 const struct policy_verdict *v)
+{
+	char ip[64];
+
+	log_clean(ip, sizeof ip, c->s.ip, strlen(c->s.ip));
+	log_info("ip=%s phase=%s customer=%s rule=%s action=%s code=%d", ip,
+		 phase, *v->customer ? v->customer : "-",
+		 *v->rule ? v->rule : "-", action_names[v->action], v->code);
+}
+
+typedef int (*phase_fn)(struct policy_srv *, struct policy_conn *,
+			const struct kv_msg *, struct policy_verdict *);
+
+static int ph_connect(struct policy_srv *srv, struct policy_conn *c,
+		      const struct kv_msg *m, struct policy_verdict *v)
+{
+	(void)srv;
+	(void)v;
+	policy_session_init(&c->s, kv_get_or(m, "ip", ""));
+	c->s.tls = !strcmp(kv_get_or(m, "tls", "0"), "1");
+	rate_txn_reset(c->txn);
+	return 0; /* an unknown address may still AUTH: decide later */
+}
+
+static int ph_helo(struct policy_srv *srv, struct policy_conn *c,
+		   const struct kv_msg *m, struct policy_verdict *v)
+{
+	(void)srv;
+	(void)v;
+	snprintf(c->s.helo, sizeof c->s.helo, "%s", kv_get_or(m, "helo", ""));
+	return 0;
+}
+
+static int ph_tls(struct policy_srv *srv, struct policy_conn *c,
+		  const struct kv_msg *m, struct policy_verdict *v)
+{
+	(void)srv;
+	(void)v;
+	c->s.tls = !strcmp(kv_get_or(m, "tls", "1"), "1");
+	return 0;
+}
+
+static int ph_auth(struct policy_srv *srv, struct policy_conn *c,
+		   const struct kv_msg *m, struct policy_verdict *v)
+{
+	policy_db_refresh(&srv->db);
+	switch (policy_auth_start(&c->auth, &srv->db.lk, c->s.ip,
+				  kv_get_or(m, "user", ""),
+				  kv_get_or(m, "pass", ""), (long)time(NULL))) {
+	case AUTH_STARTED:
+		return 1;
+	case AUTH_THROTTLED:
+		policy_reply(v, POLICY_REJECT, 535, "5.7.8",
+			     "Username and Password not accepted.");
+		return 0;
+	default:
+		policy_reply(v, POLICY_TEMPFAIL, 454, "4.7.0",
+			     "Temporary authentication failure.");
+		return 0;
+	}
+}
+
+static int ph_mail(struct policy_srv *srv, struct policy_conn *c,
+		   const struct kv_msg *m, struct policy_verdict *v)
+{
+	policy_db_refresh(&srv->db);
+	rate_txn_reset(c->txn);
+	policy_decide_mail(&srv->db.lk, &c->s, kv_get_or(m, "from", ""), v);
+	return 0;
+}
+
+static int ph_rcpt(struct policy_srv *srv, struct policy_conn *c,
+		   const struct kv_msg *m, struct policy_verdict *v)
+{
+	const char *rcpt = kv_get_or(m, "rcpt", "");
+
+	policy_decide_rcpt(&srv->db.lk, &c->s, rcpt, v);
+	snprintf(v->customer, sizeof v->customer, "%s", c->s.customer);
+	snprintf(v->rule, sizeof v->rule, "%s", c->s.rule);
+	if (v->action != POLICY_ACCEPT)
+		return 0;
+	/* never relay uncounted mail: no counters, no 250 */
+	policy_rate_reply(srv->rate_ok ? rate_rcpt(c->txn,
+						   *c->s.rate_user ? c->s.rate_user : NULL,
+						   c->s.customer, rcpt, &c->s.lim,
+						   (long)time(NULL))
+				       : RATE_FULL, v);
+	if (v->action == POLICY_ACCEPT)
+		c->s.nrcpt++;
+	return 0;
+}
+
+static int ph_data(struct policy_srv *srv, struct policy_conn *c,
+		   const struct kv_msg *m, struct policy_verdict *v)
+{
+	(void)srv;
+	(void)m;
+	if (!c->s.mail_ok || !c->s.nrcpt)
+		policy_reply(v, POLICY_REJECT, 503, "5.5.1",
+			     "No valid recipients.");
+	return 0;
+}
+
+static int ph_commit(struct policy_srv *srv, struct policy_conn *c,
+		     const struct kv_msg *m, struct policy_verdict *v)
+{
+	(void)srv;
+	(void)m;
+	(void)v;
+	if (c->s.mail_ok)
+		rate_commit(c->txn, (long)time(NULL));
+	policy_session_reset(&c->s);
+	return 0;
+}
+
+static int ph_reset(struct policy_srv *srv, struct policy_conn *c,
+		    const struct kv_msg *m, struct policy_verdict *v)
+{
+	(void)srv;
+	(void)m;
+	(void)v;
+	rate_txn_reset(c->txn);
+	policy_session_reset(&c->s);
+	return 0;
+}
+
+/* A dry run for relayctl: no session state, no counting.  The AUTH user
+ * given is taken as verified. */
+static int ph_explain(struct policy_srv *srv, struct policy_conn *c,
+		      const struct kv_msg *m, struct policy_verdict *v)
+{
+	struct policy_session s;
+	const char *rcpt = kv_get_or(m, "rcpt", "");
+
+	(void)c;
+	policy_db_refresh(&srv->db);
+	policy_session_init(&s, kv_get_or(m, "ip", ""));
+	snprintf(s.helo, sizeof s.helo, "%s", kv_get_or(m, "helo", ""));
+	snprintf(s.user, sizeof s.user, "%s", kv_get_or(m, "user", ""));
+	s.tls = !strcmp(kv_get_or(m, "tls", "0"), "1");
+	if (*s.user)
+		policy_trace(v, "AUTH as %s taken as verified (dry run)", s.user);
+	policy_decide_mail(&srv->db.lk, &s, kv_get_or(m, "from", ""), v);
+	if (v->action == POLICY_ACCEPT && *rcpt) {
+		policy_trace(v, "MAIL: %d %s %s", v->code, v->esc, v->text);
+		policy_decide_rcpt(&srv->db.lk, &s, rcpt, v);
+	}
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	phase_fn fn;
+} phases[] = {
+	{ "connect", ph_connect }, { "helo", ph_helo },
+	{ "tls", ph_tls },         { "auth", ph_auth },
+	{ "mail", ph_mail },       { "rcpt", ph_rcpt },
+	{ "data", ph_data },       { "commit", ph_commit },
+	{ "reset", ph_reset },     { "explain", ph_explain },
+};
+
+static void add_extras(struct kv *rep, const char *phase,
+		       const struct policy_verdict *v)
+{
+	if (!strcmp(phase, "mail") && v->action == POLICY_ACCEPT) {
+		kv_add(rep, "from", v->from);
+		kv_add(rep, "customer", v->customer);
+	}
+	if (!strcmp(phase, "explain")) {
+		kv_add(rep, "customer", v->customer);
+		kv_add(rep, "rule", v->rule);
+		kv_add(rep, "from", v->from);
+		for (const char *p = v->trace; *p;) {
+			const char *e = strchr(p, '\n');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			kv_addn(rep, "trace", p, n);
+			p += n + (e != NULL);
+		}
+	}
+}
+
+int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
+			char *payload, size_t len, struct kv *rep)
+{
+	static struct kv_msg m;
+	static struct policy_verdict v;
+	const char *phase;
+	size_t i;
+
+	if (kv_parse(&m, payload, len) < 0 || !(phase = kv_get(&m, "phase")))
+		return -1;
+	for (i = 0; i < sizeof phases / sizeof phases[0]; i++)
+		if (!strcmp(phase, phases[i].name))
+			break;
+	if (i == sizeof phases / sizeof phases[0])
+		return -1;
+	policy_verdict_init(&v);
+	if (phases[i].fn(srv, c, &m, &v) == 1)
+		return 1;
+	reply(rep, &v);
+	add_extras(rep, phase, &v);
+	if (!strcmp(phase, "mail") || !strcmp(phase, "rcpt") ||
+	    !strcmp(phase, "auth") || !strcmp(phase, "explain"))
+		log_decision(c, phase, &v);
+	return 0;
+}
+
+void policy_phase_auth_done(struct policy_srv *srv, struct policy_conn *c,
+			    struct kv *rep)
+{
+	static struct policy_verdict v;
+	int r = policy_auth_finish(&c->auth, (long)time(NULL));
+
+	(void)srv;
+	policy_verdict_init(&v);
+	if (r == 1) {
+		snprintf(c->s.user, sizeof c->s.user, "%s", c->auth.user);
+		policy_reply(&v, POLICY_ACCEPT, 235, "2.7.0",
+			     "Authentication successful");
+		kv_add(rep, "user", c->s.user);
+	} else if (r == 0) {
+		policy_reply(&v, POLICY_REJECT, 535, "5.7.8",
+			     "Username and Password not accepted.");
+	} else {
+		policy_reply(&v, POLICY_TEMPFAIL, 454, "4.7.0",
+			     "Temporary authentication failure.");
+	}
+	reply(rep, &v);
+	log_decision(c, "auth", &v);
+}

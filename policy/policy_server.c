@@ -1,0 +1,171 @@
+/* policy_server.c: relay-policy's poll loop.  Every connection is one SMTP
+ * session; requests are answered in order, one reply frame each.  Only
+ * a password check runs outside the loop (policy_auth.c), and while it
+ * runs that connection's socket is not read (one request, one reply). */
+#include "policy_server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rate.h"
+#include "usock.h"
+
+#define CONN_MAX 4096
+
+static struct policy_conn *conns[CONN_MAX];
+static size_t nconn;
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void conn_free(struct policy_conn *c)
+{
+	policy_auth_cancel(&c->auth);
+	rate_txn_free(c->txn);
+	ns_reader_free(&c->rd);
+	close(c->fd);
+	free(c);
+}
+
+static int peer_allowed(const struct policy_srv *srv, int fd)
+{
+	uid_t uid;
+
+	if (usock_peer_uid(fd, &uid) < 0)
+		return 0;
+	for (int i = 0; i < srv->nallow; i++)
+		if (srv->allow[i] == uid)
+			return 1;
+	log_warn("refused a connection from uid %ld", (long)uid);
+	return 0;
+}
+
+static void accept_one(struct policy_srv *srv, int lfd)
+{
+	struct policy_conn *c;
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (nconn == CONN_MAX || !peer_allowed(srv, fd) ||
+	    !(c = calloc(1, sizeof *c))) {
+		if (nconn == CONN_MAX)
+			log_warn("too many sessions (%d)", CONN_MAX);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->auth.fd = -1;
+	c->txn = rate_txn_new();
+	if (!c->txn || ns_reader_init(&c->rd, fd) < 0) {
+		rate_txn_free(c->txn);
+		close(fd);
+		free(c);
+		return;
+	}
+	policy_session_init(&c->s, "");
+	conns[nconn++] = c;
+}
+
+static void send_reply(struct policy_conn *c, struct kv *rep)
+{
+	if (kv_send(rep, c->fd) < 0)
+		c->dead = 1;
+	kv_reset(rep);
+}
+
+/* Answer every complete request buffered or readable now. */
+static void serve(struct policy_srv *srv, struct policy_conn *c,
+		  struct kv *rep)
+{
+	char *payload;
+	size_t len;
+	int r;
+
+	while (!c->dead && !c->auth.pid) {
+		r = ns_reader_next(&c->rd, &payload, &len);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			if (errno)
+				log_warn("dropping a peer: %s", strerror(errno));
+			c->dead = 1;
+			return;
+		}
+		r = policy_phase_handle(srv, c, payload, len, rep);
+		if (r < 0) {
+			log_warn("dropping a peer that sent a bad request");
+			c->dead = 1;
+		} else if (r == 0) {
+			send_reply(c, rep);
+		}
+	}
+}
+
+static void handle_ready(struct policy_srv *srv, struct pollfd *pfd,
+			 struct kv *rep)
+{
+	for (size_t i = 0; i < nconn; i++) {
+		struct policy_conn *c = conns[i];
+		if (!pfd[i + 1].revents)
+			continue;
+		if (c->auth.pid) {
+			policy_phase_auth_done(srv, c, rep);
+			send_reply(c, rep);
+		}
+		serve(srv, c, rep);
+	}
+	for (size_t i = 0; i < nconn;) {
+		if (conns[i]->dead) {
+			conn_free(conns[i]);
+			conns[i] = conns[--nconn];
+		} else {
+			i++;
+		}
+	}
+}
+
+int policy_server_run(struct policy_srv *srv, int lfd)
+{
+	static struct pollfd pfd[CONN_MAX + 1];
+	struct kv rep;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	fd_nonblock(lfd);
+	kv_init(&rep);
+	while (!stopping) {
+		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		for (size_t i = 0; i < nconn; i++) {
+			struct policy_conn *c = conns[i];
+			pfd[i + 1] = (struct pollfd){
+				.fd = c->auth.pid ? c->auth.fd : c->fd,
+				.events = POLLIN };
+		}
+		if (poll(pfd, nconn + 1, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("poll: %s", strerror(errno));
+			break;
+		}
+		if (nconn)
+			handle_ready(srv, pfd, &rep);
+		if (pfd[0].revents & POLLIN)
+			accept_one(srv, lfd);
+	}
+	while (nconn)
+		conn_free(conns[--nconn]);
+	kv_free(&rep);
+	return 0;
+}

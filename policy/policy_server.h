@@ -1,0 +1,43 @@
+/* policy_server.h: relay-policy's daemon side: one connection per SMTP
+ * session on run/policy.sock, served from one poll loop
+ * (policy_server.c), each request dispatched by phase (policy_phase.c). */
+#ifndef POLICY_SERVER_H
+#define POLICY_SERVER_H
+
+#include <sys/types.h>
+
+#include "kv.h"
+#include "ns.h"
+#include "policy_auth.h"
+#include "policy_db.h"
+#include "policy_decide.h"
+
+struct policy_conn {
+	int fd;
+	struct ns_reader rd;
+	struct policy_session s;
+	struct rate_txn *txn;
+	struct policy_auth auth;   /* a password check in progress */
+	int dead;
+};
+
+struct policy_srv {
+	struct policy_db db;
+	int rate_ok;               /* counters file mapped */
+	uid_t allow[3];            /* peers allowed to connect */
+	int nallow;
+};
+
+/* Handle one request frame; returns 0 when the reply is in rep, 1 when
+ * it comes later (AUTH running: policy_phase_auth_done), -1 to drop the
+ * peer (garbage). */
+int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
+			char *payload, size_t len, struct kv *rep);
+/* The AUTH check of c finished: build its reply. */
+void policy_phase_auth_done(struct policy_srv *srv, struct policy_conn *c,
+			    struct kv *rep);
+
+/* Listen on path and serve until a signal ends it; 0 or -1. */
+int policy_server_run(struct policy_srv *srv, int lfd);
+
+#endif
