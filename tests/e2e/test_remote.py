@@ -51,10 +51,24 @@ def free_port():
 class Sink:
     """aiosmtpd handler: records messages; per-address RCPT replies."""
 
-    def __init__(self):
+    def __init__(self, pipelining=True):
         self.msgs = []
         self.rcpt_replies = {}
         self.connections = 0
+        self.pipelining = pipelining
+        self.mail_options = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands one by one anyway
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        self.mail_options.append(options)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         rep = self.rcpt_replies.get(address)
@@ -83,8 +97,8 @@ class CountingController(Controller):
         return super().factory()
 
 
-def start_sink(ip, port, **smtp_kw):
-    h = Sink()
+def start_sink(ip, port, pipelining=True, **smtp_kw):
+    h = Sink(pipelining)
     c = CountingController(h, hostname=ip, port=port, **smtp_kw)
     c.start()
     h.connections = 0  # the controller's own readiness probe
@@ -337,6 +351,28 @@ def test_stale(inst, port):
         c.stop()
 
 
+def test_nopipe(inst, port):
+    """The same reply mapping one command at a time (no PIPELINING)."""
+    h, c = start_sink("127.0.0.10", port, pipelining=False)
+    try:
+        h.rcpt_replies = {"bad@np.test": "550 5.1.1 no such user", "later@np.test": "452 4.2.2 full"}
+        inst.set_zone(dict(ZONE, **{"np.test": {"A": ["127.0.0.10"]}}))
+        s = inst.connect()
+        rc = job(inst, s, ["ok@np.test", "bad@np.test", "later@np.test"])["rcpt"]
+        rc2 = job(inst, s, ["bad@np.test"])["rcpt"]
+        s.close()
+        check("no pipelining: D/B/T per recipient",
+              [rc[a][0] for a in ("ok@np.test", "bad@np.test", "later@np.test")] == ["D", "B", "T"]
+              and len(h.msgs) == 1 and h.msgs[0]["rcpt"] == ["ok@np.test"], "%r" % rc)
+        check("no pipelining: no recipient accepted, no DATA", rc2["bad@np.test"][0] == "B" and len(h.msgs) == 1,
+              "%r" % rc2)
+        check("MAIL carries SIZE= and BODY=8BITMIME",
+              any(o.startswith("SIZE=") for o in h.mail_options[0]) and "BODY=8BITMIME" in h.mail_options[0],
+              "%r" % h.mail_options)
+    finally:
+        c.stop()
+
+
 def test_bad_frame(inst):
     s = inst.connect()
     s.sendall(netstring(b"qid=Q\nfile=relative\nrcpt=0 a@b\n"))
@@ -361,6 +397,7 @@ def main():
         test_bytes(inst, a)
         test_reuse(inst, a)
         test_stale(inst, inst.smtp_port)
+        test_nopipe(inst, inst.smtp_port)
         test_bad_frame(inst)
     except Exception as e:  # a crash is a failure, with the log to see why
         check("no exception (%s: %s)" % (type(e).__name__, e), False)
