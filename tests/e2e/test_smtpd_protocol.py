@@ -1,0 +1,370 @@
+#!/usr/bin/python3
+"""test_smtpd_protocol.py: relay-listen and relay-smtpd on the wire, in a
+real instance (relay-master, relay-policy, relay-queue; harness.py).
+
+Byte-level clients check: the EHLO list (STARTTLS only before TLS, AUTH only
+inside it, no CHUNKING/DSN), sloppy-but-harmless input, sequence and syntax
+errors, CRLF-only commands, SMTP smuggling shapes in DATA (nothing queued,
+nothing interpreted), size/line/recipient limits, PIPELINING (replies to a
+group in one packet), STARTTLS dropping pipelined plaintext, AUTH PLAIN and
+LOGIN (incl. cancel and a wrong password), implicit TLS, the per-IP cap,
+command/error/time limits, and relay-smtpd's 421 when policy is down."""
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, Instance, Raw, Sink, check, finish, free_port,  # noqa: E402
+                     is_root, strip_trace)
+
+FROM = 'sender@example.com'
+USER, PASSWORD = 'mailer@example.com', 'Corr3ct-Horse'
+
+
+def rules(pwhash):
+    return """\
+customer example licenses=100 paid=yes
+domain example.com customer=example
+rule example loopback senders=domain auth=ip
+ip example loopback 127.0.0.1/32
+ip example loopback ::1
+rule example authed senders=domain auth=smtp
+user %s hash=%s customer=example
+""" % (USER, pwhash)
+
+
+def make_tls(tmp):
+    cert, key = os.path.join(tmp, 'cert.pem'), os.path.join(tmp, 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048',
+                    '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+                    '-subj', '/CN=relaybox.test'], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=60)
+    os.chmod(key, 0o600)
+    if is_root():  # relay-smtpd reads the key as relaysmtpd
+        shutil.chown(key, 'relaysmtpd')
+        shutil.chown(cert, 'relaysmtpd')
+    return cert, key
+
+
+def starttls(raw):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw.s = ctx.wrap_socket(raw.s, server_hostname='relaybox.test')
+    raw.buf = b''
+
+
+def ehlo(raw, name='client.example.com'):
+    code, lines = raw.cmd(b'EHLO ' + name.encode() + b'\r\n')
+    return code, [l.upper() for l in lines[1:]]
+
+
+def session(port):
+    r = Raw(port)
+    code, _ = r.reply()
+    return r, code
+
+
+def queued_count(inst):
+    return len([l for l in inst.log().splitlines()
+                if 'relay-smtpd' in l and 'result=queued' in l])
+
+
+def test_ehlo_and_sloppy(inst):
+    r, code = session(inst.port)
+    check('greeting 220', code == 220)
+    code, ext = ehlo(r)
+    check('EHLO 250', code == 250)
+    for e in ('PIPELINING', 'SIZE 20000', '8BITMIME', 'ENHANCEDSTATUSCODES',
+              'SMTPUTF8', 'STARTTLS'):
+        check('EHLO advertises %s' % e, e in ext, ext)
+    check('EHLO: no AUTH before TLS', not any(e.startswith('AUTH') for e in ext), ext)
+    check('EHLO: no CHUNKING, no DSN', 'CHUNKING' not in ext and 'DSN' not in ext)
+    check('lower-case verbs', r.cmd(b'noop\r\n')[0] == 250)
+    check('VRFY 252', r.cmd(b'VRFY someone\r\n')[0] == 252)
+    check('HELP 214', r.cmd(b'HELP\r\n')[0] == 214)
+    check('unknown verb 500', r.cmd(b'XYZZY\r\n')[0] == 500)
+    check('space after FROM:', r.cmd(b'mail from: <%s>\r\n' % FROM.encode())[0] == 250)
+    check('nested MAIL 503', r.cmd(b'MAIL FROM:<%s>\r\n' % FROM.encode())[0] == 503)
+    check('space after TO:', r.cmd(b'rcpt to: <a@example.org>\r\n')[0] == 250)
+    check('RCPT param 555', r.cmd(b'RCPT TO:<b@example.org> NOTIFY=NEVER\r\n')[0] == 555)
+    check('RSET', r.cmd(b'RSET\r\n')[0] == 250)
+    check('DATA before MAIL 503', r.cmd(b'DATA\r\n')[0] == 503)
+    check('RCPT before MAIL 503', r.cmd(b'RCPT TO:<a@example.org>\r\n')[0] == 503)
+    check('MAIL syntax 501', r.cmd(b'MAIL <a@example.com>\r\n')[0] == 501)
+    check('bad address 501', r.cmd(b'MAIL FROM:<a b@example.com>\r\n')[0] == 501)
+    check('source route 553', r.cmd(b'MAIL FROM:<@x.org:a@example.com>\r\n')[0] == 553)
+    check('SIZE over max 552', r.cmd(b'MAIL FROM:<%s> SIZE=20001\r\n' % FROM.encode())[0] == 552)
+    check('unknown MAIL param 555', r.cmd(b'MAIL FROM:<%s> FOO=1\r\n' % FROM.encode())[0] == 555)
+    check('BODY=8BITMIME ok', r.cmd(b'MAIL FROM:<%s> BODY=8BITMIME SIZE=100\r\n' % FROM.encode())[0] == 250)
+    check('QUIT 221', r.cmd(b'QUIT\r\n')[0] == 221)
+    r.close()
+    r, _ = session(inst.port)
+    check('MAIL before HELO 503', r.cmd(b'MAIL FROM:<%s>\r\n' % FROM.encode())[0] == 503)
+    check('HELO without EHLO', r.cmd(b'HELO printer\r\n')[0] == 250)
+    check('MAIL after HELO', r.cmd(b'MAIL FROM:<%s>\r\n' % FROM.encode())[0] == 250)
+    r.close()
+
+
+def test_crlf_commands(inst):
+    r, _ = session(inst.port)
+    ehlo(r)
+    code, lines = r.cmd(b'NOOP\n')
+    check('bare LF command 500 5.5.2', code == 500 and lines[0].startswith('5.5.2'), lines)
+    code, lines = r.cmd(b'NOOP\rRSET\r\n')
+    check('bare CR command 500 5.5.2', code == 500 and lines[0].startswith('5.5.2'), lines)
+    code, lines = r.cmd(b'NOOP ' + b'x' * 1200 + b'\r\n')
+    check('overlong command 500 5.5.2', code == 500 and 'too long' in lines[0], lines)
+    check('NUL in command 500', r.cmd(b'NO\x00OP\r\n')[0] == 500)
+    check('still in sync after errors', r.cmd(b'NOOP\r\n')[0] == 250)
+    r.close()
+
+
+def start_data(r, rcpts=(b'someone@example.org',)):
+    r.send(b'MAIL FROM:<%s>\r\n' % FROM.encode())
+    ok = r.reply()[0] == 250
+    for rc in rcpts:
+        r.send(b'RCPT TO:<' + rc + b'>\r\n')
+        ok = ok and r.reply()[0] == 250
+    return ok and r.cmd(b'DATA\r\n')[0] == 354
+
+
+def test_smuggling(inst):
+    before = queued_count(inst)
+    shapes = [
+        ('\\n.\\n', b'Subject: s1\r\n\r\nhello\n.\n'),
+        ('\\r\\n.\\r', b'Subject: s2\r\n\r\nhello\r\n.\r'),
+        ('\\r.\\r\\n', b'Subject: s3\r\n\r\nhello\r.\r\n'),
+        ('\\n.\\r\\n', b'Subject: s4\r\n\r\nhello\n.\r\n'),
+    ]
+    for name, head in shapes:
+        r, _ = session(inst.port)
+        ehlo(r)
+        check('smuggle %s: DATA started' % name, start_data(r))
+        r.send(head + b'MAIL FROM:<%s>\r\nRCPT TO:<victim@example.org>\r\n'
+               b'DATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\n' % FROM.encode())
+        code, lines = r.reply()
+        check('smuggle %s: 550 5.6.11' % name,
+              code == 550 and lines[0].startswith('5.6.11'), (code, lines))
+        code, _ = r.cmd(b'NOOP\r\n')
+        check('smuggle %s: nothing interpreted (next reply is NOOP\'s)' % name,
+              code == 250)
+        r.close()
+    time.sleep(0.5)
+    check('smuggle: nothing queued', queued_count(inst) == before,
+          inst.log_tail(20))
+
+
+def test_limits(inst):
+    before = queued_count(inst)
+    r, _ = session(inst.port)
+    ehlo(r)
+    check('size: DATA', start_data(r))
+    r.send(b'Subject: big\r\n\r\n' + (b'y' * 70 + b'\r\n') * 400 + b'.\r\n')
+    code, lines = r.reply()
+    check('message over max 552 5.3.4', code == 552 and lines[0].startswith('5.3.4'),
+          (code, lines))
+    check('long line: DATA', start_data(r))
+    r.send(b'Subject: long\r\n\r\n' + b'z' * 999 + b'\r\n.\r\n')
+    code, lines = r.reply()
+    check('DATA line over line_max 550 5.5.2', code == 550 and
+          lines[0].startswith('5.5.2'), (code, lines))
+    check('line of exactly 1000: DATA', start_data(r))
+    r.send(b'Subject: edge\r\n\r\n' + b'z' * 998 + b'\r\n.\r\n')
+    check('DATA line of 998+CRLF queued', r.reply()[0] == 250)
+    deadline = time.time() + 5
+    while queued_count(inst) == before and time.time() < deadline:
+        time.sleep(0.1)
+    check('the log counts queued messages (so "nothing queued" means it)',
+          queued_count(inst) == before + 1, inst.log_tail(10))
+    r.send(b'MAIL FROM:<%s>\r\n' % FROM.encode())
+    r.reply()
+    codes = [r.cmd(b'RCPT TO:<r%d@example.org>\r\n' % i)[0] for i in range(5)]
+    check('rcpt_max 3: 4th and 5th get 452', codes == [250, 250, 250, 452, 452], codes)
+    code, lines = r.cmd(b'RCPT TO:<r9@example.org>\r\n')
+    check('452 4.5.3 text', code == 452 and lines[0].startswith('4.5.3'), lines)
+    r.close()
+
+
+def test_pipelining_exact(inst, sink):
+    r, _ = session(inst.port)
+    body = (b'From: <sender@example.com>\r\nSubject: pipe\r\n'
+            b'Message-ID: <pipe@test>\r\n\r\n.dot\r\nx\r\n')
+    stuffed = body.replace(b'\r\n.', b'\r\n..')
+    r.send(b'EHLO c.example.com\r\nMAIL FROM:<%s>\r\nRCPT TO:<p1@example.org>\r\n'
+           b'RCPT TO:<p2@example.org>\r\nDATA\r\n' % FROM.encode())
+    time.sleep(1.0)
+    data = r.s.recv(65536)
+    check('pipelined group answered in one packet',
+          data.count(b'\r\n250 ') == 4 and data.endswith(b'354 End data with <CR><LF>.<CR><LF>\r\n'),
+          data)
+    r.send(stuffed + b'.\r\nQUIT\r\n')
+    code, lines = r.reply()
+    check('pipelined message queued', code == 250 and 'queued as' in lines[0], lines)
+    r.close()
+    deadline = time.time() + 60
+    got = []
+    while time.time() < deadline and not got:
+        got = [m for m in list(sink.messages) if b'<pipe@test>' in m.data]
+        time.sleep(0.2)
+    check('message arrives unstuffed, byte-exact', got and
+          strip_trace(got[0].data) == body, got and got[0].data[:400])
+
+
+def test_starttls_auth(inst):
+    r, _ = session(inst.port)
+    ehlo(r)
+    code, lines = r.cmd(b'AUTH PLAIN AG1haWxlckBleGFtcGxlLmNvbQB4\r\n')
+    check('AUTH before TLS 538 5.7.11', code == 538 and lines[0].startswith('5.7.11'), lines)
+    r.send(b'STARTTLS\r\nHELP\r\n')  # HELP must be dropped (CVE-2011-0411)
+    check('STARTTLS 220', r.reply()[0] == 220)
+    starttls(r)
+    code, _ = r.cmd(b'NOOP\r\n')
+    check('plaintext pipelined after STARTTLS dropped', code == 250, code)
+    check('state reset: MAIL needs EHLO again',
+          r.cmd(b'MAIL FROM:<%s>\r\n' % FROM.encode())[0] == 503)
+    code, ext = ehlo(r)
+    check('EHLO in TLS: AUTH PLAIN LOGIN, no STARTTLS',
+          'AUTH PLAIN LOGIN' in ext and 'STARTTLS' not in ext, ext)
+    check('second STARTTLS 503', r.cmd(b'STARTTLS\r\n')[0] == 503)
+    check('AUTH cancel 501', r.cmd(b'AUTH LOGIN\r\n')[0] == 334 and
+          r.cmd(b'*\r\n')[0] == 501)
+    import base64
+    bad = base64.b64encode(b'\0' + USER.encode() + b'\0wrong')
+    code, lines = r.cmd(b'AUTH PLAIN ' + bad + b'\r\n')
+    check('wrong password 535 5.7.8', code == 535 and lines[0].startswith('5.7.8'), lines)
+    check('bad base64 501', r.cmd(b'AUTH PLAIN !!!!\r\n')[0] == 501)
+    code = r.cmd(b'AUTH LOGIN\r\n')[0]
+    code2 = r.cmd(base64.b64encode(USER.encode()) + b'\r\n')[0]
+    code3, lines = r.cmd(base64.b64encode(PASSWORD.encode()) + b'\r\n')
+    check('AUTH LOGIN 334/334/235', (code, code2, code3) == (334, 334, 235),
+          (code, code2, code3, lines))
+    check('second AUTH 503', r.cmd(b'AUTH PLAIN ' + bad + b'\r\n')[0] == 503)
+    check('authenticated mail accepted', start_data(r))
+    r.send(b'Subject: tls\r\n\r\nover tls\r\n.\r\n')
+    check('queued over TLS', r.reply()[0] == 250)
+    r.close()
+    check('password never logged', PASSWORD not in inst.log())
+    m = inst.wait_log(r'result=queued', 5)
+    check('log has a queued line', m is not None)
+
+
+def test_implicit_tls(inst, port):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = socket.create_connection(('127.0.0.1', port), timeout=30)
+    r = Raw.__new__(Raw)
+    r.s = ctx.wrap_socket(s, server_hostname='relaybox.test')
+    r.buf = b''
+    code, _ = r.reply()
+    check('implicit TLS: greeting inside TLS', code == 220)
+    code, ext = ehlo(r)
+    check('implicit TLS: AUTH offered, STARTTLS not',
+          'AUTH PLAIN LOGIN' in ext and 'STARTTLS' not in ext, ext)
+    import base64
+    plain = base64.b64encode(b'\0' + USER.encode() + b'\0' + PASSWORD.encode())
+    check('implicit TLS: AUTH PLAIN 235', r.cmd(b'AUTH PLAIN ' + plain + b'\r\n')[0] == 235)
+    r.close()
+
+
+def test_caps_and_timers(inst):
+    a, ca = session(inst.port)
+    b, cb = session(inst.port)
+    c = Raw(inst.port)
+    code, lines = c.reply()
+    check('conn_per_ip 2: third connection 421 4.7.0',
+          code == 421 and lines[0].startswith('4.7.0') and
+          'Too many connections' in lines[0], (code, lines))
+    c.close()
+    a.cmd(b'QUIT\r\n')
+    a.close()
+    ok = False
+    for _ in range(50):
+        d = Raw(inst.port)
+        code, _ = d.reply()
+        d.close()
+        if code == 220:
+            ok = True
+            break
+        time.sleep(0.1)
+    check('slot released when a session ends', ok)
+    b.close()
+    r, _ = session(inst.port)
+    codes = [r.cmd(b'BOGUS\r\n')[0] for _ in range(3)]
+    code, lines = r.reply()
+    check('errors_max 3: 500 x3 then 421 4.7.0',
+          codes == [500, 500, 500] and code == 421, (codes, code, lines))
+    r.close()
+    r, _ = session(inst.port)
+    codes = [r.cmd(b'NOOP\r\n')[0] for _ in range(11)]
+    check('commands_max 10: the 11th gets 421', codes == [250] * 10 + [421], codes)
+    r.close()
+    r, _ = session(inst.port)
+    t0 = time.time()
+    code, lines = r.reply()
+    check('idle client: 421 4.4.2 after smtp_timeout',
+          code == 421 and lines[0].startswith('4.4.2') and
+          1.5 < time.time() - t0 < 15, (code, lines, time.time() - t0))
+    r.close()
+
+
+def test_policy_down():
+    """relay-smtpd alone (UCSPI on pipes) with no policy socket."""
+    d = tempfile.mkdtemp(prefix='relaybox-smtpd-')
+    try:
+        os.mkdir(os.path.join(d, 'run'))
+        with open(os.path.join(d, 'relay.conf'), 'w') as f:
+            f.write('hostname = relaybox.test\n')
+        os.chmod(d, 0o755)
+        env = dict(os.environ, TCPREMOTEIP='127.0.0.1', TCPREMOTEPORT='5',
+                   TCPLOCALIP='127.0.0.1', TCPLOCALPORT='25', PROTO='TCP')
+        p = subprocess.run([os.path.join(BIN, 'relay-smtpd'), '-d', d],
+                           input=b'EHLO x\r\nQUIT\r\n', env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+        check('policy down: 421 4.3.0 greeting and close',
+              p.stdout == b'421 4.3.0 relaybox.test Service temporarily '
+              b'unavailable\r\n', (p.stdout, p.stderr[-300:]))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix='relaybox-smtpd-tls-')
+    os.chmod(tmp, 0o755)
+    try:
+        cert, key = make_tls(tmp)
+        pwhash = subprocess.run(['openssl', 'passwd', '-6', PASSWORD],
+                                stdout=subprocess.PIPE, text=True,
+                                check=True).stdout.strip()
+        tls_port = free_port()
+        conf = {'tls_cert': cert, 'tls_key': key, 'rcpt_max': 3,
+                'message_size_max': 20000, 'listen_tls': '127.0.0.1:%d' % tls_port}
+        with Sink() as sink, Instance(conf_overrides=conf, sink=sink,
+                                      rules_text=rules(pwhash)) as inst:
+            test_ehlo_and_sloppy(inst)
+            test_crlf_commands(inst)
+            test_smuggling(inst)
+            test_limits(inst)
+            test_pipelining_exact(inst, sink)
+            test_starttls_auth(inst)
+            test_implicit_tls(inst, tls_port)
+        conf = {'conn_per_ip': 2, 'errors_max': 3, 'commands_max': 10,
+                'smtp_timeout': 2}
+        with Instance(conf_overrides=conf) as inst:
+            test_caps_and_timers(inst)
+        test_policy_down()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    finish()
+
+
+if __name__ == '__main__':
+    main()
