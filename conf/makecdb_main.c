@@ -21,28 +21,13 @@ static int usage(void)
 
 static int do_hash(void)
 {
-	char pw[PWHASH_PASS_MAX], again[PWHASH_PASS_MAX], hash[PWHASH_MAX];
-	int tty = isatty(0);
+	char hash[PWHASH_MAX];
+	const char *err;
 
-	if (pwhash_read("Password: ", pw, sizeof pw) < 0 ||
-	    (tty && pwhash_read("Again: ", again, sizeof again) < 0)) {
-		fprintf(stderr, "makecdb: no password read\n");
+	if (pwhash_ask(hash, sizeof hash, &err) < 0) {
+		fprintf(stderr, "makecdb: %s\n", err);
 		return EXIT_PERM;
 	}
-	if (tty && strcmp(pw, again) != 0) {
-		fprintf(stderr, "makecdb: the passwords differ\n");
-		return EXIT_PERM;
-	}
-	if (!*pw) {
-		fprintf(stderr, "makecdb: empty password refused\n");
-		return EXIT_PERM;
-	}
-	if (pwhash_make(pw, hash, sizeof hash) < 0) {
-		fprintf(stderr, "makecdb: hashing failed\n");
-		return EXIT_TEMP;
-	}
-	explicit_bzero(pw, sizeof pw);
-	explicit_bzero(again, sizeof again);
 	puts(hash);
 	return EXIT_DONE;
 }

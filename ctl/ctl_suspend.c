@@ -1,12 +1,52 @@
-/* ctl_suspend.c: placeholder until the owning part lands its implementation. */
+/* ctl_suspend.c: relayctl suspend|unsuspend user ADDRESS | customer NAME.
+ * Edits DIR/suspended (lib/susp.c, atomically replaced); relay-policy
+ * follows it at its next decision, on top of suspended=yes in the rules. */
 #include "ctl.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+#include "exitcodes.h"
+#include "settings.h"
+#include "susp.h"
+
+static int edit(int argc, char **argv, int add)
+{
+	const char *verb = add ? "suspend" : "unsuspend";
+	char path[PATH_MAX], name[ADDR_MAX];
+	int rc;
+
+	if (argc != 2 || (strcmp(argv[0], "user") && strcmp(argv[0], "customer")) ||
+	    strlen(argv[1]) >= sizeof name || !*argv[1]) {
+		fprintf(stderr, "usage: relayctl %s user ADDRESS | customer NAME\n",
+			verb);
+		return EXIT_PERM;
+	}
+	snprintf(name, sizeof name, "%s", argv[1]);
+	addr_lower(name);
+	settings_path(path, sizeof path, "suspended");
+	rc = susp_edit(path, argv[0], name, add);
+	if (rc < 0) {
+		fprintf(stderr, "relayctl: %s: %s: %s\n", verb, path,
+			strerror(errno));
+		return errno == EINVAL ? EXIT_PERM : EXIT_TEMP;
+	}
+	printf("%s %s %s%s\n", argv[0], name,
+	       add ? "suspended" : "no longer suspended by the operator",
+	       rc == 1 ? " (it already was)" : "");
+	return EXIT_DONE;
+}
 
 int ctl_suspend(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "relayctl: suspend: not built yet\n");
-	return 111;
+	/* argv[-1] is the command name (relayctl_main.c) */
+	return edit(argc, argv, strcmp(argv[-1], "unsuspend") != 0);
+}
+
+int ctl_unsuspend(int argc, char **argv)
+{
+	return edit(argc, argv, 0);
 }

@@ -103,3 +103,25 @@ int pwhash_verify(const char *pw, const char *hash)
 	free(cd);
 	return ok;
 }
+
+int pwhash_ask(char *hash, size_t n, const char **err)
+{
+	char pw[PWHASH_PASS_MAX], again[PWHASH_PASS_MAX];
+	int tty = isatty(0), rc = -1;
+
+	*err = NULL;
+	if (pwhash_read("Password: ", pw, sizeof pw) < 0 ||
+	    (tty && pwhash_read("Again: ", again, sizeof again) < 0))
+		*err = "no password read";
+	else if (tty && strcmp(pw, again) != 0)
+		*err = "the passwords differ";
+	else if (!*pw)
+		*err = "empty password refused";
+	else if (pwhash_make(pw, hash, n) < 0)
+		*err = "hashing failed";
+	else
+		rc = 0;
+	explicit_bzero(pw, sizeof pw);
+	explicit_bzero(again, sizeof again);
+	return rc;
+}

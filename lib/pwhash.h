@@ -24,4 +24,8 @@ int pwhash_make(const char *pw, char *out, size_t n);
  * ms): callers must not run it in an event loop that serves others. */
 int pwhash_verify(const char *pw, const char *hash);
 
+/* The operator's way to make a hash: read the password (twice on a tty),
+ * refuse an empty one or a mismatch, hash it.  0, or -1 with err set. */
+int pwhash_ask(char *hash, size_t n, const char **err);
+
 #endif

@@ -168,8 +168,10 @@ static int pick_rule(const struct policy_lookup *lk, struct policy_session *s,
 		policy_trace(v, "rule %s/%s (auth=%s tls=%s senders=%s): "
 			     "address %s, AUTH %s, TLS %s", cust, r->name,
 			     r->auth, r->tls ? "required" : "optional",
-			     r->senders, ipok ? "ok" : "not listed",
-			     authok ? "ok" : "missing", tlsok ? "ok" : "missing");
+			     r->senders,
+			     !strcmp(r->auth, "smtp") ? "not needed" : ipok ? "listed" : "not listed",
+			     !strcmp(r->auth, "ip") ? "not needed" : authok ? "ok" : "missing",
+			     !r->tls ? "not needed" : tlsok ? "ok" : "missing");
 		if (ipok && authok && tlsok) {
 			if (check_sender(lk, s, ident, r, from, v, uval, un) == 0)
 				return i;

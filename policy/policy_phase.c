@@ -158,9 +158,9 @@ static int ph_explain(struct policy_srv *srv, struct policy_conn *c,
 	struct policy_session s;
 	const char *rcpt = kv_get_or(m, "rcpt", "");
 
-	(void)c;
 	policy_db_refresh(&srv->db);
 	policy_session_init(&s, kv_get_or(m, "ip", ""));
+	snprintf(c->s.ip, sizeof c->s.ip, "%s", s.ip); /* for the log line */
 	snprintf(s.helo, sizeof s.helo, "%s", kv_get_or(m, "helo", ""));
 	snprintf(s.user, sizeof s.user, "%s", kv_get_or(m, "user", ""));
 	s.tls = !strcmp(kv_get_or(m, "tls", "0"), "1");
