@@ -54,9 +54,9 @@ char *queue_received(const struct qfile *q, const char *hostname,
 	if (q->nrcpt == 1)
 		snprintf(forr, sizeof forr, "\r\n\tfor <%s>", q->rcpt[0]);
 	snprintf(buf, cap,
-		 "Received: from %s (%s%s%s)\r\n\tby %s (relaybox) with %s"
+		 "Received: from %s%s%s%s\r\n\tby %s (relaybox) with %s"
 		 "%s%s%s\r\n\tid %s%s; %s\r\n",
-		 *helo ? helo : "unknown", *ip ? "[" : "", ip, *ip ? "]" : "",
+		 *helo ? helo : "unknown", *ip ? " ([" : "", ip, *ip ? "])" : "",
 		 hostname, proto, (t && *t && strcmp(t, "1") != 0) ? " (" : "",
 		 (t && *t && strcmp(t, "1") != 0) ? tls : "",
 		 (t && *t && strcmp(t, "1") != 0) ? ")" : "", q->qid, forr,
