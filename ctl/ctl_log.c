@@ -237,11 +237,14 @@ static int log_parse_time(const char *s, char *out, size_t n)
 		return 0;
 	}
 	if (sscanf(s, "%d:%d%n:%d%n", &a, &b, &len, &c, &len) >= 2 && !s[len] &&
-	    strlen(s) <= 8) {
+	    strlen(s) <= 8 && a >= 0 && a < 24 && b >= 0 && b < 60 && c < 60) {
 		if (c < 0)
-			snprintf(out, n, "%sT%02d:%02d", date, a, b);
+			snprintf(out, n, "%.10sT%02u:%02u", date, (unsigned)a % 24u,
+				 (unsigned)b % 60u);
 		else
-			snprintf(out, n, "%sT%02d:%02d:%02d", date, a, b, c);
+			snprintf(out, n, "%.10sT%02u:%02u:%02u", date,
+				 (unsigned)a % 24u, (unsigned)b % 60u,
+				 (unsigned)c % 60u);
 		return 0;
 	}
 	if (strlen(s) < 10 || strlen(s) >= n || s[4] != '-' || s[7] != '-')
