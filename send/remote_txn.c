@@ -19,10 +19,9 @@ static void txn_set(struct remote_rcpt *r, const struct remote_reply *rep)
 		    : rep->code >= 500 && rep->code < 600 ? 'B'
 							  : 'T';
 	r->code = rep->code ? rep->code : 421;
-	snprintf(r->text, sizeof r->text, "%.*s", (int)sizeof r->text - 1,
-		 rep->code ? rep->text : "4.4.2 connection lost");
-	if (!rep->code && strcmp(rep->text, "timeout") == 0)
-		snprintf(r->text, sizeof r->text, "4.4.2 timeout");
+	/* no code: rep->text says what went wrong locally */
+	snprintf(r->text, sizeof r->text, "%s%.*s", rep->code ? "" : "4.4.2 ",
+		 (int)sizeof r->text - 7, rep->text);
 	while ((p = strchr(r->text, '\n')))
 		*p = ' ';
 }
@@ -60,12 +59,14 @@ static int txn_mail(struct remote_conn *c, const struct remote_qfile *q,
 	return txn_put(c, flush, "%s", "");
 }
 
-/* RCPT replies: marks ok[], returns how many were accepted. */
-static size_t txn_rcpts(struct remote_conn *c, struct remote_job *job,
-			unsigned char *ok, int pipelined)
+/* RCPT replies: marks ok[], returns how many were accepted, or -1 when
+ * the reply stream broke (every recipient without a result gets T: the
+ * replies that follow could belong to anything). */
+static long txn_rcpts(struct remote_conn *c, struct remote_job *job,
+		      unsigned char *ok, int pipelined)
 {
 	struct remote_reply r;
-	size_t n = 0;
+	long n = 0;
 
 	for (size_t i = 0; i < job->nrcpt; i++) {
 		if (!pipelined &&
@@ -74,6 +75,13 @@ static size_t txn_rcpts(struct remote_conn *c, struct remote_job *job,
 			snprintf(r.text, sizeof r.text, "write error");
 		} else if (remote_reply_read(&c->io, &r) < 0) {
 			r.code = 0;
+		}
+		if (r.code == 0) {
+			c->broken = 1;
+			for (size_t k = 0; k < job->nrcpt; k++)
+				if (!job->rcpt[k].status)
+					txn_set(&job->rcpt[k], &r);
+			return -1;
 		}
 		if (r.code >= 200 && r.code < 300) {
 			ok[i] = 1;
@@ -99,7 +107,7 @@ static void txn_body(struct remote_conn *c, struct remote_job *job,
 		return;
 	}
 	if (remote_reply_read(&c->io, &r) < 0 && r.code == 0)
-		snprintf(r.text, sizeof r.text, "4.4.2 connection lost after "
+		snprintf(r.text, sizeof r.text, "connection lost after "
 			 "the data (the message may have been delivered)");
 	txn_set_all(job, ok, &r);
 	c->msgs++;
@@ -131,7 +139,7 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 {
 	int pipe = (c->ext & REMOTE_EXT_PIPELINING) != 0, wrote;
 	struct remote_reply mail;
-	size_t accepted;
+	long accepted;
 
 	wrote = txn_mail(c, q, !pipe) == 0;
 	for (size_t i = 0; wrote && pipe && i < job->nrcpt; i++)
@@ -150,7 +158,7 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 		return REMOTE_TXN_DONE;
 	}
 	accepted = txn_rcpts(c, job, ok, pipe);
-	if (!pipe && accepted == 0)
+	if (accepted < 0 || (!pipe && accepted == 0))
 		return REMOTE_TXN_DONE;
 	if (txn_data(c, job, ok, pipe) < 0)
 		return REMOTE_TXN_DONE;
