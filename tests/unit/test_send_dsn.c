@@ -1,0 +1,111 @@
+// links: send/send_dsn.c send/send_sched.c
+/* test_send_dsn.c: RFC 3464 composition.  Status codes from replies (a
+ * table), then the structure of a bounce and of a delay warning: the
+ * multipart/report header, three parts in order, one recipient block per
+ * failed recipient, the original headers, the closing boundary. */
+#include "../../send/send.h"
+#include "t.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	int code;
+	const char *text;
+	int delayed;
+	const char *want;
+} status_cases[] = {
+	{ 550, "5.1.1 no such user", 0, "5.1.1" },
+	{ 552, " 5.2.2 mailbox full", 0, "5.2.2" },
+	{ 550, "no enhanced code", 0, "5.0.0" },
+	{ 451, "4.7.1 greylisted", 1, "4.7.1" },
+	{ 421, "try later", 1, "4.0.0" },
+	{ 0, "4.4.7 message expired after 5 days", 0, "4.4.7" },
+	{ 550, "5.1.1x not a code", 0, "5.0.0" },
+	{ 550, "9.1.1 bad class", 0, "5.0.0" },
+	{ 550, "", 0, "5.0.0" },
+};
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void test_status(void)
+{
+	char buf[16], name[160];
+	for (size_t i = 0; i < sizeof status_cases / sizeof *status_cases; i++) {
+		send_dsn_status(status_cases[i].code, status_cases[i].text,
+				status_cases[i].delayed, buf, sizeof buf);
+		snprintf(name, sizeof name, "status of %d \"%s\"",
+			 status_cases[i].code, status_cases[i].text);
+		T_STREQ(name, buf, status_cases[i].want);
+	}
+}
+
+static void test_bounce(void)
+{
+	const char hdr[] = "Received: from x\r\nSubject: hello\r\n"
+			   "Message-ID: <m1@test>\r\n";
+	struct send_dsn_rcpt r[] = {
+		{ "bad@example.org", 550, "5.1.1 no such user",
+		  "mx.example.org[192.0.2.5]:25" },
+		{ "gone@example.net", 0, "4.4.7 expired\r\nInjected: x", "" },
+	};
+	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "ABC",
+			      .to = "a@example.com", .arrival = 1795432783,
+			      .now = 1795432883, .rcpt = r, .nrcpt = 2,
+			      .headers = hdr, .headers_len = sizeof hdr - 1 };
+	size_t len;
+	char *m = send_dsn_compose(&d, &len);
+
+	T_CHECK("bounce: composed", m && len == strlen(m));
+	if (!m)
+		return;
+	T_CHECK("bounce: header is multipart/report; delivery-status",
+		strstr(m, "\r\nContent-Type: multipart/report; "
+			  "report-type=delivery-status;\r\n\tboundary=\"ABC/"));
+	T_CHECK("bounce: To the sender", strstr(m, "\r\nTo: <a@example.com>\r\n"));
+	T_CHECK("bounce: auto-submitted", strstr(m, "Auto-Submitted: auto-replied"));
+	char *p1 = strstr(m, "Content-Type: text/plain");
+	char *p2 = strstr(m, "Content-Type: message/delivery-status");
+	char *p3 = strstr(m, "Content-Type: text/rfc822-headers");
+	T_CHECK("bounce: three parts in order", p1 && p2 && p3 && p1 < p2 && p2 < p3);
+	T_CHECK("bounce: Reporting-MTA", strstr(m, "\r\nReporting-MTA: dns; relay.test\r\n"));
+	T_CHECK("bounce: Arrival-Date", strstr(m, "\r\nArrival-Date: Mon, 23 Nov 2026 "));
+	T_CHECK("bounce: two recipient blocks",
+		count(m, "\r\nFinal-Recipient: rfc822; ") == 2 &&
+		    count(m, "\r\nAction: failed\r\n") == 2);
+	T_CHECK("bounce: Status 5.1.1", strstr(m, "\r\nStatus: 5.1.1\r\n"));
+	T_CHECK("bounce: Status 4.4.7 for the expired one",
+		strstr(m, "\r\nStatus: 4.4.7\r\n"));
+	T_CHECK("bounce: Remote-MTA", strstr(m, "\r\nRemote-MTA: dns; mx.example.org[192.0.2.5]:25\r\n"));
+	T_CHECK("bounce: Diagnostic-Code smtp",
+		strstr(m, "\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n"));
+	T_CHECK("bounce: a CRLF in a reason cannot inject a field",
+		!strstr(m, "\r\nInjected:"));
+	T_CHECK("bounce: original headers", strstr(m, "Subject: hello\r\nMessage-ID: <m1@test>\r\n"));
+	T_CHECK("bounce: closing boundary", len > 4 && strcmp(m + len - 4, "--\r\n") == 0);
+	T_CHECK("bounce: only CRLF line ends", count(m, "\n") == count(m, "\r\n"));
+	free(m);
+	d.delayed = 1;
+	d.retry_until = d.arrival + 432000;
+	d.nrcpt = 1;
+	m = send_dsn_compose(&d, &len);
+	T_CHECK("delay: Action delayed", m && strstr(m, "\r\nAction: delayed\r\n") &&
+						 !strstr(m, "Action: failed"));
+	T_CHECK("delay: Will-Retry-Until", m && strstr(m, "\r\nWill-Retry-Until: "));
+	T_CHECK("delay: subject", m && strstr(m, "Subject: Delayed Mail"));
+	free(m);
+}
+
+int main(void)
+{
+	test_status();
+	test_bounce();
+	return t_done();
+}
