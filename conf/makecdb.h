@@ -70,6 +70,7 @@ struct mk_route {
 struct mk {
 	const char *file;
 	int errors, warnings, quiet;
+	void *diag;       /* FILE * for diagnostics; NULL = stderr */
 	MK_VEC(struct mk_cust, cust);
 	MK_VEC(struct mk_rule, rule);
 	MK_VEC(struct mk_dom, dom);

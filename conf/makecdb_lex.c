@@ -40,11 +40,13 @@ char *mk_strdup(const char *s)
 static void diag(struct mk *m, const char *kind, int line, int col,
 		 const char *fmt, va_list ap)
 {
+	FILE *f = m->diag ? m->diag : stderr;
+
 	if (m->quiet)
 		return;
-	fprintf(stderr, "%s:%d:%d: %s: ", m->file, line, col, kind);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fprintf(f, "%s:%d:%d: %s: ", m->file, line, col, kind);
+	vfprintf(f, fmt, ap);
+	fputc('\n', f);
 }
 
 void mk_error(struct mk *m, int line, int col, const char *fmt, ...)

@@ -1,0 +1,167 @@
+// links: conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c
+/* test_makecdb.c: every makecdb error and warning with its line and
+ * column, the boundary of the 65,536-address rule, and the keys written. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../conf/makecdb.h"
+#include "rcdb.h"
+#include "rulekeys.h"
+#include "t.h"
+
+#define H "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"
+/* three lines every case starts with; a case's own text is line 4 on */
+#define BASE "customer acme\ndomain example.com customer=acme\n" \
+	     "rule acme lan senders=domain auth=ip\nip acme lan 192.0.2.1\n"
+
+struct mcase {
+	const char *text;    /* appended to BASE (starts at line 5) */
+	int errors, warnings;
+	const char *diag;    /* expected in the diagnostics */
+};
+
+static const struct mcase cases[] = {
+	{ "", 0, 0, "" },
+	{ "frobnicate x", 1, 0, "t:5:1: error: unknown statement \"frobnicate\"" },
+	{ "customer acme", 1, 0, "t:5:10: error: customer \"acme\" already declared at line 1" },
+	{ "customer Bad!name", 1, 0, "t:5:10: error: bad customer name \"bad!name\"" },
+	{ "customer x licenses=abc", 1, 0, "t:5:21: error: bad value \"abc\" for licenses (a number >= 0)" },
+	{ "customer x paid=maybe", 1, 0, "t:5:17: error: bad value \"maybe\" for paid" },
+	{ "customer x licenses=1 licenses=2", 1, 0, "t:5:23: error: licenses given twice" },
+	{ "customer x color=red", 1, 0, "t:5:12: error: unexpected \"color=red\" (unknown option)" },
+	{ "customer x stray", 1, 0, "t:5:12: error: unexpected \"stray\"" },
+	{ "domain example.com customer=acme", 0, 1, "t:5:8: warning: domain example.com claimed twice (also line 2)" },
+	{ "customer b\ndomain b.test customer=b\nrule b r senders=domain auth=ip\nip b r 192.0.2.9\ndomain Example.COM customer=b", 1, 0,
+	  "t:9:8: error: domain example.com already belongs to customer acme (line 2); a domain has exactly one customer" },
+	{ "domain example.net. customer=acme", 1, 0, "t:5:19: error: trailing dot in domain \"example.net.\"" },
+	{ "domain exa..mple.com customer=acme", 1, 0, "t:5:8: error: bad domain \"exa..mple.com\"" },
+	{ "domain foo.test customer=nobody", 1, 0, "t:5:17: error: unknown customer \"nobody\"" },
+	{ "domain foo.test", 1, 0, "t:5:1: error: customer= is required here" },
+	{ "user bob@example.com hash=plain", 1, 0, "t:5:6: error: hash for bob@example.com must be a yescrypt ($y$) or SHA-512 ($6$) crypt hash" },
+	{ "user bob@example.com hash=$1$abcdefgh$0123456789abcdefghijkl", 1, 0, "t:5:6: error: hash for bob@example.com must be" },
+	{ "user a%b@example.com hash=" H, 1, 0, "t:5:6: error: bad user address \"a%b@example.com\"" },
+	{ "user bob@example.com", 1, 0, "t:5:1: error: hash= is required here" },
+	{ "user bob@other.test hash=" H, 1, 0, "t:5:6: error: user bob@other.test: its domain belongs to no customer" },
+	{ "customer b\ndomain b.test customer=b\nrule b r senders=domain auth=ip\nip b r 192.0.2.9\nuser bob@example.com hash=" H " customer=b", 1, 0,
+	  "t:9:6: error: user bob@example.com is given to customer b but its domain belongs to customer acme" },
+	{ "user bob@other.test hash=" H " customer=acme", 0, 1, "t:5:6: warning: user bob@other.test: domain other.test is not declared" },
+	{ "user bob@example.com hash=" H "\nuser BOB@example.com hash=" H, 1, 0, "t:6:6: error: user bob@example.com already declared at line 5" },
+	{ "rule acme lan senders=domain auth=ip", 1, 0, "t:5:11: error: rule lan of customer acme already declared" },
+	{ "rule acme x senders=some auth=ip", 1, 0, "t:5:21: error: bad value \"some\" for senders" },
+	{ "rule acme x auth=ip", 1, 0, "t:5:1: error: senders= is required here" },
+	{ "rule acme x senders=any auth=smtp", 0, 1, "t:5:13: warning: rule acme/x: senders=any relays for any sender address (not recommended)" },
+	{ "rule acme x senders=domain auth=both", 0, 1, "t:5:1: warning: rule acme/x has auth=both but no enabled address: it never matches" },
+	{ "rule nobody x senders=domain auth=ip", 1, 0, "t:5:6: error: unknown customer \"nobody\"" },
+	{ "ip acme nope 10.0.0.1", 1, 0, "t:5:9: error: unknown rule nope of customer acme" },
+	{ "ip acme lan 10.0.0.0/15", 1, 0, "t:5:13: error: range 10.0.0.0/15 holds 2^17 addresses; at most 65,536" },
+	{ "ip acme lan 10.0.0.0/16", 0, 0, "" },
+	{ "ip acme lan 2001:db8::/112", 0, 0, "" },
+	{ "ip acme lan 2001:db8::/64", 1, 0, "t:5:13: error: range 2001:db8::/64 holds 2^64 addresses" },
+	{ "ip acme lan 10.0.0.1/24", 1, 0, "t:5:13: error: bad address or range \"10.0.0.1/24\" (host bits set?)" },
+	{ "ip acme lan 300.1.1.1", 1, 0, "t:5:13: error: bad address or range \"300.1.1.1\"" },
+	{ "ip acme lan 10.0.0.0/8 disabled", 1, 0, "t:5:13: error: range 10.0.0.0/8 holds 2^24" },
+	{ "ip acme lan 10.0.0.1 enabled=maybe", 1, 0, "t:5:30: error: bad value \"maybe\" for enabled" },
+	{ "customer b\ndomain b.test customer=b\nrule b r senders=domain auth=ip\nip acme lan 10.1.0.0/24\nip b r 10.1.0.128/25", 0, 1,
+	  "t:9:8: warning: address range overlaps customer acme's (line 8)" },
+	{ "customer b\ndomain b.test customer=b\nrule b r senders=domain auth=ip\nip b r 192.0.2.1", 0, 1,
+	  "t:8:8: warning: address range overlaps customer acme's (line 4)" },
+	{ "route rcpt example.org [mx.example.org]:99999", 1, 0, "t:5:24: error: bad destination \"[mx.example.org]:99999\"" },
+	{ "route sideways x mx", 1, 0, "t:5:7: error: usage: route rcpt|sender DOMAIN DEST, or route default DEST" },
+	{ "route default mx\nroute default [smart.example.net]:587", 1, 0, "t:6:7: error: route already given at line 5" },
+	{ "route rcpt example.org mx tls=sometimes", 1, 0, "t:5:31: error: bad value \"sometimes\" for tls" },
+	{ "route sender example.com mx auth=../etc", 1, 0, "t:5:1: error: auth= names a file under secrets/" },
+	{ "route rcpt example.org. mx", 1, 0, "t:5:23: error: trailing dot in domain" },
+	{ "customer lonely", 0, 2, "t:5:1: warning: customer lonely has no domain" },
+	{ "customer \x01x", 1, 0, "t:5:10: error: control character in rules" },
+};
+
+static char *run(const char *text, struct mk *m, int write_dir, const char *dir)
+{
+	static char *out;
+	size_t len;
+	FILE *f;
+	char *buf = malloc(strlen(BASE) + strlen(text) + 2), rp[512], up[512];
+
+	free(out);
+	out = NULL;
+	f = open_memstream(&out, &len);
+	sprintf(buf, "%s%s\n", BASE, text);
+	mk_init(m, "t");
+	m->diag = f;
+	mk_parse_text(m, "t", buf);
+	if (!m->errors)
+		mk_check(m);
+	if (write_dir && !m->errors) {
+		snprintf(rp, sizeof rp, "%s/rules.cdb", dir);
+		snprintf(up, sizeof up, "%s/users.cdb", dir);
+		mk_write(m, rp, up);
+	}
+	fclose(f);
+	free(buf);
+	return out;
+}
+
+static void test_written(const char *dir)
+{
+	struct mk m;
+	struct rcdb r;
+	struct cidr c;
+	char path[512], val[RK_VALMAX], key[RK_KEYMAX];
+
+	run("ip acme lan 10.0.0.0/16\nip acme lan 2001:DB8::5\nuser Bob@Example.com hash=" H
+	    "\nroute rcpt Example.ORG [mx.example.org]:2525 tls=verify\nroute default mx",
+	    &m, 1, dir);
+	mk_free(&m);
+	snprintf(path, sizeof path, "%s/rules.cdb", dir);
+	T_CHECK("cdb: open rules", rcdb_init(&r, path) == 0 && r.fd >= 0);
+	T_CHECK("cdb: domain key", rcdb_gets(&r, "domain:example.com", val, sizeof val) > 0 &&
+			!strcmp(val, "customer=acme\n"));
+	T_CHECK("cdb: ipbits", rcdb_gets(&r, "ipbits", val, sizeof val) > 0 &&
+			!strcmp(val, "bits=128 112\n"));
+	cidr_parse("10.0.0.0/16", &c);
+	rk_ip(&c, key, sizeof key);
+	T_STREQ("cdb: ip key", key, "ip:112:00000000000000000000ffff0a000000");
+	T_CHECK("cdb: ip value", rcdb_gets(&r, key, val, sizeof val) > 0 && !strcmp(val, "rule=acme:0\n"));
+	T_CHECK("cdb: route lowercased", rcdb_gets(&r, "route:rcpt:example.org", val, sizeof val) > 0 &&
+			!strcmp(val, "host=mx.example.org\nport=2525\ntls=verify\nauth=\n"));
+	T_CHECK("cdb: default route", rcdb_gets(&r, "route:default", val, sizeof val) > 0 &&
+			!strcmp(val, "host=\nport=\ntls=may\nauth=\n"));
+	T_CHECK("cdb: no trailing NUL keys", rcdb_get(&r, "domain:example.com", 19, val, sizeof val) == -1);
+	rcdb_close(&r);
+	snprintf(path, sizeof path, "%s/users.cdb", dir);
+	T_CHECK("cdb: open users", rcdb_init(&r, path) == 0 && r.fd >= 0);
+	T_CHECK("cdb: user lowercased with hash", rcdb_gets(&r, "user:bob@example.com", val, sizeof val) > 0 &&
+			strstr(val, "hash=" H "\n") && strstr(val, "customer=acme\n"));
+	rcdb_close(&r);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/test_makecdb.XXXXXX", name[300], path[600];
+	struct mk m;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct mcase *c = &cases[i];
+		char *out = run(c->text, &m, 0, NULL);
+		snprintf(name, sizeof name, "makecdb: %.60s", *c->text ? c->text : "(base)");
+		for (char *p = name; *p; p++)
+			if ((unsigned char)*p < 0x20)
+				*p = '|';
+		T_CHECK(name, m.errors == c->errors && m.warnings == c->warnings &&
+				strstr(out, c->diag) != NULL);
+		if (m.errors != c->errors || m.warnings != c->warnings || !strstr(out, c->diag))
+			printf("   got %d errors %d warnings:\n%s", m.errors, m.warnings, out);
+		mk_free(&m);
+	}
+	if (!mkdtemp(dir))
+		return 1;
+	test_written(dir);
+	snprintf(path, sizeof path, "%s/rules.cdb", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/users.cdb", dir);
+	unlink(path);
+	rmdir(dir);
+	return t_done();
+}
