@@ -67,31 +67,42 @@ static int stats_limits(struct stats_opts *o, enum rate_kind k,
 	return 1;
 }
 
+/* The two counters of each kind: label, count, limit, free time. */
+struct stats_line {
+	const char *kind, *c1, *c2, *f1, *f2;
+	long n1, n2, lim1, lim2, free1, free2;
+};
+
+static void stats_line_of(const struct rate_stats *st,
+			  const struct rate_limits *l, struct stats_line *o)
+{
+	if (st->kind == RATE_USER)
+		*o = (struct stats_line){ "user", "msgs_24h", "rcpts_24h",
+			"msgs_free_at", "rcpts_free_at", st->msgs, st->rcpts,
+			l->user_msgs, l->user_rcpts, st->msgs_free_at,
+			st->rcpts_free_at };
+	else
+		*o = (struct stats_line){ "customer", "rcpts_24h", "rcpts_10m",
+			"rcpts_free_at", "peak_free_at", st->rcpts, st->peak,
+			l->cust_daily, l->cust_peak, st->rcpts_free_at,
+			st->peak_free_at };
+}
+
 static int stats_print(const struct rate_stats *st, void *arg)
 {
-	struct stats_opts *o = arg;
 	struct rate_limits l = { 0, 0, 0, 0 };
+	struct stats_line o;
 	char a[64], b[64], fa[32], fb[32], last[32];
-	int known;
+	int known = stats_limits(arg, st->kind, st->name, &l);
 
+	stats_line_of(st, &l, &o);
+	stats_pair(a, sizeof a, o.n1, o.lim1, known);
+	stats_pair(b, sizeof b, o.n2, o.lim2, known);
+	stats_time(fa, sizeof fa, o.free1);
+	stats_time(fb, sizeof fb, o.free2);
 	stats_time(last, sizeof last, st->last);
-	if (st->kind == RATE_USER) {
-		known = stats_limits(o, RATE_USER, st->name, &l);
-		stats_pair(a, sizeof a, st->msgs, l.user_msgs, known);
-		stats_pair(b, sizeof b, st->rcpts, l.user_rcpts, known);
-		stats_time(fa, sizeof fa, st->msgs_free_at);
-		stats_time(fb, sizeof fb, st->rcpts_free_at);
-		printf("user=%s msgs_24h=%s rcpts_24h=%s msgs_free_at=%s "
-		       "rcpts_free_at=%s last=%s\n", st->name, a, b, fa, fb, last);
-	} else {
-		known = stats_limits(o, RATE_CUSTOMER, st->name, &l);
-		stats_pair(a, sizeof a, st->rcpts, l.cust_daily, known);
-		stats_pair(b, sizeof b, st->peak, l.cust_peak, known);
-		stats_time(fa, sizeof fa, st->rcpts_free_at);
-		stats_time(fb, sizeof fb, st->peak_free_at);
-		printf("customer=%s rcpts_24h=%s rcpts_10m=%s rcpts_free_at=%s "
-		       "peak_free_at=%s last=%s\n", st->name, a, b, fa, fb, last);
-	}
+	printf("%s=%s %s=%s %s=%s %s=%s %s=%s last=%s\n", o.kind, st->name,
+	       o.c1, a, o.c2, b, o.f1, fa, o.f2, fb, last);
 	return 0;
 }
 

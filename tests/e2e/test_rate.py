@@ -95,13 +95,10 @@ def restart(inst):
     inst._wait_ready()
 
 
-def first_rcpt_after(inst, ip='127.0.0.1', sender='app@one.example'):
-    c = session(inst, ip, 'client.one.example')
-    c.cmd(b'MAIL FROM:<' + sender.encode() + b'>\r\n')
-    r = rcpts(c, ['late@example.org'])[0]
-    c.cmd(b'QUIT\r\n')
-    c.close()
-    return r
+def first_rcpt_after(inst):
+    """The reply to the first RCPT of a new session of customer one."""
+    return one_txn(inst, '127.0.0.1', 'client.one.example',
+                   'app@one.example', ['late@example.org'])[0][0]
 
 
 def wait_rcpts(sink, n, timeout):
@@ -187,29 +184,37 @@ def test_user(inst):
           'customer=two rcpts_24h=5/13000 rcpts_10m=5/900' in s, s)
 
 
-def test_unpaid(inst):
-    c = session(inst, '127.0.0.3', 'client.three.example')
-    c.cmd(b'MAIL FROM:<app@three.example>\r\n')
-    got = rcpts(c, ['u%d@example.org' % i for i in range(51)])
-    check('unpaid: 50 accepted', all(g.startswith('250') for g in got[:50]), got[:3])
-    check('unpaid: the 51st gets 450 4.2.1', got[50] == PEAK, got[50])
-    check('unpaid: message accepted', data(c) == 250)
+def one_txn(inst, ip, helo, sender, addrs):
+    """A session with one transaction: the RCPT replies and the DATA code
+    (None when no recipient was accepted)."""
+    c = session(inst, ip, helo)
+    c.cmd(b'MAIL FROM:<' + sender.encode() + b'>\r\n')
+    got = rcpts(c, addrs)
+    code = data(c) if any(g.startswith('250') for g in got) else None
     c.cmd(b'QUIT\r\n')
     c.close()
+    return got, code
+
+
+def test_unpaid(inst):
+    got, code = one_txn(inst, '127.0.0.3', 'client.three.example',
+                        'app@three.example',
+                        ['u%d@example.org' % i for i in range(51)])
+    check('unpaid: 50 accepted', all(g.startswith('250') for g in got[:50]), got[:3])
+    check('unpaid: the 51st gets 450 4.2.1', got[50] == PEAK, got[50])
+    check('unpaid: message accepted', code == 250)
     s = stats(inst, '--customer', 'three')
     check('stats: unpaid 50/100 daily, 50/50 peak', 'rcpts_24h=50/100 rcpts_10m=50/50' in s, s)
 
 
 def test_helo(inst):
-    c = session(inst, '127.0.0.4', 'four.example')
-    c.cmd(b'MAIL FROM:<someone@foreign.example>\r\n')
-    got = rcpts(c, ['h%d@example.org' % i for i in range(10)])
+    got, code = one_txn(inst, '127.0.0.4', 'four.example',
+                        'someone@foreign.example',
+                        ['h%d@example.org' % i for i in range(10)])
     check('helo: 9 accepted for the customer named in HELO',
           all(g.startswith('250') for g in got[:9]), got)
     check('helo: the 10th gets 450 4.2.1', got[9] == PEAK, got[9])
-    check('helo: message accepted', data(c) == 250)
-    c.cmd(b'QUIT\r\n')
-    c.close()
+    check('helo: message accepted', code == 250)
 
 
 def main():
