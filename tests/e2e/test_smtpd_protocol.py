@@ -71,6 +71,18 @@ def session(port):
     return r, code
 
 
+def session_free(port, timeout=10):
+    """A session once the per-IP cap has room again (closed sessions are
+    released when relay-listen reaps them, a moment after the close)."""
+    deadline = time.time() + timeout
+    while True:
+        r, code = session(port)
+        if code == 220 or time.time() > deadline:
+            return r, code
+        r.close()
+        time.sleep(0.05)
+
+
 def queued_count(inst):
     return len([l for l in inst.log().splitlines()
                 if 'relay-smtpd' in l and 'result=queued' in l])
@@ -189,6 +201,13 @@ def test_limits(inst):
     check('rcpt_max 3: 4th and 5th get 452', codes == [250, 250, 250, 452, 452], codes)
     code, lines = r.cmd(b'RCPT TO:<r9@example.org>\r\n')
     check('452 4.5.3 text', code == 452 and lines[0].startswith('4.5.3'), lines)
+    r.cmd(b'RSET\r\n')
+    check('8-bit body without BODY=8BITMIME: DATA', start_data(r))
+    r.send(b'Subject: 8bit\r\n\r\ncaf\xc3\xa9 \xff\r\n.\r\n')
+    check('8-bit body without BODY=8BITMIME queued', r.reply()[0] == 250)
+    code, lines = r.cmd(b'MAIL FROM:<j\xc3\xb6rg@example.com>\r\n')
+    check('8-bit address without SMTPUTF8 553 5.6.7',
+          code == 553 and lines[0].startswith('5.6.7'), (code, lines))
     r.close()
 
 
@@ -217,7 +236,7 @@ def test_pipelining_exact(inst, sink):
           strip_trace(got[0].data) == body, got and got[0].data[:400])
 
 
-def test_starttls_auth(inst):
+def test_starttls_auth(inst, sink):
     r, _ = session(inst.port)
     ehlo(r)
     code, lines = r.cmd(b'AUTH PLAIN AG1haWxlckBleGFtcGxlLmNvbQB4\r\n')
@@ -247,9 +266,17 @@ def test_starttls_auth(inst):
           (code, code2, code3, lines))
     check('second AUTH 503', r.cmd(b'AUTH PLAIN ' + bad + b'\r\n')[0] == 503)
     check('authenticated mail accepted', start_data(r))
-    r.send(b'Subject: tls\r\n\r\nover tls\r\n.\r\n')
+    r.send(b'Subject: tls\r\nMessage-ID: <tls@test>\r\n\r\nover tls\r\n.\r\n')
     check('queued over TLS', r.reply()[0] == 250)
     r.close()
+    got = []
+    deadline = time.time() + 60
+    while time.time() < deadline and not got:
+        got = [m for m in list(sink.messages) if b'<tls@test>' in m.data]
+        time.sleep(0.2)
+    check('envelope proto=ESMTPSA reaches the Received header',
+          got and b'ESMTPSA' in got[0].data.split(b'\r\n\r\n')[0],
+          got and got[0].data[:400])
     check('password never logged', PASSWORD not in inst.log())
     m = inst.wait_log(r'result=queued', 5)
     check('log has a queued line', m is not None)
@@ -296,22 +323,50 @@ def test_caps_and_timers(inst):
         time.sleep(0.1)
     check('slot released when a session ends', ok)
     b.close()
-    r, _ = session(inst.port)
+    r, _ = session_free(inst.port)
     codes = [r.cmd(b'BOGUS\r\n')[0] for _ in range(3)]
     code, lines = r.reply()
     check('errors_max 3: 500 x3 then 421 4.7.0',
           codes == [500, 500, 500] and code == 421, (codes, code, lines))
     r.close()
-    r, _ = session(inst.port)
+    r, _ = session_free(inst.port)
     codes = [r.cmd(b'NOOP\r\n')[0] for _ in range(11)]
     check('commands_max 10: the 11th gets 421', codes == [250] * 10 + [421], codes)
     r.close()
-    r, _ = session(inst.port)
+    r, _ = session_free(inst.port)
     t0 = time.time()
     code, lines = r.reply()
     check('idle client: 421 4.4.2 after smtp_timeout',
           code == 421 and lines[0].startswith('4.4.2') and
           1.5 < time.time() - t0 < 15, (code, lines, time.time() - t0))
+    r.close()
+
+
+def test_daemons_die(inst):
+    """relay-policy killed under an open session: 451 4.3.0, not a crash;
+    relay-listen killed (SIGTERM): the running session goes on."""
+    import signal
+    r, _ = session_free(inst.port)
+    ehlo(r)
+    pid = inst.status().get('relay-policy', (0, 0))[0]
+    if not check('relay-policy pid known', pid > 0, inst.status()):
+        return
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    code, lines = r.cmd(b'MAIL FROM:<%s>\r\n' % FROM.encode())
+    check('policy gone mid-session: 451 4.3.0', code == 451 and
+          lines[0].startswith('4.3.0'), (code, lines))
+    check('session still answers', r.cmd(b'NOOP\r\n')[0] == 250)
+    r.close()
+    r, _ = session_free(inst.port)
+    pid = inst.status().get('relay-listen', (0, 0))[0]
+    if check('relay-listen pid known', pid > 0, inst.status()):
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.5)
+        check('relay-listen SIGTERM: the session goes on',
+              r.cmd(b'NOOP\r\n')[0] == 250 and r.cmd(b'QUIT\r\n')[0] == 221)
+        m = inst.wait_log(r'relay-listen.*stopping', 5)
+        check('relay-listen logs its stop', m is not None)
     r.close()
 
 
@@ -354,12 +409,13 @@ def main():
             test_smuggling(inst)
             test_limits(inst)
             test_pipelining_exact(inst, sink)
-            test_starttls_auth(inst)
+            test_starttls_auth(inst, sink)
             test_implicit_tls(inst, tls_port)
         conf = {'conn_per_ip': 2, 'errors_max': 3, 'commands_max': 10,
                 'smtp_timeout': 2}
         with Instance(conf_overrides=conf) as inst:
             test_caps_and_timers(inst)
+            test_daemons_die(inst)
         test_policy_down()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
