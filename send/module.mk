@@ -5,6 +5,7 @@
 REMOTE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard send/remote_*.c))
 PROGRAMS += relay-remote
 $(eval $(call program,relay-remote,$(REMOTE_OBJ)))
+MAN_PAGES += man/relay-remote.8
 
 # relay-send
 SEND_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard send/send_*.c))
