@@ -146,6 +146,7 @@ def test_bounce():
               repr(sink.messages[n0:]))
 
 
-test_retry()
-test_bounce()
-finish()
+if __name__ == '__main__':
+    test_retry()
+    test_bounce()
+    finish()
