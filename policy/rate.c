@@ -224,6 +224,10 @@ static enum rate_verdict rcpt_locked(struct rate_txn *t, const char *user,
 	enum rate_verdict v;
 
 	e.h = rate_file_hash(rcpt, strlen(rcpt));
+	if (user && !*user)
+		user = NULL; /* "" is no user, like NULL */
+	if (customer && !*customer)
+		customer = NULL;
 	if (user && (e.u = (int32_t)rec_get(RATE_USER, user, now)) < 0)
 		return RATE_FULL;
 	if (customer &&

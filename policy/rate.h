@@ -45,7 +45,7 @@ void rate_txn_free(struct rate_txn *t);
  * is pending in every open transaction of this process (so two sessions
  * can never together commit more than a limit); on RATE_OK records it as
  * pending in t.  user = envelope sender when it is a registered user, else
- * NULL; customer = customer name (NULL = no customer limits).  Names and
+ * NULL; customer = customer name (NULL or "" = no customer limits).  Names and
  * recipients are compared case-insensitively.  Checks run in the order
  * user, customer daily, customer peak; the first exceeded is returned. */
 enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,

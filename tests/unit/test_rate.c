@@ -448,6 +448,34 @@ static void test_full(void)
 		one(NULL, longname, "a@example.net", &nolim, now, 1) == RATE_FULL);
 }
 
+/* A small recipient set (64 slots, 56 live): full is a tempfail, and a
+ * day later the expired entries are compacted away and reused. */
+static void test_set(void)
+{
+	enum rate_verdict v;
+	long now = 10000000, saved = cf.rate_user_rcpt_slots;
+
+	cf.rate_user_rcpt_slots = 64;
+	fresh();
+	T_CHECK("set: 56 unique fit in 64 slots",
+		send_msg("u@example.com", NULL, 0, 56, &nolim, now, &v) == 56);
+	T_CHECK("set: the 57th is RATE_FULL (never uncounted)",
+		one("u@example.com", NULL, "more@example.net", &nolim, now, 1) == RATE_FULL);
+	T_CHECK("set: a known one still fits",
+		one("u@example.com", NULL, "r3@example.net", &nolim, now + 60, 1) == RATE_OK);
+	T_CHECK("set: a day later 55 new ones fit beside r3 (compaction)",
+		send_msg("u@example.com", NULL, 100, 56, &nolim, now + 86460, &v) == 55 &&
+		v == RATE_FULL);
+	T_CHECK("set: 56 live", stat_of(RATE_USER, "u@example.com", now + 86460, 1) == 56);
+	T_CHECK("set: a minute later r3 left, an old recipient counts as new",
+		send_msg("u@example.com", NULL, 0, 1, &nolim, now + 86520, &v) == 1 &&
+		stat_of(RATE_USER, "u@example.com", now + 86520, 1) == 56);
+	T_CHECK("set: empty user and customer names mean none",
+		one("", "", "x@example.net", &nolim, now, 1) == RATE_OK);
+	cf.rate_user_rcpt_slots = saved;
+	fresh();
+}
+
 /* A damaged or foreign file is moved aside and replaced. */
 static void test_bad_file(void)
 {
@@ -488,6 +516,7 @@ int main(void)
 	test_multiplex();
 	test_processes();
 	test_full();
+	test_set();
 	test_bad_file();
 	rate_close();
 	unlink(path);
