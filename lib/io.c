@@ -226,3 +226,19 @@ int io_printf(struct io *io, const char *fmt, ...)
 		n = sizeof tmp - 1;
 	return io_put(io, tmp, (size_t)n);
 }
+
+int io_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

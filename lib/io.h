@@ -65,6 +65,10 @@ int io_flush(struct io *io);
 /* The plain fd functions, for reuse by plug-ins. */
 ssize_t io_fd_read(struct io *io, void *buf, size_t n);
 ssize_t io_fd_write(struct io *io, const void *buf, size_t n);
+/* Write all n bytes to a blocking fd (a pipe), retrying short writes and
+ * EINTR; 0, or -1 with errno (EPIPE when the reader is gone and SIGPIPE
+ * is ignored). */
+int io_write_all(int fd, const void *buf, size_t n);
 /* Wait for fd to be readable (events POLLIN) or writable (POLLOUT);
  * 1 ready, 0 timeout, -1 error. */
 int io_wait(int fd, short events, int timeout_ms);

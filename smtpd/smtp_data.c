@@ -13,23 +13,9 @@ struct data_out {
 	char buf[65536];
 };
 
-int smtp_data_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int out_flush(struct data_out *o)
 {
-	int rc = smtp_data_write_all(o->fd, o->buf, o->len);
+	int rc = io_write_all(o->fd, o->buf, o->len);
 	o->len = 0;
 	return rc;
 }

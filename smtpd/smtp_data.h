@@ -26,9 +26,6 @@ struct smtp_data_result {
 int smtp_data_read(struct io *io, int outfd, size_t line_max,
 		   size_t size_max, struct smtp_data_result *r);
 
-/* Write all n bytes to fd (a pipe), retrying short writes; 0 or -1. */
-int smtp_data_write_all(int fd, const char *p, size_t n);
-
 /* 1 when the result is a message that may be queued. */
 int smtp_data_ok(const struct smtp_data_result *r);
 

@@ -1,7 +1,7 @@
 /* smtp_queue.c: handing a message to relay-queue (see smtp_queue.h). */
 #include "smtp_queue.h"
 #include "smtp_frame.h"
-#include "smtp_data.h"
+#include "io.h"
 #include "kv.h"
 #include "log.h"
 #include "usock.h"
@@ -99,7 +99,7 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 	j->msgfd = -1;
 	qid[0] = text[0] = '\0';
 	/* a queue that died makes this EPIPE (SIGPIPE is ignored) */
-	if (smtp_data_write_all(j->envfd, env, n) < 0)
+	if (io_write_all(j->envfd, env, n) < 0)
 		log_warn("queue: writing the envelope: %s", strerror(errno));
 	close(j->envfd);
 	j->envfd = -1;
