@@ -65,6 +65,7 @@ static int job_name(char *dst, size_t dstsz, const char *v, const char *bad)
 	return job_copy(dst, dstsz, v);
 }
 
+/* "" and "0" mean the default (cf.smtp_port). */
 static int job_port(long *port, const char *v)
 {
 	char *end;
@@ -73,7 +74,7 @@ static int job_port(long *port, const char *v)
 		return 0;
 	}
 	*port = strtol(v, &end, 10);
-	return (*end || *port < 1 || *port > 65535) ? -1 : 0;
+	return (*end || *port < 0 || *port > 65535) ? -1 : 0;
 }
 
 static int job_fields(struct remote_job *job, const struct kv_msg *m,
