@@ -126,8 +126,9 @@ static int file_create(int fd, struct rate_hdr *h)
 	return 0;
 }
 
-/* Open fd and leave a valid header in h (creating or replacing the file
- * when writable); -1 on error. */
+/* Leave a valid header of fd in h, creating the file when writable and
+ * empty: 0 done, -1 error, 1 when the file was bad and has been moved
+ * aside as PATH.bad (the caller opens PATH afresh). */
 static int file_prepare(const char *path, int fd, int rdonly,
 			struct rate_hdr *h)
 {
@@ -149,9 +150,7 @@ static int file_prepare(const char *path, int fd, int rdonly,
 	snprintf(bad, sizeof bad, "%s.bad", path);
 	log_warn("counters file %s: bad header or version, moved to %s", path,
 		 bad);
-	if (link(path, bad) < 0 && errno != EEXIST)
-		return -1;
-	return file_create(fd, h);
+	return rename(path, bad) < 0 ? -1 : 1;
 }
 
 static void map_sections(void)
@@ -167,24 +166,36 @@ static void map_sections(void)
 	rate_map.recs[RATE_CUSTOMER] = p + (size_t)h->user_cap * h->user_size;
 }
 
+/* Open, lock and check (or create) the file; -1 on error. */
+static int file_open_fd(const char *path, int rdonly, struct rate_hdr *h)
+{
+	int rc = 1;
+
+	for (int tries = 0; rc == 1 && tries < 2; tries++) {
+		if (rate_map.fd >= 0)
+			close(rate_map.fd);
+		rate_map.fd = open(path, rdonly ? O_RDONLY | O_CLOEXEC
+						: O_RDWR | O_CREAT | O_CLOEXEC,
+				   0640);
+		if (rate_map.fd < 0)
+			return -1;
+		rate_file_lock(!rdonly);
+		rc = file_prepare(path, rate_map.fd, rdonly, h);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
 int rate_file_open(const char *path, int rdonly)
 {
 	struct rate_hdr h;
-	int fd;
 
 	rate_file_close();
-	fd = open(path, rdonly ? O_RDONLY | O_CLOEXEC
-			       : O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	rate_map.fd = fd;
 	rate_map.rdonly = rdonly;
-	rate_file_lock(!rdonly);
-	if (file_prepare(path, fd, rdonly, &h) < 0)
+	if (file_open_fd(path, rdonly, &h) < 0)
 		goto fail;
 	rate_map.base = mmap(NULL, h.file_size,
 			     rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
-			     MAP_SHARED, fd, 0);
+			     MAP_SHARED, rate_map.fd, 0);
 	if (rate_map.base == MAP_FAILED) {
 		rate_map.base = NULL;
 		goto fail;
