@@ -146,7 +146,11 @@ static int pick_rule(const struct policy_lookup *lk, struct policy_session *s,
 	enum miss best = MISS_OTHER;
 	char id[2 * POLICY_NAMEMAX + 8];
 	const char *cust = ident->cust;
-	struct policy_verdict refusal;
+	struct {
+		enum policy_action action;
+		int code;
+		char esc[sizeof v->esc], text[sizeof v->text];
+	} refusal = { POLICY_REJECT, 0, "", "" };
 	int refused = 0;
 
 	for (int i = 0; i < n && i < 10000; i++) {
@@ -175,8 +179,12 @@ static int pick_rule(const struct policy_lookup *lk, struct policy_session *s,
 		if (ipok && authok && tlsok) {
 			if (check_sender(lk, s, ident, r, from, v, uval, un) == 0)
 				return i;
-			if (!refused++)
-				refusal = *v;
+			if (!refused++) {
+				refusal.action = v->action;
+				refusal.code = v->code;
+				memcpy(refusal.esc, v->esc, sizeof refusal.esc);
+				memcpy(refusal.text, v->text, sizeof refusal.text);
+			}
 			continue;
 		}
 		if (ipok && !tlsok)
