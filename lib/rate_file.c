@@ -139,6 +139,10 @@ static int file_prepare(const char *path, int fd, int rdonly,
 		return -1;
 	if (st.st_size == 0 && !rdonly)
 		return file_create(fd, h);
+	if (st.st_size == 0) { /* created by relay-master, not sized yet */
+		errno = ENOENT;
+		return -1;
+	}
 	if (pread(fd, h, sizeof *h, 0) == (ssize_t)sizeof *h &&
 	    header_ok(h, (uint64_t)st.st_size))
 		return 0;
