@@ -19,6 +19,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +42,11 @@ customer three licenses=5 paid=no
 domain three.example customer=three
 rule three lo senders=domain auth=ip
 ip three lo 127.0.0.3/32
+
+customer five licenses=2 paid=yes
+domain five.example customer=five
+rule five lo senders=domain auth=ip
+ip five lo 127.0.0.5/32
 
 customer four licenses=1 paid=yes
 domain four.example customer=four
@@ -101,17 +107,6 @@ def first_rcpt_after(inst):
                    'app@one.example', ['late@example.org'])[0][0]
 
 
-def wait_rcpts(sink, n, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with sink.lock:
-            got = sum(len(m.rcpts) for m in sink.messages)
-        if got >= n:
-            return got == n
-        time.sleep(0.1)
-    return False
-
-
 def test_peak(inst, sink):
     c = session(inst, '127.0.0.1', 'client.one.example')
     c.cmd(b'MAIL FROM:<app@one.example>\r\n')
@@ -126,7 +121,7 @@ def test_peak(inst, sink):
     check('peak: the message with 9 recipients is accepted', data(c) == 250)
     c.cmd(b'QUIT\r\n')
     c.close()
-    check('peak: the 9 recipients arrive', wait_rcpts(sink, 9, 30))
+    check('peak: the 9 recipients arrive', wait_rcpts(sink, 'r', 9, 30))
     check('peak: next RCPT in a new session gets 450 4.2.1', first_rcpt_after(inst) == PEAK)
     s = stats(inst, '--customer', 'one')
     check('stats: customer one 9/130 daily, 9/9 peak',
@@ -217,12 +212,58 @@ def test_helo(inst):
     check('helo: message accepted', code == 250)
 
 
+def test_parallel(inst, sink):
+    """20 sessions at once against a peak of 18 (2 licenses): every one
+    pipelines 3 RCPTs, then DATA; what is accepted never exceeds 18."""
+    results = []
+
+    def client(i):
+        try:
+            got, code = one_txn(inst, '127.0.0.5', 'client.five.example',
+                                'app@five.example',
+                                ['p%d.%d@example.org' % (i, k) for k in range(3)])
+            results.append((sum(g.startswith('250') for g in got), code, got))
+        except Exception as e:  # noqa: BLE001
+            results.append((0, None, [repr(e)]))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    accepted = sum(n for n, code, _ in results if code == 250)
+    refused = [g for _, _, got in results for g in got if not g.startswith('250')]
+    check('parallel: 20 sessions finished', len(results) == 20, results)
+    check('parallel: exactly 18 recipients accepted and queued', accepted == 18,
+          results)
+    check('parallel: every refusal is 450 4.2.1', refused and
+          all(g == PEAK for g in refused), refused)
+    check('parallel: 18 recipients arrive, no more', wait_rcpts(sink, 'p', 18, 60))
+    s = stats(inst, '--customer', 'five')
+    check('stats: customer five 18/18 peak', 'rcpts_10m=18/18' in s, s)
+
+
+def wait_rcpts(sink, prefix, n, timeout):
+    """Wait until n recipients starting with prefix arrived; then wait a
+    second more: True when exactly n arrived."""
+    def count():
+        with sink.lock:
+            return sum(1 for m in sink.messages for r in m.rcpts
+                       if r.startswith(prefix))
+    deadline = time.time() + timeout
+    while time.time() < deadline and count() < n:
+        time.sleep(0.1)
+    time.sleep(1)  # anything more would arrive now
+    return count() == n
+
+
 def main():
     with Sink() as sink, Instance(rules_text=RULES, sink=sink) as inst:
         test_peak(inst, sink)
         test_user(inst)
         test_unpaid(inst)
         test_helo(inst)
+        test_parallel(inst, sink)
         test_restart(inst)
         s = stats(inst)
         print(s, end='')
