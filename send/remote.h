@@ -56,6 +56,7 @@ struct remote_job {
 	size_t nrcpt;
 	char relay[REMOTE_NAME_MAX + 80]; /* host[ip]:port of the last try */
 	char tlsdesc[128];        /* "none" or version/cipher */
+	time_t started;
 };
 
 /* Fill job from a parsed frame; -1 with a reason in err when a key is
@@ -257,5 +258,7 @@ void remote_deliver_job(struct remote_job *job);
 /* ---- worker (remote_worker.c) ---- */
 /* Serve jobs from fd until EOF; returns the exit status. */
 int remote_worker_run(int fd);
+/* Seconds a job may take (below relay-send's deadline for it). */
+long remote_worker_budget(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include "remote.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -95,6 +96,13 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 		return 0;
 	}
 	for (size_t i = 0; i < n && *tries < REMOTE_TRIES_MAX; i++) {
+		/* a new attempt late in the budget could be cut off mid-way */
+		if (time(NULL) - job->started > remote_worker_budget() / 2) {
+			remote_err_set(&e, 'T', 451, "4.4.7 delivery attempts "
+				       "took too long");
+			deliver_merge(last, &e);
+			return 0;
+		}
 		++*tries;
 		c = deliver_connect(job, &ip[i], t, last);
 		if (c) {
@@ -135,6 +143,7 @@ void remote_deliver_job(struct remote_job *job)
 	size_t nt = 0;
 	int tries = 0;
 
+	job->started = time(NULL);
 	if (remote_qfile_open(&q, job->file, err, sizeof err) < 0) {
 		log_warn("%s: %s", job->qid, err);
 		remote_job_fail_pending(job, 'T', 451, "4.3.0 cannot read the "

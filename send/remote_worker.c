@@ -5,11 +5,34 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exitcodes.h"
 #include "log.h"
 #include "ns.h"
+#include "settings.h"
+
+/* relay-send gives a job 4 x connect_timeout + 3 x remote_timeout, then
+ * drops the worker and defers the recipients.  A worker still talking to
+ * a server after that could deliver what relay-send retries later: the
+ * job stops itself at 9/10 of that budget instead (relay-send then sees
+ * EOF and defers; only a final reply lost this way duplicates). */
+long remote_worker_budget(void)
+{
+	return (4 * cf.connect_timeout + 3 * cf.remote_timeout) * 9 / 10 + 1;
+}
+
+static void worker_alarm(int sig)
+{
+	static const char msg[] = "relay-remote: warning: job over its time "
+				  "budget: worker stops\n";
+	(void)sig;
+	if (write(2, msg, sizeof msg - 1) < 0)
+		_exit(EXIT_TEMP);
+	_exit(EXIT_TEMP);
+}
 
 /* One job.  A frame that cannot be parsed is a bug in relay-send: it
  * is logged and the connection dropped (relay-send sees EOF). */
@@ -29,7 +52,9 @@ static int worker_one(int fd, char *payload, size_t len)
 		log_warn("dropping relay-send: %s", err);
 		return -1;
 	}
+	alarm((unsigned)remote_worker_budget());
 	remote_deliver_job(&job);
+	alarm(0);
 	kv_init(&out);
 	remote_job_result(&job, &out);
 	rc = kv_send(&out, fd);
@@ -58,6 +83,7 @@ int remote_worker_run(int fd)
 
 	if (ns_reader_init(&rd, fd) < 0)
 		log_fatal(EXIT_TEMP, "out of memory");
+	signal(SIGALRM, worker_alarm);
 	for (;;) {
 		if (ns_reader_pending(&rd) == 0 && worker_wait(fd) < 0)
 			break;

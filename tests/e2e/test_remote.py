@@ -373,6 +373,68 @@ def test_nopipe(inst, port):
         c.stop()
 
 
+def slow_server(ip, port, trickle):
+    """Accepts connections; says nothing, or trickles an endless greeting."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((ip, port))
+    ls.listen(8)
+    ls.settimeout(0.5)
+    stop = threading.Event()
+
+    def serve():
+        conns = []
+        while not stop.is_set():
+            try:
+                c, _ = ls.accept()
+                conns.append(c)
+            except OSError:
+                pass
+            for c in conns:
+                if trickle:
+                    try:
+                        c.sendall(b"220-still here\r\n")
+                    except OSError:
+                        pass
+        for c in conns:
+            c.close()
+        ls.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return stop
+
+
+def test_slow():
+    """Hostile servers: silence is a timeout (T); an endless greeting is cut
+    off by the job's time budget before relay-send's deadline."""
+    zone = {"silent.test": {"A": ["127.0.0.12"]}, "trickle.test": {"A": ["127.0.0.13"]}}
+    inst = Instance(zone, {"connect_timeout": 1, "remote_timeout": 2})
+    budget = (4 * 1 + 3 * 2) * 9 // 10 + 1
+    stops = [slow_server("127.0.0.12", inst.smtp_port, False), slow_server("127.0.0.13", inst.smtp_port, True)]
+    try:
+        t0 = time.time()
+        r, res = one(inst, "u@silent.test")
+        check("silent server: deferred on timeout", res[0] == "T" and "timeout" in res[2] and time.time() - t0 < 8,
+              "%r after %.1fs" % (res, time.time() - t0))
+        s = inst.connect()
+        t0 = time.time()
+        try:
+            job(inst, s, ["u@trickle.test"])
+            got = "a result"
+        except (EOFError, OSError) as e:
+            got = "closed"
+        took = time.time() - t0
+        s.close()
+        check("endless greeting: worker stops within its budget", got == "closed" and took < budget + 3,
+              "%s after %.1fs (budget %ds)" % (got, took, budget))
+        check("endless greeting: logged", "over its time budget" in inst.logtext(), inst.logtext()[-300:])
+    finally:
+        for st in stops:
+            st.set()
+        inst.close()
+
+
 def test_bad_frame(inst):
     s = inst.connect()
     s.sendall(netstring(b"qid=Q\nfile=relative\nrcpt=0 a@b\n"))
@@ -399,6 +461,7 @@ def main():
         test_stale(inst, inst.smtp_port)
         test_nopipe(inst, inst.smtp_port)
         test_bad_frame(inst)
+        test_slow()
     except Exception as e:  # a crash is a failure, with the log to see why
         check("no exception (%s: %s)" % (type(e).__name__, e), False)
     finally:
