@@ -32,10 +32,26 @@
 #define SSL_OP_IGNORE_UNEXPECTED_EOF 0
 #endif
 
-/* What tls_end needs to put back. */
+/* Every SSL now running under an io, with what tls_end needs to put
+ * back.  tls_active looks io->ctx up here (by pointer, never trusting it
+ * blindly) rather than guessing from io->read: a caller may wrap the read
+ * or write function after the handshake (smtpd adds a session deadline)
+ * or copy the struct io. */
 struct tls_saved {
+	SSL *ssl;
 	int rflags, wflags;
+	struct tls_saved *next;
 };
+static struct tls_saved *tls_live;
+
+static struct tls_saved *tls_find(const struct io *io)
+{
+	struct tls_saved *sv;
+	for (sv = tls_live; sv; sv = sv->next)
+		if (sv->ssl == io->ctx)
+			return sv;
+	return NULL;
+}
 
 /* Drain the OpenSSL error queue into err after a prefix: the last error
  * is usually the useful one, but keep them all as far as they fit. */
@@ -74,78 +90,78 @@ static void tls_check_key_mode(const char *keyfile)
 			 keyfile, (unsigned)(st.st_mode & 0777));
 }
 
-SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
-			size_t errsz)
+/* tls_errq with a prefix built from fmt and one string argument. */
+static void tls_errqs(char *err, size_t errsz, const char *fmt,
+		      const char *arg)
 {
-	static const unsigned char sid_ctx[] = "relaybox";
+	char what[320];
+	snprintf(what, sizeof what, fmt, arg);
+	tls_errq(err, errsz, what);
+}
+
+/* What both sides share: TLS 1.2 at least, no compression (CRIME), no
+ * renegotiation, a peer that drops TCP without close_notify is an EOF. */
+static SSL_CTX *tls_ctx_new(const SSL_METHOD *method, long opts, char *err,
+			    size_t errsz)
+{
 	SSL_CTX *ctx;
 
 	ERR_clear_error();
-	ctx = SSL_CTX_new(TLS_server_method());
+	ctx = SSL_CTX_new(method);
 	if (!ctx) {
 		tls_errq(err, errsz, "tls: SSL_CTX_new");
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
-				     SSL_OP_NO_COMPRESSION |
+	SSL_CTX_set_options(ctx, opts | SSL_OP_NO_COMPRESSION |
 				     SSL_OP_NO_RENEGOTIATION |
 				     SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return ctx;
+}
+
+SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
+			size_t errsz)
+{
+	static const unsigned char sid_ctx[] = "relaybox";
+	SSL_CTX *ctx = tls_ctx_new(TLS_server_method(),
+				   SSL_OP_CIPHER_SERVER_PREFERENCE, err, errsz);
+
+	if (!ctx)
+		return NULL;
 	SSL_CTX_set_dh_auto(ctx, 1);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
-	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1) {
+	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1)
 		tls_errq(err, errsz, "tls: cipher list");
-		goto fail;
+	else if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1)
+		tls_errqs(err, errsz, "tls: certificate %s", certfile);
+	else if (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) != 1)
+		tls_errqs(err, errsz, "tls: key %s", keyfile);
+	else if (SSL_CTX_check_private_key(ctx) != 1)
+		tls_errqs(err, errsz, "tls: key %s does not match the certificate",
+			  keyfile);
+	else {
+		tls_check_key_mode(keyfile);
+		return ctx;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1) {
-		char what[300];
-		snprintf(what, sizeof what, "tls: certificate %s", certfile);
-		tls_errq(err, errsz, what);
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) != 1) {
-		char what[300];
-		snprintf(what, sizeof what, "tls: key %s", keyfile);
-		tls_errq(err, errsz, what);
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		tls_errq(err, errsz, "tls: key does not match certificate");
-		goto fail;
-	}
-	tls_check_key_mode(keyfile);
-	return ctx;
-fail:
 	SSL_CTX_free(ctx);
 	return NULL;
 }
 
 SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz)
 {
-	SSL_CTX *ctx;
+	SSL_CTX *ctx = tls_ctx_new(TLS_client_method(), 0, err, errsz);
 	int ok;
 
-	ERR_clear_error();
-	ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx) {
-		tls_errq(err, errsz, "tls: SSL_CTX_new");
+	if (!ctx)
 		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-				     SSL_OP_NO_RENEGOTIATION |
-				     SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (cafile && *cafile)
 		ok = SSL_CTX_load_verify_locations(ctx, cafile, NULL);
 	else
 		ok = SSL_CTX_set_default_verify_paths(ctx);
 	if (ok != 1) {
-		char what[300];
-		snprintf(what, sizeof what, "tls: CA %s",
-			 cafile && *cafile ? cafile : "(system store)");
-		tls_errq(err, errsz, what);
+		tls_errqs(err, errsz, "tls: CA %s",
+			  cafile && *cafile ? cafile : "(system store)");
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -287,6 +303,9 @@ static SSL *tls_setup(struct io *io, SSL_CTX *ctx, char *err, size_t errsz)
 		free(sv);
 		return NULL;
 	}
+	sv->ssl = ssl;
+	sv->next = tls_live;
+	tls_live = sv;
 	SSL_set_app_data(ssl, sv);
 	return ssl;
 }
@@ -294,10 +313,15 @@ static SSL *tls_setup(struct io *io, SSL_CTX *ctx, char *err, size_t errsz)
 /* Undo tls_setup: free SSL, restore fd flags, plain I/O again. */
 static void tls_teardown(struct io *io, SSL *ssl)
 {
-	struct tls_saved *sv = SSL_get_app_data(ssl);
+	struct tls_saved *sv = SSL_get_app_data(ssl), **pp;
 	if (sv) { /* reverse order: when rfd == wfd, rflags is the original */
 		fcntl(io->wfd, F_SETFL, sv->wflags);
 		fcntl(io->rfd, F_SETFL, sv->rflags);
+		for (pp = &tls_live; *pp; pp = &(*pp)->next)
+			if (*pp == sv) {
+				*pp = sv->next;
+				break;
+			}
 		free(sv);
 	}
 	SSL_free(ssl);
@@ -414,7 +438,7 @@ int tls_client_start(struct io *io, SSL_CTX *ctx, const char *servername,
 
 int tls_active(const struct io *io)
 {
-	return io->read == tls_read && io->ctx != NULL;
+	return io->ctx != NULL && tls_find(io) != NULL;
 }
 
 void tls_describe(const struct io *io, char *buf, size_t n)

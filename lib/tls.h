@@ -31,13 +31,16 @@ int tls_server_start(struct io *io, SSL_CTX *ctx, char *err, size_t errsz);
 int tls_client_start(struct io *io, SSL_CTX *ctx, const char *servername,
 		     int verify, char *err, size_t errsz);
 
-/* 1 when io's reads and writes go through TLS now. */
+/* 1 when io runs TLS now (looked up by io->ctx, so it stays right when
+ * the caller wraps io->read/io->write or copies the struct io). */
 int tls_active(const struct io *io);
 
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384 256", or "" when io is plaintext. */
 void tls_describe(const struct io *io, char *buf, size_t n);
 
-/* Shut TLS down (best effort) and free it; io goes back to plain fds. */
+/* Shut TLS down (best effort) and free it; io goes back to plain fds
+ * (io->read and io->write become io_fd_read/io_fd_write again, dropping
+ * any wrapper the caller put around the TLS ones). */
 void tls_end(struct io *io);
 
 #endif

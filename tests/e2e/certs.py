@@ -13,6 +13,10 @@ The server certificate carries every name in `names` and every address in
 tests run as root the key is given to the relaysmtpd user (the daemon that
 reads it may already have dropped privileges), so no key is ever readable
 by group or other.  Everything is removed on exit unless KEEP=1.
+
+Also two helpers the TLS/AUTH tests share: check() (harness.check with a
+non-text detail, such as a reply tuple, shown by repr) and wait_tag()
+(the sink message whose Message-ID is <tag@...>).
 """
 import os
 import pwd
@@ -20,6 +24,9 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import time
+
+import harness
 
 
 class TestCerts:
@@ -97,3 +104,23 @@ class TestCerts:
     def __exit__(self, *exc):
         self.remove()
         return False
+
+
+def check(name, cond, detail=''):
+    """harness.check, with any detail (a reply tuple) shown by repr."""
+    if not isinstance(detail, str):
+        detail = repr(detail)
+    return harness.check(name, cond, detail)
+
+
+def wait_tag(sink, tag, timeout=60):
+    """The message at the sink whose Message-ID is <tag@...>, or None."""
+    needle = ('Message-ID: <%s@' % tag).encode()
+    deadline = time.time() + timeout
+    while True:
+        for m in list(sink.messages):
+            if needle in m.data:
+                return m
+        if time.time() >= deadline:
+            return None
+        time.sleep(0.1)

@@ -17,20 +17,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, Instance, Sink, finish, free_port,  # noqa: E402
                      smtp_session, swaks)
-from certs import TestCerts  # noqa: E402
-import harness  # noqa: E402
-
-
-def check(name, cond, detail=''):
-    """harness.check, with any detail (a reply tuple) shown by repr."""
-    if not isinstance(detail, str):
-        detail = repr(detail)
-    return harness.check(name, cond, detail)
+from certs import TestCerts, check, wait_tag  # noqa: E402
 
 USER = 'mailer@acme.example'
 PASS = 's3cret-Pass word'
@@ -77,15 +68,6 @@ def msg(tag, sender=USER):
             % (sender, TO, tag, tag)).encode()
 
 
-def wait_tag(sink, tag, timeout=60):
-    needle = ('<%s@auth.test>' % tag).encode()
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for m in list(sink.messages):
-            if needle in m.data:
-                return m
-        time.sleep(0.1)
-    return None
 
 
 def tls_session(inst, certs):

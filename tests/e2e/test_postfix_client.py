@@ -28,9 +28,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402
 from harness import Instance, Sink, finish, free_port, skip  # noqa: E402
-from certs import TestCerts  # noqa: E402
+from certs import TestCerts, check, wait_tag  # noqa: E402
 from test_auth import make_hash  # noqa: E402
 
 USER = 'exchange@acme.example'
@@ -99,12 +98,6 @@ queue_run_delay = 5s
 minimal_backoff_time = 5s
 maximum_backoff_time = 10s
 """
-
-
-def check(name, cond, detail=''):
-    if not isinstance(detail, str):
-        detail = repr(detail)
-    return harness.check(name, cond, detail)
 
 
 class PrivatePostfix:
@@ -200,15 +193,6 @@ def msg(tag):
             % (USER, TO, tag, tag))
 
 
-def wait_tag(sink, tag, timeout=90):
-    needle = ('<%s@postfix.test>' % tag).encode()
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for m in list(sink.messages):
-            if needle in m.data:
-                return m
-        time.sleep(0.2)
-    return None
 
 
 def inject(pf, tag):

@@ -17,21 +17,12 @@ import socket
 import ssl
 import smtplib
 import sys
-import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Raw, Sink, finish, free_port,  # noqa: E402
                      smtp_session, swaks)
-from certs import TestCerts  # noqa: E402
-import harness  # noqa: E402
-
-
-def check(name, cond, detail=''):
-    """harness.check, with any detail (a reply tuple) shown by repr."""
-    if not isinstance(detail, str):
-        detail = repr(detail)
-    return harness.check(name, cond, detail)
+from certs import TestCerts, check, wait_tag  # noqa: E402
 
 FROM = 'sender@example.com'
 TO = 'someone@example.org'
@@ -47,16 +38,6 @@ def msg(tag):
             b'body of ' + tag.encode() + b'\r\n')
 
 
-def wait_tag(sink, tag, timeout=60):
-    """The message at the sink carrying this tag, or None."""
-    needle = b'<' + tag.encode() + b'@tls.test>'
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for m in list(sink.messages):
-            if needle in m.data:
-                return m
-        time.sleep(0.1)
-    return None
 
 
 def check_received(name, m):

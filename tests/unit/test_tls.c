@@ -134,6 +134,15 @@ static int roundtrip(struct io *io, const char *send, char *reply, size_t n)
 	return 0;
 }
 
+static io_read_fn inner_read;
+static int wrapped_calls;
+
+static ssize_t wrapped_read(struct io *io, void *buf, size_t n)
+{
+	wrapped_calls++;
+	return inner_read(io, buf, n);
+}
+
 static void test_roundtrip(SSL_CTX *cctx)
 {
 	char err[512] = "", reply[256], big[12001];
@@ -160,6 +169,16 @@ static void test_roundtrip(SSL_CTX *cctx)
 	tls_describe(&io, reply, sizeof reply);
 	T_CHECK("client describe \"TLSv1.3 TLS_AES_256_GCM_SHA384 256\"",
 		strcmp(reply, "TLSv1.3 TLS_AES_256_GCM_SHA384 256") == 0);
+	/* a caller may wrap the read function (smtpd's session deadline) */
+	inner_read = io.read;
+	io.read = wrapped_read;
+	wrapped_calls = 0;
+	T_CHECK("round trip through a wrapped read",
+		roundtrip(&io, "wrapped", reply, sizeof reply) == 0 &&
+		    strcmp(reply, "250 7 wrapped") == 0 && wrapped_calls > 0);
+	T_CHECK("still active with a wrapped read", tls_active(&io));
+	tls_describe(&io, reply, sizeof reply);
+	T_CHECK("describe with a wrapped read", strncmp(reply, "TLSv1.3 ", 8) == 0);
 	tls_end(&io);
 	fl = fcntl(p.fd, F_GETFL);
 	T_CHECK("tls_end restores blocking fd", fl >= 0 && !(fl & O_NONBLOCK));
