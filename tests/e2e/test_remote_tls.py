@@ -17,6 +17,7 @@ import sys
 
 from aiosmtpd.smtp import AuthResult
 
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_remote as h  # noqa: E402
 
