@@ -24,6 +24,33 @@ static const struct {
 	{ "STARTTLS", smtp_tls_starttls }, { "AUTH", smtp_auth_cmd },
 };
 
+/* The session's deadline holds inside a read too: a client that trickles
+ * bytes without a line end must not outlive cf.session_timeout. */
+static io_read_fn session_inner_read;
+static time_t session_end;
+
+static ssize_t session_read(struct io *io, void *buf, size_t n)
+{
+	long left = (long)(session_end - time(NULL));
+
+	if (left <= 0) {
+		io->err = IO_ERR_TIMEOUT;
+		return -1;
+	}
+	if (io->timeout_ms <= 0 || io->timeout_ms > left * 1000)
+		io->timeout_ms = (int)(left * 1000);
+	return session_inner_read(io, buf, n);
+}
+
+void smtp_session_guard(struct smtp_session *s)
+{
+	if (s->io.read == session_read)
+		return;
+	session_inner_read = s->io.read;
+	s->io.read = session_read;
+	session_end = s->start + cf.session_timeout;
+}
+
 /* Seconds left of cf.session_timeout, at least 0. */
 static long session_left(const struct smtp_session *s)
 {
@@ -169,6 +196,7 @@ static void session_init(struct smtp_session *s, int rfd, int wfd)
 	memset(s, 0, sizeof *s);
 	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
 	s->start = time(NULL);
+	smtp_session_guard(s);
 	s->policy.fd = -1;
 	env_copy(s->ip, sizeof s->ip, "TCPREMOTEIP", "unknown");
 	env_copy(s->port, sizeof s->port, "TCPREMOTEPORT", "0");

@@ -64,6 +64,9 @@ void smtp_session_reset_tx(struct smtp_session *s, int tell_policy);
 /* Set the read timeout: per_read seconds, cut to what is left of the
  * session's time. */
 void smtp_session_timeout(struct smtp_session *s, long per_read);
+/* Route reads through the session deadline check; again after anything
+ * (TLS) replaced s->io.read. */
+void smtp_session_guard(struct smtp_session *s);
 /* Ask policy; on no answer reply 451 4.3.0 and return -1. */
 int smtp_session_ask(struct smtp_session *s, struct kv *req,
 		     struct smtp_verdict *v);

@@ -30,6 +30,7 @@ static int tls_handshake(struct smtp_session *s)
 			 log_clean(clean, sizeof clean, err, strlen(err)));
 		return -1;
 	}
+	smtp_session_guard(s); /* TLS replaced the read function */
 	s->tls = 1;
 	tls_describe(&s->io, s->tls_desc, sizeof s->tls_desc);
 	log_info("%s: TLS %s", s->ip, s->tls_desc);

@@ -19,8 +19,14 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Instance, Raw, Sink, check, finish, free_port,  # noqa: E402
+from harness import (BIN, Instance, Raw, Sink, finish, free_port,  # noqa: E402
                      is_root, strip_trace)
+from harness import check as _check  # noqa: E402
+
+
+def check(name, cond, detail=''):
+    """harness.check with any detail (tuples, bytes) shown by repr."""
+    return _check(name, cond, detail if isinstance(detail, str) else repr(detail))
 
 FROM = 'sender@example.com'
 USER, PASSWORD = 'mailer@example.com', 'Corr3ct-Horse'
@@ -370,6 +376,58 @@ def test_daemons_die(inst):
     r.close()
 
 
+def smtpd_direct(inst, conf):
+    """relay-smtpd on pipes (UCSPI), with its own relay.conf but the
+    instance's real policy and queue (run_dir)."""
+    d = tempfile.mkdtemp(prefix='relaybox-smtpd-')
+    os.chmod(d, 0o755)
+    with open(os.path.join(d, 'relay.conf'), 'w') as f:
+        f.write('hostname = relaybox.test\nrun_dir = %s\n' % inst.path('run'))
+        for k, v in conf.items():
+            f.write('%s = %s\n' % (k, v))
+    env = dict(os.environ, TCPREMOTEIP='127.0.0.1', TCPREMOTEPORT='5',
+               TCPLOCALIP='127.0.0.1', TCPLOCALPORT='25', PROTO='TCP')
+    env.pop('RELAYBOX_TLS', None)
+    p = subprocess.Popen([os.path.join(BIN, 'relay-smtpd'), '-d', d],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    return d, p
+
+
+def test_trickle(inst):
+    """A client that trickles bytes without a line end is cut off at
+    session_timeout, although every single read is within smtp_timeout."""
+    d, p = smtpd_direct(inst, {'smtp_timeout': 2, 'session_timeout': 3})
+    try:
+        greeting = p.stdout.readline()
+        check('direct relay-smtpd greets (real policy)',
+              greeting.startswith(b'220 '), greeting)
+        t0 = time.time()
+        reply = b''
+        for _ in range(20):  # at most 20 s
+            try:
+                p.stdin.write(b'X')
+                p.stdin.flush()
+            except BrokenPipeError:
+                break
+            if p.poll() is not None:
+                break
+            time.sleep(1)
+        try:
+            p.stdin.close()  # a server that did not time out sees EOF
+        except BrokenPipeError:
+            pass
+        reply = p.stdout.read()
+        took = time.time() - t0
+        check('trickling client: 421 4.4.2 at session_timeout',
+              reply.startswith(b'421 4.4.2') and took < 8, (reply, took))
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_policy_down():
     """relay-smtpd alone (UCSPI on pipes) with no policy socket."""
     d = tempfile.mkdtemp(prefix='relaybox-smtpd-')
@@ -415,6 +473,7 @@ def main():
                 'smtp_timeout': 2}
         with Instance(conf_overrides=conf) as inst:
             test_caps_and_timers(inst)
+            test_trickle(inst)
             test_daemons_die(inst)
         test_policy_down()
     finally:
