@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -79,15 +80,25 @@ static void tls_errq(char *err, size_t errsz, const char *what)
 	}
 }
 
-/* A key file readable by group or other is a warning, not a refusal:
- * the operator may have reasons, but should hear about it. */
+/* A key file that others can read is a warning, not a refusal: the
+ * operator may have reasons, but should hear about it.  relay-smtpd runs
+ * unprivileged from the start, so "root:relaysmtpd 0640" (group of the
+ * reading process) is the normal setup and not warned about; any other
+ * group, or other, with read or write access is. */
 static void tls_check_key_mode(const char *keyfile)
 {
 	struct stat st;
-	if (stat(keyfile, &st) == 0 && (st.st_mode & 077))
-		log_warn("tls: key file %s is readable by group or other "
-			 "(mode %03o); chmod 600 it",
-			 keyfile, (unsigned)(st.st_mode & 0777));
+	mode_t bad = 007;
+
+	if (stat(keyfile, &st) < 0)
+		return;
+	if (st.st_gid != getegid())
+		bad |= 070;
+	if (st.st_mode & bad)
+		log_warn("tls: key file %s is accessible to %s (mode %03o); "
+			 "chmod it 600, or 640 with the daemon's group",
+			 keyfile, (st.st_mode & 007) ? "other" : "its group",
+			 (unsigned)(st.st_mode & 0777));
 }
 
 /* tls_errq with a prefix built from fmt and one string argument. */

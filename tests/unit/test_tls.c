@@ -324,10 +324,7 @@ static void test_old_protocol(void)
 /* Error paths of the context constructors, and the key mode warning. */
 static void test_ctx_errors(void)
 {
-	char err[512] = "", path[400], buf[1024] = "";
-	int save = dup(2), fd;
-	ssize_t n;
-	SSL_CTX *c;
+	char err[512] = "", path[400];
 
 	T_CHECK("missing cert refused",
 		tls_server_ctx("/nonexistent/cert.pem", key, err, sizeof err) ==
@@ -344,21 +341,52 @@ static void test_ctx_errors(void)
 	T_CHECK("missing CA file refused",
 		tls_client_ctx("/nonexistent/ca.pem", err, sizeof err) == NULL);
 
+}
+
+/* Load the key with this mode and group; 1 when it loaded, and *warned
+ * says whether the log (stderr, captured) warned about access. */
+static int load_with_mode(mode_t mode, gid_t gid, int *warned)
+{
+	char path[400], buf[1024];
+	int save = dup(2), fd, ok;
+	ssize_t n;
+	SSL_CTX *c;
+	char err[512];
+
 	snprintf(path, sizeof path, "%s/stderr", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	chmod(key, 0644);
+	if (chown(key, (uid_t)-1, gid) < 0 || chmod(key, mode) < 0)
+		return -1;
 	dup2(fd, 2);
 	c = tls_server_ctx(cert, key, err, sizeof err);
 	dup2(save, 2);
-	chmod(key, 0600);
 	n = pread(fd, buf, sizeof buf - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
-	T_CHECK("world-readable key loads", c != NULL);
-	T_CHECK("world-readable key warns",
-		strstr(buf, "readable by group or other") != NULL);
+	*warned = strstr(buf, "key file") != NULL &&
+		  strstr(buf, "accessible to") != NULL;
+	ok = c != NULL;
 	SSL_CTX_free(c);
 	close(fd);
 	close(save);
+	chmod(key, 0600);
+	chown(key, (uid_t)-1, getegid());
+	return ok;
+}
+
+static void test_key_modes(void)
+{
+	int w = 0;
+	T_CHECK("key 0600 loads, no warning",
+		load_with_mode(0600, getegid(), &w) == 1 && !w);
+	T_CHECK("key 0640 with our group loads, no warning",
+		load_with_mode(0640, getegid(), &w) == 1 && !w);
+	T_CHECK("key 0644 loads with a warning",
+		load_with_mode(0644, getegid(), &w) == 1 && w);
+	T_CHECK("key 0606 (other writable) warns",
+		load_with_mode(0606, getegid(), &w) == 1 && w);
+	if (geteuid() == 0) /* only root can give the key to another group */
+		T_CHECK("key 0640 with another group warns",
+			load_with_mode(0640, getegid() + 1, &w) == 1 && w);
 }
 
 int main(void)
@@ -382,6 +410,7 @@ int main(void)
 		test_inject(cctx);
 		test_old_protocol();
 		test_ctx_errors();
+		test_key_modes();
 	}
 	SSL_CTX_free(cctx);
 	SSL_CTX_free(sysctx);
