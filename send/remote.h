@@ -144,6 +144,8 @@ enum remote_dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
 enum remote_dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
 					size_t max, size_t *n);
 void remote_ip_format(const struct remote_ip *ip, char *buf, size_t n);
+/* 1 when host is an address ("192.0.2.1", "[IPv6:::1]"), not a name. */
+int remote_dns_is_literal(const char *host);
 
 /* ---- MX ordering and targets (remote_mx.c) ---- */
 /* Sort by preference; shuffle equal preferences with rnd(arg). */
@@ -156,6 +158,7 @@ int remote_mx_null(struct remote_mx *mx, size_t *n);
 struct remote_target {
 	char name[REMOTE_NAME_MAX];
 	long port;
+	int pref;                 /* MX preference (0 for a fixed host) */
 };
 
 /* Hosts to try for job, in order.  0 with *n targets, or -1 after

@@ -69,6 +69,23 @@ static struct remote_conn *deliver_connect(struct remote_job *job,
 	return NULL;
 }
 
+/* A cached connection to any of the most preferred hosts: equal
+ * preferences are shuffled per job, and a connection to one of them is as
+ * good as a new one to another (backup MXs are not taken this way). */
+static int deliver_cached(struct remote_job *job, const struct remote_target *t,
+			  size_t n, struct remote_qfile *q)
+{
+	char key[sizeof ((struct remote_conn *)0)->key];
+
+	for (size_t i = 0; i < n && t[i].pref == t[0].pref; i++) {
+		struct remote_conn *c;
+		remote_conn_key(key, sizeof key, t[i].name, t[i].port, job);
+		if ((c = remote_cache_take(key)) && deliver_on(job, c, q, 1) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* 1 when a transaction ran on this target (results are set). */
 static int deliver_target(struct remote_job *job, const struct remote_target *t,
 			  struct remote_qfile *q, struct remote_err *last,
@@ -149,7 +166,8 @@ void remote_deliver_job(struct remote_job *job)
 		remote_job_fail_pending(job, 'T', 451, "4.3.0 cannot read the "
 					"queue file");
 	} else {
-		if (remote_mx_targets(job, t, REMOTE_MX_MAX, &nt) == 0)
+		if (remote_mx_targets(job, t, REMOTE_MX_MAX, &nt) == 0 &&
+		    !deliver_cached(job, t, nt, &q))
 			for (size_t i = 0; i < nt && remote_job_pending(job); i++)
 				if (deliver_target(job, &t[i], &q, &last, &tries))
 					break;

@@ -192,6 +192,12 @@ enum remote_dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
 	return REMOTE_DNS_NODATA;
 }
 
+int remote_dns_is_literal(const char *host)
+{
+	struct remote_ip ip;
+	return dns_literal(host, &ip) == 0;
+}
+
 void remote_ip_format(const struct remote_ip *ip, char *buf, size_t n)
 {
 	if (!inet_ntop(ip->family, ip->a, buf, (socklen_t)n))

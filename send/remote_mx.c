@@ -87,6 +87,7 @@ static int mx_lookup(struct remote_job *job, struct remote_target *t,
 	remote_mx_order(mx, nmx, mx_rand, NULL);
 	for (size_t i = 0; i < nmx && *n < max; i++) {
 		snprintf(t[*n].name, sizeof t[*n].name, "%s", mx[i].name);
+		t[*n].pref = mx[i].pref;
 		t[(*n)++].port = cf.smtp_port;
 	}
 	return 0;
@@ -99,6 +100,7 @@ int remote_mx_targets(struct remote_job *job, struct remote_target *t,
 	if (job->host[0]) {
 		snprintf(t[0].name, sizeof t[0].name, "%s", job->host);
 		t[0].port = job->port ? job->port : cf.smtp_port;
+		t[0].pref = 0;
 		*n = 1;
 		return 0;
 	}

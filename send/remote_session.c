@@ -148,7 +148,9 @@ static enum remote_sess session_tls(struct remote_conn *c,
 		return job->tls == REMOTE_TLS_MAY && r.code ? REMOTE_SESS_PLAIN
 							    : REMOTE_SESS_FAIL;
 	}
-	if (tls_client_start(&c->io, ctx, c->host, verify, err, sizeof err) < 0) {
+	/* an address literal is checked (and never sent as SNI) as an IP */
+	const char *name = remote_dns_is_literal(c->host) ? c->ip : c->host;
+	if (tls_client_start(&c->io, ctx, name, verify, err, sizeof err) < 0) {
 		remote_err_set(e, 'T', 421, "4.7.5 TLS with %s[%s] failed: %s",
 			       c->host, c->ip, err);
 		return job->tls == REMOTE_TLS_MAY ? REMOTE_SESS_PLAIN

@@ -334,6 +334,18 @@ def test_reuse(inst, a):
     s.close()
 
 
+def test_reuse_equal_pref(inst, a, b):
+    """Equal-preference MXs are shuffled per job, yet one cached connection
+    to either of them serves every job."""
+    inst.set_zone(dict(ZONE, **{"eq.test": {"MX": [[10, "mx1.pref.test"], [10, "mx2.pref.test"]]}}))
+    a.connections = b.connections = 0
+    s = inst.connect()
+    results = [job(inst, s, ["e%d@eq.test" % i])["rcpt"]["e%d@eq.test" % i][0] for i in range(6)]
+    s.close()
+    check("equal preference: one connection for 6 jobs", results == ["D"] * 6 and a.connections + b.connections == 1,
+          "%r connections %d+%d" % (results, a.connections, b.connections))
+
+
 def test_stale(inst, port):
     """A cached connection the server closed (idle timeout) is replaced."""
     h, c = start_sink("127.0.0.6", port, timeout=1)
@@ -458,6 +470,7 @@ def main():
         test_replies(inst, a)
         test_bytes(inst, a)
         test_reuse(inst, a)
+        test_reuse_equal_pref(inst, a, b)
         test_stale(inst, inst.smtp_port)
         test_nopipe(inst, inst.smtp_port)
         test_bad_frame(inst)

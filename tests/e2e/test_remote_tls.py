@@ -33,7 +33,7 @@ def make_ca(d):
         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     run("req", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=mx.tls.test")
     with open(os.path.join(d, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=DNS:mx.tls.test\n")
+        f.write("subjectAltName=DNS:mx.tls.test,IP:127.0.0.5\n")
     run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf")
     for f in ("ca.pem", "srv.pem"):
@@ -76,6 +76,10 @@ def test_policies(inst, t, p, b):
     check("encrypt: does not check the name", res[0] == "D" and r["tls"].startswith("TLS"), "%r" % (r,))
     r, res = deliver(inst, "mx.tls.test", "verify")
     check("verify: right name, chain from tls_ca", res[0] == "D" and t.msgs[-1]["tls"], "%r" % (r,))
+    r, res = deliver(inst, "127.0.0.5", "verify")
+    check("verify: IP literal host checked against the IP in the certificate", res[0] == "D", "%r" % (r,))
+    r, res = deliver(inst, "[127.0.0.5]", "verify")
+    check("verify: bracketed literal too", res[0] == "D", "%r" % (r,))
     n = len(t.msgs)
     r, res = deliver(inst, "wrong.tls.test", "verify")
     check("verify: wrong name refused", res[0] == "T" and len(t.msgs) == n, "%r" % (r,))
