@@ -108,17 +108,21 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 	return rc;
 }
 
-void smtp_queue_abort(struct smtp_queue_job *j, int timeout_ms)
+int smtp_queue_abort(struct smtp_queue_job *j, int timeout_ms, char *text,
+		     size_t textsz)
 {
-	char qid[64], text[256];
+	char qid[64];
+	int st;
 
 	close(j->msgfd);
 	close(j->envfd);
 	j->msgfd = j->envfd = -1;
 	/* wait for the answer so the queue has cleaned up before the next
-	 * message; what it says does not matter */
-	job_answer(j, timeout_ms, qid, sizeof qid, text, sizeof text);
+	 * message */
+	text[0] = '\0';
+	st = job_answer(j, timeout_ms, qid, sizeof qid, text, textsz);
 	job_close(j);
+	return st;
 }
 
 static void env_put(struct smtp_env *e, const char *p, size_t n)

@@ -25,8 +25,10 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 		      int timeout_ms, char *qid, size_t qidsz, char *text,
 		      size_t textsz);
 /* Give up on the message: close both pipes without an envelope (the
- * queue discards it), collect the answer, close the job. */
-void smtp_queue_abort(struct smtp_queue_job *j, int timeout_ms);
+ * queue discards it), collect the answer (as smtp_queue_finish: why
+ * relay-queue stopped reading, e.g. a full disk), close the job. */
+int smtp_queue_abort(struct smtp_queue_job *j, int timeout_ms, char *text,
+		     size_t textsz);
 
 /* Envelope building: "I"/"F"/"T" fields, NUL-terminated each. */
 struct smtp_env {

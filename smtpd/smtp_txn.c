@@ -45,7 +45,8 @@ static void txn_envelope(struct smtp_session *s, struct smtp_env *e)
 	smtp_queue_env_end(e);
 }
 
-/* The reply for a message that was read but must not be queued. */
+/* The reply for a message that was read but must not be queued (bare
+ * LF/CR, too big, a line too long). */
 static void txn_refuse(struct smtp_session *s, const struct smtp_data_result *r)
 {
 	if (r->bare)
@@ -53,9 +54,18 @@ static void txn_refuse(struct smtp_session *s, const struct smtp_data_result *r)
 	else if (r->toobig)
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum "
 			      "message size");
-	else if (r->toolong)
+	else
 		smtp_reply(s, "550 5.5.2 Message line longer than %ld bytes "
 			      "refused", cf.line_max);
+}
+
+/* The reply when relay-queue did not make the message durable. */
+static void txn_queue_failed(struct smtp_session *s, int st, const char *text)
+{
+	log_warn("%s: queue refused the message: status=%d %s", s->ip, st, text);
+	if (strcasestr(text, "space") || strcasestr(text, "disk full") ||
+	    strcasestr(text, "storage") || strcasestr(text, "quota"))
+		smtp_reply(s, "452 4.3.1 Insufficient system storage");
 	else
 		smtp_reply(s, QUEUE_TEMPFAIL);
 }
@@ -86,7 +96,8 @@ static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 
 	txn_envelope(s, &e);
 	if (e.failed) {
-		smtp_queue_abort(j, (int)cf.data_timeout * 1000);
+		free(e.buf);
+		smtp_queue_abort(j, (int)cf.data_timeout * 1000, text, sizeof text);
 		smtp_reply(s, QUEUE_TEMPFAIL);
 		return 0;
 	}
@@ -97,12 +108,7 @@ static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		return 1;
 	}
-	log_warn("%s: queue refused the message: status=%d %s", s->ip, st, text);
-	if (strcasestr(text, "space") || strcasestr(text, "disk full") ||
-	    strcasestr(text, "storage"))
-		smtp_reply(s, "452 4.3.1 Insufficient system storage");
-	else
-		smtp_reply(s, QUEUE_TEMPFAIL);
+	txn_queue_failed(s, st, text);
 	return 0;
 }
 
@@ -150,21 +156,21 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 {
 	struct smtp_queue_job j;
 	struct smtp_data_result r;
-	char qid[64] = "";
+	char qid[64] = "", text[256];
 	int queued = 0;
 
 	if (txn_start(s, arg, &j) < 0)
 		return;
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	if (io_flush(&s->io) < 0) {
-		smtp_queue_abort(&j, (int)cf.data_timeout * 1000);
+		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
 		s->quit = 1;
 		return;
 	}
 	smtp_session_timeout(s, cf.data_timeout);
 	if (smtp_data_read(&s->io, j.msgfd, (size_t)cf.line_max,
 			   (size_t)cf.message_size_max, &r) < 0) {
-		smtp_queue_abort(&j, (int)cf.data_timeout * 1000);
+		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
 		txn_log(s, qid, &r, "aborted");
 		if (s->io.err == IO_ERR_TIMEOUT)
 			smtp_session_close421(s, "4.4.2", "Error: timeout exceeded");
@@ -174,9 +180,14 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 	if (smtp_data_ok(&r)) {
 		queued = txn_finish(s, &j, qid, sizeof qid);
 	} else {
-		smtp_queue_abort(&j, (int)cf.data_timeout * 1000);
-		txn_refuse(s, &r);
-		smtp_session_error(s);
+		int st = smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text,
+					  sizeof text);
+		if (r.bare || r.toobig || r.toolong) {
+			txn_refuse(s, &r);
+			smtp_session_error(s);
+		} else { /* relay-queue stopped reading: ask it why */
+			txn_queue_failed(s, st, text);
+		}
 	}
 	txn_log(s, qid, &r, queued ? "queued" : r.bare ? "bare-lf-cr" :
 		r.toobig ? "too-big" : r.toolong ? "line-too-long" : "tempfail");

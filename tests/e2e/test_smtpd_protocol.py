@@ -428,6 +428,38 @@ def test_trickle(inst):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_disk_full():
+    """The queue on a 1 MiB tmpfs: a 1.5 MB message gets 452 4.3.1 (never
+    250), and a small one afterwards still goes through."""
+    if not is_root():
+        print('SKIP disk full: needs root to mount a tmpfs', flush=True)
+        return
+    mnt = tempfile.mkdtemp(prefix='relaybox-smtpd-full-')
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0755',
+                       'tmpfs', mnt]).returncode != 0:
+        print('SKIP disk full: mount failed', flush=True)
+        os.rmdir(mnt)
+        return
+    try:
+        with Instance(conf_overrides={'queue_dir': mnt}) as inst:
+            r, _ = session_free(inst.port)
+            ehlo(r)
+            check('disk full: DATA', start_data(r))
+            r.send(b'Subject: full\r\n\r\n' + (b'f' * 74 + b'\r\n') * 20000 +
+                   b'.\r\n')
+            code, lines = r.reply()
+            check('disk full: 452 4.3.1', code == 452 and
+                  lines[0].startswith('4.3.1'), (code, lines, inst.log_tail(5)))
+            check('disk full: small message: DATA', start_data(r))
+            r.send(b'Subject: small\r\n\r\nsmall\r\n.\r\n')
+            code, lines = r.reply()
+            check('disk full: small message still queued', code == 250, (code, lines))
+            r.close()
+    finally:
+        subprocess.run(['umount', '-l', mnt])
+        os.rmdir(mnt)
+
+
 def test_policy_down():
     """relay-smtpd alone (UCSPI on pipes) with no policy socket."""
     d = tempfile.mkdtemp(prefix='relaybox-smtpd-')
@@ -476,6 +508,7 @@ def main():
             test_trickle(inst)
             test_daemons_die(inst)
         test_policy_down()
+        test_disk_full()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()

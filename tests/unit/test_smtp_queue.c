@@ -75,7 +75,7 @@ static int run(const char *path, int mode, char *qid, char *text)
 	if (write(j.msgfd, MSG, strlen(MSG)) < 0)
 		return -97;
 	if (mode == 3) {
-		smtp_queue_abort(&j, 5000);
+		smtp_queue_abort(&j, 5000, text, 256);
 		st = -1;
 	} else {
 		smtp_queue_env_add(&e, 'I', "ip", "192.0.2.1");
