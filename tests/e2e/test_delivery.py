@@ -146,7 +146,36 @@ def test_bounce():
               repr(sink.messages[n0:]))
 
 
+def test_delay_and_expiry():
+    with Sink(codes={'stuck@example.org': 451}) as sink, \
+            Instance(sink=sink, conf_overrides={
+                'retry_min': 1, 'retry_max': 1, 'delay_warning': 2,
+                'queue_lifetime': 6}) as inst:
+        rc, err = inject(inst, 'a@example.com', ['stuck@example.org'],
+                         b'Subject: stuck\r\nMessage-ID: <s1@test>\r\n\r\nx\r\n')
+        check('delay: injected', rc == 0, err)
+
+        def dsns():
+            return [m for m in sink.messages if m.mail_from in ('', '<>')]
+        check('delay: a warning and then a bounce arrive',
+              wait(lambda: len(dsns()) >= 2, 40), inst.log_tail())
+        texts = [m.data.decode(errors='replace') for m in dsns()]
+        warn = [t for t in texts if 'Action: delayed' in t]
+        bounce = [t for t in texts if 'Action: failed' in t]
+        check('delay: one warning (Action: delayed, Status 4.x.x)',
+              len(warn) == 1 and 'Status: 4.' in warn[0] and
+              'Will-Retry-Until:' in warn[0], repr(texts))
+        check('expiry: one bounce with Status 4.4.7',
+              len(bounce) == 1 and 'Status: 4.4.7' in bounce[0] and
+              'expired' in bounce[0], repr(texts))
+        check('expiry: all DSNs go to the sender',
+              all(m.rcpts == ['a@example.com'] for m in dsns()))
+        check('expiry: queue empty', inst.wait_queue_empty(20),
+              inst.log_tail())
+
+
 if __name__ == '__main__':
     test_retry()
     test_bounce()
+    test_delay_and_expiry()
     finish()
