@@ -92,7 +92,8 @@ static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
 		   size_t errsz)
 {
 	char *eq = strchr(line, '=');
-	if (!eq)
+	/* an empty key could not be written back (qf_put) */
+	if (!eq || eq == line)
 		return qf_err(err, errsz, "bad header line");
 	*eq = '\0';
 	char *v = eq + 1;

@@ -3,7 +3,7 @@
 # driver tests/fuzz/driver.c (build/fuzz/fuzz_<name>), and, when clang is
 # installed, with libFuzzer (build/fuzz/lf_<name>); then tests/fuzz/run
 # runs each for FUZZ_SECONDS.  `make test` does not depend on any of it.
-FUZZ_NAMES   := ns kv addr cidr cfg io
+FUZZ_NAMES   := ns kv addr cidr cfg io qfile qstate
 FUZZ_SECONDS ?= 30
 FUZZ_CLANG   := $(shell command -v clang 2>/dev/null)
 FUZZ_CFLAGS  := $(filter-out -MMD -MP,$(CFLAGS))
@@ -15,6 +15,8 @@ FUZZ_SRC_addr := lib/addr.c
 FUZZ_SRC_cidr := lib/ipaddr.c
 FUZZ_SRC_cfg  := lib/cfg.c
 FUZZ_SRC_io   := lib/io.c
+FUZZ_SRC_qfile  := lib/qfile.c
+FUZZ_SRC_qstate := lib/qstate.c
 
 FUZZ_DRIVERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_LF      := $(if $(FUZZ_CLANG),$(FUZZ_NAMES:%=$(BUILD)/fuzz/lf_%))
