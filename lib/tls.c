@@ -1,8 +1,9 @@
 /* tls.c: OpenSSL under struct io.  The socket is switched to non-blocking
  * while TLS runs so that every OpenSSL call can be bounded by poll() and
  * io->timeout_ms (a peer that stalls mid-record cannot hang us); io->ctx
- * holds the SSL *, and SSL app data remembers the fds' original flags so
- * tls_end can restore them.  No cryptography of our own here. */
+ * holds the SSL *, and a list of the live ones remembers the fds'
+ * original flags so that tls_end can restore them.  No cryptography of
+ * our own here. */
 #include "tls.h"
 
 #include <errno.h>
