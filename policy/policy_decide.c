@@ -242,14 +242,31 @@ static int check_customer(const struct policy_lookup *lk,
 	return 0;
 }
 
-static void trace_matches(struct policy_verdict *v,
-			  const struct policy_ipmatch *m, int nm)
+/* Longest prefix decides which customer an address is registered to
+ * (makecdb warns when two customers' ranges overlap): keep only the
+ * matches of that customer, whose rules may then all accept it.  Returns
+ * the new count. */
+static int owner_matches(struct policy_verdict *v, struct policy_ipmatch *m,
+			 int nm)
 {
-	if (!nm)
+	size_t ol;
+	int k, n = 0;
+
+	if (!nm) {
 		policy_trace(v, "address not listed in any enabled rule");
-	for (int k = 0; k < nm; k++)
-		policy_trace(v, "address listed (/%d in IPv6 terms) by rule %s",
-			     m[k].bits, m[k].rule);
+		return 0;
+	}
+	ol = strcspn(m[0].rule, ":");
+	for (k = 0; k < nm; k++) {
+		int same = strcspn(m[k].rule, ":") == ol &&
+			   !strncmp(m[k].rule, m[0].rule, ol);
+		policy_trace(v, "address in a /%d (IPv6 terms) of rule %s%s",
+			     m[k].bits, m[k].rule,
+			     same ? "" : ": another customer's wider range, ignored");
+		if (same)
+			m[n++] = m[k];
+	}
+	return n;
 }
 
 void policy_decide_mail(const struct policy_lookup *lk,
@@ -267,7 +284,7 @@ void policy_decide_mail(const struct policy_lookup *lk,
 	policy_trace(v, "client [%s] helo=%s auth=%s tls=%s sender=<%s>", s->ip,
 		     *s->helo ? s->helo : "-", *s->user ? s->user : "-",
 		     s->tls ? "yes" : "no", from);
-	trace_matches(v, m, nm);
+	nm = owner_matches(v, m, nm);
 	if (!*s->user && !nm) {
 		policy_reply(v, POLICY_REJECT, 550, "5.7.0",
 			     "Mail relay denied [%s].", s->ip);

@@ -29,6 +29,10 @@ static const char rules[] =
 	"ip acme printer 198.51.100.25\n"
 	"rule acme office senders=domain auth=both\n"
 	"ip acme office 192.0.2.0/28\n"
+	"rule acme lan2 senders=domain auth=ip tls=yes\n"
+	"ip acme lan2 192.0.2.136\n"
+	"rule acme lan3 senders=domain auth=ip\n"
+	"ip acme lan3 192.0.2.128/26\n"
 	"rule acme old senders=any auth=ip enabled=no\n"
 	"ip acme old 192.0.2.200\n"
 	"ip acme portal 192.0.2.201 disabled\n"
@@ -78,8 +82,14 @@ static const struct dcase cases[] = {
 	  "530 5.7.0 Must issue a STARTTLS command first.", 0 },
 	{ "tls required, encrypted", "198.51.100.25", "", "", 1, "scan@example.com", { 0 },
 	  "250 2.1.0 Sender <scan@example.com> ok (rule acme/printer)", "scan@example.com" },
-	{ "overlap: wider range of other customer", "198.51.100.25", "", "", 0, "x@beta.test", { 0 },
+	{ "overlap: longest prefix owns the address", "198.51.100.25", "", "", 0, "x@beta.test", { 0 },
+	  "550 5.7.1 " INV, 0 },
+	{ "overlap: rest of the wider range", "198.51.100.24", "", "", 0, "x@beta.test", { 0 },
 	  "250 2.1.0 Sender <x@beta.test> ok (rule beta/lan)", "x@beta.test" },
+	{ "same customer: a wider range's rule still applies", "192.0.2.136", "", "", 0, "a@example.com", { 0 },
+	  "250 2.1.0 Sender <a@example.com> ok (rule acme/lan3)", "a@example.com" },
+	{ "same customer: narrower rule first when it accepts", "192.0.2.136", "", "", 1, "a@example.com", { 0 },
+	  "250 2.1.0 Sender <a@example.com> ok (rule acme/lan2)", "a@example.com" },
 	{ "both: ip ok, no auth", "192.0.2.5", "", "", 1, "a@example.com", { 0 },
 	  "530 5.7.0 Authentication required.", 0 },
 	{ "both: ip ok, auth", "192.0.2.5", "", "exchange@example.com", 1, "a@example.com", { 0 },
