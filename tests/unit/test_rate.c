@@ -1,74 +1,7 @@
 // links: policy/rate.c policy/rate_set.c
 /* test_rate.c: rate accounting with an injected clock — every boundary of
- * SPEC.md §3, sliding windows, restart survival, transactions multiplexed
- * like relay-policy's sessions, and several processes sharing the file. */
-#include "../../policy/rate.h"
-#include "rate_file.h"
-#include "settings.h"
-#include "t.h"
-
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-static char dir[PATH_MAX], path[PATH_MAX + 16];
-static const struct rate_limits nolim = { 0, 0, 0, 0 };
-
-static void fresh(void)
-{
-	rate_close();
-	unlink(path);
-	if (rate_open(path) < 0) {
-		printf("FAIL rate_open %s\n", path);
-		exit(1);
-	}
-}
-
-/* One message from user/customer to n recipients rcpt<first..first+n-1>
- * at now; returns how many were accepted, and commits them when any. */
-static long send_msg(const char *user, const char *cust, long first, long n,
-		     const struct rate_limits *l, long now,
-		     enum rate_verdict *last)
-{
-	struct rate_txn *t = rate_txn_new();
-	char rcpt[64];
-	long ok = 0;
-
-	*last = RATE_OK;
-	for (long i = 0; i < n; i++) {
-		snprintf(rcpt, sizeof rcpt, "r%ld@example.net", first + i);
-		*last = rate_rcpt(t, user, cust, rcpt, l, now);
-		if (*last == RATE_OK)
-			ok++;
-	}
-	if (ok)
-		rate_commit(t, now);
-	rate_txn_free(t);
-	return ok;
-}
-
-static enum rate_verdict one(const char *user, const char *cust,
-			     const char *rcpt, const struct rate_limits *l,
-			     long now, int commit)
-{
-	struct rate_txn *t = rate_txn_new();
-	enum rate_verdict v = rate_rcpt(t, user, cust, rcpt, l, now);
-	if (v == RATE_OK && commit)
-		rate_commit(t, now);
-	rate_txn_free(t);
-	return v;
-}
-
-static long stat_of(enum rate_kind k, const char *name, long now, int what)
-{
-	struct rate_stats st;
-	if (rate_stats_get(k, name, now, &st) < 0)
-		return -1;
-	return what == 0 ? st.msgs : what == 1 ? st.rcpts : st.peak;
-}
+ * SPEC.md §3, sliding windows, limits, restart survival, a full file. */
+#include "test_rate.h"
 
 /* Windows on their own: table of adds and sums at given times. */
 static void test_window(void)
@@ -306,118 +239,6 @@ static void test_abort_restart(void)
 	T_CHECK("restart: reopen read-write", rate_open(path) == 0);
 }
 
-/* Sessions multiplexed in one process (relay-policy's model): 40
- * transactions interleaved at random near the limits, some committed,
- * some aborted; what is committed never exceeds a limit, and a pending
- * recipient of one session counts against the others. */
-static void test_multiplex(void)
-{
-	enum { NT = 40 };
-	struct rate_limits l = { 200, 60, 300, 45 };
-	struct rate_txn *t[NT];
-	long pending[NT] = { 0 }, committed = 0, now = 7000000;
-	unsigned seed = 12345;
-	int over = 0;
-	char rcpt[64];
-
-	fresh();
-	{
-		struct rate_txn *a = rate_txn_new(), *b = rate_txn_new();
-		struct rate_limits p9 = { 0, 0, 0, 9 };
-		int ok = 0;
-		for (int i = 0; i < 5; i++)
-			ok += rate_rcpt(a, NULL, "two", "x@example.net", &p9, now) == RATE_OK;
-		for (int i = 0; i < 5; i++)
-			ok += rate_rcpt(b, NULL, "two", "y@example.net", &p9, now) == RATE_OK;
-		T_CHECK("multiplex: 5 + 5 pending against 9: the 10th refused", ok == 9);
-		rate_commit(a, now);
-		rate_commit(b, now);
-		T_CHECK("multiplex: both committed = 9", stat_of(RATE_CUSTOMER, "two", now, 2) == 9);
-		rate_txn_free(a);
-		rate_txn_free(b);
-	}
-	for (int i = 0; i < NT; i++)
-		t[i] = rate_txn_new();
-	for (int step = 0; step < 20000; step++, now += step % 2) {
-		int i = (int)((seed = seed * 1103515245 + 12345) >> 16) % NT;
-		int op = (int)(seed >> 8) % 10;
-		if (op < 7) {
-			snprintf(rcpt, sizeof rcpt, "r%u@example.net", (seed >> 4) % 200);
-			pending[i] += rate_rcpt(t[i], i % 2 ? "odd@example.com" : "even@example.com",
-						"busy", rcpt, &l, now) == RATE_OK;
-		} else if (op < 9) {
-			rate_commit(t[i], now);
-			committed += pending[i];
-			pending[i] = 0;
-		} else {
-			rate_txn_reset(t[i]);
-			pending[i] = 0;
-		}
-		if (stat_of(RATE_CUSTOMER, "busy", now, 2) > l.cust_peak ||
-		    stat_of(RATE_CUSTOMER, "busy", now, 1) > l.cust_daily ||
-		    stat_of(RATE_USER, "odd@example.com", now, 0) > l.user_msgs ||
-		    stat_of(RATE_USER, "odd@example.com", now, 1) > l.user_rcpts ||
-		    stat_of(RATE_USER, "even@example.com", now, 1) > l.user_rcpts)
-		{
-			if (!over)
-				printf("over at step %d now %ld: peak %ld day %ld odd %ld/%ld even %ld\n",
-				       step, now, stat_of(RATE_CUSTOMER, "busy", now, 2),
-				       stat_of(RATE_CUSTOMER, "busy", now, 1),
-				       stat_of(RATE_USER, "odd@example.com", now, 0),
-				       stat_of(RATE_USER, "odd@example.com", now, 1),
-				       stat_of(RATE_USER, "even@example.com", now, 1));
-			over++;
-		}
-	}
-	T_CHECK("multiplex: 20,000 random steps never over a limit", over == 0);
-	printf("multiplex: committed %ld, customer %ld, odd %ld/%ld, even %ld/%ld\n",
-	       committed, stat_of(RATE_CUSTOMER, "busy", now, 1),
-	       stat_of(RATE_USER, "odd@example.com", now, 0),
-	       stat_of(RATE_USER, "odd@example.com", now, 1),
-	       stat_of(RATE_USER, "even@example.com", now, 0),
-	       stat_of(RATE_USER, "even@example.com", now, 1));
-	T_CHECK("multiplex: the daily limit was reached exactly",
-		stat_of(RATE_CUSTOMER, "busy", now, 1) == 300 && committed == 300);
-	for (int i = 0; i < NT; i++)
-		rate_txn_free(t[i]);
-}
-
-/* Several processes map the file read-write at once (not the design, but
- * the flock makes it safe): no count is lost. */
-static void test_processes(void)
-{
-	enum { NP = 8, PER = 500 };
-	enum rate_verdict v;
-	int ok = 1, st;
-
-	fresh();
-	for (int p = 0; p < NP; p++) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			rate_close();
-			if (rate_open(path) < 0)
-				_exit(2);
-			for (int i = 0; i < PER; i++)
-				if (send_msg("u@example.com", "shared", p * PER + i, 1,
-					     &nolim, 8000000, &v) != 1)
-					_exit(3);
-			rate_close();
-			_exit(0);
-		}
-		if (pid < 0)
-			ok = 0;
-	}
-	for (int p = 0; p < NP; p++)
-		if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			ok = 0;
-	T_CHECK("processes: all children succeeded", ok);
-	T_CHECK("processes: customer count = 4000",
-		stat_of(RATE_CUSTOMER, "shared", 8000000, 1) == NP * PER);
-	T_CHECK("processes: user unique = 4000, messages = 4000",
-		stat_of(RATE_USER, "u@example.com", 8000000, 1) == NP * PER &&
-		stat_of(RATE_USER, "u@example.com", 8000000, 0) == NP * PER);
-}
-
 /* A full file refuses (tempfail) rather than let mail through uncounted,
  * and reuses a record idle for a day. */
 static void test_full(void)
@@ -508,15 +329,7 @@ static void test_bad_file(void)
 
 int main(void)
 {
-	char tmpl[] = "/tmp/test_rate.XXXXXX";
-
-	if (!mkdtemp(tmpl))
-		return 1;
-	snprintf(dir, sizeof dir, "%s", tmpl);
-	settings_load(dir);
-	cf.rate_users_max = 16;
-	cf.rate_customers_max = 16;
-	snprintf(path, sizeof path, "%s/counters", dir);
+	rate_t_setup();
 	test_window();
 	test_user_unique();
 	test_repeats();
@@ -525,13 +338,9 @@ int main(void)
 	test_daily();
 	test_unpaid();
 	test_abort_restart();
-	test_multiplex();
-	test_processes();
 	test_full();
 	test_set();
 	test_bad_file();
-	rate_close();
-	unlink(path);
-	rmdir(dir);
+	rate_t_teardown();
 	return t_done();
 }
