@@ -11,3 +11,4 @@ MAN_PAGES += man/relay-remote.8
 SEND_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard send/send_*.c))
 PROGRAMS += relay-send
 $(eval $(call program,relay-send,$(SEND_OBJ)))
+MAN_PAGES += man/relay-send.8
