@@ -447,6 +447,38 @@ def test_slow():
         inst.close()
 
 
+def test_peer_uid(inst):
+    """The socket is 0666 but only root, relay-remote's uid and relaysend
+    may talk to it: a connection from nobody is closed unanswered."""
+    mode = os.stat(inst.sock_path).st_mode & 0o777
+    check("remote.sock is mode 0666", mode == 0o666, oct(mode))
+    if os.geteuid() != 0:
+        return
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child becomes nobody and tries
+        os.close(r)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(inst.sock_path)
+            s.sendall(netstring(b"qid=Q\nfile=/x\ndomain=x.test\nrcpt=0 a@x.test\n"))
+            os.write(w, b"eof" if s.recv(100) == b"" else b"answered")
+        except (BrokenPipeError, ConnectionResetError):
+            os.write(w, b"eof")  # closed before the frame was even sent
+        except Exception as e:
+            os.write(w, ("error %s" % e).encode())
+        os._exit(0)
+    os.close(w)
+    got = os.read(r, 200).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    check("a foreign uid is refused", got == "eof", got)
+    check("a foreign uid is logged", "unexpected uid" in inst.logtext(), inst.logtext()[-300:])
+
+
 def test_bad_frame(inst):
     s = inst.connect()
     s.sendall(netstring(b"qid=Q\nfile=relative\nrcpt=0 a@b\n"))
@@ -474,6 +506,7 @@ def main():
         test_stale(inst, inst.smtp_port)
         test_nopipe(inst, inst.smtp_port)
         test_bad_frame(inst)
+        test_peer_uid(inst)
         test_slow()
     except Exception as e:  # a crash is a failure, with the log to see why
         check("no exception (%s: %s)" % (type(e).__name__, e), False)
