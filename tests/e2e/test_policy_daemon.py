@@ -10,11 +10,18 @@ BIN = os.path.join(ROOT, "bin")
 HASH = "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"  # secret1
 failed = 0
 
+def make_hash(pw):
+    """makecdb --hash with the password on stdin (never on the command line)."""
+    r = subprocess.run([os.path.join(BIN, "makecdb"), "--hash"], input=pw + "\n", text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    return r.stdout.strip()
+
+HASH2 = make_hash("exchange pw")
 RULES = f"""
 customer acme licenses=25
 domain example.com customer=acme
 user mailer@example.com hash={HASH} customer=acme
-user exchange@example.com hash={HASH}
+user exchange@example.com hash={HASH2}
 rule acme portal senders=registered auth=ip
 ip acme portal 127.0.0.10
 rule acme exchange senders=any auth=smtp
@@ -130,7 +137,7 @@ def scenarios(path, d):
     # AUTH: a slow check on one session does not hold up another
     a = session(path, "192.0.2.50", tls="1")
     b = session(path, "127.0.0.10")
-    send(a, [("phase", "auth"), ("user", "Exchange@Example.com"), ("pass", "secret1")])
+    send(a, [("phase", "auth"), ("user", "Exchange@Example.com"), ("pass", "exchange pw")])
     send(b, [("phase", "mail"), ("from", "mailer@example.com")])
     rb = recv(b)
     pending = not select.select([a], [], [], 0)[0]
@@ -191,6 +198,27 @@ def scenarios(path, d):
     s = session(path, "127.0.0.20")
     r = ask(s, [("phase", "mail"), ("from", "a@small.test")])
     check("override suspends the customer", line(r) == "550 5.7.1 The account of customer small is suspended.", line(r))
+
+    # only root, our uid and user_smtpd may connect
+    if os.geteuid() == 0:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                u = socket.socket(socket.AF_UNIX)
+                u.connect(path)
+                try:
+                    send(u, [("phase", "connect"), ("ip", "127.0.0.10")])
+                    got = recv(u, 5)
+                except OSError:
+                    got = None  # reset by the daemon: refused
+                os._exit(0 if got is None else 1)
+            except Exception:
+                os._exit(2)
+        _, st = os.waitpid(pid, 0)
+        check("peer uid nobody: refused", os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0, st)
+    check("makecdb --hash gives yescrypt", HASH2.startswith("$y$"), HASH2)
 
     # garbage
     g = socket.socket(socket.AF_UNIX)
