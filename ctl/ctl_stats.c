@@ -120,11 +120,15 @@ static int stats_one(struct stats_opts *o, enum rate_kind k, const char *name)
 	return stats_print(&st, o);
 }
 
-static int stats_usage(void)
+static int stats_usage(FILE *f)
 {
-	fprintf(stderr, "usage: relayctl stats [--user ADDR | --customer NAME] "
-			"[--now UNIXTIME]\n");
-	return EXIT_PERM;
+	fprintf(f, "usage: relayctl stats [--user ADDR | --customer NAME] "
+		   "[--now UNIXTIME]\n"
+		   "  live rate counters read from the counters file: per user\n"
+		   "  messages and unique recipients in 24 h, per customer\n"
+		   "  recipients in 24 h and in 10 minutes, as count/limit\n"
+		   "  (- unlimited, ? unknown), and when each window frees room\n");
+	return f == stdout ? EXIT_DONE : EXIT_PERM;
 }
 
 static int stats_args(struct stats_opts *o, int argc, char **argv)
@@ -155,8 +159,10 @@ int ctl_stats(int argc, char **argv)
 
 	memset(&o, 0, sizeof o);
 	o.now = (long)time(NULL);
+	if (argc == 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")))
+		return stats_usage(stdout);
 	if (stats_args(&o, argc, argv) < 0)
-		return stats_usage();
+		return stats_usage(stderr);
 	if (rate_stats_open(cf.counters_file) < 0) {
 		if (errno == ENOENT) {
 			printf("no counters yet (%s)\n", cf.counters_file);
