@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -81,6 +82,11 @@ static int srv_run(int fd, enum srv_mode mode)
 		tls_describe(&io, d, sizeof d);
 		if (strcmp(line, "DESCRIBE") == 0)
 			io_printf(&io, "%s\r\n", d);
+		else if (strcmp(line, "SNI") == 0) {
+			const char *sni = SSL_get_servername(
+				io.ctx, TLSEXT_NAMETYPE_host_name);
+			io_printf(&io, "sni=%s\r\n", sni ? sni : "(none)");
+		}
 		else
 			io_printf(&io, "250 %zu %s\r\n", len,
 				  len < 100 ? line : "long");
@@ -240,6 +246,19 @@ static void test_verify(SSL_CTX *cctx, SSL_CTX *sysctx)
 		if (rc == 0)
 			rc = roundtrip(&io, "x", reply, sizeof reply);
 		T_CHECK(verify_cases[i].name, (rc == 0) == verify_cases[i].ok);
+		if (rc == 0) { /* SNI: the name as given, never an address */
+			char want[80], name[160];
+			snprintf(want, sizeof want, "sni=%s",
+				 strchr(verify_cases[i].servername, ':') ||
+					 strspn(verify_cases[i].servername,
+						"0123456789.") ==
+					     strlen(verify_cases[i].servername)
+				     ? "(none)"
+				     : verify_cases[i].servername);
+			snprintf(name, sizeof name, "  ...SNI %s", want);
+			T_CHECK(name, roundtrip(&io, "SNI", reply, sizeof reply) == 0 &&
+					      strcasecmp(reply, want) == 0);
+		}
 		if (!verify_cases[i].ok)
 			T_CHECK("  ...with a reason", err[0] != '\0');
 		tls_end(&io);
