@@ -1,5 +1,6 @@
 /* qstate.c: the recipient state file of a queued message (qstate.h). */
 #include "qstate.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,18 +114,7 @@ int qstate_append(const char *path, const char *buf, size_t len)
 
 	if (fd < 0)
 		return -1;
-	while (len && rc == 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			rc = -1;
-		else {
-			buf += w;
-			len -= (size_t)w;
-		}
-	}
-	if (rc == 0 && fsync(fd) < 0)
+	if (io_write_all(fd, buf, len) < 0 || fsync(fd) < 0)
 		rc = -1;
 	e = errno;
 	close(fd);

@@ -4,6 +4,7 @@
  * is fsync'd: only then is the status 0.  Any failure removes tmp/<id>. */
 #include "queue.h"
 #include "exitcodes.h"
+#include "io.h"
 #include "log.h"
 #include "settings.h"
 
@@ -32,23 +33,6 @@ static void inject_failx(struct queue_result *r, const char *what)
 	inject_fail(r, EXIT_TEMP, buf);
 }
 
-static int inject_write(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Queue files are group-readable by relay-send and relay-remote. */
 static void inject_group(int fd)
 {
@@ -72,8 +56,8 @@ static int inject_file(int fd, struct qfile *q, struct queue_spool *sp,
 
 	if (!hdr || !rcv)
 		errno = ENOMEM;
-	else if (inject_write(fd, hdr, hlen) == 0 &&
-		 inject_write(fd, rcv, strlen(rcv)) == 0 &&
+	else if (io_write_all(fd, hdr, hlen) == 0 &&
+		 io_write_all(fd, rcv, strlen(rcv)) == 0 &&
 		 queue_spool_copy(sp, fd) == 0 && fsync(fd) == 0)
 		rc = 0;
 	free(hdr);

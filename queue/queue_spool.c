@@ -3,6 +3,7 @@
  * it.  So the message is held here first: in memory up to SPOOL_MEM
  * bytes (most mail), beyond that in an unlinked file in queue/tmp. */
 #include "queue.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,31 +20,13 @@ void queue_spool_init(struct queue_spool *s, const char *dir)
 	s->dir = dir;
 }
 
-static int spool_write(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Move to the overflow file when memory would pass SPOOL_MEM. */
 static int spool_spill(struct queue_spool *s)
 {
 	s->fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (s->fd < 0)
 		return -1;
-	if (spool_write(s->fd, s->mem, s->len) < 0)
+	if (io_write_all(s->fd, s->mem, s->len) < 0)
 		return -1;
 	free(s->mem);
 	s->mem = NULL;
@@ -57,7 +40,7 @@ static int spool_add(struct queue_spool *s, const char *p, size_t n)
 	if (s->fd < 0 && s->len + n > SPOOL_MEM && spool_spill(s) < 0)
 		return -1;
 	if (s->fd >= 0)
-		return spool_write(s->fd, p, n);
+		return io_write_all(s->fd, p, n);
 	if (s->len + n > s->cap) {
 		size_t ncap = s->cap ? s->cap : 16384;
 		while (ncap < s->len + n)
@@ -96,7 +79,7 @@ int queue_spool_copy(struct queue_spool *s, int fd)
 	off_t off = 0;
 
 	if (s->fd < 0)
-		return spool_write(fd, s->mem ? s->mem : "", s->len);
+		return io_write_all(fd, s->mem ? s->mem : "", s->len);
 	while (off < s->total) {
 		char buf[65536];
 		ssize_t n = pread(s->fd, buf, sizeof buf, off);
@@ -107,7 +90,7 @@ int queue_spool_copy(struct queue_spool *s, int fd)
 				errno = EIO;
 			return -1;
 		}
-		if (spool_write(fd, buf, (size_t)n) < 0)
+		if (io_write_all(fd, buf, (size_t)n) < 0)
 			return -1;
 		off += n;
 	}

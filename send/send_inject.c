@@ -3,6 +3,7 @@
  * run/queue.sock like any message from relay-smtpd, op=inject with the
  * message and envelope pipes attached. */
 #include "send.h"
+#include "io.h"
 #include "kv.h"
 #include "ns.h"
 #include "settings.h"
@@ -16,20 +17,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-static int inj_write(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* "I dsn=kind", "F from", "T rcpt", "" as NUL-terminated fields. */
 static size_t inj_envelope(char *buf, size_t n, const char *from,
@@ -94,8 +81,8 @@ int send_inject(const char *msg, size_t len, const char *from,
 	close(ep[0]);
 	mp[0] = ep[0] = -1;
 	/* the message first: relay-queue reads fd 0 to EOF, then fd 1 */
-	if (inj_write(mp[1], msg, len) < 0 || close(mp[1]) < 0 ||
-	    (mp[1] = -1, inj_write(ep[1], env, elen) < 0)) {
+	if (io_write_all(mp[1], msg, len) < 0 || close(mp[1]) < 0 ||
+	    (mp[1] = -1, io_write_all(ep[1], env, elen) < 0)) {
 		snprintf(err, errsz, "write: %s", strerror(errno));
 		goto out;
 	}
