@@ -149,6 +149,31 @@ static ssize_t wrapped_read(struct io *io, void *buf, size_t n)
 	return inner_read(io, buf, n);
 }
 
+/* Bytes OpenSSL already decrypted come back without a poll: read a
+ * reply one byte at a time with a long timeout. */
+static void test_pending_bytes(struct io *io)
+{
+	char c1[16];
+	size_t got = 0;
+	struct timespec t0, t1;
+
+	io_puts(io, "pending\r\n");
+	io_flush(io);
+	T_CHECK("first byte of a record", io->read(io, c1, 1) == 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	io->timeout_ms = 3000;
+	while (got < 11 && io->read(io, c1 + got, 1) == 1)
+		got++;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	io->timeout_ms = 5000;
+	T_CHECK("rest of the record from SSL_pending, no waiting",
+		got == 11 && !memcmp(c1, "50 7 pendin", 11) &&
+		    (t1.tv_sec - t0.tv_sec) * 1000 +
+			    (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1000);
+	io->read(io, c1, 2); /* "g\r", then the "\n" */
+	io->read(io, c1, 1);
+}
+
 static void test_roundtrip(SSL_CTX *cctx)
 {
 	char err[512] = "", reply[256], big[12001];
@@ -175,28 +200,7 @@ static void test_roundtrip(SSL_CTX *cctx)
 	tls_describe(&io, reply, sizeof reply);
 	T_CHECK("client describe \"TLSv1.3 TLS_AES_256_GCM_SHA384 256\"",
 		strcmp(reply, "TLSv1.3 TLS_AES_256_GCM_SHA384 256") == 0);
-	/* bytes OpenSSL already decrypted come back without a poll: read
-	 * a reply one byte at a time with a long timeout */
-	{
-		char c1[16];
-		size_t got = 0;
-		struct timespec t0, t1;
-		io_puts(&io, "pending\r\n");
-		io_flush(&io);
-		T_CHECK("first byte of a record", io.read(&io, c1, 1) == 1);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		io.timeout_ms = 3000;
-		while (got < 11 && io.read(&io, c1 + got, 1) == 1)
-			got++;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		io.timeout_ms = 5000;
-		T_CHECK("rest of the record from SSL_pending, no waiting",
-			got == 11 && !memcmp(c1, "50 7 pendin", 11) &&
-			    (t1.tv_sec - t0.tv_sec) * 1000 +
-				    (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1000);
-		io.read(&io, c1, 2); /* "g\r": the "\n" follows */
-		io.read(&io, c1, 1);
-	}
+	test_pending_bytes(&io);
 	/* a caller may wrap the read function (smtpd's session deadline) */
 	inner_read = io.read;
 	io.read = wrapped_read;
