@@ -136,6 +136,9 @@ static void make_queue_file(char *path, size_t n, struct remote_qfile *q)
 		exit(1);
 }
 
+static void check_wire(const struct script *s, const char *raw, int status,
+		       const char *text0);
+
 static void run_case(const struct script *s, struct remote_qfile *q,
 		     const char *logpath)
 {
@@ -176,12 +179,21 @@ static void run_case(const struct script *s, struct remote_qfile *q,
 	close(log);
 	snprintf(name, sizeof name, "txn %s: statuses", s->name);
 	T_STREQ(name, got, s->want);
+	check_wire(s, raw, status, rc[0].text);
+}
+
+/* What the server saw: body or not, dot-stuffing, writes per command. */
+static void check_wire(const struct script *s, const char *raw, int status,
+		       const char *text0)
+{
+	char name[160];
+
 	snprintf(name, sizeof name, "txn %s: body %s", s->name,
 		 s->body_sent ? "sent" : "not sent");
 	T_CHECK(name, (strstr(raw, "BODYMARK") != NULL) == s->body_sent);
 	if (s->body_sent && !s->final) {
 		snprintf(name, sizeof name, "txn %s: says why", s->name);
-		T_CHECK(name, strncmp(rc[0].text, "4.4.2 connection lost after the "
+		T_CHECK(name, strncmp(text0, "4.4.2 connection lost after the "
 				      "data", 36) == 0);
 	}
 	if (s->body_sent) {
