@@ -65,16 +65,16 @@ def test_state_replay():
 
 def test_kill_storm():
     n = 40
+    killed = {'relay-send': 0, 'relay-remote': 0}
     with Sink() as sink, Instance(sink=sink) as inst:
         for i in range(n):
             rc, err = inject(inst, 'a@example.com', ['r%d@example.org' % i],
                              b'Subject: storm %d\r\n\r\nbody\r\n' % i)
             if rc != 0:
                 check('storm: injection %d' % i, False, err)
-            if i % 10 == 5:
-                kill(inst, 'relay-send')
-            if i % 10 == 8:
-                kill(inst, 'relay-remote')
+            for name, when in (('relay-send', 5), ('relay-remote', 8)):
+                if i % 10 == when and kill(inst, name):
+                    killed[name] += 1
         deadline = time.time() + 90
         while time.time() < deadline:
             got = {r for m in sink.messages for r in m.rcpts}
@@ -89,8 +89,8 @@ def test_kill_storm():
               inst.log_tail())
         log = inst.log()
         check('storm: relay-send and relay-remote were really killed',
-              'relay-send pid=' in log and 'relay-remote pid=' in log and
-              log.count('signal 9') >= 4, inst.log_tail())
+              killed['relay-send'] >= 1 and killed['relay-remote'] >= 1 and
+              log.count('signal 9') >= 2, '%r\n%s' % (killed, inst.log_tail()))
         check('storm: duplicates are rare (<= 10%)',
               len(got) - len(set(got)) <= n // 10,
               '%d duplicates' % (len(got) - len(set(got))))
