@@ -10,8 +10,8 @@
 
 static SSL_CTX *tls_ctx; /* one per session: the process serves one */
 
-/* Build the context and shake hands on the client socket. */
-static int tls_handshake(struct smtp_session *s)
+/* The server context, built on first use from the current files. */
+static int tls_ctx_ready(struct smtp_session *s)
 {
 	char err[256];
 
@@ -21,6 +21,16 @@ static int tls_handshake(struct smtp_session *s)
 		log_warn("%s: TLS unavailable: %s", s->ip, err);
 		return -1;
 	}
+	return 0;
+}
+
+/* Shake hands on the client socket. */
+static int tls_handshake(struct smtp_session *s)
+{
+	char err[256];
+
+	if (tls_ctx_ready(s) < 0)
+		return -1;
 	/* tls.h wants one fd: under UCSPI fds 0 and 1 are the same socket */
 	s->io.wfd = s->io.rfd;
 	smtp_session_timeout(s, cf.smtp_timeout);
@@ -68,6 +78,11 @@ void smtp_tls_starttls(struct smtp_session *s, char *arg)
 		smtp_reply(s, *arg ? "501 5.5.4 Syntax: STARTTLS"
 				   : "502 5.5.1 STARTTLS not available");
 		smtp_session_error(s);
+		return;
+	}
+	if (tls_ctx_ready(s) < 0) {
+		/* a broken certificate must not cost the client its session */
+		smtp_reply(s, "454 4.7.0 TLS not available due to temporary reason");
 		return;
 	}
 	smtp_reply(s, "220 2.0.0 Ready to start TLS");
