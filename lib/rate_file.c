@@ -69,8 +69,8 @@ static long setting_or(long v, long def)
 }
 
 /* The geometry a new file gets, and every size derived from it. */
-static void geometry(struct rate_hdr *h, uint32_t ucap, uint32_t ccap,
-		     uint32_t slots)
+void rate_file_geometry(struct rate_hdr *h, uint32_t ucap, uint32_t ccap,
+			uint32_t slots)
 {
 	memset(h, 0, sizeof *h);
 	memcpy(h->magic, RATE_MAGIC, 8);
@@ -103,7 +103,7 @@ static int header_ok(const struct rate_hdr *h, uint64_t st_size)
 	    h->cust_cap > CAP_MAX || h->set_slots < 64 ||
 	    h->set_slots > 10000000)
 		return 0;
-	geometry(&g, h->user_cap, h->cust_cap, h->set_slots);
+	rate_file_geometry(&g, h->user_cap, h->cust_cap, h->set_slots);
 	return h->hdr_size == g.hdr_size && h->uidx_n == g.uidx_n &&
 	       h->cidx_n == g.cidx_n && h->user_size == g.user_size &&
 	       h->cust_size == g.cust_size && h->day_unit == g.day_unit &&
@@ -113,13 +113,19 @@ static int header_ok(const struct rate_hdr *h, uint64_t st_size)
 	       h->cust_used <= h->cust_cap;
 }
 
-static int file_create(int fd, struct rate_hdr *h)
+/* The geometry the settings ask for (defaults when unset). */
+void rate_file_wanted(struct rate_hdr *h)
 {
-	geometry(h, (uint32_t)setting_or(cf.rate_users_max, 2048),
-		 (uint32_t)setting_or(cf.rate_customers_max, 1024),
-		 (uint32_t)setting_or(cf.rate_user_rcpt_slots, 12800));
+	rate_file_geometry(h, (uint32_t)setting_or(cf.rate_users_max, 2048),
+			   (uint32_t)setting_or(cf.rate_customers_max, 1024),
+			   (uint32_t)setting_or(cf.rate_user_rcpt_slots, 12800));
+}
+
+/* Size fd for h (sparse: only the records in use take memory and disk)
+ * and write the header. */
+int rate_file_create(int fd, struct rate_hdr *h)
+{
 	h->created = (int64_t)time(NULL);
-	/* sparse: only the records in use take memory and disk */
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)h->file_size) < 0 ||
 	    pwrite(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h)
 		return -1;
@@ -137,8 +143,10 @@ static int file_prepare(const char *path, int fd, int rdonly,
 
 	if (fstat(fd, &st) < 0)
 		return -1;
-	if (st.st_size == 0 && !rdonly)
-		return file_create(fd, h);
+	if (st.st_size == 0 && !rdonly) {
+		rate_file_wanted(h);
+		return rate_file_create(fd, h);
+	}
 	if (st.st_size == 0) { /* created by relay-master, not sized yet */
 		errno = ENOENT;
 		return -1;
@@ -157,17 +165,17 @@ static int file_prepare(const char *path, int fd, int rdonly,
 	return rename(path, bad) < 0 ? -1 : 1;
 }
 
-static void map_sections(void)
+void rate_file_sections(struct rate_map *m)
 {
-	struct rate_hdr *h = rate_map.h;
-	unsigned char *p = rate_map.base + HDR_SIZE;
+	struct rate_hdr *h = m->h;
+	unsigned char *p = m->base + HDR_SIZE;
 
-	rate_map.idx[RATE_USER] = (uint32_t *)p;
+	m->idx[RATE_USER] = (uint32_t *)p;
 	p += 4ULL * h->uidx_n;
-	rate_map.idx[RATE_CUSTOMER] = (uint32_t *)p;
+	m->idx[RATE_CUSTOMER] = (uint32_t *)p;
 	p += 4ULL * h->cidx_n;
-	rate_map.recs[RATE_USER] = p;
-	rate_map.recs[RATE_CUSTOMER] = p + (size_t)h->user_cap * h->user_size;
+	m->recs[RATE_USER] = p;
+	m->recs[RATE_CUSTOMER] = p + (size_t)h->user_cap * h->user_size;
 }
 
 /* Open, lock and check (or create) the file; -1 on error. */
@@ -206,7 +214,9 @@ int rate_file_open(const char *path, int rdonly)
 	}
 	rate_map.size = h.file_size;
 	rate_map.h = (struct rate_hdr *)rate_map.base;
-	map_sections();
+	rate_file_sections(&rate_map);
+	if (!rdonly && rate_grow_needed(rate_map.h))
+		rate_grow(path); /* on failure the old file stays in use */
 	rate_file_unlock();
 	return 0;
 fail:

@@ -90,6 +90,11 @@ extern struct rate_map rate_map; /* the one open counters file */
 
 /* rate_file.c */
 int rate_file_open(const char *path, int rdonly);
+void rate_file_geometry(struct rate_hdr *h, uint32_t ucap, uint32_t ccap,
+			uint32_t slots);
+void rate_file_wanted(struct rate_hdr *h); /* geometry from the settings */
+int rate_file_create(int fd, struct rate_hdr *h);
+void rate_file_sections(struct rate_map *m);
 void rate_file_close(void);
 void rate_file_lock(int excl);
 void rate_file_unlock(void);
@@ -98,6 +103,10 @@ int rate_file_lower(char *dst, const char *src); /* -1 when too long/empty */
 struct rate_rec *rate_file_rec(enum rate_kind k, uint32_t i);
 uint32_t rate_file_cap(enum rate_kind k);
 uint32_t rate_file_used(enum rate_kind k); /* records handed out */
+
+/* rate_grow.c: copy into a larger file when the settings ask for more */
+int rate_grow_needed(const struct rate_hdr *h);
+int rate_grow(const char *path); /* replaces rate_map; -1 keeps the old */
 
 /* rate_index.c: name -> record number (lname already lowercased) */
 long rate_index_find(enum rate_kind k, const char *lname);

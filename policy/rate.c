@@ -216,6 +216,26 @@ static int txn_push(struct rate_txn *t, const struct rate_pend *e)
 	return 0;
 }
 
+/* No record for a name: the file is full (or the name unusable).  Say
+ * so at most once a minute; the mail gets a tempfail, never a pass. */
+static enum rate_verdict full_warn(enum rate_kind k, const char *name,
+				   long now)
+{
+	static long last;
+	char clean[128];
+
+	if (now - last >= 60 || now < last) {
+		last = now;
+		log_warn("rate: no room for %s %s in the counters file (%u "
+			 "records): raise %s; relay-policy grows the file when "
+			 "it starts", k == RATE_USER ? "user" : "customer",
+			 log_clean(clean, sizeof clean, name, strlen(name)),
+			 rate_file_cap(k), k == RATE_USER ? "rate_users_max"
+							: "rate_customers_max");
+	}
+	return RATE_FULL;
+}
+
 static enum rate_verdict rcpt_locked(struct rate_txn *t, const char *user,
 				     const char *customer, const char *rcpt,
 				     const struct rate_limits *lim, long now)
@@ -229,10 +249,10 @@ static enum rate_verdict rcpt_locked(struct rate_txn *t, const char *user,
 	if (customer && !*customer)
 		customer = NULL;
 	if (user && (e.u = (int32_t)rec_get(RATE_USER, user, now)) < 0)
-		return RATE_FULL;
+		return full_warn(RATE_USER, user, now);
 	if (customer &&
 	    (e.c = (int32_t)rec_get(RATE_CUSTOMER, customer, now)) < 0)
-		return RATE_FULL;
+		return full_warn(RATE_CUSTOMER, customer, now);
 	v = check_user(t, &e, lim, now);
 	if (v == RATE_OK)
 		v = check_cust(e.c, lim, now);

@@ -297,6 +297,50 @@ static void test_set(void)
 	fresh();
 }
 
+/* Raising the capacities grows the file and keeps every counter. */
+static void test_grow(void)
+{
+	char name[64];
+	long now = 11000000, ok = 0;
+	enum rate_verdict v;
+
+	fresh(); /* 16 users, 16 customers, 64 recipient slots */
+	cf.rate_user_rcpt_slots = 64;
+	fresh();
+	for (int i = 0; i < 16; i++) {
+		snprintf(name, sizeof name, "user%d@example.com", i);
+		ok += send_msg(name, "acme", i * 100L, 40, &nolim, now, &v) == 40;
+	}
+	T_CHECK("grow: 16 users x 40 recipients", ok == 16);
+	T_CHECK("grow: the 17th user is RATE_FULL",
+		one("late@example.com", "acme", "a@example.net", &nolim, now, 1) == RATE_FULL);
+	rate_close();
+	cf.rate_users_max = 40;
+	cf.rate_customers_max = 20;
+	cf.rate_user_rcpt_slots = 256;
+	T_CHECK("grow: reopen with larger settings", rate_open(path) == 0 &&
+		rate_file_cap(RATE_USER) == 40 && rate_file_cap(RATE_CUSTOMER) == 20 &&
+		rate_map.h->set_slots == 256);
+	T_CHECK("grow: counters kept",
+		stat_of(RATE_CUSTOMER, "acme", now, 1) == 640 &&
+		stat_of(RATE_USER, "user7@example.com", now, 1) == 40 &&
+		stat_of(RATE_USER, "user15@example.com", now, 0) == 1);
+	T_CHECK("grow: a known recipient is still known after the rehash",
+		one("user7@example.com", NULL, "r705@example.net", &nolim, now, 1) == RATE_OK &&
+		stat_of(RATE_USER, "user7@example.com", now, 1) == 40);
+	T_CHECK("grow: the 17th user fits now, and 100 recipients too",
+		send_msg("late@example.com", "acme", 0, 100, &nolim, now, &v) == 100);
+	rate_close();
+	cf.rate_users_max = 8;
+	T_CHECK("grow: a smaller setting never shrinks the file",
+		rate_open(path) == 0 && rate_file_cap(RATE_USER) == 40 &&
+		stat_of(RATE_USER, "late@example.com", now, 1) == 100);
+	cf.rate_users_max = 16;
+	cf.rate_customers_max = 16;
+	cf.rate_user_rcpt_slots = 12800;
+	fresh();
+}
+
 /* A damaged or foreign file is moved aside and replaced. */
 static void test_bad_file(void)
 {
@@ -340,6 +384,7 @@ int main(void)
 	test_abort_restart();
 	test_full();
 	test_set();
+	test_grow();
 	test_bad_file();
 	rate_t_teardown();
 	return t_done();
