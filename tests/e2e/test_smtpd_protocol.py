@@ -394,6 +394,17 @@ def smtpd_direct(inst, conf):
     return d, p
 
 
+def test_broken_cert(inst):
+    r, _ = session_free(inst.port)
+    ehlo(r)
+    code, lines = r.cmd(b'STARTTLS\r\n')
+    check('unusable certificate: STARTTLS 454 4.7.0', code == 454 and
+          lines[0].startswith('4.7.0'), (code, lines))
+    check('unusable certificate: session goes on in plaintext',
+          r.cmd(b'NOOP\r\n')[0] == 250)
+    r.close()
+
+
 def test_trickle(inst):
     """A client that trickles bytes without a line end is cut off at
     session_timeout, although every single read is within smtp_timeout."""
@@ -502,10 +513,12 @@ def main():
             test_starttls_auth(inst, sink)
             test_implicit_tls(inst, tls_port)
         conf = {'conn_per_ip': 2, 'errors_max': 3, 'commands_max': 10,
-                'smtp_timeout': 2}
+                'smtp_timeout': 2, 'tls_cert': os.path.join(tmp, 'missing.pem'),
+                'tls_key': os.path.join(tmp, 'missing.key')}
         with Instance(conf_overrides=conf) as inst:
             test_caps_and_timers(inst)
             test_trickle(inst)
+            test_broken_cert(inst)
             test_daemons_die(inst)
         test_policy_down()
         test_disk_full()
