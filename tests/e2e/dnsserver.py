@@ -21,7 +21,8 @@ record types:
     }
 
 A name in the zone without records of the asked type gets NOERROR with an
-empty answer (NODATA); a name not in the zone gets NXDOMAIN.  A zone FILE
+empty answer (NODATA); a name not in the zone gets NXDOMAIN.  A UDP answer
+over 512 bytes is truncated (TC), so large answers go over TCP.  A zone FILE
 is read again when its modification time changes, so a test may rewrite
 it between steps.  The server exits on SIGTERM, and with --watch-stdin also
 when its stdin reaches EOF (start it with stdin=PIPE: it then dies with
@@ -84,7 +85,10 @@ def rdata_text(rtype, value):
     return str(value)
 
 
-def answer(zone, wire):
+def answer(zone, wire, udp=False):
+    """The reply; over UDP one longer than 512 bytes is truncated (TC set,
+    no records), as a real server without EDNS does: the client must
+    retry over TCP."""
     q = dns.message.from_wire(wire)
     r = dns.message.make_response(q)
     r.flags |= dns.flags.AA
@@ -105,7 +109,12 @@ def answer(zone, wire):
                 qname, 60, dns.rdataclass.IN, qtype,
                 [rdata_text(qtype, v) for v in values])
             r.answer.append(rrs)
-    return r.to_wire()
+    out = r.to_wire()
+    if udp and len(out) > 512:
+        r.answer = []
+        r.flags |= dns.flags.TC
+        out = r.to_wire()
+    return out
 
 
 def make_servers(host, port, zone):
@@ -113,7 +122,7 @@ def make_servers(host, port, zone):
         def handle(self):
             data, sock = self.request
             try:
-                sock.sendto(answer(zone, data), self.client_address)
+                sock.sendto(answer(zone, data, udp=True), self.client_address)
             except Exception as e:  # a malformed query: say so, answer nothing
                 print("dnsserver: %s" % e, file=sys.stderr)
 

@@ -264,6 +264,8 @@ ZONE = {
     "nullmx.test": {"MX": [[0, "."]]},
     "broken.test": "SERVFAIL",
     "nohost.test": {"MX": [[10, "gone.nohost.test"]]},
+    # 30 MX records do not fit in 512 bytes: the answer comes over TCP
+    "big.test": {"MX": [[5, "mx1.pref.test"]] + [[20, "backup%02d.big.test" % i] for i in range(29)]},
 }
 
 
@@ -282,10 +284,14 @@ def test_routing(inst, a, b):
     check("nxdomain: bounced", res[0] == "B" and res[1] >= 500, "%r" % (res,))
     r, res = one(inst, "u@broken.test")
     check("servfail: deferred", res[0] == "T" and res[1] >= 400 and res[1] < 500, "%r" % (res,))
+    r, res = one(inst, "u@big.test")
+    check("large MX answer (truncated UDP, then TCP)", res[0] == "D" and "[127.0.0.2]" in r.get("relay", ""),
+          "%r" % (r,))
     r, res = one(inst, "u@nohost.test")
     check("mx host without address: bounced", res[0] == "B", "%r" % (res,))
+    n = len(a.msgs)
     r, res = one(inst, "u@whatever.test", host="127.0.0.2", port=str(inst.smtp_port))
-    check("fixed host: IP literal and port", res[0] == "D" and len(a.msgs) == 3, "%r" % (r,))
+    check("fixed host: IP literal and port", res[0] == "D" and len(a.msgs) == n + 1, "%r" % (r,))
     r, res = one(inst, "u@whatever.test", host="127.0.0.9", port=str(inst.smtp_port))
     check("fixed host down: deferred", res[0] == "T" and "4.4.1" in res[2], "%r" % (res,))
 
