@@ -86,12 +86,28 @@ static int ph_auth(struct policy_srv *srv, struct policy_conn *c,
 	}
 }
 
+/* Without rules.cdb (not compiled yet, unreadable) nobody can be told
+ * yes, but a permanent refusal would bounce good mail: answer 451. */
+static int rules_missing(struct policy_srv *srv, struct policy_verdict *v)
+{
+	if (srv->db.rules.fd >= 0)
+		return 0;
+	policy_reply(v, POLICY_TEMPFAIL, 451, "4.3.0",
+		     "Relay rules not available, try again later.");
+	log_warn("%s missing or unreadable: answering 451",
+		 srv->db.rules.path);
+	return 1;
+}
+
 static int ph_mail(struct policy_srv *srv, struct policy_conn *c,
 		   const struct kv_msg *m, struct policy_verdict *v)
 {
 	policy_db_refresh(&srv->db);
 	rate_txn_reset(c->txn);
-	policy_decide_mail(&srv->db.lk, &c->s, kv_get_or(m, "from", ""), v);
+	policy_session_reset(&c->s);
+	if (!rules_missing(srv, v))
+		policy_decide_mail(&srv->db.lk, &c->s, kv_get_or(m, "from", ""),
+				   v);
 	return 0;
 }
 
@@ -166,6 +182,8 @@ static int ph_explain(struct policy_srv *srv, struct policy_conn *c,
 	s.tls = !strcmp(kv_get_or(m, "tls", "0"), "1");
 	if (*s.user)
 		policy_trace(v, "AUTH as %s taken as verified (dry run)", s.user);
+	if (rules_missing(srv, v))
+		return 0;
 	policy_decide_mail(&srv->db.lk, &s, kv_get_or(m, "from", ""), v);
 	if (v->action == POLICY_ACCEPT && *rcpt) {
 		policy_trace(v, "MAIL: %d %s %s", v->code, v->esc, v->text);

@@ -220,6 +220,13 @@ def scenarios(path, d):
         check("peer uid nobody: refused", os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0, st)
     check("makecdb --hash gives yescrypt", HASH2.startswith("$y$"), HASH2)
 
+    # rules.cdb removed: the last good rules stay in use
+    os.rename(os.path.join(d, "rules.cdb"), os.path.join(d, "rules.cdb.away"))
+    s = session(path, "127.0.0.11")
+    r = ask(s, [("phase", "mail"), ("from", "mailer@example.com")])
+    check("rules.cdb removed: last rules kept", dict(r).get("action") == "accept", line(r))
+    os.rename(os.path.join(d, "rules.cdb.away"), os.path.join(d, "rules.cdb"))
+
     # garbage
     g = socket.socket(socket.AF_UNIX)
     g.connect(path)
@@ -230,6 +237,30 @@ def scenarios(path, d):
     g2.sendall(b"99999999:x")
     check("oversized frame: peer dropped", recv(g2, 5) is None)
 
+def no_rules():
+    """A daemon started before any makecdb answers 451, never 550."""
+    d = tempfile.mkdtemp(prefix="test_policy_norules.")
+    os.chmod(d, 0o755)
+    os.makedirs(os.path.join(d, "run"))
+    proc = subprocess.Popen([os.path.join(BIN, "relay-policy"), "-d", d], stderr=subprocess.DEVNULL)
+    try:
+        path = os.path.join(d, "run", "policy.sock")
+        for _ in range(100):
+            if os.path.exists(path):
+                break
+            time.sleep(0.05)
+        s = session(path, "127.0.0.10")
+        r = ask(s, [("phase", "mail"), ("from", "mailer@example.com")])
+        check("no rules.cdb: 451 4.3.0", line(r) == "451 4.3.0 Relay rules not available, try again later.", line(r))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
 if __name__ == "__main__":
     main()
+    no_rules()
     sys.exit(1 if failed else 0)
