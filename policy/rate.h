@@ -29,9 +29,9 @@ struct rate_txn;
 
 /* Create or map the counters file (cf.counters_file) read-write; -1 on
  * error (logged).  A file of another version is renamed to PATH.bad and
- * recreated.  Geometry (capacities) comes from the settings when the file
- * is created (rate_users_max, rate_customers_max, rate_user_rcpt_slots),
- * from the file otherwise. */
+ * recreated.  Capacities come from the settings (rate_users_max,
+ * rate_customers_max, rate_user_rcpt_slots): an existing file is grown,
+ * counters kept, when they ask for more, never shrunk. */
 int rate_open(const char *path);
 /* Map an existing file read-only (relayctl); -1 on error, errno set. */
 int rate_open_readonly(const char *path);
