@@ -307,6 +307,51 @@ def test_implicit_tls(inst, port):
     r.close()
 
 
+def test_cert_reload(inst, port, cert, key, tmp):
+    """A replaced certificate serves the next connection (no restart)."""
+    def peer_der():
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(('127.0.0.1', port), timeout=30) as s:
+            with ctx.wrap_socket(s, server_hostname='relaybox.test') as t:
+                return t.getpeercert(binary_form=True)
+    with open(cert) as f:
+        old = ssl.PEM_cert_to_DER_cert(f.read())
+    check('implicit TLS serves the configured certificate', peer_der() == old)
+    new_dir = os.path.join(tmp, 'new')
+    os.mkdir(new_dir)
+    os.chmod(new_dir, 0o755)
+    ncert, nkey = make_tls(new_dir)
+    shutil.copy(nkey, key + '.tmp')
+    shutil.copy(ncert, cert + '.tmp')
+    if is_root():
+        shutil.chown(key + '.tmp', 'relaysmtpd')
+    os.chmod(key + '.tmp', 0o600)
+    os.rename(key + '.tmp', key)
+    os.rename(cert + '.tmp', cert)
+    with open(cert) as f:
+        new = ssl.PEM_cert_to_DER_cert(f.read())
+    check('replaced certificate used by the next connection',
+          new != old and peer_der() == new)
+
+
+def test_ipv6(inst):
+    if not inst.port6:
+        print('SKIP ipv6: no ::1', flush=True)
+        return
+    r = Raw(inst.port6, source_ip='::1', host='::1')
+    code, _ = r.reply()
+    check('IPv6 listener greets', code == 220)
+    ehlo(r)
+    check('IPv6 client relayed by its rule', start_data(r))
+    r.send(b'Subject: v6\r\n\r\nv6\r\n.\r\n')
+    check('IPv6 message queued', r.reply()[0] == 250)
+    r.close()
+    check('IPv6 client logged as ::1',
+          inst.wait_log(r'client=::1 ', 5) is not None)
+
+
 def test_caps_and_timers(inst):
     a, ca = session(inst.port)
     b, cb = session(inst.port)
@@ -512,6 +557,8 @@ def main():
             test_pipelining_exact(inst, sink)
             test_starttls_auth(inst, sink)
             test_implicit_tls(inst, tls_port)
+            test_ipv6(inst)
+            test_cert_reload(inst, tls_port, cert, key, tmp)
         conf = {'conn_per_ip': 2, 'errors_max': 3, 'commands_max': 10,
                 'smtp_timeout': 2, 'tls_cert': os.path.join(tmp, 'missing.pem'),
                 'tls_key': os.path.join(tmp, 'missing.key')}
