@@ -64,37 +64,32 @@ static int loop_due(const struct send_msg *m, size_t i, long long now)
 			       (r->status == 'T' && r->next <= now));
 }
 
-/* Due recipients grouped by destination into jobs.  Returns the time
- * of the next retry of this message. */
-static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
-			       long long now)
+/* The time of the next retry of m's deferred recipients, and how many
+ * are due now (no system calls: this runs for every message each pass). */
+static long long loop_next(const struct send_msg *m, long long now,
+			   size_t *ndue)
 {
-	uint64_t *h = calloc(m->q.nrcpt, sizeof *h);
-	char dest[400], path[PATH_MAX];
-	size_t idx[SEND_JOB_RCPT_MAX];
 	long long next = now + 3600;
-	struct send_route r;
 
-	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
-	if (!h)
-		return now + 1;
-	if (access(path, F_OK) < 0) {
-		m->gone = 1; /* held or deleted meanwhile */
-		free(h);
-		return now + 1;
-	}
+	*ndue = 0;
 	for (size_t i = 0; i < m->q.nrcpt; i++) {
-		if (loop_due(m, i, now)) {
-			send_route_lookup(db, cf.relayhost, m->q.rcpt[i],
-					  m->q.from, &r);
-			send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest,
-					sizeof dest);
-			h[i] = loop_hash(dest) | 1;
-		} else if (m->st.r[i].status == 'T' && !m->busy[i] &&
-			   m->st.r[i].next < next) {
+		if (loop_due(m, i, now))
+			(*ndue)++;
+		else if (m->st.r[i].status == 'T' && !m->busy[i] &&
+			 m->st.r[i].next < next)
 			next = m->st.r[i].next;
-		}
 	}
+	return next;
+}
+
+/* One job per destination of due recipients (h: destination hashes). */
+static long long loop_jobs(struct send_msg *m, struct rcdb *db, uint64_t *h,
+			   long long now, long long next)
+{
+	size_t idx[SEND_JOB_RCPT_MAX];
+	struct send_route r;
+	char dest[400];
+
 	for (size_t i = 0; i < m->q.nrcpt; i++) {
 		size_t n = 0;
 		if (!h[i])
@@ -104,13 +99,44 @@ static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
 				idx[n++] = j;
 		send_route_lookup(db, cf.relayhost, m->q.rcpt[i], m->q.from, &r);
 		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
-		if (send_worker_dispatch(m, &r, dest, idx, n) < 0) {
-			next = now + 1; /* no worker now: the next free one */
-			break;
-		}
+		if (send_worker_dispatch(m, &r, dest, idx, n) < 0)
+			return now + 1; /* no worker now: the next free one */
 		for (size_t k = 0; k < n; k++)
 			h[idx[k]] = 0;
 	}
+	return next;
+}
+
+/* Due recipients grouped by destination into jobs.  Returns the time
+ * of the next retry of this message. */
+static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
+			       long long now)
+{
+	char dest[400], path[PATH_MAX];
+	struct send_route r;
+	size_t ndue;
+	long long next = loop_next(m, now, &ndue);
+	uint64_t *h;
+
+	if (ndue == 0)
+		return next;
+	if (!send_worker_idle())
+		return now + 1;
+	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
+	if (access(path, F_OK) < 0) {
+		m->gone = 1; /* held or deleted meanwhile */
+		return now + 1;
+	}
+	if (!(h = calloc(m->q.nrcpt, sizeof *h)))
+		return now + 1;
+	for (size_t i = 0; i < m->q.nrcpt; i++) {
+		if (!loop_due(m, i, now))
+			continue;
+		send_route_lookup(db, cf.relayhost, m->q.rcpt[i], m->q.from, &r);
+		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
+		h[i] = loop_hash(dest) | 1;
+	}
+	next = loop_jobs(m, db, h, now, next);
 	free(h);
 	return next;
 }
