@@ -66,71 +66,123 @@ static long user_get(const struct policy_lookup *lk, const char *addr,
 	return lk->get(lk->ctx, POLICY_USERS, key, val, n);
 }
 
+/* A sender in the customer's own domains; 0 accepted, -1 refused. */
+static int check_own_sender(const struct policy_lookup *lk,
+			    struct policy_session *s, const char *cust,
+			    const struct rule *r, const char *from,
+			    struct policy_verdict *v, char *uval, size_t un)
+{
+	long ul = user_get(lk, from, uval, un);
+	char ucust[POLICY_NAMEMAX] = "";
+
+	if (ul >= 0)
+		rk_get(uval, "customer", ucust, sizeof ucust);
+	if (ul >= 0 && suspended(lk, "user", from, uval)) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "Sender <%s>: the account is suspended.", from);
+		return -1;
+	}
+	if (!strcmp(r->senders, "registered") &&
+	    (ul < 0 || strcmp(ucust, cust) != 0)) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "Sender <%s> refused by rule %s/%s "
+			     "(senders=registered): not a registered user.",
+			     from, cust, r->name);
+		return -1;
+	}
+	if (ul >= 0)
+		snprintf(s->rate_user, sizeof s->rate_user, "%s", from);
+	else
+		uval[0] = '\0';
+	policy_trace(v, "sender <%s> is in customer %s's domains%s", from,
+		     cust, ul >= 0 ? " and a registered user" : "");
+	snprintf(v->from, sizeof v->from, "%s", from);
+	return 0;
+}
+
 /* Sender check under the rule's mode (SPEC.md §2.3-4); 0 when accepted
- * with v->from set, -1 with the reply set. */
+ * with v->from set, -1 with the reply set.  Foreign (under senders=any)
+ * and null senders need a customer found by AUTH or HELO, and become
+ * postmaster@<that domain>. */
 static int check_sender(const struct policy_lookup *lk,
 			struct policy_session *s, const struct policy_ident *id,
 			const struct rule *r, const char *from,
 			struct policy_verdict *v, char *uval, size_t un)
 {
 	char fcust[POLICY_NAMEMAX] = "";
-	const char *cust = id->cust;
+	size_t dl = strlen(id->domain);
 
 	if (*from && policy_domain_customer(lk, addr_domain(from), fcust,
 					    sizeof fcust) &&
-	    !strcmp(fcust, cust)) {
-		long ul = user_get(lk, from, uval, un);
-		char ucust[POLICY_NAMEMAX] = "";
-		if (ul >= 0)
-			rk_get(uval, "customer", ucust, sizeof ucust);
-		if (ul >= 0 && suspended(lk, "user", from, uval)) {
-			policy_reply(v, POLICY_REJECT, 550, "5.7.1",
-				     "Sender <%s>: the account is suspended.", from);
-			return -1;
-		}
-		if (!strcmp(r->senders, "registered") &&
-		    (ul < 0 || strcmp(ucust, cust) != 0)) {
-			policy_reply(v, POLICY_REJECT, 550, "5.7.1",
-				     "Sender <%s> refused by rule %s/%s "
-				     "(senders=registered): not a registered user.",
-				     from, cust, r->name);
-			return -1;
-		}
-		if (ul >= 0)
-			snprintf(s->rate_user, sizeof s->rate_user, "%s", from);
-		else
-			uval[0] = '\0';
-		policy_trace(v, "sender <%s> is in customer %s's domains%s", from,
-			     cust, ul >= 0 ? " and a registered user" : "");
-		snprintf(v->from, sizeof v->from, "%s", from);
-		return 0;
-	}
+	    !strcmp(fcust, id->cust))
+		return check_own_sender(lk, s, id->cust, r, from, v, uval, un);
 	uval[0] = '\0';
 	if (*from && strcmp(r->senders, "any") != 0) {
 		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
 			     "Sender <%s> refused by rule %s/%s (senders=%s): "
-			     "%s is not a domain of customer %s.", from, cust,
-			     r->name, r->senders, addr_domain(from), cust);
+			     "%s is not a domain of customer %s.", from, id->cust,
+			     r->name, r->senders, addr_domain(from), id->cust);
 		return -1;
 	}
-	if (id->by != POLICY_BY_AUTH && id->by != POLICY_BY_HELO) {
+	if ((id->by != POLICY_BY_AUTH && id->by != POLICY_BY_HELO) ||
+	    dl + 11 >= sizeof v->from) {
 		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
 			     "Sender <%s> is relayed only after SMTP AUTH or "
 			     "with one of your domains in HELO/EHLO.", from);
 		return -1;
 	}
-	if (strlen(id->domain) + 11 >= sizeof v->from) {
-		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
-			     "Domain %s too long for a rewritten sender.", id->domain);
-		return -1;
-	}
 	memcpy(v->from, "postmaster@", 11);
-	memcpy(v->from + 11, id->domain, strlen(id->domain) + 1);
+	memcpy(v->from + 11, id->domain, dl + 1);
 	v->rewritten = 1;
 	policy_trace(v, "%s sender <%s> rewritten to <%s> (customer found by %s)",
 		     *from ? "foreign" : "null", from, v->from,
 		     id->by == POLICY_BY_AUTH ? "AUTH" : "HELO");
 	return 0;
+}
+
+/* How the session fits rule r (number i of cust): 0 fits, else the
+ * kind of miss; leaves a trace line either way. */
+static int rule_fit(const struct policy_session *s, const char *cust, int i,
+		    const struct rule *r, const struct policy_ipmatch *m,
+		    int nm, struct policy_verdict *v, enum miss *miss)
+{
+	char id[2 * POLICY_NAMEMAX + 8];
+	int ipok = 1, authok, tlsok, needip = strcmp(r->auth, "smtp") != 0;
+
+	snprintf(id, sizeof id, "%s:%d", cust, i);
+	if (needip) {
+		ipok = 0;
+		for (int k = 0; k < nm; k++)
+			ipok |= !strcmp(m[k].rule, id);
+	}
+	authok = !strcmp(r->auth, "ip") || *s->user;
+	tlsok = !r->tls || s->tls;
+	policy_trace(v, "rule %s/%s (auth=%s tls=%s senders=%s): "
+		     "address %s, AUTH %s, TLS %s", cust, r->name, r->auth,
+		     r->tls ? "required" : "optional", r->senders,
+		     !needip ? "not needed" : ipok ? "listed" : "not listed",
+		     !strcmp(r->auth, "ip") ? "not needed" : authok ? "ok" : "missing",
+		     !r->tls ? "not needed" : tlsok ? "ok" : "missing");
+	if (ipok && authok && tlsok)
+		return 0;
+	if (ipok && !tlsok)
+		*miss = MISS_TLS;
+	else if (ipok && !authok && *miss < MISS_AUTH)
+		*miss = MISS_AUTH;
+	return -1;
+}
+
+static void miss_reply(struct policy_verdict *v, enum miss miss,
+		       const char *ip)
+{
+	if (miss == MISS_TLS)
+		policy_reply(v, POLICY_REJECT, 530, "5.7.0",
+			     "Must issue a STARTTLS command first.");
+	else if (miss == MISS_AUTH)
+		policy_reply(v, POLICY_REJECT, 530, "5.7.0",
+			     "Authentication required.");
+	else
+		deny_invalid(v, ip);
 }
 
 /* Try each rule of the customer in order; the first that accepts the
@@ -143,68 +195,35 @@ static int pick_rule(const struct policy_lookup *lk, struct policy_session *s,
 		     size_t un)
 {
 	long n = rk_num(custval, "nrules", 0);
-	enum miss best = MISS_OTHER;
-	char id[2 * POLICY_NAMEMAX + 8];
-	const char *cust = ident->cust;
+	enum miss miss = MISS_OTHER;
 	struct {
 		enum policy_action action;
 		int code;
 		char esc[sizeof v->esc], text[sizeof v->text];
-	} refusal = { POLICY_REJECT, 0, "", "" };
-	int refused = 0;
+	} ref = { POLICY_REJECT, 0, "", "" };
 
 	for (int i = 0; i < n && i < 10000; i++) {
-		int ipok = 1, authok, tlsok;
-		if (load_rule(lk, cust, i, r) < 0)
+		if (load_rule(lk, ident->cust, i, r) < 0)
 			continue;
 		if (!r->enabled) {
-			policy_trace(v, "rule %s/%s: disabled", cust, r->name);
+			policy_trace(v, "rule %s/%s: disabled", ident->cust, r->name);
 			continue;
 		}
-		snprintf(id, sizeof id, "%s:%d", cust, i);
-		if (strcmp(r->auth, "smtp") != 0) {
-			ipok = 0;
-			for (int k = 0; k < nm; k++)
-				ipok |= !strcmp(m[k].rule, id);
-		}
-		authok = !strcmp(r->auth, "ip") || *s->user;
-		tlsok = !r->tls || s->tls;
-		policy_trace(v, "rule %s/%s (auth=%s tls=%s senders=%s): "
-			     "address %s, AUTH %s, TLS %s", cust, r->name,
-			     r->auth, r->tls ? "required" : "optional",
-			     r->senders,
-			     !strcmp(r->auth, "smtp") ? "not needed" : ipok ? "listed" : "not listed",
-			     !strcmp(r->auth, "ip") ? "not needed" : authok ? "ok" : "missing",
-			     !r->tls ? "not needed" : tlsok ? "ok" : "missing");
-		if (ipok && authok && tlsok) {
-			if (check_sender(lk, s, ident, r, from, v, uval, un) == 0)
-				return i;
-			if (!refused++) {
-				refusal.action = v->action;
-				refusal.code = v->code;
-				memcpy(refusal.esc, v->esc, sizeof refusal.esc);
-				memcpy(refusal.text, v->text, sizeof refusal.text);
-			}
+		if (rule_fit(s, ident->cust, i, r, m, nm, v, &miss) < 0)
 			continue;
+		if (check_sender(lk, s, ident, r, from, v, uval, un) == 0)
+			return i;
+		if (!ref.code) { /* the first sender refusal is the answer */
+			ref.action = v->action;
+			ref.code = v->code;
+			memcpy(ref.esc, v->esc, sizeof ref.esc);
+			memcpy(ref.text, v->text, sizeof ref.text);
 		}
-		if (ipok && !tlsok)
-			best = MISS_TLS;
-		else if (ipok && !authok && best < MISS_AUTH)
-			best = MISS_AUTH;
 	}
-	if (refused) {
-		v->action = refusal.action;
-		v->code = refusal.code;
-		memcpy(v->esc, refusal.esc, sizeof v->esc);
-		memcpy(v->text, refusal.text, sizeof v->text);
-	} else if (best == MISS_TLS)
-		policy_reply(v, POLICY_REJECT, 530, "5.7.0",
-			     "Must issue a STARTTLS command first.");
-	else if (best == MISS_AUTH)
-		policy_reply(v, POLICY_REJECT, 530, "5.7.0",
-			     "Authentication required.");
+	if (ref.code)
+		policy_reply(v, ref.action, ref.code, ref.esc, "%s", ref.text);
 	else
-		deny_invalid(v, s->ip);
+		miss_reply(v, miss, s->ip);
 	return -1;
 }
 
