@@ -283,6 +283,29 @@ def test_starttls_auth(inst, sink):
     check('envelope proto=ESMTPSA reaches the Received header',
           got and b'ESMTPSA' in got[0].data.split(b'\r\n\r\n')[0],
           got and got[0].data[:400])
+    r = Raw(inst.port)
+    r.reply()
+    ehlo(r)
+    r.send(b'STARTTLS\r\n')
+    r.reply()
+    starttls(r)
+    ehlo(r)
+    plain = base64.b64encode(b'\0' + USER.encode() + b'\0' + PASSWORD.encode())
+    r.cmd(b'AUTH PLAIN ' + plain + b'\r\n')
+    code, lines = r.cmd(b'MAIL FROM:<>\r\n')
+    ok = code == 250 and r.cmd(b'RCPT TO:<nul@example.org>\r\n')[0] == 250
+    ok = ok and r.cmd(b'DATA\r\n')[0] == 354
+    r.send(b'Subject: null\r\nMessage-ID: <null@test>\r\n\r\nx\r\n.\r\n')
+    check('null sender after AUTH queued', ok and r.reply()[0] == 250, (code, lines))
+    r.close()
+    got = []
+    deadline = time.time() + 60
+    while time.time() < deadline and not got:
+        got = [m for m in list(sink.messages) if b'<null@test>' in m.data]
+        time.sleep(0.2)
+    check('policy\'s from= rewrite is the envelope sender',
+          got and got[0].mail_from == 'postmaster@example.com',
+          got and got[0].mail_from)
     check('password never logged', PASSWORD not in inst.log())
     m = inst.wait_log(r'result=queued', 5)
     check('log has a queued line', m is not None)
