@@ -33,6 +33,7 @@ customer beta licenses=5
 domain beta.test customer=beta
 rule beta lan senders=any auth=ip
 ip beta lan 127.0.0.13
+ip beta lan ::1
 customer frozen suspended=yes
 domain frozen.test customer=frozen
 rule frozen lan senders=domain auth=ip
@@ -98,6 +99,26 @@ def null_sender(inst, sink):
           'one recipient', m is not None and m.mail_from ==
           'postmaster@beta.test' and m.rcpts == ['one@example.org'],
           m and (m.mail_from, m.rcpts))
+
+
+def ipv6(inst, sink):
+    if not inst.port6:
+        check('IPv6: ::1 listener available', False, 'no [::1] listener')
+        return
+    r = Raw(inst.port6, source_ip='::1', host='::1')
+    r.reply()
+    r.cmd(b'EHLO beta.test\r\n')
+    got = [r.cmd(b'MAIL FROM:<x@foreign.test>\r\n')[0],
+           r.cmd(b'RCPT TO:<v6@example.org>\r\n')[0], r.cmd(b'DATA\r\n')[0],
+           r.cmd(b'Subject: v6\r\nMessage-ID: <ipv6@policy.test>\r\n\r\n'
+                 b'v6\r\n.\r\n')[0]]
+    r.cmd(b'QUIT\r\n')
+    r.close()
+    check('IPv6 ::1 listed for beta: accepted', got == [250, 250, 354, 250], got)
+    m = arrived(sink, 'ipv6')
+    check('IPv6: arrives as postmaster@beta.test',
+          m is not None and m.mail_from == 'postmaster@beta.test',
+          m and m.mail_from)
 
 
 def auth_cases(inst, sink):
@@ -174,6 +195,7 @@ def main():
                        'a@frozen.test', '550 5.7.1 The account of customer '
                        'frozen is suspended.')
         null_sender(inst, sink)
+        ipv6(inst, sink)
         auth_cases(inst, sink)
         suspension(inst, sink)
     finish()
