@@ -7,7 +7,8 @@ real receiving server.  Messages are injected with relay-queue by hand
     relayhost, i.e. the sink) that Python's email package reads as
     multipart/report with the right Status and Diagnostic-Code, while the
     other recipient of the same message is delivered;
-  - a message from the null sender that bounces makes no bounce."""
+  - a message from the null sender that bounces makes no bounce;
+  - the whole path from an SMTP client, and delay warning + expiry."""
 import email
 import email.policy
 import os
@@ -16,7 +17,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Instance, Sink, check, finish  # noqa: E402
+from harness import (BIN, Instance, Sink, check, finish,  # noqa: E402
+                     smtp_session)
 
 
 def inject(inst, sender, rcpts, body, info=None):
@@ -174,7 +176,37 @@ def test_delay_and_expiry():
               inst.log_tail())
 
 
+def test_smtp_path():
+    """The whole path: SMTP client -> relay-smtpd -> relay-queue daemon ->
+    relay-send -> relay-remote -> receiver, with a 451 on the way."""
+    with Sink(codes={'later@example.org': [451, 250]}) as sink, \
+            Instance(sink=sink, conf_overrides={'retry_min': 1,
+                                                'retry_max': 2}) as inst:
+        body = b'Subject: via smtp\r\nMessage-ID: <smtp1@test>\r\n\r\nhi\r\n'
+        try:
+            with smtp_session(inst.port) as c:
+                refused = c.sendmail('a@example.com', ['later@example.org',
+                                                       'now@example.org'],
+                                     body)
+            check('smtp: accepted', not refused, repr(refused))
+        except Exception as e:  # the front end is another part's
+            check('smtp: accepted', False, repr(e))
+            return
+        check('smtp: both recipients delivered',
+              wait(lambda: {r for m in sink.messages for r in m.rcpts} ==
+                   {'later@example.org', 'now@example.org'}, 30),
+              inst.log_tail())
+        check('smtp: each exactly once',
+              sorted(r for m in sink.messages for r in m.rcpts) ==
+              ['later@example.org', 'now@example.org'], repr(sink.messages))
+        check('smtp: queue empty', inst.wait_queue_empty(20))
+        if sink.messages:
+            check('smtp: body intact after the Received header',
+                  sink.messages[0].data.endswith(body), sink.messages[0].data)
+
+
 if __name__ == '__main__':
+    test_smtp_path()
     test_retry()
     test_bounce()
     test_delay_and_expiry()
