@@ -173,6 +173,7 @@ int remote_mx_targets(struct remote_job *job, struct remote_target *t,
 #define REMOTE_EXT_AUTH_PLAIN 0x08
 #define REMOTE_EXT_AUTH_LOGIN 0x10
 #define REMOTE_EXT_8BITMIME   0x20
+#define REMOTE_EXT_SMTPUTF8   0x40
 
 struct remote_conn {
 	int fd;

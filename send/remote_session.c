@@ -41,6 +41,7 @@ static const struct {
 	{ "SIZE", REMOTE_EXT_SIZE },
 	{ "STARTTLS", REMOTE_EXT_STARTTLS },
 	{ "8BITMIME", REMOTE_EXT_8BITMIME },
+	{ "SMTPUTF8", REMOTE_EXT_SMTPUTF8 },
 };
 
 /* "AUTH PLAIN LOGIN" or the old "AUTH=LOGIN". */

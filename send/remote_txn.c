@@ -26,12 +26,13 @@ static void txn_set(struct remote_rcpt *r, const struct remote_reply *rep)
 		*p = ' ';
 }
 
-/* Every recipient with ok[i] set (all when ok is NULL) gets rep. */
+/* Every recipient with ok[i] set (every one still without a result when
+ * ok is NULL) gets rep. */
 static void txn_set_all(struct remote_job *job, const unsigned char *ok,
 			const struct remote_reply *rep)
 {
 	for (size_t i = 0; i < job->nrcpt; i++)
-		if (!ok || ok[i])
+		if (ok ? ok[i] : !job->rcpt[i].status)
 			txn_set(&job->rcpt[i], rep);
 }
 
@@ -44,7 +45,7 @@ static int txn_put(struct remote_conn *c, int flush, const char *fmt,
 }
 
 static int txn_mail(struct remote_conn *c, const struct remote_qfile *q,
-		    int flush)
+		    int flush, int utf8)
 {
 	char size[48] = "";
 
@@ -53,8 +54,9 @@ static int txn_mail(struct remote_conn *c, const struct remote_qfile *q,
 			 (long long)q->body_size);
 	/* BODY=8BITMIME when offered: declaring it for a 7-bit message is
 	 * harmless (RFC 6152), and it saves scanning every message */
-	if (io_printf(&c->io, "MAIL FROM:<%s>%s%s", q->sender, size,
-		      (c->ext & REMOTE_EXT_8BITMIME) ? " BODY=8BITMIME" : "") < 0)
+	if (io_printf(&c->io, "MAIL FROM:<%s>%s%s%s", q->sender, size,
+		      (c->ext & REMOTE_EXT_8BITMIME) ? " BODY=8BITMIME" : "",
+		      utf8 ? " SMTPUTF8" : "") < 0)
 		return -1;
 	return txn_put(c, flush, "%s", "");
 }
@@ -69,6 +71,8 @@ static long txn_rcpts(struct remote_conn *c, struct remote_job *job,
 	long n = 0;
 
 	for (size_t i = 0; i < job->nrcpt; i++) {
+		if (job->rcpt[i].status)
+			continue; /* refused before the transaction */
 		if (!pipelined &&
 		    txn_put(c, 1, "RCPT TO:<%s>", job->rcpt[i].addr) < 0) {
 			r.code = 0;
@@ -135,15 +139,17 @@ static int txn_data(struct remote_conn *c, struct remote_job *job,
 
 static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 				  struct remote_qfile *q, int cached,
-				  unsigned char *ok)
+				  unsigned char *ok, int utf8)
 {
 	int pipe = (c->ext & REMOTE_EXT_PIPELINING) != 0, wrote;
 	struct remote_reply mail;
 	long accepted;
 
-	wrote = txn_mail(c, q, !pipe) == 0;
+	wrote = txn_mail(c, q, !pipe, utf8) == 0;
 	for (size_t i = 0; wrote && pipe && i < job->nrcpt; i++)
-		wrote = txn_put(c, 0, "RCPT TO:<%s>", job->rcpt[i].addr) == 0;
+		if (!job->rcpt[i].status)
+			wrote = txn_put(c, 0, "RCPT TO:<%s>",
+					job->rcpt[i].addr) == 0;
 	if (wrote && pipe)
 		wrote = txn_put(c, 1, "%s", "DATA") == 0;
 	mail.code = 0;
@@ -172,6 +178,35 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 	return REMOTE_TXN_DONE;
 }
 
+static int txn_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* Non-ASCII addresses need SMTPUTF8 (RFC 6531).  Returns 1 when MAIL must
+ * ask for it; when the server lacks it, such recipients bounce (all of
+ * them when the sender is the non-ASCII one). */
+static int txn_utf8(struct remote_conn *c, struct remote_job *job,
+		    const struct remote_qfile *q)
+{
+	struct remote_reply r = { .code = 553 };
+	int need = txn_8bit(q->sender);
+
+	for (size_t i = 0; i < job->nrcpt; i++)
+		need |= txn_8bit(job->rcpt[i].addr);
+	if (!need || (c->ext & REMOTE_EXT_SMTPUTF8))
+		return need;
+	snprintf(r.text, sizeof r.text, "5.6.7 %s does not support SMTPUTF8 "
+		 "(non-ASCII address)", c->host);
+	for (size_t i = 0; i < job->nrcpt; i++)
+		if (txn_8bit(q->sender) || txn_8bit(job->rcpt[i].addr))
+			txn_set(&job->rcpt[i], &r);
+	return 0;
+}
+
 enum remote_txn_rc remote_txn_run(struct remote_conn *c,
 				  struct remote_job *job,
 				  struct remote_qfile *q, int cached)
@@ -194,7 +229,13 @@ enum remote_txn_rc remote_txn_run(struct remote_conn *c,
 		free(ok);
 		return REMOTE_TXN_DONE;
 	}
-	rc = txn_run(c, job, q, cached, ok);
+	int utf8 = txn_utf8(c, job, q);
+	rc = REMOTE_TXN_DONE; /* when nobody is left to send to */
+	for (size_t i = 0; i < job->nrcpt; i++)
+		if (!job->rcpt[i].status) {
+			rc = txn_run(c, job, q, cached, ok, utf8);
+			break;
+		}
 	free(ok);
 	return rc;
 }

@@ -23,50 +23,66 @@ struct script {
 	const char *final;       /* NULL: close after the body */
 	const char *want;        /* statuses, or "STALE" */
 	int body_sent;
+	unsigned ext;            /* more EHLO extensions */
+	const char *addr0;       /* first recipient, when not r0@y.test */
+	const char *wire_has;    /* must have gone over the wire */
 };
 
 static const struct script cases[] = {
 	{ "pipelined ok", 1, 0, 2, "250 ok\r\n", { "250 a\r\n", "250 b\r\n" },
-	  "354 go\r\n", "250 2.0.0 queued\r\n", "DD", 1 },
+	  "354 go\r\n", "250 2.0.0 queued\r\n", "DD", 1, 0, NULL, NULL },
 	{ "pipelined MAIL 550 -> all B", 1, 0, 2, "550 5.7.1 no\r\n",
-	  { "503 x\r\n", "503 x\r\n" }, "503 x\r\n", "", "BB", 0 },
+	  { "503 x\r\n", "503 x\r\n" }, "503 x\r\n", "", "BB", 0, 0, NULL, NULL },
 	{ "pipelined MAIL 451 -> all T", 1, 0, 2, "451 4.3.0 later\r\n",
-	  { "503 x\r\n", "503 x\r\n" }, "503 x\r\n", "", "TT", 0 },
+	  { "503 x\r\n", "503 x\r\n" }, "503 x\r\n", "", "TT", 0, 0, NULL, NULL },
 	{ "pipelined rcpt mix", 1, 0, 3, "250 ok\r\n",
 	  { "250 a\r\n", "550 5.1.1 no\r\n", "451 4.2.0 later\r\n" },
-	  "354 go\r\n", "250 ok\r\n", "DBT", 1 },
+	  "354 go\r\n", "250 ok\r\n", "DBT", 1, 0, NULL, NULL },
 	{ "no rcpt accepted: DATA refused", 1, 0, 2, "250 ok\r\n",
 	  { "550 no\r\n", "550 no\r\n" }, "554 5.5.1 no valid recipients\r\n",
-	  "", "BB", 0 },
+	  "", "BB", 0, 0, NULL, NULL },
 	{ "no rcpt accepted: DATA 354 anyway", 1, 0, 1, "250 ok\r\n",
-	  { "550 no\r\n" }, "354 go\r\n", "250 ok\r\n", "B", 0 },
+	  { "550 no\r\n" }, "354 go\r\n", "250 ok\r\n", "B", 0, 0, NULL, NULL },
 	{ "DATA 451 -> T", 1, 0, 2, "250 ok\r\n", { "250 a\r\n", "250 b\r\n" },
-	  "451 4.3.0 later\r\n", "", "TT", 0 },
+	  "451 4.3.0 later\r\n", "", "TT", 0, 0, NULL, NULL },
 	{ "DATA 250 is broken -> T", 1, 0, 1, "250 ok\r\n", { "250 a\r\n" },
-	  "250 what\r\n", "", "T", 0 },
+	  "250 what\r\n", "", "T", 0, 0, NULL, NULL },
 	{ "final 552 -> B", 1, 0, 2, "250 ok\r\n", { "250 a\r\n", "250 b\r\n" },
-	  "354 go\r\n", "552 5.3.4 too big\r\n", "BB", 1 },
+	  "354 go\r\n", "552 5.3.4 too big\r\n", "BB", 1, 0, NULL, NULL },
 	{ "final 451 -> T", 1, 0, 1, "250 ok\r\n", { "250 a\r\n" },
-	  "354 go\r\n", "451 4.3.0 later\r\n", "T", 1 },
+	  "354 go\r\n", "451 4.3.0 later\r\n", "T", 1, 0, NULL, NULL },
 	{ "lost after body -> T", 1, 0, 1, "250 ok\r\n", { "250 a\r\n" },
-	  "354 go\r\n", NULL, "T", 1 },
+	  "354 go\r\n", NULL, "T", 1, 0, NULL, NULL },
 	{ "multiline final", 1, 0, 1, "250 ok\r\n", { "250 a\r\n" },
-	  "354 go\r\n", "250-queued\r\n250 as X\r\n", "D", 1 },
+	  "354 go\r\n", "250-queued\r\n250 as X\r\n", "D", 1, 0, NULL, NULL },
 	{ "cached and dead -> STALE", 1, 1, 1, NULL, { 0 }, NULL, NULL,
-	  "STALE", 0 },
+	  "STALE", 0, 0, NULL, NULL },
 	{ "cached, 421 at MAIL -> STALE", 0, 1, 1, "421 4.4.2 idle\r\n",
-	  { 0 }, NULL, NULL, "STALE", 0 },
-	{ "fresh and dead -> T", 1, 0, 2, NULL, { 0 }, NULL, NULL, "TT", 0 },
+	  { 0 }, NULL, NULL, "STALE", 0, 0, NULL, NULL },
+	{ "fresh and dead -> T", 1, 0, 2, NULL, { 0 }, NULL, NULL, "TT", 0, 0, NULL, NULL },
 	{ "one at a time: mix", 0, 0, 2, "250 ok\r\n",
-	  { "250 a\r\n", "550 no\r\n" }, "354 go\r\n", "250 ok\r\n", "DB", 1 },
+	  { "250 a\r\n", "550 no\r\n" }, "354 go\r\n", "250 ok\r\n", "DB", 1, 0, NULL, NULL },
 	{ "one at a time: MAIL 451", 0, 0, 2, "451 later\r\n", { 0 }, NULL,
-	  NULL, "TT", 0 },
+	  NULL, "TT", 0, 0, NULL, NULL },
 	{ "one at a time: none accepted", 0, 0, 1, "250 ok\r\n",
-	  { "550 no\r\n" }, NULL, NULL, "B", 0 },
+	  { "550 no\r\n" }, NULL, NULL, "B", 0, 0, NULL, NULL },
+	{ "UTF-8 rcpt, no SMTPUTF8: that one bounces", 1, 0, 2, "250 ok\r\n",
+	  { "250 b\r\n" }, "354 go\r\n", "250 ok\r\n", "BD", 1, 0,
+	  "\xc3\xbc@y.test", "RCPT TO:<r1@y.test>\r\nDATA" },
+	{ "UTF-8 rcpt with SMTPUTF8", 1, 0, 2, "250 ok\r\n",
+	  { "250 a\r\n", "250 b\r\n" }, "354 go\r\n", "250 ok\r\n", "DD", 1,
+	  REMOTE_EXT_SMTPUTF8, "\xc3\xbc@y.test", " SMTPUTF8\r\n" },
+	{ "UTF-8 only rcpt, no SMTPUTF8: no transaction", 1, 0, 1, "250 ok\r\n",
+	  { "250 a\r\n" }, NULL, NULL, "B", 0, 0,
+	  "\xc3\xbc@y.test", NULL },
+	{ "SIZE and 8BITMIME declared", 1, 0, 1, "250 ok\r\n", { "250 a\r\n" },
+	  "354 go\r\n", "250 ok\r\n", "D", 1,
+	  REMOTE_EXT_SIZE | REMOTE_EXT_8BITMIME, NULL,
+	  "MAIL FROM:<s@x.test> SIZE=28 BODY=8BITMIME\r\n" },
 	{ "garbage RCPT reply -> all T", 0, 0, 2, "250 ok\r\n",
-	  { "hello\r\n", "250 b\r\n" }, "354 go\r\n", "250 ok\r\n", "TT", 0 },
+	  { "hello\r\n", "250 b\r\n" }, "354 go\r\n", "250 ok\r\n", "TT", 0, 0, NULL, NULL },
 	{ "garbage 2nd RCPT reply -> all T", 1, 0, 2, "250 ok\r\n",
-	  { "250 a\r\n", "2500 b\r\n" }, "354 go\r\n", "250 ok\r\n", "TT", 0 },
+	  { "250 a\r\n", "2500 b\r\n" }, "354 go\r\n", "250 ok\r\n", "TT", 0, 0, NULL, NULL },
 };
 
 /* The client may hang up early (a refused MAIL): ignore write errors. */
@@ -161,12 +177,14 @@ static void run_case(const struct script *s, struct remote_qfile *q,
 	memset(rc, 0, sizeof rc);
 	c.fd = sv[0];
 	io_init(&c.io, sv[0], sv[0], 2000);
-	c.ext = s->pipelining ? REMOTE_EXT_PIPELINING : 0;
+	c.ext = (s->pipelining ? REMOTE_EXT_PIPELINING : 0) | s->ext;
 	snprintf(c.host, sizeof c.host, "mx.test");
 	job.rcpt = rc;
 	job.nrcpt = (size_t)s->nrcpt;
 	for (int i = 0; i < s->nrcpt; i++)
 		snprintf(rc[i].addr, sizeof rc[i].addr, "r%d@y.test", i);
+	if (s->addr0)
+		snprintf(rc[0].addr, sizeof rc[0].addr, "%s", s->addr0);
 	if (remote_txn_run(&c, &job, q, s->cached) == REMOTE_TXN_STALE)
 		snprintf(got, sizeof got, "STALE");
 	else
@@ -191,6 +209,10 @@ static void check_wire(const struct script *s, const char *raw, int status,
 	snprintf(name, sizeof name, "txn %s: body %s", s->name,
 		 s->body_sent ? "sent" : "not sent");
 	T_CHECK(name, (strstr(raw, "BODYMARK") != NULL) == s->body_sent);
+	if (s->wire_has) {
+		snprintf(name, sizeof name, "txn %s: on the wire", s->name);
+		T_CHECK(name, strstr(raw, s->wire_has) != NULL);
+	}
 	if (s->body_sent && !s->final) {
 		snprintf(name, sizeof name, "txn %s: says why", s->name);
 		T_CHECK(name, strncmp(text0, "4.4.2 connection lost after the "
