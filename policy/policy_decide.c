@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy_match.h"
+#include "rate_limits.h"
 #include "rulekeys.h"
 
 #define MATCH_MAX 64
@@ -328,7 +329,7 @@ void policy_decide_mail(const struct policy_lookup *lk,
 	snprintf(s->from, sizeof s->from, "%s", v->from);
 	snprintf(s->customer, sizeof s->customer, "%s", id.cust);
 	snprintf(s->rule, sizeof s->rule, "%s", r.name);
-	policy_limits(&s->lim, custval, *uval ? uval : NULL);
+	rate_limits_rules(&s->lim, custval, *uval ? uval : NULL);
 	policy_reply(v, POLICY_ACCEPT, 250, "2.1.0", "Sender <%s> ok (rule %s/%s)",
 		     v->from, id.cust, r.name);
 }

@@ -78,9 +78,4 @@ void policy_verdict_init(struct policy_verdict *v);
  * dot, no domain): the reason, or NULL when the address is plain. */
 const char *policy_rcpt_refusal(const char *rcpt);
 
-/* The limits of a customer and (optionally) registered user from their
- * CDB values and relay.conf (policy_limits.c). */
-void policy_limits(struct rate_limits *l, const char *custval,
-		   const char *userval);
-
 #endif

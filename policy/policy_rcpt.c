@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "rulekeys.h"
-#include "settings.h"
 
 void policy_verdict_init(struct policy_verdict *v)
 {
@@ -146,38 +145,5 @@ void policy_rate_reply(enum rate_verdict r, struct policy_verdict *v)
 		policy_reply(v, POLICY_TEMPFAIL, 451, "4.3.0",
 			     "Rate counters unavailable, try again later.");
 		return;
-	}
-}
-
-static long capped(long per, long n, long cap)
-{
-	if (per > 0 && n > 0 && cap > 0 && n > cap / per)
-		return cap;
-	return cap > 0 && per * n > cap ? cap : per * n;
-}
-
-void policy_limits(struct rate_limits *l, const char *custval,
-		   const char *userval)
-{
-	long lic = rk_num(custval, "licenses", 1);
-	char paid[8] = "yes";
-
-	rk_get(custval, "paid", paid, sizeof paid);
-	if (!strcmp(paid, "no")) {
-		l->cust_daily = cf.unpaid_daily;
-		l->cust_peak = cf.unpaid_peak;
-	} else {
-		l->cust_daily = capped(cf.customer_daily_per_license, lic,
-				       cf.customer_daily_cap);
-		l->cust_peak = capped(cf.customer_peak_per_license, lic,
-				      cf.customer_peak_cap);
-	}
-	l->cust_daily = rk_num(custval, "daily", l->cust_daily);
-	l->cust_peak = rk_num(custval, "peak", l->cust_peak);
-	l->user_msgs = rk_num(custval, "user_messages", cf.user_daily_messages);
-	l->user_rcpts = rk_num(custval, "user_rcpts", cf.user_daily_rcpts);
-	if (userval) {
-		l->user_msgs = rk_num(userval, "user_messages", l->user_msgs);
-		l->user_rcpts = rk_num(userval, "user_rcpts", l->user_rcpts);
 	}
 }

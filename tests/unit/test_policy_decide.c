@@ -12,6 +12,7 @@
 #include "../../policy/policy_decide.h"
 #include "settings.h"
 #include "susp.h"
+#include "rate_limits.h"
 #include "t.h"
 
 #define H "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"
@@ -179,14 +180,14 @@ static void test_limits_and_rates(void)
 	struct policy_verdict v;
 	char got[300];
 
-	policy_limits(&l, "licenses=25\npaid=yes\n", NULL);
+	rate_limits_rules(&l, "licenses=25\npaid=yes\n", NULL);
 	T_CHECK("limits: 25 licenses", l.cust_daily == 3250 && l.cust_peak == 225 &&
 			l.user_msgs == 10000 && l.user_rcpts == 10000);
-	policy_limits(&l, "licenses=100000\npaid=yes\n", NULL);
+	rate_limits_rules(&l, "licenses=100000\npaid=yes\n", NULL);
 	T_CHECK("limits: caps", l.cust_daily == 4600000 && l.cust_peak == 319444);
-	policy_limits(&l, "licenses=2\npaid=no\n", NULL);
+	rate_limits_rules(&l, "licenses=2\npaid=no\n", NULL);
 	T_CHECK("limits: unpaid", l.cust_daily == 100 && l.cust_peak == 50);
-	policy_limits(&l, "licenses=2\npaid=yes\ndaily=7\npeak=3\nuser_messages=5\n",
+	rate_limits_rules(&l, "licenses=2\npaid=yes\ndaily=7\npeak=3\nuser_messages=5\n",
 		      "user_rcpts=9\n");
 	T_CHECK("limits: overrides", l.cust_daily == 7 && l.cust_peak == 3 &&
 			l.user_msgs == 5 && l.user_rcpts == 9);
