@@ -57,12 +57,18 @@ static int ph_helo(struct policy_srv *srv, struct policy_conn *c,
 	return 0;
 }
 
+/* RFC 3207 4.2: after STARTTLS forget what the client said before it
+ * (HELO name, any transaction); the client must EHLO again. */
 static int ph_tls(struct policy_srv *srv, struct policy_conn *c,
 		  const struct kv_msg *m, struct policy_verdict *v)
 {
 	(void)srv;
 	(void)v;
 	c->s.tls = !strcmp(kv_get_or(m, "tls", "1"), "1");
+	c->s.helo[0] = '\0';
+	c->s.user[0] = '\0';
+	rate_txn_reset(c->txn);
+	policy_session_reset(&c->s);
 	return 0;
 }
 

@@ -173,6 +173,17 @@ def scenarios(path, d):
     check("rate: third rcpt over customer daily", got[0].startswith("250") and got[1].startswith("250")
           and got[2] == "550 5.7.1 Daily SMTP relay limit exceeded for customer.", str(got))
 
+    # STARTTLS forgets the HELO name given before it (RFC 3207 4.2)
+    s = session(path, "127.0.0.20")
+    ask(s, [("phase", "helo"), ("helo", "small.test")])
+    r = ask(s, [("phase", "mail"), ("from", "")])
+    check("null sender identified by HELO: accepted", dict(r).get("from") == "postmaster@small.test", str(r))
+    s = session(path, "127.0.0.20")
+    ask(s, [("phase", "helo"), ("helo", "small.test")])
+    ask(s, [("phase", "tls"), ("tls", "1"), ("cipher", "x")])
+    r = ask(s, [("phase", "mail"), ("from", "")])
+    check("after STARTTLS the old HELO no longer identifies", line(r).startswith("550 5.7.1 Invalid credentials"), line(r))
+
     # explain
     e = socket.socket(socket.AF_UNIX)
     e.connect(path)
