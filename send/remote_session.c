@@ -169,9 +169,11 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 	char txt[REMOTE_TEXT_MAX];
 
 	if (remote_reply_read(&c->io, &r) < 0 || r.code != 220) {
+		/* even a 5xx greeting only says this host will not talk now
+		 * (Postfix's smtp_skip_5xx_greeting): try others, defer */
 		remote_reply_line(&r, txt, sizeof txt);
-		remote_err_set(e, r.code >= 500 ? 'B' : 'T', r.code ? r.code : 421,
-			       "%s greeted: %s", c->host, txt);
+		remote_err_set(e, 'T', r.code > 0 && r.code < 500 ? r.code : 421,
+			       "4.4.0 %s greeted: %s", c->host, txt);
 		return REMOTE_SESS_FAIL;
 	}
 	if (session_hello(c, e) < 0)

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """test_remote_hostile.py: relay-remote against peers that misbehave: a
 malformed job frame, a connection from a foreign uid, a server that says
-nothing (timeout -> T) and one that trickles an endless greeting (the job
+nothing (timeout -> T), one that refuses to talk (554/421 greeting: next
+MX, else T), and one that trickles an endless greeting (the job
 stops within its time budget, before relay-send's deadline).  The
 harness is test_remote.py's.
 """
@@ -17,8 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_remote as h  # noqa: E402
 
 
-def slow_server(ip, port, trickle):
-    """Accepts connections; says nothing, or trickles an endless greeting."""
+def slow_server(ip, port, trickle, greeting=None):
+    """Accepts connections; says nothing, trickles an endless greeting, or
+    sends one greeting and hangs up."""
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((ip, port))
@@ -31,7 +33,11 @@ def slow_server(ip, port, trickle):
         while not stop.is_set():
             try:
                 c, _ = ls.accept()
-                conns.append(c)
+                if greeting:
+                    c.sendall(greeting)
+                    c.close()
+                else:
+                    conns.append(c)
             except OSError:
                 pass
             for c in conns:
@@ -47,6 +53,31 @@ def slow_server(ip, port, trickle):
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     return stop
+
+
+def test_greeting():
+    """A server that refuses to talk (554 or 421 greeting) is skipped for
+    the next MX; alone, it defers (Postfix's smtp_skip_5xx_greeting)."""
+    zone = {"greet.test": {"MX": [[10, "no.greet.test"], [20, "yes.greet.test"]]},
+            "no.greet.test": {"A": ["127.0.0.14"]}, "yes.greet.test": {"A": ["127.0.0.15"]},
+            "busy.test": {"MX": [[10, "busy.greet.test"], [20, "yes.greet.test"]]},
+            "busy.greet.test": {"A": ["127.0.0.16"]}}
+    inst = h.Instance(zone)
+    stops = [slow_server("127.0.0.14", inst.smtp_port, False, b"554 5.7.1 go away\r\n"),
+             slow_server("127.0.0.16", inst.smtp_port, False, b"421 4.3.2 busy\r\n")]
+    good, c = h.start_sink("127.0.0.15", inst.smtp_port)
+    try:
+        r, res = h.one(inst, "u@greet.test")
+        h.check("554 greeting: next MX used", res[0] == "D" and len(good.msgs) == 1, "%r" % (r,))
+        r, res = h.one(inst, "u@busy.test")
+        h.check("421 greeting: next MX used", res[0] == "D" and len(good.msgs) == 2, "%r" % (r,))
+        r, res = h.one(inst, "u@x.test", host="no.greet.test", port=str(inst.smtp_port))
+        h.check("554 greeting alone: deferred", res[0] == "T" and "go away" in res[2], "%r" % (res,))
+    finally:
+        for st in stops:
+            st.set()
+        c.stop()
+        inst.close()
 
 
 def test_slow():
@@ -128,6 +159,7 @@ def main():
     try:
         test_bad_frame(inst)
         test_peer_uid(inst)
+        test_greeting()
         test_slow()
     except Exception as e:
         h.check("no exception (%s: %s)" % (type(e).__name__, e), False)
