@@ -57,6 +57,9 @@ int queue_dirs_ensure(const char *qdir);
 void queue_dirs_newid(char *id, size_t n);
 /* Write one byte to qdir/trigger without blocking (no reader is fine). */
 void queue_dirs_trigger(const char *qdir);
+/* Remove tmp/ files older than age seconds: left by a crash (stage 2
+ * of queue/QUEUE.md).  The daemon does it at start. */
+void queue_dirs_sweep(const char *qdir, long long now, long age);
 /* fsync a directory; 0 or -1. */
 int queue_dirs_sync(const char *dir);
 /* The current time; one place so tests can use faketime. */

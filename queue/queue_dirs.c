@@ -1,6 +1,8 @@
 /* queue_dirs.c: the queue directories, message ids and the trigger. */
 #include "queue.h"
+#include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,7 +23,9 @@ int queue_dirs_ensure(const char *qdir)
 		return -1;
 	for (size_t i = 0; i < sizeof dirs_sub / sizeof *dirs_sub; i++) {
 		snprintf(path, sizeof path, "%s/%s", qdir, dirs_sub[i]);
-		if (mkdir(path, 0770) < 0 && errno != EEXIST)
+		if (mkdir(path, 0770) == 0)
+			chmod(path, i == 0 ? 0700 : 0770); /* past the umask */
+		else if (errno != EEXIST)
 			rc = -1;
 	}
 	snprintf(path, sizeof path, "%s/trigger", qdir);
@@ -54,6 +58,27 @@ void queue_dirs_trigger(const char *qdir)
 		/* EAGAIN: the FIFO is full, the scheduler is awake anyway */
 	}
 	close(fd);
+}
+
+void queue_dirs_sweep(const char *qdir, long long now, long age)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/tmp", qdir);
+	if (!(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/tmp/%s", qdir, de->d_name);
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > age && unlink(path) == 0)
+			log_info("%s: removed stale tmp file", de->d_name);
+	}
+	closedir(d);
 }
 
 int queue_dirs_sync(const char *dir)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define LISTEN_CONN_MAX 1000
+#define LISTEN_TMP_AGE 3600 /* older tmp/ files are a crash's leftovers */
 
 struct lconn {
 	int fd;
@@ -290,6 +291,7 @@ int queue_listen_run(void)
 	listen_allow(cf.user_queue);
 	privs_drop(cf.user_queue, cf.group_queue);
 	queue_dirs_ensure(cf.queue_dir);
+	queue_dirs_sweep(cf.queue_dir, queue_now(), LISTEN_TMP_AGE);
 	if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0)
 		log_fatalx(EXIT_TEMP, "pipe");
 	sigpipe_w = sp[1];

@@ -86,9 +86,8 @@ int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
 		    size_t len);
 /* Every recipient final and none in flight: unlink new/<id>, state/<id>. */
 void send_msg_remove(const char *qdir, struct send_msg *m);
-/* Remove stale tmp/ files (older than age seconds) and orphan state/
- * files; at start-up. */
-void send_msg_sweep(const char *qdir, long long now, long age);
+/* Remove orphan state/ files (no message in new/ or hold/); at start. */
+void send_msg_sweep(const char *qdir);
 
 /* ---- DSN (send_dsn.c) ---- */
 struct send_dsn_rcpt {

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #define LOOP_RESCAN 30          /* seconds between scans of new/ */
-#define LOOP_TMP_AGE 3600       /* tmp/ files older than this are stale */
 
 /* Pending recipients of an expired message become B. */
 static void loop_expire(struct send_msg *m, long long now)
@@ -235,7 +234,7 @@ int send_loop_run(void)
 	if (!pfd)
 		log_fatal(111, "out of memory");
 	rcdb_init(&db, cf.rules_cdb);
-	send_msg_sweep(cf.queue_dir, now, LOOP_TMP_AGE);
+	send_msg_sweep(cf.queue_dir);
 	log_info("started: %zu messages in the queue",
 		 send_msg_scan(&ms, cf.queue_dir));
 	send_worker_init();

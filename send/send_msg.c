@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static unsigned msg_hash(const char *s)
@@ -171,38 +170,27 @@ void send_msg_remove(const char *qdir, struct send_msg *m)
 	m->gone = 1;
 }
 
-/* Remove files in qdir/sub for which keep() says no. */
-static void msg_sweep_dir(const char *qdir, const char *sub, long long now,
-			  long age)
+/* Remove state files whose message is neither in new/ nor in hold/:
+ * left by a crash between the two unlinks of send_msg_remove. */
+void send_msg_sweep(const char *qdir)
 {
 	char path[PATH_MAX], other[PATH_MAX], hold[PATH_MAX];
 	struct dirent *de;
-	struct stat st;
 	DIR *d;
 
-	snprintf(path, sizeof path, "%s/%s", qdir, sub);
+	snprintf(path, sizeof path, "%s/state", qdir);
 	if (!(d = opendir(path)))
 		return;
 	while ((de = readdir(d))) {
 		if (!msg_name_ok(de->d_name))
 			continue;
-		snprintf(path, sizeof path, "%s/%s/%s", qdir, sub, de->d_name);
 		snprintf(other, sizeof other, "%s/new/%s", qdir, de->d_name);
 		snprintf(hold, sizeof hold, "%s/hold/%s", qdir, de->d_name);
-		if (stat(path, &st) < 0)
+		if (access(other, F_OK) == 0 || access(hold, F_OK) == 0)
 			continue;
-		if (strcmp(sub, "tmp") == 0 ? now - st.st_mtime > age
-					    : (access(other, F_OK) < 0 &&
-					       access(hold, F_OK) < 0)) {
-			log_info("%s: removing stale %s file", de->d_name, sub);
-			unlink(path);
-		}
+		snprintf(path, sizeof path, "%s/state/%s", qdir, de->d_name);
+		if (unlink(path) == 0)
+			log_info("%s: removed orphan state file", de->d_name);
 	}
 	closedir(d);
-}
-
-void send_msg_sweep(const char *qdir, long long now, long age)
-{
-	msg_sweep_dir(qdir, "tmp", now, age);
-	msg_sweep_dir(qdir, "state", now, age);
 }

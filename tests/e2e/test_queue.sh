@@ -8,7 +8,9 @@ RQ=$PWD/bin/relay-queue
 T=$(mktemp -d /tmp/relaybox-queue-XXXXXX)
 chmod 755 "$T"
 MNT=""
+DPID=""
 cleanup() {
+	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null
 	[ -n "$MNT" ] && umount "$MNT" 2>/dev/null
 	rm -rf "$T"
 }
@@ -91,6 +93,26 @@ inject 'Fa@example.com\0Tb@example.org\0\0' "$T/i" "$T/big"
 rc=$?
 f=$(ls -t "$T"/i/queue/new/* | head -1)
 [ $rc -eq 0 ] && tail -c "$(wc -c <"$T/big")" "$f" | cmp -s - "$T/big" && pass "4 MB message stored intact" || fail "4 MB message stored intact"
+
+# the daemon removes tmp/ files left by a crash (older than an hour) and
+# leaves fresh ones (an injection in progress)
+mkdir -p "$T/i/run"
+[ "$(id -u)" = 0 ] && chown nobody "$T/i/run"
+echo stale >"$T/i/queue/tmp/6B0000000000000000001"
+echo fresh >"$T/i/queue/tmp/6B0000000000000000002"
+touch -d '2 hours ago' "$T/i/queue/tmp/6B0000000000000000001"
+"$RQ" -d "$T/i" -l 2>"$T/derr" &
+DPID=$!
+i=0
+while [ ! -S "$T/i/run/queue.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -S "$T/i/run/queue.sock" ] && [ ! -e "$T/i/queue/tmp/6B0000000000000000001" ] &&
+	[ -e "$T/i/queue/tmp/6B0000000000000000002" ] &&
+	pass "daemon start: stale tmp/ file removed, fresh one kept" ||
+	fail "daemon start: stale tmp/ file removed, fresh one kept" "$(cat "$T/derr"; ls "$T/i/queue/tmp")"
+kill "$DPID"
+wait "$DPID" 2>/dev/null
+DPID=""
+rm -f "$T/i/queue/tmp/6B0000000000000000002"
 
 # a full disk: 111, nothing left in new/ or tmp/
 if [ "$(id -u)" = 0 ] && mkdir "$T/fs" && mount -t tmpfs -o size=1m tmpfs "$T/fs" 2>/dev/null; then
