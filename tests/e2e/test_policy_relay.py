@@ -188,6 +188,9 @@ def main():
         expect_relay(inst, sink, 'HELO-identified foreign sender',
                      '127.0.0.13', 'x@foreign.test', 'postmaster@beta.test',
                      helo='beta.test')
+        expect_relay(inst, sink, 'HELO-identified after STARTTLS',
+                     '127.0.0.13', 'y@foreign.test', 'postmaster@beta.test',
+                     helo='beta.test', extra=['--tls'])
         expect_refusal(inst, 'foreign sender without HELO/AUTH', '127.0.0.13',
                        'x@foreign.test', '550 5.7.1 Invalid credentials for '
                        'relay [127.0.0.13].')
