@@ -462,6 +462,61 @@ def smtpd_direct(inst, conf):
     return d, p
 
 
+def hostile_input(rng):
+    """Commands, half-commands and bytes that a parser could choke on."""
+    pieces = [b'EHLO x\r\n', b'HELO \xff\xfe\r\n', b'MAIL FROM:<%s>\r\n' % FROM.encode(),
+              b'MAIL FROM:<\x00@example.com>\r\n', b'RCPT TO:<a@example.org>\r\n',
+              b'RCPT TO:<"a\\"b"@[IPv6:::1]>\r\n', b'DATA\r\n', b'.\r\n',
+              b'\r\n.\r\n', b'\n.\n', b'\r.\r', b'AUTH PLAIN ====\r\n',
+              b'AUTH LOGIN\r\n', b'*\r\n', b'BDAT 10 LAST\r\n', b'STARTTLS\r\n',
+              b'MAIL FROM:<a@b> SIZE=99999999999999999999\r\n', b'RSET\r\n',
+              b'\x00\x00\x00', b'\r' * 50, b'\n' * 50, b'X' * 5000, b'\r\n',
+              b'NOOP ' + b'\x80' * 300 + b'\r\n', b'..\r\n', b'QUIT\r\n']
+    out = []
+    if rng.random() < 0.6:  # a transaction with a hostile body first
+        out.append(b'EHLO x\r\nMAIL FROM:<%s>\r\nRCPT TO:<a@example.org>\r\n'
+                   b'DATA\r\n' % FROM.encode())
+        body = [b'line\r\n', b'..dot\r\n', b'\xc3\xa9\r\n', b'\n.\n',
+                b'\r\n.\r', b'\r', b'\n', b'y' * 700, b'\x00\r\n']
+        for _ in range(rng.randrange(1, 30)):
+            out.append(rng.choice(body[:3] * 4 + body))
+        out.append(b'\r\n.\r\n')
+    for _ in range(rng.randrange(5, 60)):
+        if rng.random() < 0.2:
+            out.append(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))))
+        else:
+            out.append(rng.choice(pieces))
+    return b''.join(out)
+
+
+def test_hostile_sessions(inst, n=60):
+    """relay-smtpd (ASan/UBSan build) on pipes, fed random commands and
+    bytes: every session ends cleanly, no sanitizer report."""
+    import random
+    rng = random.Random(5321)
+    bad = []
+    seen = {b'354 ': 0, b'250 2.0.0 Ok: queued': 0, b'550 5.6.11': 0, b'500 5.5.2': 0}
+    for i in range(n):
+        d, p = smtpd_direct(inst, {'smtp_timeout': 5, 'line_max': 512})
+        try:
+            out, err = p.communicate(hostile_input(rng), timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            bad.append((i, 'timeout'))
+        shutil.rmtree(d, ignore_errors=True)
+        if p.returncode != 0 or b'Sanitizer' in err or b'runtime error' in err:
+            bad.append((i, p.returncode, err[-400:]))
+        if not out.startswith(b'220 '):
+            bad.append((i, 'no greeting', out[:100]))
+        for k in seen:
+            seen[k] += k in out
+    check('%d hostile sessions: clean exits, no sanitizer reports' % n,
+          not bad, bad[:3])
+    check('hostile sessions reached DATA, queued, smuggling and bare-line '
+          'refusals', all(seen.values()), seen)
+
+
 def test_broken_cert(inst):
     r, _ = session_free(inst.port)
     ehlo(r)
@@ -582,6 +637,7 @@ def main():
             test_implicit_tls(inst, tls_port)
             test_ipv6(inst)
             test_cert_reload(inst, tls_port, cert, key, tmp)
+            test_hostile_sessions(inst)
         conf = {'conn_per_ip': 2, 'errors_max': 3, 'commands_max': 10,
                 'smtp_timeout': 2, 'tls_cert': os.path.join(tmp, 'missing.pem'),
                 'tls_key': os.path.join(tmp, 'missing.key')}
