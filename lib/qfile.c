@@ -73,7 +73,7 @@ static char *qf_slurp(int fd, size_t *hlen, char *err, size_t errsz)
 	return NULL;
 }
 
-static int qf_add_rcpt(struct qfile *q, char *v, size_t *cap)
+int qfile_add_rcpt(struct qfile *q, char *v, size_t *cap)
 {
 	if (q->nrcpt == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 16;
@@ -106,7 +106,7 @@ static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
 	} else if (strcmp(line, "from") == 0) {
 		q->from = v;
 	} else if (strcmp(line, "rcpt") == 0) {
-		if (qf_add_rcpt(q, v, rcap) < 0)
+		if (qfile_add_rcpt(q, v, rcap) < 0)
 			return qf_err(err, errsz, "out of memory");
 	} else if (q->ninfo < QFILE_INFO_MAX) {
 		q->info[q->ninfo].key = line;

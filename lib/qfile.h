@@ -52,6 +52,10 @@ const char *qfile_get_info(const struct qfile *q, const char *key);
  * string ending with the empty line; NULL when out of memory. */
 char *qfile_format(const struct qfile *q, size_t *len);
 
+/* Append a recipient (not copied) to q->rcpt, which has room for *cap
+ * (grown as needed; start with 0); 0 or -1 when out of memory. */
+int qfile_add_rcpt(struct qfile *q, char *addr, size_t *cap);
+
 /* 1 when a header value is acceptable: no control bytes (so it cannot
  * forge a line), at most max bytes. */
 int qfile_value_ok(const char *v, size_t max);

@@ -101,16 +101,7 @@ static int env_rcpt(char *a, struct qfile *q, size_t *cap)
 {
 	if (!env_mailbox_ok(a) || q->nrcpt == QUEUE_RCPT_MAX)
 		return -1;
-	if (q->nrcpt == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 8;
-		char **nr = realloc(q->rcpt, ncap * sizeof *nr);
-		if (!nr)
-			return -1;
-		q->rcpt = nr;
-		*cap = ncap;
-	}
-	q->rcpt[q->nrcpt++] = a;
-	return 0;
+	return qfile_add_rcpt(q, a, cap);
 }
 
 /* One field f (NUL-terminated, non-empty). */
