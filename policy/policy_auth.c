@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -27,37 +29,60 @@ static struct slot {
 	int count;
 } slots[SLOTS];
 
-static struct slot *slot_for(const char *kind, const char *name, int create)
+/* The slot of key, probing PROBE slots from a hash keyed by a random
+ * seed (so nobody can aim collisions).  When creating and all are taken,
+ * an expired slot is reused, else the one with the fewest failures: a
+ * throttled address is not evicted by a flood of new user names. */
+#define PROBE 8
+static long victim_score(const struct slot *s, long now)
 {
-	char key[sizeof slots[0].key];
-	size_t h = 5381;
+	if (!*s->key)
+		return -2;
+	if (now - s->start >= POLICY_AUTH_WINDOW)
+		return -1;
+	return s->count;
+}
 
+static struct slot *slot_for(const char *kind, const char *name, int create,
+			     long now)
+{
+	static uint32_t seed;
+	char key[sizeof slots[0].key];
+	size_t h, i;
+	struct slot *victim = NULL;
+
+	if (!seed)
+		seed = arc4random() | 1;
+	h = seed;
 	snprintf(key, sizeof key, "%s:%s", kind, name);
 	addr_lower(key);
 	for (const char *p = key; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	struct slot *s = &slots[h % SLOTS];
-	if (strcmp(s->key, key) != 0) {
-		if (!create)
-			return NULL;
-		/* a collision evicts: the table bounds memory, not accuracy */
-		snprintf(s->key, sizeof s->key, "%s", key);
-		s->count = 0;
-		s->start = 0;
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	for (i = 0; i < PROBE; i++) {
+		struct slot *s = &slots[(h + i) % SLOTS];
+		if (!strcmp(s->key, key))
+			return s;
+		if (!victim || victim_score(s, now) < victim_score(victim, now))
+			victim = s;
 	}
-	return s;
+	if (!create)
+		return NULL;
+	snprintf(victim->key, sizeof victim->key, "%s", key);
+	victim->count = 0;
+	victim->start = now;
+	return victim;
 }
 
 int policy_auth_throttled(const char *kind, const char *name, long now)
 {
-	struct slot *s = slot_for(kind, name, 0);
+	struct slot *s = slot_for(kind, name, 0, now);
 	return s && now - s->start < POLICY_AUTH_WINDOW &&
 	       s->count >= cf.auth_fail_max;
 }
 
 void policy_auth_failed(const char *kind, const char *name, long now)
 {
-	struct slot *s = slot_for(kind, name, 1);
+	struct slot *s = slot_for(kind, name, 1, now);
 	if (now - s->start >= POLICY_AUTH_WINDOW) {
 		s->start = now;
 		s->count = 0;

@@ -88,5 +88,16 @@ int main(void)
 		check_pw(&lk, "203.0.113.9", "nobody@example.com", "x", 2000) == 0);
 	T_CHECK("throttle helpers agree", policy_auth_throttled("user", "MAILER@example.com", 2000) &&
 		!policy_auth_throttled("user", "mailer@example.com", 2600));
+	/* a flood of new user names (one failure each) does not evict the
+	 * counter of a throttled address */
+	for (int i = 0; i < 3; i++)
+		policy_auth_failed("ip", "192.0.2.77", 3000);
+	for (int i = 0; i < 20000; i++) {
+		char u[40];
+		snprintf(u, sizeof u, "flood%d@example.com", i);
+		policy_auth_failed("user", u, 3000);
+	}
+	T_CHECK("throttled address survives a flood of user names",
+		policy_auth_throttled("ip", "192.0.2.77", 3000));
 	return t_done();
 }
