@@ -223,6 +223,11 @@ void smtp_auth_cmd(struct smtp_session *s, char *arg)
 
 	if (auth_allowed(s) < 0)
 		return;
+	if (!*arg) {
+		smtp_reply(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+		smtp_session_error(s);
+		return;
+	}
 	if (*initial)
 		*initial++ = '\0';
 	for (i = 0; i < sizeof auth_mechs / sizeof auth_mechs[0]; i++)

@@ -258,6 +258,8 @@ def test_starttls_auth(inst, sink):
     check('EHLO in TLS: AUTH PLAIN LOGIN, no STARTTLS',
           'AUTH PLAIN LOGIN' in ext and 'STARTTLS' not in ext, ext)
     check('second STARTTLS 503', r.cmd(b'STARTTLS\r\n')[0] == 503)
+    check('AUTH without mechanism 501', r.cmd(b'AUTH\r\n')[0] == 501)
+    check('AUTH CRAM-MD5 504', r.cmd(b'AUTH CRAM-MD5\r\n')[0] == 504)
     check('AUTH cancel 501', r.cmd(b'AUTH LOGIN\r\n')[0] == 334 and
           r.cmd(b'*\r\n')[0] == 501)
     import base64
