@@ -48,6 +48,10 @@ void policy_trace(struct policy_verdict *v, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	/* peer text (HELO, addresses) ends up on an operator's terminal */
+	for (char *p = v->trace + v->tlen; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	v->tlen += (size_t)n < sizeof v->trace - v->tlen - 1
 			   ? (size_t)n
 			   : sizeof v->trace - v->tlen - 2;
