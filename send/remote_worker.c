@@ -85,7 +85,9 @@ int remote_worker_run(int fd)
 		log_fatal(EXIT_TEMP, "out of memory");
 	signal(SIGALRM, worker_alarm);
 	for (;;) {
-		if (ns_reader_pending(&rd) == 0 && worker_wait(fd) < 0)
+		/* pending still counts the frame returned last (rd.consumed):
+		 * wait (and expire the cache) only when nothing else is in */
+		if (ns_reader_pending(&rd) == rd.consumed && worker_wait(fd) < 0)
 			break;
 		int r = ns_reader_next(&rd, &payload, &len);
 		if (r < 0) {

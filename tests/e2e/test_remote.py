@@ -57,12 +57,17 @@ class Sink:
         self.connections = 0
         self.pipelining = pipelining
         self.mail_options = []
+        self.quits = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         if self.pipelining:  # aiosmtpd reads commands one by one anyway
             responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_MAIL(self, server, session, envelope, address, options):
         self.mail_options.append(options)
@@ -352,6 +357,25 @@ def test_reuse_equal_pref(inst, a, b):
           "%r connections %d+%d" % (results, a.connections, b.connections))
 
 
+def test_cache_limits():
+    """conn_cache_max transactions per connection; an idle connection is
+    closed with QUIT after conn_cache_idle seconds."""
+    inst = Instance({"lim.test": {"A": ["127.0.0.17"]}}, {"conn_cache_idle": 1, "conn_cache_max": 2})
+    h, c = start_sink("127.0.0.17", inst.smtp_port)
+    try:
+        s = inst.connect()
+        results = [job(inst, s, ["l%d@lim.test" % i])["rcpt"]["l%d@lim.test" % i][0] for i in range(5)]
+        check("conn_cache_max 2: 5 jobs, 3 connections", results == ["D"] * 5 and h.connections == 3,
+              "%r connections=%d" % (results, h.connections))
+        check("conn_cache_max: a used-up connection gets QUIT", h.quits == 2, "quits=%d" % h.quits)
+        time.sleep(2.5)
+        check("conn_cache_idle: idle connection closed with QUIT", h.quits == 3, "quits=%d" % h.quits)
+        s.close()
+    finally:
+        c.stop()
+        inst.close()
+
+
 def test_stale(inst, port):
     """A cached connection the server closed (idle timeout) is replaced."""
     h, c = start_sink("127.0.0.6", port, timeout=1)
@@ -405,6 +429,7 @@ def main():
         test_reuse_equal_pref(inst, a, b)
         test_stale(inst, inst.smtp_port)
         test_nopipe(inst, inst.smtp_port)
+        test_cache_limits()
     except Exception as e:  # a crash is a failure, with the log to see why
         check("no exception (%s: %s)" % (type(e).__name__, e), False)
     finally:
