@@ -8,10 +8,12 @@ real receiving server.  Messages are injected with relay-queue by hand
     multipart/report with the right Status and Diagnostic-Code, while the
     other recipient of the same message is delivered;
   - a message from the null sender that bounces makes no bounce;
-  - the whole path from an SMTP client, and delay warning + expiry."""
+  - the whole path from an SMTP client, and delay warning + expiry;
+  - relay-queue under faketime 6 days back: expired at once (4.4.7)."""
 import email
 import email.policy
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,9 +23,10 @@ from harness import (BIN, Instance, Sink, check, finish,  # noqa: E402
                      smtp_session)
 
 
-def inject(inst, sender, rcpts, body, info=None):
+def inject(inst, sender, rcpts, body, info=None, prefix=()):
     """Run relay-queue -d DIR with the message on fd 0, the envelope on
-    fd 1; returns (exit status, stderr)."""
+    fd 1 (prefix: a command to run it under, e.g. faketime); returns
+    (exit status, stderr)."""
     env = b''
     for k, v in (info or {'ip': '127.0.0.1', 'helo': 'client.test'}).items():
         env += b'I%s=%s\0' % (k.encode(), v.encode())
@@ -38,9 +41,12 @@ def inject(inst, sender, rcpts, body, info=None):
     with open(msgpath, 'wb') as f:
         f.write(body)
     with open(msgpath, 'rb') as m, open(envpath, 'rb') as e:
-        p = subprocess.run([os.path.join(BIN, 'relay-queue'), '-d', inst.dir],
+        p = subprocess.run(list(prefix) +
+                           [os.path.join(BIN, 'relay-queue'), '-d', inst.dir],
                            stdin=m, stdout=e, stderr=subprocess.PIPE,
-                           timeout=60)
+                           timeout=60, env=dict(
+                               os.environ,
+                               ASAN_OPTIONS='verify_asan_link_order=0'))
     os.unlink(envpath)
     os.unlink(msgpath)
     return p.returncode, p.stderr.decode(errors='replace')
@@ -176,6 +182,32 @@ def test_delay_and_expiry():
               inst.log_tail())
 
 
+def test_faketime_expiry():
+    """relay-queue run under faketime 6 days in the past: relay-send finds
+    a message older than queue_lifetime, bounces it without trying, and
+    the DSN's Arrival-Date is 6 days back."""
+    if not shutil.which('faketime'):
+        print('SKIP faketime expiry: no faketime')
+        return
+    with Sink() as sink, Instance(sink=sink) as inst:
+        rc, err = inject(inst, 'a@example.com', ['old@example.org'],
+                         b'Subject: old\r\n\r\nx\r\n',
+                         prefix=('faketime', '-f', '-6d'))
+        check('faketime: injected', rc == 0, err)
+        check('faketime: bounced as expired without a delivery attempt',
+              wait(lambda: find_bounce(sink) is not None, 30) and
+              not any('old@example.org' in m.rcpts for m in sink.messages),
+              inst.log_tail())
+        b = find_bounce(sink)
+        text = b.data.decode(errors='replace') if b else ''
+        want = time.strftime('%d %b %Y', time.localtime(time.time() - 6 * 86400))
+        check('faketime: Status 4.4.7 and Arrival-Date 6 days back',
+              'Status: 4.4.7' in text and
+              ('Arrival-Date: %s, %s' % (time.strftime('%a', time.localtime(
+                  time.time() - 6 * 86400)), want.lstrip('0'))) in text,
+              text[:1500])
+
+
 def test_smtp_path():
     """The whole path: SMTP client -> relay-smtpd -> relay-queue daemon ->
     relay-send -> relay-remote -> receiver, with a 451 on the way."""
@@ -210,4 +242,5 @@ if __name__ == '__main__':
     test_retry()
     test_bounce()
     test_delay_and_expiry()
+    test_faketime_expiry()
     finish()
