@@ -163,6 +163,30 @@ def suspension(inst, sink):
           in r.stdout, r.stdout)
 
 
+def reload(inst):
+    """makecdb under an open SMTP session: the next MAIL follows the new
+    rules and the session goes on."""
+    r = Raw(inst.port, source_ip='127.0.0.11')
+    r.reply()
+    r.cmd(b'EHLO portal.acme.test\r\n')
+    c1 = r.cmd(b'MAIL FROM:<portal@acme.test>\r\n')[0]
+    r.cmd(b'RSET\r\n')
+    with open(inst.path('relay.rules'), 'w') as f:
+        f.write(RULES.replace('ip acme portal 127.0.0.11',
+                              'ip acme portal 127.0.0.111'))
+    mk = subprocess.run([os.path.join(BIN, 'makecdb'), '-d', inst.dir],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        text=True, timeout=60)
+    c2 = r.cmd(b'MAIL FROM:<portal@acme.test>\r\n')
+    c3 = r.cmd(b'NOOP\r\n')[0]
+    r.cmd(b'QUIT\r\n')
+    r.close()
+    check('reload: makecdb under load', mk.returncode == 0, mk.stdout)
+    check('reload: same session, new rules: 550 5.7.0', c1 == 250 and
+          c2[0] == 550 and c2[1][0].startswith('5.7.0'), (c1, c2))
+    check('reload: session still alive', c3 == 250, c3)
+
+
 def main():
     with TestCerts() as certs, Sink() as sink, \
             Instance(conf_overrides=certs.conf(), rules_text=RULES,
@@ -201,6 +225,7 @@ def main():
         ipv6(inst, sink)
         auth_cases(inst, sink)
         suspension(inst, sink)
+        reload(inst)
     finish()
 
 
