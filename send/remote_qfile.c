@@ -27,6 +27,14 @@ int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 		q->fd = -1;
 		return -1;
 	}
+	if (strlen(h.from) >= sizeof q->sender || !remote_job_addr_ok(h.from)) {
+		/* it goes into MAIL FROM: never let it carry a command */
+		snprintf(err, errsz, "bad sender in the queue file");
+		qfile_free(&h);
+		close(q->fd);
+		q->fd = -1;
+		return -1;
+	}
 	snprintf(q->sender, sizeof q->sender, "%s", h.from);
 	q->body_off = h.body;
 	q->body_size = h.size - h.body;

@@ -31,6 +31,8 @@ static const struct {
 	{ "rcpt no index", "qid=Q\nfile=/f\ndomain=x\nrcpt=a@x\n", 0 },
 	{ "rcpt negative", "qid=Q\nfile=/f\ndomain=x\nrcpt=-1 a@x\n", 0 },
 	{ "rcpt brackets", "qid=Q\nfile=/f\ndomain=x\nrcpt=0 <a@x>\n", 0 },
+	{ "rcpt control byte", "qid=Q\nfile=/f\ndomain=x\nrcpt=0 a\x01b@x\n", 0 },
+	{ "rcpt CR", "qid=Q\nfile=/f\ndomain=x\nrcpt=0 a@x\r\n", 0 },
 	{ "rcpt no domain", "qid=Q\nfile=/f\ndomain=x\nrcpt=0 postmaster\n", 0 },
 };
 
