@@ -49,7 +49,8 @@ static const char rules[] =
 	"domain anyco.test customer=anyco\n"
 	"rule anyco lan senders=any auth=ip\n"
 	"ip anyco lan 10.1.1.1\n"
-	"ip anyco lan 2001:db8::1\n";
+	"ip anyco lan 2001:db8::1\n"
+	"ip anyco lan 2001:db8:1::/112\n";
 
 struct dcase {
 	const char *name, *ip, *helo, *user;
@@ -115,6 +116,14 @@ static const struct dcase cases[] = {
 	  "550 5.7.1 Sender <x@foreign.test> refused by rule beta/lan (senders=domain): foreign.test is not a domain of customer beta.", 0 },
 	{ "ipv6 rule", "2001:db8::1", "", "", 0, "a@anyco.test", { 0 },
 	  "250 2.1.0 Sender <a@anyco.test> ok (rule anyco/lan)", "a@anyco.test" },
+	{ "ipv6 /112: last address inside", "2001:db8:1::ffff", "", "", 0, "a@anyco.test", { 0 },
+	  "250 2.1.0 Sender <a@anyco.test> ok (rule anyco/lan)", "a@anyco.test" },
+	{ "ipv6 /112: first address outside", "2001:db8:1::1:0", "", "", 0, "a@anyco.test", { 0 },
+	  "550 5.7.0 Mail relay denied [2001:db8:1::1:0].", 0 },
+	{ "ipv4 /28: first address outside", "192.0.2.16", "", "", 0, "a@example.com", { 0 },
+	  "550 5.7.0 Mail relay denied [192.0.2.16].", 0 },
+	{ "ipv4 /28: last address inside", "192.0.2.15", "", "", 1, "a@example.com", { 0 },
+	  "530 5.7.0 Authentication required.", 0 },
 	{ "suspended customer", "10.9.9.9", "", "", 0, "a@frozen.test", { 0 },
 	  "550 5.7.1 The account of customer frozen is suspended.", 0 },
 	{ "suspended user (auth)", "192.0.2.99", "", "gone@example.com", 1, "gone@example.com", { 0 },
