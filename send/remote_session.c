@@ -144,7 +144,7 @@ static enum remote_sess session_tls(struct remote_conn *c,
 		return REMOTE_SESS_FAIL;
 	if (remote_session_cmd(c, &r, "STARTTLS") < 0 || r.code != 220) {
 		remote_reply_line(&r, txt, sizeof txt);
-		remote_err_set(e, 'T', r.code ? r.code : 421,
+		remote_err_set(e, 'T', r.code >= 400 && r.code < 500 ? r.code : 421,
 			       "4.7.5 %s refused STARTTLS: %s", c->host, txt);
 		return job->tls == REMOTE_TLS_MAY && r.code ? REMOTE_SESS_PLAIN
 							    : REMOTE_SESS_FAIL;
