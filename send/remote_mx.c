@@ -96,9 +96,17 @@ static int mx_lookup(struct remote_job *job, struct remote_target *t,
 int remote_mx_targets(struct remote_job *job, struct remote_target *t,
 		      size_t max, size_t *n)
 {
+	size_t hl = strlen(job->host);
+
 	*n = 0;
 	if (job->host[0]) {
-		snprintf(t[0].name, sizeof t[0].name, "%s", job->host);
+		/* "[name]" (qmail/Postfix: no MX lookup) is just the name */
+		if (hl > 2 && job->host[0] == '[' && job->host[hl - 1] == ']' &&
+		    !remote_dns_is_literal(job->host))
+			snprintf(t[0].name, sizeof t[0].name, "%.*s",
+				 (int)(hl - 2), job->host + 1);
+		else
+			snprintf(t[0].name, sizeof t[0].name, "%s", job->host);
 		t[0].port = job->port ? job->port : cf.smtp_port;
 		t[0].pref = 0;
 		*n = 1;

@@ -97,6 +97,13 @@ static void test_targets_fixed(void)
 	job.port = 0;
 	remote_mx_targets(&job, t, 4, &n);
 	T_CHECK("targets fixed host: default port", t[0].port == 25);
+	snprintf(job.host, sizeof job.host, "[smart.example]");
+	remote_mx_targets(&job, t, 4, &n);
+	T_STREQ("targets fixed host: [name] is the name", t[0].name,
+		"smart.example");
+	snprintf(job.host, sizeof job.host, "[IPv6:::1]");
+	remote_mx_targets(&job, t, 4, &n);
+	T_STREQ("targets fixed host: literal kept", t[0].name, "[IPv6:::1]");
 }
 
 int main(void)
