@@ -35,6 +35,8 @@ Raw(port, source_ip) (a byte-level client: .send(b), .reply(), .close()),
 swaks(*args), strip_trace(data) (drops the Received/DKIM-Signature headers
 the relay prepends), check(name, cond, detail), skip(name, why), finish().
 KEEP=1 in the environment keeps the instance directory for inspection.
+Importing the harness makes SIGTERM raise SystemExit, so a test killed by
+tests/run's timeout still stops its relay and sink.
 """
 import os
 import re
@@ -54,9 +56,11 @@ from sink import Sink, SinkMessage, free_port  # noqa: E402,F401
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.path.join(ROOT, 'bin')
 
+# licenses=1000: peak 9,000 and daily 130,000 recipients, far above what
+# a test sends (2,000 for smtp-source)
 DEFAULT_RULES = """\
 # harness default: one customer trusted by IP on loopback
-customer example licenses=100 paid=yes
+customer example licenses=1000 paid=yes
 domain example.com customer=example
 rule example loopback senders=domain auth=ip
 ip example loopback 127.0.0.1/32
@@ -65,6 +69,15 @@ ip example loopback ::1
 
 _failed = 0
 _passed = 0
+
+
+def _terminated(signum, frame):
+    # tests/run's timeout sends SIGTERM: unwind so that every Instance and
+    # Sink context manager stops what it started
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _terminated)
 
 
 def check(name, cond, detail=''):
