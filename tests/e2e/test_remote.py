@@ -376,6 +376,19 @@ def test_cache_limits():
         inst.close()
 
 
+def test_ipv6(inst):
+    """An MX with only an AAAA record, and an IPv6 literal host."""
+    h6, c = start_sink("::1", inst.smtp_port)
+    try:
+        inst.set_zone(dict(ZONE, **{"v6.test": {"MX": [[10, "mx.v6.test"]]}, "mx.v6.test": {"AAAA": ["::1"]}}))
+        r, res = one(inst, "u@v6.test")
+        check("IPv6: AAAA-only MX host", res[0] == "D" and len(h6.msgs) == 1 and "[::1]" in r["relay"], "%r" % (r,))
+        r, res = one(inst, "u@v6.test", host="[IPv6:::1]", port=str(inst.smtp_port))
+        check("IPv6: address literal host", res[0] == "D" and len(h6.msgs) == 2, "%r" % (r,))
+    finally:
+        c.stop()
+
+
 def test_stale(inst, port):
     """A cached connection the server closed (idle timeout) is replaced."""
     h, c = start_sink("127.0.0.6", port, timeout=1)
@@ -430,6 +443,7 @@ def main():
         test_stale(inst, inst.smtp_port)
         test_nopipe(inst, inst.smtp_port)
         test_cache_limits()
+        test_ipv6(inst)
     except Exception as e:  # a crash is a failure, with the log to see why
         check("no exception (%s: %s)" % (type(e).__name__, e), False)
     finally:
