@@ -112,7 +112,7 @@ def main():
         r.cmd(b'QUIT\r\n')
         r.close()
         check('control message accepted', ok == [250, 250, 354, 250], ok)
-        check('control message arrives', sink.wait_for(1, 60))
+        check('control message arrives', sink.wait_for(1, 120), inst.log_tail())
         time.sleep(3)
         check('nothing else reached the receiver',
               len(sink.messages) == 1 and
