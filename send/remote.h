@@ -228,6 +228,10 @@ enum remote_sess { REMOTE_SESS_OK, REMOTE_SESS_FAIL, REMOTE_SESS_PLAIN };
 enum remote_sess remote_session_open(struct remote_conn *c,
 				     const struct remote_job *job, int plain,
 				     struct remote_err *e);
+/* The TLS client context (CA file cf.tls_ca, or the system store):
+ * made by main before the privilege drop, so a CA file only root can
+ * read works and a bad one is found at startup.  -1 with err. */
+int remote_session_tls_init(char *err, size_t errsz);
 /* Send one command line and read its reply. */
 int remote_session_cmd(struct remote_conn *c, struct remote_reply *r,
 		       const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -91,7 +91,7 @@ static void main_signals(void)
 int main(int argc, char **argv)
 {
 	const char *dir = settings_default_dir();
-	char path[PATH_MAX];
+	char path[PATH_MAX], err[256];
 	struct passwd *pw;
 	int opt, lfd;
 
@@ -108,6 +108,8 @@ int main(int argc, char **argv)
 	lfd = usock_listen(path, 0666);
 	if (lfd < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
+	if (remote_session_tls_init(err, sizeof err) < 0)
+		log_fatal(EXIT_TEMP, "TLS client setup: %s", err);
 	privs_drop(cf.user_remote, cf.group_queue);
 	main_signals();
 	log_info("listening on %s", path);

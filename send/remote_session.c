@@ -120,14 +120,22 @@ static int session_hello(struct remote_conn *c, struct remote_err *e)
 	return -1;
 }
 
+static SSL_CTX *session_ctx;
+
+int remote_session_tls_init(char *err, size_t errsz)
+{
+	if (!session_ctx)
+		session_ctx = tls_client_ctx(cf.tls_ca, err, errsz);
+	return session_ctx ? 0 : -1;
+}
+
 static SSL_CTX *session_tls_ctx(struct remote_err *e)
 {
-	static SSL_CTX *ctx;
 	char err[256];
 
-	if (!ctx && !(ctx = tls_client_ctx(cf.tls_ca, err, sizeof err)))
+	if (remote_session_tls_init(err, sizeof err) < 0)
 		remote_err_set(e, 'T', 451, "4.7.5 TLS setup failed: %s", err);
-	return ctx;
+	return session_ctx;
 }
 
 /* STARTTLS and the second EHLO. */
