@@ -5,7 +5,7 @@ against aiosmtpd servers with a test CA made here with openssl.
 Checks: may uses TLS when offered and plaintext when not, and falls back
 to plaintext after a failed handshake; encrypt refuses a server without
 STARTTLS; verify accepts the right name under cf.tls_ca and refuses a
-wrong one; AUTH PLAIN to an upstream works, a wrong password and AUTH
+wrong one; AUTH PLAIN (and LOGIN) to an upstream works, a wrong password and AUTH
 without TLS are deferred, a credentials file readable by others is
 refused.  The harness is test_remote.py's.
 """
@@ -52,6 +52,7 @@ ZONE = {
     "wrong.tls.test": {"A": ["127.0.0.5"]},
     "plain.tls.test": {"A": ["127.0.0.7"]},
     "broken.tls.test": {"A": ["127.0.0.8"]},
+    "login.tls.test": {"A": ["127.0.0.18"]},
 }
 
 
@@ -86,7 +87,7 @@ def test_policies(inst, t, p, b):
     check("verify: wrong name refused", res[0] == "T" and len(t.msgs) == n, "%r" % (r,))
 
 
-def test_auth(inst, t, p):
+def test_auth(inst, t, p, lg):
     check = h.check
     inst.secret("up", "user\ns3cret pass\n")
     inst.secret("bad", "user\nwrong\n")
@@ -102,6 +103,10 @@ def test_auth(inst, t, p):
     r, res = deliver(inst, "plain.tls.test", "may", auth="up")
     check("auth: never over plaintext", res[0] == "T" and "without TLS" in res[2] and len(p.msgs) == n,
           "%r" % (r,))
+    r, res = deliver(inst, "login.tls.test", "encrypt", auth="up")
+    got = lg.msgs[-1]["auth"] if lg.msgs else None
+    check("auth: LOGIN when PLAIN is not offered", res[0] == "D" and got is not None and got.login == b"user",
+          "%r auth=%r" % (r, got))
     r, res = deliver(inst, "mx.tls.test", "encrypt", auth="open")
     check("auth: credentials readable by others refused", res[0] == "T" and "0600" in res[2], "%r" % (r,))
     r, res = deliver(inst, "mx.tls.test", "encrypt", auth="missing")
@@ -132,7 +137,10 @@ def main():
         b, c3 = h.start_sink("127.0.0.8", inst.smtp_port, tls_context=bad)
         ctls = [c1, c2, c3]
         test_policies(inst, t, p, b)
-        test_auth(inst, t, p)
+        lg, c4 = h.start_sink("127.0.0.18", inst.smtp_port, tls_context=sctx, authenticator=authenticator,
+                              auth_require_tls=True, auth_exclude_mechanism=["PLAIN"])
+        ctls.append(c4)
+        test_auth(inst, t, p, lg)
     except Exception as e:
         h.check("no exception (%s: %s)" % (type(e).__name__, e), False)
     finally:
