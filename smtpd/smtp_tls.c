@@ -40,9 +40,9 @@ static int tls_handshake(struct smtp_session *s)
 			 log_clean(clean, sizeof clean, err, strlen(err)));
 		return -1;
 	}
-	smtp_session_guard(s); /* TLS replaced the read function */
 	s->tls = 1;
 	tls_describe(&s->io, s->tls_desc, sizeof s->tls_desc);
+	smtp_session_guard(s); /* TLS replaced the read function */
 	log_info("%s: TLS %s", s->ip, s->tls_desc);
 	return 0;
 }

@@ -282,9 +282,11 @@ def test_starttls_auth(inst, sink):
     while time.time() < deadline and not got:
         got = [m for m in list(sink.messages) if b'<tls@test>' in m.data]
         time.sleep(0.2)
+    head = got[0].data.split(b'\r\n\r\n')[0] if got else b''
     check('envelope proto=ESMTPSA reaches the Received header',
-          got and b'ESMTPSA' in got[0].data.split(b'\r\n\r\n')[0],
-          got and got[0].data[:400])
+          b'ESMTPSA' in head, head[:400])
+    check('envelope tls= (version, cipher) reaches the Received header',
+          b'TLSv1.' in head, head[:400])
     r = Raw(inst.port)
     r.reply()
     ehlo(r)
