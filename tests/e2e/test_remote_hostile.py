@@ -2,7 +2,7 @@
 """test_remote_hostile.py: relay-remote against peers that misbehave: a
 malformed job frame, a connection from a foreign uid, a server that says
 nothing (timeout -> T), one that refuses to talk (554/421 greeting: next
-MX, else T), and one that trickles an endless greeting (the job
+MX, else T), a server without EHLO (HELO fallback), and one that trickles an endless greeting (the job
 stops within its time budget, before relay-send's deadline).  The
 harness is test_remote.py's.
 """
@@ -53,6 +53,71 @@ def slow_server(ip, port, trickle, greeting=None):
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     return stop
+
+
+class ScriptServer:
+    """A raw SMTP server answering each verb from a table (EHLO refused,
+    say), recording every line it read; enough SMTP to take a message."""
+
+    DEFAULT = {"EHLO": "250 ok", "HELO": "250 ok", "MAIL": "250 ok", "RCPT": "250 ok",
+               "DATA": "354 go", "RSET": "250 ok", "QUIT": "221 bye", ".": "250 queued"}
+
+    def __init__(self, ip, port, replies):
+        self.replies = dict(self.DEFAULT, **replies)
+        self.lines = []
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((ip, port))
+        self.ls.listen(4)
+        self.ls.settimeout(0.5)
+        self.stop = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def session(self, c):
+        f = c.makefile("rb")
+        c.sendall(b"220 script\r\n")
+        in_data = False
+        for raw in f:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.lines.append(line)
+            if in_data and line != ".":
+                continue
+            verb = "." if in_data else line.split(" ")[0].upper()
+            in_data = False
+            rep = self.replies.get(verb, "502 no")
+            c.sendall(rep.encode() + b"\r\n")
+            in_data = verb == "DATA" and rep.startswith("354")
+            if verb == "QUIT":
+                break
+        c.close()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                continue
+            c.settimeout(10)
+            try:
+                self.session(c)
+            except OSError:
+                pass
+        self.ls.close()
+
+
+def test_helo():
+    """EHLO refused with a 5xx: HELO, then plain SMTP (no extensions)."""
+    inst = h.Instance({"old.test": {"A": ["127.0.0.19"]}})
+    srv = ScriptServer("127.0.0.19", inst.smtp_port, {"EHLO": "502 5.5.1 what is EHLO"})
+    try:
+        r, res = h.one(inst, "u@old.test")
+        verbs = [l.split(" ")[0] for l in srv.lines]
+        h.check("EHLO refused: HELO fallback delivers", res[0] == "D" and "HELO" in verbs, "%r %r" % (r, srv.lines))
+        mail = [l for l in srv.lines if l.startswith("MAIL")]
+        h.check("HELO session: MAIL without ESMTP parameters", mail == ["MAIL FROM:<a@relay.test>"], "%r" % mail)
+    finally:
+        srv.stop.set()
+        inst.close()
 
 
 def test_greeting():
@@ -160,6 +225,7 @@ def main():
         test_bad_frame(inst)
         test_peer_uid(inst)
         test_greeting()
+        test_helo()
         test_slow()
     except Exception as e:
         h.check("no exception (%s: %s)" % (type(e).__name__, e), False)
