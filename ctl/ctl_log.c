@@ -2,7 +2,8 @@
  * relay-master writes (cf.log_file, and its rotated predecessor .1 first).
  * Lines read "2026-11-23T12:00:00.123 prog[pid]: level: <qid>: text".
  *   --id QID                 every line of that message
- *   --from/--to ADDR, --ip IP  find the queue ids of the matching lines,
+ *   --from/--to ADDR, --ip IP  find the messages (queue ids) that have
+ *                            a line matching each of them (and PATTERN),
  *                            then print every line of those messages
  *   --since/--until TIME     "2026-11-23", "2026-11-23 12:30[:15]",
  *                            "12:30" (today), or "2h"/"30m"/"1d" ago
@@ -22,13 +23,23 @@
 #define LOG_QID_MAX 64
 #define LOG_STAMP_LEN 23
 
+enum { LOG_FROM, LOG_TO, LOG_IP, LOG_RE, LOG_SETS };
+
+struct log_set {
+	char (*ids)[LOG_QID_MAX + 1];
+	size_t n, cap;
+	int used;                       /* this criterion was given */
+};
+
 struct log_query {
 	const char *id, *from, *to, *ip;
 	char since[32], until[32];
 	regex_t re;
 	int has_re;
-	char (*qids)[LOG_QID_MAX + 1];  /* sorted after pass 1 */
-	size_t nqids, capqids;
+	/* pass 1 collects, per criterion (from, to, ip, pattern), the queue
+	 * ids of the lines it matches; a message must meet every criterion
+	 * given, on any of its lines: sets[LOG_SETS] is the intersection */
+	struct log_set sets[LOG_SETS + 1];
 	long printed;
 };
 
@@ -117,36 +128,36 @@ static int log_in_time(const struct log_query *q, const char *line)
 	return 1;
 }
 
-/* The filters of pass 1 (all that were given must match). */
-static int log_matches(const struct log_query *q, const char *line)
+/* Does line meet criterion c (pass 1)? */
+static int log_criterion(const struct log_query *q, int c, const char *line)
 {
-	if (!log_in_time(q, line))
-		return 0;
-	if (q->from && !log_addr_match(line, "from=<", q->from))
-		return 0;
-	if (q->to && !log_addr_match(line, "to=<", q->to) &&
-	    !log_addr_match(line, "rcpt=<", q->to))
-		return 0;
-	if (q->ip && !log_ip_match(line, q->ip))
-		return 0;
-	if (q->has_re && regexec(&q->re, line, 0, NULL, 0) != 0)
-		return 0;
-	return 1;
+	switch (c) {
+	case LOG_FROM:
+		return log_addr_match(line, "from=<", q->from);
+	case LOG_TO:
+		return log_addr_match(line, "to=<", q->to) ||
+		       log_addr_match(line, "rcpt=<", q->to);
+	case LOG_IP:
+		return log_ip_match(line, q->ip);
+	case LOG_RE:
+		return regexec(&q->re, line, 0, NULL, 0) == 0;
+	}
+	return 0;
 }
 
-static void log_add_qid(struct log_query *q, const char *qid)
+static void log_add_qid(struct log_set *set, const char *qid)
 {
 	if (!*qid)
 		return;
-	if (q->nqids == q->capqids) {
-		size_t cap = q->capqids ? q->capqids * 2 : 64;
-		void *n = realloc(q->qids, cap * sizeof *q->qids);
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 64;
+		void *n = realloc(set->ids, cap * sizeof *set->ids);
 		if (!n)
 			return;
-		q->qids = n;
-		q->capqids = cap;
+		set->ids = n;
+		set->cap = cap;
 	}
-	snprintf(q->qids[q->nqids++], LOG_QID_MAX + 1, "%s", qid);
+	snprintf(set->ids[set->n++], LOG_QID_MAX + 1, "%s", qid);
 }
 
 static int log_qid_cmp(const void *a, const void *b)
@@ -184,20 +195,28 @@ static void log_print(struct log_query *q, const char *line)
 	q->printed++;
 }
 
+/* Without --id/--from/--to/--ip: the lines in the time range that match
+ * the pattern, if any. */
 static void log_pass_print(struct log_query *q, char *line)
 {
-	if (log_matches(q, line))
+	if (log_in_time(q, line) &&
+	    (!q->has_re || log_criterion(q, LOG_RE, line)))
 		log_print(q, line);
 }
 
 static void log_pass_collect(struct log_query *q, char *line)
 {
 	char qid[LOG_QID_MAX + 1];
+	int c;
 
-	if (!log_matches(q, line))
+	if (!log_in_time(q, line))
 		return;
 	log_line_qid(line, qid);
-	log_add_qid(q, qid);
+	if (!*qid)
+		return;
+	for (c = 0; c < LOG_SETS; c++)
+		if (q->sets[c].used && log_criterion(q, c, line))
+			log_add_qid(&q->sets[c], qid);
 }
 
 static void log_pass_by_qid(struct log_query *q, char *line)
@@ -205,13 +224,13 @@ static void log_pass_by_qid(struct log_query *q, char *line)
 	char qid[LOG_QID_MAX + 1];
 
 	if (q->id) {
-		if (strstr(line, q->id))
+		if (log_in_time(q, line) && strstr(line, q->id))
 			log_print(q, line);
 		return;
 	}
 	log_line_qid(line, qid);
-	if (*qid && bsearch(qid, q->qids, q->nqids, sizeof *q->qids,
-			    log_qid_cmp))
+	if (*qid && bsearch(qid, q->sets[LOG_SETS].ids, q->sets[LOG_SETS].n,
+			    sizeof *q->sets[LOG_SETS].ids, log_qid_cmp))
 		log_print(q, line);
 }
 
@@ -305,25 +324,57 @@ static int log_parse_args(struct log_query *q, int argc, char **argv)
 	return 0;
 }
 
+/* sets[LOG_SETS] = the ids found by every criterion that was given. */
+static void log_intersect(struct log_query *q)
+{
+	struct log_set *all = &q->sets[LOG_SETS], *first = NULL;
+	size_t i;
+	int c, keep;
+
+	for (c = 0; c < LOG_SETS; c++) {
+		if (!q->sets[c].used)
+			continue;
+		qsort(q->sets[c].ids, q->sets[c].n, sizeof *q->sets[c].ids,
+		      log_qid_cmp);
+		if (!first)
+			first = &q->sets[c];
+	}
+	for (i = 0; first && i < first->n; i++) {
+		if (i > 0 && strcmp(first->ids[i], first->ids[i - 1]) == 0)
+			continue;
+		for (keep = 1, c = 0; c < LOG_SETS && keep; c++)
+			keep = !q->sets[c].used ||
+			       bsearch(first->ids[i], q->sets[c].ids, q->sets[c].n,
+				       sizeof *q->sets[c].ids, log_qid_cmp);
+		if (keep)
+			log_add_qid(all, first->ids[i]);
+	}
+}
+
 int ctl_log(int argc, char **argv)
 {
 	struct log_query q;
+	int c;
 
 	memset(&q, 0, sizeof q);
 	if (log_parse_args(&q, argc, argv) < 0)
 		return log_usage();
+	q.sets[LOG_FROM].used = q.from != NULL;
+	q.sets[LOG_TO].used = q.to != NULL;
+	q.sets[LOG_IP].used = q.ip != NULL;
+	q.sets[LOG_RE].used = q.has_re;
 	if (q.id)
 		log_each_line(&q, log_pass_by_qid);
 	else if (q.from || q.to || q.ip) {
 		log_each_line(&q, log_pass_collect);
-		if (q.nqids) {
-			qsort(q.qids, q.nqids, sizeof *q.qids, log_qid_cmp);
+		log_intersect(&q);
+		if (q.sets[LOG_SETS].n)
 			log_each_line(&q, log_pass_by_qid);
-		}
 	} else
 		log_each_line(&q, log_pass_print);
 	if (q.has_re)
 		regfree(&q.re);
-	free(q.qids);
+	for (c = 0; c <= LOG_SETS; c++)
+		free(q.sets[c].ids);
 	return q.printed ? 0 : 1; /* like grep: 1 when nothing matched */
 }

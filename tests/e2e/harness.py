@@ -26,6 +26,7 @@ What Instance(conf_overrides={}, rules_text=None, sink=None) does:
     (written by relay-master once every daemon runs and the listeners
     listen), and on exit stops it (SIGTERM, then SIGKILL of its process
     group), printing the log's tail when the block failed.
+  Instance(...).prepare() only writes the directory (no relay-master).
   Attributes/methods: .dir .port .port6 .path(rel) .log() .log_tail(n)
   .wait_log(regex, timeout) .queue_count() .wait_queue_empty(timeout)
   .relayctl(*args) .status() (run/status as {name: (pid, uid)}) .stop().
@@ -257,11 +258,18 @@ class Instance:
             raise RuntimeError('makecdb failed (%d): %s' %
                                (r.returncode, r.stdout))
 
-    def start(self):
+    def prepare(self):
+        """Make the directory, relay.conf and the compiled rules only
+        (for tests that start the relay themselves, e.g. relayctl start)."""
         self.dir = tempfile.mkdtemp(prefix='relaybox-e2e-')
         os.chmod(self.dir, 0o755)
         self._write_conf()
         self._write_rules()
+        return self
+
+    def start(self):
+        if not self.dir:
+            self.prepare()
         self._err = open(self.path('master.stderr'), 'wb')
         self.proc = subprocess.Popen(
             [os.path.join(BIN, 'relay-master'), '-d', self.dir],
@@ -318,6 +326,10 @@ class Instance:
         self.stop()
         self._cleanup(failed)
         return False
+
+    def remove(self):
+        """Remove a prepare()d directory (printing the log on failures)."""
+        self._cleanup(_failed > 0)
 
     def _cleanup(self, failed):
         if not self.dir:
