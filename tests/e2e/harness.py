@@ -31,7 +31,8 @@ What Instance(conf_overrides={}, rules_text=None, sink=None) does:
   .wait_log(regex, timeout) .queue_count() .wait_queue_empty(timeout)
   .relayctl(*args) .status() (run/status as {name: (pid, uid)}) .stop().
 
-Helpers: free_port(), smtp_session(port, source_ip='127.0.0.1'),
+Helpers: free_port(), wait_until(cond, timeout),
+smtp_session(port, source_ip='127.0.0.1'),
 Raw(port, source_ip) (a byte-level client: .send(b), .reply(), .close()),
 swaks(*args), strip_trace(data) (drops the Received/DKIM-Signature headers
 the relay prepends), check(name, cond, detail), skip(name, why), finish().
@@ -106,6 +107,17 @@ def failures():
 def finish():
     print('# %d passed, %d failed' % (_passed, _failed), flush=True)
     sys.exit(1 if _failed else 0)
+
+
+def wait_until(cond, timeout, step=0.1):
+    """Poll cond() until it is true or timeout s passed; its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
 
 
 def is_root():

@@ -18,7 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, Sink, check, finish, smtp_session  # noqa: E402
+from harness import (Instance, Sink, check, finish, smtp_session,  # noqa: E402
+                     wait_until)
 
 STAMP = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} \S+\[\d+\]: '
                    r'(info|warning|fatal): ')
@@ -34,15 +35,6 @@ def alive(pid):
         return False
     except PermissionError:
         return True
-
-
-def wait_until(cond, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def test_relayctl_start_stop():

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Raw, Sink, check, finish, smtp_session,  # noqa: E402
-                     strip_trace, swaks)
+                     strip_trace, swaks, wait_until)
 
 FROM = 'sender@example.com'
 
@@ -29,14 +29,10 @@ def arrived(sink, subject):
     return [m for m in list(sink.messages) if tag in m.data]
 
 
-def wait_arrived(sink, subject, n=1, timeout=60):
-    import time
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = arrived(sink, subject)
-        if len(got) >= n:
-            return got
-        time.sleep(0.1)
+def wait_arrived(sink, subject, nrcpts=1, timeout=60):
+    """The arrived copies of subject once they carry nrcpts recipients."""
+    wait_until(lambda: sum(len(m.rcpts) for m in arrived(sink, subject)) >=
+               nrcpts, timeout)
     return arrived(sink, subject)
 
 
@@ -92,14 +88,7 @@ def test_several_rcpts(inst, sink):
     data = msg('multi', b'three recipients\r\n')
     with smtp_session(inst.port) as c:
         check('3 recipients: accepted', c.sendmail(FROM, rcpts, data) == {})
-    got = wait_arrived(sink, 'multi', timeout=60)
-    import time
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        got = arrived(sink, 'multi')
-        if sum(len(m.rcpts) for m in got) >= 3:
-            break
-        time.sleep(0.1)
+    got = wait_arrived(sink, 'multi', nrcpts=3)
     seen = sorted(r for m in got for r in m.rcpts)
     check('3 recipients: each delivered once', seen == sorted(rcpts), seen)
     check('3 recipients: bytes exact',
@@ -139,13 +128,7 @@ def test_pipelined(inst, sink):
     code, _ = r.cmd(b'QUIT\r\n')
     check('pipelined: 221 after QUIT', code == 221, code)
     r.close()
-    got = wait_arrived(sink, 'pipelined')
-    import time
-    deadline = time.time() + 60
-    while time.time() < deadline and \
-            sum(len(m.rcpts) for m in arrived(sink, 'pipelined')) < 2:
-        time.sleep(0.1)
-    got = arrived(sink, 'pipelined')
+    got = wait_arrived(sink, 'pipelined', nrcpts=2)
     seen = sorted(x for m in got for x in m.rcpts)
     check('pipelined: both recipients delivered',
           seen == ['p1@example.org', 'p2@example.org'], seen)
