@@ -50,6 +50,8 @@ static int ready_parse(const char *s, struct ready_addr *ra)
 		ra->family = AF_INET;
 	else if (inet_pton(AF_INET6, host, ra->a) == 1)
 		ra->family = AF_INET6;
+	else if (strpbrk(host, "[]:"))
+		return -1; /* "[::1:25", "::1:25": unbracketed or unclosed */
 	/* "", "*" or a name: match the port on any address */
 	return 0;
 }
