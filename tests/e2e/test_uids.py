@@ -9,7 +9,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, Raw, Sink, check, finish, is_root, skip  # noqa: E402
+from harness import (Instance, Raw, Sink, check, finish, is_root, skip,  # noqa: E402
+                     wait_until)
 
 EXPECT = {
     'relay-policy': 'relaypolicy',
@@ -74,6 +75,10 @@ def main():
         for name, user in EXPECT.items():
             want = pwd.getpwnam(user).pw_uid
             pid = st.get(name, (0, 0))[0]
+            # ready means the daemon's socket exists; it may create that as
+            # root and drop a moment later: allow it a few seconds
+            wait_until(lambda: (proc_ids(pid) or {}).get('Uid') ==
+                       [want] * 4, 10)
             ids = proc_ids(pid) if pid else None
             check('%s runs as %s (uid %d): real/effective/saved/fs' %
                   (name, user, want),
