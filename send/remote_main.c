@@ -104,12 +104,14 @@ int main(int argc, char **argv)
 	settings_load(dir);
 	if ((pw = getpwnam(cf.user_send)))
 		main_send_uid = pw->pw_uid;
+	/* everything slow comes before the socket appears: whoever waits
+	 * for it (relay-master) must find us ready and unprivileged */
+	if (remote_session_tls_init(err, sizeof err) < 0)
+		log_fatal(EXIT_TEMP, "TLS client setup: %s", err);
 	snprintf(path, sizeof path, "%s/remote.sock", cf.run_dir);
 	lfd = usock_listen(path, 0666);
 	if (lfd < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
-	if (remote_session_tls_init(err, sizeof err) < 0)
-		log_fatal(EXIT_TEMP, "TLS client setup: %s", err);
 	privs_drop(cf.user_remote, cf.group_queue);
 	main_signals();
 	log_info("listening on %s", path);
