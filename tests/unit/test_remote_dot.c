@@ -36,6 +36,73 @@ static void run(const char *in, size_t n, size_t split, char *out)
 	out[o] = '\0';
 }
 
+/* Reference: what a receiver gets back (split at CRLF, drop one leading
+ * dot, stop at the lone "."), and what the input means (any of CRLF, LF,
+ * CR ends a line; an unterminated last line is a line). */
+static size_t unstuff(const char *s, size_t n, char *out)
+{
+	size_t o = 0, i = 0;
+	while (i < n) {
+		const char *e = memmem(s + i, n - i, "\r\n", 2);
+		size_t len = (size_t)(e - (s + i));
+		if (len == 1 && s[i] == '.')
+			break;
+		size_t skip = s[i] == '.';
+		memcpy(out + o, s + i + skip, len - skip);
+		o += len - skip;
+		out[o++] = '\n';
+		i += len + 2;
+	}
+	return o;
+}
+
+static size_t normalise(const char *s, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
+			continue;
+		out[o++] = s[i] == '\r' ? '\n' : s[i];
+	}
+	if (o && out[o - 1] != '\n')
+		out[o++] = '\n';
+	return o;
+}
+
+/* Random messages of '.', 'a', CR, LF in random chunks: the receiver
+ * must get exactly the lines that went in, and never a bare CR or LF. */
+static void test_random(void)
+{
+	static char in[300], out[700], back[700], want[700];
+	unsigned seed = 7;
+	int ok = 1, bare = 0;
+
+	for (int round = 0; round < 20000 && ok; round++) {
+		size_t n = (seed = seed * 1103515245u + 12345u) >> 16 & 255, o = 0;
+		struct remote_dot d;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = ".a\r\n"[(seed >> 16) & 3];
+		}
+		remote_dot_init(&d);
+		for (size_t off = 0, k; off < n; off += k) {
+			seed = seed * 1103515245u + 12345u;
+			k = 1 + ((seed >> 16) % 7);
+			if (k > n - off)
+				k = n - off;
+			o += remote_dot_stuff(&d, in + off, k, out + o);
+		}
+		o += remote_dot_end(&d, out + o);
+		for (size_t i = 0; i < o; i++)
+			bare |= (out[i] == '\n' && (i == 0 || out[i - 1] != '\r')) ||
+				(out[i] == '\r' && (i + 1 == o || out[i + 1] != '\n'));
+		size_t bn = unstuff(out, o, back), wn = normalise(in, n, want);
+		ok = bn == wn && memcmp(back, want, bn) == 0;
+	}
+	T_CHECK("random messages: lines arrive unchanged", ok);
+	T_CHECK("random messages: no bare CR or LF on the wire", !bare);
+}
+
 int main(void)
 {
 	char out[256], name[128];
@@ -59,5 +126,6 @@ int main(void)
 		size_t o = remote_dot_stuff(&d, ".", 1, out);
 		T_CHECK("worst case within 2n+2", o <= 2 * 1 + 2);
 	}
+	test_random();
 	return t_done();
 }

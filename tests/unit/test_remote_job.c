@@ -98,9 +98,43 @@ static void test_result(void)
 	remote_job_free(&job);
 }
 
+/* A good frame with random bytes changed: parse or refuse, never crash;
+ * what parses keeps its promises (a recipient with '@', no control byte). */
+static void test_mutations(void)
+{
+	static struct kv_msg m;
+	static char buf[512];
+	const char *good = cases[1].frame;
+	size_t n = strlen(good);
+	unsigned seed = 3;
+	int ok = 1, parsed = 0;
+
+	for (int round = 0; round < 20000; round++) {
+		struct remote_job job;
+		char err[128];
+		memcpy(buf, good, n + 1);
+		for (int k = 0; k < 3; k++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[(seed >> 16) % n] = (char)(seed >> 8);
+		}
+		if (kv_parse(&m, buf, strlen(buf)) < 0 ||
+		    remote_job_parse(&job, &m, err, sizeof err) < 0)
+			continue;
+		parsed++;
+		for (size_t i = 0; i < job.nrcpt; i++)
+			ok &= strchr(job.rcpt[i].addr, '@') != NULL &&
+			      remote_job_addr_ok(job.rcpt[i].addr);
+		ok &= job.qid[0] && !strchr(job.qid, '/') && job.file[0] == '/';
+		remote_job_free(&job);
+	}
+	T_CHECK("mutated frames: what parses is sane", ok);
+	T_CHECK("mutated frames: some still parse", parsed > 0);
+}
+
 int main(void)
 {
 	test_parse();
 	test_result();
+	test_mutations();
 	return t_done();
 }

@@ -119,11 +119,44 @@ static void test_read(void)
 	T_STREQ("read garbage: reason", r.text, "malformed reply");
 }
 
+/* Random bytes line by line: never a crash, the code always 0 or in
+ * 200..599, the text always terminated and within bounds. */
+static void test_random(void)
+{
+	static char line[600];
+	unsigned seed = 11;
+	int ok = 1;
+
+	for (int round = 0; round < 20000 && ok; round++) {
+		struct remote_reply r = { 0 };
+		int rc = 1;
+		for (int l = 0; l < 80 && rc == 1; l++) {
+			seed = seed * 1103515245u + 12345u;
+			size_t n = (seed >> 16) % sizeof line;
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 1103515245u + 12345u;
+				unsigned v = seed >> 16;
+				if (i < 3 && (seed & 0x100000))
+					line[i] = (char)('2' + v % 4);
+				else if (i == 3)
+					line[i] = " -"[v & 1];
+				else
+					line[i] = (char)v;
+			}
+			rc = remote_reply_feed(&r, line, n);
+		}
+		ok = (r.code == 0 || (r.code >= 200 && r.code <= 599)) &&
+		     r.len < sizeof r.text && strlen(r.text) == r.len;
+	}
+	T_CHECK("random replies: bounded and sane", ok);
+}
+
 int main(void)
 {
 	test_feed();
 	test_too_many_lines();
 	test_long_text();
 	test_read();
+	test_random();
 	return t_done();
 }
