@@ -137,17 +137,58 @@ static void ctl_exec_master(void)
 	_exit(111);
 }
 
-int ctl_start(int argc, char **argv)
+/* "-w SECONDS" (how long start waits), or the default; -1 when bad. */
+static double ctl_start_wait(int argc, char **argv)
+{
+	char *end;
+	double w;
+
+	if (argc == 0)
+		return CTL_START_WAIT;
+	if (argc != 2 || strcmp(argv[0], "-w") != 0)
+		return -1;
+	w = strtod(argv[1], &end);
+	return *end || w <= 0 || w > 3600 ? -1 : w;
+}
+
+/* Wait for run/ready naming pid; 0 ready, 111 (with the log's tail) when
+ * relay-master exited or wait seconds passed. */
+static int ctl_start_wait_ready(pid_t pid, double wait)
 {
 	char ready[PATH_MAX];
-	double deadline = ctl_now() + CTL_START_WAIT;
-	long running = ctl_master_pid();
+	double deadline = ctl_now() + wait;
 	int status;
+
+	ctl_run_path(ready, sizeof ready, "ready");
+	while (ctl_now() < deadline) {
+		if (ctl_read_long(ready) == (long)pid) {
+			printf("relaybox: started (relay-master pid %ld)\n", (long)pid);
+			return 0;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "relayctl: relay-master exited (status %d)\n",
+				WIFEXITED(status) ? WEXITSTATUS(status)
+						  : 128 + WTERMSIG(status));
+			ctl_log_tail(20);
+			return 111;
+		}
+		ctl_nap();
+	}
+	fprintf(stderr, "relayctl: relay-master (pid %ld) not ready after %.0f s; "
+			"it keeps trying (relayctl stop ends it)\n", (long)pid, wait);
+	ctl_log_tail(20);
+	return 111;
+}
+
+int ctl_start(int argc, char **argv)
+{
+	double wait = ctl_start_wait(argc, argv);
+	long running;
 	pid_t pid;
 
-	(void)argv;
-	if (argc > 0)
-		return fprintf(stderr, "usage: relayctl start\n"), 100;
+	if (wait < 0)
+		return fprintf(stderr, "usage: relayctl start [-w SECONDS]\n"), 100;
+	running = ctl_master_pid();
 	if (running) {
 		printf("relaybox: already running (relay-master pid %ld)\n", running);
 		return 0;
@@ -157,24 +198,7 @@ int ctl_start(int argc, char **argv)
 		return perror("relayctl: fork"), 111;
 	if (pid == 0)
 		ctl_exec_master();
-	ctl_run_path(ready, sizeof ready, "ready");
-	while (ctl_now() < deadline) {
-		if (ctl_read_long(ready) == (long)pid) {
-			printf("relaybox: started (relay-master pid %ld)\n", (long)pid);
-			return 0;
-		}
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			fprintf(stderr, "relayctl: relay-master exited (status %d)\n",
-				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-			ctl_log_tail(20);
-			return 111;
-		}
-		ctl_nap();
-	}
-	fprintf(stderr, "relayctl: relay-master (pid %ld) not ready after %.0f s\n",
-		(long)pid, CTL_START_WAIT);
-	ctl_log_tail(20);
-	return 111;
+	return ctl_start_wait_ready(pid, wait);
 }
 
 int ctl_stop(int argc, char **argv)

@@ -30,7 +30,7 @@ struct relayctl_cmd {
 };
 
 static const struct relayctl_cmd relayctl_cmds[] = {
-	{ "start", ctl_start, "start            start relay-master, wait until the relay is up" },
+	{ "start", ctl_start, "start [-w SECS]  start relay-master, wait (30 s) until the relay is up" },
 	{ "stop", ctl_stop, "stop             stop relay-master and every daemon" },
 	{ "status", ctl_status, "status           daemons (pid, uid, uptime, restarts) and queue size" },
 	{ "log", ctl_log, "log [--id QID] [--from ADDR] [--to ADDR] [--ip IP]\n"

@@ -3,6 +3,8 @@
   - relayctl start/status/stop on a prepared instance: start waits for
     run/ready, status lists every daemon (exit 0), stop leaves no process
     and no pid file, status then exits 3;
+  - with the SMTP port taken, relayctl start -w fails with the log's tail,
+    relay-listen is restarted at most once a second, then slowly;
   - a daemon killed with SIGKILL is restarted (new pid, restarts=1 in
     run/status) and the relay still delivers;
   - every log line carries the timestamp prefix; SIGHUP reopens a log that
@@ -13,6 +15,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +68,48 @@ def test_relayctl_start_stop():
         for p in (inst.status().get('relay-master', (0, 0))[0],):
             if p and alive(p):
                 os.kill(p, signal.SIGKILL)
+        inst.remove()
+
+
+def test_port_taken():
+    """relay-listen cannot bind: relayctl start -w reports it with the
+    log's tail; relay-master restarts the listener at most once a second
+    and says loudly when it keeps dying; relayctl stop still ends it."""
+    inst = Instance().prepare()
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    master = 0
+    try:
+        blocker.bind(('127.0.0.1', inst.port))
+        blocker.listen(1)
+        t0 = time.time()
+        r = inst.relayctl('start', '-w', '3')
+        check('port taken: relayctl start -w 3 fails (111)',
+              r.returncode == 111, r.returncode)
+        check('port taken: start prints the log tail naming relay-listen',
+              'last lines of' in r.stderr and 'relay-listen' in r.stderr,
+              r.stderr[-600:])
+        master = inst.status().get('relay-master', (0, 0))[0]
+        m = inst.wait_log(r'relay-listen died 10 times in a row', 30)
+        elapsed = time.time() - t0
+        check('port taken: "died 10 times" is logged as fatal', m and
+              re.search(r'relay-master\[\d+\]: fatal: relay-listen died',
+                        inst.log()), inst.log_tail(5))
+        starts = len(re.findall(r'info: started relay-listen ', inst.log()))
+        check('port taken: restarted at most once a second '
+              '(%d starts in %.1fs)' % (starts, elapsed),
+              10 <= starts <= elapsed + 2, starts)
+        time.sleep(3)
+        later = len(re.findall(r'info: started relay-listen ', inst.log()))
+        check('port taken: then retried slowly (none in the next 3 s)',
+              later == starts, (starts, later))
+        r = inst.relayctl('stop')
+        check('port taken: relayctl stop ends it', r.returncode == 0 and
+              not (master and alive(master)), r.stdout + r.stderr)
+    finally:
+        blocker.close()
+        if master and alive(master):
+            os.kill(master, signal.SIGKILL)
         inst.remove()
 
 
@@ -164,6 +209,7 @@ def test_sigterm(inst):
 
 def main():
     test_relayctl_start_stop()
+    test_port_taken()
     with Sink() as sink, Instance(sink=sink) as inst:
         test_restart(inst, sink)
         test_log_format_and_hup(inst)
