@@ -62,7 +62,9 @@ static struct remote_conn *deliver_connect(struct remote_job *job,
 		remote_conn_close(c, s == REMOTE_SESS_FAIL && e.code != 421);
 		if (s != REMOTE_SESS_PLAIN)
 			break;
-		log_warn("%s: %s; retrying without TLS", job->qid, e.text);
+		char txt[REMOTE_TEXT_MAX];
+		log_warn("%s: %s; retrying without TLS", job->qid,
+			 log_clean(txt, sizeof txt, e.text, strlen(e.text)));
 		plain = 1;
 	}
 	deliver_merge(last, &e);
