@@ -50,6 +50,12 @@ static struct remote_conn *deliver_connect(struct remote_job *job,
 	struct remote_err e;
 	int plain = 0;
 
+	char ipbuf[64];
+
+	/* relay= names the last host tried, even when it did not answer */
+	remote_ip_format(ip, ipbuf, sizeof ipbuf);
+	snprintf(job->relay, sizeof job->relay, "%s[%s]:%ld", t->name, ipbuf,
+		 t->port);
 	for (int round = 0; round < 2; round++) {
 		struct remote_conn *c = remote_conn_open(ip, t->name, t->port, &e);
 		if (!c)

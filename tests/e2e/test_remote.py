@@ -299,6 +299,7 @@ def test_routing(inst, a, b):
     check("fixed host: IP literal and port", res[0] == "D" and len(a.msgs) == n + 1, "%r" % (r,))
     r, res = one(inst, "u@whatever.test", host="127.0.0.9", port=str(inst.smtp_port))
     check("fixed host down: deferred", res[0] == "T" and "4.4.1" in res[2], "%r" % (res,))
+    check("fixed host down: relay= names it", r["relay"] == "127.0.0.9[127.0.0.9]:%d" % inst.smtp_port, r["relay"])
 
 
 def test_replies(inst, a):
