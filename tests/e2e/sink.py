@@ -152,7 +152,8 @@ class Sink:
         ok = (data is not None and hasattr(data, 'login') and
               self.auth.get(data.login.decode(errors='replace')) ==
               data.password.decode(errors='replace'))
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers 535 itself on a failure
+        return AuthResult(success=ok, handled=False, auth_data=data)
 
     def start(self):
         if self.dir:
