@@ -27,20 +27,21 @@ struct relayctl_cmd {
 	const char *name;
 	int (*handler)(int argc, char **argv);
 	const char *usage;
+	int optional_dir;  /* works without an instance (passwd) */
 };
 
 static const struct relayctl_cmd relayctl_cmds[] = {
-	{ "start", ctl_start, "start [-w SECS]  start relay-master, wait (30 s) until the relay is up" },
-	{ "stop", ctl_stop, "stop             stop relay-master and every daemon" },
-	{ "status", ctl_status, "status           daemons (pid, uid, uptime, restarts) and queue size" },
+	{ "start", ctl_start, "start [-w SECS]  start relay-master, wait (30 s) until the relay is up", 0 },
+	{ "stop", ctl_stop, "stop             stop relay-master and every daemon", 0 },
+	{ "status", ctl_status, "status           daemons (pid, uid, uptime, restarts) and queue size", 0 },
 	{ "log", ctl_log, "log [--id QID] [--from ADDR] [--to ADDR] [--ip IP]\n"
-			  "    [--since TIME] [--until TIME] [PATTERN]   search the log" },
-	{ "explain", ctl_explain, "explain ...      dry run of the policy (relayctl explain -h)" },
-	{ "stats", ctl_stats, "stats ...        live rate counters per user and customer" },
-	{ "queue", ctl_queue, "queue list|show|hold|release|delete|flush ..." },
-	{ "suspend", ctl_suspend, "suspend ...      suspend a user or customer" },
-	{ "unsuspend", main_unsuspend, "unsuspend ...    lift a suspension" },
-	{ "passwd", ctl_passwd, "passwd ...       hash a password for relay.rules" },
+			  "    [--since TIME] [--until TIME] [PATTERN]   search the log", 0 },
+	{ "explain", ctl_explain, "explain ...      dry run of the policy (relayctl explain -h)", 0 },
+	{ "stats", ctl_stats, "stats ...        live rate counters per user and customer", 0 },
+	{ "queue", ctl_queue, "queue list|show|hold|release|delete|flush ...", 0 },
+	{ "suspend", ctl_suspend, "suspend ...      suspend a user or customer", 0 },
+	{ "unsuspend", main_unsuspend, "unsuspend ...    lift a suspension", 0 },
+	{ "passwd", ctl_passwd, "passwd [USER]    hash a password for relay.rules", 1 },
 };
 #define NCMDS (sizeof relayctl_cmds / sizeof relayctl_cmds[0])
 
@@ -79,7 +80,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < NCMDS; i++) {
 		if (strcmp(cmd, relayctl_cmds[i].name) != 0)
 			continue;
-		settings_load(dir);
+		/* settings before the handler; passwd also runs before install */
+		if (!relayctl_cmds[i].optional_dir || access(dir, F_OK) == 0)
+			settings_load(dir);
 		first = optind + 1;
 		optind = 1; /* a handler may use getopt on (argc + 1, argv - 1) */
 		return relayctl_cmds[i].handler(argc - first, argv + first);
