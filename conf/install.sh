@@ -5,18 +5,20 @@
 #   samples          -> DESTDIR/etc/relaybox  (never overwriting a file)
 #   relaybox.service -> DESTDIR/etc/systemd/system (when that exists or DESTDIR)
 # As root with an empty DESTDIR it also creates the system users
-# (conf/mkusers.sh).
+# (conf/mkusers.sh).  BIN (environment; make passes its BIN=) names the
+# folder of the built programs, bin by default.
 set -eu
 cd "$(dirname "$0")/.."
 DESTDIR=${1:-}
 PREFIX=${2:-/usr/local}
+BIN=${BIN:-bin}
 SBIN="$DESTDIR$PREFIX/sbin"
 MAN="$DESTDIR$PREFIX/share/man"
 ETC="$DESTDIR/etc/relaybox"
 
-[ -d bin ] || { echo "install.sh: nothing built (run make)" >&2; exit 100; }
+[ -d "$BIN" ] || { echo "install.sh: nothing built in $BIN (run make)" >&2; exit 100; }
 install -d -m 755 "$SBIN" "$MAN/man5" "$MAN/man8" "$ETC"
-for f in bin/*; do
+for f in "$BIN"/*; do
 	[ -f "$f" ] && [ -x "$f" ] || continue
 	install -m 755 "$f" "$SBIN/"
 	echo "installed $SBIN/$(basename "$f")"
