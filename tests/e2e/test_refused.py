@@ -81,6 +81,10 @@ def main():
         got = [m.rcpts for m in sink.messages]
         check('nothing refused reached the sink', got == [['marker@example.org']],
               got)
+        check('nothing refused is left in the queue',
+              inst.wait_queue_empty(10) and inst.queue_count('hold') == 0,
+              'new/ %d, hold/ %d' % (inst.queue_count(),
+                                     inst.queue_count('hold')))
     finish()
 
 
