@@ -282,23 +282,38 @@ class Instance:
     def start(self):
         if not self.dir:
             self.prepare()
-        self._err = open(self.path('master.stderr'), 'wb')
-        self.proc = subprocess.Popen(
-            [os.path.join(BIN, 'relay-master'), '-d', self.dir],
-            stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err,
-            start_new_session=True)
-        self._wait_ready()
-        return self
+        for _ in range(3):
+            self._log_mark = len(self.log())  # look only at this run's lines
+            self._err = open(self.path('master.stderr'), 'wb')
+            self.proc = subprocess.Popen(
+                [os.path.join(BIN, 'relay-master'), '-d', self.dir],
+                stdin=subprocess.DEVNULL, stdout=self._err,
+                stderr=self._err, start_new_session=True)
+            if self._wait_ready():
+                return self
+            # another test took the port between free_port() and bind:
+            # pick new ports and start again
+            self.stop()
+            if 'listen' in self.conf_overrides:
+                break
+            self._write_conf()
+        raise RuntimeError('relay-listen could not bind its port\n%s' %
+                           self.log_tail())
 
     def _wait_ready(self):
+        """True once run/ready appears; False when relay-listen found its
+        port taken; raises when relay-master exits or times out."""
         deadline = time.time() + self.ready_timeout
         ready = self.path('run/ready')
         while time.time() < deadline:
             if os.path.exists(ready):
-                return
+                return True
             if self.proc.poll() is not None:
                 raise RuntimeError('relay-master exited with %s\n%s' %
                                    (self.proc.returncode, self.log_tail()))
+            if re.search(r'relay-listen\[\d+\]: fatal: bind .*in use',
+                         self.log()[self._log_mark:]):
+                return False
             time.sleep(0.05)
         raise RuntimeError('relay not ready after %ds\n%s' %
                            (self.ready_timeout, self.log_tail()))
