@@ -24,7 +24,8 @@ What Instance(conf_overrides={}, rules_text=None, sink=None) does:
     rules_text) and compiles it with bin/makecdb -d DIR;
   - starts bin/relay-master -d DIR in its own session, waits for run/ready
     (written by relay-master once every daemon runs and the listeners
-    listen), and on exit stops it (SIGTERM, then SIGKILL of its process
+    listen; when another test took the port first it starts again on new
+    ports), and on exit stops it (SIGTERM, then SIGKILL of its process
     group), printing the log's tail when the block failed.
   Instance(...).prepare() only writes the directory (no relay-master).
   Attributes/methods: .dir .port .port6 .path(rel) .log() .log_tail(n)

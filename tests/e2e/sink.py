@@ -111,6 +111,7 @@ class Sink:
         self.auth = auth
         self.dir = dir
         self.host = host
+        self.auto_port = not port
         self.port = port or free_port(host)
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
@@ -167,8 +168,18 @@ class Sink:
             kw['authenticator'] = self._authenticator
             kw['auth_required'] = True
             kw['auth_require_tls'] = self.tls_context is not None
-        self.controller = _Controller(self, _Handler(self), **kw)
-        self.controller.start()
+        for attempt in range(3):
+            kw['port'] = self.port
+            self.controller = _Controller(self, _Handler(self), **kw)
+            try:
+                self.controller.start()
+                break
+            except Exception:
+                # the free port was taken meanwhile (tests run in parallel)
+                self.controller = None
+                if not self.auto_port or attempt == 2:
+                    raise
+                self.port = free_port(self.host)
         with self.lock:
             # Controller.start() connects once to check it is up
             self.connections = 0
