@@ -54,7 +54,7 @@ static struct remote_conn *deliver_connect(struct remote_job *job,
 
 	/* relay= names the last host tried, even when it did not answer */
 	remote_ip_format(ip, ipbuf, sizeof ipbuf);
-	snprintf(job->relay, sizeof job->relay, "%s[%s]:%ld", t->name, ipbuf,
+	snprintf(job->relay, sizeof job->relay, "%.255s[%.63s]:%ld", t->name, ipbuf,
 		 t->port);
 	for (int round = 0; round < 2; round++) {
 		struct remote_conn *c = remote_conn_open(ip, t->name, t->port, &e);
