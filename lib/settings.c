@@ -62,6 +62,7 @@ static const struct cfg_item settings_table[] = {
 	S(user_smtpd, "relaysmtpd"), S(user_policy, "relaypolicy"),
 	S(user_queue, "relayqueue"), S(user_send, "relaysend"),
 	S(user_remote, "relayremote"), S(group_queue, "relayq"),
+	B(rate_accounting, "yes"),
 };
 
 const char *settings_default_dir(void)

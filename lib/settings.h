@@ -38,6 +38,9 @@ struct settings {
 	/* uids (used when started as root) */
 	char *user_smtpd, *user_policy, *user_queue, *user_send, *user_remote,
 	    *group_queue;
+	/* no = relay-policy neither checks nor counts rate limits (the
+	 * benchmark's "service features off"; the rules still decide) */
+	int rate_accounting;
 };
 
 extern struct settings cf;
