@@ -19,6 +19,8 @@ struct settings {
 	long line_max, message_size_max, rcpt_max, commands_max, errors_max;
 	long smtp_timeout, data_timeout, session_timeout;
 	long conn_max, conn_per_ip;
+	/* relay-listen's pool of relay-smtpd workers (0: one per connection) */
+	long smtpd_workers_min, smtpd_max_use, smtpd_max_idle;
 	/* delivery */
 	char *resolver;         /* "127.0.0.1:5353", "" = /etc/resolv.conf */
 	char *relayhost;        /* "[host]:port" for all mail, "" = routes/MX */

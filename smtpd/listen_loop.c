@@ -1,6 +1,7 @@
 /* listen_loop.c: the accept loop (see listen_loop.h). */
 #include "listen_loop.h"
 #include "listen_caps.h"
+#include "listen_pool.h"
 #include "listen_spawn.h"
 #include "exitcodes.h"
 #include "log.h"
@@ -9,12 +10,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+/* The loop's state: the caps and, unless smtpd_workers_min = 0 (one
+ * relay-smtpd per connection), the worker pool. */
+struct listen_state {
+	struct listen_caps caps;
+	struct listen_pool pool;
+	int pooled;
+};
 
 static int sigpipe_w = -1;
 static volatile sig_atomic_t got_term;
@@ -49,14 +60,18 @@ static int signals_init(void)
 	return p[0];
 }
 
-static void reap(struct listen_caps *caps)
+/* A dead worker's session slot goes with it (kill -9 mid-session). */
+static void reap(struct listen_state *ls)
 {
 	pid_t pid;
-	int st;
+	int st, busy, worker;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		if (!listen_caps_release(caps, pid))
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		busy = listen_caps_release(&ls->caps, pid);
+		worker = listen_pool_reaped(&ls->pool, pid, time(NULL));
+		if (!busy && !worker)
 			log_warn("reaped unknown child %ld", (long)pid);
+	}
 }
 
 /* Best effort: the client may already be gone; never block on it. */
@@ -88,9 +103,10 @@ static void peer_fill(int fd, const struct sockaddr_storage *ss,
 }
 
 /* Serve or refuse one accepted connection; fd is closed here. */
-static void serve(struct listen_caps *caps, int fd,
+static void serve(struct listen_state *st, int fd,
 		  const struct sockaddr_storage *ss, const struct listen_sock *ls)
 {
+	struct listen_caps *caps = &st->caps;
 	struct listen_peer p;
 	struct ipaddr ip;
 	enum listen_caps_verdict v;
@@ -105,7 +121,8 @@ static void serve(struct listen_caps *caps, int fd,
 			 v == LISTEN_CAPS_GLOBAL ? "conn_max" : "conn_per_ip",
 			 caps->n);
 		refuse(fd, "4.7.0", "Too many connections, try again later");
-	} else if ((pid = listen_spawn(fd, &p)) < 0) {
+	} else if ((pid = st->pooled ? listen_pool_hand(&st->pool, fd, &p, time(NULL))
+				     : listen_spawn(fd, &p)) < 0) {
 		refuse(fd, "4.3.0", "Service temporarily unavailable");
 	} else {
 		listen_caps_add(caps, &ip, pid);
@@ -117,7 +134,7 @@ static void serve(struct listen_caps *caps, int fd,
 }
 
 /* Accept what is waiting on one listener (bounded per round). */
-static void accept_some(struct listen_caps *caps, const struct listen_sock *ls)
+static void accept_some(struct listen_state *st, const struct listen_sock *ls)
 {
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
@@ -129,38 +146,97 @@ static void accept_some(struct listen_caps *caps, const struct listen_sock *ls)
 				log_warn("accept on %s: %s", ls->name, strerror(errno));
 			return;
 		}
-		serve(caps, fd, &ss, ls);
+		serve(st, fd, &ss, ls);
 	}
+}
+
+/* Sessions that ended on the workers whose control socket is readable
+ * (pf[0..n) are the workers' entries w[0..n), in order). */
+static void pool_input(struct listen_state *st, const struct pollfd *pf,
+		       const size_t *idx, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pid_t pid;
+		if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		pid = listen_pool_input(&st->pool, idx[i], time(NULL));
+		if (pid > 0)
+			listen_caps_release(&st->caps, pid);
+	}
+}
+
+/* Build the poll set: the signal pipe, the listeners, then the workers'
+ * control sockets; returns how many.  *pf and *idx grow as needed. */
+static size_t poll_set(struct listen_state *st, struct listen_sock *socks,
+		       size_t n, int sigfd, struct pollfd **pf, size_t **idx,
+		       size_t *cap)
+{
+	size_t k = 0, want = n + 1 + st->pool.n;
+
+	if (want > *cap) {
+		struct pollfd *np = realloc(*pf, want * sizeof **pf);
+		size_t *ni = np ? realloc(*idx, want * sizeof **idx) : NULL;
+		if (np)
+			*pf = np;
+		if (!np || !ni)
+			log_fatal(EXIT_TEMP, "out of memory");
+		*idx = ni;
+		*cap = want;
+	}
+	(*pf)[k].fd = sigfd;
+	(*pf)[k++].events = POLLIN;
+	for (size_t i = 0; i < n; i++) {
+		(*pf)[k].fd = socks[i].fd;
+		(*pf)[k++].events = POLLIN;
+	}
+	for (size_t i = 0; i < st->pool.n; i++)
+		if (st->pool.w[i].fd >= 0) {
+			(*idx)[k] = i;
+			(*pf)[k].fd = st->pool.w[i].fd;
+			(*pf)[k++].events = POLLIN;
+		}
+	return k;
 }
 
 int listen_loop_run(struct listen_sock *socks, size_t n)
 {
-	struct pollfd pf[LISTEN_SOCK_MAX + 1];
-	struct listen_caps caps;
+	static struct listen_state st;
+	struct pollfd *pf = NULL;
+	size_t *idx = NULL, cap = 0, k;
 	char drain[64];
+	int sigfd, timeout;
 
-	if (listen_caps_init(&caps, (size_t)cf.conn_max, (size_t)cf.conn_per_ip) < 0)
+	if (listen_caps_init(&st.caps, (size_t)cf.conn_max, (size_t)cf.conn_per_ip) < 0 ||
+	    listen_pool_init(&st.pool) < 0)
 		log_fatal(EXIT_TEMP, "out of memory");
-	pf[0].fd = signals_init();
-	pf[0].events = POLLIN;
-	for (size_t i = 0; i < n; i++) {
-		pf[i + 1].fd = socks[i].fd;
-		pf[i + 1].events = POLLIN;
-	}
+	st.pooled = cf.smtpd_workers_min > 0;
+	sigfd = signals_init();
 	while (!got_term) {
-		if (poll(pf, n + 1, -1) < 0 && errno != EINTR)
+		time_t now = time(NULL);
+		if (st.pooled) {
+			listen_pool_trim(&st.pool, now);
+			listen_pool_fill(&st.pool, now);
+		}
+		timeout = st.pooled && listen_pool_waiting(&st.pool, now) ? 1000 : -1;
+		k = poll_set(&st, socks, n, sigfd, &pf, &idx, &cap);
+		if (poll(pf, k, timeout) < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
 		if (pf[0].revents & POLLIN)
-			while (read(pf[0].fd, drain, sizeof drain) > 0)
+			while (read(sigfd, drain, sizeof drain) > 0)
 				;
-		reap(&caps);
+		/* sessions that ended free their slots before new ones come */
+		pool_input(&st, pf + n + 1, idx + n + 1, k - n - 1);
+		reap(&st);
 		for (size_t i = 0; i < n && !got_term; i++)
 			if (pf[i + 1].revents & POLLIN)
-				accept_some(&caps, &socks[i]);
+				accept_some(&st, &socks[i]);
 	}
 	for (size_t i = 0; i < n; i++)
 		close(socks[i].fd);
-	log_info("stopping: %zu sessions left to finish on their own", caps.n);
-	listen_caps_free(&caps);
+	listen_pool_retire_all(&st.pool);
+	log_info("stopping: %zu sessions left to finish on their own", st.caps.n);
+	listen_caps_free(&st.caps);
+	free(pf);
+	free(idx);
 	return EXIT_DONE;
 }

@@ -1,16 +1,21 @@
-/* listen_spawn.c: fork + exec relay-smtpd for one connection. */
+/* listen_spawn.c: fork + exec relay-smtpd, for one connection or as a
+ * pool worker (see listen_spawn.h). */
 #include "listen_spawn.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
 
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "usock.h"
 
 static char smtpd_path[PATH_MAX];
 
@@ -29,10 +34,9 @@ void listen_spawn_init(void)
 		log_fatalx(EXIT_TEMP, "%s", smtpd_path);
 }
 
-/* In the child: the connection on fds 0 and 1, the UCSPI variables. */
-static void child_exec(int fd, const struct listen_peer *p)
+/* In the child: relay-listen's signal dispositions undone. */
+static void child_signals(void)
 {
-	char *argv[] = { "relay-smtpd", "-d", cf.dir, NULL };
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -41,6 +45,14 @@ static void child_exec(int fd, const struct listen_peer *p)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGPIPE, SIG_DFL);
+}
+
+/* In the child: the connection on fds 0 and 1, the UCSPI variables. */
+static void child_exec(int fd, const struct listen_peer *p)
+{
+	char *argv[] = { "relay-smtpd", "-d", cf.dir, NULL };
+
+	child_signals();
 	if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
 		_exit(EXIT_TEMP);
 	if (fd > 1)
@@ -68,5 +80,45 @@ pid_t listen_spawn(int fd, const struct listen_peer *p)
 		child_exec(fd, p);
 	if (pid < 0)
 		log_warn("fork failed for %s", p->ip);
+	return pid;
+}
+
+/* In the child: the control socket on fd 0, nothing on fd 1 (the
+ * protocol never goes to stdout), the log on fd 2 as ours. */
+static void worker_exec(int ctl)
+{
+	char *argv[] = { "relay-smtpd", "-d", cf.dir, "-w", NULL };
+	int null;
+
+	child_signals();
+	if (dup2(ctl, 0) < 0)
+		_exit(EXIT_TEMP);
+	null = open("/dev/null", O_WRONLY);
+	if (null < 0 || dup2(null, 1) < 0)
+		_exit(EXIT_TEMP);
+	execv(smtpd_path, argv);
+	log_warn("exec %s failed", smtpd_path);
+	_exit(EXIT_TEMP);
+}
+
+pid_t listen_spawn_worker(int *ctl)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_warn("socketpair for a worker failed");
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0)
+		worker_exec(sv[1]);
+	close(sv[1]);
+	if (pid < 0 || fd_nonblock(sv[0]) < 0) {
+		log_warn("could not start a relay-smtpd worker");
+		close(sv[0]);
+		return -1; /* a forked child sees EOF and exits */
+	}
+	*ctl = sv[0];
 	return pid;
 }

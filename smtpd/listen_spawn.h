@@ -1,9 +1,6 @@
-/* listen_spawn.h: handing an accepted connection to relay-smtpd.
- * Today: fork + exec of relay-smtpd per connection with the UCSPI
- * environment.  This is the one seam where a pool of long-lived smtpd
- * workers could take over: listen_spawn() would then send the socket and
- * the same variables (as a kv frame) to an idle worker over SCM_RIGHTS
- * and return the worker's pid; listen_caps does not care which. */
+/* listen_spawn.h: starting relay-smtpd: fork + exec per connection with
+ * the UCSPI environment (smtpd_workers_min = 0), or a pool worker
+ * (relay-smtpd -w) with its control socket on fd 0 (listen_pool.c). */
 #ifndef LISTEN_SPAWN_H
 #define LISTEN_SPAWN_H
 
@@ -22,5 +19,9 @@ struct listen_peer {
 
 /* Start serving fd (not closed here); returns the child's pid or -1. */
 pid_t listen_spawn(int fd, const struct listen_peer *p);
+
+/* Start a pool worker; *ctl gets relay-listen's end of its control
+ * socket (non-blocking, close-on-exec).  The child's pid or -1. */
+pid_t listen_spawn_worker(int *ctl);
 
 #endif

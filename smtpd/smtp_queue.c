@@ -13,27 +13,80 @@
 #include <string.h>
 #include <unistd.h>
 
-static void job_close(struct smtp_queue_job *j)
+/* The connection to relay-queue stays open from one message to the next
+ * (and, in a pool worker, from one session to the next): many injections
+ * may follow on one connection, one at a time.  It is dropped on any
+ * error, so a reply that comes late can never be taken for the next
+ * message's. */
+static struct {
+	int sock;            /* -1 when not connected */
+	struct ns_reader rd;
+} conn = { .sock = -1 };
+
+static void conn_drop(void)
+{
+	if (conn.sock >= 0)
+		close(conn.sock);
+	conn.sock = -1;
+	ns_reader_free(&conn.rd);
+}
+
+static int conn_open(const char *sockpath)
+{
+	conn.rd.buf = NULL;
+	conn.sock = usock_connect(sockpath);
+	if (conn.sock < 0) {
+		log_warn("queue: connect %s: %s", sockpath, strerror(errno));
+		return -1;
+	}
+	if (ns_reader_init(&conn.rd, conn.sock) < 0 || fd_nonblock(conn.sock) < 0) {
+		conn_drop();
+		return -1;
+	}
+	return 0;
+}
+
+/* Close the pipes; keep the connection only when the exchange ended on
+ * a frame boundary (ok). */
+static void job_close(struct smtp_queue_job *j, int ok)
 {
 	if (j->msgfd >= 0)
 		close(j->msgfd);
 	if (j->envfd >= 0)
 		close(j->envfd);
-	if (j->sock >= 0)
-		close(j->sock);
-	j->msgfd = j->envfd = j->sock = -1;
-	ns_reader_free(&j->rd);
+	j->msgfd = j->envfd = -1;
+	if (!ok || ns_reader_pending(&conn.rd))
+		conn_drop();
 }
 
 /* Send the inject frame with the two read ends attached. */
-static int job_send(struct smtp_queue_job *j, int msg_r, int env_r)
+static int job_send(int msg_r, int env_r)
 {
 	char frame[64];
 	const char payload[] = "op=inject\n";
 	int fds[2] = { msg_r, env_r };
 	size_t n = ns_encode(frame, sizeof frame, payload, sizeof payload - 1);
 
-	return n ? usock_send_fds(j->sock, frame, n, fds, 2) : -1;
+	return n ? usock_send_fds(conn.sock, frame, n, fds, 2) : -1;
+}
+
+/* Send on the kept connection; when that fails (relay-queue restarted
+ * since), once more on a fresh one. */
+static int job_request(const char *sockpath, int msg_r, int env_r)
+{
+	int kept = conn.sock >= 0;
+
+	if (!kept && conn_open(sockpath) < 0)
+		return -1;
+	if (job_send(msg_r, env_r) == 0)
+		return 0;
+	conn_drop();
+	if (!kept || conn_open(sockpath) < 0)
+		return -1;
+	if (job_send(msg_r, env_r) == 0)
+		return 0;
+	conn_drop();
+	return -1;
 }
 
 int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
@@ -41,15 +94,8 @@ int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
 	int mp[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -1;
 
 	j->msgfd = j->envfd = -1;
-	j->rd.buf = NULL;
-	j->sock = usock_connect(sockpath);
-	if (j->sock < 0) {
-		log_warn("queue: connect %s: %s", sockpath, strerror(errno));
-		return -1;
-	}
 	if (pipe2(mp, O_CLOEXEC) == 0 && pipe2(ep, O_CLOEXEC) == 0 &&
-	    ns_reader_init(&j->rd, j->sock) == 0 && job_send(j, mp[0], ep[0]) == 0 &&
-	    fd_nonblock(j->sock) == 0)
+	    job_request(sockpath, mp[0], ep[0]) == 0)
 		rc = 0;
 	else
 		log_warn("queue: inject request: %s", strerror(errno));
@@ -61,12 +107,12 @@ int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
 	j->msgfd = mp[1];
 	j->envfd = ep[1];
 	if (rc < 0)
-		job_close(j);
+		job_close(j, 1);
 	return rc;
 }
 
 /* Read the answer frame: status, id, text. */
-static int job_answer(struct smtp_queue_job *j, int timeout_ms, char *qid,
+static int job_answer(int timeout_ms, char *qid,
 		      size_t qidsz, char *text, size_t textsz)
 {
 	static struct kv_msg m;
@@ -74,7 +120,7 @@ static int job_answer(struct smtp_queue_job *j, int timeout_ms, char *qid,
 	size_t len;
 	const char *st, *id;
 
-	if (smtp_frame_read(&j->rd, timeout_ms, &payload, &len) != 1 ||
+	if (smtp_frame_read(&conn.rd, timeout_ms, &payload, &len) != 1 ||
 	    kv_parse(&m, payload, len) < 0 || !(st = kv_get(&m, "status")) ||
 	    !*st || strspn(st, "0123456789") != strlen(st) || strlen(st) > 3) {
 		log_warn("queue: no usable answer");
@@ -103,8 +149,8 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 		log_warn("queue: writing the envelope: %s", strerror(errno));
 	close(j->envfd);
 	j->envfd = -1;
-	rc = job_answer(j, timeout_ms, qid, qidsz, text, textsz);
-	job_close(j);
+	rc = job_answer(timeout_ms, qid, qidsz, text, textsz);
+	job_close(j, rc >= 0);
 	return rc;
 }
 
@@ -120,8 +166,8 @@ int smtp_queue_abort(struct smtp_queue_job *j, int timeout_ms, char *text,
 	/* wait for the answer so the queue has cleaned up before the next
 	 * message */
 	text[0] = '\0';
-	st = job_answer(j, timeout_ms, qid, sizeof qid, text, textsz);
-	job_close(j);
+	st = job_answer(timeout_ms, qid, sizeof qid, text, textsz);
+	job_close(j, st >= 0);
 	return st;
 }
 

@@ -10,17 +10,17 @@
 #include "ns.h"
 
 struct smtp_queue_job {
-	int sock;            /* to relay-queue, non-blocking */
 	int msgfd, envfd;    /* write ends of the two pipes, -1 when closed */
-	struct ns_reader rd;
 };
 
-/* Connect, make the pipes, send op=inject with the read ends. */
+/* Make the pipes, send op=inject with the read ends on the connection
+ * kept from the last message (connecting when there is none). */
 int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath);
 /* Close the message pipe, write the envelope (env, n bytes, already
  * NUL-framed), close it, and read the answer: the status (0 durable,
  * 100, 111, ...) with the queue id or the text, or -1 when relay-queue
- * did not answer.  The job is closed afterwards. */
+ * did not answer.  The job is closed afterwards (the connection stays
+ * open for the next message unless the exchange went wrong). */
 int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 		      int timeout_ms, char *qid, size_t qidsz, char *text,
 		      size_t textsz);

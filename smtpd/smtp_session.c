@@ -149,35 +149,50 @@ static void session_loop(struct smtp_session *s)
 	io_flush(&s->io);
 }
 
-static void env_copy(char *dst, size_t n, const char *name, const char *def)
+static void copy_fact(char *dst, size_t n, const char *v, const char *def)
 {
-	const char *v = getenv(name);
-	log_clean(dst, n, v ? v : def, strlen(v ? v : def));
+	if (!v || !*v)
+		v = def;
+	log_clean(dst, n, v, strlen(v));
+}
+
+/* Ask phase=connect on the policy connection, opening it when there is
+ * none; 0 with the verdict in v, -1 when policy is unreachable. */
+static int connect_ask(struct smtp_session *s, struct smtp_verdict *v)
+{
+	char path[4096];
+	struct kv req;
+	int rc = -1;
+
+	for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+		/* a connection kept from an earlier session may have gone
+		 * stale (policy restarted): one retry on a fresh one */
+		int fresh = s->policy.fd < 0;
+		snprintf(path, sizeof path, "%s/policy.sock", cf.run_dir);
+		if (fresh && smtp_policy_open(&s->policy, path,
+					      (int)cf.smtp_timeout * 1000) < 0)
+			return -1;
+		kv_init(&req);
+		kv_add(&req, "phase", "connect");
+		kv_add(&req, "ip", s->ip);
+		kv_add(&req, "port", s->port);
+		kv_add(&req, "localport", s->localport);
+		kv_add(&req, "tls", s->tls ? "1" : "0");
+		rc = smtp_policy_ask(&s->policy, &req, v);
+		kv_free(&req);
+		if (fresh)
+			break;
+	}
+	return rc;
 }
 
 /* Policy's word on the new connection; 0 to go on, -1 to hang up. */
 static int session_connect(struct smtp_session *s)
 {
-	char path[4096];
 	struct smtp_verdict v;
-	struct kv req;
-	int rc;
 
-	snprintf(path, sizeof path, "%s/policy.sock", cf.run_dir);
-	if (smtp_policy_open(&s->policy, path, (int)cf.smtp_timeout * 1000) < 0) {
+	if (connect_ask(s, &v) < 0) {
 		log_warn("%s: policy unreachable at connect", s->ip);
-		smtp_session_close421(s, "4.3.0", "Service temporarily unavailable");
-		return -1;
-	}
-	kv_init(&req);
-	kv_add(&req, "phase", "connect");
-	kv_add(&req, "ip", s->ip);
-	kv_add(&req, "port", s->port);
-	kv_add(&req, "localport", s->localport);
-	kv_add(&req, "tls", s->tls ? "1" : "0");
-	rc = smtp_policy_ask(&s->policy, &req, &v);
-	kv_free(&req);
-	if (rc < 0) {
 		smtp_session_close421(s, "4.3.0", "Service temporarily unavailable");
 		return -1;
 	}
@@ -191,30 +206,40 @@ static int session_connect(struct smtp_session *s)
 	return 0;
 }
 
-static void session_init(struct smtp_session *s, int rfd, int wfd)
+/* Everything of the previous session goes, except the policy connection
+ * and the command buffer (wiped: it may have held an AUTH line). */
+static void session_init(struct smtp_session *s, int rfd, int wfd,
+			 const struct smtp_peer *p)
 {
+	static int kept; /* s->policy is valid from the second session on */
+	struct smtp_policy pol = s->policy;
+	char *line = s->line;
+
+	if (!kept)
+		pol.fd = -1;
+	kept = 1;
 	memset(s, 0, sizeof *s);
+	s->policy = pol;
 	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
 	s->start = time(NULL);
 	smtp_session_guard(s);
-	s->policy.fd = -1;
-	env_copy(s->ip, sizeof s->ip, "TCPREMOTEIP", "unknown");
-	env_copy(s->port, sizeof s->port, "TCPREMOTEPORT", "0");
-	env_copy(s->localip, sizeof s->localip, "TCPLOCALIP", "unknown");
-	env_copy(s->localport, sizeof s->localport, "TCPLOCALPORT", "0");
-	s->line = malloc((size_t)cf.line_max);
+	copy_fact(s->ip, sizeof s->ip, p->ip, "unknown");
+	copy_fact(s->port, sizeof s->port, p->port, "0");
+	copy_fact(s->localip, sizeof s->localip, p->localip, "unknown");
+	copy_fact(s->localport, sizeof s->localport, p->localport, "0");
+	s->line = line ? line : malloc((size_t)cf.line_max);
 	if (!s->line)
 		log_fatal(EXIT_TEMP, "out of memory");
+	explicit_bzero(s->line, (size_t)cf.line_max);
 }
 
-int smtp_session_run(int rfd, int wfd)
+int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 {
 	static struct smtp_session s; /* holds two 16 KiB buffers */
-	const char *implicit = getenv("RELAYBOX_TLS");
 
-	session_init(&s, rfd, wfd);
+	session_init(&s, rfd, wfd, p);
 	log_info("%s: connect port=%s", s.ip, s.localport);
-	if (implicit && strcmp(implicit, "1") == 0 && smtp_tls_implicit(&s) < 0)
+	if (p->tls && smtp_tls_implicit(&s) < 0)
 		return EXIT_TEMP;
 	if (session_connect(&s) == 0) {
 		smtp_reply(&s, "220 %s ESMTP relaybox", cf.hostname);
@@ -222,8 +247,7 @@ int smtp_session_run(int rfd, int wfd)
 	}
 	smtp_session_reset_tx(&s, 0);
 	smtp_tls_close(&s);
-	smtp_policy_close(&s.policy);
-	free(s.line);
+	explicit_bzero(s.line, (size_t)cf.line_max);
 	log_info("%s: disconnect commands=%ld errors=%ld", s.ip, s.commands,
 		 s.errors);
 	return EXIT_DONE;

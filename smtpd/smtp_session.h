@@ -11,6 +11,13 @@
 #include "io.h"
 #include "smtp_policy.h"
 
+/* What relay-listen (a frame) or the UCSPI environment says about the
+ * connection; the strings are cleaned for the log by the session. */
+struct smtp_peer {
+	const char *ip, *port, *localip, *localport;
+	int tls;                  /* implicit TLS: handshake first */
+};
+
 struct smtp_session {
 	struct io io;
 	/* the client, from the UCSPI environment */
@@ -84,7 +91,10 @@ smtp_handler smtp_verb_helo, smtp_verb_ehlo, smtp_verb_rset, smtp_verb_noop,
     smtp_verb_quit, smtp_verb_vrfy, smtp_verb_help, smtp_mail_from,
     smtp_mail_rcpt, smtp_txn_data, smtp_tls_starttls, smtp_auth_cmd;
 
-/* One session on the connected fds; returns an exit status. */
-int smtp_session_run(int rfd, int wfd);
+/* One session on the connected fds; returns an exit status.  May run
+ * again in the same process (a pool worker): every per-session field is
+ * reset, only the policy connection (phase=connect starts a new session
+ * on it) and the TLS context (rebuilt when its files change) stay. */
+int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p);
 
 #endif

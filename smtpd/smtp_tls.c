@@ -7,18 +7,42 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
-static SSL_CTX *tls_ctx; /* one per session: the process serves one */
+/* The server context outlives the session: a pool worker serves many, and
+ * building it (reading and checking the key) costs more than a session.
+ * It is rebuilt when the certificate or key file changed (device, inode,
+ * size, mtime), so a replaced certificate serves the next connection. */
+static SSL_CTX *tls_ctx;
+static struct stat tls_cert_st, tls_key_st;
 
-/* The server context, built on first use from the current files. */
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The server context, built again when its files are not the same. */
 static int tls_ctx_ready(struct smtp_session *s)
 {
-	char err[256];
+	struct stat cst, kst;
+	char err[256] = "";
 
-	if (!tls_ctx)
+	memset(&cst, 0, sizeof cst);
+	memset(&kst, 0, sizeof kst);
+	if (stat(cf.tls_cert, &cst) < 0 || stat(cf.tls_key, &kst) < 0 ||
+	    !same_file(&cst, &tls_cert_st) || !same_file(&kst, &tls_key_st)) {
+		if (tls_ctx)
+			SSL_CTX_free(tls_ctx);
 		tls_ctx = tls_server_ctx(cf.tls_cert, cf.tls_key, err, sizeof err);
+		tls_cert_st = cst;
+		tls_key_st = kst;
+	}
 	if (!tls_ctx) {
 		log_warn("%s: TLS unavailable: %s", s->ip, err);
+		memset(&tls_cert_st, 0, sizeof tls_cert_st); /* try again */
 		return -1;
 	}
 	return 0;
@@ -105,7 +129,4 @@ void smtp_tls_close(struct smtp_session *s)
 	if (s->tls)
 		tls_end(&s->io);
 	s->tls = 0;
-	if (tls_ctx)
-		SSL_CTX_free(tls_ctx);
-	tls_ctx = NULL;
 }

@@ -1,6 +1,8 @@
-/* smtpd_main.c: relay-smtpd, one SMTP session on fds 0 and 1 (UCSPI:
- * run by relay-listen, tcpserver or systemd socket activation). */
+/* smtpd_main.c: relay-smtpd: one SMTP session on fds 0 and 1 (UCSPI: run
+ * by tcpserver or systemd socket activation), or with -w a pool worker
+ * of relay-listen serving one session after another (smtp_worker.c). */
 #include "smtp_session.h"
+#include "smtp_worker.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "privs.h"
@@ -8,22 +10,40 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+/* The UCSPI environment (tcpserver's names; RELAYBOX_TLS=1 for 465). */
+static int ucspi_session(void)
+{
+	const char *tls = getenv("RELAYBOX_TLS");
+	struct smtp_peer p = {
+		.ip = getenv("TCPREMOTEIP"),
+		.port = getenv("TCPREMOTEPORT"),
+		.localip = getenv("TCPLOCALIP"),
+		.localport = getenv("TCPLOCALPORT"),
+		.tls = tls && tls[0] == '1' && !tls[1],
+	};
+	return smtp_session_run(0, 1, &p);
+}
 
 int main(int argc, char **argv)
 {
 	const char *dir = settings_default_dir();
-	int c;
+	int c, worker = 0;
 
 	log_init("relay-smtpd");
-	while ((c = getopt(argc, argv, "d:")) != -1) {
-		if (c != 'd')
-			log_fatal(EXIT_PERM, "usage: relay-smtpd [-d DIR]");
-		dir = optarg;
+	while ((c = getopt(argc, argv, "d:w")) != -1) {
+		if (c == 'w')
+			worker = 1;
+		else if (c == 'd')
+			dir = optarg;
+		else
+			log_fatal(EXIT_PERM, "usage: relay-smtpd [-d DIR] [-w]");
 	}
 	settings_load(dir);
 	privs_drop(cf.user_smtpd, NULL);
 	/* a dead queue or policy must cost a 451, not the process */
 	signal(SIGPIPE, SIG_IGN);
-	return smtp_session_run(0, 1);
+	return worker ? smtp_worker_run(0) : ucspi_session();
 }
