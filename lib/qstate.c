@@ -76,6 +76,7 @@ int qstate_load(const char *path, struct qstate *s)
 
 	if (!f)
 		return errno == ENOENT ? 0 : -1;
+	s->file = 1;
 	while (fgets(line, sizeof line, f)) {
 		size_t len = strlen(line);
 		if (len == 0 || line[len - 1] != '\n')

@@ -29,6 +29,7 @@ struct qstate {
 	long long warned;     /* time the delay warning went, 0 = not yet */
 	long long bounced;    /* time the bounce was injected, 0 = not yet */
 	char bounce_qid[64];
+	int file;             /* 1: state/<id> exists (loaded or appended) */
 };
 
 int qstate_init(struct qstate *s, size_t nrcpt);
@@ -36,7 +37,8 @@ void qstate_free(struct qstate *s);
 /* Apply one line (without '\n'); -1 when malformed (then ignored). */
 int qstate_apply(struct qstate *s, const char *line);
 /* Replay a state file into s (already qstate_init'ed); a missing file is
- * an empty state.  Returns the number of lines applied, -1 on read error. */
+ * an empty state (s->file stays 0).  Returns the number of lines
+ * applied, -1 on read error. */
 int qstate_load(const char *path, struct qstate *s);
 /* Format a result line (with '\n'); the text is cleaned of control bytes
  * and cut.  Returns the length. */

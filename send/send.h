@@ -84,6 +84,12 @@ void send_msg_drop(struct send_msgs *ms, size_t i);
  * m->st after the append + fsync of state/<id> succeeded.  0 or -1. */
 int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
 		    size_t len);
+/* The last results of a message whose every recipient is delivered:
+ * unlink new/<id> (and state/<id>), no state line and no fsync; when
+ * new/<id> cannot be unlinked (held meanwhile) the lines are recorded
+ * as send_msg_record does.  0 or -1. */
+int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
+		  size_t len);
 /* Every recipient final and none in flight: unlink new/<id>, state/<id>. */
 void send_msg_remove(const char *qdir, struct send_msg *m);
 /* Remove orphan state/ files (no message in new/ or hold/); at start. */

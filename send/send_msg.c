@@ -130,18 +130,11 @@ size_t send_msg_scan(struct send_msgs *ms, const char *qdir)
 	return loaded;
 }
 
-int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
-		    size_t len)
+/* Apply formatted result lines to m->st in memory. */
+static void msg_apply(struct send_msg *m, const char *lines, size_t len)
 {
-	char path[PATH_MAX];
 	const char *p = lines;
 
-	snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
-	if (qstate_append(path, lines, len) < 0) {
-		log_warn("%s: state write failed: %s", m->q.qid,
-			 strerror(errno));
-		return -1;
-	}
 	while (p < lines + len) {
 		char line[QSTATE_LINE_MAX + 2];
 		const char *nl = memchr(p, '\n', (size_t)(lines + len - p));
@@ -153,6 +146,48 @@ int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
 		qstate_apply(&m->st, line);
 		p = nl ? nl + 1 : lines + len;
 	}
+}
+
+int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
+		    size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
+	m->st.file = 1; /* created by the append, even one that failed */
+	if (qstate_append(path, lines, len) < 0) {
+		log_warn("%s: state write failed: %s", m->q.qid,
+			 strerror(errno));
+		return -1;
+	}
+	msg_apply(m, lines, len);
+	return 0;
+}
+
+/* The common case costs no state file and no fsync: the unlink of
+ * new/<id> is the record of "done" (QUEUE.md, relay-send's states).
+ * Should it not be durable (power loss before the directory reaches
+ * the disk), the message comes back and is delivered again: a
+ * duplicate, never a loss. */
+int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
+		  size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
+	if (unlink(path) < 0) {
+		/* held (hold/<id>) or unlinkable: the results must be on
+		 * disk for whoever finds the message next */
+		if (errno != ENOENT)
+			log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
+		return send_msg_record(qdir, m, lines, len);
+	}
+	msg_apply(m, lines, len);
+	if (m->st.file) {
+		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
+		unlink(path);
+	}
+	m->gone = 1;
 	return 0;
 }
 
@@ -165,8 +200,10 @@ void send_msg_remove(const char *qdir, struct send_msg *m)
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
-	snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
-	unlink(path);
+	if (m->st.file) {
+		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
+		unlink(path);
+	}
 	m->gone = 1;
 }
 

@@ -186,7 +186,26 @@ struct worker_res {
 	const char *text;
 };
 
-/* Record the job's results (one append + fsync), then free the worker.
+/* 1 when the job's results are all D and complete the message: every
+ * other recipient is D already and no other job is in flight. */
+static int worker_completes(const struct send_worker *w,
+			    const struct worker_res *res)
+{
+	const struct send_msg *m = w->msg;
+
+	if (m->nbusy != w->nidx)
+		return 0;
+	for (size_t k = 0; k < w->nidx; k++)
+		if (res[k].st != 'D')
+			return 0;
+	for (size_t i = 0; i < m->q.nrcpt; i++)
+		if (!m->busy[i] && m->st.r[i].status != 'D')
+			return 0;
+	return 1;
+}
+
+/* Record the job's results (one append + fsync, or none at all when
+ * they complete the message: send_msg_done), then free the worker.
  * A recipient the worker did not report is deferred. */
 static void worker_finish(struct send_worker *w, const struct worker_res *res,
 			  const char *relay, const char *tls, long long now)
@@ -213,7 +232,9 @@ static void worker_finish(struct send_worker *w, const struct worker_res *res,
 				     code, txt);
 		worker_log(m, i, st, code, text, relay, tls, now);
 	}
-	if (!lines || send_msg_record(cf.queue_dir, m, lines, len) < 0)
+	if (!lines || (worker_completes(w, res)
+		       ? send_msg_done(cf.queue_dir, m, lines, len)
+		       : send_msg_record(cf.queue_dir, m, lines, len)) < 0)
 		log_warn("%s: results not recorded; will try again", m->q.qid);
 	free(lines);
 	for (size_t k = 0; k < w->nidx; k++)
