@@ -5,11 +5,15 @@
  *   queue_spool    holding the message until the envelope has arrived
  *   queue_received the Received header and the RFC 5322 date
  *   queue_dirs     queue directories, ids, the trigger FIFO
- *   queue_inject   one injection: tmp/<id>, fsync, rename into new/
+ *   queue_inject   one injection: envelope checks, tmp/<id> written
+ *   queue_commit   group commit: fsync a batch of tmp/ files, rename them
+ *                  all into new/, one fsync of new/ (a thread in the daemon)
+ *   queue_job      the daemon's injections, read without blocking
  *   queue_listen   the daemon: run/queue.sock, op=inject with two fds */
 #ifndef QUEUE_H
 #define QUEUE_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,6 +26,9 @@
 /* Read fd until EOF into a malloc'd buffer; 0, or -1 (errno) on error
  * or when longer than QUEUE_ENV_MAX (errno EFBIG). */
 int queue_env_read(int fd, char **buf, size_t *len);
+/* Read what fd has now (non-blocking) onto *buf (len used, cap size);
+ * 1 at EOF, 0 when it would block, -1 (errno; EFBIG past QUEUE_ENV_MAX). */
+int queue_env_feed(int fd, char **buf, size_t *len, size_t *cap);
 /* Parse "I<k>=<v>\0"... "F<sender>\0" "T<rcpt>\0"... "\0" into q's info,
  * from and rcpt (pointers into buf, which must outlive q; q->hdr stays
  * NULL).  0, or -1 with a reason in err (a permanent failure). */
@@ -39,6 +46,9 @@ struct queue_spool {
 void queue_spool_init(struct queue_spool *s, const char *dir);
 /* Read fd to EOF into the spool; 0, or -1 with errno. */
 int queue_spool_fill(struct queue_spool *s, int fd);
+/* Read what fd has now (non-blocking): 1 at EOF, 0 when it would block,
+ * -1 with errno. */
+int queue_spool_feed(struct queue_spool *s, int fd);
 /* Write the spooled message to fd (at its current position). */
 int queue_spool_copy(struct queue_spool *s, int fd);
 void queue_spool_free(struct queue_spool *s);
@@ -71,9 +81,51 @@ struct queue_result {
 	char qid[QFILE_ID_MAX];
 	char text[256];
 };
+
+/* One injection from its pipes to new/ (the daemon keeps many). */
+struct queue_job {
+	int msgfd, envfd;         /* the client's pipes, -1 once read */
+	struct queue_spool sp;    /* the message */
+	char *env;                /* the envelope, parsed into q */
+	size_t envlen, envcap;
+	struct qfile q;
+	int fd;                   /* tmp/<id>, written, not yet synced */
+	char tmp[PATH_MAX];
+	struct queue_result r;
+	long long deadline;       /* a stuck client is cut off (daemon) */
+	void *owner;              /* the daemon's connection */
+	struct queue_job *next;   /* the commit lists */
+};
+void queue_job_init(struct queue_job *j, int msgfd, int envfd);
+/* Closes the pipes too; a written, uncommitted tmp/ file is removed. */
+void queue_job_free(struct queue_job *j);
+/* The pipe the job waits on now, or -1 (in the commit). */
+int queue_job_poll_fd(const struct queue_job *j);
+/* Read what has arrived: 0 wants more, 1 written (j->fd, for the commit),
+ * -1 failed (j->r has the verdict). */
+int queue_job_step(struct queue_job *j);
+/* Envelope in (j->env): parse it, create tmp/<id> and write the header,
+ * the Received header and the message (not synced).  0 with j->fd open,
+ * or -1 with the verdict in j->r and nothing left behind. */
+int queue_inject_write(struct queue_job *j);
+/* After the commit: log and wake relay-send (status 0), or log why not. */
+void queue_inject_report(struct queue_job *j);
 /* Read the message from msgfd and the envelope from envfd, queue it.
  * The exit status and reason are in r. */
 void queue_inject(int msgfd, int envfd, struct queue_result *r);
+
+/* ---- group commit (queue_commit.c) ---- */
+/* Make a list of written jobs (j->fd, j->tmp) durable in new/: fsync every
+ * file, rename them, one fsync of new/; each j->r says how it went and
+ * j->fd is closed.  Blocking; the standalone program calls it with one. */
+void queue_commit_batch(struct queue_job *list);
+/* The daemon's commit thread: returns the read end of its wake-up pipe
+ * (readable when queue_commit_take has finished jobs), or -1. */
+int queue_commit_start(void);
+/* Hand a written job to the commit thread (from the main thread). */
+void queue_commit_add(struct queue_job *j);
+/* Finished jobs since the last call (a list through ->next). */
+struct queue_job *queue_commit_take(void);
 
 /* ---- daemon (queue_listen.c) ---- */
 /* Serve run/queue.sock until killed; privileges are dropped inside

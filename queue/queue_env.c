@@ -6,50 +6,63 @@
 #include "addr.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-int queue_env_read(int fd, char **buf, size_t *len)
+int queue_env_feed(int fd, char **buf, size_t *len, size_t *cap)
 {
-	size_t cap = 4096;
-	char *b = malloc(cap);
-
-	*len = 0;
-	while (b) {
+	for (;;) {
 		ssize_t n;
-		if (*len == cap) {
+		if (*len == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 4096;
 			char *nb;
-			if (cap >= (size_t)QUEUE_ENV_MAX) {
-				free(b);
+			if (*cap >= (size_t)QUEUE_ENV_MAX) {
 				errno = EFBIG;
 				return -1;
 			}
-			nb = realloc(b, cap * 2);
-			if (!nb)
-				break;
-			b = nb;
-			cap *= 2;
+			nb = realloc(*buf, ncap);
+			if (!nb) {
+				errno = ENOMEM;
+				return -1;
+			}
+			*buf = nb;
+			*cap = ncap;
 		}
-		n = read(fd, b + *len, cap - *len);
+		n = read(fd, *buf + *len, *cap - *len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			int e = errno;
-			free(b);
-			errno = e;
-			return -1;
-		}
-		if (n == 0) {
-			*buf = b;
-			return 0;
-		}
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		if (n == 0)
+			return 1;
 		*len += (size_t)n;
 	}
+}
+
+int queue_env_read(int fd, char **buf, size_t *len)
+{
+	size_t cap = 0;
+	char *b = NULL;
+	int rc;
+
+	*len = 0;
+	while ((rc = queue_env_feed(fd, &b, len, &cap)) == 0) {
+		/* a non-blocking fd: wait for more rather than spin */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			break;
+	}
+	if (rc == 1 && b) {
+		*buf = b;
+		return 0;
+	}
+	rc = errno;
 	free(b);
-	errno = ENOMEM;
+	errno = rc == 0 ? EIO : rc;
 	return -1;
 }
 

@@ -1,9 +1,11 @@
 /* queue_listen.c: relay-queue as a daemon on run/queue.sock.  Each frame
- * "op=inject" arrives with two descriptors (message, envelope); a child
- * puts them on fd 0 and 1 and runs the same injection as the standalone
- * program, then reports through a pipe; when it exits the connection
- * gets "status= id= text=".  One injection at a time per connection,
- * many connections at once (one poll loop). */
+ * "op=inject" arrives with two descriptors (message, envelope); the job
+ * (queue_job.c) reads them in this process's poll loop as data arrives,
+ * writes tmp/<id> the way the standalone program does, and hands it to
+ * the commit thread (queue_commit.c), which makes whole batches durable
+ * at once; then the connection gets "status= id= text=".  No fork per
+ * message.  One injection at a time per connection, many connections at
+ * once. */
 #include "queue.h"
 #include "exitcodes.h"
 #include "kv.h"
@@ -23,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define LISTEN_CONN_MAX 1000
@@ -32,25 +33,13 @@
 struct lconn {
 	int fd;
 	struct ns_reader rd;
-	pid_t pid;      /* injection child, 0 when idle */
-	int resfd;      /* the child's report pipe */
+	struct queue_job *job; /* the injection under way, NULL when idle */
 };
 
 static struct lconn *conns[LISTEN_CONN_MAX];
 static size_t nconns;
 static uid_t allowed[4];
 static size_t nallowed;
-static int sigpipe_w = -1;
-
-static void listen_sigchld(int sig)
-{
-	int e = errno;
-	(void)sig;
-	if (write(sigpipe_w, "c", 1) < 0) {
-		/* full: a wake-up is pending anyway */
-	}
-	errno = e;
-}
 
 static void listen_allow(const char *user)
 {
@@ -75,8 +64,8 @@ static int listen_peer_ok(int fd)
 static void listen_close(size_t i)
 {
 	struct lconn *c = conns[i];
-	if (c->pid > 0)
-		return; /* finished when the child is reaped */
+	if (c->job)
+		return; /* an injection never leaves its connection idle */
 	close(c->fd);
 	ns_reader_free(&c->rd);
 	free(c);
@@ -102,49 +91,7 @@ static void listen_accept(int lfd)
 		return;
 	}
 	c->fd = fd;
-	c->resfd = -1;
 	conns[nconns++] = c;
-}
-
-/* The child: the two pipes become fd 0 and 1, inject, report, exit. */
-static void listen_child(int msgfd, int envfd, int resw)
-{
-	struct queue_result r;
-	char rep[400];
-	int n;
-
-	signal(SIGCHLD, SIG_DFL);
-	alarm((unsigned)(cf.data_timeout + 60)); /* a stuck client */
-	if (dup2(msgfd, 0) < 0 || dup2(envfd, 1) < 0)
-		_exit(EXIT_TEMP);
-	queue_inject(0, 1, &r);
-	n = snprintf(rep, sizeof rep, "%d %s %s", r.status,
-		     r.qid[0] ? r.qid : "-", r.text);
-	if (write(resw, rep, (size_t)n) < 0)
-		_exit(EXIT_TEMP);
-	_exit(r.status);
-}
-
-static int listen_start(struct lconn *c, int *fds)
-{
-	int res[2];
-	pid_t pid;
-
-	if (pipe2(res, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		close(res[0]);
-		listen_child(fds[0], fds[1], res[1]);
-	}
-	close(res[1]);
-	if (pid < 0) {
-		close(res[0]);
-		return -1;
-	}
-	c->pid = pid;
-	c->resfd = res[0];
-	return 0;
 }
 
 static void listen_reply(struct lconn *c, int status, const char *qid,
@@ -175,8 +122,17 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 		listen_reply(c, EXIT_PERM, NULL, "bad request");
 		return 0;
 	}
-	if (listen_start(c, fds) < 0)
-		listen_reply(c, EXIT_TEMP, NULL, "cannot fork");
+	c->job = malloc(sizeof *c->job);
+	if (!c->job) {
+		listen_reply(c, EXIT_TEMP, NULL, "out of memory");
+		return 0;
+	}
+	queue_job_init(c->job, fds[0], fds[1]);
+	fds[0] = fds[1] = -1; /* the job's now */
+	fd_nonblock(c->job->msgfd);
+	fd_nonblock(c->job->envfd);
+	c->job->owner = c;
+	c->job->deadline = queue_now() + cf.data_timeout + 60;
 	return 0;
 }
 
@@ -187,13 +143,14 @@ static void listen_read(size_t i)
 	char *payload;
 	size_t len;
 
-	while (c->pid == 0) {
+	while (!c->job) {
 		int fds[8], nfds = 0, rc;
 		rc = ns_reader_next_fds(&c->rd, &payload, &len, fds, &nfds, 8);
 		if (rc == 1 && listen_frame(c, payload, len, fds, nfds) < 0)
 			rc = -1;
 		for (int k = 0; k < nfds; k++)
-			close(fds[k]);
+			if (fds[k] >= 0)
+				close(fds[k]);
 		if (rc == 0)
 			return;
 		if (rc < 0) {
@@ -207,71 +164,102 @@ static void listen_read(size_t i)
 	}
 }
 
-static void listen_finish(struct lconn *c, int wstatus)
+/* The injection is over (refused or committed): answer, and take the
+ * frames that queued up meanwhile. */
+static void listen_finish(struct queue_job *j)
 {
-	char rep[400] = "", qid[QFILE_ID_MAX] = "-";
-	int status = EXIT_TEMP, off = 0;
-	ssize_t n = read(c->resfd, rep, sizeof rep - 1);
+	struct lconn *c = j->owner;
+	size_t i;
 
-	if (n > 0) {
-		rep[n] = '\0';
-		if (sscanf(rep, "%d %63s %n", &status, qid, &off) < 2 || !off)
-			status = EXIT_TEMP, off = 0;
-	}
-	if (n <= 0 || !WIFEXITED(wstatus)) {
-		status = EXIT_TEMP;
-		snprintf(rep, sizeof rep, "injection crashed");
-		strcpy(qid, "-");
-	}
-	listen_reply(c, status, qid, rep + off);
-	close(c->resfd);
-	c->resfd = -1;
-	c->pid = 0;
+	queue_inject_report(j);
+	listen_reply(c, j->r.status, j->r.qid, j->r.text);
+	queue_job_free(j);
+	free(j);
+	c->job = NULL;
+	for (i = 0; i < nconns && conns[i] != c; i++)
+		;
+	if (i < nconns)
+		listen_read(i);
 }
 
-static void listen_reap(void)
+/* Data on a job's pipe. */
+static void listen_step(struct lconn *c)
 {
-	int wstatus;
-	pid_t pid;
+	int rc = queue_job_step(c->job);
+	if (rc < 0)
+		listen_finish(c->job);
+	else if (rc > 0)
+		queue_commit_add(c->job);
+}
 
-	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
-		for (size_t i = 0; i < nconns; i++) {
-			if (conns[i]->pid != pid)
-				continue;
-			listen_finish(conns[i], wstatus);
-			listen_read(i); /* frames that queued up meanwhile */
-			break;
-		}
+/* The commit thread finished a batch: one wake-up of relay-send for it. */
+static void listen_committed(int wakefd)
+{
+	char junk[64];
+	struct queue_job *j, *next;
+	int any = 0;
+
+	while (read(wakefd, junk, sizeof junk) > 0)
+		;
+	for (j = queue_commit_take(); j; j = next) {
+		next = j->next;
+		any |= j->r.status == EXIT_DONE;
+		listen_finish(j);
+	}
+	if (any)
+		queue_dirs_trigger(cf.queue_dir);
+}
+
+/* A client that stopped sending is cut off (the fork-per-message daemon
+ * had alarm() for this). */
+static void listen_timeouts(void)
+{
+	long long now = queue_now();
+	for (size_t i = nconns; i-- > 0;) {
+		struct queue_job *j = i < nconns ? conns[i]->job : NULL;
+		if (!j || queue_job_poll_fd(j) < 0 || now < j->deadline)
+			continue;
+		j->r.status = EXIT_TEMP;
+		snprintf(j->r.text, sizeof j->r.text, "timeout reading %s",
+			 j->msgfd >= 0 ? "message" : "envelope");
+		listen_finish(j);
 	}
 }
 
-static void listen_loop(int lfd, int sigr)
+static void listen_loop(int lfd, int wakefd)
 {
 	static struct pollfd pfd[LISTEN_CONN_MAX + 2];
 
 	for (;;) {
 		size_t n = nconns;
+		int rc;
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = sigr, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = wakefd, .events = POLLIN };
 		for (size_t i = 0; i < n; i++)
 			pfd[i + 2] = (struct pollfd){
-				.fd = conns[i]->pid ? -1 : conns[i]->fd,
+				.fd = conns[i]->job
+					      ? queue_job_poll_fd(conns[i]->job)
+					      : conns[i]->fd,
 				.events = POLLIN };
-		if (poll(pfd, n + 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+		rc = poll(pfd, n + 2, 1000);
+		if (rc < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
+		if (rc <= 0) {
+			listen_timeouts();
+			continue;
 		}
 		/* backwards: listen_close moves the last connection down */
-		for (size_t i = n; i-- > 0;)
-			if (pfd[i + 2].revents && i < nconns)
+		for (size_t i = n; i-- > 0;) {
+			if (!pfd[i + 2].revents || i >= nconns ||
+			    pfd[i + 2].fd < 0)
+				continue;
+			if (conns[i]->job)
+				listen_step(conns[i]);
+			else
 				listen_read(i);
-		if (pfd[1].revents) {
-			char junk[64];
-			while (read(sigr, junk, sizeof junk) > 0)
-				;
-			listen_reap();
 		}
+		if (pfd[1].revents)
+			listen_committed(wakefd);
 		if (pfd[0].revents)
 			listen_accept(lfd);
 	}
@@ -280,7 +268,7 @@ static void listen_loop(int lfd, int sigr)
 int queue_listen_run(void)
 {
 	char path[PATH_MAX];
-	int lfd, sp[2];
+	int lfd, wakefd;
 
 	snprintf(path, sizeof path, "%s/queue.sock", cf.run_dir);
 	lfd = usock_listen(path, 0666);
@@ -292,15 +280,12 @@ int queue_listen_run(void)
 	privs_drop(cf.user_queue, cf.group_queue);
 	queue_dirs_ensure(cf.queue_dir);
 	queue_dirs_sweep(cf.queue_dir, queue_now(), LISTEN_TMP_AGE);
-	if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0)
-		log_fatalx(EXIT_TEMP, "pipe");
-	sigpipe_w = sp[1];
 	signal(SIGPIPE, SIG_IGN);
-	struct sigaction sa = { .sa_handler = listen_sigchld,
-				.sa_flags = SA_RESTART | SA_NOCLDSTOP };
-	sigaction(SIGCHLD, &sa, NULL);
+	wakefd = queue_commit_start();
+	if (wakefd < 0)
+		log_fatalx(EXIT_TEMP, "commit thread");
 	fd_nonblock(lfd);
 	log_info("listening on %s", path);
-	listen_loop(lfd, sp[0]);
+	listen_loop(lfd, wakefd);
 	return 0;
 }

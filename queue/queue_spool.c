@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,7 +59,7 @@ static int spool_add(struct queue_spool *s, const char *p, size_t n)
 	return 0;
 }
 
-int queue_spool_fill(struct queue_spool *s, int fd)
+int queue_spool_feed(struct queue_spool *s, int fd)
 {
 	char buf[65536];
 	for (;;) {
@@ -66,12 +67,23 @@ int queue_spool_fill(struct queue_spool *s, int fd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return -1;
+			return errno == EAGAIN ? 0 : -1;
 		if (n == 0)
-			return 0;
+			return 1;
 		if (spool_add(s, buf, (size_t)n) < 0)
 			return -1;
 	}
+}
+
+int queue_spool_fill(struct queue_spool *s, int fd)
+{
+	int rc;
+	while ((rc = queue_spool_feed(s, fd)) == 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return -1;
+	}
+	return rc < 0 ? -1 : 0;
 }
 
 int queue_spool_copy(struct queue_spool *s, int fd)

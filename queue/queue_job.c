@@ -1,0 +1,87 @@
+/* queue_job.c: the daemon's injections.  Each one's message and envelope
+ * pipes are read as data arrives, without blocking, so one event loop
+ * serves every client at once instead of a process per message; once
+ * the envelope is complete the job is checked and written exactly as the
+ * standalone program does (queue_inject_write) and goes to the commit
+ * thread. */
+#include "queue.h"
+#include "exitcodes.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void job_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void queue_job_init(struct queue_job *j, int msgfd, int envfd)
+{
+	/* the spool keeps the pointer; cf.queue_dir never changes */
+	static char tmpdir[PATH_MAX];
+
+	if (!tmpdir[0])
+		snprintf(tmpdir, sizeof tmpdir, "%s/tmp", cf.queue_dir);
+	memset(j, 0, sizeof *j);
+	j->msgfd = msgfd;
+	j->envfd = envfd;
+	j->fd = -1;
+	queue_spool_init(&j->sp, tmpdir);
+}
+
+void queue_job_free(struct queue_job *j)
+{
+	if (j->fd >= 0) { /* written, never committed: not in new/ */
+		close(j->fd);
+		unlink(j->tmp);
+	}
+	job_close_fd(&j->msgfd);
+	job_close_fd(&j->envfd);
+	qfile_free(&j->q);
+	free(j->env);
+	queue_spool_free(&j->sp);
+	j->env = NULL;
+	j->fd = -1;
+}
+
+static int job_fail(struct queue_job *j, int status, const char *what)
+{
+	j->r.status = status;
+	snprintf(j->r.text, sizeof j->r.text, "%s%s%s", what,
+		 status == EXIT_TEMP ? ": " : "",
+		 status == EXIT_TEMP ? strerror(errno) : "");
+	return -1;
+}
+
+int queue_job_poll_fd(const struct queue_job *j)
+{
+	return j->msgfd >= 0 ? j->msgfd : j->envfd;
+}
+
+int queue_job_step(struct queue_job *j)
+{
+	int rc;
+
+	if (j->msgfd >= 0) {
+		rc = queue_spool_feed(&j->sp, j->msgfd);
+		if (rc < 0)
+			return job_fail(j, EXIT_TEMP, "reading message");
+		if (rc == 0)
+			return 0;
+		job_close_fd(&j->msgfd);
+	}
+	rc = queue_env_feed(j->envfd, &j->env, &j->envlen, &j->envcap);
+	if (rc < 0)
+		return job_fail(j, errno == EFBIG ? EXIT_PERM : EXIT_TEMP,
+				"reading envelope");
+	if (rc == 0)
+		return 0;
+	job_close_fd(&j->envfd);
+	return queue_inject_write(j) < 0 ? -1 : 1;
+}
