@@ -9,10 +9,14 @@ ratio relaybox/Postfix, and the peak memory (PSS summed over every process
 of each instance).  The disk's fsync rate is measured first as the bound.
 
 Usage: bench/bench.py [--scale F] [--runs N] [--only a,b] [--bin DIR]
-  --scale 0.05 runs every scenario with 5% of the messages (CI's short run).
+                      [--out FILE]
+  --scale 0.02 runs every scenario with 2% of the messages (CI's short run).
 Every loop here is bounded in count and time; only loopback is used; both
-instances are stopped at the end, also on failure.  Needs root for the
-Postfix instance (Postfix's master insists); without root only relaybox runs.
+instances are stopped at the end, also on failure, Ctrl-C or SIGTERM.
+Needs root for the Postfix instance (Postfix's master insists); without
+root only relaybox runs.  Exits 0 when every scenario ran, 1 on a failure
+(a relay that does not start, a sink that does not get every message in
+time), with the reason on stderr.
 """
 import argparse
 import os
@@ -30,6 +34,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bench_instances as inst  # noqa: E402
+import bench_tls  # noqa: E402
+
+# the programs a relaybox instance needs, copied from --bin at the start so
+# that a rebuild of bin-bench/ by someone else cannot change a running bench
+PROGRAMS = ("relay-master", "relay-listen", "relay-smtpd", "relay-policy",
+            "relay-queue", "relay-send", "relay-remote", "relayctl",
+            "makecdb", "tls-source")
 
 
 def fsync_rate(directory, count, parallel):
@@ -82,16 +93,33 @@ class PeakPss:
         self.thread.join()
 
 
-def smtp_source(port, messages, sessions, rcpts=1, reuse=False, size=4096,
-                timeout=900):
+def bounded(n):
+    """Seconds allowed for n messages: at least 20 msg/s, at most 15 min."""
+    return int(min(900, 60 + n / 20))
+
+
+def run_client(args, n):
+    try:
+        r = subprocess.run(args, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True,
+                           timeout=bounded(n))
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("%s did not finish %d messages within %d s"
+                           % (os.path.basename(args[0]), n, bounded(n)))
+    if r.returncode != 0:
+        raise RuntimeError("%s failed (exit %d): %s"
+                           % (os.path.basename(args[0]), r.returncode,
+                              r.stdout.strip()[-500:]))
+
+
+def smtp_source(port, messages, sessions, rcpts=1, reuse=False, size=4096):
     args = ["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(messages),
             "-l", str(size), "-f", "bench@example.com",
             "-t", "rcpt@example.org", "-r", str(rcpts)]
     if reuse:
         args.append("-d")
     args.append("127.0.0.1:%d" % port)
-    subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                   check=True, timeout=timeout)
+    run_client(args, messages)
 
 
 def scenario_accept(relay, sink, n, reuse):
@@ -113,46 +141,84 @@ def scenario_accept(relay, sink, n, reuse):
 def scenario_end_to_end(relay, sink, n, rcpts=1):
     start = time.monotonic()
     smtp_source(relay.port, n, 20, rcpts=rcpts)
-    sink.wait_for(n, timeout=900)
+    sink.wait_for(n, timeout=bounded(n))
     return n / (time.monotonic() - start)
 
 
+def scenario_tls(relay, sink, n, ctx):
+    """(1) over STARTTLS + AUTH PLAIN: bench/tls_source.c, 20 sessions."""
+    start = time.monotonic()
+    run_client([os.path.join(ctx["bin"], "tls-source"), "-s", "20",
+                "-m", str(n), "-l", "4096", "-T", str(bounded(n)),
+                "-a", ctx["tls"].client_auth(),
+                "127.0.0.1:%d" % relay.port], n)
+    return n / (time.monotonic() - start)
+
+
+# key: (title, messages at scale 1, measure(relay, sink, n, ctx),
+#       the relays it compares, whether the time ends at the last 250)
 SCENARIOS = {
-    "accept": ("accept: 4 KiB, 1 rcpt, 20 sessions, 1 msg/conn", 20000,
-               lambda r, s, n: scenario_accept(r, s, n, False)),
-    "accept-reuse": ("accept-reuse: 100 msgs/conn", 20000,
-                     lambda r, s, n: scenario_accept(r, s, n, True)),
-    "end-to-end": ("end-to-end: until the sink has all", 20000,
-                   lambda r, s, n: scenario_end_to_end(r, s, n)),
-    "recipients": ("recipients: 50 rcpts/msg, end-to-end", 2000,
-                   lambda r, s, n: scenario_end_to_end(r, s, n, rcpts=50)),
-    "policy-off": ("relaybox without policy/rate (cost of service)", 20000,
-                   lambda r, s, n: scenario_end_to_end(r, s, n)),
+    "accept": ("4 KiB, 1 rcpt, 20 sessions, 1 msg/conn, to the last 250",
+               20000, lambda r, s, n, c: scenario_accept(r, s, n, False),
+               "both", True),
+    "accept-reuse": ("the same, 100 msgs/conn", 20000,
+                     lambda r, s, n, c: scenario_accept(r, s, n, True),
+                     "both", True),
+    "end-to-end": ("accept until the sink has all", 20000,
+                   lambda r, s, n, c: scenario_end_to_end(r, s, n),
+                   "both", False),
+    "recipients": ("50 rcpts/msg, end-to-end", 2000,
+                   lambda r, s, n, c: scenario_end_to_end(r, s, n, rcpts=50),
+                   "both", False),
+    "tls": ("accept over STARTTLS + AUTH PLAIN, 1 msg/conn", 20000,
+            scenario_tls, "tls", True),
+    "rate": ("end-to-end, relaybox rate accounting on vs off", 20000,
+             lambda r, s, n, c: scenario_end_to_end(r, s, n),
+             "rate", False),
 }
 
 
-def run_scenario(key, relays, runs, scale, workdir):
-    title, count, fn = SCENARIOS[key]
+def relays_for(kind, ctx):
+    """name -> factory(sink_port) of the relays a scenario compares, in
+    the order they alternate."""
+    b, w = ctx["bin"], ctx["workdir"]
+    if kind == "rate":
+        return {"rate-on": lambda p: inst.Relaybox(w, b, p),
+                "rate-off": lambda p: inst.Relaybox(w, b, p, rate=False)}
+    tls = ctx["tls"] if kind == "tls" else None
+    out = {"relaybox": lambda p: inst.Relaybox(w, b, p, tls=tls)}
+    if ctx["root"]:
+        out["postfix"] = lambda p: inst.Postfix(w, p, tls=tls)
+    return out
+
+
+def run_scenario(key, ctx, runs, scale):
+    title, count, fn, kind, drain = SCENARIOS[key]
     n = max(20, int(count * scale))
+    relays = relays_for(kind, ctx)
     results = {name: [] for name in relays}
     peaks = {name: 0 for name in relays}
     for i in range(runs):
-        for name, factory in relays.items():
-            sink = inst.Sink(workdir)
-            relay = factory(sink.port, policy=(key != "policy-off"))
+        for name, factory in relays.items():  # A B A B: noise hits both
+            sink = relay = None
             try:
+                sink = inst.Sink(ctx["workdir"])
+                relay = factory(sink.port)
                 relay.start()
                 with PeakPss(relay.root_pid) as pss:
-                    rate = fn(relay, sink, n)
-                    if key.startswith("accept"):
-                        sink.wait_for(n, timeout=900)
+                    rate = fn(relay, sink, n, ctx)
+                    if drain:  # the next run starts with an empty queue
+                        sink.wait_for(n, timeout=bounded(n))
                 peaks[name] = max(peaks[name], pss.peak)
                 results[name].append(rate)
                 print("  %-12s run %d: %8.1f msg/s" % (name, i + 1, rate),
                       flush=True)
+            except RuntimeError as e:
+                raise RuntimeError("%s, %s run %d: %s" % (key, name, i + 1, e))
             finally:
-                relay.stop()
-                sink.stop()
+                for x in (relay, sink):
+                    if x:
+                        x.stop()
     return title, n, results, peaks
 
 
@@ -163,62 +229,134 @@ def fmt(rates):
                                  max(rates))
 
 
+def ratio(a, b):
+    return "%.2f" % (a / b) if a and b else "-"
+
+
+def table_rows(rows):
+    """(scenario, msgs, rb rates, pf rates, rb peak KiB, pf peak KiB); the
+    rate scenario gives two rows, against Postfix's end-to-end figure."""
+    out = []
+    pf_e2e = ([], 0)
+    for key, title, n, res, peaks in rows:
+        if key == "end-to-end":
+            pf_e2e = (res.get("postfix", []), peaks.get("postfix", 0))
+        if key == "rate":
+            for name in ("rate-on", "rate-off"):
+                out.append((name, n, res[name], pf_e2e[0], peaks[name],
+                            pf_e2e[1]))
+            continue
+        out.append((key, n, res["relaybox"], res.get("postfix", []),
+                    peaks["relaybox"], peaks.get("postfix", 0)))
+    return out
+
+
+def format_table(rows, serial, par):
+    lines = ["%-13s %6s %18s %18s %6s %7s %7s %6s" % (
+        "scenario", "msgs", "relaybox msg/s", "postfix msg/s", "ratio",
+        "rb MiB", "pf MiB", "mem")]
+    for key, n, rb, pf, rbk, pfk in table_rows(rows):
+        med = [statistics.median(x) if x else 0 for x in (rb, pf)]
+        lines.append("%-13s %6d %18s %18s %6s %7.1f %7s %6s" % (
+            key, n, fmt(rb), fmt(pf), ratio(*med), rbk / 1024,
+            "%.1f" % (pfk / 1024) if pfk else "-", ratio(rbk, pfk)))
+    for key, title, n, res, peaks in rows:
+        if key == "rate" and res["rate-on"] and res["rate-off"]:
+            on, off = (statistics.median(res[k]) for k in ("rate-on",
+                                                            "rate-off"))
+            lines.append("rate accounting costs %.1f%% of end-to-end "
+                         "throughput (on %.0f, off %.0f msg/s, same runs)"
+                         % (100 * (1 - on / off), on, off))
+    lines.append("msg/s: median (min-max) of the runs; ratio = relaybox / "
+                 "postfix medians; MiB = peak PSS over all processes of "
+                 "the instance; mem = rb / pf")
+    lines.append("rate-on/rate-off: postfix column = its end-to-end figure")
+    lines.append("disk fsync bound (4 KiB write+fsync+rename): %.0f/s serial,"
+                 " %.0f/s with 20 in parallel" % (serial, par))
+    return "\n".join(lines) + "\n"
+
+
+def snapshot_bins(src, workdir):
+    dst = os.path.join(workdir, "bin")
+    os.mkdir(dst)
+    os.chmod(dst, 0o755)
+    missing = [p for p in PROGRAMS
+               if not os.access(os.path.join(src, p), os.X_OK)]
+    if missing:
+        raise RuntimeError("missing in %s: %s (did the build fail?)"
+                           % (src, " ".join(missing)))
+    for p in PROGRAMS:
+        shutil.copy2(os.path.join(src, p), dst)
+    return dst
+
+
+def measure_disk(workdir, scale):
+    fsdir = os.path.join(workdir, "fsync")
+    os.mkdir(fsdir)
+    cnt = max(100, int(2000 * min(1.0, scale * 4)))
+    serial = fsync_rate(fsdir, cnt // 4, 1)
+    par = fsync_rate(fsdir, cnt, 20)
+    print("disk: 4 KiB write+fsync+rename: %.0f/s serial, %.0f/s with "
+          "20 in parallel" % (serial, par), flush=True)
+    return serial, par
+
+
+def run_all(args, workdir):
+    ctx = {"workdir": workdir, "root": os.geteuid() == 0,
+           "bin": snapshot_bins(args.bin, workdir), "tls": None}
+    keys = [k for k in SCENARIOS if not args.only or k in args.only.split(",")]
+    serial, par = measure_disk(workdir, args.scale)
+    if not ctx["root"]:
+        print("not root: Postfix cannot run a private instance; "
+              "relaybox only", flush=True)
+    if "tls" in keys:
+        ctx["tls"] = bench_tls.TlsSetup(workdir, ctx["bin"])
+    rows = []
+    for key in keys:
+        print("== %s: %s" % (key, SCENARIOS[key][0]), flush=True)
+        rows.append((key,) + run_scenario(key, ctx, args.runs, args.scale))
+    return format_table(rows, serial, par)
+
+
+def on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through every finally
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="")
     ap.add_argument("--bin", default=os.path.join(ROOT, "bin-bench"))
+    ap.add_argument("--out", default=os.path.join(HERE, "last-run.txt"))
     args = ap.parse_args()
-    keys = [k for k in SCENARIOS if not args.only or k in args.only.split(",")]
+    if not 0 < args.scale <= 10 or not 1 <= args.runs <= 20:
+        ap.error("--scale must be in (0, 10], --runs in [1, 20]")
+    signal.signal(signal.SIGTERM, on_sigterm)
     workdir = tempfile.mkdtemp(prefix="relaybox-bench.")
     os.chmod(workdir, 0o755)
+    status = 0
     try:
-        fsdir = os.path.join(workdir, "fsync")
-        os.mkdir(fsdir)
-        cnt = max(100, int(2000 * min(1.0, args.scale * 4)))
-        serial = fsync_rate(fsdir, cnt // 4, 1)
-        par = fsync_rate(fsdir, cnt, 20)
-        print("disk: 4 KiB write+fsync+rename: %.0f/s serial, %.0f/s with "
-              "20 in parallel" % (serial, par), flush=True)
-        relays = {"relaybox": lambda port, policy: inst.Relaybox(
-            workdir, args.bin, port, policy)}
-        if os.geteuid() == 0:
-            relays["postfix"] = lambda port, policy: inst.Postfix(
-                workdir, port)
-        else:
-            print("not root: Postfix cannot run a private instance; "
-                  "relaybox only", flush=True)
-        rows = []
-        for key in keys:
-            if key == "policy-off":
-                rb = {"relaybox": relays["relaybox"]}
-                print("== %s" % key, flush=True)
-                rows.append((key,) + run_scenario(key, rb, args.runs,
-                                                  args.scale, workdir))
-                continue
-            print("== %s" % key, flush=True)
-            rows.append((key,) + run_scenario(key, relays, args.runs,
-                                              args.scale, workdir))
-        print_table(rows, serial, par)
+        table = run_all(args, workdir)
+        print()
+        print(table, end="")
+        with open(args.out, "w") as f:
+            f.write("make bench %s, scale %g, %d runs\n" % (
+                time.strftime("%Y-%m-%d %H:%M:%S"), args.scale, args.runs))
+            f.write(table)
+        print("table written to %s" % args.out)
+    except RuntimeError as e:
+        print("bench: FAILED: %s" % e, file=sys.stderr, flush=True)
+        status = 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr, flush=True)
+        status = 130
     finally:
+        for x in list(inst.LIVE):  # whatever an interruption left running
+            x.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def print_table(rows, serial, par):
-    print()
-    print("%-14s %7s %20s %20s %7s %10s %10s" % (
-        "scenario", "msgs", "relaybox msg/s", "postfix msg/s", "ratio",
-        "rb PSS MiB", "pf PSS MiB"))
-    for key, title, n, res, peaks in rows:
-        rb, pf = res.get("relaybox", []), res.get("postfix", [])
-        ratio = (statistics.median(rb) / statistics.median(pf)
-                 if rb and pf else float("nan"))
-        print("%-14s %7d %20s %20s %7.2f %10.1f %10s" % (
-            key, n, fmt(rb), fmt(pf), ratio, peaks.get("relaybox", 0) / 1024,
-            "%.1f" % (peaks["postfix"] / 1024) if "postfix" in peaks else "-"))
-    print("disk fsync bound: %.0f/s serial, %.0f/s parallel" % (serial, par))
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

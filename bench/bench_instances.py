@@ -5,8 +5,15 @@ Postfix  a private Postfix (its own config, queue and data directories in
          a temporary folder; loopback port; relayhost = the sink;
          mynetworks = 127.0.0.0/8; default durability; connection caching
          on; no chroot; TLS off).
-Relaybox a relaybox instance configured the same way (127.0.0.0/8 trusted
-         by IP, everything routed to the sink, rate limits raised).
+Relaybox a relaybox instance configured the same way (127.0.0.0/16 trusted
+         by IP -- relaybox refuses wider ranges --, everything routed to
+         the sink, rate limits raised).
+With tls= (a bench_tls.TlsSetup) both offer STARTTLS with a self-signed
+certificate and relay only for a client that authenticated (AUTH PLAIN
+after STARTTLS): Postfix through Cyrus SASL's sasldb, relaybox through a
+user line in its rules.
+Every instance registers in LIVE until stopped, so that bench.py can stop
+whatever is left when it is interrupted.
 """
 import os
 import re
@@ -15,6 +22,8 @@ import signal
 import socket
 import subprocess
 import time
+
+LIVE = set()  # instances started and not yet stopped
 
 
 def free_port():
@@ -79,7 +88,13 @@ class Sink:
         self.file = open(self.out, "wb")
         self.proc = subprocess.Popen(args, stdout=self.file,
                                      stderr=subprocess.STDOUT)
-        wait_port(self.port)
+        LIVE.add(self)
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError("smtp-sink did not start on port %d"
+                               % self.port)
 
     def count(self):
         with open(self.out, "rb") as f:
@@ -93,14 +108,17 @@ class Sink:
             if self.count() >= n:
                 return
             time.sleep(0.05)
-        raise RuntimeError("sink got %d of %d messages" % (self.count(), n))
+        raise RuntimeError("the sink got %d of %d messages within %d s"
+                           % (self.count(), n, timeout))
 
     def stop(self):
+        LIVE.discard(self)
         self.proc.terminate()
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(5)
         self.file.close()
 
 
@@ -124,22 +142,53 @@ smtp_tls_security_level = none
 smtpd_tls_security_level = none
 smtp_connection_cache_on_demand = yes
 default_process_limit = 100
+alias_maps =
+alias_database =
+"""
+
+
+POSTFIX_TLS = """\
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {d}/cert.pem
+smtpd_tls_key_file = {d}/key.pem
+smtpd_tls_auth_only = yes
+smtpd_sasl_auth_enable = yes
+cyrus_sasl_config_path = {d}/etc/sasl
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
 """
 
 
 class Postfix:
-    def __init__(self, workdir, sink_port):
+    def __init__(self, workdir, sink_port, tls=None):
         self.port = free_port()
         self.dir = os.path.join(workdir, "postfix.%d" % self.port)
         self.sink_port = sink_port
+        self.tls = tls
+
+    def main_cf(self):
+        conf = POSTFIX_MAIN.format(d=self.dir, sink=self.sink_port)
+        if self.tls:  # TLS on, relay for AUTH only
+            for line in ("smtpd_tls_security_level = none\n",
+                         "smtpd_relay_restrictions = permit_mynetworks, "
+                         "reject\n"):
+                conf = conf.replace(line, "")
+            conf += POSTFIX_TLS.format(d=self.dir)
+            shutil.copy(self.tls.cert, self.dir)
+            shutil.copy(self.tls.key, self.dir)
+            # Debian's Postfix reads $config_directory/sasl/smtpd.conf
+            # whatever cyrus_sasl_config_path says: put it in both
+            os.makedirs(os.path.join(self.dir, "etc/sasl"))
+            shutil.copy(os.path.join(self.tls.sasl_dir, "smtpd.conf"),
+                        os.path.join(self.dir, "etc/sasl"))
+        return conf
 
     def setup(self):
         d = self.dir
         for sub in ("etc", "queue", "data"):
-            os.makedirs(os.path.join(d, sub))
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
         shutil.chown(os.path.join(d, "data"), "postfix")
         with open(os.path.join(d, "etc/main.cf"), "w") as f:
-            f.write(POSTFIX_MAIN.format(d=d, sink=self.sink_port))
+            f.write(self.main_cf())
         with open("/etc/postfix/master.cf.proto") as f:
             master = f.read()
         lines = []
@@ -158,10 +207,25 @@ class Postfix:
 
     def start(self):
         self.setup()
-        subprocess.run(["postfix", "-c", self.dir + "/etc", "start"],
-                       check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        wait_port(self.port)
+        LIVE.add(self)
+        r = subprocess.run(["postfix", "-c", self.dir + "/etc", "start"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("postfix start failed (%d): %s"
+                               % (r.returncode, r.stdout.strip()))
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            raise RuntimeError("Postfix does not listen on port %d:\n%s"
+                               % (self.port, self.log_tail()))
+
+    def log_tail(self, n=15):
+        try:
+            with open(os.path.join(self.dir, "maillog"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no maillog)"
 
     def root_pid(self):
         try:
@@ -171,9 +235,11 @@ class Postfix:
             return 0
 
     def stop(self):
-        subprocess.run(["postfix", "-c", self.dir + "/etc", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        LIVE.discard(self)
         pid = self.root_pid()
+        subprocess.run(["postfix", "-c", self.dir + "/etc", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=60)
         deadline = time.monotonic() + 10
         while pid and time.monotonic() < deadline:
             try:
@@ -181,7 +247,18 @@ class Postfix:
             except OSError:
                 break
             time.sleep(0.1)
+        else:
+            kill_tree(pid)  # postfix stop did not end it in 10 s
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def kill_tree(pid):
+    """SIGKILL a process and every descendant (children first)."""
+    for p in reversed(tree_pids(pid)):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 RELAYBOX_CONF = """\
@@ -202,41 +279,95 @@ RELAYBOX_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 
 class Relaybox:
-    def __init__(self, workdir, bindir, sink_port, policy=True):
+    def __init__(self, workdir, bindir, sink_port, rate=True, tls=None):
         self.port = free_port()
         self.dir = os.path.join(workdir, "relaybox.%d" % self.port)
         self.bindir = bindir
         self.sink_port = sink_port
-        self.policy = policy
+        self.rate = rate
+        self.tls = tls
         self.proc = None
+
+    def write_config(self):
+        conf = RELAYBOX_CONF.format(port=self.port, sink=self.sink_port)
+        if not self.rate:
+            conf += "rate_accounting = no\n"
+        with open(RELAYBOX_RULES) as f:
+            rules = f.read()
+        if self.tls:
+            conf += "tls_cert = %s/cert.pem\ntls_key = %s/key.pem\n" % (
+                self.dir, self.dir)
+            rules = self.tls.relaybox_rules(rules)
+            for name in ("cert.pem", "key.pem"):
+                path = os.path.join(self.dir, name)
+                shutil.copy(getattr(self.tls, name[:-4]), path)
+                if os.geteuid() == 0:  # relay-smtpd reads it as relaysmtpd
+                    shutil.chown(path, "relaysmtpd")
+        with open(os.path.join(self.dir, "relay.conf"), "w") as f:
+            f.write(conf)
+        with open(os.path.join(self.dir, "relay.rules"), "w") as f:
+            f.write(rules)
 
     def start(self):
         os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)
-        conf = RELAYBOX_CONF.format(port=self.port, sink=self.sink_port)
-        with open(os.path.join(self.dir, "relay.conf"), "w") as f:
-            f.write(conf)
-        shutil.copy(RELAYBOX_RULES, os.path.join(self.dir, "relay.rules"))
-        subprocess.run([os.path.join(self.bindir, "makecdb"), "-d", self.dir],
-                       check=True, stdout=subprocess.DEVNULL)
+        self.write_config()
+        r = subprocess.run([os.path.join(self.bindir, "makecdb"), "-d",
+                            self.dir], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("makecdb failed: " + r.stdout.strip())
+        LIVE.add(self)
+        # its own process group: stop() can end every child, sessions too
         self.proc = subprocess.Popen(
             [os.path.join(self.bindir, "relay-master"), "-d", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self.wait_ready(30)
+
+    def log_tail(self, n=15):
+        try:
+            with open(os.path.join(self.dir, "log/relay.log"),
+                      errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def wait_ready(self, timeout):
+        """run/ready appears once every daemon listens; a daemon missing
+        from the bin directory is a failed start, not a slow relay."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("relay-master exited (%s):\n%s"
+                                   % (self.proc.returncode, self.log_tail()))
+            if os.path.exists(os.path.join(self.dir, "run/ready")):
+                if "not found: not started" in self.log_tail(50):
+                    raise RuntimeError("relaybox is missing a daemon:\n"
+                                       + self.log_tail())
+                wait_port(self.port)
+                return
+            time.sleep(0.05)
+        raise RuntimeError("relaybox not ready after %d s:\n%s"
+                           % (timeout, self.log_tail()))
 
     def root_pid(self):
         return self.proc.pid if self.proc else 0
 
     def stop(self):
+        LIVE.discard(self)
         if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    pass
             try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                for pid in reversed(tree_pids(self.proc.pid)):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                self.proc.wait()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            if self.proc.poll() is None:
+                self.proc.wait(10)
+            self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -7,3 +7,6 @@ rate-bench:
 	bin-bench/rate-bench
 bench: rate-bench
 .PHONY: rate-bench
+# bench/tls_source.c: the STARTTLS + AUTH load client of scenario 5
+# (smtp-source cannot do TLS); bench/run builds bin-bench/tls-source.
+$(eval $(call program,tls-source,$(BUILD)/bench/tls_source.o))

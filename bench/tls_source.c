@@ -1,0 +1,342 @@
+/* tls_source.c: the benchmark's STARTTLS + AUTH load client (smtp-source
+ * cannot do TLS).  N sessions in parallel (one process each, like
+ * smtp-source -s), one message per connection: EHLO, STARTTLS, EHLO,
+ * AUTH PLAIN, MAIL, RCPT, DATA of a SIZE-byte message, QUIT.  Every
+ * connection does a full handshake (no session resumption), as a new
+ * client would.  Counts the 250s after DATA; bounded by the message count
+ * and by a deadline (-T).  Exits 0 only when every message got its 250.
+ *
+ * Usage: tls-source [-s sessions] [-m messages] [-l size] [-f from]
+ *                   [-t to] [-T seconds] -a user:password host:port */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+struct tls_opts {
+	long sessions, messages, size, seconds;
+	const char *from, *to, *user, *pass, *host, *port;
+};
+
+/* one connection: the socket, TLS once started, and a read buffer */
+struct tls_conn {
+	int fd;
+	SSL *ssl;
+	char buf[8192];
+	size_t off, len;
+};
+
+static struct tls_opts opt = { 20, 1000, 4096, 900, "bench@example.com",
+			       "rcpt@example.org", NULL, NULL, NULL, NULL };
+static char *tls_message;     /* the DATA text, ending in CRLF.CRLF */
+static size_t tls_message_len;
+static char tls_auth_line[1024];
+
+static void tls_die(const char *what)
+{
+	fprintf(stderr, "tls-source: %s\n", what);
+	exit(2);
+}
+
+static int tls_connect_tcp(void)
+{
+	struct addrinfo hints = { 0 }, *res;
+	struct timeval tv = { 60, 0 };
+	int fd;
+
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(opt.host, opt.port, &hints, &res) != 0)
+		return -1;
+	fd = socket(res->ai_family, SOCK_STREAM, 0);
+	/* a stuck server must not hang the benchmark: 60 s per read/write */
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0 ||
+			connect(fd, res->ai_addr, res->ai_addrlen) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static long tls_io(struct tls_conn *c, void *p, size_t n, int writing)
+{
+	if (c->ssl)
+		return writing ? SSL_write(c->ssl, p, (int)n)
+			       : SSL_read(c->ssl, p, (int)n);
+	return writing ? write(c->fd, p, n) : read(c->fd, p, n);
+}
+
+static int tls_send(struct tls_conn *c, const char *p, size_t n)
+{
+	while (n > 0) {
+		long w = tls_io(c, (void *)p, n, 1);
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One reply (all its lines); returns the code, -1 on EOF or error. */
+static int tls_reply(struct tls_conn *c)
+{
+	for (;;) {
+		char *nl = memchr(c->buf + c->off, '\n', c->len - c->off);
+		if (nl) {
+			char *line = c->buf + c->off;
+			size_t n = (size_t)(nl - line) + 1;
+			c->off += n;
+			if (n >= 5 && line[3] == ' ')
+				return atoi(line);
+			if (n < 5 || line[3] != '-')
+				return -1;
+			continue;
+		}
+		if (c->off > 0) {
+			memmove(c->buf, c->buf + c->off, c->len - c->off);
+			c->len -= c->off;
+			c->off = 0;
+		}
+		if (c->len == sizeof c->buf)
+			return -1;
+		long r = tls_io(c, c->buf + c->len, sizeof c->buf - c->len, 0);
+		if (r <= 0)
+			return -1;
+		c->len += (size_t)r;
+	}
+}
+
+static int tls_cmd(struct tls_conn *c, const char *line, int want)
+{
+	if (line && tls_send(c, line, strlen(line)) < 0)
+		return -1;
+	return tls_reply(c) == want ? 0 : -1;
+}
+
+static int tls_starttls(struct tls_conn *c, SSL_CTX *ctx)
+{
+	if (tls_cmd(c, NULL, 220) < 0 ||
+	    tls_cmd(c, "EHLO tls-source.bench.localhost\r\n", 250) < 0 ||
+	    tls_cmd(c, "STARTTLS\r\n", 220) < 0)
+		return -1;
+	if (c->len != c->off)
+		return -1; /* nothing may follow the 220 in clear text */
+	c->ssl = SSL_new(ctx);
+	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || SSL_connect(c->ssl) != 1)
+		return -1;
+	return tls_cmd(c, "EHLO tls-source.bench.localhost\r\n", 250);
+}
+
+/* One connection, one message; 1 when DATA got its 250. */
+static int tls_one(SSL_CTX *ctx)
+{
+	struct tls_conn c = { .fd = tls_connect_tcp() };
+	char line[600];
+	int ok = 0;
+
+	if (c.fd < 0)
+		return 0;
+	if (tls_starttls(&c, ctx) == 0 && tls_cmd(&c, tls_auth_line, 235) == 0) {
+		snprintf(line, sizeof line, "MAIL FROM:<%s>\r\n", opt.from);
+		if (tls_cmd(&c, line, 250) == 0) {
+			snprintf(line, sizeof line, "RCPT TO:<%s>\r\n", opt.to);
+			if (tls_cmd(&c, line, 250) == 0 &&
+			    tls_cmd(&c, "DATA\r\n", 354) == 0 &&
+			    tls_send(&c, tls_message, tls_message_len) == 0)
+				ok = tls_reply(&c) == 250;
+		}
+		if (ok)
+			tls_cmd(&c, "QUIT\r\n", 221);
+	}
+	if (c.ssl) {
+		SSL_shutdown(c.ssl);
+		SSL_free(c.ssl);
+	}
+	close(c.fd);
+	return ok;
+}
+
+/* The message: a few headers, then lines of text up to opt.size bytes. */
+static void tls_make_message(void)
+{
+	size_t n = (size_t)opt.size + 512;
+	size_t len;
+
+	tls_message = malloc(n);
+	if (!tls_message)
+		tls_die("out of memory");
+	len = (size_t)snprintf(tls_message, n, "From: <%s>\r\nTo: <%s>\r\n"
+			       "Subject: tls-source\r\n\r\n", opt.from, opt.to);
+	while (len < (size_t)opt.size && len + 78 + 3 < n) {
+		memset(tls_message + len, 'x', 76);
+		memcpy(tls_message + len + 76, "\r\n", 2);
+		len += 78;
+	}
+	memcpy(tls_message + len, ".\r\n", 3);
+	tls_message_len = len + 3;
+}
+
+static void tls_make_auth(void)
+{
+	unsigned char plain[600];
+	char b64[900];
+	size_t u = strlen(opt.user), p = strlen(opt.pass);
+
+	if (u + p + 2 > sizeof plain)
+		tls_die("user:password too long");
+	plain[0] = '\0';
+	memcpy(plain + 1, opt.user, u);
+	plain[1 + u] = '\0';
+	memcpy(plain + 2 + u, opt.pass, p);
+	EVP_EncodeBlock((unsigned char *)b64, plain, (int)(u + p + 2));
+	snprintf(tls_auth_line, sizeof tls_auth_line, "AUTH PLAIN %s\r\n", b64);
+}
+
+/* A child: `count` connections in a row; writes its 250 count to `out`. */
+static void tls_child(long count, int out)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	long ok = 0;
+
+	if (!ctx)
+		tls_die("SSL_CTX_new");
+	/* the bench's certificate is self-signed; every handshake is full */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	for (long i = 0; i < count; i++)
+		ok += tls_one(ctx);
+	if (write(out, &ok, sizeof ok) != (ssize_t)sizeof ok)
+		_exit(2);
+	_exit(0);
+}
+
+static void tls_usage(void)
+{
+	fprintf(stderr, "usage: tls-source [-s sessions] [-m messages] "
+		"[-l size] [-f from] [-t to] [-T seconds] -a user:password "
+		"host:port\n");
+	exit(2);
+}
+
+static void tls_args(int argc, char **argv)
+{
+	static char auth[512], target[300];
+	int ch;
+
+	while ((ch = getopt(argc, argv, "s:m:l:f:t:T:a:")) != -1) {
+		switch (ch) {
+		case 's': opt.sessions = atol(optarg); break;
+		case 'm': opt.messages = atol(optarg); break;
+		case 'l': opt.size = atol(optarg); break;
+		case 'f': opt.from = optarg; break;
+		case 't': opt.to = optarg; break;
+		case 'T': opt.seconds = atol(optarg); break;
+		case 'a': snprintf(auth, sizeof auth, "%s", optarg); break;
+		default: tls_usage();
+		}
+	}
+	char *colon = strchr(auth, ':');
+	if (optind != argc - 1 || !colon || opt.sessions < 1 ||
+	    opt.sessions > 1000 || opt.messages < 1 || opt.size < 0 ||
+	    opt.size > 100 * 1024 * 1024 || opt.seconds < 1 ||
+	    strlen(opt.from) > 256 || strlen(opt.to) > 256)
+		tls_usage();
+	*colon = '\0';
+	opt.user = auth;
+	opt.pass = colon + 1;
+	snprintf(target, sizeof target, "%s", argv[optind]);
+	colon = strrchr(target, ':');
+	if (!colon)
+		tls_usage();
+	*colon = '\0';
+	opt.host = target;
+	opt.port = colon + 1;
+}
+
+/* Start the children; each gets its share of the messages. */
+static long tls_run(pid_t *pids, int *fds)
+{
+	long total = 0, ok;
+
+	for (long i = 0; i < opt.sessions; i++) {
+		long share = opt.messages / opt.sessions +
+			     (i < opt.messages % opt.sessions);
+		int p[2];
+		if (pipe(p) < 0)
+			tls_die("pipe");
+		pids[i] = fork();
+		if (pids[i] < 0)
+			tls_die("fork");
+		if (pids[i] == 0) {
+			close(p[0]);
+			tls_child(share, p[1]);
+		}
+		close(p[1]);
+		fds[i] = p[0];
+	}
+	for (long i = 0; i < opt.sessions; i++) {
+		if (read(fds[i], &ok, sizeof ok) == (ssize_t)sizeof ok)
+			total += ok;
+		close(fds[i]);
+		waitpid(pids[i], NULL, 0);
+	}
+	return total;
+}
+
+static pid_t *tls_pids;
+static long tls_npids;
+
+/* the deadline: stop every child, the run has failed */
+static void tls_alarm(int sig)
+{
+	(void)sig;
+	for (long i = 0; i < tls_npids; i++)
+		if (tls_pids[i] > 0)
+			kill(tls_pids[i], SIGKILL);
+	static const char msg[] = "tls-source: deadline reached\n";
+	if (write(2, msg, sizeof msg - 1) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+int main(int argc, char **argv)
+{
+	struct timespec t0, t1;
+	int *fds;
+	long ok;
+
+	tls_args(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	tls_make_message();
+	tls_make_auth();
+	tls_pids = calloc((size_t)opt.sessions, sizeof *tls_pids);
+	fds = calloc((size_t)opt.sessions, sizeof *fds);
+	if (!tls_pids || !fds)
+		tls_die("out of memory");
+	tls_npids = opt.sessions;
+	signal(SIGALRM, tls_alarm);
+	alarm((unsigned)opt.seconds);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ok = tls_run(tls_pids, fds);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) +
+		   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("tls-source: %ld of %ld messages accepted in %.2f s (%.1f msg/s)\n",
+	       ok, opt.messages, s, s > 0 ? (double)ok / s : 0.0);
+	return ok == opt.messages ? 0 : 1;
+}
