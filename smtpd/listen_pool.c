@@ -86,15 +86,15 @@ void listen_pool_fill(struct listen_pool *p, time_t now)
 		idle++;
 }
 
-/* The most recently used idle worker (its pages are warm), or NULL. */
+/* The most recently used idle worker (its pages are warm, and the
+ * others stay idle long enough to be trimmed), or NULL. */
 static struct listen_worker *pick(struct listen_pool *p)
 {
 	struct listen_worker *best = NULL;
 
 	for (size_t i = 0; i < p->n; i++) {
 		struct listen_worker *w = &p->w[i];
-		if (w->fd >= 0 && !w->busy &&
-		    (!best || w->idle_since >= best->idle_since))
+		if (w->fd >= 0 && !w->busy && (!best || w->last > best->last))
 			best = w;
 	}
 	return best;
@@ -149,6 +149,7 @@ static void session_done(struct listen_pool *p, struct listen_worker *w,
 {
 	w->busy = 0;
 	w->idle_since = now;
+	w->last = ++p->seq;
 	if (w->uses >= cf.smtpd_max_use || w->gen != p->gen)
 		retire(w);
 }

@@ -26,6 +26,7 @@ struct listen_worker {
 	long uses;           /* sessions handed */
 	unsigned gen;        /* relay.conf generation it was started with */
 	time_t born, idle_since;
+	unsigned long last;  /* order of its last session's end (0: none) */
 	char in[16];         /* a "done" frame being read */
 	size_t inlen;
 };
@@ -34,6 +35,7 @@ struct listen_pool {
 	struct listen_worker *w; /* n entries, until their pid is reaped */
 	size_t n, cap;
 	unsigned gen;
+	unsigned long seq;        /* sessions ended so far */
 	struct stat conf_st;     /* relay.conf as the workers read it */
 	time_t hold_until;       /* no spawning: workers died young */
 };

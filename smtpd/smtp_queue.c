@@ -55,7 +55,8 @@ static void job_close(struct smtp_queue_job *j, int ok)
 	if (j->envfd >= 0)
 		close(j->envfd);
 	j->msgfd = j->envfd = -1;
-	if (!ok || ns_reader_pending(&conn.rd))
+	/* the last frame returned is still counted as pending */
+	if (!ok || ns_reader_pending(&conn.rd) > conn.rd.consumed)
 		conn_drop();
 }
 

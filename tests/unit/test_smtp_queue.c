@@ -2,7 +2,9 @@
 /* test_smtp_queue.c: relay-smtpd's side of the inject protocol against a
  * stand-in relay-queue in a child process: the two descriptors arrive,
  * the message and the NUL-framed envelope come through them byte for
- * byte, and the answer (durable, temporary failure, silence) comes back. */
+ * byte, and the answer (durable, temporary failure, silence) comes back;
+ * the connection stays open for the next message, and a stale one (the
+ * queue restarted) is replaced without losing the message. */
 #include "t.h"
 #include "kv.h"
 #include "ns.h"
@@ -93,6 +95,54 @@ static int run(const char *path, int mode, char *qid, char *text)
 	return mode == 3 ? (WIFEXITED(cst) ? WEXITSTATUS(cst) : -95) : st;
 }
 
+/* The stand-in accepts once and takes two messages on that connection. */
+static void fake_queue_twice(int lfd)
+{
+	char frame[128], msg[256], env[256], reply[64];
+	int c = accept(lfd, NULL, NULL);
+
+	for (int k = 0; k < 2; k++) {
+		int fds[2], nfds = 2;
+		ssize_t n = usock_recv_fds(c, frame, sizeof frame, fds, &nfds);
+		if (n <= 0 || nfds != 2)
+			_exit(3);
+		if (read_all(fds[0], msg, sizeof msg) != (ssize_t)strlen(MSG) ||
+		    read_all(fds[1], env, sizeof env) != 2)
+			_exit(4);
+		close(fds[0]);
+		close(fds[1]);
+		snprintf(reply, sizeof reply, "status=0\nid=Q%d\n", k);
+		ns_write(c, reply, strlen(reply));
+	}
+	_exit(0);
+}
+
+/* Two messages one after the other: both durable, one connection. */
+static int run_twice(const char *path, char *qid0, char *qid1)
+{
+	char text[256], *qids[2] = { qid0, qid1 };
+	int lfd = usock_listen(path, 0600), cst, st = 0;
+	pid_t pid;
+
+	if (lfd < 0)
+		return -99;
+	pid = fork();
+	if (pid == 0)
+		fake_queue_twice(lfd);
+	close(lfd);
+	for (int k = 0; k < 2; k++) {
+		struct smtp_queue_job j;
+		if (smtp_queue_open(&j, path) < 0 ||
+		    write(j.msgfd, MSG, strlen(MSG)) < 0)
+			return -98;
+		st |= smtp_queue_finish(&j, "F\0\0", 2, 5000, qids[k], 64, text,
+					sizeof text);
+	}
+	if (waitpid(pid, &cst, 0) != pid || !WIFEXITED(cst))
+		return -96;
+	return st ? st : WEXITSTATUS(cst);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_smtp_queue.XXXXXX", path[128], qid[64], text[256];
@@ -107,6 +157,13 @@ int main(void)
 	T_STREQ("disk full: text", text, "No space left on device");
 	T_CHECK("queue dies: no answer is -1", run(path, 2, qid, text) == -1);
 	T_CHECK("abort: no envelope sent", run(path, 3, qid, text) == 0);
+	{
+		char q0[64] = "", q1[64] = "";
+		T_CHECK("two messages on one connection (stale one replaced)",
+			run_twice(path, q0, q1) == 0);
+		T_STREQ("first queue id", q0, "Q0");
+		T_STREQ("second queue id", q1, "Q1");
+	}
 	{
 		struct smtp_queue_job j;
 		unlink(path);

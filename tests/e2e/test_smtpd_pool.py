@@ -1,0 +1,229 @@
+#!/usr/bin/python3
+"""test_smtpd_pool.py: relay-listen's pool of long-lived relay-smtpd workers.
+
+With one idle worker kept (smtpd_workers_min=1), sessions one after another
+go to the same worker (relay-listen logs pid=): the second session sees
+nothing of the first (HELO, AUTH identity, TLS, an open transaction, a
+half-sent command); a worker is replaced after smtpd_max_use sessions; the
+per-IP cap stays exact (slots come back when a session ends, however it
+ends); a worker killed with kill -9 mid-session loses its slot and is
+replaced; a changed relay.conf replaces the workers."""
+import base64
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Instance, Raw, Sink, finish, wait_until  # noqa: E402
+from harness import check as _check  # noqa: E402
+from test_smtpd_protocol import (PASSWORD, USER, ehlo, make_tls,  # noqa: E402
+                                 rules, starttls)
+
+
+def check(name, cond, detail=''):
+    """harness.check with any detail shown by repr."""
+    return _check(name, cond, detail if isinstance(detail, str) else repr(detail))
+
+
+def session_pids(inst):
+    """The worker pid of every session, in order (relay-listen's log)."""
+    return [int(p) for p in re.findall(r'relay-listen.*connect \S+ to .* pid=(\d+)',
+                                       inst.log())]
+
+
+def next_pid(inst, before, timeout=10):
+    """The worker pid of the session after the first `before` ones."""
+    wait_until(lambda: len(session_pids(inst)) > before, timeout)
+    pids = session_pids(inst)
+    return pids[before] if len(pids) > before else None
+
+
+def workers(inst):
+    """pids of the running relay-smtpd -w processes of this instance."""
+    out = subprocess.run(['pgrep', '-f', 'relay-smtpd -d %s -w' % inst.dir],
+                         stdout=subprocess.PIPE, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def greet(inst):
+    r = Raw(inst.port)
+    code, _ = r.reply()
+    return r, code
+
+
+def test_no_leak(inst, sink):
+    """Session A: STARTTLS, AUTH, MAIL+RCPT, half a command, then gone.
+    Session B on the same worker: none of it."""
+    n = len(session_pids(inst))
+    r, _ = greet(inst)
+    ehlo(r)
+    r.cmd(b'STARTTLS\r\n')
+    starttls(r)
+    ehlo(r)
+    plain = base64.b64encode(b'\0' + USER.encode() + b'\0' + PASSWORD.encode())
+    check('A: AUTH 235', r.cmd(b'AUTH PLAIN ' + plain + b'\r\n')[0] == 235)
+    check('A: MAIL 250', r.cmd(b'MAIL FROM:<a@example.com>\r\n')[0] == 250)
+    check('A: RCPT 250', r.cmd(b'RCPT TO:<x@example.org>\r\n')[0] == 250)
+    r.send(b'RCPT TO:<half')  # no line end: the buffer must not carry over
+    r.close()
+    pid_a = next_pid(inst, n)
+    wait_until(lambda: re.search(r'disconnect', inst.log()), 10)
+    time.sleep(0.3)
+    r, code = greet(inst)
+    pid_b = next_pid(inst, n + 1)
+    check('B is served by the same worker as A', pid_a and pid_a == pid_b,
+          (pid_a, pid_b))
+    check('B: 220', code == 220)
+    check('B: no HELO carried over (MAIL before EHLO 503)',
+          r.cmd(b'MAIL FROM:<a@example.com>\r\n')[0] == 503)
+    ext = r.cmd(b'EHLO client.example.com\r\n')[1]
+    check('B: not in TLS (STARTTLS offered, no AUTH in the clear)',
+          'STARTTLS' in ext and not any(l.startswith('AUTH') for l in ext), ext)
+    check('B: no transaction carried over (RCPT before MAIL 503)',
+          r.cmd(b'RCPT TO:<x@example.org>\r\n')[0] == 503)
+    check('B: DATA without a transaction 503', r.cmd(b'DATA\r\n')[0] == 503)
+    r.cmd(b'STARTTLS\r\n')
+    starttls(r)
+    ehlo(r)
+    check('B: no AUTH identity carried over (AUTH again not 503)',
+          r.cmd(b'AUTH PLAIN ' + plain[:-4] + b'AAAA\r\n')[0] in (535, 501))
+    r.cmd(b'MAIL FROM:<b@example.com>\r\n')
+    r.cmd(b'RCPT TO:<y@example.org>\r\n')
+    r.cmd(b'DATA\r\n')
+    code, _ = r.cmd(b'Subject: b\r\n\r\nb\r\n.\r\n')
+    check('B: message 250', code == 250)
+    r.cmd(b'QUIT\r\n')
+    r.close()
+    check('B: the message arrives', sink.wait_for(1, 30))
+    got = [m for m in sink.messages if b'Subject: b' in m.data]
+    head = got[0].data.split(b'\r\n\r\n')[0] if got else b''
+    check('B: Received says ESMTPS, not ESMTPSA (no AUTH of A)',
+          b'ESMTPS' in head and b'ESMTPSA' not in head, head[:400])
+    check('B: only its own recipient (none of A)',
+          got and got[0].rcpts == ['y@example.org'],
+          got[0].rcpts if got else None)
+
+
+def test_max_use(inst):
+    """smtpd_max_use=3: the fourth session goes to another worker, and the
+    retired one exits."""
+    n = len(session_pids(inst))
+    for _ in range(4):
+        r, _ = greet(inst)
+        r.cmd(b'QUIT\r\n')
+        r.close()
+        time.sleep(0.2)
+    wait_until(lambda: len(session_pids(inst)) >= n + 4, 10)
+    pids = session_pids(inst)[n:n + 4]
+    uses = {p: pids.count(p) for p in pids}
+    check('max_use 3: no worker served more than 3 sessions',
+          pids and max(uses.values()) <= 3, pids)
+    full = [p for p, k in uses.items() if k == 3]
+    check('max_use 3: a worker that served 3 exits',
+          full and wait_until(lambda: full[0] not in workers(inst), 10),
+          (pids, workers(inst)))
+
+
+def test_caps(inst):
+    """conn_per_ip=2: two open sessions, the third 421; after one ends
+    (QUIT, or just closing) a new one is served, again and again."""
+    a, _ = greet(inst)
+    b, _ = greet(inst)
+    c, code = greet(inst)
+    check('per-IP cap: third 421', code == 421, code)
+    c.close()
+    a.cmd(b'QUIT\r\n')
+    a.close()
+    ok = True
+    for i in range(6):
+        ok = ok and wait_until(lambda: greet_quit(inst), 5)
+    check('per-IP cap: slots come back after each session (6 in a row)', ok)
+    b.close()
+    check('after all closed: two at once again',
+          wait_until(lambda: two_at_once(inst), 5))
+
+
+def greet_quit(inst):
+    r, code = greet(inst)
+    if code == 220:
+        r.cmd(b'QUIT\r\n')
+    r.close()
+    return code == 220
+
+
+def two_at_once(inst):
+    a, ca = greet(inst)
+    b, cb = greet(inst)
+    a.close()
+    b.close()
+    return ca == 220 and cb == 220
+
+
+def test_kill9(inst):
+    """A worker killed with kill -9 mid-session: the client sees the end,
+    the slot is released (conn_per_ip=2 lets two new sessions in), the
+    pool starts another worker."""
+    n = len(session_pids(inst))
+    a, _ = greet(inst)
+    ehlo(a)
+    a.cmd(b'MAIL FROM:<a@example.com>\r\n')
+    pid = next_pid(inst, n)
+    check('kill -9: the worker is a pool worker', pid in workers(inst),
+          (pid, workers(inst)))
+    os.kill(pid, signal.SIGKILL)
+    try:
+        gone = a.s.recv(100) == b''
+    except OSError:
+        gone = True
+    a.close()
+    check('kill -9: the client sees the connection end', gone)
+    check('kill -9: the worker is gone',
+          wait_until(lambda: pid not in workers(inst), 5))
+    check('kill -9: its slot is released (two new sessions at once)',
+          wait_until(lambda: two_at_once(inst), 5), inst.log_tail(10))
+    check('kill -9: an idle worker is ready again',
+          wait_until(lambda: len(workers(inst)) >= 1, 5))
+
+
+def test_conf_change(inst):
+    """A changed relay.conf: the workers are replaced."""
+    before = workers(inst)
+    with open(inst.path('relay.conf'), 'a') as f:
+        f.write('# touched by test_smtpd_pool\n')
+    greet_quit(inst)
+    check('relay.conf changed: the old workers go',
+          wait_until(lambda: not (before & workers(inst)), 10),
+          (before, workers(inst)))
+    check('relay.conf changed: new workers serve',
+          wait_until(lambda: greet_quit(inst), 5))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix='relaybox-smtpd-pool-')
+    os.chmod(tmp, 0o755)
+    try:
+        cert, key = make_tls(tmp)
+        pwhash = subprocess.run(['openssl', 'passwd', '-6', PASSWORD],
+                                stdout=subprocess.PIPE, text=True,
+                                check=True).stdout.strip()
+        conf = {'tls_cert': cert, 'tls_key': key, 'smtpd_workers_min': 1,
+                'smtpd_max_use': 3, 'conn_per_ip': 2}
+        with Sink() as sink, Instance(conf_overrides=conf, sink=sink,
+                                      rules_text=rules(pwhash)) as inst:
+            test_no_leak(inst, sink)
+            test_max_use(inst)
+            test_caps(inst)
+            test_kill9(inst)
+            test_conf_change(inst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    finish()
+
+
+if __name__ == '__main__':
+    main()
