@@ -38,3 +38,6 @@ fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_NAMES)
 
 .PHONY: fuzz fuzz-build
+
+# tests/chaos/ (the `chaos` target): */module.mk does not reach it
+include tests/chaos/module.mk
