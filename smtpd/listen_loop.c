@@ -233,7 +233,7 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		close(socks[i].fd);
-	listen_pool_retire_all(&st.pool);
+	listen_pool_free(&st.pool);
 	log_info("stopping: %zu sessions left to finish on their own", st.caps.n);
 	listen_caps_free(&st.caps);
 	free(pf);

@@ -236,6 +236,14 @@ void listen_pool_retire_all(struct listen_pool *p)
 		retire(&p->w[i]);
 }
 
+void listen_pool_free(struct listen_pool *p)
+{
+	listen_pool_retire_all(p);
+	free(p->w);
+	p->w = NULL;
+	p->n = p->cap = 0;
+}
+
 int listen_pool_waiting(const struct listen_pool *p, time_t now)
 {
 	return listen_pool_idle(p) > (size_t)cf.smtpd_workers_min ||

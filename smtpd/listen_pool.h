@@ -60,6 +60,9 @@ int listen_pool_reaped(struct listen_pool *p, pid_t pid, time_t now);
 void listen_pool_trim(struct listen_pool *p, time_t now);
 /* Retire every worker (SIGTERM: running sessions finish). */
 void listen_pool_retire_all(struct listen_pool *p);
+/* Retire every worker and free the table (the workers exit by
+ * themselves; relay-listen is stopping). */
+void listen_pool_free(struct listen_pool *p);
 /* Whether trim/fill has work to do later (a poll timeout is wanted). */
 int listen_pool_waiting(const struct listen_pool *p, time_t now);
 
