@@ -5,7 +5,8 @@
  *      fsync's journal commit carries every file's block allocation and
  *      the other fsyncs find nothing left to do;
  *   2. fsyncs each file (data and inode durable);
- *   3. renames each into new/;
+ *   3. names each in new/ (linkat of the unnamed file, see
+ *      queue_inject.c, or rename of tmp/<id>);
  *   4. fsyncs new/ once for the whole batch;
  * and only then are the clients told status 0.  While a round runs the
  * next batch gathers, so the batch grows with the load.  A crash between
@@ -34,25 +35,39 @@ static void commit_fail(struct queue_job *j, const char *what, int e)
 	snprintf(j->r.text, sizeof j->r.text, "%s: %s", what, strerror(e));
 }
 
-/* Steps 1-3 for one job: 1 when it is in new/ (not yet durable). */
+/* Give the written file its name in new/: link the unnamed file, or
+ * rename tmp/<id>.  An existing new/<id> is never replaced. */
+static int commit_name(struct queue_job *j, int newfd)
+{
+	char self[64];
+
+	if (j->tmp[0]) {
+		int rc = renameat2(AT_FDCWD, j->tmp, newfd, j->q.qid,
+				   RENAME_NOREPLACE);
+		if (rc < 0 && errno == EINVAL) /* not on this filesystem */
+			rc = renameat(AT_FDCWD, j->tmp, newfd, j->q.qid);
+		return rc;
+	}
+	snprintf(self, sizeof self, "/proc/self/fd/%d", j->fd);
+	return linkat(AT_FDCWD, self, newfd, j->q.qid, AT_SYMLINK_FOLLOW);
+}
+
+/* Steps 2-3 for one job: 1 when it is in new/ (not yet durable). */
 static int commit_file(struct queue_job *j, int newfd)
 {
 	int rc = fsync(j->fd);
-	int e = errno;
 
+	if (rc == 0 && commit_name(j, newfd) < 0) {
+		commit_fail(j, "rename", errno);
+		rc = 1;
+	} else if (rc < 0) {
+		commit_fail(j, "write", errno);
+	}
 	close(j->fd);
 	j->fd = -1;
-	if (rc < 0) {
-		commit_fail(j, "write", e);
+	if (rc != 0 && j->tmp[0])
 		unlink(j->tmp);
-		return 0;
-	}
-	if (renameat(AT_FDCWD, j->tmp, newfd, j->q.qid) < 0) {
-		commit_fail(j, "rename", errno);
-		unlink(j->tmp);
-		return 0;
-	}
-	return 1;
+	return rc == 0;
 }
 
 void queue_commit_batch(struct queue_job *list)

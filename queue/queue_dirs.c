@@ -34,15 +34,27 @@ int queue_dirs_ensure(const char *qdir)
 	return rc;
 }
 
+/* Strictly increasing within a process (a microsecond is skipped ahead
+ * when two ids would share one), so with the pid in it an id is unique
+ * without looking: the daemon names files at commit by linkat, which
+ * must not find the name taken. */
 void queue_dirs_newid(char *id, size_t n)
 {
-	static unsigned counter;
+	static unsigned long long last;
+	static unsigned long pid;
 	struct timeval tv;
+	unsigned long long us;
 
 	gettimeofday(&tv, NULL);
-	snprintf(id, n, "%08llX%05lX%05lX%X", (unsigned long long)tv.tv_sec,
-		 (unsigned long)tv.tv_usec, (unsigned long)getpid() & 0xfffff,
-		 counter++ & 0xf);
+	us = (unsigned long long)tv.tv_sec * 1000000ULL +
+	     (unsigned long long)tv.tv_usec;
+	if (us <= last)
+		us = last + 1;
+	last = us;
+	if (!pid)
+		pid = (unsigned long)getpid() & 0xfffff;
+	snprintf(id, n, "%08llX%05llX%05lX%X", us / 1000000ULL,
+		 us % 1000000ULL, pid, 0u);
 }
 
 void queue_dirs_trigger(const char *qdir)

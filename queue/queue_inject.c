@@ -104,23 +104,48 @@ static int inject_file(int fd, struct queue_job *j, long long now)
 	return rc;
 }
 
-int queue_inject_write(struct queue_job *j)
+/* The file is created unnamed (O_TMPFILE in tmp/) and gets its only
+ * name at commit, by linkat into new/: one directory operation per message
+ * instead of two (create in tmp/, rename), and a crash before the commit
+ * leaves nothing to sweep.  Where the filesystem or a missing /proc does
+ * not allow it, a named tmp/<id> and rename, as before. */
+static int inject_open(struct queue_job *j)
 {
-	long long now = queue_now();
-	char err[200];
+	static int named = -1;
 	int fd = -1;
 
-	if (queue_env_parse(j->env, j->envlen, &j->q, err, sizeof err) < 0)
-		return inject_fail(&j->r, EXIT_PERM, err);
+	if (named < 0)
+		named = access("/proc/self/fd", X_OK) < 0;
+	j->tmp[0] = '\0';
+	queue_dirs_newid(j->q.qid, sizeof j->q.qid);
+	if (!named) {
+		fd = open(j->sp.dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+		if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR &&
+				errno != EINVAL))
+			return fd;
+		named = 1;
+	}
 	for (int tries = 0; fd < 0 && tries < 16; tries++) {
-		queue_dirs_newid(j->q.qid, sizeof j->q.qid);
-		snprintf(j->tmp, sizeof j->tmp, "%s/tmp/%s", cf.queue_dir,
-			 j->q.qid);
+		if (tries)
+			queue_dirs_newid(j->q.qid, sizeof j->q.qid);
+		snprintf(j->tmp, sizeof j->tmp, "%s/%s", j->sp.dir, j->q.qid);
 		fd = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 			  0640);
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}
+	return fd;
+}
+
+int queue_inject_write(struct queue_job *j)
+{
+	long long now = queue_now();
+	char err[200];
+	int fd;
+
+	if (queue_env_parse(j->env, j->envlen, &j->q, err, sizeof err) < 0)
+		return inject_fail(&j->r, EXIT_PERM, err);
+	fd = inject_open(j);
 	if (fd < 0)
 		return inject_failx(&j->r, "create tmp");
 	j->q.arrival = now;
@@ -128,7 +153,8 @@ int queue_inject_write(struct queue_job *j)
 	if (inject_file(fd, j, now) < 0) {
 		inject_failx(&j->r, "write");
 		close(fd);
-		unlink(j->tmp);
+		if (j->tmp[0])
+			unlink(j->tmp);
 		return -1;
 	}
 	j->fd = fd;

@@ -39,7 +39,8 @@ void queue_job_free(struct queue_job *j)
 {
 	if (j->fd >= 0) { /* written, never committed: not in new/ */
 		close(j->fd);
-		unlink(j->tmp);
+		if (j->tmp[0])
+			unlink(j->tmp);
 	}
 	job_close_fd(&j->msgfd);
 	job_close_fd(&j->envfd);

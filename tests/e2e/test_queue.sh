@@ -122,6 +122,7 @@ if [ "$(id -u)" = 0 ] && mkdir "$T/fs" && mount -t tmpfs -o size=1m tmpfs "$T/fs
 	inject 'Fa@example.com\0Tb@example.org\0\0' "$T/j" "$T/big"
 	rc=$?
 	[ $rc -eq 111 ] && pass "ENOSPC: exit 111" || fail "ENOSPC: exit 111" "exit $rc $(cat "$T/err")"
+	grep -qi "space" "$T/err" && pass "ENOSPC: the reason says space" || fail "ENOSPC: the reason says space" "$(cat "$T/err")"
 	[ "$(count "$T/fs/queue/new")" -eq 0 ] && [ "$(count "$T/fs/queue/tmp")" -eq 0 ] &&
 		pass "ENOSPC: nothing left in new/ or tmp/" || fail "ENOSPC: nothing left in new/ or tmp/" "$(find "$T/fs")"
 	inject 'Fa@example.com\0Tb@example.org\0\0' "$T/j"

@@ -7,17 +7,23 @@ durability or correctness:
   - a client that disconnects mid-message (or sends only the message)
     leaves nothing in new/ or tmp/, and the daemon keeps serving;
   - kill -9 of relay-queue under load: every id it acknowledged is in
-    new/, complete; relay-master restarts it and injection works again.
+    new/, complete; relay-master restarts it and injection works again;
+  - a full disk (a 1 MiB tmpfs, as root): 111 with "space" in the text,
+    nothing left behind, and the daemon goes on (a small one fits).
 Delivery is pointed at a closed port so files stay in new/ to be read."""
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, check, finish, wait_until  # noqa: E402
+from harness import (BIN, Instance, check, finish, is_root, skip,  # noqa: E402
+                     wait_until)
 from test_queue_daemon import env, frame, inject, read_frame  # noqa: E402
 
 CONF = {'relayhost': '[127.0.0.1]:1', 'retry_min': '3600',
@@ -172,11 +178,58 @@ def test_kill(inst):
     check('kill -9: restarted and injecting again', ok, inst.log_tail())
 
 
+def test_enospc():
+    if not is_root():
+        return skip('ENOSPC through the daemon', 'needs root (tmpfs)')
+    d = tempfile.mkdtemp(prefix='relaybox-qfull-')
+    fs = os.path.join(d, 'fs')
+    os.makedirs(os.path.join(d, 'run'))
+    os.mkdir(fs)
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs',
+                       fs]).returncode != 0:
+        shutil.rmtree(d)
+        return skip('ENOSPC through the daemon', 'no tmpfs')
+    proc = None
+    try:
+        with open(os.path.join(d, 'relay.conf'), 'w') as f:
+            f.write('hostname = relay.test\nuser_queue = nobody\n'
+                    'group_queue = nogroup\nqueue_dir = %s/queue\n' % fs)
+        for p in (d, fs, os.path.join(d, 'run')):
+            os.chown(p, 65534, 65534)
+            os.chmod(p, 0o755)
+        proc = subprocess.Popen([os.path.join(BIN, 'relay-queue'), '-d', d,
+                                 '-l'], stderr=subprocess.DEVNULL)
+        sock = os.path.join(d, 'run/queue.sock')
+        wait_until(lambda: os.path.exists(sock), 10)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(sock)
+        big = b'Subject: big\r\n\r\n' + (b'y' * 998 + b'\r\n') * 1500
+        rep = inject(s, big, env('a@example.com', 'b@example.org'))
+        check('ENOSPC through the daemon: 111, the text says space',
+              rep and rep.get('status') == '111' and
+              'space' in rep.get('text', '').lower(), repr(rep))
+        left = [n for sub in ('new', 'tmp')
+                for n in os.listdir(os.path.join(fs, 'queue', sub))]
+        check('ENOSPC through the daemon: nothing left', not left, repr(left))
+        rep = inject(s, body(b'small'), env('a@example.com', 'b@example.org'))
+        check('ENOSPC through the daemon: a small one still fits',
+              rep and rep.get('status') == '0', repr(rep))
+        s.close()
+    finally:
+        if proc:
+            proc.kill()
+            proc.wait()
+        subprocess.run(['umount', fs])
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     with Instance(conf_overrides=CONF) as inst:
         test_many(inst)
         test_disconnect(inst)
         test_kill(inst)
+    test_enospc()
     finish()
 
 
