@@ -6,6 +6,7 @@
  *   send_route   route lookup in rules.cdb (relayhost, rcpt, sender, default)
  *   send_sched   the retry schedule and expiry
  *   send_msg     messages in memory: load, scan new/, find, free
+ *   send_ready   the ready heap: messages by the time they are due
  *   send_dsn     RFC 3464 delivery status notifications (text only)
  *   send_inject  injecting a message through run/queue.sock
  *   send_bounce  when and to whom bounces and delay warnings go
@@ -65,11 +66,18 @@ struct send_msg {
 	int gone;               /* left new/ (held, deleted) */
 	int seen;               /* mark of the last scan */
 	struct send_msg *hnext;
+	size_t vidx;            /* index in send_msgs.v */
+	size_t hidx;            /* index in the ready heap, SIZE_MAX: out */
+	long long wake;         /* when it next needs a pass */
+	unsigned long long seq; /* order among equal wake times */
 };
 struct send_msgs {
 	struct send_msg **v;
 	size_t n, cap;
 	struct send_msg *hash[4096];
+	struct send_msg **heap; /* the ready heap (send_ready.c) */
+	size_t nheap, hcap;
+	unsigned long long seq;
 };
 /* Scan new/: load unknown messages, mark vanished ones gone.  Returns
  * how many were loaded. */
@@ -78,8 +86,8 @@ struct send_msg *send_msg_find(struct send_msgs *ms, const char *qid);
 /* Load one message (header + state); NULL when it cannot be read. */
 struct send_msg *send_msg_load(const char *qdir, const char *qid);
 void send_msg_add(struct send_msgs *ms, struct send_msg *m);
-/* Remove index i from the set and free it. */
-void send_msg_drop(struct send_msgs *ms, size_t i);
+/* Remove m from the set (and the ready heap) and free it. */
+void send_msg_drop(struct send_msgs *ms, struct send_msg *m);
 /* Record results: lines already formatted by qstate_format, applied to
  * m->st after the append + fsync of state/<id> succeeded.  0 or -1. */
 int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
@@ -94,6 +102,19 @@ int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
 void send_msg_remove(const char *qdir, struct send_msg *m);
 /* Remove orphan state/ files (no message in new/ or hold/); at start. */
 void send_msg_sweep(const char *qdir);
+
+/* ---- the ready heap (send_ready.c) ---- */
+/* Due at t at the latest (an earlier wake time stands). */
+void send_ready_set(struct send_msgs *ms, struct send_msg *m, long long t);
+/* Due at t, after a pass over m (m was popped). */
+void send_ready_later(struct send_msgs *ms, struct send_msg *m, long long t);
+/* Back in with its old wake time and place in line. */
+void send_ready_putback(struct send_msgs *ms, struct send_msg *m);
+/* The first message due at now, taken out of the heap; NULL when none. */
+struct send_msg *send_ready_pop(struct send_msgs *ms, long long now);
+void send_ready_remove(struct send_msgs *ms, struct send_msg *m);
+/* The earliest wake time, INT64_MAX when empty. */
+long long send_ready_next(const struct send_msgs *ms);
 
 /* ---- DSN (send_dsn.c) ---- */
 struct send_dsn_rcpt {
@@ -144,10 +165,11 @@ void send_worker_init(void);
 long send_worker_connect(long long now);
 /* Add the fds to watch to pfd (returns how many), and handle readiness. */
 size_t send_worker_pollfds(struct pollfd *pfd, size_t max);
+/* Results wake their message (send_ready_set). */
 void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 			size_t n, long long now);
 /* Send a job (recipients idx[0..n) of m to route r); 0 sent, -1 when no
- * worker may take it now. */
+ * worker is idle, -2 when dest is at its concurrency limit. */
 int send_worker_dispatch(struct send_msg *m, const struct send_route *r,
 			 const char *dest, const size_t *idx, size_t n);
 /* Kill jobs past their deadline (their recipients become T). */
@@ -156,8 +178,8 @@ int send_worker_idle(void);
 
 /* ---- loop (send_loop.c) ---- */
 int send_loop_run(void);
-/* One scheduling pass over every message; returns the time of the next
- * due event (or now + 60). */
+/* One scheduling pass over the messages due (the ready heap); returns
+ * the time of the next due event (at most now + 60). */
 long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
 			 long long now);
 

@@ -1,8 +1,8 @@
 /* send_loop.c: the scheduler's loop.  It sleeps in poll() on the trigger
  * FIFO, the relay-remote connections and the next timer; each wake-up
- * that may have changed something runs a pass over the messages:
- * expire, finish (bounce + remove), warn, and dispatch due recipients
- * grouped by destination. */
+ * that may have changed something runs a pass over the messages that
+ * are due (the ready heap, send_ready.c): expire, finish (bounce +
+ * remove), warn, and dispatch due recipients grouped by destination. */
 #include "send.h"
 #include "addr.h"
 #include "log.h"
@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #define LOOP_RESCAN 30          /* seconds between scans of new/ */
+#define LOOP_DROPPED (-1)       /* loop_one: the message was freed */
+#define LOOP_NOWORKER (-2)      /* no idle worker: stop the pass */
 
 /* Pending recipients of an expired message become B. */
 static void loop_expire(struct send_msg *m, long long now)
@@ -98,8 +100,11 @@ static long long loop_jobs(struct send_msg *m, struct rcdb *db, uint64_t *h,
 				idx[n++] = j;
 		send_route_lookup(db, cf.relayhost, m->q.rcpt[i], m->q.from, &r);
 		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
-		if (send_worker_dispatch(m, &r, dest, idx, n) < 0)
-			return now + 1; /* no worker now: the next free one */
+		int rc = send_worker_dispatch(m, &r, dest, idx, n);
+		if (rc == -1)
+			return LOOP_NOWORKER; /* the next free one takes it */
+		if (rc < 0)
+			return now + 1; /* dest at its limit: a result wakes us */
 		for (size_t k = 0; k < n; k++)
 			h[idx[k]] = 0;
 	}
@@ -120,7 +125,7 @@ static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
 	if (ndue == 0)
 		return next;
 	if (!send_worker_idle())
-		return now + 1;
+		return LOOP_NOWORKER;
 	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
 	if (access(path, F_OK) < 0) {
 		m->gone = 1; /* held or deleted meanwhile */
@@ -140,38 +145,72 @@ static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
 	return next;
 }
 
+/* The latest time m must be looked at again even without an event:
+ * its expiry and its delay warning. */
+static long long loop_deadline(const struct send_msg *m, long long now,
+			       long long due)
+{
+	long long t = m->q.arrival + cf.queue_lifetime;
+
+	if (t > now && t < due)
+		due = t;
+	t = m->q.arrival + cf.delay_warning;
+	if (cf.delay_warning && !m->st.warned && m->q.from[0] && t > now &&
+	    t < due)
+		due = t;
+	return due;
+}
+
+/* One message's turn: returns when it is due next, LOOP_DROPPED or
+ * LOOP_NOWORKER. */
+static long long loop_one(struct send_msgs *ms, struct send_msg *m,
+			  struct rcdb *db, long long now)
+{
+	long long due;
+
+	if (m->gone) {
+		if (m->nbusy)
+			return now + 3600; /* its last result wakes it */
+		send_msg_drop(ms, m);
+		return LOOP_DROPPED;
+	}
+	loop_expire(m, now);
+	if (!qstate_pending(&m->st)) {
+		if (m->nbusy)
+			return now + 3600;
+		if (send_bounce_final(cf.queue_dir, m) == 0) {
+			send_msg_remove(cf.queue_dir, m);
+			send_msg_drop(ms, m);
+			return LOOP_DROPPED;
+		}
+		return now + cf.retry_min;
+	}
+	send_bounce_warn(cf.queue_dir, m, now);
+	due = loop_dispatch(m, db, now);
+	return due == LOOP_NOWORKER ? due : loop_deadline(m, now, due);
+}
+
 long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
 			 long long now)
 {
-	long long next = now + 60;
+	struct send_msg *m;
+	long long next;
 
-	/* backwards: send_msg_drop moves the last message into slot i */
-	for (size_t i = ms->n; i-- > 0;) {
-		struct send_msg *m = ms->v[i];
-		long long due;
-		if (m->gone) {
-			if (!m->nbusy)
-				send_msg_drop(ms, i);
+	while ((m = send_ready_pop(ms, now))) {
+		long long due = loop_one(ms, m, db, now);
+		if (due == LOOP_DROPPED)
 			continue;
+		if (due == LOOP_NOWORKER) {
+			/* first in line when a worker comes back */
+			send_ready_putback(ms, m);
+			break;
 		}
-		loop_expire(m, now);
-		if (!qstate_pending(&m->st)) {
-			if (m->nbusy)
-				continue;
-			if (send_bounce_final(cf.queue_dir, m) == 0) {
-				send_msg_remove(cf.queue_dir, m);
-				send_msg_drop(ms, i);
-			} else if (now + cf.retry_min < next) {
-				next = now + cf.retry_min;
-			}
-			continue;
-		}
-		send_bounce_warn(cf.queue_dir, m, now);
-		due = loop_dispatch(m, db, now);
-		if (due < next)
-			next = due;
+		send_ready_later(ms, m, due > now ? due : now + 1);
 	}
-	return next;
+	next = send_ready_next(ms);
+	if (next <= now)
+		return now + 1; /* waiting for a worker: its result wakes us */
+	return next < now + 60 ? next : now + 60;
 }
 
 /* relayctl queue flush touches queue/flush and writes the trigger: when
@@ -190,10 +229,12 @@ static void loop_flush(struct send_msgs *ms, long long now)
 		return;
 	if (seen.tv_sec || seen.tv_nsec || now - st.st_mtim.tv_sec < 60) {
 		log_info("flush: retrying every deferred recipient now");
-		for (size_t i = 0; i < ms->n; i++)
+		for (size_t i = 0; i < ms->n; i++) {
 			for (size_t k = 0; k < ms->v[i]->q.nrcpt; k++)
 				if (ms->v[i]->st.r[k].status == 'T')
 					ms->v[i]->st.r[k].next = now;
+			send_ready_set(ms, ms->v[i], now);
+		}
 	}
 	seen = st.st_mtim;
 }

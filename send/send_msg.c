@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,19 +70,23 @@ void send_msg_add(struct send_msgs *ms, struct send_msg *m)
 	}
 	m->hnext = ms->hash[h];
 	ms->hash[h] = m;
+	m->vidx = ms->n;
 	ms->v[ms->n++] = m;
+	m->hidx = SIZE_MAX;
+	send_ready_set(ms, m, 0); /* new: due now */
 }
 
-void send_msg_drop(struct send_msgs *ms, size_t i)
+void send_msg_drop(struct send_msgs *ms, struct send_msg *m)
 {
-	struct send_msg *m = ms->v[i];
 	struct send_msg **pp = &ms->hash[msg_hash(m->q.qid)];
 
 	while (*pp && *pp != m)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = m->hnext;
-	ms->v[i] = ms->v[--ms->n];
+	send_ready_remove(ms, m);
+	ms->v[m->vidx] = ms->v[--ms->n];
+	ms->v[m->vidx]->vidx = m->vidx;
 	qstate_free(&m->st);
 	qfile_free(&m->q);
 	free(m->busy);
@@ -125,8 +130,10 @@ size_t send_msg_scan(struct send_msgs *ms, const char *qdir)
 	}
 	closedir(d);
 	for (size_t i = 0; i < ms->n; i++)
-		if (!ms->v[i]->seen)
+		if (!ms->v[i]->seen && !ms->v[i]->gone) {
 			ms->v[i]->gone = 1;
+			send_ready_set(ms, ms->v[i], 0);
+		}
 	return loaded;
 }
 

@@ -132,8 +132,10 @@ int send_worker_dispatch(struct send_msg *m, const struct send_route *r,
 	struct kv k;
 	int rc;
 
-	if (!w || n == 0 || n > SEND_JOB_RCPT_MAX)
-		return -1;
+	if (!w)
+		return send_worker_idle() ? -2 : -1;
+	if (n == 0 || n > SEND_JOB_RCPT_MAX)
+		return -2;
 	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
 	kv_init(&k);
 	kv_add(&k, "qid", m->q.qid);
@@ -207,8 +209,9 @@ static int worker_completes(const struct send_worker *w,
 /* Record the job's results (one append + fsync, or none at all when
  * they complete the message: send_msg_done), then free the worker.
  * A recipient the worker did not report is deferred. */
-static void worker_finish(struct send_worker *w, const struct worker_res *res,
-			  const char *relay, const char *tls, long long now)
+static void worker_finish(struct send_msgs *ms, struct send_worker *w,
+			  const struct worker_res *res, const char *relay,
+			  const char *tls, long long now)
 {
 	struct send_msg *m = w->msg;
 	size_t cap = w->nidx * (QSTATE_LINE_MAX + 2) + 1, len = 0;
@@ -242,21 +245,23 @@ static void worker_finish(struct send_worker *w, const struct worker_res *res,
 	m->nbusy -= w->nidx;
 	w->msg = NULL;
 	w->nidx = 0;
+	send_ready_set(ms, m, 0); /* finish, retry or drop it next pass */
 }
 
 /* Every recipient of the job deferred with reason text. */
-static void worker_fail(struct send_worker *w, const char *text, long long now)
+static void worker_fail(struct send_msgs *ms, struct send_worker *w,
+			const char *text, long long now)
 {
 	struct worker_res res[SEND_JOB_RCPT_MAX];
 	for (size_t k = 0; k < w->nidx; k++)
 		res[k] = (struct worker_res){ 'T', 451, text };
 	if (w->msg)
-		worker_finish(w, res, "", "", now);
+		worker_finish(ms, w, res, "", "", now);
 }
 
 /* A result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=. */
-static int worker_result(struct send_worker *w, char *payload, size_t len,
-			 long long now)
+static int worker_result(struct send_msgs *ms, struct send_worker *w,
+			 char *payload, size_t len, long long now)
 {
 	struct worker_res res[SEND_JOB_RCPT_MAX];
 	struct kv_msg msg;
@@ -278,7 +283,7 @@ static int worker_result(struct send_worker *w, char *payload, size_t len,
 				res[k] = (struct worker_res){
 					st, code, msg.pair[p].value + off };
 	}
-	worker_finish(w, res, kv_get_or(&msg, "relay", ""),
+	worker_finish(ms, w, res, kv_get_or(&msg, "relay", ""),
 		      kv_get_or(&msg, "tls", ""), now);
 	return 0;
 }
@@ -286,7 +291,6 @@ static int worker_result(struct send_worker *w, char *payload, size_t len,
 void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 			size_t n, long long now)
 {
-	(void)ms;
 	for (size_t i = 0; i < n && i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
 		char *payload;
@@ -296,7 +300,7 @@ void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 		if (!pfd[i].revents || w->fd < 0)
 			continue;
 		while ((rc = ns_reader_next(&w->rd, &payload, &len)) == 1)
-			if (worker_result(w, payload, len, now) < 0) {
+			if (worker_result(ms, w, payload, len, now) < 0) {
 				rc = -1;
 				errno = EPROTO;
 				break;
@@ -304,7 +308,8 @@ void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 		if (rc < 0) {
 			log_warn("relay-remote connection lost: %s",
 				 errno ? strerror(errno) : "EOF");
-			worker_fail(w, "4.3.0 delivery agent went away", now);
+			worker_fail(ms, w, "4.3.0 delivery agent went away",
+				    now);
 			worker_close(w, now);
 		}
 	}
@@ -312,13 +317,12 @@ void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 
 void send_worker_timeouts(struct send_msgs *ms, long long now)
 {
-	(void)ms;
 	for (size_t i = 0; i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
 		if (!w->msg || now < w->deadline)
 			continue;
 		log_warn("%s: delivery agent timed out", w->msg->q.qid);
-		worker_fail(w, "4.4.1 delivery timed out", now);
+		worker_fail(ms, w, "4.4.1 delivery timed out", now);
 		worker_close(w, now);
 	}
 }
