@@ -52,52 +52,75 @@ static int commit_name(struct queue_job *j, int newfd)
 	return linkat(AT_FDCWD, self, newfd, j->q.qid, AT_SYMLINK_FOLLOW);
 }
 
-/* Steps 2-3 for one job: 1 when it is in new/ (not yet durable). */
-static int commit_file(struct queue_job *j, int newfd)
+/* Step 2: a job whose fsync fails is finished (111), its file gone. */
+static void commit_sync(struct queue_job *j)
 {
-	int rc = fsync(j->fd);
+	if (fsync(j->fd) == 0)
+		return;
+	commit_fail(j, "write", errno);
+	close(j->fd);
+	j->fd = -1;
+	if (j->tmp[0])
+		unlink(j->tmp);
+}
 
-	if (rc == 0 && commit_name(j, newfd) < 0) {
+/* Step 3: 1 when the job is in new/ (not yet durable). */
+static int commit_link(struct queue_job *j, int newfd)
+{
+	int rc = commit_name(j, newfd);
+
+	if (rc < 0) {
 		commit_fail(j, "rename", errno);
-		rc = 1;
-	} else if (rc < 0) {
-		commit_fail(j, "write", errno);
+		if (j->tmp[0])
+			unlink(j->tmp);
 	}
 	close(j->fd);
 	j->fd = -1;
-	if (rc != 0 && j->tmp[0])
-		unlink(j->tmp);
 	return rc == 0;
 }
 
+/* new/, opened once: cf.queue_dir does not change while we run. */
+static int commit_newdir(void)
+{
+	static int fd = -1;
+	char newdir[PATH_MAX];
+
+	if (fd < 0) {
+		snprintf(newdir, sizeof newdir, "%s/new", cf.queue_dir);
+		fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	return fd;
+}
+
+/* All the fsyncs before any name: a name made between two fsyncs would
+ * put a new directory change in the journal and make the next fsync wait
+ * for another commit. */
 void queue_commit_batch(struct queue_job *list)
 {
-	char newdir[PATH_MAX];
-	int renamed = 0, e = 0, oe, newfd;
+	int newfd = commit_newdir(), oe = errno, linked = 0, e = 0;
+	struct queue_job *j;
 
-	snprintf(newdir, sizeof newdir, "%s/new", cf.queue_dir);
-	newfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	oe = errno;
-	for (struct queue_job *j = list; j; j = j->next)
-		if (sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0) {
-			/* only a hint: the fsync below is the real thing */
-		}
-	for (struct queue_job *j = list; j; j = j->next) {
+	for (j = list; j; j = j->next) {
 		j->r.status = -1;
 		if (newfd < 0)
 			commit_fail(j, "open new", oe); /* freeing removes tmp */
-		else if (commit_file(j, newfd))
-			renamed++;
+		else if (sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE)) {
+			/* only a hint: the fsync is the real thing */
+		}
 	}
-	if (renamed && fsync(newfd) < 0)
+	for (j = list; j; j = j->next)
+		if (j->r.status == -1)
+			commit_sync(j);
+	for (j = list; j; j = j->next)
+		if (j->r.status == -1)
+			linked += commit_link(j, newfd);
+	if (linked && fsync(newfd) < 0)
 		e = errno ? errno : EIO;
-	if (newfd >= 0)
-		close(newfd);
-	for (struct queue_job *j = list; j; j = j->next) {
+	for (j = list; j; j = j->next) {
 		if (j->r.status != -1)
 			continue;
 		if (e) {
-			/* the rename may not be durable: say so; relay-send
+			/* the name may not be durable: say so; relay-send
 			 * may still deliver it (a duplicate, never a loss) */
 			commit_fail(j, "fsync new", e);
 			continue;
