@@ -8,16 +8,19 @@ relay-listen and relay-policy) at random moments; relay-master restarts
 its daemons.  A client that gets no reply, a 4xx or a broken connection
 tries again later on a new connection, as a real MTA would (bounded
 retries), so a message whose 250 was lost in a kill may arrive twice:
-that is a duplicate, counted and reported.  A message that got a 250 and
+that is a duplicate, counted and reported (split into "queued twice":
+two queue ids, and "delivered twice": one queue id, a kill between the
+receiver's 250 and relay-send's state record).  A message that got a 250 and
 never arrives is a loss: the test fails.  After the load the queue must
 drain (bounded time), every daemon must be running again, and the log
 must hold no sanitizer report.
 
     /usr/bin/python3 tests/chaos/chaos.py [--messages 5000] [--clients 8]
-        [--max-seconds 300] [--kill-every 0.4] [--seed N]
+        [--max-seconds 300] [--min-seconds 60] [--kill-every 0.25]
+        [--seed N] [--weights relay-policy=6,...]
 
 `make chaos` runs the full form; tests/e2e/test_chaos_short.py runs
-run(messages=300, ...) for `make test`.  Prints PASS/FAIL lines and one
+run(messages=1000, min_seconds=12, ...) for `make test`.  Prints PASS/FAIL lines and one
 '# chaos:' line with the numbers.
 
 relay-master slows down the restart of a daemon that died 10 times in a
@@ -49,6 +52,7 @@ QUICK_LIFE = 10.0   # relay-master's "died soon after start"
 QUICK_STREAK = 4    # well below its 10-in-a-row slow-down: a daemon
                     # may also die by itself when its peer is down
 SERIAL = re.compile(rb'^X-Chaos-Serial: (\d+)\r?$', re.M)
+QID = re.compile(rb'\bid ([0-9A-F]{10,});')
 SANITIZER = re.compile(r'AddressSanitizer|LeakSanitizer|runtime error:')
 
 
@@ -62,9 +66,13 @@ def message(serial):
 class Clients:
     """Parallel SMTP clients; .accepted holds each serial that got 250."""
 
-    def __init__(self, port, n, nclients, deadline, tries=30):
+    def __init__(self, port, n, nclients, deadline, min_seconds=0,
+                 tries=30):
         self.port = port
+        self.n = n
         self.todo = list(range(n))
+        self.start_t = time.time()
+        self.min_seconds = min_seconds
         self.lock = threading.Lock()
         self.accepted = set()
         self.given_up = set()
@@ -87,8 +95,17 @@ class Clients:
         return not any(t.is_alive() for t in self.threads)
 
     def _next(self):
+        """The next serial, not before its share of min_seconds: the load
+        is spread over at least that long, so the killer has time."""
         with self.lock:
-            return self.todo.pop() if self.todo else None
+            if not self.todo:
+                return None
+            k = self.n - len(self.todo)
+            serial = self.todo.pop()
+        wait = self.start_t + self.min_seconds * k / self.n - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        return serial
 
     def _run(self):
         conn, used = None, 0
@@ -115,16 +132,24 @@ class Clients:
                         conn.quit()
                     conn, used = smtplib.SMTP('127.0.0.1', self.port,
                                               timeout=20), 0
-                    conn.ehlo('chaos.test')
+                    code, text = conn.ehlo('chaos.test')
+                    if code != 250:
+                        # smtplib would go on to MAIL (and get 503):
+                        # a 4xx to EHLO is a temporary failure
+                        raise smtplib.SMTPResponseException(
+                            code, b'EHLO: ' + text)
                 conn.sendmail('chaos@example.com',
                               ['r%d@example.org' % serial], message(serial))
                 with self.lock:
                     self.accepted.add(serial)
                 return conn, used + 1
             except smtplib.SMTPRecipientsRefused as e:
-                code = list(e.recipients.values())[0][0]
+                code, text = list(e.recipients.values())[0]
+                text = b'RCPT: ' + text
             except smtplib.SMTPResponseException as e:
-                code = e.smtp_code
+                code, text = e.smtp_code, e.smtp_error
+                if isinstance(e, smtplib.SMTPSenderRefused):
+                    text = b'MAIL: ' + text
             except (OSError, smtplib.SMTPException):
                 code = 0        # no reply, connection broken: try again
             if conn:
@@ -135,7 +160,9 @@ class Clients:
             conn = None
             if 500 <= code < 600:
                 with self.lock:
-                    self.refused[serial] = code
+                    self.refused[serial] = '%d %s at %s' % (
+                        code, text.decode(errors='replace'),
+                        time.strftime('%H:%M:%S'))
                 return None, 0
             with self.lock:
                 self.retries += 1
@@ -247,8 +274,11 @@ class Killer:
 
 
 def arrivals(sink):
-    """serial -> times it arrived."""
-    seen = {}
+    """(serial -> times it arrived, serial -> set of queue ids): one
+    serial under two queue ids was queued twice (its 250 was lost, the
+    client sent it again); the same queue id twice was delivered twice
+    (relay-send or relay-remote killed before the result was recorded)."""
+    seen, qids = {}, {}
     with sink.lock:
         msgs = list(sink.messages)
     for m in msgs:
@@ -256,7 +286,9 @@ def arrivals(sink):
         if g:
             s = int(g.group(1))
             seen[s] = seen.get(s, 0) + 1
-    return seen
+            q = QID.search(m.data)
+            qids.setdefault(s, set()).add(q.group(1) if q else b'?')
+    return seen, qids
 
 
 def drain(inst, sink, clients, timeout):
@@ -266,7 +298,7 @@ def drain(inst, sink, clients, timeout):
     deadline = time.time() + timeout
     last_flush = 0
     while time.time() < deadline:
-        seen = arrivals(sink)
+        seen = arrivals(sink)[0]
         if clients.accepted <= set(seen) and inst.queue_count() == 0:
             return True
         if time.time() - last_flush > 5:
@@ -283,7 +315,7 @@ def all_running(inst):
 
 
 def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
-        seed=None, tag='chaos'):
+        seed=None, tag='chaos', min_seconds=60):
     """One chaos run; PASS/FAIL lines through harness.check; returns the
     numbers as a dict."""
     seed = seed if seed is not None else int(time.time())
@@ -291,7 +323,8 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
     start = time.time()
     load_end = start + max_seconds * 0.6      # the rest is for draining
     with Sink() as sink, Instance(sink=sink) as inst:
-        clients = Clients(inst.port, messages, nclients, load_end).start()
+        clients = Clients(inst.port, messages, nclients, load_end,
+                          min_seconds).start()
         killer = Killer(inst, kill_every, rng).start()
         clients.join(max(1, load_end - time.time() + 25))
         killer.finish()
@@ -300,14 +333,17 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
               wait_until(lambda: all_running(inst), 40, 0.2), inst.log_tail())
         drained = drain(inst, sink, clients,
                         max(30, start + max_seconds - time.time()))
-        seen = arrivals(sink)
+        seen, qids = arrivals(sink)
         lost = sorted(clients.accepted - set(seen))
         dups = sum(n - 1 for n in seen.values())
+        queued_twice = sum(len(q) - 1 for q in qids.values())
         got = len(clients.accepted)
         r = dict(seed=seed, messages=messages, accepted=got,
                  given_up=len(clients.given_up), refused=len(clients.refused),
                  retries=clients.retries, arrived=sum(seen.values()),
                  unique=len(seen), lost=len(lost), duplicates=dups,
+                 dup_queued_twice=queued_twice,
+                 dup_delivered_twice=dups - queued_twice,
                  kills=dict(killer.kills), load_s=round(load_s),
                  total_s=round(time.time() - start))
         print('# %s: %s' % (tag, r), flush=True)
@@ -339,10 +375,24 @@ def main():
     ap.add_argument('--messages', type=int, default=5000)
     ap.add_argument('--clients', type=int, default=8)
     ap.add_argument('--max-seconds', type=int, default=300)
-    ap.add_argument('--kill-every', type=float, default=0.4)
+    ap.add_argument('--kill-every', type=float, default=0.25)
+    ap.add_argument('--min-seconds', type=float, default=60,
+                    help='spread the load over at least this long')
     ap.add_argument('--seed', type=int)
+    ap.add_argument('--weights', help='e.g. relay-policy=6,relay-smtpd=1: '
+                    'how often each daemon is picked')
     a = ap.parse_args()
-    run(a.messages, a.clients, a.max_seconds, a.kill_every, a.seed)
+    if a.weights:
+        global TARGETS
+        w = dict(TARGETS)
+        for item in a.weights.split(','):
+            name, _, n = item.partition('=')
+            if name not in w:
+                ap.error('unknown daemon %r' % name)
+            w[name] = int(n)
+        TARGETS = tuple(w.items())
+    run(a.messages, a.clients, a.max_seconds, a.kill_every, a.seed,
+        min_seconds=a.min_seconds)
     finish()
 
 
