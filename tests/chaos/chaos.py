@@ -20,8 +20,8 @@ must hold no sanitizer report.
         [--seed N] [--weights relay-policy=6,...]
 
 `make chaos` runs the full form; tests/e2e/test_chaos_short.py runs
-run(messages=1000, min_seconds=12, ...) for `make test`.  Prints PASS/FAIL lines and one
-'# chaos:' line with the numbers.
+run(messages=1000, min_seconds=12, ...) for `make test`.  Prints
+PASS/FAIL lines and one '# chaos:' line with the numbers.
 
 relay-master slows down the restart of a daemon that died 10 times in a
 row within 10 s of its start (once every 30 s): the killer kills a daemon
