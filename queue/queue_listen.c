@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,8 +39,27 @@ struct lconn {
 
 static struct lconn *conns[LISTEN_CONN_MAX];
 static size_t nconns;
+static size_t conn_max = LISTEN_CONN_MAX;
 static uid_t allowed[4];
 static size_t nallowed;
+
+/* Every injection now holds its descriptors in this process (socket, two
+ * pipes, the queue file): raise the soft limit to the hard one and take
+ * no more connections than the descriptors allow. */
+static void listen_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (rl.rlim_cur - 64) / 4 < conn_max)
+		conn_max = rl.rlim_cur > 128 ? (size_t)(rl.rlim_cur - 64) / 4
+					     : 16;
+}
 
 static void listen_allow(const char *user)
 {
@@ -79,7 +99,7 @@ static void listen_accept(int lfd)
 
 	if (fd < 0)
 		return;
-	if (!listen_peer_ok(fd) || nconns == LISTEN_CONN_MAX) {
+	if (!listen_peer_ok(fd) || nconns >= conn_max) {
 		log_warn("queue.sock: peer refused (uid or too many)");
 		close(fd);
 		return;
@@ -277,6 +297,7 @@ int queue_listen_run(void)
 	listen_allow(cf.user_smtpd);
 	listen_allow(cf.user_send);
 	listen_allow(cf.user_queue);
+	listen_fd_limit();
 	privs_drop(cf.user_queue, cf.group_queue);
 	queue_dirs_ensure(cf.queue_dir);
 	queue_dirs_sweep(cf.queue_dir, queue_now(), LISTEN_TMP_AGE);
