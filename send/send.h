@@ -7,6 +7,7 @@
  *   send_sched   the retry schedule and expiry
  *   send_msg     messages in memory: load, scan new/, find, free
  *   send_ready   the ready heap: messages by the time they are due
+ *   send_watch   incremental pickup of new/ (inotify)
  *   send_dsn     RFC 3464 delivery status notifications (text only)
  *   send_inject  injecting a message through run/queue.sock
  *   send_bounce  when and to whom bounces and delay warnings go
@@ -83,6 +84,8 @@ struct send_msgs {
  * how many were loaded. */
 size_t send_msg_scan(struct send_msgs *ms, const char *qdir);
 struct send_msg *send_msg_find(struct send_msgs *ms, const char *qid);
+/* 1 when a name in new/ may be a queue id (uppercase hex). */
+int send_msg_name_ok(const char *s);
 /* Load one message (header + state); NULL when it cannot be read. */
 struct send_msg *send_msg_load(const char *qdir, const char *qid);
 void send_msg_add(struct send_msgs *ms, struct send_msg *m);
@@ -115,6 +118,13 @@ struct send_msg *send_ready_pop(struct send_msgs *ms, long long now);
 void send_ready_remove(struct send_msgs *ms, struct send_msg *m);
 /* The earliest wake time, INT64_MAX when empty. */
 long long send_ready_next(const struct send_msgs *ms);
+
+/* ---- pickup of new/ (send_watch.c) ---- */
+/* An inotify fd watching new/, or -1 (then scan). */
+int send_watch_open(const char *qdir);
+/* Load what arrived, mark what left; -1 when a full scan is needed
+ * (events were lost). */
+int send_watch_read(int fd, struct send_msgs *ms, const char *qdir);
 
 /* ---- DSN (send_dsn.c) ---- */
 struct send_dsn_rcpt {

@@ -264,13 +264,41 @@ static long loop_timeout(long long now, long long next_due, long long scan,
 	return t < 0 ? 0 : t > 60000 ? 60000 : (long)t;
 }
 
+/* What woke us on the trigger FIFO and the watch of new/: flush, new
+ * messages (only those named by the watch), a full scan when the watch
+ * lost events or is missing, and every 30 s anyway.  1 when the set of
+ * messages may have changed. */
+static int loop_pickup(struct send_msgs *ms, int trig, int watch,
+		       const struct pollfd *pfd, long long now,
+		       long long *scan)
+{
+	int full = now - *scan >= LOOP_RESCAN;
+
+	if (pfd[0].revents) {
+		char junk[512];
+		while (read(trig, junk, sizeof junk) > 0)
+			;
+		loop_flush(ms, now);
+		full |= watch < 0;
+	}
+	if (watch >= 0 && pfd[1].revents &&
+	    send_watch_read(watch, ms, cf.queue_dir) < 0)
+		full = 1;
+	if (full) {
+		send_msg_scan(ms, cf.queue_dir);
+		*scan = now;
+	}
+	return full || pfd[0].revents || pfd[1].revents;
+}
+
 int send_loop_run(void)
 {
 	struct send_msgs ms = { 0 };
 	struct rcdb db;
-	struct pollfd *pfd = calloc((size_t)cf.remote_workers + 1, sizeof *pfd);
+	struct pollfd *pfd = calloc((size_t)cf.remote_workers + 2, sizeof *pfd);
 	long long now = send_now(), next_due = 0, scan = now;
 	int trig = loop_trigger_open(), event = 1;
+	int watch = send_watch_open(cf.queue_dir); /* before the first scan */
 
 	if (!pfd)
 		log_fatal(111, "out of memory");
@@ -290,25 +318,16 @@ int send_loop_run(void)
 			event = 0;
 		}
 		pfd[0] = (struct pollfd){ .fd = trig, .events = POLLIN };
-		n = 1 + send_worker_pollfds(pfd + 1, (size_t)cf.remote_workers);
+		pfd[1] = (struct pollfd){ .fd = watch, .events = POLLIN };
+		n = 2 + send_worker_pollfds(pfd + 2, (size_t)cf.remote_workers);
 		if (poll(pfd, n, (int)loop_timeout(now, next_due, scan, wait)) < 0 &&
 		    errno != EINTR)
 			log_fatalx(111, "poll");
 		now = send_now();
-		if (pfd[0].revents) {
-			char junk[512];
-			while (read(trig, junk, sizeof junk) > 0)
-				;
-			loop_flush(&ms, now);
-		}
-		if (pfd[0].revents || now - scan >= LOOP_RESCAN) {
-			send_msg_scan(&ms, cf.queue_dir);
-			scan = now;
-			event = 1;
-		}
-		for (size_t i = 1; i < n; i++)
+		event |= loop_pickup(&ms, trig, watch, pfd, now, &scan);
+		for (size_t i = 2; i < n; i++)
 			event |= pfd[i].revents != 0;
-		send_worker_events(&ms, pfd + 1, n - 1, now);
+		send_worker_events(&ms, pfd + 2, n - 2, now);
 		send_worker_timeouts(&ms, now);
 	}
 }

@@ -94,7 +94,7 @@ void send_msg_drop(struct send_msgs *ms, struct send_msg *m)
 }
 
 /* Queue ids are uppercase hex; anything else in new/ is not ours. */
-static int msg_name_ok(const char *s)
+int send_msg_name_ok(const char *s)
 {
 	size_t n = 0;
 	for (; *s; s++, n++)
@@ -118,7 +118,7 @@ size_t send_msg_scan(struct send_msgs *ms, const char *qdir)
 		ms->v[i]->seen = 0;
 	while ((de = readdir(d))) {
 		struct send_msg *m;
-		if (!msg_name_ok(de->d_name))
+		if (!send_msg_name_ok(de->d_name))
 			continue;
 		m = send_msg_find(ms, de->d_name);
 		if (!m && (m = send_msg_load(qdir, de->d_name))) {
@@ -226,7 +226,7 @@ void send_msg_sweep(const char *qdir)
 	if (!(d = opendir(path)))
 		return;
 	while ((de = readdir(d))) {
-		if (!msg_name_ok(de->d_name))
+		if (!send_msg_name_ok(de->d_name))
 			continue;
 		snprintf(other, sizeof other, "%s/new/%s", qdir, de->d_name);
 		snprintf(hold, sizeof hold, "%s/hold/%s", qdir, de->d_name);
