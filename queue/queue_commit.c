@@ -9,7 +9,9 @@
  *      queue_inject.c, or rename of tmp/<id>);
  *   4. fsyncs new/ once for the whole batch;
  * and only then are the clients told status 0.  While a round runs the
- * next batch gathers, so the batch grows with the load.  A crash between
+ * next batch gathers, so the batch grows with the load; the thread
+ * overlaps rounds (commit_thread) so that one journal commit serves both
+ * a group's names and the next group's data.  A crash between
  * 3 and 4 leaves renamed files nobody was told about: relay-send delivers
  * them (a duplicate at worst if the client retries, never a loss). */
 #include "queue.h"
@@ -92,12 +94,12 @@ static int commit_newdir(void)
 	return fd;
 }
 
-/* All the fsyncs before any name: a name made between two fsyncs would
- * put a new directory change in the journal and make the next fsync wait
- * for another commit. */
-void queue_commit_batch(struct queue_job *list)
+/* Steps 1-2 for a group: all the fsyncs before any name (a name made
+ * between two fsyncs would put a directory change in the journal and
+ * make the next fsync wait for another commit). */
+static void commit_sync_all(struct queue_job *list)
 {
-	int newfd = commit_newdir(), oe = errno, linked = 0, e = 0;
+	int newfd = commit_newdir(), oe = errno;
 	struct queue_job *j;
 
 	for (j = list; j; j = j->next) {
@@ -111,12 +113,22 @@ void queue_commit_batch(struct queue_job *list)
 	for (j = list; j; j = j->next)
 		if (j->r.status == -1)
 			commit_sync(j);
-	for (j = list; j; j = j->next)
+}
+
+/* Step 3 for a synced group; the number named. */
+static int commit_link_all(struct queue_job *list)
+{
+	int linked = 0;
+	for (struct queue_job *j = list; j; j = j->next)
 		if (j->r.status == -1)
-			linked += commit_link(j, newfd);
-	if (linked && fsync(newfd) < 0)
-		e = errno ? errno : EIO;
-	for (j = list; j; j = j->next) {
+			linked += commit_link(j, commit_newdir());
+	return linked;
+}
+
+/* After step 4 (e: its errno, or 0): the verdicts. */
+static void commit_verdicts(struct queue_job *list, int e)
+{
+	for (struct queue_job *j = list; j; j = j->next) {
 		if (j->r.status != -1)
 			continue;
 		if (e) {
@@ -132,28 +144,62 @@ void queue_commit_batch(struct queue_job *list)
 	}
 }
 
+static int commit_dirsync(int linked)
+{
+	if (linked && fsync(commit_newdir()) < 0)
+		return errno ? errno : EIO;
+	return 0;
+}
+
+void queue_commit_batch(struct queue_job *list)
+{
+	commit_sync_all(list);
+	commit_verdicts(list, commit_dirsync(commit_link_all(list)));
+}
+
+/* Finished jobs go back to the main loop. */
+static void commit_hand_back(struct queue_job *list)
+{
+	struct queue_job *last;
+
+	if (!list)
+		return;
+	for (last = list; last->next; last = last->next)
+		;
+	pthread_mutex_lock(&commit_mu);
+	last->next = commit_done;
+	commit_done = list;
+	pthread_mutex_unlock(&commit_mu);
+	if (write(commit_wake, "c", 1) < 0) {
+		/* full: the main loop has a wake-up pending anyway */
+	}
+}
+
+/* Pipelined rounds: the group synced in the last round is named first,
+ * then the new group is synced, then new/ is fsync'd.  The new group's
+ * first fsync commits the journal with the names in it, so the fsync of
+ * new/ usually finds nothing left to do: one journal commit per round
+ * under load instead of two.  Every file is still fsync'd before its
+ * name exists, and no client hears status 0 before the fsync of new/
+ * that follows its name. */
 static void *commit_thread(void *arg)
 {
+	struct queue_job *synced = NULL, *batch;
+	int linked;
+
 	(void)arg;
 	for (;;) {
-		struct queue_job *batch, *last;
-
 		pthread_mutex_lock(&commit_mu);
-		while (!commit_todo)
+		while (!commit_todo && !synced)
 			pthread_cond_wait(&commit_cv, &commit_mu);
 		batch = commit_todo;
 		commit_todo = NULL;
 		pthread_mutex_unlock(&commit_mu);
-		queue_commit_batch(batch);
-		for (last = batch; last->next; last = last->next)
-			;
-		pthread_mutex_lock(&commit_mu);
-		last->next = commit_done;
-		commit_done = batch;
-		pthread_mutex_unlock(&commit_mu);
-		if (write(commit_wake, "c", 1) < 0) {
-			/* full: the main loop has a wake-up pending anyway */
-		}
+		linked = commit_link_all(synced);
+		commit_sync_all(batch);
+		commit_verdicts(synced, commit_dirsync(linked));
+		commit_hand_back(synced);
+		synced = batch;
 	}
 	return NULL;
 }
