@@ -4,8 +4,8 @@ test`: 1,000 messages (spread over at least 12 s) from 6 parallel SMTP
 clients while relay-send, relay-remote, relay-queue, relay-smtpd (and now
 and then relay-listen and relay-policy) are killed with SIGKILL at random
 moments; every message that got a 250 must arrive (duplicates are
-counted, not failed), the queue must drain, every daemon must run again.  Bounded to ~60 s; `make
-chaos` runs 5,000 messages."""
+counted, not failed), the queue must drain, every daemon must run
+again.  Bounded to ~60 s; `make chaos` runs 5,000 messages."""
 import os
 import sys
 
