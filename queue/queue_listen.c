@@ -231,10 +231,15 @@ static void listen_committed(int wakefd)
 }
 
 /* A client that stopped sending is cut off (the fork-per-message daemon
- * had alarm() for this). */
+ * had alarm() for this).  At most once a second, busy or not. */
 static void listen_timeouts(void)
 {
+	static long long last;
 	long long now = queue_now();
+
+	if (now == last)
+		return;
+	last = now;
 	for (size_t i = nconns; i-- > 0;) {
 		struct queue_job *j = i < nconns ? conns[i]->job : NULL;
 		if (!j || queue_job_poll_fd(j) < 0 || now < j->deadline)
@@ -282,6 +287,7 @@ static void listen_loop(int lfd, int wakefd)
 			listen_committed(wakefd);
 		if (pfd[0].revents)
 			listen_accept(lfd);
+		listen_timeouts();
 	}
 }
 
