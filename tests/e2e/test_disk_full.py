@@ -9,7 +9,9 @@ relay-queue's ENOSPC text speaks of space).  Then:
   - none that got 4xx is anywhere in the queue, and tmp/ is empty;
   - space comes back (the receiver accepts, relay-send delivers and
     removes): new messages get 250 again, and every accepted message
-    arrives exactly once.
+    arrives exactly once;
+  - with the queue empty, a filler file takes all the space: 452 4.3.1,
+    nothing queued; the filler deleted: 250 again, and it arrives.
 Needs root (mount); without it, or where mount is not allowed, a SKIP
 note.  The tmpfs is unmounted in a finally block."""
 import os
@@ -155,6 +157,39 @@ def test_full(qdir):
         check('recovery: each exactly once, nothing refused arrived',
               sorted(got) == want,
               'got %r\nwant %r' % (sorted(got), want))
+        test_filler(inst, sink, qdir)
+
+
+def fill_with_filler(qdir):
+    """Write qdir/filler until the tmpfs is full (as root)."""
+    path = os.path.join(qdir, 'filler')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(4096):
+            os.write(fd, b'\0' * 4096)
+    except OSError:
+        pass        # ENOSPC: full
+    finally:
+        os.close(fd)
+    return path
+
+
+def test_filler(inst, sink, qdir):
+    """An empty queue on a disk filled by something else: 452 for
+    everything; once the filler is deleted, 250 and delivery."""
+    filler = fill_with_filler(qdir)
+    code, text = send(inst.port, 2000)
+    check('filler: a full disk refuses DATA with 452 4.3.1',
+          code == 452 and text.startswith('4.3.1'), '%d %s' % (code, text))
+    check('filler: nothing queued', not os.listdir(os.path.join(qdir, 'new'))
+          and not os.listdir(os.path.join(qdir, 'tmp')))
+    os.unlink(filler)
+    code, text = send(inst.port, 2001)
+    check('filler: space back, 250 again', code == 250,
+          '%d %s' % (code, text))
+    check('filler: that message arrives, the refused one never',
+          wait_until(lambda: 2001 in arrived(sink), 30) and
+          2000 not in arrived(sink), inst.log_tail())
 
 
 def main():
