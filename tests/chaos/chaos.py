@@ -5,15 +5,17 @@ N messages (each with a unique serial in an X-Chaos-Serial header and the
 body) are sent by parallel SMTP clients while a killer thread kill -9's
 relay-send, relay-remote, relay-queue and relay-smtpd (and now and then
 relay-listen and relay-policy) at random moments; relay-master restarts
-its daemons.  A client that gets no reply, a 4xx or a broken connection
+its daemons. A client that gets no reply, a 4xx or a broken connection
 tries again later on a new connection, as a real MTA would (bounded
 retries), so a message whose 250 was lost in a kill may arrive twice:
-that is a duplicate, counted and reported (split into "queued twice":
-two queue ids, and "delivered twice": one queue id, a kill between the
-receiver's 250 and relay-send's state record).  A message that got a 250 and
-never arrives is a loss: the test fails.  After the load the queue must
-drain (bounded time), every daemon must be running again, and the log
-must hold no sanitizer report.
+that is a duplicate, counted and reported (split into "queued twice": two
+queue ids, and "delivered twice": one queue id, a kill between the
+receiver's 250 and relay-send's state record). A message that got a 250
+and never arrives is a loss: the test fails. One message in BOUNCE_EVERY
+goes to a recipient the receiver refuses (550): for it the DSN must
+arrive (it quotes the X-Chaos-Serial header). After the load the queue
+must drain (bounded time), every daemon must be running again, and the
+log must hold no sanitizer report.
 
     /usr/bin/python3 tests/chaos/chaos.py [--messages 5000] [--clients 8]
         [--max-seconds 300] [--min-seconds 60] [--kill-every 0.25]
@@ -47,6 +49,7 @@ from harness import (Instance, Sink, check, finish,  # noqa: E402
 # listener and policy now and then
 TARGETS = (('relay-send', 6), ('relay-remote', 6), ('relay-queue', 6),
            ('relay-smtpd', 6), ('relay-listen', 1), ('relay-policy', 1))
+BOUNCE_EVERY = 50   # 2% of the messages bounce: their DSN must arrive
 MAIN = ('relay-send', 'relay-remote', 'relay-queue', 'relay-smtpd')
 QUICK_LIFE = 10.0   # relay-master's "died soon after start"
 QUICK_STREAK = 4    # well below its 10-in-a-row slow-down: a daemon
@@ -54,6 +57,15 @@ QUICK_STREAK = 4    # well below its 10-in-a-row slow-down: a daemon
 SERIAL = re.compile(rb'^X-Chaos-Serial: (\d+)\r?$', re.M)
 QID = re.compile(rb'\bid ([0-9A-F]{10,});')
 SANITIZER = re.compile(r'AddressSanitizer|LeakSanitizer|runtime error:')
+
+
+def rcpt(serial):
+    """Every BOUNCE_EVERY-th serial goes to an address the receiver
+    refuses with 550: what must arrive for it is the DSN (it carries the
+    original header, X-Chaos-Serial included)."""
+    if serial % BOUNCE_EVERY == BOUNCE_EVERY - 1:
+        return 'bad%d@example.org' % serial
+    return 'r%d@example.org' % serial
 
 
 def message(serial):
@@ -139,7 +151,7 @@ class Clients:
                         raise smtplib.SMTPResponseException(
                             code, b'EHLO: ' + text)
                 conn.sendmail('chaos@example.com',
-                              ['r%d@example.org' % serial], message(serial))
+                              [rcpt(serial)], message(serial))
                 with self.lock:
                     self.accepted.add(serial)
                 return conn, used + 1
@@ -322,7 +334,8 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
     rng = random.Random(seed)
     start = time.time()
     load_end = start + max_seconds * 0.6      # the rest is for draining
-    with Sink() as sink, Instance(sink=sink) as inst:
+    bad = {rcpt(s): 550 for s in range(messages) if 'bad' in rcpt(s)}
+    with Sink(codes=bad) as sink, Instance(sink=sink) as inst:
         clients = Clients(inst.port, messages, nclients, load_end,
                           min_seconds).start()
         killer = Killer(inst, kill_every, rng).start()
@@ -341,6 +354,8 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
         r = dict(seed=seed, messages=messages, accepted=got,
                  given_up=len(clients.given_up), refused=len(clients.refused),
                  retries=clients.retries, arrived=sum(seen.values()),
+                 dsns=len([m for m in sink.messages
+                           if m.mail_from in ('', '<>')]),
                  unique=len(seen), lost=len(lost), duplicates=dups,
                  dup_queued_twice=queued_twice,
                  dup_delivered_twice=dups - queued_twice,
@@ -358,6 +373,13 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
         check('%s: every message that got 250 arrived (lost %d)' %
               (tag, len(lost)), not lost,
               'lost serials %r\n%s' % (lost[:20], inst.log_tail()))
+        dsn = [m for m in sink.messages if m.mail_from in ('', '<>')]
+        check('%s: the bounces are DSNs to the sender, a refused '
+              'recipient never got a message' % tag,
+              all(m.rcpts == ['chaos@example.com'] for m in dsn) and
+              not [m for m in sink.messages
+                   if any(r.startswith('bad') for r in m.rcpts)],
+              repr(dsn[:3]))
         check('%s: nothing arrived that was never sent' % tag,
               all(0 <= s < messages for s in seen))
         check('%s: the queue drained' % tag, drained and
