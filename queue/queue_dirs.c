@@ -36,8 +36,7 @@ int queue_dirs_ensure(const char *qdir)
 
 /* Strictly increasing within a process (a microsecond is skipped ahead
  * when two ids would share one), so with the pid in it an id is unique
- * without looking: the daemon names files at commit by linkat, which
- * must not find the name taken. */
+ * without looking (the rename into new/ is RENAME_NOREPLACE anyway). */
 void queue_dirs_newid(char *id, size_t n)
 {
 	static unsigned long long last;
@@ -72,6 +71,20 @@ void queue_dirs_trigger(const char *qdir)
 	close(fd);
 }
 
+/* 1 when qdir/sub/name is the same inode as st: a crash on a filesystem
+ * without a journal can leave a renamed file under both names with one
+ * link counted; unlinking the tmp/ name would free the queued message. */
+static int dirs_same(const char *qdir, const char *sub, const char *name,
+		     const struct stat *st)
+{
+	char path[PATH_MAX];
+	struct stat o;
+
+	snprintf(path, sizeof path, "%s/%s/%s", qdir, sub, name);
+	return lstat(path, &o) == 0 && o.st_ino == st->st_ino &&
+	       o.st_dev == st->st_dev;
+}
+
 void queue_dirs_sweep(const char *qdir, long long now, long age)
 {
 	char path[PATH_MAX];
@@ -86,8 +99,14 @@ void queue_dirs_sweep(const char *qdir, long long now, long age)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof path, "%s/tmp/%s", qdir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		    now - st.st_mtime > age && unlink(path) == 0)
+		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    now - st.st_mtime <= age)
+			continue;
+		if (dirs_same(qdir, "new", de->d_name, &st) ||
+		    dirs_same(qdir, "hold", de->d_name, &st))
+			log_warn("%s: tmp/ name of a queued message left",
+				 de->d_name);
+		else if (unlink(path) == 0)
 			log_info("%s: removed stale tmp file", de->d_name);
 	}
 	closedir(d);

@@ -39,8 +39,7 @@ void queue_job_free(struct queue_job *j)
 {
 	if (j->fd >= 0) { /* written, never committed: not in new/ */
 		close(j->fd);
-		if (j->tmp[0])
-			unlink(j->tmp);
+		unlink(j->tmp);
 	}
 	job_close_fd(&j->msgfd);
 	job_close_fd(&j->envfd);

@@ -101,6 +101,11 @@ mkdir -p "$T/i/run"
 echo stale >"$T/i/queue/tmp/6B0000000000000000001"
 echo fresh >"$T/i/queue/tmp/6B0000000000000000002"
 touch -d '2 hours ago' "$T/i/queue/tmp/6B0000000000000000001"
+# a rename only half on disk (no journal, power cut): the same inode in
+# tmp/ and new/; the tmp/ name must stay or the queued message is freed
+echo queued >"$T/i/queue/new/6B0000000000000000003"
+ln "$T/i/queue/new/6B0000000000000000003" "$T/i/queue/tmp/6B0000000000000000003"
+touch -d '2 hours ago' "$T/i/queue/tmp/6B0000000000000000003"
 "$RQ" -d "$T/i" -l 2>"$T/derr" &
 DPID=$!
 i=0
@@ -109,10 +114,13 @@ while [ ! -S "$T/i/run/queue.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1
 	[ -e "$T/i/queue/tmp/6B0000000000000000002" ] &&
 	pass "daemon start: stale tmp/ file removed, fresh one kept" ||
 	fail "daemon start: stale tmp/ file removed, fresh one kept" "$(cat "$T/derr"; ls "$T/i/queue/tmp")"
+[ -e "$T/i/queue/tmp/6B0000000000000000003" ] && grep -qx queued "$T/i/queue/new/6B0000000000000000003" &&
+	pass "daemon start: a tmp/ name of a file in new/ is kept" ||
+	fail "daemon start: a tmp/ name of a file in new/ is kept" "$(cat "$T/derr")"
 kill "$DPID"
 wait "$DPID" 2>/dev/null
 DPID=""
-rm -f "$T/i/queue/tmp/6B0000000000000000002"
+rm -f "$T/i/queue/tmp/6B0000000000000000002" "$T/i/queue/tmp/6B0000000000000000003" "$T/i/queue/new/6B0000000000000000003"
 
 # a full disk: 111, nothing left in new/ or tmp/
 if [ "$(id -u)" = 0 ] && mkdir "$T/fs" && mount -t tmpfs -o size=1m tmpfs "$T/fs" 2>/dev/null; then
