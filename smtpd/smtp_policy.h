@@ -1,6 +1,8 @@
 /* smtp_policy.h: relay-smtpd's client of relay-policy (run/policy.sock):
- * one connection per session, one request frame, one reply frame
- * (ARCHITECTURE.md, "relay-smtpd <-> relay-policy"). */
+ * one connection per process, kept from one session to the next (each
+ * session starts with phase=connect, which makes policy forget the last
+ * one), one request frame, one reply frame (ARCHITECTURE.md,
+ * "relay-smtpd <-> relay-policy"). */
 #ifndef SMTP_POLICY_H
 #define SMTP_POLICY_H
 
