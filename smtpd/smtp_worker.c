@@ -63,12 +63,15 @@ int smtp_worker_run(int ctl)
 			log_fatal(EXIT_TEMP, "worker: bad frame from relay-listen");
 		}
 		rc = worker_session(payload, len, fds[0]);
-		close(fds[0]);
 		if (rc < 0)
 			return EXIT_TEMP;
+		/* "done" before the close: the client's next connection,
+		 * made as soon as it sees the close, then finds this worker
+		 * idle instead of making relay-listen start another */
 		if (io_write_all(ctl, SMTP_WORKER_DONE,
 				 sizeof SMTP_WORKER_DONE - 1) < 0)
 			break; /* relay-listen is gone */
+		close(fds[0]);
 	}
 	ns_reader_free(&rd);
 	return EXIT_DONE;
