@@ -7,7 +7,8 @@ nothing of the first (HELO, AUTH identity, TLS, an open transaction, a
 half-sent command); a worker is replaced after smtpd_max_use sessions; the
 per-IP cap stays exact (slots come back when a session ends, however it
 ends); a worker killed with kill -9 mid-session loses its slot and is
-replaced; a changed relay.conf replaces the workers."""
+replaced; a changed relay.conf replaces the workers; smtpd_workers_min=0
+still runs one relay-smtpd per connection."""
 import base64
 import os
 import re
@@ -203,6 +204,26 @@ def test_conf_change(inst):
           wait_until(lambda: greet_quit(inst), 5))
 
 
+def test_no_pool(sink):
+    """smtpd_workers_min=0: one relay-smtpd per connection (UCSPI), as
+    before the pool; no worker runs."""
+    with Instance(conf_overrides={'smtpd_workers_min': 0}, sink=sink) as inst:
+        r, code = greet(inst)
+        ehlo(r)
+        r.cmd(b'MAIL FROM:<a@example.com>\r\n')
+        r.cmd(b'RCPT TO:<z@example.org>\r\n')
+        r.cmd(b'DATA\r\n')
+        code, _ = r.cmd(b'Subject: ucspi\r\n\r\nz\r\n.\r\n')
+        check('workers_min 0: message 250', code == 250)
+        check('workers_min 0: no pool worker runs', not workers(inst),
+              workers(inst))
+        r.cmd(b'QUIT\r\n')
+        r.close()
+        check('workers_min 0: the message arrives',
+              sink.wait_for(2, 30) and any(b'Subject: ucspi' in m.data
+                                           for m in sink.messages))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix='relaybox-smtpd-pool-')
     os.chmod(tmp, 0o755)
@@ -220,6 +241,7 @@ def main():
             test_caps(inst)
             test_kill9(inst)
             test_conf_change(inst)
+            test_no_pool(sink)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
