@@ -92,6 +92,7 @@ static long txn_rcpts(struct remote_conn *c, struct remote_job *job,
 			n++;
 		} else {
 			txn_set(&job->rcpt[i], &r);
+			c->broken |= r.code == 421; /* the server hangs up */
 		}
 	}
 	return n;
@@ -114,6 +115,9 @@ static void txn_body(struct remote_conn *c, struct remote_job *job,
 		snprintf(r.text, sizeof r.text, "connection lost after "
 			 "the data (the message may have been delivered)");
 	txn_set_all(job, ok, &r);
+	/* 421: the server is closing the channel (RFC 5321 3.8): caching
+	 * the connection would send the next message into that close */
+	c->broken |= r.code == 421;
 	c->msgs++;
 }
 
@@ -134,6 +138,7 @@ static int txn_data(struct remote_conn *c, struct remote_job *job,
 		snprintf(r.text, sizeof r.text, "4.5.0 unexpected reply to DATA");
 	}
 	txn_set_all(job, ok, &r);
+	c->broken |= r.code == 421;
 	return -1;
 }
 
