@@ -265,9 +265,13 @@ def format_table(rows, serial, par):
         if key == "rate" and res["rate-on"] and res["rate-off"]:
             on, off = (statistics.median(res[k]) for k in ("rate-on",
                                                             "rate-off"))
+            overlap = (min(res["rate-on"]) <= max(res["rate-off"]) and
+                       min(res["rate-off"]) <= max(res["rate-on"]))
             lines.append("rate accounting costs %.1f%% of end-to-end "
-                         "throughput (on %.0f, off %.0f msg/s, same runs)"
-                         % (100 * (1 - on / off), on, off))
+                         "throughput (on %.0f, off %.0f msg/s, same runs%s)"
+                         % (100 * (1 - on / off), on, off,
+                            "; the ranges overlap: within the noise"
+                            if overlap else ""))
     lines.append("msg/s: median (min-max) of the runs; ratio = relaybox / "
                  "postfix medians; MiB = peak PSS over all processes of "
                  "the instance; mem = rb / pf")
