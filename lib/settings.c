@@ -59,6 +59,7 @@ static const struct cfg_item settings_table[] = {
 	I(unpaid_daily, 100, 0, 1000000000),
 	I(unpaid_peak, 50, 0, 1000000000),
 	I(auth_fail_max, 10, 1, 100000),
+	I(auth_cache_size, 1024, 1, 1000000), I(auth_cache_ttl, 300, 0, 86400),
 	I(rate_users_max, 2048, 16, 1000000),
 	I(rate_customers_max, 1024, 16, 1000000),
 	I(rate_user_rcpt_slots, 12800, 64, 10000000),

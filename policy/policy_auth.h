@@ -5,21 +5,28 @@
  * cannot take the daemon down.  (A thread would share the address space
  * and the sanitizers' state; a fork per AUTH is cheap next to the hash.)
  * Failed attempts are counted per client IP and per user over 10 minutes;
- * past cf.auth_fail_max the answer is 535 5.7.8 without checking. */
+ * past cf.auth_fail_max the answer is 535 5.7.8 without checking.
+ * A password that crypt accepted recently for the same stored hash is
+ * accepted from policy_authcache.h without a child: the answer is put in
+ * the pipe at once and pid is -1, so the server's loop (which waits while
+ * pid is non-zero) needs no second path. */
 #ifndef POLICY_AUTH_H
 #define POLICY_AUTH_H
 
 #include <sys/types.h>
 
 #include "addr.h"
+#include "policy_authcache.h"
 #include "policy_db.h"
 
 #define POLICY_AUTH_WINDOW 600
 
 struct policy_auth {
-	pid_t pid;          /* 0 when no check is running */
+	pid_t pid;          /* 0 when no check is running, -1: cache hit */
 	int fd;             /* read end: one byte '1' ok / '0' bad */
 	char user[ADDR_MAX], ip[64];
+	unsigned char mac[AUTHCACHE_MAC]; /* to cache a success... */
+	int cache;                        /* ...when set */
 };
 
 enum policy_auth_start {

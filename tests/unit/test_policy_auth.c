@@ -1,4 +1,4 @@
-// links: policy/policy_auth.c policy/policy_db.c
+// links: policy/policy_auth.c policy/policy_authcache.c policy/policy_db.c
 /* test_policy_auth.c: password checks in a forked child (good, bad,
  * unknown user, mixed-case identity), and the failure throttle per IP and
  * per user over its 10-minute window, exact at the boundary. */

@@ -1,0 +1,142 @@
+// links: policy/policy_auth.c policy/policy_authcache.c policy/policy_db.c
+/* test_policy_auth_cache.c: the verified-credentials cache, through
+ * policy_auth_start (a hit answers without a child: pid -1) and directly:
+ * hit, miss on a wrong password, miss after the stored hash changes,
+ * expiry on an injected clock, replacement when the table is full, ttl 0
+ * turns it off, failures never cached, the throttle still comes first. */
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../policy/policy_auth.h"
+#include "../../policy/policy_authcache.h"
+#include "settings.h"
+#include "t.h"
+
+/* "secret1" and "secret2" */
+#define H1 "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"
+static char stored[256] = H1;
+
+static long fake_get(void *ctx, enum policy_table t, const char *key,
+		     char *val, size_t n)
+{
+	(void)ctx;
+	if (t == POLICY_USERS && !strcmp(key, "user:mailer@example.com"))
+		return snprintf(val, n, "hash=%s\ncustomer=acme\n", stored);
+	return -1;
+}
+
+static int fake_susp(void *ctx, const char *kind, const char *name)
+{
+	(void)ctx;
+	(void)kind;
+	(void)name;
+	return 0;
+}
+
+static int hit;  /* the last check was answered from the cache */
+
+static int check_pw(const struct policy_lookup *lk, const char *ip,
+		    const char *pass, long now)
+{
+	struct policy_auth a = { .fd = -1 };
+	struct pollfd p;
+
+	switch (policy_auth_start(&a, lk, ip, "mailer@example.com", pass, now)) {
+	case AUTH_THROTTLED:
+		return 2;
+	case AUTH_ERROR:
+		return -2;
+	default:
+		break;
+	}
+	hit = a.pid == -1;
+	p.fd = a.fd;
+	p.events = POLLIN;
+	if (poll(&p, 1, 20000) != 1)
+		return -3;
+	return policy_auth_finish(&a, now);
+}
+
+static int cached(const char *user, const char *pass, const char *hash,
+		  long now)
+{
+	unsigned char mac[AUTHCACHE_MAC];
+	return policy_authcache_mac(user, pass, hash, mac) == 0 &&
+	       policy_authcache_hit(user, mac, now);
+}
+
+static void add(const char *user, const char *pass, long now)
+{
+	unsigned char mac[AUTHCACHE_MAC];
+	if (policy_authcache_mac(user, pass, H1, mac) == 0)
+		policy_authcache_add(user, mac, now);
+}
+
+static void through_auth(const struct policy_lookup *lk)
+{
+	T_CHECK("first check runs crypt", check_pw(lk, "192.0.2.1", "secret1", 1000) == 1 && !hit);
+	T_CHECK("second check is a hit", check_pw(lk, "192.0.2.1", "secret1", 1001) == 1 && hit);
+	T_CHECK("wrong password misses and fails", check_pw(lk, "192.0.2.1", "secret2", 1002) == 0 && !hit);
+	T_CHECK("failure not cached", check_pw(lk, "192.0.2.1", "secret2", 1003) == 0 && !hit);
+	T_CHECK("still a hit after it", check_pw(lk, "192.0.2.1", "secret1", 1004) == 1 && hit);
+	T_CHECK("expired at ttl", check_pw(lk, "192.0.2.1", "secret1", 1000 + 300) == 1 && !hit);
+	T_CHECK("re-added by that check", check_pw(lk, "192.0.2.1", "secret1", 1301) == 1 && hit);
+	/* a password change: the old password is refused at once */
+	snprintf(stored, sizeof stored, "%s", "$6$abcdefgh$notthesamehash");
+	T_CHECK("changed hash: old password misses and fails",
+		check_pw(lk, "192.0.2.1", "secret1", 1302) == 0 && !hit);
+	snprintf(stored, sizeof stored, "%s", H1);
+	/* the throttle comes before the cache */
+	check_pw(lk, "192.0.2.1", "bad", 1303);
+	T_CHECK("throttled even with a cached password",
+		check_pw(lk, "192.0.2.1", "secret1", 1304) == 2);
+}
+
+static void direct(void)
+{
+	T_CHECK("hit", (add("a@x", "pw", 5000), cached("a@x", "pw", H1, 5001)));
+	T_CHECK("miss: wrong password", !cached("a@x", "pW", H1, 5001));
+	T_CHECK("miss: other user", !cached("b@x", "pw", H1, 5001));
+	T_CHECK("miss: stored hash changed", !cached("a@x", "pw", H1 "x", 5001));
+	T_CHECK("live at ttl-1", cached("a@x", "pw", H1, 5299));
+	T_CHECK("expired at ttl", !cached("a@x", "pw", H1, 5300));
+	T_CHECK("clock went back: stale", !cached("a@x", "pw", H1, 4999));
+	/* a full table of 4: the least recently used goes */
+	cf.auth_cache_size = 4;
+	add("u1@x", "p", 6000);
+	add("u2@x", "p", 6000);
+	add("u3@x", "p", 6000);
+	add("u4@x", "p", 6000);
+	T_CHECK("four fit", cached("u1@x", "p", H1, 6001) && cached("u2@x", "p", H1, 6001) &&
+		cached("u3@x", "p", H1, 6001) && cached("u4@x", "p", H1, 6001));
+	cached("u1@x", "p", H1, 6002);  /* u2 is now the least recent */
+	add("u5@x", "p", 6003);
+	T_CHECK("fifth replaces the least recently used",
+		cached("u5@x", "p", H1, 6004) && !cached("u2@x", "p", H1, 6004) &&
+		cached("u1@x", "p", H1, 6004) && cached("u3@x", "p", H1, 6004) &&
+		cached("u4@x", "p", H1, 6004));
+	cf.auth_cache_ttl = 0;
+	add("u6@x", "p", 6005);
+	T_CHECK("ttl 0: nothing cached", !cached("u6@x", "p", H1, 6005) &&
+		!cached("u1@x", "p", H1, 6005));
+	cf.auth_cache_ttl = 300;
+	policy_authcache_wipe();
+	T_CHECK("wiped: gone", !cached("u1@x", "p", H1, 6006));
+}
+
+int main(void)
+{
+	struct policy_lookup lk = { fake_get, fake_susp, NULL };
+
+	cf.auth_fail_max = 3;
+	cf.auth_cache_size = 1024;
+	cf.auth_cache_ttl = 300;
+	through_auth(&lk);
+	direct();
+	cf.auth_cache_ttl = 0;
+	T_CHECK("ttl 0: every check runs crypt",
+		check_pw(&lk, "192.0.2.9", "secret1", 7000) == 1 && !hit &&
+		check_pw(&lk, "192.0.2.9", "secret1", 7001) == 1 && !hit);
+	return t_done();
+}
