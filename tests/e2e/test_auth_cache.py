@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""test_auth_cache.py: relay-policy's verified-credentials cache seen from
+outside (policy/policy_authcache.h).  Smarthost clients authenticate on
+every connection with the same password; the cache must make that cheap
+without changing any answer.
+
+Shows: 20 AUTHs in a row over STARTTLS with the right password all give
+235; a wrong password still gets 535 5.7.8 (also right after the cached
+successes); after makecdb compiles a new hash for the user, the old
+password is refused at once (535 5.7.8) and the new one accepted; with
+auth_cache_ttl = 0 the right password still works."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Instance, finish, smtp_session  # noqa: E402
+from certs import TestCerts, check  # noqa: E402
+from test_auth import b64, is_535, make_hash  # noqa: E402
+
+USER = 'mailer@acme.example'
+OLD = 'old-Pass word 1'
+NEW = 'new-Pass word 2'
+
+
+def rules(password):
+    return ('customer acme licenses=10 paid=yes\n'
+            'domain acme.example customer=acme\n'
+            'user %s hash=%s customer=acme\n'
+            'rule acme submit senders=registered auth=smtp\n'
+            % (USER, make_hash(password)))
+
+
+def auth(inst, certs, password):
+    """One connection, STARTTLS, AUTH PLAIN: the reply (code, text)."""
+    with smtp_session(inst.port) as c:
+        c.ehlo('client.example.com')
+        c.starttls(context=certs.client_context())
+        c.ehlo('client.example.com')
+        return c.docmd('AUTH', 'PLAIN ' + b64('\0%s\0%s' % (USER, password)))
+
+
+def test_repeat(inst, certs):
+    codes = [auth(inst, certs, OLD)[0] for _ in range(20)]
+    check('20 AUTHs in a row with the right password: all 235 (%s)'
+          % sorted(set(codes)), codes == [235] * 20, codes)
+    r = auth(inst, certs, OLD + 'x')
+    check('wrong password after cached successes: 535 5.7.8', is_535(r), r)
+    r = auth(inst, certs, OLD.upper())
+    check('password still case-sensitive: 535 5.7.8', is_535(r), r)
+
+
+def test_new_hash(inst, certs):
+    check('old password cached and accepted before the change',
+          auth(inst, certs, OLD)[0] == 235)
+    inst.rules_text = rules(NEW)
+    inst._write_rules()
+    r = auth(inst, certs, OLD)
+    check('after makecdb with a new hash: old password refused at once '
+          '(535 5.7.8)', is_535(r), r)
+    r = auth(inst, certs, NEW)
+    check('new password accepted', r[0] == 235, r)
+    r = auth(inst, certs, NEW)
+    check('new password accepted again', r[0] == 235, r)
+
+
+def run(conf, steps):
+    with Instance(conf_overrides=conf, rules_text=rules(OLD)) as inst:
+        for t in steps:
+            try:
+                t(inst)
+            except Exception as e:
+                check('step ran without exception', False,
+                      '%s: %r' % (type(e).__name__, e))
+        log = inst.log()
+        check('passwords never in the log', OLD not in log and NEW not in log)
+
+
+def main():
+    with TestCerts() as certs:
+        run(certs.conf(), (lambda i: test_repeat(i, certs),
+                           lambda i: test_new_hash(i, certs)))
+        conf = certs.conf()
+        conf['auth_cache_ttl'] = '0'
+        run(conf, (lambda i: check('auth_cache_ttl = 0: right password 235',
+                                   auth(i, certs, OLD)[0] == 235 and
+                                   auth(i, certs, OLD)[0] == 235),
+                   lambda i: check('auth_cache_ttl = 0: wrong password 535',
+                                   is_535(auth(i, certs, NEW)))))
+    finish()
+
+
+if __name__ == '__main__':
+    main()
