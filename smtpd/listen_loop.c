@@ -102,6 +102,12 @@ static void peer_fill(int fd, const struct sockaddr_storage *ss,
 	p->tls = ls->tls;
 }
 
+/* A session ended on worker pid: its slot goes. */
+static void release(void *caps, pid_t pid)
+{
+	listen_caps_release(caps, pid);
+}
+
 /* Serve or refuse one accepted connection; fd is closed here. */
 static void serve(struct listen_state *st, int fd,
 		  const struct sockaddr_storage *ss, const struct listen_sock *ls)
@@ -121,7 +127,8 @@ static void serve(struct listen_state *st, int fd,
 			 v == LISTEN_CAPS_GLOBAL ? "conn_max" : "conn_per_ip",
 			 caps->n);
 		refuse(fd, "4.7.0", "Too many connections, try again later");
-	} else if ((pid = st->pooled ? listen_pool_hand(&st->pool, fd, &p, time(NULL))
+	} else if ((pid = st->pooled ? listen_pool_hand(&st->pool, fd, &p, time(NULL),
+							  release, caps)
 				     : listen_spawn(fd, &p)) < 0) {
 		refuse(fd, "4.3.0", "Service temporarily unavailable");
 	} else {

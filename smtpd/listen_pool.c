@@ -122,12 +122,34 @@ static int send_session(struct listen_worker *w, int fd,
 	return usock_send_fds(w->fd, frame, n, &fd, 1);
 }
 
+/* Read the "done" frames that came since the last poll; each releases
+ * its slot through done_fn. */
+static void sweep(struct listen_pool *p, time_t now,
+		  void (*done_fn)(void *, pid_t), void *arg)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		pid_t pid;
+		if (p->w[i].fd < 0 || !p->w[i].busy)
+			continue;
+		if ((pid = listen_pool_input(p, i, now)) > 0 && done_fn)
+			done_fn(arg, pid);
+	}
+}
+
 pid_t listen_pool_hand(struct listen_pool *p, int fd,
-		       const struct listen_peer *peer, time_t now)
+		       const struct listen_peer *peer, time_t now,
+		       void (*done_fn)(void *, pid_t), void *arg)
 {
 	/* a worker may have died since it was last seen idle: try a few */
 	for (int tries = 0; tries < 3; tries++) {
 		struct listen_worker *w = pick(p);
+		if (!w) {
+			/* a session may have ended since the poll (the client
+			 * reconnects as soon as it has its 221): use that
+			 * worker rather than start one more */
+			sweep(p, now, done_fn, arg);
+			w = pick(p);
+		}
 		if (!w && !(w = spawn(p, now)))
 			return -1;
 		if (send_session(w, fd, peer) == 0) {

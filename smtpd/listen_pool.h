@@ -46,9 +46,11 @@ size_t listen_pool_idle(const struct listen_pool *p);
 /* Start workers until cf.smtpd_workers_min are idle. */
 void listen_pool_fill(struct listen_pool *p, time_t now);
 /* Hand fd (not closed here) to an idle worker, starting one when none
- * is idle; returns the worker's pid, -1 when no worker could take it. */
+ * is idle; returns the worker's pid, -1 when no worker could take it.
+ * Sessions found over meanwhile are reported to done_fn(arg, pid). */
 pid_t listen_pool_hand(struct listen_pool *p, int fd,
-		       const struct listen_peer *peer, time_t now);
+		       const struct listen_peer *peer, time_t now,
+		       void (*done_fn)(void *, pid_t), void *arg);
 /* w[i]'s control socket is readable: returns the pid whose session is
  * over (a "done" frame), 0 when none is. */
 pid_t listen_pool_input(struct listen_pool *p, size_t i, time_t now);
