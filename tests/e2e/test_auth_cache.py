@@ -7,13 +7,16 @@ without changing any answer.
 Shows: 20 AUTHs in a row over STARTTLS with the right password all give
 235; a wrong password still gets 535 5.7.8 (also right after the cached
 successes); after makecdb compiles a new hash for the user, the old
-password is refused at once (535 5.7.8) and the new one accepted; with
+password is refused at once (535 5.7.8) and the new one accepted; a
+user suspended (relayctl) right after a cached AUTH is refused at MAIL
+at once (suspension is checked outside the cache); with
 auth_cache_ttl = 0 the right password still works."""
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, finish, smtp_session  # noqa: E402
+from harness import BIN, Instance, finish, smtp_session  # noqa: E402
 from certs import TestCerts, check  # noqa: E402
 from test_auth import b64, is_535, make_hash  # noqa: E402
 
@@ -63,6 +66,25 @@ def test_new_hash(inst, certs):
     check('new password accepted again', r[0] == 235, r)
 
 
+def test_suspended(inst, certs):
+    ctl = os.path.join(BIN, 'relayctl')
+    check('cached AUTH before the suspension', auth(inst, certs, NEW)[0] == 235)
+    r = subprocess.run([ctl, '-d', inst.dir, 'suspend', 'user', USER],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=30)
+    check('relayctl suspend user', r.returncode == 0, r.stdout)
+    with smtp_session(inst.port) as c:
+        c.ehlo('client.example.com')
+        c.starttls(context=certs.client_context())
+        c.ehlo('client.example.com')
+        c.docmd('AUTH', 'PLAIN ' + b64('\0%s\0%s' % (USER, NEW)))
+        r = c.docmd('MAIL', 'FROM:<%s>' % USER)
+        if r[0] == 250:
+            r = c.docmd('RCPT', 'TO:<someone@example.org>')
+    check('suspended right after a cached AUTH: refused 550 5.7.1 at once',
+          r[0] == 550 and r[1].startswith(b'5.7.1'), r)
+
+
 def run(conf, steps):
     with Instance(conf_overrides=conf, rules_text=rules(OLD)) as inst:
         for t in steps:
@@ -78,7 +100,8 @@ def run(conf, steps):
 def main():
     with TestCerts() as certs:
         run(certs.conf(), (lambda i: test_repeat(i, certs),
-                           lambda i: test_new_hash(i, certs)))
+                           lambda i: test_new_hash(i, certs),
+                           lambda i: test_suspended(i, certs)))
         conf = certs.conf()
         conf['auth_cache_ttl'] = '0'
         run(conf, (lambda i: check('auth_cache_ttl = 0: right password 235',
