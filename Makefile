@@ -54,6 +54,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/tests/unit/%.o $$(call unit_links,test
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/unit/$*.o $(call unit_links,$<) $(LIB_A) $(LDLIBS)
 
+# keep the test objects: make would delete them as intermediates, and its
+# "rm" line would then come after the test summary
+.SECONDARY: $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
 unit: $(UNIT_BIN)
 
 test: programs unit
