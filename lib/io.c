@@ -34,20 +34,19 @@ int io_wait(int fd, short events, int timeout_ms)
 	}
 }
 
-ssize_t io_fd_read(struct io *io, void *buf, size_t n)
+/* Wait for fd (io's timeout), then one read or write; EINTR and EAGAIN
+ * wait again.  Sets io->err on a timeout or an error. */
+static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
+			  const void *wbuf, size_t n)
 {
 	for (;;) {
-		int w = io_wait(io->rfd, POLLIN, io->timeout_ms);
+		int w = io_wait(fd, events, io->timeout_ms);
 		ssize_t r;
-		if (w == 0) {
-			io->err = IO_ERR_TIMEOUT;
+		if (w <= 0) {
+			io->err = w == 0 ? IO_ERR_TIMEOUT : IO_ERR_SYS;
 			return -1;
 		}
-		if (w < 0) {
-			io->err = IO_ERR_SYS;
-			return -1;
-		}
-		r = read(io->rfd, buf, n);
+		r = rbuf ? read(fd, rbuf, n) : write(fd, wbuf, n);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0)
@@ -56,26 +55,14 @@ ssize_t io_fd_read(struct io *io, void *buf, size_t n)
 	}
 }
 
+ssize_t io_fd_read(struct io *io, void *buf, size_t n)
+{
+	return io_fd_xfer(io, io->rfd, POLLIN, buf, NULL, n);
+}
+
 ssize_t io_fd_write(struct io *io, const void *buf, size_t n)
 {
-	for (;;) {
-		int w = io_wait(io->wfd, POLLOUT, io->timeout_ms);
-		ssize_t r;
-		if (w == 0) {
-			io->err = IO_ERR_TIMEOUT;
-			return -1;
-		}
-		if (w < 0) {
-			io->err = IO_ERR_SYS;
-			return -1;
-		}
-		r = write(io->wfd, buf, n);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r < 0)
-			io->err = IO_ERR_SYS;
-		return r;
-	}
+	return io_fd_xfer(io, io->wfd, POLLOUT, NULL, buf, n);
 }
 
 static int io_fill(struct io *io)

@@ -6,50 +6,22 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Output is gathered so that the pipe sees few, large writes. */
-struct data_out {
-	int fd;
-	size_t len;
-	char buf[65536];
-};
-
-static int out_flush(struct data_out *o)
-{
-	int rc = io_write_all(o->fd, o->buf, o->len);
-	o->len = 0;
-	return rc;
-}
-
-static int out_put(struct data_out *o, const char *p, size_t n)
-{
-	while (n) {
-		size_t room = sizeof o->buf - o->len, k = n < room ? n : room;
-		memcpy(o->buf + o->len, p, k);
-		o->len += k;
-		p += k;
-		n -= k;
-		if (o->len == sizeof o->buf && out_flush(o) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 int smtp_data_ok(const struct smtp_data_result *r)
 {
 	return !r->bare && !r->toolong && !r->toobig && !r->werr;
 }
 
 /* Account for and write one unstuffed line (without its CRLF). */
-static void data_line(struct data_out *o, const char *p, size_t n,
+static void data_line(struct io *o, const char *p, size_t n,
 		      size_t size_max, struct smtp_data_result *r)
 {
 	r->lines++;
 	r->size += n + 2;
 	if (r->size > size_max)
 		r->toobig = 1;
-	if (!smtp_data_ok(r) || o->fd < 0)
+	if (!smtp_data_ok(r) || o->wfd < 0)
 		return;
-	if (out_put(o, p, n) < 0 || out_put(o, "\r\n", 2) < 0)
+	if (io_put(o, p, n) < 0 || io_put(o, "\r\n", 2) < 0)
 		r->werr = 1;
 }
 
@@ -60,7 +32,7 @@ int smtp_data_read(struct io *io, int outfd, size_t line_max,
 	 * CRLF: line_max - 2) tells a too-long line from a full one */
 	size_t cap = line_max < 3 ? 2 : line_max, len;
 	char *line = malloc(cap);
-	struct data_out *o = malloc(sizeof *o);
+	struct io *o = malloc(sizeof *o); /* write half only: the pipe */
 	unsigned flags;
 	int rc = -1, prev_crlf = 1;
 
@@ -71,8 +43,7 @@ int smtp_data_read(struct io *io, int outfd, size_t line_max,
 		io->err = IO_ERR_SYS;
 		return -1;
 	}
-	o->fd = outfd;
-	o->len = 0;
+	io_init(o, -1, outfd, 0);
 	for (;;) {
 		int got = io_getline(io, line, cap, &len, &flags);
 		if (got <= 0 || (flags & IO_PARTIAL))
@@ -92,7 +63,7 @@ int smtp_data_read(struct io *io, int outfd, size_t line_max,
 		else
 			data_line(o, line, len, size_max, r);
 	}
-	if (rc == 0 && smtp_data_ok(r) && o->fd >= 0 && out_flush(o) < 0)
+	if (rc == 0 && smtp_data_ok(r) && o->wfd >= 0 && io_flush(o) < 0)
 		r->werr = 1;
 	if (rc < 0 && io->err == IO_ERR_NONE)
 		io->err = IO_ERR_EOF;

@@ -110,6 +110,31 @@ def finish():
     sys.exit(1 if _failed else 0)
 
 
+def ns_frame(payload):
+    """One netstring, as relaybox's daemons frame every message."""
+    return b'%d:%s,' % (len(payload), payload)
+
+
+def ns_read(s):
+    """The payload of the next netstring on socket s; None at EOF or when
+    the frame is cut short."""
+    buf = b''
+    while b':' not in buf:
+        c = s.recv(1)
+        if not c:
+            return None
+        buf += c
+    n = int(buf[:-1])
+    data = b''
+    while len(data) < n + 1:
+        c = s.recv(n + 1 - len(data))
+        if not c:
+            return None
+        data += c
+    assert data[-1:] == b','
+    return data[:-1]
+
+
 def wait_until(cond, timeout, step=0.1):
     """Poll cond() until it is true or timeout s passed; its last value."""
     deadline = time.time() + timeout

@@ -11,29 +11,19 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, Sink, check, finish, is_root, skip  # noqa: E402
+from harness import (Instance, Sink, check, finish, is_root,  # noqa: E402
+                     ns_frame, ns_read, skip)
 
 
-def frame(payload):
-    return b'%d:%s,' % (len(payload), payload)
+frame = ns_frame
 
 
 def read_frame(s):
-    buf = b''
-    while b':' not in buf:
-        c = s.recv(1)
-        if not c:
-            return None
-        buf += c
-    n = int(buf[:-1])
-    data = b''
-    while len(data) < n + 1:
-        c = s.recv(n + 1 - len(data))
-        if not c:
-            return None
-        data += c
+    data = ns_read(s)
+    if data is None:
+        return None
     kv = {}
-    for line in data[:-1].decode().splitlines():
+    for line in data.decode().splitlines():
         k, _, v = line.partition('=')
         kv[k] = v
     return kv

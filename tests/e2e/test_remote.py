@@ -27,6 +27,9 @@ import time
 
 from aiosmtpd.controller import Controller
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ns_frame, ns_read  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "bin", "relay-remote")
 FAILS = []
@@ -208,26 +211,14 @@ class Instance:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def netstring(payload):
-    return b"%d:%s," % (len(payload), payload)
+netstring = ns_frame
 
 
 def read_netstring(s):
-    buf = b""
-    while b":" not in buf:
-        c = s.recv(1)
-        if not c:
-            raise EOFError("relay-remote closed the connection")
-        buf += c
-    n = int(buf[:-1])
-    data = b""
-    while len(data) < n + 1:
-        c = s.recv(n + 1 - len(data))
-        if not c:
-            raise EOFError("short frame")
-        data += c
-    assert data[-1:] == b","
-    return data[:-1]
+    data = ns_read(s)
+    if data is None:
+        raise EOFError("relay-remote closed the connection")
+    return data
 
 
 def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.test",
