@@ -5,6 +5,9 @@ blocking other sessions), rate replies, reload of rules.cdb under an open
 session, explain traces, garbage frames.  Prints PASS/FAIL lines."""
 import os, select, shutil, signal, socket, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ns_frame, ns_read  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "bin")
 HASH = "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"  # secret1
@@ -41,25 +44,15 @@ def check(name, cond, detail=""):
 
 def send(sock, pairs):
     body = "".join(f"{k}={v}\n" for k, v in pairs).encode()
-    sock.sendall(str(len(body)).encode() + b":" + body + b",")
+    sock.sendall(ns_frame(body))
 
 def recv(sock, timeout=10):
     sock.settimeout(timeout)
-    head = b""
-    while not head.endswith(b":"):
-        c = sock.recv(1)
-        if not c:
-            return None
-        head += c
-    n = int(head[:-1])
-    data = b""
-    while len(data) < n + 1:
-        c = sock.recv(n + 1 - len(data))
-        if not c:
-            return None
-        data += c
+    data = ns_read(sock)
+    if data is None:
+        return None
     out = []
-    for line in data[:-1].decode().split("\n"):
+    for line in data.decode().split("\n"):
         if line:
             k, _, v = line.partition("=")
             out.append((k, v))
