@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -28,15 +29,21 @@ static int log_echo;
 static char log_buf[LOG_LINE_MAX];
 static size_t log_len;
 
+/* The date and time to the second changes once a second: strftime and
+ * localtime_r (a few hundred instructions) only then, not per line. */
 void master_log_stamp(char *buf, size_t n)
 {
+	static time_t last = -1;
+	static char sec[32];
 	struct timeval tv;
 	struct tm tm;
-	char sec[32];
 
 	gettimeofday(&tv, NULL);
-	localtime_r(&tv.tv_sec, &tm);
-	strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (tv.tv_sec != last) {
+		localtime_r(&tv.tv_sec, &tm);
+		strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
+		last = tv.tv_sec;
+	}
 	snprintf(buf, n, "%s.%03ld", sec, (long)(tv.tv_usec / 1000));
 }
 
@@ -49,31 +56,49 @@ static int log_priority(const char *line)
 	return LOG_INFO;
 }
 
-/* Write one line (no newline in it) everywhere it goes. */
-static void log_emit(const char *line, size_t len)
-{
-	char out[LOG_LINE_MAX + 64];
-	char stamp[40];
-	size_t i, n;
+/* Lines waiting for one write to the file (and the echo): what one
+ * drain of the pipe brings goes out in one system call, not one per
+ * line.  Lines are complete here, so a file write never splits one. */
+static char out_buf[65536];
+static size_t out_len;
 
-	master_log_stamp(stamp, sizeof stamp);
-	n = (size_t)snprintf(out, sizeof out, "%s ", stamp);
-	/* an ASan report or a stray byte must not break the one-line format */
-	for (i = 0; i < len && n + 2 < sizeof out; i++) {
-		unsigned char c = (unsigned char)line[i];
-		out[n++] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
-	}
-	out[n++] = '\n';
-	if (log_file_fd >= 0 && write(log_file_fd, out, n) < 0) {
+static void log_flush(void)
+{
+	if (!out_len)
+		return;
+	if (log_file_fd >= 0 && write(log_file_fd, out_buf, out_len) < 0) {
 		/* nowhere better to say it: stderr, once per failure */
 		(void)!write(2, "relay-master: log write failed\n", 31);
 	}
 	if (log_echo)
-		(void)!write(2, out, n);
-	if (cf.log_syslog) {
-		out[n - 1] = '\0';
-		syslog(log_priority(out), "%s", out + strlen(stamp) + 1);
+		(void)!write(2, out_buf, out_len);
+	out_len = 0;
+}
+
+/* Add one line (no newline in it) to the batch, and to syslog. */
+static void log_emit(const char *line, size_t len)
+{
+	char stamp[40];
+	char *out;
+	size_t i, n, start;
+
+	if (sizeof out_buf - out_len < LOG_LINE_MAX + 64)
+		log_flush();
+	out = out_buf + out_len;
+	master_log_stamp(stamp, sizeof stamp);
+	n = (size_t)snprintf(out, LOG_LINE_MAX + 64, "%s ", stamp);
+	start = n;
+	/* an ASan report or a stray byte must not break the one-line format */
+	for (i = 0; i < len && n + 2 < LOG_LINE_MAX + 64; i++) {
+		unsigned char c = (unsigned char)line[i];
+		out[n++] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
 	}
+	if (cf.log_syslog) {
+		out[n] = '\0';
+		syslog(log_priority(out), "%s", out + start);
+	}
+	out[n++] = '\n';
+	out_len += n;
 }
 
 static int log_open_file(void)
@@ -110,6 +135,10 @@ int master_log_open(int echo_stderr)
 	if (pipe2(log_pipe, O_CLOEXEC) < 0)
 		log_fatalx(EXIT_TEMP, "pipe");
 	fcntl(log_pipe[0], F_SETFL, fcntl(log_pipe[0], F_GETFL) | O_NONBLOCK);
+	/* room for the lines that come while relay-master pauses between
+	 * drains (master_loop.c); best effort: the default 64 KiB holds
+	 * ~50 ms of a busy relay's lines, ten pauses */
+	(void)fcntl(log_pipe[0], F_SETPIPE_SZ, 1 << 20);
 	return log_pipe[1];
 }
 
@@ -164,6 +193,7 @@ void master_log_drain(void)
 		log_len += (size_t)r;
 		log_split();
 	}
+	log_flush();
 }
 
 void master_log(const char *level, const char *fmt, ...)
@@ -184,6 +214,7 @@ void master_log(const char *level, const char *fmt, ...)
 		return;
 	}
 	log_emit(line, strlen(line));
+	log_flush();
 }
 
 void master_fatal(int errno_too, const char *fmt, ...)

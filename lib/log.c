@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,27 @@
 #include <unistd.h>
 
 static const char *log_prog = "relaybox";
+/* getpid() is a system call per line; the pid is kept, and forgotten in
+ * a forked child (pthread_atfork runs for every fork()) */
+static pid_t log_pid;
+
+static void log_forget_pid(void)
+{
+	log_pid = 0;
+}
+
+static long log_getpid(void)
+{
+	static int registered;
+
+	if (!registered) {
+		registered = 1;
+		pthread_atfork(NULL, NULL, log_forget_pid);
+	}
+	if (!log_pid)
+		log_pid = getpid();
+	return (long)log_pid;
+}
 
 void log_init(const char *progname)
 {
@@ -21,7 +43,7 @@ static void log_emit(const char *level, const char *fmt, va_list ap,
 {
 	char line[2048];
 	int n = snprintf(line, sizeof line, "%s[%ld]: %s: ", log_prog,
-			 (long)getpid(), level);
+			 log_getpid(), level);
 	if (n < 0 || (size_t)n >= sizeof line)
 		n = 0;
 	vsnprintf(line + n, sizeof line - n, fmt, ap);
