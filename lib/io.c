@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 void io_init(struct io *io, int rfd, int wfd, int timeout_ms)
@@ -34,19 +35,47 @@ int io_wait(int fd, short events, int timeout_ms)
 	}
 }
 
-/* Wait for fd (io's timeout), then one read or write; EINTR and EAGAIN
- * wait again.  Sets io->err on a timeout or an error. */
+/* One read or write without waiting: on a socket MSG_DONTWAIT makes it
+ * non-blocking whatever the descriptor's flags; anything else (a pipe)
+ * returns -1 with EAGAIN so that the caller polls first.  No SIGPIPE:
+ * a write to a peer that left is an error (EPIPE). */
+static ssize_t io_try(int fd, void *rbuf, const void *wbuf, size_t n)
+{
+	ssize_t r = rbuf ? recv(fd, rbuf, n, MSG_DONTWAIT)
+			 : send(fd, wbuf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r < 0 && errno == ENOTSOCK)
+		errno = EAGAIN;
+	return r;
+}
+
+/* One read or write, waiting at most io's timeout; EINTR and EAGAIN
+ * wait again.  Sets io->err on a timeout or an error.
+ * Why not simply poll, then read or write: each poll is one more system
+ * call per transfer.  A write to a socket almost never has to wait, so
+ * it is tried first (MSG_DONTWAIT) and polls only when the socket is
+ * full; a read polls first, since its bytes are usually still on their
+ * way.  Without a timeout there is nothing for poll to bound: the call
+ * itself blocks (or says EAGAIN on a non-blocking fd, then poll). */
 static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 			  const void *wbuf, size_t n)
 {
+	int first = 1;
+
 	for (;;) {
-		int w = io_wait(fd, events, io->timeout_ms);
 		ssize_t r;
-		if (w <= 0) {
-			io->err = w == 0 ? IO_ERR_TIMEOUT : IO_ERR_SYS;
-			return -1;
+		if (io->timeout_ms <= 0 && first)
+			r = rbuf ? read(fd, rbuf, n) : write(fd, wbuf, n);
+		else if (!rbuf && first)
+			r = io_try(fd, NULL, wbuf, n);
+		else {
+			int w = io_wait(fd, events, io->timeout_ms);
+			if (w <= 0) {
+				io->err = w == 0 ? IO_ERR_TIMEOUT : IO_ERR_SYS;
+				return -1;
+			}
+			r = rbuf ? read(fd, rbuf, n) : write(fd, wbuf, n);
 		}
-		r = rbuf ? read(fd, rbuf, n) : write(fd, wbuf, n);
+		first = 0;
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0)

@@ -160,6 +160,18 @@ static int ns_next(struct ns_reader *r, char **payload, size_t *len, int *fds,
 	}
 }
 
+int ns_reader_buffered(struct ns_reader *r, char **payload, size_t *len)
+{
+	int rc;
+
+	r->start += r->consumed;
+	r->consumed = 0;
+	rc = ns_cut(r, payload, len);
+	if (rc < 0)
+		errno = EPROTO;
+	return rc;
+}
+
 int ns_reader_next(struct ns_reader *r, char **payload, size_t *len)
 {
 	return ns_next(r, payload, len, NULL, NULL, 0);

@@ -39,6 +39,13 @@ int ns_reader_next(struct ns_reader *r, char **payload, size_t *len);
 int ns_reader_next_fds(struct ns_reader *r, char **payload, size_t *len,
 		       int *fds, int *nfds, int max);
 
+/* Like ns_reader_next but without reading: 1 with the next frame when
+ * one is complete in the buffer, 0 when none is, -1 (errno EPROTO) for
+ * garbage.  For a caller that knows nothing new can have come (it has
+ * not asked yet) or that polls level-triggered: no read() that can only
+ * say EAGAIN. */
+int ns_reader_buffered(struct ns_reader *r, char **payload, size_t *len);
+
 /* Bytes already read but not yet returned as frames. */
 size_t ns_reader_pending(const struct ns_reader *r);
 

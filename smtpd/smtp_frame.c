@@ -28,19 +28,24 @@ int smtp_frame_write(int fd, const char *buf, size_t n, int timeout_ms)
 int smtp_frame_read(struct ns_reader *r, int timeout_ms, char **payload,
 		    size_t *len)
 {
-	/* bounded: each round either returns or waited for new bytes */
-	for (int round = 0; round < 100000; round++) {
+	/* the answer to a request just sent is hardly ever there yet: look
+	 * in the buffer, then poll, and read only what poll announced (a
+	 * read first would mostly say EAGAIN: one wasted call per frame).
+	 * Bounded: each round either returns or waited for new bytes. */
+	int rc = ns_reader_buffered(r, payload, len);
+
+	for (int round = 0; rc == 0 && round < 100000; round++) {
 		struct pollfd pf = { .fd = r->fd, .events = POLLIN };
-		int rc = ns_reader_next(r, payload, len);
-		if (rc != 0)
-			return rc;
 		rc = poll(&pf, 1, timeout_ms);
-		if (rc < 0 && errno == EINTR)
+		if (rc < 0 && errno == EINTR) {
+			rc = 0;
 			continue;
+		}
 		if (rc <= 0) {
 			errno = rc == 0 ? ETIMEDOUT : errno;
 			return -1;
 		}
+		rc = ns_reader_next(r, payload, len);
 	}
-	return -1;
+	return rc == 0 ? -1 : rc;
 }

@@ -15,6 +15,9 @@ int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 {
 	p->timeout_ms = timeout_ms;
 	p->rd.buf = NULL;
+	p->heldlen = 0;
+	p->heldn = 0;
+	p->owed = 0;
 	p->fd = usock_connect(path);
 	if (p->fd < 0)
 		return -1;
@@ -30,34 +33,116 @@ void smtp_policy_close(struct smtp_policy *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
+	smtp_policy_forget(p);
+	p->owed = 0;
 	ns_reader_free(&p->rd);
+}
+
+void smtp_policy_forget(struct smtp_policy *p)
+{
+	explicit_bzero(p->held, p->heldlen);
+	p->heldlen = 0;
+	p->heldn = 0;
+}
+
+/* Encode req after the held frames into a new buffer (*cap bytes, to be
+ * wiped: it may hold an AUTH password); its length, 0 on failure. */
+static size_t policy_encode(struct smtp_policy *p, struct kv *req,
+			    char **buf, size_t *cap)
+{
+	size_t n;
+
+	*cap = p->heldlen + req->len + 32;
+	if (req->failed || !(*buf = malloc(*cap)))
+		return 0;
+	memcpy(*buf, p->held, p->heldlen);
+	n = ns_encode(*buf + p->heldlen, *cap - p->heldlen,
+		      req->buf ? req->buf : "", req->len);
+	return n ? p->heldlen + n : 0;
+}
+
+/* Send the held frames and req in one write; the held ones are owed
+ * replies from then on.  0, or -1. */
+static int policy_send(struct smtp_policy *p, struct kv *req)
+{
+	char *buf = NULL;
+	size_t cap = 0, n;
+	int rc = -1;
+
+	if (p->fd < 0)
+		return -1;
+	n = policy_encode(p, req, &buf, &cap);
+	errno = 0;
+	if (n && smtp_frame_write(p->fd, buf, n, p->timeout_ms) == 0) {
+		p->owed += p->heldn;
+		smtp_policy_forget(p);
+		rc = 0;
+	}
+	if (buf)
+		explicit_bzero(buf, cap);
+	free(buf);
+	return rc;
+}
+
+/* Read the replies owed for frames sent without waiting; they change
+ * nothing, but each must be a reply.  0, or -1. */
+static int policy_settle(struct smtp_policy *p)
+{
+	struct smtp_verdict v;
+	char *payload;
+	size_t len;
+
+	for (; p->owed > 0; p->owed--)
+		if (smtp_frame_read(&p->rd, p->timeout_ms, &payload, &len) != 1 ||
+		    smtp_policy_parse(payload, len, &v) < 0)
+			return -1;
+	return 0;
+}
+
+static void policy_failed(struct smtp_policy *p)
+{
+	log_warn("policy: no usable answer (%s)",
+		 errno ? strerror(errno) : "closed or garbage");
+	smtp_policy_close(p);
+}
+
+int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold)
+{
+	char frame[SMTP_POLICY_HELD];
+	size_t n;
+
+	if (p->fd < 0 || req->failed)
+		return -1;
+	n = ns_encode(frame, sizeof frame, req->buf ? req->buf : "", req->len);
+	if (hold && n && p->heldlen + n <= sizeof p->held) {
+		memcpy(p->held + p->heldlen, frame, n);
+		p->heldlen += n;
+		p->heldn++;
+		return 0;
+	}
+	/* policy_send owes the held frames' replies; this one's too */
+	if (policy_send(p, req) < 0) {
+		policy_failed(p);
+		return -1;
+	}
+	p->owed++;
+	return 0;
 }
 
 int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 		    struct smtp_verdict *v)
 {
-	char *frame = NULL, *payload;
-	size_t len, cap;
+	char *payload;
+	size_t len;
 	int rc = -1;
 
 	if (p->fd < 0 || req->failed)
 		return -1;
-	cap = req->len + 32;
-	frame = malloc(cap);
-	len = frame ? ns_encode(frame, cap, req->buf ? req->buf : "", req->len)
-		    : 0;
-	errno = 0;
-	if (len && smtp_frame_write(p->fd, frame, len, p->timeout_ms) == 0 &&
+	if (policy_send(p, req) == 0 && policy_settle(p) == 0 &&
 	    smtp_frame_read(&p->rd, p->timeout_ms, &payload, &len) == 1)
 		rc = smtp_policy_parse(payload, len, v);
-	if (frame)
-		explicit_bzero(frame, cap); /* may hold an AUTH password */
-	free(frame);
-	if (rc < 0) {
-		log_warn("policy: no usable answer (%s)",
-			 errno ? strerror(errno) : "closed or garbage");
-		smtp_policy_close(p);
-	}
+	if (rc < 0)
+		policy_failed(p);
 	return rc;
 }
 

@@ -24,10 +24,20 @@ struct smtp_verdict {
 	char user[256];       /* auth: the verified identity */
 };
 
+/* Requests whose reply is always action=accept and changes nothing
+ * (helo, commit, reset) cost no round trip of their own: a held one goes
+ * out in the same write as the next request, a told one at once; their
+ * replies are read, in order, before the next verdict. */
+#define SMTP_POLICY_HELD 768
+
 struct smtp_policy {
 	int fd;               /* -1 when not connected */
 	int timeout_ms;
 	struct ns_reader rd;
+	char held[SMTP_POLICY_HELD]; /* encoded frames not sent yet */
+	size_t heldlen;
+	int heldn;            /* how many frames held */
+	int owed;             /* replies to frames sent, not read yet */
 };
 
 /* Connect to path; -1 when policy is not there. */
@@ -40,6 +50,17 @@ void smtp_policy_close(struct smtp_policy *p);
  * closed and every later call fails too). */
 int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 		    struct smtp_verdict *v);
+
+/* Send req without waiting for its reply: hold = 1 keeps it until the
+ * next request (the two go out in one write), hold = 0 sends it now (it
+ * must reach policy before anything else happens: commit).  Only for
+ * phases whose reply is always accept.  -1 when it could not be sent
+ * (the connection is then closed). */
+int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold);
+
+/* Drop held requests that were never sent (a session that ended before
+ * its next request: the next one starts with phase=connect anyway). */
+void smtp_policy_forget(struct smtp_policy *p);
 
 /* Parse a reply payload into v (pure; unit tested).  -1 on garbage. */
 int smtp_policy_parse(char *payload, size_t len, struct smtp_verdict *v);

@@ -218,6 +218,7 @@ static void session_init(struct smtp_session *s, int rfd, int wfd,
 	if (!kept)
 		pol.fd = -1;
 	kept = 1;
+	smtp_policy_forget(&pol); /* a HELO of the last session, never sent */
 	memset(s, 0, sizeof *s);
 	s->policy = pol;
 	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
@@ -290,11 +291,12 @@ void smtp_session_reset_tx(struct smtp_session *s, int tell_policy)
 	s->from[0] = s->customer[0] = '\0';
 	s->smtputf8 = s->body8 = 0;
 	if (was_open && tell_policy && s->policy.fd >= 0) {
-		struct smtp_verdict v;
 		struct kv req;
 		kv_init(&req);
 		kv_add(&req, "phase", "reset");
-		smtp_policy_ask(&s->policy, &req, &v); /* its answer changes nothing */
+		/* sent now (the transaction's pending recipients go at once);
+		 * its answer changes nothing and is read with the next one */
+		smtp_policy_tell(&s->policy, &req, 0);
 		kv_free(&req);
 	}
 }

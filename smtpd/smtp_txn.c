@@ -73,15 +73,16 @@ static void txn_queue_failed(struct smtp_session *s, int st, const char *text)
 /* Tell policy the message is queued, so that it counts it. */
 static void txn_commit(struct smtp_session *s, const char *qid)
 {
-	struct smtp_verdict v;
 	struct kv req;
 
+	/* sent now, before the client hears 250; its reply (always accept)
+	 * is read with the next one */
 	kv_init(&req);
 	kv_add(&req, "phase", "commit");
 	kv_add(&req, "qid", qid);
 	for (size_t i = 0; i < s->nrcpt; i++)
 		kv_add(&req, "rcpt", s->rcpt[i]);
-	if (smtp_policy_ask(&s->policy, &req, &v) < 0)
+	if (smtp_policy_tell(&s->policy, &req, 0) < 0)
 		log_warn("%s: policy missed the commit (not counted)", qid);
 	kv_free(&req);
 }

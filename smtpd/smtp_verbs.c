@@ -11,7 +11,6 @@
 static int helo_check(struct smtp_session *s, const char *arg,
 		      const char *verb)
 {
-	struct smtp_verdict v;
 	struct kv req;
 	int rc;
 
@@ -20,13 +19,18 @@ static int helo_check(struct smtp_session *s, const char *arg,
 		smtp_session_error(s);
 		return -1;
 	}
+	/* policy always accepts a HELO name (it only remembers it): the
+	 * frame goes out with the next request, no round trip of its own */
 	kv_init(&req);
 	kv_add(&req, "phase", "helo");
 	kv_add(&req, "helo", arg);
-	rc = smtp_session_decide(s, &req, &v, 550, "5.7.1", "HELO refused");
+	rc = smtp_policy_tell(&s->policy, &req, 1);
 	kv_free(&req);
-	if (rc < 0)
+	if (rc < 0) {
+		smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
+		smtp_session_error(s);
 		return -1;
+	}
 	/* a new HELO/EHLO ends any transaction (RFC 5321 4.1.4) */
 	smtp_session_reset_tx(s, 1);
 	strcpy(s->helo, arg);
