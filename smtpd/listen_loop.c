@@ -92,7 +92,10 @@ static void peer_fill(int fd, const struct sockaddr_storage *ss,
 	socklen_t len = sizeof local;
 
 	listen_sock_name(ss, p->ip, sizeof p->ip, p->port, sizeof p->port);
-	if (getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
+	if (ls->fixed) {
+		memcpy(p->localip, ls->localip, sizeof ls->localip);
+		memcpy(p->localport, ls->localport, sizeof ls->localport);
+	} else if (getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
 		listen_sock_name(&local, p->localip, sizeof p->localip,
 				 p->localport, sizeof p->localport);
 	} else {

@@ -10,6 +10,7 @@
 #include "usock.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,15 +124,37 @@ static int send_session(struct listen_worker *w, int fd,
 }
 
 /* Read the "done" frames that came since the last poll; each releases
- * its slot through done_fn. */
+ * its slot through done_fn.  One poll (no wait) finds them, instead of a
+ * read on every busy worker's socket (most of which would say EAGAIN). */
 static void sweep(struct listen_pool *p, time_t now,
 		  void (*done_fn)(void *, pid_t), void *arg)
 {
-	for (size_t i = 0; i < p->n; i++) {
+	static struct pollfd *pf;
+	static size_t *idx, cap;
+	size_t k = 0;
+
+	if (cap < p->n) {
+		struct pollfd *np = realloc(pf, p->n * sizeof *pf);
+		size_t *ni = np ? realloc(idx, p->n * sizeof *idx) : NULL;
+		if (np)
+			pf = np;
+		if (!ni)
+			return; /* the main loop's poll finds them anyway */
+		idx = ni;
+		cap = p->n;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (p->w[i].fd >= 0 && p->w[i].busy) {
+			pf[k] = (struct pollfd){ .fd = p->w[i].fd, .events = POLLIN };
+			idx[k++] = i;
+		}
+	if (k == 0 || poll(pf, k, 0) <= 0)
+		return;
+	for (size_t j = 0; j < k; j++) {
 		pid_t pid;
-		if (p->w[i].fd < 0 || !p->w[i].busy)
+		if (!pf[j].revents)
 			continue;
-		if ((pid = listen_pool_input(p, i, now)) > 0 && done_fn)
+		if ((pid = listen_pool_input(p, idx[j], now)) > 0 && done_fn)
 			done_fn(arg, pid);
 	}
 }
@@ -229,7 +252,14 @@ void listen_pool_trim(struct listen_pool *p, time_t now)
 	struct stat st;
 	size_t idle = listen_pool_idle(p);
 
-	conf_stat(&st);
+	/* a stat per loop round would be one system call per connection:
+	 * once a second is soon enough to see a new relay.conf */
+	if (now != p->conf_checked) {
+		p->conf_checked = now;
+		conf_stat(&st);
+	} else {
+		st = p->conf_st;
+	}
 	if (st.st_ino != p->conf_st.st_ino || st.st_dev != p->conf_st.st_dev ||
 	    st.st_size != p->conf_st.st_size ||
 	    st.st_mtim.tv_sec != p->conf_st.st_mtim.tv_sec ||

@@ -37,6 +37,7 @@ struct listen_pool {
 	unsigned gen;
 	unsigned long seq;        /* sessions ended so far */
 	struct stat conf_st;     /* relay.conf as the workers read it */
+	time_t conf_checked;     /* when it was last looked at */
 	time_t hold_until;       /* no spawning: workers died young */
 };
 

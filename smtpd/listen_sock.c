@@ -81,6 +81,31 @@ static int bind_one(const char *spec)
 	return fd;
 }
 
+/* Note the local address when the listener has one of its own. */
+static void local_fixed(struct listen_sock *ls)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	ls->fixed = 0;
+	if (getsockname(ls->fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+		if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
+			return;
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+		if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
+			return;
+	} else {
+		return;
+	}
+	listen_sock_name(&ss, ls->localip, sizeof ls->localip, ls->localport,
+			 sizeof ls->localport);
+	ls->fixed = 1;
+}
+
 /* Bind each address of a space- or comma-separated list. */
 static size_t open_list(const char *list, int tls, struct listen_sock *out,
 			size_t n, size_t max)
@@ -95,6 +120,7 @@ static size_t open_list(const char *list, int tls, struct listen_sock *out,
 			log_fatal(EXIT_PERM, "more than %zu listen addresses", max);
 		out[n].fd = bind_one(tok);
 		out[n].tls = tls;
+		local_fixed(&out[n]);
 		snprintf(out[n].name, sizeof out[n].name, "%s", tok);
 		log_info("listening on %s%s", tok, tls ? " (implicit TLS)" : "");
 		n++;

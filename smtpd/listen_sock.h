@@ -12,6 +12,10 @@ struct listen_sock {
 	int fd;
 	int tls;          /* implicit TLS listener */
 	char name[80];    /* as configured, for the log */
+	/* bound to one address (not 0.0.0.0 or ::): every connection's
+	 * local end is this one, no getsockname per connection */
+	int fixed;
+	char localip[64], localport[8];
 };
 
 /* "127.0.0.1:2525", "[::1]:2525", "0.0.0.0:25", "[::]:465" into ss;
