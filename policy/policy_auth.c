@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "log.h"
 #include "pwhash.h"
 #include "rulekeys.h"
 #include "settings.h"
@@ -126,12 +129,77 @@ static enum policy_auth_start answer_now(struct policy_auth *a)
 	return AUTH_STARTED;
 }
 
+/* Checks running in a child whose answer others may share (cache on,
+ * user known, so a->mac names the credentials), linked through next. */
+static struct policy_auth *running;
+
+static void unlink_from(struct policy_auth **head, struct policy_auth *a)
+{
+	for (; *head; head = &(*head)->next)
+		if (*head == a) {
+			*head = a->next;
+			break;
+		}
+	a->next = NULL;
+}
+
+static struct policy_auth *running_find(const struct policy_auth *a)
+{
+	for (struct policy_auth *r = running; r; r = r->next)
+		if (!strcmp(r->user, a->user) &&
+		    CRYPTO_memcmp(r->mac, a->mac, AUTHCACHE_MAC) == 0)
+			return r;
+	return NULL;
+}
+
+/* The same credentials are being checked now: wait for that answer on
+ * a pipe of our own (policy_auth_finish of the lead writes it). */
+static enum policy_auth_start join(struct policy_auth *a,
+				   struct policy_auth *lead)
+{
+	struct policy_auth **w;
+	int p[2];
+
+	a->cache = 0; /* the lead adds the success to the cache */
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return AUTH_ERROR;
+	fd_nonblock(p[0]);
+	a->fd = p[0];
+	a->wfd = p[1];
+	a->pid = -1;
+	a->lead = lead;
+	a->next = NULL;
+	for (w = &lead->waiters; *w; w = &(*w)->next) /* first come first */
+		;
+	*w = a;
+	return AUTH_STARTED;
+}
+
+/* Pass the lead's answer on (n != 1: the child died, and every waiter
+ * then reads EOF, like the lead). */
+static void answer_waiters(struct policy_auth *a, ssize_t n, char r)
+{
+	struct policy_auth *w;
+
+	while ((w = a->waiters)) {
+		a->waiters = w->next;
+		/* one byte into an empty pipe: cannot block or fail short */
+		if (n == 1 && write(w->wfd, &r, 1) != 1)
+			log_warn("auth: passing a shared answer on: %s",
+				 strerror(errno));
+		close(w->wfd);
+		w->lead = NULL;
+		w->next = NULL;
+	}
+}
+
 enum policy_auth_start policy_auth_start(struct policy_auth *a,
 					 const struct policy_lookup *lk,
 					 const char *ip, const char *user,
 					 const char *pass, long now)
 {
 	char hash[PWHASH_MAX];
+	struct policy_auth *lead;
 	int p[2], known;
 
 	snprintf(a->user, sizeof a->user, "%s", user);
@@ -147,6 +215,8 @@ enum policy_auth_start policy_auth_start(struct policy_auth *a,
 		   policy_authcache_mac(a->user, pass, hash, a->mac) == 0;
 	if (a->cache && policy_authcache_hit(a->user, a->mac, now))
 		return answer_now(a);
+	if (a->cache && (lead = running_find(a)))
+		return join(a, lead);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return AUTH_ERROR;
 	a->pid = fork();
@@ -164,11 +234,22 @@ enum policy_auth_start policy_auth_start(struct policy_auth *a,
 	close(p[1]);
 	a->fd = p[0];
 	fd_nonblock(a->fd);
+	if (a->cache) {
+		a->next = running;
+		running = a;
+	}
 	return AUTH_STARTED;
 }
 
 static void reap(struct policy_auth *a)
 {
+	if (a->lead) { /* a waiter leaving before the answer */
+		unlink_from(&a->lead->waiters, a);
+		close(a->wfd);
+		a->lead = NULL;
+	}
+	unlink_from(&running, a);
+	answer_waiters(a, 0, 0); /* none left in normal use */
 	if (a->pid > 0)
 		while (waitpid(a->pid, NULL, 0) < 0 && errno == EINTR)
 			;
@@ -187,6 +268,7 @@ int policy_auth_finish(struct policy_auth *a, long now)
 
 	if (n == 1 && r == '1' && a->cache)
 		policy_authcache_add(a->user, a->mac, now);
+	answer_waiters(a, n, r);
 	reap(a);
 	if (n != 1)
 		return -1;
@@ -197,9 +279,34 @@ int policy_auth_finish(struct policy_auth *a, long now)
 	return 0;
 }
 
+/* The lead's session went away while others wait for its child: the
+ * first waiter takes the child over (its fd now reads the child's pipe,
+ * the same number, so the server's poll set stays right). */
+static int hand_over(struct policy_auth *a)
+{
+	struct policy_auth *w = a->waiters;
+
+	if (dup3(a->fd, w->fd, O_CLOEXEC) < 0)
+		return -1;
+	unlink_from(&running, a);
+	a->waiters = w->next;
+	close(w->wfd);
+	w->lead = NULL;
+	w->pid = a->pid;
+	w->cache = 1; /* same mac: its success goes into the cache */
+	w->waiters = a->waiters;
+	for (struct policy_auth *x = w->waiters; x; x = x->next)
+		x->lead = w;
+	w->next = running;
+	running = w;
+	a->waiters = NULL;
+	a->pid = 0; /* the child is w's now: reap neither waits nor kills */
+	return 0;
+}
+
 void policy_auth_cancel(struct policy_auth *a)
 {
-	if (a->pid > 0)
-		kill(a->pid, SIGKILL);
+	if (a->pid > 0 && !(a->waiters && hand_over(a) == 0))
+		kill(a->pid, SIGKILL); /* nobody else needs its answer */
 	reap(a);
 }

@@ -10,10 +10,15 @@ successes); after makecdb compiles a new hash for the user, the old
 password is refused at once (535 5.7.8) and the new one accepted; a
 user suspended (relayctl) right after a cached AUTH is refused at MAIL
 at once (suspension is checked outside the cache); with
-auth_cache_ttl = 0 the right password still works."""
+auth_cache_ttl = 0 the right password still works.  Ten clients that
+authenticate at the same moment on a fresh start (empty cache: their
+checks overlap and share one crypt child, policy/policy_auth.h) get the
+right answers: 235 for the eight with the right password, 535 5.7.8
+for the two with a wrong one."""
 import os
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, Instance, finish, smtp_session  # noqa: E402
@@ -40,6 +45,34 @@ def auth(inst, certs, password):
         c.starttls(context=certs.client_context())
         c.ehlo('client.example.com')
         return c.docmd('AUTH', 'PLAIN ' + b64('\0%s\0%s' % (USER, password)))
+
+
+def test_parallel(inst, certs):
+    passwords = [OLD] * 8 + [OLD + 'x'] * 2
+    barrier = threading.Barrier(len(passwords), timeout=30)
+    got = [None] * len(passwords)
+
+    def one(i):
+        try:
+            with smtp_session(inst.port) as c:
+                c.ehlo('client.example.com')
+                c.starttls(context=certs.client_context())
+                c.ehlo('client.example.com')
+                barrier.wait()
+                got[i] = c.docmd('AUTH', 'PLAIN ' +
+                                 b64('\0%s\0%s' % (USER, passwords[i])))
+        except Exception as e:  # reported by the checks below
+            got[i] = (0, repr(e).encode())
+    threads = [threading.Thread(target=one, args=(i,))
+               for i in range(len(passwords))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    check('10 AUTHs at once on an empty cache: the 8 right ones 235',
+          [r and r[0] for r in got[:8]] == [235] * 8, got[:8])
+    check('... and the 2 wrong ones 535 5.7.8',
+          all(r and is_535(r) for r in got[8:]), got[8:])
 
 
 def test_repeat(inst, certs):
@@ -99,6 +132,7 @@ def run(conf, steps):
 
 def main():
     with TestCerts() as certs:
+        run(certs.conf(), (lambda i: test_parallel(i, certs),))
         run(certs.conf(), (lambda i: test_repeat(i, certs),
                            lambda i: test_new_hash(i, certs),
                            lambda i: test_suspended(i, certs)))

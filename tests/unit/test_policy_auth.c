@@ -6,28 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../policy/policy_auth.h"
+#include "test_policy_auth.h"
 #include "settings.h"
 #include "t.h"
 
-#define H "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"
-
-static long fake_get(void *ctx, enum policy_table t, const char *key,
-		     char *val, size_t n)
-{
-	(void)ctx;
-	if (t == POLICY_USERS && !strcmp(key, "user:mailer@example.com"))
-		return snprintf(val, n, "hash=%s\ncustomer=acme\n", H);
-	return -1;
-}
-
-static int fake_susp(void *ctx, const char *kind, const char *name)
-{
-	(void)ctx;
-	(void)kind;
-	(void)name;
-	return 0;
-}
 
 static int check_pw(const struct policy_lookup *lk, const char *ip,
 		    const char *user, const char *pass, long now)
@@ -52,7 +34,7 @@ static int check_pw(const struct policy_lookup *lk, const char *ip,
 
 int main(void)
 {
-	struct policy_lookup lk = { fake_get, fake_susp, NULL };
+	struct policy_lookup lk = fake_lk;
 	static const struct {
 		const char *name, *ip, *user, *pass;
 		int want;

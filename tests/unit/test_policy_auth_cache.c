@@ -8,31 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../policy/policy_auth.h"
+#include "test_policy_auth.h"
 #include "../../policy/policy_authcache.h"
 #include "settings.h"
 #include "t.h"
 
-/* "secret1" and "secret2" */
-#define H1 "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"
-static char stored[256] = H1;
-
-static long fake_get(void *ctx, enum policy_table t, const char *key,
-		     char *val, size_t n)
-{
-	(void)ctx;
-	if (t == POLICY_USERS && !strcmp(key, "user:mailer@example.com"))
-		return snprintf(val, n, "hash=%s\ncustomer=acme\n", stored);
-	return -1;
-}
-
-static int fake_susp(void *ctx, const char *kind, const char *name)
-{
-	(void)ctx;
-	(void)kind;
-	(void)name;
-	return 0;
-}
+#define H1 FAKE_H1
 
 static int hit;  /* the last check was answered from the cache */
 
@@ -83,10 +64,10 @@ static void through_auth(const struct policy_lookup *lk)
 	T_CHECK("expired at ttl", check_pw(lk, "192.0.2.1", "secret1", 1000 + 300) == 1 && !hit);
 	T_CHECK("re-added by that check", check_pw(lk, "192.0.2.1", "secret1", 1301) == 1 && hit);
 	/* a password change: the old password is refused at once */
-	snprintf(stored, sizeof stored, "%s", "$6$abcdefgh$notthesamehash");
+	snprintf(fake_hash, sizeof fake_hash, "%s", "$6$abcdefgh$notthesamehash");
 	T_CHECK("changed hash: old password misses and fails",
 		check_pw(lk, "192.0.2.1", "secret1", 1302) == 0 && !hit);
-	snprintf(stored, sizeof stored, "%s", H1);
+	snprintf(fake_hash, sizeof fake_hash, "%s", H1);
 	/* the throttle comes before the cache */
 	check_pw(lk, "192.0.2.1", "bad", 1303);
 	T_CHECK("throttled even with a cached password",
@@ -127,7 +108,7 @@ static void direct(void)
 
 int main(void)
 {
-	struct policy_lookup lk = { fake_get, fake_susp, NULL };
+	struct policy_lookup lk = fake_lk;
 
 	cf.auth_fail_max = 3;
 	cf.auth_cache_size = 1024;
