@@ -18,6 +18,7 @@ int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 	p->heldlen = 0;
 	p->heldn = 0;
 	p->owed = 0;
+	p->posted = 0;
 	p->fd = usock_connect(path);
 	if (p->fd < 0)
 		return -1;
@@ -35,6 +36,7 @@ void smtp_policy_close(struct smtp_policy *p)
 	p->fd = -1;
 	smtp_policy_forget(p);
 	p->owed = 0;
+	p->posted = 0;
 	ns_reader_free(&p->rd);
 }
 
@@ -45,58 +47,60 @@ void smtp_policy_forget(struct smtp_policy *p)
 	p->heldn = 0;
 }
 
-/* Encode req after the held frames into a new buffer (*cap bytes, to be
- * wiped: it may hold an AUTH password); its length, 0 on failure. */
-static size_t policy_encode(struct smtp_policy *p, struct kv *req,
-			    char **buf, size_t *cap)
+/* Read the replies owed for frames sent without waiting; they change
+ * nothing, but each must be a reply.  wait = 0 takes only those already
+ * here (one read, no poll): done before sending the next request, so
+ * that waiting for its answer is one poll, not one per owed reply.
+ * 0, or -1. */
+static int policy_settle(struct smtp_policy *p, int wait)
 {
-	size_t n;
+	struct smtp_verdict v;
+	char *payload;
+	size_t len;
 
-	*cap = p->heldlen + req->len + 32;
-	if (req->failed || !(*buf = malloc(*cap)))
-		return 0;
-	memcpy(*buf, p->held, p->heldlen);
-	n = ns_encode(*buf + p->heldlen, *cap - p->heldlen,
-		      req->buf ? req->buf : "", req->len);
-	return n ? p->heldlen + n : 0;
+	for (; p->owed > 0; p->owed--) {
+		int rc = wait ? smtp_frame_read(&p->rd, p->timeout_ms, &payload, &len)
+			      : ns_reader_next(&p->rd, &payload, &len);
+		if (rc == 0 && !wait)
+			return 0;
+		if (rc != 1 || smtp_policy_parse(payload, len, &v) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Send the held frames and req in one write; the held ones are owed
  * replies from then on.  0, or -1. */
 static int policy_send(struct smtp_policy *p, struct kv *req)
 {
-	char *buf = NULL;
-	size_t cap = 0, n;
+	char stackbuf[2048], *buf = stackbuf;
+	size_t cap = p->heldlen + req->len + 32, n = 0;
 	int rc = -1;
 
-	if (p->fd < 0)
+	if (p->fd < 0 || req->failed)
 		return -1;
-	n = policy_encode(p, req, &buf, &cap);
+	if (p->posted) { /* a verdict nobody asked for: just owed */
+		p->posted = 0;
+		p->owed++;
+	}
+	if (policy_settle(p, 0) < 0)
+		return -1;
+	if (cap > sizeof stackbuf && !(buf = malloc(cap)))
+		return -1;
+	memcpy(buf, p->held, p->heldlen);
+	n = ns_encode(buf + p->heldlen, cap - p->heldlen,
+		      req->buf ? req->buf : "", req->len);
 	errno = 0;
-	if (n && smtp_frame_write(p->fd, buf, n, p->timeout_ms) == 0) {
+	if (n && smtp_frame_write(p->fd, buf, p->heldlen + n, p->timeout_ms) == 0) {
 		p->owed += p->heldn;
 		smtp_policy_forget(p);
 		rc = 0;
 	}
-	if (buf)
-		explicit_bzero(buf, cap);
-	free(buf);
+	/* it may hold an AUTH password */
+	explicit_bzero(buf, cap); /* cap <= sizeof stackbuf when on it */
+	if (buf != stackbuf)
+		free(buf);
 	return rc;
-}
-
-/* Read the replies owed for frames sent without waiting; they change
- * nothing, but each must be a reply.  0, or -1. */
-static int policy_settle(struct smtp_policy *p)
-{
-	struct smtp_verdict v;
-	char *payload;
-	size_t len;
-
-	for (; p->owed > 0; p->owed--)
-		if (smtp_frame_read(&p->rd, p->timeout_ms, &payload, &len) != 1 ||
-		    smtp_policy_parse(payload, len, &v) < 0)
-			return -1;
-	return 0;
 }
 
 static void policy_failed(struct smtp_policy *p)
@@ -129,21 +133,43 @@ int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold)
 	return 0;
 }
 
-int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
-		    struct smtp_verdict *v)
+int smtp_policy_post(struct smtp_policy *p, struct kv *req)
+{
+	if (p->fd < 0 || req->failed)
+		return -1;
+	if (policy_send(p, req) < 0) {
+		if (p->fd >= 0)
+			policy_failed(p);
+		return -1;
+	}
+	p->posted = 1;
+	return 0;
+}
+
+int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
 {
 	char *payload;
 	size_t len;
 	int rc = -1;
 
-	if (p->fd < 0 || req->failed)
+	if (p->fd < 0 || !p->posted)
 		return -1;
-	if (policy_send(p, req) == 0 && policy_settle(p) == 0 &&
+	p->posted = 0;
+	errno = 0;
+	if (policy_settle(p, 1) == 0 &&
 	    smtp_frame_read(&p->rd, p->timeout_ms, &payload, &len) == 1)
 		rc = smtp_policy_parse(payload, len, v);
 	if (rc < 0)
 		policy_failed(p);
 	return rc;
+}
+
+int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
+		    struct smtp_verdict *v)
+{
+	if (smtp_policy_post(p, req) < 0)
+		return -1;
+	return smtp_policy_verdict(p, v);
 }
 
 static const struct {

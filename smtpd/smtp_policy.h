@@ -38,6 +38,7 @@ struct smtp_policy {
 	size_t heldlen;
 	int heldn;            /* how many frames held */
 	int owed;             /* replies to frames sent, not read yet */
+	int posted;           /* the verdict after them is wanted */
 };
 
 /* Connect to path; -1 when policy is not there. */
@@ -50,6 +51,12 @@ void smtp_policy_close(struct smtp_policy *p);
  * closed and every later call fails too). */
 int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 		    struct smtp_verdict *v);
+/* smtp_policy_ask in two halves, for a verdict that can wait while
+ * smtpd does something else (DATA: the message is read meanwhile):
+ * post sends req, verdict reads its answer.  Nothing else may be sent
+ * in between (it would turn the verdict into an owed reply). */
+int smtp_policy_post(struct smtp_policy *p, struct kv *req);
+int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);
 
 /* Send req without waiting for its reply: hold = 1 keeps it until the
  * next request (the two go out in one write), hold = 0 sends it now (it

@@ -1,6 +1,7 @@
 /* smtp_txn.c: the DATA command: ask policy, open a queue job, read the
- * message straight into relay-queue, and answer 250 only when the queue
- * said the message is durable.  Then tell policy to count it. */
+ * message straight into relay-queue, take policy's answer, and answer
+ * 250 only when the queue said the message is durable.  Then tell
+ * policy to count it. */
 #include "smtp_session.h"
 #include "smtp_data.h"
 #include "smtp_queue.h"
@@ -13,18 +14,44 @@
 
 #define QUEUE_TEMPFAIL "451 4.3.0 Error: queue file write error, try again"
 
-/* 0 when policy lets DATA start. */
+/* Ask policy about DATA without waiting: its answer (accept, unless
+ * MAIL/RCPT went wrong, which smtpd's own checks already exclude) is
+ * read after the message (txn_verdict), so that smtpd sleeps once for
+ * the message instead of twice; a refusal then comes after the final
+ * dot, and nothing is queued.  0 when the request went out. */
 static int data_policy(struct smtp_session *s)
 {
-	struct smtp_verdict v;
 	struct kv req;
 	int rc;
 
 	kv_init(&req);
 	kv_add(&req, "phase", "data");
-	rc = smtp_session_decide(s, &req, &v, 554, "5.7.1", "Transaction refused");
+	rc = smtp_policy_post(&s->policy, &req);
 	kv_free(&req);
+	if (rc < 0) {
+		smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
+		smtp_session_error(s);
+	}
 	return rc;
+}
+
+/* Policy's word on the DATA asked in data_policy; 0 when accepted, else
+ * the reply is queued and the job must be aborted. */
+static int txn_verdict(struct smtp_session *s)
+{
+	struct smtp_verdict v;
+
+	if (smtp_policy_verdict(&s->policy, &v) < 0) {
+		smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
+		smtp_session_error(s);
+		return -1;
+	}
+	if (v.action == SMTP_ACCEPT)
+		return 0;
+	smtp_policy_defaults(&v, 554, "5.7.1", "Transaction refused");
+	smtp_reply_verdict(s, &v);
+	smtp_session_error(s);
+	return -1;
 }
 
 static void txn_envelope(struct smtp_session *s, struct smtp_env *e)
@@ -176,6 +203,12 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 		if (s->io.err == IO_ERR_TIMEOUT)
 			smtp_session_close421(s, "4.4.2", "Error: timeout exceeded");
 		s->quit = 1;
+		return;
+	}
+	if (smtp_data_ok(&r) && txn_verdict(s) < 0) {
+		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
+		txn_log(s, qid, &r, "policy-refused");
+		smtp_session_reset_tx(s, 1);
 		return;
 	}
 	if (smtp_data_ok(&r)) {

@@ -127,6 +127,31 @@ def scenarios(path, d):
     r = ask(s, [("phase", "commit"), ("qid", "Q1"), ("rcpt", "x@example.org")])
     check("portal: commit", dict(r).get("action") == "accept", str(r))
 
+    # requests sent back to back in one write (smtpd sends a held helo
+    # with the next request): one reply each, in order, also when an AUTH
+    # (answered later, by its child) sits between them
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    frames = [[("phase", "connect"), ("ip", "192.0.2.51"), ("port", "1"), ("localport", "25"), ("tls", "1")],
+              [("phase", "helo"), ("helo", "pipelined.example")],
+              [("phase", "auth"), ("user", "exchange@example.com"), ("pass", "exchange pw")],
+              [("phase", "mail"), ("from", "exchange@example.com")],
+              [("phase", "rcpt"), ("rcpt", "p@example.org")],
+              [("phase", "data")]]
+    s.sendall(b"".join(ns_frame("".join(f"{k}={v}\n" for k, v in f).encode()) for f in frames))
+    got = [recv(s) for _ in frames]
+    check("one write, six requests: six replies",
+          all(r is not None for r in got), str(got))
+    if all(r is not None for r in got):
+        acts = [dict(r).get("action") for r in got]
+        check("one write: connect, helo accepted", acts[:2] == ["accept", "accept"], str(acts))
+        check("one write: the AUTH answer third (235)", line(got[2]).startswith("235"), str(got[2]))
+        check("one write: mail after the AUTH, as the user",
+              acts[3] == "accept" and dict(got[3]).get("from") == "exchange@example.com", str(got[3]))
+        check("one write: rcpt and data accepted", line(got[4]).startswith("250") and acts[5] == "accept",
+              str(got[4:]))
+    s.close()
+
     # AUTH: a slow check on one session does not hold up another
     a = session(path, "192.0.2.50", tls="1")
     b = session(path, "127.0.0.10")

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,16 +185,19 @@ static void test_pending(void)
 	close(p[0]);
 }
 
-/* Output larger than the buffer and than a pipe, read by a child. */
-static void test_output(void)
+/* Output larger than the buffer and than a pipe (or a socket's buffer),
+ * read by a child: through a pipe with a timeout (poll, then write), a
+ * socket (tried first, poll when full) and a pipe without a timeout (the
+ * write just blocks). */
+static void test_output(const char *name, int sock, int timeout_ms)
 {
 	enum { TOTAL = 200000 };
 	int p[2], st = 0;
 	pid_t pid;
 	struct io io;
-	char chunk[1000];
+	char chunk[1000], label[96];
 
-	if (pipe(p) < 0)
+	if ((sock ? socketpair(AF_UNIX, SOCK_STREAM, 0, p) : pipe(p)) < 0)
 		return;
 	pid = fork();
 	if (pid == 0) {
@@ -208,21 +212,51 @@ static void test_output(void)
 		_exit(got == TOTAL ? 0 : 1);
 	}
 	close(p[0]);
-	io_init(&io, -1, p[1], 5000);
+	io_init(&io, -1, p[1], timeout_ms);
 	for (size_t off = 0; off < TOTAL; off += sizeof chunk) {
 		for (size_t k = 0; k < sizeof chunk; k++)
 			chunk[k] = (char)('a' + (off + k) % 26);
 		if (io_put(&io, chunk, sizeof chunk) < 0)
 			break;
 	}
-	T_CHECK("io_put 200000 bytes", io_flush(&io) == 0);
+	snprintf(label, sizeof label, "%s: io_put 200000 bytes", name);
+	T_CHECK(label, io_flush(&io) == 0);
 	close(p[1]);
 	waitpid(pid, &st, 0);
-	T_CHECK("reader got every byte in order",
-		WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	snprintf(label, sizeof label, "%s: reader got every byte in order", name);
+	T_CHECK(label, WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	T_CHECK("io_printf", io_printf(&io, "%s %d", "x", 1) == 0 &&
 				     io.out_len == 3);
 	io.out_len = 0;
+}
+
+/* A socket whose reader never reads: the write fills it, then waits for
+ * room at most the timeout; a socket whose reader left: an error, no
+ * SIGPIPE even when it is not ignored. */
+static void test_socket_stuck(void)
+{
+	static char big[IO_BUFSZ];
+	int p[2];
+	struct io io;
+	int rc = 0;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) < 0)
+		return;
+	io_init(&io, -1, p[1], 200);
+	memset(big, 'x', sizeof big);
+	for (int i = 0; i < 200 && rc == 0; i++)
+		rc = io_put(&io, big, sizeof big);
+	T_CHECK("socket never read: write times out",
+		rc == -1 && io.err == IO_ERR_TIMEOUT);
+	close(p[0]);
+	signal(SIGPIPE, SIG_DFL);
+	io.err = IO_ERR_NONE;
+	io.out_len = 0;
+	io_puts(&io, "250 ok\r\n");
+	T_CHECK("socket reader gone: error, no SIGPIPE",
+		io_flush(&io) == -1 && io.err == IO_ERR_SYS);
+	signal(SIGPIPE, SIG_IGN);
+	close(p[1]);
 }
 
 static void test_write_error(void)
@@ -250,7 +284,10 @@ int main(void)
 	test_nul();
 	test_timeout();
 	test_pending();
-	test_output();
+	test_output("pipe", 0, 5000);
+	test_output("socket", 1, 5000);
+	test_output("pipe, no timeout", 0, 0);
+	test_socket_stuck();
 	test_write_error();
 	return t_done();
 }

@@ -158,6 +158,49 @@ static void test_nonblocking(void)
 	close(p[0]);
 }
 
+/* ns_reader_buffered never reads: frames already buffered come out,
+ * bytes still in the pipe stay there. */
+static void test_buffered(void)
+{
+	int p[2];
+	struct ns_reader r;
+	char *pl;
+	size_t len;
+
+	if (pipe(p) < 0)
+		return;
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	ns_reader_init(&r, p[0]);
+	T_CHECK("buffered, nothing read yet: 0",
+		ns_reader_buffered(&r, &pl, &len) == 0);
+	T_CHECK("write two frames", write(p[1], "1:a,2:bc,", 9) == 9);
+	T_CHECK("buffered does not read: still 0",
+		ns_reader_buffered(&r, &pl, &len) == 0);
+	T_CHECK("next reads the first",
+		ns_reader_next(&r, &pl, &len) == 1 && !strcmp(pl, "a"));
+	T_CHECK("write a third", write(p[1], "1:d,", 4) == 4);
+	T_CHECK("buffered: the second, from the buffer",
+		ns_reader_buffered(&r, &pl, &len) == 1 && !strcmp(pl, "bc"));
+	T_CHECK("buffered: the third is still in the pipe",
+		ns_reader_buffered(&r, &pl, &len) == 0);
+	T_CHECK("next: the third",
+		ns_reader_next(&r, &pl, &len) == 1 && !strcmp(pl, "d"));
+	T_CHECK("write garbage", write(p[1], "x:", 2) == 2);
+	T_CHECK("next: garbage: -1 EPROTO",
+		ns_reader_next(&r, &pl, &len) == -1 && errno == EPROTO);
+	ns_reader_free(&r);
+	close(p[0]);
+	close(p[1]);
+	ns_reader_init(&r, -1);
+	memcpy(r.buf, "2:x", 3);
+	r.end = 3;
+	T_CHECK("buffered: partial frame: 0", ns_reader_buffered(&r, &pl, &len) == 0);
+	memcpy(r.buf, "2x:", 3);
+	T_CHECK("buffered: garbage: -1 EPROTO",
+		ns_reader_buffered(&r, &pl, &len) == -1 && errno == EPROTO);
+	ns_reader_free(&r);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -167,5 +210,6 @@ int main(void)
 	}
 	test_max();
 	test_nonblocking();
+	test_buffered();
 	return t_done();
 }

@@ -4,8 +4,13 @@
 #include "t.h"
 #include "../../smtpd/smtp_policy.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static const struct {
 	const char *payload;
@@ -37,8 +42,151 @@ static const struct {
 	  "a?b?" },
 };
 
+/* The exchange with relay-policy over a socketpair: this process plays
+ * policy on sv[1], answers written before smtpd asks. */
+struct pair {
+	struct smtp_policy p;
+	int peer;
+};
+
+static void pair_open(struct pair *x)
+{
+	int sv[2];
+
+	memset(x, 0, sizeof *x);
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	x->p.fd = sv[0];
+	x->p.timeout_ms = 2000;
+	ns_reader_init(&x->p.rd, sv[0]);
+	x->peer = sv[1];
+}
+
+/* Everything smtpd wrote so far, NUL-terminated ("" when nothing). */
+static const char *peer_got(struct pair *x)
+{
+	static char buf[4096];
+	ssize_t n = recv(x->peer, buf, sizeof buf - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static void peer_says(struct pair *x, const char *frames)
+{
+	if (write(x->peer, frames, strlen(frames)) < 0)
+		perror("write");
+}
+
+/* The netstrings of up to three payloads, concatenated. */
+static const char *ns3(const char *a, const char *b, const char *c)
+{
+	static char buf[3][1024];
+	static int turn;
+	char *out = buf[turn++ % 3];
+	const char *pl[3] = { a, b, c };
+	size_t n = 0;
+
+	for (int i = 0; i < 3 && pl[i]; i++)
+		n += ns_encode(out + n, 1024 - n, pl[i], strlen(pl[i]));
+	out[n] = '\0';
+	return out;
+}
+
+static void req(struct kv *k, const char *phase, const char *key,
+		const char *val)
+{
+	kv_init(k);
+	kv_add(k, "phase", phase);
+	if (key)
+		kv_add(k, key, val);
+}
+
+static void test_exchange(void)
+{
+	struct pair x;
+	struct smtp_verdict v;
+	struct kv k;
+
+	/* helo is held: nothing goes out until the next request, then both
+	 * in one write, and the helo reply is read before the verdict */
+	pair_open(&x);
+	req(&k, "helo", "helo", "h.example");
+	T_CHECK("tell hold: ok", smtp_policy_tell(&x.p, &k, 1) == 0);
+	kv_free(&k);
+	T_STREQ("tell hold: nothing sent yet", peer_got(&x), "");
+	peer_says(&x, ns3("action=accept\n",
+			  "action=accept\ncode=250\nesc=2.1.0\ntext=Sender ok\n",
+			  NULL));
+	req(&k, "mail", "from", "a@example.com");
+	T_CHECK("ask after held: ok", smtp_policy_ask(&x.p, &k, &v) == 0);
+	kv_free(&k);
+	T_STREQ("ask after held: the mail verdict, not helo's", v.text,
+		"Sender ok");
+	T_STREQ("held frame and request in one write, in order", peer_got(&x),
+		ns3("phase=helo\nhelo=h.example\n",
+		    "phase=mail\nfrom=a@example.com\n", NULL));
+	/* commit goes at once; its reply is read with the next one */
+	req(&k, "commit", "qid", "Q1");
+	T_CHECK("tell now: ok", smtp_policy_tell(&x.p, &k, 0) == 0);
+	kv_free(&k);
+	T_STREQ("tell now: sent at once", peer_got(&x),
+		ns3("phase=commit\nqid=Q1\n", NULL, NULL));
+	T_CHECK("tell now: one reply owed", x.p.owed == 1);
+	peer_says(&x, ns3("action=accept\n", NULL, NULL));
+	peer_says(&x, "9:action=no,"); /* no newline: garbage */
+	req(&k, "rcpt", "rcpt", "b@example.org");
+	T_CHECK("garbage after the owed reply: fails",
+		smtp_policy_ask(&x.p, &k, &v) < 0 && x.p.fd < 0);
+	kv_free(&k);
+	close(x.peer);
+
+	/* post now, verdict later (DATA); a HELO held at the end of a
+	 * session is forgotten, never sent */
+	pair_open(&x);
+	req(&k, "data", NULL, NULL);
+	T_CHECK("post: ok", smtp_policy_post(&x.p, &k) == 0);
+	kv_free(&k);
+	T_STREQ("post: sent at once", peer_got(&x),
+		ns3("phase=data\n", NULL, NULL));
+	peer_says(&x, "3:abc,");
+	T_CHECK("verdict: garbage is a failure", smtp_policy_verdict(&x.p, &v) < 0);
+	close(x.peer);
+	pair_open(&x);
+	req(&k, "data", NULL, NULL);
+	smtp_policy_post(&x.p, &k);
+	kv_free(&k);
+	peer_says(&x, ns3("action=reject\ncode=503\nesc=5.5.1\ntext=No rcpt\n",
+			  NULL, NULL));
+	T_CHECK("verdict: the refusal", smtp_policy_verdict(&x.p, &v) == 0 &&
+					       v.action == SMTP_REJECT && v.code == 503);
+	req(&k, "helo", "helo", "old");
+	smtp_policy_tell(&x.p, &k, 1);
+	kv_free(&k);
+	smtp_policy_forget(&x.p);
+	(void)peer_got(&x);
+	peer_says(&x, ns3("action=accept\n", NULL, NULL));
+	req(&k, "connect", "ip", "192.0.2.1");
+	T_CHECK("after forget: ask ok", smtp_policy_ask(&x.p, &k, &v) == 0);
+	kv_free(&k);
+	T_STREQ("after forget: only the new request", peer_got(&x),
+		ns3("phase=connect\nip=192.0.2.1\n", NULL, NULL));
+	/* a verdict posted and never read is owed by the next request */
+	req(&k, "data", NULL, NULL);
+	smtp_policy_post(&x.p, &k);
+	kv_free(&k);
+	peer_says(&x, ns3("action=accept\n", "action=accept\n", NULL));
+	req(&k, "reset", NULL, NULL);
+	T_CHECK("unread verdict: next ask still ok",
+		smtp_policy_ask(&x.p, &k, &v) == 0 && x.p.owed == 0);
+	kv_free(&k);
+	smtp_policy_close(&x.p);
+	close(x.peer);
+}
+
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* as in relay-smtpd */
+	test_exchange();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char buf[256], name[64];
 		struct smtp_verdict v;
