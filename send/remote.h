@@ -190,6 +190,8 @@ struct remote_conn {
 	char tlsdesc[128];        /* "none" or tls_describe() */
 	long msgs;                /* transactions done on it */
 	int broken;               /* out of step or failed: never reuse */
+	int clean;                /* the last transaction ended with the
+				     reply to its final dot: no RSET needed */
 	time_t idle_since;
 };
 

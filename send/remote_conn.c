@@ -1,9 +1,10 @@
 /* remote_conn.c: TCP connections to upstream servers, and the per-worker
- * connection cache.  A connection is cached after a transaction (RSET
- * answered 250) under "host:port tls=<policy> auth=<name>", so that it is
- * only reused for jobs that would have set it up the same way.  It is
- * closed after cf.conn_cache_idle seconds without use or after
- * cf.conn_cache_max transactions (0 disables caching). */
+ * connection cache.  A connection is cached after a transaction (after
+ * RSET answered 250 when the transaction ended early) under
+ * "host:port tls=<policy> auth=<name>", so that it is only reused for
+ * jobs that would have set it up the same way.  It is closed after
+ * cf.conn_cache_idle seconds without use or after cf.conn_cache_max
+ * transactions (0 disables caching). */
 #include "remote.h"
 
 #include <errno.h>
@@ -139,15 +140,26 @@ void remote_conn_key(char *buf, size_t n, const char *host, long port,
 }
 
 /* A cached connection is dead when the server has spoken or hung up
- * since our RSET: a 421 on idle timeout or EOF makes it readable. */
+ * since its last reply: a 421 on idle timeout or EOF makes it readable.
+ * A poll that does not wait (io_wait's 0 waits forever, and even 1 ms
+ * is a sleep per job on every cached connection). */
 static int conn_alive(struct remote_conn *c)
 {
-	return io_pending(&c->io) == 0 && io_wait(c->fd, POLLIN, 1) == 0;
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	if (io_pending(&c->io))
+		return 0;
+	while (poll(&p, 1, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	return p.revents == 0;
 }
 
 struct remote_conn *remote_cache_take(const char *key)
 {
 	remote_cache_expire();
+	/* only the candidates are probed: one poll per job, not one per
+	 * cached connection */
 	for (size_t i = 0; i < CACHE_MAX; i++) {
 		struct remote_conn *c = cache[i];
 		if (!c || strcmp(c->key, key) != 0)
@@ -172,7 +184,11 @@ void remote_cache_put(struct remote_conn *c)
 		remote_conn_close(c, !c->broken);
 		return;
 	}
-	if (remote_session_cmd(c, &r, "RSET") < 0 || r.code != 250) {
+	/* after a finished transaction the server has reset itself: an
+	 * RSET would cost a round trip per message for nothing (a server
+	 * that hangs up meanwhile is found when the connection is taken) */
+	if (!c->clean &&
+	    (remote_session_cmd(c, &r, "RSET") < 0 || r.code != 250)) {
 		remote_conn_close(c, r.code != 0);
 		return;
 	}
@@ -202,9 +218,11 @@ int remote_cache_expire(void)
 		if (!c)
 			continue;
 		long left = (long)(c->idle_since + cf.conn_cache_idle - now);
-		if (left <= 0 || !conn_alive(c)) {
+		if (left <= 0) {
+			/* a server that hung up meanwhile is found by
+			 * remote_cache_take; this is the idle limit */
 			cache[i] = NULL;
-			remote_conn_close(c, left <= 0);
+			remote_conn_close(c, 1);
 			continue;
 		}
 		if (next < 0 || left * 1000 < next)

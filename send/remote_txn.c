@@ -114,6 +114,8 @@ static void txn_body(struct remote_conn *c, struct remote_job *job,
 	if (remote_reply_read(&c->io, &r) < 0 && r.code == 0)
 		snprintf(r.text, sizeof r.text, "connection lost after "
 			 "the data (the message may have been delivered)");
+	/* any reply to the dot ends the transaction (RFC 5321 4.1.1.4) */
+	c->clean = r.code != 0;
 	txn_set_all(job, ok, &r);
 	/* 421: the server is closing the channel (RFC 5321 3.8): caching
 	 * the connection would send the next message into that close */
@@ -150,6 +152,7 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 	struct remote_reply mail;
 	long accepted;
 
+	c->clean = 0; /* until the reply to the final dot */
 	wrote = txn_mail(c, q, !pipe, utf8) == 0;
 	for (size_t i = 0; wrote && pipe && i < job->nrcpt; i++)
 		if (!job->rcpt[i].status)
@@ -175,8 +178,9 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 		return REMOTE_TXN_DONE;
 	if (accepted == 0) { /* pipelined DATA got 354 anyway: end it empty */
 		struct remote_reply r;
-		txn_put(c, 1, "%s", ".");
-		remote_reply_read(&c->io, &r);
+		if (txn_put(c, 1, "%s", ".") == 0 &&
+		    remote_reply_read(&c->io, &r) == 0)
+			c->clean = 1;
 		return REMOTE_TXN_DONE;
 	}
 	txn_body(c, job, ok, q);

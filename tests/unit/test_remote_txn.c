@@ -3,7 +3,8 @@
  * child process on a socketpair): reply mapping to D/T/B per recipient,
  * a 5xx/4xx at MAIL or DATA applying to all, PIPELINING in one write, no
  * body when no recipient was accepted, a lost connection, a dead cached
- * connection (STALE), and what went over the wire. */
+ * connection (STALE), what went over the wire, and whether the
+ * transaction ended (reply to the dot: no RSET before the next one). */
 #include "../../send/remote.h"
 #include "t.h"
 
@@ -197,6 +198,13 @@ static void run_case(const struct script *s, struct remote_qfile *q,
 	close(log);
 	snprintf(name, sizeof name, "txn %s: statuses", s->name);
 	T_STREQ(name, got, s->want);
+	/* clean (no RSET before reuse) exactly when the server answered the
+	 * final dot: after a body, or after the empty one of "354 anyway" */
+	int want_clean = s->final && *s->final &&
+			 (s->body_sent || strstr(s->name, "354 anyway"));
+	snprintf(name, sizeof name, "txn %s: %s", s->name,
+		 want_clean ? "ended (no RSET needed)" : "RSET needed");
+	T_CHECK(name, c.clean == want_clean);
 	check_wire(s, raw, status, rc[0].text);
 }
 
