@@ -29,8 +29,9 @@ struct layout_entry {
 };
 
 /* Why these modes: relay-queue (user_queue) is the only writer of tmp/
- * and new/; relay-send (user_send, in group_queue) reads new/, removes
- * finished messages from it and owns state/; relayctl runs as root.
+ * and new/; relay-send (user_send, in group_queue) reads new/, moves
+ * finished messages from it into pool/ (for reuse) or removes them, and
+ * owns state/; relayctl runs as root.
  * run/ is sticky and world-writable because each daemon creates its own
  * socket there after dropping root, and may replace only its own. */
 static const struct layout_entry layout[] = {
@@ -44,6 +45,8 @@ static const struct layout_entry layout[] = {
 	{ &cf.queue_dir, "state", LAYOUT_DIR, 0750, 0755, &cf.user_send,
 	  &cf.group_queue },
 	{ &cf.queue_dir, "hold", LAYOUT_DIR, 0770, 0755, &cf.user_queue,
+	  &cf.group_queue },
+	{ &cf.queue_dir, "pool", LAYOUT_DIR, 0770, 0755, &cf.user_queue,
 	  &cf.group_queue },
 	{ &cf.queue_dir, "trigger", LAYOUT_FIFO, 0660, 0600, &cf.user_queue,
 	  &cf.group_queue },

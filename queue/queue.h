@@ -90,7 +90,8 @@ struct queue_job {
 	size_t envlen, envcap;
 	struct qfile q;
 	int fd;                   /* tmp/<id>, written, not yet synced */
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX];       /* its name: tmp/<id> or pool/<name> */
+	int reused;               /* a pool file: cut to length when written */
 	struct queue_result r;
 	long long deadline;       /* a stuck client is cut off (daemon) */
 	void *owner;              /* the daemon's connection */
@@ -108,6 +109,8 @@ int queue_job_step(struct queue_job *j);
  * the Received header and the message (not synced).  0 with j->fd open,
  * or -1 with the verdict in j->r and nothing left behind. */
 int queue_inject_write(struct queue_job *j);
+/* Give a new queue file the queue's group (relay-send reads it). */
+void queue_inject_group(int fd);
 /* After the commit: log and wake relay-send (status 0), or log why not. */
 void queue_inject_report(struct queue_job *j);
 /* Read the message from msgfd and the envelope from envfd, queue it.
@@ -126,6 +129,23 @@ int queue_commit_start(void);
 void queue_commit_add(struct queue_job *j);
 /* Finished jobs since the last call (a list through ->next). */
 struct queue_job *queue_commit_take(void);
+
+/* ---- reused queue files (queue_pool.c) ---- */
+/* Open pool/, watch it, keep what is there (and make some files when
+ * there are few); the inotify descriptor to poll, or -1 (no pool/: files
+ * are then made in tmp/ as before). */
+int queue_pool_start(const char *qdir);
+/* The pool descriptor was readable: take the names that arrived. */
+void queue_pool_events(void);
+/* A pool file safe to overwrite, opened for writing, its path in path;
+ * -1 when there is none (then make a new file). */
+int queue_pool_take(const char *qdir, char *path, size_t n);
+/* Once a second: an fsync of new/ when a waiting name needs one. */
+void queue_pool_tick(const char *qdir);
+/* Every fsync of new/ is bracketed so that the pool knows which names
+ * it made safe: begin returns the ticket that end is given on success. */
+unsigned long queue_pool_dirsync_begin(void);
+void queue_pool_dirsync_end(unsigned long ticket);
 
 /* ---- daemon (queue_listen.c) ---- */
 /* Serve run/queue.sock until killed; privileges are dropped inside

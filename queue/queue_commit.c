@@ -145,8 +145,14 @@ static void commit_verdicts(struct queue_job *list, int e)
 
 static int commit_dirsync(int linked)
 {
-	if (linked && fsync(commit_newdir()) < 0)
+	unsigned long ticket;
+
+	if (!linked)
+		return 0;
+	ticket = queue_pool_dirsync_begin();
+	if (fsync(commit_newdir()) < 0)
 		return errno ? errno : EIO;
+	queue_pool_dirsync_end(ticket);
 	return 0;
 }
 

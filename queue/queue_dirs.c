@@ -12,7 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const dirs_sub[] = { "tmp", "new", "state", "hold" };
+static const char *const dirs_sub[] = { "tmp", "new", "state", "hold",
+					      "pool" };
 
 int queue_dirs_ensure(const char *qdir)
 {

@@ -39,7 +39,7 @@ static int inject_failx(struct queue_result *r, const char *what)
 
 /* Queue files are group-readable by relay-send and relay-remote.  The
  * group is looked up once: getgrnam per message is a file read. */
-static void inject_group(int fd)
+void queue_inject_group(int fd)
 {
 	static int looked;
 	static gid_t gid = (gid_t)-1;
@@ -104,7 +104,15 @@ static int inject_file(int fd, struct queue_job *j, long long now)
 	return rc;
 }
 
-/* tmp/<id>, named from the start.  Not an unnamed O_TMPFILE linked into
+/* A pool file keeps what it held beyond what was just written. */
+static int inject_cut(int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_CUR);
+	return end < 0 ? -1 : ftruncate(fd, end);
+}
+
+/* A pool file (queue_pool.c) when one is safe to use, else tmp/<id>,
+ * named from the start.  Not an unnamed O_TMPFILE linked into
  * new/ at commit (tried: a little faster): linkat raises the inode's link
  * count, and on a filesystem without a journal (ext4 nojournal, as on
  * the test machine) nothing orders that inode write with the fsync of
@@ -113,10 +121,13 @@ static int inject_file(int fd, struct queue_job *j, long long now)
  * leaves the fsync'd inode as it is. */
 static int inject_open(struct queue_job *j)
 {
-	int fd = -1;
+	int fd = queue_pool_take(cf.queue_dir, j->tmp, sizeof j->tmp);
 
+	queue_dirs_newid(j->q.qid, sizeof j->q.qid);
+	j->reused = fd >= 0;
 	for (int tries = 0; fd < 0 && tries < 16; tries++) {
-		queue_dirs_newid(j->q.qid, sizeof j->q.qid);
+		if (tries)
+			queue_dirs_newid(j->q.qid, sizeof j->q.qid);
 		snprintf(j->tmp, sizeof j->tmp, "%s/%s", j->sp.dir, j->q.qid);
 		fd = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 			  0640);
@@ -138,8 +149,10 @@ int queue_inject_write(struct queue_job *j)
 	if (fd < 0)
 		return inject_failx(&j->r, "create tmp");
 	j->q.arrival = now;
-	inject_group(fd);
-	if (inject_file(fd, j, now) < 0) {
+	if (!j->reused)
+		queue_inject_group(fd); /* a pool file has it already */
+	if (inject_file(fd, j, now) < 0 ||
+	    (j->reused && inject_cut(fd) < 0)) {
 		inject_failx(&j->r, "write");
 		close(fd);
 		unlink(j->tmp);

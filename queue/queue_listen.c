@@ -240,6 +240,7 @@ static void listen_timeouts(void)
 	if (now == last)
 		return;
 	last = now;
+	queue_pool_tick(cf.queue_dir);
 	for (size_t i = nconns; i-- > 0;) {
 		struct queue_job *j = i < nconns ? conns[i]->job : NULL;
 		if (!j || queue_job_poll_fd(j) < 0 || now < j->deadline)
@@ -251,22 +252,27 @@ static void listen_timeouts(void)
 	}
 }
 
-static void listen_loop(int lfd, int wakefd)
+/* pfd[]: the listening socket, the commit thread's wake-up, the pool's
+ * inotify (-1: none), then the connections */
+#define LISTEN_FIXED 3
+
+static void listen_loop(int lfd, int wakefd, int poolfd)
 {
-	static struct pollfd pfd[LISTEN_CONN_MAX + 2];
+	static struct pollfd pfd[LISTEN_CONN_MAX + LISTEN_FIXED];
 
 	for (;;) {
 		size_t n = nconns;
 		int rc;
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = wakefd, .events = POLLIN };
+		pfd[2] = (struct pollfd){ .fd = poolfd, .events = POLLIN };
 		for (size_t i = 0; i < n; i++)
-			pfd[i + 2] = (struct pollfd){
+			pfd[i + LISTEN_FIXED] = (struct pollfd){
 				.fd = conns[i]->job
 					      ? queue_job_poll_fd(conns[i]->job)
 					      : conns[i]->fd,
 				.events = POLLIN };
-		rc = poll(pfd, n + 2, 1000);
+		rc = poll(pfd, n + LISTEN_FIXED, 1000);
 		if (rc < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
 		if (rc <= 0) {
@@ -275,14 +281,16 @@ static void listen_loop(int lfd, int wakefd)
 		}
 		/* backwards: listen_close moves the last connection down */
 		for (size_t i = n; i-- > 0;) {
-			if (!pfd[i + 2].revents || i >= nconns ||
-			    pfd[i + 2].fd < 0)
+			if (!pfd[i + LISTEN_FIXED].revents || i >= nconns ||
+			    pfd[i + LISTEN_FIXED].fd < 0)
 				continue;
 			if (conns[i]->job)
 				listen_step(conns[i]);
 			else
 				listen_read(i);
 		}
+		if (pfd[2].revents)
+			queue_pool_events();
 		if (pfd[1].revents)
 			listen_committed(wakefd);
 		if (pfd[0].revents)
@@ -294,7 +302,7 @@ static void listen_loop(int lfd, int wakefd)
 int queue_listen_run(void)
 {
 	char path[PATH_MAX];
-	int lfd, wakefd;
+	int lfd, wakefd, poolfd;
 
 	snprintf(path, sizeof path, "%s/queue.sock", cf.run_dir);
 	lfd = usock_listen(path, 0666);
@@ -311,8 +319,9 @@ int queue_listen_run(void)
 	wakefd = queue_commit_start();
 	if (wakefd < 0)
 		log_fatalx(EXIT_TEMP, "commit thread");
+	poolfd = queue_pool_start(cf.queue_dir);
 	fd_nonblock(lfd);
 	log_info("listening on %s", path);
-	listen_loop(lfd, wakefd);
+	listen_loop(lfd, wakefd, poolfd);
 	return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -171,7 +172,30 @@ int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
 	return 0;
 }
 
-/* The common case costs no state file and no fsync: the unlink of
+/* Files up to this size are handed back for reuse; bigger ones would
+ * hold their disk space in pool/ until reused. */
+#define SEND_POOL_FILE_MAX (64 * 1024)
+
+/* Take a finished message out of new/: a small one into pool/, where
+ * relay-queue writes a later message into it instead of making a new
+ * inode (queue/queue_pool.c); RENAME_NOREPLACE, so a pool name that
+ * relay-queue may be writing is never swapped.  Else, or when that
+ * fails, an unlink; errno as unlink's (ENOENT: the message was held). */
+static int msg_retire(const char *qdir, const struct send_msg *m,
+		      const char *path)
+{
+	char pool[PATH_MAX];
+
+	if (m->q.size <= SEND_POOL_FILE_MAX) {
+		snprintf(pool, sizeof pool, "%s/pool/%s", qdir, m->q.qid);
+		if (renameat2(AT_FDCWD, path, AT_FDCWD, pool,
+			      RENAME_NOREPLACE) == 0)
+			return 0;
+	}
+	return unlink(path);
+}
+
+/* The common case costs no state file and no fsync: the removal of
  * new/<id> is the record of "done" (QUEUE.md, relay-send's states).
  * Should it not be durable (power loss before the directory reaches
  * the disk), the message comes back and is delivered again: a
@@ -182,7 +206,7 @@ int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
-	if (unlink(path) < 0) {
+	if (msg_retire(qdir, m, path) < 0) {
 		/* held (hold/<id>) or unlinkable: the results must be on
 		 * disk for whoever finds the message next */
 		if (errno != ENOENT)
@@ -205,7 +229,7 @@ void send_msg_remove(const char *qdir, struct send_msg *m)
 	/* new/ first: a crash in between leaves an orphan state file
 	 * (swept at start), never a message without its state */
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
-	if (unlink(path) < 0 && errno != ENOENT)
+	if (msg_retire(qdir, m, path) < 0 && errno != ENOENT)
 		log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
 	if (m->st.file) {
 		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);

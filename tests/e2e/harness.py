@@ -135,6 +135,39 @@ def ns_read(s):
     return data[:-1]
 
 
+def ns_read_kv(s):
+    """The next frame on s as a dict of its key=value lines; None at
+    EOF."""
+    data = ns_read(s)
+    if data is None:
+        return None
+    return dict(line.partition('=')[::2]
+                for line in data.decode().splitlines())
+
+
+def queue_inject(s, msg, env):
+    """One injection on a relay-queue daemon connection s (the
+    ARCHITECTURE.md protocol): the frame op=inject with both pipes
+    attached, then the message and the envelope (None: closed without
+    data); the answer as a dict.  The daemon may refuse before reading
+    everything (a full disk) and close the pipes: EPIPE is fine, as for
+    relay-smtpd; the answer is what counts."""
+    mr, mw = os.pipe()
+    er, ew = os.pipe()
+    socket.send_fds(s, [ns_frame(b'op=inject\n')], [mr, er])
+    os.close(mr)
+    os.close(er)
+    for fd, data in ((mw, msg), (ew, env)):
+        view = memoryview(data or b'')
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except BrokenPipeError:
+            pass
+        os.close(fd)
+    return ns_read_kv(s)
+
+
 def wait_until(cond, timeout, step=0.1):
     """Poll cond() until it is true or timeout s passed; its last value."""
     deadline = time.time() + timeout

@@ -8,41 +8,13 @@ drops the connection, and a peer uid that is not allowed is refused."""
 import os
 import socket
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Sink, check, finish, is_root,  # noqa: E402
-                     ns_frame, ns_read, skip)
+                     queue_inject, skip)
 
 
-frame = ns_frame
-
-
-def read_frame(s):
-    data = ns_read(s)
-    if data is None:
-        return None
-    kv = {}
-    for line in data.decode().splitlines():
-        k, _, v = line.partition('=')
-        kv[k] = v
-    return kv
-
-
-def inject(s, msg, env):
-    """One injection on connection s; msg/env None = close without data."""
-    mr, mw = os.pipe()
-    er, ew = os.pipe()
-    socket.send_fds(s, [frame(b'op=inject\n')], [mr, er])
-    os.close(mr)
-    os.close(er)
-    if msg is not None:
-        os.write(mw, msg)
-    os.close(mw)
-    if env is not None:
-        os.write(ew, env)
-    os.close(ew)
-    return read_frame(s)
+inject = queue_inject  # the name other tests import
 
 
 def env(sender, *rcpts):

@@ -1,0 +1,222 @@
+/* queue_pool.c: queue files are used again instead of being made anew.
+ * Creating a file per message was most of the daemon's CPU: ext4 without
+ * a journal scans for recently deleted inodes on every allocation, and
+ * the create holds tmp/'s lock while the commit threads wait to rename.
+ * So relay-send renames a small finished message into pool/ instead of
+ * unlinking it, and injection overwrites a pool file, cuts it to length,
+ * fsyncs it and renames it into new/ as it would a tmp/ file.  Overwritten
+ * blocks also spare ext4 the conversion of freshly allocated ones.
+ *
+ * A name that arrived in pool/ is not used before an fsync of new/ that
+ * began after we saw it: until then, after a power cut, the delivered
+ * message could still be named in new/, and overwriting its inode would
+ * make that name point at another message.  Under load the group commit
+ * fsyncs new/ all the time; when quiet, queue_pool_tick does it.
+ *
+ * The daemon's main thread owns the list; the commit threads only count
+ * their fsyncs of new/ (queue_pool_dirsync_*). */
+#include "queue.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define POOL_KEEP 1024   /* names kept; more are unlinked as they come */
+#define POOL_START 256   /* empty files made at start when fewer exist */
+
+struct pool_entry {
+	char name[QFILE_ID_MAX];
+	unsigned long seen;  /* dirsync tickets started when it arrived */
+};
+
+static struct {
+	int dirfd, ifd;
+	struct pool_entry v[POOL_KEEP]; /* a ring, oldest first */
+	size_t head, n;
+} pool = { .dirfd = -1, .ifd = -1 };
+
+static atomic_ulong dirsync_started, dirsync_done;
+
+unsigned long queue_pool_dirsync_begin(void)
+{
+	return atomic_fetch_add(&dirsync_started, 1) + 1;
+}
+
+void queue_pool_dirsync_end(unsigned long ticket)
+{
+	unsigned long d = atomic_load(&dirsync_done);
+	while (d < ticket &&
+	       !atomic_compare_exchange_weak(&dirsync_done, &d, ticket))
+		;
+}
+
+static int pool_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n < QFILE_ID_MAX && s[0] != '.' &&
+	       strspn(s, "0123456789ABCDEFP") == n;
+}
+
+/* A name arrived: keep it, or unlink it when the ring is full. */
+static void pool_add(const char *name, unsigned long seen)
+{
+	struct pool_entry *e;
+
+	if (!pool_name_ok(name))
+		return;
+	if (pool.n == POOL_KEEP) {
+		unlinkat(pool.dirfd, name, 0);
+		return;
+	}
+	e = &pool.v[(pool.head + pool.n++) % POOL_KEEP];
+	snprintf(e->name, sizeof e->name, "%s", name);
+	e->seen = seen;
+}
+
+/* Files left from before (a restart): all usable after one fsync of
+ * new/, which the caller makes. */
+static void pool_scan(void)
+{
+	int fd = openat(pool.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		pool_add(de->d_name, 0);
+	closedir(d);
+}
+
+/* A fresh queue starts with some files, so the first messages after an
+ * installation do not pay for inodes either. */
+static void pool_fill(void)
+{
+	char name[QFILE_ID_MAX];
+
+	while (pool.n < POOL_START) {
+		queue_dirs_newid(name, sizeof name);
+		name[strlen(name) - 1] = 'P'; /* never a message's id */
+		int fd = openat(pool.dirfd, name,
+				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (fd < 0)
+			return;
+		queue_inject_group(fd);
+		close(fd);
+		pool_add(name, 0);
+	}
+}
+
+int queue_pool_start(const char *qdir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/pool", qdir);
+	pool.dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pool.dirfd < 0) {
+		log_warn("no %s: queue files are not reused", path);
+		return -1;
+	}
+	pool.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (pool.ifd >= 0 &&
+	    inotify_add_watch(pool.ifd, path, IN_MOVED_TO | IN_ONLYDIR) < 0) {
+		close(pool.ifd);
+		pool.ifd = -1;
+	}
+	pool_scan();
+	pool_fill();
+	queue_pool_tick(qdir); /* makes what the scan found usable */
+	return pool.ifd;
+}
+
+/* Names relay-send moved in since the last call. */
+void queue_pool_events(void)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	unsigned long seen = atomic_load(&dirsync_started);
+	ssize_t n;
+
+	while ((n = read(pool.ifd, buf, sizeof buf)) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			/* lost names (an overflow) stay as files until
+			 * the next start's scan: scanning now could add a
+			 * name twice, or one being written */
+			if (ev->len && !(ev->mask & IN_Q_OVERFLOW))
+				pool_add(ev->name, seen);
+			p += sizeof *ev + ev->len;
+		}
+	}
+}
+
+/* Only our own plain files: pool/ is writable by relay-send's group, so
+ * a link or a file of someone else's is dropped, never written through. */
+static int pool_open(const char *name)
+{
+	struct stat st;
+	int fd = openat(pool.dirfd, name,
+			O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno != ENOENT) /* a symlink (ELOOP), not ours (EACCES) */
+			unlinkat(pool.dirfd, name, 0);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_uid != geteuid()) {
+		close(fd);
+		unlinkat(pool.dirfd, name, 0);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+int queue_pool_take(const char *qdir, char *path, size_t n)
+{
+	unsigned long done = atomic_load(&dirsync_done);
+
+	while (pool.n > 0) {
+		struct pool_entry *e = &pool.v[pool.head];
+		int fd;
+
+		if (e->seen >= done)
+			return -1; /* not yet safe; the rest came later */
+		pool.head = (pool.head + 1) % POOL_KEEP;
+		pool.n--;
+		fd = pool_open(e->name);
+		if (fd >= 0) {
+			snprintf(path, n, "%s/pool/%s", qdir, e->name);
+			return fd;
+		}
+	}
+	return -1;
+}
+
+/* Once a second: names waiting for an fsync of new/ get one when the
+ * commit threads have not made it meanwhile. */
+void queue_pool_tick(const char *qdir)
+{
+	char path[PATH_MAX];
+	unsigned long t;
+
+	size_t last = (pool.head + pool.n - 1) % POOL_KEEP;
+
+	if (pool.n == 0 || pool.v[last].seen < atomic_load(&dirsync_done))
+		return; /* the newest is usable, so all are */
+	snprintf(path, sizeof path, "%s/new", qdir);
+	t = queue_pool_dirsync_begin();
+	if (queue_dirs_sync(path) == 0)
+		queue_pool_dirsync_end(t);
+}
