@@ -143,6 +143,16 @@ SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
 		return NULL;
 	SSL_CTX_set_dh_auto(ctx, 1);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+	/* read whole records (header and body in one read, several when
+	 * they came together) instead of two reads per record; tls_rw asks
+	 * OpenSSL before it polls, so nothing read ahead waits unseen */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	/* TLS 1.3 sends two tickets after each full handshake by default
+	 * (for clients that open connections in parallel); each costs an
+	 * encryption and a record, and every worker process has its own
+	 * ticket key, so a ticket only resumes on the worker that issued
+	 * it.  One keeps resumption for the client that comes back. */
+	SSL_CTX_set_num_tickets(ctx, 1);
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1)
 		tls_errq(err, errsz, "tls: cipher list");
 	else if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1)
@@ -309,7 +319,8 @@ static SSL *tls_setup(struct io *io, SSL_CTX *ctx, char *err, size_t errsz)
 		return NULL;
 	}
 	if (tls_set_nonblock(io->rfd, &sv->rflags) < 0 ||
-	    tls_set_nonblock(io->wfd, &sv->wflags) < 0) {
+	    (io->wfd != io->rfd &&
+	     tls_set_nonblock(io->wfd, &sv->wflags) < 0)) {
 		snprintf(err, errsz, "tls: fcntl: %s", strerror(errno));
 		SSL_free(ssl);
 		free(sv);
@@ -326,8 +337,9 @@ static SSL *tls_setup(struct io *io, SSL_CTX *ctx, char *err, size_t errsz)
 static void tls_teardown(struct io *io, SSL *ssl)
 {
 	struct tls_saved *sv = SSL_get_app_data(ssl), **pp;
-	if (sv) { /* reverse order: when rfd == wfd, rflags is the original */
-		fcntl(io->wfd, F_SETFL, sv->wflags);
+	if (sv) { /* one socket (rfd == wfd): one flag word to restore */
+		if (io->wfd != io->rfd)
+			fcntl(io->wfd, F_SETFL, sv->wflags);
 		fcntl(io->rfd, F_SETFL, sv->rflags);
 		for (pp = &tls_live; *pp; pp = &(*pp)->next)
 			if (*pp == sv) {

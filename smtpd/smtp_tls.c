@@ -48,13 +48,11 @@ static int tls_ctx_ready(struct smtp_session *s)
 	return 0;
 }
 
-/* Shake hands on the client socket. */
+/* Shake hands on the client socket (tls_ctx_ready said yes). */
 static int tls_handshake(struct smtp_session *s)
 {
 	char err[256];
 
-	if (tls_ctx_ready(s) < 0)
-		return -1;
 	/* tls.h wants one fd: under UCSPI fds 0 and 1 are the same socket */
 	s->io.wfd = s->io.rfd;
 	smtp_session_timeout(s, cf.smtp_timeout);
@@ -73,7 +71,7 @@ static int tls_handshake(struct smtp_session *s)
 
 int smtp_tls_implicit(struct smtp_session *s)
 {
-	return tls_handshake(s);
+	return tls_ctx_ready(s) < 0 ? -1 : tls_handshake(s);
 }
 
 /* Policy learns of TLS once the session has it (phase=tls). */
