@@ -174,6 +174,34 @@ static void test_pending_bytes(struct io *io)
 	io->read(io, c1, 1);
 }
 
+/* Records that arrive together: the server reads ahead (several records
+ * in one read), so the second and third lines sit in OpenSSL's buffer,
+ * not in the socket; they must be answered without waiting for more. */
+static void test_burst(struct io *io)
+{
+	char reply[64];
+	size_t len;
+	unsigned fl;
+	int ok = 1;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 3; i++) { /* one record each */
+		io_printf(io, "burst%d\r\n", i);
+		io_flush(io);
+	}
+	for (int i = 0; i < 3; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "250 6 burst%d", i);
+		ok = ok && io_getline(io, reply, sizeof reply, &len, &fl) == 1 &&
+		     strcmp(reply, want) == 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	T_CHECK("three records sent together: three answers, no waiting",
+		ok && (t1.tv_sec - t0.tv_sec) * 1000 +
+				(t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000);
+}
+
 static void test_roundtrip(SSL_CTX *cctx)
 {
 	char err[512] = "", reply[256], big[12001];
@@ -201,6 +229,7 @@ static void test_roundtrip(SSL_CTX *cctx)
 	T_CHECK("client describe \"TLSv1.3 TLS_AES_256_GCM_SHA384 256\"",
 		strcmp(reply, "TLSv1.3 TLS_AES_256_GCM_SHA384 256") == 0);
 	test_pending_bytes(&io);
+	test_burst(&io);
 	/* a caller may wrap the read function (smtpd's session deadline) */
 	inner_read = io.read;
 	io.read = wrapped_read;
