@@ -133,6 +133,18 @@ int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold)
 	return 0;
 }
 
+void smtp_policy_quit(struct smtp_policy *p)
+{
+	if (p->fd < 0)
+		return;
+	if (p->posted) {
+		p->posted = 0;
+		p->owed++;
+	}
+	(void)policy_settle(p, 1); /* a policy gone meanwhile changes nothing */
+	smtp_policy_close(p);
+}
+
 int smtp_policy_post(struct smtp_policy *p, struct kv *req)
 {
 	if (p->fd < 0 || req->failed)

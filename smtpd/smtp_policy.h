@@ -65,6 +65,10 @@ int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);
  * (the connection is then closed). */
 int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold);
 
+/* At the end of the process: read the replies still owed, then close
+ * (closing with bytes unread is a reset, which policy logs as an error). */
+void smtp_policy_quit(struct smtp_policy *p);
+
 /* Drop held requests that were never sent (a session that ended before
  * its next request: the next one starts with phase=connect anyway). */
 void smtp_policy_forget(struct smtp_policy *p);

@@ -208,10 +208,14 @@ static int session_connect(struct smtp_session *s)
 
 /* Everything of the previous session goes, except the policy connection
  * and the command buffer (wiped: it may have held an AUTH line). */
+/* The session (two 16 KiB buffers: not on the stack); its policy
+ * connection is valid from the second session on (kept). */
+static struct smtp_session session;
+static int kept;
+
 static void session_init(struct smtp_session *s, int rfd, int wfd,
 			 const struct smtp_peer *p)
 {
-	static int kept; /* s->policy is valid from the second session on */
 	struct smtp_policy pol = s->policy;
 	char *line = s->line;
 
@@ -234,23 +238,29 @@ static void session_init(struct smtp_session *s, int rfd, int wfd,
 	explicit_bzero(s->line, (size_t)cf.line_max);
 }
 
+void smtp_session_exit(void)
+{
+	if (kept)
+		smtp_policy_quit(&session.policy);
+}
+
 int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 {
-	static struct smtp_session s; /* holds two 16 KiB buffers */
+	struct smtp_session *s = &session;
 
-	session_init(&s, rfd, wfd, p);
-	log_info("%s: connect port=%s", s.ip, s.localport);
-	if (p->tls && smtp_tls_implicit(&s) < 0)
+	session_init(s, rfd, wfd, p);
+	log_info("%s: connect port=%s", s->ip, s->localport);
+	if (p->tls && smtp_tls_implicit(s) < 0)
 		return EXIT_TEMP;
-	if (session_connect(&s) == 0) {
-		smtp_reply(&s, "220 %s ESMTP relaybox", cf.hostname);
-		session_loop(&s);
+	if (session_connect(s) == 0) {
+		smtp_reply(s, "220 %s ESMTP relaybox", cf.hostname);
+		session_loop(s);
 	}
-	smtp_session_reset_tx(&s, 0);
-	smtp_tls_close(&s);
-	explicit_bzero(s.line, (size_t)cf.line_max);
-	log_info("%s: disconnect commands=%ld errors=%ld", s.ip, s.commands,
-		 s.errors);
+	smtp_session_reset_tx(s, 0);
+	smtp_tls_close(s);
+	explicit_bzero(s->line, (size_t)cf.line_max);
+	log_info("%s: disconnect commands=%ld errors=%ld", s->ip, s->commands,
+		 s->errors);
 	return EXIT_DONE;
 }
 

@@ -96,5 +96,8 @@ smtp_handler smtp_verb_helo, smtp_verb_ehlo, smtp_verb_rset, smtp_verb_noop,
  * reset, only the policy connection (phase=connect starts a new session
  * on it) and the TLS context (rebuilt when its files change) stay. */
 int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p);
+/* Before the process exits: settle the policy connection (its owed
+ * replies read, then closed). */
+void smtp_session_exit(void);
 
 #endif

@@ -45,5 +45,7 @@ int main(int argc, char **argv)
 	privs_drop(cf.user_smtpd, NULL);
 	/* a dead queue or policy must cost a 451, not the process */
 	signal(SIGPIPE, SIG_IGN);
-	return worker ? smtp_worker_run(0) : ucspi_session();
+	c = worker ? smtp_worker_run(0) : ucspi_session();
+	smtp_session_exit();
+	return c;
 }

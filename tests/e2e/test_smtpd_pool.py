@@ -31,17 +31,14 @@ def check(name, cond, detail=''):
     return _check(name, cond, detail if isinstance(detail, str) else repr(detail))
 
 
-def session_pids(inst):
-    """The worker pid of every session, in order (relay-listen's log)."""
-    return [int(p) for p in re.findall(r'relay-listen.*connect \S+ to .* pid=(\d+)',
-                                       inst.log())]
-
-
-def next_pid(inst, before, timeout=10):
-    """The worker pid of the session after the first `before` ones."""
-    wait_until(lambda: len(session_pids(inst)) > before, timeout)
-    pids = session_pids(inst)
-    return pids[before] if len(pids) > before else None
+def session_pid(inst, raw, timeout=10):
+    """The worker pid of the session of client raw, from relay-listen's
+    line naming the client's port (relay-master writes lines a few ms
+    late, so counting lines from before is not reliable)."""
+    pat = (r'relay-listen.*connect 127\.0\.0\.1:%d to .* pid=(\d+)'
+           % raw.s.getsockname()[1])
+    m = wait_until(lambda: re.search(pat, inst.log()), timeout)
+    return int(m.group(1)) if m else None
 
 
 def workers(inst):
@@ -60,7 +57,6 @@ def greet(inst):
 def test_no_leak(inst, sink):
     """Session A: STARTTLS, AUTH, MAIL+RCPT, half a command, then gone.
     Session B on the same worker: none of it."""
-    n = len(session_pids(inst))
     r, _ = greet(inst)
     ehlo(r)
     r.cmd(b'STARTTLS\r\n')
@@ -71,12 +67,12 @@ def test_no_leak(inst, sink):
     check('A: MAIL 250', r.cmd(b'MAIL FROM:<a@example.com>\r\n')[0] == 250)
     check('A: RCPT 250', r.cmd(b'RCPT TO:<x@example.org>\r\n')[0] == 250)
     r.send(b'RCPT TO:<half')  # no line end: the buffer must not carry over
+    pid_a = session_pid(inst, r)
     r.close()
-    pid_a = next_pid(inst, n)
     wait_until(lambda: re.search(r'disconnect', inst.log()), 10)
     time.sleep(1)  # relay-listen reads the worker's "done" meanwhile
     r, code = greet(inst)
-    pid_b = next_pid(inst, n + 1)
+    pid_b = session_pid(inst, r)
     check('B is served by the same worker as A', pid_a and pid_a == pid_b,
           (pid_a, pid_b))
     check('B: 220', code == 220)
@@ -113,14 +109,13 @@ def test_no_leak(inst, sink):
 def test_max_use(inst):
     """smtpd_max_use=3: the fourth session goes to another worker, and the
     retired one exits."""
-    n = len(session_pids(inst))
+    pids = []
     for _ in range(4):
         r, _ = greet(inst)
         r.cmd(b'QUIT\r\n')
+        pids.append(session_pid(inst, r))
         r.close()
         time.sleep(0.2)
-    wait_until(lambda: len(session_pids(inst)) >= n + 4, 10)
-    pids = session_pids(inst)[n:n + 4]
     uses = {p: pids.count(p) for p in pids}
     check('max_use 3: no worker served more than 3 sessions',
           pids and max(uses.values()) <= 3, pids)
@@ -157,6 +152,20 @@ def greet_quit(inst):
     return code == 220
 
 
+def greet_open(inst, timeout=5):
+    """A session that got its 220.  The sessions a step before closed
+    just now: their workers may not have said "done" yet, and until they
+    do the per-IP cap still counts them (a 421 here is that race, not a
+    leak; the steps before check that the slots come back)."""
+    deadline = time.time() + timeout
+    while True:
+        r, code = greet(inst)
+        if code == 220 or time.time() > deadline:
+            return r, code
+        r.close()
+        time.sleep(0.05)
+
+
 def two_at_once(inst):
     a, ca = greet(inst)
     b, cb = greet(inst)
@@ -169,11 +178,11 @@ def test_kill9(inst):
     """A worker killed with kill -9 mid-session: the client sees the end,
     the slot is released (conn_per_ip=2 lets two new sessions in), the
     pool starts another worker."""
-    n = len(session_pids(inst))
-    a, _ = greet(inst)
+    a, code = greet_open(inst)
+    check('kill -9: a session opens', code == 220, code)
     ehlo(a)
     a.cmd(b'MAIL FROM:<a@example.com>\r\n')
-    pid = next_pid(inst, n)
+    pid = session_pid(inst, a)
     check('kill -9: the worker is a pool worker', pid in workers(inst),
           (pid, workers(inst)))
     os.kill(pid, signal.SIGKILL)
