@@ -231,12 +231,15 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 		k = poll_set(&st, socks, n, sigfd, &pf, &idx, &cap);
 		if (poll(pf, k, timeout) < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
-		if (pf[0].revents & POLLIN)
-			while (read(sigfd, drain, sizeof drain) > 0)
-				;
 		/* sessions that ended free their slots before new ones come */
 		pool_input(&st, pf + n + 1, idx + n + 1, k - n - 1);
-		reap(&st);
+		/* a child's exit always comes with a SIGCHLD, which writes to
+		 * the pipe: no waitpid (a system call) on other wake-ups */
+		if (pf[0].revents & POLLIN) {
+			while (read(sigfd, drain, sizeof drain) > 0)
+				;
+			reap(&st);
+		}
 		for (size_t i = 0; i < n && !got_term; i++)
 			if (pf[i + 1].revents & POLLIN)
 				accept_some(&st, &socks[i]);
