@@ -74,17 +74,19 @@ int smtp_tls_implicit(struct smtp_session *s)
 	return tls_ctx_ready(s) < 0 ? -1 : tls_handshake(s);
 }
 
-/* Policy learns of TLS once the session has it (phase=tls). */
+/* Policy learns of TLS once the session has it (phase=tls).  Its reply
+ * is always accept, so the frame is held and goes out with the next
+ * request (the HELO after the client's new EHLO): policy reads them in
+ * order, and the session saves a round trip. */
 static void tls_tell_policy(struct smtp_session *s)
 {
-	struct smtp_verdict v;
 	struct kv req;
 
 	kv_init(&req);
 	kv_add(&req, "phase", "tls");
 	kv_add(&req, "tls", "1");
 	kv_add(&req, "cipher", s->tls_desc);
-	if (smtp_policy_ask(&s->policy, &req, &v) < 0)
+	if (smtp_policy_tell(&s->policy, &req, 1) < 0)
 		log_warn("%s: policy unreachable at tls", s->ip);
 	kv_free(&req);
 }
