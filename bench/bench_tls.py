@@ -1,7 +1,11 @@
 """bench_tls.py: what scenario 5 (STARTTLS + AUTH) needs, made once per
 run in the bench's temporary folder.
 
-- a self-signed certificate (openssl CLI), used by both relays;
+- a self-signed ECDSA P-256 certificate (openssl CLI), used by both
+  relays: what certbot (2.0 and later) issues by default, and its
+  signature is ~12x cheaper to make than an RSA-2048 one (openssl speed
+  on the bench machine: 0.02 ms against 0.29 ms), which every full
+  handshake pays on the server;
 - for Postfix: Cyrus SASL's smtpd.conf (auxprop/sasldb, PLAIN LOGIN) and
   a sasldb2 holding the user (saslpasswd2; installs sasl2-bin when
   missing), readable by the postfix user;
@@ -49,7 +53,8 @@ class TlsSetup:
         self.hash = self.make_hash(bindir)
 
     def make_cert(self):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:prime256v1",
                         "-nodes", "-keyout", self.key, "-out", self.cert,
                         "-days", "2", "-subj", "/CN=bench.localhost"],
                        check=True, stdout=subprocess.DEVNULL,
