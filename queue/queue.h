@@ -29,6 +29,10 @@ int queue_env_read(int fd, char **buf, size_t *len);
 /* Read what fd has now (non-blocking) onto *buf (len used, cap size);
  * 1 at EOF, 0 when it would block, -1 (errno; EFBIG past QUEUE_ENV_MAX). */
 int queue_env_feed(int fd, char **buf, size_t *len, size_t *cap);
+/* The same for n bytes that came in a frame: 0, or -1 (EFBIG past
+ * QUEUE_ENV_MAX, ENOMEM). */
+int queue_env_append(char **buf, size_t *len, size_t *cap, const char *p,
+		     size_t n);
 /* Parse "I<k>=<v>\0"... "F<sender>\0" "T<rcpt>\0"... "\0" into q's info,
  * from and rcpt (pointers into buf, which must outlive q; q->hdr stays
  * NULL).  0, or -1 with a reason in err (a permanent failure). */
@@ -49,6 +53,8 @@ int queue_spool_fill(struct queue_spool *s, int fd);
 /* Read what fd has now (non-blocking): 1 at EOF, 0 when it would block,
  * -1 with errno. */
 int queue_spool_feed(struct queue_spool *s, int fd);
+/* n bytes of the message that came in a frame; 0 or -1. */
+int queue_spool_add(struct queue_spool *s, const char *p, size_t n);
 /* Write the spooled message to fd (at its current position). */
 int queue_spool_copy(struct queue_spool *s, int fd);
 void queue_spool_free(struct queue_spool *s);
@@ -92,6 +98,9 @@ struct queue_job {
 	int fd;                   /* tmp/<id>, written, not yet synced */
 	char tmp[PATH_MAX];       /* its name: tmp/<id> or pool/<name> */
 	int reused;               /* a pool file: cut to length when written */
+	int inl;                  /* frames on the connection instead of pipes:
+				     JOB_MSG, JOB_ENV, JOB_DONE; 0 pipes */
+	int dead;                 /* inline, failed: frames ignored to the end */
 	struct queue_result r;
 	long long deadline;       /* a stuck client is cut off (daemon) */
 	void *owner;              /* the daemon's connection */
@@ -105,6 +114,12 @@ int queue_job_poll_fd(const struct queue_job *j);
 /* Read what has arrived: 0 wants more, 1 written (j->fd, for the commit),
  * -1 failed (j->r has the verdict). */
 int queue_job_step(struct queue_job *j);
+/* An inline injection ("op=inline"): message frames, an empty frame,
+ * envelope frames, an empty frame.  One frame: as queue_job_step.  A
+ * failure while frames still come is kept (j->dead) and returned at the
+ * last frame, so that the connection stays in step. */
+enum { JOB_MSG = 1, JOB_ENV, JOB_DONE };
+int queue_job_frame(struct queue_job *j, const char *p, size_t n);
 /* Envelope in (j->env): parse it, create tmp/<id> and write the header,
  * the Received header and the message (not synced).  0 with j->fd open,
  * or -1 with the verdict in j->r and nothing left behind. */

@@ -13,25 +13,50 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Room for at least one more byte, the whole at most QUEUE_ENV_MAX. */
+static int env_grow(char **buf, size_t *len, size_t *cap)
+{
+	size_t ncap = *cap ? *cap * 2 : 4096;
+	char *nb;
+
+	if (*len < *cap)
+		return 0;
+	if (*cap >= (size_t)QUEUE_ENV_MAX) {
+		errno = EFBIG;
+		return -1;
+	}
+	nb = realloc(*buf, ncap);
+	if (!nb) {
+		errno = ENOMEM;
+		return -1;
+	}
+	*buf = nb;
+	*cap = ncap;
+	return 0;
+}
+
+int queue_env_append(char **buf, size_t *len, size_t *cap, const char *p,
+		     size_t n)
+{
+	while (n > 0) {
+		size_t k;
+		if (env_grow(buf, len, cap) < 0)
+			return -1;
+		k = *cap - *len < n ? *cap - *len : n;
+		memcpy(*buf + *len, p, k);
+		*len += k;
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
 int queue_env_feed(int fd, char **buf, size_t *len, size_t *cap)
 {
 	for (;;) {
 		ssize_t n;
-		if (*len == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 4096;
-			char *nb;
-			if (*cap >= (size_t)QUEUE_ENV_MAX) {
-				errno = EFBIG;
-				return -1;
-			}
-			nb = realloc(*buf, ncap);
-			if (!nb) {
-				errno = ENOMEM;
-				return -1;
-			}
-			*buf = nb;
-			*cap = ncap;
-		}
+		if (env_grow(buf, len, cap) < 0)
+			return -1;
 		n = read(fd, *buf + *len, *cap - *len);
 		if (n < 0 && errno == EINTR)
 			continue;

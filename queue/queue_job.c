@@ -85,3 +85,29 @@ int queue_job_step(struct queue_job *j)
 	job_close_fd(&j->envfd);
 	return queue_inject_write(j) < 0 ? -1 : 1;
 }
+
+int queue_job_frame(struct queue_job *j, const char *p, size_t n)
+{
+	int rc = 0;
+
+	if (n == 0) {
+		if (j->inl == JOB_MSG) {
+			j->inl = JOB_ENV;
+			return 0;
+		}
+		j->inl = JOB_DONE;
+		if (j->dead)
+			return -1;
+		return queue_inject_write(j) < 0 ? -1 : 1;
+	}
+	if (j->dead)
+		return 0;
+	if (j->inl == JOB_MSG && queue_spool_add(&j->sp, p, n) < 0)
+		rc = job_fail(j, EXIT_TEMP, "reading message");
+	else if (j->inl == JOB_ENV &&
+		 queue_env_append(&j->env, &j->envlen, &j->envcap, p, n) < 0)
+		rc = job_fail(j, errno == EFBIG ? EXIT_PERM : EXIT_TEMP,
+			      "reading envelope");
+	j->dead = rc < 0;
+	return 0;
+}

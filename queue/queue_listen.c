@@ -1,6 +1,8 @@
 /* queue_listen.c: relay-queue as a daemon on run/queue.sock.  Each frame
- * "op=inject" arrives with two descriptors (message, envelope); the job
- * (queue_job.c) reads them in this process's poll loop as data arrives,
+ * "op=inject" arrives with two descriptors (message, envelope), or
+ * "op=inline" is followed by the message and envelope in frames on the
+ * connection (relay-smtpd: no pipes, one write for a small message); the
+ * job (queue_job.c) reads them in this process's poll loop as data arrives,
  * writes tmp/<id> the way the standalone program does, and hands it to
  * the commit thread (queue_commit.c), which makes whole batches durable
  * at once; then the connection gets "status= id= text=".  No fork per
@@ -84,6 +86,12 @@ static int listen_peer_ok(int fd)
 static void listen_close(size_t i)
 {
 	struct lconn *c = conns[i];
+
+	if (c->job && c->job->inl && c->job->inl != JOB_DONE) {
+		queue_job_free(c->job); /* its frames stopped coming */
+		free(c->job);
+		c->job = NULL;
+	}
 	if (c->job)
 		return; /* an injection never leaves its connection idle */
 	close(c->fd);
@@ -134,40 +142,77 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 {
 	struct kv_msg m;
 	const char *op;
+	int inl;
 
 	if (kv_parse(&m, payload, len) < 0)
 		return -1;
 	op = kv_get(&m, "op");
-	if (!op || strcmp(op, "inject") != 0 || nfds != 2) {
+	inl = op && strcmp(op, "inline") == 0 && nfds == 0;
+	if (!inl && op && strcmp(op, "inline") == 0)
+		return -1; /* with descriptors: out of step, drop the peer */
+	if (!inl && (!op || strcmp(op, "inject") != 0 || nfds != 2)) {
 		listen_reply(c, EXIT_PERM, NULL, "bad request");
 		return 0;
 	}
 	c->job = malloc(sizeof *c->job);
-	if (!c->job) {
-		listen_reply(c, EXIT_TEMP, NULL, "out of memory");
-		return 0;
+	if (!c->job)
+		return -1; /* cannot answer in step with frames to come */
+	if (inl) {
+		queue_job_init(c->job, -1, -1);
+		c->job->inl = JOB_MSG;
+	} else {
+		queue_job_init(c->job, fds[0], fds[1]);
+		fds[0] = fds[1] = -1; /* the job's now */
+		fd_nonblock(c->job->msgfd);
+		fd_nonblock(c->job->envfd);
 	}
-	queue_job_init(c->job, fds[0], fds[1]);
-	fds[0] = fds[1] = -1; /* the job's now */
-	fd_nonblock(c->job->msgfd);
-	fd_nonblock(c->job->envfd);
 	c->job->owner = c;
 	c->job->deadline = queue_now() + cf.data_timeout + 60;
 	return 0;
 }
 
-/* Readable: take frames until one starts an injection. */
+static void listen_finish(struct queue_job *j);
+
+/* A frame of an inline injection; 1 when the job left for the commit
+ * or was answered (no more frames for now). */
+static int listen_inline(struct lconn *c, const char *p, size_t n)
+{
+	int rc = queue_job_frame(c->job, p, n);
+
+	if (rc > 0)
+		queue_commit_add(c->job);
+	else if (rc < 0)
+		listen_finish(c->job);
+	return rc != 0;
+}
+
+/* 1 when the connection's frames are to be read now: no injection, or
+ * an inline one still taking frames. */
+static int listen_wants_frames(const struct lconn *c)
+{
+	return !c->job || (c->job->inl && c->job->inl != JOB_DONE);
+}
+
+/* Readable: take frames until one starts a pipe injection or an inline
+ * one is complete. */
 static void listen_read(size_t i)
 {
 	struct lconn *c = conns[i];
 	char *payload;
 	size_t len;
 
-	while (!c->job) {
+	while (listen_wants_frames(c)) {
 		int fds[8], nfds = 0, rc;
 		rc = ns_reader_next_fds(&c->rd, &payload, &len, fds, &nfds, 8);
-		if (rc == 1 && listen_frame(c, payload, len, fds, nfds) < 0)
+		if (rc == 1 && c->job) {
+			if (nfds)
+				rc = -1; /* descriptors inside an injection */
+			else if (listen_inline(c, payload, len))
+				rc = 0; /* listen_finish read on, or commit */
+		} else if (rc == 1 &&
+			   listen_frame(c, payload, len, fds, nfds) < 0) {
 			rc = -1;
+		}
 		for (int k = 0; k < nfds; k++)
 			if (fds[k] >= 0)
 				close(fds[k]);
@@ -230,6 +275,15 @@ static void listen_committed(int wakefd)
 		queue_dirs_trigger(cf.queue_dir);
 }
 
+/* What a connection waits on: its socket (frames), or the pipe of its
+ * injection, or nothing (-1) while the injection is in the commit. */
+static int listen_job_fd(const struct lconn *c)
+{
+	if (listen_wants_frames(c))
+		return c->fd;
+	return c->job->inl ? -1 : queue_job_poll_fd(c->job);
+}
+
 /* A client that stopped sending is cut off (the fork-per-message daemon
  * had alarm() for this).  At most once a second, busy or not. */
 static void listen_timeouts(void)
@@ -243,8 +297,13 @@ static void listen_timeouts(void)
 	queue_pool_tick(cf.queue_dir);
 	for (size_t i = nconns; i-- > 0;) {
 		struct queue_job *j = i < nconns ? conns[i]->job : NULL;
-		if (!j || queue_job_poll_fd(j) < 0 || now < j->deadline)
+		if (!j || listen_job_fd(conns[i]) < 0 || now < j->deadline)
 			continue;
+		if (j->inl) { /* its frames are out of step: drop the peer */
+			log_warn("queue.sock: timeout reading an injection");
+			listen_close(i);
+			continue;
+		}
 		j->r.status = EXIT_TEMP;
 		snprintf(j->r.text, sizeof j->r.text, "timeout reading %s",
 			 j->msgfd >= 0 ? "message" : "envelope");
@@ -268,9 +327,7 @@ static void listen_loop(int lfd, int wakefd, int poolfd)
 		pfd[2] = (struct pollfd){ .fd = poolfd, .events = POLLIN };
 		for (size_t i = 0; i < n; i++)
 			pfd[i + LISTEN_FIXED] = (struct pollfd){
-				.fd = conns[i]->job
-					      ? queue_job_poll_fd(conns[i]->job)
-					      : conns[i]->fd,
+				.fd = listen_job_fd(conns[i]),
 				.events = POLLIN };
 		rc = poll(pfd, n + LISTEN_FIXED, 1000);
 		if (rc < 0 && errno != EINTR)
@@ -284,10 +341,10 @@ static void listen_loop(int lfd, int wakefd, int poolfd)
 			if (!pfd[i + LISTEN_FIXED].revents || i >= nconns ||
 			    pfd[i + LISTEN_FIXED].fd < 0)
 				continue;
-			if (conns[i]->job)
-				listen_step(conns[i]);
-			else
+			if (listen_wants_frames(conns[i]))
 				listen_read(i);
+			else
+				listen_step(conns[i]);
 		}
 		if (pfd[2].revents)
 			queue_pool_events();

@@ -35,7 +35,7 @@ static int spool_spill(struct queue_spool *s)
 	return 0;
 }
 
-static int spool_add(struct queue_spool *s, const char *p, size_t n)
+int queue_spool_add(struct queue_spool *s, const char *p, size_t n)
 {
 	s->total += (off_t)n;
 	if (s->fd < 0 && s->len + n > SPOOL_MEM && spool_spill(s) < 0)
@@ -70,7 +70,7 @@ int queue_spool_feed(struct queue_spool *s, int fd)
 			return errno == EAGAIN ? 0 : -1;
 		if (n == 0)
 			return 1;
-		if (spool_add(s, buf, (size_t)n) < 0)
+		if (queue_spool_add(s, buf, (size_t)n) < 0)
 			return -1;
 	}
 }

@@ -19,31 +19,27 @@ static void data_line(struct io *o, const char *p, size_t n,
 	r->size += n + 2;
 	if (r->size > size_max)
 		r->toobig = 1;
-	if (!smtp_data_ok(r) || o->wfd < 0)
+	if (!smtp_data_ok(r) || !o)
 		return;
 	if (io_put(o, p, n) < 0 || io_put(o, "\r\n", 2) < 0)
 		r->werr = 1;
 }
 
-int smtp_data_read(struct io *io, int outfd, size_t line_max,
+int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 		   size_t size_max, struct smtp_data_result *r)
 {
 	/* io_getline keeps max-1 bytes; one more than a legal line (without
 	 * CRLF: line_max - 2) tells a too-long line from a full one */
 	size_t cap = line_max < 3 ? 2 : line_max, len;
 	char *line = malloc(cap);
-	struct io *o = malloc(sizeof *o); /* write half only: the pipe */
 	unsigned flags;
 	int rc = -1, prev_crlf = 1;
 
 	memset(r, 0, sizeof *r);
-	if (!line || !o) {
-		free(line);
-		free(o);
+	if (!line) {
 		io->err = IO_ERR_SYS;
 		return -1;
 	}
-	io_init(o, -1, outfd, 0);
 	for (;;) {
 		int got = io_getline(io, line, cap, &len, &flags);
 		if (got <= 0 || (flags & IO_PARTIAL))
@@ -63,11 +59,28 @@ int smtp_data_read(struct io *io, int outfd, size_t line_max,
 		else
 			data_line(o, line, len, size_max, r);
 	}
-	if (rc == 0 && smtp_data_ok(r) && o->wfd >= 0 && io_flush(o) < 0)
-		r->werr = 1;
 	if (rc < 0 && io->err == IO_ERR_NONE)
 		io->err = IO_ERR_EOF;
 	free(line);
+	return rc;
+}
+
+int smtp_data_read(struct io *io, int outfd, size_t line_max,
+		   size_t size_max, struct smtp_data_result *r)
+{
+	struct io *o = outfd >= 0 ? malloc(sizeof *o) : NULL;
+	int rc;
+
+	if (outfd >= 0 && !o) {
+		io->err = IO_ERR_SYS;
+		memset(r, 0, sizeof *r);
+		return -1;
+	}
+	if (o)
+		io_init(o, -1, outfd, 0);
+	rc = smtp_data_copy(io, o, line_max, size_max, r);
+	if (rc == 0 && smtp_data_ok(r) && o && io_flush(o) < 0)
+		r->werr = 1;
 	free(o);
 	return rc;
 }

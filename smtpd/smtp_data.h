@@ -1,6 +1,6 @@
 /* smtp_data.h: the DATA reader.  Reads the message text after 354 up to
  * the one true end, a line "." ended by CRLF, removes dot-stuffing, and
- * streams the text (CRLF line ends) to a file descriptor.  A bare LF or
+ * streams the text (CRLF line ends) to a file descriptor or an io.  A bare LF or
  * bare CR anywhere spoils the whole message but is never taken as a line
  * end or as the end of data (SMTP smuggling). */
 #ifndef SMTP_DATA_H
@@ -24,6 +24,11 @@ struct smtp_data_result {
  * counts the CRLF.  Returns 0 at the end of data (see result for whether
  * the message is good), -1 on EOF, timeout or read error (io->err). */
 int smtp_data_read(struct io *io, int outfd, size_t line_max,
+		   size_t size_max, struct smtp_data_result *r);
+
+/* The same, writing into out (NULL: discard) without flushing it: the
+ * caller sends what is left with what follows (smtp_queue_finish). */
+int smtp_data_copy(struct io *io, struct io *out, size_t line_max,
 		   size_t size_max, struct smtp_data_result *r);
 
 /* 1 when the result is a message that may be queued. */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@ static struct {
 	int sock;            /* -1 when not connected */
 	struct ns_reader rd;
 } conn = { .sock = -1 };
+
+static char job_sockpath[4096]; /* for a reconnect in the middle */
 
 static void conn_drop(void)
 {
@@ -46,70 +49,112 @@ static int conn_open(const char *sockpath)
 	return 0;
 }
 
-/* Close the pipes; keep the connection only when the exchange ended on
- * a frame boundary (ok). */
-static void job_close(struct smtp_queue_job *j, int ok)
+/* The message goes out in frames through this io (smtp_data_copy puts,
+ * frame_write sends each full buffer as one frame); one job at a time. */
+static struct io out;
+static struct {
+	int open;            /* a job is under way */
+	int started;         /* its op=inline frame has gone out */
+	int kept;            /* on a connection kept from before */
+} job;
+
+#define QUEUE_WRITE_MS (120 * 1000) /* relay-queue reads as data comes */
+static const char OP_FRAME[] = "10:op=inline\n,";
+
+/* Keep the connection only when the exchange ended on a frame boundary
+ * (ok). */
+static void job_close(int ok)
 {
-	if (j->msgfd >= 0)
-		close(j->msgfd);
-	if (j->envfd >= 0)
-		close(j->envfd);
-	j->msgfd = j->envfd = -1;
+	job.open = 0;
+	out.out_len = 0;
 	/* the last frame returned is still counted as pending */
 	if (!ok || ns_reader_pending(&conn.rd) > conn.rd.consumed)
 		conn_drop();
 }
 
-/* Send the inject frame with the two read ends attached. */
-static int job_send(int msg_r, int env_r)
-{
-	char frame[64];
-	const char payload[] = "op=inject\n";
-	int fds[2] = { msg_r, env_r };
-	size_t n = ns_encode(frame, sizeof frame, payload, sizeof payload - 1);
+static void buf_put(struct smtp_env *b, const void *p, size_t n);
 
-	return n ? usock_send_fds(conn.sock, frame, n, fds, 2) : -1;
+/* n bytes (at most NS_MAX) as one netstring into b. */
+static void buf_frame(struct smtp_env *b, const char *p, size_t n)
+{
+	char hdr[16];
+	int hl = snprintf(hdr, sizeof hdr, "%zu:", n);
+
+	buf_put(b, hdr, (size_t)hl);
+	buf_put(b, p, n);
+	buf_put(b, ",", 1);
 }
 
-/* Send on the kept connection; when that fails (relay-queue restarted
- * since), once more on a fresh one. */
-static int job_request(const char *sockpath, int msg_r, int env_r)
+/* Send b, the job's op frame first when it has not gone out.  A kept
+ * connection found closed at the first write (relay-queue restarted)
+ * is replaced once: nothing of this job reached the old one. */
+static int job_send(struct smtp_env *b)
 {
-	int kept = conn.sock >= 0;
+	struct smtp_env all = { 0 };
+	const struct smtp_env *w = b;
+	int rc;
 
-	if (!kept && conn_open(sockpath) < 0)
+	if (b->failed)
 		return -1;
-	if (job_send(msg_r, env_r) == 0)
-		return 0;
-	conn_drop();
-	if (!kept || conn_open(sockpath) < 0)
-		return -1;
-	if (job_send(msg_r, env_r) == 0)
-		return 0;
-	conn_drop();
-	return -1;
+	if (!job.started) {
+		buf_put(&all, OP_FRAME, sizeof OP_FRAME - 1);
+		buf_put(&all, b->buf, b->len);
+		if (all.failed) {
+			free(all.buf);
+			return -1;
+		}
+		w = &all;
+	}
+	rc = smtp_frame_write(conn.sock, w->buf, w->len, QUEUE_WRITE_MS);
+	if (rc < 0 && !job.started && job.kept &&
+	    (errno == EPIPE || errno == ECONNRESET)) {
+		job.kept = 0;
+		conn_drop();
+		rc = conn_open(job_sockpath) < 0 ? -1 :
+		     smtp_frame_write(conn.sock, w->buf, w->len, QUEUE_WRITE_MS);
+	}
+	job.started |= rc == 0;
+	free(all.buf);
+	return rc;
+}
+
+/* io's write plug: each buffer flushed during DATA is one frame. */
+static ssize_t frame_write(struct io *o, const void *p, size_t n)
+{
+	struct smtp_env b = { 0 };
+	int rc;
+
+	(void)o;
+	buf_frame(&b, p, n);
+	rc = job_send(&b);
+	free(b.buf);
+	return rc < 0 ? -1 : (ssize_t)n;
+}
+
+/* A kept connection that the other end closed (or that has anything to
+ * read between injections) is of no use; asked without waiting, so that
+ * a queue that is down is found at DATA, not after the message. */
+static int conn_closed(void)
+{
+	struct pollfd p = { .fd = conn.sock, .events = POLLIN | POLLRDHUP };
+	return poll(&p, 1, 0) != 0;
 }
 
 int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
 {
-	int mp[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -1;
-
-	j->msgfd = j->envfd = -1;
-	if (pipe2(mp, O_CLOEXEC) == 0 && pipe2(ep, O_CLOEXEC) == 0 &&
-	    job_request(sockpath, mp[0], ep[0]) == 0)
-		rc = 0;
-	else
-		log_warn("queue: inject request: %s", strerror(errno));
-	/* the read ends now live in relay-queue (or nowhere, on failure) */
-	if (mp[0] >= 0)
-		close(mp[0]);
-	if (ep[0] >= 0)
-		close(ep[0]);
-	j->msgfd = mp[1];
-	j->envfd = ep[1];
-	if (rc < 0)
-		job_close(j, 1);
-	return rc;
+	j->out = NULL;
+	snprintf(job_sockpath, sizeof job_sockpath, "%s", sockpath);
+	if (conn.sock >= 0 && conn_closed())
+		conn_drop(); /* relay-queue restarted since */
+	job.kept = conn.sock >= 0;
+	if (!job.kept && conn_open(sockpath) < 0)
+		return -1;
+	io_init(&out, -1, conn.sock, 0);
+	out.write = frame_write;
+	job.open = 1;
+	job.started = 0;
+	j->out = &out;
+	return 0;
 }
 
 /* Read the answer frame: status, id, text. */
@@ -136,22 +181,43 @@ static int job_answer(int timeout_ms, char *qid,
 	return atoi(st);
 }
 
+/* What is left of the message, the end of it, the envelope in frames
+ * and its end: for a small message the whole injection is this one
+ * write.  The end of an aborted one is the same with no envelope. */
+static int job_end(const char *env, size_t n, int keep_data)
+{
+	struct smtp_env b = { 0 };
+	int rc;
+
+	if (keep_data && out.out_len)
+		buf_frame(&b, out.out, out.out_len);
+	out.out_len = 0;
+	buf_frame(&b, "", 0);
+	while (n > 0) {
+		size_t k = n < NS_MAX ? n : NS_MAX;
+		buf_frame(&b, env, k);
+		env += k;
+		n -= k;
+	}
+	buf_frame(&b, "", 0);
+	rc = job_send(&b);
+	free(b.buf);
+	return rc;
+}
+
 int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 		      int timeout_ms, char *qid, size_t qidsz, char *text,
 		      size_t textsz)
 {
 	int rc = -1;
 
-	close(j->msgfd);
-	j->msgfd = -1;
 	qid[0] = text[0] = '\0';
-	/* a queue that died makes this EPIPE (SIGPIPE is ignored) */
-	if (io_write_all(j->envfd, env, n) < 0)
-		log_warn("queue: writing the envelope: %s", strerror(errno));
-	close(j->envfd);
-	j->envfd = -1;
-	rc = job_answer(timeout_ms, qid, qidsz, text, textsz);
-	job_close(j, rc >= 0);
+	j->out = NULL;
+	if (job_end(env, n, 1) < 0)
+		log_warn("queue: sending the message: %s", strerror(errno));
+	else
+		rc = job_answer(timeout_ms, qid, qidsz, text, textsz);
+	job_close(rc >= 0);
 	return rc;
 }
 
@@ -159,20 +225,25 @@ int smtp_queue_abort(struct smtp_queue_job *j, int timeout_ms, char *text,
 		     size_t textsz)
 {
 	char qid[64];
-	int st;
+	int st = -1;
 
-	close(j->msgfd);
-	close(j->envfd);
-	j->msgfd = j->envfd = -1;
-	/* wait for the answer so the queue has cleaned up before the next
-	 * message */
+	j->out = NULL;
 	text[0] = '\0';
-	st = job_answer(timeout_ms, qid, sizeof qid, text, textsz);
-	job_close(j, st >= 0);
+	if (!job.open)
+		return -1;
+	if (!job.started) { /* nothing went out: nothing to take back */
+		job_close(1);
+		return -1;
+	}
+	/* an empty envelope: relay-queue discards it and answers, and the
+	 * connection stays in step for the next message */
+	if (job_end(NULL, 0, 0) == 0)
+		st = job_answer(timeout_ms, qid, sizeof qid, text, textsz);
+	job_close(st >= 0);
 	return st;
 }
 
-static void env_put(struct smtp_env *e, const char *p, size_t n)
+static void buf_put(struct smtp_env *e, const void *p, size_t n)
 {
 	if (e->failed)
 		return;
@@ -193,15 +264,15 @@ static void env_put(struct smtp_env *e, const char *p, size_t n)
 void smtp_queue_env_add(struct smtp_env *e, char type, const char *key,
 			const char *value)
 {
-	env_put(e, &type, 1);
+	buf_put(e, &type, 1);
 	if (key) {
-		env_put(e, key, strlen(key));
-		env_put(e, "=", 1);
+		buf_put(e, key, strlen(key));
+		buf_put(e, "=", 1);
 	}
-	env_put(e, value, strlen(value) + 1); /* with its NUL */
+	buf_put(e, value, strlen(value) + 1); /* with its NUL */
 }
 
 void smtp_queue_env_end(struct smtp_env *e)
 {
-	env_put(e, "", 1);
+	buf_put(e, "", 1);
 }

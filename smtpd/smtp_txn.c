@@ -196,7 +196,7 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 		return;
 	}
 	smtp_session_timeout(s, cf.data_timeout);
-	if (smtp_data_read(&s->io, j.msgfd, (size_t)cf.line_max,
+	if (smtp_data_copy(&s->io, j.out, (size_t)cf.line_max,
 			   (size_t)cf.message_size_max, &r) < 0) {
 		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
 		txn_log(s, qid, &r, "aborted");

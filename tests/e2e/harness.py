@@ -168,6 +168,18 @@ def queue_inject(s, msg, env):
     return ns_read_kv(s)
 
 
+def inline_frames(msg, env, chunk=16384):
+    """An inline injection (ARCHITECTURE.md) as bytes: op=inline, the
+    message in frames of chunk bytes, an empty frame, the envelope in
+    frames, an empty frame."""
+    out = [ns_frame(b'op=inline\n')]
+    for data in (msg, env):
+        out += [ns_frame(data[i:i + chunk])
+                for i in range(0, len(data), chunk)]
+        out.append(ns_frame(b''))
+    return b''.join(out)
+
+
 def wait_until(cond, timeout, step=0.1):
     """Poll cond() until it is true or timeout s passed; its last value."""
     deadline = time.time() + timeout
