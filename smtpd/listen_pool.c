@@ -256,8 +256,10 @@ void listen_pool_trim(struct listen_pool *p, time_t now)
 	 * once a second is soon enough to see a new relay.conf */
 	if (now != p->conf_checked) {
 		p->conf_checked = now;
+		p->conf_skipped = 0;
 		conf_stat(&st);
 	} else {
+		p->conf_skipped = 1; /* look again in a second (waiting) */
 		st = p->conf_st;
 	}
 	if (st.st_ino != p->conf_st.st_ino || st.st_dev != p->conf_st.st_dev ||
@@ -299,5 +301,5 @@ void listen_pool_free(struct listen_pool *p)
 int listen_pool_waiting(const struct listen_pool *p, time_t now)
 {
 	return listen_pool_idle(p) > (size_t)cf.smtpd_workers_min ||
-	       now < p->hold_until;
+	       now < p->hold_until || p->conf_skipped;
 }

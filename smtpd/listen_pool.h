@@ -38,6 +38,7 @@ struct listen_pool {
 	unsigned long seq;        /* sessions ended so far */
 	struct stat conf_st;     /* relay.conf as the workers read it */
 	time_t conf_checked;     /* when it was last looked at */
+	int conf_skipped;        /* a look was skipped since (same second) */
 	time_t hold_until;       /* no spawning: workers died young */
 };
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
@@ -47,6 +48,15 @@ void smtp_policy_forget(struct smtp_policy *p)
 	p->heldn = 0;
 }
 
+/* A verdict posted and never asked for is just one more owed reply. */
+static void policy_unpost(struct smtp_policy *p)
+{
+	if (p->posted) {
+		p->posted = 0;
+		p->owed++;
+	}
+}
+
 /* Read the replies owed for frames sent without waiting; they change
  * nothing, but each must be a reply.  wait = 0 takes only those already
  * here (one read, no poll): done before sending the next request, so
@@ -79,10 +89,7 @@ static int policy_send(struct smtp_policy *p, struct kv *req)
 
 	if (p->fd < 0 || req->failed)
 		return -1;
-	if (p->posted) { /* a verdict nobody asked for: just owed */
-		p->posted = 0;
-		p->owed++;
-	}
+	policy_unpost(p);
 	if (policy_settle(p, 0) < 0)
 		return -1;
 	if (cap > sizeof stackbuf && !(buf = malloc(cap)))
@@ -133,14 +140,29 @@ int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold)
 	return 0;
 }
 
+int smtp_policy_alive(struct smtp_policy *p)
+{
+	char c;
+	ssize_t r;
+
+	if (p->fd < 0)
+		return 0;
+	policy_unpost(p);
+	/* replies owed from the last session first: behind them may be
+	 * the end of a policy that restarted since */
+	if (policy_settle(p, 0) < 0)
+		return 0;
+	if (ns_reader_pending(&p->rd) > p->rd.consumed)
+		return 1;
+	r = recv(p->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR));
+}
+
 void smtp_policy_quit(struct smtp_policy *p)
 {
 	if (p->fd < 0)
 		return;
-	if (p->posted) {
-		p->posted = 0;
-		p->owed++;
-	}
+	policy_unpost(p);
 	(void)policy_settle(p, 1); /* a policy gone meanwhile changes nothing */
 	smtp_policy_close(p);
 }

@@ -65,6 +65,10 @@ int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);
  * (the connection is then closed). */
 int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold);
 
+/* Whether the connection's peer is still there (a look, no wait): 0
+ * when policy closed it (restarted since), 1 otherwise. */
+int smtp_policy_alive(struct smtp_policy *p);
+
 /* At the end of the process: read the replies still owed, then close
  * (closing with bytes unread is a reset, which policy logs as an error). */
 void smtp_policy_quit(struct smtp_policy *p);

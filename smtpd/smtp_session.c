@@ -156,54 +156,40 @@ static void copy_fact(char *dst, size_t n, const char *v, const char *def)
 	log_clean(dst, n, v, strlen(v));
 }
 
-/* Ask phase=connect on the policy connection, opening it when there is
- * none; 0 with the verdict in v, -1 when policy is unreachable. */
-static int connect_ask(struct smtp_session *s, struct smtp_verdict *v)
+/* A new session on the policy connection, opened when there is none.
+ * phase=connect is always accepted (ARCHITECTURE.md): it is held and
+ * goes out with the session's first real request, so a session costs
+ * policy one wake-up fewer.  What is checked here is that policy is
+ * there: a kept connection whose peer has gone (policy restarted) is
+ * replaced, and no connection at all is a 421.  0 to go on, -1 to hang
+ * up. */
+static int session_connect(struct smtp_session *s)
 {
 	char path[4096];
 	struct kv req;
-	int rc = -1;
+	int rc;
 
-	for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
-		/* a connection kept from an earlier session may have gone
-		 * stale (policy restarted): one retry on a fresh one */
-		int fresh = s->policy.fd < 0;
-		snprintf(path, sizeof path, "%s/policy.sock", cf.run_dir);
-		if (fresh && smtp_policy_open(&s->policy, path,
-					      (int)cf.smtp_timeout * 1000) < 0)
-			return -1;
+	if (s->policy.fd >= 0 && !smtp_policy_alive(&s->policy))
+		smtp_policy_close(&s->policy);
+	snprintf(path, sizeof path, "%s/policy.sock", cf.run_dir);
+	if (s->policy.fd < 0 && smtp_policy_open(&s->policy, path,
+						 (int)cf.smtp_timeout * 1000) < 0)
+		rc = -1;
+	else {
 		kv_init(&req);
 		kv_add(&req, "phase", "connect");
 		kv_add(&req, "ip", s->ip);
 		kv_add(&req, "port", s->port);
 		kv_add(&req, "localport", s->localport);
 		kv_add(&req, "tls", s->tls ? "1" : "0");
-		rc = smtp_policy_ask(&s->policy, &req, v);
+		rc = smtp_policy_tell(&s->policy, &req, 1);
 		kv_free(&req);
-		if (fresh)
-			break;
 	}
-	return rc;
-}
-
-/* Policy's word on the new connection; 0 to go on, -1 to hang up. */
-static int session_connect(struct smtp_session *s)
-{
-	struct smtp_verdict v;
-
-	if (connect_ask(s, &v) < 0) {
+	if (rc < 0) {
 		log_warn("%s: policy unreachable at connect", s->ip);
 		smtp_session_close421(s, "4.3.0", "Service temporarily unavailable");
-		return -1;
 	}
-	if (v.action != SMTP_ACCEPT) {
-		smtp_policy_defaults(&v, 554, "5.7.1", "Connection refused");
-		log_info("%s: refused at connect: %d %s", s->ip, v.code, v.text);
-		smtp_reply_verdict(s, &v);
-		io_flush(&s->io);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* Everything of the previous session goes, except the policy connection

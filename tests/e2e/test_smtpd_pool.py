@@ -188,6 +188,41 @@ def test_kill9(inst):
           wait_until(lambda: len(workers(inst)) >= 1, 5))
 
 
+def message(inst, subject):
+    """One message in a session of its own; its reply code after the dot."""
+    r, code = session_free(inst.port, 5)
+    if code != 220:
+        return code
+    ehlo(r)
+    r.cmd(b'MAIL FROM:<a@example.com>\r\n')
+    r.cmd(b'RCPT TO:<w@example.org>\r\n')
+    r.cmd(b'DATA\r\n')
+    code, _ = r.cmd(b'Subject: %s\r\n\r\nw\r\n.\r\n' % subject)
+    r.cmd(b'QUIT\r\n')
+    r.close()
+    return code
+
+
+def test_policy_restart(inst):
+    """relay-policy restarted between two sessions: the worker's kept
+    policy connection is dead; the next session must notice it at the
+    greeting (smtpd sends phase=connect only with the first request) and
+    open a new one instead of failing its MAIL with 451."""
+    check('before the restart: a message 250', message(inst, b'r1') == 250)
+    old = inst.status().get('relay-policy', (0, 0))[0]
+    if not check('relay-policy pid known', old > 0, inst.status()):
+        return
+    os.kill(old, signal.SIGKILL)
+    check('relay-policy restarted',
+          wait_until(lambda: inst.status().get('relay-policy', (0, 0))[0]
+                     not in (0, old) and
+                     os.path.exists(inst.path('run/policy.sock')), 10))
+    time.sleep(0.5)  # the new policy listens
+    codes = [message(inst, b'r%d' % i) for i in range(2, 5)]
+    check('after the restart: every message 250 (kept connections renewed)',
+          codes == [250, 250, 250], codes)
+
+
 def test_conf_change(inst):
     """A changed relay.conf: the workers are replaced."""
     before = workers(inst)
@@ -217,8 +252,8 @@ def test_no_pool(sink):
         r.cmd(b'QUIT\r\n')
         r.close()
         check('workers_min 0: the message arrives',
-              sink.wait_for(2, 30) and any(b'Subject: ucspi' in m.data
-                                           for m in sink.messages))
+              wait_until(lambda: any(b'Subject: ucspi' in m.data
+                                     for m in sink.messages), 30))
 
 
 def main():
@@ -237,6 +272,7 @@ def main():
             test_max_use(inst)
             test_caps(inst)
             test_kill9(inst)
+            test_policy_restart(inst)
             test_conf_change(inst)
             test_no_pool(sink)
     finally:

@@ -181,6 +181,24 @@ static void test_exchange(void)
 	kv_free(&k);
 	smtp_policy_close(&x.p);
 	close(x.peer);
+
+	/* a kept connection is looked at before a session starts on it */
+	pair_open(&x);
+	T_CHECK("alive: peer there", smtp_policy_alive(&x.p) == 1);
+	req(&k, "commit", "qid", "Q2");
+	smtp_policy_tell(&x.p, &k, 0);
+	kv_free(&k);
+	peer_says(&x, ns3("action=accept\n", NULL, NULL));
+	T_CHECK("alive: owed reply there, peer there",
+		smtp_policy_alive(&x.p) == 1 && x.p.owed == 0);
+	req(&k, "commit", "qid", "Q3");
+	smtp_policy_tell(&x.p, &k, 0);
+	kv_free(&k);
+	peer_says(&x, ns3("action=accept\n", NULL, NULL));
+	close(x.peer); /* policy answered, then restarted */
+	T_CHECK("alive: owed reply, then the peer's end: gone",
+		smtp_policy_alive(&x.p) == 0);
+	smtp_policy_close(&x.p);
 }
 
 int main(void)
