@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +39,35 @@ void log_init(const char *progname)
 	log_prog = slash ? slash + 1 : progname;
 }
 
+/* log_batch: lines kept to be written together, whole lines only and
+ * at most PIPE_BUF bytes a write, so that each write stays atomic on the
+ * log pipe that every daemon shares. */
+static char log_held[PIPE_BUF];
+static size_t log_nheld;
+static int log_batching;
+
+static void log_write_held(void)
+{
+	size_t off = 0;
+
+	while (off < log_nheld) {
+		ssize_t w = write(2, log_held + off, log_nheld - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	log_nheld = 0;
+}
+
+void log_batch(int on)
+{
+	if (!on)
+		log_write_held();
+	log_batching = on;
+}
+
 static void log_emit(const char *level, const char *fmt, va_list ap,
 		     const char *suffix)
 {
@@ -51,6 +81,16 @@ static void log_emit(const char *level, const char *fmt, va_list ap,
 	for (char *p = line; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	if (log_batching && !suffix) {
+		size_t len = strlen(line);
+		if (log_nheld + len + 1 > sizeof log_held)
+			log_write_held();
+		memcpy(log_held + log_nheld, line, len);
+		log_nheld += len;
+		log_held[log_nheld++] = '\n';
+		return;
+	}
+	log_write_held();
 	if (suffix)
 		fprintf(stderr, "%s: %s\n", line, suffix);
 	else
@@ -77,6 +117,7 @@ void log_fatal(int status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	log_batching = 0;
 	log_emit("fatal", fmt, ap, NULL);
 	va_end(ap);
 	exit(status);

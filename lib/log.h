@@ -15,6 +15,12 @@ void log_fatal(int status, const char *fmt, ...)
 void log_fatalx(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
+/* log_batch(1): lines are kept and written together (whole lines, at
+ * most PIPE_BUF bytes a write) until log_batch(0), which writes what is
+ * kept; for a daemon that logs many results per wake-up.  A line with
+ * strerror (log_fatalx) and log_fatal write at once. */
+void log_batch(int on);
+
 /* Copy peer-supplied text for logging: control and non-ASCII bytes become
  * '?', the result is cut to dstsz-1 bytes and always terminated. */
 char *log_clean(char *dst, size_t dstsz, const char *src, size_t srclen);

@@ -115,21 +115,13 @@ static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
 	return 0;
 }
 
-int qfile_read(int fd, struct qfile *q, char *err, size_t errsz)
+/* Parse the header in q->hdr (NUL-terminated, its final "\n\n" kept);
+ * frees it on failure. */
+static int qf_parse(struct qfile *q, char *err, size_t errsz)
 {
-	size_t hlen, rcap = 0;
-	struct stat st;
-	char *p, *nl;
+	size_t rcap = 0;
+	char *p = q->hdr, *nl;
 
-	memset(q, 0, sizeof *q);
-	if (fstat(fd, &st) < 0)
-		return qf_err(err, errsz, "fstat: %s", strerror(errno));
-	q->hdr = qf_slurp(fd, &hlen, err, errsz);
-	if (!q->hdr)
-		return -1;
-	q->body = (off_t)hlen;
-	q->size = st.st_size;
-	p = q->hdr;
 	nl = strchr(p, '\n');
 	*nl = '\0';
 	if (strcmp(p, QFILE_MAGIC) != 0) {
@@ -149,6 +141,44 @@ int qfile_read(int fd, struct qfile *q, char *err, size_t errsz)
 		return qf_err(err, errsz, "incomplete header");
 	}
 	return 0;
+}
+
+int qfile_read(int fd, struct qfile *q, char *err, size_t errsz)
+{
+	size_t hlen;
+	struct stat st;
+
+	memset(q, 0, sizeof *q);
+	if (fstat(fd, &st) < 0)
+		return qf_err(err, errsz, "fstat: %s", strerror(errno));
+	q->hdr = qf_slurp(fd, &hlen, err, errsz);
+	if (!q->hdr)
+		return -1;
+	q->body = (off_t)hlen;
+	q->size = st.st_size;
+	return qf_parse(q, err, errsz);
+}
+
+int qfile_parse(struct qfile *q, const char *buf, size_t len, off_t size,
+		char *err, size_t errsz)
+{
+	const char *end = memmem(buf, len, "\n\n", 2);
+	size_t hlen;
+
+	memset(q, 0, sizeof *q);
+	if (!end)
+		return qf_err(err, errsz, "%s", len < (size_t)size
+			      ? "header longer than the read" : "truncated header");
+	hlen = (size_t)(end - buf) + 2;
+	if (memchr(buf, '\0', hlen))
+		return qf_err(err, errsz, "not a queue file");
+	if (!(q->hdr = malloc(hlen + 1)))
+		return qf_err(err, errsz, "out of memory");
+	memcpy(q->hdr, buf, hlen);
+	q->hdr[hlen] = '\0';
+	q->body = (off_t)hlen;
+	q->size = size;
+	return qf_parse(q, err, errsz);
 }
 
 int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz)

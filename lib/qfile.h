@@ -42,6 +42,11 @@ struct qfile {
 /* Read and check the header of an open queue file (position anywhere);
  * 0, or -1 with a reason in err.  Free with qfile_free. */
 int qfile_read(int fd, struct qfile *q, char *err, size_t errsz);
+/* The same from memory: the first len bytes of a queue file of size
+ * bytes (the message may follow the header in buf); 0, or -1 with a
+ * reason ("header longer than the read" when buf ends inside it). */
+int qfile_parse(struct qfile *q, const char *buf, size_t len, off_t size,
+		char *err, size_t errsz);
 /* Open path and read its header; the fd is closed. */
 int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz);
 void qfile_free(struct qfile *q);

@@ -33,6 +33,27 @@
 #define REMOTE_ADDR_MAX 16      /* addresses per host */
 #define REMOTE_TRIES_MAX 10     /* connection attempts per job */
 
+/* ---- queue file (remote_qfile.c) ---- */
+#define REMOTE_QFILE_READ 65536  /* the first read of a queue file */
+
+struct remote_qfile {
+	int fd;
+	char sender[ADDR_MAX + 1];  /* "" for the null sender */
+	off_t body_off;             /* first byte of the message */
+	off_t body_size;
+	char *buf;                  /* the first read: bytes [0, len) */
+	size_t len;
+};
+
+/* Open and read the envelope header (lib/qfile.h); -1 with err. */
+int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
+		      size_t errsz);
+/* Stream the message with dot-stuffing and the final "." into io. */
+int remote_qfile_send(struct remote_qfile *q, struct io *io);
+/* The same without the final flush: more may follow in the same write. */
+int remote_qfile_put(struct remote_qfile *q, struct io *io);
+void remote_qfile_close(struct remote_qfile *q);
+
 /* ---- job (remote_job.c) ---- */
 enum remote_tls { REMOTE_TLS_MAY, REMOTE_TLS_ENCRYPT, REMOTE_TLS_VERIFY };
 
@@ -57,6 +78,9 @@ struct remote_job {
 	char relay[REMOTE_NAME_MAX + 80]; /* host[ip]:port of the last try */
 	char tlsdesc[128];        /* "none" or version/cipher */
 	time_t started;
+	unsigned long seq;        /* this worker's job number, from 1 */
+	struct remote_qfile q;    /* its queue file, when q_open */
+	int q_open;               /* opened early: MAIL went out pipelined */
 };
 
 /* Fill job from a parsed frame; -1 with a reason in err when a key is
@@ -106,21 +130,6 @@ size_t remote_dot_stuff(struct remote_dot *d, const char *in, size_t n,
 			char *out);
 /* The end: a CRLF if the last line was open, then ".\r\n"; out needs 6. */
 size_t remote_dot_end(struct remote_dot *d, char *out);
-
-/* ---- queue file (remote_qfile.c) ---- */
-struct remote_qfile {
-	int fd;
-	char sender[ADDR_MAX + 1];  /* "" for the null sender */
-	off_t body_off;             /* first byte of the message */
-	off_t body_size;
-};
-
-/* Open and read the envelope header (lib/qfile.h); -1 with err. */
-int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
-		      size_t errsz);
-/* Stream the message with dot-stuffing and the final "." into io. */
-int remote_qfile_send(struct remote_qfile *q, struct io *io);
-void remote_qfile_close(struct remote_qfile *q);
 
 /* ---- DNS (remote_dns.c) ---- */
 enum remote_dns_status {
@@ -192,6 +201,8 @@ struct remote_conn {
 	int broken;               /* out of step or failed: never reuse */
 	int clean;                /* the last transaction ended with the
 				     reply to its final dot: no RSET needed */
+	unsigned long pre_seq;    /* job whose MAIL..DATA are on the wire
+				     already (sent after the last dot) */
 	time_t idle_since;
 };
 
@@ -212,8 +223,10 @@ struct remote_conn *remote_conn_open(const struct remote_ip *ip,
 void remote_conn_close(struct remote_conn *c, int quit);
 void remote_conn_key(char *buf, size_t n, const char *host, long port,
 		     const struct remote_job *job);
-/* A live cached connection for key (removed from the cache), or NULL. */
-struct remote_conn *remote_cache_take(const char *key);
+/* A live cached connection for key (removed from the cache), or NULL.
+ * One that carries job seq's commands already is taken as it is; one
+ * that carries another job's is closed. */
+struct remote_conn *remote_cache_take(const char *key, unsigned long seq);
 /* After a transaction: RSET and keep, or QUIT when used up. */
 void remote_cache_put(struct remote_conn *c);
 /* Close connections idle for cf.conn_cache_idle; returns ms until the
@@ -263,13 +276,23 @@ enum remote_txn_rc {
 enum remote_txn_rc remote_txn_run(struct remote_conn *c,
 				  struct remote_job *job,
 				  struct remote_qfile *q, int cached);
+/* Asked after DATA's 354: a job that may follow on c at once (its queue
+ * file open): its MAIL/RCPT/DATA go out in the same write as this
+ * message's dot (RFC 2920) and c->pre_seq names it.  NULL (the default,
+ * or the hook returns NULL): nothing follows. */
+extern struct remote_job *(*remote_txn_next)(struct remote_conn *c,
+					     const struct remote_job *job);
 
 /* ---- one job (remote_deliver.c) ---- */
 void remote_deliver_job(struct remote_job *job);
 
+
 /* ---- worker (remote_worker.c) ---- */
 /* Serve jobs from fd until EOF; returns the exit status. */
 int remote_worker_run(int fd);
+/* The next job when relay-send has sent it already (read without
+ * waiting, kept for the worker's next turn), else NULL. */
+struct remote_job *remote_worker_peek(void);
 /* Seconds a job may take (below relay-send's deadline for it). */
 long remote_worker_budget(void);
 

@@ -120,7 +120,7 @@ void remote_conn_close(struct remote_conn *c, int quit)
 
 	if (!c)
 		return;
-	if (quit) {
+	if (quit && !c->pre_seq) { /* pre_seq: out of step, just close */
 		/* short wait: the server's goodbye does not matter */
 		c->io.timeout_ms = 2000;
 		if (io_puts(&c->io, "QUIT\r\n") == 0 && io_flush(&c->io) == 0)
@@ -155,7 +155,7 @@ static int conn_alive(struct remote_conn *c)
 	return p.revents == 0;
 }
 
-struct remote_conn *remote_cache_take(const char *key)
+struct remote_conn *remote_cache_take(const char *key, unsigned long seq)
 {
 	remote_cache_expire();
 	/* only the candidates are probed: one poll per job, not one per
@@ -165,7 +165,12 @@ struct remote_conn *remote_cache_take(const char *key)
 		if (!c || strcmp(c->key, key) != 0)
 			continue;
 		cache[i] = NULL;
-		if (conn_alive(c)) {
+		/* this job's commands went out after the last dot: their
+		 * replies may be here already (and a dead connection shows
+		 * in them: remote_txn_run says STALE) */
+		if (c->pre_seq && c->pre_seq == seq)
+			return c;
+		if (!c->pre_seq && conn_alive(c)) {
 			c->io.timeout_ms = (int)cf.remote_timeout * 1000;
 			return c;
 		}

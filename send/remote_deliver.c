@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "settings.h"
 
 static void deliver_merge(struct remote_err *last, const struct remote_err *e)
 {
@@ -88,7 +89,8 @@ static int deliver_cached(struct remote_job *job, const struct remote_target *t,
 	for (size_t i = 0; i < n && t[i].pref == t[0].pref; i++) {
 		struct remote_conn *c;
 		remote_conn_key(key, sizeof key, t[i].name, t[i].port, job);
-		if ((c = remote_cache_take(key)) && deliver_on(job, c, q, 1) == 0)
+		if ((c = remote_cache_take(key, job->seq)) &&
+		    deliver_on(job, c, q, 1) == 0)
 			return 1;
 	}
 	return 0;
@@ -107,7 +109,8 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 	enum remote_dns_status s;
 
 	remote_conn_key(key, sizeof key, t->name, t->port, job);
-	if ((c = remote_cache_take(key)) && deliver_on(job, c, q, 1) == 0)
+	if ((c = remote_cache_take(key, job->seq)) &&
+	    deliver_on(job, c, q, 1) == 0)
 		return 1;
 	s = remote_dns_addrs(t->name, ip, REMOTE_ADDR_MAX, &n);
 	if (s != REMOTE_DNS_OK) {
@@ -138,6 +141,14 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 	return 0;
 }
 
+static int deliver_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
 static void deliver_log(const struct remote_job *job)
 {
 	static const struct {
@@ -159,32 +170,73 @@ static void deliver_log(const struct remote_job *job)
 	}
 }
 
+/* The hook remote_txn_next: the job relay-send has queued behind this
+ * one, when its MAIL/RCPT/DATA can go out with this message's dot.  Only
+ * for a fixed host (an MX route would need its lookups first) with the
+ * same connection key, on a connection with PIPELINING and room for one
+ * more transaction under conn_cache_max, and for a message that needs
+ * no check against the server (SIZE, SMTPUTF8). */
+static struct remote_job *deliver_next(struct remote_conn *c,
+				       const struct remote_job *job)
+{
+	struct remote_job *nx = remote_worker_peek();
+	struct remote_target t;
+	char key[sizeof c->key], err[256];
+	size_t n = 0;
+	int utf8 = 0;
+
+	(void)job;
+	if (!nx || !nx->host[0] || !(c->ext & REMOTE_EXT_PIPELINING) ||
+	    c->broken || cf.conn_cache_max <= 0 || cf.conn_cache_idle <= 0 ||
+	    c->msgs + 2 > cf.conn_cache_max ||
+	    remote_mx_targets(nx, &t, 1, &n) < 0 || n != 1)
+		return NULL;
+	remote_conn_key(key, sizeof key, t.name, t.port, nx);
+	if (strcmp(key, c->key) != 0)
+		return NULL;
+	if (!nx->q_open) {
+		if (remote_qfile_open(&nx->q, nx->file, err, sizeof err) < 0)
+			return NULL; /* its own turn reports it */
+		nx->q_open = 1;
+	}
+	for (size_t i = 0; i < nx->nrcpt; i++)
+		utf8 |= !deliver_ascii(nx->rcpt[i].addr);
+	if (utf8 || !deliver_ascii(nx->q.sender) ||
+	    (c->size_max > 0 && nx->q.body_size > c->size_max))
+		return NULL;
+	return nx;
+}
+
 void remote_deliver_job(struct remote_job *job)
 {
 	struct remote_target t[REMOTE_MX_MAX];
 	struct remote_err last = { 'T', 0, "" };
-	struct remote_qfile q;
 	char err[512];
 	size_t nt = 0;
 	int tries = 0;
 
 	job->started = time(NULL);
-	if (remote_qfile_open(&q, job->file, err, sizeof err) < 0) {
+	remote_txn_next = deliver_next;
+	if (!job->q_open &&
+	    remote_qfile_open(&job->q, job->file, err, sizeof err) < 0) {
 		log_warn("%s: %s", job->qid, err);
 		remote_job_fail_pending(job, 'T', 451, "4.3.0 cannot read the "
 					"queue file");
 	} else {
+		job->q_open = 1;
 		if (remote_mx_targets(job, t, REMOTE_MX_MAX, &nt) == 0 &&
-		    !deliver_cached(job, t, nt, &q))
+		    !deliver_cached(job, t, nt, &job->q))
 			for (size_t i = 0; i < nt && remote_job_pending(job); i++)
-				if (deliver_target(job, &t[i], &q, &last, &tries))
+				if (deliver_target(job, &t[i], &job->q, &last,
+						   &tries))
 					break;
 		if (remote_job_pending(job))
 			remote_job_fail_pending(job, last.code ? last.status : 'T',
 						last.code ? last.code : 451,
 						last.code ? last.text
 							  : "4.4.0 no host to try");
-		remote_qfile_close(&q);
+		remote_qfile_close(&job->q);
+		job->q_open = 0;
 	}
 	deliver_log(job);
 }

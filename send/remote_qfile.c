@@ -1,39 +1,76 @@
 /* remote_qfile.c: reading a queue file for delivery.  The header
  * (lib/qfile.c, queue/QUEUE.md) gives the envelope sender; the message
- * after it is streamed to the server through the dot-stuffer, so the
- * worker never holds a whole message in memory. */
+ * after it goes to the server through the dot-stuffer.  One read takes
+ * the whole file when it is at most REMOTE_QFILE_READ bytes (the usual
+ * case: header and message in one system call); a bigger message is
+ * streamed from the file after that first part, so the worker never
+ * holds more than that in memory. */
 #include "remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "qfile.h"
 
+static int qfile_fail(struct remote_qfile *q, char *err, size_t errsz,
+		      const char *why)
+{
+	if (why)
+		snprintf(err, errsz, "%s", why);
+	free(q->buf);
+	q->buf = NULL;
+	close(q->fd);
+	q->fd = -1;
+	return -1;
+}
+
+/* The first read: up to REMOTE_QFILE_READ bytes from offset 0.  When it
+ * comes back short the file ended there (a queue file in new/ is
+ * complete and never written again). */
+static ssize_t qfile_first(struct remote_qfile *q)
+{
+	ssize_t r;
+
+	do
+		r = pread(q->fd, q->buf, REMOTE_QFILE_READ, 0);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
 int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 		      size_t errsz)
 {
 	struct qfile h;
+	ssize_t r;
+	int rc;
 
+	memset(q, 0, sizeof *q);
 	q->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (q->fd < 0) {
 		snprintf(err, errsz, "cannot open queue file: %s",
 			 strerror(errno));
 		return -1;
 	}
-	if (qfile_read(q->fd, &h, err, errsz) < 0) {
-		close(q->fd);
-		q->fd = -1;
-		return -1;
+	if (!(q->buf = malloc(REMOTE_QFILE_READ)))
+		return qfile_fail(q, err, errsz, "out of memory");
+	if ((r = qfile_first(q)) < 0) {
+		snprintf(err, errsz, "read: %s", strerror(errno));
+		return qfile_fail(q, err, errsz, NULL);
 	}
+	q->len = (size_t)r;
+	if (q->len < REMOTE_QFILE_READ)
+		rc = qfile_parse(&h, q->buf, q->len, (off_t)q->len, err, errsz);
+	else /* bigger: the header may go on past the read */
+		rc = qfile_read(q->fd, &h, err, errsz);
+	if (rc < 0)
+		return qfile_fail(q, err, errsz, NULL);
 	if (strlen(h.from) >= sizeof q->sender || !remote_job_addr_ok(h.from)) {
 		/* it goes into MAIL FROM: never let it carry a command */
-		snprintf(err, errsz, "bad sender in the queue file");
 		qfile_free(&h);
-		close(q->fd);
-		q->fd = -1;
-		return -1;
+		return qfile_fail(q, err, errsz, "bad sender in the queue file");
 	}
 	snprintf(q->sender, sizeof q->sender, "%s", h.from);
 	q->body_off = h.body;
@@ -42,26 +79,40 @@ int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 	return 0;
 }
 
-int remote_qfile_send(struct remote_qfile *q, struct io *io)
+int remote_qfile_put(struct remote_qfile *q, struct io *io)
 {
 	char in[8192], out[2 * sizeof in + 8];
 	struct remote_dot d;
-	off_t off = q->body_off;
+	off_t off = q->body_off, end = q->body_off + q->body_size;
 
 	remote_dot_init(&d);
-	for (;;) {
-		ssize_t r = pread(q->fd, in, sizeof in, off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
+	while (off < end) {
+		const char *p = in;
+		ssize_t r;
+		size_t want = sizeof in;
+		if ((off_t)want > end - off)
+			want = (size_t)(end - off);
+		if ((size_t)off < q->len) { /* from the first read */
+			p = q->buf + off;
+			r = (ssize_t)((size_t)off + want <= q->len
+				      ? want : q->len - (size_t)off);
+		} else {
+			r = pread(q->fd, in, want, off);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return -1; /* shorter than it was: broken */
+		}
 		off += r;
-		if (io_put(io, out, remote_dot_stuff(&d, in, (size_t)r, out)) < 0)
+		if (io_put(io, out, remote_dot_stuff(&d, p, (size_t)r, out)) < 0)
 			return -1;
 	}
-	if (io_put(io, out, remote_dot_end(&d, out)) < 0)
+	return io_put(io, out, remote_dot_end(&d, out));
+}
+
+int remote_qfile_send(struct remote_qfile *q, struct io *io)
+{
+	if (remote_qfile_put(q, io) < 0)
 		return -1;
 	return io_flush(io);
 }
@@ -71,4 +122,6 @@ void remote_qfile_close(struct remote_qfile *q)
 	if (q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
+	free(q->buf);
+	q->buf = NULL;
 }

@@ -98,13 +98,35 @@ static long txn_rcpts(struct remote_conn *c, struct remote_job *job,
 	return n;
 }
 
+struct remote_job *(*remote_txn_next)(struct remote_conn *c,
+				      const struct remote_job *job);
+
+static int txn_commands(struct remote_conn *c, struct remote_job *job,
+			const struct remote_qfile *q, int pipe, int utf8);
+
+/* The message and its dot, then (RFC 2920: the content may open a
+ * group) the next job's MAIL/RCPT/DATA when one may follow at once:
+ * one write, and its replies come with this one's. */
+static int txn_send_body(struct remote_conn *c, const struct remote_job *job,
+			 struct remote_qfile *q)
+{
+	struct remote_job *nx = remote_txn_next ? remote_txn_next(c, job)
+						: NULL;
+
+	if (remote_qfile_put(q, &c->io) < 0)
+		return -1;
+	if (nx && txn_commands(c, nx, &nx->q, 1, 0) == 0)
+		c->pre_seq = nx->seq;
+	return io_flush(&c->io);
+}
+
 /* DATA accepted with 354: the message, then the final reply. */
 static void txn_body(struct remote_conn *c, struct remote_job *job,
 		     const unsigned char *ok, struct remote_qfile *q)
 {
 	struct remote_reply r;
 
-	if (remote_qfile_send(q, &c->io) < 0) {
+	if (txn_send_body(c, job, q) < 0) {
 		c->broken = 1;
 		r.code = 0;
 		snprintf(r.text, sizeof r.text, "write error");
@@ -144,6 +166,22 @@ static int txn_data(struct remote_conn *c, struct remote_job *job,
 	return -1;
 }
 
+/* MAIL, and with PIPELINING every RCPT and DATA too (flushed only when
+ * pipe and flush); without, MAIL alone, flushed.  0 or -1. */
+static int txn_commands(struct remote_conn *c, struct remote_job *job,
+			const struct remote_qfile *q, int pipe, int utf8)
+{
+	int wrote = txn_mail(c, q, !pipe, utf8) == 0;
+
+	for (size_t i = 0; wrote && pipe && i < job->nrcpt; i++)
+		if (!job->rcpt[i].status)
+			wrote = txn_put(c, 0, "RCPT TO:<%s>",
+					job->rcpt[i].addr) == 0;
+	if (wrote && pipe)
+		wrote = txn_put(c, 0, "%s", "DATA") == 0;
+	return wrote ? 0 : -1;
+}
+
 static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 				  struct remote_qfile *q, int cached,
 				  unsigned char *ok, int utf8)
@@ -153,13 +191,16 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 	long accepted;
 
 	c->clean = 0; /* until the reply to the final dot */
-	wrote = txn_mail(c, q, !pipe, utf8) == 0;
-	for (size_t i = 0; wrote && pipe && i < job->nrcpt; i++)
-		if (!job->rcpt[i].status)
-			wrote = txn_put(c, 0, "RCPT TO:<%s>",
-					job->rcpt[i].addr) == 0;
-	if (wrote && pipe)
-		wrote = txn_put(c, 1, "%s", "DATA") == 0;
+	if (c->pre_seq && c->pre_seq != job->seq) {
+		c->broken = 1; /* another job's replies are due: never */
+		return REMOTE_TXN_STALE;
+	}
+	if (c->pre_seq)
+		wrote = 1; /* sent after the previous message's dot */
+	else
+		wrote = txn_commands(c, job, q, pipe, utf8) == 0 &&
+			(!pipe || io_flush(&c->io) == 0);
+	c->pre_seq = 0;
 	mail.code = 0;
 	snprintf(mail.text, sizeof mail.text, "write error");
 	if (wrote)
@@ -216,6 +257,16 @@ static int txn_utf8(struct remote_conn *c, struct remote_job *job,
 	return 0;
 }
 
+/* Commands sent ahead for job whose replies nobody read: the connection
+ * is out of step (the hook checks first, so this is only a safety net). */
+static void txn_unsent(struct remote_conn *c, const struct remote_job *job)
+{
+	if (c->pre_seq && c->pre_seq == job->seq) {
+		c->broken = 1;
+		c->pre_seq = 0;
+	}
+}
+
 enum remote_txn_rc remote_txn_run(struct remote_conn *c,
 				  struct remote_job *job,
 				  struct remote_qfile *q, int cached)
@@ -228,6 +279,7 @@ enum remote_txn_rc remote_txn_run(struct remote_conn *c,
 		r.code = 451;
 		snprintf(r.text, sizeof r.text, "4.3.0 out of memory");
 		txn_set_all(job, NULL, &r);
+		txn_unsent(c, job);
 		return REMOTE_TXN_DONE;
 	}
 	if (c->size_max > 0 && q->body_size > c->size_max) {
@@ -236,6 +288,7 @@ enum remote_txn_rc remote_txn_run(struct remote_conn *c,
 			 "the %ld bytes %s accepts", c->size_max, c->host);
 		txn_set_all(job, NULL, &r);
 		free(ok);
+		txn_unsent(c, job);
 		return REMOTE_TXN_DONE;
 	}
 	int utf8 = txn_utf8(c, job, q);
@@ -246,5 +299,6 @@ enum remote_txn_rc remote_txn_run(struct remote_conn *c,
 			break;
 		}
 	free(ok);
+	txn_unsent(c, job);
 	return rc;
 }

@@ -84,8 +84,9 @@ static long long loop_next(const struct send_msg *m, long long now,
 }
 
 /* One job per destination of due recipients (h: destination hashes). */
-static long long loop_jobs(struct send_msg *m, struct rcdb *db, uint64_t *h,
-			   long long now, long long next)
+static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
+			   struct rcdb *db, uint64_t *h, long long now,
+			   long long next)
 {
 	size_t idx[SEND_JOB_RCPT_MAX];
 	struct send_route r;
@@ -100,7 +101,7 @@ static long long loop_jobs(struct send_msg *m, struct rcdb *db, uint64_t *h,
 				idx[n++] = j;
 		send_route_lookup(db, cf.relayhost, m->q.rcpt[i], m->q.from, &r);
 		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
-		int rc = send_worker_dispatch(m, &r, dest, idx, n);
+		int rc = send_worker_dispatch(ms, m, &r, dest, idx, n);
 		if (rc == -1)
 			return LOOP_NOWORKER; /* the next free one takes it */
 		if (rc < 0)
@@ -113,8 +114,8 @@ static long long loop_jobs(struct send_msg *m, struct rcdb *db, uint64_t *h,
 
 /* Due recipients grouped by destination into jobs.  Returns the time
  * of the next retry of this message. */
-static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
-			       long long now)
+static long long loop_dispatch(struct send_msgs *ms, struct send_msg *m,
+			       struct rcdb *db, long long now)
 {
 	char dest[400], path[PATH_MAX];
 	struct send_route r;
@@ -124,7 +125,7 @@ static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
 
 	if (ndue == 0)
 		return next;
-	if (!send_worker_idle())
+	if (!send_worker_room())
 		return LOOP_NOWORKER;
 	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
 	if (access(path, F_OK) < 0) {
@@ -140,7 +141,7 @@ static long long loop_dispatch(struct send_msg *m, struct rcdb *db,
 		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
 		h[i] = loop_hash(dest) | 1;
 	}
-	next = loop_jobs(m, db, h, now, next);
+	next = loop_jobs(ms, m, db, h, now, next);
 	free(h);
 	return next;
 }
@@ -186,7 +187,7 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 		return now + cf.retry_min;
 	}
 	send_bounce_warn(cf.queue_dir, m, now);
-	due = loop_dispatch(m, db, now);
+	due = loop_dispatch(ms, m, db, now);
 	return due == LOOP_NOWORKER ? due : loop_deadline(m, now, due);
 }
 
@@ -320,9 +321,11 @@ int send_loop_run(void)
 		pfd[0] = (struct pollfd){ .fd = trig, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = watch, .events = POLLIN };
 		n = 2 + send_worker_pollfds(pfd + 2, (size_t)cf.remote_workers);
+		log_batch(0); /* a wake-up's log lines in one write */
 		if (poll(pfd, n, (int)loop_timeout(now, next_due, scan, wait)) < 0 &&
 		    errno != EINTR)
 			log_fatalx(111, "poll");
+		log_batch(1);
 		now = send_now();
 		event |= loop_pickup(&ms, trig, watch, pfd, now, &scan);
 		for (size_t i = 2; i < n; i++)

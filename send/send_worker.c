@@ -1,8 +1,13 @@
 /* send_worker.c: relay-send's connections to relay-remote (run/
- * remote.sock), one per worker, one job at a time on each.  A job goes
- * preferably to the worker that last served the same destination, whose
- * cached SMTP connection can then be reused; at most dest_concurrency
- * jobs per destination are in flight. */
+ * remote.sock), one per worker.  A job goes preferably to an idle worker
+ * that last served the same destination (its cached SMTP connection can
+ * then be reused), else to any idle one; when none is idle it is queued
+ * behind the jobs of a worker busy with the same destination, up to
+ * SEND_WORKER_DEPTH jobs in flight on one connection.  The worker then
+ * finds its next job waiting when it finishes one (no round trip through
+ * relay-send between messages) and can pipeline its MAIL/RCPT/DATA after
+ * the previous message's dot.  Results come back in order, one frame per
+ * job.  At most dest_concurrency workers are busy with one destination. */
 #include "send.h"
 #include "addr.h"
 #include "kv.h"
@@ -18,13 +23,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#define SEND_WORKER_DEPTH 4     /* jobs in flight on one connection */
+
+struct send_job {
+	struct send_msg *msg;
+	size_t idx[SEND_JOB_RCPT_MAX], nidx;
+	long long started, deadline; /* set when it becomes the first */
+};
+
 struct send_worker {
 	int fd;                 /* -1: not connected */
 	struct ns_reader rd;
-	struct send_msg *msg;   /* job in flight, NULL when idle */
-	size_t idx[SEND_JOB_RCPT_MAX], nidx;
+	struct send_job job[SEND_WORKER_DEPTH]; /* a ring, oldest at head */
+	size_t head, njobs;     /* njobs 0: idle */
 	char dest[400];         /* destination of the current/last job */
-	long long started, deadline, retry_at;
+	long long retry_at;
 	long backoff;
 };
 
@@ -45,8 +58,29 @@ int send_worker_idle(void)
 {
 	int n = 0;
 	for (size_t i = 0; i < nworkers; i++)
-		n += workers[i].fd >= 0 && !workers[i].msg;
+		n += workers[i].fd >= 0 && !workers[i].njobs;
 	return n;
+}
+
+int send_worker_room(void)
+{
+	int n = 0;
+	for (size_t i = 0; i < nworkers; i++)
+		n += workers[i].fd >= 0 &&
+		     workers[i].njobs < SEND_WORKER_DEPTH;
+	return n;
+}
+
+static struct send_job *worker_head(struct send_worker *w)
+{
+	return w->njobs ? &w->job[w->head] : NULL;
+}
+
+/* The job becomes the first in line: relay-remote starts it now. */
+static void worker_start(struct send_job *j, long long now)
+{
+	j->started = now;
+	j->deadline = now + 4 * cf.connect_timeout + 3 * cf.remote_timeout;
 }
 
 long send_worker_connect(long long now)
@@ -89,51 +123,58 @@ size_t send_worker_pollfds(struct pollfd *pfd, size_t max)
 	return n;
 }
 
-/* The worker to take a job for dest: the one that served dest last, else
- * any idle one; NULL when none, or dest is at its concurrency limit. */
-static struct send_worker *worker_pick(const char *dest)
+static void worker_lost(struct send_msgs *ms, struct send_worker *w,
+			const char *text, long long now);
+
+/* The worker to take a job for dest: an idle one that served dest last,
+ * else any idle one while fewer than dest_concurrency are busy with
+ * dest, else the least loaded worker busy with dest that has room.
+ * NULL when none; *any_room says whether some worker had room at all. */
+static struct send_worker *worker_pick(const char *dest, int *any_room)
 {
-	struct send_worker *same = NULL, *any = NULL;
+	struct send_worker *same = NULL, *any = NULL, *stack = NULL;
 	long busy = 0;
 
+	*any_room = 0;
 	for (size_t i = 0; i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
 		int match = strcmp(w->dest, dest) == 0;
-		if (w->msg && match)
-			busy++;
-		if (w->fd < 0 || w->msg)
+		if (w->fd < 0)
 			continue;
+		busy += match && w->njobs;
+		if (w->njobs >= SEND_WORKER_DEPTH)
+			continue;
+		*any_room = 1;
+		if (w->njobs) {
+			if (match && (!stack || w->njobs < stack->njobs))
+				stack = w;
+			continue;
+		}
 		if (match && !same)
 			same = w;
 		if (!any)
 			any = w;
 	}
+	/* queued behind a busy worker, a job adds no connection */
 	if (busy >= cf.dest_concurrency)
-		return NULL;
-	return same ? same : any;
+		return stack;
+	return same ? same : any ? any : stack;
 }
 
-static void worker_close(struct send_worker *w, long long now)
+int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
+			 const struct send_route *r, const char *dest,
+			 const size_t *idx, size_t n)
 {
-	if (w->fd >= 0) {
-		close(w->fd);
-		ns_reader_free(&w->rd);
-	}
-	w->fd = -1;
-	w->retry_at = now + 1;
-}
-
-int send_worker_dispatch(struct send_msg *m, const struct send_route *r,
-			 const char *dest, const size_t *idx, size_t n)
-{
-	struct send_worker *w = worker_pick(dest);
+	int room;
+	struct send_worker *w = worker_pick(dest, &room);
+	struct send_job *j;
 	char path[PATH_MAX];
 	long long now = send_now();
 	struct kv k;
 	int rc;
 
 	if (!w)
-		return send_worker_idle() ? -2 : -1;
+		return room ? -2 : -1;
 	if (n == 0 || n > SEND_JOB_RCPT_MAX)
 		return -2;
 	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
@@ -151,15 +192,16 @@ int send_worker_dispatch(struct send_msg *m, const struct send_route *r,
 	kv_free(&k);
 	if (rc < 0) {
 		log_warn("%s: job not sent: %s", m->q.qid, strerror(errno));
-		worker_close(w, now);
+		worker_lost(ms, w, "4.3.0 delivery agent went away", now);
 		return -1;
 	}
-	w->msg = m;
-	memcpy(w->idx, idx, n * sizeof *idx);
-	w->nidx = n;
+	j = &w->job[(w->head + w->njobs++) % SEND_WORKER_DEPTH];
+	j->msg = m;
+	memcpy(j->idx, idx, n * sizeof *idx);
+	j->nidx = n;
+	if (w->njobs == 1)
+		worker_start(j, now);
 	snprintf(w->dest, sizeof w->dest, "%s", dest);
-	w->started = now;
-	w->deadline = now + 4 * cf.connect_timeout + 3 * cf.remote_timeout;
 	for (size_t i = 0; i < n; i++)
 		m->busy[idx[i]] = 1;
 	m->nbusy += n;
@@ -190,14 +232,14 @@ struct worker_res {
 
 /* 1 when the job's results are all D and complete the message: every
  * other recipient is D already and no other job is in flight. */
-static int worker_completes(const struct send_worker *w,
+static int worker_completes(const struct send_job *j,
 			    const struct worker_res *res)
 {
-	const struct send_msg *m = w->msg;
+	const struct send_msg *m = j->msg;
 
-	if (m->nbusy != w->nidx)
+	if (m->nbusy != j->nidx)
 		return 0;
-	for (size_t k = 0; k < w->nidx; k++)
+	for (size_t k = 0; k < j->nidx; k++)
 		if (res[k].st != 'D')
 			return 0;
 	for (size_t i = 0; i < m->q.nrcpt; i++)
@@ -206,19 +248,21 @@ static int worker_completes(const struct send_worker *w,
 	return 1;
 }
 
-/* Record the job's results (one append + fsync, or none at all when
- * they complete the message: send_msg_done), then free the worker.
- * A recipient the worker did not report is deferred. */
+/* Record the first job's results (one append + fsync, or none at all
+ * when they complete the message: send_msg_done), then take it off the
+ * worker; the next one in line starts.  A recipient the worker did not
+ * report is deferred. */
 static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 			  const struct worker_res *res, const char *relay,
 			  const char *tls, long long now)
 {
-	struct send_msg *m = w->msg;
-	size_t cap = w->nidx * (QSTATE_LINE_MAX + 2) + 1, len = 0;
+	struct send_job *j = worker_head(w);
+	struct send_msg *m = j->msg;
+	size_t cap = j->nidx * (QSTATE_LINE_MAX + 2) + 1, len = 0;
 	char *lines = malloc(cap), txt[QSTATE_TEXT_MAX];
 
-	for (size_t k = 0; lines && k < w->nidx; k++) {
-		size_t i = w->idx[k];
+	for (size_t k = 0; lines && k < j->nidx; k++) {
+		size_t i = j->idx[k];
 		char st = res[k].st ? res[k].st : 'T';
 		int code = res[k].st ? res[k].code : 451;
 		const char *text = res[k].st ? res[k].text
@@ -235,38 +279,53 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 				     code, txt);
 		worker_log(m, i, st, code, text, relay, tls, now);
 	}
-	if (!lines || (worker_completes(w, res)
+	if (!lines || (worker_completes(j, res)
 		       ? send_msg_done(cf.queue_dir, m, lines, len)
 		       : send_msg_record(cf.queue_dir, m, lines, len)) < 0)
 		log_warn("%s: results not recorded; will try again", m->q.qid);
 	free(lines);
-	for (size_t k = 0; k < w->nidx; k++)
-		m->busy[w->idx[k]] = 0;
-	m->nbusy -= w->nidx;
-	w->msg = NULL;
-	w->nidx = 0;
+	for (size_t k = 0; k < j->nidx; k++)
+		m->busy[j->idx[k]] = 0;
+	m->nbusy -= j->nidx;
+	j->msg = NULL;
+	j->nidx = 0;
+	w->head = (w->head + 1) % SEND_WORKER_DEPTH;
+	if (--w->njobs)
+		worker_start(worker_head(w), now);
 	send_ready_set(ms, m, 0); /* finish, retry or drop it next pass */
 }
 
-/* Every recipient of the job deferred with reason text. */
-static void worker_fail(struct send_msgs *ms, struct send_worker *w,
+/* Every job on the worker deferred with reason text; the connection is
+ * closed (relay-remote's worker ends, dropping what it had queued). */
+static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 			const char *text, long long now)
 {
 	struct worker_res res[SEND_JOB_RCPT_MAX];
-	for (size_t k = 0; k < w->nidx; k++)
-		res[k] = (struct worker_res){ 'T', 451, text };
-	if (w->msg)
+
+	while (w->njobs) {
+		struct send_job *j = worker_head(w);
+		for (size_t k = 0; k < j->nidx; k++)
+			res[k] = (struct worker_res){ 'T', 451, text };
 		worker_finish(ms, w, res, "", "", now);
+	}
+	if (w->fd >= 0) {
+		close(w->fd);
+		ns_reader_free(&w->rd);
+	}
+	w->fd = -1;
+	w->retry_at = now + 1;
 }
 
-/* A result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=. */
+/* A result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=;
+ * it answers the first job in line. */
 static int worker_result(struct send_msgs *ms, struct send_worker *w,
 			 char *payload, size_t len, long long now)
 {
 	struct worker_res res[SEND_JOB_RCPT_MAX];
+	struct send_job *j = worker_head(w);
 	struct kv_msg msg;
 
-	if (!w->msg || kv_parse(&msg, payload, len) < 0)
+	if (!j || kv_parse(&msg, payload, len) < 0)
 		return -1;
 	memset(res, 0, sizeof res);
 	for (size_t p = 0; p < msg.n; p++) {
@@ -278,8 +337,8 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 		if (sscanf(msg.pair[p].value, "%lu %c %d %n", &idx, &st, &code,
 			   &off) != 3 || !off || !strchr("DTB", st))
 			return -1;
-		for (size_t k = 0; k < w->nidx; k++)
-			if (w->idx[k] == idx)
+		for (size_t k = 0; k < j->nidx; k++)
+			if (j->idx[k] == idx)
 				res[k] = (struct worker_res){
 					st, code, msg.pair[p].value + off };
 	}
@@ -299,18 +358,22 @@ void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 
 		if (!pfd[i].revents || w->fd < 0)
 			continue;
-		while ((rc = ns_reader_next(&w->rd, &payload, &len)) == 1)
+		/* one read; further frames only from what it brought (poll
+		 * is level-triggered: the rest wakes us again) */
+		rc = ns_reader_next(&w->rd, &payload, &len);
+		while (rc == 1) {
 			if (worker_result(ms, w, payload, len, now) < 0) {
 				rc = -1;
 				errno = EPROTO;
 				break;
 			}
+			rc = ns_reader_buffered(&w->rd, &payload, &len);
+		}
 		if (rc < 0) {
 			log_warn("relay-remote connection lost: %s",
 				 errno ? strerror(errno) : "EOF");
-			worker_fail(ms, w, "4.3.0 delivery agent went away",
+			worker_lost(ms, w, "4.3.0 delivery agent went away",
 				    now);
-			worker_close(w, now);
 		}
 	}
 }
@@ -319,10 +382,10 @@ void send_worker_timeouts(struct send_msgs *ms, long long now)
 {
 	for (size_t i = 0; i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
-		if (!w->msg || now < w->deadline)
+		struct send_job *j = worker_head(w);
+		if (!j || now < j->deadline)
 			continue;
-		log_warn("%s: delivery agent timed out", w->msg->q.qid);
-		worker_fail(ms, w, "4.4.1 delivery timed out", now);
-		worker_close(w, now);
+		log_warn("%s: delivery agent timed out", j->msg->q.qid);
+		worker_lost(ms, w, "4.4.1 delivery timed out", now);
 	}
 }
