@@ -13,9 +13,11 @@
  * Checks of the same credentials that overlap share one child: a second
  * session presenting the same (user, password, stored hash) while a check
  * of it runs waits on a pipe of its own for that child's answer (pid -1,
- * like a cache hit).  Without this, N clients that connect at once
- * after a start (the cache is empty) fork N yescrypt children: N x 16 MiB
- * and N x 22 ms of CPU for one answer. */
+ * like a cache hit; the credentials are told apart by the cache's MAC, so
+ * with auth_cache_ttl = 0 every check has its own child).  Without
+ * this, N clients that connect at once after a start (the cache is
+ * empty) fork N yescrypt children: N x 16 MiB and N x 22 ms of CPU for
+ * one answer. */
 #ifndef POLICY_AUTH_H
 #define POLICY_AUTH_H
 
