@@ -214,6 +214,21 @@ class Instance:
 netstring = ns_frame
 
 
+def run(inst, *tests):
+    """Each test(inst) in turn; an exception is a failure; the end of the
+    log when anything failed; inst closed.  Returns the exit status."""
+    try:
+        for t in tests:
+            t(inst)
+    except Exception as e:  # a crash is a failure, with the log to see why
+        check("no exception (%s: %s)" % (type(e).__name__, e), False)
+    finally:
+        if FAILS:
+            print(inst.logtext()[-4000:])
+        inst.close()
+    return 1 if FAILS else 0
+
+
 def read_netstring(s):
     data = ns_read(s)
     if data is None:
@@ -422,29 +437,19 @@ def test_nopipe(inst, port):
 
 def main():
     inst = Instance(ZONE)
-    sinks = []
+    a, ca = start_sink("127.0.0.2", inst.smtp_port)
+    b, cb = start_sink("127.0.0.3", inst.smtp_port)
     try:
-        a, ca = start_sink("127.0.0.2", inst.smtp_port)
-        b, cb = start_sink("127.0.0.3", inst.smtp_port)
-        sinks = [ca, cb]
-        test_routing(inst, a, b)
-        test_replies(inst, a)
-        test_bytes(inst, a)
-        test_reuse(inst, a)
-        test_reuse_equal_pref(inst, a, b)
-        test_stale(inst, inst.smtp_port)
-        test_nopipe(inst, inst.smtp_port)
-        test_cache_limits()
-        test_ipv6(inst)
-    except Exception as e:  # a crash is a failure, with the log to see why
-        check("no exception (%s: %s)" % (type(e).__name__, e), False)
+        return run(inst, lambda i: test_routing(i, a, b),
+                   lambda i: test_replies(i, a), lambda i: test_bytes(i, a),
+                   lambda i: test_reuse(i, a),
+                   lambda i: test_reuse_equal_pref(i, a, b),
+                   lambda i: test_stale(i, i.smtp_port),
+                   lambda i: test_nopipe(i, i.smtp_port),
+                   lambda _: test_cache_limits(), test_ipv6)
     finally:
-        if FAILS:
-            print(inst.logtext()[-4000:])
-        for c in sinks:
-            c.stop()
-        inst.close()
-    return 1 if FAILS else 0
+        ca.stop()
+        cb.stop()
 
 
 if __name__ == "__main__":

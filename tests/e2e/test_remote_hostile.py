@@ -220,20 +220,9 @@ def test_bad_frame(inst):
 
 
 def main():
-    inst = h.Instance({})
-    try:
-        test_bad_frame(inst)
-        test_peer_uid(inst)
-        test_greeting()
-        test_helo()
-        test_slow()
-    except Exception as e:
-        h.check("no exception (%s: %s)" % (type(e).__name__, e), False)
-    finally:
-        if h.FAILS:
-            print(inst.logtext()[-4000:])
-        inst.close()
-    return 1 if h.FAILS else 0
+    return h.run(h.Instance({}), test_bad_frame, test_peer_uid,
+                 lambda _: test_greeting(), lambda _: test_helo(),
+                 lambda _: test_slow())
 
 
 if __name__ == "__main__":

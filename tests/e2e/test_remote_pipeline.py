@@ -170,18 +170,8 @@ def test_554_after_dot(inst):
 
 
 def main():
-    inst = h.Instance({})
-    try:
-        test_pipelined(inst)
-        test_421_after_dot(inst)
-        test_554_after_dot(inst)
-    except Exception as e:  # a crash is a failure, with the log to see why
-        h.check("no exception (%s: %s)" % (type(e).__name__, e), False)
-    finally:
-        if h.FAILS:
-            print(inst.logtext()[-4000:])
-        inst.close()
-    return 1 if h.FAILS else 0
+    return h.run(h.Instance({}), test_pipelined, test_421_after_dot,
+                 test_554_after_dot)
 
 
 if __name__ == "__main__":
