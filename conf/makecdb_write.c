@@ -9,12 +9,15 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rulekeys.h"
+#include "settings.h"
 
 struct out {
 	const char *path;
@@ -31,13 +34,29 @@ static void put(struct out *o, const char *key, const char *val)
 		o->failed = errno ? errno : EIO;
 }
 
-static int out_open(struct out *o, const char *path)
+/* users.cdb holds password hashes: readable by relay-policy alone
+ * (0640, group of user_policy, when makecdb runs as root; 0600 in a
+ * developer's run, where relay-policy is the same user). */
+static int out_secret(int fd)
+{
+	struct passwd *pw = cf.user_policy ? getpwnam(cf.user_policy) : NULL;
+
+	if (geteuid() != 0 || !pw)
+		return fchmod(fd, 0600);
+	if (fchown(fd, 0, pw->pw_gid) < 0)
+		return -1;
+	return fchmod(fd, 0640);
+}
+
+static int out_open(struct out *o, const char *path, int secret)
 {
 	o->path = path;
 	o->failed = 0;
 	snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
-	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (o->fd < 0 || cdb_make_start(&o->cm, o->fd) < 0) {
+	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		     secret ? 0600 : 0644);
+	if (o->fd < 0 || (secret && out_secret(o->fd) < 0) ||
+	    cdb_make_start(&o->cm, o->fd) < 0) {
 		fprintf(stderr, "makecdb: %s: %s\n", o->tmp, strerror(errno));
 		if (o->fd >= 0)
 			close(o->fd), unlink(o->tmp);
@@ -204,11 +223,11 @@ int mk_write(struct mk *m, const char *rules_path, const char *users_path)
 	struct out r, u;
 	int *idx = calloc(m->n_rule + 1, sizeof *idx);
 
-	if (!idx || out_open(&r, rules_path) < 0) {
+	if (!idx || out_open(&r, rules_path, 0) < 0) {
 		free(idx);
 		return -1;
 	}
-	if (out_open(&u, users_path) < 0) {
+	if (out_open(&u, users_path, 1) < 0) {
 		close(r.fd);
 		unlink(r.tmp);
 		free(idx);

@@ -2,7 +2,8 @@
 # test_makecdb.sh: makecdb from the command line: -n only checks, errors
 # carry file:line:column and exit 100 without touching the old CDBs, and
 # replacement is atomic: a reader polling rules.cdb while makecdb rewrites
-# it again and again never sees a missing, partial or unreadable file.
+# it again and again never sees a missing, partial or unreadable file;
+# users.cdb (password hashes) is readable by relay-policy alone.
 cd "$(dirname "$0")/../.." || exit 1
 BIN=$PWD/bin
 D=$(mktemp -d /tmp/test_makecdb.XXXXXX)
@@ -43,6 +44,14 @@ check "makecdb: summary line" "grep -q '1 customers, 1 domains, 1 users, 1 rules
 check "makecdb: writes both files" "[ -s '$D/rules.cdb' ] && [ -s '$D/users.cdb' ]"
 check "makecdb: value readable" "[ \"\$(cdb -q '$D/rules.cdb' domain:example.com)\" = 'customer=acme' ]"
 ino=$(stat -c %i "$D/rules.cdb")
+# users.cdb has the password hashes: relay-policy's group only (as root)
+if [ "$(id -u)" = 0 ] && getent passwd relaypolicy >/dev/null; then
+	want="640 root:$(id -gn relaypolicy)"
+else
+	want="600 $(id -un):$(id -gn)"
+fi
+check "makecdb: users.cdb is $want, rules.cdb 644" \
+	"[ \"\$(stat -c '%a %U:%G' '$D/users.cdb')\" = '$want' ] && [ \"\$(stat -c %a '$D/rules.cdb')\" = 644 ]"
 
 # an error: exit 100, file:line:column, old files untouched
 printf 'customer acme\ndomain example.com customer=acme\nrule acme lan senders=some auth=ip\n' >"$D/bad.rules"
