@@ -125,6 +125,30 @@ static void line_add(char *line, size_t max, size_t *len, unsigned *flags,
 		*flags |= IO_TOOLONG;
 }
 
+/* The common case in one go: a whole line already buffered, no CR but
+ * the one before its LF, and room for it.  Anything else (a CR inside,
+ * too long, no LF yet) takes the byte loop of io_getline. */
+static int io_getline_fast(struct io *io, char *line, size_t max, size_t *len,
+			   unsigned *flags)
+{
+	const char *s = io->in + io->in_start;
+	const char *nl = memchr(s, '\n', io->in_end - io->in_start);
+	size_t n, body;
+
+	if (!nl)
+		return 0;
+	n = (size_t)(nl - s);
+	body = n > 0 && s[n - 1] == '\r' ? n - 1 : n;
+	if (body + 1 > max || memchr(s, '\r', body))
+		return 0;
+	memcpy(line, s, body);
+	line[body] = '\0';
+	*len = body;
+	*flags = body < n ? IO_CRLF : IO_BARE_LF;
+	io->in_start += n + 1;
+	return 1;
+}
+
 int io_getline(struct io *io, char *line, size_t max, size_t *len,
 	       unsigned *flags)
 {
@@ -133,6 +157,10 @@ int io_getline(struct io *io, char *line, size_t max, size_t *len,
 	*len = 0;
 	*flags = 0;
 	for (;;) {
+		/* nothing taken yet in this call: try the whole line at once */
+		if (*len == 0 && !*flags && !pending_cr && max > 0 &&
+		    io_getline_fast(io, line, max, len, flags))
+			return 1;
 		while (io->in_start < io->in_end) {
 			char c = io->in[io->in_start++];
 			if (c == '\n') {

@@ -40,6 +40,7 @@ struct smtp_session {
 	long commands, errors;
 	time_t start;
 	int quit;                 /* leave the loop after this command */
+	int secret;               /* AUTH was given: wipe the input at the end */
 	char *line;               /* command buffer, cf.line_max bytes */
 	struct smtp_policy policy;
 };
