@@ -57,21 +57,36 @@ static void policy_unpost(struct smtp_policy *p)
 	}
 }
 
+/* How to read the next reply: only what is already here (a read, no
+ * wait), or wait for it (poll first: it was asked for just now), or
+ * both (a reply that had time to come: a read first, then wait). */
+enum { READ_NOWAIT, READ_WAIT, READ_TRY_WAIT };
+
+/* 1 with the next reply, 0 none yet (READ_NOWAIT), -1 on failure. */
+static int policy_read(struct smtp_policy *p, int how, char **payload,
+		       size_t *len)
+{
+	int rc = 0;
+
+	if (how != READ_WAIT)
+		rc = ns_reader_next(&p->rd, payload, len);
+	if (rc == 0 && how != READ_NOWAIT)
+		rc = smtp_frame_read(&p->rd, p->timeout_ms, payload, len);
+	return rc;
+}
+
 /* Read the replies owed for frames sent without waiting; they change
- * nothing, but each must be a reply.  wait = 0 takes only those already
- * here (one read, no poll): done before sending the next request, so
- * that waiting for its answer is one poll, not one per owed reply.
- * 0, or -1. */
-static int policy_settle(struct smtp_policy *p, int wait)
+ * nothing, but each must be a reply.  With READ_NOWAIT only those
+ * already here.  0, or -1. */
+static int policy_settle(struct smtp_policy *p, int how)
 {
 	struct smtp_verdict v;
 	char *payload;
 	size_t len;
 
 	for (; p->owed > 0; p->owed--) {
-		int rc = wait ? smtp_frame_read(&p->rd, p->timeout_ms, &payload, &len)
-			      : ns_reader_next(&p->rd, &payload, &len);
-		if (rc == 0 && !wait)
+		int rc = policy_read(p, how, &payload, &len);
+		if (rc == 0)
 			return 0;
 		if (rc != 1 || smtp_policy_parse(payload, len, &v) < 0)
 			return -1;
@@ -89,9 +104,9 @@ static int policy_send(struct smtp_policy *p, struct kv *req)
 
 	if (p->fd < 0 || req->failed)
 		return -1;
+	/* replies still owed are read after this request, with its answer
+	 * (most often they come together) */
 	policy_unpost(p);
-	if (policy_settle(p, 0) < 0)
-		return -1;
 	if (cap > sizeof stackbuf && !(buf = malloc(cap)))
 		return -1;
 	memcpy(buf, p->held, p->heldlen);
@@ -150,7 +165,7 @@ int smtp_policy_alive(struct smtp_policy *p)
 	policy_unpost(p);
 	/* replies owed from the last session first: behind them may be
 	 * the end of a policy that restarted since */
-	if (policy_settle(p, 0) < 0)
+	if (policy_settle(p, READ_NOWAIT) < 0)
 		return 0;
 	if (ns_reader_pending(&p->rd) > p->rd.consumed)
 		return 1;
@@ -163,7 +178,7 @@ void smtp_policy_quit(struct smtp_policy *p)
 	if (p->fd < 0)
 		return;
 	policy_unpost(p);
-	(void)policy_settle(p, 1); /* a policy gone meanwhile changes nothing */
+	(void)policy_settle(p, READ_WAIT); /* policy gone: changes nothing */
 	smtp_policy_close(p);
 }
 
@@ -180,7 +195,9 @@ int smtp_policy_post(struct smtp_policy *p, struct kv *req)
 	return 0;
 }
 
-int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
+/* The posted request's verdict, after the replies owed before it. */
+static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v,
+			  int how)
 {
 	char *payload;
 	size_t len;
@@ -190,12 +207,17 @@ int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
 		return -1;
 	p->posted = 0;
 	errno = 0;
-	if (policy_settle(p, 1) == 0 &&
-	    smtp_frame_read(&p->rd, p->timeout_ms, &payload, &len) == 1)
+	if (policy_settle(p, how) == 0 &&
+	    policy_read(p, how, &payload, &len) == 1)
 		rc = smtp_policy_parse(payload, len, v);
 	if (rc < 0)
 		policy_failed(p);
 	return rc;
+}
+
+int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
+{
+	return policy_verdict(p, v, READ_TRY_WAIT);
 }
 
 int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
@@ -203,7 +225,7 @@ int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 {
 	if (smtp_policy_post(p, req) < 0)
 		return -1;
-	return smtp_policy_verdict(p, v);
+	return policy_verdict(p, v, READ_WAIT);
 }
 
 static const struct {

@@ -53,8 +53,9 @@ int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 		    struct smtp_verdict *v);
 /* smtp_policy_ask in two halves, for a verdict that can wait while
  * smtpd does something else (DATA: the message is read meanwhile):
- * post sends req, verdict reads its answer.  Nothing else may be sent
- * in between (it would turn the verdict into an owed reply). */
+ * post sends req, verdict reads its answer (a read first: it had time to
+ * come; then a wait).  Nothing else may be sent in between (it would
+ * turn the verdict into an owed reply). */
 int smtp_policy_post(struct smtp_policy *p, struct kv *req);
 int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);
 
