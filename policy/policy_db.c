@@ -31,8 +31,16 @@ int policy_db_open(struct policy_db *db, const char *rules_path,
 	return 0;
 }
 
+void policy_db_batch_next(struct policy_db *db)
+{
+	db->looked = 0;
+}
+
 void policy_db_refresh(struct policy_db *db)
 {
+	if (db->batch && db->looked)
+		return;
+	db->looked = 1;
 	rcdb_refresh(&db->rules);
 	rcdb_refresh(&db->users);
 	susp_refresh(&db->susp);

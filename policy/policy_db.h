@@ -26,12 +26,18 @@ struct policy_db {
 	struct rcdb rules, users;
 	struct susp susp;
 	struct policy_lookup lk;
+	/* relay-policy's loop: at most one look at the files per wake-up
+	 * (the requests of one wake-up came together); 0 = every call */
+	int batch, looked;
 };
 
 int policy_db_open(struct policy_db *db, const char *rules_path,
 		   const char *users_path, const char *susp_path);
-/* Follow replaced files; call before each decision. */
+/* Follow replaced files; call before each decision.  With db->batch,
+ * only the first call after policy_db_batch_next looks. */
 void policy_db_refresh(struct policy_db *db);
+/* A new wake-up of the server loop: the next refresh looks again. */
+void policy_db_batch_next(struct policy_db *db);
 void policy_db_close(struct policy_db *db);
 
 #endif

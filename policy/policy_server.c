@@ -192,6 +192,7 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	fd_nonblock(lfd);
+	srv->db.batch = 1;
 	kv_init(&rep);
 	while (!stopping) {
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
@@ -207,8 +208,13 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 			log_warn("poll: %s", strerror(errno));
 			break;
 		}
+		/* the requests of one wake-up came together: one look at the
+		 * rule files and one lock of the counters file for them all */
+		policy_db_batch_next(&srv->db);
+		rate_batch(1);
 		if (nconn)
 			handle_ready(srv, pfd, &rep);
+		rate_batch(0);
 		if (pfd[0].revents & POLLIN)
 			accept_one(srv, lfd);
 	}

@@ -12,9 +12,11 @@ Customer "one" has 1 paid license: 9 per 10 minutes, 130 per 24 h.
 """
 import calendar
 import os
+import re
 import shutil
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F403
@@ -84,6 +86,22 @@ def send(inst, n, tag):
     return got, code
 
 
+def wait_counted(inst, stamp, want, timeout=10):
+    """Wait until the counters file holds want recipients in the day of
+    the faked time stamp.  relay-smtpd sends phase=commit before its 250
+    but does not wait for the answer, so the count may land a moment
+    after the client's 250: moving the clock before it would date it
+    wrong.  True when it got there."""
+    now = calendar.timegm(time.strptime(stamp, '%Y-%m-%d %H:%M:%S'))
+    deadline = time.time() + timeout
+    while True:
+        r = inst.relayctl('stats', '--customer', 'one', '--now', now)
+        m = re.search(r'rcpts_24h=(\d+)/', r.stdout)
+        if (m and int(m.group(1)) == want) or time.time() > deadline:
+            return bool(m and int(m.group(1)) == want)
+        time.sleep(0.02)
+
+
 def ok9_then(got, code, last):
     return all(g.startswith('250') for g in got[:9]) and got[9] == last \
         and code == 250
@@ -101,6 +119,7 @@ def main():
             got, code = send(inst, 10, 'a')
             check('00:00:00: 9 accepted, the 10th 450 4.2.1',
                   ok9_then(got, code, PEAK), got)
+            check('00:00:00: 9 counted', wait_counted(inst, '2026-01-01 00:00:00', 9))
             clock.set('2026-01-01 00:09:59')
             got, _ = send(inst, 1, 'b')
             check('00:09:59: still 450 4.2.1', got == [PEAK], got)
@@ -108,15 +127,20 @@ def main():
             got, code = send(inst, 10, 'c')
             check('00:10:00: room again, 9 accepted, the 10th 450 4.2.1',
                   ok9_then(got, code, PEAK), got)
+            wait_counted(inst, '2026-01-01 00:10:00', 18)
             # fill the day: 18 counted so far, 130 allowed
             total, t = 18, 20
             while total + 9 <= 126:
-                clock.set('2026-01-01 %02d:%02d:00' % (t // 60, t % 60))
+                stamp = '2026-01-01 %02d:%02d:00' % (t // 60, t % 60)
+                clock.set(stamp)
                 got, code = send(inst, 9, 'd%d.' % t)
                 total += sum(g.startswith('250') for g in got) if code == 250 else 0
+                wait_counted(inst, stamp, total)
                 t += 10
-            clock.set('2026-01-01 %02d:%02d:00' % (t // 60, t % 60))
+            stamp = '2026-01-01 %02d:%02d:00' % (t // 60, t % 60)
+            clock.set(stamp)
             got, code = send(inst, 5, 'e')
+            wait_counted(inst, stamp, 130)
             check('the 131st recipient of the day gets 550 5.7.1',
                   total == 126 and all(g.startswith('250') for g in got[:4])
                   and got[4] == DAILY and code == 250,
