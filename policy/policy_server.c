@@ -209,12 +209,15 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 			break;
 		}
 		/* the requests of one wake-up came together: one look at the
-		 * rule files and one lock of the counters file for them all */
+		 * rule files, one lock of the counters file and one write of
+		 * the log lines for them all */
 		policy_db_batch_next(&srv->db);
 		rate_batch(1);
+		log_batch(1);
 		if (nconn)
 			handle_ready(srv, pfd, &rep);
 		rate_batch(0);
+		log_batch(0);
 		if (pfd[0].revents & POLLIN)
 			accept_one(srv, lfd);
 	}
