@@ -149,6 +149,8 @@ static int deliver_ascii(const char *s)
 	return 1;
 }
 
+/* One line per recipient.  Recipients of a job mostly share one result:
+ * the part after to=<> is formatted again only when it changes. */
 static void deliver_log(const struct remote_job *job)
 {
 	static const struct {
@@ -156,17 +158,24 @@ static void deliver_log(const struct remote_job *job)
 		const char *word;
 	} words[] = { { 'D', "sent" }, { 'T', "deferred" }, { 'B', "bounced" } };
 	char text[REMOTE_TEXT_MAX], to[ADDR_MAX + 1];
+	char tail[REMOTE_TEXT_MAX + sizeof job->relay + sizeof job->tlsdesc + 64];
+	const struct remote_rcpt *prev = NULL;
 
 	for (size_t i = 0; i < job->nrcpt; i++) {
 		const struct remote_rcpt *r = &job->rcpt[i];
 		const char *w = "deferred";
-		for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
-			if (words[k].st == r->status)
-				w = words[k].word;
-		log_clean(text, sizeof text, r->text, strlen(r->text));
+		if (!prev || prev->status != r->status || prev->code != r->code ||
+		    strcmp(prev->text, r->text) != 0) {
+			for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
+				if (words[k].st == r->status)
+					w = words[k].word;
+			log_clean(text, sizeof text, r->text, strlen(r->text));
+			snprintf(tail, sizeof tail, "relay=%s tls=%s status=%s (%d %s)",
+				 job->relay, job->tlsdesc, w, r->code, text);
+			prev = r;
+		}
 		log_clean(to, sizeof to, r->addr, strlen(r->addr));
-		log_info("%s: to=<%s> relay=%s tls=%s status=%s (%d %s)", job->qid,
-			 to, job->relay, job->tlsdesc, w, r->code, text);
+		log_info("%s: to=<%s> %s", job->qid, to, tail);
 	}
 }
 

@@ -182,10 +182,15 @@ size_t remote_job_pending(const struct remote_job *job)
 void remote_job_result(const struct remote_job *job, struct kv *out)
 {
 	char clean[REMOTE_TEXT_MAX];
+	const char *cleaned = NULL; /* the text clean[] holds */
 
 	for (size_t i = 0; i < job->nrcpt; i++) {
 		const struct remote_rcpt *r = &job->rcpt[i];
-		log_clean(clean, sizeof clean, r->text, strlen(r->text));
+		/* recipients mostly share one reply: clean it once */
+		if (!cleaned || strcmp(cleaned, r->text) != 0) {
+			log_clean(clean, sizeof clean, r->text, strlen(r->text));
+			cleaned = r->text;
+		}
 		kv_addf(out, "rcpt", "%ld %c %d %s", r->index,
 			r->status ? r->status : 'T', r->code ? r->code : 451,
 			r->status ? clean : "4.3.0 internal error: no result");

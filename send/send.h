@@ -70,6 +70,7 @@ struct send_msg {
 	size_t vidx;            /* index in send_msgs.v */
 	size_t hidx;            /* index in the ready heap, SIZE_MAX: out */
 	long long wake;         /* when it next needs a pass */
+	long long picked;       /* when the watch of new/ named it, or 0 */
 	unsigned long long seq; /* order among equal wake times */
 };
 struct send_msgs {

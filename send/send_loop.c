@@ -127,19 +127,32 @@ static long long loop_dispatch(struct send_msgs *ms, struct send_msg *m,
 		return next;
 	if (!send_worker_room())
 		return LOOP_NOWORKER;
+	/* held or deleted meanwhile?  Not asked of a message the watch named
+	 * this second: it was just read, and a hold after this check would
+	 * be just as possible (relay-remote then cannot open it: deferred) */
 	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
-	if (access(path, F_OK) < 0) {
-		m->gone = 1; /* held or deleted meanwhile */
+	if (m->picked != now && access(path, F_OK) < 0) {
+		m->gone = 1;
 		return now + 1;
 	}
 	if (!(h = calloc(m->q.nrcpt, sizeof *h)))
 		return now + 1;
-	for (size_t i = 0; i < m->q.nrcpt; i++) {
+	for (size_t i = 0, last = SIZE_MAX; i < m->q.nrcpt; i++) {
 		if (!loop_due(m, i, now))
 			continue;
+		/* route and destination depend on the recipient's domain
+		 * only (the sender is the message's): one lookup per run of
+		 * recipients in the same domain */
+		if (last != SIZE_MAX &&
+		    strcmp(addr_domain(m->q.rcpt[i]),
+			   addr_domain(m->q.rcpt[last])) == 0) {
+			h[i] = h[last];
+			continue;
+		}
 		send_route_lookup(db, cf.relayhost, m->q.rcpt[i], m->q.from, &r);
 		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
 		h[i] = loop_hash(dest) | 1;
+		last = i;
 	}
 	next = loop_jobs(ms, m, db, h, now, next);
 	free(h);
@@ -277,7 +290,8 @@ static int loop_pickup(struct send_msgs *ms, int trig, int watch,
 
 	if (pfd[0].revents) {
 		char junk[512];
-		while (read(trig, junk, sizeof junk) > 0)
+		/* a full read may have left more; else the FIFO is empty */
+		while (read(trig, junk, sizeof junk) == (ssize_t)sizeof junk)
 			;
 		loop_flush(ms, now);
 		full |= watch < 0;

@@ -45,9 +45,10 @@ static void watch_event(struct send_msgs *ms, const char *qdir,
 		return;
 	m = send_msg_find(ms, ev->name);
 	if (ev->mask & WATCH_IN) {
-		if (!m && (m = send_msg_load(qdir, ev->name)))
+		if (!m && (m = send_msg_load(qdir, ev->name))) {
+			m->picked = send_now();
 			send_msg_add(ms, m);
-		else if (m && m->gone) {
+		} else if (m && m->gone) {
 			m->gone = 0; /* back (released) before it was dropped */
 			send_ready_set(ms, m, 0);
 		}
@@ -63,7 +64,11 @@ int send_watch_read(int fd, struct send_msgs *ms, const char *qdir)
 	int rescan = 0;
 	ssize_t n;
 
-	while ((n = read(fd, buf, sizeof buf)) > 0) {
+	/* another read only when this one may have stopped for want of
+	 * room (poll is level-triggered: what is left wakes us again) */
+	do {
+		if ((n = read(fd, buf, sizeof buf)) <= 0)
+			break;
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const void *)p;
 			if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED))
@@ -72,7 +77,7 @@ int send_watch_read(int fd, struct send_msgs *ms, const char *qdir)
 				watch_event(ms, qdir, ev);
 			p += sizeof *ev + ev->len;
 		}
-	}
+	} while ((size_t)n > sizeof buf - sizeof(struct inotify_event) - NAME_MAX - 1);
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		rescan = 1;
 	return rescan ? -1 : 0;

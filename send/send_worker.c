@@ -208,20 +208,29 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	return 0;
 }
 
-static void worker_log(const struct send_msg *m, size_t i, char st, int code,
-		       const char *text, const char *relay, const char *tls,
-		       long long now)
+/* The part of a result's log line after to=<>: it is the same for most
+ * recipients of a job, so worker_finish formats it once per change. */
+static void worker_log_tail(char *buf, size_t n, const struct send_msg *m,
+			    char st, int code, const char *text,
+			    const char *relay, const char *tls, long long now)
 {
-	char to[300], t[400], rl[300], tl[160];
+	char t[400], rl[300], tl[160];
 	const char *word = st == 'D' ? "sent" : st == 'B' ? "bounced"
 							  : "deferred";
-	log_clean(to, sizeof to, m->q.rcpt[i], strlen(m->q.rcpt[i]));
 	log_clean(t, sizeof t, text, strlen(text));
 	log_clean(rl, sizeof rl, relay, strlen(relay));
 	log_clean(tl, sizeof tl, tls, strlen(tls));
-	log_info("%s: to=<%s> relay=%s delay=%llds tls=%s status=%s (%d %s)",
-		 m->q.qid, to, *rl ? rl : "none", now - m->q.arrival,
-		 *tl ? tl : "none", word, code, t);
+	snprintf(buf, n, "relay=%s delay=%llds tls=%s status=%s (%d %s)",
+		 *rl ? rl : "none", now - m->q.arrival, *tl ? tl : "none", word,
+		 code, t);
+}
+
+static void worker_log(const struct send_msg *m, size_t i, const char *tail)
+{
+	char to[300];
+
+	log_clean(to, sizeof to, m->q.rcpt[i], strlen(m->q.rcpt[i]));
+	log_info("%s: to=<%s> %s", m->q.qid, to, tail);
 }
 
 struct worker_res {
@@ -259,7 +268,8 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 	struct send_job *j = worker_head(w);
 	struct send_msg *m = j->msg;
 	size_t cap = j->nidx * (QSTATE_LINE_MAX + 2) + 1, len = 0;
-	char *lines = malloc(cap), txt[QSTATE_TEXT_MAX];
+	char *lines = malloc(cap), txt[QSTATE_TEXT_MAX], tail[1024];
+	const struct worker_res *prev = NULL; /* what txt, tail are for */
 
 	for (size_t k = 0; lines && k < j->nidx; k++) {
 		size_t i = j->idx[k];
@@ -271,13 +281,17 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 			: now + send_sched_delay(m->st.r[i].attempts + 1,
 						 cf.retry_min, cf.retry_max,
 						 (unsigned)random());
-		if (*relay)
-			snprintf(txt, sizeof txt, "{%s} %s", relay, text);
-		else
-			snprintf(txt, sizeof txt, "%s", text);
+		if (!prev || prev->st != res[k].st || prev->code != res[k].code ||
+		    (res[k].st && strcmp(prev->text, res[k].text) != 0)) {
+			snprintf(txt, sizeof txt, "%s%s%s%s", *relay ? "{" : "",
+				 relay, *relay ? "} " : "", text);
+			worker_log_tail(tail, sizeof tail, m, st, code, text,
+					relay, tls, now);
+			prev = &res[k];
+		}
 		len += qstate_format(lines + len, cap - len, i, st, now, next,
 				     code, txt);
-		worker_log(m, i, st, code, text, relay, tls, now);
+		worker_log(m, i, tail);
 	}
 	if (!lines || (worker_completes(j, res)
 		       ? send_msg_done(cf.queue_dir, m, lines, len)
@@ -316,6 +330,33 @@ static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 	w->retry_at = now + 1;
 }
 
+/* "<index> <D|T|B> <code> <text>": *off is where the text starts.  (By
+ * hand: sscanf was a tenth of relay-send's time with 50 recipients.) */
+static int worker_rcpt(const char *v, unsigned long *idx, char *st, int *code,
+		       int *off)
+{
+	const char *p = v;
+	char *end;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	*idx = strtoul(p, &end, 10);
+	p = end;
+	if (p[0] != ' ' || !p[1] || !strchr("DTB", p[1]) || p[2] != ' ')
+		return -1;
+	*st = p[1];
+	p += 3;
+	if (*p < '0' || *p > '9')
+		return -1;
+	*code = (int)strtol(p, &end, 10);
+	if (end - p != 3 || (*end != ' ' && *end != '\0'))
+		return -1;
+	while (*end == ' ')
+		end++;
+	*off = (int)(end - v);
+	return 0;
+}
+
 /* A result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=;
  * it answers the first job in line. */
 static int worker_result(struct send_msgs *ms, struct send_worker *w,
@@ -334,8 +375,7 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 		char st;
 		if (strcmp(msg.pair[p].key, "rcpt") != 0)
 			continue;
-		if (sscanf(msg.pair[p].value, "%lu %c %d %n", &idx, &st, &code,
-			   &off) != 3 || !off || !strchr("DTB", st))
+		if (worker_rcpt(msg.pair[p].value, &idx, &st, &code, &off) < 0)
 			return -1;
 		for (size_t k = 0; k < j->nidx; k++)
 			if (j->idx[k] == idx)
