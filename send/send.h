@@ -180,8 +180,8 @@ size_t send_worker_pollfds(struct pollfd *pfd, size_t max);
 void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 			size_t n, long long now);
 /* Send a job (recipients idx[0..n) of m to route r); 0 sent, -1 when no
- * worker has room for a job, -2 when none has room for dest (at its
- * concurrency limit, the others busy elsewhere). */
+ * worker is idle and none busy with dest has room, -2 when dest is at
+ * its concurrency limit. */
 int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 			 const struct send_route *r, const char *dest,
 			 const size_t *idx, size_t n);

@@ -129,13 +129,13 @@ static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 /* The worker to take a job for dest: an idle one that served dest last,
  * else any idle one while fewer than dest_concurrency are busy with
  * dest, else the least loaded worker busy with dest that has room.
- * NULL when none; *any_room says whether some worker had room at all. */
-static struct send_worker *worker_pick(const char *dest, int *any_room)
+ * NULL when none; *idle says whether some worker was idle. */
+static struct send_worker *worker_pick(const char *dest, int *idle)
 {
 	struct send_worker *same = NULL, *any = NULL, *stack = NULL;
 	long busy = 0;
 
-	*any_room = 0;
+	*idle = 0;
 	for (size_t i = 0; i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
 		int match = strcmp(w->dest, dest) == 0;
@@ -144,7 +144,7 @@ static struct send_worker *worker_pick(const char *dest, int *any_room)
 		busy += match && w->njobs;
 		if (w->njobs >= SEND_WORKER_DEPTH)
 			continue;
-		*any_room = 1;
+		*idle |= !w->njobs;
 		if (w->njobs) {
 			if (match && (!stack || w->njobs < stack->njobs))
 				stack = w;
@@ -165,16 +165,18 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 			 const struct send_route *r, const char *dest,
 			 const size_t *idx, size_t n)
 {
-	int room;
-	struct send_worker *w = worker_pick(dest, &room);
+	int idle;
+	struct send_worker *w = worker_pick(dest, &idle);
 	struct send_job *j;
 	char path[PATH_MAX];
 	long long now = send_now();
 	struct kv k;
 	int rc;
 
+	/* no idle worker: the pass stops (as it did when a worker took one
+	 * job at a time), so a backlog is not walked on every result */
 	if (!w)
-		return room ? -2 : -1;
+		return idle ? -2 : -1;
 	if (n == 0 || n > SEND_JOB_RCPT_MAX)
 		return -2;
 	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
