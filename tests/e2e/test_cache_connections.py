@@ -2,9 +2,9 @@
 """test_cache_connections.py: connection caching, counted at the receiver.
 1,000 messages to one destination (the relayhost, a sink that counts the
 connections it accepts), sent by 4 parallel SMTP clients, with the
-default settings (conn_cache_max 20 transactions a connection,
+default settings (conn_cache_max 100 transactions a connection,
 remote_workers 8): every message arrives once, over far fewer
-connections than messages (at most 1 for 10; 1,000 / 20 = 50 is the
+connections than messages (at most 1 for 10; 1,000 / 100 = 10 is the
 least the defaults allow)."""
 import os
 import smtplib
