@@ -144,10 +144,12 @@ int queue_pool_start(const char *qdir)
 void queue_pool_events(void)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-	unsigned long seen = atomic_load(&dirsync_started);
 	ssize_t n;
 
 	while ((n = read(pool.ifd, buf, sizeof buf)) > 0) {
+		/* read after the read: every rename in buf came before it,
+		 * so only an fsync begun later is sure to carry them */
+		unsigned long seen = atomic_load(&dirsync_started);
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 			/* lost names (an overflow) stay as files until
