@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEND_WORKER_DEPTH 4     /* jobs in flight on one connection */
@@ -37,8 +38,8 @@ struct send_worker {
 	struct send_job job[SEND_WORKER_DEPTH]; /* a ring, oldest at head */
 	size_t head, njobs;     /* njobs 0: idle */
 	char dest[400];         /* destination of the current/last job */
-	long long retry_at;
-	long backoff;
+	long long retry_ms;     /* next connect attempt (worker_ms clock) */
+	long backoff_ms;
 };
 
 static struct send_worker *workers;
@@ -83,33 +84,53 @@ static void worker_start(struct send_job *j, long long now)
 	j->deadline = now + 4 * cf.connect_timeout + 3 * cf.remote_timeout;
 }
 
+/* Reconnecting to relay-remote: 50 ms after a failure (it may still be
+ * starting, or restarting after a crash), doubling up to 30 s.  On a
+ * monotonic clock in ms: with whole seconds a fresh start where
+ * relay-send came up before relay-remote listened held every message
+ * for a second. */
+#define WORKER_RETRY_MIN_MS 50
+#define WORKER_RETRY_MAX_MS 30000
+
+static long long worker_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int worker_open(struct send_worker *w, const char *path)
+{
+	w->fd = usock_connect(path);
+	if (w->fd >= 0 && ns_reader_init(&w->rd, w->fd) == 0) {
+		fd_nonblock(w->fd);
+		w->backoff_ms = 0;
+		return 0;
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : WORKER_RETRY_MIN_MS;
+	if (w->backoff_ms > WORKER_RETRY_MAX_MS)
+		w->backoff_ms = WORKER_RETRY_MAX_MS;
+	w->retry_ms = worker_ms() + w->backoff_ms;
+	return -1;
+}
+
 long send_worker_connect(long long now)
 {
 	char path[PATH_MAX];
+	long long ms = worker_ms();
 	long next = 60000;
 
+	(void)now;
 	snprintf(path, sizeof path, "%s/remote.sock", cf.run_dir);
 	for (size_t i = 0; i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
-		if (w->fd >= 0)
+		if (w->fd >= 0 || (ms >= w->retry_ms && worker_open(w, path) == 0))
 			continue;
-		if (now >= w->retry_at) {
-			w->fd = usock_connect(path);
-			if (w->fd >= 0 && ns_reader_init(&w->rd, w->fd) == 0) {
-				fd_nonblock(w->fd);
-				w->backoff = 0;
-				continue;
-			}
-			if (w->fd >= 0)
-				close(w->fd);
-			w->fd = -1;
-			w->backoff = w->backoff ? w->backoff * 2 : 1;
-			if (w->backoff > 30)
-				w->backoff = 30;
-			w->retry_at = now + w->backoff;
-		}
-		if ((w->retry_at - now) * 1000 < next)
-			next = (long)(w->retry_at - now) * 1000;
+		if (w->retry_ms - ms < next)
+			next = (long)(w->retry_ms - ms);
 	}
 	return next < 0 ? 0 : next;
 }
@@ -329,7 +350,7 @@ static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 		ns_reader_free(&w->rd);
 	}
 	w->fd = -1;
-	w->retry_at = now + 1;
+	w->retry_ms = worker_ms() + WORKER_RETRY_MIN_MS;
 }
 
 /* "<index> <D|T|B> <code> <text>": *off is where the text starts.  (By
