@@ -85,46 +85,44 @@ static void buf_frame(struct smtp_env *b, const char *p, size_t n)
 	buf_put(b, ",", 1);
 }
 
-/* Send b, the job's op frame first when it has not gone out.  A kept
- * connection found closed at the first write (relay-queue restarted)
- * is replaced once: nothing of this job reached the old one. */
-static int job_send(struct smtp_env *b)
+/* A buffer for the job's next write: it starts with the op frame when
+ * that has not gone out yet. */
+static void job_buf(struct smtp_env *b)
 {
-	struct smtp_env all = { 0 };
-	const struct smtp_env *w = b;
+	memset(b, 0, sizeof *b);
+	if (!job.started)
+		buf_put(b, OP_FRAME, sizeof OP_FRAME - 1);
+}
+
+/* Send b (from job_buf).  A kept connection found closed at the first
+ * write (relay-queue restarted) is replaced once: nothing of this job
+ * reached the old one. */
+static int job_send(const struct smtp_env *b)
+{
 	int rc;
 
 	if (b->failed)
 		return -1;
-	if (!job.started) {
-		buf_put(&all, OP_FRAME, sizeof OP_FRAME - 1);
-		buf_put(&all, b->buf, b->len);
-		if (all.failed) {
-			free(all.buf);
-			return -1;
-		}
-		w = &all;
-	}
-	rc = smtp_frame_write(conn.sock, w->buf, w->len, QUEUE_WRITE_MS);
+	rc = smtp_frame_write(conn.sock, b->buf, b->len, QUEUE_WRITE_MS);
 	if (rc < 0 && !job.started && job.kept &&
 	    (errno == EPIPE || errno == ECONNRESET)) {
 		job.kept = 0;
 		conn_drop();
 		rc = conn_open(job_sockpath) < 0 ? -1 :
-		     smtp_frame_write(conn.sock, w->buf, w->len, QUEUE_WRITE_MS);
+		     smtp_frame_write(conn.sock, b->buf, b->len, QUEUE_WRITE_MS);
 	}
 	job.started |= rc == 0;
-	free(all.buf);
 	return rc;
 }
 
 /* io's write plug: each buffer flushed during DATA is one frame. */
 static ssize_t frame_write(struct io *o, const void *p, size_t n)
 {
-	struct smtp_env b = { 0 };
+	struct smtp_env b;
 	int rc;
 
 	(void)o;
+	job_buf(&b);
 	buf_frame(&b, p, n);
 	rc = job_send(&b);
 	free(b.buf);
@@ -186,9 +184,10 @@ static int job_answer(int timeout_ms, char *qid,
  * write.  The end of an aborted one is the same with no envelope. */
 static int job_end(const char *env, size_t n, int keep_data)
 {
-	struct smtp_env b = { 0 };
+	struct smtp_env b;
 	int rc;
 
+	job_buf(&b);
 	if (keep_data && out.out_len)
 		buf_frame(&b, out.out, out.out_len);
 	out.out_len = 0;
