@@ -211,6 +211,18 @@ class Sink:
                 self.arrived.wait(min(left, 0.5))
             return True
 
+    def wait_rcpts(self, prefix, n, timeout=30):
+        """Wait until n recipients starting with prefix arrived, at most
+        timeout s; how many did."""
+        def count():
+            with self.lock:
+                return sum(1 for m in self.messages for r in m.rcpts
+                           if r.startswith(prefix))
+        deadline = time.time() + timeout
+        while time.time() < deadline and count() < n:
+            time.sleep(0.1)
+        return count()
+
     def recipients(self):
         """Every (recipient, message) pair received, in order."""
         with self.lock:

@@ -246,15 +246,9 @@ def test_parallel(inst, sink):
 def wait_rcpts(sink, prefix, n, timeout):
     """Wait until n recipients starting with prefix arrived; then wait a
     second more: True when exactly n arrived."""
-    def count():
-        with sink.lock:
-            return sum(1 for m in sink.messages for r in m.rcpts
-                       if r.startswith(prefix))
-    deadline = time.time() + timeout
-    while time.time() < deadline and count() < n:
-        time.sleep(0.1)
+    sink.wait_rcpts(prefix, n, timeout)
     time.sleep(1)  # anything more would arrive now
-    return count() == n
+    return sink.wait_rcpts(prefix, n, 0) == n
 
 
 def main():

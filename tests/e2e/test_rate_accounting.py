@@ -45,17 +45,6 @@ def txn(inst, sender, rcpts):
     return mail, got, code
 
 
-def arrived(sink, prefix, n, timeout=30):
-    def count():
-        with sink.lock:
-            return sum(1 for m in sink.messages for r in m.rcpts
-                       if r.startswith(prefix))
-    deadline = time.time() + timeout
-    while time.time() < deadline and count() < n:
-        time.sleep(0.1)
-    return count()
-
-
 def test_on():
     with Sink() as sink, Instance(rules_text=RULES, sink=sink) as inst:
         _, got, code = txn(inst, 'app@one.example',
@@ -78,7 +67,7 @@ def test_off():
         check('rate_accounting = no: all 12 recipients accepted',
               all(g.startswith('250') for g in got), got)
         check('rate_accounting = no: message accepted', code == 250)
-        n = arrived(sink, 'off', 12)
+        n = sink.wait_rcpts('off', 12)
         check('rate_accounting = no: 12 recipients arrive', n == 12, n)
         mail, got, _ = txn(inst, 'someone@stranger.example',
                            ['x@example.org'])
