@@ -11,7 +11,6 @@ counts the rate limits.  Customer "one" has 1 paid license (peak 9 per
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F403
