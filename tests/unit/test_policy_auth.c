@@ -14,22 +14,7 @@
 static int check_pw(const struct policy_lookup *lk, const char *ip,
 		    const char *user, const char *pass, long now)
 {
-	struct policy_auth a = { .fd = -1 };
-	struct pollfd p;
-
-	switch (policy_auth_start(&a, lk, ip, user, pass, now)) {
-	case AUTH_THROTTLED:
-		return 2;
-	case AUTH_ERROR:
-		return -2;
-	default:
-		break;
-	}
-	p.fd = a.fd;
-	p.events = POLLIN;
-	if (poll(&p, 1, 20000) != 1)
-		return -3;
-	return policy_auth_finish(&a, now);
+	return auth_check(lk, ip, user, pass, now, NULL);
 }
 
 int main(void)

@@ -4,6 +4,7 @@
 #ifndef TEST_POLICY_AUTH_H
 #define TEST_POLICY_AUTH_H
 
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,5 +33,32 @@ static int fake_susp(void *ctx, const char *kind, const char *name)
 }
 
 static struct policy_lookup fake_lk = { fake_get, fake_susp, NULL };
+
+/* One AUTH check to its verdict: policy_auth_finish's, or 2 throttled,
+ * -2 error, -3 no answer in 20 s; *cached (may be NULL) says whether it
+ * was answered from the cache (no child). */
+static inline int auth_check(const struct policy_lookup *lk, const char *ip,
+			     const char *user, const char *pass, long now,
+			     int *cached)
+{
+	struct policy_auth a = { .fd = -1 };
+	struct pollfd p;
+
+	switch (policy_auth_start(&a, lk, ip, user, pass, now)) {
+	case AUTH_THROTTLED:
+		return 2;
+	case AUTH_ERROR:
+		return -2;
+	default:
+		break;
+	}
+	if (cached)
+		*cached = a.pid == -1;
+	p.fd = a.fd;
+	p.events = POLLIN;
+	if (poll(&p, 1, 20000) != 1)
+		return -3;
+	return policy_auth_finish(&a, now);
+}
 
 #endif

@@ -20,23 +20,7 @@ static int hit;  /* the last check was answered from the cache */
 static int check_pw(const struct policy_lookup *lk, const char *ip,
 		    const char *pass, long now)
 {
-	struct policy_auth a = { .fd = -1 };
-	struct pollfd p;
-
-	switch (policy_auth_start(&a, lk, ip, "mailer@example.com", pass, now)) {
-	case AUTH_THROTTLED:
-		return 2;
-	case AUTH_ERROR:
-		return -2;
-	default:
-		break;
-	}
-	hit = a.pid == -1;
-	p.fd = a.fd;
-	p.events = POLLIN;
-	if (poll(&p, 1, 20000) != 1)
-		return -3;
-	return policy_auth_finish(&a, now);
+	return auth_check(lk, ip, "mailer@example.com", pass, now, &hit);
 }
 
 static int cached(const char *user, const char *pass, const char *hash,
