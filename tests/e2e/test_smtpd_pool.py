@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Instance, Raw, Sink, finish, wait_until  # noqa: E402
 from harness import check as _check  # noqa: E402
 from test_smtpd_protocol import (PASSWORD, USER, ehlo, make_tls,  # noqa: E402
-                                 rules, session_free, starttls)
+                                 password_hash, rules, session_free,
+                                 starttls)
 
 
 def check(name, cond, detail=''):
@@ -261,9 +262,7 @@ def main():
     os.chmod(tmp, 0o755)
     try:
         cert, key = make_tls(tmp)
-        pwhash = subprocess.run(['openssl', 'passwd', '-6', PASSWORD],
-                                stdout=subprocess.PIPE, text=True,
-                                check=True).stdout.strip()
+        pwhash = password_hash()
         conf = {'tls_cert': cert, 'tls_key': key, 'smtpd_workers_min': 1,
                 'smtpd_max_use': 3, 'conn_per_ip': 2}
         with Sink() as sink, Instance(conf_overrides=conf, sink=sink,

@@ -626,14 +626,19 @@ def test_policy_down():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def password_hash():
+    """The stored hash of PASSWORD, for rules()."""
+    return subprocess.run(['openssl', 'passwd', '-6', PASSWORD],
+                          stdout=subprocess.PIPE, text=True,
+                          check=True).stdout.strip()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix='relaybox-smtpd-tls-')
     os.chmod(tmp, 0o755)
     try:
         cert, key = make_tls(tmp)
-        pwhash = subprocess.run(['openssl', 'passwd', '-6', PASSWORD],
-                                stdout=subprocess.PIPE, text=True,
-                                check=True).stdout.strip()
+        pwhash = password_hash()
         tls_port = free_port()
         conf = {'tls_cert': cert, 'tls_key': key, 'rcpt_max': 3,
                 'message_size_max': 20000, 'listen_tls': '127.0.0.1:%d' % tls_port}
