@@ -7,7 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
+
+/* io->rmode: how a read with a timeout waits */
+enum { IO_RMODE_UNKNOWN, IO_RMODE_SOCK, IO_RMODE_POLL };
 
 void io_init(struct io *io, int rfd, int wfd, int timeout_ms)
 {
@@ -18,15 +23,35 @@ void io_init(struct io *io, int rfd, int wfd, int timeout_ms)
 	io->write = io_fd_write;
 	io->ctx = NULL;
 	io->err = IO_ERR_NONE;
+	io->rmode = IO_RMODE_UNKNOWN;
+	io->rcv_ms = 0;
 	io->in_start = io->in_end = 0;
 	io->out_len = 0;
 }
 
+static long io_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A signal (EINTR) polls again for what is left of the timeout: signals
+ * coming more often than the timeout must not make it endless. */
 int io_wait(int fd, short events, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = events };
+	long deadline = timeout_ms > 0 ? io_now_ms() + timeout_ms : 0;
+
 	for (;;) {
 		int rc = poll(&p, 1, timeout_ms > 0 ? timeout_ms : -1);
+		if (rc < 0 && errno == EINTR && deadline) {
+			long left = deadline - io_now_ms();
+			if (left <= 0)
+				return 0;
+			timeout_ms = (int)left;
+			continue;
+		}
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
@@ -54,7 +79,8 @@ static ssize_t io_try(int fd, void *rbuf, const void *wbuf, size_t n)
  * call per transfer.  A write to a socket almost never has to wait, so
  * it is tried first (MSG_DONTWAIT) and polls only when the socket is
  * full; a read polls first, since its bytes are usually still on their
- * way.  Without a timeout there is nothing for poll to bound: the call
+ * way (a read from a blocking socket needs no poll at all: io_sock_read
+ * below).  Without a timeout there is nothing for poll to bound: the call
  * itself blocks (or says EAGAIN on a non-blocking fd, then poll). */
 static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 			  const void *wbuf, size_t n)
@@ -84,8 +110,60 @@ static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 	}
 }
 
+/* A read bounded by the socket's receive timeout instead of a poll before
+ * it: one system call per read instead of two.  SO_RCVTIMEO is set only
+ * when the socket has none yet or a longer one than what is left; a
+ * longer timeout than the one set (DATA after the commands) just reads
+ * again after the shorter one ran out, so that changing between the two
+ * costs nothing.  A signal (EINTR: a read with a receive timeout is never
+ * restarted by the kernel) goes round again with what is left of the same
+ * deadline, never a new one.  -2 when the fd did not wait (non-blocking
+ * after all: EAGAIN before half the timeout) or is not a socket: the
+ * caller polls instead, from then on. */
+static ssize_t io_sock_read(struct io *io, void *buf, size_t n)
+{
+	long deadline = io_now_ms() + io->timeout_ms;
+
+	for (;;) {
+		long t0 = io_now_ms(), left = deadline - t0;
+		ssize_t r;
+
+		if (left <= 0) {
+			io->err = IO_ERR_TIMEOUT;
+			return -1;
+		}
+		if (io->rcv_ms <= 0 || io->rcv_ms > left) {
+			struct timeval tv = { .tv_sec = left / 1000,
+					      .tv_usec = left % 1000 * 1000 };
+			if (setsockopt(io->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				       sizeof tv) < 0)
+				return -2;
+			io->rcv_ms = left;
+		}
+		r = read(io->rfd, buf, n);
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			io->err = IO_ERR_SYS;
+			return -1;
+		}
+		if (io_now_ms() - t0 < io->rcv_ms / 2)
+			return -2;
+	}
+}
+
 ssize_t io_fd_read(struct io *io, void *buf, size_t n)
 {
+	if (io->timeout_ms > 0 && io->rmode != IO_RMODE_POLL) {
+		ssize_t r = io_sock_read(io, buf, n);
+		if (r != -2) {
+			io->rmode = IO_RMODE_SOCK;
+			return r;
+		}
+		io->rmode = IO_RMODE_POLL;
+	}
 	return io_fd_xfer(io, io->rfd, POLLIN, buf, NULL, n);
 }
 

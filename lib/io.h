@@ -35,6 +35,8 @@ struct io {
 	io_write_fn write;
 	void *ctx;            /* for the plug-in (e.g. SSL *) */
 	int err;
+	int rmode;            /* how io_fd_read waits (io.c), found at first use */
+	long rcv_ms;          /* SO_RCVTIMEO now set on rfd (rmode socket) */
 	char in[IO_BUFSZ];
 	size_t in_start, in_end;
 	char out[IO_BUFSZ];
@@ -62,7 +64,10 @@ int io_printf(struct io *io, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int io_flush(struct io *io);
 
-/* The plain fd functions, for reuse by plug-ins. */
+/* The plain fd functions, for reuse by plug-ins.  io_fd_read with a
+ * timeout on a blocking socket sets SO_RCVTIMEO on it (once, or when the
+ * timeout shrinks) and reads without a poll before; on a pipe or a
+ * non-blocking fd it polls, then reads. */
 ssize_t io_fd_read(struct io *io, void *buf, size_t n);
 ssize_t io_fd_write(struct io *io, const void *buf, size_t n);
 /* Write all n bytes to a blocking fd (a pipe), retrying short writes and

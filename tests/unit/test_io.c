@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,6 +156,150 @@ static void test_timeout(void)
 	close(p[1]);
 }
 
+static long ms_since(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* One io_getline on fd with timeout_ms: its result, err and how long it
+ * took. */
+static int timed_getline(struct io *io, long *ms)
+{
+	char line[64];
+	size_t len;
+	unsigned fl;
+	struct timespec a;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rc = io_getline(io, line, sizeof line, &len, &fl);
+	*ms = ms_since(&a);
+	return rc;
+}
+
+/* A blocking socket: the read waits with SO_RCVTIMEO (set on the socket:
+ * no poll), a line that comes late is read, silence is a timeout on
+ * time, and a longer timeout than the one set still waits all of it. */
+static void test_sock_timeout(void)
+{
+	int p[2];
+	struct io io;
+	struct timeval tv;
+	socklen_t tl = sizeof tv;
+	long ms;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) < 0)
+		return;
+	io_init(&io, p[0], -1, 200);
+	T_CHECK("socket, silence: timeout",
+		timed_getline(&io, &ms) == -1 && io.err == IO_ERR_TIMEOUT);
+	T_CHECK("socket, silence: about 200 ms", ms >= 150 && ms < 2000);
+	T_CHECK("socket: the wait is the socket's receive timeout",
+		getsockopt(p[0], SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) == 0 &&
+		    tv.tv_sec == 0 && tv.tv_usec >= 150000);
+	io.timeout_ms = 600;
+	io.err = IO_ERR_NONE;
+	T_CHECK("socket, longer timeout than set: timeout",
+		timed_getline(&io, &ms) == -1 && io.err == IO_ERR_TIMEOUT);
+	T_CHECK("socket, longer timeout than set: all of it (600 ms)",
+		ms >= 550 && ms < 3000);
+	pid = fork();
+	if (pid == 0) {
+		usleep(300 * 1000);
+		_exit(write(p[1], "HELO x\r\n", 8) == 8 ? 0 : 1);
+	}
+	io.timeout_ms = 2000;
+	io.err = IO_ERR_NONE;
+	T_CHECK("socket: a line 300 ms late is read",
+		timed_getline(&io, &ms) == 1 && ms >= 200);
+	waitpid(pid, NULL, 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A non-blocking socket says EAGAIN at once: io notices and polls, so
+ * the timeout is still the whole time, and data is still read. */
+static void test_sock_nonblock(void)
+{
+	int p[2];
+	struct io io;
+	long ms;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) < 0 ||
+	    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK) < 0)
+		return;
+	io_init(&io, p[0], -1, 200);
+	T_CHECK("non-blocking socket, silence: timeout",
+		timed_getline(&io, &ms) == -1 && io.err == IO_ERR_TIMEOUT);
+	T_CHECK("non-blocking socket: after about 200 ms, not at once",
+		ms >= 150 && ms < 2000);
+	io.err = IO_ERR_NONE;
+	T_CHECK("non-blocking socket: data is read",
+		write(p[1], "a\r\n", 3) == 3 && timed_getline(&io, &ms) == 1);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* Signals every 20 ms interrupt the read (a read with a receive timeout
+ * is never restarted): the timeout must still end on time, with or
+ * without SA_RESTART. */
+static void test_sock_eintr(int restart)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { { 0, 20000 }, { 0, 20000 } }, off = { 0 };
+	int p[2];
+	struct io io;
+	long ms;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) < 0)
+		return;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	io_init(&io, p[0], -1, 300);
+	T_CHECK(restart ? "EINTR (SA_RESTART): timeout" : "EINTR: timeout",
+		timed_getline(&io, &ms) == -1 && io.err == IO_ERR_TIMEOUT);
+	setitimer(ITIMER_REAL, &off, NULL);
+	T_CHECK(restart ? "EINTR (SA_RESTART): on time (300 ms)"
+			: "EINTR: on time (300 ms), not restarted each signal",
+		ms >= 250 && ms < 2000);
+	signal(SIGALRM, SIG_DFL);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* The same on a pipe, where io polls: each signal must not start the
+ * timeout again. */
+static void test_pipe_eintr(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { { 0, 20000 }, { 0, 20000 } }, off = { 0 };
+	int p[2];
+	struct io io;
+	long ms;
+
+	if (pipe(p) < 0)
+		return;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	io_init(&io, p[0], -1, 300);
+	T_CHECK("pipe, EINTR: timeout",
+		timed_getline(&io, &ms) == -1 && io.err == IO_ERR_TIMEOUT);
+	setitimer(ITIMER_REAL, &off, NULL);
+	T_CHECK("pipe, EINTR: on time (300 ms)", ms >= 250 && ms < 2000);
+	signal(SIGALRM, SIG_DFL);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* Pipelined commands stay buffered; io_read takes the bytes after them
  * (BDAT chunks); io_discard_input drops them (STARTTLS). */
 static void test_pending(void)
@@ -283,6 +429,11 @@ int main(void)
 	}
 	test_nul();
 	test_timeout();
+	test_sock_timeout();
+	test_sock_nonblock();
+	test_sock_eintr(0);
+	test_sock_eintr(1);
+	test_pipe_eintr();
 	test_pending();
 	test_output("pipe", 0, 5000);
 	test_output("socket", 1, 5000);
