@@ -104,11 +104,18 @@ struct queue_job {
 	struct queue_result r;
 	long long deadline;       /* a stuck client is cut off (daemon) */
 	void *owner;              /* the daemon's connection */
+	int replyfd;              /* the commit thread answers here (daemon),
+				     -1: the caller reads j->r (standalone) */
+	int incommit;             /* handed to the commit (main thread's) */
+	int done, wake;           /* under the commit lock: answered, the
+				     main thread may free it; wake it then */
 	struct queue_job *next;   /* the commit lists */
 };
 void queue_job_init(struct queue_job *j, int msgfd, int envfd);
 /* Closes the pipes too; a written, uncommitted tmp/ file is removed. */
 void queue_job_free(struct queue_job *j);
+/* Write the answer "status= id= text=" (id only with a qid) to fd. */
+void queue_job_reply(int fd, int status, const char *qid, const char *text);
 /* The pipe the job waits on now, or -1 (in the commit). */
 int queue_job_poll_fd(const struct queue_job *j);
 /* Read what has arrived: 0 wants more, 1 written (j->fd, for the commit),
@@ -137,25 +144,29 @@ void queue_inject(int msgfd, int envfd, struct queue_result *r);
  * file, rename them, one fsync of new/; each j->r says how it went and
  * j->fd is closed.  Blocking; the standalone program calls it with one. */
 void queue_commit_batch(struct queue_job *list);
-/* The daemon's commit thread: returns the read end of its wake-up pipe
- * (readable when queue_commit_take has finished jobs), or -1. */
+/* The daemon's commit threads: each finished job is logged and answered
+ * on its replyfd by the thread that committed it (the main thread does not
+ * wake per message), then marked done.  Returns the read end of a wake-up
+ * pipe, readable when a job the main thread asked about is done, or -1. */
 int queue_commit_start(void);
 /* Hand a written job to the commit thread (from the main thread). */
 void queue_commit_add(struct queue_job *j);
-/* Finished jobs since the last call (a list through ->next). */
-struct queue_job *queue_commit_take(void);
+/* 1 when a job handed to the commit is done (answered: the main thread
+ * may free it); else 0, and with wake set the wake-up pipe is written
+ * when it is. */
+int queue_commit_done(struct queue_job *j, int wake);
 
 /* ---- reused queue files (queue_pool.c) ---- */
 /* Open pool/, watch it, keep what is there (and make some files when
- * there are few); the inotify descriptor to poll, or -1 (no pool/: files
- * are then made in tmp/ as before). */
+ * there are few); 0, or -1 (no pool/: files are then made in tmp/ as
+ * before).  New names are read when taking and by the tick, so nothing
+ * is to be polled. */
 int queue_pool_start(const char *qdir);
-/* The pool descriptor was readable: take the names that arrived. */
-void queue_pool_events(void);
 /* A pool file safe to overwrite, opened for writing, its path in path;
  * -1 when there is none (then make a new file). */
 int queue_pool_take(const char *qdir, char *path, size_t n);
-/* Once a second: an fsync of new/ when a waiting name needs one. */
+/* Once a second: read the new names, and an fsync of new/ when a waiting
+ * name needs one. */
 void queue_pool_tick(const char *qdir);
 /* Every fsync of new/ is bracketed so that the pool knows which names
  * it made safe: begin returns the ticket that end is given on success. */

@@ -35,7 +35,7 @@
 
 static pthread_mutex_t commit_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t commit_cv = PTHREAD_COND_INITIALIZER;
-static struct queue_job *commit_todo, *commit_done;
+static struct queue_job *commit_todo;
 static int commit_wake = -1;
 
 static void commit_fail(struct queue_job *j, const char *what, int e)
@@ -162,20 +162,33 @@ void queue_commit_batch(struct queue_job *list)
 	commit_verdicts(list, commit_dirsync(commit_link_all(list)));
 }
 
-/* Finished jobs go back to the main loop. */
-static void commit_hand_back(struct queue_job *list)
+/* A group's verdicts are out (after the fsync of new/): each job is
+ * logged and answered here, so that the main thread does not wake for
+ * it, then marked done under the lock, after which the main thread may
+ * free it at any moment (so nothing of it is touched after that).  One
+ * wake-up of relay-send for the group. */
+static void commit_finish(struct queue_job *list)
 {
-	struct queue_job *last;
+	struct queue_job *j, *next;
+	int any = 0, wake = 0;
 
-	if (!list)
-		return;
-	for (last = list; last->next; last = last->next)
-		;
+	for (j = list; j; j = j->next) {
+		queue_inject_report(j);
+		if (j->replyfd >= 0)
+			queue_job_reply(j->replyfd, j->r.status, j->r.qid,
+					j->r.text);
+		any |= j->r.status == EXIT_DONE;
+	}
+	if (any)
+		queue_dirs_trigger(cf.queue_dir);
 	pthread_mutex_lock(&commit_mu);
-	last->next = commit_done;
-	commit_done = list;
+	for (j = list; j; j = next) {
+		next = j->next;
+		j->done = 1;
+		wake |= j->wake;
+	}
 	pthread_mutex_unlock(&commit_mu);
-	if (write(commit_wake, "c", 1) < 0) {
+	if (wake && write(commit_wake, "c", 1) < 0) {
 		/* full: the main loop has a wake-up pending anyway */
 	}
 }
@@ -203,7 +216,7 @@ static void *commit_thread(void *arg)
 		linked = commit_link_all(synced);
 		commit_sync_all(batch);
 		commit_verdicts(synced, commit_dirsync(linked));
-		commit_hand_back(synced);
+		commit_finish(synced);
 		synced = batch;
 	}
 	return NULL;
@@ -237,17 +250,20 @@ void queue_commit_add(struct queue_job *j)
 	pthread_mutex_lock(&commit_mu);
 	j->next = commit_todo;
 	commit_todo = j;
-	pthread_cond_signal(&commit_cv);
 	pthread_mutex_unlock(&commit_mu);
+	/* after the unlock: a thread woken while we held the lock would
+	 * sleep again on it, a second switch and a second futex call */
+	pthread_cond_signal(&commit_cv);
 }
 
-struct queue_job *queue_commit_take(void)
+int queue_commit_done(struct queue_job *j, int wake)
 {
-	struct queue_job *l;
+	int done;
 
 	pthread_mutex_lock(&commit_mu);
-	l = commit_done;
-	commit_done = NULL;
+	done = j->done;
+	if (!done && wake)
+		j->wake = 1;
 	pthread_mutex_unlock(&commit_mu);
-	return l;
+	return done;
 }

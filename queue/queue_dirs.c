@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -57,19 +58,30 @@ void queue_dirs_newid(char *id, size_t n)
 		 us % 1000000ULL, pid, 0u);
 }
 
+/* The trigger's write end stays open: an open and a close of the FIFO
+ * per message were two system calls and a path lookup.  It is dropped
+ * when a write fails for any reason but a full FIFO (EPIPE: relay-send
+ * went away; it reopens the same FIFO when it starts again, and our next
+ * trigger opens it anew).  The commit threads share it, hence the lock. */
+static pthread_mutex_t dirs_trig_mu = PTHREAD_MUTEX_INITIALIZER;
+static int dirs_trig_fd = -1;
+
 void queue_dirs_trigger(const char *qdir)
 {
 	char path[PATH_MAX];
-	int fd;
 
-	snprintf(path, sizeof path, "%s/trigger", qdir);
-	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return; /* ENXIO: nobody reads; the scheduler's rescan finds it */
-	if (write(fd, "", 1) < 0) {
-		/* EAGAIN: the FIFO is full, the scheduler is awake anyway */
+	pthread_mutex_lock(&dirs_trig_mu);
+	if (dirs_trig_fd < 0) {
+		snprintf(path, sizeof path, "%s/trigger", qdir);
+		/* ENXIO: nobody reads; the scheduler's rescan finds it */
+		dirs_trig_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	}
-	close(fd);
+	if (dirs_trig_fd >= 0 && write(dirs_trig_fd, "", 1) < 0 &&
+	    errno != EAGAIN) { /* EAGAIN: full, the scheduler is awake */
+		close(dirs_trig_fd);
+		dirs_trig_fd = -1;
+	}
+	pthread_mutex_unlock(&dirs_trig_mu);
 }
 
 /* 1 when qdir/sub/name is the same inode as st: a crash on a filesystem

@@ -80,8 +80,10 @@ static int inject_writev(int fd, struct iovec *iov, int n)
 }
 
 /* Header + Received + message; one writev when the message is in
- * memory (nearly always), so a 4 KiB message costs one system call. */
-static int inject_file(int fd, struct queue_job *j, long long now)
+ * memory (nearly always), so a 4 KiB message costs one system call.
+ * The bytes written go to *len (a pool file is cut there: no lseek). */
+static int inject_file(int fd, struct queue_job *j, long long now,
+		       off_t *len)
 {
 	size_t hlen;
 	char *hdr = qfile_format(&j->q, &hlen);
@@ -95,20 +97,15 @@ static int inject_file(int fd, struct queue_job *j, long long now)
 					{ rcv, strlen(rcv) },
 					{ j->sp.mem, j->sp.len } };
 		rc = inject_writev(fd, iov, 3);
+		*len = (off_t)(hlen + strlen(rcv) + j->sp.len);
 	} else if (io_write_all(fd, hdr, hlen) == 0 &&
 		   io_write_all(fd, rcv, strlen(rcv)) == 0) {
 		rc = queue_spool_copy(&j->sp, fd);
+		*len = (off_t)(hlen + strlen(rcv)) + j->sp.total;
 	}
 	free(hdr);
 	free(rcv);
 	return rc;
-}
-
-/* A pool file keeps what it held beyond what was just written. */
-static int inject_cut(int fd)
-{
-	off_t end = lseek(fd, 0, SEEK_CUR);
-	return end < 0 ? -1 : ftruncate(fd, end);
 }
 
 /* A pool file (queue_pool.c) when one is safe to use, else tmp/<id>,
@@ -141,6 +138,7 @@ int queue_inject_write(struct queue_job *j)
 {
 	long long now = queue_now();
 	char err[200];
+	off_t len = 0;
 	int fd;
 
 	if (queue_env_parse(j->env, j->envlen, &j->q, err, sizeof err) < 0)
@@ -151,8 +149,9 @@ int queue_inject_write(struct queue_job *j)
 	j->q.arrival = now;
 	if (!j->reused)
 		queue_inject_group(fd); /* a pool file has it already */
-	if (inject_file(fd, j, now) < 0 ||
-	    (j->reused && inject_cut(fd) < 0)) {
+	/* a pool file keeps what it held beyond what was just written */
+	if (inject_file(fd, j, now, &len) < 0 ||
+	    (j->reused && ftruncate(fd, len) < 0)) {
 		inject_failx(&j->r, "write");
 		close(fd);
 		unlink(j->tmp);

@@ -6,6 +6,8 @@
  * thread. */
 #include "queue.h"
 #include "exitcodes.h"
+#include "kv.h"
+#include "log.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -32,6 +34,7 @@ void queue_job_init(struct queue_job *j, int msgfd, int envfd)
 	j->msgfd = msgfd;
 	j->envfd = envfd;
 	j->fd = -1;
+	j->replyfd = -1;
 	queue_spool_init(&j->sp, tmpdir);
 }
 
@@ -48,6 +51,22 @@ void queue_job_free(struct queue_job *j)
 	queue_spool_free(&j->sp);
 	j->env = NULL;
 	j->fd = -1;
+}
+
+/* From the main thread (a refusal) or a commit thread (the verdict);
+ * never both for one connection at once. */
+void queue_job_reply(int fd, int status, const char *qid, const char *text)
+{
+	struct kv k;
+
+	kv_init(&k);
+	kv_addf(&k, "status", "%d", status);
+	if (qid && *qid && strcmp(qid, "-") != 0)
+		kv_add(&k, "id", qid);
+	kv_add(&k, "text", text);
+	if (kv_send(&k, fd) < 0)
+		log_warn("queue.sock: reply lost: %s", strerror(errno));
+	kv_free(&k);
 }
 
 static int job_fail(struct queue_job *j, int status, const char *what)

@@ -4,10 +4,12 @@
  * connection (relay-smtpd: no pipes, one write for a small message); the
  * job (queue_job.c) reads them in this process's poll loop as data arrives,
  * writes tmp/<id> the way the standalone program does, and hands it to
- * the commit thread (queue_commit.c), which makes whole batches durable
- * at once; then the connection gets "status= id= text=".  No fork per
- * message.  One injection at a time per connection, many connections at
- * once. */
+ * the commit threads (queue_commit.c), which make whole batches durable
+ * at once and then answer "status= id= text=" on the connection
+ * themselves; this loop frees the job when the client's next frame comes
+ * (or within a second).  No fork per message, and no wake-up of this
+ * loop per message but the client's request.  One injection at a time
+ * per connection, many connections at once. */
 #include "queue.h"
 #include "exitcodes.h"
 #include "kv.h"
@@ -122,20 +124,6 @@ static void listen_accept(int lfd)
 	conns[nconns++] = c;
 }
 
-static void listen_reply(struct lconn *c, int status, const char *qid,
-			 const char *text)
-{
-	struct kv k;
-	kv_init(&k);
-	kv_addf(&k, "status", "%d", status);
-	if (qid && *qid && strcmp(qid, "-") != 0)
-		kv_add(&k, "id", qid);
-	kv_add(&k, "text", text);
-	if (kv_send(&k, c->fd) < 0)
-		log_warn("queue.sock: reply lost: %s", strerror(errno));
-	kv_free(&k);
-}
-
 /* One request frame with the descriptors that came with it. */
 static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 			int nfds)
@@ -151,7 +139,7 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 	if (!inl && op && strcmp(op, "inline") == 0)
 		return -1; /* with descriptors: out of step, drop the peer */
 	if (!inl && (!op || strcmp(op, "inject") != 0 || nfds != 2)) {
-		listen_reply(c, EXIT_PERM, NULL, "bad request");
+		queue_job_reply(c->fd, EXIT_PERM, NULL, "bad request");
 		return 0;
 	}
 	c->job = malloc(sizeof *c->job);
@@ -167,11 +155,19 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 		fd_nonblock(c->job->envfd);
 	}
 	c->job->owner = c;
+	c->job->replyfd = c->fd;
 	c->job->deadline = queue_now() + cf.data_timeout + 60;
 	return 0;
 }
 
 static void listen_finish(struct queue_job *j);
+
+/* To the commit, which answers the client itself (queue_commit_done). */
+static void listen_commit(struct queue_job *j)
+{
+	j->incommit = 1;
+	queue_commit_add(j);
+}
 
 /* A frame of an inline injection; 1 when the job left for the commit
  * or was answered (no more frames for now). */
@@ -180,7 +176,7 @@ static int listen_inline(struct lconn *c, const char *p, size_t n)
 	int rc = queue_job_frame(c->job, p, n);
 
 	if (rc > 0)
-		queue_commit_add(c->job);
+		listen_commit(c->job);
 	else if (rc < 0)
 		listen_finish(c->job);
 	return rc != 0;
@@ -229,22 +225,37 @@ static void listen_read(size_t i)
 	}
 }
 
-/* The injection is over (refused or committed): answer, and take the
- * frames that queued up meanwhile. */
-static void listen_finish(struct queue_job *j)
+static void listen_release(struct lconn *c)
 {
-	struct lconn *c = j->owner;
+	queue_job_free(c->job);
+	free(c->job);
+	c->job = NULL;
+}
+
+/* Frames that came with the last read are taken now; for anything still
+ * in the socket poll says so (no read that can only say EAGAIN). */
+static void listen_read_on(struct lconn *c)
+{
 	size_t i;
 
-	queue_inject_report(j);
-	listen_reply(c, j->r.status, j->r.qid, j->r.text);
-	queue_job_free(j);
-	free(j);
-	c->job = NULL;
+	if (!ns_reader_pending(&c->rd))
+		return;
 	for (i = 0; i < nconns && conns[i] != c; i++)
 		;
 	if (i < nconns)
 		listen_read(i);
+}
+
+/* The injection was refused here: answer, and take the frames that
+ * queued up meanwhile. */
+static void listen_finish(struct queue_job *j)
+{
+	struct lconn *c = j->owner;
+
+	queue_inject_report(j);
+	queue_job_reply(c->fd, j->r.status, j->r.qid, j->r.text);
+	listen_release(c);
+	listen_read_on(c);
 }
 
 /* Data on a job's pipe. */
@@ -254,33 +265,46 @@ static void listen_step(struct lconn *c)
 	if (rc < 0)
 		listen_finish(c->job);
 	else if (rc > 0)
-		queue_commit_add(c->job);
+		listen_commit(c->job);
 }
 
-/* The commit thread finished a batch: one wake-up of relay-send for it. */
+/* A connection whose injection is in the commit: 1 when it was done
+ * (answered by the commit thread) and is now released; else, with wake,
+ * the commit thread will write the wake-up pipe when it is. */
+static int listen_collect(struct lconn *c, int wake)
+{
+	if (!c->job || !c->job->incommit || !queue_commit_done(c->job, wake))
+		return 0;
+	listen_release(c);
+	return 1;
+}
+
+/* The commit finished a job we asked about (its client wrote or went
+ * away during the commit): release it and read on.  Backwards, since
+ * listen_read may close a connection and move the last one down. */
 static void listen_committed(int wakefd)
 {
 	char junk[64];
-	struct queue_job *j, *next;
-	int any = 0;
 
-	while (read(wakefd, junk, sizeof junk) > 0)
-		;
-	for (j = queue_commit_take(); j; j = next) {
-		next = j->next;
-		any |= j->r.status == EXIT_DONE;
-		listen_finish(j);
+	if (read(wakefd, junk, sizeof junk) < 0) {
+		/* EAGAIN: another pass took it */
 	}
-	if (any)
-		queue_dirs_trigger(cf.queue_dir);
+	for (size_t i = nconns; i-- > 0;)
+		if (i < nconns && conns[i]->job && conns[i]->job->wake &&
+		    listen_collect(conns[i], 0))
+			listen_read(i);
 }
 
 /* What a connection waits on: its socket (frames), or the pipe of its
- * injection, or nothing (-1) while the injection is in the commit. */
+ * injection; in the commit its socket again, as the client's next
+ * frame (or its hang-up) is what tells us to look whether the commit
+ * answered it, or nothing (-1) once the commit is to wake us. */
 static int listen_job_fd(const struct lconn *c)
 {
 	if (listen_wants_frames(c))
 		return c->fd;
+	if (c->job->incommit)
+		return c->job->wake ? -1 : c->fd;
 	return c->job->inl ? -1 : queue_job_poll_fd(c->job);
 }
 
@@ -297,6 +321,12 @@ static void listen_timeouts(void)
 	queue_pool_tick(cf.queue_dir);
 	for (size_t i = nconns; i-- > 0;) {
 		struct queue_job *j = i < nconns ? conns[i]->job : NULL;
+		if (j && j->incommit) { /* an idle client's, answered */
+			if (listen_collect(conns[i], 0) &&
+			    ns_reader_pending(&conns[i]->rd))
+				listen_read(i);
+			continue;
+		}
 		if (!j || listen_job_fd(conns[i]) < 0 || now < j->deadline)
 			continue;
 		if (j->inl) { /* its frames are out of step: drop the peer */
@@ -311,11 +341,11 @@ static void listen_timeouts(void)
 	}
 }
 
-/* pfd[]: the listening socket, the commit thread's wake-up, the pool's
- * inotify (-1: none), then the connections */
-#define LISTEN_FIXED 3
+/* pfd[]: the listening socket, the commit threads' wake-up, then the
+ * connections */
+#define LISTEN_FIXED 2
 
-static void listen_loop(int lfd, int wakefd, int poolfd)
+static void listen_loop(int lfd, int wakefd)
 {
 	static struct pollfd pfd[LISTEN_CONN_MAX + LISTEN_FIXED];
 
@@ -324,7 +354,6 @@ static void listen_loop(int lfd, int wakefd, int poolfd)
 		int rc;
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = wakefd, .events = POLLIN };
-		pfd[2] = (struct pollfd){ .fd = poolfd, .events = POLLIN };
 		for (size_t i = 0; i < n; i++)
 			pfd[i + LISTEN_FIXED] = (struct pollfd){
 				.fd = listen_job_fd(conns[i]),
@@ -341,13 +370,12 @@ static void listen_loop(int lfd, int wakefd, int poolfd)
 			if (!pfd[i + LISTEN_FIXED].revents || i >= nconns ||
 			    pfd[i + LISTEN_FIXED].fd < 0)
 				continue;
-			if (listen_wants_frames(conns[i]))
+			if (listen_wants_frames(conns[i]) ||
+			    listen_collect(conns[i], 1))
 				listen_read(i);
-			else
+			else if (!conns[i]->job->incommit)
 				listen_step(conns[i]);
 		}
-		if (pfd[2].revents)
-			queue_pool_events();
 		if (pfd[1].revents)
 			listen_committed(wakefd);
 		if (pfd[0].revents)
@@ -359,7 +387,7 @@ static void listen_loop(int lfd, int wakefd, int poolfd)
 int queue_listen_run(void)
 {
 	char path[PATH_MAX];
-	int lfd, wakefd, poolfd;
+	int lfd, wakefd;
 
 	snprintf(path, sizeof path, "%s/queue.sock", cf.run_dir);
 	lfd = usock_listen(path, 0666);
@@ -376,9 +404,9 @@ int queue_listen_run(void)
 	wakefd = queue_commit_start();
 	if (wakefd < 0)
 		log_fatalx(EXIT_TEMP, "commit thread");
-	poolfd = queue_pool_start(cf.queue_dir);
+	queue_pool_start(cf.queue_dir);
 	fd_nonblock(lfd);
 	log_info("listening on %s", path);
-	listen_loop(lfd, wakefd, poolfd);
+	listen_loop(lfd, wakefd);
 	return 0;
 }

@@ -31,6 +31,12 @@
 
 #define POOL_KEEP 1024   /* names kept; more are unlinked as they come */
 #define POOL_START 256   /* empty files made at start when fewer exist */
+/* New names are read from inotify when taking, not when they arrive (a
+ * wake-up of the daemon per delivered message): when fewer than POOL_LOW
+ * are kept, every POOL_READ_EVERY takes, or at once when none is; and
+ * once a second (queue_pool_tick), so the kernel's queue stays short. */
+#define POOL_LOW 256
+#define POOL_READ_EVERY 32
 
 struct pool_entry {
 	char name[QFILE_ID_MAX];
@@ -41,6 +47,7 @@ static struct {
 	int dirfd, ifd;
 	struct pool_entry v[POOL_KEEP]; /* a ring, oldest first */
 	size_t head, n;
+	unsigned takes;  /* since the last read of inotify */
 } pool = { .dirfd = -1, .ifd = -1 };
 
 static atomic_ulong dirsync_started, dirsync_done;
@@ -137,16 +144,19 @@ int queue_pool_start(const char *qdir)
 	pool_scan();
 	pool_fill();
 	queue_pool_tick(qdir); /* makes what the scan found usable */
-	return pool.ifd;
+	return 0;
 }
 
-/* Names relay-send moved in since the last call. */
-void queue_pool_events(void)
+/* Names relay-send moved in since the last read.  A read that did not
+ * fill the buffer took all there was: no second read to hear EAGAIN. */
+static void pool_read(void)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-	ssize_t n;
+	ssize_t n = 0;
 
-	while ((n = read(pool.ifd, buf, sizeof buf)) > 0) {
+	pool.takes = 0;
+	while (pool.ifd >= 0 &&
+	       (n = read(pool.ifd, buf, sizeof buf)) > 0) {
 		/* read after the read: every rename in buf came before it,
 		 * so only an fsync begun later is sure to carry them */
 		unsigned long seen = atomic_load(&dirsync_started);
@@ -159,6 +169,9 @@ void queue_pool_events(void)
 				pool_add(ev->name, seen);
 			p += sizeof *ev + ev->len;
 		}
+		if ((size_t)n + sizeof(struct inotify_event) + NAME_MAX + 1 <=
+		    sizeof buf)
+			break;
 	}
 }
 
@@ -166,6 +179,7 @@ void queue_pool_events(void)
  * a link or a file of someone else's is dropped, never written through. */
 static int pool_open(const char *name)
 {
+	static uid_t euid = (uid_t)-1; /* a system call per message else */
 	struct stat st;
 	int fd = openat(pool.dirfd, name,
 			O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -175,8 +189,10 @@ static int pool_open(const char *name)
 			unlinkat(pool.dirfd, name, 0);
 		return -1;
 	}
+	if (euid == (uid_t)-1)
+		euid = geteuid(); /* privileges are dropped by now */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-	    st.st_uid != geteuid()) {
+	    st.st_uid != euid) {
 		close(fd);
 		unlinkat(pool.dirfd, name, 0);
 		errno = EPERM;
@@ -187,8 +203,11 @@ static int pool_open(const char *name)
 
 int queue_pool_take(const char *qdir, char *path, size_t n)
 {
-	unsigned long done = atomic_load(&dirsync_done);
+	unsigned long done;
 
+	if (pool.n == 0 || (pool.n < POOL_LOW && ++pool.takes >= POOL_READ_EVERY))
+		pool_read();
+	done = atomic_load(&dirsync_done);
 	while (pool.n > 0) {
 		struct pool_entry *e = &pool.v[pool.head];
 		int fd;
@@ -213,8 +232,10 @@ void queue_pool_tick(const char *qdir)
 	char path[PATH_MAX];
 	unsigned long t;
 
-	size_t last = (pool.head + pool.n - 1) % POOL_KEEP;
+	size_t last;
 
+	pool_read();
+	last = (pool.head + pool.n - 1) % POOL_KEEP;
 	if (pool.n == 0 || pool.v[last].seen < atomic_load(&dirsync_done))
 		return; /* the newest is usable, so all are */
 	snprintf(path, sizeof path, "%s/new", qdir);
