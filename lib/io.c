@@ -110,6 +110,12 @@ static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 	}
 }
 
+int io_sock_timeout(int fd, int which, long ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+	return setsockopt(fd, SOL_SOCKET, which, &tv, sizeof tv);
+}
+
 /* A read bounded by the socket's receive timeout instead of a poll before
  * it: one system call per read instead of two.  SO_RCVTIMEO is set only
  * when the socket has none yet or a longer one than what is left; a
@@ -133,10 +139,7 @@ static ssize_t io_sock_read(struct io *io, void *buf, size_t n)
 			return -1;
 		}
 		if (io->rcv_ms <= 0 || io->rcv_ms > left) {
-			struct timeval tv = { .tv_sec = left / 1000,
-					      .tv_usec = left % 1000 * 1000 };
-			if (setsockopt(io->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				       sizeof tv) < 0)
+			if (io_sock_timeout(io->rfd, SO_RCVTIMEO, left) < 0)
 				return -2;
 			io->rcv_ms = left;
 		}

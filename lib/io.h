@@ -74,6 +74,10 @@ ssize_t io_fd_write(struct io *io, const void *buf, size_t n);
  * EINTR; 0, or -1 with errno (EPIPE when the reader is gone and SIGPIPE
  * is ignored). */
 int io_write_all(int fd, const void *buf, size_t n);
+/* Set a socket's SO_RCVTIMEO or SO_SNDTIMEO (which) to ms (> 0): a
+ * blocking read or write on it then fails with EAGAIN after that long.
+ * 0, or -1 (ENOTSOCK for a pipe). */
+int io_sock_timeout(int fd, int which, long ms);
 /* Wait for fd to be readable (events POLLIN) or writable (POLLOUT);
  * 1 ready, 0 timeout, -1 error. */
 int io_wait(int fd, short events, int timeout_ms);

@@ -2,10 +2,12 @@
  * itself: it sends what it saw and answers the client what policy says. */
 #include "smtp_policy.h"
 #include "smtp_frame.h"
+#include "io.h"
 #include "log.h"
 #include "usock.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,12 @@ int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 	p->fd = usock_connect(path);
 	if (p->fd < 0)
 		return -1;
-	if (fd_nonblock(p->fd) < 0 || ns_reader_init(&p->rd, p->fd) < 0) {
+	/* blocking, each read and write bounded by the socket's timeouts:
+	 * a reply is waited for in the read itself, not in a poll before
+	 * it (one system call per reply instead of two) */
+	if (io_sock_timeout(p->fd, SO_RCVTIMEO, timeout_ms) < 0 ||
+	    io_sock_timeout(p->fd, SO_SNDTIMEO, timeout_ms) < 0 ||
+	    ns_reader_init(&p->rd, p->fd) < 0) {
 		smtp_policy_close(p);
 		return -1;
 	}
@@ -57,40 +64,29 @@ static void policy_unpost(struct smtp_policy *p)
 	}
 }
 
-/* How to read the next reply: only what is already here (a read, no
- * wait), or wait for it (poll first: it was asked for just now), or
- * both (a reply that had time to come: a read first, then wait). */
-enum { READ_NOWAIT, READ_WAIT, READ_TRY_WAIT };
-
-/* 1 with the next reply, 0 none yet (READ_NOWAIT), -1 on failure. */
-static int policy_read(struct smtp_policy *p, int how, char **payload,
-		       size_t *len)
+/* The next reply: buffered, or one read that waits at most the socket's
+ * receive timeout (EAGAIN then: a timeout).  1, or -1. */
+static int policy_read(struct smtp_policy *p, char **payload, size_t *len)
 {
-	int rc = 0;
+	int rc = ns_reader_next(&p->rd, payload, len);
 
-	if (how != READ_WAIT)
-		rc = ns_reader_next(&p->rd, payload, len);
-	if (rc == 0 && how != READ_NOWAIT)
-		rc = smtp_frame_read(&p->rd, p->timeout_ms, payload, len);
-	return rc;
+	if (rc == 0)
+		errno = ETIMEDOUT;
+	return rc == 0 ? -1 : rc;
 }
 
 /* Read the replies owed for frames sent without waiting; they change
- * nothing, but each must be a reply.  With READ_NOWAIT only those
- * already here.  0, or -1. */
-static int policy_settle(struct smtp_policy *p, int how)
+ * nothing, but each must be a reply.  0, or -1. */
+static int policy_settle(struct smtp_policy *p)
 {
 	struct smtp_verdict v;
 	char *payload;
 	size_t len;
 
-	for (; p->owed > 0; p->owed--) {
-		int rc = policy_read(p, how, &payload, &len);
-		if (rc == 0)
-			return 0;
-		if (rc != 1 || smtp_policy_parse(payload, len, &v) < 0)
+	for (; p->owed > 0; p->owed--)
+		if (policy_read(p, &payload, &len) != 1 ||
+		    smtp_policy_parse(payload, len, &v) < 0)
 			return -1;
-	}
 	return 0;
 }
 
@@ -157,20 +153,20 @@ int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold)
 
 int smtp_policy_alive(struct smtp_policy *p)
 {
-	char c;
-	ssize_t r;
+	struct pollfd pf = { .fd = p->fd, .events = POLLRDHUP };
 
 	if (p->fd < 0)
 		return 0;
-	policy_unpost(p);
-	/* replies owed from the last session first: behind them may be
-	 * the end of a policy that restarted since */
-	if (policy_settle(p, READ_NOWAIT) < 0)
-		return 0;
-	if (ns_reader_pending(&p->rd) > p->rd.consumed)
-		return 1;
-	r = recv(p->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	return r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR));
+	return smtp_policy_peer_left(p, &pf, poll(&pf, 1, 0)) ? 0 : 1;
+}
+
+int smtp_policy_peer_left(const struct smtp_policy *p,
+			  const struct pollfd *pf, int polled)
+{
+	/* replies owed from the last session (POLLIN) stay where they are:
+	 * they are read before the next verdict, a read no later than now */
+	return p->fd >= 0 && polled > 0 &&
+	       (pf->revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
 void smtp_policy_quit(struct smtp_policy *p)
@@ -178,7 +174,7 @@ void smtp_policy_quit(struct smtp_policy *p)
 	if (p->fd < 0)
 		return;
 	policy_unpost(p);
-	(void)policy_settle(p, READ_WAIT); /* policy gone: changes nothing */
+	(void)policy_settle(p); /* policy gone: changes nothing */
 	smtp_policy_close(p);
 }
 
@@ -196,8 +192,7 @@ int smtp_policy_post(struct smtp_policy *p, struct kv *req)
 }
 
 /* The posted request's verdict, after the replies owed before it. */
-static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v,
-			  int how)
+static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
 {
 	char *payload;
 	size_t len;
@@ -207,8 +202,7 @@ static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v,
 		return -1;
 	p->posted = 0;
 	errno = 0;
-	if (policy_settle(p, how) == 0 &&
-	    policy_read(p, how, &payload, &len) == 1)
+	if (policy_settle(p) == 0 && policy_read(p, &payload, &len) == 1)
 		rc = smtp_policy_parse(payload, len, v);
 	if (rc < 0)
 		policy_failed(p);
@@ -217,7 +211,7 @@ static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v,
 
 int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
 {
-	return policy_verdict(p, v, READ_TRY_WAIT);
+	return policy_verdict(p, v);
 }
 
 int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
@@ -225,7 +219,7 @@ int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 {
 	if (smtp_policy_post(p, req) < 0)
 		return -1;
-	return policy_verdict(p, v, READ_WAIT);
+	return policy_verdict(p, v);
 }
 
 static const struct {

@@ -30,8 +30,11 @@ struct smtp_verdict {
  * replies are read, in order, before the next verdict. */
 #define SMTP_POLICY_HELD 768
 
+struct pollfd;
+
 struct smtp_policy {
-	int fd;               /* -1 when not connected */
+	int fd;               /* -1 when not connected; blocking, with
+				 SO_RCVTIMEO and SO_SNDTIMEO of timeout_ms */
 	int timeout_ms;
 	struct ns_reader rd;
 	char held[SMTP_POLICY_HELD]; /* encoded frames not sent yet */
@@ -53,8 +56,8 @@ int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 		    struct smtp_verdict *v);
 /* smtp_policy_ask in two halves, for a verdict that can wait while
  * smtpd does something else (DATA: the message is read meanwhile):
- * post sends req, verdict reads its answer (a read first: it had time to
- * come; then a wait).  Nothing else may be sent in between (it would
+ * post sends req, verdict reads its answer (one read, waiting only when
+ * it has not come yet).  Nothing else may be sent in between (it would
  * turn the verdict into an owed reply). */
 int smtp_policy_post(struct smtp_policy *p, struct kv *req);
 int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);
@@ -66,9 +69,15 @@ int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);
  * (the connection is then closed). */
 int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold);
 
-/* Whether the connection's peer is still there (a look, no wait): 0
- * when policy closed it (restarted since), 1 otherwise. */
+/* Whether the connection's peer is still there (one poll, no wait): 0
+ * when policy closed it (restarted since), 1 otherwise.  Replies owed
+ * are left to be read before the next verdict. */
 int smtp_policy_alive(struct smtp_policy *p);
+/* The same from a poll the caller made (with other fds: one system call
+ * for all): pf polled p->fd for POLLRDHUP, polled is poll's result.
+ * 1 when the peer left. */
+int smtp_policy_peer_left(const struct smtp_policy *p,
+			  const struct pollfd *pf, int polled);
 
 /* At the end of the process: read the replies still owed, then close
  * (closing with bytes unread is a reset, which policy logs as an error). */

@@ -19,8 +19,19 @@ struct smtp_queue_job {
 
 /* Start an injection on the connection kept from the last message
  * (connecting when there is none); nothing is sent yet.  0, or -1 when
- * relay-queue cannot be reached. */
+ * relay-queue cannot be reached.  A kept connection is not looked at
+ * here: a session looks at it once, at its start (smtp_queue_pollfd);
+ * one found closed at the first write (relay-queue restarted since) is
+ * replaced then. */
 int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath);
+
+struct pollfd;
+/* The look at the kept connection, in the caller's poll (timeout 0)
+ * with other fds: pollfd fills pf (fd -1 when none is kept), polled
+ * drops the connection when anything happened on it (relay-queue closed
+ * it, or sent what nobody asked for).  polled is poll's result. */
+void smtp_queue_pollfd(struct pollfd *pf);
+void smtp_queue_polled(const struct pollfd *pf, int polled);
 /* Send what is left of the message, its end and the envelope (env, n
  * bytes, already NUL-framed), and read the answer: the status (0
  * durable, 100, 111, ...) with the queue id or the text, or -1 when

@@ -2,11 +2,13 @@
  * its table of verbs, the per-session limits (commands, errors, time). */
 #include "smtp_session.h"
 #include "smtp_cmd.h"
+#include "smtp_queue.h"
 #include "smtp_tls.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +161,24 @@ static void copy_fact(char *dst, size_t n, const char *v, const char *def)
 	log_clean(dst, n, v, strlen(v));
 }
 
+/* The connections kept from the last session (to relay-policy and to
+ * relay-queue) in one poll without waiting: one whose peer closed it
+ * (the daemon restarted since) is dropped, to be opened again when
+ * needed. */
+static void session_look_kept(struct smtp_session *s)
+{
+	struct pollfd pf[2] = { { .fd = s->policy.fd, .events = POLLRDHUP } };
+	int rc;
+
+	smtp_queue_pollfd(&pf[1]);
+	if (pf[0].fd < 0 && pf[1].fd < 0)
+		return;
+	rc = poll(pf, 2, 0);
+	if (smtp_policy_peer_left(&s->policy, &pf[0], rc))
+		smtp_policy_close(&s->policy);
+	smtp_queue_polled(&pf[1], rc);
+}
+
 /* A new session on the policy connection, opened when there is none.
  * phase=connect is always accepted (ARCHITECTURE.md): it is held and
  * goes out with the session's first real request, so a session costs
@@ -172,8 +192,7 @@ static int session_connect(struct smtp_session *s)
 	struct kv req;
 	int rc;
 
-	if (s->policy.fd >= 0 && !smtp_policy_alive(&s->policy))
-		smtp_policy_close(&s->policy);
+	session_look_kept(s);
 	snprintf(path, sizeof path, "%s/policy.sock", cf.run_dir);
 	if (s->policy.fd < 0 && smtp_policy_open(&s->policy, path,
 						 (int)cf.smtp_timeout * 1000) < 0)

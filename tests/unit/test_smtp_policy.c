@@ -2,6 +2,7 @@
 /* test_smtp_policy.c: parsing relay-policy's verdicts; garbage must never
  * turn into an acceptance. */
 #include "t.h"
+#include "io.h"
 #include "../../smtpd/smtp_policy.h"
 
 #include <errno.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const struct {
@@ -55,7 +58,9 @@ static void pair_open(struct pair *x)
 
 	memset(x, 0, sizeof *x);
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	/* as smtp_policy_open makes it: blocking, with timeouts */
+	io_sock_timeout(sv[0], SO_RCVTIMEO, 2000);
+	io_sock_timeout(sv[0], SO_SNDTIMEO, 2000);
 	x->p.fd = sv[0];
 	x->p.timeout_ms = 2000;
 	ns_reader_init(&x->p.rd, sv[0]);
@@ -189,8 +194,9 @@ static void test_exchange(void)
 	smtp_policy_tell(&x.p, &k, 0);
 	kv_free(&k);
 	peer_says(&x, ns3("action=accept\n", NULL, NULL));
-	T_CHECK("alive: owed reply there, peer there",
-		smtp_policy_alive(&x.p) == 1 && x.p.owed == 0);
+	T_CHECK("alive: owed reply there, peer there (the reply left to be "
+		"read with the next verdict)",
+		smtp_policy_alive(&x.p) == 1 && x.p.owed == 1);
 	req(&k, "commit", "qid", "Q3");
 	smtp_policy_tell(&x.p, &k, 0);
 	kv_free(&k);
@@ -201,10 +207,53 @@ static void test_exchange(void)
 	smtp_policy_close(&x.p);
 }
 
+static long ms_since(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* The verdict is waited for in the read (the socket's receive timeout):
+ * one that comes 200 ms late is read; silence fails after the timeout,
+ * and the connection is closed. */
+static void test_wait(void)
+{
+	struct pair x;
+	struct smtp_verdict v;
+	struct kv k;
+	struct timespec a;
+	pid_t pid;
+	long ms;
+
+	pair_open(&x);
+	pid = fork();
+	if (pid == 0) {
+		usleep(200 * 1000);
+		peer_says(&x, ns3("action=accept\ncode=250\n", NULL, NULL));
+		_exit(0);
+	}
+	req(&k, "mail", "from", "a@example.com");
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	T_CHECK("late verdict: read", smtp_policy_ask(&x.p, &k, &v) == 0 &&
+					      v.code == 250);
+	T_CHECK("late verdict: after its 200 ms", ms_since(&a) >= 150);
+	waitpid(pid, NULL, 0);
+	io_sock_timeout(x.p.fd, SO_RCVTIMEO, 300);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	T_CHECK("silence: fails, connection closed",
+		smtp_policy_ask(&x.p, &k, &v) < 0 && x.p.fd < 0);
+	ms = ms_since(&a);
+	T_CHECK("silence: after the timeout (300 ms)", ms >= 250 && ms < 3000);
+	kv_free(&k);
+	close(x.peer);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* as in relay-smtpd */
 	test_exchange();
+	test_wait();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char buf[256], name[64];
 		struct smtp_verdict v;
