@@ -68,50 +68,15 @@ static void reap(struct listen_state *ls)
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		busy = listen_caps_release(&ls->caps, pid);
-		worker = listen_pool_reaped(&ls->pool, pid, time(NULL));
+		worker = ls->pooled &&
+			 listen_pool_reaped(&ls->pool, pid, time(NULL));
 		if (!busy && !worker)
 			log_warn("reaped unknown child %ld", (long)pid);
 	}
 }
 
-/* Best effort: the client may already be gone; never block on it. */
-static void refuse(int fd, const char *esc, const char *text)
-{
-	char buf[512];
-	int n = snprintf(buf, sizeof buf, "421 %s %s %s\r\n", esc, cf.hostname,
-			 text);
-	if (n > 0 && send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-		/* nothing more to do for this client */
-	}
-}
-
-static void peer_fill(int fd, const struct sockaddr_storage *ss,
-		      const struct listen_sock *ls, struct listen_peer *p)
-{
-	struct sockaddr_storage local;
-	socklen_t len = sizeof local;
-
-	listen_sock_name(ss, p->ip, sizeof p->ip, p->port, sizeof p->port);
-	if (ls->fixed) {
-		memcpy(p->localip, ls->localip, sizeof ls->localip);
-		memcpy(p->localport, ls->localport, sizeof ls->localport);
-	} else if (getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
-		listen_sock_name(&local, p->localip, sizeof p->localip,
-				 p->localport, sizeof p->localport);
-	} else {
-		strcpy(p->localip, "unknown");
-		strcpy(p->localport, "0");
-	}
-	p->tls = ls->tls;
-}
-
-/* A session ended on worker pid: its slot goes. */
-static void release(void *caps, pid_t pid)
-{
-	listen_caps_release(caps, pid);
-}
-
-/* Serve or refuse one accepted connection; fd is closed here. */
+/* Serve (one relay-smtpd per connection) or refuse one accepted
+ * connection; fd is closed here.  Pool workers accept by themselves. */
 static void serve(struct listen_state *st, int fd,
 		  const struct sockaddr_storage *ss, const struct listen_sock *ls)
 {
@@ -121,7 +86,7 @@ static void serve(struct listen_state *st, int fd,
 	enum listen_caps_verdict v;
 	pid_t pid;
 
-	peer_fill(fd, ss, ls, &p);
+	listen_sock_peer(fd, ss, ls, &p);
 	if (ipaddr_parse(p.ip, &ip) < 0)
 		memset(&ip, 0, sizeof ip);
 	v = listen_caps_check(caps, &ip);
@@ -129,11 +94,9 @@ static void serve(struct listen_state *st, int fd,
 		log_info("refused %s port=%s: %s (%zu open)", p.ip, p.localport,
 			 v == LISTEN_CAPS_GLOBAL ? "conn_max" : "conn_per_ip",
 			 caps->n);
-		refuse(fd, "4.7.0", "Too many connections, try again later");
-	} else if ((pid = st->pooled ? listen_pool_hand(&st->pool, fd, &p, time(NULL),
-							  release, caps)
-				     : listen_spawn(fd, &p)) < 0) {
-		refuse(fd, "4.3.0", "Service temporarily unavailable");
+		listen_sock_refuse(fd, "4.7.0", "Too many connections, try again later");
+	} else if ((pid = listen_spawn(fd, &p)) < 0) {
+		listen_sock_refuse(fd, "4.3.0", "Service temporarily unavailable");
 	} else {
 		listen_caps_add(caps, &ip, pid);
 		log_info("connect %s:%s to %s pid=%ld (%zu open, %zu from ip)",
@@ -160,23 +123,19 @@ static void accept_some(struct listen_state *st, const struct listen_sock *ls)
 	}
 }
 
-/* Sessions that ended on the workers whose control socket is readable
- * (pf[0..n) are the workers' entries w[0..n), in order). */
+/* The workers whose control socket is readable (pf[0..n) are the
+ * workers' entries, idx their index): wake-up bytes, or gone. */
 static void pool_input(struct listen_state *st, const struct pollfd *pf,
 		       const size_t *idx, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		pid_t pid;
-		if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		pid = listen_pool_input(&st->pool, idx[i], time(NULL));
-		if (pid > 0)
-			listen_caps_release(&st->caps, pid);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (pf[i].revents & (POLLIN | POLLHUP | POLLERR))
+			listen_pool_input(&st->pool, idx[i]);
 }
 
-/* Build the poll set: the signal pipe, the listeners, then the workers'
- * control sockets; returns how many.  *pf and *idx grow as needed. */
+/* Build the poll set: the signal pipe, the listeners (when there is no
+ * pool: pool workers accept by themselves), then the workers' control
+ * sockets; returns how many.  *pf and *idx grow as needed. */
 static size_t poll_set(struct listen_state *st, struct listen_sock *socks,
 		       size_t n, int sigfd, struct pollfd **pf, size_t **idx,
 		       size_t *cap)
@@ -196,7 +155,7 @@ static size_t poll_set(struct listen_state *st, struct listen_sock *socks,
 	(*pf)[k].fd = sigfd;
 	(*pf)[k++].events = POLLIN;
 	for (size_t i = 0; i < n; i++) {
-		(*pf)[k].fd = socks[i].fd;
+		(*pf)[k].fd = st->pooled ? -1 : socks[i].fd;
 		(*pf)[k++].events = POLLIN;
 	}
 	for (size_t i = 0; i < st->pool.n; i++)
@@ -216,10 +175,10 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 	char drain[64];
 	int sigfd, timeout;
 
-	if (listen_caps_init(&st.caps, (size_t)cf.conn_max, (size_t)cf.conn_per_ip) < 0 ||
-	    listen_pool_init(&st.pool) < 0)
-		log_fatal(EXIT_TEMP, "out of memory");
 	st.pooled = cf.smtpd_workers_min > 0;
+	if (listen_caps_init(&st.caps, (size_t)cf.conn_max, (size_t)cf.conn_per_ip) < 0 ||
+	    (st.pooled && listen_pool_init(&st.pool, socks, n) < 0))
+		log_fatal(EXIT_TEMP, "out of memory");
 	sigfd = signals_init();
 	while (!got_term) {
 		time_t now = time(NULL);
@@ -231,7 +190,6 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 		k = poll_set(&st, socks, n, sigfd, &pf, &idx, &cap);
 		if (poll(pf, k, timeout) < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
-		/* sessions that ended free their slots before new ones come */
 		pool_input(&st, pf + n + 1, idx + n + 1, k - n - 1);
 		/* a child's exit always comes with a SIGCHLD, which writes to
 		 * the pipe: no waitpid (a system call) on other wake-ups */
@@ -240,14 +198,15 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 				;
 			reap(&st);
 		}
-		for (size_t i = 0; i < n && !got_term; i++)
+		for (size_t i = 0; i < n && !got_term && !st.pooled; i++)
 			if (pf[i + 1].revents & POLLIN)
 				accept_some(&st, &socks[i]);
 	}
 	for (size_t i = 0; i < n; i++)
 		close(socks[i].fd);
-	listen_pool_free(&st.pool);
-	log_info("stopping: %zu sessions left to finish on their own", st.caps.n);
+	if (st.pooled)
+		listen_pool_free(&st.pool);
+	log_info("stopping: sessions left finish on their own");
 	listen_caps_free(&st.caps);
 	free(pf);
 	free(idx);

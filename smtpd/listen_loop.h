@@ -1,6 +1,7 @@
-/* listen_loop.h: relay-listen's event loop: accept on every listener,
- * apply the caps, spawn, reap children (SIGCHLD through a self-pipe),
- * stop accepting on SIGTERM. */
+/* listen_loop.h: relay-listen's event loop: keep the worker pool filled
+ * and trimmed (or, without a pool, accept on every listener, apply the
+ * caps and spawn), reap children (SIGCHLD through a self-pipe), stop on
+ * SIGTERM. */
 #ifndef LISTEN_LOOP_H
 #define LISTEN_LOOP_H
 

@@ -1,5 +1,6 @@
 /* listen_main.c: relay-listen: bind the SMTP ports, drop privileges,
- * accept, apply the connection caps, run relay-smtpd per connection. */
+ * keep the pool of relay-smtpd workers that accept on them (or accept,
+ * apply the caps and run relay-smtpd per connection without a pool). */
 #include "listen_caps.h"
 #include "listen_sock.h"
 #include "listen_spawn.h"

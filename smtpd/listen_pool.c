@@ -10,7 +10,6 @@
 #include "usock.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,19 +26,33 @@ static void conf_stat(struct stat *st)
 		memset(st, 0, sizeof *st);
 }
 
-int listen_pool_init(struct listen_pool *p)
+int listen_pool_init(struct listen_pool *p, const struct listen_sock *socks,
+		     size_t nsocks)
 {
+	/* busy workers that are on their way out (retired, or over
+	 * conn_max and refusing) hold slots while their replacements run */
+	size_t cap = 2 * (size_t)cf.conn_max + (size_t)cf.smtpd_workers_min + 8;
+
 	memset(p, 0, sizeof *p);
 	conf_stat(&p->conf_st);
-	return 0;
+	p->socks = socks;
+	p->nsocks = nsocks;
+	p->slots = listen_slots_create(cap, (size_t)cf.conn_max,
+				       (size_t)cf.conn_per_ip, &p->slots_fd);
+	return p->slots ? 0 : -1;
+}
+
+static int worker_idle(const struct listen_pool *p, const struct listen_worker *w)
+{
+	return w->fd >= 0 &&
+	       listen_slots_get(p->slots, w->slot).state == SLOT_IDLE;
 }
 
 size_t listen_pool_idle(const struct listen_pool *p)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < p->n; i++)
-		if (p->w[i].fd >= 0 && !p->w[i].busy)
-			k++;
+		k += (size_t)worker_idle(p, &p->w[i]);
 	return k;
 }
 
@@ -52,30 +65,88 @@ static void retire(struct listen_worker *w)
 	w->retired = 1;
 }
 
-/* A new idle worker, or NULL. */
-static struct listen_worker *spawn(struct listen_pool *p, time_t now)
+static int send_frame(int sock, struct kv *k, int fd)
+{
+	char frame[512];
+	size_t n = k->failed ? 0 : ns_encode(frame, sizeof frame, k->buf, k->len);
+
+	kv_free(k);
+	return n ? usock_send_fds(sock, frame, n, &fd, 1) : -1;
+}
+
+/* The worker's set-up: its slot with the table, then the listeners. */
+static int send_setup(const struct listen_pool *p, int sock, size_t slot)
+{
+	char num[3][32];
+	struct kv k;
+
+	snprintf(num[0], sizeof num[0], "%zu", slot);
+	snprintf(num[1], sizeof num[1], "%ld", cf.smtpd_workers_min);
+	snprintf(num[2], sizeof num[2], "%zu", p->nsocks);
+	kv_init(&k);
+	kv_add(&k, "op", "pool");
+	kv_add(&k, "slot", num[0]);
+	kv_add(&k, "idle_min", num[1]);
+	kv_add(&k, "listeners", num[2]);
+	if (send_frame(sock, &k, p->slots_fd) < 0)
+		return -1;
+	for (size_t i = 0; i < p->nsocks; i++) {
+		const struct listen_sock *ls = &p->socks[i];
+		kv_init(&k);
+		kv_add(&k, "op", "listener");
+		kv_add(&k, "tls", ls->tls ? "1" : "0");
+		kv_add(&k, "fixed", ls->fixed ? "1" : "0");
+		kv_add(&k, "localip", ls->fixed ? ls->localip : "");
+		kv_add(&k, "localport", ls->fixed ? ls->localport : "");
+		kv_add(&k, "name", ls->name);
+		if (send_frame(sock, &k, ls->fd) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int grow(struct listen_pool *p)
+{
+	size_t cap = p->cap ? p->cap * 2 : 16;
+	struct listen_worker *nw;
+
+	if (p->n < p->cap)
+		return 0;
+	if (!(nw = realloc(p->w, cap * sizeof *nw)))
+		return -1;
+	p->w = nw;
+	p->cap = cap;
+	return 0;
+}
+
+/* A new idle worker; -1 when none could be started. */
+static int spawn(struct listen_pool *p, time_t now)
 {
 	struct listen_worker *w;
+	long slot;
 	int fd;
 	pid_t pid;
 
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-		struct listen_worker *nw = realloc(p->w, cap * sizeof *nw);
-		if (!nw)
-			return NULL;
-		p->w = nw;
-		p->cap = cap;
+	if (grow(p) < 0 || (slot = listen_slots_take(p->slots, now)) < 0)
+		return -1;
+	if ((pid = listen_spawn_worker(&fd)) < 0) {
+		listen_slots_free(p->slots, (size_t)slot);
+		return -1;
 	}
-	if ((pid = listen_spawn_worker(&fd)) < 0)
-		return NULL;
 	w = &p->w[p->n++];
 	memset(w, 0, sizeof *w);
 	w->pid = pid;
 	w->fd = fd;
+	w->slot = (size_t)slot;
 	w->gen = p->gen;
-	w->born = w->idle_since = now;
-	return w;
+	w->born = now;
+	if (send_setup(p, fd, w->slot) < 0) {
+		log_warn("worker pid=%ld took no set-up: %s", (long)pid,
+			 strerror(errno));
+		retire(w); /* the slot goes when it is reaped */
+		return -1;
+	}
+	return 0;
 }
 
 void listen_pool_fill(struct listen_pool *p, time_t now)
@@ -83,149 +154,24 @@ void listen_pool_fill(struct listen_pool *p, time_t now)
 	size_t idle = listen_pool_idle(p);
 
 	while (idle < (size_t)cf.smtpd_workers_min && now >= p->hold_until &&
-	       spawn(p, now))
+	       spawn(p, now) == 0)
 		idle++;
 }
 
-/* The most recently used idle worker (its pages are warm, and the
- * others stay idle long enough to be trimmed), or NULL. */
-static struct listen_worker *pick(struct listen_pool *p)
+int listen_pool_input(struct listen_pool *p, size_t i)
 {
-	struct listen_worker *best = NULL;
-
-	for (size_t i = 0; i < p->n; i++) {
-		struct listen_worker *w = &p->w[i];
-		if (w->fd >= 0 && !w->busy && (!best || w->last > best->last))
-			best = w;
-	}
-	return best;
-}
-
-/* The session frame: the facts relay-smtpd would get from UCSPI. */
-static int send_session(struct listen_worker *w, int fd,
-			const struct listen_peer *peer)
-{
-	char frame[512];
-	struct kv k;
-	size_t n;
-
-	kv_init(&k);
-	kv_add(&k, "op", "session");
-	kv_add(&k, "ip", peer->ip);
-	kv_add(&k, "port", peer->port);
-	kv_add(&k, "localip", peer->localip);
-	kv_add(&k, "localport", peer->localport);
-	kv_add(&k, "tls", peer->tls ? "1" : "0");
-	n = k.failed ? 0 : ns_encode(frame, sizeof frame, k.buf, k.len);
-	kv_free(&k);
-	if (!n)
-		return -1;
-	return usock_send_fds(w->fd, frame, n, &fd, 1);
-}
-
-/* Read the "done" frames that came since the last poll; each releases
- * its slot through done_fn.  One poll (no wait) finds them, instead of a
- * read on every busy worker's socket (most of which would say EAGAIN). */
-static void sweep(struct listen_pool *p, time_t now,
-		  void (*done_fn)(void *, pid_t), void *arg)
-{
-	static struct pollfd *pf;
-	static size_t *idx, cap;
-	size_t k = 0;
-
-	if (cap < p->n) {
-		struct pollfd *np = realloc(pf, p->n * sizeof *pf);
-		size_t *ni = np ? realloc(idx, p->n * sizeof *idx) : NULL;
-		if (np)
-			pf = np;
-		if (!ni)
-			return; /* the main loop's poll finds them anyway */
-		idx = ni;
-		cap = p->n;
-	}
-	for (size_t i = 0; i < p->n; i++)
-		if (p->w[i].fd >= 0 && p->w[i].busy) {
-			pf[k] = (struct pollfd){ .fd = p->w[i].fd, .events = POLLIN };
-			idx[k++] = i;
-		}
-	if (k == 0 || poll(pf, k, 0) <= 0)
-		return;
-	for (size_t j = 0; j < k; j++) {
-		pid_t pid;
-		if (!pf[j].revents)
-			continue;
-		if ((pid = listen_pool_input(p, idx[j], now)) > 0 && done_fn)
-			done_fn(arg, pid);
-	}
-}
-
-pid_t listen_pool_hand(struct listen_pool *p, int fd,
-		       const struct listen_peer *peer, time_t now,
-		       void (*done_fn)(void *, pid_t), void *arg)
-{
-	/* a worker may have died since it was last seen idle: try a few */
-	for (int tries = 0; tries < 3; tries++) {
-		struct listen_worker *w = pick(p);
-		if (!w) {
-			/* a session may have ended since the poll (the client
-			 * reconnects as soon as it has its 221): use that
-			 * worker rather than start one more */
-			sweep(p, now, done_fn, arg);
-			w = pick(p);
-		}
-		if (!w && !(w = spawn(p, now)))
-			return -1;
-		if (send_session(w, fd, peer) == 0) {
-			w->busy = 1;
-			w->uses++;
-			return w->pid;
-		}
-		log_warn("worker pid=%ld took no session: %s", (long)w->pid,
-			 strerror(errno));
-		retire(w);
-	}
-	return -1;
-}
-
-/* A session ended on w: retire it when it has served enough or was
- * started with an older relay.conf. */
-static void session_done(struct listen_pool *p, struct listen_worker *w,
-			 time_t now)
-{
-	w->busy = 0;
-	w->idle_since = now;
-	w->last = ++p->seq;
-	if (w->uses >= cf.smtpd_max_use || w->gen != p->gen)
-		retire(w);
-}
-
-pid_t listen_pool_input(struct listen_pool *p, size_t i, time_t now)
-{
-	static const char done[] = SMTP_WORKER_DONE;
 	struct listen_worker *w = &p->w[i];
-	ssize_t r = read(w->fd, w->in + w->inlen, sizeof done - 1 - w->inlen);
+	char buf[64];
+	ssize_t r = read(w->fd, buf, sizeof buf);
 
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (r <= 0) {
-		if (w->busy)
-			log_warn("worker pid=%ld gone during a session", (long)w->pid);
 		close(w->fd); /* the slot goes when the pid is reaped */
 		w->fd = -1;
 		return 0;
 	}
-	w->inlen += (size_t)r;
-	if (memcmp(w->in, done, w->inlen) != 0 || (!w->busy)) {
-		log_warn("worker pid=%ld: bad frame, killed", (long)w->pid);
-		kill(w->pid, SIGKILL);
-		retire(w);
-		return 0;
-	}
-	if (w->inlen < sizeof done - 1)
-		return 0;
-	w->inlen = 0;
-	session_done(p, w, now);
-	return w->pid;
+	return 1;
 }
 
 int listen_pool_reaped(struct listen_pool *p, pid_t pid, time_t now)
@@ -234,34 +180,35 @@ int listen_pool_reaped(struct listen_pool *p, pid_t pid, time_t now)
 		struct listen_worker *w = &p->w[i];
 		if (w->pid != pid)
 			continue;
-		if (!w->retired && w->uses == 0 && now - w->born < 2) {
+		if (!w->retired && now - w->born < 2 &&
+		    listen_slots_get(p->slots, w->slot).uses == 0) {
 			/* died before serving: a broken binary or relay.conf
 			 * must not become a fork loop */
 			log_warn("worker pid=%ld exited at start; pausing", (long)pid);
 			p->hold_until = now + 1;
 		}
 		retire(w);
+		listen_slots_free(p->slots, w->slot);
 		p->w[i] = p->w[--p->n];
 		return 1;
 	}
 	return 0;
 }
 
-void listen_pool_trim(struct listen_pool *p, time_t now)
+/* Has relay.conf changed since the workers read it?  A stat per loop
+ * round would be one system call per wake-up: once a second is soon
+ * enough to see a new relay.conf. */
+static void conf_check(struct listen_pool *p, time_t now)
 {
 	struct stat st;
-	size_t idle = listen_pool_idle(p);
 
-	/* a stat per loop round would be one system call per connection:
-	 * once a second is soon enough to see a new relay.conf */
-	if (now != p->conf_checked) {
-		p->conf_checked = now;
-		p->conf_skipped = 0;
-		conf_stat(&st);
-	} else {
+	if (now == p->conf_checked) {
 		p->conf_skipped = 1; /* look again in a second (waiting) */
-		st = p->conf_st;
+		return;
 	}
+	p->conf_checked = now;
+	p->conf_skipped = 0;
+	conf_stat(&st);
 	if (st.st_ino != p->conf_st.st_ino || st.st_dev != p->conf_st.st_dev ||
 	    st.st_size != p->conf_st.st_size ||
 	    st.st_mtim.tv_sec != p->conf_st.st_mtim.tv_sec ||
@@ -270,29 +217,35 @@ void listen_pool_trim(struct listen_pool *p, time_t now)
 		p->gen++;
 		log_info("relay.conf changed: replacing the smtpd workers");
 	}
+}
+
+void listen_pool_trim(struct listen_pool *p, time_t now)
+{
+	size_t idle = listen_pool_idle(p);
+
+	conf_check(p, now);
 	for (size_t i = 0; i < p->n; i++) {
 		struct listen_worker *w = &p->w[i];
-		if (w->fd < 0 || w->busy)
+		struct listen_slot s;
+		if (w->fd < 0)
 			continue;
 		if (w->gen != p->gen) {
-			retire(w);
-		} else if (idle > (size_t)cf.smtpd_workers_min &&
-			   now - w->idle_since >= cf.smtpd_max_idle) {
+			retire(w); /* a busy one ends its session first */
+			continue;
+		}
+		s = listen_slots_get(p->slots, w->slot);
+		if (s.state == SLOT_IDLE && idle > (size_t)cf.smtpd_workers_min &&
+		    now - s.idle_since >= cf.smtpd_max_idle) {
 			retire(w);
 			idle--;
 		}
 	}
 }
 
-void listen_pool_retire_all(struct listen_pool *p)
+void listen_pool_free(struct listen_pool *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		retire(&p->w[i]);
-}
-
-void listen_pool_free(struct listen_pool *p)
-{
-	listen_pool_retire_all(p);
 	free(p->w);
 	p->w = NULL;
 	p->n = p->cap = 0;

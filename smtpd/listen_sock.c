@@ -5,6 +5,7 @@
 #include "settings.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,21 @@ int listen_sock_parse(const char *spec, struct sockaddr_storage *ss,
 	return parse_port(colon + 1, &s4->sin_port);
 }
 
+/* The pool workers of a relay-listen that just died hold its listening
+ * sockets until their parent-death signal has closed them (a moment):
+ * a restarted relay-listen waits up to two seconds for the port. */
+static int bind_retry(int fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	for (int i = 0; i < 20; i++) {
+		if (bind(fd, (const struct sockaddr *)ss, len) == 0)
+			return 0;
+		if (errno != EADDRINUSE)
+			return -1;
+		usleep(100 * 1000);
+	}
+	return -1;
+}
+
 /* Bind one listener; exits on failure (a missing port is a broken
  * configuration, not something to run without). */
 static int bind_one(const char *spec)
@@ -74,7 +90,7 @@ static int bind_one(const char *spec)
 	if (ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
 		log_fatalx(EXIT_TEMP, "IPV6_V6ONLY for %s", spec);
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+	if (bind_retry(fd, &ss, len) < 0)
 		log_fatalx(EXIT_TEMP, "bind %s", spec);
 	if (listen(fd, 256) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", spec);
@@ -149,5 +165,35 @@ void listen_sock_name(const struct sockaddr_storage *ss, char *ip,
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
 		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)ipsz);
 		snprintf(port, portsz, "%u", ntohs(s4->sin_port));
+	}
+}
+
+void listen_sock_peer(int fd, const struct sockaddr_storage *ss,
+		      const struct listen_sock *ls, struct listen_peer *p)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof local;
+
+	listen_sock_name(ss, p->ip, sizeof p->ip, p->port, sizeof p->port);
+	if (ls->fixed) {
+		memcpy(p->localip, ls->localip, sizeof ls->localip);
+		memcpy(p->localport, ls->localport, sizeof ls->localport);
+	} else if (getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
+		listen_sock_name(&local, p->localip, sizeof p->localip,
+				 p->localport, sizeof p->localport);
+	} else {
+		strcpy(p->localip, "unknown");
+		strcpy(p->localport, "0");
+	}
+	p->tls = ls->tls;
+}
+
+void listen_sock_refuse(int fd, const char *esc, const char *text)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof buf, "421 %s %s %s\r\n", esc, cf.hostname,
+			 text);
+	if (n > 0 && send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* best effort: the client may already be gone */
 	}
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "listen_spawn.h"
+
 #define LISTEN_SOCK_MAX 32
 
 struct listen_sock {
@@ -28,5 +30,12 @@ size_t listen_sock_open_all(struct listen_sock *out, size_t max);
 /* Numeric host and port of an address. */
 void listen_sock_name(const struct sockaddr_storage *ss, char *ip,
 		      size_t ipsz, char *port, size_t portsz);
+
+/* The UCSPI facts of connection fd, accepted on ls from ss. */
+void listen_sock_peer(int fd, const struct sockaddr_storage *ss,
+		      const struct listen_sock *ls, struct listen_peer *p);
+/* Best effort, never blocking: a 421 with esc and text, before the
+ * caller closes fd. */
+void listen_sock_refuse(int fd, const char *esc, const char *text);
 
 #endif

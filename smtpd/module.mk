@@ -1,6 +1,8 @@
 # smtpd/: relay-smtpd (one SMTP session per process, UCSPI) and
-# relay-listen (binds, caps, runs relay-smtpd per connection).
-SMTPD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out smtpd/listen_%.c,$(wildcard smtpd/*.c)))
+# relay-listen (binds, keeps the pool of workers that accept, caps).
+# Pool workers accept on relay-listen's sockets and share its cap table.
+SMTPD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out smtpd/listen_%.c,$(wildcard smtpd/*.c)) \
+	smtpd/listen_sock.c smtpd/listen_slots.c)
 LISTEN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard smtpd/listen_*.c))
 PROGRAMS += relay-smtpd relay-listen
 MAN_PAGES += man/relay-smtpd.8 man/relay-listen.8

@@ -1,78 +1,267 @@
-/* smtp_worker.c: the pool worker's loop (see smtp_worker.h).  The worker
- * never decides when to stop: relay-listen counts its sessions
- * (smtpd_max_use) and closes the control socket to retire it, so a
- * session is never handed to a worker that is on its way out. */
+/* smtp_worker.c: the pool worker's loop (see smtp_worker.h). */
 #include "smtp_worker.h"
 #include "smtp_session.h"
+#include "listen_slots.h"
+#include "listen_sock.h"
 #include "exitcodes.h"
-#include "io.h"
 #include "kv.h"
 #include "log.h"
 #include "ns.h"
+#include "settings.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-int smtp_worker_peer(const struct kv_msg *m, struct smtp_peer *p)
-{
-	const char *tls = kv_get_or(m, "tls", "0");
+struct worker {
+	int ctl, ep;
+	struct listen_slots *slots;
+	size_t slot;
+	size_t idle_min;     /* relay-listen's cf.smtpd_workers_min */
+	struct listen_sock ls[LISTEN_SOCK_MAX];
+	size_t n;
+	long uses;
+	pid_t pid;           /* ours, for the log */
+};
 
-	if (strcmp(kv_get_or(m, "op", ""), "session") != 0 ||
-	    (strcmp(tls, "0") != 0 && strcmp(tls, "1") != 0))
+/* Set by the parent-death signal, after the listeners are closed. */
+static volatile sig_atomic_t orphaned;
+static struct worker *the_worker;
+
+static void on_parent_death(int sig)
+{
+	(void)sig;
+	if (the_worker)
+		for (size_t i = 0; i < the_worker->n; i++)
+			close(the_worker->ls[i].fd);
+	orphaned = 1;
+}
+
+int smtp_worker_listener(const struct kv_msg *m, struct listen_sock *ls)
+{
+	const char *tls = kv_get_or(m, "tls", ""), *fixed = kv_get_or(m, "fixed", "");
+	const char *name = kv_get_or(m, "name", "?");
+	const char *ip = kv_get_or(m, "localip", ""), *port = kv_get_or(m, "localport", "");
+
+	if (strcmp(kv_get_or(m, "op", ""), "listener") != 0 ||
+	    (strcmp(tls, "0") && strcmp(tls, "1")) ||
+	    (strcmp(fixed, "0") && strcmp(fixed, "1")) ||
+	    strlen(ip) >= sizeof ls->localip || strlen(port) >= sizeof ls->localport ||
+	    strlen(name) >= sizeof ls->name)
 		return -1;
-	p->ip = kv_get_or(m, "ip", "unknown");
-	p->port = kv_get_or(m, "port", "0");
-	p->localip = kv_get_or(m, "localip", "unknown");
-	p->localport = kv_get_or(m, "localport", "0");
-	p->tls = tls[0] == '1';
+	memset(ls, 0, sizeof *ls);
+	ls->fd = -1;
+	ls->tls = tls[0] == '1';
+	ls->fixed = fixed[0] == '1';
+	strcpy(ls->localip, ip);
+	strcpy(ls->localport, port);
+	strcpy(ls->name, name);
 	return 0;
 }
 
-/* One session on fd; the facts come from the frame. */
-static int worker_session(char *payload, size_t len, int fd)
+/* One set-up frame with one descriptor: *fd gets it. */
+static int setup_frame(struct ns_reader *rd, struct kv_msg *m, int *fd)
 {
-	static struct kv_msg m; /* 8 KiB: not on the stack */
-	struct smtp_peer p;
+	char *payload;
+	size_t len;
+	int fds[1], nfds = 0;
 
-	if (kv_parse(&m, payload, len) < 0 || smtp_worker_peer(&m, &p) < 0) {
-		log_warn("worker: bad session frame from relay-listen");
+	if (ns_reader_next_fds(rd, &payload, &len, fds, &nfds, 1) < 0 ||
+	    nfds != 1) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
 		return -1;
 	}
+	*fd = fds[0];
+	if (kv_parse(m, payload, len) < 0) {
+		close(*fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* "op=pool" with the cap table, then one "op=listener" per socket. */
+static int worker_setup(struct worker *w, struct ns_reader *rd)
+{
+	static struct kv_msg m; /* 8 KiB: not on the stack */
+	long want;
+	int fd;
+
+	if (setup_frame(rd, &m, &fd) < 0 ||
+	    strcmp(kv_get_or(&m, "op", ""), "pool") != 0)
+		return -1;
+	w->slots = listen_slots_attach(fd);
+	close(fd);
+	w->slot = (size_t)strtoul(kv_get_or(&m, "slot", "0"), NULL, 10);
+	w->idle_min = (size_t)strtoul(kv_get_or(&m, "idle_min", "0"), NULL, 10);
+	want = strtol(kv_get_or(&m, "listeners", "0"), NULL, 10);
+	if (!w->slots || w->slot >= listen_slots_cap(w->slots) || want < 1 ||
+	    want > LISTEN_SOCK_MAX)
+		return -1;
+	for (w->n = 0; w->n < (size_t)want; w->n++) {
+		if (setup_frame(rd, &m, &fd) < 0)
+			return -1;
+		if (smtp_worker_listener(&m, &w->ls[w->n]) < 0) {
+			close(fd);
+			return -1;
+		}
+		w->ls[w->n].fd = fd;
+	}
+	return 0;
+}
+
+/* The control socket and every listener in one epoll set; the
+ * listeners EPOLLEXCLUSIVE, so that a connection wakes one idle worker
+ * rather than all of them. */
+static int worker_epoll(struct worker *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = LISTEN_SOCK_MAX };
+
+	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(w->ep, EPOLL_CTL_ADD, w->ctl, &ev) < 0)
+		return -1;
+	for (size_t i = 0; i < w->n; i++) {
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.u64 = i;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->ls[i].fd, &ev) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* When relay-listen dies, drop its sockets at once (signal handler). */
+static void worker_orphan_signal(struct worker *w)
+{
+	struct sigaction sa;
+	pid_t parent = getppid();
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_parent_death;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	the_worker = w;
+	prctl(PR_SET_PDEATHSIG, SIGHUP);
+	if (getppid() != parent || parent == 1)
+		raise(SIGHUP); /* it died before the prctl */
+}
+
+static void worker_serve(struct worker *w, int fd, const struct listen_peer *pe)
+{
+	struct smtp_peer p = {
+		.ip = pe->ip, .port = pe->port, .localip = pe->localip,
+		.localport = pe->localport, .tls = pe->tls,
+	};
+
 	smtp_session_run(fd, fd, &p);
+	/* the slot before the close: the client's next connection, made
+	 * as soon as it sees the close, finds the slot free */
+	listen_slots_release(w->slots, w->slot, time(NULL));
+	w->uses++;
+}
+
+/* Accept one connection on listener i, if one is still waiting, and
+ * serve it or refuse it by the caps; fd is closed here. */
+static void worker_accept(struct worker *w, size_t i)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	struct listen_slots_seen seen;
+	struct listen_peer p;
+	struct ipaddr ip;
+	enum listen_caps_verdict v;
+	int fd = accept4(w->ls[i].fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept on %s: %s", w->ls[i].name, strerror(errno));
+		return; /* another worker took it */
+	}
+	listen_sock_peer(fd, &ss, &w->ls[i], &p);
+	if (ipaddr_parse(p.ip, &ip) < 0)
+		memset(&ip, 0, sizeof ip);
+	v = listen_slots_claim(w->slots, w->slot, &ip, &seen);
+	if (v != LISTEN_CAPS_OK) {
+		log_info("refused %s port=%s: %s (%zu open)", p.ip, p.localport,
+			 v == LISTEN_CAPS_GLOBAL ? "conn_max" : "conn_per_ip",
+			 seen.open);
+		listen_sock_refuse(fd, "4.7.0", "Too many connections, try again later");
+	} else {
+		log_info("connect %s:%s to %s pid=%ld (%zu open, %zu from ip)",
+			 p.ip, p.port, w->ls[i].name, (long)w->pid, seen.open,
+			 seen.from_ip);
+		if (seen.idle < w->idle_min &&
+		    send(w->ctl, (char[]){ SMTP_WORKER_LOW }, 1,
+			 MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			/* full or gone: relay-listen has a wake-up pending
+			 * or is on its way out */
+		}
+		worker_serve(w, fd, &p);
+	}
+	close(fd);
+}
+
+/* 1 when the control socket says relay-listen retired us (EOF). */
+static int worker_ctl(struct worker *w)
+{
+	char buf[64];
+	ssize_t r = recv(w->ctl, buf, sizeof buf, MSG_DONTWAIT);
+
+	return r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+/* Retired: the wake-up of a connection may have come to us with the
+ * EOF, and no other idle worker had it; serve what is waiting (one at
+ * most), then go. */
+static void worker_last(struct worker *w)
+{
+	long before = w->uses;
+
+	for (size_t i = 0; i < w->n && w->uses == before; i++)
+		worker_accept(w, i);
+}
+
+/* One wake-up: 1 when the worker is to go.  The control socket first: a
+ * retired worker serves no new session beyond worker_last's. */
+static int worker_wake(struct worker *w, const struct epoll_event *ev, int k)
+{
+	long before = w->uses;
+
+	for (int j = 0; j < k; j++)
+		if (ev[j].data.u64 == LISTEN_SOCK_MAX && worker_ctl(w)) {
+			worker_last(w);
+			return 1;
+		}
+	for (int j = 0; j < k && w->uses == before && !orphaned; j++)
+		if (ev[j].data.u64 < LISTEN_SOCK_MAX)
+			worker_accept(w, (size_t)ev[j].data.u64);
 	return 0;
 }
 
 int smtp_worker_run(int ctl)
 {
+	static struct worker w;
 	struct ns_reader rd;
-	char *payload;
-	size_t len;
 
+	w.ctl = ctl;
+	w.pid = getpid();
 	if (ns_reader_init(&rd, ctl) < 0)
 		log_fatal(EXIT_TEMP, "out of memory");
-	for (;;) {
-		int fds[1], nfds = 0, rc;
-
-		rc = ns_reader_next_fds(&rd, &payload, &len, fds, &nfds, 1);
-		if (rc < 0 && errno == 0 && nfds == 0)
-			break; /* retired */
-		if (rc < 0 || nfds != 1) {
-			for (int i = 0; i < nfds; i++)
-				close(fds[i]);
-			log_fatal(EXIT_TEMP, "worker: bad frame from relay-listen");
-		}
-		rc = worker_session(payload, len, fds[0]);
-		if (rc < 0)
-			return EXIT_TEMP;
-		/* "done" before the close: the client's next connection,
-		 * made as soon as it sees the close, then finds this worker
-		 * idle instead of making relay-listen start another */
-		if (io_write_all(ctl, SMTP_WORKER_DONE,
-				 sizeof SMTP_WORKER_DONE - 1) < 0)
-			break; /* relay-listen is gone */
-		close(fds[0]);
-	}
+	if (worker_setup(&w, &rd) < 0 || worker_epoll(&w) < 0)
+		log_fatal(EXIT_TEMP, "worker: bad set-up from relay-listen");
 	ns_reader_free(&rd);
+	worker_orphan_signal(&w);
+	while (!orphaned && w.uses < cf.smtpd_max_use) {
+		struct epoll_event ev[LISTEN_SOCK_MAX + 1];
+		int k = epoll_wait(w.ep, ev, LISTEN_SOCK_MAX + 1, -1);
+		if (k < 0 && errno != EINTR)
+			log_fatalx(EXIT_TEMP, "epoll_wait");
+		if (k > 0 && worker_wake(&w, ev, k))
+			break;
+	}
 	return EXIT_DONE;
 }

@@ -1,25 +1,34 @@
 /* smtp_worker.h: relay-smtpd as a long-lived pool worker of relay-listen
- * (relay-smtpd -w): sessions arrive one after another on the control
- * socket (fd 0) as a frame with the client socket attached (SCM_RIGHTS),
- * and each one ends with a "done" frame back, so relay-listen's caps stay
- * exact.  The frames are documented in ARCHITECTURE.md. */
+ * (relay-smtpd -w).  At start relay-listen sends on the control socket
+ * (fd 0) the workers' shared cap table and its listening sockets (frames
+ * with the descriptors attached, see ARCHITECTURE.md); from then on the
+ * worker accepts connections itself, one session at a time, so no
+ * connection costs a hop through relay-listen.  The caps stay exact: a
+ * connection is served only after its claim in the shared table
+ * (listen_slots.h).  The worker exits after cf.smtpd_max_use sessions,
+ * when relay-listen closes the control socket (retired), and when
+ * relay-listen dies (it then drops the listening sockets at once, so
+ * that a restarted relay-listen can bind them, and ends any session it
+ * is serving first). */
 #ifndef SMTP_WORKER_H
 #define SMTP_WORKER_H
 
 #include <stddef.h>
 
-struct smtp_peer;
 struct kv_msg;
+struct listen_sock;
 
-/* The frame the worker writes back after each session ("op=done"). */
-#define SMTP_WORKER_DONE "8:op=done\n,"
+/* The worker writes this byte to the control socket when a claim left
+ * fewer idle workers than cf.smtpd_workers_min: relay-listen starts
+ * more. */
+#define SMTP_WORKER_LOW 'l'
 
-/* Take the session's facts from a parsed "op=session" frame; -1 when
- * it is not one (pure; unit tested). */
-int smtp_worker_peer(const struct kv_msg *m, struct smtp_peer *p);
+/* A listener from an "op=listener" frame (its fd not set here); -1 when
+ * the frame is not one (pure; unit tested). */
+int smtp_worker_listener(const struct kv_msg *m, struct listen_sock *ls);
 
-/* Serve sessions from the control socket ctl until it reaches EOF
- * (relay-listen retires the worker); returns the exit status. */
+/* Set up from the control socket ctl, then serve connections until
+ * retired; returns the exit status. */
 int smtp_worker_run(int ctl);
 
 #endif

@@ -2,12 +2,13 @@
 """test_smtpd_pool.py: relay-listen's pool of long-lived relay-smtpd workers.
 
 With one idle worker kept (smtpd_workers_min=1), sessions one after another
-go to the same worker (relay-listen logs pid=): the second session sees
+go to the same worker (the connect line names pid=): the second session sees
 nothing of the first (HELO, AUTH identity, TLS, an open transaction, a
 half-sent command); a worker is replaced after smtpd_max_use sessions; the
 per-IP cap stays exact (slots come back when a session ends, however it
 ends); a worker killed with kill -9 mid-session loses its slot and is
-replaced; a changed relay.conf replaces the workers; smtpd_workers_min=0
+replaced; relay-listen killed mid-session comes back on its port while the
+session goes on; a changed relay.conf replaces the workers; smtpd_workers_min=0
 still runs one relay-smtpd per connection."""
 import base64
 import os
@@ -33,10 +34,10 @@ def check(name, cond, detail=''):
 
 
 def session_pid(inst, raw, timeout=10):
-    """The worker pid of the session of client raw, from relay-listen's
-    line naming the client's port (relay-master writes lines a few ms
+    """The worker pid of the session of client raw, from the connect line
+    naming the client's port (relay-master writes lines a few ms
     late, so counting lines from before is not reliable)."""
-    pat = (r'relay-listen.*connect 127\.0\.0\.1:%d to .* pid=(\d+)'
+    pat = (r'relay-(?:listen|smtpd).*connect 127\.0\.0\.1:%d to .* pid=(\d+)'
            % raw.s.getsockname()[1])
     m = wait_until(lambda: re.search(pat, inst.log()), timeout)
     return int(m.group(1)) if m else None
@@ -71,7 +72,7 @@ def test_no_leak(inst, sink):
     pid_a = session_pid(inst, r)
     r.close()
     wait_until(lambda: re.search(r'disconnect', inst.log()), 10)
-    time.sleep(1)  # relay-listen reads the worker's "done" meanwhile
+    time.sleep(1)  # the worker waits for the next connection again
     r, code = greet(inst)
     pid_b = session_pid(inst, r)
     check('B is served by the same worker as A', pid_a and pid_a == pid_b,
@@ -189,6 +190,38 @@ def test_kill9(inst):
           wait_until(lambda: len(workers(inst)) >= 1, 5))
 
 
+def listen_pid(inst):
+    out = subprocess.run(['pgrep', '-f', 'relay-listen -d %s' % inst.dir],
+                         stdout=subprocess.PIPE, text=True).stdout.split()
+    return int(out[0]) if len(out) == 1 else None
+
+
+def test_listen_restart(inst):
+    """relay-listen killed with kill -9 during a session: the workers,
+    which accept on its sockets, drop them at once, so the restarted
+    relay-listen binds the port again; the running session goes on to
+    its end, and new sessions are served."""
+    a, code = session_free(inst.port, 5)
+    check('listen restart: a session opens', code == 220, code)
+    ehlo(a)
+    old = listen_pid(inst)
+    check('listen restart: relay-listen runs', old is not None)
+    os.kill(old, signal.SIGKILL)
+    new = wait_until(lambda: (listen_pid(inst) or old) != old and
+                     listen_pid(inst), 15)
+    check('listen restart: relay-listen is back', new, inst.log_tail(10))
+    check('listen restart: it bound the port again (no bind error)',
+          not re.search(r'relay-listen\[%d\]: fatal' % (new or 0), inst.log()),
+          inst.log_tail(10))
+    check('listen restart: the running session goes on',
+          a.cmd(b'MAIL FROM:<a@example.com>\r\n')[0] == 250)
+    a.cmd(b'QUIT\r\n')
+    a.close()
+    b, code = session_free(inst.port, 10)
+    check('listen restart: a new session is served', code == 220, code)
+    b.close()
+
+
 def message(inst, subject):
     """One message in a session of its own; its reply code after the dot."""
     r, code = session_free(inst.port, 5)
@@ -271,6 +304,7 @@ def main():
             test_max_use(inst)
             test_caps(inst)
             test_kill9(inst)
+            test_listen_restart(inst)
             test_policy_restart(inst)
             test_conf_change(inst)
             test_no_pool(sink)

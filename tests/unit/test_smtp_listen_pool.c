@@ -1,53 +1,95 @@
-// links: smtpd/listen_pool.c smtpd/smtp_worker.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/smtp_policy.c smtpd/smtp_frame.c smtpd/smtp_tls.c smtpd/smtp_verbs.c smtpd/smtp_mail.c smtpd/smtp_txn.c smtpd/smtp_queue.c smtpd/smtp_data.c smtpd/smtp_cmd.c smtpd/smtp_auth.c
+// links: smtpd/listen_pool.c smtpd/listen_slots.c smtpd/listen_sock.c smtpd/smtp_worker.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/smtp_policy.c smtpd/smtp_frame.c smtpd/smtp_tls.c smtpd/smtp_verbs.c smtpd/smtp_mail.c smtpd/smtp_txn.c smtpd/smtp_queue.c smtpd/smtp_data.c smtpd/smtp_cmd.c smtpd/smtp_auth.c
 /* test_smtp_listen_pool.c: relay-listen's worker pool against stand-in
- * workers (this file's listen_spawn_worker forks a child that answers
- * "done" when its client hangs up): an idle worker is reused, a busy one
- * never gets a second session, smtpd_max_use retires a worker, garbage on
- * a control socket kills the worker, a reaped worker is forgotten; and
- * the session frame's facts as the real worker reads them. */
+ * workers (this file's listen_spawn_worker forks a child that takes the
+ * set-up frames as the real worker does, then accepts on the listener,
+ * claims its slot and holds the session until the client hangs up): the
+ * set-up carries the table and the listener, a claim that leaves too few
+ * idle wakes relay-listen, fill starts another, trim and a changed
+ * relay.conf retire, a reaped worker frees its slot, a worker dying at
+ * start pauses spawning; the listener frame as the real worker reads it. */
 #include "t.h"
 #include "kv.h"
 #include "ns.h"
 #include "settings.h"
 #include "usock.h"
 #include "../../smtpd/listen_pool.h"
-#include "../../smtpd/smtp_session.h"
 #include "../../smtpd/smtp_worker.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-static int garbage; /* the next stand-in answers garbage */
+static int die_at_start; /* the next stand-in exits at once */
 
-/* The stand-in worker: per session frame, waits for the client to hang
- * up, then "done"; until EOF on the control socket. */
-static void fake_worker(int ctl, int bad)
+/* One set-up frame with its descriptor; the parsed frame in m. */
+static int take_frame(struct ns_reader *rd, struct kv_msg *m, int *fd)
 {
-	struct ns_reader rd;
 	char *payload;
 	size_t len;
-	int fds[1], nfds = 0;
+	int nfds = 0;
 
-	if (ns_reader_init(&rd, ctl) < 0)
-		_exit(2);
-	while (ns_reader_next_fds(&rd, &payload, &len, fds, &nfds, 1) == 1) {
-		const char *reply = bad ? "9:op=done!\n," : SMTP_WORKER_DONE;
+	if (ns_reader_next_fds(rd, &payload, &len, fd, &nfds, 1) != 1 ||
+	    nfds != 1)
+		return -1;
+	return kv_parse(m, payload, len);
+}
+
+/* The stand-in's sessions: accept, claim, hold until the client hangs
+ * up, release; until EOF on the control socket. */
+static void fake_serve(int ctl, struct listen_slots *t, size_t slot,
+		       size_t idle_min, int lfd)
+{
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = ctl, .events = POLLIN },
+					{ .fd = lfd, .events = POLLIN } };
+		struct listen_slots_seen seen;
+		struct ipaddr ip = { { 0 } };
 		char c;
-		if (nfds != 1 || !strstr(payload, "op=session"))
-			_exit(3);
-		while (read(fds[0], &c, 1) > 0)
-			;
-		close(fds[0]);
-		nfds = 0;
-		if (write(ctl, reply, strlen(reply)) < 0)
-			_exit(4);
+		int fd;
+
+		if (poll(pf, 2, 10000) <= 0 || (pf[0].revents && read(ctl, &c, 1) <= 0))
+			_exit(0);
+		if (!pf[1].revents || (fd = accept(lfd, NULL, NULL)) < 0)
+			continue;
+		if (listen_slots_claim(t, slot, &ip, &seen) == LISTEN_CAPS_OK) {
+			if (seen.idle < idle_min && write(ctl, "l", 1) < 0)
+				_exit(4);
+			while (read(fd, &c, 1) > 0)
+				;
+			listen_slots_release(t, slot, time(NULL));
+		}
+		close(fd);
 	}
-	_exit(0);
+}
+
+static void fake_worker(int ctl)
+{
+	static struct kv_msg m;
+	struct ns_reader rd;
+	struct listen_sock ls;
+	struct listen_slots *t;
+	int fd, lfd, on = 0;
+	socklen_t len = sizeof on;
+	size_t slot, idle_min;
+
+	if (die_at_start || ns_reader_init(&rd, ctl) < 0 ||
+	    take_frame(&rd, &m, &fd) < 0 || !(t = listen_slots_attach(fd)))
+		_exit(2);
+	slot = strtoul(kv_get_or(&m, "slot", "x"), NULL, 10);
+	idle_min = strtoul(kv_get_or(&m, "idle_min", "x"), NULL, 10);
+	if (strcmp(kv_get_or(&m, "listeners", ""), "1") != 0 ||
+	    take_frame(&rd, &m, &lfd) < 0 || smtp_worker_listener(&m, &ls) < 0 ||
+	    strcmp(ls.name, "127.0.0.1:0") != 0 ||
+	    getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
+		_exit(3);
+	fake_serve(ctl, t, slot, idle_min, lfd);
 }
 
 pid_t listen_spawn_worker(int *ctl)
@@ -59,12 +101,12 @@ pid_t listen_spawn_worker(int *ctl)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		/* only its control socket: a copy of another session's client
-		 * socket would keep that session from ever ending */
+		/* only its control socket: a copy of another worker's would
+		 * hide that worker's retirement from it */
 		for (int fd = 3; fd < 1024; fd++)
 			if (fd != sv[1])
 				close(fd);
-		fake_worker(sv[1], garbage);
+		fake_worker(sv[1]);
 	}
 	close(sv[1]);
 	fd_nonblock(sv[0]);
@@ -72,115 +114,152 @@ pid_t listen_spawn_worker(int *ctl)
 	return pid;
 }
 
-/* Wait for w[i]'s answer and feed it to the pool. */
-static pid_t answer(struct listen_pool *p, pid_t pid)
+/* Wait (bounded) until the pool has idle workers, feeding it what the
+ * workers write meanwhile. */
+static int wait_idle(struct listen_pool *p, size_t idle)
 {
-	for (size_t i = 0; i < p->n; i++) {
-		struct pollfd pf = { .fd = p->w[i].fd, .events = POLLIN };
-		if (p->w[i].pid != pid || pf.fd < 0)
-			continue;
-		if (poll(&pf, 1, 5000) != 1)
-			return -1;
-		return listen_pool_input(p, i, 0);
+	for (int i = 0; i < 500 && listen_pool_idle(p) != idle; i++) {
+		for (size_t k = 0; k < p->n; k++)
+			if (p->w[k].fd >= 0)
+				listen_pool_input(p, k);
+		usleep(10 * 1000);
 	}
-	return -1;
+	return listen_pool_idle(p) == idle;
 }
 
-static void reap_all(struct listen_pool *p)
+/* Reap (bounded) until n workers are left. */
+static int reap_to(struct listen_pool *p, size_t n, time_t now)
 {
-	pid_t pid;
-	int st;
-
-	while ((pid = waitpid(-1, &st, 0)) > 0)
-		listen_pool_reaped(p, pid, 100);
+	for (int i = 0; i < 500 && p->n > n; i++) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+		if (pid > 0)
+			listen_pool_reaped(p, pid, now);
+		else
+			usleep(10 * 1000);
+	}
+	return p->n == n;
 }
 
-/* Hand a new client to the pool; *client gets our end of it (closing it
- * ends the session). */
-static pid_t hand(struct listen_pool *p, time_t now, int *client)
+static int connect_to(const struct listen_sock *ls)
 {
-	struct listen_peer peer = { "192.0.2.1", "1234", "127.0.0.1", "25", 0 };
-	int sv[2];
-	pid_t pid;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+	if (fd < 0 || getsockname(ls->fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    connect(fd, (struct sockaddr *)&ss, len) < 0)
 		return -1;
-	pid = listen_pool_hand(p, sv[0], &peer, now, NULL, NULL);
-	close(sv[0]);
-	*client = sv[1];
-	return pid;
+	return fd;
+}
+
+static int listener(struct listen_sock *ls)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+
+	memset(ls, 0, sizeof *ls);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ls->fd = socket(AF_INET, SOCK_STREAM, 0);
+	snprintf(ls->name, sizeof ls->name, "127.0.0.1:0");
+	return bind(ls->fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	       listen(ls->fd, 16) == 0 ? 0 : -1;
 }
 
 static void test_pool(void)
 {
-	struct listen_pool p;
-	int ca, cb, cc;
-	pid_t a, b, c;
+	static struct listen_pool p;
+	struct listen_sock ls;
+	char dir[] = "/tmp/test_listen_pool.XXXXXX", conf[64];
+	time_t now = time(NULL);
+	int c1;
 
+	T_CHECK("set-up: a listener", listener(&ls) == 0 && mkdtemp(dir));
 	cf.smtpd_workers_min = 1;
-	cf.smtpd_max_use = 2;
 	cf.smtpd_max_idle = 100;
-	cf.dir = "/nonexistent";
-	listen_pool_init(&p);
-	listen_pool_fill(&p, 10);
-	T_CHECK("fill: one idle worker", p.n == 1 && listen_pool_idle(&p) == 1);
-	a = hand(&p, 10, &ca);
-	T_CHECK("hand: to the idle worker", a == p.w[0].pid && p.w[0].busy);
-	b = hand(&p, 10, &cb);
-	T_CHECK("hand while busy: a second worker", b > 0 && b != a && p.n == 2);
-	close(ca);
-	T_CHECK("done: the pid whose session ended", answer(&p, a) == a);
-	T_CHECK("done: idle again", listen_pool_idle(&p) == 1);
-	c = hand(&p, 11, &cc);
-	T_CHECK("hand: the most recently used idle one", c == a);
-	close(cc);
-	T_CHECK("second done", answer(&p, a) == a);
-	T_CHECK("max_use 2: retired after its second session",
-		p.w[0].pid == a && p.w[0].fd < 0 && p.w[0].retired);
-	close(cb);
-	T_CHECK("b done", answer(&p, b) == b);
-	listen_pool_trim(&p, 200);
-	T_CHECK("trim: idle beyond the minimum for max_idle goes",
-		listen_pool_idle(&p) == 1);
-	garbage = 1;
-	listen_pool_retire_all(&p);
-	reap_all(&p);
-	T_CHECK("reaped: forgotten", p.n == 0);
-	a = hand(&p, 300, &ca);
-	close(ca);
-	T_CHECK("garbage frame: no session ends", answer(&p, a) == 0);
-	T_CHECK("garbage frame: the worker is dropped", p.w[0].fd < 0);
-	reap_all(&p);
-	T_CHECK("garbage: reaped", p.n == 0);
+	cf.conn_max = 4;
+	cf.conn_per_ip = 4;
+	cf.dir = dir;
+	T_CHECK("init: the shared table", listen_pool_init(&p, &ls, 1) == 0);
+	listen_pool_fill(&p, now);
+	T_CHECK("fill: one idle worker", p.n == 1 && wait_idle(&p, 1));
+	c1 = connect_to(&ls);
+	T_CHECK("a connection: the worker claims its slot (none idle)",
+		c1 >= 0 && wait_idle(&p, 0));
+	listen_pool_fill(&p, now);
+	T_CHECK("fill after the wake-up: a second worker, idle",
+		p.n == 2 && wait_idle(&p, 1));
+	close(c1);
+	T_CHECK("session over: both idle", wait_idle(&p, 2));
+	listen_pool_trim(&p, now + 200);
+	T_CHECK("trim: the idle one beyond the minimum is retired",
+		listen_pool_idle(&p) == 1 && reap_to(&p, 1, now + 200));
+	snprintf(conf, sizeof conf, "%s/relay.conf", dir);
+	fclose(fopen(conf, "w"));
+	listen_pool_trim(&p, now + 300);
+	T_CHECK("relay.conf changed: every worker retired",
+		listen_pool_idle(&p) == 0 && reap_to(&p, 0, now + 300));
+	listen_pool_fill(&p, now + 300);
+	T_CHECK("reaped slots are free again: a new worker",
+		p.n == 1 && wait_idle(&p, 1));
 	listen_pool_free(&p);
+	T_CHECK("free: the workers go", reap_to(&p, 0, now + 300) || p.n == 0);
+	die_at_start = 1;
+	listen_pool_init(&p, &ls, 1);
+	listen_pool_fill(&p, now + 400);
+	T_CHECK("a worker dying at start is reaped",
+		p.n == 1 && reap_to(&p, 0, now + 400));
+	die_at_start = 0;
+	listen_pool_fill(&p, now + 400);
+	T_CHECK("and spawning pauses for a second", p.n == 0);
+	unlink(conf);
+	rmdir(dir);
 }
 
-static void test_peer(void)
+static void test_listener_frame(void)
+{
+	static const struct {
+		const char *frame;
+		int ok;
+	} cases[] = {
+		{ "op=listener\ntls=1\nfixed=1\nlocalip=127.0.0.1\nlocalport=465\nname=127.0.0.1:465\n", 1 },
+		{ "op=listener\ntls=0\nfixed=0\nlocalip=\nlocalport=\nname=0.0.0.0:25\n", 1 },
+		{ "op=session\ntls=0\nfixed=0\nname=x\n", 0 },
+		{ "op=listener\ntls=yes\nfixed=0\nname=x\n", 0 },
+		{ "op=listener\ntls=0\nfixed=2\nname=x\n", 0 },
+		{ "op=listener\ntls=0\nfixed=1\nlocalport=123456789\nname=x\n", 0 },
+	};
+	static struct kv_msg m;
+	struct listen_sock ls;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char buf[256], name[64];
+		snprintf(buf, sizeof buf, "%s", cases[i].frame);
+		snprintf(name, sizeof name, "listener frame %zu: %s", i,
+			 cases[i].ok ? "taken" : "refused");
+		T_CHECK(name, kv_parse(&m, buf, strlen(buf)) == 0 &&
+			(smtp_worker_listener(&m, &ls) == 0) == cases[i].ok);
+	}
+}
+
+static void test_listener_facts(void)
 {
 	static struct kv_msg m;
-	char ok[] = "op=session\nip=192.0.2.1\nport=1234\nlocalip=127.0.0.1\n"
-		    "localport=465\ntls=1\n";
-	char bad_op[] = "op=inject\nip=192.0.2.1\n";
-	char bad_tls[] = "op=session\ntls=yes\n";
-	struct smtp_peer p;
+	char buf[] = "op=listener\ntls=1\nfixed=1\nlocalip=127.0.0.1\n"
+		     "localport=465\nname=n\n";
+	struct listen_sock ls;
 
-	T_CHECK("peer: parses", kv_parse(&m, ok, strlen(ok)) == 0 &&
-		smtp_worker_peer(&m, &p) == 0);
-	T_STREQ("peer: ip", p.ip, "192.0.2.1");
-	T_STREQ("peer: localport", p.localport, "465");
-	T_CHECK("peer: tls", p.tls == 1);
-	T_CHECK("peer: another op is refused",
-		kv_parse(&m, bad_op, strlen(bad_op)) == 0 &&
-		smtp_worker_peer(&m, &p) < 0);
-	T_CHECK("peer: tls must be 0 or 1",
-		kv_parse(&m, bad_tls, strlen(bad_tls)) == 0 &&
-		smtp_worker_peer(&m, &p) < 0);
+	T_CHECK("listener frame: parsed", kv_parse(&m, buf, strlen(buf)) == 0 &&
+		smtp_worker_listener(&m, &ls) == 0);
+	T_CHECK("listener frame: the facts",
+		ls.tls == 1 && ls.fixed == 1 && ls.fd == -1 &&
+		strcmp(ls.localip, "127.0.0.1") == 0 &&
+		strcmp(ls.localport, "465") == 0 && strcmp(ls.name, "n") == 0);
 }
 
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	test_pool();
-	test_peer();
+	test_listener_frame();
+	test_listener_facts();
 	return t_done();
 }

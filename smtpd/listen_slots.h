@@ -1,0 +1,61 @@
+/* listen_slots.h: the pool workers' shared table.  Pool workers accept
+ * connections on the listening sockets themselves (no hop through
+ * relay-listen per connection), so the connection caps live in a small
+ * shared memory table (a memfd made by relay-listen, handed to each
+ * worker): one slot per worker, IDLE or BUSY with its client's IP.  A
+ * worker claims its slot for a connection under the table's lock, which
+ * makes conn_max and conn_per_ip as exact as when relay-listen counted;
+ * relay-listen frees the slot of a worker it reaps (kill -9 mid-session).
+ * The lock is a robust process-shared mutex: a worker that dies holding
+ * it does not wedge the others. */
+#ifndef LISTEN_SLOTS_H
+#define LISTEN_SLOTS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ipaddr.h"
+#include "listen_caps.h"
+
+enum listen_slot_state { SLOT_FREE = 0, SLOT_IDLE, SLOT_BUSY };
+
+struct listen_slot {
+	int state;           /* enum listen_slot_state */
+	long uses;           /* sessions served */
+	time_t idle_since;
+	struct ipaddr ip;    /* the client's, while BUSY */
+};
+
+struct listen_slots;
+
+/* What a claim saw, for the log and for waking relay-listen. */
+struct listen_slots_seen {
+	size_t open, from_ip, idle;
+};
+
+/* relay-listen: a table of cap slots in a new memfd (*fd, close-on-exec)
+ * with the caps of the run; NULL on failure. */
+struct listen_slots *listen_slots_create(size_t cap, size_t conn_max,
+					 size_t per_ip, int *fd);
+/* A worker: map the table passed as fd; NULL when it is not one. */
+struct listen_slots *listen_slots_attach(int fd);
+size_t listen_slots_cap(const struct listen_slots *t);
+
+/* relay-listen: a free slot for a new worker, marked IDLE; -1 when the
+ * table is full. */
+long listen_slots_take(struct listen_slots *t, time_t now);
+/* relay-listen: the worker of slot i was reaped. */
+void listen_slots_free(struct listen_slots *t, size_t i);
+/* A copy of slot i (taken under the lock). */
+struct listen_slot listen_slots_get(struct listen_slots *t, size_t i);
+
+/* A worker: may slot i serve a connection from ip?  On OK the slot is
+ * BUSY; seen says what the table held (this connection included). */
+enum listen_caps_verdict listen_slots_claim(struct listen_slots *t, size_t i,
+					    const struct ipaddr *ip,
+					    struct listen_slots_seen *seen);
+/* A worker: the session on slot i ended. */
+void listen_slots_release(struct listen_slots *t, size_t i, time_t now);
+
+#endif

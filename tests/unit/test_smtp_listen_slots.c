@@ -1,0 +1,104 @@
+// links: smtpd/listen_slots.c
+/* test_smtp_listen_slots.c: the pool workers' shared cap table: slots
+ * taken until full and freed again; a claim is refused at conn_max and
+ * at conn_per_ip, counts what it saw, and a release makes room; a second
+ * mapping of the memfd (another process) sees and changes the same
+ * table; attach refuses what is not a table. */
+#include "t.h"
+#include "../../smtpd/listen_slots.h"
+
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct ipaddr ip_of(unsigned char last)
+{
+	struct ipaddr ip = { { 0 } };
+	ip.a[15] = last;
+	return ip;
+}
+
+static void test_take(struct listen_slots *t)
+{
+	long got[4];
+
+	for (int i = 0; i < 4; i++)
+		got[i] = listen_slots_take(t, 100);
+	T_CHECK("take: four distinct slots",
+		got[0] == 0 && got[1] == 1 && got[2] == 2 && got[3] == 3);
+	T_CHECK("take: full", listen_slots_take(t, 100) == -1);
+	listen_slots_free(t, 2);
+	T_CHECK("free: that slot again", listen_slots_take(t, 100) == 2);
+	T_CHECK("a taken slot is idle", listen_slots_get(t, 1).state == SLOT_IDLE);
+}
+
+static void test_claim(struct listen_slots *t)
+{
+	struct ipaddr a = ip_of(1), b = ip_of(2), c = ip_of(3);
+	struct listen_slots_seen s;
+
+	T_CHECK("claim: ok", listen_slots_claim(t, 0, &a, &s) == LISTEN_CAPS_OK);
+	T_CHECK("claim: seen 1 open, 1 from ip, 3 idle",
+		s.open == 1 && s.from_ip == 1 && s.idle == 3);
+	T_CHECK("claim: busy", listen_slots_get(t, 0).state == SLOT_BUSY &&
+		listen_slots_get(t, 0).uses == 1);
+	T_CHECK("per ip 1: the same ip again refused",
+		listen_slots_claim(t, 1, &a, &s) == LISTEN_CAPS_PER_IP &&
+		listen_slots_get(t, 1).state == SLOT_IDLE);
+	T_CHECK("another ip: ok", listen_slots_claim(t, 1, &b, &s) == LISTEN_CAPS_OK &&
+		s.open == 2);
+	T_CHECK("conn_max 2: a third refused",
+		listen_slots_claim(t, 2, &c, &s) == LISTEN_CAPS_GLOBAL && s.open == 2);
+	listen_slots_release(t, 0, 200);
+	T_CHECK("release: idle since then", listen_slots_get(t, 0).state == SLOT_IDLE &&
+		listen_slots_get(t, 0).idle_since == 200);
+	T_CHECK("after a release: room", listen_slots_claim(t, 2, &c, &s) == LISTEN_CAPS_OK);
+	T_CHECK("a slot out of range is refused",
+		listen_slots_claim(t, 99, &c, &s) == LISTEN_CAPS_GLOBAL);
+}
+
+static void test_shared(struct listen_slots *t, int fd)
+{
+	struct listen_slots *t2 = listen_slots_attach(fd);
+	struct listen_slots_seen s;
+	struct ipaddr d = ip_of(4);
+	pid_t pid;
+	int st = -1;
+
+	T_CHECK("attach: the same table", t2 && listen_slots_cap(t2) == 4 &&
+		listen_slots_get(t2, 2).state == SLOT_BUSY);
+	listen_slots_release(t, 2, 300);
+	pid = fork();
+	if (pid == 0) {
+		struct listen_slots *tc = listen_slots_attach(fd);
+		_exit(tc && listen_slots_claim(tc, 3, &d, &s) == LISTEN_CAPS_OK ? 0 : 1);
+	}
+	waitpid(pid, &st, 0);
+	T_CHECK("another process claims: seen here",
+		st == 0 && listen_slots_get(t, 3).state == SLOT_BUSY);
+}
+
+static void test_attach_bad(void)
+{
+	int p[2];
+
+	T_CHECK("attach: a pipe is no table",
+		pipe(p) == 0 && listen_slots_attach(p[0]) == NULL);
+	close(p[0]);
+	close(p[1]);
+}
+
+int main(void)
+{
+	int fd;
+	struct listen_slots *t = listen_slots_create(4, 2, 1, &fd);
+
+	T_CHECK("create", t != NULL && fd >= 0);
+	if (!t)
+		return t_done();
+	test_take(t);
+	test_claim(t);
+	test_shared(t, fd);
+	test_attach_bad();
+	return t_done();
+}
