@@ -25,6 +25,9 @@ struct listen_state {
 	struct listen_caps caps;
 	struct listen_pool pool;
 	int pooled;
+	/* no worker is idle and none may start (they died at start): we
+	 * accept and refuse, so that clients hear a 421 instead of waiting */
+	int stand_in;
 };
 
 static int sigpipe_w = -1;
@@ -90,7 +93,11 @@ static void serve(struct listen_state *st, int fd,
 	if (ipaddr_parse(p.ip, &ip) < 0)
 		memset(&ip, 0, sizeof ip);
 	v = listen_caps_check(caps, &ip);
-	if (v != LISTEN_CAPS_OK) {
+	if (st->pooled) {
+		log_warn("refused %s port=%s: no smtpd worker can start",
+			 p.ip, p.localport);
+		listen_sock_refuse(fd, "4.3.0", "Service temporarily unavailable");
+	} else if (v != LISTEN_CAPS_OK) {
 		log_info("refused %s port=%s: %s (%zu open)", p.ip, p.localport,
 			 v == LISTEN_CAPS_GLOBAL ? "conn_max" : "conn_per_ip",
 			 caps->n);
@@ -155,7 +162,7 @@ static size_t poll_set(struct listen_state *st, struct listen_sock *socks,
 	(*pf)[k].fd = sigfd;
 	(*pf)[k++].events = POLLIN;
 	for (size_t i = 0; i < n; i++) {
-		(*pf)[k].fd = st->pooled ? -1 : socks[i].fd;
+		(*pf)[k].fd = st->pooled && !st->stand_in ? -1 : socks[i].fd;
 		(*pf)[k++].events = POLLIN;
 	}
 	for (size_t i = 0; i < st->pool.n; i++)
@@ -187,6 +194,8 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 			listen_pool_fill(&st.pool, now);
 		}
 		timeout = st.pooled && listen_pool_waiting(&st.pool, now) ? 1000 : -1;
+		st.stand_in = st.pooled && now < st.pool.hold_until &&
+			      listen_pool_idle(&st.pool) == 0;
 		k = poll_set(&st, socks, n, sigfd, &pf, &idx, &cap);
 		if (poll(pf, k, timeout) < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
@@ -198,7 +207,7 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 				;
 			reap(&st);
 		}
-		for (size_t i = 0; i < n && !got_term && !st.pooled; i++)
+		for (size_t i = 0; i < n && !got_term && (!st.pooled || st.stand_in); i++)
 			if (pf[i + 1].revents & POLLIN)
 				accept_some(&st, &socks[i]);
 	}

@@ -270,6 +270,35 @@ def test_conf_change(inst):
           wait_until(lambda: greet_quit(inst), 5))
 
 
+def test_broken_conf(inst):
+    """A relay.conf the workers cannot start with: no worker is idle, so
+    relay-listen answers 421 4.3.0 itself instead of leaving clients
+    waiting; repaired, workers serve again."""
+    path = inst.path('relay.conf')
+    with open(path) as f:
+        good = f.read()
+    with open(path, 'a') as f:
+        f.write('no_such_setting = 1\n')
+    check('broken relay.conf: workers die at start',
+          inst.wait_log(r'worker pid=\d+ exited at start', 10),
+          inst.log_tail(10))
+    codes = []
+    for _ in range(3):
+        r, code = greet(inst)
+        r.close()
+        codes.append(code)
+        if code == 421:
+            break
+        time.sleep(0.5)
+    check('broken relay.conf: a client hears 421 from relay-listen',
+          421 in codes and re.search(r'no smtpd worker can start', inst.log()),
+          (codes, inst.log_tail(5)))
+    with open(path, 'w') as f:
+        f.write(good)
+    check('relay.conf repaired: workers serve again',
+          wait_until(lambda: greet_quit(inst), 10), inst.log_tail(10))
+
+
 def test_no_pool(sink):
     """smtpd_workers_min=0: one relay-smtpd per connection (UCSPI), as
     before the pool; no worker runs."""
@@ -307,6 +336,7 @@ def main():
             test_listen_restart(inst)
             test_policy_restart(inst)
             test_conf_change(inst)
+            test_broken_conf(inst)
             test_no_pool(sink)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
