@@ -1,7 +1,17 @@
 /* policy_db.c: the lookup interface over the CDBs and DIR/suspended. */
 #include "policy_db.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What replaces, writes, removes or makes a file in a folder, and the
+ * folder itself going away (the watch then ends: a look per wake-up). */
+#define DB_EVENTS (IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | \
+		   IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 
 static long db_get(void *ctx, enum policy_table t, const char *key,
 		   char *val, size_t n)
@@ -17,9 +27,41 @@ static int db_suspended(void *ctx, const char *kind, const char *name)
 	return susp_has(&db->susp, kind, name);
 }
 
+static long db_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void db_unwatch(struct policy_db *db)
+{
+	if (db->ifd >= 0)
+		close(db->ifd);
+	db->ifd = -1;
+}
+
+/* Watch the folder of path (file i); -1 when it cannot be watched. */
+static int db_watch(struct policy_db *db, int i, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (n >= sizeof dir || strlen(slash ? slash + 1 : path) >= sizeof db->name[i])
+		return -1;
+	memcpy(dir, path, n);
+	strcpy(dir + n, slash ? (n ? "" : "/") : ".");
+	strcpy(db->name[i], slash ? slash + 1 : path);
+	db->wd[i] = inotify_add_watch(db->ifd, dir, DB_EVENTS);
+	return db->wd[i] < 0 ? -1 : 0;
+}
+
 int policy_db_open(struct policy_db *db, const char *rules_path,
 		   const char *users_path, const char *susp_path)
 {
+	const char *paths[3] = { rules_path, users_path, susp_path };
+
 	memset(db, 0, sizeof *db);
 	db->lk.get = db_get;
 	db->lk.suspended = db_suspended;
@@ -28,7 +70,53 @@ int policy_db_open(struct policy_db *db, const char *rules_path,
 	    rcdb_init(&db->users, users_path) < 0 ||
 	    susp_init(&db->susp, susp_path) < 0)
 		return -1;
+	db->looked_ms = db_now_ms();
+	db->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	for (int i = 0; i < 3 && db->ifd >= 0; i++)
+		if (db_watch(db, i, paths[i]) < 0)
+			db_unwatch(db);
 	return 0;
+}
+
+int policy_db_fd(const struct policy_db *db)
+{
+	return db->ifd;
+}
+
+/* Whether event e is about one of the files (or ends the watch). */
+static int db_event_ours(struct policy_db *db, const struct inotify_event *e)
+{
+	if (e->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF |
+		       IN_MOVE_SELF)) {
+		db_unwatch(db); /* events may be lost from now on */
+		return 1;
+	}
+	for (int i = 0; i < 3; i++)
+		if (e->wd == db->wd[i] && e->len && !strcmp(e->name, db->name[i]))
+			return 1;
+	return 0;
+}
+
+void policy_db_events(struct policy_db *db)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	for (int round = 0; round < 64 && db->ifd >= 0; round++) {
+		ssize_t n = read(db->ifd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		for (ssize_t off = 0; off < n && db->ifd >= 0;) {
+			const struct inotify_event *e =
+			    (const struct inotify_event *)(buf + off);
+			if (db_event_ours(db, e))
+				db->dirty = 1;
+			off += (ssize_t)(sizeof *e + e->len);
+		}
+		if ((size_t)n < sizeof buf / 2)
+			return; /* drained: no read that can only say EAGAIN */
+	}
 }
 
 void policy_db_batch_next(struct policy_db *db)
@@ -38,9 +126,17 @@ void policy_db_batch_next(struct policy_db *db)
 
 void policy_db_refresh(struct policy_db *db)
 {
+	long now;
+
 	if (db->batch && db->looked)
 		return;
 	db->looked = 1;
+	now = db_now_ms();
+	if (db->batch && db->ifd >= 0 && !db->dirty &&
+	    now - db->looked_ms < POLICY_DB_NET_MS && now >= db->looked_ms)
+		return;
+	db->dirty = 0;
+	db->looked_ms = now;
 	rcdb_refresh(&db->rules);
 	rcdb_refresh(&db->users);
 	susp_refresh(&db->susp);
@@ -48,6 +144,7 @@ void policy_db_refresh(struct policy_db *db)
 
 void policy_db_close(struct policy_db *db)
 {
+	db_unwatch(db);
 	rcdb_close(&db->rules);
 	rcdb_close(&db->users);
 	susp_free(&db->susp);

@@ -29,15 +29,31 @@ struct policy_db {
 	/* relay-policy's loop: at most one look at the files per wake-up
 	 * (the requests of one wake-up came together); 0 = every call */
 	int batch, looked;
+	/* with batch: an inotify watch on the files' folders (-1 when it
+	 * could not be made: a look per wake-up then); the files are looked
+	 * at only after an event about one of them (dirty), or when the
+	 * last look is POLICY_DB_NET_MS old (a file behind a symbolic link
+	 * can change without an event here) */
+	int ifd, wd[3], dirty;
+	char name[3][256];
+	long looked_ms;
 };
+
+#define POLICY_DB_NET_MS 1000
 
 int policy_db_open(struct policy_db *db, const char *rules_path,
 		   const char *users_path, const char *susp_path);
 /* Follow replaced files; call before each decision.  With db->batch,
  * only the first call after policy_db_batch_next looks. */
 void policy_db_refresh(struct policy_db *db);
-/* A new wake-up of the server loop: the next refresh looks again. */
+/* A new wake-up of the server loop: the next refresh looks again (with
+ * the watch: when an event came or the last look is old). */
 void policy_db_batch_next(struct policy_db *db);
+/* The watch's fd, for the server's poll (put it last in the poll set:
+ * then a file replaced before a request came is seen in the same poll),
+ * or -1; policy_db_events reads what it says (call when readable). */
+int policy_db_fd(const struct policy_db *db);
+void policy_db_events(struct policy_db *db);
 void policy_db_close(struct policy_db *db);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -183,9 +184,65 @@ static void handle_ready(struct policy_srv *srv, struct pollfd *pfd,
 	}
 }
 
+/* The counters file's lock and the log lines are kept from one wake-up
+ * to the next while requests keep coming: taking the lock (a flock pair)
+ * and writing the lines (a write) once per few ms instead of once per
+ * wake-up, which is once per request or two under load.  They go when
+ * the loop has nothing to do for HOLD_IDLE_MS, and at least every
+ * HOLD_MAX_MS: relayctl stats waits for the lock at most that long, and
+ * a log line is that late at most. */
+#define HOLD_IDLE_MS 2
+#define HOLD_MAX_MS 10
+
+static int held;
+static long held_since;
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void hold_start(void)
+{
+	if (held)
+		return;
+	rate_batch(1); /* the lock is taken at the first update */
+	log_batch(1);
+	held = 1;
+	held_since = now_ms();
+}
+
+static void hold_end(void)
+{
+	if (!held)
+		return;
+	rate_batch(0);
+	log_batch(0);
+	held = 0;
+}
+
+/* The poll set: the listening socket, each session (or its password
+ * check), and last the rule files' watch: poll looks at the fds in
+ * order, so a file replaced before a request was sent is seen in the
+ * poll that sees the request. */
+static size_t poll_set(struct pollfd *pfd, int lfd, int wfd)
+{
+	pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	for (size_t i = 0; i < nconn; i++) {
+		struct policy_conn *c = conns[i];
+		pfd[i + 1] = (struct pollfd){
+			.fd = c->auth.pid ? c->auth.fd : c->fd,
+			.events = POLLIN };
+	}
+	pfd[nconn + 1] = (struct pollfd){ .fd = wfd, .events = POLLIN };
+	return nconn + 2;
+}
+
 int policy_server_run(struct policy_srv *srv, int lfd)
 {
-	static struct pollfd pfd[CONN_MAX + 1];
+	static struct pollfd pfd[CONN_MAX + 2];
 	struct kv rep;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -195,32 +252,32 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 	srv->db.batch = 1;
 	kv_init(&rep);
 	while (!stopping) {
-		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		for (size_t i = 0; i < nconn; i++) {
-			struct policy_conn *c = conns[i];
-			pfd[i + 1] = (struct pollfd){
-				.fd = c->auth.pid ? c->auth.fd : c->fd,
-				.events = POLLIN };
-		}
-		if (poll(pfd, nconn + 1, 1000) < 0) {
-			if (errno == EINTR)
-				continue;
+		size_t n = poll_set(pfd, lfd, policy_db_fd(&srv->db));
+		int rc = poll(pfd, n, held ? HOLD_IDLE_MS : 1000);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0) {
 			log_warn("poll: %s", strerror(errno));
 			break;
 		}
+		if (rc == 0) {
+			hold_end();
+			continue;
+		}
 		/* the requests of one wake-up came together: one look at the
-		 * rule files, one lock of the counters file and one write of
-		 * the log lines for them all */
+		 * rule files for them all, when they may have changed */
+		if (pfd[n - 1].revents)
+			policy_db_events(&srv->db);
 		policy_db_batch_next(&srv->db);
-		rate_batch(1);
-		log_batch(1);
+		hold_start();
 		if (nconn)
 			handle_ready(srv, pfd, &rep);
-		rate_batch(0);
-		log_batch(0);
+		if (now_ms() - held_since >= HOLD_MAX_MS)
+			hold_end();
 		if (pfd[0].revents & POLLIN)
 			accept_one(srv, lfd);
 	}
+	hold_end();
 	while (nconn)
 		conn_free(conns[--nconn]);
 	kv_free(&rep);

@@ -55,9 +55,10 @@ enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
  * for the user, every rcpt for the customer), then t is empty again. */
 void rate_commit(struct rate_txn *t, long now);
 
-/* rate_batch(1) ... rate_batch(0): the updates in between (one wake-up
- * of relay-policy) take the file's lock once, at the first, and keep it
- * to the end, instead of a flock pair per recipient and per commit. */
+/* rate_batch(1) ... rate_batch(0): the updates in between (a few ms of
+ * relay-policy's wake-ups, policy_server.c) take the file's lock once,
+ * at the first, and keep it to the end, instead of a flock pair per
+ * recipient and per commit. */
 void rate_batch(int on);
 
 /* Reading counters (relayctl stats, tests): lib/rate_stats.h. */

@@ -3,6 +3,7 @@
  * row and per mode combination, over rules compiled by makecdb's own
  * compiler into a temporary instance.  Each case asserts the full reply
  * line and, when accepted, the envelope sender that will be used. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,53 @@ static void test_reload(struct policy_db *db, const char *dir)
 	T_CHECK("reload: new address", v.code == 250);
 }
 
+/* One wake-up of relay-policy's loop deciding a MAIL of 10.1.1.2: the
+ * reply code. */
+static int wakeup_code(struct policy_db *db)
+{
+	struct policy_session s;
+	struct policy_verdict v;
+
+	policy_session_init(&s, "10.1.1.2");
+	policy_db_batch_next(db);
+	policy_db_refresh(db);
+	policy_verdict_init(&v);
+	policy_decide_mail(&db->lk, &s, "a@anyco.test", &v);
+	return v.code;
+}
+
+/* relay-policy's loop (db->batch): the files are looked at after the
+ * watch said one of them changed, or once the last look is a second
+ * old; not at every wake-up.  Runs after test_reload: 10.1.1.2 is
+ * customer anyco's address, anyco not suspended. */
+static void test_watch(struct policy_db *db, const char *dir)
+{
+	char path[512];
+	struct pollfd pf = { .fd = policy_db_fd(db), .events = POLLIN };
+
+	T_CHECK("watch: the folder is watched", pf.fd >= 0);
+	db->batch = 1;
+	wakeup_code(db);
+	snprintf(path, sizeof path, "%s/suspended", dir);
+	susp_edit(path, "customer", "anyco", 1);
+	T_CHECK("watch: no event read, last look recent: not looked at",
+		wakeup_code(db) == 250);
+	T_CHECK("watch: the change is announced", poll(&pf, 1, 2000) == 1);
+	policy_db_events(db);
+	T_CHECK("watch: after the event, the suspension holds",
+		wakeup_code(db) == 550);
+	susp_edit(path, "customer", "anyco", 0);
+	policy_db_events(db);
+	T_CHECK("watch: lifted again", wakeup_code(db) == 250);
+	/* an event that was not read (as if lost): the look a second on */
+	susp_edit(path, "customer", "anyco", 1);
+	usleep((POLICY_DB_NET_MS + 100) * 1000);
+	T_CHECK("watch: without the event, seen within a second",
+		wakeup_code(db) == 550);
+	susp_edit(path, "customer", "anyco", 0);
+	db->batch = 0;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_policy_decide.XXXXXX", path[512], *text;
@@ -273,6 +321,7 @@ int main(void)
 		run_case(&db.lk, &cases[i]);
 	test_limits_and_rates();
 	test_reload(&db, dir);
+	test_watch(&db, dir);
 	policy_db_close(&db);
 	unlink(cf.rules_cdb);
 	unlink(cf.users_cdb);
