@@ -98,6 +98,7 @@ struct queue_job {
 	int fd;                   /* tmp/<id>, written, not yet synced */
 	char tmp[PATH_MAX];       /* its name: tmp/<id> or pool/<name> */
 	int reused;               /* a pool file: cut to length when written */
+	off_t oldsize;            /* its length before: no cut when shorter */
 	int inl;                  /* frames on the connection instead of pipes:
 				     JOB_MSG, JOB_ENV, JOB_DONE; 0 pipes */
 	int dead;                 /* inline, failed: frames ignored to the end */
@@ -162,9 +163,10 @@ int queue_commit_done(struct queue_job *j, int wake);
  * before).  New names are read when taking and by the tick, so nothing
  * is to be polled. */
 int queue_pool_start(const char *qdir);
-/* A pool file safe to overwrite, opened for writing, its path in path;
- * -1 when there is none (then make a new file). */
-int queue_pool_take(const char *qdir, char *path, size_t n);
+/* A pool file safe to overwrite, opened for writing, its path in path
+ * and its present length in *size; -1 when there is none (then make a
+ * new file). */
+int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size);
 /* Once a second: read the new names, and an fsync of new/ when a waiting
  * name needs one. */
 void queue_pool_tick(const char *qdir);

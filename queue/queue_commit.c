@@ -31,7 +31,9 @@
 /* Several threads, each with its own groups: without a journal (this
  * box's ext4) concurrent fsyncs keep the disk's queue busy where one
  * thread would wait for each in turn. */
+#ifndef COMMIT_THREADS
 #define COMMIT_THREADS 4
+#endif
 
 static pthread_mutex_t commit_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t commit_cv = PTHREAD_COND_INITIALIZER;
@@ -105,7 +107,8 @@ static void commit_sync_all(struct queue_job *list)
 		j->r.status = -1;
 		if (newfd < 0)
 			commit_fail(j, "open new", oe); /* freeing removes tmp */
-		else if (sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE)) {
+		else if (list->next && /* alone, its fsync starts it anyway */
+			 sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE)) {
 			/* only a hint: the fsync is the real thing */
 		}
 	}

@@ -118,7 +118,8 @@ static int inject_file(int fd, struct queue_job *j, long long now,
  * leaves the fsync'd inode as it is. */
 static int inject_open(struct queue_job *j)
 {
-	int fd = queue_pool_take(cf.queue_dir, j->tmp, sizeof j->tmp);
+	int fd = queue_pool_take(cf.queue_dir, j->tmp, sizeof j->tmp,
+				 &j->oldsize);
 
 	queue_dirs_newid(j->q.qid, sizeof j->q.qid);
 	j->reused = fd >= 0;
@@ -149,9 +150,11 @@ int queue_inject_write(struct queue_job *j)
 	j->q.arrival = now;
 	if (!j->reused)
 		queue_inject_group(fd); /* a pool file has it already */
-	/* a pool file keeps what it held beyond what was just written */
+	/* a pool file keeps what it held beyond what was just written; not
+	 * when it was no longer (written from 0, it ends where we did): a
+	 * truncation per message is a system call and an inode update */
 	if (inject_file(fd, j, now, &len) < 0 ||
-	    (j->reused && ftruncate(fd, len) < 0)) {
+	    (j->reused && j->oldsize > len && ftruncate(fd, len) < 0)) {
 		inject_failx(&j->r, "write");
 		close(fd);
 		unlink(j->tmp);

@@ -177,7 +177,7 @@ static void pool_read(void)
 
 /* Only our own plain files: pool/ is writable by relay-send's group, so
  * a link or a file of someone else's is dropped, never written through. */
-static int pool_open(const char *name)
+static int pool_open(const char *name, off_t *size)
 {
 	static uid_t euid = (uid_t)-1; /* a system call per message else */
 	struct stat st;
@@ -198,10 +198,11 @@ static int pool_open(const char *name)
 		errno = EPERM;
 		return -1;
 	}
+	*size = st.st_size;
 	return fd;
 }
 
-int queue_pool_take(const char *qdir, char *path, size_t n)
+int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size)
 {
 	unsigned long done;
 
@@ -216,7 +217,7 @@ int queue_pool_take(const char *qdir, char *path, size_t n)
 			return -1; /* not yet safe; the rest came later */
 		pool.head = (pool.head + 1) % POOL_KEEP;
 		pool.n--;
-		fd = pool_open(e->name);
+		fd = pool_open(e->name, size);
 		if (fd >= 0) {
 			snprintf(path, n, "%s/pool/%s", qdir, e->name);
 			return fd;

@@ -3,7 +3,8 @@
 A fresh queue starts with empty files in pool/; relay-send moves each
 small delivered message there, and relay-queue writes later messages into
 those same inodes, cut to their new length (a short message written over
-a long one arrives exactly, nothing of the old one after it).  What is
+a long one arrives exactly, nothing of the old one after it; a long one
+over a short one, which needs no cut, too).  What is
 planted in pool/ and is not relay-queue's own plain file (a symlink, a
 second link of a queued message, a file of another owner) is dropped,
 never written through, and pool/ is kept at 1024 names at most."""
@@ -72,6 +73,12 @@ def main():
         check('%d long messages queued' % POOL_START, all(ids), ids.count(None))
         check('and delivered', sink.wait_for(POOL_START, 120),
               inst.log_tail())
+        # written over the empty start files (longer than what they held:
+        # no cut), each arrives exactly
+        got = [b for b in bodies(sink) if b.startswith(b'x')]
+        check('each long message arrives exactly',
+              len(got) == POOL_START and all(b == long_body for b in got),
+              '%d, sizes %r' % (len(got), sorted(set(map(len, got)))[:5]))
         check('they were written into the start files', wait_until(
             lambda: set(pool_inodes(inst).get(i) for i in ids)
             == set(start.values()), 20), '')
