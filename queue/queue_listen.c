@@ -162,10 +162,20 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 
 static void listen_finish(struct queue_job *j);
 
-/* To the commit, which answers the client itself (queue_commit_done). */
+/* Bytes read from the connection beyond the frame last returned: a
+ * client that wrote its next request before its answer. */
+static size_t listen_unread(const struct lconn *c)
+{
+	return c->rd.end - c->rd.start - c->rd.consumed;
+}
+
+/* To the commit, which answers the client itself (queue_commit_done).
+ * When the next request is already here, poll would not tell us about
+ * it: the commit thread is to wake us instead. */
 static void listen_commit(struct queue_job *j)
 {
 	j->incommit = 1;
+	j->wake = listen_unread(j->owner) > 0;
 	queue_commit_add(j);
 }
 
@@ -238,7 +248,7 @@ static void listen_read_on(struct lconn *c)
 {
 	size_t i;
 
-	if (!ns_reader_pending(&c->rd))
+	if (!listen_unread(c))
 		return;
 	for (i = 0; i < nconns && conns[i] != c; i++)
 		;
@@ -323,7 +333,7 @@ static void listen_timeouts(void)
 		struct queue_job *j = i < nconns ? conns[i]->job : NULL;
 		if (j && j->incommit) { /* an idle client's, answered */
 			if (listen_collect(conns[i], 0) &&
-			    ns_reader_pending(&conns[i]->rd))
+			    listen_unread(conns[i]))
 				listen_read(i);
 			continue;
 		}

@@ -6,10 +6,14 @@ A message in one frame or many arrives byte for byte; several injections
 (and a pipe one) share a connection; an empty envelope is 100 and leaves
 nothing; an envelope over the limit is 100 only after its last frame, so
 the connection stays in step; descriptors with op=inline, or a peer that
-goes away in the middle, drop the connection and leave nothing behind."""
+goes away in the middle, drop the connection and leave nothing behind.
+Requests written before the answers (pipelined) are answered in turn
+without delay; a client gone while its message is in the commit does
+not disturb the others, and its complete message is delivered."""
 import os
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Sink, check, finish, inline_frames,  # noqa: E402
@@ -91,6 +95,33 @@ def main():
         check('and it left nothing', wait_until(
             lambda: inst.queue_count() == 0 and inst.queue_count('tmp') == 0,
             20) and 'x@example.org' not in str(inst.log()), inst.log_tail())
+        # the commit thread answers; a client that writes its next
+        # injections before reading the answers gets each in turn, and
+        # soon (a buffered request must not wait for the daemon's tick)
+        c = connect(inst)
+        t0 = time.monotonic()
+        c.sendall(b''.join(inline_frames(
+            small, env('a@example.com', 'p%d@example.org' % i))
+            for i in range(3)))
+        reps = [ns_read_kv(c) for i in range(3)]
+        took = time.monotonic() - t0
+        check('three injections in one write: three answers, status=0',
+              all(r and r.get('status') == '0' for r in reps) and
+              len(set(r.get('id') for r in reps)) == 3, repr(reps))
+        check('without waiting for the once-a-second tick', took < 1.5,
+              '%.2f s' % took)
+        c.close()
+        c = connect(inst)
+        c.sendall(inline_frames(small, env('a@example.com',
+                                           'hangup@example.org')))
+        c.close()
+        rep = inline(s, small, env('a@example.com', 'after2@example.org'))
+        check('a client gone while its message is in the commit: others '
+              'go on', rep and rep.get('status') == '0', repr(rep))
+        check('its message, complete when it left, is delivered',
+              wait_until(lambda: 'hangup@example.org' in
+                         [m.rcpts[0] for m in sink.messages], 30),
+              inst.log_tail())
         s.close()
     finish()
 
