@@ -121,10 +121,20 @@ void send_ready_remove(struct send_msgs *ms, struct send_msg *m);
 long long send_ready_next(const struct send_msgs *ms);
 
 /* ---- pickup of new/ (send_watch.c) ---- */
+#define SEND_WATCH_NEW 1    /* a message came, left or came back */
+#define SEND_WATCH_LOST 2   /* events were lost: scan new/ */
+#define SEND_WATCH_RULES 4  /* the rules file may have been replaced */
+#define SEND_WATCH_FLUSH 8  /* queue/flush was touched */
 /* An inotify fd watching new/, or -1 (then scan). */
 int send_watch_open(const char *qdir);
-/* Load what arrived, mark what left; -1 when a full scan is needed
- * (events were lost). */
+/* Also watch the rules file and qdir/flush (by their directories) on
+ * fd; returns send_watch_watching(). */
+int send_watch_files(int fd, const char *rules, const char *qdir);
+/* SEND_WATCH_RULES, SEND_WATCH_FLUSH: which of the two are watched now
+ * (the others must be looked at on every wake-up). */
+int send_watch_watching(void);
+/* Load what arrived, mark what left; a mask of SEND_WATCH_* saying
+ * what happened. */
 int send_watch_read(int fd, struct send_msgs *ms, const char *qdir);
 
 /* ---- DSN (send_dsn.c) ---- */

@@ -278,32 +278,52 @@ static long loop_timeout(long long now, long long next_due, long long scan,
 	return t < 0 ? 0 : t > 60000 ? 60000 : (long)t;
 }
 
-/* What woke us on the trigger FIFO and the watch of new/: flush, new
- * messages (only those named by the watch), a full scan when the watch
- * lost events or is missing, and every 30 s anyway.  1 when the set of
- * messages may have changed. */
+/* The trigger FIFO is read only when it is polled (or at each full
+ * scan): while inotify names new/'s messages and queue/flush, relay-
+ * queue's byte per commit says nothing new, and reading it cost a
+ * wake-up of its own (it comes after the fsync, the event at the rename).
+ * A full FIFO is harmless: its writers never wait (O_NONBLOCK). */
+static int loop_trigger_polled(int watch)
+{
+	return watch < 0 || !(send_watch_watching() & SEND_WATCH_FLUSH);
+}
+
+static void loop_trigger_drain(int trig)
+{
+	char junk[4096];
+	/* a full read may have left more; else the FIFO is empty */
+	while (read(trig, junk, sizeof junk) == (ssize_t)sizeof junk)
+		;
+}
+
+/* What woke us on the trigger FIFO and the watches: flush, new messages
+ * (only those named by the watch), a full scan when the watch lost
+ * events or is missing, and every 30 s anyway.  *rules is set when
+ * rules.cdb must be looked at (it changed, or it is not watched).
+ * 1 when the set of messages may have changed. */
 static int loop_pickup(struct send_msgs *ms, int trig, int watch,
 		       const struct pollfd *pfd, long long now,
-		       long long *scan)
+		       long long *scan, int *rules)
 {
-	int full = now - *scan >= LOOP_RESCAN;
+	int full = now - *scan >= LOOP_RESCAN, got = 0;
+	int watching = send_watch_watching();
 
-	if (pfd[0].revents) {
-		char junk[512];
-		/* a full read may have left more; else the FIFO is empty */
-		while (read(trig, junk, sizeof junk) == (ssize_t)sizeof junk)
-			;
+	if (watch >= 0 && pfd[1].revents)
+		got = send_watch_read(watch, ms, cf.queue_dir);
+	full |= (got & SEND_WATCH_LOST) != 0;
+	if (pfd[0].revents || full)
+		loop_trigger_drain(trig);
+	full |= pfd[0].revents && watch < 0;
+	if (full || (got & SEND_WATCH_FLUSH) ||
+	    (pfd[0].revents && !(watching & SEND_WATCH_FLUSH)))
 		loop_flush(ms, now);
-		full |= watch < 0;
-	}
-	if (watch >= 0 && pfd[1].revents &&
-	    send_watch_read(watch, ms, cf.queue_dir) < 0)
-		full = 1;
 	if (full) {
 		send_msg_scan(ms, cf.queue_dir);
 		*scan = now;
 	}
-	return full || pfd[0].revents || pfd[1].revents;
+	*rules |= full || (got & SEND_WATCH_RULES) ||
+		  !(watching & SEND_WATCH_RULES);
+	return full || pfd[0].revents || got;
 }
 
 int send_loop_run(void)
@@ -312,11 +332,12 @@ int send_loop_run(void)
 	struct rcdb db;
 	struct pollfd *pfd = calloc((size_t)cf.remote_workers + 2, sizeof *pfd);
 	long long now = send_now(), next_due = 0, scan = now;
-	int trig = loop_trigger_open(), event = 1;
+	int trig = loop_trigger_open(), event = 1, rules = 0;
 	int watch = send_watch_open(cf.queue_dir); /* before the first scan */
 
 	if (!pfd)
 		log_fatal(111, "out of memory");
+	send_watch_files(watch, cf.rules_cdb, cf.queue_dir); /* before reads */
 	rcdb_init(&db, cf.rules_cdb);
 	send_msg_sweep(cf.queue_dir);
 	log_info("started: %zu messages in the queue",
@@ -328,11 +349,14 @@ int send_loop_run(void)
 		size_t n;
 		event |= send_worker_idle() > idle;
 		if (event || now >= next_due) {
-			rcdb_refresh(&db);
+			if (rules)
+				rcdb_refresh(&db);
+			rules = 0;
 			next_due = send_loop_pass(&ms, &db, now);
 			event = 0;
 		}
-		pfd[0] = (struct pollfd){ .fd = trig, .events = POLLIN };
+		pfd[0] = (struct pollfd){ .fd = loop_trigger_polled(watch)
+						 ? trig : -1, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = watch, .events = POLLIN };
 		n = 2 + send_worker_pollfds(pfd + 2, (size_t)cf.remote_workers);
 		log_batch(0); /* a wake-up's log lines in one write */
@@ -341,7 +365,7 @@ int send_loop_run(void)
 			log_fatalx(111, "poll");
 		log_batch(1);
 		now = send_now();
-		event |= loop_pickup(&ms, trig, watch, pfd, now, &scan);
+		event |= loop_pickup(&ms, trig, watch, pfd, now, &scan, &rules);
 		for (size_t i = 2; i < n; i++)
 			event |= pfd[i].revents != 0;
 		send_worker_events(&ms, pfd + 2, n - 2, now);
