@@ -2,7 +2,6 @@
  * itself: it sends what it saw and answers the client what policy says. */
 #include "smtp_policy.h"
 #include "smtp_frame.h"
-#include "io.h"
 #include "log.h"
 #include "usock.h"
 
@@ -20,17 +19,17 @@ int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 	p->rd.buf = NULL;
 	p->heldlen = 0;
 	p->heldn = 0;
-	p->owed = 0;
+	p->owed = p->aged = 0;
 	p->posted = 0;
 	p->fd = usock_connect(path);
 	if (p->fd < 0)
 		return -1;
-	/* blocking, each read and write bounded by the socket's timeouts:
-	 * a reply is waited for in the read itself, not in a poll before
-	 * it (one system call per reply instead of two) */
-	if (io_sock_timeout(p->fd, SO_RCVTIMEO, timeout_ms) < 0 ||
-	    io_sock_timeout(p->fd, SO_SNDTIMEO, timeout_ms) < 0 ||
-	    ns_reader_init(&p->rd, p->fd) < 0) {
+	/* non-blocking, replies waited for with poll: a read blocked on a
+	 * unix socket is also woken each time policy takes our request out
+	 * of the socket (the write space wake-up is not filtered by event
+	 * as poll's is): one context switch more per request, measured
+	 * (+1.5 per message), against the one poll system call it saves */
+	if (fd_nonblock(p->fd) < 0 || ns_reader_init(&p->rd, p->fd) < 0) {
 		smtp_policy_close(p);
 		return -1;
 	}
@@ -43,7 +42,7 @@ void smtp_policy_close(struct smtp_policy *p)
 		close(p->fd);
 	p->fd = -1;
 	smtp_policy_forget(p);
-	p->owed = 0;
+	p->owed = p->aged = 0;
 	p->posted = 0;
 	ns_reader_free(&p->rd);
 }
@@ -64,29 +63,43 @@ static void policy_unpost(struct smtp_policy *p)
 	}
 }
 
-/* The next reply: buffered, or one read that waits at most the socket's
- * receive timeout (EAGAIN then: a timeout).  1, or -1. */
-static int policy_read(struct smtp_policy *p, char **payload, size_t *len)
-{
-	int rc = ns_reader_next(&p->rd, payload, len);
+/* How to read the next reply: wait for it (poll first: it was asked for
+ * just now), or a read first, then wait (a reply that had time to come,
+ * or an owed one). */
+enum { READ_WAIT, READ_TRY_WAIT };
 
+/* 1 with the next reply, -1 on failure or timeout. */
+static int policy_read(struct smtp_policy *p, int how, char **payload,
+		       size_t *len)
+{
+	int rc = 0;
+
+	if (how == READ_TRY_WAIT)
+		rc = ns_reader_next(&p->rd, payload, len);
 	if (rc == 0)
-		errno = ETIMEDOUT;
-	return rc == 0 ? -1 : rc;
+		rc = smtp_frame_read(&p->rd, p->timeout_ms, payload, len);
+	return rc;
 }
 
 /* Read the replies owed for frames sent without waiting; they change
- * nothing, but each must be a reply.  0, or -1. */
+ * nothing, but each must be a reply.  Those owed before the last write
+ * (a commit's) had time to come: a read first; those of frames that
+ * went with the last request (held ones) come with its answer: a poll
+ * first (a read first would say EAGAIN).  0, or -1. */
 static int policy_settle(struct smtp_policy *p)
 {
 	struct smtp_verdict v;
 	char *payload;
 	size_t len;
 
-	for (; p->owed > 0; p->owed--)
-		if (policy_read(p, &payload, &len) != 1 ||
+	for (; p->owed > 0; p->owed--) {
+		int how = p->aged > 0 ? READ_TRY_WAIT : READ_WAIT;
+		if (p->aged > 0)
+			p->aged--;
+		if (policy_read(p, how, &payload, &len) != 1 ||
 		    smtp_policy_parse(payload, len, &v) < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -110,6 +123,7 @@ static int policy_send(struct smtp_policy *p, struct kv *req)
 		      req->buf ? req->buf : "", req->len);
 	errno = 0;
 	if (n && smtp_frame_write(p->fd, buf, p->heldlen + n, p->timeout_ms) == 0) {
+		p->aged = p->owed;
 		p->owed += p->heldn;
 		smtp_policy_forget(p);
 		rc = 0;
@@ -192,7 +206,8 @@ int smtp_policy_post(struct smtp_policy *p, struct kv *req)
 }
 
 /* The posted request's verdict, after the replies owed before it. */
-static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
+static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v,
+			  int how)
 {
 	char *payload;
 	size_t len;
@@ -202,7 +217,7 @@ static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
 		return -1;
 	p->posted = 0;
 	errno = 0;
-	if (policy_settle(p) == 0 && policy_read(p, &payload, &len) == 1)
+	if (policy_settle(p) == 0 && policy_read(p, how, &payload, &len) == 1)
 		rc = smtp_policy_parse(payload, len, v);
 	if (rc < 0)
 		policy_failed(p);
@@ -211,7 +226,7 @@ static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
 
 int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v)
 {
-	return policy_verdict(p, v);
+	return policy_verdict(p, v, READ_TRY_WAIT);
 }
 
 int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
@@ -219,7 +234,7 @@ int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 {
 	if (smtp_policy_post(p, req) < 0)
 		return -1;
-	return policy_verdict(p, v);
+	return policy_verdict(p, v, READ_WAIT);
 }
 
 static const struct {

@@ -33,14 +33,15 @@ struct smtp_verdict {
 struct pollfd;
 
 struct smtp_policy {
-	int fd;               /* -1 when not connected; blocking, with
-				 SO_RCVTIMEO and SO_SNDTIMEO of timeout_ms */
+	int fd;               /* -1 when not connected; non-blocking */
 	int timeout_ms;
 	struct ns_reader rd;
 	char held[SMTP_POLICY_HELD]; /* encoded frames not sent yet */
 	size_t heldlen;
 	int heldn;            /* how many frames held */
 	int owed;             /* replies to frames sent, not read yet */
+	int aged;             /* the first of them, owed before the last
+				 write: they had time to come */
 	int posted;           /* the verdict after them is wanted */
 };
 
@@ -56,8 +57,8 @@ int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 		    struct smtp_verdict *v);
 /* smtp_policy_ask in two halves, for a verdict that can wait while
  * smtpd does something else (DATA: the message is read meanwhile):
- * post sends req, verdict reads its answer (one read, waiting only when
- * it has not come yet).  Nothing else may be sent in between (it would
+ * post sends req, verdict reads its answer (a read first: it had time to
+ * come; then a wait).  Nothing else may be sent in between (it would
  * turn the verdict into an owed reply). */
 int smtp_policy_post(struct smtp_policy *p, struct kv *req);
 int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 /* The connection to relay-queue stays open from one message to the next
@@ -22,10 +21,7 @@
 static struct {
 	int sock;            /* -1 when not connected */
 	struct ns_reader rd;
-	int rcv_ms;          /* its SO_RCVTIMEO (0: none yet) */
 } conn = { .sock = -1 };
-
-#define QUEUE_WRITE_MS (120 * 1000) /* relay-queue reads as data comes */
 
 static char job_sockpath[4096]; /* for a reconnect in the middle */
 
@@ -45,11 +41,10 @@ static int conn_open(const char *sockpath)
 		log_warn("queue: connect %s: %s", sockpath, strerror(errno));
 		return -1;
 	}
-	/* blocking, with a send timeout; the answer's read gets its receive
-	 * timeout (job_answer): no poll before a read or a write */
-	conn.rcv_ms = 0;
-	if (ns_reader_init(&conn.rd, conn.sock) < 0 ||
-	    io_sock_timeout(conn.sock, SO_SNDTIMEO, QUEUE_WRITE_MS) < 0) {
+	/* non-blocking, the answer waited for with poll (see
+	 * smtp_policy_open: a read blocked on a unix socket would also wake
+	 * when relay-queue takes the message out of it) */
+	if (ns_reader_init(&conn.rd, conn.sock) < 0 || fd_nonblock(conn.sock) < 0) {
 		conn_drop();
 		return -1;
 	}
@@ -65,6 +60,7 @@ static struct {
 	int kept;            /* on a connection kept from before */
 } job;
 
+#define QUEUE_WRITE_MS (120 * 1000) /* relay-queue reads as data comes */
 static const char OP_FRAME[] = "10:op=inline\n,";
 
 /* Keep the connection only when the exchange ended on a frame boundary
@@ -161,23 +157,6 @@ int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
 	return 0;
 }
 
-/* The answer frame, waiting at most timeout_ms in the read itself.  1,
- * or -1 (errno ETIMEDOUT when it did not come). */
-static int job_read(int timeout_ms, char **payload, size_t *len)
-{
-	int rc;
-
-	if (conn.rcv_ms != timeout_ms) {
-		if (io_sock_timeout(conn.sock, SO_RCVTIMEO, timeout_ms) < 0)
-			return -1;
-		conn.rcv_ms = timeout_ms;
-	}
-	rc = ns_reader_next(&conn.rd, payload, len);
-	if (rc == 0)
-		errno = ETIMEDOUT;
-	return rc == 0 ? -1 : rc;
-}
-
 /* Read the answer frame: status, id, text. */
 static int job_answer(int timeout_ms, char *qid,
 		      size_t qidsz, char *text, size_t textsz)
@@ -187,7 +166,7 @@ static int job_answer(int timeout_ms, char *qid,
 	size_t len;
 	const char *st, *id;
 
-	if (job_read(timeout_ms, &payload, &len) != 1 ||
+	if (smtp_frame_read(&conn.rd, timeout_ms, &payload, &len) != 1 ||
 	    kv_parse(&m, payload, len) < 0 || !(st = kv_get(&m, "status")) ||
 	    !*st || strspn(st, "0123456789") != strlen(st) || strlen(st) > 3) {
 		log_warn("queue: no usable answer");
