@@ -185,14 +185,14 @@ static void handle_ready(struct policy_srv *srv, struct pollfd *pfd,
 }
 
 /* The counters file's lock and the log lines are kept from one wake-up
- * to the next while requests keep coming: taking the lock (a flock pair)
- * and writing the lines (a write) once per few ms instead of once per
- * wake-up, which is once per request or two under load.  They go when
- * the loop has nothing to do for HOLD_IDLE_MS, and at least every
- * HOLD_MAX_MS: relayctl stats waits for the lock at most that long, and
- * a log line is that late at most. */
-#define HOLD_IDLE_MS 2
-#define HOLD_MAX_MS 10
+ * to the next: taking the lock (a flock pair) and writing the lines (a
+ * write) once per HOLD_MS instead of once per wake-up, which is once
+ * per request or two under load.  They go HOLD_MS after they were
+ * taken, busy or not (the poll's timeout then: one wake-up more at the
+ * end of a burst, not one per pause between requests): relayctl stats
+ * waits for the lock at most that long, and a log line is that late at
+ * most. */
+#define HOLD_MS 10
 
 static int held;
 static long held_since;
@@ -212,6 +212,17 @@ static void hold_start(void)
 	log_batch(1);
 	held = 1;
 	held_since = now_ms();
+}
+
+/* The poll's timeout: what is left of the hold, or a second. */
+static int hold_left(void)
+{
+	long left;
+
+	if (!held)
+		return 1000;
+	left = held_since + HOLD_MS - now_ms();
+	return left < 0 ? 0 : left > HOLD_MS ? HOLD_MS : (int)left;
 }
 
 static void hold_end(void)
@@ -253,7 +264,7 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 	kv_init(&rep);
 	while (!stopping) {
 		size_t n = poll_set(pfd, lfd, policy_db_fd(&srv->db));
-		int rc = poll(pfd, n, held ? HOLD_IDLE_MS : 1000);
+		int rc = poll(pfd, n, hold_left());
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0) {
@@ -272,7 +283,7 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 		hold_start();
 		if (nconn)
 			handle_ready(srv, pfd, &rep);
-		if (now_ms() - held_since >= HOLD_MAX_MS)
+		if (hold_left() == 0)
 			hold_end();
 		if (pfd[0].revents & POLLIN)
 			accept_one(srv, lfd);
