@@ -22,21 +22,75 @@
  * drops the worker and defers the recipients.  A worker still talking to
  * a server after that could deliver what relay-send retries later: the
  * job stops itself at 9/10 of that budget instead, or up to a second
- * before (worker_arm; relay-send then sees EOF and defers; only a final
+ * before (worker_alarm; relay-send then sees EOF and defers; only a final
  * reply lost this way duplicates). */
 long remote_worker_budget(void)
 {
 	return (4 * cf.connect_timeout + 3 * cf.remote_timeout) * 9 / 10 + 1;
 }
 
+/* The budget's alarm costs no system call per job: it is set when a job
+ * starts and none is pending, and left pending when the job ends.  When
+ * it goes off the handler looks at the job running then: none, and it
+ * is simply not set again until the next job; one younger than the
+ * budget, and it is set again for what that job has left; else the
+ * worker stops.  (Two alarm() calls per job were an eighth of the
+ * worker's system calls.)  The handler returns, so it is installed with
+ * SA_RESTART, and every wait (io_wait, res_nsend, conn_alive) polls again
+ * on EINTR. */
+static volatile sig_atomic_t worker_busy;     /* a job runs */
+static volatile sig_atomic_t worker_started;  /* when (worker_secs) */
+static volatile sig_atomic_t worker_armed;    /* an alarm is pending */
+
+/* Seconds on the monotonic clock (async-signal-safe, and no system
+ * call: the vDSO). */
+static long worker_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec;
+}
+
 static void worker_alarm(int sig)
 {
 	static const char msg[] = "relay-remote: warning: job over its time "
 				  "budget: worker stops\n";
+	long left = remote_worker_budget() - (worker_secs() - worker_started);
+	int saved = errno;
+
 	(void)sig;
+	if (!worker_busy || left > 0) {
+		worker_armed = worker_busy;
+		if (worker_busy)
+			alarm((unsigned)left);
+		errno = saved;
+		return;
+	}
 	if (write(2, msg, sizeof msg - 1) < 0)
 		_exit(EXIT_TEMP);
 	_exit(EXIT_TEMP);
+}
+
+static void worker_arm(void)
+{
+	worker_started = (sig_atomic_t)worker_secs();
+	worker_busy = 1;
+	if (!worker_armed) {
+		worker_armed = 1;
+		alarm((unsigned)remote_worker_budget());
+	}
+}
+
+static void worker_alarm_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = worker_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
 }
 
 /* The connection to relay-send and the job read ahead by
@@ -99,30 +153,6 @@ struct remote_job *remote_worker_peek(void)
 	return &worker_ahead;
 }
 
-/* The budget's alarm: set at a job's start, but at most once a second
- * (a job may then be stopped up to a second early), and cleared only
- * before the worker waits for work: jobs queued back to back cost no
- * system call each. */
-static time_t worker_armed;     /* when it was set; 0: not set */
-
-static void worker_arm(void)
-{
-	time_t now = time(NULL);
-
-	if (worker_armed != now) {
-		alarm((unsigned)remote_worker_budget());
-		worker_armed = now;
-	}
-}
-
-static void worker_disarm(void)
-{
-	if (worker_armed) {
-		alarm(0);
-		worker_armed = 0;
-	}
-}
-
 /* One job: deliver it and answer its result frame.  Its log lines (one
  * per recipient) go out in one write. */
 static int worker_one(int fd, struct remote_job *job)
@@ -139,13 +169,13 @@ static int worker_one(int fd, struct remote_job *job)
 	rc = kv_send(&out, fd);
 	kv_free(&out);
 	remote_job_free(job);
+	worker_busy = 0;
 	return rc;
 }
 
 /* Wait for the next frame, expiring cached connections meanwhile. */
 static int worker_wait(int fd)
 {
-	worker_disarm();
 	for (;;) {
 		int ms = remote_cache_expire();
 		int w = io_wait(fd, POLLIN, ms < 0 ? -1 : ms + 10);
@@ -194,7 +224,7 @@ int remote_worker_run(int fd)
 
 	if (ns_reader_init(&worker_rd, fd) < 0)
 		log_fatal(EXIT_TEMP, "out of memory");
-	signal(SIGALRM, worker_alarm);
+	worker_alarm_init();
 	while ((r = worker_next(fd, &job)) == 1)
 		if (worker_one(fd, &job) < 0) {
 			rc = EXIT_TEMP;

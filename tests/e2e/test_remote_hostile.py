@@ -3,7 +3,8 @@
 malformed job frame, a connection from a foreign uid, a server that says
 nothing (timeout -> T), one that refuses to talk (554/421 greeting: next
 MX, else T), a server without EHLO (HELO fallback), and one that trickles an endless greeting (the job
-stops within its time budget, before relay-send's deadline).  The
+stops within its time budget, before relay-send's deadline; also when
+the budget's alarm was set by an earlier job on the same worker).  The
 harness is test_remote.py's.
 """
 import os
@@ -62,7 +63,8 @@ class ScriptServer:
     DEFAULT = {"EHLO": "250 ok", "HELO": "250 ok", "MAIL": "250 ok", "RCPT": "250 ok",
                "DATA": "354 go", "RSET": "250 ok", "QUIT": "221 bye", ".": "250 queued"}
 
-    def __init__(self, ip, port, replies):
+    def __init__(self, ip, port, replies, delay=0):
+        self.delay = delay  # seconds before each reply (greeting too)
         self.replies = dict(self.DEFAULT, **replies)
         self.lines = []
         self.ls = socket.socket()
@@ -75,6 +77,7 @@ class ScriptServer:
 
     def session(self, c):
         f = c.makefile("rb")
+        time.sleep(self.delay)
         c.sendall(b"220 script\r\n")
         in_data = False
         for raw in f:
@@ -85,6 +88,7 @@ class ScriptServer:
             verb = "." if in_data else line.split(" ")[0].upper()
             in_data = False
             rep = self.replies.get(verb, "502 no")
+            time.sleep(self.delay)
             c.sendall(rep.encode() + b"\r\n")
             in_data = verb == "DATA" and rep.startswith("354")
             if verb == "QUIT":
@@ -145,6 +149,17 @@ def test_greeting():
         inst.close()
 
 
+def job_closed(inst, s, rcpt):
+    """A job on s: ("closed" or "a result", seconds it took)."""
+    t0 = time.time()
+    try:
+        h.job(inst, s, [rcpt])
+        got = "a result"
+    except (EOFError, OSError):
+        got = "closed"
+    return got, time.time() - t0
+
+
 def test_slow():
     """Hostile servers: silence is a timeout (T); an endless greeting is cut
     off by the job's time budget before relay-send's deadline."""
@@ -158,13 +173,7 @@ def test_slow():
         h.check("silent server: deferred on timeout", res[0] == "T" and "timeout" in res[2] and time.time() - t0 < 8,
               "%r after %.1fs" % (res, time.time() - t0))
         s = inst.connect()
-        t0 = time.time()
-        try:
-            h.job(inst, s, ["u@trickle.test"])
-            got = "a result"
-        except (EOFError, OSError):
-            got = "closed"
-        took = time.time() - t0
+        got, took = job_closed(inst, s, "u@trickle.test")
         s.close()
         h.check("endless greeting: worker stops within its budget", got == "closed" and took < budget + 3,
               "%s after %.1fs (budget %ds)" % (got, took, budget))
@@ -172,6 +181,42 @@ def test_slow():
     finally:
         for st in stops:
             st.set()
+        inst.close()
+
+
+def test_budget_spans_jobs():
+    """The budget's alarm is set once and left pending between jobs (no
+    system call per job): when it goes off during a later, younger job
+    it is set again for that job's own budget, never stopping it early;
+    and a job that does run over is still stopped at its budget."""
+    zone = {"fast.test": {"A": ["127.0.0.20"]}, "slow.test": {"A": ["127.0.0.21"]},
+            "trickle2.test": {"A": ["127.0.0.22"]}}
+    inst = h.Instance(zone, {"connect_timeout": 1, "remote_timeout": 2})
+    budget = (4 * 1 + 3 * 2) * 9 // 10 + 1  # 10 s
+    fast = ScriptServer("127.0.0.20", inst.smtp_port, {})
+    slow = ScriptServer("127.0.0.21", inst.smtp_port, {}, delay=1.2)
+    stop = slow_server("127.0.0.22", inst.smtp_port, True)
+    s = inst.connect()
+    try:
+        t0 = time.time()
+        r = h.job(inst, s, ["u@fast.test"])  # sets the alarm: off at t0 + 10
+        h.check("budget: first job delivered", r["rcpt"]["u@fast.test"][0] == "D", "%r" % (r,))
+        time.sleep(max(0, t0 + 5 - time.time()))
+        t1 = time.time()  # about 7 s of 1.2 s replies: runs past t0 + 10
+        r = h.job(inst, s, ["u@slow.test"])
+        took = time.time() - t1
+        h.check("budget: a later job running when the alarm goes off is not stopped",
+                r["rcpt"]["u@slow.test"][0] == "D" and t1 + took > t0 + budget + 1,
+                "%r after %.1fs" % (r, took))
+        got, took = job_closed(inst, s, "u@trickle2.test")
+        h.check("budget: the next job is stopped at its own budget, not before",
+                got == "closed" and budget - 2 <= took < budget + 3,
+                "%s after %.1fs (budget %ds)" % (got, took, budget))
+    finally:
+        s.close()
+        fast.stop.set()
+        slow.stop.set()
+        stop.set()
         inst.close()
 
 
@@ -222,7 +267,7 @@ def test_bad_frame(inst):
 def main():
     return h.run(h.Instance({}), test_bad_frame, test_peer_uid,
                  lambda _: test_greeting(), lambda _: test_helo(),
-                 lambda _: test_slow())
+                 lambda _: test_slow(), lambda _: test_budget_spans_jobs())
 
 
 if __name__ == "__main__":
