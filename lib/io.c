@@ -25,6 +25,8 @@ void io_init(struct io *io, int rfd, int wfd, int timeout_ms)
 	io->err = IO_ERR_NONE;
 	io->rmode = IO_RMODE_UNKNOWN;
 	io->rcv_ms = 0;
+	io->rcv_idle = 0;
+	io->idle = NULL;
 	io->in_start = io->in_end = 0;
 	io->out_len = 0;
 }
@@ -58,6 +60,21 @@ int io_wait(int fd, short events, int timeout_ms)
 			return -1;
 		return rc > 0;
 	}
+}
+
+/* io_wait for io's timeout; with something kept for idle times, at most
+ * IO_IDLE_MS first, then io->idle(1), then the rest. */
+static int io_wait_idle(struct io *io, int fd, short events)
+{
+	int w;
+
+	if (!io->idle || io->timeout_ms <= IO_IDLE_MS || !io->idle(0))
+		return io_wait(fd, events, io->timeout_ms);
+	w = io_wait(fd, events, IO_IDLE_MS);
+	if (w != 0)
+		return w;
+	io->idle(1);
+	return io_wait(fd, events, io->timeout_ms - IO_IDLE_MS);
 }
 
 /* One read or write without waiting: on a socket MSG_DONTWAIT makes it
@@ -94,7 +111,7 @@ static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 		else if (!rbuf && first)
 			r = io_try(fd, NULL, wbuf, n);
 		else {
-			int w = io_wait(fd, events, io->timeout_ms);
+			int w = io_wait_idle(io, fd, events);
 			if (w <= 0) {
 				io->err = w == 0 ? IO_ERR_TIMEOUT : IO_ERR_SYS;
 				return -1;
@@ -131,17 +148,24 @@ static ssize_t io_sock_read(struct io *io, void *buf, size_t n)
 	long deadline = io_now_ms() + io->timeout_ms;
 
 	for (;;) {
-		long t0 = io_now_ms(), left = deadline - t0;
+		long t0 = io_now_ms(), left = deadline - t0, want = left;
+		int idle = io->idle && io->idle(0);
 		ssize_t r;
 
 		if (left <= 0) {
 			io->err = IO_ERR_TIMEOUT;
 			return -1;
 		}
-		if (io->rcv_ms <= 0 || io->rcv_ms > left) {
-			if (io_sock_timeout(io->rfd, SO_RCVTIMEO, left) < 0)
+		if (idle && want > IO_IDLE_MS)
+			want = IO_IDLE_MS;
+		/* set when none is set, when the one set is too long, or to
+		 * lift the idle cap once idle has nothing more */
+		if (io->rcv_ms <= 0 || io->rcv_ms > want ||
+		    (io->rcv_idle && !idle)) {
+			if (io_sock_timeout(io->rfd, SO_RCVTIMEO, want) < 0)
 				return -2;
-			io->rcv_ms = left;
+			io->rcv_ms = want;
+			io->rcv_idle = want < left;
 		}
 		r = read(io->rfd, buf, n);
 		if (r >= 0)
@@ -154,6 +178,8 @@ static ssize_t io_sock_read(struct io *io, void *buf, size_t n)
 		}
 		if (io_now_ms() - t0 < io->rcv_ms / 2)
 			return -2;
+		if (idle)
+			io->idle(1);
 	}
 }
 

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #define IO_BUFSZ 16384
+#define IO_IDLE_MS 100 /* see struct io's idle */
 
 /* flags set by io_getline */
 #define IO_CRLF      0x01 /* ended with CR LF */
@@ -37,6 +38,12 @@ struct io {
 	int err;
 	int rmode;            /* how io_fd_read waits (io.c), found at first use */
 	long rcv_ms;          /* SO_RCVTIMEO now set on rfd (rmode socket) */
+	int rcv_idle;         /* rcv_ms is the IO_IDLE_MS cap */
+	/* Optional, for something kept until the peer is slow (smtpd's log
+	 * lines): idle(0) says whether there is any; while there is, the
+	 * plain fd functions wait at most IO_IDLE_MS at a time, then call
+	 * idle(1) and wait the rest of their timeout. */
+	int (*idle)(int run);
 	char in[IO_BUFSZ];
 	size_t in_start, in_end;
 	char out[IO_BUFSZ];

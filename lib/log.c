@@ -145,3 +145,8 @@ char *log_clean(char *dst, size_t dstsz, const char *src, size_t srclen)
 	dst[i] = '\0';
 	return dst;
 }
+
+size_t log_held_bytes(void)
+{
+	return log_nheld;
+}

@@ -221,6 +221,19 @@ static int session_connect(struct smtp_session *s)
 static struct smtp_session session;
 static int kept;
 
+/* A plain session's log lines are kept (log_batch) and written in one
+ * write when it ends, or as soon as the client makes us wait (io's idle
+ * hook: IO_IDLE_MS without a byte); TLS stops the keeping
+ * (smtp_tls.c: its reads do not call the hook). */
+static int session_log_idle(int run)
+{
+	if (run) {
+		log_batch(0);
+		log_batch(1);
+	}
+	return log_held_bytes() > 0;
+}
+
 static void session_init(struct smtp_session *s, int rfd, int wfd,
 			 const struct smtp_peer *p)
 {
@@ -238,6 +251,7 @@ static void session_init(struct smtp_session *s, int rfd, int wfd,
 	       sizeof *s - offsetof(struct smtp_session, ip));
 	s->policy = pol;
 	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
+	s->io.idle = session_log_idle;
 	s->start = time(NULL);
 	smtp_session_guard(s);
 	copy_fact(s->ip, sizeof s->ip, p->ip, "unknown");
@@ -261,9 +275,12 @@ int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 	struct smtp_session *s = &session;
 
 	session_init(s, rfd, wfd, p);
+	log_batch(1);
 	log_info("%s: connect port=%s", s->ip, s->localport);
-	if (p->tls && smtp_tls_implicit(s) < 0)
+	if (p->tls && smtp_tls_implicit(s) < 0) {
+		log_batch(0);
 		return EXIT_TEMP;
+	}
 	if (session_connect(s) == 0) {
 		smtp_reply(s, "220 %s ESMTP relaybox", cf.hostname);
 		session_loop(s);
@@ -275,6 +292,7 @@ int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 		explicit_bzero(s->io.in, sizeof s->io.in);
 	log_info("%s: disconnect commands=%ld errors=%ld", s->ip, s->commands,
 		 s->errors);
+	log_batch(0);
 	return EXIT_DONE;
 }
 

@@ -300,6 +300,55 @@ static void test_pipe_eintr(void)
 	close(p[1]);
 }
 
+/* The idle hook: something kept (1 while idle_kept) is handed over after
+ * IO_IDLE_MS of waiting, once; the read still waits its whole timeout. */
+static int idle_kept, idle_runs;
+static struct timespec idle_t0;
+static long idle_at;
+
+static int idle_hook(int run)
+{
+	if (run) {
+		idle_at = ms_since(&idle_t0);
+		idle_runs++;
+		idle_kept = 0;
+	}
+	return idle_kept;
+}
+
+static void test_idle(const char *name, int sock)
+{
+	int p[2];
+	struct io io;
+	long ms;
+	char label[96];
+
+	if ((sock ? socketpair(AF_UNIX, SOCK_STREAM, 0, p) : pipe(p)) < 0)
+		return;
+	io_init(&io, p[0], -1, 600);
+	io.idle = idle_hook;
+	idle_kept = 1;
+	idle_runs = 0;
+	clock_gettime(CLOCK_MONOTONIC, &idle_t0);
+	snprintf(label, sizeof label, "%s, idle: silence is a timeout", name);
+	T_CHECK(label, timed_getline(&io, &ms) == -1 && io.err == IO_ERR_TIMEOUT);
+	snprintf(label, sizeof label, "%s, idle: after the whole 600 ms", name);
+	T_CHECK(label, ms >= 550 && ms < 3000);
+	snprintf(label, sizeof label, "%s, idle: handed over once", name);
+	T_CHECK(label, idle_runs == 1 && !idle_kept);
+	snprintf(label, sizeof label, "%s, idle: after IO_IDLE_MS, not the end",
+		 name);
+	T_CHECK(label, idle_at >= IO_IDLE_MS - 20 && idle_at < 450);
+	idle_kept = 1;
+	io.err = IO_ERR_NONE;
+	snprintf(label, sizeof label, "%s, idle: data there, nothing handed over",
+		 name);
+	T_CHECK(label, write(p[1], "a\r\n", 3) == 3 &&
+			       timed_getline(&io, &ms) == 1 && idle_runs == 1);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* Pipelined commands stay buffered; io_read takes the bytes after them
  * (BDAT chunks); io_discard_input drops them (STARTTLS). */
 static void test_pending(void)
@@ -434,6 +483,8 @@ int main(void)
 	test_sock_eintr(0);
 	test_sock_eintr(1);
 	test_pipe_eintr();
+	test_idle("socket", 1);
+	test_idle("pipe", 0);
 	test_pending();
 	test_output("pipe", 0, 5000);
 	test_output("socket", 1, 5000);
