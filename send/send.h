@@ -7,6 +7,7 @@
  *   send_sched   the retry schedule and expiry
  *   send_msg     messages in memory: load, scan new/, find, free
  *   send_ready   the ready heap: messages by the time they are due
+ *   send_stfile  which messages may have a state file (else no open)
  *   send_watch   incremental pickup of new/ (inotify)
  *   send_dsn     RFC 3464 delivery status notifications (text only)
  *   send_inject  injecting a message through run/queue.sock
@@ -106,6 +107,16 @@ int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
 void send_msg_remove(const char *qdir, struct send_msg *m);
 /* Remove orphan state/ files (no message in new/ or hold/); at start. */
 void send_msg_sweep(const char *qdir);
+
+/* ---- which messages may have a state file (send_stfile.c) ---- */
+/* state/<id> exists (listed at start, or appended to) / was removed. */
+void send_stfile_add(const char *qid);
+void send_stfile_del(const char *qid);
+/* Every state file there was at start has been added: from now on a
+ * message outside the set has none. */
+void send_stfile_listed(void);
+/* 0 when qid has no state file for sure. */
+int send_stfile_may(const char *qid);
 
 /* ---- the ready heap (send_ready.c) ---- */
 /* Due at t at the latest (an earlier wake time stands). */

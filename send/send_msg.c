@@ -47,7 +47,7 @@ struct send_msg *send_msg_load(const char *qdir, const char *qid)
 	snprintf(path, sizeof path, "%s/state/%s", qdir, qid);
 	if (strcmp(m->q.qid, qid) != 0 ||
 	    qstate_init(&m->st, m->q.nrcpt) < 0 ||
-	    qstate_load(path, &m->st) < 0 ||
+	    (send_stfile_may(qid) && qstate_load(path, &m->st) < 0) ||
 	    !(m->busy = calloc(m->q.nrcpt, 1))) {
 		log_warn("%s: cannot load state", qid);
 		qstate_free(&m->st);
@@ -163,6 +163,7 @@ int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
 
 	snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
 	m->st.file = 1; /* created by the append, even one that failed */
+	send_stfile_add(m->q.qid);
 	if (qstate_append(path, lines, len) < 0) {
 		log_warn("%s: state write failed: %s", m->q.qid,
 			 strerror(errno));
@@ -216,7 +217,8 @@ int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
 	msg_apply(m, lines, len);
 	if (m->st.file) {
 		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
-		unlink(path);
+		if (unlink(path) == 0 || errno == ENOENT)
+			send_stfile_del(m->q.qid);
 	}
 	m->gone = 1;
 	return 0;
@@ -233,13 +235,15 @@ void send_msg_remove(const char *qdir, struct send_msg *m)
 		log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
 	if (m->st.file) {
 		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
-		unlink(path);
+		if (unlink(path) == 0 || errno == ENOENT)
+			send_stfile_del(m->q.qid);
 	}
 	m->gone = 1;
 }
 
 /* Remove state files whose message is neither in new/ nor in hold/:
- * left by a crash between the two unlinks of send_msg_remove. */
+ * left by a crash between the two unlinks of send_msg_remove.  The
+ * others are the state files send_stfile knows of at start. */
 void send_msg_sweep(const char *qdir)
 {
 	char path[PATH_MAX], other[PATH_MAX], hold[PATH_MAX];
@@ -248,17 +252,23 @@ void send_msg_sweep(const char *qdir)
 
 	snprintf(path, sizeof path, "%s/state", qdir);
 	if (!(d = opendir(path)))
-		return;
-	while ((de = readdir(d))) {
+		return; /* send_stfile_may stays 1 for every message */
+	while ((errno = 0, de = readdir(d))) {
 		if (!send_msg_name_ok(de->d_name))
 			continue;
 		snprintf(other, sizeof other, "%s/new/%s", qdir, de->d_name);
 		snprintf(hold, sizeof hold, "%s/hold/%s", qdir, de->d_name);
-		if (access(other, F_OK) == 0 || access(hold, F_OK) == 0)
+		if (access(other, F_OK) == 0 || access(hold, F_OK) == 0) {
+			send_stfile_add(de->d_name);
 			continue;
+		}
 		snprintf(path, sizeof path, "%s/state/%s", qdir, de->d_name);
 		if (unlink(path) == 0)
 			log_info("%s: removed orphan state file", de->d_name);
+		else
+			send_stfile_add(de->d_name);
 	}
+	if (errno == 0)
+		send_stfile_listed();
 	closedir(d);
 }
