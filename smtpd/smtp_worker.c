@@ -191,6 +191,7 @@ static void worker_accept(struct worker *w, size_t i)
 			 seen.open);
 		listen_sock_refuse(fd, "4.7.0", "Too many connections, try again later");
 	} else {
+		log_batch(1); /* one write with the session's lines */
 		log_info("connect %s:%s to %s pid=%ld (%zu open, %zu from ip)",
 			 p.ip, p.port, w->ls[i].name, (long)w->pid, seen.open,
 			 seen.from_ip);
