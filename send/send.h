@@ -197,9 +197,10 @@ void send_worker_init(void);
 long send_worker_connect(long long now);
 /* Add the fds to watch to pfd (returns how many), and handle readiness. */
 size_t send_worker_pollfds(struct pollfd *pfd, size_t max);
-/* Results wake their message (send_ready_set). */
-void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
-			size_t n, long long now);
+/* Results wake their message (send_ready_set); returns how many jobs
+ * ended (each may have renamed or unlinked its message). */
+int send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
+		       size_t n, long long now);
 /* Send a job (recipients idx[0..n) of m to route r); 0 sent, -1 when no
  * worker is idle and none busy with dest has room, -2 when dest is at
  * its concurrency limit. */

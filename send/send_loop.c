@@ -365,10 +365,14 @@ int send_loop_run(void)
 			log_fatalx(111, "poll");
 		log_batch(1);
 		now = send_now();
-		event |= loop_pickup(&ms, trig, watch, pfd, now, &scan, &rules);
 		for (size_t i = 2; i < n; i++)
 			event |= pfd[i].revents != 0;
-		send_worker_events(&ms, pfd + 2, n - 2, now);
+		/* results first: the events of the messages they took out of
+		 * new/ are in the watch already, read now rather than after
+		 * one more poll that could only return at once */
+		if (send_worker_events(&ms, pfd + 2, n - 2, now) > 0)
+			pfd[1].revents |= POLLIN;
+		event |= loop_pickup(&ms, trig, watch, pfd, now, &scan, &rules);
 		send_worker_timeouts(&ms, now);
 	}
 }

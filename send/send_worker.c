@@ -444,9 +444,11 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 	return 0;
 }
 
-void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
-			size_t n, long long now)
+int send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
+		       size_t n, long long now)
 {
+	int got = 0;
+
 	for (size_t i = 0; i < n && i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
 		char *payload;
@@ -464,6 +466,7 @@ void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 				errno = EPROTO;
 				break;
 			}
+			got++;
 			rc = ns_reader_buffered(&w->rd, &payload, &len);
 		}
 		if (rc < 0) {
@@ -471,8 +474,10 @@ void send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 				 errno ? strerror(errno) : "EOF");
 			worker_lost(ms, w, "4.3.0 delivery agent went away",
 				    now);
+			got++;
 		}
 	}
+	return got;
 }
 
 void send_worker_timeouts(struct send_msgs *ms, long long now)
