@@ -250,6 +250,10 @@ int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
 	policy_verdict_init(&v);
 	if (phases[i].fn(srv, c, &m, &v) == 1)
 		return 1;
+	/* smtpd's requests whose answer is always accept (ARCHITECTURE.md):
+	 * nobody reads it, so none is written */
+	if (!strcmp(kv_get_or(&m, "noreply", ""), "1"))
+		return 1;
 	reply(rep, &v);
 	add_extras(rep, phase, &v);
 	if (!strcmp(phase, "mail") || !strcmp(phase, "rcpt") ||

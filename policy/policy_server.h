@@ -29,8 +29,8 @@ struct policy_srv {
 };
 
 /* Handle one request frame; returns 0 when the reply is in rep, 1 when
- * it comes later (AUTH running: policy_phase_auth_done), -1 to drop the
- * peer (garbage). */
+ * it comes later (AUTH running: policy_phase_auth_done) or never (the
+ * request said noreply=1), -1 to drop the peer (garbage). */
 int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
 			char *payload, size_t len, struct kv *rep);
 /* The AUTH check of c finished: build its reply. */

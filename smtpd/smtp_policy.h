@@ -25,9 +25,11 @@ struct smtp_verdict {
 };
 
 /* Requests whose reply is always action=accept and changes nothing
- * (helo, commit, reset) cost no round trip of their own: a held one goes
- * out in the same write as the next request, a told one at once; their
- * replies are read, in order, before the next verdict. */
+ * (connect, helo, tls, commit, reset) cost no round trip of their own: a
+ * held one goes out in the same write as the next request, a told one at
+ * once; they carry noreply=1, so policy answers none of them.  A verdict
+ * posted and then not asked for (a DATA whose message never ended) is
+ * owed: read, in order, before the next verdict. */
 #define SMTP_POLICY_HELD 768
 
 struct pollfd;
@@ -40,8 +42,8 @@ struct smtp_policy {
 	size_t heldlen;
 	int heldn;            /* how many frames held */
 	int owed;             /* replies to frames sent, not read yet */
-	int aged;             /* the first of them, owed before the last
-				 write: they had time to come */
+	int aged;             /* of them, owed before the last write: they
+				 had time to come */
 	int posted;           /* the verdict after them is wanted */
 };
 
@@ -63,9 +65,9 @@ int smtp_policy_ask(struct smtp_policy *p, struct kv *req,
 int smtp_policy_post(struct smtp_policy *p, struct kv *req);
 int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);
 
-/* Send req without waiting for its reply: hold = 1 keeps it until the
- * next request (the two go out in one write), hold = 0 sends it now (it
- * must reach policy before anything else happens: commit).  Only for
+/* Send req (noreply=1 added) without a reply: hold = 1 keeps it until
+ * the next request (the two go out in one write), hold = 0 sends it now
+ * (it must reach policy before anything else happens: commit).  Only for
  * phases whose reply is always accept.  -1 when it could not be sent
  * (the connection is then closed). */
 int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold);

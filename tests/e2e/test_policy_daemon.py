@@ -127,6 +127,28 @@ def scenarios(path, d):
     r = ask(s, [("phase", "commit"), ("qid", "Q1"), ("rcpt", "x@example.org")])
     check("portal: commit", dict(r).get("action") == "accept", str(r))
 
+    # noreply=1 (smtpd's connect, helo, tls, commit, reset): no reply at
+    # all, the next reply is the next request's
+    n = session(path, "127.0.0.10")
+    send(n, [("phase", "helo"), ("helo", "portal.example.com"), ("noreply", "1")])
+    r = ask(n, [("phase", "mail"), ("from", "mailer@example.com")])
+    check("noreply: helo unanswered, the mail verdict comes first",
+          dict(r).get("action") == "accept" and "code" in dict(r), str(r))
+    ask(n, [("phase", "rcpt"), ("rcpt", "x@example.org")])
+    ask(n, [("phase", "data")])
+    send(n, [("phase", "commit"), ("qid", "Q9"), ("noreply", "1")])
+    send(n, [("phase", "reset"), ("noreply", "1")])
+    r = ask(n, [("phase", "mail"), ("from", "mailer@example.com")])
+    check("noreply: commit and reset unanswered, the next mail's verdict",
+          dict(r).get("action") == "accept" and "code" in dict(r), str(r))
+    n.setblocking(False)
+    try:
+        extra = n.recv(100)
+    except BlockingIOError:
+        extra = b""
+    check("noreply: nothing more", extra == b"", extra)
+    n.close()
+
     # AUTH: a slow check on one session does not hold up another
     a = session(path, "192.0.2.50", tls="1")
     b = session(path, "127.0.0.10")
