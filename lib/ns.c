@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 size_t ns_encode(char *dst, size_t dstsz, const char *payload, size_t len)
@@ -105,15 +106,19 @@ static int ns_cut(struct ns_reader *r, char **payload, size_t *len)
 	return 1;
 }
 
-/* Read more bytes: with read(), or with recvmsg() collecting the
- * descriptors passed along (fds != NULL). */
-static ssize_t ns_fill(struct ns_reader *r, int *fds, int *nfds, int max)
+/* Read more bytes: with read() (recv() without waiting when dontwait),
+ * or with recvmsg() collecting the descriptors passed along (fds !=
+ * NULL). */
+static ssize_t ns_fill(struct ns_reader *r, int *fds, int *nfds, int max,
+		       int dontwait)
 {
 	void *at = r->buf + r->end;
 	size_t room = NS_MAX + 16 - r->end;
 	int got;
 	ssize_t n;
 
+	if (!fds && dontwait)
+		return recv(r->fd, at, room, MSG_DONTWAIT);
 	if (!fds)
 		return read(r->fd, at, room);
 	got = max - *nfds;
@@ -124,7 +129,7 @@ static ssize_t ns_fill(struct ns_reader *r, int *fds, int *nfds, int max)
 }
 
 static int ns_next(struct ns_reader *r, char **payload, size_t *len, int *fds,
-		   int *nfds, int max)
+		   int *nfds, int max, int dontwait)
 {
 	for (;;) {
 		int rc;
@@ -144,7 +149,7 @@ static int ns_next(struct ns_reader *r, char **payload, size_t *len, int *fds,
 			r->end -= r->start;
 			r->start = 0;
 		}
-		got = ns_fill(r, fds, nfds, max);
+		got = ns_fill(r, fds, nfds, max, dontwait);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
@@ -174,11 +179,16 @@ int ns_reader_buffered(struct ns_reader *r, char **payload, size_t *len)
 
 int ns_reader_next(struct ns_reader *r, char **payload, size_t *len)
 {
-	return ns_next(r, payload, len, NULL, NULL, 0);
+	return ns_next(r, payload, len, NULL, NULL, 0, 0);
 }
 
 int ns_reader_next_fds(struct ns_reader *r, char **payload, size_t *len,
 		       int *fds, int *nfds, int max)
 {
-	return ns_next(r, payload, len, fds, nfds, max);
+	return ns_next(r, payload, len, fds, nfds, max, 0);
+}
+
+int ns_reader_try(struct ns_reader *r, char **payload, size_t *len)
+{
+	return ns_next(r, payload, len, NULL, NULL, 0, 1);
 }

@@ -46,6 +46,11 @@ int ns_reader_next_fds(struct ns_reader *r, char **payload, size_t *len,
  * say EAGAIN. */
 int ns_reader_buffered(struct ns_reader *r, char **payload, size_t *len);
 
+/* Like ns_reader_next on a socket, but never waiting, even when the fd
+ * blocks (recv with MSG_DONTWAIT): 0 when no whole frame is there.  One
+ * system call where a poll with no timeout, then a read, were two. */
+int ns_reader_try(struct ns_reader *r, char **payload, size_t *len);
+
 /* Bytes already read but not yet returned as frames. */
 size_t ns_reader_pending(const struct ns_reader *r);
 

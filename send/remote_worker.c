@@ -121,13 +121,6 @@ static int worker_parse(struct remote_job *job, char *payload, size_t len)
 	return 0;
 }
 
-static int worker_readable(void)
-{
-	struct pollfd p = { .fd = worker_rd.fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 1;
-}
-
 struct remote_job *remote_worker_peek(void)
 {
 	char *payload;
@@ -137,12 +130,10 @@ struct remote_job *remote_worker_peek(void)
 		return &worker_ahead;
 	if (worker_bad_ahead || worker_rd.buf == NULL)
 		return NULL;
-	/* a frame already read, else one waiting in the socket: relay-send
-	 * writes a frame whole, so the read does not wait for its end.  EOF
-	 * and errors come back to the loop's next read. */
-	int r = ns_reader_buffered(&worker_rd, &payload, &len);
-	if (r == 0 && worker_readable())
-		r = ns_reader_next(&worker_rd, &payload, &len);
+	/* a frame already read, else one waiting in the socket (relay-send
+	 * writes a frame whole): one recv that does not wait.  EOF and
+	 * errors come back to the loop's next read. */
+	int r = ns_reader_try(&worker_rd, &payload, &len);
 	if (r != 1)
 		return NULL;
 	if (worker_parse(&worker_ahead, payload, len) < 0) {
