@@ -142,13 +142,18 @@ void remote_conn_key(char *buf, size_t n, const char *host, long port,
 /* A cached connection is dead when the server has spoken or hung up
  * since its last reply: a 421 on idle timeout or EOF makes it readable.
  * A poll that does not wait (io_wait's 0 waits forever, and even 1 ms
- * is a sleep per job on every cached connection). */
+ * is a sleep per job on every cached connection).  Not for one put
+ * back this very second (jobs back to back: a poll each): a server
+ * that hung up within it shows in the reply to MAIL, and remote_txn_run
+ * says STALE, so the job is retried on a new connection all the same. */
 static int conn_alive(struct remote_conn *c)
 {
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
 
 	if (io_pending(&c->io))
 		return 0;
+	if (c->idle_since == time(NULL))
+		return 1;
 	while (poll(&p, 1, 0) < 0)
 		if (errno != EINTR)
 			return 0;
