@@ -14,6 +14,7 @@
 #define QUEUE_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -108,8 +109,9 @@ struct queue_job {
 	int replyfd;              /* the commit thread answers here (daemon),
 				     -1: the caller reads j->r (standalone) */
 	int incommit;             /* handed to the commit (main thread's) */
-	int done, wake;           /* under the commit lock: answered, the
-				     main thread may free it; wake it then */
+	int wake;                 /* the main thread asked to be woken */
+	atomic_int cstate;        /* COMMIT_DONE (answered: the main thread
+				     may free it), COMMIT_WAKE (wake it then) */
 	struct queue_job *next;   /* the commit lists */
 };
 void queue_job_init(struct queue_job *j, int msgfd, int envfd);
@@ -150,11 +152,13 @@ void queue_commit_batch(struct queue_job *list);
  * wake per message), then marked done.  Returns the read end of a wake-up
  * pipe, readable when a job the main thread asked about is done, or -1. */
 int queue_commit_start(void);
-/* Hand a written job to the commit thread (from the main thread). */
-void queue_commit_add(struct queue_job *j);
+/* Hand a written job to the commit thread (from the main thread); with
+ * wake, the wake-up pipe is written when it is done. */
+void queue_commit_add(struct queue_job *j, int wake);
 /* 1 when a job handed to the commit is done (answered: the main thread
  * may free it); else 0, and with wake set the wake-up pipe is written
  * when it is. */
+enum { COMMIT_DONE = 1, COMMIT_WAKE = 2 };
 int queue_commit_done(struct queue_job *j, int wake);
 
 /* ---- reused queue files (queue_pool.c) ---- */

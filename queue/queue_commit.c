@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,8 +38,12 @@
 #define COMMIT_THREADS 2
 #endif
 
+/* A semaphore, not a condition variable: glibc takes the mutex back
+ * after a wait as if contended, so every round's unlock was a futex
+ * system call; sem_post/sem_wait enter the kernel only to sleep or to
+ * wake a sleeper, and the mutex stays uncontended. */
 static pthread_mutex_t commit_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t commit_cv = PTHREAD_COND_INITIALIZER;
+static sem_t commit_sem;
 static struct queue_job *commit_todo;
 static int commit_wake = -1;
 
@@ -169,8 +174,9 @@ void queue_commit_batch(struct queue_job *list)
 
 /* A group's verdicts are out (after the fsync of new/): each job is
  * logged and answered here, so that the main thread does not wake for
- * it, then marked done under the lock, after which the main thread may
- * free it at any moment (so nothing of it is touched after that).  One
+ * it, then marked done, after which the main thread may free it at any
+ * moment (so nothing of it is touched after that: one atomic or both
+ * marks it and says whether the main thread wants a wake-up).  One
  * wake-up of relay-send for the group. */
 static void commit_finish(struct queue_job *list)
 {
@@ -186,13 +192,10 @@ static void commit_finish(struct queue_job *list)
 	}
 	if (any)
 		queue_dirs_trigger(cf.queue_dir);
-	pthread_mutex_lock(&commit_mu);
 	for (j = list; j; j = next) {
 		next = j->next;
-		j->done = 1;
-		wake |= j->wake;
+		wake |= atomic_fetch_or(&j->cstate, COMMIT_DONE) & COMMIT_WAKE;
 	}
-	pthread_mutex_unlock(&commit_mu);
 	if (wake && write(commit_wake, "c", 1) < 0) {
 		/* full: the main loop has a wake-up pending anyway */
 	}
@@ -211,12 +214,14 @@ static void *commit_thread(void *arg)
 
 	(void)arg;
 	for (;;) {
+		if (sem_wait(&commit_sem) < 0)
+			continue; /* EINTR */
 		pthread_mutex_lock(&commit_mu);
-		while (!commit_todo)
-			pthread_cond_wait(&commit_cv, &commit_mu);
 		batch = commit_todo;
 		commit_todo = NULL;
 		pthread_mutex_unlock(&commit_mu);
+		if (!batch)
+			continue; /* taken by the round of an earlier post */
 		queue_commit_batch(batch);
 		commit_finish(batch);
 	}
@@ -230,6 +235,11 @@ int queue_commit_start(void)
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -1;
 	commit_wake = p[1];
+	if (sem_init(&commit_sem, 0, 0) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
 	commit_newdir(); /* opened before the threads share it */
 	for (int i = 0; i < COMMIT_THREADS; i++) {
 		pthread_t t;
@@ -246,25 +256,23 @@ int queue_commit_start(void)
 	return p[0];
 }
 
-void queue_commit_add(struct queue_job *j)
+void queue_commit_add(struct queue_job *j, int wake)
 {
+	atomic_init(&j->cstate, wake ? COMMIT_WAKE : 0);
 	pthread_mutex_lock(&commit_mu);
 	j->next = commit_todo;
 	commit_todo = j;
 	pthread_mutex_unlock(&commit_mu);
-	/* after the unlock: a thread woken while we held the lock would
-	 * sleep again on it, a second switch and a second futex call */
-	pthread_cond_signal(&commit_cv);
+	sem_post(&commit_sem);
 }
 
 int queue_commit_done(struct queue_job *j, int wake)
 {
-	int done;
+	int st;
 
-	pthread_mutex_lock(&commit_mu);
-	done = j->done;
-	if (!done && wake)
-		j->wake = 1;
-	pthread_mutex_unlock(&commit_mu);
-	return done;
+	if (!wake)
+		return (atomic_load(&j->cstate) & COMMIT_DONE) != 0;
+	j->wake = 1;
+	st = atomic_fetch_or(&j->cstate, COMMIT_WAKE);
+	return (st & COMMIT_DONE) != 0;
 }

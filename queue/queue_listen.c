@@ -176,7 +176,7 @@ static void listen_commit(struct queue_job *j)
 {
 	j->incommit = 1;
 	j->wake = listen_unread(j->owner) > 0;
-	queue_commit_add(j);
+	queue_commit_add(j, j->wake);
 }
 
 /* A frame of an inline injection; 1 when the job left for the commit
