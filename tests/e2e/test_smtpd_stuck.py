@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""test_smtpd_stuck.py: relay-smtpd's waits are bounded, in a real
+instance with short timeouts (smtp_timeout 2 s, data_timeout 3 s):
+
+- a client that stops in the middle of DATA hears 421 4.4.2 after
+  data_timeout;
+- relay-policy stopped (SIGSTOP, so it neither answers nor closes):
+  MAIL is answered 451 4.3.0 after about smtp_timeout, the session goes
+  on, and once policy runs again a new session is served;
+- relay-queue stopped: the message is answered 451 after about
+  data_timeout, and once it runs again the next message is queued;
+- a plain session's log lines (kept to be written together) reach the
+  log while the session is still open, once the client is idle.
+
+Every stopped daemon is continued in a finally block.  Prints PASS/FAIL
+lines."""
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Instance, Raw, finish, wait_until  # noqa: E402
+from harness import check as _check  # noqa: E402
+
+
+def check(name, cond, detail=''):
+    return _check(name, cond, detail if isinstance(detail, str) else repr(detail))
+
+
+def greet(inst):
+    r = Raw(inst.port, timeout=20)
+    code, _ = r.reply()
+    return r, code
+
+
+def to_rcpt(r):
+    """EHLO, MAIL, RCPT: their codes."""
+    return [r.cmd(b'EHLO t.example\r\n')[0],
+            r.cmd(b'MAIL FROM:<a@example.com>\r\n')[0],
+            r.cmd(b'RCPT TO:<w@example.org>\r\n')[0]]
+
+
+def message(inst, subject):
+    """One message in a session of its own: the codes up to the dot's."""
+    r, code = greet(inst)
+    codes = [code] + to_rcpt(r) + [r.cmd(b'DATA\r\n')[0]]
+    codes.append(r.cmd(b'Subject: %s\r\n\r\nw\r\n.\r\n' % subject)[0])
+    r.cmd(b'QUIT\r\n')
+    r.close()
+    return codes
+
+
+def pid_of(inst, name):
+    return inst.status().get(name, (0, 0))[0]
+
+
+def test_log_while_open(inst):
+    """The lines of an open session are in the log once it is idle."""
+    r, code = greet(inst)
+    r.cmd(b'EHLO t.example\r\n')
+    cport = r.s.getsockname()[1]
+    m = wait_until(lambda: re.search(r'connect 127\.0\.0\.1:%d to ' % cport,
+                                     inst.log()), 3)
+    check('log: an idle open session\'s lines are in the log', m,
+          inst.log_tail(5))
+    r.cmd(b'QUIT\r\n')
+    r.close()
+
+
+def test_slow_data(inst):
+    r, code = greet(inst)
+    codes = to_rcpt(r) + [r.cmd(b'DATA\r\n')[0]]
+    check('slow DATA: 354', codes == [250, 250, 250, 354], codes)
+    r.send(b'Subject: slow\r\n\r\npart of a line')
+    t0 = time.time()
+    code, lines = r.reply()
+    took = time.time() - t0
+    check('slow DATA: 421 4.4.2 after data_timeout (3 s)',
+          code == 421 and lines[0].startswith('4.4.2') and 2.5 < took < 10,
+          (code, lines, took))
+    r.close()
+
+
+def cmd_stopped(pid, r, data):
+    """Send data with daemon pid stopped; (code, lines, seconds) of the
+    reply.  The daemon runs again afterwards, whatever happened."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        code, lines = r.cmd(data)
+        return code, lines, time.time() - t0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_policy_stopped(inst):
+    pid = pid_of(inst, 'relay-policy')
+    if not check('policy stopped: pid known', pid > 0, inst.status()):
+        return
+    r, code = greet(inst)
+    r.cmd(b'EHLO t.example\r\n')
+    code, lines, took = cmd_stopped(pid, r, b'MAIL FROM:<a@example.com>\r\n')
+    check('policy stopped: MAIL 451 4.3.0 after smtp_timeout (2 s)',
+          code == 451 and lines[0].startswith('4.3.0') and 1.5 < took < 10,
+          (code, lines, took))
+    check('policy stopped: the session goes on', r.cmd(b'NOOP\r\n')[0] == 250)
+    r.cmd(b'QUIT\r\n')
+    r.close()
+    codes = message(inst, b'after-policy')
+    check('policy running again: a new session is served',
+          codes == [220, 250, 250, 250, 354, 250], codes)
+
+
+def test_queue_stopped(inst):
+    pid = pid_of(inst, 'relay-queue')
+    if not check('queue stopped: pid known', pid > 0, inst.status()):
+        return
+    r, code = greet(inst)
+    codes = to_rcpt(r) + [r.cmd(b'DATA\r\n')[0]]
+    code, lines, took = cmd_stopped(pid, r, b'Subject: stuck\r\n\r\nw\r\n.\r\n')
+    check('queue stopped: 451 after data_timeout (3 s)',
+          codes == [250, 250, 250, 354] and code == 451 and 2.5 < took < 12,
+          (codes, code, lines, took))
+    r.close()
+    codes = message(inst, b'after-queue')
+    check('queue running again: the next message is queued',
+          codes == [220, 250, 250, 250, 354, 250], codes)
+
+
+def main():
+    conf = {'smtp_timeout': 2, 'data_timeout': 3}
+    with Instance(conf_overrides=conf) as inst:
+        test_log_while_open(inst)
+        test_slow_data(inst)
+        test_policy_stopped(inst)
+        test_queue_stopped(inst)
+    finish()
+
+
+if __name__ == '__main__':
+    main()
