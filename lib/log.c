@@ -41,10 +41,11 @@ void log_init(const char *progname)
 
 /* log_batch: lines kept to be written together, whole lines only and
  * at most PIPE_BUF bytes a write, so that each write stays atomic on the
- * log pipe that every daemon shares. */
-static char log_held[PIPE_BUF];
-static size_t log_nheld;
-static int log_batching;
+ * log pipe that every daemon shares.  Per thread: relay-queue's commit
+ * threads log too, and a batch shared between threads would be a race. */
+static _Thread_local char log_held[PIPE_BUF];
+static _Thread_local size_t log_nheld;
+static _Thread_local int log_batching;
 
 static void log_write_held(void)
 {

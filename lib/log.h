@@ -20,7 +20,8 @@ void log_fatalx(int status, const char *fmt, ...)
  * kept; for a daemon that logs many results per wake-up.  A line with
  * strerror (log_fatalx) and log_fatal write at once. */
 void log_batch(int on);
-/* Bytes of lines kept by log_batch(1) and not written yet. */
+/* Bytes of lines kept by log_batch(1) and not written yet (the batch,
+ * like log_batch, is the calling thread's). */
 size_t log_held_bytes(void);
 
 /* Copy peer-supplied text for logging: control and non-ASCII bytes become
