@@ -183,8 +183,11 @@ static void commit_finish(struct queue_job *list)
 	struct queue_job *j, *next;
 	int any = 0, wake = 0;
 
-	for (j = list; j; j = j->next) {
+	log_batch(1); /* the group's lines in one write (this thread's) */
+	for (j = list; j; j = j->next)
 		queue_inject_report(j);
+	log_batch(0);
+	for (j = list; j; j = j->next) {
 		if (j->replyfd >= 0)
 			queue_job_reply(j->replyfd, j->r.status, j->r.qid,
 					j->r.text);
