@@ -59,6 +59,10 @@ int queue_spool_add(struct queue_spool *s, const char *p, size_t n);
 /* Write the spooled message to fd (at its current position). */
 int queue_spool_copy(struct queue_spool *s, int fd);
 void queue_spool_free(struct queue_spool *s);
+/* The same, keeping total (the size logged): once the queue file is
+ * written the bytes are not needed, while the job may live on (in the
+ * daemon until the client's next request, or a second). */
+void queue_spool_drop(struct queue_spool *s);
 
 /* ---- Received header (queue_received.c) ---- */
 /* The Received header for q (info, rcpt) with id qid, CRLF-terminated

@@ -161,6 +161,7 @@ int queue_inject_write(struct queue_job *j)
 		return -1;
 	}
 	j->fd = fd;
+	queue_spool_drop(&j->sp);
 	return 0;
 }
 

@@ -109,6 +109,14 @@ int queue_spool_copy(struct queue_spool *s, int fd)
 	return 0;
 }
 
+void queue_spool_drop(struct queue_spool *s)
+{
+	off_t total = s->total;
+
+	queue_spool_free(s);
+	s->total = total;
+}
+
 void queue_spool_free(struct queue_spool *s)
 {
 	free(s->mem);

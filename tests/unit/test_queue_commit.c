@@ -1,7 +1,8 @@
 // links: queue/queue_commit.c queue/queue_inject.c queue/queue_job.c queue/queue_env.c queue/queue_spool.c queue/queue_received.c queue/queue_dirs.c queue/queue_pool.c
 /* test_queue_commit.c: the group commit (queue/queue_commit.c) on a real
  * directory: a batch of written jobs all end up in new/ under their own
- * ids with status 0 and nothing left in tmp/; a job whose name is already
+ * ids with status 0 and nothing left in tmp/ (the message bytes are let
+ * go as soon as the file is written); a job whose name is already
  * taken in new/ gets 111 and the existing file is not replaced (linkat
  * and RENAME_NOREPLACE never overwrite); ids from one process strictly
  * increase. */
@@ -84,6 +85,11 @@ static void test_batch(void)
 		j[i].next = i ? &j[i - 1] : NULL;
 	}
 	T_CHECK("batch: 5 files written", written == 5);
+	/* written: the message bytes are let go at once (the daemon keeps
+	 * a job until the client's next request), its size is kept */
+	T_CHECK("batch: the spool is freed once written, its size kept",
+		j[0].sp.mem == NULL && j[0].sp.fd < 0 &&
+		j[0].sp.total == (off_t)strlen("Subject: m0\r\n\r\nbody 0\r\n"));
 	queue_commit_batch(&j[4]);
 	for (int i = 0; i < 5; i++) {
 		char want[64];
