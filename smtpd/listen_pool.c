@@ -141,9 +141,11 @@ static int spawn(struct listen_pool *p, time_t now)
 	w->gen = p->gen;
 	w->born = now;
 	if (send_setup(p, fd, w->slot) < 0) {
+		/* not retired: one that died this young pauses spawning */
 		log_warn("worker pid=%ld took no set-up: %s", (long)pid,
 			 strerror(errno));
-		retire(w); /* the slot goes when it is reaped */
+		close(w->fd);
+		w->fd = -1; /* the slot goes when it is reaped */
 		return -1;
 	}
 	return 0;

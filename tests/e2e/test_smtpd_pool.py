@@ -291,7 +291,7 @@ def test_broken_conf(inst):
             break
         time.sleep(0.5)
     check('broken relay.conf: a client hears 421 from relay-listen',
-          421 in codes and re.search(r'no smtpd worker can start', inst.log()),
+          421 in codes and inst.wait_log(r'no smtpd worker can start', 5),
           (codes, inst.log_tail(5)))
     with open(path, 'w') as f:
         f.write(good)
