@@ -27,15 +27,19 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Two threads, each with its own groups: a message that arrives while
- * one is in its fsyncs starts at once in the other instead of waiting
- * for the round to end.  More threads make smaller groups: more fsyncs
- * of new/ and more wake-ups per message (measured on this box, accept
- * run: 4 threads cost relay-queue ~10% more CPU and ~0.6 more context
- * switches per message than 2, 1 thread ~10% less than 2 but leaves the
- * CPU idle more often while all clients wait for one round). */
+/* One thread: while its round runs the next group gathers, so groups
+ * grow with the load and each costs one fsync of new/.  More threads make
+ * smaller groups (more fsyncs, more wake-ups) and contend on the
+ * directories.  Measured on this box, accept run, 20 sessions x 8000,
+ * paired with two threads: relay-queue CPU -16% (lower in 5 of 5 pairs),
+ * 3.0-3.4 instead of 4.0-4.3 context switches per message, msg/s ahead
+ * in 4 of 5 pairs; with no pool files (every message a new tmp/ file)
+ * 0.44 instead of 0.79 ms CPU per message and ahead in 3 of 3.  Four
+ * threads with overlapped rounds cost more still.  The price: a message
+ * arriving during a round waits for it to end (a big message's fsync
+ * delays the others' answers, never their durability). */
 #ifndef COMMIT_THREADS
-#define COMMIT_THREADS 2
+#define COMMIT_THREADS 1
 #endif
 
 /* A semaphore, not a condition variable: glibc takes the mutex back
