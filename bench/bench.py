@@ -79,10 +79,13 @@ class PeakPss:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
 
+    def sample(self):
+        pids = inst.tree_pids(self.root_pid_fn())
+        self.peak = max(self.peak, sum(inst.pss_kib(p) for p in pids))
+
     def loop(self):
         while not self.stop.wait(0.2):
-            pids = inst.tree_pids(self.root_pid_fn())
-            self.peak = max(self.peak, sum(inst.pss_kib(p) for p in pids))
+            self.sample()
 
     def __enter__(self):
         self.thread.start()
@@ -91,6 +94,8 @@ class PeakPss:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
+        # a run shorter than one period still gets a figure
+        self.sample()
 
 
 def bounded(n):
