@@ -174,10 +174,14 @@ static void worker_accept(struct worker *w, size_t i)
 	struct listen_peer p;
 	struct ipaddr ip;
 	enum listen_caps_verdict v;
-	int fd = accept4(w->ls[i].fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	int fd;
 
+	if (orphaned)
+		return; /* the listeners are closed */
+	fd = accept4(w->ls[i].fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
+		    !orphaned)
 			log_warn("accept on %s: %s", w->ls[i].name, strerror(errno));
 		return; /* another worker took it */
 	}

@@ -220,6 +220,9 @@ def test_listen_restart(inst):
     b, code = session_free(inst.port, 10)
     check('listen restart: a new session is served', code == 220, code)
     b.close()
+    check('listen restart: no worker tried its closed listeners',
+          not re.search(r'accept on .*: Bad file', inst.log()),
+          inst.log_tail(10))
 
 
 def message(inst, subject):
