@@ -50,6 +50,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -223,6 +224,41 @@ def smtp_session(port, source_ip='127.0.0.1', host=None, timeout=60):
         host = '::1' if ':' in source_ip else '127.0.0.1'
     return smtplib.SMTP(host, port, source_address=(source_ip, 0),
                         timeout=timeout)
+
+
+class ThreadServer:
+    """A scripted TCP server on a thread for tests of our SMTP client:
+    one connection at a time, each given to self.session(c) (defined by
+    a subclass; a 10 s timeout on it); self.conns counts them, and
+    self.stop.set() ends the server within half a second."""
+
+    def __init__(self, ip, port, backlog=8):
+        self.conns = 0
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((ip, port))
+        self.ls.listen(backlog)
+        self.ls.settimeout(0.5)
+        self.stop = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def session(self, c):
+        raise NotImplementedError
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                continue
+            self.conns += 1
+            c.settimeout(10)
+            try:
+                self.session(c)
+            except OSError:
+                pass
+            c.close()
+        self.ls.close()
 
 
 class Raw:

@@ -17,6 +17,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_remote as h  # noqa: E402
+from harness import ThreadServer  # noqa: E402
 
 
 def slow_server(ip, port, trickle, greeting=None):
@@ -56,7 +57,7 @@ def slow_server(ip, port, trickle, greeting=None):
     return stop
 
 
-class ScriptServer:
+class ScriptServer(ThreadServer):
     """A raw SMTP server answering each verb from a table (EHLO refused,
     say), recording every line it read; enough SMTP to take a message."""
 
@@ -67,13 +68,7 @@ class ScriptServer:
         self.delay = delay  # seconds before each reply (greeting too)
         self.replies = dict(self.DEFAULT, **replies)
         self.lines = []
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((ip, port))
-        self.ls.listen(4)
-        self.ls.settimeout(0.5)
-        self.stop = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
+        super().__init__(ip, port, backlog=4)
 
     def session(self, c):
         f = c.makefile("rb")
@@ -95,18 +90,6 @@ class ScriptServer:
                 break
         c.close()
 
-    def serve(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                continue
-            c.settimeout(10)
-            try:
-                self.session(c)
-            except OSError:
-                pass
-        self.ls.close()
 
 
 def test_helo():

@@ -11,16 +11,15 @@ The harness is test_remote.py's; the server is a raw script that records
 what each read brought."""
 import os
 import signal
-import socket
 import sys
-import threading
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_remote as h  # noqa: E402
+from harness import ThreadServer  # noqa: E402
 
 
-class ChunkServer:
+class ChunkServer(ThreadServer):
     """SMTP with PIPELINING; the n-th final dot (counted over every
     connection, from 0) is answered from dot_replies (default 250), and
     "close" after a reply hangs up.  Records each read's bytes, the
@@ -29,14 +28,8 @@ class ChunkServer:
     def __init__(self, ip, port, dot_replies=None):
         self.dot_replies = dot_replies or {}
         self.chunks, self.verbs, self.subjects = [], [], []
-        self.conns = self.dots = 0
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((ip, port))
-        self.ls.listen(8)
-        self.ls.settimeout(0.5)
-        self.stop = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.dots = 0
+        super().__init__(ip, port)
 
     def reply_dot(self, c, body):
         rep = self.dot_replies.get(self.dots, "250 2.0.0 queued")
@@ -82,20 +75,6 @@ class ChunkServer:
                     if verb == "QUIT":
                         return
 
-    def serve(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                continue
-            self.conns += 1
-            c.settimeout(10)
-            try:
-                self.session(c)
-            except OSError:
-                pass
-            c.close()
-        self.ls.close()
 
 
 def batch(inst, ip, n, tag):
