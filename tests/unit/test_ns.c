@@ -131,6 +131,16 @@ static void test_max(void)
 	free(payload);
 }
 
+/* A reader on the non-blocking read end of a new pipe p; -1 when no
+ * pipe could be made. */
+static int nonblocking_reader(int p[2], struct ns_reader *r)
+{
+	if (pipe(p) < 0)
+		return -1;
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	return ns_reader_init(r, p[0]);
+}
+
 static void test_nonblocking(void)
 {
 	int p[2];
@@ -138,10 +148,8 @@ static void test_nonblocking(void)
 	char *pl;
 	size_t len;
 
-	if (pipe(p) < 0)
+	if (nonblocking_reader(p, &r) < 0)
 		return;
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	ns_reader_init(&r, p[0]);
 	T_CHECK("nonblocking empty: 0", ns_reader_next(&r, &pl, &len) == 0);
 	T_CHECK("write 3:ab", write(p[1], "3:ab", 4) == 4);
 	T_CHECK("nonblocking partial: 0", ns_reader_next(&r, &pl, &len) == 0);
@@ -167,10 +175,8 @@ static void test_buffered(void)
 	char *pl;
 	size_t len;
 
-	if (pipe(p) < 0)
+	if (nonblocking_reader(p, &r) < 0)
 		return;
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	ns_reader_init(&r, p[0]);
 	T_CHECK("buffered, nothing read yet: 0",
 		ns_reader_buffered(&r, &pl, &len) == 0);
 	T_CHECK("write two frames", write(p[1], "1:a,2:bc,", 9) == 9);
