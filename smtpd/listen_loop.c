@@ -79,7 +79,8 @@ static void reap(struct listen_state *ls)
 }
 
 /* Serve (one relay-smtpd per connection) or refuse one accepted
- * connection; fd is closed here.  Pool workers accept by themselves. */
+ * connection; fd is closed here.  Pool workers accept by themselves: a
+ * pooled relay-listen accepts only while none can (stand_in), to refuse. */
 static void serve(struct listen_state *st, int fd,
 		  const struct sockaddr_storage *ss, const struct listen_sock *ls)
 {
@@ -90,14 +91,17 @@ static void serve(struct listen_state *st, int fd,
 	pid_t pid;
 
 	listen_sock_peer(fd, ss, ls, &p);
-	if (ipaddr_parse(p.ip, &ip) < 0)
-		memset(&ip, 0, sizeof ip);
-	v = listen_caps_check(caps, &ip);
 	if (st->pooled) {
 		log_warn("refused %s port=%s: no smtpd worker can start",
 			 p.ip, p.localport);
 		listen_sock_refuse(fd, "4.3.0", "Service temporarily unavailable");
-	} else if (v != LISTEN_CAPS_OK) {
+		close(fd);
+		return;
+	}
+	if (ipaddr_parse(p.ip, &ip) < 0)
+		memset(&ip, 0, sizeof ip);
+	v = listen_caps_check(caps, &ip);
+	if (v != LISTEN_CAPS_OK) {
 		log_info("refused %s port=%s: %s (%zu open)", p.ip, p.localport,
 			 v == LISTEN_CAPS_GLOBAL ? "conn_max" : "conn_per_ip",
 			 caps->n);
