@@ -17,8 +17,14 @@ record types:
       "example.test":     {"MX": [[10, "mx1.example.test"], [20, "mx2.example.test"]]},
       "mx1.example.test": {"A": ["127.0.0.2"], "AAAA": ["::1"]},
       "nullmx.test":      {"MX": [[0, "."]]},
+      "s1._domainkey.example.test": {"TXT": ["v=DKIM1; k=rsa; p=MIIB...",
+                                             ["v=DKIM1; ", "p=..."]]},
       "broken.test":      "SERVFAIL"
     }
+
+A TXT record is a string, sent as character-strings of at most 255 bytes
+each (as a DNS zone file splits a long DKIM key), or a list of strings,
+sent as exactly those character-strings; one name may have several.
 
 A name in the zone without records of the asked type gets NOERROR with an
 empty answer (NODATA); a name not in the zone gets NXDOMAIN.  A UDP answer
@@ -34,6 +40,7 @@ import os
 import socket
 import socketserver
 import struct
+import subprocess
 import sys
 import threading
 
@@ -66,10 +73,11 @@ class Zone:
         if not self.path:
             return
         st = os.stat(self.path)
-        if st.st_mtime_ns != self.mtime:
+        # the inode too: two renames within one clock tick keep the mtime
+        if (st.st_ino, st.st_mtime_ns) != self.mtime:
             with open(self.path) as f:
                 self.data = self._norm(json.load(f))
-            self.mtime = st.st_mtime_ns
+            self.mtime = (st.st_ino, st.st_mtime_ns)
 
     def lookup(self, name):
         with self.lock:
@@ -77,7 +85,19 @@ class Zone:
             return self.data.get(name.to_text().lower(), None)
 
 
+def txt_strings(value):
+    """A TXT record's character-strings: a string is cut every 255 bytes,
+    a list is taken as it is."""
+    if isinstance(value, list):
+        return [v.encode() for v in value]
+    raw = value.encode()
+    return [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
+
+
 def rdata_text(rtype, value):
+    if rtype == "TXT":
+        return " ".join('"%s"' % s.decode().replace("\\", "\\\\")
+                        .replace('"', '\\"') for s in txt_strings(value))
     if rtype == "MX":
         pref, host = value
         host = host if host.endswith(".") else host + "."
@@ -159,6 +179,40 @@ def make_servers(host, port, zone):
             if port:
                 raise
     raise SystemExit("dnsserver: no free port")
+
+
+class DnsServer:
+    """For a test: this server as a child on a free loopback port, serving
+    `zone` (a dict, as above) from a file in `workdir`; .port, .set(zone)
+    (rewritten atomically, seen by the next query), .stop().  A context
+    manager; the child also exits when the test dies (--watch-stdin)."""
+
+    def __init__(self, zone, workdir):
+        self.path = os.path.join(workdir, "zone.json")
+        self.set(zone)
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--watch-stdin",
+             "--zone", self.path], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline().split()[1])
+
+    def set(self, zone):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(zone, f)
+        os.rename(tmp, self.path)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def main():
