@@ -334,6 +334,10 @@ static void log_intersect(struct log_query *q)
 	for (c = 0; c < LOG_SETS; c++) {
 		if (!q->sets[c].used)
 			continue;
+		/* a criterion that matched nothing empties the intersection;
+		 * its ids are NULL, which qsort and bsearch must not get */
+		if (!q->sets[c].n)
+			return;
 		qsort(q->sets[c].ids, q->sets[c].n, sizeof *q->sets[c].ids,
 		      log_qid_cmp);
 		if (!first)

@@ -53,7 +53,10 @@ int smtp_auth_plain_split(const char *buf, size_t n, char *user,
 	size_t zl, cl, pl;
 
 	authc = memchr(authz, '\0', n);
-	if (!authc++ || !(pw = memchr(authc, '\0', (size_t)(end - authc))))
+	if (!authc) /* NULL + 1 is undefined: test before stepping over */
+		return -1;
+	authc++;
+	if (!(pw = memchr(authc, '\0', (size_t)(end - authc))))
 		return -1;
 	pw++;
 	zl = (size_t)(authc - 1 - authz);

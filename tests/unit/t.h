@@ -9,6 +9,14 @@
 
 static int t_failed_count;
 
+/* Undefined behaviour stops the test (the build's UBSan only reports by
+ * default), so a test that reaches it fails instead of passing noisily. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:print_stacktrace=1";
+}
+
 #define T_CHECK(name, cond)                                                   \
 	do {                                                                  \
 		if (cond) {                                                   \

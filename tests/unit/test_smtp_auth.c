@@ -59,6 +59,7 @@ static const struct {
 	{ "bob\0alice\0secret", 16, -1, NULL, NULL },  /* proxy auth */
 	{ "\0\0secret", 8, -1, NULL, NULL },           /* no user */
 	{ "\0alice", 6, -1, NULL, NULL },              /* one NUL */
+	{ "alice", 5, -1, NULL, NULL },                /* no NUL at all */
 	{ "\0alice\0sec\0ret", 14, -1, NULL, NULL },   /* three NULs */
 	{ "\0alice\0", 7, 0, "alice", "" },            /* empty password: policy says no */
 	{ "", 0, -1, NULL, NULL },

@@ -1,0 +1,61 @@
+// links: ctl/ctl_log.c
+/* test_ctl_log.c: relayctl log over a small log file: a search whose
+ * criterion matches nothing (its id set stays empty, never sorted or
+ * searched), one that matches, and two criteria that meet in one
+ * message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../../ctl/ctl.h"
+#include "settings.h"
+#include "t.h"
+
+static const char log_text[] =
+	"2026-11-23T12:00:00.001 relay-smtpd[1]: info: 6566A2F1: client=192.0.2.1 from=<a@example.com> result=queued\n"
+	"2026-11-23T12:00:00.002 relay-send[2]: info: 6566A2F1: to=<r@example.org> status=sent\n"
+	"2026-11-23T12:00:01.001 relay-smtpd[1]: info: 7777B3C2: client=192.0.2.2 from=<b@example.com> result=queued\n";
+
+static int run(int argc, char **argv)
+{
+	int rc;
+
+	fflush(stdout);
+	rc = ctl_log(argc, argv);
+	fflush(stdout);
+	return rc;
+}
+
+int main(void)
+{
+	char path[] = "/tmp/test_ctl_log.XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0 || write(fd, log_text, sizeof log_text - 1) !=
+			      (ssize_t)(sizeof log_text - 1))
+		return 1;
+	close(fd);
+	cf.log_file = path;
+	{
+		char *a[] = { "--from", "nobody@example.net" };
+		T_CHECK("a sender nobody used: nothing found", run(2, a) == 1);
+	}
+	{
+		char *a[] = { "--from", "nobody@example.net", "--to", "r@example.org" };
+		T_CHECK("one criterion empty: nothing found", run(4, a) == 1);
+	}
+	{
+		char *a[] = { "--from", "a@example.com" };
+		T_CHECK("a sender's message found", run(2, a) == 0);
+	}
+	{
+		char *a[] = { "--from", "a@example.com", "--to", "r@example.org" };
+		T_CHECK("two criteria meet in one message", run(4, a) == 0);
+	}
+	{
+		char *a[] = { "--from", "b@example.com", "--to", "r@example.org" };
+		T_CHECK("two criteria in different messages: none", run(4, a) == 1);
+	}
+	unlink(path);
+	return t_done();
+}
