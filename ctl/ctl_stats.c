@@ -110,8 +110,11 @@ static int stats_print(const struct rate_stats *st, void *arg)
 static int stats_one(struct stats_opts *o, enum rate_kind k, const char *name)
 {
 	struct rate_stats st;
+	int rc = rate_stats_get(k, name, o->now, &st);
 
-	if (rate_stats_get(k, name, o->now, &st) < 0) {
+	if (rc == -2)
+		return rc;
+	if (rc < 0) {
 		memset(&st, 0, sizeof st);
 		st.kind = k;
 		for (size_t i = 0; name[i] && i < sizeof st.name - 1; i++)
@@ -180,11 +183,15 @@ int ctl_stats(int argc, char **argv)
 		rc = stats_one(&o, RATE_USER, o.user);
 	else if (o.customer)
 		rc = stats_one(&o, RATE_CUSTOMER, o.customer);
-	else
-		rc = rate_stats_each(RATE_CUSTOMER, o.now, stats_print, &o) |
-		     rate_stats_each(RATE_USER, o.now, stats_print, &o);
+	else if ((rc = rate_stats_each(RATE_CUSTOMER, o.now, stats_print,
+				       &o)) == 0)
+		rc = rate_stats_each(RATE_USER, o.now, stats_print, &o);
 	rcdb_close(&o.rules);
 	rcdb_close(&o.users);
 	rate_stats_close();
+	if (rc == -2)
+		fprintf(stderr, "relayctl: stats: %s changed size while being "
+			"read (damaged, or replaced): try again\n",
+			cf.counters_file);
 	return rc ? EXIT_TEMP : EXIT_DONE;
 }

@@ -213,7 +213,8 @@ int rate_file_open(const char *path, int rdonly)
 		goto fail;
 	}
 	rate_map.size = h.file_size;
-	rate_map.h = (struct rate_hdr *)rate_map.base;
+	rate_map.geo = h;
+	rate_map.h = rdonly ? &rate_map.geo : (struct rate_hdr *)rate_map.base;
 	rate_file_sections(&rate_map);
 	if (!rdonly && rate_grow_needed(rate_map.h))
 		rate_grow(path); /* on failure the old file stays in use */
@@ -261,7 +262,15 @@ uint32_t rate_file_cap(enum rate_kind k)
 
 uint32_t rate_file_used(enum rate_kind k)
 {
-	return k == RATE_USER ? rate_map.h->user_used : rate_map.h->cust_used;
+	const volatile struct rate_hdr *live = (const void *)rate_map.base;
+	uint32_t used;
+
+	if (!rate_map.rdonly)
+		return k == RATE_USER ? rate_map.h->user_used
+				      : rate_map.h->cust_used;
+	/* a reader: the live count, never past the capacity checked at open */
+	used = k == RATE_USER ? live->user_used : live->cust_used;
+	return used < rate_file_cap(k) ? used : rate_file_cap(k);
 }
 
 struct rate_rec *rate_file_rec(enum rate_kind k, uint32_t i)

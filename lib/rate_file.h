@@ -81,7 +81,11 @@ struct rate_map {
 	int fd, rdonly;
 	size_t size;
 	unsigned char *base;
-	struct rate_hdr *h;
+	/* the writer's h is the header in the map; a reader's is geo, the
+	 * copy checked at open: the writer (another uid) may change the
+	 * mapped one at any time, so a reader takes from it only the
+	 * records in use, clamped to geo's capacities (rate_file_used) */
+	struct rate_hdr *h, geo;
 	uint32_t *idx[2];        /* by enum rate_kind: 0 empty, else record + 1 */
 	unsigned char *recs[2];
 };

@@ -24,10 +24,12 @@ struct rate_stats {
  * (EINVAL: not a counters file of this version). */
 int rate_stats_open(const char *path);
 void rate_stats_close(void);
-/* Of the open file (read-only or read-write): 0 found, -1 not found. */
+/* Of the open file (read-only or read-write): 0 found, -1 not found,
+ * -2 the file changed size under the map (errno EIO). */
 int rate_stats_get(enum rate_kind k, const char *name, long now,
 		   struct rate_stats *st);
-/* Call fn for every record of kind k (stops when fn returns non-zero). */
+/* Call fn for every record of kind k (stops when fn returns non-zero,
+ * and returns that); -2 (errno EIO) as rate_stats_get. */
 int rate_stats_each(enum rate_kind k, long now,
 		    int (*fn)(const struct rate_stats *st, void *arg), void *arg);
 
