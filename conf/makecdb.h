@@ -64,6 +64,11 @@ struct mk_route {
 	char *key, *val;
 	int line;
 };
+struct mk_dkim {
+	char *domain, *selector, *key;  /* key: an absolute path */
+	int alg, subdomains, enabled, line, dom;
+	long expire;                    /* 0 = no x= */
+};
 
 #define MK_VEC(type, name) type *name; size_t n_##name, cap_##name
 
@@ -77,7 +82,10 @@ struct mk {
 	MK_VEC(struct mk_user, user);
 	MK_VEC(struct mk_ip, ip);
 	MK_VEC(struct mk_route, route);
-	struct mk_map custmap, rulemap, dommap, usermap, routemap;
+	MK_VEC(struct mk_dkim, dkim);
+	struct mk_map custmap, rulemap, dommap, usermap, routemap, dkimmap;
+	const char *dir;  /* the instance: relative key= paths start there */
+	long dkim_owner;  /* uid to own key files; -1: dkimkey_owner() */
 };
 
 /* Grow vector v of s by one zeroed element; returns it, exits on ENOMEM. */
@@ -92,6 +100,28 @@ void mk_error(struct mk *m, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void mk_warn(struct mk *m, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Options: "key=value" words checked against a table per statement. */
+enum opt_kind { OPT_NUM, OPT_BOOL, OPT_ENUM, OPT_STR };
+struct mk_opt {
+	const char *name;
+	enum opt_kind kind;
+	const char *const *enums;   /* OPT_ENUM: NULL-terminated */
+	void *var;                  /* long *, int *, int *, char ** */
+	int required;
+};
+/* Parse words first.. of l as options; -1 after reporting an error. */
+int mk_opts(struct mk *m, struct mk_line *l, int first,
+	    const struct mk_opt *o, int n);
+/* At least n words, the last not an option; else a usage error. */
+int mk_want_words(struct mk *m, struct mk_line *l, int n, const char *usage);
+/* Word i is a domain (lowercased in place); dot_ok allows ".parent". */
+int mk_domain_ok(struct mk *m, struct mk_line *l, int i, int dot_ok);
+
+/* The dkim statement and its rules.cdb keys (makecdb_dkim.c). */
+void mk_st_dkim(struct mk *m, struct mk_line *l);
+void mk_write_dkim(struct mk *m, void (*put)(void *, const char *,
+					       const char *), void *out);
 
 /* Split a line into tokens (modifies it); -1 with an error reported. */
 int mk_lex(struct mk *m, char *text, int lineno, struct mk_line *l);

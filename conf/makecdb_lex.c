@@ -182,6 +182,7 @@ void mk_init(struct mk *m, const char *file)
 {
 	memset(m, 0, sizeof *m);
 	m->file = file;
+	m->dkim_owner = -1;
 }
 
 void mk_free(struct mk *m)
@@ -201,6 +202,13 @@ void mk_free(struct mk *m)
 		free(m->route[i].key);
 		free(m->route[i].val);
 	}
+	for (size_t i = 0; i < m->n_dkim; i++) {
+		free(m->dkim[i].domain);
+		free(m->dkim[i].selector);
+		free(m->dkim[i].key);
+	}
+	free(m->dkim);
+	mk_map_free(&m->dkimmap);
 	free(m->cust);
 	free(m->rule);
 	free(m->dom);

@@ -56,13 +56,14 @@ int main(int argc, char **argv)
 	src = optind < argc ? argv[optind] : settings_path(path, sizeof path,
 							    "relay.rules");
 	mk_init(&m, src);
+	m.dir = cf.dir;
 	mk_parse_file(&m, src);
 	if (!m.errors)
 		mk_check(&m);
 	fprintf(stderr, "makecdb: %s: %zu customers, %zu domains, %zu users, "
-		"%zu rules, %zu addresses, %zu routes; %d errors, %d warnings\n",
-		src, m.n_cust, m.n_dom, m.n_user, m.n_rule, m.n_ip, m.n_route,
-		m.errors, m.warnings);
+		"%zu rules, %zu addresses, %zu routes, %zu dkim keys; %d errors, "
+		"%d warnings\n", src, m.n_cust, m.n_dom, m.n_user, m.n_rule,
+		m.n_ip, m.n_route, m.n_dkim, m.errors, m.warnings);
 	if (m.errors)
 		rc = EXIT_PERM;
 	else if (check_only)

@@ -11,16 +11,6 @@
 #include "addr.h"
 #include "pwhash.h"
 
-enum opt_kind { OPT_NUM, OPT_BOOL, OPT_ENUM, OPT_STR };
-
-struct mk_opt {
-	const char *name;
-	enum opt_kind kind;
-	const char *const *enums;   /* OPT_ENUM: NULL-terminated */
-	void *var;                  /* long *, int *, int *, char ** */
-	int required;
-};
-
 static const char *const yesno[] = { "no", "yes", NULL };
 static const char *const senders_enum[] = { "registered", "domain", "any",
 					    NULL };
@@ -54,9 +44,8 @@ static int opt_value(const char *v, const struct mk_opt *o)
 	return -1;
 }
 
-/* Parse words first.. of l as options; -1 after reporting an error. */
-static int opts(struct mk *m, struct mk_line *l, int first,
-		const struct mk_opt *o, int n)
+int mk_opts(struct mk *m, struct mk_line *l, int first,
+	    const struct mk_opt *o, int n)
 {
 	int seen[MK_TOKMAX] = { 0 };
 
@@ -112,8 +101,8 @@ static int name_ok(struct mk *m, struct mk_line *l, int i, const char *what)
 	return 1;
 }
 
-static int want_words(struct mk *m, struct mk_line *l, int n,
-		      const char *usage)
+int mk_want_words(struct mk *m, struct mk_line *l, int n,
+		  const char *usage)
 {
 	if (l->n < n || strchr(l->tok[n - 1].s, '=')) {
 		mk_error(m, l->lineno, l->tok[0].col, "usage: %s", usage);
@@ -146,8 +135,8 @@ static void st_customer(struct mk *m, struct mk_line *l)
 		{ "user_rcpts", OPT_NUM, NULL, &ur, 0 },
 	};
 
-	if (!want_words(m, l, 2, "customer NAME [licenses=N] [paid=yes|no] ...") ||
-	    !name_ok(m, l, 1, "customer") || opts(m, l, 2, o, 7) < 0)
+	if (!mk_want_words(m, l, 2, "customer NAME [licenses=N] [paid=yes|no] ...") ||
+	    !name_ok(m, l, 1, "customer") || mk_opts(m, l, 2, o, 7) < 0)
 		return;
 	if ((prev = mk_map_get(&m->custmap, l->tok[1].s)) >= 0) {
 		mk_error(m, l->lineno, l->tok[1].col,
@@ -162,7 +151,7 @@ static void st_customer(struct mk *m, struct mk_line *l)
 }
 
 /* A domain word: lowercase, no trailing dot, a valid hostname. */
-static int domain_ok(struct mk *m, struct mk_line *l, int i, int dot_ok)
+int mk_domain_ok(struct mk *m, struct mk_line *l, int i, int dot_ok)
 {
 	char *d = l->tok[i].s;
 	size_t n = strlen(d);
@@ -186,8 +175,8 @@ static void st_domain(struct mk *m, struct mk_line *l)
 	int c, prev;
 	const struct mk_opt o[] = { { "customer", OPT_STR, NULL, &cust, 1 } };
 
-	if (!want_words(m, l, 2, "domain DOMAIN customer=NAME") ||
-	    !domain_ok(m, l, 1, 0) || opts(m, l, 2, o, 1) < 0)
+	if (!mk_want_words(m, l, 2, "domain DOMAIN customer=NAME") ||
+	    !mk_domain_ok(m, l, 1, 0) || mk_opts(m, l, 2, o, 1) < 0)
 		return;
 	addr_lower(cust);
 	if ((c = find_cust(m, l, 2, cust)) < 0)
@@ -242,8 +231,8 @@ static void st_user(struct mk *m, struct mk_line *l)
 		{ "user_rcpts", OPT_NUM, NULL, &ur, 0 },
 	};
 
-	if (!want_words(m, l, 2, "user ADDRESS hash=HASH [customer=NAME]") ||
-	    !user_addr_ok(m, l) || opts(m, l, 2, o, 5) < 0)
+	if (!mk_want_words(m, l, 2, "user ADDRESS hash=HASH [customer=NAME]") ||
+	    !user_addr_ok(m, l) || mk_opts(m, l, 2, o, 5) < 0)
 		return;
 	if (!pwhash_valid(hash)) {
 		mk_error(m, l->lineno, l->tok[1].col,
@@ -278,10 +267,10 @@ static void st_rule(struct mk *m, struct mk_line *l)
 		{ "enabled", OPT_BOOL, NULL, &enabled, 0 },
 	};
 
-	if (!want_words(m, l, 3, "rule CUSTOMER NAME senders=registered|domain|any "
+	if (!mk_want_words(m, l, 3, "rule CUSTOMER NAME senders=registered|domain|any "
 				 "auth=ip|smtp|both [tls=yes|no] [enabled=yes|no]") ||
 	    !name_ok(m, l, 1, "customer") || !name_ok(m, l, 2, "rule") ||
-	    (c = find_cust(m, l, 1, l->tok[1].s)) < 0 || opts(m, l, 3, o, 4) < 0)
+	    (c = find_cust(m, l, 1, l->tok[1].s)) < 0 || mk_opts(m, l, 3, o, 4) < 0)
 		return;
 	snprintf(key, sizeof key, "%s:%s", l->tok[1].s, l->tok[2].s);
 	if (mk_map_get(&m->rulemap, key) >= 0) {
@@ -314,7 +303,7 @@ static void st_ip(struct mk *m, struct mk_line *l)
 		n = 4;
 	}
 	const struct mk_opt o[] = { { "enabled", OPT_BOOL, NULL, &enabled, 0 } };
-	if (!want_words(m, l, 4, "ip CUSTOMER RULE ADDRESS[/BITS] [disabled]"))
+	if (!mk_want_words(m, l, 4, "ip CUSTOMER RULE ADDRESS[/BITS] [disabled]"))
 		return;
 	addr_lower(l->tok[1].s);
 	addr_lower(l->tok[2].s);
@@ -325,7 +314,7 @@ static void st_ip(struct mk *m, struct mk_line *l)
 			 l->tok[2].s, l->tok[1].s);
 		return;
 	}
-	if (n == l->n && opts(m, l, 4, o, 1) < 0)
+	if (n == l->n && mk_opts(m, l, 4, o, 1) < 0)
 		return;
 	if (cidr_parse(l->tok[3].s, &c) < 0) {
 		mk_error(m, l->lineno, l->tok[3].col,
@@ -407,10 +396,10 @@ static void st_route(struct mk *m, struct mk_line *l)
 			 "usage: route rcpt|sender DOMAIN DEST, or route default DEST");
 		return;
 	}
-	if (!want_words(m, l, 3 + dom, "route rcpt|sender DOMAIN DEST [tls=may|encrypt|verify] [auth=NAME]") ||
-	    (dom && !domain_ok(m, l, 2, 1)) ||
+	if (!mk_want_words(m, l, 3 + dom, "route rcpt|sender DOMAIN DEST [tls=may|encrypt|verify] [auth=NAME]") ||
+	    (dom && !mk_domain_ok(m, l, 2, 1)) ||
 	    route_dest(m, l, 2 + dom, host, sizeof host, &port) < 0 ||
-	    opts(m, l, 3 + dom, o, 2) < 0)
+	    mk_opts(m, l, 3 + dom, o, 2) < 0)
 		return;
 	if (strspn(auth, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(auth) ||
 	    *auth == '.') {
@@ -442,6 +431,7 @@ static const struct {
 	{ "customer", st_customer }, { "domain", st_domain },
 	{ "user", st_user },         { "rule", st_rule },
 	{ "ip", st_ip },             { "route", st_route },
+	{ "dkim", mk_st_dkim },
 };
 
 void mk_parse_line(struct mk *m, struct mk_line *l)
@@ -453,5 +443,5 @@ void mk_parse_line(struct mk *m, struct mk_line *l)
 		}
 	mk_error(m, l->lineno, l->tok[0].col,
 		 "unknown statement \"%s\" (customer, domain, user, rule, ip, "
-		 "route)", l->tok[0].s);
+		 "route, dkim)", l->tok[0].s);
 }

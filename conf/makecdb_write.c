@@ -34,6 +34,11 @@ static void put(struct out *o, const char *key, const char *val)
 		o->failed = errno ? errno : EIO;
 }
 
+static void put_any(void *o, const char *key, const char *val)
+{
+	put(o, key, val);
+}
+
 /* users.cdb holds password hashes: readable by relay-policy alone
  * (0640, group of user_policy, when makecdb runs as root; 0600 in a
  * developer's run, where relay-policy is the same user). */
@@ -239,6 +244,7 @@ int mk_write(struct mk *m, const char *rules_path, const char *users_path)
 	put_ips(m, &r, idx);
 	for (size_t i = 0; i < m->n_route; i++)
 		put(&r, m->route[i].key, m->route[i].val);
+	mk_write_dkim(m, put_any, &r);
 	put_users(m, &u);
 	free(idx);
 	if (out_finish(&r) < 0) {

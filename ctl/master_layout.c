@@ -3,6 +3,7 @@
  * layout" is the contract).  Owners are set only when running as root:
  * a developer's unprivileged instance belongs to the developer. */
 #include "master.h"
+#include "dkimkey.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -37,6 +38,8 @@ struct layout_entry {
 static const struct layout_entry layout[] = {
 	{ &cf.run_dir, "", LAYOUT_DIR, 01777, 0755, NULL, NULL },
 	{ &cf.secrets_dir, "", LAYOUT_DIR, 0700, 0700, &cf.user_remote, NULL },
+	/* DKIM keys: relay-queue signs, and nobody else reads them */
+	{ &cf.dir, DKIMKEY_DIR, LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },
 	{ &cf.queue_dir, "", LAYOUT_DIR, 0750, 0755, &cf.user_queue,
 	  &cf.group_queue },
 	{ &cf.queue_dir, "tmp", LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },

@@ -1,4 +1,4 @@
-// links: conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c
+// links: conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_dkim.c
 /* test_makecdb_fuzz.c: random relay.rules texts built from the language's
  * own words, odd values and random bytes (a fixed seed, so a failure
  * repeats).  Under ASan/UBSan: no crash, every diagnostic has the form
