@@ -2,9 +2,21 @@
  * Works on the files directly (queue/QUEUE.md): hold and release are
  * renames between new/ and hold/, delete unlinks, flush touches
  * queue/flush; each then writes the trigger so relay-send notices at
- * once (it rescans new/ and drops what left it, loads what came back). */
+ * once (it rescans new/ and drops what left it, loads what came back).
+ *
+ * The queue's folders belong to relayqueue and relaysend, so root does
+ * none of this itself: a taken-over relay-queue could put a symbolic
+ * link where hold/ or queue/flush should be and have root rename or
+ * create a file wherever it points.  Each command first becomes the uid
+ * that does the same work in the daemons (privs_drop, group_queue
+ * too): relaysend for everything but flush, as it reads, renames and
+ * removes messages in new/, hold/ and state/ itself (its state files
+ * are its own, 0640), and relayqueue to touch queue/flush (queue/ is
+ * its own).  A link then leads nowhere that uid could not already
+ * write. */
 #include "ctl.h"
 #include "date822.h"
+#include "privs.h"
 #include "qfile.h"
 #include "qstate.h"
 #include "settings.h"
@@ -41,6 +53,12 @@ static void ctlq_trigger(void)
 	}
 }
 
+static void ctlq_free(struct ctlq_msg *m)
+{
+	qfile_free(&m->q);
+	qstate_free(&m->st);
+}
+
 static int ctlq_load(const char *sub, const char *id, struct ctlq_msg *m)
 {
 	char path[PATH_MAX], err[256];
@@ -49,17 +67,15 @@ static int ctlq_load(const char *sub, const char *id, struct ctlq_msg *m)
 	if (qfile_load(path, &m->q, err, sizeof err) < 0)
 		return -1;
 	snprintf(path, sizeof path, "%s/state/%s", cf.queue_dir, id);
-	if (qstate_init(&m->st, m->q.nrcpt) < 0 || qstate_load(path, &m->st) < 0) {
+	if (qstate_init(&m->st, m->q.nrcpt) < 0) {
 		qfile_free(&m->q);
 		return -1;
 	}
+	if (qstate_load(path, &m->st) < 0) {
+		ctlq_free(m);
+		return -1;
+	}
 	return 0;
-}
-
-static void ctlq_free(struct ctlq_msg *m)
-{
-	qfile_free(&m->q);
-	qstate_free(&m->st);
 }
 
 /* Pattern match: shell wildcards when there are any, else a substring;
@@ -337,7 +353,7 @@ static int ctlq_flush(int argc, char **argv)
 	if (argc != 0)
 		return fprintf(stderr, "usage: relayctl queue flush\n"), 100;
 	snprintf(path, sizeof path, "%s/flush", cf.queue_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 || futimens(fd, NULL) < 0) {
 		fprintf(stderr, "relayctl: %s: %s\n", path, strerror(errno));
 		return 111;
@@ -348,13 +364,18 @@ static int ctlq_flush(int argc, char **argv)
 	return 0;
 }
 
+/* user: the uid the command runs as when relayctl is root (see above) */
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
+	char **user;
 } ctlq_cmds[] = {
-	{ "list", ctlq_list },       { "show", ctlq_show },
-	{ "hold", ctlq_hold },       { "release", ctlq_release },
-	{ "delete", ctlq_delete },   { "flush", ctlq_flush },
+	{ "list", ctlq_list, &cf.user_send },
+	{ "show", ctlq_show, &cf.user_send },
+	{ "hold", ctlq_hold, &cf.user_send },
+	{ "release", ctlq_release, &cf.user_send },
+	{ "delete", ctlq_delete, &cf.user_send },
+	{ "flush", ctlq_flush, &cf.user_queue },
 };
 
 int ctl_queue(int argc, char **argv)
@@ -362,9 +383,11 @@ int ctl_queue(int argc, char **argv)
 	const char *sub = argc > 0 ? argv[0] : "list";
 
 	for (size_t i = 0; i < sizeof ctlq_cmds / sizeof *ctlq_cmds; i++)
-		if (strcmp(sub, ctlq_cmds[i].name) == 0)
+		if (strcmp(sub, ctlq_cmds[i].name) == 0) {
+			privs_drop(*ctlq_cmds[i].user, cf.group_queue);
 			return ctlq_cmds[i].fn(argc > 0 ? argc - 1 : 0,
 					       argv + (argc > 0));
+		}
 	fprintf(stderr, "usage: relayctl queue list|show ID|hold|release|"
 			"delete (ID...|--from PAT|--to PAT|--all)|flush\n");
 	return 100;

@@ -1,7 +1,16 @@
 /* master_layout.c: the instance's directories, created when missing and
  * given their owners and modes on every start (ARCHITECTURE.md "Instance
  * layout" is the contract).  Owners are set only when running as root:
- * a developer's unprivileged instance belongs to the developer. */
+ * a developer's unprivileged instance belongs to the developer.
+ *
+ * Root works here in folders that other uids can write (queue/ belongs
+ * to relayqueue), so it never goes by name past the folder it opened:
+ * each entry is made with mkdirat/mkfifoat/openat(O_EXCL) in its parent,
+ * opened with O_NOFOLLOW, checked with fstat (type, owner, one link) and
+ * only then given its owner and mode with fchown/fchmod on what was
+ * opened.  An entry that is not what it should be (a symbolic link, a
+ * file where a folder belongs, another uid's file) stops the start with
+ * a fatal line: a tampered queue is not something to run on. */
 #include "master.h"
 #include "dkimkey.h"
 #include "privs.h"
@@ -32,9 +41,10 @@ struct layout_entry {
 /* Why these modes: relay-queue (user_queue) is the only writer of tmp/
  * and new/; relay-send (user_send, in group_queue) reads new/, moves
  * finished messages from it into pool/ (for reuse) or removes them, and
- * owns state/; relayctl runs as root.
+ * owns state/; relayctl drops to those uids for its queue commands.
  * run/ is sticky and world-writable because each daemon creates its own
- * socket there after dropping root, and may replace only its own. */
+ * socket there after dropping root, and may replace only its own.
+ * Parents come before their children. */
 static const struct layout_entry layout[] = {
 	{ &cf.run_dir, "", LAYOUT_DIR, 01777, 0755, NULL, NULL },
 	{ &cf.secrets_dir, "", LAYOUT_DIR, 0700, 0700, &cf.user_remote, NULL },
@@ -82,44 +92,127 @@ static void layout_owner(const struct layout_entry *e, uid_t *uid, gid_t *gid)
 	}
 }
 
-static int layout_make(const char *path, const struct layout_entry *e,
-		       mode_t mode)
+/* Create name in the folder dfd when it is missing (EEXIST is fine: what
+ * exists is checked after it is opened). */
+static void layout_make(int dfd, const char *name, const char *path,
+			const struct layout_entry *e, mode_t mode)
 {
-	int fd;
+	int fd, rc = -1;
 
 	switch (e->kind) {
 	case LAYOUT_DIR:
-		return mkdir(path, mode);
+		rc = mkdirat(dfd, name, mode);
+		break;
 	case LAYOUT_FIFO:
-		return mkfifo(path, mode);
+		rc = mkfifoat(dfd, name, mode);
+		break;
 	case LAYOUT_FILE:
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-		return fd < 0 ? -1 : close(fd);
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				       O_CLOEXEC, mode);
+		rc = fd < 0 ? -1 : close(fd);
+		break;
 	}
-	return -1;
+	if (rc < 0 && errno != EEXIST)
+		master_fatal(1, "create %s", path);
+}
+
+/* Open what is there without following a link and without blocking on
+ * a FIFO; then check it is the kind of thing the entry names. */
+static int layout_open(int dfd, const char *name, const char *path,
+		       const struct layout_entry *e, struct stat *st)
+{
+	static const char *const what[] = { "a folder", "a FIFO", "a file" };
+	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+	int fd, ok;
+
+	if (e->kind == LAYOUT_DIR)
+		flags |= O_DIRECTORY;
+	fd = openat(dfd, name, flags);
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+		master_fatal(0, "%s is not %s (a symbolic link?): refused",
+			     path, what[e->kind]);
+	if (fd < 0 || fstat(fd, st) < 0)
+		master_fatal(1, "open %s", path);
+	ok = e->kind == LAYOUT_DIR ? S_ISDIR(st->st_mode) :
+	     e->kind == LAYOUT_FIFO ? S_ISFIFO(st->st_mode) :
+	     S_ISREG(st->st_mode);
+	if (!ok)
+		master_fatal(0, "%s is not %s: refused", path, what[e->kind]);
+	return fd;
+}
+
+/* Root only: what is there must already be the owner's or root's, and a
+ * file must have no second name (a hard link to another file would hand
+ * that file over). */
+static void layout_check_owner(const struct stat *st, const char *path,
+			       const struct layout_entry *e, uid_t uid)
+{
+	if (st->st_uid != uid && st->st_uid != 0)
+		master_fatal(0, "%s belongs to uid %ld, not to %s or root: "
+			     "refused", path, (long)st->st_uid,
+			     e->owner ? *e->owner : "root");
+	if (!S_ISDIR(st->st_mode) && st->st_nlink != 1)
+		master_fatal(0, "%s has %ld names (a hard link?): refused", path,
+			     (long)st->st_nlink);
+}
+
+/* The folder that holds the entry, and the entry's name in it.  A base
+ * path is the operator's: its parent is opened as configured.  A sub
+ * entry's parent is the base, which may belong to a daemon's uid: it is
+ * opened without following a link, like every entry. */
+static int layout_parent(const struct layout_entry *e, char *path, size_t n,
+			 const char **name)
+{
+	char *slash;
+	int fd;
+
+	if ((size_t)snprintf(path, n, "%s%s%s", *e->base, *e->sub ? "/" : "",
+			     e->sub) >= n)
+		master_fatal(0, "path too long: %s", *e->base);
+	slash = strrchr(path, '/');
+	if (*e->sub) {
+		*name = e->sub;
+		fd = open(*e->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC);
+	} else if (slash) {
+		*name = slash + 1;
+		*slash = '\0';
+		fd = open(*path ? path : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		*slash = '/';
+	} else {
+		*name = path;
+		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		master_fatal(1, "open the folder of %s", path);
+	return fd;
 }
 
 static void layout_one(const struct layout_entry *e, int root)
 {
 	char path[PATH_MAX];
+	const char *name;
 	mode_t mode = root ? e->mode : e->mode_user;
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	struct stat st;
+	int dfd, fd;
 
 	if (e->kind == LAYOUT_FILE && !root)
 		return;
-	if ((size_t)snprintf(path, sizeof path, "%s%s%s", *e->base,
-			     *e->sub ? "/" : "", e->sub) >= sizeof path)
-		master_fatal(0, "path too long: %s", *e->base);
-	if (layout_make(path, e, mode) < 0 && errno != EEXIST)
-		master_fatal(1, "create %s", path);
+	dfd = layout_parent(e, path, sizeof path, &name);
+	layout_make(dfd, name, path, e, mode);
+	fd = layout_open(dfd, name, path, e, &st);
+	close(dfd);
 	if (root) {
 		layout_owner(e, &uid, &gid);
-		if (chown(path, uid, gid) < 0)
+		layout_check_owner(&st, path, e, uid);
+		if (fchown(fd, uid, gid) < 0)
 			master_fatal(1, "chown %s", path);
 	}
-	if (chmod(path, mode) < 0)
+	if (fchmod(fd, mode) < 0)
 		master_fatal(1, "chmod %s", path);
+	close(fd);
 }
 
 void master_layout_create(void)

@@ -35,7 +35,8 @@ What Instance(conf_overrides={}, rules_text=None, sink=None) does:
 Helpers: free_port(), wait_until(cond, timeout),
 smtp_session(port, source_ip='127.0.0.1'),
 Raw(port, source_ip) (a byte-level client: .send(b), .reply(), .close()),
-swaks(*args), strip_trace(data) (drops the Received/DKIM-Signature headers
+swaks(*args), as_user(user, fn, groups) (fn run in a child as that
+uid: what a taken-over daemon or a local user could do), strip_trace(data) (drops the Received/DKIM-Signature headers
 the relay prepends), check(name, cond, detail), skip(name, why), finish().
 KEEP=1 in the environment keeps the instance directory for inspection.
 Importing the harness makes SIGTERM raise SystemExit, so a test killed by
@@ -194,6 +195,40 @@ def wait_until(cond, timeout, step=0.1):
 
 def is_root():
     return os.geteuid() == 0
+
+
+def as_user(user, fn, groups=()):
+    """Run fn() in a child process that is user (its primary group plus
+    the named groups), as a taken-over daemon or a local user would be;
+    returns what fn returned (a small picklable value), or the
+    exception's text as 'error: ...'.  Needs root."""
+    import grp
+    import pickle
+    import pwd
+    pw = pwd.getpwnam(user)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setgroups([pw.pw_gid] + [grp.getgrnam(g).gr_gid for g in groups])
+            os.setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid)
+            os.setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid)
+            out = fn()
+        except BaseException as e:  # noqa: B902 (reported to the parent)
+            out = 'error: %s' % e
+        os.write(w, pickle.dumps(out))
+        os._exit(0)
+    os.close(w)
+    data = b''
+    while True:
+        b = os.read(r, 65536)
+        if not b:
+            break
+        data += b
+    os.close(r)
+    os.waitpid(pid, 0)
+    return pickle.loads(data) if data else 'error: no answer'
 
 
 def _port_free_on_both():
