@@ -21,8 +21,12 @@ void send_dsn_status(int code, const char *text, int delayed, char *buf,
 
 	while (*t == ' ')
 		t++;
+	/* the enhanced code stands only when its class agrees with the
+	 * reply code (RFC 3463) and with what the notice reports */
 	if (sscanf(t, "%1d.%3d.%3d%n", &a, &b, &c, &k) == 3 &&
-	    (a == 2 || a == 4 || a == 5) && (t[k] == '\0' || t[k] == ' ')) {
+	    (t[k] == '\0' || t[k] == ' ') &&
+	    (code ? a == code / 100 : a == 4 || a == 5) &&
+	    (a == 4 || (a == 5 && !delayed))) {
 		snprintf(buf, n, "%d.%d.%d", a, b, c);
 		return;
 	}
@@ -31,6 +35,8 @@ void send_dsn_status(int code, const char *text, int delayed, char *buf,
 	else
 		snprintf(buf, n, "4.0.0");
 }
+
+#define DSN_LINE_MAX 998 /* RFC 5322 2.1.1, without the CRLF */
 
 /* A growing text buffer; any failure sticks and makes the result NULL. */
 struct dsn_buf {
@@ -162,26 +168,52 @@ static void dsn_status(struct dsn_buf *b, const struct send_dsn *d,
 	dsn_add(b, "\r\n");
 }
 
+/* The original header block as CRLF lines of at most 998 octets: it is
+ * the client's text, and the notice goes to other mail systems. */
+static void dsn_headers(struct dsn_buf *b, const char *h, size_t len)
+{
+	char line[DSN_LINE_MAX + 1];
+
+	while (len && !b->failed) {
+		const char *e = memmem(h, len, "\r\n", 2);
+		size_t n = e ? (size_t)(e - h) : len, k = 0;
+
+		for (size_t i = 0; i < n && k < DSN_LINE_MAX; i++)
+			line[k++] = (h[i] == '\0' || h[i] == '\r' ||
+				     h[i] == '\n') ? '?' : h[i];
+		line[k] = '\0';
+		dsn_add(b, "%s\r\n", line);
+		h += e ? n + 2 : n;
+		len -= e ? n + 2 : n;
+	}
+}
+
+/* A MIME boundary (RFC 2046: at most 70 characters) that no line of the
+ * original header block, which the client wrote, can imitate. */
+static void dsn_boundary(const struct send_dsn *d, char *b, size_t n)
+{
+	for (unsigned k = 0;; k++) {
+		snprintf(b, n, "%.40s/%lld/%u", d->qid, d->now, k);
+		if (!d->headers_len || !memmem(d->headers, d->headers_len, b,
+					       strlen(b)))
+			return;
+	}
+}
+
 char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 {
 	struct dsn_buf b = { .p = malloc(8192), .cap = 8192 };
-	char boundary[96];
+	char boundary[72];
 
 	if (!b.p)
 		return NULL;
-	snprintf(boundary, sizeof boundary, "%s/%lld/%s", d->qid, d->now,
-		 d->reporting_mta);
+	dsn_boundary(d, boundary, sizeof boundary);
 	dsn_head(&b, d, boundary);
 	dsn_human(&b, d, boundary);
 	dsn_status(&b, d, boundary);
 	dsn_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
 		boundary);
-	if (!b.failed && d->headers_len) {
-		dsn_add(&b, "%.*s", (int)d->headers_len, d->headers);
-		if (d->headers_len < 2 ||
-		    memcmp(d->headers + d->headers_len - 2, "\r\n", 2) != 0)
-			dsn_add(&b, "\r\n");
-	}
+	dsn_headers(&b, d->headers, d->headers_len);
 	dsn_add(&b, "\r\n--%s--\r\n", boundary);
 	if (b.failed) {
 		free(b.p);

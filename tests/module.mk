@@ -1,11 +1,12 @@
-# tests/: fuzz targets for the lib/ parsers (tests/fuzz/fuzz_<name>.c,
-# libFuzzer style).  `make fuzz` builds each twice: with gcc and the plain
+# tests/: fuzz targets (tests/fuzz/fuzz_<name>.c, libFuzzer style) for
+# the lib/ parsers and, through the part sources named in a target's first
+# line "// links: send/send_dsn.c ...", for the parts' own code.  `make fuzz` builds each twice: with gcc and the plain
 # driver tests/fuzz/driver.c (build/fuzz/fuzz_<name>, linked with
 # build/librelay.a), and, when clang is installed, with libFuzzer
 # (build/fuzz/lf_<name>, linked with a coverage-instrumented copy of lib/
 # in build/fuzz/liblf.a); then tests/fuzz/run runs each for FUZZ_SECONDS.
 # `make test` does not depend on any of it.
-FUZZ_NAMES   := ns kv addr cidr cfg io qfile qstate
+FUZZ_NAMES   := ns kv addr cidr cfg io qfile qstate dsn
 FUZZ_SECONDS ?= 30
 FUZZ_CLANG   := $(shell command -v clang 2>/dev/null)
 FUZZ_CFLAGS  := $(filter-out -MMD -MP,$(CFLAGS))
@@ -17,6 +18,9 @@ FUZZ_LF_A    := $(BUILD)/fuzz/liblf.a
 FUZZ_DRIVERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_LF      := $(if $(FUZZ_CLANG),$(FUZZ_NAMES:%=$(BUILD)/fuzz/lf_%))
 
+# the part objects are intermediates: keep them (as the unit tests do)
+.PRECIOUS: $(BUILD)/fuzz/obj/%.o
+
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_LFFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
@@ -24,13 +28,22 @@ $(BUILD)/fuzz/obj/%.o: %.c
 $(FUZZ_LF_A): $(FUZZ_LF_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIB_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(FUZZ_CFLAGS) -o $@ $< tests/fuzz/driver.c $(LIB_A) $(LDLIBS)
+# the objects of the part sources a target names in its first line
+fuzz_links = $(shell sed -n '1s|^// links:||p' $(1))
+fuzz_objs = $(patsubst %.c,$(BUILD)/%.o,$(call fuzz_links,$(1)))
+fuzz_lfobjs = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(call fuzz_links,$(1)))
 
-$(BUILD)/fuzz/lf_%: tests/fuzz/fuzz_%.c $(FUZZ_LF_A)
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIB_A) \
+		$$(call fuzz_objs,tests/fuzz/fuzz_%.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(FUZZ_CFLAGS) -o $@ $< tests/fuzz/driver.c \
+	    $(call fuzz_objs,$<) $(LIB_A) $(LDLIBS)
+
+$(BUILD)/fuzz/lf_%: tests/fuzz/fuzz_%.c $(FUZZ_LF_A) \
+		$$(call fuzz_lfobjs,tests/fuzz/fuzz_%.c)
 	clang $(FUZZ_LFFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
-	    $(FUZZ_LF_A) $(LDLIBS)
+	    $(call fuzz_lfobjs,$<) $(FUZZ_LF_A) $(LDLIBS)
 
 fuzz-build: $(FUZZ_DRIVERS) $(FUZZ_LF)
 

@@ -25,6 +25,12 @@ static const struct {
 	{ 550, "5.1.1x not a code", 0, "5.0.0" },
 	{ 550, "9.1.1 bad class", 0, "5.0.0" },
 	{ 550, "", 0, "5.0.0" },
+	/* the class must agree with the reply and with the notice */
+	{ 449, "2.4.1 a success code in a deferral", 0, "4.0.0" },
+	{ 550, "4.1.1 class disagrees with the reply", 0, "5.0.0" },
+	{ 451, "5.1.1 class disagrees", 1, "4.0.0" },
+	{ 0, "5.1.1 permanent, but the notice says delayed", 1, "4.0.0" },
+	{ 0, "2.0.0 no failure", 0, "4.0.0" },
 };
 
 static size_t count(const char *hay, const char *needle)
@@ -103,9 +109,48 @@ static void test_bounce(void)
 	free(m);
 }
 
+/* The client wrote the original header block: a line that imitates the
+ * boundary, a bare LF or CR, a NUL and an overlong line must not break
+ * the notice's MIME structure (found by tests/fuzz/fuzz_dsn.c). */
+static void test_hostile_headers(void)
+{
+	static char hdr[3000];
+	struct send_dsn_rcpt r = { "bad@example.org", 550, "5.1.1 no", "" };
+	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "ABC",
+			      .to = "a@example.com", .now = 1795432883,
+			      .rcpt = &r, .nrcpt = 1, .headers = hdr };
+	size_t len, longest = 0, cur = 0;
+	char *m;
+
+	static const char start[] =
+		"--ABC/1795432883/0\r\nX-A: bare\nLF\r\nX-B: bare\rCR\r\n"
+		"X-C: a\0b\r\nX-D: ";
+	memcpy(hdr, start, sizeof start - 1);
+	d.headers_len = sizeof start - 1;
+	memset(hdr + d.headers_len, 'x', 2000);
+	d.headers_len += 2000;
+	m = send_dsn_compose(&d, &len);
+	T_CHECK("hostile headers: composed", m != NULL);
+	if (!m)
+		return;
+	T_CHECK("hostile headers: the boundary avoids the client's line",
+		strstr(m, "boundary=\"ABC/1795432883/1\""));
+	T_CHECK("hostile headers: only CRLF line ends",
+		count(m, "\n") == count(m, "\r\n") &&
+		count(m, "\r") == count(m, "\r\n"));
+	for (size_t i = 0; i < len; i++) {
+		cur = (m[i] == '\r' || m[i] == '\n') ? 0 : cur + 1;
+		longest = cur > longest ? cur : longest;
+	}
+	T_CHECK("hostile headers: no line over 998 octets", longest <= 998);
+	T_CHECK("hostile headers: NUL replaced", strstr(m, "X-C: a?b\r\n"));
+	free(m);
+}
+
 int main(void)
 {
 	test_status();
 	test_bounce();
+	test_hostile_headers();
 	return t_done();
 }
