@@ -207,7 +207,7 @@ static int user_addr_ok(struct mk *m, struct mk_line *l)
 	size_t ln = at ? (size_t)(at - a) : 0;
 
 	addr_lower(a);
-	if (!at || ln == 0 || ln > ADDR_LOCAL_MAX || strlen(a) >= ADDR_MAX ||
+	if (!at || addr_mailbox_check(a, 0) != ADDR_OK ||
 	    strspn(a, "abcdefghijklmnopqrstuvwxyz0123456789.-_+=&'*/?^`{|}~#$") < ln ||
 	    a[0] == '.' || a[ln - 1] == '.' || !addr_domain_valid(at + 1, 0)) {
 		mk_error(m, l->lineno, l->tok[1].col,

@@ -16,7 +16,7 @@
 static int edit(int argc, char **argv, int add)
 {
 	const char *verb = add ? "suspend" : "unsuspend";
-	char path[PATH_MAX], name[ADDR_MAX];
+	char path[PATH_MAX], name[ADDR_MAX + 1];
 	int rc;
 
 	if (argc != 2 || (strcmp(argv[0], "user") && strcmp(argv[0], "customer")) ||

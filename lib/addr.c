@@ -114,36 +114,60 @@ static size_t local_part(const char *p, int utf8, enum addr_status *st)
 	}
 }
 
-/* Parse mailbox "local@domain" of length n at p into out. */
-static enum addr_status mailbox(const char *p, size_t n, int utf8, char *out,
-				size_t outsz)
+/* 1 when the quoted local part of length n at p holds a byte that ends
+ * a path, field or line in some later part (see addr.h). */
+static int quoted_unsafe(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == ' ' || p[i] == '<' || p[i] == '>')
+			return 1;
+	return 0;
+}
+
+enum addr_status addr_mailbox_check(const char *m, int utf8)
 {
 	enum addr_status st = ADDR_SYNTAX;
 	size_t lp;
 
-	/* RFC 5321 4.5.3.1.3: the path is 256 octets counting "<" and ">" */
-	if (n + 2 > ADDR_MAX || n + 1 > outsz)
+	if (strlen(m) > ADDR_MAX)
 		return ADDR_TOOLONG;
-	/* parse the terminated copy: a quoted local part must not run past
+	if (m[0] == '@')
+		return ADDR_ROUTE;
+	lp = local_part(m, utf8, &st);
+	if (lp == 0)
+		return st;
+	if (lp > ADDR_LOCAL_MAX + 2 * (m[0] == '"'))
+		return ADDR_TOOLONG;
+	if (m[lp] == '\0')
+		return ADDR_NODOMAIN;
+	if (m[lp] != '@')
+		return ADDR_SYNTAX;
+	if (m[0] == '"' && quoted_unsafe(m, lp))
+		return ADDR_UNSAFE;
+	if (!utf8) /* the local part was checked; the domain is not yet */
+		for (const char *d = m + lp + 1; *d; d++)
+			if ((unsigned char)*d >= 0x80)
+				return ADDR_8BIT;
+	if (!addr_domain_valid(m + lp + 1, 1))
+		return ADDR_BADDOMAIN;
+	return ADDR_OK;
+}
+
+/* Parse mailbox "local@domain" of length n at p into out. */
+static enum addr_status mailbox(const char *p, size_t n, int utf8, char *out,
+				size_t outsz)
+{
+	enum addr_status st;
+
+	if (n > ADDR_MAX || n + 1 > outsz)
+		return ADDR_TOOLONG;
+	/* check the terminated copy: a quoted local part must not run past
 	 * the n bytes (an unbracketed "a b"@c ends at the space) */
 	memcpy(out, p, n);
 	out[n] = '\0';
-	lp = local_part(out, utf8, &st);
-	if (lp == 0)
+	if ((st = addr_mailbox_check(out, utf8)) != ADDR_OK)
 		return st;
-	if (lp > ADDR_LOCAL_MAX + 2 * (out[0] == '"'))
-		return ADDR_TOOLONG;
-	if (lp == n)
-		return ADDR_NODOMAIN;
-	if (out[lp] != '@')
-		return ADDR_SYNTAX;
-	if (!utf8) /* the local part was checked; the domain is not yet */
-		for (size_t i = lp + 1; i < n; i++)
-			if ((unsigned char)out[i] >= 0x80)
-				return ADDR_8BIT;
-	if (!addr_domain_valid(out + lp + 1, 1))
-		return ADDR_BADDOMAIN;
-	addr_lower(out + lp + 1);
+	addr_lower((char *)addr_domain(out));
 	return ADDR_OK;
 }
 
@@ -203,6 +227,8 @@ const char *addr_status_text(enum addr_status st)
 	case ADDR_BADDOMAIN: return "Invalid domain in address";
 	case ADDR_8BIT: return "Non-ASCII address requires SMTPUTF8";
 	case ADDR_NULL: return "Null address not allowed here";
+	case ADDR_UNSAFE:
+		return "Quoted local part with a space, < or > not accepted";
 	}
 	return "bad address";
 }

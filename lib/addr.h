@@ -1,14 +1,21 @@
 /* addr.h: RFC 5321 paths ("<local@domain>") and their parts.
  * Strict where it guards the relay (source routes, bad domains, lengths),
- * lenient where devices are sloppy (a space after the colon, no brackets). */
+ * lenient where devices are sloppy (a space after the colon, no brackets).
+ *
+ * addr_mailbox_check() is the one definition of a mailbox: relay-smtpd
+ * (through addr_parse_path), relay-policy, relay-queue, relay-send,
+ * relay-remote and makecdb all call it, so what one part accepts no
+ * later part refuses. */
 #ifndef ADDR_H
 #define ADDR_H
 
 #include <stddef.h>
 
-#define ADDR_MAX 256        /* RFC 5321 4.5.3.1.3: path */
-#define ADDR_LOCAL_MAX 64
-#define ADDR_DOMAIN_MAX 255
+/* RFC 5321 4.5.3.1: a path is at most 256 octets with its "<" and ">",
+ * so the longest mailbox is 254; a buffer for one is ADDR_MAX + 1. */
+#define ADDR_MAX 254
+#define ADDR_LOCAL_MAX 64   /* 4.5.3.1.1, without a quoted part's quotes */
+#define ADDR_DOMAIN_MAX 255 /* 4.5.3.1.2: a hostname (HELO, rules) */
 
 enum addr_status {
 	ADDR_OK = 0,
@@ -19,6 +26,7 @@ enum addr_status {
 	ADDR_BADDOMAIN,  /* not a hostname or address literal */
 	ADDR_8BIT,       /* non-ASCII without SMTPUTF8 */
 	ADDR_NULL,       /* "<>" where a mailbox is required */
+	ADDR_UNSAFE,     /* quoted local part holding a space, '<' or '>' */
 };
 
 /* Parse the path that starts at s (just after "FROM:" or "TO:", spaces
@@ -27,6 +35,15 @@ enum addr_status {
  * parameters (leading spaces skipped). */
 enum addr_status addr_parse_path(const char *s, int allow_null, int utf8,
 				 char *out, size_t outsz, const char **rest);
+
+/* The mailbox "local@domain" (no brackets) as every part accepts it:
+ * local part a dot-string or a quoted-string of at most ADDR_LOCAL_MAX
+ * (plus its quotes), domain a hostname or address literal, ADDR_MAX in
+ * all, no control byte anywhere, 8-bit only when utf8.  A quoted local
+ * part may not hold a space, '<' or '>' (RFC 5321 allows them): each
+ * would end a path, a log field or a command line somewhere after
+ * relay-smtpd, and no real sender needs them. */
+enum addr_status addr_mailbox_check(const char *mbox, int utf8);
 
 /* Human text for a status (no code). */
 const char *addr_status_text(enum addr_status st);

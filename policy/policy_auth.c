@@ -99,7 +99,7 @@ static void lookup_hash(const struct policy_lookup *lk, const char *user,
 	char key[RK_KEYMAX], val[RK_VALMAX];
 
 	snprintf(hash, n, "%s", dummy_hash);
-	if (strlen(user) >= ADDR_MAX)
+	if (strlen(user) > ADDR_MAX)
 		return;
 	snprintf(key, sizeof key, "user:%s", user);
 	addr_lower(key);

@@ -32,7 +32,7 @@
 struct policy_auth {
 	pid_t pid;          /* 0 when no check is running, -1: cache hit */
 	int fd;             /* read end: one byte '1' ok / '0' bad */
-	char user[ADDR_MAX], ip[64];
+	char user[ADDR_MAX + 1], ip[64];
 	unsigned char mac[AUTHCACHE_MAC]; /* to cache a success... */
 	int cache;                        /* ...when set */
 	/* sharing a running check (policy_auth.c): a waiter has lead set

@@ -22,7 +22,7 @@
 
 struct ac_entry {
 	unsigned char mac[AUTHCACHE_MAC];
-	char user[ADDR_MAX];
+	char user[ADDR_MAX + 1];
 	long added;         /* when crypt said yes */
 	uint64_t used;      /* LRU stamp */
 	int live;

@@ -60,7 +60,7 @@ static long user_get(const struct policy_lookup *lk, const char *addr,
 {
 	char key[RK_KEYMAX];
 
-	if (!*addr || strlen(addr) >= ADDR_MAX)
+	if (!*addr || strlen(addr) > ADDR_MAX)
 		return -1;
 	snprintf(key, sizeof key, "user:%s", addr);
 	addr_lower(key);
@@ -300,6 +300,13 @@ void policy_decide_mail(const struct policy_lookup *lk,
 	int nm;
 
 	policy_session_reset(s);
+	if (*from && addr_mailbox_check(from, 1) != ADDR_OK) {
+		/* relay-smtpd checked it with the same function: only a
+		 * client of this socket other than relay-smtpd gets here */
+		policy_reply(v, POLICY_REJECT, 501, "5.1.7",
+			     "Syntax error in mailbox address");
+		return;
+	}
 	nm = s->addr_ok ? policy_ip_matches(lk, &s->addr, m, MATCH_MAX) : 0;
 	policy_trace(v, "client [%s] helo=%s auth=%s tls=%s sender=<%s>", s->ip,
 		     *s->helo ? s->helo : "-", *s->user ? s->user : "-",

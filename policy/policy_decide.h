@@ -26,13 +26,13 @@ struct policy_session {
 	struct ipaddr addr;
 	int addr_ok;
 	char helo[256];
-	char user[ADDR_MAX];      /* AUTH identity verified by policy, or "" */
+	char user[ADDR_MAX + 1];  /* AUTH identity verified by policy, or "" */
 	int tls;
 	/* the transaction, set by a MAIL that was accepted */
 	int mail_ok, null_sender, nrcpt;
-	char from[ADDR_MAX];      /* the envelope sender after any rewrite */
+	char from[ADDR_MAX + 1];  /* the envelope sender after any rewrite */
 	char customer[POLICY_NAMEMAX], rule[POLICY_NAMEMAX];
-	char rate_user[ADDR_MAX]; /* envelope sender when a registered user */
+	char rate_user[ADDR_MAX + 1]; /* envelope sender when a registered user */
 	struct rate_limits lim;
 };
 
@@ -41,7 +41,7 @@ struct policy_verdict {
 	int code;
 	char esc[16];
 	char text[512];
-	char from[ADDR_MAX];      /* mail: the envelope sender to use */
+	char from[ADDR_MAX + 1];  /* mail: the envelope sender to use */
 	int rewritten;
 	char customer[POLICY_NAMEMAX], rule[POLICY_NAMEMAX];
 	char trace[POLICY_TRACEMAX]; /* explain: lines ending in '\n' */

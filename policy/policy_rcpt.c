@@ -98,6 +98,8 @@ const char *policy_rcpt_refusal(const char *rcpt)
 		return "trailing dot in the domain";
 	if (!addr_domain_valid(d, 0))
 		return "malformed domain";
+	if (addr_mailbox_check(rcpt, 1) != ADDR_OK)
+		return "not a valid mailbox";
 	return NULL;
 }
 

@@ -102,14 +102,10 @@ static int env_err(char *err, size_t errsz, const char *fmt, ...)
 	return -1;
 }
 
-/* A mailbox: printable, no spaces, local@domain with a valid domain. */
+/* A mailbox as relay-smtpd accepted it (lib/addr.h). */
 static int env_mailbox_ok(const char *a)
 {
-	const char *at = strrchr(a, '@');
-	if (!*a || strlen(a) > ADDR_MAX || !qfile_value_ok(a, ADDR_MAX) ||
-	    strchr(a, ' ') || !at || at == a)
-		return 0;
-	return addr_domain_valid(at + 1, 1);
+	return addr_mailbox_check(a, 1) == ADDR_OK;
 }
 
 static const char *const env_reserved[] = { "qid", "time", "from", "rcpt" };

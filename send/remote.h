@@ -94,8 +94,6 @@ void remote_job_result(const struct remote_job *job, struct kv *out);
 void remote_job_fail_pending(struct remote_job *job, char status, int code,
 			     const char *text);
 size_t remote_job_pending(const struct remote_job *job);
-/* 1 when an address may go into MAIL/RCPT: no control bytes, no <>. */
-int remote_job_addr_ok(const char *s);
 
 /* ---- replies (remote_reply.c) ---- */
 #define REMOTE_REPLY_LINES 64     /* more lines than this is hostile */

@@ -37,18 +37,8 @@ static int job_tls(const char *v, enum remote_tls *out)
 	return -1;
 }
 
-/* 1 when s may go into an SMTP command: no control bytes, no brackets. */
-int remote_job_addr_ok(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '<' ||
-		    *s == '>')
-			return 0;
-	return 1;
-}
-
-/* "<index> <address>": index decimal; the address may hold spaces (a
- * quoted local part) but no brackets or control bytes. */
+/* "<index> <address>": index decimal, the address a mailbox as
+ * lib/addr.h defines it (so it may go into RCPT TO). */
 static int job_rcpt(struct remote_rcpt *r, const char *v)
 {
 	char *end;
@@ -57,7 +47,7 @@ static int job_rcpt(struct remote_rcpt *r, const char *v)
 	if (end == v || *end != ' ' || idx < 0 || v[0] == '-' || v[0] == '+')
 		return -1;
 	end++;
-	if (!*end || !remote_job_addr_ok(end) || !strchr(end, '@') ||
+	if (addr_mailbox_check(end, 1) != ADDR_OK ||
 	    job_copy(r->addr, sizeof r->addr, end) < 0)
 		return -1;
 	r->index = idx;

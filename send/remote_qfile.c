@@ -67,7 +67,7 @@ int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 		rc = qfile_read(q->fd, &h, err, errsz);
 	if (rc < 0)
 		return qfile_fail(q, err, errsz, NULL);
-	if (strlen(h.from) >= sizeof q->sender || !remote_job_addr_ok(h.from)) {
+	if (*h.from && addr_mailbox_check(h.from, 1) != ADDR_OK) {
 		/* it goes into MAIL FROM: never let it carry a command */
 		qfile_free(&h);
 		return qfile_fail(q, err, errsz, "bad sender in the queue file");

@@ -23,6 +23,7 @@ static const struct {
 	{ ADDR_BADDOMAIN, 553, "5.1.8", "5.1.2" },
 	{ ADDR_8BIT, 553, "5.6.7", "5.6.7" },
 	{ ADDR_NULL, 501, "5.1.7", "5.1.3" },
+	{ ADDR_UNSAFE, 553, "5.1.7", "5.1.3" },
 };
 
 static void addr_refuse(struct smtp_session *s, enum addr_status st,

@@ -294,7 +294,7 @@ int smtp_policy_parse(char *payload, size_t len, struct smtp_verdict *v)
 	copy_clean(v->customer, sizeof v->customer, kv_get_or(&m, "customer", ""));
 	copy_clean(v->user, sizeof v->user, kv_get_or(&m, "user", ""));
 	if ((f = kv_get(&m, "from")) != NULL) {
-		if (strlen(f) >= sizeof v->from)
+		if (*f && addr_mailbox_check(f, 1) != ADDR_OK)
 			return -1;
 		strcpy(v->from, f);
 		v->has_from = 1;

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "addr.h"
 #include "kv.h"
 #include "ns.h"
 
@@ -18,7 +19,7 @@ struct smtp_verdict {
 	int code;             /* 0 when policy gave none */
 	char esc[16];
 	char text[400];
-	char from[257];       /* mail: rewritten sender (has_from) */
+	char from[ADDR_MAX + 1]; /* mail: rewritten sender (has_from) */
 	int has_from;
 	char customer[128];   /* mail */
 	char user[256];       /* auth: the verified identity */

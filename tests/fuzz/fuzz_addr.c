@@ -13,7 +13,7 @@ static void fuzz_check(const char *out, int utf8, int allow_null)
 	const char *rest;
 	size_t n = strlen(out);
 
-	if (n + 2 > ADDR_MAX)
+	if (n > ADDR_MAX || addr_mailbox_check(out, utf8) != ADDR_OK)
 		abort();
 	if (n == 0) { /* the null path */
 		if (!allow_null)

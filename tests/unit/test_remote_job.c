@@ -15,7 +15,9 @@ static const struct {
 	{ "fixed host", "qid=Q1\nfile=/q/new/Q1\nhost=smart.test\nport=587\n"
 	  "tls=verify\nauth=up\nrcpt=3 a@x.test\nrcpt=7 b@y.test\n", 1 },
 	{ "quoted local part", "qid=Q\nfile=/f\ndomain=x.test\n"
-	  "rcpt=0 \"a b\"@x.test\n", 1 },
+	  "rcpt=0 \"a.b\"@x.test\n", 1 },
+	{ "quoted local part with a space", "qid=Q\nfile=/f\ndomain=x.test\n"
+	  "rcpt=0 \"a b\"@x.test\n", 0 },
 	{ "no qid", "file=/f\ndomain=x.test\nrcpt=0 a@x.test\n", 0 },
 	{ "qid with slash", "qid=../x\nfile=/f\ndomain=x\nrcpt=0 a@x\n", 0 },
 	{ "relative file", "qid=Q\nfile=f\ndomain=x.test\nrcpt=0 a@x.test\n", 0 },
@@ -122,8 +124,7 @@ static void test_mutations(void)
 			continue;
 		parsed++;
 		for (size_t i = 0; i < job.nrcpt; i++)
-			ok &= strchr(job.rcpt[i].addr, '@') != NULL &&
-			      remote_job_addr_ok(job.rcpt[i].addr);
+			ok &= addr_mailbox_check(job.rcpt[i].addr, 1) == ADDR_OK;
 		ok &= job.qid[0] && !strchr(job.qid, '/') && job.file[0] == '/';
 		remote_job_free(&job);
 	}
