@@ -1,19 +1,50 @@
 # relaybox: one non-recursive Makefile; each part adds its programs in
-# <part>/module.mk.  Objects go to build/, programs to bin/.
+# <part>/module.mk.
+#
+# Two builds that never share an object:
+#   make            release: -O2 -g, no sanitizers; objects in build/release,
+#                   programs in bin/ (what make install, make run and
+#                   make bench use)
+#   make test       the test build, VARIANT=asan (ASan + UBSan): objects,
+#                   programs and unit tests under build/asan/, then every
+#                   test (tests/run)
+# CFLAGS, CPPFLAGS and LDFLAGS (e.g. from dpkg-buildflags) are appended to
+# the project's own flags of the release build, never replacing them;
+# DESTDIR and PREFIX place make install.
 
 CC       ?= gcc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-SANITIZE ?= -fsanitize=address,undefined -fno-omit-frame-pointer
-OPT      ?= -O1 -g
-CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
-            -Wformat=2 -Wno-format-nonliteral $(OPT) $(SANITIZE) \
-            -Ilib $(shell pkg-config --cflags openssl libbsd-overlay 2>/dev/null) -MMD -MP
-LDFLAGS  := $(SANITIZE)
+CFLAGS   ?= -O2 -g
+CPPFLAGS ?=
+LDFLAGS  ?=
+VARIANT  ?= release
+
+PKG_CFLAGS := $(shell pkg-config --cflags openssl libbsd-overlay 2>/dev/null)
+# what the code needs whatever the caller's flags say
+RELAY_CPPFLAGS := -D_GNU_SOURCE -Ilib $(PKG_CFLAGS)
+RELAY_CFLAGS   := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+                  -Wno-format-nonliteral -MMD -MP
 LDLIBS   := $(shell pkg-config --libs openssl libbsd) -lcdb -lcrypt -lresolv
 
-BUILD := build
+ifeq ($(VARIANT),asan)
+# the test build is the same everywhere: the caller's flags stay out
+SANITIZE     := -fsanitize=address,undefined -fno-omit-frame-pointer
+VARIANT_CFLAGS  := -O1 -g $(SANITIZE)
+VARIANT_LDFLAGS := $(SANITIZE)
+BUILD := build/asan
+BIN   := build/asan/bin
+else ifeq ($(VARIANT),release)
+VARIANT_CFLAGS  = $(CFLAGS)
+VARIANT_LDFLAGS = $(LDFLAGS)
+BUILD := build/release
 BIN   := bin
+else
+$(error VARIANT is release or asan, not $(VARIANT))
+endif
+ALL_CFLAGS  = $(RELAY_CPPFLAGS) $(if $(filter release,$(VARIANT)),$(CPPFLAGS)) \
+              $(RELAY_CFLAGS) $(VARIANT_CFLAGS)
+ALL_LDFLAGS = $(VARIANT_LDFLAGS)
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -25,11 +56,11 @@ MAN_PAGES :=
 all: programs
 
 # defined before the modules are read: each module.mk calls it
-# $(call program,name,objects): link bin/name from objects and the library.
+# $(call program,name,objects): link $(BIN)/name from objects and the library.
 define program
 $(BIN)/$(1): $(2) $(LIB_A)
 	@mkdir -p $(BIN)
-	$$(CC) $$(LDFLAGS) -o $$@ $(2) $(LIB_A) $$(LDLIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $(2) $(LIB_A) $$(LDLIBS)
 endef
 
 include $(wildcard */module.mk)
@@ -38,7 +69,7 @@ programs: $(addprefix $(BIN)/,$(PROGRAMS))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIB_A): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -52,7 +83,7 @@ unit_links = $(patsubst %.c,$(BUILD)/%.o,$(shell sed -n '1s|^// links:||p' $(1))
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/tests/unit/%.o $$(call unit_links,tests/unit/%.c) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/unit/$*.o $(call unit_links,$<) $(LIB_A) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BUILD)/tests/unit/$*.o $(call unit_links,$<) $(LIB_A) $(LDLIBS)
 
 # keep the test objects: make would delete them as intermediates, and its
 # "rm" line would then come after the test summary
@@ -60,8 +91,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/tests/unit/%.o $$(call unit_links,test
 
 unit: $(UNIT_BIN)
 
-test: programs unit
-	tests/run
+# the test build's programs and unit tests (tests/run builds it itself)
+asan:
+	$(MAKE) VARIANT=asan programs unit
+
+# installs what the tests need (conf/deps.sh), builds the test build,
+# runs every test
+test:
+	conf/deps.sh test
+	+tests/run
 
 bench:
 	bench/run
@@ -70,11 +108,11 @@ run:
 	conf/run-dev
 
 install: programs
-	conf/install.sh "$(DESTDIR)" "$(PREFIX)"
+	PROGRAMS="$(PROGRAMS)" BIN="$(BIN)" conf/install.sh "$(DESTDIR)" "$(PREFIX)"
 
 clean:
-	rm -rf $(BUILD) $(BIN)
+	rm -rf build bin
 
-.PHONY: all programs unit test bench run install clean
+.PHONY: all programs unit asan test bench run install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

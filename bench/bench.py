@@ -37,7 +37,7 @@ import bench_instances as inst  # noqa: E402
 import bench_tls  # noqa: E402
 
 # the programs a relaybox instance needs, copied from --bin at the start so
-# that a rebuild of bin-bench/ by someone else cannot change a running bench
+# that a rebuild of bin/ by someone else cannot change a running bench
 PROGRAMS = ("relay-master", "relay-listen", "relay-smtpd", "relay-policy",
             "relay-queue", "relay-send", "relay-remote", "relayctl",
             "makecdb", "tls-source")
@@ -356,7 +356,7 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="")
-    ap.add_argument("--bin", default=os.path.join(ROOT, "bin-bench"))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "bin"))
     ap.add_argument("--out", default=os.path.join(HERE, "last-run.txt"))
     ap.add_argument("--count", default="", help="KEY=N,...: the messages "
                     "of a scenario at scale 1 (e.g. tls=2000)")

@@ -1,27 +1,31 @@
 #!/bin/sh
 # install.sh DESTDIR PREFIX: "make install".
-#   bin/*            -> DESTDIR/PREFIX/sbin   (daemons, relayctl, makecdb)
+#   bin/<program>    -> DESTDIR/PREFIX/sbin   (daemons, relayctl, makecdb)
 #   man/*.5, man/*.8 -> DESTDIR/PREFIX/share/man/man5, man8
 #   samples          -> DESTDIR/etc/relaybox  (never overwriting a file)
 #   relaybox.service -> DESTDIR/etc/systemd/system (when that exists or DESTDIR)
 # As root with an empty DESTDIR it also creates the system users
 # (conf/mkusers.sh).  BIN (environment; make passes its BIN=) names the
-# folder of the built programs, bin by default.
+# folder of the built programs, bin (the release build) by default;
+# PROGRAMS (environment; make passes its list) the programs to install, by
+# default every one that make builds (not the benchmark's tools).
 set -eu
 cd "$(dirname "$0")/.."
 DESTDIR=${1:-}
 PREFIX=${2:-/usr/local}
 BIN=${BIN:-bin}
+PROGRAMS=${PROGRAMS:-"relay-master relayctl makecdb relay-listen relay-smtpd relay-policy relay-queue relay-send relay-remote"}
 SBIN="$DESTDIR$PREFIX/sbin"
 MAN="$DESTDIR$PREFIX/share/man"
 ETC="$DESTDIR/etc/relaybox"
 
 [ -d "$BIN" ] || { echo "install.sh: nothing built in $BIN (run make)" >&2; exit 100; }
 install -d -m 755 "$SBIN" "$MAN/man5" "$MAN/man8" "$ETC"
-for f in "$BIN"/*; do
-	[ -f "$f" ] && [ -x "$f" ] || continue
-	install -m 755 "$f" "$SBIN/"
-	echo "installed $SBIN/$(basename "$f")"
+for p in $PROGRAMS; do
+	[ -f "$BIN/$p" ] && [ -x "$BIN/$p" ] ||
+		{ echo "install.sh: $BIN/$p is not built (run make)" >&2; exit 100; }
+	install -m 755 "$BIN/$p" "$SBIN/"
+	echo "installed $SBIN/$p"
 done
 for f in man/*.5 man/*.8; do
 	[ -f "$f" ] || continue

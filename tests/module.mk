@@ -1,15 +1,17 @@
 # tests/: fuzz targets (tests/fuzz/fuzz_<name>.c, libFuzzer style) for
 # the lib/ parsers and, through the part sources named in a target's first
-# line "// links: send/send_dsn.c ...", for the parts' own code.  `make fuzz` builds each twice: with gcc and the plain
-# driver tests/fuzz/driver.c (build/fuzz/fuzz_<name>, linked with
-# build/librelay.a), and, when clang is installed, with libFuzzer
-# (build/fuzz/lf_<name>, linked with a coverage-instrumented copy of lib/
-# in build/fuzz/liblf.a); then tests/fuzz/run runs each for FUZZ_SECONDS.
-# `make test` does not depend on any of it.
+# line "// links: send/send_dsn.c ...", for the parts' own code, in the
+# test build (VARIANT=asan, build/asan/).  `make fuzz` builds each twice:
+# with gcc and the plain driver tests/fuzz/driver.c
+# (build/asan/fuzz/fuzz_<name>, linked with build/asan/librelay.a), and,
+# when clang is installed, with libFuzzer (build/asan/fuzz/lf_<name>,
+# linked with a coverage-instrumented copy of lib/ in
+# build/asan/fuzz/liblf.a); then tests/fuzz/run runs each for
+# FUZZ_SECONDS.  `make test` does not depend on any of it.
 FUZZ_NAMES   := ns kv addr cidr cfg io qfile qstate dsn dns
 FUZZ_SECONDS ?= 30
 FUZZ_CLANG   := $(shell command -v clang 2>/dev/null)
-FUZZ_CFLAGS  := $(filter-out -MMD -MP,$(CFLAGS))
+FUZZ_CFLAGS   = $(filter-out -MMD -MP,$(ALL_CFLAGS))
 FUZZ_LFFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 		$(shell pkg-config --cflags openssl libbsd-overlay 2>/dev/null)
 FUZZ_LF_OBJ  := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
@@ -37,7 +39,7 @@ fuzz_lfobjs = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(call fuzz_links,$(1)))
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIB_A) \
 		$$(call fuzz_objs,tests/fuzz/fuzz_%.c)
 	@mkdir -p $(dir $@)
-	$(CC) $(FUZZ_CFLAGS) -o $@ $< tests/fuzz/driver.c \
+	$(CC) $(FUZZ_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/driver.c \
 	    $(call fuzz_objs,$<) $(LIB_A) $(LDLIBS)
 
 $(BUILD)/fuzz/lf_%: tests/fuzz/fuzz_%.c $(FUZZ_LF_A) \
@@ -45,7 +47,12 @@ $(BUILD)/fuzz/lf_%: tests/fuzz/fuzz_%.c $(FUZZ_LF_A) \
 	clang $(FUZZ_LFFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
 	    $(call fuzz_lfobjs,$<) $(FUZZ_LF_A) $(LDLIBS)
 
+ifeq ($(VARIANT),asan)
 fuzz-build: $(FUZZ_DRIVERS) $(FUZZ_LF)
+else
+fuzz-build:
+	$(MAKE) VARIANT=asan fuzz-build
+endif
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_NAMES)

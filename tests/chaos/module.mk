@@ -2,14 +2,15 @@
 # form there is tests/e2e/test_chaos_short.py).  `make chaos` sends 5,000
 # messages over at least 60 s while daemons are killed with SIGKILL (at
 # most 5 minutes); `make chaos-short` is the bounded form for CI (2,000
-# messages, at most 150 s).  Extra arguments: CHAOS_ARGS="--seed N ...".
+# messages, at most 150 s).  Both run the test build (build/asan/bin, or
+# $RELAYBOX_BIN).  Extra arguments: CHAOS_ARGS="--seed N ...".
 CHAOS_ARGS ?=
 
-chaos: programs
-	/usr/bin/python3 tests/chaos/chaos.py $(CHAOS_ARGS)
+chaos: asan
+	tests/with-bin build/asan/bin /usr/bin/python3 tests/chaos/chaos.py $(CHAOS_ARGS)
 
-chaos-short: programs
-	/usr/bin/python3 tests/chaos/chaos.py --messages 2000 --min-seconds 30 \
+chaos-short: asan
+	tests/with-bin build/asan/bin /usr/bin/python3 tests/chaos/chaos.py --messages 2000 --min-seconds 30 \
 	    --max-seconds 150 $(CHAOS_ARGS)
 
 .PHONY: chaos chaos-short

@@ -59,7 +59,9 @@ sys.path.insert(0, HERE)
 from sink import Sink, SinkMessage, free_port  # noqa: E402,F401
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BIN = os.path.join(ROOT, 'bin')
+# the programs under test: tests/run names them in RELAYBOX_BIN (the test
+# build, or a copy of it the relay users can execute); else the test build
+BIN = os.environ.get('RELAYBOX_BIN') or os.path.join(ROOT, 'build', 'asan', 'bin')
 
 # licenses=1000: peak 9,000 and daily 130,000 recipients, far above what
 # a test sends (2,000 for smtp-source)

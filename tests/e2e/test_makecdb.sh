@@ -5,7 +5,7 @@
 # it again and again never sees a missing, partial or unreadable file;
 # users.cdb (password hashes) is readable by relay-policy alone.
 cd "$(dirname "$0")/../.." || exit 1
-BIN=$PWD/bin
+BIN=${RELAYBOX_BIN:-$PWD/build/asan/bin}
 D=$(mktemp -d /tmp/test_makecdb.XXXXXX)
 READER=
 trap '[ -n "$READER" ] && kill "$READER" 2>/dev/null; rm -rf "$D"' EXIT INT TERM

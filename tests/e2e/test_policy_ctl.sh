@@ -4,7 +4,7 @@
 # a password read from stdin (never from the command line), explain says
 # clearly when relay-policy is not running; usage errors exit 100.
 cd "$(dirname "$0")/../.." || exit 1
-BIN=$PWD/bin
+BIN=${RELAYBOX_BIN:-$PWD/build/asan/bin}
 D=$(mktemp -d /tmp/test_policy_ctl.XXXXXX)
 trap 'rm -rf "$D"' EXIT INT TERM
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fi; }

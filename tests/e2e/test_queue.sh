@@ -4,7 +4,7 @@
 # 111 temporary; the file in new/ is complete, tmp/ is left clean, and a
 # full disk (a 1 MiB tmpfs, when root) gives 111 and leaves nothing.
 cd "$(dirname "$0")/../.." || exit 1
-RQ=$PWD/bin/relay-queue
+RQ=${RELAYBOX_BIN:-$PWD/build/asan/bin}/relay-queue
 T=$(mktemp -d /tmp/relaybox-queue-XXXXXX)
 chmod 755 "$T"
 MNT=""

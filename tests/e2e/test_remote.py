@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ns_frame, ns_read  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "bin", "relay-remote")
+BIN = os.path.join(os.environ.get("RELAYBOX_BIN") or
+                   os.path.join(ROOT, "build", "asan", "bin"), "relay-remote")
 FAILS = []
 
 
