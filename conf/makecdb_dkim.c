@@ -21,14 +21,10 @@ static const char *const alg_enum[] = { "rsa", "ed25519", NULL };
 static int selector_ok(struct mk *m, struct mk_line *l)
 {
 	char *s = l->tok[2].s;
-	size_t n = strlen(s);
 	int ok;
 
 	addr_lower(s);
-	ok = n > 0 && n <= DKIMKEY_SELECTOR_MAX && s[0] != '.' &&
-		 s[n - 1] != '.' && !strstr(s, "..") &&
-		 strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") == n;
-
+	ok = dkimkey_selector_valid(s);
 	if (!ok)
 		mk_error(m, l->lineno, l->tok[2].col,
 			 "bad selector \"%s\" (letters, digits, - and dots; at "

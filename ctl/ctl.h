@@ -13,6 +13,7 @@ int ctl_explain(int argc, char **argv);  /* ctl_explain.c (policy) */
 int ctl_stats(int argc, char **argv);    /* ctl_stats.c (rate counters) */
 int ctl_queue(int argc, char **argv);    /* ctl_queue.c: list show hold release delete flush */
 int ctl_suspend(int argc, char **argv);  /* ctl_suspend.c: suspend/unsuspend */
+int ctl_dkim(int argc, char **argv);     /* ctl_dkim.c: keygen show check */
 int ctl_passwd(int argc, char **argv);   /* ctl_passwd.c: hash a password read from the tty/stdin */
 
 #endif

@@ -27,6 +27,15 @@ int dkimkey_alg_parse(const char *s)
 	return -1;
 }
 
+int dkimkey_selector_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= DKIMKEY_SELECTOR_MAX && s[0] != '.' &&
+	       s[n - 1] != '.' && !strstr(s, "..") &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") == n;
+}
+
 void dkimkey_default_path(char *buf, size_t n, const char *dir,
 			  const char *domain, const char *selector)
 {

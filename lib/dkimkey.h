@@ -34,6 +34,10 @@ struct dkimkey_sig {
 const char *dkimkey_alg_name(int alg);
 int dkimkey_alg_parse(const char *s);
 
+/* 1 when s is a selector: lowercase LDH labels separated by dots, at
+ * most DKIMKEY_SELECTOR_MAX bytes (makecdb and relayctl dkim keygen). */
+int dkimkey_selector_valid(const char *s);
+
 /* DIR/dkim/DOMAIN.SELECTOR.key */
 void dkimkey_default_path(char *buf, size_t n, const char *dir,
 			  const char *domain, const char *selector);

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "dns.h"
 #include "io.h"
 #include "kv.h"
 
@@ -129,13 +130,7 @@ size_t remote_dot_stuff(struct remote_dot *d, const char *in, size_t n,
 /* The end: a CRLF if the last line was open, then ".\r\n"; out needs 6. */
 size_t remote_dot_end(struct remote_dot *d, char *out);
 
-/* ---- DNS (remote_dns.c) ---- */
-enum remote_dns_status {
-	REMOTE_DNS_OK,
-	REMOTE_DNS_NODATA,        /* the name exists, no record of the type */
-	REMOTE_DNS_NXDOMAIN,
-	REMOTE_DNS_TEMP,          /* SERVFAIL, timeout, refused */
-};
+/* ---- DNS (remote_dns.c, over lib/dns.h) ---- */
 
 struct remote_mx {
 	int pref;
@@ -147,10 +142,10 @@ struct remote_ip {
 	unsigned char a[16];
 };
 
-enum remote_dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
+enum dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
 				     size_t max, size_t *n);
 /* A then AAAA (literal addresses too: "192.0.2.1", "[IPv6:::1]"). */
-enum remote_dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
+enum dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
 					size_t max, size_t *n);
 void remote_ip_format(const struct remote_ip *ip, char *buf, size_t n);
 /* 1 when host is an address ("192.0.2.1", "[IPv6:::1]"), not a name. */

@@ -106,15 +106,15 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 	struct remote_err e;
 	char key[sizeof c->key];
 	size_t n = 0;
-	enum remote_dns_status s;
+	enum dns_status s;
 
 	remote_conn_key(key, sizeof key, t->name, t->port, job);
 	if ((c = remote_cache_take(key, job->seq)) &&
 	    deliver_on(job, c, q, 1) == 0)
 		return 1;
 	s = remote_dns_addrs(t->name, ip, REMOTE_ADDR_MAX, &n);
-	if (s != REMOTE_DNS_OK) {
-		if (s == REMOTE_DNS_TEMP)
+	if (s != DNS_OK) {
+		if (s == DNS_TEMP)
 			remote_err_set(&e, 'T', 451, "4.4.3 address lookup of "
 				       "%s failed temporarily", t->name);
 		else

@@ -1,8 +1,5 @@
-/* remote_dns.c: MX, A and AAAA lookups with glibc's libresolv.  The
- * resolver is /etc/resolv.conf's, or cf.resolver ("127.0.0.1:5353", an
- * IPv4 address and port) so that a test can run its own DNS server on
- * loopback.  Only the answer section is used; CNAMEs before the records
- * are skipped (the recursive server has followed them). */
+/* remote_dns.c: MX, A and AAAA lookups through lib/dns.c (libresolv,
+ * cf.resolver or /etc/resolv.conf). */
 #include "remote.h"
 
 #include <arpa/inet.h>
@@ -13,88 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "settings.h"
-
-/* res_ninit with cf.resolver applied; -1 when it is malformed. */
-static int dns_init(struct __res_state *st)
-{
-	char host[64];
-	const char *colon;
-	long port = 53;
-
-	memset(st, 0, sizeof *st);
-	if (res_ninit(st) < 0)
-		return -1;
-	st->retrans = 2;
-	st->retry = 2;
-	if (!cf.resolver || !*cf.resolver)
-		return 0;
-	colon = strrchr(cf.resolver, ':');
-	if (colon) {
-		port = strtol(colon + 1, NULL, 10);
-		snprintf(host, sizeof host, "%.*s", (int)(colon - cf.resolver),
-			 cf.resolver);
-	} else {
-		snprintf(host, sizeof host, "%s", cf.resolver);
-	}
-	memset(&st->nsaddr_list[0], 0, sizeof st->nsaddr_list[0]);
-	st->nsaddr_list[0].sin_family = AF_INET;
-	st->nsaddr_list[0].sin_port = htons((unsigned short)port);
-	if (port < 1 || port > 65535 ||
-	    inet_pton(AF_INET, host, &st->nsaddr_list[0].sin_addr) != 1) {
-		res_nclose(st);
-		return -1;
-	}
-	st->nscount = 1;
-	return 0;
-}
-
-static enum remote_dns_status dns_herr(int h)
-{
-	switch (h) {
-	case HOST_NOT_FOUND:
-		return REMOTE_DNS_NXDOMAIN;
-	case NO_DATA:
-		return REMOTE_DNS_NODATA;
-	default:
-		return REMOTE_DNS_TEMP;
-	}
-}
-
-typedef int (*dns_rr_fn)(ns_msg *msg, ns_rr *rr, void *arg);
-
-/* Query name/type and call fn for each answer record of that type. */
-static enum remote_dns_status dns_query(const char *name, int type,
-					dns_rr_fn fn, void *arg)
-{
-	struct __res_state st;
-	unsigned char ans[8192];
-	ns_msg msg;
-	ns_rr rr;
-	int len, found = 0;
-
-	if (dns_init(&st) < 0)
-		return REMOTE_DNS_TEMP;
-	len = res_nquery(&st, name, ns_c_in, type, ans, sizeof ans);
-	if (len < 0) {
-		enum remote_dns_status s = dns_herr(st.res_h_errno);
-		res_nclose(&st);
-		return s;
-	}
-	res_nclose(&st);
-	if (ns_initparse(ans, len > (int)sizeof ans ? (int)sizeof ans : len,
-			 &msg) < 0)
-		return REMOTE_DNS_TEMP;
-	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
-		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-			return REMOTE_DNS_TEMP;
-		if ((int)ns_rr_type(rr) != type || ns_rr_class(rr) != ns_c_in)
-			continue;
-		if (fn(&msg, &rr, arg) == 0)
-			found++;
-	}
-	return found ? REMOTE_DNS_OK : REMOTE_DNS_NODATA;
-}
+#include "dns.h"
 
 struct dns_mx_acc {
 	struct remote_mx *mx;
@@ -120,11 +36,11 @@ static int dns_mx_rr(ns_msg *msg, ns_rr *rr, void *arg)
 	return 0;
 }
 
-enum remote_dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
+enum dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
 				     size_t max, size_t *n)
 {
 	struct dns_mx_acc a = { mx, max, 0 };
-	enum remote_dns_status s = dns_query(domain, ns_t_mx, dns_mx_rr, &a);
+	enum dns_status s = dns_query(domain, ns_t_mx, dns_mx_rr, &a);
 	*n = a.n;
 	return s;
 }
@@ -171,25 +87,25 @@ static int dns_literal(const char *host, struct remote_ip *ip)
 	return -1;
 }
 
-enum remote_dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
+enum dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
 					size_t max, size_t *n)
 {
 	struct dns_ip_acc a = { ip, max, 0 };
-	enum remote_dns_status s4, s6;
+	enum dns_status s4, s6;
 
 	*n = 0;
 	if (max > 0 && dns_literal(host, ip) == 0)
-		return *n = 1, REMOTE_DNS_OK;
+		return *n = 1, DNS_OK;
 	s4 = dns_query(host, ns_t_a, dns_ip_rr, &a);
 	s6 = dns_query(host, ns_t_aaaa, dns_ip_rr, &a);
 	*n = a.n;
 	if (a.n > 0)
-		return REMOTE_DNS_OK;
-	if (s4 == REMOTE_DNS_TEMP || s6 == REMOTE_DNS_TEMP)
-		return REMOTE_DNS_TEMP;
-	if (s4 == REMOTE_DNS_NXDOMAIN)
-		return REMOTE_DNS_NXDOMAIN;
-	return REMOTE_DNS_NODATA;
+		return DNS_OK;
+	if (s4 == DNS_TEMP || s6 == DNS_TEMP)
+		return DNS_TEMP;
+	if (s4 == DNS_NXDOMAIN)
+		return DNS_NXDOMAIN;
+	return DNS_NODATA;
 }
 
 int remote_dns_is_literal(const char *host)

@@ -62,20 +62,20 @@ static int mx_lookup(struct remote_job *job, struct remote_target *t,
 {
 	struct remote_mx mx[REMOTE_MX_MAX];
 	size_t nmx = 0;
-	enum remote_dns_status s =
+	enum dns_status s =
 	    remote_dns_mx(job->domain, mx, REMOTE_MX_MAX, &nmx);
 
-	if (s == REMOTE_DNS_NXDOMAIN) {
+	if (s == DNS_NXDOMAIN) {
 		remote_job_fail_pending(job, 'B', 550,
 		    "5.1.2 domain not found (NXDOMAIN)");
 		return -1;
 	}
-	if (s == REMOTE_DNS_TEMP) {
+	if (s == DNS_TEMP) {
 		remote_job_fail_pending(job, 'T', 451,
 		    "4.4.3 DNS lookup of the MX failed temporarily");
 		return -1;
 	}
-	if (s == REMOTE_DNS_NODATA) { /* implicit MX: the domain itself */
+	if (s == DNS_NODATA) { /* implicit MX: the domain itself */
 		nmx = 1;
 		mx[0].pref = 0;
 		snprintf(mx[0].name, sizeof mx[0].name, "%s", job->domain);

@@ -1,0 +1,35 @@
+/* dns.h: DNS queries with glibc's libresolv, through cf.resolver when it
+ * is set ("127.0.0.1:5353": a test's own server on loopback) or
+ * /etc/resolv.conf.  relay-remote asks for MX/A/AAAA, relayctl dkim check
+ * for TXT.  Only the answer section is used: a recursive server has
+ * followed the CNAMEs before the records. */
+#ifndef DNS_H
+#define DNS_H
+
+#include <arpa/nameser.h>
+#include <stddef.h>
+
+enum dns_status {
+	DNS_OK,
+	DNS_NODATA,        /* the name exists, no record of the type */
+	DNS_NXDOMAIN,
+	DNS_TEMP,          /* SERVFAIL, timeout, refused, a bad cf.resolver */
+};
+
+/* Called for each answer record of the type asked; returns 0 when it used
+ * the record (it is counted), -1 when it skipped it. */
+typedef int (*dns_rr_fn)(ns_msg *msg, ns_rr *rr, void *arg);
+
+/* Query name/type (ns_t_mx, ...) and call fn for each answer record of
+ * that type: DNS_OK when fn used at least one. */
+enum dns_status dns_query(const char *name, int type, dns_rr_fn fn,
+			  void *arg);
+
+/* Each TXT record of name, its character-strings joined (RFC 6376
+ * 3.6.2.2), NUL-terminated in txt[i] (at most max records of at most
+ * DNS_TXT_MAX - 1 bytes; longer ones are skipped); *n is their number. */
+#define DNS_TXT_MAX 4096
+enum dns_status dns_txt(const char *name, char (*txt)[DNS_TXT_MAX],
+			size_t max, size_t *n);
+
+#endif
