@@ -80,10 +80,10 @@ static void fz_addrs(void)
 {
 	struct remote_ip ip[REMOTE_ADDR_MAX];
 	size_t n = 99;
-	enum remote_dns_status s =
+	enum dns_status s =
 	    remote_dns_addrs("mx.example.org", ip, REMOTE_ADDR_MAX, &n);
 
-	if (n > REMOTE_ADDR_MAX || (s == REMOTE_DNS_OK) != (n > 0))
+	if (n > REMOTE_ADDR_MAX || (s == DNS_OK) != (n > 0))
 		abort();
 	for (size_t i = 0; i < n; i++)
 		if (ip[i].family != AF_INET && ip[i].family != AF_INET6)
