@@ -34,7 +34,7 @@ struct settings {
 	long customer_daily_per_license, customer_daily_cap;
 	long customer_peak_per_license, customer_peak_cap;
 	long unpaid_daily, unpaid_peak;
-	long auth_fail_max;
+	long auth_fail_max, auth_fail_ip_max, auth_fail_user_max; /* policy_auth.h */
 	long auth_cache_size, auth_cache_ttl; /* policy_authcache.h */
 	/* rate counters file geometry, used when the file is created */
 	long rate_users_max, rate_customers_max, rate_user_rcpt_slots;

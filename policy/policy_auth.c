@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "ipaddr.h"
 #include "log.h"
 #include "pwhash.h"
 #include "rulekeys.h"
@@ -27,7 +28,7 @@ static const char dummy_hash[] =
 	"$y$j9T$GAel5kcwLmuSmyUv5oCkU0$W3UgV3brT.OglvJoxDl0y9UhCkcwisblgIp.qDu2XM6";
 
 static struct slot {
-	char key[ADDR_MAX + 8];
+	char key[ADDR_MAX + 80]; /* kind:user address */
 	long start;
 	int count;
 } slots[SLOTS];
@@ -76,11 +77,10 @@ static struct slot *slot_for(const char *kind, const char *name, int create,
 	return victim;
 }
 
-int policy_auth_throttled(const char *kind, const char *name, long now)
+long policy_auth_fails(const char *kind, const char *name, long now)
 {
 	struct slot *s = slot_for(kind, name, 0, now);
-	return s && now - s->start < POLICY_AUTH_WINDOW &&
-	       s->count >= cf.auth_fail_max;
+	return s && now - s->start < POLICY_AUTH_WINDOW ? s->count : 0;
 }
 
 void policy_auth_failed(const char *kind, const char *name, long now)
@@ -91,6 +91,57 @@ void policy_auth_failed(const char *kind, const char *name, long now)
 		s->count = 0;
 	}
 	s->count++;
+}
+
+void policy_auth_client(const char *ip, char *out, size_t n)
+{
+	struct ipaddr a;
+	char buf[64];
+
+	if (ipaddr_parse(ip, &a) < 0 || ipaddr_is_v4(&a)) {
+		snprintf(out, n, "%s", ip);
+		return;
+	}
+	/* one IPv6 host usually holds a whole /64: count it as one client */
+	memset(a.a + 8, 0, 8);
+	ipaddr_format(&a, buf, sizeof buf);
+	snprintf(out, n, "%s/64", buf);
+}
+
+/* The counter of user at client. */
+static void pair_name(const char *user, const char *client, char *out,
+		      size_t n)
+{
+	snprintf(out, n, "%s %s", user, client);
+}
+
+int policy_auth_throttled(const char *ip, const char *user, long now)
+{
+	char client[64], pair[ADDR_MAX + 72];
+	long pair_fails;
+
+	policy_auth_client(ip, client, sizeof client);
+	pair_name(user, client, pair, sizeof pair);
+	pair_fails = policy_auth_fails("pair", pair, now);
+	if (policy_auth_fails("ip", client, now) >= cf.auth_fail_ip_max ||
+	    pair_fails >= cf.auth_fail_max)
+		return 1;
+	/* a user guessed at from many addresses: those that already failed
+	 * for it get no more tries; an address without failures still does,
+	 * so the real user is never locked out from elsewhere */
+	return pair_fails > 0 &&
+	       policy_auth_fails("user", user, now) >= cf.auth_fail_user_max;
+}
+
+static void count_failure(const char *ip, const char *user, long now)
+{
+	char client[64], pair[ADDR_MAX + 72];
+
+	policy_auth_client(ip, client, sizeof client);
+	pair_name(user, client, pair, sizeof pair);
+	policy_auth_failed("ip", client, now);
+	policy_auth_failed("pair", pair, now);
+	policy_auth_failed("user", user, now);
 }
 
 static void lookup_hash(const struct policy_lookup *lk, const char *user,
@@ -205,8 +256,7 @@ enum policy_auth_start policy_auth_start(struct policy_auth *a,
 	snprintf(a->user, sizeof a->user, "%s", user);
 	addr_lower(a->user);
 	snprintf(a->ip, sizeof a->ip, "%s", ip);
-	if (policy_auth_throttled("ip", ip, now) ||
-	    policy_auth_throttled("user", a->user, now))
+	if (policy_auth_throttled(ip, a->user, now))
 		return AUTH_THROTTLED;
 	lookup_hash(lk, a->user, hash, sizeof hash);
 	known = strcmp(hash, dummy_hash) != 0;
@@ -274,8 +324,7 @@ int policy_auth_finish(struct policy_auth *a, long now)
 		return -1;
 	if (r == '1')
 		return 1;
-	policy_auth_failed("ip", a->ip, now);
-	policy_auth_failed("user", a->user, now);
+	count_failure(a->ip, a->user, now);
 	return 0;
 }
 

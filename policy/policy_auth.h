@@ -4,8 +4,15 @@
  * serving every other session meanwhile, and a crash or hang in libcrypt
  * cannot take the daemon down.  (A thread would share the address space
  * and the sanitizers' state; a fork per AUTH is cheap next to the hash.)
- * Failed attempts are counted per client IP and per user over 10 minutes;
- * past cf.auth_fail_max the answer is 535 5.7.8 without checking.
+ * Failed attempts are counted over 10 minutes per client (an IPv4
+ * address, an IPv6 /64), per user at a client, and per user.  A client
+ * past cf.auth_fail_ip_max failures, or a user at a client past
+ * cf.auth_fail_max, is answered 535 5.7.8 without a check; a user with
+ * cf.auth_fail_user_max failures from anywhere is refused so only at
+ * clients that already failed for it.  A failure never refuses a check
+ * from a client without failures for that user and under its own cap:
+ * guessing is slowed where it happens, and nobody can lock a user out
+ * from elsewhere.
  * A password that crypt accepted recently for the same stored hash is
  * accepted from policy_authcache.h without a child: the answer is put in
  * the pipe at once and pid is -1, so the server's loop (which waits while
@@ -21,6 +28,7 @@
 #ifndef POLICY_AUTH_H
 #define POLICY_AUTH_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "addr.h"
@@ -57,8 +65,14 @@ int policy_auth_finish(struct policy_auth *a, long now);
 /* Kill a running check (the session went away). */
 void policy_auth_cancel(struct policy_auth *a);
 
-/* The failure counters (exposed for tests). */
-int policy_auth_throttled(const char *kind, const char *name, long now);
+/* 1 when a check of user (lowercased) from ip is refused unchecked. */
+int policy_auth_throttled(const char *ip, const char *user, long now);
+/* The client an address counts as: itself for IPv4, "prefix/64" for
+ * IPv6. */
+void policy_auth_client(const char *ip, char *out, size_t n);
+/* The failure counters by kind ("ip": a client, "pair": "user client",
+ * "user"), exposed for tests. */
+long policy_auth_fails(const char *kind, const char *name, long now);
 void policy_auth_failed(const char *kind, const char *name, long now);
 
 #endif

@@ -113,6 +113,17 @@ def check(name, cond, detail=''):
     return harness.check(name, cond, detail)
 
 
+def run_steps(*steps):
+    """Run each step (a function of no arguments); an exception fails
+    that step as a check and the next one still runs."""
+    for t in steps:
+        try:
+            t()
+        except Exception as e:
+            check('step ran without exception', False,
+                  '%s: %r' % (type(e).__name__, e))
+
+
 def wait_tag(sink, tag, timeout=60):
     """The message at the sink whose Message-ID is <tag@...>, or None."""
     needle = ('Message-ID: <%s@' % tag).encode()

@@ -95,6 +95,8 @@ int main(void)
 	struct policy_lookup lk = fake_lk;
 
 	cf.auth_fail_max = 3;
+	cf.auth_fail_ip_max = 20;
+	cf.auth_fail_user_max = 50;
 	cf.auth_cache_size = 1024;
 	cf.auth_cache_ttl = 300;
 	through_auth(&lk);

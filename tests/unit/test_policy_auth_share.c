@@ -68,9 +68,9 @@ static void shared_failure(void)
 	T_CHECK("a wrong password is shared too", a.pid > 0 && b.pid == -1);
 	T_CHECK("both refused", finish(&a, 2000) == 0 && finish(&b, 2000) == 0);
 	T_CHECK("each attempt counts for its address",
-		policy_auth_throttled("ip", "198.51.100.2", 2000) == 0 &&
+		policy_auth_throttled("198.51.100.2", "mailer@example.com", 2000) == 0 &&
 		(cf.auth_fail_max = 1,
-		 policy_auth_throttled("ip", "198.51.100.2", 2000) == 1));
+		 policy_auth_throttled("198.51.100.2", "mailer@example.com", 2000) == 1));
 	cf.auth_fail_max = 5;
 }
 
@@ -120,6 +120,8 @@ static void child_dies(void)
 int main(void)
 {
 	cf.auth_fail_max = 5;
+	cf.auth_fail_ip_max = 20;
+	cf.auth_fail_user_max = 50;
 	cf.auth_cache_size = 1024;
 	cf.auth_cache_ttl = 300;
 	shared_success();
