@@ -29,6 +29,13 @@ void remote_err_set(struct remote_err *e, char status, int code,
 {
 	va_list ap;
 
+	/* the code agrees with the status whatever the server said: a
+	 * deferral carries a 4xx, a bounce a 5xx (relay-send and the
+	 * notices read them together) */
+	if (status == 'B' && (code < 500 || code > 599))
+		code = 554;
+	else if (status != 'B' && (code < 400 || code > 499))
+		code = 421;
 	e->status = status;
 	e->code = code;
 	va_start(ap, fmt);

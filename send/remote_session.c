@@ -115,7 +115,7 @@ static int session_hello(struct remote_conn *c, struct remote_err *e)
 		return 0;
 	}
 	remote_reply_line(&r, txt, sizeof txt);
-	remote_err_set(e, r.code >= 500 ? 'B' : 'T', r.code ? r.code : 421,
+	remote_err_set(e, r.code >= 500 ? 'B' : 'T', r.code,
 		       "%s said after EHLO/HELO: %s", c->host, txt);
 	return -1;
 }
@@ -152,7 +152,7 @@ static enum remote_sess session_tls(struct remote_conn *c,
 		return REMOTE_SESS_FAIL;
 	if (remote_session_cmd(c, &r, "STARTTLS") < 0 || r.code != 220) {
 		remote_reply_line(&r, txt, sizeof txt);
-		remote_err_set(e, 'T', r.code >= 400 && r.code < 500 ? r.code : 421,
+		remote_err_set(e, 'T', r.code,
 			       "4.7.5 %s refused STARTTLS: %s", c->host, txt);
 		return job->tls == REMOTE_TLS_MAY && r.code ? REMOTE_SESS_PLAIN
 							    : REMOTE_SESS_FAIL;
@@ -180,7 +180,7 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 		/* even a 5xx greeting only says this host will not talk now
 		 * (Postfix's smtp_skip_5xx_greeting): try others, defer */
 		remote_reply_line(&r, txt, sizeof txt);
-		remote_err_set(e, 'T', r.code > 0 && r.code < 500 ? r.code : 421,
+		remote_err_set(e, 'T', r.code,
 			       "4.4.0 %s greeted: %s", c->host, txt);
 		return REMOTE_SESS_FAIL;
 	}

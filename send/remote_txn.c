@@ -13,15 +13,20 @@
 
 static void txn_set(struct remote_rcpt *r, const struct remote_reply *rep)
 {
+	/* a 1xx or 3xx where a final answer was due is a broken server:
+	 * temporary, with a code that says so */
+	int odd = rep->code && (rep->code < 200 || (rep->code >= 300 &&
+						    rep->code < 400));
 	char *p;
 
 	r->status = rep->code >= 200 && rep->code < 300   ? 'D'
 		    : rep->code >= 500 && rep->code < 600 ? 'B'
 							  : 'T';
-	r->code = rep->code ? rep->code : 421;
+	r->code = !rep->code ? 421 : odd ? 451 : rep->code;
 	/* no code: rep->text says what went wrong locally */
-	snprintf(r->text, sizeof r->text, "%s%.*s", rep->code ? "" : "4.4.2 ",
-		 (int)sizeof r->text - 7, rep->text);
+	snprintf(r->text, sizeof r->text, "%s%.*s",
+		 !rep->code ? "4.4.2 " : odd ? "4.5.0 unexpected reply: " : "",
+		 (int)sizeof r->text - 30, rep->text);
 	while ((p = strchr(r->text, '\n')))
 		*p = ' ';
 }
