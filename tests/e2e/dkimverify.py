@@ -94,7 +94,10 @@ class Verifiers:
         log = logging.getLogger("dkimverify.%d" % id(self))
         log.propagate = False
         log.setLevel(logging.DEBUG)
-        d = dkim.DKIM(msg, logger=log)
+        try:
+            d = dkim.DKIM(msg, logger=log)
+        except Exception as e:  # not even a message to dkimpy
+            return [Sig("", "", "", False, "%s: %s" % (type(e).__name__, e))]
         n = sum(1 for k, _ in d.headers if k.lower() == b"dkim-signature")
         values = [v for k, v in d.headers if k.lower() == b"dkim-signature"]
         for idx in range(n):
