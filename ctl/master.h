@@ -49,6 +49,7 @@ struct master_child {
 	double next_start;      /* monotonic time of the next allowed start */
 	int restarts;           /* starts after the first */
 	int quick_deaths;       /* consecutive deaths soon after start */
+	int admit_key;          /* gets the admission key (lib/admit.h) */
 };
 
 void master_child_init(const char *bindir, int errfd);

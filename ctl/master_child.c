@@ -4,6 +4,7 @@
  * dies is restarted at most once a second; one that keeps dying soon after
  * starting is reported loudly and retried every MASTER_SLOW_RETRY seconds. */
 #include "master.h"
+#include "admit.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -13,6 +14,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -25,12 +27,17 @@
 #define MASTER_SLOW_RETRY 30.0
 
 static struct master_child children[] = {
-	{ "relay-policy", NULL, &cf.user_policy, "policy.sock", 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-queue", "-l", &cf.user_queue, "queue.sock", 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-remote", NULL, &cf.user_remote, "remote.sock", 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-policy", NULL, &cf.user_policy, "policy.sock", 0, 0, 0, 0, 0, 0, 0, 1 },
+	{ "relay-queue", "-l", &cf.user_queue, "queue.sock", 0, 0, 0, 0, 0, 0, 0, 1 },
+	{ "relay-remote", NULL, &cf.user_remote, "remote.sock", 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0 },
 };
+
+/* The admission key (lib/admit.h): made once per run of the master, so a
+ * restarted relay-policy or relay-queue gets the one the other holds;
+ * only in memory, and handed to those two alone. */
+static struct admit_key child_admit_key;
 #define NCHILDREN (int)(sizeof children / sizeof children[0])
 
 static char child_bindir[PATH_MAX];
@@ -65,6 +72,9 @@ void master_child_init(const char *bindir, int errfd)
 	snprintf(child_bindir, sizeof child_bindir, "%s", bindir);
 	child_errfd = errfd;
 	master_started = time(NULL);
+	if (admit_key_new(&child_admit_key) < 0)
+		master_log("warning", "no random admission key: %s; relay-queue "
+			   "refuses relay-smtpd's messages", strerror(errno));
 	for (i = 0; i < NCHILDREN; i++) {
 		children[i].present = child_path(&children[i], path,
 						 sizeof path) == 0 &&
@@ -94,6 +104,10 @@ static void child_exec(const struct master_child *c)
 		_exit(111);
 	if (null > 2)
 		close(null);
+	unsetenv(ADMIT_KEY_ENV);
+	if (c->admit_key && child_admit_key.ok &&
+	    admit_key_pass(&child_admit_key) < 0)
+		_exit(111);
 	if (child_path(c, path, sizeof path) < 0)
 		_exit(111);
 	argv[n++] = (char *)c->name;

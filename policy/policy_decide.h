@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "admit.h"
 #include "ipaddr.h"
 #include "policy_db.h"
 #include "rate.h"
@@ -46,6 +47,7 @@ struct policy_verdict {
 	char customer[POLICY_NAMEMAX], rule[POLICY_NAMEMAX];
 	char trace[POLICY_TRACEMAX]; /* explain: lines ending in '\n' */
 	size_t tlen;
+	char admit[ADMIT_PROOF_MAX]; /* data: the proof for relay-queue */
 };
 
 /* Set ip (and addr when it parses) in a fresh session. */

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "exitcodes.h"
@@ -21,6 +22,21 @@ static void allow_user(struct policy_srv *srv, const char *name)
 		srv->allow[srv->nallow++] = pw->pw_uid;
 }
 
+/* The admission key relay-master hands over, and this start's epoch. */
+static void policy_main_key(struct policy_srv *srv)
+{
+	int rc = admit_key_load(&srv->key);
+
+	if (rc < 0)
+		log_fatalx(EXIT_TEMP, "cannot read the admission key");
+	if (rc == 0)
+		log_warn("no admission key (not started by relay-master): no "
+			 "proofs for relay-queue, commits counted on trust");
+	if (getrandom(&srv->epoch, sizeof srv->epoch, 0) !=
+	    (ssize_t)sizeof srv->epoch)
+		log_fatal(EXIT_TEMP, "getrandom");
+}
+
 int main(int argc, char **argv)
 {
 	static struct policy_srv srv;
@@ -35,6 +51,7 @@ int main(int argc, char **argv)
 		dir = optarg;
 	}
 	settings_load(dir);
+	policy_main_key(&srv);
 	settings_path(susp, sizeof susp, "suspended");
 	if (policy_db_open(&srv.db, cf.rules_cdb, cf.users_cdb, susp) < 0)
 		log_fatalx(EXIT_TEMP, "cannot open %s", cf.rules_cdb);

@@ -46,6 +46,7 @@ static int ph_connect(struct policy_srv *srv, struct policy_conn *c,
 	policy_session_init(&c->s, kv_get_or(m, "ip", ""));
 	c->s.tls = !strcmp(kv_get_or(m, "tls", "0"), "1");
 	rate_txn_reset(c->txn);
+	policy_admit_reset(c);
 	return 0; /* an unknown address may still AUTH: decide later */
 }
 
@@ -70,6 +71,7 @@ static int ph_tls(struct policy_srv *srv, struct policy_conn *c,
 	c->s.user[0] = '\0';
 	rate_txn_reset(c->txn);
 	policy_session_reset(&c->s);
+	policy_admit_reset(c);
 	return 0;
 }
 
@@ -112,6 +114,7 @@ static int ph_mail(struct policy_srv *srv, struct policy_conn *c,
 	policy_db_refresh(&srv->db);
 	rate_txn_reset(c->txn);
 	policy_session_reset(&c->s);
+	policy_admit_reset(c);
 	if (!rules_missing(srv, v))
 		policy_decide_mail(&srv->db.lk, &c->s, kv_get_or(m, "from", ""),
 				   v);
@@ -136,31 +139,39 @@ static int ph_rcpt(struct policy_srv *srv, struct policy_conn *c,
 					    c->s.rate_user : NULL,
 					    c->s.customer, rcpt, &c->s.lim,
 					    (long)time(NULL)) : RATE_FULL, v);
-	if (v->action == POLICY_ACCEPT)
+	if (v->action == POLICY_ACCEPT) {
 		c->s.nrcpt++;
+		policy_admit_rcpt(c, rcpt);
+	}
 	return 0;
 }
 
 static int ph_data(struct policy_srv *srv, struct policy_conn *c,
 		   const struct kv_msg *m, struct policy_verdict *v)
 {
-	(void)srv;
 	(void)m;
 	if (!c->s.mail_ok || !c->s.nrcpt)
 		policy_reply(v, POLICY_REJECT, 503, "5.5.1",
 			     "No valid recipients.");
+	policy_admit_issue(srv, c, v);
 	return 0;
 }
 
 static int ph_commit(struct policy_srv *srv, struct policy_conn *c,
 		     const struct kv_msg *m, struct policy_verdict *v)
 {
-	(void)srv;
-	(void)m;
 	(void)v;
-	if (c->s.mail_ok && cf.rate_accounting)
-		rate_commit(c->txn, (long)time(NULL));
+	/* only a message relay-queue took with this session's proof counts:
+	 * a commit of anything else would burn a customer's quota */
+	if (policy_admit_commit(srv, c, kv_get_or(m, "qid", ""),
+				kv_get(m, ADMIT_WIRE_RECEIPT))) {
+		if (c->s.mail_ok && cf.rate_accounting)
+			rate_commit(c->txn, (long)time(NULL));
+	} else {
+		rate_txn_reset(c->txn);
+	}
 	policy_session_reset(&c->s);
+	policy_admit_reset(c);
 	return 0;
 }
 
@@ -172,6 +183,7 @@ static int ph_reset(struct policy_srv *srv, struct policy_conn *c,
 	(void)v;
 	rate_txn_reset(c->txn);
 	policy_session_reset(&c->s);
+	policy_admit_reset(c);
 	return 0;
 }
 
@@ -213,8 +225,10 @@ static const struct {
 };
 
 static void add_extras(struct kv *rep, const char *phase,
+		       const struct policy_conn *c,
 		       const struct policy_verdict *v)
 {
+	policy_admit_reply(c, v, rep);
 	if (!strcmp(phase, "mail") && v->action == POLICY_ACCEPT) {
 		kv_add(rep, "from", v->from);
 		kv_add(rep, "customer", v->customer);
@@ -255,7 +269,7 @@ int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
 	if (!strcmp(kv_get_or(&m, "noreply", ""), "1"))
 		return 1;
 	reply(rep, &v);
-	add_extras(rep, phase, &v);
+	add_extras(rep, phase, c, &v);
 	if (!strcmp(phase, "mail") || !strcmp(phase, "rcpt") ||
 	    !strcmp(phase, "auth") || !strcmp(phase, "explain"))
 		log_decision(c, phase, &v);

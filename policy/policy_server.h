@@ -19,6 +19,11 @@ struct policy_conn {
 	struct rate_txn *txn;
 	struct policy_auth auth;   /* a password check in progress */
 	int dead;
+	/* the transaction's recipients accepted so far (admit_rcpt_add), and
+	 * the proof given at DATA, whose receipt a commit must show */
+	unsigned char rcpts[ADMIT_HASH_LEN];
+	int admitted;
+	unsigned long long admit_seq;
 };
 
 struct policy_srv {
@@ -26,6 +31,9 @@ struct policy_srv {
 	int rate_ok;               /* counters file mapped */
 	uid_t allow[3];            /* peers allowed to connect */
 	int nallow;
+	struct admit_key key;      /* none: no proofs, commits taken on trust */
+	unsigned long long epoch;  /* random per start: proofs' and receipts' */
+	unsigned long long seq;    /* the last proof's number */
 };
 
 /* Handle one request frame; returns 0 when the reply is in rep, 1 when
@@ -36,6 +44,20 @@ int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
 /* The AUTH check of c finished: build its reply. */
 void policy_phase_auth_done(struct policy_srv *srv, struct policy_conn *c,
 			    struct kv *rep);
+
+/* Queue admission (policy_admit.c): forget the transaction's recipients
+ * and proof; add an accepted recipient; on an accepted DATA make the
+ * proof (into v->admit); add it and the provenance it covers to the
+ * reply; 1 when a commit may count (its receipt is relay-queue's for
+ * this connection's last proof), else 0 (logged). */
+void policy_admit_reset(struct policy_conn *c);
+void policy_admit_rcpt(struct policy_conn *c, const char *rcpt);
+void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
+			struct policy_verdict *v);
+void policy_admit_reply(const struct policy_conn *c,
+			const struct policy_verdict *v, struct kv *rep);
+int policy_admit_commit(struct policy_srv *srv, struct policy_conn *c,
+			const char *qid, const char *receipt);
 
 /* Listen on path and serve until a signal ends it; 0 or -1. */
 int policy_server_run(struct policy_srv *srv, int lfd);

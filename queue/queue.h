@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "admit.h"
 #include "qfile.h"
 
 #define QUEUE_ENV_MAX (32L * 1024 * 1024)  /* envelope bytes */
@@ -91,6 +92,7 @@ struct queue_result {
 	int status;         /* EXIT_DONE, EXIT_PERM, EXIT_TEMP */
 	char qid[QFILE_ID_MAX];
 	char text[256];
+	char receipt[ADMIT_MAC_HEX + 1]; /* "" unless admitted by a proof */
 };
 
 /* One injection from its pipes to new/ (the daemon keeps many). */
@@ -117,12 +119,17 @@ struct queue_job {
 	atomic_int cstate;        /* COMMIT_DONE (answered: the main thread
 				     may free it), COMMIT_WAKE (wake it then) */
 	struct queue_job *next;   /* the commit lists */
+	int need_admit;           /* the peer must show relay-policy's proof */
+	int admitted;             /* it did: admit_epoch, admit_seq */
+	unsigned long long admit_epoch, admit_seq;
 };
 void queue_job_init(struct queue_job *j, int msgfd, int envfd);
 /* Closes the pipes too; a written, uncommitted tmp/ file is removed. */
 void queue_job_free(struct queue_job *j);
-/* Write the answer "status= id= text=" (id only with a qid) to fd. */
-void queue_job_reply(int fd, int status, const char *qid, const char *text);
+/* Write the answer "status= id= text=" (id only with a qid, receipt only
+ * when not NULL or "") to fd. */
+void queue_job_reply(int fd, int status, const char *qid, const char *text,
+		     const char *receipt);
 /* The pipe the job waits on now, or -1 (in the commit). */
 int queue_job_poll_fd(const struct queue_job *j);
 /* Read what has arrived: 0 wants more, 1 written (j->fd, for the commit),
@@ -145,6 +152,21 @@ void queue_inject_report(struct queue_job *j);
 /* Read the message from msgfd and the envelope from envfd, queue it.
  * The exit status and reason are in r. */
 void queue_inject(int msgfd, int envfd, struct queue_result *r);
+
+/* ---- admission (queue_admit.c, lib/admit.h) ---- */
+/* Take the key relay-master handed over (admit_key_load's result). */
+int queue_admit_init(void);
+/* Tests: use this key. */
+void queue_admit_set_key(const struct admit_key *k);
+/* After the envelope is parsed: 0 when the injection may go on (its
+ * provenance info now the proof's), or -1 with the verdict in j->r. */
+int queue_admit_check(struct queue_job *j);
+/* Once the queue id is known: the receipt for an admitted job. */
+void queue_admit_receipt(struct queue_job *j);
+/* Record proof (epoch, seq, made at ms) as used; -1 when it was, or is
+ * too old to tell. */
+int queue_admit_mark(unsigned long long epoch, unsigned long long seq,
+		     unsigned long long ms);
 
 /* ---- group commit (queue_commit.c) ---- */
 /* Make a list of written jobs (j->fd, j->tmp) durable in new/: fsync every

@@ -194,7 +194,7 @@ static void commit_finish(struct queue_job *list)
 	for (j = list; j; j = j->next) {
 		if (j->replyfd >= 0)
 			queue_job_reply(j->replyfd, j->r.status, j->r.qid,
-					j->r.text);
+					j->r.text, j->r.receipt);
 		any |= j->r.status == EXIT_DONE;
 	}
 	if (any)

@@ -144,9 +144,12 @@ int queue_inject_write(struct queue_job *j)
 
 	if (queue_env_parse(j->env, j->envlen, &j->q, err, sizeof err) < 0)
 		return inject_fail(&j->r, EXIT_PERM, err);
+	if (queue_admit_check(j) < 0)
+		return -1;
 	fd = inject_open(j);
 	if (fd < 0)
 		return inject_failx(&j->r, "create tmp");
+	queue_admit_receipt(j);
 	j->q.arrival = now;
 	if (!j->reused)
 		queue_inject_group(fd); /* a pool file has it already */
@@ -168,19 +171,24 @@ int queue_inject_write(struct queue_job *j)
 void queue_inject_report(struct queue_job *j)
 {
 	const struct qfile *q = &j->q;
-	char from[300], ip[80];
-	const char *i;
+	char from[300], ip[80], auth[300];
+	const char *i, *a;
 
 	if (j->r.status != EXIT_DONE) {
 		log_warn("injection refused: %s (status %d)", j->r.text,
 			 j->r.status);
 		return;
 	}
-	i = qfile_get_info(q, "ip");
+	/* ip and auth: relay-policy's, when the injection came with its
+	 * proof (queue_admit.c) */
+	i = qfile_get_info(q, ADMIT_WIRE_IP);
+	a = qfile_get_info(q, ADMIT_WIRE_AUTH);
 	log_clean(from, sizeof from, q->from, strlen(q->from));
 	log_clean(ip, sizeof ip, i ? i : "", i ? strlen(i) : 0);
-	log_info("%s: from=<%s> nrcpt=%zu size=%lld ip=%s", q->qid, from,
-		 q->nrcpt, (long long)j->sp.total, *ip ? ip : "-");
+	log_clean(auth, sizeof auth, a ? a : "", a ? strlen(a) : 0);
+	log_info("%s: from=<%s> nrcpt=%zu size=%lld ip=%s auth=%s admitted=%s",
+		 q->qid, from, q->nrcpt, (long long)j->sp.total,
+		 *ip ? ip : "-", *auth ? auth : "-", j->admitted ? "policy" : "-");
 }
 
 /* The standalone program: the same steps, blocking, one job. */

@@ -55,7 +55,8 @@ void queue_job_free(struct queue_job *j)
 
 /* From the main thread (a refusal) or a commit thread (the verdict);
  * never both for one connection at once. */
-void queue_job_reply(int fd, int status, const char *qid, const char *text)
+void queue_job_reply(int fd, int status, const char *qid, const char *text,
+		     const char *receipt)
 {
 	struct kv k;
 
@@ -64,6 +65,8 @@ void queue_job_reply(int fd, int status, const char *qid, const char *text)
 	if (qid && *qid && strcmp(qid, "-") != 0)
 		kv_add(&k, "id", qid);
 	kv_add(&k, "text", text);
+	if (status == 0 && receipt && *receipt)
+		kv_add(&k, ADMIT_WIRE_RECEIPT, receipt);
 	if (kv_send(&k, fd) < 0)
 		log_warn("queue.sock: reply lost: %s", strerror(errno));
 	kv_free(&k);

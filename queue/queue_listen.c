@@ -39,6 +39,8 @@ struct lconn {
 	int fd;
 	struct ns_reader rd;
 	struct queue_job *job; /* the injection under way, NULL when idle */
+	int need_admit;        /* relay-smtpd's uid: relay-policy's proof or
+				  nothing (queue_admit.c) */
 };
 
 static struct lconn *conns[LISTEN_CONN_MAX];
@@ -46,6 +48,9 @@ static size_t nconns;
 static size_t conn_max = LISTEN_CONN_MAX;
 static uid_t allowed[4];
 static size_t nallowed;
+/* relay-smtpd's uid needs a proof, unless it is relay-send's too */
+static uid_t smtpd_uid, send_uid;
+static int smtpd_uid_known, send_uid_known;
 
 /* Every injection now holds its descriptors in this process (socket, two
  * pipes, the queue file): raise the soft limit to the hard one and take
@@ -70,18 +75,33 @@ static void listen_allow(const char *user)
 	struct passwd *pw = user && *user ? getpwnam(user) : NULL;
 	if (pw && nallowed < sizeof allowed / sizeof *allowed)
 		allowed[nallowed++] = pw->pw_uid;
+	if (pw && user == cf.user_smtpd) {
+		smtpd_uid = pw->pw_uid;
+		smtpd_uid_known = 1;
+	}
+	if (pw && user == cf.user_send) {
+		send_uid = pw->pw_uid;
+		send_uid_known = 1;
+	}
 }
 
-static int listen_peer_ok(int fd)
+/* 1 when fd's peer may inject, with *need_admit set when it must show a
+ * proof for each message: relay-smtpd's uid, unless that is also root,
+ * ours or relay-send's (an unprivileged run, all under one uid). */
+static int listen_peer_ok(int fd, int *need_admit)
 {
 	uid_t uid;
+	*need_admit = 0;
 	if (usock_peer_uid(fd, &uid) < 0)
 		return 0;
 	if (uid == 0 || uid == getuid())
 		return 1;
 	for (size_t i = 0; i < nallowed; i++)
-		if (allowed[i] == uid)
+		if (allowed[i] == uid) {
+			*need_admit = smtpd_uid_known && uid == smtpd_uid &&
+				      !(send_uid_known && uid == send_uid);
 			return 1;
+		}
 	return 0;
 }
 
@@ -106,10 +126,11 @@ static void listen_accept(int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct lconn *c;
+	int need_admit;
 
 	if (fd < 0)
 		return;
-	if (!listen_peer_ok(fd) || nconns >= conn_max) {
+	if (!listen_peer_ok(fd, &need_admit) || nconns >= conn_max) {
 		log_warn("queue.sock: peer refused (uid or too many)");
 		close(fd);
 		return;
@@ -121,6 +142,7 @@ static void listen_accept(int lfd)
 		return;
 	}
 	c->fd = fd;
+	c->need_admit = need_admit;
 	conns[nconns++] = c;
 }
 
@@ -139,7 +161,7 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 	if (!inl && op && strcmp(op, "inline") == 0)
 		return -1; /* with descriptors: out of step, drop the peer */
 	if (!inl && (!op || strcmp(op, "inject") != 0 || nfds != 2)) {
-		queue_job_reply(c->fd, EXIT_PERM, NULL, "bad request");
+		queue_job_reply(c->fd, EXIT_PERM, NULL, "bad request", NULL);
 		return 0;
 	}
 	c->job = malloc(sizeof *c->job);
@@ -155,6 +177,7 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 		fd_nonblock(c->job->envfd);
 	}
 	c->job->owner = c;
+	c->job->need_admit = c->need_admit;
 	c->job->replyfd = c->fd;
 	c->job->deadline = queue_now() + cf.data_timeout + 60;
 	return 0;
@@ -263,7 +286,7 @@ static void listen_finish(struct queue_job *j)
 	struct lconn *c = j->owner;
 
 	queue_inject_report(j);
-	queue_job_reply(c->fd, j->r.status, j->r.qid, j->r.text);
+	queue_job_reply(c->fd, j->r.status, j->r.qid, j->r.text, NULL);
 	listen_release(c);
 	listen_read_on(c);
 }
@@ -406,6 +429,8 @@ int queue_listen_run(void)
 	listen_allow(cf.user_smtpd);
 	listen_allow(cf.user_send);
 	listen_allow(cf.user_queue);
+	if (queue_admit_init() < 0)
+		log_fatalx(EXIT_TEMP, "cannot read the admission key");
 	listen_fd_limit();
 	privs_drop(cf.user_queue, cf.group_queue);
 	queue_dirs_ensure(cf.queue_dir);

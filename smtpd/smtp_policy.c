@@ -268,6 +268,36 @@ static int code_valid(const struct smtp_verdict *v)
 	return v->code >= 400;
 }
 
+/* A value as it came (it goes on to relay-queue, which checks the MAC
+ * over these very bytes); 0, or -1 when it does not fit. */
+static int copy_raw(char *dst, size_t n, const char *src)
+{
+	size_t l = strlen(src);
+
+	if (l >= n)
+		return -1;
+	memcpy(dst, src, l + 1);
+	return 0;
+}
+
+static int parse_admit(const struct kv_msg *m, struct smtp_admit *a)
+{
+	const char *proof = kv_get(m, ADMIT_WIRE_PROOF);
+
+	if (!proof)
+		return 0;
+	if (copy_raw(a->proof, sizeof a->proof, proof) < 0 ||
+	    copy_raw(a->ip, sizeof a->ip, kv_get_or(m, ADMIT_WIRE_IP, "")) < 0 ||
+	    copy_raw(a->helo, sizeof a->helo,
+		     kv_get_or(m, ADMIT_WIRE_HELO, "")) < 0 ||
+	    copy_raw(a->auth, sizeof a->auth,
+		     kv_get_or(m, ADMIT_WIRE_AUTH, "")) < 0 ||
+	    copy_raw(a->customer, sizeof a->customer,
+		     kv_get_or(m, ADMIT_WIRE_CUSTOMER, "")) < 0)
+		return -1;
+	return 0;
+}
+
 int smtp_policy_parse(char *payload, size_t len, struct smtp_verdict *v)
 {
 	static struct kv_msg m; /* 8 KiB: not on the stack */
@@ -299,7 +329,7 @@ int smtp_policy_parse(char *payload, size_t len, struct smtp_verdict *v)
 		strcpy(v->from, f);
 		v->has_from = 1;
 	}
-	return 0;
+	return parse_admit(&m, &v->admit);
 }
 
 void smtp_policy_defaults(struct smtp_verdict *v, int code, const char *esc,

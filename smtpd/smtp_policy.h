@@ -9,10 +9,18 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "admit.h"
 #include "kv.h"
 #include "ns.h"
 
 enum smtp_action { SMTP_ACCEPT, SMTP_REJECT, SMTP_TEMPFAIL };
+
+/* relay-policy's proof for relay-queue with an accepted DATA, and the
+ * provenance it covers, exactly as policy sent them (lib/admit.h). */
+struct smtp_admit {
+	char proof[ADMIT_PROOF_MAX]; /* "" when policy gave none */
+	char ip[64], helo[256], auth[256], customer[128];
+};
 
 struct smtp_verdict {
 	enum smtp_action action;
@@ -23,6 +31,7 @@ struct smtp_verdict {
 	int has_from;
 	char customer[128];   /* mail */
 	char user[256];       /* auth: the verified identity */
+	struct smtp_admit admit; /* data */
 };
 
 /* Requests whose reply is always action=accept and changes nothing

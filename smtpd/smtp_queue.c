@@ -1,6 +1,7 @@
 /* smtp_queue.c: handing a message to relay-queue (see smtp_queue.h). */
 #include "smtp_queue.h"
 #include "smtp_frame.h"
+#include "admit.h"
 #include "io.h"
 #include "kv.h"
 #include "log.h"
@@ -24,6 +25,12 @@ static struct {
 } conn = { .sock = -1 };
 
 static char job_sockpath[4096]; /* for a reconnect in the middle */
+static char job_receipt[ADMIT_MAC_HEX + 1];
+
+const char *smtp_queue_receipt(void)
+{
+	return job_receipt;
+}
 
 static void conn_drop(void)
 {
@@ -176,6 +183,9 @@ static int job_answer(int timeout_ms, char *qid,
 		  strlen(kv_get_or(&m, "text", "")));
 	id = kv_get_or(&m, "id", "");
 	log_clean(qid, qidsz, id, strlen(id));
+	log_clean(job_receipt, sizeof job_receipt,
+		  kv_get_or(&m, ADMIT_WIRE_RECEIPT, ""),
+		  strlen(kv_get_or(&m, ADMIT_WIRE_RECEIPT, "")));
 	if (atoi(st) == 0 && !*qid)
 		return -1; /* durable without a name is not an answer */
 	return atoi(st);
@@ -212,7 +222,7 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 {
 	int rc = -1;
 
-	qid[0] = text[0] = '\0';
+	qid[0] = text[0] = job_receipt[0] = '\0';
 	j->out = NULL;
 	if (job_end(env, n, 1) < 0)
 		log_warn("queue: sending the message: %s", strerror(errno));

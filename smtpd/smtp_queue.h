@@ -40,6 +40,9 @@ void smtp_queue_polled(const struct pollfd *pf, int polled);
 int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 		      int timeout_ms, char *qid, size_t qidsz, char *text,
 		      size_t textsz);
+/* relay-queue's receipt for the message the last smtp_queue_finish
+ * queued ("" when none came): policy counts a commit only with it. */
+const char *smtp_queue_receipt(void);
 /* Give up on the message: when part of it went out, end it with an
  * empty envelope (the queue discards it) and return the answer (as
  * smtp_queue_finish); -1 when nothing had gone out. */

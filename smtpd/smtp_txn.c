@@ -35,9 +35,10 @@ static int data_policy(struct smtp_session *s)
 	return rc;
 }
 
-/* Policy's word on the DATA asked in data_policy; 0 when accepted, else
- * the reply is queued and the job must be aborted. */
-static int txn_verdict(struct smtp_session *s)
+/* Policy's word on the DATA asked in data_policy; 0 when accepted (its
+ * proof for relay-queue in admit), else the reply is queued and the job
+ * must be aborted. */
+static int txn_verdict(struct smtp_session *s, struct smtp_admit *admit)
 {
 	struct smtp_verdict v;
 
@@ -46,26 +47,46 @@ static int txn_verdict(struct smtp_session *s)
 		smtp_session_error(s);
 		return -1;
 	}
-	if (v.action == SMTP_ACCEPT)
+	if (v.action == SMTP_ACCEPT) {
+		*admit = v.admit;
 		return 0;
+	}
 	smtp_policy_defaults(&v, 554, "5.7.1", "Transaction refused");
 	smtp_reply_verdict(s, &v);
 	smtp_session_error(s);
 	return -1;
 }
 
-static void txn_envelope(struct smtp_session *s, struct smtp_env *e)
+/* The provenance fields: with policy's proof, the values it covers as
+ * policy sent them (relay-queue checks the MAC over them); without one
+ * (relay-policy has no key), what smtpd knows. */
+static void txn_provenance(struct smtp_session *s, struct smtp_env *e,
+			   const struct smtp_admit *a)
+{
+	const char *auth = s->authed ? s->auth_user : "";
+
+	if (a->proof[0])
+		smtp_queue_env_add(e, 'I', ADMIT_WIRE_PROOF, a->proof);
+	smtp_queue_env_add(e, 'I', ADMIT_WIRE_IP, a->proof[0] ? a->ip : s->ip);
+	smtp_queue_env_add(e, 'I', ADMIT_WIRE_HELO,
+			   a->proof[0] ? a->helo : s->helo);
+	if (a->proof[0])
+		auth = a->auth;
+	if (*auth)
+		smtp_queue_env_add(e, 'I', ADMIT_WIRE_AUTH, auth);
+	if (a->proof[0] ? a->customer[0] : s->customer[0])
+		smtp_queue_env_add(e, 'I', ADMIT_WIRE_CUSTOMER,
+				   a->proof[0] ? a->customer : s->customer);
+}
+
+static void txn_envelope(struct smtp_session *s, struct smtp_env *e,
+			 const struct smtp_admit *a)
 {
 	memset(e, 0, sizeof *e);
-	smtp_queue_env_add(e, 'I', "ip", s->ip);
-	smtp_queue_env_add(e, 'I', "helo", s->helo);
-	if (s->authed)
-		smtp_queue_env_add(e, 'I', "auth", s->auth_user);
+	txn_provenance(s, e, a);
 	if (s->tls)
 		smtp_queue_env_add(e, 'I', "tls", s->tls_desc);
 	smtp_queue_env_add(e, 'I', "proto", smtp_session_proto(s));
-	if (s->customer[0])
-		smtp_queue_env_add(e, 'I', "customer", s->customer);
 	smtp_queue_env_add(e, 'F', NULL, s->from);
 	for (size_t i = 0; i < s->nrcpt; i++)
 		smtp_queue_env_add(e, 'T', NULL, s->rcpt[i]);
@@ -107,6 +128,8 @@ static void txn_commit(struct smtp_session *s, const char *qid)
 	kv_init(&req);
 	kv_add(&req, "phase", "commit");
 	kv_add(&req, "qid", qid);
+	if (*smtp_queue_receipt())
+		kv_add(&req, ADMIT_WIRE_RECEIPT, smtp_queue_receipt());
 	for (size_t i = 0; i < s->nrcpt; i++)
 		kv_add(&req, "rcpt", s->rcpt[i]);
 	if (smtp_policy_tell(&s->policy, &req, 0) < 0)
@@ -116,13 +139,13 @@ static void txn_commit(struct smtp_session *s, const char *qid)
 
 /* Envelope out, answer in; returns 1 when queued. */
 static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
-		      char *qid, size_t qidsz)
+		      const struct smtp_admit *admit, char *qid, size_t qidsz)
 {
 	char text[256];
 	struct smtp_env e;
 	int st;
 
-	txn_envelope(s, &e);
+	txn_envelope(s, &e, admit);
 	if (e.failed) {
 		free(e.buf);
 		smtp_queue_abort(j, (int)cf.data_timeout * 1000, text, sizeof text);
@@ -184,6 +207,7 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 {
 	struct smtp_queue_job j;
 	struct smtp_data_result r;
+	struct smtp_admit admit = { .proof = "" };
 	char qid[64] = "", text[256];
 	int queued = 0;
 
@@ -205,14 +229,14 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 		s->quit = 1;
 		return;
 	}
-	if (smtp_data_ok(&r) && txn_verdict(s) < 0) {
+	if (smtp_data_ok(&r) && txn_verdict(s, &admit) < 0) {
 		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
 		txn_log(s, qid, &r, "policy-refused");
 		smtp_session_reset_tx(s, 1);
 		return;
 	}
 	if (smtp_data_ok(&r)) {
-		queued = txn_finish(s, &j, qid, sizeof qid);
+		queued = txn_finish(s, &j, &admit, qid, sizeof qid);
 	} else {
 		int st = smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text,
 					  sizeof text);

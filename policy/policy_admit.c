@@ -1,0 +1,75 @@
+/* policy_admit.c: relay-policy's side of queue admission (lib/admit.h):
+ * the proof given with an accepted DATA, over what policy itself knows
+ * of the session (client IP, HELO, the AUTH identity it verified, the
+ * customer and sender it decided, the recipients it accepted, in
+ * order), and the check of relay-queue's receipt before a commit counts.
+ * Without a key (relay-policy not started by relay-master) there are no
+ * proofs and a commit counts on relay-smtpd's word, as before. */
+#include "policy_server.h"
+
+#include <string.h>
+
+#include "log.h"
+
+void policy_admit_reset(struct policy_conn *c)
+{
+	admit_rcpt_start(c->rcpts);
+	c->admitted = 0;
+}
+
+void policy_admit_rcpt(struct policy_conn *c, const char *rcpt)
+{
+	admit_rcpt_add(c->rcpts, rcpt);
+}
+
+void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
+			struct policy_verdict *v)
+{
+	struct admit_txn t;
+
+	if (!srv->key.ok || v->action != POLICY_ACCEPT)
+		return;
+	t.epoch = srv->epoch;
+	t.seq = ++srv->seq;
+	t.ms = admit_now_ms();
+	t.ip = c->s.ip;
+	t.helo = c->s.helo;
+	t.auth = c->s.user;
+	t.customer = c->s.customer;
+	t.from = c->s.from;
+	memcpy(t.rcpts, c->rcpts, sizeof t.rcpts);
+	admit_proof(&srv->key, &t, v->admit);
+	c->admitted = 1;
+	c->admit_seq = t.seq;
+}
+
+void policy_admit_reply(const struct policy_conn *c,
+			const struct policy_verdict *v, struct kv *rep)
+{
+	if (!v->admit[0])
+		return;
+	kv_add(rep, ADMIT_WIRE_PROOF, v->admit);
+	kv_add(rep, ADMIT_WIRE_IP, c->s.ip);
+	kv_add(rep, ADMIT_WIRE_HELO, c->s.helo);
+	kv_add(rep, ADMIT_WIRE_AUTH, c->s.user);
+	kv_add(rep, ADMIT_WIRE_CUSTOMER, c->s.customer);
+}
+
+int policy_admit_commit(struct policy_srv *srv, struct policy_conn *c,
+			const char *qid, const char *receipt)
+{
+	int ok;
+
+	if (!srv->key.ok)
+		return 1;
+	ok = c->admitted && admit_receipt_ok(&srv->key, srv->epoch,
+					     c->admit_seq, qid, receipt);
+	c->admitted = 0;
+	if (!ok) {
+		char q[80];
+		log_clean(q, sizeof q, qid, strlen(qid));
+		log_warn("%s: commit without relay-queue's receipt for this "
+			 "session's transaction: not counted", q);
+	}
+	return ok;
+}
