@@ -54,6 +54,10 @@ int ctl_dkim_list(const char *domain, struct ctl_dkim_entry **out, size_t *n);
 
 /* relayctl dkim check DOMAIN (ctl_dkim_check.c) */
 int ctl_dkim_check(int argc, char **argv);
+/* A published record against a key of alg ("rsa", "ed25519") whose
+ * base64 public key is p: NULL when it matches, else why not. */
+const char *ctl_dkim_check_record(const char *rec, const char *alg,
+				  const char *p);
 
 /* 1 when s is a valid domain (addr_domain_valid) or, with selector
  * set, a valid selector (dkimkey_selector_valid); both lowercase. */

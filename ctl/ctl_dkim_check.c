@@ -56,9 +56,8 @@ static int ctl_dkim_tag(const char *rec, const char *tag, char *out,
 	return 0;
 }
 
-/* One published record against the key: NULL when it matches, or why. */
-static const char *ctl_dkim_compare(const char *rec, const char *alg,
-				    const char *p)
+const char *ctl_dkim_check_record(const char *rec, const char *alg,
+				  const char *p)
 {
 	char v[16], k[16], pub[CTL_DKIM_P_MAX];
 	int hp;
@@ -112,8 +111,8 @@ static int ctl_dkim_check_one(const struct ctl_dkim_entry *e)
 	} else if (n > 1) {
 		printf("%s: %zu TXT records: a verifier may take any, publish "
 		       "one\n", name, n);
-	} else if ((bad = ctl_dkim_compare(txt[0], ctl_dkim_key_alg(pkey),
-					   p))) {
+	} else if ((bad = ctl_dkim_check_record(txt[0],
+						ctl_dkim_key_alg(pkey), p))) {
 		printf("%s: published record does not match the key (%s): %s\n",
 		       name, desc, bad);
 	} else {
