@@ -136,44 +136,64 @@ static void ctl_dkim_print_new(const char *domain, const char *sel,
 		       " alg=ed25519" : "");
 }
 
-static int ctl_dkim_keygen(int argc, char **argv)
+struct ctl_dkim_req {
+	char domain[256], sel[DKIMKEY_SELECTOR_MAX + 1];
+	int ed;
+	long bits;
+};
+
+/* DOMAIN SELECTOR [--ed25519] [--bits N], in any order; 0 or -1. */
+static int ctl_dkim_keygen_args(int argc, char **argv,
+				struct ctl_dkim_req *r)
 {
 	static const struct option opts[] = {
 		{ "ed25519", no_argument, 0, 'e' },
 		{ "bits", required_argument, 0, 'b' },
 		{ 0, 0, 0, 0 },
 	};
-	char domain[256], sel[DKIMKEY_SELECTOR_MAX + 1], name[PATH_MAX];
-	char rec[CTL_DKIM_REC_MAX], *end;
-	struct passwd *pw = NULL;
-	long bits = CTL_DKIM_BITS_DEFAULT;
-	int ed = 0, bits_given = 0, c, dfd, rc;
-	EVP_PKEY *pkey;
+	int c, bits_given = 0;
+	char *end;
 
+	r->ed = 0;
+	r->bits = CTL_DKIM_BITS_DEFAULT;
 	optind = 0; /* 0: glibc starts afresh, permuting (options after words) */
 	while ((c = getopt_long(argc + 1, argv - 1, "", opts, NULL)) != -1) {
 		if (c == 'e') {
-			ed = 1;
+			r->ed = 1;
 		} else if (c == 'b') {
-			bits = strtol(optarg, &end, 10);
+			r->bits = strtol(optarg, &end, 10);
 			bits_given = 1;
-			if (*end || bits < DKIMKEY_RSA_BITS_MIN ||
-			    bits > DKIMKEY_RSA_BITS_MAX)
-				return ctl_dkim_keygen_usage();
+			if (*end || r->bits < DKIMKEY_RSA_BITS_MIN ||
+			    r->bits > DKIMKEY_RSA_BITS_MAX)
+				return -1;
 		} else {
-			return ctl_dkim_keygen_usage();
+			return -1;
 		}
 	}
 	argc -= optind - 1;
 	argv += optind - 1;
-	if (argc != 2 || (ed && bits_given) || strlen(argv[0]) >= sizeof domain)
+	if (argc != 2 || (r->ed && bits_given) ||
+	    strlen(argv[0]) >= sizeof r->domain ||
+	    strlen(argv[1]) >= sizeof r->sel)
+		return -1;
+	snprintf(r->domain, sizeof r->domain, "%s", argv[0]);
+	snprintf(r->sel, sizeof r->sel, "%s", argv[1]);
+	addr_lower(r->domain);
+	addr_lower(r->sel);
+	return 0;
+}
+
+static int ctl_dkim_keygen(int argc, char **argv)
+{
+	char name[PATH_MAX], rec[CTL_DKIM_REC_MAX];
+	struct ctl_dkim_req r;
+	struct passwd *pw = NULL;
+	EVP_PKEY *pkey;
+	int dfd, rc;
+
+	if (ctl_dkim_keygen_args(argc, argv, &r) < 0)
 		return ctl_dkim_keygen_usage();
-	snprintf(domain, sizeof domain, "%s", argv[0]);
-	snprintf(sel, sizeof sel, "%s", argv[1]);
-	addr_lower(domain);
-	addr_lower(sel);
-	if (!ctl_dkim_name_ok(domain, 0) || strlen(argv[1]) >= sizeof sel ||
-	    !ctl_dkim_name_ok(sel, 1)) {
+	if (!ctl_dkim_name_ok(r.domain, 0) || !ctl_dkim_name_ok(r.sel, 1)) {
 		fprintf(stderr, "relayctl: dkim keygen: bad domain or selector (a "
 				"selector is letters, digits, '-' and dots, at "
 				"most %d)\n", DKIMKEY_SELECTOR_MAX);
@@ -184,19 +204,19 @@ static int ctl_dkim_keygen(int argc, char **argv)
 				"(conf/mkusers.sh)\n", CTL_DKIM_OWNER);
 		return EXIT_TEMP;
 	}
-	if (!(pkey = ctl_dkim_key_new(ed, (int)bits)) ||
+	if (!(pkey = ctl_dkim_key_new(r.ed, (int)r.bits)) ||
 	    ctl_dkim_key_record(pkey, rec, sizeof rec) < 0) {
 		fprintf(stderr, "relayctl: dkim keygen: OpenSSL could not make "
 				"the key\n");
 		EVP_PKEY_free(pkey);
 		return EXIT_TEMP;
 	}
-	snprintf(name, sizeof name, "%s.%s.key", domain, sel);
+	snprintf(name, sizeof name, "%s.%s.key", r.domain, r.sel);
 	rc = EXIT_TEMP;
 	if ((dfd = ctl_dkim_dir(pw)) >= 0) {
 		rc = ctl_dkim_store(dfd, name, pkey, pw);
 		if (rc == EXIT_DONE)
-			ctl_dkim_print_new(domain, sel, pkey, rec, pw != NULL);
+			ctl_dkim_print_new(r.domain, r.sel, pkey, rec, pw != NULL);
 		close(dfd);
 	}
 	EVP_PKEY_free(pkey);
