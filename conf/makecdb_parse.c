@@ -16,6 +16,7 @@ static const char *const senders_enum[] = { "registered", "domain", "any",
 					    NULL };
 static const char *const auth_enum[] = { "", "ip", "smtp", "both", NULL };
 static const char *const tls_enum[] = { "may", "encrypt", "verify", NULL };
+static const char *const auth_tls_enum[] = { "verify", "unverified", NULL };
 
 static int opt_value(const char *v, const struct mk_opt *o)
 {
@@ -378,15 +379,41 @@ bad:
 	return -1;
 }
 
+/* auth= names a file under secrets/; auth_tls=unverified is allowed
+ * only with it, and said out loud: the password then goes to whoever
+ * answers with any certificate.  0, or -1 after an error. */
+static int route_auth(struct mk *m, struct mk_line *l, const char *auth,
+		      int auth_tls, int tls)
+{
+	if (strspn(auth, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(auth) ||
+	    *auth == '.') {
+		mk_error(m, l->lineno, l->tok[0].col,
+			 "auth= names a file under secrets/ (letters, digits, . _ -)");
+		return -1;
+	}
+	if (auth_tls && !*auth) {
+		mk_error(m, l->lineno, l->tok[0].col,
+			 "auth_tls= without auth=: there are no credentials to send");
+		return -1;
+	}
+	if (auth_tls && strcmp(tls_enum[tls], "verify"))
+		mk_warn(m, l->lineno, l->tok[0].col,
+			"auth_tls=unverified: the credentials auth=%s go to any "
+			"server that answers with any certificate (a "
+			"man in the middle gets the password)", auth);
+	return 0;
+}
+
 static void st_route(struct mk *m, struct mk_line *l)
 {
 	char host[256], key[300], val[600], *auth = "";
-	int tls = 0, dom = 1, prev;
+	int tls = 0, auth_tls = 0, dom = 1, prev;
 	long port;
 	const char *kind = l->n > 1 ? l->tok[1].s : "";
 	const struct mk_opt o[] = {
 		{ "tls", OPT_ENUM, tls_enum, &tls, 0 },
 		{ "auth", OPT_STR, NULL, &auth, 0 },
+		{ "auth_tls", OPT_ENUM, auth_tls_enum, &auth_tls, 0 },
 	};
 
 	if (!strcmp(kind, "default"))
@@ -396,17 +423,12 @@ static void st_route(struct mk *m, struct mk_line *l)
 			 "usage: route rcpt|sender DOMAIN DEST, or route default DEST");
 		return;
 	}
-	if (!mk_want_words(m, l, 3 + dom, "route rcpt|sender DOMAIN DEST [tls=may|encrypt|verify] [auth=NAME]") ||
+	if (!mk_want_words(m, l, 3 + dom, "route rcpt|sender DOMAIN DEST [tls=may|encrypt|verify] [auth=NAME [auth_tls=unverified]]") ||
 	    (dom && !mk_domain_ok(m, l, 2, 1)) ||
 	    route_dest(m, l, 2 + dom, host, sizeof host, &port) < 0 ||
-	    mk_opts(m, l, 3 + dom, o, 2) < 0)
+	    mk_opts(m, l, 3 + dom, o, 3) < 0 ||
+	    route_auth(m, l, auth, auth_tls, tls) < 0)
 		return;
-	if (strspn(auth, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(auth) ||
-	    *auth == '.') {
-		mk_error(m, l->lineno, l->tok[0].col,
-			 "auth= names a file under secrets/ (letters, digits, . _ -)");
-		return;
-	}
 	snprintf(key, sizeof key, dom ? "route:%s:%s" : "route:default", kind,
 		 dom ? l->tok[2].s : "");
 	if ((prev = mk_map_get(&m->routemap, key)) >= 0) {
@@ -414,11 +436,14 @@ static void st_route(struct mk *m, struct mk_line *l)
 			 "route already given at line %d", m->route[prev].line);
 		return;
 	}
-	snprintf(val, sizeof val, "host=%s\nport=%ld\ntls=%s\nauth=%s\n", host,
-		 port, tls_enum[tls], auth);
-	if (!*host) /* MX: relay-send uses smtp_port */
-		snprintf(val, sizeof val, "host=\nport=\ntls=%s\nauth=%s\n",
-			 tls_enum[tls], auth);
+	/* MX (no host): port empty, relay-send uses smtp_port */
+	if (*host)
+		snprintf(val, sizeof val, "host=%s\nport=%ld\n", host, port);
+	else
+		snprintf(val, sizeof val, "host=\nport=\n");
+	snprintf(val + strlen(val), sizeof val - strlen(val),
+		 "tls=%s\nauth=%s\nauth_tls=%s\n", tls_enum[tls], auth,
+		 auth_tls_enum[auth_tls]);
 	struct mk_route *r = MK_PUSH(m, route);
 	*r = (struct mk_route){ mk_strdup(key), mk_strdup(val), l->lineno };
 	mk_map_put(&m->routemap, key, (int)m->n_route - 1);

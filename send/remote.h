@@ -73,6 +73,7 @@ struct remote_job {
 	long port;                /* 0 = cf.smtp_port */
 	enum remote_tls tls;
 	char auth[64];            /* credential name under secrets/, "" none */
+	int auth_unverified;      /* auth_tls=unverified: AUTH over any TLS */
 	char domain[REMOTE_NAME_MAX];
 	struct remote_rcpt *rcpt; /* malloc'd, nrcpt entries */
 	size_t nrcpt;
@@ -190,6 +191,8 @@ struct remote_conn {
 	long size_max;
 	int esmtp;
 	char tlsdesc[128];        /* "none" or tls_describe() */
+	int tls_verified;         /* chain and name checked (tls=verify, or
+				     a route with auth=): AUTH may go */
 	long msgs;                /* transactions done on it */
 	int broken;               /* out of step or failed: never reuse */
 	int clean;                /* the last transaction ended with the
@@ -256,8 +259,10 @@ struct remote_cred {
  * user, line 2 password.  -1 with err. */
 int remote_auth_load(const char *name, struct remote_cred *cr, char *err,
 		     size_t errsz);
-/* Authenticate on c (TLS already active); 0 or -1 with e set. */
-int remote_auth_run(struct remote_conn *c, const char *name,
+/* Authenticate on c with job->auth's credentials: only inside TLS, and
+ * only when c->tls_verified unless job->auth_unverified; 0 or -1 with e
+ * set. */
+int remote_auth_run(struct remote_conn *c, const struct remote_job *job,
 		    struct remote_err *e);
 
 /* ---- transaction (remote_txn.c) ---- */

@@ -3,8 +3,11 @@
  * worker reads the file at job time, after privileges were dropped, so
  * the file must be owned by the relay-remote user (cf.user_remote) and
  * have no group or other permission bits; anything else is refused (the
- * job is deferred and the reason logged).  AUTH is only sent inside TLS:
- * a route with auth= and a server without STARTTLS is deferred. */
+ * job is deferred and the reason logged).  AUTH is only sent inside TLS
+ * whose certificate chain and name were verified (remote_session.c asks
+ * for that whenever a route has auth=): a server without STARTTLS, or
+ * with a certificate that does not verify, is deferred and never sees
+ * the password, unless the route says auth_tls=unverified. */
 #include "remote.h"
 
 #include <errno.h>
@@ -117,9 +120,10 @@ static int auth_login(struct remote_conn *c, const struct remote_cred *cr,
 	return rc;
 }
 
-int remote_auth_run(struct remote_conn *c, const char *name,
+int remote_auth_run(struct remote_conn *c, const struct remote_job *job,
 		    struct remote_err *e)
 {
+	const char *name = job->auth;
 	struct remote_cred cr;
 	struct remote_reply r;
 	char err[512], txt[REMOTE_TEXT_MAX];
@@ -128,6 +132,11 @@ int remote_auth_run(struct remote_conn *c, const char *name,
 	if (!tls_active(&c->io))
 		return remote_err_set(e, 'T', 421, "4.7.0 refusing AUTH to "
 				      "%s without TLS", c->host), -1;
+	if (!c->tls_verified && !job->auth_unverified)
+		return remote_err_set(e, 'T', 421, "4.7.5 refusing AUTH to %s: "
+				      "its certificate was not verified (a "
+				      "route may say auth_tls=unverified)",
+				      c->host), -1;
 	if (!(c->ext & (REMOTE_EXT_AUTH_PLAIN | REMOTE_EXT_AUTH_LOGIN)))
 		return remote_err_set(e, 'T', 421, "4.7.0 %s offers no AUTH "
 				      "PLAIN or LOGIN", c->host), -1;

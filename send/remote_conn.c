@@ -142,8 +142,8 @@ void remote_conn_close(struct remote_conn *c, int quit)
 void remote_conn_key(char *buf, size_t n, const char *host, long port,
 		     const struct remote_job *job)
 {
-	snprintf(buf, n, "%s:%ld tls=%d auth=%s", host, port, (int)job->tls,
-		 job->auth);
+	snprintf(buf, n, "%s:%ld tls=%d auth=%s%s", host, port, (int)job->tls,
+		 job->auth, job->auth_unverified ? " unverified" : "");
 }
 
 /* A cached connection is dead when the server has spoken or hung up

@@ -65,6 +65,14 @@ static int job_name(char *dst, size_t dstsz, const char *v, const char *bad)
 	return job_copy(dst, dstsz, v);
 }
 
+/* "" or "verify": AUTH only over TLS whose certificate was verified;
+ * "unverified": the route accepts sending it over any TLS. */
+static int job_auth_tls(const char *v, int *unverified)
+{
+	*unverified = strcmp(v, "unverified") == 0;
+	return *unverified || !*v || strcmp(v, "verify") == 0 ? 0 : -1;
+}
+
 /* "" and "0" mean the default (cf.smtp_port). */
 static int job_port(long *port, const char *v)
 {
@@ -95,6 +103,8 @@ static int job_fields(struct remote_job *job, const struct kv_msg *m,
 	if (job_name(job->auth, sizeof job->auth, kv_get_or(m, "auth", ""),
 		     " /") || job->auth[0] == '.')
 		return *bad = "auth", -1;
+	if (job_auth_tls(kv_get_or(m, "auth_tls", ""), &job->auth_unverified))
+		return *bad = "auth_tls", -1;
 	if (job_name(job->domain, sizeof job->domain,
 		     kv_get_or(m, "domain", ""), " /"))
 		return *bad = "domain", -1;

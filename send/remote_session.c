@@ -146,7 +146,10 @@ static enum remote_sess session_tls(struct remote_conn *c,
 	struct remote_reply r;
 	char err[256], txt[REMOTE_TEXT_MAX];
 	SSL_CTX *ctx = session_tls_ctx(e);
-	int verify = job->tls == REMOTE_TLS_VERIFY;
+	/* credentials go only to a server whose certificate verifies,
+	 * unless the route says auth_tls=unverified */
+	int for_auth = job->auth[0] && !job->auth_unverified;
+	int verify = job->tls == REMOTE_TLS_VERIFY || for_auth;
 
 	if (!ctx)
 		return REMOTE_SESS_FAIL;
@@ -160,11 +163,15 @@ static enum remote_sess session_tls(struct remote_conn *c,
 	/* an address literal is checked (and never sent as SNI) as an IP */
 	const char *name = remote_dns_is_literal(c->host) ? c->ip : c->host;
 	if (tls_client_start(&c->io, ctx, name, verify, err, sizeof err) < 0) {
-		remote_err_set(e, 'T', 421, "4.7.5 TLS with %s[%s] failed: %s",
-			       c->host, c->ip, err);
-		return job->tls == REMOTE_TLS_MAY ? REMOTE_SESS_PLAIN
-						  : REMOTE_SESS_FAIL;
+		remote_err_set(e, 'T', 421, "4.7.5 TLS with %s[%s] failed: %s%s",
+			       c->host, c->ip, err, for_auth ?
+			       " (AUTH needs a verified certificate, "
+			       "see auth_tls)" : "");
+		/* plaintext would not carry the AUTH either */
+		return job->tls == REMOTE_TLS_MAY && !job->auth[0]
+			       ? REMOTE_SESS_PLAIN : REMOTE_SESS_FAIL;
 	}
+	c->tls_verified = verify;
 	tls_describe(&c->io, c->tlsdesc, sizeof c->tlsdesc);
 	return session_hello(c, e) < 0 ? REMOTE_SESS_FAIL : REMOTE_SESS_OK;
 }
@@ -196,7 +203,7 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 			       "STARTTLS", c->host, c->ip);
 		return REMOTE_SESS_FAIL;
 	}
-	if (job->auth[0] && remote_auth_run(c, job->auth, e) < 0)
+	if (job->auth[0] && remote_auth_run(c, job, e) < 0)
 		return REMOTE_SESS_FAIL;
 	return REMOTE_SESS_OK;
 }

@@ -36,7 +36,8 @@ struct send_route {
 	long port;
 	char tls[16];     /* may | encrypt | verify */
 	char auth[64];    /* credential name under secrets/, "" none */
-	char via[300];    /* which key matched, for logs and relayctl */
+	char auth_tls[16]; /* "unverified": AUTH over any TLS; else verified */
+	char via[320];    /* which key matched (route_domain's key), for logs */
 };
 /* Where mail for rcpt from sender goes: relayhost setting, then
  * route:rcpt:<domain> and .<parent>, then route:sender:<domain> and

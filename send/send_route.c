@@ -42,7 +42,7 @@ int send_route_hostport(const char *s, char *host, size_t n, long *port)
 	return 0;
 }
 
-/* A value of host=, port=, tls=, auth= lines. */
+/* A value of host=, port=, tls=, auth=, auth_tls= lines. */
 static void route_parse(char *val, struct send_route *r)
 {
 	for (char *line = strtok(val, "\n"); line; line = strtok(NULL, "\n")) {
@@ -58,6 +58,8 @@ static void route_parse(char *val, struct send_route *r)
 			snprintf(r->tls, sizeof r->tls, "%s", eq + 1);
 		else if (strcmp(line, "auth") == 0)
 			snprintf(r->auth, sizeof r->auth, "%s", eq + 1);
+		else if (strcmp(line, "auth_tls") == 0)
+			snprintf(r->auth_tls, sizeof r->auth_tls, "%s", eq + 1);
 	}
 }
 
@@ -120,9 +122,9 @@ void send_route_dest(const struct send_route *r, const char *domain,
 		     char *buf, size_t n)
 {
 	if (r->host[0])
-		snprintf(buf, n, "%s:%ld/%s/%s", r->host, r->port, r->tls,
-			 r->auth);
+		snprintf(buf, n, "%s:%ld/%s/%s/%s", r->host, r->port, r->tls,
+			 r->auth, r->auth_tls);
 	else
-		snprintf(buf, n, "mx:%s:%ld/%s/%s", domain, r->port, r->tls,
-			 r->auth);
+		snprintf(buf, n, "mx:%s:%ld/%s/%s/%s", domain, r->port, r->tls,
+			 r->auth, r->auth_tls);
 }

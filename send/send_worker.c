@@ -240,6 +240,8 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	kv_addf(&k, "port", "%ld", r->port);
 	kv_add(&k, "tls", r->tls);
 	kv_add(&k, "auth", r->auth);
+	if (r->auth_tls[0])
+		kv_add(&k, "auth_tls", r->auth_tls);
 	kv_add(&k, "domain", addr_domain(m->q.rcpt[idx[0]]));
 	for (size_t i = 0; i < n; i++)
 		kv_addf(&k, "rcpt", "%zu %s", idx[i], m->q.rcpt[idx[i]]);

@@ -238,12 +238,14 @@ def read_netstring(s):
 
 
 def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.test",
-        domain=None, host="", port="", tls="may", auth=""):
+        domain=None, host="", port="", tls="may", auth="", auth_tls=None):
     """Send one job, return {'rcpt': {addr: (status, code, text)}, 'relay':, 'tls':}."""
     qid, path = inst.queue_file(sender, rcpts, body)
     domain = domain or rcpts[0].split("@")[1]
     lines = ["qid=%s" % qid, "file=%s" % path, "host=%s" % host, "port=%s" % port,
              "tls=%s" % tls, "auth=%s" % auth, "domain=%s" % domain]
+    if auth_tls is not None:
+        lines.append("auth_tls=%s" % auth_tls)
     lines += ["rcpt=%d %s" % (i, r) for i, r in enumerate(rcpts)]
     sock.sendall(netstring(("\n".join(lines) + "\n").encode()))
     out = {"rcpt": {}}

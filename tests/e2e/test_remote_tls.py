@@ -7,7 +7,10 @@ to plaintext after a failed handshake; encrypt refuses a server without
 STARTTLS; verify accepts the right name under cf.tls_ca and refuses a
 wrong one; AUTH PLAIN (and LOGIN) to an upstream works, a wrong password and AUTH
 without TLS are deferred, a credentials file readable by others is
-refused.  The harness is test_remote.py's.
+refused; a route with auth= sends AUTH only to a server whose
+certificate verifies, whatever its tls= (may, encrypt), and the server
+never sees an AUTH command otherwise, unless the job says
+auth_tls=unverified.  The harness is test_remote.py's.
 """
 import os
 import signal
@@ -33,7 +36,7 @@ def make_ca(d):
         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     run("req", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=mx.tls.test")
     with open(os.path.join(d, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=DNS:mx.tls.test,IP:127.0.0.5\n")
+        f.write("subjectAltName=DNS:mx.tls.test,DNS:login.tls.test,IP:127.0.0.5\n")
     run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf")
     # ca.pem only root can read: relay-remote loads it before dropping
@@ -42,7 +45,11 @@ def make_ca(d):
     return os.path.join(d, "ca.pem")
 
 
+AUTH_SEEN = []  # (server address, login) of every AUTH a sink received
+
+
 def authenticator(server, session, envelope, mechanism, auth_data):
+    AUTH_SEEN.append((session.host_name, auth_data.login))
     ok = auth_data.login == b"user" and auth_data.password == b"s3cret pass"
     return AuthResult(success=ok, auth_data=auth_data)
 
@@ -56,8 +63,9 @@ ZONE = {
 }
 
 
-def deliver(inst, host, tls, auth=""):
-    return h.one(inst, "u@dest.test", host=host, port=str(inst.smtp_port), tls=tls, auth=auth)
+def deliver(inst, host, tls, auth="", auth_tls=None):
+    return h.one(inst, "u@dest.test", host=host, port=str(inst.smtp_port), tls=tls, auth=auth,
+                 auth_tls=auth_tls)
 
 
 def test_policies(inst, t, p, b):
@@ -111,6 +119,34 @@ def test_auth(inst, t, p, lg):
     check("auth: credentials readable by others refused", res[0] == "T" and "0600" in res[2], "%r" % (r,))
     r, res = deliver(inst, "mx.tls.test", "encrypt", auth="missing")
     check("auth: missing credentials deferred", res[0] == "T", "%r" % (r,))
+    test_auth_unverified(inst, t)
+
+
+def test_auth_unverified(inst, t):
+    """wrong.tls.test answers with a certificate for another name: TLS
+    works, verification fails, so the password must not go."""
+    check = h.check
+    for tls in ("may", "encrypt"):
+        n, seen = len(t.msgs), len(AUTH_SEEN)
+        r, res = deliver(inst, "wrong.tls.test", tls, auth="up")
+        check("auth: tls=%s, unverified certificate: deferred, no AUTH sent" % tls,
+              res[0] == "T" and "verif" in res[2] and len(AUTH_SEEN) == seen and len(t.msgs) == n,
+              "%r auth=%r" % (r, AUTH_SEEN[seen:]))
+    n, seen = len(t.msgs), len(AUTH_SEEN)
+    r, res = deliver(inst, "mx.tls.test", "may", auth="up")
+    check("auth: tls=may, verified certificate: AUTH sent",
+          res[0] == "D" and len(AUTH_SEEN) == seen + 1, "%r" % (r,))
+    seen = len(AUTH_SEEN)
+    r, res = deliver(inst, "wrong.tls.test", "encrypt", auth="up", auth_tls="unverified")
+    check("auth: auth_tls=unverified accepts the risk: AUTH sent, delivered",
+          res[0] == "D" and len(AUTH_SEEN) == seen + 1, "%r" % (r,))
+    seen = len(AUTH_SEEN)
+    try:
+        r = deliver(inst, "wrong.tls.test", "encrypt", auth="up", auth_tls="maybe")
+    except EOFError:
+        r = "closed"
+    check("auth: an unknown auth_tls value is a bad frame (no answer, no AUTH)",
+          r == "closed" and len(AUTH_SEEN) == seen, "%r" % (r,))
 
 
 def main():

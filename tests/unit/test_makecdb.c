@@ -73,6 +73,14 @@ static const struct mcase cases[] = {
 	{ "route rcpt example.org mx tls=sometimes", 1, 0, "t:5:31: error: bad value \"sometimes\" for tls" },
 	{ "route sender example.com mx auth=../etc", 1, 0, "t:5:1: error: auth= names a file under secrets/" },
 	{ "route rcpt example.org. mx", 1, 0, "t:5:23: error: trailing dot in domain" },
+	{ "route default [smart.example.net]:587 tls=encrypt auth=isp auth_tls=unverified", 0, 1,
+	  "t:5:1: warning: auth_tls=unverified: the credentials auth=isp go to any server that answers with any certificate" },
+	{ "route default [smart.example.net]:587 tls=verify auth=isp auth_tls=unverified", 0, 0, "" },
+	{ "route default [smart.example.net]:587 tls=encrypt auth_tls=unverified", 1, 0,
+	  "t:5:1: error: auth_tls= without auth=: there are no credentials to send" },
+	{ "route default [smart.example.net]:587 auth=isp auth_tls=sometimes", 1, 0,
+	  "t:5:57: error: bad value \"sometimes\" for auth_tls" },
+	{ "route default [smart.example.net]:587 tls=may auth=isp", 0, 0, "" },
 	{ "customer lonely", 0, 2, "t:5:1: warning: customer lonely has no domain" },
 	{ "customer \x01x", 1, 0, "t:5:10: error: control character in rules" },
 };
@@ -125,9 +133,9 @@ static void test_written(const char *dir)
 	T_STREQ("cdb: ip key", key, "ip:112:00000000000000000000ffff0a000000");
 	T_CHECK("cdb: ip value", rcdb_gets(&r, key, val, sizeof val) > 0 && !strcmp(val, "rule=acme:0\n"));
 	T_CHECK("cdb: route lowercased", rcdb_gets(&r, "route:rcpt:example.org", val, sizeof val) > 0 &&
-			!strcmp(val, "host=mx.example.org\nport=2525\ntls=verify\nauth=\n"));
+			!strcmp(val, "host=mx.example.org\nport=2525\ntls=verify\nauth=\nauth_tls=verify\n"));
 	T_CHECK("cdb: default route", rcdb_gets(&r, "route:default", val, sizeof val) > 0 &&
-			!strcmp(val, "host=\nport=\ntls=may\nauth=\n"));
+			!strcmp(val, "host=\nport=\ntls=may\nauth=\nauth_tls=verify\n"));
 	T_CHECK("cdb: no trailing NUL keys", rcdb_get(&r, "domain:example.com", 19, val, sizeof val) == -1);
 	rcdb_close(&r);
 	snprintf(path, sizeof path, "%s/users.cdb", dir);

@@ -14,7 +14,7 @@
 
 static const char *const rules[][2] = {
 	{ "route:rcpt:exact.example", "host=exact.relay\nport=2525\ntls=verify\n" },
-	{ "route:rcpt:.parent.example", "host=parent.relay\nauth=up1\n" },
+	{ "route:rcpt:.parent.example", "host=parent.relay\nauth=up1\nauth_tls=unverified\n" },
 	{ "route:rcpt:mx.example", "host=\ntls=encrypt\n" },
 	{ "route:sender:tenant.example", "host=tenant.relay\nport=587\n" },
 	{ "route:sender:.corp.example", "host=corp.relay\n" },
@@ -86,6 +86,7 @@ static void test_routes(void)
 		T_CHECK(name, strcmp(r.host, c->host) == 0 &&
 				      strcmp(r.tls, c->tls) == 0 &&
 				      strcmp(r.auth, c->auth) == 0 &&
+				      strcmp(r.auth_tls, *c->auth ? "unverified" : "") == 0 &&
 				      r.port == c->port);
 	}
 	rcdb_close(&db);
