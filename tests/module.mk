@@ -8,7 +8,7 @@
 # linked with a coverage-instrumented copy of lib/ in
 # build/asan/fuzz/liblf.a); then tests/fuzz/run runs each for
 # FUZZ_SECONDS.  `make test` does not depend on any of it.
-FUZZ_NAMES   := ns kv addr cidr cfg io qfile qstate dsn dns remote policy
+FUZZ_NAMES   := ns kv addr cidr cfg io qfile qstate dsn dns remote policy queue
 FUZZ_SECONDS ?= 30
 FUZZ_CLANG   := $(shell command -v clang 2>/dev/null)
 FUZZ_CFLAGS   = $(filter-out -MMD -MP,$(ALL_CFLAGS))
@@ -31,7 +31,9 @@ $(FUZZ_LF_A): $(FUZZ_LF_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # the objects of the part sources a target names in its first line
-fuzz_links = $(shell sed -n '1s|^// links:||p' $(1))
+# (patterns allowed; a program's *_main.c is never linked: the target has
+# its own main)
+fuzz_links = $(filter-out %_main.c,$(wildcard $(shell sed -n '1s|^// links:||p' $(1))))
 fuzz_objs = $(patsubst %.c,$(BUILD)/%.o,$(call fuzz_links,$(1)))
 fuzz_lfobjs = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(call fuzz_links,$(1)))
 
