@@ -1,4 +1,4 @@
-// links: policy/policy_phase.c policy/policy_auth.c policy/policy_authcache.c policy/policy_db.c policy/policy_decide.c policy/policy_match.c policy/policy_rcpt.c policy/rate.c policy/rate_set.c
+// links: policy/policy_phase.c policy/policy_auth.c policy/policy_authcache.c policy/policy_db.c policy/policy_decide.c policy/policy_match.c policy/policy_rcpt.c policy/rate.c policy/rate_set.c tests/fuzz/instance.c
 /* fuzz_policy.c: relay-policy's request handling, a whole session of
  * requests at a time, against a fixed rule set.  The property is the one
  * the relay exists for: no recipient is accepted unless a rule of the
@@ -26,6 +26,7 @@
 
 #include "ipaddr.h"
 #include "settings.h"
+#include "instance.h"
 #include "../../policy/policy_server.h"
 
 #define FP_PASS_HASH "$6$fuzz$ZT1cb9gB6UR6B0IePzJufyOI9uXbxfZwEODhn8oE1PZynRIBjBh9tksWmF/orqseiGSJksk44GaSgq3Zh6y8d1"
@@ -45,30 +46,16 @@ static const char fp_rules[] =
 
 static struct policy_srv fp_srv;
 
-static void fp_write(const char *dir, const char *name, const char *text)
-{
-	char path[256];
-	int fd;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		abort();
-	close(fd);
-}
-
 static void fp_setup(void)
 {
 	static int done;
-	char dir[] = "/tmp/fuzz_policy.XXXXXX", cmd[512], susp[256];
+	char cmd[512], susp[256];
+	const char *dir;
 
 	if (done++)
 		return;
-	if (!mkdtemp(dir))
-		abort();
-	fp_write(dir, "relay.conf", "hostname = relay.test\n"
-				    "rate_accounting = no\n");
-	fp_write(dir, "relay.rules", fp_rules);
+	dir = fuzz_instance("hostname = relay.test\nrate_accounting = no\n");
+	fuzz_instance_file(dir, "relay.rules", fp_rules);
 	snprintf(cmd, sizeof cmd, "for m in build/asan/bin/makecdb bin/makecdb; "
 		 "do [ -x $m ] && exec $m -d %s >/dev/null; done; exit 1", dir);
 	if (system(cmd) != 0) {
@@ -76,7 +63,6 @@ static void fp_setup(void)
 				"top of the tree after make)\n");
 		abort();
 	}
-	settings_load(dir);
 	settings_path(susp, sizeof susp, "suspended");
 	if (policy_db_open(&fp_srv.db, cf.rules_cdb, cf.users_cdb, susp) < 0)
 		abort();

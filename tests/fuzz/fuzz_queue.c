@@ -1,4 +1,4 @@
-// links: queue/queue_*.c
+// links: queue/queue_*.c tests/fuzz/instance.c
 /* fuzz_queue.c: relay-queue's inline injection ("op=inline": message
  * frames, an empty frame, envelope frames, an empty frame) on arbitrary
  * frames, as relay-smtpd or relay-send would send them.  Whatever comes:
@@ -22,25 +22,17 @@
 #include "addr.h"
 #include "qfile.h"
 #include "settings.h"
+#include "instance.h"
 #include "../../queue/queue.h"
 
 static void fq_setup(void)
 {
 	static int done;
-	char dir[] = "/tmp/fuzz_queue.XXXXXX", conf[96];
 	struct admit_key key;
-	int fd;
 
 	if (done++)
 		return;
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(conf, sizeof conf, "%s/relay.conf", dir);
-	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || write(fd, "hostname = relay.test\n", 22) != 22)
-		abort();
-	close(fd);
-	settings_load(dir);
+	fuzz_instance("hostname = relay.test\n");
 	if (queue_dirs_ensure(cf.queue_dir) < 0)
 		abort();
 	memset(&key, 0x5a, sizeof key);

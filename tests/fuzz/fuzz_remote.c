@@ -1,4 +1,4 @@
-// links: send/remote_session.c send/remote_txn.c send/remote_qfile.c send/remote_dot.c send/remote_reply.c send/remote_job.c send/remote_conn.c send/remote_auth.c send/remote_dns.c
+// links: send/remote_session.c send/remote_txn.c send/remote_qfile.c send/remote_dot.c send/remote_reply.c send/remote_job.c send/remote_conn.c send/remote_auth.c send/remote_dns.c tests/fuzz/instance.c
 /* fuzz_remote.c: relay-remote against a hostile receiving server.  The
  * input is everything the server says (greeting, EHLO, replies to MAIL,
  * RCPT, DATA and the dot), written to the client's socket before it
@@ -21,6 +21,7 @@
 
 #include "../../send/remote.h"
 #include "settings.h"
+#include "instance.h"
 #include "tls.h"
 
 static char fz_qpath[64];
@@ -31,24 +32,13 @@ static void fz_setup(void)
 	static const char qf[] = "relaybox-queue 1\nqid=Q1\ntime=1\n"
 				 "from=s@x.test\nrcpt=a@y.test\n\n"
 				 "Subject: t\r\n\r\n.x\r\nbody\r\n";
-	char dir[] = "/tmp/fuzz_remote.XXXXXX", conf[96];
-	int fd;
+	const char *dir;
 
 	if (fz_qpath[0])
 		return;
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(conf, sizeof conf, "%s/relay.conf", dir);
-	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || write(fd, "hostname = relay.test\n", 22) != 22)
-		abort();
-	close(fd);
-	settings_load(dir);
+	dir = fuzz_instance("hostname = relay.test\n");
+	fuzz_instance_file(dir, "Q1", qf);
 	snprintf(fz_qpath, sizeof fz_qpath, "%s/Q1", dir);
-	fd = open(fz_qpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || write(fd, qf, sizeof qf - 1) != (ssize_t)sizeof qf - 1)
-		abort();
-	close(fd);
 }
 
 static void fz_result_ok(const struct remote_rcpt *r)
