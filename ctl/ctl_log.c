@@ -8,8 +8,15 @@
  *   --since/--until TIME     "2026-11-23", "2026-11-23 12:30[:15]",
  *                            "12:30" (today), or "2h"/"30m"/"1d" ago
  *   PATTERN                  an extended regex (case-insensitive)
- * Exits 0 when something was printed, 1 when nothing matched. */
+ * Exits 0 when something was printed, 1 when nothing matched.
+ *
+ * Peer-supplied values were written with log_field (lib/log.h): they hold
+ * no '=', '<', '>', '[' or ']', so the keys, <addresses> and [ips] found
+ * here are the daemons' own.  A value is decoded before it is compared,
+ * and a line before it is shown or matched against PATTERN (control
+ * bytes stay encoded: the terminal gets no escape sequence). */
 #include "ctl.h"
+#include "log.h"
 #include "settings.h"
 
 #include <ctype.h>
@@ -94,6 +101,7 @@ static int log_addr_match(const char *line, const char *key, const char *addr)
 			continue;
 		memcpy(val, p, (size_t)(end - p));
 		val[end - p] = '\0';
+		log_field_decode(val, 0);
 		if (strchr(addr, '@') ? strcasecmp(val, addr) == 0
 				      : strcasestr(val, addr) != NULL)
 			return 1;
@@ -101,17 +109,29 @@ static int log_addr_match(const char *line, const char *key, const char *addr)
 	return 0;
 }
 
+/* Is p (inside line) just after " key" (or key at the line's start)? */
+static int log_after_key(const char *line, const char *p, const char *key)
+{
+	size_t kl = strlen(key), off = (size_t)(p - line);
+
+	return off >= kl && strncmp(p - kl, key, kl) == 0 &&
+	       (off == kl || p[-(long)kl - 1] == ' ');
+}
+
+/* ip as the value of ip= or client=, or as "[ip]" (relay=host[ip]:port):
+ * the daemons' own keys, which no peer-supplied value can imitate. */
 static int log_ip_match(const char *line, const char *ip)
 {
 	size_t il = strlen(ip);
 	const char *p;
 
 	for (p = line; (p = strstr(p, ip)); p += il) {
-		int before = p > line && (p[-1] == '=' || p[-1] == '[' ||
-					  p[-1] == ' ');
+		int key = log_after_key(line, p, "ip=") ||
+			  log_after_key(line, p, "client=") ||
+			  (p > line && p[-1] == '[');
 		char c = p[il];
-		if (before && (c == '\0' || c == ' ' || c == ']' || c == '\n' ||
-			       c == ','))
+		if (key && (c == '\0' || c == ' ' || c == ']' || c == '\n' ||
+			    c == ','))
 			return 1;
 	}
 	return 0;
@@ -128,6 +148,20 @@ static int log_in_time(const struct log_query *q, const char *line)
 	return 1;
 }
 
+/* PATTERN against the line as shown (decoded). */
+static int log_re_match(const struct log_query *q, const char *line)
+{
+	char *shown = strdup(line);
+	int m;
+
+	if (!shown)
+		return regexec(&q->re, line, 0, NULL, 0) == 0;
+	log_field_decode(shown, 1);
+	m = regexec(&q->re, shown, 0, NULL, 0) == 0;
+	free(shown);
+	return m;
+}
+
 /* Does line meet criterion c (pass 1)? */
 static int log_criterion(const struct log_query *q, int c, const char *line)
 {
@@ -140,7 +174,7 @@ static int log_criterion(const struct log_query *q, int c, const char *line)
 	case LOG_IP:
 		return log_ip_match(line, q->ip);
 	case LOG_RE:
-		return regexec(&q->re, line, 0, NULL, 0) == 0;
+		return log_re_match(q, line);
 	}
 	return 0;
 }
@@ -189,8 +223,9 @@ static void log_each_line(struct log_query *q,
 	free(line);
 }
 
-static void log_print(struct log_query *q, const char *line)
+static void log_print(struct log_query *q, char *line)
 {
+	log_field_decode(line, 1);
 	fputs(line, stdout);
 	q->printed++;
 }
@@ -223,12 +258,12 @@ static void log_pass_by_qid(struct log_query *q, char *line)
 {
 	char qid[LOG_QID_MAX + 1];
 
+	log_line_qid(line, qid);
 	if (q->id) {
-		if (log_in_time(q, line) && strstr(line, q->id))
+		if (log_in_time(q, line) && strcmp(qid, q->id) == 0)
 			log_print(q, line);
 		return;
 	}
-	log_line_qid(line, qid);
 	if (*qid && bsearch(qid, q->sets[LOG_SETS].ids, q->sets[LOG_SETS].n,
 			    sizeof *q->sets[LOG_SETS].ids, log_qid_cmp))
 		log_print(q, line);

@@ -147,6 +147,67 @@ char *log_clean(char *dst, size_t dstsz, const char *src, size_t srclen)
 	return dst;
 }
 
+static int log_field_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && !strchr("%=<>[]", c);
+}
+
+char *log_field(char *dst, size_t dstsz, const char *src, size_t srclen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	if (dstsz == 0)
+		return dst;
+	for (size_t i = 0; i < srclen; i++) {
+		unsigned char c = (unsigned char)src[i];
+		if (log_field_plain(c)) {
+			if (o + 1 >= dstsz)
+				break;
+			dst[o++] = (char)c;
+			continue;
+		}
+		if (o + 3 >= dstsz)
+			break;
+		dst[o++] = '%';
+		dst[o++] = hex[c >> 4];
+		dst[o++] = hex[c & 15];
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+static int log_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+size_t log_field_decode(char *s, int printable_only)
+{
+	size_t i = 0, o = 0;
+
+	while (s[i]) {
+		int hi = s[i] == '%' ? log_hexval(s[i + 1]) : -1;
+		int lo = hi >= 0 ? log_hexval(s[i + 2]) : -1;
+		int c = hi * 16 + lo;
+		if (lo >= 0 && c != 0 &&
+		    (!printable_only || (c >= 0x20 && c < 0x7f))) {
+			s[o++] = (char)c;
+			i += 3;
+		} else {
+			s[o++] = s[i++];
+		}
+	}
+	s[o] = '\0';
+	return o;
+}
+
 size_t log_held_bytes(void)
 {
 	return log_nheld;

@@ -24,8 +24,22 @@ void log_batch(int on);
  * like log_batch, is the calling thread's). */
 size_t log_held_bytes(void);
 
-/* Copy peer-supplied text for logging: control and non-ASCII bytes become
- * '?', the result is cut to dstsz-1 bytes and always terminated. */
+/* Copy peer-supplied text for one reply or frame line: control and
+ * non-ASCII bytes become '?', the result is cut to dstsz-1 bytes and
+ * always terminated.  Not for log lines: see log_field. */
 char *log_clean(char *dst, size_t dstsz, const char *src, size_t srclen);
+
+/* Copy a peer-supplied value (HELO, address, AUTH name, reply text) for
+ * a log line: control bytes, non-ASCII bytes and the delimiters that
+ * relayctl log parses ('=', '<', '>', '[', ']') become "%XX", and so
+ * does '%' itself, so no value can fake a "key=", a "<address>" or an
+ * "[ip]" of its own line.  Cut at a whole "%XX" to fit dstsz (at least
+ * 1); always terminated. */
+char *log_field(char *dst, size_t dstsz, const char *src, size_t srclen);
+
+/* Undo log_field in place: every "%XX" becomes its byte, or, when
+ * printable_only, only those of printable ASCII (for a terminal: the
+ * control bytes stay encoded).  Returns the new length. */
+size_t log_field_decode(char *s, int printable_only);
 
 #endif

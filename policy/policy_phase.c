@@ -27,9 +27,9 @@ static void reply(struct kv *rep, const struct policy_verdict *v)
 static void log_decision(const struct policy_conn *c, const char *phase,
 			 const struct policy_verdict *v)
 {
-	char ip[64];
+	char ip[3 * 64];
 
-	log_clean(ip, sizeof ip, c->s.ip, strlen(c->s.ip));
+	log_field(ip, sizeof ip, c->s.ip, strlen(c->s.ip));
 	log_info("ip=%s phase=%s customer=%s rule=%s action=%s code=%d", ip,
 		 phase, *v->customer ? v->customer : "-",
 		 *v->rule ? v->rule : "-", action_names[v->action], v->code);

@@ -223,14 +223,14 @@ static enum rate_verdict full_warn(enum rate_kind k, const char *name,
 				   long now)
 {
 	static long last;
-	char clean[128];
+	char clean[3 * 128];
 
 	if (now - last >= 60 || now < last) {
 		last = now;
 		log_warn("rate: no room for %s %s in the counters file (%u "
 			 "records): raise %s; relay-policy grows the file when "
 			 "it starts", k == RATE_USER ? "user" : "customer",
-			 log_clean(clean, sizeof clean, name, strlen(name)),
+			 log_field(clean, sizeof clean, name, strlen(name)),
 			 rate_file_cap(k), k == RATE_USER ? "rate_users_max"
 							: "rate_customers_max");
 	}

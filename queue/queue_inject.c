@@ -6,6 +6,7 @@
  * program and the daemon share every step; the daemon only reads the
  * pipes without blocking and commits many files at once. */
 #include "queue.h"
+#include "addr.h"
 #include "exitcodes.h"
 #include "io.h"
 #include "log.h"
@@ -171,7 +172,7 @@ int queue_inject_write(struct queue_job *j)
 void queue_inject_report(struct queue_job *j)
 {
 	const struct qfile *q = &j->q;
-	char from[300], ip[80], auth[300];
+	char from[3 * ADDR_MAX + 1], ip[3 * 64], auth[3 * ADDR_MAX + 1];
 	const char *i, *a;
 
 	if (j->r.status != EXIT_DONE) {
@@ -183,9 +184,9 @@ void queue_inject_report(struct queue_job *j)
 	 * proof (queue_admit.c) */
 	i = qfile_get_info(q, ADMIT_WIRE_IP);
 	a = qfile_get_info(q, ADMIT_WIRE_AUTH);
-	log_clean(from, sizeof from, q->from, strlen(q->from));
-	log_clean(ip, sizeof ip, i ? i : "", i ? strlen(i) : 0);
-	log_clean(auth, sizeof auth, a ? a : "", a ? strlen(a) : 0);
+	log_field(from, sizeof from, q->from, strlen(q->from));
+	log_field(ip, sizeof ip, i ? i : "", i ? strlen(i) : 0);
+	log_field(auth, sizeof auth, a ? a : "", a ? strlen(a) : 0);
 	log_info("%s: from=<%s> nrcpt=%zu size=%lld ip=%s auth=%s admitted=%s",
 		 q->qid, from, q->nrcpt, (long long)j->sp.total,
 		 *ip ? ip : "-", *auth ? auth : "-", j->admitted ? "policy" : "-");

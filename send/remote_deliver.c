@@ -69,9 +69,9 @@ static struct remote_conn *deliver_connect(struct remote_job *job,
 		remote_conn_close(c, s == REMOTE_SESS_FAIL && e.code != 421);
 		if (s != REMOTE_SESS_PLAIN)
 			break;
-		char txt[REMOTE_TEXT_MAX];
+		char txt[3 * REMOTE_TEXT_MAX];
 		log_warn("%s: %s; retrying without TLS", job->qid,
-			 log_clean(txt, sizeof txt, e.text, strlen(e.text)));
+			 log_field(txt, sizeof txt, e.text, strlen(e.text)));
 		plain = 1;
 	}
 	deliver_merge(last, &e);
@@ -157,8 +157,8 @@ static void deliver_log(const struct remote_job *job)
 		char st;
 		const char *word;
 	} words[] = { { 'D', "sent" }, { 'T', "deferred" }, { 'B', "bounced" } };
-	char text[REMOTE_TEXT_MAX], to[ADDR_MAX + 1];
-	char tail[REMOTE_TEXT_MAX + sizeof job->relay + sizeof job->tlsdesc + 64];
+	char text[3 * REMOTE_TEXT_MAX], to[3 * ADDR_MAX + 1];
+	char tail[3 * REMOTE_TEXT_MAX + sizeof job->relay + sizeof job->tlsdesc + 64];
 	const struct remote_rcpt *prev = NULL;
 
 	for (size_t i = 0; i < job->nrcpt; i++) {
@@ -169,12 +169,12 @@ static void deliver_log(const struct remote_job *job)
 			for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
 				if (words[k].st == r->status)
 					w = words[k].word;
-			log_clean(text, sizeof text, r->text, strlen(r->text));
+			log_field(text, sizeof text, r->text, strlen(r->text));
 			snprintf(tail, sizeof tail, "relay=%s tls=%s status=%s (%d %s)",
 				 job->relay, job->tlsdesc, w, r->code, text);
 			prev = r;
 		}
-		log_clean(to, sizeof to, r->addr, strlen(r->addr));
+		log_field(to, sizeof to, r->addr, strlen(r->addr));
 		log_info("%s: to=<%s> %s", job->qid, to, tail);
 	}
 }

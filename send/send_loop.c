@@ -25,7 +25,7 @@
 /* Pending recipients of an expired message become B. */
 static void loop_expire(struct send_msg *m, long long now)
 {
-	char *lines, txt[QSTATE_TEXT_MAX];
+	char *lines, txt[QSTATE_TEXT_MAX], to[3 * ADDR_MAX + 1];
 	size_t cap = m->q.nrcpt * (QSTATE_LINE_MAX + 2) + 1, len = 0;
 
 	if (!send_sched_expired(m->q.arrival, now, cf.queue_lifetime))
@@ -43,7 +43,8 @@ static void loop_expire(struct send_msg *m, long long now)
 		len += qstate_format(lines + len, cap - len, i, 'B', now, 0, 0,
 				     txt);
 		log_info("%s: to=<%s> status=bounced (%s)", m->q.qid,
-			 m->q.rcpt[i], "expired");
+			 log_field(to, sizeof to, m->q.rcpt[i],
+				   strlen(m->q.rcpt[i])), "expired");
 	}
 	if (len)
 		send_msg_record(cf.queue_dir, m, lines, len);

@@ -271,10 +271,10 @@ static void worker_log_tail(char *buf, size_t n, const struct send_msg *m,
 			    char st, int code, const char *text,
 			    const char *relay, const char *tls, long long now)
 {
-	char t[400], rl[300], tl[160];
+	char t[3 * 400], rl[300], tl[160];
 	const char *word = st == 'D' ? "sent" : st == 'B' ? "bounced"
 							  : "deferred";
-	log_clean(t, sizeof t, text, strlen(text));
+	log_field(t, sizeof t, text, strlen(text));
 	log_clean(rl, sizeof rl, relay, strlen(relay));
 	log_clean(tl, sizeof tl, tls, strlen(tls));
 	snprintf(buf, n, "relay=%s delay=%llds tls=%s status=%s (%d %s)",
@@ -284,9 +284,9 @@ static void worker_log_tail(char *buf, size_t n, const struct send_msg *m,
 
 static void worker_log(const struct send_msg *m, size_t i, const char *tail)
 {
-	char to[300];
+	char to[3 * ADDR_MAX + 1];
 
-	log_clean(to, sizeof to, m->q.rcpt[i], strlen(m->q.rcpt[i]));
+	log_field(to, sizeof to, m->q.rcpt[i], strlen(m->q.rcpt[i]));
 	log_info("%s: to=<%s> %s", m->q.qid, to, tail);
 }
 
@@ -325,7 +325,7 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 	struct send_job *j = worker_head(w);
 	struct send_msg *m = j->msg;
 	size_t cap = j->nidx * (QSTATE_LINE_MAX + 2) + 1, len = 0;
-	char *lines = malloc(cap), txt[QSTATE_TEXT_MAX], tail[1024];
+	char *lines = malloc(cap), txt[QSTATE_TEXT_MAX], tail[3 * 400 + 600];
 	const struct worker_res *prev = NULL; /* what txt, tail are for */
 
 	for (size_t k = 0; lines && k < j->nidx; k++) {

@@ -176,7 +176,7 @@ static int auth_policy(struct smtp_session *s, const char *user,
 	if (req.buf)
 		explicit_bzero(req.buf, req.cap);
 	kv_free(&req);
-	log_clean(clean, sizeof clean, user, strlen(user));
+	log_field(clean, sizeof clean, user, strlen(user));
 	if (rc < 0) {
 		log_info("%s: AUTH failed for %s", s->ip, clean);
 		return -1;

@@ -60,9 +60,9 @@ static int tls_handshake(struct smtp_session *s)
 	s->io.wfd = s->io.rfd;
 	smtp_session_timeout(s, cf.smtp_timeout);
 	if (tls_server_start(&s->io, tls_ctx, err, sizeof err) < 0) {
-		char clean[256];
+		char clean[3 * 256];
 		log_info("%s: TLS handshake failed: %s", s->ip,
-			 log_clean(clean, sizeof clean, err, strlen(err)));
+			 log_field(clean, sizeof clean, err, strlen(err)));
 		return -1;
 	}
 	s->tls = 1;

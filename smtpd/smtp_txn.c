@@ -166,10 +166,10 @@ static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 static void txn_log(struct smtp_session *s, const char *qid,
 		    const struct smtp_data_result *r, const char *result)
 {
-	char helo[128], from[300];
+	char helo[3 * 128], from[3 * ADDR_MAX + 1];
 
-	log_clean(helo, sizeof helo, s->helo, strlen(s->helo));
-	log_clean(from, sizeof from, s->from, strlen(s->from));
+	log_field(helo, sizeof helo, s->helo, strlen(s->helo));
+	log_field(from, sizeof from, s->from, strlen(s->from));
 	log_info("%s: client=%s helo=%s from=<%s> nrcpt=%zu size=%zu result=%s",
 		 qid[0] ? qid : "NOQUEUE", s->ip, helo, from, s->nrcpt,
 		 r->size, result);
