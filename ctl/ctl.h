@@ -5,6 +5,8 @@
 #ifndef CTL_H
 #define CTL_H
 
+#include <stdio.h>
+
 int ctl_start(int argc, char **argv);    /* ctl_master.c */
 int ctl_stop(int argc, char **argv);     /* ctl_master.c */
 int ctl_status(int argc, char **argv);   /* ctl_master.c */
@@ -15,5 +17,10 @@ int ctl_queue(int argc, char **argv);    /* ctl_queue.c: list show hold release 
 int ctl_suspend(int argc, char **argv);  /* ctl_suspend.c: suspend/unsuspend */
 int ctl_dkim(int argc, char **argv);     /* ctl_dkim.c: keygen show check */
 int ctl_passwd(int argc, char **argv);   /* ctl_passwd.c: hash a password read from the tty/stdin */
+
+/* ctl_term.c: print n bytes (or a string) of peer-supplied text on a
+ * terminal: control bytes, C1 controls and non-UTF-8 bytes as "\xHH". */
+void ctl_term_put(FILE *f, const char *text, size_t n);
+void ctl_term_puts(FILE *f, const char *s);
 
 #endif

@@ -191,12 +191,19 @@ static int ctlq_list_one(struct ctlq_msg *m, void *arg)
 		snprintf(nx, sizeof nx, "now");
 	else
 		ctlq_dur(next - now, nx + 3, sizeof nx - 3), memcpy(nx, "in ", 3);
-	printf("%-22s %5s %9lld <%s> %zu/%zu %s%s%s\n", m->q.qid, age,
-	       (long long)(m->q.size - m->q.body), m->q.from,
-	       qstate_pending(&m->st), m->q.nrcpt, nx, *last ? " " : "", last);
+	printf("%-22s %5s %9lld <", m->q.qid, age,
+	       (long long)(m->q.size - m->q.body));
+	ctl_term_puts(stdout, m->q.from);
+	printf("> %zu/%zu %s%s", qstate_pending(&m->st), m->q.nrcpt, nx,
+	       *last ? " " : "");
+	ctl_term_puts(stdout, last);
+	printf("\n");
 	for (size_t i = 0; i < m->q.nrcpt; i++)
-		if (m->st.r[i].status == 'P' || m->st.r[i].status == 'T')
-			printf("    <%s>\n", m->q.rcpt[i]);
+		if (m->st.r[i].status == 'P' || m->st.r[i].status == 'T') {
+			printf("    <");
+			ctl_term_puts(stdout, m->q.rcpt[i]);
+			printf(">\n");
+		}
 	return 0;
 }
 
@@ -229,7 +236,8 @@ static void ctlq_show_headers(const struct ctlq_msg *m)
 	char *end = strstr(buf, "\r\n\r\n");
 	if (end)
 		end[2] = '\0';
-	printf("\nheaders:\n%s", buf);
+	printf("\nheaders:\n");
+	ctl_term_puts(stdout, buf);
 }
 
 static int ctlq_show(int argc, char **argv)
@@ -244,17 +252,25 @@ static int ctlq_show(int argc, char **argv)
 		if (ctlq_load(subs[s], argv[0], &m) < 0)
 			continue;
 		date822_format(m.q.arrival, date, sizeof date);
-		printf("id: %s (%s)\narrival: %s\nsize: %lld\nfrom: <%s>\n",
-		       m.q.qid, subs[s], date,
-		       (long long)(m.q.size - m.q.body), m.q.from);
-		for (size_t i = 0; i < m.q.ninfo; i++)
-			printf("%s: %s\n", m.q.info[i].key, m.q.info[i].value);
+		printf("id: %s (%s)\narrival: %s\nsize: %lld\nfrom: <",
+		       m.q.qid, subs[s], date, (long long)(m.q.size - m.q.body));
+		ctl_term_puts(stdout, m.q.from);
+		printf(">\n");
+		for (size_t i = 0; i < m.q.ninfo; i++) {
+			ctl_term_puts(stdout, m.q.info[i].key);
+			printf(": ");
+			ctl_term_puts(stdout, m.q.info[i].value);
+			printf("\n");
+		}
 		for (size_t i = 0; i < m.q.nrcpt; i++) {
 			struct qstate_rcpt *r = &m.st.r[i];
-			printf("rcpt %zu: <%s> %c attempts=%d", i, m.q.rcpt[i],
-			       r->status, r->attempts);
-			if (r->code || r->text[0])
-				printf(" last=%d %s", r->code, r->text);
+			printf("rcpt %zu: <", i);
+			ctl_term_puts(stdout, m.q.rcpt[i]);
+			printf("> %c attempts=%d", r->status, r->attempts);
+			if (r->code || r->text[0]) {
+				printf(" last=%d ", r->code);
+				ctl_term_puts(stdout, r->text);
+			}
 			printf("\n");
 		}
 		ctlq_show_headers(&m);
