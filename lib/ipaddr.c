@@ -36,6 +36,17 @@ void ipaddr_format(const struct ipaddr *ip, char *buf, size_t n)
 	}
 }
 
+void ipaddr_client_net(const struct ipaddr *ip, int v6bits, struct ipaddr *net)
+{
+	*net = *ip;
+	if (ipaddr_is_v4(ip) || v6bits >= 128)
+		return;
+	if (v6bits < 0)
+		v6bits = 0;
+	for (int i = v6bits; i < 128; i++)
+		net->a[i / 8] &= (unsigned char)~(0x80 >> (i % 8));
+}
+
 static int host_bits_clear(const struct ipaddr *ip, int bits)
 {
 	for (int i = bits; i < 128; i++)

@@ -21,6 +21,11 @@ int ipaddr_is_v4(const struct ipaddr *ip);
 /* Text form: dotted quad for IPv4, RFC 5952 for IPv6. */
 void ipaddr_format(const struct ipaddr *ip, char *buf, size_t n);
 
+/* The network of ip that counts as one client: an IPv6 address cut to
+ * its first v6bits bits (one /64 is one LAN, and one host may hold all
+ * of it), an IPv4 address whole. */
+void ipaddr_client_net(const struct ipaddr *ip, int v6bits, struct ipaddr *net);
+
 /* "192.0.2.0/24", "2001:db8::/48", or a single address; -1 when malformed
  * or when host bits are set beyond the prefix. */
 int cidr_parse(const char *s, struct cidr *c);

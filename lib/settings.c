@@ -34,6 +34,7 @@ static const struct cfg_item settings_table[] = {
 	I(session_timeout, 3600, 1, 604800),
 	I(conn_max, 500, 1, 100000),
 	I(conn_per_ip, 50, 1, 100000),
+	I(conn_per_ip_prefix6, 64, 32, 128),
 	I(smtpd_workers_min, 2, 0, 1000),
 	I(smtpd_max_use, 1000, 1, 1000000),
 	I(smtpd_max_idle, 100, 1, 86400),

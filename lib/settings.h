@@ -19,6 +19,7 @@ struct settings {
 	long line_max, message_size_max, rcpt_max, commands_max, errors_max;
 	long smtp_timeout, data_timeout, session_timeout;
 	long conn_max, conn_per_ip;
+	long conn_per_ip_prefix6; /* IPv6 clients count per this prefix */
 	/* relay-listen's pool of relay-smtpd workers (0: one per connection) */
 	long smtpd_workers_min, smtpd_max_use, smtpd_max_idle;
 	/* delivery */

@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-int listen_caps_init(struct listen_caps *c, size_t max, size_t per_ip)
+int listen_caps_init(struct listen_caps *c, size_t max, size_t per_ip,
+		     int prefix6)
 {
 	c->n = 0;
 	c->max = max;
 	c->per_ip = per_ip;
+	c->prefix6 = prefix6;
 	c->conn = calloc(max ? max : 1, sizeof *c->conn);
 	return c->conn ? 0 : -1;
 }
@@ -24,9 +26,12 @@ void listen_caps_free(struct listen_caps *c)
 
 size_t listen_caps_count(const struct listen_caps *c, const struct ipaddr *ip)
 {
+	struct ipaddr net;
 	size_t k = 0;
+
+	ipaddr_client_net(ip, c->prefix6, &net);
 	for (size_t i = 0; i < c->n; i++)
-		if (memcmp(c->conn[i].ip.a, ip->a, sizeof ip->a) == 0)
+		if (memcmp(c->conn[i].ip.a, net.a, sizeof net.a) == 0)
 			k++;
 	return k;
 }
@@ -46,7 +51,7 @@ int listen_caps_add(struct listen_caps *c, const struct ipaddr *ip, pid_t pid)
 	if (c->n >= c->max)
 		return -1;
 	c->conn[c->n].pid = pid;
-	c->conn[c->n].ip = *ip;
+	ipaddr_client_net(ip, c->prefix6, &c->conn[c->n].ip);
 	c->n++;
 	return 0;
 }

@@ -15,8 +15,10 @@ struct listen_conn {
 };
 
 struct listen_caps {
-	struct listen_conn *conn; /* max slots, the first n in use */
+	struct listen_conn *conn; /* max slots, the first n in use; ip is
+				   * the client's net (ipaddr_client_net) */
 	size_t n, max, per_ip;
+	int prefix6;              /* cf.conn_per_ip_prefix6 */
 };
 
 enum listen_caps_verdict {
@@ -25,8 +27,10 @@ enum listen_caps_verdict {
 	LISTEN_CAPS_PER_IP,   /* conn_per_ip connections from this IP */
 };
 
-/* -1 when out of memory. */
-int listen_caps_init(struct listen_caps *c, size_t max, size_t per_ip);
+/* IPv6 clients count per prefix6 bits (IPv4 ones per address); -1 when
+ * out of memory. */
+int listen_caps_init(struct listen_caps *c, size_t max, size_t per_ip,
+		     int prefix6);
 void listen_caps_free(struct listen_caps *c);
 /* May one more connection from ip be served? */
 enum listen_caps_verdict listen_caps_check(const struct listen_caps *c,
@@ -35,7 +39,7 @@ enum listen_caps_verdict listen_caps_check(const struct listen_caps *c,
 int listen_caps_add(struct listen_caps *c, const struct ipaddr *ip, pid_t pid);
 /* Release pid's slot; 1 when it had one, 0 when unknown. */
 int listen_caps_release(struct listen_caps *c, pid_t pid);
-/* Open connections from ip. */
+/* Open connections from ip's client net. */
 size_t listen_caps_count(const struct listen_caps *c, const struct ipaddr *ip);
 
 #endif

@@ -187,7 +187,8 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 	int sigfd, timeout;
 
 	st.pooled = cf.smtpd_workers_min > 0;
-	if (listen_caps_init(&st.caps, (size_t)cf.conn_max, (size_t)cf.conn_per_ip) < 0 ||
+	if (listen_caps_init(&st.caps, (size_t)cf.conn_max, (size_t)cf.conn_per_ip,
+			     (int)cf.conn_per_ip_prefix6) < 0 ||
 	    (st.pooled && listen_pool_init(&st.pool, socks, n) < 0))
 		log_fatal(EXIT_TEMP, "out of memory");
 	sigfd = signals_init();

@@ -38,7 +38,8 @@ int listen_pool_init(struct listen_pool *p, const struct listen_sock *socks,
 	p->socks = socks;
 	p->nsocks = nsocks;
 	p->slots = listen_slots_create(cap, (size_t)cf.conn_max,
-				       (size_t)cf.conn_per_ip, &p->slots_fd);
+				       (size_t)cf.conn_per_ip,
+				       (int)cf.conn_per_ip_prefix6, &p->slots_fd);
 	return p->slots ? 0 : -1;
 }
 

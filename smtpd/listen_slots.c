@@ -16,6 +16,7 @@
 struct listen_slots {
 	unsigned magic;
 	size_t cap, conn_max, per_ip;
+	int prefix6;
 	pthread_mutex_t mu;
 	struct listen_slot s[];
 };
@@ -53,7 +54,7 @@ static void slots_unlock(struct listen_slots *t)
 }
 
 struct listen_slots *listen_slots_create(size_t cap, size_t conn_max,
-					 size_t per_ip, int *fd)
+					 size_t per_ip, int prefix6, int *fd)
 {
 	struct listen_slots *t;
 	size_t size = slots_size(cap);
@@ -70,6 +71,7 @@ struct listen_slots *listen_slots_create(size_t cap, size_t conn_max,
 	t->cap = cap;
 	t->conn_max = conn_max;
 	t->per_ip = per_ip;
+	t->prefix6 = prefix6;
 	if (mutex_init_shared(&t->mu) < 0) {
 		munmap(t, size);
 		close(*fd);
@@ -160,11 +162,13 @@ enum listen_caps_verdict listen_slots_claim(struct listen_slots *t, size_t i,
 					    struct listen_slots_seen *seen)
 {
 	enum listen_caps_verdict v = LISTEN_CAPS_OK;
+	struct ipaddr net;
 
 	if (i >= t->cap)
 		return LISTEN_CAPS_GLOBAL;
+	ipaddr_client_net(ip, t->prefix6, &net);
 	slots_lock(t);
-	slots_count(t, ip, seen);
+	slots_count(t, &net, seen);
 	if (seen->open >= t->conn_max)
 		v = LISTEN_CAPS_GLOBAL;
 	else if (seen->from_ip >= t->per_ip)
@@ -173,7 +177,7 @@ enum listen_caps_verdict listen_slots_claim(struct listen_slots *t, size_t i,
 		if (t->s[i].state == SLOT_IDLE)
 			seen->idle--;
 		t->s[i].state = SLOT_BUSY;
-		t->s[i].ip = *ip;
+		t->s[i].ip = net;
 		t->s[i].uses++;
 		seen->open++;
 		seen->from_ip++;

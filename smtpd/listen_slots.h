@@ -24,7 +24,7 @@ struct listen_slot {
 	int state;           /* enum listen_slot_state */
 	long uses;           /* sessions served */
 	time_t idle_since;
-	struct ipaddr ip;    /* the client's, while BUSY */
+	struct ipaddr ip;    /* the client's net (ipaddr_client_net), while BUSY */
 };
 
 struct listen_slots;
@@ -35,9 +35,10 @@ struct listen_slots_seen {
 };
 
 /* relay-listen: a table of cap slots in a new memfd (*fd, close-on-exec)
- * with the caps of the run; NULL on failure. */
+ * with the caps of the run (IPv6 clients count per prefix6 bits); NULL
+ * on failure. */
 struct listen_slots *listen_slots_create(size_t cap, size_t conn_max,
-					 size_t per_ip, int *fd);
+					 size_t per_ip, int prefix6, int *fd);
 /* A worker: map the table passed as fd; NULL when it is not one. */
 struct listen_slots *listen_slots_attach(int fd);
 size_t listen_slots_cap(const struct listen_slots *t);

@@ -11,9 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* 0.0.0.last (IPv4, held mapped): each its own client. */
 static struct ipaddr ip_of(unsigned char last)
 {
 	struct ipaddr ip = { { 0 } };
+	ip.a[10] = ip.a[11] = 0xff;
 	ip.a[15] = last;
 	return ip;
 }
@@ -57,6 +59,32 @@ static void test_claim(struct listen_slots *t)
 		listen_slots_claim(t, 99, &c, &s) == LISTEN_CAPS_GLOBAL);
 }
 
+/* IPv6: one /64 is one client for conn_per_ip (here 1). */
+static void test_claim_v6(void)
+{
+	struct ipaddr a, b, c;
+	struct listen_slots_seen s;
+	int fd;
+	struct listen_slots *t = listen_slots_create(4, 4, 1, 64, &fd);
+
+	ipaddr_parse("2001:db8:0:1::1", &a);
+	ipaddr_parse("2001:db8:0:1:a:b:c:d", &b);
+	ipaddr_parse("2001:db8:0:2::1", &c);
+	if (!t) {
+		T_CHECK("create for IPv6", 0);
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		listen_slots_take(t, 100);
+	T_CHECK("v6: first of a /64 ok",
+		listen_slots_claim(t, 0, &a, &s) == LISTEN_CAPS_OK);
+	T_CHECK("v6: another address of that /64 refused (per ip)",
+		listen_slots_claim(t, 1, &b, &s) == LISTEN_CAPS_PER_IP);
+	T_CHECK("v6: another /64 ok",
+		listen_slots_claim(t, 2, &c, &s) == LISTEN_CAPS_OK);
+	close(fd);
+}
+
 static void test_shared(struct listen_slots *t, int fd)
 {
 	struct listen_slots *t2 = listen_slots_attach(fd);
@@ -91,13 +119,14 @@ static void test_attach_bad(void)
 int main(void)
 {
 	int fd;
-	struct listen_slots *t = listen_slots_create(4, 2, 1, &fd);
+	struct listen_slots *t = listen_slots_create(4, 2, 1, 64, &fd);
 
 	T_CHECK("create", t != NULL && fd >= 0);
 	if (!t)
 		return t_done();
 	test_take(t);
 	test_claim(t);
+	test_claim_v6();
 	test_shared(t, fd);
 	test_attach_bad();
 	return t_done();
