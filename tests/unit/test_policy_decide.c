@@ -188,7 +188,7 @@ static void test_limits_and_rates(void)
 {
 	struct rate_limits l;
 	struct policy_verdict v;
-	char got[300];
+	char got[700];
 
 	rate_limits_rules(&l, "licenses=25\npaid=yes\n", NULL);
 	T_CHECK("limits: 25 licenses", l.cust_daily == 3250 && l.cust_peak == 225 &&
