@@ -298,11 +298,10 @@ class Relaybox:
             conf += "tls_cert = %s/cert.pem\ntls_key = %s/key.pem\n" % (
                 self.dir, self.dir)
             rules = self.tls.relaybox_rules(rules)
+            # the key stays root's: relay-master reads it
             for name in ("cert.pem", "key.pem"):
-                path = os.path.join(self.dir, name)
-                shutil.copy(getattr(self.tls, name[:-4]), path)
-                if os.geteuid() == 0:  # relay-smtpd reads it as relaysmtpd
-                    shutil.chown(path, "relaysmtpd")
+                shutil.copy(getattr(self.tls, name[:-4]),
+                            os.path.join(self.dir, name))
         with open(os.path.join(self.dir, "relay.conf"), "w") as f:
             f.write(conf)
         with open(os.path.join(self.dir, "relay.rules"), "w") as f:

@@ -45,8 +45,7 @@ static int ctl_alive(long pid)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-/* pid of the running relay-master of this instance, or 0. */
-static long ctl_master_pid(void)
+long ctl_master_pid(void)
 {
 	char path[PATH_MAX], comm[64] = "";
 	long pid;

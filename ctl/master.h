@@ -50,6 +50,7 @@ struct master_child {
 	int restarts;           /* starts after the first */
 	int quick_deaths;       /* consecutive deaths soon after start */
 	int admit_key;          /* gets the admission key (lib/admit.h) */
+	int tls_store;          /* gets the TLS certificate and key (master_tls.c) */
 };
 
 void master_child_init(const char *bindir, int errfd);
@@ -72,6 +73,14 @@ double master_now(void);
 int master_ready_check(void);
 /* 1 when the TCP address "host:port" / "[v6]:port" is listening. */
 int master_ready_listening(const char *addr);
+
+/* master_tls.c */
+/* Make the certificate store and load tls_cert/tls_key (when set). */
+void master_tls_init(void);
+/* SIGHUP: load them again, write run/reload with the outcome. */
+void master_tls_sighup(void);
+/* In relay-listen's child before exec: the store on TLS_STORE_FD. */
+void master_tls_to_child(void);
 
 /* master_loop.c */
 /* Run until SIGTERM/SIGINT; returns the exit status. */

@@ -27,11 +27,11 @@
 #define MASTER_SLOW_RETRY 30.0
 
 static struct master_child children[] = {
-	{ "relay-policy", NULL, &cf.user_policy, "policy.sock", 0, 0, 0, 0, 0, 0, 0, 1 },
-	{ "relay-queue", "-l", &cf.user_queue, "queue.sock", 0, 0, 0, 0, 0, 0, 0, 1 },
-	{ "relay-remote", NULL, &cf.user_remote, "remote.sock", 0, 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-policy", NULL, &cf.user_policy, "policy.sock", 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+	{ "relay-queue", "-l", &cf.user_queue, "queue.sock", 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+	{ "relay-remote", NULL, &cf.user_remote, "remote.sock", 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1 },
 };
 
 /* The admission key (lib/admit.h): made once per run of the master, so a
@@ -116,6 +116,8 @@ static void child_exec(const struct master_child *c)
 	if (c->args)
 		argv[n++] = (char *)c->args;
 	argv[n] = NULL;
+	if (c->tls_store)
+		master_tls_to_child();
 	execv(path, argv);
 	dprintf(2, "relay-master[%ld]: fatal: exec %s: %s\n", (long)getppid(),
 		path, strerror(errno));

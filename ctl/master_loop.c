@@ -49,6 +49,7 @@ static int loop_signal(int sfd)
 			break;
 		case SIGHUP:
 			master_log_reopen();
+			master_tls_sighup();
 			break;
 		case SIGTERM:
 		case SIGINT:

@@ -66,7 +66,7 @@ static long main_other_master(void)
 /* Leftovers of a previous run that would mislead readiness or status. */
 static void main_clean_run(void)
 {
-	static const char *stale[] = { "ready", "status", "policy.sock",
+	static const char *stale[] = { "ready", "status", "reload", "policy.sock",
 				       "queue.sock", "remote.sock" };
 	char path[PATH_MAX];
 	size_t i;
@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 	main_clean_run();
 	main_pidfile(1);
 	master_log("info", "starting in %s (daemons from %s)", cf.dir, bindir);
+	master_tls_init();
 	master_child_init(bindir, errfd);
 	rc = master_loop_run();
 	main_pidfile(0);

@@ -34,6 +34,7 @@ static const struct relayctl_cmd relayctl_cmds[] = {
 	{ "start", ctl_start, "start [-w SECS]  start relay-master, wait (30 s) until the relay is up", 0 },
 	{ "stop", ctl_stop, "stop             stop relay-master and every daemon", 0 },
 	{ "status", ctl_status, "status           daemons (pid, uid, uptime, restarts) and queue size", 0 },
+	{ "reload", ctl_reload, "reload           read the TLS certificate and key again, reopen the log", 0 },
 	{ "log", ctl_log, "log [--id QID] [--from ADDR] [--to ADDR] [--ip IP]\n"
 			  "    [--since TIME] [--until TIME] [PATTERN]   search the log", 0 },
 	{ "explain", ctl_explain, "explain ...      dry run of the policy (relayctl explain -h)", 0 },

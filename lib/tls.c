@@ -82,29 +82,39 @@ static void tls_errq(char *err, size_t errsz, const char *what)
 }
 
 /* A key file that others can read is a warning, not a refusal: the
- * operator may have reasons, but should hear about it.  relay-smtpd runs
- * unprivileged from the start, so "root:relaysmtpd 0640" (group of the
- * reading process) is the normal setup and not warned about; any other
- * group, or other, with read or write access is. */
-static void tls_check_key_mode(const char *keyfile)
+ * operator may have reasons, but should hear about it.  Group access is
+ * fine when the group is the reading process's own (root reads the
+ * server key, so "root:root 0640" is); any other group, or other, with
+ * read or write access is warned about. */
+int tls_key_mode_check(const char *keyfile, char *msg, size_t msgsz)
 {
 	struct stat st;
 	mode_t bad = 007;
 
+	msg[0] = '\0';
 	if (stat(keyfile, &st) < 0)
-		return;
+		return 0;
 	if (st.st_gid != getegid())
 		bad |= 070;
-	if (st.st_mode & bad)
-		log_warn("tls: key file %s is accessible to %s (mode %03o); "
-			 "chmod it 600, or 640 with the daemon's group",
-			 keyfile, (st.st_mode & 007) ? "other" : "its group",
-			 (unsigned)(st.st_mode & 0777));
+	if (!(st.st_mode & bad))
+		return 0;
+	snprintf(msg, msgsz, "tls: key file %s is accessible to %s (mode %03o); "
+		 "chmod it 600 (relaybox reads it as root)",
+		 keyfile, (st.st_mode & 007) ? "other" : "its group",
+		 (unsigned)(st.st_mode & 0777));
+	return 1;
+}
+
+static void tls_key_mode_warn(const char *keyfile)
+{
+	char msg[PATH_MAX + 128];
+
+	if (tls_key_mode_check(keyfile, msg, sizeof msg))
+		log_warn("%s", msg);
 }
 
 /* tls_errq with a prefix built from fmt and one string argument. */
-static void tls_errqs(char *err, size_t errsz, const char *fmt,
-		      const char *arg)
+void tls_errqs(char *err, size_t errsz, const char *fmt, const char *arg)
 {
 	char what[320];
 	snprintf(what, sizeof what, fmt, arg);
@@ -132,8 +142,7 @@ static SSL_CTX *tls_ctx_new(const SSL_METHOD *method, long opts, char *err,
 	return ctx;
 }
 
-SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
-			size_t errsz)
+SSL_CTX *tls_server_ctx_base(char *err, size_t errsz)
 {
 	static const unsigned char sid_ctx[] = "relaybox";
 	SSL_CTX *ctx = tls_ctx_new(TLS_server_method(),
@@ -153,9 +162,22 @@ SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
 	 * ticket key, so a ticket only resumes on the worker that issued
 	 * it.  One keeps resumption for the client that comes back. */
 	SSL_CTX_set_num_tickets(ctx, 1);
-	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1)
+	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1) {
 		tls_errq(err, errsz, "tls: cipher list");
-	else if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1)
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
+			size_t errsz)
+{
+	SSL_CTX *ctx = tls_server_ctx_base(err, errsz);
+
+	if (!ctx)
+		return NULL;
+	if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1)
 		tls_errqs(err, errsz, "tls: certificate %s", certfile);
 	else if (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) != 1)
 		tls_errqs(err, errsz, "tls: key %s", keyfile);
@@ -163,7 +185,7 @@ SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
 		tls_errqs(err, errsz, "tls: key %s does not match the certificate",
 			  keyfile);
 	else {
-		tls_check_key_mode(keyfile);
+		tls_key_mode_warn(keyfile);
 		return ctx;
 	}
 	SSL_CTX_free(ctx);

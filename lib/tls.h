@@ -12,6 +12,19 @@
  * NULL with a message in err when the cert or key cannot be loaded. */
 SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
 			size_t errsz);
+/* The same from PEM text in memory (tls_pem.c): the chain (leaf first)
+ * and the key; the names only label errors. */
+SSL_CTX *tls_server_ctx_pem(const char *cert, size_t certlen,
+			    const char *certname, const char *key,
+			    size_t keylen, const char *keyname, char *err,
+			    size_t errsz);
+/* The server context before its certificate and key (both above). */
+SSL_CTX *tls_server_ctx_base(char *err, size_t errsz);
+/* 1 with a warning in msg when group (other than ours) or other may
+ * read keyfile; else 0 and msg empty. */
+int tls_key_mode_check(const char *keyfile, char *msg, size_t msgsz);
+/* err gets the prefix fmt (with arg for its %s) and OpenSSL's errors. */
+void tls_errqs(char *err, size_t errsz, const char *fmt, const char *arg);
 
 /* Client context; cafile NULL or "" means the system CA store. */
 SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz);

@@ -4,48 +4,67 @@
 #include "log.h"
 #include "settings.h"
 #include "tls.h"
+#include "tls_store.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
-/* The server context outlives the session: a pool worker serves many, and
- * building it (reading and checking the key) costs more than a session.
- * It is rebuilt when the certificate or key file changed (device, inode,
- * size, mtime), so a replaced certificate serves the next connection. */
+/* The certificate and key, read by root (tls_store.h): relay-master's
+ * store, or for a relay-smtpd started alone one it filled itself before
+ * dropping root.  The server context outlives the session: a pool worker
+ * serves many, and building it costs more than a session.  It is built
+ * again when the store's sequence number moved (relay-master published a
+ * renewed certificate), so the next connection gets it. */
+static struct tls_store tls_store = { NULL, -1 };
 static SSL_CTX *tls_ctx;
-static struct stat tls_cert_st, tls_key_st;
+static uint64_t tls_ctx_seq;
+static int tls_ctx_built;
 
-static int same_file(const struct stat *a, const struct stat *b)
+void smtp_tls_init(void)
 {
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-	       a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+	char err[512];
+	int r;
+
+	if (!cf.tls_cert[0])
+		return;
+	r = tls_store_from_env(&tls_store, err, sizeof err);
+	if (r < 0)
+		log_warn("%s: STARTTLS answers 454", err);
+	if (r != 0)
+		return;
+	if (tls_store_create(&tls_store) < 0) {
+		log_warn("tls: no memory for the certificate: STARTTLS answers 454");
+		return;
+	}
+	if (tls_store_load(&tls_store, cf.tls_cert, cf.tls_key, err,
+			   sizeof err) < 0) {
+		log_warn("%s: STARTTLS answers 454", err);
+		tls_store_clear(&tls_store, err);
+	} else if (err[0])
+		log_warn("%s", err);
+	close(tls_store.fd); /* the mapping stays */
+	tls_store.fd = -1;
 }
 
-/* The server context, built again when its files are not the same. */
+/* The server context, built again when the store holds another one.
+ * No log line when the store is empty: its writer logged why, once. */
 static int tls_ctx_ready(struct smtp_session *s)
 {
-	struct stat cst, kst;
-	char err[256] = "";
+	uint64_t seq = tls_store_seq(&tls_store);
+	char err[512] = "";
+	int empty = 0;
 
-	memset(&cst, 0, sizeof cst);
-	memset(&kst, 0, sizeof kst);
-	if (stat(cf.tls_cert, &cst) < 0 || stat(cf.tls_key, &kst) < 0 ||
-	    !same_file(&cst, &tls_cert_st) || !same_file(&kst, &tls_key_st)) {
+	if (!tls_ctx_built || seq != tls_ctx_seq) {
 		if (tls_ctx)
 			SSL_CTX_free(tls_ctx);
-		tls_ctx = tls_server_ctx(cf.tls_cert, cf.tls_key, err, sizeof err);
-		tls_cert_st = cst;
-		tls_key_st = kst;
+		tls_ctx = tls_store_ctx(&tls_store, &tls_ctx_seq, &empty, err,
+					sizeof err);
+		tls_ctx_built = 1;
+		if (!tls_ctx && !empty)
+			log_warn("%s: TLS unavailable: %s", s->ip, err);
 	}
-	if (!tls_ctx) {
-		log_warn("%s: TLS unavailable: %s", s->ip, err);
-		memset(&tls_cert_st, 0, sizeof tls_cert_st); /* try again */
-		return -1;
-	}
-	return 0;
+	return tls_ctx ? 0 : -1;
 }
 
 /* Shake hands on the client socket (tls_ctx_ready said yes). */

@@ -2,6 +2,7 @@
  * by tcpserver or systemd socket activation), or with -w a pool worker
  * of relay-listen serving one session after another (smtp_worker.c). */
 #include "smtp_session.h"
+#include "smtp_tls.h"
 #include "smtp_worker.h"
 #include "exitcodes.h"
 #include "log.h"
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
 			log_fatal(EXIT_PERM, "usage: relay-smtpd [-d DIR] [-w]");
 	}
 	settings_load(dir);
+	smtp_tls_init(); /* the key is root's */
 	privs_drop(cf.user_smtpd, NULL);
 	/* a dead queue or policy must cost a 451, not the process */
 	signal(SIGPIPE, SIG_IGN);

@@ -9,10 +9,9 @@ made with the openssl CLI in a fresh temporary directory.
         Instance(conf_overrides=c.conf()) # tls_cert / tls_key settings
 
 The server certificate carries every name in `names` and every address in
-`ips` as subjectAltName.  The directory is 0755 and the key 0600; when the
-tests run as root the key is given to the relaysmtpd user (the daemon that
-reads it may already have dropped privileges), so no key is ever readable
-by group or other.  Everything is removed on exit unless KEEP=1.
+`ips` as subjectAltName.  The directory is 0755 and the key 0600, owned
+by whoever runs the tests (root reads it: relay-master hands it to
+relay-smtpd), or by key_owner when given.  Everything is removed on exit unless KEEP=1.
 
 Also two helpers the TLS/AUTH tests share: check() (harness.check with a
 non-text detail, such as a reply tuple, shown by repr) and wait_tag()
@@ -31,7 +30,7 @@ import harness
 
 class TestCerts:
     def __init__(self, names=('relaybox.test', 'localhost'),
-                 ips=('127.0.0.1', '::1'), key_owner='relaysmtpd'):
+                 ips=('127.0.0.1', '::1'), key_owner=None):
         self.names = list(names)
         self.ips = list(ips)
         self.key_owner = key_owner

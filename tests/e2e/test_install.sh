@@ -48,6 +48,8 @@ if [ -f conf/relay.rules.sample ]; then
 fi
 check "relaybox.service names /usr/sbin/relay-master" \
 	grep -q '^ExecStart=/usr/sbin/relay-master -d /etc/relaybox$' "$dest/etc/systemd/system/relaybox.service"
+check "systemctl reload runs relayctl reload (waits, fails when the certificate did not load)" \
+	grep -q '^ExecReload=/usr/sbin/relayctl -d /etc/relaybox reload$' "$dest/etc/systemd/system/relaybox.service"
 check "no users created for a DESTDIR install" sh -c "! echo \"\$1\" | grep -q mkusers" _ "$out"
 
 echo "# operator's edit" >>"$dest/etc/relaybox/relay.conf"
