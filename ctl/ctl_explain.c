@@ -5,6 +5,7 @@
  * sessions; nothing is counted and the AUTH user is taken as verified.
  * Prints each step considered, the decision and the exact SMTP reply. */
 #include "ctl.h"
+#include "runsock.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -16,7 +17,6 @@
 #include "kv.h"
 #include "ns.h"
 #include "settings.h"
-#include "usock.h"
 
 static int usage(void)
 {
@@ -32,8 +32,8 @@ static int ask(struct kv *req, struct kv_msg *m, struct ns_reader *rd)
 	size_t len;
 	int fd;
 
-	snprintf(path, sizeof path, "%s/policy.sock", cf.run_dir);
-	if ((fd = usock_connect(path)) < 0) {
+	runsock_path(RUNSOCK_POLICY, path, sizeof path);
+	if ((fd = runsock_connect(RUNSOCK_POLICY, path)) < 0) {
 		fprintf(stderr, "relayctl: explain: relay-policy is not running "
 				"(%s)\n", path);
 		return -1;

@@ -15,6 +15,12 @@
  * Exits with a message on failure. */
 void master_layout_create(void);
 
+/* master_run.c */
+/* Write run/<name> whole (run/<name>.tmp created anew with
+ * O_EXCL|O_NOFOLLOW, then renamed); 0, or -1 after a warning. */
+int master_run_write(const char *name, const char *text);
+void master_run_remove(const char *name);
+
 /* master_log.c */
 /* Create the log's directory, open cf.log_file (and syslog when
  * cf.log_syslog); echo to stderr too

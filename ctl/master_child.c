@@ -6,6 +6,7 @@
 #include "master.h"
 #include "admit.h"
 #include "privs.h"
+#include "runsock.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -27,9 +28,9 @@
 #define MASTER_SLOW_RETRY 30.0
 
 static struct master_child children[] = {
-	{ "relay-policy", NULL, &cf.user_policy, "policy.sock", 0, 0, 0, 0, 0, 0, 0, 1, 0 },
-	{ "relay-queue", "-l", &cf.user_queue, "queue.sock", 0, 0, 0, 0, 0, 0, 0, 1, 0 },
-	{ "relay-remote", NULL, &cf.user_remote, "remote.sock", 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-policy", NULL, &cf.user_policy, RUNSOCK_POLICY_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+	{ "relay-queue", "-l", &cf.user_queue, RUNSOCK_QUEUE_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+	{ "relay-remote", NULL, &cf.user_remote, RUNSOCK_REMOTE_NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1 },
 };
@@ -268,26 +269,21 @@ static long child_uid(const struct master_child *c)
 
 void master_child_write_status(void)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	FILE *f;
+	char text[NCHILDREN * 128 + 128];
+	size_t len;
 	int i;
 
-	snprintf(path, sizeof path, "%s/status", cf.run_dir);
-	snprintf(tmp, sizeof tmp, "%s/status.tmp", cf.run_dir);
-	f = fopen(tmp, "w");
-	if (!f) {
-		master_log("warning", "write %s: %s", tmp, strerror(errno));
-		return;
-	}
-	fprintf(f, "relay-master %ld %ld %lld 0\n", (long)getpid(),
-		(long)getuid(), (long long)master_started);
-	for (i = 0; i < NCHILDREN; i++) {
+	len = (size_t)snprintf(text, sizeof text, "relay-master %ld %ld %lld 0\n",
+			       (long)getpid(), (long)getuid(),
+			       (long long)master_started);
+	for (i = 0; i < NCHILDREN && len < sizeof text; i++) {
 		const struct master_child *c = &children[i];
 		if (!c->present)
 			continue;
-		fprintf(f, "%s %ld %ld %lld %d\n", c->name, (long)c->pid,
-			child_uid(c), (long long)c->started, c->restarts);
+		len += (size_t)snprintf(text + len, sizeof text - len,
+					"%s %ld %ld %lld %d\n", c->name,
+					(long)c->pid, child_uid(c),
+					(long long)c->started, c->restarts);
 	}
-	if (fclose(f) != 0 || rename(tmp, path) < 0)
-		master_log("warning", "write %s: %s", path, strerror(errno));
+	master_run_write("status", text);
 }

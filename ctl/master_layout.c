@@ -42,11 +42,12 @@ struct layout_entry {
  * and new/; relay-send (user_send, in group_queue) reads new/, moves
  * finished messages from it into pool/ (for reuse) or removes them, and
  * owns state/; relayctl drops to those uids for its queue commands.
- * run/ is sticky and world-writable because each daemon creates its own
- * socket there after dropping root, and may replace only its own.
+ * run/ belongs to root and only root writes there: each daemon binds its
+ * socket before it drops root (lib/runsock.h), and relay-master's own
+ * files must not be replaceable by anyone else (master_run.c).
  * Parents come before their children. */
 static const struct layout_entry layout[] = {
-	{ &cf.run_dir, "", LAYOUT_DIR, 01777, 0755, NULL, NULL },
+	{ &cf.run_dir, "", LAYOUT_DIR, 0755, 0755, NULL, NULL },
 	{ &cf.secrets_dir, "", LAYOUT_DIR, 0700, 0700, &cf.user_remote, NULL },
 	/* DKIM keys: relay-queue signs, and nobody else reads them */
 	{ &cf.dir, DKIMKEY_DIR, LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },

@@ -22,17 +22,11 @@ static int loop_ready_written;
 
 static void loop_write_ready(void)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	FILE *f;
+	char text[32];
 
-	snprintf(path, sizeof path, "%s/ready", cf.run_dir);
-	snprintf(tmp, sizeof tmp, "%s/ready.tmp", cf.run_dir);
-	f = fopen(tmp, "w");
-	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) < 0) {
-		master_log("warning", "write %s: %s", path, strerror(errno));
+	snprintf(text, sizeof text, "%ld\n", (long)getpid());
+	if (master_run_write("ready", text) < 0)
 		return;
-	}
 	loop_ready_written = 1;
 	master_log("info", "ready: every daemon is up and listening");
 }

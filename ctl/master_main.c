@@ -7,6 +7,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "privs.h"
+#include "runsock.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -66,32 +67,27 @@ static long main_other_master(void)
 /* Leftovers of a previous run that would mislead readiness or status. */
 static void main_clean_run(void)
 {
-	static const char *stale[] = { "ready", "status", "reload", "policy.sock",
-				       "queue.sock", "remote.sock" };
-	char path[PATH_MAX];
-	size_t i;
+	int s;
 
-	for (i = 0; i < sizeof stale / sizeof stale[0]; i++) {
-		main_run_path(path, sizeof path, stale[i]);
-		unlink(path);
-	}
+	master_run_remove("ready");
+	master_run_remove("status");
+	master_run_remove("reload");
+	for (s = 0; s < RUNSOCK_COUNT; s++)
+		master_run_remove(runsock_name((enum runsock)s));
 }
 
 static void main_pidfile(int create)
 {
-	char path[PATH_MAX];
-	FILE *f;
+	char text[32];
 
-	main_run_path(path, sizeof path, "master.pid");
 	if (!create) {
-		unlink(path);
-		main_run_path(path, sizeof path, "ready");
-		unlink(path);
+		master_run_remove("master.pid");
+		master_run_remove("ready");
 		return;
 	}
-	f = fopen(path, "w");
-	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
-		master_fatal(1, "write %s", path);
+	snprintf(text, sizeof text, "%ld\n", (long)getpid());
+	if (master_run_write("master.pid", text) < 0)
+		master_fatal(0, "cannot write %s/master.pid", cf.run_dir);
 }
 
 static void main_signals(void)

@@ -103,22 +103,11 @@ void master_tls_init(void)
 static void write_result(int ok, const char *text)
 {
 	static unsigned long serial;
-	char path[PATH_MAX], tmp[PATH_MAX];
-	FILE *f;
-	int fd;
+	char line[PATH_MAX + 640];
 
-	snprintf(path, sizeof path, "%s/reload", cf.run_dir);
-	snprintf(tmp, sizeof tmp, "%s/reload.tmp", cf.run_dir);
-	/* run/ is everyone's: no link followed, no file taken over */
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!f || fprintf(f, "%lu %s %s\n", ++serial, ok ? "ok" : "failed",
-			  text) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
-		master_log("warning", "write %s: %s", path, strerror(errno));
-		if (!f && fd >= 0)
-			close(fd);
-	}
+	snprintf(line, sizeof line, "%lu %s %s\n", ++serial,
+		 ok ? "ok" : "failed", text);
+	master_run_write("reload", line);
 }
 
 void master_tls_sighup(void)

@@ -33,7 +33,7 @@ int usock_listen(const char *path, int mode)
 		return -1;
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
-	    chmod(path, (mode_t)mode) < 0 || listen(fd, 128) < 0) {
+	    chmod(path, (mode_t)mode) < 0 || listen(fd, USOCK_BACKLOG) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;

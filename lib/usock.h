@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* listen() backlog of every relaybox socket */
+#define USOCK_BACKLOG 128
+
 /* Bind and listen on path (an old socket file is replaced), chmod mode. */
 int usock_listen(const char *path, int mode);
 /* Connect; -1 with errno when nobody listens. */

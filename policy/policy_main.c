@@ -12,8 +12,8 @@
 #include "policy_server.h"
 #include "privs.h"
 #include "rate.h"
+#include "runsock.h"
 #include "settings.h"
-#include "usock.h"
 
 static void allow_user(struct policy_srv *srv, const char *name)
 {
@@ -62,10 +62,11 @@ int main(int argc, char **argv)
 	srv.allow[srv.nallow++] = 0;
 	srv.allow[srv.nallow++] = getuid();
 	allow_user(&srv, cf.user_smtpd);
-	snprintf(sock, sizeof sock, "%s/policy.sock", cf.run_dir);
-	if ((lfd = usock_listen(sock, 0666)) < 0)
+	if ((lfd = runsock_listen(RUNSOCK_POLICY, sock, sizeof sock)) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", sock);
 	privs_drop(cf.user_policy, NULL);
+	if (runsock_listening(lfd) < 0)
+		log_fatalx(EXIT_TEMP, "listen %s", sock);
 	log_info("listening on %s", sock);
 	policy_server_run(&srv, lfd);
 	close(lfd);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "ns.h"
 #include "privs.h"
+#include "runsock.h"
 #include "settings.h"
 #include "usock.h"
 
@@ -422,8 +423,7 @@ int queue_listen_run(void)
 	char path[PATH_MAX];
 	int lfd, wakefd;
 
-	snprintf(path, sizeof path, "%s/queue.sock", cf.run_dir);
-	lfd = usock_listen(path, 0666);
+	lfd = runsock_listen(RUNSOCK_QUEUE, path, sizeof path);
 	if (lfd < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", path);
 	listen_allow(cf.user_smtpd);
@@ -433,6 +433,8 @@ int queue_listen_run(void)
 		log_fatalx(EXIT_TEMP, "cannot read the admission key");
 	listen_fd_limit();
 	privs_drop(cf.user_queue, cf.group_queue);
+	if (runsock_listening(lfd) < 0)
+		log_fatalx(EXIT_TEMP, "listen %s", path);
 	queue_dirs_ensure(cf.queue_dir);
 	queue_dirs_sweep(cf.queue_dir, queue_now(), LISTEN_TMP_AGE);
 	signal(SIGPIPE, SIG_IGN);

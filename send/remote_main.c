@@ -3,6 +3,7 @@
  * and forks one worker per accepted relay-send connection (qmail-rspawn
  * style).  Only root, our own uid and cf.user_send may connect. */
 #include "remote.h"
+#include "runsock.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -108,11 +109,12 @@ int main(int argc, char **argv)
 	 * for it (relay-master) must find us ready and unprivileged */
 	if (remote_session_tls_init(err, sizeof err) < 0)
 		log_fatal(EXIT_TEMP, "TLS client setup: %s", err);
-	snprintf(path, sizeof path, "%s/remote.sock", cf.run_dir);
-	lfd = usock_listen(path, 0666);
+	lfd = runsock_listen(RUNSOCK_REMOTE, path, sizeof path);
 	if (lfd < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
 	privs_drop(cf.user_remote, cf.group_queue);
+	if (runsock_listening(lfd) < 0)
+		log_fatalx(EXIT_TEMP, "listen on %s", path);
 	main_signals();
 	log_info("listening on %s", path);
 	for (;;) {

@@ -6,6 +6,7 @@
 #include "io.h"
 #include "kv.h"
 #include "ns.h"
+#include "runsock.h"
 #include "settings.h"
 #include "usock.h"
 
@@ -63,8 +64,8 @@ int send_inject(const char *msg, size_t len, const char *from,
 	size_t elen = inj_envelope(env, sizeof env, from, rcpt, kind);
 	size_t flen = ns_encode(frame, sizeof frame, "op=inject\n", 10);
 
-	snprintf(path, sizeof path, "%s/queue.sock", cf.run_dir);
-	sock = usock_connect(path);
+	runsock_path(RUNSOCK_QUEUE, path, sizeof path);
+	sock = runsock_connect(RUNSOCK_QUEUE, path);
 	if (sock < 0)
 		return snprintf(err, errsz, "%s: %s", path, strerror(errno)), -1;
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

@@ -15,6 +15,7 @@
 #include "kv.h"
 #include "log.h"
 #include "ns.h"
+#include "runsock.h"
 #include "settings.h"
 #include "usock.h"
 
@@ -109,7 +110,7 @@ static void worker_start(struct send_job *j, long long now)
 
 static int worker_open(struct send_worker *w, const char *path)
 {
-	w->fd = usock_connect(path);
+	w->fd = runsock_connect(RUNSOCK_REMOTE, path);
 	if (w->fd >= 0 && ns_reader_init(&w->rd, w->fd) == 0) {
 		fd_nonblock(w->fd);
 		w->backoff_ms = 0;
@@ -132,7 +133,7 @@ long send_worker_connect(long long now)
 	long next = 60000;
 
 	(void)now;
-	snprintf(path, sizeof path, "%s/remote.sock", cf.run_dir);
+	runsock_path(RUNSOCK_REMOTE, path, sizeof path);
 	for (size_t i = 0; i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
 		if (w->fd >= 0 || (ms >= w->retry_ms && worker_open(w, path) == 0))

@@ -1,6 +1,7 @@
 /* smtp_policy.c: talking to relay-policy.  smtpd never decides relaying
  * itself: it sends what it saw and answers the client what policy says. */
 #include "smtp_policy.h"
+#include "runsock.h"
 #include "smtp_frame.h"
 #include "log.h"
 #include "usock.h"
@@ -21,7 +22,7 @@ int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 	p->heldn = 0;
 	p->owed = p->aged = 0;
 	p->posted = 0;
-	p->fd = usock_connect(path);
+	p->fd = runsock_connect(RUNSOCK_POLICY, path);
 	if (p->fd < 0)
 		return -1;
 	/* non-blocking, replies waited for with poll: a read blocked on a

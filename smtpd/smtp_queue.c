@@ -1,5 +1,6 @@
 /* smtp_queue.c: handing a message to relay-queue (see smtp_queue.h). */
 #include "smtp_queue.h"
+#include "runsock.h"
 #include "smtp_frame.h"
 #include "admit.h"
 #include "io.h"
@@ -43,7 +44,7 @@ static void conn_drop(void)
 static int conn_open(const char *sockpath)
 {
 	conn.rd.buf = NULL;
-	conn.sock = usock_connect(sockpath);
+	conn.sock = runsock_connect(RUNSOCK_QUEUE, sockpath);
 	if (conn.sock < 0) {
 		log_warn("queue: connect %s: %s", sockpath, strerror(errno));
 		return -1;

@@ -1,6 +1,7 @@
 /* smtp_session.c: one SMTP session: the greeting, the command loop with
  * its table of verbs, the per-session limits (commands, errors, time). */
 #include "smtp_session.h"
+#include "runsock.h"
 #include "smtp_cmd.h"
 #include "smtp_queue.h"
 #include "smtp_tls.h"
@@ -193,7 +194,7 @@ static int session_connect(struct smtp_session *s)
 	int rc;
 
 	session_look_kept(s);
-	snprintf(path, sizeof path, "%s/policy.sock", cf.run_dir);
+	runsock_path(RUNSOCK_POLICY, path, sizeof path);
 	if (s->policy.fd < 0 && smtp_policy_open(&s->policy, path,
 						 (int)cf.smtp_timeout * 1000) < 0)
 		rc = -1;

@@ -3,6 +3,7 @@
  * 250 only when the queue said the message is durable.  Then tell
  * policy to count it. */
 #include "smtp_session.h"
+#include "runsock.h"
 #include "smtp_data.h"
 #include "smtp_queue.h"
 #include "log.h"
@@ -194,7 +195,7 @@ static int txn_start(struct smtp_session *s, const char *arg,
 	}
 	if (data_policy(s) < 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/queue.sock", cf.run_dir);
+	runsock_path(RUNSOCK_QUEUE, path, sizeof path);
 	if (smtp_queue_open(j, path) < 0) {
 		smtp_reply(s, QUEUE_TEMPFAIL);
 		smtp_session_reset_tx(s, 1);

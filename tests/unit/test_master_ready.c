@@ -1,4 +1,4 @@
-// links: ctl/master_ready.c ctl/master_child.c ctl/master_log.c ctl/master_tls.c
+// links: ctl/master_ready.c ctl/master_child.c ctl/master_log.c ctl/master_tls.c ctl/master_run.c
 /* test_master_ready.c: relay-master's readiness check reads LISTEN
  * sockets from /proc/net/tcp{,6}; the address forms of the listen setting
  * must match what relay-listen binds, and nothing else.  Also the log's
