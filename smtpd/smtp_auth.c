@@ -178,6 +178,9 @@ static int auth_policy(struct smtp_session *s, const char *user,
 	kv_free(&req);
 	log_field(clean, sizeof clean, user, strlen(user));
 	if (rc < 0) {
+		/* unlike other refusals by policy, a failed AUTH counts for
+		 * errors_max: a session of guesses is cut off */
+		smtp_session_error(s);
 		log_info("%s: AUTH failed for %s", s->ip, clean);
 		return -1;
 	}

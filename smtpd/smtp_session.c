@@ -302,8 +302,8 @@ int smtp_session_ask(struct smtp_session *s, struct kv *req,
 {
 	if (smtp_policy_ask(&s->policy, req, v) == 0)
 		return 0;
+	/* not the client's error: not counted for errors_max */
 	smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
-	smtp_session_error(s);
 	return -1;
 }
 
@@ -315,9 +315,10 @@ int smtp_session_decide(struct smtp_session *s, struct kv *req,
 		return -1;
 	if (v->action == SMTP_ACCEPT)
 		return 0;
+	/* a refusal by policy is not a protocol error: errors_max counts
+	 * those only (a client refused at RCPT is not cut off for it) */
 	smtp_policy_defaults(v, code, esc, text);
 	smtp_reply_verdict(s, v);
-	smtp_session_error(s);
 	return -1;
 }
 

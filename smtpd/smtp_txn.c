@@ -29,10 +29,8 @@ static int data_policy(struct smtp_session *s)
 	kv_add(&req, "phase", "data");
 	rc = smtp_policy_post(&s->policy, &req);
 	kv_free(&req);
-	if (rc < 0) {
+	if (rc < 0)
 		smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
-		smtp_session_error(s);
-	}
 	return rc;
 }
 
@@ -45,7 +43,6 @@ static int txn_verdict(struct smtp_session *s, struct smtp_admit *admit)
 
 	if (smtp_policy_verdict(&s->policy, &v) < 0) {
 		smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
-		smtp_session_error(s);
 		return -1;
 	}
 	if (v.action == SMTP_ACCEPT) {
@@ -54,7 +51,6 @@ static int txn_verdict(struct smtp_session *s, struct smtp_admit *admit)
 	}
 	smtp_policy_defaults(&v, 554, "5.7.1", "Transaction refused");
 	smtp_reply_verdict(s, &v);
-	smtp_session_error(s);
 	return -1;
 }
 

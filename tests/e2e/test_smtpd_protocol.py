@@ -413,6 +413,20 @@ def test_caps_and_timers(inst):
     check('errors_max 3: 500 x3 then 421 4.7.0',
           codes == [500, 500, 500] and code == 421, (codes, code, lines))
     r.close()
+    # refusals by policy are not protocol errors: four 553s at RCPT and
+    # the session goes on (errors_max is 3)
+    r, _ = session_free(inst.port)
+    r.cmd(b'EHLO client.example.com\r\n')
+    r.cmd(b'MAIL FROM:<sender@example.com>\r\n')
+    try:
+        codes = [r.cmd(b'RCPT TO:<host!a%d@example.org>\r\n' % i)[0]
+                 for i in range(4)]
+        code, lines = r.cmd(b'RCPT TO:<fine@example.org>\r\n')
+    except (EOFError, OSError) as e:  # cut off: the bug this checks
+        codes, code, lines = [], 0, [str(e)]
+    check('errors_max 3: four policy refusals (553) do not end the session',
+          codes == [553] * 4 and code == 250, (codes, code, lines))
+    r.close()
     r, _ = session_free(inst.port)
     codes = [r.cmd(b'NOOP\r\n')[0] for _ in range(11)]
     check('commands_max 10: the 11th gets 421', codes == [250] * 10 + [421], codes)
