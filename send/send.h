@@ -155,6 +155,7 @@ struct send_dsn_rcpt {
 	int code;             /* SMTP code, 0 when none */
 	const char *text;     /* the reply text (or reason) */
 	const char *relay;    /* "host[ip]:port" or "" */
+	long long last;       /* time of the last attempt, 0 when none yet */
 };
 struct send_dsn {
 	int delayed;          /* 1: Action delayed (warning), 0: failed */
@@ -165,6 +166,12 @@ struct send_dsn {
 	const char *headers;  /* the original header block (CRLF lines) */
 	size_t headers_len;
 };
+/* The reason given for a recipient no attempt has reached yet (a delay
+ * warning can go before the first attempt: a held message, a busy
+ * destination): the relay's own queue is the congestion (RFC 3463
+ * 4.4.5). */
+#define SEND_DSN_NOT_TRIED "4.4.5 not attempted yet: waiting in the " \
+			   "relay's queue for a delivery slot"
 /* The RFC 3464 status "x.y.z" for a result: the enhanced code at the
  * start of text, else derived from the SMTP code. */
 void send_dsn_status(int code, const char *text, int delayed, char *buf,

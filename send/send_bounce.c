@@ -47,6 +47,7 @@ static int bounce_send(const char *qdir, struct send_msg *m, const char *to,
 		r[n].code = s->code;
 		r[n].text = bounce_relay(s->text, relay[n], sizeof relay[n]);
 		r[n].relay = relay[n];
+		r[n].last = s->attempts > 0 ? s->last : 0;
 		n++;
 	}
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);

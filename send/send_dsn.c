@@ -108,6 +108,12 @@ static void dsn_head(struct dsn_buf *b, const struct send_dsn *d,
 	dsn_add(b, "This is a MIME-encapsulated message.\r\n\r\n");
 }
 
+/* A recipient's reason: its last reply, or why there is none yet. */
+static const char *dsn_text(const struct send_dsn_rcpt *r)
+{
+	return r->code || (r->text && *r->text) ? r->text : SEND_DSN_NOT_TRIED;
+}
+
 static void dsn_human(struct dsn_buf *b, const struct send_dsn *d,
 		      const char *boundary)
 {
@@ -128,7 +134,7 @@ static void dsn_human(struct dsn_buf *b, const struct send_dsn *d,
 		dsn_add(b, "<%s>: ", r->addr);
 		if (r->code)
 			dsn_add(b, "%d ", r->code);
-		dsn_add(b, "%s\r\n", dsn_clean(r->text, t, sizeof t));
+		dsn_add(b, "%s\r\n", dsn_clean(dsn_text(r), t, sizeof t));
 	}
 	dsn_add(b, "\r\n");
 }
@@ -143,26 +149,27 @@ static void dsn_status(struct dsn_buf *b, const struct send_dsn *d,
 	dsn_add(b, "Reporting-MTA: dns; %s\r\nX-Relaybox-Queue-ID: %s\r\n",
 		d->reporting_mta, d->qid);
 	dsn_add(b, "Arrival-Date: %s\r\n", date);
-	date822_format(d->now, date, sizeof date);
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		const struct send_dsn_rcpt *r = &d->rcpt[i];
-		send_dsn_status(r->code, r->text, d->delayed, st, sizeof st);
+		send_dsn_status(r->code, dsn_text(r), d->delayed, st, sizeof st);
 		dsn_add(b, "\r\nFinal-Recipient: rfc822; %s\r\n", r->addr);
 		dsn_add(b, "Action: %s\r\nStatus: %s\r\n",
 			d->delayed ? "delayed" : "failed", st);
 		if (r->relay && *r->relay)
 			dsn_add(b, "Remote-MTA: dns; %s\r\n",
 				dsn_clean(r->relay, relay, sizeof relay));
-		dsn_clean(r->text, t, sizeof t);
+		dsn_clean(dsn_text(r), t, sizeof t);
 		if (r->code)
 			dsn_add(b, "Diagnostic-Code: smtp; %d %s\r\n", r->code, t);
 		else
 			dsn_add(b, "Diagnostic-Code: X-relaybox; %s\r\n", t);
-		dsn_add(b, "Last-Attempt-Date: %s\r\n", date);
+		if (r->last > 0) { /* RFC 3464 2.3.7: only after an attempt */
+			date822_format(r->last, date, sizeof date);
+			dsn_add(b, "Last-Attempt-Date: %s\r\n", date);
+		}
 		if (d->delayed) {
 			date822_format(d->retry_until, date, sizeof date);
 			dsn_add(b, "Will-Retry-Until: %s\r\n", date);
-			date822_format(d->now, date, sizeof date);
 		}
 	}
 	dsn_add(b, "\r\n");

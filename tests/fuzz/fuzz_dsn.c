@@ -251,6 +251,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			? 200 + ((x[1][0] & 3) * 100) + (x[1][1] & 63) : 0;
 		r[i].text = x[2];
 		r[i].relay = x[3];
+		r[i].last = x[1][0] & 1 ? d.now - 60 : 0;
 	}
 	d.reporting_mta = f[1];
 	d.qid = f[2];

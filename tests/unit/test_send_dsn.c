@@ -59,8 +59,8 @@ static void test_bounce(void)
 			   "Message-ID: <m1@test>\r\n";
 	struct send_dsn_rcpt r[] = {
 		{ "bad@example.org", 550, "5.1.1 no such user",
-		  "mx.example.org[192.0.2.5]:25" },
-		{ "gone@example.net", 0, "4.4.7 expired\r\nInjected: x", "" },
+		  "mx.example.org[192.0.2.5]:25", 1795432880 },
+		{ "gone@example.net", 0, "4.4.7 expired\r\nInjected: x", "", 0 },
 	};
 	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "ABC",
 			      .to = "a@example.com", .arrival = 1795432783,
@@ -109,13 +109,57 @@ static void test_bounce(void)
 	free(m);
 }
 
+/* A delay warning that goes before any attempt reached a recipient: a
+ * real Status and Diagnostic-Code, and no Last-Attempt-Date; a tried
+ * recipient beside it keeps its reply and the date of its attempt. */
+static void test_delay_untried(void)
+{
+	const char hdr[] = "Subject: later\r\n";
+	struct send_dsn_rcpt r[] = {
+		{ "waiting@example.org", 0, "", "", 0 },
+		{ "tried@example.net", 451, "4.7.1 greylisted",
+		  "mx.example.net[192.0.2.7]:25", 1795432800 },
+	};
+	struct send_dsn d = { .delayed = 1, .reporting_mta = "relay.test",
+			      .qid = "DEF", .to = "a@example.com",
+			      .arrival = 1795432783, .now = 1795447183,
+			      .retry_until = 1795432783 + 432000, .rcpt = r,
+			      .nrcpt = 2, .headers = hdr,
+			      .headers_len = sizeof hdr - 1 };
+	size_t len;
+	char *m = send_dsn_compose(&d, &len);
+	const char *w = m ? strstr(m, "Final-Recipient: rfc822; waiting@") : NULL;
+	const char *t = m ? strstr(m, "Final-Recipient: rfc822; tried@") : NULL;
+
+	T_CHECK("untried: both recipient blocks", w && t && w < t);
+	if (!w || !t) {
+		free(m);
+		return;
+	}
+	T_CHECK("untried: Status 4.4.5",
+		strstr(w, "\r\nStatus: 4.4.5\r\n") && strstr(w, "Status") < t);
+	T_CHECK("untried: Diagnostic-Code says why",
+		strstr(w, "\r\nDiagnostic-Code: X-relaybox; 4.4.5 not attempted "
+			  "yet") == strstr(w, "\r\nDiagnostic-Code:"));
+	T_CHECK("untried: no Last-Attempt-Date in its block",
+		!strstr(w, "Last-Attempt-Date") ||
+		strstr(w, "Last-Attempt-Date") > t);
+	T_CHECK("untried: the human part says why too",
+		strstr(m, "<waiting@example.org>: 4.4.5 not attempted yet"));
+	T_CHECK("tried: its reply and Last-Attempt-Date",
+		strstr(t, "Status: 4.7.1\r\n") &&
+		strstr(t, "Diagnostic-Code: smtp; 451 4.7.1 greylisted\r\n") &&
+		strstr(t, "\r\nLast-Attempt-Date: "));
+	free(m);
+}
+
 /* The client wrote the original header block: a line that imitates the
  * boundary, a bare LF or CR, a NUL and an overlong line must not break
  * the notice's MIME structure (found by tests/fuzz/fuzz_dsn.c). */
 static void test_hostile_headers(void)
 {
 	static char hdr[3000];
-	struct send_dsn_rcpt r = { "bad@example.org", 550, "5.1.1 no", "" };
+	struct send_dsn_rcpt r = { "bad@example.org", 550, "5.1.1 no", "", 0 };
 	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "ABC",
 			      .to = "a@example.com", .now = 1795432883,
 			      .rcpt = &r, .nrcpt = 1, .headers = hdr };
@@ -151,6 +195,7 @@ int main(void)
 {
 	test_status();
 	test_bounce();
+	test_delay_untried();
 	test_hostile_headers();
 	return t_done();
 }
