@@ -96,10 +96,11 @@ asan:
 	$(MAKE) VARIANT=asan programs unit
 
 # installs what the tests need (conf/deps.sh), builds the test build,
-# runs every test
+# runs every test (TESTS="e2e tls": tests/run's arguments, one group)
+TESTS ?=
 test:
 	conf/deps.sh test
-	+tests/run
+	+tests/run $(TESTS)
 
 bench:
 	bench/run
