@@ -69,6 +69,7 @@ static const struct cfg_item settings_table[] = {
 	S(user_queue, "relayqueue"), S(user_send, "relaysend"),
 	S(user_remote, "relayremote"), S(group_queue, "relayq"),
 	B(rate_accounting, "yes"),
+	S(dkim_fail, "defer"),
 };
 
 const char *settings_default_dir(void)
@@ -114,6 +115,9 @@ void settings_load(const char *dir)
 	default_path(&cf.users_cdb, "users.cdb");
 	default_path(&cf.counters_file, "counters");
 	default_path(&cf.secrets_dir, "secrets");
+	if (strcmp(cf.dkim_fail, "defer") && strcmp(cf.dkim_fail, "unsigned"))
+		log_fatal(EXIT_PERM, "%s: dkim_fail must be defer or unsigned, "
+			   "not \"%s\"", path, cf.dkim_fail);
 	if (!*cf.hostname) {
 		if (gethostname(host, sizeof host) < 0)
 			strcpy(host, "localhost");

@@ -45,6 +45,9 @@ struct settings {
 	/* no = relay-policy neither checks nor counts rate limits (the
 	 * benchmark's "service features off"; the rules still decide) */
 	int rate_accounting;
+	/* DKIM: a signing failure defers the message (451 4.3.0), or
+	 * "unsigned" relays it unsigned with a log line */
+	char *dkim_fail;
 };
 
 extern struct settings cf;

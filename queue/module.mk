@@ -3,3 +3,8 @@ QUEUE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard queue/*.c))
 PROGRAMS += relay-queue
 $(eval $(call program,relay-queue,$(QUEUE_OBJ)))
 MAN_PAGES += man/relay-queue.8
+# libopendkim signs (queue_dkim*.c): linked into relay-queue alone, and
+# into the unit tests that link those files.
+DKIM_LIBS := $(shell pkg-config --libs opendkim)
+$(BIN)/relay-queue: LDLIBS += $(DKIM_LIBS)
+$(BUILD)/tests/test_queue_commit $(BUILD)/tests/test_queue_dkim: LDLIBS += $(DKIM_LIBS)

@@ -4,6 +4,9 @@
  *   queue_env      envelope reading and parsing (hostile input)
  *   queue_spool    holding the message until the envelope has arrived
  *   queue_received the Received header and the RFC 5322 date
+ *   queue_dkim     DKIM signing as the message streams in (libopendkim);
+ *                  queue_dkim_hdr its header scanning, queue_dkim_keys
+ *                  the rules.cdb lookup and the key files
  *   queue_dirs     queue directories, ids, the trigger FIFO
  *   queue_inject   one injection: envelope checks, tmp/<id> written
  *   queue_commit   group commit: fsync a batch of tmp/ files, rename them
@@ -19,6 +22,7 @@
 #include <sys/types.h>
 
 #include "admit.h"
+#include "dkimkey.h"
 #include "qfile.h"
 
 #define QUEUE_ENV_MAX (32L * 1024 * 1024)  /* envelope bytes */
@@ -48,6 +52,9 @@ struct queue_spool {
 	int fd;          /* overflow file (unlinked), -1 until needed */
 	const char *dir; /* where the overflow file goes */
 	off_t total;
+	/* sees every byte as it is added (the DKIM signer), or NULL */
+	void (*tap)(void *arg, const char *p, size_t n);
+	void *tap_arg;
 };
 void queue_spool_init(struct queue_spool *s, const char *dir);
 /* Read fd to EOF into the spool; 0, or -1 with errno. */
@@ -70,6 +77,67 @@ void queue_spool_drop(struct queue_spool *s);
  * and folded; returns a malloc'd string or NULL. */
 char *queue_received(const struct qfile *q, const char *hostname,
 		     long long now);
+
+/* ---- DKIM signing (queue_dkim.c, queue_dkim_hdr.c, queue_dkim_keys.c) ---- */
+#define QUEUE_DKIM_HDR_MAX (256 * 1024) /* header section held to sign */
+struct dkim;                            /* libopendkim's handle */
+struct queue_dkim {
+	int state;                      /* DK_* in queue_dkim.c */
+	char *hdr;                      /* the header section, until complete */
+	size_t len, cap;
+	char why[512];                  /* why unsigned, or the failure */
+	int log_why;                    /* the reason is worth a log line */
+	char domain[256], customer[64]; /* d=, and the domain's customer */
+	int n;
+	size_t hlen;                    /* header section kept for Ed25519 */
+	struct dkim *h[DKIMKEY_SIGS_MAX];          /* RSA: libopendkim */
+	struct queue_dkim_ed *ed[DKIMKEY_SIGS_MAX]; /* Ed25519: OpenSSL */
+	char *key[DKIMKEY_SIGS_MAX];               /* Ed25519's PEM (a copy) */
+	int alg[DKIMKEY_SIGS_MAX];
+	long expire[DKIMKEY_SIGS_MAX];
+	char selector[DKIMKEY_SIGS_MAX][DKIMKEY_SELECTOR_MAX + 1];
+};
+void queue_dkim_init(struct queue_dkim *d);
+/* The next bytes of the message (a spool tap: arg is the queue_dkim). */
+void queue_dkim_feed(void *arg, const char *p, size_t n);
+/* The message is complete and q holds the envelope and the qid: the
+ * DKIM-Signature header lines, CRLF-terminated, RSA first, into *sig
+ * (malloc'd; NULL when the message is not to be signed, and why is
+ * logged when it deserves it).  0, or -1 when signing failed (err). */
+int queue_dkim_finish(struct queue_dkim *d, const struct qfile *q,
+		      char **sig, char *err, size_t errsz);
+void queue_dkim_free(struct queue_dkim *d);
+/* Ed25519 signatures through OpenSSL (queue_dkim_ed.c says why). */
+struct queue_dkim_ed;
+struct queue_dkim_edsig {
+	const char *domain, *selector;
+	long expire;
+	const char *const *sign, *const *over;  /* header names, NULL-ended */
+};
+struct queue_dkim_ed *queue_dkim_ed_new(void);
+void queue_dkim_ed_body(struct queue_dkim_ed *e, const char *p, size_t n);
+/* Sign: the header section hdr[0..hlen), the key in PEM; the
+ * "DKIM-Signature: ...\r\n" lines (malloc'd), or NULL with err. */
+char *queue_dkim_ed_sign(struct queue_dkim_ed *e, const char *hdr,
+			 size_t hlen, const char *pem,
+			 const struct queue_dkim_edsig *s, char *err,
+			 size_t errsz);
+void queue_dkim_ed_free(struct queue_dkim_ed *e);
+/* Header scanning (pure): where the header section ends (the offset
+ * past its empty line; from: bytes before it were searched already), or
+ * -1 when not yet in buf; a message starting with an empty line has none. */
+long queue_dkim_eoh(const char *buf, size_t len, size_t from);
+/* The number of From: fields in the header section, the first one's
+ * value unfolded into val (-1 when it does not fit). */
+int queue_dkim_from(const char *hdr, size_t len, char *val, size_t valsz);
+/* The signatures for the From: domain fromdom (lowercase) from
+ * rules.cdb (dkim:<domain>, then dkim:.<parent>...): the d= domain, its
+ * customer, up to DKIMKEY_SIGS_MAX sigs.  The number, 0 for none. */
+int queue_dkim_lookup(const char *fromdom, char *domain, size_t dn,
+		      char *customer, size_t cn, struct dkimkey_sig *sigs);
+/* A key file's text (kept, read again when the file changed), or NULL
+ * with err. */
+const char *queue_dkim_key(const char *path, char *err, size_t errsz);
 
 /* ---- directories, ids, trigger (queue_dirs.c) ---- */
 /* Create queue/{tmp,new,state,hold} and the trigger FIFO when missing
@@ -99,6 +167,7 @@ struct queue_result {
 struct queue_job {
 	int msgfd, envfd;         /* the client's pipes, -1 once read */
 	struct queue_spool sp;    /* the message */
+	struct queue_dkim dk;     /* its signer, fed by the spool */
 	char *env;                /* the envelope, parsed into q */
 	size_t envlen, envcap;
 	struct qfile q;

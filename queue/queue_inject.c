@@ -83,10 +83,10 @@ static int inject_writev(int fd, struct iovec *iov, int n)
 /* Header + Received + message; one writev when the message is in
  * memory (nearly always), so a 4 KiB message costs one system call.
  * The bytes written go to *len (a pool file is cut there: no lseek). */
-static int inject_file(int fd, struct queue_job *j, long long now,
-		       off_t *len)
+static int inject_file(int fd, struct queue_job *j, const char *sig,
+		       long long now, off_t *len)
 {
-	size_t hlen;
+	size_t hlen, slen = sig ? strlen(sig) : 0;
 	char *hdr = qfile_format(&j->q, &hlen);
 	char *rcv = queue_received(&j->q, cf.hostname, now);
 	int rc = -1;
@@ -94,19 +94,38 @@ static int inject_file(int fd, struct queue_job *j, long long now,
 	if (!hdr || !rcv) {
 		errno = ENOMEM;
 	} else if (j->sp.fd < 0) {
-		struct iovec iov[3] = { { hdr, hlen },
+		struct iovec iov[4] = { { hdr, hlen },
+					{ (char *)(sig ? sig : ""), slen },
 					{ rcv, strlen(rcv) },
 					{ j->sp.mem, j->sp.len } };
-		rc = inject_writev(fd, iov, 3);
-		*len = (off_t)(hlen + strlen(rcv) + j->sp.len);
+		rc = inject_writev(fd, iov, 4);
+		*len = (off_t)(hlen + slen + strlen(rcv) + j->sp.len);
 	} else if (io_write_all(fd, hdr, hlen) == 0 &&
+		   io_write_all(fd, sig ? sig : "", slen) == 0 &&
 		   io_write_all(fd, rcv, strlen(rcv)) == 0) {
 		rc = queue_spool_copy(&j->sp, fd);
-		*len = (off_t)(hlen + strlen(rcv)) + j->sp.total;
+		*len = (off_t)(hlen + slen + strlen(rcv)) + j->sp.total;
 	}
 	free(hdr);
 	free(rcv);
 	return rc;
+}
+
+/* The DKIM-Signature lines (NULL: none), or -1 under dkim_fail = defer
+ * when signing failed (the verdict in j->r). */
+static int inject_sign(struct queue_job *j, char **sig)
+{
+	char err[300];
+
+	if (queue_dkim_finish(&j->dk, &j->q, sig, err, sizeof err) == 0)
+		return 0;
+	if (cf.dkim_fail && !strcmp(cf.dkim_fail, "unsigned")) {
+		log_warn("%s: dkim=unsigned: signing failed (dkim_fail = "
+			 "unsigned): %s", j->q.qid, err);
+		return 0;
+	}
+	log_warn("%s: dkim=failed: %s (dkim_fail = defer)", j->q.qid, err);
+	return inject_fail(&j->r, EXIT_TEMP, "DKIM signing failed");
 }
 
 /* A pool file (queue_pool.c) when one is safe to use, else tmp/<id>,
@@ -139,7 +158,7 @@ static int inject_open(struct queue_job *j)
 int queue_inject_write(struct queue_job *j)
 {
 	long long now = queue_now();
-	char err[200];
+	char err[200], *sig = NULL;
 	off_t len = 0;
 	int fd;
 
@@ -157,15 +176,23 @@ int queue_inject_write(struct queue_job *j)
 	/* a pool file keeps what it held beyond what was just written; not
 	 * when it was no longer (written from 0, it ends where we did): a
 	 * truncation per message is a system call and an inode update */
-	if (inject_file(fd, j, now, &len) < 0 ||
-	    (j->reused && j->oldsize > len && ftruncate(fd, len) < 0)) {
-		inject_failx(&j->r, "write");
+	if (inject_sign(j, &sig) < 0) {
 		close(fd);
 		unlink(j->tmp);
 		return -1;
 	}
+	if (inject_file(fd, j, sig, now, &len) < 0 ||
+	    (j->reused && j->oldsize > len && ftruncate(fd, len) < 0)) {
+		inject_failx(&j->r, "write");
+		free(sig);
+		close(fd);
+		unlink(j->tmp);
+		return -1;
+	}
+	free(sig);
 	j->fd = fd;
 	queue_spool_drop(&j->sp);
+	queue_dkim_free(&j->dk);
 	return 0;
 }
 

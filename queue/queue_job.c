@@ -36,6 +36,9 @@ void queue_job_init(struct queue_job *j, int msgfd, int envfd)
 	j->fd = -1;
 	j->replyfd = -1;
 	queue_spool_init(&j->sp, tmpdir);
+	queue_dkim_init(&j->dk);
+	j->sp.tap = queue_dkim_feed;
+	j->sp.tap_arg = &j->dk;
 }
 
 void queue_job_free(struct queue_job *j)
@@ -49,6 +52,7 @@ void queue_job_free(struct queue_job *j)
 	qfile_free(&j->q);
 	free(j->env);
 	queue_spool_free(&j->sp);
+	queue_dkim_free(&j->dk);
 	j->env = NULL;
 	j->fd = -1;
 }

@@ -37,6 +37,8 @@ static int spool_spill(struct queue_spool *s)
 
 int queue_spool_add(struct queue_spool *s, const char *p, size_t n)
 {
+	if (s->tap)
+		s->tap(s->tap_arg, p, n);
 	s->total += (off_t)n;
 	if (s->fd < 0 && s->len + n > SPOOL_MEM && spool_spill(s) < 0)
 		return -1;

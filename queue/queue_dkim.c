@@ -1,0 +1,361 @@
+/* queue_dkim.c: DKIM signing inside relay-queue, as the message streams
+ * in (ARCHITECTURE.md "DKIM signing" says why here).  The header section
+ * is held until it is complete; its From: domain picks the keys
+ * (rules.cdb); from then on every chunk goes straight to libopendkim,
+ * which canonicalizes (relaxed/relaxed), selects the headers and hashes
+ * (SHA-256).  At the end, once the envelope names the customer, each
+ * handle signs (RSA, Ed25519) and the DKIM-Signature lines go on top of
+ * the message in the queue file. */
+#include "queue.h"
+#include "log.h"
+#include "settings.h"
+
+#include <opendkim/dkim.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { DK_HEADER, DK_SIGNING, DK_SKIP, DK_FAIL };
+
+/* Signed when present; oversigned (listed once more than present, so none
+ * can be added after signing) for the fields a reader sees and that
+ * appear once: From above all, as Gmail and rspamd do. */
+static const char *sign_hdrs[] = {
+	"from", "to", "cc", "subject", "date", "message-id", "reply-to",
+	"sender", "in-reply-to", "references", "mime-version",
+	"content-type", "content-transfer-encoding", "list-unsubscribe",
+	"list-unsubscribe-post", "list-id", NULL
+};
+static const char *oversign_hdrs[] = {
+	"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To", NULL
+};
+
+static DKIM_LIB *dk_lib(void)
+{
+	static DKIM_LIB *lib;
+	unsigned int flags = DKIM_LIBFLAGS_FIXCRLF;
+
+	/* the header lists go by address: the option's size is a pointer's */
+
+	if (lib)
+		return lib;
+	lib = dkim_init(NULL, NULL);
+	if (lib && (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
+				 sizeof flags) != DKIM_STAT_OK ||
+		    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS,
+				 sign_hdrs, sizeof(char **)) != DKIM_STAT_OK ||
+		    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS,
+				 oversign_hdrs, sizeof(char **)) !=
+			    DKIM_STAT_OK)) {
+		dkim_close(lib);
+		lib = NULL;
+	}
+	return lib;
+}
+
+/* x= follows from the library's signature TTL: set per signature, just
+ * before the library reads it (one thread signs). */
+static void dk_ttl(long expire)
+{
+	uint64_t ttl = (uint64_t)expire;
+	dkim_options(dk_lib(), DKIM_OP_SETOPT, DKIM_OPTS_SIGNATURETTL, &ttl,
+		     sizeof ttl);
+}
+
+static void dk_stop(struct queue_dkim *d, int state, int log_it,
+		    const char *fmt, const char *arg)
+{
+	d->state = state;
+	d->log_why = log_it;
+	snprintf(d->why, sizeof d->why, fmt, arg);
+	free(d->hdr);
+	d->hdr = NULL;
+	d->len = d->cap = 0;
+}
+
+void queue_dkim_init(struct queue_dkim *d)
+{
+	memset(d, 0, sizeof *d);
+	d->state = DK_HEADER;
+}
+
+void queue_dkim_free(struct queue_dkim *d)
+{
+	for (int i = 0; i < d->n; i++) {
+		if (d->h[i])
+			dkim_free(d->h[i]);
+		queue_dkim_ed_free(d->ed[i]);
+		free(d->key[i]);
+	}
+	free(d->hdr);
+	queue_dkim_init(d);
+}
+
+/* A message the library cannot parse (a malformed DKIM-Signature it
+ * carries already, say) is relayed unsigned: deferring it would only
+ * bring it back.  Anything else is a failure of ours (dkim_fail). */
+static void dk_chunk(struct queue_dkim *d, const char *p, size_t n)
+{
+	for (int i = 0; i < d->n && d->state == DK_SIGNING; i++) {
+		if (d->ed[i])
+			continue; /* the body only, and dk_body does it */
+		DKIM_STAT st = dkim_chunk(d->h[i], (u_char *)p, n);
+		const char *e = dkim_geterror(d->h[i]);
+		if (st == DKIM_STAT_SYNTAX)
+			dk_stop(d, DK_SKIP, 1, "the header does not parse: %s",
+				e ? e : "syntax");
+		else if (st != DKIM_STAT_OK)
+			dk_stop(d, DK_FAIL, 1, "hashing: %s",
+				e ? e : dkim_getresultstr(st));
+	}
+}
+
+/* Body bytes (after the header section) for the Ed25519 signatures. */
+static void dk_body(struct queue_dkim *d, const char *p, size_t n)
+{
+	for (int i = 0; i < d->n && d->state == DK_SIGNING; i++)
+		if (d->ed[i])
+			queue_dkim_ed_body(d->ed[i], p, n);
+}
+
+/* An Ed25519 signature: its body hash, and a copy of its key. */
+static int dk_ed(struct queue_dkim *d, const char *key)
+{
+	d->ed[d->n] = queue_dkim_ed_new();
+	d->key[d->n] = strdup(key);
+	return d->ed[d->n] && d->key[d->n] ? 0 : -1;
+}
+
+/* One signing handle per key; -1 after dk_stop. */
+static int dk_handles(struct queue_dkim *d, struct dkimkey_sig *sigs, int n)
+{
+	char err[300];
+	DKIM_STAT st;
+
+	for (int i = 0; i < n; i++) {
+		const char *key = queue_dkim_key(sigs[i].path, err, sizeof err);
+		if (!key || !dk_lib()) {
+			dk_stop(d, DK_FAIL, 1, "%s", key ? "library" : err);
+			return -1;
+		}
+		dk_ttl(sigs[i].expire);
+		if (sigs[i].alg == DKIMKEY_ED25519 ? dk_ed(d, key) < 0 :
+		    !(d->h[d->n] = dkim_sign(dk_lib(), (u_char *)"relay-queue",
+					     NULL, (dkim_sigkey_t)key,
+					     (u_char *)sigs[i].selector,
+					     (u_char *)d->domain,
+					     DKIM_CANON_RELAXED,
+					     DKIM_CANON_RELAXED,
+					     DKIM_SIGN_RSASHA256, -1, &st))) {
+			d->n++; /* freed with the others */
+			dk_stop(d, DK_FAIL, 1, "key %s refused", sigs[i].path);
+			return -1;
+		}
+		d->alg[d->n] = sigs[i].alg;
+		d->expire[d->n] = sigs[i].expire;
+		memcpy(d->selector[d->n], sigs[i].selector,
+		       sizeof d->selector[0]);
+		d->n++;
+	}
+	return 0;
+}
+
+/* The header section is complete (hlen bytes; body bytes may follow in
+ * d->hdr): find the keys, start the handles, hash what is held. */
+static void dk_start(struct queue_dkim *d, size_t hlen, int no_body)
+{
+	struct dkimkey_sig sigs[DKIMKEY_SIGS_MAX];
+	char from[2048], *user, *dom;
+	int nfrom = queue_dkim_from(d->hdr, hlen, from, sizeof from), n;
+
+	if (nfrom == 0 || nfrom > 1) {
+		dk_stop(d, DK_SKIP, 1, "%s", nfrom ? "several From: headers"
+						   : "no From: header");
+		return;
+	}
+	if (nfrom < 0 || dkim_mail_parse((u_char *)from, (u_char **)&user,
+					 (u_char **)&dom) != 0 ||
+	    !dom || !*dom || strlen(dom) >= sizeof d->domain) {
+		dk_stop(d, DK_SKIP, 1, "%s", "From: address unreadable");
+		return;
+	}
+	for (char *p = dom; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	n = queue_dkim_lookup(dom, d->domain, sizeof d->domain, d->customer,
+			      sizeof d->customer, sigs);
+	if (n <= 0) {
+		dk_stop(d, DK_SKIP, 0, "%s", "no key");
+		return;
+	}
+	if (dk_handles(d, sigs, n) < 0)
+		return;
+	d->state = DK_SIGNING;
+	d->hlen = hlen;
+	dk_chunk(d, d->hdr, d->len);
+	dk_body(d, d->hdr + hlen, d->len - hlen);
+	if (no_body) /* headers only: end them and the last line */
+		dk_chunk(d, "\r\n\r\n", hlen && d->hdr[hlen - 1] == '\n' ? 2 : 4);
+	for (int i = 0; i < d->n; i++)
+		if (d->ed[i])
+			return; /* Ed25519 hashes the header section at the end */
+	free(d->hdr);
+	d->hdr = NULL;
+	d->len = d->cap = 0;
+}
+
+static int dk_hold(struct queue_dkim *d, const char *p, size_t n)
+{
+	if (d->len + n > QUEUE_DKIM_HDR_MAX) {
+		dk_stop(d, DK_SKIP, 1, "%s", "header section over 256 KiB");
+		return -1;
+	}
+	if (d->len + n > d->cap) {
+		size_t cap = d->cap ? d->cap : 4096;
+		while (cap < d->len + n)
+			cap *= 2;
+		char *h = realloc(d->hdr, cap);
+		if (!h) {
+			dk_stop(d, DK_FAIL, 1, "%s", "out of memory");
+			return -1;
+		}
+		d->hdr = h;
+		d->cap = cap;
+	}
+	memcpy(d->hdr + d->len, p, n);
+	d->len += n;
+	return 0;
+}
+
+void queue_dkim_feed(void *arg, const char *p, size_t n)
+{
+	struct queue_dkim *d = arg;
+	size_t old = d->len;
+	long eoh;
+
+	if (d->state == DK_SIGNING) {
+		dk_chunk(d, p, n);
+		dk_body(d, p, n);
+		return;
+	}
+	if (d->state != DK_HEADER || dk_hold(d, p, n) < 0)
+		return;
+	eoh = queue_dkim_eoh(d->hdr, d->len, old);
+	if (eoh >= 0)
+		dk_start(d, (size_t)eoh, 0);
+}
+
+/* "DKIM-Signature: " value CRLF onto *out, every fold made CRLF. */
+static int dk_append(char **out, size_t *olen, const u_char *v, size_t vlen)
+{
+	char *o = realloc(*out, *olen + sizeof DKIM_SIGNHEADER + 2 * vlen + 5);
+	size_t l = *olen;
+
+	if (!o)
+		return -1;
+	l += (size_t)sprintf(o + l, "%s: ", DKIM_SIGNHEADER);
+	for (size_t i = 0; i < vlen; i++) {
+		if (v[i] == '\n' && (i == 0 || v[i - 1] != '\r'))
+			o[l++] = '\r';
+		o[l++] = (char)v[i];
+	}
+	memcpy(o + l, "\r\n", 3);
+	*out = o;
+	*olen = l + 2;
+	return 0;
+}
+
+/* The Ed25519 signature i onto *out; -1 (out freed) with err. */
+static int dk_sign_ed(struct queue_dkim *d, int i, char **out, size_t *olen,
+		      char *err, size_t errsz)
+{
+	const struct queue_dkim_edsig s = { d->domain, d->selector[i],
+					    d->expire[i], sign_hdrs,
+					    oversign_hdrs };
+	char *sig = queue_dkim_ed_sign(d->ed[i], d->hdr, d->hlen, d->key[i],
+				       &s, err, errsz);
+	char *o = sig ? realloc(*out, *olen + strlen(sig) + 1) : NULL;
+
+	if (!o) {
+		if (sig)
+			snprintf(err, errsz, "out of memory");
+		free(sig);
+		free(*out);
+		return -1;
+	}
+	memcpy(o + *olen, sig, strlen(sig) + 1);
+	*olen += strlen(sig);
+	*out = o;
+	free(sig);
+	return 0;
+}
+
+static const char *dk_error(DKIM *h, DKIM_STAT st)
+{
+	const char *e = dkim_geterror(h);
+	return e && *e ? e : dkim_getresultstr(st);
+}
+
+/* Every handle signs, in order (RSA first). */
+static int dk_sign_all(struct queue_dkim *d, const struct qfile *q,
+		       char **sig, char *err, size_t errsz)
+{
+	char *out = NULL, names[DKIMKEY_SIGS_MAX * 80] = "";
+	size_t olen = 0, nl = 0;
+
+	for (int i = 0; i < d->n; i++) {
+		u_char *v = NULL;
+		size_t vlen = 0;
+		DKIM_STAT st;
+		if (d->ed[i] && dk_sign_ed(d, i, &out, &olen, err, errsz) < 0)
+			return -1;
+		dk_ttl(d->expire[i]);
+		if (d->ed[i])
+			;
+		else if ((st = dkim_chunk(d->h[i], NULL, 0)) != DKIM_STAT_OK ||
+		    (st = dkim_eom(d->h[i], NULL)) != DKIM_STAT_OK ||
+		    (st = dkim_getsighdr_d(d->h[i], sizeof DKIM_SIGNHEADER + 1,
+					   &v, &vlen)) != DKIM_STAT_OK ||
+		    dk_append(&out, &olen, v, vlen) < 0) {
+			snprintf(err, errsz, "signing with selector %s: %s",
+				 d->selector[i], dk_error(d->h[i], st));
+			free(out);
+			return -1;
+		}
+		nl += (size_t)snprintf(names + nl, sizeof names - nl, "%s%s:%s",
+				       i ? "," : "", dkimkey_alg_name(d->alg[i]),
+				       d->selector[i]);
+	}
+	log_info("%s: dkim=signed d=%s s=%s", q->qid, d->domain, names);
+	*sig = out;
+	return 0;
+}
+
+int queue_dkim_finish(struct queue_dkim *d, const struct qfile *q,
+		      char **sig, char *err, size_t errsz)
+{
+	const char *cust = qfile_get_info(q, "customer");
+
+	*sig = NULL;
+	if (d->state == DK_HEADER) /* the message ended in its header */
+		dk_start(d, d->len, 1);
+	if (d->state == DK_FAIL) {
+		snprintf(err, errsz, "%s", d->why);
+		return -1;
+	}
+	if (d->state == DK_SIGNING && (!cust || strcmp(cust, d->customer))) {
+		/* one customer never gets mail signed for another's domain */
+		d->state = DK_SKIP;
+		d->log_why = 1;
+		snprintf(d->why, sizeof d->why, "From: domain %s is customer "
+			 "%s's, the message was relayed for %s", d->domain,
+			 d->customer, cust && *cust ? cust : "no customer");
+	}
+	if (d->state == DK_SKIP) {
+		if (d->log_why)
+			log_info("%s: dkim=unsigned: %s", q->qid, d->why);
+		return 0;
+	}
+	return dk_sign_all(d, q, sig, err, errsz);
+}

@@ -1,0 +1,129 @@
+/* queue_dkim_keys.c: which keys sign a From: domain (rules.cdb, read
+ * again when makecdb replaced it: a rotation needs no restart), and the
+ * key files themselves, kept in memory and read again when they change
+ * (a stat per signature instead of an open and a read). */
+#include "queue.h"
+#include "rcdb.h"
+#include "rulekeys.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEYS_MAX 32
+#define KEY_FILE_MAX 16384  /* a 4096-bit RSA key in PEM is about 3.3 KiB */
+
+struct key_entry {
+	char path[DKIMKEY_PATH_MAX];
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	off_t size;
+	char *text;
+};
+
+static struct key_entry keys[KEYS_MAX];
+static size_t nkeys, next_evict;
+
+static void value_sigs(const char *val, struct dkimkey_sig *sigs, int *n)
+{
+	const char *pos = val, *v;
+	size_t len;
+
+	while (*n < DKIMKEY_SIGS_MAX && (v = rk_next(&pos, "sig", &len)))
+		if (dkimkey_sig_parse(v, len, &sigs[*n]) == 0)
+			(*n)++;
+}
+
+int queue_dkim_lookup(const char *fromdom, char *domain, size_t dn,
+		      char *customer, size_t cn, struct dkimkey_sig *sigs)
+{
+	static struct rcdb db;
+	static int opened;
+	char key[RK_KEYMAX], val[RK_VALMAX];
+	const char *d = fromdom;
+	int n = 0;
+
+	if (!opened && cf.rules_cdb && rcdb_init(&db, cf.rules_cdb) == 0)
+		opened = 1;
+	if (!opened)
+		return 0;
+	rcdb_refresh(&db);
+	snprintf(key, sizeof key, "%s%s", DKIMKEY_CDB_PREFIX, d);
+	while (rcdb_gets(&db, key, val, sizeof val) < 0) {
+		d = strchr(d + 1, '.'); /* the parent: ".example.com" */
+		if (!d || !strchr(d + 1, '.'))
+			return 0; /* no key for a bare top-level domain */
+		snprintf(key, sizeof key, "%s%s", DKIMKEY_CDB_PREFIX, d);
+	}
+	if (rk_get(val, "domain", domain, dn) != 1 ||
+	    rk_get(val, "customer", customer, cn) != 1)
+		return 0;
+	value_sigs(val, sigs, &n);
+	return n;
+}
+
+static struct key_entry *key_slot(const char *path)
+{
+	struct key_entry *k;
+
+	for (size_t i = 0; i < nkeys; i++)
+		if (!strcmp(keys[i].path, path))
+			return &keys[i];
+	k = nkeys < KEYS_MAX ? &keys[nkeys++] : &keys[next_evict++ % KEYS_MAX];
+	free(k->text);
+	memset(k, 0, sizeof *k);
+	snprintf(k->path, sizeof k->path, "%s", path);
+	return k;
+}
+
+static int key_read(struct key_entry *k, int fd, off_t size)
+{
+	char *t = malloc((size_t)size + 1);
+	ssize_t r = t ? pread(fd, t, (size_t)size, 0) : -1;
+
+	if (r != size) {
+		free(t);
+		if (r >= 0)
+			errno = EIO;
+		return -1;
+	}
+	t[size] = '\0';
+	free(k->text);
+	k->text = t;
+	return 0;
+}
+
+const char *queue_dkim_key(const char *path, char *err, size_t errsz)
+{
+	struct key_entry *k = key_slot(path);
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) == 0 && k->text && st.st_dev == k->dev &&
+	    st.st_ino == k->ino && st.st_size == k->size &&
+	    st.st_mtim.tv_sec == k->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == k->mtime.tv_nsec)
+		return k->text;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > KEY_FILE_MAX || key_read(k, fd, st.st_size) < 0) {
+		snprintf(err, errsz, "key %s: %s", path,
+			 fd >= 0 && (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX)
+				 ? "not a key file" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	close(fd);
+	k->dev = st.st_dev;
+	k->ino = st.st_ino;
+	k->size = st.st_size;
+	k->mtime = st.st_mtim;
+	return k->text;
+}
