@@ -293,6 +293,35 @@ static void st_rule(struct mk *m, struct mk_line *l)
 	mk_map_put(&m->rulemap, key, (int)m->n_rule - 1);
 }
 
+/* The widest ranges a rule may hold: an IPv4 /16 (65,536 addresses, a
+ * large site), an IPv6 /64 (one LAN segment: SLAAC hosts pick any
+ * address in it, so nothing narrower names a LAN; a wider prefix spans
+ * sites, and a /48 typed for a /64 would open the relay to a whole
+ * organisation).  An IPv6 range may not reach into the IPv4-mapped
+ * space (::/64 holds ::ffff:0:0/96, every IPv4 address). */
+#define MK_IP4_BITS_MIN 16
+#define MK_IP6_BITS_MIN 64
+
+/* 1 (after the error) when c is wider than allowed. */
+static int range_too_wide(struct mk *m, struct mk_line *l,
+			  const struct cidr *c)
+{
+	struct ipaddr mapped = { { 0 } };
+	int v4 = ipaddr_is_v4(&c->net) && c->bits >= 96;
+
+	mapped.a[10] = mapped.a[11] = 0xff; /* ::ffff:0.0.0.0 */
+	if (v4 ? c->bits - 96 >= MK_IP4_BITS_MIN
+	       : c->bits >= MK_IP6_BITS_MIN && !cidr_match(c, &mapped))
+		return 0;
+	mk_error(m, l->lineno, l->tok[3].col,
+		 "range %s holds 2^%d addresses%s; at most an IPv4 /%d or an "
+		 "IPv6 /%d (one LAN) is allowed", l->tok[3].s,
+		 cidr_size_log2(c), v4 || c->bits < MK_IP6_BITS_MIN ? ""
+		 : " including IPv4-mapped ones", MK_IP4_BITS_MIN,
+		 MK_IP6_BITS_MIN);
+	return 1;
+}
+
 static void st_ip(struct mk *m, struct mk_line *l)
 {
 	char key[2 * MK_NAMEMAX + 2];
@@ -323,13 +352,8 @@ static void st_ip(struct mk *m, struct mk_line *l)
 			 l->tok[3].s);
 		return;
 	}
-	if (cidr_size_log2(&c) > 16) {
-		mk_error(m, l->lineno, l->tok[3].col,
-			 "range %s holds 2^%d addresses; at most 65,536 "
-			 "(IPv4 /16, IPv6 /112) are allowed", l->tok[3].s,
-			 cidr_size_log2(&c));
+	if (range_too_wide(m, l, &c))
 		return;
-	}
 	if (!enabled)
 		return;
 	struct mk_ip *ip = MK_PUSH(m, ip);

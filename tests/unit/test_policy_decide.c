@@ -51,7 +51,8 @@ static const char rules[] =
 	"rule anyco lan senders=any auth=ip\n"
 	"ip anyco lan 10.1.1.1\n"
 	"ip anyco lan 2001:db8::1\n"
-	"ip anyco lan 2001:db8:1::/112\n";
+	"ip anyco lan 2001:db8:1::/112\n"
+	"ip anyco lan 2001:db8:2:3::/64\n";
 
 struct dcase {
 	const char *name, *ip, *helo, *user;
@@ -121,6 +122,12 @@ static const struct dcase cases[] = {
 	  "250 2.1.0 Sender <a@anyco.test> ok (rule anyco/lan)", "a@anyco.test" },
 	{ "ipv6 /112: first address outside", "2001:db8:1::1:0", "", "", 0, "a@anyco.test", { 0 },
 	  "550 5.7.0 Mail relay denied [2001:db8:1::1:0].", 0 },
+	{ "ipv6 /64: first address inside", "2001:db8:2:3::", "", "", 0, "a@anyco.test", { 0 },
+	  "250 2.1.0 Sender <a@anyco.test> ok (rule anyco/lan)", "a@anyco.test" },
+	{ "ipv6 /64: last address inside", "2001:db8:2:3:ffff:ffff:ffff:ffff", "", "", 0, "a@anyco.test", { 0 },
+	  "250 2.1.0 Sender <a@anyco.test> ok (rule anyco/lan)", "a@anyco.test" },
+	{ "ipv6 /64: next /64 outside", "2001:db8:2:4::", "", "", 0, "a@anyco.test", { 0 },
+	  "550 5.7.0 Mail relay denied [2001:db8:2:4::].", 0 },
 	{ "ipv4 /28: first address outside", "192.0.2.16", "", "", 0, "a@example.com", { 0 },
 	  "550 5.7.0 Mail relay denied [192.0.2.16].", 0 },
 	{ "ipv4 /28: last address inside", "192.0.2.15", "", "", 1, "a@example.com", { 0 },
