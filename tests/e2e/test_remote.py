@@ -146,12 +146,12 @@ class Instance:
                 f.write("%s = %s\n" % (k, v))
         self.log = open(os.path.join(self.dir, "remote.log"), "w+")
         self.proc = subprocess.Popen([BIN, "-d", self.dir], stderr=self.log)
-        sock = os.path.join(self.dir, "run", "remote.sock")
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
+        # the log line comes after listen(): the socket's name exists from
+        # bind() on, and a connect between the two is refused
+        deadline = time.time() + 20
+        while time.time() < deadline and "listening on" not in self.logtext():
             time.sleep(0.05)
-        self.sock_path = sock
+        self.sock_path = os.path.join(self.dir, "run", "remote.sock")
         self.nq = 0
 
     @staticmethod
