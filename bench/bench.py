@@ -33,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import bench_dkim  # noqa: E402
 import bench_instances as inst  # noqa: E402
 import bench_tls  # noqa: E402
 
@@ -71,16 +72,18 @@ def fsync_rate(directory, count, parallel):
 
 
 class PeakPss:
-    """Samples the PSS of a process tree every 0.2 s; keeps the peak."""
+    """Samples the PSS of an instance's processes every 0.2 s; keeps the
+    peak.  pids_fn: every process of the instance (its tree, and for
+    Postfix + OpenDKIM the milter's)."""
 
-    def __init__(self, root_pid_fn):
-        self.root_pid_fn = root_pid_fn
+    def __init__(self, pids_fn):
+        self.pids_fn = pids_fn
         self.peak = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
 
     def sample(self):
-        pids = inst.tree_pids(self.root_pid_fn())
+        pids = self.pids_fn()
         self.peak = max(self.peak, sum(inst.pss_kib(p) for p in pids))
 
     def loop(self):
@@ -181,6 +184,13 @@ SCENARIOS = {
              "rate", False),
     "tls": ("accept over STARTTLS + AUTH PLAIN, 1 msg/conn", 20000,
             scenario_tls, "tls", True),
+    "dkim-rsa": ("end-to-end, DKIM RSA-2048: relaybox signs in relay-queue,"
+                 " Postfix through the OpenDKIM milter, same key", 20000,
+                 lambda r, s, n, c: scenario_end_to_end(r, s, n),
+                 "dkim-rsa", False),
+    "dkim-ed25519": ("the same with an Ed25519 key (RFC 8463)", 20000,
+                     lambda r, s, n, c: scenario_end_to_end(r, s, n),
+                     "dkim-ed25519", False),
 }
 
 
@@ -191,10 +201,28 @@ def relays_for(kind, ctx):
     if kind == "rate":
         return {"rate-on": lambda p: inst.Relaybox(w, b, p),
                 "rate-off": lambda p: inst.Relaybox(w, b, p, rate=False)}
+    if kind.startswith("dkim-"):
+        return dkim_relays(kind[5:], ctx)
     tls = ctx["tls"] if kind == "tls" else None
     out = {"relaybox": lambda p: inst.Relaybox(w, b, p, tls=tls)}
     if ctx["root"]:
         out["postfix"] = lambda p: inst.Postfix(w, p, tls=tls)
+    return out
+
+
+def dkim_relays(alg, ctx):
+    """relaybox signing in relay-queue, Postfix + OpenDKIM with the same
+    key; each checked once to sign (bench_dkim.probe) before the runs."""
+    b, w = ctx["bin"], ctx["workdir"]
+    if not ctx.get("dkim"):
+        ctx["dkim"] = bench_dkim.DkimKeys(w)
+    keys = ctx["dkim"]
+    out = {"relaybox": lambda p: inst.Relaybox(w, b, p, dkim=(keys, alg))}
+    if ctx["root"]:
+        out["postfix"] = lambda p: inst.Postfix(
+            w, p, milter=lambda folder: bench_dkim.OpenDkim(folder, keys, alg))
+    for name, factory in out.items():
+        bench_dkim.probe(name, factory, alg)
     return out
 
 
@@ -211,7 +239,7 @@ def run_scenario(key, ctx, runs, scale):
                 sink = inst.Sink(ctx["workdir"])
                 relay = factory(sink.port)
                 relay.start()
-                with PeakPss(relay.root_pid) as pss:
+                with PeakPss(relay.pids) as pss:
                     rate = fn(relay, sink, n, ctx)
                     if drain:  # the next run starts with an empty queue
                         sink.wait_for(n, timeout=bounded(n))

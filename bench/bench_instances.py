@@ -158,12 +158,22 @@ smtpd_relay_restrictions = permit_sasl_authenticated, reject
 """
 
 
+POSTFIX_MILTER = """\
+smtpd_milters = {milter}
+non_smtpd_milters = $smtpd_milters
+milter_default_action = tempfail
+milter_protocol = 6
+"""
+
+
 class Postfix:
-    def __init__(self, workdir, sink_port, tls=None):
+    def __init__(self, workdir, sink_port, tls=None, milter=None):
         self.port = free_port()
         self.dir = os.path.join(workdir, "postfix.%d" % self.port)
         self.sink_port = sink_port
         self.tls = tls
+        # milter(folder): a bench_dkim.OpenDkim, started and stopped here
+        self.milter = milter(self.dir) if milter else None
 
     def main_cf(self):
         conf = POSTFIX_MAIN.format(d=self.dir, sink=self.sink_port)
@@ -180,6 +190,8 @@ class Postfix:
             os.makedirs(os.path.join(self.dir, "etc/sasl"))
             shutil.copy(os.path.join(self.tls.sasl_dir, "smtpd.conf"),
                         os.path.join(self.dir, "etc/sasl"))
+        if self.milter:
+            conf += POSTFIX_MILTER.format(milter=self.milter.milter())
         return conf
 
     def setup(self):
@@ -208,6 +220,8 @@ class Postfix:
     def start(self):
         self.setup()
         LIVE.add(self)
+        if self.milter:
+            self.milter.start()
         r = subprocess.run(["postfix", "-c", self.dir + "/etc", "start"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=60)
@@ -249,7 +263,31 @@ class Postfix:
             time.sleep(0.1)
         else:
             kill_tree(pid)  # postfix stop did not end it in 10 s
+        if self.milter:
+            self.milter.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def pids(self):
+        """Postfix's master and its children, and the milter's."""
+        return tree_pids(self.root_pid()) + (
+            self.milter.pids() if self.milter else [])
+
+
+def stop_group(proc, grace):
+    """SIGTERM to proc, grace seconds to end, then SIGKILL to its process
+    group (it was started with start_new_session: its children too)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    if proc.poll() is None:
+        proc.wait(10)
 
 
 def kill_tree(pid):
@@ -279,7 +317,9 @@ RELAYBOX_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 
 class Relaybox:
-    def __init__(self, workdir, bindir, sink_port, rate=True, tls=None):
+    def __init__(self, workdir, bindir, sink_port, rate=True, tls=None,
+                 dkim=None):
+        self.dkim = dkim  # (bench_dkim.DkimKeys, alg): relay-queue signs
         self.port = free_port()
         self.dir = os.path.join(workdir, "relaybox.%d" % self.port)
         self.bindir = bindir
@@ -302,10 +342,23 @@ class Relaybox:
             for name in ("cert.pem", "key.pem"):
                 shutil.copy(getattr(self.tls, name[:-4]),
                             os.path.join(self.dir, name))
+        if self.dkim:
+            rules += self.dkim_key()
         with open(os.path.join(self.dir, "relay.conf"), "w") as f:
             f.write(conf)
         with open(os.path.join(self.dir, "relay.rules"), "w") as f:
             f.write(rules)
+
+    def dkim_key(self):
+        """dkim/example.com.bench.key for relay-queue's uid; the line."""
+        keys, alg = self.dkim
+        d = os.path.join(self.dir, "dkim")
+        os.mkdir(d, 0o700)
+        if os.geteuid() == 0:
+            shutil.chown(d, "relayqueue", "relayqueue")
+        keys.install(alg, os.path.join(d, "example.com.bench.key"),
+                     "relayqueue")
+        return "dkim example.com bench alg=%s\n" % alg
 
     def start(self):
         os.makedirs(self.dir)
@@ -353,20 +406,12 @@ class Relaybox:
     def root_pid(self):
         return self.proc.pid if self.proc else 0
 
+    def pids(self):
+        return tree_pids(self.root_pid())
+
     def stop(self):
         LIVE.discard(self)
         if self.proc:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    pass
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            if self.proc.poll() is None:
-                self.proc.wait(10)
+            stop_group(self.proc, 15)
             self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
