@@ -68,7 +68,7 @@ static const struct cfg_item settings_table[] = {
 	S(user_smtpd, "relaysmtpd"), S(user_policy, "relaypolicy"),
 	S(user_queue, "relayqueue"), S(user_send, "relaysend"),
 	S(user_remote, "relayremote"), S(group_queue, "relayq"),
-	B(rate_accounting, "yes"),
+	B(rate_accounting, "yes"), B(pipelining_strict, "yes"),
 	S(dkim_fail, "defer"),
 };
 

@@ -48,6 +48,7 @@ struct settings {
 	/* DKIM: a signing failure defers the message (451 4.3.0), or
 	 * "unsigned" relays it unsigned with a log line */
 	char *dkim_fail;
+	int pipelining_strict; /* smtpd: smtp_sync_* refuse, else allow */
 };
 
 extern struct settings cf;

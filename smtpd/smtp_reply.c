@@ -1,7 +1,9 @@
 /* smtp_reply.c: queuing replies and flushing them at the right time.
  * PIPELINING (RFC 2920): replies to a group of commands go out together,
  * when no further complete command is buffered, so a client that sends
- * ten commands in one packet gets ten replies in one packet. */
+ * ten commands in one packet gets ten replies in one packet.  Where a
+ * client must wait for a reply and did not, it is refused (smtp_sync_*,
+ * like Postfix's smtpd_forbid_unauth_pipelining). */
 #include "smtp_session.h"
 #include "log.h"
 #include "settings.h"
@@ -9,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
@@ -42,6 +45,27 @@ int smtp_reply_flush_maybe(struct smtp_session *s)
 	if (memchr(io->in + io->in_start, '\n', io->in_end - io->in_start))
 		return 0;
 	return io_flush(&s->io);
+}
+
+int smtp_sync_input_waiting(struct smtp_session *s)
+{
+	char c;
+
+	if (!cf.pipelining_strict)
+		return 0;
+	if (io_pending(&s->io))
+		return 1;
+	/* TLS: what the client sent is in our buffer or still encrypted;
+	 * plain: peek at the socket (not a socket: nothing to see) */
+	return !s->tls && recv(s->io.rfd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+void smtp_sync_refuse(struct smtp_session *s, const char *after)
+{
+	log_info("%s: improper pipelining after %s: refused", s->ip, after);
+	smtp_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
+	io_flush(&s->io);
+	s->quit = 1;
 }
 
 void smtp_session_error(struct smtp_session *s)

@@ -16,16 +16,21 @@
 #include <string.h>
 #include <unistd.h>
 
+/* last: the command must end a pipelined group (RFC 2920 3.1: EHLO,
+ * DATA, VRFY, NOOP; and HELO): the client waits for its reply before
+ * sending more.  STARTTLS drops what came with it (smtp_tls.c), QUIT's
+ * followers are never read, AUTH is checked by its own exchange. */
 static const struct {
 	const char *verb;
 	smtp_handler *fn;
+	int last;
 } smtp_commands[] = {
-	{ "EHLO", smtp_verb_ehlo },   { "HELO", smtp_verb_helo },
-	{ "MAIL", smtp_mail_from },   { "RCPT", smtp_mail_rcpt },
-	{ "DATA", smtp_txn_data },  { "RSET", smtp_verb_rset },
-	{ "NOOP", smtp_verb_noop },   { "QUIT", smtp_verb_quit },
-	{ "VRFY", smtp_verb_vrfy },   { "HELP", smtp_verb_help },
-	{ "STARTTLS", smtp_tls_starttls }, { "AUTH", smtp_auth_cmd },
+	{ "EHLO", smtp_verb_ehlo, 1 },   { "HELO", smtp_verb_helo, 1 },
+	{ "MAIL", smtp_mail_from, 0 },   { "RCPT", smtp_mail_rcpt, 0 },
+	{ "DATA", smtp_txn_data, 1 },    { "RSET", smtp_verb_rset, 0 },
+	{ "NOOP", smtp_verb_noop, 1 },   { "QUIT", smtp_verb_quit, 0 },
+	{ "VRFY", smtp_verb_vrfy, 1 },   { "HELP", smtp_verb_help, 0 },
+	{ "STARTTLS", smtp_tls_starttls, 0 }, { "AUTH", smtp_auth_cmd, 0 },
 };
 
 /* The session's deadline holds inside a read too: a client that trickles
@@ -128,6 +133,13 @@ static void session_dispatch(struct smtp_session *s)
 			if (strcmp(verb, smtp_commands[i].verb) == 0) {
 				if (smtp_commands[i].fn == smtp_auth_cmd)
 					s->secret = 1; /* wipe the input later */
+				/* a group must end here, and without EHLO there
+				 * are no groups (PIPELINING was not offered) */
+				if ((smtp_commands[i].last || !s->esmtp) &&
+				    smtp_sync_input_waiting(s)) {
+					smtp_sync_refuse(s, verb);
+					return;
+				}
 				smtp_commands[i].fn(s, arg);
 				return;
 			}
@@ -283,7 +295,10 @@ int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 		return EXIT_TEMP;
 	}
 	if (session_connect(s) == 0) {
-		smtp_reply(s, "220 %s ESMTP relaybox", cf.hostname);
+		if (smtp_sync_input_waiting(s)) /* talking before the greeting */
+			smtp_sync_refuse(s, "CONNECT");
+		else
+			smtp_reply(s, "220 %s ESMTP relaybox", cf.hostname);
 		session_loop(s);
 	}
 	smtp_session_reset_tx(s, 0);

@@ -56,6 +56,16 @@ void smtp_reply_verdict(struct smtp_session *s,
 int smtp_reply_flush_maybe(struct smtp_session *s);
 /* Count an error reply; past cf.errors_max the session ends with 421. */
 void smtp_session_error(struct smtp_session *s);
+/* RFC 2920 / RFC 5321 synchronization: 1 when the client has sent
+ * bytes we have not answered yet, i.e. more than the command in hand
+ * (buffered, or on a plain socket waiting to be read); always 0 with
+ * pipelining_strict = no. */
+int smtp_sync_input_waiting(struct smtp_session *s);
+/* A client that did not wait where it must (after a command that ends a
+ * group, without PIPELINING, before the greeting): 554 5.5.0 and end
+ * the session, so text it sent ahead (a message after a refused DATA) is
+ * never taken as commands. */
+void smtp_sync_refuse(struct smtp_session *s, const char *after);
 /* 421 and end the session (policy down, limits, timeouts). */
 void smtp_session_close421(struct smtp_session *s, const char *esc,
 			   const char *text);

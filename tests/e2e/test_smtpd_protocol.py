@@ -226,13 +226,14 @@ def test_pipelining_exact(inst, sink):
     body = (b'From: <sender@example.com>\r\nSubject: pipe\r\n'
             b'Message-ID: <pipe@test>\r\n\r\n.dot\r\nx\r\n')
     stuffed = body.replace(b'\r\n.', b'\r\n..')
-    r.send(b'EHLO c.example.com\r\nMAIL FROM:<%s>\r\nRCPT TO:<p1@example.org>\r\n'
+    ehlo(r)  # EHLO ends a group: PIPELINING is known only after its reply
+    r.send(b'MAIL FROM:<%s>\r\nRCPT TO:<p1@example.org>\r\n'
            b'RCPT TO:<p2@example.org>\r\nDATA\r\n' % FROM.encode())
     time.sleep(1.0)
     data = r.s.recv(65536)
     check('pipelined group answered in one packet',
-          data.count(b'\r\n250 ') == 4 and data.endswith(b'354 End data with <CR><LF>.<CR><LF>\r\n'),
-          data)
+          data.startswith(b'250 ') and data.count(b'\r\n250 ') == 2 and
+          data.endswith(b'354 End data with <CR><LF>.<CR><LF>\r\n'), data)
     r.send(stuffed + b'.\r\nQUIT\r\n')
     code, lines = r.reply()
     check('pipelined message queued', code == 250 and 'queued as' in lines[0], lines)
@@ -521,7 +522,9 @@ def test_hostile_sessions(inst, n=60):
     bad = []
     seen = {b'354 ': 0, b'250 2.0.0 Ok: queued': 0, b'550 5.6.11': 0, b'500 5.5.2': 0}
     for i in range(n):
-        d, p = smtpd_direct(inst, {'smtp_timeout': 5, 'line_max': 512})
+        # all its input is written at once: not a client that waits
+        d, p = smtpd_direct(inst, {'smtp_timeout': 5, 'line_max': 512,
+                                   'pipelining_strict': 'no'})
         try:
             out, err = p.communicate(hostile_input(rng), timeout=60)
         except subprocess.TimeoutExpired:
