@@ -24,7 +24,7 @@ static const struct cfg_item settings_table[] = {
 	S(users_cdb, ""), S(counters_file, ""), S(secrets_dir, ""),
 	S(tls_cert, ""), S(tls_key, ""), S(tls_ca, ""),
 	B(log_syslog, "no"),
-	I(line_max, 1000, 512, 65536),
+	I(line_max, 1000, 512, 65536), I(hops_max, 100, 1, 100000),
 	I(message_size_max, 36700160, 1024, 2147483647),
 	I(rcpt_max, 100, 1, 100000),
 	I(commands_max, 10000, 10, 10000000),

@@ -17,6 +17,7 @@ struct settings {
 	int log_syslog;
 	/* smtpd limits */
 	long line_max, message_size_max, rcpt_max, commands_max, errors_max;
+	long hops_max; /* Received: fields a message may bring (smtpd) */
 	long smtp_timeout, data_timeout, session_timeout;
 	long conn_max, conn_per_ip;
 	long conn_per_ip_prefix6; /* IPv6 clients count per this prefix */

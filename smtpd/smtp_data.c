@@ -4,11 +4,25 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 int smtp_data_ok(const struct smtp_data_result *r)
 {
-	return !r->bare && !r->toolong && !r->toobig && !r->werr;
+	return !r->bare && !r->toolong && !r->toobig && !r->werr && !r->loop;
+}
+
+/* Count the Received: fields of the header (up to its first empty
+ * line), as the lines stream by: a mail loop shows as too many hops. */
+static void data_hops(const char *p, size_t n, int *in_header,
+		      struct smtp_data_result *r)
+{
+	if (!*in_header)
+		return;
+	if (n == 0)
+		*in_header = 0;
+	else if (n >= 9 && strncasecmp(p, "Received:", 9) == 0)
+		r->hops++;
 }
 
 /* Account for and write one unstuffed line (without its CRLF). */
@@ -33,7 +47,7 @@ int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 	size_t cap = line_max < 3 ? 2 : line_max, len;
 	char *line = malloc(cap);
 	unsigned flags;
-	int rc = -1, prev_crlf = 1;
+	int rc = -1, prev_crlf = 1, in_header = 1;
 
 	memset(r, 0, sizeof *r);
 	if (!line) {
@@ -54,10 +68,11 @@ int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 			break;
 		}
 		prev_crlf = !(flags & IO_BARE_LF);
-		if (line[0] == '.')
-			data_line(o, line + 1, len - 1, size_max, r);
-		else
-			data_line(o, line, len, size_max, r);
+		{
+			int dot = line[0] == '.';
+			data_hops(line + dot, len - dot, &in_header, r);
+			data_line(o, line + dot, len - dot, size_max, r);
+		}
 	}
 	if (rc < 0 && io->err == IO_ERR_NONE)
 		io->err = IO_ERR_EOF;

@@ -17,6 +17,8 @@ struct smtp_data_result {
 	int toolong;      /* a line over line_max (CRLF included) */
 	int toobig;       /* size over size_max */
 	int werr;         /* writing to the output failed (e.g. EPIPE) */
+	size_t hops;      /* Received: fields in the header (RFC 5321 6.3) */
+	int loop;         /* set by the caller: hops over its limit */
 };
 
 /* Read DATA from io; write the text to outfd (-1: discard).  Stops

@@ -91,10 +91,13 @@ static void txn_envelope(struct smtp_session *s, struct smtp_env *e,
 }
 
 /* The reply for a message that was read but must not be queued (bare
- * LF/CR, too big, a line too long). */
+ * LF/CR, too big, a line too long, a mail loop). */
 static void txn_refuse(struct smtp_session *s, const struct smtp_data_result *r)
 {
-	if (r->bare)
+	if (r->loop) /* RFC 5321 6.3; RFC 3463 X.4.6 routing loop */
+		smtp_reply(s, "554 5.4.6 Too many hops (%zu Received: "
+			      "header fields): mail loop", r->hops);
+	else if (r->bare)
 		smtp_reply(s, "550 5.6.11 Bare LF or CR in message refused");
 	else if (r->toobig)
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum "
@@ -226,6 +229,7 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 		s->quit = 1;
 		return;
 	}
+	r.loop = r.hops > (size_t)cf.hops_max;
 	if (smtp_data_ok(&r) && txn_verdict(s, &admit) < 0) {
 		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
 		txn_log(s, qid, &r, "policy-refused");
@@ -237,14 +241,15 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 	} else {
 		int st = smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text,
 					  sizeof text);
-		if (r.bare || r.toobig || r.toolong) {
+		if (r.bare || r.toobig || r.toolong || r.loop) {
 			txn_refuse(s, &r);
 			smtp_session_error(s);
 		} else { /* relay-queue stopped reading: ask it why */
 			txn_queue_failed(s, st, text);
 		}
 	}
-	txn_log(s, qid, &r, queued ? "queued" : r.bare ? "bare-lf-cr" :
+	txn_log(s, qid, &r, queued ? "queued" : r.loop ? "loop" :
+		r.bare ? "bare-lf-cr" :
 		r.toobig ? "too-big" : r.toolong ? "line-too-long" : "tempfail");
 	if (queued)
 		txn_commit(s, qid);

@@ -171,11 +171,48 @@ static void test_write_error(void)
 	free(big);
 }
 
+/* Received: fields counted as the header streams by: only in the
+ * header, any case, after unstuffing, never continuation lines or the
+ * body; a loop found by the caller stops smtp_data_ok. */
+static void test_hops(void)
+{
+	static const struct {
+		const char *name, *in;
+		size_t hops;
+	} hc[] = {
+		{ "no Received", "Subject: x\r\n\r\nbody\r\n.\r\n", 0 },
+		{ "three, any case, folded",
+		  "Received: from a\r\n\tby b\r\nRECEIVED: x\r\nreceived:y\r\n"
+		  "Subject: z\r\n\r\n.\r\n", 3 },
+		{ "body lines are not counted",
+		  "Received: a\r\n\r\nReceived: b\r\nReceived: c\r\n.\r\n", 1 },
+		{ "dot-stuffed header line", "..\r\nReceived: a\r\n\r\n.\r\n", 1 },
+		{ "Received-SPF is another field",
+		  "Received-SPF: pass\r\nReceivedX: 1\r\n\r\n.\r\n", 0 },
+	};
+	for (size_t i = 0; i < sizeof hc / sizeof hc[0]; i++) {
+		int p[2];
+		struct io io;
+		struct smtp_data_result r;
+
+		if (pipe(p) < 0 || write(p[1], hc[i].in, strlen(hc[i].in)) < 0)
+			return;
+		close(p[1]);
+		io_init(&io, p[0], -1, 2000);
+		T_CHECK(hc[i].name, smtp_data_read(&io, -1, 1000, 100000, &r) == 0 &&
+				    r.hops == hc[i].hops && smtp_data_ok(&r));
+		r.loop = 1;
+		T_CHECK("a loop is not ok", !smtp_data_ok(&r));
+		close(p[0]);
+	}
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		run_case(&cases[i]);
 	test_line_limit();
 	test_write_error();
+	test_hops();
 	return t_done();
 }
