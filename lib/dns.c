@@ -1,5 +1,5 @@
 /* dns.c: DNS queries with libresolv (lib/dns.h).  cf.resolver replaces
- * /etc/resolv.conf's servers with one IPv4 address and port. */
+ * /etc/resolv.conf's servers with one IPv4 or IPv6 address and port. */
 #include "dns.h"
 
 #include <arpa/inet.h>
@@ -12,12 +12,56 @@
 
 #include "settings.h"
 
-/* res_ninit with cf.resolver applied; -1 when it is malformed. */
+/* cf.resolver as an address and port: "a.b.c.d", "a.b.c.d:port", an
+ * IPv6 address alone ("::1") or bracketed with a port ("[::1]:53").
+ * 0, or -1 when malformed. */
+int dns_resolver_parse(const char *s, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	char host[64];
+	const char *end, *port = NULL;
+	long p = 53;
+
+	memset(ss, 0, sizeof *ss);
+	if (s[0] == '[') {
+		if (!(end = strchr(s, ']')) || (end[1] && end[1] != ':'))
+			return -1;
+		snprintf(host, sizeof host, "%.*s", (int)(end - s - 1), s + 1);
+		port = end[1] ? end + 2 : NULL;
+	} else if ((end = strchr(s, ':')) && !strchr(end + 1, ':')) {
+		snprintf(host, sizeof host, "%.*s", (int)(end - s), s);
+		port = end + 1;
+	} else {
+		snprintf(host, sizeof host, "%s", s);
+	}
+	if (port) {
+		char *pe;
+		p = strtol(port, &pe, 10);
+		if (pe == port || *pe || p < 1 || p > 65535)
+			return -1;
+	}
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((unsigned short)p);
+		return 0;
+	}
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET6, host, &v6->sin6_addr) != 1)
+		return -1;
+	v6->sin6_family = AF_INET6;
+	v6->sin6_port = htons((unsigned short)p);
+	return 0;
+}
+
+/* res_ninit with cf.resolver as the only server; -1 when it is malformed.
+ * libresolv keeps an IPv6 server in _u._ext.nsaddrs (malloc'd, freed by
+ * res_nclose) and marks its nsaddr_list slot with family 0, as res_init
+ * does for one in resolv.conf. */
 static int dns_init(struct __res_state *st)
 {
-	char host[64];
-	const char *colon;
-	long port = 53;
+	struct sockaddr_storage ss;
+	struct sockaddr_in6 *v6;
 
 	memset(st, 0, sizeof *st);
 	if (res_ninit(st) < 0)
@@ -26,23 +70,27 @@ static int dns_init(struct __res_state *st)
 	st->retry = 2;
 	if (!cf.resolver || !*cf.resolver)
 		return 0;
-	colon = strrchr(cf.resolver, ':');
-	if (colon) {
-		port = strtol(colon + 1, NULL, 10);
-		snprintf(host, sizeof host, "%.*s", (int)(colon - cf.resolver),
-			 cf.resolver);
-	} else {
-		snprintf(host, sizeof host, "%s", cf.resolver);
-	}
-	memset(&st->nsaddr_list[0], 0, sizeof st->nsaddr_list[0]);
-	st->nsaddr_list[0].sin_family = AF_INET;
-	st->nsaddr_list[0].sin_port = htons((unsigned short)port);
-	if (port < 1 || port > 65535 ||
-	    inet_pton(AF_INET, host, &st->nsaddr_list[0].sin_addr) != 1) {
+	if (dns_resolver_parse(cf.resolver, &ss) < 0) {
 		res_nclose(st);
 		return -1;
 	}
+	for (int i = 0; i < MAXNS; i++) { /* resolv.conf's IPv6 servers */
+		free(st->_u._ext.nsaddrs[i]);
+		st->_u._ext.nsaddrs[i] = NULL;
+	}
+	memset(&st->nsaddr_list[0], 0, sizeof st->nsaddr_list[0]);
 	st->nscount = 1;
+	if (ss.ss_family == AF_INET) {
+		memcpy(&st->nsaddr_list[0], &ss, sizeof st->nsaddr_list[0]);
+		return 0;
+	}
+	if (!(v6 = malloc(sizeof *v6))) {
+		res_nclose(st);
+		return -1;
+	}
+	memcpy(v6, &ss, sizeof *v6);
+	st->_u._ext.nsaddrs[0] = v6;
+	st->nsaddr_list[0].sin_family = 0;
 	return 0;
 }
 

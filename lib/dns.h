@@ -1,5 +1,6 @@
 /* dns.h: DNS queries with glibc's libresolv, through cf.resolver when it
- * is set ("127.0.0.1:5353": a test's own server on loopback) or
+ * is set ("127.0.0.1:5353", "[::1]:5353": a test's own server on
+ * loopback) or
  * /etc/resolv.conf.  relay-remote asks for MX/A/AAAA, relayctl dkim check
  * for TXT.  Only the answer section is used: a recursive server has
  * followed the CNAMEs before the records. */
@@ -8,6 +9,7 @@
 
 #include <arpa/nameser.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 enum dns_status {
 	DNS_OK,
@@ -15,6 +17,10 @@ enum dns_status {
 	DNS_NXDOMAIN,
 	DNS_TEMP,          /* SERVFAIL, timeout, refused, a bad cf.resolver */
 };
+
+/* A resolver setting ("a.b.c.d[:port]", "::1", "[::1]:port"; port 53
+ * when none) into ss; -1 when malformed. */
+int dns_resolver_parse(const char *s, struct sockaddr_storage *ss);
 
 /* Called for each answer record of the type asked; returns 0 when it used
  * the record (it is counted), -1 when it skipped it. */

@@ -5,7 +5,7 @@ Usage:
     /usr/bin/python3 tests/e2e/dnsserver.py [--host 127.0.0.1] [--port 0]
         (--zone FILE.json | --zone-json '{...}')
 
-It answers on HOST:PORT over UDP and TCP (port 0 = a random free port, the
+It answers on HOST:PORT (HOST may be IPv6, e.g. ::1) over UDP and TCP (port 0 = a random free port, the
 same for both) and prints "READY <port>" on stdout once it listens.  Point
 relaybox at it with `resolver = 127.0.0.1:<port>` in relay.conf.
 
@@ -161,12 +161,16 @@ def make_servers(host, port, zone):
             except Exception as e:
                 print("dnsserver: %s" % e, file=sys.stderr)
 
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
     class UDPServer(socketserver.ThreadingUDPServer):
         daemon_threads = True
+        address_family = family
 
     class TCPServer(socketserver.ThreadingTCPServer):
         daemon_threads = True
         allow_reuse_address = True
+        address_family = family
 
     for _ in range(50):  # port 0: find one free for UDP and TCP alike
         u = UDPServer((host, port), UDP)

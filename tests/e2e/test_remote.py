@@ -28,7 +28,7 @@ import time
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ns_frame, ns_read  # noqa: E402
+from harness import have_ipv6, ns_frame, ns_read  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(os.environ.get("RELAYBOX_BIN") or
@@ -117,7 +117,7 @@ def start_sink(ip, port, pipelining=True, **smtp_kw):
 class Instance:
     """A temporary relaybox instance running relay-remote and a DNS server."""
 
-    def __init__(self, zone, conf=None):
+    def __init__(self, zone, conf=None, dns_host="127.0.0.1"):
         self.dir = tempfile.mkdtemp(prefix="relay-remote-test-")
         for d in ("run", "queue/new"):
             os.makedirs(os.path.join(self.dir, d))
@@ -133,11 +133,12 @@ class Instance:
         self.set_zone(zone)
         self.dns = subprocess.Popen(
             ["/usr/bin/python3", os.path.join(ROOT, "tests/e2e/dnsserver.py"),
-             "--watch-stdin", "--zone", self.zone_path],
+             "--watch-stdin", "--host", dns_host, "--zone", self.zone_path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.dns_port = int(self.dns.stdout.readline().split()[1])
         self.smtp_port = free_port()
-        settings = {"hostname": "relay.test", "resolver": "127.0.0.1:%d" % self.dns_port,
+        resolver = ("[%s]:%d" if ":" in dns_host else "%s:%d") % (dns_host, self.dns_port)
+        settings = {"hostname": "relay.test", "resolver": resolver,
                     "smtp_port": self.smtp_port, "connect_timeout": 3,
                     "remote_timeout": 10, "conn_cache_idle": 30, "conn_cache_max": 20}
         settings.update(conf or {})
@@ -399,6 +400,23 @@ def test_ipv6(inst):
         c.stop()
 
 
+def test_resolver_ipv6():
+    """resolver = [::1]:port: the MX lookup goes to a DNS server on ::1."""
+    if not have_ipv6():
+        print("SKIP resolver on ::1: no IPv6 loopback")
+        return
+    inst = Instance(ZONE, dns_host="::1")
+    a, ca = start_sink("127.0.0.2", inst.smtp_port)
+    try:
+        r, res = one(inst, "u@pref.test")
+        check("resolver [::1]:port: MX found, delivered", res[0] == "D" and
+              len(a.msgs) == 1 and r.get("relay", "").startswith("mx1.pref.test["),
+              "%r\n%s" % (r, inst.logtext()[-2000:]))
+    finally:
+        ca.stop()
+        inst.close()
+
+
 def test_stale(inst, port):
     """A cached connection the server closed (idle timeout) is replaced."""
     h, c = start_sink("127.0.0.6", port, timeout=1)
@@ -449,7 +467,8 @@ def main():
                    lambda i: test_reuse_equal_pref(i, a, b),
                    lambda i: test_stale(i, i.smtp_port),
                    lambda i: test_nopipe(i, i.smtp_port),
-                   lambda _: test_cache_limits(), test_ipv6)
+                   lambda _: test_cache_limits(), test_ipv6,
+                   lambda _: test_resolver_ipv6())
     finally:
         ca.stop()
         cb.stop()
