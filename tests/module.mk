@@ -25,7 +25,7 @@ FUZZ_LF      := $(if $(FUZZ_CLANG),$(FUZZ_NAMES:%=$(BUILD)/fuzz/lf_%))
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_LFFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	clang $(FUZZ_LFFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
 $(FUZZ_LF_A): $(FUZZ_LF_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -50,6 +50,9 @@ $(BUILD)/fuzz/lf_%: tests/fuzz/fuzz_%.c $(FUZZ_LF_A) \
 	    $(call fuzz_lfobjs,$<) $(FUZZ_LF_A) $(LDLIBS)
 
 ifeq ($(VARIANT),asan)
+# relay-queue's code signs with libopendkim (queue/module.mk)
+$(BUILD)/fuzz/fuzz_queue $(BUILD)/fuzz/lf_queue: LDLIBS += $(DKIM_LIBS)
+
 fuzz-build: $(FUZZ_DRIVERS) $(FUZZ_LF)
 else
 fuzz-build:
