@@ -21,7 +21,7 @@ root=$cache/root
 PKGS="exim4-daemon-light exim4-base exim4-config sendmail-bin sendmail-base sendmail-cf m4"
 LIBS="libnss-wrapper libgnutls-dane0 libidn12 liblockfile1 libwrap0 libunbound8 libevent-2.1-7"
 stamp=$root/.complete
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$PKGS $LIBS" ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "v2 $PKGS $LIBS" ]; then
 	echo "$root"
 	exit 0
 fi
@@ -32,5 +32,8 @@ mkdir -p "$cache/debs" "$root"
 for deb in "$cache"/debs/*.deb; do
 	dpkg -x "$deb" "$root"
 done
-echo "$PKGS $LIBS" >"$stamp"
+# no set-id programs lying in a build folder; and a setgid binary would
+# run in secure mode, ignoring LD_LIBRARY_PATH and LD_PRELOAD
+find "$root" -type f -perm /6000 -exec chmod ug-s {} +
+echo "v2 $PKGS $LIBS" >"$stamp"
 echo "$root"

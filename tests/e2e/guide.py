@@ -36,7 +36,7 @@ import socket
 import subprocess
 import time
 
-from harness import BIN, ROOT, Instance, Sink, check, strip_trace
+from harness import BIN, ROOT, Instance, Sink, check, skip, strip_trace
 from certs import TestCerts, wait_tag
 
 GUIDES = os.path.join(ROOT, 'doc', 'clients')
@@ -136,7 +136,7 @@ def message(tag, sender, rcpt):
 
 
 def arrived_once(relay, what, tag, sent, sender, rcpts, detail='',
-                 auth=None):
+                 auth=None, timeout=60):
     """Check that the message Message-ID <tag@...> reached the sink once,
     byte-exact below the Received fields the client and relay added, with
     this envelope; with auth, that relaybox says ESMTPSA (AUTH over TLS)
@@ -161,3 +161,51 @@ def arrived_once(relay, what, tag, sent, sender, rcpts, detail='',
                         m.data), m.data[:400])
         check('%s: relaybox logged AUTH for %s' % (what, auth),
               relay.inst.wait_log(r'AUTH ok user=%s' % re.escape(auth), 5))
+
+
+# the users Exim and Sendmail are built to run as, given nobody's uid
+# (65534): the private instance's folder is handed to it
+NOBODY = 65534
+PASSWD = ('root:x:0:0:root:/root:/bin/sh\n'
+          'Debian-exim:x:65534:65534:exim:/nonexistent:/bin/false\n'
+          'smmsp:x:65534:65534:sendmail:/nonexistent:/bin/false\n')
+GROUP = ('root:x:0:\nDebian-exim:x:65534:\nsmmsp:x:65534:\n'
+         'mail:x:65534:\n')
+
+
+def unpacked_root(what):
+    """The root of the Exim and Sendmail packages unpacked by
+    tests/clients/fetch-debs.sh (run here: it caches), or None after a
+    SKIP line naming what."""
+    r = subprocess.run([os.path.join(ROOT, 'tests/clients/fetch-debs.sh')],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=600)
+    if r.returncode != 0:
+        skip(what, 'fetch-debs.sh failed: %s' % r.stderr[-500:])
+        return None
+    return os.path.join(ROOT, r.stdout.strip())
+
+
+def unpacked_env(root, top, relay=None):
+    """The environment to run an unpacked binary in: its libraries, and
+    nss_wrapper with a passwd/group of our own that has the system users
+    the packages' binaries look up at start (they do not exist here) and
+    a hosts file (with the relay's address: the wrapper's lookup does not
+    take an address literal for a name)."""
+    lib = os.path.join(root, 'usr/lib/x86_64-linux-gnu')
+    env = dict(os.environ)
+    env['LD_LIBRARY_PATH'] = lib + ':' + os.path.join(
+        root, 'lib/x86_64-linux-gnu')
+    env['LD_PRELOAD'] = os.path.join(lib, 'libnss_wrapper.so')
+    # the host's own name resolves at once (Sendmail sleeps a minute when
+    # its name has no address)
+    hosts = '127.0.0.1 %s.client.test %s\n' % ((socket.gethostname(),) * 2)
+    if relay:
+        hosts += '%s %s\n' % (relay.addr, RELAY_NAME)
+    for name, text in (('passwd', PASSWD), ('group', GROUP),
+                       ('hosts', hosts)):
+        path = os.path.join(top, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        env['NSS_WRAPPER_' + name.upper()] = path
+    return env

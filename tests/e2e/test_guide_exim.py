@@ -20,8 +20,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, check, finish, skip  # noqa: E402
-from guide import GuideRelay, arrived_once, message  # noqa: E402
+from harness import check, finish, skip  # noqa: E402
+from guide import (GuideRelay, NOBODY, arrived_once, message,  # noqa: E402
+                   unpacked_env, unpacked_root)
 
 TO = 'someone@example.org'
 MAIN = """\
@@ -34,44 +35,6 @@ keep_environment = LD_LIBRARY_PATH : LD_PRELOAD : NSS_WRAPPER_PASSWD : \\
                    NSS_WRAPPER_GROUP
 
 """
-# the users Exim and Sendmail are built to run as, given nobody's uid
-# (65534): the private instance's folder is handed to it
-NOBODY = 65534
-PASSWD = ('root:x:0:0:root:/root:/bin/sh\n'
-          'Debian-exim:x:65534:65534:exim:/nonexistent:/bin/false\n'
-          'smmsp:x:65534:65534:sendmail:/nonexistent:/bin/false\n')
-GROUP = ('root:x:0:\nDebian-exim:x:65534:\nsmmsp:x:65534:\n'
-         'mail:x:65534:\n')
-
-
-def unpacked():
-    """The root of the unpacked Exim and Sendmail packages, or None."""
-    r = subprocess.run([os.path.join(ROOT, 'tests/clients/fetch-debs.sh')],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=600)
-    if r.returncode != 0:
-        skip('exim guide', 'fetch-debs.sh failed: %s' % r.stderr[-500:])
-        return None
-    return os.path.join(ROOT, r.stdout.strip())
-
-
-def unpacked_env(root, top):
-    """The environment to run an unpacked binary in: its libraries, and
-    nss_wrapper with a passwd/group of our own that has the system users
-    the packages' binaries look up at start (they do not exist here)."""
-    lib = os.path.join(root, 'usr/lib/x86_64-linux-gnu')
-    env = dict(os.environ)
-    env['LD_LIBRARY_PATH'] = lib + ':' + os.path.join(
-        root, 'lib/x86_64-linux-gnu')
-    env['LD_PRELOAD'] = os.path.join(lib, 'libnss_wrapper.so')
-    for name, text in (('passwd', PASSWD), ('group', GROUP)):
-        path = os.path.join(top, name)
-        with open(path, 'w') as f:
-            f.write(text)
-        env['NSS_WRAPPER_' + name.upper()] = path
-    return env
-
-
 def run(relay, root, rules, recipe, sender, auth):
     relay.use_rules(rules)
     top = tempfile.mkdtemp(prefix='relaybox-exim-')
@@ -84,7 +47,7 @@ def run(relay, root, rules, recipe, sender, auth):
             f.write(relay.subst(relay.recipes[recipe]))
         tag = 'exim-' + recipe
         msg = message(tag, sender, TO)
-        env = unpacked_env(root, top)
+        env = unpacked_env(root, top, relay)
         r = subprocess.run([exim, '-C', conf, '-odq', '-f', sender, '-i',
                             TO], input=msg, text=True, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -116,7 +79,7 @@ def main():
     if os.geteuid() != 0:
         skip('exim guide', 'needs root')
         finish()
-    root = unpacked()
+    root = unpacked_root('exim guide')
     if root is None:
         finish()
     with GuideRelay('exim') as relay:
