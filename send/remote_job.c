@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "wire_remote.h"
 
 static int job_copy(char *dst, size_t dstsz, const char *v)
 {
@@ -88,26 +89,27 @@ static int job_port(long *port, const char *v)
 static int job_fields(struct remote_job *job, const struct kv_msg *m,
 		      const char **bad)
 {
-	const char *qid = kv_get(m, "qid"), *file = kv_get(m, "file");
+	const char *qid = kv_get(m, WIRE_REMOTE_QID);
+	const char *file = kv_get(m, WIRE_REMOTE_FILE);
 
 	if (!qid || !*qid || job_name(job->qid, sizeof job->qid, qid, " /"))
-		return *bad = "qid", -1;
+		return *bad = WIRE_REMOTE_QID, -1;
 	if (!file || file[0] != '/' || job_copy(job->file, sizeof job->file, file))
-		return *bad = "file", -1;
-	if (job_name(job->host, sizeof job->host, kv_get_or(m, "host", ""), " /"))
-		return *bad = "host", -1;
-	if (job_port(&job->port, kv_get_or(m, "port", "")))
-		return *bad = "port", -1;
-	if (job_tls(kv_get_or(m, "tls", ""), &job->tls))
-		return *bad = "tls", -1;
-	if (job_name(job->auth, sizeof job->auth, kv_get_or(m, "auth", ""),
+		return *bad = WIRE_REMOTE_FILE, -1;
+	if (job_name(job->host, sizeof job->host, kv_get_or(m, WIRE_REMOTE_HOST, ""), " /"))
+		return *bad = WIRE_REMOTE_HOST, -1;
+	if (job_port(&job->port, kv_get_or(m, WIRE_REMOTE_PORT, "")))
+		return *bad = WIRE_REMOTE_PORT, -1;
+	if (job_tls(kv_get_or(m, WIRE_REMOTE_TLS, ""), &job->tls))
+		return *bad = WIRE_REMOTE_TLS, -1;
+	if (job_name(job->auth, sizeof job->auth, kv_get_or(m, WIRE_REMOTE_AUTH, ""),
 		     " /") || job->auth[0] == '.')
-		return *bad = "auth", -1;
-	if (job_auth_tls(kv_get_or(m, "auth_tls", ""), &job->auth_unverified))
-		return *bad = "auth_tls", -1;
+		return *bad = WIRE_REMOTE_AUTH, -1;
+	if (job_auth_tls(kv_get_or(m, WIRE_REMOTE_AUTH_TLS, ""), &job->auth_unverified))
+		return *bad = WIRE_REMOTE_AUTH_TLS, -1;
 	if (job_name(job->domain, sizeof job->domain,
-		     kv_get_or(m, "domain", ""), " /"))
-		return *bad = "domain", -1;
+		     kv_get_or(m, WIRE_REMOTE_DOMAIN, ""), " /"))
+		return *bad = WIRE_REMOTE_DOMAIN, -1;
 	if (!job->host[0] && !job->domain[0])
 		return *bad = "host or domain", -1;
 	return 0;
@@ -125,7 +127,7 @@ int remote_job_parse(struct remote_job *job, const struct kv_msg *m,
 	if (job_fields(job, m, &bad) < 0)
 		goto fail;
 	for (size_t i = 0; i < m->n; i++)
-		n += strcmp(m->pair[i].key, "rcpt") == 0;
+		n += strcmp(m->pair[i].key, WIRE_REMOTE_RCPT) == 0;
 	if (n == 0 || n > REMOTE_RCPT_MAX) {
 		bad = "rcpt count";
 		goto fail;
@@ -136,10 +138,10 @@ int remote_job_parse(struct remote_job *job, const struct kv_msg *m,
 		goto fail;
 	}
 	for (size_t i = 0; i < m->n; i++) {
-		if (strcmp(m->pair[i].key, "rcpt") != 0)
+		if (strcmp(m->pair[i].key, WIRE_REMOTE_RCPT) != 0)
 			continue;
 		if (job_rcpt(&job->rcpt[job->nrcpt], m->pair[i].value) < 0) {
-			bad = "rcpt";
+			bad = WIRE_REMOTE_RCPT;
 			goto fail;
 		}
 		job->nrcpt++;
@@ -191,10 +193,10 @@ void remote_job_result(const struct remote_job *job, struct kv *out)
 			log_clean(clean, sizeof clean, r->text, strlen(r->text));
 			cleaned = r->text;
 		}
-		kv_addf(out, "rcpt", "%ld %c %d %s", r->index,
+		kv_addf(out, WIRE_REMOTE_RCPT, "%ld %c %d %s", r->index,
 			r->status ? r->status : 'T', r->code ? r->code : 451,
 			r->status ? clean : "4.3.0 internal error: no result");
 	}
-	kv_add(out, "relay", job->relay);
-	kv_add(out, "tls", job->tlsdesc);
+	kv_add(out, WIRE_REMOTE_RELAY, job->relay);
+	kv_add(out, WIRE_REMOTE_TLS, job->tlsdesc);
 }

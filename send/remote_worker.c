@@ -17,16 +17,17 @@
 #include "log.h"
 #include "ns.h"
 #include "settings.h"
+#include "wire_remote.h"
 
-/* relay-send gives a job 4 x connect_timeout + 3 x remote_timeout, then
- * drops the worker and defers the recipients.  A worker still talking to
+/* relay-send gives a job wire_remote_job_budget() seconds, then drops
+ * the worker and defers the recipients.  A worker still talking to
  * a server after that could deliver what relay-send retries later: the
  * job stops itself at 9/10 of that budget instead, or up to a second
  * before (worker_alarm; relay-send then sees EOF and defers; only a final
  * reply lost this way duplicates). */
 long remote_worker_budget(void)
 {
-	return (4 * cf.connect_timeout + 3 * cf.remote_timeout) * 9 / 10 + 1;
+	return wire_remote_job_budget() * 9 / 10 + 1;
 }
 
 /* The budget's alarm costs no system call per job: it is set when a job

@@ -18,6 +18,7 @@
 #include "runsock.h"
 #include "settings.h"
 #include "usock.h"
+#include "wire_remote.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -104,7 +105,7 @@ static void worker_start(struct send_job *j, long long now)
 {
 	j->started = now;
 	j->started_ms = worker_ms();
-	j->deadline = now + 4 * cf.connect_timeout + 3 * cf.remote_timeout;
+	j->deadline = now + wire_remote_job_budget();
 }
 
 
@@ -235,17 +236,17 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 		return -2;
 	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
 	kv_init(&k);
-	kv_add(&k, "qid", m->q.qid);
-	kv_add(&k, "file", path);
-	kv_add(&k, "host", r->host);
-	kv_addf(&k, "port", "%ld", r->port);
-	kv_add(&k, "tls", r->tls);
-	kv_add(&k, "auth", r->auth);
+	kv_add(&k, WIRE_REMOTE_QID, m->q.qid);
+	kv_add(&k, WIRE_REMOTE_FILE, path);
+	kv_add(&k, WIRE_REMOTE_HOST, r->host);
+	kv_addf(&k, WIRE_REMOTE_PORT, "%ld", r->port);
+	kv_add(&k, WIRE_REMOTE_TLS, r->tls);
+	kv_add(&k, WIRE_REMOTE_AUTH, r->auth);
 	if (r->auth_tls[0])
-		kv_add(&k, "auth_tls", r->auth_tls);
-	kv_add(&k, "domain", addr_domain(m->q.rcpt[idx[0]]));
+		kv_add(&k, WIRE_REMOTE_AUTH_TLS, r->auth_tls);
+	kv_add(&k, WIRE_REMOTE_DOMAIN, addr_domain(m->q.rcpt[idx[0]]));
 	for (size_t i = 0; i < n; i++)
-		kv_addf(&k, "rcpt", "%zu %s", idx[i], m->q.rcpt[idx[i]]);
+		kv_addf(&k, WIRE_REMOTE_RCPT, "%zu %s", idx[i], m->q.rcpt[idx[i]]);
 	rc = kv_send(&k, w->fd);
 	kv_free(&k);
 	if (rc < 0) {
@@ -433,7 +434,7 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 		unsigned long idx;
 		int code, off = 0;
 		char st;
-		if (strcmp(msg.pair[p].key, "rcpt") != 0)
+		if (strcmp(msg.pair[p].key, WIRE_REMOTE_RCPT) != 0)
 			continue;
 		if (worker_rcpt(msg.pair[p].value, &idx, &st, &code, &off) < 0)
 			return -1;
@@ -442,8 +443,8 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 				res[k] = (struct worker_res){
 					st, code, msg.pair[p].value + off };
 	}
-	worker_finish(ms, w, res, kv_get_or(&msg, "relay", ""),
-		      kv_get_or(&msg, "tls", ""), now);
+	worker_finish(ms, w, res, kv_get_or(&msg, WIRE_REMOTE_RELAY, ""),
+		      kv_get_or(&msg, WIRE_REMOTE_TLS, ""), now);
 	return 0;
 }
 

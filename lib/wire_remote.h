@@ -1,0 +1,35 @@
+/* wire_remote.h: the relay-send <-> relay-remote protocol on
+ * run/remote.sock (ARCHITECTURE.md), defined once for both sides: the
+ * keys of the job frame and of its result frame, and the time a job may
+ * take. */
+#ifndef WIRE_REMOTE_H
+#define WIRE_REMOTE_H
+
+#include "settings.h"
+
+/* The job frame (relay-send -> relay-remote). */
+#define WIRE_REMOTE_QID "qid"           /* the queue id */
+#define WIRE_REMOTE_FILE "file"         /* the queue file's absolute path */
+#define WIRE_REMOTE_HOST "host"         /* fixed host, "" for the MX */
+#define WIRE_REMOTE_PORT "port"         /* "" or "0": cf.smtp_port */
+#define WIRE_REMOTE_TLS "tls"           /* none|may|encrypt|verify */
+#define WIRE_REMOTE_AUTH "auth"         /* secrets/ file name, "" */
+#define WIRE_REMOTE_AUTH_TLS "auth_tls" /* "" (verify) or "unverified" */
+#define WIRE_REMOTE_DOMAIN "domain"     /* the recipients' domain */
+/* one per recipient: "<index> <address>" in the job, and in the result
+ * "<index> <D|T|B> <code> <text>" */
+#define WIRE_REMOTE_RCPT "rcpt"
+/* The result frame (relay-remote -> relay-send) adds: */
+#define WIRE_REMOTE_RELAY "relay"       /* "host[ip]:port" or "none" */
+/* and WIRE_REMOTE_TLS: the TLS version and cipher used, or "none" */
+
+/* Seconds relay-send gives a job before it drops the worker and defers
+ * the recipients; relay-remote stops a job itself a little before
+ * (remote_worker_budget), so no delivery goes on after relay-send has
+ * given up on it. */
+static inline long wire_remote_job_budget(void)
+{
+	return 4 * cf.connect_timeout + 3 * cf.remote_timeout;
+}
+
+#endif
