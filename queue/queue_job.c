@@ -9,6 +9,7 @@
 #include "kv.h"
 #include "log.h"
 #include "settings.h"
+#include "wire_queue.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -65,10 +66,10 @@ void queue_job_reply(int fd, int status, const char *qid, const char *text,
 	struct kv k;
 
 	kv_init(&k);
-	kv_addf(&k, "status", "%d", status);
+	kv_addf(&k, WIRE_QUEUE_STATUS, "%d", status);
 	if (qid && *qid && strcmp(qid, "-") != 0)
-		kv_add(&k, "id", qid);
-	kv_add(&k, "text", text);
+		kv_add(&k, WIRE_QUEUE_ID, qid);
+	kv_add(&k, WIRE_QUEUE_TEXT, text);
 	if (status == 0 && receipt && *receipt)
 		kv_add(&k, ADMIT_WIRE_RECEIPT, receipt);
 	if (kv_send(&k, fd) < 0)

@@ -19,6 +19,7 @@
 #include "runsock.h"
 #include "settings.h"
 #include "usock.h"
+#include "wire_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,11 +158,11 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 
 	if (kv_parse(&m, payload, len) < 0)
 		return -1;
-	op = kv_get(&m, "op");
-	inl = op && strcmp(op, "inline") == 0 && nfds == 0;
-	if (!inl && op && strcmp(op, "inline") == 0)
+	op = kv_get(&m, WIRE_QUEUE_OP);
+	inl = op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0 && nfds == 0;
+	if (!inl && op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0)
 		return -1; /* with descriptors: out of step, drop the peer */
-	if (!inl && (!op || strcmp(op, "inject") != 0 || nfds != 2)) {
+	if (!inl && (!op || strcmp(op, WIRE_QUEUE_OP_INJECT) != 0 || nfds != 2)) {
 		queue_job_reply(c->fd, EXIT_PERM, NULL, "bad request", NULL);
 		return 0;
 	}

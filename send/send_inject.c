@@ -9,6 +9,7 @@
 #include "runsock.h"
 #include "settings.h"
 #include "usock.h"
+#include "wire_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,11 +44,12 @@ static int inj_reply(int sock, char *qid, size_t qidsz, char *err,
 	if (ns_reader_next(&rd, &payload, &len) != 1 ||
 	    kv_parse(&m, payload, len) < 0) {
 		snprintf(err, errsz, "no reply from relay-queue");
-	} else if (strcmp(kv_get_or(&m, "status", ""), "0") != 0) {
+	} else if (strcmp(kv_get_or(&m, WIRE_QUEUE_STATUS, ""), "0") != 0) {
 		snprintf(err, errsz, "relay-queue: status %s: %s",
-			 kv_get_or(&m, "status", "?"), kv_get_or(&m, "text", ""));
+			 kv_get_or(&m, WIRE_QUEUE_STATUS, "?"),
+			 kv_get_or(&m, WIRE_QUEUE_TEXT, ""));
 	} else {
-		snprintf(qid, qidsz, "%s", kv_get_or(&m, "id", "?"));
+		snprintf(qid, qidsz, "%s", kv_get_or(&m, WIRE_QUEUE_ID, "?"));
 		rc = 0;
 	}
 	ns_reader_free(&rd);
@@ -62,7 +64,8 @@ int send_inject(const char *msg, size_t len, const char *from,
 	struct timeval tv = { .tv_sec = 120 };
 	int sock, mp[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -1;
 	size_t elen = inj_envelope(env, sizeof env, from, rcpt, kind);
-	size_t flen = ns_encode(frame, sizeof frame, "op=inject\n", 10);
+	size_t flen = ns_encode(frame, sizeof frame, WIRE_QUEUE_FRAME_INJECT,
+				sizeof WIRE_QUEUE_FRAME_INJECT - 1);
 
 	runsock_path(RUNSOCK_QUEUE, path, sizeof path);
 	sock = runsock_connect(RUNSOCK_QUEUE, path);

@@ -7,6 +7,7 @@
 #include "kv.h"
 #include "log.h"
 #include "usock.h"
+#include "wire_queue.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -69,7 +70,6 @@ static struct {
 } job;
 
 #define QUEUE_WRITE_MS (120 * 1000) /* relay-queue reads as data comes */
-static const char OP_FRAME[] = "10:op=inline\n,";
 
 /* Keep the connection only when the exchange ended on a frame boundary
  * (ok). */
@@ -99,9 +99,12 @@ static void buf_frame(struct smtp_env *b, const char *p, size_t n)
  * that has not gone out yet. */
 static void job_buf(struct smtp_env *b)
 {
+	char op[32];
+
 	memset(b, 0, sizeof *b);
 	if (!job.started)
-		buf_put(b, OP_FRAME, sizeof OP_FRAME - 1);
+		buf_put(b, op, ns_encode(op, sizeof op, WIRE_QUEUE_FRAME_INLINE,
+					 sizeof WIRE_QUEUE_FRAME_INLINE - 1));
 }
 
 /* Send b (from job_buf).  A kept connection found closed at the first
@@ -175,14 +178,14 @@ static int job_answer(int timeout_ms, char *qid,
 	const char *st, *id;
 
 	if (smtp_frame_read(&conn.rd, timeout_ms, &payload, &len) != 1 ||
-	    kv_parse(&m, payload, len) < 0 || !(st = kv_get(&m, "status")) ||
+	    kv_parse(&m, payload, len) < 0 || !(st = kv_get(&m, WIRE_QUEUE_STATUS)) ||
 	    !*st || strspn(st, "0123456789") != strlen(st) || strlen(st) > 3) {
 		log_warn("queue: no usable answer");
 		return -1;
 	}
-	log_clean(text, textsz, kv_get_or(&m, "text", ""),
-		  strlen(kv_get_or(&m, "text", "")));
-	id = kv_get_or(&m, "id", "");
+	log_clean(text, textsz, kv_get_or(&m, WIRE_QUEUE_TEXT, ""),
+		  strlen(kv_get_or(&m, WIRE_QUEUE_TEXT, "")));
+	id = kv_get_or(&m, WIRE_QUEUE_ID, "");
 	log_clean(qid, qidsz, id, strlen(id));
 	log_clean(job_receipt, sizeof job_receipt,
 		  kv_get_or(&m, ADMIT_WIRE_RECEIPT, ""),
