@@ -37,7 +37,7 @@ import subprocess
 import time
 
 from harness import BIN, ROOT, Instance, Sink, check, skip, strip_trace
-from certs import TestCerts, wait_tag
+from certs import TestCerts
 
 GUIDES = os.path.join(ROOT, 'doc', 'clients')
 SYSTEM_CA = '/etc/ssl/certs/ca-certificates.crt'
@@ -136,22 +136,33 @@ def message(tag, sender, rcpt):
 
 
 def arrived_once(relay, what, tag, sent, sender, rcpts, detail='',
-                 auth=None, timeout=60):
-    """Check that the message Message-ID <tag@...> reached the sink once,
-    byte-exact below the Received fields the client and relay added, with
-    this envelope; with auth, that relaybox says ESMTPSA (AUTH over TLS)
-    and logged AUTH for that user."""
-    m = wait_tag(relay.sink, tag)
-    if not check('%s: the message arrives' % what, m is not None,
+                 auth=None, timeout=60, body_only=False):
+    """Check that the message with tag in its Message-ID (<tag@...>), or
+    in its body with body_only, reached the sink once, byte-exact below
+    the Received fields the client and relay added (with body_only: its
+    body is sent, byte for byte), with this envelope; with auth, that
+    relaybox says ESMTPSA (AUTH over TLS) and logged AUTH for that user.
+    timeout: how long to wait for it (short when the client already
+    failed)."""
+    needle = (tag if body_only else '<%s@' % tag).encode()
+
+    def copies():
+        return [x for x in relay.sink.messages if needle in x.data]
+    deadline = time.time() + timeout
+    while not copies() and time.time() < deadline:
+        time.sleep(0.1)
+    if not check('%s: the message arrives' % what, copies(),
                  '%s\n%s' % (detail, relay.inst.log_tail(15))):
         return
     time.sleep(1)
-    copies = [x for x in relay.sink.messages
-              if ('<%s@' % tag).encode() in x.data]
-    check('%s: exactly once' % what, len(copies) == 1, len(copies))
+    check('%s: exactly once' % what, len(copies()) == 1, len(copies()))
+    m = copies()[0]
+    got = strip_trace(m.data)
+    if body_only:
+        got = got.partition(b'\r\n\r\n')[2]
     want = sent.replace('\r\n', '\n').replace('\n', '\r\n').encode()
-    check('%s: byte-exact' % what, strip_trace(m.data) == want,
-          '%r\n!=\n%r' % (strip_trace(m.data)[:600], want[:600]))
+    check('%s: byte-exact' % what, got == want,
+          '%r\n!=\n%r' % (got[:600], want[:600]))
     check('%s: envelope' % what,
           m.mail_from == sender and sorted(m.rcpts) == sorted(rcpts),
           (m.mail_from, m.rcpts))
@@ -161,6 +172,7 @@ def arrived_once(relay, what, tag, sent, sender, rcpts, detail='',
                         m.data), m.data[:400])
         check('%s: relaybox logged AUTH for %s' % (what, auth),
               relay.inst.wait_log(r'AUTH ok user=%s' % re.escape(auth), 5))
+    return m
 
 
 # the users Exim and Sendmail are built to run as, given nobody's uid
