@@ -4,7 +4,8 @@ PROGRAMS += relay-queue
 $(eval $(call program,relay-queue,$(QUEUE_OBJ)))
 MAN_PAGES += man/relay-queue.8
 # libopendkim signs (queue_dkim*.c): linked into relay-queue alone, and
-# into the unit tests that link those files.
+# into the unit tests and fuzz targets that link those files.
 DKIM_LIBS := $(shell pkg-config --libs opendkim)
 $(BIN)/relay-queue: LDLIBS += $(DKIM_LIBS)
 $(BUILD)/tests/test_queue_commit $(BUILD)/tests/test_queue_dkim: LDLIBS += $(DKIM_LIBS)
+$(BUILD)/fuzz/fuzz_queue $(BUILD)/fuzz/lf_queue: LDLIBS += $(DKIM_LIBS)
