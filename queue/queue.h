@@ -87,6 +87,7 @@ struct queue_dkim {
 	size_t len, cap;
 	char why[512];                  /* why unsigned, or the failure */
 	int log_why;                    /* the reason is worth a log line */
+	int cr, bol;                    /* line ends made CRLF, as sent */
 	char domain[256], customer[64]; /* d=, and the domain's customer */
 	int n;
 	size_t hlen;                    /* header section kept for Ed25519 */

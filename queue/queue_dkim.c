@@ -78,6 +78,7 @@ void queue_dkim_init(struct queue_dkim *d)
 {
 	memset(d, 0, sizeof *d);
 	d->state = DK_HEADER;
+	d->bol = 1;
 }
 
 void queue_dkim_free(struct queue_dkim *d)
@@ -193,10 +194,12 @@ static void dk_start(struct queue_dkim *d, size_t hlen, int no_body)
 		return;
 	d->state = DK_SIGNING;
 	d->hlen = hlen;
-	dk_chunk(d, d->hdr, d->len);
 	dk_body(d, d->hdr + hlen, d->len - hlen);
-	if (no_body) /* headers only: end them and the last line */
-		dk_chunk(d, "\r\n\r\n", hlen && d->hdr[hlen - 1] == '\n' ? 2 : 4);
+	dk_chunk(d, d->hdr, d->len); /* may stop: d->hdr is gone then */
+	if (no_body) /* headers only (ending in CRLF, queue_dkim_feed) */
+		dk_chunk(d, "\r\n", 2);
+	if (d->state != DK_SIGNING)
+		return;
 	for (int i = 0; i < d->n; i++)
 		if (d->ed[i])
 			return; /* Ed25519 hashes the header section at the end */
@@ -228,9 +231,8 @@ static int dk_hold(struct queue_dkim *d, const char *p, size_t n)
 	return 0;
 }
 
-void queue_dkim_feed(void *arg, const char *p, size_t n)
+static void dk_take(struct queue_dkim *d, const char *p, size_t n)
 {
-	struct queue_dkim *d = arg;
 	size_t old = d->len;
 	long eoh;
 
@@ -244,6 +246,41 @@ void queue_dkim_feed(void *arg, const char *p, size_t n)
 	eoh = queue_dkim_eoh(d->hdr, d->len, old);
 	if (eoh >= 0)
 		dk_start(d, (size_t)eoh, 0);
+}
+
+/* The signers hash what relay-remote sends: every line end a CRLF, a
+ * bare CR or LF too, and a CRLF after a last line without one
+ * (send/remote_dot.c does the same on the wire). */
+void queue_dkim_feed(void *arg, const char *p, size_t n)
+{
+	struct queue_dkim *d = arg;
+	char out[8192];
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (o + 3 > sizeof out) {
+			dk_take(d, out, o);
+			o = 0;
+		}
+		if (d->cr) {
+			d->cr = 0;
+			memcpy(out + o, "\r\n", 2);
+			o += 2;
+			d->bol = 1;
+			if (p[i] == '\n')
+				continue;
+		}
+		if (p[i] == '\r') {
+			d->cr = 1;
+			continue;
+		}
+		if (p[i] == '\n')
+			out[o++] = '\r';
+		out[o++] = p[i];
+		d->bol = p[i] == '\n';
+	}
+	if (o) /* libopendkim takes an empty chunk for the end */
+		dk_take(d, out, o);
 }
 
 /* "DKIM-Signature: " value CRLF onto *out, every fold made CRLF. */
@@ -338,6 +375,10 @@ int queue_dkim_finish(struct queue_dkim *d, const struct qfile *q,
 	const char *cust = qfile_get_info(q, "customer");
 
 	*sig = NULL;
+	if (d->cr || !d->bol)
+		dk_take(d, "\r\n", 2);
+	d->cr = 0;
+	d->bol = 1;
 	if (d->state == DK_HEADER) /* the message ended in its header */
 		dk_start(d, d->len, 1);
 	if (d->state == DK_FAIL) {

@@ -186,6 +186,7 @@ static const struct scase cases[] = {
 	{ "dot lines", "From: joe@example.com\r\n" HDRS "\r\n.\r\n..\r\n.x\r\n", "acme", "ok", "s=rs1" },
 	{ "signed already: ours on top", "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=other.example; s=x; h=from; bh=AA==; b=AA==\r\nFrom: joe@example.com\r\n" HDRS "\r\nx\r\n", "acme", "ok fail", "d=example.com" },
 	{ "malformed DKIM-Signature: unsigned", "DKIM-Signature: v=1; d=x\r\nFrom: joe@example.com\r\n" HDRS "\r\nx\r\n", "acme", NULL, NULL },
+	{ "malformed DKIM-Signature, headers only: unsigned", "DKIM-Signature: v=1; d=x\r\nFrom: joe@example.com\r\n" HDRS, "acme", NULL, NULL },
 	{ "no From: unsigned", HDRS "\r\nx\r\n", "acme", NULL, NULL },
 	{ "two From: unsigned", "From: joe@example.com\r\nFrom: eve@example.com\r\n" HDRS "\r\nx\r\n", "acme", NULL, NULL },
 	{ "another customer: unsigned", "From: joe@example.com\r\n" HDRS "\r\nx\r\n", "evil", NULL, NULL },
@@ -314,6 +315,28 @@ static void test_limits(void)
 	queue_dkim_free(&d);
 }
 
+/* Bare CR and LF, and a last line without CRLF, are hashed as
+ * relay-remote sends them: each a CRLF. */
+static void test_wire(void)
+{
+	const char *raw = "From: joe@dual.example\nSubject: x\r\n\r\nline\rnext\nlast \t";
+	const char *wire = "From: joe@dual.example\r\nSubject: x\r\n\r\nline\r\nnext\r\nlast \t\r\n";
+	char *out, *sent;
+
+	for (size_t step = 1; step <= 4096; step *= 4096) {
+		sign(raw, strlen(raw), step, "acme", &out);
+		sent = out ? malloc(strlen(out) + strlen(wire) + 1) : NULL;
+		if (sent) {
+			memcpy(sent, out, strlen(out) - strlen(raw));
+			strcpy(sent + strlen(out) - strlen(raw), wire);
+		}
+		T_STREQ(step == 1 ? "dkim: hashed as sent (bytewise)" : "dkim: hashed as sent",
+			sent ? verify(sent, strlen(sent)) : "", "ok ok");
+		free(sent);
+		free(out);
+	}
+}
+
 static void test_scan(void)
 {
 	char v[64];
@@ -339,6 +362,7 @@ int main(void)
 	test_tags();
 	test_tampered();
 	test_limits();
+	test_wire();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
