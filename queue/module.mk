@@ -8,4 +8,4 @@ MAN_PAGES += man/relay-queue.8
 DKIM_LIBS := $(shell pkg-config --libs opendkim)
 $(BIN)/relay-queue: LDLIBS += $(DKIM_LIBS)
 $(BUILD)/tests/test_queue_commit $(BUILD)/tests/test_queue_dkim: LDLIBS += $(DKIM_LIBS)
-$(BUILD)/fuzz/fuzz_queue $(BUILD)/fuzz/lf_queue: LDLIBS += $(DKIM_LIBS)
+$(BUILD)/fuzz/fuzz_queue $(BUILD)/fuzz/lf_queue $(BUILD)/fuzz/fuzz_dkim $(BUILD)/fuzz/lf_dkim: LDLIBS += $(DKIM_LIBS)

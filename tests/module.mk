@@ -8,7 +8,7 @@
 # linked with a coverage-instrumented copy of lib/ in
 # build/asan/fuzz/liblf.a); then tests/fuzz/run runs each for
 # FUZZ_SECONDS.  `make test` does not depend on any of it.
-FUZZ_NAMES   := ns kv addr cidr cfg io qfile qstate dsn dns remote policy queue smtpd
+FUZZ_NAMES   := ns kv addr cidr cfg io qfile qstate dsn dns remote policy queue smtpd dkim
 FUZZ_SECONDS ?= 30
 FUZZ_CLANG   := $(shell command -v clang 2>/dev/null)
 FUZZ_CFLAGS   = $(filter-out -MMD -MP,$(ALL_CFLAGS))
