@@ -1,4 +1,4 @@
-/* rate_limits.h: the limits of SPEC.md §3 for one user/customer, from the
+/* rate_limits.h: the limits of doc/BEHAVIOUR.md §3 for one user/customer, from the
  * relay.conf defaults and the overrides makecdb writes into the customer
  * and user values (conf: keys licenses, paid, daily, peak, user_messages,
  * user_rcpts).  Used by relay-policy (enforcing) and relayctl stats

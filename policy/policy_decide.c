@@ -1,4 +1,4 @@
-/* policy_decide.c: MAIL FROM, the decision of SPEC.md §2: identify the
+/* policy_decide.c: MAIL FROM, the decision of doc/BEHAVIOUR.md §2: identify the
  * customer, find an enabled rule of it that accepts the session (address,
  * AUTH, TLS), then check the sender under the rule's `senders` mode and
  * rewrite foreign and null senders when that is allowed.  Every step
@@ -101,7 +101,7 @@ static int check_own_sender(const struct policy_lookup *lk,
 	return 0;
 }
 
-/* Sender check under the rule's mode (SPEC.md §2.3-4); 0 when accepted
+/* Sender check under the rule's mode (doc/BEHAVIOUR.md §2.3-2.4); 0 when accepted
  * with v->from set, -1 with the reply set.  Foreign (under senders=any)
  * and null senders need a customer found by AUTH or HELO, and become
  * postmaster@<that domain>. */

@@ -1,4 +1,4 @@
-/* policy_decide.h: the relay decision of SPEC.md §2 as a pure function of
+/* policy_decide.h: the relay decision of doc/BEHAVIOUR.md §2 as a pure function of
  * the session facts and the rules (through struct policy_lookup).  Shared
  * by the daemon's phases and by explain; it keeps no state of its own. */
 #ifndef POLICY_DECIDE_H
@@ -17,7 +17,7 @@
 
 enum policy_action { POLICY_ACCEPT, POLICY_REJECT, POLICY_TEMPFAIL };
 
-/* How the customer was found (SPEC.md §2.2, in this order). */
+/* How the customer was found (doc/BEHAVIOUR.md §2.2, in this order). */
 enum policy_by { POLICY_BY_NONE, POLICY_BY_AUTH, POLICY_BY_HELO,
 		 POLICY_BY_SENDER };
 

@@ -20,7 +20,7 @@ struct policy_ident {
 	char domain[256];    /* the domain that identified it (for rewrites) */
 };
 
-/* SPEC.md §2.2: by AUTH identity, else HELO/EHLO, else sender domain. */
+/* doc/BEHAVIOUR.md §2.2: by AUTH identity, else HELO/EHLO, else sender domain. */
 void policy_identify(const struct policy_lookup *lk,
 		     const struct policy_session *s, const char *from,
 		     struct policy_ident *id);

@@ -1,4 +1,4 @@
-/* rate.c: the limits of SPEC.md §3 — check at RCPT, count at commit.
+/* rate.c: the limits of doc/BEHAVIOUR.md §3 — check at RCPT, count at commit.
  *
  * Concurrency: relay-policy multiplexes many SMTP sessions, each with its
  * own rate_txn.  What a transaction holds pending is added to per-record

@@ -1,4 +1,4 @@
-/* rate.h: rate accounting (SPEC.md §3) over a shared-memory counters file
+/* rate.h: rate accounting (doc/BEHAVIOUR.md §3) over a shared-memory counters file
  * (cf.counters_file, mmap MAP_SHARED) owned by relay-policy, the single
  * writer.  relayctl maps the same file read-only for `relayctl stats`.
  *

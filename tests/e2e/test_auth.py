@@ -92,7 +92,7 @@ def first_refusal(c):
 
 
 def refused(r):
-    """SPEC 2: "530 5.7.0 Authentication required." when the sender's
+    """BEHAVIOUR.md §2.3: "530 5.7.0 Authentication required." when the sender's
     customer needs AUTH, or "550 5.7.0 Mail relay denied [X]." for an IP
     in no rule: either way 5.7.0 and never a 250."""
     return r[0] in (530, 550) and r[1].startswith(b'5.7.0')

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test_openrelay.py: the relay is never an open relay (SPEC.md §2.6).
+"""test_openrelay.py: the relay is never an open relay (doc/BEHAVIOUR.md §2.6).
 From an unlisted address and unauthenticated, every HELO name (even a
 customer's own domain), every sender form and every classic recipient
 trick -- '%' hacks, bang paths, source routes, quoted local parts holding

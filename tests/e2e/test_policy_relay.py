@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test_policy_relay.py: SPEC.md §2 on the wire.  A real instance with a
+"""test_policy_relay.py: doc/BEHAVIOUR.md §2 on the wire.  A real instance with a
 portal (IP + registered sender), a printer (IP + TLS), an Exchange server
 (SMTP AUTH), an office (IP and AUTH), a HELO-identified tenant with
 senders=any, and a suspended tenant.  swaks connects from several 127.x

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test_rate.py: rate limits on the wire (SPEC.md §3 with the replies of
+"""test_rate.py: rate limits on the wire (doc/BEHAVIOUR.md §3 with the replies of
 §2), relayctl stats, and counters that survive restarts.
 
 - customer "one", 1 paid license: peak 9 per 10 minutes.  An aborted

@@ -4,7 +4,7 @@
  * not) and every kind of sender (registered user, other address of the
  * domain, foreign, null): 18 x 8 x 4 = 576 decisions, each asserting the
  * full reply line and the envelope sender.  The expected answer is
- * written straight from SPEC.md §2 (expect() below), independently of
+ * written straight from doc/BEHAVIOUR.md §2 (expect() below), independently of
  * policy_decide.c's structure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ static const char INV[] = "550 5.7.1 Invalid credentials for relay [%s]. The IP 
 	"address is registered, but not for the domain this mail is sent from; use "
 	"SMTP AUTH or present one of your domains in HELO/EHLO.";
 
-/* SPEC.md §2 for one rule, no HELO domain: the reply line and sender. */
+/* doc/BEHAVIOUR.md §2 for one rule, no HELO domain: the reply line and sender. */
 static void expect(int i, int listed, int authed, int tls, enum kind k,
 		   const char *ip, const char *from, char *want, char *sender)
 {

@@ -1,6 +1,6 @@
 // links: policy/rate.c policy/rate_set.c
 /* test_rate.c: rate accounting with an injected clock — every boundary of
- * SPEC.md §3, sliding windows, limits, restart survival, a full file. */
+ * doc/BEHAVIOUR.md §3, sliding windows, limits, restart survival, a full file. */
 #include "test_rate.h"
 
 /* Windows on their own: table of adds and sums at given times. */
