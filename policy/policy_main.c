@@ -20,6 +20,10 @@ static void allow_user(struct policy_srv *srv, const char *name)
 	struct passwd *pw = name && *name ? getpwnam(name) : NULL;
 	if (pw && srv->nallow < 3)
 		srv->allow[srv->nallow++] = pw->pw_uid;
+	if (pw && name == cf.user_smtpd) {
+		srv->smtpd_uid = pw->pw_uid;
+		srv->smtpd_uid_known = 1;
+	}
 }
 
 /* The admission key relay-master hands over, and this start's epoch. */
@@ -52,6 +56,7 @@ int main(int argc, char **argv)
 	}
 	settings_load(dir);
 	policy_main_key(&srv);
+	policy_peer_init();
 	settings_path(susp, sizeof susp, "suspended");
 	if (policy_db_open(&srv.db, cf.rules_cdb, cf.users_cdb, susp) < 0)
 		log_fatalx(EXIT_TEMP, "cannot open %s", cf.rules_cdb);

@@ -41,9 +41,11 @@ typedef int (*phase_fn)(struct policy_srv *, struct policy_conn *,
 static int ph_connect(struct policy_srv *srv, struct policy_conn *c,
 		      const struct kv_msg *m, struct policy_verdict *v)
 {
-	(void)srv;
+	char ip[64];
+
 	(void)v;
-	policy_session_init(&c->s, kv_get_or(m, "ip", ""));
+	policy_session_init(&c->s, policy_peer_session_ip(srv, c,
+			    kv_get_or(m, "ip", ""), ip, sizeof ip));
 	c->s.tls = !strcmp(kv_get_or(m, "tls", "0"), "1");
 	rate_txn_reset(c->txn);
 	policy_admit_reset(c);

@@ -31,6 +31,8 @@ static void on_signal(int sig)
 
 static void conn_free(struct policy_conn *c)
 {
+	if (c->client_fd >= 0)
+		close(c->client_fd);
 	policy_auth_cancel(&c->auth);
 	rate_txn_free(c->txn);
 	ns_reader_free(&c->rd);
@@ -38,16 +40,14 @@ static void conn_free(struct policy_conn *c)
 	free(c);
 }
 
-static int peer_allowed(const struct policy_srv *srv, int fd)
+static int peer_allowed(const struct policy_srv *srv, int fd, uid_t *uid)
 {
-	uid_t uid;
-
-	if (usock_peer_uid(fd, &uid) < 0)
+	if (usock_peer_uid(fd, uid) < 0)
 		return 0;
 	for (int i = 0; i < srv->nallow; i++)
-		if (srv->allow[i] == uid)
+		if (srv->allow[i] == *uid)
 			return 1;
-	log_warn("refused a connection from uid %ld", (long)uid);
+	log_warn("refused a connection from uid %ld", (long)*uid);
 	return 0;
 }
 
@@ -55,10 +55,11 @@ static void accept_one(struct policy_srv *srv, int lfd)
 {
 	struct policy_conn *c;
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	uid_t uid;
 
 	if (fd < 0)
 		return;
-	if (nconn == CONN_MAX || !peer_allowed(srv, fd) ||
+	if (nconn == CONN_MAX || !peer_allowed(srv, fd, &uid) ||
 	    !(c = calloc(1, sizeof *c))) {
 		if (nconn == CONN_MAX)
 			log_warn("too many sessions (%d)", CONN_MAX);
@@ -67,6 +68,8 @@ static void accept_one(struct policy_srv *srv, int lfd)
 	}
 	c->fd = fd;
 	c->auth.fd = -1;
+	c->uid = uid;
+	c->client_fd = -1;
 	c->txn = rate_txn_new();
 	if (!c->txn || ns_reader_init(&c->rd, fd) < 0) {
 		rate_txn_free(c->txn);
@@ -126,6 +129,22 @@ static void batch_add(struct policy_conn *c, struct reply_batch *b,
 	kv_reset(rep);
 }
 
+/* A read that also takes the client's socket relay-smtpd attaches to
+ * phase=connect, kept for that request (the last one to come replaces
+ * any before it). */
+static int serve_read(struct policy_conn *c, char **payload, size_t *len)
+{
+	int fds[4], nfds = 0;
+	int r = ns_reader_next_fds(&c->rd, payload, len, fds, &nfds, 4);
+
+	for (int i = 0; i < nfds; i++) {
+		if (c->client_fd >= 0)
+			close(c->client_fd);
+		c->client_fd = fds[i];
+	}
+	return r;
+}
+
 /* Answer every complete request buffered or readable now.  One read per
  * wake-up: poll is level-triggered, so bytes that come later wake us
  * again, and a second read would mostly say EAGAIN. */
@@ -139,7 +158,7 @@ static void serve(struct policy_srv *srv, struct policy_conn *c,
 
 	b.len = 0;
 	while (!c->dead && !c->auth.pid) {
-		r = first ? ns_reader_next(&c->rd, &payload, &len)
+		r = first ? serve_read(c, &payload, &len)
 			  : ns_reader_buffered(&c->rd, &payload, &len);
 		first = 0;
 		if (r == 0)

@@ -24,6 +24,9 @@ struct policy_conn {
 	unsigned char rcpts[ADMIT_HASH_LEN];
 	int admitted;
 	unsigned long long admit_seq;
+	uid_t uid;                 /* the peer's (SO_PEERCRED) */
+	int client_fd;             /* the client's socket, sent with
+				      phase=connect, for it; -1 */
 };
 
 struct policy_srv {
@@ -34,6 +37,8 @@ struct policy_srv {
 	struct admit_key key;      /* none: no proofs, commits taken on trust */
 	unsigned long long epoch;  /* random per start: proofs' and receipts' */
 	unsigned long long seq;    /* the last proof's number */
+	uid_t smtpd_uid;           /* must attach the client's socket */
+	int smtpd_uid_known;
 };
 
 /* Handle one request frame; returns 0 when the reply is in rep, 1 when
@@ -58,6 +63,18 @@ void policy_admit_reply(const struct policy_conn *c,
 			const struct policy_verdict *v, struct kv *rep);
 int policy_admit_commit(struct policy_srv *srv, struct policy_conn *c,
 			const char *qid, const char *receipt);
+
+/* The client's address (policy_peer.c).  init once at start; addr: the
+ * peer of a TCP socket accepted on one of our listeners (or a privileged
+ * port), 0 with its numeric address in ip, or -1 (logged); session_ip:
+ * the address a phase=connect starts the session with: the kernel's for
+ * the socket attached to it (closed then), "" when that is not believed
+ * or relay-smtpd's uid sent none, else the claimed one (buf holds it). */
+void policy_peer_init(void);
+int policy_peer_addr(int fd, char *ip, size_t n);
+const char *policy_peer_session_ip(struct policy_srv *srv,
+				   struct policy_conn *c, const char *claimed,
+				   char *buf, size_t n);
 
 /* Listen on path and serve until a signal ends it; 0 or -1. */
 int policy_server_run(struct policy_srv *srv, int lfd);

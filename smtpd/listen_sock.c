@@ -1,5 +1,6 @@
 /* listen_sock.c: parsing listen addresses and binding them. */
 #include "listen_sock.h"
+#include "listen_addr.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
@@ -11,51 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int parse_port(const char *s, in_port_t *port)
-{
-	char *end;
-	long n;
-
-	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 5)
-		return -1;
-	n = strtol(s, &end, 10);
-	if (n < 1 || n > 65535)
-		return -1;
-	*port = htons((in_port_t)n);
-	return 0;
-}
-
-int listen_sock_parse(const char *spec, struct sockaddr_storage *ss,
-		      socklen_t *len)
-{
-	char host[64];
-	const char *colon = strrchr(spec, ':');
-	size_t hl;
-
-	memset(ss, 0, sizeof *ss);
-	if (!colon || (hl = (size_t)(colon - spec)) == 0 || hl >= sizeof host)
-		return -1;
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	if (host[0] == '[') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		if (hl < 3 || host[hl - 1] != ']')
-			return -1;
-		host[hl - 1] = '\0';
-		s6->sin6_family = AF_INET6;
-		*len = sizeof *s6;
-		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-			return -1;
-		return parse_port(colon + 1, &s6->sin6_port);
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	s4->sin_family = AF_INET;
-	*len = sizeof *s4;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-		return -1;
-	return parse_port(colon + 1, &s4->sin_port);
-}
 
 /* The pool workers of a relay-listen that just died hold its listening
  * sockets until their parent-death signal has closed them (a moment):
@@ -80,7 +36,7 @@ static int bind_one(const char *spec)
 	socklen_t len;
 	int fd, one = 1;
 
-	if (listen_sock_parse(spec, &ss, &len) < 0)
+	if (listen_addr_parse(spec, &ss, &len) < 0)
 		log_fatal(EXIT_PERM, "bad listen address %s (want ip:port or [ipv6]:port)",
 			  spec);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -104,20 +60,11 @@ static void local_fixed(struct listen_sock *ls)
 	socklen_t len = sizeof ss;
 
 	ls->fixed = 0;
-	if (getsockname(ls->fd, (struct sockaddr *)&ss, &len) < 0)
+	if (getsockname(ls->fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+	    listen_addr_is_any(&ss))
 		return;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
-		if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
-			return;
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-		if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
-			return;
-	} else {
-		return;
-	}
-	listen_sock_name(&ss, ls->localip, sizeof ls->localip, ls->localport,
+	listen_addr_name(&ss, ls->localip, sizeof ls->localip, ls->localport,
 			 sizeof ls->localport);
 	ls->fixed = 1;
 }
@@ -154,32 +101,18 @@ size_t listen_sock_open_all(struct listen_sock *out, size_t max)
 	return n;
 }
 
-void listen_sock_name(const struct sockaddr_storage *ss, char *ip,
-		      size_t ipsz, char *port, size_t portsz)
-{
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)ipsz);
-		snprintf(port, portsz, "%u", ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)ipsz);
-		snprintf(port, portsz, "%u", ntohs(s4->sin_port));
-	}
-}
-
 void listen_sock_peer(int fd, const struct sockaddr_storage *ss,
 		      const struct listen_sock *ls, struct listen_peer *p)
 {
 	struct sockaddr_storage local;
 	socklen_t len = sizeof local;
 
-	listen_sock_name(ss, p->ip, sizeof p->ip, p->port, sizeof p->port);
+	listen_addr_name(ss, p->ip, sizeof p->ip, p->port, sizeof p->port);
 	if (ls->fixed) {
 		memcpy(p->localip, ls->localip, sizeof ls->localip);
 		memcpy(p->localport, ls->localport, sizeof ls->localport);
 	} else if (getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
-		listen_sock_name(&local, p->localip, sizeof p->localip,
+		listen_addr_name(&local, p->localip, sizeof p->localip,
 				 p->localport, sizeof p->localport);
 	} else {
 		strcpy(p->localip, "unknown");

@@ -20,16 +20,9 @@ struct listen_sock {
 	char localip[64], localport[8];
 };
 
-/* "127.0.0.1:2525", "[::1]:2525", "0.0.0.0:25", "[::]:465" into ss;
- * -1 when malformed. */
-int listen_sock_parse(const char *spec, struct sockaddr_storage *ss,
-		      socklen_t *len);
 /* Bind every listener (SO_REUSEADDR, IPV6_V6ONLY, non-blocking); exits
  * with a message when one cannot be bound.  Returns how many. */
 size_t listen_sock_open_all(struct listen_sock *out, size_t max);
-/* Numeric host and port of an address. */
-void listen_sock_name(const struct sockaddr_storage *ss, char *ip,
-		      size_t ipsz, char *port, size_t portsz);
 
 /* The UCSPI facts of connection fd, accepted on ls from ss. */
 void listen_sock_peer(int fd, const struct sockaddr_storage *ss,

@@ -8,8 +8,11 @@
 
 #include "ns.h"
 
-/* Write all n bytes; 0, or -1 on error or timeout. */
+/* Write all n bytes; 0, or -1 on error or timeout.  With attach >= 0
+ * that descriptor goes with the first byte (SCM_RIGHTS). */
 int smtp_frame_write(int fd, const char *buf, size_t n, int timeout_ms);
+int smtp_frame_write_fd(int fd, const char *buf, size_t n, int timeout_ms,
+			int attach);
 /* Next frame from r (its fd non-blocking): 1 with payload/len, -1 on
  * EOF, garbage, error or timeout. */
 int smtp_frame_read(struct ns_reader *r, int timeout_ms, char **payload,

@@ -22,6 +22,7 @@ int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 	p->heldn = 0;
 	p->owed = p->aged = 0;
 	p->posted = 0;
+	p->attach = -1;
 	p->fd = runsock_connect(RUNSOCK_POLICY, path);
 	if (p->fd < 0)
 		return -1;
@@ -53,6 +54,12 @@ void smtp_policy_forget(struct smtp_policy *p)
 	explicit_bzero(p->held, p->heldlen);
 	p->heldlen = 0;
 	p->heldn = 0;
+	p->attach = -1;
+}
+
+void smtp_policy_attach(struct smtp_policy *p, int client_fd)
+{
+	p->attach = client_fd;
 }
 
 /* A verdict posted and never asked for is just one more owed reply. */
@@ -122,7 +129,8 @@ static int policy_send(struct smtp_policy *p, struct kv *req)
 	n = ns_encode(buf + p->heldlen, cap - p->heldlen,
 		      req->buf ? req->buf : "", req->len);
 	errno = 0;
-	if (n && smtp_frame_write(p->fd, buf, p->heldlen + n, p->timeout_ms) == 0) {
+	if (n && smtp_frame_write_fd(p->fd, buf, p->heldlen + n, p->timeout_ms,
+				     p->attach) == 0) {
 		p->aged = p->owed;
 		smtp_policy_forget(p);
 		rc = 0;

@@ -55,6 +55,8 @@ struct smtp_policy {
 	int aged;             /* of them, owed before the last write: they
 				 had time to come */
 	int posted;           /* the verdict after them is wanted */
+	int attach;           /* the client's socket, to go with the held
+				 frames (phase=connect), or -1 */
 };
 
 /* Connect to path; -1 when policy is not there. */
@@ -81,6 +83,11 @@ int smtp_policy_verdict(struct smtp_policy *p, struct smtp_verdict *v);
  * phases whose reply is always accept.  -1 when it could not be sent
  * (the connection is then closed). */
 int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold);
+
+/* The client's socket goes with the next write (attached to the held
+ * phase=connect, SCM_RIGHTS): policy learns the client's address from
+ * the kernel, not from smtpd's word.  Forgotten with the held frames. */
+void smtp_policy_attach(struct smtp_policy *p, int client_fd);
 
 /* Whether the connection's peer is still there (one poll, no wait): 0
  * when policy closed it (restarted since), 1 otherwise.  Replies owed

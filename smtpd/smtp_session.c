@@ -199,7 +199,7 @@ static void session_look_kept(struct smtp_session *s)
  * there: a kept connection whose peer has gone (policy restarted) is
  * replaced, and no connection at all is a 421.  0 to go on, -1 to hang
  * up. */
-static int session_connect(struct smtp_session *s)
+static int session_connect(struct smtp_session *s, int client_fd)
 {
 	char path[4096];
 	struct kv req;
@@ -217,6 +217,8 @@ static int session_connect(struct smtp_session *s)
 		kv_add(&req, "port", s->port);
 		kv_add(&req, "localport", s->localport);
 		kv_add(&req, "tls", s->tls ? "1" : "0");
+		/* with it, the client's socket: policy asks the kernel */
+		smtp_policy_attach(&s->policy, client_fd);
 		rc = smtp_policy_tell(&s->policy, &req, 1);
 		kv_free(&req);
 	}
@@ -294,7 +296,7 @@ int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 		log_batch(0);
 		return EXIT_TEMP;
 	}
-	if (session_connect(s) == 0) {
+	if (session_connect(s, rfd) == 0) {
 		if (smtp_sync_input_waiting(s)) /* talking before the greeting */
 			smtp_sync_refuse(s, "CONNECT");
 		else

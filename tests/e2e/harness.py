@@ -35,7 +35,9 @@ What Instance(conf_overrides={}, rules_text=None, sink=None) does:
 Helpers: free_port(), wait_until(cond, timeout),
 smtp_session(port, source_ip='127.0.0.1'),
 Raw(port, source_ip) (a byte-level client: .send(b), .reply(), .close()),
-swaks(*args), as_user(user, fn, groups) (fn run in a child as that
+swaks(*args), tcp_pair(client_ip) (a loopback TCP connection whose
+accepted end relay-policy believes as a client's socket), as_user(user,
+fn, groups) (fn run in a child as that
 uid: what a taken-over daemon or a local user could do), strip_trace(data) (drops the Received/DKIM-Signature headers
 the relay prepends), check(name, cond, detail), skip(name, why), finish().
 KEEP=1 in the environment keeps the instance directory for inspection.
@@ -197,6 +199,32 @@ def wait_until(cond, timeout, step=0.1):
 
 def is_root():
     return os.geteuid() == 0
+
+
+def tcp_pair(client_ip='127.0.0.1', privileged=True):
+    """A TCP connection on loopback: (accepted, client).  The accepted end
+    listens on a free port below 1024 when privileged (root only), which
+    relay-policy believes as a client's socket as it would tcpserver's on
+    port 25; else on any free port.  The listener is closed at once."""
+    import random
+    rng = random.Random()
+    for _ in range(200):
+        lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            lst.bind(('127.0.0.1', rng.randrange(600, 1000) if privileged
+                      else 0))
+            break
+        except OSError:
+            lst.close()
+    else:
+        raise RuntimeError('no free port below 1024')
+    with lst:
+        lst.listen(1)
+        cli = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        cli.bind((client_ip, 0))
+        cli.connect(lst.getsockname())
+        srv, _ = lst.accept()
+    return srv, cli
 
 
 def as_user(user, fn, groups=()):

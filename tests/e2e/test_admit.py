@@ -15,7 +15,11 @@ and relay-queue's log line carry policy's provenance (ESMTPS, not the
 ESMTPSA that was claimed without AUTH); commits without relay-queue's
 receipt for the session's own transaction (none, made up, or used
 before) leave the customer's counters alone, while a real message is
-counted; a plain SMTP session still relays."""
+counted; a plain SMTP session still relays.  The client's address is the
+kernel's: relay-policy asks the TCP socket relay-smtpd attaches to
+phase=connect, so a claimed address other than the socket's peer, a
+connect without a socket, or a socket that was not accepted on one of our
+listeners (or a privileged port) gets no IP trust."""
 import os
 import pwd
 import re
@@ -25,7 +29,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Sink, check, finish, inline_frames,  # noqa: E402
                      is_root, ns_frame, ns_read_kv, skip, smtp_session,
-                     wait_until)
+                     tcp_pair, wait_until)
 
 RULES = """\
 customer one licenses=1 paid=yes
@@ -74,17 +78,31 @@ def inject(q, info, sender, rcpts):
     return ns_read_kv(q) or {}
 
 
-def ask(p, phase, **kv):
+def ask(p, phase, attach=None, **kv):
     body = 'phase=%s\n' % phase + ''.join(
         '%s=%s\n' % (k, v) for k, v in kv.items())
-    p.sendall(ns_frame(body.encode()))
+    if attach is None:
+        p.sendall(ns_frame(body.encode()))
+    else:  # as relay-smtpd attaches the client's socket to connect
+        socket.send_fds(p, [ns_frame(body.encode())], [attach.fileno()])
     return ns_read_kv(p) or {}
+
+
+def session(p, client_ip='127.0.0.1', claim='127.0.0.1', attach='accepted',
+            helo='good.example'):
+    """phase=connect claiming claim, with the accepted end of a TCP
+    connection from client_ip attached (or its client end, or none)."""
+    srv, cli = tcp_pair(client_ip)
+    with srv, cli:
+        sock = {'accepted': srv, 'client': cli, 'none': None}[attach]
+        ask(p, 'connect', attach=sock, ip=claim, port='4711',
+            localport='25', tls='1')
+    ask(p, 'helo', helo=helo)
 
 
 def admitted(p, sender, rcpts, helo='good.example'):
     """One transaction on policy: its DATA reply (with the proof)."""
-    ask(p, 'connect', ip='127.0.0.1', port='4711', localport='25', tls='1')
-    ask(p, 'helo', helo=helo)
+    session(p, helo=helo)
     ask(p, 'mail', **{'from': sender, 'size': '100'})
     for r in rcpts:
         ask(p, 'rcpt', rcpt=r)
@@ -160,6 +178,38 @@ def proofs(inst, sink):
     return p, good
 
 
+def client_ip(inst):
+    p = connect_as('relaysmtpd', inst.path('run/policy.sock'))
+    session(p, client_ip='127.0.0.2', claim='127.0.0.1')
+    m = ask(p, 'mail', **{'from': 'a@one.example', 'size': '10'})
+    check('a claimed client address other than the kernel\'s is not '
+          'believed (127.0.0.2 is not trusted)', m.get('action') == 'reject'
+          and '[127.0.0.2]' in m.get('text', ''), m)
+    check('relay-policy logs the claim and the kernel\'s answer',
+          inst.wait_log(r'relay-policy.*claimed 127\.0\.0\.1, the kernel says '
+                        r'127\.0\.0\.2', 10))
+    session(p, claim='127.0.0.1', attach='none')
+    m = ask(p, 'mail', **{'from': 'a@one.example', 'size': '10'})
+    check('connect without the client\'s socket: no address, no IP trust',
+          m.get('action') == 'reject', m)
+    session(p, claim='127.0.0.1', attach='client')
+    m = ask(p, 'mail', **{'from': 'a@one.example', 'size': '10'})
+    check('a socket not accepted on a listener (relay-smtpd connecting out '
+          'to the address it wants): not believed',
+          m.get('action') == 'reject', m)
+    check('relay-policy says why', inst.wait_log(
+        r'relay-policy.*client socket: local end 127\.0\.0\.1 port \d+ is '
+        r'none of our listeners', 10))
+    session(p, claim='10.9.8.7')
+    ask(p, 'mail', **{'from': 'a@one.example', 'size': '10'})
+    ask(p, 'rcpt', rcpt='ip@example.org')
+    d = ask(p, 'data')
+    check('a claimed 10.9.8.7 on a connection from 127.0.0.1: the proof '
+          'says 127.0.0.1', d.get('action') == 'accept' and
+          d.get('ip') == '127.0.0.1', d)
+    p.close()
+
+
 def stats(inst):
     return inst.relayctl('stats', '--customer', 'one').stdout
 
@@ -198,6 +248,7 @@ def main():
         forged(inst, sink)
         p, good = proofs(inst, sink)
         commits(inst, p, good)
+        client_ip(inst)
     finish()
 
 

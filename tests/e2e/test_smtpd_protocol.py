@@ -16,11 +16,12 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, Instance, Raw, Sink, finish, free_port,  # noqa: E402
-                     is_root, strip_trace)
+                     is_root, strip_trace, tcp_pair)
 from harness import check as _check  # noqa: E402
 
 
@@ -469,9 +470,9 @@ def test_daemons_die(inst):
     r.close()
 
 
-def smtpd_direct(inst, conf):
-    """relay-smtpd on pipes (UCSPI), with its own relay.conf but the
-    instance's real policy and queue (run_dir)."""
+def smtpd_direct(inst, conf, sock=None):
+    """relay-smtpd on pipes (UCSPI), or on sock, with its own relay.conf
+    but the instance's real policy and queue (run_dir)."""
     d = tempfile.mkdtemp(prefix='relaybox-smtpd-')
     os.chmod(d, 0o755)
     with open(os.path.join(d, 'relay.conf'), 'w') as f:
@@ -482,9 +483,63 @@ def smtpd_direct(inst, conf):
                TCPLOCALIP='127.0.0.1', TCPLOCALPORT='25', PROTO='TCP')
     env.pop('RELAYBOX_TLS', None)
     p = subprocess.Popen([os.path.join(BIN, 'relay-smtpd'), '-d', d],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stdin=sock or subprocess.PIPE,
+                         stdout=sock or subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
     return d, p
+
+
+def smtpd_converse(inst, conf, data, timeout=60):
+    """relay-smtpd direct, fed data to its end: (out, err, returncode), or
+    None on timeout.  As root on a TCP connection (relay-policy believes a
+    client's address only from its socket, accepted on a listener or a
+    privileged port), else on pipes."""
+    if not is_root():
+        d, p = smtpd_direct(inst, conf)
+        try:
+            out, err = p.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            return None
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        return out, err, p.returncode
+    srv, cli = tcp_pair()
+    d, p = smtpd_direct(inst, conf, sock=srv)
+    srv.close()
+    return socket_converse(d, p, cli, data, timeout)
+
+
+def socket_converse(d, p, cli, data, timeout):
+    def feed():
+        try:
+            cli.sendall(data)
+            cli.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # relay-smtpd hung up first
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    out, deadline = b'', time.time() + timeout
+    cli.settimeout(timeout)
+    try:
+        while time.time() < deadline:
+            try:
+                b = cli.recv(65536)
+            except ConnectionResetError:
+                b = b''  # it hung up with our input unread
+            if not b:
+                break
+            out += b
+        rc = p.wait(max(1, deadline - time.time()))
+    except (OSError, subprocess.TimeoutExpired):
+        p.kill()
+        rc = None
+    err = p.stderr.read()
+    cli.close()
+    writer.join(5)
+    shutil.rmtree(d, ignore_errors=True)
+    return None if rc is None else (out, err, rc)
 
 
 def hostile_input(rng):
@@ -515,25 +570,24 @@ def hostile_input(rng):
 
 
 def test_hostile_sessions(inst, n=60):
-    """relay-smtpd (ASan/UBSan build) on pipes, fed random commands and
-    bytes: every session ends cleanly, no sanitizer report."""
+    """relay-smtpd (ASan/UBSan build) on pipes (as root on a TCP
+    connection: smtpd_converse), fed random commands and bytes: every
+    session ends cleanly, no sanitizer report."""
     import random
     rng = random.Random(5321)
     bad = []
     seen = {b'354 ': 0, b'250 2.0.0 Ok: queued': 0, b'550 5.6.11': 0, b'500 5.5.2': 0}
     for i in range(n):
         # all its input is written at once: not a client that waits
-        d, p = smtpd_direct(inst, {'smtp_timeout': 5, 'line_max': 512,
-                                   'pipelining_strict': 'no'})
-        try:
-            out, err = p.communicate(hostile_input(rng), timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
+        r = smtpd_converse(inst, {'smtp_timeout': 5, 'line_max': 512,
+                                  'pipelining_strict': 'no'},
+                           hostile_input(rng))
+        if r is None:
             bad.append((i, 'timeout'))
-        shutil.rmtree(d, ignore_errors=True)
-        if p.returncode != 0 or b'Sanitizer' in err or b'runtime error' in err:
-            bad.append((i, p.returncode, err[-400:]))
+            continue
+        out, err, rc = r
+        if rc != 0 or b'Sanitizer' in err or b'runtime error' in err:
+            bad.append((i, rc, err[-400:]))
         if not out.startswith(b'220 '):
             bad.append((i, 'no greeting', out[:100]))
         for k in seen:

@@ -184,6 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c, 0, sizeof c);
 	c.fd = -1;
 	c.auth.fd = -1;
+	c.client_fd = -1; /* no client socket: the claimed address (uid 0) */
 	c.txn = rate_txn_new();
 	policy_session_init(&c.s, "");
 	while (p < end) {

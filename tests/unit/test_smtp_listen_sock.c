@@ -1,7 +1,7 @@
 // links: smtpd/listen_sock.c
-/* test_smtp_listen_sock.c: relay-listen's address syntax. */
+/* test_smtp_listen_sock.c: relay-listen's address syntax (lib/listen_addr.c). */
 #include "t.h"
-#include "../../smtpd/listen_sock.h"
+#include "listen_addr.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -38,12 +38,12 @@ int main(void)
 		struct sockaddr_storage ss;
 		socklen_t len;
 		char name[64], ip[64], port[8];
-		int rc = listen_sock_parse(cases[i].spec, &ss, &len);
+		int rc = listen_addr_parse(cases[i].spec, &ss, &len);
 		snprintf(name, sizeof name, "listen \"%s\"", cases[i].spec);
 		T_CHECK(name, rc == cases[i].rc);
 		if (rc == 0 && cases[i].rc == 0) {
 			T_CHECK(name, ss.ss_family == cases[i].family);
-			listen_sock_name(&ss, ip, sizeof ip, port, sizeof port);
+			listen_addr_name(&ss, ip, sizeof ip, port, sizeof port);
 			T_STREQ(name, ip, cases[i].ip);
 			T_STREQ(name, port, cases[i].port);
 		}
