@@ -16,6 +16,8 @@
 /* The reply frame. */
 #define WIRE_QUEUE_STATUS "status" /* 0, 100 or 111 (exitcodes.h) */
 #define WIRE_QUEUE_ID "id"         /* the queue id, with status 0 */
+#define WIRE_QUEUE_REASON "reason" /* why, for a program: qreason.h,
+				      * not with status 0 */
 #define WIRE_QUEUE_TEXT "text"     /* why, for a person */
 
 #endif

@@ -7,5 +7,6 @@ MAN_PAGES += man/relay-queue.8
 # into the unit tests and fuzz targets that link those files.
 DKIM_LIBS := $(shell pkg-config --libs opendkim)
 $(BIN)/relay-queue: LDLIBS += $(DKIM_LIBS)
-$(BUILD)/tests/test_queue_commit $(BUILD)/tests/test_queue_dkim: LDLIBS += $(DKIM_LIBS)
+$(BUILD)/tests/test_queue_commit $(BUILD)/tests/test_queue_dkim \
+$(BUILD)/tests/test_queue_reason: LDLIBS += $(DKIM_LIBS)
 $(BUILD)/fuzz/fuzz_queue $(BUILD)/fuzz/lf_queue $(BUILD)/fuzz/fuzz_dkim $(BUILD)/fuzz/lf_dkim: LDLIBS += $(DKIM_LIBS)

@@ -24,6 +24,7 @@
 #include "admit.h"
 #include "dkimkey.h"
 #include "qfile.h"
+#include "qreason.h"
 
 #define QUEUE_ENV_MAX (32L * 1024 * 1024)  /* envelope bytes */
 #define QUEUE_RCPT_MAX 100000
@@ -159,6 +160,7 @@ long long queue_now(void);
 /* ---- injection (queue_inject.c) ---- */
 struct queue_result {
 	int status;         /* EXIT_DONE, EXIT_PERM, EXIT_TEMP */
+	enum qreason reason; /* why not queued (qreason.h), on the wire */
 	char qid[QFILE_ID_MAX];
 	char text[256];
 	char receipt[ADMIT_MAC_HEX + 1]; /* "" unless admitted by a proof */
@@ -196,9 +198,9 @@ struct queue_job {
 void queue_job_init(struct queue_job *j, int msgfd, int envfd);
 /* Closes the pipes too; a written, uncommitted tmp/ file is removed. */
 void queue_job_free(struct queue_job *j);
-/* Write the answer "status= id= text=" (id only with a qid, receipt only
- * when not NULL or "") to fd. */
-void queue_job_reply(int fd, int status, const char *qid, const char *text,
+/* Write the answer "status= reason= id= text=" (reason only when there
+ * is one, id only with a qid, receipt only when not NULL or "") to fd. */
+void queue_job_reply(int fd, const struct queue_result *r,
 		     const char *receipt);
 /* The pipe the job waits on now, or -1 (in the commit). */
 int queue_job_poll_fd(const struct queue_job *j);

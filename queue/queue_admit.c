@@ -100,6 +100,7 @@ int queue_admit_mark(unsigned long long epoch, unsigned long long seq,
 static int admit_fail(struct queue_job *j, int status, const char *why)
 {
 	j->r.status = status;
+	j->r.reason = QREASON_ADMIT;
 	snprintf(j->r.text, sizeof j->r.text, "admission refused: %s", why);
 	return -1;
 }

@@ -54,6 +54,7 @@ static int commit_wake = -1;
 static void commit_fail(struct queue_job *j, const char *what, int e)
 {
 	j->r.status = EXIT_TEMP;
+	j->r.reason = qreason_errno(e);
 	snprintf(j->r.text, sizeof j->r.text, "%s: %s", what, strerror(e));
 }
 
@@ -193,8 +194,7 @@ static void commit_finish(struct queue_job *list)
 	log_batch(0);
 	for (j = list; j; j = j->next) {
 		if (j->replyfd >= 0)
-			queue_job_reply(j->replyfd, j->r.status, j->r.qid,
-					j->r.text, j->r.receipt);
+			queue_job_reply(j->replyfd, &j->r, j->r.receipt);
 		any |= j->r.status == EXIT_DONE;
 	}
 	if (any)

@@ -24,9 +24,11 @@
 
 /* ENOSPC and friends are worth a retry; nothing on our side is permanent
  * except a bad envelope. */
-static int inject_fail(struct queue_result *r, int status, const char *what)
+static int inject_fail(struct queue_result *r, int status,
+		       enum qreason reason, const char *what)
 {
 	r->status = status;
+	r->reason = reason;
 	snprintf(r->text, sizeof r->text, "%s", what);
 	return -1;
 }
@@ -35,7 +37,7 @@ static int inject_failx(struct queue_result *r, const char *what)
 {
 	char buf[200];
 	snprintf(buf, sizeof buf, "%s: %s", what, strerror(errno));
-	return inject_fail(r, EXIT_TEMP, buf);
+	return inject_fail(r, EXIT_TEMP, qreason_errno(errno), buf);
 }
 
 /* Queue files are group-readable by relay-send and relay-remote.  The
@@ -125,7 +127,8 @@ static int inject_sign(struct queue_job *j, char **sig)
 		return 0;
 	}
 	log_warn("%s: dkim=failed: %s (dkim_fail = defer)", j->q.qid, err);
-	return inject_fail(&j->r, EXIT_TEMP, "DKIM signing failed");
+	return inject_fail(&j->r, EXIT_TEMP, QREASON_SIGN,
+			   "DKIM signing failed");
 }
 
 /* A pool file (queue_pool.c) when one is safe to use, else tmp/<id>,
@@ -163,7 +166,7 @@ int queue_inject_write(struct queue_job *j)
 	int fd;
 
 	if (queue_env_parse(j->env, j->envlen, &j->q, err, sizeof err) < 0)
-		return inject_fail(&j->r, EXIT_PERM, err);
+		return inject_fail(&j->r, EXIT_PERM, QREASON_ENVELOPE, err);
 	if (queue_admit_check(j) < 0)
 		return -1;
 	fd = inject_open(j);
@@ -230,6 +233,7 @@ void queue_inject(int msgfd, int envfd, struct queue_result *r)
 		inject_failx(&j.r, "reading message");
 	else if (queue_env_read(envfd, &j.env, &j.envlen) < 0)
 		inject_fail(&j.r, errno == EFBIG ? EXIT_PERM : EXIT_TEMP,
+			    errno == EFBIG ? QREASON_TOOBIG : qreason_errno(errno),
 			    "reading envelope");
 	else if (queue_inject_write(&j) == 0)
 		queue_commit_batch(&j);

@@ -60,26 +60,31 @@ void queue_job_free(struct queue_job *j)
 
 /* From the main thread (a refusal) or a commit thread (the verdict);
  * never both for one connection at once. */
-void queue_job_reply(int fd, int status, const char *qid, const char *text,
+void queue_job_reply(int fd, const struct queue_result *r,
 		     const char *receipt)
 {
 	struct kv k;
 
 	kv_init(&k);
-	kv_addf(&k, WIRE_QUEUE_STATUS, "%d", status);
-	if (qid && *qid && strcmp(qid, "-") != 0)
-		kv_add(&k, WIRE_QUEUE_ID, qid);
-	kv_add(&k, WIRE_QUEUE_TEXT, text);
-	if (status == 0 && receipt && *receipt)
+	kv_addf(&k, WIRE_QUEUE_STATUS, "%d", r->status);
+	if (r->status != 0 && r->reason != QREASON_NONE)
+		kv_add(&k, WIRE_QUEUE_REASON, qreason_name(r->reason));
+	if (r->qid[0] && strcmp(r->qid, "-") != 0)
+		kv_add(&k, WIRE_QUEUE_ID, r->qid);
+	kv_add(&k, WIRE_QUEUE_TEXT, r->text);
+	if (r->status == 0 && receipt && *receipt)
 		kv_add(&k, ADMIT_WIRE_RECEIPT, receipt);
 	if (kv_send(&k, fd) < 0)
 		log_warn("queue.sock: reply lost: %s", strerror(errno));
 	kv_free(&k);
 }
 
-static int job_fail(struct queue_job *j, int status, const char *what)
+/* status EXIT_TEMP: the reason comes from errno (a full disk or not). */
+static int job_fail(struct queue_job *j, int status, enum qreason reason,
+		    const char *what)
 {
 	j->r.status = status;
+	j->r.reason = status == EXIT_TEMP ? qreason_errno(errno) : reason;
 	snprintf(j->r.text, sizeof j->r.text, "%s%s%s", what,
 		 status == EXIT_TEMP ? ": " : "",
 		 status == EXIT_TEMP ? strerror(errno) : "");
@@ -98,7 +103,8 @@ int queue_job_step(struct queue_job *j)
 	if (j->msgfd >= 0) {
 		rc = queue_spool_feed(&j->sp, j->msgfd);
 		if (rc < 0)
-			return job_fail(j, EXIT_TEMP, "reading message");
+			return job_fail(j, EXIT_TEMP, QREASON_IO,
+					"reading message");
 		if (rc == 0)
 			return 0;
 		job_close_fd(&j->msgfd);
@@ -106,6 +112,7 @@ int queue_job_step(struct queue_job *j)
 	rc = queue_env_feed(j->envfd, &j->env, &j->envlen, &j->envcap);
 	if (rc < 0)
 		return job_fail(j, errno == EFBIG ? EXIT_PERM : EXIT_TEMP,
+				QREASON_TOOBIG,
 				"reading envelope");
 	if (rc == 0)
 		return 0;
@@ -130,10 +137,11 @@ int queue_job_frame(struct queue_job *j, const char *p, size_t n)
 	if (j->dead)
 		return 0;
 	if (j->inl == JOB_MSG && queue_spool_add(&j->sp, p, n) < 0)
-		rc = job_fail(j, EXIT_TEMP, "reading message");
+		rc = job_fail(j, EXIT_TEMP, QREASON_IO, "reading message");
 	else if (j->inl == JOB_ENV &&
 		 queue_env_append(&j->env, &j->envlen, &j->envcap, p, n) < 0)
 		rc = job_fail(j, errno == EFBIG ? EXIT_PERM : EXIT_TEMP,
+			      QREASON_TOOBIG,
 			      "reading envelope");
 	j->dead = rc < 0;
 	return 0;

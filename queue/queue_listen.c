@@ -163,7 +163,10 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 	if (!inl && op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0)
 		return -1; /* with descriptors: out of step, drop the peer */
 	if (!inl && (!op || strcmp(op, WIRE_QUEUE_OP_INJECT) != 0 || nfds != 2)) {
-		queue_job_reply(c->fd, EXIT_PERM, NULL, "bad request", NULL);
+		struct queue_result bad = { .status = EXIT_PERM,
+					    .reason = QREASON_REQUEST,
+					    .text = "bad request" };
+		queue_job_reply(c->fd, &bad, NULL);
 		return 0;
 	}
 	c->job = malloc(sizeof *c->job);
@@ -288,7 +291,7 @@ static void listen_finish(struct queue_job *j)
 	struct lconn *c = j->owner;
 
 	queue_inject_report(j);
-	queue_job_reply(c->fd, j->r.status, j->r.qid, j->r.text, NULL);
+	queue_job_reply(c->fd, &j->r, NULL);
 	listen_release(c);
 	listen_read_on(c);
 }
@@ -370,6 +373,7 @@ static void listen_timeouts(void)
 			continue;
 		}
 		j->r.status = EXIT_TEMP;
+		j->r.reason = QREASON_TIMEOUT;
 		snprintf(j->r.text, sizeof j->r.text, "timeout reading %s",
 			 j->msgfd >= 0 ? "message" : "envelope");
 		listen_finish(j);

@@ -28,10 +28,16 @@ static struct {
 
 static char job_sockpath[4096]; /* for a reconnect in the middle */
 static char job_receipt[ADMIT_MAC_HEX + 1];
+static enum qreason job_reason;
 
 const char *smtp_queue_receipt(void)
 {
 	return job_receipt;
+}
+
+enum qreason smtp_queue_reason(void)
+{
+	return job_reason;
 }
 
 static void conn_drop(void)
@@ -185,6 +191,7 @@ static int job_answer(int timeout_ms, char *qid,
 	}
 	log_clean(text, textsz, kv_get_or(&m, WIRE_QUEUE_TEXT, ""),
 		  strlen(kv_get_or(&m, WIRE_QUEUE_TEXT, "")));
+	job_reason = qreason_parse(kv_get(&m, WIRE_QUEUE_REASON));
 	id = kv_get_or(&m, WIRE_QUEUE_ID, "");
 	log_clean(qid, qidsz, id, strlen(id));
 	log_clean(job_receipt, sizeof job_receipt,
@@ -227,6 +234,7 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 	int rc = -1;
 
 	qid[0] = text[0] = job_receipt[0] = '\0';
+	job_reason = QREASON_NONE;
 	j->out = NULL;
 	if (job_end(env, n, 1) < 0)
 		log_warn("queue: sending the message: %s", strerror(errno));
@@ -244,6 +252,7 @@ int smtp_queue_abort(struct smtp_queue_job *j, int timeout_ms, char *text,
 
 	j->out = NULL;
 	text[0] = '\0';
+	job_reason = QREASON_NONE;
 	if (!job.open)
 		return -1;
 	if (!job.started) { /* nothing went out: nothing to take back */

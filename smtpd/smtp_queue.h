@@ -12,6 +12,7 @@
 
 #include "io.h"
 #include "ns.h"
+#include "qreason.h"
 
 struct smtp_queue_job {
 	struct io *out;      /* put the message here; NULL once ended */
@@ -43,6 +44,9 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 /* relay-queue's receipt for the message the last smtp_queue_finish
  * queued ("" when none came): policy counts a commit only with it. */
 const char *smtp_queue_receipt(void);
+/* Why relay-queue refused the last message (its reason= key; NONE when
+ * it gave none or did not answer). */
+enum qreason smtp_queue_reason(void);
 /* Give up on the message: when part of it went out, end it with an
  * empty envelope (the queue discards it) and return the answer (as
  * smtp_queue_finish); -1 when nothing had gone out. */

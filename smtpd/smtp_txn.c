@@ -6,6 +6,7 @@
 #include "runsock.h"
 #include "smtp_data.h"
 #include "smtp_queue.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
 
@@ -107,15 +108,37 @@ static void txn_refuse(struct smtp_session *s, const struct smtp_data_result *r)
 			      "refused", cf.line_max);
 }
 
-/* The reply when relay-queue did not make the message durable. */
-static void txn_queue_failed(struct smtp_session *s, int st, const char *text)
+/* The reply when relay-queue did not make the message durable: the one
+ * place its exit status and reason (qreason.h) become SMTP.  A permanent
+ * refusal (100) is always 5xx, so the client does not retry it forever;
+ * anything else (111, no answer) is 4xx. */
+static int txn_queue_failed(struct smtp_session *s, int st, const char *text)
 {
-	log_warn("%s: queue refused the message: status=%d %s", s->ip, st, text);
-	if (strcasestr(text, "space") || strcasestr(text, "disk full") ||
-	    strcasestr(text, "storage") || strcasestr(text, "quota"))
-		smtp_reply(s, "452 4.3.1 Insufficient system storage");
-	else
-		smtp_reply(s, QUEUE_TEMPFAIL);
+	static const struct {
+		int perm;
+		enum qreason reason;
+		const char *reply;
+	} replies[] = {
+		{ 1, QREASON_ENVELOPE, "554 5.5.4 Envelope refused by the queue "
+		  "(a HELO name, sender or recipient it cannot take)" },
+		{ 1, QREASON_TOOBIG, "552 5.3.4 Message or envelope too big for "
+		  "the queue" },
+		{ 1, QREASON_NONE, "554 5.3.0 Message refused by the queue" },
+		{ 0, QREASON_NOSPACE, "452 4.3.1 Insufficient system storage" },
+		{ 0, QREASON_NONE, QUEUE_TEMPFAIL },
+	};
+	enum qreason why = smtp_queue_reason();
+	int perm = st == EXIT_PERM;
+
+	log_warn("%s: queue refused the message: status=%d reason=%s %s",
+		 s->ip, st, *qreason_name(why) ? qreason_name(why) : "-", text);
+	for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++)
+		if (replies[i].perm == perm && (replies[i].reason == why ||
+						replies[i].reason == QREASON_NONE)) {
+			smtp_reply(s, "%s", replies[i].reply);
+			break;
+		}
+	return perm;
 }
 
 /* Tell policy the message is queued, so that it counts it. */
@@ -137,7 +160,8 @@ static void txn_commit(struct smtp_session *s, const char *qid)
 	kv_free(&req);
 }
 
-/* Envelope out, answer in; returns 1 when queued. */
+/* Envelope out, answer in; returns 1 when queued, -1 when relay-queue
+ * refused it for good, 0 for a temporary failure. */
 static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 		      const struct smtp_admit *admit, char *qid, size_t qidsz)
 {
@@ -159,8 +183,7 @@ static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		return 1;
 	}
-	txn_queue_failed(s, st, text);
-	return 0;
+	return txn_queue_failed(s, st, text) ? -1 : 0;
 }
 
 static void txn_log(struct smtp_session *s, const char *qid,
@@ -209,7 +232,7 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 	struct smtp_data_result r;
 	struct smtp_admit admit = { .proof = "" };
 	char qid[64] = "", text[256];
-	int queued = 0;
+	int queued = 0; /* 1 queued, -1 refused for good by relay-queue */
 
 	if (txn_start(s, arg, &j) < 0)
 		return;
@@ -245,13 +268,13 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 			txn_refuse(s, &r);
 			smtp_session_error(s);
 		} else { /* relay-queue stopped reading: ask it why */
-			txn_queue_failed(s, st, text);
+			queued = txn_queue_failed(s, st, text) ? -1 : 0;
 		}
 	}
-	txn_log(s, qid, &r, queued ? "queued" : r.loop ? "loop" :
-		r.bare ? "bare-lf-cr" :
-		r.toobig ? "too-big" : r.toolong ? "line-too-long" : "tempfail");
-	if (queued)
+	txn_log(s, qid, &r, queued > 0 ? "queued" : queued < 0 ? "queue-refused" :
+		r.loop ? "loop" : r.bare ? "bare-lf-cr" : r.toobig ? "too-big" :
+		r.toolong ? "line-too-long" : "tempfail");
+	if (queued > 0)
 		txn_commit(s, qid);
-	smtp_session_reset_tx(s, !queued);
+	smtp_session_reset_tx(s, queued <= 0);
 }
