@@ -7,16 +7,21 @@ so that what the client sent ahead is never taken as commands.
 Shows: a message pipelined right behind a DATA that is refused (no
 valid recipient) is not executed line by line as commands (its
 "MAIL FROM"/"RCPT TO"/"DATA" lines get no 250 and nothing is queued);
-bytes pipelined after EHLO, HELO, NOOP or VRFY, and commands pipelined
-in a session that never said EHLO, are refused the same way; a proper
-pipelined group (MAIL, RCPT, DATA after EHLO's reply), and the message
-after 354, still work."""
+bytes pipelined after EHLO, HELO, NOOP or VRFY, commands pipelined in a
+session that never said EHLO, and a client that talks before the
+greeting (relay-smtpd started on a socket that already holds its EHLO)
+are refused the same way; a proper pipelined group (MAIL, RCPT, DATA
+after EHLO's reply), and the message after 354, still work."""
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, Raw, Sink, finish  # noqa: E402
+from harness import BIN, Instance, Raw, Sink, finish  # noqa: E402
 from certs import check, run_steps  # noqa: E402
 
 FROM = 'sender@example.com'
@@ -88,6 +93,41 @@ def test_no_ehlo(inst):
           SYNC in text and closed, text)
 
 
+def test_before_greeting(inst):
+    """relay-smtpd on one end of a socket pair (UCSPI), the client's EHLO
+    already written into the other: it came before any greeting."""
+    d = tempfile.mkdtemp(prefix='relaybox-sync-')
+    os.chmod(d, 0o755)
+    with open(os.path.join(d, 'relay.conf'), 'w') as f:
+        f.write('hostname = relaybox.test\nrun_dir = %s\n' % inst.path('run'))
+    ours, theirs = socket.socketpair()
+    ours.sendall(b'EHLO early.example.com\r\n')
+    env = dict(os.environ, TCPREMOTEIP='127.0.0.1', TCPREMOTEPORT='5',
+               TCPLOCALIP='127.0.0.1', TCPLOCALPORT='25', PROTO='TCP')
+    env.pop('RELAYBOX_TLS', None)
+    p = subprocess.Popen([os.path.join(BIN, 'relay-smtpd'), '-d', d],
+                         stdin=theirs, stdout=theirs, env=env)
+    theirs.close()
+    ours.settimeout(10)
+    data = b''
+    try:
+        while True:
+            chunk = ours.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    if p.poll() is None:  # still talking: it did not refuse
+        p.kill()
+    p.wait()
+    ours.close()
+    shutil.rmtree(d, ignore_errors=True)
+    text = data.decode(errors='replace')
+    check('a client talking before the greeting: 554 5.5.0, no 220',
+          text.startswith('554 5.5.0') and '220 ' not in text, text)
+
+
 def test_proper(inst):
     r, _ = session(inst)
     r.cmd(b'EHLO c.example.com\r\n')
@@ -110,6 +150,7 @@ def main():
                   lambda: test_after_last(inst, b'NOOP'),
                   lambda: test_after_last(inst, b'VRFY x'),
                   lambda: test_no_ehlo(inst),
+                  lambda: test_before_greeting(inst),
                   lambda: test_proper(inst))
     finish()
 
