@@ -17,6 +17,7 @@
 #include "kv.h"
 #include "ns.h"
 #include "settings.h"
+#include "wire_policy.h"
 
 static int usage(void)
 {
@@ -52,19 +53,19 @@ static int ask(struct kv *req, struct kv_msg *m, struct ns_reader *rd)
 static void print(const struct kv_msg *m)
 {
 	const char *trace[KV_MAXPAIRS];
-	size_t n = kv_get_all(m, "trace", trace, KV_MAXPAIRS);
+	size_t n = kv_get_all(m, WIRE_POLICY_TRACE, trace, KV_MAXPAIRS);
 
 	for (size_t i = 0; i < n; i++)
 		printf("  %s\n", trace[i]);
-	printf("customer: %s\n", *kv_get_or(m, "customer", "") ?
-				  kv_get(m, "customer") : "(none)");
-	printf("rule:     %s\n", *kv_get_or(m, "rule", "") ?
-				  kv_get(m, "rule") : "(none)");
-	if (*kv_get_or(m, "from", ""))
-		printf("sender:   <%s>\n", kv_get(m, "from"));
-	printf("decision: %s\n", kv_get_or(m, "action", "?"));
-	printf("reply:    %s %s %s\n", kv_get_or(m, "code", "250"),
-	       kv_get_or(m, "esc", ""), kv_get_or(m, "text", ""));
+	printf("customer: %s\n", *kv_get_or(m, WIRE_POLICY_CUSTOMER, "") ?
+				  kv_get(m, WIRE_POLICY_CUSTOMER) : "(none)");
+	printf("rule:     %s\n", *kv_get_or(m, WIRE_POLICY_RULE, "") ?
+				  kv_get(m, WIRE_POLICY_RULE) : "(none)");
+	if (*kv_get_or(m, WIRE_POLICY_FROM, ""))
+		printf("sender:   <%s>\n", kv_get(m, WIRE_POLICY_FROM));
+	printf("decision: %s\n", kv_get_or(m, WIRE_POLICY_ACTION, "?"));
+	printf("reply:    %s %s %s\n", kv_get_or(m, WIRE_POLICY_CODE, "250"),
+	       kv_get_or(m, WIRE_POLICY_ESC, ""), kv_get_or(m, WIRE_POLICY_TEXT, ""));
 }
 
 int ctl_explain(int argc, char **argv)
@@ -99,13 +100,13 @@ int ctl_explain(int argc, char **argv)
 	if (!ip || optind != argc + 1)
 		return usage();
 	kv_init(&req);
-	kv_add(&req, "phase", "explain");
-	kv_add(&req, "ip", ip);
-	kv_add(&req, "helo", helo);
-	kv_add(&req, "user", user);
-	kv_add(&req, "from", from);
-	kv_add(&req, "rcpt", rcpt);
-	kv_add(&req, "tls", tls ? "1" : "0");
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_EXPLAIN);
+	kv_add(&req, WIRE_POLICY_IP, ip);
+	kv_add(&req, WIRE_POLICY_HELO, helo);
+	kv_add(&req, WIRE_POLICY_USER, user);
+	kv_add(&req, WIRE_POLICY_FROM, from);
+	kv_add(&req, WIRE_POLICY_RCPT, rcpt);
+	kv_add(&req, WIRE_POLICY_TLS, tls ? "1" : "0");
 	printf("explain: client [%s] helo=%s user=%s from=<%s> rcpt=<%s> tls=%s\n",
 	       ip, *helo ? helo : "-", *user ? user : "-", from, rcpt,
 	       tls ? "yes" : "no");

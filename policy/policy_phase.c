@@ -11,16 +11,20 @@
 #include "log.h"
 #include "rate.h"
 #include "settings.h"
+#include "wire_policy.h"
 
-static const char *const action_names[] = { "accept", "reject", "tempfail" };
+static const char *const action_names[] = {
+	WIRE_POLICY_ACTION_ACCEPT, WIRE_POLICY_ACTION_REJECT,
+	WIRE_POLICY_ACTION_TEMPFAIL
+};
 
 static void reply(struct kv *rep, const struct policy_verdict *v)
 {
-	kv_add(rep, "action", action_names[v->action]);
+	kv_add(rep, WIRE_POLICY_ACTION, action_names[v->action]);
 	if (v->code) {
-		kv_addf(rep, "code", "%d", v->code);
-		kv_add(rep, "esc", v->esc);
-		kv_add(rep, "text", v->text);
+		kv_addf(rep, WIRE_POLICY_CODE, "%d", v->code);
+		kv_add(rep, WIRE_POLICY_ESC, v->esc);
+		kv_add(rep, WIRE_POLICY_TEXT, v->text);
 	}
 }
 
@@ -45,8 +49,8 @@ static int ph_connect(struct policy_srv *srv, struct policy_conn *c,
 
 	(void)v;
 	policy_session_init(&c->s, policy_peer_session_ip(srv, c,
-			    kv_get_or(m, "ip", ""), ip, sizeof ip));
-	c->s.tls = !strcmp(kv_get_or(m, "tls", "0"), "1");
+			    kv_get_or(m, WIRE_POLICY_IP, ""), ip, sizeof ip));
+	c->s.tls = !strcmp(kv_get_or(m, WIRE_POLICY_TLS, "0"), "1");
 	rate_txn_reset(c->txn);
 	policy_admit_reset(c);
 	return 0; /* an unknown address may still AUTH: decide later */
@@ -57,7 +61,8 @@ static int ph_helo(struct policy_srv *srv, struct policy_conn *c,
 {
 	(void)srv;
 	(void)v;
-	snprintf(c->s.helo, sizeof c->s.helo, "%s", kv_get_or(m, "helo", ""));
+	snprintf(c->s.helo, sizeof c->s.helo, "%s",
+		 kv_get_or(m, WIRE_POLICY_HELO, ""));
 	return 0;
 }
 
@@ -68,7 +73,7 @@ static int ph_tls(struct policy_srv *srv, struct policy_conn *c,
 {
 	(void)srv;
 	(void)v;
-	c->s.tls = !strcmp(kv_get_or(m, "tls", "1"), "1");
+	c->s.tls = !strcmp(kv_get_or(m, WIRE_POLICY_TLS, "1"), "1");
 	c->s.helo[0] = '\0';
 	c->s.user[0] = '\0';
 	rate_txn_reset(c->txn);
@@ -82,8 +87,8 @@ static int ph_auth(struct policy_srv *srv, struct policy_conn *c,
 {
 	policy_db_refresh(&srv->db);
 	switch (policy_auth_start(&c->auth, &srv->db.lk, c->s.ip,
-				  kv_get_or(m, "user", ""),
-				  kv_get_or(m, "pass", ""), (long)time(NULL))) {
+				  kv_get_or(m, WIRE_POLICY_USER, ""),
+				  kv_get_or(m, WIRE_POLICY_PASS, ""), (long)time(NULL))) {
 	case AUTH_STARTED:
 		return 1;
 	case AUTH_THROTTLED:
@@ -118,7 +123,7 @@ static int ph_mail(struct policy_srv *srv, struct policy_conn *c,
 	policy_session_reset(&c->s);
 	policy_admit_reset(c);
 	if (!rules_missing(srv, v))
-		policy_decide_mail(&srv->db.lk, &c->s, kv_get_or(m, "from", ""),
+		policy_decide_mail(&srv->db.lk, &c->s, kv_get_or(m, WIRE_POLICY_FROM, ""),
 				   v);
 	return 0;
 }
@@ -126,7 +131,7 @@ static int ph_mail(struct policy_srv *srv, struct policy_conn *c,
 static int ph_rcpt(struct policy_srv *srv, struct policy_conn *c,
 		   const struct kv_msg *m, struct policy_verdict *v)
 {
-	const char *rcpt = kv_get_or(m, "rcpt", "");
+	const char *rcpt = kv_get_or(m, WIRE_POLICY_RCPT, "");
 
 	policy_decide_rcpt(&srv->db.lk, &c->s, rcpt, v);
 	snprintf(v->customer, sizeof v->customer, "%s", c->s.customer);
@@ -165,7 +170,7 @@ static int ph_commit(struct policy_srv *srv, struct policy_conn *c,
 	(void)v;
 	/* only a message relay-queue took with this session's proof counts:
 	 * a commit of anything else would burn a customer's quota */
-	if (policy_admit_commit(srv, c, kv_get_or(m, "qid", ""),
+	if (policy_admit_commit(srv, c, kv_get_or(m, WIRE_POLICY_QID, ""),
 				kv_get(m, ADMIT_WIRE_RECEIPT))) {
 		if (c->s.mail_ok && cf.rate_accounting)
 			rate_commit(c->txn, (long)time(NULL));
@@ -195,19 +200,19 @@ static int ph_explain(struct policy_srv *srv, struct policy_conn *c,
 		      const struct kv_msg *m, struct policy_verdict *v)
 {
 	struct policy_session s;
-	const char *rcpt = kv_get_or(m, "rcpt", "");
+	const char *rcpt = kv_get_or(m, WIRE_POLICY_RCPT, "");
 
 	policy_db_refresh(&srv->db);
-	policy_session_init(&s, kv_get_or(m, "ip", ""));
+	policy_session_init(&s, kv_get_or(m, WIRE_POLICY_IP, ""));
 	snprintf(c->s.ip, sizeof c->s.ip, "%s", s.ip); /* for the log line */
-	snprintf(s.helo, sizeof s.helo, "%s", kv_get_or(m, "helo", ""));
-	snprintf(s.user, sizeof s.user, "%s", kv_get_or(m, "user", ""));
-	s.tls = !strcmp(kv_get_or(m, "tls", "0"), "1");
+	snprintf(s.helo, sizeof s.helo, "%s", kv_get_or(m, WIRE_POLICY_HELO, ""));
+	snprintf(s.user, sizeof s.user, "%s", kv_get_or(m, WIRE_POLICY_USER, ""));
+	s.tls = !strcmp(kv_get_or(m, WIRE_POLICY_TLS, "0"), "1");
 	if (*s.user)
 		policy_trace(v, "AUTH as %s taken as verified (dry run)", s.user);
 	if (rules_missing(srv, v))
 		return 0;
-	policy_decide_mail(&srv->db.lk, &s, kv_get_or(m, "from", ""), v);
+	policy_decide_mail(&srv->db.lk, &s, kv_get_or(m, WIRE_POLICY_FROM, ""), v);
 	if (v->action == POLICY_ACCEPT && *rcpt) {
 		policy_trace(v, "MAIL: %d %s %s", v->code, v->esc, v->text);
 		policy_decide_rcpt(&srv->db.lk, &s, rcpt, v);
@@ -219,11 +224,16 @@ static const struct {
 	const char *name;
 	phase_fn fn;
 } phases[] = {
-	{ "connect", ph_connect }, { "helo", ph_helo },
-	{ "tls", ph_tls },         { "auth", ph_auth },
-	{ "mail", ph_mail },       { "rcpt", ph_rcpt },
-	{ "data", ph_data },       { "commit", ph_commit },
-	{ "reset", ph_reset },     { "explain", ph_explain },
+	{ WIRE_POLICY_PHASE_CONNECT, ph_connect },
+	{ WIRE_POLICY_PHASE_HELO, ph_helo },
+	{ WIRE_POLICY_PHASE_TLS, ph_tls },
+	{ WIRE_POLICY_PHASE_AUTH, ph_auth },
+	{ WIRE_POLICY_PHASE_MAIL, ph_mail },
+	{ WIRE_POLICY_PHASE_RCPT, ph_rcpt },
+	{ WIRE_POLICY_PHASE_DATA, ph_data },
+	{ WIRE_POLICY_PHASE_COMMIT, ph_commit },
+	{ WIRE_POLICY_PHASE_RESET, ph_reset },
+	{ WIRE_POLICY_PHASE_EXPLAIN, ph_explain },
 };
 
 static void add_extras(struct kv *rep, const char *phase,
@@ -231,18 +241,18 @@ static void add_extras(struct kv *rep, const char *phase,
 		       const struct policy_verdict *v)
 {
 	policy_admit_reply(c, v, rep);
-	if (!strcmp(phase, "mail") && v->action == POLICY_ACCEPT) {
-		kv_add(rep, "from", v->from);
-		kv_add(rep, "customer", v->customer);
+	if (!strcmp(phase, WIRE_POLICY_PHASE_MAIL) && v->action == POLICY_ACCEPT) {
+		kv_add(rep, WIRE_POLICY_FROM, v->from);
+		kv_add(rep, WIRE_POLICY_CUSTOMER, v->customer);
 	}
-	if (!strcmp(phase, "explain")) {
-		kv_add(rep, "customer", v->customer);
-		kv_add(rep, "rule", v->rule);
-		kv_add(rep, "from", v->from);
+	if (!strcmp(phase, WIRE_POLICY_PHASE_EXPLAIN)) {
+		kv_add(rep, WIRE_POLICY_CUSTOMER, v->customer);
+		kv_add(rep, WIRE_POLICY_RULE, v->rule);
+		kv_add(rep, WIRE_POLICY_FROM, v->from);
 		for (const char *p = v->trace; *p;) {
 			const char *e = strchr(p, '\n');
 			size_t n = e ? (size_t)(e - p) : strlen(p);
-			kv_addn(rep, "trace", p, n);
+			kv_addn(rep, WIRE_POLICY_TRACE, p, n);
 			p += n + (e != NULL);
 		}
 	}
@@ -256,7 +266,7 @@ int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
 	const char *phase;
 	size_t i;
 
-	if (kv_parse(&m, payload, len) < 0 || !(phase = kv_get(&m, "phase")))
+	if (kv_parse(&m, payload, len) < 0 || !(phase = kv_get(&m, WIRE_POLICY_PHASE)))
 		return -1;
 	for (i = 0; i < sizeof phases / sizeof phases[0]; i++)
 		if (!strcmp(phase, phases[i].name))
@@ -268,12 +278,14 @@ int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
 		return 1;
 	/* smtpd's requests whose answer is always accept (ARCHITECTURE.md):
 	 * nobody reads it, so none is written */
-	if (!strcmp(kv_get_or(&m, "noreply", ""), "1"))
+	if (!strcmp(kv_get_or(&m, WIRE_POLICY_NOREPLY, ""), "1"))
 		return 1;
 	reply(rep, &v);
 	add_extras(rep, phase, c, &v);
-	if (!strcmp(phase, "mail") || !strcmp(phase, "rcpt") ||
-	    !strcmp(phase, "auth") || !strcmp(phase, "explain"))
+	if (!strcmp(phase, WIRE_POLICY_PHASE_MAIL) ||
+	    !strcmp(phase, WIRE_POLICY_PHASE_RCPT) ||
+	    !strcmp(phase, WIRE_POLICY_PHASE_AUTH) ||
+	    !strcmp(phase, WIRE_POLICY_PHASE_EXPLAIN))
 		log_decision(c, phase, &v);
 	return 0;
 }
@@ -290,7 +302,7 @@ void policy_phase_auth_done(struct policy_srv *srv, struct policy_conn *c,
 		snprintf(c->s.user, sizeof c->s.user, "%s", c->auth.user);
 		policy_reply(&v, POLICY_ACCEPT, 235, "2.7.0",
 			     "Authentication successful");
-		kv_add(rep, "user", c->s.user);
+		kv_add(rep, WIRE_POLICY_USER, c->s.user);
 	} else if (r == 0) {
 		policy_reply(&v, POLICY_REJECT, 535, "5.7.8",
 			     "Username and Password not accepted.");
@@ -299,5 +311,5 @@ void policy_phase_auth_done(struct policy_srv *srv, struct policy_conn *c,
 			     "Temporary authentication failure.");
 	}
 	reply(rep, &v);
-	log_decision(c, "auth", &v);
+	log_decision(c, WIRE_POLICY_PHASE_AUTH, &v);
 }

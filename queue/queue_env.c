@@ -102,12 +102,6 @@ static int env_err(char *err, size_t errsz, const char *fmt, ...)
 	return -1;
 }
 
-/* A mailbox as relay-smtpd accepted it (lib/addr.h). */
-static int env_mailbox_ok(const char *a)
-{
-	return addr_mailbox_check(a, 1) == ADDR_OK;
-}
-
 static const char *const env_reserved[] = { "qid", "time", "from", "rcpt" };
 
 /* "key=value": key [a-z0-9_], not one of the header's own keys. */
@@ -133,7 +127,8 @@ static int env_info(char *f, struct qfile *q, char *err, size_t errsz)
 
 static int env_rcpt(char *a, struct qfile *q, size_t *cap)
 {
-	if (!env_mailbox_ok(a) || q->nrcpt == QUEUE_RCPT_MAX)
+	/* a mailbox as relay-smtpd accepted it (lib/addr.h) */
+	if (addr_mailbox_check(a, 1) != ADDR_OK || q->nrcpt == QUEUE_RCPT_MAX)
 		return -1;
 	return qfile_add_rcpt(q, a, cap);
 }
@@ -150,7 +145,7 @@ static int env_field(char *f, struct qfile *q, size_t *cap, char *err,
 	case 'F':
 		if (q->from)
 			return env_err(err, errsz, "two senders");
-		if (f[1] && !env_mailbox_ok(f + 1))
+		if (f[1] && addr_mailbox_check(f + 1, 1) != ADDR_OK)
 			return env_err(err, errsz, "bad sender");
 		q->from = f + 1;
 		return 0;

@@ -85,21 +85,21 @@ static int send_setup(const struct listen_pool *p, int sock, size_t slot)
 	snprintf(num[1], sizeof num[1], "%ld", cf.smtpd_workers_min);
 	snprintf(num[2], sizeof num[2], "%zu", p->nsocks);
 	kv_init(&k);
-	kv_add(&k, "op", "pool");
-	kv_add(&k, "slot", num[0]);
-	kv_add(&k, "idle_min", num[1]);
-	kv_add(&k, "listeners", num[2]);
+	kv_add(&k, SMTP_WORKER_OP, SMTP_WORKER_OP_POOL);
+	kv_add(&k, SMTP_WORKER_SLOT, num[0]);
+	kv_add(&k, SMTP_WORKER_IDLE_MIN, num[1]);
+	kv_add(&k, SMTP_WORKER_LISTENERS, num[2]);
 	if (send_frame(sock, &k, p->slots_fd) < 0)
 		return -1;
 	for (size_t i = 0; i < p->nsocks; i++) {
 		const struct listen_sock *ls = &p->socks[i];
 		kv_init(&k);
-		kv_add(&k, "op", "listener");
-		kv_add(&k, "tls", ls->tls ? "1" : "0");
-		kv_add(&k, "fixed", ls->fixed ? "1" : "0");
-		kv_add(&k, "localip", ls->fixed ? ls->localip : "");
-		kv_add(&k, "localport", ls->fixed ? ls->localport : "");
-		kv_add(&k, "name", ls->name);
+		kv_add(&k, SMTP_WORKER_OP, SMTP_WORKER_OP_LISTENER);
+		kv_add(&k, SMTP_WORKER_TLS, ls->tls ? "1" : "0");
+		kv_add(&k, SMTP_WORKER_FIXED, ls->fixed ? "1" : "0");
+		kv_add(&k, SMTP_WORKER_LOCALIP, ls->fixed ? ls->localip : "");
+		kv_add(&k, SMTP_WORKER_LOCALPORT, ls->fixed ? ls->localport : "");
+		kv_add(&k, SMTP_WORKER_NAME, ls->name);
 		if (send_frame(sock, &k, ls->fd) < 0)
 			return -1;
 	}

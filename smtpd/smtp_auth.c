@@ -5,6 +5,7 @@
 #include "smtp_auth.h"
 #include "log.h"
 #include "settings.h"
+#include "wire_policy.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -168,9 +169,9 @@ static int auth_policy(struct smtp_session *s, const char *user,
 	int rc;
 
 	kv_init(&req);
-	kv_add(&req, "phase", "auth");
-	kv_add(&req, "user", user);
-	kv_add(&req, "pass", pass);
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_AUTH);
+	kv_add(&req, WIRE_POLICY_USER, user);
+	kv_add(&req, WIRE_POLICY_PASS, pass);
 	rc = smtp_session_decide(s, &req, &v, 535, "5.7.8",
 				 "Username and Password not accepted.");
 	if (req.buf)

@@ -4,6 +4,7 @@
 #include "smtp_cmd.h"
 #include "log.h"
 #include "settings.h"
+#include "wire_policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,9 +74,9 @@ static int mail_policy(struct smtp_session *s, const char *from, long size)
 	int rc;
 
 	kv_init(&req);
-	kv_add(&req, "phase", "mail");
-	kv_add(&req, "from", from);
-	kv_addf(&req, "size", "%ld", size < 0 ? 0 : size);
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_MAIL);
+	kv_add(&req, WIRE_POLICY_FROM, from);
+	kv_addf(&req, WIRE_POLICY_SIZE, "%ld", size < 0 ? 0 : size);
 	rc = smtp_session_decide(s, &req, &v, 550, "5.7.1", "Sender refused");
 	kv_free(&req);
 	if (rc < 0)
@@ -126,8 +127,8 @@ static int rcpt_policy(struct smtp_session *s, const char *rcpt)
 	int rc;
 
 	kv_init(&req);
-	kv_add(&req, "phase", "rcpt");
-	kv_add(&req, "rcpt", rcpt);
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_RCPT);
+	kv_add(&req, WIRE_POLICY_RCPT, rcpt);
 	rc = smtp_session_decide(s, &req, &v, 550, "5.7.1", "Recipient refused");
 	kv_free(&req);
 	if (rc < 0)

@@ -5,6 +5,7 @@
 #include "smtp_frame.h"
 #include "log.h"
 #include "usock.h"
+#include "wire_policy.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -159,7 +160,7 @@ int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold)
 	/* its reply would be accept, and nobody would read it: policy
 	 * writes none (ARCHITECTURE.md), one write less for it and one read
 	 * less here (a commit's reply came alone) */
-	kv_add(req, "noreply", "1");
+	kv_add(req, WIRE_POLICY_NOREPLY, "1");
 	if (req->failed)
 		return -1;
 	n = ns_encode(frame, sizeof frame, req->buf ? req->buf : "", req->len);
@@ -252,9 +253,9 @@ static const struct {
 	const char *name;
 	enum smtp_action action;
 } actions[] = {
-	{ "accept", SMTP_ACCEPT },
-	{ "reject", SMTP_REJECT },
-	{ "tempfail", SMTP_TEMPFAIL },
+	{ WIRE_POLICY_ACTION_ACCEPT, SMTP_ACCEPT },
+	{ WIRE_POLICY_ACTION_REJECT, SMTP_REJECT },
+	{ WIRE_POLICY_ACTION_TEMPFAIL, SMTP_TEMPFAIL },
 };
 
 /* Copy a value, making it safe for one SMTP reply line. */
@@ -314,7 +315,7 @@ int smtp_policy_parse(char *payload, size_t len, struct smtp_verdict *v)
 	size_t i;
 
 	memset(v, 0, sizeof *v);
-	if (kv_parse(&m, payload, len) < 0 || !(a = kv_get(&m, "action")))
+	if (kv_parse(&m, payload, len) < 0 || !(a = kv_get(&m, WIRE_POLICY_ACTION)))
 		return -1;
 	for (i = 0; i < sizeof actions / sizeof actions[0]; i++)
 		if (strcmp(a, actions[i].name) == 0)
@@ -322,17 +323,18 @@ int smtp_policy_parse(char *payload, size_t len, struct smtp_verdict *v)
 	if (i == sizeof actions / sizeof actions[0])
 		return -1;
 	v->action = actions[i].action;
-	c = kv_get(&m, "code");
+	c = kv_get(&m, WIRE_POLICY_CODE);
 	if (c && (strlen(c) != 3 || strspn(c, "0123456789") != 3))
 		return -1;
 	v->code = c ? atoi(c) : 0;
 	if (!code_valid(v))
 		return -1;
-	copy_clean(v->esc, sizeof v->esc, kv_get_or(&m, "esc", ""));
-	copy_clean(v->text, sizeof v->text, kv_get_or(&m, "text", ""));
-	copy_clean(v->customer, sizeof v->customer, kv_get_or(&m, "customer", ""));
-	copy_clean(v->user, sizeof v->user, kv_get_or(&m, "user", ""));
-	if ((f = kv_get(&m, "from")) != NULL) {
+	copy_clean(v->esc, sizeof v->esc, kv_get_or(&m, WIRE_POLICY_ESC, ""));
+	copy_clean(v->text, sizeof v->text, kv_get_or(&m, WIRE_POLICY_TEXT, ""));
+	copy_clean(v->customer, sizeof v->customer,
+		   kv_get_or(&m, WIRE_POLICY_CUSTOMER, ""));
+	copy_clean(v->user, sizeof v->user, kv_get_or(&m, WIRE_POLICY_USER, ""));
+	if ((f = kv_get(&m, WIRE_POLICY_FROM)) != NULL) {
 		if (*f && addr_mailbox_check(f, 1) != ADDR_OK)
 			return -1;
 		strcpy(v->from, f);

@@ -8,6 +8,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
+#include "wire_policy.h"
 
 #include <poll.h>
 #include <stddef.h>
@@ -212,11 +213,11 @@ static int session_connect(struct smtp_session *s, int client_fd)
 		rc = -1;
 	else {
 		kv_init(&req);
-		kv_add(&req, "phase", "connect");
-		kv_add(&req, "ip", s->ip);
-		kv_add(&req, "port", s->port);
-		kv_add(&req, "localport", s->localport);
-		kv_add(&req, "tls", s->tls ? "1" : "0");
+		kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_CONNECT);
+		kv_add(&req, WIRE_POLICY_IP, s->ip);
+		kv_add(&req, WIRE_POLICY_PORT, s->port);
+		kv_add(&req, WIRE_POLICY_LOCALPORT, s->localport);
+		kv_add(&req, WIRE_POLICY_TLS, s->tls ? "1" : "0");
 		/* with it, the client's socket: policy asks the kernel */
 		smtp_policy_attach(&s->policy, client_fd);
 		rc = smtp_policy_tell(&s->policy, &req, 1);
@@ -354,7 +355,7 @@ void smtp_session_reset_tx(struct smtp_session *s, int tell_policy)
 	if (was_open && tell_policy && s->policy.fd >= 0) {
 		struct kv req;
 		kv_init(&req);
-		kv_add(&req, "phase", "reset");
+		kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_RESET);
 		/* sent now (the transaction's pending recipients go at once);
 		 * its answer changes nothing and is read with the next one */
 		smtp_policy_tell(&s->policy, &req, 0);

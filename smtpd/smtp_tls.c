@@ -5,6 +5,7 @@
 #include "settings.h"
 #include "tls.h"
 #include "tls_store.h"
+#include "wire_policy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -105,9 +106,9 @@ static void tls_tell_policy(struct smtp_session *s)
 	struct kv req;
 
 	kv_init(&req);
-	kv_add(&req, "phase", "tls");
-	kv_add(&req, "tls", "1");
-	kv_add(&req, "cipher", s->tls_desc);
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_TLS);
+	kv_add(&req, WIRE_POLICY_TLS, "1");
+	kv_add(&req, WIRE_POLICY_CIPHER, s->tls_desc);
 	if (smtp_policy_tell(&s->policy, &req, 1) < 0)
 		log_warn("%s: policy unreachable at tls", s->ip);
 	kv_free(&req);

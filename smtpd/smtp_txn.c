@@ -9,6 +9,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
+#include "wire_policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static int data_policy(struct smtp_session *s)
 	int rc;
 
 	kv_init(&req);
-	kv_add(&req, "phase", "data");
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_DATA);
 	rc = smtp_policy_post(&s->policy, &req);
 	kv_free(&req);
 	if (rc < 0)
@@ -149,12 +150,12 @@ static void txn_commit(struct smtp_session *s, const char *qid)
 	/* sent now, before the client hears 250; its reply (always accept)
 	 * is read with the next one */
 	kv_init(&req);
-	kv_add(&req, "phase", "commit");
-	kv_add(&req, "qid", qid);
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_COMMIT);
+	kv_add(&req, WIRE_POLICY_QID, qid);
 	if (*smtp_queue_receipt())
 		kv_add(&req, ADMIT_WIRE_RECEIPT, smtp_queue_receipt());
 	for (size_t i = 0; i < s->nrcpt; i++)
-		kv_add(&req, "rcpt", s->rcpt[i]);
+		kv_add(&req, WIRE_POLICY_RCPT, s->rcpt[i]);
 	if (smtp_policy_tell(&s->policy, &req, 0) < 0)
 		log_warn("%s: policy missed the commit (not counted)", qid);
 	kv_free(&req);

@@ -3,6 +3,7 @@
 #include "smtp_session.h"
 #include "log.h"
 #include "settings.h"
+#include "wire_policy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +23,8 @@ static int helo_check(struct smtp_session *s, const char *arg,
 	/* policy always accepts a HELO name (it only remembers it): the
 	 * frame goes out with the next request, no round trip of its own */
 	kv_init(&req);
-	kv_add(&req, "phase", "helo");
-	kv_add(&req, "helo", arg);
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_HELO);
+	kv_add(&req, WIRE_POLICY_HELO, arg);
 	rc = smtp_policy_tell(&s->policy, &req, 1);
 	kv_free(&req);
 	if (rc < 0) {

@@ -44,11 +44,13 @@ static void on_parent_death(int sig)
 
 int smtp_worker_listener(const struct kv_msg *m, struct listen_sock *ls)
 {
-	const char *tls = kv_get_or(m, "tls", ""), *fixed = kv_get_or(m, "fixed", "");
-	const char *name = kv_get_or(m, "name", "?");
-	const char *ip = kv_get_or(m, "localip", ""), *port = kv_get_or(m, "localport", "");
+	const char *tls = kv_get_or(m, SMTP_WORKER_TLS, "");
+	const char *fixed = kv_get_or(m, SMTP_WORKER_FIXED, "");
+	const char *name = kv_get_or(m, SMTP_WORKER_NAME, "?");
+	const char *ip = kv_get_or(m, SMTP_WORKER_LOCALIP, "");
+	const char *port = kv_get_or(m, SMTP_WORKER_LOCALPORT, "");
 
-	if (strcmp(kv_get_or(m, "op", ""), "listener") != 0 ||
+	if (strcmp(kv_get_or(m, SMTP_WORKER_OP, ""), SMTP_WORKER_OP_LISTENER) ||
 	    (strcmp(tls, "0") && strcmp(tls, "1")) ||
 	    (strcmp(fixed, "0") && strcmp(fixed, "1")) ||
 	    strlen(ip) >= sizeof ls->localip || strlen(port) >= sizeof ls->localport ||
@@ -93,13 +95,14 @@ static int worker_setup(struct worker *w, struct ns_reader *rd)
 	int fd;
 
 	if (setup_frame(rd, &m, &fd) < 0 ||
-	    strcmp(kv_get_or(&m, "op", ""), "pool") != 0)
+	    strcmp(kv_get_or(&m, SMTP_WORKER_OP, ""), SMTP_WORKER_OP_POOL) != 0)
 		return -1;
 	w->slots = listen_slots_attach(fd);
 	close(fd);
-	w->slot = (size_t)strtoul(kv_get_or(&m, "slot", "0"), NULL, 10);
-	w->idle_min = (size_t)strtoul(kv_get_or(&m, "idle_min", "0"), NULL, 10);
-	want = strtol(kv_get_or(&m, "listeners", "0"), NULL, 10);
+	w->slot = (size_t)strtoul(kv_get_or(&m, SMTP_WORKER_SLOT, "0"), NULL, 10);
+	w->idle_min = (size_t)strtoul(kv_get_or(&m, SMTP_WORKER_IDLE_MIN, "0"),
+				      NULL, 10);
+	want = strtol(kv_get_or(&m, SMTP_WORKER_LISTENERS, "0"), NULL, 10);
 	if (!w->slots || w->slot >= listen_slots_cap(w->slots) || want < 1 ||
 	    want > LISTEN_SOCK_MAX)
 		return -1;

@@ -23,6 +23,22 @@ struct listen_sock;
  * more. */
 #define SMTP_WORKER_LOW 'l'
 
+/* The set-up frames relay-listen sends, defined once for both sides:
+ * op=pool (the cap table attached) with the worker's slot, the idle
+ * minimum and the number of listeners; then one op=listener (its socket
+ * attached) per listener. */
+#define SMTP_WORKER_OP "op"
+#define SMTP_WORKER_OP_POOL "pool"
+#define SMTP_WORKER_SLOT "slot"
+#define SMTP_WORKER_IDLE_MIN "idle_min"
+#define SMTP_WORKER_LISTENERS "listeners"
+#define SMTP_WORKER_OP_LISTENER "listener"
+#define SMTP_WORKER_TLS "tls"             /* "1": implicit TLS */
+#define SMTP_WORKER_FIXED "fixed"         /* "1": bound to one address */
+#define SMTP_WORKER_LOCALIP "localip"     /* with fixed=1 */
+#define SMTP_WORKER_LOCALPORT "localport" /* with fixed=1 */
+#define SMTP_WORKER_NAME "name"
+
 /* A listener from an "op=listener" frame (its fd not set here); -1 when
  * the frame is not one (pure; unit tested). */
 int smtp_worker_listener(const struct kv_msg *m, struct listen_sock *ls);
