@@ -4,9 +4,12 @@
 # memberships are added.  Run as root (make install and make run call it).
 #   relaysmtpd   relay-listen, relay-smtpd
 #   relaypolicy  relay-policy
-#   relayqueue   relay-queue      \
-#   relaysend    relay-send        } members of group relayq (queue files)
-#   relayremote  relay-remote     /
+#   relayqueue   relay-queue      \ members of group relayq (the queue)
+#   relaysend    relay-send       /
+#   relayremote  relay-remote     no access to the queue: relay-send hands
+#                                 it each queue file as a descriptor
+# (the daemons set their groups themselves when they drop root; the
+# membership is for an operator's look at /etc/group)
 set -eu
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -24,9 +27,13 @@ for u in relaysmtpd relaypolicy relayqueue relaysend relayremote; do
 			--shell "$nologin" --user-group "$u"
 	fi
 done
-for u in relayqueue relaysend relayremote; do
+for u in relayqueue relaysend; do
 	if ! id -nG "$u" | tr ' ' '\n' | grep -qx "$qgroup"; then
 		usermod -a -G "$qgroup" "$u"
 	fi
 done
+# older versions put relayremote in the queue group
+if id -nG relayremote | tr ' ' '\n' | grep -qx "$qgroup"; then
+	gpasswd -d relayremote "$qgroup" >/dev/null
+fi
 echo "mkusers.sh: users relaysmtpd relaypolicy relayqueue relaysend relayremote, group $qgroup: ok"

@@ -84,11 +84,16 @@ void kv_addf(struct kv *k, const char *key, const char *fmt, ...)
 	kv_addn(k, key, tmp, (size_t)n);
 }
 
-int kv_send(struct kv *k, int fd)
+int kv_send_fds(struct kv *k, int sock, const int *fds, int nfds)
 {
 	if (k->failed)
 		return -1;
-	return ns_write(fd, k->buf ? k->buf : "", k->len);
+	return ns_write_fds(sock, k->buf ? k->buf : "", k->len, fds, nfds);
+}
+
+int kv_send(struct kv *k, int fd)
+{
+	return kv_send_fds(k, fd, NULL, 0);
 }
 
 static int kv_key_ok(const char *s, size_t n)

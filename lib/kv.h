@@ -24,6 +24,8 @@ void kv_addf(struct kv *k, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Send as one netstring; -1 on failure (including k->failed). */
 int kv_send(struct kv *k, int fd);
+/* The same on a unix socket with descriptors attached (ns_write_fds). */
+int kv_send_fds(struct kv *k, int sock, const int *fds, int nfds);
 
 /* Reading a message: parsed in place, pointers into the payload. */
 struct kv_pair {

@@ -44,7 +44,8 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int ns_write(int fd, const char *payload, size_t len)
+int ns_write_fds(int sock, const char *payload, size_t len, const int *fds,
+		 int nfds)
 {
 	size_t cap = len + 24;
 	char stackbuf[4096];
@@ -55,10 +56,19 @@ int ns_write(int fd, const char *payload, size_t len)
 	if (!buf)
 		return -1;
 	n = ns_encode(buf, cap, payload, len);
-	rc = n ? write_all(fd, buf, n) : (errno = EMSGSIZE, -1);
+	if (!n)
+		rc = (errno = EMSGSIZE, -1);
+	else
+		rc = nfds ? usock_send_fds(sock, buf, n, fds, nfds)
+			  : write_all(sock, buf, n);
 	if (buf != stackbuf)
 		free(buf);
 	return rc;
+}
+
+int ns_write(int fd, const char *payload, size_t len)
+{
+	return ns_write_fds(fd, payload, len, NULL, 0);
 }
 
 int ns_reader_init(struct ns_reader *r, int fd)
@@ -122,7 +132,8 @@ static ssize_t ns_fill(struct ns_reader *r, int *fds, int *nfds, int max,
 	if (!fds)
 		return read(r->fd, at, room);
 	got = max - *nfds;
-	n = usock_recv_fds(r->fd, at, room, fds + *nfds, &got);
+	n = usock_recv_fds_flags(r->fd, at, room, fds + *nfds, &got,
+				 dontwait ? MSG_DONTWAIT : 0);
 	if (n >= 0)
 		*nfds += got;
 	return n;
@@ -191,4 +202,10 @@ int ns_reader_next_fds(struct ns_reader *r, char **payload, size_t *len,
 int ns_reader_try(struct ns_reader *r, char **payload, size_t *len)
 {
 	return ns_next(r, payload, len, NULL, NULL, 0, 1);
+}
+
+int ns_reader_try_fds(struct ns_reader *r, char **payload, size_t *len,
+		      int *fds, int *nfds, int max)
+{
+	return ns_next(r, payload, len, fds, nfds, max, 1);
 }

@@ -15,6 +15,10 @@ size_t ns_encode(char *dst, size_t dstsz, const char *payload, size_t len);
 /* Write one netstring to fd, whole (retries short writes and EINTR).
  * Returns 0, or -1 with errno. */
 int ns_write(int fd, const char *payload, size_t len);
+/* The same on a unix socket with nfds descriptors attached to the
+ * frame's first byte (SCM_RIGHTS); nfds 0 is ns_write. */
+int ns_write_fds(int sock, const char *payload, size_t len, const int *fds,
+		 int nfds);
 
 /* A buffered reader of netstrings from one fd (blocking or not). */
 struct ns_reader {
@@ -38,6 +42,10 @@ int ns_reader_next(struct ns_reader *r, char **payload, size_t *len);
  * come (extra ones are closed).  The caller owns and closes them. */
 int ns_reader_next_fds(struct ns_reader *r, char **payload, size_t *len,
 		       int *fds, int *nfds, int max);
+
+/* ns_reader_try that also collects descriptors, as ns_reader_next_fds. */
+int ns_reader_try_fds(struct ns_reader *r, char **payload, size_t *len,
+		      int *fds, int *nfds, int max);
 
 /* Like ns_reader_next but without reading: 1 with the next frame when
  * one is complete in the buffer, 0 when none is, -1 (errno EPROTO) for

@@ -185,23 +185,28 @@ int qfile_parse(struct qfile *q, const char *buf, size_t len, off_t size,
  * message, and parsed from memory: no fstat, no second read. */
 #define QF_LOAD_READ 16384
 
+int qfile_load_fd(int fd, struct qfile *q, char *err, size_t errsz)
+{
+	char buf[QF_LOAD_READ];
+	ssize_t n;
+
+	do
+		n = pread(fd, buf, sizeof buf, 0);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0 && (size_t)n < sizeof buf) /* short: the file ends here */
+		return qfile_parse(q, buf, (size_t)n, (off_t)n, err, errsz);
+	return qfile_read(fd, q, err, errsz);
+}
+
 int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
-	char buf[QF_LOAD_READ];
-	ssize_t n;
 
 	if (fd < 0) {
 		memset(q, 0, sizeof *q);
 		return qf_err(err, errsz, "%s: %s", path, strerror(errno));
 	}
-	do
-		n = pread(fd, buf, sizeof buf, 0);
-	while (n < 0 && errno == EINTR);
-	if (n >= 0 && (size_t)n < sizeof buf) /* short: the file ends here */
-		rc = qfile_parse(q, buf, (size_t)n, (off_t)n, err, errsz);
-	else
-		rc = qfile_read(fd, q, err, errsz);
+	rc = qfile_load_fd(fd, q, err, errsz);
 	close(fd);
 	return rc;
 }

@@ -49,6 +49,8 @@ int qfile_parse(struct qfile *q, const char *buf, size_t len, off_t size,
 		char *err, size_t errsz);
 /* Open path and read its header; the fd is closed. */
 int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz);
+/* The same from an open file, read from its start. */
+int qfile_load_fd(int fd, struct qfile *q, char *err, size_t errsz);
 void qfile_free(struct qfile *q);
 /* Value of an info key (ip, helo, ...) or NULL. */
 const char *qfile_get_info(const struct qfile *q, const char *key);

@@ -119,6 +119,12 @@ int usock_send_fds(int sock, const void *data, size_t len, const int *fds,
 
 ssize_t usock_recv_fds(int sock, void *data, size_t len, int *fds, int *nfds)
 {
+	return usock_recv_fds_flags(sock, data, len, fds, nfds, 0);
+}
+
+ssize_t usock_recv_fds_flags(int sock, void *data, size_t len, int *fds,
+			     int *nfds, int flags)
+{
 	char ctl[CMSG_SPACE(sizeof(int) * 8)];
 	struct iovec iov = { .iov_base = data, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -128,7 +134,7 @@ ssize_t usock_recv_fds(int sock, void *data, size_t len, int *fds, int *nfds)
 	ssize_t n;
 
 	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;

@@ -22,6 +22,9 @@ int usock_send_fds(int sock, const void *data, size_t len, const int *fds,
 /* Receive up to len bytes and up to *nfds descriptors (set to how many
  * came); returns bytes read, 0 at EOF, -1 on error. */
 ssize_t usock_recv_fds(int sock, void *data, size_t len, int *fds, int *nfds);
+/* The same with recvmsg flags (MSG_DONTWAIT). */
+ssize_t usock_recv_fds_flags(int sock, void *data, size_t len, int *fds,
+			     int *nfds, int flags);
 
 /* Make fd non-blocking / close-on-exec. */
 int fd_nonblock(int fd);

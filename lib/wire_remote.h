@@ -9,7 +9,7 @@
 
 /* The job frame (relay-send -> relay-remote). */
 #define WIRE_REMOTE_QID "qid"           /* the queue id */
-#define WIRE_REMOTE_FILE "file"         /* the queue file's absolute path */
+#define WIRE_REMOTE_FILE "file"         /* its path; the file is attached (SCM_RIGHTS) */
 #define WIRE_REMOTE_HOST "host"         /* fixed host, "" for the MX */
 #define WIRE_REMOTE_PORT "port"         /* "" or "0": cf.smtp_port */
 #define WIRE_REMOTE_TLS "tls"           /* none|may|encrypt|verify */

@@ -47,6 +47,8 @@ struct remote_qfile {
 };
 
 /* Open and read the envelope header (lib/qfile.h); -1 with err. */
+int remote_qfile_open_fd(struct remote_qfile *q, int fd, char *err,
+			 size_t errsz); /* fd is q's from now on */
 int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 		      size_t errsz);
 /* Stream the message with dot-stuffing and the final "." into io. */
@@ -69,6 +71,7 @@ struct remote_rcpt {
 struct remote_job {
 	char qid[64];
 	char file[4096];
+	int qfd;                  /* the queue file sent with the job, or -1 */
 	char host[REMOTE_NAME_MAX]; /* "" = MX of domain */
 	long port;                /* 0 = cf.smtp_port */
 	enum remote_tls tls;
@@ -85,8 +88,10 @@ struct remote_job {
 	int q_open;               /* opened early: MAIL went out pipelined */
 };
 
-/* Fill job from a parsed frame; -1 with a reason in err when a key is
- * missing or malformed (the frame is then answered with an error). */
+/* Fill job from a parsed frame (qfd -1: the worker gives it the
+ * descriptor that came with the frame); -1 with a reason in err when a
+ * key is missing or malformed (the frame is then answered with an
+ * error). */
 int remote_job_parse(struct remote_job *job, const struct kv_msg *m,
 		     char *err, size_t errsz);
 void remote_job_free(struct remote_job *job);

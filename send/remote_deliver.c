@@ -185,6 +185,20 @@ static void deliver_log(const struct remote_job *job)
  * same connection key, on a connection with PIPELINING and room for one
  * more transaction under conn_cache_max, and for a message that needs
  * no check against the server (SIZE, SMTPUTF8). */
+
+/* The job's queue file: the descriptor relay-send sent with it (relay-
+ * remote itself has no access to the queue), else its name (a job
+ * written by hand, for a file relay-remote may read). */
+static int deliver_qfile_open(struct remote_job *job, char *err, size_t n)
+{
+	int fd = job->qfd;
+
+	if (fd < 0)
+		return remote_qfile_open(&job->q, job->file, err, n);
+	job->qfd = -1;
+	return remote_qfile_open_fd(&job->q, fd, err, n);
+}
+
 static struct remote_job *deliver_next(struct remote_conn *c,
 				       const struct remote_job *job)
 {
@@ -204,7 +218,7 @@ static struct remote_job *deliver_next(struct remote_conn *c,
 	if (strcmp(key, c->key) != 0)
 		return NULL;
 	if (!nx->q_open) {
-		if (remote_qfile_open(&nx->q, nx->file, err, sizeof err) < 0)
+		if (deliver_qfile_open(nx, err, sizeof err) < 0)
 			return NULL; /* its own turn reports it */
 		nx->q_open = 1;
 	}
@@ -226,8 +240,7 @@ void remote_deliver_job(struct remote_job *job)
 
 	job->started = time(NULL);
 	remote_txn_next = deliver_next;
-	if (!job->q_open &&
-	    remote_qfile_open(&job->q, job->file, err, sizeof err) < 0) {
+	if (!job->q_open && deliver_qfile_open(job, err, sizeof err) < 0) {
 		log_warn("%s: %s", job->qid, err);
 		remote_job_fail_pending(job, 'T', 451, "4.3.0 cannot read the "
 					"queue file");

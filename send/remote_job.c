@@ -122,6 +122,7 @@ int remote_job_parse(struct remote_job *job, const struct kv_msg *m,
 	size_t n = 0;
 
 	memset(job, 0, sizeof *job);
+	job->qfd = -1;
 	strcpy(job->relay, "none");
 	strcpy(job->tlsdesc, "none");
 	if (job_fields(job, m, &bad) < 0)
@@ -155,6 +156,9 @@ fail:
 
 void remote_job_free(struct remote_job *job)
 {
+	if (job->qfd >= 0)
+		close(job->qfd);
+	job->qfd = -1;
 	free(job->rcpt);
 	job->rcpt = NULL;
 	job->nrcpt = 0;

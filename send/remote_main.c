@@ -112,7 +112,9 @@ int main(int argc, char **argv)
 	lfd = runsock_listen(RUNSOCK_REMOTE, path, sizeof path);
 	if (lfd < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
-	privs_drop(cf.user_remote, cf.group_queue);
+	/* no group_queue: relay-remote has no access to the queue at all;
+	 * each job's file comes from relay-send as a descriptor */
+	privs_drop(cf.user_remote, NULL);
 	if (runsock_listening(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
 	main_signals();

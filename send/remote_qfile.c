@@ -43,17 +43,27 @@ static ssize_t qfile_first(struct remote_qfile *q)
 int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 		      size_t errsz)
 {
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0) {
+		memset(q, 0, sizeof *q);
+		q->fd = -1;
+		snprintf(err, errsz, "cannot open queue file: %s",
+			 strerror(errno));
+		return -1;
+	}
+	return remote_qfile_open_fd(q, fd, err, errsz);
+}
+
+int remote_qfile_open_fd(struct remote_qfile *q, int fd, char *err,
+			 size_t errsz)
+{
 	struct qfile h;
 	ssize_t r;
 	int rc;
 
 	memset(q, 0, sizeof *q);
-	q->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (q->fd < 0) {
-		snprintf(err, errsz, "cannot open queue file: %s",
-			 strerror(errno));
-		return -1;
-	}
+	q->fd = fd;
 	if (!(q->buf = malloc(REMOTE_QFILE_READ)))
 		return qfile_fail(q, err, errsz, "out of memory");
 	if ((r = qfile_first(q)) < 0) {

@@ -101,6 +101,25 @@ static struct remote_job worker_ahead;
 static int worker_has_ahead;
 static int worker_bad_ahead;    /* a frame that did not parse was read */
 static unsigned long worker_seq;
+/* The queue files that came with the frames (one each, SCM_RIGHTS, on
+ * the frame's first byte), in frame order: a frame that is complete has
+ * brought its descriptor, so the oldest one here is the next frame's. */
+#define WORKER_FDS 16
+static int worker_fds[WORKER_FDS];
+static int worker_nfds;
+
+static int worker_fd_take(void)
+{
+	int fd;
+
+	if (worker_nfds == 0)
+		return -1;
+	fd = worker_fds[0];
+	worker_nfds--;
+	memmove(worker_fds, worker_fds + 1,
+		(size_t)worker_nfds * sizeof *worker_fds);
+	return fd;
+}
 
 /* Parse a frame into job.  A frame that cannot be parsed is a bug in
  * relay-send: it is logged and the connection dropped (relay-send sees
@@ -119,6 +138,7 @@ static int worker_parse(struct remote_job *job, char *payload, size_t len)
 		return -1;
 	}
 	job->seq = ++worker_seq;
+	job->qfd = worker_fd_take();
 	return 0;
 }
 
@@ -134,7 +154,8 @@ struct remote_job *remote_worker_peek(void)
 	/* a frame already read, else one waiting in the socket (relay-send
 	 * writes a frame whole): one recv that does not wait.  EOF and
 	 * errors come back to the loop's next read. */
-	int r = ns_reader_try(&worker_rd, &payload, &len);
+	int r = ns_reader_try_fds(&worker_rd, &payload, &len, worker_fds,
+				  &worker_nfds, WORKER_FDS);
 	if (r != 1)
 		return NULL;
 	if (worker_parse(&worker_ahead, payload, len) < 0) {
@@ -196,7 +217,8 @@ static int worker_next(int fd, struct remote_job *job)
 		if (ns_reader_pending(&worker_rd) == worker_rd.consumed &&
 		    worker_wait(fd) < 0)
 			return 0;
-		int r = ns_reader_next(&worker_rd, &payload, &len);
+		int r = ns_reader_next_fds(&worker_rd, &payload, &len,
+					   worker_fds, &worker_nfds, WORKER_FDS);
 		if (r < 0) {
 			if (errno != 0)
 				log_warn("relay-send connection: %s",
@@ -226,5 +248,7 @@ int remote_worker_run(int fd)
 		rc = EXIT_TEMP;
 	remote_cache_flush();
 	ns_reader_free(&worker_rd);
+	while (worker_nfds)
+		close(worker_fd_take());
 	return rc;
 }

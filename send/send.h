@@ -89,6 +89,14 @@ size_t send_msg_scan(struct send_msgs *ms, const char *qdir);
 struct send_msg *send_msg_find(struct send_msgs *ms, const char *qid);
 /* 1 when a name in new/ may be a queue id (uppercase hex). */
 int send_msg_name_ok(const char *s);
+/* Before the privilege drop: the uids whose files in new/ are mail
+ * (relay-queue's, relay-send's and root's; an unprivileged instance:
+ * the invoking uid). */
+void send_msg_owners_init(void);
+/* Open new/<qid> for reading: a regular file made by one of those uids,
+ * never through a link.  Anything else is logged and moved to hold/;
+ * -1 (errno EPERM, or open's). */
+int send_msg_open(const char *qdir, const char *qid);
 /* Load one message (header + state); NULL when it cannot be read. */
 struct send_msg *send_msg_load(const char *qdir, const char *qid);
 void send_msg_add(struct send_msgs *ms, struct send_msg *m);

@@ -23,6 +23,7 @@ int main(int argc, char **argv)
 			log_fatal(EXIT_PERM, "usage: relay-send [-d DIR]");
 	}
 	settings_load(dir);
+	send_msg_owners_init();
 	privs_drop(cf.user_send, cf.group_queue);
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());

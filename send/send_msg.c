@@ -4,15 +4,19 @@
  * relay-send believes is never ahead of the disk. */
 #include "send.h"
 #include "log.h"
+#include "privs.h"
+#include "settings.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static unsigned msg_hash(const char *s)
@@ -31,15 +35,103 @@ struct send_msg *send_msg_find(struct send_msgs *ms, const char *qid)
 	return NULL;
 }
 
+/* Who may have made a file in new/: relay-queue, relay-send (which
+ * moves finished files to pool/ for relay-queue to reuse) and root (the
+ * operator), or, in an unprivileged instance, the one uid everything
+ * runs as. */
+static uid_t msg_owners[3];
+static int msg_nowners;
+
+void send_msg_owners_init(void)
+{
+	const char *users[] = { cf.user_queue, cf.user_send };
+	struct passwd *pw;
+
+	msg_nowners = 0;
+	if (!privs_is_root()) {
+		msg_owners[msg_nowners++] = getuid();
+		return;
+	}
+	msg_owners[msg_nowners++] = 0;
+	for (size_t i = 0; i < 2; i++)
+		if (users[i] && (pw = getpwnam(users[i])))
+			msg_owners[msg_nowners++] = pw->pw_uid;
+}
+
+static int msg_owner_ok(uid_t uid)
+{
+	for (int i = 0; i < msg_nowners; i++)
+		if (msg_owners[i] == uid)
+			return 1;
+	return 0;
+}
+
+/* A file in new/ that relay-queue did not make is not mail to send:
+ * logged, and moved to hold/ for the operator to look at. */
+static void msg_refuse(const char *qdir, const char *qid, const char *why)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	snprintf(from, sizeof from, "%s/new/%s", qdir, qid);
+	snprintf(to, sizeof to, "%s/hold/%s", qdir, qid);
+	if (rename(from, to) == 0)
+		log_warn("%s: refused: %s; moved to hold/", qid, why);
+	else
+		log_warn("%s: refused: %s; cannot move it to hold/: %s", qid,
+			 why, strerror(errno));
+}
+
+int send_msg_open(const char *qdir, const char *qid)
+{
+	char path[PATH_MAX], why[128];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/new/%s", qdir, qid);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		/* relay-queue's files are always readable by group_queue */
+		if (errno == ELOOP || errno == EACCES) {
+			msg_refuse(qdir, qid, errno == ELOOP ? "a symbolic link"
+							     : "not readable");
+			errno = EPERM;
+		}
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (S_ISREG(st.st_mode) && msg_owner_ok(st.st_uid))
+		return fd;
+	close(fd);
+	if (!S_ISREG(st.st_mode))
+		snprintf(why, sizeof why, "not a regular file");
+	else
+		snprintf(why, sizeof why, "made by uid %ld, not by relay-queue",
+			 (long)st.st_uid);
+	msg_refuse(qdir, qid, why);
+	errno = EPERM;
+	return -1;
+}
+
 struct send_msg *send_msg_load(const char *qdir, const char *qid)
 {
 	char path[PATH_MAX], err[200];
 	struct send_msg *m = calloc(1, sizeof *m);
+	int fd, rc;
 
 	if (!m)
 		return NULL;
-	snprintf(path, sizeof path, "%s/new/%s", qdir, qid);
-	if (qfile_load(path, &m->q, err, sizeof err) < 0) {
+	if ((fd = send_msg_open(qdir, qid)) < 0) {
+		if (errno != EPERM)
+			log_warn("%s: cannot load: %s", qid, strerror(errno));
+		free(m);
+		return NULL;
+	}
+	rc = qfile_load_fd(fd, &m->q, err, sizeof err);
+	close(fd);
+	if (rc < 0) {
 		log_warn("%s: cannot load: %s", qid, err);
 		free(m);
 		return NULL;

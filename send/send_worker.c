@@ -226,7 +226,7 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	char path[PATH_MAX];
 	long long now = send_now();
 	struct kv k;
-	int rc;
+	int rc, qfd;
 
 	/* no idle worker: the pass stops (as it did when a worker took one
 	 * job at a time), so a backlog is not walked on every result */
@@ -247,7 +247,17 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	kv_add(&k, WIRE_REMOTE_DOMAIN, addr_domain(m->q.rcpt[idx[0]]));
 	for (size_t i = 0; i < n; i++)
 		kv_addf(&k, WIRE_REMOTE_RCPT, "%zu %s", idx[i], m->q.rcpt[idx[i]]);
-	rc = kv_send(&k, w->fd);
+	/* relay-remote has no access to the queue: the file goes with the
+	 * job, opened here (and checked: relay-queue's, not a link) */
+	qfd = send_msg_open(cf.queue_dir, m->q.qid);
+	if (qfd < 0) {
+		/* gone or refused: the next scan drops it.  Never a job
+		 * without its descriptor: relay-remote takes them in order */
+		kv_free(&k);
+		return -2;
+	}
+	rc = kv_send_fds(&k, w->fd, &qfd, 1);
+	close(qfd);
 	kv_free(&k);
 	if (rc < 0) {
 		log_warn("%s: job not sent: %s", m->q.qid, strerror(errno));

@@ -227,6 +227,16 @@ def tcp_pair(client_ip='127.0.0.1', privileged=True):
     return srv, cli
 
 
+def skipped_unless_root(name):
+    """True (after a SKIP note) when not root: the privilege tests need
+    the relay's uids, which only root can run it under."""
+    if is_root():
+        return False
+    skip(name, 'not running as root: every part runs as the invoking '
+         'user, there is no other uid to defend against (CI runs this as root)')
+    return True
+
+
 def as_user(user, fn, groups=()):
     """Run fn() in a child process that is user (its primary group plus
     the named groups), as a taken-over daemon or a local user would be;

@@ -17,7 +17,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, Instance, as_user, check, finish, free_port,  # noqa: E402
-                     is_root, skip, smtp_session, wait_until)
+                     skipped_unless_root, smtp_session, wait_until)
 
 
 def root_only():
@@ -112,10 +112,7 @@ def ctl_move(inst, secret_dir, verb, linked):
 
 
 def main():
-    if not is_root():
-        skip('priv_queue', 'not running as root: the daemons share the '
-             'invoking uid, there is no other uid to defend against '
-             '(CI runs this as root)')
+    if skipped_unless_root('priv_queue'):
         return
     secret_dir, secret = root_only()
     try:

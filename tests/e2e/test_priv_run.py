@@ -18,8 +18,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Instance, as_user, check, finish, is_root,  # noqa: E402
-                     skip)
+from harness import (BIN, Instance, as_user, check, finish,  # noqa: E402
+                     skipped_unless_root)
 
 STRANGER = 'nobody'
 PLANTED = ('status.tmp', 'ready.tmp', 'master.pid')
@@ -174,9 +174,7 @@ def peers_checked(inst):
 
 
 def main():
-    if not is_root():
-        skip('priv_run', 'not running as root: there is no other uid to '
-             'defend against (CI runs this as root)')
+    if skipped_unless_root('priv_run'):
         return
     secret_dir = tempfile.mkdtemp(prefix='relaybox-secret-')
     os.chmod(secret_dir, 0o700)

@@ -238,6 +238,16 @@ def read_netstring(s):
     return data
 
 
+def send_job(sock, lines, path):
+    """One job frame with its queue file attached, as relay-send sends it
+    (relay-remote has no access to the queue itself)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        socket.send_fds(sock, [netstring(("\n".join(lines) + "\n").encode())], [fd])
+    finally:
+        os.close(fd)
+
+
 def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.test",
         domain=None, host="", port="", tls="may", auth="", auth_tls=None):
     """Send one job, return {'rcpt': {addr: (status, code, text)}, 'relay':, 'tls':}."""
@@ -248,7 +258,7 @@ def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.
     if auth_tls is not None:
         lines.append("auth_tls=%s" % auth_tls)
     lines += ["rcpt=%d %s" % (i, r) for i, r in enumerate(rcpts)]
-    sock.sendall(netstring(("\n".join(lines) + "\n").encode()))
+    send_job(sock, lines, path)
     out = {"rcpt": {}}
     for line in read_netstring(sock).decode().splitlines():
         k, v = line.split("=", 1)

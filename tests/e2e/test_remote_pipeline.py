@@ -80,7 +80,7 @@ class ChunkServer(ThreadServer):
 def batch(inst, ip, n, tag):
     """n jobs written at once on one connection; their results in order."""
     s = inst.connect()
-    names, frames = [], b""
+    names = []
     try:
         for i in range(n):
             rcpt = "r%d@%s.test" % (i, tag)
@@ -89,9 +89,8 @@ def batch(inst, ip, n, tag):
             lines = ["qid=%s" % qid, "file=%s" % path, "host=%s" % ip,
                      "port=%d" % inst.smtp_port, "tls=may", "auth=",
                      "domain=%s.test" % tag, "rcpt=0 %s" % rcpt]
-            frames += h.netstring(("\n".join(lines) + "\n").encode())
+            h.send_job(s, lines, path)  # no waiting: pipelined
             names.append(rcpt)
-        s.sendall(frames)
         out = []
         for rcpt in names:
             res = h.read_netstring(s).decode().splitlines()

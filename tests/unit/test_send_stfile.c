@@ -85,6 +85,7 @@ int main(void)
 
 	if (!mkdtemp(tmpl))
 		return 1;
+	send_msg_owners_init(); /* the files here are ours */
 	snprintf(qdir, sizeof qdir, "%s", tmpl);
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(path, sizeof path, "%s/%s", qdir, subs[i]);
