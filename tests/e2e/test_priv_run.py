@@ -19,7 +19,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, Instance, as_user, check, finish,  # noqa: E402
-                     skipped_unless_root)
+                     skipped_unless_root, tcp_pair)
 
 STRANGER = 'nobody'
 PLANTED = ('status.tmp', 'ready.tmp', 'master.pid')
@@ -134,14 +134,48 @@ class Stranger:
         return int(data or b'-1')
 
 
-def smtpd(inst, script):
+def reply(f):
+    """One SMTP reply (all its lines) from the file f, '' at EOF."""
+    text = ''
+    while True:
+        line = f.readline().decode(errors='replace')
+        text += line
+        if len(line) < 4 or line[3] != '-':
+            return text
+
+
+def smtpd(inst, steps):
+    """relay-smtpd -d DIR on a loopback TCP connection (relay-policy
+    believes a client's address only from its socket): its greeting,
+    then each step sent after the reply to the one before; everything
+    it answered."""
+    srv, cli = tcp_pair()
     env = dict(os.environ, TCPREMOTEIP='127.0.0.1', TCPREMOTEPORT='5',
                TCPLOCALIP='127.0.0.1', TCPLOCALPORT='25', PROTO='TCP')
     env.pop('RELAYBOX_TLS', None)
-    p = subprocess.run([os.path.join(BIN, 'relay-smtpd'), '-d', inst.dir],
-                       input=script, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, env=env, timeout=60)
-    return p.stdout.decode(errors='replace')
+    p = subprocess.Popen([os.path.join(BIN, 'relay-smtpd'), '-d', inst.dir],
+                         stdin=srv, stdout=srv, stderr=subprocess.DEVNULL,
+                         env=env)
+    srv.close()
+    cli.settimeout(30)
+    f = cli.makefile('rb')
+    out = ''
+    try:
+        out += reply(f)
+        for step in steps:
+            cli.sendall(step)
+            out += reply(f)
+    except OSError:
+        pass
+    finally:
+        f.close()
+        cli.close()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return out
 
 
 def peers_checked(inst):
@@ -151,18 +185,22 @@ def peers_checked(inst):
         uid = peer_uid(inst.path('run/' + sock))
         check('run/%s: SO_PEERCRED names %s' % (sock, user),
               uid == pwd.getpwnam(user).pw_uid, repr(uid))
-    body = (b'EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n'
-            b'DATA\r\nSubject: secret\r\n\r\nthe body\r\n.\r\nQUIT\r\n')
+    body = [b'EHLO x\r\n', b'MAIL FROM:<a@example.com>\r\n',
+            b'RCPT TO:<b@example.org>\r\n', b'DATA\r\n',
+            b'Subject: secret\r\n\r\nthe body\r\n.\r\n', b'QUIT\r\n']
     fake = Stranger(inst.path('run/queue.sock'))
     out = smtpd(inst, body)
     got = fake.bytes_received()
     check('queue.sock of another uid: no message handed to it', got == 0,
           repr(got))
+    check('queue.sock of another uid: the recipient was accepted',
+          ' 2.1.5 ' in out, out)
     check('queue.sock of another uid: the client gets 451', '\n451 ' in out, out)
     fake = Stranger(inst.path('run/policy.sock'))
     r = inst.relayctl('explain', '--ip', '127.0.0.1', '--from',
                       'a@example.com', '--rcpt', 'b@example.org')
-    out = smtpd(inst, b'EHLO x\r\nAUTH PLAIN AGEAcGFzc3dvcmQ=\r\nQUIT\r\n')
+    out = smtpd(inst, [b'EHLO x\r\n', b'AUTH PLAIN AGEAcGFzc3dvcmQ=\r\n',
+                       b'QUIT\r\n'])
     got = fake.bytes_received()
     check('policy.sock of another uid: no request (nor password) sent to it',
           got == 0, repr(got))
