@@ -34,7 +34,7 @@ static struct tls_store_head *head(const struct tls_store *st)
 
 int tls_store_create(struct tls_store *st)
 {
-	int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	int seals = F_SEAL_SHRINK | F_SEAL_GROW;
 
 	st->map = NULL;
 	st->fd = memfd_create("relaybox-tls", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -46,6 +46,15 @@ int tls_store_create(struct tls_store *st)
 	st->map = mmap(NULL, TLS_STORE_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_SHARED, st->fd, 0);
 	if (st->map == MAP_FAILED) {
+		st->map = NULL;
+		goto fail;
+	}
+	/* from now on only this mapping writes: the memfd's inode is 0777,
+	 * so a relay-smtpd could open a worker's descriptor again through
+	 * /proc for writing; the seal makes that write and any new shared
+	 * writable mapping fail */
+	if (fcntl(st->fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
+		munmap(st->map, TLS_STORE_SIZE);
 		st->map = NULL;
 		goto fail;
 	}

@@ -133,6 +133,16 @@ static void test_refusals(void)
 		    getenv(TLS_STORE_ENV) == NULL);
 	T_CHECK("a read-only descriptor cannot grow the store",
 		ftruncate(tls_store_ro_fd(&w), 0) < 0);
+	snprintf(path, sizeof path, "/proc/self/fd/%d", tls_store_ro_fd(&w));
+	fd = open(path, O_RDWR);
+	T_CHECK("opened again for writing through /proc: write refused",
+		fd < 0 || write(fd, "x", 1) < 0);
+	T_CHECK("... and no shared writable mapping",
+		fd < 0 || mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       fd, 0) == MAP_FAILED);
+	T_CHECK("... nor a new size", fd < 0 || ftruncate(fd, 4096) < 0);
+	T_CHECK("the writer's own mapping still writes",
+		tls_store_load(&w, cert1, key1, path, sizeof path) == 0);
 	munmap(r.map, TLS_STORE_SIZE);
 	munmap(w.map, TLS_STORE_SIZE);
 	close(w.fd);
