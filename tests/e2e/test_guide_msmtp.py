@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """test_guide_msmtp.py: Debian's msmtp, configured and run exactly as
 doc/clients/msmtp.md says (its recipes are read from the guide), sends
-through relaybox: once with SMTP AUTH over STARTTLS on port 587 under the
-guide's auth rules, once trusted by address on port 25 under its ip rules.
+through relaybox: with SMTP AUTH over STARTTLS on port 587 and over
+implicit TLS on port 465 under the guide's auth rules, and trusted by
+address on port 25 under its ip rules.
 Each message must reach the sink once and byte-exact.  A wrong password
 in the same recipe must fail (msmtp exits non-zero, nothing arrives).
 
@@ -55,6 +56,17 @@ def main():
         arrived_once(relay, 'msmtp AUTH over STARTTLS', 'msmtp-auth', msg,
                      'app@acme.example', [TO], r.stdout,
                      auth='app@acme.example')
+
+        r, msg = run_recipe(relay, 'msmtprc-smtps', 'send-auth',
+                            'msmtp-smtps', 'app@acme.example')
+        check('msmtp (AUTH, implicit TLS on 465) exits 0', r.returncode == 0,
+              r.stdout)
+        arrived_once(relay, 'msmtp AUTH over implicit TLS', 'msmtp-smtps',
+                     msg, 'app@acme.example', [TO], r.stdout,
+                     auth='app@acme.example',
+                     timeout=60 if r.returncode == 0 else 2)
+        check('relaybox logged the session on port 465',
+              relay.inst.wait_log(r'connect port=465', 5))
 
         r, msg = run_recipe(relay, 'msmtprc-auth', 'send-auth', 'msmtp-bad',
                             'app@acme.example',
