@@ -335,6 +335,29 @@ static const char *dk_error(DKIM *h, DKIM_STAT st)
 }
 
 /* Every handle signs, in order (RSA first). */
+/* RSA signature i (libopendkim) onto *out; -1 (out freed) with err. */
+static int dk_sign_rsa(struct queue_dkim *d, int i, char **out,
+		       size_t *olen, char *err, size_t errsz)
+{
+	u_char *v = NULL;
+	size_t vlen = 0;
+	DKIM_STAT st;
+
+	dk_ttl(d->expire[i]);
+	if ((st = dkim_chunk(d->h[i], NULL, 0)) != DKIM_STAT_OK ||
+	    (st = dkim_eom(d->h[i], NULL)) != DKIM_STAT_OK ||
+	    (st = dkim_getsighdr_d(d->h[i], sizeof DKIM_SIGNHEADER + 1, &v,
+				   &vlen)) != DKIM_STAT_OK ||
+	    dk_append(out, olen, v, vlen) < 0) {
+		snprintf(err, errsz, "signing with selector %s: %s",
+			 d->selector[i], dk_error(d->h[i], st));
+		free(*out);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every signature, in order (RSA first). */
 static int dk_sign_all(struct queue_dkim *d, const struct qfile *q,
 		       char **sig, char *err, size_t errsz)
 {
@@ -342,24 +365,9 @@ static int dk_sign_all(struct queue_dkim *d, const struct qfile *q,
 	size_t olen = 0, nl = 0;
 
 	for (int i = 0; i < d->n; i++) {
-		u_char *v = NULL;
-		size_t vlen = 0;
-		DKIM_STAT st;
-		if (d->ed[i] && dk_sign_ed(d, i, &out, &olen, err, errsz) < 0)
+		if ((d->ed[i] ? dk_sign_ed : dk_sign_rsa)(d, i, &out, &olen,
+							  err, errsz) < 0)
 			return -1;
-		dk_ttl(d->expire[i]);
-		if (d->ed[i])
-			;
-		else if ((st = dkim_chunk(d->h[i], NULL, 0)) != DKIM_STAT_OK ||
-		    (st = dkim_eom(d->h[i], NULL)) != DKIM_STAT_OK ||
-		    (st = dkim_getsighdr_d(d->h[i], sizeof DKIM_SIGNHEADER + 1,
-					   &v, &vlen)) != DKIM_STAT_OK ||
-		    dk_append(&out, &olen, v, vlen) < 0) {
-			snprintf(err, errsz, "signing with selector %s: %s",
-				 d->selector[i], dk_error(d->h[i], st));
-			free(out);
-			return -1;
-		}
 		nl += (size_t)snprintf(names + nl, sizeof names - nl, "%s%s:%s",
 				       i ? "," : "", dkimkey_alg_name(d->alg[i]),
 				       d->selector[i]);
