@@ -5,6 +5,8 @@ and OpenDKIM), fetching the keys from dnsserver.py on loopback, pass them:
 RSA-2048, Ed25519 and both (RSA on top).  A changed body or From: fails.
 From: decides, not the envelope sender; a From: domain of another
 customer, no From: or two are relayed unsigned with a log line; a
+sender rewritten to postmaster@example.com is signed only when From: is
+in example.com; a
 rotation is a makecdb away (no restart); a key that vanished defers the
 message with 451 4.3.0 under dkim_fail = defer and relays it unsigned
 under dkim_fail = unsigned.  As root, DIR/dkim is relayqueue's, 0700."""
@@ -54,7 +56,9 @@ def rules(paths, first_sel='r1'):
         'domain dual.example customer=example\n'
         'domain gone.example customer=example\n'
         'customer other\ndomain other.example customer=other\n'
-        'rule other r senders=domain auth=ip\nip other r 192.0.2.1\n')
+        'rule other r senders=domain auth=ip\nip other r 192.0.2.1\n'
+        # foreign senders, rewritten to postmaster@<HELO domain>
+        'rule example any senders=any auth=ip\nip example any 127.0.0.1\n')
     lines = [('example.com', first_sel, ''), ('ed.example', 'e1', 'alg=ed25519'),
              # Ed25519 first on purpose: RSA is signed first whatever the order
              ('dual.example', 'e2', 'alg=ed25519'), ('dual.example', 'r2', ''),
@@ -72,12 +76,12 @@ def message(tag, from_hdr, body=b'Hello.\r\n'):
             b'Message-ID: <' + tag.encode() + b'@test>\r\n\r\n' + body)
 
 
-def send(inst, msg):
+def send(inst, msg, env_from=ENV_FROM, helo='client.example.com'):
     """Send msg; None when accepted, else the (code, text) of the refusal."""
     with smtplib.SMTP('127.0.0.1', inst.port, timeout=60) as s:
-        s.ehlo('client.example.com')
+        s.ehlo(helo)
         try:
-            s.sendmail(ENV_FROM, ['someone@example.org'], msg)
+            s.sendmail(env_from, ['someone@example.org'], msg)
         except smtplib.SMTPDataError as e:
             return e.smtp_code, e.smtp_error
     return None
@@ -146,6 +150,27 @@ def test_unsigned(inst, sink):
           b'DKIM-Signature' not in arrived(sink, 'nokey'))
 
 
+def test_rewritten(v, inst, sink):
+    """A foreign envelope sender, rewritten to postmaster@example.com (the
+    HELO names the customer): signed only when From: is in example.com."""
+    for tag, frm, want in (('rw-in', 'joe@example.com', [('example.com', 'r1')]),
+                           ('rw-out', 'joe@elsewhere.test', None)):
+        err = send(inst, message(tag, [frm]), env_from='x@elsewhere.test',
+                   helo='example.com')
+        check('rewritten sender, From: %s: accepted' % frm, err is None, str(err))
+        data = arrived(sink, tag)
+        got = [m for m in list(sink.messages) if data and m.data == data]
+        check('rewritten sender: envelope is postmaster@example.com',
+              got and got[0].mail_from == 'postmaster@example.com',
+              got[0].mail_from if got else 'lost')
+        if want:
+            ok, why = all_pass(v.verify(data), want)
+            check('rewritten sender, From: in the domain: signed', ok, why)
+        else:
+            check('rewritten sender, From: elsewhere: unsigned',
+                  data and b'DKIM-Signature' not in data)
+
+
 def test_rotation(v, inst, sink, paths):
     with open(inst.path('relay.rules'), 'w') as f:
         f.write(rules(paths, first_sel='r3'))
@@ -194,6 +219,7 @@ def main():
                           st.st_mode & 0o777 == 0o700, oct(st.st_mode))
                 test_signing(v, inst, sink)
                 test_unsigned(inst, sink)
+                test_rewritten(v, inst, sink)
                 test_rotation(v, inst, sink, paths)
                 test_gone(inst, sink, paths, 'defer')
             with Instance(sink=sink, rules_text=rules(paths),
