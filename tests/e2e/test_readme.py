@@ -112,10 +112,17 @@ def test_make_run(clone, cmd, top):
             wait_until(lambda: os.path.exists(ready) or p.poll() is not None,
                        120, 0.5)
             r = swaks_readme(clone, port)
+            # the first run's message may still be queued (no DNS here)
+            # and now go to the sink too: count this one by its Message-Id
+            m = re.search(r'-> Message-Id: (<[^>]+>)', r.stdout)
+            mid = m.group(1).encode() if m else b'?'
+
+            def copies():
+                return sum(mid in x.data for x in list(sink.messages))
+            wait_until(lambda: copies() >= 1, 30)
+            time.sleep(1)
             check('make run again with relayhost: the message arrives once',
-                  r.returncode == 0 and sink.wait_for(1, 30) and
-                  len(sink.messages) == 1 and
-                  b'you@example.com' in sink.messages[0].data,
+                  r.returncode == 0 and m and copies() == 1,
                   r.stdout[-800:])
         finally:
             stop_run(p)
