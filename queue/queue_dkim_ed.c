@@ -222,8 +222,8 @@ static void ed_fields(struct canon *c, const char *h, size_t *f, size_t nf,
 static int ed_sign_hash(const char *pem, const unsigned char *hash,
 			char *b64, char *err, size_t errsz)
 {
-	BIO *b = BIO_new_mem_buf(pem, -1);
-	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	int owned;
+	EVP_PKEY *k = queue_dkim_pkey(pem, &owned);
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
 	unsigned char sig[64];
 	size_t slen = sizeof sig;
@@ -237,8 +237,8 @@ static int ed_sign_hash(const char *pem, const unsigned char *hash,
 		snprintf(err, errsz, "Ed25519 signing failed (not an Ed25519 "
 			 "key?)");
 	EVP_MD_CTX_free(m);
-	EVP_PKEY_free(k);
-	BIO_free(b);
+	if (owned)
+		EVP_PKEY_free(k);
 	return ok ? 0 : -1;
 }
 

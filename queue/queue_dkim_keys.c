@@ -1,7 +1,9 @@
 /* queue_dkim_keys.c: which keys sign a From: domain (rules.cdb, read
  * again when makecdb replaced it: a rotation needs no restart), and the
  * key files themselves, kept in memory and read again when they change
- * (a stat per signature instead of an open and a read). */
+ * (a stat per signature instead of an open and a read).  A key that this
+ * file signs with itself (Ed25519) is also kept parsed: OpenSSL 3 takes
+ * longer to parse a PEM key than to sign with it. */
 #include "queue.h"
 #include "rcdb.h"
 #include "rulekeys.h"
@@ -15,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+
 #define KEYS_MAX 32
 #define KEY_FILE_MAX 16384  /* a 4096-bit RSA key in PEM is about 3.3 KiB */
 
@@ -25,6 +29,7 @@ struct key_entry {
 	struct timespec mtime;
 	off_t size;
 	char *text;
+	EVP_PKEY *pkey;   /* text parsed, when asked for (queue_dkim_pkey) */
 };
 
 static struct key_entry keys[KEYS_MAX];
@@ -77,6 +82,7 @@ static struct key_entry *key_slot(const char *path)
 			return &keys[i];
 	k = nkeys < KEYS_MAX ? &keys[nkeys++] : &keys[next_evict++ % KEYS_MAX];
 	free(k->text);
+	EVP_PKEY_free(k->pkey);
 	memset(k, 0, sizeof *k);
 	snprintf(k->path, sizeof k->path, "%s", path);
 	return k;
@@ -95,6 +101,8 @@ static int key_read(struct key_entry *k, int fd, off_t size)
 	}
 	t[size] = '\0';
 	free(k->text);
+	EVP_PKEY_free(k->pkey);
+	k->pkey = NULL;
 	k->text = t;
 	return 0;
 }
@@ -126,4 +134,26 @@ const char *queue_dkim_key(const char *path, char *err, size_t errsz)
 	k->size = st.st_size;
 	k->mtime = st.st_mtim;
 	return k->text;
+}
+
+static EVP_PKEY *key_parse(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	return k;
+}
+
+EVP_PKEY *queue_dkim_pkey(const char *pem, int *owned)
+{
+	*owned = 0;
+	for (size_t i = 0; i < nkeys; i++)
+		if (keys[i].text == pem) {
+			if (!keys[i].pkey)
+				keys[i].pkey = key_parse(pem);
+			return keys[i].pkey;
+		}
+	*owned = 1;
+	return key_parse(pem);
 }
