@@ -36,7 +36,8 @@ Helpers: free_port(), wait_until(cond, timeout),
 smtp_session(port, source_ip='127.0.0.1'),
 Raw(port, source_ip) (a byte-level client: .send(b), .reply(), .close()),
 swaks(*args), tcp_pair(client_ip) (a loopback TCP connection whose
-accepted end relay-policy believes as a client's socket), as_user(user,
+accepted end relay-policy believes as a client's socket), run_on_tcp(argv,
+env, data) (relay-smtpd on such a socket, fed data), as_user(user,
 fn, groups) (fn run in a child as that
 uid: what a taken-over daemon or a local user could do), strip_trace(data) (drops the Received/DKIM-Signature headers
 the relay prepends), check(name, cond, detail), skip(name, why), finish().
@@ -235,6 +236,47 @@ def skipped_unless_root(name):
     skip(name, 'not running as root: every part runs as the invoking '
          'user, there is no other uid to defend against (CI runs this as root)')
     return True
+
+
+def run_on_tcp(argv, env, data, timeout=60):
+    """Run argv (relay-smtpd under UCSPI) with the accepted end of a
+    tcp_pair() on its fd 0 and 1, as a super-server would, feed it data to
+    its end and read what it says: (out, err, returncode), or None on
+    timeout.  As root: relay-policy believes a client's address only from
+    such a socket, not from TCPREMOTEIP."""
+    srv, cli = tcp_pair()
+    p = subprocess.Popen(argv, stdin=srv, stdout=srv, stderr=subprocess.PIPE,
+                         env=env)
+    srv.close()
+
+    def feed():
+        try:
+            cli.sendall(data)
+            cli.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # it hung up first
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    out, deadline = b'', time.time() + timeout
+    cli.settimeout(timeout)
+    try:
+        while time.time() < deadline:
+            try:
+                b = cli.recv(65536)
+            except ConnectionResetError:
+                b = b''  # it hung up with our input unread
+            if not b:
+                break
+            out += b
+        rc = p.wait(max(1, deadline - time.time()))
+    except (OSError, subprocess.TimeoutExpired):
+        p.kill()
+        rc = None
+    err = p.stderr.read()
+    p.stderr.close()
+    cli.close()
+    writer.join(5)
+    return None if rc is None else (out, err, rc)
 
 
 def as_user(user, fn, groups=()):

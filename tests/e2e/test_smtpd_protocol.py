@@ -16,12 +16,11 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, Instance, Raw, Sink, finish, free_port,  # noqa: E402
-                     is_root, strip_trace, tcp_pair)
+                     is_root, run_on_tcp, strip_trace)
 from harness import check as _check  # noqa: E402
 
 
@@ -470,9 +469,9 @@ def test_daemons_die(inst):
     r.close()
 
 
-def smtpd_direct(inst, conf, sock=None):
-    """relay-smtpd on pipes (UCSPI), or on sock, with its own relay.conf
-    but the instance's real policy and queue (run_dir)."""
+def smtpd_direct_setup(inst, conf):
+    """A folder with relay-smtpd's own relay.conf (the instance's real
+    policy and queue: run_dir), its command and UCSPI environment."""
     d = tempfile.mkdtemp(prefix='relaybox-smtpd-')
     os.chmod(d, 0o755)
     with open(os.path.join(d, 'relay.conf'), 'w') as f:
@@ -482,9 +481,14 @@ def smtpd_direct(inst, conf, sock=None):
     env = dict(os.environ, TCPREMOTEIP='127.0.0.1', TCPREMOTEPORT='5',
                TCPLOCALIP='127.0.0.1', TCPLOCALPORT='25', PROTO='TCP')
     env.pop('RELAYBOX_TLS', None)
-    p = subprocess.Popen([os.path.join(BIN, 'relay-smtpd'), '-d', d],
-                         stdin=sock or subprocess.PIPE,
-                         stdout=sock or subprocess.PIPE,
+    return d, [os.path.join(BIN, 'relay-smtpd'), '-d', d], env
+
+
+def smtpd_direct(inst, conf):
+    """relay-smtpd on pipes (UCSPI) with its own relay.conf but the
+    instance's real policy and queue (run_dir)."""
+    d, argv, env = smtpd_direct_setup(inst, conf)
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
     return d, p
 
@@ -505,41 +509,11 @@ def smtpd_converse(inst, conf, data, timeout=60):
         finally:
             shutil.rmtree(d, ignore_errors=True)
         return out, err, p.returncode
-    srv, cli = tcp_pair()
-    d, p = smtpd_direct(inst, conf, sock=srv)
-    srv.close()
-    return socket_converse(d, p, cli, data, timeout)
-
-
-def socket_converse(d, p, cli, data, timeout):
-    def feed():
-        try:
-            cli.sendall(data)
-            cli.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # relay-smtpd hung up first
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    out, deadline = b'', time.time() + timeout
-    cli.settimeout(timeout)
+    d, argv, env = smtpd_direct_setup(inst, conf)
     try:
-        while time.time() < deadline:
-            try:
-                b = cli.recv(65536)
-            except ConnectionResetError:
-                b = b''  # it hung up with our input unread
-            if not b:
-                break
-            out += b
-        rc = p.wait(max(1, deadline - time.time()))
-    except (OSError, subprocess.TimeoutExpired):
-        p.kill()
-        rc = None
-    err = p.stderr.read()
-    cli.close()
-    writer.join(5)
-    shutil.rmtree(d, ignore_errors=True)
-    return None if rc is None else (out, err, rc)
+        return run_on_tcp(argv, env, data, timeout)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def hostile_input(rng):
