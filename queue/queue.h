@@ -140,9 +140,9 @@ int queue_dkim_lookup(const char *fromdom, char *domain, size_t dn,
 /* A key file's text (kept, read again when the file changed), or NULL
  * with err. */
 const char *queue_dkim_key(const char *path, char *err, size_t errsz);
-/* The key in pem parsed: kept with it when pem is queue_dkim_key's text
- * (valid until that text is read again), else a new one with *owned set
- * (the caller frees it).  NULL when pem is no key. */
+/* The key in pem parsed: kept with the key file's text when pem is that
+ * text (valid until the file is read again), else a new one with *owned
+ * set (the caller frees it).  NULL when pem is no key. */
 struct evp_pkey_st *queue_dkim_pkey(const char *pem, int *owned);
 
 /* ---- directories, ids, trigger (queue_dirs.c) ---- */

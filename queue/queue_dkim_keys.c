@@ -148,8 +148,10 @@ static EVP_PKEY *key_parse(const char *pem)
 EVP_PKEY *queue_dkim_pkey(const char *pem, int *owned)
 {
 	*owned = 0;
+	/* by content: the signer holds a copy of the text, which stays
+	 * valid when the file is read again in the middle of a message */
 	for (size_t i = 0; i < nkeys; i++)
-		if (keys[i].text == pem) {
+		if (keys[i].text && !strcmp(keys[i].text, pem)) {
 			if (!keys[i].pkey)
 				keys[i].pkey = key_parse(pem);
 			return keys[i].pkey;
