@@ -21,7 +21,7 @@
 #include "t.h"
 
 static char dir[] = "/tmp/test_queue_dkim.XXXXXX";
-static char rec_rsa[1024], rec_ed[256];
+static char rec_rsa[1600], rec_ed[1600]; /* room for any b64[] */
 
 /* A key file and its DNS record (p= the base64 of the public key). */
 static void key_make(const char *name, int rsa, char *rec, size_t rn)
