@@ -87,6 +87,46 @@ int qfile_add_rcpt(struct qfile *q, char *v, size_t *cap)
 	return 0;
 }
 
+int qfile_set_dsn(struct qfile *q, size_t i, const struct dsn_rcpt *r)
+{
+	if (i >= q->dsncap) {
+		size_t ncap = q->dsncap ? q->dsncap : 16;
+		struct dsn_rcpt *nd;
+		while (ncap <= i)
+			ncap *= 2;
+		if (!(nd = realloc(q->dsn, ncap * sizeof *nd)))
+			return -1;
+		memset(nd + q->dsncap, 0, (ncap - q->dsncap) * sizeof *nd);
+		q->dsn = nd;
+		q->dsncap = ncap;
+	}
+	q->dsn[i] = *r;
+	return 0;
+}
+
+struct dsn_rcpt qfile_dsn(const struct qfile *q, size_t i)
+{
+	struct dsn_rcpt none = { 0, NULL };
+	return q->dsn && i < q->dsncap ? q->dsn[i] : none;
+}
+
+/* "dsn_rcpt=<index> <NOTIFY> <ORCPT>": after its recipient's line. */
+static int qf_dsn_line(struct qfile *q, char *v, char *err, size_t errsz)
+{
+	struct dsn_rcpt r;
+	char *end;
+	unsigned long i;
+
+	if (*v < '0' || *v > '9')
+		return qf_err(err, errsz, "bad dsn_rcpt line");
+	i = strtoul(v, &end, 10);
+	if (*end != ' ' || i >= q->nrcpt || dsn_rcpt_parse(end + 1, &r) < 0)
+		return qf_err(err, errsz, "bad dsn_rcpt line");
+	if (qfile_set_dsn(q, i, &r) < 0)
+		return qf_err(err, errsz, "out of memory");
+	return 0;
+}
+
 /* One "key=value" header line. */
 static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
 		   size_t errsz)
@@ -108,6 +148,8 @@ static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
 	} else if (strcmp(line, "rcpt") == 0) {
 		if (qfile_add_rcpt(q, v, rcap) < 0)
 			return qf_err(err, errsz, "out of memory");
+	} else if (strcmp(line, DSN_KEY_RCPT) == 0) {
+		return qf_dsn_line(q, v, err, errsz);
 	} else if (q->ninfo < QFILE_INFO_MAX) {
 		q->info[q->ninfo].key = line;
 		q->info[q->ninfo++].value = v;
@@ -215,6 +257,9 @@ void qfile_free(struct qfile *q)
 {
 	free(q->rcpt);
 	free(q->hdr);
+	free(q->dsn);
+	q->dsn = NULL;
+	q->dsncap = 0;
 	q->rcpt = NULL;
 	q->hdr = NULL;
 	q->nrcpt = 0;
@@ -260,8 +305,16 @@ char *qfile_format(const struct qfile *q, size_t *len)
 	for (size_t i = 0; !bad && i < q->ninfo; i++)
 		bad = qf_put(&buf, len, &cap, q->info[i].key, q->info[i].value);
 	bad = bad || qf_put(&buf, len, &cap, "from", q->from ? q->from : "");
-	for (size_t i = 0; !bad && i < q->nrcpt; i++)
+	for (size_t i = 0; !bad && i < q->nrcpt; i++) {
+		struct dsn_rcpt d = qfile_dsn(q, i);
+		char t[DSN_RCPT_TEXT + 32];
 		bad = qf_put(&buf, len, &cap, "rcpt", q->rcpt[i]);
+		if (!bad && (d.notify || d.orcpt)) {
+			snprintf(t, sizeof t, "%zu ", i);
+			dsn_rcpt_format(&d, t + strlen(t));
+			bad = qf_put(&buf, len, &cap, DSN_KEY_RCPT, t);
+		}
+	}
 	if (bad) {
 		free(buf);
 		return NULL;

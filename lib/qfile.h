@@ -7,7 +7,9 @@
  *   qid=<id>\n  time=<arrival, unix seconds>\n
  *   info lines from the envelope (ip=, helo=, auth=, tls=, proto=, customer=)\n
  *   from=<sender, empty for <>>\n
- *   rcpt=<recipient>\n ... (recipient index = order, from 0)
+ *   rcpt=<recipient>\n ... (recipient index = order, from 0), each
+ *     followed by its DSN parameters when it has any (lib/dsn.h):
+ *     dsn_rcpt=<index> <NOTIFY or -> <ORCPT or ->\n
  *   \n
  *   <message>
  */
@@ -16,6 +18,8 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "dsn.h"
 
 #define QFILE_MAGIC "relaybox-queue 1"
 #define QFILE_ID_MAX 64
@@ -32,6 +36,10 @@ struct qfile {
 	char *from;                   /* "" for the null sender */
 	char **rcpt;                  /* nrcpt recipients, index = position */
 	size_t nrcpt;
+	struct dsn_rcpt *dsn;         /* NULL (no recipient has DSN
+					 parameters: files before them too),
+					 else one per recipient */
+	size_t dsncap;
 	struct qfile_info info[QFILE_INFO_MAX];
 	size_t ninfo;
 	off_t body;                   /* offset of the message in the file */
@@ -62,6 +70,12 @@ char *qfile_format(const struct qfile *q, size_t *len);
 /* Append a recipient (not copied) to q->rcpt, which has room for *cap
  * (grown as needed; start with 0); 0 or -1 when out of memory. */
 int qfile_add_rcpt(struct qfile *q, char *addr, size_t *cap);
+
+/* Recipient i's DSN parameters (r->orcpt is not copied); 0 or -1 when
+ * out of memory. */
+int qfile_set_dsn(struct qfile *q, size_t i, const struct dsn_rcpt *r);
+/* Recipient i's DSN parameters; none given: notify 0, orcpt NULL. */
+struct dsn_rcpt qfile_dsn(const struct qfile *q, size_t i);
 
 /* 1 when a header value is acceptable: no control bytes (so it cannot
  * forge a line), at most max bytes. */

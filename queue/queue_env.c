@@ -1,9 +1,11 @@
 /* queue_env.c: the envelope on fd 1, "I<k>=<v>\0"... "F<sender>\0"
- * "T<rcpt>\0"... "\0".  Anything else is refused as a permanent failure:
+ * "T<rcpt>\0" (each maybe followed by "N<its DSN parameters>\0")...
+ * "\0".  Anything else is refused as a permanent failure:
  * the envelope comes from relay-smtpd, but a broken or hostile one must
  * never produce a queue file that relay-send misreads. */
 #include "queue.h"
 #include "addr.h"
+#include "dsn.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -102,6 +104,28 @@ static int env_err(char *err, size_t errsz, const char *fmt, ...)
 	return -1;
 }
 
+/* The message's DSN parameters are kept only when valid (lib/dsn.h). */
+static int env_dsn_info_ok(const char *key, const char *v)
+{
+	if (strcmp(key, DSN_KEY_RET) == 0)
+		return dsn_ret_parse(v) != DSN_RET_NONE;
+	if (strcmp(key, DSN_KEY_ENVID) == 0)
+		return dsn_envid_ok(v);
+	return strcmp(key, DSN_KEY_RCPT) != 0; /* a queue file line */
+}
+
+/* "N<NOTIFY> <ORCPT>": the DSN parameters of the recipient just read. */
+static int env_rcpt_dsn(char *v, struct qfile *q, char prev)
+{
+	struct dsn_rcpt r;
+
+	if (prev != 'T' || dsn_rcpt_parse(v, &r) < 0)
+		return -1;
+	if (!r.notify && !r.orcpt)
+		return 0;
+	return qfile_set_dsn(q, q->nrcpt - 1, &r);
+}
+
 static const char *const env_reserved[] = { "qid", "time", "from", "rcpt" };
 
 /* "key=value": key [a-z0-9_], not one of the header's own keys. */
@@ -118,7 +142,8 @@ static int env_info(char *f, struct qfile *q, char *err, size_t errsz)
 	for (size_t i = 0; i < sizeof env_reserved / sizeof *env_reserved; i++)
 		if (strcmp(f, env_reserved[i]) == 0)
 			return env_err(err, errsz, "reserved info key");
-	if (!qfile_value_ok(eq + 1, 1024) || q->ninfo == QFILE_INFO_MAX)
+	if (!qfile_value_ok(eq + 1, 1024) || q->ninfo == QFILE_INFO_MAX ||
+	    !env_dsn_info_ok(f, eq + 1))
 		return env_err(err, errsz, "bad info value");
 	q->info[q->ninfo].key = f;
 	q->info[q->ninfo++].value = eq + 1;
@@ -134,10 +159,14 @@ static int env_rcpt(char *a, struct qfile *q, size_t *cap)
 }
 
 /* One field f (NUL-terminated, non-empty). */
-static int env_field(char *f, struct qfile *q, size_t *cap, char *err,
-		     size_t errsz)
+static int env_field(char *f, char prev, struct qfile *q, size_t *cap,
+		     char *err, size_t errsz)
 {
 	switch (f[0]) {
+	case DSN_ENV_RCPT:
+		if (env_rcpt_dsn(f + 1, q, prev) < 0)
+			return env_err(err, errsz, "bad recipient DSN field");
+		return 0;
 	case 'I':
 		if (q->from)
 			return env_err(err, errsz, "info after sender");
@@ -164,6 +193,7 @@ int queue_env_parse(char *buf, size_t len, struct qfile *q, char *err,
 		    size_t errsz)
 {
 	size_t pos = 0, cap = 0;
+	char prev = 0;
 
 	memset(q, 0, sizeof *q);
 	if (len == 0)
@@ -179,8 +209,9 @@ int queue_env_parse(char *buf, size_t len, struct qfile *q, char *err,
 				return env_err(err, errsz, "no recipients");
 			return 0;
 		}
-		if (env_field(f, q, &cap, err, errsz) < 0)
+		if (env_field(f, prev, q, &cap, err, errsz) < 0)
 			return -1;
+		prev = f[0];
 		pos = (size_t)(nul - buf) + 1;
 	}
 	return env_err(err, errsz, "envelope not terminated");

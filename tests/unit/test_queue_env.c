@@ -57,6 +57,29 @@ static const struct env_case cases[] = {
 	  0, NULL, NULL },
 	{ "unknown tag", E("Qx\0Fa@example.com\0Tb@example.org\0\0"), 0, 0, 0,
 	  NULL, NULL },
+	{ "DSN: ret, envid, a recipient's NOTIFY and ORCPT",
+	  E("Idsn_ret=HDRS\0Idsn_envid=ab+2B\0Fa@example.com\0Tb@example.org\0"
+	    "NSUCCESS rfc822;b@example.org\0Tc@example.org\0\0"),
+	  1, 2, 2, "a@example.com", "b@example.org" },
+	{ "DSN: N before any T", E("Fa@example.com\0NNEVER -\0Tb@example.org\0\0"),
+	  0, 0, 0, NULL, NULL },
+	{ "DSN: two N for one T",
+	  E("Fa@example.com\0Tb@example.org\0NNEVER -\0NNEVER -\0\0"),
+	  0, 0, 0, NULL, NULL },
+	{ "DSN: NEVER with SUCCESS",
+	  E("Fa@example.com\0Tb@example.org\0NNEVER,SUCCESS -\0\0"),
+	  0, 0, 0, NULL, NULL },
+	{ "DSN: bad ORCPT xtext",
+	  E("Fa@example.com\0Tb@example.org\0N- rfc822;a+zz\0\0"),
+	  0, 0, 0, NULL, NULL },
+	{ "DSN: bad RET", E("Idsn_ret=ALL\0Fa@example.com\0Tb@example.org\0\0"),
+	  0, 0, 0, NULL, NULL },
+	{ "DSN: ENVID not xtext",
+	  E("Idsn_envid=a=b\0Fa@example.com\0Tb@example.org\0\0"),
+	  0, 0, 0, NULL, NULL },
+	{ "DSN: a dsn_rcpt info", E("Idsn_rcpt=0 NEVER -\0Fa@example.com\0"
+				    "Tb@example.org\0\0"),
+	  0, 0, 0, NULL, NULL },
 	{ "two senders", E("Fa@example.com\0Fb@example.com\0Tb@example.org\0\0"),
 	  0, 0, 0, NULL, NULL },
 };
@@ -83,6 +106,15 @@ int main(void)
 			T_STREQ(name, q.from, c->from);
 			snprintf(name, sizeof name, "env %s: first rcpt", c->name);
 			T_STREQ(name, q.rcpt[0], c->rcpt0);
+		}
+		if (rc == 0 && strncmp(c->name, "DSN", 3) == 0) {
+			T_CHECK("env DSN: rcpt 0 NOTIFY and ORCPT",
+				qfile_dsn(&q, 0).notify == DSN_NOTIFY_SUCCESS &&
+				qfile_dsn(&q, 0).orcpt &&
+				strcmp(qfile_dsn(&q, 0).orcpt,
+				       "rfc822;b@example.org") == 0);
+			T_CHECK("env DSN: rcpt 1 none",
+				!qfile_dsn(&q, 1).notify && !qfile_dsn(&q, 1).orcpt);
 		}
 		qfile_free(&q);
 		free(buf);
