@@ -1,8 +1,10 @@
 /* makecdb_main.c: makecdb [-n] [-d DIR] [RULES] compiles relay.rules into
- * rules.cdb and users.cdb; -n only checks.  makecdb --hash reads a
+ * rules.cdb and users.cdb and keeps the set in the rules history
+ * (rulehist.h); -n only checks.  makecdb --hash reads a
  * password (tty without echo, or stdin) and prints a yescrypt hash. */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include "log.h"
 #include "makecdb.h"
 #include "pwhash.h"
+#include "rulehist.h"
 #include "settings.h"
 
 static int usage(void)
@@ -29,6 +32,35 @@ static int do_hash(void)
 		return EXIT_PERM;
 	}
 	puts(hash);
+	return EXIT_DONE;
+}
+
+/* Write the CDBs and keep the new set in the history; the history is
+ * locked first, so that two makecdb runs are kept in the order they took
+ * effect.  The set in place when the history begins is kept first. */
+static int write_and_keep(struct mk *m, const char *src)
+{
+	struct rulehist h;
+	struct rulehist_entry last;
+	char real[PATH_MAX];
+	int v;
+
+	if (rulehist_open(&h) < 0)
+		return EXIT_TEMP;
+	if (!rulehist_latest(&h, &last) && access(cf.rules_cdb, F_OK) == 0 &&
+	    access(cf.users_cdb, F_OK) == 0)
+		rulehist_record(&h, NULL, "adopted: in place before the history");
+	if (mk_write(m, cf.rules_cdb, cf.users_cdb) < 0) {
+		rulehist_close(&h);
+		return EXIT_TEMP;
+	}
+	v = rulehist_record(&h, realpath(src, real) ? real : src, "makecdb");
+	rulehist_close(&h);
+	if (v < 0)
+		fprintf(stderr, "makecdb: warning: the new rules are in place "
+				"but not kept in %s\n", cf.rules_history);
+	else
+		fprintf(stderr, "makecdb: rules version %d\n", v);
 	return EXIT_DONE;
 }
 
@@ -69,8 +101,7 @@ int main(int argc, char **argv)
 	else if (check_only)
 		rc = EXIT_DONE;
 	else
-		rc = mk_write(&m, cf.rules_cdb, cf.users_cdb) < 0 ? EXIT_TEMP
-								 : EXIT_DONE;
+		rc = write_and_keep(&m, src);
 	mk_free(&m);
 	return rc;
 }

@@ -1,37 +1,29 @@
-/* makecdb_write.c: writing rules.cdb and users.cdb.  Each goes to a temp
- * file in the same directory, is finished and fsync'd, and only then
- * renamed over the old one (and the directory fsync'd), so a reader sees
- * the old file or the new one, never half of one. */
+/* makecdb_write.c: writing rules.cdb and users.cdb, each replaced
+ * atomically (mkfile.h).  The same rules give the same bytes: the order
+ * of every key is the order of relay.rules or a total sort, never a
+ * hash table's or an unstable sort's. */
 #include "makecdb.h"
 
 #include <cdb.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "mkfile.h"
 #include "rulekeys.h"
-#include "settings.h"
 
 struct out {
-	const char *path;
-	char tmp[PATH_MAX];
-	int fd;
+	struct mkfile f;
 	struct cdb_make cm;
-	int failed;
 };
 
 static void put(struct out *o, const char *key, const char *val)
 {
-	if (!o->failed && cdb_make_add(&o->cm, key, (unsigned)strlen(key), val,
-				       (unsigned)strlen(val)) < 0)
-		o->failed = errno ? errno : EIO;
+	if (!o->f.failed && cdb_make_add(&o->cm, key, (unsigned)strlen(key),
+					 val, (unsigned)strlen(val)) < 0)
+		o->f.failed = errno ? errno : EIO;
 }
 
 static void put_any(void *o, const char *key, const char *val)
@@ -39,32 +31,13 @@ static void put_any(void *o, const char *key, const char *val)
 	put(o, key, val);
 }
 
-/* users.cdb holds password hashes: readable by relay-policy alone
- * (0640, group of user_policy, when makecdb runs as root; 0600 in a
- * developer's run, where relay-policy is the same user). */
-static int out_secret(int fd)
-{
-	struct passwd *pw = cf.user_policy ? getpwnam(cf.user_policy) : NULL;
-
-	if (geteuid() != 0 || !pw)
-		return fchmod(fd, 0600);
-	if (fchown(fd, 0, pw->pw_gid) < 0)
-		return -1;
-	return fchmod(fd, 0640);
-}
-
 static int out_open(struct out *o, const char *path, int secret)
 {
-	o->path = path;
-	o->failed = 0;
-	snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
-	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		     secret ? 0600 : 0644);
-	if (o->fd < 0 || (secret && out_secret(o->fd) < 0) ||
-	    cdb_make_start(&o->cm, o->fd) < 0) {
-		fprintf(stderr, "makecdb: %s: %s\n", o->tmp, strerror(errno));
-		if (o->fd >= 0)
-			close(o->fd), unlink(o->tmp);
+	if (mkfile_open(&o->f, path, secret) < 0)
+		return -1;
+	if (cdb_make_start(&o->cm, o->f.fd) < 0) {
+		fprintf(stderr, "makecdb: %s: %s\n", o->f.tmp, strerror(errno));
+		mkfile_abort(&o->f);
 		return -1;
 	}
 	return 0;
@@ -73,37 +46,9 @@ static int out_open(struct out *o, const char *path, int secret)
 /* Finish and fsync the temp file; the rename comes later. */
 static int out_finish(struct out *o)
 {
-	if (!o->failed && cdb_make_finish(&o->cm) < 0)
-		o->failed = errno ? errno : EIO;
-	if (!o->failed && fsync(o->fd) < 0)
-		o->failed = errno;
-	if (close(o->fd) < 0 && !o->failed)
-		o->failed = errno;
-	if (o->failed) {
-		fprintf(stderr, "makecdb: %s: %s\n", o->tmp, strerror(o->failed));
-		unlink(o->tmp);
-		return -1;
-	}
-	return 0;
-}
-
-static int out_commit(struct out *o)
-{
-	char dir[PATH_MAX];
-	int dfd;
-
-	if (rename(o->tmp, o->path) < 0) {
-		fprintf(stderr, "makecdb: rename %s: %s\n", o->path,
-			strerror(errno));
-		unlink(o->tmp);
-		return -1;
-	}
-	snprintf(dir, sizeof dir, "%s", o->path);
-	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	if (!o->f.failed && cdb_make_finish(&o->cm) < 0)
+		o->f.failed = errno ? errno : EIO;
+	return mkfile_finish(&o->f);
 }
 
 static void put_customers(struct mk *m, struct out *o)
@@ -144,7 +89,7 @@ static void put_rules(struct mk *m, struct out *o, int *idx)
 	int *next = calloc(m->n_cust + 1, sizeof *next);
 
 	if (!next) {
-		o->failed = ENOMEM;
+		o->f.failed = ENOMEM;
 		return;
 	}
 	for (size_t i = 0; i < m->n_rule; i++) {
@@ -165,9 +110,19 @@ static void put_rules(struct mk *m, struct out *o, int *idx)
 static int ip_cmp(const void *a, const void *b)
 {
 	const struct mk_ip *x = a, *y = b;
+	int d;
+
 	if (x->c.bits != y->c.bits)
 		return y->c.bits - x->c.bits;
-	return memcmp(x->c.net.a, y->c.net.a, 16);
+	d = memcmp(x->c.net.a, y->c.net.a, 16);
+	/* ties in declaration order: qsort is not stable, and the same
+	 * rules must give the same bytes on every box */
+	return d ? d : x->rule - y->rule;
+}
+
+static int same_range(const struct mk_ip *x, const struct mk_ip *y)
+{
+	return x->c.bits == y->c.bits && !memcmp(x->c.net.a, y->c.net.a, 16);
 }
 
 /* One key per distinct range listing every enabled rule that has it,
@@ -188,7 +143,7 @@ static void put_ips(struct mk *m, struct out *o, const int *idx)
 				   m->cust[r->cust].name, idx[ip->rule]);
 		if (len > 0 && (size_t)len < sizeof val - vl)
 			vl += (size_t)len;
-		if (i + 1 < m->n_ip && !ip_cmp(ip, &m->ip[i + 1]))
+		if (i + 1 < m->n_ip && same_range(ip, &m->ip[i + 1]))
 			continue; /* the same range follows */
 		rk_ip(&ip->c, key, sizeof key);
 		put(o, key, val);
@@ -233,8 +188,7 @@ int mk_write(struct mk *m, const char *rules_path, const char *users_path)
 		return -1;
 	}
 	if (out_open(&u, users_path, 1) < 0) {
-		close(r.fd);
-		unlink(r.tmp);
+		mkfile_abort(&r.f);
 		free(idx);
 		return -1;
 	}
@@ -248,15 +202,14 @@ int mk_write(struct mk *m, const char *rules_path, const char *users_path)
 	put_users(m, &u);
 	free(idx);
 	if (out_finish(&r) < 0) {
-		out_finish(&u);
-		unlink(u.tmp);
+		mkfile_abort(&u.f);
 		return -1;
 	}
 	if (out_finish(&u) < 0) {
-		unlink(r.tmp);
+		unlink(r.f.tmp);
 		return -1;
 	}
 	/* users first: a new rules file may name users the old users file
 	 * lacks, the reverse only loses a user that was just removed */
-	return out_commit(&u) < 0 || out_commit(&r) < 0 ? -1 : 0;
+	return mkfile_commit(&u.f) < 0 || mkfile_commit(&r.f) < 0 ? -1 : 0;
 }

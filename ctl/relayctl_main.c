@@ -42,6 +42,7 @@ static const struct relayctl_cmd relayctl_cmds[] = {
 	{ "queue", ctl_queue, "queue list|show|hold|release|delete|flush ...", 0 },
 	{ "suspend", ctl_suspend, "suspend ...      suspend a user or customer", 0 },
 	{ "unsuspend", main_unsuspend, "unsuspend ...    lift a suspension", 0 },
+	{ "rules", ctl_rules, "rules version|history|diff N [M]|rollback N  the rule set in place and its history", 0 },
 	{ "dkim", ctl_dkim, "dkim keygen|show|check ...  DKIM keys and their DNS records", 0 },
 	{ "passwd", ctl_passwd, "passwd [USER]    hash a password for relay.rules", 1 },
 };

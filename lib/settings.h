@@ -13,6 +13,8 @@ struct settings {
 	/* paths ("" = default under dir) */
 	char *queue_dir, *run_dir, *log_file, *rules_cdb, *users_cdb,
 	    *counters_file, *secrets_dir;
+	char *rules_history;    /* conf/rulehist.h */
+	long rules_history_keep;
 	char *tls_cert, *tls_key, *tls_ca;
 	int log_syslog;
 	/* smtpd limits */

@@ -1,4 +1,4 @@
-// links: conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/makecdb_dkim.c
+// links: conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/mkfile.c conf/makecdb_dkim.c
 /* test_makecdb.c: every makecdb error and warning with its line and
  * column, the boundary of the 65,536-address rule, and the keys written. */
 #include <stdio.h>

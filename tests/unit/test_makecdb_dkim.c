@@ -1,4 +1,4 @@
-// links: conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/makecdb_dkim.c
+// links: conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/mkfile.c conf/makecdb_dkim.c
 /* test_makecdb_dkim.c: the dkim statement: each refusal of a key file
  * (missing, wrong kind, too small, readable by others, wrong owner), the
  * statement's own errors with line and column, and the dkim: keys

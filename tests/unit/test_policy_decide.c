@@ -1,4 +1,4 @@
-// links: policy/policy_decide.c policy/policy_match.c policy/policy_rcpt.c policy/policy_db.c conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/makecdb_dkim.c
+// links: policy/policy_decide.c policy/policy_match.c policy/policy_rcpt.c policy/policy_db.c conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/mkfile.c conf/makecdb_dkim.c
 /* test_policy_decide.c: the decision table of doc/BEHAVIOUR.md §2, one case per
  * row and per mode combination, over rules compiled by makecdb's own
  * compiler into a temporary instance.  Each case asserts the full reply

@@ -1,4 +1,4 @@
-// links: policy/policy_decide.c policy/policy_match.c policy/policy_rcpt.c policy/policy_db.c conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/makecdb_dkim.c
+// links: policy/policy_decide.c policy/policy_match.c policy/policy_rcpt.c policy/policy_db.c conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/mkfile.c conf/makecdb_dkim.c
 /* test_policy_modes.c: every mode combination of a rule (senders x auth x
  * tls) against every session (address listed or not, AUTH or not, TLS or
  * not) and every kind of sender (registered user, other address of the

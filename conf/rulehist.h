@@ -1,0 +1,75 @@
+/* rulehist.h: the history of compiled rule sets.  Each makecdb that
+ * changes rules.cdb or users.cdb keeps the new set as a numbered version
+ * with the relay.rules it came from, the diff against the version before,
+ * and an audit line (who, when, what); a rollback puts an older set back
+ * atomically and is itself a new version.
+ *
+ *   DIR/rules-history/        the operator's (root), 0700: users.cdb copies
+ *     lock                    flock: one makecdb or rollback at a time
+ *     audit                   "N TIME WHO HASH +ADDED -REMOVED ACTION", tabs
+ *     N/rules.cdb users.cdb   the compiled set (0600)
+ *     N/relay.rules source    its rules file and that file's path
+ *     N/diff                  diff -u of relay.rules against version N-1
+ *
+ * A set's hash (rulehist_hash) is SHA-256 over both CDB files; the same
+ * rules give the same CDB bytes, so boxes fed the same relay.rules show
+ * the same hash in `relayctl rules version`. */
+#ifndef RULEHIST_H
+#define RULEHIST_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#define RULEHIST_HASHLEN 64    /* hex digits of SHA-256 */
+#define RULEHIST_LINEMAX 1024  /* an audit line */
+
+struct rulehist {
+	char dir[PATH_MAX];
+	int lock;
+};
+
+struct rulehist_entry {
+	int n;
+	char time[32], who[128], hash[RULEHIST_HASHLEN + 1];
+	char changes[48], action[256];
+};
+
+/* Create (0700) and lock the history of the instance in cf; -1 after a
+ * message on stderr. */
+int rulehist_open(struct rulehist *h);
+void rulehist_close(struct rulehist *h);
+
+/* hex[RULEHIST_HASHLEN + 1] of the set rules + users; -1 with errno. */
+int rulehist_hash(const char *rules, const char *users, char *hex);
+
+/* The latest version (1 with *e), or 0 when there is none yet. */
+int rulehist_latest(const struct rulehist *h, struct rulehist_entry *e);
+/* Version n (1 with *e), or 0 when the audit has no such line. */
+int rulehist_find(const struct rulehist *h, int n, struct rulehist_entry *e);
+/* Call fn on every audit entry, oldest first. */
+void rulehist_each(const struct rulehist *h,
+		   void (*fn)(const struct rulehist_entry *, void *), void *arg);
+
+/* Keep the set in place (cf.rules_cdb, cf.users_cdb) as a new version
+ * if it differs from the latest.  src: the relay.rules it came from, or
+ * NULL.  Returns its version number (the latest when unchanged), -1 on
+ * error after a message. */
+int rulehist_record(struct rulehist *h, const char *src, const char *action);
+
+/* Put version n back in place (CDBs and its relay.rules) and record that
+ * as a new version; its number, or -1 after a message. */
+int rulehist_rollback(struct rulehist *h, int n);
+
+/* Write to out the diff -u of version a's relay.rules against b's;
+ * the exit status of diff (0 same, 1 different), -1 on error. */
+int rulehist_diff(const struct rulehist *h, int a, int b, FILE *out);
+
+/* A path in buf[PATH_MAX]; "" when it would not fit (opening it fails). */
+char *rulehist_path(char *buf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Path of file name of version n: rulehist_file(h, 3, "diff", buf);
+ * name NULL: the version's directory. */
+char *rulehist_file(const struct rulehist *h, int n, const char *name,
+		    char *buf);
+
+#endif

@@ -1,0 +1,141 @@
+/* ctl_rules.c: relayctl rules version|history|diff|rollback — the rule
+ * set in place and its history (conf/rulehist.h). */
+#include "ctl.h"
+#include "exitcodes.h"
+#include "../conf/rulehist.h"
+#include "settings.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int rules_usage(void)
+{
+	fprintf(stderr, "usage: relayctl rules version\n"
+			"       relayctl rules history\n"
+			"       relayctl rules diff N [M]\n"
+			"       relayctl rules rollback N\n");
+	return EXIT_PERM;
+}
+
+static int version_number(const char *s)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	return *s && !*end && n > 0 && n < 1000000000 ? (int)n : -1;
+}
+
+struct match {
+	const char *hash;
+	int n;
+};
+
+static void match_hash(const struct rulehist_entry *e, void *arg)
+{
+	struct match *w = arg;
+
+	if (!strcmp(e->hash, w->hash))
+		w->n = e->n;
+}
+
+/* "HASH version N": the set in place, and which version it is. */
+static int rules_version(void)
+{
+	char hash[RULEHIST_HASHLEN + 1];
+	struct rulehist h;
+	struct match w = { hash, 0 };
+
+	if (rulehist_hash(cf.rules_cdb, cf.users_cdb, hash) < 0) {
+		perror(cf.rules_cdb);
+		return EXIT_TEMP;
+	}
+	snprintf(h.dir, sizeof h.dir, "%s", cf.rules_history);
+	rulehist_each(&h, match_hash, &w);
+	if (w.n)
+		printf("%s version %d\n", hash, w.n);
+	else
+		printf("%s not in the history\n", hash);
+	return EXIT_DONE;
+}
+
+/* '*' marks the version in place: the latest with its hash. */
+static void print_entry(const struct rulehist_entry *e, void *arg)
+{
+	const struct match *current = arg;
+
+	printf("%c%5d  %s  %.12s  %-12s  ", e->n == current->n ? '*' : ' ',
+	       e->n, e->time, e->hash, e->changes);
+	ctl_term_puts(stdout, e->who);
+	fputs("  ", stdout);
+	ctl_term_puts(stdout, e->action);
+	putchar('\n');
+}
+
+static int rules_history(void)
+{
+	char hash[RULEHIST_HASHLEN + 1] = "";
+	struct rulehist h;
+	struct match w = { hash, 0 };
+
+	rulehist_hash(cf.rules_cdb, cf.users_cdb, hash);
+	snprintf(h.dir, sizeof h.dir, "%s", cf.rules_history);
+	rulehist_each(&h, match_hash, &w);
+	printf("  version  time                  hash          changes       "
+	       "who  action\n");
+	rulehist_each(&h, print_entry, &w);
+	return EXIT_DONE;
+}
+
+/* diff N: what version N changed; diff N M: from N to M. */
+static int rules_diff(int argc, char **argv)
+{
+	struct rulehist h;
+	struct rulehist_entry e;
+	int a, b, rc;
+
+	a = version_number(argv[0]);
+	b = argc > 1 ? version_number(argv[1]) : a;
+	if (a < 0 || b < 0)
+		return rules_usage();
+	if (argc == 1)
+		a = b - 1;
+	snprintf(h.dir, sizeof h.dir, "%s", cf.rules_history);
+	if ((a > 0 && !rulehist_find(&h, a, &e)) || !rulehist_find(&h, b, &e)) {
+		fprintf(stderr, "relayctl rules: no version %d\n",
+			a > 0 && !rulehist_find(&h, a, &e) ? a : b);
+		return EXIT_PERM;
+	}
+	rc = rulehist_diff(&h, a, b, stdout);
+	return rc < 0 ? EXIT_TEMP : EXIT_DONE;
+}
+
+static int rules_rollback(const char *arg)
+{
+	struct rulehist h;
+	int n = version_number(arg), v;
+
+	if (n < 0)
+		return rules_usage();
+	if (rulehist_open(&h) < 0)
+		return EXIT_TEMP;
+	v = rulehist_rollback(&h, n);
+	rulehist_close(&h);
+	if (v < 0)
+		return EXIT_TEMP;
+	printf("rules: version %d in place (the set of version %d)\n", v, n);
+	return EXIT_DONE;
+}
+
+int ctl_rules(int argc, char **argv)
+{
+	if (argc == 1 && !strcmp(argv[0], "version"))
+		return rules_version();
+	if (argc == 1 && !strcmp(argv[0], "history"))
+		return rules_history();
+	if ((argc == 2 || argc == 3) && !strcmp(argv[0], "diff"))
+		return rules_diff(argc - 1, argv + 1);
+	if (argc == 2 && !strcmp(argv[0], "rollback"))
+		return rules_rollback(argv[1]);
+	return rules_usage();
+}
