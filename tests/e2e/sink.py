@@ -27,8 +27,10 @@ prints "sink listening on HOST:PORT" and runs until SIGTERM/SIGINT; with
 --dir, each message is D/<n>.eml with D/<n>.json (envelope) beside it.
 """
 import argparse
+import atexit
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -39,11 +41,88 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 
-def free_port(host='127.0.0.1'):
-    """A TCP port that was free a moment ago on host."""
+# Test servers take ports below the kernel's ephemeral range, so that no
+# client socket of a test running beside can be holding one (a listener
+# on 127.0.0.2:P fails while a connection from 127.0.0.2:P exists), and
+# reserve each in _PORT_DIR for as long as the process lives, so that two
+# tests never pick the same port between choosing and binding it.
+_PORT_DIR = '/tmp/relaybox-test-ports'
+_ports_held = []
+
+
+def _port_range():
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (10000, low - 1) if low > 12000 else (low // 2, low - 1)
+
+
+def _reserve(port):
+    """True when this process now holds port's reservation."""
+    path = os.path.join(_PORT_DIR, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    pid = int(f.read() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and os.path.exists('/proc/%d' % pid):
+                return False
+            try:  # its owner is gone
+                os.unlink(path)
+            except OSError:
+                pass
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        if not _ports_held:
+            atexit.register(_release_ports)
+        _ports_held.append(path)
+        return True
+    return False
+
+
+def _release_ports():
+    for path in _ports_held:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _bindable(host, port):
     fam = socket.AF_INET6 if ':' in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
+    try:
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, port))
+        return True
+    except OSError:
+        return False
+
+
+def free_port(host='127.0.0.1'):
+    """A TCP port free on host and on 127.0.0.1, outside the ephemeral
+    range and reserved for this process (see _PORT_DIR above)."""
+    os.makedirs(_PORT_DIR, exist_ok=True)
+    try:
+        os.chmod(_PORT_DIR, 0o1777)
+    except OSError:
+        pass
+    low, high = _port_range()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(low, high)
+        if (_bindable(host, port) and _bindable('127.0.0.1', port) and
+                _reserve(port)):
+            return port
+    with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET,
+                       socket.SOCK_STREAM) as s:
+        s.bind((host, 0))  # every try was taken: the old way
         return s.getsockname()[1]
 
 

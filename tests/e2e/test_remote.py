@@ -28,7 +28,7 @@ import time
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import have_ipv6, ns_frame, ns_read  # noqa: E402
+from harness import free_port, have_ipv6, ns_frame, ns_read  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(os.environ.get("RELAYBOX_BIN") or
@@ -41,15 +41,6 @@ def check(name, cond, detail=""):
     if not cond:
         FAILS.append(name)
     sys.stdout.flush()
-
-
-def free_port():
-    """A port free on 127.0.0.1 for TCP (and so, almost surely, on 127.0.0.x)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Sink:
