@@ -42,6 +42,8 @@ struct mk_cust {
 	long licenses, daily, peak;     /* -1 = from relay.conf */
 	long umsgs, urcpts;             /* default user limits, -1 = conf */
 	int paid, suspended, line, ndomains, nrules;
+	char *archive;                  /* lib/archive.h's target, or NULL */
+	long archive_keep;              /* days, -1 = not given */
 };
 struct mk_rule {
 	char *name;

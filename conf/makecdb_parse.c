@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "archive.h"
 #include "pwhash.h"
 
 static const char *const yesno[] = { "no", "yes", NULL };
@@ -122,10 +123,57 @@ static int find_cust(struct mk *m, struct mk_line *l, int i, const char *s)
 	return c;
 }
 
+/* The column of the option word "name=..." of l (1 when absent). */
+static int opt_col(const struct mk_line *l, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (int i = 1; i < l->n; i++)
+		if (!strncmp(l->tok[i].s, name, n) && l->tok[i].s[n] == '=')
+			return l->tok[i].col;
+	return l->tok[0].col;
+}
+
+/* archive= and archive_keep= of a customer (lib/archive.h); 0 when
+ * refused (reported). */
+static int archive_ok(struct mk *m, struct mk_line *l, char *target,
+		      long keep)
+{
+	int maildir = target && !strcmp(target, ARCHIVE_MAILDIR);
+
+	if (target && archive_target_kind(target) < 0) {
+		mk_error(m, l->lineno, opt_col(l, ARCHIVE_RK_TARGET),
+			 "bad archive=%s (an address, or \"%s\" for the "
+			 "customer's folder)", target, ARCHIVE_MAILDIR);
+		return 0;
+	}
+	if (maildir && l->tok[1].s[0] == '.') {
+		mk_error(m, l->lineno, l->tok[1].col,
+			 "customer %s: a name starting with a dot cannot "
+			 "have archive=%s (it names its folder)", l->tok[1].s,
+			 ARCHIVE_MAILDIR);
+		return 0;
+	}
+	if (keep >= 0 && !maildir) {
+		mk_error(m, l->lineno, opt_col(l, ARCHIVE_RK_KEEP),
+			 "archive_keep= needs archive=%s (an address keeps "
+			 "what its own server keeps)", ARCHIVE_MAILDIR);
+		return 0;
+	}
+	if (keep > ARCHIVE_KEEP_MAX) {
+		mk_error(m, l->lineno, opt_col(l, ARCHIVE_RK_KEEP),
+			 "archive_keep=%ld is over %d days (0 keeps for ever)",
+			 keep, ARCHIVE_KEEP_MAX);
+		return 0;
+	}
+	return 1;
+}
+
 static void st_customer(struct mk *m, struct mk_line *l)
 {
-	long lic = 1, daily = -1, peak = -1, um = -1, ur = -1;
+	long lic = 1, daily = -1, peak = -1, um = -1, ur = -1, keep = -1;
 	int paid = 1, susp = 0, prev;
+	char *archive = NULL;
 	const struct mk_opt o[] = {
 		{ "licenses", OPT_NUM, NULL, &lic, 0 },
 		{ "paid", OPT_BOOL, NULL, &paid, 0 },
@@ -134,10 +182,16 @@ static void st_customer(struct mk *m, struct mk_line *l)
 		{ "peak", OPT_NUM, NULL, &peak, 0 },
 		{ "user_messages", OPT_NUM, NULL, &um, 0 },
 		{ "user_rcpts", OPT_NUM, NULL, &ur, 0 },
+		{ ARCHIVE_RK_TARGET, OPT_STR, NULL, &archive, 0 },
+		{ ARCHIVE_RK_KEEP, OPT_NUM, NULL, &keep, 0 },
 	};
 
 	if (!mk_want_words(m, l, 2, "customer NAME [licenses=N] [paid=yes|no] ...") ||
-	    !name_ok(m, l, 1, "customer") || mk_opts(m, l, 2, o, 7) < 0)
+	    !name_ok(m, l, 1, "customer") || mk_opts(m, l, 2, o, 9) < 0)
+		return;
+	if (archive)
+		addr_lower(archive); /* as every address in the rules */
+	if (!archive_ok(m, l, archive, keep))
 		return;
 	if ((prev = mk_map_get(&m->custmap, l->tok[1].s)) >= 0) {
 		mk_error(m, l->lineno, l->tok[1].col,
@@ -147,7 +201,8 @@ static void st_customer(struct mk *m, struct mk_line *l)
 	}
 	struct mk_cust *c = MK_PUSH(m, cust);
 	*c = (struct mk_cust){ mk_strdup(l->tok[1].s), lic, daily, peak, um,
-			       ur, paid, susp, l->lineno, 0, 0 };
+			       ur, paid, susp, l->lineno, 0, 0,
+			       archive ? mk_strdup(archive) : NULL, keep };
 	mk_map_put(&m->custmap, c->name, (int)m->n_cust - 1);
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "mkfile.h"
 #include "rulekeys.h"
 
@@ -68,6 +69,13 @@ static void put_customers(struct mk *m, struct out *o)
 			if (vals[k] >= 0)
 				n += snprintf(val + n, sizeof val - (size_t)n,
 					      "%s=%ld\n", names[k], vals[k]);
+		if (c->archive)
+			n += snprintf(val + n, sizeof val - (size_t)n,
+				      "%s=%s\n", ARCHIVE_RK_TARGET, c->archive);
+		if (c->archive_keep >= 0)
+			n += snprintf(val + n, sizeof val - (size_t)n,
+				      "%s=%ld\n", ARCHIVE_RK_KEEP,
+				      c->archive_keep);
 		snprintf(key, sizeof key, "customer:%s", c->name);
 		put(o, key, val);
 	}

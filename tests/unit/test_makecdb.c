@@ -88,6 +88,16 @@ static const struct mcase cases[] = {
 	{ "route default [smart.example.net]:587 tls=may auth=isp", 0, 0, "" },
 	{ "customer lonely", 0, 2, "t:5:1: warning: customer lonely has no domain" },
 	{ "customer \x01x", 1, 0, "t:5:10: error: control character in rules" },
+	{ "customer x archive=nobody", 1, 0, "t:5:12: error: bad archive=nobody (an address, or \"maildir\" for the customer's folder)" },
+	{ "customer x archive=a@b@c.test", 1, 0, "t:5:12: error: bad archive=a@b@c.test" },
+	{ "customer x archive=", 1, 0, "t:5:12: error: bad archive= (an address" },
+	{ "customer x archive=j@archive.test archive_keep=3", 1, 0, "t:5:35: error: archive_keep= needs archive=maildir" },
+	{ "customer x archive_keep=3", 1, 0, "t:5:12: error: archive_keep= needs archive=maildir" },
+	{ "customer x archive=maildir archive_keep=99999", 1, 0, "t:5:28: error: archive_keep=99999 is over 36500 days" },
+	{ "customer x archive=maildir archive_keep=-1", 1, 0, "t:5:41: error: bad value \"-1\" for archive_keep (a number >= 0)" },
+	{ "customer .x archive=maildir", 1, 0, "t:5:10: error: customer .x: a name starting with a dot cannot have archive=maildir" },
+	{ "customer x archive=maildir archive_keep=30", 0, 2, "t:5:1: warning: customer x has no domain" },
+	{ "customer x archive=j@archive.test", 0, 2, "t:5:1: warning: customer x has no domain" },
 };
 
 static char *run(const char *text, struct mk *m, int write_dir, const char *dir)
@@ -124,7 +134,9 @@ static void test_written(const char *dir)
 	char path[512], val[RK_VALMAX], key[RK_KEYMAX];
 
 	run("ip acme lan 10.0.0.0/16\nip acme lan 2001:DB8::5\nuser Bob@Example.com hash=" H
-	    "\nroute rcpt Example.ORG [mx.example.org]:2525 tls=verify\nroute default mx",
+	    "\nroute rcpt Example.ORG [mx.example.org]:2525 tls=verify\nroute default mx"
+	    "\ncustomer b archive=maildir archive_keep=30\ndomain b.test customer=b"
+	    "\ncustomer c archive=j@archive.test\ndomain c.test customer=c",
 	    &m, 1, dir);
 	mk_free(&m);
 	snprintf(path, sizeof path, "%s/rules.cdb", dir);
@@ -141,6 +153,16 @@ static void test_written(const char *dir)
 			!strcmp(val, "host=mx.example.org\nport=2525\ntls=verify\nauth=\nauth_tls=verify\n"));
 	T_CHECK("cdb: default route", rcdb_gets(&r, "route:default", val, sizeof val) > 0 &&
 			!strcmp(val, "host=\nport=\ntls=may\nauth=\nauth_tls=verify\n"));
+	T_CHECK("cdb: archive to a maildir with its retention",
+		rcdb_gets(&r, "customer:b", val, sizeof val) > 0 &&
+		strstr(val, "\narchive=maildir\narchive_keep=30\n"));
+	T_CHECK("cdb: archive to an address, no retention",
+		rcdb_gets(&r, "customer:c", val, sizeof val) > 0 &&
+		strstr(val, "\narchive=j@archive.test\n") &&
+		!strstr(val, "archive_keep"));
+	T_CHECK("cdb: no archive line without archive=",
+		rcdb_gets(&r, "customer:acme", val, sizeof val) > 0 &&
+		!strstr(val, "archive"));
 	T_CHECK("cdb: no trailing NUL keys", rcdb_get(&r, "domain:example.com", 19, val, sizeof val) == -1);
 	rcdb_close(&r);
 	snprintf(path, sizeof path, "%s/users.cdb", dir);
