@@ -51,6 +51,9 @@ static const struct layout_entry layout[] = {
 	{ &cf.secrets_dir, "", LAYOUT_DIR, 0700, 0700, &cf.user_remote, NULL },
 	/* DKIM keys: relay-queue signs, and nobody else reads them */
 	{ &cf.dir, DKIMKEY_DIR, LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },
+	/* archive copies to maildirs (lib/archive.h): relay-queue writes
+	 * one folder per customer; the operator reads them as root */
+	{ &cf.archive_dir, "", LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },
 	{ &cf.queue_dir, "", LAYOUT_DIR, 0750, 0755, &cf.user_queue,
 	  &cf.group_queue },
 	{ &cf.queue_dir, "tmp", LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },

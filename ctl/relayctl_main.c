@@ -44,6 +44,7 @@ static const struct relayctl_cmd relayctl_cmds[] = {
 	{ "unsuspend", main_unsuspend, "unsuspend ...    lift a suspension", 0 },
 	{ "rules", ctl_rules, "rules version|history|diff N [M]|rollback N  the rule set in place and its history", 0 },
 	{ "dkim", ctl_dkim, "dkim keygen|show|check ...  DKIM keys and their DNS records", 0 },
+	{ "archive", ctl_archive, "archive purge [--now T] [CUSTOMER...]  drop archive copies past archive_keep", 0 },
 	{ "passwd", ctl_passwd, "passwd [USER]    hash a password for relay.rules", 1 },
 };
 #define NCMDS (sizeof relayctl_cmds / sizeof relayctl_cmds[0])

@@ -23,6 +23,7 @@ static const struct cfg_item settings_table[] = {
 	S(queue_dir, ""), S(run_dir, ""), S(log_file, ""), S(rules_cdb, ""),
 	S(users_cdb, ""), S(counters_file, ""), S(secrets_dir, ""),
 	S(rules_history, ""), I(rules_history_keep, 50, 1, 100000),
+	S(archive_dir, ""),
 	S(tls_cert, ""), S(tls_key, ""), S(tls_ca, ""),
 	B(log_syslog, "no"),
 	I(line_max, 1000, 512, 65536), I(hops_max, 100, 1, 100000),
@@ -117,6 +118,7 @@ void settings_load(const char *dir)
 	default_path(&cf.rules_history, "rules-history");
 	default_path(&cf.counters_file, "counters");
 	default_path(&cf.secrets_dir, "secrets");
+	default_path(&cf.archive_dir, "archive");
 	if (strcmp(cf.dkim_fail, "defer") && strcmp(cf.dkim_fail, "unsigned"))
 		log_fatal(EXIT_PERM, "%s: dkim_fail must be defer or unsigned, "
 			   "not \"%s\"", path, cf.dkim_fail);

@@ -15,6 +15,7 @@ struct settings {
 	    *counters_file, *secrets_dir;
 	char *rules_history;    /* conf/rulehist.h */
 	long rules_history_keep;
+	char *archive_dir;      /* the customers' archive maildirs (archive.h) */
 	char *tls_cert, *tls_key, *tls_ca;
 	int log_syslog;
 	/* smtpd limits */

@@ -195,6 +195,13 @@ struct queue_job {
 	atomic_int cstate;        /* COMMIT_DONE (answered: the main thread
 				     may free it), COMMIT_WAKE (wake it then) */
 	struct queue_job *next;   /* the commit lists */
+	/* the archive copy (queue_archive.c): written with the message,
+	   committed in its round; akind ARCHIVE_NONE (0) when none */
+	int akind;
+	int afd;                  /* written, not yet synced, or -1 */
+	char atmp[PATH_MAX];      /* where it is written */
+	char anew[PATH_MAX];      /* its name once committed */
+	char aqid[QFILE_ID_MAX];  /* to an address: the copy's queue id */
 	int need_admit;           /* the peer must show relay-policy's proof */
 	int admitted;             /* it did: admit_epoch, admit_seq */
 	unsigned long long admit_epoch, admit_seq;
@@ -221,6 +228,11 @@ int queue_job_frame(struct queue_job *j, const char *p, size_t n);
  * the Received header and the message (not synced).  0 with j->fd open,
  * or -1 with the verdict in j->r and nothing left behind. */
 int queue_inject_write(struct queue_job *j);
+/* A new queue file: a pool file when one is safe to use (*reused set,
+ * its length in *oldsize), else tmp/<qid>; a new id in qid, the path in
+ * path.  The fd, or -1 with errno. */
+int queue_inject_open(char *qid, size_t qn, char *path, size_t pn,
+		      off_t *oldsize, int *reused);
 /* Give a new queue file the queue's group (relay-send reads it). */
 void queue_inject_group(int fd);
 /* After the commit: log and wake relay-send (status 0), or log why not. */
@@ -228,6 +240,17 @@ void queue_inject_report(struct queue_job *j);
 /* Read the message from msgfd and the envelope from envfd, queue it.
  * The exit status and reason are in r. */
 void queue_inject(int msgfd, int envfd, struct queue_result *r);
+
+/* ---- the archive copy (queue_archive.c, lib/archive.h) ---- */
+/* When the message's customer has archive=: write its copy (j->afd,
+ * j->atmp, j->anew) from pre (the signatures and Received header) and
+ * the spooled message.  0 (also when there is none), or -1 (logged):
+ * the injection then fails, so a 250 always means both exist. */
+int queue_archive_write(struct queue_job *j, const char *pre);
+/* Remove a written, uncommitted copy. */
+void queue_archive_drop(struct queue_job *j);
+/* The log line(s) of a committed copy. */
+void queue_archive_report(const struct queue_job *j);
 
 /* ---- admission (queue_admit.c, lib/admit.h) ---- */
 /* Take the key relay-master handed over (admit_key_load's result). */

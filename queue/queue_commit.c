@@ -15,6 +15,7 @@
  * renamed files nobody was told about: relay-send delivers them (a
  * duplicate at worst if the client retries, never a loss). */
 #include "queue.h"
+#include "archive.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
@@ -69,29 +70,84 @@ static int commit_name(struct queue_job *j, int newfd)
 	return rc;
 }
 
-/* Step 2: a job whose fsync fails is finished (111), its file gone. */
+/* Step 2: a job whose fsync fails (of the message or of its archive
+ * copy) is finished (111), its files gone. */
 static void commit_sync(struct queue_job *j)
 {
-	if (fsync(j->fd) == 0)
+	if (fsync(j->fd) == 0 && (j->afd < 0 || fsync(j->afd) == 0))
 		return;
 	commit_fail(j, "write", errno);
 	close(j->fd);
 	j->fd = -1;
 	unlink(j->tmp);
+	queue_archive_drop(j);
+}
+
+/* The archive copy is named first: a message in new/ always has its
+ * copy named beside it (neither durable before step 4). */
+static int commit_name_copy(struct queue_job *j)
+{
+	int rc = 0;
+
+	if (j->afd < 0)
+		return 0;
+	rc = renameat2(AT_FDCWD, j->atmp, AT_FDCWD, j->anew,
+		       RENAME_NOREPLACE);
+	if (rc < 0 && errno == EINVAL)
+		rc = renameat(AT_FDCWD, j->atmp, AT_FDCWD, j->anew);
+	if (rc < 0)
+		unlink(j->atmp);
+	close(j->afd);
+	j->afd = -1;
+	return rc;
 }
 
 /* Step 3: 1 when the job is in new/ (not yet durable). */
 static int commit_link(struct queue_job *j, int newfd)
 {
-	int rc = commit_name(j, newfd);
+	int rc = commit_name_copy(j);
 
 	if (rc < 0) {
+		commit_fail(j, "rename archive copy", errno);
+		unlink(j->tmp);
+	} else if ((rc = commit_name(j, newfd)) < 0) {
 		commit_fail(j, "rename", errno);
 		unlink(j->tmp);
+		/* its copy stays: an archived message the client will send
+		 * again (an extra copy, never a missing one) */
 	}
 	close(j->fd);
 	j->fd = -1;
 	return rc == 0;
+}
+
+/* Step 4 for maildir copies: the new/ of each customer's folder (an
+ * address's copy is in the queue's new/, synced with the group). */
+static void commit_archive_dirs(struct queue_job *list)
+{
+	char dir[PATH_MAX], last[PATH_MAX] = "";
+
+	for (struct queue_job *j = list; j; j = j->next) {
+		char *slash;
+		int fd;
+
+		if (j->r.status != -1 || j->akind != ARCHIVE_FOLDER)
+			continue;
+		snprintf(dir, sizeof dir, "%s", j->anew);
+		if ((slash = strrchr(dir, '/')))
+			*slash = '\0';
+		if (!strcmp(dir, last))
+			continue; /* the same folder, synced just now */
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) < 0) {
+			commit_fail(j, "fsync archive", errno);
+			last[0] = '\0';
+		} else {
+			snprintf(last, sizeof last, "%s", dir);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
 }
 
 /* new/, opened once: cf.queue_dir does not change while we run. */
@@ -173,8 +229,12 @@ static int commit_dirsync(int linked)
 
 void queue_commit_batch(struct queue_job *list)
 {
+	int linked;
+
 	commit_sync_all(list);
-	commit_verdicts(list, commit_dirsync(commit_link_all(list)));
+	linked = commit_link_all(list);
+	commit_archive_dirs(list);
+	commit_verdicts(list, commit_dirsync(linked));
 }
 
 /* A group's verdicts are out (after the fsync of new/): each job is

@@ -82,35 +82,49 @@ static int inject_writev(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-/* Header + Received + message; one writev when the message is in
- * memory (nearly always), so a 4 KiB message costs one system call.
- * The bytes written go to *len (a pool file is cut there: no lseek). */
-static int inject_file(int fd, struct queue_job *j, const char *sig,
-		       long long now, off_t *len)
+/* Header + signatures and Received (pre) + message; one writev when
+ * the message is in memory (nearly always), so a 4 KiB message costs one
+ * system call.  The bytes written go to *len (a pool file is cut there:
+ * no lseek). */
+static int inject_file(int fd, struct queue_job *j, const char *pre,
+		       off_t *len)
 {
-	size_t hlen, slen = sig ? strlen(sig) : 0;
+	size_t hlen, plen = strlen(pre);
 	char *hdr = qfile_format(&j->q, &hlen);
-	char *rcv = queue_received(&j->q, cf.hostname, now);
 	int rc = -1;
 
-	if (!hdr || !rcv) {
+	if (!hdr) {
 		errno = ENOMEM;
 	} else if (j->sp.fd < 0) {
-		struct iovec iov[4] = { { hdr, hlen },
-					{ (char *)(sig ? sig : ""), slen },
-					{ rcv, strlen(rcv) },
+		struct iovec iov[3] = { { hdr, hlen }, { (char *)pre, plen },
 					{ j->sp.mem, j->sp.len } };
-		rc = inject_writev(fd, iov, 4);
-		*len = (off_t)(hlen + slen + strlen(rcv) + j->sp.len);
+		rc = inject_writev(fd, iov, 3);
+		*len = (off_t)(hlen + plen + j->sp.len);
 	} else if (io_write_all(fd, hdr, hlen) == 0 &&
-		   io_write_all(fd, sig ? sig : "", slen) == 0 &&
-		   io_write_all(fd, rcv, strlen(rcv)) == 0) {
+		   io_write_all(fd, pre, plen) == 0) {
 		rc = queue_spool_copy(&j->sp, fd);
-		*len = (off_t)(hlen + slen + strlen(rcv)) + j->sp.total;
+		*len = (off_t)(hlen + plen) + j->sp.total;
 	}
 	free(hdr);
-	free(rcv);
 	return rc;
+}
+
+/* What goes before the message: our DKIM-Signature lines (sig, may be
+ * NULL) and the Received header; malloc'd or NULL. */
+static char *inject_pre(struct queue_job *j, const char *sig, long long now)
+{
+	char *rcv = queue_received(&j->q, cf.hostname, now), *pre;
+	size_t sn = sig ? strlen(sig) : 0;
+
+	if (!rcv)
+		return NULL;
+	pre = malloc(sn + strlen(rcv) + 1);
+	if (pre) {
+		memcpy(pre, sig ? sig : "", sn);
+		strcpy(pre + sn, rcv);
+	}
+	free(rcv);
+	return pre;
 }
 
 /* The DKIM-Signature lines (NULL: none), or -1 under dkim_fail = defer
@@ -139,18 +153,20 @@ static int inject_sign(struct queue_job *j, char **sig)
  * new/, so a power cut could leave new/<id> naming an inode with no
  * links, which the kernel refuses to read: a lost message.  A rename
  * leaves the fsync'd inode as it is. */
-static int inject_open(struct queue_job *j)
+int queue_inject_open(char *qid, size_t qn, char *path, size_t pn,
+		      off_t *oldsize, int *reused)
 {
-	int fd = queue_pool_take(cf.queue_dir, j->tmp, sizeof j->tmp,
-				 &j->oldsize);
+	int fd = queue_pool_take(cf.queue_dir, path, pn, oldsize);
+	char tmpdir[PATH_MAX];
 
-	queue_dirs_newid(j->q.qid, sizeof j->q.qid);
-	j->reused = fd >= 0;
+	queue_dirs_newid(qid, qn);
+	*reused = fd >= 0;
+	snprintf(tmpdir, sizeof tmpdir, "%s/tmp", cf.queue_dir);
 	for (int tries = 0; fd < 0 && tries < 16; tries++) {
 		if (tries)
-			queue_dirs_newid(j->q.qid, sizeof j->q.qid);
-		snprintf(j->tmp, sizeof j->tmp, "%s/%s", j->sp.dir, j->q.qid);
-		fd = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			queue_dirs_newid(qid, qn);
+		snprintf(path, pn, "%s/%s", tmpdir, qid);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 			  0640);
 		if (fd < 0 && errno != EEXIST)
 			break;
@@ -158,41 +174,55 @@ static int inject_open(struct queue_job *j)
 	return fd;
 }
 
+/* The file is written; a failure (-1, the verdict in j->r) removes it. */
+static int inject_fill(struct queue_job *j, int fd, long long now)
+{
+	char *sig = NULL, *pre;
+	off_t len = 0;
+	int rc = -1;
+
+	if (inject_sign(j, &sig) < 0)
+		return -1;
+	pre = inject_pre(j, sig, now);
+	free(sig);
+	/* a pool file keeps what it held beyond what was just written; not
+	 * when it was no longer (written from 0, it ends where we did): a
+	 * truncation per message is a system call and an inode update */
+	if (!pre || inject_file(fd, j, pre, &len) < 0 ||
+	    (j->reused && j->oldsize > len && ftruncate(fd, len) < 0))
+		inject_failx(&j->r, "write");
+	else if (queue_archive_write(j, pre) < 0)
+		inject_fail(&j->r, EXIT_TEMP, qreason_errno(errno),
+			    "archive copy failed");
+	else
+		rc = 0;
+	free(pre);
+	return rc;
+}
+
 int queue_inject_write(struct queue_job *j)
 {
 	long long now = queue_now();
-	char err[200], *sig = NULL;
-	off_t len = 0;
+	char err[200];
 	int fd;
 
 	if (queue_env_parse(j->env, j->envlen, &j->q, err, sizeof err) < 0)
 		return inject_fail(&j->r, EXIT_PERM, QREASON_ENVELOPE, err);
 	if (queue_admit_check(j) < 0)
 		return -1;
-	fd = inject_open(j);
+	fd = queue_inject_open(j->q.qid, sizeof j->q.qid, j->tmp,
+			       sizeof j->tmp, &j->oldsize, &j->reused);
 	if (fd < 0)
 		return inject_failx(&j->r, "create tmp");
 	queue_admit_receipt(j);
 	j->q.arrival = now;
 	if (!j->reused)
 		queue_inject_group(fd); /* a pool file has it already */
-	/* a pool file keeps what it held beyond what was just written; not
-	 * when it was no longer (written from 0, it ends where we did): a
-	 * truncation per message is a system call and an inode update */
-	if (inject_sign(j, &sig) < 0) {
+	if (inject_fill(j, fd, now) < 0) {
 		close(fd);
 		unlink(j->tmp);
 		return -1;
 	}
-	if (inject_file(fd, j, sig, now, &len) < 0 ||
-	    (j->reused && j->oldsize > len && ftruncate(fd, len) < 0)) {
-		inject_failx(&j->r, "write");
-		free(sig);
-		close(fd);
-		unlink(j->tmp);
-		return -1;
-	}
-	free(sig);
 	j->fd = fd;
 	queue_spool_drop(&j->sp);
 	queue_dkim_free(&j->dk);
@@ -220,6 +250,7 @@ void queue_inject_report(struct queue_job *j)
 	log_info("%s: from=<%s> nrcpt=%zu size=%lld ip=%s auth=%s admitted=%s",
 		 q->qid, from, q->nrcpt, (long long)j->sp.total,
 		 *ip ? ip : "-", *auth ? auth : "-", j->admitted ? "policy" : "-");
+	queue_archive_report(j);
 }
 
 /* The standalone program: the same steps, blocking, one job. */

@@ -35,6 +35,7 @@ void queue_job_init(struct queue_job *j, int msgfd, int envfd)
 	j->msgfd = msgfd;
 	j->envfd = envfd;
 	j->fd = -1;
+	j->afd = -1;
 	j->replyfd = -1;
 	queue_spool_init(&j->sp, tmpdir);
 	queue_dkim_init(&j->dk);
@@ -48,6 +49,7 @@ void queue_job_free(struct queue_job *j)
 		close(j->fd);
 		unlink(j->tmp);
 	}
+	queue_archive_drop(j);
 	job_close_fd(&j->msgfd);
 	job_close_fd(&j->envfd);
 	qfile_free(&j->q);
