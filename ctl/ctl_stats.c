@@ -3,12 +3,15 @@
  * relay-policy writes (mapped read-only, never through the daemon), with
  * the limits from rules.cdb/users.cdb when they can be read, and when each
  * window frees room (the time its oldest counted bucket leaves).
- * One line per user or customer, key=value, times in UTC. */
+ * One line per user or customer, key=value, times in UTC.
+ * With rate_store = redis://... the counts are the fleet's, read from
+ * the shared store (lib/rstore_stats.h) instead of this box's file. */
 #include "ctl.h"
 #include "exitcodes.h"
 #include "rate_limits.h"
 #include "rate_stats.h"
 #include "rcdb.h"
+#include "rstore_stats.h"
 #include "rulekeys.h"
 #include "settings.h"
 
@@ -21,9 +24,35 @@
 
 struct stats_opts {
 	const char *user, *customer;
-	long now;
+	long now, now_given;
 	struct rcdb rules, users;
+	struct rstore *rs;        /* the shared store, or NULL: the file */
 };
+
+static int stats_get(struct stats_opts *o, enum rate_kind k,
+		     const char *name, struct rate_stats *st)
+{
+	char lname[256];
+	size_t i;
+
+	if (o->rs) { /* the shared store keeps names lowercased */
+		for (i = 0; name[i] && i < sizeof lname - 1; i++)
+			lname[i] = (char)tolower((unsigned char)name[i]);
+		lname[i] = '\0';
+		return rstore_stats_get(o->rs, cf.rate_store_prefix, k, lname,
+					o->now_given, st);
+	}
+	return rate_stats_get(k, name, o->now, st);
+}
+
+static int stats_each(struct stats_opts *o, enum rate_kind k,
+		      int (*fn)(const struct rate_stats *, void *))
+{
+	if (o->rs)
+		return rstore_stats_each(o->rs, cf.rate_store_prefix, k,
+					 o->now_given, fn, o);
+	return rate_stats_each(k, o->now, fn, o);
+}
 
 static void stats_time(char *buf, size_t n, long t)
 {
@@ -110,9 +139,9 @@ static int stats_print(const struct rate_stats *st, void *arg)
 static int stats_one(struct stats_opts *o, enum rate_kind k, const char *name)
 {
 	struct rate_stats st;
-	int rc = rate_stats_get(k, name, o->now, &st);
+	int rc = stats_get(o, k, name, &st);
 
-	if (rc == -2)
+	if (rc == -2 || rc == -3)
 		return rc;
 	if (rc < 0) {
 		memset(&st, 0, sizeof st);
@@ -121,6 +150,43 @@ static int stats_one(struct stats_opts *o, enum rate_kind k, const char *name)
 			st.name[i] = (char)tolower((unsigned char)name[i]);
 	}
 	return stats_print(&st, o);
+}
+
+/* One or every record; limits are extra: without readable CDBs they
+ * print as "?". */
+static int stats_run(struct stats_opts *o)
+{
+	int rc;
+
+	rcdb_init(&o->rules, cf.rules_cdb);
+	rcdb_init(&o->users, cf.users_cdb);
+	if (o->user)
+		rc = stats_one(o, RATE_USER, o->user);
+	else if (o->customer)
+		rc = stats_one(o, RATE_CUSTOMER, o->customer);
+	else if ((rc = stats_each(o, RATE_CUSTOMER, stats_print)) == 0)
+		rc = stats_each(o, RATE_USER, stats_print);
+	rcdb_close(&o->rules);
+	rcdb_close(&o->users);
+	return rc;
+}
+
+/* The fleet's counts from Redis (rate_store). */
+static int stats_shared(struct stats_opts *o)
+{
+	char err[512];
+	int rc;
+
+	if (!(o->rs = rstore_from_settings(err, sizeof err))) {
+		fprintf(stderr, "relayctl: stats: %s\n", err);
+		return EXIT_TEMP;
+	}
+	rc = stats_run(o);
+	if (rc == -3)
+		fprintf(stderr, "relayctl: stats: %s: %s\n", cf.rate_store,
+			rstore_error(o->rs));
+	rstore_free(o->rs);
+	return rc ? EXIT_TEMP : EXIT_DONE;
 }
 
 static int stats_usage(FILE *f)
@@ -149,6 +215,7 @@ static int stats_args(struct stats_opts *o, int argc, char **argv)
 			o->now = strtol(argv[++i], &end, 10);
 			if (*end || o->now <= 0)
 				return -1;
+			o->now_given = o->now;
 		} else
 			return -1;
 	}
@@ -166,6 +233,8 @@ int ctl_stats(int argc, char **argv)
 		return stats_usage(stdout);
 	if (stats_args(&o, argc, argv) < 0)
 		return stats_usage(stderr);
+	if (strcmp(cf.rate_store, "local"))
+		return stats_shared(&o);
 	if (rate_stats_open(cf.counters_file) < 0) {
 		if (errno == ENOENT) {
 			printf("no counters yet (%s)\n", cf.counters_file);
@@ -176,18 +245,7 @@ int ctl_stats(int argc, char **argv)
 					: strerror(errno));
 		return EXIT_TEMP;
 	}
-	/* limits are extra: without readable CDBs they print as "?" */
-	rcdb_init(&o.rules, cf.rules_cdb);
-	rcdb_init(&o.users, cf.users_cdb);
-	if (o.user)
-		rc = stats_one(&o, RATE_USER, o.user);
-	else if (o.customer)
-		rc = stats_one(&o, RATE_CUSTOMER, o.customer);
-	else if ((rc = rate_stats_each(RATE_CUSTOMER, o.now, stats_print,
-				       &o)) == 0)
-		rc = rate_stats_each(RATE_USER, o.now, stats_print, &o);
-	rcdb_close(&o.rules);
-	rcdb_close(&o.users);
+	rc = stats_run(&o);
 	rate_stats_close();
 	if (rc == -2)
 		fprintf(stderr, "relayctl: stats: %s changed size while being "

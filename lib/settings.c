@@ -67,6 +67,10 @@ static const struct cfg_item settings_table[] = {
 	I(rate_users_max, 2048, 16, 1000000),
 	I(rate_customers_max, 1024, 16, 1000000),
 	I(rate_user_rcpt_slots, 12800, 64, 10000000),
+	S(rate_store, "local"), S(rate_store_fail, "defer"),
+	S(rate_store_auth, ""), S(rate_store_ca, ""),
+	S(rate_store_prefix, "relaybox:"),
+	I(rate_store_timeout, 250, 10, 60000),
 	S(user_smtpd, "relaysmtpd"), S(user_policy, "relaypolicy"),
 	S(user_queue, "relayqueue"), S(user_send, "relaysend"),
 	S(user_remote, "relayremote"), S(group_queue, "relayq"),
@@ -122,6 +126,16 @@ void settings_load(const char *dir)
 	if (strcmp(cf.dkim_fail, "defer") && strcmp(cf.dkim_fail, "unsigned"))
 		log_fatal(EXIT_PERM, "%s: dkim_fail must be defer or unsigned, "
 			   "not \"%s\"", path, cf.dkim_fail);
+	if (!*cf.rate_store_auth) {
+		free(cf.rate_store_auth);
+		if (asprintf(&cf.rate_store_auth, "%s/rate_store",
+			     cf.secrets_dir) < 0)
+			log_fatal(EXIT_TEMP, "out of memory");
+	}
+	if (strcmp(cf.rate_store_fail, "defer") &&
+	    strcmp(cf.rate_store_fail, "local"))
+		log_fatal(EXIT_PERM, "%s: rate_store_fail must be defer or "
+			  "local, not \"%s\"", path, cf.rate_store_fail);
 	if (!*cf.hostname) {
 		if (gethostname(host, sizeof host) < 0)
 			strcpy(host, "localhost");

@@ -43,6 +43,14 @@ struct settings {
 	long auth_cache_size, auth_cache_ttl; /* policy_authcache.h */
 	/* rate counters file geometry, used when the file is created */
 	long rate_users_max, rate_customers_max, rate_user_rcpt_slots;
+	/* where the rate counters live: "local" (counters_file) or a Redis
+	 * URL shared by a fleet (policy/rate_store.h); what a decision does
+	 * when Redis does not answer within rate_store_timeout ms: "defer"
+	 * (451 4.3.0) or "local" (count in counters_file, reconcile later);
+	 * the AUTH file (user/password) and CA for rediss:// */
+	char *rate_store, *rate_store_fail, *rate_store_auth, *rate_store_ca;
+	char *rate_store_prefix;
+	long rate_store_timeout;
 	/* uids (used when started as root) */
 	char *user_smtpd, *user_policy, *user_queue, *user_send, *user_remote,
 	    *group_queue;

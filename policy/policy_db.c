@@ -1,7 +1,10 @@
 /* policy_db.c: the lookup interface over the CDBs and DIR/suspended. */
 #include "policy_db.h"
+#include "rstore_susp.h"
+#include "settings.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -24,7 +27,8 @@ static long db_get(void *ctx, enum policy_table t, const char *key,
 static int db_suspended(void *ctx, const char *kind, const char *name)
 {
 	struct policy_db *db = ctx;
-	return susp_has(&db->susp, kind, name);
+	return susp_has(&db->susp, kind, name) ||
+	       susp_has(&db->shared, kind, name);
 }
 
 static long db_now_ms(void)
@@ -124,6 +128,21 @@ void policy_db_batch_next(struct policy_db *db)
 	db->looked = 0;
 }
 
+/* The shared suspensions, at most once a second (a GET of their
+ * version; the set itself only when it changed).  Redis gone: the last
+ * list read stays in force, and the local file still counts. */
+static void db_shared_refresh(struct policy_db *db)
+{
+	struct rstore *rs = db->rs;
+	long now = db_now_ms();
+
+	if (!rs || (now - db->shared_ms < 1000 && now >= db->shared_ms))
+		return;
+	db->shared_ms = now;
+	rstore_susp_refresh(rs, cf.rate_store_prefix, &db->shared,
+			    &db->shared_ver);
+}
+
 void policy_db_refresh(struct policy_db *db)
 {
 	long now;
@@ -131,6 +150,7 @@ void policy_db_refresh(struct policy_db *db)
 	if (db->batch && db->looked)
 		return;
 	db->looked = 1;
+	db_shared_refresh(db);
 	now = db_now_ms();
 	if (db->batch && db->ifd >= 0 && !db->dirty &&
 	    now - db->looked_ms < POLICY_DB_NET_MS && now >= db->looked_ms)
@@ -142,10 +162,13 @@ void policy_db_refresh(struct policy_db *db)
 	susp_refresh(&db->susp);
 }
 
+
 void policy_db_close(struct policy_db *db)
 {
 	db_unwatch(db);
 	rcdb_close(&db->rules);
 	rcdb_close(&db->users);
 	susp_free(&db->susp);
+	free(db->shared.data);
+	db->shared.data = NULL;
 }

@@ -22,9 +22,17 @@ struct policy_lookup {
 	void *ctx;
 };
 
+struct rstore;
+
 struct policy_db {
 	struct rcdb rules, users;
 	struct susp susp;
+	/* the fleet's suspensions in the shared rate store (rate_store =
+	 * redis...), read again at most once a second when changed */
+	struct rstore *rs;          /* set by relay-policy; NULL: none */
+	struct susp shared;
+	long long shared_ver;
+	long shared_ms;
 	struct policy_lookup lk;
 	/* relay-policy's loop: at most one look at the files per wake-up
 	 * (the requests of one wake-up came together); 0 = every call */

@@ -11,7 +11,7 @@
 #include "log.h"
 #include "policy_server.h"
 #include "privs.h"
-#include "rate.h"
+#include "rate_store.h"
 #include "runsock.h"
 #include "settings.h"
 
@@ -60,7 +60,8 @@ int main(int argc, char **argv)
 	settings_path(susp, sizeof susp, "suspended");
 	if (policy_db_open(&srv.db, cf.rules_cdb, cf.users_cdb, susp) < 0)
 		log_fatalx(EXIT_TEMP, "cannot open %s", cf.rules_cdb);
-	srv.rate_ok = rate_open(cf.counters_file) == 0;
+	srv.rate_ok = rate_store_open() == 0;
+	srv.db.rs = rate_store_client(); /* the fleet's suspensions */
 	if (!srv.rate_ok)
 		log_warn("counters %s unusable: recipients get 451 4.3.0",
 			 cf.counters_file);

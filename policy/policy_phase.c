@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "rate.h"
+#include "rate_store.h"
 #include "settings.h"
 #include "wire_policy.h"
 
@@ -51,7 +51,7 @@ static int ph_connect(struct policy_srv *srv, struct policy_conn *c,
 	policy_session_init(&c->s, policy_peer_session_ip(srv, c,
 			    kv_get_or(m, WIRE_POLICY_IP, ""), ip, sizeof ip));
 	c->s.tls = !strcmp(kv_get_or(m, WIRE_POLICY_TLS, "0"), "1");
-	rate_txn_reset(c->txn);
+	rate_store_txn_reset(c->txn);
 	policy_admit_reset(c);
 	return 0; /* an unknown address may still AUTH: decide later */
 }
@@ -76,7 +76,7 @@ static int ph_tls(struct policy_srv *srv, struct policy_conn *c,
 	c->s.tls = !strcmp(kv_get_or(m, WIRE_POLICY_TLS, "1"), "1");
 	c->s.helo[0] = '\0';
 	c->s.user[0] = '\0';
-	rate_txn_reset(c->txn);
+	rate_store_txn_reset(c->txn);
 	policy_session_reset(&c->s);
 	policy_admit_reset(c);
 	return 0;
@@ -119,7 +119,7 @@ static int ph_mail(struct policy_srv *srv, struct policy_conn *c,
 		   const struct kv_msg *m, struct policy_verdict *v)
 {
 	policy_db_refresh(&srv->db);
-	rate_txn_reset(c->txn);
+	rate_store_txn_reset(c->txn);
 	policy_session_reset(&c->s);
 	policy_admit_reset(c);
 	if (!rules_missing(srv, v))
@@ -142,7 +142,7 @@ static int ph_rcpt(struct policy_srv *srv, struct policy_conn *c,
 	 * says rate_accounting = no (the benchmark's "off") */
 	if (cf.rate_accounting)
 		policy_rate_reply(srv->rate_ok ?
-				  rate_rcpt(c->txn, *c->s.rate_user ?
+				  rate_store_rcpt(c->txn, *c->s.rate_user ?
 					    c->s.rate_user : NULL,
 					    c->s.customer, rcpt, &c->s.lim,
 					    (long)time(NULL)) : RATE_FULL, v);
@@ -173,9 +173,9 @@ static int ph_commit(struct policy_srv *srv, struct policy_conn *c,
 	if (policy_admit_commit(srv, c, kv_get_or(m, WIRE_POLICY_QID, ""),
 				kv_get(m, ADMIT_WIRE_RECEIPT))) {
 		if (c->s.mail_ok && cf.rate_accounting)
-			rate_commit(c->txn, (long)time(NULL));
+			rate_store_commit(c->txn, (long)time(NULL));
 	} else {
-		rate_txn_reset(c->txn);
+		rate_store_txn_reset(c->txn);
 	}
 	policy_session_reset(&c->s);
 	policy_admit_reset(c);
@@ -188,7 +188,7 @@ static int ph_reset(struct policy_srv *srv, struct policy_conn *c,
 	(void)srv;
 	(void)m;
 	(void)v;
-	rate_txn_reset(c->txn);
+	rate_store_txn_reset(c->txn);
 	policy_session_reset(&c->s);
 	policy_admit_reset(c);
 	return 0;

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "rate.h"
+#include "rate_store.h"
 #include "usock.h"
 
 #define CONN_MAX 4096
@@ -34,7 +34,7 @@ static void conn_free(struct policy_conn *c)
 	if (c->client_fd >= 0)
 		close(c->client_fd);
 	policy_auth_cancel(&c->auth);
-	rate_txn_free(c->txn);
+	rate_store_txn_free(c->txn);
 	ns_reader_free(&c->rd);
 	close(c->fd);
 	free(c);
@@ -70,9 +70,9 @@ static void accept_one(struct policy_srv *srv, int lfd)
 	c->auth.fd = -1;
 	c->uid = uid;
 	c->client_fd = -1;
-	c->txn = rate_txn_new();
+	c->txn = rate_store_txn_new();
 	if (!c->txn || ns_reader_init(&c->rd, fd) < 0) {
-		rate_txn_free(c->txn);
+		rate_store_txn_free(c->txn);
 		close(fd);
 		free(c);
 		return;

@@ -16,7 +16,7 @@ struct policy_conn {
 	int fd;
 	struct ns_reader rd;
 	struct policy_session s;
-	struct rate_txn *txn;
+	struct rate_stxn *txn;
 	struct policy_auth auth;   /* a password check in progress */
 	int dead;
 	/* the transaction's recipients accepted so far (admit_rcpt_add), and

@@ -1,0 +1,294 @@
+/* rstore_conn.c: one connection to Redis with a deadline on every
+ * exchange (lib/rstore.h says why the socket and TLS are ours).
+ *
+ * A failed exchange closes the connection: a reply that comes after its
+ * deadline would otherwise be taken for the next command's.  After a
+ * failure the next connect waits RETRY_MS, so a dead Redis costs a
+ * decision nothing but a look at the clock. */
+#include "rstore_int.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tls.h"
+
+long rsi_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int rsi_left_ms(const struct rstore *r)
+{
+	long l = r->deadline - rsi_now_ms();
+	return l < 1 ? 1 : (int)l;
+}
+
+int rsi_expired(const struct rstore *r)
+{
+	return rsi_now_ms() >= r->deadline;
+}
+
+struct rstore *rstore_new(const struct rstore_addr *a, const char *user,
+			  const char *pass, const char *ca, int timeout_ms)
+{
+	struct rstore *r = calloc(1, sizeof *r);
+
+	if (!r)
+		return NULL;
+	r->a = *a;
+	snprintf(r->user, sizeof r->user, "%s", user ? user : "");
+	snprintf(r->pass, sizeof r->pass, "%s", pass ? pass : "");
+	snprintf(r->ca, sizeof r->ca, "%s", ca ? ca : "");
+	r->timeout_ms = timeout_ms;
+	r->fd = -1;
+	return r;
+}
+
+void rsi_conn_close(struct rstore *r)
+{
+	if (r->fd >= 0) {
+		if (tls_active(&r->io))
+			tls_end(&r->io);
+		close(r->fd);
+	}
+	r->fd = -1;
+	r->up = 0;
+	if (r->rd)
+		redisReaderFree(r->rd);
+	r->rd = NULL;
+}
+
+void rstore_free(struct rstore *r)
+{
+	if (!r)
+		return;
+	rsi_conn_close(r);
+	if (r->ctx)
+		SSL_CTX_free(r->ctx);
+	free(r->out);
+	explicit_bzero(r->pass, sizeof r->pass);
+	free(r);
+}
+
+const char *rstore_error(const struct rstore *r)
+{
+	return r->err;
+}
+
+int rstore_up(const struct rstore *r)
+{
+	return r->up;
+}
+
+void rstore_reset(struct rstore *r)
+{
+	rsi_conn_close(r);
+	r->retry_at = 0;
+}
+
+int rsi_fail(struct rstore *r, const char *fmt, const char *arg)
+{
+	snprintf(r->err, sizeof r->err, fmt, arg,
+		 errno ? strerror(errno) : "timed out");
+	return -1;
+}
+
+/* A non-blocking connect bounded by the deadline. */
+static int connect_fd(struct rstore *r, const struct sockaddr *sa,
+		      socklen_t len, const char *name)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int e = 0;
+	socklen_t el = sizeof e;
+	struct pollfd p;
+
+	if (fd < 0)
+		return rsi_fail(r, "socket for %s: %s", name);
+	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+		rsi_fail(r, "connect %s: %s", name);
+		close(fd);
+		return -1;
+	}
+	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	errno = 0;
+	if (poll(&p, 1, rsi_left_ms(r)) != 1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e) {
+		errno = e;
+		rsi_fail(r, "connect %s: %s", name);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int rsi_connect_tcp(struct rstore *r, const char *host, int port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV }, *res, *ai;
+	char name[RSTORE_NAME_MAX + 16], ps[8];
+	int fd = -1;
+
+	snprintf(name, sizeof name, "%s:%d", host, port);
+	snprintf(ps, sizeof ps, "%d", port);
+	errno = 0;
+	if (getaddrinfo(host, ps, &hints, &res) != 0)
+		return rsi_fail(r, "resolve %s: %s", name);
+	for (ai = res; ai && fd < 0 && !rsi_expired(r); ai = ai->ai_next)
+		fd = connect_fd(r, ai->ai_addr, ai->ai_addrlen, name);
+	freeaddrinfo(res);
+	return fd;
+}
+
+int rsi_connect_unix(struct rstore *r)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (strlen(r->a.path) >= sizeof sun.sun_path) {
+		errno = ENAMETOOLONG;
+		return rsi_fail(r, "connect %s: %s", r->a.path);
+	}
+	memcpy(sun.sun_path, r->a.path, strlen(r->a.path) + 1);
+	return connect_fd(r, (struct sockaddr *)&sun, sizeof sun, r->a.path);
+}
+
+/* fd is connected: set up I/O, TLS, the reader. */
+int rsi_conn_setup(struct rstore *r, int fd, const char *host)
+{
+	char err[256];
+
+	r->fd = fd;
+	io_init(&r->io, fd, fd, rsi_left_ms(r));
+	if (!(r->rd = redisReaderCreate()))
+		return rsi_fail(r, "%s: %s", "out of memory");
+	if (!r->a.tls)
+		return 0;
+	if (!r->ctx && !(r->ctx = tls_client_ctx(r->ca, err, sizeof err))) {
+		errno = 0;
+		return rsi_fail(r, "TLS to %s: %s", err);
+	}
+	if (tls_client_start(&r->io, r->ctx, host, 1, err, sizeof err) < 0) {
+		snprintf(r->err, sizeof r->err, "TLS to %s: %s", host, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int out_add(struct rstore *r, const char *cmd, size_t len)
+{
+	if (r->outlen + len > r->outcap) {
+		size_t cap = (r->outlen + len) * 2;
+		char *p = realloc(r->out, cap);
+		if (!p)
+			return -1;
+		r->out = p;
+		r->outcap = cap;
+	}
+	memcpy(r->out + r->outlen, cmd, len);
+	r->outlen += len;
+	r->nout++;
+	return 0;
+}
+
+int rstore_append(struct rstore *r, int argc, const char **argv,
+		  const size_t *lens)
+{
+	char *cmd;
+	int n = redisFormatCommandArgv(&cmd, argc, argv, lens);
+	int rc;
+
+	if (n < 0)
+		return -1;
+	rc = out_add(r, cmd, (size_t)n);
+	redisFreeCommand(cmd);
+	return rc;
+}
+
+/* Send buf, then read n replies, all before the deadline. */
+int rsi_xfer(struct rstore *r, const char *buf, size_t len,
+		redisReply **rep, int n)
+{
+	char in[16384];
+	size_t got = 0;
+	int i = 0;
+
+	r->broken = 0;
+	r->io.timeout_ms = rsi_left_ms(r);
+	errno = 0;
+	if (io_put(&r->io, buf, len) < 0 || io_flush(&r->io) < 0) {
+		r->broken = errno == EPIPE || errno == ECONNRESET;
+		r->io.out_len = 0;
+		if (r->io.err == IO_ERR_TIMEOUT)
+			errno = 0;
+		return rsi_fail(r, "send to Redis%s: %s", "");
+	}
+	while (i < n) {
+		void *reply = NULL;
+		ssize_t k;
+
+		if (redisReaderGetReply(r->rd, &reply) != REDIS_OK) {
+			errno = 0;
+			snprintf(r->err, sizeof r->err, "Redis reply: %s",
+				 r->rd->errstr);
+			break;
+		}
+		if (reply) {
+			rep[i++] = reply;
+			continue;
+		}
+		if (rsi_expired(r) || got > REPLY_MAX) {
+			errno = 0;
+			rsi_fail(r, "reply from Redis%s: %s", got > REPLY_MAX ?
+			     " over the size limit" : "");
+			break;
+		}
+		r->io.timeout_ms = rsi_left_ms(r);
+		errno = 0;
+		if ((k = io_read(&r->io, in, sizeof in)) <= 0) {
+			r->broken = !got && (k == 0 || errno == ECONNRESET);
+			if (r->io.err == IO_ERR_TIMEOUT)
+				errno = 0; /* "timed out" */
+			rsi_fail(r, "read from Redis%s: %s", k == 0 ? " (closed)" : "");
+			break;
+		}
+		got += (size_t)k;
+		redisReaderFeed(r->rd, in, (size_t)k);
+	}
+	if (i == n)
+		return 0;
+	rstore_replies_free(rep, i);
+	return -1;
+}
+
+void rstore_replies_free(redisReply **rep, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (rep[i])
+			freeReplyObject(rep[i]);
+		rep[i] = NULL;
+	}
+}
+
+/* One command on the fresh connection; its reply in *out. */
+int rsi_ask(struct rstore *r, redisReply **out, int argc,
+	      const char **argv)
+{
+	char *cmd;
+	int n = redisFormatCommandArgv(&cmd, argc, argv, NULL), rc;
+
+	if (n < 0)
+		return -1;
+	rc = rsi_xfer(r, cmd, (size_t)n, out, 1);
+	redisFreeCommand(cmd);
+	return rc;
+}

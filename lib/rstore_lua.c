@@ -1,0 +1,247 @@
+/* rstore_lua.c: the server-side scripts of the shared rate store.  Each
+ * decision is one script run atomically in Redis, so boxes that ask at
+ * the same instant see each other's counts and reservations.
+ *
+ * Keys (P = rate_store_prefix, NAME lowercased; every key expires by
+ * itself once its window is over):
+ *   P um:NAME   user's messages, daily window: hash of minute -> count,
+ *               "t" = total of live buckets, "l" = newest bucket
+ *   P ur:NAME   user's unique recipients: zset of recipient hash (hex)
+ *               -> minute last sent to; live while minute > now - 1441
+ *   P upm:NAME  user's pending message of each open transaction: zset of
+ *               transaction id -> expiry (seconds)
+ *   P upr:NAME  user's pending new unique recipients: "id:n" -> expiry
+ *   P cd:NAME   customer's recipients, daily window (as um)
+ *   P ck:NAME   customer's recipients, 10-minute window, second buckets
+ *   P cp:NAME   customer's pending recipients: "id:n" -> expiry
+ *   P names     "u NAME" / "c NAME" -> last count (seconds), for stats
+ *   P susp      the operator's suspensions ("user A", "customer C")
+ *   P susp:v    a counter bumped at every change of P susp
+ * The windows are those of the counters file (ARCHITECTURE.md "Rate
+ * counters"): 1441 one-minute buckets, 600 one-second buckets.  Time is
+ * the Redis server's (TIME), so boxes with skewed clocks share one. */
+#include "rstore_lua.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* adv: move window k to bucket b (w buckets), dropping what fell out;
+ * returns the live total.  add: count n in bucket b (an older bucket
+ * still in the window when b is in the past: a replayed count). */
+#define LUA_WINDOW \
+	"local function adv(k, b, w)\n" \
+	"  local l = tonumber(redis.call('HGET', k, 'l'))\n" \
+	"  if not l then return 0, b end\n" \
+	"  local t = tonumber(redis.call('HGET', k, 't')) or 0\n" \
+	"  if b <= l then return t, l end\n" \
+	"  if b - l >= w then redis.call('DEL', k) return 0, b end\n" \
+	"  for i = l - w + 1, b - w do\n" \
+	"    local v = redis.call('HGET', k, i)\n" \
+	"    if v then t = t - tonumber(v) redis.call('HDEL', k, i) end\n" \
+	"  end\n" \
+	"  redis.call('HSET', k, 'l', b, 't', t)\n" \
+	"  return t, b\n" \
+	"end\n" \
+	"local function add(k, b, w, n, ttl)\n" \
+	"  local t, l = adv(k, b, w)\n" \
+	"  if b <= l - w then return end\n" \
+	"  if b > l then l = b end\n" \
+	"  redis.call('HINCRBY', k, math.min(b, l), n)\n" \
+	"  redis.call('HSET', k, 'l', l, 't', t + n)\n" \
+	"  redis.call('EXPIRE', k, ttl)\n" \
+	"end\n" \
+	"local function clock(a)\n" \
+	"  if a ~= '' then return tonumber(a) end\n" \
+	"  return tonumber(redis.call('TIME')[1])\n" \
+	"end\n"
+
+/* KEYS um ur upm upr cd ck cp; ARGV hasu hasc now id n hash umsg intxn
+ * lim_msgs lim_rcpts lim_daily lim_peak ttl.  {verdict, unew}: 0 ok,
+ * 1 user daily, 2 customer daily, 3 customer peak. */
+static const char lua_rcpt[] = LUA_WINDOW
+	"local hasu, hasc = ARGV[1] == '1', ARGV[2] == '1'\n"
+	"local now = clock(ARGV[3])\n"
+	"local mn, id, n, h = math.floor(now / 60), ARGV[4], ARGV[5], ARGV[6]\n"
+	"local umsg, intxn = tonumber(ARGV[7]), ARGV[8] == '1'\n"
+	"local lm, lr, ld, lp = tonumber(ARGV[9]), tonumber(ARGV[10]),"
+	" tonumber(ARGV[11]), tonumber(ARGV[12])\n"
+	"local ttl = tonumber(ARGV[13])\n"
+	"local unew = 0\n"
+	"if hasu then\n"
+	"  local t = adv(KEYS[1], mn, 1441)\n"
+	"  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"
+	"  if lm > 0 and t + redis.call('ZCARD', KEYS[3]) + umsg > lm then"
+	" return {1, 0} end\n"
+	"  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', mn - 1441)\n"
+	"  if not intxn and not redis.call('ZSCORE', KEYS[2], h) then"
+	" unew = 1 end\n"
+	"  if unew == 1 then\n"
+	"    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)\n"
+	"    if lr > 0 and redis.call('ZCARD', KEYS[2]) +"
+	" redis.call('ZCARD', KEYS[4]) + 1 > lr then return {1, 0} end\n"
+	"  end\n"
+	"end\n"
+	"if hasc then\n"
+	"  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)\n"
+	"  local p = redis.call('ZCARD', KEYS[7])\n"
+	"  if ld > 0 and adv(KEYS[5], mn, 1441) + p + 1 > ld then"
+	" return {2, 0} end\n"
+	"  if lp > 0 and adv(KEYS[6], now, 600) + p + 1 > lp then"
+	" return {3, 0} end\n"
+	"end\n"
+	"local exp = now + ttl\n"
+	"if hasu and umsg == 1 then redis.call('ZADD', KEYS[3], exp, id)"
+	" redis.call('EXPIRE', KEYS[3], ttl) end\n"
+	"if hasu and unew == 1 then redis.call('ZADD', KEYS[4], exp, id .. ':' .. n)"
+	" redis.call('EXPIRE', KEYS[4], ttl) end\n"
+	"if hasc then redis.call('ZADD', KEYS[7], exp, id .. ':' .. n)"
+	" redis.call('EXPIRE', KEYS[7], ttl) end\n"
+	"return {0, unew}\n";
+
+/* KEYS um ur upm upr cd ck cp names; ARGV hasu hasc now id npend count
+ * user cust hash...  Count a message: 1 for the user and its recipients
+ * (a recipient's minute only moves forward), count recipients for the
+ * customer; the transaction's pending entries id:1..npend go (id "" = a
+ * replayed count that reserved nothing). */
+static const char lua_commit[] = LUA_WINDOW
+	"local hasu, hasc = ARGV[1] == '1', ARGV[2] == '1'\n"
+	"local now = clock(ARGV[3])\n"
+	"local mn, id = math.floor(now / 60), ARGV[4]\n"
+	"local np, n = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+	"local day = 86400 + 180\n"
+	"if id ~= '' then\n"
+	"  redis.call('ZREM', KEYS[3], id)\n"
+	"  for i = 1, np do\n"
+	"    redis.call('ZREM', KEYS[4], id .. ':' .. i)\n"
+	"    redis.call('ZREM', KEYS[7], id .. ':' .. i)\n"
+	"  end\n"
+	"end\n"
+	"if hasu then\n"
+	"  add(KEYS[1], mn, 1441, 1, day)\n"
+	"  for i = 9, #ARGV do redis.call('ZADD', KEYS[2], 'GT', mn, ARGV[i]) end\n"
+	"  if #ARGV >= 9 then redis.call('EXPIRE', KEYS[2], day) end\n"
+	"  redis.call('ZADD', KEYS[8], 'GT', now, 'u ' .. ARGV[7])\n"
+	"end\n"
+	"if hasc and n > 0 then\n"
+	"  add(KEYS[5], mn, 1441, n, day)\n"
+	"  add(KEYS[6], now, 600, n, 660)\n"
+	"  redis.call('ZADD', KEYS[8], 'GT', now, 'c ' .. ARGV[8])\n"
+	"end\n"
+	"redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - day)\n"
+	"redis.call('EXPIRE', KEYS[8], day)\n"
+	"return 0\n";
+
+/* KEYS upm upr cp; ARGV id n: a transaction ends without a message. */
+static const char lua_release[] =
+	"redis.call('ZREM', KEYS[1], ARGV[1])\n"
+	"for i = 1, tonumber(ARGV[2]) do\n"
+	"  redis.call('ZREM', KEYS[2], ARGV[1] .. ':' .. i)\n"
+	"  redis.call('ZREM', KEYS[3], ARGV[1] .. ':' .. i)\n"
+	"end\n"
+	"return 0\n";
+
+/* KEYS um ur cd ck; ARGV now.  The live counts and oldest live bucket
+ * of one user and one customer (relayctl stats): {msgs, msgs_oldest_min,
+ * rcpts, rcpts_oldest_min, cust_day, day_oldest_min, cust_peak,
+ * peak_oldest_sec}, -1 for no bucket. */
+static const char lua_stats[] = LUA_WINDOW
+	"local now = clock(ARGV[1])\n"
+	"local mn = math.floor(now / 60)\n"
+	"local function oldest(k)\n"
+	"  local o = -1\n"
+	"  for _, f in ipairs(redis.call('HKEYS', k)) do\n"
+	"    local v = tonumber(f)\n"
+	"    if v and (o < 0 or v < o) then o = v end\n"
+	"  end\n"
+	"  return o\n"
+	"end\n"
+	"local um = adv(KEYS[1], mn, 1441)\n"
+	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', mn - 1441)\n"
+	"local ur = redis.call('ZCARD', KEYS[2])\n"
+	"local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
+	"local cd = adv(KEYS[3], mn, 1441)\n"
+	"local ck = adv(KEYS[4], now, 600)\n"
+	"return {um, oldest(KEYS[1]), ur, tonumber(first[2] or -1), cd,"
+	" oldest(KEYS[3]), ck, oldest(KEYS[4]), now}\n";
+
+static struct rstore_script scripts[RSTORE_SCRIPTS] = {
+	[RSTORE_RCPT] = { lua_rcpt, "" },
+	[RSTORE_COMMIT] = { lua_commit, "" },
+	[RSTORE_RELEASE] = { lua_release, "" },
+	[RSTORE_STATS] = { lua_stats, "" },
+};
+
+const struct rstore_script *rstore_script(enum rstore_script_id id)
+{
+	struct rstore_script *s = &scripts[id];
+	unsigned char md[SHA_DIGEST_LENGTH];
+
+	if (!s->sha[0]) {
+		SHA1((const unsigned char *)s->body, strlen(s->body), md);
+		for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+			snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
+	}
+	return s;
+}
+
+int rstore_script_append(struct rstore *r, enum rstore_script_id id,
+			 int eval, int nkeys, const char *const *keys,
+			 int nargs, const char *const *args)
+{
+	const char **argv = malloc((3 + (size_t)nkeys + (size_t)nargs) *
+				   sizeof *argv);
+	char nk[16];
+	int argc = 0, rc;
+
+	if (!argv)
+		return -1;
+	snprintf(nk, sizeof nk, "%d", nkeys);
+	argv[argc++] = eval ? "EVAL" : "EVALSHA";
+	argv[argc++] = eval ? rstore_script(id)->body : rstore_script(id)->sha;
+	argv[argc++] = nk;
+	for (int i = 0; i < nkeys; i++)
+		argv[argc++] = keys[i];
+	for (int i = 0; i < nargs; i++)
+		argv[argc++] = args[i];
+	rc = rstore_append(r, argc, argv, NULL);
+	free(argv);
+	return rc;
+}
+
+static int noscript(const redisReply *rep)
+{
+	return rep->type == REDIS_REPLY_ERROR &&
+	       !strncmp(rep->str, "NOSCRIPT", 8);
+}
+
+int rstore_script_run(struct rstore *r, enum rstore_script_id id,
+		      int nkeys, const char *const *keys, int nargs,
+		      const char *const *args, redisReply **out)
+{
+	for (int eval = 0; eval < 2; eval++) {
+		if (rstore_script_append(r, id, eval, nkeys, keys, nargs,
+					 args) < 0 ||
+		    rstore_exec(r, out, 1) < 0)
+			return -1;
+		if (!noscript(*out))
+			return 0;
+		freeReplyObject(*out);
+		*out = NULL;
+	}
+	return -1;
+}
+
+void rstore_keys(char k[RK_N][RSTORE_KEY_MAX], const char *prefix,
+		 const char *user, const char *cust)
+{
+	static const char *const kinds[RK_N] = { "um", "ur", "upm", "upr",
+						  "cd", "ck", "cp", "names" };
+
+	for (int i = 0; i < RK_N; i++)
+		snprintf(k[i], RSTORE_KEY_MAX, "%.120s%s%s%.256s", prefix,
+			 kinds[i], i == RK_NAMES ? "" : ":",
+			 i == RK_NAMES ? "" : i < RK_CD ? user : cust);
+}

@@ -1,0 +1,206 @@
+/* rate_redis.c: the limits of doc/BEHAVIOUR.md §3 counted in Redis, shared
+ * by every box of a fleet.  One script run per RCPT (RSTORE_RCPT: check
+ * committed + every box's pending + this one, then reserve it), one per
+ * message (RSTORE_COMMIT), one per aborted transaction that reserved
+ * anything (RSTORE_RELEASE).  Scripts and keys: lib/rstore_lua.c.
+ *
+ * A reservation (pending) lives in Redis under the transaction's id,
+ * unique in the fleet (host, pid, a random start value, a counter), and
+ * expires by itself after a transaction's longest life, so a box that
+ * dies mid-transaction frees its room then. */
+#include "rate_store.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rstore_lua.h"
+#include "settings.h"
+
+static struct {
+	struct rstore *rs;
+	char box[64];
+	unsigned long long seq;
+} rd;
+
+int rate_redis_init(struct rstore *rs)
+{
+	unsigned r = 0;
+
+	rd.rs = rs;
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		r = (unsigned)getpid();
+	snprintf(rd.box, sizeof rd.box, "%.32s:%ld:%08x", cf.hostname,
+		 (long)getpid(), r);
+	return 0;
+}
+
+const char *rate_redis_error(void)
+{
+	return rd.rs ? rstore_error(rd.rs) : "no Redis client";
+}
+
+static void make_keys(char k[RK_N][RSTORE_KEY_MAX], const char *user,
+		      const char *cust)
+{
+	rstore_keys(k, cf.rate_store_prefix, user, cust);
+}
+
+static int push_hash(struct rate_stxn *t, uint64_t h)
+{
+	if (t->nh == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		uint64_t *p = realloc(t->h, cap * sizeof *p);
+		if (!p)
+			return -1;
+		t->h = p;
+		t->cap = cap;
+	}
+	t->h[t->nh++] = h;
+	return 0;
+}
+
+static int in_txn(const struct rate_stxn *t, uint64_t h)
+{
+	for (size_t i = 0; i < t->nh; i++)
+		if (t->h[i] == h)
+			return 1;
+	return 0;
+}
+
+/* {verdict, unew} from the rcpt script; -1 for anything else. */
+static int rcpt_reply(const redisReply *rep)
+{
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+	    rep->element[0]->type == REDIS_REPLY_INTEGER &&
+	    rep->element[0]->integer >= 0 && rep->element[0]->integer <= 3)
+		return (int)rep->element[0]->integer;
+	log_warn("rate_store: unexpected reply to the rcpt script%s%s",
+		 rep->type == REDIS_REPLY_ERROR ? ": " : "",
+		 rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+	return -1;
+}
+
+int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
+		    const struct rate_limits *lim)
+{
+	static const enum rate_verdict verdicts[4] = {
+		RATE_OK, RATE_USER_DAILY, RATE_CUST_DAILY, RATE_CUST_PEAK };
+	char k[RK_N][RSTORE_KEY_MAX], a[13][40];
+	const char *keys[7], *args[13];
+	uint64_t h = rate_file_hash(rcpt, strlen(rcpt));
+	int umsg = *t->user && !t->umsg, v;
+	redisReply *rep = NULL;
+
+	if (!*t->id)
+		snprintf(t->id, sizeof t->id, "%s:%llu", rd.box, ++rd.seq);
+	make_keys(k, t->user, t->cust);
+	snprintf(a[0], 40, "%d", *t->user != '\0');
+	snprintf(a[1], 40, "%d", *t->cust != '\0');
+	a[2][0] = '\0'; /* now: the server's clock */
+	snprintf(a[3], 40, "%s", "");
+	snprintf(a[4], 40, "%d", t->n + 1);
+	snprintf(a[5], 40, "%016llx", (unsigned long long)h);
+	snprintf(a[6], 40, "%d", umsg);
+	snprintf(a[7], 40, "%d", in_txn(t, h));
+	snprintf(a[8], 40, "%ld", lim->user_msgs);
+	snprintf(a[9], 40, "%ld", lim->user_rcpts);
+	snprintf(a[10], 40, "%ld", lim->cust_daily);
+	snprintf(a[11], 40, "%ld", lim->cust_peak);
+	snprintf(a[12], 40, "%ld", cf.data_timeout + cf.smtp_timeout + 60);
+	for (int i = 0; i < 13; i++)
+		args[i] = a[i];
+	args[3] = t->id;
+	for (int i = 0; i < 7; i++)
+		keys[i] = k[i];
+	if (rstore_script_run(rd.rs, RSTORE_RCPT, 7, keys, 13, args, &rep) < 0)
+		return -1;
+	v = rcpt_reply(rep);
+	freeReplyObject(rep);
+	if (v != 0)
+		return v < 0 ? -1 : (int)verdicts[v];
+	if (push_hash(t, h) < 0)
+		return RATE_FULL; /* reserved in Redis; released at reset */
+	t->n++;
+	t->umsg |= umsg;
+	return RATE_OK;
+}
+
+/* The commit script for user/cust with count recipients (hashes h[]):
+ * id "" and when > 0 for a replayed count. */
+static int commit_call(const char *id, int npend, const char *user,
+		       const char *cust, long count, const uint64_t *h,
+		       size_t nh, long when)
+{
+	char k[RK_N][RSTORE_KEY_MAX], a[6][40], (*hx)[17] = NULL;
+	const char **args = malloc((8 + nh) * sizeof *args), *keys[8];
+	redisReply *rep = NULL;
+	int rc = -1;
+
+	if (!args || (nh && !(hx = malloc(nh * sizeof *hx))))
+		goto out;
+	make_keys(k, user, cust);
+	snprintf(a[0], 40, "%d", *user != '\0');
+	snprintf(a[1], 40, "%d", *cust != '\0');
+	if (when > 0)
+		snprintf(a[2], 40, "%ld", when);
+	else
+		a[2][0] = '\0';
+	snprintf(a[3], 40, "%d", npend);
+	snprintf(a[4], 40, "%ld", count);
+	args[0] = a[0], args[1] = a[1], args[2] = a[2], args[3] = id;
+	args[4] = a[3], args[5] = a[4], args[6] = user, args[7] = cust;
+	for (size_t i = 0; i < nh; i++) {
+		snprintf(hx[i], sizeof hx[i], "%016llx", (unsigned long long)h[i]);
+		args[8 + i] = hx[i];
+	}
+	for (int i = 0; i < 8; i++)
+		keys[i] = k[i];
+	if (rstore_script_run(rd.rs, RSTORE_COMMIT, 8, keys, 8 + (int)nh,
+			      args, &rep) == 0) {
+		rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;
+		if (rc < 0)
+			log_warn("rate_store: commit script: %s", rep->str);
+		freeReplyObject(rep);
+	}
+out:
+	free(args);
+	free(hx);
+	return rc;
+}
+
+int rate_redis_commit(struct rate_stxn *t, long when)
+{
+	return commit_call(t->id, t->n, t->user, t->cust,
+			   (long)t->n + t->nlocal, *t->user ? t->h : NULL,
+			   *t->user ? t->nh : 0, when);
+}
+
+int rate_redis_replay(const char *user, const char *cust, long count,
+		      const uint64_t *h, size_t nh, long when)
+{
+	return commit_call("", 0, user, cust, count, h, nh, when);
+}
+
+int rate_redis_release(struct rate_stxn *t)
+{
+	char k[RK_N][RSTORE_KEY_MAX], n[16];
+	const char *keys[3], *args[2];
+	redisReply *rep = NULL;
+
+	if (!t->n && !t->umsg)
+		return 0;
+	make_keys(k, t->user, t->cust);
+	keys[0] = k[2], keys[1] = k[3], keys[2] = k[6];
+	snprintf(n, sizeof n, "%d", t->n);
+	args[0] = t->id, args[1] = n;
+	if (rstore_script_run(rd.rs, RSTORE_RELEASE, 3, keys, 2, args,
+			      &rep) < 0)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* rate_store.h: relay-policy's rate accounting, one interface over two
+ * stores (relay.conf rate_store):
+ *   local  the counters file of this box (policy/rate.c), the default
+ *   redis  counts shared by a fleet of boxes in Redis or Valkey
+ *          (policy/rate_redis.c over lib/rstore.h): every RCPT is one
+ *          atomic script run, so limits stay exact across boxes
+ * Same limits, same order of checks, same verdicts and replies for both.
+ * When Redis does not answer within rate_store_timeout: rate_store_fail
+ * = defer gives RATE_FULL (451 4.3.0), = local counts in the counters
+ * file and adds those counts to Redis once it is back (a log line says
+ * how much the fleet may have over-admitted meanwhile). */
+#ifndef RATE_STORE_H
+#define RATE_STORE_H
+
+#include <stdint.h>
+
+#include "rate.h"
+#include "rate_file.h"
+
+struct rate_stxn {
+	struct rate_txn *local;   /* the counters file's side */
+	char id[96];              /* this transaction's id in Redis, "" none */
+	char user[RATE_NAME_MAX], cust[RATE_NAME_MAX]; /* lowercased */
+	int n;                    /* recipients reserved in Redis: id:1..n */
+	int umsg;                 /* the user's message is reserved there */
+	int nlocal;               /* recipients admitted on local counts */
+	uint64_t *h;              /* every admitted recipient's hash */
+	size_t nh, cap;
+};
+
+/* Open the store(s) of relay.conf; as root, before privileges drop (the
+ * Redis AUTH file is read here).  0, or -1 (logged): no store, so every
+ * recipient gets 451 4.3.0. */
+int rate_store_open(void);
+void rate_store_close(void);
+/* 1 when rate_store names Redis. */
+int rate_store_shared(void);
+/* The Redis client (for the shared suspensions), or NULL. */
+struct rstore *rate_store_client(void);
+
+struct rate_stxn *rate_store_txn_new(void);
+void rate_store_txn_reset(struct rate_stxn *t);
+void rate_store_txn_free(struct rate_stxn *t);
+/* As rate_rcpt (policy/rate.h), on the configured store. */
+enum rate_verdict rate_store_rcpt(struct rate_stxn *t, const char *user,
+				  const char *customer, const char *rcpt,
+				  const struct rate_limits *lim, long now);
+/* As rate_commit. */
+void rate_store_commit(struct rate_stxn *t, long now);
+
+/* The Redis side (policy/rate_redis.c).  -1 when Redis did not answer;
+ * else a verdict (rcpt) or 0. */
+struct rstore;
+int rate_redis_init(struct rstore *rs);
+int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
+		    const struct rate_limits *lim);
+int rate_redis_commit(struct rate_stxn *t, long when);
+int rate_redis_release(struct rate_stxn *t);
+/* Count a message that Redis did not see (replayed later): user/cust
+ * "" for none, hashes of its recipients, when it was accepted. */
+int rate_redis_replay(const char *user, const char *cust, long count,
+		      const uint64_t *h, size_t nh, long when);
+const char *rate_redis_error(void);
+
+#endif

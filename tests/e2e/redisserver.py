@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""redisserver.py: a redis-server for a test, on 127.0.0.1 and a free
+port, in a temporary directory, without persistence, with an ACL user
+(`relay`, password `secret`) and the default user off.  stop() kills it
+(and the test's finally/with block calls it); start() again uses the same
+port, so the relays' rate_store URL stays right.
+
+    with RedisServer() as r:
+        r.url()          # redis://127.0.0.1:PORT/3
+        r.kill()         # SIGKILL, as a crash
+        r.start()        # back on the same port, empty
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from sink import free_port
+
+USER, PASSWORD = 'relay', 'secret'
+
+
+class RedisServer:
+    def __init__(self, port=None):
+        self.port = port or free_port('127.0.0.1')
+        self.dir = tempfile.mkdtemp(prefix='relaybox-redis-')
+        self.proc = None
+
+    def _conf(self):
+        path = os.path.join(self.dir, 'redis.conf')
+        with open(path, 'w') as f:
+            f.write('bind 127.0.0.1\nport %d\ndir %s\nsave ""\n'
+                    'appendonly no\ndaemonize no\nloglevel warning\n'
+                    'logfile %s\nuser default off\n'
+                    'user %s on >%s ~* &* +@all\n' %
+                    (self.port, self.dir, os.path.join(self.dir, 'log'),
+                     USER, PASSWORD))
+        return path
+
+    def start(self, timeout=20):
+        self.proc = subprocess.Popen(['redis-server', self._conf()],
+                                     stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('redis-server exited with %d' %
+                                   self.proc.returncode)
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), 1):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError('redis-server did not listen on %d' % self.port)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self):
+        self.kill()
+
+    def url(self, db=3):
+        return 'redis://127.0.0.1:%d/%d' % (self.port, db)
+
+    def write_auth(self, inst_dir):
+        """The instance's secrets/rate_store (the default rate_store_auth)."""
+        d = os.path.join(inst_dir, 'secrets')
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        with open(os.path.join(d, 'rate_store'), 'w') as f:
+            f.write('# the ACL user of the test redis\nuser %s\n'
+                    'password %s\n' % (USER, PASSWORD))
+        os.chmod(os.path.join(d, 'rate_store'), 0o600)
+
+    def cli(self, *args, db=3):
+        """redis-cli as the ACL user; its output (text)."""
+        r = subprocess.run(['redis-cli', '-p', str(self.port), '-n', str(db),
+                            '--user', USER, '--pass', PASSWORD,
+                            '--no-auth-warning'] + [str(a) for a in args],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=30)
+        return r.stdout
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
