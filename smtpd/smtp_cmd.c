@@ -186,3 +186,25 @@ int smtp_cmd_rcpt_params(const char *s, char *reply, size_t replysz)
 	snprintf(reply, replysz, "555 5.5.4 Unsupported parameter");
 	return 555;
 }
+
+int smtp_cmd_bdat(const char *arg, unsigned long long *size, int *last)
+{
+	size_t digits = strspn(arg, "0123456789");
+	const char *p = arg + digits;
+
+	/* 18 digits fit in 64 bits: a longer count is refused, not wrapped */
+	if (digits == 0 || digits > 18)
+		return -1;
+	*size = strtoull(arg, NULL, 10);
+	*last = 0;
+	if (!*p)
+		return 0;
+	if (*p != ' ')
+		return -1;
+	while (*p == ' ')
+		p++;
+	if (strcasecmp(p, "LAST") != 0)
+		return -1;
+	*last = 1;
+	return 0;
+}

@@ -47,6 +47,11 @@ int smtp_cmd_mail_params(const char *s, long size_max,
 /* RCPT TO parameters: none are supported (no DSN), so any is 555. */
 int smtp_cmd_rcpt_params(const char *s, char *reply, size_t replysz);
 
+/* BDAT's argument "<size> [LAST]" (RFC 3030): 0 with the chunk's size
+ * and whether it is the last, -1 when it is not that (the chunk's
+ * length is then unknown). */
+int smtp_cmd_bdat(const char *arg, unsigned long long *size, int *last);
+
 /* 1 when s has a byte >= 0x80 (an address that needs SMTPUTF8). */
 int smtp_cmd_has_8bit(const char *s);
 

@@ -1,4 +1,5 @@
-/* smtp_data.c: reading DATA (see smtp_data.h for the contract). */
+/* smtp_data.c: reading DATA, and the body checks DATA and BDAT share
+ * (see smtp_data.h for the contract). */
 #include "smtp_data.h"
 
 #include <errno.h>
@@ -12,31 +13,108 @@ int smtp_data_ok(const struct smtp_data_result *r)
 	return !r->bare && !r->toolong && !r->toobig && !r->werr && !r->loop;
 }
 
-/* Count the Received: fields of the header (up to its first empty
- * line), as the lines stream by: a mail loop shows as too many hops. */
-static void data_hops(const char *p, size_t n, int *in_header,
-		      struct smtp_data_result *r)
+int smtp_body_init(struct smtp_body *b, struct io *out, size_t line_max,
+		   size_t size_max, struct smtp_data_result *r, int bdat)
 {
-	if (!*in_header)
-		return;
-	if (n == 0)
-		*in_header = 0;
-	else if (n >= 9 && strncasecmp(p, "Received:", 9) == 0)
-		r->hops++;
+	memset(b, 0, sizeof *b);
+	memset(r, 0, sizeof *r);
+	b->out = out;
+	b->line_max = line_max;
+	b->cap = line_max < 3 ? 2 : line_max;
+	b->size_max = size_max;
+	b->r = r;
+	b->in_header = 1;
+	if (bdat && !(b->line = malloc(b->cap)))
+		return -1;
+	return 0;
 }
 
-/* Account for and write one unstuffed line (without its CRLF). */
-static void data_line(struct io *o, const char *p, size_t n,
-		      size_t size_max, struct smtp_data_result *r)
+void smtp_body_free(struct smtp_body *b)
 {
+	free(b->line);
+	b->line = NULL;
+}
+
+/* Count the Received: fields of the header (up to its first empty
+ * line), as the lines stream by: a mail loop shows as too many hops. */
+static void body_hops(struct smtp_body *b, const char *p, size_t n)
+{
+	if (!b->in_header)
+		return;
+	if (n == 0)
+		b->in_header = 0;
+	else if (n >= 9 && strncasecmp(p, "Received:", 9) == 0)
+		b->r->hops++;
+}
+
+void smtp_body_line(struct smtp_body *b, const char *p, size_t n,
+		    unsigned flags)
+{
+	struct smtp_data_result *r = b->r;
+
+	if (flags & (IO_BARE_LF | IO_BARE_CR))
+		r->bare = 1;
+	if ((flags & IO_TOOLONG) || n + 2 > b->line_max)
+		r->toolong = 1;
+	body_hops(b, p, n);
 	r->lines++;
 	r->size += n + 2;
-	if (r->size > size_max)
+	if (r->size > b->size_max)
 		r->toobig = 1;
-	if (!smtp_data_ok(r) || !o)
+	if (!smtp_data_ok(r) || !b->out)
 		return;
-	if (io_put(o, p, n) < 0 || io_put(o, "\r\n", 2) < 0)
+	if (io_put(b->out, p, n) < 0 || io_put(b->out, "\r\n", 2) < 0)
 		r->werr = 1;
+}
+
+/* BDAT: one byte onto the line under way.  Like io_getline, it keeps
+ * cap - 1 bytes, one more than a legal line: the rest of a longer one
+ * is dropped (smtp_body_line finds it too long). */
+static void body_keep(struct smtp_body *b, char c)
+{
+	if (b->len < b->cap - 1)
+		b->line[b->len++] = c;
+	else
+		b->r->toolong = 1;
+}
+
+static void body_emit(struct smtp_body *b, unsigned flags)
+{
+	smtp_body_line(b, b->line, b->len, flags);
+	b->len = 0;
+}
+
+void smtp_body_feed(struct smtp_body *b, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (b->cr) {
+			b->cr = 0;
+			if (c == '\n') {
+				body_emit(b, IO_CRLF);
+				continue;
+			}
+			b->r->bare = 1; /* a CR not before LF: kept as text */
+			body_keep(b, '\r');
+		}
+		if (c == '\r')
+			b->cr = 1;
+		else if (c == '\n')
+			body_emit(b, IO_BARE_LF);
+		else
+			body_keep(b, c);
+	}
+}
+
+void smtp_body_end(struct smtp_body *b)
+{
+	if (b->cr) {
+		b->cr = 0;
+		b->r->bare = 1;
+		body_keep(b, '\r');
+	}
+	if (b->len)
+		body_emit(b, IO_CRLF);
 }
 
 int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
@@ -45,11 +123,12 @@ int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 	/* io_getline keeps max-1 bytes; one more than a legal line (without
 	 * CRLF: line_max - 2) tells a too-long line from a full one */
 	size_t cap = line_max < 3 ? 2 : line_max, len;
+	struct smtp_body b;
 	char *line = malloc(cap);
 	unsigned flags;
-	int rc = -1, prev_crlf = 1, in_header = 1;
+	int rc = -1, prev_crlf = 1;
 
-	memset(r, 0, sizeof *r);
+	smtp_body_init(&b, o, line_max, size_max, r, 0);
 	if (!line) {
 		io->err = IO_ERR_SYS;
 		return -1;
@@ -58,10 +137,6 @@ int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 		int got = io_getline(io, line, cap, &len, &flags);
 		if (got <= 0 || (flags & IO_PARTIAL))
 			break;
-		if (flags & (IO_BARE_LF | IO_BARE_CR))
-			r->bare = 1;
-		if ((flags & IO_TOOLONG) || len + 2 > line_max)
-			r->toolong = 1;
 		/* the end is CR LF "." CR LF and nothing else: "\n.\r\n" is not */
 		if (flags == IO_CRLF && len == 1 && line[0] == '.' && prev_crlf) {
 			rc = 0;
@@ -70,8 +145,7 @@ int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 		prev_crlf = !(flags & IO_BARE_LF);
 		{
 			int dot = line[0] == '.';
-			data_hops(line + dot, len - dot, &in_header, r);
-			data_line(o, line + dot, len - dot, size_max, r);
+			smtp_body_line(&b, line + dot, len - dot, flags);
 		}
 	}
 	if (rc < 0 && io->err == IO_ERR_NONE)

@@ -1,8 +1,12 @@
-/* smtp_data.h: the DATA reader.  Reads the message text after 354 up to
- * the one true end, a line "." ended by CRLF, removes dot-stuffing, and
- * streams the text (CRLF line ends) to a file descriptor or an io.  A bare LF or
- * bare CR anywhere spoils the whole message but is never taken as a line
- * end or as the end of data (SMTP smuggling). */
+/* smtp_data.h: the message body readers.  DATA: reads the text after
+ * 354 up to the one true end, a line "." ended by CRLF, removes
+ * dot-stuffing, and streams the text (CRLF line ends) to a file
+ * descriptor or an io.  BDAT (RFC 3030): chunks of raw bytes, put
+ * together into lines across chunk boundaries (smtp_body_feed).  Both
+ * go through the same line checks (smtp_body_line): a bare LF or bare CR
+ * anywhere spoils the whole message but is never taken as a line end or
+ * as the end of data (SMTP smuggling); a line over line_max, a message
+ * over size_max and too many Received: fields spoil it too. */
 #ifndef SMTP_DATA_H
 #define SMTP_DATA_H
 
@@ -19,7 +23,35 @@ struct smtp_data_result {
 	int werr;         /* writing to the output failed (e.g. EPIPE) */
 	size_t hops;      /* Received: fields in the header (RFC 5321 6.3) */
 	int loop;         /* set by the caller: hops over its limit */
+	size_t chunks;    /* set by the caller: BDAT commands (0: DATA) */
 };
+
+/* The checks on the message's lines, and where the good ones go. */
+struct smtp_body {
+	struct io *out;           /* NULL: discard */
+	size_t line_max, size_max;
+	struct smtp_data_result *r;
+	int in_header;
+	/* BDAT: the line under way across chunks (cap bytes) */
+	char *line;
+	size_t len, cap;
+	int cr;                   /* the last byte fed was a CR */
+};
+
+/* Start a message (r zeroed); for BDAT with a line buffer (bdat 1).
+ * -1 when out of memory. */
+int smtp_body_init(struct smtp_body *b, struct io *out, size_t line_max,
+		   size_t size_max, struct smtp_data_result *r, int bdat);
+void smtp_body_free(struct smtp_body *b);
+/* One line of text without its line end; flags as io_getline's. */
+void smtp_body_line(struct smtp_body *b, const char *p, size_t n,
+		    unsigned flags);
+/* BDAT: n raw bytes of a chunk (not dot-stuffed); lines may be cut
+ * anywhere, even between CR and LF. */
+void smtp_body_feed(struct smtp_body *b, const char *p, size_t n);
+/* BDAT LAST: a CR left over is a bare CR; a last line without CRLF gets
+ * one (the queue's messages end in CRLF). */
+void smtp_body_end(struct smtp_body *b);
 
 /* Read DATA from io; write the text to outfd (-1: discard).  Stops
  * writing at the first problem but always reads to the end.  line_max

@@ -154,8 +154,9 @@ void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 	char rcpt[ADDR_MAX + 1], reply[128], *copy;
 	const char *rest;
 
-	if (!s->in_mail) {
-		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+	if (!s->in_mail || s->bdat) {
+		smtp_reply(s, "503 5.5.1 Error: %s", s->bdat ?
+			   "RCPT after BDAT" : "need MAIL command");
 		smtp_session_error(s);
 		return;
 	}

@@ -19,8 +19,9 @@
 
 /* last: the command must end a pipelined group (RFC 2920 3.1: EHLO,
  * DATA, VRFY, NOOP; and HELO): the client waits for its reply before
- * sending more.  STARTTLS drops what came with it (smtp_tls.c), QUIT's
- * followers are never read, AUTH is checked by its own exchange. */
+ * sending more; BDAT does not (RFC 3030 4.2).  STARTTLS drops what came
+ * with it (smtp_tls.c), QUIT's followers are never read, AUTH is
+ * checked by its own exchange. */
 static const struct {
 	const char *verb;
 	smtp_handler *fn;
@@ -32,6 +33,7 @@ static const struct {
 	{ "NOOP", smtp_verb_noop, 1 },   { "QUIT", smtp_verb_quit, 0 },
 	{ "VRFY", smtp_verb_vrfy, 1 },   { "HELP", smtp_verb_help, 0 },
 	{ "STARTTLS", smtp_tls_starttls, 0 }, { "AUTH", smtp_auth_cmd, 0 },
+	{ "BDAT", smtp_txn_bdat, 0 },
 };
 
 /* The session's deadline holds inside a read too: a client that trickles
@@ -344,6 +346,7 @@ void smtp_session_reset_tx(struct smtp_session *s, int tell_policy)
 {
 	int was_open = s->in_mail;
 
+	smtp_bdat_abort(s);
 	for (size_t i = 0; i < s->nrcpt; i++)
 		free(s->rcpt[i]);
 	free(s->rcpt);

@@ -36,6 +36,7 @@ struct smtp_session {
 	int smtputf8, body8;
 	char **rcpt;
 	size_t nrcpt;
+	struct smtp_bdat *bdat;   /* a BDAT message under way (smtp_bdat.c) */
 	/* accounting */
 	long commands, errors;
 	time_t start;
@@ -100,7 +101,10 @@ const char *smtp_session_proto(const struct smtp_session *s);
 typedef void smtp_handler(struct smtp_session *s, char *arg);
 smtp_handler smtp_verb_helo, smtp_verb_ehlo, smtp_verb_rset, smtp_verb_noop,
     smtp_verb_quit, smtp_verb_vrfy, smtp_verb_help, smtp_mail_from,
-    smtp_mail_rcpt, smtp_txn_data, smtp_tls_starttls, smtp_auth_cmd;
+    smtp_mail_rcpt, smtp_txn_data, smtp_txn_bdat, smtp_tls_starttls,
+    smtp_auth_cmd;
+/* Give up the BDAT message under way, if any (smtp_session_reset_tx). */
+void smtp_bdat_abort(struct smtp_session *s);
 
 /* One session on the connected fds; returns an exit status.  May run
  * again in the same process (a pool worker): every per-session field is

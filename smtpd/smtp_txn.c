@@ -1,11 +1,11 @@
 /* smtp_txn.c: the DATA command: ask policy, open a queue job, read the
  * message straight into relay-queue, take policy's answer, and answer
  * 250 only when the queue said the message is durable.  Then tell
- * policy to count it. */
+ * policy to count it.  BDAT (smtp_bdat.c) opens and settles its message
+ * with the same functions (smtp_txn.h). */
 #include "smtp_session.h"
 #include "runsock.h"
-#include "smtp_data.h"
-#include "smtp_queue.h"
+#include "smtp_txn.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
@@ -187,35 +187,24 @@ static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 	return txn_queue_failed(s, st, text) ? -1 : 0;
 }
 
-static void txn_log(struct smtp_session *s, const char *qid,
-		    const struct smtp_data_result *r, const char *result)
+void smtp_txn_log(struct smtp_session *s, const char *qid,
+		  const struct smtp_data_result *r, const char *result)
 {
-	char helo[3 * 128], from[3 * ADDR_MAX + 1];
+	char helo[3 * 128], from[3 * ADDR_MAX + 1], chunks[32] = "";
 
 	log_field(helo, sizeof helo, s->helo, strlen(s->helo));
 	log_field(from, sizeof from, s->from, strlen(s->from));
-	log_info("%s: client=%s helo=%s from=<%s> nrcpt=%zu size=%zu result=%s",
+	if (r->chunks)
+		snprintf(chunks, sizeof chunks, " bdat=%zu", r->chunks);
+	log_info("%s: client=%s helo=%s from=<%s> nrcpt=%zu size=%zu%s result=%s",
 		 qid[0] ? qid : "NOQUEUE", s->ip, helo, from, s->nrcpt,
-		 r->size, result);
+		 r->size, chunks, result);
 }
 
-/* 0 when DATA may start: sequence right, policy agrees, queue is up. */
-static int txn_start(struct smtp_session *s, const char *arg,
-		     struct smtp_queue_job *j)
+int smtp_txn_open(struct smtp_session *s, struct smtp_queue_job *j)
 {
 	char path[4096];
 
-	if (!s->in_mail || !s->nrcpt) {
-		smtp_reply(s, "503 5.5.1 Error: need %s command",
-			   s->in_mail ? "RCPT" : "MAIL");
-		smtp_session_error(s);
-		return -1;
-	}
-	if (*arg) {
-		smtp_reply(s, "501 5.5.4 Syntax: DATA");
-		smtp_session_error(s);
-		return -1;
-	}
 	if (data_policy(s) < 0)
 		return -1;
 	runsock_path(RUNSOCK_QUEUE, path, sizeof path);
@@ -227,13 +216,70 @@ static int txn_start(struct smtp_session *s, const char *arg,
 	return 0;
 }
 
+/* 0 when DATA may start: sequence right, policy agrees, queue is up. */
+static int txn_start(struct smtp_session *s, const char *arg,
+		     struct smtp_queue_job *j)
+{
+	if (s->bdat) { /* RFC 3030 2: DATA and BDAT never mix */
+		smtp_reply(s, "503 5.5.1 Error: DATA after BDAT");
+		smtp_session_error(s);
+		smtp_session_reset_tx(s, 1);
+		return -1;
+	}
+	if (!s->in_mail || !s->nrcpt) {
+		smtp_reply(s, "503 5.5.1 Error: need %s command",
+			   s->in_mail ? "RCPT" : "MAIL");
+		smtp_session_error(s);
+		return -1;
+	}
+	if (*arg) {
+		smtp_reply(s, "501 5.5.4 Syntax: DATA");
+		smtp_session_error(s);
+		return -1;
+	}
+	return smtp_txn_open(s, j);
+}
+
+void smtp_txn_settle(struct smtp_session *s, struct smtp_queue_job *j,
+		     struct smtp_data_result *r)
+{
+	struct smtp_admit admit = { .proof = "" };
+	char qid[64] = "", text[256];
+	int queued = 0; /* 1 queued, -1 refused for good by relay-queue */
+
+	r->loop = r->hops > (size_t)cf.hops_max;
+	if (smtp_data_ok(r) && txn_verdict(s, &admit) < 0) {
+		smtp_queue_abort(j, (int)cf.data_timeout * 1000, text, sizeof text);
+		smtp_txn_log(s, qid, r, "policy-refused");
+		smtp_session_reset_tx(s, 1);
+		return;
+	}
+	if (smtp_data_ok(r)) {
+		queued = txn_finish(s, j, &admit, qid, sizeof qid);
+	} else {
+		int st = smtp_queue_abort(j, (int)cf.data_timeout * 1000, text,
+					  sizeof text);
+		if (r->bare || r->toobig || r->toolong || r->loop) {
+			txn_refuse(s, r);
+			smtp_session_error(s);
+		} else { /* relay-queue stopped reading: ask it why */
+			queued = txn_queue_failed(s, st, text) ? -1 : 0;
+		}
+	}
+	smtp_txn_log(s, qid, r, queued > 0 ? "queued" : queued < 0 ?
+		     "queue-refused" : r->loop ? "loop" : r->bare ? "bare-lf-cr" :
+		     r->toobig ? "too-big" : r->toolong ? "line-too-long" :
+		     "tempfail");
+	if (queued > 0)
+		txn_commit(s, qid);
+	smtp_session_reset_tx(s, queued <= 0);
+}
+
 void smtp_txn_data(struct smtp_session *s, char *arg)
 {
 	struct smtp_queue_job j;
 	struct smtp_data_result r;
-	struct smtp_admit admit = { .proof = "" };
-	char qid[64] = "", text[256];
-	int queued = 0; /* 1 queued, -1 refused for good by relay-queue */
+	char text[256];
 
 	if (txn_start(s, arg, &j) < 0)
 		return;
@@ -247,35 +293,11 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 	if (smtp_data_copy(&s->io, j.out, (size_t)cf.line_max,
 			   (size_t)cf.message_size_max, &r) < 0) {
 		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
-		txn_log(s, qid, &r, "aborted");
+		smtp_txn_log(s, "", &r, "aborted");
 		if (s->io.err == IO_ERR_TIMEOUT)
 			smtp_session_close421(s, "4.4.2", "Error: timeout exceeded");
 		s->quit = 1;
 		return;
 	}
-	r.loop = r.hops > (size_t)cf.hops_max;
-	if (smtp_data_ok(&r) && txn_verdict(s, &admit) < 0) {
-		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
-		txn_log(s, qid, &r, "policy-refused");
-		smtp_session_reset_tx(s, 1);
-		return;
-	}
-	if (smtp_data_ok(&r)) {
-		queued = txn_finish(s, &j, &admit, qid, sizeof qid);
-	} else {
-		int st = smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text,
-					  sizeof text);
-		if (r.bare || r.toobig || r.toolong || r.loop) {
-			txn_refuse(s, &r);
-			smtp_session_error(s);
-		} else { /* relay-queue stopped reading: ask it why */
-			queued = txn_queue_failed(s, st, text) ? -1 : 0;
-		}
-	}
-	txn_log(s, qid, &r, queued > 0 ? "queued" : queued < 0 ? "queue-refused" :
-		r.loop ? "loop" : r.bare ? "bare-lf-cr" : r.toobig ? "too-big" :
-		r.toolong ? "line-too-long" : "tempfail");
-	if (queued > 0)
-		txn_commit(s, qid);
-	smtp_session_reset_tx(s, queued <= 0);
+	smtp_txn_settle(s, &j, &r);
 }

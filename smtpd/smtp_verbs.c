@@ -1,5 +1,6 @@
 /* smtp_verbs.c: the simple verbs: HELO, EHLO, RSET, NOOP, QUIT, VRFY,
- * HELP.  MAIL/RCPT are in smtp_mail.c, DATA in smtp_queue.c. */
+ * HELP.  MAIL/RCPT are in smtp_mail.c, DATA in smtp_txn.c, BDAT in
+ * smtp_bdat.c. */
 #include "smtp_session.h"
 #include "log.h"
 #include "settings.h"
@@ -49,7 +50,7 @@ void smtp_verb_helo(struct smtp_session *s, char *arg)
 
 void smtp_verb_ehlo(struct smtp_session *s, char *arg)
 {
-	const char *ext[8];
+	const char *ext[10];
 	char size[40];
 	size_t n = 0;
 
@@ -62,6 +63,7 @@ void smtp_verb_ehlo(struct smtp_session *s, char *arg)
 	ext[n++] = "8BITMIME";
 	ext[n++] = "ENHANCEDSTATUSCODES";
 	ext[n++] = "SMTPUTF8";
+	ext[n++] = "CHUNKING";
 	if (cf.tls_cert[0] && !s->tls)
 		ext[n++] = "STARTTLS";
 	if (s->tls)
@@ -102,5 +104,5 @@ void smtp_verb_help(struct smtp_session *s, char *arg)
 {
 	(void)arg;
 	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
-		      "QUIT VRFY HELP STARTTLS AUTH");
+		      "QUIT VRFY HELP STARTTLS AUTH BDAT");
 }

@@ -9,7 +9,9 @@ transport and authenticator of doc/clients/exim.md, read from the guide
   - trusted by address on port 25.
 Each message, submitted with `exim -C CONF -odq -f SENDER RCPT` and sent
 by a queue run `exim -C CONF -qff`, must reach the sink once and
-byte-exact.
+byte-exact.  Exim sends with BDAT when CHUNKING is offered (its
+hosts_try_chunking defaults to all hosts): the relay's log line and
+Exim's K flag say it did.
 
 Needs root (the relay on ports 25/587; Exim keeps its uid when run by
 root) and the Debian archive the first time; prints SKIP otherwise."""
@@ -70,6 +72,12 @@ def run(relay, root, rules, recipe, sender, auth):
                      r.stdout + log[-1500:], auth=auth)
         check('%s: Exim logged the delivery to the relay' % recipe,
               ' => %s' % TO in log and relay.addr in log, log[-1500:])
+        # K: "the message was sent with CHUNKING" in Exim's log line
+        check('%s: Exim sent it with BDAT (K, and the relay counted '
+              'chunks)' % recipe, any(' => %s' % TO in l and ' K ' in l
+                                      for l in log.splitlines()) and
+              any('bdat=' in l and 'result=queued' in l and sender in l
+                  for l in relay.inst.log().splitlines()), log[-800:])
     finally:
         if not os.environ.get('KEEP'):
             shutil.rmtree(top, ignore_errors=True)

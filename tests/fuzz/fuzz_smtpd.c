@@ -6,6 +6,9 @@
  * relay-smtpd connects to: policy accepts everything (a recipient that
  * starts with "r" is refused), queue takes every message.  Whatever the
  * client sends:
+ * BDAT's size is filled in, so that mutations keep chunks whole: "BDAT ?"
+ * becomes "BDAT <n>", n the bytes from the end of its line to the next
+ * "BDAT " or the end of the input (a fixed number stays as it is).
  * - every reply line is "NNN " or "NNN-" (2xx-5xx) and ends in CRLF;
  * - every message relay-queue receives has CRLF line ends only (no bare
  *   CR or LF: SMTP smuggling) and ends in CRLF;
@@ -179,6 +182,45 @@ static void fs_setup(void)
 
 /* ---- the client side ---- */
 
+/* The input with each "BDAT ?" given its chunk's size (see above);
+ * *n is updated.  malloc'd. */
+static char *fs_fill_bdat(const uint8_t *data, size_t *n)
+{
+	const char *in = (const char *)data, *end = in + *n, *p = in;
+	char *out = malloc(*n + 1), *o = out;
+
+	if (!out)
+		abort();
+	while (p < end) {
+		const char *q = memmem(p, (size_t)(end - p), "BDAT ?", 6);
+		const char *eol, *next;
+		size_t len, grow;
+		if (!q)
+			break;
+		memcpy(o, p, (size_t)(q - p) + 5);
+		o += q - p + 5;
+		p = q + 6;
+		eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+		eol = eol ? eol + 2 : end;
+		next = memmem(eol, (size_t)(end - eol), "BDAT ", 5);
+		len = (size_t)((next ? next : end) - eol);
+		/* 18 digits at most; the '?' was one of them */
+		grow = (size_t)(o - out) + 20 + (size_t)(end - p);
+		{
+			size_t off = (size_t)(o - out);
+			out = realloc(out, grow + 1);
+			if (!out)
+				abort();
+			o = out + off;
+		}
+		o += sprintf(o, "%zu", len);
+	}
+	memcpy(o, p, (size_t)(end - p));
+	o += end - p;
+	*n = (size_t)(o - out);
+	return out;
+}
+
 struct fs_out {
 	int fd;
 	char *buf;
@@ -223,13 +265,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fs_out out = { 0 };
 	pthread_t t;
 	int sv[2], big = 1 << 20, said = 0, before;
+	char *in;
 
 	fs_setup();
+	in = fs_fill_bdat(data, &size);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		abort();
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-	if (size && write(sv[0], data, size) != (ssize_t)size)
+	if (size && write(sv[0], in, size) != (ssize_t)size)
 		abort();
+	free(in);
 	shutdown(sv[0], SHUT_WR);
 	out.fd = sv[0];
 	pthread_create(&t, NULL, fs_drain, &out);

@@ -170,8 +170,37 @@ static void test_rcpt_params(void)
 	T_CHECK("8bit no", !smtp_cmd_has_8bit("jorg@example.com"));
 }
 
+/* BDAT's argument: a size and maybe LAST, nothing else. */
+static const struct {
+	const char *arg;
+	int rc;
+	unsigned long long size;
+	int last;
+} bdat_cases[] = {
+	{ "0", 0, 0, 0 }, { "0 LAST", 0, 0, 1 }, { "1000 last", 0, 1000, 1 },
+	{ "42  LAST", 0, 42, 1 }, { "999999999999999999", 0, 999999999999999999ULL, 0 },
+	{ "", -1, 0, 0 }, { "LAST", -1, 0, 0 }, { "1000000000000000000", -1, 0, 0 },
+	{ "-1", -1, 0, 0 }, { "+5", -1, 0, 0 }, { "5x", -1, 0, 0 },
+	{ "5 LASTX", -1, 0, 0 }, { "5 LAST x", -1, 0, 0 }, { "0x10", -1, 0, 0 },
+	{ "5\tLAST", -1, 0, 0 }, { "5 FIRST", -1, 0, 0 },
+};
+
+static void test_bdat(void)
+{
+	for (size_t i = 0; i < sizeof bdat_cases / sizeof bdat_cases[0]; i++) {
+		unsigned long long size = 7;
+		int last = 7, rc = smtp_cmd_bdat(bdat_cases[i].arg, &size, &last);
+		char name[96];
+		snprintf(name, sizeof name, "bdat \"%s\"", bdat_cases[i].arg);
+		T_CHECK(name, rc == bdat_cases[i].rc &&
+			      (rc || (size == bdat_cases[i].size &&
+				      last == bdat_cases[i].last)));
+	}
+}
+
 int main(void)
 {
+	test_bdat();
 	test_check();
 	test_split();
 	test_after();

@@ -1,6 +1,7 @@
 // links: smtpd/smtp_data.c
 /* test_smtp_data.c: the DATA reader over a pipe: dot-unstuffing, the one
- * true end (CRLF.CRLF), bare LF/CR smuggling shapes, size and line limits. */
+ * true end (CRLF.CRLF), bare LF/CR smuggling shapes, size and line limits;
+ * the BDAT chunk feeder cut at every place (smtp_body_feed). */
 #include "t.h"
 #include "io.h"
 #include "../../smtpd/smtp_data.h"
@@ -207,6 +208,89 @@ static void test_hops(void)
 	}
 }
 
+/* BDAT: raw bytes (no dot-stuffing, no end line), the same checks as
+ * DATA, whatever the chunk boundaries. */
+static const struct {
+	const char *name, *in, *out; /* out NULL: refused */
+	int bare, toolong, toobig;
+	size_t hops;
+} bdat_cases[] = {
+	{ "bdat simple", "Subject: x\r\n\r\nhello\r\n",
+	  "Subject: x\r\n\r\nhello\r\n", 0, 0, 0, 0 },
+	{ "bdat empty", "", "", 0, 0, 0, 0 },
+	{ "bdat dots are text", ".\r\n..\r\n.x\r\n", ".\r\n..\r\n.x\r\n",
+	  0, 0, 0, 0 },
+	{ "bdat last line gets CRLF", "a\r\nb", "a\r\nb\r\n", 0, 0, 0, 0 },
+	{ "bdat hops", "Received: a\r\nreceived: b\r\n\r\nReceived: c\r\n",
+	  NULL, 0, 0, 0, 2 },
+	{ "bdat bare LF", "a\nb\r\n", NULL, 1, 0, 0, 0 },
+	{ "bdat bare CR", "a\rb\r\n", NULL, 1, 0, 0, 0 },
+	{ "bdat CR at the end", "a\r\nb\r", NULL, 1, 0, 0, 0 },
+	{ "bdat smuggle \\n.\\n", "a\r\n\n.\nMAIL FROM:<x>\r\n", NULL,
+	  1, 0, 0, 0 },
+	{ "bdat CR CR LF", "a\r\r\n", NULL, 1, 0, 0, 0 },
+	{ "bdat line of 21", "0123456789012345678\r\n", NULL, 0, 1, 0, 0 },
+	{ "bdat line of 20", "012345678901234567\r\n",
+	  "012345678901234567\r\n", 0, 0, 0, 0 },
+	{ "bdat at the size", "0123456789\r\n0123456789\r\n"
+	  "0123456789\r\n0123456789\r\n0123456789\r\n",
+	  "0123456789\r\n0123456789\r\n"
+	  "0123456789\r\n0123456789\r\n0123456789\r\n", 0, 0, 0, 0 },
+	{ "bdat over the size", "0123456789\r\n0123456789\r\n"
+	  "0123456789\r\n0123456789\r\n0123456789\r\n\r\n", NULL,
+	  0, 0, 1, 0 },
+};
+
+/* Feed in in chunks cut at cut (0: one chunk) or every byte (cut -1). */
+static void bdat_feed(size_t i, long cut)
+{
+	const char *in = bdat_cases[i].in;
+	size_t n = strlen(in);
+	int fd = memfd_create("out", 0);
+	struct io o;
+	struct smtp_body b;
+	struct smtp_data_result r;
+	char name[160], got[512];
+	ssize_t k;
+
+	io_init(&o, -1, fd, 0);
+	/* line_max 20 (CRLF included), size_max 60 */
+	if (fd < 0 || smtp_body_init(&b, &o, 20, 60, &r, 1) < 0) {
+		T_CHECK("bdat setup", 0);
+		return;
+	}
+	if (cut < 0)
+		for (size_t j = 0; j < n; j++)
+			smtp_body_feed(&b, in + j, 1);
+	else {
+		smtp_body_feed(&b, in, (size_t)cut);
+		smtp_body_feed(&b, in + cut, n - (size_t)cut);
+	}
+	smtp_body_end(&b);
+	io_flush(&o);
+	k = pread(fd, got, sizeof got - 1, 0);
+	got[k < 0 ? 0 : k] = '\0';
+	snprintf(name, sizeof name, "%s (cut %ld)", bdat_cases[i].name, cut);
+	T_CHECK(name, r.bare == bdat_cases[i].bare &&
+		      r.toolong == bdat_cases[i].toolong &&
+		      r.toobig == bdat_cases[i].toobig &&
+		      r.hops == bdat_cases[i].hops &&
+		      (!bdat_cases[i].out || (smtp_data_ok(&r) &&
+		       strcmp(got, bdat_cases[i].out) == 0 &&
+		       r.size == strlen(got))));
+	smtp_body_free(&b);
+	close(fd);
+}
+
+static void test_bdat(void)
+{
+	for (size_t i = 0; i < sizeof bdat_cases / sizeof bdat_cases[0]; i++) {
+		bdat_feed(i, -1);
+		for (size_t cut = 0; cut <= strlen(bdat_cases[i].in); cut++)
+			bdat_feed(i, (long)cut);
+	}
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -214,5 +298,6 @@ int main(void)
 	test_line_limit();
 	test_write_error();
 	test_hops();
+	test_bdat();
 	return t_done();
 }

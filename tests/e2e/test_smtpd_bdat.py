@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""test_smtpd_bdat.py: CHUNKING (RFC 3030) on receive, from a raw client,
+in a real instance delivering to a real receiver (aiosmtpd, harness.Sink).
+
+Every message sent with BDAT arrives at the receiver byte-exact (after the
+relay's Received: field): chunk boundaries inside a CRLF and inside a
+header, a 0-length LAST, lines that are only "." or start with one (a BDAT
+chunk is not dot-stuffed, so relay-remote must stuff them for DATA: the
+smuggling shapes in a chunk stay text), pipelined chunks.  Refusals come
+with the right code and the chunk's bytes are always consumed (the next
+command is answered as a command): BDAT without MAIL or RCPT, after a
+refused RCPT, past the size limit (552 5.3.4), a bare LF or CR (550
+5.6.11), a line too long (550 5.5.2), DATA or RCPT after BDAT (503),
+BODY=BINARYMIME (not offered); a BDAT without a readable size ends the
+session (501)."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Instance, Raw, Sink, check, finish, strip_trace  # noqa: E402
+
+FROM = b'sender@example.com'
+SIZE_MAX = 20000
+
+
+def session(inst):
+    r = Raw(inst.port)
+    r.reply()
+    code, lines = r.cmd(b'EHLO client.example.com\r\n')
+    return r, [l.upper() for l in lines[1:]]
+
+
+def mail(r, rcpts=(b'someone@example.org',)):
+    ok = r.cmd(b'MAIL FROM:<%s>\r\n' % FROM)[0] == 250
+    for rc in rcpts:
+        ok = r.cmd(b'RCPT TO:<%s>\r\n' % rc)[0] == 250 and ok
+    return ok
+
+
+def bdat(r, data, last=False):
+    return r.cmd(b'BDAT %d%s\r\n%s' % (len(data), b' LAST' if last else b'',
+                                      data))
+
+
+def queued(inst):
+    time.sleep(0.2)
+    return len([l for l in inst.log().splitlines()
+                if 'relay-smtpd' in l and 'result=queued' in l])
+
+
+def arrived(sink, mid, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = [m for m in list(sink.messages) if mid in m.data]
+        if got:
+            return got
+        time.sleep(0.2)
+    return []
+
+
+def msg(mid, body=b'hello\r\n'):
+    return (b'From: <sender@example.com>\r\nSubject: chunks\r\n'
+            b'Message-ID: <%s>\r\n\r\n%s' % (mid, body))
+
+
+def send_chunks(inst, chunks):
+    """One message in these chunks (the last with LAST); the replies."""
+    r, _ = session(inst)
+    codes = [mail(r)]
+    for i, c in enumerate(chunks):
+        codes.append(bdat(r, c, i + 1 == len(chunks)))
+    codes.append(r.cmd(b'NOOP\r\n')[0])
+    r.close()
+    return codes
+
+
+def test_ehlo(inst):
+    r, ext = session(inst)
+    check('EHLO advertises CHUNKING', 'CHUNKING' in ext, repr(ext))
+    check('EHLO: no BINARYMIME (it cannot be carried on)',
+          'BINARYMIME' not in ext, repr(ext))
+    code, _ = r.cmd(b'MAIL FROM:<%s> BODY=BINARYMIME\r\n' % FROM)
+    check('BODY=BINARYMIME refused 501', code == 501, str(code))
+    r.close()
+
+
+def test_exact(inst, sink):
+    """Boundaries in a CRLF, in a header, a 0-length LAST; dots."""
+    m1 = msg(b'split@test', b'.\r\n..two\r\n.\r\nMAIL FROM:<x@evil>\r\n'
+             b'\r\n.\r\nend\r\n')
+    cut1 = m1.index(b'\r\n') + 1          # between CR and LF
+    cut2 = m1.index(b'Subject:') + 4       # inside a header name
+    chunks = [m1[:cut1], m1[cut1:cut2], m1[cut2:], b'']
+    codes = send_chunks(inst, chunks)
+    check('split chunks: each 250, the 0-length LAST queues',
+          codes[0] and all(c[0] == 250 for c in codes[1:-1]) and
+          'queued as' in codes[-2][1][0] and codes[-1] == 250, repr(codes))
+    got = arrived(sink, b'<split@test>')
+    check('split chunks arrive byte-exact (dot lines stuffed on and '
+          'unstuffed by the receiver)', got and strip_trace(got[0].data) == m1,
+          got and got[0].data[-200:])
+    check('the "." line in a chunk sent nothing of its own',
+          len([m for m in list(sink.messages) if b'x@evil' in
+               (m.mail_from or '').encode()]) == 0)
+    m2 = msg(b'nocrlf@test', b'last line without CRLF')
+    codes = send_chunks(inst, [m2])
+    got = arrived(sink, b'<nocrlf@test>')
+    check('a last line without CRLF gets one', got and
+          strip_trace(got[0].data) == m2 + b'\r\n', repr(codes))
+    check('the log counts the BDAT commands', any(
+        'bdat=4 result=queued' in l for l in inst.log().splitlines()),
+        inst.log_tail(5))
+
+
+def test_pipelined(inst, sink):
+    m = msg(b'pipe-bdat@test', (b'x' * 98 + b'\r\n') * 30)
+    r, _ = session(inst)
+    r.send(b'MAIL FROM:<%s>\r\nRCPT TO:<p1@example.org>\r\n'
+           b'RCPT TO:<p2@example.org>\r\nBDAT 1000\r\n%sBDAT %d LAST\r\n%s'
+           % (FROM, m[:1000], len(m) - 1000, m[1000:]))
+    replies = [r.reply() for _ in range(5)]
+    check('pipelined MAIL, RCPTs, BDATs: 250 each, the last queued',
+          all(c == 250 for c, _ in replies) and
+          'queued as' in replies[-1][1][0], repr(replies))
+    r.close()
+    got = arrived(sink, b'<pipe-bdat@test>')
+    check('pipelined chunks arrive byte-exact, to both recipients',
+          got and strip_trace(got[0].data) == m and
+          sorted(got[0].rcpts) == ['p1@example.org', 'p2@example.org'],
+          got and repr(got[0]))
+
+
+def test_sequence(inst):
+    before = queued(inst)
+    r, _ = session(inst)
+    code, lines = bdat(r, b'MAIL FROM:<x@evil>\r\n', True)
+    check('BDAT without MAIL 503 5.5.1', code == 503 and
+          lines[0].startswith('5.5.1'), repr((code, lines)))
+    check('its bytes were consumed, not read as commands',
+          r.cmd(b'NOOP\r\n')[0] == 250)
+    r.cmd(b'MAIL FROM:<%s>\r\n' % FROM)
+    code, _ = bdat(r, b'RSET\r\n', True)
+    check('BDAT without RCPT 503', code == 503, str(code))
+    code, _ = r.cmd(b'RCPT TO:<a%b@example.org>\r\n')
+    check('a refused RCPT (553)', code == 553, str(code))
+    code, _ = bdat(r, b'QUIT\r\n', True)
+    check('BDAT after a refused RCPT 503, bytes consumed',
+          code == 503 and r.cmd(b'NOOP\r\n')[0] == 250, str(code))
+    r.cmd(b'RCPT TO:<ok@example.org>\r\n')
+    check('BDAT chunk 250', bdat(r, b'Subject: x\r\n')[0] == 250)
+    code, _ = r.cmd(b'RCPT TO:<late@example.org>\r\n')
+    check('RCPT after BDAT 503', code == 503, str(code))
+    code, _ = r.cmd(b'DATA\r\n')
+    check('DATA after BDAT 503 (and the transaction ends)', code == 503,
+          str(code))
+    code, _ = bdat(r, b'\r\nbody\r\n', True)
+    check('BDAT after that 503: nothing left to add to', code == 503,
+          str(code))
+    check('RSET', r.cmd(b'RSET\r\n')[0] == 250)
+    mail(r)
+    bdat(r, b'Subject: y\r\n')
+    r.cmd(b'RSET\r\n')
+    code, _ = bdat(r, b'\r\nbody\r\n', True)
+    check('RSET drops a BDAT message under way', code == 503, str(code))
+    r.close()
+    r, _ = session(inst)
+    code, _ = r.cmd(b'BDAT ten LAST\r\n')
+    check('BDAT without a size 501', code == 501, str(code))
+    try:
+        r.cmd(b'NOOP\r\n')
+        closed = False
+    except (EOFError, OSError):
+        closed = True
+    check('... and the session ends (the chunk length is unknown)', closed)
+    r.close()
+    r = Raw(inst.port)
+    r.reply()
+    r.cmd(b'HELO printer\r\n')
+    mail(r)
+    code, _ = bdat(r, b'x\r\n', True)
+    # the chunk came with the command: without EHLO that is improper
+    # pipelining (554, closed); had it come later, 503
+    check('BDAT after HELO (no CHUNKING offered) refused', code in (503, 554),
+          str(code))
+    r.close()
+    check('sequence errors: nothing queued', queued(inst) == before,
+          inst.log_tail(10))
+
+
+def test_refusals(inst):
+    before = queued(inst)
+    r, _ = session(inst)
+    mail(r)
+    check('15000 bytes: 250', bdat(r, (b'y' * 98 + b'\r\n') * 150)[0] == 250)
+    code, lines = bdat(r, (b'z' * 98 + b'\r\n') * 60, True)
+    check('a chunk past the size limit 552 5.3.4', code == 552 and
+          lines[0].startswith('5.3.4'), repr((code, lines)))
+    check('its bytes were consumed', r.cmd(b'NOOP\r\n')[0] == 250)
+    mail(r)
+    code, _ = bdat(r, b'a' * (SIZE_MAX + 1) + b'\r\nNOOP\r\n', True)
+    check('a first chunk over the limit 552, consumed', code == 552 and
+          r.cmd(b'NOOP\r\n')[0] == 250, str(code))
+    for name, chunks, want, esc in [
+            ('bare LF', [b'Subject: a\r\n\r\nx\ny\r\n'], 550, '5.6.11'),
+            ('bare CR at a chunk end', [b'Subject: a\r\n\r\nx\r', b'y\r\n'],
+             550, '5.6.11'),
+            ('bare CR before LAST', [b'Subject: a\r\n\r\nx\r', b''],
+             550, '5.6.11'),
+            ('\\n.\\n in a chunk', [b'Subject: a\r\n\r\nx\n.\nMAIL FROM:<e@x>'
+                                    b'\r\n'], 550, '5.6.11'),
+            ('a line over line_max across chunks',
+             [b'Subject: a\r\n\r\n' + b'l' * 600, b'l' * 600 + b'\r\n'],
+             550, '5.5.2')]:
+        mail(r)
+        replies = [bdat(r, c, i + 1 == len(chunks))
+                   for i, c in enumerate(chunks)]
+        code, lines = replies[-1] if replies[0][0] == 250 else replies[0]
+        check('%s: %d %s' % (name, want, esc), code == want and
+              lines[0].startswith(esc), repr(replies))
+        check('%s: in step after' % name, r.cmd(b'NOOP\r\n')[0] == 250)
+    r.close()
+    check('refused chunks: nothing queued', queued(inst) == before,
+          inst.log_tail(10))
+
+
+def main():
+    conf = {'message_size_max': SIZE_MAX}
+    with Sink() as sink, Instance(conf_overrides=conf, sink=sink) as inst:
+        test_ehlo(inst)
+        test_exact(inst, sink)
+        test_pipelined(inst, sink)
+        test_sequence(inst)
+        test_refusals(inst)
+    finish()
+
+
+if __name__ == '__main__':
+    main()
