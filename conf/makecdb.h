@@ -44,6 +44,7 @@ struct mk_cust {
 	int paid, suspended, line, ndomains, nrules;
 	char *archive;                  /* lib/archive.h's target, or NULL */
 	long archive_keep;              /* days, -1 = not given */
+	long concurrency;               /* delivery jobs at once, 0 = any */
 };
 struct mk_rule {
 	char *name;

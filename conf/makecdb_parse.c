@@ -11,6 +11,7 @@
 #include "addr.h"
 #include "archive.h"
 #include "pwhash.h"
+#include "rulekeys.h"
 
 static const char *const yesno[] = { "no", "yes", NULL };
 static const char *const senders_enum[] = { "registered", "domain", "any",
@@ -171,7 +172,7 @@ static int archive_ok(struct mk *m, struct mk_line *l, char *target,
 
 static void st_customer(struct mk *m, struct mk_line *l)
 {
-	long lic = 1, daily = -1, peak = -1, um = -1, ur = -1, keep = -1;
+	long lic = 1, daily = -1, peak = -1, um = -1, ur = -1, keep = -1, conc = 0;
 	int paid = 1, susp = 0, prev;
 	char *archive = NULL;
 	const struct mk_opt o[] = {
@@ -184,10 +185,11 @@ static void st_customer(struct mk *m, struct mk_line *l)
 		{ "user_rcpts", OPT_NUM, NULL, &ur, 0 },
 		{ ARCHIVE_RK_TARGET, OPT_STR, NULL, &archive, 0 },
 		{ ARCHIVE_RK_KEEP, OPT_NUM, NULL, &keep, 0 },
+		{ RK_CUST_CONCURRENCY, OPT_NUM, NULL, &conc, 0 },
 	};
 
 	if (!mk_want_words(m, l, 2, "customer NAME [licenses=N] [paid=yes|no] ...") ||
-	    !name_ok(m, l, 1, "customer") || mk_opts(m, l, 2, o, 9) < 0)
+	    !name_ok(m, l, 1, "customer") || mk_opts(m, l, 2, o, 10) < 0)
 		return;
 	if (archive)
 		addr_lower(archive); /* as every address in the rules */
@@ -202,7 +204,7 @@ static void st_customer(struct mk *m, struct mk_line *l)
 	struct mk_cust *c = MK_PUSH(m, cust);
 	*c = (struct mk_cust){ mk_strdup(l->tok[1].s), lic, daily, peak, um,
 			       ur, paid, susp, l->lineno, 0, 0,
-			       archive ? mk_strdup(archive) : NULL, keep };
+			       archive ? mk_strdup(archive) : NULL, keep, conc };
 	mk_map_put(&m->custmap, c->name, (int)m->n_cust - 1);
 }
 

@@ -76,6 +76,9 @@ static void put_customers(struct mk *m, struct out *o)
 			n += snprintf(val + n, sizeof val - (size_t)n,
 				      "%s=%ld\n", ARCHIVE_RK_KEEP,
 				      c->archive_keep);
+		if (c->concurrency > 0)
+			n += snprintf(val + n, sizeof val - (size_t)n, "%s=%ld\n",
+				      RK_CUST_CONCURRENCY, c->concurrency);
 		snprintf(key, sizeof key, "customer:%s", c->name);
 		put(o, key, val);
 	}

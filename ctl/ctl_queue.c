@@ -1,4 +1,5 @@
-/* ctl_queue.c: relayctl queue list|show|hold|release|delete|flush.
+/* ctl_queue.c: relayctl queue list|customers|show|hold|release|delete|
+ * flush.
  * Works on the files directly (queue/QUEUE.md): hold and release are
  * renames between new/ and hold/, delete unlinks, flush touches
  * queue/flush; each then writes the trigger so relay-send notices at
@@ -218,6 +219,81 @@ static int ctlq_list(int argc, char **argv)
 	       ctlq_each("hold", ctlq_list_one, &now);
 }
 
+/* relayctl queue customers: the backlog per customer (the queue file's
+ * customer=, "-" for mail of none: bounces), as relay-send's fair
+ * delivery sees it: messages, recipients still to deliver, held
+ * messages, the age of the oldest. */
+struct ctlq_cust {
+	char name[64];
+	size_t msgs, rcpts, held;
+	long long oldest;
+};
+struct ctlq_custs {
+	struct ctlq_cust *v;
+	size_t n;
+};
+
+static int ctlq_cust_one(struct ctlq_msg *m, void *arg)
+{
+	struct ctlq_custs *cs = arg;
+	const char *name = qfile_get_info(&m->q, QFILE_INFO_CUSTOMER);
+	struct ctlq_cust *c = NULL;
+
+	if (!name || !*name)
+		name = "-";
+	for (size_t i = 0; i < cs->n && !c; i++)
+		if (strcmp(cs->v[i].name, name) == 0)
+			c = &cs->v[i];
+	if (!c) {
+		struct ctlq_cust *nv = realloc(cs->v, (cs->n + 1) * sizeof *nv);
+		if (!nv)
+			return -1;
+		cs->v = nv;
+		c = &cs->v[cs->n++];
+		memset(c, 0, sizeof *c);
+		snprintf(c->name, sizeof c->name, "%s", name);
+		c->oldest = m->q.arrival;
+	}
+	c->msgs++;
+	c->rcpts += qstate_pending(&m->st);
+	c->held += strcmp(m->sub, "hold") == 0;
+	if (m->q.arrival < c->oldest)
+		c->oldest = m->q.arrival;
+	return 0;
+}
+
+static int ctlq_cust_cmp(const void *a, const void *b)
+{
+	const struct ctlq_cust *x = a, *y = b;
+	return x->msgs != y->msgs ? (x->msgs < y->msgs ? 1 : -1)
+				  : strcmp(x->name, y->name);
+}
+
+static int ctlq_customers(int argc, char **argv)
+{
+	struct ctlq_custs cs = { NULL, 0 };
+	long long now = (long long)time(NULL);
+	char age[16];
+	int rc;
+
+	(void)argv;
+	if (argc != 0)
+		return fprintf(stderr, "usage: relayctl queue customers\n"), 100;
+	rc = ctlq_each("new", ctlq_cust_one, &cs) |
+	     ctlq_each("hold", ctlq_cust_one, &cs);
+	if (cs.n)
+		qsort(cs.v, cs.n, sizeof *cs.v, ctlq_cust_cmp);
+	printf("%-24s %9s %10s %6s %s\n", "CUSTOMER", "MESSAGES",
+	       "RECIPIENTS", "HELD", "OLDEST");
+	for (size_t i = 0; i < cs.n; i++) {
+		ctlq_dur(now - cs.v[i].oldest, age, sizeof age);
+		printf("%-24s %9zu %10zu %6zu %s\n", cs.v[i].name, cs.v[i].msgs,
+		       cs.v[i].rcpts, cs.v[i].held, age);
+	}
+	free(cs.v);
+	return rc ? 111 : 0;
+}
+
 static void ctlq_show_headers(const struct ctlq_msg *m)
 {
 	char path[PATH_MAX], buf[8192];
@@ -387,6 +463,7 @@ static const struct {
 	char **user;
 } ctlq_cmds[] = {
 	{ "list", ctlq_list, &cf.user_send },
+	{ "customers", ctlq_customers, &cf.user_send },
 	{ "show", ctlq_show, &cf.user_send },
 	{ "hold", ctlq_hold, &cf.user_send },
 	{ "release", ctlq_release, &cf.user_send },
@@ -404,7 +481,8 @@ int ctl_queue(int argc, char **argv)
 			return ctlq_cmds[i].fn(argc > 0 ? argc - 1 : 0,
 					       argv + (argc > 0));
 		}
-	fprintf(stderr, "usage: relayctl queue list|show ID|hold|release|"
-			"delete (ID...|--from PAT|--to PAT|--all)|flush\n");
+	fprintf(stderr, "usage: relayctl queue list|customers|show ID|hold|"
+			"release|delete (ID...|--from PAT|--to PAT|--all)|"
+			"flush\n");
 	return 100;
 }

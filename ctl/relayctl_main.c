@@ -39,7 +39,7 @@ static const struct relayctl_cmd relayctl_cmds[] = {
 			  "    [--since TIME] [--until TIME] [PATTERN]   search the log", 0 },
 	{ "explain", ctl_explain, "explain ...      dry run of the policy (relayctl explain -h)", 0 },
 	{ "stats", ctl_stats, "stats ...        live rate counters per user and customer", 0 },
-	{ "queue", ctl_queue, "queue list|show|hold|release|delete|flush ...", 0 },
+	{ "queue", ctl_queue, "queue list|customers|show|hold|release|delete|flush ...", 0 },
 	{ "suspend", ctl_suspend, "suspend ...      suspend a user or customer", 0 },
 	{ "unsuspend", main_unsuspend, "unsuspend ...    lift a suspension", 0 },
 	{ "rules", ctl_rules, "rules version|history|diff N [M]|rollback N  the rule set in place and its history", 0 },

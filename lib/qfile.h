@@ -60,6 +60,10 @@ int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz);
 /* The same from an open file, read from its start. */
 int qfile_load_fd(int fd, struct qfile *q, char *err, size_t errsz);
 void qfile_free(struct qfile *q);
+/* The info key naming the customer the message was relayed for (from
+ * relay-policy's verdict; absent for bounces): relay-send schedules by
+ * it, relayctl queue customers counts by it. */
+#define QFILE_INFO_CUSTOMER "customer"
 /* Value of an info key (ip, helo, ...) or NULL. */
 const char *qfile_get_info(const struct qfile *q, const char *key);
 

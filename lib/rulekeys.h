@@ -10,6 +10,10 @@
 #include "ipaddr.h"
 
 #define RK_KEYMAX 600
+
+/* customer:<name>: at most this many delivery jobs of the customer's
+ * mail at once (relay-send); absent = no limit of its own. */
+#define RK_CUST_CONCURRENCY "concurrency"
 #define RK_VALMAX 8192     /* largest value a reader accepts */
 
 /* "ip:<bits>:<32 hex digits>": one CIDR (bits in the IPv6 space).  The

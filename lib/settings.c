@@ -75,6 +75,7 @@ static const struct cfg_item settings_table[] = {
 	S(user_queue, "relayqueue"), S(user_send, "relaysend"),
 	S(user_remote, "relayremote"), S(group_queue, "relayq"),
 	B(rate_accounting, "yes"), B(pipelining_strict, "yes"),
+	B(fair_delivery, "yes"),
 	S(dkim_fail, "defer"),
 };
 

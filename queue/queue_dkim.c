@@ -380,7 +380,7 @@ static int dk_sign_all(struct queue_dkim *d, const struct qfile *q,
 int queue_dkim_finish(struct queue_dkim *d, const struct qfile *q,
 		      char **sig, char *err, size_t errsz)
 {
-	const char *cust = qfile_get_info(q, "customer");
+	const char *cust = qfile_get_info(q, QFILE_INFO_CUSTOMER);
 
 	*sig = NULL;
 	if (d->cr || !d->bol)

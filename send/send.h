@@ -6,7 +6,9 @@
  *   send_route   route lookup in rules.cdb (relayhost, rcpt, sender, default)
  *   send_sched   the retry schedule and expiry
  *   send_msg     messages in memory: load, scan new/, find, free
- *   send_ready   the ready heap: messages by the time they are due
+ *   send_ready   the ready heaps: messages by the time they are due, one
+ *                heap per customer taken in turn (fair delivery)
+ *   send_cust    customers: their messages in flight, concurrency limit
  *   send_stfile  which messages may have a state file (else no open)
  *   send_watch   incremental pickup of new/ (inotify)
  *   send_dsn     RFC 3464 delivery status notifications (text only)
@@ -60,6 +62,31 @@ long long send_sched_delay(int attempts, long retry_min, long retry_max,
 /* 1 when a message that arrived at arrival has outlived lifetime. */
 int send_sched_expired(long long arrival, long long now, long lifetime);
 
+/* ---- customers (send_cust.c) ---- */
+/* A min-heap of messages by (wake, seq): send_ready.c. */
+struct send_heap {
+	struct send_msg **v;
+	size_t n, cap;
+};
+#define SEND_CUST_NAME_MAX 64   /* rules names: [a-z0-9._-], at most 63 */
+struct send_cust {
+	char name[SEND_CUST_NAME_MAX]; /* "" for mail of no customer */
+	size_t idx;             /* index in send_msgs.cust */
+	struct send_heap ready; /* its messages (fair delivery) */
+	long inflight;          /* jobs of its messages in flight */
+	long limit;             /* concurrency= of its rules, 0: none */
+	unsigned long gen;      /* rules generation limit was read in */
+};
+struct send_msgs;
+/* The customer named by the queue file's customer= ("" when none);
+ * made on first use, kept while relay-send runs.  NULL: out of memory. */
+struct send_cust *send_cust_get(struct send_msgs *ms, const char *name);
+/* rules.cdb was (re)opened: every limit is read again when next used. */
+void send_cust_rules_changed(void);
+/* 1 when c may start one more job: under its concurrency= (rules.cdb
+ * customer:<name>, read again after send_cust_rules_changed). */
+int send_cust_room(struct send_cust *c, struct rcdb *db);
+
 /* ---- messages (send_msg.c) ---- */
 struct send_msg {
 	struct qfile q;         /* header of new/<id> */
@@ -74,14 +101,19 @@ struct send_msg {
 	long long wake;         /* when it next needs a pass */
 	long long picked;       /* when the watch of new/ named it, or 0 */
 	unsigned long long seq; /* order among equal wake times */
+	struct send_cust *cust; /* its customer, NULL when unknown */
 };
 struct send_msgs {
 	struct send_msg **v;
 	size_t n, cap;
 	struct send_msg *hash[4096];
-	struct send_msg **heap; /* the ready heap (send_ready.c) */
-	size_t nheap, hcap;
+	struct send_heap ready; /* the ready heap: every message, or (fair)
+				 * those without a customer (send_ready.c) */
 	unsigned long long seq;
+	int fair;               /* one heap per customer, taken in turn */
+	struct send_cust **cust; /* every customer seen, in order of arrival */
+	size_t ncust, ccap;
+	size_t rr;              /* the heap whose turn is next */
 };
 /* Scan new/: load unknown messages, mark vanished ones gone.  Returns
  * how many were loaded. */
@@ -127,12 +159,17 @@ void send_stfile_listed(void);
 /* 0 when qid has no state file for sure. */
 int send_stfile_may(const char *qid);
 
-/* ---- the ready heap (send_ready.c) ---- */
+/* ---- the ready heaps (send_ready.c) ---- */
+/* With ms->fair, each customer's messages are a heap of their own and
+ * send_ready_pop takes the heaps in turn (round robin, one message a
+ * turn), so a customer's backlog gets one turn in N while N customers
+ * have mail due; without, one heap in (wake, seq) order. */
 /* Due at t at the latest (an earlier wake time stands). */
 void send_ready_set(struct send_msgs *ms, struct send_msg *m, long long t);
 /* Due at t, after a pass over m (m was popped). */
 void send_ready_later(struct send_msgs *ms, struct send_msg *m, long long t);
-/* Back in with its old wake time and place in line. */
+/* Back in with its old wake time and place in line (and its heap's
+ * turn: it comes first again). */
 void send_ready_putback(struct send_msgs *ms, struct send_msg *m);
 /* The first message due at now, taken out of the heap; NULL when none. */
 struct send_msg *send_ready_pop(struct send_msgs *ms, long long now);

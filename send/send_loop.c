@@ -100,6 +100,8 @@ static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
 		for (size_t j = i; j < m->q.nrcpt && n < SEND_JOB_RCPT_MAX; j++)
 			if (h[j] == h[i])
 				idx[n++] = j;
+		if (!send_cust_room(m->cust, db))
+			return now + 1; /* its customer's limit: as for dest's */
 		send_route_lookup(db, cf.relayhost, m->q.rcpt[i], m->q.from, &r);
 		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
 		int rc = send_worker_dispatch(ms, m, &r, dest, idx, n);
@@ -338,6 +340,7 @@ int send_loop_run(void)
 
 	if (!pfd)
 		log_fatal(111, "out of memory");
+	ms.fair = cf.fair_delivery; /* before the first message is loaded */
 	send_watch_files(watch, cf.rules_cdb, cf.queue_dir); /* before reads */
 	rcdb_init(&db, cf.rules_cdb);
 	send_msg_sweep(cf.queue_dir);
@@ -350,8 +353,8 @@ int send_loop_run(void)
 		size_t n;
 		event |= send_worker_idle() > idle;
 		if (event || now >= next_due) {
-			if (rules)
-				rcdb_refresh(&db);
+			if (rules && rcdb_refresh(&db) == 1)
+				send_cust_rules_changed();
 			rules = 0;
 			next_due = send_loop_pass(&ms, &db, now);
 			event = 0;

@@ -166,6 +166,8 @@ void send_msg_add(struct send_msgs *ms, struct send_msg *m)
 	m->vidx = ms->n;
 	ms->v[ms->n++] = m;
 	m->hidx = SIZE_MAX;
+	/* before it enters a heap: its customer says which */
+	m->cust = send_cust_get(ms, qfile_get_info(&m->q, QFILE_INFO_CUSTOMER));
 	send_ready_set(ms, m, 0); /* new: due now */
 }
 

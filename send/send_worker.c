@@ -274,6 +274,8 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	for (size_t i = 0; i < n; i++)
 		m->busy[idx[i]] = 1;
 	m->nbusy += n;
+	if (m->cust)
+		m->cust->inflight++;
 	return 0;
 }
 
@@ -371,6 +373,8 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 	for (size_t k = 0; k < j->nidx; k++)
 		m->busy[j->idx[k]] = 0;
 	m->nbusy -= j->nidx;
+	if (m->cust)
+		m->cust->inflight--;
 	j->msg = NULL;
 	j->nidx = 0;
 	w->head = (w->head + 1) % SEND_WORKER_DEPTH;

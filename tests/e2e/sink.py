@@ -28,6 +28,7 @@ prints "sink listening on HOST:PORT" and runs until SIGTERM/SIGINT; with
 """
 import argparse
 import atexit
+import asyncio
 import json
 import os
 import random
@@ -168,6 +169,24 @@ class _Handler:
                                      bytes(envelope.original_content),
                                      session.peer, tls))
         return '250 2.0.0 Ok: queued'
+
+
+class SlowHandler(_Handler):
+    """The handler with sink.delay s in DATA, counting in sink.busy how
+    many transactions are in DATA at once and in sink.peak the most:
+    set sink.busy, sink.peak, sink.delay and then sink._Handler to it
+    (tests of slow destinations)."""
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.sink.lock:
+            self.sink.busy += 1
+            self.sink.peak = max(self.sink.peak, self.sink.busy)
+        try:
+            await asyncio.sleep(self.sink.delay)
+            return await super().handle_DATA(server, session, envelope)
+        finally:
+            with self.sink.lock:
+                self.sink.busy -= 1
 
 
 class _Controller(Controller):

@@ -7,7 +7,6 @@ after a first round taught relay-send how slow it is, is delivered by
 several workers at once (the sink counts the transactions in DATA at the
 same time), not one after another by one worker.  A fast destination
 still gets every message, exactly once."""
-import asyncio
 import os
 import socket
 import sys
@@ -20,21 +19,6 @@ from test_queue_daemon import env, inject  # noqa: E402
 
 WORKERS = 4
 DELAY = 0.3
-
-
-class Slow(sinkmod._Handler):
-    """The sink's handler, DELAY s in DATA, counting how many run at once."""
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.sink.lock:
-            self.sink.busy += 1
-            self.sink.peak = max(self.sink.peak, self.sink.busy)
-        try:
-            await asyncio.sleep(self.sink.delay)
-            return await super().handle_DATA(server, session, envelope)
-        finally:
-            with self.sink.lock:
-                self.sink.busy -= 1
 
 
 def burst(inst, tag, n):
@@ -66,7 +50,7 @@ def run(delay, n):
             return ok, sink.peak, took, rcpts, inst.log_tail()
 
 
-sinkmod._Handler = Slow  # this process only
+sinkmod._Handler = sinkmod.SlowHandler  # this process only
 ok, peak, took, rcpts, log = run(DELAY, WORKERS)
 check('slow destination: all delivered', ok, log)
 check('slow destination: the burst runs on several workers at once',

@@ -32,6 +32,7 @@ static const struct mcase cases[] = {
 	{ "customer x licenses=1 licenses=2", 1, 0, "t:5:23: error: licenses given twice" },
 	{ "customer x color=red", 1, 0, "t:5:12: error: unexpected \"color=red\" (unknown option)" },
 	{ "customer x stray", 1, 0, "t:5:12: error: unexpected \"stray\"" },
+	{ "customer x concurrency=-1", 1, 0, "t:5:24: error: bad value \"-1\" for concurrency (a number >= 0)" },
 	{ "domain example.com customer=acme", 0, 1, "t:5:8: warning: domain example.com claimed twice (also line 2)" },
 	{ "customer b\ndomain b.test customer=b\nrule b r senders=domain auth=ip\nip b r 192.0.2.9\ndomain Example.COM customer=b", 1, 0,
 	  "t:9:8: error: domain example.com already belongs to customer acme (line 2); a domain has exactly one customer" },
@@ -136,7 +137,8 @@ static void test_written(const char *dir)
 	run("ip acme lan 10.0.0.0/16\nip acme lan 2001:DB8::5\nuser Bob@Example.com hash=" H
 	    "\nroute rcpt Example.ORG [mx.example.org]:2525 tls=verify\nroute default mx"
 	    "\ncustomer b archive=maildir archive_keep=30\ndomain b.test customer=b"
-	    "\ncustomer c archive=j@archive.test\ndomain c.test customer=c",
+	    "\ncustomer c archive=j@archive.test\ndomain c.test customer=c"
+	    "\ncustomer busy concurrency=3",
 	    &m, 1, dir);
 	mk_free(&m);
 	snprintf(path, sizeof path, "%s/rules.cdb", dir);
@@ -163,6 +165,12 @@ static void test_written(const char *dir)
 	T_CHECK("cdb: no archive line without archive=",
 		rcdb_gets(&r, "customer:acme", val, sizeof val) > 0 &&
 		!strstr(val, "archive"));
+	T_CHECK("cdb: a customer's concurrency",
+		rcdb_gets(&r, "customer:busy", val, sizeof val) > 0 &&
+		rk_num(val, RK_CUST_CONCURRENCY, 0) == 3);
+	T_CHECK("cdb: no concurrency line when none given",
+		rcdb_gets(&r, "customer:acme", val, sizeof val) > 0 &&
+		!strstr(val, RK_CUST_CONCURRENCY));
 	T_CHECK("cdb: no trailing NUL keys", rcdb_get(&r, "domain:example.com", 19, val, sizeof val) == -1);
 	rcdb_close(&r);
 	snprintf(path, sizeof path, "%s/users.cdb", dir);

@@ -1,8 +1,10 @@
-// links: send/send_ready.c
+// links: send/send_ready.c send/send_cust.c
 /* test_send_ready.c: the ready heap of relay-send.  Pops come in (wake,
  * seq) order and only when due; set never delays a message that is due
  * earlier; later moves it; remove keeps the heap whole.  A property test
- * checks random operations against a plain array. */
+ * checks random operations against a plain array.  Fair delivery: the
+ * customers' heaps take turns, a put-back message keeps its customer's
+ * turn, and one customer alone is served exactly as without. */
 #include "../../send/send.h"
 #include "t.h"
 
@@ -16,7 +18,12 @@ static struct send_msg msgs[N];
 
 static void reset(struct send_msgs *ms)
 {
-	free(ms->heap);
+	free(ms->ready.v);
+	for (size_t k = 0; k < ms->ncust; k++) {
+		free(ms->cust[k]->ready.v);
+		free(ms->cust[k]);
+	}
+	free(ms->cust);
 	memset(ms, 0, sizeof *ms);
 	memset(msgs, 0, sizeof msgs);
 	for (size_t i = 0; i < N; i++)
@@ -43,10 +50,10 @@ static void basics(struct send_msgs *ms)
 	send_ready_later(ms, &msgs[0], 90);
 	T_CHECK("ready: later moves later", send_ready_next(ms) == 90);
 	send_ready_remove(ms, &msgs[0]);
-	T_CHECK("ready: removed", ms->nheap == 0 &&
+	T_CHECK("ready: removed", ms->ready.n == 0 &&
 		send_ready_next(ms) == INT64_MAX);
 	send_ready_remove(ms, &msgs[0]);
-	T_CHECK("ready: remove twice is harmless", ms->nheap == 0);
+	T_CHECK("ready: remove twice is harmless", ms->ready.n == 0);
 	send_ready_set(ms, &msgs[3], 1);
 	send_ready_set(ms, &msgs[4], 1);
 	T_CHECK("ready: pop first", send_ready_pop(ms, 1) == &msgs[3]);
@@ -55,13 +62,15 @@ static void basics(struct send_msgs *ms)
 		send_ready_pop(ms, 1) == &msgs[3]);
 }
 
-/* Random set/later/remove/pop against the obvious O(n) model. */
-static int model_ok(struct send_msgs *ms, unsigned seed)
+/* Random set/later/remove/pop against the obvious O(n) model; every
+ * message of customer c (NULL: none). */
+static int model_ok_cust(struct send_msgs *ms, unsigned seed,
+			 struct send_cust *c)
 {
 	int in[N] = { 0 };
+	struct send_heap *h = c ? &c->ready : &ms->ready;
 
 	srandom(seed);
-	reset(ms);
 	for (int step = 0; step < 5000; step++) {
 		size_t i = (size_t)random() % N;
 		long long t = random() % 100;
@@ -89,11 +98,72 @@ static int model_ok(struct send_msgs *ms, unsigned seed)
 			if (got)
 				in[got - msgs] = 0;
 		}
-		for (size_t k = 0; k < ms->nheap; k++)
-			if (ms->heap[k]->hidx != k)
+		for (size_t k = 0; k < h->n; k++)
+			if (h->v[k]->hidx != k)
 				return 0;
 	}
 	return 1;
+}
+
+static int model_ok(struct send_msgs *ms, unsigned seed)
+{
+	reset(ms);
+	return model_ok_cust(ms, seed, NULL);
+}
+
+/* Customer a has 6 messages due, b 2 (queued after a's), c none due. */
+static void fair_setup(struct send_msgs *ms, int fair)
+{
+	struct send_cust *a, *b, *c;
+
+	reset(ms);
+	ms->fair = fair;
+	a = send_cust_get(ms, "a");
+	b = send_cust_get(ms, "b");
+	c = send_cust_get(ms, "c");
+	for (size_t i = 0; i < 8; i++) {
+		msgs[i].cust = i < 6 ? a : b;
+		send_ready_set(ms, &msgs[i], 0);
+	}
+	msgs[8].cust = c;
+	send_ready_set(ms, &msgs[8], 100);
+}
+
+static void fair(struct send_msgs *ms)
+{
+	static const size_t want_fair[] = { 0, 6, 1, 7, 2, 3, 4, 5 };
+	int ok = 1;
+
+	fair_setup(ms, 1);
+	T_CHECK("fair: the same customer is found again",
+		send_cust_get(ms, "a") == ms->cust[0] && ms->ncust == 3);
+	for (size_t k = 0; k < 8; k++)
+		ok &= send_ready_pop(ms, 10) == &msgs[want_fair[k]];
+	T_CHECK("fair: customers take turns, a's backlog after b's mail", ok);
+	T_CHECK("fair: nothing else due", send_ready_pop(ms, 10) == NULL);
+	T_CHECK("fair: next is c's", send_ready_next(ms) == 100);
+
+	fair_setup(ms, 1);
+	T_CHECK("fair: a first", send_ready_pop(ms, 10) == &msgs[0]);
+	T_CHECK("fair: then b", send_ready_pop(ms, 10) == &msgs[6]);
+	send_ready_putback(ms, &msgs[6]);
+	T_CHECK("fair: a put-back message keeps its turn",
+		send_ready_pop(ms, 10) == &msgs[6]);
+	T_CHECK("fair: then a again", send_ready_pop(ms, 10) == &msgs[1]);
+
+	fair_setup(ms, 0);
+	ok = 1;
+	for (size_t k = 0; k < 8; k++)
+		ok &= send_ready_pop(ms, 10) == &msgs[k];
+	T_CHECK("fair off: one heap, in the order queued", ok);
+
+	reset(ms);
+	ms->fair = 1;
+	struct send_cust *one = send_cust_get(ms, "one");
+	for (size_t i = 0; i < N; i++)
+		msgs[i].cust = one;
+	T_CHECK("fair, one customer: the same order as without",
+		model_ok_cust(ms, 7, one));
 }
 
 int main(void)
@@ -104,12 +174,13 @@ int main(void)
 	if (!ms)
 		return 1;
 	basics(ms);
+	fair(ms);
 	for (unsigned seed = 1; seed <= 20; seed++) {
 		snprintf(name, sizeof name, "ready: random operations, seed %u",
 			 seed);
 		T_CHECK(name, model_ok(ms, seed));
 	}
-	free(ms->heap);
+	reset(ms);
 	free(ms);
 	return t_done();
 }
