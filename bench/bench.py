@@ -182,6 +182,10 @@ SCENARIOS = {
     "rate": ("end-to-end, relaybox rate accounting on vs off", 20000,
              lambda r, s, n, c: scenario_end_to_end(r, s, n),
              "rate", False),
+    "accept-store": ("accept, relaybox rate_store = local vs redis (one "
+                     "redis-server on loopback)", 20000,
+                     lambda r, s, n, c: scenario_accept(r, s, n, False),
+                     "store", True),
     "tls": ("accept over STARTTLS + AUTH PLAIN, 1 msg/conn", 20000,
             scenario_tls, "tls", True),
     "dkim-rsa": ("end-to-end, DKIM RSA-2048: relaybox signs in relay-queue,"
@@ -201,6 +205,12 @@ def relays_for(kind, ctx):
     if kind == "rate":
         return {"rate-on": lambda p: inst.Relaybox(w, b, p),
                 "rate-off": lambda p: inst.Relaybox(w, b, p, rate=False)}
+    if kind == "store":
+        if not ctx.get("redis"):
+            ctx["redis"] = bench_redis().start()
+        return {"store-local": lambda p: inst.Relaybox(w, b, p),
+                "store-redis": lambda p: inst.Relaybox(
+                    w, b, p, store=ctx["redis"])}
     if kind.startswith("dkim-"):
         return dkim_relays(kind[5:], ctx)
     tls = ctx["tls"] if kind == "tls" else None
@@ -208,6 +218,13 @@ def relays_for(kind, ctx):
     if ctx["root"]:
         out["postfix"] = lambda p: inst.Postfix(w, p, tls=tls)
     return out
+
+
+def bench_redis():
+    """The tests' redis-server helper (loopback, free port, temp dir)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+    from redisserver import RedisServer
+    return RedisServer()
 
 
 def dkim_relays(alg, ctx):
@@ -271,10 +288,17 @@ def table_rows(rows):
     """(scenario, msgs, rb rates, pf rates, rb peak KiB, pf peak KiB); the
     rate scenario gives two rows, against Postfix's end-to-end figure."""
     out = []
-    pf_e2e = ([], 0)
+    pf_e2e = pf_acc = ([], 0)
     for key, title, n, res, peaks in rows:
         if key == "end-to-end":
             pf_e2e = (res.get("postfix", []), peaks.get("postfix", 0))
+        if key == "accept":
+            pf_acc = (res.get("postfix", []), peaks.get("postfix", 0))
+        if key == "accept-store":
+            for name in ("store-local", "store-redis"):
+                out.append((name, n, res[name], pf_acc[0], peaks[name],
+                            pf_acc[1]))
+            continue
         if key == "rate":
             for name in ("rate-on", "rate-off"):
                 out.append((name, n, res[name], pf_e2e[0], peaks[name],
@@ -305,10 +329,18 @@ def format_table(rows, serial, par):
                          % (100 * (1 - on / off), on, off,
                             "; the ranges overlap: within the noise"
                             if overlap else ""))
+    for key, title, n, res, peaks in rows:
+        if key == "accept-store" and res["store-local"] and res["store-redis"]:
+            loc, red = (statistics.median(res[k]) for k in ("store-local",
+                                                            "store-redis"))
+            lines.append("accept with rate_store = redis: %.2f of local "
+                         "(redis %.0f, local %.0f msg/s, same runs)"
+                         % (red / loc, red, loc))
     lines.append("msg/s: median (min-max) of the runs; ratio = relaybox / "
                  "postfix medians; MiB = peak PSS over all processes of "
                  "the instance; mem = rb / pf")
-    lines.append("rate-on/rate-off: postfix column = its end-to-end figure")
+    lines.append("rate-on/rate-off: postfix column = its end-to-end figure; "
+                 "store-local/store-redis: its accept figure")
     lines.append("disk fsync bound (4 KiB write+fsync+rename): %.0f/s serial,"
                  " %.0f/s with 20 in parallel" % (serial, par))
     return "\n".join(lines) + "\n"
@@ -362,6 +394,9 @@ def run_all(args, workdir):
             print("\nscenarios completed before the failure:")
             print(format_table(rows, serial, par), end="", flush=True)
         raise
+    finally:
+        if ctx.get("redis"):
+            ctx["redis"].close()
     return format_table(rows, serial, par)
 
 

@@ -318,8 +318,9 @@ RELAYBOX_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 class Relaybox:
     def __init__(self, workdir, bindir, sink_port, rate=True, tls=None,
-                 dkim=None):
+                 dkim=None, store=None):
         self.dkim = dkim  # (bench_dkim.DkimKeys, alg): relay-queue signs
+        self.store = store  # a RedisServer: rate_store = redis://...
         self.port = free_port()
         self.dir = os.path.join(workdir, "relaybox.%d" % self.port)
         self.bindir = bindir
@@ -332,6 +333,10 @@ class Relaybox:
         conf = RELAYBOX_CONF.format(port=self.port, sink=self.sink_port)
         if not self.rate:
             conf += "rate_accounting = no\n"
+        if self.store:
+            conf += "rate_store = %s\nrate_store_prefix = b%d:\n" % (
+                self.store.url(0), self.port)
+            self.store.write_auth(self.dir)
         with open(RELAYBOX_RULES) as f:
             rules = f.read()
         if self.tls:

@@ -72,6 +72,16 @@ static int in_txn(const struct rate_stxn *t, uint64_t h)
 	return 0;
 }
 
+/* An error from Redis (READONLY from a master demoted by a failover,
+ * LOADING, a script error): the next exchange goes on a new connection,
+ * found through Sentinel again when there is one. */
+static void reply_error(const redisReply *rep, const char *what)
+{
+	log_warn("rate_store: %s: %s", what, rep->type == REDIS_REPLY_ERROR ?
+		 rep->str : "unexpected reply");
+	rstore_reset(rd.rs);
+}
+
 /* {verdict, unew} from the rcpt script; -1 for anything else. */
 static int rcpt_reply(const redisReply *rep)
 {
@@ -79,9 +89,7 @@ static int rcpt_reply(const redisReply *rep)
 	    rep->element[0]->type == REDIS_REPLY_INTEGER &&
 	    rep->element[0]->integer >= 0 && rep->element[0]->integer <= 3)
 		return (int)rep->element[0]->integer;
-	log_warn("rate_store: unexpected reply to the rcpt script%s%s",
-		 rep->type == REDIS_REPLY_ERROR ? ": " : "",
-		 rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+	reply_error(rep, "rcpt script");
 	return -1;
 }
 
@@ -164,7 +172,7 @@ static int commit_call(const char *id, int npend, const char *user,
 			      args, &rep) == 0) {
 		rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;
 		if (rc < 0)
-			log_warn("rate_store: commit script: %s", rep->str);
+			reply_error(rep, "commit script");
 		freeReplyObject(rep);
 	}
 out:
@@ -201,6 +209,8 @@ int rate_redis_release(struct rate_stxn *t)
 	if (rstore_script_run(rd.rs, RSTORE_RELEASE, 3, keys, 2, args,
 			      &rep) < 0)
 		return -1;
+	if (rep->type == REDIS_REPLY_ERROR)
+		reply_error(rep, "release script");
 	freeReplyObject(rep);
 	return 0;
 }

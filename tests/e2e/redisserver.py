@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """redisserver.py: a redis-server for a test, on 127.0.0.1 and a free
 port, in a temporary directory, without persistence, with an ACL user
-(`relay`, password `secret`) and the default user off.  stop() kills it
+(`relay`, password `secret`, only the commands INSTALL.md's ACL gives)
+and the default user off.  stop() kills it
 (and the test's finally/with block calls it); start() again uses the same
 port, so the relays' rate_store URL stays right.
 
@@ -21,27 +22,39 @@ import time
 from sink import free_port
 
 USER, PASSWORD = 'relay', 'secret'
+# what relaybox needs, no more (INSTALL.md shows the same ACL)
+COMMANDS = '-@all +@read +@write +@scripting +@connection -@dangerous +role +time +select'
 
 
 class RedisServer:
-    def __init__(self, port=None):
+    """extra: more redis.conf lines; commands: the ACL user's (a replica
+    watched by Sentinel needs more: '&* +@all'); sentinel: run as a
+    Sentinel (extra then holds its 'sentinel monitor' lines)."""
+    def __init__(self, port=None, extra='', commands=COMMANDS,
+                 sentinel=False):
         self.port = port or free_port('127.0.0.1')
         self.dir = tempfile.mkdtemp(prefix='relaybox-redis-')
         self.proc = None
+        self.extra, self.commands, self.sentinel = extra, commands, sentinel
 
     def _conf(self):
         path = os.path.join(self.dir, 'redis.conf')
         with open(path, 'w') as f:
-            f.write('bind 127.0.0.1\nport %d\ndir %s\nsave ""\n'
-                    'appendonly no\ndaemonize no\nloglevel warning\n'
-                    'logfile %s\nuser default off\n'
-                    'user %s on >%s ~* &* +@all\n' %
-                    (self.port, self.dir, os.path.join(self.dir, 'log'),
-                     USER, PASSWORD))
+            f.write('bind 127.0.0.1\nport %d\ndir %s\n'
+                    'daemonize no\nloglevel warning\nlogfile %s\n' %
+                    (self.port, self.dir, os.path.join(self.dir, 'log')))
+            if not self.sentinel:
+                f.write('save ""\nappendonly no\nuser default off\n'
+                        'user %s on >%s ~* %s\n' %
+                        (USER, PASSWORD, self.commands))
+            f.write(self.extra)
         return path
 
     def start(self, timeout=20):
-        self.proc = subprocess.Popen(['redis-server', self._conf()],
+        argv = ['redis-server', self._conf()]
+        if self.sentinel:
+            argv.append('--sentinel')
+        self.proc = subprocess.Popen(argv,
                                      stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         deadline = time.time() + timeout
@@ -78,10 +91,11 @@ class RedisServer:
         os.chmod(os.path.join(d, 'rate_store'), 0o600)
 
     def cli(self, *args, db=3):
-        """redis-cli as the ACL user; its output (text)."""
-        r = subprocess.run(['redis-cli', '-p', str(self.port), '-n', str(db),
-                            '--user', USER, '--pass', PASSWORD,
-                            '--no-auth-warning'] + [str(a) for a in args],
+        """redis-cli as the ACL user (a Sentinel: no user); its output."""
+        who = [] if self.sentinel else ['-n', str(db), '--user', USER,
+                                        '--pass', PASSWORD]
+        r = subprocess.run(['redis-cli', '-p', str(self.port)] + who +
+                           ['--no-auth-warning'] + [str(a) for a in args],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=30)
         return r.stdout
@@ -94,7 +108,11 @@ class RedisServer:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
 
-    def __exit__(self, *exc):
+    def close(self):
+        """Stop it and remove its directory."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __exit__(self, *exc):
+        self.close()
         return False
