@@ -2,6 +2,7 @@
  * Nothing here does I/O, so every hostile shape can be tested directly. */
 #include "smtp_cmd.h"
 #include "io.h"
+#include "dsn.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -126,6 +127,35 @@ static int param_auth(struct param_ctx *c, const char *v)
 	return 0;
 }
 
+static int param_bad(struct param_ctx *c, const char *fmt, const char *what)
+{
+	snprintf(c->reply, c->replysz, fmt, what);
+	return 501;
+}
+
+/* RFC 3461 4.3: RET=FULL|HDRS, once. */
+static int param_ret(struct param_ctx *c, const char *v)
+{
+	if (c->p->ret)
+		return param_bad(c, "501 5.5.4 Duplicate %s parameter", "RET");
+	if (!v || (c->p->ret = (int)dsn_ret_parse(v)) == DSN_RET_NONE)
+		return param_bad(c, "501 5.5.4 Bad %s= value (FULL or HDRS)",
+				 "RET");
+	return 0;
+}
+
+/* RFC 3461 4.4: ENVID=xtext, at most 100 characters, once. */
+static int param_envid(struct param_ctx *c, const char *v)
+{
+	if (c->p->envid[0])
+		return param_bad(c, "501 5.5.4 Duplicate %s parameter", "ENVID");
+	if (!v || !dsn_envid_ok(v))
+		return param_bad(c, "501 5.5.4 Bad %s= value (xtext, at most "
+				    "100 characters)", "ENVID");
+	snprintf(c->p->envid, sizeof c->p->envid, "%s", v);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct param_ctx *, const char *);
@@ -134,12 +164,14 @@ static const struct {
 	{ "BODY", param_body },
 	{ "SMTPUTF8", param_smtputf8 },
 	{ "AUTH", param_auth },
+	{ "RET", param_ret },
+	{ "ENVID", param_envid },
 };
 
 /* Handle one "KEY[=VALUE]" token of length n. */
 static int mail_param(struct param_ctx *c, const char *tok, size_t n)
 {
-	char buf[256];
+	char buf[SMTP_PARAM_MAX];
 	char *eq;
 
 	if (n >= sizeof buf) {
@@ -164,9 +196,8 @@ int smtp_cmd_mail_params(const char *s, long size_max,
 {
 	struct param_ctx c = { p, size_max, reply, replysz };
 
+	memset(p, 0, sizeof *p);
 	p->size = -1;
-	p->body8 = 0;
-	p->smtputf8 = 0;
 	while (*s) {
 		size_t n = strcspn(s, " ");
 		int rc = mail_param(&c, s, n);
@@ -179,12 +210,59 @@ int smtp_cmd_mail_params(const char *s, long size_max,
 	return 0;
 }
 
-int smtp_cmd_rcpt_params(const char *s, char *reply, size_t replysz)
+/* One RCPT parameter (RFC 3461 4.1, 4.2): NOTIFY= or ORCPT=, each once. */
+static int rcpt_param(struct smtp_rcpt_params *p, char *key, const char *v,
+		      char *reply, size_t replysz)
 {
-	if (!*s)
+	const char *bad = NULL;
+
+	if (strcasecmp(key, "NOTIFY") == 0) {
+		if (p->notify)
+			bad = "Duplicate NOTIFY parameter";
+		else if (!v || dsn_notify_parse(v, &p->notify) < 0)
+			bad = "Bad NOTIFY= value (NEVER, or SUCCESS, FAILURE, "
+			      "DELAY)";
+	} else if (strcasecmp(key, "ORCPT") == 0) {
+		if (p->orcpt[0])
+			bad = "Duplicate ORCPT parameter";
+		else if (!v || !dsn_orcpt_ok(v))
+			bad = "Bad ORCPT= value (addr-type;xtext, at most 500 "
+			      "characters)";
+		else
+			snprintf(p->orcpt, sizeof p->orcpt, "%s", v);
+	} else {
+		snprintf(reply, replysz, "555 5.5.4 Unsupported parameter");
+		return 555;
+	}
+	if (!bad)
 		return 0;
-	snprintf(reply, replysz, "555 5.5.4 Unsupported parameter");
-	return 555;
+	snprintf(reply, replysz, "501 5.5.4 %s", bad);
+	return 501;
+}
+
+int smtp_cmd_rcpt_params(const char *s, struct smtp_rcpt_params *p,
+			 char *reply, size_t replysz)
+{
+	memset(p, 0, sizeof *p);
+	while (*s) {
+		size_t n = strcspn(s, " ");
+		char buf[SMTP_PARAM_MAX], *eq;
+		int rc;
+		if (n >= sizeof buf) {
+			snprintf(reply, replysz, "501 5.5.4 Parameter too long");
+			return 501;
+		}
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		if ((eq = strchr(buf, '=')))
+			*eq++ = '\0';
+		if ((rc = rcpt_param(p, buf, eq, reply, replysz)))
+			return rc;
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+	return 0;
 }
 
 int smtp_cmd_bdat(const char *arg, unsigned long long *size, int *last)

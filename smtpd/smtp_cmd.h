@@ -30,22 +30,39 @@ int smtp_cmd_split(char *line, char *verb, char **arg);
  * text after it; else NULL. */
 const char *smtp_cmd_after(const char *arg, const char *keyword);
 
+#include "dsn.h"
+
+/* The longest "KEY=VALUE" of MAIL or RCPT: ORCPT= and its 500. */
+#define SMTP_PARAM_MAX (DSN_ORCPT_MAX + 16)
+
 /* MAIL FROM parameters. */
 struct smtp_mail_params {
 	long size;        /* SIZE=, -1 when not given */
 	int body8;        /* BODY=8BITMIME */
 	int smtputf8;     /* SMTPUTF8 */
+	int ret;          /* RET= (enum dsn_ret), 0 not given */
+	char envid[DSN_ENVID_MAX + 1]; /* ENVID= (xtext), "" not given */
 };
 
 /* Parse the parameters after the path ("SIZE=100 BODY=8BITMIME").
  * Returns 0, or an SMTP reply (without CRLF) in reply: 501 for a bad
- * value, 555 for an unknown parameter, 552 when SIZE exceeds size_max. */
+ * value (RET= and ENVID= as RFC 3461 4.3, 4.4 say, each once), 555 for
+ * an unknown parameter, 552 when SIZE exceeds size_max. */
 int smtp_cmd_mail_params(const char *s, long size_max,
 			 struct smtp_mail_params *p, char *reply,
 			 size_t replysz);
 
-/* RCPT TO parameters: none are supported (no DSN), so any is 555. */
-int smtp_cmd_rcpt_params(const char *s, char *reply, size_t replysz);
+/* RCPT TO parameters (RFC 3461). */
+struct smtp_rcpt_params {
+	unsigned notify;  /* NOTIFY= (DSN_NOTIFY_*), 0 not given */
+	char orcpt[DSN_ORCPT_MAX + 1]; /* ORCPT= (addr-type;xtext), "" */
+};
+
+/* Parse the parameters after the RCPT path: NOTIFY and ORCPT (each
+ * once, checked by lib/dsn.h).  0, or a reply as for MAIL: 501 for a
+ * bad or repeated value, 555 for any other parameter. */
+int smtp_cmd_rcpt_params(const char *s, struct smtp_rcpt_params *p,
+			 char *reply, size_t replysz);
 
 /* BDAT's argument "<size> [LAST]" (RFC 3030): 0 with the chunk's size
  * and whether it is the last, -1 when it is not that (the chunk's

@@ -117,6 +117,8 @@ void smtp_mail_from(struct smtp_session *s, char *arg)
 	s->in_mail = 1;
 	s->smtputf8 = p.smtputf8;
 	s->body8 = p.body8;
+	s->dsn_ret = p.ret;
+	memcpy(s->dsn_envid, p.envid, sizeof s->dsn_envid);
 }
 
 /* Policy's verdict on one recipient; 0 when accepted. */
@@ -146,13 +148,33 @@ static char *rcpt_reserve(struct smtp_session *s, const char *rcpt)
 	if (!nr)
 		return NULL;
 	s->rcpt = nr;
+	nr = realloc(s->rcpt_dsn, (s->nrcpt + 1) * sizeof *nr);
+	if (!nr)
+		return NULL;
+	s->rcpt_dsn = nr;
 	return strdup(rcpt);
+}
+
+/* The recipient's DSN parameters as the envelope carries them, or NULL
+ * (none given); *bad set when memory ran out. */
+static char *rcpt_dsn_text(const struct smtp_rcpt_params *p, int *bad)
+{
+	struct dsn_rcpt r = { p->notify, p->orcpt[0] ? p->orcpt : NULL };
+	char buf[DSN_RCPT_TEXT], *t;
+
+	if (!r.notify && !r.orcpt)
+		return NULL;
+	t = strdup(dsn_rcpt_format(&r, buf));
+	*bad = !t;
+	return t;
 }
 
 void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 {
-	char rcpt[ADDR_MAX + 1], reply[128], *copy;
+	char rcpt[ADDR_MAX + 1], reply[128], *copy, *dsn;
+	struct smtp_rcpt_params p;
 	const char *rest;
+	int bad = 0;
 
 	if (!s->in_mail || s->bdat) {
 		smtp_reply(s, "503 5.5.1 Error: %s", s->bdat ?
@@ -162,7 +184,7 @@ void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 	}
 	if (path_arg(s, arg, 1, rcpt, sizeof rcpt, &rest) < 0)
 		return;
-	if (smtp_cmd_rcpt_params(rest, reply, sizeof reply)) {
+	if (smtp_cmd_rcpt_params(rest, &p, reply, sizeof reply)) {
 		smtp_reply(s, "%s", reply);
 		smtp_session_error(s);
 		return;
@@ -176,13 +198,18 @@ void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
-	if (!(copy = rcpt_reserve(s, rcpt))) {
+	copy = rcpt_reserve(s, rcpt);
+	dsn = rcpt_dsn_text(&p, &bad);
+	if (!copy || bad) {
+		free(copy);
 		smtp_session_close421(s, "4.3.0", "Out of memory");
 		return;
 	}
 	if (rcpt_policy(s, rcpt) < 0) {
 		free(copy);
+		free(dsn);
 		return;
 	}
+	s->rcpt_dsn[s->nrcpt] = dsn;
 	s->rcpt[s->nrcpt++] = copy;
 }

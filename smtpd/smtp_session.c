@@ -347,11 +347,17 @@ void smtp_session_reset_tx(struct smtp_session *s, int tell_policy)
 	int was_open = s->in_mail;
 
 	smtp_bdat_abort(s);
-	for (size_t i = 0; i < s->nrcpt; i++)
+	for (size_t i = 0; i < s->nrcpt; i++) {
 		free(s->rcpt[i]);
+		free(s->rcpt_dsn[i]);
+	}
 	free(s->rcpt);
+	free(s->rcpt_dsn);
 	s->rcpt = NULL;
+	s->rcpt_dsn = NULL;
 	s->nrcpt = 0;
+	s->dsn_ret = 0;
+	s->dsn_envid[0] = '\0';
 	s->in_mail = 0;
 	s->from[0] = s->customer[0] = '\0';
 	s->smtputf8 = s->body8 = 0;

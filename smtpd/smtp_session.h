@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "dsn.h"
 #include "io.h"
 #include "smtp_policy.h"
 
@@ -37,6 +38,11 @@ struct smtp_session {
 	char **rcpt;
 	size_t nrcpt;
 	struct smtp_bdat *bdat;   /* a BDAT message under way (smtp_bdat.c) */
+	/* DSN (RFC 3461): RET, ENVID; per recipient the envelope's
+	 * "NOTIFY ORCPT" text (lib/dsn.h), NULL when it gave none */
+	int dsn_ret;
+	char dsn_envid[DSN_ENVID_MAX + 1];
+	char **rcpt_dsn;
 	/* accounting */
 	long commands, errors;
 	time_t start;

@@ -86,9 +86,16 @@ static void txn_envelope(struct smtp_session *s, struct smtp_env *e,
 	if (s->tls)
 		smtp_queue_env_add(e, 'I', "tls", s->tls_desc);
 	smtp_queue_env_add(e, 'I', "proto", smtp_session_proto(s));
+	if (s->dsn_ret)
+		smtp_queue_env_add(e, 'I', DSN_KEY_RET, dsn_ret_name(s->dsn_ret));
+	if (s->dsn_envid[0])
+		smtp_queue_env_add(e, 'I', DSN_KEY_ENVID, s->dsn_envid);
 	smtp_queue_env_add(e, 'F', NULL, s->from);
-	for (size_t i = 0; i < s->nrcpt; i++)
+	for (size_t i = 0; i < s->nrcpt; i++) {
 		smtp_queue_env_add(e, 'T', NULL, s->rcpt[i]);
+		if (s->rcpt_dsn[i])
+			smtp_queue_env_add(e, DSN_ENV_RCPT, NULL, s->rcpt_dsn[i]);
+	}
 	smtp_queue_env_end(e);
 }
 

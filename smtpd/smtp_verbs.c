@@ -50,7 +50,7 @@ void smtp_verb_helo(struct smtp_session *s, char *arg)
 
 void smtp_verb_ehlo(struct smtp_session *s, char *arg)
 {
-	const char *ext[10];
+	const char *ext[16];
 	char size[40];
 	size_t n = 0;
 
@@ -64,6 +64,7 @@ void smtp_verb_ehlo(struct smtp_session *s, char *arg)
 	ext[n++] = "ENHANCEDSTATUSCODES";
 	ext[n++] = "SMTPUTF8";
 	ext[n++] = "CHUNKING";
+	ext[n++] = "DSN";
 	if (cf.tls_cert[0] && !s->tls)
 		ext[n++] = "STARTTLS";
 	if (s->tls)

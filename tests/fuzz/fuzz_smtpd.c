@@ -1,4 +1,4 @@
-// links: smtpd/smtp_*.c smtpd/listen_sock.c smtpd/listen_slots.c tests/fuzz/instance.c
+// links: smtpd/smtp_*.c smtpd/listen_sock.c smtpd/listen_slots.c queue/queue_env.c tests/fuzz/instance.c
 /* fuzz_smtpd.c: a whole relay-smtpd session on arbitrary client bytes.
  * The input is everything the client sends, written into a socketpair
  * before the session starts (pipelining and all), then the client hangs
@@ -12,6 +12,9 @@
  * - every reply line is "NNN " or "NNN-" (2xx-5xx) and ends in CRLF;
  * - every message relay-queue receives has CRLF line ends only (no bare
  *   CR or LF: SMTP smuggling) and ends in CRLF;
+ * - the DSN parameters relay-smtpd took (RET, ENVID, NOTIFY, ORCPT) are
+ *   never ones relay-queue refuses: each envelope's sender, recipients
+ *   and DSN fields parse with relay-queue's own queue_env_parse;
  * - no "250 ... queued" is said for more messages than the queue got;
  * - and nothing overruns, leaks or hangs. */
 #include <poll.h>
@@ -30,6 +33,7 @@
 #include "settings.h"
 #include "usock.h"
 #include "../../smtpd/smtp_session.h"
+#include "../../queue/queue.h"
 
 static int fs_queued;       /* messages the queue stub answered 0 */
 static int fs_bad_message;  /* one of them broke the CRLF rule */
@@ -81,9 +85,35 @@ static int fs_crlf_ok(const char *p, size_t n)
 
 struct fs_qjob {
 	int part;             /* 0 not in a job, 1 message, 2 envelope */
-	char *msg;
-	size_t len;
+	char *msg, *env;
+	size_t len, envlen;
 };
+
+/* The envelope's DSN parameters as relay-queue reads them: its sender,
+ * recipients, N fields and dsn_ info fields alone (the other info fields
+ * are policy's and the stub's) must parse.  An empty envelope is an
+ * abort. */
+static int fs_env_ok(const char *env, size_t len)
+{
+	char *keep = malloc(len + 1), err[128];
+	size_t k = 0;
+	struct qfile q;
+	int ok;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = strnlen(env + i, len - i);
+		if (env[i] != 'I' || !strncmp(env + i, "Idsn_", 5)) {
+			memcpy(keep + k, env + i, n + (i + n < len));
+			k += n + (i + n < len);
+		}
+		i += n + 1;
+	}
+	ok = len == 0 || queue_env_parse(keep, k, &q, err, sizeof err) == 0;
+	if (len)
+		qfile_free(&q);
+	free(keep);
+	return ok;
+}
 
 static void fs_queue_frame(int fd, struct fs_qjob *j, char *p, size_t n)
 {
@@ -101,11 +131,13 @@ static void fs_queue_frame(int fd, struct fs_qjob *j, char *p, size_t n)
 	}
 	if (n == 0) {
 		pthread_mutex_lock(&fs_lock);
-		fs_bad_message |= !fs_crlf_ok(j->msg, j->len);
+		fs_bad_message |= !fs_crlf_ok(j->msg, j->len) ||
+				  !fs_env_ok(j->env, j->envlen);
 		fs_queued++;
 		pthread_mutex_unlock(&fs_lock);
 		ns_write(fd, "status=0\nid=FUZZ1\n", 18);
 		free(j->msg);
+		free(j->env);
 		memset(j, 0, sizeof *j);
 		return;
 	}
@@ -113,6 +145,10 @@ static void fs_queue_frame(int fd, struct fs_qjob *j, char *p, size_t n)
 		j->msg = realloc(j->msg, j->len + n);
 		memcpy(j->msg + j->len, p, n);
 		j->len += n;
+	} else {
+		j->env = realloc(j->env, j->envlen + n);
+		memcpy(j->env + j->envlen, p, n);
+		j->envlen += n;
 	}
 }
 
@@ -138,6 +174,7 @@ static void fs_serve(const struct fs_stub *st, int fd)
 			fs_policy_answer(fd, &m);
 	}
 	free(j.msg);
+	free(j.env);
 	ns_reader_free(&rd);
 	close(fd);
 }

@@ -117,8 +117,6 @@ static const struct {
 	{ "BODY", 501, 0, 0, 0 },
 	{ "SMTPUTF8=yes", 501, 0, 0, 0 },
 	{ "AUTH=", 501, 0, 0, 0 },
-	{ "RET=HDRS", 555, 0, 0, 0 },
-	{ "ENVID=x", 555, 0, 0, 0 },
 	{ "X=\xff", 555, 0, 0, 0 },
 	{ "SIZE=10 FOO", 555, 0, 0, 0 },
 };
@@ -159,13 +157,99 @@ static void test_mail_params(void)
 	}
 }
 
+/* RFC 3461's MAIL parameters: value, or the reply's start. */
+static const struct {
+	const char *params;
+	int ret;
+	const char *envid, *reply;
+} dsn_mail_cases[] = {
+	{ "RET=HDRS", DSN_RET_HDRS, "", NULL },
+	{ "ret=full ENVID=QQ314159", DSN_RET_FULL, "QQ314159", NULL },
+	{ "ENVID=a+2Bb", 0, "a+2Bb", NULL },
+	{ "RET=BODY", 0, "", "501 5.5.4 Bad RET= value" },
+	{ "RET", 0, "", "501 5.5.4 Bad RET= value" },
+	{ "RET=FULL RET=HDRS", 0, "", "501 5.5.4 Duplicate RET" },
+	{ "ENVID=", 0, "", "501 5.5.4 Bad ENVID= value" },
+	{ "ENVID=a+2b", 0, "", "501 5.5.4 Bad ENVID= value" },
+	{ "ENVID=a+0D+0A", 0, "", "501 5.5.4 Bad ENVID= value" },
+	{ "ENVID=x ENVID=y", 0, "", "501 5.5.4 Duplicate ENVID" },
+	{ "ENVID=01234567890123456789012345678901234567890123456789"
+	  "012345678901234567890123456789012345678901234567890", 0, "",
+	  "501 5.5.4 Bad ENVID= value" },
+};
+
+static const struct {
+	const char *params;
+	unsigned notify;
+	const char *orcpt, *reply;
+} dsn_rcpt_cases[] = {
+	{ "", 0, "", NULL },
+	{ "NOTIFY=NEVER", DSN_NOTIFY_NEVER, "", NULL },
+	{ "notify=success,delay ORCPT=rfc822;a+2Bb@example.org",
+	  DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY, "rfc822;a+2Bb@example.org", NULL },
+	{ "ORCPT=rfc822;x@y", 0, "rfc822;x@y", NULL },
+	{ "NOTIFY=NEVER,FAILURE", 0, "", "501 5.5.4 Bad NOTIFY= value" },
+	{ "NOTIFY=", 0, "", "501 5.5.4 Bad NOTIFY= value" },
+	{ "NOTIFY", 0, "", "501 5.5.4 Bad NOTIFY= value" },
+	{ "NOTIFY=DELAY NOTIFY=DELAY", 0, "", "501 5.5.4 Duplicate NOTIFY" },
+	{ "ORCPT=a@b", 0, "", "501 5.5.4 Bad ORCPT= value" },
+	{ "ORCPT=rfc822;a b", 0, "", "555 5.5.4 Unsupported parameter" },
+	{ "ORCPT=rfc822;a+zz", 0, "", "501 5.5.4 Bad ORCPT= value" },
+	{ "ORCPT=rfc822;a ORCPT=rfc822;b", 0, "", "501 5.5.4 Duplicate ORCPT" },
+	{ "FOO=1", 0, "", "555 5.5.4 Unsupported parameter" },
+	{ "NOTIFY=NEVER SIZE=1", 0, "", "555 5.5.4 Unsupported parameter" },
+};
+
+static void test_dsn_params(void)
+{
+	char reply[128], name[160];
+
+	for (size_t i = 0; i < sizeof dsn_mail_cases / sizeof *dsn_mail_cases;
+	     i++) {
+		struct smtp_mail_params p;
+		int rc = smtp_cmd_mail_params(dsn_mail_cases[i].params, 1000, &p,
+					      reply, sizeof reply);
+		const char *want = dsn_mail_cases[i].reply;
+		snprintf(name, sizeof name, "MAIL %s", dsn_mail_cases[i].params);
+		if (want)
+			T_CHECK(name, rc && strncmp(reply, want, strlen(want)) == 0);
+		else
+			T_CHECK(name, rc == 0 && p.ret == dsn_mail_cases[i].ret &&
+					      strcmp(p.envid,
+						     dsn_mail_cases[i].envid) == 0);
+	}
+	for (size_t i = 0; i < sizeof dsn_rcpt_cases / sizeof *dsn_rcpt_cases;
+	     i++) {
+		struct smtp_rcpt_params p;
+		int rc = smtp_cmd_rcpt_params(dsn_rcpt_cases[i].params, &p,
+					      reply, sizeof reply);
+		const char *want = dsn_rcpt_cases[i].reply;
+		snprintf(name, sizeof name, "RCPT %s", dsn_rcpt_cases[i].params);
+		if (want)
+			T_CHECK(name, rc && strncmp(reply, want, strlen(want)) == 0);
+		else
+			T_CHECK(name, rc == 0 &&
+					      p.notify == dsn_rcpt_cases[i].notify &&
+					      strcmp(p.orcpt,
+						     dsn_rcpt_cases[i].orcpt) == 0);
+	}
+	{ /* ORCPT's 500 characters fit; 501 do not */
+		struct smtp_rcpt_params p;
+		char big[DSN_ORCPT_MAX + 16] = "ORCPT=rfc822;";
+		size_t k = strlen(big);
+		memset(big + k, 'a', DSN_ORCPT_MAX - 7);
+		big[k + DSN_ORCPT_MAX - 7] = '\0';
+		T_CHECK("RCPT ORCPT of 500", smtp_cmd_rcpt_params(big, &p, reply,
+								  sizeof reply) == 0);
+		strcat(big, "a");
+		T_CHECK("RCPT ORCPT of 501", smtp_cmd_rcpt_params(big, &p, reply,
+								  sizeof reply) == 501);
+	}
+}
+
 static void test_rcpt_params(void)
 {
-	char reply[128];
-	T_CHECK("rcpt no params", smtp_cmd_rcpt_params("", reply, sizeof reply) == 0);
-	T_CHECK("rcpt NOTIFY refused",
-		smtp_cmd_rcpt_params("NOTIFY=NEVER", reply, sizeof reply) == 555);
-	T_CHECK("rcpt 555 text", strncmp(reply, "555 5.5.4 ", 10) == 0);
+	test_dsn_params();
 	T_CHECK("8bit yes", smtp_cmd_has_8bit("j\xc3\xb6rg@example.com"));
 	T_CHECK("8bit no", !smtp_cmd_has_8bit("jorg@example.com"));
 }
