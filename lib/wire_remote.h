@@ -21,7 +21,11 @@
 #define WIRE_REMOTE_RCPT "rcpt"
 /* The result frame (relay-remote -> relay-send) adds: */
 #define WIRE_REMOTE_RELAY "relay"       /* "host[ip]:port" or "none" */
-/* and WIRE_REMOTE_TLS: the TLS version and cipher used, or "none" */
+/* and WIRE_REMOTE_TLS: the TLS version and cipher used, or "none"; and
+ * one "<index>" per recipient delivered (D) to a server that did not
+ * offer DSN while it asked NOTIFY=SUCCESS: relay-send sends the
+ * "relayed" notice (RFC 3461 5.2.2) */
+#define WIRE_REMOTE_NODSN "nodsn"
 
 /* Seconds relay-send gives a job before it drops the worker and defers
  * the recipients; relay-remote stops a job itself a little before

@@ -26,6 +26,7 @@
 #include "dns.h"
 #include "io.h"
 #include "kv.h"
+#include "qfile.h"
 
 #define REMOTE_RCPT_MAX 1000    /* recipients in one job frame */
 #define REMOTE_TEXT_MAX 512     /* reply text kept per recipient */
@@ -44,6 +45,7 @@ struct remote_qfile {
 	off_t body_size;
 	char *buf;                  /* the first read: bytes [0, len) */
 	size_t len;
+	struct qfile hdr;           /* the header: DSN parameters (lib/dsn.h) */
 };
 
 /* Open and read the envelope header (lib/qfile.h); -1 with err. */
@@ -66,6 +68,8 @@ struct remote_rcpt {
 	char status;              /* 0 pending, 'D', 'T', 'B' */
 	int code;
 	char text[REMOTE_TEXT_MAX];
+	int nodsn;                /* D by a server without DSN while the
+				     recipient asked NOTIFY=SUCCESS */
 };
 
 struct remote_job {
@@ -184,6 +188,7 @@ int remote_mx_targets(struct remote_job *job, struct remote_target *t,
 #define REMOTE_EXT_AUTH_LOGIN 0x10
 #define REMOTE_EXT_8BITMIME   0x20
 #define REMOTE_EXT_SMTPUTF8   0x40
+#define REMOTE_EXT_DSN        0x100
 
 struct remote_conn {
 	int fd;
@@ -253,6 +258,20 @@ int remote_session_cmd(struct remote_conn *c, struct remote_reply *r,
 		       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Parse EHLO keywords into c->ext and c->size_max. */
 void remote_session_ehlo_ext(struct remote_conn *c, const struct remote_reply *r);
+
+/* ---- DSN on delivery (remote_dsn.c) ---- */
+/* " RET=... ENVID=..." for MAIL, or "" (the server has no DSN, or the
+ * message no parameters); buf of at least 128 bytes. */
+void remote_dsn_mail(const struct remote_conn *c, const struct remote_qfile *q,
+		     char *buf, size_t n);
+/* " NOTIFY=... ORCPT=..." for the RCPT of the queue file's recipient
+ * index, or ""; buf of at least DSN_RCPT_TEXT + 16 bytes. */
+void remote_dsn_rcpt(const struct remote_conn *c, const struct remote_qfile *q,
+		     long index, char *buf, size_t n);
+/* After r's result: r->nodsn when it was delivered to a server without
+ * DSN and asked NOTIFY=SUCCESS (relay-send owes the "relayed" notice). */
+void remote_dsn_delivered(const struct remote_conn *c,
+			  const struct remote_qfile *q, struct remote_rcpt *r);
 
 /* ---- AUTH (remote_auth.c) ---- */
 struct remote_cred {

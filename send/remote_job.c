@@ -201,6 +201,9 @@ void remote_job_result(const struct remote_job *job, struct kv *out)
 			r->status ? r->status : 'T', r->code ? r->code : 451,
 			r->status ? clean : "4.3.0 internal error: no result");
 	}
+	for (size_t i = 0; i < job->nrcpt; i++)
+		if (job->rcpt[i].nodsn)
+			kv_addf(out, WIRE_REMOTE_NODSN, "%ld", job->rcpt[i].index);
 	kv_add(out, WIRE_REMOTE_RELAY, job->relay);
 	kv_add(out, WIRE_REMOTE_TLS, job->tlsdesc);
 }

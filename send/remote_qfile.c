@@ -85,7 +85,7 @@ int remote_qfile_open_fd(struct remote_qfile *q, int fd, char *err,
 	snprintf(q->sender, sizeof q->sender, "%s", h.from);
 	q->body_off = h.body;
 	q->body_size = h.size - h.body;
-	qfile_free(&h);
+	q->hdr = h; /* its DSN parameters go on with the job */
 	return 0;
 }
 
@@ -134,4 +134,5 @@ void remote_qfile_close(struct remote_qfile *q)
 	q->fd = -1;
 	free(q->buf);
 	q->buf = NULL;
+	qfile_free(&q->hdr);
 }

@@ -42,6 +42,7 @@ static const struct {
 	{ "STARTTLS", REMOTE_EXT_STARTTLS },
 	{ "8BITMIME", REMOTE_EXT_8BITMIME },
 	{ "SMTPUTF8", REMOTE_EXT_SMTPUTF8 },
+	{ "DSN", REMOTE_EXT_DSN },
 };
 
 /* "AUTH PLAIN LOGIN" or the old "AUTH=LOGIN". */

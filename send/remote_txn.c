@@ -49,19 +49,33 @@ static int txn_put(struct remote_conn *c, int flush, const char *fmt,
 	return flush ? io_flush(&c->io) : 0;
 }
 
+/* RCPT TO with the recipient's DSN parameters when the server has DSN. */
+static int txn_rcpt_put(struct remote_conn *c, int flush,
+			const struct remote_job *job, size_t i,
+			const struct remote_qfile *q)
+{
+	char dsn[DSN_RCPT_TEXT + 32];
+
+	remote_dsn_rcpt(c, q, job->rcpt[i].index, dsn, sizeof dsn);
+	if (io_printf(&c->io, "RCPT TO:<%s>%s", job->rcpt[i].addr, dsn) < 0)
+		return -1;
+	return txn_put(c, flush, "%s", "");
+}
+
 static int txn_mail(struct remote_conn *c, const struct remote_qfile *q,
 		    int flush, int utf8)
 {
-	char size[48] = "";
+	char size[48] = "", dsn[DSN_ENVID_MAX + 32];
 
 	if (c->ext & REMOTE_EXT_SIZE)
 		snprintf(size, sizeof size, " SIZE=%lld",
 			 (long long)q->body_size);
 	/* BODY=8BITMIME when offered: declaring it for a 7-bit message is
 	 * harmless (RFC 6152), and it saves scanning every message */
-	if (io_printf(&c->io, "MAIL FROM:<%s>%s%s%s", q->sender, size,
+	remote_dsn_mail(c, q, dsn, sizeof dsn);
+	if (io_printf(&c->io, "MAIL FROM:<%s>%s%s%s%s", q->sender, size,
 		      (c->ext & REMOTE_EXT_8BITMIME) ? " BODY=8BITMIME" : "",
-		      utf8 ? " SMTPUTF8" : "") < 0)
+		      utf8 ? " SMTPUTF8" : "", dsn) < 0)
 		return -1;
 	return txn_put(c, flush, "%s", "");
 }
@@ -70,7 +84,8 @@ static int txn_mail(struct remote_conn *c, const struct remote_qfile *q,
  * the reply stream broke (every recipient without a result gets T: the
  * replies that follow could belong to anything). */
 static long txn_rcpts(struct remote_conn *c, struct remote_job *job,
-		      unsigned char *ok, int pipelined)
+		      const struct remote_qfile *q, unsigned char *ok,
+		      int pipelined)
 {
 	struct remote_reply r;
 	long n = 0;
@@ -78,8 +93,7 @@ static long txn_rcpts(struct remote_conn *c, struct remote_job *job,
 	for (size_t i = 0; i < job->nrcpt; i++) {
 		if (job->rcpt[i].status)
 			continue; /* refused before the transaction */
-		if (!pipelined &&
-		    txn_put(c, 1, "RCPT TO:<%s>", job->rcpt[i].addr) < 0) {
+		if (!pipelined && txn_rcpt_put(c, 1, job, i, q) < 0) {
 			r.code = 0;
 			snprintf(r.text, sizeof r.text, "write error");
 		} else if (remote_reply_read(&c->io, &r) < 0) {
@@ -144,6 +158,9 @@ static void txn_body(struct remote_conn *c, struct remote_job *job,
 	/* any reply to the dot ends the transaction (RFC 5321 4.1.1.4) */
 	c->clean = r.code != 0;
 	txn_set_all(job, ok, &r);
+	for (size_t i = 0; i < job->nrcpt; i++)
+		if (ok[i])
+			remote_dsn_delivered(c, q, &job->rcpt[i]);
 	/* 421: the server is closing the channel (RFC 5321 3.8): caching
 	 * the connection would send the next message into that close */
 	c->broken |= r.code == 421;
@@ -180,8 +197,7 @@ static int txn_commands(struct remote_conn *c, struct remote_job *job,
 
 	for (size_t i = 0; wrote && pipe && i < job->nrcpt; i++)
 		if (!job->rcpt[i].status)
-			wrote = txn_put(c, 0, "RCPT TO:<%s>",
-					job->rcpt[i].addr) == 0;
+			wrote = txn_rcpt_put(c, 0, job, i, q) == 0;
 	if (wrote && pipe)
 		wrote = txn_put(c, 0, "%s", "DATA") == 0;
 	return wrote ? 0 : -1;
@@ -217,7 +233,7 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 		c->broken = 1; /* RCPT and DATA replies may still be coming */
 		return REMOTE_TXN_DONE;
 	}
-	accepted = txn_rcpts(c, job, ok, pipe);
+	accepted = txn_rcpts(c, job, q, ok, pipe);
 	if (accepted < 0 || (!pipe && accepted == 0))
 		return REMOTE_TXN_DONE;
 	if (txn_data(c, job, ok, pipe) < 0)

@@ -201,15 +201,20 @@ struct send_dsn_rcpt {
 	const char *text;     /* the reply text (or reason) */
 	const char *relay;    /* "host[ip]:port" or "" */
 	long long last;       /* time of the last attempt, 0 when none yet */
+	const char *orcpt;    /* ORCPT as sent ("rfc822;a+2Bb@c"), or NULL */
 };
 struct send_dsn {
 	int delayed;          /* 1: Action delayed (warning), 0: failed */
+	int relayed;          /* 1: Action relayed (success), not delayed */
 	const char *reporting_mta, *qid, *to;
+	const char *envid;    /* ENVID as sent (xtext), or NULL */
 	long long arrival, now, retry_until;
 	const struct send_dsn_rcpt *rcpt;
 	size_t nrcpt;
 	const char *headers;  /* the original header block (CRLF lines) */
 	size_t headers_len;
+	int full;             /* headers is the whole message (RET=FULL):
+				 message/rfc822, else text/rfc822-headers */
 };
 /* The reason given for a recipient no attempt has reached yet (a delay
  * warning can go before the first attempt: a held message, a busy
@@ -224,9 +229,10 @@ void send_dsn_status(int code, const char *text, int delayed, char *buf,
 /* Compose the whole DSN message (CRLF lines); malloc'd, NULL on ENOMEM. */
 char *send_dsn_compose(const struct send_dsn *d, size_t *len);
 /* Read the header block of the message in a queue file (at most max
- * bytes); malloc'd, "" when unreadable. */
+ * bytes); malloc'd, "" when unreadable.  whole: the whole message
+ * instead (max must be at least its size). */
 char *send_dsn_headers(const char *path, off_t body, size_t max,
-		       size_t *len);
+		       size_t *len, int whole);
 
 /* ---- injection (send_inject.c) ---- */
 /* Inject msg with envelope (from, one rcpt, info "dsn=<kind>") through
@@ -236,12 +242,18 @@ int send_inject(const char *msg, size_t len, const char *from,
 		char *err, size_t errsz);
 
 /* ---- bounces (send_bounce.c) ---- */
-/* All recipients final: send the bounce for B recipients if one is due.
+/* All recipients final: send the bounce for the B recipients that asked
+ * for one (NOTIFY: FAILURE, or none given) if one is due.
  * 0 when nothing more is needed (the message may be removed), -1 to try
  * again later. */
 int send_bounce_final(const char *qdir, struct send_msg *m);
-/* Send the delay warning once when it is due. */
+/* Send the delay warning once when it is due, to the recipients that
+ * asked for one (NOTIFY: DELAY, or none given). */
 void send_bounce_warn(const char *qdir, struct send_msg *m, long long now);
+/* The success notice (Action: relayed, RFC 3461 5.2.2) for n recipients
+ * just delivered to a server without DSN that asked NOTIFY=SUCCESS. */
+void send_bounce_relayed(const char *qdir, struct send_msg *m,
+			 const struct send_dsn_rcpt *r, size_t n);
 
 /* ---- workers (send_worker.c) ---- */
 struct send_worker;

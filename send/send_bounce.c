@@ -1,11 +1,15 @@
 /* send_bounce.c: who gets told what.  A bounce (Action: failed) for the
  * recipients that ended B, once, when the message is done; a delay
- * warning (Action: delayed) once after delay_warning seconds.  Never a
- * bounce for a bounce: a failed bounce goes to postmaster once (dsn=double),
- * a failed double bounce is only logged. */
+ * warning (Action: delayed) once after delay_warning seconds; a success
+ * notice (Action: relayed) when a server without DSN took a recipient
+ * that asked NOTIFY=SUCCESS.  Each lists only the recipients whose
+ * NOTIFY asks for it (none for NEVER; failure and delay by default).
+ * Never a bounce for a bounce: a failed bounce goes to postmaster once
+ * (dsn=double), a failed double bounce is only logged. */
 #include "send.h"
 #include "log.h"
 #include "settings.h"
+#include "dsn.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -25,44 +29,47 @@ static const char *bounce_relay(const char *text, char *relay, size_t n)
 	return end[1] == ' ' ? end + 2 : end + 1;
 }
 
-/* Compose a DSN over recipients whose status is in which ("B" or "PT")
- * and inject it; 0 with the new qid, -1. */
-static int bounce_send(const char *qdir, struct send_msg *m, const char *to,
-		       const char *kind, int delayed, const char *which,
-		       char *qid, size_t qidsz)
-{
-	struct send_dsn_rcpt *r = calloc(m->q.nrcpt, sizeof *r);
-	char (*relay)[300] = calloc(m->q.nrcpt, sizeof *relay);
-	char path[PATH_MAX], err[300];
-	struct send_dsn d = { .delayed = delayed };
-	size_t n = 0, mlen = 0;
-	char *hdr = NULL, *msg = NULL;
-	int rc = -1;
+/* The message's RET=FULL is honoured in a failure notice when the
+ * whole message, with room for the notice around it, stays under the
+ * size relay-queue takes; else its header block goes, as for HDRS. */
+#define BOUNCE_FULL_ROOM 65536
 
-	for (size_t i = 0; r && relay && i < m->q.nrcpt; i++) {
-		struct qstate_rcpt *s = &m->st.r[i];
-		if (!strchr(which, s->status))
-			continue;
-		r[n].addr = m->q.rcpt[i];
-		r[n].code = s->code;
-		r[n].text = bounce_relay(s->text, relay[n], sizeof relay[n]);
-		r[n].relay = relay[n];
-		r[n].last = s->attempts > 0 ? s->last : 0;
-		n++;
-	}
+static int bounce_full(const struct send_msg *m, int failure)
+{
+	const char *ret = qfile_get_info(&m->q, DSN_KEY_RET);
+	off_t size = m->q.size - m->q.body;
+
+	return failure && ret && dsn_ret_parse(ret) == DSN_RET_FULL &&
+	       size + BOUNCE_FULL_ROOM <= cf.message_size_max;
+}
+
+/* Compose d (its recipients set) about m and inject it to `to`; 0 with
+ * the new qid, -1. */
+static int bounce_inject(const char *qdir, const struct send_msg *m,
+			 struct send_dsn *d, const char *to, const char *kind,
+			 char *qid, size_t qidsz)
+{
+	char path[PATH_MAX], err[300];
+	size_t mlen = 0;
+	char *hdr, *msg = NULL;
+	int rc = -1, full = bounce_full(m, !d->delayed && !d->relayed);
+
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
-	d.reporting_mta = cf.hostname;
-	d.qid = m->q.qid;
-	d.to = to;
-	d.arrival = m->q.arrival;
-	d.now = send_now();
-	d.retry_until = m->q.arrival + cf.queue_lifetime;
-	d.rcpt = r;
-	d.nrcpt = n;
-	if (n && (hdr = send_dsn_headers(path, m->q.body, BOUNCE_HEADERS_MAX,
-					 &d.headers_len))) {
-		d.headers = hdr;
-		msg = send_dsn_compose(&d, &mlen);
+	d->reporting_mta = cf.hostname;
+	d->qid = m->q.qid;
+	d->to = to;
+	d->envid = qfile_get_info(&m->q, DSN_KEY_ENVID);
+	d->arrival = m->q.arrival;
+	d->now = send_now();
+	d->retry_until = m->q.arrival + cf.queue_lifetime;
+	d->full = full;
+	hdr = send_dsn_headers(path, m->q.body, full ? (size_t)(m->q.size -
+								 m->q.body)
+						     : BOUNCE_HEADERS_MAX,
+			       &d->headers_len, full);
+	if (hdr) {
+		d->headers = hdr;
+		msg = send_dsn_compose(d, &mlen);
 	}
 	if (!msg)
 		log_warn("%s: cannot compose notification", m->q.qid);
@@ -73,6 +80,42 @@ static int bounce_send(const char *qdir, struct send_msg *m, const char *to,
 		rc = 0;
 	free(msg);
 	free(hdr);
+	return rc;
+}
+
+/* A DSN over the recipients whose status is in which ("B" or "PT") and
+ * who asked for this kind of notice (NOTIFY, lib/dsn.h; a null sender's
+ * double bounce goes whatever they asked).  0 with the new qid; 1 when
+ * no recipient wants one; -1. */
+static int bounce_send(const char *qdir, struct send_msg *m, const char *to,
+		       const char *kind, int delayed, const char *which,
+		       char *qid, size_t qidsz)
+{
+	struct send_dsn_rcpt *r = calloc(m->q.nrcpt, sizeof *r);
+	char (*relay)[300] = calloc(m->q.nrcpt, sizeof *relay);
+	struct send_dsn d = { .delayed = delayed };
+	unsigned want = delayed ? DSN_NOTIFY_DELAY : DSN_NOTIFY_FAILURE;
+	size_t n = 0;
+	int rc = -1;
+
+	for (size_t i = 0; r && relay && i < m->q.nrcpt; i++) {
+		struct qstate_rcpt *s = &m->st.r[i];
+		struct dsn_rcpt p = qfile_dsn(&m->q, i);
+		if (!strchr(which, s->status) ||
+		    (m->q.from[0] && !dsn_notify_wants(p.notify, want)))
+			continue;
+		r[n].addr = m->q.rcpt[i];
+		r[n].code = s->code;
+		r[n].text = bounce_relay(s->text, relay[n], sizeof relay[n]);
+		r[n].relay = relay[n];
+		r[n].last = s->attempts > 0 ? s->last : 0;
+		r[n].orcpt = p.orcpt;
+		n++;
+	}
+	d.rcpt = r;
+	d.nrcpt = n;
+	if (r && relay)
+		rc = n ? bounce_inject(qdir, m, &d, to, kind, qid, qidsz) : 1;
 	free(relay);
 	free(r);
 	return rc;
@@ -99,8 +142,13 @@ int send_bounce_final(const char *qdir, struct send_msg *m)
 		log_info("%s: undeliverable double bounce dropped", m->q.qid);
 		return 0;
 	}
-	if (bounce_send(qdir, m, to, kind, 0, "B", qid, sizeof qid) < 0)
+	switch (bounce_send(qdir, m, to, kind, 0, "B", qid, sizeof qid)) {
+	case -1:
 		return -1;
+	case 1:
+		log_info("%s: no non-delivery notification (NOTIFY)", m->q.qid);
+		return 0;
+	}
 	log_info("%s: sender non-delivery notification: %s", m->q.qid, qid);
 	len = snprintf(line, sizeof line, "X %lld %s\n", send_now(), qid);
 	send_msg_record(qdir, m, line, (size_t)len);
@@ -115,11 +163,32 @@ void send_bounce_warn(const char *qdir, struct send_msg *m, long long now)
 	if (!cf.delay_warning || m->st.warned || !m->q.from[0] ||
 	    now - m->q.arrival < cf.delay_warning || !qstate_pending(&m->st))
 		return;
-	if (bounce_send(qdir, m, m->q.from, "delay", 1, "PT", qid,
-			sizeof qid) < 0)
+	switch (bounce_send(qdir, m, m->q.from, "delay", 1, "PT", qid,
+			    sizeof qid)) {
+	case -1:
 		return;
-	log_info("%s: sender delay notification: %s", m->q.qid, qid);
+	case 1: /* nobody asked: recorded all the same, so asked once */
+		log_info("%s: no delay notification (NOTIFY)", m->q.qid);
+		break;
+	default:
+		log_info("%s: sender delay notification: %s", m->q.qid, qid);
+	}
 	len = snprintf(line, sizeof line, "W %lld\n", now);
 	if (send_msg_record(qdir, m, line, (size_t)len) < 0)
 		m->st.warned = now; /* do not repeat it every pass */
+}
+
+void send_bounce_relayed(const char *qdir, struct send_msg *m,
+			 const struct send_dsn_rcpt *r, size_t n)
+{
+	struct send_dsn d = { .relayed = 1, .rcpt = r, .nrcpt = n };
+	char qid[QFILE_ID_MAX];
+
+	if (!n || !m->q.from[0])
+		return;
+	/* before the results are recorded: a crash in between sends the
+	 * notice again (with the message), never loses it */
+	if (bounce_inject(qdir, m, &d, m->q.from, "relayed", qid,
+			  sizeof qid) == 0)
+		log_info("%s: sender success notification: %s", m->q.qid, qid);
 }

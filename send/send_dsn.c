@@ -1,9 +1,11 @@
 /* send_dsn.c: delivery status notifications (RFC 3464 inside RFC 3462's
  * multipart/report): a human part, the machine-readable
  * message/delivery-status part, and the original message's header block
- * as text/rfc822-headers.  Composition only; sending is send_bounce. */
+ * as text/rfc822-headers (or, RET=FULL on a failure, the whole message as
+ * message/rfc822).  Composition only; sending is send_bounce. */
 #include "send.h"
 #include "date822.h"
+#include "dsn.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -34,6 +36,22 @@ void send_dsn_status(int code, const char *text, int delayed, char *buf,
 		snprintf(buf, n, "5.0.0");
 	else
 		snprintf(buf, n, "4.0.0");
+}
+
+/* The status of a success (Action: relayed): the reply's 2.x.x, else
+ * 2.0.0. */
+static void dsn_success_status(const char *text, char *buf, size_t n)
+{
+	const char *t = text ? text : "";
+	int b, c, k = 0;
+
+	while (*t == ' ')
+		t++;
+	if (sscanf(t, "2.%3d.%3d%n", &b, &c, &k) == 2 &&
+	    (t[k] == '\0' || t[k] == ' '))
+		snprintf(buf, n, "2.%d.%d", b, c);
+	else
+		snprintf(buf, n, "2.0.0");
 }
 
 #define DSN_LINE_MAX 998 /* RFC 5322 2.1.1, without the CRLF */
@@ -95,11 +113,13 @@ static void dsn_head(struct dsn_buf *b, const struct send_dsn *d,
 		d->reporting_mta);
 	dsn_add(b, "To: <%s>\r\n", d->to);
 	dsn_add(b, "Subject: %s\r\n",
-		d->delayed ? "Delayed Mail (still being retried)"
-			   : "Undelivered Mail Returned to Sender");
+		d->relayed   ? "Successful Mail Relay (no further notices)"
+		: d->delayed ? "Delayed Mail (still being retried)"
+			     : "Undelivered Mail Returned to Sender");
 	dsn_add(b, "Date: %s\r\n", date);
 	dsn_add(b, "Message-ID: <%s.%s.%lld@%s>\r\n", d->qid,
-		d->delayed ? "delay" : "dsn", d->now, d->reporting_mta);
+		d->relayed ? "relayed" : d->delayed ? "delay" : "dsn", d->now,
+		d->reporting_mta);
 	dsn_add(b, "Auto-Submitted: auto-replied\r\n");
 	dsn_add(b, "MIME-Version: 1.0\r\n");
 	dsn_add(b, "Content-Type: multipart/report; "
@@ -122,7 +142,12 @@ static void dsn_human(struct dsn_buf *b, const struct send_dsn *d,
 		boundary);
 	dsn_add(b, "This is the mail system at host %s.\r\n\r\n",
 		d->reporting_mta);
-	if (d->delayed)
+	if (d->relayed)
+		dsn_add(b, "Your message was relayed to the recipients below. "
+			   "The next mail\r\nsystem does not offer delivery "
+			   "notifications: you will get no\r\nfurther notice "
+			   "about them.\r\n\r\n");
+	else if (d->delayed)
 		dsn_add(b, "Your message could not be delivered yet. It is "
 			   "still in the queue\r\nand delivery will be "
 			   "retried; you do not need to resend it.\r\n\r\n");
@@ -139,6 +164,18 @@ static void dsn_human(struct dsn_buf *b, const struct send_dsn *d,
 	dsn_add(b, "\r\n");
 }
 
+/* RFC 3464 2.3.1: Original-Recipient, the ORCPT's address decoded. */
+static void dsn_orcpt(struct dsn_buf *b, const char *orcpt)
+{
+	char addr[DSN_ORCPT_MAX + 1];
+	const char *semi;
+
+	if (!orcpt || !dsn_orcpt_ok(orcpt) || !(semi = strchr(orcpt, ';')))
+		return;
+	dsn_add(b, "Original-Recipient: %.*s;%s\r\n", (int)(semi - orcpt),
+		orcpt, dsn_xtext_decode(semi + 1, addr, sizeof addr));
+}
+
 static void dsn_status(struct dsn_buf *b, const struct send_dsn *d,
 		       const char *boundary)
 {
@@ -146,15 +183,25 @@ static void dsn_status(struct dsn_buf *b, const struct send_dsn *d,
 	date822_format(d->arrival, date, sizeof date);
 	dsn_add(b, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n",
 		boundary);
+	if (d->envid && dsn_envid_ok(d->envid)) /* RFC 3464 2.2.1: decoded */
+		dsn_add(b, "Original-Envelope-Id: %s\r\n",
+			dsn_xtext_decode(d->envid, t, sizeof t));
 	dsn_add(b, "Reporting-MTA: dns; %s\r\nX-Relaybox-Queue-ID: %s\r\n",
 		d->reporting_mta, d->qid);
 	dsn_add(b, "Arrival-Date: %s\r\n", date);
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		const struct send_dsn_rcpt *r = &d->rcpt[i];
-		send_dsn_status(r->code, dsn_text(r), d->delayed, st, sizeof st);
-		dsn_add(b, "\r\nFinal-Recipient: rfc822; %s\r\n", r->addr);
+		if (d->relayed)
+			dsn_success_status(r->text, st, sizeof st);
+		else
+			send_dsn_status(r->code, dsn_text(r), d->delayed, st,
+					sizeof st);
+		dsn_add(b, "\r\n");
+		dsn_orcpt(b, r->orcpt);
+		dsn_add(b, "Final-Recipient: rfc822; %s\r\n", r->addr);
 		dsn_add(b, "Action: %s\r\nStatus: %s\r\n",
-			d->delayed ? "delayed" : "failed", st);
+			d->relayed ? "relayed" : d->delayed ? "delayed" : "failed",
+			st);
 		if (r->relay && *r->relay)
 			dsn_add(b, "Remote-MTA: dns; %s\r\n",
 				dsn_clean(r->relay, relay, sizeof relay));
@@ -207,6 +254,14 @@ static void dsn_boundary(const struct send_dsn *d, char *b, size_t n)
 	}
 }
 
+static int dsn_8bit(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
 char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 {
 	struct dsn_buf b = { .p = malloc(8192), .cap = 8192 };
@@ -218,8 +273,13 @@ char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 	dsn_head(&b, d, boundary);
 	dsn_human(&b, d, boundary);
 	dsn_status(&b, d, boundary);
-	dsn_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
-		boundary);
+	if (d->full)
+		dsn_add(&b, "--%s\r\nContent-Type: message/rfc822\r\n"
+			    "Content-Transfer-Encoding: %s\r\n\r\n", boundary,
+			dsn_8bit(d->headers, d->headers_len) ? "8bit" : "7bit");
+	else
+		dsn_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
+			boundary);
 	dsn_headers(&b, d->headers, d->headers_len);
 	dsn_add(&b, "\r\n--%s--\r\n", boundary);
 	if (b.failed) {
@@ -230,7 +290,8 @@ char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 	return b.p;
 }
 
-char *send_dsn_headers(const char *path, off_t body, size_t max, size_t *len)
+char *send_dsn_headers(const char *path, off_t body, size_t max, size_t *len,
+		       int whole)
 {
 	char *buf = malloc(max + 1), *end;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -249,6 +310,10 @@ char *send_dsn_headers(const char *path, off_t body, size_t max, size_t *len)
 	if (n < 0)
 		n = 0;
 	buf[n] = '\0';
+	if (whole) {
+		*len = (size_t)n;
+		return buf;
+	}
 	/* the header block ends at the first empty line */
 	end = strstr(buf, "\r\n\r\n");
 	*len = end ? (size_t)(end - buf) + 2 : (size_t)n;

@@ -12,6 +12,7 @@
  * job.  At most dest_concurrency workers are busy with one destination. */
 #include "send.h"
 #include "addr.h"
+#include "dsn.h"
 #include "kv.h"
 #include "log.h"
 #include "ns.h"
@@ -308,6 +309,7 @@ struct worker_res {
 	char st;          /* 0: not reported */
 	int code;
 	const char *text;
+	int nodsn;        /* D by a server without DSN, NOTIFY=SUCCESS */
 };
 
 /* 1 when the job's results are all D and complete the message: every
@@ -332,6 +334,27 @@ static int worker_completes(const struct send_job *j,
  * when they complete the message: send_msg_done), then take it off the
  * worker; the next one in line starts.  A recipient the worker did not
  * report is deferred. */
+/* The success notices a job's results owe (relay-remote's "nodsn"),
+ * sent before the results are recorded (send_bounce_relayed). */
+static void worker_relayed(struct send_job *j, const struct worker_res *res,
+			   const char *relay)
+{
+	struct send_dsn_rcpt r[SEND_JOB_RCPT_MAX];
+	size_t n = 0;
+
+	for (size_t k = 0; k < j->nidx; k++) {
+		struct dsn_rcpt p = qfile_dsn(&j->msg->q, j->idx[k]);
+		if (res[k].st != 'D' || !res[k].nodsn ||
+		    !(p.notify & DSN_NOTIFY_SUCCESS))
+			continue;
+		r[n] = (struct send_dsn_rcpt){ j->msg->q.rcpt[j->idx[k]],
+					       res[k].code, res[k].text, relay,
+					       send_now(), p.orcpt };
+		n++;
+	}
+	send_bounce_relayed(cf.queue_dir, j->msg, r, n);
+}
+
 static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 			  const struct worker_res *res, const char *relay,
 			  const char *tls, long long now)
@@ -364,6 +387,7 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 				     code, txt);
 		worker_log(m, i, tail);
 	}
+	worker_relayed(j, res, relay);
 	if (!lines || (worker_completes(j, res)
 		       ? send_msg_done(cf.queue_dir, m, lines, len)
 		       : send_msg_record(cf.queue_dir, m, lines, len)) < 0)
@@ -393,7 +417,7 @@ static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 	while (w->njobs) {
 		struct send_job *j = worker_head(w);
 		for (size_t k = 0; k < j->nidx; k++)
-			res[k] = (struct worker_res){ 'T', 451, text };
+			res[k] = (struct worker_res){ 'T', 451, text, 0 };
 		worker_finish(ms, w, res, "", "", now);
 	}
 	w->last_ms = LLONG_MAX; /* a new connection starts unknown */
@@ -432,6 +456,18 @@ static int worker_rcpt(const char *v, unsigned long *idx, char *st, int *code,
 	return 0;
 }
 
+/* "nodsn=<index>": mark that recipient's result. */
+static void worker_nodsn(const struct send_job *j, struct worker_res *res,
+			 const char *v)
+{
+	char *end;
+	unsigned long idx = strtoul(v, &end, 10);
+
+	for (size_t k = 0; *v && !*end && k < j->nidx; k++)
+		if (j->idx[k] == idx)
+			res[k].nodsn = 1;
+}
+
 /* A result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=;
  * it answers the first job in line. */
 static int worker_result(struct send_msgs *ms, struct send_worker *w,
@@ -448,6 +484,10 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 		unsigned long idx;
 		int code, off = 0;
 		char st;
+		if (strcmp(msg.pair[p].key, WIRE_REMOTE_NODSN) == 0) {
+			worker_nodsn(j, res, msg.pair[p].value);
+			continue;
+		}
 		if (strcmp(msg.pair[p].key, WIRE_REMOTE_RCPT) != 0)
 			continue;
 		if (worker_rcpt(msg.pair[p].value, &idx, &st, &code, &off) < 0)
@@ -455,7 +495,8 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 		for (size_t k = 0; k < j->nidx; k++)
 			if (j->idx[k] == idx)
 				res[k] = (struct worker_res){
-					st, code, msg.pair[p].value + off };
+					st, code, msg.pair[p].value + off,
+					res[k].nodsn };
 	}
 	worker_finish(ms, w, res, kv_get_or(&msg, WIRE_REMOTE_RELAY, ""),
 		      kv_get_or(&msg, WIRE_REMOTE_TLS, ""), now);

@@ -165,9 +165,10 @@ class _Handler:
         if code != 250:
             return _code_text(code)
         tls = session.ssl is not None
-        self.sink._store(SinkMessage(envelope.mail_from, envelope.rcpt_tos,
-                                     bytes(envelope.original_content),
-                                     session.peer, tls))
+        msg = SinkMessage(envelope.mail_from, envelope.rcpt_tos,
+                          bytes(envelope.original_content), session.peer, tls)
+        msg.dsn = getattr(envelope, 'dsn', None)  # dsnsink.py's record
+        self.sink._store(msg)
         return '250 2.0.0 Ok: queued'
 
 
@@ -201,6 +202,11 @@ class _Controller(Controller):
 
 
 class Sink:
+    # None: the module's _Handler and _Controller as they are at start
+    # (a test may replace them); dsnsink.DsnSink sets its own
+    handler_class = None
+    controller_class = None
+
     def __init__(self, codes=None, data_codes=None, tls_cert=None,
                  tls_key=None, auth=None, dir=None, host='127.0.0.1',
                  port=None):
@@ -268,7 +274,8 @@ class Sink:
             kw['auth_require_tls'] = self.tls_context is not None
         for attempt in range(3):
             kw['port'] = self.port
-            self.controller = _Controller(self, _Handler(self), **kw)
+            self.controller = (self.controller_class or _Controller)(
+                self, (self.handler_class or _Handler)(self), **kw)
             try:
                 self.controller.start()
                 break

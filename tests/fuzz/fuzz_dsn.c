@@ -7,10 +7,14 @@
  * per-recipient fields are present and well-formed.
  *
  * Input: NUL-separated fields.  Field 0: flags (byte 0 bit 0 delayed,
- * byte 1 the number of recipients, at most 8); then the reporting MTA,
+ * bit 1 relayed (a success notice: 2xx codes), bit 2 RET=FULL (the
+ * whole message as message/rfc822), bit 3 DSN parameters follow; byte 1
+ * the number of recipients, at most 8); then the reporting MTA,
  * the queue id and the bounce recipient; then per recipient its address,
- * two code digits, the reply text and the relay; the rest (NULs and all)
- * is the original header block.  Fields that the relay validates before
+ * two code digits, the reply text and the relay; with bit 3 the ENVID
+ * and one ORCPT per recipient (as the queue file holds them: used when
+ * lib/dsn.h finds them valid, each must then appear decoded once); the
+ * rest (NULs and all) is the original header block.  Fields that the relay validates before
  * they get here (host name, queue id, mailboxes) are passed through the
  * same checks: an input that fails them is not composed. */
 #include <stdint.h>
@@ -18,6 +22,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "dsn.h"
 #include "../../send/send.h"
 
 #define FD_MAXRCPT 8
@@ -132,12 +137,13 @@ static void fd_boundary(const char *m, char *b, size_t n)
 
 /* Exactly three parts in order, the closing delimiter last, and no other
  * line that a MIME reader would take for a delimiter. */
-static void fd_parts(const char *m, size_t len, const char *b)
+static void fd_parts(const char *m, size_t len, const char *b, int full)
 {
-	static const char *const type[] = {
+	const char *const type[] = {
 		"Content-Type: text/plain",
 		"Content-Type: message/delivery-status",
-		"Content-Type: text/rfc822-headers",
+		full ? "Content-Type: message/rfc822"
+		     : "Content-Type: text/rfc822-headers",
 	};
 	const char *p = strstr(m, "\r\n\r\n") + 4, *end = m + len;
 	size_t bl = strlen(b), parts = 0;
@@ -167,10 +173,36 @@ static void fd_parts(const char *m, size_t len, const char *b)
 		abort();
 }
 
+static size_t fd_count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* Original-Envelope-Id once when the ENVID is valid, Original-Recipient
+ * once per valid ORCPT, never otherwise. */
+static void fd_params(const char *part, const struct send_dsn *d)
+{
+	size_t norcpt = 0;
+
+	for (size_t i = 0; i < d->nrcpt; i++)
+		norcpt += d->rcpt[i].orcpt && dsn_orcpt_ok(d->rcpt[i].orcpt);
+	if (fd_count(part, "\r\nOriginal-Envelope-Id: ") !=
+		    (size_t)(d->envid && dsn_envid_ok(d->envid)) ||
+	    fd_count(part, "\r\nOriginal-Recipient: ") != norcpt)
+		abort();
+}
+
 /* Each recipient's block in message/delivery-status has its fields. */
 static void fd_status(const char *m, const char *bound, size_t nrcpt,
-		      int delayed)
+		      const struct send_dsn *d)
 {
+	const char *action = d->relayed ? "\r\nAction: relayed\r\n"
+			     : d->delayed ? "\r\nAction: delayed\r\n"
+					  : "\r\nAction: failed\r\n";
+	int want = d->relayed ? 2 : 4, delayed = d->delayed;
 	char *part, *end, *p, start[200];
 	size_t n = 0;
 
@@ -191,20 +223,21 @@ static void fd_status(const char *m, const char *bound, size_t nrcpt,
 	while ((p = strstr(p, "\r\nFinal-Recipient: rfc822; ")) != NULL) {
 		const char *st = strstr(p, "\r\nStatus: ");
 		int a = -1, b = -1, c = -1;
-		if (!st || !strstr(p, delayed ? "\r\nAction: delayed\r\n"
-					      : "\r\nAction: failed\r\n") ||
+		if (!st || !strstr(p, action) ||
 		    sscanf(st + 10, "%1d.%3d.%3d", &a, &b, &c) != 3 ||
-		    (a != 4 && a != 5) || (delayed && a != 4))
+		    (a != want && (d->relayed || a != 5)) || (delayed && a != 4))
 			abort();
 		p += 2;
 		n++;
 	}
 	if (n != nrcpt)
 		abort();
+	fd_params(part, d);
 	free(part);
 }
 
-static void fd_check(const char *m, size_t len, size_t nrcpt, int delayed)
+static void fd_check(const char *m, size_t len, size_t nrcpt,
+		     const struct send_dsn *d)
 {
 	char b[128], *z = malloc(len + 1);
 
@@ -212,8 +245,8 @@ static void fd_check(const char *m, size_t len, size_t nrcpt, int delayed)
 	memcpy(z, m, len);
 	z[len] = '\0';
 	fd_boundary(z, b, sizeof b);
-	fd_parts(z, len, b);
-	fd_status(z, b, nrcpt, delayed);
+	fd_parts(z, len, b, d->full);
+	fd_status(z, b, nrcpt, d);
 	free(z);
 }
 
@@ -223,7 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct send_dsn d = { .now = 1800000000, .arrival = 1799990000,
 			      .retry_until = 1800400000 };
 	struct send_dsn_rcpt r[FD_MAXRCPT];
-	char *f[4 + 4 * FD_MAXRCPT] = { 0 }, to[ADDR_MAX + 1];
+	char *f[5 + 5 * FD_MAXRCPT] = { 0 }, to[ADDR_MAX + 1];
 	char addr[FD_MAXRCPT][ADDR_MAX + 1], *msg = NULL;
 	size_t nf = 0, len = 0, nrcpt;
 	int ok = 1;
@@ -231,11 +264,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f[nf++] = fd_field(&in);
 	if (!f[0] || strlen(f[0]) < 2)
 		goto out;
-	d.delayed = f[0][0] & 1;
+	d.relayed = (f[0][0] & 2) != 0;
+	d.delayed = !d.relayed && (f[0][0] & 1);
+	d.full = (f[0][0] & 4) != 0;
 	nrcpt = (size_t)(unsigned char)f[0][1] % (FD_MAXRCPT + 1);
 	for (int i = 0; i < 3; i++)
 		f[nf++] = fd_field(&in);
 	for (size_t i = 0; i < nrcpt * 4; i++)
+		f[nf++] = fd_field(&in);
+	for (size_t i = 0; (f[0][0] & 8) && i < 1 + nrcpt; i++)
 		f[nf++] = fd_field(&in);
 	for (size_t i = 1; i < nf; i++)
 		ok &= f[i] != NULL;
@@ -252,7 +289,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r[i].text = x[2];
 		r[i].relay = x[3];
 		r[i].last = x[1][0] & 1 ? d.now - 60 : 0;
+		r[i].orcpt = (f[0][0] & 8) ? f[5 + 4 * nrcpt + i] : NULL;
+		if (d.relayed) /* relay-send reports only 2xx as relayed */
+			r[i].code = 200 + (r[i].code % 100);
 	}
+	d.envid = (f[0][0] & 8) ? f[4 + 4 * nrcpt] : NULL;
 	d.reporting_mta = f[1];
 	d.qid = f[2];
 	d.to = to;
@@ -263,7 +304,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msg = send_dsn_compose(&d, &len);
 	if (!msg)
 		abort();
-	fd_check(msg, len, nrcpt, d.delayed);
+	fd_check(msg, len, nrcpt, &d);
 out:
 	free(msg);
 	for (size_t i = 0; i < nf; i++)

@@ -1,4 +1,4 @@
-// links: send/remote_session.c send/remote_txn.c send/remote_qfile.c send/remote_dot.c send/remote_reply.c send/remote_job.c send/remote_conn.c send/remote_auth.c send/remote_dns.c tests/fuzz/instance.c
+// links: send/remote_session.c send/remote_txn.c send/remote_dsn.c send/remote_qfile.c send/remote_dot.c send/remote_reply.c send/remote_job.c send/remote_conn.c send/remote_auth.c send/remote_dns.c tests/fuzz/instance.c
 /* fuzz_remote.c: relay-remote against a hostile receiving server.  The
  * input is everything the server says (greeting, EHLO, replies to MAIL,
  * RCPT, DATA and the dot), written to the client's socket before it

@@ -1,6 +1,6 @@
 // links: send/remote_session.c send/remote_reply.c send/remote_auth.c send/remote_conn.c send/remote_dns.c
 /* test_remote_session.c: EHLO keyword parsing (what the server offers
- * decides PIPELINING, SIZE, STARTTLS and the AUTH mechanism). */
+ * decides PIPELINING, SIZE, STARTTLS, DSN and the AUTH mechanism). */
 #include "../../send/remote.h"
 #include "t.h"
 
@@ -17,7 +17,7 @@ static const struct {
 	{ "postfix", { "250-mx", "250-PIPELINING", "250-SIZE 10240000",
 	  "250-AUTH PLAIN LOGIN", "250 DSN" },
 	  REMOTE_EXT_PIPELINING | REMOTE_EXT_SIZE | REMOTE_EXT_AUTH_PLAIN |
-	  REMOTE_EXT_AUTH_LOGIN, 10240000 },
+	  REMOTE_EXT_AUTH_LOGIN | REMOTE_EXT_DSN, 10240000 },
 	{ "old AUTH=", { "250-mx", "250-AUTH=LOGIN", "250 pipelining" },
 	  REMOTE_EXT_AUTH_LOGIN | REMOTE_EXT_PIPELINING, 0 },
 	{ "greeting only", { "250 mx.test STARTTLS PIPELINING" }, 0, 0 },

@@ -1,4 +1,4 @@
-// links: send/remote_txn.c send/remote_qfile.c send/remote_dot.c send/remote_reply.c send/remote_job.c
+// links: send/remote_txn.c send/remote_dsn.c send/remote_qfile.c send/remote_dot.c send/remote_reply.c send/remote_job.c
 /* test_remote_txn.c: the mail transaction against a scripted server (a
  * child process on a socketpair): reply mapping to D/T/B per recipient,
  * a 5xx/4xx at MAIL or DATA applying to all, PIPELINING in one write, no

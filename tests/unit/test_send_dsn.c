@@ -31,6 +31,7 @@ static const struct {
 	{ 451, "5.1.1 class disagrees", 1, "4.0.0" },
 	{ 0, "5.1.1 permanent, but the notice says delayed", 1, "4.0.0" },
 	{ 0, "2.0.0 no failure", 0, "4.0.0" },
+	{ 250, "2.0.0 a success is no failure", 0, "4.0.0" },
 };
 
 static size_t count(const char *hay, const char *needle)
@@ -59,8 +60,8 @@ static void test_bounce(void)
 			   "Message-ID: <m1@test>\r\n";
 	struct send_dsn_rcpt r[] = {
 		{ "bad@example.org", 550, "5.1.1 no such user",
-		  "mx.example.org[192.0.2.5]:25", 1795432880 },
-		{ "gone@example.net", 0, "4.4.7 expired\r\nInjected: x", "", 0 },
+		  "mx.example.org[192.0.2.5]:25", 1795432880, NULL },
+		{ "gone@example.net", 0, "4.4.7 expired\r\nInjected: x", "", 0, NULL },
 	};
 	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "ABC",
 			      .to = "a@example.com", .arrival = 1795432783,
@@ -116,9 +117,9 @@ static void test_delay_untried(void)
 {
 	const char hdr[] = "Subject: later\r\n";
 	struct send_dsn_rcpt r[] = {
-		{ "waiting@example.org", 0, "", "", 0 },
+		{ "waiting@example.org", 0, "", "", 0, NULL },
 		{ "tried@example.net", 451, "4.7.1 greylisted",
-		  "mx.example.net[192.0.2.7]:25", 1795432800 },
+		  "mx.example.net[192.0.2.7]:25", 1795432800, NULL },
 	};
 	struct send_dsn d = { .delayed = 1, .reporting_mta = "relay.test",
 			      .qid = "DEF", .to = "a@example.com",
@@ -159,7 +160,7 @@ static void test_delay_untried(void)
 static void test_hostile_headers(void)
 {
 	static char hdr[3000];
-	struct send_dsn_rcpt r = { "bad@example.org", 550, "5.1.1 no", "", 0 };
+	struct send_dsn_rcpt r = { "bad@example.org", 550, "5.1.1 no", "", 0, NULL };
 	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "ABC",
 			      .to = "a@example.com", .now = 1795432883,
 			      .rcpt = &r, .nrcpt = 1, .headers = hdr };
@@ -191,9 +192,67 @@ static void test_hostile_headers(void)
 	free(m);
 }
 
+/* DSN parameters (RFC 3461): Original-Envelope-Id and Original-Recipient
+ * decoded from xtext, a success notice (Action: relayed, Status 2.x.x),
+ * and RET=FULL's whole message as message/rfc822. */
+static void test_dsn_params(void)
+{
+	const char msg[] = "Subject: full\r\n\r\nthe body \xc3\xa9\r\n";
+	struct send_dsn_rcpt r[] = {
+		{ "ok@example.org", 250, "2.0.0 Ok: queued", "mx[192.0.2.5]:25",
+		  1795432800, "rfc822;ok+2Bx@example.org" },
+		{ "plain@example.org", 250, "Ok", "mx[192.0.2.5]:25",
+		  1795432800, NULL },
+	};
+	struct send_dsn d = { .relayed = 1, .reporting_mta = "relay.test",
+			      .qid = "GHI", .to = "a@example.com",
+			      .envid = "QQ+2B1", .arrival = 1795432783,
+			      .now = 1795432883, .rcpt = r, .nrcpt = 2,
+			      .headers = msg, .headers_len = 15 };
+	size_t len;
+	char *m = send_dsn_compose(&d, &len);
+	const char *ok = m ? strstr(m, "Final-Recipient: rfc822; ok@") : NULL;
+	const char *pl = m ? strstr(m, "Final-Recipient: rfc822; plain@") : NULL;
+
+	T_CHECK("relayed: composed", m && ok && pl);
+	if (!m || !ok || !pl) {
+		free(m);
+		return;
+	}
+	T_CHECK("relayed: Original-Envelope-Id decoded, first",
+		strstr(m, "message/delivery-status\r\n\r\n"
+			  "Original-Envelope-Id: QQ+1\r\nReporting-MTA: "));
+	T_CHECK("relayed: Original-Recipient decoded, before Final-Recipient",
+		strstr(m, "\r\n\r\nOriginal-Recipient: rfc822;ok+x@example.org"
+			  "\r\nFinal-Recipient: rfc822; ok@"));
+	T_CHECK("relayed: none for a recipient without ORCPT",
+		count(m, "Original-Recipient:") == 1);
+	T_CHECK("relayed: Action relayed, Status 2.0.0",
+		count(m, "\r\nAction: relayed\r\nStatus: 2.0.0\r\n") == 2);
+	T_CHECK("relayed: no Will-Retry-Until", !strstr(m, "Will-Retry-Until"));
+	T_CHECK("relayed: subject", strstr(m, "Subject: Successful Mail Relay"));
+	T_CHECK("relayed: headers part", strstr(m, "text/rfc822-headers"));
+	free(m);
+	d.relayed = 0;
+	d.envid = "bad=envid"; /* not xtext: left out, never copied */
+	d.full = 1;
+	d.headers_len = sizeof msg - 1;
+	m = send_dsn_compose(&d, &len);
+	T_CHECK("full: message/rfc822, 8bit",
+		m && strstr(m, "Content-Type: message/rfc822\r\n"
+			       "Content-Transfer-Encoding: 8bit\r\n\r\n"
+			       "Subject: full\r\n\r\nthe body \xc3\xa9\r\n"));
+	T_CHECK("full: no rfc822-headers part",
+		m && !strstr(m, "text/rfc822-headers"));
+	T_CHECK("full: a bad ENVID is left out",
+		m && !strstr(m, "Original-Envelope-Id"));
+	free(m);
+}
+
 int main(void)
 {
 	test_status();
+	test_dsn_params();
 	test_bounce();
 	test_delay_untried();
 	test_hostile_headers();
