@@ -109,14 +109,32 @@ static enum dns_status dns_herr(int h)
 enum dns_status dns_query(const char *name, int type, dns_rr_fn fn,
 			  void *arg)
 {
+	return dns_query_sec(name, type, fn, arg, NULL);
+}
+
+/* With dnssec = trust_ad the query carries the AD bit (RFC 6840 5.7,
+ * glibc's trust-ad) and the answer's AD bit is kept: the resolver says
+ * it validated the answer.  Believed only when asked for. */
+int dns_trust_ad(void)
+{
+	return cf.dnssec && strcmp(cf.dnssec, "trust_ad") == 0;
+}
+
+enum dns_status dns_query_sec(const char *name, int type, dns_rr_fn fn,
+			      void *arg, int *secure)
+{
 	struct __res_state st;
 	unsigned char ans[8192];
 	ns_msg msg;
 	ns_rr rr;
 	int len, found = 0;
 
+	if (secure)
+		*secure = 0;
 	if (dns_init(&st) < 0)
 		return DNS_TEMP;
+	if (secure && dns_trust_ad())
+		st.options |= RES_TRUSTAD;
 	len = res_nquery(&st, name, ns_c_in, type, ans, sizeof ans);
 	if (len < 0) {
 		enum dns_status s = dns_herr(st.res_h_errno);
@@ -127,6 +145,8 @@ enum dns_status dns_query(const char *name, int type, dns_rr_fn fn,
 	if (ns_initparse(ans, len > (int)sizeof ans ? (int)sizeof ans : len,
 			 &msg) < 0)
 		return DNS_TEMP;
+	if (secure && dns_trust_ad())
+		*secure = ns_msg_getflag(msg, ns_f_ad) != 0;
 	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
 		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
 			return DNS_TEMP;

@@ -31,6 +31,14 @@ typedef int (*dns_rr_fn)(ns_msg *msg, ns_rr *rr, void *arg);
 enum dns_status dns_query(const char *name, int type, dns_rr_fn fn,
 			  void *arg);
 
+/* The same; *secure (when not NULL) is 1 when dnssec = trust_ad and the
+ * resolver set the AD bit on the answer (it validated it with DNSSEC),
+ * else 0.  A NODATA or NXDOMAIN answer is never called secure here. */
+enum dns_status dns_query_sec(const char *name, int type, dns_rr_fn fn,
+			      void *arg, int *secure);
+/* 1 when relay.conf says dnssec = trust_ad. */
+int dns_trust_ad(void);
+
 /* Each TXT record of name, its character-strings joined (RFC 6376
  * 3.6.2.2), NUL-terminated in txt[i] (at most max records of at most
  * DNS_TXT_MAX - 1 bytes; longer ones are skipped); *n is their number. */

@@ -77,6 +77,9 @@ static const struct cfg_item settings_table[] = {
 	B(rate_accounting, "yes"), B(pipelining_strict, "yes"),
 	B(fair_delivery, "yes"),
 	S(dkim_fail, "defer"),
+	/* MX delivery security (send/remote_sec.c) */
+	S(dnssec, "off"), B(mta_sts, "yes"),
+	I(mta_sts_timeout, 10, 1, 60), I(mta_sts_port, 443, 1, 65535),
 };
 
 const char *settings_default_dir(void)
@@ -137,6 +140,9 @@ void settings_load(const char *dir)
 	    strcmp(cf.rate_store_fail, "local"))
 		log_fatal(EXIT_PERM, "%s: rate_store_fail must be defer or "
 			  "local, not \"%s\"", path, cf.rate_store_fail);
+	if (strcmp(cf.dnssec, "off") && strcmp(cf.dnssec, "trust_ad"))
+		log_fatal(EXIT_PERM, "%s: dnssec must be off or trust_ad, "
+			   "not \"%s\"", path, cf.dnssec);
 	if (!*cf.hostname) {
 		if (gethostname(host, sizeof host) < 0)
 			strcpy(host, "localhost");

@@ -62,6 +62,12 @@ struct settings {
 	 * "unsigned" relays it unsigned with a log line */
 	char *dkim_fail;
 	int pipelining_strict; /* smtpd: smtp_sync_* refuse, else allow */
+	/* MX delivery: "trust_ad" believes the resolver's AD bit (DANE);
+	 * MTA-STS policies fetched within mta_sts_timeout seconds from
+	 * mta_sts_port (443; another port only for tests) */
+	char *dnssec;
+	int mta_sts;
+	long mta_sts_timeout, mta_sts_port;
 };
 
 extern struct settings cf;

@@ -199,6 +199,12 @@ SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz)
 
 	if (!ctx)
 		return NULL;
+	/* DANE (RFC 7672) per connection: tls_client_start_dane */
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		tls_errqs(err, errsz, "tls: %s", "DANE setup");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	if (cafile && *cafile)
 		ok = SSL_CTX_load_verify_locations(ctx, cafile, NULL);
 	else
@@ -442,13 +448,16 @@ static int tls_client_names(SSL *ssl, const char *servername, int verify)
 	if (servername && *servername && !isip &&
 	    SSL_set_tlsext_host_name(ssl, servername) != 1)
 		return -1;
-	if (!verify) {
+	if (verify == TLS_VERIFY_NONE) {
 		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 		return 0;
 	}
 	if (!servername || !*servername)
 		return -1; /* verifying nothing would verify anything */
-	SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	/* report: the chain and name are checked all the same, the
+	 * handshake goes on whatever the result (tls_verify_result) */
+	SSL_set_verify(ssl, verify == TLS_VERIFY_REPORT ? SSL_VERIFY_NONE
+							: SSL_VERIFY_PEER, NULL);
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (isip) {
 		X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
@@ -457,28 +466,69 @@ static int tls_client_names(SSL *ssl, const char *servername, int verify)
 	return SSL_set1_host(ssl, servername) == 1 ? 0 : -1;
 }
 
-int tls_client_start(struct io *io, SSL_CTX *ctx, const char *servername,
-		     int verify, char *err, size_t errsz)
+/* The handshake with names (or DANE's TLSA records) set up first. */
+static int tls_client_go(struct io *io, SSL_CTX *ctx, const char *servername,
+			 int verify, const struct tls_tlsa *t, size_t nt,
+			 char *err, size_t errsz)
 {
 	SSL *ssl = tls_setup(io, ctx, err, errsz);
+
 	if (!ssl)
 		return -1;
 	io->ctx = ssl;
-	if (tls_client_names(ssl, servername, verify) < 0) {
-		tls_errq(err, errsz, "tls: bad server name for verification");
+	if ((t ? tls_dane_apply(ssl, servername, t, nt)
+	       : tls_client_names(ssl, servername, verify)) < 0) {
+		tls_errq(err, errsz, t ? "tls: no usable TLSA record"
+				       : "tls: bad server name for verification");
 		tls_teardown(io, ssl);
 		return -1;
 	}
 	if (tls_handshake(io, ssl, 0, err, errsz) < 0) {
 		long v = SSL_get_verify_result(ssl);
-		if (verify && v != X509_V_OK)
-			snprintf(err, errsz, "tls: verify %s failed: %s",
-				 servername, X509_verify_cert_error_string(v));
+		if (verify != TLS_VERIFY_NONE && v != X509_V_OK)
+			snprintf(err, errsz, "tls: verify %s%s failed: %s",
+				 t ? "by DANE TLSA of " : "", servername,
+				 X509_verify_cert_error_string(v));
 		tls_teardown(io, ssl);
 		return -1;
 	}
 	io->read = tls_read;
 	io->write = tls_write;
+	return 0;
+}
+
+int tls_client_start(struct io *io, SSL_CTX *ctx, const char *servername,
+		     int verify, char *err, size_t errsz)
+{
+	return tls_client_go(io, ctx, servername, verify, NULL, 0, err,
+			     errsz);
+}
+
+int tls_client_start_dane(struct io *io, SSL_CTX *ctx, const char *servername,
+			  const struct tls_tlsa *t, size_t nt, char *err,
+			  size_t errsz)
+{
+	if (!t || nt == 0) {
+		snprintf(err, errsz, "tls: no TLSA record to verify with");
+		return -1;
+	}
+	return tls_client_go(io, ctx, servername, TLS_VERIFY_PEER, t, nt, err,
+			     errsz);
+}
+
+int tls_verify_result(const struct io *io, char *why, size_t n)
+{
+	long v;
+
+	if (!tls_active(io)) {
+		snprintf(why, n, "no TLS");
+		return 0;
+	}
+	v = SSL_get_verify_result(io->ctx);
+	if (v == X509_V_OK && SSL_get0_peer_certificate(io->ctx))
+		return 1;
+	snprintf(why, n, "%s", v == X509_V_OK ? "no certificate"
+				: X509_verify_cert_error_string(v));
 	return 0;
 }
 

@@ -39,10 +39,41 @@ SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz);
  * reason in err (io is back to plain I/O then). */
 int tls_server_start(struct io *io, SSL_CTX *ctx, char *err, size_t errsz);
 
-/* Client handshake with SNI servername.  verify: 1 checks the chain and
- * that the certificate names servername.  0 or -1 with err. */
+/* Client handshake with SNI servername.  verify: TLS_VERIFY_PEER (1)
+ * checks the chain and that the certificate names servername, failing
+ * the handshake otherwise; TLS_VERIFY_REPORT checks the same but goes on
+ * (tls_verify_result tells); TLS_VERIFY_NONE (0) checks nothing.  0 or
+ * -1 with err. */
+#define TLS_VERIFY_NONE 0
+#define TLS_VERIFY_PEER 1
+#define TLS_VERIFY_REPORT 2
 int tls_client_start(struct io *io, SSL_CTX *ctx, const char *servername,
 		     int verify, char *err, size_t errsz);
+
+/* A TLSA record (RFC 6698): usage, selector, matching type, data. */
+#define TLS_TLSA_DATA_MAX 1024
+struct tls_tlsa {
+	unsigned char usage, selector, mtype;
+	size_t len;
+	unsigned char data[TLS_TLSA_DATA_MAX];
+};
+/* 1 when OpenSSL's DANE verifies a record like t for SMTP (RFC 7672
+ * 3.1: DANE-TA(2) and DANE-EE(3) only; PKIX-TA/EE are unusable). */
+int tls_tlsa_usable(const struct tls_tlsa *t);
+/* Client handshake authenticated by the usable records of t (RFC 7672):
+ * DANE-EE by the key or certificate alone (no name check, no expiry),
+ * DANE-TA by a chain to the trust anchor that names servername; none
+ * matching fails the handshake.  0 or -1 with err. */
+int tls_client_start_dane(struct io *io, SSL_CTX *ctx, const char *servername,
+			  const struct tls_tlsa *t, size_t nt, char *err,
+			  size_t errsz);
+/* The TLSA records of t given to ssl for servername (tls_dane.c); -1
+ * when none of them could be used. */
+int tls_dane_apply(SSL *ssl, const char *servername,
+		   const struct tls_tlsa *t, size_t nt);
+/* After a client handshake: 1 when the chain and name verified, else 0
+ * with the reason in why. */
+int tls_verify_result(const struct io *io, char *why, size_t n);
 
 /* 1 when io runs TLS now (looked up by io->ctx, so it stays right when
  * the caller wraps io->read/io->write or copies the struct io). */

@@ -26,6 +26,11 @@ A TXT record is a string, sent as character-strings of at most 255 bytes
 each (as a DNS zone file splits a long DKIM key), or a list of strings,
 sent as exactly those character-strings; one name may have several.
 
+A name whose object has "AD": true is DNSSEC-signed as far as the tests
+go: its answers carry the AD bit when the query asked for it (AD or DO
+set), as a validating resolver answers (RFC 6840 5.7); other answers never
+do.  TLSA records are "usage selector mtype hex", e.g. "3 1 1 ab12...".
+
 A name in the zone without records of the asked type gets NOERROR with an
 empty answer (NODATA); a name not in the zone gets NXDOMAIN.  A UDP answer
 over 512 bytes is truncated (TC), so large answers go over TCP.  A zone FILE
@@ -123,6 +128,9 @@ def answer(zone, wire, udp=False):
     elif isinstance(entry, str):
         r.set_rcode(dns.rcode.from_text(entry))
     else:
+        if entry.get("AD") and q.flags & dns.flags.AD or \
+                entry.get("AD") and q.ednsflags & dns.flags.DO:
+            r.flags |= dns.flags.AD
         values = entry.get(qtype, [])
         if values:
             rrs = dns.rrset.from_text_list(

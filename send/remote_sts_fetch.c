@@ -1,0 +1,126 @@
+/* remote_sts_fetch.c: the HTTPS GET of an MTA-STS policy with libcurl
+ * (RFC 8461 3.3): https://mta-sts.<domain>/.well-known/mta-sts.txt, no
+ * redirects, HTTP 200 with text/plain, at most STS_POLICY_MAX bytes,
+ * the certificate checked for mta-sts.<domain> against the trust store
+ * relay-remote loaded before it dropped privileges (cf.tls_ca or the
+ * system's).  The name is resolved through lib/dns.c like every other
+ * name relay-remote looks up (cf.resolver), and the whole fetch is
+ * bounded by cf.mta_sts_timeout.  cf.mta_sts_port is 443 but for tests,
+ * whose policy servers cannot all own port 443 of a loopback address. */
+#include "remote.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "settings.h"
+
+struct sts_body {
+	char *buf;
+	size_t max, len;
+};
+
+static size_t sts_write(char *data, size_t sz, size_t nm, void *arg)
+{
+	struct sts_body *b = arg;
+	size_t n = sz * nm;
+
+	if (n > b->max - b->len)
+		return 0; /* too big: the transfer stops */
+	memcpy(b->buf + b->len, data, n);
+	b->len += n;
+	return n;
+}
+
+/* The policy server is checked against our own trust store. */
+static CURLcode sts_ssl_ctx(CURL *curl, void *sslctx, void *arg)
+{
+	SSL_CTX *ours = remote_session_ctx();
+	X509_STORE *st = ours ? SSL_CTX_get_cert_store(ours) : NULL;
+
+	(void)curl;
+	(void)arg;
+	if (!st || !X509_STORE_up_ref(st))
+		return CURLE_SSL_CACERT_BADFILE;
+	SSL_CTX_set_cert_store(sslctx, st);
+	return CURLE_OK;
+}
+
+/* "mta-sts.<domain>:<port>:<addr>,<addr>" for CURLOPT_RESOLVE. */
+static int sts_resolve(const char *host, char *out, size_t n, char *why,
+		       size_t wn)
+{
+	struct remote_ip ip[REMOTE_ADDR_MAX];
+	size_t k = 0, used;
+
+	if (remote_dns_addrs(host, ip, REMOTE_ADDR_MAX, &k) != DNS_OK || !k) {
+		snprintf(why, wn, "no address for %s", host);
+		return -1;
+	}
+	used = (size_t)snprintf(out, n, "%s:%ld:", host, cf.mta_sts_port);
+	for (size_t i = 0; i < k && used + 80 < n; i++) {
+		char a[64];
+		remote_ip_format(&ip[i], a, sizeof a);
+		used += (size_t)snprintf(out + used, n - used,
+					 ip[i].family == AF_INET6 ? "%s[%s]" : "%s%s",
+					 i ? "," : "", a);
+	}
+	return 0;
+}
+
+static void sts_opts(CURL *c, const char *url, struct curl_slist *res,
+		     struct sts_body *b)
+{
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_RESOLVE, res);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, cf.mta_sts_timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, cf.mta_sts_timeout);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, sts_ssl_ctx);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "relaybox");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sts_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+}
+
+int remote_sts_fetch(const char *domain, char *buf, size_t max, size_t *len,
+		     char *why, size_t n)
+{
+	char host[REMOTE_NAME_MAX + 16], url[REMOTE_NAME_MAX + 80], rs[2048];
+	struct sts_body b = { buf, max, 0 };
+	struct curl_slist *res = NULL;
+	char *ctype = NULL;
+	long code = 0;
+	CURLcode rc;
+	CURL *c;
+
+	why[0] = '\0';
+	snprintf(host, sizeof host, "mta-sts.%s", domain);
+	snprintf(url, sizeof url, "https://%s:%ld/.well-known/mta-sts.txt",
+		 host, cf.mta_sts_port);
+	if (sts_resolve(host, rs, sizeof rs, why, n) < 0)
+		return -1;
+	if (!(c = curl_easy_init()) || !(res = curl_slist_append(NULL, rs))) {
+		snprintf(why, n, "out of memory");
+		curl_easy_cleanup(c);
+		return -1;
+	}
+	sts_opts(c, url, res, &b);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
+	if (rc != CURLE_OK)
+		snprintf(why, n, "%s: %s", url, curl_easy_strerror(rc));
+	else if (code != 200)
+		snprintf(why, n, "%s: HTTP %ld", url, code);
+	else if (!ctype || strncasecmp(ctype, "text/plain", 10) != 0)
+		snprintf(why, n, "%s: not text/plain", url);
+	curl_slist_free_all(res);
+	curl_easy_cleanup(c);
+	*len = b.len;
+	return rc == CURLE_OK && code == 200 && why[0] == '\0' ? 0 : -1;
+}
