@@ -13,6 +13,7 @@
  * a fatal line: a tampered queue is not something to run on. */
 #include "master.h"
 #include "dkimkey.h"
+#include "sts.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -54,6 +55,9 @@ static const struct layout_entry layout[] = {
 	/* archive copies to maildirs (lib/archive.h): relay-queue writes
 	 * one folder per customer; the operator reads them as root */
 	{ &cf.archive_dir, "", LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },
+	/* MTA-STS policies: relay-remote's workers cache what they fetch */
+	{ &cf.dir, STS_CACHE_DIR, LAYOUT_DIR, 0700, 0700, &cf.user_remote,
+	  NULL },
 	{ &cf.queue_dir, "", LAYOUT_DIR, 0750, 0755, &cf.user_queue,
 	  &cf.group_queue },
 	{ &cf.queue_dir, "tmp", LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },

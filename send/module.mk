@@ -5,6 +5,8 @@
 REMOTE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard send/remote_*.c))
 PROGRAMS += relay-remote
 $(eval $(call program,relay-remote,$(REMOTE_OBJ)))
+# libcurl fetches MTA-STS policies (remote_sts_fetch.c): relay-remote only
+$(BIN)/relay-remote: LDLIBS += $(shell pkg-config --libs libcurl)
 MAN_PAGES += man/relay-remote.8
 
 # relay-send

@@ -27,6 +27,8 @@
 #include "io.h"
 #include "kv.h"
 #include "qfile.h"
+#include "sts.h"
+#include "tls.h"
 
 #define REMOTE_RCPT_MAX 1000    /* recipients in one job frame */
 #define REMOTE_TEXT_MAX 512     /* reply text kept per recipient */
@@ -62,6 +64,27 @@ void remote_qfile_close(struct remote_qfile *q);
 /* ---- job (remote_job.c) ---- */
 enum remote_tls { REMOTE_TLS_MAY, REMOTE_TLS_ENCRYPT, REMOTE_TLS_VERIFY };
 
+/* What DANE or MTA-STS ask of the MX host being tried (remote_sec.c);
+ * NONE leaves the route's tls= alone. */
+enum remote_sec_kind {
+	REMOTE_SEC_NONE,
+	REMOTE_SEC_DANE,        /* usable TLSA records: TLS authenticated by
+				   them, or nothing (RFC 7672) */
+	REMOTE_SEC_DANE_TLS,    /* TLSA records, none usable: TLS required,
+				   not authenticated (RFC 7672 2.2) */
+	REMOTE_SEC_STS,         /* MTA-STS enforce: TLS verified for the MX
+				   name (RFC 8461 4.2) */
+	REMOTE_SEC_STS_TESTING, /* MTA-STS testing: sent as usual, what
+				   would have failed is logged */
+};
+#define REMOTE_TLSA_MAX 8
+
+struct remote_sec {
+	enum remote_sec_kind kind;
+	size_t ntlsa;
+	struct tls_tlsa tlsa[REMOTE_TLSA_MAX];
+};
+
 struct remote_rcpt {
 	long index;               /* relay-send's index, echoed back */
 	char addr[ADDR_MAX + 1];
@@ -90,6 +113,10 @@ struct remote_job {
 	unsigned long seq;        /* this worker's job number, from 1 */
 	struct remote_qfile q;    /* its queue file, when q_open */
 	int q_open;               /* opened early: MAIL went out pipelined */
+	int mx_secure;            /* the MX answer was DNSSEC-validated */
+	int sts_on;               /* sts holds the domain's MTA-STS policy */
+	struct sts_policy sts;
+	struct remote_sec sec;    /* for the host being tried now */
 };
 
 /* Fill job from a parsed frame (qfd -1: the worker gives it the
@@ -154,6 +181,9 @@ struct remote_ip {
 
 enum dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
 				     size_t max, size_t *n);
+/* The same; *secure 1 when the answer was DNSSEC-validated (lib/dns.h). */
+enum dns_status remote_dns_mx_sec(const char *domain, struct remote_mx *mx,
+				  size_t max, size_t *n, int *secure);
 /* A then AAAA (literal addresses too: "192.0.2.1", "[IPv6:::1]"). */
 enum dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
 					size_t max, size_t *n);
@@ -304,6 +334,31 @@ enum remote_txn_rc remote_txn_run(struct remote_conn *c,
  * or the hook returns NULL): nothing follows. */
 extern struct remote_job *(*remote_txn_next)(struct remote_conn *c,
 					     const struct remote_job *job);
+
+/* ---- DANE and MTA-STS for MX deliveries (remote_sec.c) ---- */
+/* 1 when DANE or MTA-STS may apply to job: an MX route (no fixed host)
+ * under the route's default tls=may; any other tls= is the operator's
+ * choice and wins over both. */
+int remote_sec_applies(const struct remote_job *job);
+/* Before the hosts: the domain's MTA-STS policy into job->sts. */
+void remote_sec_job(struct remote_job *job);
+/* job->sec for target t (DANE wins over MTA-STS, RFC 8461 2); -1 with e
+ * when t must not be tried (its TLSA lookup failed, or an enforced
+ * policy does not list it). */
+int remote_sec_target(struct remote_job *job, const struct remote_target *t,
+		      struct remote_err *e);
+
+/* ---- MTA-STS policies (remote_sts.c, remote_sts_fetch.c) ---- */
+/* The policy of domain: its TXT record, the cache file and, when the
+ * record's id is new, a fetch.  1 with p set, 0 when none applies. */
+int remote_sts_get(const char *domain, struct sts_policy *p);
+/* GET https://mta-sts.<domain>/.well-known/mta-sts.txt within
+ * cf.mta_sts_timeout; 0 with the body in buf (*len bytes), -1 with why. */
+int remote_sts_fetch(const char *domain, char *buf, size_t max, size_t *len,
+		     char *why, size_t n);
+/* The TLS client context of remote_session_tls_init (its trust store
+ * also checks policy servers), or NULL. */
+SSL_CTX *remote_session_ctx(void);
 
 /* ---- one job (remote_deliver.c) ---- */
 void remote_deliver_job(struct remote_job *job);

@@ -142,8 +142,11 @@ void remote_conn_close(struct remote_conn *c, int quit)
 void remote_conn_key(char *buf, size_t n, const char *host, long port,
 		     const struct remote_job *job)
 {
-	snprintf(buf, n, "%s:%ld tls=%d auth=%s%s", host, port, (int)job->tls,
-		 job->auth, job->auth_unverified ? " unverified" : "");
+	/* sec: a connection set up under DANE or MTA-STS serves only jobs
+	 * that ask the same of it */
+	snprintf(buf, n, "%s:%ld tls=%d auth=%s%s sec=%d", host, port,
+		 (int)job->tls, job->auth,
+		 job->auth_unverified ? " unverified" : "", (int)job->sec.kind);
 }
 
 /* A cached connection is dead when the server has spoken or hung up

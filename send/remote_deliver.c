@@ -86,6 +86,10 @@ static int deliver_cached(struct remote_job *job, const struct remote_target *t,
 {
 	char key[sizeof ((struct remote_conn *)0)->key];
 
+	/* each host's own DANE or MTA-STS terms first: deliver_target */
+	if (remote_sec_applies(job) &&
+	    (job->sts_on || (dns_trust_ad() && job->mx_secure)))
+		return 0;
 	for (size_t i = 0; i < n && t[i].pref == t[0].pref; i++) {
 		struct remote_conn *c;
 		remote_conn_key(key, sizeof key, t[i].name, t[i].port, job);
@@ -108,6 +112,11 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 	size_t n = 0;
 	enum dns_status s;
 
+	/* what DANE or MTA-STS ask of this host: part of the cache key */
+	if (remote_sec_target(job, t, &e) < 0) {
+		deliver_merge(last, &e);
+		return 0;
+	}
 	remote_conn_key(key, sizeof key, t->name, t->port, job);
 	if ((c = remote_cache_take(key, job->seq)) &&
 	    deliver_on(job, c, q, 1) == 0)
@@ -230,13 +239,27 @@ static struct remote_job *deliver_next(struct remote_conn *c,
 	return nx;
 }
 
+/* The domain's MTA-STS policy, then the hosts in order. */
+static void deliver_targets(struct remote_job *job,
+			    const struct remote_target *t, size_t nt,
+			    struct remote_err *last)
+{
+	int tries = 0;
+
+	remote_sec_job(job);
+	if (deliver_cached(job, t, nt, &job->q))
+		return;
+	for (size_t i = 0; i < nt && remote_job_pending(job); i++)
+		if (deliver_target(job, &t[i], &job->q, last, &tries))
+			break;
+}
+
 void remote_deliver_job(struct remote_job *job)
 {
 	struct remote_target t[REMOTE_MX_MAX];
 	struct remote_err last = { 'T', 0, "" };
 	char err[512];
 	size_t nt = 0;
-	int tries = 0;
 
 	job->started = time(NULL);
 	remote_txn_next = deliver_next;
@@ -246,12 +269,8 @@ void remote_deliver_job(struct remote_job *job)
 					"queue file");
 	} else {
 		job->q_open = 1;
-		if (remote_mx_targets(job, t, REMOTE_MX_MAX, &nt) == 0 &&
-		    !deliver_cached(job, t, nt, &job->q))
-			for (size_t i = 0; i < nt && remote_job_pending(job); i++)
-				if (deliver_target(job, &t[i], &job->q, &last,
-						   &tries))
-					break;
+		if (remote_mx_targets(job, t, REMOTE_MX_MAX, &nt) == 0)
+			deliver_targets(job, t, nt, &last);
 		if (remote_job_pending(job))
 			remote_job_fail_pending(job, last.code ? last.status : 'T',
 						last.code ? last.code : 451,

@@ -39,8 +39,15 @@ static int dns_mx_rr(ns_msg *msg, ns_rr *rr, void *arg)
 enum dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
 				     size_t max, size_t *n)
 {
+	return remote_dns_mx_sec(domain, mx, max, n, NULL);
+}
+
+enum dns_status remote_dns_mx_sec(const char *domain, struct remote_mx *mx,
+				  size_t max, size_t *n, int *secure)
+{
 	struct dns_mx_acc a = { mx, max, 0 };
-	enum dns_status s = dns_query(domain, ns_t_mx, dns_mx_rr, &a);
+	enum dns_status s = dns_query_sec(domain, ns_t_mx, dns_mx_rr, &a,
+					  secure);
 	*n = a.n;
 	return s;
 }

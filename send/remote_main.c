@@ -5,6 +5,7 @@
 #include "remote.h"
 #include "runsock.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -109,6 +110,9 @@ int main(int argc, char **argv)
 	 * for it (relay-master) must find us ready and unprivileged */
 	if (remote_session_tls_init(err, sizeof err) < 0)
 		log_fatal(EXIT_TEMP, "TLS client setup: %s", err);
+	/* once, before the workers fork (MTA-STS policy fetches) */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		log_fatalx(EXIT_TEMP, "libcurl setup failed");
 	lfd = runsock_listen(RUNSOCK_REMOTE, path, sizeof path);
 	if (lfd < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);

@@ -62,8 +62,8 @@ static int mx_lookup(struct remote_job *job, struct remote_target *t,
 {
 	struct remote_mx mx[REMOTE_MX_MAX];
 	size_t nmx = 0;
-	enum dns_status s =
-	    remote_dns_mx(job->domain, mx, REMOTE_MX_MAX, &nmx);
+	enum dns_status s = remote_dns_mx_sec(job->domain, mx, REMOTE_MX_MAX,
+					      &nmx, &job->mx_secure);
 
 	if (s == DNS_NXDOMAIN) {
 		remote_job_fail_pending(job, 'B', 550,

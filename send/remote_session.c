@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <string.h>
 
+#include "log.h"
 #include "settings.h"
 #include "tls.h"
 
@@ -130,6 +131,73 @@ int remote_session_tls_init(char *err, size_t errsz)
 	return session_ctx ? 0 : -1;
 }
 
+SSL_CTX *remote_session_ctx(void)
+{
+	return session_ctx;
+}
+
+/* DANE or an enforced MTA-STS policy: no message without TLS. */
+static int session_sec_required(const struct remote_job *job)
+{
+	enum remote_sec_kind k = job->sec.kind;
+	return k == REMOTE_SEC_DANE || k == REMOTE_SEC_DANE_TLS ||
+	       k == REMOTE_SEC_STS;
+}
+
+static const char *session_sec_name(const struct remote_job *job)
+{
+	return job->sec.kind == REMOTE_SEC_STS ? "MTA-STS: " :
+	       job->sec.kind == REMOTE_SEC_NONE ||
+	       job->sec.kind == REMOTE_SEC_STS_TESTING ? "" : "DANE: ";
+}
+
+/* MTA-STS testing: what enforce would have refused, in the log only. */
+static void session_sts_testing(const struct remote_conn *c,
+				const struct remote_job *job, const char *why)
+{
+	char dom[3 * REMOTE_NAME_MAX], mx[3 * REMOTE_NAME_MAX], w[768];
+
+	if (job->sec.kind != REMOTE_SEC_STS_TESTING)
+		return;
+	log_info("%s: mta-sts=testing domain=%s mx=%s would fail: %s",
+		 job->qid, log_field(dom, sizeof dom, job->domain,
+				     strlen(job->domain)),
+		 log_field(mx, sizeof mx, c->host, strlen(c->host)),
+		 log_field(w, sizeof w, why, strlen(why)));
+}
+
+/* The handshake as job->sec asks: DANE's TLSA records, a verified
+ * certificate (tls=verify, AUTH, MTA-STS enforce), a check only reported
+ * (MTA-STS testing), or none. */
+static int session_handshake(struct remote_conn *c,
+			     const struct remote_job *job, SSL_CTX *ctx,
+			     int verify, char *err, size_t errsz)
+{
+	/* an address literal is checked (and never sent as SNI) as an IP */
+	const char *name = remote_dns_is_literal(c->host) ? c->ip : c->host;
+	enum remote_sec_kind k = job->sec.kind;
+	char why[256];
+
+	if (k == REMOTE_SEC_DANE) {
+		if (tls_client_start_dane(&c->io, ctx, name, job->sec.tlsa,
+					  job->sec.ntlsa, err, errsz) < 0)
+			return -1;
+		c->tls_verified = 1;
+		return 0;
+	}
+	if (k == REMOTE_SEC_STS)
+		verify = TLS_VERIFY_PEER;
+	else if (k == REMOTE_SEC_STS_TESTING && verify == TLS_VERIFY_NONE)
+		verify = TLS_VERIFY_REPORT;
+	if (tls_client_start(&c->io, ctx, name, verify, err, errsz) < 0)
+		return -1;
+	c->tls_verified = verify == TLS_VERIFY_PEER;
+	if (verify == TLS_VERIFY_REPORT && !tls_verify_result(&c->io, why,
+							      sizeof why))
+		session_sts_testing(c, job, why);
+	return 0;
+}
+
 static SSL_CTX *session_tls_ctx(struct remote_err *e)
 {
 	char err[256];
@@ -151,29 +219,35 @@ static enum remote_sess session_tls(struct remote_conn *c,
 	 * unless the route says auth_tls=unverified */
 	int for_auth = job->auth[0] && !job->auth_unverified;
 	int verify = job->tls == REMOTE_TLS_VERIFY || for_auth;
+	/* plaintext after a failure: only where nothing asks for TLS */
+	int may_plain = job->tls == REMOTE_TLS_MAY && !session_sec_required(job);
 
 	if (!ctx)
 		return REMOTE_SESS_FAIL;
 	if (remote_session_cmd(c, &r, "STARTTLS") < 0 || r.code != 220) {
 		remote_reply_line(&r, txt, sizeof txt);
-		remote_err_set(e, 'T', r.code,
-			       "4.7.5 %s refused STARTTLS: %s", c->host, txt);
-		return job->tls == REMOTE_TLS_MAY && r.code ? REMOTE_SESS_PLAIN
-							    : REMOTE_SESS_FAIL;
+		remote_err_set(e, 'T', r.code, "4.7.5 %s%s refused STARTTLS: %s",
+			       session_sec_name(job), c->host, txt);
+		session_sts_testing(c, job, "STARTTLS refused");
+		return may_plain && r.code ? REMOTE_SESS_PLAIN
+					   : REMOTE_SESS_FAIL;
 	}
-	/* an address literal is checked (and never sent as SNI) as an IP */
-	const char *name = remote_dns_is_literal(c->host) ? c->ip : c->host;
-	if (tls_client_start(&c->io, ctx, name, verify, err, sizeof err) < 0) {
-		remote_err_set(e, 'T', 421, "4.7.5 TLS with %s[%s] failed: %s%s",
-			       c->host, c->ip, err, for_auth ?
-			       " (AUTH needs a verified certificate, "
-			       "see auth_tls)" : "");
+	if (session_handshake(c, job, ctx, verify, err, sizeof err) < 0) {
+		remote_err_set(e, 'T', 421, "4.7.5 %sTLS with %s[%s] failed: %s%s",
+			       session_sec_name(job), c->host, c->ip, err,
+			       for_auth ? " (AUTH needs a verified certificate, "
+					  "see auth_tls)" : "");
+		session_sts_testing(c, job, err);
 		/* plaintext would not carry the AUTH either */
-		return job->tls == REMOTE_TLS_MAY && !job->auth[0]
-			       ? REMOTE_SESS_PLAIN : REMOTE_SESS_FAIL;
+		return may_plain && !job->auth[0] ? REMOTE_SESS_PLAIN
+						  : REMOTE_SESS_FAIL;
 	}
-	c->tls_verified = verify;
 	tls_describe(&c->io, c->tlsdesc, sizeof c->tlsdesc);
+	if (job->sec.kind == REMOTE_SEC_DANE || job->sec.kind == REMOTE_SEC_STS) {
+		size_t n = strlen(c->tlsdesc);
+		snprintf(c->tlsdesc + n, sizeof c->tlsdesc - n, " %s",
+			 job->sec.kind == REMOTE_SEC_DANE ? "dane" : "mta-sts");
+	}
 	return session_hello(c, e) < 0 ? REMOTE_SESS_FAIL : REMOTE_SESS_OK;
 }
 
@@ -198,11 +272,13 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 		enum remote_sess s = session_tls(c, job, e);
 		if (s != REMOTE_SESS_OK)
 			return s;
-	} else if (job->tls != REMOTE_TLS_MAY) {
+	} else if (job->tls != REMOTE_TLS_MAY || session_sec_required(job)) {
 		remote_err_set(e, 'T', 421,
-			       "4.7.4 TLS is required but %s[%s] does not offer "
-			       "STARTTLS", c->host, c->ip);
+			       "4.7.4 %sTLS is required but %s[%s] does not offer "
+			       "STARTTLS", session_sec_name(job), c->host, c->ip);
 		return REMOTE_SESS_FAIL;
+	} else if (!plain) {
+		session_sts_testing(c, job, "STARTTLS not offered");
 	}
 	if (job->auth[0] && remote_auth_run(c, job, e) < 0)
 		return REMOTE_SESS_FAIL;

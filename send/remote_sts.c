@@ -15,6 +15,9 @@
  * id per domain), and a failed fetch is not tried again by this worker
  * for STS_RETRY seconds.
  *
+ * A worker keeps what it found for a domain STS_MEMO seconds (a record
+ * and a cache file read per job would cost every MX delivery a query).
+ *
  * The cache: one file per domain in DIR/mta-sts/ (owned by user_remote,
  * 0700, made by relay-master), written to a temporary name and renamed;
  * the workers share it.  No directory: policies are fetched every time. */
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +39,15 @@
 
 #define STS_RETRY 300       /* seconds before a failed fetch is retried */
 #define STS_FAILED_MAX 8
+#define STS_MEMO 60         /* seconds a worker reuses a domain's answer */
+#define STS_MEMO_MAX 16
+
+static struct {
+	char domain[REMOTE_NAME_MAX];
+	time_t until;
+	int on;
+	struct sts_policy p;
+} sts_memo[STS_MEMO_MAX];
 
 static struct {
 	char domain[REMOTE_NAME_MAX];
@@ -180,7 +193,45 @@ static int sts_refresh(const char *domain, const char *path, const char *id,
 	return -1;
 }
 
+/* The memo's entry for domain, or the slot to fill (the oldest). */
+static size_t sts_memo_slot(const char *domain, int *hit)
+{
+	time_t now = time(NULL);
+	size_t slot = 0;
+
+	*hit = 0;
+	for (size_t i = 0; i < STS_MEMO_MAX; i++) {
+		if (strcasecmp(sts_memo[i].domain, domain) == 0) {
+			*hit = sts_memo[i].until > now;
+			return i;
+		}
+		if (sts_memo[i].until < sts_memo[slot].until)
+			slot = i;
+	}
+	return slot;
+}
+
+static int sts_lookup(const char *domain, struct sts_policy *p);
+
 int remote_sts_get(const char *domain, struct sts_policy *p)
+{
+	int hit;
+	size_t i = sts_memo_slot(domain, &hit);
+
+	if (hit) {
+		*p = sts_memo[i].p;
+		return sts_memo[i].on;
+	}
+	snprintf(sts_memo[i].domain, sizeof sts_memo[i].domain, "%s", domain);
+	sts_memo[i].on = sts_lookup(domain, &sts_memo[i].p);
+	sts_memo[i].until = time(NULL) + STS_MEMO;
+	if (sts_memo[i].on && sts_memo[i].until > time(NULL) + sts_memo[i].p.max_age)
+		sts_memo[i].until = time(NULL) + sts_memo[i].p.max_age;
+	*p = sts_memo[i].p;
+	return sts_memo[i].on;
+}
+
+static int sts_lookup(const char *domain, struct sts_policy *p)
 {
 	char path[4096], id[STS_ID_MAX + 1] = "", cid[STS_ID_MAX + 1] = "";
 	time_t fetched = 0;
