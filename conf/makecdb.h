@@ -45,7 +45,12 @@ struct mk_cust {
 	char *archive;                  /* lib/archive.h's target, or NULL */
 	long archive_keep;              /* days, -1 = not given */
 	long concurrency;               /* delivery jobs at once, 0 = any */
+	int scan;                       /* MK_SCAN_*: 0 = relay.conf's */
+	long scan_score;                /* -1 = relay.conf's */
+	char *admin;                    /* abuse alerts go here, or NULL */
 };
+enum { MK_SCAN_CONF, MK_SCAN_OFF, MK_SCAN_SCORE, MK_SCAN_REJECT };
+extern const char *const mk_scan_enum[];
 struct mk_rule {
 	char *name;
 	int cust, senders, auth, tls, enabled, line, nips;

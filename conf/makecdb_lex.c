@@ -187,8 +187,11 @@ void mk_init(struct mk *m, const char *file)
 
 void mk_free(struct mk *m)
 {
-	for (size_t i = 0; i < m->n_cust; i++)
-		free(m->cust[i].name), free(m->cust[i].archive);
+	for (size_t i = 0; i < m->n_cust; i++) {
+		free(m->cust[i].name);
+		free(m->cust[i].archive);
+		free(m->cust[i].admin);
+	}
 	for (size_t i = 0; i < m->n_rule; i++)
 		free(m->rule[i].name);
 	for (size_t i = 0; i < m->n_dom; i++)

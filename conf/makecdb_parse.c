@@ -19,6 +19,19 @@ static const char *const senders_enum[] = { "registered", "domain", "any",
 static const char *const auth_enum[] = { "", "ip", "smtp", "both", NULL };
 static const char *const tls_enum[] = { "may", "encrypt", "verify", NULL };
 static const char *const auth_tls_enum[] = { "verify", "unverified", NULL };
+const char *const mk_scan_enum[] = { "", "off", "score", "reject", NULL };
+
+/* admin=: a mailbox (abuse alerts are mailed there); 0 or -1 reported */
+static int mk_admin_ok(struct mk *m, struct mk_line *l, char *admin)
+{
+	if (!admin || addr_mailbox_check(admin, 0) == ADDR_OK) {
+		if (admin)
+			addr_lower(admin);
+		return 0;
+	}
+	mk_error(m, l->lineno, l->tok[1].col, "admin=%s: not a mailbox", admin);
+	return -1;
+}
 
 static int opt_value(const char *v, const struct mk_opt *o)
 {
@@ -173,8 +186,9 @@ static int archive_ok(struct mk *m, struct mk_line *l, char *target,
 static void st_customer(struct mk *m, struct mk_line *l)
 {
 	long lic = 1, daily = -1, peak = -1, um = -1, ur = -1, keep = -1, conc = 0;
-	int paid = 1, susp = 0, prev;
-	char *archive = NULL;
+	long score = -1;
+	int paid = 1, susp = 0, prev, scan = MK_SCAN_CONF;
+	char *archive = NULL, *admin = NULL;
 	const struct mk_opt o[] = {
 		{ "licenses", OPT_NUM, NULL, &lic, 0 },
 		{ "paid", OPT_BOOL, NULL, &paid, 0 },
@@ -186,10 +200,14 @@ static void st_customer(struct mk *m, struct mk_line *l)
 		{ ARCHIVE_RK_TARGET, OPT_STR, NULL, &archive, 0 },
 		{ ARCHIVE_RK_KEEP, OPT_NUM, NULL, &keep, 0 },
 		{ RK_CUST_CONCURRENCY, OPT_NUM, NULL, &conc, 0 },
+		{ "scan", OPT_ENUM, mk_scan_enum, &scan, 0 },
+		{ "scan_score", OPT_NUM, NULL, &score, 0 },
+		{ "admin", OPT_STR, NULL, &admin, 0 },
 	};
 
 	if (!mk_want_words(m, l, 2, "customer NAME [licenses=N] [paid=yes|no] ...") ||
-	    !name_ok(m, l, 1, "customer") || mk_opts(m, l, 2, o, 10) < 0)
+	    !name_ok(m, l, 1, "customer") || mk_opts(m, l, 2, o, 13) < 0 ||
+	    mk_admin_ok(m, l, admin) < 0)
 		return;
 	if (archive)
 		addr_lower(archive); /* as every address in the rules */
@@ -204,7 +222,8 @@ static void st_customer(struct mk *m, struct mk_line *l)
 	struct mk_cust *c = MK_PUSH(m, cust);
 	*c = (struct mk_cust){ mk_strdup(l->tok[1].s), lic, daily, peak, um,
 			       ur, paid, susp, l->lineno, 0, 0,
-			       archive ? mk_strdup(archive) : NULL, keep, conc };
+			       archive ? mk_strdup(archive) : NULL, keep, conc,
+			       scan, score, admin ? mk_strdup(admin) : NULL };
 	mk_map_put(&m->custmap, c->name, (int)m->n_cust - 1);
 }
 

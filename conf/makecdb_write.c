@@ -52,6 +52,24 @@ static int out_finish(struct out *o)
 	return mkfile_finish(&o->f);
 }
 
+/* The content scan and the abuse contact (lib/rulekeys.h RK_CUST_*);
+ * nothing for what relay.conf decides.  The bytes written. */
+static int put_cust_scan(const struct mk_cust *c, char *val, size_t n)
+{
+	int w = 0;
+
+	if (c->scan != MK_SCAN_CONF)
+		w += snprintf(val + w, n - (size_t)w, RK_CUST_SCAN "=%s\n",
+			      mk_scan_enum[c->scan]);
+	if (c->scan_score >= 0)
+		w += snprintf(val + w, n - (size_t)w,
+			      RK_CUST_SCAN_SCORE "=%ld\n", c->scan_score);
+	if (c->admin)
+		w += snprintf(val + w, n - (size_t)w, RK_CUST_ADMIN "=%s\n",
+			      c->admin);
+	return w;
+}
+
 static void put_customers(struct mk *m, struct out *o)
 {
 	char key[RK_KEYMAX], val[1024];
@@ -79,6 +97,7 @@ static void put_customers(struct mk *m, struct out *o)
 		if (c->concurrency > 0)
 			n += snprintf(val + n, sizeof val - (size_t)n, "%s=%ld\n",
 				      RK_CUST_CONCURRENCY, c->concurrency);
+		n += put_cust_scan(c, val + n, sizeof val - (size_t)n);
 		snprintf(key, sizeof key, "customer:%s", c->name);
 		put(o, key, val);
 	}

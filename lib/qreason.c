@@ -9,7 +9,8 @@ static const char *const names[] = {
 	[QREASON_TOOBIG] = "toobig",   [QREASON_ADMIT] = "admit",
 	[QREASON_REQUEST] = "request", [QREASON_NOSPACE] = "nospace",
 	[QREASON_IO] = "io",           [QREASON_TIMEOUT] = "timeout",
-	[QREASON_SIGN] = "sign",
+	[QREASON_SIGN] = "sign",       [QREASON_SPAM] = "spam",
+	[QREASON_SCAN] = "scan",
 };
 
 const char *qreason_name(enum qreason r)

@@ -20,6 +20,9 @@ enum qreason {
 	QREASON_IO,       /* 111: another I/O error */
 	QREASON_TIMEOUT,  /* 111: the client stopped sending */
 	QREASON_SIGN,     /* 111: DKIM signing failed (dkim_fail = defer) */
+	QREASON_SPAM,     /* 100: the content scan scored it at or over the
+			     customer's reject score */
+	QREASON_SCAN,     /* 111: the content scan failed (scan_fail = defer) */
 };
 
 /* The wire name ("envelope"...); "" for QREASON_NONE. */

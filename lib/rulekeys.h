@@ -16,6 +16,13 @@
 #define RK_CUST_CONCURRENCY "concurrency"
 #define RK_VALMAX 8192     /* largest value a reader accepts */
 
+/* customer:<name> lines of the content scan and abuse monitoring
+ * (relay-queue reads them): scan=off|score|reject, scan_score=N, the
+ * admin=<mailbox> that abuse alerts go to. */
+#define RK_CUST_SCAN "scan"
+#define RK_CUST_SCAN_SCORE "scan_score"
+#define RK_CUST_ADMIN "admin"
+
 /* "ip:<bits>:<32 hex digits>": one CIDR (bits in the IPv6 space).  The
  * key "ipbits" lists, in "bits=" descending, every prefix length used. */
 void rk_ip(const struct cidr *c, char *buf, size_t n);

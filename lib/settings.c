@@ -80,6 +80,8 @@ static const struct cfg_item settings_table[] = {
 	/* MX delivery security (send/remote_sec.c) */
 	S(dnssec, "off"), B(mta_sts, "yes"),
 	I(mta_sts_timeout, 10, 1, 60), I(mta_sts_port, 443, 1, 65535),
+	S(scan_rspamd, ""), S(scan_default, "off"), S(scan_fail, "defer"),
+	I(scan_reject_score, 15, 1, 100000), I(scan_timeout, 15, 1, 3600),
 };
 
 const char *settings_default_dir(void)
@@ -104,6 +106,17 @@ static void default_path(char **var, const char *rel)
 	*var = strdup(settings_path(buf, sizeof buf, rel));
 	if (!*var)
 		log_fatal(EXIT_TEMP, "out of memory");
+}
+
+static void settings_check_scan(const char *path)
+{
+	if (strcmp(cf.scan_fail, "defer") && strcmp(cf.scan_fail, "pass"))
+		log_fatal(EXIT_PERM, "%s: scan_fail must be defer or pass, "
+			   "not \"%s\"", path, cf.scan_fail);
+	if (strcmp(cf.scan_default, "off") && strcmp(cf.scan_default, "score") &&
+	    strcmp(cf.scan_default, "reject"))
+		log_fatal(EXIT_PERM, "%s: scan_default must be off, score or "
+			   "reject, not \"%s\"", path, cf.scan_default);
 }
 
 void settings_load(const char *dir)
@@ -143,6 +156,7 @@ void settings_load(const char *dir)
 	if (strcmp(cf.dnssec, "off") && strcmp(cf.dnssec, "trust_ad"))
 		log_fatal(EXIT_PERM, "%s: dnssec must be off or trust_ad, "
 			   "not \"%s\"", path, cf.dnssec);
+	settings_check_scan(path);
 	if (!*cf.hostname) {
 		if (gethostname(host, sizeof host) < 0)
 			strcpy(host, "localhost");

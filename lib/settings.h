@@ -68,6 +68,12 @@ struct settings {
 	char *dnssec;
 	int mta_sts;
 	long mta_sts_timeout, mta_sts_port;
+	/* content scan (queue/queue_scan.c): rspamd's address ("" = no
+	 * scanning), what customers without scan= in the rules get, the
+	 * score at or above which scan=reject refuses, the time a scan may
+	 * take, and what a failed scan does: defer (451) or pass */
+	char *scan_rspamd, *scan_default, *scan_fail;
+	long scan_reject_score, scan_timeout;
 };
 
 extern struct settings cf;

@@ -202,6 +202,9 @@ struct queue_job {
 	char atmp[PATH_MAX];      /* where it is written */
 	char anew[PATH_MAX];      /* its name once committed */
 	char aqid[QFILE_ID_MAX];  /* to an address: the copy's queue id */
+	off_t msgoff, msgend;     /* the message in the written file */
+	int scan_mode;            /* SCAN_* (queue_scan.c), the customer's */
+	long scan_score;          /* scan=reject refuses at or above it */
 	int need_admit;           /* the peer must show relay-policy's proof */
 	int admitted;             /* it did: admit_epoch, admit_seq */
 	unsigned long long admit_epoch, admit_seq;
@@ -285,6 +288,37 @@ void queue_commit_add(struct queue_job *j, int wake);
  * when it is. */
 enum { COMMIT_DONE = 1, COMMIT_WAKE = 2 };
 int queue_commit_done(struct queue_job *j, int wake);
+
+/* The same for a job that is already set up (queue_commit_add's
+ * cstate): the scan threads hand on what they let through. */
+void queue_commit_push(struct queue_job *j);
+/* Log, answer and mark done a job that goes no further (refused after
+ * it was written: its file is removed when the main thread frees it). */
+void queue_commit_answer(struct queue_job *j);
+
+/* ---- content scan (queue_scan.c, queue_rspamd.c) ---- */
+enum { SCAN_OFF, SCAN_SCORE, SCAN_REJECT };
+struct queue_rspamd_verdict {
+	double score, required;
+	char action[32];
+	char symbols[512];  /* names that fired, comma-separated */
+};
+/* rspamd's JSON answer (pure; tests): 0, or -1 when it does not parse
+ * or has no score. */
+int queue_rspamd_parse(const char *json, size_t n,
+		       struct queue_rspamd_verdict *v);
+/* Ask rspamd at addr about bytes [off, end) of file, with q's envelope,
+ * within timeout_ms: 0 with the verdict, -1 with err. */
+int queue_rspamd_check(const char *addr, long timeout_ms, int file,
+		       off_t off, off_t end, const struct qfile *q,
+		       struct queue_rspamd_verdict *v, char *err, size_t es);
+/* Start the scan threads when scan_rspamd is set; 0, or -1. */
+int queue_scan_start(void);
+/* From the main thread, for a written job: 1 when it is to be scanned
+ * (its customer's scan= or scan_default, and rspamd is configured):
+ * then queue_scan_add instead of queue_commit_add. */
+int queue_scan_wanted(struct queue_job *j);
+void queue_scan_add(struct queue_job *j, int wake);
 
 /* ---- reused queue files (queue_pool.c) ---- */
 /* Open pool/, watch it, keep what is there (and make some files when

@@ -326,6 +326,17 @@ int queue_commit_start(void)
 void queue_commit_add(struct queue_job *j, int wake)
 {
 	atomic_init(&j->cstate, wake ? COMMIT_WAKE : 0);
+	queue_commit_push(j);
+}
+
+void queue_commit_answer(struct queue_job *j)
+{
+	j->next = NULL;
+	commit_finish(j);
+}
+
+void queue_commit_push(struct queue_job *j)
+{
 	pthread_mutex_lock(&commit_mu);
 	j->next = commit_todo;
 	commit_todo = j;

@@ -100,10 +100,12 @@ static int inject_file(int fd, struct queue_job *j, const char *pre,
 					{ j->sp.mem, j->sp.len } };
 		rc = inject_writev(fd, iov, 3);
 		*len = (off_t)(hlen + plen + j->sp.len);
+		j->msgoff = (off_t)hlen;
 	} else if (io_write_all(fd, hdr, hlen) == 0 &&
 		   io_write_all(fd, pre, plen) == 0) {
 		rc = queue_spool_copy(&j->sp, fd);
 		*len = (off_t)(hlen + plen) + j->sp.total;
+		j->msgoff = (off_t)hlen;
 	}
 	free(hdr);
 	return rc;
@@ -196,6 +198,7 @@ static int inject_fill(struct queue_job *j, int fd, long long now)
 			    "archive copy failed");
 	else
 		rc = 0;
+	j->msgend = len; /* the scan reads the message up to here */
 	free(pre);
 	return rc;
 }

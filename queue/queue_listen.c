@@ -204,7 +204,10 @@ static void listen_commit(struct queue_job *j)
 {
 	j->incommit = 1;
 	j->wake = listen_unread(j->owner) > 0;
-	queue_commit_add(j, j->wake);
+	if (queue_scan_wanted(j))
+		queue_scan_add(j, j->wake);
+	else
+		queue_commit_add(j, j->wake);
 }
 
 /* A frame of an inline injection; 1 when the job left for the commit
@@ -447,6 +450,8 @@ int queue_listen_run(void)
 	if (wakefd < 0)
 		log_fatalx(EXIT_TEMP, "commit thread");
 	queue_pool_start(cf.queue_dir);
+	if (queue_scan_start() < 0)
+		log_fatalx(EXIT_TEMP, "scan threads");
 	fd_nonblock(lfd);
 	log_info("listening on %s", path);
 	listen_loop(lfd, wakefd);

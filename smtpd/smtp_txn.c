@@ -131,8 +131,12 @@ static int txn_queue_failed(struct smtp_session *s, int st, const char *text)
 		  "(a HELO name, sender or recipient it cannot take)" },
 		{ 1, QREASON_TOOBIG, "552 5.3.4 Message or envelope too big for "
 		  "the queue" },
+		{ 1, QREASON_SPAM, "550 5.7.1 Message refused: the relay's "
+		  "content scan rated it as spam" },
 		{ 1, QREASON_NONE, "554 5.3.0 Message refused by the queue" },
 		{ 0, QREASON_NOSPACE, "452 4.3.1 Insufficient system storage" },
+		{ 0, QREASON_SCAN, "451 4.3.0 Content scan unavailable, try "
+		  "again later" },
 		{ 0, QREASON_NONE, QUEUE_TEMPFAIL },
 	};
 	enum qreason why = smtp_queue_reason();

@@ -445,6 +445,25 @@ def strip_trace(data):
     return data
 
 
+def stop_session(proc, timeout=10):
+    """Stop a process started with start_new_session=True: SIGTERM, then
+    after timeout s SIGKILL to its whole process group (what it started:
+    daemons, workers), and reap it."""
+    pgid = proc.pid  # start_new_session: it leads its group
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        proc.wait(timeout=timeout)
+
+
 class Instance:
     def __init__(self, conf_overrides=None, rules_text=None, sink=None,
                  ready_timeout=60):
@@ -546,21 +565,7 @@ class Instance:
     def stop(self):
         if not self.proc:
             return
-        pgid = self.proc.pid  # start_new_session: the master leads its group
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        # whatever is left of this instance's processes (a stuck daemon,
-        # relay-smtpd sessions) is in the master's process group
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=10)
+        stop_session(self.proc)
         self.proc = None
         self._err.close()
 

@@ -33,6 +33,10 @@ static const struct mcase cases[] = {
 	{ "customer x color=red", 1, 0, "t:5:12: error: unexpected \"color=red\" (unknown option)" },
 	{ "customer x stray", 1, 0, "t:5:12: error: unexpected \"stray\"" },
 	{ "customer x concurrency=-1", 1, 0, "t:5:24: error: bad value \"-1\" for concurrency (a number >= 0)" },
+	{ "customer x scan=maybe", 1, 0, "t:5:17: error: bad value \"maybe\" for scan" },
+	{ "customer x scan_score=-3", 1, 0, "t:5:23: error: bad value \"-3\" for scan_score" },
+	{ "customer x admin=not-a-mailbox", 1, 0, "t:5:10: error: admin=not-a-mailbox: not a mailbox" },
+	{ "customer x scan=reject scan_score=9 admin=ops@x.test", 0, 2, "t:5:1: warning: customer x has no domain" },
 	{ "domain example.com customer=acme", 0, 1, "t:5:8: warning: domain example.com claimed twice (also line 2)" },
 	{ "customer b\ndomain b.test customer=b\nrule b r senders=domain auth=ip\nip b r 192.0.2.9\ndomain Example.COM customer=b", 1, 0,
 	  "t:9:8: error: domain example.com already belongs to customer acme (line 2); a domain has exactly one customer" },
@@ -138,7 +142,8 @@ static void test_written(const char *dir)
 	    "\nroute rcpt Example.ORG [mx.example.org]:2525 tls=verify\nroute default mx"
 	    "\ncustomer b archive=maildir archive_keep=30\ndomain b.test customer=b"
 	    "\ncustomer c archive=j@archive.test\ndomain c.test customer=c"
-	    "\ncustomer busy concurrency=3",
+	    "\ncustomer busy concurrency=3"
+	    "\ncustomer scanned scan=score scan_score=12 admin=Ops@Example.COM",
 	    &m, 1, dir);
 	mk_free(&m);
 	snprintf(path, sizeof path, "%s/rules.cdb", dir);
@@ -171,6 +176,12 @@ static void test_written(const char *dir)
 	T_CHECK("cdb: no concurrency line when none given",
 		rcdb_gets(&r, "customer:acme", val, sizeof val) > 0 &&
 		!strstr(val, RK_CUST_CONCURRENCY));
+	T_CHECK("cdb: customer without scan= says nothing of it",
+		rcdb_gets(&r, "customer:acme", val, sizeof val) > 0 &&
+		!strstr(val, "scan") && !strstr(val, "admin"));
+	T_CHECK("cdb: customer scan, score, admin (lowercased)",
+		rcdb_gets(&r, "customer:scanned", val, sizeof val) > 0 &&
+		strstr(val, "\nscan=score\nscan_score=12\nadmin=ops@example.com\n"));
 	T_CHECK("cdb: no trailing NUL keys", rcdb_get(&r, "domain:example.com", 19, val, sizeof val) == -1);
 	rcdb_close(&r);
 	snprintf(path, sizeof path, "%s/users.cdb", dir);
