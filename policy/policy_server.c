@@ -292,6 +292,7 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 		}
 		if (rc == 0) {
 			hold_end();
+			rate_store_tick();
 			continue;
 		}
 		/* the requests of one wake-up came together: one look at the

@@ -185,13 +185,18 @@ static void came_back(void)
 	st.nj -= done;
 	if (st.nj)
 		return; /* the rest at the next decision */
-	log_warn("rate_store: Redis answers again after %ld s; meanwhile "
-		 "%ld recipients were admitted on this box's own counts and "
-		 "%ld counted late, now added to the shared counts%s; the "
-		 "fleet may have gone over a limit by up to %ld recipients "
-		 "(from this box)", now - st.down_since, st.j_local_rcpts,
-		 st.j_late_rcpts, st.j_dropped ? " (some could not be kept)" : "",
-		 st.j_local_rcpts + st.j_dropped);
+	if (!st.j_local_rcpts && !st.j_late_rcpts && !st.j_dropped)
+		log_info("rate_store: Redis answers again after %ld s",
+			 now - st.down_since);
+	else
+		log_warn("rate_store: Redis answers again after %ld s; "
+			 "meanwhile %ld recipients were admitted on this box's "
+			 "own counts and %ld counted late, now added to the "
+			 "shared counts%s; the fleet may have gone over a limit "
+			 "by up to %ld recipients (from this box)",
+			 now - st.down_since, st.j_local_rcpts, st.j_late_rcpts,
+			 st.j_dropped ? " (some could not be kept)" : "",
+			 st.j_local_rcpts + st.j_dropped);
 	st.down = 0;
 	st.j_local_rcpts = st.j_late_rcpts = st.j_dropped = 0;
 }
@@ -276,4 +281,10 @@ void rate_store_commit(struct rate_stxn *t, long now)
 		}
 	}
 	txn_clear(t);
+}
+
+void rate_store_tick(void)
+{
+	if (st.shared && st.down && st.nj)
+		came_back();
 }

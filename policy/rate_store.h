@@ -47,6 +47,9 @@ enum rate_verdict rate_store_rcpt(struct rate_stxn *t, const char *user,
 				  const struct rate_limits *lim, long now);
 /* As rate_commit. */
 void rate_store_commit(struct rate_stxn *t, long now);
+/* relay-policy's loop is idle: counts Redis missed go to it now if it
+ * answers again (so a box without traffic reconciles too). */
+void rate_store_tick(void);
 
 /* The Redis side (policy/rate_redis.c).  -1 when Redis did not answer;
  * else a verdict (rcpt) or 0. */
