@@ -11,7 +11,7 @@
  *   remote_conn    TCP connect with a timeout, the connection cache
  *   remote_session greeting, EHLO/HELO, STARTTLS, AUTH
  *   remote_auth    upstream credentials (secrets/) and AUTH PLAIN/LOGIN
- *   remote_txn     MAIL/RCPT/DATA with PIPELINING, reply mapping
+ *   remote_txn     MAIL/RCPT/DATA (or BDAT) with PIPELINING, reply mapping
  *   remote_deliver one job: hosts in order, cache, results, log lines
  *   remote_worker  the frame loop of one worker process */
 #ifndef REMOTE_H
@@ -55,6 +55,12 @@ int remote_qfile_open_fd(struct remote_qfile *q, int fd, char *err,
 			 size_t errsz); /* fd is q's from now on */
 int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 		      size_t errsz);
+/* 1 when the whole message came with the first read (q->buf): it may
+ * go as one BDAT chunk (remote_txn.c says when it does). */
+int remote_qfile_small(const struct remote_qfile *q);
+/* Put "BDAT <n> LAST" and the message into io (not flushed): CRLF lines
+ * only, as on DATA, but not dot-stuffed.  Only for a small message. */
+int remote_qfile_put_bdat(struct remote_qfile *q, struct io *io);
 /* Stream the message with dot-stuffing and the final "." into io. */
 int remote_qfile_send(struct remote_qfile *q, struct io *io);
 /* The same without the final flush: more may follow in the same write. */
@@ -156,9 +162,12 @@ void remote_reply_line(const struct remote_reply *r, char *buf, size_t n);
 struct remote_dot {
 	int bol;                  /* at the start of a line */
 	int cr;                   /* a CR was seen, its LF not yet */
+	int raw;                  /* BDAT: line ends only, no dot-stuffing */
 };
 
 void remote_dot_init(struct remote_dot *d);
+/* For a BDAT chunk: CRLF lines as DATA gets them, dots left alone. */
+void remote_dot_init_raw(struct remote_dot *d);
 /* Convert n bytes of message into SMTP DATA form (CRLF lines, leading
  * '.' doubled, bare LF or CR made CRLF); out needs 2*n+2 bytes.
  * Returns the bytes written. */
@@ -166,6 +175,8 @@ size_t remote_dot_stuff(struct remote_dot *d, const char *in, size_t n,
 			char *out);
 /* The end: a CRLF if the last line was open, then ".\r\n"; out needs 6. */
 size_t remote_dot_end(struct remote_dot *d, char *out);
+/* The end of a BDAT message: the CRLF alone; out needs 2. */
+size_t remote_dot_tail(struct remote_dot *d, char *out);
 
 /* ---- DNS (remote_dns.c, over lib/dns.h) ---- */
 
@@ -218,6 +229,7 @@ int remote_mx_targets(struct remote_job *job, struct remote_target *t,
 #define REMOTE_EXT_AUTH_LOGIN 0x10
 #define REMOTE_EXT_8BITMIME   0x20
 #define REMOTE_EXT_SMTPUTF8   0x40
+#define REMOTE_EXT_CHUNKING   0x80
 #define REMOTE_EXT_DSN        0x100
 
 struct remote_conn {

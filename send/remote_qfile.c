@@ -120,6 +120,48 @@ int remote_qfile_put(struct remote_qfile *q, struct io *io)
 	return io_put(io, out, remote_dot_end(&d, out));
 }
 
+int remote_qfile_small(const struct remote_qfile *q)
+{
+	return q->body_off + q->body_size <= (off_t)q->len;
+}
+
+/* The message from q->buf through a raw converter: to io, or (io NULL)
+ * only counted.  The bytes it makes (what BDAT announces). */
+static size_t qfile_raw(const struct remote_qfile *q, struct io *io, int *err)
+{
+	char out[2 * 8192 + 8];
+	const char *p = q->buf + q->body_off;
+	size_t left = (size_t)q->body_size, total = 0, n;
+	struct remote_dot d;
+
+	remote_dot_init_raw(&d);
+	while (left) {
+		size_t k = left < 8192 ? left : 8192;
+		n = remote_dot_stuff(&d, p, k, out);
+		if (io && io_put(io, out, n) < 0)
+			*err = 1;
+		total += n;
+		p += k;
+		left -= k;
+	}
+	n = remote_dot_tail(&d, out);
+	if (io && io_put(io, out, n) < 0)
+		*err = 1;
+	return total + n;
+}
+
+int remote_qfile_put_bdat(struct remote_qfile *q, struct io *io)
+{
+	int err = 0;
+
+	if (!remote_qfile_small(q))
+		return -1;
+	if (io_printf(io, "BDAT %zu LAST\r\n", qfile_raw(q, NULL, &err)) < 0)
+		return -1;
+	qfile_raw(q, io, &err);
+	return err ? -1 : 0;
+}
+
 int remote_qfile_send(struct remote_qfile *q, struct io *io)
 {
 	if (remote_qfile_put(q, io) < 0)

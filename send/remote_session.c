@@ -44,6 +44,7 @@ static const struct {
 	{ "8BITMIME", REMOTE_EXT_8BITMIME },
 	{ "SMTPUTF8", REMOTE_EXT_SMTPUTF8 },
 	{ "DSN", REMOTE_EXT_DSN },
+	{ "CHUNKING", REMOTE_EXT_CHUNKING },
 };
 
 /* "AUTH PLAIN LOGIN" or the old "AUTH=LOGIN". */

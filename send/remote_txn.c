@@ -1,6 +1,13 @@
 /* remote_txn.c: one mail transaction on an established session.  With
  * PIPELINING, MAIL, every RCPT and DATA go out in one write and the
  * replies are read in order (RFC 2920); without it, one at a time.
+ * To a server that offers CHUNKING (RFC 3030) a message that came whole
+ * with the queue file's first read (64 KiB) goes as one "BDAT n LAST"
+ * instead of DATA: pipelined, in the same write as MAIL and RCPT, so it
+ * costs one round trip where DATA costs two (the 354 is waited for).  A
+ * bigger one goes with DATA: BDAT would need a pass to count its bytes
+ * first and would save nothing, since its body is better not sent
+ * before a recipient was accepted.
  * Mapping: 2xx on RCPT and 2xx after the data = delivered (D); 4xx or a
  * lost connection = temporary (T); 5xx = permanent (B); a reply to MAIL
  * or DATA applies to every recipient it covers.  A cached connection
@@ -121,7 +128,7 @@ struct remote_job *(*remote_txn_next)(struct remote_conn *c,
 				      const struct remote_job *job);
 
 static int txn_commands(struct remote_conn *c, struct remote_job *job,
-			const struct remote_qfile *q, int pipe, int utf8);
+			struct remote_qfile *q, int pipe, int utf8);
 
 /* The message and its dot, then (RFC 2920: the content may open a
  * group) the next job's MAIL/RCPT/DATA when one may follow at once:
@@ -139,13 +146,16 @@ static int txn_send_body(struct remote_conn *c, const struct remote_job *job,
 	return io_flush(&c->io);
 }
 
-/* DATA accepted with 354: the message, then the final reply. */
-static void txn_body(struct remote_conn *c, struct remote_job *job,
-		     const unsigned char *ok, struct remote_qfile *q)
+/* The message went out (sent 0) or could not (-1): the final reply, as
+ * for every recipient accepted.  reusable 0: RSET before the connection
+ * is used again, whatever the reply. */
+static void txn_final(struct remote_conn *c, struct remote_job *job,
+		      const unsigned char *ok, const struct remote_qfile *q,
+		      int sent, int reusable)
 {
 	struct remote_reply r;
 
-	if (txn_send_body(c, job, q) < 0) {
+	if (sent < 0) {
 		c->broken = 1;
 		r.code = 0;
 		snprintf(r.text, sizeof r.text, "write error");
@@ -156,7 +166,7 @@ static void txn_body(struct remote_conn *c, struct remote_job *job,
 		snprintf(r.text, sizeof r.text, "connection lost after "
 			 "the data (the message may have been delivered)");
 	/* any reply to the dot ends the transaction (RFC 5321 4.1.1.4) */
-	c->clean = r.code != 0;
+	c->clean = r.code != 0 && reusable;
 	txn_set_all(job, ok, &r);
 	for (size_t i = 0; i < job->nrcpt; i++)
 		if (ok[i])
@@ -165,6 +175,13 @@ static void txn_body(struct remote_conn *c, struct remote_job *job,
 	 * the connection would send the next message into that close */
 	c->broken |= r.code == 421;
 	c->msgs++;
+}
+
+/* DATA accepted with 354: the message, then the final reply. */
+static void txn_body(struct remote_conn *c, struct remote_job *job,
+		     const unsigned char *ok, struct remote_qfile *q)
+{
+	txn_final(c, job, ok, q, txn_send_body(c, job, q), 1);
 }
 
 /* Reply to DATA: 354 goes on; anything else fails the accepted ones
@@ -188,10 +205,33 @@ static int txn_data(struct remote_conn *c, struct remote_job *job,
 	return -1;
 }
 
-/* MAIL, and with PIPELINING every RCPT and DATA too (flushed only when
- * pipe and flush); without, MAIL alone, flushed.  0 or -1. */
+/* The message goes with BDAT (see the top of the file). */
+static int txn_bdat(const struct remote_conn *c, const struct remote_qfile *q)
+{
+	return (c->ext & REMOTE_EXT_CHUNKING) && remote_qfile_small(q);
+}
+
+/* BDAT: the message went out with the commands (pipe) or goes now; the
+ * reply to it is final, as the reply to DATA's dot is.  Refused for want
+ * of a recipient, the transaction may still be open at the server: an
+ * RSET before the connection is used again. */
+static void txn_chunk(struct remote_conn *c, struct remote_job *job,
+		      const unsigned char *ok, struct remote_qfile *q,
+		      int pipe, long accepted)
+{
+	int sent = 0;
+
+	if (!pipe && (remote_qfile_put_bdat(q, &c->io) < 0 ||
+		      io_flush(&c->io) < 0))
+		sent = -1;
+	txn_final(c, job, ok, q, sent, accepted > 0);
+}
+
+/* MAIL, and with PIPELINING every RCPT and DATA (or BDAT and the
+ * message) too (flushed only when pipe and flush); without, MAIL alone,
+ * flushed.  0 or -1. */
 static int txn_commands(struct remote_conn *c, struct remote_job *job,
-			const struct remote_qfile *q, int pipe, int utf8)
+			struct remote_qfile *q, int pipe, int utf8)
 {
 	int wrote = txn_mail(c, q, !pipe, utf8) == 0;
 
@@ -199,7 +239,8 @@ static int txn_commands(struct remote_conn *c, struct remote_job *job,
 		if (!job->rcpt[i].status)
 			wrote = txn_rcpt_put(c, 0, job, i, q) == 0;
 	if (wrote && pipe)
-		wrote = txn_put(c, 0, "%s", "DATA") == 0;
+		wrote = (txn_bdat(c, q) ? remote_qfile_put_bdat(q, &c->io)
+					: txn_put(c, 0, "%s", "DATA")) == 0;
 	return wrote ? 0 : -1;
 }
 
@@ -236,6 +277,10 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 	accepted = txn_rcpts(c, job, q, ok, pipe);
 	if (accepted < 0 || (!pipe && accepted == 0))
 		return REMOTE_TXN_DONE;
+	if (txn_bdat(c, q)) {
+		txn_chunk(c, job, ok, q, pipe, accepted);
+		return REMOTE_TXN_DONE;
+	}
 	if (txn_data(c, job, ok, pipe) < 0)
 		return REMOTE_TXN_DONE;
 	if (accepted == 0) { /* pipelined DATA got 354 anyway: end it empty */

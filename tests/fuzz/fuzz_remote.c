@@ -1,7 +1,7 @@
 // links: send/remote_session.c send/remote_txn.c send/remote_dsn.c send/remote_qfile.c send/remote_dot.c send/remote_reply.c send/remote_job.c send/remote_conn.c send/remote_auth.c send/remote_dns.c tests/fuzz/instance.c
 /* fuzz_remote.c: relay-remote against a hostile receiving server.  The
  * input is everything the server says (greeting, EHLO, replies to MAIL,
- * RCPT, DATA and the dot), written to the client's socket before it
+ * RCPT, DATA or BDAT and the dot), written to the client's socket before it
  * starts, then the server hangs up.  relay-remote runs the session and
  * the transaction as it would for a job; whatever the server said, every
  * recipient must end with a result whose status agrees with its code

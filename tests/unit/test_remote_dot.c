@@ -1,6 +1,7 @@
 // links: send/remote_dot.c
 /* test_remote_dot.c: dot-stuffing and CRLF normalisation of the message,
- * whole and split into chunks at every possible boundary. */
+ * whole and split into chunks at every possible boundary; the raw form
+ * for BDAT (the same lines, not stuffed, no end line). */
 #include "../../send/remote.h"
 #include "t.h"
 
@@ -103,10 +104,48 @@ static void test_random(void)
 	T_CHECK("random messages: no bare CR or LF on the wire", !bare);
 }
 
+/* What BDAT gets: the DATA form without its end line and without the
+ * dot each stuffed line got. */
+static void raw_expected(const char *data, char *out)
+{
+	size_t n = strlen(data) - 3, o = 0; /* the ".\r\n" */
+
+	for (size_t i = 0; i < n; i++) {
+		if (data[i] == '.' && (i == 0 || data[i - 1] == '\n'))
+			i++;
+		out[o++] = data[i];
+	}
+	out[o] = '\0';
+}
+
+static void test_raw(void)
+{
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i].in);
+		char want[256], out[256], name[128];
+		for (size_t split = 1; split <= (n ? n : 1); split++) {
+			struct remote_dot d;
+			size_t o = 0;
+			remote_dot_init_raw(&d);
+			for (size_t off = 0; off < n; off += split)
+				o += remote_dot_stuff(&d, cases[i].in + off,
+						      n - off < split ? n - off : split,
+						      out + o);
+			o += remote_dot_tail(&d, out + o);
+			out[o] = '\0';
+			raw_expected(cases[i].out, want);
+			snprintf(name, sizeof name, "raw %s (chunks of %zu)",
+				 cases[i].name, split);
+			T_STREQ(name, out, want);
+		}
+	}
+}
+
 int main(void)
 {
 	char out[256], name[128];
 
+	test_raw();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		size_t n = strlen(cases[i].in);
 		run(cases[i].in, n, n ? n : 1, out);
