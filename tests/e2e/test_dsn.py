@@ -8,14 +8,16 @@ the client (MAIL ... RET= ENVID=, RCPT ... NOTIFY= ORCPT=):
     one failure notice listing those that asked FAILURE or nothing;
     NEVER, SUCCESS and DELAY alone get no failure notice; RET=FULL puts
     the whole message (message/rfc822) in the failure notice, the
-    success notice has its headers only;
+    success notice has its headers only, and so has the failure notice
+    of a message without RET (nor ENVID nor ORCPT fields then);
   - delays (451 forever): one warning listing the recipients that asked
     DELAY or nothing, RET=HDRS: headers only;
   - to a next hop with DSN (dsnsink.py): RET, ENVID, NOTIFY and ORCPT
     arrive as the client sent them, and relaybox sends no success notice
     of its own;
-  - a real client, Debian's msmtp (--dsn-notify, --dsn-return), reaches
-    a DSN hop with its NOTIFY and RET;
+  - real clients: Debian's msmtp (--dsn-notify, --dsn-return) and
+    Postfix 3.7 as an MTA relaying through relaybox (sendmail -N -R -V;
+    it adds ORCPT itself) reach a DSN hop with their parameters;
   - every notice parses with Python's email package as multipart/report;
     report-type=delivery-status, with Original-Envelope-Id (decoded),
     Original-Recipient (decoded), Final-Recipient, Action, Status,
@@ -34,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Sink, check, finish, skip,  # noqa: E402
                      wait_until)
 from dsnsink import DsnSink  # noqa: E402
+import test_postfix_client  # noqa: E402
 
 SENDER = 'sender@example.com'
 BODY = (b'From: sender@example.com\r\nTo: x@example.org\r\n'
@@ -115,6 +118,7 @@ def no_hop_dsn():
     names = list(NOTIFY)
     codes = {'f-%s@example.org' % n: 550 for n in names}
     codes.update({'d-%s@example.org' % n: 451 for n in names})
+    codes['g-plain@example.org'] = 550
     with Sink(codes=codes) as sink, Instance(sink=sink, conf_overrides={
             'delay_warning': 4, 'retry_min': 1}) as inst:
         with smtplib.SMTP('127.0.0.1', inst.port, timeout=30) as s:
@@ -145,6 +149,7 @@ def no_hop_dsn():
               [r[0] for r in replies] == [250] * 14, replies)
         send(inst.port, ['RET=HDRS', 'ENVID=env+2B1'],
              [('d-%s@example.org' % n, rcpt_opts(n)) for n in names])
+        send(inst.port, [], [('g-plain@example.org', [])])
 
         wait_until(lambda: of_action(sink, 'relayed') and
                    of_action(sink, 'failed') and
@@ -160,8 +165,22 @@ def no_hop_dsn():
                   third is not None and
                   third.get_content_type() == 'text/rfc822-headers' and
                   b'only RET=FULL' not in relayed[0].data, relayed[0].data)
-        failed = of_action(sink, 'failed')
-        check('one failure notice', len(failed) == 1, inst.log_tail())
+        wait_until(lambda: len(of_action(sink, 'failed')) == 2, 10)
+        failed = [m for m in of_action(sink, 'failed')
+                  if 'g-plain@' not in parse(m)[2][0]['Final-Recipient']]
+        plain = [m for m in of_action(sink, 'failed') if m not in failed]
+        check('one failure notice per message', len(failed) == 1 and
+              len(plain) == 1, inst.log_tail())
+        if plain:
+            msg, per_msg, per_rcpt, third = parse(plain[0])
+            check('no RET, no ENVID, no ORCPT: the header block, no '
+                  'Original-Envelope-Id or Original-Recipient',
+                  third is not None and
+                  third.get_content_type() == 'text/rfc822-headers' and
+                  b'only RET=FULL' not in plain[0].data and
+                  'Original-Envelope-Id' not in per_msg and
+                  [r.get('Original-Recipient') for r in per_rcpt] == [None],
+                  plain[0].data)
         if failed:
             third = check_notice('failed', failed[0], 'failed',
                                  ['f-default@example.org',
@@ -182,7 +201,7 @@ def no_hop_dsn():
                   third is not None and
                   third.get_content_type() == 'text/rfc822-headers',
                   delayed[0].data)
-        check('no other notice', len(notices(sink)) == 3,
+        check('no other notice', len(notices(sink)) == 4,
               repr(notices(sink)))
 
 
@@ -245,10 +264,46 @@ def msmtp_client():
               {'NOTIFY': 'SUCCESS,DELAY'}, repr(d))
 
 
+def postfix_client():
+    """A real MTA as the client: a private Postfix with relaybox as its
+    relayhost, fed by its sendmail -N (NOTIFY), -R (RET) and -V (ENVID);
+    Postfix adds ORCPT itself.  All four reach a DSN hop."""
+    if os.geteuid() != 0 or not os.path.exists(test_postfix_client.POSTFIX):
+        skip('Postfix DSN', 'needs root and Postfix')
+        return
+    with DsnSink() as sink, Instance(sink=sink) as inst:
+        pf = test_postfix_client.PrivatePostfix(
+            inst.port, '', 'unused',
+            relay_cf='relayhost = [127.0.0.1]:{relay_port}\n')
+        try:
+            r = pf.start()
+            check('Postfix: started', pf.started, r.stdout)
+            r = subprocess.run(
+                [test_postfix_client.SENDMAIL, '-C', pf.etc, '-f', SENDER,
+                 '-N', 'success,delay', '-R', 'hdrs', '-V', 'pf+env', '-i',
+                 'p@example.org'], input=BODY, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, timeout=60)
+            check('Postfix: sendmail accepted', r.returncode == 0, r.stdout)
+            check('Postfix: delivered through relaybox',
+                  sink.wait_for(1, 60), pf.log()[-2000:] + inst.log_tail())
+        finally:
+            pf.stop()
+            pf.remove()
+        with sink.lock:
+            d = (sink.messages[0].dsn or {}) if sink.messages else {}
+        check('Postfix: RET and ENVID (xtext) reach the DSN hop',
+              d.get('mail') == {'RET': 'HDRS', 'ENVID': 'pf+2Benv'}, repr(d))
+        check('Postfix: NOTIFY and its own ORCPT reach the DSN hop',
+              d.get('rcpt', {}).get('p@example.org') ==
+              {'NOTIFY': 'SUCCESS,DELAY', 'ORCPT': 'rfc822;p@example.org'},
+              repr(d))
+
+
 def main():
     no_hop_dsn()
     hop_dsn()
     msmtp_client()
+    postfix_client()
     finish()
 
 
