@@ -202,6 +202,7 @@ struct queue_job {
 	char atmp[PATH_MAX];      /* where it is written */
 	char anew[PATH_MAX];      /* its name once committed */
 	char aqid[QFILE_ID_MAX];  /* to an address: the copy's queue id */
+	int aerr;                 /* its fsync's errno (the commit) */
 	off_t msgoff, msgend;     /* the message in the written file */
 	int scan_mode;            /* SCAN_* (queue_scan.c), the customer's */
 	long scan_score;          /* scan=reject refuses at or above it */

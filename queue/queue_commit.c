@@ -70,17 +70,47 @@ static int commit_name(struct queue_job *j, int newfd)
 	return rc;
 }
 
+/* Step 2 for the archive copies, beside the messages' fsyncs (a
+ * thread of its own for the round): each file's fsync waits for its own
+ * inode write, and two of them in a row made a message with a copy cost
+ * two waits.  It only fsyncs: what failed is handled after the join. */
+static void *commit_sync_copies(void *arg)
+{
+	for (struct queue_job *j = arg; j; j = j->next)
+		j->aerr = j->afd >= 0 && fsync(j->afd) < 0 ? (errno ? errno : EIO)
+							   : 0;
+	return NULL;
+}
+
 /* Step 2: a job whose fsync fails (of the message or of its archive
  * copy) is finished (111), its files gone. */
-static void commit_sync(struct queue_job *j)
+static void commit_sync(struct queue_job *list)
 {
-	if (fsync(j->fd) == 0 && (j->afd < 0 || fsync(j->afd) == 0))
-		return;
-	commit_fail(j, "write", errno);
-	close(j->fd);
-	j->fd = -1;
-	unlink(j->tmp);
-	queue_archive_drop(j);
+	struct queue_job *j;
+	pthread_t t;
+	int helper = 0;
+
+	for (j = list; j && j->afd < 0; j = j->next)
+		;
+	if (j)
+		helper = pthread_create(&t, NULL, commit_sync_copies, list) == 0;
+	for (j = list; j; j = j->next)
+		if (j->r.status == -1 && fsync(j->fd) < 0)
+			commit_fail(j, "write", errno);
+	if (helper)
+		pthread_join(t, NULL);
+	else
+		commit_sync_copies(list);
+	for (j = list; j; j = j->next) {
+		if (j->r.status == -1 && j->aerr)
+			commit_fail(j, "write archive copy", j->aerr);
+		if (j->r.status == -1 || j->fd < 0)
+			continue;
+		close(j->fd);
+		j->fd = -1;
+		unlink(j->tmp);
+		queue_archive_drop(j);
+	}
 }
 
 /* The archive copy is named first: a message in new/ always has its
@@ -175,14 +205,15 @@ static void commit_sync_all(struct queue_job *list)
 		j->r.status = -1;
 		if (newfd < 0)
 			commit_fail(j, "open new", oe); /* freeing removes tmp */
-		else if (list->next && /* alone, its fsync starts it anyway */
-			 sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE)) {
+		else if ((list->next || j->afd >= 0) && /* alone, its fsync
+							   starts it anyway */
+			 (sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE) ||
+			  (j->afd >= 0 && sync_file_range(j->afd, 0, 0,
+						SYNC_FILE_RANGE_WRITE)))) {
 			/* only a hint: the fsync is the real thing */
 		}
 	}
-	for (j = list; j; j = j->next)
-		if (j->r.status == -1)
-			commit_sync(j);
+	commit_sync(list);
 }
 
 /* Step 3 for a synced group; the number named. */
