@@ -15,11 +15,15 @@ and never arrives is a loss: the test fails. One message in BOUNCE_EVERY
 goes to a recipient the receiver refuses (550): for it the DSN must
 arrive (it quotes the X-Chaos-Serial header). After the load the queue
 must drain (bounded time), every daemon must be running again, and the
-log must hold no sanitizer report.
+log must hold no sanitizer report.  With the customer's archive copy on
+(--archive ADDRESS, the default; `--archive none` turns it off), every
+message that got a 250 must also have its journal report arrive at the
+archive address, with the message's envelope, and nothing of the archive
+may reach a recipient.
 
     /usr/bin/python3 tests/chaos/chaos.py [--messages 5000] [--clients 8]
         [--max-seconds 300] [--min-seconds 60] [--kill-every 0.25]
-        [--seed N] [--weights relay-policy=6,...]
+        [--seed N] [--weights relay-policy=6,...] [--archive ADDR|none]
 
 `make chaos` runs the full form; tests/e2e/test_chaos_short.py runs
 run(messages=1000, min_seconds=12, ...) for `make test`.  Prints
@@ -42,8 +46,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'e2e'))
-from harness import (Instance, Sink, check, finish,  # noqa: E402
-                     wait_until)
+from harness import (DEFAULT_RULES, Instance, Sink, check,  # noqa: E402
+                     finish, wait_until)
 
 # what the killer picks, with weights: the four of the issue often, the
 # listener and policy now and then
@@ -57,6 +61,17 @@ QUICK_STREAK = 4    # well below its 10-in-a-row slow-down: a daemon
 SERIAL = re.compile(rb'^X-Chaos-Serial: (\d+)\r?$', re.M)
 QID = re.compile(rb'\bid ([0-9A-F]{10,});')
 SANITIZER = re.compile(r'AddressSanitizer|LeakSanitizer|runtime error:')
+ARCHIVE = 'journal@archive.test'    # the customer's archive=, by default
+
+
+def rules(archive):
+    """The harness's rules, the customer archiving to archive (None:
+    not archiving)."""
+    if not archive:
+        return DEFAULT_RULES
+    return DEFAULT_RULES.replace('customer example licenses=1000 paid=yes',
+                                 'customer example licenses=1000 paid=yes '
+                                 'archive=' + archive)
 
 
 def rcpt(serial):
@@ -285,15 +300,23 @@ class Killer:
                 self.streak[name] += 1
 
 
-def arrivals(sink):
+def is_copy(m, archive):
+    """An archive copy (a journal report to the archive address)."""
+    return bool(archive) and m.rcpts == [archive]
+
+
+def arrivals(sink, archive=None):
     """(serial -> times it arrived, serial -> set of queue ids): one
     serial under two queue ids was queued twice (its 250 was lost, the
     client sent it again); the same queue id twice was delivered twice
-    (relay-send or relay-remote killed before the result was recorded)."""
+    (relay-send or relay-remote killed before the result was recorded).
+    Archive copies are not arrivals (archived() counts them)."""
     seen, qids = {}, {}
     with sink.lock:
         msgs = list(sink.messages)
     for m in msgs:
+        if is_copy(m, archive):
+            continue
         g = SERIAL.search(m.data)
         if g:
             s = int(g.group(1))
@@ -303,15 +326,42 @@ def arrivals(sink):
     return seen, qids
 
 
-def drain(inst, sink, clients, timeout):
-    """Wait until every accepted serial arrived and the queue is empty;
-    ask relay-send to retry everything now and then (deferred after a
-    kill), as an operator would."""
+def archived(sink, archive):
+    """(serial -> copies arrived, copies whose envelope does not name
+    the serial's sender and recipient): a copy wraps the message, its
+    X-Chaos-Serial included, after the envelope part."""
+    copies, bad = {}, []
+    if not archive:
+        return copies, bad
+    with sink.lock:
+        msgs = [m for m in sink.messages if is_copy(m, archive)]
+    for m in msgs:
+        g = SERIAL.search(m.data)
+        if not g:
+            bad.append(m)
+            continue
+        s = int(g.group(1))
+        copies[s] = copies.get(s, 0) + 1
+        env = m.data.decode(errors='replace')
+        if ('\r\nfrom: <chaos@example.com>\r\n' not in env or
+                '\r\nrcpt: <%s>\r\n' % rcpt(s) not in env or
+                m.mail_from not in ('', '<>')):
+            bad.append(m)
+    return copies, bad
+
+
+def drain(inst, sink, clients, timeout, archive=None):
+    """Wait until every accepted serial arrived (and its archive copy)
+    and the queue is empty; ask relay-send to retry everything now and
+    then (deferred after a kill), as an operator would."""
     deadline = time.time() + timeout
     last_flush = 0
     while time.time() < deadline:
-        seen = arrivals(sink)[0]
-        if clients.accepted <= set(seen) and inst.queue_count() == 0:
+        seen = arrivals(sink, archive)[0]
+        copies = archived(sink, archive)[0]
+        if (clients.accepted <= set(seen) and
+                (not archive or clients.accepted <= set(copies)) and
+                inst.queue_count() == 0):
             return True
         if time.time() - last_flush > 5:
             inst.relayctl('queue', 'flush', timeout=20)
@@ -327,7 +377,7 @@ def all_running(inst):
 
 
 def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
-        seed=None, tag='chaos', min_seconds=60):
+        seed=None, tag='chaos', min_seconds=60, archive=ARCHIVE):
     """One chaos run; PASS/FAIL lines through harness.check; returns the
     numbers as a dict."""
     seed = seed if seed is not None else int(time.time())
@@ -335,7 +385,8 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
     start = time.time()
     load_end = start + max_seconds * 0.6      # the rest is for draining
     bad = {rcpt(s): 550 for s in range(messages) if 'bad' in rcpt(s)}
-    with Sink(codes=bad) as sink, Instance(sink=sink) as inst:
+    with Sink(codes=bad) as sink, \
+            Instance(sink=sink, rules_text=rules(archive)) as inst:
         clients = Clients(inst.port, messages, nclients, load_end,
                           min_seconds).start()
         killer = Killer(inst, kill_every, rng).start()
@@ -345,8 +396,10 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
         check('%s: every daemon runs again after the kills' % tag,
               wait_until(lambda: all_running(inst), 40, 0.2), inst.log_tail())
         drained = drain(inst, sink, clients,
-                        max(30, start + max_seconds - time.time()))
-        seen, qids = arrivals(sink)
+                        max(30, start + max_seconds - time.time()), archive)
+        seen, qids = arrivals(sink, archive)
+        copies, bad_copies = archived(sink, archive)
+        lost_copies = sorted(clients.accepted - set(copies))
         lost = sorted(clients.accepted - set(seen))
         dups = sum(n - 1 for n in seen.values())
         queued_twice = sum(len(q) - 1 for q in qids.values())
@@ -355,7 +408,9 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
                  given_up=len(clients.given_up), refused=len(clients.refused),
                  retries=clients.retries, arrived=sum(seen.values()),
                  dsns=len([m for m in sink.messages
-                           if m.mail_from in ('', '<>')]),
+                           if m.mail_from in ('', '<>') and
+                           not is_copy(m, archive)]),
+                 copies=sum(copies.values()), lost_copies=len(lost_copies),
                  unique=len(seen), lost=len(lost), duplicates=dups,
                  dup_queued_twice=queued_twice,
                  dup_delivered_twice=dups - queued_twice,
@@ -373,7 +428,19 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
         check('%s: every message that got 250 arrived (lost %d)' %
               (tag, len(lost)), not lost,
               'lost serials %r\n%s' % (lost[:20], inst.log_tail()))
-        dsn = [m for m in sink.messages if m.mail_from in ('', '<>')]
+        if archive:
+            check('%s: every message that got 250 has its archive copy '
+                  '(lost %d)' % (tag, len(lost_copies)), not lost_copies,
+                  'serials without a copy %r\n%s' % (lost_copies[:20],
+                                                     inst.log_tail()))
+            check('%s: each copy holds its message\'s envelope' % tag,
+                  not bad_copies, repr(bad_copies[:3]))
+            check('%s: no recipient got anything of the archive' % tag,
+                  not [m for m in sink.messages if not is_copy(m, archive)
+                       and (archive in m.rcpts or
+                            b'X-Relaybox-Journal' in m.data)])
+        dsn = [m for m in sink.messages if m.mail_from in ('', '<>') and
+               not is_copy(m, archive)]
         check('%s: the bounces are DSNs to the sender, a refused '
               'recipient never got a message' % tag,
               all(m.rcpts == ['chaos@example.com'] for m in dsn) and
@@ -409,6 +476,9 @@ def main():
     ap.add_argument('--seed', type=int)
     ap.add_argument('--weights', help='e.g. relay-policy=6,relay-smtpd=1: '
                     'how often each daemon is picked')
+    ap.add_argument('--archive', default=ARCHIVE,
+                    help='the customer\'s archive address (default %s), '
+                    'or none' % ARCHIVE)
     a = ap.parse_args()
     if a.weights:
         global TARGETS
@@ -420,7 +490,8 @@ def main():
             w[name] = int(n)
         TARGETS = tuple(w.items())
     run(a.messages, a.clients, a.max_seconds, a.kill_every, a.seed,
-        min_seconds=a.min_seconds)
+        min_seconds=a.min_seconds,
+        archive=None if a.archive == 'none' else a.archive)
     finish()
 
 

@@ -3,7 +3,9 @@
 # messages over at least 60 s while daemons are killed with SIGKILL (at
 # most 5 minutes); `make chaos-short` is the bounded form for CI (2,000
 # messages, at most 150 s).  Both run the test build (build/asan/bin, or
-# $RELAYBOX_BIN).  Extra arguments: CHAOS_ARGS="--seed N ...".
+# $RELAYBOX_BIN).  The customer archives every message to an address
+# (relay.rules archive=): every copy must arrive too (--archive none: off).
+# Extra arguments: CHAOS_ARGS="--seed N ...".
 CHAOS_ARGS ?=
 
 chaos: asan

@@ -5,7 +5,10 @@ clients while relay-send, relay-remote, relay-queue, relay-smtpd (and now
 and then relay-listen and relay-policy) are killed with SIGKILL at random
 moments; every message that got a 250 must arrive (duplicates are
 counted, not failed), the queue must drain, every daemon must run
-again.  Bounded to ~60 s; `make chaos` runs 5,000 messages."""
+again.  The customer archives to an address (archive=): every message
+that got a 250 must have its journal report arrive too, and nothing of
+the archive reach a recipient.  Bounded to ~60 s; `make chaos` runs
+5,000 messages."""
 import os
 import sys
 
