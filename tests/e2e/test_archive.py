@@ -5,7 +5,9 @@ reports out to the archive address, each with the original envelope
 (queue id, sender, every recipient, client IP, customer) and the message
 byte for byte as its recipients got it; the recipients get only their own
 message, with no trace of the archive; the copies do not count against
-the customer's limits.  To a maildir: one file per message in
+the customer's limits; a message sent with SMTP AUTH over TLS has the
+AUTH user and the TLS in its copy's envelope.  To a maildir: one file per
+message in
 archive/<customer>/new, owned by relay-queue, and `relayctl archive
 purge` honours archive_keep.  A copy that cannot be written fails the
 injection (451): a 250 means both exist."""
@@ -13,12 +15,14 @@ import os
 import pwd
 import re
 import smtplib
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (DEFAULT_RULES, Instance, Sink, check, finish,  # noqa: E402
-                     is_root, strip_trace, wait_until)
+from harness import (BIN, DEFAULT_RULES, Instance, Sink, check,  # noqa: E402
+                     finish, is_root, smtp_session, strip_trace, wait_until)
+from certs import TestCerts  # noqa: E402
 
 ARCHIVE = 'journal@archive.test'
 N = 12
@@ -192,7 +196,41 @@ def test_copy_fails():
               inst.queue_count() == 0, repr(sink.messages))
 
 
+def test_auth_envelope():
+    """The AUTH user (and the TLS) policy verified are in the copy."""
+    user, pw = 'mailer@acme.example', 'arch1ve pass'
+    h = subprocess.run([os.path.join(BIN, 'makecdb'), '--hash'],
+                       input=pw + '\n', text=True, stdout=subprocess.PIPE,
+                       timeout=60).stdout.strip()
+    text = ('customer acme paid=yes archive=maildir\n'
+            'domain acme.example customer=acme\n'
+            'user %s hash=%s\n'
+            'rule acme submit senders=registered auth=smtp\n' % (user, h))
+    with TestCerts() as certs, Sink() as sink, \
+            Instance(conf_overrides=certs.conf(), rules_text=text,
+                     sink=sink) as inst:
+        with smtp_session(inst.port) as c:
+            c.ehlo('client.example.com')
+            c.starttls(context=certs.client_context())
+            c.ehlo('client.example.com')
+            c.login(user, pw)
+            c.sendmail(user, ['someone@example.org'], message(99))
+        d = inst.path('archive/acme/new')
+        names = os.listdir(d) if os.path.isdir(d) else []
+        env = ''
+        if len(names) == 1:
+            with open(os.path.join(d, names[0]), 'rb') as f:
+                env = journal_parts(f.read())[0]
+        lines = env.splitlines()
+        check('auth: the copy names the AUTH user, the TLS and the HELO',
+              'auth: ' + user in lines and 'helo: client.example.com' in lines
+              and any(x.startswith('tls: TLSv1.') for x in lines) and
+              'customer: acme' in lines and
+              'rcpt: <someone@example.org>' in lines, env or repr(names))
+
+
 test_address()
+test_auth_envelope()
 test_maildir()
 test_copy_fails()
 finish()
