@@ -164,6 +164,16 @@ def scenario_tls(relay, sink, n, ctx):
     return n / (time.monotonic() - start)
 
 
+def scenario_archive(relay, sink, n, ctx):
+    """end-to-end until the sink has every message and the archive's sink
+    every copy."""
+    start = time.monotonic()
+    smtp_source(relay.port, n, 20)
+    sink.wait_for(n, timeout=bounded(n))
+    relay.archive_sink.wait_for(n, timeout=bounded(n))
+    return n / (time.monotonic() - start)
+
+
 # key: (title, messages at scale 1, measure(relay, sink, n, ctx),
 #       the relays it compares, whether the time ends at the last 250)
 SCENARIOS = {
@@ -195,6 +205,9 @@ SCENARIOS = {
     "dkim-ed25519": ("the same with an Ed25519 key (RFC 8463)", 20000,
                      lambda r, s, n, c: scenario_end_to_end(r, s, n),
                      "dkim-ed25519", False),
+    "archive": ("end-to-end, every message copied to an archive address"
+                " on a second sink: relaybox archive=, Postfix always_bcc",
+                20000, scenario_archive, "archive", False),
 }
 
 
@@ -213,6 +226,13 @@ def relays_for(kind, ctx):
                     w, b, p, store=ctx["redis"])}
     if kind.startswith("dkim-"):
         return dkim_relays(kind[5:], ctx)
+    if kind == "archive":
+        out = {"relaybox": lambda p: inst.Relaybox(w, b, p,
+                                                   archive=inst.Sink(w))}
+        if ctx["root"]:
+            out["postfix"] = lambda p: inst.Postfix(w, p,
+                                                    archive=inst.Sink(w))
+        return out
     tls = ctx["tls"] if kind == "tls" else None
     out = {"relaybox": lambda p: inst.Relaybox(w, b, p, tls=tls)}
     if ctx["root"]:

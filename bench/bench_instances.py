@@ -166,8 +166,20 @@ milter_protocol = 6
 """
 
 
+# the archive scenario: every message copied to an address whose domain
+# goes to a second sink (an archive server is another host)
+ARCHIVE_ADDR = "archive@archive.example"
+
+POSTFIX_ARCHIVE = """\
+always_bcc = %s
+transport_maps = inline:{{ archive.example=smtp:[127.0.0.1]:{port} }}
+""" % ARCHIVE_ADDR
+
+
 class Postfix:
-    def __init__(self, workdir, sink_port, tls=None, milter=None):
+    def __init__(self, workdir, sink_port, tls=None, milter=None,
+                 archive=None):
+        self.archive_sink = archive  # a Sink: always_bcc's copies go there
         self.port = free_port()
         self.dir = os.path.join(workdir, "postfix.%d" % self.port)
         self.sink_port = sink_port
@@ -192,6 +204,8 @@ class Postfix:
                         os.path.join(self.dir, "etc/sasl"))
         if self.milter:
             conf += POSTFIX_MILTER.format(milter=self.milter.milter())
+        if self.archive_sink:
+            conf += POSTFIX_ARCHIVE.format(port=self.archive_sink.port)
         return conf
 
     def setup(self):
@@ -265,6 +279,8 @@ class Postfix:
             kill_tree(pid)  # postfix stop did not end it in 10 s
         if self.milter:
             self.milter.stop()
+        if self.archive_sink:
+            self.archive_sink.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def pids(self):
@@ -318,9 +334,10 @@ RELAYBOX_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 class Relaybox:
     def __init__(self, workdir, bindir, sink_port, rate=True, tls=None,
-                 dkim=None, store=None):
+                 dkim=None, store=None, archive=None):
         self.dkim = dkim  # (bench_dkim.DkimKeys, alg): relay-queue signs
         self.store = store  # a RedisServer: rate_store = redis://...
+        self.archive_sink = archive  # a Sink: the customer's archive=
         self.port = free_port()
         self.dir = os.path.join(workdir, "relaybox.%d" % self.port)
         self.bindir = bindir
@@ -349,10 +366,26 @@ class Relaybox:
                             os.path.join(self.dir, name))
         if self.dkim:
             rules += self.dkim_key()
+        if self.archive_sink:
+            conf, rules = self.archive_config(conf, rules)
         with open(os.path.join(self.dir, "relay.conf"), "w") as f:
             f.write(conf)
         with open(os.path.join(self.dir, "relay.rules"), "w") as f:
             f.write(rules)
+
+    def archive_config(self, conf, rules):
+        """archive= on the customer; its domain routed to the second sink
+        (relayhost would override every route: the sink is the default
+        route instead)."""
+        conf = conf.replace("relayhost = [127.0.0.1]:%d\n" % self.sink_port,
+                            "")
+        rules = rules.replace("customer bench ", "customer bench archive=%s "
+                              % ARCHIVE_ADDR)
+        rules = rules.replace(
+            "route default mx\n", "route default [127.0.0.1]:%d\n"
+            "route rcpt archive.example [127.0.0.1]:%d\n"
+            % (self.sink_port, self.archive_sink.port))
+        return conf, rules
 
     def dkim_key(self):
         """dkim/example.com.bench.key for relay-queue's uid; the line."""
@@ -419,4 +452,6 @@ class Relaybox:
         if self.proc:
             stop_group(self.proc, 15)
             self.proc = None
+        if self.archive_sink:
+            self.archive_sink.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
