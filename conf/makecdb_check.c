@@ -4,10 +4,13 @@
  * ranges are either nested or disjoint). */
 #include "makecdb.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
+#include "legacy.h"
+#include "settings.h"
 
 static void check_users(struct mk *m)
 {
@@ -113,9 +116,37 @@ static void check_overlaps(struct mk *m)
 	free(stack);
 }
 
+/* relay.conf's legacy devices: a bad legacy_clients is an error (the
+ * daemons would match nobody), and legacy_plain = yes waives every
+ * rule's tls=yes for them: each such rule gets a warning. */
+static void check_legacy(struct mk *m)
+{
+	struct cidr nets[LEGACY_CIDRS_MAX];
+	char err[200];
+	int n = legacy_parse(cf.legacy_clients, nets, LEGACY_CIDRS_MAX, err,
+			     sizeof err);
+
+	if (n < 0) {
+		fprintf(stderr, "makecdb: relay.conf: error: legacy_clients: "
+			"%s\n", err);
+		m->errors++;
+		return;
+	}
+	for (size_t i = 0; n > 0 && cf.legacy_plain && i < m->n_rule; i++) {
+		struct mk_rule *r = &m->rule[i];
+		if (r->enabled && r->tls == 1 && (r->auth & MK_AUTH_IP))
+			mk_warn(m, r->line, 1,
+				"rule %s/%s requires TLS, but legacy_plain = yes "
+				"(relay.conf) lets the legacy_clients relay "
+				"through it without TLS", m->cust[r->cust].name,
+				r->name);
+	}
+}
+
 void mk_check(struct mk *m)
 {
 	check_users(m);
 	check_rules(m);
 	check_overlaps(m);
+	check_legacy(m);
 }

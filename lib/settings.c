@@ -76,6 +76,9 @@ static const struct cfg_item settings_table[] = {
 	S(user_remote, "relayremote"), S(group_queue, "relayq"),
 	B(rate_accounting, "yes"), B(pipelining_strict, "yes"),
 	B(fair_delivery, "yes"),
+	S(legacy_clients, ""), S(legacy_tls_min, "TLSv1"),
+	S(legacy_tls_ciphers, "DEFAULT:@SECLEVEL=0"),
+	B(legacy_bare_lf, "no"), B(legacy_plain, "no"),
 	S(dkim_fail, "defer"),
 	/* MX delivery security (send/remote_sec.c) */
 	S(dnssec, "off"), B(mta_sts, "yes"),

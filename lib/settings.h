@@ -26,6 +26,12 @@ struct settings {
 	long conn_per_ip_prefix6; /* IPv6 clients count per this prefix */
 	/* relay-listen's pool of relay-smtpd workers (0: one per connection) */
 	long smtpd_workers_min, smtpd_max_use, smtpd_max_idle;
+	/* legacy devices (legacy.h): their addresses, and what they get */
+	char *legacy_clients;   /* "192.0.2.0/24 10.1.2.3", "" = none */
+	char *legacy_tls_min;   /* TLSv1 | TLSv1.1 | TLSv1.2 | TLSv1.3 */
+	char *legacy_tls_ciphers; /* OpenSSL cipher list for TLS <= 1.2 */
+	int legacy_bare_lf;     /* a lone LF ends a line (made CRLF) */
+	int legacy_plain;       /* rules' tls=yes waived for them */
 	/* delivery */
 	char *resolver;         /* "127.0.0.1:5353", "" = /etc/resolv.conf */
 	char *relayhost;        /* "[host]:port" for all mail, "" = routes/MX */

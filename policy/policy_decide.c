@@ -157,13 +157,14 @@ static int rule_fit(const struct policy_session *s, const char *cust, int i,
 			ipok |= !strcmp(m[k].rule, id);
 	}
 	authok = !strcmp(r->auth, "ip") || *s->user;
-	tlsok = !r->tls || s->tls;
+	tlsok = !r->tls || s->tls || s->plain_ok;
 	policy_trace(v, "rule %s/%s (auth=%s tls=%s senders=%s): "
 		     "address %s, AUTH %s, TLS %s", cust, r->name, r->auth,
 		     r->tls ? "required" : "optional", r->senders,
 		     !needip ? "not needed" : ipok ? "listed" : "not listed",
 		     !strcmp(r->auth, "ip") ? "not needed" : authok ? "ok" : "missing",
-		     !r->tls ? "not needed" : tlsok ? "ok" : "missing");
+		     !r->tls ? "not needed" : s->tls ? "ok" : tlsok
+		     ? "waived (legacy_plain)" : "missing");
 	if (ipok && authok && tlsok)
 		return 0;
 	if (ipok && !tlsok)

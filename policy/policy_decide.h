@@ -29,6 +29,8 @@ struct policy_session {
 	char helo[256];
 	char user[ADDR_MAX + 1];  /* AUTH identity verified by policy, or "" */
 	int tls;
+	int plain_ok;             /* a legacy device with legacy_plain: a
+				   * rule's tls=yes is waived (legacy.h) */
 	/* the transaction, set by a MAIL that was accepted */
 	int mail_ok, null_sender, nrcpt;
 	char from[ADDR_MAX + 1];  /* the envelope sender after any rewrite */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "legacy.h"
 #include "log.h"
 #include "rate_store.h"
 #include "settings.h"
@@ -51,6 +52,7 @@ static int ph_connect(struct policy_srv *srv, struct policy_conn *c,
 	policy_session_init(&c->s, policy_peer_session_ip(srv, c,
 			    kv_get_or(m, WIRE_POLICY_IP, ""), ip, sizeof ip));
 	c->s.tls = !strcmp(kv_get_or(m, WIRE_POLICY_TLS, "0"), "1");
+	c->s.plain_ok = cf.legacy_plain && legacy_client(c->s.ip);
 	rate_store_txn_reset(c->txn);
 	policy_admit_reset(c);
 	return 0; /* an unknown address may still AUTH: decide later */
@@ -208,6 +210,7 @@ static int ph_explain(struct policy_srv *srv, struct policy_conn *c,
 	snprintf(s.helo, sizeof s.helo, "%s", kv_get_or(m, WIRE_POLICY_HELO, ""));
 	snprintf(s.user, sizeof s.user, "%s", kv_get_or(m, WIRE_POLICY_USER, ""));
 	s.tls = !strcmp(kv_get_or(m, WIRE_POLICY_TLS, "0"), "1");
+	s.plain_ok = cf.legacy_plain && legacy_client(s.ip);
 	if (*s.user)
 		policy_trace(v, "AUTH as %s taken as verified (dry run)", s.user);
 	if (rules_missing(srv, v))

@@ -52,7 +52,9 @@ void smtp_body_line(struct smtp_body *b, const char *p, size_t n,
 {
 	struct smtp_data_result *r = b->r;
 
-	if (flags & (IO_BARE_LF | IO_BARE_CR))
+	/* lf_ok: a lone LF ended the line, written on as CRLF like any
+	 * other; a lone CR still spoils the message */
+	if (flags & (b->lf_ok ? IO_BARE_CR : IO_BARE_LF | IO_BARE_CR))
 		r->bare = 1;
 	if ((flags & IO_TOOLONG) || n + 2 > b->line_max)
 		r->toolong = 1;
@@ -120,6 +122,12 @@ void smtp_body_end(struct smtp_body *b)
 int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 		   size_t size_max, struct smtp_data_result *r)
 {
+	return smtp_data_copy_lf(io, o, line_max, size_max, 0, r);
+}
+
+int smtp_data_copy_lf(struct io *io, struct io *o, size_t line_max,
+		      size_t size_max, int lf_ok, struct smtp_data_result *r)
+{
 	/* io_getline keeps max-1 bytes; one more than a legal line (without
 	 * CRLF: line_max - 2) tells a too-long line from a full one */
 	size_t cap = line_max < 3 ? 2 : line_max, len;
@@ -129,6 +137,7 @@ int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 	int rc = -1, prev_crlf = 1;
 
 	smtp_body_init(&b, o, line_max, size_max, r, 0);
+	b.lf_ok = lf_ok;
 	if (!line) {
 		io->err = IO_ERR_SYS;
 		return -1;
@@ -137,7 +146,11 @@ int smtp_data_copy(struct io *io, struct io *o, size_t line_max,
 		int got = io_getline(io, line, cap, &len, &flags);
 		if (got <= 0 || (flags & IO_PARTIAL))
 			break;
-		/* the end is CR LF "." CR LF and nothing else: "\n.\r\n" is not */
+		/* the end is CR LF "." CR LF and nothing else: "\n.\r\n" is
+		 * not, nor "\r\n.\n", with lf_ok or without: a line a lone LF
+		 * ended leaves prev_crlf 0, and a dot line that is not the end
+		 * is text (its dot taken off as for any dot line; relay-remote
+		 * stuffs what it sends) */
 		if (flags == IO_CRLF && len == 1 && line[0] == '.' && prev_crlf) {
 			rc = 0;
 			break;

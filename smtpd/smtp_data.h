@@ -36,6 +36,7 @@ struct smtp_body {
 	char *line;
 	size_t len, cap;
 	int cr;                   /* the last byte fed was a CR */
+	int lf_ok;                /* a lone LF ends a line (legacy_bare_lf) */
 };
 
 /* Start a message (r zeroed); for BDAT with a line buffer (bdat 1).
@@ -64,6 +65,13 @@ int smtp_data_read(struct io *io, int outfd, size_t line_max,
  * caller sends what is left with what follows (smtp_queue_finish). */
 int smtp_data_copy(struct io *io, struct io *out, size_t line_max,
 		   size_t size_max, struct smtp_data_result *r);
+
+/* The same where a lone LF (legacy devices with legacy_bare_lf) ends a
+ * line, written on as CRLF: the message is good, but a lone LF is
+ * still never part of the end of data (only CRLF "." CRLF after a
+ * CRLF ends it) and a lone CR still spoils the message. */
+int smtp_data_copy_lf(struct io *io, struct io *out, size_t line_max,
+		      size_t size_max, int lf_ok, struct smtp_data_result *r);
 
 /* 1 when the result is a message that may be queued. */
 int smtp_data_ok(const struct smtp_data_result *r);

@@ -7,6 +7,7 @@
 #include "smtp_tls.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "legacy.h"
 #include "settings.h"
 #include "wire_policy.h"
 
@@ -110,6 +111,8 @@ int smtp_session_getline(struct smtp_session *s, size_t *len)
 		return read_failed(s);
 	if (*len + 2 > (size_t)cf.line_max)
 		flags |= IO_TOOLONG;
+	if (s->legacy && cf.legacy_bare_lf)
+		flags &= ~IO_BARE_LF; /* a legacy device's lone LF ends it */
 	switch (smtp_cmd_check(s->line, *len, flags)) {
 	case SMTP_LINE_OK:
 		return 1;
@@ -276,6 +279,7 @@ static void session_init(struct smtp_session *s, int rfd, int wfd,
 	copy_fact(s->port, sizeof s->port, p->port, "0");
 	copy_fact(s->localip, sizeof s->localip, p->localip, "unknown");
 	copy_fact(s->localport, sizeof s->localport, p->localport, "0");
+	s->legacy = legacy_client(s->ip);
 	s->line = line ? line : malloc((size_t)cf.line_max);
 	if (!s->line)
 		log_fatal(EXIT_TEMP, "out of memory");

@@ -27,6 +27,7 @@ struct smtp_session {
 	char helo[256];
 	int helo_seen, esmtp;
 	int tls;                  /* TLS active */
+	int legacy;               /* ip is in legacy_clients (legacy.h) */
 	char tls_desc[128];       /* "TLSv1.3 TLS_AES_256_GCM_SHA384 256" */
 	int authed;
 	char auth_user[256];      /* as policy returned it */

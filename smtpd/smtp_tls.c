@@ -1,6 +1,7 @@
 /* smtp_tls.c: STARTTLS (RFC 3207) and implicit TLS. */
 #include "smtp_tls.h"
 #include "smtp_session.h"
+#include "legacy.h"
 #include "log.h"
 #include "settings.h"
 #include "tls.h"
@@ -16,11 +17,19 @@
  * dropping root.  The server context outlives the session: a pool worker
  * serves many, and building it costs more than a session.  It is built
  * again when the store's sequence number moved (relay-master published a
- * renewed certificate), so the next connection gets it. */
+ * renewed certificate), so the next connection gets it.
+ *
+ * Two contexts: one for everybody (TLS 1.2+, modern ciphers), and one
+ * for the legacy devices of legacy_clients (legacy.h), chosen by the
+ * client's address before the handshake: legacy_tls_min and
+ * legacy_tls_ciphers (TLS 1.0 with @SECLEVEL=0 is possible there only). */
+struct tls_slot {
+	SSL_CTX *ctx;
+	uint64_t seq;
+	int built;
+};
 static struct tls_store tls_store = { NULL, -1 };
-static SSL_CTX *tls_ctx;
-static uint64_t tls_ctx_seq;
-static int tls_ctx_built;
+static struct tls_slot tls_std, tls_old;
 
 void smtp_tls_init(void)
 {
@@ -48,28 +57,49 @@ void smtp_tls_init(void)
 	tls_store.fd = -1;
 }
 
-/* The server context, built again when the store holds another one.
- * No log line when the store is empty: its writer logged why, once. */
-static int tls_ctx_ready(struct smtp_session *s)
+/* The legacy devices' settings on a context built like the others. */
+static SSL_CTX *tls_legacy(SSL_CTX *ctx, char *err, size_t errsz)
 {
+	int v = legacy_tls_version(cf.legacy_tls_min);
+
+	if (!ctx)
+		return NULL;
+	if (!v || SSL_CTX_set_min_proto_version(ctx, v) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, cf.legacy_tls_ciphers) != 1) {
+		tls_errqs(err, errsz, "legacy_tls_min %s or legacy_tls_ciphers "
+			  "not usable", cf.legacy_tls_min);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* The server context for this client (legacy or not), built again when
+ * the store holds another one.  No log line when the store is empty:
+ * its writer logged why, once. */
+static SSL_CTX *tls_ctx_ready(struct smtp_session *s)
+{
+	struct tls_slot *t = s->legacy ? &tls_old : &tls_std;
 	uint64_t seq = tls_store_seq(&tls_store);
 	char err[512] = "";
 	int empty = 0;
 
-	if (!tls_ctx_built || seq != tls_ctx_seq) {
-		if (tls_ctx)
-			SSL_CTX_free(tls_ctx);
-		tls_ctx = tls_store_ctx(&tls_store, &tls_ctx_seq, &empty, err,
-					sizeof err);
-		tls_ctx_built = 1;
-		if (!tls_ctx && !empty)
+	if (!t->built || seq != t->seq) {
+		if (t->ctx)
+			SSL_CTX_free(t->ctx);
+		t->ctx = tls_store_ctx(&tls_store, &t->seq, &empty, err,
+				       sizeof err);
+		if (s->legacy)
+			t->ctx = tls_legacy(t->ctx, err, sizeof err);
+		t->built = 1;
+		if (!t->ctx && !empty)
 			log_warn("%s: TLS unavailable: %s", s->ip, err);
 	}
-	return tls_ctx ? 0 : -1;
+	return t->ctx;
 }
 
-/* Shake hands on the client socket (tls_ctx_ready said yes). */
-static int tls_handshake(struct smtp_session *s)
+/* Shake hands on the client socket with ctx (from tls_ctx_ready). */
+static int tls_handshake(struct smtp_session *s, SSL_CTX *tls_ctx)
 {
 	char err[256];
 
@@ -94,7 +124,9 @@ static int tls_handshake(struct smtp_session *s)
 
 int smtp_tls_implicit(struct smtp_session *s)
 {
-	return tls_ctx_ready(s) < 0 ? -1 : tls_handshake(s);
+	SSL_CTX *ctx = tls_ctx_ready(s);
+
+	return ctx ? tls_handshake(s, ctx) : -1;
 }
 
 /* Policy learns of TLS once the session has it (phase=tls).  Its reply
@@ -116,6 +148,8 @@ static void tls_tell_policy(struct smtp_session *s)
 
 void smtp_tls_starttls(struct smtp_session *s, char *arg)
 {
+	SSL_CTX *ctx;
+
 	if (s->tls) {
 		smtp_reply(s, "503 5.5.1 TLS already active");
 		smtp_session_error(s);
@@ -127,7 +161,7 @@ void smtp_tls_starttls(struct smtp_session *s, char *arg)
 		smtp_session_error(s);
 		return;
 	}
-	if (tls_ctx_ready(s) < 0) {
+	if (!(ctx = tls_ctx_ready(s))) {
 		/* a broken certificate must not cost the client its session */
 		smtp_reply(s, "454 4.7.0 TLS not available due to temporary reason");
 		return;
@@ -136,7 +170,7 @@ void smtp_tls_starttls(struct smtp_session *s, char *arg)
 	/* whatever the client sent after STARTTLS came in the clear and
 	 * must not be taken as if it came through TLS (CVE-2011-0411) */
 	io_discard_input(&s->io);
-	if (io_flush(&s->io) < 0 || tls_handshake(s) < 0) {
+	if (io_flush(&s->io) < 0 || tls_handshake(s, ctx) < 0) {
 		s->quit = 1;
 		return;
 	}

@@ -301,8 +301,9 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 		return;
 	}
 	smtp_session_timeout(s, cf.data_timeout);
-	if (smtp_data_copy(&s->io, j.out, (size_t)cf.line_max,
-			   (size_t)cf.message_size_max, &r) < 0) {
+	if (smtp_data_copy_lf(&s->io, j.out, (size_t)cf.line_max,
+			      (size_t)cf.message_size_max,
+			      s->legacy && cf.legacy_bare_lf, &r) < 0) {
 		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
 		smtp_txn_log(s, "", &r, "aborted");
 		if (s->io.err == IO_ERR_TIMEOUT)

@@ -1,7 +1,8 @@
 // links: smtpd/smtp_data.c
 /* test_smtp_data.c: the DATA reader over a pipe: dot-unstuffing, the one
  * true end (CRLF.CRLF), bare LF/CR smuggling shapes, size and line limits;
- * the BDAT chunk feeder cut at every place (smtp_body_feed). */
+ * the BDAT chunk feeder cut at every place (smtp_body_feed); a legacy
+ * device's bare LF made CRLF without ever ending the data. */
 #include "t.h"
 #include "io.h"
 #include "../../smtpd/smtp_data.h"
@@ -59,8 +60,23 @@ static const struct data_case cases[] = {
 	  0, NULL, 0, 0, 0, NULL },
 };
 
-/* Feed in through a pipe, collect the output in a memfd. */
-static void run_case(const struct data_case *c)
+/* in through a pipe (p[0], read by io; the writing end closed); out
+ * must be open.  -1 (a failed check) when that cannot be set up. */
+static int case_input(const char *in, int p[2], int out, struct io *io)
+{
+	if (pipe(p) < 0 || out < 0 ||
+	    write(p[1], in, strlen(in)) != (ssize_t)strlen(in)) {
+		T_CHECK("setup", 0);
+		return -1;
+	}
+	close(p[1]);
+	io_init(io, p[0], -1, 2000);
+	return 0;
+}
+
+/* Feed in through a pipe, collect the output in a memfd; lf_ok: read
+ * as a legacy device's (smtp_data_copy_lf). */
+static void run_case(const struct data_case *c, int lf_ok)
 {
 	int p[2], out = memfd_create("out", 0);
 	struct io io;
@@ -71,14 +87,15 @@ static void run_case(const struct data_case *c)
 	ssize_t n;
 	int rc;
 
-	if (pipe(p) < 0 || out < 0 ||
-	    write(p[1], c->in, strlen(c->in)) != (ssize_t)strlen(c->in)) {
-		T_CHECK("setup", 0);
+	if (case_input(c->in, p, out, &io) < 0)
 		return;
-	}
-	close(p[1]);
-	io_init(&io, p[0], -1, 2000);
-	rc = smtp_data_read(&io, out, 1000, 100, &r);
+	if (lf_ok) {
+		struct io o;
+		io_init(&o, -1, out, 0);
+		rc = smtp_data_copy_lf(&io, &o, 1000, 100, 1, &r);
+		io_flush(&o);
+	} else
+		rc = smtp_data_read(&io, out, 1000, 100, &r);
 	snprintf(name, sizeof name, "%s: rc", c->name);
 	T_CHECK(name, rc == c->rc);
 	snprintf(name, sizeof name, "%s: flags", c->name);
@@ -291,10 +308,29 @@ static void test_bdat(void)
 	}
 }
 
+/* legacy_bare_lf (smtp_data_copy_lf with lf_ok): a lone LF ends a line
+ * and goes out as CRLF, but never ends the data: only CRLF "." CRLF
+ * after a CRLF does, so what follows a "\n.\n" stays text; a lone CR
+ * still spoils the message. */
+static const struct data_case lf_cases[] = {
+	{ "lf: bare LF lines become CRLF", "a\nb\n\nc\r\n.\r\nQUIT\r\n", 0,
+	  "a\r\nb\r\n\r\nc\r\n", 0, 0, 0, "QUIT" },
+	{ "lf: \\n.\\n is text", "a\r\n\n.\nMAIL FROM:<x@evil>\r\n.\r\nQUIT\r\n",
+	  0, "a\r\n\r\n\r\nMAIL FROM:<x@evil>\r\n", 0, 0, 0, "QUIT" },
+	{ "lf: \\n.\\r\\n is text", "a\n.\r\nDATA\r\n.\r\nNOOP\r\n", 0,
+	  "a\r\n\r\nDATA\r\n", 0, 0, 0, "NOOP" },
+	{ "lf: \\r\\n.\\n is text", "x\r\n.\nRSET\r\n.\r\nNOOP\r\n", 0,
+	  "x\r\n\r\nRSET\r\n", 0, 0, 0, "NOOP" },
+	{ "lf: a lone CR still refused", "a\rb\r\n.\r\n", 0, NULL, 1, 0, 0, NULL },
+	{ "lf: \\n.\\n at EOF never ends", "a\n.\n", -1, NULL, 0, 0, 0, NULL },
+};
+
 int main(void)
 {
+	for (size_t i = 0; i < sizeof lf_cases / sizeof lf_cases[0]; i++)
+		run_case(&lf_cases[i], 1);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		run_case(&cases[i]);
+		run_case(&cases[i], 0);
 	test_line_limit();
 	test_write_error();
 	test_hops();

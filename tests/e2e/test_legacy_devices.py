@@ -1,0 +1,234 @@
+#!/usr/bin/python3
+"""test_legacy_devices.py: legacy devices (relay.conf legacy_clients,
+lib/legacy.h) on their own terms, everyone else as before.
+
+- A real TLS 1.0 client (openssl s_client -tls1 -cipher
+  'DEFAULT:@SECLEVEL=0', STARTTLS) at 127.0.0.1, a legacy address,
+  relays a message (the Received header says TLSv1); the same TLS 1.0
+  handshake from 127.0.0.2 (and from ::1 when there is IPv6), not in
+  legacy_clients, is refused, while TLS 1.2 there still works.
+- legacy_bare_lf: a client at 127.0.0.1 sending bare LF line ends
+  (commands and text; the end of data still CRLF "." CRLF) gets its mail
+  delivered with CRLF only; the same bytes from 127.0.0.2 are refused.
+- Smuggling with bare LF allowed: "\\n.\\n", "\\n.\\r\\n" and "\\r\\n.\\n"
+  never end the data (the commands after them stay text of the one
+  message, no second message, no bare LF and no lone dot line sent on);
+  a lone CR is still refused (550 5.6.11).
+- legacy_plain: a rule with tls=yes lets the legacy address relay
+  without TLS, not 127.0.0.2; makecdb warns about that rule."""
+import os
+import select
+import smtplib
+import ssl
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, Instance, Raw, Sink, finish, have_ipv6  # noqa: E402
+from certs import TestCerts, check, run_steps, wait_tag  # noqa: E402
+
+RULES = """\
+customer example licenses=1000 paid=yes
+domain example.com customer=example
+rule example loopback senders=domain auth=ip%s
+ip example loopback 127.0.0.0/24
+ip example loopback ::1
+"""
+LEGACY = '127.0.0.1'
+OTHER = '127.0.0.2'
+
+
+def msg(tag, nl=b'\r\n'):
+    return nl.join([b'From: <sender@example.com>', b'To: <x@example.org>',
+                    b'Subject: ' + tag.encode(),
+                    b'Message-ID: <' + tag.encode() + b'@legacy.test>', b'',
+                    b'line one of ' + tag.encode(), b'line two']) + nl
+
+
+def s_client_relay(host, port, tag, timeout=30):
+    """openssl s_client -tls1 with STARTTLS: EHLO, MAIL, RCPT, DATA, each
+    after the reply to the one before; the replies seen, or None when
+    the handshake failed."""
+    p = subprocess.Popen(
+        ['openssl', 's_client', '-tls1', '-cipher', 'DEFAULT:@SECLEVEL=0',
+         '-starttls', 'smtp', '-crlf', '-quiet', '-connect',
+         '%s:%d' % (host, port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    got, buf = [], b''
+    deadline = time.time() + timeout
+    try:
+        for line in (b'EHLO printer.example.com', b'MAIL FROM:<sender@example.com>',
+                     b'RCPT TO:<x@example.org>', b'DATA',
+                     msg(tag, b'\n') + b'.', b'QUIT'):
+            p.stdin.write(line + b'\n')
+            p.stdin.flush()
+            while True:  # up to the last line of one reply
+                i = buf.find(b'\n')
+                if i >= 0:
+                    ln, buf = buf[:i].rstrip(b'\r'), buf[i + 1:]
+                    if len(ln) >= 4 and ln[:3].isdigit() and ln[3:4] == b' ':
+                        got.append(int(ln[:3]))
+                        break
+                    continue
+                left = deadline - time.time()
+                if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
+                    return got or None
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    return got or None
+                buf += chunk
+        return got
+    except (BrokenPipeError, OSError):
+        return got or None
+    finally:
+        p.kill()
+        p.wait()
+
+
+def tls1_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers('DEFAULT:@SECLEVEL=0')
+    return ctx
+
+
+def starttls_from(port, source, ctx):
+    """The TLS version a STARTTLS handshake from source got, or the error."""
+    try:
+        with smtplib.SMTP('127.0.0.1', port, source_address=(source, 0),
+                          timeout=20) as c:
+            c.ehlo('client.example.com')
+            c.starttls(context=ctx)
+            return c.sock.version()
+    except (ssl.SSLError, OSError, smtplib.SMTPException) as e:
+        return 'refused: %r' % e
+
+
+def test_tls(inst, sink):
+    got = s_client_relay('127.0.0.1', inst.port, 'tls1')
+    check('TLS 1.0 (s_client) from the legacy address relays',
+          got == [250, 250, 250, 354, 250, 221], got)
+    m = wait_tag(sink, 'tls1', 30)
+    check('TLS 1.0 message arrived, Received says TLSv1',
+          m is not None and b'(TLSv1 ' in m.data, m.data[:300] if m else m)
+    if inst.port6 and have_ipv6():
+        got = s_client_relay('::1', inst.port6, 'tls1v6')
+        check('TLS 1.0 (s_client) from ::1 refused', not got or
+              got[:1] != [250], got)
+    v = starttls_from(inst.port, OTHER, tls1_context())
+    check('TLS 1.0 from another address (127.0.0.2) refused',
+          v.startswith('refused'), v)
+    modern = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    modern.check_hostname, modern.verify_mode = False, ssl.CERT_NONE
+    v = starttls_from(inst.port, OTHER, modern)
+    check('TLS 1.2+ from another address still works',
+          v in ('TLSv1.2', 'TLSv1.3'), v)
+
+
+def bare_lf_session(port, source, body, tag):
+    """Commands with bare LF, the text body, then CRLF . CRLF: the codes."""
+    r = Raw(port, source_ip=source)
+    codes = [r.reply()[0]]
+    try:
+        for c in (b'HELO scanner.example.com\n',
+                  b'MAIL FROM:<sender@example.com>\n',
+                  b'RCPT TO:<x@example.org>\n', b'DATA\n'):
+            codes.append(r.cmd(c)[0])
+            if codes[-1] >= 400:
+                return codes
+        codes.append(r.cmd(body + b'\r\n.\r\n')[0])
+        codes.append(r.cmd(b'QUIT\r\n')[0])
+    except (EOFError, OSError) as e:
+        codes.append(repr(e))
+    finally:
+        r.close()
+    return codes
+
+
+def clean(data):
+    """No bare LF, no lone CR, no line that is a lone dot."""
+    lines = data.split(b'\r\n')
+    return (b'\n' not in data.replace(b'\r\n', b'') and
+            b'\r' not in data.replace(b'\r\n', b'') and b'.' not in lines)
+
+
+def test_bare_lf(inst, sink):
+    body = msg('lf', b'\n')[:-1]  # its last line end is the CRLF before .
+    codes = bare_lf_session(inst.port, LEGACY, body, 'lf')
+    check('bare LF from the legacy address: accepted',
+          codes == [220, 250, 250, 250, 354, 250, 221], codes)
+    m = wait_tag(sink, 'lf', 30)
+    check('bare LF: delivered with CRLF line ends only',
+          m is not None and clean(m.data) and
+          b'Subject: lf\r\n' in m.data and
+          m.data.endswith(b'line one of lf\r\nline two\r\n'),
+          m.data[-200:] if m else m)
+    codes = bare_lf_session(inst.port, OTHER, body, 'lf2')
+    check('the same bytes from 127.0.0.2: refused (500 5.5.2)',
+          codes[:2] == [220, 500], codes)
+
+
+def test_smuggling(inst, sink):
+    cases = (('smug1', b'\n.\n'), ('smug2', b'\n.\r\n'),
+             ('smug3', b'\r\n.\n'))
+    for tag, end in cases:
+        body = (msg(tag)[:-2] + end + b'MAIL FROM:<evil@example.com>\n'
+                b'RCPT TO:<smuggled@example.org>\nDATA\nsmuggled ' +
+                tag.encode() + b'\n')
+        codes = bare_lf_session(inst.port, LEGACY, body, tag)
+        check('%s %r: one message, the rest is its text' % (tag, end),
+              codes == [220, 250, 250, 250, 354, 250, 221], codes)
+        m = wait_tag(sink, tag, 30)
+        check('%s: sent on clean (CRLF only, no lone dot line), the '
+              '"commands" inside it' % tag,
+              m is not None and clean(m.data) and
+              b'\r\nMAIL FROM:<evil@example.com>\r\n' in m.data and
+              m.rcpts == ['x@example.org'], m.data[-300:] if m else m)
+    time.sleep(1)
+    check('no smuggled message to smuggled@example.org',
+          not any('smuggled@example.org' in r for r, _ in sink.recipients()))
+    codes = bare_lf_session(inst.port, LEGACY, msg('cr')[:-2] +
+                            b'\rafter a lone CR', 'cr')
+    check('a lone CR is still refused (550) from the legacy address',
+          codes[:6] == [220, 250, 250, 250, 354, 550], codes)
+
+
+def test_plain(sink):
+    conf = {'legacy_clients': LEGACY + '/32', 'legacy_plain': 'yes'}
+    with Instance(conf_overrides=conf, rules_text=RULES % ' tls=yes',
+                  sink=sink) as inst:
+        r = subprocess.run([os.path.join(BIN, 'makecdb'), '-n', '-d',
+                            inst.dir], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        check('makecdb warns: legacy_plain waives the rule\'s tls=yes',
+              r.returncode == 0 and 'warning' in r.stdout and
+              'legacy_plain' in r.stdout, r.stdout)
+        for source, want in ((LEGACY, 250), (OTHER, 530)):
+            with smtplib.SMTP('127.0.0.1', inst.port,
+                              source_address=(source, 0), timeout=20) as c:
+                c.ehlo('device.example.com')
+                code, text = c.mail('sender@example.com')
+            check('rule tls=yes, no TLS, from %s: MAIL %d' % (source, want),
+                  code == want if want == 250 else code >= 500,
+                  (code, text))
+
+
+def main():
+    with TestCerts() as certs, Sink() as sink:
+        conf = certs.conf()
+        conf.update({'legacy_clients': LEGACY + '/32 192.0.2.0/24',
+                     'legacy_bare_lf': 'yes'})
+        with Instance(conf_overrides=conf, rules_text=RULES % '',
+                      sink=sink) as inst:
+            run_steps(lambda: test_tls(inst, sink),
+                      lambda: test_bare_lf(inst, sink),
+                      lambda: test_smuggling(inst, sink))
+        run_steps(lambda: test_plain(sink))
+    finish()
+
+
+main()
