@@ -352,7 +352,8 @@ static void worker_relayed(struct send_job *j, const struct worker_res *res,
 					       send_now(), p.orcpt };
 		n++;
 	}
-	send_bounce_relayed(cf.queue_dir, j->msg, r, n);
+	if (n) /* and gcc -O2 sees no r[] read unset */
+		send_bounce_relayed(cf.queue_dir, j->msg, r, n);
 }
 
 static void worker_finish(struct send_msgs *ms, struct send_worker *w,
