@@ -169,7 +169,7 @@ int rsi_conn_setup(struct rstore *r, int fd, const char *host)
 
 	r->fd = fd;
 	io_init(&r->io, fd, fd, rsi_left_ms(r));
-	if (!(r->rd = redisReaderCreate()))
+	if (!(r->rd = rsi_reader_new()))
 		return rsi_fail(r, "%s: %s", "out of memory");
 	if (!r->a.tls)
 		return 0;

@@ -43,6 +43,8 @@ void rsi_conn_close(struct rstore *r);
 /* send buf, read n replies into rep, before the deadline */
 int rsi_xfer(struct rstore *r, const char *buf, size_t len, redisReply **rep,
 	 int n);
+/* a reply reader whose objects are bounded as they are announced */
+redisReader *rsi_reader_new(void);
 /* one command, one reply */
 int rsi_ask(struct rstore *r, redisReply **out, int argc, const char **argv);
 

@@ -108,6 +108,8 @@ static void test_auth(void)
 /* A fake server: accepts `conns` connections; on each, reads something,
  * then writes reply (len bytes, repeated `times`), or nothing and
  * sleeps when reply is NULL, then closes. */
+static int hold_open; /* the fake keeps the connection 3 s after replying */
+
 static pid_t fake(int *port, const char *reply, size_t len, int times,
 		  int conns)
 {
@@ -134,6 +136,8 @@ static pid_t fake(int *port, const char *reply, size_t len, int times,
 			for (int i = 0; reply && i < times; i++)
 				if (write(fd, reply, len) < 0)
 					break;
+			if (hold_open)
+				sleep(3);
 			close(fd);
 		}
 		_exit(0);
@@ -225,6 +229,32 @@ static void test_too_big(void)
 	waitpid(pid, NULL, 0);
 }
 
+/* A reply that announces an array of two thousand million elements (16
+ * GB of pointers): refused as it is announced, at once, not after the
+ * timeout (the server keeps the connection open). */
+static void test_huge_header(void)
+{
+	static const char head[] = "*2000000000\r\n";
+	int port;
+	pid_t pid;
+	struct rstore *r;
+	redisReply *rep = NULL;
+	struct timespec t0;
+
+	hold_open = 1;
+	pid = fake(&port, head, sizeof head - 1, 1, 1);
+	hold_open = 0;
+	r = client(port, 2000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rstore_append(r, 1, (const char *[]){ "PING" }, NULL);
+	T_CHECK("hostile: a 2-billion-element array is refused at once",
+		rstore_exec(r, &rep, 1) < 0 && ms_since(&t0) < 1000 &&
+		strstr(rstore_error(r), "Redis reply"));
+	rstore_free(r);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* The server closes the kept connection after its first answer; the
  * second exchange goes through on a new connection. */
 static void test_reconnect(void)
@@ -255,6 +285,7 @@ int main(void)
 	test_pipeline();
 	test_deadline();
 	test_too_big();
+	test_huge_header();
 	test_reconnect();
 	return t_done();
 }
