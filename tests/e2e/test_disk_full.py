@@ -11,7 +11,8 @@ relay-queue's ENOSPC text speaks of space).  Then:
     removes): new messages get 250 again, and every accepted message
     arrives exactly once;
   - with the queue empty, a filler file takes all the space: 452 4.3.1,
-    nothing queued; the filler deleted: 250 again, and it arrives.
+    nothing queued, for DATA and for BDAT's LAST alike; the filler
+    deleted: 250 again, and both arrive.
 Needs root (mount); without it, or where mount is not allowed, a SKIP
 note.  The tmpfs is unmounted in a finally block."""
 import os
@@ -23,8 +24,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Instance, Sink, check, finish, is_root,  # noqa: E402
-                     skip, wait_until)
+from harness import (Instance, Raw, Sink, check, finish,  # noqa: E402
+                     is_root, skip, wait_until)
 
 LINE = b'y' * 76 + b'\r\n'
 SERIAL = re.compile(rb'^X-Disk-Serial: (\d+)\r?$', re.M)
@@ -51,6 +52,25 @@ def send(port, serial):
         return code, text.decode(errors='replace')
     except (OSError, smtplib.SMTPException) as e:
         return 0, repr(e)
+
+
+def send_bdat(port, serial):
+    """The same message in two BDAT chunks; (code, text) of LAST's reply
+    (the durable 250 of BEHAVIOUR.md 1.4, or the refusal)."""
+    m = message(serial)
+    r = Raw(port)
+    try:
+        r.reply()
+        r.cmd(b'EHLO client.example\r\n')
+        r.cmd(b'MAIL FROM:<a@example.com>\r\n')
+        r.cmd(b'RCPT TO:<r%d@example.org>\r\n' % serial)
+        r.cmd(b'BDAT 1000\r\n' + m[:1000])
+        code, lines = r.cmd(b'BDAT %d LAST\r\n' % (len(m) - 1000) + m[1000:])
+        return code, lines[0]
+    except (OSError, EOFError) as e:
+        return 0, repr(e)
+    finally:
+        r.close()
 
 
 def on_disk(qdir, sub):
@@ -181,15 +201,22 @@ def test_filler(inst, sink, qdir):
     code, text = send(inst.port, 2000)
     check('filler: a full disk refuses DATA with 452 4.3.1',
           code == 452 and text.startswith('4.3.1'), '%d %s' % (code, text))
+    code, text = send_bdat(inst.port, 2002)
+    check('filler: BDAT LAST on a full disk gets 452 4.3.1 too',
+          code == 452 and text.startswith('4.3.1'), '%d %s' % (code, text))
     check('filler: nothing queued', not os.listdir(os.path.join(qdir, 'new'))
           and not os.listdir(os.path.join(qdir, 'tmp')))
     os.unlink(filler)
     code, text = send(inst.port, 2001)
     check('filler: space back, 250 again', code == 250,
           '%d %s' % (code, text))
-    check('filler: that message arrives, the refused one never',
-          wait_until(lambda: 2001 in arrived(sink), 30) and
-          2000 not in arrived(sink), inst.log_tail())
+    code, text = send_bdat(inst.port, 2003)
+    check('filler: space back, BDAT LAST 250 again', code == 250,
+          '%d %s' % (code, text))
+    check('filler: those messages arrive, the refused ones never',
+          wait_until(lambda: {2001, 2003} <= set(arrived(sink)), 30) and
+          2000 not in arrived(sink) and 2002 not in arrived(sink),
+          inst.log_tail())
 
 
 def main():
