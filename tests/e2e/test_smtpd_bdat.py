@@ -6,19 +6,22 @@ Every message sent with BDAT arrives at the receiver byte-exact (after the
 relay's Received: field): chunk boundaries inside a CRLF and inside a
 header, a 0-length LAST, lines that are only "." or start with one (a BDAT
 chunk is not dot-stuffed, so relay-remote must stuff them for DATA: the
-smuggling shapes in a chunk stay text), pipelined chunks.  Refusals come
-with the right code and the chunk's bytes are always consumed (the next
-command is answered as a command): BDAT without MAIL or RCPT, after a
-refused RCPT, past the size limit (552 5.3.4), a bare LF or CR (550
-5.6.11), a line too long (550 5.5.2), DATA or RCPT after BDAT (503),
-BODY=BINARYMIME (not offered); a BDAT without a readable size ends the
-session (501)."""
+smuggling shapes in a chunk stay text), pipelined chunks, chunks inside
+TLS.  Refusals come with the right code and the chunk's bytes are always
+consumed (the next command is answered as a command): BDAT without MAIL
+or RCPT, after a refused RCPT, past the size limit (552 5.3.4), a bare LF
+or CR (550 5.6.11), a line too long (550 5.5.2), DATA or RCPT after BDAT
+(503), BODY=BINARYMIME (not offered); a BDAT without a readable size
+ends the session (501)."""
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Instance, Raw, Sink, check, finish, strip_trace  # noqa: E402
+from test_smtpd_protocol import make_tls, starttls  # noqa: E402
 
 FROM = b'sender@example.com'
 SIZE_MAX = 20000
@@ -131,6 +134,28 @@ def test_pipelined(inst, sink):
           got and repr(got[0]))
 
 
+def test_tls(inst, sink):
+    """Chunks read through TLS (its own buffer under the session's)."""
+    m = msg(b'tls-bdat@test', (b'y' * 60 + b'\r\n') * 250)
+    r, ext = session(inst)
+    check('STARTTLS offered', 'STARTTLS' in ext, repr(ext))
+    r.cmd(b'STARTTLS\r\n')
+    starttls(r)
+    code, lines = r.cmd(b'EHLO client.example.com\r\n')
+    check('CHUNKING inside TLS', code == 250 and
+          'CHUNKING' in [l.upper() for l in lines], repr(lines))
+    r.send(b'MAIL FROM:<%s>\r\nRCPT TO:<t@example.org>\r\nBDAT 9000\r\n%s'
+           b'BDAT %d LAST\r\n%s' % (FROM, m[:9000], len(m) - 9000, m[9000:]))
+    replies = [r.reply() for _ in range(4)]
+    check('pipelined chunks inside TLS: queued',
+          all(c == 250 for c, _ in replies) and
+          'queued as' in replies[-1][1][0], repr(replies))
+    r.close()
+    got = arrived(sink, b'<tls-bdat@test>')
+    check('chunks inside TLS arrive byte-exact',
+          got and strip_trace(got[0].data) == m)
+
+
 def test_sequence(inst):
     before = queued(inst)
     r, _ = session(inst)
@@ -225,13 +250,21 @@ def test_refusals(inst):
 
 
 def main():
-    conf = {'message_size_max': SIZE_MAX}
-    with Sink() as sink, Instance(conf_overrides=conf, sink=sink) as inst:
-        test_ehlo(inst)
-        test_exact(inst, sink)
-        test_pipelined(inst, sink)
-        test_sequence(inst)
-        test_refusals(inst)
+    tmp = tempfile.mkdtemp(prefix='relaybox-bdat-')
+    os.chmod(tmp, 0o755)
+    try:
+        cert, key = make_tls(tmp)
+        conf = {'message_size_max': SIZE_MAX, 'tls_cert': cert,
+                'tls_key': key}
+        with Sink() as sink, Instance(conf_overrides=conf, sink=sink) as inst:
+            test_ehlo(inst)
+            test_exact(inst, sink)
+            test_pipelined(inst, sink)
+            test_tls(inst, sink)
+            test_sequence(inst)
+            test_refusals(inst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     finish()
 
 
