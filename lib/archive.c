@@ -87,8 +87,15 @@ static void journal_envelope(struct sbuf *b, const struct qfile *q)
 	for (size_t i = 0; i < q->ninfo; i++)
 		sb_addf(b, "%s: %s\r\n", q->info[i].key, q->info[i].value);
 	sb_addf(b, "from: <%s>\r\n", q->from);
-	for (size_t i = 0; i < q->nrcpt; i++)
+	for (size_t i = 0; i < q->nrcpt; i++) {
+		struct dsn_rcpt d = qfile_dsn(q, i);
+		char t[DSN_RCPT_TEXT];
+
 		sb_addf(b, "rcpt: <%s>\r\n", q->rcpt[i]);
+		if (d.notify || d.orcpt) /* its DSN NOTIFY and ORCPT */
+			sb_addf(b, "%s: %zu %s\r\n", DSN_KEY_RCPT, i,
+				dsn_rcpt_format(&d, t));
+	}
 }
 
 char *archive_journal_head(const struct qfile *q, const char *to,

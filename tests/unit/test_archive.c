@@ -71,6 +71,16 @@ static void test_journal(void)
 		h && n > 40 && !strcmp(h + n - 35, "Content-Transfer-Encoding: 8bit\r\n\r\n"));
 	T_CHECK("journal: boundary quoted", h && strstr(h, "boundary=\"=_b\"\r\n"));
 	free(h);
+	struct dsn_rcpt d = { 0, "rfc822;R1@example.org" };
+	dsn_notify_parse("SUCCESS,FAILURE", &d.notify);
+	qfile_set_dsn(&q, 0, &d);
+	h = archive_journal_head(&q, "j@archive.test", "relay.test", "=_b", &n);
+	T_CHECK("journal: a recipient's DSN parameters after it",
+		h && strstr(h, "rcpt: <r1@example.org>\r\ndsn_rcpt: 0 SUCCESS,FAILURE rfc822;R1@example.org\r\n"
+			       "rcpt: <r2@example.net>\r\n\r\n"));
+	free(h);
+	free(q.dsn);
+	q.dsn = NULL;
 	h = archive_journal_head(&q, NULL, "relay.test", "=_b", &n);
 	T_CHECK("journal: a maildir copy has no To:", h && !strstr(h, "To:"));
 	free(h);
