@@ -6,10 +6,11 @@ reports out to the archive address, each with the original envelope
 byte for byte as its recipients got it; the recipients get only their own
 message, with no trace of the archive; the copies do not count against
 the customer's limits; a message sent with SMTP AUTH over TLS has the
-AUTH user and the TLS in its copy's envelope.  To a maildir: one file per
+AUTH user and the TLS in its copy's envelope; a copy the archive refuses is reported to
+postmaster, never to the sender.  To a maildir: one file per
 message in
 archive/<customer>/new, owned by relay-queue, and `relayctl archive
-purge` honours archive_keep.  A copy that cannot be written fails the
+purge` honours archive_keep and follows no symbolic link.  A copy that cannot be written fails the
 injection (451): a 250 means both exist."""
 import os
 import pwd
@@ -129,6 +130,28 @@ def test_address():
               inst.log_tail())
 
 
+def test_refused_copy():
+    """The archive refuses the copy (550): the relay's postmaster gets
+    the failure notice; the sender and the recipient never hear of it."""
+    with Sink(codes={ARCHIVE: 550}) as sink, \
+            Instance(sink=sink, rules_text=rules('archive=' + ARCHIVE)) \
+            as inst:
+        send_all(inst.port, 1)
+        wait_until(lambda: any('postmaster@relaybox.test' in m.rcpts
+                               for m in sink.messages), 60)
+        inst.wait_queue_empty(30)
+        msgs = list(sink.messages)
+        pm = [m for m in msgs if 'postmaster@relaybox.test' in m.rcpts]
+        check('refused copy: postmaster is told, from <>',
+              len(pm) == 1 and pm[0].mail_from in ('', '<>') and
+              ARCHIVE.encode() in pm[0].data, repr(msgs))
+        check('refused copy: the sender hears nothing, the recipient '
+              'gets only the message',
+              not [m for m in msgs if 's@example.com' in m.rcpts] and
+              [m.rcpts for m in msgs if 'postmaster@relaybox.test'
+               not in m.rcpts] == [['r0@example.org']], repr(msgs))
+
+
 def maildir_files(inst):
     d = inst.path('archive/example/new')
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
@@ -172,6 +195,24 @@ def test_maildir():
         check('maildir: purge past archive_keep removes them',
               r.returncode == 0 and maildir_files(inst) == [] and
               'removed=%d' % N in r.stdout, r.stdout + r.stderr)
+        purge_no_links(inst)
+
+
+def purge_no_links(inst):
+    """cur/ replaced by a link to a folder elsewhere holding an old copy:
+    the purge refuses the folder (111) and the file stays."""
+    outside = inst.path('outside')
+    os.mkdir(outside)
+    victim = os.path.join(outside, '1000000000.X.host')
+    with open(victim, 'w') as f:
+        f.write('not the archive\n')
+    cur = inst.path('archive/example/cur')
+    os.rmdir(cur)
+    os.symlink(outside, cur)
+    r = inst.relayctl('archive', 'purge', '--now', int(time.time()))
+    check('maildir: purge follows no link out of the folder',
+          os.path.exists(victim) and r.returncode == 111 and
+          'archive/example' in r.stderr, r.stdout + r.stderr)
 
 
 def test_copy_fails():
@@ -230,6 +271,7 @@ def test_auth_envelope():
 
 
 test_address()
+test_refused_copy()
 test_auth_envelope()
 test_maildir()
 test_copy_fails()
