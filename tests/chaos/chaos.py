@@ -16,9 +16,10 @@ goes to a recipient the receiver refuses (550): for it the DSN must
 arrive (it quotes the X-Chaos-Serial header). After the load the queue
 must drain (bounded time), every daemon must be running again, and the
 log must hold no sanitizer report.  With the customer's archive copy on
-(--archive ADDRESS, the default; `--archive none` turns it off), every
-message that got a 250 must also have its journal report arrive at the
-archive address, with the message's envelope, and nothing of the archive
+(--archive ADDRESS, the default; `--archive maildir` for the customer's
+folder; `--archive none` turns it off), every message that got a 250
+must also have its journal report arrive at the archive address (or be
+in the maildir), with the message's envelope, and nothing of the archive
 may reach a recipient.
 
     /usr/bin/python3 tests/chaos/chaos.py [--messages 5000] [--clients 8]
@@ -326,27 +327,40 @@ def arrivals(sink, archive=None):
     return seen, qids
 
 
-def archived(sink, archive):
+def copy_data(inst, sink, archive):
+    """The archive copies' bytes: the messages the sink got for the
+    archive address (sender <> checked), or the files of the customer's
+    maildir (archive=maildir)."""
+    if archive == 'maildir':
+        d = inst.path('archive/example/new')
+        out = []
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            with open(os.path.join(d, name), 'rb') as f:
+                out.append((f.read(), True))
+        return out
+    with sink.lock:
+        return [(m.data, m.mail_from in ('', '<>')) for m in sink.messages
+                if is_copy(m, archive)]
+
+
+def archived(inst, sink, archive):
     """(serial -> copies arrived, copies whose envelope does not name
     the serial's sender and recipient): a copy wraps the message, its
     X-Chaos-Serial included, after the envelope part."""
     copies, bad = {}, []
     if not archive:
         return copies, bad
-    with sink.lock:
-        msgs = [m for m in sink.messages if is_copy(m, archive)]
-    for m in msgs:
-        g = SERIAL.search(m.data)
+    for data, from_ok in copy_data(inst, sink, archive):
+        g = SERIAL.search(data)
         if not g:
-            bad.append(m)
+            bad.append(data[:300])
             continue
         s = int(g.group(1))
         copies[s] = copies.get(s, 0) + 1
-        env = m.data.decode(errors='replace')
+        env = data.decode(errors='replace')
         if ('\r\nfrom: <chaos@example.com>\r\n' not in env or
-                '\r\nrcpt: <%s>\r\n' % rcpt(s) not in env or
-                m.mail_from not in ('', '<>')):
-            bad.append(m)
+                '\r\nrcpt: <%s>\r\n' % rcpt(s) not in env or not from_ok):
+            bad.append(data[:300])
     return copies, bad
 
 
@@ -358,7 +372,7 @@ def drain(inst, sink, clients, timeout, archive=None):
     last_flush = 0
     while time.time() < deadline:
         seen = arrivals(sink, archive)[0]
-        copies = archived(sink, archive)[0]
+        copies = archived(inst, sink, archive)[0]
         if (clients.accepted <= set(seen) and
                 (not archive or clients.accepted <= set(copies)) and
                 inst.queue_count() == 0):
@@ -398,7 +412,7 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
         drained = drain(inst, sink, clients,
                         max(30, start + max_seconds - time.time()), archive)
         seen, qids = arrivals(sink, archive)
-        copies, bad_copies = archived(sink, archive)
+        copies, bad_copies = archived(inst, sink, archive)
         lost_copies = sorted(clients.accepted - set(copies))
         lost = sorted(clients.accepted - set(seen))
         dups = sum(n - 1 for n in seen.values())
@@ -478,7 +492,7 @@ def main():
                     'how often each daemon is picked')
     ap.add_argument('--archive', default=ARCHIVE,
                     help='the customer\'s archive address (default %s), '
-                    'or none' % ARCHIVE)
+                    'maildir, or none' % ARCHIVE)
     a = ap.parse_args()
     if a.weights:
         global TARGETS

@@ -4,7 +4,8 @@
 # most 5 minutes); `make chaos-short` is the bounded form for CI (2,000
 # messages, at most 150 s).  Both run the test build (build/asan/bin, or
 # $RELAYBOX_BIN).  The customer archives every message to an address
-# (relay.rules archive=): every copy must arrive too (--archive none: off).
+# (relay.rules archive=): every copy must arrive too (CHAOS_ARGS="--archive
+# maildir": into the customer's maildir; "--archive none": off).
 # Extra arguments: CHAOS_ARGS="--seed N ...".
 CHAOS_ARGS ?=
 
