@@ -4,12 +4,12 @@
  * as text/rfc822-headers (or, RET=FULL on a failure, the whole message as
  * message/rfc822).  Composition only; sending is send_bounce. */
 #include "send.h"
+#include "textbuf.h"
 #include "date822.h"
 #include "dsn.h"
 
 #include <ctype.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,44 +56,6 @@ static void dsn_success_status(const char *text, char *buf, size_t n)
 
 #define DSN_LINE_MAX 998 /* RFC 5322 2.1.1, without the CRLF */
 
-/* A growing text buffer; any failure sticks and makes the result NULL. */
-struct dsn_buf {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static void dsn_add(struct dsn_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void dsn_add(struct dsn_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = 1;
-			return;
-		}
-		if (b->len + (size_t)n < b->cap)
-			break;
-		size_t ncap = (b->cap + (size_t)n) * 2;
-		char *np = realloc(b->p, ncap);
-		if (!np) {
-			b->failed = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	b->len += (size_t)n;
-}
-
 /* Header field values from the network: printable ASCII only. */
 static const char *dsn_clean(const char *s, char *buf, size_t n)
 {
@@ -104,28 +66,28 @@ static const char *dsn_clean(const char *s, char *buf, size_t n)
 	return buf;
 }
 
-static void dsn_head(struct dsn_buf *b, const struct send_dsn *d,
+static void dsn_head(struct textbuf *b, const struct send_dsn *d,
 		     const char *boundary)
 {
 	char date[64];
 	date822_format(d->now, date, sizeof date);
-	dsn_add(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+	textbuf_add(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
 		d->reporting_mta);
-	dsn_add(b, "To: <%s>\r\n", d->to);
-	dsn_add(b, "Subject: %s\r\n",
+	textbuf_add(b, "To: <%s>\r\n", d->to);
+	textbuf_add(b, "Subject: %s\r\n",
 		d->relayed   ? "Successful Mail Relay (no further notices)"
 		: d->delayed ? "Delayed Mail (still being retried)"
 			     : "Undelivered Mail Returned to Sender");
-	dsn_add(b, "Date: %s\r\n", date);
-	dsn_add(b, "Message-ID: <%s.%s.%lld@%s>\r\n", d->qid,
+	textbuf_add(b, "Date: %s\r\n", date);
+	textbuf_add(b, "Message-ID: <%s.%s.%lld@%s>\r\n", d->qid,
 		d->relayed ? "relayed" : d->delayed ? "delay" : "dsn", d->now,
 		d->reporting_mta);
-	dsn_add(b, "Auto-Submitted: auto-replied\r\n");
-	dsn_add(b, "MIME-Version: 1.0\r\n");
-	dsn_add(b, "Content-Type: multipart/report; "
+	textbuf_add(b, "Auto-Submitted: auto-replied\r\n");
+	textbuf_add(b, "MIME-Version: 1.0\r\n");
+	textbuf_add(b, "Content-Type: multipart/report; "
 		   "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n",
 		boundary);
-	dsn_add(b, "This is a MIME-encapsulated message.\r\n\r\n");
+	textbuf_add(b, "This is a MIME-encapsulated message.\r\n\r\n");
 }
 
 /* A recipient's reason: its last reply, or why there is none yet. */
@@ -134,61 +96,61 @@ static const char *dsn_text(const struct send_dsn_rcpt *r)
 	return r->code || (r->text && *r->text) ? r->text : SEND_DSN_NOT_TRIED;
 }
 
-static void dsn_human(struct dsn_buf *b, const struct send_dsn *d,
+static void dsn_human(struct textbuf *b, const struct send_dsn *d,
 		      const char *boundary)
 {
 	char t[600];
-	dsn_add(b, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
+	textbuf_add(b, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
 		boundary);
-	dsn_add(b, "This is the mail system at host %s.\r\n\r\n",
+	textbuf_add(b, "This is the mail system at host %s.\r\n\r\n",
 		d->reporting_mta);
 	if (d->relayed)
-		dsn_add(b, "Your message was relayed to the recipients below. "
+		textbuf_add(b, "Your message was relayed to the recipients below. "
 			   "The next mail\r\nsystem does not offer delivery "
 			   "notifications: you will get no\r\nfurther notice "
 			   "about them.\r\n\r\n");
 	else if (d->delayed)
-		dsn_add(b, "Your message could not be delivered yet. It is "
+		textbuf_add(b, "Your message could not be delivered yet. It is "
 			   "still in the queue\r\nand delivery will be "
 			   "retried; you do not need to resend it.\r\n\r\n");
 	else
-		dsn_add(b, "Your message could not be delivered to one or "
+		textbuf_add(b, "Your message could not be delivered to one or "
 			   "more recipients.\r\nIt is attached below.\r\n\r\n");
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		const struct send_dsn_rcpt *r = &d->rcpt[i];
-		dsn_add(b, "<%s>: ", r->addr);
+		textbuf_add(b, "<%s>: ", r->addr);
 		if (r->code)
-			dsn_add(b, "%d ", r->code);
-		dsn_add(b, "%s\r\n", dsn_clean(dsn_text(r), t, sizeof t));
+			textbuf_add(b, "%d ", r->code);
+		textbuf_add(b, "%s\r\n", dsn_clean(dsn_text(r), t, sizeof t));
 	}
-	dsn_add(b, "\r\n");
+	textbuf_add(b, "\r\n");
 }
 
 /* RFC 3464 2.3.1: Original-Recipient, the ORCPT's address decoded. */
-static void dsn_orcpt(struct dsn_buf *b, const char *orcpt)
+static void dsn_orcpt(struct textbuf *b, const char *orcpt)
 {
 	char addr[DSN_ORCPT_MAX + 1];
 	const char *semi;
 
 	if (!orcpt || !dsn_orcpt_ok(orcpt) || !(semi = strchr(orcpt, ';')))
 		return;
-	dsn_add(b, "Original-Recipient: %.*s;%s\r\n", (int)(semi - orcpt),
+	textbuf_add(b, "Original-Recipient: %.*s;%s\r\n", (int)(semi - orcpt),
 		orcpt, dsn_xtext_decode(semi + 1, addr, sizeof addr));
 }
 
-static void dsn_status(struct dsn_buf *b, const struct send_dsn *d,
+static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 		       const char *boundary)
 {
 	char date[64], st[16], t[600], relay[300];
 	date822_format(d->arrival, date, sizeof date);
-	dsn_add(b, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n",
+	textbuf_add(b, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n",
 		boundary);
 	if (d->envid && dsn_envid_ok(d->envid)) /* RFC 3464 2.2.1: decoded */
-		dsn_add(b, "Original-Envelope-Id: %s\r\n",
+		textbuf_add(b, "Original-Envelope-Id: %s\r\n",
 			dsn_xtext_decode(d->envid, t, sizeof t));
-	dsn_add(b, "Reporting-MTA: dns; %s\r\nX-Relaybox-Queue-ID: %s\r\n",
+	textbuf_add(b, "Reporting-MTA: dns; %s\r\nX-Relaybox-Queue-ID: %s\r\n",
 		d->reporting_mta, d->qid);
-	dsn_add(b, "Arrival-Date: %s\r\n", date);
+	textbuf_add(b, "Arrival-Date: %s\r\n", date);
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		const struct send_dsn_rcpt *r = &d->rcpt[i];
 		if (d->relayed)
@@ -196,35 +158,35 @@ static void dsn_status(struct dsn_buf *b, const struct send_dsn *d,
 		else
 			send_dsn_status(r->code, dsn_text(r), d->delayed, st,
 					sizeof st);
-		dsn_add(b, "\r\n");
+		textbuf_add(b, "\r\n");
 		dsn_orcpt(b, r->orcpt);
-		dsn_add(b, "Final-Recipient: rfc822; %s\r\n", r->addr);
-		dsn_add(b, "Action: %s\r\nStatus: %s\r\n",
+		textbuf_add(b, "Final-Recipient: rfc822; %s\r\n", r->addr);
+		textbuf_add(b, "Action: %s\r\nStatus: %s\r\n",
 			d->relayed ? "relayed" : d->delayed ? "delayed" : "failed",
 			st);
 		if (r->relay && *r->relay)
-			dsn_add(b, "Remote-MTA: dns; %s\r\n",
+			textbuf_add(b, "Remote-MTA: dns; %s\r\n",
 				dsn_clean(r->relay, relay, sizeof relay));
 		dsn_clean(dsn_text(r), t, sizeof t);
 		if (r->code)
-			dsn_add(b, "Diagnostic-Code: smtp; %d %s\r\n", r->code, t);
+			textbuf_add(b, "Diagnostic-Code: smtp; %d %s\r\n", r->code, t);
 		else
-			dsn_add(b, "Diagnostic-Code: X-relaybox; %s\r\n", t);
+			textbuf_add(b, "Diagnostic-Code: X-relaybox; %s\r\n", t);
 		if (r->last > 0) { /* RFC 3464 2.3.7: only after an attempt */
 			date822_format(r->last, date, sizeof date);
-			dsn_add(b, "Last-Attempt-Date: %s\r\n", date);
+			textbuf_add(b, "Last-Attempt-Date: %s\r\n", date);
 		}
 		if (d->delayed) {
 			date822_format(d->retry_until, date, sizeof date);
-			dsn_add(b, "Will-Retry-Until: %s\r\n", date);
+			textbuf_add(b, "Will-Retry-Until: %s\r\n", date);
 		}
 	}
-	dsn_add(b, "\r\n");
+	textbuf_add(b, "\r\n");
 }
 
 /* The original header block as CRLF lines of at most 998 octets: it is
  * the client's text, and the notice goes to other mail systems. */
-static void dsn_headers(struct dsn_buf *b, const char *h, size_t len)
+static void dsn_headers(struct textbuf *b, const char *h, size_t len)
 {
 	char line[DSN_LINE_MAX + 1];
 
@@ -236,7 +198,7 @@ static void dsn_headers(struct dsn_buf *b, const char *h, size_t len)
 			line[k++] = (h[i] == '\0' || h[i] == '\r' ||
 				     h[i] == '\n') ? '?' : h[i];
 		line[k] = '\0';
-		dsn_add(b, "%s\r\n", line);
+		textbuf_add(b, "%s\r\n", line);
 		h += e ? n + 2 : n;
 		len -= e ? n + 2 : n;
 	}
@@ -264,7 +226,7 @@ static int dsn_8bit(const char *p, size_t n)
 
 char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 {
-	struct dsn_buf b = { .p = malloc(8192), .cap = 8192 };
+	struct textbuf b = { .p = malloc(8192), .cap = 8192 };
 	char boundary[72];
 
 	if (!b.p)
@@ -274,14 +236,14 @@ char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 	dsn_human(&b, d, boundary);
 	dsn_status(&b, d, boundary);
 	if (d->full)
-		dsn_add(&b, "--%s\r\nContent-Type: message/rfc822\r\n"
+		textbuf_add(&b, "--%s\r\nContent-Type: message/rfc822\r\n"
 			    "Content-Transfer-Encoding: %s\r\n\r\n", boundary,
 			dsn_8bit(d->headers, d->headers_len) ? "8bit" : "7bit");
 	else
-		dsn_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
+		textbuf_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
 			boundary);
 	dsn_headers(&b, d->headers, d->headers_len);
-	dsn_add(&b, "\r\n--%s--\r\n", boundary);
+	textbuf_add(&b, "\r\n--%s--\r\n", boundary);
 	if (b.failed) {
 		free(b.p);
 		return NULL;
