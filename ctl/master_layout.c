@@ -14,6 +14,7 @@
 #include "master.h"
 #include "dkimkey.h"
 #include "sts.h"
+#include "tlsrpt.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -58,6 +59,8 @@ static const struct layout_entry layout[] = {
 	/* MTA-STS policies: relay-remote's workers cache what they fetch */
 	{ &cf.dir, STS_CACHE_DIR, LAYOUT_DIR, 0700, 0700, &cf.user_remote,
 	  NULL },
+	/* TLS-RPT records: relay-send keeps and reports them */
+	{ &cf.dir, TLSRPT_DIR, LAYOUT_DIR, 0700, 0700, &cf.user_send, NULL },
 	{ &cf.queue_dir, "", LAYOUT_DIR, 0750, 0755, &cf.user_queue,
 	  &cf.group_queue },
 	{ &cf.queue_dir, "tmp", LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },

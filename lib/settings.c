@@ -85,6 +85,7 @@ static const struct cfg_item settings_table[] = {
 	I(mta_sts_timeout, 10, 1, 60), I(mta_sts_port, 443, 1, 65535),
 	S(scan_rspamd, ""), S(scan_default, "off"), S(scan_fail, "defer"),
 	I(scan_reject_score, 15, 1, 100000), I(scan_timeout, 15, 1, 3600),
+	B(tls_rpt, "no"), I(tls_rpt_period, 86400, 1, 604800),
 };
 
 const char *settings_default_dir(void)

@@ -80,6 +80,10 @@ struct settings {
 	 * take, and what a failed scan does: defer (451) or pass */
 	char *scan_rspamd, *scan_default, *scan_fail;
 	long scan_reject_score, scan_timeout;
+	/* TLS-RPT (RFC 8460): daily reports of those sessions (the period
+	 * is shorter only in tests) */
+	int tls_rpt;
+	long tls_rpt_period;
 };
 
 extern struct settings cf;

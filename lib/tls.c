@@ -466,6 +466,13 @@ static int tls_client_names(SSL *ssl, const char *servername, int verify)
 	return SSL_set1_host(ssl, servername) == 1 ? 0 : -1;
 }
 
+static long tls_last_verify = X509_V_OK;
+
+long tls_client_last_verify(void)
+{
+	return tls_last_verify;
+}
+
 /* The handshake with names (or DANE's TLSA records) set up first. */
 static int tls_client_go(struct io *io, SSL_CTX *ctx, const char *servername,
 			 int verify, const struct tls_tlsa *t, size_t nt,
@@ -483,8 +490,10 @@ static int tls_client_go(struct io *io, SSL_CTX *ctx, const char *servername,
 		tls_teardown(io, ssl);
 		return -1;
 	}
+	tls_last_verify = X509_V_OK;
 	if (tls_handshake(io, ssl, 0, err, errsz) < 0) {
 		long v = SSL_get_verify_result(ssl);
+		tls_last_verify = v;
 		if (verify != TLS_VERIFY_NONE && v != X509_V_OK)
 			snprintf(err, errsz, "tls: verify %s%s failed: %s",
 				 t ? "by DANE TLSA of " : "", servername,
@@ -525,6 +534,7 @@ int tls_verify_result(const struct io *io, char *why, size_t n)
 		return 0;
 	}
 	v = SSL_get_verify_result(io->ctx);
+	tls_last_verify = v;
 	if (v == X509_V_OK && SSL_get0_peer_certificate(io->ctx))
 		return 1;
 	snprintf(why, n, "%s", v == X509_V_OK ? "no certificate"

@@ -74,6 +74,9 @@ int tls_dane_apply(SSL *ssl, const char *servername,
 /* After a client handshake: 1 when the chain and name verified, else 0
  * with the reason in why. */
 int tls_verify_result(const struct io *io, char *why, size_t n);
+/* The X509_V_ERR_* of the last client handshake that failed, or of the
+ * last tls_verify_result (X509_V_OK when it verified). */
+long tls_client_last_verify(void);
 
 /* 1 when io runs TLS now (looked up by io->ctx, so it stays right when
  * the caller wraps io->read/io->write or copies the struct io). */

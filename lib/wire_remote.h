@@ -26,6 +26,9 @@
  * offer DSN while it asked NOTIFY=SUCCESS: relay-send sends the
  * "relayed" notice (RFC 3461 5.2.2) */
 #define WIRE_REMOTE_NODSN "nodsn"
+/* and, with tls_rpt = yes, one per TLS session an MTA-STS or DANE policy
+ * governed: a TLS-RPT record (lib/tlsrpt.h) */
+#define WIRE_REMOTE_TLSRPT "tlsrpt"
 
 /* Seconds relay-send gives a job before it drops the worker and defers
  * the recipients; relay-remote stops a job itself a little before

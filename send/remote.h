@@ -28,6 +28,7 @@
 #include "kv.h"
 #include "qfile.h"
 #include "sts.h"
+#include "tlsrpt.h"
 #include "tls.h"
 
 #define REMOTE_RCPT_MAX 1000    /* recipients in one job frame */
@@ -123,6 +124,8 @@ struct remote_job {
 	int sts_on;               /* sts holds the domain's MTA-STS policy */
 	struct sts_policy sts;
 	struct remote_sec sec;    /* for the host being tried now */
+	struct tlsrpt_rec rpt[REMOTE_TRIES_MAX]; /* TLS-RPT: each session */
+	size_t nrpt;              /* a policy governed (cf.tls_rpt) */
 };
 
 /* Fill job from a parsed frame (qfd -1: the worker gives it the
@@ -243,6 +246,8 @@ struct remote_conn {
 	long size_max;
 	int esmtp;
 	char tlsdesc[128];        /* "none" or tls_describe() */
+	const char *rpt_fail;     /* TLS-RPT result type of a failure that
+				     DANE or MTA-STS saw, or NULL */
 	int tls_verified;         /* chain and name checked (tls=verify, or
 				     a route with auth=): AUTH may go */
 	long msgs;                /* transactions done on it */

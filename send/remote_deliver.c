@@ -41,6 +41,30 @@ static int deliver_on(struct remote_job *job, struct remote_conn *c,
 	return 0;
 }
 
+/* TLS-RPT: the result of the first session with a host that DANE or
+ * MTA-STS governed (a plaintext retry under testing is not another). */
+static void deliver_tlsrpt(struct remote_job *job, const struct remote_conn *c,
+			   enum remote_sess s)
+{
+	struct tlsrpt_rec *r;
+
+	/* a failure that was not about TLS (greeting, EHLO) is no result */
+	if (!cf.tls_rpt || job->sec.kind == REMOTE_SEC_NONE ||
+	    (s != REMOTE_SESS_OK && !c->rpt_fail) ||
+	    job->nrpt >= sizeof job->rpt / sizeof job->rpt[0])
+		return;
+	r = &job->rpt[job->nrpt];
+	snprintf(r->domain, sizeof r->domain, "%s", job->domain);
+	snprintf(r->policy, sizeof r->policy, "%s",
+		 job->sec.kind == REMOTE_SEC_DANE ||
+		 job->sec.kind == REMOTE_SEC_DANE_TLS ? "tlsa" : "sts");
+	snprintf(r->result, sizeof r->result, "%s",
+		 c->rpt_fail ? c->rpt_fail : "success");
+	snprintf(r->mx, sizeof r->mx, "%s", c->host);
+	snprintf(r->ip, sizeof r->ip, "%s", c->ip);
+	job->nrpt++;
+}
+
 /* Connect and set up the session; under tls=may a failed handshake is
  * retried once in plaintext on a new connection. */
 static struct remote_conn *deliver_connect(struct remote_job *job,
@@ -64,6 +88,8 @@ static struct remote_conn *deliver_connect(struct remote_job *job,
 		deliver_relay(job, c);
 		remote_conn_key(c->key, sizeof c->key, t->name, t->port, job);
 		enum remote_sess s = remote_session_open(c, job, plain, &e);
+		if (round == 0)
+			deliver_tlsrpt(job, c, s);
 		if (s == REMOTE_SESS_OK)
 			return c;
 		remote_conn_close(c, s == REMOTE_SESS_FAIL && e.code != 421);

@@ -204,6 +204,11 @@ void remote_job_result(const struct remote_job *job, struct kv *out)
 	for (size_t i = 0; i < job->nrcpt; i++)
 		if (job->rcpt[i].nodsn)
 			kv_addf(out, WIRE_REMOTE_NODSN, "%ld", job->rcpt[i].index);
+	for (size_t i = 0; i < job->nrpt; i++) {
+		char line[TLSRPT_LINE_MAX];
+		if (tlsrpt_rec_format(&job->rpt[i], line, sizeof line) == 0)
+			kv_add(out, WIRE_REMOTE_TLSRPT, line);
+	}
 	kv_add(out, WIRE_REMOTE_RELAY, job->relay);
 	kv_add(out, WIRE_REMOTE_TLS, job->tlsdesc);
 }

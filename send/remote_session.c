@@ -153,13 +153,15 @@ static const char *session_sec_name(const struct remote_job *job)
 }
 
 /* MTA-STS testing: what enforce would have refused, in the log only. */
-static void session_sts_testing(const struct remote_conn *c,
+static void session_sts_testing(struct remote_conn *c,
 				const struct remote_job *job, const char *why)
 {
 	char dom[3 * REMOTE_NAME_MAX], mx[3 * REMOTE_NAME_MAX], w[768];
 
 	if (job->sec.kind != REMOTE_SEC_STS_TESTING)
 		return;
+	if (!c->rpt_fail) /* the TLS-RPT type, when not set more precisely */
+		c->rpt_fail = tlsrpt_verify_type(tls_client_last_verify());
 	log_info("%s: mta-sts=testing domain=%s mx=%s would fail: %s",
 		 job->qid, log_field(dom, sizeof dom, job->domain,
 				     strlen(job->domain)),
@@ -229,6 +231,7 @@ static enum remote_sess session_tls(struct remote_conn *c,
 		remote_reply_line(&r, txt, sizeof txt);
 		remote_err_set(e, 'T', r.code, "4.7.5 %s%s refused STARTTLS: %s",
 			       session_sec_name(job), c->host, txt);
+		c->rpt_fail = "starttls-not-supported";
 		session_sts_testing(c, job, "STARTTLS refused");
 		return may_plain && r.code ? REMOTE_SESS_PLAIN
 					   : REMOTE_SESS_FAIL;
@@ -238,6 +241,9 @@ static enum remote_sess session_tls(struct remote_conn *c,
 			       session_sec_name(job), c->host, c->ip, err,
 			       for_auth ? " (AUTH needs a verified certificate, "
 					  "see auth_tls)" : "");
+		c->rpt_fail = job->sec.kind == REMOTE_SEC_DANE
+				      ? "validation-failure"
+				      : tlsrpt_verify_type(tls_client_last_verify());
 		session_sts_testing(c, job, err);
 		/* plaintext would not carry the AUTH either */
 		return may_plain && !job->auth[0] ? REMOTE_SESS_PLAIN
@@ -277,8 +283,10 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 		remote_err_set(e, 'T', 421,
 			       "4.7.4 %sTLS is required but %s[%s] does not offer "
 			       "STARTTLS", session_sec_name(job), c->host, c->ip);
+		c->rpt_fail = "starttls-not-supported";
 		return REMOTE_SESS_FAIL;
 	} else if (!plain) {
+		c->rpt_fail = "starttls-not-supported";
 		session_sts_testing(c, job, "STARTTLS not offered");
 	}
 	if (job->auth[0] && remote_auth_run(c, job, e) < 0)

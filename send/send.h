@@ -14,6 +14,7 @@
  *   send_dsn     RFC 3464 delivery status notifications (text only)
  *   send_inject  injecting a message through run/queue.sock
  *   send_bounce  when and to whom bounces and delay warnings go
+ *   send_tlsrpt  TLS-RPT: records from relay-remote, daily reports
  *   send_worker  the connections to relay-remote, jobs and results
  *   send_loop    the main loop: trigger FIFO, timers, dispatch */
 #ifndef SEND_H
@@ -240,6 +241,12 @@ char *send_dsn_headers(const char *path, off_t body, size_t max,
 int send_inject(const char *msg, size_t len, const char *from,
 		const char *rcpt, const char *kind, char *qid, size_t qidsz,
 		char *err, size_t errsz);
+
+/* ---- TLS-RPT (send_tlsrpt.c), with cf.tls_rpt ---- */
+/* Keep one record of a result frame (lib/tlsrpt.h line form). */
+void send_tlsrpt_note(const char *line);
+/* At the end of a tls_rpt_period: report its records. */
+void send_tlsrpt_tick(long long now);
 
 /* ---- bounces (send_bounce.c) ---- */
 /* All recipients final: send the bounce for the B recipients that asked

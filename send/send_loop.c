@@ -377,6 +377,7 @@ int send_loop_run(void)
 		if (send_worker_events(&ms, pfd + 2, n - 2, now) > 0)
 			pfd[1].revents |= POLLIN;
 		event |= loop_pickup(&ms, trig, watch, pfd, now, &scan, &rules);
+		send_tlsrpt_tick(now);
 		send_worker_timeouts(&ms, now);
 	}
 }

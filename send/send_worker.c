@@ -485,6 +485,10 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 		unsigned long idx;
 		int code, off = 0;
 		char st;
+		if (strcmp(msg.pair[p].key, WIRE_REMOTE_TLSRPT) == 0) {
+			send_tlsrpt_note(msg.pair[p].value);
+			continue;
+		}
 		if (strcmp(msg.pair[p].key, WIRE_REMOTE_NODSN) == 0) {
 			worker_nodsn(j, res, msg.pair[p].value);
 			continue;

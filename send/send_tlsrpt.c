@@ -1,0 +1,265 @@
+/* send_tlsrpt.c: TLS-RPT (RFC 8460) reports, with tls_rpt = yes.
+ * relay-remote sends a record per TLS session an MTA-STS or DANE policy
+ * governed in its result frames (lib/tlsrpt.h); relay-send appends them
+ * to DIR/tlsrpt/records (its own folder, 0700).  Once a period
+ * (tls_rpt_period, a day) the file is renamed records.<start>, counted
+ * per (domain, policy, result, mx, ip), and for each policy domain the
+ * JSON report goes to the mailto: addresses of its _smtp._tls TXT
+ * record (rua=), injected through relay-queue like a bounce, from <>,
+ * so the relay itself delivers it.  https: rua are not used yet.  The
+ * TXT lookups are made in the scheduler's loop, once a period per
+ * domain: a slow resolver delays the other work of that one wake-up. */
+#include "send.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "addr.h"
+#include "date822.h"
+#include "dns.h"
+#include "log.h"
+#include "settings.h"
+#include "tlsrpt.h"
+
+#define RPT_RUA_MAX 4
+
+void send_tlsrpt_note(const char *line)
+{
+	struct tlsrpt_rec r;
+	char path[4200], buf[TLSRPT_LINE_MAX + 1];
+	int fd, n;
+
+	if (!cf.tls_rpt || tlsrpt_rec_parse(line, &r) < 0 ||
+	    tlsrpt_rec_format(&r, buf, sizeof buf - 1) < 0)
+		return; /* only what parses strictly is kept */
+	n = (int)strlen(buf);
+	buf[n++] = '\n';
+	snprintf(path, sizeof path, "%s/%s/records", cf.dir, TLSRPT_DIR);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		log_warn("tls-rpt: cannot write %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The records counted: a table of distinct records, found by a hash of
+ * the line (a day of a busy relay has few distinct ones). */
+struct rpt_set {
+	struct tlsrpt_rec *r;
+	size_t n, cap;
+	size_t *idx, icap;         /* open addressing: index + 1, 0 empty */
+};
+
+static unsigned long rpt_hash(const char *s)
+{
+	unsigned long h = 1469598103934665603UL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211UL;
+	return h;
+}
+
+static int rpt_grow(struct rpt_set *s)
+{
+	size_t icap = s->icap ? s->icap * 2 : 1024;
+	size_t *idx = calloc(icap, sizeof *idx);
+	struct tlsrpt_rec *r = realloc(s->r, icap / 2 * sizeof *r);
+	char line[TLSRPT_LINE_MAX];
+
+	if (!idx || !r)
+		return free(idx), r ? (s->r = r, -1) : -1;
+	s->r = r;
+	s->cap = icap / 2;
+	for (size_t i = 0; i < s->n; i++) {
+		tlsrpt_rec_format(&s->r[i], line, sizeof line);
+		size_t h = rpt_hash(line) & (icap - 1);
+		while (idx[h])
+			h = (h + 1) & (icap - 1);
+		idx[h] = i + 1;
+	}
+	free(s->idx);
+	s->idx = idx;
+	s->icap = icap;
+	return 0;
+}
+
+static int rpt_add(struct rpt_set *s, const char *line)
+{
+	struct tlsrpt_rec r;
+	char canon[TLSRPT_LINE_MAX], other[TLSRPT_LINE_MAX];
+	size_t h;
+
+	if (tlsrpt_rec_parse(line, &r) < 0 ||
+	    tlsrpt_rec_format(&r, canon, sizeof canon) < 0)
+		return 0; /* a damaged line is skipped */
+	if (s->n >= s->cap && rpt_grow(s) < 0)
+		return -1;
+	for (h = rpt_hash(canon) & (s->icap - 1); s->idx[h];
+	     h = (h + 1) & (s->icap - 1)) {
+		tlsrpt_rec_format(&s->r[s->idx[h] - 1], other, sizeof other);
+		if (strcmp(other, canon) == 0)
+			return s->r[s->idx[h] - 1].count++, 0;
+	}
+	r.count = 1;
+	s->r[s->n] = r;
+	s->idx[h] = ++s->n;
+	return 0;
+}
+
+static int rpt_cmp(const void *a, const void *b)
+{
+	return strcasecmp(((const struct tlsrpt_rec *)a)->domain,
+			  ((const struct tlsrpt_rec *)b)->domain);
+}
+
+/* The mailto: addresses of domain's TLSRPTv1 record; their number. */
+static size_t rpt_rua(const char *domain, char (*to)[ADDR_MAX + 1])
+{
+	static char txt[8][DNS_TXT_MAX];
+	char name[300], *save = NULL, *p;
+	size_t n = 0, k = 0, t;
+
+	snprintf(name, sizeof name, "_smtp._tls.%s", domain);
+	if (dns_txt(name, txt, 8, &n) != DNS_OK)
+		return 0;
+	for (t = 0; t < n && strncmp(txt[t], "v=TLSRPTv1", 10) != 0; t++)
+		;
+	if (t == n || !(p = strstr(txt[t], "rua=")))
+		return 0;
+	p[strcspn(p, ";")] = '\0';
+	for (char *u = strtok_r(p + 4, ",", &save); u && k < RPT_RUA_MAX;
+	     u = strtok_r(NULL, ",", &save)) {
+		u += strspn(u, " \t");
+		u[strcspn(u, " \t")] = '\0';
+		/* a plain mailbox only: no %-escapes, no ?headers */
+		if (strncasecmp(u, "mailto:", 7) == 0 && !strpbrk(u, "%?!") &&
+		    strlen(u + 7) <= ADDR_MAX &&
+		    addr_mailbox_check(u + 7, 0) == ADDR_OK)
+			snprintf(to[k++], ADDR_MAX + 1, "%s", u + 7);
+	}
+	return k;
+}
+
+/* The report mail (RFC 8460 5.3): multipart/report; report-type=tlsrpt,
+ * the JSON in base64 (one line of JSON may be longer than SMTP allows). */
+static char *rpt_mail(const char *domain, const char *to, const char *id,
+		      long long start, long long end, const char *json,
+		      size_t jlen, size_t *len)
+{
+	size_t b64 = 4 * ((jlen + 2) / 3) + 1, cap = b64 + b64 / 76 * 2 + 2048;
+	unsigned char *enc = malloc(b64);
+	char *m = malloc(cap), date[64];
+	size_t o;
+
+	if (!enc || !m)
+		return free(enc), free(m), NULL;
+	EVP_EncodeBlock(enc, (const unsigned char *)json, (int)jlen);
+	date822_format(end, date, sizeof date);
+	o = (size_t)snprintf(m, cap,
+	    "From: TLS reporting <postmaster@%s>\r\nTo: <%s>\r\n"
+	    "Subject: Report Domain: %s Submitter: %s Report-ID: <%s@%s>\r\n"
+	    "Date: %s\r\nMessage-ID: <%s@%s>\r\nTLS-Report-Domain: %s\r\n"
+	    "TLS-Report-Submitter: %s\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n"
+	    "\tboundary=\"tlsrpt-%s\"\r\n\r\n--tlsrpt-%s\r\n"
+	    "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+	    "The TLS report of %s for %s is attached.\r\n\r\n--tlsrpt-%s\r\n"
+	    "Content-Type: application/tlsrpt+json\r\n"
+	    "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Disposition: attachment;\r\n"
+	    "\tfilename=\"%s!%s!%lld!%lld.json\"\r\n\r\n",
+	    cf.hostname, to, domain, cf.hostname, id, cf.hostname, date, id,
+	    cf.hostname, domain, cf.hostname, id, id, cf.hostname, domain, id,
+	    cf.hostname, domain, start, end);
+	for (size_t i = 0, n = strlen((char *)enc); i < n && o + 80 < cap; i += 76)
+		o += (size_t)snprintf(m + o, cap - o, "%.76s\r\n", enc + i);
+	o += (size_t)snprintf(m + o, cap - o, "\r\n--tlsrpt-%s--\r\n", id);
+	free(enc);
+	*len = o < cap ? o : cap - 1;
+	return m;
+}
+
+static void rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
+		       long long end)
+{
+	char to[RPT_RUA_MAX][ADDR_MAX + 1], id[64], qid[64], err[256];
+	size_t nto = rpt_rua(r[0].domain, to), jlen = 0, mlen = 0;
+	char *json;
+
+	if (nto == 0) {
+		log_info("tls-rpt: domain=%s: no mailto: rua, no report",
+			 r[0].domain);
+		return;
+	}
+	snprintf(id, sizeof id, "%lld.%ld", start, (long)getpid());
+	json = tlsrpt_json(r[0].domain, r, n, cf.hostname, id, (time_t)start,
+			   (time_t)end, &jlen);
+	for (size_t i = 0; json && i < nto; i++) {
+		char *m = rpt_mail(r[0].domain, to[i], id, start, end, json, jlen,
+				   &mlen);
+		if (m && send_inject(m, mlen, "", to[i], "tlsrpt", qid,
+				     sizeof qid, err, sizeof err) == 0)
+			log_info("tls-rpt: domain=%s to=<%s> report %s queued as %s",
+				 r[0].domain, to[i], id, qid);
+		else
+			log_warn("tls-rpt: domain=%s to=<%s>: %s", r[0].domain,
+				 to[i], m ? err : "out of memory");
+		free(m);
+	}
+	free(json);
+}
+
+/* Report the records of one finished period, then remove them. */
+static void rpt_file(const char *path, long long start, long long end)
+{
+	struct rpt_set s = { 0 };
+	char line[TLSRPT_LINE_MAX + 2];
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (rpt_add(&s, line) < 0)
+			break;
+	}
+	fclose(f);
+	qsort(s.r, s.n, sizeof *s.r, rpt_cmp);
+	for (size_t i = 0, j; i < s.n; i = j) {
+		for (j = i + 1; j < s.n && !strcasecmp(s.r[j].domain, s.r[i].domain); j++)
+			;
+		rpt_domain(s.r + i, j - i, start, end);
+	}
+	free(s.r);
+	free(s.idx);
+	unlink(path);
+}
+
+void send_tlsrpt_tick(long long now)
+{
+	static long long next;
+	char path[4200], done[4300];
+	long long start;
+
+	if (!cf.tls_rpt)
+		return;
+	if (!next)
+		next = (now / cf.tls_rpt_period + 1) * cf.tls_rpt_period;
+	if (now < next)
+		return;
+	start = next - cf.tls_rpt_period;
+	snprintf(path, sizeof path, "%s/%s/records", cf.dir, TLSRPT_DIR);
+	snprintf(done, sizeof done, "%s.%lld", path, start);
+	if (rename(path, done) == 0)
+		rpt_file(done, start, next);
+	else if (errno != ENOENT)
+		log_warn("tls-rpt: cannot rename %s: %s", path, strerror(errno));
+	next = (now / cf.tls_rpt_period + 1) * cf.tls_rpt_period;
+}

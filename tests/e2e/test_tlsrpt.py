@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""test_tlsrpt.py: TLS-RPT (RFC 8460) reports, a whole relay (relay-master)
+with tls_rpt = yes and a 2-second tls_rpt_period (the test-only short
+period; a day otherwise).  Two messages go through the relay to MX hosts
+under MTA-STS (test_mx_security.py's certificates and policy server):
+enf.test (enforce, the certificate verifies: a success) and tst.test
+(testing, a certificate for another name: sent, a failure of type
+certificate-host-mismatch).  Both domains publish
+"v=TLSRPTv1; rua=mailto:rpt@reports.test"; the reports, delivered by the
+relay itself to reports.test's MX, must be multipart/report;
+report-type=tlsrpt with an application/tlsrpt+json part that Python's
+email and json packages read, with those counts.  With tls_rpt = no the
+same run gets no report (run with TLSRPT_OFF=1 to see the checks fail).
+"""
+import email
+import email.policy
+import json
+import os
+import signal
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import test_mx_security as mxs  # noqa: E402
+import test_remote as h  # noqa: E402
+from dnsserver import DnsServer  # noqa: E402
+
+NET = "127.0.18."
+RUA = "v=TLSRPTv1; rua=mailto:rpt@reports.test"
+
+
+def zone(web):
+    z = {}
+    for dom, ip, sid in (("enf.test", "2", "e1"), ("tst.test", "3", "t1")):
+        z[dom] = {"MX": [[10, "mx." + dom]]}
+        z["mx." + dom] = {"A": [NET + ip]}
+        z["_mta-sts." + dom] = {"TXT": ["v=STSv1; id=%s;" % sid]}
+        z["mta-sts." + dom] = {"A": [web]}
+        z["_smtp._tls." + dom] = {"TXT": [RUA]}
+    z["reports.test"] = {"MX": [[10, "mx.reports.test"]]}
+    z["mx.reports.test"] = {"A": [NET + "4"]}
+    return z
+
+
+def reports(sink):
+    """The JSON reports among the messages the report host received."""
+    out = []
+    for m in sink.msgs:
+        msg = email.message_from_bytes(m["data"], policy=email.policy.default)
+        if msg.get_content_type() != "multipart/report" or \
+                msg.get_param("report-type") != "tlsrpt":
+            continue
+        for part in msg.iter_parts():
+            if part.get_content_type() == "application/tlsrpt+json":
+                out.append((msg, json.loads(part.get_content())))
+    return out
+
+
+def totals(reps):
+    """{(domain, policy-type): [ok, failed, {result-type: count}]}"""
+    t = {}
+    for _, r in reps:
+        for p in r["policies"]:
+            key = (p["policy"]["policy-domain"], p["policy"]["policy-type"])
+            e = t.setdefault(key, [0, 0, {}])
+            e[0] += p["summary"]["total-successful-session-count"]
+            e[1] += p["summary"]["total-failure-session-count"]
+            for f in p.get("failure-details", []):
+                e[2][f["result-type"]] = e[2].get(f["result-type"], 0) + f["failed-session-count"]
+    return t
+
+
+def run(d, web, sinks, dns):
+    conf = {"resolver": "127.0.0.1:%d" % dns.port, "smtp_port": sinks["port"],
+            "tls_ca": os.path.join(d, "ca.pem"), "mta_sts_port": web.server_address[1],
+            "mta_sts_timeout": 5, "tls_rpt": "no" if os.environ.get("TLSRPT_OFF") else "yes",
+            "tls_rpt_period": 2}
+    with harness.Instance(conf) as inst:
+        for dom in ("enf.test", "tst.test"):
+            with harness.smtp_session(inst.port) as s:
+                s.sendmail("sender@example.com", ["u@" + dom],
+                           "From: sender@example.com\r\nSubject: t\r\n\r\nhi\r\n")
+        ok = harness.wait_until(lambda: len(sinks["2"].msgs) >= 1 and len(sinks["3"].msgs) >= 1, 60)
+        h.check("both messages delivered under MTA-STS", ok)
+        want = {("enf.test", "sts"), ("tst.test", "sts")}
+        harness.wait_until(lambda: want <= set(totals(reports(sinks["4"]))), 90)
+        reps = reports(sinks["4"])
+        t = totals(reps)
+        h.check("a report per policy domain reached its rua", want <= set(t), "%r" % (t,))
+        h.check("enf.test: one successful session",
+                t.get(("enf.test", "sts"), [0, 0])[:2] == [1, 0], "%r" % (t,))
+        h.check("tst.test: one certificate-host-mismatch",
+                t.get(("tst.test", "sts"), [0, 0, {}])[1:] == [1, {"certificate-host-mismatch": 1}],
+                "%r" % (t,))
+        if reps:
+            msg, r = reps[0]
+            h.check("report headers (RFC 8460 5.3)",
+                    msg["TLS-Report-Submitter"] == "relaybox.test" and
+                    msg["TLS-Report-Domain"] in ("enf.test", "tst.test") and
+                    "Report-ID:" in msg["Subject"], str(msg)[:600])
+            h.check("report fields", r["organization-name"] == "relaybox.test" and
+                    r["date-range"]["start-datetime"].endswith("Z") and r["report-id"],
+                    "%r" % (r,))
+        if h.FAILS:
+            print(inst.log_tail(60))
+
+
+def main():
+    d = h.tempfile.mkdtemp(prefix="relay-tlsrpt-")
+    os.chmod(d, 0o755)
+    ctls, web, dns = [], None, None
+    try:
+        mxs.make_certs(d)
+        web = mxs.start_policy_server(d, NET + "100")
+        dns = DnsServer(zone(NET + "100"), d)
+        port = h.free_port()
+        sinks = {"port": port}
+        for ip, ctx in (("2", mxs.server_ctx(d, "good.pem", "good.key")),
+                        ("3", mxs.server_ctx(d, "wrong.pem", "wrong.key")), ("4", None)):
+            s, c = h.start_sink(NET + ip, port, **({"tls_context": ctx} if ctx else {}))
+            ctls.append(c)
+            sinks[ip] = s
+        run(d, web, sinks, dns)
+    except Exception as e:
+        h.check("no exception (%s: %s)" % (type(e).__name__, e), False)
+    finally:
+        for c in ctls:
+            c.stop()
+        if web:
+            web.shutdown()
+        if dns:
+            dns.stop()
+        h.shutil.rmtree(d, ignore_errors=True)
+    return 1 if h.FAILS else 0
+
+
+if __name__ == "__main__":
+    signal.alarm(300)
+    sys.exit(main())
