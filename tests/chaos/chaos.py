@@ -47,8 +47,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'e2e'))
-from harness import (DEFAULT_RULES, Instance, Sink, check,  # noqa: E402
-                     finish, wait_until)
+from harness import Instance, Sink, check, finish, wait_until  # noqa: E402
+from chaos_archive import ARCHIVE, archived, is_copy, rules  # noqa: E402
 
 # what the killer picks, with weights: the four of the issue often, the
 # listener and policy now and then
@@ -62,17 +62,11 @@ QUICK_STREAK = 4    # well below its 10-in-a-row slow-down: a daemon
 SERIAL = re.compile(rb'^X-Chaos-Serial: (\d+)\r?$', re.M)
 QID = re.compile(rb'\bid ([0-9A-F]{10,});')
 SANITIZER = re.compile(r'AddressSanitizer|LeakSanitizer|runtime error:')
-ARCHIVE = 'journal@archive.test'    # the customer's archive=, by default
 
 
-def rules(archive):
-    """The harness's rules, the customer archiving to archive (None:
-    not archiving)."""
-    if not archive:
-        return DEFAULT_RULES
-    return DEFAULT_RULES.replace('customer example licenses=1000 paid=yes',
-                                 'customer example licenses=1000 paid=yes '
-                                 'archive=' + archive)
+def serial_of(data):
+    g = SERIAL.search(data)
+    return int(g.group(1)) if g else None
 
 
 def rcpt(serial):
@@ -301,11 +295,6 @@ class Killer:
                 self.streak[name] += 1
 
 
-def is_copy(m, archive):
-    """An archive copy (a journal report to the archive address)."""
-    return bool(archive) and m.rcpts == [archive]
-
-
 def arrivals(sink, archive=None):
     """(serial -> times it arrived, serial -> set of queue ids): one
     serial under two queue ids was queued twice (its 250 was lost, the
@@ -327,43 +316,6 @@ def arrivals(sink, archive=None):
     return seen, qids
 
 
-def copy_data(inst, sink, archive):
-    """The archive copies' bytes: the messages the sink got for the
-    archive address (sender <> checked), or the files of the customer's
-    maildir (archive=maildir)."""
-    if archive == 'maildir':
-        d = inst.path('archive/example/new')
-        out = []
-        for name in os.listdir(d) if os.path.isdir(d) else []:
-            with open(os.path.join(d, name), 'rb') as f:
-                out.append((f.read(), True))
-        return out
-    with sink.lock:
-        return [(m.data, m.mail_from in ('', '<>')) for m in sink.messages
-                if is_copy(m, archive)]
-
-
-def archived(inst, sink, archive):
-    """(serial -> copies arrived, copies whose envelope does not name
-    the serial's sender and recipient): a copy wraps the message, its
-    X-Chaos-Serial included, after the envelope part."""
-    copies, bad = {}, []
-    if not archive:
-        return copies, bad
-    for data, from_ok in copy_data(inst, sink, archive):
-        g = SERIAL.search(data)
-        if not g:
-            bad.append(data[:300])
-            continue
-        s = int(g.group(1))
-        copies[s] = copies.get(s, 0) + 1
-        env = data.decode(errors='replace')
-        if ('\r\nfrom: <chaos@example.com>\r\n' not in env or
-                '\r\nrcpt: <%s>\r\n' % rcpt(s) not in env or not from_ok):
-            bad.append(data[:300])
-    return copies, bad
-
-
 def drain(inst, sink, clients, timeout, archive=None):
     """Wait until every accepted serial arrived (and its archive copy)
     and the queue is empty; ask relay-send to retry everything now and
@@ -372,7 +324,7 @@ def drain(inst, sink, clients, timeout, archive=None):
     last_flush = 0
     while time.time() < deadline:
         seen = arrivals(sink, archive)[0]
-        copies = archived(inst, sink, archive)[0]
+        copies = archived(inst, sink, archive, serial_of, rcpt)[0]
         if (clients.accepted <= set(seen) and
                 (not archive or clients.accepted <= set(copies)) and
                 inst.queue_count() == 0):
@@ -412,7 +364,7 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
         drained = drain(inst, sink, clients,
                         max(30, start + max_seconds - time.time()), archive)
         seen, qids = arrivals(sink, archive)
-        copies, bad_copies = archived(inst, sink, archive)
+        copies, bad_copies = archived(inst, sink, archive, serial_of, rcpt)
         lost_copies = sorted(clients.accepted - set(copies))
         lost = sorted(clients.accepted - set(seen))
         dups = sum(n - 1 for n in seen.values())
