@@ -19,6 +19,7 @@ int ctl_dkim(int argc, char **argv);     /* ctl_dkim.c: keygen show check */
 int ctl_passwd(int argc, char **argv);   /* ctl_passwd.c: hash a password read from the tty/stdin */
 int ctl_rules(int argc, char **argv);    /* ctl_rules.c: version history diff rollback */
 int ctl_archive(int argc, char **argv);  /* ctl_archive.c: purge the archive maildirs */
+int ctl_abuse(int argc, char **argv);    /* ctl_abuse.c: list show ack release */
 int ctl_reload(int argc, char **argv);   /* ctl_reload.c: SIGHUP relay-master, wait, say how it went */
 
 /* pid of the running relay-master of this instance, or 0 (ctl_master.c). */

@@ -12,6 +12,7 @@
  * file where a folder belongs, another uid's file) stops the start with
  * a fatal line: a tampered queue is not something to run on. */
 #include "master.h"
+#include "abuse.h"
 #include "dkimkey.h"
 #include "sts.h"
 #include "tlsrpt.h"
@@ -56,6 +57,9 @@ static const struct layout_entry layout[] = {
 	/* archive copies to maildirs (lib/archive.h): relay-queue writes
 	 * one folder per customer; the operator reads them as root */
 	{ &cf.archive_dir, "", LAYOUT_DIR, 0700, 0700, &cf.user_queue, NULL },
+	/* abuse monitoring (lib/abuse.h): relay-queue writes the state and
+	 * the suspensions, relay-policy and relayctl read them */
+	{ &cf.dir, ABUSE_DIR, LAYOUT_DIR, 0755, 0755, &cf.user_queue, NULL },
 	/* MTA-STS policies: relay-remote's workers cache what they fetch */
 	{ &cf.dir, STS_CACHE_DIR, LAYOUT_DIR, 0700, 0700, &cf.user_remote,
 	  NULL },

@@ -42,6 +42,7 @@ static const struct relayctl_cmd relayctl_cmds[] = {
 	{ "queue", ctl_queue, "queue list|customers|show|hold|release|delete|flush ...", 0 },
 	{ "suspend", ctl_suspend, "suspend ...      suspend a user or customer", 0 },
 	{ "unsuspend", main_unsuspend, "unsuspend ...    lift a suspension", 0 },
+	{ "abuse", ctl_abuse, "abuse list|show ACCOUNT|ack ACCOUNT|release ACCOUNT  abuse monitoring's evidence; lift a suspension", 0 },
 	{ "rules", ctl_rules, "rules version|history|diff N [M]|rollback N  the rule set in place and its history", 0 },
 	{ "dkim", ctl_dkim, "dkim keygen|show|check ...  DKIM keys and their DNS records", 0 },
 	{ "archive", ctl_archive, "archive purge [--now T] [CUSTOMER...]  drop archive copies past archive_keep", 0 },

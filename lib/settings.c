@@ -86,6 +86,9 @@ static const struct cfg_item settings_table[] = {
 	S(scan_rspamd, ""), S(scan_default, "off"), S(scan_fail, "defer"),
 	I(scan_reject_score, 15, 1, 100000), I(scan_timeout, 15, 1, 3600),
 	B(tls_rpt, "no"), I(tls_rpt_period, 86400, 1, 604800),
+	I(abuse_spam_max, 10, 0, 1000000), I(abuse_grace, 86400, 0, 31536000),
+	I(abuse_alert_every, 21600, 0, 31536000),
+	I(abuse_accounts_max, 4096, 16, 1000000),
 };
 
 const char *settings_default_dir(void)

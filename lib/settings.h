@@ -84,6 +84,11 @@ struct settings {
 	 * is shorter only in tests) */
 	int tls_rpt;
 	long tls_rpt_period;
+	/* abuse monitoring (queue/queue_abuse.c): spam verdicts per account
+	 * in 24 h that raise an alert (0: none), seconds from the alert to
+	 * the suspension when still over (abuse_grace), seconds between two
+	 * alert mails of one account, accounts followed at most */
+	long abuse_spam_max, abuse_grace, abuse_alert_every, abuse_accounts_max;
 };
 
 extern struct settings cf;

@@ -1,5 +1,6 @@
 /* policy_db.c: the lookup interface over the CDBs and DIR/suspended. */
 #include "policy_db.h"
+#include "abuse.h"
 #include "rstore_susp.h"
 #include "settings.h"
 
@@ -28,7 +29,8 @@ static int db_suspended(void *ctx, const char *kind, const char *name)
 {
 	struct policy_db *db = ctx;
 	return susp_has(&db->susp, kind, name) ||
-	       susp_has(&db->shared, kind, name);
+	       susp_has(&db->shared, kind, name) ||
+	       susp_has(&db->abuse, kind, name);
 }
 
 static long db_now_ms(void)
@@ -65,6 +67,7 @@ int policy_db_open(struct policy_db *db, const char *rules_path,
 		   const char *users_path, const char *susp_path)
 {
 	const char *paths[3] = { rules_path, users_path, susp_path };
+	char abuse[PATH_MAX];
 
 	memset(db, 0, sizeof *db);
 	db->lk.get = db_get;
@@ -72,7 +75,9 @@ int policy_db_open(struct policy_db *db, const char *rules_path,
 	db->lk.ctx = db;
 	if (rcdb_init(&db->rules, rules_path) < 0 ||
 	    rcdb_init(&db->users, users_path) < 0 ||
-	    susp_init(&db->susp, susp_path) < 0)
+	    susp_init(&db->susp, susp_path) < 0 ||
+	    susp_init(&db->abuse, settings_path(abuse, sizeof abuse,
+						ABUSE_SUSPENDED)) < 0)
 		return -1;
 	db->looked_ms = db_now_ms();
 	db->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -160,6 +165,7 @@ void policy_db_refresh(struct policy_db *db)
 	rcdb_refresh(&db->rules);
 	rcdb_refresh(&db->users);
 	susp_refresh(&db->susp);
+	susp_refresh(&db->abuse); /* not watched: seen within a second */
 }
 
 
@@ -169,6 +175,7 @@ void policy_db_close(struct policy_db *db)
 	rcdb_close(&db->rules);
 	rcdb_close(&db->users);
 	susp_free(&db->susp);
+	susp_free(&db->abuse);
 	free(db->shared.data);
 	db->shared.data = NULL;
 }

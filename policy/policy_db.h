@@ -17,7 +17,8 @@ struct policy_lookup {
 	 * found, -2 error or too long (rcdb_get's contract) */
 	long (*get)(void *ctx, enum policy_table t, const char *key, char *val,
 		    size_t n);
-	/* 1 when the operator suspended "user <addr>" / "customer <name>" */
+	/* 1 when the operator suspended "user <addr>" / "customer <name>",
+	 * or abuse monitoring "user <addr>" / "device <ip>/<helo>" */
 	int (*suspended)(void *ctx, const char *kind, const char *name);
 	void *ctx;
 };
@@ -31,6 +32,9 @@ struct policy_db {
 	 * redis...), read again at most once a second when changed */
 	struct rstore *rs;          /* set by relay-policy; NULL: none */
 	struct susp shared;
+	/* abuse monitoring's suspensions, written by relay-queue
+	 * (lib/abuse.h: DIR/abuse/suspended, "user ..." / "device ...") */
+	struct susp abuse;
 	long long shared_ver;
 	long shared_ms;
 	struct policy_lookup lk;

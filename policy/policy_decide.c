@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "abuse.h"
 #include "policy_match.h"
 #include "rate_limits.h"
 #include "rulekeys.h"
@@ -236,6 +237,25 @@ static const char *by_name(enum policy_by b)
 	return n[b];
 }
 
+/* A device (no AUTH) that abuse monitoring suspended: "device
+ * <ip>/<helo>" (lib/abuse.h).  Only that device; the customer's other
+ * devices and users go on.  0 when fine. */
+static int check_device(const struct policy_lookup *lk,
+			const struct policy_session *s,
+			struct policy_verdict *v)
+{
+	char acct[ABUSE_KEY_MAX], kind[16];
+	const char *name;
+
+	if (*s->user || abuse_account(acct, sizeof acct, "", s->ip, s->helo) < 0 ||
+	    abuse_split(acct, kind, sizeof kind, &name) < 0 ||
+	    !lk->suspended(lk->ctx, kind, name))
+		return 0;
+	policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+		     "The account %s is suspended.", acct); /* encoded */
+	return -1;
+}
+
 /* Customer-level refusals: missing record, suspensions.  0 when fine. */
 static int check_customer(const struct policy_lookup *lk,
 			  const struct policy_session *s, const char *cust,
@@ -260,7 +280,7 @@ static int check_customer(const struct policy_lookup *lk,
 			     "The account %s is suspended.", s->user);
 		return -1;
 	}
-	return 0;
+	return check_device(lk, s, v);
 }
 
 /* Longest prefix decides which customer an address is registered to

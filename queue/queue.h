@@ -321,6 +321,47 @@ int queue_scan_start(void);
 int queue_scan_wanted(struct queue_job *j);
 void queue_scan_add(struct queue_job *j, int wake);
 
+/* ---- abuse monitoring (queue_abuse*.c, lib/abuse.h) ---- */
+#define AB_SAMPLES 5
+enum { AB_OK, AB_ALERTED, AB_SUSPENDED };
+enum { AB_MAIL_ALERT = 1, AB_MAIL_SUSPEND = 2 };
+struct abuse_acct {                 /* about 1.6 KiB */
+	char key[600];              /* lib/abuse.h's account (ABUSE_KEY_MAX) */
+	char customer[64];
+	int state, mail_due;
+	long long alerted, suspended, last_mail, last_seen;
+	long long hour;             /* the hour (Unix time / 3600) of the
+				       newest bucket, index hour % 24 */
+	unsigned spam[24], scanned[24];
+	char acked_by[128];         /* who acknowledged or released it */
+	char samples[AB_SAMPLES][QFILE_ID_MAX]; /* the last spam's qids */
+	unsigned nsample;
+	char symbols[256];          /* the last spam verdict's symbols */
+};
+/* Read abuse/accounts back (at start); make the state. */
+int queue_abuse_start(void);
+/* A scan thread's verdict for j: spam (at or over the customer's score)
+ * or not, with rspamd's symbols. */
+void queue_abuse_scanned(const struct queue_job *j, int spam,
+			 const char *symbols);
+/* Once a second from the main thread: windows, decisions, files, mails. */
+void queue_abuse_tick(void);
+/* relayctl abuse ack|release ACCOUNT (root on queue.sock). */
+void queue_abuse_ctl(const char *action, const char *account,
+		     const char *by, unsigned long uid, struct queue_result *r);
+const char *queue_abuse_state_name(int st);
+unsigned queue_abuse_sum(const unsigned *b);
+/* queue_abuse_file.c: write abuse/accounts (and abuse/suspended when
+ * susp) atomically; read abuse/accounts into a[] (at most max). */
+void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp);
+void queue_abuse_load(struct abuse_acct *a, size_t *n, size_t max,
+		      long long now);
+/* queue_abuse_mail.c: the alert or suspension mail for a to the
+ * customer's admin=, queued by relay-queue itself (main thread); reap
+ * frees the ones the commit finished. */
+void queue_abuse_mail(const struct abuse_acct *a, long long now);
+void queue_abuse_mail_reap(void);
+
 /* ---- reused queue files (queue_pool.c) ---- */
 /* Open pool/, watch it, keep what is there (and make some files when
  * there are few); 0, or -1 (no pool/: files are then made in tmp/ as

@@ -11,6 +11,7 @@
  * loop per message but the client's request.  One injection at a time
  * per connection, many connections at once. */
 #include "queue.h"
+#include "abuse.h"
 #include "exitcodes.h"
 #include "kv.h"
 #include "log.h"
@@ -43,6 +44,7 @@ struct lconn {
 	struct queue_job *job; /* the injection under way, NULL when idle */
 	int need_admit;        /* relay-smtpd's uid: relay-policy's proof or
 				  nothing (queue_admit.c) */
+	uid_t uid;             /* the peer's (SO_PEERCRED) */
 };
 
 static struct lconn *conns[LISTEN_CONN_MAX];
@@ -145,10 +147,28 @@ static void listen_accept(int lfd)
 	}
 	c->fd = fd;
 	c->need_admit = need_admit;
+	if (usock_peer_uid(fd, &c->uid) < 0)
+		c->uid = (uid_t)-1;
 	conns[nconns++] = c;
 }
 
 /* One request frame with the descriptors that came with it. */
+/* relayctl abuse ack|release: root (or our own uid) only. */
+static int listen_abuse(struct lconn *c, struct kv_msg *m)
+{
+	struct queue_result r = { .status = EXIT_PERM,
+				  .reason = QREASON_REQUEST,
+				  .text = "abuse requests are root's" };
+
+	if (c->uid == 0 || c->uid == getuid())
+		queue_abuse_ctl(kv_get(m, ABUSE_WIRE_ACTION),
+				kv_get(m, ABUSE_WIRE_ACCOUNT),
+				kv_get(m, ABUSE_WIRE_BY), (unsigned long)c->uid,
+				&r);
+	queue_job_reply(c->fd, &r, NULL);
+	return 0;
+}
+
 static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 			int nfds)
 {
@@ -159,6 +179,8 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 	if (kv_parse(&m, payload, len) < 0)
 		return -1;
 	op = kv_get(&m, WIRE_QUEUE_OP);
+	if (op && !strcmp(op, ABUSE_WIRE_OP) && nfds == 0)
+		return listen_abuse(c, &m);
 	inl = op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0 && nfds == 0;
 	if (!inl && op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0)
 		return -1; /* with descriptors: out of step, drop the peer */
@@ -360,6 +382,7 @@ static void listen_timeouts(void)
 		return;
 	last = now;
 	queue_pool_tick(cf.queue_dir);
+	queue_abuse_tick();
 	for (size_t i = nconns; i-- > 0;) {
 		struct queue_job *j = i < nconns ? conns[i]->job : NULL;
 		if (j && j->incommit) { /* an idle client's, answered */
@@ -452,6 +475,8 @@ int queue_listen_run(void)
 	queue_pool_start(cf.queue_dir);
 	if (queue_scan_start() < 0)
 		log_fatalx(EXIT_TEMP, "scan threads");
+	if (queue_abuse_start() < 0)
+		log_fatalx(EXIT_TEMP, "abuse accounts");
 	fd_nonblock(lfd);
 	log_info("listening on %s", path);
 	listen_loop(lfd, wakefd);

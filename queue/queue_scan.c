@@ -94,7 +94,7 @@ static void scan_one(struct queue_job *j)
 {
 	struct queue_rspamd_verdict v;
 	char err[300];
-	int fd = open(j->tmp, O_RDONLY | O_CLOEXEC), rc = -1;
+	int fd = open(j->tmp, O_RDONLY | O_CLOEXEC), rc = -1, spam;
 
 	if (fd < 0)
 		snprintf(err, sizeof err, "open %.200s: %s", j->tmp,
@@ -108,19 +108,23 @@ static void scan_one(struct queue_job *j)
 	if (rc < 0 && !strcmp(cf.scan_fail, "pass")) {
 		log_warn("%s: scan=failed: %s (scan_fail = pass)", j->q.qid, err);
 		queue_commit_push(j);
-	} else if (rc < 0) {
+		return;
+	}
+	if (rc < 0) {
 		log_warn("%s: scan=failed: %s (scan_fail = defer)", j->q.qid, err);
 		scan_refuse(j, EXIT_TEMP, QREASON_SCAN, "content scan failed");
-	} else if (v.score >= (double)j->scan_score &&
-		   j->scan_mode == SCAN_REJECT) {
+		return;
+	}
+	spam = v.score >= (double)j->scan_score;
+	queue_abuse_scanned(j, spam, v.symbols); /* the account's evidence */
+	if (spam && j->scan_mode == SCAN_REJECT) {
 		scan_log(j, &v, "spam");
 		scan_refuse(j, EXIT_PERM, QREASON_SPAM,
 			    "content scan: spam, refused");
-	} else {
-		scan_log(j, &v, v.score >= (double)j->scan_score ? "spam-scored"
-								 : "clean");
-		queue_commit_push(j);
+		return;
 	}
+	scan_log(j, &v, spam ? "spam-scored" : "clean");
+	queue_commit_push(j);
 }
 
 static void *scan_thread(void *arg)

@@ -1,0 +1,67 @@
+/* abuse.h: abuse monitoring's contract (ARCHITECTURE.md "Abuse
+ * monitoring"), shared by relay-queue (the one writer of the state),
+ * relay-policy (enforces the suspensions) and relayctl (shows the
+ * evidence, asks relay-queue to acknowledge or lift).
+ *
+ * An account is what the relay knows a sender as: "user:<AUTH identity>"
+ * after SMTP AUTH, else "device:<client IP>/<HELO name>" (an IP-trusted
+ * device; a registered sender without AUTH is its device).  Names go
+ * through abuse_encode(), so an account is one word of [A-Za-z0-9._@+-:/%].
+ *
+ * Files, in DIR/abuse/ (user_queue, 0755; files 0644, replaced
+ * atomically by relay-queue):
+ *   accounts   "relaybox-abuse 1", then one line per account followed:
+ *              key=value words (ABUSE_F_*), the evidence
+ *   suspended  lib/susp.h's format, "user <name>" / "device <ip>/<helo>",
+ *              read by relay-policy on top of DIR/suspended
+ * queue.sock: relayctl (root only) sends
+ *   op=abuse action=ack|release account=<account> by=<login>
+ * and gets the usual reply frame (status=0, or 100 with text=). */
+#ifndef ABUSE_H
+#define ABUSE_H
+
+#include <stddef.h>
+
+#define ABUSE_DIR "abuse"
+#define ABUSE_ACCOUNTS "abuse/accounts"
+#define ABUSE_SUSPENDED "abuse/suspended"
+#define ABUSE_MAGIC "relaybox-abuse 1"
+#define ABUSE_KEY_MAX 600      /* "device:" + an address + "/" + a HELO, encoded */
+
+#define ABUSE_KIND_USER "user"
+#define ABUSE_KIND_DEVICE "device"
+
+/* queue.sock */
+#define ABUSE_WIRE_OP "abuse"          /* the value of WIRE_QUEUE_OP */
+#define ABUSE_WIRE_ACTION "action"
+#define ABUSE_WIRE_ACK "ack"
+#define ABUSE_WIRE_RELEASE "release"
+#define ABUSE_WIRE_ACCOUNT "account"
+#define ABUSE_WIRE_BY "by"
+
+/* fields of an accounts line */
+#define ABUSE_F_ACCOUNT "account"
+#define ABUSE_F_CUSTOMER "customer"
+#define ABUSE_F_STATE "state"          /* ok, alerted, suspended */
+#define ABUSE_F_SPAM "spam_24h"
+#define ABUSE_F_SCANNED "scanned_24h"
+#define ABUSE_F_ALERTED "alerted"      /* Unix time, 0 = never */
+#define ABUSE_F_SUSPENDED "suspended"
+#define ABUSE_F_ACKED "acked_by"       /* who acknowledged the alert, "-" */
+#define ABUSE_F_SAMPLES "samples"      /* the last spam queue ids, "," */
+#define ABUSE_F_SYMBOLS "symbols"      /* the scanner's symbols, "," */
+
+/* p (n bytes) into out with every byte outside [A-Za-z0-9._@+-] as %XX;
+ * 0, or -1 when it does not fit. */
+int abuse_encode(char *out, size_t outsz, const char *p, size_t n);
+/* The account for a session: "user:<auth>" when auth is not empty, else
+ * "device:<ip>/<helo>".  0, or -1 when it does not fit. */
+int abuse_account(char *out, size_t n, const char *auth, const char *ip,
+		  const char *helo);
+/* An account split into the kind and name of a suspended line ("user",
+ * "a@b.example"; "device", "192.0.2.7/printer.example.com"): pointers
+ * into account, the kind cut at its ':' in kind (n bytes).  0 or -1. */
+int abuse_split(const char *account, char *kind, size_t n,
+		const char **name);
+
+#endif

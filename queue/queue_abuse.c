@@ -1,0 +1,278 @@
+/* queue_abuse.c: abuse monitoring, per account (lib/abuse.h).  The scan
+ * threads report each verdict (queue_abuse_scanned); once a second the
+ * main thread's tick moves the 24-hour windows, decides, writes the
+ * files and sends the mails:
+ *   ok -> alerted     spam verdicts in 24 h reach abuse_spam_max: a log
+ *                     line, the metric hook, a mail to the customer's
+ *                     admin= (at most one per abuse_alert_every)
+ *   alerted -> suspended   still over when abuse_grace has passed since
+ *                     the alert: abuse/suspended names it, relay-policy
+ *                     refuses its next MAIL; a mail says so
+ *   alerted -> ok     no longer over when the grace has passed
+ *   suspended -> ok   only by `relayctl abuse release` (an operator)
+ * The state is relay-queue's alone (one writer), kept in memory, written
+ * to abuse/accounts when it changed and read back at start, so a restart
+ * forgets no suspension.  At most abuse_accounts_max accounts: a new one
+ * takes the place of the quietest account in state ok; when every slot
+ * is alerted or suspended, its signal is dropped with a log line. */
+#include "queue.h"
+#include "abuse.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "settings.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t ab_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct abuse_acct *ab;  /* cf.abuse_accounts_max slots */
+static size_t ab_n;
+static int ab_dirty, ab_susp_dirty;
+
+static const char *const state_names[] = { "ok", "alerted", "suspended" };
+
+const char *queue_abuse_state_name(int st)
+{
+	return st >= 0 && st <= AB_SUSPENDED ? state_names[st] : "ok";
+}
+
+/* The hourly buckets up to now's hour (emptied as hours pass). */
+static void ab_advance(struct abuse_acct *a, long long now)
+{
+	long long h = now / 3600;
+
+	if (h <= a->hour)
+		return;
+	for (long long k = a->hour + 1; k <= h && k <= a->hour + 24; k++) {
+		a->spam[k % 24] = 0;
+		a->scanned[k % 24] = 0;
+	}
+	a->hour = h;
+}
+
+unsigned queue_abuse_sum(const unsigned *b)
+{
+	unsigned s = 0;
+	for (int i = 0; i < 24; i++)
+		s += b[i];
+	return s;
+}
+
+/* The slot of account key, made when missing (evicting the quietest ok
+ * account when full); NULL when none can be had. */
+static struct abuse_acct *ab_get(const char *key, long long now)
+{
+	size_t i, victim = (size_t)-1;
+
+	for (i = 0; i < ab_n; i++)
+		if (!strcmp(ab[i].key, key))
+			return &ab[i];
+	if (ab_n < (size_t)cf.abuse_accounts_max) {
+		i = ab_n++;
+	} else {
+		for (i = 0; i < ab_n; i++)
+			if (ab[i].state == AB_OK && (victim == (size_t)-1 ||
+			    ab[i].last_seen < ab[victim].last_seen))
+				victim = i;
+		if (victim == (size_t)-1)
+			return NULL;
+		i = victim;
+	}
+	memset(&ab[i], 0, sizeof ab[i]);
+	snprintf(ab[i].key, sizeof ab[i].key, "%s", key);
+	ab[i].hour = now / 3600;
+	return &ab[i];
+}
+
+int queue_abuse_start(void)
+{
+	ab = calloc((size_t)cf.abuse_accounts_max, sizeof *ab);
+	if (!ab)
+		return -1;
+	queue_abuse_load(ab, &ab_n, (size_t)cf.abuse_accounts_max,
+			 queue_now());
+	return 0;
+}
+
+/* A verdict of the content scan for the message j (a scan thread). */
+void queue_abuse_scanned(const struct queue_job *j, int spam,
+			 const char *symbols)
+{
+	const struct qfile *q = &j->q;
+	const char *c = qfile_get_info(q, ADMIT_WIRE_CUSTOMER);
+	char key[ABUSE_KEY_MAX];
+	struct abuse_acct *a;
+	long long now = queue_now();
+	static long long last_full;
+
+	if (!ab || abuse_account(key, sizeof key,
+				 qfile_get_info(q, ADMIT_WIRE_AUTH),
+				 qfile_get_info(q, ADMIT_WIRE_IP),
+				 qfile_get_info(q, ADMIT_WIRE_HELO)) < 0)
+		return;
+	pthread_mutex_lock(&ab_mu);
+	a = ab_get(key, now);
+	if (!a && now - last_full >= 60) {
+		last_full = now;
+		log_warn("abuse: every one of abuse_accounts_max = %ld accounts "
+			 "is alerted or suspended: %s not followed",
+			 cf.abuse_accounts_max, key);
+	}
+	if (a) {
+		ab_advance(a, now);
+		a->last_seen = now;
+		a->scanned[a->hour % 24]++;
+		snprintf(a->customer, sizeof a->customer, "%s", c ? c : "");
+		if (spam) {
+			a->spam[a->hour % 24]++;
+			snprintf(a->samples[a->nsample++ % AB_SAMPLES],
+				 sizeof a->samples[0], "%s", q->qid);
+			snprintf(a->symbols, sizeof a->symbols, "%s", symbols);
+		}
+		ab_dirty = 1;
+	}
+	pthread_mutex_unlock(&ab_mu);
+}
+
+/* Metrics hook: relay-metrics' counters are not in lib/ yet; until then
+ * the log line is the alert, and `relayctl abuse list` the gauge. */
+static void ab_metric(const char *event, const struct abuse_acct *a)
+{
+	(void)event;
+	(void)a;
+}
+
+static void ab_alert(struct abuse_acct *a, long long now, unsigned spam)
+{
+	a->state = AB_ALERTED;
+	a->alerted = now;
+	a->acked_by[0] = '\0';
+	log_warn("abuse: alert account=%s customer=%s spam_24h=%u "
+		 "threshold=%ld suspended_at=%lld samples=%s symbols=%s",
+		 a->key, *a->customer ? a->customer : "-", spam,
+		 cf.abuse_spam_max, now + cf.abuse_grace,
+		 a->samples[(a->nsample + AB_SAMPLES - 1) % AB_SAMPLES],
+		 *a->symbols ? a->symbols : "-");
+	ab_metric("alert", a);
+	a->mail_due |= AB_MAIL_ALERT;
+}
+
+/* One account's decision (the tick, under ab_mu); 1 when it changed. */
+static int ab_decide(struct abuse_acct *a, long long now)
+{
+	unsigned spam;
+	int over;
+
+	ab_advance(a, now);
+	spam = queue_abuse_sum(a->spam);
+	over = cf.abuse_spam_max > 0 && spam >= (unsigned)cf.abuse_spam_max;
+	if (a->state == AB_OK && over) {
+		ab_alert(a, now, spam);
+		return 1;
+	}
+	if (a->state != AB_ALERTED || now - a->alerted < cf.abuse_grace) {
+		if (a->state == AB_ALERTED && !*a->acked_by && over &&
+		    cf.abuse_alert_every > 0 &&
+		    now - a->last_mail >= cf.abuse_alert_every)
+			a->mail_due |= AB_MAIL_ALERT; /* a reminder */
+		return 0;
+	}
+	if (!over) {
+		a->state = AB_OK;
+		log_info("abuse: cleared account=%s customer=%s spam_24h=%u "
+			 "(under the threshold when abuse_grace ended)", a->key,
+			 *a->customer ? a->customer : "-", spam);
+		return 1;
+	}
+	a->state = AB_SUSPENDED;
+	a->suspended = now;
+	log_warn("abuse: suspended account=%s customer=%s spam_24h=%u "
+		 "alerted=%lld (still over after abuse_grace = %ld s)", a->key,
+		 *a->customer ? a->customer : "-", spam, a->alerted,
+		 cf.abuse_grace);
+	ab_metric("suspend", a);
+	a->mail_due |= AB_MAIL_SUSPEND;
+	ab_susp_dirty = 1;
+	return 1;
+}
+
+/* Once a second, from the main thread. */
+void queue_abuse_tick(void)
+{
+	long long now = queue_now();
+	struct abuse_acct due[8];
+	size_t ndue = 0;
+
+	if (!ab)
+		return;
+	queue_abuse_mail_reap();
+	pthread_mutex_lock(&ab_mu);
+	for (size_t i = 0; i < ab_n; i++) {
+		ab_dirty |= ab_decide(&ab[i], now);
+		if (ab[i].mail_due && ndue < sizeof due / sizeof due[0]) {
+			due[ndue++] = ab[i];
+			ab[i].mail_due = 0;
+			ab[i].last_mail = now;
+		}
+	}
+	if (ab_dirty || ab_susp_dirty)
+		queue_abuse_save(ab, ab_n, ab_susp_dirty);
+	ab_dirty = ab_susp_dirty = 0;
+	pthread_mutex_unlock(&ab_mu);
+	for (size_t i = 0; i < ndue; i++)
+		queue_abuse_mail(&due[i], now);
+}
+
+/* relayctl's ack or release (root, over queue.sock); the verdict in r. */
+void queue_abuse_ctl(const char *action, const char *account,
+		     const char *by, unsigned long uid, struct queue_result *r)
+{
+	struct abuse_acct *a = NULL;
+	int release = action && !strcmp(action, ABUSE_WIRE_RELEASE);
+	char who[64];
+
+	memset(r, 0, sizeof *r);
+	r->status = EXIT_PERM;
+	r->reason = QREASON_REQUEST;
+	/* the login relayctl names, then the uid the kernel names */
+	snprintf(who, sizeof who, "%s", by && *by ? by : "?");
+	for (char *p = who; *p; p++)
+		if (*p <= ' ' || *p == '=' || *p > '~')
+			*p = '_';
+	if (!action || (!release && strcmp(action, ABUSE_WIRE_ACK)) ||
+	    !account || !ab) {
+		snprintf(r->text, sizeof r->text, "bad abuse request");
+		return;
+	}
+	pthread_mutex_lock(&ab_mu);
+	for (size_t i = 0; i < ab_n && !a; i++)
+		if (!strcmp(ab[i].key, account))
+			a = &ab[i];
+	if (!a) {
+		snprintf(r->text, sizeof r->text, "no such account");
+	} else if (release) {
+		log_warn("abuse: released account=%s state=%s by=%s uid=%lu",
+			 a->key, queue_abuse_state_name(a->state), who, uid);
+		ab_susp_dirty |= a->state == AB_SUSPENDED;
+		a->state = AB_OK;
+		memset(a->spam, 0, sizeof a->spam); /* a new episode to count */
+		snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
+		r->status = EXIT_DONE;
+	} else {
+		log_warn("abuse: acknowledged account=%s state=%s by=%s "
+			 "uid=%lu", a->key, queue_abuse_state_name(a->state),
+			 who, uid);
+		snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
+		r->status = EXIT_DONE;
+	}
+	if (a && r->status == EXIT_DONE) {
+		r->reason = QREASON_NONE;
+		snprintf(r->text, sizeof r->text, "%s %.100s by %s (uid %lu)",
+			 release ? "released" : "acknowledged", a->key, who, uid);
+		queue_abuse_save(ab, ab_n, ab_susp_dirty);
+		ab_susp_dirty = 0;
+	}
+	pthread_mutex_unlock(&ab_mu);
+}
