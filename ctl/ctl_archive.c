@@ -83,7 +83,14 @@ static int archive_purge(int argc, char **argv)
 	int i = 0, top, rc = 0;
 
 	if (argc >= 2 && !strcmp(argv[0], "--now")) {
-		now = strtoll(argv[1], NULL, 10);
+		char *end;
+		errno = 0;
+		now = strtoll(argv[1], &end, 10);
+		if (!*argv[1] || *end || errno || now < 0) {
+			fprintf(stderr, "relayctl: --now takes Unix seconds, "
+					"not \"%s\"\n", argv[1]);
+			return 100;
+		}
 		i = 2;
 	}
 	rcdb_init(&rules, cf.rules_cdb);

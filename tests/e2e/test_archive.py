@@ -195,6 +195,9 @@ def test_maildir():
         check('maildir: purge past archive_keep removes them',
               r.returncode == 0 and maildir_files(inst) == [] and
               'removed=%d' % N in r.stdout, r.stdout + r.stderr)
+        r = inst.relayctl('archive', 'purge', '--now', 'tomorrow')
+        check('maildir: purge --now takes Unix seconds only',
+              r.returncode == 100 and 'Unix seconds' in r.stderr, r.stderr)
         purge_no_links(inst)
 
 
