@@ -5,12 +5,17 @@
  * go as soon as the file is written); a job whose name is already
  * taken in new/ gets 111 and the existing file is not replaced (linkat
  * and RENAME_NOREPLACE never overwrite); ids from one process strictly
- * increase. */
+ * increase.  A customer's archive copy (queue_archive.c) is committed
+ * with its message: to a maildir, a file per message there at status 0;
+ * to an address, a second queue file naming its message; a copy whose
+ * name is taken fails the message (111) and neither is left behind. */
 #include "../../queue/queue.h"
+#include "archive.h"
 #include "exitcodes.h"
 #include "settings.h"
 #include "t.h"
 
+#include <cdb.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,12 +43,22 @@ static int count(const char *sub)
 	return n;
 }
 
-/* A job with its message and envelope in, written to its file. */
-static int job_make(struct queue_job *j, const char *rcpt, const char *msg)
+/* A job with its message and envelope in (for customer cust, or none),
+ * written to its file(s). */
+static int job_make_for(struct queue_job *j, const char *cust,
+			const char *rcpt, const char *msg)
 {
-	char env[200];
-	int n = snprintf(env, sizeof env, "Iip=192.0.2.1%cFa@example.com%c"
-			 "T%s%c%c", 0, 0, rcpt, 0, 0);
+	char env[300], info[100] = "";
+	int n;
+
+	if (cust)
+		n = snprintf(info, sizeof info, "Icustomer=%s%c", cust, 0);
+	else
+		n = 0;
+	memcpy(env, info, (size_t)n);
+	n += snprintf(env + n, sizeof env - (size_t)n,
+		      "Iip=192.0.2.1%cFa@example.com%cT%s%c%c", 0, 0, rcpt, 0,
+		      0);
 
 	queue_job_init(j, -1, -1);
 	j->env = malloc((size_t)n);
@@ -53,6 +68,11 @@ static int job_make(struct queue_job *j, const char *rcpt, const char *msg)
 	j->sp.len = strlen(msg);
 	j->sp.total = (off_t)j->sp.len;
 	return queue_inject_write(j);
+}
+
+static int job_make(struct queue_job *j, const char *rcpt, const char *msg)
+{
+	return job_make_for(j, NULL, rcpt, msg);
 }
 
 static int file_has(const char *qid, const char *text)
@@ -131,6 +151,107 @@ static void test_taken(void)
 	unlink(path);
 }
 
+/* rules.cdb: customer "md" archives to the maildir, "ad" to an address. */
+static void archive_rules(void)
+{
+	static char path[PATH_MAX], adir[PATH_MAX];
+	struct cdb_make cm;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/rules.cdb", dir);
+	snprintf(adir, sizeof adir, "%s/archive", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	cdb_make_start(&cm, fd);
+	cdb_make_add(&cm, "customer:md", 11, "archive=maildir\n", 16);
+	cdb_make_add(&cm, "customer:ad", 11, "archive=j@archive.test\n", 23);
+	cdb_make_finish(&cm);
+	close(fd);
+	cf.rules_cdb = path;
+	cf.archive_dir = adir;
+}
+
+static int file_in(const char *sub, const char *name, const char *text)
+{
+	char path[PATH_MAX], buf[8192];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n > 0 && strstr(buf, text) != NULL;
+}
+
+static void test_archive_maildir(void)
+{
+	struct queue_job j[3];
+	char name[200], want[100];
+	int ok = 0, copies = 0;
+
+	for (int i = 0; i < 3; i++) {
+		job_make_for(&j[i], "md", "m@example.org",
+			     "Subject: archived\r\n\r\nbody\r\n");
+		j[i].next = i ? &j[i - 1] : NULL;
+	}
+	queue_commit_batch(&j[2]);
+	for (int i = 0; i < 3; i++) {
+		ok += j[i].r.status == EXIT_DONE && j[i].afd < 0;
+		archive_maildir_name(name, sizeof name, j[i].q.arrival,
+				     j[i].q.qid, cf.hostname);
+		snprintf(want, sizeof want, "qid: %s\r\n", j[i].q.qid);
+		copies += file_in("archive/md/new", name, want) &&
+			  file_in("archive/md/new", name, "\r\nbody\r\n");
+	}
+	T_CHECK("archive maildir: every job status 0", ok == 3);
+	T_CHECK("archive maildir: each copy named in new/ at status 0",
+		copies == 3 && count("archive/md/new") == 3);
+	T_CHECK("archive maildir: its tmp/ clean", count("archive/md/tmp") == 0);
+	for (int i = 0; i < 3; i++)
+		queue_job_free(&j[i]);
+}
+
+static void test_archive_taken(void)
+{
+	char path[PATH_MAX];
+	struct queue_job j;
+	int before = count("new"), fd;
+
+	job_make_for(&j, "md", "m@example.org", "Subject: x\r\n\r\nx\r\n");
+	fd = open(j.anew, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof path, "%s", j.anew);
+	queue_commit_batch(&j);
+	T_CHECK("archive taken: status 111", j.r.status == EXIT_TEMP);
+	T_CHECK("archive taken: the message is not in new/ either",
+		count("new") == before && count("tmp") == 0 &&
+		count("archive/md/tmp") == 0);
+	queue_job_free(&j);
+	unlink(path);
+}
+
+static void test_archive_address(void)
+{
+	struct queue_job j;
+	char want[200];
+
+	job_make_for(&j, "ad", "m@example.org", "Subject: y\r\n\r\nyy\r\n");
+	queue_commit_batch(&j);
+	snprintf(want, sizeof want, "\narchive=%s\nfrom=\nrcpt=j@archive.test"
+		 "\n\n", j.q.qid);
+	T_CHECK("archive address: status 0", j.r.status == EXIT_DONE);
+	T_CHECK("archive address: the copy is a queue file of its own",
+		file_has(j.aqid, want) && file_has(j.aqid, "\r\nyy\r\n") &&
+		file_has(j.aqid, "rcpt: <m@example.org>\r\n"));
+	T_CHECK("archive address: the message's file has no trace of it",
+		file_has(j.q.qid, "rcpt=m@example.org\n\n") &&
+		!file_has(j.q.qid, "archive"));
+	queue_job_free(&j);
+}
+
 static void test_ids(void)
 {
 	char a[QFILE_ID_MAX], b[QFILE_ID_MAX];
@@ -154,6 +275,10 @@ int main(void)
 	T_CHECK("queue directories made", queue_dirs_ensure(dir) == 0);
 	test_batch();
 	test_taken();
+	archive_rules();
+	test_archive_maildir();
+	test_archive_taken();
+	test_archive_address();
 	test_ids();
 	{
 		char cmd[PATH_MAX + 16];
