@@ -69,15 +69,19 @@ void smtp_body_line(struct smtp_body *b, const char *p, size_t n,
 		r->werr = 1;
 }
 
-/* BDAT: one byte onto the line under way.  Like io_getline, it keeps
+/* BDAT: n bytes onto the line under way.  Like io_getline, it keeps
  * cap - 1 bytes, one more than a legal line: the rest of a longer one
  * is dropped (smtp_body_line finds it too long). */
-static void body_keep(struct smtp_body *b, char c)
+static void body_keep(struct smtp_body *b, const char *p, size_t n)
 {
-	if (b->len < b->cap - 1)
-		b->line[b->len++] = c;
-	else
+	size_t room = b->cap - 1 - b->len;
+
+	if (n > room) {
 		b->r->toolong = 1;
+		n = room;
+	}
+	memcpy(b->line + b->len, p, n);
+	b->len += n;
 }
 
 static void body_emit(struct smtp_body *b, unsigned flags)
@@ -88,23 +92,34 @@ static void body_emit(struct smtp_body *b, unsigned flags)
 
 void smtp_body_feed(struct smtp_body *b, const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
+	const char *end = p + n;
+
+	while (p < end) {
+		const char *stop, *cr;
 		if (b->cr) {
 			b->cr = 0;
-			if (c == '\n') {
+			if (*p == '\n') {
 				body_emit(b, IO_CRLF);
+				p++;
 				continue;
 			}
 			b->r->bare = 1; /* a CR not before LF: kept as text */
-			body_keep(b, '\r');
+			body_keep(b, "\r", 1);
 		}
-		if (c == '\r')
+		/* the text up to the next CR or LF in one copy */
+		stop = memchr(p, '\n', (size_t)(end - p));
+		if (!stop)
+			stop = end;
+		if ((cr = memchr(p, '\r', (size_t)(stop - p))))
+			stop = cr;
+		body_keep(b, p, (size_t)(stop - p));
+		if (stop == end)
+			break;
+		if (*stop == '\r')
 			b->cr = 1;
-		else if (c == '\n')
-			body_emit(b, IO_BARE_LF);
 		else
-			body_keep(b, c);
+			body_emit(b, IO_BARE_LF);
+		p = stop + 1;
 	}
 }
 
@@ -113,7 +128,7 @@ void smtp_body_end(struct smtp_body *b)
 	if (b->cr) {
 		b->cr = 0;
 		b->r->bare = 1;
-		body_keep(b, '\r');
+		body_keep(b, "\r", 1);
 	}
 	if (b->len)
 		body_emit(b, IO_CRLF);
