@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bench_dkim  # noqa: E402
+import bench_fair  # noqa: E402
 import bench_instances as inst  # noqa: E402
 import bench_tls  # noqa: E402
 
@@ -205,6 +206,11 @@ SCENARIOS = {
     "dkim-ed25519": ("the same with an Ed25519 key (RFC 8463)", 20000,
                      lambda r, s, n, c: scenario_end_to_end(r, s, n),
                      "dkim-ed25519", False),
+    "fair": ("two customers, one bursting: A bursts to a slow receiver, "
+             "B's 50 messages' delivery latency", 2000,
+             lambda r, s, n, c: bench_fair.run(r, s, n, smtp_source,
+                                               bounded(n)),
+             "fair", False),
     "archive": ("end-to-end, every message copied to an archive address"
                 " on a second sink: relaybox archive=, Postfix always_bcc",
                 20000, scenario_archive, "archive", False),
@@ -226,6 +232,14 @@ def relays_for(kind, ctx):
                     w, b, p, store=ctx["redis"])}
     if kind.startswith("dkim-"):
         return dkim_relays(kind[5:], ctx)
+    if kind == "fair":
+        out = {"relaybox": lambda p: inst.Relaybox(
+            w, b, p, extra=(bench_fair.RELAYBOX_CONF,
+                            bench_fair.RELAYBOX_RULES))}
+        if ctx["root"]:
+            out["postfix"] = lambda p: inst.Postfix(
+                w, p, main_extra=bench_fair.POSTFIX_MAIN)
+        return out
     if kind == "archive":
         out = {"relaybox": lambda p: inst.Relaybox(w, b, p,
                                                    archive=inst.Sink(w))}
@@ -273,7 +287,8 @@ def run_scenario(key, ctx, runs, scale):
         for name, factory in relays.items():  # A B A B: noise hits both
             sink = relay = None
             try:
-                sink = inst.Sink(ctx["workdir"])
+                sink = (bench_fair.SlowSink if kind == "fair"
+                        else inst.Sink)(ctx["workdir"])
                 relay = factory(sink.port)
                 relay.start()
                 with PeakPss(relay.pids) as pss:
@@ -282,8 +297,9 @@ def run_scenario(key, ctx, runs, scale):
                         sink.wait_for(n, timeout=bounded(n))
                 peaks[name] = max(peaks[name], pss.peak)
                 results[name].append(rate)
-                print("  %-12s run %d: %8.1f msg/s" % (name, i + 1, rate),
-                      flush=True)
+                print("  %-12s run %d: %s" % (name, i + 1, (
+                    "p50 %.2f s, p99 %.2f s" % rate if kind == "fair"
+                    else "%8.1f msg/s" % rate)), flush=True)
             except RuntimeError as e:
                 raise RuntimeError("%s, %s run %d: %s" % (key, name, i + 1, e))
             finally:
@@ -314,6 +330,8 @@ def table_rows(rows):
             pf_e2e = (res.get("postfix", []), peaks.get("postfix", 0))
         if key == "accept":
             pf_acc = (res.get("postfix", []), peaks.get("postfix", 0))
+        if key == "fair":
+            continue  # latencies, not rates: a line of its own
         if key == "accept-store":
             for name in ("store-local", "store-redis"):
                 out.append((name, n, res[name], pf_acc[0], peaks[name],
@@ -356,6 +374,9 @@ def format_table(rows, serial, par):
             lines.append("accept with rate_store = redis: %.2f of local "
                          "(redis %.0f, local %.0f msg/s, same runs)"
                          % (red / loc, red, loc))
+    for key, title, n, res, peaks in rows:
+        if key == "fair":
+            lines.append(bench_fair.table_line(res))
     lines.append("msg/s: median (min-max) of the runs; ratio = relaybox / "
                  "postfix medians; MiB = peak PSS over all processes of "
                  "the instance; mem = rb / pf")

@@ -178,8 +178,9 @@ transport_maps = inline:{{ archive.example=smtp:[127.0.0.1]:{port} }}
 
 class Postfix:
     def __init__(self, workdir, sink_port, tls=None, milter=None,
-                 archive=None):
+                 archive=None, main_extra=""):
         self.archive_sink = archive  # a Sink: always_bcc's copies go there
+        self.main_extra = main_extra  # more main.cf lines (bench_fair)
         self.port = free_port()
         self.dir = os.path.join(workdir, "postfix.%d" % self.port)
         self.sink_port = sink_port
@@ -206,7 +207,7 @@ class Postfix:
             conf += POSTFIX_MILTER.format(milter=self.milter.milter())
         if self.archive_sink:
             conf += POSTFIX_ARCHIVE.format(port=self.archive_sink.port)
-        return conf
+        return conf + self.main_extra
 
     def setup(self):
         d = self.dir
@@ -334,8 +335,9 @@ RELAYBOX_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 class Relaybox:
     def __init__(self, workdir, bindir, sink_port, rate=True, tls=None,
-                 dkim=None, store=None, archive=None):
+                 dkim=None, store=None, archive=None, extra=("", "")):
         self.dkim = dkim  # (bench_dkim.DkimKeys, alg): relay-queue signs
+        self.extra = extra  # (relay.conf, relay.rules) lines (bench_fair)
         self.store = store  # a RedisServer: rate_store = redis://...
         self.archive_sink = archive  # a Sink: the customer's archive=
         self.port = free_port()
@@ -368,6 +370,7 @@ class Relaybox:
             rules += self.dkim_key()
         if self.archive_sink:
             conf, rules = self.archive_config(conf, rules)
+        conf, rules = conf + self.extra[0], rules + self.extra[1]
         with open(os.path.join(self.dir, "relay.conf"), "w") as f:
             f.write(conf)
         with open(os.path.join(self.dir, "relay.rules"), "w") as f:
