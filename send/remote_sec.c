@@ -5,7 +5,8 @@
  * (a smarthost, relayhost) or a route that names its own tls= keeps it,
  * the operator's word winning over both.  DANE needs dnssec = trust_ad
  * and an MX answer the resolver validated (the AD bit); the MX host's
- * TLSA records (_25._tcp.<mx>) must come in a validated answer too.
+ * addresses and its TLSA records (_25._tcp.<mx>) must come in validated
+ * answers too.
  * Where DANE applies, MTA-STS does not (RFC 8461 2). */
 #include "remote.h"
 
@@ -50,6 +51,26 @@ static int sec_tlsa_rr(ns_msg *msg, ns_rr *rr, void *arg)
 	return 0;
 }
 
+static int sec_any_rr(ns_msg *msg, ns_rr *rr, void *arg)
+{
+	(void)msg;
+	(void)rr;
+	(void)arg;
+	return 0;
+}
+
+/* RFC 7672 2.2.2: DANE only for a host whose addresses are validated
+ * too (an insecure CNAME or zone on the way means no DANE). */
+static int sec_addr_secure(const char *host)
+{
+	int secure = 0;
+
+	if (dns_query_sec(host, ns_t_a, sec_any_rr, NULL, &secure) == DNS_OK)
+		return secure;
+	return dns_query_sec(host, ns_t_aaaa, sec_any_rr, NULL, &secure) ==
+		       DNS_OK && secure;
+}
+
 /* DANE for t: 1 when it applies (job->sec set), 0 when not, -1 with e
  * when the TLSA lookup failed (the host is not tried: it may have
  * records we cannot see now). */
@@ -61,7 +82,7 @@ static int sec_dane(struct remote_job *job, const struct remote_target *t,
 	int secure = 0;
 	enum dns_status st;
 
-	if (!dns_trust_ad() || !job->mx_secure)
+	if (!dns_trust_ad() || !job->mx_secure || !sec_addr_secure(t->name))
 		return 0;
 	snprintf(name, sizeof name, "_%ld._tcp.%s", t->port, t->name);
 	s->ntlsa = 0;

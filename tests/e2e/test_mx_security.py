@@ -17,8 +17,8 @@ it fetched again.
 DANE (dnssec = trust_ad): DANE-EE 3 1 1 matching a self-signed
 certificate -> sent (tls= says dane); a TLSA record that does not match
 -> deferred; DANE-TA 2 1 1 -> sent; no TLSA -> the route's usual TLS; a
-TLSA record and no STARTTLS -> deferred; an MX answer without AD -> no
-DANE; DANE wins over MTA-STS; a fixed host keeps its own tls=.
+TLSA record and no STARTTLS -> deferred; an MX answer, or the MX host's
+address, without AD -> no DANE; DANE wins over MTA-STS; a fixed host keeps its own tls=.
 Controls: the same jobs with mta_sts = no and dnssec = off are sent
 (in clear where the server has no TLS), so each check above fails when
 its mechanism is turned off.
@@ -39,7 +39,7 @@ import test_remote as h  # noqa: E402
 check = h.check
 NET = "127.0.17."
 GOOD_NAMES = ["mx.enf.test", "mx.enfplain.test", "other.host.test", "mx.tst.test",
-              "mx.none.test", "mx.dta.test", "mx.dnone.test", "mx.dinsec.test",
+              "mx.none.test", "mx.dta.test", "mx.dnone.test", "mx.dinsec.test", "mx.daddr.test",
               "mx.cache.test", "mta-sts.enf.test", "mta-sts.enfbad.test",
               "mta-sts.enfplain.test", "mta-sts.enfmx.test", "mta-sts.tst.test",
               "mta-sts.none.test", "mta-sts.both.test", "mta-sts.cache.test"]
@@ -148,6 +148,8 @@ def zone(port, ee_hash, ca_hash, web):
     mx("dnone.test", "mx.dnone.test", "2", ad=True, tlsa=[])
     mx("dplain.test", "mx.dplain.test", "4", ad=True, tlsa=["3 1 1 " + ee_hash])
     mx("dinsec.test", "mx.dinsec.test", "2", ad=False, tlsa=["3 1 1 " + "00" * 32])
+    mx("daddr.test", "mx.daddr.test", "2", ad=True, tlsa=["3 1 1 " + "00" * 32])
+    z["mx.daddr.test"]["AD"] = False  # the host's address is not validated
     mx("both.test", "mx.both.test", "5", ad=True, sts_id="b1", tlsa=["3 1 1 " + ee_hash])
     return z
 
@@ -234,6 +236,9 @@ def test_dane(inst, sinks):
           res[0] == "T" and "DANE" in res[2] and n == 0, "%r" % (r,))
     r, res, n = send(inst, sinks, "dinsec.test", "2")
     check("dane: MX answer not validated (no AD): DANE does not apply",
+          res[0] == "D" and n == 1 and "dane" not in r["tls"], "%r" % (r,))
+    r, res, n = send(inst, sinks, "daddr.test", "2")
+    check("dane: MX host's address not validated: DANE does not apply",
           res[0] == "D" and n == 1 and "dane" not in r["tls"], "%r" % (r,))
     r, res, n = send(inst, sinks, "both.test", "5")
     check("dane wins over an enforced MTA-STS policy", res[0] == "D" and n == 1 and
