@@ -8,6 +8,7 @@
 #   relaysend    relay-send       /
 #   relayremote  relay-remote     no access to the queue: relay-send hands
 #                                 it each queue file as a descriptor
+#   relaymetrics relay-metrics    its group reads the daemons' metrics/
 # (the daemons set their groups themselves when they drop root; the
 # membership is for an operator's look at /etc/group)
 set -eu
@@ -21,7 +22,7 @@ nologin=/usr/sbin/nologin
 qgroup=relayq
 
 getent group "$qgroup" >/dev/null || groupadd --system "$qgroup"
-for u in relaysmtpd relaypolicy relayqueue relaysend relayremote; do
+for u in relaysmtpd relaypolicy relayqueue relaysend relayremote relaymetrics; do
 	if ! getent passwd "$u" >/dev/null; then
 		useradd --system --no-create-home --home-dir /nonexistent \
 			--shell "$nologin" --user-group "$u"
@@ -36,4 +37,4 @@ done
 if id -nG relayremote | tr ' ' '\n' | grep -qx "$qgroup"; then
 	gpasswd -d relayremote "$qgroup" >/dev/null
 fi
-echo "mkusers.sh: users relaysmtpd relaypolicy relayqueue relaysend relayremote, group $qgroup: ok"
+echo "mkusers.sh: users relaysmtpd relaypolicy relayqueue relaysend relayremote relaymetrics, group $qgroup: ok"

@@ -14,6 +14,7 @@
 #include "master.h"
 #include "abuse.h"
 #include "dkimkey.h"
+#include "metrics.h"
 #include "sts.h"
 #include "tlsrpt.h"
 #include "privs.h"
@@ -40,6 +41,10 @@ struct layout_entry {
 	char **owner;           /* NULL = root */
 	char **group;           /* NULL = the owner's primary group */
 };
+
+#define MLAYOUT(who, user)                                                 \
+	{ &cf.dir, METRICS_DIR "/" who, LAYOUT_FILE, 0640, 0, &cf.user,    \
+	  &cf.user_metrics }
 
 /* Why these modes: relay-queue (user_queue) is the only writer of tmp/
  * and new/; relay-send (user_send, in group_queue) reads new/, moves
@@ -81,6 +86,13 @@ static const struct layout_entry layout[] = {
 	/* the counters file is created empty for relay-policy, which cannot
 	 * create files in a root-owned DIR; relay-policy sizes it itself */
 	{ &cf.counters_file, "", LAYOUT_FILE, 0640, 0, &cf.user_policy, NULL },
+	/* each publisher's metrics area (lib/metrics.h), created for it as
+	 * for the counters; the group of user_metrics (a user group of the
+	 * same name, conf/mkusers.sh) reads, relay-metrics never writes */
+	{ &cf.dir, METRICS_DIR, LAYOUT_DIR, 0755, 0755, NULL, NULL },
+	MLAYOUT(METRICS_SMTPD, user_smtpd), MLAYOUT(METRICS_POLICY, user_policy),
+	MLAYOUT(METRICS_QUEUE, user_queue), MLAYOUT(METRICS_SEND, user_send),
+	MLAYOUT(METRICS_REMOTE, user_remote),
 };
 
 static void layout_owner(const struct layout_entry *e, uid_t *uid, gid_t *gid)

@@ -74,6 +74,7 @@ static const struct cfg_item settings_table[] = {
 	S(user_smtpd, "relaysmtpd"), S(user_policy, "relaypolicy"),
 	S(user_queue, "relayqueue"), S(user_send, "relaysend"),
 	S(user_remote, "relayremote"), S(group_queue, "relayq"),
+	S(user_metrics, "relaymetrics"),
 	B(rate_accounting, "yes"), B(pipelining_strict, "yes"),
 	B(fair_delivery, "yes"),
 	S(legacy_clients, ""), S(legacy_tls_min, "TLSv1"),

@@ -61,6 +61,7 @@ struct settings {
 	/* uids (used when started as root) */
 	char *user_smtpd, *user_policy, *user_queue, *user_send, *user_remote,
 	    *group_queue;
+	char *user_metrics;     /* relay-metrics; its group reads metrics/ */
 	/* no = relay-policy neither checks nor counts rate limits (the
 	 * benchmark's "service features off"; the rules still decide) */
 	int rate_accounting;

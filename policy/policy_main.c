@@ -10,6 +10,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "policy_server.h"
+#include "metrics.h"
 #include "privs.h"
 #include "rate_store.h"
 #include "runsock.h"
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
 	if ((lfd = runsock_listen(RUNSOCK_POLICY, sock, sizeof sock)) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", sock);
 	privs_drop(cf.user_policy, NULL);
+	metrics_open(cf.dir, METRICS_POLICY);
 	if (runsock_listening(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", sock);
 	log_info("listening on %s", sock);

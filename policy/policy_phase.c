@@ -10,6 +10,7 @@
 
 #include "legacy.h"
 #include "log.h"
+#include "metrics.h"
 #include "rate_store.h"
 #include "settings.h"
 #include "wire_policy.h"
@@ -29,6 +30,17 @@ static void reply(struct kv *rep, const struct policy_verdict *v)
 	}
 }
 
+/* relay_policy_decisions_total{phase=,code=,esc=} */
+static void count_decision(const char *phase, const struct policy_verdict *v)
+{
+	char code[16], l[METRICS_LABELS_MAX];
+
+	snprintf(code, sizeof code, "%d", v->code);
+	metrics_add(METRIC_POLICY_DECISIONS, 1,
+		    metrics_labels(l, sizeof l, "phase", phase, "code", code,
+				   "esc", v->esc, NULL));
+}
+
 static void log_decision(const struct policy_conn *c, const char *phase,
 			 const struct policy_verdict *v)
 {
@@ -38,6 +50,7 @@ static void log_decision(const struct policy_conn *c, const char *phase,
 	log_info("ip=%s phase=%s customer=%s rule=%s action=%s code=%d", ip,
 		 phase, *v->customer ? v->customer : "-",
 		 *v->rule ? v->rule : "-", action_names[v->action], v->code);
+	count_decision(phase, v);
 }
 
 typedef int (*phase_fn)(struct policy_srv *, struct policy_conn *,

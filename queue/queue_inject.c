@@ -10,6 +10,7 @@
 #include "exitcodes.h"
 #include "io.h"
 #include "log.h"
+#include "metrics.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -254,6 +255,9 @@ void queue_inject_report(struct queue_job *j)
 		 q->qid, from, q->nrcpt, (long long)j->sp.total,
 		 *ip ? ip : "-", *auth ? auth : "-", j->admitted ? "policy" : "-");
 	queue_archive_report(j);
+	metrics_add(METRIC_QUEUE_MESSAGES, 1, "");
+	metrics_add(METRIC_QUEUE_RCPTS, q->nrcpt, "");
+	metrics_add(METRIC_QUEUE_BYTES, (uint64_t)j->sp.total, "");
 }
 
 /* The standalone program: the same steps, blocking, one job. */

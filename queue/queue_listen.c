@@ -16,6 +16,7 @@
 #include "kv.h"
 #include "log.h"
 #include "ns.h"
+#include "metrics.h"
 #include "privs.h"
 #include "runsock.h"
 #include "settings.h"
@@ -464,6 +465,7 @@ int queue_listen_run(void)
 		log_fatalx(EXIT_TEMP, "cannot read the admission key");
 	listen_fd_limit();
 	privs_drop(cf.user_queue, cf.group_queue);
+	metrics_open(cf.dir, METRICS_QUEUE);
 	if (runsock_listening(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", path);
 	queue_dirs_ensure(cf.queue_dir);

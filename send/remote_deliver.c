@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "settings.h"
 
 static void deliver_merge(struct remote_err *last, const struct remote_err *e)
@@ -184,6 +185,19 @@ static int deliver_ascii(const char *s)
 	return 1;
 }
 
+/* relay_remote_tls_total{version=}: per job, "none" without TLS */
+static void deliver_count_tls(const struct remote_job *job)
+{
+	char v[32], l[METRICS_LABELS_MAX];
+	size_t n = strcspn(job->tlsdesc, " ");
+
+	snprintf(v, sizeof v, "%.*s", (int)n, job->tlsdesc);
+	if (!*v || !strcmp(v, "-"))
+		snprintf(v, sizeof v, "none");
+	metrics_add(METRIC_REMOTE_TLS, 1,
+		    metrics_labels(l, sizeof l, "version", v, NULL));
+}
+
 /* One line per recipient.  Recipients of a job mostly share one result:
  * the part after to=<> is formatted again only when it changes. */
 static void deliver_log(const struct remote_job *job)
@@ -196,6 +210,7 @@ static void deliver_log(const struct remote_job *job)
 	char tail[3 * REMOTE_TEXT_MAX + sizeof job->relay + sizeof job->tlsdesc + 64];
 	const struct remote_rcpt *prev = NULL;
 
+	deliver_count_tls(job);
 	for (size_t i = 0; i < job->nrcpt; i++) {
 		const struct remote_rcpt *r = &job->rcpt[i];
 		const char *w = "deferred";

@@ -19,6 +19,7 @@
 
 #include "exitcodes.h"
 #include "log.h"
+#include "metrics.h"
 #include "privs.h"
 #include "settings.h"
 #include "usock.h"
@@ -119,6 +120,7 @@ int main(int argc, char **argv)
 	/* no group_queue: relay-remote has no access to the queue at all;
 	 * each job's file comes from relay-send as a descriptor */
 	privs_drop(cf.user_remote, NULL);
+	metrics_open(cf.dir, METRICS_REMOTE);
 	if (runsock_listening(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
 	main_signals();

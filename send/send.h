@@ -285,6 +285,13 @@ void send_worker_timeouts(struct send_msgs *ms, long long now);
 int send_worker_idle(void);
 int send_worker_room(void);
 
+/* ---- metrics (send_metrics.c, lib/metrics.h) ---- */
+/* recipient i of m got result st ('D', 'T', 'B') at now */
+void send_metrics_result(const struct send_msg *m, size_t i, char st,
+			 long long now);
+/* the queue's gauges, at most once a second */
+void send_metrics_queue(const struct send_msgs *ms, long long now);
+
 /* ---- loop (send_loop.c) ---- */
 int send_loop_run(void);
 /* One scheduling pass over the messages due (the ready heap); returns

@@ -45,6 +45,7 @@ static void loop_expire(struct send_msg *m, long long now)
 		log_info("%s: to=<%s> status=bounced (%s)", m->q.qid,
 			 log_field(to, sizeof to, m->q.rcpt[i],
 				   strlen(m->q.rcpt[i])), "expired");
+		send_metrics_result(m, i, 'B', now);
 	}
 	if (len)
 		send_msg_record(cf.queue_dir, m, lines, len);
@@ -224,6 +225,7 @@ long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
 		}
 		send_ready_later(ms, m, due > now ? due : now + 1);
 	}
+	send_metrics_queue(ms, now);
 	next = send_ready_next(ms);
 	if (next <= now)
 		return now + 1; /* waiting for a worker: its result wakes us */

@@ -2,6 +2,7 @@
 #include "send.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "metrics.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -25,6 +26,7 @@ int main(int argc, char **argv)
 	settings_load(dir);
 	send_msg_owners_init();
 	privs_drop(cf.user_send, cf.group_queue);
+	metrics_open(cf.dir, METRICS_SEND);
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	return send_loop_run();

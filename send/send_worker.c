@@ -387,6 +387,7 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 		len += qstate_format(lines + len, cap - len, i, st, now, next,
 				     code, txt);
 		worker_log(m, i, tail);
+		send_metrics_result(m, i, st, now);
 	}
 	worker_relayed(j, res, relay);
 	if (!lines || (worker_completes(j, res)

@@ -7,6 +7,7 @@
 #include "listen_loop.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "metrics.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -29,5 +30,6 @@ int main(int argc, char **argv)
 	listen_spawn_init();
 	n = listen_sock_open_all(socks, LISTEN_SOCK_MAX);
 	privs_drop(cf.user_smtpd, NULL);
+	metrics_open(cf.dir, METRICS_SMTPD);
 	return listen_loop_run(socks, n);
 }

@@ -2,6 +2,7 @@
  * smtpd only decodes; relay-policy checks the password.  Passwords are
  * wiped from every buffer they passed through and never logged. */
 #include "smtp_session.h"
+#include "metrics.h"
 #include "smtp_auth.h"
 #include "log.h"
 #include "settings.h"
@@ -183,11 +184,13 @@ static int auth_policy(struct smtp_session *s, const char *user,
 		 * errors_max: a session of guesses is cut off */
 		smtp_session_error(s);
 		log_info("%s: AUTH failed for %s", s->ip, clean);
+		metrics_add(METRIC_SMTPD_AUTH, 1, "result=\"fail\"");
 		return -1;
 	}
 	snprintf(s->auth_user, sizeof s->auth_user, "%s", v.user[0] ? v.user : user);
 	s->authed = 1;
 	log_info("%s: AUTH ok user=%s", s->ip, clean);
+	metrics_add(METRIC_SMTPD_AUTH, 1, "result=\"ok\"");
 	smtp_policy_defaults(&v, 235, "2.7.0", "Authentication successful");
 	smtp_reply_verdict(s, &v);
 	return 0;

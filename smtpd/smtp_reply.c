@@ -66,6 +66,7 @@ void smtp_sync_refuse(struct smtp_session *s, const char *after)
 	smtp_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
 	io_flush(&s->io);
 	s->quit = 1;
+	s->outcome = "protocol_error";
 }
 
 void smtp_session_error(struct smtp_session *s)
@@ -82,4 +83,5 @@ void smtp_session_close421(struct smtp_session *s, const char *esc,
 	smtp_reply(s, "421 %s %s %s", esc, cf.hostname, text);
 	io_flush(&s->io);
 	s->quit = 1;
+	s->outcome = "closed_421";
 }

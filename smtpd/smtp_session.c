@@ -1,6 +1,7 @@
 /* smtp_session.c: one SMTP session: the greeting, the command loop with
  * its table of verbs, the per-session limits (commands, errors, time). */
 #include "smtp_session.h"
+#include "metrics.h"
 #include "runsock.h"
 #include "smtp_cmd.h"
 #include "smtp_queue.h"
@@ -87,8 +88,10 @@ static int read_failed(struct smtp_session *s)
 		log_info("%s: timeout (%s)", s->ip,
 			 session_left(s) ? "command" : "session");
 		smtp_session_close421(s, "4.4.2", "Error: timeout exceeded");
+		s->outcome = "timeout";
 	} else {
 		log_info("%s: disconnected", s->ip);
+		s->outcome = "dropped";
 	}
 	s->quit = 1;
 	return -1;
@@ -274,6 +277,7 @@ static void session_init(struct smtp_session *s, int rfd, int wfd,
 	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
 	s->io.idle = session_log_idle;
 	s->start = time(NULL);
+	s->outcome = "closed";  /* the client closed after a reply */
 	smtp_session_guard(s);
 	copy_fact(s->ip, sizeof s->ip, p->ip, "unknown");
 	copy_fact(s->port, sizeof s->port, p->port, "0");
@@ -290,6 +294,16 @@ void smtp_session_exit(void)
 {
 	if (kept)
 		smtp_policy_quit(&session.policy);
+}
+
+/* relay_smtpd_sessions_total{listener=<local port>,outcome=} */
+static void session_count(const struct smtp_session *s)
+{
+	char l[METRICS_LABELS_MAX];
+
+	metrics_add(METRIC_SMTPD_SESSIONS, 1,
+		    metrics_labels(l, sizeof l, "listener", s->localport,
+				   "outcome", s->outcome, NULL));
 }
 
 int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
@@ -317,6 +331,7 @@ int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 		explicit_bzero(s->io.in, sizeof s->io.in);
 	log_info("%s: disconnect commands=%ld errors=%ld", s->ip, s->commands,
 		 s->errors);
+	session_count(s);
 	log_batch(0);
 	return EXIT_DONE;
 }

@@ -28,6 +28,7 @@ struct smtp_session {
 	int helo_seen, esmtp;
 	int tls;                  /* TLS active */
 	int legacy;               /* ip is in legacy_clients (legacy.h) */
+	const char *outcome;      /* how it ended, for metrics ("quit") */
 	char tls_desc[128];       /* "TLSv1.3 TLS_AES_256_GCM_SHA384 256" */
 	int authed;
 	char auth_user[256];      /* as policy returned it */

@@ -1,5 +1,6 @@
 /* smtp_tls.c: STARTTLS (RFC 3207) and implicit TLS. */
 #include "smtp_tls.h"
+#include "metrics.h"
 #include "smtp_session.h"
 #include "legacy.h"
 #include "log.h"
@@ -98,6 +99,17 @@ static SSL_CTX *tls_ctx_ready(struct smtp_session *s)
 	return t->ctx;
 }
 
+/* relay_smtpd_tls_total{version=}: the first word of the description */
+static void tls_count(const struct smtp_session *s)
+{
+	char v[32], l[METRICS_LABELS_MAX];
+
+	snprintf(v, sizeof v, "%.*s", (int)strcspn(s->tls_desc, " "),
+		 s->tls_desc);
+	metrics_add(METRIC_SMTPD_TLS, 1,
+		    metrics_labels(l, sizeof l, "version", v, NULL));
+}
+
 /* Shake hands on the client socket with ctx (from tls_ctx_ready). */
 static int tls_handshake(struct smtp_session *s, SSL_CTX *tls_ctx)
 {
@@ -113,10 +125,12 @@ static int tls_handshake(struct smtp_session *s, SSL_CTX *tls_ctx)
 		char clean[3 * 256];
 		log_info("%s: TLS handshake failed: %s", s->ip,
 			 log_field(clean, sizeof clean, err, strlen(err)));
+		s->outcome = "tls_failed";
 		return -1;
 	}
 	s->tls = 1;
 	tls_describe(&s->io, s->tls_desc, sizeof s->tls_desc);
+	tls_count(s);
 	smtp_session_guard(s); /* TLS replaced the read function */
 	log_info("%s: TLS %s", s->ip, s->tls_desc);
 	return 0;

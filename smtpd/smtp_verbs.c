@@ -92,6 +92,7 @@ void smtp_verb_quit(struct smtp_session *s, char *arg)
 	(void)arg;
 	smtp_reply(s, "221 2.0.0 %s Bye", cf.hostname);
 	s->quit = 1;
+	s->outcome = "quit";
 }
 
 void smtp_verb_vrfy(struct smtp_session *s, char *arg)

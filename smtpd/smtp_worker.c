@@ -1,5 +1,6 @@
 /* smtp_worker.c: the pool worker's loop (see smtp_worker.h). */
 #include "smtp_worker.h"
+#include "metrics.h"
 #include "smtp_session.h"
 #include "listen_slots.h"
 #include "listen_sock.h"
@@ -177,6 +178,7 @@ static void worker_accept(struct worker *w, size_t i)
 	struct listen_peer p;
 	struct ipaddr ip;
 	enum listen_caps_verdict v;
+	char l[METRICS_LABELS_MAX];
 	int fd;
 
 	if (orphaned)
@@ -192,6 +194,11 @@ static void worker_accept(struct worker *w, size_t i)
 	if (ipaddr_parse(p.ip, &ip) < 0)
 		memset(&ip, 0, sizeof ip);
 	v = listen_slots_claim(w->slots, w->slot, &ip, &seen);
+	metrics_add(METRIC_SMTPD_CONNECTIONS, 1,
+		    metrics_labels(l, sizeof l, "listener", p.localport,
+				   "outcome", v == LISTEN_CAPS_OK ? "accepted" :
+				   v == LISTEN_CAPS_GLOBAL ? "refused_conn_max" :
+				   "refused_conn_per_ip", NULL));
 	if (v != LISTEN_CAPS_OK) {
 		log_info("refused %s port=%s: %s (%zu open)", p.ip, p.localport,
 			 v == LISTEN_CAPS_GLOBAL ? "conn_max" : "conn_per_ip",

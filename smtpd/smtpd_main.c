@@ -6,6 +6,7 @@
 #include "smtp_worker.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "metrics.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
 	settings_load(dir);
 	smtp_tls_init(); /* the key is root's */
 	privs_drop(cf.user_smtpd, NULL);
+	metrics_open(cf.dir, METRICS_SMTPD);
 	/* a dead queue or policy must cost a 451, not the process */
 	signal(SIGPIPE, SIG_IGN);
 	c = worker ? smtp_worker_run(0) : ucspi_session();

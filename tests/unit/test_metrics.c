@@ -1,0 +1,157 @@
+// links:
+/* test_metrics.c: lib/metrics.c and lib/metrics_read.c, the areas the
+ * daemons publish and relay-metrics reads: counts from several processes
+ * add up, labels are escaped, a bounded family stops at its bound, and a
+ * hostile area gives no bad text. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "t.h"
+
+static char dir[] = "/tmp/relaybox-test-metrics-XXXXXX";
+static char path[400];
+static struct metrics_sample got[METRICS_SLOTS];
+
+/* the value of one series as read back, or -1 */
+static long long find(unsigned family, unsigned part, const char *labels)
+{
+	int n = metrics_read(path, got, METRICS_SLOTS);
+	long long sum = -1;
+
+	for (int i = 0; i < n; i++)
+		if (got[i].family == family && got[i].part == part &&
+		    !strcmp(got[i].labels, labels))
+			sum = (sum < 0 ? 0 : sum) + (long long)got[i].value;
+	return sum;
+}
+
+static void test_labels(void)
+{
+	char b[METRICS_LABELS_MAX];
+
+	T_STREQ("labels none", metrics_labels(b, sizeof b, NULL), "");
+	T_STREQ("labels two", metrics_labels(b, sizeof b, "a", "x", "b_2",
+					     "y", NULL), "a=\"x\",b_2=\"y\"");
+	T_STREQ("labels escaped", metrics_labels(b, sizeof b, "d",
+						 "q\"\\\nz", NULL),
+		"d=\"q\\\"\\\\\\nz\"");
+	metrics_labels(b, 12, "dest", "averyveryverylongname", NULL);
+	T_CHECK("labels cut still well-formed", metrics_labels_ok(b));
+	T_CHECK("labels_ok refuses a raw newline",
+		!metrics_labels_ok("a=\"x\ny\""));
+	T_CHECK("labels_ok refuses a brace", !metrics_labels_ok("a=\"x\"}"));
+	T_CHECK("labels_ok refuses a bad escape",
+		!metrics_labels_ok("a=\"\\q\""));
+	T_CHECK("labels_ok refuses an open quote", !metrics_labels_ok("a=\"x"));
+}
+
+static void test_counts(void)
+{
+	char b[METRICS_LABELS_MAX];
+	pid_t pid[4];
+	int st, ok = 1;
+
+	T_CHECK("open", metrics_open(dir, "t") == 0);
+	metrics_labels(b, sizeof b, "result", "ok", NULL);
+	for (int p = 0; p < 4; p++) {
+		pid[p] = fork();
+		if (pid[p] == 0) {
+			for (int i = 0; i < 10000; i++)
+				metrics_add(METRIC_SMTPD_AUTH, 1, b);
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < 4; p++)
+		ok &= waitpid(pid[p], &st, 0) == pid[p] && st == 0;
+	T_CHECK("children ran", ok);
+	T_CHECK("four processes add up", find(METRIC_SMTPD_AUTH, 0, b) == 40000);
+	metrics_set(METRIC_QUEUE_STATE, 7, "state=\"active\"");
+	metrics_set(METRIC_QUEUE_STATE, 3, "state=\"active\"");
+	T_CHECK("gauge set", find(METRIC_QUEUE_STATE, 0,
+				  "state=\"active\"") == 3);
+	metrics_observe(METRIC_DELIVERY_DELAY, 5.5, "");
+	metrics_observe(METRIC_DELIVERY_DELAY, 100000, "");
+	T_CHECK("bucket 1s empty", find(METRIC_DELIVERY_DELAY, 0, "") < 0);
+	T_CHECK("bucket 10s", find(METRIC_DELIVERY_DELAY, 1, "") == 1);
+	T_CHECK("bucket 5d", find(METRIC_DELIVERY_DELAY, 9, "") == 2);
+	T_CHECK("count", find(METRIC_DELIVERY_DELAY, METRICS_PART_INF, "") == 2);
+	T_CHECK("sum in ms", find(METRIC_DELIVERY_DELAY, METRICS_PART_SUM,
+				  "") == 100005500);
+}
+
+static void test_bound(void)
+{
+	char b[METRICS_LABELS_MAX], d[32];
+	unsigned max = metrics_families[METRIC_DEST_DEFERRING].max_series;
+	int refused = 0;
+
+	for (unsigned i = 0; i < max + 5; i++) {
+		snprintf(d, sizeof d, "d%u.example", i);
+		metrics_labels(b, sizeof b, "destination", d, NULL);
+		refused += metrics_set(METRIC_DEST_DEFERRING, 1, b) < 0;
+	}
+	T_CHECK("bounded family refuses past its bound", refused == 5);
+	refused = metrics_set(METRIC_DEST_DEFERRING, 1, b) < 0;
+	T_CHECK("a refused series stays refused", refused);
+	snprintf(d, sizeof d, "d%u.example", 0);
+	metrics_labels(b, sizeof b, "destination", d, NULL);
+	T_CHECK("an early series still counts",
+		metrics_set(METRIC_DEST_DEFERRING, 9, b) == 0 &&
+		find(METRIC_DEST_DEFERRING, 0, b) == 9);
+}
+
+/* A slot with a raw newline in its labels, another with a family out of
+ * range: neither is read. */
+static void test_hostile(void)
+{
+	unsigned char s[128];
+	uint32_t ready = 2;
+	uint16_t fam;
+	int fd = open(path, O_WRONLY);
+	off_t at = METRICS_HEAD + 1000 * 128;
+
+	memset(s, 0, sizeof s);
+	memcpy(s + 8, &ready, 4);
+	fam = METRIC_SMTPD_TLS;
+	memcpy(s + 16, &fam, 2);
+	memcpy(s + 20, "v=\"1\"}\nfake 1", 13);
+	T_CHECK("write hostile slot", pwrite(fd, s, 128, at) == 128);
+	fam = 60;
+	memcpy(s + 16, &fam, 2);
+	memcpy(s + 20, "v=\"1\"\0", 6);
+	T_CHECK("write foreign family", pwrite(fd, s, 128, at + 128) == 128);
+	close(fd);
+	int n = metrics_read(path, got, METRICS_SLOTS), bad = 0;
+	for (int i = 0; i < n; i++)
+		bad += got[i].family == METRIC_SMTPD_TLS || got[i].family >= 60;
+	T_CHECK("hostile slots skipped", n > 0 && bad == 0);
+	fd = open(path, O_WRONLY);
+	T_CHECK("cut short", fd >= 0 && ftruncate(fd, 1000) == 0);
+	close(fd);
+	T_CHECK("short file refused", metrics_read(path, got, 10) < 0);
+}
+
+int main(void)
+{
+	char sub[300];
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(sub, sizeof sub, "%s/%s", dir, METRICS_DIR);
+	mkdir(sub, 0755);
+	snprintf(path, sizeof path, "%s/t", sub);
+	test_labels();
+	test_counts();
+	test_bound();
+	test_hostile();
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
+	return t_done();
+}
