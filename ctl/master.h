@@ -57,6 +57,7 @@ struct master_child {
 	int quick_deaths;       /* consecutive deaths soon after start */
 	int admit_key;          /* gets the admission key (lib/admit.h) */
 	int tls_store;          /* gets the TLS certificate and key (master_tls.c) */
+	int off_path;           /* not on the mail path: readiness skips it */
 };
 
 void master_child_init(const char *bindir, int errfd);

@@ -28,11 +28,14 @@
 #define MASTER_SLOW_RETRY 30.0
 
 static struct master_child children[] = {
-	{ "relay-policy", NULL, &cf.user_policy, RUNSOCK_POLICY_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
-	{ "relay-queue", "-l", &cf.user_queue, RUNSOCK_QUEUE_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
-	{ "relay-remote", NULL, &cf.user_remote, RUNSOCK_REMOTE_NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1 },
+	{ "relay-policy", NULL, &cf.user_policy, RUNSOCK_POLICY_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 },
+	{ "relay-queue", "-l", &cf.user_queue, RUNSOCK_QUEUE_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 },
+	{ "relay-remote", NULL, &cf.user_remote, RUNSOCK_REMOTE_NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+	/* off the mail path: readiness does not wait for it; started only
+	 * with metrics_listen set; the TLS store for a non-loopback address */
+	{ "relay-metrics", NULL, &cf.user_metrics, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1 },
 };
 
 /* The admission key (lib/admit.h): made once per run of the master, so a
@@ -80,6 +83,10 @@ void master_child_init(const char *bindir, int errfd)
 		children[i].present = child_path(&children[i], path,
 						 sizeof path) == 0 &&
 				      access(path, X_OK) == 0;
+		if (children[i].off_path && !*cf.metrics_listen) {
+			children[i].present = 0;
+			continue;
+		}
 		if (!children[i].present)
 			master_log("warning", "%s not found: not started", path);
 	}

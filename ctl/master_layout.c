@@ -85,7 +85,8 @@ static const struct layout_entry layout[] = {
 	  &cf.group_queue },
 	/* the counters file is created empty for relay-policy, which cannot
 	 * create files in a root-owned DIR; relay-policy sizes it itself */
-	{ &cf.counters_file, "", LAYOUT_FILE, 0640, 0, &cf.user_policy, NULL },
+	{ &cf.counters_file, "", LAYOUT_FILE, 0640, 0, &cf.user_policy,
+	  &cf.user_metrics },
 	/* each publisher's metrics area (lib/metrics.h), created for it as
 	 * for the counters; the group of user_metrics (a user group of the
 	 * same name, conf/mkusers.sh) reads, relay-metrics never writes */

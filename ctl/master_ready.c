@@ -131,7 +131,7 @@ int master_ready_check(void)
 	int i, listener = 0;
 
 	for (i = 0; (c = master_child_at(i)); i++) {
-		if (!c->present)
+		if (!c->present || c->off_path)
 			continue;
 		if (strcmp(c->name, "relay-listen") == 0)
 			listener = 1;

@@ -62,6 +62,9 @@ struct settings {
 	char *user_smtpd, *user_policy, *user_queue, *user_send, *user_remote,
 	    *group_queue;
 	char *user_metrics;     /* relay-metrics; its group reads metrics/ */
+	/* relay-metrics (man/relay-metrics.8): "" = not started */
+	char *metrics_listen, *metrics_passwd;
+	long metrics_top, metrics_alert_defer, metrics_alert_queue;
 	/* no = relay-policy neither checks nor counts rate limits (the
 	 * benchmark's "service features off"; the rules still decide) */
 	int rate_accounting;

@@ -272,3 +272,35 @@ SSL_CTX *tls_store_ctx(const struct tls_store *st, uint64_t *seq, int *empty,
 	free(buf);
 	return ctx;
 }
+
+int tls_store_pem(const struct tls_store *st, char **cert, char **key,
+		  char *err, size_t errsz)
+{
+	struct tls_store_head h;
+	unsigned char *buf = st->map ? malloc(TLS_STORE_DATA) : NULL;
+	int rc = -1;
+
+	*cert = *key = NULL;
+	if (!buf)
+		snprintf(err, errsz, "tls: no certificate store");
+	else if (copy_out(st, &h, buf) < 0 ||
+		 (size_t)h.cert_len + h.key_len > TLS_STORE_DATA)
+		snprintf(err, errsz, "tls: the certificate store is unreadable");
+	else if (!h.cert_len || !h.key_len)
+		snprintf(err, errsz, "tls: no certificate");
+	else if (!(*cert = strndup((char *)buf, h.cert_len)) ||
+		 !(*key = strndup((char *)buf + h.cert_len, h.key_len)))
+		snprintf(err, errsz, "tls: out of memory");
+	else
+		rc = 0;
+	if (rc < 0) {
+		free(*cert);
+		free(*key);
+		*cert = *key = NULL;
+	}
+	if (buf) {
+		OPENSSL_cleanse(buf, TLS_STORE_DATA);
+		free(buf);
+	}
+	return rc;
+}

@@ -67,4 +67,10 @@ uint64_t tls_store_seq(const struct tls_store *st);
 SSL_CTX *tls_store_ctx(const struct tls_store *st, uint64_t *seq, int *empty,
 		       char *err, size_t errsz);
 
+/* Copies of the certificate chain and key (PEM, NUL-terminated, the
+ * caller frees them: cleanse the key) for a server that wants PEM text
+ * (relay-metrics' libmicrohttpd).  0, or -1 with the reason in err. */
+int tls_store_pem(const struct tls_store *st, char **cert, char **key,
+		  char *err, size_t errsz);
+
 #endif

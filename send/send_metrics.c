@@ -61,7 +61,9 @@ void send_metrics_result(const struct send_msg *m, size_t i, char st,
 }
 
 /* Messages by state: delivering (a job in flight), deferred (a recipient
- * tried and due again), waiting (never tried yet); and the oldest. */
+ * tried and due again), waiting (never tried yet); and the oldest.  At
+ * the end of a pass, at most once a second (a look at every message):
+ * passes come at least once a minute. */
 void send_metrics_queue(const struct send_msgs *ms, long long now)
 {
 	static long long last;

@@ -1,0 +1,80 @@
+/* mon.h: relay-metrics, the Prometheus endpoint and status page.  It only
+ * reads what the daemons publish (lib/metrics.h areas in DIR/metrics/,
+ * run/status, the counters file, the log) and is never on the mail path.
+ * mon_main.c binds and drops privileges, mon_http.c serves (libmicrohttpd),
+ * mon_expo.c writes /metrics, mon_page.c the status page, mon_data.c
+ * gathers what both show. */
+#ifndef MON_H
+#define MON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics.h"
+
+/* A growing text buffer; on allocation failure it stays short and
+ * failed is set (the request answers 500). */
+struct mon_buf {
+	char *s;
+	size_t len, cap;
+	int failed;
+};
+void mon_printf(struct mon_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append text with &, <, >, ", ' as HTML entities. */
+void mon_html(struct mon_buf *b, const char *text);
+/* A name from a file of another uid for a label or a page: printable
+ * ASCII only (a byte outside becomes '?'); returns buf. */
+const char *mon_clean(char *buf, size_t n, const char *s);
+/* "# HELP" and "# TYPE" lines; a sample's name and labels (labels and
+ * extra are label texts, either may be ""), the value to follow. */
+void mon_expo_head(struct mon_buf *b, const char *name, const char *type,
+		   const char *help);
+void mon_expo_sample(struct mon_buf *b, const char *name, const char *sfx,
+		     const char *labels, const char *extra);
+
+/* ---- mon_data.c: a snapshot of everything published ---- */
+struct mon_daemon {
+	char name[32];
+	long pid, started, restarts;
+	int loop;               /* restarting in a loop (mon_data_restarts) */
+};
+struct mon_usage {
+	char name[256];
+	int user;               /* 0: customer */
+	long n1, n2;            /* user: msgs, rcpts; customer: daily, peak */
+	long lim1, lim2;        /* 0: unlimited; -1: unknown */
+};
+struct mon_snap {
+	long now;
+	struct metrics_sample *s;       /* summed by series, sorted */
+	size_t n;
+	struct mon_daemon d[16];
+	size_t nd;
+	struct mon_usage *u;
+	size_t nu;
+	long suspended;
+};
+/* Read it all; 0, or -1 when out of memory. */
+int mon_snap_take(struct mon_snap *sn);
+void mon_snap_free(struct mon_snap *sn);
+/* The sum of a family's series whose labels contain match ("" = all). */
+uint64_t mon_snap_sum(const struct mon_snap *sn, enum metrics_family f,
+		      const char *match);
+/* Percent of a limit used; -1 when unlimited or unknown. */
+int mon_usage_pct(long n, long lim);
+
+/* ---- mon_expo.c, mon_derive.c ---- */
+void mon_expo(struct mon_buf *b, const struct mon_snap *sn);
+/* the busiest destinations, the rest as "other"; those deferring */
+void mon_expo_destinations(struct mon_buf *b, const struct mon_snap *sn);
+/* daemons, customers and users, queue age, the alerts */
+void mon_expo_derived(struct mon_buf *b, const struct mon_snap *sn);
+
+/* ---- mon_page.c ---- */
+void mon_page(struct mon_buf *b, const struct mon_snap *sn);
+
+/* settings of relay-metrics (relay.conf, lib/settings.c) */
+#define MON_NEAR_PCT 80         /* a customer "near" a limit: the alert */
+
+#endif

@@ -1,0 +1,28 @@
+/* mon_http.h: relay-metrics' HTTP server (mon_http.c) and its
+ * credentials (mon_creds.c). */
+#ifndef MON_HTTP_H
+#define MON_HTTP_H
+
+#include <stddef.h>
+
+#define MON_CREDS_MAX 16
+
+/* Users allowed, from metrics_passwd: "user:hash" lines, the hash a
+ * crypt(3) string of relayctl passwd. */
+struct mon_creds {
+	char user[MON_CREDS_MAX][64];
+	char hash[MON_CREDS_MAX][256];
+	size_t n;
+};
+/* Read path (as root, before the privilege drop); 0, or -1 with a
+ * message in err. */
+int mon_creds_load(const char *path, struct mon_creds *cr, char *err,
+		   size_t errsz);
+
+/* Serve on the listening socket fd (TLS when cert is not NULL) from a
+ * thread of libmicrohttpd's; NULL on failure. */
+void *mon_http_start(int fd, const struct mon_creds *cr, const char *cert,
+		     const char *key);
+void mon_http_stop(void *d);
+
+#endif

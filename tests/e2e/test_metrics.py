@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""test_metrics.py: relay-metrics (man/relay-metrics.8) during a real run.
+
+- N messages accepted and delivered, K deferred by the receiving server
+  (451), M senders refused with 550 5.7.1: /metrics shows exactly those
+  counts (accepted messages, policy decisions by code, deliveries by
+  result and by destination), and `promtool check metrics` passes on it;
+- conf/relay-alerts.yml passes `promtool check rules`;
+- a non-loopback metrics_listen without credentials and TLS is refused
+  (relay-metrics exits 100 and says why), and with credentials a request
+  without them or with a wrong password gets 401, the right one 200.
+"""
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, Instance, Sink, check, finish,  # noqa: E402
+                     free_port, smtp_session, wait_until)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ALERTS = os.path.join(HERE, '..', '..', 'conf', 'relay-alerts.yml')
+RULES = """\
+customer one licenses=10 paid=yes
+domain one.example customer=one
+rule one lo senders=domain auth=ip
+ip one lo 127.0.0.1/32
+"""
+N, K, M = 5, 2, 3
+
+
+def get(url, auth=None, timeout=10):
+    """(status, body) of a GET."""
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header('Authorization', 'Basic ' +
+                       base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors='replace')
+    except OSError as e:
+        return 0, str(e)
+
+
+def value(text, name, labels=''):
+    """The value of one sample, or None."""
+    want = name + ('{%s}' % labels if labels else '')
+    for line in text.splitlines():
+        if line.startswith(want + ' '):
+            return float(line.split()[-1])
+    return None
+
+
+def send(port, sender, rcpt):
+    s = smtp_session(port)
+    try:
+        s.ehlo('client.test')
+        code, _ = s.mail(sender)
+        if code != 250:
+            return code, s.rset()
+        s.rcpt(rcpt)
+        code, _ = s.data(b'Subject: m\r\n\r\nhello\r\n')
+        return code, None
+    finally:
+        s.quit()
+
+
+def test_counts():
+    mport = free_port()
+    with Sink(codes={'later@slow.example': [451] * 50}) as sink, \
+            Instance(sink=sink, rules_text=RULES, conf_overrides={
+                'metrics_listen': '127.0.0.1:%d' % mport,
+                'retry_min': 300, 'retry_max': 600}) as inst:
+        url = 'http://127.0.0.1:%d/metrics' % mport
+        ok = [send(inst.port, 'a@one.example', 'b%d@example.org' % i)[0]
+              for i in range(N)]
+        ok += [send(inst.port, 'a@one.example', 'later@slow.example')[0]
+               for _ in range(K)]
+        refused = [send(inst.port, 'x@foreign.example', 'c@example.org')[0]
+                   for _ in range(M)]
+        check('metrics: the messages were accepted',
+              ok == [250] * (N + K), str(ok))
+        check('metrics: the foreign senders were refused',
+              refused == [550] * M, str(refused))
+        text = ['']
+
+        def settled():
+            text[0] = get(url)[1]
+            return (value(text[0], 'relay_deliveries_total',
+                          'result="sent"') == N and
+                    value(text[0], 'relay_deliveries_total',
+                          'result="deferred"') == K)
+        check('metrics: deliveries by result (%d sent, %d deferred)' % (N, K),
+              wait_until(settled, 30), text[0][-3000:] + inst.log_tail())
+        t = text[0]
+        check('metrics: accepted messages',
+              value(t, 'relay_accepted_messages_total') == N + K)
+        check('metrics: accepted recipients',
+              value(t, 'relay_accepted_recipients_total') == N + K)
+        check('metrics: 550 5.7.1 at MAIL counted',
+              value(t, 'relay_policy_decisions_total',
+                    'phase="mail",code="550",esc="5.7.1"') == M,
+              '\n'.join(x for x in t.splitlines() if 'decisions' in x))
+        check('metrics: destination example.org sent',
+              value(t, 'relay_destination_deliveries_total',
+                    'destination="example.org",result="sent"') == N)
+        check('metrics: destination slow.example deferred',
+              value(t, 'relay_destination_deliveries_total',
+                    'destination="slow.example",result="deferred"') == K)
+        check('metrics: slow.example deferring since',
+              (value(t, 'relay_destination_deferring_since_seconds',
+                     'destination="slow.example"') or 0) > 0)
+        # the queue's gauges follow relay-send's passes (one a minute at
+        # least, at most one a second)
+        check('metrics: the deferred messages are in the queue',
+              wait_until(lambda: value(get(url)[1], 'relay_queue_messages',
+                                       'state="deferred"') == K, 70))
+        check('metrics: delivery delay histogram counts the sent',
+              value(t, 'relay_delivery_delay_seconds_count') == N)
+        check('metrics: sessions counted',
+              (value(t, 'relay_smtpd_sessions_total',
+                     'listener="%d",outcome="quit"' % inst.port) or 0)
+              >= N + K + M, '\n'.join(x for x in t.splitlines()
+                                      if 'sessions' in x))
+        check('metrics: relay-listen up',
+              value(t, 'relay_daemon_up', 'daemon="relay-listen"') == 1)
+        check('metrics: customer usage counted',
+              value(t, 'relay_customer_recipients',
+                    'customer="one",window="24h"') == N + K)
+        check('metrics: customer headroom',
+              value(t, 'relay_customer_headroom',
+                    'customer="one",window="24h"') == 1300 - N - K)
+        p = subprocess.run(['promtool', 'check', 'metrics'], input=t,
+                           capture_output=True, text=True, timeout=60)
+        check('metrics: promtool check metrics passes',
+              p.returncode == 0, p.stdout + p.stderr)
+        s, body = get('http://127.0.0.1:%d/nothing' % mport)
+        check('metrics: unknown path is 404', s == 404, '%d' % s)
+
+
+def test_rules():
+    p = subprocess.run(['promtool', 'check', 'rules', ALERTS],
+                       capture_output=True, text=True, timeout=60)
+    check('alerts: promtool check rules passes on conf/relay-alerts.yml',
+          p.returncode == 0, p.stdout + p.stderr)
+
+
+def run_metrics(inst, listen, extra=''):
+    with open(inst.path('relay.conf'), 'a') as f:
+        f.write('metrics_listen = %s\n%s' % (listen, extra))
+    return subprocess.Popen([os.path.join(BIN, 'relay-metrics'), '-d',
+                             inst.dir], stderr=subprocess.PIPE, text=True)
+
+
+def test_access():
+    inst = Instance(rules_text=RULES)
+    inst.prepare()
+    try:
+        port = free_port()
+        p = run_metrics(inst, '0.0.0.0:%d' % port)
+        try:
+            _, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        check('access: a non-loopback address without credentials exits 100',
+              p.returncode == 100, '%s %s' % (p.returncode, err))
+        check('access: and says why', 'is not loopback: refused' in err, err)
+        check('access: nothing listens', get('http://127.0.0.1:%d/' %
+                                             port, timeout=2)[0] == 0)
+        pw = inst.path('metrics.passwd')
+        h = subprocess.run([os.path.join(BIN, 'relayctl'), 'passwd'],
+                           input='secret\n', capture_output=True, text=True,
+                           timeout=60).stdout.strip()
+        with open(pw, 'w') as f:
+            f.write('# relay-metrics users\nops:%s\n' % h)
+        p = run_metrics(inst, '127.0.0.1:%d' % port,
+                        'metrics_passwd = %s\n' % pw)
+        try:
+            url = 'http://127.0.0.1:%d/metrics' % port
+            up = wait_until(lambda: get(url, timeout=2)[0] != 0, 20)
+            check('access: serves with credentials', up)
+            s, _ = get(url)
+            check('access: no credentials: 401', s == 401, '%d' % s)
+            s, _ = get(url, 'ops:wrong')
+            check('access: wrong password: 401', s == 401, '%d' % s)
+            s, _ = get(url, 'nobody:secret')
+            check('access: unknown user: 401', s == 401, '%d' % s)
+            s, body = get(url, 'ops:secret')
+            check('access: right credentials: 200', s == 200, '%d' % s)
+        finally:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    finally:
+        shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    test_rules()
+    test_access()
+    test_counts()
+    finish()
