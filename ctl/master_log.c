@@ -4,12 +4,14 @@
  * syslog when cf.log_syslog, and to its own stderr with -f.  Log lines are
  * shorter than PIPE_BUF, so writes from different daemons never mix. */
 #include "master.h"
+#include "privs.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,16 +103,34 @@ static void log_emit(const char *line, size_t len)
 	out_len += n;
 }
 
+/* Root: the log and its folder (when root's) get the group of
+ * user_metrics, so relay-metrics' log search reads them (mode 0640, 0750:
+ * nobody else).  An instance without that group keeps root's. */
+static void log_share(int fd)
+{
+	struct group *gr = privs_is_root() ? getgrnam(cf.user_metrics) : NULL;
+	struct stat st;
+
+	if (gr && fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == 0 &&
+	    fchown(fd, (uid_t)-1, gr->gr_gid) < 0)
+		master_log("warning", "chgrp %s: %s", cf.log_file,
+			   strerror(errno));
+}
+
 static int log_open_file(void)
 {
-	return open(cf.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0640);
+	int fd = open(cf.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		      0640);
+
+	log_share(fd);
+	return fd;
 }
 
 static void log_make_dir(void)
 {
 	char path[PATH_MAX];
 	char *slash;
+	int fd;
 
 	if (strlen(cf.log_file) >= sizeof path)
 		log_fatal(EXIT_PERM, "path too long: %s", cf.log_file);
@@ -121,6 +141,10 @@ static void log_make_dir(void)
 	*slash = '\0';
 	if (mkdir(path, 0750) < 0 && errno != EEXIST)
 		log_fatalx(EXIT_TEMP, "create %s", path);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	log_share(fd);
+	if (fd >= 0)
+		close(fd);
 }
 
 int master_log_open(int echo_stderr)

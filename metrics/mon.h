@@ -71,8 +71,28 @@ void mon_expo_destinations(struct mon_buf *b, const struct mon_snap *sn);
 /* daemons, customers and users, queue age, the alerts */
 void mon_expo_derived(struct mon_buf *b, const struct mon_snap *sn);
 
-/* ---- mon_page.c ---- */
+/* ---- mon_rate.c: throughput over a window ---- */
+enum mon_rate_kind { MON_RATE_ACCEPTED, MON_RATE_SENT, MON_RATE_DEFERRED,
+		     MON_RATE_BOUNCED, MON_RATE_REFUSED, MON_RATE_KINDS };
+/* Keep a sample of the counters (the main thread, every 10 s). */
+void mon_rate_sample(void);
+/* d[kind] = how much each grew over (at most) window seconds; returns
+ * the seconds actually covered (0: no sample yet). */
+long mon_rate_window(const struct mon_snap *sn, long window, uint64_t *d);
+
+/* ---- mon_page.c, mon_page_log.c ---- */
 void mon_page(struct mon_buf *b, const struct mon_snap *sn);
+/* The log search (lib/logsearch.h) as a page: the form and the lines. */
+struct mon_log_query {
+	const char *id, *from, *to, *ip, *since, *until;
+};
+void mon_page_log(struct mon_buf *b, const struct mon_log_query *q);
+void mon_page_log_form(struct mon_buf *b, const struct mon_log_query *q);
+/* the destinations that defer or bounce most (mon_page_dest.c) */
+void mon_page_destinations(struct mon_buf *b, const struct mon_snap *sn);
+/* The page's head and foot, with title */
+void mon_page_head(struct mon_buf *b, const char *title);
+void mon_page_foot(struct mon_buf *b);
 
 /* settings of relay-metrics (relay.conf, lib/settings.c) */
 #define MON_NEAR_PCT 80         /* a customer "near" a limit: the alert */

@@ -1,6 +1,7 @@
 /* mon_http.c: the HTTP side of relay-metrics, on libmicrohttpd (one
  * polling thread: requests are answered one after the other, each from
- * a fresh snapshot).  GET only; /metrics and / (the status page).  With credentials configured every request needs HTTP
+ * a fresh snapshot).  GET only; /metrics, / (the status page), /log (the
+ * log search).  With credentials configured every request needs HTTP
  * basic authentication that matches one of them (a crypt(3) hash, as
  * AUTH passwords); a wrong or missing one is 401. */
 #include "mon_http.h"
@@ -80,6 +81,13 @@ static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status,
 	return rc;
 }
 
+static const char *arg(struct MHD_Connection *c, const char *key)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+						    key);
+	return v && *v ? v : NULL;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 			      const char *url, const char *method,
 			      const char *version, const char *upload,
@@ -87,6 +95,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 {
 	struct mon_buf b = { 0 };
 	struct mon_snap sn;
+	struct mon_log_query q;
 	enum MHD_Result rc;
 	int html = 1;
 
@@ -99,7 +108,12 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 		return refuse(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only");
 	if (!authorized(c))
 		return refuse(c, MHD_HTTP_UNAUTHORIZED, "credentials needed");
-	if (!strcmp(url, "/metrics") || !strcmp(url, "/")) {
+	if (!strcmp(url, "/log")) {
+		q = (struct mon_log_query){ arg(c, "id"), arg(c, "from"),
+			arg(c, "to"), arg(c, "ip"), arg(c, "since"),
+			arg(c, "until") };
+		mon_page_log(&b, &q);
+	} else if (!strcmp(url, "/metrics") || !strcmp(url, "/")) {
 		if (mon_snap_take(&sn) < 0)
 			b.failed = 1;
 		else if ((html = !strcmp(url, "/")))

@@ -15,6 +15,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
 	const char *dir = settings_default_dir();
 	char *cert = NULL, *key = NULL, err[1024];
 	sigset_t set;
+	struct timespec step = { 10, 0 };
 	void *d;
 	int c, fd, sig;
 
@@ -106,7 +108,10 @@ int main(int argc, char **argv)
 	if (!(d = mon_http_start(fd, &cr, cert, key)))
 		log_fatal(EXIT_TEMP, "cannot start the HTTP server");
 	log_info("serving on %s%s", cf.metrics_listen, cert ? " (TLS)" : "");
-	sigwait(&set, &sig);
+	/* a sample for the page's throughput every 10 s until SIGTERM */
+	do
+		mon_rate_sample();
+	while ((sig = sigtimedwait(&set, NULL, &step)) < 0);
 	mon_http_stop(d);
 	return EXIT_DONE;
 }

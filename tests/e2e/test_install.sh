@@ -17,7 +17,7 @@ check() { # name test-args...
 failed=0
 
 progs="relay-master relayctl makecdb relay-listen relay-smtpd relay-policy
-	relay-queue relay-send relay-remote"
+	relay-queue relay-send relay-remote relay-metrics"
 out=$(${MAKE:-make} -s install DESTDIR="$dest" PREFIX=/usr 2>&1)
 check "make install DESTDIR=... PREFIX=/usr exits 0" [ $? -eq 0 ]
 [ $failed -eq 0 ] || echo "$out" | tail -n 20
