@@ -66,6 +66,16 @@ static const char *dsn_clean(const char *s, char *buf, size_t n)
 	return buf;
 }
 
+/* RET=FULL with 8-bit bytes: the part and the whole notice are 8bit
+ * (RFC 2046 5.2.1: a composite type's encoding covers its parts). */
+static int dsn_8bit(const struct send_dsn *d)
+{
+	for (size_t i = 0; d->full && i < d->headers_len; i++)
+		if ((unsigned char)d->headers[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
 static void dsn_head(struct textbuf *b, const struct send_dsn *d,
 		     const char *boundary)
 {
@@ -85,8 +95,10 @@ static void dsn_head(struct textbuf *b, const struct send_dsn *d,
 	textbuf_add(b, "Auto-Submitted: auto-replied\r\n");
 	textbuf_add(b, "MIME-Version: 1.0\r\n");
 	textbuf_add(b, "Content-Type: multipart/report; "
-		   "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n",
+		   "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n",
 		boundary);
+	textbuf_add(b, "%s\r\n", dsn_8bit(d) ? "Content-Transfer-Encoding: 8bit\r\n"
+					  : "");
 	textbuf_add(b, "This is a MIME-encapsulated message.\r\n\r\n");
 }
 
@@ -216,14 +228,6 @@ static void dsn_boundary(const struct send_dsn *d, char *b, size_t n)
 	}
 }
 
-static int dsn_8bit(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			return 1;
-	return 0;
-}
-
 char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 {
 	struct textbuf b = { .p = malloc(8192), .cap = 8192 };
@@ -238,7 +242,7 @@ char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 	if (d->full)
 		textbuf_add(&b, "--%s\r\nContent-Type: message/rfc822\r\n"
 			    "Content-Transfer-Encoding: %s\r\n\r\n", boundary,
-			dsn_8bit(d->headers, d->headers_len) ? "8bit" : "7bit");
+			dsn_8bit(d) ? "8bit" : "7bit");
 	else
 		textbuf_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
 			boundary);

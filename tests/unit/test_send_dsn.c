@@ -242,6 +242,9 @@ static void test_dsn_params(void)
 		m && strstr(m, "Content-Type: message/rfc822\r\n"
 			       "Content-Transfer-Encoding: 8bit\r\n\r\n"
 			       "Subject: full\r\n\r\nthe body \xc3\xa9\r\n"));
+	T_CHECK("full, 8-bit: the whole notice says 8bit too",
+		m && strstr(m, "boundary=\"GHI/1795432883/0\"\r\n"
+			       "Content-Transfer-Encoding: 8bit\r\n\r\n"));
 	T_CHECK("full: no rfc822-headers part",
 		m && !strstr(m, "text/rfc822-headers"));
 	T_CHECK("full: a bad ENVID is left out",
