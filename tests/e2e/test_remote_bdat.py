@@ -9,7 +9,9 @@ one "BDAT n LAST", pipelined in the same write as MAIL and RCPT (one round
 trip instead of DATA's two), byte-exact: its dot lines untouched (no
 stuffing on BDAT), a bare LF from the queue file made CRLF as on DATA, n
 the exact size.  Without PIPELINING, BDAT follows the RCPT replies.  A
-bigger message, or a receiver without CHUNKING, gets DATA.  The reply to
+bigger message, or a receiver without CHUNKING, gets DATA.  Jobs waiting
+on the connection: the next one's MAIL, RCPT, BDAT and message go in the
+write of the previous message's dot.  The reply to
 BDAT maps like the reply to the dot (4xx T, 5xx B); when every recipient
 was refused the chunk is still sent (pipelined) and the connection is
 reset (RSET) before the next message uses it.  The harness is
@@ -186,6 +188,38 @@ def test_big_and_plain(inst):
         srv.stop.set()
 
 
+def test_queued_jobs(inst):
+    """Jobs waiting on the connection: the next one's MAIL, RCPT, BDAT
+    and message go out with the previous message's end, and its replies
+    come with that one's (test_remote_pipeline.py for DATA)."""
+    big = b"Subject: big\r\n\r\n" + (b"x" * 78 + b"\r\n") * 1000
+    bodies = [big, BODY, BODY]
+    srv = BdatServer("127.0.0.49", inst.smtp_port)
+    s = inst.connect()
+    try:
+        rcpts = []
+        for i, b in enumerate(bodies):
+            rcpt = "q%d@b.test" % i
+            qid, path = inst.queue_file("a@relay.test", [rcpt], b)
+            h.send_job(s, ["qid=%s" % qid, "file=%s" % path,
+                           "host=127.0.0.49", "port=%d" % inst.smtp_port,
+                           "tls=may", "auth=", "domain=b.test",
+                           "rcpt=0 %s" % rcpt], path)
+            rcpts.append(rcpt)
+        res = [h.read_netstring(s).decode() for _ in bodies]
+        h.check("queued jobs: DATA, then BDAT, BDAT, all delivered",
+                all("rcpt=0 D 250" in r for r in res) and
+                [m[0] for m in srv.msgs] == ["DATA", "BDAT", "BDAT"] and
+                [m[1] for m in srv.msgs] == [big, WANT, WANT], repr(res))
+        h.check("the next job's BDAT and message in the write of a dot",
+                any(b"\r\n.\r\nMAIL FROM:" in r and r.endswith(WANT)
+                    for r in srv.reads), repr([r[-200:] for r in srv.reads]))
+        h.check("one connection", srv.conns == 1, str(srv.conns))
+    finally:
+        s.close()
+        srv.stop.set()
+
+
 def test_refusals(inst):
     srv = BdatServer("127.0.0.45", inst.smtp_port, refuse={"u@b.test"})
     try:
@@ -223,7 +257,7 @@ def test_refusals(inst):
 
 def main():
     return h.run(h.Instance({}), test_bdat, test_big_and_plain,
-                 test_refusals)
+                 test_queued_jobs, test_refusals)
 
 
 if __name__ == "__main__":
