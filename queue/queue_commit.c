@@ -117,7 +117,7 @@ static void commit_sync(struct queue_job *list)
  * copy named beside it (neither durable before step 4). */
 static int commit_name_copy(struct queue_job *j)
 {
-	int rc = 0;
+	int rc = 0, e;
 
 	if (j->afd < 0)
 		return 0;
@@ -125,10 +125,12 @@ static int commit_name_copy(struct queue_job *j)
 		       RENAME_NOREPLACE);
 	if (rc < 0 && errno == EINVAL)
 		rc = renameat(AT_FDCWD, j->atmp, AT_FDCWD, j->anew);
+	e = errno;
 	if (rc < 0)
 		unlink(j->atmp);
 	close(j->afd);
 	j->afd = -1;
+	errno = e; /* the rename's, for the verdict */
 	return rc;
 }
 
