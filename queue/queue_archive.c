@@ -56,22 +56,26 @@ static int archive_path(char *buf, size_t n, const char *a, const char *b)
 	return 0;
 }
 
-/* archive_dir/<customer>/{tmp,new,cur}, made when missing (owned by
- * relay-queue, 0700: only it writes there, the operator reads as root).
- * A customer name is makecdb's [a-z0-9._-]; one starting with a dot
- * could name a folder above, and is refused. */
-static int archive_maildir(const char *customer, char *dir, size_t n)
+/* archive_dir/<customer> into dir.  A customer name is makecdb's
+ * [a-z0-9._-]; one starting with a dot could name a folder above, and
+ * is refused. */
+static int archive_folder(const char *customer, char *dir, size_t n)
 {
-	static const char *const sub[] = { "tmp", "new", "cur" };
-	char p[PATH_MAX];
-
 	if (customer[0] == '.' || strchr(customer, '/')) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (mkdir(cf.archive_dir, 0700) < 0 && errno != EEXIST)
-		return -1;
-	if (archive_path(dir, n, cf.archive_dir, customer) < 0 ||
+	return archive_path(dir, n, cf.archive_dir, customer);
+}
+
+/* Its {tmp,new,cur}, made when missing (owned by relay-queue, 0700: only
+ * it writes there, the operator reads as root). */
+static int archive_maildir_make(const char *dir)
+{
+	static const char *const sub[] = { "tmp", "new", "cur" };
+	char p[PATH_MAX];
+
+	if ((mkdir(cf.archive_dir, 0700) < 0 && errno != EEXIST) ||
 	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
 		return -1;
 	for (size_t i = 0; i < sizeof sub / sizeof *sub; i++)
@@ -81,32 +85,40 @@ static int archive_maildir(const char *customer, char *dir, size_t n)
 	return 0;
 }
 
-/* The copy's file, named in j->atmp, its final name in j->anew. */
-static int archive_open(struct queue_job *j, const struct archive_conf *ac,
-			const char *customer, off_t *oldsize, int *reused)
+/* A maildir copy's tmp/ file; the folder is made the first time (an
+ * open per message, not five mkdirs). */
+static int archive_open_maildir(struct queue_job *j, const char *customer)
 {
 	char dir[PATH_MAX], sub[PATH_MAX], name[256];
-	int fd;
+	int fd, flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
 
-	*reused = 0;
-	if (ac->kind == ARCHIVE_ADDR) {
-		fd = queue_inject_open(j->aqid, sizeof j->aqid, j->atmp,
-				       sizeof j->atmp, oldsize, reused);
-		snprintf(j->anew, sizeof j->anew, "%s/new/%s", cf.queue_dir,
-			 j->aqid);
-		return fd;
-	}
-	if (archive_maildir(customer, dir, sizeof dir) < 0 ||
+	if (archive_folder(customer, dir, sizeof dir) < 0 ||
 	    archive_maildir_name(name, sizeof name, j->q.arrival, j->q.qid,
-				 cf.hostname) < 0)
-		return -1;
-	if (archive_path(sub, sizeof sub, dir, "tmp") < 0 ||
+				 cf.hostname) < 0 ||
+	    archive_path(sub, sizeof sub, dir, "tmp") < 0 ||
 	    archive_path(j->atmp, sizeof j->atmp, sub, name) < 0 ||
 	    archive_path(sub, sizeof sub, dir, "new") < 0 ||
 	    archive_path(j->anew, sizeof j->anew, sub, name) < 0)
 		return -1;
-	return open(j->atmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
+	fd = open(j->atmp, flags, 0600);
+	if (fd < 0 && errno == ENOENT && archive_maildir_make(dir) == 0)
+		fd = open(j->atmp, flags, 0600);
+	return fd;
+}
+
+/* The copy's file, named in j->atmp, its final name in j->anew. */
+static int archive_open(struct queue_job *j, const struct archive_conf *ac,
+			const char *customer, off_t *oldsize, int *reused)
+{
+	int fd;
+
+	*reused = 0;
+	if (ac->kind == ARCHIVE_FOLDER)
+		return archive_open_maildir(j, customer);
+	fd = queue_inject_open(j->aqid, sizeof j->aqid, j->atmp,
+			       sizeof j->atmp, oldsize, reused);
+	snprintf(j->anew, sizeof j->anew, "%s/new/%s", cf.queue_dir, j->aqid);
+	return fd;
 }
 
 /* To an address: the queue file's header in front of the report. */
