@@ -6,7 +6,10 @@
  * after DATA's final dot (smtp_txn.c: the 250 only once durable).  The
  * first problem refuses the chunk where it is seen and ends the
  * transaction; so does any other command that ends it (RSET, EHLO,
- * STARTTLS, DATA: smtp_session_reset_tx). */
+ * STARTTLS, DATA: smtp_session_reset_tx).  The whole message must come
+ * within data_timeout of its first chunk (smtp_bdat_wait): relay-queue
+ * gives the job data_timeout + 60 s, so it never drops one smtpd still
+ * feeds. */
 #include "smtp_txn.h"
 #include "smtp_cmd.h"
 #include "log.h"
@@ -14,13 +17,27 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct smtp_bdat {
 	struct smtp_queue_job job;
 	struct smtp_body body;
 	struct smtp_data_result r;
 	unsigned long long bytes;  /* in the chunks so far */
+	time_t until;              /* the message is complete by then */
 };
+
+long smtp_bdat_wait(const struct smtp_session *s, long per_read)
+{
+	long left;
+
+	if (!s->bdat)
+		return per_read;
+	left = (long)(s->bdat->until - time(NULL));
+	if (left < 0)
+		left = 0;
+	return left < per_read ? left : per_read;
+}
 
 /* Read the chunk's n bytes into b (NULL: read and dropped); 0, or -1
  * when the client went away or timed out (s->io.err). */
@@ -29,7 +46,7 @@ static int bdat_read(struct smtp_session *s, unsigned long long n,
 {
 	char buf[IO_BUFSZ];
 
-	smtp_session_timeout(s, cf.data_timeout);
+	smtp_session_timeout(s, smtp_bdat_wait(s, cf.data_timeout));
 	while (n) {
 		ssize_t got = io_read(&s->io, buf,
 				      n < sizeof buf ? (size_t)n : sizeof buf);
@@ -104,6 +121,7 @@ static int bdat_begin(struct smtp_session *s)
 		smtp_session_close421(s, "4.3.0", "Out of memory");
 		return -1;
 	}
+	b->until = time(NULL) + cf.data_timeout;
 	s->bdat = b;
 	return 0;
 }

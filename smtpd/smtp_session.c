@@ -108,7 +108,7 @@ int smtp_session_getline(struct smtp_session *s, size_t *len)
 		s->io.err = IO_ERR_TIMEOUT;
 		return read_failed(s);
 	}
-	smtp_session_timeout(s, cf.smtp_timeout);
+	smtp_session_timeout(s, smtp_bdat_wait(s, cf.smtp_timeout));
 	rc = io_getline(&s->io, s->line, (size_t)cf.line_max, len, &flags);
 	if (rc <= 0 || (flags & IO_PARTIAL))
 		return read_failed(s);

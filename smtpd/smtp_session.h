@@ -113,6 +113,9 @@ smtp_handler smtp_verb_helo, smtp_verb_ehlo, smtp_verb_rset, smtp_verb_noop,
     smtp_auth_cmd;
 /* Give up the BDAT message under way, if any (smtp_session_reset_tx). */
 void smtp_bdat_abort(struct smtp_session *s);
+/* per_read, cut to what is left of data_timeout for the BDAT message
+ * under way (none: per_read). */
+long smtp_bdat_wait(const struct smtp_session *s, long per_read);
 
 /* One session on the connected fds; returns an exit status.  May run
  * again in the same process (a pool worker): every per-session field is

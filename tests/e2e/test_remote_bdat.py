@@ -11,11 +11,11 @@ stuffing on BDAT), a bare LF from the queue file made CRLF as on DATA, n
 the exact size.  Without PIPELINING, BDAT follows the RCPT replies.  A
 bigger message, or a receiver without CHUNKING, gets DATA.  Jobs waiting
 on the connection: the next one's MAIL, RCPT, BDAT and message go in the
-write of the previous message's dot.  The reply to
-BDAT maps like the reply to the dot (4xx T, 5xx B); when every recipient
-was refused the chunk is still sent (pipelined) and the connection is
-reset (RSET) before the next message uses it.  The harness is
-test_remote.py's (relay-remote alone, jobs on its socket)."""
+write of the previous message's dot.  The reply to BDAT maps like the
+reply to the dot (4xx T, 5xx B); when every recipient was refused the
+chunk is still sent (pipelined) and the connection is reset (RSET)
+before the next message uses it.  The harness is test_remote.py's
+(relay-remote alone, jobs on its socket)."""
 import os
 import signal
 import sys

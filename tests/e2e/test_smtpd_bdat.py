@@ -12,7 +12,8 @@ consumed (the next command is answered as a command): BDAT without MAIL
 or RCPT, after a refused RCPT, past the size limit (552 5.3.4), a bare LF
 or CR (550 5.6.11), a line too long (550 5.5.2), DATA or RCPT after BDAT
 (503), BODY=BINARYMIME (not offered); a BDAT without a readable size
-ends the session (501)."""
+ends the session (501); a message not whole within data_timeout of its
+first chunk ends it too (421 4.4.2)."""
 import os
 import shutil
 import sys
@@ -25,6 +26,7 @@ from test_smtpd_protocol import make_tls, starttls  # noqa: E402
 
 FROM = b'sender@example.com'
 SIZE_MAX = 20000
+DATA_TIMEOUT = 4
 
 
 def session(inst):
@@ -249,13 +251,31 @@ def test_refusals(inst):
           inst.log_tail(10))
 
 
+def test_deadline(inst):
+    """A BDAT message must be whole within data_timeout of its first
+    chunk, however the client spaces its chunks (relay-queue gives the
+    job that long and a minute more)."""
+    before = queued(inst)
+    r, _ = session(inst)
+    mail(r)
+    check('deadline: first chunk 250', bdat(r, b'Subject: slow\r\n')[0] == 250)
+    t = time.time()
+    code, lines = r.reply()  # nothing sent: the relay speaks first
+    waited = time.time() - t
+    check('deadline: 421 4.4.2 after data_timeout (%.1f s)' % waited,
+          code == 421 and lines[0].startswith('4.4.2') and
+          DATA_TIMEOUT - 1 < waited < DATA_TIMEOUT + 5, repr((code, lines)))
+    r.close()
+    check('deadline: nothing queued', queued(inst) == before)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix='relaybox-bdat-')
     os.chmod(tmp, 0o755)
     try:
         cert, key = make_tls(tmp)
         conf = {'message_size_max': SIZE_MAX, 'tls_cert': cert,
-                'tls_key': key}
+                'tls_key': key, 'data_timeout': DATA_TIMEOUT}
         with Sink() as sink, Instance(conf_overrides=conf, sink=sink) as inst:
             test_ehlo(inst)
             test_exact(inst, sink)
@@ -263,6 +283,7 @@ def main():
             test_tls(inst, sink)
             test_sequence(inst)
             test_refusals(inst)
+            test_deadline(inst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
