@@ -13,7 +13,9 @@ MX the policy does not list -> deferred, the receiver got nothing;
 testing with a wrong certificate -> sent, and the log says what would
 have failed; none -> sent, nothing logged; the policy is cached in
 DIR/mta-sts/ and used when the policy server is gone; a new TXT id makes
-it fetched again.
+it fetched again; a fetch that fails or a policy that does not parse is
+no policy (sent as usual, logged); no record, no fetch; a cached policy
+past its max_age is not used.
 DANE (dnssec = trust_ad): DANE-EE 3 1 1 matching a self-signed
 certificate -> sent (tls= says dane); a TLSA record that does not match
 -> deferred; DANE-TA 2 1 1 -> sent; no TLSA -> the route's usual TLS; a
@@ -42,7 +44,8 @@ GOOD_NAMES = ["mx.enf.test", "mx.enfplain.test", "other.host.test", "mx.tst.test
               "mx.none.test", "mx.dta.test", "mx.dnone.test", "mx.dinsec.test", "mx.daddr.test",
               "mx.cache.test", "mta-sts.enf.test", "mta-sts.enfbad.test",
               "mta-sts.enfplain.test", "mta-sts.enfmx.test", "mta-sts.tst.test",
-              "mta-sts.none.test", "mta-sts.both.test", "mta-sts.cache.test"]
+              "mta-sts.none.test", "mta-sts.both.test", "mta-sts.cache.test",
+              "mta-sts.fetchfail.test", "mta-sts.badpol.test", "mta-sts.short.test"]
 
 
 def openssl(d, *args):
@@ -142,6 +145,10 @@ def zone(port, ee_hash, ca_hash, web):
     mx("tst.test", "mx.tst.test", "3", sts_id="t1")
     mx("none.test", "mx.none.test", "3", sts_id="n1")
     mx("cache.test", "mx.cache.test", "3", sts_id="c1")
+    mx("fetchfail.test", "mx.fetchfail.test", "3", sts_id="f1")
+    mx("badpol.test", "mx.badpol.test", "3", sts_id="b1")
+    mx("short.test", "mx.short.test", "3", sts_id="s1")
+    mx("nosts.test", "mx.nosts.test", "3")
     mx("dee.test", "mx.dee.test", "5", ad=True, tlsa=["3 1 1 " + ee_hash])
     mx("dbad.test", "mx.dbad.test", "5", ad=True, tlsa=["3 1 1 " + "00" * 32])
     mx("dta.test", "mx.dta.test", "6", ad=True, tlsa=["2 1 1 " + ca_hash])
@@ -163,6 +170,8 @@ POLICIES.update({
     "none.test": policy("none"),
     "cache.test": policy("enforce", "mx.cache.test"),
     "both.test": policy("enforce", "mx.both.test"),
+    "badpol.test": policy("strict", "mx.badpol.test"),
+    "short.test": policy("enforce", "mx.short.test", max_age=1),
 })
 
 
@@ -217,6 +226,29 @@ def test_sts_cache(inst, sinks):
     r, res, n = send(inst, sinks, "cache.test", "3")
     check("sts cache: a new id is fetched again (now testing: sent)",
           res[0] == "D" and n == 1 and FETCHES.count("cache.test") == 2, "%r %r" % (r, FETCHES))
+
+
+def test_sts_fetch(inst, sinks):
+    """No usable policy: sent as usual (RFC 8461 fails open without
+    one), logged; a cached policy past its max_age is not used."""
+    r, res, n = send(inst, sinks, "fetchfail.test", "3")
+    check("sts: policy fetch fails (404), none cached: sent as usual",
+          res[0] == "D" and n == 1 and "domain=fetchfail.test policy fetch failed: "
+          in inst.logtext(), "%r" % (r,))
+    r, res, n = send(inst, sinks, "badpol.test", "3")
+    check("sts: a policy that does not parse strictly is none: sent, logged",
+          res[0] == "D" and n == 1 and "unknown mode" in inst.logtext(), "%r" % (r,))
+    n0 = len(FETCHES)
+    r, res, n = send(inst, sinks, "nosts.test", "3")
+    check("sts: no _mta-sts record: no fetch, sent", res[0] == "D" and n == 1 and
+          len(FETCHES) == n0, "%r %r" % (r, FETCHES[n0:]))
+    r, res, n = send(inst, sinks, "short.test", "3")
+    check("sts: max_age 1 policy enforced at first", res[0] == "T" and n == 0, "%r" % (r,))
+    POLICIES.pop("short.test")
+    h.time.sleep(2.2)
+    r, res, n = send(inst, sinks, "short.test", "3")
+    check("sts: past its max_age the cached policy is not used (refetch fails: sent)",
+          res[0] == "D" and n == 1 and FETCHES.count("short.test") == 2, "%r %r" % (r, FETCHES))
 
 
 def test_dane(inst, sinks):
@@ -275,6 +307,7 @@ def run_all(d, web, ctls, sinks_by_port):
         sinks = sinks_by_port(inst.smtp_port)
         test_sts(inst, sinks)
         test_sts_cache(inst, sinks)
+        test_sts_fetch(inst, sinks)
         test_dane(inst, sinks)
         if h.FAILS:
             print(inst.logtext()[-4000:])
