@@ -6,11 +6,14 @@
  * per (domain, policy, result, mx, ip), and for each policy domain the
  * JSON report goes to the mailto: addresses of its _smtp._tls TXT
  * record (rua=), injected through relay-queue like a bounce, from <>,
- * so the relay itself delivers it.  https: rua are not used yet.  The
+ * so the relay itself delivers it.  A period a crash left renamed but
+ * not reported is reported at the next start.  https: rua are not used
+ * yet.  The
  * TXT lookups are made in the scheduler's loop, once a period per
  * domain: a slow resolver delays the other work of that one wake-up. */
 #include "send.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -242,6 +245,28 @@ static void rpt_file(const char *path, long long start, long long end)
 	unlink(path);
 }
 
+/* Periods a crash left behind (records.<start>): reported at start. */
+static void rpt_leftovers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4600];
+
+	while (d && (e = readdir(d))) {
+		char *end;
+		long long start;
+		if (strncmp(e->d_name, "records.", 8) != 0)
+			continue;
+		start = strtoll(e->d_name + 8, &end, 10);
+		if (end == e->d_name + 8 || *end || start < 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		rpt_file(path, start, start + cf.tls_rpt_period);
+	}
+	if (d)
+		closedir(d);
+}
+
 void send_tlsrpt_tick(long long now)
 {
 	static long long next;
@@ -250,8 +275,11 @@ void send_tlsrpt_tick(long long now)
 
 	if (!cf.tls_rpt)
 		return;
-	if (!next)
+	snprintf(path, sizeof path, "%s/%s", cf.dir, TLSRPT_DIR);
+	if (!next) {
 		next = (now / cf.tls_rpt_period + 1) * cf.tls_rpt_period;
+		rpt_leftovers(path);
+	}
 	if (now < next)
 		return;
 	start = next - cf.tls_rpt_period;

@@ -9,13 +9,15 @@ certificate-host-mismatch).  Both domains publish
 "v=TLSRPTv1; rua=mailto:rpt@reports.test"; the reports, delivered by the
 relay itself to reports.test's MX, must be multipart/report;
 report-type=tlsrpt with an application/tlsrpt+json part that Python's
-email and json packages read, with those counts.  With tls_rpt = no the
+email and json packages read, with those counts.  A period left behind
+by a crash (tlsrpt/records.<start>) is reported when relay-send starts.  With tls_rpt = no the
 same run gets no report (run with TLSRPT_OFF=1 to see the checks fail).
 """
 import email
 import email.policy
 import json
 import os
+import pwd
 import signal
 import sys
 import time
@@ -72,12 +74,27 @@ def totals(reps):
     return t
 
 
+def leftover(inst):
+    """A period a crash left renamed but not reported (records.<start>):
+    relay-send reports it when it starts."""
+    d = inst.path("tlsrpt")
+    os.makedirs(d, mode=0o700)
+    with open(os.path.join(d, "records.86400"), "w") as f:
+        f.write("tst.test sts certificate-expired mx.tst.test 127.0.18.3\n")
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("relaysend")
+        for p in (d, os.path.join(d, "records.86400")):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+
+
 def run(d, web, sinks, dns):
     conf = {"resolver": "127.0.0.1:%d" % dns.port, "smtp_port": sinks["port"],
             "tls_ca": os.path.join(d, "ca.pem"), "mta_sts_port": web.server_address[1],
             "mta_sts_timeout": 5, "tls_rpt": "no" if os.environ.get("TLSRPT_OFF") else "yes",
             "tls_rpt_period": 2}
-    with harness.Instance(conf) as inst:
+    inst = harness.Instance(conf).prepare()
+    leftover(inst)
+    with inst:
         for dom in ("enf.test", "tst.test"):
             with harness.smtp_session(inst.port) as s:
                 s.sendmail("sender@example.com", ["u@" + dom],
@@ -91,9 +108,17 @@ def run(d, web, sinks, dns):
         h.check("a report per policy domain reached its rua", want <= set(t), "%r" % (t,))
         h.check("enf.test: one successful session",
                 t.get(("enf.test", "sts"), [0, 0])[:2] == [1, 0], "%r" % (t,))
-        h.check("tst.test: one certificate-host-mismatch",
-                t.get(("tst.test", "sts"), [0, 0, {}])[1:] == [1, {"certificate-host-mismatch": 1}],
-                "%r" % (t,))
+        harness.wait_until(lambda: totals(reports(sinks["4"])).get(("tst.test", "sts"), [0, 0])[1] >= 2,
+                           60)
+        reps = reports(sinks["4"])
+        t = totals(reps)
+        h.check("tst.test: one certificate-host-mismatch, and the leftover period's "
+                "certificate-expired",
+                t.get(("tst.test", "sts"), [0, 0, {}])[1:] ==
+                [2, {"certificate-host-mismatch": 1, "certificate-expired": 1}], "%r" % (t,))
+        h.check("the leftover period's report has its own date range",
+                any(r["date-range"]["start-datetime"] == "1970-01-02T00:00:00Z" for _, r in reps),
+                "%r" % ([r["date-range"] for _, r in reps],))
         if reps:
             msg, r = reps[0]
             h.check("report headers (RFC 8460 5.3)",
