@@ -41,7 +41,8 @@ import bench_tls  # noqa: E402
 # the programs a relaybox instance needs, copied from --bin at the start so
 # that a rebuild of bin/ by someone else cannot change a running bench
 PROGRAMS = ("relay-master", "relay-listen", "relay-smtpd", "relay-policy",
-            "relay-queue", "relay-send", "relay-remote", "relayctl",
+            "relay-queue", "relay-send", "relay-remote", "relay-metrics",
+            "relayctl",
             "makecdb", "tls-source")
 
 
@@ -193,6 +194,10 @@ SCENARIOS = {
     "rate": ("end-to-end, relaybox rate accounting on vs off", 20000,
              lambda r, s, n, c: scenario_end_to_end(r, s, n),
              "rate", False),
+    "metrics": ("end-to-end, relay-metrics scraped every second vs not "
+                "running", 20000,
+                lambda r, s, n, c: scenario_end_to_end(r, s, n),
+                "metrics", False),
     "accept-store": ("accept, relaybox rate_store = local vs redis (one "
                      "redis-server on loopback)", 20000,
                      lambda r, s, n, c: scenario_accept(r, s, n, False),
@@ -224,6 +229,9 @@ def relays_for(kind, ctx):
     if kind == "rate":
         return {"rate-on": lambda p: inst.Relaybox(w, b, p),
                 "rate-off": lambda p: inst.Relaybox(w, b, p, rate=False)}
+    if kind == "metrics":
+        return {"metrics-on": lambda p: inst.Relaybox(w, b, p, scraped=True),
+                "metrics-off": lambda p: inst.Relaybox(w, b, p)}
     if kind == "store":
         if not ctx.get("redis"):
             ctx["redis"] = bench_redis().start()
@@ -297,9 +305,12 @@ def run_scenario(key, ctx, runs, scale):
                         sink.wait_for(n, timeout=bounded(n))
                 peaks[name] = max(peaks[name], pss.peak)
                 results[name].append(rate)
-                print("  %-12s run %d: %s" % (name, i + 1, (
+                scr = getattr(relay, "scraper", None)
+                print("  %-12s run %d: %s%s" % (name, i + 1, (
                     "p50 %.2f s, p99 %.2f s" % rate if kind == "fair"
-                    else "%8.1f msg/s" % rate)), flush=True)
+                    else "%8.1f msg/s" % rate),
+                    " (%d scrapes answered)" % scr.ok if scr else ""),
+                    flush=True)
             except RuntimeError as e:
                 raise RuntimeError("%s, %s run %d: %s" % (key, name, i + 1, e))
             finally:
@@ -337,8 +348,8 @@ def table_rows(rows):
                 out.append((name, n, res[name], pf_acc[0], peaks[name],
                             pf_acc[1]))
             continue
-        if key == "rate":
-            for name in ("rate-on", "rate-off"):
+        if key in ("rate", "metrics"):
+            for name in (key + "-on", key + "-off"):
                 out.append((name, n, res[name], pf_e2e[0], peaks[name],
                             pf_e2e[1]))
             continue
@@ -356,15 +367,17 @@ def format_table(rows, serial, par):
         lines.append("%-13s %6d %18s %18s %6s %7.1f %7s %6s" % (
             key, n, fmt(rb), fmt(pf), ratio(*med), rbk / 1024,
             "%.1f" % (pfk / 1024) if pfk else "-", ratio(rbk, pfk)))
+    what = {"rate": "rate accounting",
+            "metrics": "relay-metrics scraped every second"}
     for key, title, n, res, peaks in rows:
-        if key == "rate" and res["rate-on"] and res["rate-off"]:
-            on, off = (statistics.median(res[k]) for k in ("rate-on",
-                                                            "rate-off"))
-            overlap = (min(res["rate-on"]) <= max(res["rate-off"]) and
-                       min(res["rate-off"]) <= max(res["rate-on"]))
-            lines.append("rate accounting costs %.1f%% of end-to-end "
+        on_k, off_k = key + "-on", key + "-off"
+        if key in what and res[on_k] and res[off_k]:
+            on, off = (statistics.median(res[k]) for k in (on_k, off_k))
+            overlap = (min(res[on_k]) <= max(res[off_k]) and
+                       min(res[off_k]) <= max(res[on_k]))
+            lines.append("%s costs %.1f%% of end-to-end "
                          "throughput (on %.0f, off %.0f msg/s, same runs%s)"
-                         % (100 * (1 - on / off), on, off,
+                         % (what[key], 100 * (1 - on / off), on, off,
                             "; the ranges overlap: within the noise"
                             if overlap else ""))
     for key, title, n, res, peaks in rows:
@@ -380,7 +393,8 @@ def format_table(rows, serial, par):
     lines.append("msg/s: median (min-max) of the runs; ratio = relaybox / "
                  "postfix medians; MiB = peak PSS over all processes of "
                  "the instance; mem = rb / pf")
-    lines.append("rate-on/rate-off: postfix column = its end-to-end figure; "
+    lines.append("rate-on/off, metrics-on/off: postfix column = its "
+                 "end-to-end figure; "
                  "store-local/store-redis: its accept figure")
     lines.append("disk fsync bound (4 KiB write+fsync+rename): %.0f/s serial,"
                  " %.0f/s with 20 in parallel" % (serial, par))

@@ -21,7 +21,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+import urllib.request
 
 LIVE = set()  # instances started and not yet stopped
 
@@ -333,10 +335,39 @@ RELAYBOX_RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                               "bench.rules")
 
 
+class Scraper:
+    """GET /metrics once a second, as Prometheus would, until stop();
+    counts the scrapes that answered 200."""
+
+    def __init__(self, port):
+        self.url = "http://127.0.0.1:%d/metrics" % port
+        self.ok = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.done.wait(1.0):
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as r:
+                    r.read()
+                    self.ok += r.status == 200
+            except OSError:
+                pass
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(10)
+
+
 class Relaybox:
     def __init__(self, workdir, bindir, sink_port, rate=True, tls=None,
-                 dkim=None, store=None, archive=None, extra=("", "")):
+                 dkim=None, store=None, archive=None, extra=("", ""),
+                 scraped=False):
         self.dkim = dkim  # (bench_dkim.DkimKeys, alg): relay-queue signs
+        # relay-metrics running and its /metrics fetched every second
+        self.scraped = scraped
+        self.scraper = None
         self.extra = extra  # (relay.conf, relay.rules) lines (bench_fair)
         self.store = store  # a RedisServer: rate_store = redis://...
         self.archive_sink = archive  # a Sink: the customer's archive=
@@ -352,6 +383,9 @@ class Relaybox:
         conf = RELAYBOX_CONF.format(port=self.port, sink=self.sink_port)
         if not self.rate:
             conf += "rate_accounting = no\n"
+        if self.scraped:
+            self.metrics_port = free_port()
+            conf += "metrics_listen = 127.0.0.1:%d\n" % self.metrics_port
         if self.store:
             conf += "rate_store = %s\nrate_store_prefix = b%d:\n" % (
                 self.store.url(0), self.port)
@@ -417,6 +451,8 @@ class Relaybox:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         self.wait_ready(30)
+        if self.scraped:
+            self.scraper = Scraper(self.metrics_port)
 
     def log_tail(self, n=15):
         try:
@@ -452,6 +488,9 @@ class Relaybox:
 
     def stop(self):
         LIVE.discard(self)
+        if self.scraper:
+            self.scraper.stop()
+            self.scraper = None
         if self.proc:
             stop_group(self.proc, 15)
             self.proc = None

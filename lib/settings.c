@@ -75,7 +75,7 @@ static const struct cfg_item settings_table[] = {
 	S(user_queue, "relayqueue"), S(user_send, "relaysend"),
 	S(user_remote, "relayremote"), S(group_queue, "relayq"),
 	S(user_metrics, "relaymetrics"),
-	S(metrics_listen, ""), S(metrics_passwd, ""),
+	S(metrics_listen, ""), S(metrics_passwd, ""), B(metrics_tls, "no"),
 	I(metrics_top, 10, 1, 1000),
 	I(metrics_alert_defer, 3600, 1, 31536000),
 	I(metrics_alert_queue, 14400, 1, 31536000),

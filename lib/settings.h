@@ -64,6 +64,7 @@ struct settings {
 	char *user_metrics;     /* relay-metrics; its group reads metrics/ */
 	/* relay-metrics (man/relay-metrics.8): "" = not started */
 	char *metrics_listen, *metrics_passwd;
+	int metrics_tls;        /* HTTPS on loopback too */
 	long metrics_top, metrics_alert_defer, metrics_alert_queue;
 	/* no = relay-policy neither checks nor counts rate limits (the
 	 * benchmark's "service features off"; the rules still decide) */

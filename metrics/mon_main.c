@@ -3,7 +3,8 @@
  * serves until SIGTERM.  An address other than loopback is refused
  * unless both credentials (metrics_passwd) and the relay's certificate
  * (relay-master's TLS store, tls_cert/tls_key) are there: the pages show
- * who sends what, and a password must not cross a network in clear. */
+ * who sends what, and a password must not cross a network in clear.
+ * metrics_tls = yes serves HTTPS on loopback too. */
 #include "mon.h"
 #include "mon_http.h"
 #include "exitcodes.h"
@@ -61,13 +62,43 @@ static void tls_pem(char **cert, char **key)
 		log_warn("no TLS for the metrics pages: %s", err);
 }
 
+/* Credentials, and TLS when the address is not loopback or
+ * metrics_tls says so; exits when an address other than loopback would
+ * be served without both. */
+static void access_setup(const struct sockaddr_storage *ss,
+			 struct mon_creds *cr, char **cert, char **key)
+{
+	char err[1024];
+
+	if (*cf.metrics_passwd &&
+	    mon_creds_load(cf.metrics_passwd, cr, err, sizeof err) < 0)
+		log_fatal(EXIT_PERM, "metrics_passwd: %s", err);
+	if (is_loopback(ss) && !cf.metrics_tls) {
+		if (getenv(TLS_STORE_ENV)) {
+			close(TLS_STORE_FD); /* the key is not needed here */
+			unsetenv(TLS_STORE_ENV);
+		}
+	} else {
+		tls_pem(cert, key);
+		if (cf.metrics_tls && !*cert)
+			log_fatal(EXIT_PERM, "metrics_tls: no certificate "
+				  "(tls_cert, tls_key)");
+	}
+	if (!is_loopback(ss)) {
+		if (!cr->n || !*cert)
+			log_fatal(EXIT_PERM, "metrics_listen %s is not loopback: "
+				  "refused without credentials (metrics_passwd) "
+				  "and TLS (tls_cert, tls_key)", cf.metrics_listen);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct mon_creds cr;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *dir = settings_default_dir();
-	char *cert = NULL, *key = NULL, err[1024];
+	char *cert = NULL, *key = NULL;
 	sigset_t set;
 	struct timespec step = { 10, 0 };
 	void *d;
@@ -85,19 +116,7 @@ int main(int argc, char **argv)
 	if (listen_addr_parse(cf.metrics_listen, &ss, &len) < 0)
 		log_fatal(EXIT_PERM, "metrics_listen: not ip:port: %s",
 			  cf.metrics_listen);
-	if (*cf.metrics_passwd &&
-	    mon_creds_load(cf.metrics_passwd, &cr, err, sizeof err) < 0)
-		log_fatal(EXIT_PERM, "metrics_passwd: %s", err);
-	if (is_loopback(&ss) && getenv(TLS_STORE_ENV)) {
-		close(TLS_STORE_FD); /* the key is not needed here */
-		unsetenv(TLS_STORE_ENV);
-	} else if (!is_loopback(&ss)) {
-		tls_pem(&cert, &key);
-		if (!cr.n || !cert)
-			log_fatal(EXIT_PERM, "metrics_listen %s is not loopback: "
-				  "refused without credentials (metrics_passwd) "
-				  "and TLS (tls_cert, tls_key)", cf.metrics_listen);
-	}
+	access_setup(&ss, &cr, &cert, &key);
 	fd = bind_listen(&ss, len);
 	privs_drop(cf.user_metrics, NULL);
 	sigemptyset(&set);

@@ -8,7 +8,10 @@
 - conf/relay-alerts.yml passes `promtool check rules`;
 - a non-loopback metrics_listen without credentials and TLS is refused
   (relay-metrics exits 100 and says why), and with credentials a request
-  without them or with a wrong password gets 401, the right one 200.
+  without them or with a wrong password gets 401, the right one 200;
+- metrics_tls = yes: HTTPS with the relay's certificate, which relay-master
+  hands over in its TLS store (verified against the test CA), and the
+  password checked inside it.
 """
 import base64
 import os
@@ -21,6 +24,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from certs import TestCerts  # noqa: E402
 from harness import (BIN, Instance, Sink, check, finish,  # noqa: E402
                      free_port, smtp_session, wait_until)
 
@@ -35,14 +39,14 @@ ip one lo 127.0.0.1/32
 N, K, M = 5, 2, 3
 
 
-def get(url, auth=None, timeout=10):
+def get(url, auth=None, timeout=10, ctx=None):
     """(status, body) of a GET."""
     req = urllib.request.Request(url)
     if auth:
         req.add_header('Authorization', 'Basic ' +
                        base64.b64encode(auth.encode()).decode())
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors='replace')
@@ -153,6 +157,38 @@ def test_rules():
           p.returncode == 0, p.stdout + p.stderr)
 
 
+def passwd_file(path):
+    h = subprocess.run([os.path.join(BIN, 'relayctl'), 'passwd'],
+                       input='secret\n', capture_output=True, text=True,
+                       timeout=60).stdout.strip()
+    with open(path, 'w') as f:
+        f.write('# relay-metrics users\nops:%s\n' % h)
+    os.chmod(path, 0o600)
+
+
+def test_tls():
+    port = free_port()
+    with TestCerts(names=['relaybox.test'], ips=['127.0.0.1']) as c:
+        pw = os.path.join(c.dir, 'metrics.passwd')
+        passwd_file(pw)
+        conf = dict(c.conf(), metrics_listen='127.0.0.1:%d' % port,
+                    metrics_tls='yes', metrics_passwd=pw)
+        with Instance(rules_text=RULES, conf_overrides=conf) as inst:
+            url = 'https://127.0.0.1:%d/metrics' % port
+            ctx = c.client_context()
+            up = wait_until(lambda: get(url, timeout=2, ctx=ctx)[0] != 0, 20)
+            check('tls: serves HTTPS with the relay certificate', up,
+                  get(url, timeout=2, ctx=ctx)[1] + inst.log_tail())
+            s, _ = get(url, 'ops:wrong', ctx=ctx)
+            check('tls: wrong password: 401', s == 401, '%d' % s)
+            s, body = get(url, 'ops:secret', ctx=ctx)
+            check('tls: right password: 200 and the metrics',
+                  s == 200 and 'relay_daemon_up' in body, '%d' % s)
+            s, _ = get('http://127.0.0.1:%d/metrics' % port, 'ops:secret',
+                       timeout=3)
+            check('tls: plain HTTP gets nothing', s != 200, '%d' % s)
+
+
 def run_metrics(inst, listen, extra=''):
     with open(inst.path('relay.conf'), 'a') as f:
         f.write('metrics_listen = %s\n%s' % (listen, extra))
@@ -177,11 +213,7 @@ def test_access():
         check('access: nothing listens', get('http://127.0.0.1:%d/' %
                                              port, timeout=2)[0] == 0)
         pw = inst.path('metrics.passwd')
-        h = subprocess.run([os.path.join(BIN, 'relayctl'), 'passwd'],
-                           input='secret\n', capture_output=True, text=True,
-                           timeout=60).stdout.strip()
-        with open(pw, 'w') as f:
-            f.write('# relay-metrics users\nops:%s\n' % h)
+        passwd_file(pw)
         p = run_metrics(inst, '127.0.0.1:%d' % port,
                         'metrics_passwd = %s\n' % pw)
         try:
@@ -210,5 +242,6 @@ def test_access():
 if __name__ == '__main__':
     test_rules()
     test_access()
+    test_tls()
     test_counts()
     finish()
