@@ -64,6 +64,24 @@ int rstore_append(struct rstore *r, int argc, const char **argv,
  * closed, the reason kept for rstore_error). */
 int rstore_exec(struct rstore *r, struct redisReply **rep, int n);
 void rstore_replies_free(struct redisReply **rep, int n);
+
+/* Commands whose answer nobody waits for (a commit, a release): sent at
+ * once, their replies read before the next exchange's (or by
+ * rstore_drain), each handed to done(tag, reply) in order; reply NULL
+ * when it was lost (Redis gone: the command may or may not have run).
+ * done must not call into r; r frees the reply after it. */
+typedef void (*rstore_done_fn)(void *tag, struct redisReply *rep);
+void rstore_set_done(struct rstore *r, rstore_done_fn done);
+/* Send what was appended without waiting: 0, or -1 (not sent; done is
+ * not called for tag). */
+int rstore_send(struct rstore *r, void *tag);
+/* Read the replies of what was sent without waiting, up to the timeout;
+ * 0, or -1 (the rest lost).  Commands in flight: rstore_inflight. */
+int rstore_drain(struct rstore *r);
+size_t rstore_inflight(const struct rstore *r);
+/* Which connection is up (a number that changes at each connect), 0 for
+ * none: what a script loaded on it is good for. */
+unsigned long rstore_conn_id(const struct rstore *r);
 /* The last failure ("connect 127.0.0.1:6379: Connection refused"). */
 const char *rstore_error(const struct rstore *r);
 /* 1 while connected and the last exchange worked. */

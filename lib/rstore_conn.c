@@ -55,6 +55,63 @@ struct rstore *rstore_new(const struct rstore_addr *a, const char *user,
 	return r;
 }
 
+/* The commands in flight are lost with the connection. */
+static void fly_fail(struct rstore *r)
+{
+	while (r->nfly) {
+		void *tag = r->fly[r->fly_head];
+		r->fly_head = (r->fly_head + 1) % r->capfly;
+		r->nfly--;
+		if (r->done)
+			r->done(tag, NULL);
+	}
+	r->fly_head = 0;
+}
+
+int rsi_fly_push(struct rstore *r, void *tag)
+{
+	if (r->nfly == r->capfly) {
+		size_t cap = r->capfly ? r->capfly * 2 : 64;
+		void **p = malloc(cap * sizeof *p);
+		if (!p)
+			return -1;
+		for (size_t i = 0; i < r->nfly; i++)
+			p[i] = r->fly[(r->fly_head + i) % r->capfly];
+		free(r->fly);
+		r->fly = p;
+		r->fly_head = 0;
+		r->capfly = cap;
+	}
+	r->fly[(r->fly_head + r->nfly++) % r->capfly] = tag;
+	return 0;
+}
+
+void rstore_set_done(struct rstore *r, rstore_done_fn done)
+{
+	r->done = done;
+}
+
+size_t rstore_inflight(const struct rstore *r)
+{
+	return r->nfly;
+}
+
+/* A reply for the oldest command in flight, or for the caller (0). */
+static int fly_take(struct rstore *r, redisReply *reply)
+{
+	void *tag;
+
+	if (!r->nfly)
+		return 0;
+	tag = r->fly[r->fly_head];
+	r->fly_head = (r->fly_head + 1) % r->capfly;
+	r->nfly--;
+	if (r->done)
+		r->done(tag, reply);
+	freeReplyObject(reply);
+	return 1;
+}
+
 void rsi_conn_close(struct rstore *r)
 {
 	if (r->fd >= 0) {
@@ -67,6 +124,7 @@ void rsi_conn_close(struct rstore *r)
 	if (r->rd)
 		redisReaderFree(r->rd);
 	r->rd = NULL;
+	fly_fail(r);
 }
 
 void rstore_free(struct rstore *r)
@@ -77,6 +135,7 @@ void rstore_free(struct rstore *r)
 	if (r->ctx)
 		SSL_CTX_free(r->ctx);
 	free(r->out);
+	free(r->fly);
 	explicit_bzero(r->pass, sizeof r->pass);
 	free(r);
 }
@@ -214,7 +273,8 @@ int rstore_append(struct rstore *r, int argc, const char **argv,
 	return rc;
 }
 
-/* Send buf, then read n replies, all before the deadline. */
+/* Send buf, then read the replies of what is in flight (handed to
+ * done) and n replies into rep, all before the deadline. */
 int rsi_xfer(struct rstore *r, const char *buf, size_t len,
 		redisReply **rep, int n)
 {
@@ -232,7 +292,7 @@ int rsi_xfer(struct rstore *r, const char *buf, size_t len,
 			errno = 0;
 		return rsi_fail(r, "send to Redis%s: %s", "");
 	}
-	while (i < n) {
+	while (i < n || r->nfly) {
 		void *reply = NULL;
 		ssize_t k;
 
@@ -243,7 +303,8 @@ int rsi_xfer(struct rstore *r, const char *buf, size_t len,
 			break;
 		}
 		if (reply) {
-			rep[i++] = reply;
+			if (!fly_take(r, reply))
+				rep[i++] = reply;
 			continue;
 		}
 		if (rsi_expired(r) || got > REPLY_MAX) {
@@ -264,7 +325,7 @@ int rsi_xfer(struct rstore *r, const char *buf, size_t len,
 		got += (size_t)k;
 		redisReaderFeed(r->rd, in, (size_t)k);
 	}
-	if (i == n)
+	if (i == n && !r->nfly)
 		return 0;
 	rstore_replies_free(rep, i);
 	return -1;

@@ -24,6 +24,13 @@ struct rstore {
 	char *out;            /* appended commands */
 	size_t outlen, outcap;
 	int nout;
+	/* tags of commands sent without waiting (rstore_send), oldest
+	 * first; their replies are read before any later one's */
+	void **fly;
+	size_t fly_head, nfly, capfly;
+	rstore_done_fn done;
+	unsigned long serial;  /* connections made */
+	unsigned long loaded[8]; /* the connection each script ran on */
 	long deadline, retry_at;
 	int broken;           /* the last xfer found the connection closed
 				 before any reply */
@@ -43,6 +50,8 @@ void rsi_conn_close(struct rstore *r);
 /* send buf, read n replies into rep, before the deadline */
 int rsi_xfer(struct rstore *r, const char *buf, size_t len, redisReply **rep,
 	 int n);
+/* a command sent without waiting: its tag, to be answered in order */
+int rsi_fly_push(struct rstore *r, void *tag);
 /* a reply reader whose objects are bounded as they are announced */
 redisReader *rsi_reader_new(void);
 /* one command, one reply */

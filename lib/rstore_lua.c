@@ -21,6 +21,7 @@
  * counters"): 1441 one-minute buckets, 600 one-second buckets.  Time is
  * the Redis server's (TIME), so boxes with skewed clocks share one. */
 #include "rstore_lua.h"
+#include "rstore_int.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
@@ -173,6 +174,7 @@ static struct rstore_script scripts[RSTORE_SCRIPTS] = {
 	[RSTORE_RELEASE] = { lua_release, "" },
 	[RSTORE_STATS] = { lua_stats, "" },
 };
+_Static_assert(RSTORE_SCRIPTS <= 8, "struct rstore's loaded[]");
 
 const struct rstore_script *rstore_script(enum rstore_script_id id)
 {
@@ -211,6 +213,20 @@ int rstore_script_append(struct rstore *r, enum rstore_script_id id,
 	return rc;
 }
 
+int rstore_script_append_nowait(struct rstore *r, enum rstore_script_id id,
+				int nkeys, const char *const *keys, int nargs,
+				const char *const *args)
+{
+	unsigned long conn = rstore_conn_id(r);
+	int eval = !conn || r->loaded[id] != conn;
+
+	if (rstore_script_append(r, id, eval, nkeys, keys, nargs, args) < 0)
+		return -1;
+	if (conn)
+		r->loaded[id] = conn; /* sent on it now, EVAL or known */
+	return 0;
+}
+
 static int noscript(const redisReply *rep)
 {
 	return rep->type == REDIS_REPLY_ERROR &&
@@ -226,8 +242,10 @@ int rstore_script_run(struct rstore *r, enum rstore_script_id id,
 					 args) < 0 ||
 		    rstore_exec(r, out, 1) < 0)
 			return -1;
-		if (!noscript(*out))
+		if (!noscript(*out)) {
+			r->loaded[id] = rstore_conn_id(r);
 			return 0;
+		}
 		freeReplyObject(*out);
 		*out = NULL;
 	}

@@ -34,6 +34,12 @@ void rstore_keys(char k[RK_N][RSTORE_KEY_MAX], const char *prefix,
 int rstore_script_append(struct rstore *r, enum rstore_script_id id,
 			 int eval, int nkeys, const char *const *keys,
 			 int nargs, const char *const *args);
+/* Append the script for rstore_send, whose reply nobody waits for:
+ * EVALSHA once this connection ran it, else EVAL (so that no NOSCRIPT
+ * can come back to nobody). */
+int rstore_script_append_nowait(struct rstore *r, enum rstore_script_id id,
+				int nkeys, const char *const *keys, int nargs,
+				const char *const *args);
 /* Run one script and get its reply: EVALSHA, and when Redis does not
  * know it (restarted, flushed) EVAL once.  0 (reply in *out, which may
  * be a Redis error reply), -1 when Redis did not answer. */

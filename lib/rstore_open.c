@@ -134,6 +134,7 @@ static int open_sentinel(struct rstore *r)
 
 static int conn_open(struct rstore *r)
 {
+	r->serial++;
 	if (r->a.kind == RSTORE_SENTINEL)
 		return open_sentinel(r);
 	if (open_at(r, r->a.host[0], r->a.port[0]) < 0)
@@ -180,6 +181,51 @@ int rstore_exec(struct rstore *r, redisReply **rep, int n)
 	r->up = 1;
 	r->retry_at = 0;
 	return 0;
+}
+
+int rstore_send(struct rstore *r, void *tag)
+{
+	char *buf = r->out;
+	size_t len = r->outlen;
+	int rc = -1;
+
+	r->out = NULL;
+	r->outlen = r->outcap = 0;
+	r->nout = 0;
+	r->deadline = rsi_now_ms() + r->timeout_ms;
+	if (r->fd >= 0 || (rsi_now_ms() >= r->retry_at && conn_open(r) == 0)) {
+		r->io.timeout_ms = rsi_left_ms(r);
+		if (io_put(&r->io, buf, len) == 0 && io_flush(&r->io) == 0 &&
+		    rsi_fly_push(r, tag) == 0)
+			rc = 0;
+		else
+			rsi_fail(r, "send to Redis%s: %s", "");
+	}
+	free(buf);
+	if (rc < 0) {
+		r->io.out_len = 0;
+		rsi_conn_close(r);
+		if (!r->retry_at || rsi_now_ms() >= r->retry_at)
+			r->retry_at = rsi_now_ms() + RETRY_MS;
+	}
+	return rc;
+}
+
+unsigned long rstore_conn_id(const struct rstore *r)
+{
+	return r->fd >= 0 ? r->serial : 0;
+}
+
+int rstore_drain(struct rstore *r)
+{
+	if (!r->nfly || r->fd < 0)
+		return 0;
+	r->deadline = rsi_now_ms() + r->timeout_ms;
+	if (rsi_xfer(r, NULL, 0, NULL, 0) == 0)
+		return 0;
+	rsi_conn_close(r);
+	r->retry_at = rsi_now_ms() + RETRY_MS;
+	return -1;
 }
 
 struct rstore *rstore_from_settings(char *err, size_t errsz)

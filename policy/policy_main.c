@@ -80,5 +80,6 @@ int main(int argc, char **argv)
 	close(lfd);
 	unlink(sock);
 	policy_db_close(&srv.db);
+	rate_store_close(); /* commits in flight answered, counters msync'd */
 	return EXIT_DONE;
 }

@@ -139,10 +139,11 @@ int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
 }
 
 /* The commit script for user/cust with count recipients (hashes h[]):
- * id "" and when > 0 for a replayed count. */
+ * id "" and when > 0 for a replayed count.  tag NULL: run it and wait;
+ * else send it and let the done function have its reply. */
 static int commit_call(const char *id, int npend, const char *user,
 		       const char *cust, long count, const uint64_t *h,
-		       size_t nh, long when)
+		       size_t nh, long when, void *tag)
 {
 	char k[RK_N][RSTORE_KEY_MAX], a[6][40], (*hx)[17] = NULL;
 	const char **args = malloc((8 + nh) * sizeof *args), *keys[8];
@@ -168,8 +169,12 @@ static int commit_call(const char *id, int npend, const char *user,
 	}
 	for (int i = 0; i < 8; i++)
 		keys[i] = k[i];
-	if (rstore_script_run(rd.rs, RSTORE_COMMIT, 8, keys, 8 + (int)nh,
-			      args, &rep) == 0) {
+	if (tag) {
+		if (rstore_script_append_nowait(rd.rs, RSTORE_COMMIT, 8, keys,
+						8 + (int)nh, args) == 0)
+			rc = rstore_send(rd.rs, tag);
+	} else if (rstore_script_run(rd.rs, RSTORE_COMMIT, 8, keys, 8 + (int)nh,
+				     args, &rep) == 0) {
 		rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;
 		if (rc < 0)
 			reply_error(rep, "commit script");
@@ -181,24 +186,23 @@ out:
 	return rc;
 }
 
-int rate_redis_commit(struct rate_stxn *t, long when)
+int rate_redis_commit(struct rate_stxn *t, void *tag)
 {
 	return commit_call(t->id, t->n, t->user, t->cust,
 			   (long)t->n + t->nlocal, *t->user ? t->h : NULL,
-			   *t->user ? t->nh : 0, when);
+			   *t->user ? t->nh : 0, 0, tag);
 }
 
 int rate_redis_replay(const char *user, const char *cust, long count,
 		      const uint64_t *h, size_t nh, long when)
 {
-	return commit_call("", 0, user, cust, count, h, nh, when);
+	return commit_call("", 0, user, cust, count, h, nh, when, NULL);
 }
 
 int rate_redis_release(struct rate_stxn *t)
 {
 	char k[RK_N][RSTORE_KEY_MAX], n[16];
 	const char *keys[3], *args[2];
-	redisReply *rep = NULL;
 
 	if (!t->n && !t->umsg)
 		return 0;
@@ -206,11 +210,9 @@ int rate_redis_release(struct rate_stxn *t)
 	keys[0] = k[2], keys[1] = k[3], keys[2] = k[6];
 	snprintf(n, sizeof n, "%d", t->n);
 	args[0] = t->id, args[1] = n;
-	if (rstore_script_run(rd.rs, RSTORE_RELEASE, 3, keys, 2, args,
-			      &rep) < 0)
+	/* nobody waits for it: a release lost is one that expires */
+	if (rstore_script_append_nowait(rd.rs, RSTORE_RELEASE, 3, keys, 2,
+					args) < 0)
 		return -1;
-	if (rep->type == REDIS_REPLY_ERROR)
-		reply_error(rep, "release script");
-	freeReplyObject(rep);
-	return 0;
+	return rstore_send(rd.rs, NULL);
 }

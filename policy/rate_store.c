@@ -13,6 +13,7 @@
 #include "rate_store.h"
 
 #include <errno.h>
+#include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,7 @@
 
 struct jentry {
 	long when, count;
+	int local;                /* admitted on local counts */
 	char user[RATE_NAME_MAX], cust[RATE_NAME_MAX];
 	size_t nh;
 	uint64_t h[];
@@ -39,6 +41,8 @@ static struct {
 	size_t nj, capj;
 	long j_local_rcpts, j_late_rcpts, j_dropped;
 } st;
+
+static void sent_done(void *tag, redisReply *rep);
 
 int rate_store_shared(void)
 {
@@ -65,6 +69,7 @@ int rate_store_open(void)
 		return -1;
 	}
 	rate_redis_init(st.rs);
+	rstore_set_done(st.rs, sent_done);
 	log_info("rate_store: %s (rate_store_fail = %s, timeout %ld ms)",
 		 cf.rate_store, cf.rate_store_fail, cf.rate_store_timeout);
 	return 0;
@@ -72,6 +77,8 @@ int rate_store_open(void)
 
 void rate_store_close(void)
 {
+	if (st.rs)
+		rstore_drain(st.rs);
 	if (st.local_ok)
 		rate_close();
 	rstore_free(st.rs);
@@ -130,40 +137,64 @@ static void went_down(void)
 		 "(rate_store_fail = defer)");
 }
 
-/* Keep a message Redis did not count, to replay when it is back. */
-static void journal_add(const struct rate_stxn *t, long now, int local)
+/* A message for Redis: what it needs to be counted (or replayed). */
+static struct jentry *jentry_of(const struct rate_stxn *t, long now,
+				int local)
 {
-	long count = (long)t->n + t->nlocal;
 	size_t nh = *t->user ? t->nh : 0;
-	struct jentry *e;
+	struct jentry *e = malloc(sizeof *e + nh * sizeof e->h[0]);
 
-	if (st.nj == st.capj) {
-		size_t cap = st.capj ? st.capj * 2 : 64;
-		struct jentry **p = cap <= JOURNAL_MAX ?
-			realloc(st.j, cap * sizeof *p) : NULL;
-		if (!p) {
-			st.j_dropped += count;
-			return;
-		}
-		st.j = p;
-		st.capj = cap;
-	}
-	if (!(e = malloc(sizeof *e + nh * sizeof e->h[0]))) {
-		st.j_dropped += count;
-		return;
-	}
+	if (!e)
+		return NULL;
 	e->when = now;
-	e->count = count;
+	e->count = (long)t->n + t->nlocal;
+	e->local = local;
 	memcpy(e->user, t->user, sizeof e->user);
 	memcpy(e->cust, t->cust, sizeof e->cust);
 	e->nh = nh;
 	if (nh)
 		memcpy(e->h, t->h, nh * sizeof e->h[0]);
+	return e;
+}
+
+/* Keep a message Redis did not count, to replay when it is back. */
+static void journal_push(struct jentry *e)
+{
+	if (st.nj == st.capj) {
+		size_t cap = st.capj ? st.capj * 2 : 64;
+		struct jentry **p = cap <= JOURNAL_MAX ?
+			realloc(st.j, cap * sizeof *p) : NULL;
+		if (!p) {
+			st.j_dropped += e->count;
+			free(e);
+			return;
+		}
+		st.j = p;
+		st.capj = cap;
+	}
 	st.j[st.nj++] = e;
-	if (local)
-		st.j_local_rcpts += count;
+	if (e->local)
+		st.j_local_rcpts += e->count;
 	else
-		st.j_late_rcpts += count;
+		st.j_late_rcpts += e->count;
+}
+
+/* The reply to a commit sent without waiting (rstore_send); tag NULL is
+ * a release, whose reply nobody needs.  Lost or refused: journalled. */
+static void sent_done(void *tag, redisReply *rep)
+{
+	struct jentry *e = tag;
+
+	if (!e)
+		return;
+	if (rep && rep->type != REDIS_REPLY_ERROR) {
+		free(e);
+		return;
+	}
+	if (rep)
+		log_warn("rate_store: commit script: %s", rep->str);
+	went_down();
+	journal_push(e);
 }
 
 /* Redis answers again: replay the journal (oldest first), then say what
@@ -275,9 +306,13 @@ void rate_store_commit(struct rate_stxn *t, long now)
 	if (t->nlocal)
 		rate_commit(t->local, now);
 	if (t->n || t->nlocal) {
-		if (st.down || rate_redis_commit(t, 0) < 0) {
+		struct jentry *e = jentry_of(t, now, t->nlocal > 0);
+		if (!e) {
+			log_warn("rate_store: out of memory: a message of %ld "
+				 "recipients not counted", (long)t->n + t->nlocal);
+		} else if (st.down || rate_redis_commit(t, e) < 0) {
 			went_down();
-			journal_add(t, now, t->nlocal > 0);
+			journal_push(e);
 		}
 	}
 	txn_clear(t);
@@ -285,6 +320,10 @@ void rate_store_commit(struct rate_stxn *t, long now)
 
 void rate_store_tick(void)
 {
-	if (st.shared && st.down && st.nj)
+	if (!st.shared)
+		return;
+	if (rstore_inflight(st.rs))
+		rstore_drain(st.rs); /* the replies of commits and releases */
+	if (st.down && st.nj)
 		came_back();
 }

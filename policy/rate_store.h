@@ -57,7 +57,9 @@ struct rstore;
 int rate_redis_init(struct rstore *rs);
 int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
 		    const struct rate_limits *lim);
-int rate_redis_commit(struct rate_stxn *t, long when);
+/* Send t's commit without waiting for it; the reply goes to the done
+ * function with tag (lib/rstore.h).  -1 when not sent. */
+int rate_redis_commit(struct rate_stxn *t, void *tag);
 int rate_redis_release(struct rate_stxn *t);
 /* Count a message that Redis did not see (replayed later): user/cust
  * "" for none, hashes of its recipients, when it was accepted. */

@@ -255,6 +255,58 @@ static void test_huge_header(void)
 	waitpid(pid, NULL, 0);
 }
 
+static void *done_tag;
+static long long done_int = -1;
+static int done_calls;
+
+static void on_done(void *tag, redisReply *rep)
+{
+	done_calls++;
+	done_tag = tag;
+	done_int = rep ? rep->integer : -1;
+}
+
+/* A command sent without waiting: its reply, read with the next
+ * exchange's, goes to the done function first and the caller gets its
+ * own; one that a silent server never answers is handed over as lost
+ * when rstore_drain gives up. */
+static void test_send(void)
+{
+	static const char ans[] = ":7\r\n+PONG\r\n";
+	int port, tag;
+	pid_t pid = fake(&port, ans, sizeof ans - 1, 1, 1);
+	struct rstore *r = client(port, 2000);
+	redisReply *rep = NULL;
+
+	rstore_set_done(r, on_done);
+	rstore_append(r, 2, (const char *[]){ "INCR", "k" }, NULL);
+	T_CHECK("send: sent without waiting", rstore_send(r, &tag) == 0 &&
+		rstore_inflight(r) == 1 && done_calls == 0);
+	rstore_append(r, 1, (const char *[]){ "PING" }, NULL);
+	T_CHECK("send: the next exchange gets its own reply",
+		rstore_exec(r, &rep, 1) == 0 && !strcmp(rep->str, "PONG"));
+	T_CHECK("send: ... after the earlier one went to done, with its tag",
+		done_calls == 1 && done_tag == &tag && done_int == 7 &&
+		rstore_inflight(r) == 0);
+	rstore_replies_free(&rep, 1);
+	rstore_free(r);
+	waitpid(pid, NULL, 0);
+
+	pid = fake(&port, NULL, 0, 0, 1);
+	r = client(port, 200);
+	rstore_set_done(r, on_done);
+	done_calls = 0;
+	rstore_append(r, 2, (const char *[]){ "INCR", "k" }, NULL);
+	rstore_send(r, &tag);
+	T_CHECK("send: unanswered, drain gives up",
+		rstore_drain(r) < 0);
+	T_CHECK("send: ... and done hears it was lost",
+		done_calls == 1 && done_tag == &tag && done_int == -1);
+	rstore_free(r);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* The server closes the kept connection after its first answer; the
  * second exchange goes through on a new connection. */
 static void test_reconnect(void)
@@ -287,5 +339,6 @@ int main(void)
 	test_too_big();
 	test_huge_header();
 	test_reconnect();
+	test_send();
 	return t_done();
 }
