@@ -138,7 +138,7 @@ def no_hop_dsn():
                     ('RCPT TO:<a@example.org> NOTIFY=success '
                      'ORCPT=rfc822;a@example.org', 250)):
                 got = s.docmd(cmd)
-                check('%s -> %d' % (cmd, want), got[0] == want, got)
+                check('%s -> %d' % (cmd, want), got[0] == want, repr(got))
             s.rset()
 
         mail = ['RET=FULL', 'ENVID=env+2B1']
