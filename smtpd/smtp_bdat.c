@@ -46,10 +46,11 @@ static int bdat_read(struct smtp_session *s, unsigned long long n,
 {
 	char buf[IO_BUFSZ];
 
-	smtp_session_timeout(s, smtp_bdat_wait(s, cf.data_timeout));
 	while (n) {
-		ssize_t got = io_read(&s->io, buf,
-				      n < sizeof buf ? (size_t)n : sizeof buf);
+		ssize_t got;
+		/* each read: what is left of the message's time */
+		smtp_session_timeout(s, smtp_bdat_wait(s, cf.data_timeout));
+		got = io_read(&s->io, buf, n < sizeof buf ? (size_t)n : sizeof buf);
 		if (got <= 0) {
 			if (s->io.err == IO_ERR_NONE)
 				s->io.err = IO_ERR_EOF;

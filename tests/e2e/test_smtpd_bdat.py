@@ -15,6 +15,7 @@ or CR (550 5.6.11), a line too long (550 5.5.2), DATA or RCPT after BDAT
 ends the session (501); a message not whole within data_timeout of its
 first chunk ends it too (421 4.4.2)."""
 import os
+import select
 import shutil
 import sys
 import tempfile
@@ -265,6 +266,24 @@ def test_deadline(inst):
     check('deadline: 421 4.4.2 after data_timeout (%.1f s)' % waited,
           code == 421 and lines[0].startswith('4.4.2') and
           DATA_TIMEOUT - 1 < waited < DATA_TIMEOUT + 5, repr((code, lines)))
+    r.close()
+    r, _ = session(inst)
+    mail(r)
+    r.send(b'BDAT 100 LAST\r\n')
+    t = time.time()
+    code = None
+    while time.time() - t < DATA_TIMEOUT + 8 and code is None:
+        try:
+            r.send(b'x')  # a byte every half second: each read is quick
+            ready, _, _ = select.select([r.s], [], [], 0.5)
+            if ready:
+                code, lines = r.reply()
+        except OSError:
+            break
+    waited = time.time() - t
+    check('deadline: a chunk trickled in ends at data_timeout too '
+          '(%.1f s)' % waited, code == 421 and waited < DATA_TIMEOUT + 3,
+          repr(code))
     r.close()
     check('deadline: nothing queued', queued(inst) == before)
 
