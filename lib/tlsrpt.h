@@ -3,7 +3,8 @@
  * governed, and relay-send, which keeps them and mails the daily
  * aggregate report to the policy domain's rua.  A result travels in
  * relay-remote's result frame as WIRE_REMOTE_TLSRPT lines
- * "<domain> <sts|tlsa> <result> <mx> <ip>" (tlsrpt_rec_format/parse);
+ * "<domain> <sts|tlsa> <result> <mx> <ip>[ <detail>]"
+ * (tlsrpt_rec_format/parse);
  * relay-send appends them to DIR/tlsrpt/records (TLSRPT_DIR, its own
  * folder) and turns them into reports (send/send_tlsrpt.c). */
 #ifndef TLSRPT_H
@@ -14,7 +15,8 @@
 
 #define TLSRPT_DIR "tlsrpt"        /* under the instance directory */
 #define TLSRPT_NAME_MAX 256
-#define TLSRPT_LINE_MAX 700
+#define TLSRPT_DETAIL_MAX 600
+#define TLSRPT_LINE_MAX (5 * TLSRPT_NAME_MAX + TLSRPT_DETAIL_MAX)
 
 struct tlsrpt_rec {
 	char domain[TLSRPT_NAME_MAX];  /* the policy domain */
@@ -22,6 +24,9 @@ struct tlsrpt_rec {
 	char result[32];               /* "success" or an RFC 8460 4.3 type */
 	char mx[TLSRPT_NAME_MAX];      /* receiving-mx-hostname */
 	char ip[64];                   /* receiving-ip */
+	/* sts: the policy applied, "<mode>,<max_age>,<mx>,<mx>..." (for
+	 * the report's policy-string and mx-host); "" for tlsa */
+	char detail[TLSRPT_DETAIL_MAX];
 	long count;                    /* sessions like this (not on the wire) */
 };
 
@@ -32,11 +37,13 @@ const char *tlsrpt_verify_type(long err);
 /* The line form; -1 when a field is unfit (a space, a bad name). */
 int tlsrpt_rec_format(const struct tlsrpt_rec *r, char *buf, size_t n);
 /* Strict: five fields, names of [A-Za-z0-9.-_], a known policy and
- * result, an IPv4 or IPv6 address.  0 or -1. */
+ * result, an IPv4 or IPv6 address, and for sts a sixth, the detail
+ * (mode, max_age, mx patterns).  0 or -1. */
 int tlsrpt_rec_parse(const char *line, struct tlsrpt_rec *r);
 
 /* The JSON report (RFC 8460 4.4) of the records of one policy domain,
- * each standing for count sessions (no two alike):
+ * each standing for count sessions (no two alike), one policy entry per
+ * policy type and detail (an sts policy-string and mx-host from it):
  * malloc'd, *len bytes, NULL when out of memory.  org is the
  * organization-name and contact-info, id the report-id, [start, end)
  * the date-range. */

@@ -63,6 +63,15 @@ static void deliver_tlsrpt(struct remote_job *job, const struct remote_conn *c,
 		 c->rpt_fail ? c->rpt_fail : "success");
 	snprintf(r->mx, sizeof r->mx, "%s", c->host);
 	snprintf(r->ip, sizeof r->ip, "%s", c->ip);
+	r->detail[0] = '\0';
+	if (strcmp(r->policy, "sts") == 0) { /* the policy, for the report */
+		size_t o = (size_t)snprintf(r->detail, sizeof r->detail, "%s,%ld",
+					    sts_mode_name(job->sts.mode),
+					    job->sts.max_age);
+		for (size_t i = 0; i < job->sts.nmx && o < sizeof r->detail; i++)
+			o += (size_t)snprintf(r->detail + o, sizeof r->detail - o,
+					      ",%s", job->sts.mx[i]);
+	}
 	job->nrpt++;
 }
 

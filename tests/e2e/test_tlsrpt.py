@@ -80,7 +80,7 @@ def leftover(inst):
     d = inst.path("tlsrpt")
     os.makedirs(d, mode=0o700)
     with open(os.path.join(d, "records.86400"), "w") as f:
-        f.write("tst.test sts certificate-expired mx.tst.test 127.0.18.3\n")
+        f.write("tst.test sts certificate-expired mx.tst.test 127.0.18.3 testing,86400,mx.tst.test\n")
     if os.geteuid() == 0:
         pw = pwd.getpwnam("relaysend")
         for p in (d, os.path.join(d, "records.86400")):
@@ -119,6 +119,12 @@ def run(d, web, sinks, dns):
         h.check("the leftover period's report has its own date range",
                 any(r["date-range"]["start-datetime"] == "1970-01-02T00:00:00Z" for _, r in reps),
                 "%r" % ([r["date-range"] for _, r in reps],))
+        pols = [p["policy"] for _, r in reps for p in r["policies"]
+                if p["policy"]["policy-domain"] == "enf.test"]
+        h.check("the sts policy applied: policy-string and mx-host",
+                pols and pols[0].get("policy-string") == ["version: STSv1", "mode: enforce",
+                                                          "mx: mx.enf.test", "max_age: 86400"]
+                and pols[0].get("mx-host") == ["mx.enf.test"], "%r" % (pols,))
         if reps:
             msg, r = reps[0]
             h.check("report headers (RFC 8460 5.3)",

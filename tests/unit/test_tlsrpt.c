@@ -14,9 +14,17 @@ static const struct {
 	const char *line;
 	int ok;
 } lines[] = {
-	{ "example.com sts success mx1.example.com 192.0.2.1", 1 },
+	{ "example.com sts success mx1.example.com 192.0.2.1 enforce,86400,mx1.example.com", 1 },
 	{ "example.com tlsa validation-failure mx.example.com 2001:db8::1", 1 },
-	{ "example.com sts certificate-expired mx.example.com 192.0.2.1", 1 },
+	{ "example.com sts certificate-expired mx.example.com 192.0.2.1 "
+	  "testing,1,*.example.com,mx.example.org", 1 },
+	{ "example.com sts success mx1.example.com 192.0.2.1", 0 },
+	{ "example.com tlsa success mx1.example.com 192.0.2.1 enforce,1,a.b", 0 },
+	{ "example.com sts success mx1.example.com 192.0.2.1 strict,1,a.b", 0 },
+	{ "example.com sts success mx1.example.com 192.0.2.1 enforce,x,a.b", 0 },
+	{ "example.com sts success mx1.example.com 192.0.2.1 enforce,1,a.*.b", 0 },
+	{ "example.com sts success mx1.example.com 192.0.2.1 enforce,1,a\"b", 0 },
+	{ "example.com sts success mx1.example.com 192.0.2.1 enforce,1,,a.b", 0 },
 	{ "example.com dane success mx.example.com 192.0.2.1", 0 },
 	{ "example.com sts bogus-type mx.example.com 192.0.2.1", 0 },
 	{ "example.com sts success mx.example.com 192.0.2.300", 0 },
@@ -61,21 +69,25 @@ static void test_json(void)
 	size_t len = 0;
 	char *j;
 
-	tlsrpt_rec_parse("a.test sts success mx.a.test 192.0.2.1", &r[0]);
+	tlsrpt_rec_parse("a.test sts success mx.a.test 192.0.2.1 enforce,600,mx.a.test,*.b.test", &r[0]);
 	r[0].count = 7;
-	tlsrpt_rec_parse("a.test sts certificate-expired mx.a.test 192.0.2.2", &r[1]);
+	tlsrpt_rec_parse("a.test sts certificate-expired mx.a.test 192.0.2.2 enforce,600,mx.a.test,*.b.test", &r[1]);
 	r[1].count = 2;
 	tlsrpt_rec_parse("a.test tlsa validation-failure mx.a.test 192.0.2.3", &r[2]);
 	r[2].count = 1;
 	j = tlsrpt_json("a.test", r, 3, "relay.test", "42.1", 86400, 172800, &len);
 	T_CHECK("json made", j && len == strlen(j));
-	T_CHECK("json sts summary", j && strstr(j, "\"policy-type\":\"sts\",\"policy-domain\":"
+	T_CHECK("json sts summary", j && strstr(j, "\"policy-domain\":"
 		"\"a.test\"},\"summary\":{\"total-successful-session-count\":7,"
 		"\"total-failure-session-count\":2}"));
 	T_CHECK("json failure details", j && strstr(j, "{\"result-type\":\"certificate-expired\","
 		"\"receiving-mx-hostname\":\"mx.a.test\",\"receiving-ip\":\"192.0.2.2\","
 		"\"failed-session-count\":2}"));
-	T_CHECK("json tlsa policy", j && strstr(j, "\"policy-type\":\"tlsa\""));
+	T_CHECK("json tlsa policy", j && strstr(j, "{\"policy-type\":\"tlsa\","
+		"\"policy-domain\":\"a.test\"}"));
+	T_CHECK("json sts policy-string, mx-host", j && strstr(j,
+		"\"policy-string\":[\"version: STSv1\",\"mode: enforce\",\"mx: mx.a.test\","
+		"\"mx: *.b.test\",\"max_age: 600\"],\"mx-host\":[\"mx.a.test\",\"*.b.test\"]"));
 	T_CHECK("json date range", j && strstr(j, "\"start-datetime\":\"1970-01-02T00:00:00Z\","
 		"\"end-datetime\":\"1970-01-03T00:00:00Z\""));
 	free(j);
