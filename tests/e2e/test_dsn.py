@@ -14,8 +14,8 @@ the client (MAIL ... RET= ENVID=, RCPT ... NOTIFY= ORCPT=):
   - delays (451 forever): one warning listing the recipients that asked
     DELAY or nothing, RET=HDRS: headers only;
   - to a next hop with DSN (dsnsink.py): RET, ENVID, NOTIFY and ORCPT
-    arrive as the client sent them, and relaybox sends no success notice
-    of its own;
+    arrive as the client sent them, with DATA and with BDAT, and relaybox
+    sends no success notice of its own;
   - real clients: Debian's msmtp (--dsn-notify, --dsn-return) and
     Postfix 3.7 as an MTA relaying through relaybox (sendmail -N -R -V;
     it adds ORCPT itself) reach a DSN hop with their parameters;
@@ -230,6 +230,24 @@ def hop_dsn():
               d.get('rcpt', {}).get('b@example.org') == {}, repr(d))
         check('DSN hop: no success notice from relaybox (the hop owes it)',
               len(msgs) == 1, repr(msgs))
+        # the same parameters with the message sent in a BDAT chunk
+        with smtplib.SMTP('127.0.0.1', inst.port, timeout=30) as c:
+            c.ehlo('client.test')
+            c.docmd('MAIL FROM:<%s> RET=FULL ENVID=bdat1' % SENDER)
+            c.docmd('RCPT TO:<c@example.org> NOTIFY=FAILURE '
+                    'ORCPT=rfc822;c@example.org')
+            c.send(b'BDAT %d LAST\r\n' % len(BODY) + BODY)
+            got = c.getreply()
+        check('BDAT: queued', got[0] == 250, repr(got))
+        check('BDAT: delivered', sink.wait_for(2, 30), inst.log_tail())
+        with sink.lock:
+            d = (sink.messages[-1].dsn or {}) if len(sink.messages) > 1 \
+                else {}
+        check('BDAT: the DSN parameters reach the DSN hop',
+              d.get('mail') == {'RET': 'FULL', 'ENVID': 'bdat1'} and
+              d.get('rcpt', {}).get('c@example.org') ==
+              {'NOTIFY': 'FAILURE', 'ORCPT': 'rfc822;c@example.org'},
+              repr(d))
 
 
 def msmtp_client():
