@@ -79,6 +79,8 @@ static const struct cfg_item settings_table[] = {
 	I(metrics_top, 10, 1, 1000),
 	I(metrics_alert_defer, 3600, 1, 31536000),
 	I(metrics_alert_queue, 14400, 1, 31536000),
+	S(metrics_alert_mail, ""), S(metrics_alert_from, ""),
+	I(metrics_alert_mail_every, 3600, 10, 31536000),
 	B(rate_accounting, "yes"), B(pipelining_strict, "yes"),
 	B(fair_delivery, "yes"),
 	S(legacy_clients, ""), S(legacy_tls_min, "TLSv1"),

@@ -66,6 +66,9 @@ struct settings {
 	char *metrics_listen, *metrics_passwd;
 	int metrics_tls;        /* HTTPS on loopback too */
 	long metrics_top, metrics_alert_defer, metrics_alert_queue;
+	/* alerts as mail through the relay: "" = none */
+	char *metrics_alert_mail, *metrics_alert_from;
+	long metrics_alert_mail_every;
 	/* no = relay-policy neither checks nor counts rate limits (the
 	 * benchmark's "service features off"; the rules still decide) */
 	int rate_accounting;

@@ -74,7 +74,8 @@ void mon_expo_derived(struct mon_buf *b, const struct mon_snap *sn);
 /* ---- mon_rate.c: throughput over a window ---- */
 enum mon_rate_kind { MON_RATE_ACCEPTED, MON_RATE_SENT, MON_RATE_DEFERRED,
 		     MON_RATE_BOUNCED, MON_RATE_REFUSED, MON_RATE_KINDS };
-/* Keep a sample of the counters (the main thread, every 10 s). */
+/* Keep a sample of the counters (the main thread, every 10 s), and
+ * mail the alerts that are due (mon_alert.c) from the same snapshot. */
 void mon_rate_sample(void);
 /* d[kind] = how much each grew over (at most) window seconds; returns
  * the seconds actually covered (0: no sample yet). */
@@ -93,6 +94,10 @@ void mon_page_destinations(struct mon_buf *b, const struct mon_snap *sn);
 /* The page's head and foot, with title */
 void mon_page_head(struct mon_buf *b, const char *title);
 void mon_page_foot(struct mon_buf *b);
+
+/* ---- mon_alert.c, mon_smtp.c: alerts as mail (metrics_alert_mail) ---- */
+void mon_alert_mail(const struct mon_snap *sn);
+void mon_smtp_send(const char *to, const char *body);
 
 /* settings of relay-metrics (relay.conf, lib/settings.c) */
 #define MON_NEAR_PCT 80         /* a customer "near" a limit: the alert */

@@ -50,6 +50,7 @@ void mon_rate_sample(void)
 	if (ring_n < MON_RATE_RING)
 		ring_n++;
 	pthread_mutex_unlock(&ring_lock);
+	mon_alert_mail(&sn);
 	mon_snap_free(&sn);
 }
 

@@ -11,7 +11,10 @@
   without them or with a wrong password gets 401, the right one 200;
 - metrics_tls = yes: HTTPS with the relay's certificate, which relay-master
   hands over in its TLS store (verified against the test CA), and the
-  password checked inside it.
+  password checked inside it;
+- metrics_alert_mail: a queue older than metrics_alert_queue makes one
+  alert mail to the operator, through the relay (the sink gets it), and
+  no second one while the alert lasts (metrics_alert_mail_every).
 """
 import base64
 import os
@@ -189,6 +192,32 @@ def test_tls():
             check('tls: plain HTTP gets nothing', s != 200, '%d' % s)
 
 
+def test_alert_mail():
+    with Sink(codes={'later@slow.example': [451] * 50}) as sink, \
+            Instance(sink=sink, rules_text=RULES, conf_overrides={
+                'metrics_listen': '127.0.0.1:%d' % free_port(),
+                'metrics_alert_mail': 'ops@example.org',
+                'metrics_alert_from': 'relay@one.example',
+                'metrics_alert_queue': 1,
+                'retry_min': 300, 'retry_max': 600}) as inst:
+        code = send(inst.port, 'a@one.example', 'later@slow.example')[0]
+        check('alert mail: the message was accepted', code == 250)
+
+        def alerts():
+            return [m for m in sink.messages if 'ops@example.org' in m.rcpts]
+        got = wait_until(lambda: alerts(), 45)
+        check('alert mail: the operator got one through the relay', got,
+              inst.log_tail())
+        if not got:
+            return
+        body = got[0].data.decode(errors='replace')
+        check('alert mail: it names the old queue',
+              'oldest queued message older than 1s' in body, body)
+        time.sleep(21)  # two more samples with the alert still firing
+        check('alert mail: no second mail while the alert lasts',
+              len(alerts()) == 1, '%d' % len(alerts()))
+
+
 def run_metrics(inst, listen, extra=''):
     with open(inst.path('relay.conf'), 'a') as f:
         f.write('metrics_listen = %s\n%s' % (listen, extra))
@@ -244,4 +273,5 @@ if __name__ == '__main__':
     test_access()
     test_tls()
     test_counts()
+    test_alert_mail()
     finish()

@@ -1,0 +1,124 @@
+/* mon_alert.c: the alerts as mail to the operator (metrics_alert_mail),
+ * optional.  At each sample (every 10 s, mon_main.c) the conditions of
+ * the relay_alert_* gauges are evaluated on the same snapshot; the ones
+ * firing that were not mailed within metrics_alert_mail_every seconds go
+ * out together in one message, through the relay itself (mon_smtp.c), so
+ * the operator's own rules decide, log and count it like any mail.  At
+ * most MON_ALERT_KEYS conditions are remembered; a full table mails
+ * nothing new until an entry ages out. */
+#include "mon.h"
+#include "settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MON_ALERT_KEYS 64
+
+static struct {
+	char key[200];
+	long sent;
+} mailed[MON_ALERT_KEYS];
+
+/* 1 when key may be mailed now (and it is then marked as mailed). */
+static int due(const char *key, long now)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < MON_ALERT_KEYS; i++) {
+		if (mailed[i].sent && now - mailed[i].sent >=
+				      cf.metrics_alert_mail_every)
+			mailed[i].sent = 0;  /* aged out */
+		if (mailed[i].sent && !strcmp(mailed[i].key, key))
+			return 0;
+		if (!mailed[i].sent && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return 0;
+	snprintf(mailed[free_slot].key, sizeof mailed[0].key, "%s", key);
+	mailed[free_slot].sent = now;
+	return 1;
+}
+
+/* The line, when its condition (key: stable while it lasts) is due. */
+static void add(struct mon_buf *body, const char *key, const char *line,
+		long now)
+{
+	if (due(key, now))
+		mon_printf(body, "%s\n", line);
+}
+
+static void customers(struct mon_buf *b, const struct mon_snap *sn)
+{
+	char key[200], line[240], name[128];
+
+	for (size_t i = 0; i < sn->nu; i++) {
+		const struct mon_usage *u = &sn->u[i];
+		for (int w = 0; w < 2 && !u->user; w++) {
+			long n = w ? u->n2 : u->n1, lim = w ? u->lim2 : u->lim1;
+			if (mon_usage_pct(n, lim) < MON_NEAR_PCT)
+				continue;
+			mon_clean(name, sizeof name, u->name);
+			snprintf(key, sizeof key, "customer %s %d", name, w);
+			snprintf(line, sizeof line, "customer %s: %ld of its %s "
+				 "limit %ld", name, n, w ? "10-minute" : "daily",
+				 lim);
+			add(b, key, line, sn->now);
+		}
+	}
+}
+
+static void destinations(struct mon_buf *b, const struct mon_snap *sn)
+{
+	char key[200], name[METRICS_LABELS_MAX];
+
+	for (size_t i = 0; i < sn->n; i++) {
+		const struct metrics_sample *s = &sn->s[i];
+		long since = (long)s->value;
+		if (s->family != METRIC_DEST_DEFERRING || since <= 0 ||
+		    sn->now - since <= cf.metrics_alert_defer)
+			continue;
+		snprintf(key, sizeof key, "destination %s deferring for "
+			 "longer than %lds", mon_clean(name, sizeof name,
+						      s->labels),
+			 cf.metrics_alert_defer);
+		add(b, key, key, sn->now);
+	}
+}
+
+static void queue_and_daemons(struct mon_buf *b, const struct mon_snap *sn)
+{
+	char key[200], line[240];
+
+	for (size_t i = 0; i < sn->n; i++)
+		if (sn->s[i].family == METRIC_QUEUE_OLDEST &&
+		    (long)sn->s[i].value > 0 &&
+		    sn->now - (long)sn->s[i].value > cf.metrics_alert_queue) {
+			snprintf(key, sizeof key, "oldest queued message "
+				 "older than %lds", cf.metrics_alert_queue);
+			add(b, key, key, sn->now);
+		}
+	for (size_t i = 0; i < sn->nd; i++)
+		if (sn->d[i].loop) {
+			snprintf(key, sizeof key, "daemon %s", sn->d[i].name);
+			snprintf(line, sizeof line, "%s restarting in a loop "
+				 "(%ld restarts)", sn->d[i].name,
+				 sn->d[i].restarts);
+			add(b, key, line, sn->now);
+		}
+}
+
+void mon_alert_mail(const struct mon_snap *sn)
+{
+	struct mon_buf body = { 0 };
+
+	if (!*cf.metrics_alert_mail)
+		return;
+	customers(&body, sn);
+	destinations(&body, sn);
+	queue_and_daemons(&body, sn);
+	if (body.len && !body.failed)
+		mon_smtp_send(cf.metrics_alert_mail, body.s);
+	free(body.s);
+}
