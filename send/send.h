@@ -75,6 +75,8 @@ struct send_cust {
 	size_t idx;             /* index in send_msgs.cust */
 	struct send_heap ready; /* its messages (fair delivery) */
 	long inflight;          /* jobs of its messages in flight */
+	long deficit;           /* fair turns: jobs it may still start in
+				 * its turn (deficit round robin, at most 1) */
 	long limit;             /* concurrency= of its rules, 0: none */
 	unsigned long gen;      /* rules generation limit was read in */
 };
@@ -114,7 +116,8 @@ struct send_msgs {
 	int fair;               /* one heap per customer, taken in turn */
 	struct send_cust **cust; /* every customer seen, in order of arrival */
 	size_t ncust, ccap;
-	size_t rr;              /* the heap whose turn is next */
+	size_t rr;              /* the heap whose turn is now */
+	int rr_open;            /* rr's turn began (its credit was given) */
 };
 /* Scan new/: load unknown messages, mark vanished ones gone.  Returns
  * how many were loaded. */
@@ -162,9 +165,12 @@ int send_stfile_may(const char *qid);
 
 /* ---- the ready heaps (send_ready.c) ---- */
 /* With ms->fair, each customer's messages are a heap of their own and
- * send_ready_pop takes the heaps in turn (round robin, one message a
- * turn), so a customer's backlog gets one turn in N while N customers
- * have mail due; without, one heap in (wake, seq) order. */
+ * send_ready_pop takes the heaps in turn, by deficit round robin over
+ * the jobs started (send_ready_charge): each turn gives a customer one
+ * job's credit, a message that started k jobs costs k, and a customer
+ * in debt sits its turns out until it is paid; so a customer's backlog
+ * gets about one job in N while N customers have mail due.  Without
+ * ms->fair, one heap in (wake, seq) order. */
 /* Due at t at the latest (an earlier wake time stands). */
 void send_ready_set(struct send_msgs *ms, struct send_msg *m, long long t);
 /* Due at t, after a pass over m (m was popped). */
@@ -172,6 +178,8 @@ void send_ready_later(struct send_msgs *ms, struct send_msg *m, long long t);
 /* Back in with its old wake time and place in line (and its heap's
  * turn: it comes first again). */
 void send_ready_putback(struct send_msgs *ms, struct send_msg *m);
+/* A job of m's was started: its customer pays for it (fair turns). */
+void send_ready_charge(struct send_msgs *ms, struct send_msg *m);
 /* The first message due at now, taken out of the heap; NULL when none. */
 struct send_msg *send_ready_pop(struct send_msgs *ms, long long now);
 void send_ready_remove(struct send_msgs *ms, struct send_msg *m);

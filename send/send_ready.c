@@ -5,13 +5,16 @@
  * walking every message (a burst of 20,000 made that O(n^2)).
  *
  * Fair delivery (ms->fair): each customer's messages are a heap of their
- * own and pops take the heaps with something due in turn, so a backlog
- * of one customer gets one message's turn in N while N customers have
- * mail due, and a worker or a destination's slot that frees goes to the
- * next customer in line.  Without it (or with one customer) there is one
- * heap and the order is exactly (wake, seq). */
+ * own and pops take the heaps with something due by deficit round robin
+ * over the jobs their messages start (send_ready_charge), so a backlog
+ * of one customer gets about one job in N while N customers have mail
+ * due, whatever the size of their messages, and a worker or a
+ * destination's slot that frees goes to the next customer in line.
+ * Without it there is one heap and the order is exactly (wake, seq);
+ * with one customer the order is the same. */
 #include "send.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -124,26 +127,98 @@ void send_ready_putback(struct send_msgs *ms, struct send_msg *m)
 {
 	ready_put(ms, m);
 	if (ms->fair && m->cust)
-		ms->rr = m->cust->idx; /* its turn was not used */
+		ms->rr = m->cust->idx; /* its turn goes on: nothing started */
+}
+
+void send_ready_charge(struct send_msgs *ms, struct send_msg *m)
+{
+	if (ms->fair && m->cust)
+		m->cust->deficit--;
+}
+
+/* The credit of a turn, and the most a customer holds: one that could
+ * start nothing in its turns (its destinations full) saves none up. */
+#define READY_QUANTUM 1
+
+static int ready_due(struct send_msgs *ms, size_t k, long long now)
+{
+	const struct send_heap *h = ready_turn(ms, k);
+
+	return h->n && h->v[0]->wake <= now;
+}
+
+/* Turn k's credit, NULL for the heap of mail without a customer (it
+ * never waits). */
+static long *ready_deficit(struct send_msgs *ms, size_t k)
+{
+	return k < ms->ncust ? &ms->cust[k]->deficit : NULL;
+}
+
+static void ready_credit(long *d, long n)
+{
+	*d = *d + n > READY_QUANTUM ? READY_QUANTUM : *d + n;
+}
+
+static struct send_msg *ready_take(struct send_msgs *ms, size_t k)
+{
+	struct send_msg *m = ready_turn(ms, k)->v[0];
+
+	send_ready_remove(ms, m);
+	ms->rr = k;
+	ms->rr_open = 1; /* until its credit is spent */
+	return m;
+}
+
+/* Deficit round robin: from the customer whose turn it is (its turn
+ * goes on while it has credit), each next customer with mail due gets a
+ * new turn and its credit, and goes when it has some.  When all of them
+ * are still in debt, the rounds that would pass until the least
+ * indebted one has credit again are given at once. */
+static struct send_msg *ready_pop_fair(struct send_msgs *ms, long long now)
+{
+	size_t n = ms->ncust + 1;
+	long best = LONG_MIN; /* the highest credit of those due */
+
+	for (size_t k = 0; k <= n; k++) {
+		size_t c = (ms->rr + k) % n;
+		long *d = ready_deficit(ms, c);
+		if (!ready_due(ms, c, now))
+			continue;
+		if (d && (k > 0 || !ms->rr_open))
+			ready_credit(d, READY_QUANTUM);
+		if (!d || *d > 0)
+			return ready_take(ms, c);
+		if (*d > best)
+			best = *d;
+	}
+	if (best == LONG_MIN)
+		return NULL;
+	for (size_t k = 1; k <= n; k++) {
+		size_t c = (ms->rr + k) % n;
+		long *d = ready_deficit(ms, c);
+		if (d && ready_due(ms, c, now))
+			ready_credit(d, READY_QUANTUM - best);
+	}
+	for (size_t k = 1; k <= n; k++) {
+		size_t c = (ms->rr + k) % n;
+		long *d = ready_deficit(ms, c);
+		if (ready_due(ms, c, now) && (!d || *d > 0))
+			return ready_take(ms, c);
+	}
+	return NULL; /* cannot happen: the best one has credit now */
 }
 
 struct send_msg *send_ready_pop(struct send_msgs *ms, long long now)
 {
-	size_t nturns = ms->fair ? ms->ncust + 1 : 0;
+	struct send_msg *m;
 
-	for (size_t k = 0; k < (nturns ? nturns : 1); k++) {
-		size_t c = nturns ? (ms->rr + k) % nturns : SIZE_MAX;
-		struct send_heap *h = nturns ? ready_turn(ms, c) : &ms->ready;
-		struct send_msg *m;
-		if (h->n == 0 || h->v[0]->wake > now)
-			continue;
-		m = h->v[0];
-		send_ready_remove(ms, m);
-		if (nturns)
-			ms->rr = (c + 1) % nturns; /* the next customer's turn */
-		return m;
-	}
-	return NULL;
+	if (ms->fair)
+		return ready_pop_fair(ms, now);
+	if (ms->ready.n == 0 || ms->ready.v[0]->wake > now)
+		return NULL;
+	m = ms->ready.v[0];
+	send_ready_remove(ms, m);
+	return m;
 }
 
 long long send_ready_next(const struct send_msgs *ms)

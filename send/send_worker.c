@@ -277,6 +277,7 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	m->nbusy += n;
 	if (m->cust)
 		m->cust->inflight++;
+	send_ready_charge(ms, m); /* its customer's fair turns pay for it */
 	return 0;
 }
 

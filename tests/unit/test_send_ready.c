@@ -95,6 +95,8 @@ static int model_ok_cust(struct send_msgs *ms, unsigned seed,
 			got = send_ready_pop(ms, t);
 			if (got != best)
 				return 0;
+			if (got && c) /* it started a job: its turn is paid */
+				send_ready_charge(ms, got);
 			if (got)
 				in[got - msgs] = 0;
 		}
@@ -129,6 +131,16 @@ static void fair_setup(struct send_msgs *ms, int fair)
 	send_ready_set(ms, &msgs[8], 100);
 }
 
+/* Pop, and when jobs > 0 charge that many started jobs to its customer. */
+static struct send_msg *pop_jobs(struct send_msgs *ms, long jobs)
+{
+	struct send_msg *m = send_ready_pop(ms, 10);
+
+	while (m && jobs-- > 0)
+		send_ready_charge(ms, m);
+	return m;
+}
+
 static void fair(struct send_msgs *ms)
 {
 	static const size_t want_fair[] = { 0, 6, 1, 7, 2, 3, 4, 5 };
@@ -138,18 +150,33 @@ static void fair(struct send_msgs *ms)
 	T_CHECK("fair: the same customer is found again",
 		send_cust_get(ms, "a") == ms->cust[0] && ms->ncust == 3);
 	for (size_t k = 0; k < 8; k++)
-		ok &= send_ready_pop(ms, 10) == &msgs[want_fair[k]];
+		ok &= pop_jobs(ms, 1) == &msgs[want_fair[k]];
 	T_CHECK("fair: customers take turns, a's backlog after b's mail", ok);
 	T_CHECK("fair: nothing else due", send_ready_pop(ms, 10) == NULL);
 	T_CHECK("fair: next is c's", send_ready_next(ms) == 100);
 
 	fair_setup(ms, 1);
-	T_CHECK("fair: a first", send_ready_pop(ms, 10) == &msgs[0]);
-	T_CHECK("fair: then b", send_ready_pop(ms, 10) == &msgs[6]);
+	T_CHECK("fair: a first", pop_jobs(ms, 1) == &msgs[0]);
+	T_CHECK("fair: then b", pop_jobs(ms, 0) == &msgs[6]);
 	send_ready_putback(ms, &msgs[6]);
 	T_CHECK("fair: a put-back message keeps its turn",
-		send_ready_pop(ms, 10) == &msgs[6]);
-	T_CHECK("fair: then a again", send_ready_pop(ms, 10) == &msgs[1]);
+		pop_jobs(ms, 1) == &msgs[6]);
+	T_CHECK("fair: then a again", pop_jobs(ms, 1) == &msgs[1]);
+
+	/* deficit round robin: a's first message started 3 jobs, so b's
+	 * messages of one job each get the next 3 turns */
+	fair_setup(ms, 1);
+	T_CHECK("drr: a's big message", pop_jobs(ms, 3) == &msgs[0]);
+	T_CHECK("drr: b", pop_jobs(ms, 1) == &msgs[6]);
+	T_CHECK("drr: b again while a pays", pop_jobs(ms, 1) == &msgs[7]);
+	T_CHECK("drr: then a", pop_jobs(ms, 1) == &msgs[1]);
+	T_CHECK("drr: a alone now, never stalls in debt",
+		pop_jobs(ms, 5) == &msgs[2] && pop_jobs(ms, 5) == &msgs[3] &&
+		pop_jobs(ms, 1) == &msgs[4]);
+	fair_setup(ms, 1);
+	T_CHECK("drr: a message that started nothing keeps the turn",
+		pop_jobs(ms, 0) == &msgs[0] && pop_jobs(ms, 1) == &msgs[1] &&
+		pop_jobs(ms, 1) == &msgs[6]);
 
 	fair_setup(ms, 0);
 	ok = 1;
