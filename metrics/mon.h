@@ -56,6 +56,8 @@ struct mon_snap {
 	long suspended;
 };
 /* Read it all; 0, or -1 when out of memory. */
+/* Before privileges drop: the shared rate store's client, if any. */
+void mon_data_init(void);
 int mon_snap_take(struct mon_snap *sn);
 void mon_snap_free(struct mon_snap *sn);
 /* The sum of a family's series whose labels contain match ("" = all). */

@@ -1,17 +1,21 @@
 /* mon_data.c: one snapshot of what the relay publishes, for /metrics and
  * the status page alike: every area in DIR/metrics/ (summed by series),
- * the daemons of run/status, the rate counters with their limits, and
- * the suspended accounts.  Everything read is another uid's: a bad line
+ * the daemons of run/status, the rate counters with their limits (the
+ * fleet's, from Redis, when rate_store names it), and the suspended
+ * accounts.  Everything read is another uid's: a bad line
  * or record is skipped, never shown as it came. */
 #include "mon.h"
+#include "log.h"
 #include "rate_limits.h"
 #include "rate_stats.h"
 #include "rcdb.h"
+#include "rstore_stats.h"
 #include "rulekeys.h"
 #include "settings.h"
 #include "susp.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,18 +160,47 @@ static int usage_add(const struct rate_stats *st, void *arg)
 	return 0;
 }
 
+/* The shared rate store (rate_store = redis...): one client for both
+ * threads that take snapshots, made before privileges drop (it reads
+ * the AUTH file); NULL: the counters file. */
+static struct rstore *fleet;
+static pthread_mutex_t fleet_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void mon_data_init(void)
+{
+	char err[512];
+
+	if (!strcmp(cf.rate_store, "local"))
+		return;
+	if (!(fleet = rstore_from_settings(err, sizeof err)))
+		log_warn("rate_store: %s: usage not shown", err);
+}
+
+static void usage_fleet(struct usage_ctx *c)
+{
+	pthread_mutex_lock(&fleet_lock);
+	if (rstore_stats_each(fleet, cf.rate_store_prefix, RATE_CUSTOMER, 0,
+			      usage_add, c) >= 0)
+		rstore_stats_each(fleet, cf.rate_store_prefix, RATE_USER, 0,
+				  usage_add, c);
+	pthread_mutex_unlock(&fleet_lock);
+}
+
 static void snap_usage(struct mon_snap *sn)
 {
 	struct usage_ctx c = { sn, { 0 } };
 
 	sn->u = calloc(MON_USAGE_MAX, sizeof *sn->u);
-	if (!sn->u || rate_stats_open(cf.counters_file) < 0)
+	if (!sn->u || (!fleet && rate_stats_open(cf.counters_file) < 0))
 		return;
 	rcdb_init(&c.rules, cf.rules_cdb);
-	if (rate_stats_each(RATE_CUSTOMER, sn->now, usage_add, &c) >= 0)
+	if (fleet)
+		usage_fleet(&c);
+	else if (rate_stats_each(RATE_CUSTOMER, sn->now, usage_add, &c) >= 0)
 		rate_stats_each(RATE_USER, sn->now, usage_add, &c);
 	rcdb_close(&c.rules);
-	rate_stats_close();
+	if (!fleet)
+		rate_stats_close();
 }
 
 static void snap_suspended(struct mon_snap *sn)

@@ -118,6 +118,7 @@ int main(int argc, char **argv)
 			  cf.metrics_listen);
 	access_setup(&ss, &cr, &cert, &key);
 	fd = bind_listen(&ss, len);
+	mon_data_init(); /* reads the rate store's AUTH file */
 	privs_drop(cf.user_metrics, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -8,6 +8,7 @@ secrets/rate_store), as a fleet behind a load balancer would.
   rate_store = local the same run gives 12 (each box counts alone).
 - user mailer@two.example (user_rcpts = 9) sends 6 new recipients through
   each box at once: 9 accepted, the others 550 5.4.5.
+- box B's status page (relay-metrics) shows the fleet's usage too.
 - relayctl suspend on box A takes effect on box B (shared store).
 - Redis killed: box A (rate_store_fail = defer) answers 451 4.3.0 and
   relays nothing; box B (rate_store_fail = local) relays on its own
@@ -19,10 +20,12 @@ secrets/rate_store), as a fleet behind a load balancer would.
   451 4.3.0; going on (SIGCONT): decisions work again.
 """
 import os
+import re
 import signal
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F403
@@ -130,6 +133,12 @@ def test_shared_peak(a, b):
         a.relayctl('stats', '--customer', 'one').stdout)
     check('peak: relayctl stats on box B lists the fleet\'s customer',
           want in b.relayctl('stats').stdout, b.relayctl('stats').stdout)
+    page = urllib.request.urlopen('http://127.0.0.1:%d/' % b.metrics_port,
+                                  timeout=30).read().decode()
+    check('peak: box B\'s status page shows the fleet\'s 9/9 (one box '
+          'took 6 at most)', re.search(
+              r'<td>one</td><td>9/130</td><td[^>]*>9/9</td>', page),
+          page[-1500:])
 
 
 def test_shared_unique(a, b):
@@ -247,8 +256,12 @@ def main():
         conf = {'rate_store': redis.url(), 'rate_store_timeout': 300,
                 'rate_store_prefix': 'fleet%d:' % os.getpid()}
         a = Instance(conf_overrides=dict(conf), rules_text=RULES, sink=sink)
-        b = Instance(conf_overrides=dict(conf, rate_store_fail='local'),
+        mport = free_port()
+        b = Instance(conf_overrides=dict(conf, rate_store_fail='local',
+                                         metrics_listen='127.0.0.1:%d' %
+                                         mport),
                      rules_text=RULES, sink=sink)
+        b.metrics_port = mport
         try:
             for box in (a, b):
                 box.prepare()
