@@ -216,6 +216,11 @@ SCENARIOS = {
              lambda r, s, n, c: bench_fair.run(r, s, n, smtp_source,
                                                bounded(n)),
              "fair", False),
+    "scan": ("end-to-end, every message scanned by one rspamd on loopback:"
+             " relaybox scan=score (HTTP, before the 250), Postfix through"
+             " rspamd's milter (proxy worker)", 20000,
+             lambda r, s, n, c: scenario_end_to_end(r, s, n),
+             "scan", False),
     "archive": ("end-to-end, every message copied to an archive address"
                 " on a second sink: relaybox archive=, Postfix always_bcc",
                 20000, scenario_archive, "archive", False),
@@ -248,6 +253,8 @@ def relays_for(kind, ctx):
             out["postfix"] = lambda p: inst.Postfix(
                 w, p, main_extra=bench_fair.POSTFIX_MAIN)
         return out
+    if kind == "scan":
+        return scan_relays(ctx)
     if kind == "archive":
         out = {"relaybox": lambda p: inst.Relaybox(w, b, p,
                                                    archive=inst.Sink(w))}
@@ -267,6 +274,23 @@ def bench_redis():
     sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
     from redisserver import RedisServer
     return RedisServer()
+
+
+def scan_relays(ctx):
+    """One rspamd for the scenario (the tests' helper: loopback, free
+    ports, a normal and a proxy worker, one process each): relaybox asks
+    the normal worker over HTTP, Postfix the proxy worker as a milter."""
+    b, w = ctx["bin"], ctx["workdir"]
+    if not ctx.get("rspamd"):
+        sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+        from rspamd import Rspamd
+        ctx["rspamd"] = Rspamd().start()
+    rsp = ctx["rspamd"]
+    out = {"relaybox": lambda p: inst.Relaybox(w, b, p, scan=rsp.addr)}
+    if ctx["root"]:
+        out["postfix"] = lambda p: inst.Postfix(
+            w, p, milter=lambda folder: inst.SharedMilter(rsp.milter))
+    return out
 
 
 def dkim_relays(alg, ctx):
@@ -452,6 +476,9 @@ def run_all(args, workdir):
     finally:
         if ctx.get("redis"):
             ctx["redis"].close()
+        if ctx.get("rspamd"):
+            ctx["rspamd"].stop()
+            ctx["rspamd"].remove()
     return format_table(rows, serial, par)
 
 

@@ -178,6 +178,27 @@ transport_maps = inline:{{ archive.example=smtp:[127.0.0.1]:{port} }}
 """ % ARCHIVE_ADDR
 
 
+class SharedMilter:
+    """A milter that runs beside the relays for the whole scenario (the
+    scan scenario's rspamd proxy worker): nothing to start or stop per
+    run, and its memory is in neither relay's column."""
+
+    def __init__(self, addr):
+        self.addr = addr
+
+    def milter(self):
+        return "inet:" + self.addr
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def pids(self):
+        return []
+
+
 class Postfix:
     def __init__(self, workdir, sink_port, tls=None, milter=None,
                  archive=None, main_extra=""):
@@ -363,7 +384,8 @@ class Scraper:
 class Relaybox:
     def __init__(self, workdir, bindir, sink_port, rate=True, tls=None,
                  dkim=None, store=None, archive=None, extra=("", ""),
-                 scraped=False):
+                 scraped=False, scan=None):
+        self.scan = scan  # rspamd's address: every message scanned
         self.dkim = dkim  # (bench_dkim.DkimKeys, alg): relay-queue signs
         # relay-metrics running and its /metrics fetched every second
         self.scraped = scraped
@@ -405,6 +427,10 @@ class Relaybox:
         if self.archive_sink:
             conf, rules = self.archive_config(conf, rules)
         conf, rules = conf + self.extra[0], rules + self.extra[1]
+        if self.scan:  # scored, never refused: the bench mail is clean
+            conf += "scan_rspamd = %s\n" % self.scan
+            rules = rules.replace("customer bench ",
+                                  "customer bench scan=score ")
         with open(os.path.join(self.dir, "relay.conf"), "w") as f:
             f.write(conf)
         with open(os.path.join(self.dir, "relay.rules"), "w") as f:

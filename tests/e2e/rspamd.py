@@ -9,9 +9,10 @@
 Its whole configuration is written into a temporary folder: the
 distribution's common.conf (the modules and their scores), a normal and
 a proxy worker on free loopback ports, no controller, the database, pid
-and log under the folder, DNS pointed at a closed loopback port with a
-short timeout (tests have no network: the RBL and map lookups fail at
-once instead of stalling each scan), and the modules that would sign or
+and log under the folder, DNS pointed at a loopback
+server of its own (tests/e2e/dnsserver.py with an empty zone: every
+lookup, RBLs and maps included, gets NXDOMAIN at once, instead of a
+timeout that would stall each scan), and the modules that would sign or
 need Redis off.  Started in its own session; stopped (SIGTERM, then
 SIGKILL of that session's process group) on exit, even after a failure.
 Starting takes some 10 s (rspamd compiles its rules)."""
@@ -31,9 +32,9 @@ CONF = """\
 options {
     pidfile = "$RUNDIR/rspamd.pid";
     .include "$CONFDIR/options.inc"
-    dns { nameserver = ["127.0.0.1:%(dns)d"]; timeout = 0.2s; retransmits = 1; }
+    dns { nameserver = ["127.0.0.1:%(dns)d"]; timeout = 1s; retransmits = 1; }
 }
-logging { type = "file"; filename = "$LOGDIR/rspamd.log"; level = "error"; }
+logging { type = "file"; filename = "$LOGDIR/rspamd.log"; level = "%(level)s"; }
 worker "normal" {
     bind_socket = "127.0.0.1:%(normal)d";
     .include "$CONFDIR/worker-normal.inc"
@@ -41,9 +42,10 @@ worker "normal" {
 }
 worker "rspamd_proxy" {
     bind_socket = "127.0.0.1:%(proxy)d";
-    .include "$CONFDIR/worker-proxy.inc"
-    upstream "local" { default = yes; self_scan = yes; }
-    count = 1;
+    milter = yes;
+    timeout = 120s;
+    upstream "local" { default = yes; hosts = "127.0.0.1:%(normal)d"; }
+    count = %(count)d;
 }
 """
 
@@ -53,12 +55,27 @@ OFF = ('dkim_signing', 'arc', 'fuzzy_check', 'ratelimit', 'greylist',
 
 
 class Rspamd:
-    def __init__(self, count=1, timeout=90):
+    def __init__(self, count=1, timeout=90, level='error'):
         self.count = count
+        self.level = level
         self.timeout = timeout
         self.proc = None
+        self.dns = None
         self.dir = None
         self.addr = self.milter = None
+
+    def _start_dns(self):
+        """dnsserver.py, empty zone: NXDOMAIN for every name; its port."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.dns = subprocess.Popen(
+            ['/usr/bin/python3', os.path.join(here, 'dnsserver.py'),
+             '--port', '0', '--zone-json', '{}', '--watch-stdin'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            start_new_session=True)
+        line = self.dns.stdout.readline().split()
+        if len(line) != 2 or line[0] != 'READY':
+            raise RuntimeError('dnsserver.py did not start')
+        return int(line[1])
 
     def _write(self):
         self.dir = tempfile.mkdtemp(prefix='relaybox-rspamd-')
@@ -72,7 +89,8 @@ class Rspamd:
         self.proxy_port = free_port()
         with open(os.path.join(self.dir, 'rspamd.conf'), 'w') as f:
             f.write(CONF % {'normal': self.port, 'proxy': self.proxy_port,
-                            'dns': free_port(), 'count': self.count})
+                            'dns': self._start_dns(), 'count': self.count,
+                            'level': self.level})
         for sub in ('db', 'run', 'log'):
             os.mkdir(os.path.join(self.dir, sub))
             if os.geteuid() == 0:
@@ -151,6 +169,10 @@ class Rspamd:
         return False
 
     def remove(self):
+        if self.dns:
+            self.dns.stdin.close()
+            stop_session(self.dns)
+            self.dns = None
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
