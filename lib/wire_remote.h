@@ -30,6 +30,13 @@
  * governed: a TLS-RPT record (lib/tlsrpt.h) */
 #define WIRE_REMOTE_TLSRPT "tlsrpt"
 
+/* A TLS-RPT report for an https: rua (relay-send -> relay-remote, on a
+ * connection of its own): post=<url>, the JSON attached as a descriptor
+ * (SCM_RIGHTS); the answer: post=ok|failed, text=<why>. */
+#define WIRE_REMOTE_POST "post"
+#define WIRE_REMOTE_POST_TEXT "text"
+#define WIRE_REMOTE_POST_MAX (4 << 20)  /* bytes of a report */
+
 /* Seconds relay-send gives a job before it drops the worker and defers
  * the recipients; relay-remote stops a job itself a little before
  * (remote_worker_budget), so no delivery goes on after relay-send has

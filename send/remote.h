@@ -373,6 +373,14 @@ int remote_sts_get(const char *domain, struct sts_policy *p);
  * cf.mta_sts_timeout; 0 with the body in buf (*len bytes), -1 with why. */
 int remote_sts_fetch(const char *domain, char *buf, size_t max, size_t *len,
 		     char *why, size_t n);
+/* POST body (len bytes, Content-Type ctype) to an https: URL (TLS-RPT
+ * rua) within cf.mta_sts_timeout; 0 on a 2xx, -1 with why (*code the
+ * HTTP status, 0 when none came). */
+int remote_https_post(const char *url, const char *ctype, const char *body,
+		      size_t len, long *code, char *why, size_t n);
+/* A frame with WIRE_REMOTE_POST (the report attached as bodyfd, which
+ * is closed): POST it and answer one frame on fd (remote_post.c). */
+int remote_post_frame(int fd, const struct kv_msg *m, int bodyfd);
 /* The TLS client context of remote_session_tls_init (its trust store
  * also checks policy servers), or NULL. */
 SSL_CTX *remote_session_ctx(void);

@@ -6,12 +6,15 @@
  * system's).  The name is resolved through lib/dns.c like every other
  * name relay-remote looks up (cf.resolver), and the whole fetch is
  * bounded by cf.mta_sts_timeout.  cf.mta_sts_port is 443 but for tests,
- * whose policy servers cannot all own port 443 of a loopback address. */
+ * whose policy servers cannot all own port 443 of a loopback address.
+ * The same client POSTs TLS-RPT reports to https: rua (RFC 8460 5.2),
+ * the URL's own port, no redirects, bounded alike. */
 #include "remote.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <strings.h>
 
 #include "settings.h"
@@ -47,9 +50,10 @@ static CURLcode sts_ssl_ctx(CURL *curl, void *sslctx, void *arg)
 	return CURLE_OK;
 }
 
-/* "mta-sts.<domain>:<port>:<addr>,<addr>" for CURLOPT_RESOLVE. */
-static int sts_resolve(const char *host, char *out, size_t n, char *why,
-		       size_t wn)
+/* "<host>:<port>:<addr>,<addr>" for CURLOPT_RESOLVE: names resolved
+ * through cf.resolver, as every other name relay-remote looks up. */
+static int sts_resolve(const char *host, long port, char *out, size_t n,
+		       char *why, size_t wn)
 {
 	struct remote_ip ip[REMOTE_ADDR_MAX];
 	size_t k = 0, used;
@@ -58,7 +62,7 @@ static int sts_resolve(const char *host, char *out, size_t n, char *why,
 		snprintf(why, wn, "no address for %s", host);
 		return -1;
 	}
-	used = (size_t)snprintf(out, n, "%s:%ld:", host, cf.mta_sts_port);
+	used = (size_t)snprintf(out, n, "%s:%ld:", host, port);
 	for (size_t i = 0; i < k && used + 80 < n; i++) {
 		char a[64];
 		remote_ip_format(&ip[i], a, sizeof a);
@@ -102,7 +106,7 @@ int remote_sts_fetch(const char *domain, char *buf, size_t max, size_t *len,
 	snprintf(host, sizeof host, "mta-sts.%s", domain);
 	snprintf(url, sizeof url, "https://%s:%ld/.well-known/mta-sts.txt",
 		 host, cf.mta_sts_port);
-	if (sts_resolve(host, rs, sizeof rs, why, n) < 0)
+	if (sts_resolve(host, cf.mta_sts_port, rs, sizeof rs, why, n) < 0)
 		return -1;
 	if (!(c = curl_easy_init()) || !(res = curl_slist_append(NULL, rs))) {
 		snprintf(why, n, "out of memory");
@@ -123,4 +127,66 @@ int remote_sts_fetch(const char *domain, char *buf, size_t max, size_t *len,
 	curl_easy_cleanup(c);
 	*len = b.len;
 	return rc == CURLE_OK && code == 200 && why[0] == '\0' ? 0 : -1;
+}
+
+/* "https://host[:port]/path": host and port; -1 for anything else. */
+static int post_url(const char *url, char *host, size_t n, long *port)
+{
+	const char *h = url + 8, *e;
+	size_t len;
+
+	if (strncasecmp(url, "https://", 8) != 0)
+		return -1;
+	len = strcspn(h, ":/?#");
+	if (len == 0 || len >= n || strchr("@[", h[0]) || memchr(h, '@', strcspn(h, "/")))
+		return -1;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	*port = 443;
+	e = h + len;
+	if (*e == ':') {
+		char *end;
+		*port = strtol(e + 1, &end, 10);
+		if (end == e + 1 || *port < 1 || *port > 65535 || (*end && *end != '/'))
+			return -1;
+	}
+	return 0;
+}
+
+int remote_https_post(const char *url, const char *ctype, const char *body,
+		      size_t len, long *code, char *why, size_t n)
+{
+	char host[REMOTE_NAME_MAX], rs[2048], sink[256];
+	struct sts_body b = { sink, sizeof sink, 0 };
+	struct curl_slist *res = NULL, *hdr = NULL;
+	long port = 443;
+	CURLcode rc;
+	CURL *c;
+
+	why[0] = '\0';
+	*code = 0;
+	if (post_url(url, host, sizeof host, &port) < 0)
+		return snprintf(why, n, "not an https URL"), -1;
+	if (sts_resolve(host, port, rs, sizeof rs, why, n) < 0)
+		return -1;
+	snprintf(sink, sizeof sink, "Content-Type: %s", ctype);
+	if (!(c = curl_easy_init()) || !(res = curl_slist_append(NULL, rs)) ||
+	    !(hdr = curl_slist_append(NULL, sink))) {
+		snprintf(why, n, "out of memory");
+		curl_slist_free_all(res);
+		curl_easy_cleanup(c);
+		return -1;
+	}
+	sts_opts(c, url, res, &b);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+	if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR)
+		snprintf(why, n, "%s", curl_easy_strerror(rc));
+	curl_slist_free_all(res);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	return why[0] == '\0' && *code >= 200 && *code < 300 ? 0 : -1;
 }

@@ -123,8 +123,11 @@ static int worker_fd_take(void)
 
 /* Parse a frame into job.  A frame that cannot be parsed is a bug in
  * relay-send: it is logged and the connection dropped (relay-send sees
- * EOF). */
-static int worker_parse(struct remote_job *job, char *payload, size_t len)
+ * EOF).  A post frame (a TLS-RPT report) is answered here: 2, no job;
+ * read ahead behind a job it would be answered out of order, so there
+ * (ahead) it is refused like a bad frame. */
+static int worker_parse(struct remote_job *job, char *payload, size_t len,
+			int ahead)
 {
 	static struct kv_msg m;
 	char err[256];
@@ -132,6 +135,12 @@ static int worker_parse(struct remote_job *job, char *payload, size_t len)
 	if (kv_parse(&m, payload, len) < 0) {
 		log_warn("dropping relay-send: malformed frame");
 		return -1;
+	}
+	if (kv_get(&m, WIRE_REMOTE_POST)) {
+		if (ahead)
+			return -1;
+		return remote_post_frame(worker_rd.fd, &m, worker_fd_take()) < 0
+			       ? -1 : 2;
 	}
 	if (remote_job_parse(job, &m, err, sizeof err) < 0) {
 		log_warn("dropping relay-send: %s", err);
@@ -158,7 +167,7 @@ struct remote_job *remote_worker_peek(void)
 				  &worker_nfds, WORKER_FDS);
 	if (r != 1)
 		return NULL;
-	if (worker_parse(&worker_ahead, payload, len) < 0) {
+	if (worker_parse(&worker_ahead, payload, len, 1) < 0) {
 		worker_bad_ahead = 1;
 		return NULL;
 	}
@@ -226,8 +235,12 @@ static int worker_next(int fd, struct remote_job *job)
 							 : strerror(errno));
 			return 0;
 		}
-		if (r == 1)
-			return worker_parse(job, payload, len) < 0 ? -1 : 1;
+		if (r == 1) {
+			int p = worker_parse(job, payload, len, 0);
+			if (p == 2)
+				continue; /* a post, answered */
+			return p < 0 ? -1 : 1;
+		}
 	}
 }
 

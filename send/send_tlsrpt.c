@@ -7,8 +7,8 @@
  * JSON report goes to the mailto: addresses of its _smtp._tls TXT
  * record (rua=), injected through relay-queue like a bounce, from <>,
  * so the relay itself delivers it.  A period a crash left renamed but
- * not reported is reported at the next start.  https: rua are not used
- * yet.  The
+ * not reported is reported at the next start.  https: rua get it by
+ * POST, made by relay-remote (send_tlsrpt_post.c).  The
  * TXT lookups are made in the scheduler's loop, once a period per
  * domain: a slow resolver delays the other work of that one wake-up. */
 #include "send.h"
@@ -32,6 +32,7 @@
 #include "tlsrpt.h"
 
 #define RPT_RUA_MAX 4
+#define RPT_URL_MAX 512
 
 void send_tlsrpt_note(const char *line)
 {
@@ -122,13 +123,16 @@ static int rpt_cmp(const void *a, const void *b)
 			  ((const struct tlsrpt_rec *)b)->domain);
 }
 
-/* The mailto: addresses of domain's TLSRPTv1 record; their number. */
-static size_t rpt_rua(const char *domain, char (*to)[ADDR_MAX + 1])
+/* The mailto: addresses of domain's TLSRPTv1 record (their number) and
+ * its https: URLs (*nurl of them). */
+static size_t rpt_rua(const char *domain, char (*to)[ADDR_MAX + 1],
+		      char (*url)[RPT_URL_MAX], size_t *nurl)
 {
 	static char txt[8][DNS_TXT_MAX];
 	char name[300], *save = NULL, *p;
 	size_t n = 0, k = 0, t;
 
+	*nurl = 0;
 	snprintf(name, sizeof name, "_smtp._tls.%s", domain);
 	if (dns_txt(name, txt, 8, &n) != DNS_OK)
 		return 0;
@@ -146,6 +150,9 @@ static size_t rpt_rua(const char *domain, char (*to)[ADDR_MAX + 1])
 		    strlen(u + 7) <= ADDR_MAX &&
 		    addr_mailbox_check(u + 7, 0) == ADDR_OK)
 			snprintf(to[k++], ADDR_MAX + 1, "%s", u + 7);
+		else if (strncasecmp(u, "https://", 8) == 0 && *nurl < RPT_RUA_MAX &&
+			 strlen(u) < RPT_URL_MAX)
+			snprintf(url[(*nurl)++], RPT_URL_MAX, "%s", u);
 	}
 	return k;
 }
@@ -193,12 +200,13 @@ static void rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
 		       long long end)
 {
 	char to[RPT_RUA_MAX][ADDR_MAX + 1], id[64], qid[64], err[256];
-	size_t nto = rpt_rua(r[0].domain, to), jlen = 0, mlen = 0;
+	char url[RPT_RUA_MAX][RPT_URL_MAX];
+	size_t nurl = 0, nto = rpt_rua(r[0].domain, to, url, &nurl);
+	size_t jlen = 0, mlen = 0;
 	char *json;
 
-	if (nto == 0) {
-		log_info("tls-rpt: domain=%s: no mailto: rua, no report",
-			 r[0].domain);
+	if (nto + nurl == 0) {
+		log_info("tls-rpt: domain=%s: no rua, no report", r[0].domain);
 		return;
 	}
 	snprintf(id, sizeof id, "%lld.%ld", start, (long)getpid());
@@ -216,6 +224,8 @@ static void rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
 				 to[i], m ? err : "out of memory");
 		free(m);
 	}
+	for (size_t i = 0; json && i < nurl; i++)
+		send_tlsrpt_post(url[i], json, jlen);
 	free(json);
 }
 

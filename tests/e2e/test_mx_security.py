@@ -45,7 +45,8 @@ GOOD_NAMES = ["mx.enf.test", "mx.enfplain.test", "other.host.test", "mx.tst.test
               "mx.cache.test", "mta-sts.enf.test", "mta-sts.enfbad.test",
               "mta-sts.enfplain.test", "mta-sts.enfmx.test", "mta-sts.tst.test",
               "mta-sts.none.test", "mta-sts.both.test", "mta-sts.cache.test",
-              "mta-sts.fetchfail.test", "mta-sts.badpol.test", "mta-sts.short.test"]
+              "mta-sts.fetchfail.test", "mta-sts.badpol.test", "mta-sts.short.test",
+              "rpt.reports.test"]
 
 
 def openssl(d, *args):

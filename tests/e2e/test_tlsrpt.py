@@ -9,7 +9,8 @@ certificate-host-mismatch).  Both domains publish
 "v=TLSRPTv1; rua=mailto:rpt@reports.test"; the reports, delivered by the
 relay itself to reports.test's MX, must be multipart/report;
 report-type=tlsrpt with an application/tlsrpt+json part that Python's
-email and json packages read, with those counts.  A period left behind
+email and json packages read, with those counts; enf.test's https: rua
+gets the JSON by POST (relay-remote posts it for relay-send).  A period left behind
 by a crash (tlsrpt/records.<start>) is reported when relay-send starts.  With tls_rpt = no the
 same run gets no report (run with TLSRPT_OFF=1 to see the checks fail).
 """
@@ -33,7 +34,7 @@ NET = "127.0.18."
 RUA = "v=TLSRPTv1; rua=mailto:rpt@reports.test"
 
 
-def zone(web):
+def zone(web, post_port):
     z = {}
     for dom, ip, sid in (("enf.test", "2", "e1"), ("tst.test", "3", "t1")):
         z[dom] = {"MX": [[10, "mx." + dom]]}
@@ -41,9 +42,35 @@ def zone(web):
         z["_mta-sts." + dom] = {"TXT": ["v=STSv1; id=%s;" % sid]}
         z["mta-sts." + dom] = {"A": [web]}
         z["_smtp._tls." + dom] = {"TXT": [RUA]}
+    # enf.test also wants its reports by HTTPS POST
+    z["_smtp._tls.enf.test"] = {"TXT": [RUA + ",https://rpt.reports.test:%d/v1/tlsrpt" % post_port]}
+    z["rpt.reports.test"] = {"A": [NET + "101"]}
     z["reports.test"] = {"MX": [[10, "mx.reports.test"]]}
     z["mx.reports.test"] = {"A": [NET + "4"]}
     return z
+
+
+POSTS = []  # (path, content type, body) of every POST received
+
+
+class PostHandler(mxs.http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        POSTS.append((self.path, self.headers.get("Content-Type"), self.rfile.read(n)))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def start_post_server(d, ip):
+    srv = mxs.http.server.ThreadingHTTPServer((ip, 0), PostHandler)
+    srv.daemon_threads = True
+    srv.socket = mxs.server_ctx(d, "good.pem", "good.key").wrap_socket(srv.socket, server_side=True)
+    mxs.threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
 
 
 def reports(sink):
@@ -125,6 +152,12 @@ def run(d, web, sinks, dns):
                 pols and pols[0].get("policy-string") == ["version: STSv1", "mode: enforce",
                                                           "mx: mx.enf.test", "max_age: 86400"]
                 and pols[0].get("mx-host") == ["mx.enf.test"], "%r" % (pols,))
+        harness.wait_until(lambda: POSTS, 30)
+        got = [json.loads(b) for path, ct, b in POSTS
+               if path == "/v1/tlsrpt" and ct == "application/tlsrpt+json"]
+        h.check("https: rua: the report POSTed as application/tlsrpt+json",
+                any(p["policy"]["policy-domain"] == "enf.test" for r in got for p in r["policies"]),
+                "%r" % (POSTS,))
         if reps:
             msg, r = reps[0]
             h.check("report headers (RFC 8460 5.3)",
@@ -141,11 +174,12 @@ def run(d, web, sinks, dns):
 def main():
     d = h.tempfile.mkdtemp(prefix="relay-tlsrpt-")
     os.chmod(d, 0o755)
-    ctls, web, dns = [], None, None
+    ctls, web, dns, post = [], None, None, None
     try:
         mxs.make_certs(d)
         web = mxs.start_policy_server(d, NET + "100")
-        dns = DnsServer(zone(NET + "100"), d)
+        post = start_post_server(d, NET + "101")
+        dns = DnsServer(zone(NET + "100", post.server_address[1]), d)
         port = h.free_port()
         sinks = {"port": port}
         for ip, ctx in (("2", mxs.server_ctx(d, "good.pem", "good.key")),
@@ -159,8 +193,9 @@ def main():
     finally:
         for c in ctls:
             c.stop()
-        if web:
-            web.shutdown()
+        for srv in (web, post):
+            if srv:
+                srv.shutdown()
         if dns:
             dns.stop()
         h.shutil.rmtree(d, ignore_errors=True)
