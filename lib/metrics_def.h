@@ -45,7 +45,11 @@
 	  GAUGE, 0, "when the oldest message in the queue was queued "       \
 	  "(Unix time), 0 when the queue is empty")                          \
 	X(DELIVERY_DELAY, "relay_delivery_delay_seconds", HISTOGRAM, 0,      \
-	  "time from queueing to the final result per recipient")
+	  "time from queueing to the final result per recipient")            \
+	X(SCAN_VERDICTS, "relay_scan_verdicts_total", COUNTER, 0,            \
+	  "content scans by verdict (clean, spam, failed)")                  \
+	X(ABUSE_EVENTS, "relay_abuse_events_total", COUNTER, 0,              \
+	  "abuse monitoring's alerts, suspensions and releases of accounts")
 
 enum metrics_type { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
 

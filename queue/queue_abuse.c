@@ -19,6 +19,7 @@
 #include "abuse.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "metrics.h"
 #include "settings.h"
 
 #include <pthread.h>
@@ -136,12 +137,13 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 	pthread_mutex_unlock(&ab_mu);
 }
 
-/* Metrics hook: relay-metrics' counters are not in lib/ yet; until then
- * the log line is the alert, and `relayctl abuse list` the gauge. */
-static void ab_metric(const char *event, const struct abuse_acct *a)
+/* relay_abuse_events_total{event=alert|suspend|release}: per event,
+ * not per account (an account is not a bounded label set). */
+static void ab_metric(const char *event)
 {
-	(void)event;
-	(void)a;
+	char l[METRICS_LABELS_MAX];
+	metrics_add(METRIC_ABUSE_EVENTS, 1,
+		    metrics_labels(l, sizeof l, "event", event, NULL));
 }
 
 static void ab_alert(struct abuse_acct *a, long long now, unsigned spam)
@@ -155,7 +157,7 @@ static void ab_alert(struct abuse_acct *a, long long now, unsigned spam)
 		 cf.abuse_spam_max, now + cf.abuse_grace,
 		 a->samples[(a->nsample + AB_SAMPLES - 1) % AB_SAMPLES],
 		 *a->symbols ? a->symbols : "-");
-	ab_metric("alert", a);
+	ab_metric("alert");
 	a->mail_due |= AB_MAIL_ALERT;
 }
 
@@ -192,7 +194,7 @@ static int ab_decide(struct abuse_acct *a, long long now)
 		 "alerted=%lld (still over after abuse_grace = %ld s)", a->key,
 		 *a->customer ? a->customer : "-", spam, a->alerted,
 		 cf.abuse_grace);
-	ab_metric("suspend", a);
+	ab_metric("suspend");
 	a->mail_due |= AB_MAIL_SUSPEND;
 	ab_susp_dirty = 1;
 	return 1;
@@ -257,6 +259,7 @@ void queue_abuse_ctl(const char *action, const char *account,
 			 a->key, queue_abuse_state_name(a->state), who, uid);
 		ab_susp_dirty |= a->state == AB_SUSPENDED;
 		a->state = AB_OK;
+		ab_metric("release");
 		memset(a->spam, 0, sizeof a->spam); /* a new episode to count */
 		snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
 		r->status = EXIT_DONE;

@@ -13,6 +13,7 @@
 #include "queue.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "metrics.h"
 #include "rcdb.h"
 #include "rulekeys.h"
 #include "settings.h"
@@ -80,6 +81,13 @@ static void scan_log(const struct queue_job *j,
 		 *v->symbols ? v->symbols : "-");
 }
 
+static void scan_metric(const char *verdict)
+{
+	char l[METRICS_LABELS_MAX];
+	metrics_add(METRIC_SCAN_VERDICTS, 1,
+		    metrics_labels(l, sizeof l, "verdict", verdict, NULL));
+}
+
 static void scan_refuse(struct queue_job *j, int status, enum qreason why,
 			const char *text)
 {
@@ -105,6 +113,8 @@ static void scan_one(struct queue_job *j)
 					err, sizeof err);
 	if (fd >= 0)
 		close(fd);
+	scan_metric(rc < 0 ? "failed" : v.score >= (double)j->scan_score ?
+		    "spam" : "clean");
 	if (rc < 0 && !strcmp(cf.scan_fail, "pass")) {
 		log_warn("%s: scan=failed: %s (scan_fail = pass)", j->q.qid, err);
 		queue_commit_push(j);

@@ -25,8 +25,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Instance, Sink, check, finish, skip,  # noqa: E402
-                     smtp_session, wait_until)
+from harness import (Instance, Sink, check, finish, free_port,  # noqa: E402
+                     skip, smtp_session, wait_until)
 from rspamd import GTUBE, Rspamd  # noqa: E402
 
 RULES = """\
@@ -188,6 +188,23 @@ def test_release(inst):
           r.stdout + r.stderr)
 
 
+def test_metrics(port):
+    """relay-metrics' exposition: the events and the verdicts."""
+    import urllib.request
+    text = ''
+    try:
+        with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % port,
+                                    timeout=10) as r:
+            text = r.read().decode()
+    except OSError as e:
+        text = repr(e)
+    for line in ('relay_abuse_events_total{event="alert"} 1',
+                 'relay_abuse_events_total{event="suspend"} 1',
+                 'relay_abuse_events_total{event="release"} 1',
+                 'relay_scan_verdicts_total{verdict="spam"} 6'):
+        check('metrics: ' + line, line in text, text[-1500:])
+
+
 def main():
     folder = tempfile.mkdtemp(prefix='relaybox-abuse-')
     os.chmod(folder, 0o755)
@@ -202,12 +219,16 @@ def main():
         with Rspamd() as rsp, Sink() as sink:
             os.environ.update(env)  # relay-master and every daemon
             try:
+                mport = free_port()
                 with Instance(sink=sink, rules_text=RULES,
                               conf_overrides={'scan_rspamd': rsp.addr,
-                                              'abuse_spam_max': 3}) as inst:
+                                              'abuse_spam_max': 3,
+                                              'metrics_listen':
+                                              '127.0.0.1:%d' % mport}) as inst:
                     test_alert(inst, sink)
                     test_suspend(inst, sink, clock)
                     test_release(inst)
+                    test_metrics(mport)
             finally:
                 os.environ.clear()
                 os.environ.update(saved)
