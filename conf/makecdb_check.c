@@ -116,8 +116,9 @@ static void check_overlaps(struct mk *m)
 	free(stack);
 }
 
-/* relay.conf's legacy devices: a bad legacy_clients is an error (the
- * daemons would match nobody), and legacy_plain = yes waives every
+/* relay.conf's legacy devices: a bad legacy_clients or legacy_tls_min is
+ * an error (the daemons would match nobody, or serve them no TLS), and
+ * legacy_plain = yes waives every
  * rule's tls=yes for them: each such rule gets a warning. */
 static void check_legacy(struct mk *m)
 {
@@ -131,6 +132,12 @@ static void check_legacy(struct mk *m)
 			"%s\n", err);
 		m->errors++;
 		return;
+	}
+	if (n > 0 && !legacy_tls_version(cf.legacy_tls_min)) {
+		fprintf(stderr, "makecdb: relay.conf: error: legacy_tls_min "
+			"\"%s\" is not TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3\n",
+			cf.legacy_tls_min);
+		m->errors++;
 	}
 	for (size_t i = 0; n > 0 && cf.legacy_plain && i < m->n_rule; i++) {
 		struct mk_rule *r = &m->rule[i];

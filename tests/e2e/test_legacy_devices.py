@@ -14,8 +14,11 @@ lib/legacy.h) on their own terms, everyone else as before.
   never end the data (the commands after them stay text of the one
   message, no second message, no bare LF and no lone dot line sent on);
   a lone CR is still refused (550 5.6.11).
+- The same for implicit TLS (listen_tls): TLS 1.0 from 127.0.0.1, not
+  from 127.0.0.2.
 - legacy_plain: a rule with tls=yes lets the legacy address relay
-  without TLS, not 127.0.0.2; makecdb warns about that rule."""
+  without TLS, not 127.0.0.2; makecdb warns about that rule, and refuses
+  a legacy_tls_min it does not know."""
 import os
 import select
 import smtplib
@@ -25,7 +28,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Instance, Raw, Sink, finish, have_ipv6  # noqa: E402
+from harness import (BIN, Instance, Raw, Sink, finish,  # noqa: E402
+                     free_port, have_ipv6)
 from certs import TestCerts, check, run_steps, wait_tag  # noqa: E402
 
 RULES = """\
@@ -108,6 +112,16 @@ def starttls_from(port, source, ctx):
         return 'refused: %r' % e
 
 
+def implicit_from(port, source, ctx):
+    """The TLS version an implicit-TLS handshake from source got."""
+    try:
+        with smtplib.SMTP_SSL('127.0.0.1', port, source_address=(source, 0),
+                              context=ctx, timeout=20) as c:
+            return c.sock.version()
+    except (ssl.SSLError, OSError, smtplib.SMTPException) as e:
+        return 'refused: %r' % e
+
+
 def test_tls(inst, sink):
     got = s_client_relay('127.0.0.1', inst.port, 'tls1')
     check('TLS 1.0 (s_client) from the legacy address relays',
@@ -121,6 +135,11 @@ def test_tls(inst, sink):
               got[:1] != [250], got)
     v = starttls_from(inst.port, OTHER, tls1_context())
     check('TLS 1.0 from another address (127.0.0.2) refused',
+          v.startswith('refused'), v)
+    v = implicit_from(inst.tls_port, LEGACY, tls1_context())
+    check('implicit TLS: TLS 1.0 from the legacy address', v == 'TLSv1', v)
+    v = implicit_from(inst.tls_port, OTHER, tls1_context())
+    check('implicit TLS: TLS 1.0 from 127.0.0.2 refused',
           v.startswith('refused'), v)
     modern = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     modern.check_hostname, modern.verify_mode = False, ssl.CERT_NONE
@@ -207,6 +226,13 @@ def test_plain(sink):
         check('makecdb warns: legacy_plain waives the rule\'s tls=yes',
               r.returncode == 0 and 'warning' in r.stdout and
               'legacy_plain' in r.stdout, r.stdout)
+        with open(inst.path('relay.conf'), 'a') as f:
+            f.write('legacy_tls_min = SSLv3\n')
+        r = subprocess.run([os.path.join(BIN, 'makecdb'), '-n', '-d',
+                            inst.dir], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        check('makecdb refuses legacy_tls_min = SSLv3',
+              r.returncode == 100 and 'legacy_tls_min' in r.stdout, r.stdout)
         for source, want in ((LEGACY, 250), (OTHER, 530)):
             with smtplib.SMTP('127.0.0.1', inst.port,
                               source_address=(source, 0), timeout=20) as c:
@@ -220,10 +246,13 @@ def test_plain(sink):
 def main():
     with TestCerts() as certs, Sink() as sink:
         conf = certs.conf()
+        tls_port = free_port()
         conf.update({'legacy_clients': LEGACY + '/32 192.0.2.0/24',
-                     'legacy_bare_lf': 'yes'})
+                     'legacy_bare_lf': 'yes',
+                     'listen_tls': '127.0.0.1:%d' % tls_port})
         with Instance(conf_overrides=conf, rules_text=RULES % '',
                       sink=sink) as inst:
+            inst.tls_port = tls_port
             run_steps(lambda: test_tls(inst, sink),
                       lambda: test_bare_lf(inst, sink),
                       lambda: test_smuggling(inst, sink))
