@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,12 +170,16 @@ static int connect_fd(struct rstore *r, const struct sockaddr *sa,
 		      socklen_t len, const char *name)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int e = 0;
+	int e = 0, one = 1;
 	socklen_t el = sizeof e;
 	struct pollfd p;
 
 	if (fd < 0)
 		return rsi_fail(r, "socket for %s: %s", name);
+	/* a RCPT's script written while a commit sent without waiting is
+	 * not yet acknowledged must not wait for that ACK (Nagle) */
+	if (sa->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
 		rsi_fail(r, "connect %s: %s", name);
 		close(fd);
