@@ -9,6 +9,21 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A HELO name goes into the log, the envelope and Received:; one with
+ * a space, a control byte or DEL is no host name and could not be
+ * queued (relay-queue refuses such an info field). */
+static int helo_name_ok(const char *arg, size_t max)
+{
+	size_t n = strlen(arg);
+
+	if (n == 0 || n >= max)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)arg; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* Shared by HELO and EHLO: 0 when policy accepted the name. */
 static int helo_check(struct smtp_session *s, const char *arg,
 		      const char *verb)
@@ -16,7 +31,7 @@ static int helo_check(struct smtp_session *s, const char *arg,
 	struct kv req;
 	int rc;
 
-	if (!*arg || strchr(arg, ' ') || strlen(arg) >= sizeof s->helo) {
+	if (!helo_name_ok(arg, sizeof s->helo)) {
 		smtp_reply(s, "501 5.5.4 Syntax: %s hostname", verb);
 		smtp_session_error(s);
 		return -1;
