@@ -82,7 +82,7 @@ static const struct cfg_item settings_table[] = {
 	S(metrics_alert_mail, ""), S(metrics_alert_from, ""),
 	I(metrics_alert_mail_every, 3600, 10, 31536000),
 	B(rate_accounting, "yes"), B(pipelining_strict, "yes"),
-	B(fair_delivery, "yes"),
+	B(fair_delivery, "yes"), B(remote_chunking, "yes"),
 	S(legacy_clients, ""), S(legacy_tls_min, "TLSv1"),
 	S(legacy_tls_ciphers, "DEFAULT:@SECLEVEL=0"),
 	B(legacy_bare_lf, "no"), B(legacy_plain, "no"),

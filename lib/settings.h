@@ -41,6 +41,7 @@ struct settings {
 	long retry_min, retry_max, queue_lifetime, delay_warning;
 	long conn_cache_max, conn_cache_idle;
 	int fair_delivery;      /* relay-send: customers take turns */
+	int remote_chunking;    /* relay-remote: BDAT where CHUNKING is offered */
 	/* policy / limits defaults (overridable per customer or user in rules) */
 	long user_daily_messages, user_daily_rcpts;
 	long customer_daily_per_license, customer_daily_cap;

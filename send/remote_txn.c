@@ -7,13 +7,14 @@
  * costs one round trip where DATA costs two (the 354 is waited for).  A
  * bigger one goes with DATA: BDAT would need a pass to count its bytes
  * first and would save nothing, since its body is better not sent
- * before a recipient was accepted.
+ * before a recipient was accepted.  remote_chunking = no: always DATA.
  * Mapping: 2xx on RCPT and 2xx after the data = delivered (D); 4xx or a
  * lost connection = temporary (T); 5xx = permanent (B); a reply to MAIL
  * or DATA applies to every recipient it covers.  A cached connection
  * that turns out dead before anything was accepted is reported STALE so
  * that the caller retries on a fresh one. */
 #include "remote.h"
+#include "settings.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -208,7 +209,8 @@ static int txn_data(struct remote_conn *c, struct remote_job *job,
 /* The message goes with BDAT (see the top of the file). */
 static int txn_bdat(const struct remote_conn *c, const struct remote_qfile *q)
 {
-	return (c->ext & REMOTE_EXT_CHUNKING) && remote_qfile_small(q);
+	return cf.remote_chunking && (c->ext & REMOTE_EXT_CHUNKING) &&
+	       remote_qfile_small(q);
 }
 
 /* BDAT: the message went out with the commands (pipe) or goes now; the

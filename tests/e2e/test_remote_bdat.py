@@ -255,9 +255,26 @@ def test_refusals(inst):
             srv.stop.set()
 
 
+def test_turned_off():
+    """remote_chunking = no: DATA, CHUNKING or not."""
+    inst = h.Instance({}, {"remote_chunking": "no"})
+
+    def off(inst):
+        srv = BdatServer("127.0.0.50", inst.smtp_port)
+        try:
+            res = jobs(inst, "127.0.0.50", [BODY])
+            h.check("remote_chunking = no: DATA to a server with CHUNKING",
+                    res[0]["rcpt"]["u@b.test"][0] == "D" and
+                    srv.msgs == [("DATA", WANT)], repr(srv.verbs))
+        finally:
+            srv.stop.set()
+    return h.run(inst, off)
+
+
 def main():
-    return h.run(h.Instance({}), test_bdat, test_big_and_plain,
-                 test_queued_jobs, test_refusals)
+    rc = h.run(h.Instance({}), test_bdat, test_big_and_plain,
+               test_queued_jobs, test_refusals)
+    return test_turned_off() or rc
 
 
 if __name__ == "__main__":
