@@ -39,12 +39,31 @@
 #define ABUSE_WIRE_ACCOUNT "account"
 #define ABUSE_WIRE_BY "by"
 
+/* relay-send -> relay-queue, one frame per finished delivery job of a
+ * customer's message, no reply (counts, not mail: a frame that cannot
+ * be written now is dropped):
+ *   op=signal account=<account> customer=<name> qid=<qid>
+ *   delivered=N bounced=N rejected=N
+ * bounced: recipients refused for good; rejected: those of them whose
+ * reply names spam or policy (enhanced code 5.7.x). */
+#define ABUSE_WIRE_SIGNAL "signal"     /* the value of WIRE_QUEUE_OP */
+#define ABUSE_WIRE_CUSTOMER "customer"
+#define ABUSE_WIRE_QID "qid"
+#define ABUSE_WIRE_DELIVERED "delivered"
+#define ABUSE_WIRE_BOUNCED "bounced"
+#define ABUSE_WIRE_REJECTED "rejected"
+
 /* fields of an accounts line */
 #define ABUSE_F_ACCOUNT "account"
 #define ABUSE_F_CUSTOMER "customer"
 #define ABUSE_F_STATE "state"          /* ok, alerted, suspended */
 #define ABUSE_F_SPAM "spam_24h"
 #define ABUSE_F_SCANNED "scanned_24h"
+#define ABUSE_F_DELIVERED "delivered_24h" /* recipients, relay-send's */
+#define ABUSE_F_BOUNCED "bounced_24h"
+#define ABUSE_F_REJECTED "rejected_24h"  /* 5.7.x refusals among them */
+#define ABUSE_F_REASON "reason"        /* what crossed: spam, rejected,
+					  bounced, "-" */
 #define ABUSE_F_ALERTED "alerted"      /* Unix time, 0 = never */
 #define ABUSE_F_SUSPENDED "suspended"
 #define ABUSE_F_ACKED "acked_by"       /* who acknowledged the alert, "-" */

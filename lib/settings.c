@@ -96,6 +96,8 @@ static const struct cfg_item settings_table[] = {
 	I(abuse_spam_max, 10, 0, 1000000), I(abuse_grace, 86400, 0, 31536000),
 	I(abuse_alert_every, 21600, 0, 31536000),
 	I(abuse_accounts_max, 4096, 16, 1000000),
+	I(abuse_reject_max, 10, 0, 1000000), I(abuse_bounce_pct, 30, 1, 100),
+	I(abuse_bounce_min, 20, 0, 1000000),
 };
 
 const char *settings_default_dir(void)

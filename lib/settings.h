@@ -98,6 +98,10 @@ struct settings {
 	 * the suspension when still over (abuse_grace), seconds between two
 	 * alert mails of one account, accounts followed at most */
 	long abuse_spam_max, abuse_grace, abuse_alert_every, abuse_accounts_max;
+	/* the remote side (relay-send's results): refusals naming spam or
+	 * policy (5.7.x) in 24 h, and a bounce ratio (percent of the
+	 * recipients, counted from abuse_bounce_min bounces on) */
+	long abuse_reject_max, abuse_bounce_pct, abuse_bounce_min;
 };
 
 extern struct settings cf;

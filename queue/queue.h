@@ -333,6 +333,8 @@ struct abuse_acct {                 /* about 1.6 KiB */
 	long long hour;             /* the hour (Unix time / 3600) of the
 				       newest bucket, index hour % 24 */
 	unsigned spam[24], scanned[24];
+	unsigned delivered[24], bounced[24], rejected[24]; /* relay-send's */
+	char reason[16];            /* what crossed the line: spam, ... */
 	char acked_by[128];         /* who acknowledged or released it */
 	char samples[AB_SAMPLES][QFILE_ID_MAX]; /* the last spam's qids */
 	unsigned nsample;
@@ -344,6 +346,11 @@ int queue_abuse_start(void);
  * or not, with rspamd's symbols. */
 void queue_abuse_scanned(const struct queue_job *j, int spam,
 			 const char *symbols);
+/* relay-send's signal (lib/abuse.h ABUSE_WIRE_SIGNAL): a delivery job's
+ * results for account (main thread). */
+void queue_abuse_delivery(const char *account, const char *customer,
+			  const char *qid, unsigned delivered,
+			  unsigned bounced, unsigned rejected);
 /* Once a second from the main thread: windows, decisions, files, mails. */
 void queue_abuse_tick(void);
 /* relayctl abuse ack|release ACCOUNT (root on queue.sock). */

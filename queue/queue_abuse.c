@@ -47,8 +47,9 @@ static void ab_advance(struct abuse_acct *a, long long now)
 	if (h <= a->hour)
 		return;
 	for (long long k = a->hour + 1; k <= h && k <= a->hour + 24; k++) {
-		a->spam[k % 24] = 0;
-		a->scanned[k % 24] = 0;
+		a->spam[k % 24] = a->scanned[k % 24] = 0;
+		a->delivered[k % 24] = a->bounced[k % 24] = 0;
+		a->rejected[k % 24] = 0;
 	}
 	a->hour = h;
 }
@@ -137,6 +138,52 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 	pthread_mutex_unlock(&ab_mu);
 }
 
+void queue_abuse_delivery(const char *account, const char *customer,
+			  const char *qid, unsigned delivered,
+			  unsigned bounced, unsigned rejected)
+{
+	long long now = queue_now();
+	struct abuse_acct *a;
+
+	if (!ab || !account || strlen(account) >= ABUSE_KEY_MAX ||
+	    strchr(account, ' ') || rejected > bounced)
+		return;
+	pthread_mutex_lock(&ab_mu);
+	if ((a = ab_get(account, now))) {
+		ab_advance(a, now);
+		a->last_seen = now;
+		a->delivered[a->hour % 24] += delivered;
+		a->bounced[a->hour % 24] += bounced;
+		a->rejected[a->hour % 24] += rejected;
+		if (customer && !strpbrk(customer, " ="))
+			snprintf(a->customer, sizeof a->customer, "%s", customer);
+		if (rejected && qid && !strpbrk(qid, " ,="))
+			snprintf(a->samples[a->nsample++ % AB_SAMPLES],
+				 sizeof a->samples[0], "%s", qid);
+		ab_dirty = 1;
+	}
+	pthread_mutex_unlock(&ab_mu);
+}
+
+/* What makes the account over a threshold now ("" when nothing). */
+static const char *ab_over(const struct abuse_acct *a)
+{
+	unsigned spam = queue_abuse_sum(a->spam);
+	unsigned rej = queue_abuse_sum(a->rejected);
+	unsigned b = queue_abuse_sum(a->bounced);
+	unsigned d = queue_abuse_sum(a->delivered);
+
+	if (cf.abuse_spam_max > 0 && spam >= (unsigned)cf.abuse_spam_max)
+		return "spam";
+	if (cf.abuse_reject_max > 0 && rej >= (unsigned)cf.abuse_reject_max)
+		return "rejected";
+	if (cf.abuse_bounce_min > 0 && b >= (unsigned)cf.abuse_bounce_min &&
+	    (unsigned long long)b * 100 >=
+	    (unsigned long long)cf.abuse_bounce_pct * (b + d))
+		return "bounced";
+	return "";
+}
+
 /* relay_abuse_events_total{event=alert|suspend|release}: per event,
  * not per account (an account is not a bounded label set). */
 static void ab_metric(const char *event)
@@ -146,15 +193,18 @@ static void ab_metric(const char *event)
 		    metrics_labels(l, sizeof l, "event", event, NULL));
 }
 
-static void ab_alert(struct abuse_acct *a, long long now, unsigned spam)
+static void ab_alert(struct abuse_acct *a, long long now)
 {
 	a->state = AB_ALERTED;
 	a->alerted = now;
 	a->acked_by[0] = '\0';
-	log_warn("abuse: alert account=%s customer=%s spam_24h=%u "
-		 "threshold=%ld suspended_at=%lld samples=%s symbols=%s",
-		 a->key, *a->customer ? a->customer : "-", spam,
-		 cf.abuse_spam_max, now + cf.abuse_grace,
+	log_warn("abuse: alert account=%s customer=%s reason=%s spam_24h=%u "
+		 "rejected_24h=%u bounced_24h=%u delivered_24h=%u "
+		 "suspended_at=%lld samples=%s symbols=%s", a->key,
+		 *a->customer ? a->customer : "-", a->reason,
+		 queue_abuse_sum(a->spam), queue_abuse_sum(a->rejected),
+		 queue_abuse_sum(a->bounced), queue_abuse_sum(a->delivered),
+		 now + cf.abuse_grace,
 		 a->samples[(a->nsample + AB_SAMPLES - 1) % AB_SAMPLES],
 		 *a->symbols ? a->symbols : "-");
 	ab_metric("alert");
@@ -164,14 +214,15 @@ static void ab_alert(struct abuse_acct *a, long long now, unsigned spam)
 /* One account's decision (the tick, under ab_mu); 1 when it changed. */
 static int ab_decide(struct abuse_acct *a, long long now)
 {
-	unsigned spam;
+	const char *why;
 	int over;
 
 	ab_advance(a, now);
-	spam = queue_abuse_sum(a->spam);
-	over = cf.abuse_spam_max > 0 && spam >= (unsigned)cf.abuse_spam_max;
+	why = ab_over(a);
+	over = *why != '\0';
 	if (a->state == AB_OK && over) {
-		ab_alert(a, now, spam);
+		snprintf(a->reason, sizeof a->reason, "%s", why);
+		ab_alert(a, now);
 		return 1;
 	}
 	if (a->state != AB_ALERTED || now - a->alerted < cf.abuse_grace) {
@@ -183,17 +234,20 @@ static int ab_decide(struct abuse_acct *a, long long now)
 	}
 	if (!over) {
 		a->state = AB_OK;
-		log_info("abuse: cleared account=%s customer=%s spam_24h=%u "
-			 "(under the threshold when abuse_grace ended)", a->key,
-			 *a->customer ? a->customer : "-", spam);
+		log_info("abuse: cleared account=%s customer=%s (under every "
+			 "threshold when abuse_grace ended)", a->key,
+			 *a->customer ? a->customer : "-");
 		return 1;
 	}
 	a->state = AB_SUSPENDED;
 	a->suspended = now;
-	log_warn("abuse: suspended account=%s customer=%s spam_24h=%u "
-		 "alerted=%lld (still over after abuse_grace = %ld s)", a->key,
-		 *a->customer ? a->customer : "-", spam, a->alerted,
-		 cf.abuse_grace);
+	snprintf(a->reason, sizeof a->reason, "%s", why);
+	log_warn("abuse: suspended account=%s customer=%s reason=%s "
+		 "spam_24h=%u rejected_24h=%u bounced_24h=%u alerted=%lld "
+		 "(still over after abuse_grace = %ld s)", a->key,
+		 *a->customer ? a->customer : "-", why,
+		 queue_abuse_sum(a->spam), queue_abuse_sum(a->rejected),
+		 queue_abuse_sum(a->bounced), a->alerted, cf.abuse_grace);
 	ab_metric("suspend");
 	a->mail_due |= AB_MAIL_SUSPEND;
 	ab_susp_dirty = 1;
@@ -260,7 +314,10 @@ void queue_abuse_ctl(const char *action, const char *account,
 		ab_susp_dirty |= a->state == AB_SUSPENDED;
 		a->state = AB_OK;
 		ab_metric("release");
-		memset(a->spam, 0, sizeof a->spam); /* a new episode to count */
+		/* a new episode to count */
+		memset(a->spam, 0, sizeof a->spam);
+		memset(a->rejected, 0, sizeof a->rejected);
+		memset(a->bounced, 0, sizeof a->bounced);
 		snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
 		r->status = EXIT_DONE;
 	} else {

@@ -77,14 +77,20 @@ void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp)
 	add_line(&buf, &len, &cap, ABUSE_MAGIC "\n");
 	for (size_t i = 0; i < n; i++) {
 		samples_text(&a[i], samples, sizeof samples);
-		snprintf(line, sizeof line, "%s=%s %s=%s %s=%s %s=%u %s=%u %s=%lld "
-			 "%s=%lld %s=%s %s=%s %s=%s\n", ABUSE_F_ACCOUNT, a[i].key,
-			 ABUSE_F_CUSTOMER, *a[i].customer ? a[i].customer : "-",
-			 ABUSE_F_STATE, queue_abuse_state_name(a[i].state),
-			 ABUSE_F_SPAM, queue_abuse_sum(a[i].spam), ABUSE_F_SCANNED,
-			 queue_abuse_sum(a[i].scanned), ABUSE_F_ALERTED,
-			 a[i].alerted, ABUSE_F_SUSPENDED, a[i].suspended,
-			 ABUSE_F_ACKED, *a[i].acked_by ? a[i].acked_by : "-",
+		snprintf(line, sizeof line, "%s=%s %s=%s %s=%s %s=%s %s=%u %s=%u "
+			 "%s=%u %s=%u %s=%u %s=%lld %s=%lld %s=%s %s=%s %s=%s\n",
+			 ABUSE_F_ACCOUNT, a[i].key, ABUSE_F_CUSTOMER,
+			 *a[i].customer ? a[i].customer : "-", ABUSE_F_STATE,
+			 queue_abuse_state_name(a[i].state), ABUSE_F_REASON,
+			 *a[i].reason ? a[i].reason : "-",
+			 ABUSE_F_SPAM, queue_abuse_sum(a[i].spam),
+			 ABUSE_F_SCANNED, queue_abuse_sum(a[i].scanned),
+			 ABUSE_F_DELIVERED, queue_abuse_sum(a[i].delivered),
+			 ABUSE_F_BOUNCED, queue_abuse_sum(a[i].bounced),
+			 ABUSE_F_REJECTED, queue_abuse_sum(a[i].rejected),
+			 ABUSE_F_ALERTED, a[i].alerted, ABUSE_F_SUSPENDED,
+			 a[i].suspended, ABUSE_F_ACKED,
+			 *a[i].acked_by ? a[i].acked_by : "-",
 			 ABUSE_F_SAMPLES, *samples ? samples : "-",
 			 ABUSE_F_SYMBOLS, *a[i].symbols ? a[i].symbols : "-");
 		add_line(&buf, &len, &cap, line);
@@ -116,6 +122,14 @@ static void load_word(struct abuse_acct *a, const char *k, const char *v)
 		a->spam[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
 	else if (!strcmp(k, ABUSE_F_SCANNED))
 		a->scanned[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
+	else if (!strcmp(k, ABUSE_F_DELIVERED))
+		a->delivered[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
+	else if (!strcmp(k, ABUSE_F_BOUNCED))
+		a->bounced[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
+	else if (!strcmp(k, ABUSE_F_REJECTED))
+		a->rejected[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
+	else if (!strcmp(k, ABUSE_F_REASON) && strcmp(v, "-"))
+		snprintf(a->reason, sizeof a->reason, "%s", v);
 	else if (!strcmp(k, ABUSE_F_ALERTED))
 		a->alerted = strtoll(v, NULL, 10);
 	else if (!strcmp(k, ABUSE_F_SUSPENDED))

@@ -75,19 +75,25 @@ static char *mail_text(const struct abuse_acct *a, const char *admin,
 		     "MIME-Version: 1.0\r\n"
 		     "Content-Type: text/plain; charset=us-ascii\r\n"
 		     "\r\n"
-		     "The relay %s has seen mail that looks like spam from an\r\n"
-		     "account of customer %s.\r\n\r\n"
+		     "The relay %s has seen mail that looks like abuse from an\r\n"
+		     "account of customer %s (%s).\r\n\r\n"
 		     "  account:       %s\r\n"
 		     "  spam verdicts: %u in 24 hours (threshold %ld)\r\n"
 		     "  scanned:       %u in 24 hours\r\n"
+		     "  refused as spam or by policy by the receivers: %u "
+		     "(threshold %ld)\r\n"
+		     "  bounced: %u, delivered: %u (bounce threshold %ld%%)\r\n"
 		     "  samples:      %s\r\n"
 		     "  symbols:       %s\r\n\r\n"
 		     "%s\r\n",
 		     cf.hostname, admin, suspend ? "account suspended" :
 		     "abuse alert", a->key, a->customer, date, now,
 		     suspend ? "suspend" : "alert", cf.hostname, cf.hostname,
-		     a->customer, a->key, queue_abuse_sum(a->spam),
+		     a->customer, a->reason, a->key, queue_abuse_sum(a->spam),
 		     cf.abuse_spam_max, queue_abuse_sum(a->scanned),
+		     queue_abuse_sum(a->rejected), cf.abuse_reject_max,
+		     queue_abuse_sum(a->bounced), queue_abuse_sum(a->delivered),
+		     cf.abuse_bounce_pct,
 		     *samples ? samples : " -", *a->symbols ? a->symbols : "-",
 		     suspend ? "The account is now suspended: the relay refuses its mail\r\n"
 			       "(550 5.7.1). Once the device or account is clean, ask the\r\n"

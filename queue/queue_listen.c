@@ -170,6 +170,24 @@ static int listen_abuse(struct lconn *c, struct kv_msg *m)
 	return 0;
 }
 
+/* relay-send's delivery results for abuse monitoring: no reply. */
+static int listen_signal(struct lconn *c, struct kv_msg *m)
+{
+	if (c->uid != 0 && c->uid != getuid() &&
+	    !(send_uid_known && c->uid == send_uid))
+		return -1; /* nobody else sends these: drop the peer */
+	queue_abuse_delivery(kv_get(m, ABUSE_WIRE_ACCOUNT),
+			     kv_get(m, ABUSE_WIRE_CUSTOMER),
+			     kv_get(m, ABUSE_WIRE_QID),
+			     (unsigned)strtoul(kv_get_or(m, ABUSE_WIRE_DELIVERED, "0"),
+					       NULL, 10),
+			     (unsigned)strtoul(kv_get_or(m, ABUSE_WIRE_BOUNCED, "0"),
+					       NULL, 10),
+			     (unsigned)strtoul(kv_get_or(m, ABUSE_WIRE_REJECTED, "0"),
+					       NULL, 10));
+	return 0;
+}
+
 static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 			int nfds)
 {
@@ -182,6 +200,8 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 	op = kv_get(&m, WIRE_QUEUE_OP);
 	if (op && !strcmp(op, ABUSE_WIRE_OP) && nfds == 0)
 		return listen_abuse(c, &m);
+	if (op && !strcmp(op, ABUSE_WIRE_SIGNAL) && nfds == 0)
+		return listen_signal(c, &m);
 	inl = op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0 && nfds == 0;
 	if (!inl && op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0)
 		return -1; /* with descriptors: out of step, drop the peer */

@@ -297,6 +297,10 @@ int send_worker_room(void);
 
 /* ---- metrics (send_metrics.c, lib/metrics.h) ---- */
 /* recipient i of m got result st ('D', 'T', 'B') at now */
+/* send_abuse.c: one recipient's result of the job under way, then the
+ * job's signal to relay-queue (lib/abuse.h) for its message. */
+void send_abuse_result(char st, int code, const char *text);
+void send_abuse_flush(const struct send_msg *m);
 void send_metrics_result(const struct send_msg *m, size_t i, char st,
 			 long long now);
 /* the queue's gauges, at most once a second */

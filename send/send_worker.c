@@ -389,7 +389,9 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 				     code, txt);
 		worker_log(m, i, tail);
 		send_metrics_result(m, i, st, now);
+		send_abuse_result(st, code, text);
 	}
+	send_abuse_flush(m);
 	worker_relayed(j, res, relay);
 	if (!lines || (worker_completes(j, res)
 		       ? send_msg_done(cf.queue_dir, m, lines, len)

@@ -97,7 +97,7 @@ def test_alert(inst, sink):
               '%s %s' % (code, text))
     check('log: the alert names the account and the evidence', inst.wait_log(
         r'abuse: alert account=' + re.escape(DEV1) +
-        r' customer=example spam_24h=3 threshold=3 .*symbols=\S*GTUBE', 10),
+        r' customer=example reason=spam spam_24h=3 .*symbols=\S*GTUBE', 10),
         inst.log_tail())
     check('the admin gets the alert mail',
           wait_until(lambda: mails_to_admin(sink, 'abuse alert: ' + DEV1), 30),
@@ -132,7 +132,7 @@ def test_suspend(inst, sink, clock):
     clock.set('+1455m')  # 24 h 15 min after the alert
     check('log: suspended after abuse_grace, still over', inst.wait_log(
         r'abuse: suspended account=' + re.escape(DEV1) +
-        r' customer=example spam_24h=3', 15), inst.log_tail())
+        r' customer=example reason=spam spam_24h=3', 15), inst.log_tail())
     check('the admin gets the suspension mail', wait_until(
         lambda: mails_to_admin(sink, 'account suspended: ' + DEV1), 30),
         inst.log_tail())

@@ -1,0 +1,94 @@
+/* send_abuse.c: relay-send's share of abuse monitoring (lib/abuse.h).
+ * Each finished delivery job of a customer's message is one signal to
+ * relay-queue, the state's one writer: how many recipients were
+ * delivered, refused for good, and of those refused with a reply that
+ * names spam or policy (5.7.x).  On a connection of its own to
+ * queue.sock, non-blocking and unanswered: a signal is a count, not
+ * mail, so one that cannot be written at once is dropped (a log line a
+ * minute at most) rather than ever holding up the scheduler. */
+#include "send.h"
+#include "abuse.h"
+#include "admit.h"
+#include "kv.h"
+#include "log.h"
+#include "runsock.h"
+#include "usock.h"
+#include "wire_queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int abuse_fd = -1;
+static unsigned ab_delivered, ab_bounced, ab_rejected;
+
+void send_abuse_result(char st, int code, const char *text)
+{
+	if (st == 'D')
+		ab_delivered++;
+	if (st != 'B')
+		return;
+	ab_bounced++;
+	/* "5.7.1 ..." from the server, after relay-remote's "{host} " */
+	if (code >= 500 && text && strstr(text, "5.7."))
+		ab_rejected++;
+}
+
+static int abuse_connect(void)
+{
+	char path[PATH_MAX];
+
+	if (abuse_fd >= 0)
+		return abuse_fd;
+	runsock_path(RUNSOCK_QUEUE, path, sizeof path);
+	abuse_fd = runsock_connect(RUNSOCK_QUEUE, path);
+	if (abuse_fd >= 0)
+		fcntl(abuse_fd, F_SETFL, fcntl(abuse_fd, F_GETFL) | O_NONBLOCK);
+	return abuse_fd;
+}
+
+static void abuse_drop(const char *qid)
+{
+	static time_t last;
+	time_t now = time(NULL);
+
+	if (now - last >= 60) {
+		last = now;
+		log_warn("%s: abuse signal not sent to relay-queue: %s", qid,
+			 strerror(errno));
+	}
+	/* a frame cut short would put the stream out of step: a new
+	 * connection for the next one */
+	if (abuse_fd >= 0)
+		close(abuse_fd);
+	abuse_fd = -1;
+}
+
+void send_abuse_flush(const struct send_msg *m)
+{
+	const char *cust = qfile_get_info(&m->q, ADMIT_WIRE_CUSTOMER);
+	char acct[ABUSE_KEY_MAX];
+	struct kv k;
+
+	if (cust && *cust && (ab_delivered || ab_bounced) &&
+	    abuse_account(acct, sizeof acct, qfile_get_info(&m->q, ADMIT_WIRE_AUTH),
+			  qfile_get_info(&m->q, ADMIT_WIRE_IP),
+			  qfile_get_info(&m->q, ADMIT_WIRE_HELO)) == 0) {
+		kv_init(&k);
+		kv_add(&k, WIRE_QUEUE_OP, ABUSE_WIRE_SIGNAL);
+		kv_add(&k, ABUSE_WIRE_ACCOUNT, acct);
+		kv_add(&k, ABUSE_WIRE_CUSTOMER, cust);
+		kv_add(&k, ABUSE_WIRE_QID, m->q.qid);
+		kv_addf(&k, ABUSE_WIRE_DELIVERED, "%u", ab_delivered);
+		kv_addf(&k, ABUSE_WIRE_BOUNCED, "%u", ab_bounced);
+		kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_rejected);
+		if (abuse_connect() < 0 || kv_send(&k, abuse_fd) < 0)
+			abuse_drop(m->q.qid);
+		kv_free(&k);
+	}
+	ab_delivered = ab_bounced = ab_rejected = 0;
+}
