@@ -106,7 +106,8 @@ static int show_one(const char *line, void *arg)
 	static const char *const keys[] = {
 		ABUSE_F_ACCOUNT, ABUSE_F_CUSTOMER, ABUSE_F_STATE, ABUSE_F_REASON,
 		ABUSE_F_SPAM, ABUSE_F_SCANNED, ABUSE_F_DELIVERED, ABUSE_F_BOUNCED,
-		ABUSE_F_REJECTED, ABUSE_F_ALERTED, ABUSE_F_SUSPENDED,
+		ABUSE_F_REJECTED, ABUSE_F_BASELINE, ABUSE_F_SINCE,
+		ABUSE_F_ALERTED, ABUSE_F_SUSPENDED,
 		ABUSE_F_ACKED, ABUSE_F_SAMPLES, ABUSE_F_SYMBOLS };
 	char v[ABUSE_KEY_MAX + 256], t[32];
 
@@ -116,7 +117,8 @@ static int show_one(const char *line, void *arg)
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		field(line, keys[i], v, sizeof v);
 		if (!strcmp(keys[i], ABUSE_F_ALERTED) ||
-		    !strcmp(keys[i], ABUSE_F_SUSPENDED)) {
+		    !strcmp(keys[i], ABUSE_F_SUSPENDED) ||
+		    !strcmp(keys[i], ABUSE_F_SINCE)) {
 			when(v, t, sizeof t);
 			printf("%-12s %s\n", keys[i], t);
 		} else {

@@ -62,6 +62,8 @@
 #define ABUSE_F_DELIVERED "delivered_24h" /* recipients, relay-send's */
 #define ABUSE_F_BOUNCED "bounced_24h"
 #define ABUSE_F_REJECTED "rejected_24h"  /* 5.7.x refusals among them */
+#define ABUSE_F_BASELINE "baseline_per_hour" /* recipients tried, average */
+#define ABUSE_F_SINCE "since"          /* followed since (Unix time) */
 #define ABUSE_F_REASON "reason"        /* what crossed: spam, rejected,
 					  bounced, "-" */
 #define ABUSE_F_ALERTED "alerted"      /* Unix time, 0 = never */

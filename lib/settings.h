@@ -102,6 +102,9 @@ struct settings {
 	 * policy (5.7.x) in 24 h, and a bounce ratio (percent of the
 	 * recipients, counted from abuse_bounce_min bounces on) */
 	long abuse_reject_max, abuse_bounce_pct, abuse_bounce_min;
+	/* volume: recipients tried in the current hour against the
+	 * account's own hourly average (learned over its first day) */
+	long abuse_volume_min, abuse_volume_factor;
 };
 
 extern struct settings cf;

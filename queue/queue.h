@@ -335,6 +335,10 @@ struct abuse_acct {                 /* about 1.6 KiB */
 	unsigned spam[24], scanned[24];
 	unsigned delivered[24], bounced[24], rejected[24]; /* relay-send's */
 	char reason[16];            /* what crossed the line: spam, ... */
+	double baseline;            /* recipients tried per hour, a moving
+				       average over about a day */
+	long long since;            /* followed since: the baseline counts
+				       after a whole day */
 	char acked_by[128];         /* who acknowledged or released it */
 	char samples[AB_SAMPLES][QFILE_ID_MAX]; /* the last spam's qids */
 	unsigned nsample;

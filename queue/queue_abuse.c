@@ -39,13 +39,23 @@ const char *queue_abuse_state_name(int st)
 	return st >= 0 && st <= AB_SUSPENDED ? state_names[st] : "ok";
 }
 
-/* The hourly buckets up to now's hour (emptied as hours pass). */
+static unsigned ab_volume(const struct abuse_acct *a, long long hour)
+{
+	return a->delivered[hour % 24] + a->bounced[hour % 24];
+}
+
+/* The hourly buckets up to now's hour (emptied as hours pass), and the
+ * baseline moved by each hour that closes: an exponential average with
+ * weight 1/24, the hours without a signal counting 0. */
 static void ab_advance(struct abuse_acct *a, long long now)
 {
 	long long h = now / 3600;
 
 	if (h <= a->hour)
 		return;
+	for (long long k = a->hour; k < h && k < a->hour + 24 * 30; k++)
+		a->baseline += ((k == a->hour ? ab_volume(a, k) : 0) -
+				a->baseline) / 24;
 	for (long long k = a->hour + 1; k <= h && k <= a->hour + 24; k++) {
 		a->spam[k % 24] = a->scanned[k % 24] = 0;
 		a->delivered[k % 24] = a->bounced[k % 24] = 0;
@@ -85,6 +95,7 @@ static struct abuse_acct *ab_get(const char *key, long long now)
 	memset(&ab[i], 0, sizeof ab[i]);
 	snprintf(ab[i].key, sizeof ab[i].key, "%s", key);
 	ab[i].hour = now / 3600;
+	ab[i].since = now;
 	return &ab[i];
 }
 
@@ -166,8 +177,9 @@ void queue_abuse_delivery(const char *account, const char *customer,
 }
 
 /* What makes the account over a threshold now ("" when nothing). */
-static const char *ab_over(const struct abuse_acct *a)
+static const char *ab_over(const struct abuse_acct *a, long long now)
 {
+	unsigned cur = ab_volume(a, a->hour);
 	unsigned spam = queue_abuse_sum(a->spam);
 	unsigned rej = queue_abuse_sum(a->rejected);
 	unsigned b = queue_abuse_sum(a->bounced);
@@ -181,6 +193,10 @@ static const char *ab_over(const struct abuse_acct *a)
 	    (unsigned long long)b * 100 >=
 	    (unsigned long long)cf.abuse_bounce_pct * (b + d))
 		return "bounced";
+	if (cf.abuse_volume_min > 0 && now - a->since >= 86400 &&
+	    cur >= (unsigned)cf.abuse_volume_min &&
+	    cur >= (double)cf.abuse_volume_factor * a->baseline)
+		return "volume";
 	return "";
 }
 
@@ -200,10 +216,12 @@ static void ab_alert(struct abuse_acct *a, long long now)
 	a->acked_by[0] = '\0';
 	log_warn("abuse: alert account=%s customer=%s reason=%s spam_24h=%u "
 		 "rejected_24h=%u bounced_24h=%u delivered_24h=%u "
+		 "this_hour=%u baseline_per_hour=%.1f "
 		 "suspended_at=%lld samples=%s symbols=%s", a->key,
 		 *a->customer ? a->customer : "-", a->reason,
 		 queue_abuse_sum(a->spam), queue_abuse_sum(a->rejected),
 		 queue_abuse_sum(a->bounced), queue_abuse_sum(a->delivered),
+		 ab_volume(a, a->hour), a->baseline,
 		 now + cf.abuse_grace,
 		 a->samples[(a->nsample + AB_SAMPLES - 1) % AB_SAMPLES],
 		 *a->symbols ? a->symbols : "-");
@@ -218,7 +236,7 @@ static int ab_decide(struct abuse_acct *a, long long now)
 	int over;
 
 	ab_advance(a, now);
-	why = ab_over(a);
+	why = ab_over(a, now);
 	over = *why != '\0';
 	if (a->state == AB_OK && over) {
 		snprintf(a->reason, sizeof a->reason, "%s", why);

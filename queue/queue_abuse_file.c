@@ -78,7 +78,8 @@ void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp)
 	for (size_t i = 0; i < n; i++) {
 		samples_text(&a[i], samples, sizeof samples);
 		snprintf(line, sizeof line, "%s=%s %s=%s %s=%s %s=%s %s=%u %s=%u "
-			 "%s=%u %s=%u %s=%u %s=%lld %s=%lld %s=%s %s=%s %s=%s\n",
+			 "%s=%u %s=%u %s=%u %s=%.2f %s=%lld %s=%lld %s=%lld "
+			 "%s=%s %s=%s %s=%s\n",
 			 ABUSE_F_ACCOUNT, a[i].key, ABUSE_F_CUSTOMER,
 			 *a[i].customer ? a[i].customer : "-", ABUSE_F_STATE,
 			 queue_abuse_state_name(a[i].state), ABUSE_F_REASON,
@@ -88,7 +89,8 @@ void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp)
 			 ABUSE_F_DELIVERED, queue_abuse_sum(a[i].delivered),
 			 ABUSE_F_BOUNCED, queue_abuse_sum(a[i].bounced),
 			 ABUSE_F_REJECTED, queue_abuse_sum(a[i].rejected),
-			 ABUSE_F_ALERTED, a[i].alerted, ABUSE_F_SUSPENDED,
+			 ABUSE_F_BASELINE, a[i].baseline, ABUSE_F_SINCE,
+			 a[i].since, ABUSE_F_ALERTED, a[i].alerted, ABUSE_F_SUSPENDED,
 			 a[i].suspended, ABUSE_F_ACKED,
 			 *a[i].acked_by ? a[i].acked_by : "-",
 			 ABUSE_F_SAMPLES, *samples ? samples : "-",
@@ -128,6 +130,10 @@ static void load_word(struct abuse_acct *a, const char *k, const char *v)
 		a->bounced[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
 	else if (!strcmp(k, ABUSE_F_REJECTED))
 		a->rejected[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
+	else if (!strcmp(k, ABUSE_F_BASELINE))
+		a->baseline = strtod(v, NULL);
+	else if (!strcmp(k, ABUSE_F_SINCE))
+		a->since = strtoll(v, NULL, 10);
 	else if (!strcmp(k, ABUSE_F_REASON) && strcmp(v, "-"))
 		snprintf(a->reason, sizeof a->reason, "%s", v);
 	else if (!strcmp(k, ABUSE_F_ALERTED))
@@ -161,7 +167,7 @@ void queue_abuse_load(struct abuse_acct *a, size_t *n, size_t max,
 		char *save = NULL;
 		memset(r, 0, sizeof *r);
 		r->hour = now / 3600;
-		r->last_seen = now;
+		r->last_seen = r->since = now;
 		for (char *w = strtok_r(line, " \n", &save); w;
 		     w = strtok_r(NULL, " \n", &save)) {
 			char *eq = strchr(w, '=');

@@ -6,7 +6,11 @@ receiver refuses with 554 5.7.1 past abuse_reject_max: alert with
 reason=rejected and a mail to the admin; dev4 (127.0.0.4) sends to a
 recipient that does not exist (550 5.1.1) past abuse_bounce_min at a
 ratio over abuse_bounce_pct: alert with reason=bounced.  dev5, whose
-mail is delivered, stays ok; relayctl abuse list shows the counts."""
+mail is delivered, stays ok; relayctl abuse list shows the counts.
+Volume, with every daemon on a faketime clock (test_abuse.Clock): dev6
+sends 6 messages on its first day (over abuse_volume_min, but no
+baseline yet: no alert), then, a day later, 6 in an hour against a
+baseline of a fraction of one an hour: alert with reason=volume."""
 import os
 import re
 import sys
@@ -29,6 +33,47 @@ def send(inst, ip, helo, rcpt, n):
             c.ehlo(helo)
             c.sendmail('printer@example.com', [rcpt],
                        b'Subject: n%d\r\n\r\nx\r\n' % i)
+
+
+def accounts(inst):
+    try:
+        with open(inst.path('abuse/accounts')) as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def test_volume(sink):
+    import tempfile
+    import shutil
+    from test_abuse import Clock
+    folder = tempfile.mkdtemp(prefix='relaybox-volume-')
+    os.chmod(folder, 0o755)
+    clock = Clock(folder)
+    saved = dict(os.environ)
+    try:
+        os.environ.update(clock.environ())
+        with Instance(sink=sink, rules_text=RULES,
+                      conf_overrides={'abuse_volume_min': 5,
+                                      'abuse_volume_factor': 3}) as inst:
+            send(inst, '127.0.0.6', 'dev6.example.com', 'a@example.org', 6)
+            wait_until(lambda: re.search(r'delivered_24h=6', accounts(inst)),
+                       30)
+            check('volume on the first day: no baseline yet, no alert',
+                  not re.search(r'abuse: alert', inst.log()),
+                  inst.log_tail())
+            clock.set('+25h')
+            send(inst, '127.0.0.6', 'dev6.example.com', 'a@example.org', 6)
+            check('a day later, 6 in an hour against its baseline: '
+                  'alert reason=volume', inst.wait_log(
+                      r'abuse: alert account=device:127\.0\.0\.6/'
+                      r'dev6\.example\.com customer=example reason=volume '
+                      r'.*this_hour=6 baseline_per_hour=0\.[0-9]', 30),
+                  inst.log_tail())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main():
@@ -61,6 +106,7 @@ def main():
               re.search(r'^ok +device:127\.0\.0\.5/dev5\.example\.com '
                         r'.*bounced_24h=0 delivered_24h=3', r.stdout, re.M),
               r.stdout + r.stderr)
+        test_volume(sink)
     finish()
 
 
