@@ -79,6 +79,13 @@ int rstore_send(struct rstore *r, void *tag);
  * 0, or -1 (the rest lost).  Commands in flight: rstore_inflight. */
 int rstore_drain(struct rstore *r);
 size_t rstore_inflight(const struct rstore *r);
+/* For a poll loop: the socket while anything is in flight (else -1),
+ * the ms left before the oldest one's timeout (-1: none), and a read of
+ * what came without waiting (handed to done; past the timeout the
+ * connection and what is in flight are lost: 0 or -1). */
+int rstore_fd(const struct rstore *r);
+long rstore_fly_left_ms(const struct rstore *r);
+int rstore_poll(struct rstore *r);
 /* Which connection is up (a number that changes at each connect), 0 for
  * none: what a script loaded on it is good for. */
 unsigned long rstore_conn_id(const struct rstore *r);

@@ -23,6 +23,8 @@
 
 #include "tls.h"
 
+static int fly_take(struct rstore *r, redisReply *reply);
+
 long rsi_now_ms(void)
 {
 	struct timespec ts;
@@ -72,19 +74,31 @@ static void fly_fail(struct rstore *r)
 
 int rsi_fly_push(struct rstore *r, void *tag)
 {
+	size_t at;
+
 	if (r->nfly == r->capfly) {
 		size_t cap = r->capfly ? r->capfly * 2 : 64;
 		void **p = malloc(cap * sizeof *p);
-		if (!p)
+		long *t = malloc(cap * sizeof *t);
+		if (!p || !t) {
+			free(p);
+			free(t);
 			return -1;
-		for (size_t i = 0; i < r->nfly; i++)
+		}
+		for (size_t i = 0; i < r->nfly; i++) {
 			p[i] = r->fly[(r->fly_head + i) % r->capfly];
+			t[i] = r->fly_t[(r->fly_head + i) % r->capfly];
+		}
 		free(r->fly);
+		free(r->fly_t);
 		r->fly = p;
+		r->fly_t = t;
 		r->fly_head = 0;
 		r->capfly = cap;
 	}
-	r->fly[(r->fly_head + r->nfly++) % r->capfly] = tag;
+	at = (r->fly_head + r->nfly++) % r->capfly;
+	r->fly[at] = tag;
+	r->fly_t[at] = rsi_now_ms();
 	return 0;
 }
 
@@ -96,6 +110,61 @@ void rstore_set_done(struct rstore *r, rstore_done_fn done)
 size_t rstore_inflight(const struct rstore *r)
 {
 	return r->nfly;
+}
+
+int rstore_fd(const struct rstore *r)
+{
+	return r->nfly ? r->fd : -1;
+}
+
+long rstore_fly_left_ms(const struct rstore *r)
+{
+	long left;
+
+	if (!r->nfly)
+		return -1;
+	left = r->fly_t[r->fly_head] + r->timeout_ms - rsi_now_ms();
+	return left < 0 ? 0 : left;
+}
+
+/* Replies that came (no waiting); the oldest command in flight past
+ * its timeout loses the connection, and everything in flight with it. */
+int rstore_poll(struct rstore *r)
+{
+	char in[16384];
+	void *reply;
+	ssize_t k;
+
+	while (r->nfly && r->fd >= 0) {
+		reply = NULL;
+		if (redisReaderGetReply(r->rd, &reply) != REDIS_OK) {
+			snprintf(r->err, sizeof r->err, "Redis reply: %s",
+				 r->rd->errstr);
+			break;
+		}
+		if (reply) {
+			fly_take(r, reply);
+			continue;
+		}
+		r->io.timeout_ms = 1;
+		errno = 0;
+		if ((k = io_read(&r->io, in, sizeof in)) > 0) {
+			redisReaderFeed(r->rd, in, (size_t)k);
+			continue;
+		}
+		if (k < 0 && r->io.err == IO_ERR_TIMEOUT) {
+			if (rstore_fly_left_ms(r) > 0)
+				return 0; /* nothing more now */
+			errno = 0;
+		}
+		rsi_fail(r, "read from Redis%s: %s", k == 0 ? " (closed)" : "");
+		break;
+	}
+	if (!r->nfly || r->fd < 0)
+		return 0;
+	rsi_conn_close(r);
+	r->retry_at = rsi_now_ms() + RETRY_MS;
+	return -1;
 }
 
 /* A reply for the oldest command in flight, or for the caller (0). */
@@ -138,6 +207,7 @@ void rstore_free(struct rstore *r)
 		SSL_CTX_free(r->ctx);
 	free(r->out);
 	free(r->fly);
+	free(r->fly_t);
 	explicit_bzero(r->pass, sizeof r->pass);
 	free(r);
 }

@@ -27,6 +27,7 @@ struct rstore {
 	/* tags of commands sent without waiting (rstore_send), oldest
 	 * first; their replies are read before any later one's */
 	void **fly;
+	long *fly_t;          /* when each was sent (ms, monotonic) */
 	size_t fly_head, nfly, capfly;
 	rstore_done_fn done;
 	unsigned long serial;  /* connections made */

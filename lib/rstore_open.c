@@ -193,13 +193,15 @@ int rstore_send(struct rstore *r, void *tag)
 	r->outlen = r->outcap = 0;
 	r->nout = 0;
 	r->deadline = rsi_now_ms() + r->timeout_ms;
-	if (r->fd >= 0 || (rsi_now_ms() >= r->retry_at && conn_open(r) == 0)) {
+	if ((r->fd >= 0 || (rsi_now_ms() >= r->retry_at && conn_open(r) == 0))
+	    && rsi_fly_push(r, tag) == 0) {
 		r->io.timeout_ms = rsi_left_ms(r);
-		if (io_put(&r->io, buf, len) == 0 && io_flush(&r->io) == 0 &&
-		    rsi_fly_push(r, tag) == 0)
+		if (io_put(&r->io, buf, len) == 0 && io_flush(&r->io) == 0) {
 			rc = 0;
-		else
+		} else {
+			r->nfly--; /* not sent: done is not called for it */
 			rsi_fail(r, "send to Redis%s: %s", "");
+		}
 	}
 	free(buf);
 	if (rc < 0) {

@@ -155,12 +155,19 @@ static int ph_rcpt(struct policy_srv *srv, struct policy_conn *c,
 		return 0;
 	/* never relay uncounted mail: no counters, no 250 -- unless relay.conf
 	 * says rate_accounting = no (the benchmark's "off") */
-	if (cf.rate_accounting)
-		policy_rate_reply(srv->rate_ok ?
-				  rate_store_rcpt(c->txn, *c->s.rate_user ?
-					    c->s.rate_user : NULL,
-					    c->s.customer, rcpt, &c->s.lim,
-					    (long)time(NULL)) : RATE_FULL, v);
+	if (cf.rate_accounting) {
+		enum rate_verdict r = RATE_FULL;
+		if (srv->rate_ok &&
+		    rate_store_rcpt_start(c->txn, *c->s.rate_user ?
+					  c->s.rate_user : NULL, c->s.customer,
+					  rcpt, &c->s.lim, (long)time(NULL), c,
+					  &r)) {
+			snprintf(c->wait_rcpt, sizeof c->wait_rcpt, "%s", rcpt);
+			c->store_wait = 1;
+			return 1; /* policy_phase_rcpt_done answers */
+		}
+		policy_rate_reply(r, v);
+	}
 	if (v->action == POLICY_ACCEPT) {
 		c->s.nrcpt++;
 		policy_admit_rcpt(c, rcpt);
@@ -328,4 +335,25 @@ void policy_phase_auth_done(struct policy_srv *srv, struct policy_conn *c,
 	}
 	reply(rep, &v);
 	log_decision(c, WIRE_POLICY_PHASE_AUTH, &v);
+}
+
+void policy_phase_rcpt_done(struct policy_srv *srv, struct policy_conn *c,
+			    enum rate_verdict r, struct kv *rep)
+{
+	static struct policy_verdict v;
+
+	/* the same decision again (the session has not changed), then the
+	 * store's verdict on it */
+	policy_verdict_init(&v);
+	policy_decide_rcpt(&srv->db.lk, &c->s, c->wait_rcpt, &v);
+	snprintf(v.customer, sizeof v.customer, "%s", c->s.customer);
+	snprintf(v.rule, sizeof v.rule, "%s", c->s.rule);
+	policy_rate_reply(r, &v);
+	if (v.action == POLICY_ACCEPT) {
+		c->s.nrcpt++;
+		policy_admit_rcpt(c, c->wait_rcpt);
+	}
+	reply(rep, &v);
+	add_extras(rep, WIRE_POLICY_PHASE_RCPT, c, &v);
+	log_decision(c, WIRE_POLICY_PHASE_RCPT, &v);
 }

@@ -157,7 +157,7 @@ static void serve(struct policy_srv *srv, struct policy_conn *c,
 	int r, first = 1;
 
 	b.len = 0;
-	while (!c->dead && !c->auth.pid) {
+	while (!c->dead && !c->auth.pid && !c->store_wait) {
 		r = first ? serve_read(c, &payload, &len)
 			  : ns_reader_buffered(&c->rd, &payload, &len);
 		first = 0;
@@ -263,16 +263,54 @@ static size_t poll_set(struct pollfd *pfd, int lfd, int wfd)
 	for (size_t i = 0; i < nconn; i++) {
 		struct policy_conn *c = conns[i];
 		pfd[i + 1] = (struct pollfd){
-			.fd = c->auth.pid ? c->auth.fd : c->fd,
+			.fd = c->store_wait ? -1 : c->auth.pid ? c->auth.fd
+							     : c->fd,
 			.events = POLLIN };
 	}
-	pfd[nconn + 1] = (struct pollfd){ .fd = wfd, .events = POLLIN };
-	return nconn + 2;
+	/* the shared rate store's socket while a script is in flight */
+	pfd[nconn + 1] = (struct pollfd){ .fd = rate_store_fd(),
+					  .events = POLLIN };
+	pfd[nconn + 2] = (struct pollfd){ .fd = wfd, .events = POLLIN };
+	return nconn + 3;
+}
+
+/* The store answered c's RCPT (rate_store_on_rcpt): reply now, and
+ * serve what c sent meanwhile in the loop (resume). */
+static struct policy_srv *the_srv;
+
+static void store_done(void *tag, enum rate_verdict r)
+{
+	struct policy_conn *c = tag;
+	struct kv rep;
+
+	kv_init(&rep);
+	policy_phase_rcpt_done(the_srv, c, r, &rep);
+	send_reply(c, &rep);
+	kv_free(&rep);
+	c->store_wait = 0;
+	c->resume = 1;
+}
+
+static void serve_resumed(struct policy_srv *srv, struct kv *rep)
+{
+	if (!rate_store_shared())
+		return;
+	for (size_t i = 0; i < nconn; i++)
+		if (conns[i]->resume) {
+			conns[i]->resume = 0;
+			serve(srv, conns[i], rep);
+		}
+}
+
+static int poll_wait(void)
+{
+	int h = hold_left(), s = rate_store_wait_ms();
+	return s >= 0 && s < h ? s : h;
 }
 
 int policy_server_run(struct policy_srv *srv, int lfd)
 {
-	static struct pollfd pfd[CONN_MAX + 2];
+	static struct pollfd pfd[CONN_MAX + 3];
 	struct kv rep;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -280,18 +318,23 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 	signal(SIGINT, on_signal);
 	fd_nonblock(lfd);
 	srv->db.batch = 1;
+	the_srv = srv;
+	rate_store_on_rcpt(store_done);
 	kv_init(&rep);
 	while (!stopping) {
 		size_t n = poll_set(pfd, lfd, policy_db_fd(&srv->db));
-		int rc = poll(pfd, n, hold_left());
+		int rc = poll(pfd, n, poll_wait());
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0) {
 			log_warn("poll: %s", strerror(errno));
 			break;
 		}
+		rate_store_poll(); /* replies that came, timeouts passed */
+		serve_resumed(srv, &rep);
 		if (rc == 0) {
-			hold_end();
+			if (hold_left() == 0 || !held)
+				hold_end();
 			rate_store_tick();
 			continue;
 		}

@@ -27,6 +27,11 @@ struct policy_conn {
 	uid_t uid;                 /* the peer's (SO_PEERCRED) */
 	int client_fd;             /* the client's socket, sent with
 				      phase=connect, for it; -1 */
+	/* a RCPT waiting for the shared rate store (rate_store.h): its
+	 * socket is not read meanwhile; resume: answered, serve what the
+	 * peer sent meanwhile */
+	int store_wait, resume;
+	char wait_rcpt[ADDR_MAX + 1];
 };
 
 struct policy_srv {
@@ -46,6 +51,9 @@ struct policy_srv {
  * request said noreply=1), -1 to drop the peer (garbage). */
 int policy_phase_handle(struct policy_srv *srv, struct policy_conn *c,
 			char *payload, size_t len, struct kv *rep);
+/* The shared store's verdict on c's waiting RCPT: build its reply. */
+void policy_phase_rcpt_done(struct policy_srv *srv, struct policy_conn *c,
+			    enum rate_verdict r, struct kv *rep);
 /* The AUTH check of c finished: build its reply. */
 void policy_phase_auth_done(struct policy_srv *srv, struct policy_conn *c,
 			    struct kv *rep);

@@ -82,53 +82,75 @@ static void reply_error(const redisReply *rep, const char *what)
 	rstore_reset(rd.rs);
 }
 
-/* {verdict, unew} from the rcpt script; -1 for anything else. */
-static int rcpt_reply(const redisReply *rep)
+/* {verdict, unew} from the rcpt script; -1 for anything else (quiet:
+ * inside a done function, which may not touch the connection: the
+ * caller resets it later, rate_redis_reset_wanted). */
+static int rate_redis_wants_reset;
+
+int rate_redis_reset_wanted(void)
+{
+	int w = rate_redis_wants_reset;
+	rate_redis_wants_reset = 0;
+	return w;
+}
+
+static int rcpt_verdict(const redisReply *rep, int quiet)
 {
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
 	    rep->element[0]->type == REDIS_REPLY_INTEGER &&
 	    rep->element[0]->integer >= 0 && rep->element[0]->integer <= 3)
 		return (int)rep->element[0]->integer;
-	reply_error(rep, "rcpt script");
+	if (quiet) {
+		log_warn("rate_store: rcpt script: %s",
+			 rep->type == REDIS_REPLY_ERROR ? rep->str
+							: "unexpected reply");
+		rate_redis_wants_reset = 1;
+	} else {
+		reply_error(rep, "rcpt script");
+	}
 	return -1;
 }
 
-int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
-		    const struct rate_limits *lim)
+/* The rcpt script's keys and arguments for t's next recipient (hash h),
+ * in the caller's buffers. */
+struct rcpt_call {
+	char k[RK_N][RSTORE_KEY_MAX], a[13][40];
+	const char *keys[7], *args[13];
+};
+
+static void rcpt_args(struct rate_stxn *t, uint64_t h, int umsg,
+		      const struct rate_limits *lim, struct rcpt_call *c)
+{
+	if (!*t->id)
+		snprintf(t->id, sizeof t->id, "%s:%llu", rd.box, ++rd.seq);
+	make_keys(c->k, t->user, t->cust);
+	snprintf(c->a[0], 40, "%d", *t->user != '\0');
+	snprintf(c->a[1], 40, "%d", *t->cust != '\0');
+	c->a[2][0] = '\0'; /* now: the server's clock */
+	c->a[3][0] = '\0';
+	snprintf(c->a[4], 40, "%d", t->n + 1);
+	snprintf(c->a[5], 40, "%016llx", (unsigned long long)h);
+	snprintf(c->a[6], 40, "%d", umsg);
+	snprintf(c->a[7], 40, "%d", in_txn(t, h));
+	snprintf(c->a[8], 40, "%ld", lim->user_msgs);
+	snprintf(c->a[9], 40, "%ld", lim->user_rcpts);
+	snprintf(c->a[10], 40, "%ld", lim->cust_daily);
+	snprintf(c->a[11], 40, "%ld", lim->cust_peak);
+	snprintf(c->a[12], 40, "%ld", cf.data_timeout + cf.smtp_timeout + 60);
+	for (int i = 0; i < 13; i++)
+		c->args[i] = c->a[i];
+	c->args[3] = t->id;
+	for (int i = 0; i < 7; i++)
+		c->keys[i] = c->k[i];
+}
+
+int rate_redis_rcpt_result(struct rate_stxn *t, const redisReply *rep,
+			   uint64_t h, int umsg, int quiet)
 {
 	static const enum rate_verdict verdicts[4] = {
 		RATE_OK, RATE_USER_DAILY, RATE_CUST_DAILY, RATE_CUST_PEAK };
-	char k[RK_N][RSTORE_KEY_MAX], a[13][40];
-	const char *keys[7], *args[13];
-	uint64_t h = rate_file_hash(rcpt, strlen(rcpt));
-	int umsg = *t->user && !t->umsg, v;
-	redisReply *rep = NULL;
+	int v = rep ? rcpt_verdict(rep, quiet) : -1;
 
-	if (!*t->id)
-		snprintf(t->id, sizeof t->id, "%s:%llu", rd.box, ++rd.seq);
-	make_keys(k, t->user, t->cust);
-	snprintf(a[0], 40, "%d", *t->user != '\0');
-	snprintf(a[1], 40, "%d", *t->cust != '\0');
-	a[2][0] = '\0'; /* now: the server's clock */
-	snprintf(a[3], 40, "%s", "");
-	snprintf(a[4], 40, "%d", t->n + 1);
-	snprintf(a[5], 40, "%016llx", (unsigned long long)h);
-	snprintf(a[6], 40, "%d", umsg);
-	snprintf(a[7], 40, "%d", in_txn(t, h));
-	snprintf(a[8], 40, "%ld", lim->user_msgs);
-	snprintf(a[9], 40, "%ld", lim->user_rcpts);
-	snprintf(a[10], 40, "%ld", lim->cust_daily);
-	snprintf(a[11], 40, "%ld", lim->cust_peak);
-	snprintf(a[12], 40, "%ld", cf.data_timeout + cf.smtp_timeout + 60);
-	for (int i = 0; i < 13; i++)
-		args[i] = a[i];
-	args[3] = t->id;
-	for (int i = 0; i < 7; i++)
-		keys[i] = k[i];
-	if (rstore_script_run(rd.rs, RSTORE_RCPT, 7, keys, 13, args, &rep) < 0)
-		return -1;
-	v = rcpt_reply(rep);
-	freeReplyObject(rep);
 	if (v != 0)
 		return v < 0 ? -1 : (int)verdicts[v];
 	if (push_hash(t, h) < 0)
@@ -136,6 +158,38 @@ int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
 	t->n++;
 	t->umsg |= umsg;
 	return RATE_OK;
+}
+
+int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
+		    const struct rate_limits *lim)
+{
+	static struct rcpt_call c;
+	uint64_t h = rate_file_hash(rcpt, strlen(rcpt));
+	int umsg = *t->user && !t->umsg, v;
+	redisReply *rep = NULL;
+
+	rcpt_args(t, h, umsg, lim, &c);
+	if (rstore_script_run(rd.rs, RSTORE_RCPT, 7, c.keys, 13, c.args,
+			      &rep) < 0)
+		return -1;
+	v = rate_redis_rcpt_result(t, rep, h, umsg, 0);
+	freeReplyObject(rep);
+	return v;
+}
+
+int rate_redis_rcpt_send(struct rate_stxn *t, const char *rcpt,
+			 const struct rate_limits *lim, void *tag,
+			 uint64_t *h, int *umsg)
+{
+	static struct rcpt_call c;
+
+	*h = rate_file_hash(rcpt, strlen(rcpt));
+	*umsg = *t->user && !t->umsg;
+	rcpt_args(t, *h, *umsg, lim, &c);
+	if (rstore_script_append_nowait(rd.rs, RSTORE_RCPT, 7, c.keys, 13,
+					c.args) < 0)
+		return -1;
+	return rstore_send(rd.rs, tag);
 }
 
 /* The commit script for user/cust with count recipients (hashes h[]):

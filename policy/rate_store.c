@@ -24,7 +24,10 @@
 
 #define JOURNAL_MAX 100000 /* messages kept for replay; beyond: logged */
 
+enum { FL_COMMIT = 1, FL_RCPT }; /* what a tag in flight is */
+
 struct jentry {
+	int kind;                 /* FL_COMMIT (first: tags are told apart) */
 	long when, count;
 	int local;                /* admitted on local counts */
 	char user[RATE_NAME_MAX], cust[RATE_NAME_MAX];
@@ -32,8 +35,31 @@ struct jentry {
 	uint64_t h[];
 };
 
+/* A RCPT whose script is in flight: the session waits for its verdict
+ * (rate_store_on_rcpt's function gets it with tag).  t NULL: the
+ * session went away meanwhile; a reservation it got is released. */
+struct rflight {
+	int kind;                 /* FL_RCPT */
+	struct rate_stxn *t;
+	void *tag;
+	uint64_t h;
+	int umsg, n;
+	char id[96], user[RATE_NAME_MAX], cust[RATE_NAME_MAX];
+	char rcpt[RATE_NAME_MAX];
+	struct rate_limits lim;
+	long now;
+};
+
+struct orphan {               /* a release to send after a done function */
+	char id[96], user[RATE_NAME_MAX], cust[RATE_NAME_MAX];
+	int n;
+};
+
 static struct {
 	int shared, fail_local, local_ok;
+	rate_rcpt_done_fn on_rcpt;
+	struct orphan *orph;
+	size_t norph;
 	struct rstore *rs;
 	int down;
 	long down_since;
@@ -104,10 +130,22 @@ static void txn_clear(struct rate_stxn *t)
 	t->nh = 0;
 }
 
+/* The session goes away (or its transaction) with a RCPT in flight:
+ * the reply finds no transaction, and releases what it reserved. */
+static void flight_cancel(struct rate_stxn *t)
+{
+	if (!t->flight)
+		return;
+	t->flight->t = NULL;
+	t->flight->tag = NULL;
+	t->flight = NULL;
+}
+
 void rate_store_txn_reset(struct rate_stxn *t)
 {
 	if (!t)
 		return;
+	flight_cancel(t);
 	if (st.shared && !st.down)
 		rate_redis_release(t); /* if Redis is gone, pending expires */
 	txn_clear(t);
@@ -146,6 +184,7 @@ static struct jentry *jentry_of(const struct rate_stxn *t, long now,
 
 	if (!e)
 		return NULL;
+	e->kind = FL_COMMIT;
 	e->when = now;
 	e->count = (long)t->n + t->nlocal;
 	e->local = local;
@@ -181,12 +220,18 @@ static void journal_push(struct jentry *e)
 
 /* The reply to a commit sent without waiting (rstore_send); tag NULL is
  * a release, whose reply nobody needs.  Lost or refused: journalled. */
+static void rcpt_done(struct rflight *f, redisReply *rep);
+
 static void sent_done(void *tag, redisReply *rep)
 {
 	struct jentry *e = tag;
 
 	if (!e)
 		return;
+	if (e->kind == FL_RCPT) {
+		rcpt_done(tag, rep);
+		return;
+	}
 	if (rep && rep->type != REDIS_REPLY_ERROR) {
 		free(e);
 		return;
@@ -326,4 +371,125 @@ void rate_store_tick(void)
 		rstore_drain(st.rs); /* the replies of commits and releases */
 	if (st.down && st.nj)
 		came_back();
+}
+
+/* ---- RCPTs that do not hold the loop (rate_store.h) ---- */
+
+void rate_store_on_rcpt(rate_rcpt_done_fn fn)
+{
+	st.on_rcpt = fn;
+}
+
+static void orphan_add(const struct rflight *f)
+{
+	struct orphan *p = realloc(st.orph, (st.norph + 1) * sizeof *p);
+
+	if (!p)
+		return; /* its reservation expires by itself */
+	st.orph = p;
+	memcpy(p[st.norph].id, f->id, sizeof f->id);
+	memcpy(p[st.norph].user, f->user, sizeof f->user);
+	memcpy(p[st.norph].cust, f->cust, sizeof f->cust);
+	p[st.norph++].n = f->n;
+}
+
+/* Inside a done function: no call into the connection here. */
+static void rcpt_done(struct rflight *f, redisReply *rep)
+{
+	struct rate_stxn *t = f->t;
+	int v;
+
+	if (!t) {
+		if (rep)
+			orphan_add(f);
+		free(f);
+		return;
+	}
+	t->flight = NULL;
+	v = rate_redis_rcpt_result(t, rep, f->h, f->umsg, 1);
+	if (v < 0) {
+		went_down();
+		v = st.fail_local ? (int)rcpt_local(t, *f->user ? f->user : NULL,
+						    *f->cust ? f->cust : NULL,
+						    f->rcpt, &f->lim, f->now)
+				  : RATE_FULL;
+	}
+	if (st.on_rcpt)
+		st.on_rcpt(f->tag, (enum rate_verdict)v);
+	free(f);
+}
+
+int rate_store_rcpt_start(struct rate_stxn *t, const char *user,
+			  const char *customer, const char *rcpt,
+			  const struct rate_limits *lim, long now, void *tag,
+			  enum rate_verdict *v)
+{
+	struct rflight *f;
+
+	if (!st.shared || !st.on_rcpt || !t || !rcpt || !lim || t->nlocal ||
+	    st.down || strlen(rcpt) >= sizeof f->rcpt ||
+	    !(f = calloc(1, sizeof *f))) {
+		*v = rate_store_rcpt(t, user, customer, rcpt, lim, now);
+		return 0;
+	}
+	names(t, user, customer);
+	f->kind = FL_RCPT;
+	f->t = t;
+	f->tag = tag;
+	memcpy(f->user, t->user, sizeof f->user);
+	memcpy(f->cust, t->cust, sizeof f->cust);
+	strcpy(f->rcpt, rcpt);
+	f->lim = *lim;
+	f->now = now;
+	if (rate_redis_rcpt_send(t, rcpt, lim, f, &f->h, &f->umsg) < 0) {
+		free(f);
+		went_down();
+		*v = st.fail_local ? rcpt_local(t, user, customer, rcpt, lim, now)
+				   : RATE_FULL;
+		return 0;
+	}
+	snprintf(f->id, sizeof f->id, "%s", t->id);
+	f->n = t->n + 1;
+	t->flight = f;
+	return 1;
+}
+
+int rate_store_fd(void)
+{
+	return st.shared ? rstore_fd(st.rs) : -1;
+}
+
+int rate_store_wait_ms(void)
+{
+	long left = st.shared ? rstore_fly_left_ms(st.rs) : -1;
+	return left < 0 ? -1 : left > 1000 ? 1000 : (int)left;
+}
+
+/* What a done function could not do: reset a connection that answered
+ * an error, release what orphaned RCPTs reserved. */
+static void after_done(void)
+{
+	if (rate_redis_reset_wanted())
+		rstore_reset(st.rs);
+	while (st.norph) {
+		struct orphan *o = &st.orph[--st.norph];
+		struct rate_stxn tmp;
+
+		memset(&tmp, 0, sizeof tmp);
+		memcpy(tmp.id, o->id, sizeof tmp.id);
+		memcpy(tmp.user, o->user, sizeof tmp.user);
+		memcpy(tmp.cust, o->cust, sizeof tmp.cust);
+		tmp.n = o->n;
+		tmp.umsg = 1;
+		rate_redis_release(&tmp);
+	}
+}
+
+void rate_store_poll(void)
+{
+	if (!st.shared)
+		return;
+	if (rstore_inflight(st.rs))
+		rstore_poll(st.rs);
+	after_done();
 }

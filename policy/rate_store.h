@@ -19,6 +19,7 @@
 
 struct rate_stxn {
 	struct rate_txn *local;   /* the counters file's side */
+	struct rflight *flight;   /* a RCPT waiting for Redis, or NULL */
 	char id[96];              /* this transaction's id in Redis, "" none */
 	char user[RATE_NAME_MAX], cust[RATE_NAME_MAX]; /* lowercased */
 	int n;                    /* recipients reserved in Redis: id:1..n */
@@ -47,6 +48,24 @@ enum rate_verdict rate_store_rcpt(struct rate_stxn *t, const char *user,
 				  const struct rate_limits *lim, long now);
 /* As rate_commit. */
 void rate_store_commit(struct rate_stxn *t, long now);
+
+/* relay-policy's loop does not wait for Redis: a RCPT on the shared
+ * store is sent, the session waits (its socket unread) and the verdict
+ * comes to fn(tag, verdict) once Redis answers, or fails, or its
+ * timeout passes.  rate_store_rcpt_start: 1 when it went so, else 0
+ * with the verdict in *v (local store, Redis known down: at once).
+ * The loop polls rate_store_fd (-1: none) for POLLIN, at most
+ * rate_store_wait_ms (-1: no limit), and calls rate_store_poll after
+ * every wake-up. */
+typedef void (*rate_rcpt_done_fn)(void *tag, enum rate_verdict v);
+void rate_store_on_rcpt(rate_rcpt_done_fn fn);
+int rate_store_rcpt_start(struct rate_stxn *t, const char *user,
+			  const char *customer, const char *rcpt,
+			  const struct rate_limits *lim, long now, void *tag,
+			  enum rate_verdict *v);
+int rate_store_fd(void);
+int rate_store_wait_ms(void);
+void rate_store_poll(void);
 /* relay-policy's loop is idle: counts Redis missed go to it now if it
  * answers again (so a box without traffic reconciles too). */
 void rate_store_tick(void);
@@ -57,6 +76,17 @@ struct rstore;
 int rate_redis_init(struct rstore *rs);
 int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
 		    const struct rate_limits *lim);
+/* The same without waiting: sent with tag (rstore_send), -1 when not;
+ * its reply (NULL: lost) then gives the verdict through
+ * rate_redis_rcpt_result (quiet: inside a done function; a connection
+ * to reset is then reported by rate_redis_reset_wanted). */
+struct redisReply;
+int rate_redis_rcpt_send(struct rate_stxn *t, const char *rcpt,
+			 const struct rate_limits *lim, void *tag,
+			 uint64_t *h, int *umsg);
+int rate_redis_rcpt_result(struct rate_stxn *t, const struct redisReply *rep,
+			   uint64_t h, int umsg, int quiet);
+int rate_redis_reset_wanted(void);
 /* Send t's commit without waiting for it; the reply goes to the done
  * function with tag (lib/rstore.h).  -1 when not sent. */
 int rate_redis_commit(struct rate_stxn *t, void *tag);

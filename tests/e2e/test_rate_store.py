@@ -9,6 +9,8 @@ secrets/rate_store), as a fleet behind a load balancer would.
 - user mailer@two.example (user_rcpts = 9) sends 6 new recipients through
   each box at once: 9 accepted, the others 550 5.4.5.
 - box B's status page (relay-metrics) shows the fleet's usage too.
+- 20 sessions at once (10 per box, 3 recipients each) against a peak of
+  18: exactly 18 accepted (many RCPT scripts in flight per box).
 - relayctl suspend on box A takes effect on box B (shared store).
 - Redis killed: box A (rate_store_fail = defer) answers 451 4.3.0 and
   relays nothing; box B (rate_store_fail = local) relays on its own
@@ -48,6 +50,11 @@ customer three licenses=1 paid=yes
 domain three.example customer=three
 rule three lo senders=domain auth=ip
 ip three lo 127.0.0.3/32
+
+customer five licenses=2 paid=yes
+domain five.example customer=five
+rule five lo senders=domain auth=ip
+ip five lo 127.0.0.5/32
 """ % HASH
 
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
@@ -148,6 +155,33 @@ def test_shared_unique(a, b):
         lambda: want in b.relayctl('stats', '--user',
                                    'mailer@two.example').stdout, 5),
         b.relayctl('stats', '--user', 'mailer@two.example').stdout)
+
+
+def test_many_sessions(a, b):
+    """20 sessions at once, 10 through each box, 3 recipients each,
+    against a peak of 18: many RCPT scripts in flight on each box's one
+    connection; exactly 18 accepted, every refusal 450 4.2.1."""
+    results = []
+
+    def one(i):
+        box = (a, b)[i % 2]
+        try:
+            results.append(txn(box, '127.0.0.5', 'client.five.example',
+                               'app@five.example',
+                               ['m%d.%d@example.org' % (i, k)
+                                for k in range(3)]))
+        except Exception as e:  # noqa: BLE001
+            results.append(([repr(e)], None))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    check('many sessions: 20 finished', len(results) == 20, results)
+    check('many sessions: exactly 18 of 60 accepted over both boxes',
+          accepted(results) == 18, results)
+    check('many sessions: every refusal is 450 4.2.1',
+          set(refusals(results)) == {PEAK}, refusals(results))
 
 
 def mail_reply(inst, ip, helo, sender):
@@ -270,6 +304,7 @@ def main():
             test_shared_peak(a, b)
             test_shared_unique(a, b)
             test_shared_suspend(a, b)
+            test_many_sessions(a, b)
             test_slow(redis, a)
             test_outage(redis, a, b, sink)
         finally:
