@@ -29,6 +29,7 @@
 #include "settings.h"
 #include "instance.h"
 #include "../../policy/policy_server.h"
+#include "../../policy/rate_store.h"
 
 #define FP_PASS_HASH "$6$fuzz$ZT1cb9gB6UR6B0IePzJufyOI9uXbxfZwEODhn8oE1PZynRIBjBh9tksWmF/orqseiGSJksk44GaSgq3Zh6y8d1"
 #define FP_AUTH_MAX 2  /* password checks per input: each forks a child */
@@ -185,7 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.fd = -1;
 	c.auth.fd = -1;
 	c.client_fd = -1; /* no client socket: the claimed address (uid 0) */
-	c.txn = rate_txn_new();
+	c.txn = rate_store_txn_new();
 	policy_session_init(&c.s, "");
 	while (p < end) {
 		char *z = memchr(p, '\0', (size_t)(end - p));
@@ -194,7 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p += n + 1;
 	}
 	policy_auth_cancel(&c.auth);
-	rate_txn_free(c.txn);
+	rate_store_txn_free(c.txn);
 	free(buf);
 	return 0;
 }
