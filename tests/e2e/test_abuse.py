@@ -116,6 +116,11 @@ def test_alert(inst, sink):
     code, text = send(inst, '127.0.0.1', 'dev1.example.com', 'clean1')
     check('alerted, not suspended: dev1 still relays', code == 250,
           '%s %s' % (code, text))
+    code, _ = send(inst, '127.0.0.1', 'dev1.example.com', 'spam3', GTUBE)
+    time.sleep(3)
+    check('rate-limited: one alert mail, not one per spam message',
+          len(mails_to_admin(sink, 'abuse alert: ' + DEV1)) == 1,
+          len(mails_to_admin(sink, 'abuse alert: ' + DEV1)))
 
 
 def test_suspend(inst, sink, clock):
@@ -201,7 +206,7 @@ def test_metrics(port):
     for line in ('relay_abuse_events_total{event="alert"} 1',
                  'relay_abuse_events_total{event="suspend"} 1',
                  'relay_abuse_events_total{event="release"} 1',
-                 'relay_scan_verdicts_total{verdict="spam"} 6'):
+                 'relay_scan_verdicts_total{verdict="spam"} 7'):
         check('metrics: ' + line, line in text, text[-1500:])
 
 
