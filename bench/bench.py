@@ -240,8 +240,8 @@ def relays_for(kind, ctx):
     if kind == "store":
         if not ctx.get("redis"):
             ctx["redis"] = bench_redis().start()
-        return {"store-local": lambda p: inst.Relaybox(w, b, p),
-                "store-redis": lambda p: inst.Relaybox(
+        return {"accept/local": lambda p: inst.Relaybox(w, b, p),
+                "accept/redis": lambda p: inst.Relaybox(
                     w, b, p, store=ctx["redis"])}
     if kind.startswith("dkim-"):
         return dkim_relays(kind[5:], ctx)
@@ -368,7 +368,7 @@ def table_rows(rows):
         if key == "fair":
             continue  # latencies, not rates: a line of its own
         if key == "accept-store":
-            for name in ("store-local", "store-redis"):
+            for name in ("accept/local", "accept/redis"):
                 out.append((name, n, res[name], pf_acc[0], peaks[name],
                             pf_acc[1]))
             continue
@@ -405,9 +405,9 @@ def format_table(rows, serial, par):
                             "; the ranges overlap: within the noise"
                             if overlap else ""))
     for key, title, n, res, peaks in rows:
-        if key == "accept-store" and res["store-local"] and res["store-redis"]:
-            loc, red = (statistics.median(res[k]) for k in ("store-local",
-                                                            "store-redis"))
+        names = ("accept/local", "accept/redis")
+        if key == "accept-store" and all(res[k] for k in names):
+            loc, red = (statistics.median(res[k]) for k in names)
             lines.append("accept with rate_store = redis: %.2f of local "
                          "(redis %.0f, local %.0f msg/s, same runs)"
                          % (red / loc, red, loc))
@@ -419,7 +419,7 @@ def format_table(rows, serial, par):
                  "the instance; mem = rb / pf")
     lines.append("rate-on/off, metrics-on/off: postfix column = its "
                  "end-to-end figure; "
-                 "store-local/store-redis: its accept figure")
+                 "accept/local, accept/redis: its accept figure")
     lines.append("disk fsync bound (4 KiB write+fsync+rename): %.0f/s serial,"
                  " %.0f/s with 20 in parallel" % (serial, par))
     return "\n".join(lines) + "\n"
