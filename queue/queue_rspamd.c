@@ -112,6 +112,20 @@ static const char *js_symbols(const char *p, const char *e,
 	return p < e ? p + 1 : NULL;
 }
 
+/* rspamd's action ("no action", "add header"...) as one word for the
+ * log: blanks become '_', anything but [a-z0-9_-] goes. */
+static void js_word(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++)
+		if (*s == ' ')
+			*o++ = '_';
+		else if (strchr("abcdefghijklmnopqrstuvwxyz0123456789_-", *s))
+			*o++ = *s;
+	*o = '\0';
+}
+
 int queue_rspamd_parse(const char *json, size_t n,
 		       struct queue_rspamd_verdict *v)
 {
@@ -138,6 +152,7 @@ int queue_rspamd_parse(const char *json, size_t n,
 			p = end;
 		} else if (!strcmp(key, "action")) {
 			p = js_string(p, e, v->action, sizeof v->action);
+			js_word(v->action);
 		} else if (!strcmp(key, "symbols")) {
 			p = js_symbols(p, e, v);
 		} else {

@@ -1,7 +1,8 @@
 // links: queue/queue_rspamd.c
 /* test_queue_rspamd.c: rspamd's JSON answer as relay-queue reads it
  * (queue_rspamd_parse): the score, the action and the symbols' names
- * from real answers of rspamd 3.4, in any key order; answers without a
+ * from real answers of rspamd 3.4, in any key order (the action one word
+ * for the log: "no_action"); answers without a
  * score, cut short, nested too deep or not JSON are refused; a symbol
  * name is cut to [A-Za-z0-9_] and the list never overflows. */
 #include <stdio.h>
@@ -28,16 +29,18 @@ static const struct {
 	  "\"score\":0.0,\"options\":[\"a\",\"b\"]},\"MIME_GOOD\":{\"name\":"
 	  "\"MIME_GOOD\",\"score\":-0.1,\"options\":[\"text/plain\"]}},"
 	  "\"messages\":{},\"milter\":{\"remove_headers\":{\"X-Spam\":0}}}",
-	  0, -0.1, "no action", "ARC_NA,MIME_GOOD" },
+	  0, -0.1, "no_action", "ARC_NA,MIME_GOOD" },
 	{ "keys in another order, blanks",
 	  " { \"symbols\" : { \"A\" : { \"score\" : 99 } } ,\n \"action\" : "
 	  "\"add header\" , \"score\" : 7.5e0 } ",
-	  0, 7.5, "add header", "A" },
+	  0, 7.5, "add_header", "A" },
 	{ "no score", "{\"action\":\"reject\"}", -1, 0, "", "" },
 	{ "cut short", "{\"score\":3.0,\"symbols\":{\"A\":{", -1, 0, "", "" },
 	{ "not an object", "[1,2]", -1, 0, "", "" },
 	{ "empty", "", -1, 0, "", "" },
 	{ "score not a number", "{\"score\":\"x\"}", -1, 0, "", "" },
+	{ "an action that would forge a log key",
+	  "{\"score\":1,\"action\":\"x=y <z> \\u0001\"}", 0, 1, "xy_z_u0001", "" },
 	{ "odd symbol names cut",
 	  "{\"score\":1,\"symbols\":{\"BAD%0Aname\":{},\"\\\"Q\":{},\"OK_1\":{}}}",
 	  0, 1, "", "BAD,OK_1" },
