@@ -1,5 +1,6 @@
 /* io.c: buffered line I/O with timeouts. */
 #include "io.h"
+#include "coro.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -45,6 +46,8 @@ int io_wait(int fd, short events, int timeout_ms)
 	struct pollfd p = { .fd = fd, .events = events };
 	long deadline = timeout_ms > 0 ? io_now_ms() + timeout_ms : 0;
 
+	if (coro_self()) /* a session among many: yield instead */
+		return coro_wait(fd, events, timeout_ms);
 	for (;;) {
 		int rc = poll(&p, 1, timeout_ms > 0 ? timeout_ms : -1);
 		if (rc < 0 && errno == EINTR && deadline) {
@@ -106,10 +109,10 @@ static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 
 	for (;;) {
 		ssize_t r;
-		if (io->timeout_ms <= 0 && first)
+		if (io->timeout_ms <= 0 && first && !coro_self())
 			r = rbuf ? read(fd, rbuf, n) : write(fd, wbuf, n);
-		else if (!rbuf && first)
-			r = io_try(fd, NULL, wbuf, n);
+		else if (first && (!rbuf || coro_self()))
+			r = io_try(fd, rbuf, wbuf, n);
 		else {
 			int w = io_wait_idle(io, fd, events);
 			if (w <= 0) {
@@ -185,7 +188,8 @@ static ssize_t io_sock_read(struct io *io, void *buf, size_t n)
 
 ssize_t io_fd_read(struct io *io, void *buf, size_t n)
 {
-	if (io->timeout_ms > 0 && io->rmode != IO_RMODE_POLL) {
+	/* a receive timeout blocks the thread: never among coroutines */
+	if (io->timeout_ms > 0 && io->rmode != IO_RMODE_POLL && !coro_self()) {
 		ssize_t r = io_sock_read(io, buf, n);
 		if (r != -2) {
 			io->rmode = IO_RMODE_SOCK;

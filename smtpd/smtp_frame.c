@@ -1,5 +1,6 @@
 /* smtp_frame.c: frame I/O with timeouts (see smtp_frame.h). */
 #include "smtp_frame.h"
+#include "io.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -12,10 +13,9 @@ static ssize_t send_wait(int fd, const struct msghdr *msg, int timeout_ms)
 {
 	for (;;) {
 		ssize_t w = sendmsg(fd, msg, MSG_NOSIGNAL);
-		struct pollfd pf = { .fd = fd, .events = POLLOUT };
 		if (w >= 0 || (errno != EINTR && errno != EAGAIN))
 			return w;
-		if (errno == EAGAIN && poll(&pf, 1, timeout_ms) <= 0)
+		if (errno == EAGAIN && io_wait(fd, POLLOUT, timeout_ms) <= 0)
 			return -1;
 	}
 }
@@ -68,12 +68,8 @@ int smtp_frame_read(struct ns_reader *r, int timeout_ms, char **payload,
 	int rc = ns_reader_buffered(r, payload, len);
 
 	for (int round = 0; rc == 0 && round < 100000; round++) {
-		struct pollfd pf = { .fd = r->fd, .events = POLLIN };
-		rc = poll(&pf, 1, timeout_ms);
-		if (rc < 0 && errno == EINTR) {
-			rc = 0;
-			continue;
-		}
+		/* io_wait: a coroutine yields to the others meanwhile */
+		rc = io_wait(r->fd, POLLIN, timeout_ms);
 		if (rc <= 0) {
 			errno = rc == 0 ? ETIMEDOUT : errno;
 			return -1;

@@ -1,0 +1,57 @@
+/* coro.h: sessions as coroutines in one process.  Code written in the
+ * blocking style (io.h's reads and writes, frame I/O to policy and
+ * queue) runs in a coroutine on a small stack of its own; where it would
+ * block it waits in coro_wait instead, which yields to the scheduler:
+ * one epoll set for every waiting coroutine, and a deadline each, so
+ * that a timeout is that coroutine's alone and a slow peer never holds
+ * up another coroutine.  Outside a coroutine coro_self() is NULL and
+ * callers block as before (one session per process).
+ *
+ * Each stack is an mmap with a guard page below it (an overflow faults
+ * instead of writing into a neighbour); only the pages a coroutine
+ * touches cost memory. */
+#ifndef CORO_H
+#define CORO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct coro;
+typedef void coro_fn(void *arg);
+
+/* The stack each coroutine gets (bytes, before the guard page). */
+#define CORO_STACK_DEFAULT (128 * 1024)
+/* Tags below this are the caller's own fds (coro_sched_watch); a
+ * coroutine's events carry its address, never this small. */
+#define CORO_TAG_MAX 4096
+
+/* The scheduler of this process; 0 or -1. */
+int coro_sched_init(void);
+/* Watch a descriptor of the caller's own (a listener) for events
+ * (EPOLLIN...); it comes back from coro_sched_run with tag. */
+int coro_sched_watch(int fd, uint32_t events, uint64_t tag);
+int coro_sched_unwatch(int fd);
+/* A new coroutine running fn(arg), run at the next coro_sched_run;
+ * enter(arg), if not NULL, is called each time before it runs again
+ * (to point per-session globals at it).  NULL when out of memory. */
+struct coro *coro_spawn(coro_fn *fn, void *arg, void (*enter)(void *),
+			size_t stack);
+/* Wait at most timeout_ms (-1: until something happens; 0 when a
+ * coroutine is ready to run) for fds or deadlines, then run every
+ * coroutine that can run (new ones, woken ones) until each waits or ends;
+ * the
+ * caller's watched fds that became ready are put in tags[max], their
+ * number returned (-1 on error). */
+int coro_sched_run(int timeout_ms, uint64_t *tags, int max);
+/* Coroutines alive. */
+size_t coro_count(void);
+
+/* The coroutine running now, NULL outside any. */
+struct coro *coro_self(void);
+/* In a coroutine: wait until fd has events (POLLIN/POLLOUT) or
+ * timeout_ms passed (<= 0: no deadline); 1 ready, 0 timeout, -1 error. */
+int coro_wait(int fd, short events, int timeout_ms);
+/* In a coroutine: let the others run, come back at once after. */
+void coro_yield(void);
+
+#endif

@@ -1,0 +1,152 @@
+// links:
+/* test_coro.c: sessions as coroutines.  Many line readers in one
+ * process over socketpairs: a silent peer times out alone, at its own
+ * deadline, while the others finish; a peer that never sends holds no
+ * one up; a deep stack stays within the coroutine's. */
+#include <poll.h>
+#include <sys/epoll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coro.h"
+#include "io.h"
+#include "t.h"
+
+#define NSESS 200
+
+struct reader {
+	int fd;
+	int timeout_ms;
+	int got, err;
+	long done_ms;
+	char line[64];
+};
+
+static long ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Blocking-style code, as a session is written. */
+static void reader_run(void *arg)
+{
+	struct reader *r = arg;
+	struct io *io = malloc(sizeof *io);
+	size_t len;
+	unsigned flags;
+
+	io_init(io, r->fd, r->fd, r->timeout_ms);
+	while (io_getline(io, r->line, sizeof r->line, &len, &flags) == 1) {
+		r->got++;
+		if (io_puts(io, "250 ok\r\n") < 0 || io_flush(io) < 0)
+			break;
+	}
+	r->err = io->err;
+	r->done_ms = ms_now();
+	free(io);
+}
+
+static struct reader rd[NSESS];
+static int peer[NSESS];
+
+static void test_many(void)
+{
+	long t0 = ms_now();
+	int ok = 1, silent_timed_out, others_done = 1;
+	char buf[64];
+
+	T_CHECK("scheduler", coro_sched_init() == 0);
+	for (int i = 0; i < NSESS; i++) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+			abort();
+		rd[i] = (struct reader){ .fd = sv[0],
+					 .timeout_ms = i == 0 ? 300 : 5000 };
+		peer[i] = sv[1];
+		if (!coro_spawn(reader_run, &rd[i], NULL, CORO_STACK_DEFAULT))
+			ok = 0;
+	}
+	T_CHECK("spawned", ok && coro_count() == NSESS);
+	/* all but the first talk, then hang up; the first stays silent */
+	coro_sched_run(0, NULL, 0);
+	for (int i = 1; i < NSESS; i++)
+		if (write(peer[i], "HELO a\r\nNOOP\r\n", 14) != 14)
+			abort();
+	/* everyone but the silent one answered well before its deadline */
+	for (int all = 0; !all && ms_now() - t0 < 2000;) {
+		coro_sched_run(10, NULL, 0);
+		all = 1;
+		for (int i = 1; i < NSESS; i++)
+			all &= rd[i].got == 2;
+	}
+	T_CHECK("the silent peer held no one up", ms_now() - t0 < 250);
+	for (int i = 1; i < NSESS; i++) {
+		if (read(peer[i], buf, sizeof buf) != 16)
+			ok = 0;
+		close(peer[i]);
+	}
+	T_CHECK("each got its two replies", ok);
+	while (coro_count() > 0 && ms_now() - t0 < 3000)
+		coro_sched_run(-1, NULL, 0);
+	for (int i = 1; i < NSESS; i++)
+		if (rd[i].got != 2 || rd[i].err != IO_ERR_EOF)
+			others_done = 0;
+	silent_timed_out = rd[0].err == IO_ERR_TIMEOUT && rd[0].got == 0 &&
+			   rd[0].done_ms - t0 >= 290 && rd[0].done_ms - t0 < 1500;
+	T_CHECK("a silent peer times out at its own deadline", silent_timed_out);
+	T_CHECK("the others ended at their peers' close", others_done);
+	T_CHECK("all finished", coro_count() == 0);
+	close(peer[0]);
+	for (int i = 0; i < NSESS; i++)
+		close(rd[i].fd);
+}
+
+static int deep(int n)
+{
+	volatile char pad[1024];
+	pad[0] = (char)n;
+	return n ? deep(n - 1) + pad[0] : 0;
+}
+
+static int deep_result;
+static void deep_run(void *arg)
+{
+	(void)arg;
+	deep_result = deep(40); /* ~40 KiB of frames */
+}
+
+/* A watched fd of the caller's own comes back as its tag. */
+static void test_tags_and_stack(void)
+{
+	int sv[2];
+	uint64_t tags[4];
+	int n;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		abort();
+	T_CHECK("watch", coro_sched_watch(sv[0], EPOLLIN, 7) == 0);
+	if (write(sv[1], "x", 1) != 1)
+		abort();
+	n = coro_sched_run(100, tags, 4);
+	T_CHECK("own fd comes back tagged", n == 1 && tags[0] == 7);
+	coro_sched_unwatch(sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+	coro_spawn(deep_run, NULL, NULL, CORO_STACK_DEFAULT);
+	while (coro_count() > 0)
+		coro_sched_run(-1, NULL, 0);
+	T_CHECK("deep calls fit the stack", deep_result > 0);
+	T_CHECK("not in a coroutine outside", coro_self() == NULL);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_many();
+	test_tags_and_stack();
+	return t_done();
+}
