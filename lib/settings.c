@@ -40,6 +40,7 @@ static const struct cfg_item settings_table[] = {
 	I(smtpd_workers_min, 2, 0, 1000),
 	I(smtpd_max_use, 1000, 1, 1000000),
 	I(smtpd_max_idle, 100, 1, 86400),
+	I(smtpd_sessions_per_worker, 1, 1, 100000),
 	S(resolver, ""),
 	S(relayhost, ""),
 	I(smtp_port, 25, 1, 65535),

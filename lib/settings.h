@@ -26,6 +26,8 @@ struct settings {
 	long conn_per_ip_prefix6; /* IPv6 clients count per this prefix */
 	/* relay-listen's pool of relay-smtpd workers (0: one per connection) */
 	long smtpd_workers_min, smtpd_max_use, smtpd_max_idle;
+	/* sessions a worker serves at once (coroutines; 1: one at a time) */
+	long smtpd_sessions_per_worker;
 	/* legacy devices (legacy.h): their addresses, and what they get */
 	char *legacy_clients;   /* "192.0.2.0/24 10.1.2.3", "" = none */
 	char *legacy_tls_min;   /* TLSv1 | TLSv1.1 | TLSv1.2 | TLSv1.3 */

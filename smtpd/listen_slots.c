@@ -126,6 +126,9 @@ void listen_slots_free(struct listen_slots *t, size_t i)
 		return;
 	slots_lock(t);
 	memset(&t->s[i], 0, sizeof t->s[i]);
+	for (size_t j = 0; j < t->cap; j++) /* its sessions' slots */
+		if (t->s[j].owner == i + 1)
+			memset(&t->s[j], 0, sizeof t->s[j]);
 	slots_unlock(t);
 }
 
@@ -196,5 +199,60 @@ void listen_slots_release(struct listen_slots *t, size_t i, time_t now)
 		t->s[i].idle_since = now;
 		memset(&t->s[i].ip, 0, sizeof t->s[i].ip);
 	}
+	slots_unlock(t);
+}
+
+long listen_slots_claim_session(struct listen_slots *t, size_t i,
+				const struct ipaddr *ip,
+				struct listen_slots_seen *seen,
+				enum listen_caps_verdict *v)
+{
+	struct ipaddr net;
+	long got = -1;
+
+	*v = LISTEN_CAPS_GLOBAL;
+	if (i >= t->cap)
+		return -1;
+	ipaddr_client_net(ip, t->prefix6, &net);
+	slots_lock(t);
+	slots_count(t, &net, seen);
+	if (seen->open >= t->conn_max)
+		*v = LISTEN_CAPS_GLOBAL;
+	else if (seen->from_ip >= t->per_ip)
+		*v = LISTEN_CAPS_PER_IP;
+	else
+		for (size_t j = 0; j < t->cap && got < 0; j++)
+			if (t->s[j].state == SLOT_FREE) {
+				memset(&t->s[j], 0, sizeof t->s[j]);
+				t->s[j].state = SLOT_BUSY;
+				t->s[j].ip = net;
+				t->s[j].owner = i + 1;
+				t->s[j].uses = 1;
+				seen->open++;
+				seen->from_ip++;
+				*v = LISTEN_CAPS_OK;
+				got = (long)j;
+			}
+	slots_unlock(t);
+	return got;
+}
+
+void listen_slots_release_session(struct listen_slots *t, size_t j)
+{
+	if (j >= t->cap)
+		return;
+	slots_lock(t);
+	if (t->s[j].owner)
+		memset(&t->s[j], 0, sizeof t->s[j]);
+	slots_unlock(t);
+}
+
+void listen_slots_drain(struct listen_slots *t, size_t i)
+{
+	if (i >= t->cap)
+		return;
+	slots_lock(t);
+	if (t->s[i].state == SLOT_IDLE)
+		t->s[i].state = SLOT_DRAINING;
 	slots_unlock(t);
 }

@@ -18,13 +18,16 @@
 #include "ipaddr.h"
 #include "listen_caps.h"
 
-enum listen_slot_state { SLOT_FREE = 0, SLOT_IDLE, SLOT_BUSY };
+/* SLOT_DRAINING: a worker serving many sessions that takes no more
+ * (smtpd_max_use reached): neither idle nor a session. */
+enum listen_slot_state { SLOT_FREE = 0, SLOT_IDLE, SLOT_BUSY, SLOT_DRAINING };
 
 struct listen_slot {
 	int state;           /* enum listen_slot_state */
 	long uses;           /* sessions served */
 	time_t idle_since;
 	struct ipaddr ip;    /* the client's net (ipaddr_client_net), while BUSY */
+	size_t owner;        /* a session slot: its worker's slot + 1; else 0 */
 };
 
 struct listen_slots;
@@ -58,5 +61,21 @@ enum listen_caps_verdict listen_slots_claim(struct listen_slots *t, size_t i,
 					    struct listen_slots_seen *seen);
 /* A worker: the session on slot i ended. */
 void listen_slots_release(struct listen_slots *t, size_t i, time_t now);
+
+/* A worker serving many sessions at once (smtpd_sessions_per_worker >
+ * 1): its own slot stays IDLE, and each session takes a FREE slot of its
+ * own, BUSY with the client's net and owned by the worker's slot i (so
+ * that listen_slots_free(i), when the worker is reaped, frees them all).
+ * The caps count them like any other.  The session slot, or -1 with *v
+ * the refusal (LISTEN_CAPS_GLOBAL too when the table is full). */
+long listen_slots_claim_session(struct listen_slots *t, size_t i,
+				const struct ipaddr *ip,
+				struct listen_slots_seen *seen,
+				enum listen_caps_verdict *v);
+/* Worker slot i takes no more sessions: not counted idle any more, so
+ * that relay-listen starts another worker. */
+void listen_slots_drain(struct listen_slots *t, size_t i);
+/* The session on slot j (from listen_slots_claim_session) ended. */
+void listen_slots_release_session(struct listen_slots *t, size_t j);
 
 #endif

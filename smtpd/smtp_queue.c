@@ -8,6 +8,7 @@
 #include "log.h"
 #include "usock.h"
 #include "wire_queue.h"
+#include "exitcodes.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -21,70 +22,72 @@
  * may follow on one connection, one at a time.  It is dropped on any
  * error, so a reply that comes late can never be taken for the next
  * message's. */
-static struct {
-	int sock;            /* -1 when not connected */
-	struct ns_reader rd;
-} conn = { .sock = -1 };
+#define QUEUE_WRITE_MS (120 * 1000) /* relay-queue reads as data comes */
 
-static char job_sockpath[4096]; /* for a reconnect in the middle */
-static char job_receipt[ADMIT_MAC_HEX + 1];
-static enum qreason job_reason;
+/* All of a client's state (smtp_queue.h): the default one for a process
+ * serving one session at a time, or the running session's. */
+static struct smtp_queue_state q_default = { .conn = { .sock = -1 } };
+static struct smtp_queue_state **q_slot;
+
+static struct smtp_queue_state *q_cur(void)
+{
+	if (!q_slot)
+		return &q_default;
+	if (!*q_slot) { /* made at the session's first message */
+		*q_slot = calloc(1, sizeof **q_slot);
+		if (!*q_slot)
+			log_fatal(EXIT_TEMP, "out of memory");
+		(*q_slot)->conn.sock = -1;
+	}
+	return *q_slot;
+}
+#define Q (q_cur())
 
 const char *smtp_queue_receipt(void)
 {
-	return job_receipt;
+	return Q->receipt;
 }
 
 enum qreason smtp_queue_reason(void)
 {
-	return job_reason;
+	return Q->reason;
 }
 
 static void conn_drop(void)
 {
-	if (conn.sock >= 0)
-		close(conn.sock);
-	conn.sock = -1;
-	ns_reader_free(&conn.rd);
+	if (Q->conn.sock >= 0)
+		close(Q->conn.sock);
+	Q->conn.sock = -1;
+	ns_reader_free(&Q->conn.rd);
 }
 
 static int conn_open(const char *sockpath)
 {
-	conn.rd.buf = NULL;
-	conn.sock = runsock_connect(RUNSOCK_QUEUE, sockpath);
-	if (conn.sock < 0) {
+	Q->conn.rd.buf = NULL;
+	Q->conn.sock = runsock_connect(RUNSOCK_QUEUE, sockpath);
+	if (Q->conn.sock < 0) {
 		log_warn("queue: connect %s: %s", sockpath, strerror(errno));
 		return -1;
 	}
 	/* non-blocking, the answer waited for with poll (see
 	 * smtp_policy_open: a read blocked on a unix socket would also wake
 	 * when relay-queue takes the message out of it) */
-	if (ns_reader_init(&conn.rd, conn.sock) < 0 || fd_nonblock(conn.sock) < 0) {
+	if (ns_reader_init(&Q->conn.rd, Q->conn.sock) < 0 ||
+	    fd_nonblock(Q->conn.sock) < 0) {
 		conn_drop();
 		return -1;
 	}
 	return 0;
 }
 
-/* The message goes out in frames through this io (smtp_data_copy puts,
- * frame_write sends each full buffer as one frame); one job at a time. */
-static struct io out;
-static struct {
-	int open;            /* a job is under way */
-	int started;         /* its op=inline frame has gone out */
-	int kept;            /* on a connection kept from before */
-} job;
-
-#define QUEUE_WRITE_MS (120 * 1000) /* relay-queue reads as data comes */
-
 /* Keep the connection only when the exchange ended on a frame boundary
  * (ok). */
 static void job_close(int ok)
 {
-	job.open = 0;
-	out.out_len = 0;
+	Q->job.open = 0;
+	Q->out.out_len = 0;
 	/* the last frame returned is still counted as pending */
-	if (!ok || ns_reader_pending(&conn.rd) > conn.rd.consumed)
+	if (!ok || ns_reader_pending(&Q->conn.rd) > Q->conn.rd.consumed)
 		conn_drop();
 }
 
@@ -108,7 +111,7 @@ static void job_buf(struct smtp_env *b)
 	char op[32];
 
 	memset(b, 0, sizeof *b);
-	if (!job.started)
+	if (!Q->job.started)
 		buf_put(b, op, ns_encode(op, sizeof op, WIRE_QUEUE_FRAME_INLINE,
 					 sizeof WIRE_QUEUE_FRAME_INLINE - 1));
 }
@@ -122,15 +125,15 @@ static int job_send(const struct smtp_env *b)
 
 	if (b->failed)
 		return -1;
-	rc = smtp_frame_write(conn.sock, b->buf, b->len, QUEUE_WRITE_MS);
-	if (rc < 0 && !job.started && job.kept &&
+	rc = smtp_frame_write(Q->conn.sock, b->buf, b->len, QUEUE_WRITE_MS);
+	if (rc < 0 && !Q->job.started && Q->job.kept &&
 	    (errno == EPIPE || errno == ECONNRESET)) {
-		job.kept = 0;
+		Q->job.kept = 0;
 		conn_drop();
-		rc = conn_open(job_sockpath) < 0 ? -1 :
-		     smtp_frame_write(conn.sock, b->buf, b->len, QUEUE_WRITE_MS);
+		rc = conn_open(Q->sockpath) < 0 ? -1 :
+		     smtp_frame_write(Q->conn.sock, b->buf, b->len, QUEUE_WRITE_MS);
 	}
-	job.started |= rc == 0;
+	Q->job.started |= rc == 0;
 	return rc;
 }
 
@@ -150,27 +153,33 @@ static ssize_t frame_write(struct io *o, const void *p, size_t n)
 
 void smtp_queue_pollfd(struct pollfd *pf)
 {
-	*pf = (struct pollfd){ .fd = conn.sock, .events = POLLIN | POLLRDHUP };
+	if (q_slot && !*q_slot) { /* nothing kept: none made yet */
+		*pf = (struct pollfd){ .fd = -1 };
+		return;
+	}
+	*pf = (struct pollfd){ .fd = Q->conn.sock, .events = POLLIN | POLLRDHUP };
 }
 
 void smtp_queue_polled(const struct pollfd *pf, int polled)
 {
-	if (polled > 0 && pf->fd == conn.sock && conn.sock >= 0 && pf->revents)
+	if (pf->fd < 0)
+		return;
+	if (polled > 0 && pf->fd == Q->conn.sock && pf->revents)
 		conn_drop(); /* relay-queue restarted since, or out of step */
 }
 
 int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
 {
 	j->out = NULL;
-	snprintf(job_sockpath, sizeof job_sockpath, "%s", sockpath);
-	job.kept = conn.sock >= 0;
-	if (!job.kept && conn_open(sockpath) < 0)
+	snprintf(Q->sockpath, sizeof Q->sockpath, "%s", sockpath);
+	Q->job.kept = Q->conn.sock >= 0;
+	if (!Q->job.kept && conn_open(sockpath) < 0)
 		return -1;
-	io_init(&out, -1, conn.sock, 0);
-	out.write = frame_write;
-	job.open = 1;
-	job.started = 0;
-	j->out = &out;
+	io_init(&Q->out, -1, Q->conn.sock, 0);
+	Q->out.write = frame_write;
+	Q->job.open = 1;
+	Q->job.started = 0;
+	j->out = &Q->out;
 	return 0;
 }
 
@@ -183,7 +192,7 @@ static int job_answer(int timeout_ms, char *qid,
 	size_t len;
 	const char *st, *id;
 
-	if (smtp_frame_read(&conn.rd, timeout_ms, &payload, &len) != 1 ||
+	if (smtp_frame_read(&Q->conn.rd, timeout_ms, &payload, &len) != 1 ||
 	    kv_parse(&m, payload, len) < 0 || !(st = kv_get(&m, WIRE_QUEUE_STATUS)) ||
 	    !*st || strspn(st, "0123456789") != strlen(st) || strlen(st) > 3) {
 		log_warn("queue: no usable answer");
@@ -191,10 +200,10 @@ static int job_answer(int timeout_ms, char *qid,
 	}
 	log_clean(text, textsz, kv_get_or(&m, WIRE_QUEUE_TEXT, ""),
 		  strlen(kv_get_or(&m, WIRE_QUEUE_TEXT, "")));
-	job_reason = qreason_parse(kv_get(&m, WIRE_QUEUE_REASON));
+	Q->reason = qreason_parse(kv_get(&m, WIRE_QUEUE_REASON));
 	id = kv_get_or(&m, WIRE_QUEUE_ID, "");
 	log_clean(qid, qidsz, id, strlen(id));
-	log_clean(job_receipt, sizeof job_receipt,
+	log_clean(Q->receipt, sizeof Q->receipt,
 		  kv_get_or(&m, ADMIT_WIRE_RECEIPT, ""),
 		  strlen(kv_get_or(&m, ADMIT_WIRE_RECEIPT, "")));
 	if (atoi(st) == 0 && !*qid)
@@ -211,9 +220,9 @@ static int job_end(const char *env, size_t n, int keep_data)
 	int rc;
 
 	job_buf(&b);
-	if (keep_data && out.out_len)
-		buf_frame(&b, out.out, out.out_len);
-	out.out_len = 0;
+	if (keep_data && Q->out.out_len)
+		buf_frame(&b, Q->out.out, Q->out.out_len);
+	Q->out.out_len = 0;
 	buf_frame(&b, "", 0);
 	while (n > 0) {
 		size_t k = n < NS_MAX ? n : NS_MAX;
@@ -233,8 +242,8 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 {
 	int rc = -1;
 
-	qid[0] = text[0] = job_receipt[0] = '\0';
-	job_reason = QREASON_NONE;
+	qid[0] = text[0] = Q->receipt[0] = '\0';
+	Q->reason = QREASON_NONE;
 	j->out = NULL;
 	if (job_end(env, n, 1) < 0)
 		log_warn("queue: sending the message: %s", strerror(errno));
@@ -252,10 +261,10 @@ int smtp_queue_abort(struct smtp_queue_job *j, int timeout_ms, char *text,
 
 	j->out = NULL;
 	text[0] = '\0';
-	job_reason = QREASON_NONE;
-	if (!job.open)
+	Q->reason = QREASON_NONE;
+	if (!Q->job.open)
 		return -1;
-	if (!job.started) { /* nothing went out: nothing to take back */
+	if (!Q->job.started) { /* nothing went out: nothing to take back */
 		job_close(1);
 		return -1;
 	}
@@ -299,4 +308,22 @@ void smtp_queue_env_add(struct smtp_env *e, char type, const char *key,
 void smtp_queue_env_end(struct smtp_env *e)
 {
 	buf_put(e, "", 1);
+}
+
+void smtp_queue_use(struct smtp_queue_state **slot)
+{
+	q_slot = slot;
+}
+
+void smtp_queue_state_free(struct smtp_queue_state **slot)
+{
+	struct smtp_queue_state **was = q_slot;
+
+	if (!*slot)
+		return;
+	q_slot = slot;
+	conn_drop();
+	q_slot = was;
+	free(*slot);
+	*slot = NULL;
 }

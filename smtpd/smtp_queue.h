@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "admit.h"
 #include "io.h"
 #include "ns.h"
 #include "qreason.h"
@@ -17,6 +18,38 @@
 struct smtp_queue_job {
 	struct io *out;      /* put the message here; NULL once ended */
 };
+
+/* A client's state.  The connection to relay-queue stays open from one
+ * message to the next (and, in a pool worker serving one session at a
+ * time, from one session to the next): many injections may follow on
+ * one connection, one at a time.  It is dropped on any error, so a reply
+ * that comes late can never be taken for the next message's. */
+struct smtp_queue_state {
+	struct {
+		int sock;            /* -1 when not connected */
+		struct ns_reader rd;
+	} conn;
+	char sockpath[4096];         /* for a reconnect in the middle */
+	char receipt[ADMIT_MAC_HEX + 1];
+	enum qreason reason;
+	/* The message goes out in frames through this io (smtp_data_copy
+	 * puts, frame_write sends each full buffer as one frame). */
+	struct io out;
+	struct {
+		int open;            /* a job is under way */
+		int started;         /* its op=inline frame has gone out */
+		int kept;            /* on a connection kept from before */
+	} job;
+};
+
+/* Sessions served at once in one process (coroutines, coro.h) each have
+ * their own state: the scheduler points this module at the running
+ * session's slot before it runs (made there at its first message, NULL
+ * until then).  NULL: the process's one state (the default). */
+void smtp_queue_use(struct smtp_queue_state **slot);
+/* A session's state at its end: the connection closed, freed, *slot
+ * NULL. */
+void smtp_queue_state_free(struct smtp_queue_state **slot);
 
 /* Start an injection on the connection kept from the last message
  * (connecting when there is none); nothing is sent yet.  0, or -1 when

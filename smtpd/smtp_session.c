@@ -39,13 +39,14 @@ static const struct {
 };
 
 /* The session's deadline holds inside a read too: a client that trickles
- * bytes without a line end must not outlive cf.session_timeout. */
-static io_read_fn session_inner_read;
-static time_t session_end;
-
+ * bytes without a line end must not outlive cf.session_timeout.  Kept in
+ * the session (its io is the first member), not in statics: a worker may
+ * hold many sessions at once. */
 static ssize_t session_read(struct io *io, void *buf, size_t n)
 {
-	long left = (long)(session_end - time(NULL));
+	struct smtp_session *s = (struct smtp_session *)(void *)
+		((char *)io - offsetof(struct smtp_session, io));
+	long left = (long)(s->end - time(NULL));
 
 	if (left <= 0) {
 		io->err = IO_ERR_TIMEOUT;
@@ -53,16 +54,16 @@ static ssize_t session_read(struct io *io, void *buf, size_t n)
 	}
 	if (io->timeout_ms <= 0 || io->timeout_ms > left * 1000)
 		io->timeout_ms = (int)(left * 1000);
-	return session_inner_read(io, buf, n);
+	return s->inner_read(io, buf, n);
 }
 
 void smtp_session_guard(struct smtp_session *s)
 {
 	if (s->io.read == session_read)
 		return;
-	session_inner_read = s->io.read;
+	s->inner_read = s->io.read;
 	s->io.read = session_read;
-	session_end = s->start + cf.session_timeout;
+	s->end = s->start + cf.session_timeout;
 }
 
 /* Seconds left of cf.session_timeout, at least 0. */
@@ -258,15 +259,17 @@ static int session_log_idle(int run)
 	return log_held_bytes() > 0;
 }
 
+/* fresh: a session of its own (smtp_session_serve), nothing kept. */
 static void session_init(struct smtp_session *s, int rfd, int wfd,
-			 const struct smtp_peer *p)
+			 const struct smtp_peer *p, int fresh)
 {
 	struct smtp_policy pol = s->policy;
 	char *line = s->line;
 
-	if (!kept)
+	if (fresh || !kept)
 		pol.fd = -1;
-	kept = 1;
+	if (!fresh)
+		kept = 1;
 	smtp_policy_forget(&pol); /* a HELO of the last session, never sent */
 	/* everything after the two I/O buffers (io_init resets their
 	 * indices; zeroing 32 KiB per session was 1% of relay-smtpd's CPU);
@@ -306,11 +309,10 @@ static void session_count(const struct smtp_session *s)
 				   "outcome", s->outcome, NULL));
 }
 
-int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
+static int session_run(struct smtp_session *s, int rfd, int wfd,
+		       const struct smtp_peer *p, int fresh)
 {
-	struct smtp_session *s = &session;
-
-	session_init(s, rfd, wfd, p);
+	session_init(s, rfd, wfd, p, fresh);
 	log_batch(1);
 	log_info("%s: connect port=%s", s->ip, s->localport);
 	if (p->tls && smtp_tls_implicit(s) < 0) {
@@ -334,6 +336,25 @@ int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 	session_count(s);
 	log_batch(0);
 	return EXIT_DONE;
+}
+
+int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
+{
+	return session_run(&session, rfd, wfd, p, 0);
+}
+
+int smtp_session_serve(int fd, const struct smtp_peer *p)
+{
+	struct smtp_session *s = calloc(1, sizeof *s);
+	int rc;
+
+	if (!s)
+		return EXIT_TEMP;
+	rc = session_run(s, fd, fd, p, 1);
+	smtp_policy_quit(&s->policy);
+	free(s->line); /* wiped at the session's end */
+	free(s);
+	return rc;
 }
 
 int smtp_session_ask(struct smtp_session *s, struct kv *req,

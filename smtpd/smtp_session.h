@@ -20,7 +20,7 @@ struct smtp_peer {
 };
 
 struct smtp_session {
-	struct io io;
+	struct io io;             /* first: session_read finds s from it */
 	/* the client, from the UCSPI environment */
 	char ip[64], port[8], localip[64], localport[8];
 	/* state after the greeting; STARTTLS resets it */
@@ -51,6 +51,8 @@ struct smtp_session {
 	int quit;                 /* leave the loop after this command */
 	int secret;               /* AUTH was given: wipe the input at the end */
 	char *line;               /* command buffer, cf.line_max bytes */
+	io_read_fn inner_read;    /* under the deadline check (guard) */
+	time_t end;               /* start + cf.session_timeout */
 	struct smtp_policy policy;
 };
 
@@ -122,6 +124,11 @@ long smtp_bdat_wait(const struct smtp_session *s, long per_read);
  * reset, only the policy connection (phase=connect starts a new session
  * on it) and the TLS context (rebuilt when its files change) stay. */
 int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p);
+/* One session of its own, as one of many in a process (a coroutine of
+ * a worker with smtpd_sessions_per_worker > 1): everything is made for
+ * it and freed after, its policy connection included (closed, not
+ * kept); the caller points smtp_queue at the session's own state. */
+int smtp_session_serve(int fd, const struct smtp_peer *p);
 /* Before the process exits: settle the policy connection (its owed
  * replies read, then closed). */
 void smtp_session_exit(void);

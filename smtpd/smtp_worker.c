@@ -9,6 +9,7 @@
 #include "log.h"
 #include "ns.h"
 #include "settings.h"
+#include "coro.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,17 +20,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-struct worker {
-	int ctl, ep;
-	struct listen_slots *slots;
-	size_t slot;
-	size_t idle_min;     /* relay-listen's cf.smtpd_workers_min */
-	struct listen_sock ls[LISTEN_SOCK_MAX];
-	size_t n;
-	long uses;
-	pid_t pid;           /* ours, for the log */
-};
-
 /* Set by the parent-death signal, after the listeners are closed. */
 static volatile sig_atomic_t orphaned;
 static struct worker *the_worker;
@@ -38,8 +28,13 @@ static void on_parent_death(int sig)
 {
 	(void)sig;
 	if (the_worker)
-		for (size_t i = 0; i < the_worker->n; i++)
+		for (size_t i = 0; i < the_worker->n; i++) {
+			/* out of the sessions' epoll first: other workers
+			 * keep the socket open, so closing ours would not */
+			if (the_worker->multi)
+				coro_sched_unwatch(the_worker->ls[i].fd);
 			close(the_worker->ls[i].fd);
+		}
 	orphaned = 1;
 }
 
@@ -168,47 +163,72 @@ static void worker_serve(struct worker *w, int fd, const struct listen_peer *pe)
 	w->uses++;
 }
 
-/* Accept one connection on listener i, if one is still waiting, and
- * serve it or refuse it by the caps; fd is closed here. */
-static void worker_accept(struct worker *w, size_t i)
+const char *smtp_worker_verdict(struct worker *w, size_t i,
+				const struct listen_peer *p,
+				enum listen_caps_verdict v,
+				const struct listen_slots_seen *seen)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	struct listen_slots_seen seen;
-	struct listen_peer p;
-	struct ipaddr ip;
-	enum listen_caps_verdict v;
 	char l[METRICS_LABELS_MAX];
-	int fd;
 
-	if (orphaned)
-		return; /* the listeners are closed */
-	fd = accept4(w->ls[i].fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
-		    !orphaned)
-			log_warn("accept on %s: %s", w->ls[i].name, strerror(errno));
-		return; /* another worker took it */
-	}
-	listen_sock_peer(fd, &ss, &w->ls[i], &p);
-	if (ipaddr_parse(p.ip, &ip) < 0)
-		memset(&ip, 0, sizeof ip);
-	v = listen_slots_claim(w->slots, w->slot, &ip, &seen);
 	metrics_add(METRIC_SMTPD_CONNECTIONS, 1,
-		    metrics_labels(l, sizeof l, "listener", p.localport,
+		    metrics_labels(l, sizeof l, "listener", p->localport,
 				   "outcome", v == LISTEN_CAPS_OK ? "accepted" :
 				   v == LISTEN_CAPS_GLOBAL ? "refused_conn_max" :
 				   "refused_conn_per_ip", NULL));
 	if (v != LISTEN_CAPS_OK) {
-		log_info("refused %s port=%s: %s (%zu open)", p.ip, p.localport,
+		log_info("refused %s port=%s: %s (%zu open)", p->ip, p->localport,
 			 v == LISTEN_CAPS_GLOBAL ? "conn_max" : "conn_per_ip",
-			 seen.open);
-		listen_sock_refuse(fd, "4.7.0", "Too many connections, try again later");
-	} else {
-		log_batch(1); /* one write with the session's lines */
-		log_info("connect %s:%s to %s pid=%ld (%zu open, %zu from ip)",
-			 p.ip, p.port, w->ls[i].name, (long)w->pid, seen.open,
-			 seen.from_ip);
+			 seen->open);
+		return "Too many connections, try again later";
+	}
+	log_batch(1); /* one write with the session's lines */
+	log_info("connect %s:%s to %s pid=%ld (%zu open, %zu from ip)",
+		 p->ip, p->port, w->ls[i].name, (long)w->pid, seen->open,
+		 seen->from_ip);
+	return NULL;
+}
+
+int smtp_worker_take(struct worker *w, size_t i, int flags,
+		     struct listen_peer *p, struct ipaddr *ip)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd;
+
+	if (orphaned)
+		return -1; /* the listeners are closed */
+	fd = accept4(w->ls[i].fd, (struct sockaddr *)&ss, &len,
+		     SOCK_CLOEXEC | flags);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
+		    !orphaned)
+			log_warn("accept on %s: %s", w->ls[i].name, strerror(errno));
+		return -1; /* another worker took it */
+	}
+	listen_sock_peer(fd, &ss, &w->ls[i], p);
+	if (ipaddr_parse(p->ip, ip) < 0)
+		memset(ip, 0, sizeof *ip);
+	return fd;
+}
+
+/* Accept one connection on listener i, if one is still waiting, and
+ * serve it or refuse it by the caps; fd is closed here. */
+static void worker_accept(struct worker *w, size_t i)
+{
+	struct listen_slots_seen seen;
+	struct listen_peer p;
+	struct ipaddr ip;
+	enum listen_caps_verdict v;
+	const char *refusal;
+	int fd = smtp_worker_take(w, i, 0, &p, &ip);
+
+	if (fd < 0)
+		return;
+	v = listen_slots_claim(w->slots, w->slot, &ip, &seen);
+	refusal = smtp_worker_verdict(w, i, &p, v, &seen);
+	if (refusal)
+		listen_sock_refuse(fd, "4.7.0", refusal);
+	else {
 		if (seen.idle < w->idle_min &&
 		    send(w->ctl, (char[]){ SMTP_WORKER_LOW }, 1,
 			 MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
@@ -221,7 +241,7 @@ static void worker_accept(struct worker *w, size_t i)
 }
 
 /* 1 when the control socket says relay-listen retired us (EOF). */
-static int worker_ctl(struct worker *w)
+int smtp_worker_ctl(struct worker *w)
 {
 	char buf[64];
 	ssize_t r = recv(w->ctl, buf, sizeof buf, MSG_DONTWAIT);
@@ -247,7 +267,7 @@ static int worker_wake(struct worker *w, const struct epoll_event *ev, int k)
 	long before = w->uses;
 
 	for (int j = 0; j < k; j++)
-		if (ev[j].data.u64 == LISTEN_SOCK_MAX && worker_ctl(w)) {
+		if (ev[j].data.u64 == LISTEN_SOCK_MAX && smtp_worker_ctl(w)) {
 			worker_last(w);
 			return 1;
 		}
@@ -269,7 +289,10 @@ int smtp_worker_run(int ctl)
 	if (worker_setup(&w, &rd) < 0 || worker_epoll(&w) < 0)
 		log_fatal(EXIT_TEMP, "worker: bad set-up from relay-listen");
 	ns_reader_free(&rd);
+	w.multi = cf.smtpd_sessions_per_worker > 1;
 	worker_orphan_signal(&w);
+	if (w.multi)
+		return smtp_worker_multi(&w, &orphaned);
 	while (!orphaned && w.uses < cf.smtpd_max_use) {
 		struct epoll_event ev[LISTEN_SOCK_MAX + 1];
 		int k = epoll_wait(w.ep, ev, LISTEN_SOCK_MAX + 1, -1);

@@ -42,6 +42,9 @@ fn, groups) (fn run in a child as that
 uid: what a taken-over daemon or a local user could do), strip_trace(data) (drops the Received/DKIM-Signature headers
 the relay prepends), check(name, cond, detail), skip(name, why), finish().
 KEEP=1 in the environment keeps the instance directory for inspection.
+RELAYBOX_E2E_CONF="key=value,key=value" adds relay.conf settings to every
+instance (a test's own settings win): e.g. smtpd_sessions_per_worker=64
+runs a group against workers that serve many sessions at once.
 Importing the harness makes SIGTERM raise SystemExit, so a test killed by
 tests/run's timeout still stops its relay and sink.
 """
@@ -497,6 +500,9 @@ class Instance:
         }
         if self.sink is not None:
             conf['relayhost'] = '[%s]:%d' % (self.sink.host, self.sink.port)
+        for kv in filter(None, os.environ.get('RELAYBOX_E2E_CONF', '').split(',')):
+            k, _, v = kv.partition('=')
+            conf[k.strip()] = v.strip()
         conf.update({k: str(v) for k, v in self.conf_overrides.items()})
         with open(self.path('relay.conf'), 'w') as f:
             f.write('# written by tests/e2e/harness.py\n')

@@ -116,6 +116,46 @@ static void test_attach_bad(void)
 	close(p[1]);
 }
 
+/* A worker serving many sessions: each takes a slot of its own, counted
+ * by the caps; reaping the worker frees them; a drained worker is no
+ * longer idle. */
+static void test_sessions(void)
+{
+	int fd;
+	struct listen_slots *t = listen_slots_create(8, 3, 2, 64, &fd);
+	struct listen_slots_seen s;
+	enum listen_caps_verdict v;
+	struct ipaddr a = ip_of(1), b = ip_of(2), c = ip_of(3);
+	long w = listen_slots_take(t, 0), j1, j2, j3;
+
+	j1 = listen_slots_claim_session(t, (size_t)w, &a, &s, &v);
+	j2 = listen_slots_claim_session(t, (size_t)w, &a, &s, &v);
+	T_CHECK("sessions: two from a, each its slot",
+		j1 >= 0 && j2 >= 0 && j1 != j2 && j1 != w && s.open == 2 &&
+		s.from_ip == 2);
+	T_CHECK("sessions: the worker stays idle", s.idle == 1);
+	T_CHECK("sessions: a third from a is over conn_per_ip",
+		listen_slots_claim_session(t, (size_t)w, &a, &s, &v) < 0 &&
+		v == LISTEN_CAPS_PER_IP);
+	j3 = listen_slots_claim_session(t, (size_t)w, &b, &s, &v);
+	T_CHECK("sessions: one from b", j3 >= 0 && v == LISTEN_CAPS_OK);
+	T_CHECK("sessions: conn_max counts them",
+		listen_slots_claim_session(t, (size_t)w, &c, &s, &v) < 0 &&
+		v == LISTEN_CAPS_GLOBAL);
+	listen_slots_release_session(t, (size_t)j3);
+	T_CHECK("sessions: a release makes room",
+		(j3 = listen_slots_claim_session(t, (size_t)w, &c, &s, &v)) >= 0);
+	listen_slots_drain(t, (size_t)w);
+	T_CHECK("sessions: a drained worker is not idle",
+		listen_slots_get(t, (size_t)w).state == SLOT_DRAINING);
+	listen_slots_free(t, (size_t)w); /* reaped */
+	T_CHECK("sessions: reaping frees the worker's sessions",
+		listen_slots_get(t, (size_t)j1).state == SLOT_FREE &&
+		listen_slots_get(t, (size_t)j2).state == SLOT_FREE &&
+		listen_slots_get(t, (size_t)j3).state == SLOT_FREE);
+	close(fd);
+}
+
 int main(void)
 {
 	int fd;
@@ -129,5 +169,6 @@ int main(void)
 	test_claim_v6();
 	test_shared(t, fd);
 	test_attach_bad();
+	test_sessions();
 	return t_done();
 }

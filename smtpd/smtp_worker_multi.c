@@ -1,0 +1,173 @@
+/* smtp_worker_multi.c: a pool worker serving many sessions at once
+ * (smtpd_sessions_per_worker > 1).  Each session is the same blocking-
+ * style code as in a worker serving one at a time, run as a coroutine
+ * (coro.h): where it would wait for its client, for relay-policy or for
+ * relay-queue it yields, and the scheduler's epoll runs whichever
+ * session can go on.  Its timeouts are its own deadlines, so a slow
+ * client holds up no other session.  Each session has a cap slot of its
+ * own in the shared table (listen_slots_claim_session), so conn_max and
+ * conn_per_ip stay exact across workers. */
+#include "smtp_worker.h"
+#include "coro.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "settings.h"
+#include "smtp_queue.h"
+#include "smtp_session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Tags of the worker's own fds in the scheduler (below CORO_TAG_MAX). */
+#define TAG_CTL LISTEN_SOCK_MAX
+
+struct msession {
+	struct worker *w;
+	int fd;
+	size_t slot;                    /* its cap slot */
+	struct listen_peer p;
+	struct smtp_queue_state *queue; /* made at its first message */
+};
+
+/* Before a session runs again: the queue client is its own. */
+static void msession_enter(void *arg)
+{
+	struct msession *m = arg;
+	smtp_queue_use(&m->queue);
+}
+
+static void msession_run(void *arg)
+{
+	struct msession *m = arg;
+	struct smtp_peer p = {
+		.ip = m->p.ip, .port = m->p.port, .localip = m->p.localip,
+		.localport = m->p.localport, .tls = m->p.tls,
+	};
+
+	smtp_session_serve(m->fd, &p);
+	smtp_queue_state_free(&m->queue);
+	smtp_queue_use(NULL);
+	/* the slot before the close (as smtp_worker.c's worker_serve) */
+	listen_slots_release_session(m->w->slots, m->slot);
+	close(m->fd);
+	m->w->uses++;
+	m->w->open--;
+	free(m);
+}
+
+/* Start a session on fd, or refuse it; fd is the session's or closed. */
+static void multi_start(struct worker *w, size_t i, int fd,
+			const struct listen_peer *p, const struct ipaddr *ip)
+{
+	struct listen_slots_seen seen;
+	enum listen_caps_verdict v;
+	struct msession *m;
+	const char *refusal;
+	long slot = listen_slots_claim_session(w->slots, w->slot, ip, &seen, &v);
+
+	refusal = smtp_worker_verdict(w, i, p, v, &seen);
+	if (refusal) {
+		listen_sock_refuse(fd, "4.7.0", refusal);
+		close(fd);
+		return;
+	}
+	m = calloc(1, sizeof *m);
+	if (m) {
+		*m = (struct msession){ .w = w, .fd = fd, .slot = (size_t)slot,
+					.p = *p };
+		if (coro_spawn(msession_run, m, msession_enter,
+			       CORO_STACK_DEFAULT)) {
+			w->open++;
+			return;
+		}
+		free(m);
+	}
+	log_warn("%s: no memory for a session", p->ip);
+	listen_slots_release_session(w->slots, (size_t)slot);
+	listen_sock_refuse(fd, "4.3.0", "Service temporarily unavailable");
+	close(fd);
+}
+
+/* Accepting or not: the listeners in the scheduler's epoll or out. */
+static void multi_listen(struct worker *w, int on, int *listening)
+{
+	if (on == *listening)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		if (on)
+			coro_sched_watch(w->ls[i].fd, EPOLLIN | EPOLLEXCLUSIVE, i);
+		else
+			coro_sched_unwatch(w->ls[i].fd);
+	*listening = on;
+}
+
+/* Whether a new session may start now. */
+static int multi_room(const struct worker *w)
+{
+	return w->open < cf.smtpd_sessions_per_worker &&
+	       w->uses + w->open < cf.smtpd_max_use;
+}
+
+/* What is waiting on listener i, while there is room. */
+static void multi_accept(struct worker *w, size_t i)
+{
+	for (int k = 0; k < 64 && multi_room(w); k++) {
+		struct listen_peer p;
+		struct ipaddr ip;
+		int fd = smtp_worker_take(w, i, SOCK_NONBLOCK, &p, &ip);
+		if (fd < 0)
+			return;
+		multi_start(w, i, fd, &p, &ip);
+	}
+}
+
+/* Used up: relay-listen is to start another worker meanwhile. */
+static void multi_drain(struct worker *w)
+{
+	listen_slots_drain(w->slots, w->slot);
+	if (send(w->ctl, (char[]){ SMTP_WORKER_LOW }, 1,
+		 MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* full or gone: a wake-up is pending, or it is going */
+	}
+}
+
+int smtp_worker_multi(struct worker *w, volatile sig_atomic_t *orphaned)
+{
+	int accepting = 1, listening = 0;
+	uint64_t tags[LISTEN_SOCK_MAX + 1];
+
+	close(w->ep); /* the one-at-a-time loop's: its wake-ups go nowhere */
+	w->ep = -1;
+	if (coro_sched_init() < 0 ||
+	    coro_sched_watch(w->ctl, EPOLLIN, TAG_CTL) < 0)
+		log_fatal(EXIT_TEMP, "worker: epoll");
+	for (;;) {
+		/* orphaned: the listeners are closed (and out of epoll);
+		 * used up: the sessions open finish, then the worker goes */
+		if (accepting && !*orphaned &&
+		    w->uses + w->open >= cf.smtpd_max_use)
+			multi_drain(w);
+		if (*orphaned || w->uses + w->open >= cf.smtpd_max_use)
+			accepting = 0;
+		if (!*orphaned)
+			multi_listen(w, accepting && multi_room(w), &listening);
+		if (!accepting && w->open == 0)
+			break;
+		int k = coro_sched_run(-1, tags, LISTEN_SOCK_MAX + 1);
+		if (k < 0)
+			log_fatal(EXIT_TEMP, "epoll_wait");
+		for (int j = 0; j < k; j++) {
+			if (tags[j] == TAG_CTL) {
+				if (smtp_worker_ctl(w)) { /* retired */
+					accepting = 0;
+					coro_sched_unwatch(w->ctl);
+				}
+			} else if (accepting && !*orphaned)
+				multi_accept(w, (size_t)tags[j]);
+		}
+	}
+	return EXIT_DONE;
+}
