@@ -345,11 +345,15 @@ int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 
 int smtp_session_serve(int fd, const struct smtp_peer *p)
 {
-	struct smtp_session *s = calloc(1, sizeof *s);
+	/* not calloc: the io buffers' pages are touched only as they are
+	 * used (an idle session holds one page of each, not 32 KiB) */
+	struct smtp_session *s = malloc(sizeof *s);
 	int rc;
 
 	if (!s)
 		return EXIT_TEMP;
+	memset(&s->io, 0, offsetof(struct io, in));
+	memset(s->ip, 0, sizeof *s - offsetof(struct smtp_session, ip));
 	rc = session_run(s, fd, fd, p, 1);
 	smtp_policy_quit(&s->policy);
 	free(s->line); /* wiped at the session's end */

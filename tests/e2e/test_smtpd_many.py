@@ -141,7 +141,7 @@ def main():
                                           'ASan' if asan else 'release'))
             # an ASan build's shadow and quarantine cost several times
             # a release build's; the bound is for the build tested
-            limit = 400 if asan else 80
+            limit = 400 if asan else 64
             check('PSS per open session under %d KiB' % limit, per < limit,
                   '%.1f KiB' % per)
             for s in socks:
