@@ -4,7 +4,9 @@
 #include "log.h"
 
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 int privs_is_root(void)
@@ -47,4 +49,19 @@ int privs_drop(const char *user, const char *extra_group)
 	if (setuid(0) == 0)
 		log_fatal(EXIT_TEMP, "root could be regained");
 	return 0;
+}
+
+long privs_nofile_raise(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX
+		       ? -1 : (long)rl.rlim_cur;
 }

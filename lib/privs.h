@@ -10,5 +10,9 @@ int privs_drop(const char *user, const char *extra_group);
 
 /* 1 when the real or effective uid is 0. */
 int privs_is_root(void);
+/* Raise the soft limit on open descriptors to the hard one (a daemon
+ * holding thousands of connections); the soft limit now, -1 when
+ * unlimited or unknown. */
+long privs_nofile_raise(void);
 
 #endif

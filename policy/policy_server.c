@@ -14,10 +14,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "privs.h"
 #include "rate_store.h"
 #include "usock.h"
 
-#define CONN_MAX 4096
+/* one per relay-smtpd session: a worker serving many sessions at once
+ * (smtpd_sessions_per_worker) holds one for each */
+#define CONN_MAX 16384
 
 static struct policy_conn *conns[CONN_MAX];
 static size_t nconn;
@@ -314,6 +317,7 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 	struct kv rep;
 
 	signal(SIGPIPE, SIG_IGN);
+	(void)privs_nofile_raise();
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	fd_nonblock(lfd);

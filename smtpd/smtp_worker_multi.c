@@ -11,6 +11,7 @@
 #include "coro.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "privs.h"
 #include "settings.h"
 #include "smtp_queue.h"
 #include "smtp_session.h"
@@ -104,10 +105,14 @@ static void multi_listen(struct worker *w, int on, int *listening)
 	*listening = on;
 }
 
+/* Sessions at once: the setting, cut to what the descriptors allow (a
+ * session holds its client, its policy and at times its queue socket). */
+static long sessions_max;
+
 /* Whether a new session may start now. */
 static int multi_room(const struct worker *w)
 {
-	return w->open < cf.smtpd_sessions_per_worker &&
+	return w->open < sessions_max &&
 	       w->uses + w->open < cf.smtpd_max_use;
 }
 
@@ -139,6 +144,11 @@ int smtp_worker_multi(struct worker *w, volatile sig_atomic_t *orphaned)
 	int accepting = 1, listening = 0;
 	uint64_t tags[LISTEN_SOCK_MAX + 1];
 
+	long fds = privs_nofile_raise();
+
+	sessions_max = cf.smtpd_sessions_per_worker;
+	if (fds > 0 && (fds - 64) / 3 < sessions_max)
+		sessions_max = fds > 128 ? (fds - 64) / 3 : 16;
 	close(w->ep); /* the one-at-a-time loop's: its wake-ups go nowhere */
 	w->ep = -1;
 	if (coro_sched_init() < 0 ||

@@ -114,7 +114,10 @@ def main():
     os.chmod(tmp, 0o755)
     try:
         cert, key = make_tls(tmp)
+        # smtpd_max_use above N: the two workers hold every session (a
+        # worker used up drains and is replaced: test_smtp_listen_slots)
         conf = {'smtpd_sessions_per_worker': PER_WORKER,
+                'smtpd_max_use': 2 * N + 10,
                 'smtpd_workers_min': 2, 'conn_max': N + 100,
                 'conn_per_ip': 50, 'tls_cert': cert, 'tls_key': key}
         ctx = ssl.create_default_context()
