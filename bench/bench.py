@@ -176,6 +176,40 @@ def scenario_archive(relay, sink, n, ctx):
     return n / (time.monotonic() - start)
 
 
+def read_reply(s):
+    """Bytes up to the end of one whole SMTP reply."""
+    buf = b""
+    while not buf.endswith(b"\r\n") or buf.split(b"\r\n")[-2][3:4] == b"-":
+        chunk = s.recv(4096)
+        if not chunk:
+            raise RuntimeError("connection closed after %r" % buf[-100:])
+        buf += chunk
+    return buf
+
+
+def scenario_sessions(relay, sink, n, ctx):
+    """n connections open at once, each past its EHLO, held 3 s so that
+    the PSS sampler sees them all; the figure is sessions opened per
+    second (the row's point is its MiB column)."""
+    socks = []
+    start = time.monotonic()
+    try:
+        for _ in range(n):
+            socks.append(socket.create_connection(("127.0.0.1", relay.port),
+                                                  timeout=bounded(n)))
+        for s in socks:
+            read_reply(s)
+            s.sendall(b"EHLO bench.example.com\r\n")
+        for s in socks:
+            read_reply(s)
+        rate = n / (time.monotonic() - start)
+        time.sleep(3)
+    finally:
+        for s in socks:
+            s.close()
+    return rate
+
+
 # key: (title, messages at scale 1, measure(relay, sink, n, ctx),
 #       the relays it compares, whether the time ends at the last 250)
 SCENARIOS = {
@@ -221,6 +255,11 @@ SCENARIOS = {
              " rspamd's milter (proxy worker)", 20000,
              lambda r, s, n, c: scenario_end_to_end(r, s, n),
              "scan", False),
+    "sessions": ("concurrent sessions: N open at once past EHLO, held 3 s;"
+                 " msg/s = sessions opened per s, MiB = peak PSS (relaybox"
+                 " smtpd_sessions_per_worker = 1000, Postfix"
+                 " default_process_limit = 1000)", 1000, scenario_sessions,
+                 "sessions", False),
     "archive": ("end-to-end, every message copied to an archive address"
                 " on a second sink: relaybox archive=, Postfix always_bcc",
                 20000, scenario_archive, "archive", False),
@@ -255,6 +294,14 @@ def relays_for(kind, ctx):
         return out
     if kind == "scan":
         return scan_relays(ctx)
+    if kind == "sessions":
+        out = {"relaybox": lambda p: inst.Relaybox(
+            w, b, p, extra=("smtpd_sessions_per_worker = 1000\n"
+                            "smtpd_max_use = 100000\n", ""))}
+        if ctx["root"]:
+            out["postfix"] = lambda p: inst.Postfix(
+                w, p, main_extra="default_process_limit = 1000\n")
+        return out
     if kind == "archive":
         out = {"relaybox": lambda p: inst.Relaybox(w, b, p,
                                                    archive=inst.Sink(w))}
