@@ -18,6 +18,7 @@
 #include "exitcodes.h"
 #include "kv.h"
 #include "ns.h"
+#include "rstore_abuse.h"
 #include "runsock.h"
 #include "settings.h"
 #include "wire_queue.h"
@@ -178,12 +179,79 @@ static int ask_queue(const char *action, const char *account)
 	return rc;
 }
 
+/* With a shared store: the fleet's abuse suspensions, "HOST kind name"
+ * lines (lib/rstore_abuse.h), malloc'd; NULL when none or Redis failed
+ * (said). */
+static char *fleet_entries(void)
+{
+	char err[512], *text = NULL;
+	struct rstore *rs;
+
+	if (!strcmp(cf.rate_store, "local"))
+		return NULL;
+	if (!(rs = rstore_from_settings(err, sizeof err))) {
+		fprintf(stderr, "relayctl: shared store: %s\n", err);
+		return NULL;
+	}
+	if (!(text = rstore_abuse_fleet(rs, cf.rate_store_prefix)))
+		fprintf(stderr, "relayctl: shared store %s: %s\n",
+			cf.rate_store, rstore_error(rs));
+	rstore_free(rs);
+	return text;
+}
+
+/* list: this box's accounts, then each box's suspensions in the shared
+ * store ("fleet HOST kind:name"), this box's among them. */
+static int list_all(void)
+{
+	char *fleet;
+	int rc = each_line(list_one, NULL) < 0 ? EXIT_TEMP : EXIT_DONE;
+
+	if (!(fleet = fleet_entries()))
+		return rc;
+	for (char *l = strtok(fleet, "\n"); l; l = strtok(NULL, "\n")) {
+		char *kind = strchr(l, ' '), *name;
+		if (!kind || !(name = strchr(kind + 1, ' ')))
+			continue;
+		*kind++ = '\0';
+		*name++ = '\0';
+		printf("%-10s %s:%s box=%s\n", "fleet", kind, name, l);
+	}
+	free(fleet);
+	return rc;
+}
+
+/* release refused here: say which box suspended account, if another. */
+static void release_hint(const char *account)
+{
+	char kind[16], *fleet, *l;
+	const char *name;
+	size_t hl;
+
+	if (abuse_split(account, kind, sizeof kind, &name) < 0 ||
+	    !(fleet = fleet_entries()))
+		return;
+	hl = strlen(cf.hostname);
+	for (l = strtok(fleet, "\n"); l; l = strtok(NULL, "\n")) {
+		char *sp = strchr(l, ' ');
+		if (!sp || ((size_t)(sp - l) == hl && !strncmp(l, cf.hostname, hl)))
+			continue;
+		if (!strncmp(sp + 1, kind, strlen(kind)) &&
+		    sp[1 + strlen(kind)] == ' ' &&
+		    !strcmp(sp + 2 + strlen(kind), name))
+			fprintf(stderr, "relayctl: abuse: %s was suspended by box "
+				"%.*s: release it there\n", account,
+				(int)(sp - l), l);
+	}
+	free(fleet);
+}
+
 int ctl_abuse(int argc, char **argv)
 {
 	int rc;
 
 	if (argc == 1 && !strcmp(argv[0], "list"))
-		return each_line(list_one, NULL) < 0 ? EXIT_TEMP : EXIT_DONE;
+		return list_all();
 	if (argc != 2)
 		return abuse_usage();
 	if (!strcmp(argv[0], "show")) {
@@ -192,7 +260,13 @@ int ctl_abuse(int argc, char **argv)
 			fprintf(stderr, "relayctl: abuse: no account %s\n", argv[1]);
 		return rc == 1 ? EXIT_DONE : rc < 0 ? EXIT_TEMP : EXIT_PERM;
 	}
-	if (!strcmp(argv[0], ABUSE_WIRE_ACK) || !strcmp(argv[0], ABUSE_WIRE_RELEASE))
+	if (!strcmp(argv[0], ABUSE_WIRE_ACK))
 		return ask_queue(argv[0], argv[1]);
+	if (!strcmp(argv[0], ABUSE_WIRE_RELEASE)) {
+		rc = ask_queue(argv[0], argv[1]);
+		if (rc == EXIT_PERM)
+			release_hint(argv[1]);
+		return rc;
+	}
 	return abuse_usage();
 }

@@ -13,7 +13,8 @@
  *   accounts   "relaybox-abuse 1", then one line per account followed:
  *              key=value words (ABUSE_F_*), the evidence
  *   suspended  lib/susp.h's format, "user <name>" / "device <ip>/<helo>",
- *              read by relay-policy on top of DIR/suspended
+ *              read by relay-policy on top of DIR/suspended (and, with a
+ *              shared store, mirrored to the fleet: lib/rstore_abuse.h)
  * queue.sock: relayctl (root only) sends
  *   op=abuse action=ack|release account=<account> by=<login>
  * and gets the usual reply frame (status=0, or 100 with text=). */

@@ -57,6 +57,18 @@ static char *join(const redisReply *rep)
 	return text;
 }
 
+int rstore_version(struct rstore *r, const char *key, long long *v)
+{
+	redisReply *rep = NULL;
+
+	if (rstore_append(r, 2, (const char *[]){ "GET", key }, NULL) < 0 ||
+	    rstore_exec(r, &rep, 1) < 0)
+		return -1;
+	*v = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
+	freeReplyObject(rep);
+	return 0;
+}
+
 int rstore_susp_refresh(struct rstore *r, const char *prefix, struct susp *s,
 			long long *ver)
 {
@@ -66,11 +78,8 @@ int rstore_susp_refresh(struct rstore *r, const char *prefix, struct susp *s,
 	char *text;
 
 	susp_keys(set, vkey, prefix);
-	if (rstore_append(r, 2, (const char *[]){ "GET", vkey }, NULL) < 0 ||
-	    rstore_exec(r, &rep, 1) < 0)
+	if (rstore_version(r, vkey, &v) < 0)
 		return -1;
-	v = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
-	freeReplyObject(rep);
 	if (v == *ver)
 		return 0;
 	if (rstore_append(r, 2, (const char *[]){ "SMEMBERS", set }, NULL) < 0 ||

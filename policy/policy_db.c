@@ -1,6 +1,7 @@
 /* policy_db.c: the lookup interface over the CDBs and DIR/suspended. */
 #include "policy_db.h"
 #include "abuse.h"
+#include "rstore_abuse.h"
 #include "rstore_susp.h"
 #include "settings.h"
 
@@ -30,7 +31,8 @@ static int db_suspended(void *ctx, const char *kind, const char *name)
 	struct policy_db *db = ctx;
 	return susp_has(&db->susp, kind, name) ||
 	       susp_has(&db->shared, kind, name) ||
-	       susp_has(&db->abuse, kind, name);
+	       susp_has(&db->abuse, kind, name) ||
+	       susp_has(&db->fleet_abuse, kind, name);
 }
 
 static long db_now_ms(void)
@@ -133,6 +135,27 @@ void policy_db_batch_next(struct policy_db *db)
 	db->looked = 0;
 }
 
+/* This box's abuse suspensions into the shared store when they changed
+ * since the last publication (or none was made yet); a failed one is
+ * tried again at the next look. */
+static void db_abuse_publish(struct policy_db *db)
+{
+	const char *now = db->abuse.data ? db->abuse.data : "";
+	char *copy;
+
+	if (db->abuse_synced && !strcmp(now, db->abuse_pub))
+		return;
+	if (!(copy = strdup(now)) ||
+	    rstore_abuse_publish(db->rs, cf.rate_store_prefix, cf.hostname,
+				 now) < 0) {
+		free(copy);
+		return;
+	}
+	free(db->abuse_pub);
+	db->abuse_pub = copy;
+	db->abuse_synced = 1;
+}
+
 /* The shared suspensions, at most once a second (a GET of their
  * version; the set itself only when it changed).  Redis gone: the last
  * list read stays in force, and the local file still counts. */
@@ -146,17 +169,15 @@ static void db_shared_refresh(struct policy_db *db)
 	db->shared_ms = now;
 	rstore_susp_refresh(rs, cf.rate_store_prefix, &db->shared,
 			    &db->shared_ver);
+	db_abuse_publish(db);
+	rstore_abuse_refresh(rs, cf.rate_store_prefix, &db->fleet_abuse,
+			     &db->fleet_abuse_ver);
 }
 
-void policy_db_refresh(struct policy_db *db)
+static void db_files_refresh(struct policy_db *db)
 {
-	long now;
+	long now = db_now_ms();
 
-	if (db->batch && db->looked)
-		return;
-	db->looked = 1;
-	db_shared_refresh(db);
-	now = db_now_ms();
 	if (db->batch && db->ifd >= 0 && !db->dirty &&
 	    now - db->looked_ms < POLICY_DB_NET_MS && now >= db->looked_ms)
 		return;
@@ -166,6 +187,23 @@ void policy_db_refresh(struct policy_db *db)
 	rcdb_refresh(&db->users);
 	susp_refresh(&db->susp);
 	susp_refresh(&db->abuse); /* not watched: seen within a second */
+}
+
+void policy_db_refresh(struct policy_db *db)
+{
+	if (db->batch && db->looked)
+		return;
+	db->looked = 1;
+	db_files_refresh(db);
+	db_shared_refresh(db);
+}
+
+void policy_db_idle(struct policy_db *db)
+{
+	if (!db->rs)
+		return;
+	policy_db_batch_next(db);
+	policy_db_refresh(db);
 }
 
 
@@ -178,4 +216,8 @@ void policy_db_close(struct policy_db *db)
 	susp_free(&db->abuse);
 	free(db->shared.data);
 	db->shared.data = NULL;
+	free(db->fleet_abuse.data);
+	db->fleet_abuse.data = NULL;
+	free(db->abuse_pub);
+	db->abuse_pub = NULL;
 }

@@ -35,6 +35,13 @@ struct policy_db {
 	/* abuse monitoring's suspensions, written by relay-queue
 	 * (lib/abuse.h: DIR/abuse/suspended, "user ..." / "device ...") */
 	struct susp abuse;
+	/* with rs: the fleet's abuse suspensions (lib/rstore_abuse.h), and
+	 * the text of db->abuse this box last published (abuse_pub valid
+	 * once abuse_synced: a box publishes at its first look) */
+	struct susp fleet_abuse;
+	long long fleet_abuse_ver;
+	char *abuse_pub;
+	int abuse_synced;
 	long long shared_ver;
 	long shared_ms;
 	struct policy_lookup lk;
@@ -61,6 +68,10 @@ void policy_db_refresh(struct policy_db *db);
 /* A new wake-up of the server loop: the next refresh looks again (with
  * the watch: when an event came or the last look is old). */
 void policy_db_batch_next(struct policy_db *db);
+/* The server loop found nothing to do for a second: with a shared
+ * store, publish this box's abuse suspensions and read the fleet's (so
+ * that an idle box still tells and learns). */
+void policy_db_idle(struct policy_db *db);
 /* The watch's fd, for the server's poll (put it last in the poll set:
  * then a file replaced before a request came is seen in the same poll),
  * or -1; policy_db_events reads what it says (call when readable). */

@@ -340,6 +340,7 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 			if (hold_left() == 0 || !held)
 				hold_end();
 			rate_store_tick();
+			policy_db_idle(&srv->db);
 			continue;
 		}
 		/* the requests of one wake-up came together: one look at the
