@@ -28,11 +28,13 @@ int abuse_encode(char *out, size_t outsz, const char *p, size_t n)
 	return 0;
 }
 
-int abuse_account(char *out, size_t n, const char *auth, const char *ip,
-		  const char *helo)
+int abuse_account(char *out, size_t n, const char *auth,
+		  const char *registered, const char *ip, const char *helo)
 {
 	size_t l;
 
+	if (!(auth && *auth))
+		auth = registered;
 	if (auth && *auth) {
 		l = (size_t)snprintf(out, n, "%s:", ABUSE_KIND_USER);
 		return l >= n ? -1 : abuse_encode(out + l, n - l, auth,

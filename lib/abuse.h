@@ -4,8 +4,11 @@
  * evidence, asks relay-queue to acknowledge or lift).
  *
  * An account is what the relay knows a sender as: "user:<AUTH identity>"
- * after SMTP AUTH, else "device:<client IP>/<HELO name>" (an IP-trusted
- * device; a registered sender without AUTH is its device).  Names go
+ * after SMTP AUTH; else "user:<envelope sender>" when relay-policy found
+ * that sender registered in users.cdb (the admitted info field
+ * ADMIT_WIRE_REGISTERED, lib/admit.h: the same account as that user's
+ * AUTH, and relay-policy refuses both by the one "user" line); else
+ * "device:<client IP>/<HELO name>" (an IP-trusted device).  Names go
  * through abuse_encode(), so an account is one word of [A-Za-z0-9._@+-:/%].
  *
  * Files, in DIR/abuse/ (user_queue, 0755; files 0644, replaced
@@ -76,10 +79,11 @@
 /* p (n bytes) into out with every byte outside [A-Za-z0-9._@+-] as %XX;
  * 0, or -1 when it does not fit. */
 int abuse_encode(char *out, size_t outsz, const char *p, size_t n);
-/* The account for a session: "user:<auth>" when auth is not empty, else
- * "device:<ip>/<helo>".  0, or -1 when it does not fit. */
-int abuse_account(char *out, size_t n, const char *auth, const char *ip,
-		  const char *helo);
+/* The account for a message: "user:<auth>" when auth is not empty, else
+ * "user:<registered>" when that is not empty, else "device:<ip>/<helo>".
+ * Any may be NULL.  0, or -1 when it does not fit. */
+int abuse_account(char *out, size_t n, const char *auth,
+		  const char *registered, const char *ip, const char *helo);
 /* An account split into the kind and name of a suspended line ("user",
  * "a@b.example"; "device", "192.0.2.7/printer.example.com"): pointers
  * into account, the kind cut at its ':' in kind (n bytes).  0 or -1. */

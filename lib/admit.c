@@ -195,6 +195,7 @@ static void txn_mac(const struct admit_key *key, const struct admit_txn *t,
 	put_str(&m, t->helo);
 	put_str(&m, t->auth);
 	put_str(&m, t->customer);
+	put_str(&m, t->registered);
 	put_str(&m, t->from);
 	put(&m, t->rcpts, ADMIT_HASH_LEN);
 	hexmac(key, &m, out);

@@ -34,6 +34,9 @@
 #define ADMIT_WIRE_HELO "helo"
 #define ADMIT_WIRE_AUTH "auth"
 #define ADMIT_WIRE_CUSTOMER "customer"
+/* the envelope sender when it is a registered user (users.cdb) and the
+ * session has no AUTH identity: abuse monitoring's account (abuse.h) */
+#define ADMIT_WIRE_REGISTERED "registered"
 
 struct admit_key {
 	unsigned char k[ADMIT_KEY_LEN];
@@ -57,6 +60,7 @@ struct admit_txn {
 	unsigned long long seq;    /* counts the proofs of that start */
 	unsigned long long ms;     /* when it was made (admit_now_ms) */
 	const char *ip, *helo, *auth, *customer; /* "" when none */
+	const char *registered;    /* ADMIT_WIRE_REGISTERED, "" when none */
 	const char *from;          /* the sender as rewritten, "" for <> */
 	unsigned char rcpts[ADMIT_HASH_LEN]; /* admit_rcpt_* over them */
 };

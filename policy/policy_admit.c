@@ -1,7 +1,8 @@
 /* policy_admit.c: relay-policy's side of queue admission (lib/admit.h):
  * the proof given with an accepted DATA, over what policy itself knows
  * of the session (client IP, HELO, the AUTH identity it verified, the
- * customer and sender it decided, the recipients it accepted, in
+ * customer and sender it decided, the sender again when it is a
+ * registered user and there is no AUTH, the recipients it accepted, in
  * order), and the check of relay-queue's receipt before a commit counts.
  * Without a key (relay-policy not started by relay-master) there are no
  * proofs and a commit counts on relay-smtpd's word, as before. */
@@ -36,6 +37,7 @@ void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
 	t.helo = c->s.helo;
 	t.auth = c->s.user;
 	t.customer = c->s.customer;
+	t.registered = *c->s.user ? "" : c->s.rate_user;
 	t.from = c->s.from;
 	memcpy(t.rcpts, c->rcpts, sizeof t.rcpts);
 	admit_proof(&srv->key, &t, v->admit);
@@ -53,6 +55,7 @@ void policy_admit_reply(const struct policy_conn *c,
 	kv_add(rep, ADMIT_WIRE_HELO, c->s.helo);
 	kv_add(rep, ADMIT_WIRE_AUTH, c->s.user);
 	kv_add(rep, ADMIT_WIRE_CUSTOMER, c->s.customer);
+	kv_add(rep, ADMIT_WIRE_REGISTERED, *c->s.user ? "" : c->s.rate_user);
 }
 
 int policy_admit_commit(struct policy_srv *srv, struct policy_conn *c,

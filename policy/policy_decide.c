@@ -247,7 +247,8 @@ static int check_device(const struct policy_lookup *lk,
 	char acct[ABUSE_KEY_MAX], kind[16];
 	const char *name;
 
-	if (*s->user || abuse_account(acct, sizeof acct, "", s->ip, s->helo) < 0 ||
+	if (*s->user || abuse_account(acct, sizeof acct, "", "", s->ip,
+					  s->helo) < 0 ||
 	    abuse_split(acct, kind, sizeof kind, &name) < 0 ||
 	    !lk->suspended(lk->ctx, kind, name))
 		return 0;

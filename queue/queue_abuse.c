@@ -122,6 +122,7 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 
 	if (!ab || abuse_account(key, sizeof key,
 				 qfile_get_info(q, ADMIT_WIRE_AUTH),
+				 qfile_get_info(q, ADMIT_WIRE_REGISTERED),
 				 qfile_get_info(q, ADMIT_WIRE_IP),
 				 qfile_get_info(q, ADMIT_WIRE_HELO)) < 0)
 		return;

@@ -76,6 +76,7 @@ void send_abuse_flush(const struct send_msg *m)
 
 	if (cust && *cust && (ab_delivered || ab_bounced) &&
 	    abuse_account(acct, sizeof acct, qfile_get_info(&m->q, ADMIT_WIRE_AUTH),
+			  qfile_get_info(&m->q, ADMIT_WIRE_REGISTERED),
 			  qfile_get_info(&m->q, ADMIT_WIRE_IP),
 			  qfile_get_info(&m->q, ADMIT_WIRE_HELO)) == 0) {
 		kv_init(&k);

@@ -20,6 +20,7 @@ enum smtp_action { SMTP_ACCEPT, SMTP_REJECT, SMTP_TEMPFAIL };
 struct smtp_admit {
 	char proof[ADMIT_PROOF_MAX]; /* "" when policy gave none */
 	char ip[64], helo[256], auth[256], customer[128];
+	char registered[256]; /* the sender, when policy knows it registered */
 };
 
 struct smtp_verdict {

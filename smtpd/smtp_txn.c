@@ -76,6 +76,8 @@ static void txn_provenance(struct smtp_session *s, struct smtp_env *e,
 	if (a->proof[0] ? a->customer[0] : s->customer[0])
 		smtp_queue_env_add(e, 'I', ADMIT_WIRE_CUSTOMER,
 				   a->proof[0] ? a->customer : s->customer);
+	if (a->proof[0] && a->registered[0])
+		smtp_queue_env_add(e, 'I', ADMIT_WIRE_REGISTERED, a->registered);
 }
 
 static void txn_envelope(struct smtp_session *s, struct smtp_env *e,

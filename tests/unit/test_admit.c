@@ -39,7 +39,7 @@ static const char *const joined[] = { "a@example.orgb@example.org", NULL };
 static void test_proofs(void)
 {
 	struct admit_txn t, u, p;
-	char proof[ADMIT_PROOF_MAX];
+	char proof[ADMIT_PROOF_MAX], p_reg[ADMIT_PROOF_MAX];
 	const char *mac;
 
 	txn(&t, two);
@@ -61,6 +61,23 @@ static void test_proofs(void)
 	txn(&u, two);
 	u.customer = "other";
 	T_CHECK("another customer", !admit_proof_ok(&key, &u, proof));
+	txn(&u, two);
+	u.registered = "user@example.com";
+	T_CHECK("a registered sender added", !admit_proof_ok(&key, &u, proof));
+	txn(&u, two);
+	u.registered = "";
+	T_CHECK("registered: none is NULL", admit_proof_ok(&key, &u, proof));
+	txn(&u, two);
+	u.customer = "";
+	u.registered = "acme";
+	T_CHECK("customer moved to registered",
+		!admit_proof_ok(&key, &u, proof));
+	txn(&u, two);
+	u.registered = "boss@example.com";
+	admit_proof(&key, &u, p_reg);
+	u.registered = "other@example.com";
+	T_CHECK("another registered sender",
+		admit_proof_ok(&key, &u, p_reg) == 0);
 	txn(&u, two);
 	u.helo = "forged";
 	T_CHECK("another HELO", !admit_proof_ok(&key, &u, proof));
