@@ -34,8 +34,9 @@
 #define ADMIT_WIRE_HELO "helo"
 #define ADMIT_WIRE_AUTH "auth"
 #define ADMIT_WIRE_CUSTOMER "customer"
-/* the envelope sender when it is a registered user (users.cdb) and the
- * session has no AUTH identity: abuse monitoring's account (abuse.h) */
+/* the envelope sender, lowercased as users.cdb keys it, when it is a
+ * registered user and the session has no AUTH identity: abuse
+ * monitoring's account (abuse.h) */
 #define ADMIT_WIRE_REGISTERED "registered"
 
 struct admit_key {

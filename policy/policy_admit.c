@@ -8,8 +8,10 @@
  * proofs and a commit counts on relay-smtpd's word, as before. */
 #include "policy_server.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "log.h"
 
 void policy_admit_reset(struct policy_conn *c)
@@ -23,9 +25,20 @@ void policy_admit_rcpt(struct policy_conn *c, const char *rcpt)
 	admit_rcpt_add(c->rcpts, rcpt);
 }
 
+/* The sender when it is a registered user and there is no AUTH, in
+ * users.cdb's (lower) case: one account however the client spells it. */
+static const char *registered(const struct policy_conn *c,
+			      char out[ADDR_MAX + 1])
+{
+	snprintf(out, ADDR_MAX + 1, "%s", *c->s.user ? "" : c->s.rate_user);
+	addr_lower(out);
+	return out;
+}
+
 void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
 			struct policy_verdict *v)
 {
+	char reg[ADDR_MAX + 1];
 	struct admit_txn t;
 
 	if (!srv->key.ok || v->action != POLICY_ACCEPT)
@@ -37,7 +50,7 @@ void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
 	t.helo = c->s.helo;
 	t.auth = c->s.user;
 	t.customer = c->s.customer;
-	t.registered = *c->s.user ? "" : c->s.rate_user;
+	t.registered = registered(c, reg);
 	t.from = c->s.from;
 	memcpy(t.rcpts, c->rcpts, sizeof t.rcpts);
 	admit_proof(&srv->key, &t, v->admit);
@@ -48,6 +61,8 @@ void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
 void policy_admit_reply(const struct policy_conn *c,
 			const struct policy_verdict *v, struct kv *rep)
 {
+	char reg[ADDR_MAX + 1];
+
 	if (!v->admit[0])
 		return;
 	kv_add(rep, ADMIT_WIRE_PROOF, v->admit);
@@ -55,7 +70,7 @@ void policy_admit_reply(const struct policy_conn *c,
 	kv_add(rep, ADMIT_WIRE_HELO, c->s.helo);
 	kv_add(rep, ADMIT_WIRE_AUTH, c->s.user);
 	kv_add(rep, ADMIT_WIRE_CUSTOMER, c->s.customer);
-	kv_add(rep, ADMIT_WIRE_REGISTERED, *c->s.user ? "" : c->s.rate_user);
+	kv_add(rep, ADMIT_WIRE_REGISTERED, registered(c, reg));
 }
 
 int policy_admit_commit(struct policy_srv *srv, struct policy_conn *c,
