@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,17 +61,10 @@ static int smtpd_uid_known, send_uid_known;
  * no more connections than the descriptors allow. */
 static void listen_fd_limit(void)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur != RLIM_INFINITY && (rl.rlim_cur - 64) / 4 < conn_max)
-		conn_max = rl.rlim_cur > 128 ? (size_t)(rl.rlim_cur - 64) / 4
-					     : 16;
+	long lim = privs_nofile_raise(); /* -1: unknown or unlimited */
+
+	if (lim >= 0 && (lim - 64) / 4 < (long)conn_max)
+		conn_max = lim > 128 ? (size_t)(lim - 64) / 4 : 16;
 }
 
 static void listen_allow(const char *user)
