@@ -7,7 +7,10 @@
  * makes conn_max and conn_per_ip as exact as when relay-listen counted;
  * relay-listen frees the slot of a worker it reaps (kill -9 mid-session).
  * The lock is a robust process-shared mutex: a worker that dies holding
- * it does not wedge the others. */
+ * it does not wedge the others.  The counts a claim needs (open, idle,
+ * per client net) are kept beside the slots, so a claim does not scan
+ * the table: conn_max in the tens of thousands costs no more per
+ * connection than 500. */
 #ifndef LISTEN_SLOTS_H
 #define LISTEN_SLOTS_H
 
@@ -19,8 +22,10 @@
 #include "listen_caps.h"
 
 /* SLOT_DRAINING: a worker serving many sessions that takes no more
- * (smtpd_max_use reached): neither idle nor a session. */
-enum listen_slot_state { SLOT_FREE = 0, SLOT_IDLE, SLOT_BUSY, SLOT_DRAINING };
+ * (smtpd_max_use reached): neither idle nor a session.  SLOT_FULL: one
+ * at its session cap for now (idle again when a session ends). */
+enum listen_slot_state { SLOT_FREE = 0, SLOT_IDLE, SLOT_BUSY, SLOT_DRAINING,
+			 SLOT_FULL };
 
 struct listen_slot {
 	int state;           /* enum listen_slot_state */
@@ -75,6 +80,9 @@ long listen_slots_claim_session(struct listen_slots *t, size_t i,
 /* Worker slot i takes no more sessions: not counted idle any more, so
  * that relay-listen starts another worker. */
 void listen_slots_drain(struct listen_slots *t, size_t i);
+/* Worker slot i is at its session cap (full) or has room again: a full
+ * one is not counted idle, so that relay-listen starts another. */
+void listen_slots_full(struct listen_slots *t, size_t i, int full, time_t now);
 /* The session on slot j (from listen_slots_claim_session) ended. */
 void listen_slots_release_session(struct listen_slots *t, size_t j);
 

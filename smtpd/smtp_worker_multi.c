@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Tags of the worker's own fds in the scheduler (below CORO_TAG_MAX). */
@@ -129,19 +130,40 @@ static void multi_accept(struct worker *w, size_t i)
 	}
 }
 
-/* Used up: relay-listen is to start another worker meanwhile. */
-static void multi_drain(struct worker *w)
+/* Wake relay-listen: it counts its idle workers and starts more. */
+static void multi_wake(struct worker *w)
 {
-	listen_slots_drain(w->slots, w->slot);
 	if (send(w->ctl, (char[]){ SMTP_WORKER_LOW }, 1,
 		 MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		/* full or gone: a wake-up is pending, or it is going */
 	}
 }
 
+/* Used up: relay-listen is to start another worker meanwhile. */
+static void multi_drain(struct worker *w)
+{
+	listen_slots_drain(w->slots, w->slot);
+	multi_wake(w);
+}
+
+/* At the session cap the worker is not idle for relay-listen, which
+ * starts another (else conn_max above the workers' caps would leave
+ * clients waiting in the backlog); idle again when a session ends. */
+static void multi_full(struct worker *w, int *full)
+{
+	int now_full = w->open >= sessions_max;
+
+	if (now_full == *full)
+		return;
+	*full = now_full;
+	listen_slots_full(w->slots, w->slot, now_full, time(NULL));
+	if (now_full)
+		multi_wake(w);
+}
+
 int smtp_worker_multi(struct worker *w, volatile sig_atomic_t *orphaned)
 {
-	int accepting = 1, listening = 0;
+	int accepting = 1, listening = 0, full = 0;
 	uint64_t tags[LISTEN_SOCK_MAX + 1];
 
 	long fds = privs_nofile_raise();
@@ -162,6 +184,8 @@ int smtp_worker_multi(struct worker *w, volatile sig_atomic_t *orphaned)
 			multi_drain(w);
 		if (*orphaned || w->uses + w->open >= cf.smtpd_max_use)
 			accepting = 0;
+		if (accepting)
+			multi_full(w, &full);
 		if (!*orphaned)
 			multi_listen(w, accepting && multi_room(w), &listening);
 		if (!accepting && w->open == 0)

@@ -9,7 +9,8 @@ per-IP cap stays exact (slots come back when a session ends, however it
 ends); a worker killed with kill -9 mid-session loses its slot and is
 replaced; relay-listen killed mid-session comes back on its port while the
 session goes on; a changed relay.conf replaces the workers; smtpd_workers_min=0
-still runs one relay-smtpd per connection."""
+still runs one relay-smtpd per connection; a worker serving many sessions
+at its cap is not idle, so another one greets the next client."""
 import base64
 import os
 import re
@@ -35,10 +36,11 @@ def check(name, cond, detail=''):
 
 def session_pid(inst, raw, timeout=10):
     """The worker pid of the session of client raw, from the connect line
-    naming the client's port (relay-master writes lines a few ms
-    late, so counting lines from before is not reliable)."""
-    pat = (r'relay-(?:listen|smtpd).*connect 127\.0\.0\.1:%d to .* pid=(\d+)'
-           % raw.s.getsockname()[1])
+    naming the client's address and port (relay-master writes lines a
+    few ms late, so counting lines from before is not reliable)."""
+    ip, port = raw.s.getsockname()[:2]
+    pat = (r'relay-(?:listen|smtpd).*connect %s:%d to .* pid=(\d+)'
+           % (re.escape(ip), port))
     m = wait_until(lambda: re.search(pat, inst.log()), timeout)
     return int(m.group(1)) if m else None
 
@@ -322,6 +324,33 @@ def test_no_pool(sink):
                                      for m in sink.messages), 30))
 
 
+def test_full_worker(sink):
+    """smtpd_sessions_per_worker=3, one worker kept idle: a worker at its
+    cap is not idle, so a fourth, fifth... client is greeted by another
+    worker at once instead of waiting in the backlog; when sessions end
+    a worker takes new ones again."""
+    conf = {'smtpd_workers_min': 1, 'smtpd_sessions_per_worker': 3,
+            'smtpd_max_use': 100, 'conn_max': 50, 'conn_per_ip': 50}
+    with Instance(conf_overrides=conf, sink=sink) as inst:
+        held, codes = [], []
+        for i in range(8):
+            r = Raw(inst.port, source_ip='127.0.3.%d' % (i + 1), timeout=5)
+            try:
+                codes.append(r.reply()[0])
+            except OSError as e:
+                codes.append(repr(e))
+            held.append(r)
+        check('cap 3 a worker: 8 open sessions all greeted at once',
+              codes == [220] * 8, codes)
+        pids = {session_pid(inst, r) for r in held}
+        check('cap 3 a worker: at least 3 workers hold them',
+              len(pids) >= 3 and None not in pids, pids)
+        for r in held:
+            r.close()
+        check('cap 3 a worker: after they end, new sessions again',
+              wait_until(lambda: two_at_once(inst), 10), inst.log_tail(10))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix='relaybox-smtpd-pool-')
     os.chmod(tmp, 0o755)
@@ -341,6 +370,7 @@ def main():
             test_conf_change(inst)
             test_broken_conf(inst)
             test_no_pool(sink)
+            test_full_worker(sink)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()

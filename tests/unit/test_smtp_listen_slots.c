@@ -156,6 +156,82 @@ static void test_sessions(void)
 	close(fd);
 }
 
+/* A worker at its session cap is not idle, and idle again after. */
+static void test_full(void)
+{
+	int fd;
+	struct listen_slots *t = listen_slots_create(4, 4, 4, 64, &fd);
+	long w = t ? listen_slots_take(t, 0) : -1;
+
+	if (w < 0) {
+		T_CHECK("full: create", 0);
+		return;
+	}
+	listen_slots_full(t, (size_t)w, 1, 50);
+	T_CHECK("full: not idle", listen_slots_get(t, (size_t)w).state == SLOT_FULL);
+	listen_slots_full(t, (size_t)w, 0, 60);
+	T_CHECK("full: room again, idle since then",
+		listen_slots_get(t, (size_t)w).state == SLOT_IDLE &&
+		listen_slots_get(t, (size_t)w).idle_since == 60);
+	listen_slots_full(t, (size_t)w, 1, 70);
+	listen_slots_drain(t, (size_t)w);
+	listen_slots_full(t, (size_t)w, 0, 80);
+	T_CHECK("full: a drained worker stays drained",
+		listen_slots_get(t, (size_t)w).state == SLOT_DRAINING);
+	close(fd);
+}
+
+/* Thousands of sessions from a few hundred nets, released in another
+ * order: every claim's counts match a count made by hand, and the
+ * caps hold at their edges. */
+static void test_counts_many(void)
+{
+	enum { CAP = 3000, NETS = 300, PER = 8 };
+	static long slot[CAP];
+	static unsigned held[NETS];
+	int fd, ok = 1;
+	struct listen_slots *t = listen_slots_create(CAP + 1, CAP, PER, 64, &fd);
+	struct listen_slots_seen s;
+	enum listen_caps_verdict v;
+	long w = t ? listen_slots_take(t, 0) : -1;
+	size_t open = 0;
+
+	if (w < 0) {
+		T_CHECK("many: create", 0);
+		return;
+	}
+	for (int round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < CAP; i++) {
+			unsigned n = (i * 7 + (unsigned)round) % NETS;
+			struct ipaddr ip = ip_of(1);
+			ip.a[13] = (unsigned char)(n >> 8);
+			ip.a[14] = (unsigned char)n;
+			slot[i] = listen_slots_claim_session(t, (size_t)w, &ip, &s, &v);
+			if ((held[n] < PER) != (slot[i] >= 0) ||
+			    (slot[i] >= 0 && (s.from_ip != held[n] + 1 ||
+					      s.open != open + 1)))
+				ok = 0;
+			if (slot[i] >= 0) {
+				held[n]++;
+				open++;
+			} else if (v != LISTEN_CAPS_PER_IP)
+				ok = 0;
+		}
+		for (unsigned i = CAP; i-- > 0;)
+			if (slot[i] >= 0) {
+				listen_slots_release_session(t, (size_t)slot[i]);
+				held[(i * 7 + (unsigned)round) % NETS]--;
+				open--;
+			}
+	}
+	T_CHECK("many: per-net counts exact through claims and releases", ok);
+	T_CHECK("many: all released", open == 0 &&
+		listen_slots_claim_session(t, (size_t)w, &(struct ipaddr){ { 0 } },
+					   &s, &v) >= 0 && s.open == 1 &&
+		s.from_ip == 1);
+	close(fd);
+}
+
 int main(void)
 {
 	int fd;
@@ -170,5 +246,7 @@ int main(void)
 	test_shared(t, fd);
 	test_attach_bad();
 	test_sessions();
+	test_full();
+	test_counts_many();
 	return t_done();
 }
