@@ -1,12 +1,16 @@
 /* coro.c: coroutines over ucontext and one epoll set (see coro.h). */
 #include "coro.h"
+#include "coro_deadline.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <stdio.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -20,6 +24,8 @@
 #define CORO_ASAN 0
 #define CORO_STACK_FACTOR 1
 #endif
+/* The test build checks that no fd is closed without coro_forget. */
+#define CORO_CHECK CORO_ASAN
 
 enum coro_state { CORO_READY, CORO_WAITING, CORO_RUNNING, CORO_DONE };
 
@@ -31,18 +37,45 @@ struct coro {
 	void *arg;
 	void (*enter)(void *);
 	enum coro_state state;
-	long deadline;        /* CLOCK_MONOTONIC ms; 0 none */
+	struct coro_deadline deadline;  /* in S.deadlines while it waits */
+	int wait_fd;          /* the fd it waits on, -1 none */
 	int result;           /* what coro_wait returns */
 	struct coro *next, *prev;  /* every coroutine */
 	struct coro *ready_next;
 	void *fake_stack;     /* ASan's, while switched out */
 };
 
+/* A descriptor a coroutine waited on: registered once, edge-triggered,
+ * for everything a wait can ask; an event goes to the coroutine waiting
+ * for it, or is kept in seen until one does.  Indexed by fd number;
+ * coro_forget takes it out before the number can be reused.  gen, in
+ * each registration's epoll data, tells an event for the fd of a
+ * previous life (still open elsewhere) from one for this one. */
+struct fdwatch {
+	struct coro *waiter;
+	uint32_t want;        /* the waiter's EPOLL* bits */
+	uint32_t seen;        /* EPOLL* bits come while nobody wanted them */
+	uint32_t gen;
+	int registered;
+#if CORO_CHECK
+	dev_t dev;            /* what was registered, to catch a reuse */
+	ino_t ino;
+#endif
+};
+
+#define FD_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+/* epoll data of a watched fd: this bit, gen << 32, fd; never a tag */
+#define FD_DATA_BIT (1ULL << 63)
+#define FD_GEN_MASK 0x7fffffffu
+
 static struct {
 	int ep;
 	ucontext_t main;
 	struct coro *cur, *all, *ready, *ready_tail;
 	size_t n;
+	struct coro_deadlines deadlines;
+	struct fdwatch *fds;  /* [nfds] */
+	size_t nfds;
 	const void *main_bottom;  /* ASan: the main stack */
 	size_t main_size;
 } S = { .ep = -1 };
@@ -156,6 +189,7 @@ struct coro *coro_spawn(coro_fn *fn, void *arg, void (*enter)(void *),
 	c->fn = fn;
 	c->arg = arg;
 	c->enter = enter;
+	c->wait_fd = -1;
 	c->next = S.all;
 	if (S.all)
 		S.all->prev = c;
@@ -216,31 +250,81 @@ static void run_ready(void)
 }
 
 /* How long epoll may wait: the caller's limit, cut to the nearest
- * deadline; 0 when something is ready.  A scan of every coroutine: a
- * few thousand compares per wake-up. */
+ * deadline; 0 when something is ready. */
 static int wait_ms(int timeout_ms, long now)
 {
+	struct coro_deadline *d = coro_deadline_first(&S.deadlines);
 	long t = timeout_ms;
 
 	if (S.ready)
 		return 0;
-	for (struct coro *c = S.all; c; c = c->next)
-		if (c->state == CORO_WAITING && c->deadline) {
-			long left = c->deadline > now ? c->deadline - now : 0;
-			if (t < 0 || left < t)
-				t = left;
-		}
+	if (d) {
+		long left = d->at > now ? d->at - now : 0;
+		if (t < 0 || left < t)
+			t = left;
+	}
 	return (int)t;
 }
 
+static struct fdwatch *fdw_at(int fd)
+{
+	return fd >= 0 && (size_t)fd < S.nfds ? &S.fds[fd] : NULL;
+}
+
+/* The record of fd, the table grown to hold it; NULL out of memory. */
+static struct fdwatch *fdw_get(int fd)
+{
+	if ((size_t)fd >= S.nfds) {
+		size_t n = S.nfds ? S.nfds : 256;
+		while (n <= (size_t)fd)
+			n *= 2;
+		struct fdwatch *v = realloc(S.fds, n * sizeof *v);
+		if (!v)
+			return NULL;
+		memset(v + S.nfds, 0, (n - S.nfds) * sizeof *v);
+		S.fds = v;
+		S.nfds = n;
+	}
+	return &S.fds[fd];
+}
+
+/* c waits no more: out of the deadlines and off its fd. */
+static void wait_end(struct coro *c, int result)
+{
+	struct fdwatch *w = fdw_at(c->wait_fd);
+
+	if (w && w->waiter == c)
+		w->waiter = NULL;
+	c->wait_fd = -1;
+	coro_deadline_del(&S.deadlines, &c->deadline);
+	c->result = result;
+	make_ready(c);
+}
+
+/* Only what is due: the heap's first ones. */
 static void expire(long now)
 {
-	for (struct coro *c = S.all; c; c = c->next)
-		if (c->state == CORO_WAITING && c->deadline &&
-		    c->deadline <= now) {
-			c->result = 0;
-			make_ready(c);
-		}
+	struct coro_deadline *d;
+
+	while ((d = coro_deadline_first(&S.deadlines)) && d->at <= now) {
+		struct coro *c = (struct coro *)((char *)d -
+						 offsetof(struct coro, deadline));
+		wait_end(c, 0);
+	}
+}
+
+/* An event of a watched fd: to its waiter when it wants it, else kept. */
+static void fd_event(uint64_t data, uint32_t events)
+{
+	struct fdwatch *w = fdw_at((int)(uint32_t)data);
+
+	if (!w || !w->registered || w->gen != ((data >> 32) & FD_GEN_MASK))
+		return; /* a previous life of the fd number */
+	if (w->waiter && (events & w->want)) {
+		w->seen |= events & ~w->want;
+		wait_end(w->waiter, 1);
+	} else
+		w->seen |= events;
 }
 
 int coro_sched_run(int timeout_ms, uint64_t *tags, int max)
@@ -252,44 +336,119 @@ int coro_sched_run(int timeout_ms, uint64_t *tags, int max)
 	if (k < 0 && errno != EINTR)
 		return -1;
 	for (int i = 0; i < k; i++) {
-		if (ev[i].data.u64 < CORO_TAG_MAX) {
-			if (ntags < max)
-				tags[ntags++] = ev[i].data.u64;
-			continue;
-		}
-		struct coro *c = ev[i].data.ptr;
-		if (c->state == CORO_WAITING) {
-			c->result = 1;
-			make_ready(c);
-		}
+		if (ev[i].data.u64 & FD_DATA_BIT)
+			fd_event(ev[i].data.u64, ev[i].events);
+		else if (ntags < max)
+			tags[ntags++] = ev[i].data.u64;
 	}
-	expire(now_ms());
+	if (coro_deadline_first(&S.deadlines))
+		expire(now_ms());
 	run_ready();
 	return ntags;
+}
+
+/* Into the epoll set for good (until coro_forget): 0, or -1 with errno
+ * (EPERM: a regular file, which is always ready). */
+static int fd_register(int fd, struct fdwatch *w)
+{
+	struct epoll_event ev = { .events = FD_EVENTS };
+
+	w->gen = (w->gen + 1) & FD_GEN_MASK;
+	ev.data.u64 = FD_DATA_BIT | (uint64_t)w->gen << 32 | (uint32_t)fd;
+	if (epoll_ctl(S.ep, EPOLL_CTL_ADD, fd, &ev) < 0 &&
+	    (errno != EEXIST || epoll_ctl(S.ep, EPOLL_CTL_MOD, fd, &ev) < 0))
+		return -1;
+	w->registered = 1;
+	w->seen = 0;
+#if CORO_CHECK
+	struct stat st;
+	if (fstat(fd, &st) == 0) {
+		w->dev = st.st_dev;
+		w->ino = st.st_ino;
+	}
+#endif
+	return 0;
+}
+
+#if CORO_CHECK
+/* A registered fd is still the file registered: one closed without
+ * coro_forget would never wake its next waiter. */
+static void fd_check(int fd, const struct fdwatch *w)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || st.st_dev != w->dev || st.st_ino != w->ino) {
+		fprintf(stderr, "coro: fd %d was closed without coro_forget\n",
+			fd);
+		abort();
+	}
+}
+#endif
+
+/* poll(2) bits as the epoll bits a wait for them is woken by. */
+static uint32_t want_of(short events)
+{
+	uint32_t want = EPOLLERR | EPOLLHUP;
+
+	if (events & POLLIN)
+		want |= EPOLLIN | EPOLLRDHUP;
+	if (events & POLLOUT)
+		want |= EPOLLOUT;
+	if (events & POLLRDHUP)
+		want |= EPOLLRDHUP;
+	return want;
 }
 
 int coro_wait(int fd, short events, int timeout_ms)
 {
 	struct coro *c = S.cur;
-	struct epoll_event ev = { .events = EPOLLONESHOT, .data.ptr = c };
+	struct fdwatch *w;
+	uint32_t want = want_of(events);
 
-	if (!c)
+	if (!c || fd < 0 || !(w = fdw_get(fd)))
 		return -1;
-	if (events & POLLIN)
-		ev.events |= EPOLLIN;
-	if (events & POLLOUT)
-		ev.events |= EPOLLOUT;
-	if (events & POLLRDHUP)
-		ev.events |= EPOLLRDHUP;
-	if (epoll_ctl(S.ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+	if (!w->registered && fd_register(fd, w) < 0)
 		return errno == EPERM ? 1 : -1; /* a file: always ready */
-	c->deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+#if CORO_CHECK
+	fd_check(fd, w);
+#endif
+	if (w->seen & want) { /* came while nobody waited */
+		w->seen &= ~want;
+		return 1;
+	}
+	if (w->waiter) { /* an fd is one coroutine's */
+		errno = EBUSY;
+		return -1;
+	}
+	w->waiter = c;
+	w->want = want;
+	c->wait_fd = fd;
+	if (timeout_ms > 0) {
+		c->deadline.at = now_ms() + timeout_ms;
+		if (coro_deadline_add(&S.deadlines, &c->deadline) < 0) {
+			w->waiter = NULL;
+			c->wait_fd = -1;
+			return -1;
+		}
+	}
 	c->result = -1;
 	c->state = CORO_WAITING;
 	to_main(c, 0);
-	/* removed at once: the fd may be closed, or passed on, after this */
-	epoll_ctl(S.ep, EPOLL_CTL_DEL, fd, NULL);
 	return c->result;
+}
+
+void coro_forget(int fd)
+{
+	struct fdwatch *w = fdw_at(fd);
+
+	if (!w)
+		return;
+	if (w->registered)
+		epoll_ctl(S.ep, EPOLL_CTL_DEL, fd, NULL);
+	if (w->waiter) /* cannot be: the fd's coroutine is the one running */
+		wait_end(w->waiter, -1);
+	w->registered = 0;
+	w->seen = 0;
 }
 
 void coro_yield(void)

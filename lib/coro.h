@@ -7,6 +7,12 @@
  * up another coroutine.  Outside a coroutine coro_self() is NULL and
  * callers block as before (one session per process).
  *
+ * A wait costs no system call of its own: a descriptor is put in the
+ * epoll set once, edge-triggered, at its first wait, and stays there
+ * until coro_forget; the events that come while no coroutine waits for
+ * them are kept for the next wait.  Deadlines are kept in a heap: the
+ * nearest is found, and only the due ones expire, at each wake-up.
+ *
  * Each stack is an mmap with a guard page below it (an overflow faults
  * instead of writing into a neighbour); only the pages a coroutine
  * touches cost memory. */
@@ -49,8 +55,19 @@ size_t coro_count(void);
 /* The coroutine running now, NULL outside any. */
 struct coro *coro_self(void);
 /* In a coroutine: wait until fd has events (POLLIN/POLLOUT) or
- * timeout_ms passed (<= 0: no deadline); 1 ready, 0 timeout, -1 error. */
+ * timeout_ms passed (<= 0: no deadline); 1 ready, 0 timeout, -1 error.
+ * Edge-triggered: wait only once the read or write said EAGAIN (or
+ * before the first one, or for bytes not yet sent: each arrival is an
+ * edge), never for bytes already there but left unread.  1 may be
+ * spurious (an edge consumed since): the fd must be non-blocking, and
+ * the caller tries again and waits again on EAGAIN.  One coroutine at a
+ * time waits on an fd (another gets -1, EBUSY). */
 int coro_wait(int fd, short events, int timeout_ms);
+/* Before fd is closed or handed on (sent to another process): out of the
+ * epoll set, so that the fd number, reused, starts afresh.  Nothing for
+ * an fd never waited on; safe outside the scheduler.  The test build
+ * aborts at a wait on a reused number that was never forgotten. */
+void coro_forget(int fd);
 /* In a coroutine: let the others run, come back at once after. */
 void coro_yield(void);
 

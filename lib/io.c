@@ -84,13 +84,31 @@ static int io_wait_idle(struct io *io, int fd, short events)
  * non-blocking whatever the descriptor's flags; anything else (a pipe)
  * returns -1 with EAGAIN so that the caller polls first.  No SIGPIPE:
  * a write to a peer that left is an error (EPIPE). */
+static ssize_t io_sock_try(int fd, void *rbuf, const void *wbuf, size_t n)
+{
+	return rbuf ? recv(fd, rbuf, n, MSG_DONTWAIT)
+		    : send(fd, wbuf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 static ssize_t io_try(int fd, void *rbuf, const void *wbuf, size_t n)
 {
-	ssize_t r = rbuf ? recv(fd, rbuf, n, MSG_DONTWAIT)
-			 : send(fd, wbuf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	ssize_t r = io_sock_try(fd, rbuf, wbuf, n);
 	if (r < 0 && errno == ENOTSOCK)
 		errno = EAGAIN;
 	return r;
+}
+
+/* The read or write after a wait.  Among coroutines a wake-up may be
+ * spurious (an edge already used, coro.h): a socket is then never read
+ * or written blocking, whatever its flags. */
+static ssize_t io_after_wait(int fd, void *rbuf, const void *wbuf, size_t n)
+{
+	if (coro_self()) {
+		ssize_t r = io_sock_try(fd, rbuf, wbuf, n);
+		if (r >= 0 || errno != ENOTSOCK)
+			return r;
+	}
+	return rbuf ? read(fd, rbuf, n) : write(fd, wbuf, n);
 }
 
 /* One read or write, waiting at most io's timeout; EINTR and EAGAIN
@@ -119,7 +137,7 @@ static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 				io->err = w == 0 ? IO_ERR_TIMEOUT : IO_ERR_SYS;
 				return -1;
 			}
-			r = rbuf ? read(fd, rbuf, n) : write(fd, wbuf, n);
+			r = io_after_wait(fd, rbuf, wbuf, n);
 		}
 		first = 0;
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))

@@ -1,6 +1,7 @@
 /* smtp_policy.c: talking to relay-policy.  smtpd never decides relaying
  * itself: it sends what it saw and answers the client what policy says. */
 #include "smtp_policy.h"
+#include "coro.h"
 #include "runsock.h"
 #include "smtp_frame.h"
 #include "log.h"
@@ -41,8 +42,10 @@ int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 
 void smtp_policy_close(struct smtp_policy *p)
 {
-	if (p->fd >= 0)
+	if (p->fd >= 0) {
+		coro_forget(p->fd); /* the number is reused */
 		close(p->fd);
+	}
 	p->fd = -1;
 	smtp_policy_forget(p);
 	p->owed = p->aged = 0;

@@ -3,6 +3,7 @@
 #include "runsock.h"
 #include "smtp_frame.h"
 #include "admit.h"
+#include "coro.h"
 #include "io.h"
 #include "kv.h"
 #include "log.h"
@@ -55,8 +56,10 @@ enum qreason smtp_queue_reason(void)
 
 static void conn_drop(void)
 {
-	if (Q->conn.sock >= 0)
+	if (Q->conn.sock >= 0) {
+		coro_forget(Q->conn.sock); /* the number is reused */
 		close(Q->conn.sock);
+	}
 	Q->conn.sock = -1;
 	ns_reader_free(&Q->conn.rd);
 }

@@ -54,6 +54,7 @@ static void msession_run(void *arg)
 	smtp_queue_use(NULL);
 	/* the slot before the close (as smtp_worker.c's worker_serve) */
 	listen_slots_release_session(m->w->slots, m->slot);
+	coro_forget(m->fd); /* the number is reused */
 	close(m->fd);
 	m->w->uses++;
 	m->w->open--;

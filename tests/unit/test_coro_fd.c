@@ -1,0 +1,300 @@
+// links:
+/* test_coro_fd.c: a descriptor a coroutine waits on is put in the epoll
+ * set once (coro.h).  An edge that comes while its coroutine is busy is
+ * not lost; the fd stays in the set after the wait (no epoll_ctl per
+ * wait) until coro_forget; a forgotten fd number, reused, starts afresh;
+ * a peer's close wakes the waiter; a wait on a closed fd fails at once;
+ * coro_forget wakes a waiter with -1; a write waits for room. */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coro.h"
+#include "t.h"
+
+static long ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+		abort();
+}
+
+static void put(int fd, const char *s)
+{
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		abort();
+}
+
+static void drain(int fd)
+{
+	char b[4096];
+	while (recv(fd, b, sizeof b, MSG_DONTWAIT) > 0)
+		;
+}
+
+static void run_all(long limit_ms)
+{
+	long t0 = ms_now();
+	while (coro_count() > 0 && ms_now() - t0 < limit_ms)
+		coro_sched_run(50, NULL, 0);
+}
+
+/* The scheduler's epoll set, found in /proc (it keeps it to itself). */
+static int epoll_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	while (d && (e = readdir(d))) {
+		char path[300], link[64];
+		ssize_t n;
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, link, sizeof link - 1);
+		if (n > 0 && (link[n] = '\0', strstr(link, "eventpoll")))
+			found = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Whether the scheduler's epoll set holds fd ("tfd: N" in fdinfo). */
+static int in_epoll(int fd)
+{
+	char path[64], line[256];
+	FILE *f;
+	int tfd, found = 0;
+
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epoll_fd());
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd)
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+struct busy {
+	int fd;
+	int rc1, rc2;
+	long waited_ms;
+	ssize_t got;
+};
+
+/* Waits, reads all, is busy while the next bytes come, waits again. */
+static void busy_run(void *arg)
+{
+	struct busy *b = arg;
+	char buf[16];
+	long t0;
+
+	b->rc1 = coro_wait(b->fd, POLLIN, 2000);
+	drain(b->fd);
+	coro_yield();
+	t0 = ms_now();
+	b->rc2 = coro_wait(b->fd, POLLIN, 1000);
+	b->waited_ms = ms_now() - t0;
+	b->got = recv(b->fd, buf, sizeof buf, MSG_DONTWAIT);
+}
+
+static void test_no_lost_edge(void)
+{
+	int sv[2];
+	struct busy b = { 0 };
+
+	pair(sv);
+	b.fd = sv[0];
+	coro_spawn(busy_run, &b, NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);      /* it waits */
+	put(sv[1], "a");
+	coro_sched_run(100, NULL, 0);    /* woken, reads, yields */
+	put(sv[1], "b");                 /* while it is busy */
+	run_all(3000);
+	T_CHECK("first wait woken", b.rc1 == 1);
+	T_CHECK("an edge while busy is kept for the next wait",
+		b.rc2 == 1 && b.waited_ms < 200 && b.got == 1);
+	T_CHECK("the fd stays in the epoll set after its waits",
+		in_epoll(sv[0]) == 1);
+	coro_forget(sv[0]);
+	T_CHECK("coro_forget takes it out", in_epoll(sv[0]) == 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+struct reuse {
+	int fd, peer, newpeer;
+	int rc_old, rc_new, same_number;
+};
+
+/* Waits on fd, forgets and closes it, then waits on the fd number
+ * reused by a new socket. */
+static void reuse_run(void *arg)
+{
+	struct reuse *r = arg;
+	int sv[2], old = r->fd;
+
+	r->rc_old = coro_wait(r->fd, POLLIN, 2000);
+	drain(r->fd);
+	coro_forget(r->fd);
+	close(r->fd);
+	pair(sv);
+	r->same_number = sv[0] == old;
+	r->fd = sv[0];
+	r->newpeer = sv[1];
+	r->rc_new = coro_wait(r->fd, POLLIN, 1000);
+}
+
+static void test_reused_number(void)
+{
+	int sv[2];
+	struct reuse r = { .newpeer = -1 };
+
+	pair(sv);
+	r.fd = sv[0];
+	r.peer = sv[1];
+	coro_spawn(reuse_run, &r, NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);
+	put(r.peer, "x");
+	coro_sched_run(100, NULL, 0);    /* it reopens and waits */
+	T_CHECK("the number is reused", r.same_number && r.newpeer >= 0);
+	if (r.newpeer >= 0)
+		put(r.newpeer, "y");
+	run_all(3000);
+	T_CHECK("old fd woken", r.rc_old == 1);
+	T_CHECK("a reused fd number wakes its new waiter", r.rc_new == 1);
+	coro_forget(r.fd);
+	close(r.fd);
+	close(r.peer);
+	if (r.newpeer >= 0)
+		close(r.newpeer);
+}
+
+struct closing {
+	int fd;
+	int rc;
+	long waited_ms;
+	ssize_t got;
+};
+
+static void closing_run(void *arg)
+{
+	struct closing *c = arg;
+	char buf[4];
+	long t0 = ms_now();
+
+	c->rc = coro_wait(c->fd, POLLIN, 2000);
+	c->waited_ms = ms_now() - t0;
+	c->got = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+}
+
+static void test_peer_close_and_forget(void)
+{
+	int sv[2], sw[2];
+	struct closing a = { 0 }, b = { 0 };
+
+	pair(sv);
+	pair(sw);
+	a.fd = sv[0];
+	b.fd = sw[0];
+	coro_spawn(closing_run, &a, NULL, CORO_STACK_DEFAULT);
+	coro_spawn(closing_run, &b, NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);      /* both wait */
+	close(sv[1]);                    /* a's peer hangs up */
+	coro_forget(sw[0]);              /* b's fd is taken away */
+	run_all(3000);
+	T_CHECK("a peer's close wakes the waiter",
+		a.rc == 1 && a.waited_ms < 200 && a.got == 0);
+	T_CHECK("coro_forget wakes its waiter with -1",
+		b.rc == -1 && b.waited_ms < 200);
+	coro_forget(sv[0]);
+	close(sv[0]);
+	close(sw[0]);
+	close(sw[1]);
+}
+
+static int closed_rc = 2;
+static void closed_run(void *arg)
+{
+	int sv[2];
+
+	(void)arg;
+	pair(sv);
+	close(sv[0]);
+	close(sv[1]);
+	closed_rc = coro_wait(sv[0], POLLIN, 2000);
+}
+
+struct writer {
+	int fd;
+	int rc, rounds;
+	size_t sent;
+};
+
+/* Fills the socket, then waits for room (a wake-up may be spurious). */
+static void writer_run(void *arg)
+{
+	struct writer *w = arg;
+	static char chunk[4096];
+	int more = 0;
+
+	while (send(w->fd, chunk, sizeof chunk, MSG_DONTWAIT) > 0)
+		w->sent += sizeof chunk;
+	while (!more && w->rounds < 10) {
+		w->rounds++;
+		w->rc = coro_wait(w->fd, POLLOUT, 2000);
+		if (w->rc != 1)
+			return;
+		more = send(w->fd, chunk, sizeof chunk, MSG_DONTWAIT) > 0;
+	}
+}
+
+static void test_closed_and_write(void)
+{
+	int sv[2];
+	struct writer w = { 0 };
+	long t0 = ms_now();
+
+	coro_spawn(closed_run, NULL, NULL, CORO_STACK_DEFAULT);
+	run_all(3000);
+	T_CHECK("a wait on a closed fd fails at once",
+		closed_rc == -1 && ms_now() - t0 < 200);
+	pair(sv);
+	w.fd = sv[0];
+	coro_spawn(writer_run, &w, NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);
+	coro_sched_run(20, NULL, 0);
+	drain(sv[1]);                    /* room again */
+	run_all(3000);
+	T_CHECK("a full socket's writer is woken by room",
+		w.sent > 0 && w.rc == 1 && w.rounds <= 3);
+	coro_forget(sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (coro_sched_init() < 0)
+		abort();
+	test_no_lost_edge();
+	test_reused_number();
+	test_peer_close_and_forget();
+	test_closed_and_write();
+	T_CHECK("all finished", coro_count() == 0);
+	return t_done();
+}
