@@ -47,6 +47,30 @@ int runsock_listening(int lfd)
 	return listen(lfd, USOCK_BACKLOG);
 }
 
+/* The daemon's user's uid, looked up once per process and name: a
+ * getpwnam reads and parses /etc/passwd (seven system calls), and
+ * relay-smtpd connects for every session.  -1: no such user. */
+static long runsock_user_uid(enum runsock s)
+{
+	static struct {
+		char name[64];
+		long uid;
+	} seen[RUNSOCK_COUNT];
+	const char *name = *runsock_table[s].user;
+	struct passwd *pw;
+
+	if (!name || !*name)
+		return -1;
+	if (strcmp(seen[s].name, name) == 0)
+		return seen[s].uid;
+	pw = getpwnam(name);
+	if (!pw || strlen(name) >= sizeof seen[s].name)
+		return pw ? (long)pw->pw_uid : -1; /* not kept: looked up again */
+	strcpy(seen[s].name, name);
+	seen[s].uid = (long)pw->pw_uid;
+	return seen[s].uid;
+}
+
 /* Who should be listening on path: the owner of its folder when that is
  * not root (an unprivileged instance), else the daemon's user.  -1: no
  * one known (then only root is accepted). */
@@ -54,16 +78,13 @@ static long runsock_expected(enum runsock s, const char *path)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	struct passwd *pw;
 	struct stat st;
 
 	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1,
 		 slash ? path : ".");
 	if (stat(*dir ? dir : "/", &st) == 0 && st.st_uid != 0)
 		return (long)st.st_uid;
-	if (*runsock_table[s].user && (pw = getpwnam(*runsock_table[s].user)))
-		return (long)pw->pw_uid;
-	return -1;
+	return runsock_user_uid(s);
 }
 
 int runsock_connect(enum runsock s, const char *path)
