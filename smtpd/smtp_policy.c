@@ -16,7 +16,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
+/* Connections of sessions that ended, in step and with nothing owed,
+ * for the next sessions of this process (a worker serving many at
+ * once): taking one saves the connect (socket, connect, SO_PEERCRED,
+ * relay-policy's accept and its look at the peer) as a worker serving
+ * one session at a time saves it by keeping its own.  Never more than
+ * the sessions that ended since, so no more descriptors than at the
+ * busiest moment. */
+#define POLICY_SPARE_MAX 32
+static int spare[POLICY_SPARE_MAX];
+static size_t nspare;
+
+static void policy_init(struct smtp_policy *p, int fd, int timeout_ms)
 {
 	p->timeout_ms = timeout_ms;
 	p->rd.buf = NULL;
@@ -25,6 +36,12 @@ int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 	p->owed = p->aged = 0;
 	p->posted = 0;
 	p->attach = -1;
+	p->fd = fd;
+}
+
+int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
+{
+	policy_init(p, -1, timeout_ms);
 	p->fd = runsock_connect(RUNSOCK_POLICY, path);
 	if (p->fd < 0)
 		return -1;
@@ -205,6 +222,33 @@ void smtp_policy_quit(struct smtp_policy *p)
 	policy_unpost(p);
 	(void)policy_settle(p); /* policy gone: changes nothing */
 	smtp_policy_close(p);
+}
+
+void smtp_policy_park(struct smtp_policy *p)
+{
+	if (p->fd < 0)
+		return;
+	policy_unpost(p);
+	/* in step: every reply read, nothing beyond the last one */
+	if (policy_settle(p) == 0 && nspare < POLICY_SPARE_MAX &&
+	    ns_reader_pending(&p->rd) <= p->rd.consumed) {
+		spare[nspare++] = p->fd;
+		p->fd = -1;
+	}
+	smtp_policy_close(p);
+}
+
+int smtp_policy_unpark(struct smtp_policy *p, int timeout_ms)
+{
+	policy_init(p, -1, timeout_ms);
+	if (nspare == 0)
+		return -1;
+	p->fd = spare[--nspare];
+	if (ns_reader_init(&p->rd, p->fd) < 0) {
+		smtp_policy_close(p);
+		return -1;
+	}
+	return 0;
 }
 
 int smtp_policy_post(struct smtp_policy *p, struct kv *req)

@@ -104,6 +104,15 @@ int smtp_policy_peer_left(const struct smtp_policy *p,
  * (closing with bytes unread is a reset, which policy logs as an error). */
 void smtp_policy_quit(struct smtp_policy *p);
 
+/* A session among many in one process (smtp_session_serve) ends: its
+ * connection, once every owed reply is read, is kept for the process's
+ * next session (at most 32 kept); one out of step is closed.  p is
+ * closed either way.  unpark gives p a kept one (the caller looks
+ * whether policy is still at its end before using it); -1: none kept,
+ * p closed. */
+void smtp_policy_park(struct smtp_policy *p);
+int smtp_policy_unpark(struct smtp_policy *p, int timeout_ms);
+
 /* Drop held requests that were never sent (a session that ended before
  * its next request: the next one starts with phase=connect anyway). */
 void smtp_policy_forget(struct smtp_policy *p);

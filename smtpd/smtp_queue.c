@@ -64,6 +64,39 @@ static void conn_drop(void)
 	ns_reader_free(&Q->conn.rd);
 }
 
+/* Connections of sessions that ended, each in step (an answer read for
+ * every message sent), for the next sessions of this process (a worker
+ * serving many at once): taking one saves the connect and relay-queue's
+ * accept, as a worker serving one session at a time saves them by
+ * keeping its own.  One that relay-queue closed meanwhile is replaced at
+ * the first write, as a kept one is (job_send). */
+#define QUEUE_SPARE_MAX 32
+static int spare[QUEUE_SPARE_MAX];
+static size_t nspare;
+
+/* A session's connection at its end: kept when in step, else closed. */
+static void conn_park(void)
+{
+	if (Q->conn.sock >= 0 && !Q->job.open && nspare < QUEUE_SPARE_MAX) {
+		spare[nspare++] = Q->conn.sock;
+		Q->conn.sock = -1;
+	}
+	conn_drop();
+}
+
+/* A kept connection for this session: 1, or 0 when there is none. */
+static int conn_unpark(void)
+{
+	if (nspare == 0)
+		return 0;
+	Q->conn.sock = spare[--nspare];
+	if (ns_reader_init(&Q->conn.rd, Q->conn.sock) < 0) {
+		conn_drop();
+		return 0;
+	}
+	return 1;
+}
+
 static int conn_open(const char *sockpath)
 {
 	Q->conn.rd.buf = NULL;
@@ -175,7 +208,7 @@ int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
 {
 	j->out = NULL;
 	snprintf(Q->sockpath, sizeof Q->sockpath, "%s", sockpath);
-	Q->job.kept = Q->conn.sock >= 0;
+	Q->job.kept = Q->conn.sock >= 0 || conn_unpark();
 	if (!Q->job.kept && conn_open(sockpath) < 0)
 		return -1;
 	io_init(&Q->out, -1, Q->conn.sock, 0);
@@ -325,7 +358,7 @@ void smtp_queue_state_free(struct smtp_queue_state **slot)
 	if (!*slot)
 		return;
 	q_slot = slot;
-	conn_drop();
+	conn_park();
 	q_slot = was;
 	free(*slot);
 	*slot = NULL;

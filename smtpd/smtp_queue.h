@@ -47,8 +47,9 @@ struct smtp_queue_state {
  * session's slot before it runs (made there at its first message, NULL
  * until then).  NULL: the process's one state (the default). */
 void smtp_queue_use(struct smtp_queue_state **slot);
-/* A session's state at its end: the connection closed, freed, *slot
- * NULL. */
+/* A session's state at its end: freed, *slot NULL; its connection kept
+ * for the process's next session when in step (at most 32 kept; a
+ * session takes one at its first message), else closed. */
 void smtp_queue_state_free(struct smtp_queue_state **slot);
 
 /* Start an injection on the connection kept from the last message

@@ -259,14 +259,17 @@ static int session_log_idle(int run)
 	return log_held_bytes() > 0;
 }
 
-/* fresh: a session of its own (smtp_session_serve), nothing kept. */
+/* fresh: a session among many (smtp_session_serve): the policy
+ * connection is one an earlier session left (smtp_policy_park) or none. */
 static void session_init(struct smtp_session *s, int rfd, int wfd,
 			 const struct smtp_peer *p, int fresh)
 {
 	struct smtp_policy pol = s->policy;
 	char *line = s->line;
 
-	if (fresh || !kept)
+	if (fresh) /* one a session before it in this process left, if any */
+		smtp_policy_unpark(&pol, (int)cf.smtp_timeout * 1000);
+	else if (!kept)
 		pol.fd = -1;
 	if (!fresh)
 		kept = 1;
@@ -355,7 +358,7 @@ int smtp_session_serve(int fd, const struct smtp_peer *p)
 	memset(&s->io, 0, offsetof(struct io, in));
 	memset(s->ip, 0, sizeof *s - offsetof(struct smtp_session, ip));
 	rc = session_run(s, fd, fd, p, 1);
-	smtp_policy_quit(&s->policy);
+	smtp_policy_park(&s->policy); /* for the next session */
 	free(s->line); /* wiped at the session's end */
 	free(s);
 	return rc;

@@ -10,7 +10,9 @@ ends); a worker killed with kill -9 mid-session loses its slot and is
 replaced; relay-listen killed mid-session comes back on its port while the
 session goes on; a changed relay.conf replaces the workers; smtpd_workers_min=0
 still runs one relay-smtpd per connection; a worker serving many sessions
-at its cap is not idle, so another one greets the next client."""
+at its cap is not idle, so another one greets the next client; with many
+sessions per worker, the policy and queue connections of a session that
+ended serve the worker's next one."""
 import base64
 import os
 import re
@@ -242,22 +244,29 @@ def message(inst, subject):
     return code
 
 
+def restart_between(inst, daemon, sock, tag):
+    """daemon killed between two sessions and restarted by relay-master:
+    then three messages, each 250.  Returns their codes."""
+    check('before the %s restart: a message 250' % daemon,
+          message(inst, tag + b'1') == 250)
+    old = inst.status().get(daemon, (0, 0))[0]
+    if not check('%s pid known' % daemon, old > 0, inst.status()):
+        return None
+    os.kill(old, signal.SIGKILL)
+    check('%s restarted' % daemon,
+          wait_until(lambda: inst.status().get(daemon, (0, 0))[0]
+                     not in (0, old) and
+                     os.path.exists(inst.path('run/' + sock)), 10))
+    time.sleep(0.5)  # the new one listens
+    return [message(inst, tag + b'%d' % i) for i in range(2, 5)]
+
+
 def test_policy_restart(inst):
     """relay-policy restarted between two sessions: the worker's kept
     policy connection is dead; the next session must notice it at the
     greeting (smtpd sends phase=connect only with the first request) and
     open a new one instead of failing its MAIL with 451."""
-    check('before the restart: a message 250', message(inst, b'r1') == 250)
-    old = inst.status().get('relay-policy', (0, 0))[0]
-    if not check('relay-policy pid known', old > 0, inst.status()):
-        return
-    os.kill(old, signal.SIGKILL)
-    check('relay-policy restarted',
-          wait_until(lambda: inst.status().get('relay-policy', (0, 0))[0]
-                     not in (0, old) and
-                     os.path.exists(inst.path('run/policy.sock')), 10))
-    time.sleep(0.5)  # the new policy listens
-    codes = [message(inst, b'r%d' % i) for i in range(2, 5)]
+    codes = restart_between(inst, 'relay-policy', 'policy.sock', b'r')
     check('after the restart: every message 250 (kept connections renewed)',
           codes == [250, 250, 250], codes)
 
@@ -302,6 +311,53 @@ def test_broken_conf(inst):
         f.write(good)
     check('relay.conf repaired: workers serve again',
           wait_until(lambda: greet_quit(inst), 10), inst.log_tail(10))
+
+
+def worker_sockets(inst):
+    """The socket inodes every relay-smtpd worker of inst holds."""
+    out = set()
+    for pid in workers(inst):
+        try:
+            for fd in os.listdir('/proc/%d/fd' % pid):
+                link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+                if link.startswith('socket:'):
+                    out.add(link)
+        except OSError:
+            pass
+    return out
+
+
+def test_queue_restart(inst):
+    """relay-queue restarted between two sessions: a kept queue connection
+    is dead; the next message finds that at its first write and opens a
+    new one (nothing of it had gone out) instead of failing with 451."""
+    codes = restart_between(inst, 'relay-queue', 'queue.sock', b'q')
+    check('after the queue restart: every message 250', codes == [250] * 3,
+          codes)
+
+
+def test_multi_kept(sink):
+    """smtpd_sessions_per_worker > 1: a session's connections to
+    relay-policy and relay-queue outlive it, in step, and the worker's
+    next session takes them instead of connecting again (as a worker
+    serving one session at a time keeps its own); a restart of either
+    daemon between sessions costs no message."""
+    conf = {'smtpd_sessions_per_worker': 100, 'smtpd_workers_min': 1}
+    with Instance(conf_overrides=conf, sink=sink) as inst:
+        wait_until(lambda: workers(inst), 10)
+        time.sleep(0.5)  # its listening sockets taken
+        base = worker_sockets(inst)
+        check('multi: first message 250', message(inst, b'k1') == 250)
+        kept = wait_until(lambda: (worker_sockets(inst) - base) or None, 5)
+        check('multi: the ended session\'s policy and queue connections '
+              'are kept', kept and len(kept) == 2, (base, kept))
+        check('multi: second message 250', message(inst, b'k2') == 250)
+        time.sleep(0.5)
+        check('multi: the next session took them (no new connection)',
+              kept and worker_sockets(inst) - base == kept,
+              (kept, worker_sockets(inst) - base))
+        test_policy_restart(inst)
+        test_queue_restart(inst)
 
 
 def test_no_pool(sink):
@@ -371,6 +427,7 @@ def main():
             test_broken_conf(inst)
             test_no_pool(sink)
             test_full_worker(sink)
+            test_multi_kept(sink)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
