@@ -86,6 +86,8 @@ int master_ready_listening(const char *addr);
 void master_tls_init(void);
 /* SIGHUP: load them again, write run/reload with the outcome. */
 void master_tls_sighup(void);
+/* Rotate the session-ticket key when its time has come (each loop round). */
+void master_tls_tick(void);
 /* In relay-listen's child before exec: the store on TLS_STORE_FD. */
 void master_tls_to_child(void);
 

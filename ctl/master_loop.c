@@ -110,6 +110,8 @@ int master_loop_run(void)
 			stop = loop_signal(sfd);
 			master_child_reap(); /* SIGCHLDs coalesce: reap all */
 		}
+		if (!stop)
+			master_tls_tick();
 		if (!stop && !loop_ready_written && master_ready_check())
 			loop_write_ready();
 		if (!stop && n > 0 && (pfd[1].revents & POLLIN))

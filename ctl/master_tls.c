@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -116,6 +117,27 @@ void master_tls_sighup(void)
 	int ok = master_tls_reload(msg, sizeof msg) == 0;
 
 	write_result(ok, msg);
+}
+
+/* A new session-ticket key every TLS_TICKET_ROTATE seconds (the store
+ * made the first): a taken-over relay-smtpd can open the tickets of the
+ * last two periods at most (ARCHITECTURE.md). */
+void master_tls_tick(void)
+{
+	static time_t last;
+	struct timespec now;
+
+	if (!store.map)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!last)
+		last = now.tv_sec;
+	if (now.tv_sec - last < TLS_TICKET_ROTATE)
+		return;
+	last = now.tv_sec;
+	if (tls_store_tickets_rotate(&store) < 0)
+		master_log("warning", "tls: no random bytes for a new session "
+			   "ticket key: the old one stays");
 }
 
 void master_tls_to_child(void)

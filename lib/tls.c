@@ -158,9 +158,8 @@ SSL_CTX *tls_server_ctx_base(char *err, size_t errsz)
 	SSL_CTX_set_read_ahead(ctx, 1);
 	/* TLS 1.3 sends two tickets after each full handshake by default
 	 * (for clients that open connections in parallel); each costs an
-	 * encryption and a record, and every worker process has its own
-	 * ticket key, so a ticket only resumes on the worker that issued
-	 * it.  One keeps resumption for the client that comes back. */
+	 * encryption and a record.  One keeps resumption for the client
+	 * that comes back, on any worker (tls_store_tickets_use). */
 	SSL_CTX_set_num_tickets(ctx, 1);
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1) {
 		tls_errq(err, errsz, "tls: cipher list");

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
 
 #define TLS_STORE_MAGIC "RBXTLS1\n"
 #define TLS_STORE_DATA (TLS_STORE_SIZE - TLS_STORE_HEAD)
@@ -25,7 +27,11 @@ struct tls_store_head {
 	uint64_t seq;        /* odd while the writer writes */
 	uint32_t cert_len, key_len;
 	char why[TLS_STORE_WHY]; /* no certificate: why (NUL-terminated) */
+	uint64_t tseq;       /* the ticket keys' own seqlock */
+	struct tls_ticket_key tk[2]; /* current, previous */
 };
+_Static_assert(sizeof(struct tls_store_head) <= TLS_STORE_HEAD,
+	       "the store's header outgrew its page");
 
 static struct tls_store_head *head(const struct tls_store *st)
 {
@@ -60,6 +66,7 @@ int tls_store_create(struct tls_store *st)
 	}
 	memcpy(head(st)->magic, TLS_STORE_MAGIC, 8);
 	tls_store_clear(st, "no certificate loaded yet");
+	tls_store_tickets_rotate(st); /* without randomness: no tickets */
 	return 0;
 fail:
 	close(st->fd);
@@ -236,6 +243,38 @@ static int copy_out(const struct tls_store *st, struct tls_store_head *h,
 	return -1;
 }
 
+int tls_store_tickets_rotate(struct tls_store *st)
+{
+	struct tls_store_head *h = head(st);
+	struct tls_ticket_key k;
+
+	if (RAND_bytes((unsigned char *)&k, sizeof k) != 1)
+		return -1;
+	__atomic_add_fetch(&h->tseq, 1, __ATOMIC_ACQ_REL);
+	h->tk[1] = h->tk[0];
+	h->tk[0] = k;
+	__atomic_add_fetch(&h->tseq, 1, __ATOMIC_ACQ_REL);
+	OPENSSL_cleanse(&k, sizeof k);
+	return 0;
+}
+
+int tls_store_tickets(const struct tls_store *st, struct tls_ticket_key k[2])
+{
+	static const unsigned char none[16];
+	const struct tls_store_head *sh = st->map ? head(st) : NULL;
+
+	for (int tries = 0; sh && tries < 100; tries++) {
+		uint64_t s1 = __atomic_load_n(&sh->tseq, __ATOMIC_ACQUIRE);
+		if (s1 & 1)
+			continue; /* a few stores of the writer: soon done */
+		memcpy(k, sh->tk, sizeof sh->tk);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&sh->tseq, __ATOMIC_ACQUIRE) == s1)
+			return memcmp(k[0].name, none, sizeof none) ? 0 : -1;
+	}
+	return -1;
+}
+
 SSL_CTX *tls_store_ctx(const struct tls_store *st, uint64_t *seq, int *empty,
 		       char *err, size_t errsz)
 {
@@ -267,6 +306,9 @@ SSL_CTX *tls_store_ctx(const struct tls_store *st, uint64_t *seq, int *empty,
 					 (char *)buf + h.cert_len, h.key_len,
 					 "(key)", err, errsz);
 		*seq = h.seq;
+		/* without the store's key: OpenSSL's own, this process only */
+		if (ctx && tls_store_tickets_use(ctx, st) < 0)
+			ERR_clear_error();
 	}
 	OPENSSL_cleanse(buf, TLS_STORE_DATA);
 	free(buf);

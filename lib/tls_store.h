@@ -67,6 +67,30 @@ uint64_t tls_store_seq(const struct tls_store *st);
 SSL_CTX *tls_store_ctx(const struct tls_store *st, uint64_t *seq, int *empty,
 		       char *err, size_t errsz);
 
+/* Session tickets (RFC 8446 4.6.1, RFC 5077).  The store also holds the
+ * key that tickets are encrypted under, so that every context made from
+ * it (every relay-smtpd worker) issues and takes the same tickets: a
+ * client resumes on whichever worker gets its next connection.  The
+ * writer makes a key with the store and a new one at each
+ * tls_store_tickets_rotate (relay-master: every TLS_TICKET_ROTATE
+ * seconds); the one before still opens tickets (which are then
+ * renewed), the one before that is overwritten.  A ticket lives
+ * TLS_TICKET_ROTATE seconds, so its key outlives it.  Never on disk. */
+#define TLS_TICKET_ROTATE 3600
+struct tls_ticket_key {
+	unsigned char name[16], aes[32], hmac[32];
+};
+/* The writer: a new current key, the current one becomes the previous.
+ * 0, or -1 when no random bytes could be had (the keys stay). */
+int tls_store_tickets_rotate(struct tls_store *st);
+/* The reader: k[0] the current key, k[1] the previous (name all zero:
+ * none).  0, or -1 when the store holds none or the writer is writing
+ * (the caller never waits: it runs among other sessions). */
+int tls_store_tickets(const struct tls_store *st, struct tls_ticket_key k[2]);
+/* ctx issues and opens tickets under st's keys (tls_ticket.c); st must
+ * outlive ctx.  tls_store_ctx calls it when the store holds a key. */
+int tls_store_tickets_use(SSL_CTX *ctx, const struct tls_store *st);
+
 /* Copies of the certificate chain and key (PEM, NUL-terminated, the
  * caller frees them: cleanse the key) for a server that wants PEM text
  * (relay-metrics' libmicrohttpd).  0, or -1 with the reason in err. */

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""test_tls_resume.py: a TLS client resumes its session (a ticket) on
+whichever relay-smtpd worker takes its next connection: relay-master
+makes the ticket key and every worker gets it with the certificate
+(lib/tls_store.h).
+
+Two workers, one session each (smtpd_sessions_per_worker=1): client A
+stays connected on one worker, so client B, offering A's ticket, is
+served by the other; B's handshake must be a resumption (TLS 1.3, and
+TLS 1.2 too), and the session works (EHLO, AUTH PLAIN)."""
+import base64
+import os
+import shutil
+import ssl
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Instance, Raw, Sink, finish  # noqa: E402
+from harness import check as _check  # noqa: E402
+from test_smtpd_protocol import (PASSWORD, USER, ehlo, make_tls,  # noqa: E402
+                                 password_hash, rules)
+from test_smtpd_pool import session_pid  # noqa: E402
+
+
+def check(name, cond, detail=''):
+    return _check(name, cond, detail if isinstance(detail, str) else repr(detail))
+
+
+def tls_session(inst, ctx, session=None):
+    """A session past STARTTLS and EHLO in TLS (which also takes the
+    TLS 1.3 ticket); the Raw client and its worker's pid."""
+    r = Raw(inst.port, timeout=10)
+    r.reply()
+    pid = session_pid(inst, r)
+    ehlo(r)
+    r.cmd(b'STARTTLS\r\n')
+    r.s = ctx.wrap_socket(r.s, server_hostname='relaybox.test',
+                          session=session)
+    r.buf = b''
+    ehlo(r)
+    return r, pid
+
+
+def resume(inst, version, label):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = version
+    a, pa = tls_session(inst, ctx)
+    check('%s: A made a full handshake' % label, not a.s.session_reused)
+    b, pb = tls_session(inst, ctx, a.s.session)
+    check('%s: B served by the other worker' % label,
+          pa and pb and pa != pb, (pa, pb))
+    check('%s: B resumed A\'s session there' % label, b.s.session_reused)
+    plain = base64.b64encode(b'\0' + USER.encode() + b'\0' +
+                             PASSWORD.encode())
+    check('%s: the resumed session authenticates' % label,
+          b.cmd(b'AUTH PLAIN ' + plain + b'\r\n')[0] == 235)
+    a.close()
+    b.close()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix='relaybox-tls-resume-')
+    os.chmod(tmp, 0o755)
+    try:
+        cert, key = make_tls(tmp)
+        conf = {'tls_cert': cert, 'tls_key': key,
+                'smtpd_sessions_per_worker': 1, 'smtpd_workers_min': 2}
+        with Sink() as sink, Instance(conf_overrides=conf, sink=sink,
+                                      rules_text=rules(password_hash())) as inst:
+            resume(inst, ssl.TLSVersion.TLSv1_3, 'TLS 1.3')
+            resume(inst, ssl.TLSVersion.TLSv1_2, 'TLS 1.2')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    finish()
+
+
+if __name__ == '__main__':
+    main()
