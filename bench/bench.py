@@ -156,13 +156,14 @@ def scenario_end_to_end(relay, sink, n, rcpts=1):
     return n / (time.monotonic() - start)
 
 
-def scenario_tls(relay, sink, n, ctx):
-    """(1) over STARTTLS + AUTH PLAIN: bench/tls_source.c, 20 sessions."""
+def scenario_tls(relay, sink, n, ctx, resume=False):
+    """(1) over STARTTLS + AUTH PLAIN: bench/tls_source.c, 20 sessions;
+    resume: each offers its previous connection's session (ticket)."""
     start = time.monotonic()
     run_client([os.path.join(ctx["bin"], "tls-source"), "-s", "20",
                 "-m", str(n), "-l", "4096", "-T", str(bounded(n)),
-                "-a", ctx["tls"].client_auth(),
-                "127.0.0.1:%d" % relay.port], n)
+                "-a", ctx["tls"].client_auth()] + (["-r"] if resume else []) +
+               ["127.0.0.1:%d" % relay.port], n)
     return n / (time.monotonic() - start)
 
 
@@ -238,6 +239,10 @@ SCENARIOS = {
                      "store", True),
     "tls": ("accept over STARTTLS + AUTH PLAIN, 1 msg/conn", 20000,
             scenario_tls, "tls", True),
+    "tls-resume": ("the same, each client resuming its last session "
+                   "(TLS 1.3 ticket)", 20000,
+                   lambda r, s, n, c: scenario_tls(r, s, n, c, resume=True),
+                   "tls", True),
     "dkim-rsa": ("end-to-end, DKIM RSA-2048: relaybox signs in relay-queue,"
                  " Postfix through the OpenDKIM milter, same key", 20000,
                  lambda r, s, n, c: scenario_end_to_end(r, s, n),
@@ -506,7 +511,7 @@ def run_all(args, workdir):
     if not ctx["root"]:
         print("not root: Postfix cannot run a private instance; "
               "relaybox only", flush=True)
-    if "tls" in keys:
+    if "tls" in keys or "tls-resume" in keys:
         ctx["tls"] = bench_tls.TlsSetup(workdir, ctx["bin"])
     rows = []
     try:

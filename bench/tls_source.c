@@ -3,10 +3,13 @@
  * smtp-source -s), one message per connection: EHLO, STARTTLS, EHLO,
  * AUTH PLAIN, MAIL, RCPT, DATA of a SIZE-byte message, QUIT.  Every
  * connection does a full handshake (no session resumption), as a new
- * client would.  Counts the 250s after DATA; bounded by the message count
- * and by a deadline (-T).  Exits 0 only when every message got its 250.
+ * client would; with -r each process offers the session (ticket) of its
+ * previous connection, as a client that caches them (Postfix's smtp,
+ * Exchange) does, and the count of resumed handshakes is printed.
+ * Counts the 250s after DATA; bounded by the message count and by a
+ * deadline (-T).  Exits 0 only when every message got its 250.
  *
- * Usage: tls-source [-s sessions] [-m messages] [-l size] [-f from]
+ * Usage: tls-source [-r] [-s sessions] [-m messages] [-l size] [-f from]
  *                   [-t to] [-T seconds] -a user:password host:port */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +30,7 @@
 
 struct tls_opts {
 	long sessions, messages, size, seconds;
+	int resume;
 	const char *from, *to, *user, *pass, *host, *port;
 };
 
@@ -38,7 +42,7 @@ struct tls_conn {
 	size_t off, len;
 };
 
-static struct tls_opts opt = { 20, 1000, 4096, 900, "bench@example.com",
+static struct tls_opts opt = { 20, 1000, 4096, 900, 0, "bench@example.com",
 			       "rcpt@example.org", NULL, NULL, NULL, NULL };
 static char *tls_message;     /* the DATA text, ending in CRLF.CRLF */
 static size_t tls_message_len;
@@ -127,7 +131,7 @@ static int tls_cmd(struct tls_conn *c, const char *line, int want)
 	return tls_reply(c) == want ? 0 : -1;
 }
 
-static int tls_starttls(struct tls_conn *c, SSL_CTX *ctx)
+static int tls_starttls(struct tls_conn *c, SSL_CTX *ctx, SSL_SESSION *sess)
 {
 	if (tls_cmd(c, NULL, 220) < 0 ||
 	    tls_cmd(c, "EHLO tls-source.bench.localhost\r\n", 250) < 0 ||
@@ -136,13 +140,17 @@ static int tls_starttls(struct tls_conn *c, SSL_CTX *ctx)
 	if (c->len != c->off)
 		return -1; /* nothing may follow the 220 in clear text */
 	c->ssl = SSL_new(ctx);
+	if (c->ssl && sess)
+		SSL_set_session(c->ssl, sess);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || SSL_connect(c->ssl) != 1)
 		return -1;
 	return tls_cmd(c, "EHLO tls-source.bench.localhost\r\n", 250);
 }
 
-/* One connection, one message; 1 when DATA got its 250. */
-static int tls_one(SSL_CTX *ctx)
+/* One connection, one message; 1 when DATA got its 250.  With -r it
+ * offers *sess, counts a resumption in *resumed and keeps the session
+ * it ends with (a new ticket) in *sess. */
+static int tls_one(SSL_CTX *ctx, SSL_SESSION **sess, long *resumed)
 {
 	struct tls_conn c = { .fd = tls_connect_tcp() };
 	char line[600];
@@ -150,7 +158,9 @@ static int tls_one(SSL_CTX *ctx)
 
 	if (c.fd < 0)
 		return 0;
-	if (tls_starttls(&c, ctx) == 0 && tls_cmd(&c, tls_auth_line, 235) == 0) {
+	if (tls_starttls(&c, ctx, *sess) == 0 &&
+	    tls_cmd(&c, tls_auth_line, 235) == 0) {
+		*resumed += SSL_session_reused(c.ssl);
 		snprintf(line, sizeof line, "MAIL FROM:<%s>\r\n", opt.from);
 		if (tls_cmd(&c, line, 250) == 0) {
 			snprintf(line, sizeof line, "RCPT TO:<%s>\r\n", opt.to);
@@ -163,7 +173,11 @@ static int tls_one(SSL_CTX *ctx)
 			tls_cmd(&c, "QUIT\r\n", 221);
 	}
 	if (c.ssl) {
-		SSL_shutdown(c.ssl);
+		SSL_shutdown(c.ssl); /* else the session is not resumable */
+		if (opt.resume && ok) {
+			SSL_SESSION_free(*sess);
+			*sess = SSL_get1_session(c.ssl);
+		}
 		SSL_free(c.ssl);
 	}
 	close(c.fd);
@@ -206,31 +220,35 @@ static void tls_make_auth(void)
 	snprintf(tls_auth_line, sizeof tls_auth_line, "AUTH PLAIN %s\r\n", b64);
 }
 
-/* A child: `count` connections in a row; writes its 250 count to `out`. */
+/* A child: `count` connections in a row; writes its 250 count and its
+ * resumed handshakes to `out`. */
 static void tls_child(long count, int out)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	long ok = 0;
+	SSL_SESSION *sess = NULL;
+	long got[2] = { 0, 0 };
 
 	if (!ctx)
 		tls_die("SSL_CTX_new");
-	/* the bench's certificate is self-signed; every handshake is full */
+	/* the bench's certificate is self-signed; every handshake is full
+	 * unless -r (the session is kept by tls_one, not in a cache) */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	if (!opt.resume)
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	/* the load generator shares the cores with the relay it measures:
 	 * a record's header and body in one read() instead of two */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	for (long i = 0; i < count; i++)
-		ok += tls_one(ctx);
-	if (write(out, &ok, sizeof ok) != (ssize_t)sizeof ok)
+		got[0] += tls_one(ctx, &sess, &got[1]);
+	if (write(out, got, sizeof got) != (ssize_t)sizeof got)
 		_exit(2);
 	_exit(0);
 }
 
 static void tls_usage(void)
 {
-	fprintf(stderr, "usage: tls-source [-s sessions] [-m messages] "
+	fprintf(stderr, "usage: tls-source [-r] [-s sessions] [-m messages] "
 		"[-l size] [-f from] [-t to] [-T seconds] -a user:password "
 		"host:port\n");
 	exit(2);
@@ -241,8 +259,9 @@ static void tls_args(int argc, char **argv)
 	static char auth[512], target[300];
 	int ch;
 
-	while ((ch = getopt(argc, argv, "s:m:l:f:t:T:a:")) != -1) {
+	while ((ch = getopt(argc, argv, "rs:m:l:f:t:T:a:")) != -1) {
 		switch (ch) {
+		case 'r': opt.resume = 1; break;
 		case 's': opt.sessions = atol(optarg); break;
 		case 'm': opt.messages = atol(optarg); break;
 		case 'l': opt.size = atol(optarg); break;
@@ -271,10 +290,11 @@ static void tls_args(int argc, char **argv)
 	opt.port = colon + 1;
 }
 
-/* Start the children; each gets its share of the messages. */
-static long tls_run(pid_t *pids, int *fds)
+/* Start the children; each gets its share of the messages.  The 250s
+ * in all; their resumed handshakes in *resumed. */
+static long tls_run(pid_t *pids, int *fds, long *resumed)
 {
-	long total = 0, ok;
+	long total = 0, got[2];
 
 	for (long i = 0; i < opt.sessions; i++) {
 		long share = opt.messages / opt.sessions +
@@ -293,8 +313,10 @@ static long tls_run(pid_t *pids, int *fds)
 		fds[i] = p[0];
 	}
 	for (long i = 0; i < opt.sessions; i++) {
-		if (read(fds[i], &ok, sizeof ok) == (ssize_t)sizeof ok)
-			total += ok;
+		if (read(fds[i], got, sizeof got) == (ssize_t)sizeof got) {
+			total += got[0];
+			*resumed += got[1];
+		}
 		close(fds[i]);
 		waitpid(pids[i], NULL, 0);
 	}
@@ -321,7 +343,7 @@ int main(int argc, char **argv)
 {
 	struct timespec t0, t1;
 	int *fds;
-	long ok;
+	long ok, resumed = 0;
 
 	tls_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
@@ -335,11 +357,12 @@ int main(int argc, char **argv)
 	signal(SIGALRM, tls_alarm);
 	alarm((unsigned)opt.seconds);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ok = tls_run(tls_pids, fds);
+	ok = tls_run(tls_pids, fds, &resumed);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double s = (double)(t1.tv_sec - t0.tv_sec) +
 		   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("tls-source: %ld of %ld messages accepted in %.2f s (%.1f msg/s)\n",
-	       ok, opt.messages, s, s > 0 ? (double)ok / s : 0.0);
+	printf("tls-source: %ld of %ld messages accepted in %.2f s (%.1f msg/s), "
+	       "%ld handshakes resumed\n", ok, opt.messages, s,
+	       s > 0 ? (double)ok / s : 0.0, resumed);
 	return ok == opt.messages ? 0 : 1;
 }
