@@ -26,6 +26,10 @@ from harness import (Instance, Sink, check, finish, smtp_session,  # noqa: E402
 
 STAMP = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} \S+\[\d+\]: '
                    r'(info|warning|fatal): ')
+# The test build's ASan says once per process that it does not fully
+# support swapcontext (relay-smtpd serving many sessions: lib/coro.c,
+# which tells ASan of every stack switch); not a line of ours.
+ASAN_SWAPCONTEXT = "WARNING: ASan doesn't fully support makecontext/swapcontext"
 DAEMONS = ('relay-policy', 'relay-queue', 'relay-remote', 'relay-send',
            'relay-listen')
 
@@ -137,7 +141,8 @@ def test_restart(inst, sink):
 
 def test_log_format_and_hup(inst):
     lines = [x for x in inst.log().splitlines() if x]
-    bad = [x for x in lines if not STAMP.match(x)]
+    bad = [x for x in lines
+           if not STAMP.match(x) and ASAN_SWAPCONTEXT not in x]
     check('log: every line "TIMESTAMP prog[pid]: level: "', lines and not bad,
           bad[:3])
     log = inst.path('log/relay.log')
