@@ -225,6 +225,18 @@ static int auth_allowed(struct smtp_session *s)
 	return -1;
 }
 
+/* The frames AUTH's callees left below ours (decoding, the policy
+ * request, libc and OpenSSL copies) are zeroed: in a worker serving
+ * many sessions another session's code runs in the same memory.  Not
+ * inlined, so its array lies where those frames were. */
+static void __attribute__((noinline)) auth_burn_stack(void)
+{
+	char pad[8192];
+
+	explicit_bzero(pad, sizeof pad);
+	__asm__ volatile("" : : "r"(pad) : "memory");
+}
+
 void smtp_auth_cmd(struct smtp_session *s, char *arg)
 {
 	char user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX];
@@ -263,4 +275,5 @@ void smtp_auth_cmd(struct smtp_session *s, char *arg)
 	/* the base64 of the password sat in the line and input buffers */
 	explicit_bzero(s->line, (size_t)cf.line_max);
 	explicit_bzero(s->io.in, s->io.in_start);
+	auth_burn_stack();
 }

@@ -92,6 +92,11 @@ static SSL_CTX *tls_ctx_ready(struct smtp_session *s)
 				       sizeof err);
 		if (s->legacy)
 			t->ctx = tls_legacy(t->ctx, err, sizeof err);
+		/* OpenSSL keeps a record's plaintext until the next one: an
+		 * AUTH line would stay readable by the other sessions of a
+		 * worker (ARCHITECTURE.md, trust model) */
+		if (t->ctx)
+			SSL_CTX_set_options(t->ctx, SSL_OP_CLEANSE_PLAINTEXT);
 		t->built = 1;
 		if (!t->ctx && !empty)
 			log_warn("%s: TLS unavailable: %s", s->ip, err);
