@@ -75,8 +75,27 @@ int ns_reader_init(struct ns_reader *r, int fd)
 {
 	r->fd = fd;
 	r->start = r->end = r->consumed = 0;
-	r->buf = malloc(NS_MAX + 16);
+	r->cap = NS_READER_MIN;
+	r->buf = malloc(r->cap);
 	return r->buf ? 0 : -1;
+}
+
+/* A full buffer without a whole frame in it: twice the room, up to the
+ * largest frame (ns_cut refuses longer ones before the buffer is full). */
+static int ns_grow(struct ns_reader *r)
+{
+	size_t cap = r->cap * 2 < NS_MAX + 16 ? r->cap * 2 : NS_MAX + 16;
+	char *nb;
+
+	if (cap <= r->cap) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (!(nb = realloc(r->buf, cap)))
+		return -1;
+	r->buf = nb;
+	r->cap = cap;
+	return 0;
 }
 
 void ns_reader_free(struct ns_reader *r)
@@ -122,11 +141,15 @@ static int ns_cut(struct ns_reader *r, char **payload, size_t *len)
 static ssize_t ns_fill(struct ns_reader *r, int *fds, int *nfds, int max,
 		       int dontwait)
 {
-	void *at = r->buf + r->end;
-	size_t room = NS_MAX + 16 - r->end;
+	void *at;
+	size_t room;
 	int got;
 	ssize_t n;
 
+	if (r->end == r->cap && ns_grow(r) < 0)
+		return -1;
+	at = r->buf + r->end;
+	room = r->cap - r->end;
 	if (!fds && dontwait)
 		return recv(r->fd, at, room, MSG_DONTWAIT);
 	if (!fds)

@@ -20,10 +20,16 @@ int ns_write(int fd, const char *payload, size_t len);
 int ns_write_fds(int sock, const char *payload, size_t len, const int *fds,
 		 int nfds);
 
-/* A buffered reader of netstrings from one fd (blocking or not). */
+/* A buffered reader of netstrings from one fd (blocking or not).  Its
+ * buffer starts at NS_READER_MIN bytes and doubles, up to NS_MAX + 16,
+ * only when a frame does not fit: a connection that carries short frames
+ * (relay-smtpd's and relay-policy's, one per session) holds 1 KiB, not
+ * 64 KiB of which a page or two are touched. */
+#define NS_READER_MIN 1024
 struct ns_reader {
 	int fd;
-	char *buf;          /* NS_MAX + 16 bytes */
+	char *buf;          /* cap bytes */
+	size_t cap;
 	size_t start, end;  /* unconsumed bytes are buf[start..end) */
 	size_t consumed;    /* length of the frame last returned */
 };

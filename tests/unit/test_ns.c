@@ -119,11 +119,14 @@ static void test_max(void)
 	}
 	close(p[1]);
 	ns_reader_init(&r, p[0]);
+	T_CHECK("a new reader's buffer is small", r.cap == NS_READER_MIN);
 	T_CHECK("read NS_MAX frame",
 		ns_reader_next(&r, &pl, &len) == 1 && len == NS_MAX &&
 		    pl[0] == 'z' && pl[NS_MAX - 1] == 'z' && pl[NS_MAX] == '\0');
 	T_CHECK("frame after NS_MAX frame",
 		ns_reader_next(&r, &pl, &len) == 1 && strcmp(pl, "x") == 0);
+	T_CHECK("grown to the largest frame, no further",
+		r.cap == NS_MAX + 16);
 	ns_reader_free(&r);
 	close(p[0]);
 	waitpid(pid, NULL, 0);
@@ -157,6 +160,7 @@ static void test_nonblocking(void)
 	T_CHECK("write c,1:", write(p[1], "c,1:", 4) == 4);
 	T_CHECK("frame completes",
 		ns_reader_next(&r, &pl, &len) == 1 && strcmp(pl, "abc") == 0);
+	T_CHECK("short frames keep the buffer small", r.cap == NS_READER_MIN);
 	T_CHECK("next partial: 0", ns_reader_next(&r, &pl, &len) == 0);
 	T_CHECK("two bytes pending", ns_reader_pending(&r) == 2);
 	close(p[1]);
