@@ -138,7 +138,11 @@ static SSL_CTX *tls_ctx_new(const SSL_METHOD *method, long opts, char *err,
 	SSL_CTX_set_options(ctx, opts | SSL_OP_NO_COMPRESSION |
 				     SSL_OP_NO_RENEGOTIATION |
 				     SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* RELEASE_BUFFERS: a connection idle between records holds no
+	 * read or write buffer (~34 KiB): thousands of idle TLS sessions
+	 * in one relay-smtpd */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				  SSL_MODE_RELEASE_BUFFERS);
 	return ctx;
 }
 
