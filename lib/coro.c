@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -43,6 +44,10 @@ struct coro {
 	struct coro *next, *prev;  /* every coroutine */
 	struct coro *ready_next;
 	void *fake_stack;     /* ASan's, while switched out */
+	void (*idle)(void *); /* coro_idle_hook's */
+	void *idle_arg;
+	int ran;              /* since the last idle sweep */
+	int trimmed;          /* idle memory given back since it last ran */
 };
 
 /* A descriptor a coroutine waited on: registered once, edge-triggered,
@@ -78,6 +83,8 @@ static struct {
 	size_t nfds;
 	const void *main_bottom;  /* ASan: the main stack */
 	size_t main_size;
+	long sweep_at;            /* the next idle sweep (trim_idle) */
+	int sweep_due;            /* a coroutine ran since the last one */
 } S = { .ep = -1 };
 
 static long now_ms(void)
@@ -219,6 +226,9 @@ static void run_one(struct coro *c)
 	if (c->enter)
 		c->enter(c->arg);
 	c->state = CORO_RUNNING;
+	c->ran = 1;
+	c->trimmed = 0;
+	S.sweep_due = 1;
 	S.cur = c;
 #if CORO_ASAN
 	__sanitizer_start_switch_fiber(&fake, c->ctx.uc_stack.ss_sp,
@@ -263,7 +273,65 @@ static int wait_ms(int timeout_ms, long now)
 		if (t < 0 || left < t)
 			t = left;
 	}
+	if (S.sweep_due && (t < 0 || S.sweep_at - now < t))
+		t = S.sweep_at > now ? S.sweep_at - now : 0;
 	return (int)t;
+}
+
+/* Where a waiting coroutine's stack ends (saved by swapcontext); NULL
+ * where the machine's context is not known here. */
+static char *saved_sp(const struct coro *c)
+{
+#if defined(__x86_64__)
+	return (char *)c->ctx.uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+	return (char *)c->ctx.uc_mcontext.sp;
+#else
+	(void)c;
+	return NULL;
+#endif
+}
+
+/* A coroutine idle since the sweep before last: the stack pages below
+ * the page it waits in hold nothing (a deeper call of an earlier command
+ * touched them: a TLS handshake, a policy request), and what its idle
+ * hook keeps (io buffers) neither; both go back to the kernel, to be
+ * touched again, zeroed, if it runs that deep again. */
+static void trim(struct coro *c)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *lo = c->ctx.uc_stack.ss_sp, *sp = saved_sp(c);
+
+	if (sp > lo && sp <= lo + c->ctx.uc_stack.ss_size) {
+		char *hi = (char *)((uintptr_t)sp & ~(uintptr_t)(page - 1));
+		if (hi > lo)
+			madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+	}
+	if (c->idle)
+		c->idle(c->idle_arg);
+	c->trimmed = 1;
+}
+
+/* Every CORO_IDLE_MS while coroutines run: those that waited through a
+ * whole period are trimmed, once.  Long-idle sessions (thousands of
+ * them) then cost their few live pages; a busy one is never trimmed, so
+ * a message pays no page faults for it.  One walk of every coroutine a
+ * second at most, and none once all are trimmed. */
+static void trim_idle(long now)
+{
+	if (!S.sweep_due || now < S.sweep_at)
+		return;
+	S.sweep_due = 0;
+	S.sweep_at = now + CORO_IDLE_MS;
+	for (struct coro *c = S.all; c; c = c->next) {
+		if (c->state != CORO_WAITING)
+			continue;
+		if (c->ran) {
+			c->ran = 0;
+			S.sweep_due = 1;
+		} else if (!c->trimmed)
+			trim(c);
+	}
 }
 
 static struct fdwatch *fdw_at(int fd)
@@ -331,6 +399,7 @@ int coro_sched_run(int timeout_ms, uint64_t *tags, int max)
 {
 	struct epoll_event ev[256];
 	int k, ntags = 0;
+	long now = 0;
 
 	k = epoll_wait(S.ep, ev, 256, wait_ms(timeout_ms, now_ms()));
 	if (k < 0 && errno != EINTR)
@@ -341,9 +410,13 @@ int coro_sched_run(int timeout_ms, uint64_t *tags, int max)
 		else if (ntags < max)
 			tags[ntags++] = ev[i].data.u64;
 	}
+	if (coro_deadline_first(&S.deadlines) || S.sweep_due)
+		now = now_ms();
 	if (coro_deadline_first(&S.deadlines))
-		expire(now_ms());
+		expire(now);
 	run_ready();
+	if (S.sweep_due)
+		trim_idle(now);
 	return ntags;
 }
 
@@ -449,6 +522,14 @@ void coro_forget(int fd)
 		wait_end(w->waiter, -1);
 	w->registered = 0;
 	w->seen = 0;
+}
+
+void coro_idle_hook(void (*fn)(void *arg), void *arg)
+{
+	if (S.cur) {
+		S.cur->idle = fn;
+		S.cur->idle_arg = arg;
+	}
 }
 
 void coro_yield(void)

@@ -15,7 +15,8 @@
  *
  * Each stack is an mmap with a guard page below it (an overflow faults
  * instead of writing into a neighbour); only the pages a coroutine
- * touches cost memory. */
+ * touches cost memory, and those below where it waits go back to the
+ * kernel when it waits long (coro_idle_hook). */
 #ifndef CORO_H
 #define CORO_H
 
@@ -70,5 +71,13 @@ int coro_wait(int fd, short events, int timeout_ms);
 void coro_forget(int fd);
 /* In a coroutine: let the others run, come back at once after. */
 void coro_yield(void);
+
+/* A coroutine that waited CORO_IDLE_MS to 2 * CORO_IDLE_MS without
+ * running gives back the stack pages below where it waits, and
+ * fn(arg) (set here by the coroutine itself; NULL: none) gives back
+ * what else it keeps and does not need while idle.  fn runs in the
+ * scheduler, outside the coroutine: it must not wait. */
+#define CORO_IDLE_MS 1000
+void coro_idle_hook(void (*fn)(void *arg), void *arg);
 
 #endif

@@ -6,7 +6,9 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -330,6 +332,22 @@ size_t io_pending(const struct io *io)
 void io_discard_input(struct io *io)
 {
 	io->in_start = io->in_end = 0;
+}
+
+void io_release_idle(struct io *io)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo, hi;
+
+	/* nothing moves: a read may be waiting to fill in[in_end..], a
+	 * write to send out[..out_len]; whole pages only, so the ones that
+	 * also hold pending bytes or what lies around the buffers stay */
+	if (io->out_len)
+		return;
+	lo = ((uintptr_t)(io->in + io->in_end) + page - 1) & ~(page - 1);
+	hi = (uintptr_t)(io->out + sizeof io->out) & ~(page - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 ssize_t io_read(struct io *io, void *buf, size_t n)

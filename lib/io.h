@@ -44,10 +44,13 @@ struct io {
 	 * plain fd functions wait at most IO_IDLE_MS at a time, then call
 	 * idle(1) and wait the rest of their timeout. */
 	int (*idle)(int run);
-	char in[IO_BUFSZ];
 	size_t in_start, in_end;
-	char out[IO_BUFSZ];
 	size_t out_len;
+	/* last, and next to each other: while the peer is idle everything
+	 * past the bytes pending in `in` is one run of pages that
+	 * io_release_idle can give back */
+	char in[IO_BUFSZ];
+	char out[IO_BUFSZ];
 };
 
 void io_init(struct io *io, int rfd, int wfd, int timeout_ms);
@@ -62,6 +65,11 @@ int io_getline(struct io *io, char *line, size_t max, size_t *len,
 size_t io_pending(const struct io *io);
 /* Drop buffered input (at STARTTLS: what came before the handshake). */
 void io_discard_input(struct io *io);
+/* While the peer is idle (nothing left to write): the pages of the two
+ * buffers past the input buffered go back to the kernel; they are
+ * touched again, zeroed, as they are used.  Safe while a read waits to
+ * fill the buffer (nothing is moved). */
+void io_release_idle(struct io *io);
 /* Read raw bytes (buffered first); returns n read, 0 EOF, -1 error. */
 ssize_t io_read(struct io *io, void *buf, size_t n);
 

@@ -1,6 +1,7 @@
 /* smtp_session.c: one SMTP session: the greeting, the command loop with
  * its table of verbs, the per-session limits (commands, errors, time). */
 #include "smtp_session.h"
+#include "coro.h"
 #include "metrics.h"
 #include "runsock.h"
 #include "smtp_cmd.h"
@@ -274,11 +275,10 @@ static void session_init(struct smtp_session *s, int rfd, int wfd,
 	if (!fresh)
 		kept = 1;
 	smtp_policy_forget(&pol); /* a HELO of the last session, never sent */
-	/* everything after the two I/O buffers (io_init resets their
+	/* everything before the two I/O buffers (io_init resets their
 	 * indices; zeroing 32 KiB per session was 1% of relay-smtpd's CPU);
 	 * a buffer that held an AUTH line was wiped when its session ended */
-	memset((char *)s + offsetof(struct smtp_session, ip), 0,
-	       sizeof *s - offsetof(struct smtp_session, ip));
+	memset(s, 0, offsetof(struct smtp_session, io) + offsetof(struct io, in));
 	s->policy = pol;
 	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
 	s->io.idle = session_log_idle;
@@ -346,18 +346,29 @@ int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 	return session_run(&session, rfd, wfd, p, 0);
 }
 
+/* A session among many that waited CORO_IDLE_MS for its client (or for
+ * policy or relay-queue): its io buffers' pages past the input pending
+ * go back (its replies were flushed before the wait). */
+static void session_idle(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	io_release_idle(&s->io);
+}
+
 int smtp_session_serve(int fd, const struct smtp_peer *p)
 {
 	/* not calloc: the io buffers' pages are touched only as they are
-	 * used (an idle session holds one page of each, not 32 KiB) */
+	 * used, and given back while the client is idle (session_idle) */
 	struct smtp_session *s = malloc(sizeof *s);
 	int rc;
 
 	if (!s)
 		return EXIT_TEMP;
-	memset(&s->io, 0, offsetof(struct io, in));
-	memset(s->ip, 0, sizeof *s - offsetof(struct smtp_session, ip));
+	memset(s, 0, offsetof(struct smtp_session, io) + offsetof(struct io, in));
+	coro_idle_hook(session_idle, s);
 	rc = session_run(s, fd, fd, p, 1);
+	coro_idle_hook(NULL, NULL);
 	smtp_policy_park(&s->policy); /* for the next session */
 	free(s->line); /* wiped at the session's end */
 	free(s);

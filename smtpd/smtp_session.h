@@ -20,7 +20,6 @@ struct smtp_peer {
 };
 
 struct smtp_session {
-	struct io io;             /* first: session_read finds s from it */
 	/* the client, from the UCSPI environment */
 	char ip[64], port[8], localip[64], localport[8];
 	/* state after the greeting; STARTTLS resets it */
@@ -54,6 +53,10 @@ struct smtp_session {
 	io_read_fn inner_read;    /* under the deadline check (guard) */
 	time_t end;               /* start + cf.session_timeout */
 	struct smtp_policy policy;
+	/* last: its two 16 KiB buffers end the struct, so that an idle
+	 * session's memory is the few pages up to its pending input
+	 * (io_release_idle); session_read finds s from it */
+	struct io io;
 };
 
 /* Queue a reply line (CRLF added).  Replies go out when no complete

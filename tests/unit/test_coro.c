@@ -2,10 +2,14 @@
 /* test_coro.c: sessions as coroutines.  Many line readers in one
  * process over socketpairs: a silent peer times out alone, at its own
  * deadline, while the others finish; a peer that never sends holds no
- * one up; a deep stack stays within the coroutine's. */
+ * one up; a deep stack stays within the coroutine's; a long idle one
+ * gives its deep stack pages back. */
 #include <poll.h>
 #include <sys/epoll.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,8 +105,10 @@ static void test_many(void)
 	T_CHECK("the others ended at their peers' close", others_done);
 	T_CHECK("all finished", coro_count() == 0);
 	close(peer[0]);
-	for (int i = 0; i < NSESS; i++)
+	for (int i = 0; i < NSESS; i++) {
+		coro_forget(rd[i].fd); /* its number is used again below */
 		close(rd[i].fd);
+	}
 }
 
 static int deep(int n)
@@ -143,10 +149,82 @@ static void test_tags_and_stack(void)
 	T_CHECK("not in a coroutine outside", coro_self() == NULL);
 }
 
+/* Idle: a coroutine that once ran deep, then waits long for its peer,
+ * gives those stack pages back (and its hook runs); what its frames
+ * hold above where it waits is intact when it runs again. */
+static uintptr_t deep_page; /* an address, not a pointer kept */
+static int idle_calls, idle_ok;
+
+static void idle_hook(void *arg)
+{
+	idle_calls += arg == &idle_calls;
+}
+
+static int deep_touch(int n)
+{
+	volatile char pad[1024];
+	pad[0] = (char)n;
+	if (n == 0)
+		deep_page = (uintptr_t)pad;
+	return n ? deep_touch(n - 1) + pad[0] : 0;
+}
+
+static void idle_run(void *arg)
+{
+	int fd = *(int *)arg;
+	volatile char mine[256];
+	char c;
+
+	memset((char *)mine, 'm', sizeof mine);
+	coro_idle_hook(idle_hook, &idle_calls);
+	deep_touch(40);
+	if (coro_wait(fd, POLLIN, 10000) == 1 && read(fd, &c, 1) == 1)
+		idle_ok = mine[0] == 'm' && mine[sizeof mine - 1] == 'm';
+}
+
+static int resident(uintptr_t p)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char v = 0;
+	void *at = (void *)(p & ~(uintptr_t)(page - 1));
+
+	return mincore(at, page, &v) == 0 && (v & 1);
+}
+
+static void test_idle_trim(void)
+{
+	int sv[2];
+	long t0 = ms_now();
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+		abort();
+	coro_spawn(idle_run, &sv[0], NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);
+	T_CHECK("deep stack pages touched", deep_page && resident(deep_page));
+	T_CHECK("not trimmed while it has just run", idle_calls == 0);
+	while (idle_calls == 0 && ms_now() - t0 < 4 * CORO_IDLE_MS)
+		coro_sched_run(-1, NULL, 0);
+	T_CHECK("trimmed after waiting 1 to 2 idle periods",
+		idle_calls == 1 && ms_now() - t0 >= CORO_IDLE_MS);
+	T_CHECK("its deep stack pages given back", !resident(deep_page));
+	for (int i = 0; i < 3; i++)
+		coro_sched_run(CORO_IDLE_MS, NULL, 0);
+	T_CHECK("trimmed once, not again while it waits", idle_calls == 1);
+	if (write(sv[1], "x", 1) != 1)
+		abort();
+	while (coro_count() > 0)
+		coro_sched_run(-1, NULL, 0);
+	T_CHECK("its live frames intact after", idle_ok);
+	coro_forget(sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_many();
 	test_tags_and_stack();
+	test_idle_trim();
 	return t_done();
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -380,6 +382,56 @@ static void test_pending(void)
 	close(p[0]);
 }
 
+static int page_resident(const void *p)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	unsigned char v = 0;
+
+	return mincore((void *)((uintptr_t)p & ~(page - 1)), (size_t)page,
+		       &v) == 0 && (v & 1);
+}
+
+/* io_release_idle: every page of the buffers past the input pending goes
+ * back; the pending input and the fields before the buffers stay. */
+static void test_release_idle(void)
+{
+	struct io *io = aligned_alloc(4096, (sizeof *io + 4095) / 4096 * 4096);
+	char line[64], raw[8];
+	size_t len;
+	unsigned fl;
+	int p[2];
+
+	if (!io || pipe(p) < 0)
+		abort();
+	io_init(io, p[0], -1, 1000);
+	memset(io->in, 'i', sizeof io->in); /* both buffers used to the end */
+	memset(io->out, 'o', sizeof io->out);
+	if (write(p[1], "MAIL\r\nxyz", 9) != 9)
+		abort();
+	T_CHECK("a line read, bytes pending",
+		io_getline(io, line, sizeof line, &len, &fl) == 1 &&
+		    io_pending(io) == 3);
+	T_CHECK("buffers resident before",
+		page_resident(io->in + 8192) && page_resident(io->out + 8192));
+	io->out_len = 1;
+	io_release_idle(io);
+	T_CHECK("nothing given back while output waits",
+		page_resident(io->out + 8192));
+	io->out_len = 0;
+	io_release_idle(io);
+	T_CHECK("input pages past the pending bytes given back",
+		!page_resident(io->in + 8192) &&
+		    !page_resident(io->in + sizeof io->in - 1));
+	T_CHECK("output pages given back",
+		!page_resident(io->out) && !page_resident(io->out + 8192));
+	T_CHECK("the pending bytes stay",
+		io_read(io, raw, sizeof raw) == 3 && !memcmp(raw, "xyz", 3));
+	close(p[1]);
+	T_CHECK("and then EOF", io_read(io, raw, sizeof raw) == 0);
+	close(p[0]);
+	free(io);
+}
+
 /* Output larger than the buffer and than a pipe (or a socket's buffer),
  * read by a child: through a pipe with a timeout (poll, then write), a
  * socket (tried first, poll when full) and a pipe without a timeout (the
@@ -486,6 +538,7 @@ int main(void)
 	test_idle("socket", 1);
 	test_idle("pipe", 0);
 	test_pending();
+	test_release_idle();
 	test_output("pipe", 0, 5000);
 	test_output("socket", 1, 5000);
 	test_output("pipe, no timeout", 0, 0);
