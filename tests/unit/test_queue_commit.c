@@ -5,7 +5,8 @@
  * go as soon as the file is written); a job whose name is already
  * taken in new/ gets 111 and the existing file is not replaced (linkat
  * and RENAME_NOREPLACE never overwrite); ids from one process strictly
- * increase.  A customer's archive copy (queue_archive.c) is committed
+ * increase; a big round's fsyncs, dealt out to threads, fail only the
+ * job whose own fsync failed.  A customer's archive copy (queue_archive.c) is committed
  * with its message: to a maildir, a file per message there at status 0;
  * to an address, a second queue file naming its message; a copy whose
  * name is taken fails the message (111) and neither is left behind. */
@@ -124,6 +125,47 @@ static void test_batch(void)
 	T_CHECK("batch: tmp/ clean", count("tmp") == 0);
 	for (int i = 0; i < 5; i++)
 		queue_job_free(&j[i]);
+}
+
+/* A round of 20: its fsyncs are dealt out to helper threads.  One file
+ * whose fsync fails (a pipe in its place) fails that job alone (111);
+ * every other job is durable in new/ with its own message. */
+static void test_big_batch(void)
+{
+	enum { N = 20, BAD = 7 };
+	struct queue_job j[N];
+	int written = 0, ok = 0, mine = 0, p[2], before = count("new");
+
+	for (int i = 0; i < N; i++) {
+		char rcpt[64], msg[64];
+		snprintf(rcpt, sizeof rcpt, "big%d@example.org", i);
+		snprintf(msg, sizeof msg, "Subject: b%d\r\n\r\nbig %d\r\n", i, i);
+		written += job_make(&j[i], rcpt, msg) == 0;
+		j[i].next = i ? &j[i - 1] : NULL;
+	}
+	T_CHECK("big batch: 20 files written", written == N);
+	if (pipe(p) == 0) { /* fsync of a pipe: EINVAL */
+		dup2(p[0], j[BAD].fd);
+		close(p[0]);
+		close(p[1]);
+	}
+	queue_commit_batch(&j[N - 1]);
+	for (int i = 0; i < N; i++) {
+		char want[64];
+		if (i == BAD)
+			continue;
+		snprintf(want, sizeof want, "big %d\r\n", i);
+		ok += j[i].r.status == EXIT_DONE && j[i].fd < 0;
+		mine += file_has(j[i].q.qid, want);
+	}
+	T_CHECK("big batch: the job whose fsync failed gets 111",
+		j[BAD].r.status == EXIT_TEMP);
+	T_CHECK("big batch: every other job status 0", ok == N - 1);
+	T_CHECK("big batch: each in new/ with its own message", mine == N - 1);
+	T_CHECK("big batch: 19 more files in new/", count("new") == before + N - 1);
+	for (int i = 0; i < N; i++)
+		queue_job_free(&j[i]);
+	T_CHECK("big batch: tmp/ clean", count("tmp") == 0);
 }
 
 static void test_taken(void)
@@ -274,6 +316,7 @@ int main(void)
 	cf.hostname = "relay.test";
 	T_CHECK("queue directories made", queue_dirs_ensure(dir) == 0);
 	test_batch();
+	test_big_batch();
 	test_taken();
 	archive_rules();
 	test_archive_maildir();
