@@ -21,6 +21,10 @@ root=$cache/root
 PKGS="exim4-daemon-light exim4-base exim4-config sendmail-bin sendmail-base sendmail-cf m4"
 LIBS="libnss-wrapper libgnutls-dane0 libidn12 liblockfile1 libwrap0 libunbound8 libevent-2.1-7"
 stamp=$root/.complete
+# tests/run runs the guide tests side by side: one fetch at a time
+mkdir -p "$(dirname "$cache")"
+exec 9>"$cache.lock"
+flock 9
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "v2 $PKGS $LIBS" ]; then
 	echo "$root"
 	exit 0
