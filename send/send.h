@@ -303,8 +303,8 @@ void send_abuse_result(char st, int code, const char *text);
 void send_abuse_flush(const struct send_msg *m);
 void send_metrics_result(const struct send_msg *m, size_t i, char st,
 			 long long now);
-/* the queue's gauges, at most once a second */
-void send_metrics_queue(const struct send_msgs *ms, long long now);
+/* the queue's gauges, at most once a second: 0 when skipped (owed) */
+int send_metrics_queue(const struct send_msgs *ms, long long now);
 
 /* ---- loop (send_loop.c) ---- */
 int send_loop_run(void);

@@ -213,6 +213,7 @@ long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
 {
 	struct send_msg *m;
 	long long next;
+	int owed;
 
 	while ((m = send_ready_pop(ms, now))) {
 		long long due = loop_one(ms, m, db, now);
@@ -225,10 +226,12 @@ long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
 		}
 		send_ready_later(ms, m, due > now ? due : now + 1);
 	}
-	send_metrics_queue(ms, now);
+	owed = !send_metrics_queue(ms, now);
 	next = send_ready_next(ms);
 	if (next <= now)
 		return now + 1; /* waiting for a worker: its result wakes us */
+	if (owed)
+		return now + 1; /* the gauges' look skipped in this second */
 	return next < now + 60 ? next : now + 60;
 }
 

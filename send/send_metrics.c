@@ -62,15 +62,16 @@ void send_metrics_result(const struct send_msg *m, size_t i, char st,
 
 /* Messages by state: delivering (a job in flight), deferred (a recipient
  * tried and due again), waiting (never tried yet); and the oldest.  At
- * the end of a pass, at most once a second (a look at every message):
- * passes come at least once a minute. */
-void send_metrics_queue(const struct send_msgs *ms, long long now)
+ * the end of a pass, at most once a second (a look at every message).
+ * Returns 0 when it skipped this pass's look: the caller owes one a
+ * second later, or the gauges could show a state up to a minute old. */
+int send_metrics_queue(const struct send_msgs *ms, long long now)
 {
 	static long long last;
 	long long n[3] = { 0, 0, 0 }, oldest = 0;
 
 	if (now == last)
-		return;
+		return 0;
 	last = now;
 	for (size_t i = 0; i < ms->n; i++) {
 		const struct send_msg *m = ms->v[i];
@@ -87,4 +88,5 @@ void send_metrics_queue(const struct send_msgs *ms, long long now)
 	metrics_set(METRIC_QUEUE_STATE, n[1], "state=\"deferred\"");
 	metrics_set(METRIC_QUEUE_STATE, n[2], "state=\"waiting\"");
 	metrics_set(METRIC_QUEUE_OLDEST, oldest, "");
+	return 1;
 }
