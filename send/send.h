@@ -255,6 +255,8 @@ int send_inject(const char *msg, size_t len, const char *from,
 void send_tlsrpt_note(const char *line);
 /* At the end of a tls_rpt_period: report its records. */
 void send_tlsrpt_tick(long long now);
+/* When the next tick is due (the loop wakes for it); 0: none. */
+long long send_tlsrpt_next(void);
 /* Have relay-remote POST a report to an https: rua (not waited for). */
 void send_tlsrpt_post(const char *url, const char *json, size_t len);
 

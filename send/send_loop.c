@@ -277,9 +277,11 @@ static int loop_trigger_open(void)
 static long loop_timeout(long long now, long long next_due, long long scan,
 			 long wait_ms)
 {
-	long long t = next_due - now;
+	long long t = next_due - now, rpt = send_tlsrpt_next();
 	if (scan + LOOP_RESCAN - now < t)
 		t = scan + LOOP_RESCAN - now;
+	if (rpt && rpt - now < t)
+		t = rpt - now; /* a period's report goes out when it ends */
 	t *= 1000;
 	if (wait_ms < t)
 		t = wait_ms;

@@ -277,9 +277,15 @@ static void rpt_leftovers(const char *dir)
 		closedir(d);
 }
 
+static long long next; /* the end of the current period */
+
+long long send_tlsrpt_next(void)
+{
+	return cf.tls_rpt ? next : 0;
+}
+
 void send_tlsrpt_tick(long long now)
 {
-	static long long next;
 	char path[4200], done[4300];
 	long long start;
 
