@@ -377,6 +377,7 @@ long listen_slots_claim_session(struct listen_slots *t, size_t i,
 		slot_set(t, (size_t)got, SLOT_BUSY, &net);
 		t->s[got].owner = i + 1;
 		t->s[got].uses = 1;
+		t->s[i].uses++; /* the worker has served: not dead at start */
 		seen->open++;
 		seen->from_ip++;
 	}

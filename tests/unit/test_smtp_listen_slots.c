@@ -145,6 +145,10 @@ static void test_sessions(void)
 	listen_slots_release_session(t, (size_t)j3);
 	T_CHECK("sessions: a release makes room",
 		(j3 = listen_slots_claim_session(t, (size_t)w, &c, &s, &v)) >= 0);
+	/* relay-listen takes a worker reaped with no use for one that died
+	 * at start (and pauses): one used up fast has served */
+	T_CHECK("sessions: the worker's slot counts the sessions it started",
+		listen_slots_get(t, (size_t)w).uses == 4);
 	listen_slots_drain(t, (size_t)w);
 	T_CHECK("sessions: a drained worker is not idle",
 		listen_slots_get(t, (size_t)w).state == SLOT_DRAINING);
