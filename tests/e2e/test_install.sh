@@ -7,6 +7,9 @@
 cd "$(dirname "$0")/../.." || exit 1
 dest=$(mktemp -d "${TMPDIR:-/tmp}/relaybox-install.XXXXXX")
 trap 'rm -rf "$dest"' EXIT INT TERM
+# tests/run may run test_install_run.py beside this one: one make of
+# build/release at a time
+mkdir -p build && exec 9>build/install.lock && flock 9
 ok() { echo "PASS $1"; }
 no() { echo "FAIL $1"; failed=1; }
 check() { # name test-args...

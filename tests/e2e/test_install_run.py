@@ -12,6 +12,7 @@ says, ExecStartPre and ExecStart bring the relay up; every daemon is the
 installed program under its own user, and none has a sanitizer runtime
 mapped; a message over STARTTLS arrives; ExecReload (relayctl reload)
 answers; SIGTERM (the unit's KillSignal) stops it all.  Needs root."""
+import fcntl
 import os
 import re
 import shlex
@@ -148,9 +149,15 @@ def main():
     dest = tempfile.mkdtemp(prefix='relaybox-installrun-')
     os.chmod(dest, 0o755)
     try:
-        r = subprocess.run(['make', '-s', 'install', 'DESTDIR=' + dest,
-                            'PREFIX=/usr'], cwd=ROOT, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=900)
+        # one make of build/release at a time (test_install.sh's lock)
+        os.makedirs(os.path.join(ROOT, 'build'), exist_ok=True)
+        with open(os.path.join(ROOT, 'build', 'install.lock'), 'w') as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)
+            r = subprocess.run(['make', '-s', 'install', 'DESTDIR=' + dest,
+                                'PREFIX=/usr'], cwd=ROOT,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
+                               timeout=900)
         check('make install DESTDIR PREFIX=/usr', r.returncode == 0,
               r.stdout[-1500:])
         unitfile = dest + '/etc/systemd/system/relaybox.service'
