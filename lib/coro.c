@@ -3,6 +3,7 @@
 #include "coro_deadline.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -319,6 +320,8 @@ static void trim(struct coro *c)
  * second at most, and none once all are trimmed. */
 static void trim_idle(long now)
 {
+	int trimmed = 0;
+
 	if (!S.sweep_due || now < S.sweep_at)
 		return;
 	S.sweep_due = 0;
@@ -329,9 +332,16 @@ static void trim_idle(long now)
 		if (c->ran) {
 			c->ran = 0;
 			S.sweep_due = 1;
-		} else if (!c->trimmed)
+		} else if (!c->trimmed) {
 			trim(c);
+			trimmed++;
+		}
 	}
+	/* what they freed when they went idle (a TLS handshake's buffers,
+	 * a message's) lies in holes between what they keep: whole free
+	 * pages of the heap go back too */
+	if (trimmed)
+		malloc_trim(0);
 }
 
 static struct fdwatch *fdw_at(int fd)
