@@ -64,5 +64,18 @@ fuzz: fuzz-build
 
 .PHONY: fuzz fuzz-build
 
+# `make test-many`: tests/e2e/test_smtpd_many.py at 10,000 open sessions
+# (half in TLS) on the release build, the one the bounds on memory per
+# session are for; at most 10 minutes.  `make test` runs the same test
+# with 2,000 sessions on the test build.
+MANY_N ?= 10000
+test-many:
+	conf/deps.sh test
+	$(MAKE) VARIANT=release programs
+	RELAYBOX_MANY_N=$(MANY_N) timeout 600 tests/with-bin bin \
+	    /usr/bin/python3 tests/e2e/test_smtpd_many.py
+
+.PHONY: test-many
+
 # tests/chaos/ (the `chaos` target): */module.mk does not reach it
 include tests/chaos/module.mk
