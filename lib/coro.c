@@ -1,6 +1,7 @@
-/* coro.c: coroutines over ucontext and one epoll set (see coro.h). */
+/* coro.c: coroutines and one epoll set (see coro.h). */
 #include "coro.h"
 #include "coro_deadline.h"
+#include "coro_ctx.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -14,7 +15,6 @@
 #include <sys/stat.h>
 #include <stdio.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -32,7 +32,7 @@
 enum coro_state { CORO_READY, CORO_WAITING, CORO_RUNNING, CORO_DONE };
 
 struct coro {
-	ucontext_t ctx;
+	struct coro_ctx ctx;
 	char *map;            /* guard page + stack */
 	size_t maplen;
 	coro_fn *fn;
@@ -76,7 +76,7 @@ struct fdwatch {
 
 static struct {
 	int ep;
-	ucontext_t main;
+	struct coro_ctx main;
 	struct coro *cur, *all, *ready, *ready_tail;
 	size_t n;
 	struct coro_deadlines deadlines;
@@ -143,7 +143,7 @@ static void to_main(struct coro *c, int finishing)
 #else
 	(void)finishing;
 #endif
-	swapcontext(&c->ctx, &S.main);
+	coro_ctx_switch(&c->ctx, &S.main);
 #if CORO_ASAN
 	__sanitizer_finish_switch_fiber(c->fake_stack, &S.main_bottom,
 					&S.main_size);
@@ -163,14 +163,6 @@ static void trampoline(void)
 	abort(); /* a finished coroutine is never resumed */
 }
 
-/* getcontext returns twice as far as the compiler knows (it never does
- * here: the context is only ever entered by makecontext's function);
- * kept apart so that the caller's locals are not thought clobbered. */
-static __attribute__((noinline)) int ctx_get(ucontext_t *u)
-{
-	return getcontext(u);
-}
-
 struct coro *coro_spawn(coro_fn *fn, void *arg, void (*enter)(void *),
 			size_t stack)
 {
@@ -181,19 +173,14 @@ struct coro *coro_spawn(coro_fn *fn, void *arg, void (*enter)(void *),
 		return NULL;
 	stack = (stack * CORO_STACK_FACTOR + page - 1) / page * page;
 	c->maplen = stack + page;
-	c->map = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (c->map == MAP_FAILED || mprotect(c->map, page, PROT_NONE) < 0 ||
-	    ctx_get(&c->ctx) < 0) {
-		if (c->map != MAP_FAILED)
-			munmap(c->map, c->maplen);
+	c->map = coro_ctx_stack_get(c->maplen, page);
+	if (!c->map ||
+	    coro_ctx_make(&c->ctx, c->map + page, stack, trampoline) < 0) {
+		if (c->map)
+			coro_ctx_stack_put(c->map, c->maplen);
 		free(c);
 		return NULL;
 	}
-	c->ctx.uc_stack.ss_sp = c->map + page;
-	c->ctx.uc_stack.ss_size = stack;
-	c->ctx.uc_link = NULL;
-	makecontext(&c->ctx, trampoline, 0);
 	c->fn = fn;
 	c->arg = arg;
 	c->enter = enter;
@@ -216,7 +203,7 @@ static void coro_free(struct coro *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	S.n--;
-	munmap(c->map, c->maplen);
+	coro_ctx_stack_put(c->map, c->maplen);
 	free(c);
 }
 
@@ -232,10 +219,9 @@ static void run_one(struct coro *c)
 	S.sweep_due = 1;
 	S.cur = c;
 #if CORO_ASAN
-	__sanitizer_start_switch_fiber(&fake, c->ctx.uc_stack.ss_sp,
-				       c->ctx.uc_stack.ss_size);
+	__sanitizer_start_switch_fiber(&fake, c->ctx.stack, c->ctx.size);
 #endif
-	swapcontext(&S.main, &c->ctx);
+	coro_ctx_switch(&S.main, &c->ctx);
 #if CORO_ASAN
 	__sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
@@ -279,20 +265,6 @@ static int wait_ms(int timeout_ms, long now)
 	return (int)t;
 }
 
-/* Where a waiting coroutine's stack ends (saved by swapcontext); NULL
- * where the machine's context is not known here. */
-static char *saved_sp(const struct coro *c)
-{
-#if defined(__x86_64__)
-	return (char *)c->ctx.uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-	return (char *)c->ctx.uc_mcontext.sp;
-#else
-	(void)c;
-	return NULL;
-#endif
-}
-
 /* A coroutine idle since the sweep before last: the stack pages below
  * the page it waits in hold nothing (a deeper call of an earlier command
  * touched them: a TLS handshake, a policy request), and what its idle
@@ -301,9 +273,9 @@ static char *saved_sp(const struct coro *c)
 static void trim(struct coro *c)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	char *lo = c->ctx.uc_stack.ss_sp, *sp = saved_sp(c);
+	char *lo = c->ctx.stack, *sp = coro_ctx_sp(&c->ctx);
 
-	if (sp > lo && sp <= lo + c->ctx.uc_stack.ss_size) {
+	if (sp > lo && sp <= lo + c->ctx.size) {
 		char *hi = (char *)((uintptr_t)sp & ~(uintptr_t)(page - 1));
 		if (hi > lo)
 			madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
