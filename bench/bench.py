@@ -237,6 +237,10 @@ SCENARIOS = {
                      "redis-server on loopback)", 20000,
                      lambda r, s, n, c: scenario_accept(r, s, n, False),
                      "store", True),
+    "accept-multi": ("accept, relaybox smtpd_sessions_per_worker = 1000 "
+                     "(many sessions a worker) vs 1 (one at a time)", 20000,
+                     lambda r, s, n, c: scenario_accept(r, s, n, False),
+                     "multi", True),
     "tls": ("accept over STARTTLS + AUTH PLAIN, 1 msg/conn", 20000,
             scenario_tls, "tls", True),
     "tls-resume": ("the same, each client resuming its last session "
@@ -271,6 +275,12 @@ SCENARIOS = {
 }
 
 
+# rows of two relaybox variants alternated in one scenario, each against
+# Postfix's accept figure: (the base, the variant) for the ratio line
+PAIRS = {"accept-store": ("accept/local", "accept/redis"),
+         "accept-multi": ("accept/single", "accept/multi")}
+
+
 def relays_for(kind, ctx):
     """name -> factory(sink_port) of the relays a scenario compares, in
     the order they alternate."""
@@ -287,6 +297,11 @@ def relays_for(kind, ctx):
         return {"accept/local": lambda p: inst.Relaybox(w, b, p),
                 "accept/redis": lambda p: inst.Relaybox(
                     w, b, p, store=ctx["redis"])}
+    if kind == "multi":
+        return {"accept/multi": lambda p: inst.Relaybox(
+                    w, b, p, extra=("smtpd_sessions_per_worker = 1000\n", "")),
+                "accept/single": lambda p: inst.Relaybox(
+                    w, b, p, extra=("smtpd_sessions_per_worker = 1\n", ""))}
     if kind.startswith("dkim-"):
         return dkim_relays(kind[5:], ctx)
     if kind == "fair":
@@ -419,8 +434,8 @@ def table_rows(rows):
             pf_acc = (res.get("postfix", []), peaks.get("postfix", 0))
         if key == "fair":
             continue  # latencies, not rates: a line of its own
-        if key == "accept-store":
-            for name in ("accept/local", "accept/redis"):
+        if key in PAIRS:
+            for name in PAIRS[key]:
                 out.append((name, n, res[name], pf_acc[0], peaks[name],
                             pf_acc[1]))
             continue
@@ -457,12 +472,11 @@ def format_table(rows, serial, par):
                             "; the ranges overlap: within the noise"
                             if overlap else ""))
     for key, title, n, res, peaks in rows:
-        names = ("accept/local", "accept/redis")
-        if key == "accept-store" and all(res[k] for k in names):
-            loc, red = (statistics.median(res[k]) for k in names)
-            lines.append("accept with rate_store = redis: %.2f of local "
-                         "(redis %.0f, local %.0f msg/s, same runs)"
-                         % (red / loc, red, loc))
+        names = PAIRS.get(key, ())
+        if names and all(res[k] for k in names):
+            base, other = (statistics.median(res[k]) for k in names)
+            lines.append("%s: %.2f of %s (%.0f vs %.0f msg/s, same runs)"
+                         % (names[1], other / base, names[0], other, base))
     for key, title, n, res, peaks in rows:
         if key == "fair":
             lines.append(bench_fair.table_line(res))
@@ -471,7 +485,8 @@ def format_table(rows, serial, par):
                  "the instance; mem = rb / pf")
     lines.append("rate-on/off, metrics-on/off: postfix column = its "
                  "end-to-end figure; "
-                 "accept/local, accept/redis: its accept figure")
+                 "accept/local, accept/redis, accept/multi, accept/single:"
+                 " its accept figure")
     lines.append("disk fsync bound (4 KiB write+fsync+rename): %.0f/s serial,"
                  " %.0f/s with 20 in parallel" % (serial, par))
     return "\n".join(lines) + "\n"
