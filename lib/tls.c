@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -420,9 +423,14 @@ static int tls_handshake(struct io *io, SSL *ssl, int server, char *err,
 
 int tls_server_start(struct io *io, SSL_CTX *ctx, char *err, size_t errsz)
 {
+	static const int one = 1;
 	SSL *ssl = tls_setup(io, ctx, err, errsz);
 	if (!ssl)
 		return -1;
+	/* the session ticket goes out after the handshake, alone: Nagle
+	 * would hold the reply that follows it until the client's delayed
+	 * ACK (up to 40 ms); io's buffer already makes one write a reply */
+	setsockopt(io->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	io->ctx = ssl;
 	if (tls_handshake(io, ssl, 1, err, errsz) < 0) {
 		tls_teardown(io, ssl);
