@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,18 +42,26 @@
  * back.  tls_active looks io->ctx up here (by pointer, never trusting it
  * blindly) rather than guessing from io->read: a caller may wrap the read
  * or write function after the handshake (smtpd adds a session deadline)
- * or copy the struct io. */
+ * or copy the struct io.  Hashed by the pointer: a worker serving
+ * thousands of TLS sessions looks one up in a short chain, not a list of
+ * them all. */
 struct tls_saved {
 	SSL *ssl;
 	int rflags, wflags;
 	struct tls_saved *next;
 };
-static struct tls_saved *tls_live;
+#define TLS_LIVE_BUCKETS 4096
+static struct tls_saved *tls_live[TLS_LIVE_BUCKETS];
+
+static struct tls_saved **tls_bucket(const void *ssl)
+{
+	return &tls_live[((uintptr_t)ssl >> 6) % TLS_LIVE_BUCKETS];
+}
 
 static struct tls_saved *tls_find(const struct io *io)
 {
 	struct tls_saved *sv;
-	for (sv = tls_live; sv; sv = sv->next)
+	for (sv = *tls_bucket(io->ctx); sv; sv = sv->next)
 		if (sv->ssl == io->ctx)
 			return sv;
 	return NULL;
@@ -319,13 +328,21 @@ static ssize_t tls_write(struct io *io, const void *buf, size_t n)
 	return tls_rw(io, NULL, buf, n);
 }
 
+/* A socket accepted non-blocking (a worker serving many sessions) is
+ * left alone: one system call per handshake, none at its end. */
 static int tls_set_nonblock(int fd, int *saved)
 {
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0)
 		return -1;
 	*saved = fl;
-	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return fl & O_NONBLOCK ? 0 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void tls_restore_flags(int fd, int saved)
+{
+	if (!(saved & O_NONBLOCK))
+		fcntl(fd, F_SETFL, saved);
 }
 
 /* Common part of both sides: flush plaintext, drop buffered input, make
@@ -361,8 +378,8 @@ static SSL *tls_setup(struct io *io, SSL_CTX *ctx, char *err, size_t errsz)
 		return NULL;
 	}
 	sv->ssl = ssl;
-	sv->next = tls_live;
-	tls_live = sv;
+	sv->next = *tls_bucket(ssl);
+	*tls_bucket(ssl) = sv;
 	SSL_set_app_data(ssl, sv);
 	return ssl;
 }
@@ -373,9 +390,9 @@ static void tls_teardown(struct io *io, SSL *ssl)
 	struct tls_saved *sv = SSL_get_app_data(ssl), **pp;
 	if (sv) { /* one socket (rfd == wfd): one flag word to restore */
 		if (io->wfd != io->rfd)
-			fcntl(io->wfd, F_SETFL, sv->wflags);
-		fcntl(io->rfd, F_SETFL, sv->rflags);
-		for (pp = &tls_live; *pp; pp = &(*pp)->next)
+			tls_restore_flags(io->wfd, sv->wflags);
+		tls_restore_flags(io->rfd, sv->rflags);
+		for (pp = tls_bucket(ssl); *pp; pp = &(*pp)->next)
 			if (*pp == sv) {
 				*pp = sv->next;
 				break;

@@ -249,6 +249,42 @@ static void test_roundtrip(SSL_CTX *cctx)
 	T_CHECK("server side ok", srv_wait(&p) == 0);
 }
 
+/* Several TLS sessions live at once (a worker serving many): each is
+ * found, ending one leaves the others; a socket that was non-blocking
+ * before stays so after tls_end. */
+static void test_many_live(SSL_CTX *cctx)
+{
+	struct peer p[3];
+	struct io io[3];
+	char err[512] = "", reply[256];
+	int ok = 1, fl;
+
+	for (int i = 0; i < 3; i++) {
+		p[i] = srv_start(SRV_ECHO);
+		if (i == 1)
+			fcntl(p[i].fd, F_SETFL, fcntl(p[i].fd, F_GETFL) | O_NONBLOCK);
+		io_init(&io[i], p[i].fd, p[i].fd, 5000);
+		ok = ok && tls_client_start(&io[i], cctx, "mx.test.example", 1,
+					    err, sizeof err) == 0;
+	}
+	T_CHECK("three sessions started", ok);
+	tls_end(&io[1]);
+	fl = fcntl(p[1].fd, F_GETFL);
+	T_CHECK("tls_end leaves a non-blocking socket non-blocking",
+		fl >= 0 && (fl & O_NONBLOCK));
+	T_CHECK("the one ended is plain, the others still TLS",
+		!tls_active(&io[1]) && tls_active(&io[0]) && tls_active(&io[2]));
+	T_CHECK("the others still carry lines",
+		roundtrip(&io[0], "zero", reply, sizeof reply) == 0 &&
+		    roundtrip(&io[2], "two", reply, sizeof reply) == 0 &&
+		    strcmp(reply, "250 3 two") == 0);
+	for (int i = 0; i < 3; i++) {
+		tls_end(&io[i]);
+		close(p[i].fd);
+		srv_wait(&p[i]);
+	}
+}
+
 /* verify: name, servername, expect client ok */
 static const struct {
 	const char *name, *servername;
@@ -479,6 +515,7 @@ int main(void)
 	T_CHECK("client ctx with system store", sysctx != NULL);
 	if (cctx && sysctx) {
 		test_roundtrip(cctx);
+	test_many_live(cctx);
 		test_verify(cctx, sysctx);
 		test_timeouts(cctx);
 		test_inject(cctx);
