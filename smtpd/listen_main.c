@@ -11,7 +11,23 @@
 #include "privs.h"
 #include "settings.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
+
+/* Each session holds a descriptor in relay-policy (and about three in
+ * its worker): a conn_max the limit cannot hold is refused piecemeal
+ * at run time, so it is said once at start. */
+static void nofile_check(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    (rlim_t)cf.conn_max + 64 > rl.rlim_max)
+		log_warn("conn_max %ld is above the descriptor limit %llu: "
+			 "sessions beyond it are refused (raise LimitNOFILE "
+			 "or ulimit -Hn)", cf.conn_max,
+			 (unsigned long long)rl.rlim_max);
+}
 
 int main(int argc, char **argv)
 {
@@ -27,6 +43,7 @@ int main(int argc, char **argv)
 		dir = optarg;
 	}
 	settings_load(dir);
+	nofile_check();
 	listen_spawn_init();
 	n = listen_sock_open_all(socks, LISTEN_SOCK_MAX);
 	privs_drop(cf.user_smtpd, NULL);

@@ -16,6 +16,7 @@ ended serve the worker's next one."""
 import base64
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -407,6 +408,24 @@ def test_full_worker(sink):
               wait_until(lambda: two_at_once(inst), 10), inst.log_tail(10))
 
 
+def test_nofile_warning(sink):
+    """conn_max above the hard descriptor limit: relay-listen says so at
+    start (each session holds a descriptor in relay-policy)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard >= 100000:
+        print('PASS conn_max over the fd limit: skipped (hard limit %s)' % hard)
+        return
+    with Instance(conf_overrides={'conn_max': hard + 1}, sink=sink) as inst:
+        check('conn_max over the fd limit: relay-listen warns',
+              inst.wait_log(r'relay-listen.*warning: conn_max %d is above '
+                            r'the descriptor limit' % (hard + 1), 10),
+              inst.log_tail(10))
+    with Instance(sink=sink) as inst:
+        greet_quit(inst)
+        check('the default conn_max fits this box\'s limit: no warning',
+              'descriptor limit' not in inst.log(), inst.log_tail(10))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix='relaybox-smtpd-pool-')
     os.chmod(tmp, 0o755)
@@ -428,6 +447,7 @@ def main():
             test_no_pool(sink)
             test_full_worker(sink)
             test_multi_kept(sink)
+            test_nofile_warning(sink)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
