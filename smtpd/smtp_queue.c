@@ -117,7 +117,10 @@ static int conn_open(const char *sockpath)
 }
 
 /* Keep the connection only when the exchange ended on a frame boundary
- * (ok). */
+ * (ok).  A session among many (q_slot) keeps it no longer than its
+ * message: an idle one holds no queue connection, so relay-queue's
+ * connections (LISTEN_CONN_MAX) and their buffers follow the messages
+ * under way, not the thousands of sessions open. */
 static void job_close(int ok)
 {
 	Q->job.open = 0;
@@ -125,6 +128,8 @@ static void job_close(int ok)
 	/* the last frame returned is still counted as pending */
 	if (!ok || ns_reader_pending(&Q->conn.rd) > Q->conn.rd.consumed)
 		conn_drop();
+	else if (q_slot)
+		conn_park();
 }
 
 static void buf_put(struct smtp_env *b, const void *p, size_t n);
@@ -349,6 +354,17 @@ void smtp_queue_env_end(struct smtp_env *e)
 void smtp_queue_use(struct smtp_queue_state **slot)
 {
 	q_slot = slot;
+}
+
+struct smtp_queue_state **smtp_queue_slot(void)
+{
+	return q_slot;
+}
+
+void smtp_queue_state_idle(struct smtp_queue_state *q)
+{
+	if (q && !q->job.open)
+		io_release_idle(&q->out);
 }
 
 void smtp_queue_state_free(struct smtp_queue_state **slot)

@@ -51,6 +51,11 @@ void smtp_queue_use(struct smtp_queue_state **slot);
  * for the process's next session when in step (at most 32 kept; a
  * session takes one at its first message), else closed. */
 void smtp_queue_state_free(struct smtp_queue_state **slot);
+/* The slot smtp_queue_use set (NULL: the process's one state). */
+struct smtp_queue_state **smtp_queue_slot(void);
+/* A session idle between messages: the pages of its message buffer go
+ * back (io_release_idle); q may be NULL (no message yet). */
+void smtp_queue_state_idle(struct smtp_queue_state *q);
 
 /* Start an injection on the connection kept from the last message
  * (connecting when there is none); nothing is sent yet.  0, or -1 when

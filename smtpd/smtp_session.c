@@ -280,6 +280,8 @@ static void session_init(struct smtp_session *s, int rfd, int wfd,
 	 * a buffer that held an AUTH line was wiped when its session ended */
 	memset(s, 0, offsetof(struct smtp_session, io) + offsetof(struct io, in));
 	s->policy = pol;
+	if (fresh) /* a session among many: its own, made by the worker */
+		s->queue = smtp_queue_slot();
 	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
 	s->io.idle = session_log_idle;
 	s->start = time(NULL);
@@ -354,6 +356,8 @@ static void session_idle(void *arg)
 	struct smtp_session *s = arg;
 
 	io_release_idle(&s->io);
+	if (s->queue)
+		smtp_queue_state_idle(*s->queue);
 }
 
 int smtp_session_serve(int fd, const struct smtp_peer *p)

@@ -19,6 +19,8 @@ struct smtp_peer {
 	int tls;                  /* implicit TLS: handshake first */
 };
 
+struct smtp_queue_state;
+
 struct smtp_session {
 	/* the client, from the UCSPI environment */
 	char ip[64], port[8], localip[64], localport[8];
@@ -53,6 +55,9 @@ struct smtp_session {
 	io_read_fn inner_read;    /* under the deadline check (guard) */
 	time_t end;               /* start + cf.session_timeout */
 	struct smtp_policy policy;
+	/* a session among many: its relay-queue client state (smtp_queue.h),
+	 * NULL until its first message; NULL itself otherwise */
+	struct smtp_queue_state **queue;
 	/* last: its two 16 KiB buffers end the struct, so that an idle
 	 * session's memory is the few pages up to its pending input
 	 * (io_release_idle); session_read finds s from it */

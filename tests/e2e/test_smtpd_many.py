@@ -51,6 +51,8 @@ ASAN = asan_build()
 PLAIN_MAX = 128 if ASAN else 32
 TLS_MAX = 1024 if ASAN else 64
 INSTANCE_MAX = 1024 * 1024  # KiB: 1 GiB for the whole instance
+# sessions from 127.0.0.1 (conn_per_ip) that send a message, then idle
+IDLE_SENT = 40
 # sessions give back their idle pages 1 to 2 s after they last ran
 SETTLE = 3.0
 
@@ -166,6 +168,51 @@ def per_session(label, before, after, n, limit):
           per < limit, '%.1f KiB' % per)
 
 
+def queue_sockets(inst):
+    """Sockets relay-queue holds (its listener, its clients...)."""
+    n = 0
+    for pid in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                argv = f.read().split(b'\0')
+            if inst.dir.encode() not in b' '.join(argv) or \
+                    not argv[0].endswith(b'relay-queue'):
+                continue
+            n += sum(os.readlink('/proc/%s/fd/%s' % (pid, fd))
+                     .startswith('socket:')
+                     for fd in os.listdir('/proc/%s/fd' % pid))
+        except OSError:
+            pass
+    return n
+
+
+def idle_after_message(inst):
+    """IDLE_SENT sessions each send a message, then stay open and idle:
+    they hold no relay-queue connection (relay-queue takes at most
+    1,000); each sends another one after."""
+    before = queue_sockets(inst)
+    socks = []
+    for _ in range(IDLE_SENT):
+        s = smtp_session(inst.port, timeout=30)
+        s.ehlo('sent.example.com')
+        s.sendmail('a@example.com', ['x@example.org'],
+                   b'Subject: then idle\r\n\r\nbody\r\n')
+        socks.append(s)
+    held = queue_sockets(inst) - before
+    check('%d sessions idle after a message hold no queue connection each'
+          % IDLE_SENT, held < 8, '%d more sockets in relay-queue' % held)
+    ok = 0
+    for s in socks:
+        try:
+            s.sendmail('a@example.com', ['x@example.org'],
+                       b'Subject: again\r\n\r\nbody\r\n')
+            s.quit()
+            ok += 1
+        except Exception as e:  # noqa: BLE001 - counted
+            print('second message: %r' % e)
+    check('each sends another message after', ok == IDLE_SENT, '%d' % ok)
+
+
 def crashed(log):
     return ('ERROR: AddressSanitizer' in log or 'runtime error' in log or
             'killed by signal 11' in log or 'killed by signal 6' in log)
@@ -173,6 +220,7 @@ def crashed(log):
 
 def run(inst, ctx, sink):
     check('a transaction before', transaction(inst) is not None)
+    idle_after_message(inst)
     time.sleep(SETTLE)
     base = pss_kib(inst)
     socks = open_plain(inst)
@@ -201,7 +249,7 @@ def run(inst, ctx, sink):
           not crashed(log) and workers(inst), log[-2000:])
     check('a transaction after', transaction(inst) is not None)
     check('the messages were queued',
-          wait_until(lambda: len(sink.messages) >= 3, 30))
+          wait_until(lambda: len(sink.messages) >= 3 + 2 * IDLE_SENT, 60))
 
 
 def main():
