@@ -41,8 +41,8 @@ struct io {
 	int rcv_idle;         /* rcv_ms is the IO_IDLE_MS cap */
 	/* Optional, for something kept until the peer is slow (smtpd's log
 	 * lines): idle(0) says whether there is any; while there is, the
-	 * plain fd functions wait at most IO_IDLE_MS at a time, then call
-	 * idle(1) and wait the rest of their timeout. */
+	 * plain fd functions (and TLS's, tls.c) wait at most IO_IDLE_MS at
+	 * a time, then call idle(1) and wait the rest of their timeout. */
 	int (*idle)(int run);
 	size_t in_start, in_end;
 	size_t out_len;

@@ -240,19 +240,36 @@ static long tls_now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Milliseconds to deadline (< 0: none): -1 for none, 0 when past. */
+static int tls_left(long deadline)
+{
+	long d;
+
+	if (deadline < 0)
+		return -1;
+	d = deadline - tls_now_ms();
+	return d <= 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
+}
+
 /* After an OpenSSL call asked to be retried, wait for the fd it needs.
- * deadline < 0 means none.  1 ready, 0 timed out, -1 error. */
+ * deadline < 0 means none.  As the plain fd functions do (io.h), with
+ * something kept for idle times (smtpd's log lines) it waits at most
+ * IO_IDLE_MS first, then calls io->idle(1).  1 ready, 0 timed out, -1
+ * error. */
 static int tls_wait(struct io *io, int sslerr, long deadline)
 {
 	int fd = sslerr == SSL_ERROR_WANT_WRITE ? io->wfd : io->rfd;
 	short ev = sslerr == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
-	int left = -1;
+	int left = tls_left(deadline), w;
 
-	if (deadline >= 0) {
-		long d = deadline - tls_now_ms();
-		if (d <= 0)
+	if (left == 0)
+		return 0;
+	if (io->idle && (left < 0 || left > IO_IDLE_MS) && io->idle(0)) {
+		if ((w = io_wait(fd, ev, IO_IDLE_MS)) != 0)
+			return w;
+		io->idle(1);
+		if ((left = tls_left(deadline)) == 0)
 			return 0;
-		left = d > INT_MAX ? INT_MAX : (int)d;
 	}
 	return io_wait(fd, ev, left);
 }

@@ -247,10 +247,9 @@ static int session_connect(struct smtp_session *s, int client_fd)
 static struct smtp_session session;
 static int kept;
 
-/* A plain session's log lines are kept (log_batch) and written in one
- * write when it ends, or as soon as the client makes us wait (io's idle
- * hook: IO_IDLE_MS without a byte); TLS stops the keeping
- * (smtp_tls.c: its reads do not call the hook). */
+/* A session's log lines are kept (log_batch) and written in one write
+ * when it ends, or as soon as the client makes us wait (io's idle hook:
+ * IO_IDLE_MS without a byte; TLS reads and the handshake call it too). */
 static int session_log_idle(int run)
 {
 	if (run) {

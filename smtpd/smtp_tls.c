@@ -120,9 +120,6 @@ static int tls_handshake(struct smtp_session *s, SSL_CTX *tls_ctx)
 {
 	char err[256];
 
-	/* the session's log lines go now, and from now on at once: TLS
-	 * reads do not call io's idle hook (smtp_session.c) */
-	log_batch(0);
 	/* tls.h wants one fd: under UCSPI fds 0 and 1 are the same socket */
 	s->io.wfd = s->io.rfd;
 	smtp_session_timeout(s, cf.smtp_timeout);

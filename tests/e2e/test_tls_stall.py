@@ -21,7 +21,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, Raw, Sink, finish, free_port  # noqa: E402
+from harness import (Instance, Raw, Sink, finish, free_port,  # noqa: E402
+                     wait_until)
 from harness import check as _check  # noqa: E402
 from test_smtpd_protocol import (PASSWORD, USER, ehlo, make_tls,  # noqa: E402
                                  password_hash, rules, starttls)
@@ -189,6 +190,11 @@ def main():
                       'answers none after the first)', False, repr(e))
                 stopped = []
             pids = {session_pid(inst, r) for _, r in stopped}
+            # log lines are kept and written together, and as soon as a
+            # client makes its session wait: the one stopped in TLS too
+            check('a TLS session that waits has its lines written',
+                  wait_until(lambda: inst.log().count(': TLS TLSv1') >= 2,
+                             3), inst.log_tail(10))
             time.sleep(0.5)
             for name, fn in (('plain', fresh_plain),
                              ('STARTTLS + AUTH', fresh_tls_auth)):
