@@ -1,6 +1,7 @@
 /* coro.c: coroutines and one epoll set (see coro.h). */
 #include "coro.h"
 #include "coro_deadline.h"
+#include "coro_fdw.h"
 #include "coro_ctx.h"
 
 #include <errno.h>
@@ -12,8 +13,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,8 +25,6 @@
 #define CORO_ASAN 0
 #define CORO_STACK_FACTOR 1
 #endif
-/* The test build checks that no fd is closed without coro_forget. */
-#define CORO_CHECK CORO_ASAN
 
 enum coro_state { CORO_READY, CORO_WAITING, CORO_RUNNING, CORO_DONE };
 
@@ -47,41 +44,18 @@ struct coro {
 	void *fake_stack;     /* ASan's, while switched out */
 	void (*idle)(void *); /* coro_idle_hook's */
 	void *idle_arg;
+	int started;          /* it has run */
 	int ran;              /* since the last idle sweep */
 	int trimmed;          /* idle memory given back since it last ran */
 };
-
-/* A descriptor a coroutine waited on: registered once, edge-triggered,
- * for everything a wait can ask; an event goes to the coroutine waiting
- * for it, or is kept in seen until one does.  Indexed by fd number;
- * coro_forget takes it out before the number can be reused.  gen, in
- * each registration's epoll data, tells an event for the fd of a
- * previous life (still open elsewhere) from one for this one. */
-struct fdwatch {
-	struct coro *waiter;
-	uint32_t want;        /* the waiter's EPOLL* bits */
-	uint32_t seen;        /* EPOLL* bits come while nobody wanted them */
-	uint32_t gen;
-	int registered;
-#if CORO_CHECK
-	dev_t dev;            /* what was registered, to catch a reuse */
-	ino_t ino;
-#endif
-};
-
-#define FD_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-/* epoll data of a watched fd: this bit, gen << 32, fd; never a tag */
-#define FD_DATA_BIT (1ULL << 63)
-#define FD_GEN_MASK 0x7fffffffu
 
 static struct {
 	int ep;
 	struct coro_ctx main;
 	struct coro *cur, *all, *ready, *ready_tail;
+	int ready_new;        /* none ready but new ones (not yet run) */
 	size_t n;
 	struct coro_deadlines deadlines;
-	struct fdwatch *fds;  /* [nfds] */
-	size_t nfds;
 	const void *main_bottom;  /* ASan: the main stack */
 	size_t main_size;
 	long sweep_at;            /* the next idle sweep (trim_idle) */
@@ -125,6 +99,10 @@ size_t coro_count(void)
 
 static void make_ready(struct coro *c)
 {
+	if (!S.ready_tail)
+		S.ready_new = 1;
+	if (c->started)
+		S.ready_new = 0;
 	c->state = CORO_READY;
 	c->ready_next = NULL;
 	if (S.ready_tail)
@@ -214,6 +192,7 @@ static void run_one(struct coro *c)
 	if (c->enter)
 		c->enter(c->arg);
 	c->state = CORO_RUNNING;
+	c->started = 1;
 	c->ran = 1;
 	c->trimmed = 0;
 	S.sweep_due = 1;
@@ -316,32 +295,10 @@ static void trim_idle(long now)
 		malloc_trim(0);
 }
 
-static struct fdwatch *fdw_at(int fd)
-{
-	return fd >= 0 && (size_t)fd < S.nfds ? &S.fds[fd] : NULL;
-}
-
-/* The record of fd, the table grown to hold it; NULL out of memory. */
-static struct fdwatch *fdw_get(int fd)
-{
-	if ((size_t)fd >= S.nfds) {
-		size_t n = S.nfds ? S.nfds : 256;
-		while (n <= (size_t)fd)
-			n *= 2;
-		struct fdwatch *v = realloc(S.fds, n * sizeof *v);
-		if (!v)
-			return NULL;
-		memset(v + S.nfds, 0, (n - S.nfds) * sizeof *v);
-		S.fds = v;
-		S.nfds = n;
-	}
-	return &S.fds[fd];
-}
-
 /* c waits no more: out of the deadlines and off its fd. */
 static void wait_end(struct coro *c, int result)
 {
-	struct fdwatch *w = fdw_at(c->wait_fd);
+	struct coro_fdw *w = coro_fdw_at(c->wait_fd);
 
 	if (w && w->waiter == c)
 		w->waiter = NULL;
@@ -366,9 +323,9 @@ static void expire(long now)
 /* An event of a watched fd: to its waiter when it wants it, else kept. */
 static void fd_event(uint64_t data, uint32_t events)
 {
-	struct fdwatch *w = fdw_at((int)(uint32_t)data);
+	struct coro_fdw *w = coro_fdw_at((int)(uint32_t)data);
 
-	if (!w || !w->registered || w->gen != ((data >> 32) & FD_GEN_MASK))
+	if (!w || !w->events || w->gen != ((data >> 32) & CORO_FDW_GEN_MASK))
 		return; /* a previous life of the fd number */
 	if (w->waiter && (events & w->want)) {
 		w->seen |= events & ~w->want;
@@ -383,11 +340,15 @@ int coro_sched_run(int timeout_ms, uint64_t *tags, int max)
 	int k, ntags = 0;
 	long now = 0;
 
-	k = epoll_wait(S.ep, ev, 256, wait_ms(timeout_ms, now_ms()));
+	/* only new coroutines to run (the caller's, just made): they run
+	 * now, without a look at the fds that could find nothing for them;
+	 * the next round looks */
+	k = S.ready && S.ready_new
+		    ? 0 : epoll_wait(S.ep, ev, 256, wait_ms(timeout_ms, now_ms()));
 	if (k < 0 && errno != EINTR)
 		return -1;
 	for (int i = 0; i < k; i++) {
-		if (ev[i].data.u64 & FD_DATA_BIT)
+		if (ev[i].data.u64 & CORO_FDW_DATA_BIT)
 			fd_event(ev[i].data.u64, ev[i].events);
 		else if (ntags < max)
 			tags[ntags++] = ev[i].data.u64;
@@ -402,71 +363,21 @@ int coro_sched_run(int timeout_ms, uint64_t *tags, int max)
 	return ntags;
 }
 
-/* Into the epoll set for good (until coro_forget): 0, or -1 with errno
- * (EPERM: a regular file, which is always ready). */
-static int fd_register(int fd, struct fdwatch *w)
-{
-	struct epoll_event ev = { .events = FD_EVENTS };
-
-	w->gen = (w->gen + 1) & FD_GEN_MASK;
-	ev.data.u64 = FD_DATA_BIT | (uint64_t)w->gen << 32 | (uint32_t)fd;
-	if (epoll_ctl(S.ep, EPOLL_CTL_ADD, fd, &ev) < 0 &&
-	    (errno != EEXIST || epoll_ctl(S.ep, EPOLL_CTL_MOD, fd, &ev) < 0))
-		return -1;
-	w->registered = 1;
-	w->seen = 0;
-#if CORO_CHECK
-	struct stat st;
-	if (fstat(fd, &st) == 0) {
-		w->dev = st.st_dev;
-		w->ino = st.st_ino;
-	}
-#endif
-	return 0;
-}
-
-#if CORO_CHECK
-/* A registered fd is still the file registered: one closed without
- * coro_forget would never wake its next waiter. */
-static void fd_check(int fd, const struct fdwatch *w)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0 || st.st_dev != w->dev || st.st_ino != w->ino) {
-		fprintf(stderr, "coro: fd %d was closed without coro_forget\n",
-			fd);
-		abort();
-	}
-}
-#endif
-
-/* poll(2) bits as the epoll bits a wait for them is woken by. */
-static uint32_t want_of(short events)
-{
-	uint32_t want = EPOLLERR | EPOLLHUP;
-
-	if (events & POLLIN)
-		want |= EPOLLIN | EPOLLRDHUP;
-	if (events & POLLOUT)
-		want |= EPOLLOUT;
-	if (events & POLLRDHUP)
-		want |= EPOLLRDHUP;
-	return want;
-}
-
 int coro_wait(int fd, short events, int timeout_ms)
 {
 	struct coro *c = S.cur;
-	struct fdwatch *w;
-	uint32_t want = want_of(events);
+	struct coro_fdw *w;
+	uint32_t want = coro_fdw_want(events);
 
-	if (!c || fd < 0 || !(w = fdw_get(fd)))
+	if (!c || fd < 0 || !(w = coro_fdw_get(fd)))
 		return -1;
-	if (!w->registered && fd_register(fd, w) < 0)
-		return errno == EPERM ? 1 : -1; /* a file: always ready */
-#if CORO_CHECK
-	fd_check(fd, w);
+#if CORO_FDW_CHECK
+	if (w->events)
+		coro_fdw_check(fd, w);
 #endif
+	if ((!w->events || (want & ~w->events & EPOLLOUT)) &&
+	    coro_fdw_register(S.ep, fd, w, want & EPOLLOUT) < 0)
+		return errno == EPERM ? 1 : -1; /* a file: always ready */
 	if (w->seen & want) { /* came while nobody waited */
 		w->seen &= ~want;
 		return 1;
@@ -494,15 +405,15 @@ int coro_wait(int fd, short events, int timeout_ms)
 
 void coro_forget(int fd)
 {
-	struct fdwatch *w = fdw_at(fd);
+	struct coro_fdw *w = coro_fdw_at(fd);
 
 	if (!w)
 		return;
-	if (w->registered)
+	if (w->events)
 		epoll_ctl(S.ep, EPOLL_CTL_DEL, fd, NULL);
 	if (w->waiter) /* cannot be: the fd's coroutine is the one running */
 		wait_end(w->waiter, -1);
-	w->registered = 0;
+	w->events = 0;
 	w->seen = 0;
 }
 
