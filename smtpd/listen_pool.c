@@ -26,17 +26,37 @@ static void conf_stat(struct stat *st)
 		memset(st, 0, sizeof *st);
 }
 
+/* Number the listeners' groups: the same listen_sock_reach, one group. */
+static void group_socks(struct listen_pool *p)
+{
+	char key[LISTEN_SOCK_MAX][64], k[64];
+
+	p->ngroups = 0;
+	for (size_t i = 0; i < p->nsocks && i < LISTEN_SOCK_MAX; i++) {
+		size_t g = 0;
+		listen_sock_reach(&p->socks[i], k, sizeof k);
+		while (g < p->ngroups && strcmp(key[g], k))
+			g++;
+		if (g == p->ngroups)
+			memcpy(key[p->ngroups++], k, sizeof k);
+		p->group_of[i] = g;
+	}
+}
+
 int listen_pool_init(struct listen_pool *p, const struct listen_sock *socks,
 		     size_t nsocks)
 {
-	/* busy workers that are on their way out (retired, or over
-	 * conn_max and refusing) hold slots while their replacements run */
-	size_t cap = 2 * (size_t)cf.conn_max + (size_t)cf.smtpd_workers_min + 8;
+	size_t cap;
 
 	memset(p, 0, sizeof *p);
 	conf_stat(&p->conf_st);
 	p->socks = socks;
 	p->nsocks = nsocks;
+	group_socks(p);
+	/* busy workers that are on their way out (retired, or over
+	 * conn_max and refusing) hold slots while their replacements run */
+	cap = 2 * (size_t)cf.conn_max +
+	      p->ngroups * (size_t)cf.smtpd_workers_min + 8;
 	p->slots = listen_slots_create(cap, (size_t)cf.conn_max,
 				       (size_t)cf.conn_per_ip,
 				       (int)cf.conn_per_ip_prefix6, &p->slots_fd);
@@ -54,6 +74,14 @@ size_t listen_pool_idle(const struct listen_pool *p)
 	size_t k = 0;
 	for (size_t i = 0; i < p->n; i++)
 		k += (size_t)worker_idle(p, &p->w[i]);
+	return k;
+}
+
+static size_t idle_in(const struct listen_pool *p, size_t g)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->n; i++)
+		k += (size_t)(p->w[i].group == g && worker_idle(p, &p->w[i]));
 	return k;
 }
 
@@ -75,15 +103,24 @@ static int send_frame(int sock, struct kv *k, int fd)
 	return n ? usock_send_fds(sock, frame, n, &fd, 1) : -1;
 }
 
-/* The worker's set-up: its slot with the table, then the listeners. */
-static int send_setup(const struct listen_pool *p, int sock, size_t slot)
+/* The worker's set-up: its slot with the table, then its group's
+ * listeners. */
+static int send_setup(const struct listen_pool *p, int sock, size_t slot,
+		      size_t group)
 {
 	char num[3][32];
 	struct kv k;
+	size_t n = 0;
 
+	for (size_t i = 0; i < p->nsocks; i++)
+		n += p->group_of[i] == group;
 	snprintf(num[0], sizeof num[0], "%zu", slot);
-	snprintf(num[1], sizeof num[1], "%ld", cf.smtpd_workers_min);
-	snprintf(num[2], sizeof num[2], "%zu", p->nsocks);
+	/* a worker sees the idle ones of every group: it wakes us below
+	 * the sum of the minimums (and we look again each second while a
+	 * group has more than its minimum, listen_pool_waiting) */
+	snprintf(num[1], sizeof num[1], "%zu",
+		 (size_t)cf.smtpd_workers_min * p->ngroups);
+	snprintf(num[2], sizeof num[2], "%zu", n);
 	kv_init(&k);
 	kv_add(&k, SMTP_WORKER_OP, SMTP_WORKER_OP_POOL);
 	kv_add(&k, SMTP_WORKER_SLOT, num[0]);
@@ -93,6 +130,8 @@ static int send_setup(const struct listen_pool *p, int sock, size_t slot)
 		return -1;
 	for (size_t i = 0; i < p->nsocks; i++) {
 		const struct listen_sock *ls = &p->socks[i];
+		if (p->group_of[i] != group)
+			continue;
 		kv_init(&k);
 		kv_add(&k, SMTP_WORKER_OP, SMTP_WORKER_OP_LISTENER);
 		kv_add(&k, SMTP_WORKER_TLS, ls->tls ? "1" : "0");
@@ -120,8 +159,8 @@ static int grow(struct listen_pool *p)
 	return 0;
 }
 
-/* A new idle worker; -1 when none could be started. */
-static int spawn(struct listen_pool *p, time_t now)
+/* A new idle worker for group g; -1 when none could be started. */
+static int spawn(struct listen_pool *p, size_t g, time_t now)
 {
 	struct listen_worker *w;
 	long slot;
@@ -141,7 +180,8 @@ static int spawn(struct listen_pool *p, time_t now)
 	w->slot = (size_t)slot;
 	w->gen = p->gen;
 	w->born = now;
-	if (send_setup(p, fd, w->slot) < 0) {
+	w->group = g;
+	if (send_setup(p, fd, w->slot, g) < 0) {
 		/* not retired: one that died this young pauses spawning */
 		log_warn("worker pid=%ld took no set-up: %s", (long)pid,
 			 strerror(errno));
@@ -154,11 +194,12 @@ static int spawn(struct listen_pool *p, time_t now)
 
 void listen_pool_fill(struct listen_pool *p, time_t now)
 {
-	size_t idle = listen_pool_idle(p);
-
-	while (idle < (size_t)cf.smtpd_workers_min && now >= p->hold_until &&
-	       spawn(p, now) == 0)
-		idle++;
+	for (size_t g = 0; g < p->ngroups; g++) {
+		size_t idle = idle_in(p, g);
+		while (idle < (size_t)cf.smtpd_workers_min &&
+		       now >= p->hold_until && spawn(p, g, now) == 0)
+			idle++;
+	}
 }
 
 int listen_pool_input(struct listen_pool *p, size_t i)
@@ -224,8 +265,10 @@ static void conf_check(struct listen_pool *p, time_t now)
 
 void listen_pool_trim(struct listen_pool *p, time_t now)
 {
-	size_t idle = listen_pool_idle(p);
+	size_t idle[LISTEN_SOCK_MAX];
 
+	for (size_t g = 0; g < p->ngroups; g++)
+		idle[g] = idle_in(p, g);
 	conf_check(p, now);
 	for (size_t i = 0; i < p->n; i++) {
 		struct listen_worker *w = &p->w[i];
@@ -237,10 +280,11 @@ void listen_pool_trim(struct listen_pool *p, time_t now)
 			continue;
 		}
 		s = listen_slots_get(p->slots, w->slot);
-		if (s.state == SLOT_IDLE && idle > (size_t)cf.smtpd_workers_min &&
+		if (s.state == SLOT_IDLE &&
+		    idle[w->group] > (size_t)cf.smtpd_workers_min &&
 		    now - s.idle_since >= cf.smtpd_max_idle) {
 			retire(w);
-			idle--;
+			idle[w->group]--;
 		}
 	}
 }
@@ -256,6 +300,8 @@ void listen_pool_free(struct listen_pool *p)
 
 int listen_pool_waiting(const struct listen_pool *p, time_t now)
 {
-	return listen_pool_idle(p) > (size_t)cf.smtpd_workers_min ||
-	       now < p->hold_until || p->conf_skipped;
+	for (size_t g = 0; g < p->ngroups; g++)
+		if (idle_in(p, g) > (size_t)cf.smtpd_workers_min)
+			return 1;
+	return now < p->hold_until || p->conf_skipped;
 }

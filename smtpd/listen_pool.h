@@ -5,7 +5,9 @@
  * cf.smtpd_workers_min workers idle (a worker whose claim left fewer
  * idle wakes it with one byte), trims extra idle ones after
  * cf.smtpd_max_idle seconds, replaces every worker when relay.conf
- * changed, and frees a dead worker's slot when it reaps it.  A worker
+ * changed, and frees a dead worker's slot when it reaps it.  Listeners
+ * on different addresses (listen_sock_reach) have workers of their own,
+ * cf.smtpd_workers_min idle each.  A worker
  * leaves by itself after cf.smtpd_max_use sessions.  Retiring = closing
  * the control socket: the worker sees EOF and exits. */
 #ifndef LISTEN_POOL_H
@@ -24,6 +26,7 @@ struct listen_worker {
 	int fd;              /* control socket; -1 once retired or gone */
 	int retired;         /* we closed fd: its exit is expected */
 	size_t slot;         /* its entry in the cap table */
+	size_t group;        /* the listeners it accepts on (listen_sock_reach) */
 	unsigned gen;        /* relay.conf generation it was started with */
 	time_t born;
 };
@@ -35,6 +38,8 @@ struct listen_pool {
 	int slots_fd;
 	const struct listen_sock *socks; /* what the workers accept on */
 	size_t nsocks;
+	size_t group_of[LISTEN_SOCK_MAX]; /* each socket's group */
+	size_t ngroups;          /* each has its own workers */
 	unsigned gen;
 	struct stat conf_st;     /* relay.conf as the workers read it */
 	time_t conf_checked;     /* when it was last looked at */
@@ -45,9 +50,9 @@ struct listen_pool {
 /* -1 when the shared table cannot be made. */
 int listen_pool_init(struct listen_pool *p, const struct listen_sock *socks,
 		     size_t nsocks);
-/* Workers waiting for a connection. */
+/* Workers waiting for a connection (of every group). */
 size_t listen_pool_idle(const struct listen_pool *p);
-/* Start workers until cf.smtpd_workers_min are idle. */
+/* Start workers until cf.smtpd_workers_min are idle in each group. */
 void listen_pool_fill(struct listen_pool *p, time_t now);
 /* w[i]'s control socket is readable: a wake-up byte (1), or the worker
  * closed it (0: its slot goes when its pid is reaped). */

@@ -53,6 +53,17 @@ static int bind_one(const char *spec)
 	return fd;
 }
 
+void listen_sock_reach(const struct listen_sock *ls, char *key, size_t n)
+{
+	const char *k = ls->localip;
+
+	if (!ls->fixed)
+		k = "*";
+	else if (strcmp(k, "127.0.0.1") == 0 || strcmp(k, "::1") == 0)
+		k = "loopback";
+	snprintf(key, n, "%s", k);
+}
+
 /* Note the local address when the listener has one of its own. */
 static void local_fixed(struct listen_sock *ls)
 {

@@ -20,6 +20,13 @@ struct listen_sock {
 	char localip[64], localport[8];
 };
 
+/* Listeners reached by the same clients share pool workers; those on
+ * different addresses (interfaces facing different networks) do not, so
+ * a client of one never has its session in a process with another's.
+ * The key: "*" for the wildcard addresses of both families, "loopback"
+ * for 127.0.0.1 and ::1, else the address itself (pure; unit tested). */
+void listen_sock_reach(const struct listen_sock *ls, char *key, size_t n);
+
 /* Bind every listener (SO_REUSEADDR, IPV6_V6ONLY, non-blocking); exits
  * with a message when one cannot be bound.  Returns how many. */
 size_t listen_sock_open_all(struct listen_sock *out, size_t max);

@@ -26,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Instance, Raw, Sink, finish, wait_until  # noqa: E402
+from sink import free_port  # noqa: E402
 from harness import check as _check  # noqa: E402
 from test_smtpd_protocol import (PASSWORD, USER, ehlo, make_tls,  # noqa: E402
                                  password_hash, rules, session_free,
@@ -426,6 +427,29 @@ def test_nofile_warning(sink):
               'descriptor limit' not in inst.log(), inst.log_tail(10))
 
 
+def test_listener_groups(sink):
+    """Listeners on different addresses have workers of their own: a
+    session on 127.0.0.2 never shares a process with one on 127.0.0.1,
+    while two sessions on the same address share their worker."""
+    p1, p2 = free_port('127.0.0.1'), free_port('127.0.0.2')
+    conf = {'listen': '127.0.0.1:%d 127.0.0.2:%d' % (p1, p2),
+            'smtpd_workers_min': 1}
+    with Instance(conf_overrides=conf, sink=sink) as inst:
+        a = Raw(p1)
+        b = Raw(p2, host='127.0.0.2')
+        a2 = Raw(p1)
+        codes = [x.reply()[0] for x in (a, b, a2)]
+        check('groups: sessions on both addresses greeted',
+              codes == [220] * 3, codes)
+        pa, pb, pa2 = (session_pid(inst, x) for x in (a, b, a2))
+        check('groups: the other address, another worker',
+              None not in (pa, pb) and pa != pb, (pa, pb))
+        check('groups: the same address, the same worker', pa == pa2,
+              (pa, pa2))
+        for x in (a, b, a2):
+            x.close()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix='relaybox-smtpd-pool-')
     os.chmod(tmp, 0o755)
@@ -448,6 +472,7 @@ def main():
             test_full_worker(sink)
             test_multi_kept(sink)
             test_nofile_warning(sink)
+            test_listener_groups(sink)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()

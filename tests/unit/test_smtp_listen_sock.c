@@ -2,6 +2,7 @@
 /* test_smtp_listen_sock.c: relay-listen's address syntax (lib/listen_addr.c). */
 #include "t.h"
 #include "listen_addr.h"
+#include "../../smtpd/listen_sock.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -32,8 +33,34 @@ static const struct {
 	{ "127.0.0.1:000025", -1, 0, NULL, NULL },
 };
 
+/* Which listeners share pool workers: the same key, the same workers. */
+static const struct {
+	int fixed;
+	const char *ip, *key;
+} reach[] = {
+	{ 0, "", "*" },                 /* 0.0.0.0 and :: alike */
+	{ 1, "127.0.0.1", "loopback" },
+	{ 1, "::1", "loopback" },
+	{ 1, "127.0.0.2", "127.0.0.2" },
+	{ 1, "10.0.0.1", "10.0.0.1" },
+	{ 1, "2001:db8::25", "2001:db8::25" },
+};
+
+static void test_reach(void)
+{
+	for (size_t i = 0; i < sizeof reach / sizeof reach[0]; i++) {
+		struct listen_sock ls = { .fixed = reach[i].fixed };
+		char key[64], name[80];
+		snprintf(ls.localip, sizeof ls.localip, "%s", reach[i].ip);
+		snprintf(name, sizeof name, "reach of \"%s\"", reach[i].ip);
+		listen_sock_reach(&ls, key, sizeof key);
+		T_STREQ(name, key, reach[i].key);
+	}
+}
+
 int main(void)
 {
+	test_reach();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len;
