@@ -20,6 +20,7 @@ time), with the reason on stderr.
 """
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -121,6 +122,7 @@ def run_client(args, n):
         raise RuntimeError("%s failed (exit %d): %s"
                            % (os.path.basename(args[0]), r.returncode,
                               r.stdout.strip()[-500:]))
+    return r.stdout
 
 
 def smtp_source(port, messages, sessions, rcpts=1, reuse=False, size=4096):
@@ -160,11 +162,19 @@ def scenario_tls(relay, sink, n, ctx, resume=False):
     """(1) over STARTTLS + AUTH PLAIN: bench/tls_source.c, 20 sessions;
     resume: each offers its previous connection's session (ticket)."""
     start = time.monotonic()
-    run_client([os.path.join(ctx["bin"], "tls-source"), "-s", "20",
-                "-m", str(n), "-l", "4096", "-T", str(bounded(n)),
-                "-a", ctx["tls"].client_auth()] + (["-r"] if resume else []) +
-               ["127.0.0.1:%d" % relay.port], n)
-    return n / (time.monotonic() - start)
+    out = run_client([os.path.join(ctx["bin"], "tls-source"), "-s", "20",
+                      "-m", str(n), "-l", "4096", "-T", str(bounded(n)),
+                      "-a", ctx["tls"].client_auth()] +
+                     (["-r"] if resume else []) +
+                     ["127.0.0.1:%d" % relay.port], n)
+    rate = n / (time.monotonic() - start)
+    # each process's first connection cannot resume; every other must,
+    # or the row would time full handshakes under the resumption title
+    got = re.search(r"(\d+) handshakes resumed", out)
+    if resume and (not got or int(got.group(1)) < n - 20):
+        raise RuntimeError("tls-source resumed %s of %d handshakes"
+                           % (got.group(1) if got else "none", n - 20))
+    return rate
 
 
 def scenario_archive(relay, sink, n, ctx):
