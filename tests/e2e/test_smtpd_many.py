@@ -225,6 +225,8 @@ def crashed(log):
 def run(inst, ctx, sink):
     check('a transaction before', transaction(inst) is not None)
     idle_after_message(inst)
+    # their delivery over (relay-remote's memory is not the sessions')
+    wait_until(lambda: len(sink.messages) >= 1 + 2 * IDLE_SENT, 60)
     time.sleep(SETTLE)
     base = pss_kib(inst)
     socks = open_plain(inst)
