@@ -6,16 +6,18 @@ holds up another session of the same worker.
 One worker (smtpd_workers_min=1) holds clients that stopped: after
 STARTTLS's 220 (nothing sent), after half a ClientHello (STARTTLS and
 implicit TLS), after a whole ClientHello (the server's flight unanswered:
-no Finished), on implicit TLS before any byte, and inside TLS after half
-a record.  While they wait, fresh clients on the same worker complete a
-plain transaction and a STARTTLS + AUTH PLAIN transaction, each within
-1 s, and the stopped ones are still connected (cut by their own
-deadline, not by the others)."""
+no Finished), on implicit TLS before any byte, inside TLS after half a
+record, and inside TLS not reading the replies to what it sent (the
+worker's write to it waits).  While they wait, fresh clients on the same
+worker complete a plain transaction and a STARTTLS + AUTH PLAIN
+transaction, each within 1 s, and the stopped ones are still connected
+(cut by their own deadline, not by the others)."""
 import base64
 import os
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,7 +109,34 @@ def stoppers(inst, tport):
     rec = b.record(b'EHLO stopped.example.com\r\n')
     r.send(rec[:len(rec) // 2])
     out.append(('half a TLS record', r))
+    out.append(('not reading its replies (TLS)', unread_tls(inst)))
     return out
+
+
+def unread_tls(inst):
+    """In TLS, 9000 pipelined RSETs and no read: with a small receive
+    buffer the replies (135 KB) fill the connection, so the worker's
+    write to it has to wait."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.bind(('127.0.0.1', 0))
+    s.connect(('127.0.0.1', inst.port))
+    r = Raw.__new__(Raw)
+    r.s, r.buf = s, b''
+    r.reply()
+    ehlo(r)
+    r.cmd(b'STARTTLS\r\n')
+    starttls(r)
+    ehlo(r)
+    r.s.sendall(b'RSET\r\n' * 9000)
+    return r
+
+
+def send_queue(r):
+    """Bytes the relay has queued to send to client r (ss's Send-Q)."""
+    out = ss_relay_end(r)
+    return int(out[1]) if len(out) > 1 else 0
 
 
 def timed(fn, inst):
@@ -157,15 +186,13 @@ def fresh_tls_auth(inst):
     return fresh(inst, True)
 
 
-def still_open(r):
-    """The server has not closed r's connection."""
-    r.s.settimeout(0.2)
-    try:
-        return r.s.recv(1, socket.MSG_PEEK) != b''
-    except (socket.timeout, TimeoutError, BlockingIOError):
-        return True
-    except OSError:
-        return False
+def ss_relay_end(r):
+    """ss's fields for the relay's end of client r's connection while it
+    is established (the relay has not closed it), else []."""
+    return subprocess.run(['ss', '-tnH', 'state', 'established', 'sport',
+                           '=', ':%d' % r.s.getpeername()[1], 'dport', '=',
+                           ':%d' % r.s.getsockname()[1]],
+                          stdout=subprocess.PIPE, text=True).stdout.split()
 
 
 def main():
@@ -196,6 +223,10 @@ def main():
                   wait_until(lambda: inst.log().count(': TLS TLSv1') >= 2,
                              3), inst.log_tail(10))
             time.sleep(0.5)
+            if stopped:
+                check('the worker has replies queued for the client that '
+                      'does not read (its write waits)',
+                      send_queue(stopped[-1][1]) > 0)
             for name, fn in (('plain', fresh_plain),
                              ('STARTTLS + AUTH', fresh_tls_auth)):
                 for _ in range(2):
@@ -206,7 +237,7 @@ def main():
                     check('%s: on the worker that holds them' % name,
                           pid is not None and pids == {pid}, (pid, pids))
             for name, r in stopped:
-                check('still connected: %s' % name, still_open(r))
+                check('still connected: %s' % name, ss_relay_end(r) != [])
                 r.close()
             log = inst.log()
             check('nothing crashed', 'AddressSanitizer' not in log and
