@@ -257,6 +257,10 @@ void queue_dkim_feed(void *arg, const char *p, size_t n)
 	char out[8192];
 	size_t o = 0;
 
+	/* decided not to sign (no key, most mail): the rest of the message
+	 * needs no pass byte by byte */
+	if (d->state == DK_SKIP || d->state == DK_FAIL)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		if (o + 3 > sizeof out) {
 			dk_take(d, out, o);
