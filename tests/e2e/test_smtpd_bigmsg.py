@@ -2,6 +2,7 @@
 """test_smtpd_bigmsg.py: a session sending a message of 36 MB (just within
 message_size_max, 35 MiB) does not hold it in memory.
 
+Once after DATA, once as one BDAT chunk of 36 MB (CHUNKING).
 relay-smtpd (a worker serving many sessions at once) hands the message on
 to relay-queue in 16 KiB frames as it comes, and relay-queue writes it to
 the queue file as it comes: while it flows, the PSS of the relay-smtpd
@@ -48,17 +49,23 @@ def sample(inst):
     return (pss_of(inst, ('relay-smtpd',)), pss_of(inst, ('relay-queue',)))
 
 
-def send_big(inst):
-    """The 36 MB message through one session; the PSS samples taken while
-    it flowed, and the reply to its end."""
+def send_big(inst, bdat):
+    """The 36 MB message through one session, after DATA or as one BDAT
+    chunk; the PSS samples taken while it flowed, and the reply to its
+    end."""
+    how = 'BDAT' if bdat else 'DATA'
     r = Raw(inst.port, timeout=120)
     r.reply()
     r.cmd(b'EHLO big.example.com\r\n')
-    check('MAIL 250', r.cmd(b'MAIL FROM:<a@example.com> SIZE=%d\r\n'
-                            % SIZE)[0] == 250)
-    check('RCPT 250', r.cmd(b'RCPT TO:<x@example.org>\r\n')[0] == 250)
-    check('DATA 354', r.cmd(b'DATA\r\n')[0] == 354)
+    check('%s: MAIL 250' % how,
+          r.cmd(b'MAIL FROM:<a@example.com> SIZE=%d\r\n' % SIZE)[0] == 250)
+    check('%s: RCPT 250' % how,
+          r.cmd(b'RCPT TO:<x@example.org>\r\n')[0] == 250)
     head = b'Subject: big\r\n\r\n'
+    if bdat:
+        r.send(b'BDAT %d LAST\r\n' % SIZE)
+    else:
+        check('DATA 354', r.cmd(b'DATA\r\n')[0] == 354)
     r.send(head)
     sent, samples = len(head), []
     while sent + len(CHUNK) <= SIZE:
@@ -70,10 +77,34 @@ def send_big(inst):
     r.send(LINE * (rest // len(LINE)) + b'y' * (rest % len(LINE) - 2 if
                                                 rest % len(LINE) >= 2 else 0)
            + (b'\r\n' if rest % len(LINE) >= 2 else b''))
-    code, text = r.cmd(b'.\r\n')
+    code, text = r.reply() if bdat else r.cmd(b'.\r\n')
     r.cmd(b'QUIT\r\n')
     r.close()
     return samples, code, text
+
+
+def one_big(inst, sink, bdat, n):
+    """The n-th big message: sent, bounded while it flowed, arrived."""
+    how = 'BDAT' if bdat else 'DATA'
+    base = sample(inst)
+    samples, code, text = send_big(inst, bdat)
+    check('%s: the 36 MB message is queued (250)' % how, code == 250,
+          '%d %s' % (code, text))
+    grow_smtpd = max(s[0] for s in samples) - base[0]
+    grow_queue = max(s[1] for s in samples) - base[1]
+    print('%s: PSS while the message flowed: relay-smtpd %d KiB + %d, '
+          'relay-queue %d KiB + %d (%d samples; the message %d KiB)'
+          % (how, base[0], grow_smtpd, base[1], grow_queue, len(samples),
+             SIZE // 1024))
+    check('%s: taken while it flowed' % how, len(samples) >= 6,
+          repr(samples))
+    check('%s: relay-smtpd does not hold it (grew < %d KiB)'
+          % (how, GROWTH_MAX), grow_smtpd < GROWTH_MAX, '%d KiB' % grow_smtpd)
+    check('%s: relay-queue does not hold it (grew < %d KiB)'
+          % (how, GROWTH_MAX), grow_queue < GROWTH_MAX, '%d KiB' % grow_queue)
+    check('%s: it arrives whole' % how, sink.wait_for(n, 300) and
+          len(sink.messages[n - 1].data) >= SIZE,
+          repr([len(m.data) for m in sink.messages]))
 
 
 def main():
@@ -90,25 +121,9 @@ def main():
         r.reply()
         r.cmd(b'QUIT\r\n')  # the worker and its connections made
         r.close()
-        time.sleep(2.5)     # idle pages given back (coro.h)
-        base = sample(inst)
-        samples, code, text = send_big(inst)
-        check('the 36 MB message is queued (250)', code == 250,
-              '%d %s' % (code, text))
-        grow_smtpd = max(s[0] for s in samples) - base[0]
-        grow_queue = max(s[1] for s in samples) - base[1]
-        print('PSS while the message flowed: relay-smtpd %d KiB + %d, '
-              'relay-queue %d KiB + %d (%d samples; the message %d KiB)'
-              % (base[0], grow_smtpd, base[1], grow_queue, len(samples),
-                 SIZE // 1024))
-        check('taken while it flowed', len(samples) >= 6, repr(samples))
-        check('relay-smtpd does not hold it (grew < %d KiB)' % GROWTH_MAX,
-              grow_smtpd < GROWTH_MAX, '%d KiB' % grow_smtpd)
-        check('relay-queue does not hold it (grew < %d KiB)' % GROWTH_MAX,
-              grow_queue < GROWTH_MAX, '%d KiB' % grow_queue)
-        check('it arrives whole', sink.wait_for(1, 300) and
-              len(sink.messages[0].data) >= SIZE,
-              repr([len(m.data) for m in sink.messages]))
+        for n, bdat in enumerate((False, True), 1):
+            time.sleep(2.5)     # idle pages given back (coro.h)
+            one_big(inst, sink, bdat, n)
     finish()
 
 
