@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,20 +22,32 @@ static int usock_addr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
+/* The socket is bound under a temporary name and renamed into place only
+ * once it listens: a client that waits for the path to appear (a test, a
+ * daemon started after its peer) never finds it refusing connections, and
+ * a restart replaces the old socket in one step instead of leaving a
+ * moment with none. */
 int usock_listen(const char *path, int mode)
 {
 	struct sockaddr_un sun;
-	int fd;
+	char tmp[sizeof sun.sun_path];
+	int fd, n = snprintf(tmp, sizeof tmp, "%s.new", path);
 
-	if (usock_addr(path, &sun) < 0)
+	if (n < 0 || (size_t)n >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (usock_addr(tmp, &sun) < 0)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	unlink(path);
+	unlink(tmp);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
-	    chmod(path, (mode_t)mode) < 0 || listen(fd, USOCK_BACKLOG) < 0) {
+	    chmod(tmp, (mode_t)mode) < 0 || listen(fd, USOCK_BACKLOG) < 0 ||
+	    rename(tmp, path) < 0) {
 		int e = errno;
+		unlink(tmp);
 		close(fd);
 		errno = e;
 		return -1;

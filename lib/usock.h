@@ -9,7 +9,9 @@
 /* listen() backlog of every relaybox socket */
 #define USOCK_BACKLOG 128
 
-/* Bind and listen on path (an old socket file is replaced), chmod mode. */
+/* Listen on path with mode: the socket appears there (replacing an old
+ * one) only once it accepts connections.  path + ".new" is used on the
+ * way, so path must be 4 bytes shorter than sun_path allows. */
 int usock_listen(const char *path, int mode);
 /* Connect; -1 with errno when nobody listens. */
 int usock_connect(const char *path);
