@@ -433,7 +433,7 @@ def test_listener_groups(sink):
     while two sessions on the same address share their worker."""
     p1, p2 = free_port('127.0.0.1'), free_port('127.0.0.2')
     conf = {'listen': '127.0.0.1:%d 127.0.0.2:%d' % (p1, p2),
-            'smtpd_workers_min': 1}
+            'smtpd_workers_min': 1, 'smtpd_sessions_per_worker': 100}
     with Instance(conf_overrides=conf, sink=sink) as inst:
         a = Raw(p1)
         b = Raw(p2, host='127.0.0.2')
