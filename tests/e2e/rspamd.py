@@ -15,15 +15,17 @@ lookup, RBLs and maps included, gets NXDOMAIN at once, instead of a
 timeout that would stall each scan), and the modules that would sign or
 need Redis off.  Started in its own session; stopped (SIGTERM, then
 SIGKILL of that session's process group) on exit, even after a failure.
-Starting takes some 10 s (rspamd compiles its rules)."""
+The first start takes 10-40 s (rspamd compiles its rules' regular
+expressions); later ones take the compiled rules from HS_CACHE."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.request
 
-from harness import free_port, stop_session
+from harness import ROOT, free_port, stop_session
 
 GTUBE = b'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
 
@@ -52,6 +54,51 @@ worker "rspamd_proxy" {
 # modules whose work has no place in a test: signing, Redis, the network
 OFF = ('dkim_signing', 'arc', 'fuzzy_check', 'ratelimit', 'greylist',
        'replies', 'neural', 'history_redis', 'reputation', 'url_redirector')
+
+
+# rspamd compiles its rules' regular expressions (hyperscan) at every
+# start: 10-40 s of CPU.  The databases depend only on the rules and on
+# rspamd (which checks each file it loads and compiles again what does not
+# match), so they are kept in HS_CACHE: copied into the instance's db/
+# before it starts, the new ones copied back when it stops.  A few small
+# ones get new names at every start: past HS_CACHE_MAX files the cache is
+# emptied before the copy back, which refills it.
+HS_CACHE = os.path.join(ROOT, 'build', 'rspamd-hs')
+HS_CACHE_MAX = 300
+HS_FILE = re.compile(r'^[0-9a-f]{64}\.(hs|hsmp|hsmc)$')
+
+
+def _hs_copy(src, dst, owner=None):
+    """Copy src's hyperscan files that dst lacks, each renamed into
+    place: a test beside reading dst never sees half a file."""
+    try:
+        have = set(os.listdir(dst))
+        names = [n for n in os.listdir(src)
+                 if HS_FILE.match(n) and n not in have]
+    except OSError:
+        return
+    for n in names:
+        tmp = os.path.join(dst, '.%s.%d' % (n, os.getpid()))
+        try:
+            shutil.copyfile(os.path.join(src, n), tmp)
+            if owner:
+                shutil.chown(tmp, owner, owner)
+            os.replace(tmp, os.path.join(dst, n))
+        except OSError:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _hs_save(db):
+    """Copy the instance's new hyperscan files into HS_CACHE."""
+    try:
+        names = os.listdir(HS_CACHE)
+        if len(names) > HS_CACHE_MAX:
+            for n in names:
+                os.unlink(os.path.join(HS_CACHE, n))
+    except OSError:
+        pass  # a test beside emptied it first
+    _hs_copy(db, HS_CACHE)
 
 
 class Rspamd:
@@ -95,6 +142,12 @@ class Rspamd:
             os.mkdir(os.path.join(self.dir, sub))
             if os.geteuid() == 0:
                 shutil.chown(os.path.join(self.dir, sub), '_rspamd', '_rspamd')
+        try:
+            os.makedirs(HS_CACHE, exist_ok=True)
+        except OSError:
+            pass  # no cache: rspamd compiles, as it would anyway
+        _hs_copy(HS_CACHE, os.path.join(self.dir, 'db'),
+                 '_rspamd' if os.geteuid() == 0 else None)
         self.addr = '127.0.0.1:%d' % self.port
         self.milter = '127.0.0.1:%d' % self.proxy_port
 
@@ -154,6 +207,7 @@ class Rspamd:
         stop_session(self.proc)
         self.proc = None
         self._out.close()
+        _hs_save(os.path.join(self.dir, 'db'))
 
     def __enter__(self):
         try:
