@@ -101,7 +101,7 @@ def check(name, cond, detail=''):
         print('PASS %s' % name, flush=True)
     else:
         _failed += 1
-        print('FAIL %s%s' % (name, (': %s' % detail) if detail else ''),
+        print('FAIL %s%s' % (name, (': %s' % (detail,)) if detail else ''),
               flush=True)
     return bool(cond)
 
