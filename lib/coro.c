@@ -380,6 +380,7 @@ int coro_wait(int fd, short events, int timeout_ms)
 		return errno == EPERM ? 1 : -1; /* a file: always ready */
 	if (w->seen & want) { /* came while nobody waited */
 		w->seen &= ~want;
+		w->drained = 0;
 		return 1;
 	}
 	if (w->waiter) { /* an fd is one coroutine's */
@@ -400,7 +401,25 @@ int coro_wait(int fd, short events, int timeout_ms)
 	c->result = -1;
 	c->state = CORO_WAITING;
 	to_main(c, 0);
+	if (c->result == 1 && (w = coro_fdw_at(fd)))
+		w->drained = 0; /* until a read says so again */
 	return c->result;
+}
+
+void coro_read_done(int fd, int drained)
+{
+	struct coro_fdw *w = coro_fdw_at(fd);
+
+	if (w)
+		w->drained = drained && w->events;
+}
+
+int coro_read_first(int fd)
+{
+	struct coro_fdw *w = coro_fdw_at(fd);
+
+	return !w || !w->events || !w->drained ||
+	       (w->seen & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR));
 }
 
 void coro_forget(int fd)
@@ -415,6 +434,7 @@ void coro_forget(int fd)
 		wait_end(w->waiter, -1);
 	w->events = 0;
 	w->seen = 0;
+	w->drained = 0;
 }
 
 void coro_idle_hook(void (*fn)(void *arg), void *arg)

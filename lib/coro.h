@@ -64,6 +64,14 @@ struct coro *coro_self(void);
  * the caller tries again and waits again on EAGAIN.  One coroutine at a
  * time waits on an fd (another gets -1, EBUSY). */
 int coro_wait(int fd, short events, int timeout_ms);
+/* After a read of fd in a coroutine: whether it drained the fd (said
+ * EAGAIN, or read less than it asked for: nothing was left). */
+void coro_read_done(int fd, int drained);
+/* Whether the next read of fd is better tried before a wait: 0 when its
+ * last read drained it while in the epoll set and no input came since
+ * (any byte that comes will be an edge: a read now could only say
+ * EAGAIN), 1 otherwise. */
+int coro_read_first(int fd);
 /* Before fd is closed or handed on (sent to another process): out of the
  * epoll set, so that the fd number, reused, starts afresh.  Nothing for
  * an fd never waited on; safe outside the scheduler.  The test build

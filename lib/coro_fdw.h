@@ -29,6 +29,7 @@ struct coro_fdw {
 	uint32_t seen;        /* EPOLL* bits come while nobody wanted them */
 	uint32_t gen;
 	uint32_t events;      /* registered for; 0 when not */
+	int drained;          /* its last read (coro_read_done) left nothing */
 #if CORO_FDW_CHECK
 	dev_t dev;            /* what was registered, to catch a reuse */
 	ino_t ino;

@@ -100,10 +100,13 @@ static ssize_t io_try(int fd, void *rbuf, const void *wbuf, size_t n)
 	return r;
 }
 
-/* The read or write after a wait.  Among coroutines a wake-up may be
- * spurious (an edge already used, coro.h): a socket is then never read
- * or written blocking, whatever its flags. */
-static ssize_t io_after_wait(int fd, void *rbuf, const void *wbuf, size_t n)
+/* A read or write where io_try would not do: among coroutines a wake-up
+ * may be spurious (an edge already used, coro.h), and an EAGAIN must be
+ * a real one (an edge-triggered wait after a made-up one would wait for
+ * bytes already there), so a socket is tried with MSG_DONTWAIT and
+ * anything else (non-blocking, as coro.h asks) as it is.  Outside them:
+ * after poll said ready, the call itself. */
+static ssize_t io_attempt(int fd, void *rbuf, const void *wbuf, size_t n)
 {
 	if (coro_self()) {
 		ssize_t r = io_sock_try(fd, rbuf, wbuf, n);
@@ -121,7 +124,10 @@ static ssize_t io_after_wait(int fd, void *rbuf, const void *wbuf, size_t n)
  * full; a read polls first, since its bytes are usually still on their
  * way (a read from a blocking socket needs no poll at all: io_sock_read
  * below).  Without a timeout there is nothing for poll to bound: the call
- * itself blocks (or says EAGAIN on a non-blocking fd, then poll). */
+ * itself blocks (or says EAGAIN on a non-blocking fd, then poll).
+ * Among coroutines waits are edge-triggered (coro.h): a read is tried
+ * first, unless the last one drained the fd and nothing came since
+ * (coro_read_first): then it waits at once. */
 static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 			  const void *wbuf, size_t n)
 {
@@ -131,7 +137,9 @@ static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 		ssize_t r;
 		if (io->timeout_ms <= 0 && first && !coro_self())
 			r = rbuf ? read(fd, rbuf, n) : write(fd, wbuf, n);
-		else if (first && (!rbuf || coro_self()))
+		else if (first && coro_self() && (!rbuf || coro_read_first(fd)))
+			r = io_attempt(fd, rbuf, wbuf, n);
+		else if (first && !rbuf)
 			r = io_try(fd, rbuf, wbuf, n);
 		else {
 			int w = io_wait_idle(io, fd, events);
@@ -139,9 +147,12 @@ static ssize_t io_fd_xfer(struct io *io, int fd, short events, void *rbuf,
 				io->err = w == 0 ? IO_ERR_TIMEOUT : IO_ERR_SYS;
 				return -1;
 			}
-			r = io_after_wait(fd, rbuf, wbuf, n);
+			r = io_attempt(fd, rbuf, wbuf, n);
 		}
 		first = 0;
+		if (rbuf && coro_self())
+			coro_read_done(fd, r < 0 ? errno == EAGAIN
+						 : r > 0 && (size_t)r < n);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0)

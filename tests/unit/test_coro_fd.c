@@ -5,7 +5,9 @@
  * wait) until coro_forget, for room only once it waited for room; a
  * forgotten fd number, reused, starts afresh;
  * a peer's close wakes the waiter; a wait on a closed fd fails at once;
- * coro_forget wakes a waiter with -1; a write waits for room. */
+ * coro_forget wakes a waiter with -1; a write waits for room; io's
+ * reads in a coroutine (tried first, or waiting at once after a read
+ * that drained the socket) lose no bytes. */
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "coro.h"
+#include "io.h"
 #include "t.h"
 
 static long ms_now(void)
@@ -306,6 +309,70 @@ static void test_closed_and_write(void)
 	close(sv[1]);
 }
 
+#define BURST_LINES 600  /* of 100 bytes: several io buffers at once */
+
+struct lines {
+	int fd, got, err, late;
+	long waited_ms;
+};
+
+/* Reads a burst bigger than its buffer (full reads: bytes stay in the
+ * socket with no edge to come), then one more line sent later (its last
+ * read drained the socket: it waits at once). */
+static void lines_run(void *arg)
+{
+	struct lines *l = arg;
+	struct io *io = malloc(sizeof *io);
+	char line[128];
+	size_t len;
+	unsigned flags;
+	long t0;
+
+	io_init(io, l->fd, l->fd, 1000);
+	while (l->got < BURST_LINES &&
+	       io_getline(io, line, sizeof line, &len, &flags) == 1)
+		l->got++;
+	t0 = ms_now();
+	if (io_getline(io, line, sizeof line, &len, &flags) == 1)
+		l->late = !strcmp(line, "late");
+	l->waited_ms = ms_now() - t0;
+	l->err = io->err;
+	free(io);
+}
+
+static void test_io_reads(void)
+{
+	int sv[2];
+	struct lines l = { 0 };
+	static char burst[BURST_LINES * 100];
+	size_t off = 0;
+
+	for (int i = 0; i < BURST_LINES; i++) {
+		memset(burst + i * 100, 'a' + i % 26, 98);
+		memcpy(burst + i * 100 + 98, "\r\n", 2);
+	}
+	pair(sv);
+	l.fd = sv[0];
+	coro_spawn(lines_run, &l, NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);      /* it waits for its first line */
+	while (off < sizeof burst) {
+		ssize_t w = write(sv[1], burst + off, sizeof burst - off);
+		if (w > 0)
+			off += (size_t)w;
+		coro_sched_run(10, NULL, 0);
+	}
+	coro_sched_run(50, NULL, 0);
+	T_CHECK("a burst bigger than the buffer read to its end",
+		l.got == BURST_LINES);
+	put(sv[1], "late\r\n");
+	run_all(3000);
+	T_CHECK("a line after a drained read: woken for it",
+		l.late && l.waited_ms < 500 && l.err == IO_ERR_NONE);
+	coro_forget(sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -315,6 +382,7 @@ int main(void)
 	test_reused_number();
 	test_peer_close_and_forget();
 	test_closed_and_write();
+	test_io_reads();
 	T_CHECK("all finished", coro_count() == 0);
 	return t_done();
 }
