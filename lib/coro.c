@@ -422,19 +422,31 @@ int coro_read_first(int fd)
 	       (w->seen & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR));
 }
 
-void coro_forget(int fd)
+/* fd's record reset; out of the epoll set too when del. */
+static void fd_forget(int fd, int del)
 {
 	struct coro_fdw *w = coro_fdw_at(fd);
 
 	if (!w)
 		return;
-	if (w->events)
+	if (w->events && del)
 		epoll_ctl(S.ep, EPOLL_CTL_DEL, fd, NULL);
 	if (w->waiter) /* cannot be: the fd's coroutine is the one running */
 		wait_end(w->waiter, -1);
 	w->events = 0;
 	w->seen = 0;
 	w->drained = 0;
+}
+
+void coro_forget(int fd)
+{
+	fd_forget(fd, 1);
+}
+
+int coro_close(int fd)
+{
+	fd_forget(fd, 0);
+	return close(fd);
 }
 
 void coro_idle_hook(void (*fn)(void *arg), void *arg)

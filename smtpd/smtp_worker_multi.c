@@ -54,8 +54,7 @@ static void msession_run(void *arg)
 	smtp_queue_use(NULL);
 	/* the slot before the close (as smtp_worker.c's worker_serve) */
 	listen_slots_release_session(m->w->slots, m->slot);
-	coro_forget(m->fd); /* the number is reused */
-	close(m->fd);
+	coro_close(m->fd); /* out of the epoll set: the number is reused */
 	m->w->uses++;
 	m->w->open--;
 	free(m);

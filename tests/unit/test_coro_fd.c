@@ -7,7 +7,8 @@
  * a peer's close wakes the waiter; a wait on a closed fd fails at once;
  * coro_forget wakes a waiter with -1; a write waits for room; io's
  * reads in a coroutine (tried first, or waiting at once after a read
- * that drained the socket) lose no bytes. */
+ * that drained the socket) lose no bytes; after coro_close of an fd
+ * still open elsewhere, its number reused, only the new socket wakes. */
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
@@ -309,6 +310,64 @@ static void test_closed_and_write(void)
 	close(sv[1]);
 }
 
+struct handed {
+	int fd, kept, newpeer, same_number, rc;
+	char got[8];
+};
+
+/* Waits on fd, hands it on (a dup stays open, as relay-policy's copy of
+ * a client socket does), coro_close's it, and waits on the number
+ * reused: only the new socket's bytes may wake it. */
+static void handed_run(void *arg)
+{
+	struct handed *h = arg;
+	int sv[2], old = h->fd;
+	ssize_t n;
+
+	coro_wait(h->fd, POLLIN, 1000);
+	drain(h->fd);
+	h->kept = dup(h->fd);
+	coro_close(h->fd);
+	pair(sv);
+	h->same_number = sv[0] == old;
+	h->fd = sv[0];
+	h->newpeer = sv[1];
+	h->rc = coro_wait(h->fd, POLLIN, 2000);
+	n = recv(h->fd, h->got, sizeof h->got - 1, MSG_DONTWAIT);
+	if (n > 0)
+		h->got[n] = '\0';
+}
+
+static void test_close_handed_on(void)
+{
+	int sv[2];
+	struct handed h = { .kept = -1, .newpeer = -1, .rc = 2 };
+
+	pair(sv);
+	h.fd = sv[0];
+	coro_spawn(handed_run, &h, NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);
+	put(sv[1], "x");
+	coro_sched_run(100, NULL, 0);    /* closed, waits on the new one */
+	put(sv[1], "old");               /* to the file still open elsewhere */
+	coro_sched_run(50, NULL, 0);
+	coro_sched_run(50, NULL, 0);
+	T_CHECK("the number is reused after coro_close",
+		h.same_number && h.newpeer >= 0);
+	T_CHECK("the old file's bytes wake no one", h.rc == 2 && !h.got[0]);
+	if (h.newpeer >= 0)
+		put(h.newpeer, "new");
+	run_all(3000);
+	T_CHECK("the new socket's bytes wake its waiter",
+		h.rc == 1 && !strcmp(h.got, "new"));
+	coro_forget(h.fd);
+	close(h.fd);
+	close(h.kept);
+	close(sv[1]);
+	if (h.newpeer >= 0)
+		close(h.newpeer);
+}
+
 #define BURST_LINES 600  /* of 100 bytes: several io buffers at once */
 
 struct lines {
@@ -383,6 +442,7 @@ int main(void)
 	test_peer_close_and_forget();
 	test_closed_and_write();
 	test_io_reads();
+	test_close_handed_on();
 	T_CHECK("all finished", coro_count() == 0);
 	return t_done();
 }
