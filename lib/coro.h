@@ -8,9 +8,11 @@
  * callers block as before (one session per process).
  *
  * A wait costs no system call of its own: a descriptor is put in the
- * epoll set once, edge-triggered, at its first wait, and stays there
- * until coro_forget; the events that come while no coroutine waits for
- * them are kept for the next wait.  Deadlines are kept in a heap: the
+ * epoll set once, edge-triggered, at its first wait (for room too from
+ * its first wait for room), and stays there until coro_forget or
+ * coro_close; the events that come while no coroutine waits for them are
+ * kept for the next wait.  A switch between coroutines is no system call
+ * either (coro_ctx.h).  Deadlines are kept in a heap: the
  * nearest is found, and only the due ones expire, at each wake-up.
  *
  * Each stack is an mmap with a guard page below it (an overflow faults
@@ -28,8 +30,8 @@ typedef void coro_fn(void *arg);
 
 /* The stack each coroutine gets (bytes, before the guard page). */
 #define CORO_STACK_DEFAULT (128 * 1024)
-/* Tags below this are the caller's own fds (coro_sched_watch); a
- * coroutine's events carry its address, never this small. */
+/* Tags below this are the caller's own fds (coro_sched_watch); the
+ * events of fds coroutines wait on carry a high bit, never this small. */
 #define CORO_TAG_MAX 4096
 
 /* The scheduler of this process; 0 or -1. */
@@ -44,11 +46,11 @@ int coro_sched_unwatch(int fd);
 struct coro *coro_spawn(coro_fn *fn, void *arg, void (*enter)(void *),
 			size_t stack);
 /* Wait at most timeout_ms (-1: until something happens; 0 when a
- * coroutine is ready to run) for fds or deadlines, then run every
- * coroutine that can run (new ones, woken ones) until each waits or ends;
- * the
- * caller's watched fds that became ready are put in tags[max], their
- * number returned (-1 on error). */
+ * coroutine is ready to run; no look at the fds at all when only new
+ * ones are) for fds or deadlines, then run every coroutine that can run
+ * (new ones, woken ones) until each waits or ends; the caller's watched
+ * fds that became ready are put in tags[max], their number returned (-1
+ * on error). */
 int coro_sched_run(int timeout_ms, uint64_t *tags, int max);
 /* Coroutines alive. */
 size_t coro_count(void);
