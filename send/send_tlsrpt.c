@@ -196,18 +196,21 @@ static char *rpt_mail(const char *domain, const char *to, const char *id,
 	return m;
 }
 
-static void rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
-		       long long end)
+/* Report one domain's records; the number of report mails that could not
+ * be queued. */
+static int rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
+		      long long end)
 {
 	char to[RPT_RUA_MAX][ADDR_MAX + 1], id[64], qid[64], err[256];
 	char url[RPT_RUA_MAX][RPT_URL_MAX];
 	size_t nurl = 0, nto = rpt_rua(r[0].domain, to, url, &nurl);
 	size_t jlen = 0, mlen = 0;
 	char *json;
+	int failed = 0;
 
 	if (nto + nurl == 0) {
 		log_info("tls-rpt: domain=%s: no rua, no report", r[0].domain);
-		return;
+		return 0;
 	}
 	snprintf(id, sizeof id, "%lld.%ld", start, (long)getpid());
 	json = tlsrpt_json(r[0].domain, r, n, cf.hostname, id, (time_t)start,
@@ -219,25 +222,32 @@ static void rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
 				     sizeof qid, err, sizeof err) == 0)
 			log_info("tls-rpt: domain=%s to=<%s> report %s queued as %s",
 				 r[0].domain, to[i], id, qid);
-		else
+		else {
 			log_warn("tls-rpt: domain=%s to=<%s>: %s", r[0].domain,
 				 to[i], m ? err : "out of memory");
+			failed++;
+		}
 		free(m);
 	}
 	for (size_t i = 0; json && i < nurl; i++)
 		send_tlsrpt_post(url[i], json, jlen);
 	free(json);
+	return json ? failed : 1;
 }
 
-/* Report the records of one finished period, then remove them. */
-static void rpt_file(const char *path, long long start, long long end)
+/* Report the records of one finished period, then remove them; kept (-1)
+ * when a report mail could not be queued (relay-queue not up yet at our
+ * start, or down), to be tried again: a receiver takes a report again
+ * under the same Report-ID rather than never. */
+static int rpt_file(const char *path, long long start, long long end)
 {
 	struct rpt_set s = { 0 };
 	char line[TLSRPT_LINE_MAX + 2];
 	FILE *f = fopen(path, "re");
+	int failed = 0;
 
 	if (!f)
-		return;
+		return 0;
 	while (fgets(line, sizeof line, f)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (rpt_add(&s, line) < 0)
@@ -248,19 +258,25 @@ static void rpt_file(const char *path, long long start, long long end)
 	for (size_t i = 0, j; i < s.n; i = j) {
 		for (j = i + 1; j < s.n && !strcasecmp(s.r[j].domain, s.r[i].domain); j++)
 			;
-		rpt_domain(s.r + i, j - i, start, end);
+		failed += rpt_domain(s.r + i, j - i, start, end);
 	}
 	free(s.r);
 	free(s.idx);
+	if (failed)
+		return -1;
 	unlink(path);
+	return 0;
 }
 
-/* Periods a crash left behind (records.<start>): reported at start. */
-static void rpt_leftovers(const char *dir)
+/* Periods a crash left behind or a report that could not be queued
+ * (records.<start>): reported at start and retried; -1 while one is
+ * left. */
+static int rpt_leftovers(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	char path[4600];
+	int rc = 0;
 
 	while (d && (e = readdir(d))) {
 		char *end;
@@ -271,17 +287,27 @@ static void rpt_leftovers(const char *dir)
 		if (end == e->d_name + 8 || *end || start < 0)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		rpt_file(path, start, start + cf.tls_rpt_period);
+		if (rpt_file(path, start, start + cf.tls_rpt_period) < 0)
+			rc = -1;
 	}
 	if (d)
 		closedir(d);
+	return rc;
 }
 
-static long long next; /* the end of the current period */
+/* How long a report that could not be queued waits to be tried again. */
+#define RPT_RETRY 10
+
+static long long next;      /* the end of the current period */
+static long long leftovers; /* when to look for unreported periods; 0 */
 
 long long send_tlsrpt_next(void)
 {
-	return cf.tls_rpt ? next : 0;
+	if (!cf.tls_rpt)
+		return 0;
+	if (!next)
+		return 1; /* the first tick is due at once: leftovers at start */
+	return leftovers && leftovers < next ? leftovers : next;
 }
 
 void send_tlsrpt_tick(long long now)
@@ -294,16 +320,19 @@ void send_tlsrpt_tick(long long now)
 	snprintf(path, sizeof path, "%s/%s", cf.dir, TLSRPT_DIR);
 	if (!next) {
 		next = (now / cf.tls_rpt_period + 1) * cf.tls_rpt_period;
-		rpt_leftovers(path);
+		leftovers = now;
 	}
+	if (leftovers && now >= leftovers)
+		leftovers = rpt_leftovers(path) < 0 ? now + RPT_RETRY : 0;
 	if (now < next)
 		return;
 	start = next - cf.tls_rpt_period;
 	snprintf(path, sizeof path, "%s/%s/records", cf.dir, TLSRPT_DIR);
 	snprintf(done, sizeof done, "%s.%lld", path, start);
-	if (rename(path, done) == 0)
-		rpt_file(done, start, next);
-	else if (errno != ENOENT)
+	if (rename(path, done) == 0) {
+		if (rpt_file(done, start, next) < 0 && !leftovers)
+			leftovers = now + RPT_RETRY;
+	} else if (errno != ENOENT)
 		log_warn("tls-rpt: cannot rename %s: %s", path, strerror(errno));
 	next = (now / cf.tls_rpt_period + 1) * cf.tls_rpt_period;
 }

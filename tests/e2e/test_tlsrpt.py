@@ -169,8 +169,37 @@ def run(d, web, sinks, dns):
             h.check("report fields", r["organization-name"] == "relaybox.test" and
                     r["date-range"]["start-datetime"].endswith("Z") and r["report-id"],
                     "%r" % (r,))
+        retried(inst, sinks)
         if h.FAILS:
             print(inst.log_tail(60))
+
+
+def retried(inst, sinks):
+    """A report that cannot be queued (relay-queue out of reach when
+    relay-send starts) is kept and tried again, not lost."""
+    sock = inst.path("run/queue.sock")
+    d = inst.path("tlsrpt")
+    path = os.path.join(d, "records.172800")
+    with open(path, "w") as f:
+        f.write("tst.test sts certificate-expired mx.tst.test 127.0.18.3 testing,86400,mx.tst.test\n")
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("relaysend")
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    os.chmod(sock, 0)  # relay-send's connect: EACCES
+    try:
+        os.kill(inst.status()["relay-send"][0], signal.SIGKILL)
+        refused = harness.wait_until(
+            lambda: "tls-rpt: domain=tst.test to=<rpt@reports.test>: "
+            in inst.log(), 20)
+        h.check("a report relay-queue cannot take is kept for later",
+                refused and os.path.exists(path), inst.log_tail(25))
+    finally:
+        os.chmod(sock, 0o666)
+    got = harness.wait_until(
+        lambda: any(r["date-range"]["start-datetime"] == "1970-01-03T00:00:00Z"
+                    for _, r in reports(sinks["4"])), 30)
+    h.check("... and sent once relay-queue takes it again",
+            got and not os.path.exists(path))
 
 
 def main():
