@@ -67,16 +67,19 @@ def text(r):
 
 
 def txn(inst, ip, helo, sender, addrs, barrier=None):
-    """One transaction: the RCPT replies and the DATA code (None when no
-    recipient was accepted).  With a barrier, the RCPTs start when every
+    """One transaction: the RCPT replies (or MAIL's, alone, when it was
+    refused) and the DATA code (None when no recipient was accepted).  With a barrier, the RCPTs start when every
     party is at it (both boxes at once)."""
     c = Raw(inst.port, source_ip=ip)
     try:
         c.reply()
         c.cmd(b'EHLO ' + helo.encode() + b'\r\n')
-        c.cmd(b'MAIL FROM:<' + sender.encode() + b'>\r\n')
+        mail = c.cmd(b'MAIL FROM:<' + sender.encode() + b'>\r\n')
         if barrier:
             barrier.wait(30)
+        if mail[0] != 250:  # a refusal at MAIL (451: Redis out of reach)
+            c.cmd(b'QUIT\r\n')
+            return [text(mail)], None
         got = [text(c.cmd(b'RCPT TO:<' + a.encode() + b'>\r\n'))
                for a in addrs]
         code = None
