@@ -656,6 +656,29 @@ class Instance:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=timeout)
 
+    def pss_kib(self, programs=None):
+        """KiB of PSS of the instance's processes (its dir on their
+        command line: relay-master and the daemons it runs), only those
+        whose program's name is in programs when given."""
+        total = 0
+        for pid in os.listdir('/proc'):
+            if not pid.isdigit():
+                continue
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    argv = f.read().split(b'\0')
+                if self.dir.encode() not in b' '.join(argv) or (
+                        programs and os.path.basename(argv[0]).decode()
+                        not in programs):
+                    continue
+                with open('/proc/%s/smaps_rollup' % pid) as f:
+                    for line in f:
+                        if line.startswith('Pss:'):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
     def status(self):
         """run/status as {name: (pid, uid)}."""
         out = {}

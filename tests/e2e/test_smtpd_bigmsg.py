@@ -24,29 +24,8 @@ CHUNK = LINE * (1024 * 1024 // len(LINE))
 GROWTH_MAX = 4096
 
 
-def pss_of(inst, names):
-    """KiB of PSS of the instance's processes whose program is in names."""
-    total = 0
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as f:
-                argv = f.read().split(b'\0')
-            if inst.dir.encode() not in b' '.join(argv) or \
-                    os.path.basename(argv[0]).decode() not in names:
-                continue
-            with open('/proc/%s/smaps_rollup' % pid) as f:
-                for line in f:
-                    if line.startswith('Pss:'):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
 def sample(inst):
-    return (pss_of(inst, ('relay-smtpd',)), pss_of(inst, ('relay-queue',)))
+    return (inst.pss_kib(('relay-smtpd',)), inst.pss_kib(('relay-queue',)))
 
 
 def send_big(inst, bdat):

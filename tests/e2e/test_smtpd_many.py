@@ -61,26 +61,6 @@ IDLE_SENT = 40
 SETTLE = 3.0
 
 
-def pss_kib(inst):
-    """The PSS of every process of the instance (its dir on the command
-    line: relay-master and the daemons it runs), in KiB."""
-    total = 0
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as f:
-                if inst.dir.encode() not in f.read():
-                    continue
-            with open('/proc/%s/smaps_rollup' % pid) as f:
-                for line in f:
-                    if line.startswith('Pss:'):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
 def transaction(inst):
     """A whole transaction from 127.0.0.1: seconds it took, or None."""
     t0 = time.monotonic()
@@ -228,17 +208,17 @@ def run(inst, ctx, sink):
     # their delivery over (relay-remote's memory is not the sessions')
     wait_until(lambda: len(sink.messages) >= 1 + 2 * IDLE_SENT, 60)
     time.sleep(SETTLE)
-    base = pss_kib(inst)
+    base = inst.pss_kib()
     socks = open_plain(inst)
     time.sleep(SETTLE)
-    plain = pss_kib(inst)
+    plain = inst.pss_kib()
     per_session('plain', base, plain, PLAIN_N, PLAIN_MAX)
     socks += open_tls(inst, ctx)
     took = transaction(inst)
     check('with %d open a fresh client is done within 1 s' % N,
           took is not None and took < 1.0, repr(took))
     time.sleep(SETTLE)
-    full = pss_kib(inst)
+    full = inst.pss_kib()
     per_session('TLS', plain, full, TLS_N, TLS_MAX)
     check('the instance under 1 GiB of PSS with %d open' % N,
           full < INSTANCE_MAX, '%d KiB' % full)
