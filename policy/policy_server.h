@@ -1,5 +1,5 @@
 /* policy_server.h: relay-policy's daemon side: one connection per SMTP
- * session on run/policy.sock, served from one poll loop
+ * session on run/policy.sock, served from one event loop
  * (policy_server.c), each request dispatched by phase (policy_phase.c). */
 #ifndef POLICY_SERVER_H
 #define POLICY_SERVER_H
@@ -32,6 +32,8 @@ struct policy_conn {
 	 * peer sent meanwhile */
 	int store_wait, resume;
 	char wait_rcpt[ADDR_MAX + 1];
+	size_t idx;                /* its place in policy_server.c's table */
+	int special;               /* counted as waiting on AUTH or the store */
 };
 
 struct policy_srv {
