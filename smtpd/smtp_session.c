@@ -249,7 +249,9 @@ static int kept;
 
 /* A session's log lines are kept (log_batch) and written in one write
  * when it ends, or as soon as the client makes us wait (io's idle hook:
- * IO_IDLE_MS without a byte; TLS reads and the handshake call it too). */
+ * IO_IDLE_MS without a byte; TLS reads and the handshake call it too).
+ * Among many sessions the worker keeps every session's lines and writes
+ * them together (smtp_worker_multi.c), not each session. */
 static int session_log_idle(int run)
 {
 	if (run) {
@@ -282,7 +284,8 @@ static void session_init(struct smtp_session *s, int rfd, int wfd,
 	if (fresh) /* a session among many: its own, made by the worker */
 		s->queue = smtp_queue_slot();
 	io_init(&s->io, rfd, wfd, (int)cf.smtp_timeout * 1000);
-	s->io.idle = session_log_idle;
+	if (!fresh)
+		s->io.idle = session_log_idle;
 	s->start = time(NULL);
 	s->outcome = "closed";  /* the client closed after a reply */
 	smtp_session_guard(s);
@@ -317,10 +320,12 @@ static int session_run(struct smtp_session *s, int rfd, int wfd,
 		       const struct smtp_peer *p, int fresh)
 {
 	session_init(s, rfd, wfd, p, fresh);
-	log_batch(1);
+	if (!fresh)
+		log_batch(1);
 	log_info("%s: connect port=%s", s->ip, s->localport);
 	if (p->tls && smtp_tls_implicit(s) < 0) {
-		log_batch(0);
+		if (!fresh)
+			log_batch(0);
 		return EXIT_TEMP;
 	}
 	if (session_connect(s, rfd) == 0) {
@@ -338,7 +343,8 @@ static int session_run(struct smtp_session *s, int rfd, int wfd,
 	log_info("%s: disconnect commands=%ld errors=%ld", s->ip, s->commands,
 		 s->errors);
 	session_count(s);
-	log_batch(0);
+	if (!fresh)
+		log_batch(0);
 	return EXIT_DONE;
 }
 

@@ -161,6 +161,49 @@ static void multi_full(struct worker *w, int *full)
 		multi_wake(w);
 }
 
+/* The sessions' log lines are kept (log_batch) and written together at
+ * most LOG_HOLD_MS after the first of them was seen kept, or when a
+ * write's worth (PIPE_BUF) is kept: one write for the lines of many
+ * sessions instead of one or two a session, each a wake-up of the log
+ * pipe's reader too.  A line is that late at most. */
+#define LOG_HOLD_MS 10
+static long log_since; /* when kept lines were first seen; 0: none */
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long the scheduler may wait for the log's sake: -1 when nothing
+ * is kept, else what is left of the hold. */
+static int log_wait_ms(void)
+{
+	long now, left;
+
+	if (!log_held_bytes()) {
+		log_since = 0;
+		return -1;
+	}
+	now = mono_ms();
+	if (!log_since)
+		log_since = now;
+	left = log_since + LOG_HOLD_MS - now;
+	return left > 0 ? (int)left : 0;
+}
+
+/* The kept lines out once their hold is over. */
+static void log_write_due(void)
+{
+	if (log_since && log_held_bytes() &&
+	    mono_ms() - log_since >= LOG_HOLD_MS) {
+		log_batch(0);
+		log_batch(1);
+		log_since = 0;
+	}
+}
+
 int smtp_worker_multi(struct worker *w, volatile sig_atomic_t *orphaned)
 {
 	int accepting = 1, listening = 0, full = 0;
@@ -176,6 +219,7 @@ int smtp_worker_multi(struct worker *w, volatile sig_atomic_t *orphaned)
 	if (coro_sched_init() < 0 ||
 	    coro_sched_watch(w->ctl, EPOLLIN, TAG_CTL) < 0)
 		log_fatal(EXIT_TEMP, "worker: epoll");
+	log_batch(1);
 	for (;;) {
 		/* orphaned: the listeners are closed (and out of epoll);
 		 * used up: the sessions open finish, then the worker goes */
@@ -190,9 +234,10 @@ int smtp_worker_multi(struct worker *w, volatile sig_atomic_t *orphaned)
 			multi_listen(w, accepting && multi_room(w), &listening);
 		if (!accepting && w->open == 0)
 			break;
-		int k = coro_sched_run(-1, tags, LISTEN_SOCK_MAX + 1);
+		int k = coro_sched_run(log_wait_ms(), tags, LISTEN_SOCK_MAX + 1);
 		if (k < 0)
 			log_fatal(EXIT_TEMP, "epoll_wait");
+		log_write_due();
 		for (int j = 0; j < k; j++) {
 			if (tags[j] == TAG_CTL) {
 				if (smtp_worker_ctl(w)) { /* retired */
@@ -203,5 +248,6 @@ int smtp_worker_multi(struct worker *w, volatile sig_atomic_t *orphaned)
 				multi_accept(w, (size_t)tags[j]);
 		}
 	}
+	log_batch(0);
 	return EXIT_DONE;
 }

@@ -12,7 +12,8 @@ session goes on; a changed relay.conf replaces the workers; smtpd_workers_min=0
 still runs one relay-smtpd per connection; a worker serving many sessions
 at its cap is not idle, so another one greets the next client; with many
 sessions per worker, the policy and queue connections of a session that
-ended serve the worker's next one."""
+ended serve the worker's next one, and a session's log lines are written
+while it goes on."""
 import base64
 import os
 import re
@@ -22,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -362,6 +364,47 @@ def test_multi_kept(sink):
         test_queue_restart(inst)
 
 
+def smtpd_connects(inst):
+    return len(re.findall(r'relay-smtpd\[\d+\]: info: [^ ]+: connect port=',
+                          inst.log()))
+
+
+def test_multi_log_soon(sink):
+    """Among many sessions a worker writes its sessions' log lines
+    within a few ms, not when a session ends or idles: a session that
+    never waits 100 ms for its client (a NOOP every 20 ms, from a thread
+    of its own) has its connect line in the log while it goes on (its
+    own instance: no other session's end writes it)."""
+    conf = {'smtpd_sessions_per_worker': 100, 'smtpd_workers_min': 1}
+    with Instance(conf_overrides=conf, sink=sink) as inst:
+        wait_until(lambda: workers(inst), 10)
+        busy_session(inst)
+
+
+def busy_session(inst):
+    before = smtpd_connects(inst)
+    r = Raw(inst.port)
+    r.reply()
+    r.cmd(b'EHLO busy.example\r\n')
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            r.cmd(b'NOOP\r\n')
+            time.sleep(0.02)
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        seen = wait_until(lambda: smtpd_connects(inst) > before, 2)
+    finally:
+        stop.set()
+        t.join()
+    check('multi: a busy session\'s lines are logged while it goes on',
+          seen, inst.log_tail(5))
+    r.cmd(b'QUIT\r\n')
+    r.close()
+
+
 def test_no_pool(sink):
     """smtpd_workers_min=0: one relay-smtpd per connection (UCSPI), as
     before the pool; no worker runs."""
@@ -471,6 +514,7 @@ def main():
             test_no_pool(sink)
             test_full_worker(sink)
             test_multi_kept(sink)
+            test_multi_log_soon(sink)
             test_nofile_warning(sink)
             test_listener_groups(sink)
     finally:
