@@ -303,6 +303,8 @@ int send_worker_room(void);
  * job's signal to relay-queue (lib/abuse.h) for its message. */
 void send_abuse_result(char st, int code, const char *text);
 void send_abuse_flush(const struct send_msg *m);
+/* Write the signals held since the last call (before the loop waits). */
+void send_abuse_send(void);
 void send_metrics_result(const struct send_msg *m, size_t i, char st,
 			 long long now);
 /* the queue's gauges, at most once a second: 0 when skipped (owed) */

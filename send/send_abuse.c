@@ -4,13 +4,16 @@
  * delivered, refused for good, and of those refused with a reply that
  * names spam or policy (5.7.x).  On a connection of its own to
  * queue.sock, non-blocking and unanswered: a signal is a count, not
- * mail, so one that cannot be written at once is dropped (a log line a
- * minute at most) rather than ever holding up the scheduler. */
+ * mail, so one that cannot be written is dropped (a log line a minute
+ * at most) rather than ever holding up the scheduler.  The signals of
+ * one wake-up go out together (send_abuse_send, before the loop waits):
+ * one write, and one read for relay-queue, instead of one per job. */
 #include "send.h"
 #include "abuse.h"
 #include "admit.h"
 #include "kv.h"
 #include "log.h"
+#include "ns.h"
 #include "runsock.h"
 #include "usock.h"
 #include "wire_queue.h"
@@ -20,11 +23,16 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 static int abuse_fd = -1;
 static unsigned ab_delivered, ab_bounced, ab_rejected;
+/* Frames not written yet, whole ones but for a short write's rest. */
+#define ABUSE_BUF 16384
+static char abuse_buf[ABUSE_BUF];
+static size_t abuse_len;
 
 void send_abuse_result(char st, int code, const char *text)
 {
@@ -51,21 +59,64 @@ static int abuse_connect(void)
 	return abuse_fd;
 }
 
-static void abuse_drop(const char *qid)
+/* A log line a minute at most for signals that could not be sent. */
+static void abuse_warn(const char *why)
 {
 	static time_t last;
 	time_t now = time(NULL);
 
 	if (now - last >= 60) {
 		last = now;
-		log_warn("%s: abuse signal not sent to relay-queue: %s", qid,
-			 strerror(errno));
+		log_warn("abuse signals not sent to relay-queue: %s", why);
 	}
-	/* a frame cut short would put the stream out of step: a new
-	 * connection for the next one */
+}
+
+/* The connection failed: a frame cut short would put the stream out of
+ * step, so a new connection for the next ones; those held are dropped. */
+static void abuse_reset(const char *why)
+{
+	abuse_warn(why);
 	if (abuse_fd >= 0)
 		close(abuse_fd);
 	abuse_fd = -1;
+	abuse_len = 0;
+}
+
+/* Keep one frame for send_abuse_send; dropped when the buffer is full
+ * (relay-queue not reading): the frames held stay in step. */
+static void abuse_hold(const struct kv *k)
+{
+	size_t n;
+
+	if (k->failed || !(n = ns_encode(abuse_buf + abuse_len,
+					 sizeof abuse_buf - abuse_len,
+					 k->buf, k->len))) {
+		abuse_warn(k->failed ? "out of memory" : "relay-queue not reading");
+		return;
+	}
+	abuse_len += n;
+}
+
+void send_abuse_send(void)
+{
+	ssize_t w;
+
+	if (!abuse_len)
+		return;
+	if (abuse_connect() < 0) {
+		abuse_reset(strerror(errno));
+		return;
+	}
+	w = send(abuse_fd, abuse_buf, abuse_len, MSG_NOSIGNAL);
+	if (w < 0 && (errno == EAGAIN || errno == EINTR))
+		return; /* kept for the next wake-up */
+	if (w <= 0) {
+		abuse_reset(w < 0 ? strerror(errno) : "short write");
+		return;
+	}
+	/* the rest of a short write goes first next time: in step */
+	abuse_len -= (size_t)w;
+	memmove(abuse_buf, abuse_buf + w, abuse_len);
 }
 
 void send_abuse_flush(const struct send_msg *m)
@@ -87,8 +138,7 @@ void send_abuse_flush(const struct send_msg *m)
 		kv_addf(&k, ABUSE_WIRE_DELIVERED, "%u", ab_delivered);
 		kv_addf(&k, ABUSE_WIRE_BOUNCED, "%u", ab_bounced);
 		kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_rejected);
-		if (abuse_connect() < 0 || kv_send(&k, abuse_fd) < 0)
-			abuse_drop(m->q.qid);
+		abuse_hold(&k);
 		kv_free(&k);
 	}
 	ab_delivered = ab_bounced = ab_rejected = 0;

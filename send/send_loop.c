@@ -371,6 +371,7 @@ int send_loop_run(void)
 		pfd[1] = (struct pollfd){ .fd = watch, .events = POLLIN };
 		n = 2 + send_worker_pollfds(pfd + 2, (size_t)cf.remote_workers);
 		log_batch(0); /* a wake-up's log lines in one write */
+		send_abuse_send(); /* and its abuse signals in another */
 		if (poll(pfd, n, (int)loop_timeout(now, next_due, scan, wait)) < 0 &&
 		    errno != EINTR)
 			log_fatalx(111, "poll");
