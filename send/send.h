@@ -10,6 +10,7 @@
  *                heap per customer taken in turn (fair delivery)
  *   send_cust    customers: their messages in flight, concurrency limit
  *   send_stfile  which messages may have a state file (else no open)
+ *   send_qfd     the queue file kept open from the load to the first job
  *   send_watch   incremental pickup of new/ (inotify)
  *   send_dsn     RFC 3464 delivery status notifications (text only)
  *   send_inject  injecting a message through run/queue.sock
@@ -105,6 +106,8 @@ struct send_msg {
 	long long picked;       /* when the watch of new/ named it, or 0 */
 	unsigned long long seq; /* order among equal wake times */
 	struct send_cust *cust; /* its customer, NULL when unknown */
+	int qfd;                /* new/<id> as loaded, when qfd_kept */
+	int qfd_kept;           /* for its first job (send_qfd.c) */
 };
 struct send_msgs {
 	struct send_msg **v;
@@ -133,8 +136,9 @@ void send_msg_owners_init(void);
  * never through a link.  Anything else is logged and moved to hold/;
  * -1 (errno EPERM, or open's). */
 int send_msg_open(const char *qdir, const char *qid);
-/* Load one message (header + state); NULL when it cannot be read. */
-struct send_msg *send_msg_load(const char *qdir, const char *qid);
+/* Load one message (header + state); NULL when it cannot be read.
+ * keep: the watch named it, its file may be kept open (send_qfd.c). */
+struct send_msg *send_msg_load(const char *qdir, const char *qid, int keep);
 void send_msg_add(struct send_msgs *ms, struct send_msg *m);
 /* Remove m from the set (and the ready heap) and free it. */
 void send_msg_drop(struct send_msgs *ms, struct send_msg *m);
@@ -162,6 +166,15 @@ void send_stfile_del(const char *qid);
 void send_stfile_listed(void);
 /* 0 when qid has no state file for sure. */
 int send_stfile_may(const char *qid);
+
+/* ---- the queue file kept from the load (send_qfd.c) ---- */
+/* Keep fd (new/<id>, opened and checked by send_msg_open) in m for its
+ * first job, or close it when too many are kept. */
+void send_qfd_keep(struct send_msg *m, int fd);
+/* The kept descriptor, now the caller's; -1 when none. */
+int send_qfd_take(struct send_msg *m);
+/* Close the kept descriptor, if any (m leaves new/ or memory). */
+void send_qfd_close(struct send_msg *m);
 
 /* ---- the ready heaps (send_ready.c) ---- */
 /* With ms->fair, each customer's messages are a heap of their own and

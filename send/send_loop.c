@@ -133,9 +133,13 @@ static long long loop_dispatch(struct send_msgs *ms, struct send_msg *m,
 		return LOOP_NOWORKER;
 	/* held or deleted meanwhile?  Not asked of a message the watch named
 	 * this second: it was just read, and a hold after this check would
-	 * be just as possible (relay-remote then cannot open it: deferred) */
+	 * be just as possible (relay-remote then cannot open it: deferred);
+	 * nor of one the watch named whose file is still open from that
+	 * load (its first job takes it): the watch tells of a hold or a
+	 * delete since, and the message is gone before this pass */
 	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
-	if (m->picked != now && access(path, F_OK) < 0) {
+	if (m->picked != now && !(m->picked && m->qfd_kept) &&
+	    access(path, F_OK) < 0) {
 		m->gone = 1;
 		return now + 1;
 	}

@@ -115,7 +115,7 @@ int send_msg_open(const char *qdir, const char *qid)
 	return -1;
 }
 
-struct send_msg *send_msg_load(const char *qdir, const char *qid)
+struct send_msg *send_msg_load(const char *qdir, const char *qid, int keep)
 {
 	char path[PATH_MAX], err[200];
 	struct send_msg *m = calloc(1, sizeof *m);
@@ -130,8 +130,8 @@ struct send_msg *send_msg_load(const char *qdir, const char *qid)
 		return NULL;
 	}
 	rc = qfile_load_fd(fd, &m->q, err, sizeof err);
-	close(fd);
 	if (rc < 0) {
+		close(fd);
 		log_warn("%s: cannot load: %s", qid, err);
 		free(m);
 		return NULL;
@@ -142,11 +142,16 @@ struct send_msg *send_msg_load(const char *qdir, const char *qid)
 	    (send_stfile_may(qid) && qstate_load(path, &m->st) < 0) ||
 	    !(m->busy = calloc(m->q.nrcpt, 1))) {
 		log_warn("%s: cannot load state", qid);
+		close(fd);
 		qstate_free(&m->st);
 		qfile_free(&m->q);
 		free(m);
 		return NULL;
 	}
+	if (keep)
+		send_qfd_keep(m, fd);
+	else
+		close(fd);
 	return m;
 }
 
@@ -180,6 +185,7 @@ void send_msg_drop(struct send_msgs *ms, struct send_msg *m)
 	if (*pp)
 		*pp = m->hnext;
 	send_ready_remove(ms, m);
+	send_qfd_close(m);
 	ms->v[m->vidx] = ms->v[--ms->n];
 	ms->v[m->vidx]->vidx = m->vidx;
 	qstate_free(&m->st);
@@ -216,7 +222,7 @@ size_t send_msg_scan(struct send_msgs *ms, const char *qdir)
 		if (!send_msg_name_ok(de->d_name))
 			continue;
 		m = send_msg_find(ms, de->d_name);
-		if (!m && (m = send_msg_load(qdir, de->d_name))) {
+		if (!m && (m = send_msg_load(qdir, de->d_name, 0))) {
 			send_msg_add(ms, m);
 			loaded++;
 		}
@@ -276,11 +282,12 @@ int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
  * inode (queue/queue_pool.c); RENAME_NOREPLACE, so a pool name that
  * relay-queue may be writing is never swapped.  Else, or when that
  * fails, an unlink; errno as unlink's (ENOENT: the message was held). */
-static int msg_retire(const char *qdir, const struct send_msg *m,
+static int msg_retire(const char *qdir, struct send_msg *m,
 		      const char *path)
 {
 	char pool[PATH_MAX];
 
+	send_qfd_close(m); /* relay-queue may write over it in pool/ */
 	if (m->q.size <= SEND_POOL_FILE_MAX) {
 		snprintf(pool, sizeof pool, "%s/pool/%s", qdir, m->q.qid);
 		if (renameat2(AT_FDCWD, path, AT_FDCWD, pool,

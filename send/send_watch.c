@@ -131,7 +131,7 @@ static int watch_event(struct send_msgs *ms, const char *qdir,
 		return 0;
 	m = send_msg_find(ms, ev->name);
 	if (ev->mask & WATCH_IN) {
-		if (!m && (m = send_msg_load(qdir, ev->name))) {
+		if (!m && (m = send_msg_load(qdir, ev->name, 1))) {
 			m->picked = send_now();
 			send_msg_add(ms, m);
 			return SEND_WATCH_NEW;

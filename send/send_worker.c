@@ -249,8 +249,10 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	for (size_t i = 0; i < n; i++)
 		kv_addf(&k, WIRE_REMOTE_RCPT, "%zu %s", idx[i], m->q.rcpt[idx[i]]);
 	/* relay-remote has no access to the queue: the file goes with the
-	 * job, opened here (and checked: relay-queue's, not a link) */
-	qfd = send_msg_open(cf.queue_dir, m->q.qid);
+	 * job, opened here (and checked: relay-queue's, not a link), or as
+	 * opened and checked at the load, for the first job (send_qfd.c) */
+	if ((qfd = send_qfd_take(m)) < 0)
+		qfd = send_msg_open(cf.queue_dir, m->q.qid);
 	if (qfd < 0) {
 		/* gone or refused: the next scan drops it.  Never a job
 		 * without its descriptor: relay-remote takes them in order */

@@ -1,4 +1,4 @@
-// links: send/send_msg.c send/send_stfile.c send/send_ready.c send/send_cust.c send/send_sched.c
+// links: send/send_msg.c send/send_qfd.c send/send_stfile.c send/send_ready.c send/send_cust.c send/send_sched.c
 /* test_send_stfile.c: relay-send opens state/<id> only when the message
  * may have one.  Before state/ was listed every message may; the sweep
  * lists what is there (kept for messages in new/ or hold/, orphans
@@ -46,7 +46,7 @@ static void put_msg(const char *sub, const char *id)
 /* The status of recipient 0 of id as send_msg_load sees it. */
 static char loaded(const char *id)
 {
-	struct send_msg *m = send_msg_load(qdir, id);
+	struct send_msg *m = send_msg_load(qdir, id, 0);
 	char st;
 
 	if (!m)
@@ -112,7 +112,7 @@ int main(void)
 		loaded("AA04") == 'P');
 
 	put_msg("new", "AA05");
-	m = send_msg_load(qdir, "AA05");
+	m = send_msg_load(qdir, "AA05", 0);
 	T_CHECK("a new message loads", m && m->st.r[0].status == 'P');
 	if (m) {
 		char lines[200];
