@@ -10,3 +10,5 @@ bench: rate-bench
 # bench/tls_source.c: the STARTTLS + AUTH load client of scenario 5
 # (smtp-source cannot do TLS); bench/run builds bin/tls-source.
 $(eval $(call program,tls-source,$(BUILD)/bench/tls_source.o))
+# Its TLS is GnuTLS's (libgnutls28-dev, conf/packages.test).
+$(BIN)/tls-source: LDLIBS += $(shell pkg-config --libs gnutls)
