@@ -159,15 +159,19 @@ static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 			const char *text, long long now);
 
 /* A destination that answers within this: a job is better queued
- * behind the one or two a worker has just started for it than given to
- * an idle worker.  It waits a few ms at most, and the busy worker finds
+ * behind the ones a worker has just started for it than given to an
+ * idle worker.  It waits a few ms at most, and the busy worker finds
  * it at its dot and sends its commands in the same write (pipelining)
  * instead of an idle worker waking for it: about one process wake-up
- * per message instead of three on a fast smarthost.  A slow destination
- * (the last job took longer, or this one runs longer) gets idle workers
- * as before, and so does a fourth job: a burst still spreads. */
+ * per message instead of three on a fast smarthost.  Only the first job
+ * of a worker's run costs a round trip of its own, so a quick worker
+ * takes as many as its connection holds (SEND_WORKER_DEPTH; with 3, a
+ * burst went out over a third more workers and runs).  A slow
+ * destination (the last job took longer, or this one runs longer) gets
+ * idle workers as before, and so does a fifth job: a burst still
+ * spreads. */
 #define WORKER_QUICK_MS 50
-#define WORKER_QUICK_DEPTH 3    /* jobs in flight on a quick worker */
+#define WORKER_QUICK_DEPTH SEND_WORKER_DEPTH /* jobs in flight, quick */
 
 static int worker_quick(const struct send_worker *w, long long ms)
 {
