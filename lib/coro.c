@@ -418,8 +418,28 @@ int coro_read_first(int fd)
 {
 	struct coro_fdw *w = coro_fdw_at(fd);
 
-	return !w || !w->events || !w->drained ||
+	/* drained is set on an fd out of the set by coro_read_none only */
+	return !w || !w->drained ||
 	       (w->seen & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+}
+
+void coro_read_none(int fd)
+{
+	struct coro_fdw *w;
+
+	if (!S.cur || fd < 0 || !(w = coro_fdw_get(fd)))
+		return;
+	w->drained = 1;
+	w->seen &= ~(uint32_t)EPOLLIN; /* read since, or it would be there */
+}
+
+int coro_fd_hung(int fd)
+{
+	struct coro_fdw *w = coro_fdw_at(fd);
+
+	if (!S.cur || !w || !w->events)
+		return -1;
+	return (w->seen & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
 }
 
 /* fd's record reset; out of the epoll set too when del. */

@@ -74,6 +74,16 @@ void coro_read_done(int fd, int drained);
  * (any byte that comes will be an edge: a read now could only say
  * EAGAIN), 1 otherwise. */
 int coro_read_first(int fd);
+/* In a coroutine, a look at fd just now (a MSG_PEEK) found nothing to
+ * read: its next read waits first, in the epoll set or not yet (putting
+ * fd in reports any byte that came since): one read that could only say
+ * EAGAIN saved.  Nothing outside a coroutine. */
+void coro_read_none(int fd);
+/* What the scheduler's looks at fd saw of a hang-up since its last
+ * wait: 1 (EPOLLRDHUP, EPOLLHUP, EPOLLERR), 0 none, -1 unknown (fd not
+ * in the epoll set, or outside a coroutine: poll it).  As of the last
+ * epoll_wait, which a poll now could only narrow. */
+int coro_fd_hung(int fd);
 /* Before fd is closed or handed on (sent to another process): out of the
  * epoll set, so that the fd number, reused, starts afresh.  Nothing for
  * an fd never waited on; safe outside the scheduler.  The test build

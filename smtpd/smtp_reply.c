@@ -5,9 +5,11 @@
  * client must wait for a reply and did not, it is refused (smtp_sync_*,
  * like Postfix's smtpd_forbid_unauth_pipelining). */
 #include "smtp_session.h"
+#include "coro.h"
 #include "log.h"
 #include "settings.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,7 +59,16 @@ int smtp_sync_input_waiting(struct smtp_session *s)
 		return 1;
 	/* TLS: what the client sent is in our buffer or still encrypted;
 	 * plain: peek at the socket (not a socket: nothing to see) */
-	return !s->tls && recv(s->io.rfd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+	if (s->tls)
+		return 0;
+	if (recv(s->io.rfd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+		return 1;
+	/* nothing there: the next read waits first (the greeting's peek
+	 * spares the session's first read, which came before its socket
+	 * was in the scheduler's epoll set) */
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		coro_read_none(s->io.rfd);
+	return 0;
 }
 
 void smtp_sync_refuse(struct smtp_session *s, const char *after)

@@ -188,13 +188,21 @@ static void copy_fact(char *dst, size_t n, const char *v, const char *def)
 /* The connections kept from the last session (to relay-policy and to
  * relay-queue) in one poll without waiting: one whose peer closed it
  * (the daemon restarted since) is dropped, to be opened again when
- * needed. */
+ * needed.  Among many sessions a kept policy connection is in the
+ * scheduler's epoll set, whose last look (this wake-up's) tells as
+ * much: no poll then (a session among many has no queue connection
+ * yet at its start). */
 static void session_look_kept(struct smtp_session *s)
 {
 	struct pollfd pf[2] = { { .fd = s->policy.fd, .events = POLLRDHUP } };
-	int rc;
+	int rc, hung = pf[0].fd >= 0 ? coro_fd_hung(pf[0].fd) : 0;
 
 	smtp_queue_pollfd(&pf[1]);
+	if (hung >= 0 && pf[1].fd < 0) {
+		if (hung)
+			smtp_policy_close(&s->policy);
+		return;
+	}
 	if (pf[0].fd < 0 && pf[1].fd < 0)
 		return;
 	rc = poll(pf, 2, 0);

@@ -8,7 +8,10 @@
  * coro_forget wakes a waiter with -1; a write waits for room; io's
  * reads in a coroutine (tried first, or waiting at once after a read
  * that drained the socket) lose no bytes; after coro_close of an fd
- * still open elsewhere, its number reused, only the new socket wakes. */
+ * still open elsewhere, its number reused, only the new socket wakes;
+ * after coro_read_none an fd never waited on waits before its read, and
+ * a byte that came before the wait still wakes it; coro_fd_hung tells a
+ * peer's close seen by the scheduler while nobody waited. */
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
@@ -432,6 +435,62 @@ static void test_io_reads(void)
 	close(sv[1]);
 }
 
+struct none {
+	int fd, peer, other;
+	int unknown, first, rc, hung_before, hung_after;
+	char got;
+};
+
+static void none_run(void *arg)
+{
+	struct none *n = arg;
+
+	n->unknown = coro_fd_hung(n->fd); /* never waited on */
+	coro_read_none(n->fd);
+	n->first = coro_read_first(n->fd);
+	put(n->peer, "x"); /* before the wait that puts fd in the set */
+	n->rc = coro_wait(n->fd, POLLIN, 1000);
+	if (recv(n->fd, &n->got, 1, MSG_DONTWAIT) != 1)
+		n->got = 0;
+	n->hung_before = coro_fd_hung(n->fd);
+	coro_wait(n->other, POLLIN, 2000); /* the peer closes meanwhile */
+	n->hung_after = coro_fd_hung(n->fd);
+}
+
+static void test_read_none(void)
+{
+	int sv[2], ov[2];
+	struct none n = { 0 };
+
+	pair(sv);
+	pair(ov);
+	n.fd = sv[0];
+	n.peer = sv[1];
+	n.other = ov[0];
+	coro_spawn(none_run, &n, NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);
+	coro_sched_run(100, NULL, 0); /* the byte: it reads, then waits */
+	close(sv[1]);
+	coro_sched_run(100, NULL, 0); /* the close seen, nobody waiting */
+	put(ov[1], "y");
+	run_all(2000);
+	T_CHECK("coro_fd_hung: unknown before the fd is in the set",
+		n.unknown == -1);
+	T_CHECK("after coro_read_none the next read waits first",
+		n.first == 0);
+	T_CHECK("a byte sent before that wait wakes it",
+		n.rc == 1 && n.got == 'x');
+	T_CHECK("coro_fd_hung: no hang-up while the peer is there",
+		n.hung_before == 0);
+	T_CHECK("coro_fd_hung: the peer's close seen by the scheduler",
+		n.hung_after == 1);
+	coro_forget(sv[0]);
+	coro_forget(ov[0]);
+	close(sv[0]);
+	close(ov[0]);
+	close(ov[1]);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -443,6 +502,7 @@ int main(void)
 	test_closed_and_write();
 	test_io_reads();
 	test_close_handed_on();
+	test_read_none();
 	T_CHECK("all finished", coro_count() == 0);
 	return t_done();
 }
