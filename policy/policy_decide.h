@@ -47,6 +47,7 @@ struct policy_verdict {
 	char from[ADDR_MAX + 1];  /* mail: the envelope sender to use */
 	int rewritten;
 	char customer[POLICY_NAMEMAX], rule[POLICY_NAMEMAX];
+	int tracing;              /* explain: policy_trace writes the trace */
 	char trace[POLICY_TRACEMAX]; /* explain: lines ending in '\n' */
 	size_t tlen;
 	char admit[ADMIT_PROOF_MAX]; /* data: the proof for relay-queue */
@@ -70,7 +71,8 @@ void policy_decide_rcpt(const struct policy_lookup *lk,
 /* Map a rate verdict to its reply (RATE_OK leaves v alone). */
 void policy_rate_reply(enum rate_verdict r, struct policy_verdict *v);
 
-/* Reply and trace helpers. */
+/* Reply and trace helpers; policy_trace adds a line to v's trace only
+ * when v->tracing (explain), and is nothing otherwise. */
 void policy_reply(struct policy_verdict *v, enum policy_action a, int code,
 		  const char *esc, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -224,6 +224,7 @@ static int ph_explain(struct policy_srv *srv, struct policy_conn *c,
 	struct policy_session s;
 	const char *rcpt = kv_get_or(m, WIRE_POLICY_RCPT, "");
 
+	v->tracing = 1;
 	policy_db_refresh(&srv->db);
 	policy_session_init(&s, kv_get_or(m, WIRE_POLICY_IP, ""));
 	snprintf(c->s.ip, sizeof c->s.ip, "%s", s.ip); /* for the log line */
