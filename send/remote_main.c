@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,8 @@ int main(int argc, char **argv)
 	 * each job's file comes from relay-send as a descriptor */
 	privs_drop(cf.user_remote, NULL);
 	metrics_open(cf.dir, METRICS_REMOTE);
+	/* as relay-send (send_main.c); the workers inherit it */
+	sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 });
 	if (runsock_listening(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
 	main_signals();

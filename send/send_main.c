@@ -6,6 +6,7 @@
 #include "privs.h"
 #include "settings.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -27,6 +28,10 @@ int main(int argc, char **argv)
 	send_msg_owners_init();
 	privs_drop(cf.user_send, cf.group_queue);
 	metrics_open(cf.dir, METRICS_SEND);
+	/* a woken batch task never preempts the one that woke it: the
+	 * results and new messages that wake us do not cut into the
+	 * daemons that sent them (ARCHITECTURE.md); failing that, as is */
+	sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 });
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	return send_loop_run();
