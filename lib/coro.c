@@ -410,8 +410,13 @@ void coro_read_done(int fd, int drained)
 {
 	struct coro_fdw *w = coro_fdw_at(fd);
 
-	if (w)
-		w->drained = drained && w->events;
+	if (!w)
+		return;
+	w->drained = drained && w->events;
+	/* an edge kept from before is stale once a read found the end: a
+	 * wait would return at once for it, and the read after say EAGAIN */
+	if (drained)
+		w->seen &= ~(uint32_t)EPOLLIN;
 }
 
 int coro_read_first(int fd)

@@ -67,7 +67,8 @@ struct coro *coro_self(void);
  * time waits on an fd (another gets -1, EBUSY). */
 int coro_wait(int fd, short events, int timeout_ms);
 /* After a read of fd in a coroutine: whether it drained the fd (said
- * EAGAIN, or read less than it asked for: nothing was left). */
+ * EAGAIN, or read less than it asked for: nothing was left); an input
+ * event kept for fd from before such a read is dropped then. */
 void coro_read_done(int fd, int drained);
 /* Whether the next read of fd is better tried before a wait: 0 when its
  * last read drained it while in the epoll set and no input came since

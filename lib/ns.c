@@ -1,5 +1,6 @@
 /* ns.c: netstring framing. */
 #include "ns.h"
+#include "coro.h"
 #include "usock.h"
 
 #include <errno.h>
@@ -184,6 +185,11 @@ static int ns_next(struct ns_reader *r, char **payload, size_t *len, int *fds,
 			r->start = 0;
 		}
 		got = ns_fill(r, fds, nfds, max, dontwait);
+		/* among coroutines: whether the read drained the socket (the
+		 * scheduler then drops an input event it kept from before) */
+		coro_read_done(r->fd, got < 0 ? errno == EAGAIN ||
+						errno == EWOULDBLOCK
+				       : got > 0 && (size_t)got < r->cap - r->end);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;

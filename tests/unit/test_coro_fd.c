@@ -11,7 +11,9 @@
  * still open elsewhere, its number reused, only the new socket wakes;
  * after coro_read_none an fd never waited on waits before its read, and
  * a byte that came before the wait still wakes it; coro_fd_hung tells a
- * peer's close seen by the scheduler while nobody waited. */
+ * peer's close seen by the scheduler while nobody waited; an input edge
+ * kept while nobody waited is dropped by a read that drained the fd (the
+ * next wait waits, not returning at once for bytes already read). */
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
@@ -435,6 +437,17 @@ static void test_io_reads(void)
 	close(sv[1]);
 }
 
+/* The end of a test with fd and a second pair others: out of the
+ * scheduler, closed. */
+static void forget_close(int fd, int others[2])
+{
+	coro_forget(fd);
+	coro_forget(others[0]);
+	close(fd);
+	close(others[0]);
+	close(others[1]);
+}
+
 struct none {
 	int fd, peer, other;
 	int unknown, first, rc, hung_before, hung_after;
@@ -484,11 +497,47 @@ static void test_read_none(void)
 		n.hung_before == 0);
 	T_CHECK("coro_fd_hung: the peer's close seen by the scheduler",
 		n.hung_after == 1);
-	coro_forget(sv[0]);
-	coro_forget(ov[0]);
-	close(sv[0]);
-	close(ov[0]);
-	close(ov[1]);
+	forget_close(sv[0], ov);
+}
+
+struct stale {
+	int fd, other, rc;
+};
+
+static void stale_run(void *arg)
+{
+	struct stale *st = arg;
+	char b[16];
+
+	coro_wait(st->fd, POLLIN, 1000);   /* in the set; woken by "a" */
+	coro_wait(st->other, POLLIN, 1000); /* busy elsewhere: "b" comes */
+	while (recv(st->fd, b, sizeof b, MSG_DONTWAIT) > 0)
+		;
+	coro_read_done(st->fd, 1);
+	st->rc = coro_wait(st->fd, POLLIN, 200); /* nothing new: times out */
+}
+
+static void test_stale_edge(void)
+{
+	int sv[2], ov[2];
+	struct stale st = { 0 };
+
+	pair(sv);
+	pair(ov);
+	st.fd = sv[0];
+	st.other = ov[0];
+	coro_spawn(stale_run, &st, NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0);
+	put(sv[1], "a");
+	coro_sched_run(100, NULL, 0); /* woken; now waits on other */
+	put(sv[1], "b");
+	coro_sched_run(100, NULL, 0); /* b's edge kept: nobody waits */
+	put(ov[1], "y");
+	run_all(2000);
+	T_CHECK("a read that drained the fd drops the edge kept from before",
+		st.rc == 0);
+	close(sv[1]);
+	forget_close(sv[0], ov);
 }
 
 int main(void)
@@ -503,6 +552,7 @@ int main(void)
 	test_io_reads();
 	test_close_handed_on();
 	test_read_none();
+	test_stale_edge();
 	T_CHECK("all finished", coro_count() == 0);
 	return t_done();
 }
