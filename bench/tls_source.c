@@ -457,6 +457,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ok = tls_run(tls_pids, fds, &resumed);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	free(fds);
 	double s = (double)(t1.tv_sec - t0.tv_sec) +
 		   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	printf("tls-source: %ld of %ld messages accepted in %.2f s (%.1f msg/s), "
