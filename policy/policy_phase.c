@@ -171,6 +171,7 @@ static int ph_rcpt(struct policy_srv *srv, struct policy_conn *c,
 	if (v->action == POLICY_ACCEPT) {
 		c->s.nrcpt++;
 		policy_admit_rcpt(c, rcpt);
+		policy_admit_issue(srv, c, v); /* DATA's proof, ahead */
 	}
 	return 0;
 }
@@ -353,6 +354,7 @@ void policy_phase_rcpt_done(struct policy_srv *srv, struct policy_conn *c,
 	if (v.action == POLICY_ACCEPT) {
 		c->s.nrcpt++;
 		policy_admit_rcpt(c, c->wait_rcpt);
+		policy_admit_issue(srv, c, &v);
 	}
 	reply(rep, &v);
 	add_extras(rep, WIRE_POLICY_PHASE_RCPT, c, &v);

@@ -135,6 +135,8 @@ static int rcpt_policy(struct smtp_session *s, const char *rcpt)
 	kv_free(&req);
 	if (rc < 0)
 		return -1;
+	if (v.admit.proof[0]) /* covers this recipient and those before */
+		s->admit = v.admit;
 	smtp_policy_defaults(&v, 250, "2.1.5", "Ok");
 	smtp_reply_verdict(s, &v);
 	return 0;

@@ -434,6 +434,8 @@ void smtp_session_reset_tx(struct smtp_session *s, int tell_policy)
 	s->dsn_ret = 0;
 	s->dsn_envid[0] = '\0';
 	s->in_mail = 0;
+	s->admit.proof[0] = '\0';
+	s->data_early = 0;
 	s->from[0] = s->customer[0] = '\0';
 	s->smtputf8 = s->body8 = 0;
 	if (was_open && tell_policy && s->policy.fd >= 0) {

@@ -46,6 +46,11 @@ struct smtp_session {
 	int dsn_ret;
 	char dsn_envid[DSN_ENVID_MAX + 1];
 	char **rcpt_dsn;
+	/* policy's proof for relay-queue with the last accepted RCPT (it
+	 * covers every recipient accepted so far): DATA then asks policy
+	 * nothing; data_early: this transaction's DATA takes it */
+	struct smtp_admit admit;
+	int data_early;
 	/* accounting */
 	long commands, errors;
 	time_t start;

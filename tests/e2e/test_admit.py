@@ -7,8 +7,9 @@ connecting process's), on a real instance; root only.
 
 Shows: a hand-made inline injection on run/queue.sock with any sender,
 recipient, ip=10.9.8.7 and auth=ceo@example.com is refused (status 100)
-and nothing is queued; relay-policy gives a proof with an accepted DATA,
-and that injection is queued with a receipt; the same proof again is
+and nothing is queued; relay-policy gives a proof with an accepted DATA
+(and already with each accepted RCPT, for the recipients so far), and
+that injection is queued with a receipt; the same proof again is
 refused, as is a proof for other recipients, another sender, or a
 claimed ip/auth it does not cover; the queued message's Received header
 and relay-queue's log line carry policy's provenance (ESMTPS, not the
@@ -178,6 +179,35 @@ def proofs(inst, sink):
     return p, good
 
 
+def early_proof(inst):
+    """An accepted RCPT's reply carries DATA's proof, for the recipients
+    accepted so far (relay-smtpd then asks nothing at DATA): relay-queue
+    takes the message with the last one; a refused RCPT brings none."""
+    p = connect_as('relaysmtpd', inst.path('run/policy.sock'))
+    q = connect_as('relaysmtpd', inst.path('run/queue.sock'))
+    session(p)
+    ask(p, 'mail', **{'from': 'a@one.example', 'size': '100'})
+    d1 = ask(p, 'rcpt', rcpt='e1@example.org')
+    d2 = ask(p, 'rcpt', rcpt='e2@example.org')
+    bad = ask(p, 'rcpt', rcpt='x%y@example.org')
+    check('policy: an accepted RCPT brings a proof and its provenance',
+          d1.get('admit') and d2.get('admit') and
+          d1.get('admit') != d2.get('admit') and
+          d2.get('ip') == '127.0.0.1' and d2.get('customer') == 'one',
+          (d1, d2))
+    check('policy: a refused RCPT brings none',
+          bad.get('action') == 'reject' and not bad.get('admit'), bad)
+    first = inject(q, proof_info(d1), 'a@one.example',
+                   ['e1@example.org', 'e2@example.org'])
+    check('the first RCPT\'s proof does not cover the second recipient',
+          first.get('status') == '100', first)
+    good = inject(q, proof_info(d2), 'a@one.example',
+                  ['e1@example.org', 'e2@example.org'])
+    check('the last RCPT\'s proof: queued with a receipt',
+          good.get('status') == '0' and len(good.get('receipt', '')) == 64,
+          good)
+
+
 def client_ip(inst):
     p = connect_as('relaysmtpd', inst.path('run/policy.sock'))
     session(p, client_ip='127.0.0.2', claim='127.0.0.1')
@@ -249,6 +279,7 @@ def main():
         p, good = proofs(inst, sink)
         commits(inst, p, good)
         client_ip(inst)
+        early_proof(inst)
     finish()
 
 
