@@ -9,7 +9,9 @@
  * job whose own fsync failed.  A customer's archive copy (queue_archive.c) is committed
  * with its message: to a maildir, a file per message there at status 0;
  * to an address, a second queue file naming its message; a copy whose
- * name is taken fails the message (111) and neither is left behind. */
+ * name is taken fails the message (111) and neither is left behind.
+ * The daemon's way (the commit thread, jobs handed over one by one)
+ * likewise, each job answered on its own socket. */
 #include "../../queue/queue.h"
 #include "archive.h"
 #include "exitcodes.h"
@@ -23,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/test_queue_commit.XXXXXX";
@@ -294,6 +298,113 @@ static void test_archive_address(void)
 	queue_job_free(&j);
 }
 
+/* The daemon's commit thread (queue_commit_start), jobs handed over one
+ * by one as the main thread does, so they fall into rounds as they come:
+ * every good job ends in new/ with its own message, answered status=0
+ * on its reply socket; a job whose file's fsync fails gets 111, no
+ * status=0, and is not named; one whose archive copy's fsync fails gets
+ * 111 and neither file is named; tmp/ is left clean. */
+enum { P_N = 12, P_BAD = 3, P_BAD_COPY = 8, P_COPY = 5 };
+
+static int daemon_job_make(struct queue_job *j, int i)
+{
+	char rcpt[64], msg[100];
+
+	snprintf(rcpt, sizeof rcpt, "r%d@example.org", i);
+	snprintf(msg, sizeof msg, "Subject: p%d\r\n\r\ndaemon %d\r\n", i, i);
+	return job_make_for(j, i == P_COPY || i == P_BAD_COPY ? "ad" : NULL,
+			    rcpt, msg);
+}
+
+/* fsync of a pipe fails (EINVAL): put one where the file was. */
+static void break_fsync(int fd)
+{
+	int p[2];
+
+	if (pipe(p) == 0) {
+		dup2(p[0], fd);
+		close(p[0]);
+		close(p[1]);
+	}
+}
+
+/* Every job of the daemon test answered, within 20 s. */
+static int wait_all(struct queue_job *j)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+	for (int tries = 0; tries < 4000; tries++) {
+		int done = 0;
+		for (int i = 0; i < P_N; i++)
+			done += queue_commit_done(&j[i], 0);
+		if (done == P_N)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* The status=0 frame on each good job's reply socket. */
+static int replied_ok(int fd)
+{
+	char buf[512];
+	ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return n > 0 && memmem(buf, (size_t)n, "status=0\n", 9) != NULL;
+}
+
+static void test_daemon(void)
+{
+	static struct queue_job j[P_N];
+	int sp[P_N][2], written = 0, ok = 0, mine = 0, replies = 0;
+	int before = count("new");
+	char want[64], copyqid[QFILE_ID_MAX];
+
+	for (int i = 0; i < P_N; i++)
+		written += daemon_job_make(&j[i], i) == 0;
+	T_CHECK("daemon: 12 jobs written", written == P_N);
+	T_CHECK("daemon: the copies written",
+		j[P_COPY].afd >= 0 && j[P_BAD_COPY].afd >= 0);
+	snprintf(copyqid, sizeof copyqid, "%s", j[P_BAD_COPY].aqid);
+	break_fsync(j[P_BAD].fd);
+	break_fsync(j[P_BAD_COPY].afd);
+	for (int i = 0; i < P_N; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp[i]) < 0)
+			sp[i][0] = sp[i][1] = -1;
+		j[i].replyfd = sp[i][1];
+		queue_commit_add(&j[i], 0);
+	}
+	T_CHECK("daemon: every job answered", wait_all(j));
+	for (int i = 0; i < P_N; i++) {
+		if (i == P_BAD || i == P_BAD_COPY)
+			continue;
+		snprintf(want, sizeof want, "daemon %d\r\n", i);
+		ok += j[i].r.status == EXIT_DONE && j[i].fd < 0;
+		mine += file_has(j[i].q.qid, want);
+		replies += replied_ok(sp[i][0]);
+	}
+	T_CHECK("daemon: every good job status 0", ok == P_N - 2);
+	T_CHECK("daemon: each in new/ with its own message", mine == P_N - 2);
+	T_CHECK("daemon: each answered status=0", replies == P_N - 2);
+	T_CHECK("daemon: an archived job's copy named with it",
+		file_has(j[P_COPY].aqid, "daemon 5"));
+	T_CHECK("daemon: a failed fsync gives 111, nothing named",
+		j[P_BAD].r.status == EXIT_TEMP && !file_has(j[P_BAD].q.qid, "") &&
+		!replied_ok(sp[P_BAD][0]));
+	T_CHECK("daemon: a failed copy fsync gives 111, neither named",
+		j[P_BAD_COPY].r.status == EXIT_TEMP &&
+		!file_has(j[P_BAD_COPY].q.qid, "") && !file_has(copyqid, ""));
+	T_CHECK("daemon: new/ holds the good jobs and one copy",
+		count("new") == before + P_N - 2 + 1);
+	T_CHECK("daemon: tmp/ clean", count("tmp") == 0);
+	for (int i = 0; i < P_N; i++) {
+		queue_job_free(&j[i]);
+		close(sp[i][0]);
+		close(sp[i][1]);
+	}
+}
+
 static void test_ids(void)
 {
 	char a[QFILE_ID_MAX], b[QFILE_ID_MAX];
@@ -322,6 +433,8 @@ int main(void)
 	test_archive_maildir();
 	test_archive_taken();
 	test_archive_address();
+	T_CHECK("commit threads started", queue_commit_start() >= 0);
+	test_daemon();
 	test_ids();
 	{
 		char cmd[PATH_MAX + 16];
