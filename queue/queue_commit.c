@@ -40,7 +40,11 @@
  * 0.44 instead of 0.79 ms CPU per message and ahead in 3 of 3.  Four
  * threads with overlapped rounds cost more still.  The price: a message
  * arriving during a round waits for it to end (a big message's fsync
- * delays the others' answers, never their durability). */
+ * delays the others' answers, never their durability).  Starting each
+ * file's fsync as soon as it is written (a pool of fsync threads, the
+ * round naming only what is synced) made groups of 2-2.6 files instead
+ * of 4 and cost relay-queue 25-40% more CPU, for no gain in the bench's
+ * rows (bench/README.md, "Each file's fsync started at once"). */
 #ifndef COMMIT_THREADS
 #define COMMIT_THREADS 1
 #endif
