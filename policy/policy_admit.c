@@ -44,7 +44,11 @@ void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
 	if (!srv->key.ok || v->action != POLICY_ACCEPT)
 		return;
 	t.epoch = srv->epoch;
-	t.seq = ++srv->seq;
+	/* one number a transaction: each accepted RCPT's proof (and DATA's)
+	 * covers the recipients so far under the same seq, so relay-queue
+	 * takes one of them at most, and seqs go by messages, not by
+	 * recipients (relay-queue's replay window is 2^20 seqs) */
+	t.seq = c->admitted ? c->admit_seq : ++srv->seq;
 	t.ms = admit_now_ms();
 	t.ip = c->s.ip;
 	t.helo = c->s.helo;

@@ -182,7 +182,8 @@ def proofs(inst, sink):
 def early_proof(inst):
     """An accepted RCPT's reply carries DATA's proof, for the recipients
     accepted so far (relay-smtpd then asks nothing at DATA): relay-queue
-    takes the message with the last one; a refused RCPT brings none."""
+    takes the message with the last one, and then none of the others
+    (one number a transaction); a refused RCPT brings none."""
     p = connect_as('relaysmtpd', inst.path('run/policy.sock'))
     q = connect_as('relaysmtpd', inst.path('run/queue.sock'))
     session(p)
@@ -206,6 +207,11 @@ def early_proof(inst):
     check('the last RCPT\'s proof: queued with a receipt',
           good.get('status') == '0' and len(good.get('receipt', '')) == 64,
           good)
+    again = inject(q, proof_info(d1), 'a@one.example', ['e1@example.org'])
+    check('the transaction\'s proofs share one number: the first, for '
+          'its own recipient, is used up with the last',
+          again.get('status') == '100' and 'used' in again.get('text', ''),
+          again)
 
 
 def client_ip(inst):
