@@ -23,9 +23,9 @@
 /* "<epoch, 16 hex>.<seq>.<ms>.<mac, 64 hex>" */
 #define ADMIT_PROOF_MAX 128
 
-/* The wire keys: the policy's reply to phase=data (with the provenance
- * keys below), the envelope's info field, the queue's answer and the
- * commit (ARCHITECTURE.md). */
+/* The wire keys: the policy's reply to an accepted phase=rcpt or data
+ * (with the provenance keys below), the envelope's info field, the
+ * queue's answer and the commit (ARCHITECTURE.md). */
 #define ADMIT_WIRE_PROOF "admit"
 #define ADMIT_WIRE_RECEIPT "receipt"
 /* The provenance the proof vouches for: reply keys and envelope info
