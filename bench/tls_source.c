@@ -256,7 +256,12 @@ static int tls_one(gnutls_datum_t *sess, long *resumed)
 		ok = c.pipelining ? tls_pipelined(&c) : tls_lockstep(&c);
 	}
 	if (c.tls) {
-		if (opt.resume && ok) {
+		/* only after a new ticket: without one (Postfix after a
+		 * resumption) GnuTLS waits a round trip + 60 ms for it and, if
+		 * the server has not closed by then (a loaded machine), hands
+		 * out data that cannot resume; the offered session stays */
+		if (opt.resume && ok && (gnutls_session_get_flags(c.tls) &
+					 GNUTLS_SFLAGS_SESSION_TICKET)) {
 			gnutls_datum_t d = { NULL, 0 };
 			if (gnutls_session_get_data2(c.tls, &d) == 0) {
 				gnutls_free(sess->data);
