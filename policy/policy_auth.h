@@ -14,13 +14,14 @@
  * guessing is slowed where it happens, and nobody can lock a user out
  * from elsewhere.
  * A password that crypt accepted recently for the same stored hash is
- * accepted from policy_authcache.h without a child: the answer is put in
- * the pipe at once and pid is -1, so the server's loop (which waits while
- * pid is non-zero) needs no second path.
+ * accepted from policy_authcache.h without a child: policy_auth_start
+ * says AUTH_OK and the caller answers 235 at once (no pipe, no wake-up
+ * more).  A miss or a wrong password always goes to a child, which
+ * always pays the hash's cost, so a failure takes as long as before.
  * Checks of the same credentials that overlap share one child: a second
  * session presenting the same (user, password, stored hash) while a check
- * of it runs waits on a pipe of its own for that child's answer (pid -1,
- * like a cache hit; the credentials are told apart by the cache's MAC, so
+ * of it runs waits on a pipe of its own for that child's answer (pid -1:
+ * no child of its own; the credentials are told apart by the cache's MAC, so
  * with auth_cache_ttl = 0 every check has its own child).  Without
  * this, N clients that connect at once after a start (the cache is
  * empty) fork N yescrypt children: N x 16 MiB and N x 22 ms of CPU for
@@ -38,7 +39,7 @@
 #define POLICY_AUTH_WINDOW 600
 
 struct policy_auth {
-	pid_t pid;          /* 0 when no check is running, -1: cache hit */
+	pid_t pid;          /* 0 when no check is running, -1: waiting on another's */
 	int fd;             /* read end: one byte '1' ok / '0' bad */
 	char user[ADDR_MAX + 1], ip[64];
 	unsigned char mac[AUTHCACHE_MAC]; /* to cache a success... */
@@ -51,6 +52,8 @@ struct policy_auth {
 
 enum policy_auth_start {
 	AUTH_STARTED,       /* poll a->fd, then policy_auth_finish */
+	AUTH_OK,            /* a cache hit: accepted now (a->user), nothing
+			     * to poll or finish */
 	AUTH_THROTTLED,     /* too many failures: answer 535 now */
 	AUTH_ERROR,         /* could not fork: answer 454 */
 };

@@ -97,6 +97,24 @@ static int ph_tls(struct policy_srv *srv, struct policy_conn *c,
 	return 0;
 }
 
+/* An AUTH's verdict: r 1 good, 0 bad, -1 the check failed. */
+static void auth_verdict(struct policy_conn *c, int r, struct policy_verdict *v)
+{
+	if (r == 1) {
+		snprintf(c->s.user, sizeof c->s.user, "%s", c->auth.user);
+		policy_reply(v, POLICY_ACCEPT, 235, "2.7.0",
+			     "Authentication successful");
+	} else if (r == 0) {
+		policy_reply(v, POLICY_REJECT, 535, "5.7.8",
+			     "Username and Password not accepted.");
+	} else {
+		policy_reply(v, POLICY_TEMPFAIL, 454, "4.7.0",
+			     "Temporary authentication failure.");
+	}
+}
+
+/* A cache hit is answered here; a check in a child later
+ * (policy_phase_auth_done). */
 static int ph_auth(struct policy_srv *srv, struct policy_conn *c,
 		   const struct kv_msg *m, struct policy_verdict *v)
 {
@@ -106,13 +124,14 @@ static int ph_auth(struct policy_srv *srv, struct policy_conn *c,
 				  kv_get_or(m, WIRE_POLICY_PASS, ""), (long)time(NULL))) {
 	case AUTH_STARTED:
 		return 1;
+	case AUTH_OK:
+		auth_verdict(c, 1, v);
+		return 0;
 	case AUTH_THROTTLED:
-		policy_reply(v, POLICY_REJECT, 535, "5.7.8",
-			     "Username and Password not accepted.");
+		auth_verdict(c, 0, v);
 		return 0;
 	default:
-		policy_reply(v, POLICY_TEMPFAIL, 454, "4.7.0",
-			     "Temporary authentication failure.");
+		auth_verdict(c, -1, v);
 		return 0;
 	}
 }
@@ -266,6 +285,8 @@ static void add_extras(struct kv *rep, const char *phase,
 		       const struct policy_verdict *v)
 {
 	policy_admit_reply(c, v, rep);
+	if (!strcmp(phase, WIRE_POLICY_PHASE_AUTH) && v->action == POLICY_ACCEPT)
+		kv_add(rep, WIRE_POLICY_USER, c->s.user);
 	if (!strcmp(phase, WIRE_POLICY_PHASE_MAIL) && v->action == POLICY_ACCEPT) {
 		kv_add(rep, WIRE_POLICY_FROM, v->from);
 		kv_add(rep, WIRE_POLICY_CUSTOMER, v->customer);
@@ -319,23 +340,12 @@ void policy_phase_auth_done(struct policy_srv *srv, struct policy_conn *c,
 			    struct kv *rep)
 {
 	static struct policy_verdict v;
-	int r = policy_auth_finish(&c->auth, (long)time(NULL));
 
 	(void)srv;
 	policy_verdict_init(&v);
-	if (r == 1) {
-		snprintf(c->s.user, sizeof c->s.user, "%s", c->auth.user);
-		policy_reply(&v, POLICY_ACCEPT, 235, "2.7.0",
-			     "Authentication successful");
-		kv_add(rep, WIRE_POLICY_USER, c->s.user);
-	} else if (r == 0) {
-		policy_reply(&v, POLICY_REJECT, 535, "5.7.8",
-			     "Username and Password not accepted.");
-	} else {
-		policy_reply(&v, POLICY_TEMPFAIL, 454, "4.7.0",
-			     "Temporary authentication failure.");
-	}
+	auth_verdict(c, policy_auth_finish(&c->auth, (long)time(NULL)), &v);
 	reply(rep, &v);
+	add_extras(rep, WIRE_POLICY_PHASE_AUTH, c, &v);
 	log_decision(c, WIRE_POLICY_PHASE_AUTH, &v);
 }
 

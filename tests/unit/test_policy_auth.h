@@ -34,9 +34,19 @@ static int fake_susp(void *ctx, const char *kind, const char *name)
 
 static struct policy_lookup fake_lk = { fake_get, fake_susp, NULL };
 
-/* One AUTH check to its verdict: policy_auth_finish's, or 2 throttled,
- * -2 error, -3 no answer in 20 s; *cached (may be NULL) says whether it
- * was answered from the cache (no child). */
+/* 1 when nothing of a is left to wait on or wipe: no child, no pipe,
+ * the MAC zeroed (what an AUTH_OK leaves). */
+static inline int auth_idle(const struct policy_auth *a)
+{
+	static const unsigned char zero[AUTHCACHE_MAC];
+	return a->pid == 0 && a->fd == -1 && !a->cache &&
+	       !memcmp(a->mac, zero, sizeof zero);
+}
+
+/* One AUTH check to its verdict: policy_auth_finish's (or 1 for a cache
+ * hit, answered at once), 2 throttled, -2 error, -3 no answer in 20 s,
+ * -4 a hit that left a child, a pipe or the MAC behind; *cached (may be
+ * NULL) says whether it was answered from the cache. */
 static inline int auth_check(const struct policy_lookup *lk, const char *ip,
 			     const char *user, const char *pass, long now,
 			     int *cached)
@@ -49,11 +59,15 @@ static inline int auth_check(const struct policy_lookup *lk, const char *ip,
 		return 2;
 	case AUTH_ERROR:
 		return -2;
+	case AUTH_OK:
+		if (cached)
+			*cached = 1;
+		return auth_idle(&a) ? 1 : -4;
 	default:
 		break;
 	}
 	if (cached)
-		*cached = a.pid == -1;
+		*cached = 0;
 	p.fd = a.fd;
 	p.events = POLLIN;
 	if (poll(&p, 1, 20000) != 1)

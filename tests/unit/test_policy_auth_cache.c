@@ -1,6 +1,7 @@
 // links: policy/policy_auth.c policy/policy_authcache.c policy/policy_db.c
 /* test_policy_auth_cache.c: the verified-credentials cache, through
- * policy_auth_start (a hit answers without a child: pid -1) and directly:
+ * policy_auth_start (a hit is AUTH_OK at once: no child, no pipe, the
+ * MAC wiped) and directly:
  * hit, miss on a wrong password, miss after the stored hash changes,
  * expiry on an injected clock, replacement when the table is full, ttl 0
  * turns it off, failures never cached, the throttle still comes first. */
