@@ -33,6 +33,11 @@ static struct ac_entry *ac_tab;
 static size_t ac_n;
 static uint64_t ac_tick;
 static EVP_MAC *ac_alg;
+/* HMAC-SHA256 under ac_key, initialised once: each MAC starts from a
+ * copy of it, so SHA-256 is not looked up by name and the key not
+ * hashed into its pads at every check.  It holds the key's pads: made
+ * and freed with the key. */
+static EVP_MAC_CTX *ac_tmpl;
 
 void policy_authcache_wipe(void)
 {
@@ -42,7 +47,29 @@ void policy_authcache_wipe(void)
 	}
 	ac_tab = NULL;
 	ac_n = 0;
+	EVP_MAC_CTX_free(ac_tmpl); /* clears its copy of the key */
+	ac_tmpl = NULL;
 	explicit_bzero(ac_key, sizeof ac_key);
+}
+
+/* The keyed template under key (NULL: random bytes); 0, or -1. */
+static int ac_keyed(const unsigned char *key)
+{
+	static char digest[] = "SHA256";
+	OSSL_PARAM par[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+
+	EVP_MAC_CTX_free(ac_tmpl);
+	ac_tmpl = NULL;
+	if (key)
+		memcpy(ac_key, key, sizeof ac_key);
+	else if (RAND_bytes(ac_key, sizeof ac_key) != 1)
+		return -1;
+	if (!(ac_tmpl = EVP_MAC_CTX_new(ac_alg)))
+		return -1;
+	return EVP_MAC_init(ac_tmpl, ac_key, sizeof ac_key, par) == 1 ? 0 : -1;
 }
 
 /* Key and table on first use (or again when auth_cache_size changed);
@@ -59,7 +86,7 @@ static int ac_setup(void)
 	if (!ac_alg && !(ac_alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)))
 		return -1;
 	ac_tab = calloc((size_t)cf.auth_cache_size, sizeof *ac_tab);
-	if (!ac_tab || RAND_bytes(ac_key, sizeof ac_key) != 1) {
+	if (!ac_tab || ac_keyed(NULL) < 0) {
 		policy_authcache_wipe();
 		log_warn("auth cache unavailable: every AUTH runs crypt");
 		return -1;
@@ -73,26 +100,31 @@ static int ac_setup(void)
 int policy_authcache_mac(const char *user, const char *pass,
 			 const char *hash, unsigned char mac[AUTHCACHE_MAC])
 {
-	static char digest[] = "SHA256";
-	OSSL_PARAM par[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-		OSSL_PARAM_construct_end(),
-	};
 	EVP_MAC_CTX *ctx;
 	size_t len = 0;
 	int ok;
 
-	if (ac_setup() < 0 || !(ctx = EVP_MAC_CTX_new(ac_alg)))
+	if (ac_setup() < 0 || !(ctx = EVP_MAC_CTX_dup(ac_tmpl)))
 		return -1;
 	/* the NULs keep ("ab","c") and ("a","bc") apart */
-	ok = EVP_MAC_init(ctx, ac_key, sizeof ac_key, par) == 1 &&
-	     EVP_MAC_update(ctx, (const void *)user, strlen(user) + 1) == 1 &&
+	ok = EVP_MAC_update(ctx, (const void *)user, strlen(user) + 1) == 1 &&
 	     EVP_MAC_update(ctx, (const void *)pass, strlen(pass) + 1) == 1 &&
 	     EVP_MAC_update(ctx, (const void *)hash, strlen(hash)) == 1 &&
 	     EVP_MAC_final(ctx, mac, &len, AUTHCACHE_MAC) == 1 &&
 	     len == AUTHCACHE_MAC;
 	EVP_MAC_CTX_free(ctx);     /* clears its copy of the key */
 	return ok ? 0 : -1;
+}
+
+int policy_authcache_key(const unsigned char key[32])
+{
+	if (ac_setup() < 0)
+		return -1;
+	explicit_bzero(ac_tab, ac_n * sizeof *ac_tab); /* under the old key */
+	if (ac_keyed(key) == 0)
+		return 0;
+	policy_authcache_wipe();
+	return -1;
 }
 
 static struct ac_entry *ac_slot(const unsigned char *mac, size_t way)

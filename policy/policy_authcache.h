@@ -32,6 +32,9 @@ int policy_authcache_hit(const char *user,
 /* Remember a successful verification. */
 void policy_authcache_add(const char *user,
 			  const unsigned char mac[AUTHCACHE_MAC], long now);
+/* Forget every entry and use key from now on, exposed for tests (the
+ * daemon's key is random); 0, or -1 when the cache is off. */
+int policy_authcache_key(const unsigned char key[32]);
 /* Forget everything and wipe the key (registered with atexit). */
 void policy_authcache_wipe(void);
 

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "test_policy_auth.h"
 #include "../../policy/policy_authcache.h"
 #include "settings.h"
@@ -91,6 +94,48 @@ static void direct(void)
 	T_CHECK("wiped: gone", !cached("u1@x", "p", H1, 6006));
 }
 
+/* The MAC is HMAC-SHA256(k, user NUL pass NUL hash), computed here by
+ * OpenSSL's one-shot HMAC() under a key the test sets, also after a
+ * rekey (the template the cache copies follows its key). */
+static int mac_is_hmac(const unsigned char key[32], const char *user,
+		       const char *pass, const char *hash)
+{
+	unsigned char in[512], want[EVP_MAX_MD_SIZE], got[AUTHCACHE_MAC];
+	unsigned int wlen = 0;
+	size_t n = 0;
+
+	memcpy(in, user, strlen(user) + 1);
+	n += strlen(user) + 1;
+	memcpy(in + n, pass, strlen(pass) + 1);
+	n += strlen(pass) + 1;
+	memcpy(in + n, hash, strlen(hash));
+	n += strlen(hash);
+	if (policy_authcache_key(key) < 0 ||
+	    policy_authcache_mac(user, pass, hash, got) < 0 ||
+	    !HMAC(EVP_sha256(), key, 32, in, n, want, &wlen))
+		return 0;
+	return wlen == AUTHCACHE_MAC && !memcmp(got, want, wlen);
+}
+
+static void mac_value(void)
+{
+	unsigned char k1[32], k2[32];
+
+	memset(k1, 0x5a, sizeof k1);
+	for (int i = 0; i < 32; i++)
+		k2[i] = (unsigned char)(i * 7 + 1);
+	T_CHECK("MAC = HMAC-SHA256 of user NUL pass NUL hash",
+		mac_is_hmac(k1, "mailer@example.com", "secret1", H1));
+	T_CHECK("the same twice (each MAC starts from a fresh copy)",
+		mac_is_hmac(k1, "mailer@example.com", "secret1", H1) &&
+		mac_is_hmac(k1, "a@x", "", "h"));
+	T_CHECK("under a new key", mac_is_hmac(k2, "a@x", "pw", H1));
+	add("a@x", "pw", 8000);
+	T_CHECK("a new key forgets the entries",
+		cached("a@x", "pw", H1, 8001) &&
+		policy_authcache_key(k1) == 0 && !cached("a@x", "pw", H1, 8001));
+}
+
 int main(void)
 {
 	struct policy_lookup lk = fake_lk;
@@ -102,6 +147,7 @@ int main(void)
 	cf.auth_cache_ttl = 300;
 	through_auth(&lk);
 	direct();
+	mac_value();
 	cf.auth_cache_ttl = 0;
 	T_CHECK("ttl 0: every check runs crypt",
 		check_pw(&lk, "192.0.2.9", "secret1", 7000) == 1 && !hit &&
