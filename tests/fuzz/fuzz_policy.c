@@ -120,7 +120,18 @@ static int fp_accepted(const struct kv *rep)
 	return ok;
 }
 
-/* An AUTH request: wait for its check, then judge the answer. */
+/* An AUTH's answer, given at once (a cache hit) or after its check. */
+static void fp_auth_judge(const char *user, const char *pass,
+			  struct fp_state *st, struct kv *rep)
+{
+	if (!fp_accepted(rep))
+		return;
+	if (strcasecmp(user, "u@acme.example") || strcmp(pass, "pw"))
+		abort();  /* accepted a wrong user or password */
+	st->authed = 1;
+}
+
+/* An AUTH request whose check runs: wait for it, then judge. */
 static void fp_auth(struct policy_conn *c, const char *user,
 		    const char *pass, struct fp_state *st, struct kv *rep)
 {
@@ -133,11 +144,7 @@ static void fp_auth(struct policy_conn *c, const char *user,
 	if (rc != 1)
 		abort();  /* a check that never answers */
 	policy_phase_auth_done(&fp_srv, c, rep);
-	if (!fp_accepted(rep))
-		return;
-	if (strcasecmp(user, "u@acme.example") || strcmp(pass, "pw"))
-		abort();  /* accepted a wrong user or password */
-	st->authed = 1;
+	fp_auth_judge(user, pass, st, rep);
 }
 
 /* One request; aborts when a decision breaks the rules. */
@@ -166,6 +173,8 @@ static void fp_request(struct policy_conn *c, char *payload, size_t len,
 	rc = policy_phase_handle(&fp_srv, c, payload, len, &rep);
 	if (rc == 1 && c->auth.pid)
 		fp_auth(c, user, pass, st, &rep);
+	else if (rc == 0 && !strcmp(phase, "auth"))
+		fp_auth_judge(user, pass, st, &rep);
 	else if (rc == 0 && !strcmp(phase, "rcpt") && fp_accepted(&rep) &&
 		 !fp_rule_allows(c, st))
 		abort();  /* a recipient accepted without a rule */
