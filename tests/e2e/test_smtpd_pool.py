@@ -40,15 +40,59 @@ def check(name, cond, detail=''):
     return _check(name, cond, detail if isinstance(detail, str) else repr(detail))
 
 
+def socket_inode(server_port, client_port):
+    """The inode of the server's end of a loopback TCP connection."""
+    want = (':%04X' % server_port, ':%04X' % client_port)
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[1].endswith(want[0]) and cols[2].endswith(want[1]):
+                    return cols[9]
+    return None
+
+
+def socket_owner(inst, raw):
+    """The relay-smtpd process of this instance holding the server's end
+    of raw's connection, or None."""
+    inode = socket_inode(raw.s.getpeername()[1], raw.s.getsockname()[1])
+    if not inode:
+        return None
+    link = 'socket:[%s]' % inode
+    for pid in workers(inst) | set(smtpd_pids(inst)):
+        try:
+            fds = os.listdir('/proc/%d/fd' % pid)
+            if any(os.readlink('/proc/%d/fd/%s' % (pid, fd)) == link
+                   for fd in fds):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def smtpd_pids(inst):
+    out = subprocess.run(['pgrep', '-f', 'relay-smtpd -d %s' % inst.dir],
+                         stdout=subprocess.PIPE, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def session_pid(inst, raw, timeout=10):
-    """The worker pid of the session of client raw, from the connect line
-    naming the client's address and port (relay-master writes lines a
-    few ms late, so counting lines from before is not reliable)."""
+    """The worker pid of the session of client raw: while the connection
+    is open, the process that holds its server end (exact); else the
+    newest connect line naming the client's address and port (lines are
+    a few ms late, and a port number may have served an earlier
+    connection too)."""
+    try:
+        pid = socket_owner(inst, raw)
+    except OSError:
+        pid = None
+    if pid:
+        return pid
     ip, port = raw.s.getsockname()[:2]
     pat = (r'relay-(?:listen|smtpd).*connect %s:%d to .* pid=(\d+)'
            % (re.escape(ip), port))
-    m = wait_until(lambda: re.search(pat, inst.log()), timeout)
-    return int(m.group(1)) if m else None
+    m = wait_until(lambda: re.findall(pat, inst.log()), timeout)
+    return int(m[-1]) if m else None
 
 
 def workers(inst):
@@ -122,8 +166,8 @@ def test_max_use(inst):
     pids = []
     for _ in range(4):
         r, _ = greet(inst)
-        r.cmd(b'QUIT\r\n')
         pids.append(session_pid(inst, r))
+        r.cmd(b'QUIT\r\n')
         r.close()
         time.sleep(0.2)
     uses = {p: pids.count(p) for p in pids}
