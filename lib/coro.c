@@ -62,7 +62,7 @@ static struct {
 	int sweep_due;            /* a coroutine ran since the last one */
 } S = { .ep = -1 };
 
-static long now_ms(void)
+long coro_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -344,7 +344,9 @@ int coro_sched_run(int timeout_ms, uint64_t *tags, int max)
 	 * now, without a look at the fds that could find nothing for them;
 	 * the next round looks */
 	k = S.ready && S.ready_new
-		    ? 0 : epoll_wait(S.ep, ev, 256, wait_ms(timeout_ms, now_ms()));
+		    ? 0
+		    : epoll_wait(S.ep, ev, 256,
+				 wait_ms(timeout_ms, coro_now_ms()));
 	if (k < 0 && errno != EINTR)
 		return -1;
 	for (int i = 0; i < k; i++) {
@@ -354,7 +356,7 @@ int coro_sched_run(int timeout_ms, uint64_t *tags, int max)
 			tags[ntags++] = ev[i].data.u64;
 	}
 	if (coro_deadline_first(&S.deadlines) || S.sweep_due)
-		now = now_ms();
+		now = coro_now_ms();
 	if (coro_deadline_first(&S.deadlines))
 		expire(now);
 	run_ready();
@@ -391,7 +393,7 @@ int coro_wait(int fd, short events, int timeout_ms)
 	w->want = want;
 	c->wait_fd = fd;
 	if (timeout_ms > 0) {
-		c->deadline.at = now_ms() + timeout_ms;
+		c->deadline.at = coro_now_ms() + timeout_ms;
 		if (coro_deadline_add(&S.deadlines, &c->deadline) < 0) {
 			w->waiter = NULL;
 			c->wait_fd = -1;

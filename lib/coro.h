@@ -36,6 +36,8 @@ typedef void coro_fn(void *arg);
 
 /* The scheduler of this process; 0 or -1. */
 int coro_sched_init(void);
+/* Milliseconds on CLOCK_MONOTONIC, the clock of every deadline here. */
+long coro_now_ms(void);
 /* Watch a descriptor of the caller's own (a listener) for events
  * (EPOLLIN...); it comes back from coro_sched_run with tag. */
 int coro_sched_watch(int fd, uint32_t events, uint64_t tag);

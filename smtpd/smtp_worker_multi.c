@@ -169,13 +169,6 @@ static void multi_full(struct worker *w, int *full)
 #define LOG_HOLD_MS 10
 static long log_since; /* when kept lines were first seen; 0: none */
 
-static long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* How long the scheduler may wait for the log's sake: -1 when nothing
  * is kept, else what is left of the hold. */
 static int log_wait_ms(void)
@@ -186,7 +179,7 @@ static int log_wait_ms(void)
 		log_since = 0;
 		return -1;
 	}
-	now = mono_ms();
+	now = coro_now_ms();
 	if (!log_since)
 		log_since = now;
 	left = log_since + LOG_HOLD_MS - now;
@@ -197,7 +190,7 @@ static int log_wait_ms(void)
 static void log_write_due(void)
 {
 	if (log_since && log_held_bytes() &&
-	    mono_ms() - log_since >= LOG_HOLD_MS) {
+	    coro_now_ms() - log_since >= LOG_HOLD_MS) {
 		log_batch(0);
 		log_batch(1);
 		log_since = 0;
