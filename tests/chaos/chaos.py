@@ -197,19 +197,7 @@ class Clients:
 def pids_of(inst, name):
     """The pids running bin/<name> -d <this instance>: relay-smtpd
     sessions are relay-listen's children, not in run/status."""
-    out = []
-    for p in os.listdir('/proc'):
-        if not p.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % p, 'rb') as f:
-                argv = f.read().split(b'\0')
-        except OSError:
-            continue
-        if (argv and os.path.basename(argv[0]) == name.encode() and
-                inst.dir.encode() in argv):
-            out.append(int(p))
-    return out
+    return inst.pids([name])
 
 
 def status_full(inst):

@@ -656,22 +656,31 @@ class Instance:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=timeout)
 
-    def pss_kib(self, programs=None):
-        """KiB of PSS of the instance's processes (its dir on their
-        command line: relay-master and the daemons it runs), only those
-        whose program's name is in programs when given."""
-        total = 0
+    def pids(self, programs=None):
+        """pids of the instance's processes (its dir on their command
+        line: relay-master and the daemons it runs), only those whose
+        program's name is in programs when given."""
+        out = []
         for pid in os.listdir('/proc'):
             if not pid.isdigit():
                 continue
             try:
                 with open('/proc/%s/cmdline' % pid, 'rb') as f:
                     argv = f.read().split(b'\0')
-                if self.dir.encode() not in b' '.join(argv) or (
-                        programs and os.path.basename(argv[0]).decode()
-                        not in programs):
-                    continue
-                with open('/proc/%s/smaps_rollup' % pid) as f:
+            except OSError:
+                continue
+            if self.dir.encode() in b' '.join(argv) and (
+                    not programs or os.path.basename(argv[0]).decode()
+                    in programs):
+                out.append(int(pid))
+        return out
+
+    def pss_kib(self, programs=None):
+        """KiB of PSS of the instance's processes (self.pids)."""
+        total = 0
+        for pid in self.pids(programs):
+            try:
+                with open('/proc/%d/smaps_rollup' % pid) as f:
                     for line in f:
                         if line.startswith('Pss:'):
                             total += int(line.split()[1])

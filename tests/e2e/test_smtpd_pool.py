@@ -59,7 +59,7 @@ def socket_owner(inst, raw):
     if not inode:
         return None
     link = 'socket:[%s]' % inode
-    for pid in workers(inst) | set(smtpd_pids(inst)):
+    for pid in inst.pids(['relay-smtpd']):
         try:
             fds = os.listdir('/proc/%d/fd' % pid)
             if any(os.readlink('/proc/%d/fd/%s' % (pid, fd)) == link
@@ -68,12 +68,6 @@ def socket_owner(inst, raw):
         except OSError:
             continue
     return None
-
-
-def smtpd_pids(inst):
-    out = subprocess.run(['pgrep', '-f', 'relay-smtpd -d %s' % inst.dir],
-                         stdout=subprocess.PIPE, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def session_pid(inst, raw, timeout=10):
