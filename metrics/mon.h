@@ -76,8 +76,9 @@ void mon_expo_derived(struct mon_buf *b, const struct mon_snap *sn);
 /* ---- mon_rate.c: throughput over a window ---- */
 enum mon_rate_kind { MON_RATE_ACCEPTED, MON_RATE_SENT, MON_RATE_DEFERRED,
 		     MON_RATE_BOUNCED, MON_RATE_REFUSED, MON_RATE_KINDS };
-/* Keep a sample of the counters (the main thread, every 10 s), and
- * mail the alerts that are due (mon_alert.c) from the same snapshot. */
+#define MON_RATE_STEP 10 /* seconds between samples */
+/* Keep a sample of the counters (the main thread, every MON_RATE_STEP s),
+ * and mail the alerts that are due (mon_alert.c) from the same snapshot. */
 void mon_rate_sample(void);
 /* d[kind] = how much each grew over (at most) window seconds; returns
  * the seconds actually covered (0: no sample yet). */

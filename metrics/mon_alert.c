@@ -1,11 +1,12 @@
 /* mon_alert.c: the alerts as mail to the operator (metrics_alert_mail),
- * optional.  At each sample (every 10 s, mon_main.c) the conditions of
- * the relay_alert_* gauges are evaluated on the same snapshot; the ones
- * firing that were not mailed within metrics_alert_mail_every seconds go
- * out together in one message, through the relay itself (mon_smtp.c), so
- * the operator's own rules decide, log and count it like any mail.  At
- * most MON_ALERT_KEYS conditions are remembered; a full table mails
- * nothing new until an entry ages out. */
+ * optional.  At each sample (every MON_RATE_STEP s, mon_main.c) the
+ * conditions of the relay_alert_* gauges are evaluated on the same
+ * snapshot; the ones firing that were not mailed within
+ * metrics_alert_mail_every seconds go out together in one message,
+ * through the relay itself (mon_smtp.c), so the operator's own rules
+ * decide, log and count it like any mail.  At most MON_ALERT_KEYS
+ * conditions are remembered; a full table mails nothing new until an
+ * entry ages out. */
 #include "mon.h"
 #include "settings.h"
 

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 	const char *dir = settings_default_dir();
 	char *cert = NULL, *key = NULL;
 	sigset_t set;
-	struct timespec step = { 10, 0 };
+	struct timespec step = { MON_RATE_STEP, 0 };
 	void *d;
 	int c, fd, sig;
 
@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 	if (!(d = mon_http_start(fd, &cr, cert, key)))
 		log_fatal(EXIT_TEMP, "cannot start the HTTP server");
 	log_info("serving on %s%s", cf.metrics_listen, cert ? " (TLS)" : "");
-	/* a sample for the page's throughput every 10 s until SIGTERM */
+	/* a sample for the page's throughput every step until SIGTERM */
 	do
 		mon_rate_sample();
 	while ((sig = sigtimedwait(&set, NULL, &step)) < 0);

@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#define MON_RATE_STEP 10
 #define MON_RATE_RING (86400 / MON_RATE_STEP + 1)
 
 static struct {
