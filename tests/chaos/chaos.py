@@ -10,12 +10,15 @@ tries again later on a new connection, as a real MTA would (bounded
 retries), so a message whose 250 was lost in a kill may arrive twice:
 that is a duplicate, counted and reported (split into "queued twice": two
 queue ids, and "delivered twice": one queue id, a kill between the
-receiver's 250 and relay-send's state record). A message that got a 250
-and never arrives is a loss: the test fails. One message in BOUNCE_EVERY
-goes to a recipient the receiver refuses (550): for it the DSN must
-arrive (it quotes the X-Chaos-Serial header). After the load the queue
-must drain (bounded time), every daemon must be running again, and the
-log must hold no sanitizer report.  With the customer's archive copy on
+receiver's 250 and relay-send's state record). Each duplicate is blamed
+on the kill that explains it (chaos_dups.py): the '# chaos:' line gives
+their count by kind and daemon (dup_by_kill), and a '# duplicate:' line
+each says which kill and how long before or after. A message that got a
+250 and never arrives is a loss: the test fails. One message in
+BOUNCE_EVERY goes to a recipient the receiver refuses (550): for it the
+DSN must arrive (it quotes the X-Chaos-Serial header). After the load
+the queue must drain (bounded time), every daemon must be running again,
+and the log must hold no sanitizer report.  With the customer's archive copy on
 (--archive ADDRESS, the default; `--archive maildir` for the customer's
 folder; `--archive none` turns it off), every message that got a 250
 must also have its journal report arrive at the archive address (or be
@@ -49,6 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'e2e'))
 from harness import Instance, Sink, check, finish, wait_until  # noqa: E402
 from chaos_archive import ARCHIVE, archived, is_copy, rules  # noqa: E402
+from chaos_dups import attribute, summary  # noqa: E402
 
 # what the killer picks, with weights: the four of the issue often, the
 # listener and policy now and then
@@ -60,7 +64,9 @@ QUICK_LIFE = 10.0   # relay-master's "died soon after start"
 QUICK_STREAK = 4    # well below its 10-in-a-row slow-down: a daemon
                     # may also die by itself when its peer is down
 SERIAL = re.compile(rb'^X-Chaos-Serial: (\d+)\r?$', re.M)
-QID = re.compile(rb'\bid ([0-9A-F]{10,});')
+# relay-queue's Received header: "id <qid>" ends its line when "for <rcpt>;"
+# follows (one recipient), else it ends with the ';'
+QID = re.compile(rb'\bid ([0-9A-F]{10,})\b')
 SANITIZER = re.compile(r'AddressSanitizer|LeakSanitizer|runtime error:')
 
 
@@ -99,6 +105,7 @@ class Clients:
         self.accepted = set()
         self.given_up = set()
         self.refused = {}       # serial -> a permanent (5xx) reply
+        self.failed = {}        # serial -> times of its failed tries
         self.retries = 0
         self.deadline = deadline
         self.tries = tries
@@ -180,6 +187,8 @@ class Clients:
                 except OSError:
                     pass
             conn = None
+            with self.lock:
+                self.failed.setdefault(serial, []).append(time.time())
             if 500 <= code < 600:
                 with self.lock:
                     self.refused[serial] = '%d %s at %s' % (
@@ -223,6 +232,7 @@ class Killer:
         self.rng = rng
         self.kills = {name: 0 for name, _ in TARGETS}
         self.streak = {name: 0 for name, _ in TARGETS}
+        self.events = []    # (time, name) of each kill, in order
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -275,12 +285,18 @@ class Killer:
         except ProcessLookupError:
             return
         self.kills[name] += 1
+        self.events.append((time.time(), name))
         if name != 'relay-smtpd':
             # a death within QUICK_LIFE s of the start: one more in a row
             # for relay-master (started is whole seconds: be pessimistic)
             started = status_full(self.inst).get(name, (0, 0))[1]
             if time.time() - started < QUICK_LIFE + 1.5:
                 self.streak[name] += 1
+
+
+def qid_of(data):
+    q = QID.search(data)
+    return q.group(1).decode() if q else '?'
 
 
 def arrivals(sink, archive=None):
@@ -299,8 +315,7 @@ def arrivals(sink, archive=None):
         if g:
             s = int(g.group(1))
             seen[s] = seen.get(s, 0) + 1
-            q = QID.search(m.data)
-            qids.setdefault(s, set()).add(q.group(1) if q else b'?')
+            qids.setdefault(s, set()).add(qid_of(m.data))
     return seen, qids
 
 
@@ -370,7 +385,15 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
                  dup_delivered_twice=dups - queued_twice,
                  kills=dict(killer.kills), load_s=round(load_s),
                  total_s=round(time.time() - start))
+        with sink.lock:
+            msgs = list(sink.messages)
+        extra = attribute(msgs, serial_of, qid_of,
+                          lambda m: is_copy(m, archive), killer.events,
+                          clients.failed)
+        r['dup_by_kill'] = summary(extra)
         print('# %s: %s' % (tag, r), flush=True)
+        for d in extra[:40]:
+            print('# duplicate: %s' % d, flush=True)
         check('%s: the killer killed each kind of daemon' % tag,
               all(killer.kills[n] > 0 for n in MAIN),
               repr(killer.kills))
