@@ -5,7 +5,9 @@ N messages (each with a unique serial in an X-Chaos-Serial header and the
 body) are sent by parallel SMTP clients while a killer thread kill -9's
 relay-send, relay-remote, relay-queue and relay-smtpd (and now and then
 relay-listen and relay-policy) at random moments; relay-master restarts
-its daemons. A client that gets no reply, a 4xx or a broken connection
+its daemons. It also kills relay-remote's workers (one process per
+relay-send connection, not relay-master's): the results of their jobs
+are lost, relay-send defers them and reconnects. A client that gets no reply, a 4xx or a broken connection
 tries again later on a new connection, as a real MTA would (bounded
 retries), so a message whose 250 was lost in a kill may arrive twice:
 that is a duplicate, counted and reported (split into "queued twice": two
@@ -54,10 +56,15 @@ from harness import Instance, Sink, check, finish, wait_until  # noqa: E402
 from chaos_archive import ARCHIVE, archived, is_copy, rules  # noqa: E402
 from chaos_dups import attribute, summary  # noqa: E402
 
+# relay-remote's worker for one relay-send connection (relay-master runs
+# the listening parent, "relay-remote"): killed, the connection's results
+# are lost and relay-send defers its jobs
+WORKER = 'remote-worker'
 # what the killer picks, with weights: the four of the issue often, the
 # listener and policy now and then
 TARGETS = (('relay-send', 6), ('relay-remote', 6), ('relay-queue', 6),
-           ('relay-smtpd', 6), ('relay-listen', 1), ('relay-policy', 1))
+           ('relay-smtpd', 6), ('relay-listen', 1), ('relay-policy', 1),
+           (WORKER, 3))
 BOUNCE_EVERY = 50   # 2% of the messages bounce: their DSN must arrive
 MAIN = ('relay-send', 'relay-remote', 'relay-queue', 'relay-smtpd')
 QUICK_LIFE = 10.0   # relay-master's "died soon after start"
@@ -264,8 +271,12 @@ class Killer:
         out = []
         st = status_full(self.inst)
         for name, weight in TARGETS:
-            if name == 'relay-smtpd':
-                pids = pids_of(self.inst, name)
+            if name in ('relay-smtpd', WORKER):
+                pids = pids_of(self.inst, 'relay-remote'
+                               if name == WORKER else name)
+                if name == WORKER:
+                    pids = [p for p in pids if p != st.get(
+                        'relay-remote', (0, 0))[0]]
                 if pids:
                     out.append((name, self.rng.choice(pids), weight))
                 continue
@@ -286,7 +297,7 @@ class Killer:
             return
         self.kills[name] += 1
         self.events.append((time.time(), name))
-        if name != 'relay-smtpd':
+        if name not in ('relay-smtpd', WORKER):
             # a death within QUICK_LIFE s of the start: one more in a row
             # for relay-master (started is whole seconds: be pessimistic)
             started = status_full(self.inst).get(name, (0, 0))[1]
@@ -342,7 +353,7 @@ def drain(inst, sink, clients, timeout, archive=None):
 def all_running(inst):
     st = status_full(inst)
     return all(st.get(n, (0, 0))[0] > 1 for n, _ in TARGETS
-               if n != 'relay-smtpd')
+               if n not in ('relay-smtpd', WORKER))
 
 
 def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,

@@ -7,25 +7,28 @@ and this module says which daemon's death each one follows:
 
 - "delivered twice" (one queue id arrived twice): the result of the
   first delivery was lost before relay-send recorded it.  Blamed on the
-  kill of relay-send or relay-remote nearest to the first arrival;
-  lag_ms is that kill's time minus the arrival's (the sink stores the
-  message just before its 250).  A kill of relay-remote some tens of ms
-  after the arrival is the inherent cost (the result was on its way); a
-  lag of hundreds of ms means a result sat somewhere unrecorded.  A
-  relay-send kill may come before the arrival (its worker went on with
-  a job relay-send had already sent).
+  kill of relay-send or relay-remote (its listener or a worker) nearest
+  to the first arrival; lag_ms is that kill's time minus the arrival's
+  (the sink stores the message just before its 250).  A worker killed
+  a few ms after the arrival had the result on its way (inherent); a
+  lag of hundreds of ms would mean a result sat somewhere unrecorded.
+  A relay-send kill usually comes before the arrival: the worker goes
+  on with the job under way, and its sockets stay open until the dying
+  relay-send has exited (tens of ms under load), so the worker may
+  also take a job queued behind (up to 4 a connection).
 - "queued twice" (two queue ids): the client's 250 was lost, it sent
   the message again.  Blamed on the last kill (of any daemon) before the
   client's first failed try of that message; lag_ms is the kill's time
   minus the failure's (the client sees the broken connection at once).
 
 "none" means no kill was near: a duplicate the kills do not explain.
-The killer's relay-remote is the listening parent: its workers (one
-process per relay-send connection) live on and report their results,
-so its kills cost none.
+The killer's "relay-remote" is the listening parent: its workers live
+on and report their results, so its kills cost none; "remote-worker"
+is a worker (one per relay-send connection), whose job in progress is
+lost with it.
 """
 
-SEND_SIDE = ('relay-send', 'relay-remote')
+SEND_SIDE = ('relay-send', 'relay-remote', 'remote-worker')
 NEAR = 3.0      # s: a kill further from the arrival explains nothing
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """test_chaos_short.py: the short form of tests/chaos/chaos.py for `make
 test`: 1,000 messages (spread over at least 12 s) from 6 parallel SMTP
-clients while relay-send, relay-remote, relay-queue, relay-smtpd (and now
-and then relay-listen and relay-policy) are killed with SIGKILL at random
-moments; every message that got a 250 must arrive (duplicates are
+clients while relay-send, relay-remote (its listener and its workers),
+relay-queue, relay-smtpd (and now and then relay-listen and
+relay-policy) are killed with SIGKILL at random moments; every message that got a 250 must arrive (duplicates are
 counted, not failed), the queue must drain, every daemon must run
 again.  The customer archives to an address (archive=): every message
 that got a 250 must have its journal report arrive too, and nothing of
