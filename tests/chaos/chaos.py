@@ -1,31 +1,33 @@
 #!/usr/bin/python3
 """chaos.py: crash safety of the whole relay under load.
 
-N messages (each with a unique serial in an X-Chaos-Serial header and the
-body) are sent by parallel SMTP clients while a killer thread kill -9's
-relay-send, relay-remote, relay-queue and relay-smtpd (and now and then
-relay-listen and relay-policy) at random moments; relay-master restarts
-its daemons. It also kills relay-remote's workers (one process per
-relay-send connection, not relay-master's): the results of their jobs
-are lost, relay-send defers them and reconnects. A client that gets no reply, a 4xx or a broken connection
-tries again later on a new connection, as a real MTA would (bounded
-retries), so a message whose 250 was lost in a kill may arrive twice:
-that is a duplicate, counted and reported (split into "queued twice": two
-queue ids, and "delivered twice": one queue id, a kill between the
-receiver's 250 and relay-send's state record). Each duplicate is blamed
-on the kill that explains it (chaos_dups.py): the '# chaos:' line gives
-their count by kind and daemon (dup_by_kill), and a '# duplicate:' line
-each says which kill and how long before or after. A message that got a
-250 and never arrives is a loss: the test fails. One message in
-BOUNCE_EVERY goes to a recipient the receiver refuses (550): for it the
-DSN must arrive (it quotes the X-Chaos-Serial header). After the load
-the queue must drain (bounded time), every daemon must be running again,
-and the log must hold no sanitizer report.  With the customer's archive copy on
-(--archive ADDRESS, the default; `--archive maildir` for the customer's
-folder; `--archive none` turns it off), every message that got a 250
-must also have its journal report arrive at the archive address (or be
-in the maildir), with the message's envelope, and nothing of the archive
-may reach a recipient.
+N messages (each with a unique serial in an X-Chaos-Serial header and
+the body) are sent by parallel SMTP clients while a killer thread sends
+SIGKILL to relay-send, relay-remote, relay-queue and relay-smtpd (and
+now and then relay-listen and relay-policy) at random moments;
+relay-master restarts its daemons. It also kills relay-remote's workers
+(one process per relay-send connection, not relay-master's): the results
+of their jobs are lost, relay-send defers them and reconnects. A client
+that gets no reply, a 4xx or a broken connection tries again later on a
+new connection, as a real MTA would (bounded retries), so a message
+whose 250 was lost in a kill may arrive twice: that is a duplicate,
+counted and reported (split into "queued twice": two queue ids, and
+"delivered twice": one queue id, a kill between the receiver's 250 and
+relay-send's state record). Each duplicate is blamed on the kill that
+explains it (chaos_dups.py): the '# chaos:' line gives their count by
+kind and daemon (dup_by_kill) and per kill of each daemon
+(dup_per_kill), and a '# duplicate:' line each says which kill and how
+long before or after. A message that got a 250 and never arrives is a
+loss: the test fails. One message in BOUNCE_EVERY goes to a recipient
+the receiver refuses (550): for it the DSN must arrive (it quotes the
+X-Chaos-Serial header). After the load the queue must drain (bounded
+time), every daemon must be running again, and the log must hold no
+sanitizer report. With the customer's archive copy on (--archive
+ADDRESS, the default; `--archive maildir` for the customer's folder;
+`--archive none` turns it off), every message that got a 250 must also
+have its journal report arrive at the archive address (or be in the
+maildir), with the message's envelope, and nothing of the archive may
+reach a recipient.
 
     /usr/bin/python3 tests/chaos/chaos.py [--messages 5000] [--clients 8]
         [--max-seconds 300] [--min-seconds 60] [--kill-every 0.25]
@@ -54,7 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'e2e'))
 from harness import Instance, Sink, check, finish, wait_until  # noqa: E402
 from chaos_archive import ARCHIVE, archived, is_copy, rules  # noqa: E402
-from chaos_dups import attribute, summary  # noqa: E402
+from chaos_dups import attribute, per_kill, summary  # noqa: E402
 
 # relay-remote's worker for one relay-send connection (relay-master runs
 # the listening parent, "relay-remote"): killed, the connection's results
@@ -402,6 +404,7 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
                           lambda m: is_copy(m, archive), killer.events,
                           clients.failed)
         r['dup_by_kill'] = summary(extra)
+        r['dup_per_kill'] = per_kill(extra, killer.kills)
         print('# %s: %s' % (tag, r), flush=True)
         for d in extra[:40]:
             print('# duplicate: %s' % d, flush=True)

@@ -17,9 +17,10 @@ and this module says which daemon's death each one follows:
   relay-send has exited (tens of ms under load), so the worker may
   also take a job queued behind (up to 4 a connection).
 - "queued twice" (two queue ids): the client's 250 was lost, it sent
-  the message again.  Blamed on the last kill (of any daemon) before the
-  client's first failed try of that message; lag_ms is the kill's time
-  minus the failure's (the client sees the broken connection at once).
+  the message again.  Blamed on the last kill of a daemon the session
+  needs (not relay-send's or relay-remote's) before the client's first
+  failed try of that message; lag_ms is the kill's time minus the
+  failure's (the client sees the broken connection at once).
 
 "none" means no kill was near: a duplicate the kills do not explain.
 The killer's "relay-remote" is the listening parent: its workers live
@@ -65,7 +66,7 @@ def attribute(msgs, serial_of, qid_of, skip, events, failed):
     ('delivered' or 'queued'), blame (a daemon or 'none'), lag_ms,
     again_s (from the first arrival to this one).  events: (time, name)
     of each kill; failed: serial -> times of the client's failed tries."""
-    everyone = sorted(set(name for _, name in events))
+    receiving = set(name for _, name in events) - set(SEND_SIDE)
     out = []
     for serial, arr in sorted(_times(msgs, serial_of, qid_of, skip).items()):
         first = {}
@@ -76,7 +77,7 @@ def attribute(msgs, serial_of, qid_of, skip, events, failed):
                     continue
                 kind, t0 = 'queued', min(first.values())
                 tf = min(failed.get(serial, [t0]))
-                who, lag = _nearest(events, everyone, tf, before_only=True)
+                who, lag = _nearest(events, receiving, tf, before_only=True)
             else:
                 kind, t0 = 'delivered', first[qid]
                 who, lag = _nearest(events, SEND_SIDE, t0)
@@ -94,3 +95,13 @@ def summary(dups):
         out.setdefault(k, {})
         out[k][d['blame']] = out[k].get(d['blame'], 0) + 1
     return out
+
+
+def per_kill(dups, kills):
+    """{daemon: duplicates per kill of it}: runs kill each daemon a
+    different number of times; this is what to compare between them."""
+    n = {}
+    for d in dups:
+        n[d['blame']] = n.get(d['blame'], 0) + 1
+    return {k: round(v / kills[k], 2) for k, v in sorted(n.items())
+            if kills.get(k)}

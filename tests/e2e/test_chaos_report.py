@@ -5,8 +5,9 @@ delivered message is relay-queue's (the Received header as relay-queue
 writes it today: "id <qid>" then "for <rcpt>;" on the next line); two
 copies under one id count as delivered twice, under two ids as queued
 twice; each is blamed on the kill that explains it (relay-send or
-relay-remote near the first arrival; the last kill before the client's
-failed try), and on "none" when no kill was near."""
+relay-remote near the first arrival; the last kill of a daemon the
+session needs before the client's failed try), and on "none" when no
+kill was near."""
 import os
 import re
 import smtplib
@@ -15,7 +16,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'chaos'))
 from chaos import message, qid_of, serial_of  # noqa: E402
-from chaos_dups import attribute, summary  # noqa: E402
+from chaos_dups import attribute, per_kill, summary  # noqa: E402
 from harness import Instance, Sink, check, finish  # noqa: E402
 
 
@@ -49,7 +50,8 @@ def attribution():
             Msg(300.0, 3, 'CCCCCCCCCC1'), Msg(300.2, 3, 'CCCCCCCCCC1'),
             Msg(400.0, 4, 'DDDDDDDDDD1')]
     kills = [(99.99, 'relay-send'), (100.01, 'relay-queue'),
-             (199.5, 'relay-smtpd'), (199.9, 'relay-remote')]
+             (199.5, 'relay-smtpd'), (199.505, 'relay-remote'),
+             (199.9, 'relay-send')]
     failed = {2: [199.51]}
     dups = attribute(msgs, serial_of, qid_of, lambda m: False, kills,
                      failed)
@@ -63,6 +65,10 @@ def attribution():
                                                 'none': 1},
                             'queued twice': {'relay-smtpd': 1}},
           repr(summary(dups)))
+    check('report: duplicates per kill of each daemon',
+          per_kill(dups, {'relay-send': 4, 'relay-smtpd': 2}) ==
+          {'relay-send': 0.25, 'relay-smtpd': 0.5},
+          repr(per_kill(dups, {'relay-send': 4, 'relay-smtpd': 2})))
 
 
 attribution()
