@@ -257,7 +257,8 @@ static void came_back(void)
 		free(e);
 		done++;
 	}
-	memmove(st.j, st.j + done, (st.nj - done) * sizeof *st.j);
+	if (done) /* st.j is NULL while nothing was ever journalled */
+		memmove(st.j, st.j + done, (st.nj - done) * sizeof *st.j);
 	st.nj -= done;
 	if (st.nj)
 		return; /* the rest at the next decision */

@@ -60,6 +60,7 @@ ip five lo 127.0.0.5/32
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
 USER = '550 5.4.5 Daily SMTP relay limit exceeded for user.'
 DEFER = '451 4.3.0'
+SANITIZER = r'AddressSanitizer|LeakSanitizer|runtime error:'
 
 
 def text(r):
@@ -310,6 +311,11 @@ def main():
             test_many_sessions(a, b)
             test_slow(redis, a)
             test_outage(redis, a, b, sink)
+            for name, box in (('A', a), ('B', b)):
+                said = [line for line in box.log().splitlines()
+                        if re.search(SANITIZER, line)]
+                check('box %s: no sanitizer report in its log' % name,
+                      not said, said[:5])
         finally:
             for box in (a, b):
                 box.stop()
