@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F403
-from redisserver import RedisServer  # noqa: E402
+from redisserver import TIMEOUT_MS, RedisServer  # noqa: E402
 
 RULES = """\
 customer two licenses=100 paid=yes
@@ -102,7 +102,7 @@ def test_restart(a, b):
 
 def main():
     with Sink() as sink, RedisServer() as redis:
-        conf = {'rate_store': redis.url(), 'rate_store_timeout': 300,
+        conf = {'rate_store': redis.url(), 'rate_store_timeout': TIMEOUT_MS,
                 'rate_store_prefix': 'abusefleet%d:' % os.getpid()}
         a = Instance(conf_overrides=dict(conf, hostname='a.relaybox.test'),
                      rules_text=RULES, sink=sink)

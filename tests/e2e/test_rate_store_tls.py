@@ -13,12 +13,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F403
 from certs import TestCerts  # noqa: E402
-from redisserver import RedisServer  # noqa: E402
+from redisserver import TIMEOUT_MS, RedisServer  # noqa: E402
 from test_rate_store import PEAK, RULES, txn  # noqa: E402
 
 def relay(redis, ca, sink):
     conf = {'rate_store': 'rediss://127.0.0.1:%d/3' % redis.port,
-            'rate_store_prefix': 'tls%d:' % os.getpid()}
+            'rate_store_prefix': 'tls%d:' % os.getpid(),
+            'rate_store_timeout': TIMEOUT_MS}
     if ca:
         conf['rate_store_ca'] = ca
     inst = Instance(conf_overrides=conf, rules_text=RULES, sink=sink)
