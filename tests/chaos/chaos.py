@@ -17,17 +17,17 @@ relay-send's state record). Each duplicate is blamed on the kill that
 explains it (chaos_dups.py): the '# chaos:' line gives their count by
 kind and daemon (dup_by_kill) and per kill of each daemon
 (dup_per_kill), and a '# duplicate:' line each says which kill and how
-long before or after. A message that got a 250 and never arrives is a
-loss: the test fails. One message in BOUNCE_EVERY goes to a recipient
-the receiver refuses (550): for it the DSN must arrive (it quotes the
-X-Chaos-Serial header). After the load the queue must drain (bounded
-time), every daemon must be running again, and the log must hold no
-sanitizer report. With the customer's archive copy on (--archive
-ADDRESS, the default; `--archive maildir` for the customer's folder;
-`--archive none` turns it off), every message that got a 250 must also
-have its journal report arrive at the archive address (or be in the
-maildir), with the message's envelope, and nothing of the archive may
-reach a recipient.
+long before or after (then a line says it all in words). A message that
+got a 250 and never arrives is a loss: the test fails. One message in
+BOUNCE_EVERY goes to a recipient the receiver refuses (550): for it the
+DSN must arrive (it quotes the X-Chaos-Serial header). After the load
+the queue must drain (bounded time), every daemon must be running again,
+and the log must hold no sanitizer report. With the customer's archive
+copy on (--archive ADDRESS, the default; `--archive maildir` for the
+customer's folder; `--archive none` turns it off), every message that
+got a 250 must also have its journal report arrive at the archive
+address (or be in the maildir), with the message's envelope, and nothing
+of the archive may reach a recipient.
 
     /usr/bin/python3 tests/chaos/chaos.py [--messages 5000] [--clients 8]
         [--max-seconds 300] [--min-seconds 60] [--kill-every 0.25]
@@ -56,7 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'e2e'))
 from harness import Instance, Sink, check, finish, wait_until  # noqa: E402
 from chaos_archive import ARCHIVE, archived, is_copy, rules  # noqa: E402
-from chaos_dups import attribute, per_kill, summary  # noqa: E402
+from chaos_dups import attribute, line, per_kill, summary  # noqa: E402
 
 # relay-remote's worker for one relay-send connection (relay-master runs
 # the listening parent, "relay-remote"): killed, the connection's results
@@ -408,6 +408,7 @@ def run(messages=5000, nclients=8, max_seconds=300, kill_every=0.4,
         print('# %s: %s' % (tag, r), flush=True)
         for d in extra[:40]:
             print('# duplicate: %s' % d, flush=True)
+        print('# %s: %s' % (tag, line(extra, killer.kills)), flush=True)
         check('%s: the killer killed each kind of daemon' % tag,
               all(killer.kills[n] > 0 for n in MAIN),
               repr(killer.kills))

@@ -105,3 +105,17 @@ def per_kill(dups, kills):
         n[d['blame']] = n.get(d['blame'], 0) + 1
     return {k: round(v / kills[k], 2) for k, v in sorted(n.items())
             if kills.get(k)}
+
+
+def line(dups, kills):
+    """The report in words: 'duplicates N: queued twice n (daemon n,
+    ...), delivered twice n (...); per kill: daemon x, ...'."""
+    parts = []
+    for kind, by in sorted(summary(dups).items(), reverse=True):
+        parts.append('%s %d (%s)' % (kind, sum(by.values()), ', '.join(
+            '%s %d' % kv for kv in sorted(by.items(),
+                                          key=lambda kv: (-kv[1], kv[0])))))
+    rate = ', '.join('%s %.2f' % kv for kv in per_kill(dups, kills).items())
+    return 'duplicates %d%s%s' % (len(dups), ': ' + ', '.join(parts)
+                                  if parts else '',
+                                  '; per kill: ' + rate if rate else '')

@@ -16,7 +16,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'chaos'))
 from chaos import message, qid_of, serial_of  # noqa: E402
-from chaos_dups import attribute, per_kill, summary  # noqa: E402
+from chaos_dups import attribute, line, per_kill, summary  # noqa: E402
 from harness import Instance, Sink, check, finish  # noqa: E402
 
 
@@ -69,6 +69,11 @@ def attribution():
           per_kill(dups, {'relay-send': 4, 'relay-smtpd': 2}) ==
           {'relay-send': 0.25, 'relay-smtpd': 0.5},
           repr(per_kill(dups, {'relay-send': 4, 'relay-smtpd': 2})))
+    said = line(dups, {'relay-send': 4, 'relay-smtpd': 2})
+    check('report: the same in words', said ==
+          'duplicates 3: queued twice 1 (relay-smtpd 1), delivered twice 2 '
+          '(none 1, relay-send 1); per kill: relay-send 0.25, '
+          'relay-smtpd 0.50', said)
 
 
 attribution()
