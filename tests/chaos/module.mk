@@ -6,6 +6,9 @@
 # $RELAYBOX_BIN).  The customer archives every message to an address
 # (relay.rules archive=): every copy must arrive too (CHAOS_ARGS="--archive
 # maildir": into the customer's maildir; "--archive none": off).
+# Duplicates are allowed (delivery is at least once): the run counts them
+# and blames each on the kill that made it ('# chaos: duplicates ...'
+# line, tests/chaos/chaos_dups.py); any loss fails it.
 # Extra arguments: CHAOS_ARGS="--seed N ...".
 CHAOS_ARGS ?=
 
