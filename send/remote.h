@@ -104,7 +104,6 @@ struct remote_rcpt {
 
 struct remote_job {
 	char qid[64];
-	char file[4096];
 	int qfd;                  /* the queue file sent with the job, or -1 */
 	char host[REMOTE_NAME_MAX]; /* "" = MX of domain */
 	long port;                /* 0 = cf.smtp_port */
@@ -122,10 +121,18 @@ struct remote_job {
 	int q_open;               /* opened early: MAIL went out pipelined */
 	int mx_secure;            /* the MX answer was DNSSEC-validated */
 	int sts_on;               /* sts holds the domain's MTA-STS policy */
-	struct sts_policy sts;
-	struct remote_sec sec;    /* for the host being tried now */
-	struct tlsrpt_rec rpt[REMOTE_TRIES_MAX]; /* TLS-RPT: each session */
-	size_t nrpt;              /* a policy governed (cf.tls_rpt) */
+	size_t nrpt;              /* rpt[] used: a policy governed
+				     (cf.tls_rpt) */
+	/* The big parts (24 KiB) last: remote_job_parse clears what comes
+	 * before file only.  Each of these is read only as far as a field
+	 * above, or one set with it, says it holds something. */
+	char file[4096];          /* set by remote_job_parse */
+	struct sts_policy sts;    /* when sts_on */
+	struct remote_sec sec;    /* for the host being tried now: kind
+				     NONE from the parse, ntlsa set with
+				     kind DANE */
+	struct tlsrpt_rec rpt[REMOTE_TRIES_MAX]; /* TLS-RPT: each session;
+						   the first nrpt */
 };
 
 /* Fill job from a parsed frame (qfd -1: the worker gives it the

@@ -2,6 +2,7 @@
  * and the result frame that answers it (ARCHITECTURE.md, send ↔ remote). */
 #include "remote.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,7 +122,11 @@ int remote_job_parse(struct remote_job *job, const struct kv_msg *m,
 	const char *bad = NULL;
 	size_t n = 0;
 
-	memset(job, 0, sizeof *job);
+	/* not the whole job: its big tail is read only as far as the
+	 * fields cleared here say (remote.h) */
+	memset(job, 0, offsetof(struct remote_job, file));
+	job->sec.kind = REMOTE_SEC_NONE;
+	job->sec.ntlsa = 0;
 	job->qfd = -1;
 	strcpy(job->relay, "none");
 	strcpy(job->tlsdesc, "none");

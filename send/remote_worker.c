@@ -94,10 +94,12 @@ static void worker_alarm_init(void)
 	sigaction(SIGALRM, &sa, NULL);
 }
 
-/* The connection to relay-send and the job read ahead by
- * remote_worker_peek. */
+/* The connection to relay-send, and the job read ahead by
+ * remote_worker_peek: one of two jobs (30 KiB each) that trade places
+ * when the one ahead becomes the current one, never copied. */
 static struct ns_reader worker_rd;
-static struct remote_job worker_ahead;
+static struct remote_job worker_jobs[2];
+static struct remote_job *worker_ahead = &worker_jobs[1];
 static int worker_has_ahead;
 static int worker_bad_ahead;    /* a frame that did not parse was read */
 static unsigned long worker_seq;
@@ -157,7 +159,7 @@ struct remote_job *remote_worker_peek(void)
 	size_t len;
 
 	if (worker_has_ahead)
-		return &worker_ahead;
+		return worker_ahead;
 	if (worker_bad_ahead || worker_rd.buf == NULL)
 		return NULL;
 	/* a frame already read, else one waiting in the socket (relay-send
@@ -167,12 +169,12 @@ struct remote_job *remote_worker_peek(void)
 				  &worker_nfds, WORKER_FDS);
 	if (r != 1)
 		return NULL;
-	if (worker_parse(&worker_ahead, payload, len, 1) < 0) {
+	if (worker_parse(worker_ahead, payload, len, 1) < 0) {
 		worker_bad_ahead = 1;
 		return NULL;
 	}
 	worker_has_ahead = 1;
-	return &worker_ahead;
+	return worker_ahead;
 }
 
 /* One job: deliver it and answer its result frame.  Its log lines (one
@@ -206,16 +208,19 @@ static int worker_wait(int fd)
 	}
 }
 
-/* The next job: the one read ahead, else the next frame (waiting for
- * it).  1 with *job, 0 to stop cleanly, -1 on a bad frame. */
-static int worker_next(int fd, struct remote_job *job)
+/* The next job into *job: the one read ahead (the two trade places),
+ * else the next frame (waiting for it).  1 with **job, 0 to stop
+ * cleanly, -1 on a bad frame. */
+static int worker_next(int fd, struct remote_job **job)
 {
 	char *payload;
 	size_t len;
 
 	for (;;) {
 		if (worker_has_ahead) {
+			struct remote_job *done = *job;
 			*job = worker_ahead;
+			worker_ahead = done;
 			worker_has_ahead = 0;
 			return 1;
 		}
@@ -236,7 +241,7 @@ static int worker_next(int fd, struct remote_job *job)
 			return 0;
 		}
 		if (r == 1) {
-			int p = worker_parse(job, payload, len, 0);
+			int p = worker_parse(*job, payload, len, 0);
 			if (p == 2)
 				continue; /* a post, answered */
 			return p < 0 ? -1 : 1;
@@ -246,14 +251,14 @@ static int worker_next(int fd, struct remote_job *job)
 
 int remote_worker_run(int fd)
 {
-	struct remote_job job;
+	struct remote_job *job = &worker_jobs[0];
 	int rc = EXIT_DONE, r;
 
 	if (ns_reader_init(&worker_rd, fd) < 0)
 		log_fatal(EXIT_TEMP, "out of memory");
 	worker_alarm_init();
 	while ((r = worker_next(fd, &job)) == 1)
-		if (worker_one(fd, &job) < 0) {
+		if (worker_one(fd, job) < 0) {
 			rc = EXIT_TEMP;
 			break;
 		}
