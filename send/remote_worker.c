@@ -177,21 +177,26 @@ struct remote_job *remote_worker_peek(void)
 	return worker_ahead;
 }
 
+/* The result frame's buffer is kept from job to job (two mallocs and
+ * a free a job less), unless a job of many recipients made it big. */
+#define WORKER_OUT_KEEP 16384
+
 /* One job: deliver it and answer its result frame.  Its log lines (one
  * per recipient) go out in one write. */
 static int worker_one(int fd, struct remote_job *job)
 {
-	struct kv out;
+	static struct kv out; /* zeroed: as kv_init leaves it */
 	int rc;
 
 	worker_arm();
 	log_batch(1);
 	remote_deliver_job(job);
 	log_batch(0);
-	kv_init(&out);
+	kv_reset(&out);
 	remote_job_result(job, &out);
 	rc = kv_send(&out, fd);
-	kv_free(&out);
+	if (out.cap > WORKER_OUT_KEEP)
+		kv_free(&out);
 	remote_job_free(job);
 	worker_busy = 0;
 	return rc;
