@@ -72,6 +72,31 @@ static void test_parse(void)
 	remote_job_free(&job);
 }
 
+/* The worker parses each job into one of two structs it keeps: the
+ * parse clears only what comes before the big tail (remote.h), so what
+ * a job before left there must not show. */
+static void test_reused(void)
+{
+	static struct remote_job job;
+
+	memset(&job, 0xA5, sizeof job);
+	T_CHECK("reused job parsed", parse(cases[0].frame, &job) == 0);
+	T_CHECK("reused job: no queue fd, not open", job.qfd == -1 &&
+		!job.q_open && !job.seq && !job.started);
+	T_CHECK("reused job: no DANE or MTA-STS state",
+		job.sec.kind == REMOTE_SEC_NONE && job.sec.ntlsa == 0 &&
+		!job.sts_on && !job.mx_secure);
+	T_CHECK("reused job: no TLS-RPT records", job.nrpt == 0);
+	T_STREQ("reused job: relay", job.relay, "none");
+	T_STREQ("reused job: tls", job.tlsdesc, "none");
+	T_STREQ("reused job: file", job.file, "/q/new/Q1");
+	T_CHECK("reused job: port, auth", job.port == 0 && !job.auth[0] &&
+		!job.auth_unverified && job.tls == REMOTE_TLS_MAY);
+	T_CHECK("reused job: recipient pending",
+		job.nrcpt == 1 && job.rcpt[0].status == 0 && !job.rcpt[0].nodsn);
+	remote_job_free(&job);
+}
+
 static void test_result(void)
 {
 	struct remote_job job;
@@ -135,6 +160,7 @@ static void test_mutations(void)
 int main(void)
 {
 	test_parse();
+	test_reused();
 	test_result();
 	test_mutations();
 	return t_done();
