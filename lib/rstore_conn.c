@@ -183,6 +183,21 @@ static int fly_take(struct rstore *r, redisReply *reply)
 	return 1;
 }
 
+/* Something to read on a kept connection with nothing in flight: the
+ * server closed it (its idle timeout, CLIENT KILL, a restart, a
+ * Sentinel making its master a replica).  A command sent on it would
+ * be lost and its RCPT answered 451 4.3.0: drop it, connect anew. */
+void rsi_drop_stale(struct rstore *r)
+{
+	struct pollfd p;
+
+	if (r->fd < 0 || r->nfly)
+		return;
+	p = (struct pollfd){ .fd = r->fd, .events = POLLIN };
+	if (r->io.in_end > r->io.in_start || poll(&p, 1, 0) != 0)
+		rsi_conn_close(r);
+}
+
 void rsi_conn_close(struct rstore *r)
 {
 	if (r->fd >= 0) {

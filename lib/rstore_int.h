@@ -48,6 +48,8 @@ int rsi_connect_unix(struct rstore *r);
 /* the connected fd becomes r's: I/O, TLS to host, a reply reader */
 int rsi_conn_setup(struct rstore *r, int fd, const char *host);
 void rsi_conn_close(struct rstore *r);
+/* close a kept connection that the server closed meanwhile */
+void rsi_drop_stale(struct rstore *r);
 /* send buf, read n replies into rep, before the deadline */
 int rsi_xfer(struct rstore *r, const char *buf, size_t len, redisReply **rep,
 	 int n);

@@ -217,9 +217,12 @@ int rstore_script_append_nowait(struct rstore *r, enum rstore_script_id id,
 				int nkeys, const char *const *keys, int nargs,
 				const char *const *args)
 {
-	unsigned long conn = rstore_conn_id(r);
-	int eval = !conn || r->loaded[id] != conn;
+	unsigned long conn;
+	int eval;
 
+	rsi_drop_stale(r); /* then the script is EVAL on the new one */
+	conn = rstore_conn_id(r);
+	eval = !conn || r->loaded[id] != conn;
 	if (rstore_script_append(r, id, eval, nkeys, keys, nargs, args) < 0)
 		return -1;
 	if (conn)

@@ -155,6 +155,7 @@ int rstore_exec(struct rstore *r, redisReply **rep, int n)
 	r->out = NULL;
 	r->outlen = r->outcap = 0;
 	r->deadline = rsi_now_ms() + r->timeout_ms;
+	rsi_drop_stale(r);
 	if (n != r->nout) {
 		snprintf(r->err, sizeof r->err, "internal: %d replies for %d "
 			 "commands", n, r->nout);
@@ -193,6 +194,7 @@ int rstore_send(struct rstore *r, void *tag)
 	r->outlen = r->outcap = 0;
 	r->nout = 0;
 	r->deadline = rsi_now_ms() + r->timeout_ms;
+	rsi_drop_stale(r);
 	if ((r->fd >= 0 || (rsi_now_ms() >= r->retry_at && conn_open(r) == 0))
 	    && rsi_fly_push(r, tag) == 0) {
 		r->io.timeout_ms = rsi_left_ms(r);

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """redisserver.py: a redis-server for a test, on 127.0.0.1 and a free
 port, in a temporary directory, without persistence, with an ACL user
-(`relay`, password `secret`, only the commands INSTALL.md's ACL gives)
-and the default user off.  stop() kills it
+(`relay`, password `secret`, only the commands INSTALL.md's ACL gives),
+one for the test itself (`admin`: cli(..., admin=True)) and the default
+user off.  stop() kills it
 (and the test's finally/with block calls it); start() again uses the same
 port, so the relays' rate_store URL stays right.
 
@@ -22,6 +23,7 @@ import time
 from sink import free_port
 
 USER, PASSWORD = 'relay', 'secret'
+ADMIN, ADMIN_PASSWORD = 'admin', 'admin-secret'  # the test's, not the relay's
 # rate_store_timeout for a test that is not about it: a decision waits
 # that long for Redis, then gets 451 4.3.0 as documented; the default
 # (250 ms) is a round trip a machine under heavy load can miss, and a
@@ -50,8 +52,10 @@ class RedisServer:
                     (self.port, self.dir, os.path.join(self.dir, 'log')))
             if not self.sentinel:
                 f.write('save ""\nappendonly no\nuser default off\n'
-                        'user %s on >%s ~* %s\n' %
-                        (USER, PASSWORD, self.commands))
+                        'user %s on >%s ~* %s\n'
+                        'user %s on >%s ~* &* +@all\n' %
+                        (USER, PASSWORD, self.commands,
+                         ADMIN, ADMIN_PASSWORD))
             f.write(self.extra)
         return path
 
@@ -95,10 +99,12 @@ class RedisServer:
                     'password %s\n' % (USER, PASSWORD))
         os.chmod(os.path.join(d, 'rate_store'), 0o600)
 
-    def cli(self, *args, db=3):
-        """redis-cli as the ACL user (a Sentinel: no user); its output."""
-        who = [] if self.sentinel else ['-n', str(db), '--user', USER,
-                                        '--pass', PASSWORD]
+    def cli(self, *args, db=3, admin=False):
+        """redis-cli as the ACL user (admin: as the test's own user with
+        every command; a Sentinel: no user); its output."""
+        user, pw = (ADMIN, ADMIN_PASSWORD) if admin else (USER, PASSWORD)
+        who = [] if self.sentinel else ['-n', str(db), '--user', user,
+                                        '--pass', pw]
         r = subprocess.run(['redis-cli', '-p', str(self.port)] + who +
                            ['--no-auth-warning'] + [str(a) for a in args],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -18,6 +18,8 @@ secrets/rate_store), as a fleet behind a load balancer would.
   B, idle, adds what it admitted meanwhile to the shared counts and
   logs the window; A, never restarted, then sees B's counts (shared
   again).
+- Redis drops box A's idle connection (CLIENT KILL): the next RCPT is
+  counted on a new one (250), not refused with 451 4.3.0.
 - Redis stopped (SIGSTOP): a decision on a third box waits its
   rate_store_timeout (300 ms) and gets 451 4.3.0; going on (SIGCONT):
   decisions work again.
@@ -226,6 +228,27 @@ def test_shared_suspend(a, b):
           wait_until(lambda: on_a().startswith('250'), 3), on_a())
 
 
+def test_idle_close(redis, a):
+    """Redis closes box A's idle connection (CLIENT KILL, as its idle
+    timeout would): the next RCPT goes on a new one, 250, not 451."""
+    c = Raw(a.port, source_ip='127.0.0.2')
+    try:
+        c.reply()
+        c.cmd(b'EHLO client.two.example\r\n')
+        c.cmd(b'MAIL FROM:<app@two.example>\r\n')
+        first = text(c.cmd(b'RCPT TO:<idle1@example.org>\r\n'))
+        killed = redis.cli('CLIENT', 'KILL', 'TYPE', 'normal', admin=True)
+        second = text(c.cmd(b'RCPT TO:<idle2@example.org>\r\n'))
+        c.cmd(b'QUIT\r\n')
+    finally:
+        c.close()
+    check('idle close: Redis dropped the relays\' connections',
+          first.startswith('250') and int(killed or 0) >= 1,
+          (first, killed))
+    check('idle close: the next RCPT is counted on a new one, 250',
+          second.startswith('250'), (second, a.log_tail(5)))
+
+
 def test_local_store(sink):
     boxes = [Instance(rules_text=RULES, sink=sink) for _ in range(2)]
     try:
@@ -332,6 +355,7 @@ def main():
             test_shared_unique(a, b)
             test_shared_suspend(a, b)
             test_many_sessions(a, b)
+            test_idle_close(redis, a)
             test_slow(redis, conf, sink)
             test_outage(redis, a, b, sink)
             for name, box in (('A', a), ('B', b)):

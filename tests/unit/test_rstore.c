@@ -109,6 +109,7 @@ static void test_auth(void)
  * then writes reply (len bytes, repeated `times`), or nothing and
  * sleeps when reply is NULL, then closes. */
 static int hold_open; /* the fake keeps the connection 3 s after replying */
+static int closed_pipe = -1; /* the fake writes a byte here at each close */
 
 static pid_t fake(int *port, const char *reply, size_t len, int times,
 		  int conns)
@@ -139,6 +140,8 @@ static pid_t fake(int *port, const char *reply, size_t len, int times,
 			if (hold_open)
 				sleep(3);
 			close(fd);
+			if (closed_pipe >= 0 && write(closed_pipe, "c", 1) < 0)
+				_exit(1);
 		}
 		_exit(0);
 	}
@@ -329,6 +332,43 @@ static void test_reconnect(void)
 	waitpid(pid, NULL, 0);
 }
 
+/* The server closes the kept connection while the client is idle (its
+ * idle timeout, CLIENT KILL): a command sent without waiting goes on a
+ * new connection and its reply comes back, not lost on the closed one. */
+static void test_send_after_close(void)
+{
+	static const char ans[] = ":1\r\n";
+	int port, tag, p[2];
+	pid_t pid;
+	struct rstore *r;
+	redisReply *rep = NULL;
+	char c;
+
+	if (pipe(p) < 0)
+		return;
+	closed_pipe = p[1];
+	pid = fake(&port, ans, sizeof ans - 1, 1, 2);
+	closed_pipe = -1;
+	close(p[1]);
+	r = client(port, 2000);
+	rstore_set_done(r, on_done);
+	rstore_append(r, 2, (const char *[]){ "INCR", "k" }, NULL);
+	T_CHECK("idle close: first exchange", rstore_exec(r, &rep, 1) == 0);
+	rstore_replies_free(&rep, 1);
+	T_CHECK("idle close: the server closed it",
+		read(p[0], &c, 1) == 1);
+	done_calls = 0;
+	rstore_append(r, 2, (const char *[]){ "INCR", "k" }, NULL);
+	T_CHECK("idle close: sent without waiting", rstore_send(r, &tag) == 0);
+	T_CHECK("idle close: on a new connection, its reply comes",
+		rstore_drain(r) == 0 && done_calls == 1 && done_tag == &tag &&
+		done_int == 1);
+	rstore_free(r);
+	close(p[0]);
+	kill(pid, SIGKILL); /* it waits for a second connection */
+	waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -340,5 +380,6 @@ int main(void)
 	test_huge_header();
 	test_reconnect();
 	test_send();
+	test_send_after_close();
 	return t_done();
 }
