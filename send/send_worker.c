@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,7 +157,7 @@ size_t send_worker_pollfds(struct pollfd *pfd, size_t max)
 }
 
 static void worker_lost(struct send_msgs *ms, struct send_worker *w,
-			const char *text, long long now);
+			const char *text, long long now, int ended);
 
 /* A destination that answers within this: a job is better queued
  * behind the ones a worker has just started for it than given to an
@@ -268,7 +269,7 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	kv_free(&k);
 	if (rc < 0) {
 		log_warn("%s: job not sent: %s", m->q.qid, strerror(errno));
-		worker_lost(ms, w, "4.3.0 delivery agent went away", now);
+		worker_lost(ms, w, "4.3.0 delivery agent went away", now, 0);
 		return -1;
 	}
 	j = &w->job[(w->head + w->njobs++) % SEND_WORKER_DEPTH];
@@ -363,6 +364,24 @@ static void worker_relayed(struct send_job *j, const struct worker_res *res,
 		send_bounce_relayed(cf.queue_dir, j->msg, r, n);
 }
 
+/* The job is over, or never started (worker_lost): its recipients and
+ * its customer's slot are free again, and its message is due: finish,
+ * retry or drop it next pass (a job that never started leaves no state
+ * line and counts no attempt). */
+static void worker_release(struct send_msgs *ms, struct send_job *j)
+{
+	struct send_msg *m = j->msg;
+
+	for (size_t k = 0; k < j->nidx; k++)
+		m->busy[j->idx[k]] = 0;
+	m->nbusy -= j->nidx;
+	if (m->cust)
+		m->cust->inflight--;
+	j->msg = NULL;
+	j->nidx = 0;
+	send_ready_set(ms, m, 0);
+}
+
 static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 			  const struct worker_res *res, const char *relay,
 			  const char *tls, long long now)
@@ -405,26 +424,31 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 		log_warn("%s: results not recorded; will try again", m->q.qid);
 	free(lines);
 	w->last_ms = worker_ms() - j->started_ms;
-	for (size_t k = 0; k < j->nidx; k++)
-		m->busy[j->idx[k]] = 0;
-	m->nbusy -= j->nidx;
-	if (m->cust)
-		m->cust->inflight--;
-	j->msg = NULL;
-	j->nidx = 0;
+	worker_release(ms, j);
 	w->head = (w->head + 1) % SEND_WORKER_DEPTH;
 	if (--w->njobs)
 		worker_start(worker_head(w), now);
-	send_ready_set(ms, m, 0); /* finish, retry or drop it next pass */
 }
 
 /* Every job on the worker deferred with reason text; the connection is
- * closed (relay-remote's worker ends, dropping what it had queued). */
+ * closed (relay-remote's worker ends, dropping what it had queued).
+ * ended: the worker closed it first (it is gone).  Then only the first
+ * job can have reached a server: the worker sends a message's dot only
+ * after the result of the job before it, and those results came before
+ * the EOF.  The jobs behind the first were never sent and are simply
+ * due again (another worker takes them), not deferred.  Else (a time-
+ * out, a bad frame) the worker may still be running and read the jobs
+ * queued for it: all are deferred. */
 static void worker_lost(struct send_msgs *ms, struct send_worker *w,
-			const char *text, long long now)
+			const char *text, long long now, int ended)
 {
 	struct worker_res res[SEND_JOB_RCPT_MAX];
 
+	while (ended && w->njobs > 1) {
+		worker_release(ms, &w->job[(w->head + w->njobs - 1) %
+					   SEND_WORKER_DEPTH]);
+		w->njobs--;
+	}
 	while (w->njobs) {
 		struct send_job *j = worker_head(w);
 		for (size_t k = 0; k < j->nidx; k++)
@@ -518,6 +542,15 @@ static int worker_result(struct send_msgs *ms, struct send_worker *w,
 	return 0;
 }
 
+/* 1 when relay-remote's worker closed the connection: nothing left to
+ * read and EOF (not a bad frame from a worker still running). */
+static int worker_ended(int fd)
+{
+	char c;
+
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 int send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 		       size_t n, long long now)
 {
@@ -547,7 +580,7 @@ int send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 			log_warn("relay-remote connection lost: %s",
 				 errno ? strerror(errno) : "EOF");
 			worker_lost(ms, w, "4.3.0 delivery agent went away",
-				    now);
+				    now, worker_ended(w->fd));
 			got++;
 		}
 	}
@@ -562,6 +595,6 @@ void send_worker_timeouts(struct send_msgs *ms, long long now)
 		if (!j || now < j->deadline)
 			continue;
 		log_warn("%s: delivery agent timed out", j->msg->q.qid);
-		worker_lost(ms, w, "4.4.1 delivery timed out", now);
+		worker_lost(ms, w, "4.4.1 delivery timed out", now, 0);
 	}
 }

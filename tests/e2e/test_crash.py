@@ -6,13 +6,18 @@
   - relay-send and relay-remote killed repeatedly while 40 messages are
     being delivered: every message arrives (a duplicate is allowed, a
     loss is not: duplicates are bounded by the jobs in flight at each
-    kill) and the queue empties."""
+    kill) and the queue empties;
+  - relay-remote's worker killed while its first job waits for the
+    server's 250, with two more jobs queued behind it on its connection:
+    the first is deferred (retry_min later), the two that never started
+    are delivered at once by another worker, each exactly once."""
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sink as sinkmod  # noqa: E402
 from harness import Instance, Sink, check, finish  # noqa: E402
 from test_delivery import inject, wait  # noqa: E402
 
@@ -64,6 +69,54 @@ def test_state_replay():
               repr(sink.messages))
 
 
+def remote_worker(inst):
+    """The pid of relay-remote's one worker (not the listener)."""
+    listener = inst.status().get('relay-remote', (0,))[0]
+    pids = [p for p in inst.pids(['relay-remote']) if p != listener]
+    return pids[0] if len(pids) == 1 else None
+
+
+def test_worker_lost():
+    plain = sinkmod._Handler
+    sinkmod._Handler = sinkmod.SlowHandler  # DATA takes sink.delay s
+    try:
+        with Sink() as sink, Instance(sink=sink, conf_overrides={
+                'remote_workers': 1, 'retry_min': 300,
+                'retry_max': 300}) as inst:
+            sink.busy, sink.peak, sink.delay = 0, 0, 2.0
+            for i in range(3):
+                rc, err = inject(inst, 'a@example.com',
+                                 ['q%d@example.org' % i],
+                                 b'Subject: q%d\r\n\r\nx\r\n' % i)
+                check('worker lost: q%d injected' % i, rc == 0, err)
+            # q0 in the server's DATA, q1 and q2 queued behind it
+            check('worker lost: the first job waits for its 250',
+                  wait(lambda: sink.busy == 1, 20), inst.log_tail())
+            time.sleep(0.3)
+            pid = remote_worker(inst)
+            check('worker lost: one worker', pid is not None,
+                  repr(inst.pids(['relay-remote'])))
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+            ok = wait(lambda: count(sink, 'q1@example.org') and
+                      count(sink, 'q2@example.org'), 20)
+            check('worker lost: the jobs that never started are '
+                  'delivered at once', ok, inst.log_tail())
+            time.sleep(2.5)      # no retry of q0 yet (retry_min)
+            # q0: the sink drops a transaction whose client went away
+            # in DATA (0), or keeps it (1); never twice before its retry
+            got = [count(sink, 'q%d@example.org' % i) for i in range(3)]
+            check('worker lost: each delivered once at most',
+                  got[0] <= 1 and got[1:] == [1, 1], repr(got))
+            lost = [x for x in inst.log().splitlines()
+                    if 'relay-send' in x and 'went away' in x]
+            check('worker lost: only the first job was deferred',
+                  len(lost) == 1 and 'to=<q0@example.org>' in lost[0],
+                  '\n'.join(lost) + '\n' + inst.log_tail())
+    finally:
+        sinkmod._Handler = plain
+
+
 def test_kill_storm():
     n = 40
     killed = {'relay-send': 0, 'relay-remote': 0}
@@ -103,4 +156,5 @@ def test_kill_storm():
 
 test_state_replay()
 test_kill_storm()
+test_worker_lost()
 finish()
