@@ -8,9 +8,10 @@
     loss is not: duplicates are bounded by the jobs in flight at each
     kill) and the queue empties;
   - relay-remote's worker killed while its first job waits for the
-    server's 250, with two more jobs queued behind it on its connection:
-    the first is deferred (retry_min later), the two that never started
-    are delivered at once by another worker, each exactly once."""
+    server's 250 (the sink takes 3 s in DATA), with two more jobs queued
+    behind it on its connection: the first is deferred (retry_min
+    later), the two that never started are delivered at once by another
+    worker, each exactly once."""
 import os
 import signal
 import sys
@@ -83,16 +84,17 @@ def test_worker_lost():
         with Sink() as sink, Instance(sink=sink, conf_overrides={
                 'remote_workers': 1, 'retry_min': 300,
                 'retry_max': 300}) as inst:
-            sink.busy, sink.peak, sink.delay = 0, 0, 2.0
+            sink.busy, sink.peak, sink.delay = 0, 0, 3.0
             for i in range(3):
                 rc, err = inject(inst, 'a@example.com',
                                  ['q%d@example.org' % i],
                                  b'Subject: q%d\r\n\r\nx\r\n' % i)
                 check('worker lost: q%d injected' % i, rc == 0, err)
-            # q0 in the server's DATA, q1 and q2 queued behind it
+            # q0 in the server's DATA, q1 and q2 queued behind it (a
+            # second for relay-send to see them, well within the 3 s)
             check('worker lost: the first job waits for its 250',
                   wait(lambda: sink.busy == 1, 20), inst.log_tail())
-            time.sleep(0.3)
+            time.sleep(1.0)
             pid = remote_worker(inst)
             check('worker lost: one worker', pid is not None,
                   repr(inst.pids(['relay-remote'])))
@@ -102,7 +104,7 @@ def test_worker_lost():
                       count(sink, 'q2@example.org'), 20)
             check('worker lost: the jobs that never started are '
                   'delivered at once', ok, inst.log_tail())
-            time.sleep(2.5)      # no retry of q0 yet (retry_min)
+            time.sleep(3.5)      # no retry of q0 yet (retry_min)
             # q0: the sink drops a transaction whose client went away
             # in DATA (0), or keeps it (1); never twice before its retry
             got = [count(sink, 'q%d@example.org' % i) for i in range(3)]
