@@ -16,7 +16,8 @@
  *   send_inject  injecting a message through run/queue.sock
  *   send_bounce  when and to whom bounces and delay warnings go
  *   send_tlsrpt  TLS-RPT: records from relay-remote, daily reports
- *   send_worker  the connections to relay-remote, jobs and results
+ *   send_worker  the connections to relay-remote, handing out jobs
+ *   send_worker_result  a job's result frame: logged, recorded
  *   send_loop    the main loop: trigger FIFO, timers, dispatch */
 #ifndef SEND_H
 #define SEND_H
@@ -287,7 +288,7 @@ void send_bounce_warn(const char *qdir, struct send_msg *m, long long now);
 void send_bounce_relayed(const char *qdir, struct send_msg *m,
 			 const struct send_dsn_rcpt *r, size_t n);
 
-/* ---- workers (send_worker.c) ---- */
+/* ---- workers (send_worker.c, send_worker_result.c) ---- */
 struct send_worker;
 void send_worker_init(void);
 /* Reconnect workers that are due; returns the ms until the next try. */

@@ -9,10 +9,13 @@
  * finds its next job waiting when it finishes one (no round trip through
  * relay-send between messages) and can pipeline its MAIL/RCPT/DATA after
  * the previous message's dot.  Results come back in order, one frame per
- * job.  At most dest_concurrency workers are busy with one destination. */
+ * job (read by send_worker_result.c).  At most dest_concurrency workers
+ * are busy with one destination.  This file owns the connections:
+ * connecting with back-off, picking a worker, sending a job, the poll
+ * events and time-outs, and losing a worker (worker_lost). */
 #include "send.h"
+#include "send_worker.h"
 #include "addr.h"
-#include "dsn.h"
 #include "kv.h"
 #include "log.h"
 #include "ns.h"
@@ -29,26 +32,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#define SEND_WORKER_DEPTH 4     /* jobs in flight on one connection */
-
-struct send_job {
-	struct send_msg *msg;
-	size_t idx[SEND_JOB_RCPT_MAX], nidx;
-	long long started, deadline; /* set when it becomes the first */
-	long long started_ms;   /* the same on worker_ms's clock */
-};
-
-struct send_worker {
-	int fd;                 /* -1: not connected */
-	struct ns_reader rd;
-	struct send_job job[SEND_WORKER_DEPTH]; /* a ring, oldest at head */
-	size_t head, njobs;     /* njobs 0: idle */
-	char dest[400];         /* destination of the current/last job */
-	long long last_ms;      /* how long its last job took (ms) */
-	long long retry_ms;     /* next connect attempt (worker_ms clock) */
-	long backoff_ms;
-};
 
 static struct send_worker *workers;
 static size_t nworkers;
@@ -82,7 +65,7 @@ int send_worker_room(void)
 	return n;
 }
 
-static struct send_job *worker_head(struct send_worker *w)
+struct send_job *send_worker_head(struct send_worker *w)
 {
 	return w->njobs ? &w->job[w->head] : NULL;
 }
@@ -95,7 +78,7 @@ static struct send_job *worker_head(struct send_worker *w)
 #define WORKER_RETRY_MIN_MS 50
 #define WORKER_RETRY_MAX_MS 30000
 
-static long long worker_ms(void)
+long long send_worker_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -103,10 +86,10 @@ static long long worker_ms(void)
 }
 
 /* The job becomes the first in line: relay-remote starts it now. */
-static void worker_start(struct send_job *j, long long now)
+void send_worker_start(struct send_job *j, long long now)
 {
 	j->started = now;
-	j->started_ms = worker_ms();
+	j->started_ms = send_worker_ms();
 	j->deadline = now + wire_remote_job_budget();
 }
 
@@ -125,14 +108,14 @@ static int worker_open(struct send_worker *w, const char *path)
 	w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : WORKER_RETRY_MIN_MS;
 	if (w->backoff_ms > WORKER_RETRY_MAX_MS)
 		w->backoff_ms = WORKER_RETRY_MAX_MS;
-	w->retry_ms = worker_ms() + w->backoff_ms;
+	w->retry_ms = send_worker_ms() + w->backoff_ms;
 	return -1;
 }
 
 long send_worker_connect(long long now)
 {
 	char path[PATH_MAX];
-	long long ms = worker_ms();
+	long long ms = send_worker_ms();
 	long next = 60000;
 
 	(void)now;
@@ -191,7 +174,7 @@ static struct send_worker *worker_pick(const char *dest, int *idle)
 {
 	struct send_worker *same = NULL, *any = NULL, *stack = NULL;
 	struct send_worker *quick = NULL;
-	long long ms = worker_ms();
+	long long ms = send_worker_ms();
 	long busy = 0;
 
 	*idle = 0;
@@ -222,6 +205,29 @@ static struct send_worker *worker_pick(const char *dest, int *idle)
 	return same ? same : any ? any : stack;
 }
 
+/* The job's frame for relay-remote: the message, its route and the
+ * recipients idx[0..n) (the queue file itself goes as a descriptor). */
+static void worker_job_frame(struct kv *k, const struct send_msg *m,
+			     const struct send_route *r, const size_t *idx,
+			     size_t n)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
+	kv_init(k);
+	kv_add(k, WIRE_REMOTE_QID, m->q.qid);
+	kv_add(k, WIRE_REMOTE_FILE, path);
+	kv_add(k, WIRE_REMOTE_HOST, r->host);
+	kv_addf(k, WIRE_REMOTE_PORT, "%ld", r->port);
+	kv_add(k, WIRE_REMOTE_TLS, r->tls);
+	kv_add(k, WIRE_REMOTE_AUTH, r->auth);
+	if (r->auth_tls[0])
+		kv_add(k, WIRE_REMOTE_AUTH_TLS, r->auth_tls);
+	kv_add(k, WIRE_REMOTE_DOMAIN, addr_domain(m->q.rcpt[idx[0]]));
+	for (size_t i = 0; i < n; i++)
+		kv_addf(k, WIRE_REMOTE_RCPT, "%zu %s", idx[i], m->q.rcpt[idx[i]]);
+}
+
 int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 			 const struct send_route *r, const char *dest,
 			 const size_t *idx, size_t n)
@@ -229,7 +235,6 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	int idle;
 	struct send_worker *w = worker_pick(dest, &idle);
 	struct send_job *j;
-	char path[PATH_MAX];
 	long long now = send_now();
 	struct kv k;
 	int rc, qfd;
@@ -240,19 +245,7 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 		return idle ? -2 : -1;
 	if (n == 0 || n > SEND_JOB_RCPT_MAX)
 		return -2;
-	snprintf(path, sizeof path, "%s/new/%s", cf.queue_dir, m->q.qid);
-	kv_init(&k);
-	kv_add(&k, WIRE_REMOTE_QID, m->q.qid);
-	kv_add(&k, WIRE_REMOTE_FILE, path);
-	kv_add(&k, WIRE_REMOTE_HOST, r->host);
-	kv_addf(&k, WIRE_REMOTE_PORT, "%ld", r->port);
-	kv_add(&k, WIRE_REMOTE_TLS, r->tls);
-	kv_add(&k, WIRE_REMOTE_AUTH, r->auth);
-	if (r->auth_tls[0])
-		kv_add(&k, WIRE_REMOTE_AUTH_TLS, r->auth_tls);
-	kv_add(&k, WIRE_REMOTE_DOMAIN, addr_domain(m->q.rcpt[idx[0]]));
-	for (size_t i = 0; i < n; i++)
-		kv_addf(&k, WIRE_REMOTE_RCPT, "%zu %s", idx[i], m->q.rcpt[idx[i]]);
+	worker_job_frame(&k, m, r, idx, n);
 	/* relay-remote has no access to the queue: the file goes with the
 	 * job, opened here (and checked: relay-queue's, not a link), or as
 	 * opened and checked at the load, for the first job (send_qfd.c) */
@@ -277,7 +270,7 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 	memcpy(j->idx, idx, n * sizeof *idx);
 	j->nidx = n;
 	if (w->njobs == 1)
-		worker_start(j, now);
+		send_worker_start(j, now);
 	snprintf(w->dest, sizeof w->dest, "%s", dest);
 	for (size_t i = 0; i < n; i++)
 		m->busy[idx[i]] = 1;
@@ -286,148 +279,6 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 		m->cust->inflight++;
 	send_ready_charge(ms, m); /* its customer's fair turns pay for it */
 	return 0;
-}
-
-/* The part of a result's log line after to=<>: it is the same for most
- * recipients of a job, so worker_finish formats it once per change. */
-static void worker_log_tail(char *buf, size_t n, const struct send_msg *m,
-			    char st, int code, const char *text,
-			    const char *relay, const char *tls, long long now)
-{
-	char t[3 * 400], rl[300], tl[160];
-	const char *word = st == 'D' ? "sent" : st == 'B' ? "bounced"
-							  : "deferred";
-	log_field(t, sizeof t, text, strlen(text));
-	log_clean(rl, sizeof rl, relay, strlen(relay));
-	log_clean(tl, sizeof tl, tls, strlen(tls));
-	snprintf(buf, n, "relay=%s delay=%llds tls=%s status=%s (%d %s)",
-		 *rl ? rl : "none", now - m->q.arrival, *tl ? tl : "none", word,
-		 code, t);
-}
-
-static void worker_log(const struct send_msg *m, size_t i, const char *tail)
-{
-	char to[3 * ADDR_MAX + 1];
-
-	log_field(to, sizeof to, m->q.rcpt[i], strlen(m->q.rcpt[i]));
-	log_info("%s: to=<%s> %s", m->q.qid, to, tail);
-}
-
-struct worker_res {
-	char st;          /* 0: not reported */
-	int code;
-	const char *text;
-	int nodsn;        /* D by a server without DSN, NOTIFY=SUCCESS */
-};
-
-/* 1 when the job's results are all D and complete the message: every
- * other recipient is D already and no other job is in flight. */
-static int worker_completes(const struct send_job *j,
-			    const struct worker_res *res)
-{
-	const struct send_msg *m = j->msg;
-
-	if (m->nbusy != j->nidx)
-		return 0;
-	for (size_t k = 0; k < j->nidx; k++)
-		if (res[k].st != 'D')
-			return 0;
-	for (size_t i = 0; i < m->q.nrcpt; i++)
-		if (!m->busy[i] && m->st.r[i].status != 'D')
-			return 0;
-	return 1;
-}
-
-/* Record the first job's results (one append + fsync, or none at all
- * when they complete the message: send_msg_done), then take it off the
- * worker; the next one in line starts.  A recipient the worker did not
- * report is deferred. */
-/* The success notices a job's results owe (relay-remote's "nodsn"),
- * sent before the results are recorded (send_bounce_relayed). */
-static void worker_relayed(struct send_job *j, const struct worker_res *res,
-			   const char *relay)
-{
-	struct send_dsn_rcpt r[SEND_JOB_RCPT_MAX];
-	size_t n = 0;
-
-	for (size_t k = 0; k < j->nidx; k++) {
-		struct dsn_rcpt p = qfile_dsn(&j->msg->q, j->idx[k]);
-		if (res[k].st != 'D' || !res[k].nodsn ||
-		    !(p.notify & DSN_NOTIFY_SUCCESS))
-			continue;
-		r[n] = (struct send_dsn_rcpt){ j->msg->q.rcpt[j->idx[k]],
-					       res[k].code, res[k].text, relay,
-					       send_now(), p.orcpt };
-		n++;
-	}
-	if (n) /* and gcc -O2 sees no r[] read unset */
-		send_bounce_relayed(cf.queue_dir, j->msg, r, n);
-}
-
-/* The job is over, or never started (worker_lost): its recipients and
- * its customer's slot are free again, and its message is due: finish,
- * retry or drop it next pass (a job that never started leaves no state
- * line and counts no attempt). */
-static void worker_release(struct send_msgs *ms, struct send_job *j)
-{
-	struct send_msg *m = j->msg;
-
-	for (size_t k = 0; k < j->nidx; k++)
-		m->busy[j->idx[k]] = 0;
-	m->nbusy -= j->nidx;
-	if (m->cust)
-		m->cust->inflight--;
-	j->msg = NULL;
-	j->nidx = 0;
-	send_ready_set(ms, m, 0);
-}
-
-static void worker_finish(struct send_msgs *ms, struct send_worker *w,
-			  const struct worker_res *res, const char *relay,
-			  const char *tls, long long now)
-{
-	struct send_job *j = worker_head(w);
-	struct send_msg *m = j->msg;
-	size_t cap = j->nidx * (QSTATE_LINE_MAX + 2) + 1, len = 0;
-	char *lines = malloc(cap), txt[QSTATE_TEXT_MAX], tail[3 * 400 + 600];
-	const struct worker_res *prev = NULL; /* what txt, tail are for */
-
-	for (size_t k = 0; lines && k < j->nidx; k++) {
-		size_t i = j->idx[k];
-		char st = res[k].st ? res[k].st : 'T';
-		int code = res[k].st ? res[k].code : 451;
-		const char *text = res[k].st ? res[k].text
-					     : "4.3.0 no result from delivery agent";
-		long long next = st != 'T' ? 0
-			: now + send_sched_delay(m->st.r[i].attempts + 1,
-						 cf.retry_min, cf.retry_max,
-						 (unsigned)random());
-		if (!prev || prev->st != res[k].st || prev->code != res[k].code ||
-		    (res[k].st && strcmp(prev->text, res[k].text) != 0)) {
-			snprintf(txt, sizeof txt, "%s%s%s%s", *relay ? "{" : "",
-				 relay, *relay ? "} " : "", text);
-			worker_log_tail(tail, sizeof tail, m, st, code, text,
-					relay, tls, now);
-			prev = &res[k];
-		}
-		len += qstate_format(lines + len, cap - len, i, st, now, next,
-				     code, txt);
-		worker_log(m, i, tail);
-		send_metrics_result(m, i, st, now);
-		send_abuse_result(st, code, text);
-	}
-	send_abuse_flush(m);
-	worker_relayed(j, res, relay);
-	if (!lines || (worker_completes(j, res)
-		       ? send_msg_done(cf.queue_dir, m, lines, len)
-		       : send_msg_record(cf.queue_dir, m, lines, len)) < 0)
-		log_warn("%s: results not recorded; will try again", m->q.qid);
-	free(lines);
-	w->last_ms = worker_ms() - j->started_ms;
-	worker_release(ms, j);
-	w->head = (w->head + 1) % SEND_WORKER_DEPTH;
-	if (--w->njobs)
-		worker_start(worker_head(w), now);
 }
 
 /* Every job on the worker deferred with reason text; the connection is
@@ -442,18 +293,18 @@ static void worker_finish(struct send_msgs *ms, struct send_worker *w,
 static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 			const char *text, long long now, int ended)
 {
-	struct worker_res res[SEND_JOB_RCPT_MAX];
+	struct send_worker_res res[SEND_JOB_RCPT_MAX];
 
 	while (ended && w->njobs > 1) {
-		worker_release(ms, &w->job[(w->head + w->njobs - 1) %
+		send_worker_release(ms, &w->job[(w->head + w->njobs - 1) %
 					   SEND_WORKER_DEPTH]);
 		w->njobs--;
 	}
 	while (w->njobs) {
-		struct send_job *j = worker_head(w);
+		struct send_job *j = send_worker_head(w);
 		for (size_t k = 0; k < j->nidx; k++)
-			res[k] = (struct worker_res){ 'T', 451, text, 0 };
-		worker_finish(ms, w, res, "", "", now);
+			res[k] = (struct send_worker_res){ 'T', 451, text, 0 };
+		send_worker_finish(ms, w, res, "", "", now);
 	}
 	w->last_ms = LLONG_MAX; /* a new connection starts unknown */
 	if (w->fd >= 0) {
@@ -461,85 +312,7 @@ static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 		ns_reader_free(&w->rd);
 	}
 	w->fd = -1;
-	w->retry_ms = worker_ms() + WORKER_RETRY_MIN_MS;
-}
-
-/* "<index> <D|T|B> <code> <text>": *off is where the text starts.  (By
- * hand: sscanf was a tenth of relay-send's time with 50 recipients.) */
-static int worker_rcpt(const char *v, unsigned long *idx, char *st, int *code,
-		       int *off)
-{
-	const char *p = v;
-	char *end;
-
-	if (*p < '0' || *p > '9')
-		return -1;
-	*idx = strtoul(p, &end, 10);
-	p = end;
-	if (p[0] != ' ' || !p[1] || !strchr("DTB", p[1]) || p[2] != ' ')
-		return -1;
-	*st = p[1];
-	p += 3;
-	if (*p < '0' || *p > '9')
-		return -1;
-	*code = (int)strtol(p, &end, 10);
-	if (end - p != 3 || (*end != ' ' && *end != '\0'))
-		return -1;
-	while (*end == ' ')
-		end++;
-	*off = (int)(end - v);
-	return 0;
-}
-
-/* "nodsn=<index>": mark that recipient's result. */
-static void worker_nodsn(const struct send_job *j, struct worker_res *res,
-			 const char *v)
-{
-	char *end;
-	unsigned long idx = strtoul(v, &end, 10);
-
-	for (size_t k = 0; *v && !*end && k < j->nidx; k++)
-		if (j->idx[k] == idx)
-			res[k].nodsn = 1;
-}
-
-/* A result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=;
- * it answers the first job in line. */
-static int worker_result(struct send_msgs *ms, struct send_worker *w,
-			 char *payload, size_t len, long long now)
-{
-	struct worker_res res[SEND_JOB_RCPT_MAX];
-	struct send_job *j = worker_head(w);
-	struct kv_msg msg;
-
-	if (!j || kv_parse(&msg, payload, len) < 0)
-		return -1;
-	memset(res, 0, sizeof res);
-	for (size_t p = 0; p < msg.n; p++) {
-		unsigned long idx;
-		int code, off = 0;
-		char st;
-		if (strcmp(msg.pair[p].key, WIRE_REMOTE_TLSRPT) == 0) {
-			send_tlsrpt_note(msg.pair[p].value);
-			continue;
-		}
-		if (strcmp(msg.pair[p].key, WIRE_REMOTE_NODSN) == 0) {
-			worker_nodsn(j, res, msg.pair[p].value);
-			continue;
-		}
-		if (strcmp(msg.pair[p].key, WIRE_REMOTE_RCPT) != 0)
-			continue;
-		if (worker_rcpt(msg.pair[p].value, &idx, &st, &code, &off) < 0)
-			return -1;
-		for (size_t k = 0; k < j->nidx; k++)
-			if (j->idx[k] == idx)
-				res[k] = (struct worker_res){
-					st, code, msg.pair[p].value + off,
-					res[k].nodsn };
-	}
-	worker_finish(ms, w, res, kv_get_or(&msg, WIRE_REMOTE_RELAY, ""),
-		      kv_get_or(&msg, WIRE_REMOTE_TLS, ""), now);
-	return 0;
+	w->retry_ms = send_worker_ms() + WORKER_RETRY_MIN_MS;
 }
 
 /* 1 when relay-remote's worker closed the connection: nothing left to
@@ -568,7 +341,7 @@ int send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 		 * is level-triggered: the rest wakes us again) */
 		rc = ns_reader_next(&w->rd, &payload, &len);
 		while (rc == 1) {
-			if (worker_result(ms, w, payload, len, now) < 0) {
+			if (send_worker_result(ms, w, payload, len, now) < 0) {
 				rc = -1;
 				errno = EPROTO;
 				break;
@@ -591,7 +364,7 @@ void send_worker_timeouts(struct send_msgs *ms, long long now)
 {
 	for (size_t i = 0; i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
-		struct send_job *j = worker_head(w);
+		struct send_job *j = send_worker_head(w);
 		if (!j || now < j->deadline)
 			continue;
 		log_warn("%s: delivery agent timed out", j->msg->q.qid);
