@@ -25,6 +25,16 @@
 
 static int fly_take(struct rstore *r, redisReply *reply);
 
+/* r->err for a read that got k (0: end of file; errno 0: timed out). */
+static void read_failed(struct rstore *r, ssize_t k)
+{
+	if (k == 0)
+		snprintf(r->err, sizeof r->err,
+			 "read from Redis: the server closed the connection");
+	else
+		rsi_fail(r, "read from Redis%s: %s", "");
+}
+
 long rsi_now_ms(void)
 {
 	struct timespec ts;
@@ -157,7 +167,7 @@ int rstore_poll(struct rstore *r)
 				return 0; /* nothing more now */
 			errno = 0;
 		}
-		rsi_fail(r, "read from Redis%s: %s", k == 0 ? " (closed)" : "");
+		read_failed(r, k);
 		break;
 	}
 	if (!r->nfly || r->fd < 0)
@@ -410,7 +420,7 @@ int rsi_xfer(struct rstore *r, const char *buf, size_t len,
 			r->broken = !got && (k == 0 || errno == ECONNRESET);
 			if (r->io.err == IO_ERR_TIMEOUT)
 				errno = 0; /* "timed out" */
-			rsi_fail(r, "read from Redis%s: %s", k == 0 ? " (closed)" : "");
+			read_failed(r, k);
 			break;
 		}
 		got += (size_t)k;

@@ -367,6 +367,18 @@ static void test_send_after_close(void)
 	close(p[0]);
 	kill(pid, SIGKILL); /* it waits for a second connection */
 	waitpid(pid, NULL, 0);
+
+	pid = fake(&port, "", 0, 1, 1); /* reads the command, closes */
+	r = client(port, 2000);
+	rstore_set_done(r, on_done);
+	rstore_append(r, 2, (const char *[]){ "INCR", "k" }, NULL);
+	T_CHECK("closed in flight: lost, and the error says closed",
+		rstore_send(r, &tag) == 0 && rstore_drain(r) < 0 &&
+		done_int == -1 &&
+		!strcmp(rstore_error(r), "read from Redis: the server closed "
+			"the connection"));
+	rstore_free(r);
+	waitpid(pid, NULL, 0);
 }
 
 int main(void)
