@@ -123,6 +123,8 @@ struct remote_job {
 	int sts_on;               /* sts holds the domain's MTA-STS policy */
 	size_t nrpt;              /* rpt[] used: a policy governed
 				     (cf.tls_rpt) */
+	struct remote_conn *keep; /* the connection the transaction ran
+				     on, for remote_deliver_keep */
 	/* The big parts (24 KiB) last: remote_job_parse clears what comes
 	 * before file only.  Each of these is read only as far as a field
 	 * above, or one set with it, says it holds something. */
@@ -393,7 +395,13 @@ int remote_post_frame(int fd, const struct kv_msg *m, int bodyfd);
 SSL_CTX *remote_session_ctx(void);
 
 /* ---- one job (remote_deliver.c) ---- */
+/* Deliver job and log its results; the connection it used is left in
+ * job->keep for remote_deliver_keep. */
 void remote_deliver_job(struct remote_job *job);
+/* After the job's result frame is out: its connection back into the
+ * cache, or closed (a QUIT when used up or evicted waits up to 2 s for
+ * the server, an RSET a round trip: neither may hold the result up). */
+void remote_deliver_keep(struct remote_job *job);
 
 
 /* ---- worker (remote_worker.c) ---- */

@@ -29,7 +29,9 @@ static void deliver_relay(struct remote_job *job, const struct remote_conn *c)
 		 c->tlsdesc[0] ? c->tlsdesc : "none");
 }
 
-/* Run the transaction on c; -1 when a cached c was dead (c is gone). */
+/* Run the transaction on c; -1 when a cached c was dead (c is gone).
+ * c is kept in job->keep, cached only after the result is sent
+ * (remote_deliver_keep): no other job runs meanwhile. */
 static int deliver_on(struct remote_job *job, struct remote_conn *c,
 		      struct remote_qfile *q, int cached)
 {
@@ -38,7 +40,8 @@ static int deliver_on(struct remote_job *job, struct remote_conn *c,
 		remote_conn_close(c, 0);
 		return -1;
 	}
-	remote_cache_put(c);
+	remote_deliver_keep(job); /* one transaction a job: none there */
+	job->keep = c;
 	return 0;
 }
 
@@ -330,4 +333,11 @@ void remote_deliver_job(struct remote_job *job)
 		job->q_open = 0;
 	}
 	deliver_log(job);
+}
+
+void remote_deliver_keep(struct remote_job *job)
+{
+	if (job->keep)
+		remote_cache_put(job->keep);
+	job->keep = NULL;
 }

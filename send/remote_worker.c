@@ -181,8 +181,13 @@ struct remote_job *remote_worker_peek(void)
  * a free a job less), unless a job of many recipients made it big. */
 #define WORKER_OUT_KEEP 16384
 
-/* One job: deliver it and answer its result frame.  Its log lines (one
- * per recipient) go out in one write. */
+/* One job: deliver it and answer its result frame.  The result goes
+ * first: relay-send counts a message as delivered only once it has it,
+ * so what comes after (the log write, the QUIT of a used-up connection)
+ * must not delay it, or widen the window in which a killed worker makes
+ * a delivered message go again.  The log lines (one per recipient) go
+ * out in one write; the connection is cached (or closed) before the
+ * next frame is read, so the next job never meets it half-closed. */
 static int worker_one(int fd, struct remote_job *job)
 {
 	static struct kv out; /* zeroed: as kv_init leaves it */
@@ -191,10 +196,11 @@ static int worker_one(int fd, struct remote_job *job)
 	worker_arm();
 	log_batch(1);
 	remote_deliver_job(job);
-	log_batch(0);
 	kv_reset(&out);
 	remote_job_result(job, &out);
 	rc = kv_send(&out, fd);
+	log_batch(0);
+	remote_deliver_keep(job);
 	if (out.cap > WORKER_OUT_KEEP)
 		kv_free(&out);
 	remote_job_free(job);
