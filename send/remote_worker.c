@@ -198,8 +198,10 @@ static int worker_one(int fd, struct remote_job *job)
 	remote_deliver_job(job);
 	kv_reset(&out);
 	remote_job_result(job, &out);
-	rc = kv_send(&out, fd);
+	/* the job's lines before its result: whoever reads the log once
+	 * relay-send has the result finds them there */
 	log_batch(0);
+	rc = kv_send(&out, fd);
 	remote_deliver_keep(job);
 	if (out.cap > WORKER_OUT_KEEP)
 		kv_free(&out);
