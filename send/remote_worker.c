@@ -181,13 +181,14 @@ struct remote_job *remote_worker_peek(void)
  * a free a job less), unless a job of many recipients made it big. */
 #define WORKER_OUT_KEEP 16384
 
-/* One job: deliver it and answer its result frame.  The result goes
- * first: relay-send counts a message as delivered only once it has it,
- * so what comes after (the log write, the QUIT of a used-up connection)
- * must not delay it, or widen the window in which a killed worker makes
- * a delivered message go again.  The log lines (one per recipient) go
- * out in one write; the connection is cached (or closed) before the
- * next frame is read, so the next job never meets it half-closed. */
+/* One job: deliver it and answer its result frame.  relay-send counts
+ * a message as delivered only once it has the result, so the RSET or
+ * QUIT of the connection comes after it: a slow server must not delay
+ * the result, or widen the window in which a killed worker makes a
+ * delivered message go again.  The log lines (one per recipient, in one
+ * write) come before it, so whoever reads the log once relay-send has
+ * the result finds them.  The connection is cached (or closed) before
+ * the next frame is read: the next job never meets it half-closed. */
 static int worker_one(int fd, struct remote_job *job)
 {
 	static struct kv out; /* zeroed: as kv_init leaves it */
@@ -198,8 +199,6 @@ static int worker_one(int fd, struct remote_job *job)
 	remote_deliver_job(job);
 	kv_reset(&out);
 	remote_job_result(job, &out);
-	/* the job's lines before its result: whoever reads the log once
-	 * relay-send has the result finds them there */
 	log_batch(0);
 	rc = kv_send(&out, fd);
 	remote_deliver_keep(job);
