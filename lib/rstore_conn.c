@@ -201,11 +201,17 @@ void rsi_drop_stale(struct rstore *r)
 {
 	struct pollfd p;
 
-	if (r->fd < 0 || r->nfly)
+	if (r->checked || r->fd < 0 || r->nfly)
 		return;
+	r->checked = 1; /* until rsi_batch_done */
 	p = (struct pollfd){ .fd = r->fd, .events = POLLIN };
 	if (r->io.in_end > r->io.in_start || poll(&p, 1, 0) != 0)
 		rsi_conn_close(r);
+}
+
+void rsi_batch_done(struct rstore *r)
+{
+	r->checked = 0;
 }
 
 void rsi_conn_close(struct rstore *r)

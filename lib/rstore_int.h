@@ -24,6 +24,7 @@ struct rstore {
 	char *out;            /* appended commands */
 	size_t outlen, outcap;
 	int nout;
+	int checked;          /* rsi_drop_stale looked for this batch */
 	/* tags of commands sent without waiting (rstore_send), oldest
 	 * first; their replies are read before any later one's */
 	void **fly;
@@ -48,8 +49,12 @@ int rsi_connect_unix(struct rstore *r);
 /* the connected fd becomes r's: I/O, TLS to host, a reply reader */
 int rsi_conn_setup(struct rstore *r, int fd, const char *host);
 void rsi_conn_close(struct rstore *r);
-/* close a kept connection that the server closed meanwhile */
+/* close a kept connection that the server closed meanwhile: once for
+ * a batch of commands (rstore_script_append_nowait looks before its
+ * first, its rstore_send need not look again), until rsi_batch_done: the
+ * batch sent or given up */
 void rsi_drop_stale(struct rstore *r);
+void rsi_batch_done(struct rstore *r);
 /* send buf, read n replies into rep, before the deadline */
 int rsi_xfer(struct rstore *r, const char *buf, size_t len, redisReply **rep,
 	 int n);

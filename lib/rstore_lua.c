@@ -223,8 +223,10 @@ int rstore_script_append_nowait(struct rstore *r, enum rstore_script_id id,
 	rsi_drop_stale(r); /* then the script is EVAL on the new one */
 	conn = rstore_conn_id(r);
 	eval = !conn || r->loaded[id] != conn;
-	if (rstore_script_append(r, id, eval, nkeys, keys, nargs, args) < 0)
+	if (rstore_script_append(r, id, eval, nkeys, keys, nargs, args) < 0) {
+		rsi_batch_done(r);
 		return -1;
+	}
 	if (conn)
 		r->loaded[id] = conn; /* sent on it now, EVAL or known */
 	return 0;

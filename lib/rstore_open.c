@@ -156,6 +156,7 @@ int rstore_exec(struct rstore *r, redisReply **rep, int n)
 	r->outlen = r->outcap = 0;
 	r->deadline = rsi_now_ms() + r->timeout_ms;
 	rsi_drop_stale(r);
+	rsi_batch_done(r);
 	if (n != r->nout) {
 		snprintf(r->err, sizeof r->err, "internal: %d replies for %d "
 			 "commands", n, r->nout);
@@ -195,6 +196,7 @@ int rstore_send(struct rstore *r, void *tag)
 	r->nout = 0;
 	r->deadline = rsi_now_ms() + r->timeout_ms;
 	rsi_drop_stale(r);
+	rsi_batch_done(r);
 	if ((r->fd >= 0 || (rsi_now_ms() >= r->retry_at && conn_open(r) == 0))
 	    && rsi_fly_push(r, tag) == 0) {
 		r->io.timeout_ms = rsi_left_ms(r);
