@@ -9,7 +9,6 @@ relay-remote near the first arrival; the last kill of a daemon the
 session needs before the client's failed try), and on "none" when no
 kill was near."""
 import os
-import re
 import smtplib
 import sys
 
@@ -28,8 +27,10 @@ def qid_of_a_delivered_message():
         check('report: the message arrived', ok, inst.log_tail())
         if not ok:
             return
-        logged = re.search(r'relay-queue\[\d+\]: info: ([0-9A-F]+): from=',
-                           inst.log())
+        # relay-master writes the line a moment after relay-queue logs
+        # it: the message can reach the sink first
+        logged = inst.wait_log(
+            r'relay-queue\[\d+\]: info: ([0-9A-F]+): from=', 10)
         check('report: the queue id is read from the delivered message',
               logged and qid_of(sink.messages[0].data) == logged.group(1),
               '%r vs %r' % (qid_of(sink.messages[0].data),
