@@ -150,6 +150,8 @@ static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
 			return qf_err(err, errsz, "out of memory");
 	} else if (strcmp(line, DSN_KEY_RCPT) == 0) {
 		return qf_dsn_line(q, v, err, errsz);
+	} else if (strcmp(line, QFILE_SEAL_KEY) == 0) {
+		/* relay-queue's (queue_seal.c), not an envelope field */
 	} else if (q->ninfo < QFILE_INFO_MAX) {
 		q->info[q->ninfo].key = line;
 		q->info[q->ninfo++].value = v;
@@ -294,12 +296,15 @@ static int qf_put(char **buf, size_t *len, size_t *cap, const char *key,
 char *qfile_format(const struct qfile *q, size_t *len)
 {
 	size_t cap = 1024;
-	char *buf = malloc(cap), num[32];
+	char *buf = malloc(cap), num[32], zeros[QFILE_SEAL_HEX + 1];
 	int bad = !buf;
 
 	*len = 0;
 	snprintf(num, sizeof num, "%lld", q->arrival);
+	memset(zeros, '0', QFILE_SEAL_HEX);
+	zeros[QFILE_SEAL_HEX] = '\0';
 	bad = bad || qf_put(&buf, len, &cap, "", QFILE_MAGIC) ||
+	      qf_put(&buf, len, &cap, QFILE_SEAL_KEY, zeros) ||
 	      qf_put(&buf, len, &cap, "qid", q->qid) ||
 	      qf_put(&buf, len, &cap, "time", num);
 	for (size_t i = 0; !bad && i < q->ninfo; i++)

@@ -4,6 +4,7 @@
  * and relayctl.  The format is documented in queue/QUEUE.md:
  *
  *   relaybox-queue 1\n
+ *   seal=<64 hex: the file's SHA-256, see QFILE_SEAL_OFF>\n
  *   qid=<id>\n  time=<arrival, unix seconds>\n
  *   info lines from the envelope (ip=, helo=, auth=, tls=, proto=, customer=)\n
  *   from=<sender, empty for <>>\n
@@ -25,6 +26,15 @@
 #define QFILE_ID_MAX 64
 #define QFILE_INFO_MAX 16
 #define QFILE_HEADER_MAX (32L * 1024 * 1024)
+/* The seal: the second line, "seal=" and 64 hex digits, the SHA-256 of
+ * the whole file with those 64 characters taken as '0'.  Written as
+ * zeros with the file, filled in by relay-queue's commit just before the
+ * file's fsync: a file whose seal is right was whole when synced
+ * (queue/QUEUE.md, "The seal").  Readers other than relay-queue ignore
+ * it. */
+#define QFILE_SEAL_KEY "seal"
+#define QFILE_SEAL_HEX 64
+#define QFILE_SEAL_OFF (sizeof QFILE_MAGIC - 1 + 1 + sizeof QFILE_SEAL_KEY)
 
 struct qfile_info {
 	char *key, *value;

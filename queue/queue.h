@@ -65,8 +65,10 @@ int queue_spool_fill(struct queue_spool *s, int fd);
 int queue_spool_feed(struct queue_spool *s, int fd);
 /* n bytes of the message that came in a frame; 0 or -1. */
 int queue_spool_add(struct queue_spool *s, const char *p, size_t n);
-/* Write the spooled message to fd (at its current position). */
-int queue_spool_copy(struct queue_spool *s, int fd);
+/* Write the spooled message to fd (at its current position), fed to
+ * seal as well. */
+struct queue_seal;
+int queue_spool_copy(struct queue_spool *s, int fd, struct queue_seal *seal);
 void queue_spool_free(struct queue_spool *s);
 /* The same, keeping total (the size logged): once the queue file is
  * written the bytes are not needed, while the job may live on (in the
@@ -180,7 +182,9 @@ struct queue_job {
 	struct qfile q;
 	int fd;                   /* tmp/<id>, written, not yet synced */
 	char tmp[PATH_MAX];       /* its name: tmp/<id> or pool/<name> */
-	int reused;               /* a pool file: cut to length when written */
+	int reused;               /* POOL_REUSED or POOL_DURABLE: a pool file,
+				     cut to length when written */
+	char seal[QFILE_SEAL_HEX + 1]; /* its seal, written at the commit */
 	off_t oldsize;            /* its length before: no cut when shorter */
 	int inl;                  /* frames on the connection instead of pipes:
 				     JOB_MSG, JOB_ENV, JOB_DONE; 0 pipes */
@@ -233,8 +237,9 @@ int queue_job_frame(struct queue_job *j, const char *p, size_t n);
  * or -1 with the verdict in j->r and nothing left behind. */
 int queue_inject_write(struct queue_job *j);
 /* A new queue file: a pool file when one is safe to use (*reused set,
- * its length in *oldsize), else tmp/<qid>; a new id in qid, the path in
- * path.  The fd, or -1 with errno. */
+ * its length in *oldsize), else tmp/<qid> (*reused POOL_NEW); a new id in
+ * qid, the path in path.  The fd, or -1 with errno. */
+enum { POOL_NEW, POOL_REUSED, POOL_DURABLE /* its name is on disk */ };
 int queue_inject_open(char *qid, size_t qn, char *path, size_t pn,
 		      off_t *oldsize, int *reused);
 /* Give a new queue file the queue's group (relay-send reads it). */
@@ -276,6 +281,28 @@ int queue_admit_mark(unsigned long long epoch, unsigned long long seq,
  * file, rename them, one fsync of new/; each j->r says how it went and
  * j->fd is closed.  Blocking; the standalone program calls it with one. */
 void queue_commit_batch(struct queue_job *list);
+/* The parts of queue_commit_batch the daemon's naming (queue_name.c)
+ * runs: new/, opened once; steps 3-4 for the jobs of list still under
+ * way, with named files named in new/ by the caller (the fsync's errno,
+ * or 0); a job's status 0 (its file closed: it is durable); log and
+ * answer each job and mark it done (the main thread may then free it);
+ * a job failed (111). */
+int queue_commit_newdir(void);
+int queue_commit_name_rest(struct queue_job *list, int named);
+void queue_commit_done_ok(struct queue_job *j);
+void queue_commit_finish(struct queue_job *list);
+void queue_commit_fail(struct queue_job *j, const char *what, int e);
+/* Step 2 (queue_commit_sync.c): every file of list fsync'd side by
+ * side; one whose fsync fails is failed, its file removed. */
+void queue_commit_fsync(struct queue_job *list);
+/* After a round's fsyncs (queue_name.c): a job sealed in a durable pool
+ * file is answered at once and named in new/ by the naming thread, the
+ * others named there and answered after the fsync of new/; the thread
+ * is started by queue_commit_start, and retries a failed link when the
+ * main loop's tick asks (once a second). */
+void queue_name_round(struct queue_job *list);
+int queue_name_start(void);
+void queue_name_tick(void);
 /* The daemon's commit threads: each finished job is logged and answered
  * on its replyfd by the thread that committed it (the main thread does not
  * wake per message), then marked done.  Returns the read end of a wake-up
@@ -382,7 +409,8 @@ int queue_pool_start(const char *qdir);
 /* A pool file safe to overwrite, opened for writing, its path in path
  * and its present length in *size; -1 when there is none (then make a
  * new file). */
-int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size);
+int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size,
+		    int *durable);
 /* Once a second: read the new names, and an fsync of new/ when a waiting
  * name needs one. */
 void queue_pool_tick(const char *qdir);
@@ -390,6 +418,35 @@ void queue_pool_tick(const char *qdir);
  * it made safe: begin returns the ticket that end is given on success. */
 unsigned long queue_pool_dirsync_begin(void);
 void queue_pool_dirsync_end(unsigned long ticket);
+/* fsync pool/ itself when a name arrived since the last one (any
+ * thread): only then is a name durable (POOL_DURABLE), so that a message
+ * written into its file may be answered before it is named in new/.
+ * 0, or -1 with errno. */
+int queue_pool_sync(void);
+/* pool/, open once the pool has started, else -1. */
+int queue_pool_dirfd(void);
+
+/* ---- the seal (queue_seal.c; lib/qfile.h, QFILE_SEAL_*) ---- */
+struct evp_md_ctx_st;
+struct queue_seal {
+	struct evp_md_ctx_st *md;
+};
+/* SHA-256 of a file as written (the seal's digits as zeros, as
+ * qfile_format writes them); 0 or -1 (out of memory). */
+int queue_seal_begin(struct queue_seal *s);
+void queue_seal_add(struct queue_seal *s, const void *p, size_t n);
+/* The digest as QFILE_SEAL_HEX hex digits and a NUL in hex; frees s. */
+int queue_seal_end(struct queue_seal *s, char *hex);
+void queue_seal_free(struct queue_seal *s);
+/* At start, for pool/<name>: a sealed message not yet named is linked
+ * into new/<qid> (logged).  1 when the pool name is no longer a pool
+ * file (named now, or a second name of a message named already: unlink
+ * it once new/ is fsync'd), 0 a pool file, -1 a message that could not
+ * be named (leave it alone). */
+struct queue_seal_dirs {
+	int pool, new, hold;
+};
+int queue_seal_recover(const struct queue_seal_dirs *d, const char *name);
 
 /* ---- daemon (queue_listen.c) ---- */
 /* Serve run/queue.sock until killed; privileges are dropped inside

@@ -160,7 +160,7 @@ static int archive_fill(int fd, struct queue_job *j,
 	else if (io_write_all(fd, qh ? qh : "", qn) == 0 &&
 		 io_write_all(fd, head, hn) == 0 &&
 		 io_write_all(fd, pre, pn) == 0 &&
-		 queue_spool_copy(&j->sp, fd) == 0 &&
+		 queue_spool_copy(&j->sp, fd, NULL) == 0 &&
 		 io_write_all(fd, tail, (size_t)tn) == 0) {
 		*len = (off_t)(qn + hn + pn + (size_t)tn) + j->sp.total;
 		rc = 0;

@@ -2,19 +2,22 @@
  * of its file and one of new/, and those, not the CPU, bound injection.
  * So the daemon's commit thread takes every file written since its last
  * round and:
- *   1. starts write-back of all of them (sync_file_range), so the fsyncs
- *      find their data already on its way (with a journal, the first
- *      fsync's commit carries every file's block allocation);
+ *   1. writes each file's seal (queue_seal.c) and starts write-back of
+ *      all of them (sync_file_range), so the fsyncs find their data
+ *      already on its way;
  *   2. fsyncs each file (data and inode durable), a big round's files
- *      shared out among helper threads so that their waits overlap;
+ *      shared out among helper threads so that their waits overlap
+ *      (queue_commit_sync.c);
  *   3. renames each tmp/<id> into new/;
  *   4. fsyncs new/ once for the whole batch;
- * and only then are the clients told status 0 (by the commit thread
- * itself: the main loop does not wake for it).  While a round runs the
- * next batch gathers, so the batch grows with the load: one fsync of
- * new/ per group instead of per message.  A crash between 3 and 4 leaves
- * renamed files nobody was told about: relay-send delivers them (a
- * duplicate at worst if the client retries, never a loss). */
+ * and only then are the clients told status 0.  In the daemon, a file
+ * sealed in a pool file whose name is durable is answered after step 2
+ * and named after (queue_name.c), and steps 3-4 run on the naming
+ * thread while the commit thread starts the next round.  While a round
+ * runs the next batch gathers, so the batch grows with the load: one
+ * fsync of new/ per group instead of per message.  A crash between 3
+ * and 4 leaves renamed files nobody was told about: relay-send delivers
+ * them (a duplicate at worst if the client retries, never a loss). */
 #include "queue.h"
 #include "archive.h"
 #include "exitcodes.h"
@@ -58,7 +61,7 @@ static sem_t commit_sem;
 static struct queue_job *commit_todo;
 static int commit_wake = -1;
 
-static void commit_fail(struct queue_job *j, const char *what, int e)
+void queue_commit_fail(struct queue_job *j, const char *what, int e)
 {
 	j->r.status = EXIT_TEMP;
 	j->r.reason = qreason_errno(e);
@@ -74,137 +77,6 @@ static int commit_name(struct queue_job *j, int newfd)
 	if (rc < 0 && errno == EINVAL) /* not on this filesystem */
 		rc = renameat(AT_FDCWD, j->tmp, newfd, j->q.qid);
 	return rc;
-}
-
-/* Step 2 for the archive copies, beside the messages' fsyncs (a
- * thread of its own for the round): each file's fsync waits for its own
- * inode write, and two of them in a row made a message with a copy cost
- * two waits.  It only fsyncs: what failed is handled after the join. */
-static void *commit_sync_copies(void *arg)
-{
-	for (struct queue_job *j = arg; j; j = j->next)
-		j->aerr = j->afd >= 0 && fsync(j->afd) < 0 ? (errno ? errno : EIO)
-							   : 0;
-	return NULL;
-}
-
-/* Step 2's fsyncs side by side.  Each waits for its own file's writes
- * and the disk's cache flush; one after another, a round of n files
- * took n such waits, and under the accept load the commit thread spent
- * nine tenths of its time in fsync with the clients waiting for the
- * round.  The round's files are dealt out to the commit thread and up
- * to SYNC_HELPERS threads kept for it, so the waits overlap (the block
- * layer merges the flushes asked for together).  Job k of the list is
- * stripe k % (helpers + 1)'s: only that thread touches its verdict.
- * One file a thread: a thread's fsyncs in a row were each a wait for
- * the disk, and the round (so every client of it and of the next one)
- * waited for the longest row.  With three files a thread and four
- * threads, a client among the accept run's 20 waited a median 4.8-6.3 ms
- * for its 250 after the dot; with a thread a file 1.7-3.3 ms, and the
- * accept row went from 2.9-3.2x Postfix to 4.2x (alternated runs, a
- * loaded machine).  Idle helpers sleep in a semaphore. */
-#define SYNC_HELPERS 15
-#define SYNC_PER_THREAD 1
-static struct {
-	sem_t go[SYNC_HELPERS], done;
-	struct queue_job *list;  /* the round's, set before the posts */
-	int stride;
-	int n;                   /* helpers started; -1: not yet tried */
-} sync_pool = { .n = -1 };
-
-static void sync_stripe(struct queue_job *list, int k, int stride)
-{
-	int i = 0;
-
-	for (struct queue_job *j = list; j; j = j->next)
-		if (i++ % stride == k && j->r.status == -1 && fsync(j->fd) < 0)
-			commit_fail(j, "write", errno);
-}
-
-static void *sync_helper(void *arg)
-{
-	int k = (int)(intptr_t)arg;
-
-	for (;;) {
-		if (sem_wait(&sync_pool.go[k - 1]) < 0)
-			continue; /* EINTR */
-		sync_stripe(sync_pool.list, k, sync_pool.stride);
-		sem_post(&sync_pool.done);
-	}
-	return NULL;
-}
-
-/* The helpers, started at the first round that wants them. */
-static void sync_pool_start(void)
-{
-	pthread_t t;
-
-	sync_pool.n = 0;
-	if (sem_init(&sync_pool.done, 0, 0) < 0)
-		return;
-	while (sync_pool.n < SYNC_HELPERS) {
-		int k = sync_pool.n + 1;
-		if (sem_init(&sync_pool.go[k - 1], 0, 0) < 0 ||
-		    pthread_create(&t, NULL, sync_helper, (void *)(intptr_t)k))
-			break;
-		pthread_detach(t);
-		sync_pool.n++;
-	}
-}
-
-/* fsync every file of the list still under way. */
-static void sync_files(struct queue_job *list)
-{
-	int n = 0, used;
-
-	for (struct queue_job *j = list; j; j = j->next)
-		n += j->r.status == -1;
-	/* a helper for every file of the round after the first, up to
-	 * SYNC_HELPERS */
-	used = n / SYNC_PER_THREAD - 1;
-	if (used > 0 && sync_pool.n < 0)
-		sync_pool_start();
-	if (used > sync_pool.n)
-		used = sync_pool.n;
-	if (used < 0)
-		used = 0;
-	sync_pool.list = list;
-	sync_pool.stride = used + 1;
-	for (int k = 0; k < used; k++)
-		sem_post(&sync_pool.go[k]);
-	sync_stripe(list, 0, used + 1);
-	for (int k = 0; k < used; k++)
-		while (sem_wait(&sync_pool.done) < 0)
-			; /* EINTR */
-}
-
-/* Step 2: a job whose fsync fails (of the message or of its archive
- * copy) is finished (111), its files gone. */
-static void commit_sync(struct queue_job *list)
-{
-	struct queue_job *j;
-	pthread_t t;
-	int helper = 0;
-
-	for (j = list; j && j->afd < 0; j = j->next)
-		;
-	if (j)
-		helper = pthread_create(&t, NULL, commit_sync_copies, list) == 0;
-	sync_files(list);
-	if (helper)
-		pthread_join(t, NULL);
-	else
-		commit_sync_copies(list);
-	for (j = list; j; j = j->next) {
-		if (j->r.status == -1 && j->aerr)
-			commit_fail(j, "write archive copy", j->aerr);
-		if (j->r.status == -1 || j->fd < 0)
-			continue;
-		close(j->fd);
-		j->fd = -1;
-		unlink(j->tmp);
-		queue_archive_drop(j);
-	}
 }
 
 /* The archive copy is named first: a message in new/ always has its
@@ -234,10 +106,10 @@ static int commit_link(struct queue_job *j, int newfd)
 	int rc = commit_name_copy(j);
 
 	if (rc < 0) {
-		commit_fail(j, "rename archive copy", errno);
+		queue_commit_fail(j, "rename archive copy", errno);
 		unlink(j->tmp);
 	} else if ((rc = commit_name(j, newfd)) < 0) {
-		commit_fail(j, "rename", errno);
+		queue_commit_fail(j, "rename", errno);
 		unlink(j->tmp);
 		/* its copy stays: an archived message the client will send
 		 * again (an extra copy, never a missing one) */
@@ -266,7 +138,7 @@ static void commit_archive_dirs(struct queue_job *list)
 			continue; /* the same folder, synced just now */
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 || fsync(fd) < 0) {
-			commit_fail(j, "fsync archive", errno);
+			queue_commit_fail(j, "fsync archive", errno);
 			last[0] = '\0';
 		} else {
 			snprintf(last, sizeof last, "%s", dir);
@@ -277,7 +149,7 @@ static void commit_archive_dirs(struct queue_job *list)
 }
 
 /* new/, opened once: cf.queue_dir does not change while we run. */
-static int commit_newdir(void)
+int queue_commit_newdir(void)
 {
 	static int fd = -1;
 	char newdir[PATH_MAX];
@@ -294,13 +166,16 @@ static int commit_newdir(void)
  * make the next fsync wait for another commit). */
 static void commit_sync_all(struct queue_job *list)
 {
-	int newfd = commit_newdir(), oe = errno;
+	int newfd = queue_commit_newdir(), oe = errno;
 	struct queue_job *j;
 
 	for (j = list; j; j = j->next) {
 		j->r.status = -1;
 		if (newfd < 0)
-			commit_fail(j, "open new", oe); /* freeing removes tmp */
+			queue_commit_fail(j, "open new", oe); /* freeing removes tmp */
+		else if (pwrite(j->fd, j->seal, QFILE_SEAL_HEX, QFILE_SEAL_OFF) !=
+			 QFILE_SEAL_HEX)
+			queue_commit_fail(j, "write seal", errno ? errno : EIO);
 		else if ((list->next || j->afd >= 0) && /* alone, its fsync
 							   starts it anyway */
 			 (sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE) ||
@@ -309,7 +184,7 @@ static void commit_sync_all(struct queue_job *list)
 			/* only a hint: the fsync is the real thing */
 		}
 	}
-	commit_sync(list);
+	queue_commit_fsync(list);
 }
 
 /* Step 3 for a synced group; the number named. */
@@ -318,8 +193,19 @@ static int commit_link_all(struct queue_job *list)
 	int linked = 0;
 	for (struct queue_job *j = list; j; j = j->next)
 		if (j->r.status == -1)
-			linked += commit_link(j, commit_newdir());
+			linked += commit_link(j, queue_commit_newdir());
 	return linked;
+}
+
+void queue_commit_done_ok(struct queue_job *j)
+{
+	if (j->fd >= 0) { /* durable: freeing the job must not remove it */
+		close(j->fd);
+		j->fd = -1;
+	}
+	j->r.status = EXIT_DONE;
+	snprintf(j->r.qid, sizeof j->r.qid, "%s", j->q.qid);
+	snprintf(j->r.text, sizeof j->r.text, "queued as %s", j->q.qid);
 }
 
 /* After step 4 (e: its errno, or 0): the verdicts. */
@@ -328,16 +214,12 @@ static void commit_verdicts(struct queue_job *list, int e)
 	for (struct queue_job *j = list; j; j = j->next) {
 		if (j->r.status != -1)
 			continue;
-		if (e) {
+		if (e)
 			/* the name may not be durable: say so; relay-send
 			 * may still deliver it (a duplicate, never a loss) */
-			commit_fail(j, "fsync new", e);
-			continue;
-		}
-		j->r.status = EXIT_DONE;
-		snprintf(j->r.qid, sizeof j->r.qid, "%s", j->q.qid);
-		snprintf(j->r.text, sizeof j->r.text, "queued as %s",
-			 j->q.qid);
+			queue_commit_fail(j, "fsync new", e);
+		else
+			queue_commit_done_ok(j);
 	}
 }
 
@@ -348,44 +230,46 @@ static int commit_dirsync(int linked)
 	if (!linked)
 		return 0;
 	ticket = queue_pool_dirsync_begin();
-	if (fsync(commit_newdir()) < 0)
+	if (fsync(queue_commit_newdir()) < 0)
 		return errno ? errno : EIO;
 	queue_pool_dirsync_end(ticket);
 	return 0;
 }
 
-void queue_commit_batch(struct queue_job *list)
+int queue_commit_name_rest(struct queue_job *list, int named)
 {
-	int linked;
+	int e;
 
-	commit_sync_all(list);
-	linked = commit_link_all(list);
+	named += commit_link_all(list);
 	commit_archive_dirs(list);
-	commit_verdicts(list, commit_dirsync(linked));
+	e = commit_dirsync(named);
+	commit_verdicts(list, e);
+	return e;
 }
 
-/* A group's verdicts are out (after the fsync of new/): each job is
- * logged and answered here, so that the main thread does not wake for
- * it, then marked done, after which the main thread may free it at any
- * moment (so nothing of it is touched after that: one atomic or both
- * marks it and says whether the main thread wants a wake-up).  One
- * wake-up of relay-send for the group. */
-static void commit_finish(struct queue_job *list)
+void queue_commit_batch(struct queue_job *list)
+{
+	commit_sync_all(list);
+	queue_commit_name_rest(list, 0);
+}
+
+/* A group's verdicts are out: each job is logged and answered here, so
+ * that the main thread does not wake for it, then marked done, after
+ * which the main thread may free it at any moment (so nothing of it is
+ * touched after that: one atomic or both marks it and says whether the
+ * main thread wants a wake-up). */
+void queue_commit_finish(struct queue_job *list)
 {
 	struct queue_job *j, *next;
-	int any = 0, wake = 0;
+	int wake = 0;
 
 	log_batch(1); /* the group's lines in one write (this thread's) */
 	for (j = list; j; j = j->next)
 		queue_inject_report(j);
 	log_batch(0);
-	for (j = list; j; j = j->next) {
+	for (j = list; j; j = j->next)
 		if (j->replyfd >= 0)
 			queue_job_reply(j->replyfd, &j->r, j->r.receipt);
-		any |= j->r.status == EXIT_DONE;
-	}
-	if (any)
-		queue_dirs_trigger(cf.queue_dir);
 	for (j = list; j; j = next) {
 		next = j->next;
 		wake |= atomic_fetch_or(&j->cstate, COMMIT_DONE) & COMMIT_WAKE;
@@ -395,13 +279,13 @@ static void commit_finish(struct queue_job *list)
 	}
 }
 
-/* Whole rounds: the thread takes every job waiting, makes them durable
- * (queue_commit_batch) and answers them.  Rounds used to overlap (name
- * the last group, fsync the new one, then new/), which with a journal
- * saves a commit per round; this box's ext4 has none, and there the
- * overlap only made each message wait two rounds instead of one.  Every
- * file is fsync'd before its name exists, and no client hears status 0
- * before the fsync of new/ that follows its name. */
+/* Whole rounds: the thread takes every job waiting, seals and fsyncs
+ * them, and hands them to queue_name_round, which answers the ones
+ * durable already and names the rest on its own thread.  Every file is
+ * fsync'd before its name in new/ exists, and no client hears status 0
+ * before its message can be found after a power cut: in new/ after the
+ * fsync of new/ that follows its name, or sealed in a durable pool
+ * file. */
 static void *commit_thread(void *arg)
 {
 	struct queue_job *batch;
@@ -416,8 +300,8 @@ static void *commit_thread(void *arg)
 		pthread_mutex_unlock(&commit_mu);
 		if (!batch)
 			continue; /* taken by the round of an earlier post */
-		queue_commit_batch(batch);
-		commit_finish(batch);
+		commit_sync_all(batch);
+		queue_name_round(batch);
 	}
 	return NULL;
 }
@@ -434,7 +318,12 @@ int queue_commit_start(void)
 		close(p[1]);
 		return -1;
 	}
-	commit_newdir(); /* opened before the threads share it */
+	queue_commit_newdir(); /* opened before the threads share it */
+	if (queue_name_start() < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
 	for (int i = 0; i < COMMIT_THREADS; i++) {
 		pthread_t t;
 		if (pthread_create(&t, NULL, commit_thread, NULL) == 0) {
@@ -459,7 +348,7 @@ void queue_commit_add(struct queue_job *j, int wake)
 void queue_commit_answer(struct queue_job *j)
 {
 	j->next = NULL;
-	commit_finish(j);
+	queue_commit_finish(j);
 }
 
 void queue_commit_push(struct queue_job *j)

@@ -126,7 +126,8 @@ static int env_rcpt_dsn(char *v, struct qfile *q, char prev)
 	return qfile_set_dsn(q, q->nrcpt - 1, &r);
 }
 
-static const char *const env_reserved[] = { "qid", "time", "from", "rcpt" };
+static const char *const env_reserved[] = { "qid", "time", "from", "rcpt",
+						QFILE_SEAL_KEY };
 
 /* "key=value": key [a-z0-9_], not one of the header's own keys. */
 static int env_info(char *f, struct qfile *q, char *err, size_t errsz)

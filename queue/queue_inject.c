@@ -1,8 +1,10 @@
 /* queue_inject.c: one injection up to the commit.  The message is held
  * (queue_spool) until the envelope is in; the envelope is checked; then
- * tmp/<id> is written in one go (header, Received, message).  Making it
- * durable is queue_commit's: fsync, rename into new/, fsync of new/; only
- * then is the status 0.  Any failure removes tmp/<id>.  The standalone
+ * tmp/<id> (or a pool file) is written in one go (header, Received,
+ * message), its seal computed on the way.  Making it durable is
+ * queue_commit's: seal, fsync, rename into new/, fsync of new/; only
+ * then is the status 0 (in the daemon, a sealed pool file's as soon as it
+ * is fsync'd: queue_name.c).  Any failure removes tmp/<id>.  The standalone
  * program and the daemon share every step; the daemon only reads the
  * pipes without blocking and commits many files at once. */
 #include "queue.h"
@@ -86,28 +88,36 @@ static int inject_writev(int fd, struct iovec *iov, int n)
 /* Header + signatures and Received (pre) + message; one writev when
  * the message is in memory (nearly always), so a 4 KiB message costs one
  * system call.  The bytes written go to *len (a pool file is cut there:
- * no lseek). */
+ * no lseek), and to the seal (j->seal, written by the commit). */
 static int inject_file(int fd, struct queue_job *j, const char *pre,
 		       off_t *len)
 {
 	size_t hlen, plen = strlen(pre);
 	char *hdr = qfile_format(&j->q, &hlen);
+	struct queue_seal seal;
 	int rc = -1;
 
-	if (!hdr) {
+	if (!hdr || queue_seal_begin(&seal) < 0) {
 		errno = ENOMEM;
-	} else if (j->sp.fd < 0) {
+		free(hdr);
+		return -1;
+	}
+	queue_seal_add(&seal, hdr, hlen);
+	queue_seal_add(&seal, pre, plen);
+	j->msgoff = (off_t)hlen;
+	if (j->sp.fd < 0) {
 		struct iovec iov[3] = { { hdr, hlen }, { (char *)pre, plen },
 					{ j->sp.mem, j->sp.len } };
+		queue_seal_add(&seal, j->sp.mem ? j->sp.mem : "", j->sp.len);
 		rc = inject_writev(fd, iov, 3);
 		*len = (off_t)(hlen + plen + j->sp.len);
-		j->msgoff = (off_t)hlen;
 	} else if (io_write_all(fd, hdr, hlen) == 0 &&
 		   io_write_all(fd, pre, plen) == 0) {
-		rc = queue_spool_copy(&j->sp, fd);
+		rc = queue_spool_copy(&j->sp, fd, &seal);
 		*len = (off_t)(hlen + plen) + j->sp.total;
-		j->msgoff = (off_t)hlen;
 	}
+	if (queue_seal_end(&seal, j->seal) < 0)
+		rc = -1;
 	free(hdr);
 	return rc;
 }
@@ -159,11 +169,12 @@ static int inject_sign(struct queue_job *j, char **sig)
 int queue_inject_open(char *qid, size_t qn, char *path, size_t pn,
 		      off_t *oldsize, int *reused)
 {
-	int fd = queue_pool_take(cf.queue_dir, path, pn, oldsize);
+	int durable, fd = queue_pool_take(cf.queue_dir, path, pn, oldsize,
+					  &durable);
 	char tmpdir[PATH_MAX];
 
 	queue_dirs_newid(qid, qn);
-	*reused = fd >= 0;
+	*reused = fd < 0 ? POOL_NEW : durable ? POOL_DURABLE : POOL_REUSED;
 	snprintf(tmpdir, sizeof tmpdir, "%s/tmp", cf.queue_dir);
 	for (int tries = 0; fd < 0 && tries < 16; tries++) {
 		if (tries)

@@ -395,6 +395,7 @@ static void listen_timeouts(void)
 		return;
 	last = now;
 	queue_pool_tick(cf.queue_dir);
+	queue_name_tick();
 	queue_abuse_tick();
 	for (size_t i = nconns; i-- > 0;) {
 		struct queue_job *j = i < nconns ? conns[i]->job : NULL;

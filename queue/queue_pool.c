@@ -13,8 +13,14 @@
  * make that name point at another message.  Under load the group commit
  * fsyncs new/ all the time; when quiet, queue_pool_tick does it.
  *
+ * A name is durable (POOL_DURABLE) after an fsync of pool/ itself that
+ * began after we saw it: relay-send's rename into pool/ is not synced,
+ * and a message answered before it is named in new/ (queue_commit.c)
+ * must be found in pool/ after a power cut.  The commit's naming thread
+ * fsyncs pool/ when names are waiting (queue_pool_sync).
+ *
  * The daemon's main thread owns the list; the commit threads only count
- * their fsyncs of new/ (queue_pool_dirsync_*). */
+ * their fsyncs of new/ and pool/ (queue_pool_dirsync_*, queue_pool_sync). */
 #include "queue.h"
 #include "log.h"
 
@@ -24,6 +30,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -40,7 +47,8 @@
 
 struct pool_entry {
 	char name[QFILE_ID_MAX];
-	unsigned long seen;  /* dirsync tickets started when it arrived */
+	unsigned long seen;  /* new/'s dirsync tickets started when it came */
+	unsigned long pseen; /* pool/'s */
 };
 
 static struct {
@@ -50,19 +58,55 @@ static struct {
 	unsigned takes;  /* since the last read of inotify */
 } pool = { .dirfd = -1, .ifd = -1 };
 
-static atomic_ulong dirsync_started, dirsync_done;
+/* fsyncs of a directory: started, and the highest ticket finished. */
+struct dirsync {
+	atomic_ulong started, done;
+};
+static struct dirsync sync_new, sync_pool;
+/* pool/'s tickets started when the newest name was read: a sync is
+ * wanted while it is not done */
+static atomic_ulong pool_newest;
+
+static unsigned long dirsync_begin(struct dirsync *d)
+{
+	return atomic_fetch_add(&d->started, 1) + 1;
+}
+
+static void dirsync_end(struct dirsync *d, unsigned long ticket)
+{
+	unsigned long v = atomic_load(&d->done);
+	while (v < ticket &&
+	       !atomic_compare_exchange_weak(&d->done, &v, ticket))
+		;
+}
 
 unsigned long queue_pool_dirsync_begin(void)
 {
-	return atomic_fetch_add(&dirsync_started, 1) + 1;
+	return dirsync_begin(&sync_new);
 }
 
 void queue_pool_dirsync_end(unsigned long ticket)
 {
-	unsigned long d = atomic_load(&dirsync_done);
-	while (d < ticket &&
-	       !atomic_compare_exchange_weak(&dirsync_done, &d, ticket))
-		;
+	dirsync_end(&sync_new, ticket);
+}
+
+int queue_pool_dirfd(void)
+{
+	return pool.dirfd;
+}
+
+int queue_pool_sync(void)
+{
+	unsigned long t;
+
+	if (pool.dirfd < 0 ||
+	    atomic_load(&pool_newest) < atomic_load(&sync_pool.done))
+		return 0;
+	t = dirsync_begin(&sync_pool);
+	if (fsync(pool.dirfd) < 0)
+		return -1;
+	dirsync_end(&sync_pool, t);
+	return 0;
 }
 
 static int pool_name_ok(const char *s)
@@ -73,7 +117,8 @@ static int pool_name_ok(const char *s)
 }
 
 /* A name arrived: keep it, or unlink it when the ring is full. */
-static void pool_add(const char *name, unsigned long seen)
+static void pool_add(const char *name, unsigned long seen,
+		     unsigned long pseen)
 {
 	struct pool_entry *e;
 
@@ -86,24 +131,80 @@ static void pool_add(const char *name, unsigned long seen)
 	e = &pool.v[(pool.head + pool.n++) % POOL_KEEP];
 	snprintf(e->name, sizeof e->name, "%s", name);
 	e->seen = seen;
+	e->pseen = pseen;
+	atomic_store(&pool_newest, pseen);
+}
+
+/* Names whose message queue_seal_recover named (or found named) in
+ * new/: gone once new/ is fsync'd, so that a power cut cannot leave the
+ * message without a name. */
+struct pool_gone {
+	char (*v)[QFILE_ID_MAX];
+	size_t n, cap;
+};
+
+static void pool_gone_add(struct pool_gone *g, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len >= QFILE_ID_MAX)
+		return; /* not a pool name (pool_name_ok) */
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 16;
+		void *nv = realloc(g->v, cap * sizeof *g->v);
+		if (!nv)
+			return; /* the name stays: the next start drops it */
+		g->v = nv;
+		g->cap = cap;
+	}
+	memcpy(g->v[g->n++], name, len + 1);
+}
+
+static void pool_gone_drop(struct pool_gone *g, int newfd)
+{
+	if (g->n && fsync(newfd) == 0)
+		for (size_t i = 0; i < g->n; i++)
+			unlinkat(pool.dirfd, g->v[i], 0);
+	free(g->v);
+}
+
+static int pool_subdir(const char *qdir, const char *sub)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", qdir, sub);
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 /* Files left from before (a restart): all usable after one fsync of
- * new/, which the caller makes. */
-static void pool_scan(void)
+ * new/ and one of pool/, which the caller makes.  A sealed message not
+ * yet named in new/ is named first (queue_seal_recover). */
+static void pool_scan(const char *qdir)
 {
 	int fd = openat(pool.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct queue_seal_dirs sd = { pool.dirfd, pool_subdir(qdir, "new"),
+				      pool_subdir(qdir, "hold") };
+	struct pool_gone gone = { 0 };
 	struct dirent *de;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
+	while (d && (de = readdir(d))) {
+		int r = pool_name_ok(de->d_name) && sd.new >= 0
+				? queue_seal_recover(&sd, de->d_name) : 0;
+		if (r == 0)
+			pool_add(de->d_name, 0, 0);
+		else if (r > 0)
+			pool_gone_add(&gone, de->d_name);
 	}
-	while ((de = readdir(d)))
-		pool_add(de->d_name, 0);
-	closedir(d);
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
+	pool_gone_drop(&gone, sd.new);
+	if (sd.new >= 0)
+		close(sd.new);
+	if (sd.hold >= 0)
+		close(sd.hold);
 }
 
 /* A fresh queue starts with some files, so the first messages after an
@@ -121,7 +222,7 @@ static void pool_fill(void)
 			return;
 		queue_inject_group(fd);
 		close(fd);
-		pool_add(name, 0);
+		pool_add(name, 0, 0);
 	}
 }
 
@@ -141,7 +242,7 @@ int queue_pool_start(const char *qdir)
 		close(pool.ifd);
 		pool.ifd = -1;
 	}
-	pool_scan();
+	pool_scan(qdir);
 	pool_fill();
 	queue_pool_tick(qdir); /* makes what the scan found usable */
 	return 0;
@@ -159,14 +260,15 @@ static void pool_read(void)
 	       (n = read(pool.ifd, buf, sizeof buf)) > 0) {
 		/* read after the read: every rename in buf came before it,
 		 * so only an fsync begun later is sure to carry them */
-		unsigned long seen = atomic_load(&dirsync_started);
+		unsigned long seen = atomic_load(&sync_new.started),
+			      pseen = atomic_load(&sync_pool.started);
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 			/* lost names (an overflow) stay as files until
 			 * the next start's scan: scanning now could add a
 			 * name twice, or one being written */
 			if (ev->len && !(ev->mask & IN_Q_OVERFLOW))
-				pool_add(ev->name, seen);
+				pool_add(ev->name, seen, pseen);
 			p += sizeof *ev + ev->len;
 		}
 		if ((size_t)n + sizeof(struct inotify_event) + NAME_MAX + 1 <=
@@ -202,13 +304,14 @@ static int pool_open(const char *name, off_t *size)
 	return fd;
 }
 
-int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size)
+int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size,
+		    int *durable)
 {
 	unsigned long done;
 
 	if (pool.n == 0 || (pool.n < POOL_LOW && ++pool.takes >= POOL_READ_EVERY))
 		pool_read();
-	done = atomic_load(&dirsync_done);
+	done = atomic_load(&sync_new.done);
 	while (pool.n > 0) {
 		struct pool_entry *e = &pool.v[pool.head];
 		int fd;
@@ -220,6 +323,7 @@ int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size)
 		fd = pool_open(e->name, size);
 		if (fd >= 0) {
 			snprintf(path, n, "%s/pool/%s", qdir, e->name);
+			*durable = e->pseen < atomic_load(&sync_pool.done);
 			return fd;
 		}
 	}
@@ -236,8 +340,10 @@ void queue_pool_tick(const char *qdir)
 	size_t last;
 
 	pool_read();
+	if (queue_pool_sync() < 0)
+		log_warn("fsync %s/pool: %s", qdir, strerror(errno));
 	last = (pool.head + pool.n - 1) % POOL_KEEP;
-	if (pool.n == 0 || pool.v[last].seen < atomic_load(&dirsync_done))
+	if (pool.n == 0 || pool.v[last].seen < atomic_load(&sync_new.done))
 		return; /* the newest is usable, so all are */
 	snprintf(path, sizeof path, "%s/new", qdir);
 	t = queue_pool_dirsync_begin();

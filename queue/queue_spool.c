@@ -88,12 +88,15 @@ int queue_spool_fill(struct queue_spool *s, int fd)
 	return rc < 0 ? -1 : 0;
 }
 
-int queue_spool_copy(struct queue_spool *s, int fd)
+int queue_spool_copy(struct queue_spool *s, int fd, struct queue_seal *seal)
 {
 	off_t off = 0;
 
-	if (s->fd < 0)
+	if (s->fd < 0) {
+		if (seal)
+			queue_seal_add(seal, s->mem ? s->mem : "", s->len);
 		return io_write_all(fd, s->mem ? s->mem : "", s->len);
+	}
 	while (off < s->total) {
 		char buf[65536];
 		ssize_t n = pread(s->fd, buf, sizeof buf, off);
@@ -104,6 +107,8 @@ int queue_spool_copy(struct queue_spool *s, int fd)
 				errno = EIO;
 			return -1;
 		}
+		if (seal)
+			queue_seal_add(seal, buf, (size_t)n);
 		if (io_write_all(fd, buf, (size_t)n) < 0)
 			return -1;
 		off += n;

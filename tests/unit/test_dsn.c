@@ -136,7 +136,10 @@ static void test_rcpt_text(void)
 
 #define OLD "relaybox-queue 1\nqid=AB12\ntime=1\nfrom=a@example.com\n" \
 	    "rcpt=b@example.org\nrcpt=c@example.net\n\n"
-#define NEW "relaybox-queue 1\nqid=AB12\ntime=1\ndsn_ret=HDRS\n" \
+#define ZEROS8 "00000000"
+#define SEAL0 ZEROS8 ZEROS8 ZEROS8 ZEROS8 ZEROS8 ZEROS8 ZEROS8 ZEROS8
+#define NEW "relaybox-queue 1\nseal=" SEAL0 "\nqid=AB12\ntime=1\n" \
+	    "dsn_ret=HDRS\n" \
 	    "dsn_envid=E+2B1\nfrom=a@example.com\nrcpt=b@example.org\n" \
 	    "rcpt=c@example.net\ndsn_rcpt=1 SUCCESS,FAILURE rfc822;c@example.net\n\n"
 

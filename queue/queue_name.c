@@ -1,0 +1,242 @@
+/* queue_name.c: the daemon's answers and names after a round's fsyncs
+ * (queue_commit.c).  A message written into a pool file whose name is
+ * durable (POOL_DURABLE) and sealed (queue_seal.c) is on disk, findable
+ * and checkable, once its file is fsync'd: it is answered then, and
+ * named in new/ afterwards by the naming thread (a link, an fsync of new/,
+ * then the pool name unlinked), so its client's 250 waits for one disk
+ * flush instead of two.  The other jobs of the round (a tmp/ file, a pool
+ * name not yet synced, an archive copy) are renamed into new/ by the same
+ * thread and answered after that fsync of new/, as before.  While it
+ * names one round the commit thread syncs the next: rounds no longer
+ * wait for the fsync of new/.
+ *
+ * A link, not a rename: without a journal the two directories of a
+ * rename reach the disk separately, and a power cut could leave the
+ * message with neither name.  If relay-queue dies before the pool name
+ * is gone, its start names the message (queue_seal_recover); if the link
+ * fails (the disk full) the message keeps its pool name and the link is
+ * tried again every second. */
+#include "queue.h"
+#include "archive.h"
+#include "log.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* An answered job's names, kept past its answer: the main thread may
+ * free the job as soon as it is marked done. */
+struct name_rec {
+	char pool[QFILE_ID_MAX]; /* its name in pool/ */
+	char qid[QFILE_ID_MAX];  /* its name in new/ */
+	int named;
+};
+
+struct name_round {
+	struct name_round *next;
+	struct queue_job *slow; /* answered after the fsync of new/ */
+	size_t n;
+	struct name_rec rec[];
+};
+
+static struct {
+	pthread_mutex_t mu;
+	sem_t sem;
+	struct name_round *todo;
+	struct name_round *unnamed; /* a link failed: tried again */
+	atomic_int retry;           /* unnamed is not empty */
+} nm = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static int name_fast(const struct queue_job *j)
+{
+	return j->r.status == -1 && j->reused == POOL_DURABLE &&
+	       j->akind == ARCHIVE_NONE && strrchr(j->tmp, '/');
+}
+
+static void name_push(struct name_round *r)
+{
+	pthread_mutex_lock(&nm.mu);
+	r->next = nm.todo;
+	nm.todo = r;
+	pthread_mutex_unlock(&nm.mu);
+	sem_post(&nm.sem);
+}
+
+/* new/<qid> exists: 1 when it is this pool file (linked by an
+ * earlier try whose fsync of new/ failed), not another message. */
+static int name_is_ours(const struct name_rec *c, int newfd)
+{
+	struct stat a, b;
+
+	return fstatat(queue_pool_dirfd(), c->pool, &a,
+		       AT_SYMLINK_NOFOLLOW) == 0 &&
+	       fstatat(newfd, c->qid, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+/* Link each answered message into new/; the number named, now or by
+ * an earlier try (all want the fsync of new/ before the pool name goes). */
+static int name_link(struct name_round *r, int newfd)
+{
+	int named = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct name_rec *c = &r->rec[i];
+		if (!c->named &&
+		    (linkat(queue_pool_dirfd(), c->pool, newfd, c->qid, 0) == 0 ||
+		     (errno == EEXIST && name_is_ours(c, newfd))))
+			c->named = 1;
+		else if (!c->named)
+			log_warn("%s: queued (sealed in pool/%s) but not named "
+				"in new/: %s; tried again", c->qid, c->pool,
+				errno == EEXIST ? "the name is taken"
+						: strerror(errno));
+		named += c->named;
+	}
+	return named;
+}
+
+/* After the fsync of new/: the pool names go; a round with a message
+ * still unnamed is kept for the next try. */
+static void name_done(struct name_round *r, int synced)
+{
+	size_t left = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->rec[i].named && synced)
+			unlinkat(queue_pool_dirfd(), r->rec[i].pool, 0);
+		else
+			r->rec[left++] = r->rec[i];
+	}
+	r->n = left;
+	if (!left) {
+		free(r);
+		return;
+	}
+	r->slow = NULL;
+	r->next = nm.unnamed;
+	nm.unnamed = r;
+	atomic_store(&nm.retry, 1);
+}
+
+/* A batch of rounds (and the unnamed ones of before): the answered
+ * messages linked, the others renamed and answered, one fsync of new/. */
+static void name_rounds(struct name_round *list)
+{
+	struct name_round *r, *next;
+	struct queue_job *slow = NULL, *j, *jn;
+	int newfd = queue_commit_newdir(), named = 0, e;
+
+	for (r = nm.unnamed; r && r->next; r = r->next)
+		;
+	if (r) { /* retried with this batch */
+		r->next = list;
+		list = nm.unnamed;
+		nm.unnamed = NULL;
+		atomic_store(&nm.retry, 0);
+	}
+	for (r = list; r; r = r->next) {
+		named += name_link(r, newfd);
+		for (j = r->slow; j; j = jn) {
+			jn = j->next;
+			j->next = slow;
+			slow = j;
+		}
+	}
+	e = queue_commit_name_rest(slow, named);
+	queue_commit_finish(slow);
+	if (named)
+		queue_dirs_trigger(cf.queue_dir);
+	for (r = list; r; r = next) {
+		next = r->next;
+		name_done(r, named && !e);
+	}
+	if (queue_pool_sync() < 0)
+		log_warn("fsync %s/pool: %s", cf.queue_dir, strerror(errno));
+}
+
+static void *name_thread(void *arg)
+{
+	struct name_round *list;
+
+	(void)arg;
+	for (;;) {
+		if (sem_wait(&nm.sem) < 0)
+			continue; /* EINTR */
+		pthread_mutex_lock(&nm.mu);
+		list = nm.todo;
+		nm.todo = NULL;
+		pthread_mutex_unlock(&nm.mu);
+		if (list || atomic_load(&nm.retry))
+			name_rounds(list);
+	}
+	return NULL;
+}
+
+int queue_name_start(void)
+{
+	pthread_t t;
+
+	if (sem_init(&nm.sem, 0, 0) < 0 ||
+	    pthread_create(&t, NULL, name_thread, NULL) != 0)
+		return -1;
+	pthread_detach(t);
+	return 0;
+}
+
+void queue_name_tick(void)
+{
+	if (atomic_load(&nm.retry))
+		sem_post(&nm.sem);
+}
+
+/* The round's jobs that need a name before their answer, to the naming
+ * thread; the others are answered at once (status 0 when sealed in a
+ * durable pool file, else their failure). */
+void queue_name_round(struct queue_job *list)
+{
+	struct queue_job *now = NULL, *slow = NULL, *j, *next;
+	struct name_round *r;
+	size_t n = 0;
+
+	for (j = list; j; j = j->next)
+		n += name_fast(j);
+	r = malloc(sizeof *r + n * sizeof *r->rec);
+	if (r)
+		r->n = 0;
+	/* else every job the slow way, here */
+	for (j = list; j; j = next) {
+		next = j->next;
+		if (r && name_fast(j)) {
+			struct name_rec *c = &r->rec[r->n++];
+			snprintf(c->pool, sizeof c->pool, "%s",
+				 strrchr(j->tmp, '/') + 1);
+			snprintf(c->qid, sizeof c->qid, "%s", j->q.qid);
+			c->named = 0;
+			queue_commit_done_ok(j);
+		}
+		if (j->r.status != -1) {
+			j->next = now;
+			now = j;
+		} else {
+			j->next = slow;
+			slow = j;
+		}
+	}
+	queue_commit_finish(now);
+	if (!r) {
+		queue_commit_name_rest(slow, 0);
+		queue_commit_finish(slow);
+		queue_dirs_trigger(cf.queue_dir);
+		return;
+	}
+	r->slow = slow;
+	name_push(r);
+}
