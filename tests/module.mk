@@ -79,3 +79,14 @@ test-many:
 
 # tests/chaos/ (the `chaos` target): */module.mk does not reach it
 include tests/chaos/module.mk
+
+# tests/e2e/hang_link.c: an LD_PRELOAD shim for test_queue_seal.py (it
+# blocks relay-queue's linkat once, on request); plain flags, no
+# sanitizers: the daemons load it beside the ASan runtime.  tests/run
+# builds it with the unit tests.
+HANG_LINK_SO := build/hang_link.so
+$(HANG_LINK_SO): tests/e2e/hang_link.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O1 -fPIC -shared -o $@ $< -ldl
+
+unit: $(HANG_LINK_SO)

@@ -3,7 +3,9 @@
  * memory (relay-remote reads header and message in one read): the same
  * result as qfile_read on the same bytes, the message's offset and size,
  * and each way a buffer can be wrong (cut inside the header, not a queue
- * file, a NUL in the header, missing fields). */
+ * file, a NUL in the header, missing fields); the seal line (second,
+ * relay-queue's own) is read past, never an info field, and qfile_format
+ * writes it as zeros. */
 #include "qfile.h"
 #include "t.h"
 
@@ -60,8 +62,60 @@ static void check_same(const char *name, const struct qfile *a,
 	T_CHECK(n, same);
 }
 
+#define ZEROS16 "0000000000000000"
+#define ZEROS64 ZEROS16 ZEROS16 ZEROS16 ZEROS16
+#define SEALED "relaybox-queue 1\nseal=" \
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n" \
+	"qid=AB12\ntime=1795432783\nip=192.0.2.7\n" \
+	"from=a@example.com\nrcpt=b@example.org\n\n"
+
+static void test_seal_read(void)
+{
+	const char *buf = SEALED "Subject: x\r\n\r\nbody\r\n";
+	struct qfile q;
+	char err[128] = "";
+	int rc = qfile_parse(&q, buf, strlen(buf), (off_t)strlen(buf), err,
+			     sizeof err);
+
+	T_CHECK("seal line: parses", rc == 0);
+	if (rc < 0)
+		return;
+	T_CHECK("seal line: not an info field",
+		qfile_get_info(&q, "seal") == NULL && q.ninfo == 1);
+	T_STREQ("seal line: the fields after it read", qfile_get_info(&q, "ip"),
+		"192.0.2.7");
+	T_STREQ("seal line: qid", q.qid, "AB12");
+	T_CHECK("seal line: message offset", q.body == (off_t)strlen(SEALED));
+	qfile_free(&q);
+}
+
+static void test_seal_format(void)
+{
+	static const char want[] = "relaybox-queue 1\nseal=" ZEROS64 "\nqid=";
+	char *rcpts[] = { "b@example.org" };
+	struct qfile q = { .arrival = 1795432783, .from = "a@example.com",
+			   .rcpt = rcpts, .nrcpt = 1 }, r;
+	char err[128] = "", *hdr;
+	size_t len;
+	int rc;
+
+	strcpy(q.qid, "6B04214FE16FE028A60");
+	hdr = qfile_format(&q, &len);
+	T_CHECK("format: the seal is the second line, zeros until sealed",
+		hdr && len > sizeof want &&
+			memcmp(hdr, want, sizeof want - 1) == 0);
+	rc = hdr ? qfile_parse(&r, hdr, len, (off_t)len, err, sizeof err) : -1;
+	T_CHECK("format: read back, it is no info field",
+		rc == 0 && r.ninfo == 0 && qfile_get_info(&r, "seal") == NULL);
+	if (rc == 0)
+		qfile_free(&r);
+	free(hdr);
+}
+
 int main(void)
 {
+	test_seal_read();
+	test_seal_format();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		size_t all = cases[i].err && cases[i].len ? cases[i].len
 							  : strlen(cases[i].buf);

@@ -1,0 +1,44 @@
+/* hang_link.c: an LD_PRELOAD shim for tests/e2e/test_queue_seal.py.  It
+ * stops relay-queue between a client's 250 and the naming of its file in
+ * new/ (the link of pool/<name> to new/<qid>), so that the test can kill
+ * it in that window.  linkat, in the program named by HANG_LINK_PROG
+ * only: when the file HANG_LINK_MARKER exists, it is removed (once, so
+ * the restarted daemon links freely) and the calling thread blocks until
+ * the process is killed; else the real linkat.  Built without the
+ * sanitizers, as build/hang_link.so (tests/module.mk). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int (*linkat_fn)(int, const char *, int, const char *, int);
+
+static int hang_wanted(void)
+{
+	const char *prog = getenv("HANG_LINK_PROG");
+	const char *marker = getenv("HANG_LINK_MARKER");
+
+	if (!prog || !marker ||
+	    strcmp(prog, program_invocation_short_name) != 0)
+		return 0;
+	return unlink(marker) == 0;
+}
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd,
+	   const char *newpath, int flags)
+{
+	static linkat_fn real;
+
+	if (hang_wanted())
+		for (;;)
+			pause();
+	if (!real)
+		real = (linkat_fn)dlsym(RTLD_NEXT, "linkat");
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}

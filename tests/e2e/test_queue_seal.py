@@ -1,0 +1,400 @@
+#!/usr/bin/python3
+"""test_queue_seal.py: the seal line and the commit's fast path
+(queue/QUEUE.md, "The seal").
+  - every queue file relay-queue writes has `seal=<64 hex>` as its second
+    line: the SHA-256 of the file with those 64 characters taken as `0`s,
+    computed here independently, on files in new/ (written by the daemon
+    from memory and from its spool, and by hand) and on one relay-send
+    retired into pool/ (an archive copy may keep the zeros); relayctl
+    queue show does not list it, the message delivered does not carry
+    it, and an envelope's `Iseal=` field is refused (100);
+  - relay-queue's start, on files planted in pool/: a sealed file whose
+    qid is not its name (committed, not yet named) is delivered once and
+    its pool name is gone; a torn one (a byte changed after sealing), an
+    unsealed one (all zeros), a retired one (qid = name) are never
+    delivered and stay in pool/; a sealed one that is also hold/<qid>
+    stays held and loses its pool name; one that is also new/<qid> is
+    delivered once;
+  - the crash window: relay-queue answered status 0 for a message written
+    into a pool file, then was killed (kill -9) before the file was named
+    in new/ (its naming thread held in linkat by tests/e2e/hang_link.c):
+    the restarted relay-queue names it, and it is delivered exactly
+    once."""
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, DEFAULT_RULES, ROOT, Instance, Sink,  # noqa: E402
+                     check, finish, queue_inject, smtp_session, wait_until)
+from test_delivery import inject as inject_by_hand  # noqa: E402
+
+HEAD = b'relaybox-queue 1\nseal='
+ZERO = b'0' * 64
+SHIM = os.path.join(ROOT, 'build', 'hang_link.so')
+_ids = [0]
+BIG = (b'x' * 78 + b'\r\n') * 16000  # 1.25 MiB: spooled (SPOOL_MEM)
+
+
+# --- the seal, computed here from the contract alone ----------------------
+def seal_calc(data):
+    off = len(HEAD)
+    return hashlib.sha256(data[:off] + ZERO + data[off + 64:]) \
+        .hexdigest().encode()
+
+
+def seal_stored(data):
+    """The 64 characters of the seal line, or None when there is none."""
+    end = len(HEAD) + 64
+    if not data.startswith(HEAD) or data[end:end + 1] != b'\n':
+        return None
+    return data[len(HEAD):len(HEAD) + 64]
+
+
+def seal_valid(data):
+    s = seal_stored(data)
+    return s is not None and s != ZERO and s == seal_calc(data)
+
+
+def sealed(data):
+    off = len(HEAD)
+    data = data[:off] + ZERO + data[off + 64:]
+    return data[:off] + seal_calc(data) + data[off + 64:]
+
+
+# --- the relay -----------------------------------------------------------
+def inject(inst, rcpt, subject, info=b'', body=None):
+    """One message through run/queue.sock; relay-queue's answer."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    try:
+        s.connect(inst.path('run/queue.sock'))
+        return queue_inject(
+            s, b'Subject: %s\r\n\r\n%s' % (
+                subject, body or b'body of %s\r\n' % subject),
+            b'Iip=127.0.0.1\0Ihelo=client.test\0' + info +
+            b'Fa@example.com\0T' + rcpt.encode() + b'\0\0') or {}
+    finally:
+        s.close()
+
+
+def fresh_qid():
+    """An id in relay-queue's form no process of its makes (pid FFFFE)."""
+    _ids[0] += 1
+    return '%08X%05X%05X0' % (int(time.time()), _ids[0], 0xFFFFE)
+
+
+def read(inst, rel):
+    try:
+        with open(inst.path(rel), 'rb') as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def header_qid(data):
+    m = re.search(rb'^qid=([0-9A-F]+)$', data.split(b'\n\n', 1)[0], re.M)
+    return m.group(1).decode() if m else None
+
+
+def count(sink, rcpt):
+    return sum(1 for r, _ in sink.recipients() if r == rcpt)
+
+
+def pid_of(inst, name):
+    return inst.status().get(name, (0,))[0]
+
+
+# --- the seal on real files ----------------------------------------------
+def test_retired(sink, inst):
+    """The retired file's path (the template for the plants), or None."""
+    rep = inject(inst, 'sealed@example.org', b'sealed')
+    qid = rep.get('id')
+    check('a message is queued', rep.get('status') == '0', repr(rep))
+    check('and delivered', sink.wait_rcpts('sealed@', 1, 20) == 1,
+          inst.log_tail())
+    check('it arrives without the seal line',
+          all(b'seal=' not in m.data for r, m in sink.recipients()
+              if r == 'sealed@example.org'), repr(sink.messages))
+    retired = 'queue/pool/%s' % qid
+    check('relay-send retired it into pool/<qid>',
+          wait_until(lambda: os.path.exists(inst.path(retired)), 20),
+          sorted(os.listdir(inst.path('queue/pool')))[-3:])
+    data = read(inst, retired) or b''
+    stored = seal_stored(data)
+    check('its second line is seal=<64 hex>', stored is not None and
+          re.fullmatch(rb'[0-9a-f]{64}', stored), repr(data[:120]))
+    check('the seal is not all zeros', stored not in (None, ZERO),
+          repr(stored))
+    check('the seal is the SHA-256 of the file with it taken as zeros',
+          stored == seal_calc(data), '%r != %r' % (stored, seal_calc(data)))
+    return inst.path(retired) if data else None
+
+
+def queued_file(inst, rcpt):
+    """The file in new/ of the message to rcpt (the sink defers it);
+    named there maybe only after its answer (the fast path)."""
+    def find():
+        for n in os.listdir(inst.path('queue/new')):
+            data = read(inst, 'queue/new/' + n) or b''
+            head = data.split(b'\n\n')[0] + b'\n'
+            if b'\nrcpt=%s\n' % rcpt.encode() in head:
+                return n, data
+        return None
+    return wait_until(find, 10) or (None, b'')
+
+
+def test_queued(inst):
+    """Files waiting in new/, written by the daemon (a message in
+    memory, one spooled to disk: over 1 MiB) and by hand."""
+    rep = inject(inst, 'later@example.org', b'later')
+    check('a deferred message is queued', rep.get('status') == '0', repr(rep))
+    qid, data = queued_file(inst, 'later@example.org')
+    check('its file in new/ is sealed too', seal_valid(data),
+          repr(data[:120]))
+    r = inst.relayctl('queue', 'show', qid or 'X')
+    check('relayctl queue show does not list the seal',
+          r.returncode == 0 and 'later@example.org' in r.stdout
+          and 'seal' not in r.stdout, r.stdout + r.stderr)
+    rep = inject(inst, 'big@example.org', b'big', body=BIG)
+    _, data = queued_file(inst, 'big@example.org')
+    check('a message spooled to disk (over 1 MiB) is sealed',
+          rep.get('status') == '0' and seal_valid(data), repr(rep))
+    rc, err = inject_by_hand(inst, 'a@example.com', ['byhand@example.org'],
+                             b'Subject: by hand\r\n\r\nx\r\n')
+    _, data = queued_file(inst, 'byhand@example.org')
+    check('a message queued by hand (relay-queue without -l) is sealed',
+          rc == 0 and seal_valid(data), err + repr(data[:120]))
+
+
+def test_archive_copy(inst):
+    with smtp_session(inst.port) as c:  # customer example: archived
+        c.sendmail('a@example.com', ['kept@example.org'],
+                   b'Subject: kept\r\n\r\nkept\r\n')
+    m = inst.wait_log(r'relay-queue.*: archive=([0-9A-F]+)$', 20)
+    copy = 'queue/pool/%s' % (m.group(1) if m else 'X')
+    check('the archive copy is delivered and retired', m and wait_until(
+        lambda: os.path.exists(inst.path(copy)), 20), inst.log_tail())
+    data = read(inst, copy) or b''
+    stored = seal_stored(data)
+    # QUEUE.md: a copy may keep the zeros (never answered from pool/)
+    check('the archive copy has the seal line, zeros or right',
+          stored in (ZERO, seal_calc(data)), repr(data[:120]))
+    rep = inject(inst, 'forged@example.org', b'forged', b'Iseal=x\0')
+    check('an envelope field Iseal= is refused (100)',
+          rep.get('status') == '100', repr(rep))
+
+
+# --- what relay-queue's start does with pool files -----------------------
+def make_plant(template, qid, rcpt, kind):
+    """The retired file, made message qid to rcpt: sealed, torn (sealed,
+    then a byte of the message changed), or unsealed (zeros)."""
+    old_qid = header_qid(template)
+    old_rcpt = b'sealed@example.org'
+    data = template.replace(old_qid.encode(), qid.encode()) \
+        .replace(old_rcpt, rcpt.encode())
+    if seal_stored(data) is None:  # a relay-queue without seals wrote it
+        data = HEAD + ZERO + b'\n' + data[len(HEAD) - len(b'seal='):]
+    data = data[:len(HEAD)] + ZERO + data[len(HEAD) + 64:]
+    if kind == 'zero':
+        return data
+    data = sealed(data)
+    if kind == 'torn':
+        data = data[:-3] + bytes([data[-3] ^ 0x01]) + data[-2:]
+    return data
+
+
+def plant(inst, st, name, data, also=None):
+    """pool/<name> holding data, owned and moded as st (a real pool
+    file); also: a second name of it (hold/<qid>, new/<qid>)."""
+    tmp = inst.path('plant.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data)
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, st.st_mode & 0o7777)
+    if also:
+        os.link(tmp, inst.path(also))
+    os.rename(tmp, inst.path('queue/pool/' + name))
+
+
+def plant_all(inst, retired):
+    """Each kind of pool file made from the retired one: {kind: (qid,
+    pool name, rcpt)}."""
+    with open(retired, 'rb') as f:
+        template = f.read()
+    st = os.stat(retired)
+    cases = {}
+    for kind in ('sealed', 'torn', 'zero', 'held', 'named', 'pooled'):
+        qid, name = fresh_qid(), fresh_qid()
+        rcpt = 'plant-%s@example.org' % kind
+        also = {'held': 'queue/hold/' + qid, 'pooled': 'queue/pool/' + qid,
+                'named': 'queue/new/' + qid}.get(kind)
+        plant(inst, st, name, make_plant(
+            template, qid, rcpt, kind if kind in ('torn', 'zero')
+            else 'sealed'), also)
+        cases[kind] = (qid, name, rcpt)
+    return cases
+
+
+def test_start(sink, inst, retired):
+    inst.stop()
+    cases = plant_all(inst, retired)
+    inst.start()
+
+    qid, name, rcpt = cases['sealed']
+    check('start: a sealed pool file whose qid is not its name is '
+          'delivered', sink.wait_rcpts(rcpt, 1, 20) == 1, inst.log_tail())
+    check('start: and logged as recovered', inst.wait_log(
+        r'relay-queue.*%s: recovered from pool/%s \(committed, not yet '
+        r'named\)' % (qid, name), 5), inst.log_tail())
+    check('start: its pool name is gone',
+          not os.path.exists(inst.path('queue/pool/' + name)), name)
+    check('start: a sealed file also in new/ is delivered',
+          sink.wait_rcpts(cases['named'][2], 1, 20) == 1, inst.log_tail())
+    time.sleep(3)  # what else would be delivered has been by now
+    for kind in ('sealed', 'named'):
+        check('start: the %s file is delivered exactly once' % kind,
+              count(sink, cases[kind][2]) == 1, repr(sink.messages))
+    check('start: the file also in new/ lost its pool name',
+          not os.path.exists(inst.path('queue/pool/' + cases['named'][1])),
+          cases['named'][1])
+    for kind, what in (('torn', 'a torn file (a byte changed after '
+                        'sealing)'), ('zero', 'an unsealed file (zeros)'),
+                       ('held', 'a sealed file also in hold/'),
+                       ('pooled', 'a sealed file also pool/<qid>')):
+        check('start: %s is not delivered' % what,
+              count(sink, cases[kind][2]) == 0, repr(sink.messages))
+    for kind in ('torn', 'zero'):
+        check('start: the %s file stays in pool/' % kind,
+              os.path.exists(inst.path('queue/pool/' + cases[kind][1])),
+              cases[kind][1])
+    check('start: a retired file (qid = its name) is not delivered again',
+          count(sink, 'sealed@example.org') == 1 and
+          os.path.exists(retired), repr(sink.messages))
+    qid, name, _ = cases['pooled']
+    check('start: the one also pool/<qid> keeps that name only',
+          os.path.exists(inst.path('queue/pool/' + qid)) and
+          not os.path.exists(inst.path('queue/pool/' + name)), name)
+    qid, name, _ = cases['held']
+    check('start: the held one stays held',
+          os.path.exists(inst.path('queue/hold/' + qid)), qid)
+    check('start: and lost its pool name',
+          not os.path.exists(inst.path('queue/pool/' + name)), name)
+
+
+# --- the crash window ----------------------------------------------------
+def preload_env(inst):
+    """The daemons' environment: hang_link.so preloaded (a copy in the
+    instance, which relay-queue's uid can read), armed for relay-queue.
+    An ASan build wants its runtime first in the list: it is named
+    first (found with ldd), which keeps ASan's link-order check on
+    (ASAN_OPTIONS=verify_asan_link_order=0 would also do)."""
+    shim = inst.path('hang_link.so')
+    shutil.copy(SHIM, shim)
+    os.chmod(shim, 0o644)
+    out = subprocess.run(['ldd', os.path.join(BIN, 'relay-queue')],
+                         stdout=subprocess.PIPE, text=True).stdout
+    asan = re.findall(r'(\S*libasan\.so\S*) => (\S+)', out)
+    os.mkdir(inst.path('hang'))
+    os.chmod(inst.path('hang'), 0o777)  # relay-queue removes the marker
+    return {'LD_PRELOAD': ' '.join([p for _, p in asan] + [shim]),
+            'HANG_LINK_PROG': 'relay-queue',
+            'HANG_LINK_MARKER': inst.path('hang/marker')}
+
+
+def pool_file_of(inst, qid):
+    d = inst.path('queue/pool')
+    for n in os.listdir(d):
+        data = read(inst, 'queue/pool/' + n) or b''
+        if header_qid(data) == qid:
+            return n, data
+    return None, b''
+
+
+def restore_env(saved):
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_crash_window(sink):
+    """relay-master hands its environment to the daemons it starts and
+    restarts: it is set around the instance's start only."""
+    if not check('crash: the shim is built (make unit: %s)' % SHIM,
+                 os.path.exists(SHIM)):
+        return
+    inst = Instance(sink=sink).prepare()
+    env = preload_env(inst)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with inst:
+            restore_env(saved)
+            crash_window(sink, inst, env['HANG_LINK_MARKER'])
+    finally:
+        restore_env(saved)
+
+
+def crash_window(sink, inst, marker):
+    # a pool name takes the fast path once relay-queue knows it durable:
+    # its directories synced after it saw the name (its once-a-second
+    # tick, test_queue_pool.py); then the next injection takes one
+    time.sleep(2.5)
+    open(marker, 'w').close()
+    rep = inject(inst, 'crash@example.org', b'crash')
+    qid = rep.get('id', 'X')
+    check('crash: the message is acknowledged (status 0)',
+          rep.get('status') == '0', repr(rep))
+    check('crash: relay-queue reached the link to new/ (the shim holds it)',
+          wait_until(lambda: not os.path.exists(marker), 10), inst.log_tail())
+    check('crash: acknowledged before it is named in new/ (so not '
+          'delivered yet)', not os.path.exists(inst.path('queue/new/' + qid))
+          and count(sink, 'crash@example.org') == 0,
+          '%r %r' % (os.listdir(inst.path('queue/new')), sink.messages))
+    name, data = pool_file_of(inst, qid)
+    check('crash: it is a sealed pool file meanwhile',
+          name is not None and name != qid and seal_valid(data),
+          '%r %r' % (name, data[:120]))
+    old = pid_of(inst, 'relay-queue')
+    check('crash: relay-queue runs', old > 1, repr(inst.status()))
+    if old > 1:
+        os.kill(old, signal.SIGKILL)
+    check('crash: relay-queue is restarted', wait_until(
+        lambda: pid_of(inst, 'relay-queue') not in (0, old), 20),
+        inst.log_tail())
+    check('crash: the message is delivered',
+          sink.wait_rcpts('crash@', 1, 20) == 1, inst.log_tail())
+    check('crash: the restarted relay-queue logged its recovery',
+          inst.wait_log(r'relay-queue.*%s: recovered from pool/%s '
+                        r'\(committed, not yet named\)' % (qid, name), 5),
+          inst.log_tail())
+    time.sleep(2)
+    check('crash: delivered exactly once', count(sink, 'crash@example.org')
+          == 1, repr(sink.messages))
+
+
+def main():
+    with Sink(codes={r: 451 for r in ('later@example.org', 'big@example.org',
+                                      'byhand@example.org')}) as sink:
+        with Instance(sink=sink, rules_text=DEFAULT_RULES.replace(
+                'paid=yes', 'paid=yes archive=journal@archive.test'),
+                conf_overrides={'retry_min': 300, 'retry_max': 300}) as inst:
+            retired = test_retired(sink, inst)
+            test_queued(inst)
+            test_archive_copy(inst)
+            if check('a retired file to plant from', retired, ''):
+                test_start(sink, inst, retired)
+        test_crash_window(sink)
+    finish()
+
+
+if __name__ == '__main__':
+    main()
