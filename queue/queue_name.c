@@ -18,6 +18,7 @@
  * tried again every second. */
 #include "queue.h"
 #include "archive.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
 
@@ -132,7 +133,7 @@ static void name_rounds(struct name_round *list)
 {
 	struct name_round *r, *next;
 	struct queue_job *slow = NULL, *j, *jn;
-	int newfd = queue_commit_newdir(), named = 0, e;
+	int newfd = queue_commit_newdir(), named = 0, any, e;
 
 	for (r = nm.unnamed; r && r->next; r = r->next)
 		;
@@ -151,8 +152,11 @@ static void name_rounds(struct name_round *list)
 		}
 	}
 	e = queue_commit_name_rest(slow, named);
-	queue_commit_finish(slow);
-	if (named)
+	any = named > 0;
+	for (j = slow; j; j = j->next)
+		any |= j->r.status == EXIT_DONE;
+	queue_commit_finish(slow); /* the jobs are the main thread's now */
+	if (any)
 		queue_dirs_trigger(cf.queue_dir);
 	for (r = list; r; r = next) {
 		next = r->next;
