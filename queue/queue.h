@@ -10,7 +10,11 @@
  *   queue_dirs     queue directories, ids, the trigger FIFO
  *   queue_inject   one injection: envelope checks, tmp/<id> written
  *   queue_commit   group commit: fsync a batch of tmp/ files, rename them
- *                  all into new/, one fsync of new/ (a thread in the daemon)
+ *                  all into new/, one fsync of new/ (a thread in the daemon;
+ *                  queue_commit_sync its fsyncs, queue_name the answers
+ *                  before the names and the naming thread)
+ *   queue_seal     the seal of a file answered from pool/, recovery
+ *   queue_pool     reused queue files
  *   queue_job      the daemon's injections, read without blocking
  *   queue_listen   the daemon: run/queue.sock, op=inject with two fds */
 #ifndef QUEUE_H
@@ -160,6 +164,8 @@ void queue_dirs_trigger(const char *qdir);
 void queue_dirs_sweep(const char *qdir, long long now, long age);
 /* fsync a directory; 0 or -1. */
 int queue_dirs_sync(const char *dir);
+/* qdir/sub opened as a directory (O_CLOEXEC), or -1 with errno. */
+int queue_dirs_open(const char *qdir, const char *sub);
 /* The current time; one place so tests can use faketime. */
 long long queue_now(void);
 
@@ -288,6 +294,9 @@ void queue_commit_batch(struct queue_job *list);
  * answer each job and mark it done (the main thread may then free it);
  * a job failed (111). */
 int queue_commit_newdir(void);
+/* 1 when a job is answered from its pool file (queue_name.c), so sealed:
+ * its pool name is durable and it has no archive copy to name first. */
+int queue_commit_sealed(const struct queue_job *j);
 int queue_commit_name_rest(struct queue_job *list, int named);
 void queue_commit_done_ok(struct queue_job *j);
 void queue_commit_finish(struct queue_job *list);
@@ -437,16 +446,27 @@ int queue_seal_begin(struct queue_seal *s);
 void queue_seal_add(struct queue_seal *s, const void *p, size_t n);
 /* The digest as QFILE_SEAL_HEX hex digits and a NUL in hex; frees s. */
 int queue_seal_end(struct queue_seal *s, char *hex);
+/* A sealed file that will not be answered after all (its fsync failed):
+ * the seal back to zeros before its name goes, so that a power cut that
+ * brings the name back does not bring a message nobody was told about.
+ * Best effort. */
+void queue_seal_undo(int fd);
 void queue_seal_free(struct queue_seal *s);
 /* At start, for pool/<name>: a sealed message not yet named is linked
- * into new/<qid> (logged).  1 when the pool name is no longer a pool
- * file (named now, or a second name of a message named already: unlink
- * it once new/ is fsync'd), 0 a pool file, -1 a message that could not
- * be named (leave it alone). */
+ * into new/<qid> (logged).  SEAL_POOL: a pool file; SEAL_NAMED: a second
+ * name of a queued message (named now or before): unlink it once new/,
+ * hold/ and pool/ are fsync'd; SEAL_UNNAMED: a sealed message whose link
+ * failed (its qid in qid): the naming thread tries again; SEAL_LEAVE:
+ * could not tell, or unsafe to touch: leave the file alone. */
+enum { SEAL_LEAVE = -1, SEAL_POOL, SEAL_NAMED, SEAL_UNNAMED };
 struct queue_seal_dirs {
 	int pool, new, hold;
 };
-int queue_seal_recover(const struct queue_seal_dirs *d, const char *name);
+int queue_seal_recover(const struct queue_seal_dirs *d, const char *name,
+		       char *qid, size_t qn);
+/* A message sealed in pool/<pool> whose link into new/<qid> failed at
+ * start: the naming thread tries it again (queue_name.c). */
+void queue_name_later(const char *pool, const char *qid);
 
 /* ---- daemon (queue_listen.c) ---- */
 /* Serve run/queue.sock until killed; privileges are dropped inside

@@ -152,12 +152,9 @@ static void commit_archive_dirs(struct queue_job *list)
 int queue_commit_newdir(void)
 {
 	static int fd = -1;
-	char newdir[PATH_MAX];
 
-	if (fd < 0) {
-		snprintf(newdir, sizeof newdir, "%s/new", cf.queue_dir);
-		fd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
+	if (fd < 0)
+		fd = queue_dirs_open(cf.queue_dir, "new");
 	return fd;
 }
 
@@ -173,7 +170,8 @@ static void commit_sync_all(struct queue_job *list)
 		j->r.status = -1;
 		if (newfd < 0)
 			queue_commit_fail(j, "open new", oe); /* freeing removes tmp */
-		else if (pwrite(j->fd, j->seal, QFILE_SEAL_HEX, QFILE_SEAL_OFF) !=
+		else if (queue_commit_sealed(j) &&
+			 pwrite(j->fd, j->seal, QFILE_SEAL_HEX, QFILE_SEAL_OFF) !=
 			 QFILE_SEAL_HEX)
 			queue_commit_fail(j, "write seal", errno ? errno : EIO);
 		else if ((list->next || j->afd >= 0) && /* alone, its fsync
@@ -195,6 +193,14 @@ static int commit_link_all(struct queue_job *list)
 		if (j->r.status == -1)
 			linked += commit_link(j, queue_commit_newdir());
 	return linked;
+}
+
+/* Only these are sealed: a sealed file in pool/ is a message to name at
+ * the next start, and a job named the usual way (an archive copy to name
+ * first, a pool name not yet durable) must not become one if it fails. */
+int queue_commit_sealed(const struct queue_job *j)
+{
+	return j->reused == POOL_DURABLE && j->akind == ARCHIVE_NONE;
 }
 
 void queue_commit_done_ok(struct queue_job *j)

@@ -132,6 +132,8 @@ void queue_commit_fsync(struct queue_job *list)
 			queue_commit_fail(j, "write archive copy", j->aerr);
 		if (j->r.status == -1 || j->fd < 0)
 			continue;
+		if (queue_commit_sealed(j))
+			queue_seal_undo(j->fd);
 		close(j->fd);
 		j->fd = -1;
 		unlink(j->tmp);

@@ -135,6 +135,14 @@ int queue_dirs_sync(const char *dir)
 	return rc;
 }
 
+int queue_dirs_open(const char *qdir, const char *sub)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", qdir, sub);
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 long long queue_now(void)
 {
 	return (long long)time(NULL);

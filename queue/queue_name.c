@@ -17,7 +17,6 @@
  * fails (the disk full) the message keeps its pool name and the link is
  * tried again every second. */
 #include "queue.h"
-#include "archive.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
@@ -57,8 +56,8 @@ static struct {
 
 static int name_fast(const struct queue_job *j)
 {
-	return j->r.status == -1 && j->reused == POOL_DURABLE &&
-	       j->akind == ARCHIVE_NONE && strrchr(j->tmp, '/');
+	return j->r.status == -1 && queue_commit_sealed(j) &&
+	       strrchr(j->tmp, '/');
 }
 
 static void name_push(struct name_round *r)
@@ -104,17 +103,44 @@ static int name_link(struct name_round *r, int newfd)
 	return named;
 }
 
-/* After the fsync of new/: the pool names go; a round with a message
- * still unnamed is kept for the next try. */
-static void name_done(struct name_round *r, int synced)
+/* hold/, opened once (cf.queue_dir does not change). */
+static int name_holddir(void)
+{
+	static int fd = -1;
+
+	if (fd < 0)
+		fd = queue_dirs_open(cf.queue_dir, "hold");
+	return fd;
+}
+
+/* The pool name of a message linked into new/ and synced goes, unless
+ * the operator held the message meanwhile: hold/ is not synced here, so
+ * the pool name stays for the next start, which syncs hold/ before it
+ * drops one.  (Delivered and retired to pool/<qid> already, or deleted:
+ * it goes.) */
+static void name_drop(const struct name_rec *c)
+{
+	struct stat st;
+
+	if (fstatat(name_holddir(), c->qid, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return;
+	unlinkat(queue_pool_dirfd(), c->pool, 0);
+}
+
+/* After the fsync of new/ (e: its errno, or 0): the pool names go; a
+ * message still unnamed is kept for the next try.  When that fsync
+ * failed, the named ones keep their pool names until the next start: a
+ * later fsync of the same directory may return 0 without the lost
+ * write (Linux reports a write-back error once), so it proves nothing. */
+static void name_done(struct name_round *r, int e)
 {
 	size_t left = 0;
 
 	for (size_t i = 0; i < r->n; i++) {
-		if (r->rec[i].named && synced)
-			unlinkat(queue_pool_dirfd(), r->rec[i].pool, 0);
-		else
+		if (!r->rec[i].named)
 			r->rec[left++] = r->rec[i];
+		else if (!e)
+			name_drop(&r->rec[i]);
 	}
 	r->n = left;
 	if (!left) {
@@ -158,12 +184,18 @@ static void name_rounds(struct name_round *list)
 	queue_commit_finish(slow); /* the jobs are the main thread's now */
 	if (any)
 		queue_dirs_trigger(cf.queue_dir);
+	if (e)
+		log_warn("fsync %s/new: %s: the messages named in this round "
+			 "keep their pool names until relay-queue restarts",
+			 cf.queue_dir, strerror(e));
 	for (r = list; r; r = next) {
 		next = r->next;
-		name_done(r, named && !e);
+		name_done(r, e);
 	}
 	if (queue_pool_sync() < 0)
-		log_warn("fsync %s/pool: %s", cf.queue_dir, strerror(errno));
+		log_warn("fsync %s/pool: %s: no message is answered before "
+			 "its name in new/ until relay-queue restarts",
+			 cf.queue_dir, strerror(errno));
 }
 
 static void *name_thread(void *arg)
@@ -193,6 +225,20 @@ int queue_name_start(void)
 		return -1;
 	pthread_detach(t);
 	return 0;
+}
+
+void queue_name_later(const char *pool, const char *qid)
+{
+	struct name_round *r = malloc(sizeof *r + sizeof *r->rec);
+
+	if (!r)
+		return; /* the next start tries again */
+	r->slow = NULL;
+	r->n = 1;
+	snprintf(r->rec[0].pool, sizeof r->rec[0].pool, "%s", pool);
+	snprintf(r->rec[0].qid, sizeof r->rec[0].qid, "%s", qid);
+	r->rec[0].named = 0;
+	name_push(r);
 }
 
 void queue_name_tick(void)

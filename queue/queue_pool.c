@@ -63,6 +63,9 @@ struct dirsync {
 	atomic_ulong started, done;
 };
 static struct dirsync sync_new, sync_pool;
+/* An fsync of pool/ failed: a later one may return 0 without the lost
+ * write, so no name is durable (POOL_DURABLE) until the next start. */
+static atomic_int pool_sync_failed;
 /* pool/'s tickets started when the newest name was read: a sync is
  * wanted while it is not done */
 static atomic_ulong pool_newest;
@@ -103,8 +106,10 @@ int queue_pool_sync(void)
 	    atomic_load(&pool_newest) < atomic_load(&sync_pool.done))
 		return 0;
 	t = dirsync_begin(&sync_pool);
-	if (fsync(pool.dirfd) < 0)
+	if (fsync(pool.dirfd) < 0) {
+		atomic_store(&pool_sync_failed, 1);
 		return -1;
+	}
 	dirsync_end(&sync_pool, t);
 	return 0;
 }
@@ -135,15 +140,13 @@ static void pool_add(const char *name, unsigned long seen,
 	atomic_store(&pool_newest, pseen);
 }
 
-/* Names whose message queue_seal_recover named (or found named) in
- * new/: gone once new/ is fsync'd, so that a power cut cannot leave the
- * message without a name. */
-struct pool_gone {
+/* A list of pool names (the start's scan). */
+struct pool_names {
 	char (*v)[QFILE_ID_MAX];
 	size_t n, cap;
 };
 
-static void pool_gone_add(struct pool_gone *g, const char *name)
+static void pool_names_add(struct pool_names *g, const char *name)
 {
 	size_t len = strlen(name);
 
@@ -160,47 +163,93 @@ static void pool_gone_add(struct pool_gone *g, const char *name)
 	memcpy(g->v[g->n++], name, len + 1);
 }
 
-static void pool_gone_drop(struct pool_gone *g, int newfd)
+/* Names whose message is queued under another name (queue_seal_recover)
+ * go once new/, hold/ and pool/ are fsync'd, so that a power cut cannot
+ * leave the message without a name (the other name may be a hold or a
+ * retire that nobody synced). */
+static void pool_names_drop(struct pool_names *g,
+			    const struct queue_seal_dirs *d)
 {
-	if (g->n && fsync(newfd) == 0)
+	if (g->n && fsync(d->new) == 0 && fsync(d->hold) == 0 &&
+	    fsync(d->pool) == 0)
 		for (size_t i = 0; i < g->n; i++)
 			unlinkat(pool.dirfd, g->v[i], 0);
 	free(g->v);
 }
 
-static int pool_subdir(const char *qdir, const char *sub)
-{
-	char path[PATH_MAX];
+/* The names the start's scan saw, sorted: inotify reports again those
+ * that arrived while it ran, and a name kept twice would be written
+ * into by two messages at once.  Freed after the first read. */
+static struct pool_names scanned;
 
-	snprintf(path, sizeof path, "%s/%s", qdir, sub);
-	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+static int pool_name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int pool_scanned(const char *name)
+{
+	return scanned.n &&
+	       bsearch(name, scanned.v, scanned.n, sizeof *scanned.v,
+		       pool_name_cmp);
+}
+
+static void pool_scanned_free(void)
+{
+	free(scanned.v);
+	memset(&scanned, 0, sizeof scanned);
+}
+
+/* One name found by the scan. */
+static void pool_scan_one(const struct queue_seal_dirs *sd, const char *name,
+			  struct pool_names *gone)
+{
+	char qid[QFILE_ID_MAX];
+
+	if (!pool_name_ok(name))
+		return;
+	pool_names_add(&scanned, name); /* out of memory: a repeat possible */
+	switch (queue_seal_recover(sd, name, qid, sizeof qid)) {
+	case SEAL_POOL:
+		pool_add(name, 0, 0);
+		break;
+	case SEAL_NAMED:
+		pool_names_add(gone, name);
+		break;
+	case SEAL_UNNAMED:
+		queue_name_later(name, qid);
+		break;
+	default: /* SEAL_LEAVE */
+		break;
+	}
 }
 
 /* Files left from before (a restart): all usable after one fsync of
  * new/ and one of pool/, which the caller makes.  A sealed message not
- * yet named in new/ is named first (queue_seal_recover). */
+ * yet named in new/ is named first (queue_seal_recover).  Without new/
+ * and hold/ to look in, no file is touched: any could be a message. */
 static void pool_scan(const char *qdir)
 {
 	int fd = openat(pool.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct queue_seal_dirs sd = { pool.dirfd, pool_subdir(qdir, "new"),
-				      pool_subdir(qdir, "hold") };
-	struct pool_gone gone = { 0 };
+	struct queue_seal_dirs sd = { pool.dirfd,
+				      queue_dirs_open(qdir, "new"),
+				      queue_dirs_open(qdir, "hold") };
+	struct pool_names gone = { 0 };
 	struct dirent *de;
 
-	while (d && (de = readdir(d))) {
-		int r = pool_name_ok(de->d_name) && sd.new >= 0
-				? queue_seal_recover(&sd, de->d_name) : 0;
-		if (r == 0)
-			pool_add(de->d_name, 0, 0);
-		else if (r > 0)
-			pool_gone_add(&gone, de->d_name);
-	}
+	if (d && (sd.new < 0 || sd.hold < 0))
+		log_warn("%s/new or hold: %s: the files of pool/ are left "
+			 "alone", qdir, strerror(errno));
+	while (d && sd.new >= 0 && sd.hold >= 0 && (de = readdir(d)))
+		pool_scan_one(&sd, de->d_name, &gone);
 	if (d)
 		closedir(d);
 	else if (fd >= 0)
 		close(fd);
-	pool_gone_drop(&gone, sd.new);
+	pool_names_drop(&gone, &sd);
+	if (scanned.n)
+		qsort(scanned.v, scanned.n, sizeof *scanned.v, pool_name_cmp);
 	if (sd.new >= 0)
 		close(sd.new);
 	if (sd.hold >= 0)
@@ -226,6 +275,8 @@ static void pool_fill(void)
 	}
 }
 
+static void pool_read(void);
+
 int queue_pool_start(const char *qdir)
 {
 	char path[PATH_MAX];
@@ -243,6 +294,8 @@ int queue_pool_start(const char *qdir)
 		pool.ifd = -1;
 	}
 	pool_scan(qdir);
+	pool_read(); /* what arrived during the scan, without repeats */
+	pool_scanned_free();
 	pool_fill();
 	queue_pool_tick(qdir); /* makes what the scan found usable */
 	return 0;
@@ -267,7 +320,8 @@ static void pool_read(void)
 			/* lost names (an overflow) stay as files until
 			 * the next start's scan: scanning now could add a
 			 * name twice, or one being written */
-			if (ev->len && !(ev->mask & IN_Q_OVERFLOW))
+			if (ev->len && !(ev->mask & IN_Q_OVERFLOW) &&
+			    !pool_scanned(ev->name))
 				pool_add(ev->name, seen, pseen);
 			p += sizeof *ev + ev->len;
 		}
@@ -287,7 +341,7 @@ static int pool_open(const char *name, off_t *size)
 			O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0) {
-		if (errno != ENOENT) /* a symlink (ELOOP), not ours (EACCES) */
+		if (errno == ELOOP || errno == EACCES) /* a link, not ours */
 			unlinkat(pool.dirfd, name, 0);
 		return -1;
 	}
@@ -323,7 +377,8 @@ int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size,
 		fd = pool_open(e->name, size);
 		if (fd >= 0) {
 			snprintf(path, n, "%s/pool/%s", qdir, e->name);
-			*durable = e->pseen < atomic_load(&sync_pool.done);
+			*durable = e->pseen < atomic_load(&sync_pool.done) &&
+				   !atomic_load(&pool_sync_failed);
 			return fd;
 		}
 	}

@@ -51,6 +51,17 @@ int queue_seal_end(struct queue_seal *s, char *hex)
 	return ok ? 0 : -1;
 }
 
+void queue_seal_undo(int fd)
+{
+	char zeros[QFILE_SEAL_HEX];
+
+	memset(zeros, '0', sizeof zeros);
+	if (pwrite(fd, zeros, sizeof zeros, QFILE_SEAL_OFF) == sizeof zeros &&
+	    fdatasync(fd) < 0) {
+		/* best effort: the disk is failing already */
+	}
+}
+
 void queue_seal_free(struct queue_seal *s)
 {
 	EVP_MD_CTX_free(s->md);
@@ -92,7 +103,8 @@ static int seal_qid(const char *buf, size_t n, char *qid, size_t qn)
 	return 1;
 }
 
-/* 1 when fd's seal is right: its qid in qid. */
+/* 1 when fd's seal is right (its qid in qid), 0 when it is not a sealed
+ * queue file or the seal is wrong, -1 when that could not be read. */
 static int seal_check(int fd, char *qid, size_t qn)
 {
 	char buf[65536], stored[QFILE_SEAL_HEX + 1], calc[QFILE_SEAL_HEX + 1];
@@ -100,9 +112,13 @@ static int seal_check(int fd, char *qid, size_t qn)
 	ssize_t n = pread(fd, buf, sizeof buf, 0);
 	off_t off = 0;
 
-	if (n <= 0 || !seal_stored(buf, (size_t)n, stored) ||
-	    !seal_qid(buf, (size_t)n, qid, qn) || queue_seal_begin(&s) < 0)
+	if (n < 0)
+		return -1;
+	if (!seal_stored(buf, (size_t)n, stored) ||
+	    !seal_qid(buf, (size_t)n, qid, qn))
 		return 0;
+	if (queue_seal_begin(&s) < 0)
+		return -1;
 	memset(buf + QFILE_SEAL_OFF, '0', QFILE_SEAL_HEX);
 	while (n > 0) {
 		queue_seal_add(&s, buf, (size_t)n);
@@ -111,9 +127,11 @@ static int seal_check(int fd, char *qid, size_t qn)
 	}
 	if (n < 0) {
 		queue_seal_free(&s);
-		return 0;
+		return -1;
 	}
-	return queue_seal_end(&s, calc) == 0 && strcmp(calc, stored) == 0;
+	if (queue_seal_end(&s, calc) < 0)
+		return -1;
+	return strcmp(calc, stored) == 0;
 }
 
 /* 1 when dir/name is the file st describes. */
@@ -126,41 +144,65 @@ static int seal_same(int dirfd, const char *name, const struct stat *st)
 	       o.st_ino == st->st_ino && o.st_dev == st->st_dev;
 }
 
-int queue_seal_recover(const struct queue_seal_dirs *d, const char *name)
+/* The pool name is a second name of a message still queued under q:
+ * SEAL_NAMED, or SEAL_LEAVE when the inode counts one link for the two
+ * (a power cut before the link's inode write, no e2fsck since): an unlink
+ * would then free the message under its other name. */
+static int seal_extra(const char *q, const char *name, const struct stat *st)
 {
-	char qid[QFILE_ID_MAX];
-	struct stat st;
-	int fd = openat(d->pool, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC),
-	    sealed;
+	if (st->st_nlink >= 2)
+		return SEAL_NAMED;
+	log_warn("%s: pool/%s and its queue name share an inode counted "
+		 "once (run e2fsck on the queue's filesystem); pool/%s left "
+		 "alone", q, name, name);
+	return SEAL_LEAVE;
+}
 
-	if (fd < 0)
-		return 0;
+/* pool/<name> opened: what it is. */
+static int seal_classify(const struct queue_seal_dirs *d, const char *name,
+			 int fd, char *qid, size_t qn)
+{
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return SEAL_LEAVE;
 	/* only relay-queue's own plain files: pool/ is writable by
-	 * relay-send's group (as in queue_pool.c) */
-	sealed = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		 st.st_uid == geteuid() && seal_check(fd, qid, sizeof qid);
-	close(fd);
-	if (!sealed || strcmp(qid, name) == 0)
-		return 0; /* never acknowledged, or a retired message */
+	 * relay-send's group (queue_pool.c drops the others) */
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+		return SEAL_POOL;
+	/* a retire (relay-send's rename from new/ or hold/) only half on
+	 * disk: the message is still queued under this name */
+	if (seal_same(d->new, name, &st) || seal_same(d->hold, name, &st))
+		return seal_extra(name, name, &st);
+	if ((r = seal_check(fd, qid, qn)) <= 0)
+		return r < 0 ? SEAL_LEAVE : SEAL_POOL; /* never answered */
+	if (strcmp(qid, name) == 0)
+		return SEAL_POOL; /* a retired message */
 	if (seal_same(d->new, qid, &st) || seal_same(d->hold, qid, &st) ||
-	    seal_same(d->pool, qid, &st)) {
-		/* named already: only this name is extra.  Unless a power
-		 * cut left two names on an inode whose link count on disk is
-		 * still one (the link's inode write had not been made): an
-		 * unlink would then free the message under its other name */
-		if (st.st_nlink >= 2)
-			return 1;
-		log_warn("%s: pool/%s and its queue name share an inode "
-			 "counted once (run e2fsck on the queue's "
-			 "filesystem); pool/%s left alone", qid, name, name);
-		return -1;
-	}
+	    seal_same(d->pool, qid, &st))
+		return seal_extra(qid, name, &st);
+	return SEAL_UNNAMED;
+}
+
+int queue_seal_recover(const struct queue_seal_dirs *d, const char *name,
+		       char *qid, size_t qn)
+{
+	int fd = openat(d->pool, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), r;
+
+	if (fd < 0) /* a link or another's file: queue_pool.c drops it */
+		return errno == ELOOP || errno == EACCES ? SEAL_POOL
+							  : SEAL_LEAVE;
+	r = seal_classify(d, name, fd, qid, qn);
+	close(fd);
+	if (r != SEAL_UNNAMED)
+		return r;
 	if (linkat(d->pool, name, d->new, qid, 0) < 0) {
-		log_warn("%s: sealed in pool/%s but cannot be named in new/: %s",
-			qid, name, strerror(errno));
-		return -1;
+		log_warn("%s: sealed in pool/%s but cannot be named in new/: "
+			 "%s; tried again", qid, name, strerror(errno));
+		return SEAL_UNNAMED;
 	}
 	log_info("%s: recovered from pool/%s (committed, not yet named)",
 		 qid, name);
-	return 1;
+	return SEAL_NAMED;
 }
