@@ -432,6 +432,9 @@ void queue_pool_dirsync_end(unsigned long ticket);
  * written into its file may be answered before it is named in new/.
  * 0, or -1 with errno. */
 int queue_pool_sync(void);
+/* 1 after an fsync of pool/ failed: nothing is answered from pool/
+ * before its name in new/ until relay-queue restarts. */
+int queue_pool_broken(void);
 /* pool/, open once the pool has started, else -1. */
 int queue_pool_dirfd(void);
 
@@ -461,7 +464,13 @@ void queue_seal_free(struct queue_seal *s);
 enum { SEAL_LEAVE = -1, SEAL_POOL, SEAL_NAMED, SEAL_UNNAMED };
 struct queue_seal_dirs {
 	int pool, new, hold;
+	ino_t *ino;   /* the inodes named in new/ and hold/, sorted */
+	size_t nino;
 };
+/* Fill d->ino from new/ and hold/ (before the scan); 0, or -1: nothing
+ * in pool/ may be touched then. */
+int queue_seal_inodes(struct queue_seal_dirs *d);
+void queue_seal_inodes_free(struct queue_seal_dirs *d);
 int queue_seal_recover(const struct queue_seal_dirs *d, const char *name,
 		       char *qid, size_t qn);
 /* A message sealed in pool/<pool> whose link into new/<qid> failed at

@@ -200,7 +200,8 @@ static int commit_link_all(struct queue_job *list)
  * first, a pool name not yet durable) must not become one if it fails. */
 int queue_commit_sealed(const struct queue_job *j)
 {
-	return j->reused == POOL_DURABLE && j->akind == ARCHIVE_NONE;
+	return j->reused == POOL_DURABLE && j->akind == ARCHIVE_NONE &&
+	       j->seal[0] && !queue_pool_broken();
 }
 
 void queue_commit_done_ok(struct queue_job *j)

@@ -94,10 +94,12 @@ static int inject_file(int fd, struct queue_job *j, const char *pre,
 {
 	size_t hlen, plen = strlen(pre);
 	char *hdr = qfile_format(&j->q, &hlen);
-	struct queue_seal seal;
+	struct queue_seal seal = { NULL };
 	int rc = -1;
 
-	if (!hdr || queue_seal_begin(&seal) < 0) {
+	/* only a durable pool file can be sealed (queue_commit_sealed) */
+	if (!hdr ||
+	    (j->reused == POOL_DURABLE && queue_seal_begin(&seal) < 0)) {
 		errno = ENOMEM;
 		free(hdr);
 		return -1;
@@ -116,7 +118,8 @@ static int inject_file(int fd, struct queue_job *j, const char *pre,
 		rc = queue_spool_copy(&j->sp, fd, &seal);
 		*len = (off_t)(hlen + plen) + j->sp.total;
 	}
-	if (queue_seal_end(&seal, j->seal) < 0)
+	j->seal[0] = '\0';
+	if (seal.md && queue_seal_end(&seal, j->seal) < 0)
 		rc = -1;
 	free(hdr);
 	return rc;

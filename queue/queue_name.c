@@ -85,19 +85,24 @@ static int name_is_ours(const struct name_rec *c, int newfd)
  * an earlier try (all want the fsync of new/ before the pool name goes). */
 static int name_link(struct name_round *r, int newfd)
 {
-	int named = 0;
+	int named = 0, e;
 
 	for (size_t i = 0; i < r->n; i++) {
 		struct name_rec *c = &r->rec[i];
+
 		if (!c->named &&
-		    (linkat(queue_pool_dirfd(), c->pool, newfd, c->qid, 0) == 0 ||
-		     (errno == EEXIST && name_is_ours(c, newfd))))
+		    linkat(queue_pool_dirfd(), c->pool, newfd, c->qid, 0) < 0) {
+			e = errno;
+			if (e == EEXIST && name_is_ours(c, newfd))
+				c->named = 1;
+			else
+				log_warn("%s: queued (sealed in pool/%s) but not "
+					 "named in new/: %s; tried again",
+					 c->qid, c->pool, e == EEXIST ?
+					 "the name is taken" : strerror(e));
+		} else {
 			c->named = 1;
-		else if (!c->named)
-			log_warn("%s: queued (sealed in pool/%s) but not named "
-				"in new/: %s; tried again", c->qid, c->pool,
-				errno == EEXIST ? "the name is taken"
-						: strerror(errno));
+		}
 		named += c->named;
 	}
 	return named;
@@ -113,17 +118,21 @@ static int name_holddir(void)
 	return fd;
 }
 
-/* The pool name of a message linked into new/ and synced goes, unless
- * the operator held the message meanwhile: hold/ is not synced here, so
- * the pool name stays for the next start, which syncs hold/ before it
- * drops one.  (Delivered and retired to pool/<qid> already, or deleted:
- * it goes.) */
+/* The pool name of a message linked into new/ and synced goes.  When
+ * the operator held the message meanwhile, relayctl's rename into hold/
+ * is not synced: hold/ is fsync'd first (the name stays only if that
+ * fails, and comes back at the next start, a duplicate at worst).
+ * Delivered and retired into pool/<qid> already, or deleted: it goes. */
 static void name_drop(const struct name_rec *c)
 {
 	struct stat st;
 
-	if (fstatat(name_holddir(), c->qid, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (fstatat(name_holddir(), c->qid, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fsync(name_holddir()) < 0) {
+		log_warn("%s: fsync hold: %s: pool/%s kept", c->qid,
+			 strerror(errno), c->pool);
 		return;
+	}
 	unlinkat(queue_pool_dirfd(), c->pool, 0);
 }
 

@@ -98,13 +98,16 @@ int queue_pool_dirfd(void)
 	return pool.dirfd;
 }
 
-int queue_pool_sync(void)
+int queue_pool_broken(void)
+{
+	return atomic_load(&pool_sync_failed);
+}
+
+/* An fsync of pool/ with its ticket, whether names wait or not. */
+static int pool_sync_now(void)
 {
 	unsigned long t;
 
-	if (pool.dirfd < 0 ||
-	    atomic_load(&pool_newest) < atomic_load(&sync_pool.done))
-		return 0;
 	t = dirsync_begin(&sync_pool);
 	if (fsync(pool.dirfd) < 0) {
 		atomic_store(&pool_sync_failed, 1);
@@ -112,6 +115,14 @@ int queue_pool_sync(void)
 	}
 	dirsync_end(&sync_pool, t);
 	return 0;
+}
+
+int queue_pool_sync(void)
+{
+	if (pool.dirfd < 0 ||
+	    atomic_load(&pool_newest) < atomic_load(&sync_pool.done))
+		return 0;
+	return pool_sync_now();
 }
 
 static int pool_name_ok(const char *s)
@@ -171,7 +182,7 @@ static void pool_names_drop(struct pool_names *g,
 			    const struct queue_seal_dirs *d)
 {
 	if (g->n && fsync(d->new) == 0 && fsync(d->hold) == 0 &&
-	    fsync(d->pool) == 0)
+	    pool_sync_now() == 0)
 		for (size_t i = 0; i < g->n; i++)
 			unlinkat(pool.dirfd, g->v[i], 0);
 	free(g->v);
@@ -205,13 +216,18 @@ static void pool_scan_one(const struct queue_seal_dirs *sd, const char *name,
 			  struct pool_names *gone)
 {
 	char qid[QFILE_ID_MAX];
+	unsigned long seen, pseen;
 
 	if (!pool_name_ok(name))
 		return;
 	pool_names_add(&scanned, name); /* out of memory: a repeat possible */
+	/* the name was there before these loads: a sync begun later has it
+	 * (the naming thread may sync while the scan runs) */
+	seen = atomic_load(&sync_new.started);
+	pseen = atomic_load(&sync_pool.started);
 	switch (queue_seal_recover(sd, name, qid, sizeof qid)) {
 	case SEAL_POOL:
-		pool_add(name, 0, 0);
+		pool_add(name, seen, pseen);
 		break;
 	case SEAL_NAMED:
 		pool_names_add(gone, name);
@@ -234,15 +250,17 @@ static void pool_scan(const char *qdir)
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct queue_seal_dirs sd = { pool.dirfd,
 				      queue_dirs_open(qdir, "new"),
-				      queue_dirs_open(qdir, "hold") };
+				      queue_dirs_open(qdir, "hold"), NULL, 0 };
 	struct pool_names gone = { 0 };
 	struct dirent *de;
+	int ok = sd.new >= 0 && sd.hold >= 0 && queue_seal_inodes(&sd) == 0;
 
-	if (d && (sd.new < 0 || sd.hold < 0))
+	if (d && !ok)
 		log_warn("%s/new or hold: %s: the files of pool/ are left "
 			 "alone", qdir, strerror(errno));
-	while (d && sd.new >= 0 && sd.hold >= 0 && (de = readdir(d)))
+	while (d && ok && (de = readdir(d)))
 		pool_scan_one(&sd, de->d_name, &gone);
+	queue_seal_inodes_free(&sd);
 	if (d)
 		closedir(d);
 	else if (fd >= 0)

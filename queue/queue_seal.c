@@ -12,10 +12,12 @@
 #include "queue.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,18 +146,105 @@ static int seal_same(int dirfd, const char *name, const struct stat *st)
 	       o.st_ino == st->st_ino && o.st_dev == st->st_dev;
 }
 
-/* The pool name is a second name of a message still queued under q:
- * SEAL_NAMED, or SEAL_LEAVE when the inode counts one link for the two
- * (a power cut before the link's inode write, no e2fsck since): an unlink
- * would then free the message under its other name. */
-static int seal_extra(const char *q, const char *name, const struct stat *st)
+/* The qid in a queue file's header, sealed or not. */
+static int seal_head_qid(int fd, char *qid, size_t qn)
 {
+	static const char head[] = QFILE_MAGIC "\n" QFILE_SEAL_KEY "=";
+	char buf[QFILE_SEAL_OFF + QFILE_SEAL_HEX + 1 + QFILE_ID_MAX + 8];
+	ssize_t n = pread(fd, buf, sizeof buf, 0);
+
+	return n > 0 && (size_t)n > QFILE_SEAL_OFF &&
+	       memcmp(buf, head, QFILE_SEAL_OFF) == 0 &&
+	       seal_qid(buf, (size_t)n, qid, qn);
+}
+
+/* The pool name is a second name of a message still queued: SEAL_NAMED.
+ * When the inode counts one link, either a name moved since new/ and
+ * hold/ were read (relay-send retired it into pool/ meanwhile: a pool
+ * file) or two names are on disk for a count of one (a power cut before
+ * a link's inode write, or a rename out of pool/ whose pool/ side was
+ * never synced; no e2fsck since): an unlink would then free the message
+ * under its other name, so the file is left alone. */
+static int seal_extra(const struct queue_seal_dirs *d, int fd,
+		      const char *name, const struct stat *st)
+{
+	char q[QFILE_ID_MAX];
+
 	if (st->st_nlink >= 2)
 		return SEAL_NAMED;
+	if (!seal_head_qid(fd, q, sizeof q) ||
+	    !(seal_same(d->new, q, st) || seal_same(d->hold, q, st) ||
+	      (strcmp(q, name) != 0 && seal_same(d->pool, q, st))))
+		return SEAL_POOL;
 	log_warn("%s: pool/%s and its queue name share an inode counted "
 		 "once (run e2fsck on the queue's filesystem); pool/%s left "
 		 "alone", q, name, name);
 	return SEAL_LEAVE;
+}
+
+static int seal_ino_cmp(const void *a, const void *b)
+{
+	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Add the inodes of dir's entries; 0, or -1 (then nothing is sure). */
+static int seal_ino_add(struct queue_seal_dirs *d, int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	size_t cap = d->nino;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	errno = 0;
+	while ((de = readdir(dir))) {
+		if (d->nino == cap) {
+			void *nv = realloc(d->ino, (cap = cap ? 2 * cap : 256) *
+						   sizeof *d->ino);
+			if (!nv) {
+				closedir(dir);
+				return -1;
+			}
+			d->ino = nv;
+		}
+		d->ino[d->nino++] = de->d_ino;
+	}
+	fd = errno;
+	closedir(dir);
+	return fd ? -1 : 0;
+}
+
+int queue_seal_inodes(struct queue_seal_dirs *d)
+{
+	d->ino = NULL;
+	d->nino = 0;
+	if (seal_ino_add(d, d->new) < 0 || seal_ino_add(d, d->hold) < 0) {
+		queue_seal_inodes_free(d);
+		return -1;
+	}
+	qsort(d->ino, d->nino, sizeof *d->ino, seal_ino_cmp);
+	return 0;
+}
+
+void queue_seal_inodes_free(struct queue_seal_dirs *d)
+{
+	free(d->ino);
+	d->ino = NULL;
+	d->nino = 0;
+}
+
+/* 1 when st is a file named in new/ or hold/: a message still queued,
+ * whatever its pool name holds (a slow-path message's seal is zeros). */
+static int seal_queued(const struct queue_seal_dirs *d, const struct stat *st)
+{
+	return d->nino && bsearch(&st->st_ino, d->ino, d->nino,
+				  sizeof *d->ino, seal_ino_cmp);
 }
 
 /* pool/<name> opened: what it is. */
@@ -171,17 +260,16 @@ static int seal_classify(const struct queue_seal_dirs *d, const char *name,
 	 * relay-send's group (queue_pool.c drops the others) */
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
 		return SEAL_POOL;
-	/* a retire (relay-send's rename from new/ or hold/) only half on
-	 * disk: the message is still queued under this name */
-	if (seal_same(d->new, name, &st) || seal_same(d->hold, name, &st))
-		return seal_extra(name, name, &st);
+	/* still queued under another name: a rename out of pool/ or into
+	 * it (relay-send's retire) only half on disk, or a link done */
+	if (seal_queued(d, &st))
+		return seal_extra(d, fd, name, &st);
 	if ((r = seal_check(fd, qid, qn)) <= 0)
 		return r < 0 ? SEAL_LEAVE : SEAL_POOL; /* never answered */
 	if (strcmp(qid, name) == 0)
 		return SEAL_POOL; /* a retired message */
-	if (seal_same(d->new, qid, &st) || seal_same(d->hold, qid, &st) ||
-	    seal_same(d->pool, qid, &st))
-		return seal_extra(qid, name, &st);
+	if (seal_same(d->pool, qid, &st))
+		return seal_extra(d, fd, name, &st);
 	return SEAL_UNNAMED;
 }
 

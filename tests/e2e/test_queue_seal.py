@@ -15,9 +15,10 @@
     its pool name is gone; a torn one (a byte changed after sealing), an
     unsealed one (all zeros), a retired one (qid = name) are never
     delivered and stay in pool/; a sealed one that is also hold/<qid>
-    stays held and loses its pool name; one that is also new/<qid>, and
-    a retired one that is still new/<qid> (relay-send's rename half on
-    disk), are delivered once;
+    stays held and loses its pool name; one that is also new/<qid>
+    (sealed, or not: a rename out of pool/ whose pool/ side never reached
+    the disk), and a retired one that is still new/<qid> (relay-send's
+    rename half on disk), are delivered once;
   - the crash window: relay-queue answered status 0 for a message written
     into a pool file, then was killed (kill -9) before the file was named
     in new/ (its naming thread held in linkat by tests/e2e/hang_link.c):
@@ -241,17 +242,18 @@ def plant_all(inst, retired):
     st = os.stat(retired)
     cases = {}
     for kind in ('sealed', 'torn', 'zero', 'held', 'named', 'pooled',
-                 'halfretired'):
+                 'halfretired', 'zeronamed'):
         qid, name = fresh_qid(), fresh_qid()
         if kind == 'halfretired':  # relay-send's rename half on disk
             name = qid
         rcpt = 'plant-%s@example.org' % kind
         also = {'held': 'queue/hold/' + qid, 'pooled': 'queue/pool/' + qid,
                 'named': 'queue/new/' + qid,
-                'halfretired': 'queue/new/' + qid}.get(kind)
+                'halfretired': 'queue/new/' + qid,
+                'zeronamed': 'queue/new/' + qid}.get(kind)
         plant(inst, st, name, make_plant(
-            template, qid, rcpt, kind if kind in ('torn', 'zero')
-            else 'sealed'), also)
+            template, qid, rcpt, 'zero' if kind == 'zeronamed' else
+            kind if kind in ('torn', 'zero') else 'sealed'), also)
         cases[kind] = (qid, name, rcpt)
     return cases
 
@@ -274,13 +276,19 @@ def test_start(sink, inst, retired):
     check('start: a retired file still new/<qid> is delivered',
           sink.wait_rcpts(cases['halfretired'][2], 1, 20) == 1,
           inst.log_tail())
+    check('start: an unsealed file also new/<qid> (renamed from pool/, '
+          'pool/ never synced) is delivered',
+          sink.wait_rcpts(cases['zeronamed'][2], 1, 20) == 1,
+          inst.log_tail())
     time.sleep(3)  # what else would be delivered has been by now
-    for kind in ('sealed', 'named', 'halfretired'):
+    for kind in ('sealed', 'named', 'halfretired', 'zeronamed'):
         check('start: the %s file is delivered exactly once' % kind,
               count(sink, cases[kind][2]) == 1, repr(sink.messages))
-    check('start: the file also in new/ lost its pool name',
-          not os.path.exists(inst.path('queue/pool/' + cases['named'][1])),
-          cases['named'][1])
+    for kind in ('named', 'zeronamed'):
+        check('start: the %s file also in new/ lost its pool name (never '
+              'written over)' % kind, not os.path.exists(
+                  inst.path('queue/pool/' + cases[kind][1])),
+              cases[kind][1])
     for kind, what in (('torn', 'a torn file (a byte changed after '
                         'sealing)'), ('zero', 'an unsealed file (zeros)'),
                        ('held', 'a sealed file also in hold/'),
