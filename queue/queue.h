@@ -191,6 +191,9 @@ struct queue_job {
 	int reused;               /* POOL_REUSED or POOL_DURABLE: a pool file,
 				     cut to length when written */
 	char seal[QFILE_SEAL_HEX + 1]; /* its seal, written at the commit */
+	int sealed;               /* it was (queue_commit_sealed, decided once
+				     at the commit: the flag it reads may
+				     change meanwhile) */
 	off_t oldsize;            /* its length before: no cut when shorter */
 	int inl;                  /* frames on the connection instead of pipes:
 				     JOB_MSG, JOB_ENV, JOB_DONE; 0 pipes */

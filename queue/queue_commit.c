@@ -170,7 +170,7 @@ static void commit_sync_all(struct queue_job *list)
 		j->r.status = -1;
 		if (newfd < 0)
 			queue_commit_fail(j, "open new", oe); /* freeing removes tmp */
-		else if (queue_commit_sealed(j) &&
+		else if ((j->sealed = queue_commit_sealed(j)) &&
 			 pwrite(j->fd, j->seal, QFILE_SEAL_HEX, QFILE_SEAL_OFF) !=
 			 QFILE_SEAL_HEX)
 			queue_commit_fail(j, "write seal", errno ? errno : EIO);

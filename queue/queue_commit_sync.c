@@ -132,7 +132,7 @@ void queue_commit_fsync(struct queue_job *list)
 			queue_commit_fail(j, "write archive copy", j->aerr);
 		if (j->r.status == -1 || j->fd < 0)
 			continue;
-		if (queue_commit_sealed(j))
+		if (j->sealed)
 			queue_seal_undo(j->fd);
 		close(j->fd);
 		j->fd = -1;

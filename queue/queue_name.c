@@ -56,8 +56,7 @@ static struct {
 
 static int name_fast(const struct queue_job *j)
 {
-	return j->r.status == -1 && queue_commit_sealed(j) &&
-	       strrchr(j->tmp, '/');
+	return j->r.status == -1 && j->sealed && strrchr(j->tmp, '/');
 }
 
 static void name_push(struct name_round *r)

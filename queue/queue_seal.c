@@ -35,7 +35,7 @@ int queue_seal_begin(struct queue_seal *s)
 void queue_seal_add(struct queue_seal *s, const void *p, size_t n)
 {
 	if (s->md && EVP_DigestUpdate(s->md, p, n) != 1)
-		queue_seal_free(s); /* _end then fails */
+		queue_seal_free(s); /* _end then fails: the job is not sealed */
 }
 
 int queue_seal_end(struct queue_seal *s, char *hex)
@@ -172,13 +172,18 @@ static int seal_extra(const struct queue_seal_dirs *d, int fd,
 
 	if (st->st_nlink >= 2)
 		return SEAL_NAMED;
-	if (!seal_head_qid(fd, q, sizeof q) ||
-	    !(seal_same(d->new, q, st) || seal_same(d->hold, q, st) ||
-	      (strcmp(q, name) != 0 && seal_same(d->pool, q, st))))
+	/* retired meanwhile: relay-send names it pool/<its qid>; anything
+	 * else (a release from hold/ racing the scan, a freed inode) is
+	 * left alone */
+	if (st->st_nlink == 1 && seal_head_qid(fd, q, sizeof q) &&
+	    strcmp(q, name) == 0 && !seal_same(d->new, q, st) &&
+	    !seal_same(d->hold, q, st))
 		return SEAL_POOL;
-	log_warn("%s: pool/%s and its queue name share an inode counted "
-		 "once (run e2fsck on the queue's filesystem); pool/%s left "
-		 "alone", q, name, name);
+	if (!seal_head_qid(fd, q, sizeof q))
+		snprintf(q, sizeof q, "-");
+	log_warn("%s: pool/%s is a queued message's file with one link "
+		 "counted (after a power cut: run e2fsck on the queue's "
+		 "filesystem); pool/%s left alone", q, name, name);
 	return SEAL_LEAVE;
 }
 
@@ -202,8 +207,10 @@ static int seal_ino_add(struct queue_seal_dirs *d, int dirfd)
 			close(fd);
 		return -1;
 	}
-	errno = 0;
-	while ((de = readdir(dir))) {
+	for (;;) {
+		errno = 0;
+		if (!(de = readdir(dir)))
+			break;
 		if (d->nino == cap) {
 			void *nv = realloc(d->ino, (cap = cap ? 2 * cap : 256) *
 						   sizeof *d->ino);
@@ -215,7 +222,7 @@ static int seal_ino_add(struct queue_seal_dirs *d, int dirfd)
 		}
 		d->ino[d->nino++] = de->d_ino;
 	}
-	fd = errno;
+	fd = errno; /* readdir's: 0 at the end */
 	closedir(dir);
 	return fd ? -1 : 0;
 }
@@ -224,7 +231,10 @@ int queue_seal_inodes(struct queue_seal_dirs *d)
 {
 	d->ino = NULL;
 	d->nino = 0;
-	if (seal_ino_add(d, d->new) < 0 || seal_ino_add(d, d->hold) < 0) {
+	/* new/ twice: a release (hold/ to new/) between the two reads of
+	 * new/ and hold/ is caught by the second, a hold by hold/'s */
+	if (seal_ino_add(d, d->new) < 0 || seal_ino_add(d, d->hold) < 0 ||
+	    seal_ino_add(d, d->new) < 0) {
 		queue_seal_inodes_free(d);
 		return -1;
 	}

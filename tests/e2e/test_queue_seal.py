@@ -16,9 +16,11 @@
     unsealed one (all zeros), a retired one (qid = name) are never
     delivered and stay in pool/; a sealed one that is also hold/<qid>
     stays held and loses its pool name; one that is also new/<qid>
-    (sealed, or not: a rename out of pool/ whose pool/ side never reached
-    the disk), and a retired one that is still new/<qid> (relay-send's
-    rename half on disk), are delivered once;
+    (sealed, or not, as a slow-path message is), and a retired one that
+    is still new/<qid>, are delivered once and lose their pool names
+    (planted with os.link, so with two links; the one-link state a power
+    cut leaves, where the file is left alone, needs a filesystem image
+    and is not made here);
   - the crash window: relay-queue answered status 0 for a message written
     into a pool file, then was killed (kill -9) before the file was named
     in new/ (its naming thread held in linkat by tests/e2e/hang_link.c):
