@@ -166,6 +166,9 @@ void queue_dirs_sweep(const char *qdir, long long now, long age);
 int queue_dirs_sync(const char *dir);
 /* qdir/sub opened as a directory (O_CLOEXEC), or -1 with errno. */
 int queue_dirs_open(const char *qdir, const char *sub);
+/* 1 when dirfd/name (not followed) is the file st describes. */
+struct stat;
+int queue_dirs_same(int dirfd, const char *name, const struct stat *st);
 /* The current time; one place so tests can use faketime. */
 long long queue_now(void);
 

@@ -143,6 +143,15 @@ int queue_dirs_open(const char *qdir, const char *sub)
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+int queue_dirs_same(int dirfd, const char *name, const struct stat *st)
+{
+	struct stat o;
+
+	return dirfd >= 0 &&
+	       fstatat(dirfd, name, &o, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       o.st_ino == st->st_ino && o.st_dev == st->st_dev;
+}
+
 long long queue_now(void)
 {
 	return (long long)time(NULL);

@@ -72,12 +72,11 @@ static void name_push(struct name_round *r)
  * earlier try whose fsync of new/ failed), not another message. */
 static int name_is_ours(const struct name_rec *c, int newfd)
 {
-	struct stat a, b;
+	struct stat st;
 
-	return fstatat(queue_pool_dirfd(), c->pool, &a,
+	return fstatat(queue_pool_dirfd(), c->pool, &st,
 		       AT_SYMLINK_NOFOLLOW) == 0 &&
-	       fstatat(newfd, c->qid, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+	       queue_dirs_same(newfd, c->qid, &st);
 }
 
 /* Link each answered message into new/; the number named, now or by

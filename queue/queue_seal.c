@@ -70,15 +70,22 @@ void queue_seal_free(struct queue_seal *s)
 	s->md = NULL;
 }
 
+/* 1 when buf (n bytes) starts with a queue file's magic and seal line,
+ * sealed or not. */
+static int seal_head(const char *buf, size_t n)
+{
+	static const char head[] = QFILE_MAGIC "\n" QFILE_SEAL_KEY "=";
+
+	return n >= QFILE_SEAL_OFF + QFILE_SEAL_HEX + 1 &&
+	       memcmp(buf, head, QFILE_SEAL_OFF) == 0 &&
+	       buf[QFILE_SEAL_OFF + QFILE_SEAL_HEX] == '\n';
+}
+
 /* The stored seal (hex) when the head of a file is a sealed header:
  * 1, or 0 (not a queue file, or a seal still all zeros). */
 static int seal_stored(const char *buf, size_t n, char *hex)
 {
-	static const char head[] = QFILE_MAGIC "\n" QFILE_SEAL_KEY "=";
-
-	if (n < QFILE_SEAL_OFF + QFILE_SEAL_HEX + 1 ||
-	    memcmp(buf, head, QFILE_SEAL_OFF) != 0 ||
-	    buf[QFILE_SEAL_OFF + QFILE_SEAL_HEX] != '\n')
+	if (!seal_head(buf, n))
 		return 0;
 	memcpy(hex, buf + QFILE_SEAL_OFF, QFILE_SEAL_HEX);
 	hex[QFILE_SEAL_HEX] = '\0';
@@ -136,25 +143,13 @@ static int seal_check(int fd, char *qid, size_t qn)
 	return strcmp(calc, stored) == 0;
 }
 
-/* 1 when dir/name is the file st describes. */
-static int seal_same(int dirfd, const char *name, const struct stat *st)
-{
-	struct stat o;
-
-	return dirfd >= 0 &&
-	       fstatat(dirfd, name, &o, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       o.st_ino == st->st_ino && o.st_dev == st->st_dev;
-}
-
 /* The qid in a queue file's header, sealed or not. */
 static int seal_head_qid(int fd, char *qid, size_t qn)
 {
-	static const char head[] = QFILE_MAGIC "\n" QFILE_SEAL_KEY "=";
 	char buf[QFILE_SEAL_OFF + QFILE_SEAL_HEX + 1 + QFILE_ID_MAX + 8];
 	ssize_t n = pread(fd, buf, sizeof buf, 0);
 
-	return n > 0 && (size_t)n > QFILE_SEAL_OFF &&
-	       memcmp(buf, head, QFILE_SEAL_OFF) == 0 &&
+	return n > 0 && seal_head(buf, (size_t)n) &&
 	       seal_qid(buf, (size_t)n, qid, qn);
 }
 
@@ -172,15 +167,14 @@ static int seal_extra(const struct queue_seal_dirs *d, int fd,
 
 	if (st->st_nlink >= 2)
 		return SEAL_NAMED;
+	if (!seal_head_qid(fd, q, sizeof q))
+		snprintf(q, sizeof q, "-");
 	/* retired meanwhile: relay-send names it pool/<its qid>; anything
 	 * else (a release from hold/ racing the scan, a freed inode) is
 	 * left alone */
-	if (st->st_nlink == 1 && seal_head_qid(fd, q, sizeof q) &&
-	    strcmp(q, name) == 0 && !seal_same(d->new, q, st) &&
-	    !seal_same(d->hold, q, st))
+	if (st->st_nlink == 1 && strcmp(q, name) == 0 &&
+	    !queue_dirs_same(d->new, q, st) && !queue_dirs_same(d->hold, q, st))
 		return SEAL_POOL;
-	if (!seal_head_qid(fd, q, sizeof q))
-		snprintf(q, sizeof q, "-");
 	log_warn("%s: pool/%s is a queued message's file with one link "
 		 "counted (after a power cut: run e2fsck on the queue's "
 		 "filesystem); pool/%s left alone", q, name, name);
@@ -278,7 +272,7 @@ static int seal_classify(const struct queue_seal_dirs *d, const char *name,
 		return r < 0 ? SEAL_LEAVE : SEAL_POOL; /* never answered */
 	if (strcmp(qid, name) == 0)
 		return SEAL_POOL; /* a retired message */
-	if (seal_same(d->pool, qid, &st))
+	if (queue_dirs_same(d->pool, qid, &st))
 		return seal_extra(d, fd, name, &st);
 	return SEAL_UNNAMED;
 }
