@@ -340,11 +340,12 @@ def main():
     ap.add_argument('--host', default='127.0.0.1')
     ap.add_argument('--dir')
     a = ap.parse_args()
-    sink = Sink(dir=a.dir, host=a.host, port=a.port).start()
-    print('sink listening on %s:%d' % (a.host, a.port), flush=True)
+    # handlers first: a caller may signal as soon as it reads the banner
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sink = Sink(dir=a.dir, host=a.host, port=a.port).start()
+    print('sink listening on %s:%d' % (a.host, a.port), flush=True)
     while not stop.wait(1):
         pass
     sink.stop()

@@ -106,12 +106,12 @@ def test_standalone(tmp):
     finally:
         p.send_signal(signal.SIGTERM)
         try:
-            out = p.communicate(timeout=10)[0]
+            out = p.communicate(timeout=30)[0]
         except subprocess.TimeoutExpired:
             p.kill()
             out = p.communicate()[0]
     check('standalone: SIGTERM stops it with a summary',
-          p.returncode == 0 and '1 messages' in out, out)
+          p.returncode == 0 and '1 messages' in out, (p.returncode, out))
 
 
 def main():
