@@ -37,6 +37,7 @@ int rcdb_init(struct rcdb *r, const char *path)
 	r->fd = -1;
 	r->dev = 0;
 	r->ino = 0;
+	r->bad.st_ino = 0;
 	if (!r->path)
 		return -1;
 	if (rcdb_open(r) < 0 && errno != ENOENT)
@@ -44,15 +45,32 @@ int rcdb_init(struct rcdb *r, const char *path)
 	return 0;
 }
 
+/* The same file: an inode number freed by a bad file's replacement may
+ * come back, with another change time. */
+static int rcdb_same_stat(const struct stat *a, const struct stat *b)
+{
+	return b->st_ino && a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 int rcdb_refresh(struct rcdb *r)
 {
 	struct stat st;
 
 	if (stat(r->path, &st) < 0)
-		return r->fd >= 0 ? 0 : -1; /* keep what we have */
+		return 0; /* keep what we have */
 	if (r->fd >= 0 && st.st_dev == r->dev && st.st_ino == r->ino)
 		return 0;
-	return rcdb_open(r) < 0 ? -1 : 1;
+	if (rcdb_same_stat(&st, &r->bad))
+		return 0;
+	if (rcdb_open(r) < 0) {
+		r->bad = st;
+		return -1;
+	}
+	r->bad.st_ino = 0;
+	return 1;
 }
 
 void rcdb_close(struct rcdb *r)

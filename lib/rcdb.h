@@ -7,6 +7,7 @@
 
 #include <cdb.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 struct rcdb {
@@ -15,11 +16,14 @@ struct rcdb {
 	struct cdb cdb;
 	dev_t dev;
 	ino_t ino;
+	struct stat bad;    /* the last file that did not load (st_ino 0: none) */
 };
 
 int rcdb_init(struct rcdb *r, const char *path);
-/* Reopen when the file was replaced; 1 reopened, 0 unchanged, -1 error
- * (the old data stays in use). */
+/* Reopen when the file was replaced: 1 reopened; 0 unchanged, missing,
+ * or the same file that did not load before; -1 (errno set) a new file
+ * did not load.  The old data stays in use, and a bad file is not tried
+ * again until it is replaced, so -1 comes once for each. */
 int rcdb_refresh(struct rcdb *r);
 void rcdb_close(struct rcdb *r);
 

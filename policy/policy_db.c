@@ -1,6 +1,7 @@
 /* policy_db.c: the lookup interface over the CDBs and DIR/suspended. */
 #include "policy_db.h"
 #include "abuse.h"
+#include "log.h"
 #include "rstore_abuse.h"
 #include "rstore_susp.h"
 #include "settings.h"
@@ -174,6 +175,17 @@ static void db_shared_refresh(struct policy_db *db)
 			     &db->fleet_abuse_ver);
 }
 
+/* A replaced file that does not load (cut short, not a CDB) leaves the
+ * rules in force as they were; the operator hears of it once. */
+static void db_cdb_refresh(struct rcdb *r)
+{
+	if (rcdb_refresh(r) < 0)
+		log_warn("cannot load the new %s (%s); the previous one stays "
+			 "in force", r->path,
+			 errno == EPROTO ? "not a CDB, or cut short"
+					 : strerror(errno));
+}
+
 static void db_files_refresh(struct policy_db *db)
 {
 	long now = db_now_ms();
@@ -183,8 +195,8 @@ static void db_files_refresh(struct policy_db *db)
 		return;
 	db->dirty = 0;
 	db->looked_ms = now;
-	rcdb_refresh(&db->rules);
-	rcdb_refresh(&db->users);
+	db_cdb_refresh(&db->rules);
+	db_cdb_refresh(&db->users);
 	susp_refresh(&db->susp);
 	susp_refresh(&db->abuse); /* not watched: seen within a second */
 }

@@ -279,6 +279,7 @@ def scenarios(path, d):
     r = ask(s, [("phase", "mail"), ("from", "mailer@example.com")])
     check("rules.cdb removed: last rules kept", dict(r).get("action") == "accept", line(r))
     os.rename(os.path.join(d, "rules.cdb.away"), os.path.join(d, "rules.cdb"))
+    bad_rules_kept(path, d)
 
     # garbage
     g = socket.socket(socket.AF_UNIX)
@@ -289,6 +290,32 @@ def scenarios(path, d):
     g2.connect(path)
     g2.sendall(b"99999999:x")
     check("oversized frame: peer dropped", recv(g2, 5) is None)
+
+def bad_rules_kept(path, d):
+    """A rules.cdb replaced by a file that is no CDB: the last good rules
+    stay in force, relay-policy says so once, and loads the next good one."""
+    cdb = os.path.join(d, "rules.cdb")
+    os.rename(cdb, cdb + ".good")
+    with open(cdb + ".tmp", "wb") as f:
+        f.write(b"not a cdb\n")
+    os.rename(cdb + ".tmp", cdb)
+    for ip in ("127.0.0.11", "127.0.0.11"):
+        r = ask(session(path, ip), [("phase", "mail"), ("from", "mailer@example.com")])
+        check("rules.cdb not a CDB: last rules kept", dict(r).get("action") == "accept", line(r))
+    def said_lines():
+        return [l for l in open(os.path.join(d, "policy.log")) if "cannot load the new" in l]
+    deadline = time.time() + 5  # the log is written in batches
+    while not said_lines() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    said = said_lines()
+    check("rules.cdb not a CDB: said once, with the path",
+          len(said) == 1 and cdb in said[0] and "not a CDB" in said[0], said)
+    shutil.copy(cdb + ".good", cdb + ".tmp")
+    os.rename(cdb + ".tmp", cdb)
+    os.unlink(cdb + ".good")
+    r = ask(session(path, "127.0.0.11"), [("phase", "mail"), ("from", "mailer@example.com")])
+    check("rules.cdb good again: loaded", dict(r).get("action") == "accept", line(r))
 
 def no_rules():
     """A daemon started before any makecdb answers 451, never 550."""
