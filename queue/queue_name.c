@@ -37,6 +37,8 @@ struct name_rec {
 	char pool[QFILE_ID_MAX]; /* its name in pool/ */
 	char qid[QFILE_ID_MAX];  /* its name in new/ */
 	int named;
+	unsigned tries;          /* links that failed */
+	int err;                 /* the last one's errno */
 };
 
 struct name_round {
@@ -53,6 +55,16 @@ static struct {
 	struct name_round *unnamed; /* a link failed: tried again */
 	atomic_int retry;           /* unnamed is not empty */
 } nm = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void name_rec_init(struct name_rec *c, const char *pool,
+			  const char *qid)
+{
+	snprintf(c->pool, sizeof c->pool, "%s", pool);
+	snprintf(c->qid, sizeof c->qid, "%s", qid);
+	c->named = 0;
+	c->tries = 0;
+	c->err = 0;
+}
 
 static int name_fast(const struct queue_job *j)
 {
@@ -79,6 +91,28 @@ static int name_is_ours(const struct name_rec *c, int newfd)
 	       queue_dirs_same(newfd, c->qid, &st);
 }
 
+/* A failed link is tried again every second; it is logged at the
+ * first try, when its error changes and at the 2nd, 4th, 8th... so that
+ * a full disk does not fill the log. */
+static void name_failed(struct name_rec *c, int e)
+{
+	c->tries++;
+	if (e != c->err || !(c->tries & (c->tries - 1)))
+		log_warn("%s: queued (sealed in pool/%s) but not named in "
+			 "new/ (try %u): %s; tried again every second",
+			 c->qid, c->pool, c->tries,
+			 e == EEXIST ? "the name is taken" : strerror(e));
+	c->err = e;
+}
+
+static void name_linked(struct name_rec *c)
+{
+	c->named = 1;
+	if (c->tries)
+		log_info("%s: named in new/ after %u failed tries", c->qid,
+			 c->tries);
+}
+
 /* Link each answered message into new/; the number named, now or by
  * an earlier try (all want the fsync of new/ before the pool name goes). */
 static int name_link(struct name_round *r, int newfd)
@@ -92,14 +126,11 @@ static int name_link(struct name_round *r, int newfd)
 		    linkat(queue_pool_dirfd(), c->pool, newfd, c->qid, 0) < 0) {
 			e = errno;
 			if (e == EEXIST && name_is_ours(c, newfd))
-				c->named = 1;
+				name_linked(c);
 			else
-				log_warn("%s: queued (sealed in pool/%s) but not "
-					 "named in new/: %s; tried again",
-					 c->qid, c->pool, e == EEXIST ?
-					 "the name is taken" : strerror(e));
-		} else {
-			c->named = 1;
+				name_failed(c, e);
+		} else if (!c->named) {
+			name_linked(c);
 		}
 		named += c->named;
 	}
@@ -242,9 +273,7 @@ void queue_name_later(const char *pool, const char *qid)
 		return; /* the next start tries again */
 	r->slow = NULL;
 	r->n = 1;
-	snprintf(r->rec[0].pool, sizeof r->rec[0].pool, "%s", pool);
-	snprintf(r->rec[0].qid, sizeof r->rec[0].qid, "%s", qid);
-	r->rec[0].named = 0;
+	name_rec_init(&r->rec[0], pool, qid);
 	name_push(r);
 }
 
@@ -272,11 +301,8 @@ void queue_name_round(struct queue_job *list)
 	for (j = list; j; j = next) {
 		next = j->next;
 		if (r && name_fast(j)) {
-			struct name_rec *c = &r->rec[r->n++];
-			snprintf(c->pool, sizeof c->pool, "%s",
-				 strrchr(j->tmp, '/') + 1);
-			snprintf(c->qid, sizeof c->qid, "%s", j->q.qid);
-			c->named = 0;
+			name_rec_init(&r->rec[r->n++],
+				      strrchr(j->tmp, '/') + 1, j->q.qid);
 			queue_commit_done_ok(j);
 		}
 		if (j->r.status != -1) {

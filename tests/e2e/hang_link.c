@@ -4,7 +4,8 @@
  * it in that window.  linkat, in the program named by HANG_LINK_PROG
  * only: when the file HANG_LINK_MARKER exists, it is removed (once, so
  * the restarted daemon links freely) and the calling thread blocks until
- * the process is killed; else the real linkat.  Built without the
+ * the process is killed; while the file HANG_LINK_FAIL exists, it fails
+ * with ENOSPC (a full disk); else the real linkat.  Built without the
  * sanitizers, as build/hang_link.so (tests/module.mk). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -15,15 +16,25 @@
 
 typedef int (*linkat_fn)(int, const char *, int, const char *, int);
 
-static int hang_wanted(void)
+static int our_program(void)
 {
 	const char *prog = getenv("HANG_LINK_PROG");
+
+	return prog && strcmp(prog, program_invocation_short_name) == 0;
+}
+
+static int hang_wanted(void)
+{
 	const char *marker = getenv("HANG_LINK_MARKER");
 
-	if (!prog || !marker ||
-	    strcmp(prog, program_invocation_short_name) != 0)
-		return 0;
-	return unlink(marker) == 0;
+	return our_program() && marker && unlink(marker) == 0;
+}
+
+static int fail_wanted(void)
+{
+	const char *fail = getenv("HANG_LINK_FAIL");
+
+	return our_program() && fail && access(fail, F_OK) == 0;
 }
 
 int linkat(int olddirfd, const char *oldpath, int newdirfd,
@@ -34,6 +45,10 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd,
 	if (hang_wanted())
 		for (;;)
 			pause();
+	if (fail_wanted()) {
+		errno = ENOSPC;
+		return -1;
+	}
 	if (!real)
 		real = (linkat_fn)dlsym(RTLD_NEXT, "linkat");
 	if (!real) {

@@ -25,7 +25,11 @@
     into a pool file, then was killed (kill -9) before the file was named
     in new/ (its naming thread held in linkat by tests/e2e/hang_link.c):
     the restarted relay-queue names it, and it is delivered exactly
-    once."""
+    once;
+  - a link into new/ that fails (ENOSPC from the same shim): the message
+    is answered, kept in pool/ and not delivered, the failure is logged
+    at the 1st, 2nd, 4th and 8th of its once-a-second tries only, and
+    once the link works it is named, logged, and delivered once."""
 import hashlib
 import os
 import re
@@ -332,7 +336,8 @@ def preload_env(inst):
     os.chmod(inst.path('hang'), 0o777)  # relay-queue removes the marker
     return {'LD_PRELOAD': ' '.join([p for _, p in asan] + [shim]),
             'HANG_LINK_PROG': 'relay-queue',
-            'HANG_LINK_MARKER': inst.path('hang/marker')}
+            'HANG_LINK_MARKER': inst.path('hang/marker'),
+            'HANG_LINK_FAIL': inst.path('hang/fail')}
 
 
 def pool_file_of(inst, qid):
@@ -366,6 +371,7 @@ def test_crash_window(sink):
         with inst:
             restore_env(saved)
             crash_window(sink, inst, env['HANG_LINK_MARKER'])
+            link_fails(sink, inst, env['HANG_LINK_FAIL'])
     finally:
         restore_env(saved)
 
@@ -406,6 +412,33 @@ def crash_window(sink, inst, marker):
     time.sleep(2)
     check('crash: delivered exactly once', count(sink, 'crash@example.org')
           == 1, repr(sink.messages))
+
+
+def link_fails(sink, inst, fail):
+    time.sleep(2.5)  # a durable pool name again (see crash_window)
+    open(fail, 'w').close()
+    try:
+        rep = inject(inst, 'full@example.org', b'full')
+        qid = rep.get('id', 'X')
+        check('full disk: the message is acknowledged (status 0)',
+              rep.get('status') == '0', repr(rep))
+        said = r'relay-queue.*%s: queued \(sealed in pool/\S+\) but not ' \
+               r'named in new/ \(try %d\): No space left on device'
+        check('full disk: the 8th try is logged',
+              inst.wait_log(said % (qid, 8), 20), inst.log_tail())
+        lines = [t for t in range(1, 9)
+                 if re.search(said % (qid, t), inst.log())]
+        check('full disk: only the 1st, 2nd, 4th and 8th tries are logged',
+              lines == [1, 2, 4, 8], lines)
+        check('full disk: not delivered while unnamed',
+              count(sink, 'full@example.org') == 0, repr(sink.messages))
+    finally:
+        os.unlink(fail)
+    check('full disk: named once the link works',
+          inst.wait_log(r'relay-queue.*%s: named in new/ after \d+ failed '
+                        r'tries' % qid, 10), inst.log_tail())
+    check('full disk: then delivered once',
+          sink.wait_rcpts('full@', 1, 20) == 1, inst.log_tail())
 
 
 def main():
