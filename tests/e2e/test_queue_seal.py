@@ -29,7 +29,10 @@
   - a link into new/ that fails (ENOSPC from the same shim): the message
     is answered, kept in pool/ and not delivered, the failure is logged
     at the 1st, 2nd, 4th and 8th of its once-a-second tries only, and
-    once the link works it is named, logged, and delivered once."""
+    once the link works it is named, logged, and delivered once; the
+    same at a start: a message caught in the crash window whose link at
+    the restart fails is tried again, named once it works, and delivered
+    once."""
 import hashlib
 import os
 import re
@@ -372,6 +375,8 @@ def test_crash_window(sink):
             restore_env(saved)
             crash_window(sink, inst, env['HANG_LINK_MARKER'])
             link_fails(sink, inst, env['HANG_LINK_FAIL'])
+            start_link_fails(sink, inst, env['HANG_LINK_MARKER'],
+                             env['HANG_LINK_FAIL'])
     finally:
         restore_env(saved)
 
@@ -439,6 +444,44 @@ def link_fails(sink, inst, fail):
                         r'tries' % qid, 10), inst.log_tail())
     check('full disk: then delivered once',
           sink.wait_rcpts('full@', 1, 20) == 1, inst.log_tail())
+
+
+def start_link_fails(sink, inst, marker, fail):
+    time.sleep(2.5)
+    open(marker, 'w').close()
+    rep = inject(inst, 'restart-full@example.org', b'restart full')
+    qid = rep.get('id', 'X')
+    check('start, full disk: acknowledged', rep.get('status') == '0',
+          repr(rep))
+    check('start, full disk: held in the link',
+          wait_until(lambda: not os.path.exists(marker), 10),
+          inst.log_tail())
+    open(fail, 'w').close()
+    old = pid_of(inst, 'relay-queue')
+    try:
+        if old > 1:
+            os.kill(old, signal.SIGKILL)
+        check('start, full disk: the restart could not name it',
+              inst.wait_log(r'relay-queue.*%s: sealed in pool/\S+ but '
+                            r'cannot be named in new/: No space left' % qid,
+                            20), inst.log_tail())
+        check('start, full disk: tried again',
+              inst.wait_log(r'relay-queue.*%s: queued \(sealed in pool/\S+\)'
+                            r' but not named in new/ \(try 2\)' % qid, 10),
+              inst.log_tail())
+        check('start, full disk: not delivered meanwhile',
+              count(sink, 'restart-full@example.org') == 0,
+              repr(sink.messages))
+    finally:
+        os.unlink(fail)
+    check('start, full disk: named once the link works',
+          inst.wait_log(r'relay-queue.*%s: named in new/ after \d+ failed '
+                        r'tries' % qid, 10), inst.log_tail())
+    check('start, full disk: delivered once',
+          sink.wait_rcpts('restart-full@', 1, 20) == 1, inst.log_tail())
+    time.sleep(1.5)
+    check('start, full disk: and only once',
+          count(sink, 'restart-full@example.org') == 1, repr(sink.messages))
 
 
 def main():
