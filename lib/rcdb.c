@@ -38,6 +38,7 @@ int rcdb_init(struct rcdb *r, const char *path)
 	r->dev = 0;
 	r->ino = 0;
 	r->bad.st_ino = 0;
+	r->bad_errno = 0;
 	if (!r->path)
 		return -1;
 	if (rcdb_open(r) < 0 && errno != ENOENT)
@@ -63,11 +64,19 @@ int rcdb_refresh(struct rcdb *r)
 		return 0; /* keep what we have */
 	if (r->fd >= 0 && st.st_dev == r->dev && st.st_ino == r->ino)
 		return 0;
-	if (rcdb_same_stat(&st, &r->bad))
+	/* a file that is no CDB stays so; anything else (EMFILE, ENOMEM)
+	 * may pass, so it is tried again, and said again only when the
+	 * file or the error changes */
+	if (rcdb_same_stat(&st, &r->bad) && r->bad_errno == EPROTO)
 		return 0;
 	if (rcdb_open(r) < 0) {
+		int e = errno, again = rcdb_same_stat(&st, &r->bad) &&
+				       e == r->bad_errno;
+
 		r->bad = st;
-		return -1;
+		r->bad_errno = e;
+		errno = e;
+		return again ? 0 : -1;
 	}
 	r->bad.st_ino = 0;
 	return 1;

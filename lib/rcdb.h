@@ -17,13 +17,16 @@ struct rcdb {
 	dev_t dev;
 	ino_t ino;
 	struct stat bad;    /* the last file that did not load (st_ino 0: none) */
+	int bad_errno;      /* why */
 };
 
 int rcdb_init(struct rcdb *r, const char *path);
 /* Reopen when the file was replaced: 1 reopened; 0 unchanged, missing,
- * or the same file that did not load before; -1 (errno set) a new file
- * did not load.  The old data stays in use, and a bad file is not tried
- * again until it is replaced, so -1 comes once for each. */
+ * or the same file failing as before; -1 (errno set) a new file, or a
+ * new error, kept it from loading.  The old data stays in use.  A file
+ * that is no CDB (EPROTO) is not tried again until it is replaced; other
+ * errors (EMFILE, ENOMEM) are tried again at each call, so -1 comes once
+ * for each file and error. */
 int rcdb_refresh(struct rcdb *r);
 void rcdb_close(struct rcdb *r);
 
