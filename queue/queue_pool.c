@@ -132,16 +132,29 @@ static int pool_name_ok(const char *s)
 	       strspn(s, "0123456789ABCDEFP") == n;
 }
 
+/* A regular file with a second name.  In pool/ that is a message
+ * answered from its pool file, delivered and retired into pool/<qid>
+ * before the naming thread removed the pool name: pool/<qid> is what
+ * tells the next start that it was delivered ("The seal"), so it is
+ * neither unlinked nor written over; unused, it waits for that start. */
+static int pool_two_names(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_nlink > 1;
+}
+
 /* A name arrived: keep it, or unlink it when the ring is full. */
 static void pool_add(const char *name, unsigned long seen,
 		     unsigned long pseen)
 {
 	struct pool_entry *e;
+	struct stat st;
 
 	if (!pool_name_ok(name))
 		return;
 	if (pool.n == POOL_KEEP) {
-		unlinkat(pool.dirfd, name, 0);
+		if (fstatat(pool.dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !pool_two_names(&st))
+			unlinkat(pool.dirfd, name, 0);
 		return;
 	}
 	e = &pool.v[(pool.head + pool.n++) % POOL_KEEP];
@@ -365,10 +378,14 @@ static int pool_open(const char *name, off_t *size)
 	}
 	if (euid == (uid_t)-1)
 		euid = geteuid(); /* privileges are dropped by now */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-	    st.st_uid != euid) {
+	if (fstat(fd, &st) < 0) {
+		st.st_mode = 0; /* not ours to judge: dropped */
+		st.st_nlink = 0;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != euid) {
 		close(fd);
-		unlinkat(pool.dirfd, name, 0);
+		if (!pool_two_names(&st))
+			unlinkat(pool.dirfd, name, 0);
 		errno = EPERM;
 		return -1;
 	}

@@ -277,18 +277,32 @@ int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
  * hold their disk space in pool/ until reused. */
 #define SEND_POOL_FILE_MAX (64 * 1024)
 
+/* A file with a second name: a message answered from its pool file
+ * whose pool name relay-queue has not yet removed (queue/QUEUE.md, "The
+ * seal"). */
+static int msg_still_pooled(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_nlink > 1;
+}
+
 /* Take a finished message out of new/: a small one into pool/, where
  * relay-queue writes a later message into it instead of making a new
  * inode (queue/queue_pool.c); RENAME_NOREPLACE, so a pool name that
  * relay-queue may be writing is never swapped.  Else, or when that
- * fails, an unlink; errno as unlink's (ENOENT: the message was held). */
+ * fails, an unlink; errno as unlink's (ENOENT: the message was held).
+ * One still pooled goes into pool/ whatever its size: pool/<qid> tells
+ * relay-queue's start that it was delivered, where an unlink would
+ * leave the sealed pool name alone to be taken for a message not yet
+ * named, and delivered again. */
 static int msg_retire(const char *qdir, struct send_msg *m,
 		      const char *path)
 {
 	char pool[PATH_MAX];
 
 	send_qfd_close(m); /* relay-queue may write over it in pool/ */
-	if (m->q.size <= SEND_POOL_FILE_MAX) {
+	if (m->q.size <= SEND_POOL_FILE_MAX || msg_still_pooled(path)) {
 		snprintf(pool, sizeof pool, "%s/pool/%s", qdir, m->q.qid);
 		if (renameat2(AT_FDCWD, path, AT_FDCWD, pool,
 			      RENAME_NOREPLACE) == 0)

@@ -5,7 +5,9 @@
  * only: when the file HANG_LINK_MARKER exists, it is removed (once, so
  * the restarted daemon links freely) and the calling thread blocks until
  * the process is killed; while the file HANG_LINK_FAIL exists, it fails
- * with ENOSPC (a full disk); else the real linkat.  Built without the
+ * with ENOSPC (a full disk); else the real linkat.  unlinkat the same
+ * with HANG_UNLINK_MARKER: the naming thread held after its link and
+ * fsync of new/, before it removes the pool name.  Built without the
  * sanitizers, as build/hang_link.so (tests/module.mk). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -23,11 +25,18 @@ static int our_program(void)
 	return prog && strcmp(prog, program_invocation_short_name) == 0;
 }
 
-static int hang_wanted(void)
+/* The marker named by env removed by this call: once per marker. */
+static int hang_wanted(const char *env)
 {
-	const char *marker = getenv("HANG_LINK_MARKER");
+	const char *marker = getenv(env);
 
 	return our_program() && marker && unlink(marker) == 0;
+}
+
+static void hang(void)
+{
+	for (;;)
+		pause();
 }
 
 static int fail_wanted(void)
@@ -42,9 +51,8 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd,
 {
 	static linkat_fn real;
 
-	if (hang_wanted())
-		for (;;)
-			pause();
+	if (hang_wanted("HANG_LINK_MARKER"))
+		hang();
 	if (fail_wanted()) {
 		errno = ENOSPC;
 		return -1;
@@ -56,4 +64,21 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd,
 		return -1;
 	}
 	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+typedef int (*unlinkat_fn)(int, const char *, int);
+
+int unlinkat(int dirfd, const char *path, int flags)
+{
+	static unlinkat_fn real;
+
+	if (hang_wanted("HANG_UNLINK_MARKER"))
+		hang();
+	if (!real)
+		real = (unlinkat_fn)dlsym(RTLD_NEXT, "unlinkat");
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real(dirfd, path, flags);
 }

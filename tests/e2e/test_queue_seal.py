@@ -32,7 +32,11 @@
     once the link works it is named, logged, and delivered once; the
     same at a start: a message caught in the crash window whose link at
     the restart fails is tried again, named once it works, and delivered
-    once."""
+    once;
+  - delivered between its link into new/ and the removal of its pool
+    name (unlinkat held by the same shim), then relay-queue killed: the
+    big message is retired into pool/<qid> (not unlinked), and the
+    restart drops the pool name instead of delivering it again."""
 import hashlib
 import os
 import re
@@ -53,6 +57,9 @@ ZERO = b'0' * 64
 SHIM = os.path.join(ROOT, 'build', 'hang_link.so')
 _ids = [0]
 BIG = (b'x' * 78 + b'\r\n') * 16000  # 1.25 MiB: spooled (SPOOL_MEM)
+# over relay-send's SEND_POOL_FILE_MAX (64 KiB), which it unlinks once
+# delivered, under relay-queue's SPOOL_MEM (so the fast path)
+BIG_POOLED = (b'y' * 78 + b'\r\n') * 1300
 
 
 # --- the seal, computed here from the contract alone ----------------------
@@ -340,7 +347,8 @@ def preload_env(inst):
     return {'LD_PRELOAD': ' '.join([p for _, p in asan] + [shim]),
             'HANG_LINK_PROG': 'relay-queue',
             'HANG_LINK_MARKER': inst.path('hang/marker'),
-            'HANG_LINK_FAIL': inst.path('hang/fail')}
+            'HANG_LINK_FAIL': inst.path('hang/fail'),
+            'HANG_UNLINK_MARKER': inst.path('hang/unlink')}
 
 
 def pool_file_of(inst, qid):
@@ -377,22 +385,42 @@ def test_crash_window(sink):
             link_fails(sink, inst, env['HANG_LINK_FAIL'])
             start_link_fails(sink, inst, env['HANG_LINK_MARKER'],
                              env['HANG_LINK_FAIL'])
+            delivered_while_named(sink, inst, env['HANG_UNLINK_MARKER'])
     finally:
         restore_env(saved)
 
 
-def crash_window(sink, inst, marker):
-    # a pool name takes the fast path once relay-queue knows it durable:
-    # its directories synced after it saw the name (its once-a-second
-    # tick, test_queue_pool.py); then the next injection takes one
+def held_injection(inst, marker, label, rcpt, body=None):
+    """One message injected on the fast path with the shim armed by
+    marker: checked acknowledged and relay-queue held in the call; its
+    qid.  A pool name takes the fast path once relay-queue knows it
+    durable: its directories synced after it saw the name (its
+    once-a-second tick, test_queue_pool.py); then the next injection
+    takes one."""
     time.sleep(2.5)
     open(marker, 'w').close()
-    rep = inject(inst, 'crash@example.org', b'crash')
-    qid = rep.get('id', 'X')
-    check('crash: the message is acknowledged (status 0)',
+    rep = inject(inst, rcpt, rcpt.split('@')[0].encode(), body=body)
+    check('%s: the message is acknowledged (status 0)' % label,
           rep.get('status') == '0', repr(rep))
-    check('crash: relay-queue reached the link to new/ (the shim holds it)',
-          wait_until(lambda: not os.path.exists(marker), 10), inst.log_tail())
+    check('%s: relay-queue reached the held call (the shim holds it)'
+          % label, wait_until(lambda: not os.path.exists(marker), 10),
+          inst.log_tail())
+    return rep.get('id', 'X')
+
+
+def kill_queue(inst, label):
+    """relay-queue killed (-9); True once relay-master restarted it."""
+    old = pid_of(inst, 'relay-queue')
+    check('%s: relay-queue runs' % label, old > 1, repr(inst.status()))
+    if old > 1:
+        os.kill(old, signal.SIGKILL)
+    return check('%s: relay-queue is restarted' % label, wait_until(
+        lambda: pid_of(inst, 'relay-queue') not in (0, old), 20),
+        inst.log_tail())
+
+
+def crash_window(sink, inst, marker):
+    qid = held_injection(inst, marker, 'crash', 'crash@example.org')
     check('crash: acknowledged before it is named in new/ (so not '
           'delivered yet)', not os.path.exists(inst.path('queue/new/' + qid))
           and count(sink, 'crash@example.org') == 0,
@@ -401,13 +429,7 @@ def crash_window(sink, inst, marker):
     check('crash: it is a sealed pool file meanwhile',
           name is not None and name != qid and seal_valid(data),
           '%r %r' % (name, data[:120]))
-    old = pid_of(inst, 'relay-queue')
-    check('crash: relay-queue runs', old > 1, repr(inst.status()))
-    if old > 1:
-        os.kill(old, signal.SIGKILL)
-    check('crash: relay-queue is restarted', wait_until(
-        lambda: pid_of(inst, 'relay-queue') not in (0, old), 20),
-        inst.log_tail())
+    kill_queue(inst, 'crash')
     check('crash: the message is delivered',
           sink.wait_rcpts('crash@', 1, 20) == 1, inst.log_tail())
     check('crash: the restarted relay-queue logged its recovery',
@@ -447,20 +469,11 @@ def link_fails(sink, inst, fail):
 
 
 def start_link_fails(sink, inst, marker, fail):
-    time.sleep(2.5)
-    open(marker, 'w').close()
-    rep = inject(inst, 'restart-full@example.org', b'restart full')
-    qid = rep.get('id', 'X')
-    check('start, full disk: acknowledged', rep.get('status') == '0',
-          repr(rep))
-    check('start, full disk: held in the link',
-          wait_until(lambda: not os.path.exists(marker), 10),
-          inst.log_tail())
+    qid = held_injection(inst, marker, 'start, full disk',
+                         'restart-full@example.org')
     open(fail, 'w').close()
-    old = pid_of(inst, 'relay-queue')
     try:
-        if old > 1:
-            os.kill(old, signal.SIGKILL)
+        kill_queue(inst, 'start, full disk')
         check('start, full disk: the restart could not name it',
               inst.wait_log(r'relay-queue.*%s: sealed in pool/\S+ but '
                             r'cannot be named in new/: No space left' % qid,
@@ -482,6 +495,35 @@ def start_link_fails(sink, inst, marker, fail):
     time.sleep(1.5)
     check('start, full disk: and only once',
           count(sink, 'restart-full@example.org') == 1, repr(sink.messages))
+
+
+def delivered_while_named(sink, inst, marker):
+    """Delivered between the naming thread's link and its removal of
+    the pool name, then relay-queue killed: a big message (which
+    relay-send would unlink, not retire) is retired into pool/<qid>, and
+    the restart does not deliver it again."""
+    qid = held_injection(inst, marker, 'named, delivered',
+                         'twice@example.org', BIG_POOLED)
+    check('named, delivered: delivered', sink.wait_rcpts('twice@', 1, 20)
+          == 1, inst.log_tail())
+    retired = inst.path('queue/pool/' + qid)
+    check('named, delivered: retired into pool/<qid> though big',
+          wait_until(lambda: os.path.exists(retired), 10) and
+          os.stat(retired).st_nlink == 2, inst.log_tail())
+    names = [n for n in os.listdir(inst.path('queue/pool')) if n != qid
+             and header_qid(read(inst, 'queue/pool/' + n) or b'') == qid]
+    check('named, delivered: its sealed pool name is still there',
+          len(names) == 1, names)
+    name = names[0] if names else None
+    kill_queue(inst, 'named, delivered')
+    check('named, delivered: the restart drops the pool name',
+          wait_until(lambda: name and not os.path.exists(
+              inst.path('queue/pool/' + name)), 10), name)
+    time.sleep(2)
+    check('named, delivered: not delivered again',
+          count(sink, 'twice@example.org') == 1 and
+          not os.path.exists(inst.path('queue/new/' + qid)),
+          [ln for ln in inst.log().splitlines() if qid in ln])
 
 
 def main():
