@@ -468,6 +468,9 @@ void queue_seal_free(struct queue_seal *s);
  * failed (its qid in qid): the naming thread tries again; SEAL_LEAVE:
  * could not tell, or unsafe to touch: leave the file alone. */
 enum { SEAL_LEAVE = -1, SEAL_POOL, SEAL_NAMED, SEAL_UNNAMED };
+/* The prefix of a file set aside in pool/ (two names, one link counted):
+ * a dot name, never taken for a pool file. */
+#define SEAL_ASIDE ".left."
 struct queue_seal_dirs {
 	int pool, new, hold;
 	ino_t *ino;   /* the inodes named in new/ and hold/, sorted */

@@ -153,6 +153,23 @@ static int seal_head_qid(int fd, char *qid, size_t qn)
 	       seal_qid(buf, (size_t)n, qid, qn);
 }
 
+/* A file two names count once: renamed out of the pool's names (a dot
+ * name), so that no later start takes it for a free pool file once its
+ * other name is gone or its inode holds another message.  The count stays
+ * wrong until e2fsck mends it. */
+static void seal_set_aside(const struct queue_seal_dirs *d, const char *q,
+			   const char *name)
+{
+	char aside[QFILE_ID_MAX + sizeof SEAL_ASIDE];
+
+	snprintf(aside, sizeof aside, "%s%s", SEAL_ASIDE, name);
+	if (renameat(d->pool, name, d->pool, aside) < 0)
+		snprintf(aside, sizeof aside, "%s", name);
+	log_warn("%s: pool/%s is a queued message's file with one link "
+		 "counted (after a power cut: run e2fsck on the queue's "
+		 "filesystem); left alone as pool/%s", q, name, aside);
+}
+
 /* The pool name is a second name of a message still queued: SEAL_NAMED.
  * When the inode counts one link, either a name moved since new/ and
  * hold/ were read (relay-send retired it into pool/ meanwhile: a pool
@@ -175,9 +192,7 @@ static int seal_extra(const struct queue_seal_dirs *d, int fd,
 	if (st->st_nlink == 1 && strcmp(q, name) == 0 &&
 	    !queue_dirs_same(d->new, q, st) && !queue_dirs_same(d->hold, q, st))
 		return SEAL_POOL;
-	log_warn("%s: pool/%s is a queued message's file with one link "
-		 "counted (after a power cut: run e2fsck on the queue's "
-		 "filesystem); pool/%s left alone", q, name, name);
+	seal_set_aside(d, q, name);
 	return SEAL_LEAVE;
 }
 
@@ -251,6 +266,15 @@ static int seal_queued(const struct queue_seal_dirs *d, const struct stat *st)
 				  sizeof *d->ino, seal_ino_cmp);
 }
 
+/* A file that could not be judged (EIO, EMFILE) may be a message
+ * answered and not yet named: left for the next start, and said. */
+static int seal_unread(const char *name, const char *what)
+{
+	log_warn("pool/%s: %s: %s; left alone until relay-queue restarts",
+		 name, what, strerror(errno));
+	return SEAL_LEAVE;
+}
+
 /* pool/<name> opened: what it is. */
 static int seal_classify(const struct queue_seal_dirs *d, const char *name,
 			 int fd, char *qid, size_t qn)
@@ -259,7 +283,7 @@ static int seal_classify(const struct queue_seal_dirs *d, const char *name,
 	int r;
 
 	if (fstat(fd, &st) < 0)
-		return SEAL_LEAVE;
+		return seal_unread(name, "fstat");
 	/* only relay-queue's own plain files: pool/ is writable by
 	 * relay-send's group (queue_pool.c drops the others) */
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
@@ -268,8 +292,8 @@ static int seal_classify(const struct queue_seal_dirs *d, const char *name,
 	 * it (relay-send's retire) only half on disk, or a link done */
 	if (seal_queued(d, &st))
 		return seal_extra(d, fd, name, &st);
-	if ((r = seal_check(fd, qid, qn)) <= 0)
-		return r < 0 ? SEAL_LEAVE : SEAL_POOL; /* never answered */
+	if ((r = seal_check(fd, qid, qn)) <= 0) /* 0: never answered */
+		return r < 0 ? seal_unread(name, "read") : SEAL_POOL;
 	if (strcmp(qid, name) == 0)
 		return SEAL_POOL; /* a retired message */
 	if (queue_dirs_same(d->pool, qid, &st))
@@ -283,8 +307,10 @@ int queue_seal_recover(const struct queue_seal_dirs *d, const char *name,
 	int fd = openat(d->pool, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), r;
 
 	if (fd < 0) /* a link or another's file: queue_pool.c drops it */
-		return errno == ELOOP || errno == EACCES ? SEAL_POOL
-							  : SEAL_LEAVE;
+		return errno == ELOOP || errno == EACCES
+			       ? SEAL_POOL
+			       : errno == ENOENT ? SEAL_LEAVE /* gone meanwhile */
+						 : seal_unread(name, "open");
 	r = seal_classify(d, name, fd, qid, qn);
 	close(fd);
 	if (r != SEAL_UNNAMED)
