@@ -154,11 +154,13 @@ static int name_holddir(void)
  * Delivered and retired into pool/<qid> already, or deleted: it goes. */
 static void name_drop(const struct name_rec *c)
 {
+	int hold = name_holddir();
 	struct stat st;
 
-	if (fstatat(name_holddir(), c->qid, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    fsync(name_holddir()) < 0) {
-		log_warn("%s: fsync hold: %s: pool/%s kept", c->qid,
+	/* hold/ unopened (EMFILE) or unreadable: the message may be there */
+	if (hold < 0 || (fstatat(hold, c->qid, &st, AT_SYMLINK_NOFOLLOW) < 0
+			 ? errno != ENOENT : fsync(hold) < 0)) {
+		log_warn("%s: hold/: %s: pool/%s kept", c->qid,
 			 strerror(errno), c->pool);
 		return;
 	}

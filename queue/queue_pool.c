@@ -117,9 +117,11 @@ static int pool_sync_now(void)
 	return 0;
 }
 
+/* After a failed fsync no name is durable until the next start, so no
+ * later one is tried (nor its failure logged again). */
 int queue_pool_sync(void)
 {
-	if (pool.dirfd < 0 ||
+	if (pool.dirfd < 0 || atomic_load(&pool_sync_failed) ||
 	    atomic_load(&pool_newest) < atomic_load(&sync_pool.done))
 		return 0;
 	return pool_sync_now();
@@ -302,7 +304,9 @@ static void pool_fill(void)
 			return;
 		queue_inject_group(fd);
 		close(fd);
-		pool_add(name, 0, 0);
+		/* made after the scan's fsync of pool/: durable after the
+		 * next one only */
+		pool_add(name, 0, atomic_load(&sync_pool.started));
 	}
 }
 
@@ -410,6 +414,14 @@ int queue_pool_take(const char *qdir, char *path, size_t n, off_t *size,
 		pool.head = (pool.head + 1) % POOL_KEEP;
 		pool.n--;
 		fd = pool_open(e->name, size);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE ||
+			       errno == ENOMEM)) {
+			/* kept for the next take, not forgotten with the
+			 * rest of the ring */
+			pool.head = (pool.head + POOL_KEEP - 1) % POOL_KEEP;
+			pool.n++;
+			return -1;
+		}
 		if (fd >= 0) {
 			snprintf(path, n, "%s/pool/%s", qdir, e->name);
 			*durable = e->pseen < atomic_load(&sync_pool.done) &&
