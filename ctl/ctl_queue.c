@@ -1,5 +1,5 @@
 /* ctl_queue.c: relayctl queue list|customers|show|hold|release|delete|
- * flush.
+ * flush (hold, release and delete in ctl_queue_act.c).
  * Works on the files directly (queue/QUEUE.md): hold and release are
  * renames between new/ and hold/, delete unlinks, flush touches
  * queue/flush; each then writes the trigger so relay-send notices at
@@ -16,6 +16,7 @@
  * its own).  A link then leads nowhere that uid could not already
  * write. */
 #include "ctl.h"
+#include "ctl_queue.h"
 #include "date822.h"
 #include "privs.h"
 #include "qfile.h"
@@ -34,13 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct ctlq_msg {
-	const char *sub;        /* "new" or "hold" */
-	struct qfile q;
-	struct qstate st;
-};
-
-static void ctlq_trigger(void)
+void ctlq_trigger(void)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -88,15 +83,7 @@ static int ctlq_match(const char *pat, const char *s)
 	return strcasestr(s, pat) != NULL;
 }
 
-/* Selection: IDs, or --from PAT / --to PAT / --all. */
-struct ctlq_sel {
-	const char *from, *to;
-	int all;
-	char **ids;
-	int nids;
-};
-
-static int ctlq_parse_sel(int argc, char **argv, struct ctlq_sel *s)
+int ctlq_parse_sel(int argc, char **argv, struct ctlq_sel *s)
 {
 	memset(s, 0, sizeof *s);
 	for (int i = 0; i < argc; i++) {
@@ -115,7 +102,7 @@ static int ctlq_parse_sel(int argc, char **argv, struct ctlq_sel *s)
 	return s->nids || s->from || s->to || s->all ? 0 : -1;
 }
 
-static int ctlq_selected(const struct ctlq_sel *s, const struct ctlq_msg *m)
+int ctlq_selected(const struct ctlq_sel *s, const struct ctlq_msg *m)
 {
 	int any = 0;
 	for (int i = 0; i < s->nids; i++)
@@ -132,8 +119,8 @@ static int ctlq_selected(const struct ctlq_sel *s, const struct ctlq_msg *m)
 
 /* Call fn for every message in sub/ (sorted by arrival: ids start with
  * the time in hex, so the names sort). */
-static int ctlq_each(const char *sub, int (*fn)(struct ctlq_msg *, void *),
-		     void *arg)
+int ctlq_each(const char *sub, int (*fn)(struct ctlq_msg *, void *),
+	      void *arg)
 {
 	char path[PATH_MAX];
 	struct dirent **names;
@@ -355,83 +342,6 @@ static int ctlq_show(int argc, char **argv)
 	}
 	fprintf(stderr, "relayctl: queue: no message %s\n", argv[0]);
 	return 100;
-}
-
-/* hold/release/delete: what to do with a selected message. */
-struct ctlq_act {
-	const char *verb;
-	const char *from_sub, *to_sub;  /* rename from → to; to NULL: delete */
-	struct ctlq_sel sel;
-	int done;
-};
-
-static int ctlq_act_one(struct ctlq_msg *m, void *arg)
-{
-	struct ctlq_act *a = arg;
-	char src[PATH_MAX], dst[PATH_MAX];
-
-	if (!ctlq_selected(&a->sel, m))
-		return 0;
-	snprintf(src, sizeof src, "%s/%s/%s", cf.queue_dir, m->sub, m->q.qid);
-	if (a->to_sub) {
-		snprintf(dst, sizeof dst, "%s/%s/%s", cf.queue_dir, a->to_sub,
-			 m->q.qid);
-		if (rename(src, dst) < 0) {
-			fprintf(stderr, "relayctl: %s: %s\n", m->q.qid,
-				strerror(errno));
-			return 1;
-		}
-	} else {
-		if (unlink(src) < 0 && errno != ENOENT)
-			return fprintf(stderr, "relayctl: %s: %s\n", m->q.qid,
-				       strerror(errno)), 1;
-		snprintf(dst, sizeof dst, "%s/state/%s", cf.queue_dir, m->q.qid);
-		unlink(dst);
-	}
-	printf("%s: %s\n", m->q.qid, a->verb);
-	a->done++;
-	return 0;
-}
-
-static int ctlq_act(struct ctlq_act *a, int argc, char **argv)
-{
-	int rc = 0;
-
-	if (ctlq_parse_sel(argc, argv, &a->sel) < 0) {
-		fprintf(stderr, "usage: relayctl queue %s ID...|--from PAT|--to "
-				"PAT|--all\n", a->verb);
-		return 100;
-	}
-	rc |= ctlq_each(a->from_sub, ctlq_act_one, a);
-	if (!a->to_sub) /* delete: held messages too */
-		rc |= ctlq_each("hold", ctlq_act_one, a);
-	ctlq_trigger();
-	if (!a->done) {
-		fprintf(stderr, "relayctl: queue %s: no message matched\n",
-			a->verb);
-		return 100;
-	}
-	return rc ? 111 : 0;
-}
-
-static int ctlq_hold(int argc, char **argv)
-{
-	struct ctlq_act a = { .verb = "held", .from_sub = "new",
-			      .to_sub = "hold" };
-	return ctlq_act(&a, argc, argv);
-}
-
-static int ctlq_release(int argc, char **argv)
-{
-	struct ctlq_act a = { .verb = "released", .from_sub = "hold",
-			      .to_sub = "new" };
-	return ctlq_act(&a, argc, argv);
-}
-
-static int ctlq_delete(int argc, char **argv)
-{
-	struct ctlq_act a = { .verb = "deleted", .from_sub = "new" };
-	return ctlq_act(&a, argc, argv);
 }
 
 /* relay-send retries every deferred recipient when queue/flush's mtime
