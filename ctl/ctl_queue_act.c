@@ -1,48 +1,172 @@
 /* ctl_queue_act.c: relayctl queue hold|release|delete: renames between
- * new/ and hold/, or unlinks (with state/<id>) (queue/QUEUE.md). */
+ * new/ and hold/, or unlinks (with state/<id>), made as durable as the
+ * daemons' own changes (queue/QUEUE.md).
+ *
+ * relay-queue fsyncs new/ many times a second, so the new/ side of a
+ * rename out of it reaches the disk at once; the other side would wait
+ * for writeback, and a power cut in between loses the message.  So each
+ * rename is followed by an fsync of its destination, then of its source.
+ *
+ * A message answered from its pool file is named new/<qid> by a link
+ * beside pool/<name> and keeps two links until relay-queue's naming
+ * thread removes the pool name.  Deleting new/<qid> in that window would
+ * leave a sealed pool file with no other name, which relay-queue's next
+ * start delivers: so delete waits for the file to have one link. */
 #include "ctl_queue.h"
 #include "settings.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-/* hold/release/delete: what to do with a selected message. */
+#define CTLQ_POLL_NS 10000000L /* 10 ms between looks at the link count */
+#define CTLQ_POLLS 200         /* about 2 s: the naming thread's round is ms */
+
+static int ctlq_dir_open(const char *sub)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	/* no O_NOFOLLOW needed: relaysend by now (ctl_queue.c), and an
+	 * fsync is all that is done with it */
+	snprintf(path, sizeof path, "%s/%s", cf.queue_dir, sub);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "relayctl: %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+static int ctlq_dir_sync(int fd, const char *sub)
+{
+	if (fsync(fd) == 0)
+		return 0;
+	fprintf(stderr, "relayctl: %s/%s: fsync: %s\n", cf.queue_dir, sub,
+		strerror(errno));
+	return -1;
+}
+
+/* 0 once the file at path has one link (or is gone), -1 when it still
+ * has more after ~2 s. */
+static int ctlq_one_link(const char *path)
+{
+	const struct timespec pause = { 0, CTLQ_POLL_NS };
+	struct stat st;
+
+	for (int i = 0; i < CTLQ_POLLS; i++) {
+		/* gone, or unreadable: the unlink says what it is */
+		if (lstat(path, &st) < 0 || st.st_nlink <= 1)
+			return 0;
+		nanosleep(&pause, NULL);
+	}
+	return lstat(path, &st) < 0 || st.st_nlink <= 1 ? 0 : -1;
+}
+
+/* hold/release/delete: what to do with a selected message.  The queue
+ * directories are opened once per command and synced (above): after
+ * each rename its destination, then its source; after a delete, once at
+ * the end, each directory something left. */
+enum { CTLQ_NEW, CTLQ_HOLD, CTLQ_STATE, CTLQ_NDIRS };
+static const char *const ctlq_dirs[CTLQ_NDIRS] = { "new", "hold", "state" };
+
 struct ctlq_act {
 	const char *verb;
-	const char *from_sub, *to_sub;  /* rename from → to; to NULL: delete */
+	int from, to;           /* rename from → to; to < 0: delete */
 	struct ctlq_sel sel;
-	int done;
+	int matched, done;
+	int fd[CTLQ_NDIRS];     /* -1 when not needed */
+	int removed[CTLQ_NDIRS]; /* delete: synced at the end */
 };
+
+/* 0 moved and durable, 1 moved but a sync failed, -1 not moved. */
+static int ctlq_rename(struct ctlq_act *a, const char *qid, const char *src)
+{
+	char dst[PATH_MAX];
+	int rc = 0;
+
+	snprintf(dst, sizeof dst, "%s/%s/%s", cf.queue_dir, ctlq_dirs[a->to],
+		 qid);
+	if (rename(src, dst) < 0) {
+		fprintf(stderr, "relayctl: %s: %s\n", qid, strerror(errno));
+		return -1;
+	}
+	if (ctlq_dir_sync(a->fd[a->to], ctlq_dirs[a->to]) < 0)
+		rc = 1;
+	if (ctlq_dir_sync(a->fd[a->from], ctlq_dirs[a->from]) < 0)
+		rc = 1;
+	return rc;
+}
+
+/* A file with a second link is a message relay-queue is still naming
+ * (above): it is left alone unless that link goes within ~2 s. */
+static int ctlq_remove(struct ctlq_act *a, const struct ctlq_msg *m,
+		       const char *src)
+{
+	char path[PATH_MAX];
+
+	if (ctlq_one_link(src) < 0) {
+		fprintf(stderr, "relayctl: %s: being queued, try again\n",
+			m->q.qid);
+		return -1;
+	}
+	if (unlink(src) < 0 && errno != ENOENT) {
+		fprintf(stderr, "relayctl: %s: %s\n", m->q.qid, strerror(errno));
+		return -1;
+	}
+	a->removed[strcmp(m->sub, "hold") == 0 ? CTLQ_HOLD : CTLQ_NEW] = 1;
+	snprintf(path, sizeof path, "%s/state/%s", cf.queue_dir, m->q.qid);
+	if (unlink(path) == 0)
+		a->removed[CTLQ_STATE] = 1;
+	return 0;
+}
 
 static int ctlq_act_one(struct ctlq_msg *m, void *arg)
 {
 	struct ctlq_act *a = arg;
-	char src[PATH_MAX], dst[PATH_MAX];
+	char src[PATH_MAX];
+	int rc;
 
 	if (!ctlq_selected(&a->sel, m))
 		return 0;
+	a->matched++;
 	snprintf(src, sizeof src, "%s/%s/%s", cf.queue_dir, m->sub, m->q.qid);
-	if (a->to_sub) {
-		snprintf(dst, sizeof dst, "%s/%s/%s", cf.queue_dir, a->to_sub,
-			 m->q.qid);
-		if (rename(src, dst) < 0) {
-			fprintf(stderr, "relayctl: %s: %s\n", m->q.qid,
-				strerror(errno));
-			return 1;
-		}
-	} else {
-		if (unlink(src) < 0 && errno != ENOENT)
-			return fprintf(stderr, "relayctl: %s: %s\n", m->q.qid,
-				       strerror(errno)), 1;
-		snprintf(dst, sizeof dst, "%s/state/%s", cf.queue_dir, m->q.qid);
-		unlink(dst);
-	}
+	rc = a->to >= 0 ? ctlq_rename(a, m->q.qid, src) : ctlq_remove(a, m, src);
+	if (rc < 0)
+		return 1;
 	printf("%s: %s\n", m->q.qid, a->verb);
 	a->done++;
+	return rc;
+}
+
+/* Open what the command syncs; 0, or -1 with the error printed. */
+static int ctlq_act_open(struct ctlq_act *a)
+{
+	for (int i = 0; i < CTLQ_NDIRS; i++)
+		a->fd[i] = -1;
+	for (int i = 0; i < CTLQ_NDIRS; i++) {
+		if (a->to >= 0 && i != a->from && i != a->to)
+			continue;
+		if ((a->fd[i] = ctlq_dir_open(ctlq_dirs[i])) < 0)
+			return -1;
+	}
 	return 0;
+}
+
+static int ctlq_act_close(struct ctlq_act *a)
+{
+	int rc = 0;
+
+	for (int i = 0; i < CTLQ_NDIRS; i++) {
+		if (a->removed[i] && ctlq_dir_sync(a->fd[i], ctlq_dirs[i]) < 0)
+			rc = 1;
+		if (a->fd[i] >= 0)
+			close(a->fd[i]);
+	}
+	return rc;
 }
 
 static int ctlq_act(struct ctlq_act *a, int argc, char **argv)
@@ -54,11 +178,16 @@ static int ctlq_act(struct ctlq_act *a, int argc, char **argv)
 				"PAT|--all\n", a->verb);
 		return 100;
 	}
-	rc |= ctlq_each(a->from_sub, ctlq_act_one, a);
-	if (!a->to_sub) /* delete: held messages too */
+	if (ctlq_act_open(a) < 0) {
+		ctlq_act_close(a);
+		return 111;
+	}
+	rc |= ctlq_each(ctlq_dirs[a->from], ctlq_act_one, a);
+	if (a->to < 0) /* delete: held messages too */
 		rc |= ctlq_each("hold", ctlq_act_one, a);
+	rc |= ctlq_act_close(a);
 	ctlq_trigger();
-	if (!a->done) {
+	if (!a->matched) {
 		fprintf(stderr, "relayctl: queue %s: no message matched\n",
 			a->verb);
 		return 100;
@@ -68,20 +197,20 @@ static int ctlq_act(struct ctlq_act *a, int argc, char **argv)
 
 int ctlq_hold(int argc, char **argv)
 {
-	struct ctlq_act a = { .verb = "held", .from_sub = "new",
-			      .to_sub = "hold" };
+	struct ctlq_act a = { .verb = "held", .from = CTLQ_NEW,
+			      .to = CTLQ_HOLD };
 	return ctlq_act(&a, argc, argv);
 }
 
 int ctlq_release(int argc, char **argv)
 {
-	struct ctlq_act a = { .verb = "released", .from_sub = "hold",
-			      .to_sub = "new" };
+	struct ctlq_act a = { .verb = "released", .from = CTLQ_HOLD,
+			      .to = CTLQ_NEW };
 	return ctlq_act(&a, argc, argv);
 }
 
 int ctlq_delete(int argc, char **argv)
 {
-	struct ctlq_act a = { .verb = "deleted", .from_sub = "new" };
+	struct ctlq_act a = { .verb = "deleted", .from = CTLQ_NEW, .to = -1 };
 	return ctlq_act(&a, argc, argv);
 }
