@@ -74,7 +74,8 @@ enum { CTLQ_NEW, CTLQ_HOLD, CTLQ_STATE, CTLQ_NDIRS };
 static const char *const ctlq_dirs[CTLQ_NDIRS] = { "new", "hold", "state" };
 
 struct ctlq_act {
-	const char *verb;
+	const char *cmd;        /* the command's name: hold */
+	const char *verb;       /* what was done: held */
 	int from, to;           /* rename from → to; to < 0: delete */
 	struct ctlq_sel sel;
 	int matched, done;
@@ -175,7 +176,7 @@ static int ctlq_act(struct ctlq_act *a, int argc, char **argv)
 
 	if (ctlq_parse_sel(argc, argv, &a->sel) < 0) {
 		fprintf(stderr, "usage: relayctl queue %s ID...|--from PAT|--to "
-				"PAT|--all\n", a->verb);
+				"PAT|--all\n", a->cmd);
 		return 100;
 	}
 	if (ctlq_act_open(a) < 0) {
@@ -189,7 +190,7 @@ static int ctlq_act(struct ctlq_act *a, int argc, char **argv)
 	ctlq_trigger();
 	if (!a->matched) {
 		fprintf(stderr, "relayctl: queue %s: no message matched\n",
-			a->verb);
+			a->cmd);
 		return 100;
 	}
 	return rc ? 111 : 0;
@@ -197,20 +198,21 @@ static int ctlq_act(struct ctlq_act *a, int argc, char **argv)
 
 int ctlq_hold(int argc, char **argv)
 {
-	struct ctlq_act a = { .verb = "held", .from = CTLQ_NEW,
+	struct ctlq_act a = { .cmd = "hold", .verb = "held", .from = CTLQ_NEW,
 			      .to = CTLQ_HOLD };
 	return ctlq_act(&a, argc, argv);
 }
 
 int ctlq_release(int argc, char **argv)
 {
-	struct ctlq_act a = { .verb = "released", .from = CTLQ_HOLD,
-			      .to = CTLQ_NEW };
+	struct ctlq_act a = { .cmd = "release", .verb = "released",
+			      .from = CTLQ_HOLD, .to = CTLQ_NEW };
 	return ctlq_act(&a, argc, argv);
 }
 
 int ctlq_delete(int argc, char **argv)
 {
-	struct ctlq_act a = { .verb = "deleted", .from = CTLQ_NEW, .to = -1 };
+	struct ctlq_act a = { .cmd = "delete", .verb = "deleted",
+			      .from = CTLQ_NEW, .to = -1 };
 	return ctlq_act(&a, argc, argv);
 }

@@ -158,6 +158,13 @@ with Sink(codes={'slow@example.org': [451, 250],
           'Subject: slow' in r.stdout, r.stdout + r.stderr)
     r = inst.relayctl('queue', 'show', 'NOSUCHID')
     check('show: unknown id exits 100', r.returncode == 100)
+    r = inst.relayctl('queue', 'hold', 'NOSUCHID')
+    check('hold: unknown id exits 100, naming the command',
+          r.returncode == 100 and
+          'relayctl: queue hold: no message matched' in r.stderr, r.stderr)
+    r = inst.relayctl('queue', 'release')
+    check('release: usage names the command', r.returncode == 100 and
+          'usage: relayctl queue release ' in r.stderr, r.stderr)
 
     rc, out, tr = run_traced(inst, 'hold.trace', 'queue', 'hold', '--to',
                              'slow@*')
