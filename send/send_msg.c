@@ -295,18 +295,31 @@ static int msg_still_pooled(const char *path)
  * One still pooled goes into pool/ whatever its size: pool/<qid> tells
  * relay-queue's start that it was delivered, where an unlink would
  * leave the sealed pool name alone to be taken for a message not yet
- * named, and delivered again. */
+ * named, and delivered again; if that rename fails it is not unlinked
+ * but kept (EBUSY), its results recorded, for a later pass. */
 static int msg_retire(const char *qdir, struct send_msg *m,
 		      const char *path)
 {
 	char pool[PATH_MAX];
+	int pooled = -1, e; /* -1: not looked at */
 
 	send_qfd_close(m); /* relay-queue may write over it in pool/ */
-	if (m->q.size <= SEND_POOL_FILE_MAX || msg_still_pooled(path)) {
+	if (m->q.size <= SEND_POOL_FILE_MAX ||
+	    (pooled = msg_still_pooled(path))) {
 		snprintf(pool, sizeof pool, "%s/pool/%s", qdir, m->q.qid);
 		if (renameat2(AT_FDCWD, path, AT_FDCWD, pool,
 			      RENAME_NOREPLACE) == 0)
 			return 0;
+		e = errno;
+		if (pooled < 0)
+			pooled = msg_still_pooled(path);
+		if (pooled) {
+			log_warn("%s: delivered, not retired into pool/ while "
+				 "relay-queue names it (%s): kept in new/ "
+				 "until a later pass", m->q.qid, strerror(e));
+			errno = EBUSY;
+			return -1;
+		}
 	}
 	return unlink(path);
 }
@@ -325,7 +338,7 @@ int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
 	if (msg_retire(qdir, m, path) < 0) {
 		/* held (hold/<id>) or unlinkable: the results must be on
 		 * disk for whoever finds the message next */
-		if (errno != ENOENT)
+		if (errno != ENOENT && errno != EBUSY)
 			log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
 		return send_msg_record(qdir, m, lines, len);
 	}
@@ -344,11 +357,14 @@ void send_msg_remove(const char *qdir, struct send_msg *m)
 	char path[PATH_MAX];
 
 	/* new/ first: a crash in between leaves an orphan state file
-	 * (swept at start), never a message without its state */
+	 * (swept at start), never a message without its state; one still
+	 * in new/ (kept, or its unlink failed) keeps its state, so that it
+	 * is not sent again when it is found there next */
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
-	if (msg_retire(qdir, m, path) < 0 && errno != ENOENT)
-		log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
-	if (m->st.file) {
+	if (msg_retire(qdir, m, path) < 0 && errno != ENOENT) {
+		if (errno != EBUSY)
+			log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
+	} else if (m->st.file) {
 		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
 		if (unlink(path) == 0 || errno == ENOENT)
 			send_stfile_del(m->q.qid);

@@ -7,7 +7,9 @@
  * the process is killed; while the file HANG_LINK_FAIL exists, it fails
  * with ENOSPC (a full disk); else the real linkat.  unlinkat the same
  * with HANG_UNLINK_MARKER: the naming thread held after its link and
- * fsync of new/, before it removes the pool name.  Built without the
+ * fsync of new/, before it removes the pool name.  renameat2 fails with
+ * ENOSPC in the program named by HANG_RENAME_PROG while the file
+ * HANG_RENAME_FAIL exists (relay-send's retire).  Built without the
  * sanitizers, as build/hang_link.so (tests/module.mk). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -15,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-typedef int (*linkat_fn)(int, const char *, int, const char *, int);
 
 static int our_program(void)
 {
@@ -39,46 +39,67 @@ static void hang(void)
 		pause();
 }
 
-static int fail_wanted(void)
+/* The file named by env exists, in the program named by prog_env. */
+static int fail_wanted(const char *prog_env, const char *env)
 {
-	const char *fail = getenv("HANG_LINK_FAIL");
+	const char *prog = getenv(prog_env), *fail = getenv(env);
 
-	return our_program() && fail && access(fail, F_OK) == 0;
+	return prog && fail && strcmp(prog, program_invocation_short_name) == 0 &&
+	       access(fail, F_OK) == 0;
 }
+
+/* The libc function behind ours, or NULL (errno ENOSYS). */
+static void *real_fn(void **slot, const char *name)
+{
+	if (!*slot)
+		*slot = dlsym(RTLD_NEXT, name);
+	if (!*slot)
+		errno = ENOSYS;
+	return *slot;
+}
+
+typedef int (*linkat_fn)(int, const char *, int, const char *, int);
+typedef int (*unlinkat_fn)(int, const char *, int);
+typedef int (*renameat2_fn)(int, const char *, int, const char *, unsigned);
 
 int linkat(int olddirfd, const char *oldpath, int newdirfd,
 	   const char *newpath, int flags)
 {
-	static linkat_fn real;
+	static void *real;
 
 	if (hang_wanted("HANG_LINK_MARKER"))
 		hang();
-	if (fail_wanted()) {
+	if (fail_wanted("HANG_LINK_PROG", "HANG_LINK_FAIL")) {
 		errno = ENOSPC;
 		return -1;
 	}
-	if (!real)
-		real = (linkat_fn)dlsym(RTLD_NEXT, "linkat");
-	if (!real) {
-		errno = ENOSYS;
+	if (!real_fn(&real, "linkat"))
 		return -1;
-	}
-	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+	return ((linkat_fn)real)(olddirfd, oldpath, newdirfd, newpath, flags);
 }
-
-typedef int (*unlinkat_fn)(int, const char *, int);
 
 int unlinkat(int dirfd, const char *path, int flags)
 {
-	static unlinkat_fn real;
+	static void *real;
 
 	if (hang_wanted("HANG_UNLINK_MARKER"))
 		hang();
-	if (!real)
-		real = (unlinkat_fn)dlsym(RTLD_NEXT, "unlinkat");
-	if (!real) {
-		errno = ENOSYS;
+	if (!real_fn(&real, "unlinkat"))
+		return -1;
+	return ((unlinkat_fn)real)(dirfd, path, flags);
+}
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd,
+	      const char *newpath, unsigned flags)
+{
+	static void *real;
+
+	if (fail_wanted("HANG_RENAME_PROG", "HANG_RENAME_FAIL")) {
+		errno = ENOSPC;
 		return -1;
 	}
-	return real(dirfd, path, flags);
+	if (!real_fn(&real, "renameat2"))
+		return -1;
+	return ((renameat2_fn)real)(olddirfd, oldpath, newdirfd, newpath,
+				    flags);
 }

@@ -36,7 +36,9 @@
   - delivered between its link into new/ and the removal of its pool
     name (unlinkat held by the same shim), then relay-queue killed: the
     big message is retired into pool/<qid> (not unlinked), and the
-    restart drops the pool name instead of delivering it again."""
+    restart drops the pool name instead of delivering it again; when
+    that retire fails (ENOSPC from the shim) the message is kept in new/,
+    neither unlinked nor delivered again."""
 import hashlib
 import os
 import re
@@ -348,7 +350,9 @@ def preload_env(inst):
             'HANG_LINK_PROG': 'relay-queue',
             'HANG_LINK_MARKER': inst.path('hang/marker'),
             'HANG_LINK_FAIL': inst.path('hang/fail'),
-            'HANG_UNLINK_MARKER': inst.path('hang/unlink')}
+            'HANG_UNLINK_MARKER': inst.path('hang/unlink'),
+            'HANG_RENAME_PROG': 'relay-send',
+            'HANG_RENAME_FAIL': inst.path('hang/rename')}
 
 
 def pool_file_of(inst, qid):
@@ -386,6 +390,8 @@ def test_crash_window(sink):
             start_link_fails(sink, inst, env['HANG_LINK_MARKER'],
                              env['HANG_LINK_FAIL'])
             delivered_while_named(sink, inst, env['HANG_UNLINK_MARKER'])
+            retire_fails_while_named(sink, inst, env['HANG_UNLINK_MARKER'],
+                                     env['HANG_RENAME_FAIL'])
     finally:
         restore_env(saved)
 
@@ -523,6 +529,33 @@ def delivered_while_named(sink, inst, marker):
     check('named, delivered: not delivered again',
           count(sink, 'twice@example.org') == 1 and
           not os.path.exists(inst.path('queue/new/' + qid)),
+          [ln for ln in inst.log().splitlines() if qid in ln])
+
+
+def retire_fails_while_named(sink, inst, marker, rfail):
+    """The same with relay-send's retire into pool/ failing (a full
+    disk): the message is kept in new/, not unlinked, and after the kill
+    neither delivered again nor left behind."""
+    open(rfail, 'w').close()
+    try:
+        qid = held_injection(inst, marker, 'retire fails',
+                             'unretired@example.org', BIG_POOLED)
+        check('retire fails: delivered',
+              sink.wait_rcpts('unretired@', 1, 20) == 1, inst.log_tail())
+        check('retire fails: kept in new/, not unlinked',
+              inst.wait_log(r'relay-send.*%s: delivered, not retired into '
+                            r'pool/ while relay-queue names it' % qid, 10)
+              and os.path.exists(inst.path('queue/new/' + qid)),
+              inst.log_tail())
+    finally:
+        os.unlink(rfail)
+    kill_queue(inst, 'retire fails')
+    check('retire fails: taken out of new/ once named',
+          wait_until(lambda: not os.path.exists(
+              inst.path('queue/new/' + qid)), 30), inst.log_tail())
+    time.sleep(2)
+    check('retire fails: delivered once',
+          count(sink, 'unretired@example.org') == 1,
           [ln for ln in inst.log().splitlines() if qid in ln])
 
 
