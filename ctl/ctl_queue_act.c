@@ -25,7 +25,8 @@
 #include <unistd.h>
 
 #define CTLQ_POLL_NS 10000000L /* 10 ms between looks at the link count */
-#define CTLQ_POLLS 200         /* about 2 s: the naming thread's round is ms */
+#define CTLQ_POLLS 200         /* about 2 s a command: the naming thread's
+				* round is ms */
 
 static int ctlq_dir_open(const char *sub)
 {
@@ -50,28 +51,34 @@ static int ctlq_dir_sync(int fd, const char *sub)
 	return -1;
 }
 
-/* 0 once the file at path has one link (or is gone), -1 when it still
- * has more after ~2 s. */
-static int ctlq_one_link(const char *path)
+/* 1 once the file at path has one link (or is gone: the unlink says
+ * what it is) and it had to wait for that, 0 when it had one at once,
+ * -1 when it still has more when the command's *polls are used up (one
+ * budget for a command: delete --all does not wait 2 s a message). */
+static int ctlq_one_link(const char *path, int *polls)
 {
 	const struct timespec pause = { 0, CTLQ_POLL_NS };
 	struct stat st;
+	int waited = 0;
 
-	for (int i = 0; i < CTLQ_POLLS; i++) {
-		/* gone, or unreadable: the unlink says what it is */
+	for (;;) {
 		if (lstat(path, &st) < 0 || st.st_nlink <= 1)
-			return 0;
+			return waited;
+		if (*polls <= 0)
+			return -1;
+		--*polls;
+		waited = 1;
 		nanosleep(&pause, NULL);
 	}
-	return lstat(path, &st) < 0 || st.st_nlink <= 1 ? 0 : -1;
 }
 
 /* hold/release/delete: what to do with a selected message.  The queue
  * directories are opened once per command and synced (above): after
  * each rename its destination, then its source; after a delete, once at
  * the end, each directory something left. */
-enum { CTLQ_NEW, CTLQ_HOLD, CTLQ_STATE, CTLQ_NDIRS };
-static const char *const ctlq_dirs[CTLQ_NDIRS] = { "new", "hold", "state" };
+enum { CTLQ_NEW, CTLQ_HOLD, CTLQ_STATE, CTLQ_POOL, CTLQ_NDIRS };
+static const char *const ctlq_dirs[CTLQ_NDIRS] = { "new", "hold", "state",
+						   "pool" };
 
 struct ctlq_act {
 	const char *cmd;        /* the command's name: hold */
@@ -81,6 +88,8 @@ struct ctlq_act {
 	int matched, done;
 	int fd[CTLQ_NDIRS];     /* -1 when not needed */
 	int removed[CTLQ_NDIRS]; /* delete: synced at the end */
+	int polls;              /* delete: the link waits left */
+	int pool_synced;        /* delete: pool/ fsync'd since the last wait */
 };
 
 /* 0 moved and durable, 1 moved but a sync failed, -1 not moved. */
@@ -103,17 +112,27 @@ static int ctlq_rename(struct ctlq_act *a, const char *qid, const char *src)
 }
 
 /* A file with a second link is a message relay-queue is still naming
- * (above): it is left alone unless that link goes within ~2 s. */
+ * (above): it is left alone unless that link goes within the command's
+ * ~2 s.  The naming thread's unlink of the pool name is not synced, and
+ * after a power cut a sealed pool name whose message is gone from new/
+ * would be delivered again: pool/ is fsync'd before the first unlink and
+ * after each wait. */
 static int ctlq_remove(struct ctlq_act *a, const struct ctlq_msg *m,
 		       const char *src)
 {
 	char path[PATH_MAX];
+	int waited = ctlq_one_link(src, &a->polls);
 
-	if (ctlq_one_link(src) < 0) {
-		fprintf(stderr, "relayctl: %s: being queued, try again\n",
-			m->q.qid);
+	if (waited < 0) {
+		fprintf(stderr, "relayctl: %s: being queued, try again (if it "
+			"stays so, relay-queue could not name it: see its "
+			"log)\n", m->q.qid);
 		return -1;
 	}
+	if ((waited || !a->pool_synced) &&
+	    ctlq_dir_sync(a->fd[CTLQ_POOL], ctlq_dirs[CTLQ_POOL]) < 0)
+		return -1;
+	a->pool_synced = 1;
 	if (unlink(src) < 0 && errno != ENOENT) {
 		fprintf(stderr, "relayctl: %s: %s\n", m->q.qid, strerror(errno));
 		return -1;
@@ -213,6 +232,6 @@ int ctlq_release(int argc, char **argv)
 int ctlq_delete(int argc, char **argv)
 {
 	struct ctlq_act a = { .cmd = "delete", .verb = "deleted",
-			      .from = CTLQ_NEW, .to = -1 };
+			      .from = CTLQ_NEW, .to = -1, .polls = CTLQ_POLLS };
 	return ctlq_act(&a, argc, argv);
 }

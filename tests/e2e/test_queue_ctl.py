@@ -89,13 +89,32 @@ def refused_delete(inst, qid, extra):
     took = time.monotonic() - t0
     os.unlink(extra)
     check('delete of a file with a second link: refused, exit 111',
-          r.returncode == 111 and 'relayctl: %s: being queued, try again\n'
+          r.returncode == 111 and 'relayctl: %s: being queued, try again '
+          '(if it stays so, relay-queue could not name it: see its log)\n'
           % qid in r.stderr, r.stdout + r.stderr)
     check('delete waited for the second link to go (~2 s)', took >= 1.5,
           '%.2f s' % took)
     check('refused delete: message and state stay',
           os.path.exists(inst.path('queue/new/' + qid)) and
           os.path.exists(inst.path('queue/state/' + qid)))
+
+
+def refused_pair(inst, qids, extra):
+    """Two messages with a second link each: one wait of ~2 s for the
+    command, not one a message."""
+    extras = [extra + str(i) for i in range(len(qids))]
+    for qid, x in zip(qids, extras):
+        link_extra(inst, qid, x)
+    t0 = time.monotonic()
+    r = inst.relayctl('queue', 'delete', *qids)
+    took = time.monotonic() - t0
+    for x in extras:
+        os.unlink(x)
+    check('delete of two with second links: both refused, exit 111',
+          r.returncode == 111 and r.stderr.count('being queued') == 2,
+          r.stdout + r.stderr)
+    check('one wait for the command (~2 s, not ~4)', 1.5 <= took < 3.5,
+          '%.2f s' % took)
 
 
 def waiting_delete(inst, qid, extra):
@@ -119,8 +138,9 @@ def waiting_delete(inst, qid, extra):
           reached and waiting, tr[-3000:])
     check('delete: exit 0 once the second link is gone', p.returncode == 0,
           out + err)
-    check('delete: fsync of new/ and state/ after the unlinks',
-          in_order(tr, r'unlink\w*\(.*/new/%s"' % qid,
+    check('delete: fsync of pool/ after the wait, of new/ and state/ '
+          'after the unlinks',
+          in_order(tr, synced(inst, 'pool'), r'unlink\w*\(.*/new/%s"' % qid,
                    r'unlink\w*\(.*/state/%s"' % qid,
                    synced(inst, 'new'), synced(inst, 'state')), tr[-3000:])
 
@@ -212,6 +232,7 @@ with Sink(codes={'slow@example.org': [451, 250],
                20), repr(again))
     extra = inst.path('queue/pool/ctlq-test-link')
     refused_delete(inst, again[0], extra)
+    refused_pair(inst, [again[0], stuck], extra)
     waiting_delete(inst, stuck, extra)
     r = inst.relayctl('queue', 'delete', again[0])
     check('delete once the second link is gone: exit 0', r.returncode == 0,
