@@ -163,7 +163,7 @@ static void seal_set_aside(const struct queue_seal_dirs *d, const char *q,
 	char aside[QFILE_ID_MAX + sizeof SEAL_ASIDE];
 
 	snprintf(aside, sizeof aside, "%s%s", SEAL_ASIDE, name);
-	if (renameat(d->pool, name, d->pool, aside) < 0)
+	if (renameat2(d->pool, name, d->pool, aside, RENAME_NOREPLACE) < 0)
 		snprintf(aside, sizeof aside, "%s", name);
 	log_warn("%s: pool/%s is a queued message's file with one link "
 		 "counted (after a power cut: run e2fsck on the queue's "
@@ -292,10 +292,12 @@ static int seal_classify(const struct queue_seal_dirs *d, const char *name,
 	 * it (relay-send's retire) only half on disk, or a link done */
 	if (seal_queued(d, &st))
 		return seal_extra(d, fd, name, &st);
+	/* a retired message, sealed or not: its header says so without
+	 * hashing it (relay-send retires big ones too) */
+	if (seal_head_qid(fd, qid, qn) && strcmp(qid, name) == 0)
+		return SEAL_POOL;
 	if ((r = seal_check(fd, qid, qn)) <= 0) /* 0: never answered */
 		return r < 0 ? seal_unread(name, "read") : SEAL_POOL;
-	if (strcmp(qid, name) == 0)
-		return SEAL_POOL; /* a retired message */
 	if (queue_dirs_same(d->pool, qid, &st))
 		return seal_extra(d, fd, name, &st);
 	return SEAL_UNNAMED;
