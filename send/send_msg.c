@@ -264,12 +264,15 @@ int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
 	snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
 	m->st.file = 1; /* created by the append, even one that failed */
 	send_stfile_add(m->q.qid);
+	/* applied even when not written: left pending, a delivered
+	 * recipient would be sent again at once, and again, for as long as
+	 * the disk refuses; now only a restart of relay-send does it */
+	msg_apply(m, lines, len);
 	if (qstate_append(path, lines, len) < 0) {
-		log_warn("%s: state write failed: %s", m->q.qid,
-			 strerror(errno));
+		log_warn("%s: state write failed: %s; the results are kept in "
+			 "memory only", m->q.qid, strerror(errno));
 		return -1;
 	}
-	msg_apply(m, lines, len);
 	return 0;
 }
 
@@ -324,6 +327,19 @@ static int msg_retire(const char *qdir, struct send_msg *m,
 	return unlink(path);
 }
 
+/* Out of new/: its state file goes too. */
+static void msg_gone(const char *qdir, struct send_msg *m)
+{
+	char path[PATH_MAX];
+
+	if (m->st.file) {
+		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
+		if (unlink(path) == 0 || errno == ENOENT)
+			send_stfile_del(m->q.qid);
+	}
+	m->gone = 1;
+}
+
 /* The common case costs no state file and no fsync: the removal of
  * new/<id> is the record of "done" (QUEUE.md, relay-send's states).
  * Should it not be durable (power loss before the directory reaches
@@ -338,17 +354,21 @@ int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
 	if (msg_retire(qdir, m, path) < 0) {
 		/* held (hold/<id>) or unlinkable: the results must be on
 		 * disk for whoever finds the message next */
-		if (errno != ENOENT && errno != EBUSY)
-			log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
-		return send_msg_record(qdir, m, lines, len);
+		int e = errno, rec;
+
+		if (e != ENOENT && e != EBUSY)
+			log_warn("%s: unlink: %s", m->q.qid, strerror(e));
+		rec = send_msg_record(qdir, m, lines, len);
+		if (rec == 0 || e != EBUSY || unlink(path) < 0)
+			return rec;
+		/* kept for its pool name, but with no record of its
+		 * delivery it would be sent again when found in new/: gone
+		 * after all (sent twice only if relay-queue dies before it
+		 * removes that pool name) */
+	} else {
+		msg_apply(m, lines, len);
 	}
-	msg_apply(m, lines, len);
-	if (m->st.file) {
-		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
-		if (unlink(path) == 0 || errno == ENOENT)
-			send_stfile_del(m->q.qid);
-	}
-	m->gone = 1;
+	msg_gone(qdir, m);
 	return 0;
 }
 
@@ -364,12 +384,10 @@ void send_msg_remove(const char *qdir, struct send_msg *m)
 	if (msg_retire(qdir, m, path) < 0 && errno != ENOENT) {
 		if (errno != EBUSY)
 			log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
-	} else if (m->st.file) {
-		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
-		if (unlink(path) == 0 || errno == ENOENT)
-			send_stfile_del(m->q.qid);
+		m->gone = 1;
+		return;
 	}
-	m->gone = 1;
+	msg_gone(qdir, m);
 }
 
 /* Remove state files whose message is neither in new/ nor in hold/:

@@ -141,10 +141,15 @@ void send_worker_finish(struct send_msgs *ms, struct send_worker *w,
 	}
 	send_abuse_flush(m);
 	worker_relayed(j, res, relay);
-	if (!lines || (worker_completes(j, res)
-		       ? send_msg_done(cf.queue_dir, m, lines, len)
-		       : send_msg_record(cf.queue_dir, m, lines, len)) < 0)
-		log_warn("%s: results not recorded; will try again", m->q.qid);
+	/* a failed state write is logged there; the results still
+	 * count in memory */
+	if (!lines)
+		log_warn("%s: results not recorded (no memory); will try again",
+			 m->q.qid);
+	else if (worker_completes(j, res))
+		send_msg_done(cf.queue_dir, m, lines, len);
+	else
+		send_msg_record(cf.queue_dir, m, lines, len);
 	free(lines);
 	w->last_ms = send_worker_ms() - j->started_ms;
 	send_worker_release(ms, j);

@@ -9,11 +9,15 @@
  * with HANG_UNLINK_MARKER: the naming thread held after its link and
  * fsync of new/, before it removes the pool name.  renameat2 fails with
  * ENOSPC in the program named by HANG_RENAME_PROG while the file
- * HANG_RENAME_FAIL exists (relay-send's retire).  Built without the
+ * HANG_RENAME_FAIL exists (relay-send's retire); in the same program
+ * an open for append of a file in a state/ folder fails with ENOSPC
+ * while HANG_STATE_FAIL exists.  Built without the
  * sanitizers, as build/hang_link.so (tests/module.mk). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,6 +65,7 @@ static void *real_fn(void **slot, const char *name)
 typedef int (*linkat_fn)(int, const char *, int, const char *, int);
 typedef int (*unlinkat_fn)(int, const char *, int);
 typedef int (*renameat2_fn)(int, const char *, int, const char *, unsigned);
+typedef int (*open_fn)(const char *, int, ...);
 
 int linkat(int olddirfd, const char *oldpath, int newdirfd,
 	   const char *newpath, int flags)
@@ -102,4 +107,25 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd,
 		return -1;
 	return ((renameat2_fn)real)(olddirfd, oldpath, newdirfd, newpath,
 				    flags);
+}
+
+int open(const char *path, int flags, ...)
+{
+	static void *real;
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if ((flags & O_APPEND) && strstr(path, "/state/") &&
+	    fail_wanted("HANG_RENAME_PROG", "HANG_STATE_FAIL")) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if (!real_fn(&real, "open"))
+		return -1;
+	return ((open_fn)real)(path, flags, mode);
 }

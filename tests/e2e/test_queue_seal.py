@@ -38,7 +38,9 @@
     big message is retired into pool/<qid> (not unlinked), and the
     restart drops the pool name instead of delivering it again; when
     that retire fails (ENOSPC from the shim) the message is kept in new/,
-    neither unlinked nor delivered again."""
+    neither unlinked nor delivered again; when the write of its results
+    fails too (ENOSPC from the same shim), it is delivered once, not in
+    a loop, and taken out of new/."""
 import hashlib
 import os
 import re
@@ -352,7 +354,8 @@ def preload_env(inst):
             'HANG_LINK_FAIL': inst.path('hang/fail'),
             'HANG_UNLINK_MARKER': inst.path('hang/unlink'),
             'HANG_RENAME_PROG': 'relay-send',
-            'HANG_RENAME_FAIL': inst.path('hang/rename')}
+            'HANG_RENAME_FAIL': inst.path('hang/rename'),
+            'HANG_STATE_FAIL': inst.path('hang/state')}
 
 
 def pool_file_of(inst, qid):
@@ -392,6 +395,9 @@ def test_crash_window(sink):
             delivered_while_named(sink, inst, env['HANG_UNLINK_MARKER'])
             retire_fails_while_named(sink, inst, env['HANG_UNLINK_MARKER'],
                                      env['HANG_RENAME_FAIL'])
+            disk_full_while_named(sink, inst, env['HANG_UNLINK_MARKER'],
+                                  env['HANG_RENAME_FAIL'],
+                                  env['HANG_STATE_FAIL'])
     finally:
         restore_env(saved)
 
@@ -557,6 +563,34 @@ def retire_fails_while_named(sink, inst, marker, rfail):
     check('retire fails: delivered once',
           count(sink, 'unretired@example.org') == 1,
           [ln for ln in inst.log().splitlines() if qid in ln])
+
+
+def disk_full_while_named(sink, inst, marker, rfail, sfail):
+    """The retire fails and so does the write of its results: the
+    message is sent once, not again and again, and taken out of new/
+    (sent a second time only because relay-queue is then killed before
+    it removes the pool name, as documented)."""
+    for f in (rfail, sfail):
+        open(f, 'w').close()
+    try:
+        qid = held_injection(inst, marker, 'disk full', 'full2@example.org')
+        check('disk full: delivered', sink.wait_rcpts('full2@', 1, 20) >= 1,
+              inst.log_tail())
+        time.sleep(3)
+        check('disk full: delivered once, not again and again',
+              count(sink, 'full2@example.org') == 1,
+              count(sink, 'full2@example.org'))
+        check('disk full: taken out of new/',
+              not os.path.exists(inst.path('queue/new/' + qid)),
+              inst.log_tail())
+    finally:
+        for f in (rfail, sfail):
+            os.unlink(f)
+    kill_queue(inst, 'disk full')
+    time.sleep(2)
+    check('disk full: at most the documented second delivery',
+          count(sink, 'full2@example.org') <= 2,
+          count(sink, 'full2@example.org'))
 
 
 def main():
