@@ -27,6 +27,7 @@
 #define CTLQ_POLL_NS 10000000L /* 10 ms between looks at the link count */
 #define CTLQ_POLLS 200         /* about 2 s a command: the naming thread's
 				* round is ms */
+#define CTLQ_CTIME_SLACK_NS 50000000LL /* file times lag the clock by a tick */
 
 static int ctlq_dir_open(const char *sub)
 {
@@ -51,23 +52,22 @@ static int ctlq_dir_sync(int fd, const char *sub)
 	return -1;
 }
 
-/* 1 once the file at path has one link (or is gone: the unlink says
- * what it is) and it had to wait for that, 0 when it had one at once,
- * -1 when it still has more when the command's *polls are used up (one
- * budget for a command: delete --all does not wait 2 s a message). */
-static int ctlq_one_link(const char *path, int *polls)
+/* 0 once the file at path has one link (its last lstat in *st, or
+ * st_nlink 0 when gone: the unlink says what it is), -1 when it still
+ * has more when the command's *polls are used up (one budget for a
+ * command: delete --all does not wait 2 s a message). */
+static int ctlq_one_link(const char *path, int *polls, struct stat *st)
 {
 	const struct timespec pause = { 0, CTLQ_POLL_NS };
-	struct stat st;
-	int waited = 0;
 
 	for (;;) {
-		if (lstat(path, &st) < 0 || st.st_nlink <= 1)
-			return waited;
+		if (lstat(path, st) < 0)
+			memset(st, 0, sizeof *st);
+		if (st->st_nlink <= 1)
+			return 0;
 		if (*polls <= 0)
 			return -1;
 		--*polls;
-		waited = 1;
 		nanosleep(&pause, NULL);
 	}
 }
@@ -89,7 +89,8 @@ struct ctlq_act {
 	int fd[CTLQ_NDIRS];     /* -1 when not needed */
 	int removed[CTLQ_NDIRS]; /* delete: synced at the end */
 	int polls;              /* delete: the link waits left */
-	int pool_synced;        /* delete: pool/ fsync'd since the last wait */
+	long long pool_synced;  /* delete: when the last fsync of pool/
+				 * began (ns), or 0 */
 };
 
 /* 0 moved and durable, 1 moved but a sync failed, -1 not moved. */
@@ -111,28 +112,48 @@ static int ctlq_rename(struct ctlq_act *a, const char *qid, const char *src)
 	return rc;
 }
 
+static long long ctlq_ns(const struct timespec *t)
+{
+	return t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+/* pool/ fsync'd unless the last fsync began after st's last change of
+ * links (the naming thread's unlink of the pool name sets its ctime),
+ * with a margin for the kernel's coarse file timestamps. */
+static int ctlq_pool_sync(struct ctlq_act *a, const struct stat *st)
+{
+	struct timespec now;
+
+	if (a->pool_synced &&
+	    ctlq_ns(&st->st_ctim) + CTLQ_CTIME_SLACK_NS < a->pool_synced)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (ctlq_dir_sync(a->fd[CTLQ_POOL], ctlq_dirs[CTLQ_POOL]) < 0)
+		return -1;
+	a->pool_synced = ctlq_ns(&now);
+	return 0;
+}
+
 /* A file with a second link is a message relay-queue is still naming
  * (above): it is left alone unless that link goes within the command's
  * ~2 s.  The naming thread's unlink of the pool name is not synced, and
  * after a power cut a sealed pool name whose message is gone from new/
- * would be delivered again: pool/ is fsync'd before the first unlink and
- * after each wait. */
+ * would be delivered again: pool/ is fsync'd before an unlink unless
+ * that fsync began after the file's last change of links. */
 static int ctlq_remove(struct ctlq_act *a, const struct ctlq_msg *m,
 		       const char *src)
 {
 	char path[PATH_MAX];
-	int waited = ctlq_one_link(src, &a->polls);
+	struct stat st;
 
-	if (waited < 0) {
+	if (ctlq_one_link(src, &a->polls, &st) < 0) {
 		fprintf(stderr, "relayctl: %s: being queued, try again (if it "
 			"stays so, relay-queue could not name it: see its "
 			"log)\n", m->q.qid);
 		return -1;
 	}
-	if ((waited || !a->pool_synced) &&
-	    ctlq_dir_sync(a->fd[CTLQ_POOL], ctlq_dirs[CTLQ_POOL]) < 0)
+	if (ctlq_pool_sync(a, &st) < 0)
 		return -1;
-	a->pool_synced = 1;
 	if (unlink(src) < 0 && errno != ENOENT) {
 		fprintf(stderr, "relayctl: %s: %s\n", m->q.qid, strerror(errno));
 		return -1;
