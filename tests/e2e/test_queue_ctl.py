@@ -145,6 +145,37 @@ def waiting_delete(inst, qid, extra):
                    synced(inst, 'new'), synced(inst, 'state')), tr[-3000:])
 
 
+def two_stuck(inst):
+    """Two more deferred messages (with their state files); their ids."""
+    before = set(os.listdir(inst.path('queue/new')))
+    for i in range(2):
+        inject(inst, 'b@example.com', ['stuck@example.org'],
+               b'Subject: stuck %d\r\n\r\nz\r\n' % i)
+    ids = [x for x in os.listdir(inst.path('queue/new')) if x not in before]
+    wait(lambda: all(os.path.exists(inst.path('queue/state/' + x))
+                     for x in ids), 20)
+    return ids
+
+
+def pool_syncs_by_ctime(inst):
+    """pool/ is fsync'd before an unlink unless the last fsync began
+    after the file's last change of links (its ctime): two messages
+    whose links last changed before the command need one fsync, before
+    the first unlink.  (One whose pool name goes after that fsync needs
+    another: that window is between two of relayctl's system calls and
+    is not made here.)"""
+    ids = two_stuck(inst)
+    time.sleep(0.3)  # past the margin for coarse file times
+    rc, out, tr = run_traced(inst, 'delete-two.trace', 'queue', 'delete',
+                             *ids)
+    n = len([ln for ln in tr.splitlines() if re.search(synced(inst, 'pool'),
+                                                       ln)])
+    check('delete of two: one fsync of pool/, before the first unlink',
+          rc == 0 and n == 1 and
+          in_order(tr, synced(inst, 'pool'), r'unlink\w*\(.*/new/'),
+          '%d: %s' % (n, out))
+
+
 with Sink(codes={'slow@example.org': [451, 250],
                  'stuck@example.org': 451}) as sink, \
         Instance(sink=sink, conf_overrides={'retry_min': 3600,
@@ -249,4 +280,5 @@ with Sink(codes={'slow@example.org': [451, 250],
     r = inst.relayctl('queue', 'hold', 'NOSUCHID')
     check('hold of nothing exits 100', r.returncode == 100)
     check('delivered exactly once', delivered(sink, 'slow@example.org') == 1)
+    pool_syncs_by_ctime(inst)
 finish()
