@@ -153,8 +153,11 @@ int send_msg_record(const char *qdir, struct send_msg *m, const char *lines,
  * as send_msg_record does.  0 or -1. */
 int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
 		  size_t len);
-/* Every recipient final and none in flight: unlink new/<id>, state/<id>. */
-void send_msg_remove(const char *qdir, struct send_msg *m);
+/* Every recipient final and none in flight: unlink new/<id>, state/<id>.
+ * 0, or -1 when new/<id> is still there (kept while relay-queue names
+ * it, or an error): the message then stays in memory, where its results
+ * may be the only ones, and is tried again later. */
+int send_msg_remove(const char *qdir, struct send_msg *m);
 /* Remove orphan state/ files (no message in new/ or hold/); at start. */
 void send_msg_sweep(const char *qdir);
 

@@ -200,8 +200,10 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 	if (!qstate_pending(&m->st)) {
 		if (m->nbusy)
 			return now + 3600;
-		if (send_bounce_final(cf.queue_dir, m) == 0) {
-			send_msg_remove(cf.queue_dir, m);
+		/* a file that cannot leave new/ stays in memory, where its
+		 * results may be the only ones: tried again later */
+		if (send_bounce_final(cf.queue_dir, m) == 0 &&
+		    send_msg_remove(cf.queue_dir, m) == 0) {
 			send_msg_drop(ms, m);
 			return LOOP_DROPPED;
 		}

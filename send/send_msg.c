@@ -1,7 +1,9 @@
 /* send_msg.c: the messages of new/ in memory.  The queue file's header
  * gives the envelope, state/<id> the results so far; a result is
- * appended and fsync'd before it changes anything in memory, so what
- * relay-send believes is never ahead of the disk. */
+ * appended and fsync'd as it is applied in memory.  Should that write
+ * fail (a full disk), memory is ahead of the disk: the message then
+ * stays in memory until its file is out of new/, so that only a restart
+ * of relay-send acts on it again. */
 #include "send.h"
 #include "log.h"
 #include "privs.h"
@@ -354,40 +356,31 @@ int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
 	if (msg_retire(qdir, m, path) < 0) {
 		/* held (hold/<id>) or unlinkable: the results must be on
 		 * disk for whoever finds the message next */
-		int e = errno, rec;
-
-		if (e != ENOENT && e != EBUSY)
-			log_warn("%s: unlink: %s", m->q.qid, strerror(e));
-		rec = send_msg_record(qdir, m, lines, len);
-		if (rec == 0 || e != EBUSY || unlink(path) < 0)
-			return rec;
-		/* kept for its pool name, but with no record of its
-		 * delivery it would be sent again when found in new/: gone
-		 * after all (sent twice only if relay-queue dies before it
-		 * removes that pool name) */
-	} else {
-		msg_apply(m, lines, len);
+		if (errno != ENOENT && errno != EBUSY)
+			log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
+		return send_msg_record(qdir, m, lines, len);
 	}
+	msg_apply(m, lines, len);
 	msg_gone(qdir, m);
 	return 0;
 }
 
-void send_msg_remove(const char *qdir, struct send_msg *m)
+int send_msg_remove(const char *qdir, struct send_msg *m)
 {
 	char path[PATH_MAX];
 
 	/* new/ first: a crash in between leaves an orphan state file
 	 * (swept at start), never a message without its state; one still
-	 * in new/ (kept, or its unlink failed) keeps its state, so that it
-	 * is not sent again when it is found there next */
+	 * in new/ (kept, or its unlink failed) keeps its state, and stays in
+	 * memory (-1): its results may be there only */
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
 	if (msg_retire(qdir, m, path) < 0 && errno != ENOENT) {
 		if (errno != EBUSY)
 			log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
-		m->gone = 1;
-		return;
+		return -1;
 	}
 	msg_gone(qdir, m);
+	return 0;
 }
 
 /* Remove state files whose message is neither in new/ nor in hold/:
