@@ -27,7 +27,9 @@
 #define CTLQ_POLL_NS 10000000L /* 10 ms between looks at the link count */
 #define CTLQ_POLLS 200         /* about 2 s a command: the naming thread's
 				* round is ms */
-#define CTLQ_CTIME_SLACK_NS 50000000LL /* file times lag the clock by a tick */
+/* file times lag the clock by a tick, or by up to a second where the
+ * filesystem keeps whole seconds (ext4 with small inodes) */
+#define CTLQ_CTIME_SLACK_NS 2000000000LL
 
 static int ctlq_dir_open(const char *sub)
 {

@@ -165,7 +165,7 @@ def pool_syncs_by_ctime(inst):
     another: that window is between two of relayctl's system calls and
     is not made here.)"""
     ids = two_stuck(inst)
-    time.sleep(0.3)  # past the margin for coarse file times
+    time.sleep(2.5)  # past the margin for coarse file times (2 s)
     rc, out, tr = run_traced(inst, 'delete-two.trace', 'queue', 'delete',
                              *ids)
     n = len([ln for ln in tr.splitlines() if re.search(synced(inst, 'pool'),
