@@ -538,6 +538,19 @@ def delivered_while_named(sink, inst, marker):
           [ln for ln in inst.log().splitlines() if qid in ln])
 
 
+def out_once_named(sink, inst, label, qid, rcpt, once):
+    """relay-queue killed while it names qid (its shim held): after the
+    restart the message leaves new/, and rcpt got it exactly once."""
+    kill_queue(inst, label)
+    check('%s: taken out of new/ once named' % label,
+          wait_until(lambda: not os.path.exists(
+              inst.path('queue/new/' + qid)), 30), inst.log_tail())
+    time.sleep(2)
+    check('%s: %s' % (label, once), count(sink, rcpt) == 1,
+          (count(sink, rcpt),
+           [ln for ln in inst.log().splitlines() if qid in ln]))
+
+
 def retire_fails_while_named(sink, inst, marker, rfail):
     """The same with relay-send's retire into pool/ failing (a full
     disk): the message is kept in new/, not unlinked, and after the kill
@@ -555,14 +568,8 @@ def retire_fails_while_named(sink, inst, marker, rfail):
               inst.log_tail())
     finally:
         os.unlink(rfail)
-    kill_queue(inst, 'retire fails')
-    check('retire fails: taken out of new/ once named',
-          wait_until(lambda: not os.path.exists(
-              inst.path('queue/new/' + qid)), 30), inst.log_tail())
-    time.sleep(2)
-    check('retire fails: delivered once',
-          count(sink, 'unretired@example.org') == 1,
-          [ln for ln in inst.log().splitlines() if qid in ln])
+    out_once_named(sink, inst, 'retire fails', qid, 'unretired@example.org',
+                   'delivered once')
 
 
 def disk_full_while_named(sink, inst, marker, rfail, sfail):
@@ -586,14 +593,8 @@ def disk_full_while_named(sink, inst, marker, rfail, sfail):
     finally:
         for f in (rfail, sfail):
             os.unlink(f)
-    kill_queue(inst, 'disk full')
-    check('disk full: taken out of new/ once named',
-          wait_until(lambda: not os.path.exists(
-              inst.path('queue/new/' + qid)), 30), inst.log_tail())
-    time.sleep(2)
-    check('disk full: delivered once in all',
-          count(sink, 'full2@example.org') == 1,
-          count(sink, 'full2@example.org'))
+    out_once_named(sink, inst, 'disk full', qid, 'full2@example.org',
+                   'delivered once in all')
 
 
 def main():
