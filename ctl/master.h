@@ -88,8 +88,9 @@ void master_tls_init(void);
 void master_tls_sighup(void);
 /* Rotate the session-ticket key when its time has come (each loop round). */
 void master_tls_tick(void);
-/* In relay-listen's child before exec: the store on TLS_STORE_FD. */
-void master_tls_to_child(void);
+/* In relay-listen's child before exec: the store on TLS_STORE_FD; 1 when
+ * it is there, 0 when there is none. */
+int master_tls_to_child(void);
 
 /* master_loop.c */
 /* Run until SIGTERM/SIGINT; returns the exit status. */

@@ -92,12 +92,14 @@ void master_child_init(const char *bindir, int errfd)
 	}
 }
 
-/* In the child, between fork and exec: nothing here may return. */
+/* In the child, between fork and exec: nothing here may return.  The
+ * daemon gets /dev/null on 0, the log pipe on 1 and 2, the admission key
+ * or the TLS store on 3, and no other descriptor of ours. */
 static void child_exec(const struct master_child *c)
 {
 	char path[PATH_MAX];
 	char *argv[6];
-	int n = 0, null;
+	int n = 0, null, on3 = 0;
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -113,9 +115,11 @@ static void child_exec(const struct master_child *c)
 	if (null > 2)
 		close(null);
 	unsetenv(ADMIT_KEY_ENV);
-	if (c->admit_key && child_admit_key.ok &&
-	    admit_key_pass(&child_admit_key) < 0)
-		_exit(111);
+	if (c->admit_key && child_admit_key.ok) {
+		if (admit_key_pass(&child_admit_key) < 0)
+			_exit(111);
+		on3 = 1;
+	}
 	if (child_path(c, path, sizeof path) < 0)
 		_exit(111);
 	argv[n++] = (char *)c->name;
@@ -125,7 +129,8 @@ static void child_exec(const struct master_child *c)
 		argv[n++] = (char *)c->args;
 	argv[n] = NULL;
 	if (c->tls_store)
-		master_tls_to_child();
+		on3 |= master_tls_to_child();
+	privs_close_from(on3 ? 4 : 3);
 	execv(path, argv);
 	dprintf(2, "relay-master[%ld]: fatal: exec %s: %s\n", (long)getppid(),
 		path, strerror(errno));

@@ -110,6 +110,8 @@ int main(int argc, char **argv)
 	int opt, foreground = 0, errfd, rc;
 	long other;
 
+	/* what our caller left open is not for the daemons */
+	privs_close_from(3);
 	log_init("relay-master");
 	while ((opt = getopt(argc, argv, "d:f")) != -1) {
 		if (opt == 'd')

@@ -140,15 +140,16 @@ void master_tls_tick(void)
 			   "ticket key: the old one stays");
 }
 
-void master_tls_to_child(void)
+int master_tls_to_child(void)
 {
 	char num[16];
 
 	if (child_fd < 0)
-		return;
+		return 0;
 	if (dup2(child_fd, TLS_STORE_FD) < 0 ||
 	    fcntl(TLS_STORE_FD, F_SETFD, 0) < 0)
 		_exit(111);
 	snprintf(num, sizeof num, "%d", TLS_STORE_FD);
 	setenv(TLS_STORE_ENV, num, 1);
+	return 1;
 }

@@ -7,7 +7,11 @@
 #include <limits.h>
 #include <pwd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+/* the fallback's bound when the descriptor limit is unlimited or huge */
+#define PRIVS_CLOSE_MAX (1L << 20)
 
 int privs_is_root(void)
 {
@@ -49,6 +53,21 @@ int privs_drop(const char *user, const char *extra_group)
 	if (setuid(0) == 0)
 		log_fatal(EXIT_TEMP, "root could be regained");
 	return 0;
+}
+
+void privs_close_from(int lowfd)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+	int fd;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0U) == 0)
+		return;
+#endif
+	if (max < 0 || max > PRIVS_CLOSE_MAX)
+		max = PRIVS_CLOSE_MAX;
+	for (fd = lowfd; fd < max; fd++)
+		close(fd);
 }
 
 long privs_nofile_raise(void)

@@ -8,6 +8,11 @@
  * When not root: does nothing and returns 0 (a developer's run). */
 int privs_drop(const char *user, const char *extra_group);
 
+/* Close every descriptor from lowfd up (close_range, or one by one on a
+ * kernel without it): what a caller left open without close-on-exec must
+ * not reach a daemon of another uid.  Safe between fork and exec. */
+void privs_close_from(int lowfd);
+
 /* 1 when the real or effective uid is 0. */
 int privs_is_root(void);
 /* Raise the soft limit on open descriptors to the hard one (a daemon

@@ -12,7 +12,9 @@ Run tests with /usr/bin/python3 (it has aiosmtpd, dkim, dnspython).  A test:
         check('message arrives', sink.wait_for(1, 30), inst.log_tail())
     finish()                                       # exit 1 if any check failed
 
-What Instance(conf_overrides={}, rules_text=None, sink=None) does:
+What Instance(conf_overrides={}, rules_text=None, sink=None, pass_fds=())
+does (pass_fds: descriptors relay-master inherits, as from a careless
+caller):
   - makes a temporary instance directory (mode 0755, so that the daemons'
     own uids can read it when the test runs as root);
   - writes relay.conf: listen on 127.0.0.1:<.port> and [::1]:<.port6>
@@ -469,8 +471,9 @@ def stop_session(proc, timeout=10):
 
 class Instance:
     def __init__(self, conf_overrides=None, rules_text=None, sink=None,
-                 ready_timeout=60):
+                 ready_timeout=60, pass_fds=()):
         self.conf_overrides = dict(conf_overrides or {})
+        self.pass_fds = tuple(pass_fds)  # left open for relay-master
         self.rules_text = DEFAULT_RULES if rules_text is None else rules_text
         self.sink = sink
         self.ready_timeout = ready_timeout
@@ -537,7 +540,8 @@ class Instance:
             self.proc = subprocess.Popen(
                 [os.path.join(BIN, 'relay-master'), '-d', self.dir],
                 stdin=subprocess.DEVNULL, stdout=self._err,
-                stderr=self._err, start_new_session=True)
+                stderr=self._err, start_new_session=True,
+                pass_fds=self.pass_fds)
             if self._wait_ready():
                 return self
             # another test took the port between free_port() and bind:
