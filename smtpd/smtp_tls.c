@@ -138,6 +138,8 @@ static int tls_handshake(struct smtp_session *s, SSL_CTX *tls_ctx)
 	return 0;
 }
 
+/* No wait between tls_ctx_ready and SSL_new here (nothing to flush
+ * yet): the SSL holds ctx before another session could free it. */
 int smtp_tls_implicit(struct smtp_session *s)
 {
 	SSL_CTX *ctx = tls_ctx_ready(s);
@@ -165,6 +167,7 @@ static void tls_tell_policy(struct smtp_session *s)
 void smtp_tls_starttls(struct smtp_session *s, char *arg)
 {
 	SSL_CTX *ctx;
+	int rc;
 
 	if (s->tls) {
 		smtp_reply(s, "503 5.5.1 TLS already active");
@@ -186,7 +189,13 @@ void smtp_tls_starttls(struct smtp_session *s, char *arg)
 	/* whatever the client sent after STARTTLS came in the clear and
 	 * must not be taken as if it came through TLS (CVE-2011-0411) */
 	io_discard_input(&s->io);
-	if (io_flush(&s->io) < 0 || tls_handshake(s, ctx) < 0) {
+	/* the flush may wait for the client, and another session of the
+	 * worker may meanwhile build a renewed context in ctx's place and
+	 * free this one: ctx is held until the SSL took its own reference */
+	SSL_CTX_up_ref(ctx);
+	rc = io_flush(&s->io) < 0 ? -1 : tls_handshake(s, ctx);
+	SSL_CTX_free(ctx);
+	if (rc < 0) {
 		s->quit = 1;
 		return;
 	}
