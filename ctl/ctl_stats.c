@@ -156,7 +156,7 @@ static int stats_one(struct stats_opts *o, enum rate_kind k, const char *name)
  * print as "?". */
 static int stats_run(struct stats_opts *o)
 {
-	int rc;
+	int rc, e;
 
 	rcdb_init(&o->rules, cf.rules_cdb);
 	rcdb_init(&o->users, cf.users_cdb);
@@ -166,8 +166,10 @@ static int stats_run(struct stats_opts *o)
 		rc = stats_one(o, RATE_CUSTOMER, o->customer);
 	else if ((rc = stats_each(o, RATE_CUSTOMER, stats_print)) == 0)
 		rc = stats_each(o, RATE_USER, stats_print);
+	e = errno; /* why a read failed (EIO, EAGAIN) */
 	rcdb_close(&o->rules);
 	rcdb_close(&o->users);
+	errno = e;
 	return rc;
 }
 
@@ -225,7 +227,7 @@ static int stats_args(struct stats_opts *o, int argc, char **argv)
 int ctl_stats(int argc, char **argv)
 {
 	struct stats_opts o;
-	int rc;
+	int rc, e;
 
 	memset(&o, 0, sizeof o);
 	o.now = (long)time(NULL);
@@ -246,8 +248,13 @@ int ctl_stats(int argc, char **argv)
 		return EXIT_TEMP;
 	}
 	rc = stats_run(&o);
+	e = errno;
 	rate_stats_close();
-	if (rc == -2)
+	if (rc == -2 && e == EAGAIN)
+		fprintf(stderr, "relayctl: stats: %s: relay-policy did not "
+			"finish an update within a second: try again\n",
+			cf.counters_file);
+	else if (rc == -2)
 		fprintf(stderr, "relayctl: stats: %s changed size while being "
 			"read (damaged, or replaced): try again\n",
 			cf.counters_file);

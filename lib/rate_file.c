@@ -11,9 +11,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -21,8 +21,17 @@
 
 #define HDR_SIZE 4096
 #define CAP_MAX 1000000
+/* A reader waits for the writer to leave (rate_file_read_begin): a few
+ * looks at once, then one every 100 us, a second at most.  The writer is
+ * inside for microseconds, so only a hostile or killed one costs that. */
+#define READ_SPINS 64
+#define READ_NAP_NS 100000L
+#define READ_LOOKS (READ_SPINS + 10000)
 
 struct rate_map rate_map = { .fd = -1 };
+
+/* where ARCHITECTURE.md says the seqlock is, in files old and new */
+_Static_assert(offsetof(struct rate_hdr, seq) == 88, "rate_hdr.seq moved");
 
 uint64_t rate_file_hash(const char *s, size_t len)
 {
@@ -151,11 +160,13 @@ static int file_prepare(const char *path, int fd, int rdonly,
 		errno = ENOENT;
 		return -1;
 	}
+	memset(h, 0, sizeof *h);
 	if (pread(fd, h, sizeof *h, 0) == (ssize_t)sizeof *h &&
 	    header_ok(h, (uint64_t)st.st_size))
 		return 0;
-	if (rdonly) {
-		errno = EINVAL;
+	if (rdonly) { /* no magic yet: sized, the header not yet written */
+		errno = memcmp(h->magic, "\0\0\0\0\0\0\0\0", 8) ? EINVAL
+								 : ENOENT;
 		return -1;
 	}
 	/* another version or damaged: keep it for a look, start afresh */
@@ -178,7 +189,9 @@ void rate_file_sections(struct rate_map *m)
 	m->recs[RATE_CUSTOMER] = p + (size_t)h->user_cap * h->user_size;
 }
 
-/* Open, lock and check (or create) the file; -1 on error. */
+/* Open and check (or create) the file; -1 on error.  No lock: see
+ * rate_file.h (a second writer is kept out by relay-master, which runs
+ * one relay-policy per instance). */
 static int file_open_fd(const char *path, int rdonly, struct rate_hdr *h)
 {
 	int rc = 1;
@@ -191,7 +204,6 @@ static int file_open_fd(const char *path, int rdonly, struct rate_hdr *h)
 				   0640);
 		if (rate_map.fd < 0)
 			return -1;
-		rate_file_lock(!rdonly);
 		rc = file_prepare(path, rate_map.fd, rdonly, h);
 	}
 	return rc == 0 ? 0 : -1;
@@ -218,7 +230,10 @@ int rate_file_open(const char *path, int rdonly)
 	rate_file_sections(&rate_map);
 	if (!rdonly && rate_grow_needed(rate_map.h))
 		rate_grow(path); /* on failure the old file stays in use */
-	rate_file_unlock();
+	if (!rdonly) { /* a writer killed inside left seq odd: even again */
+		rate_file_write_begin();
+		rate_file_write_end();
+	}
 	return 0;
 fail:
 	rate_file_close();
@@ -241,18 +256,52 @@ void rate_file_close(void)
 	errno = e;
 }
 
-/* flock: one writer at a time even if a second process ever maps the
- * file read-write; readers take it shared for a consistent snapshot. */
-void rate_file_lock(int excl)
+/* The seqlock (rate_file.h).  Release/acquire on seq and the fences
+ * order the record's bytes against it between the two processes: a
+ * reader that saw the same even seq before and after its copy read no
+ * byte the writer changed in between. */
+void rate_file_write_begin(void)
 {
-	while (flock(rate_map.fd, excl ? LOCK_EX : LOCK_SH) < 0 &&
-	       errno == EINTR)
-		;
+	uint64_t *seq = &rate_map.h->seq;
+	uint64_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+
+	__atomic_store_n(seq, s | 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
-void rate_file_unlock(void)
+void rate_file_write_end(void)
 {
-	flock(rate_map.fd, LOCK_UN);
+	uint64_t *seq = &rate_map.h->seq;
+	uint64_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+
+	__atomic_store_n(seq, (s | 1) + 1, __ATOMIC_RELEASE);
+}
+
+/* A reader's view of seq: the live header in the map, never geo. */
+static const uint64_t *live_seq(void)
+{
+	return &((const struct rate_hdr *)(const void *)rate_map.base)->seq;
+}
+
+int rate_file_read_begin(uint64_t *s)
+{
+	const struct timespec nap = { 0, READ_NAP_NS };
+
+	for (int i = 0; i < READ_LOOKS; i++) {
+		*s = __atomic_load_n(live_seq(), __ATOMIC_ACQUIRE);
+		if (!(*s & 1))
+			return 0;
+		if (i >= READ_SPINS)
+			nanosleep(&nap, NULL);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+int rate_file_read_changed(uint64_t s)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(live_seq(), __ATOMIC_RELAXED) != s;
 }
 
 uint32_t rate_file_cap(enum rate_kind k)

@@ -1,8 +1,16 @@
 /* rate_file.h: the layout of the rate counters file, shared by its one
  * writer (relay-policy, policy/rate*.c) and its readers (rate_stats.c for
- * relayctl): header, record indexes, fixed-size records and their
- * sliding-window rings.  Versioned; documented in ARCHITECTURE.md "Rate
- * counters".  Only policy/rate*.c and lib/rate_*.c use it. */
+ * relayctl and relay-metrics): header, record indexes, fixed-size records
+ * and their sliding-window rings.  Versioned; documented in
+ * ARCHITECTURE.md "Rate counters".  Only policy/rate*.c and lib/rate_*.c
+ * use it.
+ *
+ * No lock is taken on the file by anyone: a reader can open it, so a
+ * lock there is one a reader could hold to stop the writer (and with it
+ * every RCPT).  Readers get a consistent view from the header's seq
+ * instead (a seqlock): the writer makes it odd before it changes
+ * anything and even again after, and a reader that saw it odd, or
+ * changed across its read, reads again (rate_file_read_*). */
 #ifndef RATE_FILE_H
 #define RATE_FILE_H
 
@@ -75,6 +83,10 @@ struct rate_hdr {
 	uint32_t day_unit, day_n, peak_unit, peak_n;
 	uint64_t file_size;
 	int64_t created;
+	/* the seqlock: odd while the writer changes records or indexes.
+	 * Zero (even) in files written before it existed: nothing to
+	 * convert, hence no new version */
+	uint64_t seq;
 };
 
 struct rate_map {
@@ -100,8 +112,17 @@ void rate_file_wanted(struct rate_hdr *h); /* geometry from the settings */
 int rate_file_create(int fd, struct rate_hdr *h);
 void rate_file_sections(struct rate_map *m);
 void rate_file_close(void);
-void rate_file_lock(int excl);
-void rate_file_unlock(void);
+/* The writer: begin before it changes a record, an index or the counts
+ * of records in use, end after (a few microseconds; never across a
+ * wait).  A reader: s = read_begin(), read what it needs into its own
+ * memory, then read_changed(s): 1 means what it read may be torn, read
+ * again.  read_begin waits (a bounded time) while the writer is inside:
+ * -1 (errno EAGAIN) when it stayed inside all that time (hostile, or
+ * killed inside: its next start clears that). */
+void rate_file_write_begin(void);
+void rate_file_write_end(void);
+int rate_file_read_begin(uint64_t *s);
+int rate_file_read_changed(uint64_t s);
 uint64_t rate_file_hash(const char *s, size_t len); /* of the lowercased bytes */
 int rate_file_lower(char *dst, const char *src); /* -1 when too long/empty */
 struct rate_rec *rate_file_rec(enum rate_kind k, uint32_t i);

@@ -1,6 +1,9 @@
-/* rate_stats.c: live counters for relayctl stats.  Reads the windows
- * without advancing them (the map may be read-only), under a shared flock
- * so a record is never seen half-updated by relay-policy. */
+/* rate_stats.c: live counters for relayctl stats and relay-metrics.
+ * Reads the windows without advancing them (the map is read-only) and
+ * without a lock (rate_file.h: a lock a reader can take is one a reader
+ * could hold to stop relay-policy): each record is copied out under the
+ * header's seqlock and copied again when relay-policy changed anything
+ * meanwhile, so a record is never seen half-updated. */
 #include "rate_stats.h"
 #include "rate_file.h"
 
@@ -9,17 +12,28 @@
 #include <signal.h>
 #include <string.h>
 
-static void fill(enum rate_kind k, uint32_t i, long now, struct rate_stats *st)
+/* Copies of a record before relay-policy changes it again: the tries are
+ * microseconds each, so only a writer that never leaves exhausts them. */
+#define READ_TRIES 1000
+
+/* A record's head and windows (a user's recipient set is not needed). */
+union rec_copy {
+	struct rate_rec r;
+	struct rate_user u;
+	struct rate_cust c;
+};
+
+static void fill(enum rate_kind k, const union rec_copy *rc, long now,
+		 struct rate_stats *st)
 {
-	const struct rate_rec *r = rate_file_rec(k, i);
-	const struct rate_user *u = (const void *)r;
-	const struct rate_cust *c = (const void *)r;
+	const struct rate_user *u = &rc->u;
+	const struct rate_cust *c = &rc->c;
 
 	memset(st, 0, sizeof *st);
 	st->kind = k;
-	memcpy(st->name, r->name, sizeof st->name);
+	memcpy(st->name, rc->r.name, sizeof st->name);
 	st->name[sizeof st->name - 1] = '\0';
-	st->last = (long)r->last_ts;
+	st->last = (long)rc->r.last_ts;
 	if (k == RATE_USER) {
 		st->msgs = rate_window_sum(RATE_DAY(&u->msgs), now);
 		st->msgs_free_at = rate_window_free_at(RATE_DAY(&u->msgs), now);
@@ -31,6 +45,29 @@ static void fill(enum rate_kind k, uint32_t i, long now, struct rate_stats *st)
 		st->peak = rate_window_sum(RATE_PEAK(&c->peak), now);
 		st->peak_free_at = rate_window_free_at(RATE_PEAK(&c->peak), now);
 	}
+}
+
+/* Copy record i, or the record named lname (i ignored), as it was
+ * between two updates: 1 copied, 0 no such name, -1 (errno EAGAIN) the
+ * writer never let a copy through. */
+static int copy_rec(enum rate_kind k, const char *lname, uint32_t i,
+		    union rec_copy *rc)
+{
+	uint64_t s;
+	long j;
+
+	for (int t = 0; t < READ_TRIES; t++) {
+		if (rate_file_read_begin(&s) < 0)
+			return -1;
+		j = lname ? rate_index_find(k, lname) : (long)i;
+		if (j >= 0)
+			memcpy(rc, rate_file_rec(k, (uint32_t)j),
+			       k == RATE_USER ? sizeof rc->u : sizeof rc->c);
+		if (!rate_file_read_changed(s))
+			return j >= 0;
+	}
+	errno = EAGAIN;
+	return -1;
 }
 
 /* relay-policy (another uid) owns the file: should it cut the file
@@ -55,12 +92,11 @@ static void bus_catch(struct sigaction *old)
 	sigaction(SIGBUS, &sa, old);
 }
 
-/* After a SIGBUS: let go of the lock and the handler; always -2. */
-static int bus_fail(const struct sigaction *old)
+/* The end of a read: the old SIGBUS handler back; -2 with errno e. */
+static int read_fail(const struct sigaction *old, int e)
 {
-	rate_file_unlock();
 	sigaction(SIGBUS, old, NULL);
-	errno = EIO;
+	errno = e;
 	return -2;
 }
 
@@ -68,47 +104,48 @@ int rate_stats_get(enum rate_kind k, const char *name, long now,
 		   struct rate_stats *st)
 {
 	char lname[RATE_NAME_MAX];
+	union rec_copy rc;
 	struct sigaction old;
-	volatile long i = -1;
+	int found;
 
 	if (!rate_map.base || rate_file_lower(lname, name) < 0)
 		return -1;
 	bus_catch(&old);
 	if (sigsetjmp(bus_env, 1))
-		return bus_fail(&old);
-	rate_file_lock(0);
-	i = rate_index_find(k, lname);
-	if (i >= 0)
-		fill(k, (uint32_t)i, now, st);
-	rate_file_unlock();
+		return read_fail(&old, EIO);
+	found = copy_rec(k, lname, 0, &rc);
+	if (found < 0)
+		return read_fail(&old, EAGAIN);
 	sigaction(SIGBUS, &old, NULL);
-	return i >= 0 ? 0 : -1;
+	if (found)
+		fill(k, &rc, now, st);
+	return found ? 0 : -1;
 }
 
 int rate_stats_each(enum rate_kind k, long now,
 		    int (*fn)(const struct rate_stats *st, void *arg), void *arg)
 {
+	union rec_copy rc;
 	struct rate_stats st;
 	struct sigaction old;
 	volatile uint32_t i;
-	volatile int rc = 0;
+	volatile int rc_fn = 0;
 
 	if (!rate_map.base)
 		return -1;
 	bus_catch(&old);
 	if (sigsetjmp(bus_env, 1))
-		return bus_fail(&old);
+		return read_fail(&old, EIO);
 	/* the count is read again each time: it grows while we read */
-	for (i = 0; i < rate_file_used(k) && !rc; i++) {
-		/* lock per record: relay-policy is never held up for long */
-		rate_file_lock(0);
-		fill(k, i, now, &st);
-		rate_file_unlock();
+	for (i = 0; i < rate_file_used(k) && !rc_fn; i++) {
+		if (copy_rec(k, NULL, i, &rc) < 0)
+			return read_fail(&old, EAGAIN);
+		fill(k, &rc, now, &st);
 		if (st.name[0])
-			rc = fn(&st, arg);
+			rc_fn = fn(&st, arg);
 	}
 	sigaction(SIGBUS, &old, NULL);
-	return rc;
+	return rc_fn;
 }
 
 int rate_stats_open(const char *path)

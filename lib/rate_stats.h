@@ -1,7 +1,7 @@
 /* rate_stats.h: read the rate counters file (cf.counters_file) that
  * relay-policy writes: live counters per user and customer and when their
  * windows free room.  relayctl maps the file read-only and never goes
- * through the daemon.  The format is in lib/rate_file.h and ARCHITECTURE.md
+ * through the daemon, and relay-metrics does the same.  The format is in lib/rate_file.h and ARCHITECTURE.md
  * "Rate counters"; the writer's interface is policy/rate.h. */
 #ifndef RATE_STATS_H
 #define RATE_STATS_H
@@ -24,12 +24,14 @@ struct rate_stats {
  * (EINVAL: not a counters file of this version). */
 int rate_stats_open(const char *path);
 void rate_stats_close(void);
-/* Of the open file (read-only or read-write): 0 found, -1 not found,
- * -2 the file changed size under the map (errno EIO). */
+/* Of the open file (read-only or read-write), without a lock: 0 found,
+ * -1 not found, -2 the file changed size under the map (errno EIO) or
+ * relay-policy never let a consistent copy through (errno EAGAIN: it
+ * stayed inside an update for a second, hostile or killed there). */
 int rate_stats_get(enum rate_kind k, const char *name, long now,
 		   struct rate_stats *st);
 /* Call fn for every record of kind k (stops when fn returns non-zero,
- * and returns that); -2 (errno EIO) as rate_stats_get. */
+ * and returns that); -2 (errno EIO or EAGAIN) as rate_stats_get. */
 int rate_stats_each(enum rate_kind k, long now,
 		    int (*fn)(const struct rate_stats *st, void *arg), void *arg);
 

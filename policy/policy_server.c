@@ -263,14 +263,13 @@ static void handle_ready(struct policy_srv *srv, struct pollfd *pfd,
 	}
 }
 
-/* The counters file's lock and the log lines are kept from one wake-up
- * to the next: taking the lock (a flock pair) and writing the lines (a
- * write) once per HOLD_MS instead of once per wake-up, which is once
- * per request or two under load.  They go HOLD_MS after they were
- * taken, busy or not (the poll's timeout then: one wake-up more at the
- * end of a burst, not one per pause between requests): relayctl stats
- * waits for the lock at most that long, and a log line is that late at
- * most. */
+/* The log lines are kept from one wake-up to the next: written (one
+ * write) once per HOLD_MS instead of once per wake-up, which is once per
+ * request or two under load.  They go HOLD_MS after they were first
+ * held, busy or not (the poll's timeout then: one wake-up more at the
+ * end of a burst, not one per pause between requests), so a log line is
+ * that late at most.  (The counters file takes no lock at all: readers
+ * follow its seqlock, lib/rate_file.h.) */
 #define HOLD_MS 10
 
 static int held;
@@ -287,7 +286,6 @@ static void hold_start(void)
 {
 	if (held)
 		return;
-	rate_batch(1); /* the lock is taken at the first update */
 	log_batch(1);
 	held = 1;
 	held_since = now_ms();
@@ -308,7 +306,6 @@ static void hold_end(void)
 {
 	if (!held)
 		return;
-	rate_batch(0);
 	log_batch(0);
 	held = 0;
 }

@@ -74,7 +74,6 @@ int rate_open_readonly(const char *path)
 
 void rate_close(void)
 {
-	rate_batch(0);
 	pend_free();
 	rate_file_close();
 }
@@ -237,7 +236,7 @@ static enum rate_verdict full_warn(enum rate_kind k, const char *name,
 	return RATE_FULL;
 }
 
-static enum rate_verdict rcpt_locked(struct rate_txn *t, const char *user,
+static enum rate_verdict rcpt_check(struct rate_txn *t, const char *user,
 				     const char *customer, const char *rcpt,
 				     const struct rate_limits *lim, long now)
 {
@@ -262,30 +261,6 @@ static enum rate_verdict rcpt_locked(struct rate_txn *t, const char *user,
 	return v;
 }
 
-static int batch_on, batch_locked;
-
-void rate_batch(int on)
-{
-	if (!on && batch_locked)
-		rate_file_unlock();
-	batch_locked = 0;
-	batch_on = on;
-}
-
-static void lock(void)
-{
-	if (batch_locked)
-		return;
-	rate_file_lock(1);
-	batch_locked = batch_on;
-}
-
-static void unlock(void)
-{
-	if (!batch_locked)
-		rate_file_unlock();
-}
-
 enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
 			    const char *customer, const char *rcpt,
 			    const struct rate_limits *lim, long now)
@@ -297,9 +272,9 @@ enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
 		return RATE_FULL;
 	if (t->gen != pend.gen) /* the file was reopened: old pending is void */
 		t->n = 0, t->gen = pend.gen;
-	lock();
-	v = rcpt_locked(t, user, customer, rcpt, lim, now);
-	unlock();
+	rate_file_write_begin(); /* record, index and window changes */
+	v = rcpt_check(t, user, customer, rcpt, lim, now);
+	rate_file_write_end();
 	return v;
 }
 
@@ -333,10 +308,10 @@ void rate_commit(struct rate_txn *t, long now)
 	if (!t)
 		return;
 	if (t->gen == pend.gen && rate_map.base && !rate_map.rdonly) {
-		lock();
+		rate_file_write_begin();
 		for (size_t i = 0; i < t->n; i++)
 			commit_one(&t->p[i], now);
-		unlock();
+		rate_file_write_end();
 	}
 	rate_txn_reset(t);
 }

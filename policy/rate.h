@@ -1,6 +1,7 @@
 /* rate.h: rate accounting (doc/BEHAVIOUR.md §3) over a shared-memory counters file
  * (cf.counters_file, mmap MAP_SHARED) owned by relay-policy, the single
- * writer.  relayctl maps the same file read-only for `relayctl stats`.
+ * writer.  relayctl (`relayctl stats`) and relay-metrics map the same
+ * file read-only; nobody locks it (lib/rate_file.h: the seqlock).
  *
  * Windows slide: the daily window is 1441 one-minute buckets (never frees
  * a count before 24 h; at most 60 s after), the peak window 600 one-second
@@ -54,12 +55,6 @@ enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
 /* Message accepted: pending becomes counted (1 message + unique new rcpts
  * for the user, every rcpt for the customer), then t is empty again. */
 void rate_commit(struct rate_txn *t, long now);
-
-/* rate_batch(1) ... rate_batch(0): the updates in between (a few ms of
- * relay-policy's wake-ups, policy_server.c) take the file's lock once,
- * at the first, and keep it to the end, instead of a flock pair per
- * recipient and per commit. */
-void rate_batch(int on);
 
 /* Reading counters (relayctl stats, tests): lib/rate_stats.h. */
 
