@@ -6,6 +6,7 @@
  * login given here and the uid the kernel gives it. */
 #include "ctl.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "exitcodes.h"
 #include "kv.h"
 #include "ns.h"
+#include "regfile.h"
 #include "rstore_abuse.h"
 #include "runsock.h"
 #include "settings.h"
@@ -59,13 +61,18 @@ static void when(const char *secs, char *out, size_t n)
 
 static int each_line(int (*fn)(const char *line, void *arg), void *arg)
 {
-	char path[PATH_MAX], line[4096];
+	char path[PATH_MAX], line[4096], err[128];
 	FILE *f;
 	int rc = 0;
 
+	/* abuse/ is relay-queue's: a link or a FIFO there is refused */
 	settings_path(path, sizeof path, ABUSE_ACCOUNTS);
-	if (!(f = fopen(path, "re")))
-		return 0; /* nothing followed yet */
+	if (!(f = regfile_fopen(path, err, sizeof err))) {
+		if (errno == ENOENT)
+			return 0; /* nothing followed yet */
+		fprintf(stderr, "relayctl: abuse: %s: %s\n", path, err);
+		return -1;
+	}
 	if (!fgets(line, sizeof line, f) ||
 	    strncmp(line, ABUSE_MAGIC, strlen(ABUSE_MAGIC))) {
 		fprintf(stderr, "relayctl: abuse: %s: not an accounts file\n", path);

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "regfile.h"
+
 EVP_PKEY *ctl_dkim_key_new(int ed25519, int bits)
 {
 	EVP_PKEY_CTX *ctx;
@@ -122,17 +124,11 @@ EVP_PKEY *ctl_dkim_key_load(const char *path, struct stat *st, char *why,
 			    size_t n)
 {
 	EVP_PKEY *pkey;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* as root, in relay-queue's dkim/ */
+	int fd = regfile_open(path, st, why, n);
 
-	if (fd < 0) {
-		snprintf(why, n, "%s", strerror(errno));
+	if (fd < 0)
 		return NULL;
-	}
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-		snprintf(why, n, "not a regular file");
-		close(fd);
-		return NULL;
-	}
 	pkey = ctl_dkim_key_read(fd);
 	close(fd);
 	if (!pkey || !ctl_dkim_key_alg(pkey)) {

@@ -1,5 +1,6 @@
 /* dkimkey.c: DKIM key files and their rules.cdb lines (dkimkey.h). */
 #include "dkimkey.h"
+#include "regfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,15 +96,12 @@ int dkimkey_check(const char *path, int alg, uid_t owner, int *bits,
 {
 	struct stat st;
 	FILE *f;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), rc = -1;
+	/* makecdb runs as root, and dkim/ is relay-queue's */
+	int fd = regfile_open(path, &st, err, errsz), rc = -1;
 
-	if (fd < 0) {
-		snprintf(err, errsz, "%s", strerror(errno));
+	if (fd < 0)
 		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		snprintf(err, errsz, "not a regular file");
-	else if (st.st_uid != owner)
+	if (st.st_uid != owner)
 		snprintf(err, errsz, "owned by uid %ld, must be uid %ld (the "
 			 "signer, relay-queue)", (long)st.st_uid, (long)owner);
 	else if (st.st_mode & 077)

@@ -1,6 +1,7 @@
 /* rstore_url.c: the rate_store setting and the Redis AUTH file
  * (lib/rstore.h has the forms). */
 #include "rstore.h"
+#include "regfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,21 +163,21 @@ static void trim(char *s)
 }
 
 /* Root reads it in secrets/, a folder relay-remote owns: never through
- * a link, only a regular file of root's (or, unprivileged, ours) that
- * nobody else may read. */
+ * a link nor from a FIFO, only a regular file of root's (or,
+ * unprivileged, ours) that nobody else may read. */
 static FILE *auth_open(const char *path, char *err, size_t errsz)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char why[128];
 	struct stat sb;
 	FILE *f;
+	int fd = regfile_open(path, &sb, why, sizeof why);
 
 	if (fd < 0) {
 		if (errno != ENOENT)
-			snprintf(err, errsz, "%s: %s", path, strerror(errno));
+			snprintf(err, errsz, "%s: %s", path, why);
 		return NULL;
 	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    (sb.st_uid != 0 && sb.st_uid != geteuid()) || (sb.st_mode & 077)) {
+	if ((sb.st_uid != 0 && sb.st_uid != geteuid()) || (sb.st_mode & 077)) {
 		snprintf(err, errsz, "%s: refused: not a regular file of root's "
 			 "with mode 0600 or 0400", path);
 		close(fd);

@@ -1,5 +1,7 @@
 /* susp.c: reading and editing the suspension override file. */
 #include "susp.h"
+#include "log.h"
+#include "regfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,15 +30,17 @@ void susp_free(struct susp *s)
 	memset(s, 0, sizeof *s);
 }
 
-static char *slurp(const char *path, struct stat *st)
+/* relay-policy reads abuse/suspended as root at start, and abuse/ is
+ * relay-queue's: a link or a FIFO there is refused (errno EPERM, why). */
+static char *slurp(const char *path, struct stat *st, char *why, size_t wn)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = regfile_open(path, st, why, wn);
 	char *buf;
 	ssize_t n;
 
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, st) < 0 || st->st_size > SUSP_MAX ||
+	if (st->st_size > SUSP_MAX ||
 	    !(buf = malloc((size_t)st->st_size + 1))) {
 		close(fd);
 		return NULL;
@@ -51,29 +55,42 @@ static char *slurp(const char *path, struct stat *st)
 	return buf;
 }
 
+static void seen(struct susp *s, const struct stat *st)
+{
+	s->dev = st->st_dev;
+	s->ino = st->st_ino;
+	s->mtime = st->st_mtim;
+}
+
 void susp_refresh(struct susp *s)
 {
 	struct stat st;
-	char *d;
+	char *d, why[128];
 
-	if (stat(s->path, &st) < 0) {
+	if (lstat(s->path, &st) < 0) {
 		free(s->data);
 		s->data = NULL;
 		s->ino = 0;
+		s->refused = 0;
 		return;
 	}
-	if (s->data && st.st_ino == s->ino && st.st_dev == s->dev &&
-	    st.st_mtim.tv_sec == s->mtime.tv_sec &&
+	if ((s->data || s->refused) && st.st_ino == s->ino &&
+	    st.st_dev == s->dev && st.st_mtim.tv_sec == s->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == s->mtime.tv_nsec)
 		return;
-	d = slurp(s->path, &st);
-	if (!d)
-		return; /* keep the old list rather than forget suspensions */
+	/* keep the old list rather than forget suspensions */
+	if (!(d = slurp(s->path, &st, why, sizeof why))) {
+		if (errno == EPERM) { /* said once, until it changes */
+			log_warn("%s: %s", s->path, why);
+			s->refused = 1;
+			seen(s, &st);
+		}
+		return;
+	}
 	free(s->data);
 	s->data = d;
-	s->dev = st.st_dev;
-	s->ino = st.st_ino;
-	s->mtime = st.st_mtim;
+	s->refused = 0;
+	seen(s, &st);
 }
 
 /* Find the line "kind name" in text; returns its start or NULL. */
@@ -126,7 +143,7 @@ static int write_atomic(const char *path, const char *text, size_t len)
 int susp_edit(const char *path, const char *kind, const char *name, int add)
 {
 	struct stat st;
-	char *old = slurp(path, &st), *out;
+	char why[128], *old = slurp(path, &st, why, sizeof why), *out;
 	const char *hit;
 	size_t ol, len;
 	int rc;

@@ -18,6 +18,7 @@ struct susp {
 	ino_t ino;
 	struct timespec mtime;
 	char *data;     /* the file's text, NUL-terminated; NULL when absent */
+	int refused;    /* what is there now (dev, ino, mtime) was refused */
 };
 
 int susp_init(struct susp *s, const char *path);

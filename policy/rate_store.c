@@ -364,9 +364,11 @@ void rate_store_commit(struct rate_stxn *t, long now)
 	txn_clear(t);
 }
 
+/* st.rs is NULL when a shared store is set but could not be opened
+ * (rate_ok is then 0: recipients are deferred, nothing is in flight) */
 void rate_store_tick(void)
 {
-	if (!st.shared)
+	if (!st.rs)
 		return;
 	if (rstore_inflight(st.rs))
 		rstore_drain(st.rs); /* the replies of commits and releases */
@@ -457,12 +459,12 @@ int rate_store_rcpt_start(struct rate_stxn *t, const char *user,
 
 int rate_store_fd(void)
 {
-	return st.shared ? rstore_fd(st.rs) : -1;
+	return st.rs ? rstore_fd(st.rs) : -1;
 }
 
 int rate_store_wait_ms(void)
 {
-	long left = st.shared ? rstore_fly_left_ms(st.rs) : -1;
+	long left = st.rs ? rstore_fly_left_ms(st.rs) : -1;
 	return left < 0 ? -1 : left > 1000 ? 1000 : (int)left;
 }
 
@@ -488,7 +490,7 @@ static void after_done(void)
 
 void rate_store_poll(void)
 {
-	if (!st.shared)
+	if (!st.rs)
 		return;
 	if (rstore_inflight(st.rs))
 		rstore_poll(st.rs);
