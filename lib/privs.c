@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -52,7 +53,14 @@ int privs_drop(const char *user, const char *extra_group)
 		log_fatal(EXIT_TEMP, "privileges were not dropped");
 	if (setuid(0) == 0)
 		log_fatal(EXIT_TEMP, "root could be regained");
+	privs_undumpable();
 	return 0;
+}
+
+void privs_undumpable(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_fatalx(EXIT_TEMP, "prctl PR_SET_DUMPABLE");
 }
 
 void privs_close_from(int lowfd)

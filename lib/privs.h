@@ -3,15 +3,24 @@
 #define PRIVS_H
 
 /* When running as root: become user (its primary group, plus the
- * supplementary group extra_group when not NULL), and verify with
- * getresuid/getresgid that root cannot be regained; exits on any failure.
- * When not root: does nothing and returns 0 (a developer's run). */
+ * supplementary group extra_group when not NULL), verify with
+ * getresuid/getresgid that root cannot be regained, and make the process
+ * not dumpable (privs_undumpable) whatever fs.suid_dumpable says; exits
+ * on any failure.  When not root: does nothing and returns 0 (a
+ * developer's run). */
 int privs_drop(const char *user, const char *extra_group);
 
 /* Close every descriptor from lowfd up (close_range, or one by one on a
  * kernel without it): what a caller left open without close-on-exec must
  * not reach a daemon of another uid.  Safe between fork and exec. */
 void privs_close_from(int lowfd);
+
+/* Not dumpable: no other process of our uid can read or write our
+ * memory (/proc/PID/mem), trace us or take our descriptors (pidfd_getfd),
+ * and /proc/PID/ of ours is root's.  A program exec'd after the drop
+ * (relay-smtpd) calls it first thing: exec made it dumpable again.
+ * Exits on failure. */
+void privs_undumpable(void);
 
 /* 1 when the real or effective uid is 0. */
 int privs_is_root(void);

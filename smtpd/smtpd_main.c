@@ -35,6 +35,9 @@ int main(int argc, char **argv)
 	int c, worker = 0;
 
 	log_init("relay-smtpd");
+	/* exec'd by relay-listen as user_smtpd, we are dumpable: no other
+	 * worker (another address group's) may read the sessions in us */
+	privs_undumpable();
 	while ((c = getopt(argc, argv, "d:w")) != -1) {
 		if (c == 'w')
 			worker = 1;

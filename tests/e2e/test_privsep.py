@@ -5,14 +5,26 @@ Descriptors: a file that relay-master's caller (the shell that runs
 `relayctl start`, systemd, make run) left open without close-on-exec
 reaches no process of the instance: not relay-master, no daemon, no
 relay-smtpd worker (else a worker could read it, or take it from
-another with pidfd_getfd).  Runs as any user."""
+another with pidfd_getfd).  Runs as any user.
+
+Memory: no daemon's memory can be opened (/proc/PID/mem) by its own
+uid: not relay-listen's nor a relay-smtpd worker's by user_smtpd, so
+the workers of one address group cannot read those of another (nor the
+sessions in them), and no other daemon's by its uid.  Needs root."""
+import errno
 import os
+import pwd
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Instance, check, finish, wait_until  # noqa: E402
+from harness import (BIN, Instance, Raw, as_user, check,  # noqa: E402
+                     finish, free_port, is_root, skip, wait_until)
+from test_smtpd_pool import session_pid  # noqa: E402
+from test_smtpd_secrets import memory_has  # noqa: E402
+
+SECRET = b'payroll-scan-7731@example.com'  # what a session of .2 holds
 
 
 def fds_to(pids, path):
@@ -82,9 +94,84 @@ def test_relayctl_start():
         os.unlink(path)
 
 
+def status_of(pid):
+    """/proc/PID/status as {key: value}."""
+    out = {}
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            k, _, v = line.partition(':')
+            out[k] = v.strip()
+    return out
+
+
+def open_mem(pid):
+    """'opened', or the errno's name: what opening pid's memory gives."""
+    try:
+        with open('/proc/%d/mem' % pid, 'rb', 0):
+            return 'opened'
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def daemons(inst):
+    """(pid, program, uid) of every process of the instance but
+    relay-master, once two workers (one per address group) or more run."""
+    wait_until(lambda: len(inst.pids(('relay-smtpd',))) >= 2, 30)
+    out = []
+    for pid in inst.pids():
+        try:
+            st = status_of(pid)
+        except OSError:
+            continue
+        if st['Name'] != 'relay-master':
+            out.append((pid, st['Name'], int(st['Uid'].split()[0])))
+    return out
+
+
+def other_group_session(inst, port):
+    """A session to 127.0.0.2 holds SECRET: its worker's memory has it
+    (as root), yet user_smtpd (a worker of 127.0.0.1) cannot open it."""
+    r = Raw(port, host='127.0.0.2')
+    try:
+        r.reply()
+        r.cmd(b'EHLO privsep.test\r\n')
+        code = r.cmd(b'MAIL FROM:<' + SECRET + b'>\r\n')[0]
+        pid = session_pid(inst, r)
+        held = pid and memory_has(pid, {'secret': SECRET})
+        got = as_user('relaysmtpd', lambda: open_mem(pid)) if pid else None
+        check('a worker of 127.0.0.2 holds its session\'s sender',
+              code == 250 and held == {'secret'}, (code, pid, held))
+        check('user_smtpd cannot open that worker\'s memory',
+              got in ('EACCES', 'EPERM'), got)
+    finally:
+        r.close()
+
+
+def test_memory():
+    port = free_port('127.0.0.1')
+    conf = {'listen': '127.0.0.1:%d 127.0.0.2:%d' % (port, port),
+            'metrics_listen': '127.0.0.1:%d' % free_port('127.0.0.1')}
+    with Instance(conf_overrides=conf) as inst:
+        procs = daemons(inst)
+        check('relay-listen, relay-metrics and two workers run',
+              {'relay-listen', 'relay-metrics', 'relay-smtpd'} <=
+              {name for _, name, _ in procs}, procs)
+        for pid, name, uid in procs:
+            user = pwd.getpwuid(uid).pw_name
+            got = as_user(user, lambda: open_mem(pid))
+            check('%s (pid %d): %s cannot open its memory' % (name, pid, user),
+                  got in ('EACCES', 'EPERM'), got)
+        other_group_session(inst, port)
+
+
 def main():
     test_master_started_directly()
     test_relayctl_start()
+    if is_root():
+        test_memory()
+    else:
+        skip('memory', 'not root: every part runs as the '
+             'invoking user (CI runs this as root)')
     finish()
 
 
