@@ -53,6 +53,10 @@ int privs_drop(const char *user, const char *extra_group)
 		log_fatal(EXIT_TEMP, "privileges were not dropped");
 	if (setuid(0) == 0)
 		log_fatal(EXIT_TEMP, "root could be regained");
+	/* no setuid program (su, mount) or file capability raises us now,
+	 * nor anything we exec (relay-listen's workers inherit it) */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		log_fatalx(EXIT_TEMP, "prctl PR_SET_NO_NEW_PRIVS");
 	privs_undumpable();
 	return 0;
 }

@@ -4,9 +4,11 @@
 
 /* When running as root: become user (its primary group, plus the
  * supplementary group extra_group when not NULL), verify with
- * getresuid/getresgid that root cannot be regained, and make the process
- * not dumpable (privs_undumpable) whatever fs.suid_dumpable says; exits
- * on any failure.  When not root: does nothing and returns 0 (a
+ * getresuid/getresgid that root cannot be regained, set no_new_privs (no
+ * exec of ours or our children gains privileges through a setuid program
+ * or file capabilities) and make the process not dumpable
+ * (privs_undumpable) whatever fs.suid_dumpable says; exits on any
+ * failure.  When not root: does nothing and returns 0 (a
  * developer's run). */
 int privs_drop(const char *user, const char *extra_group);
 

@@ -10,7 +10,11 @@ another with pidfd_getfd).  Runs as any user.
 Memory: no daemon's memory can be opened (/proc/PID/mem) by its own
 uid: not relay-listen's nor a relay-smtpd worker's by user_smtpd, so
 the workers of one address group cannot read those of another (nor the
-sessions in them), and no other daemon's by its uid.  Needs root."""
+sessions in them), and no other daemon's by its uid.  Needs root.
+
+No new privileges: every process of the instance but relay-master has
+NoNewPrivs set, so a setuid program a taken-over daemon runs gains
+nothing.  Needs root (an unprivileged run drops nothing)."""
 import errno
 import os
 import pwd
@@ -147,7 +151,7 @@ def other_group_session(inst, port):
         r.close()
 
 
-def test_memory():
+def test_memory_and_privs():
     port = free_port('127.0.0.1')
     conf = {'listen': '127.0.0.1:%d 127.0.0.2:%d' % (port, port),
             'metrics_listen': '127.0.0.1:%d' % free_port('127.0.0.1')}
@@ -162,15 +166,19 @@ def test_memory():
             check('%s (pid %d): %s cannot open its memory' % (name, pid, user),
                   got in ('EACCES', 'EPERM'), got)
         other_group_session(inst, port)
+        for pid, name, uid in procs:
+            nnp = status_of(pid).get('NoNewPrivs')
+            check('%s (pid %d): NoNewPrivs is set' % (name, pid), nnp == '1',
+                  nnp)
 
 
 def main():
     test_master_started_directly()
     test_relayctl_start()
     if is_root():
-        test_memory()
+        test_memory_and_privs()
     else:
-        skip('memory', 'not root: every part runs as the '
+        skip('memory and NoNewPrivs', 'not root: every part runs as the '
              'invoking user (CI runs this as root)')
     finish()
 
