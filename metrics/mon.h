@@ -60,6 +60,9 @@ struct mon_snap {
 void mon_data_init(void);
 int mon_snap_take(struct mon_snap *sn);
 void mon_snap_free(struct mon_snap *sn);
+/* Forget the users' usage (their names are addresses and AUTH users),
+ * keeping the customers'. */
+void mon_snap_drop_users(struct mon_snap *sn);
 /* The sum of a family's series whose labels contain match ("" = all). */
 uint64_t mon_snap_sum(const struct mon_snap *sn, enum metrics_family f,
 		      const char *match);

@@ -240,6 +240,16 @@ void mon_snap_free(struct mon_snap *sn)
 	memset(sn, 0, sizeof *sn);
 }
 
+void mon_snap_drop_users(struct mon_snap *sn)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sn->nu; i++)
+		if (!sn->u[i].user)
+			sn->u[n++] = sn->u[i];
+	sn->nu = n;
+}
+
 uint64_t mon_snap_sum(const struct mon_snap *sn, enum metrics_family f,
 		      const char *match)
 {

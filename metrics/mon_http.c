@@ -3,7 +3,10 @@
  * a fresh snapshot).  GET only; /metrics, / (the status page), /log (the
  * log search).  With credentials configured every request needs HTTP
  * basic authentication that matches one of them (a crypt(3) hash, as
- * AUTH passwords); a wrong or missing one is 401. */
+ * AUTH passwords); a wrong or missing one is 401.  Without credentials
+ * (loopback only, mon_main.c) any local uid can connect, so what names
+ * people is not served: /log (envelopes, client addresses, AUTH users)
+ * answers 403, and /metrics leaves out the busiest users' series. */
 #include "mon_http.h"
 #include "mon.h"
 #include "pwhash.h"
@@ -15,13 +18,22 @@
 
 static const struct mon_creds *creds;
 
+#define NEEDS_CREDS "the log search shows envelopes, client addresses and " \
+	"AUTH user names: it is served only with credentials; set " \
+	"metrics_passwd (see relay-metrics(8), ACCESS)"
+
+static int have_creds(void)
+{
+	return creds && creds->n;
+}
+
 /* 1 when the request carries a user and password that match. */
 static int authorized(struct MHD_Connection *c)
 {
 	char *pass = NULL, *user;
 	int ok = 0;
 
-	if (!creds || !creds->n)
+	if (!have_creds())
 		return 1;
 	user = MHD_basic_auth_get_username_password(c, &pass);
 	for (size_t i = 0; user && pass && i < creds->n && !ok; i++)
@@ -109,17 +121,23 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 	if (!authorized(c))
 		return refuse(c, MHD_HTTP_UNAUTHORIZED, "credentials needed");
 	if (!strcmp(url, "/log")) {
+		if (!have_creds())
+			return refuse(c, MHD_HTTP_FORBIDDEN, NEEDS_CREDS);
 		q = (struct mon_log_query){ arg(c, "id"), arg(c, "from"),
 			arg(c, "to"), arg(c, "ip"), arg(c, "since"),
 			arg(c, "until") };
 		mon_page_log(&b, &q);
 	} else if (!strcmp(url, "/metrics") || !strcmp(url, "/")) {
-		if (mon_snap_take(&sn) < 0)
+		if (mon_snap_take(&sn) < 0) {
 			b.failed = 1;
-		else if ((html = !strcmp(url, "/")))
-			mon_page(&b, &sn);
-		else
-			mon_expo(&b, &sn);
+		} else {
+			if (!have_creds())
+				mon_snap_drop_users(&sn);
+			if ((html = !strcmp(url, "/")))
+				mon_page(&b, &sn);
+			else
+				mon_expo(&b, &sn);
+		}
 		mon_snap_free(&sn);
 	} else {
 		return refuse(c, MHD_HTTP_NOT_FOUND, "not found");

@@ -152,6 +152,23 @@ def test_counts():
               p.returncode == 0, p.stdout + p.stderr)
         s, body = get('http://127.0.0.1:%d/nothing' % mport)
         check('metrics: unknown path is 404', s == 404, '%d' % s)
+        no_names_without_creds(mport, t)
+
+
+def no_names_without_creds(mport, t):
+    """No metrics_passwd: any local uid can connect, so the log (every
+    envelope, client IP, AUTH user) is refused and /metrics names no
+    user; customers and destinations stay."""
+    s, body = get('http://127.0.0.1:%d/log?from=a%%40one.example' % mport)
+    check('no credentials: /log is 403 and says to set metrics_passwd',
+          s == 403 and 'metrics_passwd' in body and
+          'a@one.example' not in body, '%d %s' % (s, body[:2000]))
+    check('no credentials: /metrics names no user',
+          'relay_user_usage{' not in t and 'a@one.example' not in t,
+          '\n'.join(x for x in t.splitlines() if 'one.example' in x))
+    s, body = get('http://127.0.0.1:%d/' % mport)
+    check('no credentials: the status page names no user',
+          s == 200 and 'a@one.example' not in body, '%d' % s)
 
 
 def test_rules():
@@ -226,6 +243,17 @@ def run_metrics(inst, listen, extra=''):
                              inst.dir], stderr=subprocess.PIPE, text=True)
 
 
+def log_with_creds(inst, port):
+    """With metrics_passwd, /log answers a right password only."""
+    url = 'http://127.0.0.1:%d/log?from=a%%40one.example' % port
+    s, _ = get(url)
+    check('access: /log without credentials: 401', s == 401, '%d' % s)
+    s, body = get(url, 'ops:secret')
+    check('access: /log with credentials finds the line', s == 200 and
+          '0123456789ABCDEF: from=&lt;a@one.example&gt;' in body,
+          '%d %s' % (s, body[-1500:]))
+
+
 def test_access():
     inst = Instance(rules_text=RULES)
     inst.prepare()
@@ -244,6 +272,12 @@ def test_access():
                                              port, timeout=2)[0] == 0)
         pw = inst.path('metrics.passwd')
         passwd_file(pw)
+        os.makedirs(inst.path('log'), exist_ok=True)
+        with open(inst.path('log/relay.log'), 'w') as f:
+            f.write('2026-12-07T04:00:00.000 relay-queue[1]: info: '
+                    '0123456789ABCDEF: from=<a@one.example> size=9\n')
+        os.chmod(inst.path('log'), 0o755)
+        os.chmod(inst.path('log/relay.log'), 0o644)
         p = run_metrics(inst, '127.0.0.1:%d' % port,
                         'metrics_passwd = %s\n' % pw)
         try:
@@ -258,6 +292,7 @@ def test_access():
             check('access: unknown user: 401', s == 401, '%d' % s)
             s, body = get(url, 'ops:secret')
             check('access: right credentials: 200', s == 200, '%d' % s)
+            log_with_creds(inst, port)
         finally:
             p.terminate()
             try:

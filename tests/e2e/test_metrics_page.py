@@ -7,7 +7,10 @@
 - the log search, filled in and submitted in the browser, finds a message
   by its queue id, with the same lines as `relayctl log --id`;
 - a HELO name with HTML in it is shown as text, not markup.
+The log search needs credentials (metrics_passwd): the browser sends
+them on every request.
 """
+import base64
 import os
 import re
 import shutil
@@ -17,6 +20,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Sink, check, finish, free_port,  # noqa: E402
                      skip, smtp_session, wait_until)
+from test_metrics import passwd_file  # noqa: E402
 
 RULES = """\
 customer one licenses=10 paid=yes
@@ -35,8 +39,13 @@ def browser(profile):
     for a in ('--headless', '--no-sandbox', '--disable-gpu',
               '--disable-dev-shm-usage', '--user-data-dir=' + profile):
         opts.add_argument(a)
-    return webdriver.Chrome(service=Service('/usr/bin/chromedriver'),
-                            options=opts)
+    driver = webdriver.Chrome(service=Service('/usr/bin/chromedriver'),
+                              options=opts)
+    # metrics_passwd's user on every request, as a logged-in operator
+    driver.execute_cdp_cmd('Network.enable', {})
+    driver.execute_cdp_cmd('Network.setExtraHTTPHeaders', {'headers': {
+        'Authorization': 'Basic ' + base64.b64encode(b'ops:secret').decode()}})
+    return driver
 
 
 def send(port, rcpt, helo='client.test'):
@@ -104,11 +113,14 @@ def main():
     mport = free_port()
     profile = tempfile.mkdtemp(prefix='relaybox-chromium-')
     driver = None
+    pw = os.path.join(profile, 'metrics.passwd')
     try:
+        passwd_file(pw)
         with Sink() as sink, Instance(sink=sink, rules_text=RULES,
                                       conf_overrides={
                                           'metrics_listen':
-                                          '127.0.0.1:%d' % mport}) as inst:
+                                          '127.0.0.1:%d' % mport,
+                                          'metrics_passwd': pw}) as inst:
             for i in range(3):
                 send(inst.port, 'r%d@example.org' % i)
             send(inst.port, 'html@example.org', TAG)

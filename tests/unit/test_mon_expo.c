@@ -3,7 +3,8 @@
  * the metrics_top busiest destinations by name and the rest summed as
  * destination="other" (bounded cardinality), a histogram's cumulative
  * buckets with _sum in seconds and _count, every family's samples after
- * its one TYPE line, and HTML escaping of the page's text. */
+ * its one TYPE line, HTML escaping of the page's text, and no user's name
+ * once the users are dropped (what is served without credentials). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,34 @@ static void test_destinations(void)
 	free(b.s);
 }
 
+static void test_drop_users(void)
+{
+	struct mon_usage u[3] = {
+		{ "one", 0, 5, 1, 100, 10 },
+		{ "a@one.example", 1, 3, 4, 0, 0 },
+		{ "b@one.example", 1, 2, 2, 0, 0 },
+	};
+	struct mon_snap sn;
+	struct mon_buf b = { 0 }, c = { 0 };
+
+	memset(&sn, 0, sizeof sn);
+	cf.metrics_top = 10;
+	sn.u = u;
+	sn.nu = 3;
+	sn.now = 1000;
+	mon_expo(&b, &sn);
+	T_CHECK("users: named while kept", b.s && strstr(b.s,
+		"relay_user_usage{user=\"a@one.example\",kind=\"messages\"} 3"));
+	mon_snap_drop_users(&sn);
+	mon_expo(&c, &sn);
+	T_CHECK("users: dropped, the customer kept", sn.nu == 1 &&
+		!strcmp(sn.u[0].name, "one"));
+	T_CHECK("users: no user named once dropped", c.s &&
+		!strstr(c.s, "@one.example") && strstr(c.s, "customer=\"one\""));
+	free(b.s);
+	free(c.s);
+}
+
 static void test_html(void)
 {
 	struct mon_buf b = { 0 };
@@ -118,6 +147,7 @@ int main(void)
 {
 	cf.hostname = (char *)"relaybox.test";
 	test_destinations();
+	test_drop_users();
 	test_html();
 	return t_done();
 }
