@@ -65,7 +65,11 @@ endef
 
 include $(wildcard */module.mk)
 
+# EXEC_ONLY (set by the modules): programs made mode 0711 at every make,
+# an older build's included; a uid that may run such a program but not
+# read it gets it not dumpable from the exec on (make install keeps it)
 programs: $(addprefix $(BIN)/,$(PROGRAMS))
+	$(if $(EXEC_ONLY),@chmod 711 $(addprefix $(BIN)/,$(EXEC_ONLY)))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

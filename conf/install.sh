@@ -24,7 +24,10 @@ install -d -m 755 "$SBIN" "$MAN/man5" "$MAN/man8" "$ETC"
 for p in $PROGRAMS; do
 	[ -f "$BIN/$p" ] && [ -x "$BIN/$p" ] ||
 		{ echo "install.sh: $BIN/$p is not built (run make)" >&2; exit 100; }
-	install -m 755 "$BIN/$p" "$SBIN/"
+	# 755, or 711 for a program the build made execute-only (Makefile)
+	mode=755
+	[ "$(stat -c %a "$BIN/$p")" = 711 ] && mode=711
+	install -m "$mode" "$BIN/$p" "$SBIN/"
 	echo "installed $SBIN/$p"
 done
 for f in man/*.5 man/*.8; do

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	static struct listen_sock socks[LISTEN_SOCK_MAX];
 	const char *dir = settings_default_dir();
 	size_t n;
-	int c;
+	int c, was_root = privs_is_root();
 
 	log_init("relay-listen");
 	while ((c = getopt(argc, argv, "d:")) != -1) {
@@ -47,6 +47,8 @@ int main(int argc, char **argv)
 	listen_spawn_init();
 	n = listen_sock_open_all(socks, LISTEN_SOCK_MAX);
 	privs_drop(cf.user_smtpd, NULL);
+	if (was_root)
+		listen_spawn_check_exec_only();
 	metrics_open(cf.dir, METRICS_SMTPD);
 	return listen_loop_run(socks, n);
 }

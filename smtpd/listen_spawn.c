@@ -34,6 +34,14 @@ void listen_spawn_init(void)
 		log_fatalx(EXIT_TEMP, "%s", smtpd_path);
 }
 
+void listen_spawn_check_exec_only(void)
+{
+	if (access(smtpd_path, R_OK) == 0)
+		log_warn("%s is readable by %s: a worker could open another's "
+			 "memory as it starts; make it mode 0711 (make install "
+			 "does)", smtpd_path, cf.user_smtpd);
+}
+
 /* In the child: relay-listen's signal dispositions undone. */
 static void child_signals(void)
 {

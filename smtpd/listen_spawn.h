@@ -11,6 +11,11 @@
  * dropping privileges.  Exits when it is not there. */
 void listen_spawn_init(void);
 
+/* After dropping root: warn when user_smtpd can read relay-smtpd (then
+ * each worker is dumpable until its first instruction; make install
+ * makes it execute-only, 0711). */
+void listen_spawn_check_exec_only(void);
+
 /* The UCSPI view of one connection. */
 struct listen_peer {
 	char ip[64], port[8], localip[64], localport[8];

@@ -31,6 +31,9 @@ for p in $progs; do
 		 ! strings "$1" | grep -q "__asan\|__ubsan" &&
 		 nm "$1" | grep -q " T main$"' _ "$dest/usr/sbin/$p"
 done
+check "sbin/relay-smtpd is execute-only (0711), relay-listen 0755" sh -c \
+	'[ "$(stat -c %a "$1/relay-smtpd")" = 711 ] &&
+	 [ "$(stat -c %a "$1/relay-listen")" = 755 ]' _ "$dest/usr/sbin"
 check "only the programs are installed (no benchmark tools)" \
 	[ "$(ls "$dest/usr/sbin" | wc -l)" -eq "$(echo $progs | wc -w)" ]
 check "the test build does have sanitizers (the check above can fail)" sh -c \

@@ -10,7 +10,10 @@ another with pidfd_getfd).  Runs as any user.
 Memory: no daemon's memory can be opened (/proc/PID/mem) by its own
 uid: not relay-listen's nor a relay-smtpd worker's by user_smtpd, so
 the workers of one address group cannot read those of another (nor the
-sessions in them), and no other daemon's by its uid.  Needs root.
+sessions in them), and no other daemon's by its uid; nor, racing it,
+the memory of a worker relay-listen starts in place of one it killed
+(relay-smtpd is execute-only, so not dumpable from its exec on; with a
+readable relay-smtpd relay-listen warns).  Needs root.
 
 No new privileges: every process of the instance but relay-master has
 NoNewPrivs set, so a setuid program a taken-over daemon runs gains
@@ -18,11 +21,15 @@ nothing.  Needs root (an unprivileged run drops nothing)."""
 import errno
 import os
 import pwd
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import (BIN, Instance, Raw, as_user, check,  # noqa: E402
                      finish, free_port, is_root, skip, wait_until)
 from test_smtpd_pool import session_pid  # noqa: E402
@@ -151,6 +158,64 @@ def other_group_session(inst, port):
         r.close()
 
 
+def race_new_worker(listen_pid, victim, seconds=3):
+    """As a taken-over worker would: kill victim, then try to open the
+    memory of the worker relay-listen starts in its place, from its
+    exec on.  'opened', the last errno's name, or 'no new worker'."""
+    path = '/proc/%d/task/%d/children' % (listen_pid, listen_pid)
+    with open(path) as f:
+        known = set(f.read().split())
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.time() + seconds
+    new, last = None, None
+    while time.time() < deadline and not new:
+        with open(path) as f:
+            fresh = set(f.read().split()) - known
+        new = fresh.pop() if fresh else None
+    while new and time.time() < deadline:
+        try:
+            os.close(os.open('/proc/%s/mem' % new, os.O_RDONLY))
+            return 'opened'
+        except OSError as e:
+            last = e.errno
+    return errno.errorcode.get(last, 'no new worker')
+
+
+def test_start_race():
+    with Instance() as inst:
+        listen = inst.status()['relay-listen'][0]
+        got = []
+        for _ in range(3):
+            wait_until(lambda: len(inst.pids(('relay-smtpd',))) >= 2, 30)
+            victim = min(inst.pids(('relay-smtpd',)))
+            got.append(as_user('relaysmtpd',
+                               lambda: race_new_worker(listen, victim)))
+        check('racing a new worker\'s start, user_smtpd never opens its '
+              'memory', 'opened' not in got and
+              got.count('no new worker') < len(got), got)
+        check('relay-listen does not warn about an execute-only relay-smtpd',
+              'is readable by' not in inst.log(), inst.log_tail())
+
+
+def test_readable_smtpd_warned():
+    copy = tempfile.mkdtemp(prefix='relaybox-privsep-bin-')
+    os.chmod(copy, 0o755)
+    bin_was = harness.BIN
+    try:
+        for name in os.listdir(bin_was):
+            shutil.copy2(os.path.join(bin_was, name), copy)
+        os.chmod(os.path.join(copy, 'relay-smtpd'), 0o755)
+        harness.BIN = copy
+        with Instance() as inst:
+            check('relay-listen warns when user_smtpd can read relay-smtpd',
+                  inst.wait_log(r'relay-listen\[\d+\]: warning: .*relay-smtpd '
+                                r'is readable by relaysmtpd', 10),
+                  inst.log_tail())
+    finally:
+        harness.BIN = bin_was
+        shutil.rmtree(copy, ignore_errors=True)
+
+
 def test_memory_and_privs():
     port = free_port('127.0.0.1')
     conf = {'listen': '127.0.0.1:%d 127.0.0.2:%d' % (port, port),
@@ -177,6 +242,8 @@ def main():
     test_relayctl_start()
     if is_root():
         test_memory_and_privs()
+        test_start_race()
+        test_readable_smtpd_warned()
     else:
         skip('memory and NoNewPrivs', 'not root: every part runs as the '
              'invoking user (CI runs this as root)')
