@@ -18,6 +18,7 @@
 #include "sts.h"
 #include "tlsrpt.h"
 #include "privs.h"
+#include "rate_stats.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -83,9 +84,10 @@ static const struct layout_entry layout[] = {
 	  &cf.group_queue },
 	{ &cf.queue_dir, "trigger", LAYOUT_FIFO, 0660, 0600, &cf.user_queue,
 	  &cf.group_queue },
-	/* the counters file is created empty for relay-policy, which cannot
-	 * create files in a root-owned DIR; relay-policy sizes it itself */
-	{ &cf.counters_file, "", LAYOUT_FILE, 0640, 0, &cf.user_policy,
+	/* the rate counters (lib/rate_stats.h): relay-policy's folder, where
+	 * it creates, sets aside and grows the file after dropping root;
+	 * setgid, so what it makes there is relay-metrics' to read */
+	{ &cf.dir, RATE_DIR, LAYOUT_DIR, 02750, 0755, &cf.user_policy,
 	  &cf.user_metrics },
 	/* each publisher's metrics area (lib/metrics.h), created for it as
 	 * for the counters; the group of user_metrics (a user group of the
@@ -243,6 +245,40 @@ static void layout_one(const struct layout_entry *e, int root)
 	close(fd);
 }
 
+/* Releases before RATE_DIR kept the counters in DIR itself, where
+ * relay-policy can neither rename nor replace them: move them into the
+ * folder once, by rename only (root never reads them), never over a file
+ * there, and only when counters_file is the default. */
+static void layout_old_counters(void)
+{
+	char want[PATH_MAX];
+	struct stat st;
+	int dfd, rfd = -1;
+
+	snprintf(want, sizeof want, "%s/%s", cf.dir, RATE_FILE);
+	if (strcmp(cf.counters_file, want))
+		return;
+	dfd = open(cf.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fstatat(dfd, RATE_OLD_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		goto done;
+	rfd = openat(dfd, RATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				   O_CLOEXEC);
+	if (rfd >= 0 && renameat2(dfd, RATE_OLD_FILE, rfd, "counters",
+				  RENAME_NOREPLACE) == 0)
+		master_log("info", "counters of an older release moved from "
+			   "%s/%s to %s", cf.dir, RATE_OLD_FILE, want);
+	else
+		master_log("warning", "cannot move %s/%s to %s (%s): it is "
+			   "left there, unused", cf.dir, RATE_OLD_FILE, want,
+			   strerror(errno));
+done:
+	if (rfd >= 0)
+		close(rfd);
+	if (dfd >= 0)
+		close(dfd);
+}
+
 void master_layout_create(void)
 {
 	int root = privs_is_root();
@@ -250,4 +286,5 @@ void master_layout_create(void)
 
 	for (i = 0; i < sizeof layout / sizeof layout[0]; i++)
 		layout_one(&layout[i], root);
+	layout_old_counters();
 }

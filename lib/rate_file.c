@@ -152,11 +152,18 @@ static int file_prepare(const char *path, int fd, int rdonly,
 
 	if (fstat(fd, &st) < 0)
 		return -1;
+	if (!S_ISREG(st.st_mode)) { /* a FIFO or device put in its place */
+		errno = EINVAL;
+		return -1;
+	}
 	if (st.st_size == 0 && !rdonly) {
 		rate_file_wanted(h);
+		/* whatever the umask: relay-metrics reads it via the group */
+		if (fchmod(fd, 0640) < 0)
+			return -1;
 		return rate_file_create(fd, h);
 	}
-	if (st.st_size == 0) { /* created by relay-master, not sized yet */
+	if (st.st_size == 0) { /* just created by relay-policy, not sized yet */
 		errno = ENOENT;
 		return -1;
 	}
@@ -191,7 +198,8 @@ void rate_file_sections(struct rate_map *m)
 
 /* Open and check (or create) the file; -1 on error.  No lock: see
  * rate_file.h (a second writer is kept out by relay-master, which runs
- * one relay-policy per instance). */
+ * one relay-policy per instance).  The writer runs as user_policy, in
+ * its own folder (RATE_DIR): never as root. */
 static int file_open_fd(const char *path, int rdonly, struct rate_hdr *h)
 {
 	int rc = 1;
@@ -199,8 +207,11 @@ static int file_open_fd(const char *path, int rdonly, struct rate_hdr *h)
 	for (int tries = 0; rc == 1 && tries < 2; tries++) {
 		if (rate_map.fd >= 0)
 			close(rate_map.fd);
-		rate_map.fd = open(path, rdonly ? O_RDONLY | O_CLOEXEC
-						: O_RDWR | O_CREAT | O_CLOEXEC,
+		/* the folder is relay-policy's: relayctl (root) follows no
+		 * link there and waits on no FIFO */
+		rate_map.fd = open(path, O_NOFOLLOW | O_CLOEXEC |
+					 (rdonly ? O_RDONLY | O_NONBLOCK
+						 : O_RDWR | O_CREAT),
 				   0640);
 		if (rate_map.fd < 0)
 			return -1;

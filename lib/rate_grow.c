@@ -96,15 +96,15 @@ static int map_new(const char *tmp, const struct rate_hdr *g,
 		   struct rate_map *n)
 {
 	struct rate_hdr h = *g;
-	struct stat st;
 
-	n->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	n->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		     0640);
 	if (n->fd < 0 || rate_file_create(n->fd, &h) < 0)
 		return -1;
-	/* same owner as the old file (relay-master made it relay-policy's) */
-	if (fstat(rate_map.fd, &st) == 0 &&
-	    fchown(n->fd, st.st_uid, st.st_gid) < 0)
-		log_warn("counters file %s: chown: %s", tmp, strerror(errno));
+	/* relay-policy's, and relay-metrics' group through the folder's
+	 * setgid bit (RATE_DIR), as the file it replaces */
+	if (fchmod(n->fd, 0640) < 0)
+		return -1;
 	n->base = mmap(NULL, h.file_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       n->fd, 0);
 	if (n->base == MAP_FAILED) {

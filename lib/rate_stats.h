@@ -6,6 +6,16 @@
 #ifndef RATE_STATS_H
 #define RATE_STATS_H
 
+/* Where the counters live: a folder of relay-policy's own (relay-master
+ * makes it user_policy:user_metrics 02750), so that relay-policy creates,
+ * sets aside (.bad) and grows (.new, renamed) the file after it has
+ * dropped root, and the files it makes there keep relay-metrics' group.
+ * RATE_FILE is counters_file's default; RATE_OLD_FILE is where releases
+ * before the folder kept it (relay-master moves it into the folder). */
+#define RATE_DIR "rate"
+#define RATE_FILE RATE_DIR "/counters"
+#define RATE_OLD_FILE "counters"
+
 enum rate_kind { RATE_USER, RATE_CUSTOMER };
 
 struct rate_stats {

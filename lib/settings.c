@@ -3,6 +3,7 @@
 #include "cfg.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "rate_stats.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -156,7 +157,7 @@ void settings_load(const char *dir)
 	default_path(&cf.rules_cdb, "rules.cdb");
 	default_path(&cf.users_cdb, "users.cdb");
 	default_path(&cf.rules_history, "rules-history");
-	default_path(&cf.counters_file, "counters");
+	default_path(&cf.counters_file, RATE_FILE);
 	default_path(&cf.secrets_dir, "secrets");
 	default_path(&cf.archive_dir, "archive");
 	if (strcmp(cf.dkim_fail, "defer") && strcmp(cf.dkim_fail, "unsigned"))

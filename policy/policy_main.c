@@ -1,6 +1,6 @@
-/* policy_main.c: relay-policy -d DIR.  Opens the rules, the counters
- * file and run/policy.sock, drops privileges to cf.user_policy, then
- * serves sessions until SIGTERM. */
+/* policy_main.c: relay-policy -d DIR.  Opens the rules, the rate store
+ * and run/policy.sock, drops privileges to cf.user_policy, opens the
+ * counters file (its own), then serves sessions until SIGTERM. */
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -61,17 +61,20 @@ int main(int argc, char **argv)
 	settings_path(susp, sizeof susp, "suspended");
 	if (policy_db_open(&srv.db, cf.rules_cdb, cf.users_cdb, susp) < 0)
 		log_fatalx(EXIT_TEMP, "cannot open %s", cf.rules_cdb);
-	srv.rate_ok = rate_store_open() == 0;
+	srv.rate_ok = rate_store_open() == 0; /* Redis: its AUTH file is root's */
 	srv.db.rs = rate_store_client(); /* the fleet's suspensions */
-	if (!srv.rate_ok)
-		log_warn("counters %s unusable: recipients get 451 4.3.0",
-			 cf.counters_file);
 	srv.allow[srv.nallow++] = 0;
 	srv.allow[srv.nallow++] = getuid();
 	allow_user(&srv, cf.user_smtpd);
 	if ((lfd = runsock_listen(RUNSOCK_POLICY, sock, sizeof sock)) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", sock);
 	privs_drop(cf.user_policy, NULL);
+	/* the counters file is user_policy's: never parsed, renamed or
+	 * grown as root */
+	srv.rate_ok = rate_store_counters_open() == 0 && srv.rate_ok;
+	if (!srv.rate_ok)
+		log_warn("counters %s unusable: recipients get 451 4.3.0",
+			 cf.counters_file);
 	metrics_open(cf.dir, METRICS_POLICY);
 	if (runsock_listening(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", sock);

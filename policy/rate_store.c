@@ -86,10 +86,8 @@ int rate_store_open(void)
 
 	st.fail_local = !strcmp(cf.rate_store_fail, "local");
 	st.shared = strcmp(cf.rate_store, "local") != 0;
-	st.local_ok = (!st.shared || st.fail_local) &&
-		      rate_open(cf.counters_file) == 0;
 	if (!st.shared)
-		return st.local_ok ? 0 : -1;
+		return 0;
 	if (!(st.rs = rstore_from_settings(err, sizeof err))) {
 		log_warn("rate_store: %s", err);
 		return -1;
@@ -99,6 +97,13 @@ int rate_store_open(void)
 	log_info("rate_store: %s (rate_store_fail = %s, timeout %ld ms)",
 		 cf.rate_store, cf.rate_store_fail, cf.rate_store_timeout);
 	return 0;
+}
+
+int rate_store_counters_open(void)
+{
+	st.local_ok = (!st.shared || st.fail_local) &&
+		      rate_open(cf.counters_file) == 0;
+	return st.shared || st.local_ok ? 0 : -1;
 }
 
 void rate_store_close(void)

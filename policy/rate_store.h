@@ -29,10 +29,14 @@ struct rate_stxn {
 	size_t nh, cap;
 };
 
-/* Open the store(s) of relay.conf; as root, before privileges drop (the
- * Redis AUTH file is read here).  0, or -1 (logged): no store, so every
- * recipient gets 451 4.3.0. */
+/* Open the store(s) of relay.conf in two steps: rate_store_open() as
+ * root, before privileges drop (the Redis AUTH file is read here), then
+ * rate_store_counters_open() after the drop (the counters file is
+ * user_policy's, in its folder: opened, checked, set aside or grown
+ * with user_policy's rights only).  Each: 0, or -1 (logged): no store,
+ * so every recipient gets 451 4.3.0. */
 int rate_store_open(void);
+int rate_store_counters_open(void);
 void rate_store_close(void);
 /* 1 when rate_store names Redis. */
 int rate_store_shared(void);

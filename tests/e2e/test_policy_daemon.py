@@ -3,7 +3,7 @@
 talks to it: decisions per phase, AUTH (good, bad, throttled, and not
 blocking other sessions), rate replies, reload of rules.cdb under an open
 session, explain traces, garbage frames.  Prints PASS/FAIL lines."""
-import os, select, shutil, signal, socket, subprocess, sys, tempfile, time
+import os, pwd, select, shutil, signal, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ns_frame, ns_read  # noqa: E402
@@ -72,6 +72,15 @@ def session(path, ip, tls="0"):
     ask(s, [("phase", "connect"), ("ip", ip), ("port", "40000"), ("localport", "25"), ("tls", tls)])
     return s
 
+def rate_dir(d):
+    """DIR/rate/ as relay-master makes it: relay-policy's own folder, where
+    it opens its counters after dropping root."""
+    p = os.path.join(d, "rate")
+    os.makedirs(p, mode=0o755, exist_ok=True)
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("relaypolicy")
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+
 def main():
     d = tempfile.mkdtemp(prefix="test_policy_daemon.")
     os.chmod(d, 0o755)  # relay-policy drops root and must still stat the CDBs
@@ -83,6 +92,7 @@ def main():
             f.write(RULES)
         subprocess.run([os.path.join(BIN, "makecdb"), "-d", d], check=True, stderr=subprocess.DEVNULL)
         os.makedirs(os.path.join(d, "run"), mode=0o755, exist_ok=True)
+        rate_dir(d)
         log = open(os.path.join(d, "policy.log"), "w")
         proc = subprocess.Popen([os.path.join(BIN, "relay-policy"), "-d", d], stderr=log)
         path = os.path.join(d, "run", "policy.sock")
