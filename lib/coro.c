@@ -47,6 +47,8 @@ struct coro {
 	int started;          /* it has run */
 	int ran;              /* since the last idle sweep */
 	int trimmed;          /* idle memory given back since it last ran */
+	long run_us;          /* coro_maybe_yield's first look since it was
+			       * resumed, 0 none yet */
 };
 
 static struct {
@@ -195,6 +197,7 @@ static void run_one(struct coro *c)
 	c->started = 1;
 	c->ran = 1;
 	c->trimmed = 0;
+	c->run_us = 0;
 	S.sweep_due = 1;
 	S.cur = c;
 #if CORO_ASAN
@@ -492,4 +495,27 @@ void coro_yield(void)
 		return;
 	make_ready(c);
 	to_main(c, 0);
+}
+
+static long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Measured from the first look after it was resumed, not from the
+ * resume itself: no clock read for a coroutine that only waits. */
+void coro_maybe_yield(void)
+{
+	struct coro *c = S.cur;
+	long now;
+
+	if (!c)
+		return;
+	now = now_us();
+	if (!c->run_us)
+		c->run_us = now;
+	else if (now - c->run_us >= CORO_RUN_US)
+		coro_yield(); /* resumed: run_us starts afresh */
 }

@@ -99,6 +99,15 @@ void coro_forget(int fd);
 int coro_close(int fd);
 /* In a coroutine: let the others run, come back at once after. */
 void coro_yield(void);
+/* A run budget: a coroutine whose reads keep finding bytes (a client
+ * that keeps its socket full) never waits, so it would hold every other
+ * coroutine and every deadline until it does.  Called after each read
+ * that returned bytes (io.c), this yields (coro_yield: the others ready
+ * run, the due deadlines expire, then it goes on) once the coroutine
+ * has run CORO_RUN_US since it was resumed; one clock read a call,
+ * nothing outside a coroutine. */
+#define CORO_RUN_US 2000
+void coro_maybe_yield(void);
 
 /* A coroutine that waited CORO_IDLE_MS to 2 * CORO_IDLE_MS without
  * running gives back the stack pages below where it waits, and

@@ -254,6 +254,9 @@ static int io_fill(struct io *io)
 	if (r < 0)
 		return -1;
 	io->in_end += (size_t)r;
+	/* plain or TLS, commands or a message body: every read of a
+	 * session passes here; one that found bytes did not wait */
+	coro_maybe_yield();
 	return 1;
 }
 

@@ -3,7 +3,8 @@
  * process over socketpairs: a silent peer times out alone, at its own
  * deadline, while the others finish; a peer that never sends holds no
  * one up; a deep stack stays within the coroutine's; a long idle one
- * gives its deep stack pages back. */
+ * gives its deep stack pages back; one whose reads never wait yields
+ * after its run budget, so the others and the deadlines are served. */
 #include <poll.h>
 #include <sys/epoll.h>
 #include <stdint.h>
@@ -220,11 +221,85 @@ static void test_idle_trim(void)
 	close(sv[1]);
 }
 
+/* The run budget: a reader whose every read finds bytes (a client that
+ * keeps its socket full; here a read plug-in that never runs dry and
+ * takes 100 us a call) lets another coroutine run, and a waiter's
+ * deadline expire, after about CORO_RUN_US, not once it is done. */
+#define HOG_MS 300
+static long hog_t0, other_at, waiter_at;
+static int hog_reads, other_reads, waiter_rc = -2;
+
+static ssize_t endless_read(struct io *io, void *buf, size_t n)
+{
+	struct timespec a, b;
+
+	(void)io;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + b.tv_nsec - a.tv_nsec <
+	       100000);
+	memset(buf, 'x', n < 64 ? n : 64);
+	return n < 64 ? (ssize_t)n : 64;
+}
+
+static void hog_run(void *arg)
+{
+	struct io *io = malloc(sizeof *io);
+	char buf[64];
+
+	(void)arg;
+	io_init(io, -1, -1, 1000);
+	io->read = endless_read;
+	hog_t0 = ms_now();
+	while (ms_now() - hog_t0 < HOG_MS && io_read(io, buf, sizeof buf) > 0)
+		hog_reads++;
+	free(io);
+}
+
+static void other_run(void *arg)
+{
+	(void)arg;
+	other_at = ms_now();
+	other_reads = hog_reads;
+}
+
+static void waiter_run(void *arg)
+{
+	waiter_rc = coro_wait(*(int *)arg, POLLIN, 20);
+	waiter_at = ms_now();
+}
+
+static void test_run_budget(void)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+		abort();
+	coro_spawn(waiter_run, &sv[0], NULL, CORO_STACK_DEFAULT);
+	coro_sched_run(0, NULL, 0); /* it waits, its deadline 20 ms on */
+	coro_spawn(hog_run, NULL, NULL, CORO_STACK_DEFAULT);
+	coro_spawn(other_run, NULL, NULL, CORO_STACK_DEFAULT);
+	while (coro_count() > 0)
+		coro_sched_run(-1, NULL, 0);
+	T_CHECK("a reader that never waits lets another run within 50 ms",
+		other_at && other_at - hog_t0 < 50);
+	T_CHECK("not at its first read: it ran its budget",
+		other_reads >= 5);
+	T_CHECK("a deadline expires on time meanwhile",
+		waiter_rc == 0 && waiter_at - hog_t0 < 60);
+	T_CHECK("the reader went on to its end", hog_reads > HOG_MS * 3);
+	coro_forget(sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_many();
 	test_tags_and_stack();
 	test_idle_trim();
+	test_run_budget();
 	return t_done();
 }
