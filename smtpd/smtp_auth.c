@@ -272,8 +272,12 @@ void smtp_auth_cmd(struct smtp_session *s, char *arg)
 	explicit_bzero(pass, sizeof pass);
 	explicit_bzero(initial, strlen(initial));
 	free(initial);
-	/* the base64 of the password sat in the line and input buffers */
+	/* the base64 of the password sat in the line and input buffers:
+	 * in what was read and taken, and past the bytes pending too (a
+	 * line that reached the buffer's end was read there in part, the
+	 * rest at its start: that head stays beyond in_end) */
 	explicit_bzero(s->line, (size_t)cf.line_max);
 	explicit_bzero(s->io.in, s->io.in_start);
+	explicit_bzero(s->io.in + s->io.in_end, sizeof s->io.in - s->io.in_end);
 	auth_burn_stack();
 }

@@ -1,10 +1,16 @@
 // links: smtpd/smtp_auth.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/smtp_policy.c smtpd/smtp_frame.c smtpd/smtp_tls.c smtpd/smtp_verbs.c smtpd/smtp_mail.c smtpd/smtp_txn.c smtpd/smtp_bdat.c smtpd/smtp_queue.c smtpd/smtp_data.c smtpd/smtp_cmd.c
-/* test_smtp_auth.c: AUTH decoding: strict base64 and PLAIN splitting. */
+/* test_smtp_auth.c: AUTH decoding: strict base64 and PLAIN splitting;
+ * what AUTH leaves of its line in the input buffer. */
 #include "t.h"
 #include "../../smtpd/smtp_auth.h"
+#include "../../smtpd/smtp_session.h"
+#include "settings.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static const struct {
 	const char *in;
@@ -88,9 +94,61 @@ static void test_plain(void)
 	}
 }
 
+/* An AUTH line that reached the end of the input buffer: its head was
+ * read there, the rest at the buffer's start once the head was taken.
+ * After AUTH neither part is anywhere in the buffer. */
+#define AUTH_HEAD 20 /* "AUTH PLAIN c2VjcmV0L" */
+static void test_auth_wipes_input(void)
+{
+	static const char auth[] = "AUTH PLAIN c2VjcmV0LXBhc3N3b3Jk\r\n";
+	struct smtp_session *s = calloc(1, sizeof *s);
+	char *first = malloc(IO_BUFSZ), filler[IO_BUFSZ];
+	size_t len, rest = sizeof auth - 1 - AUTH_HEAD;
+	unsigned flags;
+	int sv[2], lines = 0;
+
+	if (!s || !first || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		abort();
+	cf.line_max = 1000;
+	cf.errors_max = 20;
+	s->line = calloc(1, (size_t)cf.line_max);
+	s->tls = s->helo_seen = 1;
+	s->policy.fd = -1;
+	io_init(&s->io, sv[0], sv[0], 2000);
+	/* 4 filler lines, then the AUTH line's head: the buffer full */
+	memset(first, 'n', IO_BUFSZ);
+	for (int i = 1; i <= 4; i++)
+		memcpy(first + i * (IO_BUFSZ - AUTH_HEAD) / 4 - 2, "\r\n", 2);
+	memcpy(first + IO_BUFSZ - AUTH_HEAD, auth, AUTH_HEAD);
+	if (write(sv[1], first, IO_BUFSZ) != IO_BUFSZ)
+		abort();
+	while (lines < 4 && io_getline(&s->io, filler, sizeof filler, &len,
+				       &flags) == 1)
+		lines++;
+	if (write(sv[1], auth + AUTH_HEAD, rest) != (ssize_t)rest)
+		abort();
+	T_CHECK("the AUTH line read across the buffer's end",
+		lines == 4 &&
+		io_getline(&s->io, s->line, (size_t)cf.line_max, &len, &flags) == 1 &&
+		strcmp(s->line, "AUTH PLAIN c2VjcmV0LXBhc3N3b3Jk") == 0 &&
+		s->io.in_end < IO_BUFSZ - AUTH_HEAD);
+	smtp_auth_cmd(s, s->line + 5);
+	T_CHECK("AUTH refused the malformed response", s->errors == 1);
+	T_CHECK("no part of the AUTH line left in the input buffer",
+		!memmem(s->io.in, IO_BUFSZ, "c2VjcmV0", 8) &&
+		!memmem(s->io.in, IO_BUFSZ, "AUTH", 4) &&
+		!memmem(s->io.in, IO_BUFSZ, "LXBhc3N3", 8));
+	close(sv[0]);
+	close(sv[1]);
+	free(s->line);
+	free(first);
+	free(s);
+}
+
 int main(void)
 {
 	test_b64();
 	test_plain();
+	test_auth_wipes_input();
 	return t_done();
 }
