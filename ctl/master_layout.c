@@ -245,26 +245,37 @@ static void layout_one(const struct layout_entry *e, int root)
 	close(fd);
 }
 
+/* A counters_file of the operator's, elsewhere than RATE_FILE: created
+ * empty for relay-policy, which may not create files in a folder not its
+ * own (to set a damaged file aside or grow it, that folder must be
+ * user_policy's; relay.conf.sample says so). */
+static const struct layout_entry counters_elsewhere = {
+	&cf.counters_file, "", LAYOUT_FILE, 0640, 0, &cf.user_policy,
+	&cf.user_metrics
+};
+
+static int counters_default(char *want, size_t n)
+{
+	snprintf(want, n, "%s/%s", cf.dir, RATE_FILE);
+	return !strcmp(cf.counters_file, want);
+}
+
 /* Releases before RATE_DIR kept the counters in DIR itself, where
  * relay-policy can neither rename nor replace them: move them into the
  * folder once, by rename only (root never reads them), never over a file
- * there, and only when counters_file is the default. */
-static void layout_old_counters(void)
+ * there (want: RATE_FILE's path, counters_file's default). */
+static void layout_old_counters(const char *want)
 {
-	char want[PATH_MAX];
 	struct stat st;
 	int dfd, rfd = -1;
 
-	snprintf(want, sizeof want, "%s/%s", cf.dir, RATE_FILE);
-	if (strcmp(cf.counters_file, want))
-		return;
 	dfd = open(cf.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fstatat(dfd, RATE_OLD_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode))
 		goto done;
 	rfd = openat(dfd, RATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 				   O_CLOEXEC);
-	if (rfd >= 0 && renameat2(dfd, RATE_OLD_FILE, rfd, "counters",
+	if (rfd >= 0 && renameat2(dfd, RATE_OLD_FILE, rfd, RATE_NAME,
 				  RENAME_NOREPLACE) == 0)
 		master_log("info", "counters of an older release moved from "
 			   "%s/%s to %s", cf.dir, RATE_OLD_FILE, want);
@@ -281,10 +292,14 @@ done:
 
 void master_layout_create(void)
 {
+	char path[PATH_MAX];
 	int root = privs_is_root();
 	size_t i;
 
 	for (i = 0; i < sizeof layout / sizeof layout[0]; i++)
 		layout_one(&layout[i], root);
-	layout_old_counters();
+	if (counters_default(path, sizeof path))
+		layout_old_counters(path);
+	else
+		layout_one(&counters_elsewhere, root);
 }

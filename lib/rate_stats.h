@@ -13,8 +13,9 @@
  * RATE_FILE is counters_file's default; RATE_OLD_FILE is where releases
  * before the folder kept it (relay-master moves it into the folder). */
 #define RATE_DIR "rate"
-#define RATE_FILE RATE_DIR "/counters"
-#define RATE_OLD_FILE "counters"
+#define RATE_NAME "counters"
+#define RATE_FILE RATE_DIR "/" RATE_NAME
+#define RATE_OLD_FILE RATE_NAME
 
 enum rate_kind { RATE_USER, RATE_CUSTOMER };
 

@@ -16,6 +16,8 @@
   a grown file likewise.
 - an instance of a release before DIR/rate/ has DIR/counters: relay-master
   moves it into the folder, counts kept.
+- counters_file in a folder of the operator's (root's): relay-master
+  creates it empty for relay-policy, which sizes and counts in it.
 Not root: prints a SKIP note and no PASS line.
 """
 import grp
@@ -187,6 +189,27 @@ def test_old_layout():
         inst.remove()
 
 
+def test_elsewhere():
+    inst = Instance(rules_text=RULES).prepare()
+    try:
+        os.mkdir(inst.path('other'), 0o755)  # root's, as an operator's
+        inst.conf_overrides['counters_file'] = inst.path('other/counters')
+        inst._write_conf()
+        inst.start()
+        code, _ = send(inst, 'elsewhere@example.org')
+        check('elsewhere: mail counted in a counters_file of root\'s '
+              'folder (250)', code == 250, code)
+        check('elsewhere: relayctl stats reads it',
+              *stats_show(inst, 'rcpts_24h=1/'))
+        check('elsewhere: relaypolicy:relaymetrics 0640',
+              *owned_right(inst.path('other/counters')))
+        check('elsewhere: no rate/counters made',
+              not os.path.exists(inst.path('rate/counters')))
+    finally:
+        inst.stop()
+        inst.remove()
+
+
 def stats_once(inst, want):
     try:
         r = inst.relayctl('stats', '--customer', 'one', timeout=BOUND * 3)
@@ -256,6 +279,7 @@ def main():
         test_bad_header(inst, mport)
         test_grow(inst)
     test_old_layout()
+    test_elsewhere()
     finish()
 
 
