@@ -519,3 +519,23 @@ void coro_maybe_yield(void)
 	else if (now - c->run_us >= CORO_RUN_US)
 		coro_yield(); /* resumed: run_us starts afresh */
 }
+
+int coro_sleep(int ms)
+{
+	struct coro *c = S.cur;
+
+	if (!c)
+		return poll(NULL, 0, ms) < 0 && errno != EINTR ? -1 : 0;
+	if (ms <= 0) {
+		coro_yield();
+		return 0;
+	}
+	c->wait_fd = -1;
+	c->deadline.at = coro_now_ms() + ms;
+	if (coro_deadline_add(&S.deadlines, &c->deadline) < 0)
+		return -1;
+	c->result = -1;
+	c->state = CORO_WAITING;
+	to_main(c, 0);
+	return 0;
+}

@@ -108,6 +108,11 @@ void coro_yield(void);
  * nothing outside a coroutine. */
 #define CORO_RUN_US 2000
 void coro_maybe_yield(void);
+/* Wait ms (> 0) on a deadline only, the others running meanwhile (for
+ * what cannot be waited for on an fd: a unix connect that found the
+ * listener's backlog full); outside a coroutine, sleep.  0, or -1 when
+ * out of memory for the deadline (then it did not wait). */
+int coro_sleep(int ms);
 
 /* A coroutine that waited CORO_IDLE_MS to 2 * CORO_IDLE_MS without
  * running gives back the stack pages below where it waits, and

@@ -89,9 +89,14 @@ static long runsock_expected(enum runsock s, const char *path)
 
 int runsock_connect(enum runsock s, const char *path)
 {
+	return runsock_connect_for(s, path, 0);
+}
+
+int runsock_connect_for(enum runsock s, const char *path, int timeout_ms)
+{
 	uid_t peer;
 	long want;
-	int fd = usock_connect(path);
+	int fd = usock_connect_for(path, timeout_ms);
 
 	if (fd < 0)
 		return -1;

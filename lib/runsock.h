@@ -43,5 +43,10 @@ int runsock_listening(int lfd);
  * the developer).  Anyone else: a warning naming the uid, errno EPERM,
  * -1.  -1 with errno when nobody listens. */
 int runsock_connect(enum runsock s, const char *path);
+/* The same in a coroutine (relay-smtpd's sessions): a daemon whose
+ * backlog is full (stopped, or slow to accept) is waited for without
+ * holding up the other coroutines, at most timeout_ms
+ * (usock_connect_for); the socket comes back non-blocking then. */
+int runsock_connect_for(enum runsock s, const char *path, int timeout_ms);
 
 #endif

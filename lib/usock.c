@@ -1,5 +1,6 @@
 /* usock.c: unix sockets and descriptor passing. */
 #include "usock.h"
+#include "coro.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,15 +58,49 @@ int usock_listen(const char *path, int mode)
 
 int usock_connect(const char *path)
 {
+	return usock_connect_for(path, 0);
+}
+
+/* A coroutine's connect: a unix connect to a listener whose backlog is
+ * full sleeps in the kernel (blocking) or says EAGAIN (non-blocking),
+ * and no poll tells when room comes: tried again after a sleep of 10 ms,
+ * doubling to 100 ms, until timeout_ms passed (ETIMEDOUT). */
+static int connect_retry(int fd, const struct sockaddr_un *sun,
+			 int timeout_ms)
+{
+	long end = coro_now_ms() + timeout_ms;
+	int nap = 10;
+
+	for (;;) {
+		if (connect(fd, (const struct sockaddr *)sun, sizeof *sun) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -1;
+		if (coro_now_ms() >= end) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (coro_sleep(nap) < 0)
+			return -1; /* no memory for a deadline: no spinning */
+		nap = nap * 2 > 100 ? 100 : nap * 2;
+	}
+}
+
+int usock_connect_for(const char *path, int timeout_ms)
+{
 	struct sockaddr_un sun;
-	int fd;
+	int fd, in_coro = coro_self() != NULL && timeout_ms > 0;
 
 	if (usock_addr(path, &sun) < 0)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+			     (in_coro ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+	if ((in_coro ? connect_retry(fd, &sun, timeout_ms)
+		     : connect(fd, (struct sockaddr *)&sun, sizeof sun)) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;

@@ -15,6 +15,13 @@
 int usock_listen(const char *path, int mode);
 /* Connect; -1 with errno when nobody listens. */
 int usock_connect(const char *path);
+/* The same, except in a coroutine (coro.h) with timeout_ms > 0: the socket is
+ * non-blocking (and stays so), and a listener whose backlog is full is
+ * tried again after short sleeps that let the other coroutines run, for
+ * at most timeout_ms (then ETIMEDOUT), instead of a connect that sleeps
+ * in the kernel with every coroutine of the process.  Outside a
+ * coroutine it blocks as usock_connect does. */
+int usock_connect_for(const char *path, int timeout_ms);
 /* uid of the peer (SO_PEERCRED); -1 on error. */
 int usock_peer_uid(int fd, uid_t *uid);
 

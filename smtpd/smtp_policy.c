@@ -42,7 +42,9 @@ static void policy_init(struct smtp_policy *p, int fd, int timeout_ms)
 int smtp_policy_open(struct smtp_policy *p, const char *path, int timeout_ms)
 {
 	policy_init(p, -1, timeout_ms);
-	p->fd = runsock_connect(RUNSOCK_POLICY, path);
+	/* among many sessions, a policy that does not accept (stopped,
+	 * slow) is waited for by this session alone, for timeout_ms */
+	p->fd = runsock_connect_for(RUNSOCK_POLICY, path, timeout_ms);
 	if (p->fd < 0)
 		return -1;
 	/* non-blocking, replies waited for with poll: a read blocked on a

@@ -7,6 +7,7 @@
 #include "io.h"
 #include "kv.h"
 #include "log.h"
+#include "settings.h"
 #include "usock.h"
 #include "wire_queue.h"
 #include "exitcodes.h"
@@ -100,7 +101,10 @@ static int conn_unpark(void)
 static int conn_open(const char *sockpath)
 {
 	Q->conn.rd.buf = NULL;
-	Q->conn.sock = runsock_connect(RUNSOCK_QUEUE, sockpath);
+	/* as smtp_policy_open: a relay-queue that does not accept is
+	 * waited for by this session alone, for smtp_timeout */
+	Q->conn.sock = runsock_connect_for(RUNSOCK_QUEUE, sockpath,
+					   (int)cf.smtp_timeout * 1000);
 	if (Q->conn.sock < 0) {
 		log_warn("queue: connect %s: %s", sockpath, strerror(errno));
 		return -1;
