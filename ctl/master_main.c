@@ -7,6 +7,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "privs.h"
+#include "rstore.h"
 #include "runsock.h"
 #include "settings.h"
 
@@ -90,6 +91,24 @@ static void main_pidfile(int create)
 		master_fatal(0, "cannot write %s/master.pid", cf.run_dir);
 }
 
+/* An install made before the Redis AUTH file left secrets/ (the folder
+ * relay-remote owns, so relay-remote can swap or read it): still read
+ * there, until the operator moves it. */
+static void main_warn_auth_old(void)
+{
+	const char *path;
+	int old;
+
+	if (!strcmp(cf.rate_store, "local"))
+		return;
+	path = rstore_auth_path(&old);
+	if (old)
+		master_log("warning", "%s: the Redis login is in relay-remote's "
+			   "folder: move it to %s (mv, as root) and change the "
+			   "password (INSTALL.md, \"shared limits\")", path,
+			   cf.rate_store_auth);
+}
+
 static void main_signals(void)
 {
 	sigset_t set;
@@ -136,6 +155,7 @@ int main(int argc, char **argv)
 	main_clean_run();
 	main_pidfile(1);
 	master_log("info", "starting in %s (daemons from %s)", cf.dir, bindir);
+	main_warn_auth_old();
 	master_tls_init();
 	master_child_init(bindir, errfd);
 	rc = master_loop_run();

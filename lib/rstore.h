@@ -95,8 +95,14 @@ const char *rstore_error(const struct rstore *r);
 int rstore_up(const struct rstore *r);
 /* Forget the connection and the retry pause: the next exec connects. */
 void rstore_reset(struct rstore *r);
-/* A client as above from relay.conf (rate_store, rate_store_auth,
- * rate_store_ca, rate_store_timeout); NULL with err for "local" too. */
+/* The AUTH file rstore_from_settings reads: rate_store_auth; or, when
+ * that is the default DIR/rate_store.auth and absent, an older
+ * install's secrets_dir/rate_store if there (*old = 1: relay-master
+ * warns that it should move, lib/settings.h). */
+const char *rstore_auth_path(int *old);
+/* A client as above from relay.conf (rate_store, rate_store_auth or
+ * rstore_auth_path's, rate_store_ca, rate_store_timeout); NULL with err
+ * for "local" too. */
 struct rstore *rstore_from_settings(char *err, size_t errsz);
 
 #endif

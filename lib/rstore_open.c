@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "settings.h"
 
@@ -234,11 +235,21 @@ int rstore_drain(struct rstore *r)
 	return -1;
 }
 
+const char *rstore_auth_path(int *old)
+{
+	struct stat st;
+
+	*old = cf.rate_store_auth_old && lstat(cf.rate_store_auth, &st) < 0 &&
+	       errno == ENOENT && lstat(cf.rate_store_auth_old, &st) == 0;
+	return *old ? cf.rate_store_auth_old : cf.rate_store_auth;
+}
+
 struct rstore *rstore_from_settings(char *err, size_t errsz)
 {
 	struct rstore_addr a;
 	char user[256], pass[512];
 	struct rstore *r;
+	int old;
 
 	if (rstore_parse(cf.rate_store, &a, err, errsz) < 0)
 		return NULL;
@@ -246,7 +257,7 @@ struct rstore *rstore_from_settings(char *err, size_t errsz)
 		snprintf(err, errsz, "rate_store is local");
 		return NULL;
 	}
-	if (rstore_auth_load(cf.rate_store_auth, user, sizeof user, pass,
+	if (rstore_auth_load(rstore_auth_path(&old), user, sizeof user, pass,
 			     sizeof pass, err, errsz) < 0)
 		return NULL;
 	r = rstore_new(&a, user, pass, cf.rate_store_ca,

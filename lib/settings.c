@@ -164,9 +164,9 @@ void settings_load(const char *dir)
 		log_fatal(EXIT_PERM, "%s: dkim_fail must be defer or unsigned, "
 			   "not \"%s\"", path, cf.dkim_fail);
 	if (!*cf.rate_store_auth) {
-		free(cf.rate_store_auth);
-		if (asprintf(&cf.rate_store_auth, "%s/rate_store",
-			     cf.secrets_dir) < 0)
+		default_path(&cf.rate_store_auth, RATE_STORE_AUTH);
+		if (asprintf(&cf.rate_store_auth_old, "%s/%s", cf.secrets_dir,
+			     RATE_STORE_AUTH_OLD) < 0)
 			log_fatal(EXIT_TEMP, "out of memory");
 	}
 	if (strcmp(cf.rate_store_fail, "defer") &&

@@ -4,6 +4,13 @@
 #ifndef SETTINGS_H
 #define SETTINGS_H
 
+/* The Redis AUTH file's default, in DIR (root's folder: no daemon can
+ * replace it); installs made before kept it in secrets_dir, which
+ * relay-remote owns, as RATE_STORE_AUTH_OLD: read while the new one is
+ * absent, with a warning from relay-master (lib/rstore.h). */
+#define RATE_STORE_AUTH "rate_store.auth"
+#define RATE_STORE_AUTH_OLD "rate_store"
+
 struct settings {
 	char *dir;              /* the instance directory (-d), absolute */
 	/* identity and listeners */
@@ -60,6 +67,9 @@ struct settings {
 	 * the AUTH file (user/password) and CA for rediss:// */
 	char *rate_store, *rate_store_fail, *rate_store_auth, *rate_store_ca;
 	char *rate_store_prefix;
+	/* secrets_dir/RATE_STORE_AUTH_OLD when rate_store_auth is the
+	 * default, else NULL (rstore_auth_path) */
+	char *rate_store_auth_old;
 	long rate_store_timeout;
 	/* uids (used when started as root) */
 	char *user_smtpd, *user_policy, *user_queue, *user_send, *user_remote,

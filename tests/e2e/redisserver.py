@@ -90,14 +90,16 @@ class RedisServer:
     def url(self, db=3):
         return 'redis://127.0.0.1:%d/%d' % (self.port, db)
 
-    def write_auth(self, inst_dir):
-        """The instance's secrets/rate_store (the default rate_store_auth)."""
-        d = os.path.join(inst_dir, 'secrets')
-        os.makedirs(d, mode=0o700, exist_ok=True)
-        with open(os.path.join(d, 'rate_store'), 'w') as f:
+    def write_auth(self, inst_dir, name='rate_store.auth', password=PASSWORD):
+        """The instance's DIR/rate_store.auth (the default
+        rate_store_auth); name 'secrets/rate_store': where an older
+        install kept it."""
+        path = os.path.join(inst_dir, name)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, 'w') as f:
             f.write('# the ACL user of the test redis\nuser %s\n'
-                    'password %s\n' % (USER, PASSWORD))
-        os.chmod(os.path.join(d, 'rate_store'), 0o600)
+                    'password %s\n' % (USER, password))
+        os.chmod(path, 0o600)
 
     def cli(self, *args, db=3, admin=False):
         """redis-cli as the ACL user (admin: as the test's own user with

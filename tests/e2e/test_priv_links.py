@@ -6,7 +6,8 @@ uid plants there (to a file only root may read) is not followed, and a
 FIFO does not make the reader hang: each reader says the file is
 refused and goes on (or stops) in bounded time.  The places: relayctl
 abuse list (abuse/accounts), makecdb and relayctl dkim show (dkim/),
-relay-policy's start (abuse/suspended; secrets/rate_store, which
+relay-policy's start (abuse/suspended; an older install's
+secrets/rate_store, read while DIR/rate_store.auth is absent, which
 relayctl stats reads too).
 Not root: prints a SKIP note and no PASS line."""
 import os
@@ -119,8 +120,9 @@ def test_policy_suspended(inst, secret):
 
 
 def test_rate_store_auth():
-    """secrets/rate_store, read as root by relayctl and at relay-policy's
-    start; nothing listens on the rate_store port (refused before)."""
+    """An older install's secrets/rate_store (no DIR/rate_store.auth),
+    read as root by relayctl and at relay-policy's start; nothing
+    listens on the rate_store port (refused before)."""
     inst = Instance(conf_overrides={
         'rate_store': 'redis://127.0.0.1:%d/3' % free_port('127.0.0.1')},
         ready_timeout=WAIT + 15)

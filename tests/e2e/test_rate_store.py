@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """test_rate_store.py: two relay boxes that share their limits through one
 redis-server (rate_store = redis://..., AUTH as an ACL user from
-secrets/rate_store), as a fleet behind a load balancer would.
+DIR/rate_store.auth), as a fleet behind a load balancer would.
 
 - customer "one" (peak 9) sends 6 recipients through each box at once:
   exactly 9 are accepted in all, the others get 450 4.2.1; with
