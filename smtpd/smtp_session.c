@@ -43,10 +43,15 @@ static const struct {
  * bytes without a line end must not outlive cf.session_timeout.  Kept in
  * the session (its io is the first member), not in statics: a worker may
  * hold many sessions at once. */
+static struct smtp_session *session_of(struct io *io)
+{
+	return (struct smtp_session *)(void *)
+		((char *)io - offsetof(struct smtp_session, io));
+}
+
 static ssize_t session_read(struct io *io, void *buf, size_t n)
 {
-	struct smtp_session *s = (struct smtp_session *)(void *)
-		((char *)io - offsetof(struct smtp_session, io));
+	struct smtp_session *s = session_of(io);
 	long left = (long)(s->end - time(NULL));
 
 	if (left <= 0) {
@@ -58,12 +63,34 @@ static ssize_t session_read(struct io *io, void *buf, size_t n)
 	return s->inner_read(io, buf, n);
 }
 
+/* And inside a write: a client that reads its replies slowly, or not at
+ * all, must not outlive it either (each write waited its own timeout,
+ * the one of the last command read; one that failed left the buffer
+ * full, so the next reply and the 421 waited again).  Past the end a
+ * write still sends what goes without waiting (the 421 that says so),
+ * and waits 1 ms at most. */
+static ssize_t session_write(struct io *io, const void *buf, size_t n)
+{
+	struct smtp_session *s = session_of(io);
+	long left = (long)(s->end - time(NULL));
+
+	if (left <= 0)
+		io->timeout_ms = 1;
+	else if (io->timeout_ms <= 0 || io->timeout_ms > left * 1000)
+		io->timeout_ms = (int)(left * 1000);
+	return s->inner_write(io, buf, n);
+}
+
 void smtp_session_guard(struct smtp_session *s)
 {
-	if (s->io.read == session_read)
-		return;
-	s->inner_read = s->io.read;
-	s->io.read = session_read;
+	if (s->io.read != session_read) {
+		s->inner_read = s->io.read;
+		s->io.read = session_read;
+	}
+	if (s->io.write != session_write) {
+		s->inner_write = s->io.write;
+		s->io.write = session_write;
+	}
 	s->end = s->start + cf.session_timeout;
 }
 

@@ -58,6 +58,7 @@ struct smtp_session {
 	int secret;               /* AUTH was given: wipe the input at the end */
 	char *line;               /* command buffer, cf.line_max bytes */
 	io_read_fn inner_read;    /* under the deadline check (guard) */
+	io_write_fn inner_write;  /* likewise */
 	time_t end;               /* start + cf.session_timeout */
 	struct smtp_policy policy;
 	/* a session among many: its relay-queue client state (smtp_queue.h),
@@ -106,8 +107,8 @@ void smtp_session_reset_tx(struct smtp_session *s, int tell_policy);
 /* Set the read timeout: per_read seconds, cut to what is left of the
  * session's time. */
 void smtp_session_timeout(struct smtp_session *s, long per_read);
-/* Route reads through the session deadline check; again after anything
- * (TLS) replaced s->io.read. */
+/* Route reads and writes through the session deadline check; again
+ * after anything (TLS) replaced s->io.read and s->io.write. */
 void smtp_session_guard(struct smtp_session *s);
 /* Ask policy; on no answer reply 451 4.3.0 and return -1. */
 int smtp_session_ask(struct smtp_session *s, struct kv *req,

@@ -133,7 +133,7 @@ static int tls_handshake(struct smtp_session *s, SSL_CTX *tls_ctx)
 	s->tls = 1;
 	tls_describe(&s->io, s->tls_desc, sizeof s->tls_desc);
 	tls_count(s);
-	smtp_session_guard(s); /* TLS replaced the read function */
+	smtp_session_guard(s); /* TLS replaced the read and write functions */
 	log_info("%s: TLS %s", s->ip, s->tls_desc);
 	return 0;
 }

@@ -10,13 +10,18 @@ instance with short timeouts (smtp_timeout 2 s, data_timeout 3 s):
 - relay-queue stopped: the message is answered 451 after about
   data_timeout, and once it runs again the next message is queued;
 - a plain session's log lines (kept to be written together) reach the
-  log while the session is still open, once the client is idle.
+  log while the session is still open, once the client is idle;
+- session_timeout bounds writes too: a client that pipelines commands
+  and never reads their replies is dropped at session_timeout (4 s here),
+  not one smtp_timeout after another (16 s before), whether its worker
+  serves many sessions or one.
 
 Every stopped daemon is continued in a finally block.  Prints PASS/FAIL
 lines."""
 import os
 import re
 import signal
+import socket
 import sys
 import time
 
@@ -129,6 +134,32 @@ def test_queue_stopped(inst):
           codes == [220, 250, 250, 250, 354, 250], codes)
 
 
+def test_reader_stalled(inst, mode):
+    """Replies (HELP's, 90 bytes for 6) fill the client's window and
+    both socket buffers, then a write of the session waits: it ends with
+    the session's time, its end logged within 1.5 s of it."""
+    a = socket.socket()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    a.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1200)
+    a.settimeout(10)
+    try:
+        t0 = time.time()
+        a.connect(('127.0.0.1', inst.port))
+        a.recv(200)
+        a.sendall(b'EHLO a.example\r\n')
+        time.sleep(0.2)
+        a.recv(4000)
+        a.sendall(b'HELP\r\n' * 2700)  # 240 KB of replies, never read
+        ended = wait_until(lambda: 'disconnect commands' in inst.log(), 25,
+                           step=0.05)
+        took = time.time() - t0
+    finally:
+        a.close()
+    check('%s: a client that reads no reply ends at session_timeout' % mode,
+          ended and 'timeout (session)' in inst.log() and took < 4 + 1.5,
+          '%.1f s' % took)
+
+
 def main():
     conf = {'smtp_timeout': 2, 'data_timeout': 3}
     with Instance(conf_overrides=conf) as inst:
@@ -136,6 +167,12 @@ def main():
         test_slow_data(inst)
         test_policy_stopped(inst)
         test_queue_stopped(inst)
+    for mode, extra in (('many per worker', {}),
+                        ('one per worker', {'smtpd_sessions_per_worker': 1})):
+        conf = dict({'smtpd_workers_min': 1, 'session_timeout': 4,
+                     'smtp_timeout': 4}, **extra)
+        with Instance(conf_overrides=conf) as inst:
+            test_reader_stalled(inst, mode)
     finish()
 
 
