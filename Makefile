@@ -67,9 +67,12 @@ include $(wildcard */module.mk)
 
 # EXEC_ONLY (set by the modules): programs made mode 0711 at every make,
 # an older build's included; a uid that may run such a program but not
-# read it gets it not dumpable from the exec on (make install keeps it)
+# read it gets it not dumpable from the exec on (make install keeps it).
+# The test build keeps them readable: the sanitizers read their options
+# from /proc/self/environ, which such a process cannot open.
+EXEC_MODE := $(if $(filter release,$(VARIANT)),711,755)
 programs: $(addprefix $(BIN)/,$(PROGRAMS))
-	$(if $(EXEC_ONLY),@chmod 711 $(addprefix $(BIN)/,$(EXEC_ONLY)))
+	$(if $(EXEC_ONLY),@chmod $(EXEC_MODE) $(addprefix $(BIN)/,$(EXEC_ONLY)))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -13,7 +13,9 @@ the workers of one address group cannot read those of another (nor the
 sessions in them), and no other daemon's by its uid; nor, racing it,
 the memory of a worker relay-listen starts in place of one it killed
 (relay-smtpd is execute-only, so not dumpable from its exec on; with a
-readable relay-smtpd relay-listen warns).  Needs root.
+readable relay-smtpd relay-listen warns).  The test build's relay-smtpd
+is readable (Makefile, EXEC_MODE), so those two run on a copy with the
+mode under test.  Needs root.
 
 No new privileges: every process of the instance but relay-master has
 NoNewPrivs set, so a setuid program a taken-over daemon runs gains
@@ -181,8 +183,31 @@ def race_new_worker(listen_pid, victim, seconds=3):
     return errno.errorcode.get(last, 'no new worker')
 
 
+class SmtpdMode:
+    """harness.BIN swapped for a copy whose relay-smtpd has mode: the
+    test build keeps it readable (Makefile, EXEC_MODE), the release build
+    and make install make it 0711."""
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __enter__(self):
+        self.was = harness.BIN
+        self.copy = tempfile.mkdtemp(prefix='relaybox-privsep-bin-')
+        os.chmod(self.copy, 0o755)
+        for name in os.listdir(self.was):
+            shutil.copy2(os.path.join(self.was, name), self.copy)
+        os.chmod(os.path.join(self.copy, 'relay-smtpd'), self.mode)
+        harness.BIN = self.copy
+        return self
+
+    def __exit__(self, *exc):
+        harness.BIN = self.was
+        shutil.rmtree(self.copy, ignore_errors=True)
+
+
 def test_start_race():
-    with Instance() as inst:
+    with SmtpdMode(0o711), Instance() as inst:
         listen = inst.status()['relay-listen'][0]
         got = []
         for _ in range(3):
@@ -198,22 +223,11 @@ def test_start_race():
 
 
 def test_readable_smtpd_warned():
-    copy = tempfile.mkdtemp(prefix='relaybox-privsep-bin-')
-    os.chmod(copy, 0o755)
-    bin_was = harness.BIN
-    try:
-        for name in os.listdir(bin_was):
-            shutil.copy2(os.path.join(bin_was, name), copy)
-        os.chmod(os.path.join(copy, 'relay-smtpd'), 0o755)
-        harness.BIN = copy
-        with Instance() as inst:
-            check('relay-listen warns when user_smtpd can read relay-smtpd',
-                  inst.wait_log(r'relay-listen\[\d+\]: warning: .*relay-smtpd '
-                                r'is readable by relaysmtpd', 10),
-                  inst.log_tail())
-    finally:
-        harness.BIN = bin_was
-        shutil.rmtree(copy, ignore_errors=True)
+    with SmtpdMode(0o755), Instance() as inst:
+        check('relay-listen warns when user_smtpd can read relay-smtpd',
+              inst.wait_log(r'relay-listen\[\d+\]: warning: .*relay-smtpd '
+                            r'is readable by relaysmtpd', 10),
+              inst.log_tail())
 
 
 def test_memory_and_privs():
