@@ -260,18 +260,50 @@ static int counters_default(char *want, size_t n)
 	return !strcmp(cf.counters_file, want);
 }
 
+/* An older relay-master left the counters user_policy's at each start,
+ * but an older relay-policy that set a damaged file aside made the new
+ * one as root, and an operator may have copied one in: hand it to
+ * user_policy (0640, group user_metrics) before the move, as relay-policy
+ * now opens it after its drop.  Root reads nothing of it.  -1 (logged):
+ * not a file of one name owned by root or user_policy; it stays. */
+static int old_counters_hand_over(int dfd, int root)
+{
+	uid_t uid;
+	gid_t gid;
+	struct stat st;
+	int fd, ok;
+
+	if (!root)
+		return 0;
+	layout_owner(&counters_elsewhere, &uid, &gid);
+	fd = openat(dfd, RATE_OLD_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+					    O_CLOEXEC);
+	ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	     st.st_nlink == 1 && (st.st_uid == 0 || st.st_uid == uid) &&
+	     fchown(fd, uid, gid) == 0 && fchmod(fd, 0640) == 0;
+	if (!ok)
+		master_log("warning", "%s/%s is not a file of root's or %s "
+			   "with one name, or cannot be handed over: it is "
+			   "left there, unused", cf.dir, RATE_OLD_FILE,
+			   cf.user_policy);
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
 /* Releases before RATE_DIR kept the counters in DIR itself, where
  * relay-policy can neither rename nor replace them: move them into the
- * folder once, by rename only (root never reads them), never over a file
- * there (want: RATE_FILE's path, counters_file's default). */
-static void layout_old_counters(const char *want)
+ * folder once, by rename only, never over a file there (want:
+ * RATE_FILE's path, counters_file's default). */
+static void layout_old_counters(const char *want, int root)
 {
 	struct stat st;
 	int dfd, rfd = -1;
 
 	dfd = open(cf.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fstatat(dfd, RATE_OLD_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode))
+	if (dfd < 0 || fstatat(dfd, RATE_OLD_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		goto done;
+	if (old_counters_hand_over(dfd, root) < 0)
 		goto done;
 	rfd = openat(dfd, RATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 				   O_CLOEXEC);
@@ -299,7 +331,7 @@ void master_layout_create(void)
 	for (i = 0; i < sizeof layout / sizeof layout[0]; i++)
 		layout_one(&layout[i], root);
 	if (counters_default(path, sizeof path))
-		layout_old_counters(path);
+		layout_old_counters(path, root);
 	else
 		layout_one(&counters_elsewhere, root);
 }

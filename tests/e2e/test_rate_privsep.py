@@ -175,6 +175,9 @@ def test_old_layout():
             check('old layout: the counters are in DIR/rate/', False)
             return
         os.rename(inst.path('rate/counters'), inst.path('counters'))
+        # root's, as an older relay-policy left a file it made afresh
+        os.chown(inst.path('counters'), 0, 0)
+        os.chmod(inst.path('counters'), 0o600)
         inst.start()
         check('old layout: moved into rate/ (logged)',
               inst.wait_log(r'counters of an older release moved', 10),
@@ -182,8 +185,17 @@ def test_old_layout():
         check('old layout: nothing left at DIR/counters',
               not os.path.exists(inst.path('counters')))
         check('old layout: counts kept', *stats_show(inst, 'rcpts_24h=1/'))
-        check('old layout: still relaypolicy:relaymetrics 0640',
-              *owned_right(inst.path('rate/counters')))
+        check('old layout: root\'s file handed to relaypolicy:relaymetrics '
+              '0640', *owned_right(inst.path('rate/counters')))
+        check('old layout: a recipient still gets 250',
+              send(inst, 'after@example.org')[0] == 250)
+        inst.stop()
+        os.symlink(inst.path('rate/counters'), inst.path('counters'))
+        inst.start()
+        check('old layout: a link at DIR/counters is left there (logged)',
+              inst.wait_log(r'counters is not a file .* left there, unused',
+                            10) and os.path.islink(inst.path('counters')),
+              inst.log_tail())
     finally:
         inst.stop()
         inst.remove()
