@@ -22,11 +22,11 @@
 #define HDR_SIZE 4096
 #define CAP_MAX 1000000
 /* A reader waits for the writer to leave (rate_file_read_begin): a few
- * looks at once, then one every 100 us, a second at most.  The writer is
- * inside for microseconds, so only a hostile or killed one costs that. */
+ * looks at once, then one every 100 us until the reader's deadline.  The
+ * writer is inside for microseconds, so only a hostile or killed one
+ * makes a reader wait that long. */
 #define READ_SPINS 64
 #define READ_NAP_NS 100000L
-#define READ_LOOKS (READ_SPINS + 10000)
 
 struct rate_map rate_map = { .fd = -1 };
 
@@ -294,16 +294,32 @@ static const uint64_t *live_seq(void)
 	return &((const struct rate_hdr *)(const void *)rate_map.base)->seq;
 }
 
-int rate_file_read_begin(uint64_t *s)
+int64_t rate_file_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+int rate_file_read_late(int64_t deadline)
+{
+	return rate_file_now_ns() >= deadline;
+}
+
+int rate_file_read_begin(uint64_t *s, int64_t deadline)
 {
 	const struct timespec nap = { 0, READ_NAP_NS };
 
-	for (int i = 0; i < READ_LOOKS; i++) {
+	for (int i = 0;; i++) {
 		*s = __atomic_load_n(live_seq(), __ATOMIC_ACQUIRE);
 		if (!(*s & 1))
 			return 0;
-		if (i >= READ_SPINS)
-			nanosleep(&nap, NULL);
+		if (i < READ_SPINS)
+			continue;
+		if (rate_file_read_late(deadline))
+			break;
+		nanosleep(&nap, NULL);
 	}
 	errno = EAGAIN;
 	return -1;

@@ -114,14 +114,20 @@ void rate_file_sections(struct rate_map *m);
 void rate_file_close(void);
 /* The writer: begin before it changes a record, an index or the counts
  * of records in use, end after (a few microseconds; never across a
- * wait).  A reader: s = read_begin(), read what it needs into its own
- * memory, then read_changed(s): 1 means what it read may be torn, read
- * again.  read_begin waits (a bounded time) while the writer is inside:
- * -1 (errno EAGAIN) when it stayed inside all that time (hostile, or
- * killed inside: its next start clears that). */
+ * wait).  A reader: s = read_begin(deadline), read what it needs into
+ * its own memory, then read_changed(s): 1 means what it read may be
+ * torn, read again, unless read_late(deadline).  read_begin waits while
+ * the writer is inside, up to the deadline: -1 (errno EAGAIN) when it
+ * stayed inside until then (hostile, or killed inside: its next start
+ * clears that).  A reader takes one deadline, rate_file_now_ns() +
+ * RATE_READ_WAIT_NS, for a whole read (rate_stats.c: one call), so a
+ * writer that is inside almost always cannot make it wait longer. */
+#define RATE_READ_WAIT_NS 1000000000LL /* a second */
 void rate_file_write_begin(void);
 void rate_file_write_end(void);
-int rate_file_read_begin(uint64_t *s);
+int64_t rate_file_now_ns(void); /* CLOCK_MONOTONIC */
+int rate_file_read_late(int64_t deadline);
+int rate_file_read_begin(uint64_t *s, int64_t deadline);
 int rate_file_read_changed(uint64_t s);
 uint64_t rate_file_hash(const char *s, size_t len); /* of the lowercased bytes */
 int rate_file_lower(char *dst, const char *src); /* -1 when too long/empty */

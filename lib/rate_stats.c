@@ -3,7 +3,10 @@
  * without a lock (rate_file.h: a lock a reader can take is one a reader
  * could hold to stop relay-policy): each record is copied out under the
  * header's seqlock and copied again when relay-policy changed anything
- * meanwhile, so a record is never seen half-updated. */
+ * meanwhile, so a record is never seen half-updated.  A call (one record
+ * or a whole listing) waits for relay-policy a second at most in all
+ * (RATE_READ_WAIT_NS), however often a hostile writer lets a copy
+ * start and then spoils it. */
 #include "rate_stats.h"
 #include "rate_file.h"
 
@@ -11,10 +14,6 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
-
-/* Copies of a record before relay-policy changes it again: the tries are
- * microseconds each, so only a writer that never leaves exhausts them. */
-#define READ_TRIES 1000
 
 /* A record's head and windows (a user's recipient set is not needed). */
 union rec_copy {
@@ -49,15 +48,15 @@ static void fill(enum rate_kind k, const union rec_copy *rc, long now,
 
 /* Copy record i, or the record named lname (i ignored), as it was
  * between two updates: 1 copied, 0 no such name, -1 (errno EAGAIN) the
- * writer never let a copy through. */
+ * writer let no copy through before the call's deadline. */
 static int copy_rec(enum rate_kind k, const char *lname, uint32_t i,
-		    union rec_copy *rc)
+		    union rec_copy *rc, int64_t deadline)
 {
 	uint64_t s;
 	long j;
 
-	for (int t = 0; t < READ_TRIES; t++) {
-		if (rate_file_read_begin(&s) < 0)
+	for (;;) {
+		if (rate_file_read_begin(&s, deadline) < 0)
 			return -1;
 		j = lname ? rate_index_find(k, lname) : (long)i;
 		if (j >= 0)
@@ -65,6 +64,8 @@ static int copy_rec(enum rate_kind k, const char *lname, uint32_t i,
 			       k == RATE_USER ? sizeof rc->u : sizeof rc->c);
 		if (!rate_file_read_changed(s))
 			return j >= 0;
+		if (rate_file_read_late(deadline))
+			break;
 	}
 	errno = EAGAIN;
 	return -1;
@@ -113,7 +114,8 @@ int rate_stats_get(enum rate_kind k, const char *name, long now,
 	bus_catch(&old);
 	if (sigsetjmp(bus_env, 1))
 		return read_fail(&old, EIO);
-	found = copy_rec(k, lname, 0, &rc);
+	found = copy_rec(k, lname, 0, &rc,
+			 rate_file_now_ns() + RATE_READ_WAIT_NS);
 	if (found < 0)
 		return read_fail(&old, EAGAIN);
 	sigaction(SIGBUS, &old, NULL);
@@ -130,6 +132,8 @@ int rate_stats_each(enum rate_kind k, long now,
 	struct sigaction old;
 	volatile uint32_t i;
 	volatile int rc_fn = 0;
+	volatile int64_t deadline = rate_file_now_ns() + RATE_READ_WAIT_NS;
+	int64_t t0;
 
 	if (!rate_map.base)
 		return -1;
@@ -138,11 +142,16 @@ int rate_stats_each(enum rate_kind k, long now,
 		return read_fail(&old, EIO);
 	/* the count is read again each time: it grows while we read */
 	for (i = 0; i < rate_file_used(k) && !rc_fn; i++) {
-		if (copy_rec(k, NULL, i, &rc) < 0)
+		if (copy_rec(k, NULL, i, &rc, deadline) < 0)
 			return read_fail(&old, EAGAIN);
 		fill(k, &rc, now, &st);
-		if (st.name[0])
-			rc_fn = fn(&st, arg);
+		if (!st.name[0])
+			continue;
+		/* fn's own time (relayctl blocked on a full pipe) is not
+		 * relay-policy's to use up: the deadline moves by it */
+		t0 = rate_file_now_ns();
+		rc_fn = fn(&st, arg);
+		deadline += rate_file_now_ns() - t0;
 	}
 	sigaction(SIGBUS, &old, NULL);
 	return rc_fn;

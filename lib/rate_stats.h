@@ -37,12 +37,14 @@ int rate_stats_open(const char *path);
 void rate_stats_close(void);
 /* Of the open file (read-only or read-write), without a lock: 0 found,
  * -1 not found, -2 the file changed size under the map (errno EIO) or
- * relay-policy never let a consistent copy through (errno EAGAIN: it
- * stayed inside an update for a second, hostile or killed there). */
+ * relay-policy let no consistent copy through within a second, waited
+ * in all by this call (errno EAGAIN: it stayed inside updates, hostile or
+ * killed there). */
 int rate_stats_get(enum rate_kind k, const char *name, long now,
 		   struct rate_stats *st);
 /* Call fn for every record of kind k (stops when fn returns non-zero,
- * and returns that); -2 (errno EIO or EAGAIN) as rate_stats_get. */
+ * and returns that); -2 (errno EIO or EAGAIN) as rate_stats_get: the
+ * second bounds the whole listing, fn's own time not counted. */
 int rate_stats_each(enum rate_kind k, long now,
 		    int (*fn)(const struct rate_stats *st, void *arg), void *arg);
 

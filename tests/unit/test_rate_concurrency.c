@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/wait.h>
+#include <time.h>
 
 /* Two sessions pending 5 each against 9 left: the 10th RCPT is refused
  * although neither message is committed yet. */
@@ -177,6 +179,70 @@ static void test_writer_killed_inside(void)
 		stat_of(RATE_CUSTOMER, "k", 8000000, 1) == 1);
 }
 
+/* A hostile writer keeps the seqlock odd almost all the time (200 us
+ * odd, then even for about a tenth of a microsecond: long enough for a
+ * reader's look to find it even now and then, too short for a copy to
+ * finish), so nearly every copy is spoiled; a read still ends within
+ * its second (EAGAIN), not a second per copy.  The writer stops by
+ * itself after 4 s, so a reader without that bound fails here, never
+ * hangs. */
+static void hostile_writer_child(int ready)
+{
+	const struct timespec odd = { 0, 200000 };
+	int64_t end = rate_file_now_ns() + 4 * RATE_READ_WAIT_NS;
+
+	rate_close();
+	if (rate_open(path) < 0)
+		_exit(2);
+	rate_file_write_begin();
+	if (write(ready, "w", 1) != 1)
+		_exit(3);
+	while (rate_file_now_ns() < end) {
+		nanosleep(&odd, NULL);
+		rate_file_write_end();
+		for (volatile int q = 0; q < 20; q++)
+			;
+		rate_file_write_begin();
+	}
+	rate_file_write_end();
+	_exit(0);
+}
+
+static void test_hostile_writer_bound(void)
+{
+	struct rate_stats st;
+	int64_t t0, took = -1;
+	int rc = 0, e = 0, ready[2] = { -1, -1 };
+	char c;
+	pid_t pid = -1;
+
+	fresh();
+	one(NULL, "h", "a@example.net", &nolim, 8000000, 1);
+	rate_close();
+	if (pipe(ready) == 0 && (pid = fork()) == 0)
+		hostile_writer_child(ready[1]);
+	T_CHECK("hostile writer: reader opens beside it",
+		pid > 0 && read(ready[0], &c, 1) == 1 &&
+		rate_stats_open(path) == 0);
+	if (pid > 0) {
+		t0 = rate_file_now_ns();
+		errno = 0;
+		rc = rate_stats_get(RATE_CUSTOMER, "h", 8000000, &st);
+		e = errno;
+		took = (rate_file_now_ns() - t0) / 1000000;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	printf("# hostile writer: read ended after %lld ms (%d, %s)\n",
+	       (long long)took, rc, strerror(e));
+	T_CHECK("hostile writer: the read ends with EAGAIN within 1.5 s",
+		rc == -2 && e == EAGAIN && took >= 0 && took < 1500);
+	rate_stats_close();
+	close(ready[0]);
+	close(ready[1]);
+	T_CHECK("hostile writer: the next writer opens", rate_open(path) == 0);
+}
+
 int main(void)
 {
 	rate_t_setup();
@@ -184,6 +250,7 @@ int main(void)
 	test_multiplex();
 	test_reader_beside_writer();
 	test_writer_killed_inside();
+	test_hostile_writer_bound();
 	rate_t_teardown();
 	return t_done();
 }
