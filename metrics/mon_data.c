@@ -186,21 +186,36 @@ static void usage_fleet(struct usage_ctx *c)
 	pthread_mutex_unlock(&fleet_lock);
 }
 
+/* The counters file: rate_stats keeps one map (rate_map) and one SIGBUS
+ * jump buffer for the whole process, so the two threads that take
+ * snapshots (the HTTP server's, the sampler) read it in turn, from
+ * open to close. */
+static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void usage_local(struct usage_ctx *c)
+{
+	pthread_mutex_lock(&local_lock);
+	if (rate_stats_open(cf.counters_file) == 0) {
+		if (rate_stats_each(RATE_CUSTOMER, c->sn->now, usage_add, c) >= 0)
+			rate_stats_each(RATE_USER, c->sn->now, usage_add, c);
+		rate_stats_close();
+	}
+	pthread_mutex_unlock(&local_lock);
+}
+
 static void snap_usage(struct mon_snap *sn)
 {
 	struct usage_ctx c = { sn, { 0 } };
 
 	sn->u = calloc(MON_USAGE_MAX, sizeof *sn->u);
-	if (!sn->u || (!fleet && rate_stats_open(cf.counters_file) < 0))
+	if (!sn->u)
 		return;
 	rcdb_init(&c.rules, cf.rules_cdb);
 	if (fleet)
 		usage_fleet(&c);
-	else if (rate_stats_each(RATE_CUSTOMER, sn->now, usage_add, &c) >= 0)
-		rate_stats_each(RATE_USER, sn->now, usage_add, &c);
+	else
+		usage_local(&c);
 	rcdb_close(&c.rules);
-	if (!fleet)
-		rate_stats_close();
 }
 
 static void snap_suspended(struct mon_snap *sn)
