@@ -32,7 +32,10 @@ struct rate_stats {
 };
 
 /* Map an existing counters file read-only; -1 on error, errno set
- * (EINVAL: not a counters file of this version). */
+ * (EINVAL: not a counters file of this version).  One map per process
+ * (rate_map) and one SIGBUS handler: a program that reads from several
+ * threads takes turns, under its own lock from open to close
+ * (metrics/mon_data.c). */
 int rate_stats_open(const char *path);
 void rate_stats_close(void);
 /* Of the open file (read-only or read-write), without a lock: 0 found,
