@@ -235,8 +235,11 @@ static void test_hostile_writer_bound(void)
 	}
 	printf("# hostile writer: read ended after %lld ms (%d, %s)\n",
 	       (long long)took, rc, strerror(e));
-	T_CHECK("hostile writer: the read ends with EAGAIN within 1.5 s",
-		rc == -2 && e == EAGAIN && took >= 0 && took < 1500);
+	/* a copy may get through when the writer is preempted while even
+	 * (a loaded machine): then the read ends sooner, also within */
+	T_CHECK("hostile writer: the read ends (EAGAIN) within 1.5 s",
+		(rc == 0 || (rc == -2 && e == EAGAIN)) && took >= 0 &&
+			took < 1500);
 	rate_stats_close();
 	close(ready[0]);
 	close(ready[1]);
