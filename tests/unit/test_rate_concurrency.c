@@ -144,7 +144,7 @@ static void test_reader_beside_writer(void)
 		stat_of(RATE_USER, "w@example.com", 8000000, 0) == MSGS);
 	printf("# seqlock: %ld reads beside %d commits, %ld torn, %ld "
 	       "without an answer\n", reads, MSGS, torn, lost);
-	T_CHECK("seqlock: the reader read while the writer wrote", reads > 100);
+	T_CHECK("seqlock: the reader read while the writer wrote", reads > 10);
 	T_CHECK("seqlock: no read saw a record half-updated", torn == 0);
 	T_CHECK("seqlock: every read got an answer", lost == 0);
 	rate_stats_close();
