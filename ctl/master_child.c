@@ -130,7 +130,7 @@ static void child_exec(const struct master_child *c)
 	argv[n] = NULL;
 	if (c->tls_store)
 		on3 |= master_tls_to_child();
-	privs_close_from(on3 ? 4 : 3);
+	closefrom(on3 ? 4 : 3);
 	execv(path, argv);
 	dprintf(2, "relay-master[%ld]: fatal: exec %s: %s\n", (long)getppid(),
 		path, strerror(errno));

@@ -129,8 +129,9 @@ int main(int argc, char **argv)
 	int opt, foreground = 0, errfd, rc;
 	long other;
 
-	/* what our caller left open is not for the daemons */
-	privs_close_from(3);
+	/* what our caller left open is not for the daemons (libbsd:
+	 * close_range where the kernel has it) */
+	closefrom(3);
 	log_init("relay-master");
 	while ((opt = getopt(argc, argv, "d:f")) != -1) {
 		if (opt == 'd')

@@ -8,11 +8,7 @@
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-/* the fallback's bound when the descriptor limit is unlimited or huge */
-#define PRIVS_CLOSE_MAX (1L << 20)
 
 int privs_is_root(void)
 {
@@ -65,21 +61,6 @@ void privs_undumpable(void)
 {
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		log_fatalx(EXIT_TEMP, "prctl PR_SET_DUMPABLE");
-}
-
-void privs_close_from(int lowfd)
-{
-	long max = sysconf(_SC_OPEN_MAX);
-	int fd;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0U) == 0)
-		return;
-#endif
-	if (max < 0 || max > PRIVS_CLOSE_MAX)
-		max = PRIVS_CLOSE_MAX;
-	for (fd = lowfd; fd < max; fd++)
-		close(fd);
 }
 
 long privs_nofile_raise(void)

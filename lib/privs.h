@@ -12,11 +12,6 @@
  * developer's run). */
 int privs_drop(const char *user, const char *extra_group);
 
-/* Close every descriptor from lowfd up (close_range, or one by one on a
- * kernel without it): what a caller left open without close-on-exec must
- * not reach a daemon of another uid.  Safe between fork and exec. */
-void privs_close_from(int lowfd);
-
 /* Not dumpable: no other process of our uid can read or write our
  * memory (/proc/PID/mem), trace us or take our descriptors (pidfd_getfd),
  * and /proc/PID/ of ours is root's.  A program exec'd after the drop
