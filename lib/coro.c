@@ -64,11 +64,16 @@ static struct {
 	int sweep_due;            /* a coroutine ran since the last one */
 } S = { .ep = -1 };
 
-long coro_now_ms(void)
+static long now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+long coro_now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 int coro_sched_init(void)
@@ -495,13 +500,6 @@ void coro_yield(void)
 		return;
 	make_ready(c);
 	to_main(c, 0);
-}
-
-static long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Measured from the first look after it was resumed, not from the
