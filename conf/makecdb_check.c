@@ -103,11 +103,19 @@ static void check_overlaps(struct mk *m)
 			    c2 = m->rule[v[i].rule].cust;
 			if (c1 == c2)
 				continue;
-			mk_warn(m, v[i].line, v[i].col,
-				"address range overlaps customer %s's (line %d): "
-				"the longest prefix decides which customer an "
-				"address is registered to", m->cust[c1].name,
-				stack[k]->line);
+			if (stack[k]->c.bits == v[i].c.bits)
+				mk_warn(m, v[i].line, v[i].col,
+					"address range also listed by customer "
+					"%s (line %d): both may relay from it, "
+					"each for the clients identified as its "
+					"own (AUTH, HELO/EHLO or sender)",
+					m->cust[c1].name, stack[k]->line);
+			else
+				mk_warn(m, v[i].line, v[i].col,
+					"address range overlaps customer %s's "
+					"(line %d): the longest prefix decides "
+					"which customer an address is registered "
+					"to", m->cust[c1].name, stack[k]->line);
 			break;
 		}
 		stack[sp++] = &v[i];

@@ -284,28 +284,43 @@ static int check_customer(const struct policy_lookup *lk,
 	return check_device(lk, s, v);
 }
 
-/* Longest prefix decides which customer an address is registered to
- * (makecdb warns when two customers' ranges overlap): keep only the
- * matches of that customer, whose rules may then all accept it.  Returns
- * the new count. */
+/* 1 when the customer of match x has one of the ntop matches of the
+ * longest prefix, m[0..ntop-1]. */
+static int owns(const struct policy_ipmatch *m, int ntop,
+		const struct policy_ipmatch *x)
+{
+	size_t xl = strcspn(x->rule, ":");
+
+	for (int j = 0; j < ntop; j++)
+		if (strcspn(m[j].rule, ":") == xl &&
+		    !strncmp(m[j].rule, x->rule, xl))
+			return 1;
+	return 0;
+}
+
+/* The longest prefix decides which customer an address is registered to
+ * (makecdb warns when two customers' ranges overlap).  Several customers
+ * listing the same range of that length all own it: the customer
+ * identified (AUTH, HELO, sender) picks among them.  Keep only the
+ * owners' matches, whose rules may then all accept it; drop the wider
+ * ranges of other customers.  Returns the new count. */
 static int owner_matches(struct policy_verdict *v, struct policy_ipmatch *m,
 			 int nm)
 {
-	size_t ol;
-	int k, n = 0;
+	int k, n = 0, ntop = 1;
 
 	if (!nm) {
 		policy_trace(v, "address not listed in any enabled rule");
 		return 0;
 	}
-	ol = strcspn(m[0].rule, ":");
+	while (ntop < nm && m[ntop].bits == m[0].bits)
+		ntop++; /* sorted longest first; these stay where they are */
 	for (k = 0; k < nm; k++) {
-		int same = strcspn(m[k].rule, ":") == ol &&
-			   !strncmp(m[k].rule, m[0].rule, ol);
+		int own = owns(m, ntop, &m[k]);
 		policy_trace(v, "address in a /%d (IPv6 terms) of rule %s%s",
 			     m[k].bits, m[k].rule,
-			     same ? "" : ": another customer's wider range, ignored");
-		if (same)
+			     own ? "" : ": another customer's wider range, ignored");
+		if (own)
 			m[n++] = m[k];
 	}
 	return n;

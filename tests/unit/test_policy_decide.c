@@ -52,7 +52,16 @@ static const char rules[] =
 	"ip anyco lan 10.1.1.1\n"
 	"ip anyco lan 2001:db8::1\n"
 	"ip anyco lan 2001:db8:1::/112\n"
-	"ip anyco lan 2001:db8:2:3::/64\n";
+	"ip anyco lan 2001:db8:2:3::/64\n"
+	/* a shared host: two customers list the same address */
+	"customer alpha\n"
+	"domain alpha.test customer=alpha\n"
+	"rule alpha web senders=domain auth=ip\n"
+	"ip alpha web 10.6.6.6\n"
+	"customer gamma\n"
+	"domain gamma.test customer=gamma\n"
+	"rule gamma web senders=domain auth=ip\n"
+	"ip gamma web 10.6.6.6\n";
 
 struct dcase {
 	const char *name, *ip, *helo, *user;
@@ -90,6 +99,14 @@ static const struct dcase cases[] = {
 	  "550 5.7.1 " INV, 0 },
 	{ "overlap: rest of the wider range", "198.51.100.24", "", "", 0, "x@beta.test", { 0 },
 	  "250 2.1.0 Sender <x@beta.test> ok (rule beta/lan)", "x@beta.test" },
+	{ "same address, two customers: the first's sender", "10.6.6.6", "", "", 0, "a@alpha.test", { 0 },
+	  "250 2.1.0 Sender <a@alpha.test> ok (rule alpha/web)", "a@alpha.test" },
+	{ "same address, two customers: the second's sender", "10.6.6.6", "", "", 0, "g@gamma.test", { 0 },
+	  "250 2.1.0 Sender <g@gamma.test> ok (rule gamma/web)", "g@gamma.test" },
+	{ "same address, two customers: the second's helo", "10.6.6.6", "gamma.test", "", 0, "a@alpha.test", { 0 },
+	  "550 5.7.1 Sender <a@alpha.test> refused by rule gamma/web (senders=domain): alpha.test is not a domain of customer gamma.", 0 },
+	{ "same address, two customers: a third's sender", "10.6.6.6", "", "", 0, "x@beta.test", { 0 },
+	  "550 5.7.1 " INV, 0 },
 	{ "same customer: a wider range's rule still applies", "192.0.2.136", "", "", 0, "a@example.com", { 0 },
 	  "250 2.1.0 Sender <a@example.com> ok (rule acme/lan3)", "a@example.com" },
 	{ "same customer: narrower rule first when it accepts", "192.0.2.136", "", "", 1, "a@example.com", { 0 },
