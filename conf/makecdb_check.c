@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "legacy.h"
+#include "rulekeys.h"
 #include "settings.h"
 
 static void check_users(struct mk *m)
@@ -70,7 +71,10 @@ static int ip_cmp(const void *a, const void *b)
 {
 	const struct mk_ip *x = a, *y = b;
 	int c = memcmp(x->c.net.a, y->c.net.a, 16);
-	return c ? c : x->c.bits - y->c.bits; /* wider first */
+
+	if (c || x->c.bits != y->c.bits)
+		return c ? c : x->c.bits - y->c.bits; /* wider first */
+	return x->line - y->line; /* equal ranges: in line order */
 }
 
 static int contains(const struct cidr *outer, const struct cidr *inner)
@@ -78,11 +82,62 @@ static int contains(const struct cidr *outer, const struct cidr *inner)
 	return outer->bits <= inner->bits && cidr_match(outer, &inner->net);
 }
 
-/* After sorting, a range's enclosing ranges are on the stack. */
+/* Warn when a range of another customer holds ip (stack[0..sp): the
+ * ranges holding it, widest first). */
+static void warn_overlap(struct mk *m, struct mk_ip *const *stack, size_t sp,
+			 const struct mk_ip *ip)
+{
+	int c2 = m->rule[ip->rule].cust;
+
+	for (size_t k = sp; k-- > 0;) {
+		int c1 = m->rule[stack[k]->rule].cust;
+		if (c1 == c2)
+			continue;
+		if (stack[k]->c.bits == ip->c.bits)
+			mk_warn(m, ip->line, ip->col,
+				"address range also listed by customer %s "
+				"(line %d): both may relay from it, each for the "
+				"clients identified as its own (AUTH, HELO/EHLO "
+				"or sender)", m->cust[c1].name, stack[k]->line);
+		else
+			mk_warn(m, ip->line, ip->col,
+				"address range overlaps customer %s's (line %d): "
+				"the longest prefix decides which customer an "
+				"address is registered to", m->cust[c1].name,
+				stack[k]->line);
+		return;
+	}
+}
+
+/* An address listed by more enabled rules than relay-policy matches
+ * (RK_IP_RULES_MAX) would be refused by the rules past the limit:
+ * an error on the entry one too many.  nheld: the enabled entries of
+ * the ranges holding ip, ip's own included. */
+static void check_rules_per_address(struct mk *m, const struct mk_ip *ip,
+				    size_t nheld)
+{
+	char range[80];
+	int single = ip->c.bits == 128;
+
+	if (nheld != RK_IP_RULES_MAX + 1)
+		return;
+	if (single)
+		ipaddr_format(&ip->c.net, range, sizeof range);
+	else
+		cidr_format(&ip->c, range, sizeof range);
+	mk_error(m, ip->line, ip->col,
+		 "%s %s is listed by more than %d enabled rules (counting the "
+		 "ranges that hold it); relay-policy matches at most %d per "
+		 "address", single ? "address" : "every address of", range,
+		 RK_IP_RULES_MAX, RK_IP_RULES_MAX);
+}
+
+/* After sorting, a range's enclosing ranges (and the equal ones before
+ * it) are on the stack; nen of them belong to enabled rules. */
 static void check_overlaps(struct mk *m)
 {
 	struct mk_ip *v, **stack;
-	size_t n = m->n_ip, sp = 0;
+	size_t n = m->n_ip, sp = 0, nen = 0;
 
 	if (!n)
 		return;
@@ -97,27 +152,10 @@ static void check_overlaps(struct mk *m)
 	qsort(v, n, sizeof *v, ip_cmp);
 	for (size_t i = 0; i < n; i++) {
 		while (sp && !contains(&stack[sp - 1]->c, &v[i].c))
-			sp--;
-		for (size_t k = sp; k-- > 0;) {
-			int c1 = m->rule[stack[k]->rule].cust,
-			    c2 = m->rule[v[i].rule].cust;
-			if (c1 == c2)
-				continue;
-			if (stack[k]->c.bits == v[i].c.bits)
-				mk_warn(m, v[i].line, v[i].col,
-					"address range also listed by customer "
-					"%s (line %d): both may relay from it, "
-					"each for the clients identified as its "
-					"own (AUTH, HELO/EHLO or sender)",
-					m->cust[c1].name, stack[k]->line);
-			else
-				mk_warn(m, v[i].line, v[i].col,
-					"address range overlaps customer %s's "
-					"(line %d): the longest prefix decides "
-					"which customer an address is registered "
-					"to", m->cust[c1].name, stack[k]->line);
-			break;
-		}
+			nen -= (size_t)m->rule[stack[--sp]->rule].enabled;
+		warn_overlap(m, stack, sp, &v[i]);
+		if (m->rule[v[i].rule].enabled)
+			check_rules_per_address(m, &v[i], ++nen);
 		stack[sp++] = &v[i];
 	}
 	free(v);

@@ -155,6 +155,10 @@ static int same_range(const struct mk_ip *x, const struct mk_ip *y)
 	return x->c.bits == y->c.bits && !memcmp(x->c.net.a, y->c.net.a, 16);
 }
 
+/* The most RK_IP_RULES_MAX "rule=<customer>:<index>\n" lines take. */
+_Static_assert(RK_IP_RULES_MAX * (sizeof "rule=:\n" + MK_NAMEMAX + 10) <
+	       RK_VALMAX, "an ip: value of RK_IP_RULES_MAX rules fits");
+
 /* One key per distinct range listing every enabled rule that has it,
  * and "ipbits" with the prefix lengths in use, longest first. */
 static void put_ips(struct mk *m, struct out *o, const int *idx)
@@ -171,8 +175,15 @@ static void put_ips(struct mk *m, struct out *o, const int *idx)
 			continue;
 		int len = snprintf(val + vl, sizeof val - vl, "rule=%s:%d\n",
 				   m->cust[r->cust].name, idx[ip->rule]);
-		if (len > 0 && (size_t)len < sizeof val - vl)
-			vl += (size_t)len;
+		if (len < 0 || (size_t)len >= sizeof val - vl) {
+			/* mk_check's RK_IP_RULES_MAX keeps it in: a cut-off
+			 * value would hide the rules past the cut */
+			mk_error(m, ip->line, ip->col, "too many rules list "
+				 "this range for one rules.cdb value");
+			o->f.failed = EOVERFLOW;
+			return;
+		}
+		vl += (size_t)len;
 		if (i + 1 < m->n_ip && same_range(ip, &m->ip[i + 1]))
 			continue; /* the same range follows */
 		rk_ip(&ip->c, key, sizeof key);

@@ -23,6 +23,11 @@
 #define RK_CUST_SCAN_SCORE "scan_score"
 #define RK_CUST_ADMIN "admin"
 
+/* The most enabled rules one address may be listed by, all the ranges
+ * that hold it together: relay-policy collects at most this many
+ * matches, and makecdb refuses rules that list an address more often. */
+#define RK_IP_RULES_MAX 64
+
 /* "ip:<bits>:<32 hex digits>": one CIDR (bits in the IPv6 space).  The
  * key "ipbits" lists, in "bits=" descending, every prefix length used. */
 void rk_ip(const struct cidr *c, char *buf, size_t n);

@@ -13,8 +13,6 @@
 #include "rate_limits.h"
 #include "rulekeys.h"
 
-#define MATCH_MAX 64
-
 /* How close a rule came: the reply for the closest miss tells the client
  * what to fix. */
 enum miss { MISS_OTHER, MISS_AUTH, MISS_TLS };
@@ -330,7 +328,7 @@ void policy_decide_mail(const struct policy_lookup *lk,
 			struct policy_session *s, const char *from,
 			struct policy_verdict *v)
 {
-	struct policy_ipmatch m[MATCH_MAX];
+	struct policy_ipmatch m[RK_IP_RULES_MAX];
 	struct policy_ident id;
 	struct rule r;
 	char custval[RK_VALMAX], uval[RK_VALMAX];
@@ -344,7 +342,8 @@ void policy_decide_mail(const struct policy_lookup *lk,
 			     "Syntax error in mailbox address");
 		return;
 	}
-	nm = s->addr_ok ? policy_ip_matches(lk, &s->addr, m, MATCH_MAX) : 0;
+	nm = s->addr_ok ? policy_ip_matches(lk, &s->addr, m, RK_IP_RULES_MAX)
+			: 0;
 	policy_trace(v, "client [%s] helo=%s auth=%s tls=%s sender=<%s>", s->ip,
 		     *s->helo ? s->helo : "-", *s->user ? s->user : "-",
 		     s->tls ? "yes" : "no", from);

@@ -133,6 +133,56 @@ static char *run(const char *text, struct mk *m, int write_dir, const char *dir)
 	return out;
 }
 
+/* BASE's rule lan lists 192.0.2.1; n more rules r<i> list `range`, then
+ * the diagnostics (the caller frees m). */
+static char *many_rules(int n, const char *range, struct mk *m)
+{
+	size_t cap = (size_t)n * 128 + 1, len = 0;
+	char *text = malloc(cap), *out;
+
+	text[0] = '\0';
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+			"rule acme r%d senders=domain auth=ip\nip acme r%d %s\n",
+			i, i, range);
+	if (len)
+		text[len - 1] = '\0';
+	out = run(text, m, 0, NULL);
+	free(text);
+	return out;
+}
+
+/* relay-policy matches at most RK_IP_RULES_MAX rules per address (all
+ * the ranges holding it together): makecdb refuses more, naming the
+ * line of the first one too many. */
+static void test_rules_per_address(void)
+{
+	struct mk m;
+	char *out, want[200];
+
+	many_rules(RK_IP_RULES_MAX - 1, "192.0.2.1", &m);
+	T_CHECK("rules per address: the limit is allowed", m.errors == 0);
+	mk_free(&m);
+	out = many_rules(RK_IP_RULES_MAX, "192.0.2.1", &m);
+	snprintf(want, sizeof want, "t:%d:13: error: address 192.0.2.1 is "
+		 "listed by more than %d enabled rules", 4 + 2 * RK_IP_RULES_MAX,
+		 RK_IP_RULES_MAX);
+	T_CHECK("rules per address: one more is an error, on its line",
+		m.errors == 1 && strstr(out, want));
+	if (!strstr(out, want))
+		printf("   got:\n%s", out);
+	mk_free(&m);
+	/* 192.0.2.1 in lan's /32 and in the /24 of every r<i> */
+	out = many_rules(RK_IP_RULES_MAX, "192.0.2.0/24", &m);
+	snprintf(want, sizeof want, "t:4:13: error: address 192.0.2.1 is "
+		 "listed by more than %d enabled rules", RK_IP_RULES_MAX);
+	T_CHECK("rules per address: nested ranges count together",
+		m.errors == 1 && strstr(out, want));
+	if (!strstr(out, want))
+		printf("   got:\n%s", out);
+	mk_free(&m);
+}
+
 static void test_written(const char *dir)
 {
 	struct mk m;
@@ -211,6 +261,7 @@ int main(void)
 			printf("   got %d errors %d warnings:\n%s", m.errors, m.warnings, out);
 		mk_free(&m);
 	}
+	test_rules_per_address();
 	if (!mkdtemp(dir))
 		return 1;
 	test_written(dir);

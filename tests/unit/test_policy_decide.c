@@ -14,6 +14,7 @@
 #include "settings.h"
 #include "susp.h"
 #include "rate_limits.h"
+#include "rulekeys.h"
 #include "t.h"
 
 #define H "$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74"
@@ -321,6 +322,45 @@ static void test_watch(struct policy_db *db, const char *dir)
 	db->batch = 0;
 }
 
+/* makecdb allows RK_IP_RULES_MAX rules on one address (test_makecdb):
+ * relay-policy sees every one of them, the last one included.  The name
+ * is the longest makecdb takes; only the last rule accepts the sender. */
+static void test_rules_per_address(struct policy_db *db)
+{
+	char cust[MK_NAMEMAX], got[700], want[700];
+	size_t cap = RK_IP_RULES_MAX * 2 * 160 + 200, n = 0;
+	char *text = malloc(cap);
+	struct policy_session s;
+	struct policy_verdict v;
+	struct mk m;
+
+	memset(cust, 'c', sizeof cust - 1);
+	cust[sizeof cust - 1] = '\0';
+	n += (size_t)snprintf(text, cap, "customer %s\ndomain shared.test "
+			      "customer=%s\n", cust, cust);
+	for (int i = 0; i < RK_IP_RULES_MAX; i++)
+		n += (size_t)snprintf(text + n, cap - n,
+			"rule %s r%d senders=%s auth=ip\nip %s r%d 10.5.5.5\n",
+			cust, i, i + 1 < RK_IP_RULES_MAX ? "registered" : "domain",
+			cust, i);
+	mk_init(&m, "many");
+	m.quiet = 1;
+	mk_parse_text(&m, "many", text);
+	mk_check(&m);
+	T_CHECK("rules per address: compiled", m.errors == 0 &&
+		mk_write(&m, cf.rules_cdb, cf.users_cdb) == 0);
+	mk_free(&m);
+	free(text);
+	policy_db_refresh(db);
+	policy_session_init(&s, "10.5.5.5");
+	policy_verdict_init(&v);
+	policy_decide_mail(&db->lk, &s, "x@shared.test", &v);
+	line(&v, got, sizeof got);
+	snprintf(want, sizeof want, "250 2.1.0 Sender <x@shared.test> ok "
+		 "(rule %s/r%d)", cust, RK_IP_RULES_MAX - 1);
+	T_STREQ("rules per address: the last rule still matches", got, want);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_policy_decide.XXXXXX", path[512], *text;
@@ -346,6 +386,7 @@ int main(void)
 	test_limits_and_rates();
 	test_reload(&db, dir);
 	test_watch(&db, dir);
+	test_rules_per_address(&db);
 	policy_db_close(&db);
 	unlink(cf.rules_cdb);
 	unlink(cf.users_cdb);
