@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* lib/addr.h statuses as replies; the second field is for MAIL (sender
  * codes 5.1.7/5.1.8), the third for RCPT (5.1.3/5.1.2). */
@@ -171,6 +172,29 @@ static char *rcpt_dsn_text(const struct smtp_rcpt_params *p, int *bad)
 	return t;
 }
 
+/* 1 when two mailboxes name the same recipient: the local part as
+ * written (it may be case-sensitive at its host), the domain in any case. */
+static int rcpt_same(const char *a, const char *b)
+{
+	const char *da = addr_domain(a), *db = addr_domain(b);
+
+	return da - a == db - b && !memcmp(a, b, (size_t)(da - a)) &&
+	       !strcasecmp(da, db);
+}
+
+/* 1 when this transaction already holds rcpt with the same DSN
+ * parameters: a client's repeat is delivered and counted once. */
+static int rcpt_repeated(const struct smtp_session *s, const char *rcpt,
+			 const char *dsn)
+{
+	for (size_t i = 0; i < s->nrcpt; i++)
+		if (rcpt_same(s->rcpt[i], rcpt) &&
+		    !strcmp(s->rcpt_dsn[i] ? s->rcpt_dsn[i] : "",
+			    dsn ? dsn : ""))
+			return 1;
+	return 0;
+}
+
 void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 {
 	char rcpt[ADDR_MAX + 1], reply[128], *copy, *dsn;
@@ -195,15 +219,22 @@ void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 		addr_refuse(s, ADDR_8BIT, 1);
 		return;
 	}
+	dsn = rcpt_dsn_text(&p, &bad);
+	if (!bad && rcpt_repeated(s, rcpt, dsn)) {
+		free(dsn);
+		smtp_reply(s, "250 2.1.5 Ok (repeated recipient, kept once)");
+		return;
+	}
 	if ((long)s->nrcpt >= cf.rcpt_max) {
 		/* not an error: the client sends the rest in a new transaction */
+		free(dsn);
 		smtp_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
 	copy = rcpt_reserve(s, rcpt);
-	dsn = rcpt_dsn_text(&p, &bad);
 	if (!copy || bad) {
 		free(copy);
+		free(dsn);
 		smtp_session_close421(s, "4.3.0", "Out of memory");
 		return;
 	}

@@ -12,6 +12,9 @@
 - customer "three", unpaid: the 51st recipient in 10 minutes gets 450 4.2.1.
 - customer "four", identified by HELO only (foreign sender, senders=any):
   its limit applies too.
+- customer "six": a recipient repeated in one transaction (the domain in
+  another case) is answered 250, counted once and delivered once; a local
+  part in another case or other DSN parameters make another recipient.
 """
 import calendar
 import os
@@ -52,6 +55,11 @@ customer four licenses=1 paid=yes
 domain four.example customer=four
 rule four lo senders=any auth=ip
 ip four lo 127.0.0.4/32
+
+customer six licenses=1 paid=yes
+domain six.example customer=six
+rule six lo senders=domain auth=ip
+ip six lo 127.0.0.6/32
 """ % HASH
 
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
@@ -243,6 +251,31 @@ def test_parallel(inst, sink):
     check('stats: customer five 18/18 peak', 'rcpts_10m=18/18' in s, s)
 
 
+def test_repeat(inst, sink):
+    c = session(inst, '127.0.0.6', 'client.six.example')
+    c.cmd(b'MAIL FROM:<app@six.example>\r\n')
+    got = rcpts(c, ['rep@example.org', 'rep@example.org', 'rep@EXAMPLE.ORG',
+                    'Rep@example.org'])
+    got.append(text(c.cmd(b'RCPT TO:<rep@example.org> NOTIFY=NEVER\r\n')))
+    check('repeat: every RCPT answered 250',
+          all(g.startswith('250') for g in got), got)
+    check('repeat: the repeats say so', all('repeated' in g for g in got[1:3])
+          and not any('repeated' in g for g in got[3:]), got)
+    check('repeat: message accepted', data(c) == 250)
+    c.cmd(b'QUIT\r\n')
+    c.close()
+    s = stats(inst, '--customer', 'six')
+    check('repeat: customer six counted 3, not 5',
+          'customer=six rcpts_24h=3/130 rcpts_10m=3/9' in s, s)
+    wait_rcpts(sink, 'rep@', 3, 30)
+    time.sleep(1)
+    seen = sorted(r for m in list(sink.messages) for r in m.rcpts
+                  if r.lower().startswith('rep@'))
+    check('repeat: delivered once per distinct recipient',
+          seen == ['Rep@example.org', 'rep@example.org', 'rep@example.org'],
+          seen)
+
+
 def wait_rcpts(sink, prefix, n, timeout):
     """Wait until n recipients starting with prefix arrived; then wait a
     second more: True when exactly n arrived."""
@@ -257,6 +290,7 @@ def main():
         test_user(inst)
         test_unpaid(inst)
         test_helo(inst)
+        test_repeat(inst, sink)
         test_parallel(inst, sink)
         test_restart(inst)
         s = stats(inst)
