@@ -48,6 +48,7 @@ struct mk_cust {
 	int scan;                       /* MK_SCAN_*: 0 = relay.conf's */
 	long scan_score;                /* -1 = relay.conf's */
 	char *admin;                    /* abuse alerts go here, or NULL */
+	int first_dom;                  /* index in dom[] when ndomains */
 };
 enum { MK_SCAN_CONF, MK_SCAN_OFF, MK_SCAN_SCORE, MK_SCAN_REJECT };
 extern const char *const mk_scan_enum[];

@@ -13,6 +13,30 @@
 #include "rulekeys.h"
 #include "settings.h"
 
+/* A user whose domain is no customer's logs in for its customer=, but
+ * as a sender its address is foreign to that customer: say what then
+ * happens to it (relay-policy, doc/BEHAVIOUR.md §2.4). */
+static void warn_undeclared(struct mk *m, const struct mk_user *u)
+{
+	const struct mk_cust *c = &m->cust[u->cust];
+
+	if (c->ndomains)
+		mk_warn(m, u->line, u->col,
+			"user %s: domain %s is not declared; the user can log "
+			"in (SMTP AUTH) for customer %s, but as a sender its "
+			"address is foreign: rewritten to postmaster@%s under "
+			"senders=any, refused otherwise", u->addr,
+			addr_domain(u->addr), c->name,
+			m->dom[c->first_dom].name);
+	else
+		mk_warn(m, u->line, u->col,
+			"user %s: domain %s is not declared; the user can log "
+			"in (SMTP AUTH) for customer %s, which has no domain: "
+			"its null and foreign senders, its own address "
+			"included, are refused", u->addr,
+			addr_domain(u->addr), c->name);
+}
+
 static void check_users(struct mk *m)
 {
 	for (size_t i = 0; i < m->n_user; i++) {
@@ -39,10 +63,7 @@ static void check_users(struct mk *m)
 				 "belongs to customer %s", u->addr,
 				 m->cust[u->cust].name, m->cust[dc].name);
 		else if (dc < 0)
-			mk_warn(m, u->line, u->col,
-				"user %s: domain %s is not declared; mail from "
-				"this address is only accepted after AUTH",
-				u->addr, addr_domain(u->addr));
+			warn_undeclared(m, u);
 	}
 }
 

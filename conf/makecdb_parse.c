@@ -223,7 +223,7 @@ static void st_customer(struct mk *m, struct mk_line *l)
 	*c = (struct mk_cust){ mk_strdup(l->tok[1].s), lic, daily, peak, um,
 			       ur, paid, susp, l->lineno, 0, 0,
 			       archive ? mk_strdup(archive) : NULL, keep, conc,
-			       scan, score, admin ? mk_strdup(admin) : NULL };
+			       scan, score, admin ? mk_strdup(admin) : NULL, 0 };
 	mk_map_put(&m->custmap, c->name, (int)m->n_cust - 1);
 }
 
@@ -273,7 +273,8 @@ static void st_domain(struct mk *m, struct mk_line *l)
 	}
 	struct mk_dom *d = MK_PUSH(m, dom);
 	*d = (struct mk_dom){ mk_strdup(l->tok[1].s), c, l->lineno };
-	m->cust[c].ndomains++;
+	if (!m->cust[c].ndomains++)
+		m->cust[c].first_dom = (int)(m->n_dom - 1);
 	mk_map_put(&m->dommap, d->name, (int)m->n_dom - 1);
 }
 

@@ -52,11 +52,17 @@ static int out_finish(struct out *o)
 	return mkfile_finish(&o->f);
 }
 
-/* The content scan and the abuse contact (lib/rulekeys.h RK_CUST_*);
- * nothing for what relay.conf decides.  The bytes written. */
-static int put_cust_scan(const struct mk_cust *c, char *val, size_t n)
+/* The first domain, the content scan and the abuse contact
+ * (lib/rulekeys.h RK_CUST_*); nothing for what relay.conf decides.  The
+ * bytes written. */
+static int put_cust_more(const struct mk *m, const struct mk_cust *c,
+			 char *val, size_t n)
 {
 	int w = 0;
+
+	if (c->ndomains)
+		w += snprintf(val, n, RK_CUST_DOMAIN "=%s\n",
+			      m->dom[c->first_dom].name);
 
 	if (c->scan != MK_SCAN_CONF)
 		w += snprintf(val + w, n - (size_t)w, RK_CUST_SCAN "=%s\n",
@@ -72,7 +78,8 @@ static int put_cust_scan(const struct mk_cust *c, char *val, size_t n)
 
 static void put_customers(struct mk *m, struct out *o)
 {
-	char key[RK_KEYMAX], val[1024];
+	/* every line at its longest (two mailboxes, a domain) is ~1.1 KiB */
+	char key[RK_KEYMAX], val[RK_VALMAX];
 
 	for (size_t i = 0; i < m->n_cust; i++) {
 		struct mk_cust *c = &m->cust[i];
@@ -97,7 +104,7 @@ static void put_customers(struct mk *m, struct out *o)
 		if (c->concurrency > 0)
 			n += snprintf(val + n, sizeof val - (size_t)n, "%s=%ld\n",
 				      RK_CUST_CONCURRENCY, c->concurrency);
-		n += put_cust_scan(c, val + n, sizeof val - (size_t)n);
+		n += put_cust_more(m, c, val + n, sizeof val - (size_t)n);
 		snprintf(key, sizeof key, "customer:%s", c->name);
 		put(o, key, val);
 	}

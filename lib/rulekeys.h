@@ -23,6 +23,11 @@
 #define RK_CUST_SCAN_SCORE "scan_score"
 #define RK_CUST_ADMIN "admin"
 
+/* customer:<name>: its first declared domain, absent when it has none.
+ * A null or foreign sender of an AUTH user whose own domain is no
+ * customer's is rewritten to postmaster@ this domain (relay-policy). */
+#define RK_CUST_DOMAIN "domain"
+
 /* The most enabled rules one address may be listed by, all the ranges
  * that hold it together: relay-policy collects at most this many
  * matches, and makecdb refuses rules that list an address more often. */

@@ -124,6 +124,12 @@ static int check_sender(const struct policy_lookup *lk,
 			     r->name, r->senders, addr_domain(from), id->cust);
 		return -1;
 	}
+	if (id->by == POLICY_BY_AUTH && !dl) {
+		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
+			     "Sender <%s> refused: customer %s has no domain to "
+			     "rewrite it to.", from, id->cust);
+		return -1;
+	}
 	if ((id->by != POLICY_BY_AUTH && id->by != POLICY_BY_HELO) ||
 	    dl + 11 >= sizeof v->from) {
 		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
@@ -360,7 +366,7 @@ void policy_decide_mail(const struct policy_lookup *lk,
 		return;
 	}
 	policy_trace(v, "customer %s found by %s (%s)", id.cust, by_name(id.by),
-		     id.domain);
+		     id.by == POLICY_BY_AUTH ? s->user : id.domain);
 	snprintf(v->customer, sizeof v->customer, "%s", id.cust);
 	if (check_customer(lk, s, id.cust, custval, sizeof custval, v) < 0 ||
 	    pick_rule(lk, s, &id, custval, m, nm, from, &r, v, uval,

@@ -75,6 +75,21 @@ int policy_domain_customer(const struct policy_lookup *lk, const char *d,
 	return domain_customer(lk, d, cust, n);
 }
 
+/* The customer's first declared domain into d ("" when it has none):
+ * rewrites of a user whose own domain is not the customer's go there,
+ * never to a domain the customer does not own. */
+static void customer_domain(const struct policy_lookup *lk, const char *cust,
+			    char *d, size_t n)
+{
+	char key[RK_KEYMAX], val[RK_VALMAX];
+
+	d[0] = '\0';
+	snprintf(key, sizeof key, "customer:%s", cust);
+	if (lk->get(lk->ctx, POLICY_RULES, key, val, sizeof val) < 0 ||
+	    rk_get(val, RK_CUST_DOMAIN, d, n) != 1)
+		d[0] = '\0';
+}
+
 void policy_identify(const struct policy_lookup *lk,
 		     const struct policy_session *s, const char *from,
 		     struct policy_ident *id)
@@ -93,8 +108,11 @@ void policy_identify(const struct policy_lookup *lk,
 		addr_lower(key);
 		if (lk->get(lk->ctx, POLICY_USERS, key, val, sizeof val) >= 0 &&
 		    rk_get(val, "customer", id->cust, sizeof id->cust) == 1 &&
-		    *id->cust)
+		    *id->cust) {
+			customer_domain(lk, id->cust, id->domain,
+					sizeof id->domain);
 			return;
+		}
 		id->by = POLICY_BY_NONE;
 		return;
 	}

@@ -17,7 +17,10 @@ int policy_ip_matches(const struct policy_lookup *lk, const struct ipaddr *ip,
 struct policy_ident {
 	enum policy_by by;
 	char cust[POLICY_NAMEMAX];
-	char domain[256];    /* the domain that identified it (for rewrites) */
+	char domain[256];    /* postmaster@ this for rewrites: the domain
+			      * that identified it, or for an AUTH user
+			      * whose domain is not declared the
+			      * customer's first ("" when none) */
 };
 
 /* doc/BEHAVIOUR.md §2.2: by AUTH identity, else HELO/EHLO, else sender domain. */

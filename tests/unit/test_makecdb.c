@@ -51,7 +51,11 @@ static const struct mcase cases[] = {
 	{ "user bob@other.test hash=" H, 1, 0, "t:5:6: error: user bob@other.test: its domain belongs to no customer" },
 	{ "customer b\ndomain b.test customer=b\nrule b r senders=domain auth=ip\nip b r 192.0.2.9\nuser bob@example.com hash=" H " customer=b", 1, 0,
 	  "t:9:6: error: user bob@example.com is given to customer b but its domain belongs to customer acme" },
-	{ "user bob@other.test hash=" H " customer=acme", 0, 1, "t:5:6: warning: user bob@other.test: domain other.test is not declared" },
+	{ "user bob@other.test hash=" H " customer=acme", 0, 1, "t:5:6: warning: user bob@other.test: domain other.test is not declared; "
+	  "the user can log in (SMTP AUTH) for customer acme, but as a sender its address is foreign: rewritten to postmaster@example.com under senders=any, refused otherwise" },
+	{ "customer x\nrule x r senders=any auth=smtp\nuser bob@other.test hash=" H " customer=x", 0, 3,
+	  "t:7:6: warning: user bob@other.test: domain other.test is not declared; the user can log in (SMTP AUTH) for customer x, which has no domain: "
+	  "its null and foreign senders, its own address included, are refused" },
 	{ "user bob@example.com hash=" H "\nuser BOB@example.com hash=" H, 1, 0, "t:6:6: error: user bob@example.com already declared at line 5" },
 	{ "rule acme lan senders=domain auth=ip", 1, 0, "t:5:11: error: rule lan of customer acme already declared" },
 	{ "rule acme x senders=some auth=ip", 1, 0, "t:5:21: error: bad value \"some\" for senders" },
@@ -219,6 +223,12 @@ static void test_written(const char *dir)
 		rcdb_gets(&r, "customer:c", val, sizeof val) > 0 &&
 		strstr(val, "\narchive=j@archive.test\n") &&
 		!strstr(val, "archive_keep"));
+	T_CHECK("cdb: a customer's first domain",
+		rcdb_gets(&r, "customer:acme", val, sizeof val) > 0 &&
+		strstr(val, "\n" RK_CUST_DOMAIN "=example.com\n"));
+	T_CHECK("cdb: no domain line for a customer without one",
+		rcdb_gets(&r, "customer:busy", val, sizeof val) > 0 &&
+		!strstr(val, RK_CUST_DOMAIN "="));
 	T_CHECK("cdb: no archive line without archive=",
 		rcdb_gets(&r, "customer:acme", val, sizeof val) > 0 &&
 		!strstr(val, "archive"));

@@ -25,6 +25,7 @@ static const char rules[] =
 	"user mailer@example.com hash=" H " customer=acme\n"
 	"user exchange@example.com hash=" H "\n"
 	"user gone@example.com hash=" H " suspended=yes\n"
+	"user admin@bank.test hash=" H " customer=acme\n"
 	"rule acme portal senders=registered auth=ip\n"
 	"ip acme portal 203.0.113.10\n"
 	"rule acme exchange senders=any auth=smtp\n"
@@ -62,7 +63,11 @@ static const char rules[] =
 	"customer gamma\n"
 	"domain gamma.test customer=gamma\n"
 	"rule gamma web senders=domain auth=ip\n"
-	"ip gamma web 10.6.6.6\n";
+	"ip gamma web 10.6.6.6\n"
+	/* a customer with no domain: nothing to rewrite a sender to */
+	"customer nodom\n"
+	"user solo@solo.test hash=" H " customer=nodom\n"
+	"rule nodom relay senders=any auth=smtp\n";
 
 struct dcase {
 	const char *name, *ip, *helo, *user;
@@ -118,6 +123,18 @@ static const struct dcase cases[] = {
 	  "250 2.1.0 Sender <a@example.com> ok (rule acme/exchange)", "a@example.com" },
 	{ "smtp auth, foreign sender rewritten", "192.0.2.99", "", "exchange@example.com", 1, "x@foreign.test",
 	  { "r@example.org" }, "250 2.1.5 Recipient <r@example.org> ok", "postmaster@example.com" },
+	{ "auth, user's domain undeclared: foreign sender", "192.0.2.99", "", "admin@bank.test", 1, "x@foreign.test", { 0 },
+	  "250 2.1.0 Sender <postmaster@example.com> ok (rule acme/exchange)", "postmaster@example.com" },
+	{ "auth, user's domain undeclared: null sender", "192.0.2.99", "", "admin@bank.test", 1, "", { 0 },
+	  "250 2.1.0 Sender <postmaster@example.com> ok (rule acme/exchange)", "postmaster@example.com" },
+	{ "auth, user's domain undeclared: its own address", "192.0.2.99", "", "admin@bank.test", 1, "admin@bank.test", { 0 },
+	  "250 2.1.0 Sender <postmaster@example.com> ok (rule acme/exchange)", "postmaster@example.com" },
+	{ "auth, user's domain undeclared: a domain of the customer", "192.0.2.99", "", "admin@bank.test", 1, "a@example.com", { 0 },
+	  "250 2.1.0 Sender <a@example.com> ok (rule acme/exchange)", "a@example.com" },
+	{ "auth, customer without a domain: foreign sender", "192.0.2.99", "", "solo@solo.test", 1, "x@foreign.test", { 0 },
+	  "550 5.7.1 Sender <x@foreign.test> refused: customer nodom has no domain to rewrite it to.", 0 },
+	{ "auth, customer without a domain: null sender", "192.0.2.99", "", "solo@solo.test", 1, "", { 0 },
+	  "550 5.7.1 Sender <> refused: customer nodom has no domain to rewrite it to.", 0 },
 	{ "smtp auth without tls", "192.0.2.99", "", "exchange@example.com", 0, "a@example.com", { 0 },
 	  "530 5.7.0 Must issue a STARTTLS command first.", 0 },
 	{ "null sender, customer by sender impossible", "203.0.113.10", "", "", 0, "", { 0 },
