@@ -81,6 +81,17 @@ void policy_session_reset(struct policy_session *s)
 	memset(&s->lim, 0, sizeof s->lim);
 }
 
+/* 1 when the last label is all digits: no such top-level domain exists
+ * (RFC 3696), and "1.2.3.4" would reach an address without its brackets
+ * wherever a resolver answers NODATA and the name is taken as a host. */
+static int numeric_tld(const char *d)
+{
+	const char *dot = strrchr(d, '.');
+	const char *tld = dot ? dot + 1 : d;
+
+	return strspn(tld, "0123456789") == strlen(tld);
+}
+
 const char *policy_rcpt_refusal(const char *rcpt)
 {
 	const char *at = strrchr(rcpt, '@'), *d;
@@ -106,6 +117,8 @@ const char *policy_rcpt_refusal(const char *rcpt)
 		return "trailing dot in the domain";
 	if (!addr_domain_valid(d, 0))
 		return "malformed domain";
+	if (numeric_tld(d))
+		return "numeric top-level domain";
 	if (addr_mailbox_check(rcpt, 1) != ADDR_OK)
 		return "not a valid mailbox";
 	return NULL;
