@@ -96,3 +96,13 @@ void smtp_session_close421(struct smtp_session *s, const char *esc,
 	s->quit = 1;
 	s->outcome = "closed_421";
 }
+
+/* The session's state in relay-policy (HELO, TLS, AUTH) went with its
+ * connection and cannot be rebuilt without the client (AUTH secrets are
+ * not kept): the client gets a fresh session by reconnecting, rather
+ * than a 451 for every later command.  Not counted for errors_max. */
+void smtp_session_policy_lost(struct smtp_session *s)
+{
+	smtp_session_close421(s, "4.3.0",
+			      "Policy service unavailable, try again later");
+}

@@ -424,8 +424,7 @@ int smtp_session_ask(struct smtp_session *s, struct kv *req,
 {
 	if (smtp_policy_ask(&s->policy, req, v) == 0)
 		return 0;
-	/* not the client's error: not counted for errors_max */
-	smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
+	smtp_session_policy_lost(s);
 	return -1;
 }
 

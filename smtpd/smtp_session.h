@@ -94,6 +94,9 @@ void smtp_sync_refuse(struct smtp_session *s, const char *after);
 /* 421 and end the session (policy down, limits, timeouts). */
 void smtp_session_close421(struct smtp_session *s, const char *esc,
 			   const char *text);
+/* relay-policy's connection lost or not answering: 421 4.3.0, session
+ * ends. */
+void smtp_session_policy_lost(struct smtp_session *s);
 
 /* Read one line (for AUTH continuation and commands) with the command
  * timeout; returns what smtp_session_getline wants the caller to do:

@@ -37,7 +37,7 @@ static int data_policy(struct smtp_session *s)
 	rc = smtp_policy_post(&s->policy, &req);
 	kv_free(&req);
 	if (rc < 0)
-		smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
+		smtp_session_policy_lost(s);
 	return rc;
 }
 
@@ -53,7 +53,7 @@ static int txn_verdict(struct smtp_session *s, struct smtp_admit *admit)
 		return 0;
 	}
 	if (smtp_policy_verdict(&s->policy, &v) < 0) {
-		smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
+		smtp_session_policy_lost(s);
 		return -1;
 	}
 	if (v.action == SMTP_ACCEPT) {

@@ -44,8 +44,7 @@ static int helo_check(struct smtp_session *s, const char *arg,
 	rc = smtp_policy_tell(&s->policy, &req, 1);
 	kv_free(&req);
 	if (rc < 0) {
-		smtp_reply(s, "451 4.3.0 Policy service unavailable, try again later");
-		smtp_session_error(s);
+		smtp_session_policy_lost(s);
 		return -1;
 	}
 	/* a new HELO/EHLO ends any transaction (RFC 5321 4.1.4) */

@@ -427,6 +427,15 @@ class Raw:
             pass
 
 
+def session_closed(raw):
+    """True when the server has closed raw's session (a NOOP finds EOF)."""
+    try:
+        raw.cmd(b'NOOP\r\n')
+    except (EOFError, OSError):
+        return True
+    return False
+
+
 def swaks(*args, timeout=60):
     """Run swaks; returns the CompletedProcess (text, output in .stdout)."""
     return subprocess.run(['swaks'] + [str(a) for a in args],

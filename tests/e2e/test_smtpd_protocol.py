@@ -20,7 +20,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, Instance, Raw, Sink, finish, free_port,  # noqa: E402
-                     is_root, run_on_tcp, strip_trace)
+                     is_root, run_on_tcp, session_closed, strip_trace,
+                     wait_until)
 from harness import check as _check  # noqa: E402
 
 
@@ -445,9 +446,20 @@ def test_caps_and_timers(inst):
     r.close()
 
 
+def mail_code(inst):
+    """MAIL's reply code in a new session."""
+    r, _ = session_free(inst.port)
+    ehlo(r)
+    code = r.cmd(b'MAIL FROM:<%s>\r\n' % FROM.encode())[0]
+    r.close()
+    return code
+
+
 def test_daemons_die(inst):
-    """relay-policy killed under an open session: 451 4.3.0, not a crash;
-    relay-listen killed (SIGTERM): the running session goes on."""
+    """relay-policy killed under an open session: 421 4.3.0 and the session
+    ends (its state in relay-policy is gone), not a crash, and a new
+    session is served; relay-listen killed (SIGTERM): the running session
+    goes on."""
     import signal
     r, _ = session_free(inst.port)
     ehlo(r)
@@ -457,10 +469,13 @@ def test_daemons_die(inst):
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
     code, lines = r.cmd(b'MAIL FROM:<%s>\r\n' % FROM.encode())
-    check('policy gone mid-session: 451 4.3.0', code == 451 and
+    check('policy gone mid-session: 421 4.3.0', code == 421 and
           lines[0].startswith('4.3.0'), (code, lines))
-    check('session still answers', r.cmd(b'NOOP\r\n')[0] == 250)
+    check('policy gone mid-session: the session is closed',
+          session_closed(r))
     r.close()
+    check('policy gone: a new session gets MAIL 250 once it is back',
+          wait_until(lambda: mail_code(inst) == 250, 15))
     r, _ = session_free(inst.port)
     pid = inst.status().get('relay-listen', (0, 0))[0]
     if check('relay-listen pid known', pid > 0, inst.status()):
