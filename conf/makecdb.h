@@ -140,6 +140,10 @@ int mk_parse_file(struct mk *m, const char *path);
 int mk_parse_text(struct mk *m, const char *name, char *text);
 void mk_parse_line(struct mk *m, struct mk_line *l);
 
+/* Warnings for the limits of 0 (no limit) on a customer or user line
+ * whose options parsed. */
+void mk_warn_zero_limits(struct mk *m, const struct mk_line *l);
+
 /* Whole-file checks (references, overlaps); adds errors and warnings. */
 void mk_check(struct mk *m);
 

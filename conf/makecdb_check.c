@@ -13,6 +13,39 @@
 #include "rulekeys.h"
 #include "settings.h"
 
+/* The limits of customer and user lines where 0 is no limit, as in
+ * relay.conf (lib/rate_limits.c), and licenses, where 0 counts as 1:
+ * someone writing daily=0 to stop a customer gets the opposite, so say
+ * so at every such 0, with the way to stop it. */
+void mk_warn_zero_limits(struct mk *m, const struct mk_line *l)
+{
+	static const char *const names[] = { "daily", "peak", "user_messages",
+					     "user_rcpts", "licenses" };
+	int user = !strcmp(l->tok[0].s, "user");
+
+	for (int i = 2; i < l->n; i++) {
+		const char *t = l->tok[i].s, *eq = strchr(t, '=');
+		size_t k, n = eq ? (size_t)(eq - t) : 0;
+		for (k = 0; eq && k < sizeof names / sizeof names[0]; k++)
+			if (strlen(names[k]) == n && !strncmp(t, names[k], n))
+				break;
+		if (!eq || k == sizeof names / sizeof names[0] ||
+		    strspn(eq + 1, "0") != strlen(eq + 1))
+			continue;
+		if (k == 4)
+			mk_warn(m, l->lineno, l->tok[i].col, "licenses=0 counts "
+				"as 1 license for customer %s (its limits scale "
+				"with it); to stop mail, suspend instead "
+				"(suspended=yes or relayctl suspend)", l->tok[1].s);
+		else
+			mk_warn(m, l->lineno, l->tok[i].col, "%s means no limit "
+				"for %s %s; to stop mail, suspend instead "
+				"(suspended=yes or relayctl suspend)", t,
+				user ? "user" : k >= 2 ? "the users of customer"
+				: "customer", l->tok[1].s);
+	}
+}
+
 /* A user whose domain is no customer's logs in for its customer=, but
  * as a sender its address is foreign to that customer: say what then
  * happens to it (relay-policy, doc/BEHAVIOUR.md §2.4). */

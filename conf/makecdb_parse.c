@@ -213,6 +213,7 @@ static void st_customer(struct mk *m, struct mk_line *l)
 		addr_lower(archive); /* as every address in the rules */
 	if (!archive_ok(m, l, archive, keep))
 		return;
+	mk_warn_zero_limits(m, l);
 	if ((prev = mk_map_get(&m->custmap, l->tok[1].s)) >= 0) {
 		mk_error(m, l->lineno, l->tok[1].col,
 			 "customer \"%s\" already declared at line %d",
@@ -312,6 +313,7 @@ static void st_user(struct mk *m, struct mk_line *l)
 	if (!mk_want_words(m, l, 2, "user ADDRESS hash=HASH [customer=NAME]") ||
 	    !user_addr_ok(m, l) || mk_opts(m, l, 2, o, 5) < 0)
 		return;
+	mk_warn_zero_limits(m, l);
 	if (!pwhash_valid(hash)) {
 		mk_error(m, l->lineno, l->tok[1].col,
 			 "hash for %s must be a yescrypt ($y$) or SHA-512 ($6$) "

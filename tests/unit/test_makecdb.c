@@ -98,6 +98,18 @@ static const struct mcase cases[] = {
 	  "t:5:57: error: bad value \"sometimes\" for auth_tls" },
 	{ "route default [smart.example.net]:587 tls=may auth=isp", 0, 0, "" },
 	{ "customer lonely", 0, 2, "t:5:1: warning: customer lonely has no domain" },
+	/* 0 is no limit (relay.conf's convention): said at every 0 */
+	{ "customer x daily=0", 0, 3, "t:5:12: warning: daily=0 means no limit for customer x; "
+	  "to stop mail, suspend instead (suspended=yes or relayctl suspend)" },
+	{ "customer x daily=1 peak=0", 0, 3, "t:5:20: warning: peak=0 means no limit for customer x" },
+	{ "customer x user_messages=00 user_rcpts=0", 0, 4, "t:5:29: warning: user_rcpts=0 means no limit for the users of customer x" },
+	{ "customer x licenses=0", 0, 3, "t:5:12: warning: licenses=0 counts as 1 license for customer x (its limits scale with it); "
+	  "to stop mail, suspend instead (suspended=yes or relayctl suspend)" },
+	{ "customer x licenses=0 paid=no", 0, 3, "t:5:12: warning: licenses=0 counts as 1 license" },
+	{ "user bob@example.com hash=" H " user_messages=0", 0, 1, "t:5:101: warning: user_messages=0 means no limit for user bob@example.com; "
+	  "to stop mail, suspend instead (suspended=yes or relayctl suspend)" },
+	{ "user bob@example.com hash=" H " user_rcpts=0", 0, 1, "warning: user_rcpts=0 means no limit for user bob@example.com" },
+	{ "customer x daily=1 peak=1 user_messages=1 user_rcpts=1 licenses=1", 0, 2, "t:5:1: warning: customer x has no domain" },
 	{ "customer \x01x", 1, 0, "t:5:10: error: control character in rules" },
 	{ "customer x archive=nobody", 1, 0, "t:5:12: error: bad archive=nobody (an address, or \"maildir\" for the customer's folder)" },
 	{ "customer x archive=a@b@c.test", 1, 0, "t:5:12: error: bad archive=a@b@c.test" },
