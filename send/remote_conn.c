@@ -150,20 +150,18 @@ void remote_conn_key(char *buf, size_t n, const char *host, long port,
 }
 
 /* A cached connection is dead when the server has spoken or hung up
- * since its last reply: a 421 on idle timeout or EOF makes it readable.
- * A poll that does not wait (io_wait's 0 waits forever, and even 1 ms
- * is a sleep per job on every cached connection).  Not for one put
- * back this very second (jobs back to back: a poll each): a server
- * that hung up within it shows in the reply to MAIL, and remote_txn_run
- * says STALE, so the job is retried on a new connection all the same. */
+ * since its last reply: a 421 on idle timeout or EOF makes it readable,
+ * and so does a reply nobody asked for, which the next job would take
+ * for the reply to its MAIL, and every reply after it for the one
+ * before (a BDAT "delivered" on a RCPT's 250).  So a poll every time,
+ * even for one put back this very second: it does not wait (io_wait's
+ * 0 waits forever, and even 1 ms is a sleep per job). */
 static int conn_alive(struct remote_conn *c)
 {
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
 
 	if (io_pending(&c->io))
 		return 0;
-	if (c->idle_since == time(NULL))
-		return 1;
 	while (poll(&p, 1, 0) < 0)
 		if (errno != EINTR)
 			return 0;
@@ -199,6 +197,10 @@ void remote_cache_put(struct remote_conn *c)
 	struct remote_reply r;
 	size_t slot = CACHE_MAX, oldest = 0;
 
+	/* an RSET behind another job's commands (pre_seq) would be read
+	 * by the server as part of them, inside its DATA even */
+	if (!c->clean && c->pre_seq)
+		c->broken = 1;
 	if (cf.conn_cache_max <= 0 || cf.conn_cache_idle <= 0 ||
 	    c->msgs >= cf.conn_cache_max || c->broken) {
 		remote_conn_close(c, !c->broken);
@@ -206,7 +208,8 @@ void remote_cache_put(struct remote_conn *c)
 	}
 	/* after a finished transaction the server has reset itself: an
 	 * RSET would cost a round trip per message for nothing (a server
-	 * that hangs up meanwhile is found when the connection is taken) */
+	 * that hangs up meanwhile is found when the connection is taken).
+	 * A broken one (its replies out of step) never gets here. */
 	if (!c->clean &&
 	    (remote_session_cmd(c, &r, "RSET") < 0 || r.code != 250)) {
 		remote_conn_close(c, r.code != 0);

@@ -12,12 +12,24 @@
  * lost connection = temporary (T); 5xx = permanent (B); a reply to MAIL
  * or DATA applies to every recipient it covers.  A cached connection
  * that turns out dead before anything was accepted is reported STALE so
- * that the caller retries on a fresh one. */
+ * that the caller retries on a fresh one.  A reply missing or out of
+ * place (txn_lost) marks the connection broken: it is closed, since the
+ * next reply read on it could be any command's. */
 #include "remote.h"
 #include "settings.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* No reply (timeout, EOF, malformed) or one of a class that has no place
+ * where a final answer was due (1xx, 3xx): the replies that follow, if
+ * any, cannot be matched to commands any more.  The connection is then
+ * broken: an RSET on it would take whatever comes next as its reply, and
+ * a cached one would give the next job the replies of this one. */
+static int txn_lost(const struct remote_reply *rep)
+{
+	return rep->code < 200 || (rep->code >= 300 && rep->code < 400);
+}
 
 static void txn_set(struct remote_rcpt *r, const struct remote_reply *rep)
 {
@@ -107,7 +119,7 @@ static long txn_rcpts(struct remote_conn *c, struct remote_job *job,
 		} else if (remote_reply_read(&c->io, &r) < 0) {
 			r.code = 0;
 		}
-		if (r.code == 0) {
+		if (txn_lost(&r)) {
 			c->broken = 1;
 			for (size_t k = 0; k < job->nrcpt; k++)
 				if (!job->rcpt[k].status)
@@ -163,11 +175,16 @@ static void txn_final(struct remote_conn *c, struct remote_job *job,
 		txn_set_all(job, ok, &r);
 		return;
 	}
-	if (remote_reply_read(&c->io, &r) < 0 && r.code == 0)
-		snprintf(r.text, sizeof r.text, "connection lost after "
-			 "the data (the message may have been delivered)");
-	/* any reply to the dot ends the transaction (RFC 5321 4.1.1.4) */
-	c->clean = r.code != 0 && reusable;
+	if (remote_reply_read(&c->io, &r) < 0) {
+		char why[64];
+		snprintf(why, sizeof why, "%.40s", r.text);
+		snprintf(r.text, sizeof r.text, "%s after the end of the data "
+			 "(the message may have been delivered)", why);
+	}
+	/* any reply to the dot ends the transaction (RFC 5321 4.1.1.4);
+	 * none, or one out of place, leaves the stream in an unknown state */
+	c->broken |= txn_lost(&r);
+	c->clean = !c->broken && reusable;
 	txn_set_all(job, ok, &r);
 	for (size_t i = 0; i < job->nrcpt; i++)
 		if (ok[i])
@@ -197,12 +214,13 @@ static int txn_data(struct remote_conn *c, struct remote_job *job,
 	if ((pipe || txn_put(c, 1, "%s", "DATA") == 0) &&
 	    remote_reply_read(&c->io, &r) == 0 && r.code == 354)
 		return 0;
+	/* none, or a 1xx-3xx other than 354: out of step */
+	c->broken |= r.code < 400 || r.code == 421;
 	if (r.code > 0 && r.code < 400) {
 		r.code = 451;
 		snprintf(r.text, sizeof r.text, "4.5.0 unexpected reply to DATA");
 	}
 	txn_set_all(job, ok, &r);
-	c->broken |= r.code == 421;
 	return -1;
 }
 
@@ -288,8 +306,10 @@ static enum remote_txn_rc txn_run(struct remote_conn *c, struct remote_job *job,
 	if (accepted == 0) { /* pipelined DATA got 354 anyway: end it empty */
 		struct remote_reply r;
 		if (txn_put(c, 1, "%s", ".") == 0 &&
-		    remote_reply_read(&c->io, &r) == 0)
+		    remote_reply_read(&c->io, &r) == 0 && !txn_lost(&r))
 			c->clean = 1;
+		else
+			c->broken = 1;
 		return REMOTE_TXN_DONE;
 	}
 	txn_body(c, job, ok, q);

@@ -350,12 +350,14 @@ def smtp_session(port, source_ip='127.0.0.1', host=None, timeout=60):
 
 class ThreadServer:
     """A scripted TCP server on a thread for tests of our SMTP client:
-    one connection at a time, each given to self.session(c) (defined by
-    a subclass; a 10 s timeout on it); self.conns counts them, and
-    self.stop.set() ends the server within half a second."""
+    one connection at a time (each on a thread of its own when threaded),
+    each given to self.session(c) (defined by a subclass; a 10 s timeout
+    on it); self.conns counts them, and self.stop.set() ends the server
+    within half a second."""
 
-    def __init__(self, ip, port, backlog=8):
+    def __init__(self, ip, port, backlog=8, threaded=False):
         self.conns = 0
+        self.threaded = threaded
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind((ip, port))
@@ -375,12 +377,18 @@ class ThreadServer:
                 continue
             self.conns += 1
             c.settimeout(10)
-            try:
-                self.session(c)
-            except OSError:
-                pass
-            c.close()
+            if self.threaded:
+                threading.Thread(target=self.one, args=(c,), daemon=True).start()
+            else:
+                self.one(c)
         self.ls.close()
+
+    def one(self, c):
+        try:
+            self.session(c)
+        except OSError:
+            pass
+        c.close()
 
 
 class Raw:
