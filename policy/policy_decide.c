@@ -302,6 +302,17 @@ static int owns(const struct policy_ipmatch *m, int ntop,
 	return 0;
 }
 
+/* 1 when one of the matches is a rule of customer cust. */
+static int listed_for(const struct policy_ipmatch *m, int nm, const char *cust)
+{
+	size_t cl = strlen(cust);
+
+	for (int k = 0; k < nm; k++)
+		if (!strncmp(m[k].rule, cust, cl) && m[k].rule[cl] == ':')
+			return 1;
+	return 0;
+}
+
 /* The longest prefix decides which customer an address is registered to
  * (makecdb warns when two customers' ranges overlap).  Several customers
  * listing the same range of that length all own it: the customer
@@ -368,6 +379,15 @@ void policy_decide_mail(const struct policy_lookup *lk,
 	policy_trace(v, "customer %s found by %s (%s)", id.cust, by_name(id.by),
 		     id.by == POLICY_BY_AUTH ? s->user : id.domain);
 	snprintf(v->customer, sizeof v->customer, "%s", id.cust);
+	if (!*s->user && !listed_for(m, nm, id.cust)) {
+		/* an address of other customers only: the client must prove
+		 * it is this one's (doc/BEHAVIOUR.md §2.2), whatever AUTH
+		 * rules this one has */
+		policy_trace(v, "address registered to another customer, "
+			     "not to %s, and no AUTH", id.cust);
+		deny_invalid(v, s->ip);
+		return;
+	}
 	if (check_customer(lk, s, id.cust, custval, sizeof custval, v) < 0 ||
 	    pick_rule(lk, s, &id, custval, m, nm, from, &r, v, uval,
 		      sizeof uval) < 0)

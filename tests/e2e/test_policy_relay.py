@@ -205,6 +205,19 @@ def main():
                        '127.0.0.11', 'portal@acme.test', helo='beta.test',
                        reply='550 5.7.1 Invalid credentials for relay '
                              '[127.0.0.11].')
+        # beta's address, identified as acme, which has an auth=smtp
+        # rule: the address is not acme's, so 550 5.7.1 (not 530)
+        for extra in ([], ['--tls']):
+            expect_refusal(inst, 'other customer\'s IP, sender of one with '
+                           'AUTH rules%s' % (' (TLS)' if extra else ''),
+                           '127.0.0.13', 'a@acme.test', extra=extra,
+                           reply='550 5.7.1 Invalid credentials for relay '
+                                 '[127.0.0.13].')
+        expect_refusal(inst, 'other customer\'s IP, HELO of one with AUTH '
+                       'rules', '127.0.0.13', 'x@foreign.test',
+                       helo='acme.test', extra=['--tls'],
+                       reply='550 5.7.1 Invalid credentials for relay '
+                             '[127.0.0.13].')
         expect_refusal(inst, 'TLS required', '127.0.0.12', 'scan@acme.test',
                        '530 5.7.0 Must issue a STARTTLS command first.')
         expect_relay(inst, sink, 'printer over TLS', '127.0.0.12',

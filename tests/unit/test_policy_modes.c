@@ -1,8 +1,9 @@
 // links: policy/policy_decide.c policy/policy_match.c policy/policy_rcpt.c policy/policy_db.c conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/mkfile.c conf/makecdb_dkim.c
 /* test_policy_modes.c: every mode combination of a rule (senders x auth x
- * tls) against every session (address listed or not, AUTH or not, TLS or
- * not) and every kind of sender (registered user, other address of the
- * domain, foreign, null): 18 x 8 x 4 = 576 decisions, each asserting the
+ * tls) against every session (address listed, not listed, or listed by
+ * another customer only; AUTH or not, TLS or not) and every kind of
+ * sender (registered user, other address of the domain, foreign, null):
+ * 18 x 12 x 4 = 864 decisions, each asserting the
  * full reply line and the envelope sender.  The expected answer is
  * written straight from doc/BEHAVIOUR.md §2 (expect() below), independently of
  * policy_decide.c's structure. */
@@ -44,19 +45,24 @@ static const char INV[] = "550 5.7.1 Invalid credentials for relay [%s]. The IP 
 	"SMTP AUTH or present one of your domains in HELO/EHLO.";
 
 /* doc/BEHAVIOUR.md §2 for one rule, no HELO domain: the reply line and sender. */
-static void expect(int i, int listed, int authed, int tls, enum kind k,
-		   const char *ip, const char *from, char *want, char *sender)
+static void expect(int i, int listed, int other, int authed, int tls,
+		   enum kind k, const char *ip, const char *from, char *want,
+		   char *sender)
 {
 	int s = i / 6, a = (i / 2) % 3, rtls = i % 2 || a > 0;
 	int found = authed || k == K_REG || k == K_DOM;
 	int ipok = a == 1 || listed, authok = a == 0 || authed;
 
 	*sender = '\0';
-	if (!authed && !listed) {
+	if (!authed && !listed && !other) {
 		sprintf(want, "550 5.7.0 Mail relay denied [%s].", ip);
 		return;
 	}
 	if (!found) { /* foreign or null sender, no AUTH, no HELO domain */
+		sprintf(want, INV, ip);
+		return;
+	}
+	if (other && !authed) { /* registered, but to another customer */
 		sprintf(want, INV, ip);
 		return;
 	}
@@ -90,12 +96,15 @@ static void expect(int i, int listed, int authed, int tls, enum kind k,
 static void run(const struct policy_lookup *lk, int i, int combo, enum kind k)
 {
 	int listed = combo & 1, authed = combo & 2, tls = combo & 4;
+	int other = combo & 8;
 	char ip[32], from[64], want[600], sender[64], got[600], name[160];
 	static const char *const kn[] = { "registered", "domain", "foreign", "null" };
 	struct policy_session s;
 	struct policy_verdict v;
 
-	snprintf(ip, sizeof ip, listed ? "10.0.%d.1" : "10.9.%d.1", i);
+	/* other: the address of customer m<i+1>'s rule */
+	snprintf(ip, sizeof ip, listed || other ? "10.0.%d.1" : "10.9.%d.1",
+		 other ? (i + 1) % 18 : i);
 	if (k == K_REG)
 		snprintf(from, sizeof from, "u@m%d.test", i);
 	else if (k == K_DOM)
@@ -112,10 +121,11 @@ static void run(const struct policy_lookup *lk, int i, int combo, enum kind k)
 	policy_verdict_init(&v);
 	policy_decide_mail(lk, &s, from, &v);
 	snprintf(got, sizeof got, "%d %s %s", v.code, v.esc, v.text);
-	expect(i, listed, authed, tls, k, ip, from, want, sender);
+	expect(i, listed, other, authed, tls, k, ip, from, want, sender);
 	snprintf(name, sizeof name, "senders=%s auth=%s tls=%s | %s %s %s | %s sender",
 		 senders[i / 6], auths[(i / 2) % 3], i % 2 ? "yes" : "no",
-		 listed ? "listed" : "unlisted", authed ? "auth" : "noauth",
+		 listed ? "listed" : other ? "another's" : "unlisted",
+		 authed ? "auth" : "noauth",
 		 tls ? "tls" : "plain", kn[k]);
 	T_STREQ(name, got, want);
 	if (*sender && v.action == POLICY_ACCEPT && strcmp(s.from, sender) != 0)
@@ -144,8 +154,8 @@ int main(void)
 	if (policy_db_open(&db, cf.rules_cdb, cf.users_cdb, path) < 0)
 		return 1;
 	for (int i = 0; i < 18; i++)
-		for (int combo = 0; combo < 8; combo++)
-			for (int k = 0; k < 4; k++)
+		for (int combo = 0; combo < 16; combo++)
+			for (int k = 0; k < 4 && !((combo & 9) == 9); k++)
 				run(&db.lk, i, combo, (enum kind)k);
 	policy_db_close(&db);
 	unlink(cf.rules_cdb);
