@@ -6,6 +6,7 @@
 #ifndef MASTER_H
 #define MASTER_H
 
+#include <poll.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -58,6 +59,9 @@ struct master_child {
 	int admit_key;          /* gets the admission key (lib/admit.h) */
 	int tls_store;          /* gets the TLS certificate and key (master_tls.c) */
 	int off_path;           /* not on the mail path: readiness skips it */
+	int notifies;           /* says when it serves (lib/notify.h) */
+	int notify_fd;          /* read end of that pipe, -1 when closed */
+	int serving;            /* said so since its last start */
 };
 
 void master_child_init(const char *bindir, int errfd);
@@ -68,6 +72,11 @@ double master_child_start_due(void);
 void master_child_reap(void);
 /* SIGTERM every child, wait up to grace seconds, SIGKILL the rest. */
 void master_child_stop_all(double grace);
+/* The readiness pipes to wait on: fills pf[0..NCHILDREN) (fd -1 for
+ * none) and returns how many entries it used. */
+int master_child_notify_poll(struct pollfd *pf, int max);
+/* After poll: read what those pipes say (entries as filled above). */
+void master_child_notify_read(const struct pollfd *pf, int n);
 /* Write run/status (atomically). */
 void master_child_write_status(void);
 /* Iterate: NULL after the last. */
@@ -75,8 +84,9 @@ struct master_child *master_child_at(int i);
 double master_now(void);
 
 /* master_ready.c */
-/* 1 when every present daemon runs, its socket exists and every listen
- * address is in LISTEN state. */
+/* 1 when every present daemon runs, its socket exists, relay-listen
+ * said it listens (lib/notify.h) and every listen address is in LISTEN
+ * state. */
 int master_ready_check(void);
 /* 1 when the TCP address "host:port" / "[v6]:port" is listening. */
 int master_ready_listening(const char *addr);

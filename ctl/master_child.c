@@ -5,6 +5,7 @@
  * starting is reported loudly and retried every MASTER_SLOW_RETRY seconds. */
 #include "master.h"
 #include "admit.h"
+#include "notify.h"
 #include "privs.h"
 #include "runsock.h"
 #include "settings.h"
@@ -28,14 +29,14 @@
 #define MASTER_SLOW_RETRY 30.0
 
 static struct master_child children[] = {
-	{ "relay-policy", NULL, &cf.user_policy, RUNSOCK_POLICY_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 },
-	{ "relay-queue", "-l", &cf.user_queue, RUNSOCK_QUEUE_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 },
-	{ "relay-remote", NULL, &cf.user_remote, RUNSOCK_REMOTE_NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
-	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+	{ "relay-policy", NULL, &cf.user_policy, RUNSOCK_POLICY_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0 },
+	{ "relay-queue", "-l", &cf.user_queue, RUNSOCK_QUEUE_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0 },
+	{ "relay-remote", NULL, &cf.user_remote, RUNSOCK_REMOTE_NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0 },
+	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0 },
+	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, -1, 0 },
 	/* off the mail path: readiness does not wait for it; started only
 	 * with metrics_listen set; the TLS store for a non-loopback address */
-	{ "relay-metrics", NULL, &cf.user_metrics, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1 },
+	{ "relay-metrics", NULL, &cf.user_metrics, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, -1, 0 },
 };
 
 /* The admission key (lib/admit.h): made once per run of the master, so a
@@ -94,8 +95,9 @@ void master_child_init(const char *bindir, int errfd)
 
 /* In the child, between fork and exec: nothing here may return.  The
  * daemon gets /dev/null on 0, the log pipe on 1 and 2, the admission key
- * or the TLS store on 3, and no other descriptor of ours. */
-static void child_exec(const struct master_child *c)
+ * or the TLS store on 3, its readiness pipe on 4 (notify_w, -1 for
+ * none), and no other descriptor of ours. */
+static void child_exec(const struct master_child *c, int notify_w)
 {
 	char path[PATH_MAX];
 	char *argv[6];
@@ -130,24 +132,69 @@ static void child_exec(const struct master_child *c)
 	argv[n] = NULL;
 	if (c->tls_store)
 		on3 |= master_tls_to_child();
-	closefrom(on3 ? 4 : 3);
+	unsetenv(NOTIFY_ENV);
+	if (notify_w >= 0 && notify_pass(notify_w) < 0)
+		_exit(111);
+	if (!on3)
+		close(3);
+	closefrom(notify_w >= 0 ? NOTIFY_FD + 1 : 4);
 	execv(path, argv);
 	dprintf(2, "relay-master[%ld]: fatal: exec %s: %s\n", (long)getppid(),
 		path, strerror(errno));
 	_exit(111);
 }
 
+/* The readiness pipe of a daemon that notifies: the read end in c, the
+ * write end returned, above the descriptors child_exec places (so no
+ * dup2 there lands on it); -1 when c does not notify or on failure. */
+static int child_notify_pipe(struct master_child *c)
+{
+	int p[2], w;
+
+	if (!c->notifies)
+		return -1;
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		master_log("warning", "pipe for %s: %s", c->name, strerror(errno));
+		return -1;
+	}
+	w = fcntl(p[1], F_DUPFD_CLOEXEC, NOTIFY_FD + 1);
+	close(p[1]);
+	if (w < 0) {
+		close(p[0]);
+		return -1;
+	}
+	c->notify_fd = p[0];
+	return w;
+}
+
+static void child_notify_close(struct master_child *c)
+{
+	if (c->notify_fd >= 0)
+		close(c->notify_fd);
+	c->notify_fd = -1;
+	c->serving = 0;
+}
+
 static void child_start(struct master_child *c)
 {
-	pid_t pid = fork();
+	int notify_w;
+	pid_t pid;
 
+	child_notify_close(c);
+	notify_w = child_notify_pipe(c);
+	pid = fork();
 	if (pid < 0) {
 		master_log("warning", "fork for %s: %s", c->name, strerror(errno));
 		c->next_start = master_now() + 1.0;
+		if (notify_w >= 0)
+			close(notify_w);
+		child_notify_close(c);
 		return;
 	}
 	if (pid == 0)
-		child_exec(c);
+		child_exec(c, notify_w);
+	if (notify_w >= 0)
+		close(notify_w);
 	if (c->started)
 		c->restarts++;
 	c->pid = pid;
@@ -203,6 +250,7 @@ static void child_died(struct master_child *c, int status)
 			   "%s pid=%ld exited with status %d", c->name,
 			   (long)c->pid, WEXITSTATUS(status));
 	c->pid = 0;
+	child_notify_close(c);
 	c->quick_deaths = lived < MASTER_QUICK_DEATH ? c->quick_deaths + 1 : 0;
 	if (c->next_start < now)
 		c->next_start = now;
@@ -231,6 +279,43 @@ void master_child_reap(void)
 	}
 	if (changed)
 		master_child_write_status();
+}
+
+int master_child_notify_poll(struct pollfd *pf, int max)
+{
+	int i;
+
+	for (i = 0; i < NCHILDREN && i < max; i++) {
+		pf[i].fd = children[i].notify_fd;
+		pf[i].events = POLLIN;
+		pf[i].revents = 0;
+	}
+	return i;
+}
+
+/* One byte: the daemon serves; end of file without it: it never will
+ * (it dies, and is restarted with a new pipe). */
+void master_child_notify_read(const struct pollfd *pf, int n)
+{
+	char buf[16];
+	ssize_t got;
+	int i;
+
+	for (i = 0; i < n && i < NCHILDREN; i++) {
+		struct master_child *c = &children[i];
+		if (pf[i].fd < 0 || pf[i].fd != c->notify_fd ||
+		    !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		got = read(c->notify_fd, buf, sizeof buf);
+		if (got < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		close(c->notify_fd);
+		c->notify_fd = -1;
+		c->serving = got > 0;
+		if (c->serving)
+			master_log("info", "%s pid=%ld is listening", c->name,
+				   (long)c->pid);
+	}
 }
 
 static int child_running_count(void)

@@ -17,18 +17,30 @@
 #include <unistd.h>
 
 #define MASTER_STOP_GRACE 5.0
+#define MASTER_LOOP_CHILDREN 16 /* at least master_child.c's table */
 
 static int loop_ready_written;
 
-static void loop_write_ready(void)
+/* run/ready exists exactly while master_ready_check holds: written when
+ * it comes to hold, removed while a daemon is down or relay-listen has
+ * not (again) said it listens. */
+static void loop_ready_update(void)
 {
 	char text[32];
+	int ready = master_ready_check();
 
-	snprintf(text, sizeof text, "%ld\n", (long)getpid());
-	if (master_run_write("ready", text) < 0)
-		return;
-	loop_ready_written = 1;
-	master_log("info", "ready: every daemon is up and listening");
+	if (ready && !loop_ready_written) {
+		snprintf(text, sizeof text, "%ld\n", (long)getpid());
+		if (master_run_write("ready", text) < 0)
+			return;
+		loop_ready_written = 1;
+		master_log("info", "ready: every daemon is up and listening");
+	} else if (!ready && loop_ready_written) {
+		master_run_remove("ready");
+		loop_ready_written = 0;
+		master_log("warning", "not ready: a daemon is down or not "
+			   "listening yet");
+	}
 }
 
 /* Returns 1 when the loop must end. */
@@ -81,9 +93,9 @@ static int loop_timeout(void)
 
 int master_loop_run(void)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[2 + MASTER_LOOP_CHILDREN];
 	sigset_t set;
-	int sfd, stop = 0;
+	int sfd, nn, stop = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -99,11 +111,15 @@ int master_loop_run(void)
 	pfd[1].events = POLLIN;
 	while (!stop) {
 		int timeout = loop_timeout();
-		int n = poll(pfd, 2, timeout);
+		int n;
+		nn = master_child_notify_poll(pfd + 2, MASTER_LOOP_CHILDREN);
+		n = poll(pfd, (nfds_t)(2 + nn), timeout);
 		if (n < 0 && errno != EINTR)
 			master_fatal(1, "poll");
 		if (n > 0 && (pfd[1].revents & (POLLIN | POLLHUP)))
 			master_log_drain();
+		if (n > 0)
+			master_child_notify_read(pfd + 2, nn);
 		/* reaping without a SIGCHLD finds nothing: only on a signal,
 		 * and on the timeout as a safety net */
 		if (n == 0 || (n > 0 && pfd[0].revents)) {
@@ -112,8 +128,8 @@ int master_loop_run(void)
 		}
 		if (!stop)
 			master_tls_tick();
-		if (!stop && !loop_ready_written && master_ready_check())
-			loop_write_ready();
+		if (!stop)
+			loop_ready_update();
 		if (!stop && n > 0 && (pfd[1].revents & POLLIN))
 			loop_pause();
 	}

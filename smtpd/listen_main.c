@@ -8,6 +8,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
 			log_fatal(EXIT_PERM, "usage: relay-listen [-d DIR]");
 		dir = optarg;
 	}
+	notify_keep_private();
 	settings_load(dir);
 	nofile_check();
 	listen_spawn_init();
@@ -50,5 +52,8 @@ int main(int argc, char **argv)
 	if (was_root)
 		listen_spawn_check_exec_only();
 	metrics_open(cf.dir, METRICS_SMTPD);
+	/* every address is bound and listening (listen_sock_open_all dies
+	 * otherwise): only now may relay-master call the relay ready */
+	notify_ready();
 	return listen_loop_run(socks, n);
 }

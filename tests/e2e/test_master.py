@@ -5,8 +5,10 @@
     and no pid file, status then exits 3;
   - with the SMTP port taken, relayctl start -w fails with the log's tail,
     relay-listen is restarted at most once a second, then slowly;
+  - another program listening on the SMTP address: not ready (111);
   - a daemon killed with SIGKILL is restarted (new pid, restarts=1 in
-    run/status) and the relay still delivers;
+    run/status) and the relay still delivers; run/ready is removed while
+    relay-listen is down and written again once it listens;
   - every log line carries the timestamp prefix; SIGHUP reopens a log that
     logrotate moved away;
   - relayctl log finds a message by --id, --from, --ip, and --since in the
@@ -117,6 +119,34 @@ def test_port_taken():
         inst.remove()
 
 
+def test_port_held_by_other():
+    """Another program already listens on the one SMTP address (an MTA on
+    127.0.0.1:25): the LISTEN socket is not relay-listen's, so the relay
+    is not ready: relayctl start -w exits 111, status says ready no."""
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    blocker.bind(('127.0.0.1', 0))
+    blocker.listen(8)
+    listen = '127.0.0.1:%d' % blocker.getsockname()[1]
+    inst = Instance(conf_overrides={'listen': listen}).prepare()
+    master = 0
+    try:
+        r = inst.relayctl('start', '-w', '3')
+        check('held by another program: relayctl start -w 3 exits 111',
+              r.returncode == 111, r.stdout + r.stderr[-300:])
+        master = inst.status().get('relay-master', (0, 0))[0]
+        check('held by another program: no run/ready',
+              not os.path.exists(inst.path('run/ready')))
+        r = inst.relayctl('status')
+        check('held by another program: status says ready no',
+              re.search(r'^ready\s+no$', r.stdout, re.M), r.stdout)
+        inst.relayctl('stop')
+    finally:
+        blocker.close()
+        if master and alive(master):
+            os.kill(master, signal.SIGKILL)
+        inst.remove()
+
+
 def test_restart(inst, sink):
     for name in ('relay-send', 'relay-policy'):
         old = inst.status()[name][0]
@@ -130,6 +160,18 @@ def test_restart(inst, sink):
             line = [x for x in f if x.startswith(name + ' ')]
         check('%s killed: run/status counts 1 restart' % name,
               line and line[0].split()[4] == '1', line)
+    # ready again after those restarts, so that its removal can be seen
+    wait_until(lambda: os.path.exists(inst.path('run/ready')), 15)
+    old = inst.status()['relay-listen'][0]
+    os.kill(old, signal.SIGKILL)
+    check('relay-listen killed: run/ready removed meanwhile',
+          inst.wait_log(r'relay-listen pid=%d killed by signal 9\n'
+                        r'(.*\n)*?.*: warning: not ready: ' % old, 10),
+          inst.log_tail())
+    check('relay-listen killed: ready again once the new one listens',
+          wait_until(lambda: inst.status()['relay-listen'][0] not in
+                     (0, old) and os.path.exists(inst.path('run/ready')),
+                     15), inst.log_tail())
     time.sleep(0.5)  # the new policy daemon creates its socket
     with smtp_session(inst.port) as c:
         refused = c.sendmail('after@example.com', ['restart@example.org'],
@@ -215,6 +257,7 @@ def test_sigterm(inst):
 def main():
     test_relayctl_start_stop()
     test_port_taken()
+    test_port_held_by_other()
     with Sink() as sink, Instance(sink=sink) as inst:
         test_restart(inst, sink)
         test_log_format_and_hup(inst)
