@@ -1,5 +1,6 @@
 /* addr.c: parsing of SMTP paths. */
 #include "addr.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -48,7 +49,7 @@ int addr_domain_valid(const char *d, int literal_ok)
 
 	if (d[0] == '[')
 		return literal_ok && literal_valid(d);
-	if (n == 0 || n > ADDR_DOMAIN_MAX)
+	if (n == 0 || n > ADDR_DOMAIN_MAX || !utf8_valid(d))
 		return 0;
 	for (size_t i = 0; i <= n; i++) {
 		unsigned char c = (unsigned char)d[i];
@@ -133,6 +134,8 @@ enum addr_status addr_mailbox_check(const char *m, int utf8)
 		return ADDR_TOOLONG;
 	if (m[0] == '@')
 		return ADDR_ROUTE;
+	if (utf8 && !utf8_valid(m))
+		return ADDR_BADUTF8;
 	lp = local_part(m, utf8, &st);
 	if (lp == 0)
 		return st;
@@ -229,6 +232,7 @@ const char *addr_status_text(enum addr_status st)
 	case ADDR_NULL: return "Null address not allowed here";
 	case ADDR_UNSAFE:
 		return "Quoted local part with a space, < or > not accepted";
+	case ADDR_BADUTF8: return "Address is not valid UTF-8";
 	}
 	return "bad address";
 }

@@ -27,6 +27,7 @@ enum addr_status {
 	ADDR_8BIT,       /* non-ASCII without SMTPUTF8 */
 	ADDR_NULL,       /* "<>" where a mailbox is required */
 	ADDR_UNSAFE,     /* quoted local part holding a space, '<' or '>' */
+	ADDR_BADUTF8,    /* 8-bit bytes that are not UTF-8 (RFC 6531 3.3) */
 };
 
 /* Parse the path that starts at s (just after "FROM:" or "TO:", spaces
@@ -39,7 +40,9 @@ enum addr_status addr_parse_path(const char *s, int allow_null, int utf8,
 /* The mailbox "local@domain" (no brackets) as every part accepts it:
  * local part a dot-string or a quoted-string of at most ADDR_LOCAL_MAX
  * (plus its quotes), domain a hostname or address literal, ADDR_MAX in
- * all, no control byte anywhere, 8-bit only when utf8.  A quoted local
+ * all, no control byte anywhere, 8-bit only when utf8 and then valid
+ * UTF-8 (RFC 3629; later parts put it in DNS queries, log lines and
+ * metric labels that must be UTF-8).  A quoted local
  * part may not hold a space, '<' or '>' (RFC 5321 allows them): each
  * would end a path, a log field or a command line somewhere after
  * relay-smtpd, and no real sender needs them. */
@@ -51,8 +54,8 @@ const char *addr_status_text(enum addr_status st);
 /* The domain of a mailbox ("" when none): the text after the last '@'. */
 const char *addr_domain(const char *mailbox);
 
-/* 1 when d is a syntactically valid hostname (LDH labels, no trailing dot)
- * or, when literal_ok, an address literal "[1.2.3.4]" / "[IPv6:...]". */
+/* 1 when d is a syntactically valid hostname (LDH labels, no trailing dot;
+ * 8-bit bytes, a U-label's, only as valid UTF-8) or, when literal_ok, an address literal "[1.2.3.4]" / "[IPv6:...]". */
 int addr_domain_valid(const char *d, int literal_ok);
 
 /* Lowercase an ASCII string in place. */

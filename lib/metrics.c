@@ -2,6 +2,7 @@
  * slots in a shared file, updated with relaxed atomics. */
 #include "metrics.h"
 #include "log.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -263,17 +264,34 @@ int metrics_observe(enum metrics_family f, double seconds,
 	return rc;
 }
 
-/* Append value escaped for a label; cut where it no longer fits. */
+/* Append value escaped for a label, as valid UTF-8 (the text format
+ * requires it: one bad byte makes the whole scrape unreadable): a byte
+ * that starts no character becomes U+FFFD, and the value is cut where
+ * it no longer fits, between two characters. */
 static size_t label_value(char *buf, size_t at, size_t n, const char *v)
 {
-	for (; *v; v++) {
-		char e = *v == '\n' ? 'n' : *v;
-		size_t need = (*v == '\\' || *v == '"' || *v == '\n') ? 2 : 1;
+	static const char fffd[] = "\xef\xbf\xbd";
+	size_t len = strlen(v), k;
+
+	for (size_t i = 0; i < len; i += k) {
+		const char *c = v + i;
+		size_t need;
+		if ((k = utf8_char_len(c, len - i)) == 0) {
+			k = 1;
+			c = fffd;
+			need = 3;
+		} else {
+			need = (*c == '\\' || *c == '"' || *c == '\n') ? 2 : k;
+		}
 		if (at + need + 2 >= n)  /* room for the closing quote, NUL */
 			break;
-		if (need == 2)
+		if (*c == '\\' || *c == '"' || *c == '\n') {
 			buf[at++] = '\\';
-		buf[at++] = e;
+			buf[at++] = *c == '\n' ? 'n' : *c;
+		} else {
+			memcpy(buf + at, c, need);
+			at += need;
+		}
 	}
 	return at;
 }

@@ -48,8 +48,9 @@
 int metrics_open(const char *dir, const char *who);
 
 /* Format label pairs (name, value, ..., NULL) as Prometheus label text,
- * values escaped (\\, \", \n); a value that does not fit is cut.  Returns
- * buf ("" for no pairs). */
+ * values escaped (\\, \", \n) and valid UTF-8 (a byte that starts no
+ * character becomes U+FFFD); a value that does not fit is cut between
+ * two characters.  Returns buf ("" for no pairs). */
 const char *metrics_labels(char *buf, size_t n, ...)
 	__attribute__((sentinel));
 
@@ -77,7 +78,8 @@ struct metrics_sample {
  * Returns the number of samples (at most max) or -1 with errno. */
 int metrics_read(const char *path, struct metrics_sample *out, size_t max);
 
-/* 1 when s is well-formed label text (name="value" pairs, escaped). */
+/* 1 when s is well-formed label text (name="value" pairs, escaped,
+ * values valid UTF-8). */
 int metrics_labels_ok(const char *s);
 
 #endif

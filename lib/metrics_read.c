@@ -3,8 +3,10 @@
  * (a file cut short is a short read, never a SIGBUS), checks the header,
  * and takes a slot only when its family, part and label text check out,
  * so a taken-over daemon can publish wrong numbers for its own series
- * but never a line of its own making in the exposition. */
+ * but never a line of its own making in the exposition, nor a label
+ * that is not UTF-8 (the text format's rule: it would void the scrape). */
 #include "metrics.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +47,12 @@ static int label_pair_ok(const char **s)
 				return 0;
 		} else if ((unsigned char)*p < 0x20 || *p == 0x7f) {
 			return 0;  /* NUL (the end) included */
+		} else if ((unsigned char)*p >= 0x80) {
+			/* one bad byte would make the whole scrape unreadable */
+			size_t k = utf8_char_len(p, strnlen(p, 4));
+			if (k == 0)
+				return 0;
+			p += k - 1;
 		}
 	}
 	*s = p + 1;

@@ -5,19 +5,23 @@
  * been deferring, and the queue by state once a second. */
 #include "send.h"
 #include "metrics.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <string.h>
 
-/* The recipient's domain, lowercased, for a label. */
+/* The recipient's domain, lowercased, for a label; a long one is cut
+ * between two characters (an IDN's U-label is UTF-8). */
 static void rcpt_domain(const char *rcpt, char *buf, size_t n)
 {
 	const char *at = strrchr(rcpt, '@');
-	size_t i = 0;
+	size_t len;
 
-	for (at = at ? at + 1 : rcpt; *at && i + 1 < n; at++)
-		buf[i++] = (char)tolower((unsigned char)*at);
-	buf[i] = '\0';
+	at = at ? at + 1 : rcpt;
+	len = utf8_cut(at, n - 1);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)tolower((unsigned char)at[i]);
+	buf[len] = '\0';
 }
 
 static const char *result_word(char st)

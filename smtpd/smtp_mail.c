@@ -26,6 +26,7 @@ static const struct {
 	{ ADDR_8BIT, 553, "5.6.7", "5.6.7" },
 	{ ADDR_NULL, 501, "5.1.7", "5.1.3" },
 	{ ADDR_UNSAFE, 553, "5.1.7", "5.1.3" },
+	{ ADDR_BADUTF8, 553, "5.6.7", "5.6.7" },
 };
 
 static void addr_refuse(struct smtp_session *s, enum addr_status st,

@@ -93,6 +93,16 @@ static const struct {
 	{ "<user@ex\xc3\xa4mple.com>", N, N, ADDR_8BIT, NULL, NULL },
 	{ "<user@ex\xc3\xa4mple.com>", N, Y, ADDR_OK,
 	  "user@ex\xc3\xa4mple.com", "" },
+	/* under SMTPUTF8 the 8-bit bytes must be UTF-8 (RFC 6531 3.3) */
+	{ "<a@bad\xff.example>", N, Y, ADDR_BADUTF8, NULL, NULL },
+	{ "<a@bad\xff.example>", N, N, ADDR_8BIT, NULL, NULL },
+	{ "<\xff" "a@example.com>", N, Y, ADDR_BADUTF8, NULL, NULL },
+	{ "<\"\xff\"@example.com>", N, Y, ADDR_BADUTF8, NULL, NULL },
+	{ "<a@ex\xc3.example>", N, Y, ADDR_BADUTF8, NULL, NULL },
+	{ "<a@\xc0\xaf.example>", N, Y, ADDR_BADUTF8, NULL, NULL },
+	{ "<a@\xed\xa0\x80.example>", N, Y, ADDR_BADUTF8, NULL, NULL },
+	{ "<a@\xf0\x9f\x93\xa7.example>", N, Y, ADDR_OK,
+	  "a@\xf0\x9f\x93\xa7.example", "" },
 };
 
 static void test_table(void)
@@ -204,6 +214,7 @@ static const struct {
 	{ "[192.0.2.1]", 1, 1 },      { "[IPv6:::1]", 1, 1 },
 	{ "[ipv6:::1]", 1, 1 },       { "[IPv6:1.2.3.4]", 1, 0 },
 	{ "[1.2.3]", 1, 0 },          { "[1.2.3.4", 1, 0 },
+	{ "b\xc3\xbc" "cher.example", 0, 1 }, { "b\xfc" "cher.example", 0, 0 },
 };
 
 static void test_domains(void)

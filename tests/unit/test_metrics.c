@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "utf8.h"
 #include "t.h"
 
 static char dir[] = "/tmp/relaybox-test-metrics-XXXXXX";
@@ -49,6 +50,34 @@ static void test_labels(void)
 	T_CHECK("labels_ok refuses a bad escape",
 		!metrics_labels_ok("a=\"\\q\""));
 	T_CHECK("labels_ok refuses an open quote", !metrics_labels_ok("a=\"x"));
+}
+
+/* Label values are UTF-8 whatever the daemon was given: the text format
+ * requires it, and one bad value made the whole scrape unreadable. */
+static void test_labels_utf8(void)
+{
+	char b[METRICS_LABELS_MAX], e[200] = "";
+
+	T_STREQ("labels: a bad byte becomes U+FFFD",
+		metrics_labels(b, sizeof b, "d", "bad\xff.example", NULL),
+		"d=\"bad\xef\xbf\xbd.example\"");
+	T_STREQ("labels: a cut character becomes U+FFFD",
+		metrics_labels(b, sizeof b, "d", "x\xc3", NULL),
+		"d=\"x\xef\xbf\xbd\"");
+	T_STREQ("labels: cut between characters, not inside an é",
+		metrics_labels(b, 13, "d", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", NULL),
+		"d=\"\xc3\xa9\xc3\xa9\xc3\xa9\"");
+	for (int i = 0; i < 80; i++)
+		strcat(e, i == 40 ? "." : "\xc3\xa9");
+	metrics_labels(b, sizeof b, "destination", e, "result", "sent", NULL);
+	T_CHECK("labels: a long U-label cut to fit is UTF-8",
+		utf8_valid(b) && metrics_labels_ok(b));
+	T_CHECK("labels_ok takes UTF-8", metrics_labels_ok("a=\"\xc3\xa9\""));
+	T_CHECK("labels_ok refuses \\xff", !metrics_labels_ok("a=\"x\xff\""));
+	T_CHECK("labels_ok refuses a cut character",
+		!metrics_labels_ok("a=\"x\xc3\""));
+	T_CHECK("labels_ok refuses an overlong form",
+		!metrics_labels_ok("a=\"\xc0\xaf\""));
 }
 
 static void test_counts(void)
@@ -126,10 +155,15 @@ static void test_hostile(void)
 	memcpy(s + 16, &fam, 2);
 	memcpy(s + 20, "v=\"1\"\0", 6);
 	T_CHECK("write foreign family", pwrite(fd, s, 128, at + 128) == 128);
+	fam = METRIC_DEST_DELIVERIES;
+	memcpy(s + 16, &fam, 2);
+	memcpy(s + 20, "destination=\"bad\xff.example\"\0", 28);
+	T_CHECK("write non-UTF-8 label", pwrite(fd, s, 128, at + 256) == 128);
 	close(fd);
 	int n = metrics_read(path, got, METRICS_SLOTS), bad = 0;
 	for (int i = 0; i < n; i++)
-		bad += got[i].family == METRIC_SMTPD_TLS || got[i].family >= 60;
+		bad += got[i].family == METRIC_SMTPD_TLS || got[i].family >= 60 ||
+		       !utf8_valid(got[i].labels);
 	T_CHECK("hostile slots skipped", n > 0 && bad == 0);
 	fd = open(path, O_WRONLY);
 	T_CHECK("cut short", fd >= 0 && ftruncate(fd, 1000) == 0);
@@ -147,6 +181,7 @@ int main(void)
 	mkdir(sub, 0755);
 	snprintf(path, sizeof path, "%s/t", sub);
 	test_labels();
+	test_labels_utf8();
 	test_counts();
 	test_bound();
 	test_hostile();

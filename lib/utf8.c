@@ -1,0 +1,73 @@
+/* utf8.c: checking and cutting UTF-8 (utf8.h). */
+#include "utf8.h"
+
+#include <string.h>
+
+/* RFC 3629 4: the second byte's range depends on the first (this rules
+ * out overlong forms, surrogates and code points past U+10FFFF). */
+static int second_ok(unsigned char c0, unsigned char c1)
+{
+	if (c0 == 0xe0)
+		return c1 >= 0xa0 && c1 <= 0xbf;
+	if (c0 == 0xed)
+		return c1 >= 0x80 && c1 <= 0x9f;
+	if (c0 == 0xf0)
+		return c1 >= 0x90 && c1 <= 0xbf;
+	if (c0 == 0xf4)
+		return c1 >= 0x80 && c1 <= 0x8f;
+	return c1 >= 0x80 && c1 <= 0xbf;
+}
+
+size_t utf8_char_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;  /* a continuation byte, 0xc0/0xc1 or 0xf5.. */
+	if (n < len || !second_ok(p[0], p[1]))
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+int utf8_valid(const char *s)
+{
+	size_t n = strlen(s), k;
+
+	for (size_t i = 0; i < n; i += k)
+		if ((k = utf8_char_len(s + i, n - i)) == 0)
+			return 0;
+	return 1;
+}
+
+size_t utf8_cut(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 4), at = 0, k;
+
+	if (n <= max)
+		return n;
+	/* whole characters while they fit; a byte that starts none counts
+	 * as one (the caller replaces or refuses it) */
+	while (at < max) {
+		k = utf8_char_len(s + at, n - at);
+		if (k == 0)
+			k = 1;
+		if (at + k > max)
+			break;
+		at += k;
+	}
+	return at;
+}
