@@ -16,6 +16,9 @@
 #define WIRE_REMOTE_AUTH "auth"         /* secrets/ file name, "" */
 #define WIRE_REMOTE_AUTH_TLS "auth_tls" /* "" (verify) or "unverified" */
 #define WIRE_REMOTE_DOMAIN "domain"     /* the recipients' domain */
+/* with a fixed host: the setting that chose it, "relayhost" or the
+ * route's rules.cdb key ("route:rcpt:example.org"), for the log */
+#define WIRE_REMOTE_VIA "via"
 /* one per recipient: "<index> <address>" in the job, and in the result
  * "<index> <D|T|B> <code> <text>" */
 #define WIRE_REMOTE_RCPT "rcpt"

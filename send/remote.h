@@ -106,6 +106,7 @@ struct remote_job {
 	char qid[64];
 	int qfd;                  /* the queue file sent with the job, or -1 */
 	char host[REMOTE_NAME_MAX]; /* "" = MX of domain */
+	char via[REMOTE_NAME_MAX + 64]; /* the setting that chose host (log) */
 	long port;                /* 0 = cf.smtp_port */
 	enum remote_tls tls;
 	char auth[64];            /* credential name under secrets/, "" none */

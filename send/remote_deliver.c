@@ -139,6 +139,36 @@ static int deliver_cached(struct remote_job *job, const struct remote_target *t,
 	return 0;
 }
 
+/* A host whose name has no address (NXDOMAIN, or no A/AAAA record).
+ * An MX host: the domain's own records say so, a bounce.  A fixed next
+ * hop (relayhost, a route's host=) is the operator's setting or their
+ * DNS, not the recipients' fault: deferred until it is mended (as
+ * Postfix does for a relayhost), with a warning naming the setting. */
+static void deliver_noaddr(const struct remote_job *job,
+			   const struct remote_target *t, enum dns_status s,
+			   struct remote_err *e)
+{
+	const char *why = s == DNS_NXDOMAIN ? "NXDOMAIN" : "no address record";
+	char name[3 * REMOTE_NAME_MAX], via[3 * sizeof job->via];
+
+	if (!job->host[0]) {
+		remote_err_set(e, 'B', 550, "5.1.2 host %s not found", t->name);
+		return;
+	}
+	/* "route:rcpt:example.org" as relay.rules writes it */
+	log_field(via, sizeof via, job->via[0] ? job->via : "its route",
+		  strlen(job->via[0] ? job->via : "its route"));
+	if (strncmp(via, "route:", 6) == 0)
+		for (char *p = via; (p = strchr(p, ':')); p++)
+			*p = ' ';
+	log_warn("%s: next hop %s set by %s not found (%s): deferred, not "
+		 "bounced; check the setting", job->qid,
+		 log_field(name, sizeof name, t->name, strlen(t->name)), via,
+		 why);
+	remote_err_set(e, 'T', 451, "4.4.4 next hop %s not found (%s)",
+		       t->name, why);
+}
+
 /* 1 when a transaction ran on this target (results are set). */
 static int deliver_target(struct remote_job *job, const struct remote_target *t,
 			  struct remote_qfile *q, struct remote_err *last,
@@ -166,8 +196,7 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 			remote_err_set(&e, 'T', 451, "4.4.3 address lookup of "
 				       "%s failed temporarily", t->name);
 		else
-			remote_err_set(&e, 'B', 550, "5.1.2 host %s not found",
-				       t->name);
+			deliver_noaddr(job, t, s, &e);
 		deliver_merge(last, &e);
 		return 0;
 	}

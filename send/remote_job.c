@@ -99,6 +99,8 @@ static int job_fields(struct remote_job *job, const struct kv_msg *m,
 		return *bad = WIRE_REMOTE_FILE, -1;
 	if (job_name(job->host, sizeof job->host, kv_get_or(m, WIRE_REMOTE_HOST, ""), " /"))
 		return *bad = WIRE_REMOTE_HOST, -1;
+	if (job_name(job->via, sizeof job->via, kv_get_or(m, WIRE_REMOTE_VIA, ""), " /"))
+		return *bad = WIRE_REMOTE_VIA, -1;
 	if (job_port(&job->port, kv_get_or(m, WIRE_REMOTE_PORT, "")))
 		return *bad = WIRE_REMOTE_PORT, -1;
 	if (job_tls(kv_get_or(m, WIRE_REMOTE_TLS, ""), &job->tls))

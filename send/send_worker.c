@@ -218,6 +218,8 @@ static void worker_job_frame(struct kv *k, const struct send_msg *m,
 	kv_add(k, WIRE_REMOTE_QID, m->q.qid);
 	kv_add(k, WIRE_REMOTE_FILE, path);
 	kv_add(k, WIRE_REMOTE_HOST, r->host);
+	if (r->host[0])
+		kv_add(k, WIRE_REMOTE_VIA, r->via);
 	kv_addf(k, WIRE_REMOTE_PORT, "%ld", r->port);
 	kv_add(k, WIRE_REMOTE_TLS, r->tls);
 	kv_add(k, WIRE_REMOTE_AUTH, r->auth);

@@ -7,8 +7,9 @@ Checks: MX preference and fallback, the implicit MX, null MX, NXDOMAIN and
 SERVFAIL, 550 -> B and 451 -> T, several recipients in one transaction,
 byte-exact delivery of dot-stuffed lines, connection reuse (N jobs -> one
 connection) and a dead cached connection retried transparently, a fixed
-host with its port.  test_remote_tls.py and test_remote_hostile.py import
-the harness below.
+host with its port; a fixed host without an address deferred (not
+bounced) with a warning naming its setting.  test_remote_tls.py and
+test_remote_hostile.py import the harness below.
 
 Every receiver listens on the same random port P on a different loopback
 address (MX deliveries go to cf.smtp_port, one port for all hosts).
@@ -240,7 +241,7 @@ def send_job(sock, lines, path):
 
 
 def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.test",
-        domain=None, host="", port="", tls="may", auth="", auth_tls=None):
+        domain=None, host="", port="", tls="may", auth="", auth_tls=None, via=None):
     """Send one job, return {'rcpt': {addr: (status, code, text)}, 'relay':, 'tls':}."""
     qid, path = inst.queue_file(sender, rcpts, body)
     domain = domain or rcpts[0].split("@")[1]
@@ -248,6 +249,8 @@ def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.
              "tls=%s" % tls, "auth=%s" % auth, "domain=%s" % domain]
     if auth_tls is not None:
         lines.append("auth_tls=%s" % auth_tls)
+    if via is not None:
+        lines.append("via=%s" % via)
     lines += ["rcpt=%d %s" % (i, r) for i, r in enumerate(rcpts)]
     send_job(sock, lines, path)
     out = {"rcpt": {}}
@@ -311,6 +314,19 @@ def test_routing(inst, a, b):
     r, res = one(inst, "u@whatever.test", host="127.0.0.9", port=str(inst.smtp_port))
     check("fixed host down: deferred", res[0] == "T" and "4.4.1" in res[2], "%r" % (res,))
     check("fixed host down: relay= names it", r["relay"] == "127.0.0.9[127.0.0.9]:%d" % inst.smtp_port, r["relay"])
+    # a fixed next hop without an address is the operator's setting (or
+    # DNS) gone wrong, not the recipients': deferred, and the log names it
+    r, res = one(inst, "u@whatever.test", host="smarthost.nx.test", via="relayhost")
+    check("fixed host NXDOMAIN: deferred 4.4.4, not bounced",
+          res[:2] == ("T", 451) and res[2].startswith("4.4.4 ") and "NXDOMAIN" in res[2], "%r" % (res,))
+    check("fixed host NXDOMAIN: a warning names relayhost",
+          "next hop smarthost.nx.test set by relayhost not found (NXDOMAIN)" in inst.logtext(),
+          inst.logtext()[-800:])
+    r, res = one(inst, "u@whatever.test", host="nohost.test", via="route:rcpt:.whatever.test")
+    check("fixed host without an address record: deferred",
+          res[:2] == ("T", 451) and "4.4.4" in res[2] and "no address" in res[2], "%r" % (res,))
+    check("fixed host without an address: the warning names the route",
+          "set by route rcpt .whatever.test not found" in inst.logtext(), inst.logtext()[-800:])
 
 
 def test_replies(inst, a):
