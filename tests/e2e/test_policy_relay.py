@@ -22,6 +22,7 @@ customer acme licenses=10
 domain acme.test customer=acme
 user portal@acme.test hash={h}
 user exch@acme.test hash={h}
+user admin@bank.test hash={h} customer=acme
 rule acme portal senders=registered auth=ip
 ip acme portal 127.0.0.11
 rule acme printer senders=domain auth=ip tls=yes
@@ -34,6 +35,10 @@ domain beta.test customer=beta
 rule beta lan senders=any auth=ip
 ip beta lan 127.0.0.13
 ip beta lan ::1
+customer gamma
+domain gamma.test customer=gamma
+rule gamma shared senders=domain auth=ip
+ip gamma shared 127.0.0.13
 customer frozen suspended=yes
 domain frozen.test customer=frozen
 rule frozen lan senders=domain auth=ip
@@ -129,6 +134,12 @@ def auth_cases(inst, sink):
                  'someone@foreign.test', 'postmaster@acme.test', extra=auth)
     expect_relay(inst, sink, 'AUTH own sender', '127.0.0.99',
                  'boss@acme.test', 'boss@acme.test', extra=auth)
+    # a user whose domain is no customer's: the customer's own domain
+    undeclared = tls + ['--auth', 'PLAIN', '--auth-user', 'admin@bank.test',
+                        '--auth-password', PASS]
+    expect_relay(inst, sink, 'AUTH user of an undeclared domain, own address',
+                 '127.0.0.99', 'admin@bank.test', 'postmaster@acme.test',
+                 extra=undeclared)
     bad = tls + ['--auth', 'PLAIN', '--auth-user', 'exch@acme.test',
                  '--auth-password', 'wrong']
     expect_refusal(inst, 'AUTH failed', '127.0.0.99', 'boss@acme.test',
@@ -228,6 +239,9 @@ def main():
         expect_relay(inst, sink, 'HELO-identified after STARTTLS',
                      '127.0.0.13', 'y@foreign.test', 'postmaster@beta.test',
                      helo='beta.test', extra=['--tls'])
+        # 127.0.0.13 is listed by beta and gamma alike (a shared host)
+        expect_relay(inst, sink, 'shared address, second customer\'s sender',
+                     '127.0.0.13', 'g@gamma.test', 'g@gamma.test')
         expect_refusal(inst, 'foreign sender without HELO/AUTH', '127.0.0.13',
                        'x@foreign.test', '550 5.7.1 Invalid credentials for '
                        'relay [127.0.0.13].')
