@@ -145,7 +145,8 @@ struct remote_job {
 int remote_job_parse(struct remote_job *job, const struct kv_msg *m,
 		     char *err, size_t errsz);
 void remote_job_free(struct remote_job *job);
-/* Result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=. */
+/* Result frame: rcpt=<index> <D|T|B> <code> <text>, relay=, tls=.  It
+ * always fits NS_MAX: the texts are cut to fit when they would not. */
 void remote_job_result(const struct remote_job *job, struct kv *out);
 /* Set every still-pending recipient to status/code/text. */
 void remote_job_fail_pending(struct remote_job *job, char status, int code,

@@ -7,7 +7,11 @@
 #include <string.h>
 
 #include "log.h"
+#include "ns.h"
 #include "wire_remote.h"
+
+/* The text of a recipient without a result (a bug: say so). */
+#define RESULT_NONE "4.3.0 internal error: no result"
 
 static int job_copy(char *dst, size_t dstsz, const char *v)
 {
@@ -192,11 +196,15 @@ size_t remote_job_pending(const struct remote_job *job)
 	return n;
 }
 
-void remote_job_result(const struct remote_job *job, struct kv *out)
+/* The result frame with each reply text cut to cap bytes; TLS-RPT
+ * records only when rpt. */
+static void result_build(const struct remote_job *job, struct kv *out,
+			 size_t cap, int rpt)
 {
 	char clean[REMOTE_TEXT_MAX];
 	const char *cleaned = NULL; /* the text clean[] holds */
 
+	kv_reset(out);
 	for (size_t i = 0; i < job->nrcpt; i++) {
 		const struct remote_rcpt *r = &job->rcpt[i];
 		/* recipients mostly share one reply: clean it once */
@@ -204,18 +212,63 @@ void remote_job_result(const struct remote_job *job, struct kv *out)
 			log_clean(clean, sizeof clean, r->text, strlen(r->text));
 			cleaned = r->text;
 		}
-		kv_addf(out, WIRE_REMOTE_RCPT, "%ld %c %d %s", r->index,
+		kv_addf(out, WIRE_REMOTE_RCPT, "%ld %c %d %.*s", r->index,
 			r->status ? r->status : 'T', r->code ? r->code : 451,
-			r->status ? clean : "4.3.0 internal error: no result");
+			(int)cap, r->status ? clean : RESULT_NONE);
 	}
 	for (size_t i = 0; i < job->nrcpt; i++)
 		if (job->rcpt[i].nodsn)
 			kv_addf(out, WIRE_REMOTE_NODSN, "%ld", job->rcpt[i].index);
-	for (size_t i = 0; i < job->nrpt; i++) {
+	for (size_t i = 0; rpt && i < job->nrpt; i++) {
 		char line[TLSRPT_LINE_MAX];
 		if (tlsrpt_rec_format(&job->rpt[i], line, sizeof line) == 0)
 			kv_add(out, WIRE_REMOTE_TLSRPT, line);
 	}
 	kv_add(out, WIRE_REMOTE_RELAY, job->relay);
 	kv_add(out, WIRE_REMOTE_TLS, job->tlsdesc);
+}
+
+/* The longest cut of the texts that adds at most room bytes to a frame
+ * built without them (cap 0). */
+static size_t result_cap(const struct remote_job *job, size_t room)
+{
+	size_t lo = 0, hi = REMOTE_TEXT_MAX;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi + 1) / 2, sum = 0;
+		for (size_t i = 0; i < job->nrcpt && sum <= room; i++) {
+			size_t n = job->rcpt[i].status
+					   ? strlen(job->rcpt[i].text)
+					   : sizeof RESULT_NONE - 1;
+			sum += n < mid ? n : mid;
+		}
+		if (sum <= room)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+void remote_job_result(const struct remote_job *job, struct kv *out)
+{
+	size_t cap;
+
+	result_build(job, out, REMOTE_TEXT_MAX, 1);
+	if (!out->failed)
+		return;
+	/* over NS_MAX (many recipients, long replies): relay-send would
+	 * see no result and send the message again, to every one of them.
+	 * The texts are cut to what fits; failing that (it cannot, with
+	 * REMOTE_RCPT_MAX recipients) the codes alone, without TLS-RPT. */
+	result_build(job, out, 0, 1);
+	cap = out->failed ? 0 : result_cap(job, NS_MAX - out->len);
+	log_warn("%s: result of %zu recipients over %d bytes: reply texts cut "
+		 "to %zu bytes%s", job->qid, job->nrcpt, NS_MAX, cap,
+		 out->failed ? ", TLS-RPT records dropped" : "");
+	result_build(job, out, cap, !out->failed);
+	if (out->failed) { /* a bug: never drop a result */
+		log_warn("%s: result frame still too big: codes only", job->qid);
+		result_build(job, out, 0, 0);
+	}
 }

@@ -4,7 +4,10 @@
 #include "../../send/remote.h"
 #include "t.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+
+#include "ns.h"
 
 static const struct {
 	const char *name, *frame;
@@ -125,6 +128,103 @@ static void test_result(void)
 	remote_job_free(&job);
 }
 
+/* Labels of 40 bytes with sep between them, as many as buf holds (a
+ * name: up to 253 bytes). */
+static void long_name(char *buf, size_t n, char sep)
+{
+	size_t o = 0;
+
+	while (o + 41 < n && (sep != '.' || o + 40 <= 253)) {
+		if (o)
+			buf[o++] = sep;
+		memset(buf + o, 'a', 40);
+		o += 40;
+	}
+	buf[o] = '\0';
+}
+
+/* A job of n recipients, each with a reply text of len bytes (long
+ * from the first long of them on), nodsn set, and nrpt full TLS-RPT
+ * records. */
+static void big_job(struct remote_job *job, size_t n, size_t first_long,
+		    size_t len, size_t nrpt)
+{
+	memset(job, 0, offsetof(struct remote_job, file));
+	job->rcpt = calloc(n, sizeof *job->rcpt);
+	job->nrcpt = n;
+	snprintf(job->qid, sizeof job->qid, "QBIG");
+	memset(job->relay, 'r', sizeof job->relay - 1);
+	memset(job->tlsdesc, 't', sizeof job->tlsdesc - 1);
+	for (size_t i = 0; i < n; i++) {
+		struct remote_rcpt *r = &job->rcpt[i];
+		r->index = 100000 + (long)i;
+		r->status = 'D';
+		r->code = 250;
+		r->nodsn = 1;
+		if (i < first_long)
+			snprintf(r->text, sizeof r->text, "2.0.0 short %zu", i);
+		else
+			memset(r->text, 'A', len);
+	}
+	job->nrpt = nrpt;
+	for (size_t i = 0; i < nrpt; i++) {
+		struct tlsrpt_rec *t = &job->rpt[i];
+		memset(t, 0, sizeof *t);
+		long_name(t->domain, sizeof t->domain, '.');
+		snprintf(t->policy, sizeof t->policy, "sts");
+		snprintf(t->result, sizeof t->result, "success");
+		long_name(t->mx, sizeof t->mx, '.');
+		snprintf(t->ip, sizeof t->ip, "192.0.2.1");
+		strcpy(t->detail, "enforce,86400,");
+		long_name(t->detail + 14, sizeof t->detail - 14, ',');
+		t->count = 1;
+	}
+}
+
+/* Over NS_MAX as it comes: still one frame, every recipient's code in
+ * it, the texts cut alike, short ones whole. */
+static void test_result_big(void)
+{
+	static struct kv_msg m;
+	static const char *r[256];
+	struct remote_job job;
+	struct kv out;
+	size_t n, cut = 0, same = 1;
+	char first_short[64];
+
+	big_job(&job, 200, 20, REMOTE_TEXT_MAX - 1, REMOTE_TRIES_MAX);
+	snprintf(first_short, sizeof first_short, "%.40s", job.rcpt[0].text);
+	kv_init(&out);
+	remote_job_result(&job, &out);
+	T_CHECK("big result: within NS_MAX", !out.failed && out.len <= NS_MAX);
+	T_CHECK("big result parses", kv_parse(&m, out.buf, out.len) == 0);
+	n = kv_get_all(&m, "rcpt", r, 256);
+	T_CHECK("big result: every recipient", n == 200);
+	for (size_t i = 20; i < n; i++) {
+		size_t l = strlen(r[i]) - strlen("100020 D 250 ");
+		cut = cut ? cut : l;
+		same &= l == cut && strncmp(r[i] + 13, "AAAA", 4) == 0;
+	}
+	T_CHECK("big result: long texts cut alike", same && cut > 100 &&
+		cut < REMOTE_TEXT_MAX - 1);
+	T_STREQ("big result: short text whole", r[0] + 13, first_short);
+	T_CHECK("big result: TLS-RPT kept",
+		kv_get_all(&m, "tlsrpt", r, 256) == REMOTE_TRIES_MAX);
+	T_CHECK("big result: nodsn kept", kv_get_all(&m, "nodsn", r, 256) == 200);
+	kv_free(&out);
+	remote_job_free(&job);
+	/* the most recipients a frame can carry (KV_MAXPAIRS), all long */
+	big_job(&job, KV_MAXPAIRS / 2 - 8, 0, REMOTE_TEXT_MAX - 1,
+		REMOTE_TRIES_MAX);
+	kv_init(&out);
+	remote_job_result(&job, &out);
+	T_CHECK("biggest result: within NS_MAX", !out.failed &&
+		out.len <= NS_MAX && kv_parse(&m, out.buf, out.len) == 0 &&
+		kv_get_all(&m, "rcpt", r, 256) == job.nrcpt);
+	kv_free(&out);
+	remote_job_free(&job);
+}
+
 /* A good frame with random bytes changed: parse or refuse, never crash;
  * what parses keeps its promises (a recipient with '@', no control byte). */
 static void test_mutations(void)
@@ -162,6 +262,7 @@ int main(void)
 	test_parse();
 	test_reused();
 	test_result();
+	test_result_big();
 	test_mutations();
 	return t_done();
 }
