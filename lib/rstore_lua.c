@@ -9,17 +9,21 @@
  *   P ur:NAME   user's unique recipients: zset of recipient hash (hex)
  *               -> minute last sent to; live while minute > now - 1441
  *   P upm:NAME  user's pending message of each open transaction: zset of
- *               transaction id -> expiry (seconds)
- *   P upr:NAME  user's pending new unique recipients: "id:n" -> expiry
+ *               transaction id -> when it was reserved (seconds)
+ *   P upr:NAME  user's pending new unique recipients: "id:n" -> when
  *   P cd:NAME   customer's recipients, daily window (as um)
  *   P ck:NAME   customer's recipients, 10-minute window, second buckets
- *   P cp:NAME   customer's pending recipients: "id:n" -> expiry
+ *   P cp:NAME   customer's pending recipients: "id:n" -> when
  *   P names     "u NAME" / "c NAME" -> last count (seconds), for stats
  *   P susp      the operator's suspensions ("user A", "customer C")
  *   P susp:v    a counter bumped at every change of P susp
  * The windows are those of the counters file (ARCHITECTURE.md "Rate
  * counters"): 1441 one-minute buckets, 600 one-second buckets.  Time is
- * the Redis server's (TIME), so boxes with skewed clocks share one. */
+ * the Redis server's (TIME), so boxes with skewed clocks share one.
+ * A pending entry counts in each window as a count made when it was
+ * reserved would, until its commit or release takes it out: a box that
+ * dies with a transaction open (whose client may still have its message
+ * queued) leaves it counted, never less. */
 #include "rstore_lua.h"
 #include "rstore_int.h"
 
@@ -60,8 +64,9 @@
 	"end\n"
 
 /* KEYS um ur upm upr cd ck cp; ARGV hasu hasc now id n hash umsg intxn
- * lim_msgs lim_rcpts lim_daily lim_peak ttl.  {verdict, unew}: 0 ok,
- * 1 user daily, 2 customer daily, 3 customer peak. */
+ * lim_msgs lim_rcpts lim_daily lim_peak.  {verdict, unew}: 0 ok,
+ * 1 user daily, 2 customer daily, 3 customer peak.  Pending entries
+ * live (day) from second `dlo` on, in the peak window from now - 599. */
 static const char lua_rcpt[] = LUA_WINDOW
 	"local hasu, hasc = ARGV[1] == '1', ARGV[2] == '1'\n"
 	"local now = clock(ARGV[3])\n"
@@ -69,36 +74,35 @@ static const char lua_rcpt[] = LUA_WINDOW
 	"local umsg, intxn = tonumber(ARGV[7]), ARGV[8] == '1'\n"
 	"local lm, lr, ld, lp = tonumber(ARGV[9]), tonumber(ARGV[10]),"
 	" tonumber(ARGV[11]), tonumber(ARGV[12])\n"
-	"local ttl = tonumber(ARGV[13])\n"
+	"local dlo, ttl = (mn - 1440) * 60, 86400 + 180\n"
+	"local function pending(k, lo)\n"
+	"  redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. dlo)\n"
+	"  return redis.call('ZCOUNT', k, lo, '+inf')\n"
+	"end\n"
 	"local unew = 0\n"
 	"if hasu then\n"
 	"  local t = adv(KEYS[1], mn, 1441)\n"
-	"  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"
-	"  if lm > 0 and t + redis.call('ZCARD', KEYS[3]) + umsg > lm then"
+	"  if lm > 0 and t + pending(KEYS[3], dlo) + umsg > lm then"
 	" return {1, 0} end\n"
 	"  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', mn - 1441)\n"
 	"  if not intxn and not redis.call('ZSCORE', KEYS[2], h) then"
 	" unew = 1 end\n"
 	"  if unew == 1 then\n"
-	"    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)\n"
 	"    if lr > 0 and redis.call('ZCARD', KEYS[2]) +"
-	" redis.call('ZCARD', KEYS[4]) + 1 > lr then return {1, 0} end\n"
+	" pending(KEYS[4], dlo) + 1 > lr then return {1, 0} end\n"
 	"  end\n"
 	"end\n"
 	"if hasc then\n"
-	"  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)\n"
-	"  local p = redis.call('ZCARD', KEYS[7])\n"
-	"  if ld > 0 and adv(KEYS[5], mn, 1441) + p + 1 > ld then"
-	" return {2, 0} end\n"
-	"  if lp > 0 and adv(KEYS[6], now, 600) + p + 1 > lp then"
-	" return {3, 0} end\n"
+	"  if ld > 0 and adv(KEYS[5], mn, 1441) + pending(KEYS[7], dlo) + 1 > ld"
+	" then return {2, 0} end\n"
+	"  if lp > 0 and adv(KEYS[6], now, 600) + pending(KEYS[7], now - 599) +"
+	" 1 > lp then return {3, 0} end\n"
 	"end\n"
-	"local exp = now + ttl\n"
-	"if hasu and umsg == 1 then redis.call('ZADD', KEYS[3], exp, id)"
+	"if hasu and umsg == 1 then redis.call('ZADD', KEYS[3], now, id)"
 	" redis.call('EXPIRE', KEYS[3], ttl) end\n"
-	"if hasu and unew == 1 then redis.call('ZADD', KEYS[4], exp, id .. ':' .. n)"
+	"if hasu and unew == 1 then redis.call('ZADD', KEYS[4], now, id .. ':' .. n)"
 	" redis.call('EXPIRE', KEYS[4], ttl) end\n"
-	"if hasc then redis.call('ZADD', KEYS[7], exp, id .. ':' .. n)"
+	"if hasc then redis.call('ZADD', KEYS[7], now, id .. ':' .. n)"
 	" redis.call('EXPIRE', KEYS[7], ttl) end\n"
 	"return {0, unew}\n";
 
@@ -144,13 +148,15 @@ static const char lua_release[] =
 	"end\n"
 	"return 0\n";
 
-/* KEYS um ur cd ck; ARGV now.  The live counts and oldest live bucket
- * of one user and one customer (relayctl stats): {msgs, msgs_oldest_min,
- * rcpts, rcpts_oldest_min, cust_day, day_oldest_min, cust_peak,
- * peak_oldest_sec}, -1 for no bucket. */
+/* KEYS um ur cd ck upm upr cp; ARGV now.  The live counts and oldest
+ * live bucket of one user and one customer (relayctl stats), what open
+ * transactions reserved included (as the checks count it): {msgs,
+ * msgs_oldest_min, rcpts, rcpts_oldest_min, cust_day, day_oldest_min,
+ * cust_peak, peak_oldest_sec}, -1 for no bucket. */
 static const char lua_stats[] = LUA_WINDOW
 	"local now = clock(ARGV[1])\n"
 	"local mn = math.floor(now / 60)\n"
+	"local dlo = (mn - 1440) * 60\n"
 	"local function oldest(k)\n"
 	"  local o = -1\n"
 	"  for _, f in ipairs(redis.call('HKEYS', k)) do\n"
@@ -159,12 +165,15 @@ static const char lua_stats[] = LUA_WINDOW
 	"  end\n"
 	"  return o\n"
 	"end\n"
-	"local um = adv(KEYS[1], mn, 1441)\n"
+	"local function pend(k, lo)\n"
+	"  return redis.call('ZCOUNT', k, lo, '+inf')\n"
+	"end\n"
+	"local um = adv(KEYS[1], mn, 1441) + pend(KEYS[5], dlo)\n"
 	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', mn - 1441)\n"
-	"local ur = redis.call('ZCARD', KEYS[2])\n"
+	"local ur = redis.call('ZCARD', KEYS[2]) + pend(KEYS[6], dlo)\n"
 	"local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
-	"local cd = adv(KEYS[3], mn, 1441)\n"
-	"local ck = adv(KEYS[4], now, 600)\n"
+	"local cd = adv(KEYS[3], mn, 1441) + pend(KEYS[7], dlo)\n"
+	"local ck = adv(KEYS[4], now, 600) + pend(KEYS[7], now - 599)\n"
 	"return {um, oldest(KEYS[1]), ur, tonumber(first[2] or -1), cd,"
 	" oldest(KEYS[3]), ck, oldest(KEYS[4]), now}\n";
 

@@ -44,7 +44,7 @@ int rstore_stats_get(struct rstore *r, const char *prefix, enum rate_kind k,
 		     const char *name, long now, struct rate_stats *st)
 {
 	char keys[RK_N][RSTORE_KEY_MAX], nowa[32], member[300];
-	const char *kk[4], *args[1] = { nowa };
+	const char *kk[7], *args[1] = { nowa };
 	redisReply *rep[2] = { 0 };
 	int rc;
 
@@ -54,14 +54,15 @@ int rstore_stats_get(struct rstore *r, const char *prefix, enum rate_kind k,
 	rstore_keys(keys, prefix, k == RATE_USER ? name : "",
 		    k == RATE_CUSTOMER ? name : "");
 	kk[0] = keys[RK_UM], kk[1] = keys[RK_UR], kk[2] = keys[RK_CD],
-	kk[3] = keys[RK_CK];
+	kk[3] = keys[RK_CK], kk[4] = keys[RK_UPM], kk[5] = keys[RK_UPR];
+	kk[6] = keys[RK_CP];
 	if (now > 0)
 		snprintf(nowa, sizeof nowa, "%ld", now);
 	else
 		nowa[0] = '\0';
 	snprintf(member, sizeof member, "%c %s", k == RATE_USER ? 'u' : 'c',
 		 name);
-	if (rstore_script_append(r, RSTORE_STATS, 1, 4, kk, 1, args) < 0 ||
+	if (rstore_script_append(r, RSTORE_STATS, 1, 7, kk, 1, args) < 0 ||
 	    rstore_append(r, 3, (const char *[]){ "ZSCORE", keys[RK_NAMES],
 						   member }, NULL) < 0 ||
 	    rstore_exec(r, rep, 2) < 0)

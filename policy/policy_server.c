@@ -77,7 +77,8 @@ static void conn_free(struct policy_conn *c)
 	if (c->client_fd >= 0)
 		close(c->client_fd);
 	policy_auth_cancel(&c->auth);
-	rate_store_txn_free(c->txn);
+	/* gone without a reset or a commit: count what it reserved */
+	rate_store_txn_drop(c->txn, (long)time(NULL));
 	ns_reader_free(&c->rd);
 	close(c->fd);
 	free(c);

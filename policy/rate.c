@@ -1,13 +1,23 @@
-/* rate.c: the limits of doc/BEHAVIOUR.md §3 — check at RCPT, count at commit.
+/* rate.c: the limits of doc/BEHAVIOUR.md §3 -- check and reserve at RCPT,
+ * settle at commit.
+ *
+ * A recipient accepted at RCPT is counted in the counters file at once (a
+ * reservation): the admission proof smtpd gets with that RCPT lets it
+ * queue the message whatever happens to relay-policy afterwards, so the
+ * count must already be where a restart finds it.  The transaction keeps
+ * which buckets it added to; an explicit reset takes them back out
+ * (rate_txn_reset), a commit moves them to the commit's time and enters
+ * the user's unique recipients (rate_commit).  A crash in between leaves
+ * the reservation counted: over-counting, never under.
  *
  * Concurrency: relay-policy multiplexes many SMTP sessions, each with its
- * own rate_txn.  What a transaction holds pending is added to per-record
- * pending counters (in this process's memory, not in the file: a restart
- * drops uncommitted transactions, which cost nothing), and every check
- * counts committed + all pending + this recipient.  So two sessions can
- * never together commit more than a limit; the price is that a recipient
- * pending in two transactions of the same user reserves two unique slots
- * until they commit (conservative, never generous). */
+ * own rate_txn.  Every check counts what the file holds (committed and
+ * reserved, by every session) + this recipient, so two sessions can never
+ * together commit more than a limit; the price is that a recipient
+ * reserved in two transactions of the same user takes two unique slots
+ * until they commit (conservative, never generous).  What a transaction
+ * holds is also noted per record in this process's memory, so that a
+ * record is not reused under it. */
 #include "rate.h"
 #include "rate_set.h"
 #include "log.h"
@@ -24,6 +34,8 @@ struct rate_pend {
 	uint64_t h;       /* recipient hash */
 	uint8_t umsg;     /* reserves the user's message for this txn */
 	uint8_t unew;     /* reserves one unique recipient of the user */
+	/* the buckets the reservation went into (rate_window_add) */
+	int64_t bmsg, brcpt, bday, bpeak;
 };
 
 struct rate_txn {
@@ -32,18 +44,18 @@ struct rate_txn {
 	unsigned gen; /* pending belongs to this mapping of the file */
 };
 
-/* Pending counters per record, indexed by record number. */
+/* Reservations held by open transactions, per record number: such a
+ * record is never reused (rec_busy). */
 static struct {
-	int32_t *umsgs, *urcpts, *cust;
+	int32_t *user, *cust;
 	unsigned gen;
 } pend;
 
 static void pend_free(void)
 {
-	free(pend.umsgs);
-	free(pend.urcpts);
+	free(pend.user);
 	free(pend.cust);
-	pend.umsgs = pend.urcpts = pend.cust = NULL;
+	pend.user = pend.cust = NULL;
 	pend.gen++;
 }
 
@@ -55,10 +67,9 @@ int rate_open(const char *path)
 			 strerror(errno));
 		return -1;
 	}
-	pend.umsgs = calloc(rate_file_cap(RATE_USER), sizeof *pend.umsgs);
-	pend.urcpts = calloc(rate_file_cap(RATE_USER), sizeof *pend.urcpts);
+	pend.user = calloc(rate_file_cap(RATE_USER), sizeof *pend.user);
 	pend.cust = calloc(rate_file_cap(RATE_CUSTOMER), sizeof *pend.cust);
-	if (!pend.umsgs || !pend.urcpts || !pend.cust) {
+	if (!pend.user || !pend.cust) {
 		rate_close();
 		log_warn("counters file %s: out of memory", path);
 		return -1;
@@ -86,20 +97,59 @@ struct rate_txn *rate_txn_new(void)
 	return t;
 }
 
+/* t's reservations are in this mapping of the file (not one closed or
+ * reopened since they were made) and there are some. */
+static int txn_live(const struct rate_txn *t)
+{
+	return t->n && t->gen == pend.gen && pend.cust;
+}
+
+/* t lets go of its records; what it counted stays as it is. */
+static void txn_unhold(struct rate_txn *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->p[i].u >= 0)
+			pend.user[t->p[i].u]--;
+		if (t->p[i].c >= 0)
+			pend.cust[t->p[i].c]--;
+	}
+	t->n = 0;
+}
+
+/* Take a reservation back out of the buckets it went into (a bucket
+ * that has left its window since has nothing left to take). */
+static void unreserve(const struct rate_pend *e)
+{
+	struct rate_user *u;
+	struct rate_cust *c;
+
+	if (e->u >= 0) {
+		u = (struct rate_user *)rate_file_rec(RATE_USER, (uint32_t)e->u);
+		if (e->umsg)
+			rate_window_sub(&u->msgs.w, u->msgs.b, RATE_DAY_N,
+					e->bmsg, 1);
+		if (e->unew)
+			rate_window_sub(&u->rcpts.w, u->rcpts.b, RATE_DAY_N,
+					e->brcpt, 1);
+	}
+	if (e->c >= 0) {
+		c = (struct rate_cust *)rate_file_rec(RATE_CUSTOMER,
+						      (uint32_t)e->c);
+		rate_window_sub(&c->day.w, c->day.b, RATE_DAY_N, e->bday, 1);
+		rate_window_sub(&c->peak.w, c->peak.b, RATE_PEAK_N, e->bpeak, 1);
+	}
+}
+
 void rate_txn_reset(struct rate_txn *t)
 {
-	struct rate_pend *e;
-
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n && t->gen == pend.gen && pend.cust; i++) {
-		e = &t->p[i];
-		if (e->u >= 0) {
-			pend.umsgs[e->u] -= e->umsg;
-			pend.urcpts[e->u] -= e->unew;
-		}
-		if (e->c >= 0)
-			pend.cust[e->c]--;
+	if (txn_live(t)) {
+		rate_file_write_begin();
+		for (size_t i = 0; i < t->n; i++)
+			unreserve(&t->p[i]);
+		rate_file_write_end();
+		txn_unhold(t);
 	}
 	t->n = 0;
 	t->gen = pend.gen;
@@ -116,9 +166,7 @@ void rate_txn_free(struct rate_txn *t)
 /* A record may be reused only when no transaction holds it. */
 static int rec_busy(enum rate_kind k, uint32_t i)
 {
-	if (k == RATE_USER)
-		return pend.umsgs[i] || pend.urcpts[i];
-	return pend.cust[i] != 0;
+	return (k == RATE_USER ? pend.user : pend.cust)[i] != 0;
 }
 
 static long rec_get(enum rate_kind k, const char *name, long now)
@@ -155,16 +203,15 @@ static enum rate_verdict check_user(const struct rate_txn *t,
 	rate_window_advance(RATE_DAY(&u->msgs), now);
 	rate_window_advance(RATE_DAY(&u->rcpts), now);
 	e->umsg = !txn_has(t, e->u, 0, 0);
-	if (lim->user_msgs > 0 &&
-	    u->msgs.w.total + pend.umsgs[e->u] + e->umsg > lim->user_msgs)
+	/* the totals hold what every open transaction reserved */
+	if (lim->user_msgs > 0 && u->msgs.w.total + e->umsg > lim->user_msgs)
 		return RATE_USER_DAILY;
 	e->unew = !txn_has(t, e->u, e->h, 1) && !rate_set_live(u, e->h, now);
 	if (!e->unew)
 		return RATE_OK;
-	if (lim->user_rcpts > 0 &&
-	    u->rcpts.w.total + pend.urcpts[e->u] + 1 > lim->user_rcpts)
+	if (lim->user_rcpts > 0 && u->rcpts.w.total + 1 > lim->user_rcpts)
 		return RATE_USER_DAILY;
-	if (u->rcpts.w.total + pend.urcpts[e->u] + 1 > rate_set_max()) {
+	if (u->rcpts.w.total + 1 > rate_set_max()) {
 		log_warn("rate: user %s: recipient set full (%u): raise "
 			 "rate_user_rcpt_slots", u->r.name, rate_set_max());
 		return RATE_FULL;
@@ -182,16 +229,37 @@ static enum rate_verdict check_cust(int32_t c, const struct rate_limits *lim,
 	r = (struct rate_cust *)rate_file_rec(RATE_CUSTOMER, (uint32_t)c);
 	rate_window_advance(RATE_DAY(&r->day), now);
 	rate_window_advance(RATE_PEAK(&r->peak), now);
-	if (lim->cust_daily > 0 &&
-	    r->day.w.total + pend.cust[c] + 1 > lim->cust_daily)
+	if (lim->cust_daily > 0 && r->day.w.total + 1 > lim->cust_daily)
 		return RATE_CUST_DAILY;
-	if (lim->cust_peak > 0 &&
-	    r->peak.w.total + pend.cust[c] + 1 > lim->cust_peak)
+	if (lim->cust_peak > 0 && r->peak.w.total + 1 > lim->cust_peak)
 		return RATE_CUST_PEAK;
 	return RATE_OK;
 }
 
-static int txn_push(struct rate_txn *t, const struct rate_pend *e)
+/* Count e now, noting the buckets it went into. */
+static void reserve(struct rate_pend *e, long now)
+{
+	struct rate_user *u;
+	struct rate_cust *c;
+
+	if (e->u >= 0) {
+		u = (struct rate_user *)rate_file_rec(RATE_USER, (uint32_t)e->u);
+		if (e->umsg)
+			e->bmsg = rate_window_add(RATE_DAY(&u->msgs), now, 1);
+		if (e->unew)
+			e->brcpt = rate_window_add(RATE_DAY(&u->rcpts), now, 1);
+	}
+	if (e->c >= 0) {
+		c = (struct rate_cust *)rate_file_rec(RATE_CUSTOMER,
+						      (uint32_t)e->c);
+		e->bday = rate_window_add(RATE_DAY(&c->day), now, 1);
+		e->bpeak = rate_window_add(RATE_PEAK(&c->peak), now, 1);
+	}
+}
+
+/* Reserve e in the file and hold it in t; -1 (nothing counted) when t
+ * cannot take one more. */
+static int txn_push(struct rate_txn *t, struct rate_pend *e, long now)
 {
 	struct rate_pend *p;
 	size_t cap;
@@ -206,11 +274,10 @@ static int txn_push(struct rate_txn *t, const struct rate_pend *e)
 		t->p = p;
 		t->cap = cap;
 	}
+	reserve(e, now);
 	t->p[t->n++] = *e;
-	if (e->u >= 0) {
-		pend.umsgs[e->u] += e->umsg;
-		pend.urcpts[e->u] += e->unew;
-	}
+	if (e->u >= 0)
+		pend.user[e->u]++;
 	if (e->c >= 0)
 		pend.cust[e->c]++;
 	return 0;
@@ -256,7 +323,7 @@ static enum rate_verdict rcpt_check(struct rate_txn *t, const char *user,
 	v = check_user(t, &e, lim, now);
 	if (v == RATE_OK)
 		v = check_cust(e.c, lim, now);
-	if (v == RATE_OK && txn_push(t, &e) < 0)
+	if (v == RATE_OK && txn_push(t, &e, now) < 0)
 		v = RATE_FULL;
 	return v;
 }
@@ -270,7 +337,9 @@ enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
 	if (!t || !rcpt || !lim || !rate_map.base || rate_map.rdonly ||
 	    !pend.cust)
 		return RATE_FULL;
-	if (t->gen != pend.gen) /* the file was reopened: old pending is void */
+	/* the file was reopened: t's records may be others now; what it
+	 * reserved stays counted */
+	if (t->gen != pend.gen)
 		t->n = 0, t->gen = pend.gen;
 	rate_file_write_begin(); /* record, index and window changes */
 	v = rcpt_check(t, user, customer, rcpt, lim, now);
@@ -278,26 +347,47 @@ enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
 	return v;
 }
 
-static void commit_one(const struct rate_pend *e, long now)
+/* A count reserved in bucket `from` goes to now's bucket: a message is
+ * counted from when it was queued, as if nothing had been reserved. */
+static void win_move(struct rate_win *w, uint32_t *b, uint32_t n,
+		     uint32_t unit, int64_t from, long now)
+{
+	rate_window_advance(w, b, n, unit, now);
+	if (from == w->last)
+		return; /* nearly always: the same second or minute */
+	rate_window_sub(w, b, n, from, 1);
+	rate_window_add(w, b, n, unit, now, 1);
+}
+
+static void commit_user(const struct rate_pend *e, long now)
 {
 	struct rate_user *u;
+
+	u = (struct rate_user *)rate_file_rec(RATE_USER, (uint32_t)e->u);
+	if (e->umsg)
+		win_move(RATE_DAY(&u->msgs), e->bmsg, now);
+	/* the unique set counts the recipient in now's bucket (or finds it
+	 * counted already by another message meanwhile): the slot reserved
+	 * goes.  A full set keeps the reservation, so it stays counted. */
+	if (rate_set_touch(u, e->h, now) < 0)
+		log_warn("rate: user %s: recipient set full", u->r.name);
+	else if (e->unew)
+		rate_window_sub(&u->rcpts.w, u->rcpts.b, RATE_DAY_N, e->brcpt, 1);
+	if (u->r.last_ts < now)
+		u->r.last_ts = now;
+}
+
+static void commit_one(const struct rate_pend *e, long now)
+{
 	struct rate_cust *c;
 
-	if (e->u >= 0) {
-		u = (struct rate_user *)rate_file_rec(RATE_USER, (uint32_t)e->u);
-		if (e->umsg)
-			rate_window_add(RATE_DAY(&u->msgs), now, 1);
-		if (rate_set_touch(u, e->h, now) < 0)
-			log_warn("rate: user %s: recipient set full",
-				 u->r.name);
-		if (u->r.last_ts < now)
-			u->r.last_ts = now;
-	}
+	if (e->u >= 0)
+		commit_user(e, now);
 	if (e->c >= 0) {
 		c = (struct rate_cust *)rate_file_rec(RATE_CUSTOMER,
 						      (uint32_t)e->c);
-		rate_window_add(RATE_DAY(&c->day), now, 1);
-		rate_window_add(RATE_PEAK(&c->peak), now, 1);
+		win_move(RATE_DAY(&c->day), e->bday, now);
+		win_move(RATE_PEAK(&c->peak), e->bpeak, now);
 		if (c->r.last_ts < now)
 			c->r.last_ts = now;
 	}
@@ -307,11 +397,13 @@ void rate_commit(struct rate_txn *t, long now)
 {
 	if (!t)
 		return;
-	if (t->gen == pend.gen && rate_map.base && !rate_map.rdonly) {
+	if (txn_live(t)) {
 		rate_file_write_begin();
 		for (size_t i = 0; i < t->n; i++)
 			commit_one(&t->p[i], now);
 		rate_file_write_end();
+		txn_unhold(t);
 	}
-	rate_txn_reset(t);
+	t->n = 0;
+	t->gen = pend.gen;
 }

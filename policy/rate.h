@@ -36,24 +36,31 @@ struct rate_txn;
 int rate_open(const char *path);
 /* Map an existing file read-only (relayctl); -1 on error, errno set. */
 int rate_open_readonly(const char *path);
-void rate_close(void); /* msync + unmap; pending transactions are dropped */
+/* msync + unmap; what open transactions reserved stays counted */
+void rate_close(void);
 
 struct rate_txn *rate_txn_new(void);
-void rate_txn_reset(struct rate_txn *t); /* release what is pending */
-void rate_txn_free(struct rate_txn *t);
+/* The transaction ends without a message: its reservations are taken
+ * back out of the counters. */
+void rate_txn_reset(struct rate_txn *t);
+void rate_txn_free(struct rate_txn *t); /* reset, then free */
 
-/* May rcpt join the transaction?  Considers committed counters plus what
- * is pending in every open transaction of this process (so two sessions
- * can never together commit more than a limit); on RATE_OK records it as
- * pending in t.  user = envelope sender when it is a registered user, else
+/* May rcpt join the transaction?  Considers what the counters file holds
+ * (committed, and reserved by every open transaction, so two sessions can
+ * never together commit more than a limit) + this recipient; on RATE_OK
+ * reserves it: counted in the file at once, where a restart of
+ * relay-policy finds it (a message may be queued with the admission
+ * proof of this RCPT even if relay-policy dies before the commit).
+ * user = envelope sender when it is a registered user, else
  * NULL; customer = customer name (NULL or "" = no customer limits).  Names and
  * recipients are compared case-insensitively.  Checks run in the order
  * user, customer daily, customer peak; the first exceeded is returned. */
 enum rate_verdict rate_rcpt(struct rate_txn *t, const char *user,
 			    const char *customer, const char *rcpt,
 			    const struct rate_limits *lim, long now);
-/* Message accepted: pending becomes counted (1 message + unique new rcpts
- * for the user, every rcpt for the customer), then t is empty again. */
+/* Message accepted: the reservations become counts at now (1 message +
+ * unique new rcpts for the user, every rcpt for the customer), then t is
+ * empty again. */
 void rate_commit(struct rate_txn *t, long now);
 
 /* Reading counters (relayctl stats, tests): lib/rate_stats.h. */

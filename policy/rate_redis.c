@@ -5,9 +5,11 @@
  * anything (RSTORE_RELEASE).  Scripts and keys: lib/rstore_lua.c.
  *
  * A reservation (pending) lives in Redis under the transaction's id,
- * unique in the fleet (host, pid, a random start value, a counter), and
- * expires by itself after a transaction's longest life, so a box that
- * dies mid-transaction frees its room then. */
+ * unique in the fleet (host, pid, a random start value, a counter), with
+ * the time it was made: until a commit or a release takes it out it
+ * counts in each window as a count made then would, so a box that dies
+ * mid-transaction (whose client may have its message queued all the
+ * same) leaves it counted: over, never under. */
 #include "rate_store.h"
 
 #include <hiredis/hiredis.h>
@@ -114,8 +116,8 @@ static int rcpt_verdict(const redisReply *rep, int quiet)
 /* The rcpt script's keys and arguments for t's next recipient (hash h),
  * in the caller's buffers. */
 struct rcpt_call {
-	char k[RK_N][RSTORE_KEY_MAX], a[13][40];
-	const char *keys[7], *args[13];
+	char k[RK_N][RSTORE_KEY_MAX], a[12][40];
+	const char *keys[7], *args[12];
 };
 
 static void rcpt_args(struct rate_stxn *t, uint64_t h, int umsg,
@@ -136,8 +138,7 @@ static void rcpt_args(struct rate_stxn *t, uint64_t h, int umsg,
 	snprintf(c->a[9], 40, "%ld", lim->user_rcpts);
 	snprintf(c->a[10], 40, "%ld", lim->cust_daily);
 	snprintf(c->a[11], 40, "%ld", lim->cust_peak);
-	snprintf(c->a[12], 40, "%ld", cf.data_timeout + cf.smtp_timeout + 60);
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < 12; i++)
 		c->args[i] = c->a[i];
 	c->args[3] = t->id;
 	for (int i = 0; i < 7; i++)
@@ -169,7 +170,7 @@ int rate_redis_rcpt(struct rate_stxn *t, const char *rcpt,
 	redisReply *rep = NULL;
 
 	rcpt_args(t, h, umsg, lim, &c);
-	if (rstore_script_run(rd.rs, RSTORE_RCPT, 7, c.keys, 13, c.args,
+	if (rstore_script_run(rd.rs, RSTORE_RCPT, 7, c.keys, 12, c.args,
 			      &rep) < 0)
 		return -1;
 	v = rate_redis_rcpt_result(t, rep, h, umsg, 0);
@@ -186,7 +187,7 @@ int rate_redis_rcpt_send(struct rate_stxn *t, const char *rcpt,
 	*h = rate_file_hash(rcpt, strlen(rcpt));
 	*umsg = *t->user && !t->umsg;
 	rcpt_args(t, *h, *umsg, lim, &c);
-	if (rstore_script_append_nowait(rd.rs, RSTORE_RCPT, 7, c.keys, 13,
+	if (rstore_script_append_nowait(rd.rs, RSTORE_RCPT, 7, c.keys, 12,
 					c.args) < 0)
 		return -1;
 	return rstore_send(rd.rs, tag);

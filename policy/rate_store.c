@@ -156,14 +156,28 @@ void rate_store_txn_reset(struct rate_stxn *t)
 	txn_clear(t);
 }
 
+static void txn_dispose(struct rate_stxn *t)
+{
+	rate_txn_free(t->local);
+	free(t->h);
+	free(t);
+}
+
 void rate_store_txn_free(struct rate_stxn *t)
 {
 	if (!t)
 		return;
 	rate_store_txn_reset(t);
-	rate_txn_free(t->local);
-	free(t->h);
-	free(t);
+	txn_dispose(t);
+}
+
+void rate_store_txn_drop(struct rate_stxn *t, long now)
+{
+	if (!t)
+		return;
+	flight_cancel(t); /* smtpd never had that one's answer */
+	rate_store_commit(t, now);
+	txn_dispose(t);
 }
 
 static void went_down(void)

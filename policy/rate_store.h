@@ -45,7 +45,14 @@ struct rstore *rate_store_client(void);
 
 struct rate_stxn *rate_store_txn_new(void);
 void rate_store_txn_reset(struct rate_stxn *t);
-void rate_store_txn_free(struct rate_stxn *t);
+void rate_store_txn_free(struct rate_stxn *t); /* reset, then free */
+/* The session went away without telling how its transaction ended
+ * (relay-smtpd died, or closed the connection after a timeout): the
+ * admission proof of its last accepted RCPT may still bring a message
+ * into the queue, so what it reserved is counted as a message (as
+ * rate_store_commit), then t is freed.  Only an explicit reset takes a
+ * reservation back. */
+void rate_store_txn_drop(struct rate_stxn *t, long now);
 /* As rate_rcpt (policy/rate.h), on the configured store. */
 enum rate_verdict rate_store_rcpt(struct rate_stxn *t, const char *user,
 				  const char *customer, const char *rcpt,

@@ -370,7 +370,9 @@ static int session_run(struct smtp_session *s, int rfd, int wfd,
 			smtp_reply(s, "220 %s ESMTP relaybox", cf.hostname);
 		session_loop(s);
 	}
-	smtp_session_reset_tx(s, 0);
+	/* a transaction still open is let go explicitly: relay-policy
+	 * counts what a session that just vanished had reserved */
+	smtp_session_reset_tx(s, 1);
 	smtp_tls_close(s);
 	explicit_bzero(s->line, (size_t)cf.line_max);
 	if (s->secret)

@@ -179,14 +179,31 @@ static void txn_commit(struct smtp_session *s, const char *qid)
 	for (size_t i = 0; i < s->nrcpt; i++)
 		kv_add(&req, WIRE_POLICY_RCPT, s->rcpt[i]);
 	if (smtp_policy_tell(&s->policy, &req, 0) < 0)
-		log_warn("%s: policy missed the commit (not counted)", qid);
+		/* relay-policy counted the recipients when it accepted them */
+		log_warn("%s: policy missed the commit (counted as reserved at "
+			 "RCPT)", qid);
 	kv_free(&req);
 }
 
+/* relay-queue had the whole message but its answer did not come (or
+ * made no sense): the message may be queued all the same.  A reset would
+ * give back what relay-policy reserved for it; the policy connection is
+ * closed instead, which relay-policy counts as a message (the
+ * conservative side); the client's next command then ends the session
+ * with 421 (smtp_session_policy_lost). */
+static void txn_fate_unknown(struct smtp_session *s)
+{
+	log_warn("%s: no answer from the queue to a whole message: its "
+		 "recipients stay counted", s->ip);
+	smtp_policy_close(&s->policy);
+}
+
 /* Envelope out, answer in; returns 1 when queued, -1 when relay-queue
- * refused it for good, 0 for a temporary failure. */
+ * refused it for good, 0 for a temporary failure (then *unknown is 1
+ * when relay-queue never answered: it may have queued it). */
 static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
-		      const struct smtp_admit *admit, char *qid, size_t qidsz)
+		      const struct smtp_admit *admit, char *qid, size_t qidsz,
+		      int *unknown)
 {
 	char text[256];
 	struct smtp_env e;
@@ -206,6 +223,7 @@ static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		return 1;
 	}
+	*unknown = st < 0;
 	return txn_queue_failed(s, st, text) ? -1 : 0;
 }
 
@@ -268,6 +286,7 @@ void smtp_txn_settle(struct smtp_session *s, struct smtp_queue_job *j,
 	struct smtp_admit admit = { .proof = "" };
 	char qid[64] = "", text[256];
 	int queued = 0; /* 1 queued, -1 refused for good by relay-queue */
+	int unknown = 0; /* relay-queue did not answer */
 
 	r->loop = r->hops > (size_t)cf.hops_max;
 	if (smtp_data_ok(r) && txn_verdict(s, &admit) < 0) {
@@ -277,7 +296,7 @@ void smtp_txn_settle(struct smtp_session *s, struct smtp_queue_job *j,
 		return;
 	}
 	if (smtp_data_ok(r)) {
-		queued = txn_finish(s, j, &admit, qid, sizeof qid);
+		queued = txn_finish(s, j, &admit, qid, sizeof qid, &unknown);
 	} else {
 		int st = smtp_queue_abort(j, (int)cf.data_timeout * 1000, text,
 					  sizeof text);
@@ -294,6 +313,8 @@ void smtp_txn_settle(struct smtp_session *s, struct smtp_queue_job *j,
 		     "tempfail");
 	if (queued > 0)
 		txn_commit(s, qid);
+	else if (unknown)
+		txn_fate_unknown(s);
 	smtp_session_reset_tx(s, queued <= 0);
 }
 

@@ -5,7 +5,8 @@
  * explicit times so that each window's edge is checked to the second:
  * the peak window frees a count at exactly t + 600, the daily window at
  * the start of minute(t) + 1441 (never before 24 h), pending
- * reservations count until released or expired, a unique recipient sent
+ * reservations count until released, or (a box that died) as long as
+ * a count made when they were would, a unique recipient sent
  * to again costs the user nothing and stays counted from its last use. */
 #include "t.h"
 #include "rstore.h"
@@ -24,10 +25,10 @@ static char keys[RK_N][RSTORE_KEY_MAX];
 /* The rcpt script at time now: 0 ok, 1 user, 2 customer daily, 3 peak;
  * -1 on error.  Limits: msgs rcpts daily peak. */
 static int rcpt(long now, const char *id, int n, const char *hash, int umsg,
-		long lm, long lr, long ld, long lp, long ttl)
+		long lm, long lr, long ld, long lp)
 {
-	char a[13][32];
-	const char *args[13], *k[7];
+	char a[12][32];
+	const char *args[12], *k[7];
 	redisReply *rep = NULL;
 	int v = -1;
 
@@ -43,12 +44,11 @@ static int rcpt(long now, const char *id, int n, const char *hash, int umsg,
 	snprintf(a[9], 32, "%ld", lr);
 	snprintf(a[10], 32, "%ld", ld);
 	snprintf(a[11], 32, "%ld", lp);
-	snprintf(a[12], 32, "%ld", ttl);
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < 12; i++)
 		args[i] = a[i];
 	for (int i = 0; i < 7; i++)
 		k[i] = keys[i];
-	if (rstore_script_run(rs, RSTORE_RCPT, 7, k, 13, args, &rep) < 0)
+	if (rstore_script_run(rs, RSTORE_RCPT, 7, k, 12, args, &rep) < 0)
 		return -1;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
 		v = (int)rep->element[0]->integer;
@@ -111,32 +111,61 @@ static void test_peak(void)
 
 	use("u1@x", "peak");
 	for (int i = 1; i <= 3; i++)
-		rcpt(T0 + 5, "p1", i, h[i - 1], i == 1, 0, 0, 0, 3, 900);
+		rcpt(T0 + 5, "p1", i, h[i - 1], i == 1, 0, 0, 0, 3);
 	T_CHECK("peak: the 4th pending recipient is refused (3 pending)",
-		rcpt(T0 + 5, "p2", 1, "04", 0, 0, 0, 0, 3, 900) == 3);
+		rcpt(T0 + 5, "p2", 1, "04", 0, 0, 0, 0, 3) == 3);
 	T_CHECK("peak: commit", commit(T0 + 5, "p1", 3, h) == 0);
 	T_CHECK("peak: still refused 599 s later",
-		rcpt(T0 + 604, "p3", 1, "04", 1, 0, 0, 0, 3, 900) == 3);
+		rcpt(T0 + 604, "p3", 1, "04", 1, 0, 0, 0, 3) == 3);
 	T_CHECK("peak: room again at exactly t + 600",
-		rcpt(T0 + 605, "p3", 1, "04", 1, 0, 0, 0, 3, 900) == 0);
+		rcpt(T0 + 605, "p3", 1, "04", 1, 0, 0, 0, 3) == 0);
 	release("p3", 1);
 }
 
 static void test_pending(void)
 {
 	use("u2@x", "pend");
-	rcpt(T0, "q1", 1, "01", 1, 0, 0, 0, 2, 60);
-	rcpt(T0, "q1", 2, "02", 0, 0, 0, 0, 2, 60);
+	rcpt(T0, "q1", 1, "01", 1, 0, 0, 0, 2);
+	rcpt(T0, "q1", 2, "02", 0, 0, 0, 0, 2);
 	T_CHECK("pending: another box's reservations count",
-		rcpt(T0 + 1, "q2", 1, "03", 1, 0, 0, 0, 2, 60) == 3);
+		rcpt(T0 + 1, "q2", 1, "03", 1, 0, 0, 0, 2) == 3);
 	release("q1", 2);
 	T_CHECK("pending: released, the room is back",
-		rcpt(T0 + 2, "q2", 1, "03", 1, 0, 0, 0, 2, 60) == 0);
-	rcpt(T0 + 2, "q2", 2, "04", 0, 0, 0, 0, 2, 60);
+		rcpt(T0 + 2, "q2", 1, "03", 1, 0, 0, 0, 2) == 0);
+	rcpt(T0 + 2, "q2", 2, "04", 0, 0, 0, 0, 2);
 	T_CHECK("pending: full again",
-		rcpt(T0 + 3, "q3", 1, "05", 1, 0, 0, 0, 2, 60) == 3);
-	T_CHECK("pending: a dead box's reservations expire after their ttl",
-		rcpt(T0 + 63, "q3", 1, "05", 1, 0, 0, 0, 2, 60) == 0);
+		rcpt(T0 + 3, "q3", 1, "05", 1, 0, 0, 0, 2) == 3);
+	T_CHECK("pending: a dead box's reservations still count long after "
+		"a transaction's life (its message may have been queued)",
+		rcpt(T0 + 301, "q3", 1, "05", 1, 0, 0, 0, 2) == 3);
+	T_CHECK("pending: ... in the peak window until 600 s after they were "
+		"made, as a count",
+		rcpt(T0 + 601, "q3", 1, "05", 1, 0, 0, 0, 2) == 3 &&
+		rcpt(T0 + 602, "q3", 1, "05", 1, 0, 0, 0, 2) == 0);
+	release("q3", 1);
+}
+
+/* A box dies with reservations of its customer and user: the day window
+ * and the user's limits keep them until the day is over. */
+static void test_dead_box(void)
+{
+	use("u5@x", "dead");
+	rcpt(T0 + 30, "k1", 1, "01", 1, 0, 0, 2, 0);
+	rcpt(T0 + 30, "k1", 2, "02", 0, 0, 0, 2, 0);
+	T_CHECK("dead box: customer daily full on its reservations",
+		rcpt(T0 + 3600, "k2", 1, "03", 1, 0, 0, 2, 0) == 2);
+	T_CHECK("dead box: still full 24 h later",
+		rcpt(T0 + 30 + 86400, "k2", 1, "03", 1, 0, 0, 2, 0) == 2);
+	T_CHECK("dead box: free at minute(t) + 1441",
+		rcpt(T0 + 1441 * 60, "k2", 1, "03", 1, 0, 0, 2, 0) == 0);
+	release("k2", 1);
+	use("u6@x", "dead2");
+	rcpt(T0, "k3", 1, "01", 1, 1, 1, 0, 0);
+	T_CHECK("dead box: the user's message and recipient stay reserved",
+		rcpt(T0 + 7200, "k4", 1, "02", 1, 0, 1, 0, 0) == 1 &&
+		rcpt(T0 + 7200, "k4", 1, "02", 1, 1, 0, 0, 0) == 1);
+	T_CHECK("dead box: ... for the day",
+		rcpt(T0 + 1441 * 60, "k4", 1, "02", 1, 1, 1, 0, 0) == 0);
 }
 
 static void test_unique(void)
@@ -144,21 +173,21 @@ static void test_unique(void)
 	static const char *const h[2] = { "aa", "bb" };
 
 	use("u3@x", "uniq");
-	rcpt(T0, "r1", 1, "aa", 1, 0, 2, 0, 0, 900);
-	rcpt(T0, "r1", 2, "bb", 0, 0, 2, 0, 0, 900);
+	rcpt(T0, "r1", 1, "aa", 1, 0, 2, 0, 0);
+	rcpt(T0, "r1", 2, "bb", 0, 0, 2, 0, 0);
 	commit(T0, "r1", 2, h);
 	T_CHECK("unique: a known recipient costs the user nothing",
-		rcpt(T0 + 60, "r2", 1, "aa", 1, 0, 2, 0, 0, 900) == 0);
+		rcpt(T0 + 60, "r2", 1, "aa", 1, 0, 2, 0, 0) == 0);
 	T_CHECK("unique: a new one over the limit is refused (user)",
-		rcpt(T0 + 60, "r2", 2, "cc", 0, 0, 2, 0, 0, 900) == 1);
+		rcpt(T0 + 60, "r2", 2, "cc", 0, 0, 2, 0, 0) == 1);
 	commit(T0 + 60, "r2", 1, h);
 	T_CHECK("unique: bb (last used at t) leaves at minute + 1441: not "
 		"at 24 h",
-		rcpt(T0 + 86400, "r3", 1, "cc", 1, 0, 2, 0, 0, 900) == 1);
+		rcpt(T0 + 86400, "r3", 1, "cc", 1, 0, 2, 0, 0) == 1);
 	T_CHECK("unique: ... but at t + 1441 min (aa, used again, stays)",
-		rcpt(T0 + 1441 * 60, "r3", 1, "cc", 1, 0, 2, 0, 0, 900) == 0);
+		rcpt(T0 + 1441 * 60, "r3", 1, "cc", 1, 0, 2, 0, 0) == 0);
 	T_CHECK("unique: aa still counts (last used a minute after bb)",
-		rcpt(T0 + 1441 * 60, "r3", 2, "dd", 0, 0, 2, 0, 0, 900) == 1);
+		rcpt(T0 + 1441 * 60, "r3", 2, "dd", 0, 0, 2, 0, 0) == 1);
 }
 
 static void test_daily(void)
@@ -166,18 +195,18 @@ static void test_daily(void)
 	static const char *const h[2] = { "01", "02" };
 
 	use("u4@x", "day");
-	rcpt(T0 + 30, "d1", 1, "01", 1, 0, 0, 2, 0, 900);
-	rcpt(T0 + 30, "d1", 2, "02", 0, 0, 0, 2, 0, 900);
+	rcpt(T0 + 30, "d1", 1, "01", 1, 0, 0, 2, 0);
+	rcpt(T0 + 30, "d1", 2, "02", 0, 0, 0, 2, 0);
 	commit(T0 + 30, "d1", 2, h);
-	T_CHECK("daily: full", rcpt(T0 + 3600, "d2", 1, "03", 1, 0, 0, 2, 0,
-				    900) == 2);
+	T_CHECK("daily: full", rcpt(T0 + 3600, "d2", 1, "03", 1, 0, 0, 2,
+				    0) == 2);
 	T_CHECK("daily: still full 24 h later (never early)",
-		rcpt(T0 + 30 + 86400, "d2", 1, "03", 1, 0, 0, 2, 0, 900) == 2);
+		rcpt(T0 + 30 + 86400, "d2", 1, "03", 1, 0, 0, 2, 0) == 2);
 	T_CHECK("daily: free at minute(t) + 1441",
-		rcpt(T0 + 1441 * 60, "d2", 1, "03", 1, 0, 0, 2, 0, 900) == 0);
+		rcpt(T0 + 1441 * 60, "d2", 1, "03", 1, 0, 0, 2, 0) == 0);
 	T_CHECK("daily: another transaction's pending message counts for the "
 		"user's messages",
-		rcpt(T0 + 1441 * 60, "d3", 1, "04", 1, 1, 0, 0, 0, 900) == 1);
+		rcpt(T0 + 1441 * 60, "d3", 1, "04", 1, 1, 0, 0, 0) == 1);
 }
 
 static int up(void)
@@ -232,6 +261,7 @@ int main(void)
 	test_pending();
 	test_unique();
 	test_daily();
+	test_dead_box();
 	rstore_free(rs);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);

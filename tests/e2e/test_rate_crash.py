@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""test_rate_crash.py: mail is never relayed uncounted (doc/BEHAVIOUR.md
+§3), not even when relay-policy dies in the middle of a transaction.
+
+The last accepted RCPT gives relay-smtpd the admission proof that
+relay-queue takes for DATA, so a message can be queued after relay-policy
+is gone; its recipients must already be counted where the restarted
+relay-policy (or the other boxes of a fleet) find them.
+
+For each store (rate_store = local, the counters file; and a Redis
+shared by the fleet), customer "one" has peak = 3:
+- 3 RCPTs get 250, relay-policy is killed (SIGKILL) and restarted by
+  relay-master, then DATA: either DATA is refused (451), or the message
+  is queued and counted: relayctl stats shows rcpts_10m=3/3 and the next
+  session's first RCPT gets 450 4.2.1.
+- a client that quits after its RCPTs (no DATA) costs nothing: the next
+  session gets 3 recipients again (relay-smtpd lets the transaction go
+  explicitly).
+- (local) customer "three": relay-queue stopped (SIGSTOP) while the message
+  comes, so relay-smtpd's wait for its answer ends (data_timeout = 3 s)
+  and the client gets 451; relay-queue then goes on (SIGCONT) and queues
+  the message it had whole: it is relayed, and counted (3/3), because
+  relay-smtpd did not give the reservation back.
+"""
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import *  # noqa: E402,F403
+from redisserver import TIMEOUT_MS, RedisServer  # noqa: E402
+
+RULES = """\
+customer one licenses=1 paid=yes peak=3 daily=100
+domain one.example customer=one
+rule one lo senders=domain auth=ip
+ip one lo 127.0.0.1/32
+
+customer two licenses=1 paid=yes peak=3 daily=100
+domain two.example customer=two
+rule two lo senders=domain auth=ip
+ip two lo 127.0.0.2/32
+
+customer three licenses=1 paid=yes peak=3 daily=100
+domain three.example customer=three
+rule three lo senders=domain auth=ip
+ip three lo 127.0.0.3/32
+"""
+PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
+
+
+def session(inst, ip, sender, rcpts):
+    """EHLO, MAIL, the RCPTs: the open connection and the RCPT codes."""
+    c = Raw(inst.port, source_ip=ip)
+    c.reply()
+    c.cmd(b'EHLO h.test\r\n')
+    c.cmd(b'MAIL FROM:<%s>\r\n' % sender.encode())
+    codes = [c.cmd(b'RCPT TO:<%s>\r\n' % r.encode()) for r in rcpts]
+    return c, codes
+
+
+def stats(inst, cust):
+    m = re.search(r'rcpts_10m=(\S+)',
+                  inst.relayctl('stats', '--customer', cust).stdout)
+    return m.group(1) if m else None
+
+
+def kill_policy(inst):
+    """SIGKILL relay-policy; True once relay-master has started a new one
+    and it listens."""
+    def listening():
+        return inst.log().count('policy.sock')
+
+    pid, before = inst.status().get('relay-policy', (None,))[0], listening()
+    os.kill(pid, signal.SIGKILL)
+    return wait_until(lambda: inst.status().get('relay-policy', (0,))[0]
+                      not in (0, None, pid) and listening() > before, 30)
+
+
+def test_crash(inst, sink, store):
+    rcpts = ['r%d@example.org' % i for i in range(3)]
+    c, codes = session(inst, '127.0.0.1', 'a@one.example', rcpts)
+    check('%s: 3 RCPTs of a peak of 3 accepted' % store,
+          [r[0] for r in codes] == [250] * 3, codes)
+    check('%s: relay-policy killed and restarted' % store, kill_policy(inst))
+    data = c.cmd(b'DATA\r\n')
+    end = None
+    if data[0] == 354:
+        end = c.cmd(b'Subject: crash\r\n\r\nbody\r\n.\r\n')
+    c.cmd(b'QUIT\r\n')
+    c.close()
+    if data[0] == 451 or (end and end[0] >= 400):
+        check('%s: DATA refused after the crash' % store, True)
+        return
+    check('%s: the message was queued' % store, end and end[0] == 250,
+          (data, end))
+    check('%s: it is counted: rcpts_10m=3/3' % store,
+          wait_until(lambda: stats(inst, 'one') == '3/3', 10),
+          stats(inst, 'one'))
+    c, codes = session(inst, '127.0.0.1', 'a@one.example',
+                       ['s0@example.org'])
+    check('%s: the next session\'s first RCPT gets 450' % store,
+          '%d %s' % (codes[0][0], codes[0][1][-1]) == PEAK, codes)
+    c.cmd(b'QUIT\r\n')
+    c.close()
+
+
+def test_quit(inst, store):
+    """A transaction the client abandons is let go, not counted."""
+    rcpts = ['q%d@example.org' % i for i in range(3)]
+    c, codes = session(inst, '127.0.0.2', 'a@two.example', rcpts)
+    c.cmd(b'QUIT\r\n')
+    c.close()
+    c, again = session(inst, '127.0.0.2', 'a@two.example', rcpts)
+    c.cmd(b'QUIT\r\n')
+    c.close()
+    check('%s: a transaction the client quits costs nothing' % store,
+          [r[0] for r in codes + again] == [250] * 6, (codes, again))
+    check('%s: ... and stats show none of it' % store,
+          wait_until(lambda: stats(inst, 'two') in (None, '0/3'), 5),
+          stats(inst, 'two'))
+
+
+def test_queue_silent(inst, sink):
+    """relay-queue's answer never comes: the message may be queued."""
+    rcpts = ['u%d@example.org' % i for i in range(3)]
+    c, codes = session(inst, '127.0.0.3', 'a@three.example', rcpts)
+    data = c.cmd(b'DATA\r\n')
+    qpid = inst.status()['relay-queue'][0]
+    os.kill(qpid, signal.SIGSTOP)
+    try:
+        end = c.cmd(b'Subject: stalled\r\n\r\nbody\r\n.\r\n')
+    finally:
+        os.kill(qpid, signal.SIGCONT)
+    c.close()
+    check('queue silent: 3 RCPTs, DATA 354, then 451 after the wait',
+          [r[0] for r in codes] == [250] * 3 and data[0] == 354 and
+          end[0] == 451, (codes, data, end))
+    got = wait_until(lambda: any('u0@example.org' in m.rcpts
+                                 for m in sink.messages), 30)
+    check('queue silent: the message was queued and relayed all the same',
+          got)
+    check('queue silent: and it is counted (3/3)',
+          wait_until(lambda: stats(inst, 'three') == '3/3', 10),
+          stats(inst, 'three'))
+
+
+def run(store, sink, conf, redis=None):
+    inst = Instance(conf_overrides=conf, rules_text=RULES, sink=sink)
+    try:
+        inst.prepare()
+        if redis:
+            redis.write_auth(inst.dir)
+        inst.start()
+        test_quit(inst, store)
+        test_crash(inst, sink, store)
+        if not redis:
+            test_queue_silent(inst, sink)
+    finally:
+        inst.stop()
+        inst.remove()
+
+
+def main():
+    with Sink() as sink:
+        run('local', sink, {'data_timeout': 3})
+        with RedisServer() as redis:
+            run('redis', sink, {'rate_store': redis.url(),
+                                'rate_store_timeout': TIMEOUT_MS,
+                                'rate_store_prefix': 'crash%d:' % os.getpid()},
+                redis)
+    finish()
+
+
+if __name__ == '__main__':
+    main()
