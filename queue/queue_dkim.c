@@ -393,17 +393,20 @@ int queue_dkim_finish(struct queue_dkim *d, const struct qfile *q,
 	d->bol = 1;
 	if (d->state == DK_HEADER) /* the message ended in its header */
 		dk_start(d, d->len, 1);
-	if (d->state == DK_FAIL) {
-		snprintf(err, errsz, "%s", d->why);
-		return -1;
-	}
-	if (d->state == DK_SIGNING && (!cust || strcmp(cust, d->customer))) {
-		/* one customer never gets mail signed for another's domain */
+	/* One customer never gets mail signed for another's domain.  Asked
+	 * before a failure: a key that would not be used (another customer's,
+	 * or no customer's as for relay-send's DSNs) must not defer mail. */
+	if ((d->state == DK_SIGNING || d->state == DK_FAIL) && d->customer[0] &&
+	    (!cust || strcmp(cust, d->customer))) {
 		d->state = DK_SKIP;
 		d->log_why = 1;
 		snprintf(d->why, sizeof d->why, "From: domain %s is customer "
 			 "%s's, the message was relayed for %s", d->domain,
 			 d->customer, cust && *cust ? cust : "no customer");
+	}
+	if (d->state == DK_FAIL) {
+		snprintf(err, errsz, "%s", d->why);
+		return -1;
 	}
 	if (d->state == DK_SKIP) {
 		if (d->log_why)

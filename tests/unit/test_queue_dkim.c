@@ -313,6 +313,14 @@ static void test_limits(void)
 		queue_dkim_finish(&d, &q, &sig, err, sizeof err) < 0 && !sig &&
 		strstr(err, "missing.key"));
 	queue_dkim_free(&d);
+	/* a key that would not be used fails nothing: the mail of another
+	 * customer, or with none (relay-send's DSNs), is relayed unsigned */
+	T_CHECK("dkim: missing key of another customer's domain: unsigned",
+		sign(gone, strlen(gone), 4096, "evil", &out) == 0 && !out);
+	free(out);
+	T_CHECK("dkim: missing key, no customer (a DSN): unsigned",
+		sign(gone, strlen(gone), 4096, NULL, &out) == 0 && !out);
+	free(out);
 }
 
 /* Bare CR and LF, and a last line without CRLF, are hashed as
