@@ -6,8 +6,11 @@
  * AUTH passwords); a wrong or missing one is 401.  Without credentials
  * (loopback only, mon_main.c) any local uid can connect, so what names
  * people is not served: /log (envelopes, client addresses, AUTH users)
- * answers 403, and /metrics leaves out the busiest users' series. */
+ * answers 403, and /metrics leaves out the busiest users' series.
+ * Slow or idle clients are bounded (mon_http.h, mon_http_guard.c) so that
+ * they cannot hold every connection slot. */
 #include "mon_http.h"
+#include "mon_http_guard.h"
 #include "mon.h"
 #include "pwhash.h"
 
@@ -114,6 +117,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 	(void)cls, (void)version, (void)upload, (void)upload_size;
 	if (!*state) {  /* the headers came: answer at the next call */
 		*state = c;
+		mon_http_guard_headers_done(c);
 		return MHD_YES;
 	}
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
@@ -152,24 +156,34 @@ void *mon_http_start(int fd, const struct mon_creds *cr, const char *cert,
 		     const char *key)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	void *d;
 
 	creds = cr;
+	if (mon_http_guard_start() < 0)
+		return NULL;
 	if (cert)
-		return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL,
-					answer, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-					MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-					MHD_OPTION_CONNECTION_LIMIT, 64u,
-					MHD_OPTION_HTTPS_MEM_CERT, cert,
-					MHD_OPTION_HTTPS_MEM_KEY, key,
-					MHD_OPTION_END);
-	return MHD_start_daemon(flags, 0, NULL, NULL, answer, NULL,
-				MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+		flags |= MHD_USE_TLS;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, answer, NULL,
+			     MHD_OPTION_LISTEN_SOCKET, fd,
+			     MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)MON_HTTP_CONN_MAX,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			     (unsigned)MON_HTTP_CONN_PER_IP,
+			     MHD_OPTION_NOTIFY_CONNECTION, mon_http_guard_notify,
+			     NULL,
+			     MHD_OPTION_NOTIFY_COMPLETED, mon_http_guard_completed,
+			     NULL,
+			     /* without a certificate the list ends here */
+			     cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+			     MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+	if (!d)
+		mon_http_guard_stop();
+	return d;
 }
 
 void mon_http_stop(void *d)
 {
 	if (d)
 		MHD_stop_daemon(d);
+	mon_http_guard_stop();
 }

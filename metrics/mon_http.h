@@ -19,6 +19,13 @@ struct mon_creds {
 int mon_creds_load(const char *path, struct mon_creds *cr, char *err,
 		   size_t errsz);
 
+/* Limits on clients (man/relay-metrics.8, LIMITS): connections at once,
+ * from one address, and the seconds a request's headers may take (the
+ * TLS handshake included), however slowly they trickle in. */
+#define MON_HTTP_CONN_MAX 256
+#define MON_HTTP_CONN_PER_IP 8
+#define MON_HTTP_HEADER_SECONDS 5
+
 /* Serve on the listening socket fd (TLS when cert is not NULL) from a
  * thread of libmicrohttpd's; NULL on failure. */
 void *mon_http_start(int fd, const struct mon_creds *cr, const char *cert,
