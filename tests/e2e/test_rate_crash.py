@@ -16,6 +16,10 @@ shared by the fleet), customer "one" has peak = 3:
 - a client that quits after its RCPTs (no DATA) costs nothing: the next
   session gets 3 recipients again (relay-smtpd lets the transaction go
   explicitly).
+- customer "four": the relay-smtpd worker serving the session is killed
+  after 3 RCPTs (it may have queued the message with the proof it held):
+  relay-policy sees its connection close with the transaction open and
+  counts it (3/3, the next RCPT 450).
 - (local) customer "three": relay-queue stopped (SIGSTOP) while the message
   comes, so relay-smtpd's wait for its answer ends (data_timeout = 3 s)
   and the client gets 451; relay-queue then goes on (SIGCONT) and queues
@@ -47,6 +51,11 @@ customer three licenses=1 paid=yes peak=3 daily=100
 domain three.example customer=three
 rule three lo senders=domain auth=ip
 ip three lo 127.0.0.3/32
+
+customer four licenses=1 paid=yes peak=3 daily=100
+domain four.example customer=four
+rule four lo senders=domain auth=ip
+ip four lo 127.0.0.4/32
 """
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
 
@@ -123,6 +132,38 @@ def test_quit(inst, store):
           stats(inst, 'two'))
 
 
+def worker_of(inst, c):
+    """The pid of the relay-smtpd worker that logged c's connect."""
+    port = c.s.getsockname()[1]
+    pat = re.compile(r'relay-smtpd\[(\d+)\]: info: connect [0-9.]+:%d ' % port)
+    for line in inst.log().splitlines():
+        m = pat.search(line)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def test_smtpd_killed(inst, store):
+    rcpts = ['k%d@example.org' % i for i in range(3)]
+    c, codes = session(inst, '127.0.0.4', 'a@four.example', rcpts)
+    found = []
+    wait_until(lambda: found.append(worker_of(inst, c)) or found[-1], 10)
+    pid = found[-1]
+    check('%s: smtpd killed: 3 RCPTs accepted, worker found' % store,
+          [r[0] for r in codes] == [250] * 3 and pid, (codes, pid))
+    if not pid:
+        return
+    os.kill(pid, signal.SIGKILL)
+    c.close()
+    check('%s: smtpd killed: the transaction is counted (3/3)' % store,
+          wait_until(lambda: stats(inst, 'four') == '3/3', 10),
+          stats(inst, 'four'))
+    c, codes = session(inst, '127.0.0.4', 'a@four.example', ['k9@example.org'])
+    c.close()
+    check('%s: smtpd killed: the next RCPT gets 450' % store,
+          '%d %s' % (codes[0][0], codes[0][1][-1]) == PEAK, codes)
+
+
 def test_queue_silent(inst, sink):
     """relay-queue's answer never comes: the message may be queued."""
     rcpts = ['u%d@example.org' % i for i in range(3)]
@@ -156,6 +197,7 @@ def run(store, sink, conf, redis=None):
         inst.start()
         test_quit(inst, store)
         test_crash(inst, sink, store)
+        test_smtpd_killed(inst, store)
         if not redis:
             test_queue_silent(inst, sink)
     finally:
