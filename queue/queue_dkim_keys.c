@@ -26,7 +26,7 @@ struct key_entry {
 	char path[DKIMKEY_PATH_MAX];
 	dev_t dev;
 	ino_t ino;
-	struct timespec mtime;
+	struct timespec mtime, ctime; /* ctime: a rewrite that kept mtime */
 	off_t size;
 	char *text;
 	EVP_PKEY *pkey;   /* text parsed, when asked for (queue_dkim_pkey) */
@@ -73,6 +73,20 @@ int queue_dkim_lookup(const char *fromdom, char *domain, size_t dn,
 	return n;
 }
 
+static int ts_eq(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* Unchanged since read: ctime too, which no one can set back (cp -p,
+ * touch -r or a restore keep mtime and, for a key, the size). */
+static int key_same(const struct key_entry *k, const struct stat *st)
+{
+	return st->st_dev == k->dev && st->st_ino == k->ino &&
+	       st->st_size == k->size && ts_eq(st->st_mtim, k->mtime) &&
+	       ts_eq(st->st_ctim, k->ctime);
+}
+
 static struct key_entry *key_slot(const char *path)
 {
 	struct key_entry *k;
@@ -113,10 +127,7 @@ const char *queue_dkim_key(const char *path, char *err, size_t errsz)
 	struct stat st;
 	int fd;
 
-	if (stat(path, &st) == 0 && k->text && st.st_dev == k->dev &&
-	    st.st_ino == k->ino && st.st_size == k->size &&
-	    st.st_mtim.tv_sec == k->mtime.tv_sec &&
-	    st.st_mtim.tv_nsec == k->mtime.tv_nsec)
+	if (stat(path, &st) == 0 && k->text && key_same(k, &st))
 		return k->text;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
@@ -133,6 +144,7 @@ const char *queue_dkim_key(const char *path, char *err, size_t errsz)
 	k->ino = st.st_ino;
 	k->size = st.st_size;
 	k->mtime = st.st_mtim;
+	k->ctime = st.st_ctim;
 	return k->text;
 }
 

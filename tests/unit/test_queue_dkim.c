@@ -284,6 +284,34 @@ static void test_tampered(void)
 	free(out);
 }
 
+/* A key rewritten in place (same inode) with one of the same size, its
+ * mtime kept (cp -p, touch -r, a restore): the new key signs. */
+static void test_rewrite(void)
+{
+	const char *m = "From: joe@ed.example\r\n" HDRS "\r\nx\r\n";
+	char path[256], *out;
+	struct stat before, after;
+	struct timespec times[2];
+
+	sign(m, strlen(m), 4096, "acme", &out); /* the old key cached */
+	free(out);
+	snprintf(path, sizeof path, "%s/ed.key", dir);
+	stat(path, &before);
+	key_make("ed.key", 0, rec_ed, sizeof rec_ed);
+	times[0] = before.st_atim;
+	times[1] = before.st_mtim;
+	utimensat(AT_FDCWD, path, times, 0);
+	stat(path, &after);
+	T_CHECK("dkim key rewrite: same inode, size and mtime",
+		after.st_ino == before.st_ino && after.st_size == before.st_size &&
+		after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+		after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+	sign(m, strlen(m), 4096, "acme", &out);
+	T_STREQ("dkim key rewritten in place: the new key signs",
+		out ? verify(out, strlen(out)) : "unsigned", "ok");
+	free(out);
+}
+
 /* Limits and failures: a huge header section is left unsigned; a key
  * that vanished is a failure (the caller defers or relays unsigned). */
 static void test_limits(void)
@@ -369,6 +397,7 @@ int main(void)
 	test_cases();
 	test_tags();
 	test_tampered();
+	test_rewrite();
 	test_limits();
 	test_wire();
 	char cmd[300];
