@@ -100,6 +100,8 @@ struct remote_rcpt {
 	char text[REMOTE_TEXT_MAX];
 	int nodsn;                /* D by a server without DSN while the
 				     recipient asked NOTIFY=SUCCESS */
+	int again;                /* T for "too many recipients": worth a
+				     new transaction at once */
 };
 
 struct remote_job {
@@ -171,6 +173,10 @@ int remote_reply_feed(struct remote_reply *r, const char *line, size_t len);
 int remote_reply_read(struct io *io, struct remote_reply *r);
 /* "250 2.0.0 ok ..." on one line, cleaned for logs and frames. */
 void remote_reply_line(const struct remote_reply *r, char *buf, size_t n);
+/* 1 when r refuses a RCPT for "too many recipients" (RFC 5321
+ * 4.5.3.1.10): a 452 or RFC 821's 552 with the enhanced code X.5.3, or a
+ * 452 without an enhanced code. */
+int remote_reply_too_many(const struct remote_reply *r);
 
 /* ---- dot-stuffing (remote_dot.c) ---- */
 struct remote_dot {

@@ -105,3 +105,16 @@ void remote_reply_line(const struct remote_reply *r, char *buf, size_t n)
 	else
 		snprintf(buf, n, "%s", tmp);
 }
+
+int remote_reply_too_many(const struct remote_reply *r)
+{
+	int a, b, c, k = 0;
+
+	if (r->code != 452 && r->code != 552)
+		return 0;
+	/* 552 also means "too much mail data": only X.5.3 tells them apart */
+	if (sscanf(r->text, "%1d.%3d.%3d%n", &a, &b, &c, &k) != 3 ||
+	    (r->text[k] != '\0' && r->text[k] != ' ' && r->text[k] != '\n'))
+		return r->code == 452;
+	return a == r->code / 100 && b == 5 && c == 3;
+}

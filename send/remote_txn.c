@@ -100,6 +100,21 @@ static int txn_mail(struct remote_conn *c, const struct remote_qfile *q,
 	return txn_put(c, flush, "%s", "");
 }
 
+/* A refused RCPT.  "Too many recipients" is temporary even as RFC 821's
+ * 552 (RFC 5321 4.5.3.1.10: it is 452): T 452 4.5.3, and flagged for a
+ * new transaction once this one has delivered (remote_deliver.c). */
+static void txn_refused(struct remote_rcpt *rc, struct remote_reply *r)
+{
+	int many = remote_reply_too_many(r);
+
+	if (many && r->code == 552) {
+		r->code = 452;
+		r->text[0] = '4'; /* its X.5.3: 5.5.3 */
+	}
+	txn_set(rc, r);
+	rc->again = many;
+}
+
 /* RCPT replies: marks ok[], returns how many were accepted, or -1 when
  * the reply stream broke (every recipient without a result gets T: the
  * replies that follow could belong to anything). */
@@ -130,7 +145,7 @@ static long txn_rcpts(struct remote_conn *c, struct remote_job *job,
 			ok[i] = 1;
 			n++;
 		} else {
-			txn_set(&job->rcpt[i], &r);
+			txn_refused(&job->rcpt[i], &r);
 			c->broken |= r.code == 421; /* the server hangs up */
 		}
 	}

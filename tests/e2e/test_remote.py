@@ -344,6 +344,21 @@ def test_replies(inst, a):
           len(a.msgs) == n0 + 1 and a.msgs[-1]["rcpt"] == ["ok1@pref.test", "ok2@pref.test"],
           "%r" % (a.msgs[n0:],))
     check("envelope sender kept", a.msgs[-1]["from"] == "a@relay.test", a.msgs[-1]["from"])
+    # RFC 821's 552 for "too many recipients" is temporary (RFC 5321
+    # 4.5.3.1.10); refused again in the new transaction tried at once
+    # (no one accepted there), it stays T and the rounds stop
+    a.rcpt_replies = {"many@pref.test": "552 5.5.3 Too many recipients",
+                      "big@pref.test": "552 5.3.4 too much mail data"}
+    s = inst.connect()
+    n0 = len(a.msgs)
+    r = job(inst, s, ["ok3@pref.test", "many@pref.test", "big@pref.test"])
+    s.close()
+    rc = r["rcpt"]
+    check("552 5.5.3 on RCPT -> T 452 4.5.3",
+          rc["many@pref.test"][:2] == ("T", 452) and rc["many@pref.test"][2].startswith("4.5.3 "), "%r" % rc)
+    check("other 552 on RCPT -> B", rc["big@pref.test"][:2] == ("B", 552), "%r" % rc)
+    check("too many recipients: the others delivered once",
+          rc["ok3@pref.test"][0] == "D" and len(a.msgs) == n0 + 1, "%r %r" % (rc, a.msgs[n0:]))
     a.rcpt_replies = {}
     r, res = one(inst, "x@pref.test", sender="")
     check("null sender delivered", res[0] == "D" and a.msgs[-1]["from"] in ("", "<>"),

@@ -1,6 +1,7 @@
 // links: send/remote_reply.c
 /* test_remote_reply.c: SMTP reply parsing, well-formed and hostile, both
- * line by line (remote_reply_feed) and from a socket (remote_reply_read). */
+ * line by line (remote_reply_feed) and from a socket (remote_reply_read);
+ * which replies say "too many recipients" (remote_reply_too_many). */
 #include "../../send/remote.h"
 #include "t.h"
 
@@ -151,8 +152,37 @@ static void test_random(void)
 	T_CHECK("random replies: bounded and sane", ok);
 }
 
+/* "too many recipients" (RFC 5321 4.5.3.1.10), told from 552's other
+ * meaning and from other 452s by the enhanced code */
+static void test_too_many(void)
+{
+	static const struct {
+		const char *line;
+		int want;
+	} tm[] = {
+		{ "452 4.5.3 Error: too many recipients", 1 },
+		{ "552 5.5.3 Too many recipients", 1 },
+		{ "452 too many recipients", 1 },
+		{ "452 4.3.1 Insufficient system storage", 0 },
+		{ "552 5.3.4 Message size exceeds fixed limit", 0 },
+		{ "552 too much mail data", 0 },
+		{ "552 4.5.3 class disagrees", 0 },
+		{ "452 4.5.30 not X.5.3", 0 },
+		{ "550 5.5.3 Too many recipients", 0 },
+		{ "451 4.5.3 later", 0 },
+	};
+	for (size_t i = 0; i < sizeof tm / sizeof tm[0]; i++) {
+		struct remote_reply r = { 0 };
+		char name[128];
+		remote_reply_feed(&r, tm[i].line, strlen(tm[i].line));
+		snprintf(name, sizeof name, "too many: %s", tm[i].line);
+		T_CHECK(name, remote_reply_too_many(&r) == tm[i].want);
+	}
+}
+
 int main(void)
 {
+	test_too_many();
 	test_feed();
 	test_too_many_lines();
 	test_long_text();
