@@ -25,7 +25,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags openssl libbsd-overlay 2>/dev/null)
 RELAY_CPPFLAGS := -D_GNU_SOURCE -Ilib $(PKG_CFLAGS)
 RELAY_CFLAGS   := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
                   -Wno-format-nonliteral -MMD -MP
-LDLIBS   := $(shell pkg-config --libs openssl libbsd) -lcdb -lcrypt -lresolv -lhiredis
+LDLIBS   := $(shell pkg-config --libs openssl libbsd libidn2) -lcdb -lcrypt -lresolv -lhiredis
 
 ifeq ($(VARIANT),asan)
 # the test build is the same everywhere: the caller's flags stay out

@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "archive.h"
+#include "idna.h"
 #include "pwhash.h"
 #include "rulekeys.h"
 
@@ -507,9 +508,28 @@ static int route_auth(struct mk *m, struct mk_line *l, const char *auth,
 	return 0;
 }
 
+/* The route's DOMAIN word (".parent" too) as the A-label relay-send
+ * looks up (an internationalised recipient's domain matches the route
+ * whichever form either was written in); -1 after an error. */
+static int route_alabel(struct mk *m, struct mk_line *l, char *out, size_t n)
+{
+	const char *d = l->tok[2].s, *why;
+	int dot = d[0] == '.';
+
+	if (n < 2 || idna_alabel(d + dot, out + dot, n - 1, &why) != IDNA_OK) {
+		mk_error(m, l->lineno, l->tok[2].col,
+			 "domain \"%s\" has no A-label (IDNA: %s)", d, why);
+		return -1;
+	}
+	if (dot)
+		out[0] = '.';
+	return 0;
+}
+
 static void st_route(struct mk *m, struct mk_line *l)
 {
-	char host[256], key[300], val[600], *auth = "";
+	char host[256], key[300], val[600], dom_a[ADDR_DOMAIN_MAX + 2];
+	char *auth = "";
 	int tls = 0, auth_tls = 0, dom = 1, prev;
 	long port;
 	const char *kind = l->n > 1 ? l->tok[1].s : "";
@@ -527,13 +547,14 @@ static void st_route(struct mk *m, struct mk_line *l)
 		return;
 	}
 	if (!mk_want_words(m, l, 3 + dom, "route rcpt|sender DOMAIN DEST [tls=may|encrypt|verify] [auth=NAME [auth_tls=unverified]]") ||
-	    (dom && !mk_domain_ok(m, l, 2, 1)) ||
+	    (dom && (!mk_domain_ok(m, l, 2, 1) ||
+		     route_alabel(m, l, dom_a, sizeof dom_a) < 0)) ||
 	    route_dest(m, l, 2 + dom, host, sizeof host, &port) < 0 ||
 	    mk_opts(m, l, 3 + dom, o, 3) < 0 ||
 	    route_auth(m, l, auth, auth_tls, tls) < 0)
 		return;
 	snprintf(key, sizeof key, dom ? "route:%s:%s" : "route:default", kind,
-		 dom ? l->tok[2].s : "");
+		 dom ? dom_a : "");
 	if ((prev = mk_map_get(&m->routemap, key)) >= 0) {
 		mk_error(m, l->lineno, l->tok[1].col,
 			 "route already given at line %d", m->route[prev].line);

@@ -2,13 +2,15 @@
  * is tried alone on its port; otherwise the MX records of the domain in
  * preference order, equal preferences shuffled (RFC 5321 5.1), the
  * domain itself when it has no MX (the implicit MX), and nothing at all
- * for a null MX (RFC 7505). */
+ * for a null MX (RFC 7505).  An internationalised domain is looked up
+ * by its A-label (RFC 6531 3.2). */
 #include "remote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "idna.h"
 #include "settings.h"
 
 void remote_mx_order(struct remote_mx *mx, size_t n,
@@ -93,6 +95,27 @@ static int mx_lookup(struct remote_job *job, struct remote_target *t,
 	return 0;
 }
 
+/* The job's domain replaced by its A-label, the name the DNS holds:
+ * the MX lookup, MTA-STS, DANE and TLS-RPT all go by it from here on
+ * (the RCPT keeps the address as written).  -1 with results set when
+ * it has none: a name IDNA refuses never gets one (5.1.2, a bounce). */
+static int mx_domain_alabel(struct remote_job *job)
+{
+	char a[REMOTE_NAME_MAX], text[200];
+	const char *why;
+	enum idna_status st = idna_alabel(job->domain, a, sizeof a, &why);
+
+	if (st == IDNA_OK) {
+		snprintf(job->domain, sizeof job->domain, "%s", a);
+		return 0;
+	}
+	snprintf(text, sizeof text, "%s domain name has no A-label (IDNA: %s)",
+		 st == IDNA_TEMP ? "4.3.0" : "5.1.2", why);
+	remote_job_fail_pending(job, st == IDNA_TEMP ? 'T' : 'B',
+				st == IDNA_TEMP ? 451 : 550, text);
+	return -1;
+}
+
 int remote_mx_targets(struct remote_job *job, struct remote_target *t,
 		      size_t max, size_t *n)
 {
@@ -112,5 +135,7 @@ int remote_mx_targets(struct remote_job *job, struct remote_target *t,
 		*n = 1;
 		return 0;
 	}
+	if (mx_domain_alabel(job) < 0)
+		return -1;
 	return mx_lookup(job, t, max, n);
 }

@@ -1,9 +1,12 @@
 /* send_route.c: where a recipient's mail goes (ARCHITECTURE.md, rules.cdb
  * and routes).  The relayhost setting overrides everything; then the
  * recipient's domain (exact, then ".parent" keys), the sender's domain
- * (same), route:default, and finally the recipient domain's MX. */
+ * (same), route:default, and finally the recipient domain's MX.  Route
+ * keys hold A-labels (makecdb converts them), so an internationalised
+ * domain is looked up by its A-label. */
 #include "send.h"
 #include "addr.h"
+#include "idna.h"
 #include "settings.h"
 
 #include <stdio.h>
@@ -92,6 +95,16 @@ static int route_domain(struct rcdb *db, const char *kind, const char *dom,
 	return 0;
 }
 
+/* A domain as route keys hold it: lowercase, its A-label.  One that
+ * has none is kept as it is (it matches no route; relay-remote bounces
+ * it when it looks up its MX). */
+static void route_key_domain(const char *d, char *out, size_t n)
+{
+	if (idna_alabel(d, out, n, NULL) != IDNA_OK)
+		snprintf(out, n, "%s", d);
+	addr_lower(out);
+}
+
 void send_route_lookup(struct rcdb *db, const char *relayhost,
 		       const char *rcpt, const char *sender,
 		       struct send_route *r)
@@ -105,10 +118,8 @@ void send_route_lookup(struct rcdb *db, const char *relayhost,
 				&r->port) == 0) {
 		strcpy(r->via, "relayhost");
 	} else {
-		snprintf(rd, sizeof rd, "%s", addr_domain(rcpt));
-		snprintf(sd, sizeof sd, "%s", addr_domain(sender));
-		addr_lower(rd);
-		addr_lower(sd);
+		route_key_domain(addr_domain(rcpt), rd, sizeof rd);
+		route_key_domain(addr_domain(sender), sd, sizeof sd);
 		if (!route_domain(db, "rcpt", rd, r) &&
 		    !route_domain(db, "sender", sd, r) &&
 		    !route_try(db, "route:default", r))

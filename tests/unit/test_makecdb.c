@@ -89,6 +89,7 @@ static const struct mcase cases[] = {
 	{ "route rcpt example.org mx tls=sometimes", 1, 0, "t:5:31: error: bad value \"sometimes\" for tls" },
 	{ "route sender example.com mx auth=../etc", 1, 0, "t:5:1: error: auth= names a file under secrets/" },
 	{ "route rcpt example.org. mx", 1, 0, "t:5:23: error: trailing dot in domain" },
+	{ "route rcpt \xe2\x98\x83.test mx", 1, 0, "t:5:12: error: domain \"\xe2\x98\x83.test\" has no A-label (IDNA: " },
 	{ "route default [smart.example.net]:587 tls=encrypt auth=isp auth_tls=unverified", 0, 1,
 	  "t:5:1: warning: auth_tls=unverified: the credentials auth=isp go to any server that answers with any certificate" },
 	{ "route default [smart.example.net]:587 tls=verify auth=isp auth_tls=unverified", 0, 0, "" },
@@ -208,6 +209,7 @@ static void test_written(const char *dir)
 
 	run("ip acme lan 10.0.0.0/16\nip acme lan 2001:DB8::5\nuser Bob@Example.com hash=" H
 	    "\nroute rcpt Example.ORG [mx.example.org]:2525 tls=verify\nroute default mx"
+	    "\nroute rcpt .b\xc3\xbc" "cher.test mx"
 	    "\ncustomer b archive=maildir archive_keep=30\ndomain b.test customer=b"
 	    "\ncustomer c archive=j@archive.test\ndomain c.test customer=c"
 	    "\ncustomer busy concurrency=3"
@@ -226,6 +228,8 @@ static void test_written(const char *dir)
 	T_CHECK("cdb: ip value", rcdb_gets(&r, key, val, sizeof val) > 0 && !strcmp(val, "rule=acme:0\n"));
 	T_CHECK("cdb: route lowercased", rcdb_gets(&r, "route:rcpt:example.org", val, sizeof val) > 0 &&
 			!strcmp(val, "host=mx.example.org\nport=2525\ntls=verify\nauth=\nauth_tls=verify\n"));
+	T_CHECK("cdb: a U-label route's key is its A-label",
+		rcdb_gets(&r, "route:rcpt:.xn--bcher-kva.test", val, sizeof val) > 0);
 	T_CHECK("cdb: default route", rcdb_gets(&r, "route:default", val, sizeof val) > 0 &&
 			!strcmp(val, "host=\nport=\ntls=may\nauth=\nauth_tls=verify\n"));
 	T_CHECK("cdb: archive to a maildir with its retention",

@@ -19,6 +19,7 @@ static const char *const rules[][2] = {
 	{ "route:sender:tenant.example", "host=tenant.relay\nport=587\n" },
 	{ "route:sender:.corp.example", "host=corp.relay\n" },
 	{ "route:default", "host=default.relay\n" },
+	{ "route:rcpt:xn--exmple-cua.test", "host=idn.relay\n" },
 };
 
 struct route_case {
@@ -46,6 +47,13 @@ static const struct route_case cases[] = {
 	  "route:sender:.corp.example", 0 },
 	{ "a@other.org", "", "", "default.relay", "may", "", "route:default",
 	  0 },
+	/* route keys are A-labels (makecdb): a U-label domain finds its own */
+	{ "a@ex\xc3\xa4mple.test", "s@x.org", "", "idn.relay", "may", "",
+	  "route:rcpt:xn--exmple-cua.test", 0 },
+	{ "a@EX\xc3\x84MPLE.test", "s@x.org", "", "idn.relay", "may", "",
+	  "route:rcpt:xn--exmple-cua.test", 0 },
+	{ "a@\xe2\x98\x83.test", "s@x.org", "", "default.relay", "may", "",
+	  "route:default", 0 },
 	{ "a@exact.example", "s@x.org", "[smart.host]:26", "smart.host", "may",
 	  "", "relayhost", 26 },
 	{ "a@exact.example", "s@x.org", "smart2.host", "smart2.host", "may", "",
