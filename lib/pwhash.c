@@ -9,6 +9,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+const char pwhash_unknown_user[] =
+	"$y$j9T$GAel5kcwLmuSmyUv5oCkU0$W3UgV3brT.OglvJoxDl0y9UhCkcwisblgIp.qDu2XM6";
+
 int pwhash_valid(const char *hash)
 {
 	size_t n = strlen(hash);

@@ -19,6 +19,11 @@ int pwhash_read(const char *prompt, char *buf, size_t n);
 /* Make a yescrypt hash of pw into out; 0 or -1. */
 int pwhash_make(const char *pw, char *out, size_t n);
 
+/* A valid hash of no one's password: an unknown user name is checked
+ * against it so that it costs as long as a wrong password (no user
+ * enumeration by timing). */
+extern const char pwhash_unknown_user[];
+
 /* 1 when pw matches hash (constant-time compare of the crypt output),
  * 0 otherwise or when hash is not acceptable.  Slow by design (tens of
  * ms): callers must not run it in an event loop that serves others. */

@@ -22,11 +22,6 @@
 
 #define SLOTS 4096
 
-/* An unknown user is checked against this hash so that a wrong user name
- * costs as long as a wrong password (no user enumeration by timing). */
-static const char dummy_hash[] =
-	"$y$j9T$GAel5kcwLmuSmyUv5oCkU0$W3UgV3brT.OglvJoxDl0y9UhCkcwisblgIp.qDu2XM6";
-
 static struct slot {
 	char key[ADDR_MAX + 80]; /* kind:user address */
 	long start;
@@ -149,14 +144,14 @@ static void lookup_hash(const struct policy_lookup *lk, const char *user,
 {
 	char key[RK_KEYMAX], val[RK_VALMAX];
 
-	snprintf(hash, n, "%s", dummy_hash);
+	snprintf(hash, n, "%s", pwhash_unknown_user);
 	if (strlen(user) > ADDR_MAX)
 		return;
 	snprintf(key, sizeof key, "user:%s", user);
 	addr_lower(key);
 	if (lk->get(lk->ctx, POLICY_USERS, key, val, sizeof val) >= 0 &&
 	    rk_get(val, "hash", hash, n) != 1)
-		snprintf(hash, n, "%s", dummy_hash);
+		snprintf(hash, n, "%s", pwhash_unknown_user);
 }
 
 /* A cache hit: answered now, with no child, pipe or fd for the caller to
@@ -247,7 +242,7 @@ enum policy_auth_start policy_auth_start(struct policy_auth *a,
 	if (policy_auth_throttled(ip, a->user, now))
 		return AUTH_THROTTLED;
 	lookup_hash(lk, a->user, hash, sizeof hash);
-	known = strcmp(hash, dummy_hash) != 0;
+	known = strcmp(hash, pwhash_unknown_user) != 0;
 	/* after the throttle, and only for a user with a stored hash */
 	a->cache = known &&
 		   policy_authcache_mac(a->user, pass, hash, a->mac) == 0;
