@@ -248,10 +248,11 @@ int rate_redis_commit(struct rate_stxn *t, void *tag)
 			   *t->user ? t->nh : 0, 0, tag);
 }
 
-int rate_redis_replay(const char *user, const char *cust, long count,
-		      const uint64_t *h, size_t nh, long when)
+int rate_redis_replay(const char *id, int npend, const char *user,
+		      const char *cust, long count, const uint64_t *h,
+		      size_t nh, long when)
 {
-	return commit_call("", 0, user, cust, count, h, nh, when, NULL);
+	return commit_call(id, npend, user, cust, count, h, nh, when, NULL);
 }
 
 int rate_redis_release(struct rate_stxn *t)

@@ -23,6 +23,7 @@
 #include "settings.h"
 
 #define JOURNAL_MAX 100000 /* messages kept for replay; beyond: logged */
+#define RELEASES_MAX 10000 /* releases kept while Redis is down */
 
 enum { FL_COMMIT = 1, FL_RCPT }; /* what a tag in flight is */
 
@@ -31,6 +32,8 @@ struct jentry {
 	long when, count;
 	int local;                /* admitted on local counts */
 	char user[RATE_NAME_MAX], cust[RATE_NAME_MAX];
+	char id[96];              /* the transaction's reservations, */
+	int npend;                /* taken out when it is replayed */
 	size_t nh;
 	uint64_t h[];
 };
@@ -50,7 +53,7 @@ struct rflight {
 	long now;
 };
 
-struct orphan {               /* a release to send after a done function */
+struct orphan {               /* a release to send later (release_later) */
 	char id[96], user[RATE_NAME_MAX], cust[RATE_NAME_MAX];
 	int n;
 };
@@ -69,6 +72,25 @@ static struct {
 } st;
 
 static void sent_done(void *tag, redisReply *rep);
+static void after_done(void);
+
+/* A release to send once it may be: after a done function, or once Redis
+ * answers again (a reservation it did not take out counts for the day).
+ * Beyond RELEASES_MAX it stays counted: over, never under. */
+static void release_later(const char *id, const char *user, const char *cust,
+			  int n)
+{
+	struct orphan *p;
+
+	if (st.norph >= RELEASES_MAX ||
+	    !(p = realloc(st.orph, (st.norph + 1) * sizeof *p)))
+		return;
+	st.orph = p;
+	memcpy(p[st.norph].id, id, sizeof p->id);
+	memcpy(p[st.norph].user, user, sizeof p->user);
+	memcpy(p[st.norph].cust, cust, sizeof p->cust);
+	p[st.norph++].n = n;
+}
 
 int rate_store_shared(void)
 {
@@ -151,8 +173,9 @@ void rate_store_txn_reset(struct rate_stxn *t)
 	if (!t)
 		return;
 	flight_cancel(t);
-	if (st.shared && !st.down)
-		rate_redis_release(t); /* if Redis is gone, pending expires */
+	if (st.shared && (t->n || t->umsg) &&
+	    (st.down || rate_redis_release(t) < 0))
+		release_later(t->id, t->user, t->cust, t->n);
 	txn_clear(t);
 }
 
@@ -209,6 +232,8 @@ static struct jentry *jentry_of(const struct rate_stxn *t, long now,
 	e->local = local;
 	memcpy(e->user, t->user, sizeof e->user);
 	memcpy(e->cust, t->cust, sizeof e->cust);
+	memcpy(e->id, t->id, sizeof e->id);
+	e->npend = t->n;
 	e->nh = nh;
 	if (nh)
 		memcpy(e->h, t->h, nh * sizeof e->h[0]);
@@ -270,8 +295,8 @@ static void came_back(void)
 
 	while (done < st.nj) {
 		struct jentry *e = st.j[done];
-		if (rate_redis_replay(e->user, e->cust, e->count, e->h, e->nh,
-				      e->when) < 0)
+		if (rate_redis_replay(e->id, e->npend, e->user, e->cust,
+				      e->count, e->h, e->nh, e->when) < 0)
 			break;
 		free(e);
 		done++;
@@ -295,6 +320,7 @@ static void came_back(void)
 			 st.j_local_rcpts + st.j_dropped);
 	st.down = 0;
 	st.j_local_rcpts = st.j_late_rcpts = st.j_dropped = 0;
+	after_done(); /* the releases of transactions aborted meanwhile */
 }
 
 static void names(struct rate_stxn *t, const char *user, const char *cust)
@@ -404,15 +430,7 @@ void rate_store_on_rcpt(rate_rcpt_done_fn fn)
 
 static void orphan_add(const struct rflight *f)
 {
-	struct orphan *p = realloc(st.orph, (st.norph + 1) * sizeof *p);
-
-	if (!p)
-		return; /* its reservation expires by itself */
-	st.orph = p;
-	memcpy(p[st.norph].id, f->id, sizeof f->id);
-	memcpy(p[st.norph].user, f->user, sizeof f->user);
-	memcpy(p[st.norph].cust, f->cust, sizeof f->cust);
-	p[st.norph++].n = f->n;
+	release_later(f->id, f->user, f->cust, f->n);
 }
 
 /* Inside a done function: no call into the connection here. */
@@ -493,8 +511,8 @@ static void after_done(void)
 {
 	if (rate_redis_reset_wanted())
 		rstore_reset(st.rs);
-	while (st.norph) {
-		struct orphan *o = &st.orph[--st.norph];
+	while (st.norph && !st.down) {
+		struct orphan *o = &st.orph[st.norph - 1];
 		struct rate_stxn tmp;
 
 		memset(&tmp, 0, sizeof tmp);
@@ -503,7 +521,9 @@ static void after_done(void)
 		memcpy(tmp.cust, o->cust, sizeof tmp.cust);
 		tmp.n = o->n;
 		tmp.umsg = 1;
-		rate_redis_release(&tmp);
+		if (rate_redis_release(&tmp) < 0)
+			break; /* kept for the next try */
+		st.norph--;
 	}
 }
 

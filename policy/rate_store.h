@@ -102,10 +102,13 @@ int rate_redis_reset_wanted(void);
  * function with tag (lib/rstore.h).  -1 when not sent. */
 int rate_redis_commit(struct rate_stxn *t, void *tag);
 int rate_redis_release(struct rate_stxn *t);
-/* Count a message that Redis did not see (replayed later): user/cust
- * "" for none, hashes of its recipients, when it was accepted. */
-int rate_redis_replay(const char *user, const char *cust, long count,
-		      const uint64_t *h, size_t nh, long when);
+/* Count a message that Redis did not see (replayed later): the id and
+ * number of the reservations it made there (taken out; "" and 0 for
+ * none), user/cust "" for none, hashes of its recipients, when it was
+ * accepted. */
+int rate_redis_replay(const char *id, int npend, const char *user,
+		      const char *cust, long count, const uint64_t *h,
+		      size_t nh, long when);
 const char *rate_redis_error(void);
 
 #endif

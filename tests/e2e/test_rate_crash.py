@@ -20,6 +20,10 @@ shared by the fleet), customer "one" has peak = 3:
   after 3 RCPTs (it may have queued the message with the proof it held):
   relay-policy sees its connection close with the transaction open and
   counts it (3/3, the next RCPT 450).
+- (redis) customer "five": 3 RCPTs reserved in Redis, Redis stopped
+  (SIGSTOP) so that relay-policy finds it down, the client says RSET:
+  the release waits and goes once Redis answers again, so the room comes
+  back (a reservation left in Redis would count for the peak window).
 - (local) customer "three": relay-queue stopped (SIGSTOP) while the message
   comes, so relay-smtpd's wait for its answer ends (data_timeout = 3 s)
   and the client gets 451; relay-queue then goes on (SIGCONT) and queues
@@ -56,6 +60,11 @@ customer four licenses=1 paid=yes peak=3 daily=100
 domain four.example customer=four
 rule four lo senders=domain auth=ip
 ip four lo 127.0.0.4/32
+
+customer five licenses=1 paid=yes peak=3 daily=100
+domain five.example customer=five
+rule five lo senders=domain auth=ip
+ip five lo 127.0.0.5/32
 """
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
 
@@ -164,6 +173,38 @@ def test_smtpd_killed(inst, store):
           '%d %s' % (codes[0][0], codes[0][1][-1]) == PEAK, codes)
 
 
+def test_release_while_down(inst, redis):
+    rcpts = ['d%d@example.org' % i for i in range(3)]
+    c, codes = session(inst, '127.0.0.5', 'a@five.example', rcpts)
+    os.kill(redis.proc.pid, signal.SIGSTOP)
+    try:
+        c2 = Raw(inst.port, source_ip='127.0.0.5')
+        c2.reply()
+        c2.cmd(b'EHLO h.test\r\n')
+        got = c2.cmd(b'MAIL FROM:<a@five.example>\r\n')
+        if got[0] == 250:
+            got = c2.cmd(b'RCPT TO:<x@example.org>\r\n')
+        c2.close()
+        rset = c.cmd(b'RSET\r\n')
+        time.sleep(0.5)  # relay-policy takes the reset while Redis is down
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+    c.cmd(b'QUIT\r\n')
+    c.close()
+    check('redis down: 3 RCPTs, then 451 while Redis is stopped, RSET',
+          [r[0] for r in codes] == [250] * 3 and got[0] == 451 and
+          rset[0] == 250, (codes, got, rset))
+
+    def room():
+        c, codes = session(inst, '127.0.0.5', 'a@five.example',
+                           ['y@example.org'])
+        c.cmd(b'QUIT\r\n')
+        c.close()
+        return codes[0][0] == 250
+    check('redis down: the reservations are released once Redis answers '
+          'again', wait_until(room, 15, 0.5))
+
+
 def test_queue_silent(inst, sink):
     """relay-queue's answer never comes: the message may be queued."""
     rcpts = ['u%d@example.org' % i for i in range(3)]
@@ -198,7 +239,9 @@ def run(store, sink, conf, redis=None):
         test_quit(inst, store)
         test_crash(inst, sink, store)
         test_smtpd_killed(inst, store)
-        if not redis:
+        if redis:
+            test_release_while_down(inst, redis)
+        else:
             test_queue_silent(inst, sink)
     finally:
         inst.stop()
