@@ -49,6 +49,7 @@ static const struct cfg_item settings_table[] = {
 	I(dest_concurrency, 20, 1, 1000),
 	I(connect_timeout, 30, 1, 3600),
 	I(remote_timeout, 300, 1, 3600),
+	I(remote_data_done_timeout, 600, 1, 3600),
 	I(retry_min, 300, 1, 86400),
 	I(retry_max, 14400, 1, 604800),
 	I(queue_lifetime, 432000, 1, 31536000),

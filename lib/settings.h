@@ -47,6 +47,9 @@ struct settings {
 	long smtp_port;         /* port for MX deliveries (25) */
 	long remote_workers, dest_concurrency;
 	long connect_timeout, remote_timeout;
+	/* the reply to the message's final dot or BDAT LAST: the server
+	 * may be scanning or committing it (RFC 5321 4.5.3.2.6: 10 min) */
+	long remote_data_done_timeout;
 	long retry_min, retry_max, queue_lifetime, delay_warning;
 	long conn_cache_max, conn_cache_idle;
 	int fair_delivery;      /* relay-send: customers take turns */

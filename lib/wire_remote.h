@@ -46,7 +46,8 @@
  * given up on it. */
 static inline long wire_remote_job_budget(void)
 {
-	return 4 * cf.connect_timeout + 3 * cf.remote_timeout;
+	return 4 * cf.connect_timeout + 3 * cf.remote_timeout +
+	       cf.remote_data_done_timeout;
 }
 
 #endif

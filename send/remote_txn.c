@@ -190,7 +190,11 @@ static void txn_final(struct remote_conn *c, struct remote_job *job,
 		txn_set_all(job, ok, &r);
 		return;
 	}
-	if (remote_reply_read(&c->io, &r) < 0) {
+	/* the server may scan or commit the message before it answers */
+	c->io.timeout_ms = (int)cf.remote_data_done_timeout * 1000;
+	int rc = remote_reply_read(&c->io, &r);
+	c->io.timeout_ms = (int)cf.remote_timeout * 1000;
+	if (rc < 0) {
 		char why[64];
 		snprintf(why, sizeof why, "%.40s", r.text);
 		snprintf(r.text, sizeof r.text, "%s after the end of the data "

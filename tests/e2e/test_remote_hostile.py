@@ -147,8 +147,9 @@ def test_slow():
     """Hostile servers: silence is a timeout (T); an endless greeting is cut
     off by the job's time budget before relay-send's deadline."""
     zone = {"silent.test": {"A": ["127.0.0.12"]}, "trickle.test": {"A": ["127.0.0.13"]}}
-    inst = h.Instance(zone, {"connect_timeout": 1, "remote_timeout": 2})
-    budget = (4 * 1 + 3 * 2) * 9 // 10 + 1
+    inst = h.Instance(zone, {"connect_timeout": 1, "remote_timeout": 2,
+                                "remote_data_done_timeout": 2})
+    budget = (4 * 1 + 3 * 2 + 2) * 9 // 10 + 1
     stops = [slow_server("127.0.0.12", inst.smtp_port, False), slow_server("127.0.0.13", inst.smtp_port, True)]
     try:
         t0 = time.time()
@@ -174,18 +175,19 @@ def test_budget_spans_jobs():
     and a job that does run over is still stopped at its budget."""
     zone = {"fast.test": {"A": ["127.0.0.20"]}, "slow.test": {"A": ["127.0.0.21"]},
             "trickle2.test": {"A": ["127.0.0.22"]}}
-    inst = h.Instance(zone, {"connect_timeout": 1, "remote_timeout": 2})
-    budget = (4 * 1 + 3 * 2) * 9 // 10 + 1  # 10 s
+    inst = h.Instance(zone, {"connect_timeout": 1, "remote_timeout": 2,
+                                "remote_data_done_timeout": 2})
+    budget = (4 * 1 + 3 * 2 + 2) * 9 // 10 + 1  # 11 s
     fast = ScriptServer("127.0.0.20", inst.smtp_port, {})
-    slow = ScriptServer("127.0.0.21", inst.smtp_port, {}, delay=1.2)
+    slow = ScriptServer("127.0.0.21", inst.smtp_port, {}, delay=1.4)
     stop = slow_server("127.0.0.22", inst.smtp_port, True)
     s = inst.connect()
     try:
         t0 = time.time()
-        r = h.job(inst, s, ["u@fast.test"])  # sets the alarm: off at t0 + 10
+        r = h.job(inst, s, ["u@fast.test"])  # sets the alarm: off at t0 + 11
         h.check("budget: first job delivered", r["rcpt"]["u@fast.test"][0] == "D", "%r" % (r,))
         time.sleep(max(0, t0 + 5 - time.time()))
-        t1 = time.time()  # about 7 s of 1.2 s replies: runs past t0 + 10
+        t1 = time.time()  # about 8 s of 1.4 s replies: runs past t0 + 12
         r = h.job(inst, s, ["u@slow.test"])
         took = time.time() - t1
         h.check("budget: a later job running when the alarm goes off is not stopped",

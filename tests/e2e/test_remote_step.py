@@ -7,8 +7,10 @@ reused.  Else (as once) the next job on it takes the late reply for its
 MAIL's, its MAIL's for its RCPT's, and a BDAT the server refused is
 recorded delivered; or, with the next job's commands pipelined after the
 dot, the RSET lands inside that job's DATA and becomes the first line of
-its message.  The harness is test_remote.py's; the server is a raw
-script, one thread per connection, that acts on the message's Subject."""
+its message.  The reply to the end of a message has a wait of its own,
+remote_data_done_timeout.  The harness is test_remote.py's; the server
+is a raw script, one thread per connection, that acts on the message's
+Subject."""
 import os
 import signal
 import sys
@@ -157,10 +159,32 @@ def test_unasked_reply(inst):
             "%r conns=%d" % (r2, srv.conns))
 
 
+def test_data_done_timeout(_):
+    """The reply to the end of the message is waited for
+    remote_data_done_timeout, not remote_timeout (RFC 5321 4.5.3.2.6):
+    a next hop that takes 2.6 s to take it, with remote_timeout 2, is not
+    deferred (and sent the message again at every retry)."""
+    inst = h.Instance({}, {"remote_timeout": 2, "remote_data_done_timeout": 5})
+    try:
+        for ip, chunking in (("127.0.0.45", True), ("127.0.0.46", False)):
+            srv, r1, r2 = two_jobs(inst, ip, chunking, b"slow", b"next")
+            what = "BDAT LAST" if chunking else "the dot"
+            h.check("slow reply to %s within remote_data_done_timeout: "
+                    "delivered" % what, r1[0] == "D" and r2[0] == "D",
+                    "%r %r" % (r1, r2))
+            h.check("slow reply to %s: one connection, each message once"
+                    % what, srv.conns == 1 and sorted(srv.msgs) ==
+                    [body(b"next"), body(b"slow")],
+                    "conns=%d %r" % (srv.conns, srv.msgs))
+    finally:
+        inst.close()
+
+
 def main():
-    return h.run(h.Instance({}, {"remote_timeout": 2}), test_bad_final_bdat,
-                 test_late_dot_pipelined,
-                 test_unasked_reply)
+    return h.run(h.Instance({}, {"remote_timeout": 2,
+                                 "remote_data_done_timeout": 2}),
+                 test_bad_final_bdat, test_late_dot_pipelined,
+                 test_unasked_reply, test_data_done_timeout)
 
 
 if __name__ == "__main__":
