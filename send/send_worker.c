@@ -286,10 +286,13 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 /* Every job on the worker deferred with reason text; the connection is
  * closed (relay-remote's worker ends, dropping what it had queued).
  * ended: the worker closed it first (it is gone).  Then only the first
- * job can have reached a server: the worker sends a message's dot only
+ * job can have been delivered: the worker sends a message's end only
  * after the result of the job before it, and those results came before
- * the EOF.  The jobs behind the first were never sent and are simply
- * due again (another worker takes them), not deferred.  Else (a time-
+ * the EOF.  (One exception: the job right behind a DATA message may
+ * have gone out after its dot as BDAT LAST with its message, which
+ * the server may have taken: it goes again, a duplicate at worst.)
+ * The jobs behind the first are simply due again (another worker takes
+ * them), not deferred.  Else (a time-
  * out, a bad frame) the worker may still be running and read the jobs
  * queued for it: all are deferred. */
 static void worker_lost(struct send_msgs *ms, struct send_worker *w,
