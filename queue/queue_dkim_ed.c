@@ -195,27 +195,65 @@ static size_t *fields_split(const char *h, size_t len, size_t *nf)
 	return f;
 }
 
+/* The h= list, as long as the header section makes it (never cut: a
+ * name dropped while its oversigned twin stays would make the twin
+ * select a real, unhashed field).  Folded between names (\001, see
+ * queue_dkim_ed_sign) so that no line passes 998 octets (RFC 5322
+ * 2.1.1); relaxed canonicalization hashes the fold as one space. */
+struct hlist {
+	char *s;
+	size_t len, cap, line; /* line: octets since the last fold */
+	int oom;
+};
+
+#define HL_FOLD 72 /* fold before a name that would pass this column */
+
+static void hl_add(struct hlist *l, const char *name, size_t n)
+{
+	char *s = l->s;
+
+	if (l->len + n + 3 > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		while (cap < l->len + n + 3)
+			cap *= 2;
+		if (l->oom || !(s = realloc(l->s, cap))) {
+			l->oom = 1;
+			return;
+		}
+		l->s = s;
+		l->cap = cap;
+	}
+	if (l->len) {
+		s[l->len++] = ':';
+		l->line++;
+		if (l->line + n > HL_FOLD) {
+			s[l->len++] = '\001';
+			l->line = 1; /* the tab */
+		}
+	}
+	memcpy(s + l->len, name, n);
+	l->len += n;
+	l->line += n;
+	s[l->len] = '\0';
+}
+
 /* Hash the fields of the sign list bottom-up (RFC 6376 5.4.2) and list
  * their names in h=, then each oversigned name once more. */
 static void ed_fields(struct canon *c, const char *h, size_t *f, size_t nf,
 		      const char *const *sign, const char *const *over,
-		      char *hl, size_t hn)
+		      struct hlist *hl)
 {
-	size_t l = 0;
-
-	hl[0] = '\0';
+	hl->line = 4; /* "\th=" */
 	for (; *sign; sign++)
 		for (size_t k = nf; k-- > 0;) {
 			size_t nl = field_name(h + f[k], f[k + 1] - f[k]);
-			if (nl != strlen(*sign) || strncasecmp(h + f[k], *sign, nl) ||
-			    l + nl + 300 > hn) /* room kept for the oversigned */
+			if (nl != strlen(*sign) || strncasecmp(h + f[k], *sign, nl))
 				continue;
 			hdr_relaxed(c, h + f[k], f[k + 1] - f[k], 1);
-			l += (size_t)snprintf(hl + l, hn - l, "%s%.*s", l ? ":" : "",
-					      (int)nl, h + f[k]);
+			hl_add(hl, h + f[k], nl);
 		}
-	for (; *over && l + strlen(*over) + 2 < hn; over++)
-		l += (size_t)snprintf(hl + l, hn - l, "%s%s", l ? ":" : "", *over);
+	for (; *over; over++)
+		hl_add(hl, *over, strlen(*over));
 }
 
 /* The Ed25519 signature of hash, base64, into b64[]; 0 or -1. */
@@ -242,46 +280,90 @@ static int ed_sign_hash(const char *pem, const unsigned char *hash,
 	return ok ? 0 : -1;
 }
 
+/* The signature header without b='s value, \001 for each fold. */
+static char *ed_template(const struct queue_dkim_edsig *s, long long t,
+			 const char *hl, const char *bh)
+{
+	char x[40] = "", *tmpl;
+
+	if (s->expire > 0)
+		snprintf(x, sizeof x, " x=%lld;", t + s->expire);
+	if (asprintf(&tmpl, "DKIM-Signature: v=1; a=ed25519-sha256; "
+		     "c=relaxed/relaxed; d=%s;\001s=%s; t=%lld;%s\001h=%s;"
+		     "\001bh=%s;\001b=", s->domain, s->selector, t, x, hl,
+		     bh) < 0)
+		return NULL;
+	return tmpl;
+}
+
+/* The template hashed (relaxed, no CRLF: RFC 6376 3.7), each fold a
+ * space, into the header hash; the hash's value into hash[]. */
+static int ed_hash_sig(struct canon *c, const char *tmpl,
+		       unsigned char *hash)
+{
+	char *t = strdup(tmpl);
+
+	if (!t)
+		return -1;
+	for (char *p = strchr(t, '\001'); p; p = strchr(p, '\001'))
+		*p = ' ';
+	hdr_relaxed(c, t, strlen(t), 0);
+	free(t);
+	EVP_DigestUpdate(c->md, c->b, c->n);
+	EVP_DigestFinal_ex(c->md, hash, NULL);
+	return 0;
+}
+
+/* The header as written: the template, each fold a CRLF TAB, then b64
+ * and CRLF. */
+static char *ed_written(const char *tmpl, const char *b64)
+{
+	size_t n = strlen(tmpl), folds = 0, o = 0;
+	char *out;
+
+	for (const char *p = tmpl; (p = strchr(p, '\001')); p++)
+		folds++;
+	out = malloc(n + 2 * folds + strlen(b64) + 3);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (tmpl[i] != '\001') {
+			out[o++] = tmpl[i];
+			continue;
+		}
+		memcpy(out + o, "\r\n\t", 3);
+		o += 3;
+	}
+	sprintf(out + o, "%s\r\n", b64);
+	return out;
+}
+
 char *queue_dkim_ed_sign(struct queue_dkim_ed *e, const char *hdr,
 			 size_t hlen, const char *pem,
 			 const struct queue_dkim_edsig *s, char *err,
 			 size_t errsz)
 {
-	char bh[64], hl[2048], x[40] = "", tmpl[2600], b64[100], *out;
+	char bh[64], b64[100], *tmpl = NULL, *out = NULL;
 	unsigned char hash[EVP_MAX_MD_SIZE];
 	struct canon c = { EVP_MD_CTX_new(), "", 0 };
+	struct hlist hl = { NULL, 0, 0, 0, 0 };
 	size_t nf, *f = fields_split(hdr, hlen, &nf);
-	long long t = (long long)queue_now();
 
 	ed_body_end(e, bh);
-	if (!c.md || !f || EVP_DigestInit_ex(c.md, EVP_sha256(), NULL) != 1) {
-		snprintf(err, errsz, "out of memory");
-		EVP_MD_CTX_free(c.md);
-		free(f);
-		return NULL;
+	if (c.md && f && EVP_DigestInit_ex(c.md, EVP_sha256(), NULL) == 1) {
+		ed_fields(&c, hdr, f, nf, s->sign, s->over, &hl);
+		if (!hl.oom)
+			tmpl = ed_template(s, (long long)queue_now(),
+					   hl.s ? hl.s : "", bh);
 	}
-	ed_fields(&c, hdr, f, nf, s->sign, s->over, hl, sizeof hl);
 	free(f);
-	if (s->expire > 0)
-		snprintf(x, sizeof x, " x=%lld;", t + s->expire);
-	/* \001 marks a fold: a space when hashed, CRLF TAB when written */
-	snprintf(tmpl, sizeof tmpl, "DKIM-Signature: v=1; a=ed25519-sha256; "
-		 "c=relaxed/relaxed; d=%s;\001s=%s; t=%lld;%s\001h=%s;\001bh=%s;"
-		 "\001b=", s->domain, s->selector, t, x, hl, bh);
-	for (char *p = strchr(tmpl, '\001'); p; p = strchr(p, '\001'))
-		*p = ' ';
-	hdr_relaxed(&c, tmpl, strlen(tmpl), 0);
-	EVP_DigestUpdate(c.md, c.b, c.n);
-	EVP_DigestFinal_ex(c.md, hash, NULL);
-	EVP_MD_CTX_free(c.md);
-	if (ed_sign_hash(pem, hash, b64, err, errsz) < 0)
-		return NULL;
-	if (asprintf(&out, "DKIM-Signature: v=1; a=ed25519-sha256; "
-		     "c=relaxed/relaxed; d=%s;\r\n\ts=%s; t=%lld;%s\r\n\th=%s;"
-		     "\r\n\tbh=%s;\r\n\tb=%s\r\n", s->domain, s->selector, t, x,
-		     hl, bh, b64) < 0) {
+	free(hl.s);
+	if (!tmpl || ed_hash_sig(&c, tmpl, hash) < 0)
 		snprintf(err, errsz, "out of memory");
-		return NULL;
-	}
+	else if (ed_sign_hash(pem, hash, b64, err, errsz) == 0 &&
+		 !(out = ed_written(tmpl, b64)))
+		snprintf(err, errsz, "out of memory");
+	EVP_MD_CTX_free(c.md);
+	free(tmpl);
 	return out;
 }
