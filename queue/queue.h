@@ -87,12 +87,14 @@ char *queue_received(const struct qfile *q, const char *hostname,
 
 /* ---- DKIM signing (queue_dkim.c, queue_dkim_hdr.c, queue_dkim_keys.c) ---- */
 #define QUEUE_DKIM_HDR_MAX (256 * 1024) /* header section held to sign */
+/* a failure's text: it names the key file, d= and the selector */
+#define QUEUE_DKIM_ERR_MAX (DKIMKEY_PATH_MAX + 512)
 struct dkim;                            /* libopendkim's handle */
 struct queue_dkim {
 	int state;                      /* DK_* in queue_dkim.c */
 	char *hdr;                      /* the header section, until complete */
 	size_t len, cap;
-	char why[512];                  /* why unsigned, or the failure */
+	char why[QUEUE_DKIM_ERR_MAX];   /* why unsigned, or the failure */
 	int log_why;                    /* the reason is worth a log line */
 	int cr, bol;                    /* line ends made CRLF, as sent */
 	char domain[256], customer[64]; /* d=, and the domain's customer */
@@ -101,6 +103,7 @@ struct queue_dkim {
 	struct dkim *h[DKIMKEY_SIGS_MAX];          /* RSA: libopendkim */
 	struct queue_dkim_ed *ed[DKIMKEY_SIGS_MAX]; /* Ed25519: OpenSSL */
 	char *key[DKIMKEY_SIGS_MAX];               /* Ed25519's PEM (a copy) */
+	char *path[DKIMKEY_SIGS_MAX];              /* the key file, for errors */
 	int alg[DKIMKEY_SIGS_MAX];
 	long expire[DKIMKEY_SIGS_MAX];
 	char selector[DKIMKEY_SIGS_MAX][DKIMKEY_SELECTOR_MAX + 1];
@@ -144,7 +147,7 @@ int queue_dkim_from(const char *hdr, size_t len, char *val, size_t valsz);
 int queue_dkim_lookup(const char *fromdom, char *domain, size_t dn,
 		      char *customer, size_t cn, struct dkimkey_sig *sigs);
 /* A key file's text (kept, read again when the file changed), or NULL
- * with err. */
+ * with why in err (the caller names the file). */
 const char *queue_dkim_key(const char *path, char *err, size_t errsz);
 /* The key in pem parsed: kept with the key file's text when pem is that
  * text (valid until the file is read again), else a new one with *owned

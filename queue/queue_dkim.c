@@ -11,6 +11,7 @@
 #include "settings.h"
 
 #include <opendkim/dkim.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,7 @@ void queue_dkim_free(struct queue_dkim *d)
 			dkim_free(d->h[i]);
 		queue_dkim_ed_free(d->ed[i]);
 		free(d->key[i]);
+		free(d->path[i]);
 	}
 	free(d->hdr);
 	queue_dkim_init(d);
@@ -128,29 +130,70 @@ static int dk_ed(struct queue_dkim *d, const char *key)
 	return d->ed[d->n] && d->key[d->n] ? 0 : -1;
 }
 
+/* A key's failure, for the log: which file, d= and selector, and why
+ * (with several keys and domains the operator must know which). */
+static void dk_key_err(char *err, size_t errsz, const char *path,
+		       const char *domain, const char *selector,
+		       const char *why)
+{
+	snprintf(err, errsz, "key %s (d=%s s=%s): %s", path, domain, selector,
+		 why);
+}
+
+static void dk_key_fail(struct queue_dkim *d, const struct dkimkey_sig *s,
+			const char *why)
+{
+	char err[QUEUE_DKIM_ERR_MAX];
+
+	dk_key_err(err, sizeof err, s->path, d->domain, s->selector, why);
+	dk_stop(d, DK_FAIL, 1, "%s", err);
+}
+
+/* Why the key text is no key of alg, or NULL.  Asked before a handle
+ * starts: libopendkim finds a bad RSA key only at the end, and loses
+ * memory then (dkim_privkey_load), at every message. */
+static const char *dk_key_bad(const char *pem, int alg)
+{
+	int owned, id;
+	EVP_PKEY *k = queue_dkim_pkey(pem, &owned);
+
+	id = k ? EVP_PKEY_get_base_id(k) : EVP_PKEY_NONE;
+	if (owned)
+		EVP_PKEY_free(k);
+	if (!k)
+		return "not a PEM private key";
+	if (alg == DKIMKEY_ED25519)
+		return id == EVP_PKEY_ED25519 ? NULL : "not an Ed25519 key";
+	return id == EVP_PKEY_RSA ? NULL : "not an RSA key";
+}
+
 /* One signing handle per key; -1 after dk_stop. */
 static int dk_handles(struct queue_dkim *d, struct dkimkey_sig *sigs, int n)
 {
 	char err[300];
-	DKIM_STAT st;
+	DKIM_STAT st = DKIM_STAT_NORESOURCE;
 
 	for (int i = 0; i < n; i++) {
 		const char *key = queue_dkim_key(sigs[i].path, err, sizeof err);
-		if (!key || !dk_lib()) {
-			dk_stop(d, DK_FAIL, 1, "%s", key ? "library" : err);
+		const char *bad = key ? dk_key_bad(key, sigs[i].alg) : err;
+		if (bad || !dk_lib()) {
+			dk_key_fail(d, &sigs[i], bad ? bad : "libopendkim did "
+							     "not start");
 			return -1;
 		}
 		dk_ttl(sigs[i].expire);
-		if (sigs[i].alg == DKIMKEY_ED25519 ? dk_ed(d, key) < 0 :
+		if (!(d->path[d->n] = strdup(sigs[i].path)) ||
+		    (sigs[i].alg == DKIMKEY_ED25519 ? dk_ed(d, key) < 0 :
 		    !(d->h[d->n] = dkim_sign(dk_lib(), (u_char *)"relay-queue",
 					     NULL, (dkim_sigkey_t)key,
 					     (u_char *)sigs[i].selector,
 					     (u_char *)d->domain,
 					     DKIM_CANON_RELAXED,
 					     DKIM_CANON_RELAXED,
-					     DKIM_SIGN_RSASHA256, -1, &st))) {
+					     DKIM_SIGN_RSASHA256, -1, &st)))) {
 			d->n++; /* freed with the others */
-			dk_stop(d, DK_FAIL, 1, "key %s refused", sigs[i].path);
+			dk_key_fail(d, &sigs[i], sigs[i].alg == DKIMKEY_ED25519
+				    ? "out of memory" : dkim_getresultstr(st));
 			return -1;
 		}
 		d->alg[d->n] = sigs[i].alg;
@@ -314,13 +357,14 @@ static int dk_sign_ed(struct queue_dkim *d, int i, char **out, size_t *olen,
 	const struct queue_dkim_edsig s = { d->domain, d->selector[i],
 					    d->expire[i], sign_hdrs,
 					    oversign_hdrs };
+	char why[300] = "out of memory";
 	char *sig = queue_dkim_ed_sign(d->ed[i], d->hdr, d->hlen, d->key[i],
-				       &s, err, errsz);
+				       &s, why, sizeof why);
 	char *o = sig ? realloc(*out, *olen + strlen(sig) + 1) : NULL;
 
 	if (!o) {
-		if (sig)
-			snprintf(err, errsz, "out of memory");
+		dk_key_err(err, errsz, d->path[i], d->domain, d->selector[i],
+			   why);
 		free(sig);
 		free(*out);
 		return -1;
@@ -338,7 +382,6 @@ static const char *dk_error(DKIM *h, DKIM_STAT st)
 	return e && *e ? e : dkim_getresultstr(st);
 }
 
-/* Every handle signs, in order (RSA first). */
 /* RSA signature i (libopendkim) onto *out; -1 (out freed) with err. */
 static int dk_sign_rsa(struct queue_dkim *d, int i, char **out,
 		       size_t *olen, char *err, size_t errsz)
@@ -353,8 +396,8 @@ static int dk_sign_rsa(struct queue_dkim *d, int i, char **out,
 	    (st = dkim_getsighdr_d(d->h[i], sizeof DKIM_SIGNHEADER + 1, &v,
 				   &vlen)) != DKIM_STAT_OK ||
 	    dk_append(out, olen, v, vlen) < 0) {
-		snprintf(err, errsz, "signing with selector %s: %s",
-			 d->selector[i], dk_error(d->h[i], st));
+		dk_key_err(err, errsz, d->path[i], d->domain, d->selector[i],
+			   dk_error(d->h[i], st));
 		free(*out);
 		return -1;
 	}

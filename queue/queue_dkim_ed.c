@@ -272,8 +272,9 @@ static int ed_sign_hash(const char *pem, const unsigned char *hash,
 	if (ok)
 		EVP_EncodeBlock((unsigned char *)b64, sig, (int)slen);
 	else
-		snprintf(err, errsz, "Ed25519 signing failed (not an Ed25519 "
-			 "key?)");
+		snprintf(err, errsz, "%s", !k ? "not a PEM private key" :
+			 EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519
+				 ? "not an Ed25519 key" : "Ed25519 signing failed");
 	EVP_MD_CTX_free(m);
 	if (owned)
 		EVP_PKEY_free(k);

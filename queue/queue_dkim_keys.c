@@ -132,8 +132,9 @@ const char *queue_dkim_key(const char *path, char *err, size_t errsz)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size > KEY_FILE_MAX || key_read(k, fd, st.st_size) < 0) {
-		snprintf(err, errsz, "key %s: %s", path,
-			 fd >= 0 && (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX)
+		snprintf(err, errsz, "%s",
+			 fd >= 0 && (!S_ISREG(st.st_mode) ||
+				     st.st_size > KEY_FILE_MAX)
 				 ? "not a key file" : strerror(errno));
 		if (fd >= 0)
 			close(fd);

@@ -147,7 +147,7 @@ static char *inject_pre(struct queue_job *j, const char *sig, long long now)
  * when signing failed (the verdict in j->r). */
 static int inject_sign(struct queue_job *j, char **sig)
 {
-	char err[300];
+	char err[QUEUE_DKIM_ERR_MAX];
 
 	if (queue_dkim_finish(&j->dk, &j->q, sig, err, sizeof err) == 0)
 		return 0;

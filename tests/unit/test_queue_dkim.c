@@ -81,6 +81,12 @@ static void rules_make(void)
 	snprintf(v, sizeof v, "customer=acme\ndomain=gone.example\n"
 		 "sig=rsa rs1 0 %s/missing.key\n", dir);
 	cdb_put(&cm, "dkim:gone.example", v);
+	snprintf(v, sizeof v, "customer=acme\ndomain=badalg.example\n"
+		 "sig=ed25519 edbad 0 %s/rsa.key\n", dir);
+	cdb_put(&cm, "dkim:badalg.example", v);
+	snprintf(v, sizeof v, "customer=acme\ndomain=junk.example\n"
+		 "sig=rsa rsbad 0 %s/junk.key\n", dir);
+	cdb_put(&cm, "dkim:junk.example", v);
 	cdb_make_finish(&cm);
 	close(fd);
 	cf.rules_cdb = strdup(path);
@@ -312,6 +318,62 @@ static void test_rewrite(void)
 	free(out);
 }
 
+/* The failure of signing msg for customer acme: its text in err, or
+ * "" when it was signed or left unsigned. */
+static void sign_err(const char *msg, char *err, size_t errsz)
+{
+	struct queue_dkim d;
+	struct qfile q;
+	char *sig = NULL;
+
+	memset(&q, 0, sizeof q);
+	q.info[0].key = "customer";
+	q.info[0].value = "acme";
+	q.ninfo = 1;
+	queue_dkim_init(&d);
+	queue_dkim_feed(&d, msg, strlen(msg));
+	if (queue_dkim_finish(&d, &q, &sig, err, errsz) == 0)
+		err[0] = '\0';
+	queue_dkim_free(&d);
+	free(sig);
+}
+
+/* A key failure names the file, d= and the selector, RSA and Ed25519. */
+static void test_key_errors(void)
+{
+	static const struct {
+		const char *name, *from, *want[4];
+	} c[] = {
+		{ "RSA key gone", "gone.example",
+		  { "missing.key", "d=gone.example", "s=rs1", "No such file" } },
+		{ "RSA key garbage", "junk.example",
+		  { "junk.key", "d=junk.example", "s=rsbad", "not a PEM" } },
+		{ "Ed25519 line, RSA key", "badalg.example",
+		  { "rsa.key", "d=badalg.example", "s=edbad", "not an Ed25519" } },
+	};
+	char path[256], msg[200], err[QUEUE_DKIM_ERR_MAX], name[200];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/junk.key", dir);
+	if ((f = fopen(path, "w"))) {
+		fputs("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", f);
+		fclose(f);
+	}
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		int all = 1;
+		snprintf(msg, sizeof msg, "From: joe@%s\r\n" HDRS "\r\nx\r\n",
+			 c[i].from);
+		sign_err(msg, err, sizeof err);
+		for (int k = 0; k < 4; k++)
+			all = all && strstr(err, c[i].want[k]);
+		snprintf(name, sizeof name, "dkim key error names file, d=, s=: %s",
+			 c[i].name);
+		T_CHECK(name, *err && all);
+		if (!*err || !all)
+			printf("   got: %s\n", err);
+	}
+}
+
 /* Limits and failures: a huge header section is left unsigned; a key
  * that vanished is a failure (the caller defers or relays unsigned). */
 static void test_limits(void)
@@ -319,9 +381,7 @@ static void test_limits(void)
 	size_t n = QUEUE_DKIM_HDR_MAX + 4096, off;
 	char *big = malloc(n + 256), *out;
 	const char *gone = "From: joe@gone.example\r\n\r\nx\r\n";
-	struct queue_dkim d;
-	struct qfile q;
-	char err[300], *sig;
+	char err[QUEUE_DKIM_ERR_MAX];
 
 	off = (size_t)sprintf(big, "From: joe@example.com\r\n");
 	while (off < n)
@@ -331,16 +391,8 @@ static void test_limits(void)
 		sign(big, strlen(big), 65536, "acme", &out) == 0 && !out);
 	free(out);
 	free(big);
-	memset(&q, 0, sizeof q);
-	q.info[0].key = "customer";
-	q.info[0].value = "acme";
-	q.ninfo = 1;
-	queue_dkim_init(&d);
-	queue_dkim_feed(&d, gone, strlen(gone));
-	T_CHECK("dkim: a missing key is a failure",
-		queue_dkim_finish(&d, &q, &sig, err, sizeof err) < 0 && !sig &&
-		strstr(err, "missing.key"));
-	queue_dkim_free(&d);
+	sign_err(gone, err, sizeof err);
+	T_CHECK("dkim: a missing key is a failure", strstr(err, "missing.key"));
 	/* a key that would not be used fails nothing: the mail of another
 	 * customer, or with none (relay-send's DSNs), is relayed unsigned */
 	T_CHECK("dkim: missing key of another customer's domain: unsigned",
@@ -399,6 +451,7 @@ int main(void)
 	test_tampered();
 	test_rewrite();
 	test_limits();
+	test_key_errors();
 	test_wire();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
