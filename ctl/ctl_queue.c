@@ -329,7 +329,8 @@ static int ctlq_show(int argc, char **argv)
 			struct qstate_rcpt *r = &m.st.r[i];
 			printf("rcpt %zu: <", i);
 			ctl_term_puts(stdout, m.q.rcpt[i]);
-			printf("> %c attempts=%d", r->status, r->attempts);
+			printf("> %c attempts=%d%s", r->status, r->attempts,
+			       r->expired ? " expired" : "");
 			if (r->code || r->text[0]) {
 				printf(" last=%d ", r->code);
 				ctl_term_puts(stdout, r->text);

@@ -45,8 +45,9 @@ static int qs_result(struct qstate *s, const char *line)
 	r->status = st;
 	r->last = t;
 	r->next = st == 'T' ? next : 0;
+	r->expired = st == 'B' ? next : 0;
 	r->code = code;
-	r->attempts++;
+	r->attempts += !r->expired; /* an expiry is no attempt */
 	snprintf(r->text, sizeof r->text, "%s", line + off);
 	return 0;
 }

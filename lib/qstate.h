@@ -3,6 +3,8 @@
  * by relayctl.  One event a line (format in queue/QUEUE.md):
  *
  *   <index> <D|T|B> <time> <next> <code> <text>   a recipient's result
+ *   (a B with next > 0: expired at next, the rest as the last attempt
+ *   left them: time 0 when there was none)
  *   W <time>                                       delay warning sent
  *   X <time> <bounce qid>                           bounce injected
  *
@@ -19,6 +21,8 @@ struct qstate_rcpt {
 	char status;          /* 'P' never tried, 'T' deferred, 'D', 'B' */
 	int attempts;
 	long long last, next; /* time of the last result, next attempt */
+	long long expired;    /* B: the time queue_lifetime ran out; 0 when
+				 refused (then last is the refusal's) */
 	int code;             /* last SMTP code (0 when none) */
 	char text[QSTATE_TEXT_MAX];
 };

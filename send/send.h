@@ -64,6 +64,12 @@ long long send_sched_delay(int attempts, long retry_min, long retry_max,
 			   unsigned rnd);
 /* 1 when a message that arrived at arrival has outlived lifetime. */
 int send_sched_expired(long long arrival, long long now, long lifetime);
+/* The state line (qstate_format) that fails recipient idx, in state r,
+ * at expiry time now: B with what its last attempt left (time, code and
+ * reply; time 0 when none was made) and now as the time it expired
+ * (lib/qstate.h).  Its length. */
+size_t send_sched_expire_line(char *buf, size_t n, size_t idx,
+			      const struct qstate_rcpt *r, long long now);
 
 /* ---- customers (send_cust.c) ---- */
 /* A min-heap of messages by (wake, seq): send_ready.c. */
@@ -228,6 +234,8 @@ struct send_dsn_rcpt {
 	const char *relay;    /* "host[ip]:port" or "" */
 	long long last;       /* time of the last attempt, 0 when none yet */
 	const char *orcpt;    /* ORCPT as sent ("rfc822;a+2Bb@c"), or NULL */
+	long long expired;    /* failed by queue_lifetime at that time (code,
+				 text and last: the last attempt's), or 0 */
 };
 struct send_dsn {
 	int delayed;          /* 1: Action delayed (warning), 0: failed */

@@ -110,6 +110,7 @@ static int bounce_send(const char *qdir, struct send_msg *m, const char *to,
 		r[n].relay = relay[n];
 		r[n].last = s->attempts > 0 ? s->last : 0;
 		r[n].orcpt = p.orcpt;
+		r[n].expired = s->status == 'B' ? s->expired : 0;
 		n++;
 	}
 	d.rcpt = r;

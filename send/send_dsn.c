@@ -108,10 +108,33 @@ static const char *dsn_text(const struct send_dsn_rcpt *r)
 	return r->code || (r->text && *r->text) ? r->text : SEND_DSN_NOT_TRIED;
 }
 
+/* Why an expired recipient failed (RFC 3463 4.4.7); the last attempt's
+ * reply, when there is one, follows it in the human part and is the
+ * Diagnostic-Code. */
+static const char *dsn_expired(const struct send_dsn *d,
+			       const struct send_dsn_rcpt *r, char *buf,
+			       size_t n)
+{
+	snprintf(buf, n, "4.4.7 message expired after %lld days in the queue",
+		 (r->expired - d->arrival) / 86400);
+	return buf;
+}
+
+/* An expired recipient whose last attempt left no reply: its reason is
+ * the expiry itself. */
+static const char *dsn_reason(const struct send_dsn *d,
+			      const struct send_dsn_rcpt *r, char *buf,
+			      size_t n)
+{
+	if (r->expired && !r->code && !(r->text && *r->text))
+		return dsn_expired(d, r, buf, n);
+	return dsn_text(r);
+}
+
 static void dsn_human(struct textbuf *b, const struct send_dsn *d,
 		      const char *boundary)
 {
-	char t[600];
+	char t[600], e[100];
 	textbuf_add(b, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
 		boundary);
 	textbuf_add(b, "This is the mail system at host %s.\r\n\r\n",
@@ -131,9 +154,13 @@ static void dsn_human(struct textbuf *b, const struct send_dsn *d,
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		const struct send_dsn_rcpt *r = &d->rcpt[i];
 		textbuf_add(b, "<%s>: ", r->addr);
+		if (r->expired && (r->code || (r->text && *r->text)))
+			textbuf_add(b, "%s; last error: ",
+				    dsn_expired(d, r, e, sizeof e));
 		if (r->code)
 			textbuf_add(b, "%d ", r->code);
-		textbuf_add(b, "%s\r\n", dsn_clean(dsn_text(r), t, sizeof t));
+		textbuf_add(b, "%s\r\n",
+			    dsn_clean(dsn_reason(d, r, e, sizeof e), t, sizeof t));
 	}
 	textbuf_add(b, "\r\n");
 }
@@ -153,7 +180,7 @@ static void dsn_orcpt(struct textbuf *b, const char *orcpt)
 static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 		       const char *boundary)
 {
-	char date[64], st[16], t[600], relay[300];
+	char date[64], st[16], t[600], relay[300], e[100];
 	date822_format(d->arrival, date, sizeof date);
 	textbuf_add(b, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n",
 		boundary);
@@ -167,6 +194,8 @@ static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 		const struct send_dsn_rcpt *r = &d->rcpt[i];
 		if (d->relayed)
 			dsn_success_status(r->text, st, sizeof st);
+		else if (r->expired) /* whatever the last reply said */
+			snprintf(st, sizeof st, "4.4.7");
 		else
 			send_dsn_status(r->code, dsn_text(r), d->delayed, st,
 					sizeof st);
@@ -179,7 +208,7 @@ static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 		if (r->relay && *r->relay)
 			textbuf_add(b, "Remote-MTA: dns; %s\r\n",
 				dsn_clean(r->relay, relay, sizeof relay));
-		dsn_clean(dsn_text(r), t, sizeof t);
+		dsn_clean(dsn_reason(d, r, e, sizeof e), t, sizeof t);
 		if (r->code)
 			textbuf_add(b, "Diagnostic-Code: smtp; %d %s\r\n", r->code, t);
 		else

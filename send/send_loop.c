@@ -22,10 +22,11 @@
 #define LOOP_DROPPED (-1)       /* loop_one: the message was freed */
 #define LOOP_NOWORKER (-2)      /* no idle worker: stop the pass */
 
-/* Pending recipients of an expired message become B. */
+/* Pending recipients of an expired message become B, keeping what the
+ * last attempt left (send_sched_expire_line). */
 static void loop_expire(struct send_msg *m, long long now)
 {
-	char *lines, txt[QSTATE_TEXT_MAX], to[3 * ADDR_MAX + 1];
+	char *lines, to[3 * ADDR_MAX + 1];
 	size_t cap = m->q.nrcpt * (QSTATE_LINE_MAX + 2) + 1, len = 0;
 
 	if (!send_sched_expired(m->q.arrival, now, cf.queue_lifetime))
@@ -36,12 +37,8 @@ static void loop_expire(struct send_msg *m, long long now)
 		struct qstate_rcpt *r = &m->st.r[i];
 		if (r->status == 'D' || r->status == 'B' || m->busy[i])
 			continue;
-		snprintf(txt, sizeof txt,
-			 "4.4.7 message expired after %lld days in the queue%s%.400s",
-			 (now - m->q.arrival) / 86400,
-			 r->text[0] ? "; last error: " : "", r->text);
-		len += qstate_format(lines + len, cap - len, i, 'B', now, 0, 0,
-				     txt);
+		len += send_sched_expire_line(lines + len, cap - len, i, r,
+					      now);
 		log_info("%s: to=<%s> status=bounced (%s)", m->q.qid,
 			 log_field(to, sizeof to, m->q.rcpt[i],
 				   strlen(m->q.rcpt[i])), "expired");

@@ -76,7 +76,7 @@ static void worker_relayed(struct send_job *j,
 			continue;
 		r[n] = (struct send_dsn_rcpt){ j->msg->q.rcpt[j->idx[k]],
 					       res[k].code, res[k].text, relay,
-					       send_now(), p.orcpt };
+					       send_now(), p.orcpt, 0 };
 		n++;
 	}
 	if (n) /* and gcc -O2 sees no r[] read unset */

@@ -14,10 +14,16 @@ the past, against a receiver that answers 451 to it forever.
     part;
   - no bounce for a bounce: an expired message from <> is reported to
     postmaster (dsn=double), never to <>, and gets no warning; an
-    expired double bounce is dropped (logged), nothing sent.
+    expired double bounce is dropped (logged), nothing sent;
+  - 5 s short of 5 days, tried once (451) and expired at its next turn
+    8 s later: the failure reports that attempt (Last-Attempt-Date its
+    time, not the expiry's; Diagnostic-Code "smtp; 451 ..."; Remote-MTA
+    the receiver; Status 4.4.7).
 test_delivery.py covers the same with short settings and no clock."""
+import calendar
 import email
 import email.policy
+import email.utils
 import os
 import shutil
 import sys
@@ -68,10 +74,51 @@ def check_report(name, m, action, status_prefix, final_rcpt):
     return r
 
 
+def log_time(line):
+    """The epoch second of a log line's timestamp (UTC)."""
+    return calendar.timegm(time.strptime(line[:19], '%Y-%m-%dT%H:%M:%S'))
+
+
+def last_attempt():
+    with Sink(codes={'late@example.org': 451}) as sink, Instance(
+            sink=sink, conf_overrides={'retry_min': 8, 'retry_max': 8,
+                                       'queue_lifetime': 432000,
+                                       'delay_warning': 0}) as inst:
+        rc, err = inject(inst, 'c@example.com', ['late@example.org'],
+                         b'Subject: late\r\n\r\nx\r\n', None,
+                         prefix=('faketime', '-f', '-431995s'))
+        check('last attempt: injected 5 s short of 5 days', rc == 0, err)
+        check('last attempt: a failure arrives',
+              wait_until(lambda: for_sender(sink, 'c@example.com'), 30),
+              inst.log_tail())
+        tried = [log_time(line) for line in inst.log().splitlines()
+                 if ' relay-send[' in line and
+                 'to=<late@example.org>' in line and
+                 'status=deferred (451' in line]
+        fail = for_sender(sink, 'c@example.com')
+        check('last attempt: tried once before it expired', len(tried) == 1,
+              inst.log_tail())
+        if not fail or len(tried) != 1:
+            return
+        r = check_report('last attempt', fail[0], 'failed', '4.4.7',
+                         'late@example.org')
+        lad = r.get('Last-Attempt-Date')
+        when = email.utils.parsedate_to_datetime(str(lad)).timestamp() \
+            if lad else 0
+        check('last attempt: Last-Attempt-Date is the attempt\'s, not the '
+              'expiry\'s', abs(when - tried[0]) <= 1, '%r vs %s' % (
+                  r.get('Last-Attempt-Date'), time.ctime(tried[0])))
+        check('last attempt: Diagnostic-Code is the 451, Remote-MTA the '
+              'receiver', r.get('Diagnostic-Code', '').startswith(
+                  'smtp; 451 ') and '{' not in r.get('Diagnostic-Code', '')
+              and '127.0.0.1' in r.get('Remote-MTA', ''), repr(r))
+
+
 def main():
     if not shutil.which('faketime'):
         skip('expiry', 'no faketime')
         finish()
+    last_attempt()
     stuck = {'old@example.org': 451, 'older@example.org': 451,
              'null@example.org': 451, 'double@example.org': 451}
     with Sink(codes=stuck) as sink, Instance(sink=sink, conf_overrides={

@@ -290,6 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r[i].relay = x[3];
 		r[i].last = x[1][0] & 1 ? d.now - 60 : 0;
 		r[i].orcpt = (f[0][0] & 8) ? f[5 + 4 * nrcpt + i] : NULL;
+		r[i].expired = x[1][0] & 4 ? d.now : 0;
 		if (d.relayed) /* relay-send reports only 2xx as relayed */
 			r[i].code = 200 + (r[i].code % 100);
 	}

@@ -4,6 +4,7 @@
  * multipart/report header, three parts in order, one recipient block per
  * failed recipient, the original headers, the closing boundary. */
 #include "../../send/send.h"
+#include "date822.h"
 #include "t.h"
 
 #include <stdio.h>
@@ -60,8 +61,8 @@ static void test_bounce(void)
 			   "Message-ID: <m1@test>\r\n";
 	struct send_dsn_rcpt r[] = {
 		{ "bad@example.org", 550, "5.1.1 no such user",
-		  "mx.example.org[192.0.2.5]:25", 1795432880, NULL },
-		{ "gone@example.net", 0, "4.4.7 expired\r\nInjected: x", "", 0, NULL },
+		  "mx.example.org[192.0.2.5]:25", 1795432880, NULL, 0 },
+		{ "gone@example.net", 0, "4.4.7 expired\r\nInjected: x", "", 0, NULL, 0 },
 	};
 	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "ABC",
 			      .to = "a@example.com", .arrival = 1795432783,
@@ -117,9 +118,9 @@ static void test_delay_untried(void)
 {
 	const char hdr[] = "Subject: later\r\n";
 	struct send_dsn_rcpt r[] = {
-		{ "waiting@example.org", 0, "", "", 0, NULL },
+		{ "waiting@example.org", 0, "", "", 0, NULL, 0 },
 		{ "tried@example.net", 451, "4.7.1 greylisted",
-		  "mx.example.net[192.0.2.7]:25", 1795432800, NULL },
+		  "mx.example.net[192.0.2.7]:25", 1795432800, NULL, 0 },
 	};
 	struct send_dsn d = { .delayed = 1, .reporting_mta = "relay.test",
 			      .qid = "DEF", .to = "a@example.com",
@@ -160,7 +161,7 @@ static void test_delay_untried(void)
 static void test_hostile_headers(void)
 {
 	static char hdr[3000];
-	struct send_dsn_rcpt r = { "bad@example.org", 550, "5.1.1 no", "", 0, NULL };
+	struct send_dsn_rcpt r = { "bad@example.org", 550, "5.1.1 no", "", 0, NULL, 0 };
 	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "ABC",
 			      .to = "a@example.com", .now = 1795432883,
 			      .rcpt = &r, .nrcpt = 1, .headers = hdr };
@@ -200,9 +201,9 @@ static void test_dsn_params(void)
 	const char msg[] = "Subject: full\r\n\r\nthe body \xc3\xa9\r\n";
 	struct send_dsn_rcpt r[] = {
 		{ "ok@example.org", 250, "2.0.0 Ok: queued", "mx[192.0.2.5]:25",
-		  1795432800, "rfc822;ok+2Bx@example.org" },
+		  1795432800, "rfc822;ok+2Bx@example.org", 0 },
 		{ "plain@example.org", 250, "Ok", "mx[192.0.2.5]:25",
-		  1795432800, NULL },
+		  1795432800, NULL, 0 },
 	};
 	struct send_dsn d = { .relayed = 1, .reporting_mta = "relay.test",
 			      .qid = "GHI", .to = "a@example.com",
@@ -252,8 +253,88 @@ static void test_dsn_params(void)
 	free(m);
 }
 
+/* Expiry: the state line keeps the last attempt (time, code, reply and
+ * relay), so the bounce's Last-Attempt-Date is that attempt's, not the
+ * expiry's, its Diagnostic-Code the last reply, its Remote-MTA the relay
+ * and its Status 4.4.7; a recipient never tried has no date. */
+static void test_expired(void)
+{
+	const long long arrival = 1795000000, tried = arrival + 5 * 86400 - 3600,
+			expiry = arrival + 5 * 86400 + 60;
+	const char hdr[] = "Subject: old\r\n";
+	char line[QSTATE_LINE_MAX + 2], date[64];
+	struct qstate st;
+	size_t len;
+
+	T_CHECK("expired: state", qstate_init(&st, 2) == 0);
+	snprintf(line, sizeof line, "0 T %lld %lld 451 {mx.example.org"
+		 "[192.0.2.5]:25} 4.2.0 later", tried, tried + 14400);
+	T_CHECK("expired: T line applied", qstate_apply(&st, line) == 0);
+	for (size_t i = 0; i < 2; i++) {
+		len = send_sched_expire_line(line, sizeof line, i, &st.r[i],
+					     expiry);
+		line[len ? len - 1 : 0] = '\0';
+		T_CHECK("expired: B line applied", qstate_apply(&st, line) == 0);
+	}
+	T_CHECK("expired: B, the last attempt's time, code and text kept",
+		st.r[0].status == 'B' && st.r[0].last == tried &&
+		st.r[0].code == 451 && st.r[0].expired == expiry &&
+		strstr(st.r[0].text, "} 4.2.0 later"));
+	T_CHECK("expired: never tried: no attempt time",
+		st.r[1].status == 'B' && st.r[1].last == 0 &&
+		st.r[1].code == 0 && st.r[1].expired == expiry);
+	T_CHECK("expired: the expiry counts as no attempt",
+		st.r[0].attempts == 1 && st.r[1].attempts == 0);
+
+	/* what send_bounce makes of them (the "{relay} " split off) */
+	struct send_dsn_rcpt r[] = {
+		{ "late@example.org", 451, "4.2.0 later",
+		  "mx.example.org[192.0.2.5]:25", st.r[0].last, NULL,
+		  st.r[0].expired },
+		{ "never@example.org", 0, "", "", st.r[1].last, NULL,
+		  st.r[1].expired },
+	};
+	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "EXP",
+			      .to = "a@example.com", .arrival = arrival,
+			      .now = expiry, .rcpt = r, .nrcpt = 2,
+			      .headers = hdr, .headers_len = sizeof hdr - 1 };
+	char *m = send_dsn_compose(&d, &len);
+	const char *a = m ? strstr(m, "Final-Recipient: rfc822; late@") : NULL;
+	const char *b = m ? strstr(m, "Final-Recipient: rfc822; never@") : NULL;
+
+	qstate_free(&st);
+	T_CHECK("expired: both recipient blocks", a && b && a < b);
+	if (!a || !b) {
+		free(m);
+		return;
+	}
+	date822_format(tried, date, sizeof date);
+	snprintf(line, sizeof line, "\r\nLast-Attempt-Date: %s\r\n", date);
+	T_CHECK("expired: Last-Attempt-Date is the last attempt's",
+		strstr(a, line) && strstr(a, line) < b);
+	T_CHECK("expired: Status 4.4.7, whatever the last reply said",
+		strstr(a, "\r\nStatus: 4.4.7\r\n") < b &&
+		strstr(b, "\r\nStatus: 4.4.7\r\n"));
+	T_CHECK("expired: Diagnostic-Code is the last reply",
+		strstr(a, "\r\nDiagnostic-Code: smtp; 451 4.2.0 later\r\n") < b);
+	T_CHECK("expired: Remote-MTA is the relay, not in the text",
+		strstr(a, "\r\nRemote-MTA: dns; mx.example.org[192.0.2.5]:25"
+			  "\r\n") < b && !strstr(m, "{mx."));
+	T_CHECK("expired: never tried: the expiry is the reason, no date",
+		strstr(b, "\r\nDiagnostic-Code: X-relaybox; 4.4.7 message "
+			  "expired after 5 days in the queue\r\n") &&
+		!strstr(b, "Last-Attempt-Date"));
+	T_CHECK("expired: the human part says both",
+		strstr(m, "<late@example.org>: 4.4.7 message expired after 5 "
+			  "days in the queue; last error: 451 4.2.0 later\r\n") &&
+		strstr(m, "<never@example.org>: 4.4.7 message expired after 5 "
+			  "days in the queue\r\n"));
+	free(m);
+}
+
 int main(void)
 {
+	test_expired();
 	test_status();
 	test_dsn_params();
 	test_bounce();
