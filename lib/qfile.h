@@ -6,7 +6,8 @@
  *   relaybox-queue 1\n
  *   seal=<64 hex: the file's SHA-256, see QFILE_SEAL_OFF>\n
  *   qid=<id>\n  time=<arrival, unix seconds>\n
- *   info lines from the envelope (ip=, helo=, auth=, tls=, proto=, customer=)\n
+ *   info lines from the envelope (ip=, helo=, auth=, tls=, proto=,
+ *     smtputf8=, customer=)\n
  *   from=<sender, empty for <>>\n
  *   rcpt=<recipient>\n ... (recipient index = order, from 0), each
  *     followed by its DSN parameters when it has any (lib/dsn.h):
@@ -74,6 +75,11 @@ void qfile_free(struct qfile *q);
  * relay-policy's verdict; absent for bounces): relay-send schedules by
  * it, relayctl queue customers counts by it. */
 #define QFILE_INFO_CUSTOMER "customer"
+/* The info key "smtputf8=yes": the client asked for SMTPUTF8 (RFC 6531)
+ * in its MAIL; relay-remote asks it of a next hop that offers it.  A
+ * file without it (every file before it) had no SMTPUTF8. */
+#define QFILE_INFO_SMTPUTF8 "smtputf8"
+#define QFILE_INFO_YES "yes"
 /* Value of an info key (ip, helo, ...) or NULL. */
 const char *qfile_get_info(const struct qfile *q, const char *key);
 

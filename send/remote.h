@@ -59,6 +59,8 @@ int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 /* 1 when the whole message came with the first read (q->buf): it may
  * go as one BDAT chunk (remote_txn.c says when it does). */
 int remote_qfile_small(const struct remote_qfile *q);
+/* 1 when the client asked for SMTPUTF8 (lib/qfile.h's info field). */
+int remote_qfile_smtputf8(const struct remote_qfile *q);
 /* Put "BDAT <n> LAST" and the message into io (not flushed): CRLF lines
  * only, as on DATA, but not dot-stuffed.  Only for a small message. */
 int remote_qfile_put_bdat(struct remote_qfile *q, struct io *io);

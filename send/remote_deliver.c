@@ -354,7 +354,9 @@ static struct remote_job *deliver_next(struct remote_conn *c,
 	}
 	for (size_t i = 0; i < nx->nrcpt; i++)
 		utf8 |= !deliver_ascii(nx->rcpt[i].addr);
+	/* pipelined commands never ask for SMTPUTF8 */
 	if (utf8 || !deliver_ascii(nx->q.sender) ||
+	    remote_qfile_smtputf8(&nx->q) ||
 	    (c->size_max > 0 && nx->q.body_size > c->size_max))
 		return NULL;
 	return nx;

@@ -116,6 +116,13 @@ int remote_qfile_open_fd(struct remote_qfile *q, int fd, char *err,
 	return 0;
 }
 
+int remote_qfile_smtputf8(const struct remote_qfile *q)
+{
+	const char *v = qfile_get_info(&q->hdr, QFILE_INFO_SMTPUTF8);
+
+	return v && strcmp(v, QFILE_INFO_YES) == 0;
+}
+
 int remote_qfile_put(struct remote_qfile *q, struct io *io)
 {
 	char in[8192], out[2 * sizeof in + 8];

@@ -343,9 +343,12 @@ static int txn_8bit(const char *s)
 	return 0;
 }
 
-/* Non-ASCII addresses need SMTPUTF8 (RFC 6531).  Returns 1 when MAIL must
- * ask for it; when the server lacks it, such recipients bounce (all of
- * them when the sender is the non-ASCII one). */
+/* SMTPUTF8 (RFC 6531).  Returns 1 when MAIL asks for it: the server
+ * offers it and the client asked for it (its message may have UTF-8
+ * headers, RFC 6532) or an address is non-ASCII.  When the server lacks
+ * it, recipients with a non-ASCII address bounce (all of them when the
+ * sender is the non-ASCII one); a message with only ASCII addresses
+ * goes as it is, without SMTPUTF8 (no downgrade of its headers). */
 static int txn_utf8(struct remote_conn *c, struct remote_job *job,
 		    const struct remote_qfile *q)
 {
@@ -354,8 +357,10 @@ static int txn_utf8(struct remote_conn *c, struct remote_job *job,
 
 	for (size_t i = 0; i < job->nrcpt; i++)
 		need |= txn_8bit(job->rcpt[i].addr);
-	if (!need || (c->ext & REMOTE_EXT_SMTPUTF8))
-		return need;
+	if (c->ext & REMOTE_EXT_SMTPUTF8)
+		return need || remote_qfile_smtputf8(q);
+	if (!need)
+		return 0;
 	snprintf(r.text, sizeof r.text, "5.6.7 %s does not support SMTPUTF8 "
 		 "(non-ASCII address)", c->host);
 	for (size_t i = 0; i < job->nrcpt; i++)

@@ -8,6 +8,7 @@
 #include "smtp_txn.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "qfile.h"
 #include "settings.h"
 #include "wire_policy.h"
 
@@ -97,6 +98,8 @@ static void txn_envelope(struct smtp_session *s, struct smtp_env *e,
 	if (s->tls)
 		smtp_queue_env_add(e, 'I', "tls", s->tls_desc);
 	smtp_queue_env_add(e, 'I', "proto", smtp_session_proto(s));
+	if (s->smtputf8)
+		smtp_queue_env_add(e, 'I', QFILE_INFO_SMTPUTF8, QFILE_INFO_YES);
 	if (s->dsn_ret)
 		smtp_queue_env_add(e, 'I', DSN_KEY_RET, dsn_ret_name(s->dsn_ret));
 	if (s->dsn_envid[0])
