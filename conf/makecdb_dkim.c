@@ -70,7 +70,10 @@ static void check_key(struct mk *m, struct mk_line *l, struct mk_dkim *k)
 			 "keys (run conf/mkusers.sh)", cf.user_queue);
 		return;
 	}
-	if (dkimkey_check(k->key, k->alg, owner, &bits, err, sizeof err) < 0)
+	if (dkimkey_check(k->key, k->alg, owner, &bits, err, sizeof err) < 0 ||
+	    (m->dkim_owner < 0 && /* the signer's own uid, not a test's */
+	     dkimkey_reachable(k->key, cf.user_queue, cf.group_queue, err,
+			       sizeof err) < 0))
 		mk_error(m, l->lineno, col, "key %s: %s", k->key, err);
 	else if (cf.queue_lifetime > 0 && k->expire > 0 &&
 		 k->expire < cf.queue_lifetime)

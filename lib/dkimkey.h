@@ -52,6 +52,13 @@ int dkimkey_owner(const char *user_queue, uid_t *uid);
 int dkimkey_check(const char *path, int alg, uid_t owner, int *bits,
 		  char *err, size_t errsz);
 
+/* Root checks keys for another uid: can user (with extra_group, as
+ * relay-queue drops privileges) open path?  A child drops to it and
+ * tries (a directory on the way it may not pass, say).  0, or -1 with
+ * err.  Not root: 0 (dkimkey_check opened it as the signer already). */
+int dkimkey_reachable(const char *path, const char *user,
+		      const char *extra_group, char *err, size_t errsz);
+
 /* The line "sig=..." of a rules.cdb value: format / parse (the value
  * without "sig=", len bytes); parse returns 0 or -1. */
 int dkimkey_sig_format(char *buf, size_t n, const struct dkimkey_sig *s);
