@@ -103,7 +103,8 @@ void mon_page_foot(struct mon_buf *b);
 
 /* ---- mon_alert.c, mon_smtp.c: alerts as mail (metrics_alert_mail) ---- */
 void mon_alert_mail(const struct mon_snap *sn);
-void mon_smtp_send(const char *to, const char *body);
+/* 0 when the relay took the message; -1 (nothing logged) otherwise */
+int mon_smtp_send(const char *to, const char *body);
 
 /* settings of relay-metrics (relay.conf, lib/settings.c) */
 #define MON_NEAR_PCT 80         /* a customer "near" a limit: the alert */

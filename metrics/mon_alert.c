@@ -4,10 +4,14 @@
  * snapshot; the ones firing that were not mailed within
  * metrics_alert_mail_every seconds go out together in one message,
  * through the relay itself (mon_smtp.c), so the operator's own rules
- * decide, log and count it like any mail.  At most MON_ALERT_KEYS
- * conditions are remembered; a full table mails nothing new until an
- * entry ages out. */
+ * decide, log and count it like any mail.  A condition counts as mailed
+ * only once the relay took the message: one it refused or that could
+ * not be sent is tried again at a later sample, the first retry at the
+ * next one, each later one twice as late, never later than
+ * metrics_alert_mail_every.  At most MON_ALERT_KEYS conditions are
+ * remembered; a full table mails nothing new until an entry ages out. */
 #include "mon.h"
+#include "log.h"
 #include "settings.h"
 
 #include <stdio.h>
@@ -20,6 +24,14 @@ static struct {
 	char key[200];
 	long sent;
 } mailed[MON_ALERT_KEYS];
+
+/* The entries due() marked for the message being made: unmarked again
+ * when it is not sent. */
+static int round_slot[MON_ALERT_KEYS];
+static int round_n;
+/* After failed sends: how many in a row, and no try before retry_at. */
+static int failures;
+static long retry_at;
 
 /* 1 when key may be mailed now (and it is then marked as mailed). */
 static int due(const char *key, long now)
@@ -39,6 +51,7 @@ static int due(const char *key, long now)
 		return 0;
 	snprintf(mailed[free_slot].key, sizeof mailed[0].key, "%s", key);
 	mailed[free_slot].sent = now;
+	round_slot[round_n++] = free_slot;
 	return 1;
 }
 
@@ -110,16 +123,40 @@ static void queue_and_daemons(struct mon_buf *b, const struct mon_snap *sn)
 		}
 }
 
+/* The message was not sent: its conditions are not mailed, and the next
+ * try waits MON_RATE_STEP, doubled at each failure in a row, at most
+ * metrics_alert_mail_every. */
+static void not_sent(long now)
+{
+	long wait = MON_RATE_STEP;
+
+	for (int i = 0; i < round_n; i++)
+		mailed[round_slot[i]].sent = 0;
+	for (int i = 0; i < failures && wait < cf.metrics_alert_mail_every; i++)
+		wait *= 2;
+	if (wait > cf.metrics_alert_mail_every)
+		wait = cf.metrics_alert_mail_every;
+	failures++;
+	retry_at = now + wait;
+	log_warn("alert mail to=<%s> not sent (the relay refused it or is "
+		 "not reachable); trying again in %ld s", cf.metrics_alert_mail,
+		 wait);
+}
+
 void mon_alert_mail(const struct mon_snap *sn)
 {
 	struct mon_buf body = { 0 };
 
-	if (!*cf.metrics_alert_mail)
+	if (!*cf.metrics_alert_mail || sn->now < retry_at)
 		return;
+	round_n = 0;
 	customers(&body, sn);
 	destinations(&body, sn);
 	queue_and_daemons(&body, sn);
-	if (body.len && !body.failed)
-		mon_smtp_send(cf.metrics_alert_mail, body.s);
+	if (body.len && !body.failed &&
+	    mon_smtp_send(cf.metrics_alert_mail, body.s) == 0)
+		failures = 0;
+	else if (round_n)
+		not_sent(sn->now);
 	free(body.s);
 }

@@ -2,7 +2,8 @@
  * itself: SMTP to the first `listen` address (a wildcard one as
  * loopback), from metrics_alert_from, with a 10 s limit on every read
  * and write.  The relay's rules must let it in (man/relay-metrics.8); a
- * refusal or failure is one log line, never a retry loop. */
+ * refusal or failure is returned: mon_alert.c logs it and tries again
+ * later, never in a loop. */
 #include "mon.h"
 #include "date822.h"
 #include "listen_addr.h"
@@ -102,7 +103,7 @@ static int session(FILE *in, FILE *out, const char *to, const char *from,
 	return 0;
 }
 
-void mon_smtp_send(const char *to, const char *body)
+int mon_smtp_send(const char *to, const char *body)
 {
 	struct timeval tv = { 10, 0 };
 	struct sockaddr_storage ss;
@@ -131,9 +132,8 @@ void mon_smtp_send(const char *to, const char *body)
 		fclose(in);
 	else if (fd >= 0)
 		close(fd);
-	if (ok)
-		log_info("alert mail to=<%s> sent through the relay", to);
-	else
-		log_warn("alert mail to=<%s> not sent (the relay refused it or "
-			 "is not reachable)", to);
+	if (!ok)
+		return -1;
+	log_info("alert mail to=<%s> sent through the relay", to);
+	return 0;
 }

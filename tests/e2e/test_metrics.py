@@ -15,7 +15,8 @@
   password checked inside it;
 - metrics_alert_mail: a queue older than metrics_alert_queue makes one
   alert mail to the operator, through the relay (the sink gets it), and
-  no second one while the alert lasts (metrics_alert_mail_every).
+  no second one while the alert lasts (metrics_alert_mail_every); one the
+  relay refused is mailed again at a later sample once it accepts.
 """
 import base64
 import os
@@ -211,14 +212,20 @@ def test_tls():
             check('tls: plain HTTP gets nothing', s != 200, '%d' % s)
 
 
+def alert_instance(sink, sender):
+    """An instance that mails its alerts to ops@example.org from sender;
+    a queue older than 1 s is an alert, and it stays (no retry soon)."""
+    return Instance(sink=sink, rules_text=RULES, conf_overrides={
+        'metrics_listen': '127.0.0.1:%d' % free_port(),
+        'metrics_alert_mail': 'ops@example.org',
+        'metrics_alert_from': sender,
+        'metrics_alert_queue': 1,
+        'retry_min': 300, 'retry_max': 600})
+
+
 def test_alert_mail():
     with Sink(codes={'later@slow.example': [451] * 50}) as sink, \
-            Instance(sink=sink, rules_text=RULES, conf_overrides={
-                'metrics_listen': '127.0.0.1:%d' % free_port(),
-                'metrics_alert_mail': 'ops@example.org',
-                'metrics_alert_from': 'relay@one.example',
-                'metrics_alert_queue': 1,
-                'retry_min': 300, 'retry_max': 600}) as inst:
+            alert_instance(sink, 'relay@one.example') as inst:
         code = send(inst.port, 'a@one.example', 'later@slow.example')[0]
         check('alert mail: the message was accepted', code == 250)
 
@@ -235,6 +242,29 @@ def test_alert_mail():
         time.sleep(21)  # two more samples with the alert still firing
         check('alert mail: no second mail while the alert lasts',
               len(alerts()) == 1, '%d' % len(alerts()))
+
+
+def test_alert_mail_retry():
+    """The relay refuses the first alert mail (its sender's domain is no
+    customer's); once the rules accept it, the alert, still firing, is
+    mailed at a later sample: a refused mail does not count as mailed."""
+    with Sink(codes={'later@slow.example': [451] * 50}) as sink, \
+            alert_instance(sink, 'relay@other.example') as inst:
+        send(inst.port, 'a@one.example', 'later@slow.example')
+        refused = inst.wait_log(r'relay-metrics\[\d+\]: warning: alert '
+                                r'mail to=<ops@example.org> not sent', 45)
+        check('alert retry: the first alert mail is refused', refused,
+              inst.log_tail())
+        with open(inst.path('relay.rules'), 'a') as f:
+            f.write('domain other.example customer=one\n')
+        r = subprocess.run([os.path.join(BIN, 'makecdb'), '-d', inst.dir],
+                           capture_output=True, text=True, timeout=60)
+        check('alert retry: rules now accept its sender', r.returncode == 0,
+              r.stdout + r.stderr)
+        got = wait_until(lambda: [m for m in sink.messages
+                                  if 'ops@example.org' in m.rcpts], 60)
+        check('alert retry: mailed once the relay accepts it', got,
+              inst.log_tail())
 
 
 def run_metrics(inst, listen, extra=''):
@@ -327,4 +357,5 @@ if __name__ == '__main__':
     test_tls()
     test_counts()
     test_alert_mail()
+    test_alert_mail_retry()
     finish()
