@@ -66,11 +66,14 @@ static const char *dsn_clean(const char *s, char *buf, size_t n)
 	return buf;
 }
 
-/* RET=FULL with 8-bit bytes: the part and the whole notice are 8bit
- * (RFC 2046 5.2.1: a composite type's encoding covers its parts). */
+/* The copied message (RET=FULL) or header block (HDRS) has 8-bit bytes
+ * (a raw UTF-8 Subject, say): its part and the whole notice say 8bit
+ * (RFC 2046 5.2.1: a composite type's encoding covers its parts).  The
+ * header part stays text/rfc822-headers: message/global-headers (RFC
+ * 6533) would promise UTF-8, which a legacy 8-bit header need not be. */
 static int dsn_8bit(const struct send_dsn *d)
 {
-	for (size_t i = 0; d->full && i < d->headers_len; i++)
+	for (size_t i = 0; i < d->headers_len; i++)
 		if ((unsigned char)d->headers[i] >= 0x80)
 			return 1;
 	return 0;
@@ -273,8 +276,9 @@ char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 			    "Content-Transfer-Encoding: %s\r\n\r\n", boundary,
 			dsn_8bit(d) ? "8bit" : "7bit");
 	else
-		textbuf_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
-			boundary);
+		textbuf_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n%s"
+			    "\r\n", boundary, dsn_8bit(d) ?
+			    "Content-Transfer-Encoding: 8bit\r\n" : "");
 	dsn_headers(&b, d->headers, d->headers_len);
 	textbuf_add(&b, "\r\n--%s--\r\n", boundary);
 	if (b.failed) {

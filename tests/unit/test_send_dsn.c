@@ -43,6 +43,20 @@ static size_t count(const char *hay, const char *needle)
 	return n;
 }
 
+/* m declares 8bit on its part of type ctype (which starts with start)
+ * and on the whole notice (whose boundary is boundary). */
+static int declares_8bit(const char *m, const char *ctype, const char *start,
+			 const char *boundary)
+{
+	char part[200], top[120];
+
+	snprintf(part, sizeof part, "Content-Type: %s\r\nContent-Transfer-"
+		 "Encoding: 8bit\r\n\r\n%s", ctype, start);
+	snprintf(top, sizeof top, "boundary=\"%s\"\r\nContent-Transfer-"
+		 "Encoding: 8bit\r\n\r\n", boundary);
+	return m && strstr(m, part) && strstr(m, top);
+}
+
 static void test_status(void)
 {
 	char buf[16], name[160];
@@ -239,13 +253,9 @@ static void test_dsn_params(void)
 	d.full = 1;
 	d.headers_len = sizeof msg - 1;
 	m = send_dsn_compose(&d, &len);
-	T_CHECK("full: message/rfc822, 8bit",
-		m && strstr(m, "Content-Type: message/rfc822\r\n"
-			       "Content-Transfer-Encoding: 8bit\r\n\r\n"
-			       "Subject: full\r\n\r\nthe body \xc3\xa9\r\n"));
-	T_CHECK("full, 8-bit: the whole notice says 8bit too",
-		m && strstr(m, "boundary=\"GHI/1795432883/0\"\r\n"
-			       "Content-Transfer-Encoding: 8bit\r\n\r\n"));
+	T_CHECK("full: message/rfc822, 8bit, and the whole notice too",
+		declares_8bit(m, "message/rfc822", "Subject: full\r\n\r\n"
+			      "the body \xc3\xa9\r\n", "GHI/1795432883/0"));
 	T_CHECK("full: no rfc822-headers part",
 		m && !strstr(m, "text/rfc822-headers"));
 	T_CHECK("full: a bad ENVID is left out",
@@ -332,8 +342,39 @@ static void test_expired(void)
 	free(m);
 }
 
+/* RET=HDRS (the default): a header block with 8-bit bytes (a raw UTF-8
+ * Subject) is declared 8bit, on its part and on the whole notice (RFC
+ * 2046 5.2.1); a 7-bit one declares nothing. */
+static void test_hdrs_8bit(void)
+{
+	const char hdr8[] = "Subject: Gr\xc3\xbc\xc3\x9f""e\r\nFrom: a@example.com\r\n";
+	const char hdr7[] = "Subject: plain\r\n";
+	struct send_dsn_rcpt r = { "bad@example.org", 550, "5.1.1 no", "", 0,
+				   NULL, 0 };
+	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "H8",
+			      .to = "a@example.com", .arrival = 1795432783,
+			      .now = 1795432883, .rcpt = &r, .nrcpt = 1,
+			      .headers = hdr8, .headers_len = sizeof hdr8 - 1 };
+	size_t len;
+	char *m = send_dsn_compose(&d, &len);
+
+	T_CHECK("hdrs, 8-bit: text/rfc822-headers, 8bit, and the notice too",
+		declares_8bit(m, "text/rfc822-headers", "Subject: Gr\xc3\xbc",
+			      "H8/1795432883/0"));
+	free(m);
+	d.headers = hdr7;
+	d.headers_len = sizeof hdr7 - 1;
+	m = send_dsn_compose(&d, &len);
+	T_CHECK("hdrs, 7-bit: no Content-Transfer-Encoding at all",
+		m && strstr(m, "Content-Type: text/rfc822-headers\r\n\r\n"
+			       "Subject: plain") &&
+		    !strstr(m, "Content-Transfer-Encoding"));
+	free(m);
+}
+
 int main(void)
 {
+	test_hdrs_8bit();
 	test_expired();
 	test_status();
 	test_dsn_params();
