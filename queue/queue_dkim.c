@@ -7,6 +7,7 @@
  * handle signs (RSA, Ed25519) and the DKIM-Signature lines go on top of
  * the message in the queue file. */
 #include "queue.h"
+#include "idna.h"
 #include "log.h"
 #include "settings.h"
 
@@ -210,8 +211,10 @@ static int dk_handles(struct queue_dkim *d, struct dkimkey_sig *sigs, int n)
 static void dk_start(struct queue_dkim *d, size_t hlen, int no_body)
 {
 	struct dkimkey_sig sigs[DKIMKEY_SIGS_MAX];
-	char from[2048], *user, *dom;
+	char from[2048], *user, *dom, alabel[256];
 	int nfrom = queue_dkim_from(d->hdr, hlen, from, sizeof from), n;
+	enum idna_status idna;
+	const char *why;
 
 	if (nfrom == 0 || nfrom > 1) {
 		dk_stop(d, DK_SKIP, 1, "%s", nfrom ? "several From: headers"
@@ -227,7 +230,14 @@ static void dk_start(struct queue_dkim *d, size_t hlen, int no_body)
 	for (char *p = dom; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	n = queue_dkim_lookup(dom, d->domain, sizeof d->domain, d->customer,
+	/* rules.cdb holds A-labels; a U-label From: (SMTPUTF8) is signed
+	 * with its A-label as d= (RFC 8616 4) */
+	if ((idna = idna_alabel(dom, alabel, sizeof alabel, &why)) != IDNA_OK) {
+		dk_stop(d, idna == IDNA_TEMP ? DK_FAIL : DK_SKIP, 1,
+			"From: domain has no A-label: %s", why);
+		return;
+	}
+	n = queue_dkim_lookup(alabel, d->domain, sizeof d->domain, d->customer,
 			      sizeof d->customer, sigs);
 	if (n <= 0) {
 		dk_stop(d, DK_SKIP, 0, "%s", "no key");

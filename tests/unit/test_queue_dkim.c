@@ -81,6 +81,9 @@ static void rules_make(void)
 	snprintf(v, sizeof v, "customer=acme\ndomain=gone.example\n"
 		 "sig=rsa rs1 0 %s/missing.key\n", dir);
 	cdb_put(&cm, "dkim:gone.example", v);
+	snprintf(v, sizeof v, "customer=acme\ndomain=xn--bcher-kva.example\n"
+		 "sig=rsa rs1 0 %s/rsa.key\n", dir);
+	cdb_put(&cm, "dkim:xn--bcher-kva.example", v);
 	snprintf(v, sizeof v, "customer=acme\ndomain=badalg.example\n"
 		 "sig=ed25519 edbad 0 %s/rsa.key\n", dir);
 	cdb_put(&cm, "dkim:badalg.example", v);
@@ -197,6 +200,10 @@ static const struct scase cases[] = {
 	{ "two From: unsigned", "From: joe@example.com\r\nFrom: eve@example.com\r\n" HDRS "\r\nx\r\n", "acme", NULL, NULL },
 	{ "another customer: unsigned", "From: joe@example.com\r\n" HDRS "\r\nx\r\n", "evil", NULL, NULL },
 	{ "no customer: unsigned", "From: joe@example.com\r\n" HDRS "\r\nx\r\n", NULL, NULL, NULL },
+	{ "U-label From: signed, d= the A-label", "From: joe@b\xc3\xbc" "cher.example\r\n" HDRS "\r\nx\r\n", "acme", "ok", "d=xn--bcher-kva.example;" },
+	{ "U-label From, upper case: signed", "From: joe@B\xc3\x9c" "CHER.example\r\n" HDRS "\r\nx\r\n", "acme", "ok", "d=xn--bcher-kva.example;" },
+	{ "A-label From: signed", "From: joe@xn--bcher-kva.example\r\n" HDRS "\r\nx\r\n", "acme", "ok", "d=xn--bcher-kva.example;" },
+	{ "From: domain with no A-label: unsigned", "From: joe@b\xff\xfe.example\r\n" HDRS "\r\nx\r\n", "acme", NULL, NULL },
 	{ "no key: unsigned", "From: joe@example.net\r\n" HDRS "\r\nx\r\n", "acme", NULL, NULL },
 	{ "envelope domain does not count", "From: joe@example.net\r\nSender: joe@example.com\r\n" HDRS "\r\nx\r\n", "acme", NULL, NULL },
 };
