@@ -74,15 +74,20 @@ static int snap_areas(struct mon_snap *sn)
 }
 
 /* Restarts counted in the last 10 minutes, from the counts seen at
- * earlier snapshots (one kept per daemon per 30 s, 20 kept). */
+ * earlier snapshots (one kept per daemon per 30 s, 20 kept).  Both
+ * threads that take snapshots (the sampler, the HTTP server's) update
+ * it: hist_lock keeps one entry from being reset or appended to while
+ * the other reads it. */
 #define HIST 20
 static struct {
 	char name[32];
 	long t[HIST], restarts[HIST];
 	size_t next;
 } hist[16];
+static pthread_mutex_t hist_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int restart_loop(const struct mon_daemon *d, long now, size_t i)
+static int restart_loop_locked(const struct mon_daemon *d, long now,
+			       size_t i)
 {
 	size_t last = (hist[i].next + HIST - 1) % HIST;
 	long oldest = d->restarts;
@@ -103,6 +108,16 @@ static int restart_loop(const struct mon_daemon *d, long now, size_t i)
 	/* the master slows a daemon down after 10 quick deaths: 3 in 10
 	 * minutes is already a loop worth a look */
 	return d->restarts - oldest >= 3;
+}
+
+static int restart_loop(const struct mon_daemon *d, long now, size_t i)
+{
+	int loop;
+
+	pthread_mutex_lock(&hist_lock);
+	loop = restart_loop_locked(d, now, i);
+	pthread_mutex_unlock(&hist_lock);
+	return loop;
 }
 
 static void snap_daemons(struct mon_snap *sn)
