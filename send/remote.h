@@ -49,6 +49,7 @@ struct remote_qfile {
 	char *buf;                  /* the first read: bytes [0, len) */
 	size_t len;
 	struct qfile hdr;           /* the header: DSN parameters (lib/dsn.h) */
+	int bit8;                   /* 0 not looked, 1 7-bit, 2 8-bit data */
 };
 
 /* Open and read the envelope header (lib/qfile.h); -1 with err. */
@@ -59,6 +60,9 @@ int remote_qfile_open(struct remote_qfile *q, const char *path, char *err,
 /* 1 when the whole message came with the first read (q->buf): it may
  * go as one BDAT chunk (remote_txn.c says when it does). */
 int remote_qfile_small(const struct remote_qfile *q);
+/* 1 when the message has a byte over 127 (read once, then kept); -1
+ * when the file cannot be read. */
+int remote_qfile_8bit(struct remote_qfile *q);
 /* 1 when the client asked for SMTPUTF8 (lib/qfile.h's info field). */
 int remote_qfile_smtputf8(const struct remote_qfile *q);
 /* Put "BDAT <n> LAST" and the message into io (not flushed): CRLF lines

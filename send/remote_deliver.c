@@ -354,9 +354,11 @@ static struct remote_job *deliver_next(struct remote_conn *c,
 	}
 	for (size_t i = 0; i < nx->nrcpt; i++)
 		utf8 |= !deliver_ascii(nx->rcpt[i].addr);
-	/* pipelined commands never ask for SMTPUTF8 */
+	/* not what would need SMTPUTF8 (pipelined commands never ask for
+	 * it), nor what remote_txn_run would refuse before MAIL */
 	if (utf8 || !deliver_ascii(nx->q.sender) ||
 	    remote_qfile_smtputf8(&nx->q) ||
+	    (!(c->ext & REMOTE_EXT_8BITMIME) && remote_qfile_8bit(&nx->q)) ||
 	    (c->size_max > 0 && nx->q.body_size > c->size_max))
 		return NULL;
 	return nx;

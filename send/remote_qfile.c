@@ -116,6 +116,42 @@ int remote_qfile_open_fd(struct remote_qfile *q, int fd, char *err,
 	return 0;
 }
 
+static int has_8bit(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+int remote_qfile_8bit(struct remote_qfile *q)
+{
+	char in[8192];
+	off_t off = q->body_off, end = q->body_off + q->body_size;
+
+	while (!q->bit8 && off < end) {
+		size_t want = (off_t)sizeof in > end - off ? (size_t)(end - off)
+							    : sizeof in;
+		const char *p = in;
+		ssize_t r;
+		if ((size_t)off < q->len) { /* from the first read */
+			p = q->buf + off;
+			r = (ssize_t)((size_t)off + want <= q->len
+				      ? want : q->len - (size_t)off);
+		} else if ((r = pread(q->fd, in, want, off)) <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (has_8bit(p, (size_t)r))
+			q->bit8 = 2;
+		off += r;
+	}
+	if (!q->bit8)
+		q->bit8 = 1;
+	return q->bit8 == 2;
+}
+
 int remote_qfile_smtputf8(const struct remote_qfile *q)
 {
 	const char *v = qfile_get_info(&q->hdr, QFILE_INFO_SMTPUTF8);

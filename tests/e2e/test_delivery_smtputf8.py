@@ -21,14 +21,16 @@ MSG = ('From: a@example.com\r\nTo: b@example.org\r\n'
 
 
 class NextHop(ThreadServer):
-    """A next hop on loopback that records each MAIL command; offers
-    SMTPUTF8 while .utf8 is true (read at each EHLO)."""
+    """A next hop on loopback that records each MAIL command and each
+    message's data (.mails, .bodies); offers SMTPUTF8 while .utf8 is
+    true and 8BITMIME while .mime8 is (read at each EHLO).
+    test_delivery_8bit.py uses it too."""
 
     def __init__(self):
         self.host = '127.0.0.1'
         self.port = free_port(self.host)
-        self.utf8 = True
-        self.mails = []
+        self.utf8 = self.mime8 = True
+        self.mails, self.bodies = [], []
         super().__init__(self.host, self.port)
 
     def session(self, c):
@@ -45,7 +47,8 @@ class NextHop(ThreadServer):
                 return
             verb = line[:4].upper()
             if verb == b'EHLO':
-                f.write(b'250-nexthop.test\r\n250-8BITMIME\r\n' +
+                f.write(b'250-nexthop.test\r\n' +
+                        (b'250-8BITMIME\r\n' if self.mime8 else b'') +
                         (b'250-SMTPUTF8\r\n' if self.utf8 else b'') +
                         b'250 PIPELINING\r\n')
             elif verb == b'MAIL':
@@ -53,8 +56,10 @@ class NextHop(ThreadServer):
                 f.write(b'250 2.1.0 ok\r\n')
             elif verb == b'DATA':
                 f.write(b'354 go\r\n')
-                while f.readline() not in (b'.\r\n', b''):
-                    pass
+                body = b''
+                while (line := f.readline()) not in (b'.\r\n', b''):
+                    body += line
+                self.bodies.append(body)
                 f.write(b'250 2.0.0 queued\r\n')
             elif verb == b'QUIT':
                 f.write(b'221 bye\r\n')
