@@ -261,12 +261,10 @@ static void dk_start(struct queue_dkim *d, size_t hlen, int no_body)
 	d->len = d->cap = 0;
 }
 
+/* Held whole: the chunk's body bytes do not count against the limit
+ * (dk_take), so at most QUEUE_DKIM_HDR_MAX + one chunk. */
 static int dk_hold(struct queue_dkim *d, const char *p, size_t n)
 {
-	if (d->len + n > QUEUE_DKIM_HDR_MAX) {
-		dk_stop(d, DK_SKIP, 1, "%s", "header section over 256 KiB");
-		return -1;
-	}
 	if (d->len + n > d->cap) {
 		size_t cap = d->cap ? d->cap : 4096;
 		while (cap < d->len + n)
@@ -297,7 +295,10 @@ static void dk_take(struct queue_dkim *d, const char *p, size_t n)
 	if (d->state != DK_HEADER || dk_hold(d, p, n) < 0)
 		return;
 	eoh = queue_dkim_eoh(d->hdr, d->len, old);
-	if (eoh >= 0)
+	if (eoh > QUEUE_DKIM_HDR_MAX ||
+	    (eoh < 0 && d->len > QUEUE_DKIM_HDR_MAX))
+		dk_stop(d, DK_SKIP, 1, "%s", "header section over 256 KiB");
+	else if (eoh >= 0)
 		dk_start(d, (size_t)eoh, 0);
 }
 

@@ -386,7 +386,7 @@ static void test_key_errors(void)
 static void test_limits(void)
 {
 	size_t n = QUEUE_DKIM_HDR_MAX + 4096, off;
-	char *big = malloc(n + 256), *out;
+	char *big = malloc(n + 256 + 100), *out;
 	const char *gone = "From: joe@gone.example\r\n\r\nx\r\n";
 	char err[QUEUE_DKIM_ERR_MAX];
 
@@ -396,6 +396,19 @@ static void test_limits(void)
 	strcpy(big + off, "\r\nbody\r\n");
 	T_CHECK("dkim: header section over 256 KiB left unsigned",
 		sign(big, strlen(big), 65536, "acme", &out) == 0 && !out);
+	free(out);
+	/* just under the limit, its body in the same chunks: signed */
+	off = (size_t)sprintf(big, "From: joe@example.com\r\n");
+	while (off + 200 < QUEUE_DKIM_HDR_MAX)
+		off += (size_t)sprintf(big + off, "X-Pad: %090d\r\n", 0);
+	/* the last field ends the section 10 bytes under the limit */
+	off += (size_t)sprintf(big + off, "X-Fill: %0*d\r\n\r\n",
+			       (int)(QUEUE_DKIM_HDR_MAX - 10 - off - 12), 0);
+	while (off < n)
+		off += (size_t)sprintf(big + off, "body %090d\r\n", 0);
+	T_CHECK("dkim: header section just under 256 KiB signed",
+		sign(big, off, 1000, "acme", &out) == 0 && out &&
+		!strcmp(verify(out, strlen(out)), "ok"));
 	free(out);
 	free(big);
 	sign_err(gone, err, sizeof err);
