@@ -29,6 +29,9 @@ static void deliver_relay(struct remote_job *job, const struct remote_conn *c)
 		 c->tlsdesc[0] ? c->tlsdesc : "none");
 }
 
+/* How many of job's recipients are delivered; with again, how many are
+ * deferred for "too many recipients" (txn_refused), waiting for a new
+ * transaction. */
 static size_t deliver_count(const struct remote_job *job, int again)
 {
 	size_t n = 0;
