@@ -1,16 +1,21 @@
 /* mon_derive.c: the part of /metrics that relay-metrics works out
  * itself: the busiest destinations (metrics_top of them, the rest summed
- * as destination="other"), the destinations deferring, the daemons of
+ * as destination="other"; see "named" below for why both stay counters
+ * that never go down), the destinations deferring, the daemons of
  * run/status, per-customer usage and headroom, the busiest users, and an
  * alert gauge for each condition of man/relay-metrics.8 (1 = firing). */
 #include "mon.h"
 #include "settings.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEST_MAX 1024
+#define DEST_RESULTS 3
+static const char *const dest_results[DEST_RESULTS] = { "sent", "deferred",
+							 "bounced" };
 
 struct dest_total {
 	char name[METRICS_LABELS_MAX];
@@ -72,6 +77,99 @@ static int dest_top(const struct dest_total *t, size_t n, const char *d)
 	return 0;
 }
 
+/* The destinations shown by name, for the life of relay-metrics.  When
+ * one enters the top, what it had so far stays in "other" (its base) and
+ * its own series counts from there; one that leaves (to make room: at
+ * most twice metrics_top are named) adds all it has to "other".  So
+ * neither "other" nor a named series ever goes down, where a ranking
+ * made anew at each scrape moved counts out of "other".  Those named at
+ * the first scrape start at their whole count (base 0). */
+static struct dest_named {
+	char name[METRICS_LABELS_MAX];
+	uint64_t base[DEST_RESULTS];
+} named[DEST_MAX];
+static size_t named_n;
+static int named_started;
+static pthread_mutex_t named_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int result_of(const char *labels)
+{
+	char l[32];
+
+	for (int r = 0; r < DEST_RESULTS; r++) {
+		snprintf(l, sizeof l, "result=\"%s\"", dest_results[r]);
+		if (strstr(labels, l))
+			return r;
+	}
+	return -1;
+}
+
+static struct dest_named *named_find(const char *d)
+{
+	for (size_t i = 0; i < named_n; i++)
+		if (!strcmp(named[i].name, d))
+			return &named[i];
+	return NULL;
+}
+
+/* A slot for a newcomer: a free one, or the one named destination that
+ * is not in the top now and has the fewest deliveries. */
+static struct dest_named *named_slot(const struct dest_total *t, size_t n)
+{
+	size_t cap = 2 * (size_t)cf.metrics_top, victim = named_n;
+	uint64_t least = UINT64_MAX;
+
+	if (cap > DEST_MAX)
+		cap = DEST_MAX;
+	if (named_n < cap)
+		return &named[named_n++];
+	for (size_t i = 0; i < named_n; i++) {
+		uint64_t total = 0;
+		if (dest_top(t, n, named[i].name))
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (!strcmp(t[k].name, named[i].name))
+				total = t[k].total;
+		if (total < least) {
+			least = total;
+			victim = i;
+		}
+	}
+	return victim < named_n ? &named[victim] : NULL;
+}
+
+/* Name every destination of the current top that is not named yet. */
+static void named_update(const struct mon_snap *sn, const struct dest_total *t,
+			 size_t n)
+{
+	char d[METRICS_LABELS_MAX];
+	struct dest_named *e;
+	int r;
+
+	for (size_t k = 0; k < n && k < (size_t)cf.metrics_top; k++) {
+		if (!strcmp(t[k].name, "other") || named_find(t[k].name) ||
+		    !(e = named_slot(t, n)))
+			continue;
+		memset(e, 0, sizeof *e);
+		snprintf(e->name, sizeof e->name, "%s", t[k].name);
+		for (size_t i = 0; i < sn->n && named_started; i++)
+			if (sn->s[i].family == METRIC_DEST_DELIVERIES &&
+			    (r = result_of(sn->s[i].labels)) >= 0 &&
+			    !strcmp(dest_of(sn->s[i].labels, d, sizeof d),
+				    e->name))
+				e->base[r] = sn->s[i].value;
+	}
+	named_started = 1;
+}
+
+void mon_expo_destinations_forget(void)
+{
+	pthread_mutex_lock(&named_lock);
+	named_n = 0;
+	named_started = 0;
+	pthread_mutex_unlock(&named_lock);
+}
+
 /* The destinations deferring now: since when, or whether for too long. */
 static void deferring(struct mon_buf *b, const struct mon_snap *sn,
 		      const char *name, int alert)
@@ -94,34 +192,39 @@ void mon_expo_destinations(struct mon_buf *b, const struct mon_snap *sn)
 {
 	const struct metrics_family_def *f =
 		&metrics_families[METRIC_DEST_DELIVERIES];
-	static const char *const res[] = { "sent", "deferred", "bounced" };
 	struct dest_total *t = calloc(DEST_MAX, sizeof *t);
 	char d[METRICS_LABELS_MAX], l[METRICS_LABELS_MAX];
-	uint64_t other[3] = { 0, 0, 0 };
+	uint64_t other[DEST_RESULTS] = { 0, 0, 0 };
+	struct dest_named *e;
 	size_t n;
+	int r;
 
 	if (!t)
 		return;
 	n = dest_totals(sn, t);
+	pthread_mutex_lock(&named_lock);
+	named_update(sn, t, n);
 	mon_expo_head(b, f->name, "counter", f->help);
 	for (size_t i = 0; i < sn->n; i++) {
 		const struct metrics_sample *s = &sn->s[i];
-		if (s->family != METRIC_DEST_DELIVERIES)
+		if (s->family != METRIC_DEST_DELIVERIES ||
+		    (r = result_of(s->labels)) < 0)
 			continue;
-		if (dest_top(t, n, dest_of(s->labels, d, sizeof d))) {
+		if ((e = named_find(dest_of(s->labels, d, sizeof d)))) {
 			mon_expo_sample(b, f->name, "", s->labels, "");
-			mon_printf(b, "%llu\n", (unsigned long long)s->value);
-			continue;
-		}
-		for (int r = 0; r < 3; r++) {
-			snprintf(l, sizeof l, "result=\"%s\"", res[r]);
-			if (strstr(s->labels, l))
-				other[r] += s->value;
+			mon_printf(b, "%llu\n", (unsigned long long)(
+				s->value > e->base[r] ? s->value - e->base[r] : 0));
+		} else {
+			other[r] += s->value;
 		}
 	}
-	for (int r = 0; r < 3; r++) {
+	for (size_t i = 0; i < named_n; i++)
+		for (r = 0; r < DEST_RESULTS; r++)
+			other[r] += named[i].base[r];
+	pthread_mutex_unlock(&named_lock);
+	for (r = 0; r < DEST_RESULTS; r++) {
 		snprintf(l, sizeof l, "destination=\"other\",result=\"%s\"",
-			 res[r]);
+			 dest_results[r]);
 		mon_expo_sample(b, f->name, "", l, "");
 		mon_printf(b, "%llu\n", (unsigned long long)other[r]);
 	}
