@@ -121,10 +121,16 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 	enum MHD_Result rc;
 	int html = 1;
 
-	(void)cls, (void)version, (void)upload, (void)upload_size;
+	(void)cls, (void)version, (void)upload;
 	if (!*state) {  /* the headers came: answer at the next call */
 		*state = c;
 		mon_http_guard_headers_done(c);
+		return MHD_YES;
+	}
+	/* a body is read and dropped (no path takes one): libmicrohttpd
+	 * closes the connection, unanswered, when it is left unread */
+	if (*upload_size) {
+		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))

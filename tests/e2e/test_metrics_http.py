@@ -6,7 +6,8 @@ misbehave (man/relay-metrics.8, LIMITS):
   header byte every second never starve a scrape from 127.0.0.1: it
   answers within 2 s (a per-address limit, a larger global one);
 - a connection that never finishes its headers is closed after the
-  header deadline, however often it sends a byte.
+  header deadline, however often it sends a byte;
+- a request with a body is answered: POST 405, GET the page.
 """
 import os
 import socket
@@ -112,11 +113,22 @@ def test_header_deadline(mport):
           HEADER_DEADLINE + 3, closed)
 
 
+def test_body(mport):
+    for method, want in (('POST', '405 Method Not Allowed'),
+                         ('GET', '200 OK')):
+        raw = ('%s /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+               'Content-Length: 3\r\n\r\nabc' % method).encode()
+        line, took = request(mport, raw)
+        check('%s with a body: answered %s (%r)' % (method, want, line),
+              line.endswith(want), line)
+
+
 def main():
     mport = free_port()
     with Instance(conf_overrides={'metrics_listen': '127.0.0.1:%d' % mport}
                   ) as inst:
         wait_until(lambda: 'serving on' in inst.log(), 20)
+        test_body(mport)
         test_slow_clients(mport)
         test_header_deadline(mport)
     finish()
