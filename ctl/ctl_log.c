@@ -76,5 +76,9 @@ int ctl_log(int argc, char **argv)
 		return log_usage();
 	q.emit = log_print;
 	logsearch_run(&q, cf.log_file);
+	if (*q.error) { /* a log it could not read: not "nothing matched" */
+		fprintf(stderr, "relayctl: log: %s\n", q.error);
+		return 111;
+	}
 	return q.printed ? 0 : 1; /* like grep: 1 when nothing matched */
 }

@@ -202,8 +202,9 @@ static int ctlq_list(int argc, char **argv)
 	(void)argv;
 	printf("%-22s %5s %9s %s %s %s %s\n", "ID", "AGE", "SIZE", "SENDER",
 	       "PENDING/ALL", "NEXT", "LAST-ERROR");
-	return ctlq_each("new", ctlq_list_one, &now) |
-	       ctlq_each("hold", ctlq_list_one, &now);
+	/* a folder it cannot read: said on stderr, exit 111 (not -1) */
+	return (ctlq_each("new", ctlq_list_one, &now) |
+		ctlq_each("hold", ctlq_list_one, &now)) ? 111 : 0;
 }
 
 /* relayctl queue customers: the backlog per customer (the queue file's

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,8 +177,14 @@ static void ls_each_line(struct logsearch *q, const char *logfile,
 	files[1] = logfile;
 	for (i = 0; i < 2; i++) {
 		FILE *f = fopen(files[i], "r");
-		if (!f)
+		if (!f) {
+			/* no rotated log yet is normal; anything else would
+			 * look like "nothing matched" */
+			if ((i == 1 || errno != ENOENT) && !*q->error)
+				snprintf(q->error, sizeof q->error, "%s: %s",
+					 files[i], strerror(errno));
 			continue;
+		}
 		while (getline(&line, &cap, f) > 0 &&
 		       (!q->limit || q->printed < q->limit))
 			fn(q, line);

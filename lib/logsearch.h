@@ -16,6 +16,7 @@
 #ifndef LOGSEARCH_H
 #define LOGSEARCH_H
 
+#include <limits.h>
 #include <regex.h>
 #include <stddef.h>
 
@@ -39,8 +40,11 @@ struct logsearch {
 	void (*emit)(void *arg, const char *line);
 	void *arg;
 	long limit;
-	/* the results */
+	/* the results; error: why a log file could not be read (the
+	 * current one for any reason, the rotated .1 for any but its
+	 * absence), "" when both were read */
 	long printed;
+	char error[PATH_MAX + 64];
 	/* inside */
 	regex_t re;
 	int has_re;

@@ -64,7 +64,13 @@ void mon_page_log(struct mon_buf *b, const struct mon_log_query *q)
 	s.limit = LOG_LINES;
 	mon_printf(b, "<pre id=\"lines\">");
 	logsearch_run(&s, cf.log_file);
-	mon_printf(b, "</pre>\n<p id=\"count\">%ld line%s%s</p>\n", s.printed,
+	mon_printf(b, "</pre>\n");
+	if (*s.error) {
+		mon_printf(b, "<p id=\"error\">cannot read the log: ");
+		mon_html(b, s.error);
+		mon_printf(b, "</p>\n");
+	}
+	mon_printf(b, "<p id=\"count\">%ld line%s%s</p>\n", s.printed,
 		   s.printed == 1 ? "" : "s",
 		   s.printed >= LOG_LINES ? " (the first ones only)" : "");
 	mon_page_foot(b);
