@@ -113,6 +113,27 @@ static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
 	return next;
 }
 
+/* A recipient that is no mailbox as lib/addr.h defines it, from a file
+ * queued before a check that now refuses it (8-bit bytes that are not
+ * UTF-8): relay-remote would refuse the whole job at every retry until
+ * the message expired, so it fails here at once.  1 when it did. */
+static int loop_bad_rcpt(struct send_msg *m, size_t i, long long now)
+{
+	char line[QSTATE_LINE_MAX + 2], to[3 * ADDR_MAX + 1];
+	size_t len;
+
+	if (addr_mailbox_check(m->q.rcpt[i], 1) == ADDR_OK)
+		return 0;
+	len = qstate_format(line, sizeof line, i, 'B', 0, now, 553,
+			    "5.1.3 invalid address in the queue file");
+	log_info("%s: to=<%s> status=bounced (%s)", m->q.qid,
+		 log_field(to, sizeof to, m->q.rcpt[i], strlen(m->q.rcpt[i])),
+		 "5.1.3 invalid address");
+	send_metrics_result(m, i, 'B', now);
+	send_msg_record(cf.queue_dir, m, line, len);
+	return 1;
+}
+
 /* Due recipients grouped by destination into jobs.  Returns the time
  * of the next retry of this message. */
 static long long loop_dispatch(struct send_msgs *ms, struct send_msg *m,
@@ -143,7 +164,7 @@ static long long loop_dispatch(struct send_msgs *ms, struct send_msg *m,
 	if (!(h = calloc(m->q.nrcpt, sizeof *h)))
 		return now + 1;
 	for (size_t i = 0, last = SIZE_MAX; i < m->q.nrcpt; i++) {
-		if (!loop_due(m, i, now))
+		if (!loop_due(m, i, now) || loop_bad_rcpt(m, i, now))
 			continue;
 		/* route and destination depend on the recipient's domain
 		 * only (the sender is the message's): one lookup per run of
@@ -208,6 +229,9 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 	}
 	send_bounce_warn(cf.queue_dir, m, now);
 	due = loop_dispatch(ms, m, db, now);
+	if (due != LOOP_NOWORKER && !qstate_pending(&m->st))
+		due = now + 1; /* the last failed here (loop_bad_rcpt): its
+				  bounce in the next second */
 	return due == LOOP_NOWORKER ? due : loop_deadline(m, now, due);
 }
 
