@@ -239,6 +239,44 @@ static void ls_pass_by_qid(struct logsearch *q, char *line)
 		ls_print(q, line);
 }
 
+/* "YYYY-MM-DD", optionally then " HH:MM" or "THH:MM" and ":SS", each
+ * field all its digits, a date that exists, hours < 24, minutes and
+ * seconds < 60 -> out in the log's form; -1 otherwise (it is compared
+ * with the log's timestamps as text: "6:36" or "06:35:99" would silently
+ * select the wrong lines). */
+static int ls_time_absolute(const char *s, char *out, size_t n)
+{
+	static const char shape[] = "dddd-dd-dd?dd:dd:dd";
+	size_t len = strlen(s);
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	struct tm tm;
+
+	if ((len != 10 && len != 16 && len != 19) || len >= n)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if (shape[i] == 'd' ? !isdigit((unsigned char)s[i]) :
+		    shape[i] == '?' ? s[i] != ' ' && s[i] != 'T' :
+		    s[i] != shape[i])
+			return -1;
+	if (sscanf(s, "%4d-%2d-%2d", &y, &mo, &d) != 3 ||
+	    (len > 10 && sscanf(s + 11, "%2d:%2d", &h, &mi) != 2) ||
+	    (len > 16 && sscanf(s + 17, "%2d", &sec) != 1))
+		return -1;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = 12;
+	/* timegm moves an impossible day (02-30) into the next month */
+	if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 ||
+	    timegm(&tm) == (time_t)-1 || tm.tm_mon != mo - 1 || tm.tm_mday != d)
+		return -1;
+	snprintf(out, n, "%s", s);
+	if (len > 10)
+		out[10] = 'T';
+	return 0;
+}
+
 /* TIME -> the log's timestamp form, as precise as TIME was: "2026-11-23",
  * "2026-11-23T12:30", "2026-11-23T12:30:15".  -1 when unreadable. */
 int logsearch_time(const char *s, char *out, size_t n)
@@ -271,12 +309,7 @@ int logsearch_time(const char *s, char *out, size_t n)
 				 (unsigned)c % 60u);
 		return 0;
 	}
-	if (strlen(s) < 10 || strlen(s) >= n || s[4] != '-' || s[7] != '-')
-		return -1;
-	snprintf(out, n, "%s", s);
-	if (out[10] == ' ')
-		out[10] = 'T';
-	return 0;
+	return ls_time_absolute(s, out, n);
 }
 
 /* sets[LOGSEARCH_SETS] = the ids found by every criterion that was given. */

@@ -233,6 +233,10 @@ def test_log_search(inst):
           r.returncode == 0 and qid in r.stdout, r.stdout[:200])
     r = inst.relayctl('log', '--bogus', 'x')
     check('relayctl log --bogus: usage, exit 100', r.returncode == 100)
+    for bad in ('%s 6:36' % today, '%s 06:35:99' % today, '2026-02-30'):
+        r = inst.relayctl('log', '--since', bad)
+        check('relayctl log --since %r: usage, exit 100' % bad,
+              r.returncode == 100, r.returncode)
 
 
 def test_sigterm(inst):
