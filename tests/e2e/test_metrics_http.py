@@ -7,16 +7,22 @@ misbehave (man/relay-metrics.8, LIMITS):
   answers within 2 s (a per-address limit, a larger global one);
 - a connection that never finishes its headers is closed after the
   header deadline, however often it sends a byte;
-- a request with a body is answered: POST 405, GET the page.
+- a request with a body is answered: POST 405, GET the page;
+- /log when relay-metrics cannot read the log says so (as root: the log
+  made unreadable to its uid), rather than "0 lines".
 """
+import base64
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, check, finish, free_port,  # noqa: E402
-                     wait_until)
+                     skipped_unless_root, wait_until)
+from test_metrics import passwd_file  # noqa: E402
 
 HEADER_DEADLINE = 5  # metrics/mon_http_guard.c MON_HTTP_HEADER_SECONDS
 
@@ -123,6 +129,38 @@ def test_body(mport):
               line.endswith(want), line)
 
 
+def test_log_unreadable():
+    if skipped_unless_root('/log with an unreadable log'):
+        return
+    tmp = tempfile.mkdtemp(prefix='relaybox-e2e-pw-')
+    pw = os.path.join(tmp, 'metrics.passwd')
+    passwd_file(pw)
+    mport = free_port()
+    try:
+        with Instance(conf_overrides={
+                'metrics_listen': '127.0.0.1:%d' % mport,
+                'metrics_passwd': pw}) as inst:
+            wait_until(lambda: 'serving on' in inst.log(), 20)
+            os.chmod(inst.path('log/relay.log'), 0o600)
+            auth = base64.b64encode(b'ops:secret').decode()
+            s = socket.create_connection(('127.0.0.1', mport), timeout=5)
+            s.sendall(('GET /log?id=X HTTP/1.1\r\nHost: x\r\nConnection: '
+                       'close\r\nAuthorization: Basic %s\r\n\r\n' %
+                       auth).encode())
+            body = b''
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                body += c
+            s.close()
+            check('/log, log unreadable: the page says so',
+                  b'cannot read the log' in body and
+                  b'Permission denied' in body, body[-600:])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     mport = free_port()
     with Instance(conf_overrides={'metrics_listen': '127.0.0.1:%d' % mport}
@@ -131,6 +169,7 @@ def main():
         test_body(mport)
         test_slow_clients(mport)
         test_header_deadline(mport)
+    test_log_unreadable()
     finish()
 
 
