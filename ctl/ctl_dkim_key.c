@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dkimkey.h"
 #include "regfile.h"
 
 EVP_PKEY *ctl_dkim_key_new(int ed25519, int bits)
@@ -48,7 +49,8 @@ int ctl_dkim_key_write(int fd, EVP_PKEY *pkey)
 EVP_PKEY *ctl_dkim_key_read(int fd)
 {
 	BIO *b = BIO_new_fd(fd, BIO_NOCLOSE);
-	EVP_PKEY *pkey = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)
+	EVP_PKEY *pkey = b ? PEM_read_bio_PrivateKey(b, NULL,
+						     dkimkey_no_passphrase, NULL)
 			   : NULL;
 
 	BIO_free(b);

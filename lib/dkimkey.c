@@ -61,8 +61,7 @@ int dkimkey_owner(const char *user_queue, uid_t *uid)
 	return 0;
 }
 
-/* An encrypted key would make OpenSSL ask on the terminal: refuse. */
-static int no_passphrase(char *buf, int size, int rw, void *u)
+int dkimkey_no_passphrase(char *buf, int size, int rw, void *u)
 {
 	(void)buf, (void)size, (void)rw, (void)u;
 	return 0;
@@ -70,7 +69,7 @@ static int no_passphrase(char *buf, int size, int rw, void *u)
 
 static int key_kind(FILE *f, int alg, int *bits, char *err, size_t errsz)
 {
-	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, dkimkey_no_passphrase, NULL);
 	int id, rc = -1;
 
 	if (!k) {

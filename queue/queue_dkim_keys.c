@@ -152,7 +152,10 @@ const char *queue_dkim_key(const char *path, char *err, size_t errsz)
 static EVP_PKEY *key_parse(const char *pem)
 {
 	BIO *b = BIO_new_mem_buf(pem, -1);
-	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	/* an encrypted key is no key (dkimkey_no_passphrase) */
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL,
+						  dkimkey_no_passphrase, NULL)
+			: NULL;
 
 	BIO_free(b);
 	return k;
