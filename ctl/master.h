@@ -88,6 +88,9 @@ double master_now(void);
  * said it listens (lib/notify.h) and every listen address is in LISTEN
  * state. */
 int master_ready_check(void);
+/* The same without reading /proc (cheap: for every loop round once
+ * ready); *listener = 1 when relay-listen is installed. */
+int master_ready_daemons(int *listener);
 /* 1 when the TCP address "host:port" / "[v6]:port" is listening. */
 int master_ready_listening(const char *addr);
 

@@ -23,11 +23,16 @@ static int loop_ready_written;
 
 /* run/ready exists exactly while master_ready_check holds: written when
  * it comes to hold, removed while a daemon is down or relay-listen has
- * not (again) said it listens. */
+ * not (again) said it listens.  Once written, only the daemons are
+ * checked: /proc/net/tcp holds a line per connection (thousands), too
+ * much to read at every round; a relay-listen that stops listening
+ * exits, and the new one must say it listens again. */
 static void loop_ready_update(void)
 {
 	char text[32];
-	int ready = master_ready_check();
+	int listener;
+	int ready = loop_ready_written ? master_ready_daemons(&listener)
+				       : master_ready_check();
 
 	if (ready && !loop_ready_written) {
 		snprintf(text, sizeof text, "%ld\n", (long)getpid());

@@ -126,18 +126,19 @@ static int ready_list(const char *list)
 	return 1;
 }
 
-int master_ready_check(void)
+int master_ready_daemons(int *listener)
 {
 	struct master_child *c;
 	struct stat st;
 	char path[PATH_MAX];
-	int i, listener = 0;
+	int i;
 
+	*listener = 0;
 	for (i = 0; (c = master_child_at(i)); i++) {
 		if (!c->present || c->off_path)
 			continue;
 		if (strcmp(c->name, "relay-listen") == 0)
-			listener = 1;
+			*listener = 1;
 		if (!c->pid || (c->notifies && !c->serving))
 			return 0;
 		if (!c->sock)
@@ -146,6 +147,15 @@ int master_ready_check(void)
 		if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
 			return 0;
 	}
+	return 1;
+}
+
+int master_ready_check(void)
+{
+	int listener;
+
+	if (!master_ready_daemons(&listener))
+		return 0;
 	/* without relay-listen nothing listens: readiness means the rest */
 	return !listener || (ready_list(cf.listen) && ready_list(cf.listen_tls));
 }
