@@ -7,6 +7,8 @@
 
 #include "settings.h"
 
+#include <string.h>
+
 /* The job frame (relay-send -> relay-remote). */
 #define WIRE_REMOTE_QID "qid"           /* the queue id */
 #define WIRE_REMOTE_FILE "file"         /* its path; the file is attached (SCM_RIGHTS) */
@@ -39,6 +41,17 @@
 #define WIRE_REMOTE_POST "post"
 #define WIRE_REMOTE_POST_TEXT "text"
 #define WIRE_REMOTE_POST_MAX (4 << 20)  /* bytes of a report */
+
+/* A deferred recipient's result that says the next hop took no more
+ * recipients in that transaction (RFC 5321 4.5.3.1.10; relay-remote
+ * reports RFC 821's 552 5.5.3 as 452 4.5.3 too).  When the same job
+ * delivered to others, relay-send tries it again at once, in a job of
+ * its own with its own time, not after retry_min. */
+static inline int wire_remote_too_many(int code, const char *text)
+{
+	return code == 452 && strncmp(text, "4.5.3", 5) == 0 &&
+	       (text[5] == ' ' || text[5] == '\0');
+}
 
 /* Seconds relay-send gives a job before it drops the worker and defers
  * the recipients; relay-remote stops a job itself a little before

@@ -106,8 +106,6 @@ struct remote_rcpt {
 	char text[REMOTE_TEXT_MAX];
 	int nodsn;                /* D by a server without DSN while the
 				     recipient asked NOTIFY=SUCCESS */
-	int again;                /* T for "too many recipients": worth a
-				     new transaction at once */
 };
 
 struct remote_job {

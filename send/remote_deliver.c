@@ -29,59 +29,18 @@ static void deliver_relay(struct remote_job *job, const struct remote_conn *c)
 		 c->tlsdesc[0] ? c->tlsdesc : "none");
 }
 
-/* How many of job's recipients are delivered; with again, how many are
- * deferred for "too many recipients" (txn_refused), waiting for a new
- * transaction. */
-static size_t deliver_count(const struct remote_job *job, int again)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < job->nrcpt; i++)
-		n += again ? job->rcpt[i].status == 'T' && job->rcpt[i].again
-			   : job->rcpt[i].status == 'D';
-	return n;
-}
-
-/* Recipients refused for "too many recipients" in a transaction that
- * delivered to others (RFC 5321 4.5.3.1.10): pending again, for a new
- * transaction on the same connection now (as Postfix does) instead of
- * a retry after retry_min.  Only on a connection in step, with nothing
- * of another job on the wire, within the job's time; each round
- * delivers at least one recipient, so the rounds end.  0: none. */
-static int deliver_again(struct remote_job *job, const struct remote_conn *c,
-			 size_t *delivered)
-{
-	size_t now = deliver_count(job, 0);
-
-	if (now <= *delivered || !deliver_count(job, 1) || c->broken ||
-	    !c->clean || c->pre_seq ||
-	    time(NULL) - job->started > remote_worker_budget() / 2)
-		return 0;
-	*delivered = now;
-	for (size_t i = 0; i < job->nrcpt; i++)
-		if (job->rcpt[i].status == 'T' && job->rcpt[i].again) {
-			job->rcpt[i].status = 0;
-			job->rcpt[i].again = 0;
-		}
-	return 1;
-}
-
 /* Run the transaction on c; -1 when a cached c was dead (c is gone).
  * c is kept in job->keep, cached only after the result is sent
  * (remote_deliver_keep): no other job runs meanwhile. */
 static int deliver_on(struct remote_job *job, struct remote_conn *c,
 		      struct remote_qfile *q, int cached)
 {
-	size_t delivered = deliver_count(job, 0);
-
 	deliver_relay(job, c);
 	if (remote_txn_run(c, job, q, cached) == REMOTE_TXN_STALE) {
 		remote_conn_close(c, 0);
 		return -1;
 	}
-	while (deliver_again(job, c, &delivered))
-		remote_txn_run(c, job, q, 0);
-	remote_deliver_keep(job); /* one connection a job: none there */
+	remote_deliver_keep(job); /* one transaction a job: none there */
 	job->keep = c;
 	return 0;
 }
@@ -340,9 +299,8 @@ static struct remote_job *deliver_next(struct remote_conn *c,
 	size_t n = 0;
 	int utf8 = 0;
 
-	/* not while job may want a round of its own (deliver_again) */
+	(void)job;
 	if (!nx || !nx->host[0] || !(c->ext & REMOTE_EXT_PIPELINING) ||
-	    deliver_count(job, 1) ||
 	    c->broken || cf.conn_cache_max <= 0 || cf.conn_cache_idle <= 0 ||
 	    c->msgs + 2 > cf.conn_cache_max ||
 	    remote_mx_targets(nx, &t, 1, &n) < 0 || n != 1)

@@ -101,18 +101,16 @@ static int txn_mail(struct remote_conn *c, const struct remote_qfile *q,
 }
 
 /* A refused RCPT.  "Too many recipients" is temporary even as RFC 821's
- * 552 (RFC 5321 4.5.3.1.10: it is 452): T 452 4.5.3, and flagged for a
- * new transaction once this one has delivered (remote_deliver.c). */
+ * 552 (RFC 5321 4.5.3.1.10: it is 452): T 452 4.5.3, which relay-send
+ * tries again at once in a job of its own when this one delivered to
+ * others (wire_remote_too_many). */
 static void txn_refused(struct remote_rcpt *rc, struct remote_reply *r)
 {
-	int many = remote_reply_too_many(r);
-
-	if (many && r->code == 552) {
+	if (remote_reply_too_many(r) && r->code == 552) {
 		r->code = 452;
 		r->text[0] = '4'; /* its X.5.3: 5.5.3 */
 	}
 	txn_set(rc, r);
-	rc->again = many;
 }
 
 /* RCPT replies: marks ok[], returns how many were accepted, or -1 when

@@ -101,6 +101,18 @@ void send_worker_release(struct send_msgs *ms, struct send_job *j)
 	send_ready_set(ms, m, 0);
 }
 
+/* 1 when the job delivered to one of its recipients at least: the
+ * rest refused for "too many recipients" then go again at once, and
+ * as each such job delivers to someone, the retries end. */
+static int worker_delivered(const struct send_job *j,
+			    const struct send_worker_res *res)
+{
+	for (size_t k = 0; k < j->nidx; k++)
+		if (res[k].st == 'D')
+			return 1;
+	return 0;
+}
+
 /* Record the first job's results (one append + fsync, or none at all
  * when they complete the message: send_msg_done), then take it off the
  * worker; the next one in line starts.  A recipient the worker did not
@@ -114,6 +126,7 @@ void send_worker_finish(struct send_msgs *ms, struct send_worker *w,
 	size_t cap = j->nidx * (QSTATE_LINE_MAX + 2) + 1, len = 0;
 	char *lines = malloc(cap), txt[QSTATE_TEXT_MAX], tail[3 * 400 + 600];
 	const struct send_worker_res *prev = NULL; /* what txt, tail are for */
+	int delivered = worker_delivered(j, res);
 
 	for (size_t k = 0; lines && k < j->nidx; k++) {
 		size_t i = j->idx[k];
@@ -122,6 +135,7 @@ void send_worker_finish(struct send_msgs *ms, struct send_worker *w,
 		const char *text = res[k].st ? res[k].text
 					     : "4.3.0 no result from delivery agent";
 		long long next = st != 'T' ? 0
+			: delivered && wire_remote_too_many(code, text) ? now
 			: now + send_sched_delay(m->st.r[i].attempts + 1,
 						 cf.retry_min, cf.retry_max,
 						 (unsigned)random());

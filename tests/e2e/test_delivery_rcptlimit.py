@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """test_delivery_rcptlimit.py: a next hop that takes only a few recipients
 per transaction.  RFC 5321 4.5.3.1.10: "too many recipients" is 452, and
-RFC 821's 552 for it is to be taken as temporary; the refused recipients
-go in a new transaction on the same connection at once, not after
-retry_min (300 s here) and never into a bounce.  Two next hops: one
-answering 552 5.5.3 past 2 recipients, one 452 4.5.3 past 3; each gets
-all 7 recipients of a message in 2-3 transactions on one connection,
-within seconds, and the sender gets no notice."""
+RFC 821's 552 for it is to be taken as temporary; relay-send tries the
+refused recipients again at once in a job of their own (relay-remote's
+cached connection carries it), not after retry_min (300 s here), and
+never into a bounce.  Two next hops: one answering 552 5.5.3 past 2
+recipients, one 452 4.5.3 past 3; each gets all 7 recipients of a
+message in 2-3 transactions on one connection, within seconds, and the
+sender gets no notice."""
 import os
 import sys
 
