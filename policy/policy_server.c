@@ -143,10 +143,20 @@ static void conn_drop(size_t i)
 		conns[i]->idx = i;
 }
 
+/* A reply that could not go: smtpd gone (EPIPE) or not reading. */
+static void reply_failed(struct policy_conn *c)
+{
+	if (errno == EPIPE)
+		c->deaf = 1;
+	else
+		c->dead = 1;
+}
+
 static void send_reply(struct policy_conn *c, struct kv *rep)
 {
-	if (kv_send(rep, c->fd) < 0)
-		c->dead = 1;
+	errno = 0;
+	if (!c->deaf && kv_send(rep, c->fd) < 0)
+		reply_failed(c);
 	kv_reset(rep);
 }
 
@@ -162,12 +172,14 @@ static void batch_flush(struct policy_conn *c, struct reply_batch *b)
 {
 	size_t off = 0;
 
-	while (off < b->len && !c->dead) {
+	while (off < b->len && !c->dead && !c->deaf) {
 		ssize_t w = write(c->fd, b->buf + off, b->len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			c->dead = 1; /* smtpd reads every answer: it is gone */
+		if (w < 0)
+			reply_failed(c); /* smtpd reads every answer: it is gone */
+		else if (w == 0)
+			c->dead = 1;
 		else
 			off += (size_t)w;
 	}
@@ -181,6 +193,8 @@ static void batch_add(struct policy_conn *c, struct reply_batch *b,
 
 	if (rep->failed) {
 		c->dead = 1;
+	} else if (c->deaf) {
+		/* nobody to read it */
 	} else if ((n = ns_encode(b->buf + b->len, sizeof b->buf - b->len,
 				  rep->buf ? rep->buf : "", rep->len))) {
 		b->len += n;

@@ -19,6 +19,10 @@ struct policy_conn {
 	struct rate_stxn *txn;
 	struct policy_auth auth;   /* a password check in progress */
 	int dead;
+	/* smtpd closed its end (a reply found EPIPE): no more replies, but
+	 * the frames it sent before closing are still read and served up to
+	 * the end of the stream (a reset it wrote as it gave up) */
+	int deaf;
 	/* the transaction's recipients accepted so far (admit_rcpt_add), and
 	 * the proof given at DATA, whose receipt a commit must show */
 	unsigned char rcpts[ADMIT_HASH_LEN];

@@ -165,10 +165,39 @@ static int policy_send(struct smtp_policy *p, struct kv *req)
 	return rc;
 }
 
-static void policy_failed(struct smtp_policy *p)
+/* Giving up on relay-policy while every frame went out whole (an answer
+ * that did not come in time, or garbage): a reset goes first, without
+ * waiting and at best effort.  relay-policy reads frames in order, so it
+ * takes what it was sent, then the reset, then the close, and gives the
+ * transaction's reservations back: no message can come of a session that
+ * ends here.  A close alone is counted as a message (relay-queue may have
+ * one: txn_fate_unknown).  After a failed write the stream may end inside
+ * a frame: no reset then. */
+static void policy_reset_nowait(struct smtp_policy *p)
+{
+	char frame[64];
+	struct kv req;
+	size_t n = 0;
+	int saved = errno;
+
+	kv_init(&req);
+	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_RESET);
+	kv_add(&req, WIRE_POLICY_NOREPLY, "1");
+	if (!req.failed)
+		n = ns_encode(frame, sizeof frame, req.buf, req.len);
+	if (n && p->fd >= 0)
+		(void)send(p->fd, frame, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	kv_free(&req);
+	errno = saved;
+}
+
+/* wrote_all: every frame was written whole (the failure was a read) */
+static void policy_failed(struct smtp_policy *p, int wrote_all)
 {
 	log_warn("policy: no usable answer (%s)",
 		 errno ? strerror(errno) : "closed or garbage");
+	if (wrote_all)
+		policy_reset_nowait(p);
 	smtp_policy_close(p);
 }
 
@@ -193,7 +222,7 @@ int smtp_policy_tell(struct smtp_policy *p, struct kv *req, int hold)
 		return 0;
 	}
 	if (policy_send(p, req) < 0) {
-		policy_failed(p);
+		policy_failed(p, 0);
 		return -1;
 	}
 	return 0;
@@ -259,7 +288,7 @@ int smtp_policy_post(struct smtp_policy *p, struct kv *req)
 		return -1;
 	if (policy_send(p, req) < 0) {
 		if (p->fd >= 0)
-			policy_failed(p);
+			policy_failed(p, 0);
 		return -1;
 	}
 	p->posted = 1;
@@ -281,7 +310,7 @@ static int policy_verdict(struct smtp_policy *p, struct smtp_verdict *v,
 	if (policy_settle(p) == 0 && policy_read(p, how, &payload, &len) == 1)
 		rc = smtp_policy_parse(payload, len, v);
 	if (rc < 0)
-		policy_failed(p);
+		policy_failed(p, 1);
 	return rc;
 }
 

@@ -29,6 +29,11 @@ shared by the fleet), customer "one" has peak = 3:
   and the client gets 451; relay-queue then goes on (SIGCONT) and queues
   the message it had whole: it is relayed, and counted (3/3), because
   relay-smtpd did not give the reservation back.
+- customer "six" (an instance with smtp_timeout = 2 s): 2 RCPTs, then
+  relay-policy stopped (SIGSTOP) past relay-smtpd's wait, so the 3rd RCPT
+  gets 421 and the session ends; nothing can be queued, so once
+  relay-policy goes on (SIGCONT) the transaction is given back (0/3) and
+  the client's retry gets 3 recipients.
 """
 import os
 import re
@@ -65,6 +70,11 @@ customer five licenses=1 paid=yes peak=3 daily=100
 domain five.example customer=five
 rule five lo senders=domain auth=ip
 ip five lo 127.0.0.5/32
+
+customer six licenses=1 paid=yes peak=3 daily=100
+domain six.example customer=six
+rule six lo senders=domain auth=ip
+ip six lo 127.0.0.6/32
 """
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
 
@@ -229,6 +239,46 @@ def test_queue_silent(inst, sink):
           stats(inst, 'three'))
 
 
+def test_policy_stalled(inst, store):
+    """relay-smtpd gives up on relay-policy mid-transaction: no message."""
+    c, codes = session(inst, '127.0.0.6', 'a@six.example',
+                       ['p0@example.org', 'p1@example.org'])
+    pid = inst.status()['relay-policy'][0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        third = c.cmd(b'RCPT TO:<p2@example.org>\r\n')
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    c.close()
+    check('%s: policy stalled: 2 RCPTs, the 3rd 421 after smtp_timeout'
+          % store, [r[0] for r in codes] == [250] * 2 and third[0] == 421,
+          (codes, third))
+    check('%s: policy stalled: nothing counted once it goes on (0/3)'
+          % store, wait_until(lambda: stats(inst, 'six') in (None, '0/3'),
+                              10), stats(inst, 'six'))
+    c, codes = session(inst, '127.0.0.6', 'a@six.example',
+                       ['p%d@example.org' % i for i in range(3)])
+    c.cmd(b'QUIT\r\n')
+    c.close()
+    check('%s: policy stalled: the retry gets 3 recipients' % store,
+          [r[0] for r in codes] == [250] * 3, codes)
+
+
+def run_stalled(store, sink, conf, redis=None):
+    """An instance that gives up on relay-policy after 2 s."""
+    inst = Instance(conf_overrides=dict(conf, smtp_timeout=2),
+                    rules_text=RULES, sink=sink)
+    try:
+        inst.prepare()
+        if redis:
+            redis.write_auth(inst.dir)
+        inst.start()
+        test_policy_stalled(inst, store)
+    finally:
+        inst.stop()
+        inst.remove()
+
+
 def run(store, sink, conf, redis=None):
     inst = Instance(conf_overrides=conf, rules_text=RULES, sink=sink)
     try:
@@ -251,11 +301,13 @@ def run(store, sink, conf, redis=None):
 def main():
     with Sink() as sink:
         run('local', sink, {'data_timeout': 3})
+        run_stalled('local', sink, {})
         with RedisServer() as redis:
-            run('redis', sink, {'rate_store': redis.url(),
-                                'rate_store_timeout': TIMEOUT_MS,
-                                'rate_store_prefix': 'crash%d:' % os.getpid()},
-                redis)
+            conf = {'rate_store': redis.url(),
+                    'rate_store_timeout': TIMEOUT_MS,
+                    'rate_store_prefix': 'crash%d:' % os.getpid()}
+            run('redis', sink, conf, redis)
+            run_stalled('redis', sink, conf, redis)
     finish()
 
 
