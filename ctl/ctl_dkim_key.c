@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dkimkey.h"
+#include "pemkey.h"
 #include "regfile.h"
 
 EVP_PKEY *ctl_dkim_key_new(int ed25519, int bits)
@@ -50,7 +51,7 @@ EVP_PKEY *ctl_dkim_key_read(int fd)
 {
 	BIO *b = BIO_new_fd(fd, BIO_NOCLOSE);
 	EVP_PKEY *pkey = b ? PEM_read_bio_PrivateKey(b, NULL,
-						     dkimkey_no_passphrase, NULL)
+						     pem_no_passphrase, NULL)
 			   : NULL;
 
 	BIO_free(b);

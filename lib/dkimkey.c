@@ -1,5 +1,6 @@
 /* dkimkey.c: DKIM key files and their rules.cdb lines (dkimkey.h). */
 #include "dkimkey.h"
+#include "pemkey.h"
 #include "privs.h"
 #include "regfile.h"
 
@@ -61,15 +62,9 @@ int dkimkey_owner(const char *user_queue, uid_t *uid)
 	return 0;
 }
 
-int dkimkey_no_passphrase(char *buf, int size, int rw, void *u)
-{
-	(void)buf, (void)size, (void)rw, (void)u;
-	return 0;
-}
-
 static int key_kind(FILE *f, int alg, int *bits, char *err, size_t errsz)
 {
-	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, dkimkey_no_passphrase, NULL);
+	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, pem_no_passphrase, NULL);
 	int id, rc = -1;
 
 	if (!k) {

@@ -46,12 +46,6 @@ void dkimkey_default_path(char *buf, size_t n, const char *dir,
  * (relay-queue signs), else our own.  0, or -1 (no such user). */
 int dkimkey_owner(const char *user_queue, uid_t *uid);
 
-/* OpenSSL's passphrase callback for every DKIM key read: none, so an
- * encrypted key is refused.  Without it OpenSSL asks on the controlling
- * terminal and waits there (deaf to SIGALRM and SIGTERM): makecdb, or
- * relay-queue started from a terminal, would hang. */
-int dkimkey_no_passphrase(char *buf, int size, int rw, void *u);
-
 /* Check a key file: a regular file owned by owner with no group or other
  * permission bits, holding an unencrypted PEM private key of alg (RSA of
  * DKIMKEY_RSA_BITS_MIN..MAX bits).  0 (*bits set), or -1 with err. */

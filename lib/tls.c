@@ -5,6 +5,7 @@
  * original flags so that tls_end can restore them.  No cryptography of
  * our own here. */
 #include "tls.h"
+#include "pemkey.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -192,6 +193,7 @@ SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
 
 	if (!ctx)
 		return NULL;
+	SSL_CTX_set_default_passwd_cb(ctx, pem_no_passphrase);
 	if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1)
 		tls_errqs(err, errsz, "tls: certificate %s", certfile);
 	else if (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) != 1)

@@ -1,6 +1,7 @@
 /* tls_pem.c: a server context from a certificate chain and key held in
  * memory (tls_store.c hands relay-smtpd what root read from the files). */
 #include "tls.h"
+#include "pemkey.h"
 
 #include <limits.h>
 
@@ -36,7 +37,8 @@ static int use_chain(SSL_CTX *ctx, BIO *bio)
 
 static int use_key(SSL_CTX *ctx, BIO *bio)
 {
-	EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, pem_no_passphrase,
+					      NULL);
 	int ok;
 
 	if (!k)

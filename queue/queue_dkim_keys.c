@@ -4,6 +4,7 @@
  * (a stat per signature instead of an open and a read).  A key that this
  * file signs with itself (Ed25519) is also kept parsed: OpenSSL 3 takes
  * longer to parse a PEM key than to sign with it. */
+#include "pemkey.h"
 #include "queue.h"
 #include "rcdb.h"
 #include "rulekeys.h"
@@ -152,9 +153,9 @@ const char *queue_dkim_key(const char *path, char *err, size_t errsz)
 static EVP_PKEY *key_parse(const char *pem)
 {
 	BIO *b = BIO_new_mem_buf(pem, -1);
-	/* an encrypted key is no key (dkimkey_no_passphrase) */
+	/* an encrypted key is no key (pem_no_passphrase) */
 	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL,
-						  dkimkey_no_passphrase, NULL)
+						  pem_no_passphrase, NULL)
 			: NULL;
 
 	BIO_free(b);

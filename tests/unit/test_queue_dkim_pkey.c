@@ -6,17 +6,14 @@
  * no key, and never makes OpenSSL ask for a passphrase on a terminal
  * (a relay started from one would wait there). */
 #include "t.h"
+#include "t_pty.h"
 #include "../../queue/queue.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <fcntl.h>
-#include <pty.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static void write_key(const char *path)
@@ -30,46 +27,29 @@ static void write_key(const char *path)
 	EVP_PKEY_free(k);
 }
 
+static int encrypted_refused(void *pem)
+{
+	int owned;
+
+	return queue_dkim_pkey(pem, &owned) ? 1 : 0;
+}
+
 /* An encrypted PEM key asked for in a child whose controlling
  * terminal is a pty: refused at once, not a prompt left waiting. */
 static void test_encrypted(void)
 {
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	char *pem = NULL, buf[512];
+	char *pem = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&pem, &len);
-	int master, status = 0, done = 0;
-	pid_t pid;
 
 	if (!k || !f || !PEM_write_PrivateKey(f, k, EVP_aes_256_cbc(),
 					      NULL, 0, NULL, "secret"))
 		exit(1);
 	fclose(f);
 	EVP_PKEY_free(k);
-	pid = forkpty(&master, NULL, NULL, NULL);
-	if (pid == 0) {
-		int owned;
-		k = queue_dkim_pkey(pem, &owned);
-		_exit(k ? 1 : 0);
-	}
-	/* 5 s for the child to finish (OpenSSL's prompt catches SIGALRM),
-	 * draining what it writes; a child still waiting is killed */
-	fcntl(master, F_SETFL, O_NONBLOCK);
-	for (int i = 0; pid > 0 && i < 50; i++) {
-		while (read(master, buf, sizeof buf) > 0)
-			;
-		if ((done = waitpid(pid, &status, WNOHANG) == pid))
-			break;
-		usleep(100000);
-	}
-	if (pid > 0 && !done) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	if (pid > 0)
-		close(master);
 	T_CHECK("an encrypted key: no key, no passphrase prompt",
-		done && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		t_on_pty(encrypted_refused, pem, 5) == 0);
 	free(pem);
 }
 

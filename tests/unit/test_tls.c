@@ -19,6 +19,7 @@
 #include "io.h"
 #include "tls.h"
 #include "t.h"
+#include "t_pty.h"
 
 static char dir[] = "/tmp/relaybox-test-tls-XXXXXX";
 static char ca[300], cert[300], key[300];
@@ -453,6 +454,28 @@ static void test_ctx_errors(void)
 
 }
 
+static int encrypted_key_refused(void *path)
+{
+	char err[512];
+
+	return tls_server_ctx(cert, path, err, sizeof err) ? 1 : 0;
+}
+
+/* An encrypted key is refused at once, in a process whose controlling
+ * terminal is a pty (relay-master started from one): OpenSSL would ask
+ * for its passphrase there and wait, deaf to SIGALRM and SIGTERM. */
+static void test_encrypted_key(void)
+{
+	char path[400], cmd[1024];
+
+	snprintf(path, sizeof path, "%s/enc.key", dir);
+	snprintf(cmd, sizeof cmd, "openssl pkey -in %s -aes256 -passout "
+		 "pass:secret -out %s", key, path);
+	T_CHECK("an encrypted key made", system(cmd) == 0);
+	T_CHECK("an encrypted key: refused, no passphrase prompt",
+		t_on_pty(encrypted_key_refused, path, 5) == 0);
+}
+
 /* Load the key with this mode and group; 1 when it loaded, and *warned
  * says whether the log (stderr, captured) warned about access. */
 static int load_with_mode(mode_t mode, gid_t gid, int *warned)
@@ -521,6 +544,7 @@ int main(void)
 		test_inject(cctx);
 		test_old_protocol();
 		test_ctx_errors();
+		test_encrypted_key();
 		test_key_modes();
 	}
 	SSL_CTX_free(cctx);
