@@ -151,6 +151,8 @@ static int txn_queue_failed(struct smtp_session *s, int st, const char *text)
 		{ 0, QREASON_NOSPACE, "452 4.3.1 Insufficient system storage" },
 		{ 0, QREASON_SCAN, "451 4.3.0 Content scan unavailable, try "
 		  "again later" },
+		{ 0, QREASON_SIGN, "451 4.3.0 DKIM signing unavailable, try "
+		  "again later" },
 		{ 0, QREASON_NONE, QUEUE_TEMPFAIL },
 	};
 	enum qreason why = smtp_queue_reason();
