@@ -131,6 +131,9 @@ static void rcpt_args(struct rate_stxn *t, uint64_t h, int umsg,
 	c->a[2][0] = '\0'; /* now: the server's clock */
 	c->a[3][0] = '\0';
 	snprintf(c->a[4], 40, "%d", t->n + 1);
+	if (t->n + 1 > t->nsent)
+		t->nsent = t->n + 1; /* Redis may run it, answer or not */
+	t->usent |= umsg;
 	snprintf(c->a[5], 40, "%016llx", (unsigned long long)h);
 	snprintf(c->a[6], 40, "%d", umsg);
 	snprintf(c->a[7], 40, "%d", in_txn(t, h));
@@ -241,9 +244,14 @@ out:
 	return rc;
 }
 
+int rate_redis_npend(const struct rate_stxn *t)
+{
+	return t->nsent > t->n ? t->nsent : t->n;
+}
+
 int rate_redis_commit(struct rate_stxn *t, void *tag)
 {
-	return commit_call(t->id, t->n, t->user, t->cust,
+	return commit_call(t->id, rate_redis_npend(t), t->user, t->cust,
 			   (long)t->n + t->nlocal, *t->user ? t->h : NULL,
 			   *t->user ? t->nh : 0, 0, tag);
 }
@@ -260,11 +268,11 @@ int rate_redis_release(struct rate_stxn *t)
 	char k[RK_N][RSTORE_KEY_MAX], n[16];
 	const char *keys[3], *args[2];
 
-	if (!t->n && !t->umsg)
+	if (!rate_redis_npend(t) && !t->umsg && !t->usent)
 		return 0;
 	make_keys(k, t->user, t->cust);
 	keys[0] = k[2], keys[1] = k[3], keys[2] = k[6];
-	snprintf(n, sizeof n, "%d", t->n);
+	snprintf(n, sizeof n, "%d", rate_redis_npend(t));
 	args[0] = t->id, args[1] = n;
 	/* nobody waits for it: a release lost is one that expires */
 	if (rstore_script_append_nowait(rd.rs, RSTORE_RELEASE, 3, keys, 2,

@@ -154,6 +154,7 @@ static void txn_clear(struct rate_stxn *t)
 	rate_txn_reset(t->local);
 	t->id[0] = t->user[0] = t->cust[0] = '\0';
 	t->n = t->umsg = t->nlocal = 0;
+	t->nsent = t->usent = 0;
 	t->nh = 0;
 }
 
@@ -168,14 +169,22 @@ static void flight_cancel(struct rate_stxn *t)
 	t->flight = NULL;
 }
 
+/* Take out of Redis whatever t's RCPTs may have reserved there. */
+static void txn_release(struct rate_stxn *t)
+{
+	int npend = rate_redis_npend(t);
+
+	if (st.shared && (npend || t->umsg || t->usent) &&
+	    (st.down || rate_redis_release(t) < 0))
+		release_later(t->id, t->user, t->cust, npend);
+}
+
 void rate_store_txn_reset(struct rate_stxn *t)
 {
 	if (!t)
 		return;
 	flight_cancel(t);
-	if (st.shared && (t->n || t->umsg) &&
-	    (st.down || rate_redis_release(t) < 0))
-		release_later(t->id, t->user, t->cust, t->n);
+	txn_release(t);
 	txn_clear(t);
 }
 
@@ -233,7 +242,7 @@ static struct jentry *jentry_of(const struct rate_stxn *t, long now,
 	memcpy(e->user, t->user, sizeof e->user);
 	memcpy(e->cust, t->cust, sizeof e->cust);
 	memcpy(e->id, t->id, sizeof e->id);
-	e->npend = t->n;
+	e->npend = rate_redis_npend(t);
 	e->nh = nh;
 	if (nh)
 		memcpy(e->h, t->h, nh * sizeof e->h[0]);
@@ -405,6 +414,8 @@ void rate_store_commit(struct rate_stxn *t, long now)
 			went_down();
 			journal_push(e);
 		}
+	} else {
+		txn_release(t); /* RCPTs whose reply never came */
 	}
 	txn_clear(t);
 }
@@ -440,8 +451,8 @@ static void rcpt_done(struct rflight *f, redisReply *rep)
 	int v;
 
 	if (!t) {
-		if (rep)
-			orphan_add(f);
+		/* no reply (timed out): Redis may run it all the same */
+		orphan_add(f);
 		free(f);
 		return;
 	}

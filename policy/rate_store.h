@@ -24,6 +24,11 @@ struct rate_stxn {
 	char user[RATE_NAME_MAX], cust[RATE_NAME_MAX]; /* lowercased */
 	int n;                    /* recipients reserved in Redis: id:1..n */
 	int umsg;                 /* the user's message is reserved there */
+	/* what the RCPTs sent may have reserved, replies or not (one that
+	 * timed out was still run by Redis): id:1..nsent, the user's
+	 * message when usent; all taken out at the end (ZREM of a member
+	 * that is not there is harmless) */
+	int nsent, usent;
 	int nlocal;               /* recipients admitted on local counts */
 	uint64_t *h;              /* every admitted recipient's hash */
 	size_t nh, cap;
@@ -102,6 +107,8 @@ int rate_redis_reset_wanted(void);
  * function with tag (lib/rstore.h).  -1 when not sent. */
 int rate_redis_commit(struct rate_stxn *t, void *tag);
 int rate_redis_release(struct rate_stxn *t);
+/* The highest reservation index t's RCPTs may have made in Redis. */
+int rate_redis_npend(const struct rate_stxn *t);
 /* Count a message that Redis did not see (replayed later): the id and
  * number of the reservations it made there (taken out; "" and 0 for
  * none), user/cust "" for none, hashes of its recipients, when it was

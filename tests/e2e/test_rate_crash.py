@@ -24,6 +24,10 @@ shared by the fleet), customer "one" has peak = 3:
   (SIGSTOP) so that relay-policy finds it down, the client says RSET:
   the release waits and goes once Redis answers again, so the room comes
   back (a reservation left in Redis would count for the peak window).
+- (redis) customer "seven": a RCPT sent while Redis is stopped gets 451
+  after rate_store_timeout, but Redis runs its script once it goes on;
+  the client says RSET: that reservation is taken out too (0/3, and 3
+  RCPTs get 250), not left to count for the day.
 - (local) customer "three": relay-queue stopped (SIGSTOP) while the message
   comes, so relay-smtpd's wait for its answer ends (data_timeout = 3 s)
   and the client gets 451; relay-queue then goes on (SIGCONT) and queues
@@ -75,6 +79,11 @@ customer six licenses=1 paid=yes peak=3 daily=100
 domain six.example customer=six
 rule six lo senders=domain auth=ip
 ip six lo 127.0.0.6/32
+
+customer seven licenses=1 paid=yes peak=3 daily=100
+domain seven.example customer=seven
+rule seven lo senders=domain auth=ip
+ip seven lo 127.0.0.7/32
 """
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
 
@@ -215,6 +224,35 @@ def test_release_while_down(inst, redis):
           'again', wait_until(room, 15, 0.5))
 
 
+def test_rcpt_timed_out(inst, redis):
+    c, _ = session(inst, '127.0.0.7', 'a@seven.example', [])
+    os.kill(redis.proc.pid, signal.SIGSTOP)
+    try:
+        got = c.cmd(b'RCPT TO:<t0@example.org>\r\n')
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+    rset = c.cmd(b'RSET\r\n')
+    c.cmd(b'QUIT\r\n')
+    c.close()
+    check('redis stalled: the RCPT gets 451, RSET 250',
+          got[0] == 451 and rset[0] == 250, (got, rset))
+
+    def released():  # a decision lets relay-policy see Redis back
+        c, _ = session(inst, '127.0.0.7', 'a@seven.example',
+                       ['t1@example.org'])
+        c.cmd(b'QUIT\r\n')
+        c.close()
+        return stats(inst, 'seven') in (None, '0/3')
+    check('redis stalled: the RCPT Redis ran late is released (0/3)',
+          wait_until(released, 15, 0.5), stats(inst, 'seven'))
+    c, codes = session(inst, '127.0.0.7', 'a@seven.example',
+                       ['t%d@example.org' % i for i in range(3)])
+    c.cmd(b'QUIT\r\n')
+    c.close()
+    check('redis stalled: then 3 RCPTs of a peak of 3 get 250',
+          [r[0] for r in codes] == [250] * 3, codes)
+
+
 def test_queue_silent(inst, sink):
     """relay-queue's answer never comes: the message may be queued."""
     rcpts = ['u%d@example.org' % i for i in range(3)]
@@ -291,6 +329,7 @@ def run(store, sink, conf, redis=None):
         test_smtpd_killed(inst, store)
         if redis:
             test_release_while_down(inst, redis)
+            test_rcpt_timed_out(inst, redis)
         else:
             test_queue_silent(inst, sink)
     finally:
