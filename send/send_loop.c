@@ -124,7 +124,7 @@ static int loop_bad_rcpt(struct send_msg *m, size_t i, long long now)
 
 	if (addr_mailbox_check(m->q.rcpt[i], 1) == ADDR_OK)
 		return 0;
-	len = qstate_format(line, sizeof line, i, 'B', 0, now, 553,
+	len = qstate_format(line, sizeof line, i, 'B', now, 0, 553,
 			    "5.1.3 invalid address in the queue file");
 	log_info("%s: to=<%s> status=bounced (%s)", m->q.qid,
 		 log_field(to, sizeof to, m->q.rcpt[i], strlen(m->q.rcpt[i])),

@@ -55,7 +55,10 @@ def main():
         check('badaddr: the sender gets the bounce, saying 5.1.3',
               wait_until(lambda: len(sink.messages) == 2, 30) and
               sink.messages[1].rcpts == ['a@example.com'] and
-              b'5.1.3' in sink.messages[1].data, repr(sink.messages))
+              b'Status: 5.1.3' in sink.messages[1].data, repr(sink.messages))
+        check('badaddr: a refusal, not an expiry',
+              len(sink.messages) == 2 and
+              b'expired' not in sink.messages[1].data, repr(sink.messages))
 
 
 if __name__ == '__main__':
