@@ -341,6 +341,23 @@ static int owner_matches(struct policy_verdict *v, struct policy_ipmatch *m,
 	return n;
 }
 
+/* MAIL accepted under customer cust's rule: the session remembers the
+ * sender (as v->from has it, rewritten or not) and its limits. */
+static void mail_accept(struct policy_session *s, const char *from,
+			const char *cust, const char *rule, const char *custval,
+			const char *uval, struct policy_verdict *v)
+{
+	snprintf(v->rule, sizeof v->rule, "%s", rule);
+	s->mail_ok = 1;
+	s->null_sender = !*from;
+	snprintf(s->from, sizeof s->from, "%s", v->from);
+	snprintf(s->customer, sizeof s->customer, "%s", cust);
+	snprintf(s->rule, sizeof s->rule, "%s", rule);
+	rate_limits_rules(&s->lim, custval, *uval ? uval : NULL);
+	policy_reply(v, POLICY_ACCEPT, 250, "2.1.0", "Sender <%s> ok (rule %s/%s)",
+		     v->from, cust, rule);
+}
+
 void policy_decide_mail(const struct policy_lookup *lk,
 			struct policy_session *s, const char *from,
 			struct policy_verdict *v)
@@ -392,13 +409,5 @@ void policy_decide_mail(const struct policy_lookup *lk,
 	    pick_rule(lk, s, &id, custval, m, nm, from, &r, v, uval,
 		      sizeof uval) < 0)
 		return;
-	snprintf(v->rule, sizeof v->rule, "%s", r.name);
-	s->mail_ok = 1;
-	s->null_sender = !*from;
-	snprintf(s->from, sizeof s->from, "%s", v->from);
-	snprintf(s->customer, sizeof s->customer, "%s", id.cust);
-	snprintf(s->rule, sizeof s->rule, "%s", r.name);
-	rate_limits_rules(&s->lim, custval, *uval ? uval : NULL);
-	policy_reply(v, POLICY_ACCEPT, 250, "2.1.0", "Sender <%s> ok (rule %s/%s)",
-		     v->from, id.cust, r.name);
+	mail_accept(s, from, id.cust, r.name, custval, uval, v);
 }
