@@ -81,8 +81,8 @@ static int dest_top(const struct dest_total *t, size_t n, const char *d)
  * one enters the top, what it had so far stays in "other" (its base) and
  * its own series counts from there; one that leaves (to make room: at
  * most twice metrics_top are named) adds all it has to "other".  So
- * neither "other" nor a named series ever goes down, where a ranking
- * made anew at each scrape moved counts out of "other".  Those named at
+ * neither "other" nor a named series ever goes down (a counter that
+ * went down would read as a reset to Prometheus).  Those named at
  * the first scrape start at their whole count (base 0). */
 static struct dest_named {
 	char name[METRICS_LABELS_MAX];
