@@ -252,6 +252,7 @@ def test_listen_restart(inst):
     ehlo(a)
     old = listen_pid(inst)
     check('listen restart: relay-listen runs', old is not None)
+    readies = inst.log().count('ready: every daemon is up and listening')
     os.kill(old, signal.SIGKILL)
     new = wait_until(lambda: (listen_pid(inst) or old) != old and
                      listen_pid(inst), 15)
@@ -263,6 +264,10 @@ def test_listen_restart(inst):
           a.cmd(b'MAIL FROM:<a@example.com>\r\n')[0] == 250)
     a.cmd(b'QUIT\r\n')
     a.close()
+    # relay-master says ready again once the new relay-listen listens
+    check('listen restart: ready again', wait_until(
+        lambda: inst.log().count('ready: every daemon is up and listening')
+        > readies, 15), inst.log_tail(10))
     b, code = session_free(inst.port, 10)
     check('listen restart: a new session is served', code == 220, code)
     b.close()
