@@ -162,6 +162,17 @@ static int same_range(const struct mk_ip *x, const struct mk_ip *y)
 	return x->c.bits == y->c.bits && !memcmp(x->c.net.a, y->c.net.a, 16);
 }
 
+/* Whether an enabled rule's entry for ip's range follows entry i: a
+ * disabled rule's entry in between (or last) must not hide the range's
+ * end, or its rule= lines would move onto the next range's key. */
+static int enabled_same_follows(const struct mk *m, size_t i)
+{
+	for (size_t j = i + 1; j < m->n_ip && same_range(&m->ip[i], &m->ip[j]); j++)
+		if (m->rule[m->ip[j].rule].enabled)
+			return 1;
+	return 0;
+}
+
 /* The most RK_IP_RULES_MAX "rule=<customer>:<index>\n" lines take. */
 _Static_assert(RK_IP_RULES_MAX * (sizeof "rule=:\n" + MK_NAMEMAX + 10) <
 	       RK_VALMAX, "an ip: value of RK_IP_RULES_MAX rules fits");
@@ -191,7 +202,7 @@ static void put_ips(struct mk *m, struct out *o, const int *idx)
 			return;
 		}
 		vl += (size_t)len;
-		if (i + 1 < m->n_ip && same_range(ip, &m->ip[i + 1]))
+		if (enabled_same_follows(m, i))
 			continue; /* the same range follows */
 		rk_ip(&ip->c, key, sizeof key);
 		put(o, key, val);

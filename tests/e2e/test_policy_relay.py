@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """test_policy_relay.py: doc/BEHAVIOUR.md §2 on the wire.  A real instance with a
 portal (IP + registered sender), a printer (IP + TLS), an Exchange server
-(SMTP AUTH), an office (IP and AUTH), a HELO-identified tenant with
+(SMTP AUTH), an office (IP and AUTH), a disabled rule listing the
+printer's address again (the printer keeps its rule, the next address
+gets none of it), a HELO-identified tenant with
 senders=any, and a suspended tenant.  swaks connects from several 127.x
 source addresses with several HELO names; each situation gets its exact
 reply, and what is accepted arrives at the receiving server with the
@@ -27,6 +29,8 @@ rule acme portal senders=registered auth=ip
 ip acme portal 127.0.0.11
 rule acme printer senders=domain auth=ip tls=yes
 ip acme printer 127.0.0.12
+rule acme oldprinter senders=any auth=ip enabled=no
+ip acme oldprinter 127.0.0.12
 rule acme exchange senders=any auth=smtp
 rule acme office senders=domain auth=both
 ip acme office 127.0.0.15

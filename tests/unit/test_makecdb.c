@@ -269,6 +269,50 @@ static void test_written(const char *dir)
 	rcdb_close(&r);
 }
 
+/* A disabled rule listing the same range as an enabled one, after it in
+ * the file: the range keeps its own key and rule= lines, and the next
+ * range (another customer's) gets none of them. */
+static void test_disabled_same_range(const char *dir)
+{
+	char text[] =
+		"customer acme\ndomain acme.example customer=acme\n"
+		"customer beta\ndomain beta.example customer=beta\n"
+		"rule acme office senders=any auth=ip\nip acme office 192.0.2.5\n"
+		"rule acme old senders=any auth=ip enabled=no\n"
+		"ip acme old 192.0.2.5\n"
+		"rule beta lan senders=domain auth=ip\n"
+		"ip beta lan 198.51.100.0/24\n";
+	char rp[512], up[512], key[RK_KEYMAX], val[RK_VALMAX] = "";
+	struct mk m;
+	struct rcdb r;
+	struct cidr c;
+
+	snprintf(rp, sizeof rp, "%s/rules.cdb", dir);
+	snprintf(up, sizeof up, "%s/users.cdb", dir);
+	mk_init(&m, "t");
+	m.diag = stderr;
+	mk_parse_text(&m, "t", text);
+	mk_check(&m);
+	T_CHECK("disabled same range: no errors", m.errors == 0 &&
+		mk_write(&m, rp, up) == 0);
+	mk_free(&m);
+	T_CHECK("disabled same range: open rules", rcdb_init(&r, rp) == 0);
+	cidr_parse("192.0.2.5", &c);
+	rk_ip(&c, key, sizeof key);
+	T_CHECK("disabled same range: the range keeps its key, enabled rule only",
+		rcdb_gets(&r, key, val, sizeof val) > 0 &&
+		!strcmp(val, "rule=acme:0\n"));
+	cidr_parse("198.51.100.0/24", &c);
+	rk_ip(&c, key, sizeof key);
+	val[0] = '\0';
+	T_CHECK("disabled same range: the next range holds its own rule only",
+		rcdb_gets(&r, key, val, sizeof val) > 0 &&
+		!strcmp(val, "rule=beta:0\n"));
+	if (strcmp(val, "rule=beta:0\n"))
+		printf("   got: %s", val);
+	rcdb_close(&r);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_makecdb.XXXXXX", name[300], path[600];
@@ -291,6 +335,7 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	test_written(dir);
+	test_disabled_same_range(dir);
 	snprintf(path, sizeof path, "%s/rules.cdb", dir);
 	unlink(path);
 	snprintf(path, sizeof path, "%s/users.cdb", dir);
