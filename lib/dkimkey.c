@@ -139,9 +139,16 @@ int dkimkey_reachable(const char *path, const char *user,
 	if (!privs_is_root())
 		return 0;
 	fflush(NULL); /* nothing buffered twice should the child exit() */
-	if (pipe(p) < 0 || (pid = fork()) < 0) {
+	if (pipe(p) < 0) {
 		snprintf(err, errsz, "cannot check it as user %s: %s", user,
 			 strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		snprintf(err, errsz, "cannot check it as user %s: %s", user,
+			 strerror(errno));
+		close(p[0]);
+		close(p[1]);
 		return -1;
 	}
 	if (pid == 0) {
