@@ -146,7 +146,8 @@ static void child_exec(const struct master_child *c, int notify_w)
 
 /* The readiness pipe of a daemon that notifies: the read end in c, the
  * write end returned, above the descriptors child_exec places (so no
- * dup2 there lands on it); -1 when c does not notify or on failure. */
+ * dup2 there lands on it); -1 when c does not notify or on failure
+ * (logged). */
 static int child_notify_pipe(struct master_child *c)
 {
 	int p[2], w;
@@ -160,6 +161,7 @@ static int child_notify_pipe(struct master_child *c)
 	w = fcntl(p[1], F_DUPFD_CLOEXEC, NOTIFY_FD + 1);
 	close(p[1]);
 	if (w < 0) {
+		master_log("warning", "pipe for %s: %s", c->name, strerror(errno));
 		close(p[0]);
 		return -1;
 	}
@@ -182,6 +184,12 @@ static void child_start(struct master_child *c)
 
 	child_notify_close(c);
 	notify_w = child_notify_pipe(c);
+	if (c->notifies && notify_w < 0) {
+		/* without its pipe it could never say it listens, and the
+		 * instance would never be ready: started again in a second */
+		c->next_start = master_now() + 1.0;
+		return;
+	}
 	pid = fork();
 	if (pid < 0) {
 		master_log("warning", "fork for %s: %s", c->name, strerror(errno));
