@@ -126,6 +126,8 @@ int mk_opts(struct mk *m, struct mk_line *l, int first,
 int mk_want_words(struct mk *m, struct mk_line *l, int n, const char *usage);
 /* Word i is a domain (lowercased in place); dot_ok allows ".parent". */
 int mk_domain_ok(struct mk *m, struct mk_line *l, int i, int dot_ok);
+/* Word i has no U-label; else an error naming its A-label. */
+int mk_domain_ascii(struct mk *m, struct mk_line *l, int i);
 
 /* The dkim statement and its rules.cdb keys (makecdb_dkim.c). */
 void mk_st_dkim(struct mk *m, struct mk_line *l);

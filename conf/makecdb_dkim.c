@@ -107,7 +107,8 @@ void mk_st_dkim(struct mk *m, struct mk_line *l)
 	if (!mk_want_words(m, l, 3, "dkim DOMAIN SELECTOR [alg=rsa|ed25519] "
 				    "[key=PATH] [subdomains=yes|no] "
 				    "[expire=SECONDS] [enabled=yes|no]") ||
-	    !mk_domain_ok(m, l, 1, 0) || !selector_ok(m, l) ||
+	    !mk_domain_ok(m, l, 1, 0) || !mk_domain_ascii(m, l, 1) ||
+	    !selector_ok(m, l) ||
 	    mk_opts(m, l, 3, o, 5) < 0)
 		return;
 	if ((d = mk_map_get(&m->dommap, l->tok[1].s)) < 0) {

@@ -248,6 +248,29 @@ int mk_domain_ok(struct mk *m, struct mk_line *l, int i, int dot_ok)
 	return 1;
 }
 
+/* A customer's domain word in ASCII: relay-policy matches senders and
+ * HELO names against it as written and relay-queue looks DKIM keys up
+ * by the A-label, so a U-label would match one and not the other; the
+ * error names the form to write. */
+int mk_domain_ascii(struct mk *m, struct mk_line *l, int i)
+{
+	const char *d = l->tok[i].s, *p = d, *why = "";
+	char a[ADDR_DOMAIN_MAX + 1];
+
+	while (*p && (unsigned char)*p < 0x80)
+		p++;
+	if (!*p)
+		return 1;
+	if (idna_alabel(d, a, sizeof a, &why) != IDNA_OK)
+		mk_error(m, l->lineno, l->tok[i].col,
+			 "domain \"%s\" has no A-label (IDNA: %s)", d, why);
+	else
+		mk_error(m, l->lineno, l->tok[i].col, "domain \"%s\": write "
+			 "its A-label %s (an internationalised domain is "
+			 "declared in ASCII)", d, a);
+	return 0;
+}
+
 static void st_domain(struct mk *m, struct mk_line *l)
 {
 	char *cust = NULL;
@@ -255,7 +278,8 @@ static void st_domain(struct mk *m, struct mk_line *l)
 	const struct mk_opt o[] = { { "customer", OPT_STR, NULL, &cust, 1 } };
 
 	if (!mk_want_words(m, l, 2, "domain DOMAIN customer=NAME") ||
-	    !mk_domain_ok(m, l, 1, 0) || mk_opts(m, l, 2, o, 1) < 0)
+	    !mk_domain_ok(m, l, 1, 0) || !mk_domain_ascii(m, l, 1) ||
+	    mk_opts(m, l, 2, o, 1) < 0)
 		return;
 	addr_lower(cust);
 	if ((c = find_cust(m, l, 2, cust)) < 0)

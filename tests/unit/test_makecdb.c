@@ -42,6 +42,14 @@ static const struct mcase cases[] = {
 	  "t:9:8: error: domain example.com already belongs to customer acme (line 2); a domain has exactly one customer" },
 	{ "domain example.net. customer=acme", 1, 0, "t:5:19: error: trailing dot in domain \"example.net.\"" },
 	{ "domain exa..mple.com customer=acme", 1, 0, "t:5:8: error: bad domain \"exa..mple.com\"" },
+	/* relay-queue looks DKIM keys up by the A-label, relay-policy
+	 * senders and HELO names as written: a U-label would split them */
+	{ "domain b\xc3\xbc" "cher.example customer=acme", 1, 0, "t:5:8: error: domain \"b\xc3\xbc"
+	  "cher.example\": write its A-label xn--bcher-kva.example (an internationalised domain is declared in ASCII)" },
+	{ "dkim b\xc3\xbc" "cher.example sel alg=ed25519", 1, 0, "t:5:6: error: domain \"b\xc3\xbc"
+	  "cher.example\": write its A-label xn--bcher-kva.example" },
+	{ "domain \xff.example customer=acme", 1, 0, "t:5:8: error: bad domain" },
+	{ "domain xn--bcher-kva.example customer=acme", 0, 0, "" },
 	{ "domain foo.test customer=nobody", 1, 0, "t:5:17: error: unknown customer \"nobody\"" },
 	{ "domain foo.test", 1, 0, "t:5:1: error: customer= is required here" },
 	{ "user bob@example.com hash=plain", 1, 0, "t:5:6: error: hash for bob@example.com must be a yescrypt ($y$) or SHA-512 ($6$) crypt hash" },
