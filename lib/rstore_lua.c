@@ -106,17 +106,24 @@ static const char lua_rcpt[] = LUA_WINDOW
 	" redis.call('EXPIRE', KEYS[7], ttl) end\n"
 	"return {0, unew}\n";
 
-/* KEYS um ur upm upr cd ck cp names; ARGV hasu hasc now id npend count
- * user cust hash...  Count a message: 1 for the user and its recipients
- * (a recipient's minute only moves forward), count recipients for the
- * customer; the transaction's pending entries id:1..npend go (id "" = a
- * replayed count that reserved nothing). */
+/* KEYS um ur upm upr cd ck cp names [done]; ARGV hasu hasc now id
+ * npend count user cust hash...  Count a message: 1 for the user and its
+ * recipients (a recipient's minute only moves forward), count recipients
+ * for the customer; the transaction's pending entries id:1..npend go (id
+ * "" = a replayed count that reserved nothing).  With the key done (the
+ * transaction's, made from its id), a message is counted once: a commit
+ * Redis ran after the box stopped waiting for it is replayed from the
+ * journal, and that run counts nothing (returns 1). */
 static const char lua_commit[] = LUA_WINDOW
 	"local hasu, hasc = ARGV[1] == '1', ARGV[2] == '1'\n"
 	"local now = clock(ARGV[3])\n"
 	"local mn, id = math.floor(now / 60), ARGV[4]\n"
 	"local np, n = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
 	"local day = 86400 + 180\n"
+	"if id ~= '' and KEYS[9] and"
+	" not redis.call('SET', KEYS[9], '1', 'NX', 'EX', day) then\n"
+	"  return 1\n"
+	"end\n"
 	"if id ~= '' then\n"
 	"  redis.call('ZREM', KEYS[3], id)\n"
 	"  for i = 1, np do\n"
@@ -276,4 +283,10 @@ void rstore_keys(char k[RK_N][RSTORE_KEY_MAX], const char *prefix,
 		snprintf(k[i], RSTORE_KEY_MAX, "%.120s%s%s%.256s", prefix,
 			 kinds[i], i == RK_NAMES ? "" : ":",
 			 i == RK_NAMES ? "" : i < RK_CD ? user : cust);
+}
+
+void rstore_done_key(char k[RSTORE_KEY_MAX], const char *prefix,
+		     const char *id)
+{
+	snprintf(k, RSTORE_KEY_MAX, "%.120sdone:%.200s", prefix, id);
 }

@@ -28,6 +28,9 @@ enum { RK_UM, RK_UR, RK_UPM, RK_UPR, RK_CD, RK_CK, RK_CP, RK_NAMES, RK_N };
 #define RSTORE_KEY_MAX (256 + 128)
 void rstore_keys(char k[RK_N][RSTORE_KEY_MAX], const char *prefix,
 		 const char *user, const char *cust);
+/* The commit script's once-per-transaction key for id (a day). */
+void rstore_done_key(char k[RSTORE_KEY_MAX], const char *prefix,
+		     const char *id);
 
 /* Append EVALSHA (eval = 0) or EVAL (eval = 1) of script id with
  * nkeys keys and nargs arguments (NUL-terminated strings). */

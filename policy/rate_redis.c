@@ -120,11 +120,16 @@ struct rcpt_call {
 	const char *keys[7], *args[12];
 };
 
+void rate_redis_new_id(char *id, size_t n)
+{
+	snprintf(id, n, "%s:%llu", rd.box, ++rd.seq);
+}
+
 static void rcpt_args(struct rate_stxn *t, uint64_t h, int umsg,
 		      const struct rate_limits *lim, struct rcpt_call *c)
 {
 	if (!*t->id)
-		snprintf(t->id, sizeof t->id, "%s:%llu", rd.box, ++rd.seq);
+		rate_redis_new_id(t->id, sizeof t->id);
 	make_keys(c->k, t->user, t->cust);
 	snprintf(c->a[0], 40, "%d", *t->user != '\0');
 	snprintf(c->a[1], 40, "%d", *t->cust != '\0');
@@ -204,7 +209,8 @@ static int commit_call(const char *id, int npend, const char *user,
 		       size_t nh, long when, void *tag)
 {
 	char k[RK_N][RSTORE_KEY_MAX], a[6][40], (*hx)[17] = NULL;
-	const char **args = malloc((8 + nh) * sizeof *args), *keys[8];
+	char done[RSTORE_KEY_MAX];
+	const char **args = malloc((8 + nh) * sizeof *args), *keys[9];
 	redisReply *rep = NULL;
 	int rc = -1;
 
@@ -227,11 +233,14 @@ static int commit_call(const char *id, int npend, const char *user,
 	}
 	for (int i = 0; i < 8; i++)
 		keys[i] = k[i];
+	/* once per transaction: a late commit and its replay count once */
+	rstore_done_key(done, cf.rate_store_prefix, id);
+	keys[8] = done;
 	if (tag) {
-		if (rstore_script_append_nowait(rd.rs, RSTORE_COMMIT, 8, keys,
+		if (rstore_script_append_nowait(rd.rs, RSTORE_COMMIT, 9, keys,
 						8 + (int)nh, args) == 0)
 			rc = rstore_send(rd.rs, tag);
-	} else if (rstore_script_run(rd.rs, RSTORE_COMMIT, 8, keys, 8 + (int)nh,
+	} else if (rstore_script_run(rd.rs, RSTORE_COMMIT, 9, keys, 8 + (int)nh,
 				     args, &rep) == 0) {
 		rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;
 		if (rc < 0)

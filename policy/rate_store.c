@@ -406,7 +406,11 @@ void rate_store_commit(struct rate_stxn *t, long now)
 	if (t->nlocal)
 		rate_commit(t->local, now);
 	if (t->n || t->nlocal) {
-		struct jentry *e = jentry_of(t, now, t->nlocal > 0);
+		struct jentry *e;
+		if (!*t->id) /* admitted on local counts alone: the commit
+			      * (and its replay) are counted once by id */
+			rate_redis_new_id(t->id, sizeof t->id);
+		e = jentry_of(t, now, t->nlocal > 0);
 		if (!e) {
 			log_warn("rate_store: out of memory: a message of %ld "
 				 "recipients not counted", (long)t->n + t->nlocal);

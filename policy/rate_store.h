@@ -109,6 +109,8 @@ int rate_redis_commit(struct rate_stxn *t, void *tag);
 int rate_redis_release(struct rate_stxn *t);
 /* The highest reservation index t's RCPTs may have made in Redis. */
 int rate_redis_npend(const struct rate_stxn *t);
+/* A transaction id unique in the fleet, into id (n bytes). */
+void rate_redis_new_id(char *id, size_t n);
 /* Count a message that Redis did not see (replayed later): the id and
  * number of the reservations it made there (taken out; "" and 0 for
  * none), user/cust "" for none, hashes of its recipients, when it was

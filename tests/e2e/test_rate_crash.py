@@ -38,6 +38,11 @@ shared by the fleet), customer "one" has peak = 3:
   gets 421 and the session ends; nothing can be queued, so once
   relay-policy goes on (SIGCONT) the transaction is given back (0/3) and
   the client's retry gets 3 recipients.
+- (redis, same instance, rate_store_timeout = 1 s) customer "eight": a
+  message of 3 whose commit Redis runs only after relay-policy stopped
+  waiting for it (Redis stopped before the final dot, continued 2.5 s
+  later): the commit is journalled and replayed once Redis answers, yet
+  the message counts 3, not 6.
 """
 import os
 import re
@@ -84,6 +89,11 @@ customer seven licenses=1 paid=yes peak=3 daily=100
 domain seven.example customer=seven
 rule seven lo senders=domain auth=ip
 ip seven lo 127.0.0.7/32
+
+customer eight licenses=1 paid=yes peak=3 daily=100
+domain eight.example customer=eight
+rule eight lo senders=domain auth=ip
+ip eight lo 127.0.0.8/32
 """
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
 
@@ -302,6 +312,34 @@ def test_policy_stalled(inst, store):
           [r[0] for r in codes] == [250] * 3, codes)
 
 
+def test_commit_late(inst, redis):
+    c, codes = session(inst, '127.0.0.8', 'a@eight.example',
+                       ['c%d@example.org' % i for i in range(3)])
+    data = c.cmd(b'DATA\r\n')
+    os.kill(redis.proc.pid, signal.SIGSTOP)
+    try:
+        end = c.cmd(b'Subject: late\r\n\r\nbody\r\n.\r\n')
+        c.cmd(b'QUIT\r\n')
+        c.close()
+        time.sleep(2.5)  # past rate_store_timeout: the commit is journalled
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+    check('commit late: 3 RCPTs, the message queued while Redis is stopped',
+          [r[0] for r in codes] == [250] * 3 and data[0] == 354 and
+          end[0] == 250, (codes, data, end))
+
+    def replayed():  # a decision replays the journal
+        c, _ = session(inst, '127.0.0.8', 'a@eight.example',
+                       ['c9@example.org'])
+        c.cmd(b'QUIT\r\n')
+        c.close()
+        return 'Redis answers again' in inst.log()
+    check('commit late: Redis back, the journal replayed',
+          wait_until(replayed, 15, 0.5))
+    check('commit late: the message counts once (3/3)',
+          stats(inst, 'eight') == '3/3', stats(inst, 'eight'))
+
+
 def run_stalled(store, sink, conf, redis=None):
     """An instance that gives up on relay-policy after 2 s."""
     inst = Instance(conf_overrides=dict(conf, smtp_timeout=2),
@@ -312,6 +350,8 @@ def run_stalled(store, sink, conf, redis=None):
             redis.write_auth(inst.dir)
         inst.start()
         test_policy_stalled(inst, store)
+        if redis:
+            test_commit_late(inst, redis)
     finally:
         inst.stop()
         inst.remove()
@@ -346,7 +386,8 @@ def main():
                     'rate_store_timeout': TIMEOUT_MS,
                     'rate_store_prefix': 'crash%d:' % os.getpid()}
             run('redis', sink, conf, redis)
-            run_stalled('redis', sink, conf, redis)
+            run_stalled('redis', sink, dict(conf, rate_store_timeout=1000),
+                        redis)
     finish()
 
 

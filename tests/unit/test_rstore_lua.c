@@ -58,11 +58,13 @@ static int rcpt(long now, const char *id, int n, const char *hash, int umsg,
 	return v;
 }
 
-/* Commit id's n pending recipients (hashes) at now. */
-static int commit(long now, const char *id, int n, const char *const *h)
+/* Commit id's n pending recipients (hashes) at now; done: with the
+ * transaction's once-only key (relay-policy's way), else without. */
+static int commit_k(long now, const char *id, int n, const char *const *h,
+		    int done)
 {
-	char a[5][32];
-	const char *args[8 + 16], *k[8];
+	char a[5][32], dk[RSTORE_KEY_MAX];
+	const char *args[8 + 16], *k[9];
 	redisReply *rep = NULL;
 	int rc;
 
@@ -77,11 +79,19 @@ static int commit(long now, const char *id, int n, const char *const *h)
 		args[8 + i] = h[i];
 	for (int i = 0; i < 8; i++)
 		k[i] = keys[i];
-	if (rstore_script_run(rs, RSTORE_COMMIT, 8, k, 8 + n, args, &rep) < 0)
+	rstore_done_key(dk, "t:", id);
+	k[8] = dk;
+	if (rstore_script_run(rs, RSTORE_COMMIT, done ? 9 : 8, k, 8 + n, args,
+			      &rep) < 0)
 		return -1;
 	rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;
 	freeReplyObject(rep);
 	return rc;
+}
+
+static int commit(long now, const char *id, int n, const char *const *h)
+{
+	return commit_k(now, id, n, h, 0);
 }
 
 static int release(const char *id, int n)
@@ -120,6 +130,25 @@ static void test_peak(void)
 	T_CHECK("peak: room again at exactly t + 600",
 		rcpt(T0 + 605, "p3", 1, "04", 1, 0, 0, 0, 3) == 0);
 	release("p3", 1);
+}
+
+/* A commit Redis ran after the box stopped waiting is replayed from the
+ * journal with the same id: it counts once. */
+static void test_commit_once(void)
+{
+	static const char *const h[3] = { "01", "02", "03" };
+
+	use("u9@x", "once");
+	for (int i = 1; i <= 3; i++)
+		rcpt(T0 + 5, "o1", i, h[i - 1], i == 1, 0, 0, 0, 4);
+	T_CHECK("once: commit", commit_k(T0 + 5, "o1", 3, h, 1) == 0);
+	T_CHECK("once: the same commit again (a replay) runs",
+		commit_k(T0 + 6, "o1", 3, h, 1) == 0);
+	T_CHECK("once: counted once: a 4th recipient of a peak of 4 fits",
+		rcpt(T0 + 7, "o2", 1, "04", 1, 0, 0, 0, 4) == 0);
+	T_CHECK("once: ... and no 5th",
+		rcpt(T0 + 7, "o2", 2, "05", 0, 0, 0, 0, 4) == 3);
+	release("o2", 2);
 }
 
 static void test_pending(void)
@@ -258,6 +287,7 @@ int main(void)
 	pid = redis_start(dir, sock, sizeof sock);
 	T_CHECK("redis-server runs (package redis-server)", up());
 	test_peak();
+	test_commit_once();
 	test_pending();
 	test_unique();
 	test_daily();
