@@ -78,18 +78,20 @@ static int dest_top(const struct dest_total *t, size_t n, const char *d)
 }
 
 /* The destinations shown by name, for the life of relay-metrics.  When
- * one enters the top, what it had so far stays in "other" (its base) and
- * its own series counts from there; one that leaves (to make room: at
- * most twice metrics_top are named) adds all it has to "other".  So
- * neither "other" nor a named series ever goes down (a counter that
- * went down would read as a reset to Prometheus).  Those named at
- * the first scrape start at their whole count (base 0). */
+ * one enters the top, what "other" showed of it at the scrape before
+ * stays there (its base) and its own series counts from there; one that
+ * leaves (to make room: at most twice metrics_top are named) adds all
+ * it has to "other".  So neither "other" nor a named series ever goes
+ * down (a counter that went down would read as a reset to Prometheus),
+ * and one that "other" never showed starts at its whole count. */
 static struct dest_named {
 	char name[METRICS_LABELS_MAX];
 	uint64_t base[DEST_RESULTS];
 } named[DEST_MAX];
 static size_t named_n;
-static int named_started;
+/* What "other" showed of each destination not named, at the last scrape */
+static struct dest_named in_other[DEST_MAX];
+static size_t in_other_n;
 static pthread_mutex_t named_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int result_of(const char *labels)
@@ -138,13 +140,11 @@ static struct dest_named *named_slot(const struct dest_total *t, size_t n)
 	return victim < named_n ? &named[victim] : NULL;
 }
 
-/* Name every destination of the current top that is not named yet. */
-static void named_update(const struct mon_snap *sn, const struct dest_total *t,
-			 size_t n)
+/* Name every destination of the current top that is not named yet,
+ * its base what "other" showed of it. */
+static void named_update(const struct dest_total *t, size_t n)
 {
-	char d[METRICS_LABELS_MAX];
 	struct dest_named *e;
-	int r;
 
 	for (size_t k = 0; k < n && k < (size_t)cf.metrics_top; k++) {
 		if (!strcmp(t[k].name, "other") || named_find(t[k].name) ||
@@ -152,21 +152,35 @@ static void named_update(const struct mon_snap *sn, const struct dest_total *t,
 			continue;
 		memset(e, 0, sizeof *e);
 		snprintf(e->name, sizeof e->name, "%s", t[k].name);
-		for (size_t i = 0; i < sn->n && named_started; i++)
-			if (sn->s[i].family == METRIC_DEST_DELIVERIES &&
-			    (r = result_of(sn->s[i].labels)) >= 0 &&
-			    !strcmp(dest_of(sn->s[i].labels, d, sizeof d),
-				    e->name))
-				e->base[r] = sn->s[i].value;
+		for (size_t i = 0; i < in_other_n; i++)
+			if (!strcmp(in_other[i].name, e->name))
+				memcpy(e->base, in_other[i].base, sizeof e->base);
 	}
-	named_started = 1;
+	in_other_n = 0;
+}
+
+/* Note what "other" shows of destination d, result r, this scrape. */
+static void in_other_add(const char *d, int r, uint64_t v)
+{
+	size_t i;
+
+	for (i = 0; i < in_other_n && strcmp(in_other[i].name, d); i++)
+		;
+	if (i == in_other_n) {
+		if (in_other_n == DEST_MAX)
+			return;
+		memset(&in_other[in_other_n], 0, sizeof in_other[0]);
+		snprintf(in_other[in_other_n++].name, sizeof in_other[0].name,
+			 "%s", d);
+	}
+	in_other[i].base[r] = v;
 }
 
 void mon_expo_destinations_forget(void)
 {
 	pthread_mutex_lock(&named_lock);
 	named_n = 0;
-	named_started = 0;
+	in_other_n = 0;
 	pthread_mutex_unlock(&named_lock);
 }
 
@@ -203,7 +217,7 @@ void mon_expo_destinations(struct mon_buf *b, const struct mon_snap *sn)
 		return;
 	n = dest_totals(sn, t);
 	pthread_mutex_lock(&named_lock);
-	named_update(sn, t, n);
+	named_update(t, n);
 	mon_expo_head(b, f->name, "counter", f->help);
 	for (size_t i = 0; i < sn->n; i++) {
 		const struct metrics_sample *s = &sn->s[i];
@@ -216,6 +230,7 @@ void mon_expo_destinations(struct mon_buf *b, const struct mon_snap *sn)
 				s->value > e->base[r] ? s->value - e->base[r] : 0));
 		} else {
 			other[r] += s->value;
+			in_other_add(d, r, s->value);
 		}
 	}
 	for (size_t i = 0; i < named_n; i++)

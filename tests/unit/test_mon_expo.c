@@ -203,6 +203,39 @@ static void test_other_never_decreases(void)
 		second[2] >= first[2]);
 }
 
+/* b.example first delivers between two scrapes and enters the top at
+ * once: it shows its whole count, as "other" never showed any of it (it
+ * showed 0 under its name until more came, the count lost). */
+static void test_newcomer_whole(void)
+{
+	struct mon_snap sn;
+	struct mon_buf b = { 0 };
+	size_t n = 0;
+
+	mon_expo_destinations_forget();
+	cf.metrics_top = 2;
+	memset(&sn, 0, sizeof sn);
+	put(&n, METRIC_DEST_DELIVERIES, 0,
+	    "destination=\"a.example\",result=\"sent\"", 10);
+	sn.s = samples;
+	sn.n = n;
+	sn.now = 1000;
+	mon_expo_destinations(&b, &sn);
+	free(b.s);
+	memset(&b, 0, sizeof b);
+	put(&n, METRIC_DEST_DELIVERIES, 0,
+	    "destination=\"b.example\",result=\"deferred\"", 5);
+	sn.n = n;
+	mon_expo_destinations(&b, &sn);
+	T_CHECK("a newcomer named at once shows its whole count",
+		b.s && series_value(b.s, "relay_destination_deliveries_total"
+				    "{destination=\"b.example\",result="
+				    "\"deferred\"}") == 5);
+	T_CHECK("and other stays at 0",
+		b.s && series_value(b.s, OTHER "result=\"deferred\"}") == 0);
+	free(b.s);
+}
+
 int main(void)
 {
 	cf.hostname = (char *)"relaybox.test";
@@ -210,5 +243,6 @@ int main(void)
 	test_drop_users();
 	test_html();
 	test_other_never_decreases();
+	test_newcomer_whole();
 	return t_done();
 }
