@@ -54,47 +54,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F403
 from redisserver import TIMEOUT_MS, RedisServer  # noqa: E402
 
-RULES = """\
-customer one licenses=1 paid=yes peak=3 daily=100
-domain one.example customer=one
-rule one lo senders=domain auth=ip
-ip one lo 127.0.0.1/32
-
-customer two licenses=1 paid=yes peak=3 daily=100
-domain two.example customer=two
-rule two lo senders=domain auth=ip
-ip two lo 127.0.0.2/32
-
-customer three licenses=1 paid=yes peak=3 daily=100
-domain three.example customer=three
-rule three lo senders=domain auth=ip
-ip three lo 127.0.0.3/32
-
-customer four licenses=1 paid=yes peak=3 daily=100
-domain four.example customer=four
-rule four lo senders=domain auth=ip
-ip four lo 127.0.0.4/32
-
-customer five licenses=1 paid=yes peak=3 daily=100
-domain five.example customer=five
-rule five lo senders=domain auth=ip
-ip five lo 127.0.0.5/32
-
-customer six licenses=1 paid=yes peak=3 daily=100
-domain six.example customer=six
-rule six lo senders=domain auth=ip
-ip six lo 127.0.0.6/32
-
-customer seven licenses=1 paid=yes peak=3 daily=100
-domain seven.example customer=seven
-rule seven lo senders=domain auth=ip
-ip seven lo 127.0.0.7/32
-
-customer eight licenses=1 paid=yes peak=3 daily=100
-domain eight.example customer=eight
-rule eight lo senders=domain auth=ip
-ip eight lo 127.0.0.8/32
-"""
+# one customer a scenario (peak 3, daily 100), customer N on 127.0.0.N
+CUSTOMERS = ('one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight')
+RULES = '\n'.join(
+    'customer %s licenses=1 paid=yes peak=3 daily=100\n'
+    'domain %s.example customer=%s\n'
+    'rule %s lo senders=domain auth=ip\n'
+    'ip %s lo 127.0.0.%d/32\n' % (c, c, c, c, c, i + 1)
+    for i, c in enumerate(CUSTOMERS))
 PEAK = '450 4.2.1 Peak SMTP relay limit exceeded for customer.'
 
 
