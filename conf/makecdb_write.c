@@ -185,7 +185,8 @@ static void put_ips(struct mk *m, struct out *o, const int *idx)
 	size_t vl = 0;
 	int lastbits = -1;
 
-	qsort(m->ip, m->n_ip, sizeof *m->ip, ip_cmp);
+	if (m->n_ip) /* no ip lines: m->ip is NULL, which qsort may not get */
+		qsort(m->ip, m->n_ip, sizeof *m->ip, ip_cmp);
 	for (size_t i = 0; i < m->n_ip; i++) {
 		struct mk_ip *ip = &m->ip[i];
 		struct mk_rule *r = &m->rule[ip->rule];

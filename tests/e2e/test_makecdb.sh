@@ -63,6 +63,14 @@ check "makecdb error: old rules.cdb kept" "[ \"\$(stat -c %i '$D/rules.cdb')\" =
 printf 'customer acme\ndomain example.com customer=acme\nrule acme lan senders=any auth=ip\nip acme lan 192.0.2.0/24\n' >"$D/warn.rules"
 "$BIN/makecdb" -n -d "$D" "$D/warn.rules" 2>"$D/err"
 check "makecdb warning: exit 0 and line:column" "[ $? -eq 0 ] && grep -q 'warn.rules:3:15: warning: rule acme/lan: senders=any' '$D/err'"
+# rules without any ip line (a relay that trusts by AUTH only) write
+# cleanly: no sanitizer report about the empty address list
+printf 'customer acme\ndomain example.com customer=acme\nroute default mx\n' >"$D/noip.rules"
+mkdir "$D/noip"
+"$BIN/makecdb" -d "$D/noip" "$D/noip.rules" 2>"$D/err"
+rc=$?
+check "makecdb: no ip lines: written, nothing for the sanitizers" \
+	"[ $rc -eq 0 ] && [ -s '$D/noip/rules.cdb' ] && ! grep -q 'runtime error' '$D/err'"
 "$BIN/makecdb" -d "$D" "$D/missing.rules" 2>"$D/err"
 check "makecdb: missing file is an error" "[ $? -eq 100 ] && grep -q 'missing.rules' '$D/err'"
 
