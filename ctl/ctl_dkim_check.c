@@ -107,7 +107,9 @@ static int ctl_dkim_check_one(const struct ctl_dkim_entry *e)
 		       *cf.resolver ? cf.resolver : "of /etc/resolv.conf");
 	} else if (s != DNS_OK) {
 		printf("%s: no TXT record published (%s)\n", name,
-		       s == DNS_NXDOMAIN ? "NXDOMAIN" : "no TXT at that name");
+		       s == DNS_NXDOMAIN ? "NXDOMAIN" : s == DNS_BADDATA
+		       ? "TXT records too long or malformed"
+		       : "no TXT at that name");
 	} else if (n > 1) {
 		printf("%s: %zu TXT records: a verifier may take any, publish "
 		       "one\n", name, n);

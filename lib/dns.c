@@ -127,7 +127,7 @@ enum dns_status dns_query_sec(const char *name, int type, dns_rr_fn fn,
 	unsigned char ans[8192];
 	ns_msg msg;
 	ns_rr rr;
-	int len, found = 0;
+	int len, found = 0, seen = 0;
 
 	if (secure)
 		*secure = 0;
@@ -152,10 +152,13 @@ enum dns_status dns_query_sec(const char *name, int type, dns_rr_fn fn,
 			return DNS_TEMP;
 		if ((int)ns_rr_type(rr) != type || ns_rr_class(rr) != ns_c_in)
 			continue;
+		seen++;
 		if (fn(&msg, &rr, arg) == 0)
 			found++;
 	}
-	return found ? DNS_OK : DNS_NODATA;
+	/* RFC 5321 5.1: MX records none of which is usable are an error,
+	 * never "no MX" (that would send the mail to the domain's A) */
+	return found ? DNS_OK : seen ? DNS_BADDATA : DNS_NODATA;
 }
 
 struct dns_txt_acc {

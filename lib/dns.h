@@ -16,6 +16,8 @@ enum dns_status {
 	DNS_NODATA,        /* the name exists, no record of the type */
 	DNS_NXDOMAIN,
 	DNS_TEMP,          /* SERVFAIL, timeout, refused, a bad cf.resolver */
+	DNS_BADDATA,       /* records of the type came, fn used none of
+			      them (malformed): a DNS failure, not NODATA */
 };
 
 /* A resolver setting ("a.b.c.d[:port]", "::1", "[::1]:port"; port 53
@@ -27,7 +29,8 @@ int dns_resolver_parse(const char *s, struct sockaddr_storage *ss);
 typedef int (*dns_rr_fn)(ns_msg *msg, ns_rr *rr, void *arg);
 
 /* Query name/type (ns_t_mx, ...) and call fn for each answer record of
- * that type: DNS_OK when fn used at least one. */
+ * that type: DNS_OK when fn used at least one, DNS_BADDATA when it
+ * skipped every one. */
 enum dns_status dns_query(const char *name, int type, dns_rr_fn fn,
 			  void *arg);
 

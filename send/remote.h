@@ -219,7 +219,8 @@ enum dns_status remote_dns_mx(const char *domain, struct remote_mx *mx,
 /* The same; *secure 1 when the answer was DNSSEC-validated (lib/dns.h). */
 enum dns_status remote_dns_mx_sec(const char *domain, struct remote_mx *mx,
 				  size_t max, size_t *n, int *secure);
-/* A then AAAA (literal addresses too: "192.0.2.1", "[IPv6:::1]"). */
+/* A then AAAA (literal addresses too: "192.0.2.1", "[IPv6:::1]").
+ * DNS_BADDATA when no address came and a record was malformed. */
 enum dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
 					size_t max, size_t *n);
 void remote_ip_format(const struct remote_ip *ip, char *buf, size_t n);

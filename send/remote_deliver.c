@@ -195,6 +195,9 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 		if (s == DNS_TEMP)
 			remote_err_set(&e, 'T', 451, "4.4.3 address lookup of "
 				       "%s failed temporarily", t->name);
+		else if (s == DNS_BADDATA) /* a DNS failure, not "no host" */
+			remote_err_set(&e, 'T', 451, "4.4.3 malformed address "
+				       "records for %s", t->name);
 		else
 			deliver_noaddr(job, t, s, &e);
 		deliver_merge(last, &e);

@@ -110,6 +110,8 @@ enum dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
 		return DNS_OK;
 	if (s4 == DNS_TEMP || s6 == DNS_TEMP)
 		return DNS_TEMP;
+	if (s4 == DNS_BADDATA || s6 == DNS_BADDATA)
+		return DNS_BADDATA;
 	if (s4 == DNS_NXDOMAIN)
 		return DNS_NXDOMAIN;
 	return DNS_NODATA;

@@ -77,6 +77,11 @@ static int mx_lookup(struct remote_job *job, struct remote_target *t,
 		    "4.4.3 DNS lookup of the MX failed temporarily");
 		return -1;
 	}
+	if (s == DNS_BADDATA) { /* never the implicit MX (RFC 5321 5.1) */
+		remote_job_fail_pending(job, 'T', 451,
+		    "4.4.3 malformed MX records in the DNS answer");
+		return -1;
+	}
 	if (s == DNS_NODATA) { /* implicit MX: the domain itself */
 		nmx = 1;
 		mx[0].pref = 0;

@@ -31,6 +31,11 @@ go: its answers carry the AD bit when the query asked for it (AD or DO
 set), as a validating resolver answers (RFC 6840 5.7); other answers never
 do.  TLSA records are "usage selector mtype hex", e.g. "3 1 1 ab12...".
 
+"RAW" sends records exactly as given, in the order given, for tests of
+answer order or of malformed records: a list of [type, "hex rdata"],
+e.g. {"RAW": [["MX", "000a"], ["A", "7f0000"]]} (an MX record of 2 bytes,
+an A record of 3); a type listed there answers from RAW alone.
+
 A name in the zone without records of the asked type gets NOERROR with an
 empty answer (NODATA); a name not in the zone gets NXDOMAIN.  A UDP answer
 over 512 bytes is truncated (TC), so large answers go over TCP.  A zone FILE
@@ -110,6 +115,15 @@ def rdata_text(rtype, value):
     return str(value)
 
 
+def raw_records(qtype, entry):
+    """The RAW records of qtype as wire bytes (owner: a pointer to the
+    question's name), and their number."""
+    recs = [bytes.fromhex(h) for t, h in entry.get("RAW", []) if t == qtype]
+    code = dns.rdatatype.from_text(qtype)
+    return b"".join(b"\xc0\x0c" + struct.pack("!HHIH", code, 1, 60, len(rd)) + rd
+                    for rd in recs), len(recs)
+
+
 def answer(zone, wire, udp=False):
     """The reply; over UDP one longer than 512 bytes is truncated (TC set,
     no records), as a real server without EDNS does: the client must
@@ -137,7 +151,14 @@ def answer(zone, wire, udp=False):
                 qname, 60, dns.rdataclass.IN, qtype,
                 [rdata_text(qtype, v) for v in values])
             r.answer.append(rrs)
-    out = r.to_wire()
+    raw, n = raw_records(qtype, entry) if isinstance(entry, dict) else (b"", 0)
+    if n:  # header and question alone, then the records, ANCOUNT patched
+        r.answer = []
+        r.use_edns(False)
+        out = r.to_wire()
+        out = out[:6] + struct.pack("!H", n) + out[8:] + raw
+    else:
+        out = r.to_wire()
     if udp and len(out) > 512:
         r.answer = []
         r.flags |= dns.flags.TC

@@ -4,7 +4,7 @@ relay-send drives it, against real receiving servers (aiosmtpd) on
 127.0.0.x and our own DNS server (dnsserver.py).
 
 Checks: MX preference and fallback, the implicit MX, null MX, NXDOMAIN and
-SERVFAIL, 550 -> B and 451 -> T, several recipients in one transaction,
+SERVFAIL, malformed MX or address records (deferred), 550 -> B and 451 -> T, several recipients in one transaction,
 byte-exact delivery of dot-stuffed lines, connection reuse (N jobs -> one
 connection) and a dead cached connection retried transparently, a fixed
 host with its port; a fixed host without an address deferred (not
@@ -288,6 +288,39 @@ ZONE = {
 }
 
 
+def wire_name(name):
+    """A domain name in DNS wire form, uncompressed, as hex."""
+    return "".join("%02x%s" % (len(l), l.encode().hex()) for l in name.split(".")) + "00"
+
+
+def raw_mx(pref, name):
+    return ["MX", "%04x" % pref + wire_name(name)]
+
+
+def test_malformed(inst, a):
+    """Malformed records are a DNS failure (deferred), never "no record":
+    MX records none of which is usable must not send the mail to the
+    domain's A record (RFC 5321 5.1), and a malformed A/AAAA answer for
+    an MX host is no "host not found" bounce."""
+    inst.set_zone(dict(ZONE, **{
+        "badmx.test": {"RAW": [["MX", "000a"]], "A": ["127.0.0.2"]},
+        "shorta.test": {"MX": [[10, "h.shorta.test"]]},
+        "h.shorta.test": {"RAW": [["A", "7f0000"], ["AAAA", "00" * 15]]},
+        "mixed.test": {"RAW": [["MX", "00"], raw_mx(10, "mx1.pref.test")]}}))
+    n = len(a.msgs)
+    r, res = one(inst, "u@badmx.test")
+    check("malformed MX records only: deferred 4.4.3, not the domain's A",
+          res[:2] == ("T", 451) and res[2].startswith("4.4.3 ") and len(a.msgs) == n,
+          "%r (the A host got %d)" % (r, len(a.msgs) - n))
+    r, res = one(inst, "u@shorta.test")
+    check("malformed A/AAAA of an MX host: deferred 4.4.3, not bounced",
+          res[:2] == ("T", 451) and res[2].startswith("4.4.3 "), "%r" % (r,))
+    n = len(a.msgs)
+    r, res = one(inst, "u@mixed.test")
+    check("one malformed MX beside a good one: the good one used",
+          res[0] == "D" and len(a.msgs) == n + 1, "%r" % (r,))
+
+
 def test_routing(inst, a, b):
     r, res = one(inst, "u@pref.test")
     check("mx preference: lowest preference used", res[0] == "D" and len(a.msgs) == 1 and not b.msgs,
@@ -494,6 +527,7 @@ def main():
     b, cb = start_sink("127.0.0.3", inst.smtp_port)
     try:
         return run(inst, lambda i: test_routing(i, a, b),
+                   lambda i: test_malformed(i, a),
                    lambda i: test_replies(i, a), lambda i: test_bytes(i, a),
                    lambda i: test_reuse(i, a),
                    lambda i: test_reuse_equal_pref(i, a, b),
