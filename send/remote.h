@@ -34,7 +34,7 @@
 #define REMOTE_RCPT_MAX 1000    /* recipients in one job frame */
 #define REMOTE_TEXT_MAX 512     /* reply text kept per recipient */
 #define REMOTE_NAME_MAX 256     /* host names */
-#define REMOTE_MX_MAX 32        /* MX records used */
+#define REMOTE_MX_MAX 32        /* MX records used: the most preferred */
 #define REMOTE_ADDR_MAX 16      /* addresses per host */
 #define REMOTE_TRIES_MAX 10     /* connection attempts per job */
 

@@ -17,22 +17,42 @@ struct dns_mx_acc {
 	size_t max, n;
 };
 
+/* The slot for a record of preference pref: the next free one, or when
+ * all are taken the least preferred if pref beats it (resolvers return
+ * records in any order: the most preferred must survive the cut,
+ * RFC 5321 5.1); max when the record is to be dropped. */
+static size_t dns_mx_slot(const struct dns_mx_acc *a, int pref)
+{
+	size_t worst = 0;
+
+	if (a->n < a->max)
+		return a->n;
+	for (size_t i = 1; i < a->n; i++)
+		if (a->mx[i].pref > a->mx[worst].pref)
+			worst = i;
+	return a->n > 0 && pref < a->mx[worst].pref ? worst : a->max;
+}
+
 static int dns_mx_rr(ns_msg *msg, ns_rr *rr, void *arg)
 {
 	struct dns_mx_acc *a = arg;
 	const unsigned char *rd = ns_rr_rdata(*rr);
 	char name[NS_MAXDNAME];
+	size_t i;
 
-	if (ns_rr_rdlen(*rr) < 3 || a->n >= a->max)
+	if (ns_rr_rdlen(*rr) < 3)
 		return -1;
 	if (dn_expand(ns_msg_base(*msg), ns_msg_end(*msg), rd + 2, name,
 		      sizeof name) < 0 ||
 	    strlen(name) >= sizeof a->mx[0].name)
 		return -1;
-	a->mx[a->n].pref = (rd[0] << 8) | rd[1];
+	if ((i = dns_mx_slot(a, (rd[0] << 8) | rd[1])) >= a->max)
+		return 0; /* readable, only less preferred than those kept */
+	a->mx[i].pref = (rd[0] << 8) | rd[1];
 	/* the root "." (null MX) comes back as "" or "." */
-	strcpy(a->mx[a->n].name, strcmp(name, ".") == 0 ? "" : name);
-	a->n++;
+	strcpy(a->mx[i].name, strcmp(name, ".") == 0 ? "" : name);
+	if (i == a->n)
+		a->n++;
 	return 0;
 }
 

@@ -4,7 +4,8 @@ relay-send drives it, against real receiving servers (aiosmtpd) on
 127.0.0.x and our own DNS server (dnsserver.py).
 
 Checks: MX preference and fallback, the implicit MX, null MX, NXDOMAIN and
-SERVFAIL, malformed MX or address records (deferred), 550 -> B and 451 -> T, several recipients in one transaction,
+SERVFAIL, malformed MX or address records (deferred), more MX records than are
+kept (the most preferred kept), 550 -> B and 451 -> T, several recipients in one transaction,
 byte-exact delivery of dot-stuffed lines, connection reuse (N jobs -> one
 connection) and a dead cached connection retried transparently, a fixed
 host with its port; a fixed host without an address deferred (not
@@ -321,6 +322,22 @@ def test_malformed(inst, a):
           res[0] == "D" and len(a.msgs) == n + 1, "%r" % (r,))
 
 
+def test_many_mx(inst, a):
+    """More MX records than relay-remote keeps (REMOTE_MX_MAX, 32), the
+    most preferred last in the answer: it is kept, the cut drops the
+    least preferred (RFC 5321 5.1)."""
+    backups = [raw_mx(20, "backup%02d.many.test" % i) for i in range(39)]
+    zone = dict(ZONE, **{"many.test": {"RAW": backups + [raw_mx(5, "mx1.pref.test")]}})
+    for i in range(39):
+        zone["backup%02d.many.test" % i] = {"A": ["127.0.0.9"]}
+    inst.set_zone(zone)
+    n = len(a.msgs)
+    r, res = one(inst, "u@many.test")
+    check("40 MX records, the primary last in the answer: delivered to it",
+          res[0] == "D" and len(a.msgs) == n + 1 and r["relay"].startswith("mx1.pref.test["),
+          "%r" % (r,))
+
+
 def test_routing(inst, a, b):
     r, res = one(inst, "u@pref.test")
     check("mx preference: lowest preference used", res[0] == "D" and len(a.msgs) == 1 and not b.msgs,
@@ -527,7 +544,7 @@ def main():
     b, cb = start_sink("127.0.0.3", inst.smtp_port)
     try:
         return run(inst, lambda i: test_routing(i, a, b),
-                   lambda i: test_malformed(i, a),
+                   lambda i: test_malformed(i, a), lambda i: test_many_mx(i, a),
                    lambda i: test_replies(i, a), lambda i: test_bytes(i, a),
                    lambda i: test_reuse(i, a),
                    lambda i: test_reuse_equal_pref(i, a, b),
