@@ -532,6 +532,22 @@ static int route_auth(struct mk *m, struct mk_line *l, const char *auth,
 	return 0;
 }
 
+/* Credentials are for one upstream the operator names: with mx the
+ * next hop is whatever host each recipient's domain publishes, and a
+ * certificate that verifies for a name its owner chose proves nothing
+ * about who should get the password.  -1 after an error. */
+static int route_auth_host(struct mk *m, struct mk_line *l, int dest,
+			   const char *host, const char *auth)
+{
+	if (!*auth || *host)
+		return 0;
+	mk_error(m, l->lineno, l->tok[dest].col,
+		 "auth=%s needs a fixed host (relayhost or [host]:port): with "
+		 "mx the credentials would go to every recipient domain's MX",
+		 auth);
+	return -1;
+}
+
 /* The route's DOMAIN word (".parent" too) as the A-label relay-send
  * looks up (an internationalised recipient's domain matches the route
  * whichever form either was written in); -1 after an error. */
@@ -575,7 +591,8 @@ static void st_route(struct mk *m, struct mk_line *l)
 		     route_alabel(m, l, dom_a, sizeof dom_a) < 0)) ||
 	    route_dest(m, l, 2 + dom, host, sizeof host, &port) < 0 ||
 	    mk_opts(m, l, 3 + dom, o, 3) < 0 ||
-	    route_auth(m, l, auth, auth_tls, tls) < 0)
+	    route_auth(m, l, auth, auth_tls, tls) < 0 ||
+	    route_auth_host(m, l, 2 + dom, host, auth) < 0)
 		return;
 	snprintf(key, sizeof key, dom ? "route:%s:%s" : "route:default", kind,
 		 dom ? dom_a : "");

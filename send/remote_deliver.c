@@ -343,6 +343,26 @@ static void deliver_targets(struct remote_job *job,
 			break;
 }
 
+/* Credentials go only to a host the operator named (relayhost, a
+ * route's host): never to the MX hosts a recipient's domain chose, even
+ * when a rules.cdb from before makecdb refused such a route asks for it.
+ * 1 after deferring every recipient. */
+static int deliver_auth_to_mx(struct remote_job *job)
+{
+	char dom[3 * REMOTE_NAME_MAX], txt[REMOTE_TEXT_MAX];
+
+	if (!job->auth[0] || job->host[0])
+		return 0;
+	log_field(dom, sizeof dom, job->domain, strlen(job->domain));
+	log_warn("%s: refusing auth=%s for the MX hosts of %s: credentials go "
+		 "only to a fixed host (run makecdb: such a route is an error)",
+		 job->qid, job->auth, dom);
+	snprintf(txt, sizeof txt, "4.3.5 refusing auth=%s for the MX hosts of "
+		 "a domain: credentials go only to a fixed host", job->auth);
+	remote_job_fail_pending(job, 'T', 451, txt);
+	return 1;
+}
+
 void remote_deliver_job(struct remote_job *job)
 {
 	struct remote_target t[REMOTE_MX_MAX];
@@ -358,7 +378,8 @@ void remote_deliver_job(struct remote_job *job)
 					"queue file");
 	} else {
 		job->q_open = 1;
-		if (remote_mx_targets(job, t, REMOTE_MX_MAX, &nt) == 0)
+		if (!deliver_auth_to_mx(job) &&
+		    remote_mx_targets(job, t, REMOTE_MX_MAX, &nt) == 0)
 			deliver_targets(job, t, nt, &last);
 		if (remote_job_pending(job))
 			remote_job_fail_pending(job, last.code ? last.status : 'T',

@@ -10,7 +10,8 @@ without TLS are deferred, a credentials file readable by others is
 refused; a route with auth= sends AUTH only to a server whose
 certificate verifies, whatever its tls= (may, encrypt), and the server
 never sees an AUTH command otherwise, unless the job says
-auth_tls=unverified.  The harness is test_remote.py's.
+auth_tls=unverified; a job with auth= for the MX hosts (no fixed host)
+is deferred without a connection.  The harness is test_remote.py's.
 """
 import os
 import signal
@@ -60,6 +61,7 @@ ZONE = {
     "plain.tls.test": {"A": ["127.0.0.7"]},
     "broken.tls.test": {"A": ["127.0.0.8"]},
     "login.tls.test": {"A": ["127.0.0.18"]},
+    "stranger.test": {"MX": [[10, "mx.tls.test"]]},  # its MX verifies for its name
 }
 
 
@@ -120,6 +122,7 @@ def test_auth(inst, t, p, lg):
     r, res = deliver(inst, "mx.tls.test", "encrypt", auth="missing")
     check("auth: missing credentials deferred", res[0] == "T", "%r" % (r,))
     test_auth_unverified(inst, t)
+    test_auth_mx(inst, t)
 
 
 def test_auth_unverified(inst, t):
@@ -147,6 +150,23 @@ def test_auth_unverified(inst, t):
         r = "closed"
     check("auth: an unknown auth_tls value is a bad frame (no answer, no AUTH)",
           r == "closed" and len(AUTH_SEEN) == seen, "%r" % (r,))
+
+
+def test_auth_mx(inst, t):
+    """A job with auth= and no fixed host (what an older makecdb let
+    "route default mx auth=NAME" compile to): the credentials would go
+    to whatever MX each recipient's domain names, whose certificate
+    verifies for that name as any domain owner's can.  Deferred before
+    any connection, and the MX never sees an AUTH."""
+    n, seen, conns = len(t.msgs), len(AUTH_SEEN), t.connections
+    r, res = h.one(inst, "someone@stranger.test", host="", tls="may", auth="up")
+    h.check("auth: a job to the MX hosts with auth= is deferred, no AUTH, no connection",
+            res[0] == "T" and "4.3.5" in res[2] and "auth=up" in res[2] and
+            len(AUTH_SEEN) == seen and len(t.msgs) == n and t.connections == conns,
+            "%r auth=%r" % (r, AUTH_SEEN[seen:]))
+    warned = [l for l in inst.logtext().splitlines() if "warning:" in l and "auth=up" in l]
+    h.check("auth: ... and relay-remote warns naming the credentials", len(warned) == 1,
+            inst.logtext()[-800:])
 
 
 def main():

@@ -106,6 +106,11 @@ static const struct mcase cases[] = {
 	{ "route default [smart.example.net]:587 auth=isp auth_tls=sometimes", 1, 0,
 	  "t:5:57: error: bad value \"sometimes\" for auth_tls" },
 	{ "route default [smart.example.net]:587 tls=may auth=isp", 0, 0, "" },
+	/* credentials for whatever MX each recipient's domain names */
+	{ "route default mx auth=isp", 1, 0,
+	  "t:5:15: error: auth=isp needs a fixed host (relayhost or [host]:port): with mx the credentials would go to every recipient domain's MX" },
+	{ "route sender example.com mx tls=verify auth=isp", 1, 0,
+	  "t:5:26: error: auth=isp needs a fixed host" },
 	{ "customer lonely", 0, 2, "t:5:1: warning: customer lonely has no domain" },
 	/* 0 is no limit (relay.conf's convention): said at every 0 */
 	{ "customer x daily=0", 0, 3, "t:5:12: warning: daily=0 means no limit for customer x; "
