@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "archive.h"
+#include "hostport.h"
 #include "idna.h"
 #include "pwhash.h"
 #include "rulekeys.h"
@@ -465,46 +466,25 @@ static void st_ip(struct mk *m, struct mk_line *l)
 	m->rule[r].nips++;
 }
 
-/* "mx", "[host]:port", "[host]", "host:port" or "host". */
+/* "mx", or a fixed host as lib/hostport.h reads it (port 25 when none). */
 static int route_dest(struct mk *m, struct mk_line *l, int i, char *host,
 		      size_t hn, long *port)
 {
-	char *s = l->tok[i].s, *colon, *end;
-	size_t len;
-
 	*port = 0;
-	if (!strcasecmp(s, "mx")) {
+	if (!strcasecmp(l->tok[i].s, "mx")) {
 		*host = '\0';
 		return 0;
 	}
-	*port = 25;
-	if (*s == '[') {
-		end = strchr(s, ']');
-		colon = end && end[1] == ':' ? end + 1 : NULL;
-		if (!end || (end[1] && !colon))
-			goto bad;
-		len = (size_t)(end - s - 1);
-		s++;
-	} else {
-		colon = strrchr(s, ':');
-		len = colon ? (size_t)(colon - s) : strlen(s);
+	if (hostport_parse(l->tok[i].s, host, hn, port) < 0) {
+		mk_error(m, l->lineno, l->tok[i].col,
+			 "bad destination \"%s\" (mx, [host]:port or host:port)",
+			 l->tok[i].s);
+		return -1;
 	}
-	if (len == 0 || len >= hn)
-		goto bad;
-	memcpy(host, s, len);
-	host[len] = '\0';
+	if (!*port)
+		*port = 25;
 	addr_lower(host);
-	if (colon && ((*port = strtol(colon + 1, &end, 10)) < 1 ||
-		      *port > 65535 || *end))
-		goto bad;
-	if (!addr_domain_valid(host, 0) && strspn(host, "0123456789abcdef:.") != len)
-		goto bad;
 	return 0;
-bad:
-	mk_error(m, l->lineno, l->tok[i].col,
-		 "bad destination \"%s\" (mx, [host]:port or host:port)",
-		 l->tok[i].s);
-	return -1;
 }
 
 /* auth= names a file under secrets/; auth_tls=unverified is allowed

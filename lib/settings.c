@@ -2,6 +2,7 @@
 #include "settings.h"
 #include "cfg.h"
 #include "exitcodes.h"
+#include "hostport.h"
 #include "log.h"
 #include "rate_stats.h"
 
@@ -140,6 +141,21 @@ static void settings_check_scan(const char *path)
 			   "reject, not \"%s\"", path, cf.scan_default);
 }
 
+/* A relayhost with a typo must stop the relay, not send its mail to
+ * the recipients' MX hosts (or to its host on another port). */
+static void settings_check_relayhost(const char *path)
+{
+	char host[256];
+	long port;
+
+	if (*cf.relayhost &&
+	    hostport_parse(cf.relayhost, host, sizeof host, &port) < 0)
+		log_fatal(EXIT_PERM, "%s: relayhost \"%s\" is not [host]:port, "
+			  "[host], host:port or host (a DNS name or an IP "
+			  "address, a port from 1 to 65535)", path,
+			  cf.relayhost);
+}
+
 void settings_load(const char *dir)
 {
 	char path[PATH_MAX], err[1024], host[256];
@@ -178,6 +194,7 @@ void settings_load(const char *dir)
 		log_fatal(EXIT_PERM, "%s: dnssec must be off or trust_ad, "
 			   "not \"%s\"", path, cf.dnssec);
 	settings_check_scan(path);
+	settings_check_relayhost(path);
 	if (!*cf.hostname) {
 		if (gethostname(host, sizeof host) < 0)
 			strcpy(host, "localhost");

@@ -50,8 +50,6 @@ struct send_route {
 void send_route_lookup(struct rcdb *db, const char *relayhost,
 		       const char *rcpt, const char *sender,
 		       struct send_route *r);
-/* Parse a "[host]:port" / "host:port" / "host" relayhost; -1 if bad. */
-int send_route_hostport(const char *s, char *host, size_t n, long *port);
 /* A key naming the destination: jobs of one destination share it. */
 void send_route_dest(const struct send_route *r, const char *domain,
 		     char *buf, size_t n);

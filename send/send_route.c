@@ -6,44 +6,15 @@
  * domain is looked up by its A-label. */
 #include "send.h"
 #include "addr.h"
+#include "exitcodes.h"
+#include "hostport.h"
 #include "idna.h"
+#include "log.h"
 #include "settings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int send_route_hostport(const char *s, char *host, size_t n, long *port)
-{
-	const char *end, *colon;
-	size_t len;
-
-	*port = 0;
-	if (*s == '[') {
-		end = strchr(s, ']');
-		if (!end)
-			return -1;
-		colon = end[1] == ':' ? end + 1 : NULL;
-		if (end[1] && !colon)
-			return -1;
-		s++;
-	} else {
-		colon = strrchr(s, ':');
-		end = colon ? colon : s + strlen(s);
-	}
-	len = (size_t)(end - s);
-	if (len == 0 || len >= n)
-		return -1;
-	memcpy(host, s, len);
-	host[len] = '\0';
-	if (colon) {
-		char *e;
-		*port = strtol(colon + 1, &e, 10);
-		if (*e || *port < 1 || *port > 65535)
-			return -1;
-	}
-	return 0;
-}
 
 /* A value of host=, port=, tls=, auth=, auth_tls= lines. */
 static void route_parse(char *val, struct send_route *r)
@@ -113,9 +84,13 @@ void send_route_lookup(struct rcdb *db, const char *relayhost,
 
 	memset(r, 0, sizeof *r);
 	strcpy(r->tls, "may");
-	if (relayhost && *relayhost &&
-	    send_route_hostport(relayhost, r->host, sizeof r->host,
-				&r->port) == 0) {
+	if (relayhost && *relayhost) {
+		/* settings_load refused a relayhost that does not parse:
+		 * never route its mail elsewhere */
+		if (hostport_parse(relayhost, r->host, sizeof r->host,
+				   &r->port) < 0)
+			log_fatal(EXIT_PERM, "relayhost \"%s\" does not parse",
+				  relayhost);
 		strcpy(r->via, "relayhost");
 	} else {
 		route_key_domain(addr_domain(rcpt), rd, sizeof rd);

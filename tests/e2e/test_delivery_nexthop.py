@@ -7,7 +7,11 @@ instance (relay-send -> relay-remote) against our DNS server
 NXDOMAIN: the recipients are deferred with 4.4.4, a warning names
 relayhost, no notice goes to the sender; once the name resolves the next
 try delivers.  A route's host without an address record (NODATA): the
-warning names the route as relay.rules writes it."""
+warning names the route as relay.rules writes it.
+A relayhost that does not parse (a port out of range, a missing ']', a
+trailing ':', a space) is a configuration error: relayctl start fails
+naming relayhost, and so does relayctl reload after relay.conf is edited
+under a running relay; mail never goes to the MX hosts instead."""
 import os
 import sys
 import tempfile
@@ -42,6 +46,44 @@ def expect_deferred(inst, name, rcpts, warning):
           inst.log_tail())
 
 
+BAD_RELAYHOSTS = ('[127.0.0.1]:300390', '[127.0.0.1:3003', '[127.0.0.1]:',
+                  'smart host.test', '[]:25')
+
+
+def set_relayhost(inst, value):
+    with open(inst.path('relay.conf')) as f:
+        lines = [l for l in f if not l.startswith('relayhost ')]
+    with open(inst.path('relay.conf'), 'w') as f:
+        f.writelines(lines + ['relayhost = %s\n' % value])
+
+
+def refused(r, value):
+    return (r.returncode != 0 and 'relayhost' in r.stderr and value in r.stderr)
+
+
+def test_relayhost_malformed():
+    for bad in BAD_RELAYHOSTS:
+        inst = Instance().prepare()  # makecdb reads relay.conf too
+        set_relayhost(inst, bad)
+        try:
+            r = inst.relayctl('start', '-w', '10')
+            check('relayhost %r: relayctl start refuses, naming it' % bad,
+                  refused(r, bad) and not os.path.exists(inst.path('run/ready')),
+                  (r.returncode, r.stdout, r.stderr[-400:]))
+        finally:
+            inst.relayctl('stop')
+            inst.remove()
+    with Sink() as smarthost:
+        good = '[127.0.0.1]:%d' % smarthost.port
+        with Instance(conf_overrides={'relayhost': good}) as inst:
+            set_relayhost(inst, BAD_RELAYHOSTS[0])
+            r = inst.relayctl('reload')
+            check('relayhost malformed in relay.conf: relayctl reload refuses, '
+                  'naming it', refused(r, BAD_RELAYHOSTS[0]),
+                  (r.returncode, r.stdout, r.stderr[-400:]))
+
+
+test_relayhost_malformed()
 ZONE = {ROUTED: {'MX': [[10, 'mx.' + ROUTED]]}}
 with tempfile.TemporaryDirectory(prefix='relaybox-nexthop-') as work, \
         DnsServer(ZONE, work) as dns, Sink() as sink:

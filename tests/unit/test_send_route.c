@@ -3,6 +3,7 @@
  * .parent keys, route:sender:, route:default, MX) over a real CDB, and
  * relayhost parsing; the schedule's back-off table. */
 #include "../../send/send.h"
+#include "hostport.h"
 #include "t.h"
 
 #include <cdb.h>
@@ -112,19 +113,34 @@ static void test_hostport(void)
 {
 	char host[64];
 	long port;
-	T_CHECK("hostport [h]:25", send_route_hostport("[h.example]:25", host,
+	T_CHECK("hostport [h]:25", hostport_parse("[h.example]:25", host,
 				   sizeof host, &port) == 0 &&
 				   strcmp(host, "h.example") == 0 && port == 25);
 	T_CHECK("hostport [ipv6]:587",
-		send_route_hostport("[2001:db8::1]:587", host, sizeof host,
+		hostport_parse("[2001:db8::1]:587", host, sizeof host,
 				    &port) == 0 &&
 		    strcmp(host, "2001:db8::1") == 0 && port == 587);
-	T_CHECK("hostport bad port", send_route_hostport("h:99999", host,
+	T_CHECK("hostport bad port", hostport_parse("h:99999", host,
 				     sizeof host, &port) < 0);
-	T_CHECK("hostport unclosed [", send_route_hostport("[h:25", host,
+	T_CHECK("hostport unclosed [", hostport_parse("[h:25", host,
 				       sizeof host, &port) < 0);
-	T_CHECK("hostport empty", send_route_hostport("", host, sizeof host,
+	T_CHECK("hostport empty", hostport_parse("", host, sizeof host,
 				  &port) < 0);
+	T_CHECK("hostport h.example: no port (0)",
+		hostport_parse("h.example", host, sizeof host, &port) == 0 &&
+		    strcmp(host, "h.example") == 0 && port == 0);
+	strcpy(host, "before");
+	T_CHECK("hostport trailing ':' refused, host untouched",
+		hostport_parse("[h.example]:", host, sizeof host, &port) < 0 &&
+		    strcmp(host, "before") == 0);
+	T_CHECK("hostport [h]x refused", hostport_parse("[h.example]x", host,
+				sizeof host, &port) < 0);
+	T_CHECK("hostport a space in the name refused",
+		hostport_parse("smart host.example", host, sizeof host, &port) < 0);
+	T_CHECK("hostport [] refused", hostport_parse("[]:25", host,
+				sizeof host, &port) < 0);
+	T_CHECK("hostport name too long for host refused",
+		hostport_parse("[abcdefghij.example]:25", host, 8, &port) < 0);
 }
 
 static void test_dest(void)
