@@ -3,6 +3,7 @@
 #include "settings.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,15 +115,96 @@ static void add_list(const char *list)
 	free(copy);
 }
 
-int listen_addr_ours(const struct sockaddr_storage *local)
+static void ours_load(void)
 {
 	if (!ours_read) {
 		add_list(cf.listen);
 		add_list(cf.listen_tls);
 		ours_read = 1;
 	}
+}
+
+int listen_addr_ours(const struct sockaddr_storage *local)
+{
+	ours_load();
 	for (size_t i = 0; i < nours; i++)
 		if (same_end(&ours[i], local))
 			return 1;
+	return 0;
+}
+
+/* peer as connect() takes it: ::ffff:a.b.c.d is a.b.c.d, and the
+ * unspecified address (0.0.0.0, ::) is the loopback address. */
+static void self_normalise(const struct sockaddr_storage *peer,
+			   struct sockaddr_storage *out)
+{
+	const struct sockaddr_in6 *p6 = (const void *)peer;
+	struct sockaddr_in *o4 = (void *)out;
+	struct sockaddr_in6 *o6 = (void *)out;
+
+	*out = *peer;
+	if (peer->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&p6->sin6_addr)) {
+		memset(out, 0, sizeof *out);
+		o4->sin_family = AF_INET;
+		o4->sin_port = p6->sin6_port;
+		memcpy(&o4->sin_addr, &p6->sin6_addr.s6_addr[12], 4);
+	}
+	if (out->ss_family == AF_INET && o4->sin_addr.s_addr == htonl(INADDR_ANY))
+		o4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (out->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&o6->sin6_addr))
+		o6->sin6_addr = in6addr_loopback;
+}
+
+/* 1 when a and b (of a's family) hold the same address, ports aside. */
+static int self_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+	return IN6_ARE_ADDR_EQUAL(
+	    &((const struct sockaddr_in6 *)a)->sin6_addr,
+	    &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr);
+}
+
+/* 1 when the address of a is this host's: loopback, or an address of
+ * one of its interfaces (looked up each time: they may change). */
+static int self_local(const struct sockaddr_storage *a)
+{
+	struct ifaddrs *ifs, *i;
+	int found = 0;
+
+	if (a->ss_family == AF_INET &&
+	    (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127)
+		return 1;
+	if (a->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr))
+		return 1;
+	if (getifaddrs(&ifs) < 0)
+		return 0;
+	for (i = ifs; i && !found; i = i->ifa_next)
+		found = i->ifa_addr && i->ifa_addr->sa_family == a->ss_family &&
+			self_same_addr(a, i->ifa_addr);
+	freeifaddrs(ifs);
+	return found;
+}
+
+int listen_addr_is_self(const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage p;
+	int local = -1; /* not looked up yet: getifaddrs only when needed */
+
+	ours_load();
+	self_normalise(peer, &p);
+	for (size_t i = 0; i < nours; i++) {
+		if (!same_end(&ours[i], &p))
+			continue; /* another family, port or address */
+		if (!listen_addr_is_any(&ours[i]))
+			return 1;
+		if (local < 0)
+			local = self_local(&p);
+		if (local)
+			return 1;
+	}
 	return 0;
 }

@@ -22,5 +22,12 @@ int listen_addr_is_any(const struct sockaddr_storage *ss);
  * the listener's is the wildcard.  The lists are parsed at the first
  * call (relay.conf does not change under a running daemon). */
 int listen_addr_ours(const struct sockaddr_storage *local);
+/* 1 when a connection to peer (an address and port to connect to) would
+ * reach one of those listeners, i.e. this relay itself: the same port,
+ * and the listener's address or, for a wildcard listener, any address
+ * of this host (loopback, an interface's address).  The unspecified
+ * address counts as loopback and an IPv4-mapped IPv6 address as its
+ * IPv4 address, as connect() takes them. */
+int listen_addr_is_self(const struct sockaddr_storage *peer);
 
 #endif

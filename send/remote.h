@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -224,6 +225,9 @@ enum dns_status remote_dns_mx_sec(const char *domain, struct remote_mx *mx,
 enum dns_status remote_dns_addrs(const char *host, struct remote_ip *ip,
 					size_t max, size_t *n);
 void remote_ip_format(const struct remote_ip *ip, char *buf, size_t n);
+/* ip and port as a socket address (remote_conn.c); its length. */
+socklen_t remote_ip_sockaddr(const struct remote_ip *ip, long port,
+			     struct sockaddr_storage *ss);
 /* 1 when host is an address ("192.0.2.1", "[IPv6:::1]"), not a name. */
 int remote_dns_is_literal(const char *host);
 

@@ -43,8 +43,8 @@ void remote_err_set(struct remote_err *e, char status, int code,
 	va_end(ap);
 }
 
-static socklen_t conn_sockaddr(const struct remote_ip *ip, long port,
-			       struct sockaddr_storage *ss)
+socklen_t remote_ip_sockaddr(const struct remote_ip *ip, long port,
+			     struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof *ss);
 	if (ip->family == AF_INET) {
@@ -66,7 +66,7 @@ static socklen_t conn_sockaddr(const struct remote_ip *ip, long port,
 static int conn_connect(const struct remote_ip *ip, long port, int *err)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = conn_sockaddr(ip, port, &ss);
+	socklen_t sl = remote_ip_sockaddr(ip, port, &ss);
 	int fd = socket(ip->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int soerr = 0;
 	socklen_t len = sizeof soerr;

@@ -9,8 +9,11 @@
 #include "remote.h"
 
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
+#include "listen_addr.h"
 #include "log.h"
 #include "metrics.h"
 #include "settings.h"
@@ -169,7 +172,47 @@ static void deliver_noaddr(const struct remote_job *job,
 		       t->name, why);
 }
 
-/* 1 when a transaction ran on this target (results are set). */
+/* 1 when name (a trailing dot allowed) is the relay's hostname. */
+static int deliver_is_hostname(const char *name)
+{
+	size_t hl = strlen(cf.hostname), nl = strlen(name);
+
+	if (nl && name[nl - 1] == '.')
+		nl--;
+	return hl && nl == hl && strncasecmp(name, cf.hostname, hl) == 0;
+}
+
+/* 1 when the MX host t is this relay: its name is our hostname, or one
+ * of its addresses (n >= 1) reaches one of our listeners on t's port;
+ * relay-remote would hand the message to relay-smtpd again and again
+ * until hops_max.  e is set, relay= names the host. */
+static int deliver_self(struct remote_job *job, const struct remote_target *t,
+			const struct remote_ip *ip, size_t n,
+			struct remote_err *e)
+{
+	size_t at = 0;
+	int self = deliver_is_hostname(t->name);
+	char ipbuf[64];
+
+	for (size_t i = 0; i < n && !self; i++) {
+		struct sockaddr_storage ss;
+		remote_ip_sockaddr(&ip[i], t->port, &ss);
+		if ((self = listen_addr_is_self(&ss)))
+			at = i;
+	}
+	if (!self)
+		return 0;
+	remote_ip_format(&ip[at], ipbuf, sizeof ipbuf);
+	snprintf(job->relay, sizeof job->relay, "%.255s[%.63s]:%ld", t->name,
+		 ipbuf, t->port);
+	remote_err_set(e, 'B', 554, "5.4.6 mail for %s loops back to myself "
+		       "(MX %s is this relay)", job->domain, t->name);
+	return 1;
+}
+
+/* 1 when a transaction ran on this target (results are set), 0 to try
+ * the next, -1 when t is this relay: RFC 5321 5.1 drops it and every
+ * less preferred MX (they would send the mail back here). */
 static int deliver_target(struct remote_job *job, const struct remote_target *t,
 			  struct remote_qfile *q, struct remote_err *last,
 			  int *tries)
@@ -202,6 +245,10 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 			deliver_noaddr(job, t, s, &e);
 		deliver_merge(last, &e);
 		return 0;
+	}
+	if (!job->host[0] && deliver_self(job, t, ip, n, &e)) {
+		deliver_merge(last, &e);
+		return -1;
 	}
 	for (size_t i = 0; i < n && *tries < REMOTE_TRIES_MAX; i++) {
 		/* a new attempt late in the budget could be cut off mid-way */
@@ -339,7 +386,7 @@ static void deliver_targets(struct remote_job *job,
 	if (deliver_cached(job, t, nt, &job->q))
 		return;
 	for (size_t i = 0; i < nt && remote_job_pending(job); i++)
-		if (deliver_target(job, &t[i], &job->q, last, &tries))
+		if (deliver_target(job, &t[i], &job->q, last, &tries) != 0)
 			break;
 }
 

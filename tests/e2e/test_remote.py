@@ -5,7 +5,7 @@ relay-send drives it, against real receiving servers (aiosmtpd) on
 
 Checks: MX preference and fallback, the implicit MX, null MX, NXDOMAIN and
 SERVFAIL, malformed MX or address records (deferred), more MX records than are
-kept (the most preferred kept), 550 -> B and 451 -> T, several recipients in one transaction,
+kept (the most preferred kept), an MX that is this relay (bounced 5.4.6), 550 -> B and 451 -> T, several recipients in one transaction,
 byte-exact delivery of dot-stuffed lines, connection reuse (N jobs -> one
 connection) and a dead cached connection retried transparently, a fixed
 host with its port; a fixed host without an address deferred (not
@@ -338,6 +338,51 @@ def test_many_mx(inst, a):
           "%r" % (r,))
 
 
+def test_self():
+    """An MX that is this relay (an address it listens on at smtp_port,
+    or its hostname) is never connected to: it would take the message
+    back and send it again, up to hops_max times.  RFC 5321 5.1: that MX
+    and every less preferred one are dropped; none left: bounced 5.4.6."""
+    port = free_port()
+    zone = {
+        "loop.test": {"MX": [[10, "mx.loop.test"]]},
+        "mx.loop.test": {"A": ["127.0.0.5"]},
+        "name.test": {"MX": [[10, "relay.test"]]},
+        "relay.test": {"A": ["127.0.0.2"]},
+        "primary.test": {"MX": [[10, "mx1.pref.test"], [20, "mx.loop.test"]]},
+        "mx1.pref.test": {"A": ["127.0.0.2"]},
+        "backup.test": {"MX": [[10, "dead.fb.test"], [20, "mx.loop.test"], [30, "mx1.pref.test"]]},
+        "dead.fb.test": {"A": ["127.0.0.9"]},
+        "other.test": {"MX": [[10, "mx.loop.test"]]},
+    }
+    inst = Instance(zone, {"smtp_port": port, "listen": "127.0.0.5:%d" % port})
+    me, cme = start_sink("127.0.0.5", port)   # stands for relay-smtpd
+    a, ca = start_sink("127.0.0.2", port)
+    try:
+        r, res = one(inst, "u@loop.test")
+        check("MX is this relay's listener: bounced 5.4.6, no connection",
+              res[:2] == ("B", 554) and res[2].startswith("5.4.6 mail for loop.test loops back to myself")
+              and me.connections == 0, "%r connections=%d" % (r, me.connections))
+        check("MX is this relay: relay= names it", r["relay"] == "mx.loop.test[127.0.0.5]:%d" % port, r["relay"])
+        r, res = one(inst, "u@name.test")
+        check("MX named as this relay's hostname: bounced 5.4.6",
+              res[:2] == ("B", 554) and "5.4.6" in res[2] and not a.msgs, "%r" % (r,))
+        r, res = one(inst, "u@primary.test")
+        check("this relay as a backup MX: the primary used",
+              res[0] == "D" and len(a.msgs) == 1 and me.connections == 0, "%r" % (r,))
+        r, res = one(inst, "u@backup.test")
+        check("MX less preferred than this relay not tried, primary down: deferred",
+              res[0] == "T" and "4.4.1" in res[2] and len(a.msgs) == 1 and me.connections == 0,
+              "%r msgs=%d" % (r, len(a.msgs)))
+        r, res = one(inst, "u@other.test", host="127.0.0.5", port=str(port))
+        check("a fixed host is the operator's: not checked", res[0] == "D" and me.connections == 1,
+              "%r" % (r,))
+    finally:
+        ca.stop()
+        cme.stop()
+        inst.close()
+
+
 def test_routing(inst, a, b):
     r, res = one(inst, "u@pref.test")
     check("mx preference: lowest preference used", res[0] == "D" and len(a.msgs) == 1 and not b.msgs,
@@ -550,7 +595,7 @@ def main():
                    lambda i: test_reuse_equal_pref(i, a, b),
                    lambda i: test_stale(i, i.smtp_port),
                    lambda i: test_nopipe(i, i.smtp_port),
-                   lambda _: test_cache_limits(), test_ipv6,
+                   lambda _: test_cache_limits(), lambda _: test_self(), test_ipv6,
                    lambda _: test_resolver_ipv6())
     finally:
         ca.stop()
