@@ -98,6 +98,26 @@ static int sts_fail(char *err, size_t errsz, const char *what, const char *v)
 	return -1;
 }
 
+/* A checked pattern v, lowercased, at the end of p's pool; a policy
+ * that overflows it is refused (a truncated list under enforce would
+ * defer the mail for every MX left out). */
+static int sts_mx_add(struct sts_policy *p, const char *v, char *err,
+		      size_t errsz)
+{
+	size_t n = strlen(v);
+
+	if (n + 1 > sizeof p->mx - p->mx_used) {
+		snprintf(err, errsz, "mx patterns over %zu bytes after %zu of "
+			 "them (relaybox keeps no more)", sizeof p->mx, p->nmx);
+		return -1;
+	}
+	for (size_t i = 0; i <= n; i++)
+		p->mx[p->mx_used + i] = (char)tolower((unsigned char)v[i]);
+	p->mx_used += n + 1;
+	p->nmx++;
+	return 0;
+}
+
 /* One "key: value" line; seen counts version (1), mode (2), max_age (4). */
 static int sts_policy_line(struct sts_policy *p, const char *k, const char *v,
 			   unsigned *seen, char *err, size_t errsz)
@@ -128,12 +148,7 @@ static int sts_policy_line(struct sts_policy *p, const char *k, const char *v,
 	if (strcmp(k, "mx") == 0) {
 		if (!sts_mx_pattern_ok(v))
 			return sts_fail(err, errsz, "bad mx pattern", v);
-		if (p->nmx < STS_MX_MAX) {
-			size_t i = 0;
-			for (; v[i]; i++)
-				p->mx[p->nmx][i] = (char)tolower((unsigned char)v[i]);
-			p->mx[p->nmx++][i] = '\0';
-		}
+		return sts_mx_add(p, v, err, errsz);
 	}
 	return 0;
 }
@@ -177,6 +192,13 @@ int sts_policy_parse(const char *text, size_t len, struct sts_policy *p,
 	return 0;
 }
 
+const char *sts_mx_next(const struct sts_policy *p, const char *prev)
+{
+	const char *next = prev ? prev + strlen(prev) + 1 : p->mx;
+
+	return next < p->mx + p->mx_used ? next : NULL;
+}
+
 int sts_mx_match(const struct sts_policy *p, const char *mx)
 {
 	char name[STS_NAME_MAX];
@@ -189,8 +211,9 @@ int sts_mx_match(const struct sts_policy *p, const char *mx)
 	for (size_t i = 0; i < n; i++)
 		name[i] = (char)tolower((unsigned char)mx[i]);
 	name[n] = '\0';
-	for (size_t i = 0; i < p->nmx; i++) {
-		const char *pat = p->mx[i], *dot;
+	for (const char *pat = sts_mx_next(p, NULL); pat;
+	     pat = sts_mx_next(p, pat)) {
+		const char *dot;
 		if (strcmp(pat, name) == 0)
 			return 1;
 		/* "*.example.com" matches one label in front, no more */

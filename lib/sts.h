@@ -11,7 +11,11 @@
 
 #define STS_CACHE_DIR "mta-sts"     /* under the instance directory */
 #define STS_ID_MAX 32               /* RFC 8461 3.1: 1*32(ALPHA / DIGIT) */
-#define STS_MX_MAX 16               /* mx patterns kept */
+/* RFC 8461 sets no limit on mx lines: every pattern is kept, one after
+ * another in a pool of STS_MX_POOL bytes (at least 64 of the longest,
+ * hundreds of usual ones); a policy whose patterns do not fit is
+ * refused whole, never enforced with some of them missing. */
+#define STS_MX_POOL 16384
 #define STS_NAME_MAX 256
 #define STS_POLICY_MAX 65536        /* a bigger policy file is refused */
 #define STS_MAX_AGE_MAX 31557600    /* RFC 8461 3.2: one year */
@@ -21,8 +25,10 @@ enum sts_mode { STS_NONE, STS_TESTING, STS_ENFORCE };
 struct sts_policy {
 	enum sts_mode mode;
 	long max_age;
-	size_t nmx;
-	char mx[STS_MX_MAX][STS_NAME_MAX]; /* lowercased, "*.x" allowed */
+	size_t nmx;               /* patterns in mx */
+	size_t mx_used;           /* bytes of mx used */
+	char mx[STS_MX_POOL];     /* the patterns, each NUL-terminated,
+				     lowercased, "*.x" allowed */
 };
 
 /* The id of one TXT record "v=STSv1; id=...;" into id (STS_ID_MAX + 1
@@ -32,10 +38,15 @@ int sts_txt_parse(const char *txt, char *id);
 
 /* A policy file (CRLF or LF lines "key: value"): version STSv1, mode,
  * max_age and, unless mode is none, at least one mx; unknown keys are
- * ignored, a known key twice (but mx) or a bad value refuses it.  0, or
+ * ignored, a known key twice (but mx), a bad value or more mx patterns
+ * than STS_MX_POOL holds refuses it.  0, or
  * -1 with the reason in err. */
 int sts_policy_parse(const char *text, size_t len, struct sts_policy *p,
 		     char *err, size_t errsz);
+
+/* p's patterns in turn: the first for prev NULL, then the one after
+ * prev; NULL after the last. */
+const char *sts_mx_next(const struct sts_policy *p, const char *prev);
 
 /* 1 when the MX host name (a trailing dot allowed) matches one of p's
  * patterns: equal, or "*.rest" for exactly one label more than rest. */

@@ -133,7 +133,7 @@ struct remote_job {
 				     (cf.tls_rpt) */
 	struct remote_conn *keep; /* the connection the transaction ran
 				     on, for remote_deliver_keep */
-	/* The big parts (24 KiB) last: remote_job_parse clears what comes
+	/* The big parts (40 KiB) last: remote_job_parse clears what comes
 	 * before file only.  Each of these is read only as far as a field
 	 * above, or one set with it, says it holds something. */
 	char file[4096];          /* set by remote_job_parse */

@@ -74,9 +74,12 @@ static void deliver_tlsrpt(struct remote_job *job, const struct remote_conn *c,
 		size_t o = (size_t)snprintf(r->detail, sizeof r->detail, "%s,%ld",
 					    sts_mode_name(job->sts.mode),
 					    job->sts.max_age);
-		for (size_t i = 0; i < job->sts.nmx && o < sizeof r->detail; i++)
+		/* the patterns that fit whole: a cut one would be a wrong name */
+		for (const char *m = sts_mx_next(&job->sts, NULL);
+		     m && o + 1 + strlen(m) < sizeof r->detail;
+		     m = sts_mx_next(&job->sts, m))
 			o += (size_t)snprintf(r->detail + o, sizeof r->detail - o,
-					      ",%s", job->sts.mx[i]);
+					      ",%s", m);
 	}
 	job->nrpt++;
 }

@@ -46,7 +46,7 @@ GOOD_NAMES = ["mx.enf.test", "mx.enfplain.test", "other.host.test", "mx.tst.test
               "mta-sts.enfplain.test", "mta-sts.enfmx.test", "mta-sts.tst.test",
               "mta-sts.none.test", "mta-sts.both.test", "mta-sts.cache.test",
               "mta-sts.fetchfail.test", "mta-sts.badpol.test", "mta-sts.short.test",
-              "rpt.reports.test"]
+              "rpt.reports.test", "mx.manymx.test", "mta-sts.manymx.test"]
 
 
 def openssl(d, *args):
@@ -150,6 +150,7 @@ def zone(port, ee_hash, ca_hash, web):
     mx("badpol.test", "mx.badpol.test", "3", sts_id="b1")
     mx("short.test", "mx.short.test", "3", sts_id="s1")
     mx("nosts.test", "mx.nosts.test", "3")
+    mx("manymx.test", "mx.manymx.test", "2", sts_id="m1")
     mx("dee.test", "mx.dee.test", "5", ad=True, tlsa=["3 1 1 " + ee_hash])
     mx("dbad.test", "mx.dbad.test", "5", ad=True, tlsa=["3 1 1 " + "00" * 32])
     mx("dta.test", "mx.dta.test", "6", ad=True, tlsa=["2 1 1 " + ca_hash])
@@ -173,6 +174,9 @@ POLICIES.update({
     "both.test": policy("enforce", "mx.both.test"),
     "badpol.test": policy("strict", "mx.badpol.test"),
     "short.test": policy("enforce", "mx.short.test", max_age=1),
+    # RFC 8461 sets no limit on mx lines: the MX is the 41st
+    "manymx.test": policy("enforce", *["farm%02d.manymx.test" % i for i in range(40)],
+                          "mx.manymx.test"),
 })
 
 
@@ -207,6 +211,9 @@ def test_sts(inst, sinks):
     r, res, n = send(inst, sinks, "none.test", "3")
     check("sts none: sent, nothing logged", res[0] == "D" and n == 1 and
           "domain=none.test mx" not in inst.logtext(), "%r" % (r,))
+    r, res, n = send(inst, sinks, "manymx.test", "2")
+    check("sts enforce, the MX listed after 40 other patterns: sent",
+          res[0] == "D" and n == 1 and r["tls"].endswith("mta-sts"), "%r" % (r,))
     cache = os.path.join(inst.dir, "mta-sts", "enf.test")
     check("sts: the policy is cached", os.path.exists(cache) and
           "mode: enforce" in open(cache).read())

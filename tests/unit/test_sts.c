@@ -99,6 +99,44 @@ static void test_match(void)
 	T_CHECK("no match suffix", !sts_mx_match(&p, "xmail.example.com"));
 }
 
+/* RFC 8461 sets no limit on mx lines: hundreds are kept and matched,
+ * and a policy with more than the pool holds is refused whole (never
+ * enforced with patterns missing). */
+static void test_many_mx(void)
+{
+	static char t[STS_POLICY_MAX];
+	static struct sts_policy p;
+	char err[128];
+	size_t o = (size_t)snprintf(t, sizeof t, "version: STSv1\nmode: enforce\n");
+	size_t n = 0;
+
+	for (int i = 0; i < 300; i++)
+		o += (size_t)snprintf(t + o, sizeof t - o, "mx: mx%03d.example.com\n", i);
+	o += (size_t)snprintf(t + o, sizeof t - o, "max_age: 86400\n");
+	T_CHECK("300 mx lines: parsed",
+		sts_policy_parse(t, o, &p, err, sizeof err) == 0 && p.nmx == 300);
+	T_CHECK("300 mx lines: the 17th matches", sts_mx_match(&p, "mx016.example.com"));
+	T_CHECK("300 mx lines: the last matches", sts_mx_match(&p, "mx299.example.com"));
+	T_CHECK("300 mx lines: another does not", !sts_mx_match(&p, "mx300.example.com"));
+	for (const char *m = sts_mx_next(&p, NULL); m; m = sts_mx_next(&p, m))
+		n++;
+	T_CHECK("300 mx lines: each listed once", n == 300);
+	/* 100 patterns of 244 bytes: more than STS_MX_POOL */
+	o = (size_t)snprintf(t, sizeof t, "version: STSv1\nmode: enforce\n"
+			     "max_age: 86400\n");
+	for (int i = 0; i < 100; i++) {
+		o += (size_t)snprintf(t + o, sizeof t - o, "mx: %03d", i);
+		for (int l = 0; l < 4; l++)
+			o += (size_t)snprintf(t + o, sizeof t - o, "%s%.60s",
+					      l ? "." : "",
+					      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+		o += (size_t)snprintf(t + o, sizeof t - o, ".test\n");
+	}
+	T_CHECK("mx patterns over the pool: the policy is refused",
+		sts_policy_parse(t, o, &p, err, sizeof err) < 0 &&
+		    strstr(err, "mx patterns over") != NULL);
+}
+
 static void test_cache(void)
 {
 	const char *t = "version: STSv1\r\nmode: testing\r\nmx: a.test\r\n"
@@ -124,6 +162,7 @@ int main(void)
 	test_txt();
 	test_policy();
 	test_match();
+	test_many_mx();
 	test_cache();
 	return t_done();
 }
