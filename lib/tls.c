@@ -209,10 +209,13 @@ SSL_CTX *tls_server_ctx(const char *certfile, const char *keyfile, char *err,
 	return NULL;
 }
 
-SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz)
+/* A client context whose store trusts the system's CAs (system), the
+ * certificates of cafile (when set), or both. */
+static SSL_CTX *tls_client_ctx_with(int system, const char *cafile,
+				    char *err, size_t errsz)
 {
 	SSL_CTX *ctx = tls_ctx_new(TLS_client_method(), 0, err, errsz);
-	int ok;
+	int ok = 1;
 
 	if (!ctx)
 		return NULL;
@@ -222,17 +225,29 @@ SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
-	if (cafile && *cafile)
-		ok = SSL_CTX_load_verify_locations(ctx, cafile, NULL);
-	else
-		ok = SSL_CTX_set_default_verify_paths(ctx);
-	if (ok != 1) {
-		tls_errqs(err, errsz, "tls: CA %s",
-			  cafile && *cafile ? cafile : "(system store)");
+	if (system && SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		tls_errqs(err, errsz, "tls: CA %s", "(system store)");
+		ok = 0;
+	} else if (cafile && *cafile &&
+		   SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1) {
+		tls_errqs(err, errsz, "tls: CA %s", cafile);
+		ok = 0;
+	}
+	if (!ok) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	return ctx;
+}
+
+SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz)
+{
+	return tls_client_ctx_with(!cafile || !*cafile, cafile, err, errsz);
+}
+
+SSL_CTX *tls_client_ctx_plus(const char *cafile, char *err, size_t errsz)
+{
+	return tls_client_ctx_with(1, cafile, err, errsz);
 }
 
 static long tls_now_ms(void)

@@ -26,8 +26,12 @@ int tls_key_mode_check(const char *keyfile, char *msg, size_t msgsz);
 /* err gets the prefix fmt (with arg for its %s) and OpenSSL's errors. */
 void tls_errqs(char *err, size_t errsz, const char *fmt, const char *arg);
 
-/* Client context; cafile NULL or "" means the system CA store. */
+/* Client context trusting cafile alone; NULL or "" means the system CA
+ * store (a private service's own CA: rate_store_ca). */
 SSL_CTX *tls_client_ctx(const char *cafile, char *err, size_t errsz);
+/* Client context trusting the system CA store and, when cafile is set,
+ * its certificates as well (relay-remote's tls_ca for fixed hosts). */
+SSL_CTX *tls_client_ctx_plus(const char *cafile, char *err, size_t errsz);
 
 /* Handshake on io's socket (io->rfd == io->wfd), then route io's reads
  * and writes through TLS.  The caller discards buffered plaintext first

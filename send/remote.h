@@ -322,9 +322,10 @@ enum remote_sess { REMOTE_SESS_OK, REMOTE_SESS_FAIL, REMOTE_SESS_PLAIN };
 enum remote_sess remote_session_open(struct remote_conn *c,
 				     const struct remote_job *job, int plain,
 				     struct remote_err *e);
-/* The TLS client context (CA file cf.tls_ca, or the system store):
- * made by main before the privilege drop, so a CA file only root can
- * read works and a bad one is found at startup.  -1 with err. */
+/* The TLS client contexts, one trusting the system store, one the
+ * system store and cf.tls_ca (for fixed hosts only): made by main before
+ * the privilege drop, so a CA file only root can read works and a bad
+ * one is found at startup.  -1 with err. */
 int remote_session_tls_init(char *err, size_t errsz);
 /* Send one command line and read its reply. */
 int remote_session_cmd(struct remote_conn *c, struct remote_reply *r,
@@ -407,9 +408,10 @@ int remote_https_post(const char *url, const char *ctype, const char *body,
 /* A frame with WIRE_REMOTE_POST (the report attached as bodyfd, which
  * is closed): POST it and answer one frame on fd (remote_post.c). */
 int remote_post_frame(int fd, const struct kv_msg *m, int bodyfd);
-/* The TLS client context of remote_session_tls_init (its trust store
- * also checks policy servers), or NULL. */
-SSL_CTX *remote_session_ctx(void);
+/* The TLS client context of remote_session_tls_init that trusts the
+ * system store alone (MX hosts; its store also checks MTA-STS policy
+ * servers and TLS-RPT's https: rua), or NULL. */
+SSL_CTX *remote_session_ctx_public(void);
 
 /* ---- one job (remote_deliver.c) ---- */
 /* Deliver job and log its results; the connection it used is left in

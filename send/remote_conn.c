@@ -143,10 +143,12 @@ void remote_conn_key(char *buf, size_t n, const char *host, long port,
 		     const struct remote_job *job)
 {
 	/* sec: a connection set up under DANE or MTA-STS serves only jobs
-	 * that ask the same of it */
-	snprintf(buf, n, "%s:%ld tls=%d auth=%s%s sec=%d", host, port,
+	 * that ask the same of it; mx: one verified against tls_ca too (a
+	 * fixed host of that name) never serves an MX job */
+	snprintf(buf, n, "%s:%ld tls=%d auth=%s%s sec=%d%s", host, port,
 		 (int)job->tls, job->auth,
-		 job->auth_unverified ? " unverified" : "", (int)job->sec.kind);
+		 job->auth_unverified ? " unverified" : "", (int)job->sec.kind,
+		 job->host[0] ? "" : " mx");
 }
 
 /* A cached connection is dead when the server has spoken or hung up

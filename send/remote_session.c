@@ -1,8 +1,11 @@
 /* remote_session.c: setting up an SMTP session upstream: the greeting,
  * EHLO (HELO when EHLO is refused), STARTTLS per the route's policy
  * (may: when offered; encrypt: required; verify: required with the chain
- * checked against cf.tls_ca or the system store and the name checked),
- * then AUTH when the route names credentials. */
+ * and the name checked), then AUTH when the route names credentials.
+ * Two trust stores: a fixed host (relayhost, a route's host) is checked
+ * against the system store plus cf.tls_ca, the operator's CA for their
+ * own upstreams; an MX host, which the recipient's domain chose, against
+ * the system store alone, as MTA-STS policy servers and TLS-RPT are. */
 #include "remote.h"
 
 #include <stdarg.h>
@@ -123,18 +126,22 @@ static int session_hello(struct remote_conn *c, struct remote_err *e)
 	return -1;
 }
 
-static SSL_CTX *session_ctx;
+static SSL_CTX *ctx_public; /* the system store */
+static SSL_CTX *ctx_fixed;  /* the system store and cf.tls_ca */
 
 int remote_session_tls_init(char *err, size_t errsz)
 {
-	if (!session_ctx)
-		session_ctx = tls_client_ctx(cf.tls_ca, err, errsz);
-	return session_ctx ? 0 : -1;
+	if (!ctx_public && !(ctx_public = tls_client_ctx_plus(NULL, err, errsz)))
+		return -1;
+	if (!ctx_fixed)
+		ctx_fixed = *cf.tls_ca ? tls_client_ctx_plus(cf.tls_ca, err, errsz)
+				       : ctx_public;
+	return ctx_fixed ? 0 : -1;
 }
 
-SSL_CTX *remote_session_ctx(void)
+SSL_CTX *remote_session_ctx_public(void)
 {
-	return session_ctx;
+	return ctx_public;
 }
 
 /* DANE or an enforced MTA-STS policy: no message without TLS. */
@@ -201,13 +208,18 @@ static int session_handshake(struct remote_conn *c,
 	return 0;
 }
 
-static SSL_CTX *session_tls_ctx(struct remote_err *e)
+/* The store for job's next hop: tls_ca only for a host the operator
+ * named, never for a name a recipient's domain published. */
+static SSL_CTX *session_tls_ctx(const struct remote_job *job,
+				struct remote_err *e)
 {
 	char err[256];
 
-	if (remote_session_tls_init(err, sizeof err) < 0)
+	if (remote_session_tls_init(err, sizeof err) < 0) {
 		remote_err_set(e, 'T', 451, "4.7.5 TLS setup failed: %s", err);
-	return session_ctx;
+		return NULL;
+	}
+	return job->host[0] ? ctx_fixed : ctx_public;
 }
 
 /* STARTTLS and the second EHLO. */
@@ -217,7 +229,7 @@ static enum remote_sess session_tls(struct remote_conn *c,
 {
 	struct remote_reply r;
 	char err[256], txt[REMOTE_TEXT_MAX];
-	SSL_CTX *ctx = session_tls_ctx(e);
+	SSL_CTX *ctx = session_tls_ctx(job, e);
 	/* credentials go only to a server whose certificate verifies,
 	 * unless the route says auth_tls=unverified */
 	int for_auth = job->auth[0] && !job->auth_unverified;

@@ -1,9 +1,9 @@
 /* remote_sts_fetch.c: the HTTPS GET of an MTA-STS policy with libcurl
  * (RFC 8461 3.3): https://mta-sts.<domain>/.well-known/mta-sts.txt, no
  * redirects, HTTP 200 with text/plain, at most STS_POLICY_MAX bytes,
- * the certificate checked for mta-sts.<domain> against the trust store
- * relay-remote loaded before it dropped privileges (cf.tls_ca or the
- * system's).  The name is resolved through lib/dns.c like every other
+ * the certificate checked for mta-sts.<domain> against the system trust
+ * store relay-remote loaded before it dropped privileges (never tls_ca:
+ * that CA vouches for the operator's own upstreams, not for the web).  The name is resolved through lib/dns.c like every other
  * name relay-remote looks up (cf.resolver), and the whole fetch is
  * bounded by cf.mta_sts_timeout.  cf.mta_sts_port is 443 but for tests,
  * whose policy servers cannot all own port 443 of a loopback address.
@@ -36,10 +36,10 @@ static size_t sts_write(char *data, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-/* The policy server is checked against our own trust store. */
+/* The policy server is checked against our system trust store. */
 static CURLcode sts_ssl_ctx(CURL *curl, void *sslctx, void *arg)
 {
-	SSL_CTX *ours = remote_session_ctx();
+	SSL_CTX *ours = remote_session_ctx_public();
 	X509_STORE *st = ours ? SSL_CTX_get_cert_store(ours) : NULL;
 
 	(void)curl;

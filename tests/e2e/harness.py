@@ -488,8 +488,11 @@ def stop_session(proc, timeout=10):
 
 class Instance:
     def __init__(self, conf_overrides=None, rules_text=None, sink=None,
-                 ready_timeout=60, pass_fds=()):
+                 ready_timeout=60, pass_fds=(), env=None):
         self.conf_overrides = dict(conf_overrides or {})
+        # more environment for relay-master and its daemons (SSL_CERT_FILE:
+        # a test CA as OpenSSL's system store)
+        self.extra_env = dict(env or {})
         self.pass_fds = tuple(pass_fds)  # left open for relay-master
         self.rules_text = DEFAULT_RULES if rules_text is None else rules_text
         self.sink = sink
@@ -558,7 +561,7 @@ class Instance:
                 [os.path.join(BIN, 'relay-master'), '-d', self.dir],
                 stdin=subprocess.DEVNULL, stdout=self._err,
                 stderr=self._err, start_new_session=True,
-                pass_fds=self.pass_fds)
+                pass_fds=self.pass_fds, env=self.environ())
             if self._wait_ready():
                 return self
             # another test took the port between free_port() and bind:
@@ -670,12 +673,17 @@ class Instance:
             time.sleep(0.2)
         return False
 
+    def environ(self):
+        """The environment the relay's programs get: ours at the time
+        (tests change it), with extra_env."""
+        return dict(os.environ, **self.extra_env)
+
     def relayctl(self, *args, timeout=60):
         """Run bin/relayctl -d DIR args...; the CompletedProcess (text)."""
         return subprocess.run([os.path.join(BIN, 'relayctl'), '-d', self.dir]
                               + [str(a) for a in args],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, env=self.environ())
 
     def pids(self, programs=None):
         """pids of the instance's processes (its dir on their command

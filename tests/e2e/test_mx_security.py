@@ -24,6 +24,14 @@ address, without AD -> no DANE; DANE wins over MTA-STS; a fixed host keeps its o
 Controls: the same jobs with mta_sts = no and dnssec = off are sent
 (in clear where the server has no TLS), so each check above fails when
 its mechanism is turned off.
+The test CA stands for the public CAs of the system store (SSL_CERT_FILE
+in relay-remote's environment).  tls_ca set to another, private CA (a
+smarthost's own): the policy of an enforce domain is still fetched and
+its MX without STARTTLS is still refused (never sent in clear), an MX
+that verifies against the system store is accepted; a fixed host is
+verified against either CA; an MX whose certificate only the private CA
+signed is refused under enforce (tls_ca does not vouch for the MX names
+a recipient's domain publishes).
 """
 import hashlib
 import http.server
@@ -46,7 +54,9 @@ GOOD_NAMES = ["mx.enf.test", "mx.enfplain.test", "other.host.test", "mx.tst.test
               "mta-sts.enfplain.test", "mta-sts.enfmx.test", "mta-sts.tst.test",
               "mta-sts.none.test", "mta-sts.both.test", "mta-sts.cache.test",
               "mta-sts.fetchfail.test", "mta-sts.badpol.test", "mta-sts.short.test",
-              "rpt.reports.test", "mx.manymx.test", "mta-sts.manymx.test"]
+              "rpt.reports.test", "mx.manymx.test", "mta-sts.manymx.test",
+              "mta-sts.privmx.test"]
+PRIV_NAMES = ["mx.privmx.test", "smart.priv.test"]  # signed by priv.pem only
 
 
 def openssl(d, *args):
@@ -72,6 +82,15 @@ def make_certs(d):
         f.write(open(os.path.join(d, "good.pem")).read() + open(os.path.join(d, "ca.pem")).read())
     openssl(d, "req", "-x509", *ec, "-keyout", "self.key", "-out", "self.pem", "-days", "2",
             "-subj", "/CN=nobody.test")
+    # a second CA: the private CA of a smarthost, an operator's tls_ca
+    openssl(d, "req", "-x509", *ec, "-keyout", "priv.key", "-out", "priv.pem", "-days", "2",
+            "-subj", "/CN=smarthost private CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl(d, "req", *ec, "-keyout", "privsrv.key", "-out", "privsrv.csr", "-subj", "/CN=" + PRIV_NAMES[0])
+    with open(os.path.join(d, "privsrv.cnf"), "w") as f:
+        f.write("subjectAltName=%s\n" % ",".join("DNS:" + n for n in PRIV_NAMES))
+    openssl(d, "x509", "-req", "-in", "privsrv.csr", "-CA", "priv.pem", "-CAkey", "priv.key",
+            "-CAcreateserial", "-out", "privsrv.pem", "-days", "2", "-extfile", "privsrv.cnf")
 
 
 def spki_sha256(d, pem):
@@ -128,7 +147,8 @@ def policy(mode, *mx, max_age=86400):
 
 def zone(port, ee_hash, ca_hash, web):
     """MX names -> receivers: .2 good certificate, .3 wrong certificate,
-    .4 no STARTTLS, .5 self-signed, .6 good certificate with its CA."""
+    .4 no STARTTLS, .5 self-signed, .6 good certificate with its CA, .7 a
+    certificate of the private CA."""
     z = {}
 
     def mx(dom, host, ip, ad=False, sts_id=None, tlsa=None):
@@ -160,6 +180,8 @@ def zone(port, ee_hash, ca_hash, web):
     mx("daddr.test", "mx.daddr.test", "2", ad=True, tlsa=["3 1 1 " + "00" * 32])
     z["mx.daddr.test"]["AD"] = False  # the host's address is not validated
     mx("both.test", "mx.both.test", "5", ad=True, sts_id="b1", tlsa=["3 1 1 " + ee_hash])
+    mx("privmx.test", "mx.privmx.test", "7", sts_id="p1")
+    z["smart.priv.test"] = {"A": [NET + "7"]}
     return z
 
 
@@ -177,6 +199,7 @@ POLICIES.update({
     # RFC 8461 sets no limit on mx lines: the MX is the 41st
     "manymx.test": policy("enforce", *["farm%02d.manymx.test" % i for i in range(40)],
                           "mx.manymx.test"),
+    "privmx.test": policy("enforce", "mx.privmx.test"),
 })
 
 
@@ -297,8 +320,35 @@ def test_controls(inst, sinks):
     check("control: nothing logged as testing", "mta-sts=testing" not in inst.logtext())
 
 
-def start(d, conf, web_ip, web_port, ca):
-    inst = h.Instance({}, dict({"tls_ca": ca, "mta_sts_port": web_port, "mta_sts_timeout": 5}, **conf))
+def test_private_ca(inst, sinks):
+    """tls_ca = the private CA, the test CA in the system store."""
+    r, res, n = send(inst, sinks, "enfplain.test", "4")
+    check("private tls_ca: enforce domain, MX without STARTTLS: still deferred, never in clear",
+          res[0] == "T" and "MTA-STS" in res[2] and n == 0, "%r" % (r,))
+    r, res, n = send(inst, sinks, "enf.test", "2")
+    check("private tls_ca: enforce domain, MX verified by the system store: sent over MTA-STS",
+          res[0] == "D" and n == 1 and r["tls"].endswith("mta-sts"), "%r" % (r,))
+    r, res, n = send(inst, sinks, "privmx.test", "7")
+    check("private tls_ca: an MX only the private CA signed is refused under enforce",
+          res[0] == "T" and "MTA-STS" in res[2] and n == 0, "%r" % (r,))
+    r, res, n = send(inst, sinks, "x.test", "7", host="smart.priv.test", port=str(inst.smtp_port),
+                     tls="verify")
+    check("private tls_ca: a fixed host signed by it verifies", res[0] == "D" and n == 1, "%r" % (r,))
+    r, res, n = send(inst, sinks, "x.test", "2", host="mx.enf.test", port=str(inst.smtp_port),
+                     tls="verify")
+    check("private tls_ca: a fixed host signed by a system CA still verifies",
+          res[0] == "D" and n == 1, "%r" % (r,))
+    check("private tls_ca: no policy fetch failed",
+          "policy fetch failed" not in inst.logtext(), inst.logtext()[-1500:])
+
+
+def start(d, conf, web_ip, web_port, ca, tls_ca=None):
+    """relay-remote with ca as its system store (SSL_CERT_FILE), and
+    tls_ca when given."""
+    conf = dict({"mta_sts_port": web_port, "mta_sts_timeout": 5}, **conf)
+    if tls_ca:
+        conf["tls_ca"] = tls_ca
+    inst = h.Instance({}, conf, env={"SSL_CERT_FILE": ca})
     os.makedirs(os.path.join(inst.dir, "mta-sts"), mode=0o700)
     inst.chown_remote(os.path.join(inst.dir, "mta-sts"))
     z = zone(inst.smtp_port, spki_sha256(d, "self.pem"), spki_sha256(d, "ca.pem"), web_ip)
@@ -322,6 +372,9 @@ def run_all(d, web, ctls, sinks_by_port):
         off = start(d, {"dnssec": "off", "mta_sts": "no"}, NET + "100", web.server_address[1], ca)
         insts.append(off)
         test_controls(off, sinks_by_port(off.smtp_port))
+        priv = start(d, {}, NET + "100", web.server_address[1], ca, os.path.join(d, "priv.pem"))
+        insts.append(priv)
+        test_private_ca(priv, sinks_by_port(priv.smtp_port))
     finally:
         for i in insts:
             i.close()
@@ -334,11 +387,13 @@ def main():
     web = None
     try:
         make_certs(d)
-        os.chmod(os.path.join(d, "ca.pem"), 0o644)
+        for pem in ("ca.pem", "priv.pem"):
+            os.chmod(os.path.join(d, pem), 0o644)
         web = start_policy_server(d, NET + "100")
         ctxs = {"2": server_ctx(d, "good.pem", "good.key"), "3": server_ctx(d, "wrong.pem", "wrong.key"),
                 "4": None, "5": server_ctx(d, "self.pem", "self.key"),
-                "6": server_ctx(d, "chain.pem", "good.key")}
+                "6": server_ctx(d, "chain.pem", "good.key"),
+                "7": server_ctx(d, "privsrv.pem", "privsrv.key")}
 
         def sinks_by_port(port):
             sinks = {}

@@ -108,9 +108,11 @@ def start_sink(ip, port, pipelining=True, **smtp_kw):
 
 
 class Instance:
-    """A temporary relaybox instance running relay-remote and a DNS server."""
+    """A temporary relaybox instance running relay-remote and a DNS server.
+    env: more environment for relay-remote (SSL_CERT_FILE: a test CA as
+    OpenSSL's system store)."""
 
-    def __init__(self, zone, conf=None, dns_host="127.0.0.1"):
+    def __init__(self, zone, conf=None, dns_host="127.0.0.1", env=None):
         self.dir = tempfile.mkdtemp(prefix="relay-remote-test-")
         for d in ("run", "queue/new"):
             os.makedirs(os.path.join(self.dir, d))
@@ -139,7 +141,8 @@ class Instance:
             for k, v in settings.items():
                 f.write("%s = %s\n" % (k, v))
         self.log = open(os.path.join(self.dir, "remote.log"), "w+")
-        self.proc = subprocess.Popen([BIN, "-d", self.dir], stderr=self.log)
+        self.proc = subprocess.Popen([BIN, "-d", self.dir], stderr=self.log,
+                                     env=dict(os.environ, **(env or {})))
         # the log line comes after listen(): the socket's name exists from
         # bind() on, and a connect between the two is refused
         deadline = time.time() + 20
