@@ -37,6 +37,10 @@
 
 #define LISTEN_CONN_MAX 1000
 #define LISTEN_TMP_AGE 3600 /* older tmp/ files are a crash's leftovers */
+/* Frames taken from one connection per round of the loop: a client that
+ * wrote thousands of requests ahead is served a share at a time, the
+ * other connections in between. */
+#define LISTEN_ROUND_FRAMES 64
 
 struct lconn {
 	int fd;
@@ -45,6 +49,11 @@ struct lconn {
 	int need_admit;        /* relay-smtpd's uid: relay-policy's proof or
 				  nothing (queue_admit.c) */
 	uid_t uid;             /* the peer's (SO_PEERCRED) */
+	int more;              /* frames already read wait for the next
+				  round (poll cannot tell about them) */
+	int refused;           /* the last request was answered here */
+	int full;              /* its answers fill the socket: no request
+				  is read until there is room (POLLOUT) */
 };
 
 static struct lconn *conns[LISTEN_CONN_MAX];
@@ -246,7 +255,8 @@ static void listen_commit(struct queue_job *j)
 }
 
 /* A frame of an inline injection; 1 when the job left for the commit
- * or was answered (no more frames for now). */
+ * (no more frames for now).  A refusal is answered here and the frames
+ * after it are the caller's loop's to take. */
 static int listen_inline(struct lconn *c, const char *p, size_t n)
 {
 	int rc = queue_job_frame(c->job, p, n);
@@ -255,7 +265,7 @@ static int listen_inline(struct lconn *c, const char *p, size_t n)
 		listen_commit(c->job);
 	else if (rc < 0)
 		listen_finish(c->job);
-	return rc != 0;
+	return rc > 0;
 }
 
 /* 1 when the connection's frames are to be read now: no injection, or
@@ -265,22 +275,46 @@ static int listen_wants_frames(const struct lconn *c)
 	return !c->job || (c->job->inl && c->job->inl != JOB_DONE);
 }
 
+/* 1 when the peer has room for an answer.  A client that writes
+ * requests without reading the answers is read no further until it
+ * does (c->full), instead of its answers being cut short. */
+static int listen_room(struct lconn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+
+	if (poll(&p, 1, 0) == 0) {
+		c->full = 1;
+		return 0;
+	}
+	c->refused = 0; /* room, or an error the next read finds */
+	return 1;
+}
+
 /* Readable: take frames until one starts a pipe injection or an inline
- * one is complete. */
+ * one is complete, or this round's share is taken (c->more), or the
+ * answers to a stream of refused requests fill the socket (c->full). */
 static void listen_read(size_t i)
 {
 	struct lconn *c = conns[i];
 	char *payload;
 	size_t len;
+	int budget = LISTEN_ROUND_FRAMES;
 
+	c->more = c->full = 0; /* room is looked at again below */
 	while (listen_wants_frames(c)) {
 		int fds[8], nfds = 0, rc;
+		if (budget-- == 0) {
+			c->more = listen_unread(c) > 0;
+			return;
+		}
+		if (!c->job && c->refused && !listen_room(c))
+			return;
 		rc = ns_reader_next_fds(&c->rd, &payload, &len, fds, &nfds, 8);
 		if (rc == 1 && c->job) {
 			if (nfds)
 				rc = -1; /* descriptors inside an injection */
 			else if (listen_inline(c, payload, len))
-				rc = 0; /* listen_finish read on, or commit */
+				rc = 0; /* to the commit */
 		} else if (rc == 1 &&
 			   listen_frame(c, payload, len, fds, nfds) < 0) {
 			rc = -1;
@@ -308,22 +342,10 @@ static void listen_release(struct lconn *c)
 	c->job = NULL;
 }
 
-/* Frames that came with the last read are taken now; for anything still
- * in the socket poll says so (no read that can only say EAGAIN). */
-static void listen_read_on(struct lconn *c)
-{
-	size_t i;
-
-	if (!listen_unread(c))
-		return;
-	for (i = 0; i < nconns && conns[i] != c; i++)
-		;
-	if (i < nconns)
-		listen_read(i);
-}
-
-/* The injection was refused here: answer, and take the frames that
- * queued up meanwhile. */
+/* The injection was refused here: answer and release it.  Frames that
+ * came with the last read are taken by the loop's next round (poll
+ * tells about anything still in the socket); never read on from here,
+ * where a refusal's next request, refused too, would be a call deeper. */
 static void listen_finish(struct queue_job *j)
 {
 	struct lconn *c = j->owner;
@@ -331,7 +353,8 @@ static void listen_finish(struct queue_job *j)
 	queue_inject_report(j);
 	queue_job_reply(c->fd, &j->r, NULL);
 	listen_release(c);
-	listen_read_on(c);
+	c->refused = 1;
+	c->more = listen_unread(c) > 0;
 }
 
 /* Data on a job's pipe. */
@@ -377,7 +400,7 @@ static void listen_committed(int wakefd)
  * answered it, or nothing (-1) once the commit is to wake us. */
 static int listen_job_fd(const struct lconn *c)
 {
-	if (listen_wants_frames(c))
+	if (c->full || listen_wants_frames(c))
 		return c->fd;
 	if (c->job->incommit)
 		return c->job->wake ? -1 : c->fd;
@@ -420,6 +443,13 @@ static void listen_timeouts(void)
 	}
 }
 
+/* 1 when connection i has frames read ahead to be taken this round. */
+static int listen_more(size_t i)
+{
+	return conns[i]->more && !conns[i]->full &&
+	       listen_wants_frames(conns[i]);
+}
+
 /* pfd[]: the listening socket, the commit threads' wake-up, then the
  * connections */
 #define LISTEN_FIXED 2
@@ -430,24 +460,27 @@ static void listen_loop(int lfd, int wakefd)
 
 	for (;;) {
 		size_t n = nconns;
-		int rc;
+		int rc, more = 0;
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = wakefd, .events = POLLIN };
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			pfd[i + LISTEN_FIXED] = (struct pollfd){
 				.fd = listen_job_fd(conns[i]),
-				.events = POLLIN };
-		rc = poll(pfd, n + LISTEN_FIXED, 1000);
+				.events = conns[i]->full ? POLLOUT : POLLIN };
+			more |= listen_more(i);
+		}
+		/* frames read ahead: look at the others, do not wait */
+		rc = poll(pfd, n + LISTEN_FIXED, more ? 0 : 1000);
 		if (rc < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
-		if (rc <= 0) {
+		if (rc < 0 || (rc == 0 && !more)) {
 			listen_timeouts();
 			continue;
 		}
 		/* backwards: listen_close moves the last connection down */
 		for (size_t i = n; i-- > 0;) {
-			if (!pfd[i + LISTEN_FIXED].revents || i >= nconns ||
-			    pfd[i + LISTEN_FIXED].fd < 0)
+			if (i >= nconns || pfd[i + LISTEN_FIXED].fd < 0 ||
+			    (!pfd[i + LISTEN_FIXED].revents && !listen_more(i)))
 				continue;
 			if (listen_wants_frames(conns[i]) ||
 			    listen_collect(conns[i], 1))
