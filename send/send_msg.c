@@ -374,13 +374,20 @@ int send_msg_remove(const char *qdir, struct send_msg *m)
 	 * in new/ (kept, or its unlink failed) keeps its state, and stays in
 	 * memory (-1): its results may be there only */
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
-	if (msg_retire(qdir, m, path) < 0 && errno != ENOENT) {
-		if (errno != EBUSY)
-			log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
-		return -1;
+	if (msg_retire(qdir, m, path) == 0) {
+		msg_gone(qdir, m);
+		return 0;
 	}
-	msg_gone(qdir, m);
-	return 0;
+	if (errno == ENOENT) {
+		/* moved out of new/ by relayctl: held, its results go with it
+		 * (a release must not send it again), or deleted, and
+		 * relayctl removed state/<id> itself */
+		m->gone = 1;
+		return 0;
+	}
+	if (errno != EBUSY)
+		log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
+	return -1;
 }
 
 /* Remove state files whose message is neither in new/ nor in hold/:

@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""test_queue_hold_final.py: a message held just as relay-send finishes
+it keeps its results (queue/QUEUE.md, state 7): relay-send takes a
+message that is no longer in new/ for one the operator moved, and leaves
+its state file to whoever moved it; on release nobody gets it twice and
+the sender gets one bounce.
+
+Made deterministic by stopping relay-queue (SIGSTOP): relay-send, whose
+last result was a bounce, then waits in the injection of the
+notification while the operator holds the message.  Then a bounded loop
+of holds and releases under four clients: no (message, recipient) that
+got a 250 is lost or delivered twice."""
+import collections
+import os
+import re
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Instance, Sink, check, finish, smtp_session  # noqa: E402
+from test_delivery import wait  # noqa: E402
+
+# poll, ppoll, epoll_wait, epoll_pwait, select, pselect6 (x86_64, aarch64
+# numbers): relay-send's idle waits; any other blocking call is the
+# injection into the stopped relay-queue
+IDLE_SYSCALLS = {'7', '271', '232', '281', '23', '270', '73', '72', '22'}
+LOOP_SECONDS = 12
+
+
+def blocked_outside_poll(pid):
+    """pid sleeps in a system call that is not its idle wait."""
+    try:
+        with open('/proc/%d/syscall' % pid) as f:
+            nr = f.read().split()[0]
+        with open('/proc/%d/stat' % pid) as f:
+            state = f.read().rsplit(')', 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == 'S' and nr.isdigit() and nr not in IDLE_SYSCALLS
+
+
+def copies(sink, rcpt, subject):
+    return len([m for m in sink.messages
+                if rcpt in m.rcpts and subject in m.data])
+
+
+def held_while_bouncing():
+    with Sink(codes={'bad@example.org': 550}) as sink, \
+            Instance(sink=sink) as inst:
+        with smtp_session(inst.port) as c:
+            c.ehlo()
+            c.mail('a@example.com')
+            c.rcpt('good@example.org')
+            c.rcpt('bad@example.org')
+            code, resp = c.data(b'Subject: held\r\n\r\nbody\r\n')
+        check('held: queued', code == 250, resp)
+        qid = re.search(r'queued as (\w+)', resp.decode()).group(1)
+        # named in new/ (an answer from a pool file is named just after)
+        check('held: in new/', wait(lambda: os.path.exists(
+            inst.path('queue/new/' + qid)), 10))
+        qpid = inst.status()['relay-queue'][0]
+        spid = inst.status()['relay-send'][0]
+        os.kill(qpid, signal.SIGSTOP)
+        try:
+            check('held: one delivered, one bounced',
+                  inst.wait_log(qid + r': to=<bad@example.org>.*'
+                                r'status=bounced', 30), inst.log_tail())
+            check('held: relay-send waits in the notification\'s injection',
+                  wait(lambda: blocked_outside_poll(spid), 20))
+            r = inst.relayctl('queue', 'hold', qid)
+            check('held: relayctl queue hold', r.returncode == 0,
+                  r.stdout + r.stderr)
+        finally:
+            os.kill(qpid, signal.SIGCONT)
+        state = inst.path('queue/state/' + qid)
+        check('held: the notification is queued',
+              inst.wait_log(qid + r': sender non-delivery notification', 20),
+              inst.log_tail())
+        time.sleep(2)  # relay-send's next pass would remove the state
+        try:
+            with open(state) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            lines = []
+        check('held: state/<id> kept with its results and the bounce',
+              any(ln.startswith('0 D ') for ln in lines) and
+              any(ln.startswith('1 B ') for ln in lines) and
+              any(ln.startswith('X ') for ln in lines),
+              repr(os.listdir(inst.path('queue/state'))))
+        check('held: in hold/', os.listdir(inst.path('queue/hold')) == [qid])
+        r = inst.relayctl('queue', 'release', qid)
+        check('held: relayctl queue release', r.returncode == 0,
+              r.stdout + r.stderr)
+        check('held: released, then done',
+              inst.wait_queue_empty(20) and
+              wait(lambda: not os.path.exists(state), 10), inst.log_tail())
+        time.sleep(2)  # what a second round would deliver
+        check('held: delivered once', copies(sink, 'good@example.org',
+                                             b'Subject: held') == 1)
+        check('held: one bounce',
+              len([m for m in sink.messages
+                   if 'a@example.com' in m.rcpts]) == 1)
+
+
+def hold_release_loop():
+    stop = threading.Event()
+    acked = {}
+    with Sink() as sink, \
+            Instance(sink=sink, conf_overrides={'retry_min': 1}) as inst:
+        def client(k):
+            with smtp_session(inst.port, timeout=30) as c:
+                c.ehlo()
+                for n in range(100000):
+                    if stop.is_set():
+                        return
+                    tok = 'tok-%d-%d' % (k, n)
+                    rcpts = ['b%d@example.org' % (n % 2),
+                             'e%d@example.net' % (n % 2)]
+                    c.mail('a@example.com')
+                    rcpts = [r for r in rcpts if c.rcpt(r)[0] == 250]
+                    if not rcpts:
+                        c.rset()
+                        continue
+                    code, _ = c.data(('Subject: %s\r\n\r\n%s\r\n' %
+                                      (tok, tok)).encode())
+                    if code == 250:
+                        acked[tok] = rcpts
+
+        def holder():
+            while not stop.is_set():
+                inst.relayctl('queue', 'hold', '--to', 'b1@*')
+                inst.relayctl('queue', 'release', '--all')
+
+        threads = [threading.Thread(target=client, args=(k,))
+                   for k in range(4)] + [threading.Thread(target=holder)]
+        for t in threads:
+            t.start()
+        time.sleep(LOOP_SECONDS)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        inst.relayctl('queue', 'release', '--all')
+        check('loop: queue drained', inst.wait_queue_empty(60) and
+              inst.queue_count('hold') == 0, inst.log_tail())
+        time.sleep(2)
+        got = collections.Counter()
+        for m in sink.messages:
+            tok = re.search(rb'Subject: (tok-[\d-]+)', m.data)
+            for r in m.rcpts if tok else ():
+                got[(tok.group(1).decode(), r)] += 1
+        missing = [(t, r) for t, rcpts in acked.items() for r in rcpts
+                   if got[(t, r)] == 0]
+        twice = [k for k, v in got.items() if v > 1]
+        check('loop: messages went through holds', len(acked) > 100,
+              len(acked))
+        check('loop: nothing lost', not missing, missing[:5])
+        check('loop: nothing delivered twice', not twice,
+              '%d of %d: %r' % (len(twice), len(got), twice[:5]))
+        check('loop: no state file left',
+              not os.listdir(inst.path('queue/state')),
+              repr(os.listdir(inst.path('queue/state'))[:5]))
+
+
+held_while_bouncing()
+hold_release_loop()
+finish()
