@@ -156,6 +156,65 @@ enum addr_status addr_mailbox_check(const char *m, int utf8)
 	return ADDR_OK;
 }
 
+/* 1 when the n bytes at p are a dot-string: atoms joined by single dots. */
+static int dot_string(const char *p, size_t n)
+{
+	size_t atom = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '.') {
+			if (atom == 0)
+				return 0;
+			atom = 0;
+		} else if (is_atext((unsigned char)p[i], 1)) {
+			atom++;
+		} else {
+			return 0;
+		}
+	}
+	return atom > 0;
+}
+
+/* RFC 5321 4.1.2: the quotes and quoted-pairs of a local part are syntax,
+ * not content ("mail\er" is mailer).  The content is written back as a
+ * dot-string when it is one, else quoted with a backslash only before
+ * '"' and '\'.  Never longer than the quoted form it replaces. */
+static void quoted_canonical(char *m, size_t lp)
+{
+	char content[ADDR_MAX + 1], canon[ADDR_MAX + 3];
+	size_t cn = 0, k = 0;
+
+	for (size_t i = 1; i + 1 < lp; i++) {
+		if (m[i] == '\\')
+			i++;
+		content[cn++] = m[i];
+	}
+	if (dot_string(content, cn)) {
+		memcpy(canon, content, cn);
+		k = cn;
+	} else {
+		canon[k++] = '"';
+		for (size_t i = 0; i < cn; i++) {
+			if (content[i] == '"' || content[i] == '\\')
+				canon[k++] = '\\';
+			canon[k++] = content[i];
+		}
+		canon[k++] = '"';
+	}
+	memcpy(m, canon, k);
+	memmove(m + k, m + lp, strlen(m + lp) + 1);
+}
+
+void addr_canonical(char *mbox)
+{
+	enum addr_status st;
+	size_t lp;
+
+	if (mbox[0] == '"' && (lp = local_part(mbox, 1, &st)) > 0)
+		quoted_canonical(mbox, lp);
+	addr_lower((char *)addr_domain(mbox));
+}
+
 /* Parse mailbox "local@domain" of length n at p into out. */
 static enum addr_status mailbox(const char *p, size_t n, int utf8, char *out,
 				size_t outsz)
@@ -170,7 +229,7 @@ static enum addr_status mailbox(const char *p, size_t n, int utf8, char *out,
 	out[n] = '\0';
 	if ((st = addr_mailbox_check(out, utf8)) != ADDR_OK)
 		return st;
-	addr_lower((char *)addr_domain(out));
+	addr_canonical(out);
 	return ADDR_OK;
 }
 

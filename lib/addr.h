@@ -31,7 +31,7 @@ enum addr_status {
 };
 
 /* Parse the path that starts at s (just after "FROM:" or "TO:", spaces
- * allowed).  On ADDR_OK the mailbox (domain lowercased) is in out, ""
+ * allowed).  On ADDR_OK the mailbox (addr_canonical) is in out, ""
  * for the null path "<>" when allow_null, and *rest points at the ESMTP
  * parameters (leading spaces skipped). */
 enum addr_status addr_parse_path(const char *s, int allow_null, int utf8,
@@ -47,6 +47,16 @@ enum addr_status addr_parse_path(const char *s, int allow_null, int utf8,
  * would end a path, a log field or a command line somewhere after
  * relay-smtpd, and no real sender needs them. */
 enum addr_status addr_mailbox_check(const char *mbox, int utf8);
+
+/* The one form of a mailbox that passed addr_mailbox_check, in place
+ * (never longer): the domain lowercased, and a quoted local part
+ * unquoted when it is a dot-string without its quotes and quoted-pairs
+ * ("mailer", "mail\er": mailer; RFC 5321 4.1.2), else quoted with a
+ * backslash only before '"' and '\'.  The case of the local part is
+ * kept: it is the next hop's to interpret (users.cdb lookups lowercase
+ * it themselves).  Every decision keys on this form and the envelope
+ * goes on in it, so the next hop sees the mailbox that was counted. */
+void addr_canonical(char *mbox);
 
 /* Human text for a status (no code). */
 const char *addr_status_text(enum addr_status st);

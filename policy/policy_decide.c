@@ -365,7 +365,7 @@ void policy_decide_mail(const struct policy_lookup *lk,
 	struct policy_ipmatch m[RK_IP_RULES_MAX];
 	struct policy_ident id;
 	struct rule r;
-	char custval[RK_VALMAX], uval[RK_VALMAX];
+	char custval[RK_VALMAX], uval[RK_VALMAX], canon[ADDR_MAX + 1];
 	int nm;
 
 	policy_session_reset(s);
@@ -376,6 +376,11 @@ void policy_decide_mail(const struct policy_lookup *lk,
 			     "Syntax error in mailbox address");
 		return;
 	}
+	/* one mailbox, one form for the user, its limits and suspension
+	 * (relay-smtpd sends it so; relayctl explain may not) */
+	snprintf(canon, sizeof canon, "%s", from);
+	addr_canonical(canon);
+	from = canon;
 	nm = s->addr_ok ? policy_ip_matches(lk, &s->addr, m, RK_IP_RULES_MAX)
 			: 0;
 	policy_trace(v, "client [%s] helo=%s auth=%s tls=%s sender=<%s>", s->ip,

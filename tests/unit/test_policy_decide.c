@@ -88,7 +88,7 @@ static const struct dcase cases[] = {
 	{ "ip only, registered sender", "203.0.113.10", "", "", 0, "mailer@example.com",
 	  { "x@example.org" }, "250 2.1.5 Recipient <x@example.org> ok", "mailer@example.com" },
 	{ "ip only, mixed case sender", "203.0.113.10", "", "", 0, "Mailer@Example.COM",
-	  { 0 }, "250 2.1.0 Sender <Mailer@Example.COM> ok (rule acme/portal)", "Mailer@Example.COM" },
+	  { 0 }, "250 2.1.0 Sender <Mailer@example.com> ok (rule acme/portal)", "Mailer@example.com" },
 	{ "registered: unregistered sender", "203.0.113.10", "", "", 0, "other@example.com", { 0 },
 	  "550 5.7.1 Sender <other@example.com> refused by rule acme/portal (senders=registered): not a registered user.", 0 },
 	{ "ip registered, sender of another customer", "203.0.113.10", "", "", 0, "x@beta.test", { 0 },
@@ -179,6 +179,15 @@ static const struct dcase cases[] = {
 	  "550 5.7.1 The account gone@example.com is suspended.", 0 },
 	{ "suspended user (sender)", "198.51.100.25", "", "", 1, "gone@example.com", { 0 },
 	  "550 5.7.1 Sender <gone@example.com>: the account is suspended.", 0 },
+	/* a quoted local part that needs no quoting is the same mailbox */
+	{ "registered: quoted sender", "203.0.113.10", "", "", 0, "\"mailer\"@example.com",
+	  { "x@example.org" }, "250 2.1.5 Recipient <x@example.org> ok", "mailer@example.com" },
+	{ "registered: quoted-pair sender", "203.0.113.10", "", "", 0, "\"Mail\\er\"@example.com",
+	  { 0 }, "250 2.1.0 Sender <Mailer@example.com> ok (rule acme/portal)", "Mailer@example.com" },
+	{ "suspended user (quoted sender)", "198.51.100.25", "", "", 1, "\"gone\"@example.com", { 0 },
+	  "550 5.7.1 Sender <gone@example.com>: the account is suspended.", 0 },
+	{ "suspended user (quoted-pair sender)", "198.51.100.25", "", "", 1, "\"g\\one\"@example.com", { 0 },
+	  "550 5.7.1 Sender <gone@example.com>: the account is suspended.", 0 },
 	{ "disabled rule's address", "192.0.2.200", "", "", 0, "a@example.com", { 0 },
 	  "550 5.7.0 Mail relay denied [192.0.2.200].", 0 },
 	{ "disabled address entry", "192.0.2.201", "", "", 0, "mailer@example.com", { 0 },
@@ -236,6 +245,21 @@ static void run_case(const struct policy_lookup *lk, const struct dcase *c)
 	else
 		snprintf(want, sizeof want, "%s", c->reply);
 	T_STREQ(c->name, got, want);
+}
+
+/* The user counted (limits, abuse account) is the mailbox, however its
+ * local part is quoted. */
+static void test_quoted_rate_user(const struct policy_lookup *lk)
+{
+	struct policy_session s;
+	struct policy_verdict v;
+
+	policy_session_init(&s, "198.51.100.25");
+	s.tls = 1;
+	policy_verdict_init(&v);
+	policy_decide_mail(lk, &s, "\"mail\\er\"@example.com", &v);
+	T_STREQ("quoted sender: counted as the user", s.rate_user,
+		"mailer@example.com");
 }
 
 static void test_limits_and_rates(void)
@@ -412,6 +436,7 @@ int main(void)
 	T_CHECK("db open", policy_db_open(&db, cf.rules_cdb, cf.users_cdb, path) == 0);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		run_case(&db.lk, &cases[i]);
+	test_quoted_rate_user(&db.lk);
 	test_limits_and_rates();
 	test_reload(&db, dir);
 	test_watch(&db, dir);
