@@ -11,6 +11,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "makecdb.h"
+#include "privs.h"
 #include "pwhash.h"
 #include "rulehist.h"
 #include "settings.h"
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
 	struct mk m;
 
 	log_init("makecdb");
+	privs_file_modes();
 	if (argc == 2 && !strcmp(argv[1], "--hash"))
 		return do_hash();
 	while ((opt = getopt(argc, argv, "nd:")) != -1) {

@@ -133,6 +133,7 @@ int main(int argc, char **argv)
 	 * close_range where the kernel has it) */
 	closefrom(3);
 	log_init("relay-master");
+	privs_file_modes();
 	while ((opt = getopt(argc, argv, "d:f")) != -1) {
 		if (opt == 'd')
 			dir = optarg;

@@ -6,6 +6,7 @@
 #include "ctl.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "privs.h"
 #include "settings.h"
 
 #include <stdio.h>
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
 	int opt, first;
 
 	log_init("relayctl");
+	privs_file_modes();
 	/* '+': options stop at the command; its own options are its own */
 	while ((opt = getopt(argc, argv, "+d:h")) != -1) {
 		if (opt == 'd')

@@ -8,7 +8,13 @@
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+void privs_file_modes(void)
+{
+	umask(022);
+}
 
 int privs_is_root(void)
 {

@@ -19,6 +19,14 @@ int privs_drop(const char *user, const char *extra_group);
  * Exits on failure. */
 void privs_undumpable(void);
 
+/* umask(022) for root's programs (relay-master, makecdb, relayctl): what
+ * they write is read by the daemons' uids, so its mode is the one each
+ * file is made with, never narrowed by the caller's umask (a root shell
+ * with umask 077 would leave rules.cdb or suspended unreadable to
+ * relay-policy, and the change silently not in force).  Files that must
+ * stay private are made 0600/0640 where they are made. */
+void privs_file_modes(void);
+
 /* 1 when the real or effective uid is 0. */
 int privs_is_root(void);
 /* Raise the soft limit on open descriptors to the hard one (a daemon

@@ -1,0 +1,66 @@
+#!/usr/bin/python3
+"""test_file_modes.py: run as root.  What root's tools write for the
+daemons is readable by them whatever the operator's umask (makecdb's
+rules.cdb, relayctl suspend's suspended), so a change reported done is
+in force."""
+import os
+import stat
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, Instance, Sink, check, finish, is_root, skip,  # noqa: E402
+                     swaks)
+
+
+def with_umask_077(argv):
+    return subprocess.run(argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=60,
+                          preexec_fn=lambda: os.umask(0o077))
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def send(inst):
+    return swaks('--server', '127.0.0.1', '--port', inst.port,
+                 '--from', 'you@example.com', '--to', 'rcpt@example.org')
+
+
+def umask_cases():
+    with Sink() as sink, Instance(sink=sink) as inst:
+        with open(inst.path('relay.rules'), 'a') as f:
+            f.write('# changed\n')
+        r = with_umask_077([os.path.join(BIN, 'makecdb'), '-d', inst.dir])
+        check('makecdb under umask 077', r.returncode == 0, r.stdout)
+        check('rules.cdb is 0644 under umask 077',
+              mode(inst.path('rules.cdb')) == 0o644,
+              oct(mode(inst.path('rules.cdb'))))
+        ctl = os.path.join(BIN, 'relayctl')
+        r = with_umask_077([ctl, '-d', inst.dir, 'suspend', 'customer',
+                            'example'])
+        check('relayctl suspend under umask 077', r.returncode == 0, r.stdout)
+        check('suspended is 0644 under umask 077',
+              mode(inst.path('suspended')) == 0o644,
+              oct(mode(inst.path('suspended'))))
+        r = send(inst)
+        check('the suspension is in force', '550 5.7.1' in r.stdout and
+              'suspended' in r.stdout, r.stdout[-600:])
+        with_umask_077([ctl, '-d', inst.dir, 'unsuspend', 'customer',
+                        'example'])
+        r = send(inst)
+        check('mail flows once unsuspended', '250 2.0.0' in r.stdout,
+              r.stdout[-600:])
+
+
+def main():
+    if not is_root():
+        skip('file modes', 'needs root (the daemons under their own uids)')
+        return finish()
+    umask_cases()
+    return finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
