@@ -360,6 +360,14 @@ int queue_rspamd_check(const char *addr, long timeout_ms, int file,
 		       struct queue_rspamd_verdict *v, char *err, size_t es);
 /* Start the scan threads when scan_rspamd is set; 0, or -1. */
 int queue_scan_start(void);
+/* ---- rules.cdb (queue_rules.c) ---- */
+struct rcdb;
+/* Open rules.cdb after the drop to user_queue; exits when it exists and
+ * cannot be read. */
+void queue_rules_open(void);
+/* The rules, reloaded when makecdb replaced the file (main thread only). */
+struct rcdb *queue_rules(void);
+
 /* From the main thread, for a written job: 1 when it is to be scanned
  * (its customer's scan= or scan_default, and rspamd is configured):
  * then queue_scan_add instead of queue_commit_add. */

@@ -26,19 +26,12 @@ static struct queue_job *mail_jobs; /* given to the commit, not yet freed */
 /* The customer's admin= from rules.cdb into out; 0, or -1 when none. */
 static int mail_admin(const char *customer, char *out, size_t n)
 {
-	static struct rcdb db;
-	static int opened;
 	char key[RK_KEYMAX], val[RK_VALMAX];
 
 	if (!*customer)
 		return -1;
-	if (!opened && rcdb_init(&db, cf.rules_cdb) == 0)
-		opened = 1;
-	if (!opened)
-		return -1;
-	rcdb_refresh(&db);
 	snprintf(key, sizeof key, "customer:%s", customer);
-	if (rcdb_gets(&db, key, val, sizeof val) < 0 ||
+	if (rcdb_gets(queue_rules(), key, val, sizeof val) < 0 ||
 	    rk_get(val, RK_CUST_ADMIN, out, n) != 1 ||
 	    addr_mailbox_check(out, 0) != ADDR_OK)
 		return -1;

@@ -29,18 +29,13 @@
  * replaced it, so a new archive= needs no restart. */
 static void archive_lookup(const char *customer, struct archive_conf *ac)
 {
-	static struct rcdb db;
-	static int opened;
 	char key[RK_KEYMAX], val[RK_VALMAX];
 
 	memset(ac, 0, sizeof *ac);
-	if (!opened && cf.rules_cdb && rcdb_init(&db, cf.rules_cdb) == 0)
-		opened = 1;
-	if (!opened || !customer || !*customer)
+	if (!customer || !*customer)
 		return;
-	rcdb_refresh(&db);
 	snprintf(key, sizeof key, "customer:%s", customer);
-	if (rcdb_gets(&db, key, val, sizeof val) >= 0)
+	if (rcdb_gets(queue_rules(), key, val, sizeof val) >= 0)
 		archive_conf_get(val, ac);
 }
 

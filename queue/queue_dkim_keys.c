@@ -49,19 +49,13 @@ static void value_sigs(const char *val, struct dkimkey_sig *sigs, int *n)
 int queue_dkim_lookup(const char *fromdom, char *domain, size_t dn,
 		      char *customer, size_t cn, struct dkimkey_sig *sigs)
 {
-	static struct rcdb db;
-	static int opened;
+	struct rcdb *db = queue_rules();
 	char key[RK_KEYMAX], val[RK_VALMAX];
 	const char *d = fromdom;
 	int n = 0;
 
-	if (!opened && cf.rules_cdb && rcdb_init(&db, cf.rules_cdb) == 0)
-		opened = 1;
-	if (!opened)
-		return 0;
-	rcdb_refresh(&db);
 	snprintf(key, sizeof key, "%s%s", DKIMKEY_CDB_PREFIX, d);
-	while (rcdb_gets(&db, key, val, sizeof val) < 0) {
+	while (rcdb_gets(db, key, val, sizeof val) < 0) {
 		d = strchr(d + 1, '.'); /* the parent: ".example.com" */
 		if (!d || !strchr(d + 1, '.'))
 			return 0; /* no key for a bare top-level domain */

@@ -511,6 +511,7 @@ int queue_listen_run(void)
 		log_fatalx(EXIT_TEMP, "cannot read the admission key");
 	listen_fd_limit();
 	privs_drop(cf.user_queue, cf.group_queue);
+	queue_rules_open();
 	metrics_open(cf.dir, METRICS_QUEUE);
 	if (runsock_listening(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", path);

@@ -31,6 +31,7 @@ int main(int argc, char **argv)
 		return queue_listen_run();
 	signal(SIGPIPE, SIG_IGN);
 	privs_drop(cf.user_queue, cf.group_queue);
+	queue_rules_open();
 	queue_inject(0, 1, &r);
 	return r.status;
 }

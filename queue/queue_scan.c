@@ -44,26 +44,18 @@ static int scan_mode_name(const char *s)
 
 int queue_scan_wanted(struct queue_job *j)
 {
-	static struct rcdb db;
-	static int opened;
 	char key[RK_KEYMAX], val[RK_VALMAX], mode[16];
 	const char *cust = qfile_get_info(&j->q, ADMIT_WIRE_CUSTOMER);
 
 	j->scan_mode = SCAN_OFF;
 	if (!scan_running || !cust || !*cust)
 		return 0; /* bounces, alerts: not a customer's mail */
-	if (!opened && rcdb_init(&db, cf.rules_cdb) == 0)
-		opened = 1;
 	snprintf(mode, sizeof mode, "%s", cf.scan_default);
 	j->scan_score = cf.scan_reject_score;
 	snprintf(key, sizeof key, "customer:%s", cust);
-	if (opened) {
-		rcdb_refresh(&db);
-		if (rcdb_gets(&db, key, val, sizeof val) >= 0) {
-			rk_get(val, RK_CUST_SCAN, mode, sizeof mode);
-			j->scan_score = rk_num(val, RK_CUST_SCAN_SCORE,
-					       j->scan_score);
-		}
+	if (rcdb_gets(queue_rules(), key, val, sizeof val) >= 0) {
+		rk_get(val, RK_CUST_SCAN, mode, sizeof mode);
+		j->scan_score = rk_num(val, RK_CUST_SCAN_SCORE, j->scan_score);
 	}
 	j->scan_mode = scan_mode_name(mode);
 	return j->scan_mode != SCAN_OFF;

@@ -5,6 +5,7 @@
  * remove), warn, and dispatch due recipients grouped by destination. */
 #include "send.h"
 #include "addr.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
 
@@ -363,6 +364,19 @@ static int loop_pickup(struct send_msgs *ms, int trig, int watch,
 	return full || pfd[0].revents || got;
 }
 
+/* makecdb replaced rules.cdb: the new routes from now on; a new file
+ * that cannot be read leaves the previous routes in force. */
+static void loop_rules_refresh(struct rcdb *db)
+{
+	int rc = rcdb_refresh(db);
+
+	if (rc == 1)
+		send_cust_rules_changed();
+	else if (rc < 0)
+		log_warn("cannot load the new %s (%s); the previous one stays "
+			 "in force", cf.rules_cdb, strerror(errno));
+}
+
 int send_loop_run(void)
 {
 	struct send_msgs ms = { 0 };
@@ -376,7 +390,13 @@ int send_loop_run(void)
 		log_fatal(111, "out of memory");
 	ms.fair = cf.fair_delivery; /* before the first message is loaded */
 	send_watch_files(watch, cf.rules_cdb, cf.queue_dir); /* before reads */
-	rcdb_init(&db, cf.rules_cdb);
+	/* without its routes a message would go to the MX in clear where a
+	 * route asked for a smarthost or tls=verify: no delivery at all
+	 * until the file can be read (a missing file is no routes) */
+	if (rcdb_init(&db, cf.rules_cdb) < 0)
+		log_fatal(EXIT_TEMP, "%s: %s (it must be readable by %s: "
+			  "run makecdb again)", cf.rules_cdb, strerror(errno),
+			  cf.user_send);
 	send_msg_sweep(cf.queue_dir);
 	log_info("started: %zu messages in the queue",
 		 send_msg_scan(&ms, cf.queue_dir));
@@ -387,8 +407,8 @@ int send_loop_run(void)
 		size_t n;
 		event |= send_worker_idle() > idle;
 		if (event || now >= next_due) {
-			if (rules && rcdb_refresh(&db) == 1)
-				send_cust_rules_changed();
+			if (rules)
+				loop_rules_refresh(&db);
 			rules = 0;
 			next_due = send_loop_pass(&ms, &db, now);
 			event = 0;

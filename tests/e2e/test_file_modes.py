@@ -2,7 +2,9 @@
 """test_file_modes.py: run as root.  What root's tools write for the
 daemons is readable by them whatever the operator's umask (makecdb's
 rules.cdb, relayctl suspend's suspended), so a change reported done is
-in force."""
+in force; and a rules.cdb that relay-queue and relay-send cannot read
+stops them, loudly, instead of mail going out unsigned, unarchived or
+past its route (no 250 while it lasts)."""
 import os
 import stat
 import subprocess
@@ -54,11 +56,32 @@ def umask_cases():
               r.stdout[-600:])
 
 
+def unreadable_rules():
+    with Sink() as sink:
+        inst = Instance(sink=sink).prepare()
+        os.chmod(inst.path('rules.cdb'), 0o600)
+        with inst:
+            q = inst.wait_log(r'relay-queue\[\d+\]: fatal: .*rules\.cdb: '
+                              r'Permission denied')
+            check('relay-queue refuses an unreadable rules.cdb', q,
+                  inst.log_tail())
+            s = inst.wait_log(r'relay-send\[\d+\]: fatal: .*rules\.cdb: '
+                              r'Permission denied')
+            check('relay-send refuses an unreadable rules.cdb', s,
+                  inst.log_tail())
+            r = send(inst)
+            check('no 250 while relay-queue cannot read the rules',
+                  '250 2.0.0' not in r.stdout and '\n<** 4' in r.stdout,
+                  r.stdout[-600:])
+            check('nothing delivered', not sink.messages, sink.messages)
+
+
 def main():
     if not is_root():
         skip('file modes', 'needs root (the daemons under their own uids)')
         return finish()
     umask_cases()
+    unreadable_rules()
     return finish()
 
 

@@ -1,4 +1,4 @@
-// links: queue/queue_dkim.c queue/queue_dkim_hdr.c queue/queue_dkim_keys.c queue/queue_dkim_ed.c queue/queue_dirs.c tests/fuzz/instance.c
+// links: queue/queue_dkim.c queue/queue_dkim_hdr.c queue/queue_dkim_keys.c queue/queue_rules.c queue/queue_dkim_ed.c queue/queue_dirs.c tests/fuzz/instance.c
 /* fuzz_dkim.c: relay-queue's DKIM signer on arbitrary messages, fed in
  * chunks of a size the input picks, for a domain signed twice (RSA by
  * libopendkim, Ed25519 by queue_dkim_ed.c).  Whatever comes:

@@ -1,4 +1,4 @@
-// links: queue/queue_commit.c queue/queue_commit_sync.c queue/queue_name.c queue/queue_seal.c queue/queue_archive.c queue/queue_inject.c queue/queue_job.c queue/queue_env.c queue/queue_spool.c queue/queue_received.c queue/queue_dirs.c queue/queue_pool.c queue/queue_admit.c queue/queue_dkim.c queue/queue_dkim_hdr.c queue/queue_dkim_keys.c queue/queue_dkim_ed.c
+// links: queue/queue_commit.c queue/queue_commit_sync.c queue/queue_name.c queue/queue_seal.c queue/queue_archive.c queue/queue_inject.c queue/queue_job.c queue/queue_env.c queue/queue_spool.c queue/queue_received.c queue/queue_dirs.c queue/queue_pool.c queue/queue_admit.c queue/queue_dkim.c queue/queue_dkim_hdr.c queue/queue_dkim_keys.c queue/queue_rules.c queue/queue_dkim_ed.c
 /* test_queue_commit.c: the group commit (queue/queue_commit.c) on a real
  * directory: a batch of written jobs all end up in new/ under their own
  * ids with status 0 and nothing left in tmp/ (the message bytes are let

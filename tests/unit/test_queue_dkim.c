@@ -1,4 +1,4 @@
-// links: queue/queue_dkim.c queue/queue_dkim_hdr.c queue/queue_dkim_keys.c queue/queue_dkim_ed.c queue/queue_dirs.c
+// links: queue/queue_dkim.c queue/queue_dkim_hdr.c queue/queue_dkim_keys.c queue/queue_rules.c queue/queue_dkim_ed.c queue/queue_dirs.c
 /* test_queue_dkim.c: the signer on canned messages, fed in chunks of
  * several sizes, each signature checked by an independent verifier
  * (python3-dkim, the public key handed to it as the DNS answer): RSA,

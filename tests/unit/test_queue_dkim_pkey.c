@@ -1,4 +1,4 @@
-// links: queue/queue_dkim_keys.c
+// links: queue/queue_dkim_keys.c queue/queue_rules.c
 /* test_queue_dkim_pkey.c: a key file's parsed key is kept.  The signer
  * holds its own copy of the key text; asking with that copy twice gives
  * the same parsed key without parsing again, and a replaced file (a
