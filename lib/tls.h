@@ -86,6 +86,11 @@ long tls_client_last_verify(void);
  * the caller wraps io->read/io->write or copies the struct io). */
 int tls_active(const struct io *io);
 
+/* 1 when OpenSSL holds input that no read of io returned yet: the rest
+ * of a record read, or records (whole or in part) read ahead from the
+ * socket; 0 when it holds none or io is plaintext.  No system call. */
+int tls_pending(const struct io *io);
+
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384 256", or "" when io is plaintext. */
 void tls_describe(const struct io *io, char *buf, size_t n);
 

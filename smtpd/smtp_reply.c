@@ -8,6 +8,7 @@
 #include "coro.h"
 #include "log.h"
 #include "settings.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -49,23 +50,24 @@ int smtp_reply_flush_maybe(struct smtp_session *s)
 	return io_flush(&s->io);
 }
 
+/* "The client sent more before our reply": any byte of it, wherever it
+ * is now: in our buffer, in OpenSSL's (TLS: the rest of a record, or
+ * records read ahead with it), or on the socket (plain bytes, or TLS
+ * records not read yet, whole or in part).  What has not arrived yet is
+ * not seen, in TLS as in plain text. */
 int smtp_sync_input_waiting(struct smtp_session *s)
 {
 	char c;
 
 	if (!cf.pipelining_strict)
 		return 0;
-	if (io_pending(&s->io))
+	if (io_pending(&s->io) || (s->tls && tls_pending(&s->io)))
 		return 1;
-	/* TLS: what the client sent is in our buffer or still encrypted;
-	 * plain: peek at the socket (not a socket: nothing to see) */
-	if (s->tls)
-		return 0;
 	if (recv(s->io.rfd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
 		return 1;
-	/* nothing there: the next read waits first (the greeting's peek
-	 * spares the session's first read, which came before its socket
-	 * was in the scheduler's epoll set) */
+	/* nothing there: the next read waits first, plain or TLS (the
+	 * greeting's peek spares the session's first read, which came
+	 * before its socket was in the scheduler's epoll set) */
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		coro_read_none(s->io.rfd);
 	return 0;
