@@ -49,6 +49,7 @@ static char child_bindir[PATH_MAX];
 static int child_errfd = -1;
 static int child_stopping;
 static time_t master_started;
+static pid_t child_master_pid;
 
 double master_now(void)
 {
@@ -77,6 +78,7 @@ void master_child_init(const char *bindir, int errfd)
 	snprintf(child_bindir, sizeof child_bindir, "%s", bindir);
 	child_errfd = errfd;
 	master_started = time(NULL);
+	child_master_pid = getpid();
 	if (admit_key_new(&child_admit_key) < 0)
 		master_log("warning", "no random admission key: %s; relay-queue "
 			   "refuses relay-smtpd's messages", strerror(errno));
@@ -107,9 +109,12 @@ static void child_exec(const struct master_child *c, int notify_w)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	/* an unprivileged run (tests) dies with its master even on SIGKILL;
-	 * the kernel clears this when a root daemon changes its uid */
+	/* the daemon dies with its master even on SIGKILL (privs_drop sets
+	 * it again after the uid change, which clears it); a master that
+	 * died before this line never sends it */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != child_master_pid)
+		_exit(111);
 	null = open("/dev/null", O_RDONLY);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(child_errfd, 1) < 0 ||
 	    dup2(child_errfd, 2) < 0)

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <sys/prctl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,16 +22,33 @@ int privs_is_root(void)
 	return getuid() == 0 || geteuid() == 0;
 }
 
+/* The kernel clears the parent-death signal when the uid changes: set
+ * again after the drop what relay-master set before exec, so that its
+ * daemons do not outlive it (kill -9, the OOM killer).  A parent that
+ * died before it was set again never sends it: then it is raised here. */
+static void privs_keep_deathsig(int sig, pid_t parent)
+{
+	if (!sig)
+		return;
+	if (prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) < 0)
+		log_fatalx(EXIT_TEMP, "prctl PR_SET_PDEATHSIG");
+	if (getppid() != parent)
+		raise(sig);
+}
+
 int privs_drop(const char *user, const char *extra_group)
 {
 	struct passwd *pw;
 	gid_t groups[2];
-	int ngroups = 1;
+	int ngroups = 1, deathsig = 0;
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
+	pid_t parent = getppid();
 
 	if (!privs_is_root())
 		return 0;
+	if (prctl(PR_GET_PDEATHSIG, &deathsig, 0, 0, 0) < 0)
+		deathsig = 0;
 	pw = getpwnam(user);
 	if (!pw)
 		log_fatal(EXIT_TEMP, "no such user %s (run make install)", user);
@@ -60,6 +78,7 @@ int privs_drop(const char *user, const char *extra_group)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		log_fatalx(EXIT_TEMP, "prctl PR_SET_NO_NEW_PRIVS");
 	privs_undumpable();
+	privs_keep_deathsig(deathsig, parent);
 	return 0;
 }
 

@@ -7,9 +7,10 @@
  * getresuid/getresgid that root cannot be regained, set no_new_privs (no
  * exec of ours or our children gains privileges through a setuid program
  * or file capabilities) and make the process not dumpable
- * (privs_undumpable) whatever fs.suid_dumpable says; exits on any
- * failure.  When not root: does nothing and returns 0 (a
- * developer's run). */
+ * (privs_undumpable) whatever fs.suid_dumpable says, and set again the
+ * parent-death signal the uid change cleared (raised at once when the
+ * parent is already gone); exits on any failure.  When not root: does
+ * nothing and returns 0 (a developer's run). */
 int privs_drop(const char *user, const char *extra_group);
 
 /* Not dumpable: no other process of our uid can read or write our
