@@ -390,12 +390,27 @@ int send_msg_remove(const char *qdir, struct send_msg *m)
 	return -1;
 }
 
+/* Is qid in new/ or hold/?  new/ is looked at again after hold/: a
+ * release (hold/ to new/) between the first two looks hides it from
+ * both, and once hold/ misses it the rename is done, so the third finds
+ * it (unless it was held again in that instant: two commands). */
+static int msg_queued(const char *qdir, const char *qid)
+{
+	char newp[PATH_MAX], hold[PATH_MAX];
+
+	snprintf(newp, sizeof newp, "%s/new/%s", qdir, qid);
+	snprintf(hold, sizeof hold, "%s/hold/%s", qdir, qid);
+	return access(newp, F_OK) == 0 || access(hold, F_OK) == 0 ||
+	       access(newp, F_OK) == 0;
+}
+
 /* Remove state files whose message is neither in new/ nor in hold/:
- * left by a crash between the two unlinks of send_msg_remove.  The
- * others are the state files send_stfile knows of at start. */
+ * left by a crash between the two unlinks of send_msg_remove, or
+ * results appended just after a relayctl queue delete.  The others are
+ * the state files send_stfile knows of at start. */
 void send_msg_sweep(const char *qdir)
 {
-	char path[PATH_MAX], other[PATH_MAX], hold[PATH_MAX];
+	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
 
@@ -405,9 +420,7 @@ void send_msg_sweep(const char *qdir)
 	while ((errno = 0, de = readdir(d))) {
 		if (!send_msg_name_ok(de->d_name))
 			continue;
-		snprintf(other, sizeof other, "%s/new/%s", qdir, de->d_name);
-		snprintf(hold, sizeof hold, "%s/hold/%s", qdir, de->d_name);
-		if (access(other, F_OK) == 0 || access(hold, F_OK) == 0) {
+		if (msg_queued(qdir, de->d_name)) {
 			send_stfile_add(de->d_name);
 			continue;
 		}
