@@ -4,7 +4,8 @@
  * Recipient forms: an authorised client has no need of %-hacks, bang
  * paths, quoted local parts holding '@', source routes, IP literals or a
  * trailing dot, and each is a way to make a next hop relay further, so
- * they are refused (553 5.1.3) even for accepted senders. */
+ * they are refused (553 5.1.3) even for accepted senders, also when a
+ * non-ASCII domain only maps onto one of them by IDNA. */
 #include "policy_decide.h"
 
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "idna.h"
 #include "rulekeys.h"
 
 void policy_verdict_init(struct policy_verdict *v)
@@ -92,9 +94,37 @@ static int numeric_tld(const char *d)
 	return strspn(tld, "0123456789") == strlen(tld);
 }
 
+/* The refusals of a recipient's domain d, NULL when none. */
+static const char *domain_refusal(const char *d)
+{
+	if (*d == '[')
+		return "IP address literal";
+	if (d[strlen(d) - 1] == '.')
+		return "trailing dot in the domain";
+	if (!addr_domain_valid(d, 0))
+		return "malformed domain";
+	if (numeric_tld(d))
+		return "numeric top-level domain";
+	return NULL;
+}
+
+/* The domain as written, then as the DNS and relay-remote will see it:
+ * UTS #46 maps look-alikes ("［1.2.3.4］", "127.0.0.１") onto the forms
+ * refused.  A name without an A-label is left to relay-remote (a
+ * bounce) or the next hop. */
+static const char *domain_refusals(const char *d)
+{
+	char a[ADDR_DOMAIN_MAX + 1];
+	const char *why = domain_refusal(d);
+
+	if (!why && idna_alabel(d, a, sizeof a, NULL) == IDNA_OK)
+		why = domain_refusal(a);
+	return why;
+}
+
 const char *policy_rcpt_refusal(const char *rcpt)
 {
-	const char *at = strrchr(rcpt, '@'), *d;
+	const char *at = strrchr(rcpt, '@'), *why;
 	size_t ln;
 
 	if (!at || at == rcpt || !at[1])
@@ -110,15 +140,8 @@ const char *policy_rcpt_refusal(const char *rcpt)
 		return "'!' routing";
 	if (memchr(rcpt, ':', ln) || memchr(rcpt, ',', ln))
 		return "source route";
-	d = at + 1;
-	if (*d == '[')
-		return "IP address literal";
-	if (d[strlen(d) - 1] == '.')
-		return "trailing dot in the domain";
-	if (!addr_domain_valid(d, 0))
-		return "malformed domain";
-	if (numeric_tld(d))
-		return "numeric top-level domain";
+	if ((why = domain_refusals(at + 1)))
+		return why;
 	if (addr_mailbox_check(rcpt, 1) != ADDR_OK)
 		return "not a valid mailbox";
 	return NULL;

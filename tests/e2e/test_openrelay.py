@@ -4,7 +4,8 @@ From an unlisted address and unauthenticated, every HELO name (even a
 customer's own domain), every sender form and every classic recipient
 trick -- '%' hacks, bang paths, source routes, quoted local parts holding
 '@', IP literals, trailing dots, mixed case -- is refused; from a listed
-address the tricks in recipients are refused too.  Nothing reaches the
+address the tricks in recipients are refused too, and so are their
+look-alikes under SMTPUTF8 that IDNA maps back onto them.  Nothing reaches the
 receiving server except the one plain control message sent at the end."""
 import os
 import sys
@@ -36,6 +37,12 @@ TRICKS = [b'victim%evil.test@example.com', b'evil.test!victim@example.com',
           b'victim@evil.test..', b'victim@example.com.', b'VICTIM@EVIL.TEST',
           b'victim@example.com', b'victim@relaybox.test', b'postmaster',
           b'victim@localhost', b'victim%evil.test@[127.0.0.1]']
+# under SMTPUTF8, look-alikes that UTS #46 (relaybox's own IDNA step
+# before the MX lookup, and any next hop's) maps onto the tricks above
+LOOKALIKES = ['victim@\uff3b127.0.0.1\uff3d', 'victim@127.0.0.\uff11',
+              'victim@127.0.0\u30021', 'victim@\uff3bIPv6:::1\uff3d',
+              'victim@evil.test\u3002', 'victim@evil\uff05test.example',
+              'victim@\uff11\uff12\uff13']
 # what an accepted sender must still not send to
 BAD_FOR_LISTED = [t for t in TRICKS if t not in
                   (b'VICTIM@EVIL.TEST', b'victim@example.com',
@@ -98,12 +105,29 @@ def listed(inst, ip, helo, frm):
     r.close()
 
 
+def listed_utf8(inst):
+    r = session(inst, '127.0.0.1', b'client.test')
+    code, text = r.cmd(b'MAIL FROM:<a@example.com> SMTPUTF8\r\n')
+    check('SMTPUTF8 sender accepted', code == 250, (code, text))
+    for rcpt in LOOKALIKES:
+        c2, t2 = r.cmd(b'RCPT TO:<' + rcpt.encode() + b'>\r\n')
+        # 5.1.2 when relay-smtpd already finds no hostname (the ':')
+        check('SMTPUTF8 look-alike <%s>: 553 refused' % rcpt,
+              c2 == 553, (c2, t2))
+    c2, t2 = r.cmd('RCPT TO:<victim@b\u00fccher.example>\r\n'.encode())
+    check('SMTPUTF8: a real U-label domain is accepted', c2 == 250, (c2, t2))
+    r.cmd(b'RSET\r\n')
+    r.cmd(b'QUIT\r\n')
+    r.close()
+
+
 def main():
     with Sink() as sink, Instance(rules_text=RULES, sink=sink,
                                        conf_overrides={'errors_max': 1000}) as inst:
         unlisted(inst)
         listed(inst, '127.0.0.1', b'client.test', b'a@example.com')
         listed(inst, '127.0.0.21', b'anyco.test', b'x@foreign.test')
+        listed_utf8(inst)
         r = session(inst, '127.0.0.1', b'client.test')
         ok = [r.cmd(b'MAIL FROM:<a@example.com>\r\n')[0],
               r.cmd(b'RCPT TO:<control@example.org>\r\n')[0],

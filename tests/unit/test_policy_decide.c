@@ -208,6 +208,21 @@ static const struct dcase cases[] = {
 	  "250 2.1.5 Recipient <a@123.example.org> ok", "mailer@example.com" },
 	{ "rcpt trailing dot", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@example.org." },
 	  "553 5.1.3 Recipient address not accepted for relay: trailing dot in the domain.", "mailer@example.com" },
+	/* under SMTPUTF8: look-alikes that UTS #46 maps to the forms above
+	 * (U+FF3B/U+FF3D brackets, U+FF11 digit one, U+3002 full stop,
+	 * U+FF05 percent) are judged as what they map to */
+	{ "rcpt full-width literal", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@\xef\xbc\xbb" "1.2.3.4\xef\xbc\xbd" },
+	  "553 5.1.3 Recipient address not accepted for relay: IP address literal.", "mailer@example.com" },
+	{ "rcpt full-width digit tld", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@127.0.0.\xef\xbc\x91" },
+	  "553 5.1.3 Recipient address not accepted for relay: numeric top-level domain.", "mailer@example.com" },
+	{ "rcpt ideographic full stop", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@1.2.3\xe3\x80\x82" "4" },
+	  "553 5.1.3 Recipient address not accepted for relay: numeric top-level domain.", "mailer@example.com" },
+	{ "rcpt ideographic trailing dot", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@example.org\xe3\x80\x82" },
+	  "553 5.1.3 Recipient address not accepted for relay: trailing dot in the domain.", "mailer@example.com" },
+	{ "rcpt full-width percent", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@exa\xef\xbc\x85mple.org" },
+	  "553 5.1.3 Recipient address not accepted for relay: malformed domain.", "mailer@example.com" },
+	{ "rcpt u-label", "203.0.113.10", "", "", 0, "mailer@example.com", { "a@b\xc3\xbc" "cher.example" },
+	  "250 2.1.5 Recipient <a@b\xc3\xbc" "cher.example> ok", "mailer@example.com" },
 	{ "rcpt source route", "203.0.113.10", "", "", 0, "mailer@example.com", { "@a.test:b@c.test" },
 	  "553 5.1.3 Recipient address not accepted for relay: '@' inside the local part.", "mailer@example.com" },
 };
