@@ -122,6 +122,9 @@ static int bdat_begin(struct smtp_session *s)
 		smtp_session_close421(s, "4.3.0", "Out of memory");
 		return -1;
 	}
+	/* a legacy device's lone LF ends a line here as in DATA (no end
+	 * marker to smuggle past: the chunk lengths end the message) */
+	b->body.lf_ok = s->legacy && cf.legacy_bare_lf;
 	b->until = time(NULL) + cf.data_timeout;
 	s->bdat = b;
 	return 0;

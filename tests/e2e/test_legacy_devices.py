@@ -10,6 +10,7 @@ lib/legacy.h) on their own terms, everyone else as before.
 - legacy_bare_lf: a client at 127.0.0.1 sending bare LF line ends
   (commands and text; the end of data still CRLF "." CRLF) gets its mail
   delivered with CRLF only; the same bytes from 127.0.0.2 are refused.
+  The same message text in BDAT chunks too (a lone CR still refused).
 - Smuggling with bare LF allowed: "\\n.\\n", "\\n.\\r\\n" and "\\r\\n.\\n"
   never end the data (the commands after them stay text of the one
   message, no second message, no bare LF and no lone dot line sent on);
@@ -191,6 +192,57 @@ def test_bare_lf(inst, sink):
           codes[:2] == [220, 500], codes)
 
 
+def bdat_session(port, source, body):
+    """EHLO, MAIL, RCPT with bare LF, then the body in two BDAT chunks
+    (the last one LAST): the codes."""
+    r = Raw(port, source_ip=source)
+    codes = [r.reply()[0]]
+    half = len(body) // 2
+    try:
+        for c in (b'EHLO scanner.example.com\n',
+                  b'MAIL FROM:<sender@example.com>\n',
+                  b'RCPT TO:<x@example.org>\n',
+                  b'BDAT %d\n' % half + body[:half],
+                  b'BDAT %d LAST\n' % (len(body) - half) + body[half:]):
+            codes.append(r.cmd(c)[0])
+            if codes[-1] >= 400:
+                return codes
+        codes.append(r.cmd(b'QUIT\r\n')[0])
+    except (EOFError, OSError) as e:
+        codes.append(repr(e))
+    finally:
+        r.close()
+    return codes
+
+
+def test_bare_lf_bdat(inst, sink):
+    """BDAT takes the same message text as DATA from a legacy device: a
+    lone LF ends its lines, relayed as CRLF; a lone CR is refused."""
+    codes = bdat_session(inst.port, LEGACY, msg('lfbdat', b'\n'))
+    check('bare LF in BDAT chunks from the legacy address: accepted',
+          codes == [220, 250, 250, 250, 250, 250, 221], codes)
+    m = wait_tag(sink, 'lfbdat', 30)
+    check('bare LF in BDAT: delivered with CRLF line ends only',
+          m is not None and clean(m.data) and
+          b'Subject: lfbdat\r\n' in m.data and
+          m.data.endswith(b'line one of lfbdat\r\nline two\r\n'),
+          m.data[-200:] if m else m)
+    codes = bdat_session(inst.port, LEGACY, msg('crbdat')[:-2] +
+                         b'\rafter a lone CR\r\n')
+    check('a lone CR in BDAT is still refused (550) from the legacy address',
+          codes[:6] == [220, 250, 250, 250, 250, 550], codes)
+    r = Raw(inst.port, source_ip=OTHER)
+    r.reply()
+    r.cmd(b'EHLO other.example.com\r\n')
+    r.cmd(b'MAIL FROM:<sender@example.com>\r\n')
+    r.cmd(b'RCPT TO:<x@example.org>\r\n')
+    body = msg('lfbdat2', b'\n')
+    code, lines = r.cmd(b'BDAT %d LAST\r\n' % len(body) + body)
+    r.close()
+    check('bare LF in BDAT from 127.0.0.2: refused (550 5.6.11)',
+          code == 550 and '5.6.11' in lines[0], (code, lines))
+
+
 def test_smuggling(inst, sink):
     cases = (('smug1', b'\n.\n'), ('smug2', b'\n.\r\n'),
              ('smug3', b'\r\n.\n'))
@@ -255,6 +307,7 @@ def main():
             inst.tls_port = tls_port
             run_steps(lambda: test_tls(inst, sink),
                       lambda: test_bare_lf(inst, sink),
+                      lambda: test_bare_lf_bdat(inst, sink),
                       lambda: test_smuggling(inst, sink))
         run_steps(lambda: test_plain(sink))
     finish()
