@@ -25,20 +25,33 @@ static void received_proto(const struct qfile *q, char *buf, size_t n)
 		 auth && *auth ? "A" : "");
 }
 
-/* Header text may not carry '(' or ')' unbalanced: keep it simple. */
+/* Header text may not carry '(' or ')' unbalanced: keep it simple.  An
+ * 8-bit byte (a HELO name in Latin-1 or UTF-8, relay-smtpd takes it from
+ * devices) is written %XX, and so is '%': the field relaybox writes is
+ * ASCII (RFC 5322), whatever the message, and says what was sent. */
 static void received_clean(char *dst, size_t n, const char *src)
 {
 	size_t i = 0;
-	for (; src && *src && i + 1 < n; src++)
-		dst[i++] = (*src == '(' || *src == ')' || *src == ';') ? '_'
-								       : *src;
+
+	for (; src && *src && i + 1 < n; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c >= 0x80 || c == '%') {
+			if (i + 4 > n)
+				break;
+			i += (size_t)snprintf(dst + i, n - i, "%%%02X", c);
+		} else {
+			dst[i++] = (c == '(' || c == ')' || c == ';') ? '_'
+								      : *src;
+		}
+	}
 	dst[i] = '\0';
 }
 
 char *queue_received(const struct qfile *q, const char *hostname,
 		     long long now)
 {
-	char helo[256], ip[64], proto[32], tls[160], date[64], forr[300];
+	char helo[3 * 256], ip[64], proto[32], tls[160], date[64], forr[300];
+	/* helo: 255 bytes, each %XX at worst */
 	const char *t = qfile_get_info(q, "tls");
 	size_t cap = 2048;
 	char *buf = malloc(cap);

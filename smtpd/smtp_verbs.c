@@ -11,7 +11,9 @@
 
 /* A HELO name goes into the log, the envelope and Received:; one with
  * a space, a control byte or DEL is no host name and could not be
- * queued (relay-queue refuses such an info field). */
+ * queued (relay-queue refuses such an info field).  8-bit bytes are
+ * taken, as devices send them: the log and relay-queue's Received:
+ * write them escaped. */
 static int helo_name_ok(const char *arg, size_t max)
 {
 	size_t n = strlen(arg);

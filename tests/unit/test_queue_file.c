@@ -139,6 +139,21 @@ static void test_received(void)
 		r && strstr(r, "\tid ABC123\r\n\tfor <b@example.org>; "
 			       "Mon, 23 Nov 2026 11:19:43 +0000\r\n"));
 	free(r);
+	/* an 8-bit HELO name (Latin-1, UTF-8 or neither) goes in as %XX:
+	 * the field relaybox writes stays ASCII (RFC 5322) */
+	static const struct { const char *helo, *want; } eight[] = {
+		{ "caf\xe9.example", "Received: from caf%E9.example ([" },
+		{ "b\xc3\xbcro.example", "Received: from b%C3%BCro.example ([" },
+		{ "x\xff\xfe", "Received: from x%FF%FE ([" },
+		{ "100%.example", "Received: from 100%25.example ([" },
+	};
+	for (size_t i = 0; i < sizeof eight / sizeof eight[0]; i++) {
+		q.info[1].value = (char *)eight[i].helo;
+		r = queue_received(&q, "relay.test", 1795432783);
+		T_CHECK(eight[i].want, r && !strncmp(r, eight[i].want,
+						     strlen(eight[i].want)));
+		free(r);
+	}
 }
 
 int main(void)
