@@ -95,7 +95,10 @@ struct ctlq_act {
 				 * began (ns), or 0 */
 };
 
-/* 0 moved and durable, 1 moved but a sync failed, -1 not moved. */
+/* 0 moved and durable, 1 moved but a sync failed, -1 not moved.  Never
+ * over a file already there (RENAME_NOREPLACE): two files with one id
+ * (a clock stepped back under relay-queue's ids, or one put there by
+ * hand) stay two, for the operator to look at. */
 static int ctlq_rename(struct ctlq_act *a, const char *qid, const char *src)
 {
 	char dst[PATH_MAX];
@@ -103,8 +106,14 @@ static int ctlq_rename(struct ctlq_act *a, const char *qid, const char *src)
 
 	snprintf(dst, sizeof dst, "%s/%s/%s", cf.queue_dir, ctlq_dirs[a->to],
 		 qid);
-	if (rename(src, dst) < 0) {
-		fprintf(stderr, "relayctl: %s: %s\n", qid, strerror(errno));
+	if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST)
+			fprintf(stderr, "relayctl: %s: %s/%s exists already "
+				"(another file with that id): not moved\n", qid,
+				ctlq_dirs[a->to], qid);
+		else
+			fprintf(stderr, "relayctl: %s: %s\n", qid,
+				strerror(errno));
 		return -1;
 	}
 	if (ctlq_dir_sync(a->fd[a->to], ctlq_dirs[a->to]) < 0)

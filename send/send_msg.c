@@ -69,15 +69,20 @@ static int msg_owner_ok(uid_t uid)
 }
 
 /* A file in new/ that relay-queue did not make is not mail to send:
- * logged, and moved to hold/ for the operator to look at. */
+ * logged, and moved to hold/ for the operator to look at.  Never over a
+ * held message with the same id (RENAME_NOREPLACE): then it stays in
+ * new/, refused again at each scan. */
 static void msg_refuse(const char *qdir, const char *qid, const char *why)
 {
 	char from[PATH_MAX], to[PATH_MAX];
 
 	snprintf(from, sizeof from, "%s/new/%s", qdir, qid);
 	snprintf(to, sizeof to, "%s/hold/%s", qdir, qid);
-	if (rename(from, to) == 0)
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
 		log_warn("%s: refused: %s; moved to hold/", qid, why);
+	else if (errno == EEXIST)
+		log_warn("%s: refused: %s; hold/%s exists already (another "
+			 "file with that id): left in new/", qid, why, qid);
 	else
 		log_warn("%s: refused: %s; cannot move it to hold/: %s", qid,
 			 why, strerror(errno));
