@@ -137,6 +137,16 @@ static void bdat_drop(struct smtp_session *s, unsigned long long n)
 		bdat_lost(s);
 }
 
+void smtp_bdat_unparsable(struct smtp_session *s)
+{
+	/* the chunk's length is unknown: its bytes would be taken as
+	 * commands, so the session ends here */
+	log_info("%s: BDAT syntax error: closing", s->ip);
+	smtp_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+	io_flush(&s->io);
+	s->quit = 1;
+}
+
 void smtp_txn_bdat(struct smtp_session *s, char *arg)
 {
 	const char *refusal;
@@ -145,12 +155,7 @@ void smtp_txn_bdat(struct smtp_session *s, char *arg)
 	int last, ends;
 
 	if (smtp_cmd_bdat(arg, &n, &last) < 0) {
-		/* the chunk's length is unknown: its bytes would be taken
-		 * as commands, so the session ends here */
-		log_info("%s: BDAT syntax error: closing", s->ip);
-		smtp_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
-		io_flush(&s->io);
-		s->quit = 1;
+		smtp_bdat_unparsable(s);
 		return;
 	}
 	if ((refusal = bdat_refusal(s, n, &ends))) {

@@ -265,6 +265,16 @@ int smtp_cmd_rcpt_params(const char *s, struct smtp_rcpt_params *p,
 	return 0;
 }
 
+int smtp_cmd_bdat_mangled(const char *line)
+{
+	char c;
+
+	if (strncasecmp(line, "BDAT", 4) != 0)
+		return 0;
+	c = line[4];
+	return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
+}
+
 int smtp_cmd_bdat(const char *arg, unsigned long long *size, int *last)
 {
 	size_t digits = strspn(arg, "0123456789");

@@ -68,6 +68,10 @@ int smtp_cmd_rcpt_params(const char *s, struct smtp_rcpt_params *p,
  * and whether it is the last, -1 when it is not that (the chunk's
  * length is then unknown). */
 int smtp_cmd_bdat(const char *arg, unsigned long long *size, int *last);
+/* 1 when a line that smtp_cmd_split refused is BDAT all the same: the
+ * verb followed by something other than SP ("BDAT\t5", "BDAT5"), so
+ * that a chunk may follow whose length is unknown. */
+int smtp_cmd_bdat_mangled(const char *line);
 
 /* 1 when s has a byte >= 0x80 (an address that needs SMTPUTF8). */
 int smtp_cmd_has_8bit(const char *s);

@@ -181,6 +181,10 @@ static void session_dispatch(struct smtp_session *s)
 				smtp_commands[i].fn(s, arg);
 				return;
 			}
+	if (smtp_cmd_bdat_mangled(s->line)) { /* "BDAT\t5": see the header */
+		smtp_bdat_unparsable(s);
+		return;
+	}
 	smtp_reply(s, "500 5.5.1 Command unrecognized");
 	smtp_session_error(s);
 }

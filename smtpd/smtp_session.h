@@ -130,6 +130,9 @@ smtp_handler smtp_verb_helo, smtp_verb_ehlo, smtp_verb_rset, smtp_verb_noop,
     smtp_verb_quit, smtp_verb_vrfy, smtp_verb_help, smtp_mail_from,
     smtp_mail_rcpt, smtp_txn_data, smtp_txn_bdat, smtp_tls_starttls,
     smtp_auth_cmd;
+/* BDAT that cannot be parsed: 501 and the session ends, since the
+ * chunk's length is unknown and its bytes must never run as commands. */
+void smtp_bdat_unparsable(struct smtp_session *s);
 /* Give up the BDAT message under way, if any (smtp_session_reset_tx). */
 void smtp_bdat_abort(struct smtp_session *s);
 /* per_read, cut to what is left of data_timeout for the BDAT message

@@ -202,6 +202,24 @@ def test_sequence(inst):
         closed = True
     check('... and the session ends (the chunk length is unknown)', closed)
     r.close()
+    for line in (b'BDAT\t12 LAST', b'bdat\t12', b'BDAT,12', b'BDAT12'):
+        r, _ = session(inst)
+        # the "chunk" is two commands: they must never run
+        r.send(line + b'\r\nRSET\r\nNOOP\r\n')
+        got = b''
+        r.s.settimeout(5)
+        try:
+            for _ in range(20):
+                chunk = r.s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        except OSError:
+            pass
+        r.close()
+        check('%r (not SP after BDAT): 501, closed, the chunk never run' % line,
+              got.startswith(b'501 5.5.4 Syntax: BDAT size [LAST]\r\n') and
+              b'250' not in got, got)
     r = Raw(inst.port)
     r.reply()
     r.cmd(b'HELO printer\r\n')

@@ -282,9 +282,24 @@ static void test_bdat(void)
 	}
 }
 
+/* A line smtp_cmd_split refused that is BDAT all the same. */
+static void test_bdat_mangled(void)
+{
+	T_CHECK("BDAT<tab>5 is BDAT", smtp_cmd_bdat_mangled("BDAT\t5 LAST"));
+	T_CHECK("bdat<tab>5 is BDAT", smtp_cmd_bdat_mangled("bdat\t5"));
+	T_CHECK("BDAT5 is BDAT", smtp_cmd_bdat_mangled("BDAT5"));
+	T_CHECK("BDAT,5 is BDAT", smtp_cmd_bdat_mangled("BDAT,5"));
+	T_CHECK("BDATX 5 is another verb", !smtp_cmd_bdat_mangled("BDATX 5"));
+	T_CHECK("BDA<tab>5 is not BDAT", !smtp_cmd_bdat_mangled("BDA\t5"));
+	T_CHECK("a short line is not BDAT", !smtp_cmd_bdat_mangled("BD"));
+	T_CHECK("MAIL<tab>FROM is not BDAT",
+		!smtp_cmd_bdat_mangled("MAIL\tFROM:<a@b>"));
+}
+
 int main(void)
 {
 	test_bdat();
+	test_bdat_mangled();
 	test_check();
 	test_split();
 	test_after();
