@@ -32,13 +32,17 @@
 
 #define QUEUE_ENV_MAX (32L * 1024 * 1024)  /* envelope bytes */
 #define QUEUE_RCPT_MAX 100000
+/* Bytes read from one descriptor before the daemon's loop looks at the
+ * others: a pipe that never runs dry holds up no one. */
+#define QUEUE_READ_STEP (1024 * 1024)
 
 /* ---- envelope (queue_env.c) ---- */
 /* Read fd until EOF into a malloc'd buffer; 0, or -1 (errno) on error
  * or when longer than QUEUE_ENV_MAX (errno EFBIG). */
 int queue_env_read(int fd, char **buf, size_t *len);
 /* Read what fd has now (non-blocking) onto *buf (len used, cap size);
- * 1 at EOF, 0 when it would block, -1 (errno; EFBIG past QUEUE_ENV_MAX). */
+ * 1 at EOF, 0 when it would block or after QUEUE_READ_STEP bytes, -1
+ * (errno; EFBIG past QUEUE_ENV_MAX). */
 int queue_env_feed(int fd, char **buf, size_t *len, size_t *cap);
 /* The same for n bytes that came in a frame: 0, or -1 (EFBIG past
  * QUEUE_ENV_MAX, ENOMEM). */
@@ -57,6 +61,7 @@ struct queue_spool {
 	int fd;          /* overflow file (unlinked), -1 until needed */
 	const char *dir; /* where the overflow file goes */
 	off_t total;
+	off_t max;       /* more is refused (EFBIG); 0: no limit */
 	/* sees every byte as it is added (the DKIM signer), or NULL */
 	void (*tap)(void *arg, const char *p, size_t n);
 	void *tap_arg;
@@ -64,10 +69,12 @@ struct queue_spool {
 void queue_spool_init(struct queue_spool *s, const char *dir);
 /* Read fd to EOF into the spool; 0, or -1 with errno. */
 int queue_spool_fill(struct queue_spool *s, int fd);
-/* Read what fd has now (non-blocking): 1 at EOF, 0 when it would block,
- * -1 with errno. */
+/* Read what fd has now (non-blocking): 1 at EOF, 0 when it would block
+ * or after QUEUE_READ_STEP bytes (poll, then call again), -1 with errno
+ * (EFBIG past s->max). */
 int queue_spool_feed(struct queue_spool *s, int fd);
-/* n bytes of the message that came in a frame; 0 or -1. */
+/* n bytes of the message that came in a frame; 0 or -1 (EFBIG past
+ * s->max). */
 int queue_spool_add(struct queue_spool *s, const char *p, size_t n);
 /* Write the spooled message to fd (at its current position), fed to
  * seal as well. */
@@ -227,6 +234,7 @@ struct queue_job {
 	long scan_score;          /* scan=reject refuses at or above it */
 	int need_admit;           /* the peer must show relay-policy's proof */
 	int admitted;             /* it did: admit_epoch, admit_seq */
+	int checked;              /* envelope and proof checked */
 	unsigned long long admit_epoch, admit_seq;
 };
 void queue_job_init(struct queue_job *j, int msgfd, int envfd);
@@ -238,8 +246,9 @@ void queue_job_reply(int fd, const struct queue_result *r,
 		     const char *receipt);
 /* The pipe the job waits on now, or -1 (in the commit). */
 int queue_job_poll_fd(const struct queue_job *j);
-/* Read what has arrived: 0 wants more, 1 written (j->fd, for the commit),
- * -1 failed (j->r has the verdict). */
+/* Read what has arrived, the envelope first (checked, with the proof,
+ * before a byte of the message is read): 0 wants more, 1 written (j->fd,
+ * for the commit), -1 failed (j->r has the verdict). */
 int queue_job_step(struct queue_job *j);
 /* An inline injection ("op=inline"): message frames, an empty frame,
  * envelope frames, an empty frame.  One frame: as queue_job_step.  A
@@ -247,9 +256,13 @@ int queue_job_step(struct queue_job *j);
  * last frame, so that the connection stays in step. */
 enum { JOB_MSG = 1, JOB_ENV, JOB_DONE };
 int queue_job_frame(struct queue_job *j, const char *p, size_t n);
-/* Envelope in (j->env): parse it, create tmp/<id> and write the header,
- * the Received header and the message (not synced).  0 with j->fd open,
- * or -1 with the verdict in j->r and nothing left behind. */
+/* Envelope in (j->env): parse it and check the admission proof; 0 (then
+ * j->checked), or -1 with the verdict in j->r. */
+int queue_inject_check(struct queue_job *j);
+/* Envelope in (j->env): checked (queue_inject_check, unless done), then
+ * tmp/<id> created with the header, the Received header and the message
+ * written (not synced).  0 with j->fd open, or -1 with the verdict in
+ * j->r and nothing left behind. */
 int queue_inject_write(struct queue_job *j);
 /* A new queue file: a pool file when one is safe to use (*reused set,
  * its length in *oldsize), else tmp/<qid> (*reused POOL_NEW); a new id in

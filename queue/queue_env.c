@@ -55,7 +55,7 @@ int queue_env_append(char **buf, size_t *len, size_t *cap, const char *p,
 
 int queue_env_feed(int fd, char **buf, size_t *len, size_t *cap)
 {
-	for (;;) {
+	for (size_t got = 0; got < QUEUE_READ_STEP;) {
 		ssize_t n;
 		if (env_grow(buf, len, cap) < 0)
 			return -1;
@@ -67,7 +67,9 @@ int queue_env_feed(int fd, char **buf, size_t *len, size_t *cap)
 		if (n == 0)
 			return 1;
 		*len += (size_t)n;
+		got += (size_t)n;
 	}
+	return 0;
 }
 
 int queue_env_read(int fd, char **buf, size_t *len)

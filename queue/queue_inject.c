@@ -218,15 +218,24 @@ static int inject_fill(struct queue_job *j, int fd, long long now)
 	return rc;
 }
 
-int queue_inject_write(struct queue_job *j)
+int queue_inject_check(struct queue_job *j)
 {
-	long long now = queue_now();
 	char err[200];
-	int fd;
 
 	if (queue_env_parse(j->env, j->envlen, &j->q, err, sizeof err) < 0)
 		return inject_fail(&j->r, EXIT_PERM, QREASON_ENVELOPE, err);
 	if (queue_admit_check(j) < 0)
+		return -1;
+	j->checked = 1;
+	return 0;
+}
+
+int queue_inject_write(struct queue_job *j)
+{
+	long long now = queue_now();
+	int fd;
+
+	if (!j->checked && queue_inject_check(j) < 0)
 		return -1;
 	fd = queue_inject_open(j->q.qid, sizeof j->q.qid, j->tmp,
 			       sizeof j->tmp, &j->oldsize, &j->reused);

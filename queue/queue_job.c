@@ -93,32 +93,44 @@ static int job_fail(struct queue_job *j, int status, enum qreason reason,
 	return -1;
 }
 
+/* A read that failed: past a limit (EFBIG) for good, else for now. */
+static int job_read_fail(struct queue_job *j, const char *what)
+{
+	if (errno != EFBIG)
+		return job_fail(j, EXIT_TEMP, QREASON_IO, what);
+	j->r.status = EXIT_PERM;
+	j->r.reason = QREASON_TOOBIG;
+	snprintf(j->r.text, sizeof j->r.text, "%s: over %lld bytes", what,
+		 (long long)(j->envfd >= 0 || j->inl == JOB_ENV ? QUEUE_ENV_MAX
+								: j->sp.max));
+	return -1;
+}
+
 int queue_job_poll_fd(const struct queue_job *j)
 {
-	return j->msgfd >= 0 ? j->msgfd : j->envfd;
+	return j->envfd >= 0 ? j->envfd : j->msgfd;
 }
 
 int queue_job_step(struct queue_job *j)
 {
 	int rc;
 
-	if (j->msgfd >= 0) {
-		rc = queue_spool_feed(&j->sp, j->msgfd);
+	if (j->envfd >= 0) {
+		rc = queue_env_feed(j->envfd, &j->env, &j->envlen, &j->envcap);
 		if (rc < 0)
-			return job_fail(j, EXIT_TEMP, QREASON_IO,
-					"reading message");
+			return job_read_fail(j, "reading envelope");
 		if (rc == 0)
 			return 0;
-		job_close_fd(&j->msgfd);
+		job_close_fd(&j->envfd);
+		if (queue_inject_check(j) < 0)
+			return -1; /* the message is never read */
 	}
-	rc = queue_env_feed(j->envfd, &j->env, &j->envlen, &j->envcap);
+	rc = queue_spool_feed(&j->sp, j->msgfd);
 	if (rc < 0)
-		return job_fail(j, errno == EFBIG ? EXIT_PERM : EXIT_TEMP,
-				QREASON_TOOBIG,
-				"reading envelope");
+		return job_read_fail(j, "reading message");
 	if (rc == 0)
 		return 0;
-	job_close_fd(&j->envfd);
+	job_close_fd(&j->msgfd);
 	return queue_inject_write(j) < 0 ? -1 : 1;
 }
 
@@ -139,12 +151,13 @@ int queue_job_frame(struct queue_job *j, const char *p, size_t n)
 	if (j->dead)
 		return 0;
 	if (j->inl == JOB_MSG && queue_spool_add(&j->sp, p, n) < 0)
-		rc = job_fail(j, EXIT_TEMP, QREASON_IO, "reading message");
+		rc = job_read_fail(j, "reading message");
 	else if (j->inl == JOB_ENV &&
 		 queue_env_append(&j->env, &j->envlen, &j->envcap, p, n) < 0)
-		rc = job_fail(j, errno == EFBIG ? EXIT_PERM : EXIT_TEMP,
-			      QREASON_TOOBIG,
-			      "reading envelope");
-	j->dead = rc < 0;
+		rc = job_read_fail(j, "reading envelope");
+	if (rc < 0) { /* what came is not needed: the rest is dropped too */
+		j->dead = 1;
+		queue_spool_drop(&j->sp);
+	}
 	return 0;
 }

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LISTEN_CONN_MAX 1000
@@ -189,6 +190,39 @@ static int listen_signal(struct lconn *c, struct kv_msg *m)
 	return 0;
 }
 
+/* 1 when fd is a pipe or a socket: what a client writes.  Anything
+ * else (a file, /dev/zero) has no writer to wait for and no end the
+ * client controls. */
+static int listen_fd_streams(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) ||
+				       S_ISSOCK(st.st_mode));
+}
+
+/* The most message a peer may send: from relay-smtpd's uid what
+ * relay-smtpd itself takes, message_size_max (it counts the bytes it
+ * sends: CRLF line ends, dot-stuffing removed, nothing added);
+ * relay-send's notices and root are not limited (a failure notice
+ * carries the message and a report whose length grows with its
+ * recipients). */
+static off_t listen_msg_max(const struct lconn *c)
+{
+	return c->need_admit ? (off_t)cf.message_size_max : 0;
+}
+
+/* The answer to a request that is not one. */
+static int listen_bad(struct lconn *c, const char *text)
+{
+	struct queue_result bad = { .status = EXIT_PERM,
+				    .reason = QREASON_REQUEST };
+
+	snprintf(bad.text, sizeof bad.text, "%s", text);
+	queue_job_reply(c->fd, &bad, NULL);
+	return 0;
+}
+
 static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 			int nfds)
 {
@@ -206,13 +240,10 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 	inl = op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0 && nfds == 0;
 	if (!inl && op && strcmp(op, WIRE_QUEUE_OP_INLINE) == 0)
 		return -1; /* with descriptors: out of step, drop the peer */
-	if (!inl && (!op || strcmp(op, WIRE_QUEUE_OP_INJECT) != 0 || nfds != 2)) {
-		struct queue_result bad = { .status = EXIT_PERM,
-					    .reason = QREASON_REQUEST,
-					    .text = "bad request" };
-		queue_job_reply(c->fd, &bad, NULL);
-		return 0;
-	}
+	if (!inl && (!op || strcmp(op, WIRE_QUEUE_OP_INJECT) != 0 || nfds != 2))
+		return listen_bad(c, "bad request");
+	if (!inl && (!listen_fd_streams(fds[0]) || !listen_fd_streams(fds[1])))
+		return listen_bad(c, "message and envelope must be pipes");
 	c->job = malloc(sizeof *c->job);
 	if (!c->job)
 		return -1; /* cannot answer in step with frames to come */
@@ -227,6 +258,7 @@ static int listen_frame(struct lconn *c, char *payload, size_t len, int *fds,
 	}
 	c->job->owner = c;
 	c->job->need_admit = c->need_admit;
+	c->job->sp.max = listen_msg_max(c);
 	c->job->replyfd = c->fd;
 	c->job->deadline = queue_now() + cf.data_timeout + 60;
 	return 0;
@@ -438,7 +470,7 @@ static void listen_timeouts(void)
 		j->r.status = EXIT_TEMP;
 		j->r.reason = QREASON_TIMEOUT;
 		snprintf(j->r.text, sizeof j->r.text, "timeout reading %s",
-			 j->msgfd >= 0 ? "message" : "envelope");
+			 j->envfd >= 0 ? "envelope" : "message");
 		listen_finish(j);
 	}
 }

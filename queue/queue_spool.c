@@ -37,6 +37,10 @@ static int spool_spill(struct queue_spool *s)
 
 int queue_spool_add(struct queue_spool *s, const char *p, size_t n)
 {
+	if (s->max && (off_t)n > s->max - s->total) {
+		errno = EFBIG;
+		return -1;
+	}
 	if (s->tap)
 		s->tap(s->tap_arg, p, n);
 	s->total += (off_t)n;
@@ -64,7 +68,7 @@ int queue_spool_add(struct queue_spool *s, const char *p, size_t n)
 int queue_spool_feed(struct queue_spool *s, int fd)
 {
 	char buf[65536];
-	for (;;) {
+	for (size_t got = 0; got < QUEUE_READ_STEP;) {
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -74,7 +78,9 @@ int queue_spool_feed(struct queue_spool *s, int fd)
 			return 1;
 		if (queue_spool_add(s, buf, (size_t)n) < 0)
 			return -1;
+		got += (size_t)n;
 	}
+	return 0;
 }
 
 int queue_spool_fill(struct queue_spool *s, int fd)

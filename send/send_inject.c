@@ -84,14 +84,16 @@ int send_inject(const char *msg, size_t len, const char *from,
 	close(mp[0]);
 	close(ep[0]);
 	mp[0] = ep[0] = -1;
-	/* the message first: relay-queue reads fd 0 to EOF, then fd 1 */
-	if (io_write_all(mp[1], msg, len) < 0 || close(mp[1]) < 0 ||
-	    (mp[1] = -1, io_write_all(ep[1], env, elen) < 0)) {
+	/* the envelope first: relay-queue checks it before it reads the
+	 * message (and it fits in the pipe, env[] is that short); a refused
+	 * one closes the message pipe (EPIPE): the answer says why */
+	if (io_write_all(ep[1], env, elen) < 0 || close(ep[1]) < 0 ||
+	    (ep[1] = -1, io_write_all(mp[1], msg, len) < 0 && errno != EPIPE)) {
 		snprintf(err, errsz, "write: %s", strerror(errno));
 		goto out;
 	}
-	close(ep[1]);
-	ep[1] = -1;
+	close(mp[1]);
+	mp[1] = -1;
 	rc = inj_reply(sock, qid, qidsz, err, errsz);
 out:
 	for (int i = 0; i < 2; i++) {

@@ -160,16 +160,17 @@ def ns_read_kv(s):
 def queue_inject(s, msg, env):
     """One injection on a relay-queue daemon connection s (the
     ARCHITECTURE.md protocol): the frame op=inject with both pipes
-    attached, then the message and the envelope (None: closed without
-    data); the answer as a dict.  The daemon may refuse before reading
-    everything (a full disk) and close the pipes: EPIPE is fine, as for
-    relay-smtpd; the answer is what counts."""
+    attached, then the envelope and the message (None: closed without
+    data), in the order relay-queue reads them; the answer as a dict.
+    The daemon may refuse before reading everything (a bad envelope, a
+    full disk) and close the pipes: EPIPE is fine, as for relay-send;
+    the answer is what counts."""
     mr, mw = os.pipe()
     er, ew = os.pipe()
     socket.send_fds(s, [ns_frame(b'op=inject\n')], [mr, er])
     os.close(mr)
     os.close(er)
-    for fd, data in ((mw, msg), (ew, env)):
+    for fd, data in ((ew, env), (mw, msg)):
         view = memoryview(data or b'')
         try:
             while view:
