@@ -8,7 +8,14 @@
  *   W <time>                                       delay warning sent
  *   X <time> <bounce qid>                           bounce injected
  *
- * A last line without '\n' is a torn write (crash) and is ignored. */
+ * On disk each line ends in a TAB and its check (QSTATE_CHECK_LEN):
+ * the CRC-32 of the file's name, '\n' and the line.  A line whose check
+ * is wrong (a fragment a full disk or a crash left, glued to the next
+ * line; zeros; another file's old blocks) is ignored: "no result", so a
+ * duplicate at worst, never a recipient read as done.  A line with no
+ * check (written before checks existed) is read only before the first
+ * line that has one.  A last line without '\n' is a torn write and is
+ * ignored. */
 #ifndef QSTATE_H
 #define QSTATE_H
 
@@ -16,6 +23,7 @@
 
 #define QSTATE_TEXT_MAX 512
 #define QSTATE_LINE_MAX (QSTATE_TEXT_MAX + 96)
+#define QSTATE_CHECK_LEN 9 /* "\t" and 8 lowercase hex digits */
 
 struct qstate_rcpt {
 	char status;          /* 'P' never tried, 'T' deferred, 'D', 'B' */
@@ -48,7 +56,10 @@ int qstate_load(const char *path, struct qstate *s);
  * and cut.  Returns the length. */
 size_t qstate_format(char *buf, size_t n, size_t idx, char st, long long t,
 		     long long next, int code, const char *text);
-/* Append buf to the state file and fsync it; 0 or -1 with errno. */
+/* Append buf's lines to the state file, each with its check, and fsync
+ * it; 0 or -1 with errno.  The lines start on a line of their own (a
+ * file that does not end in '\n' gets one first), and an append that
+ * fails is cut off again (best effort: a check guards what remains). */
 int qstate_append(const char *path, const char *buf, size_t len);
 /* How many recipients are not final (not D or B). */
 size_t qstate_pending(const struct qstate *s);
