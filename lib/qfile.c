@@ -322,9 +322,15 @@ char *qfile_format(const struct qfile *q, size_t *len)
 	}
 	if (bad) {
 		free(buf);
+		errno = ENOMEM;
 		return NULL;
 	}
 	buf[(*len)++] = '\n';
 	buf[*len] = '\0';
+	if (*len > (size_t)QFILE_HEADER_MAX) { /* qf_slurp would refuse it */
+		free(buf);
+		errno = EMSGSIZE;
+		return NULL;
+	}
 	return buf;
 }

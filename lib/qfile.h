@@ -26,6 +26,8 @@
 #define QFILE_MAGIC "relaybox-queue 1"
 #define QFILE_ID_MAX 64
 #define QFILE_INFO_MAX 16
+/* The longest header: readers refuse a longer one, qfile_format will not
+ * make one (an envelope under QUEUE_ENV_MAX can expand past it). */
 #define QFILE_HEADER_MAX (32L * 1024 * 1024)
 /* The seal: the second line, "seal=" and 64 hex digits, the SHA-256 of
  * the whole file with those 64 characters taken as '0'.  Written as
@@ -84,7 +86,9 @@ void qfile_free(struct qfile *q);
 const char *qfile_get_info(const struct qfile *q, const char *key);
 
 /* Format the header of q (qid, arrival, info, from, rcpt) as a malloc'd
- * string ending with the empty line; NULL when out of memory. */
+ * string ending with the empty line; NULL with errno ENOMEM, or EMSGSIZE
+ * when it would be longer than QFILE_HEADER_MAX, which the readers
+ * refuse: a file nobody can read is never written. */
 char *qfile_format(const struct qfile *q, size_t *len);
 
 /* Append a recipient (not copied) to q->rcpt, which has room for *cap

@@ -98,8 +98,9 @@ static int inject_file(int fd, struct queue_job *j, const char *pre,
 	int rc = -1;
 
 	/* only a durable pool file can be sealed (queue_commit_sealed) */
-	if (!hdr ||
-	    (j->reused == POOL_DURABLE && queue_seal_begin(&seal) < 0)) {
+	if (!hdr)
+		return -1; /* ENOMEM, or EMSGSIZE: inject_fill */
+	if (j->reused == POOL_DURABLE && queue_seal_begin(&seal) < 0) {
 		errno = ENOMEM;
 		free(hdr);
 		return -1;
@@ -206,9 +207,16 @@ static int inject_fill(struct queue_job *j, int fd, long long now)
 	 * when it was no longer (written from 0, it ends where we did): a
 	 * truncation per message is a system call and an inode update */
 	if (!pre || inject_file(fd, j, pre, &len) < 0 ||
-	    (j->reused && j->oldsize > len && ftruncate(fd, len) < 0))
-		inject_failx(&j->r, "write");
-	else if (queue_archive_write(j, pre) < 0)
+	    (j->reused && j->oldsize > len && ftruncate(fd, len) < 0)) {
+		/* EMSGSIZE: a header over QFILE_HEADER_MAX, which relay-send
+		 * could not read (an envelope under QUEUE_ENV_MAX of many long
+		 * recipients expands past it): never a status 0 for that */
+		if (errno == EMSGSIZE)
+			inject_fail(&j->r, EXIT_PERM, QREASON_TOOBIG,
+				    "queue file header too long");
+		else
+			inject_failx(&j->r, "write");
+	} else if (queue_archive_write(j, pre) < 0)
 		inject_fail(&j->r, EXIT_TEMP, qreason_errno(errno),
 			    "archive copy failed");
 	else
