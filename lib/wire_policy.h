@@ -10,7 +10,7 @@
 #define WIRE_POLICY_PHASE_CONNECT "connect" /* ip, port, localport, tls */
 #define WIRE_POLICY_PHASE_HELO "helo"       /* helo */
 #define WIRE_POLICY_PHASE_TLS "tls"         /* tls, cipher */
-#define WIRE_POLICY_PHASE_AUTH "auth"       /* user, pass */
+#define WIRE_POLICY_PHASE_AUTH "auth"       /* user, pass, authz */
 #define WIRE_POLICY_PHASE_MAIL "mail"       /* from, size */
 #define WIRE_POLICY_PHASE_RCPT "rcpt"       /* rcpt */
 #define WIRE_POLICY_PHASE_DATA "data"
@@ -25,6 +25,7 @@
 #define WIRE_POLICY_HELO "helo"
 #define WIRE_POLICY_USER "user"             /* also in the auth reply */
 #define WIRE_POLICY_PASS "pass"
+#define WIRE_POLICY_AUTHZ "authz"           /* PLAIN's authzid, when given */
 #define WIRE_POLICY_FROM "from"             /* also in the mail reply */
 #define WIRE_POLICY_SIZE "size"
 #define WIRE_POLICY_RCPT "rcpt"

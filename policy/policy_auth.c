@@ -139,6 +139,31 @@ static void count_failure(const char *ip, const char *user, long now)
 	policy_auth_failed("user", user, now);
 }
 
+int policy_auth_authz_ok(const char *authz, const char *user)
+{
+	char z[ADDR_MAX + 1], u[ADDR_MAX + 1];
+
+	if (!*authz)
+		return 1;
+	if (strlen(authz) > ADDR_MAX || strlen(user) > ADDR_MAX)
+		return 0;
+	snprintf(z, sizeof z, "%s", authz);
+	snprintf(u, sizeof u, "%s", user);
+	addr_lower(z);
+	addr_lower(u);
+	return strcmp(z, u) == 0;
+}
+
+void policy_auth_refuse(const char *ip, const char *user, long now)
+{
+	char u[ADDR_MAX + 1];
+
+	snprintf(u, sizeof u, "%s", user);
+	addr_lower(u);
+	if (!policy_auth_throttled(ip, u, now))
+		count_failure(ip, u, now);
+}
+
 static void lookup_hash(const struct policy_lookup *lk, const char *user,
 			char *hash, size_t n)
 {

@@ -68,6 +68,15 @@ int policy_auth_finish(struct policy_auth *a, long now);
 /* Kill a running check (the session went away). */
 void policy_auth_cancel(struct policy_auth *a);
 
+/* PLAIN's authzid (RFC 4616) may only be the user itself, compared as
+ * user names are (case-insensitively): acting for someone else is not
+ * offered.  1 when authz is "" or that user. */
+int policy_auth_authz_ok(const char *authz, const char *user);
+/* An AUTH refused before any password check (an authzid naming someone
+ * else): a failure counted as a wrong password is, unless ip is already
+ * throttled for user (then, as there, nothing is counted). */
+void policy_auth_refuse(const char *ip, const char *user, long now);
+
 /* 1 when a check of user (lowercased) from ip is refused unchecked. */
 int policy_auth_throttled(const char *ip, const char *user, long now);
 /* The client an address counts as: itself for IPv4, "prefix/64" for

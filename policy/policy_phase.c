@@ -118,9 +118,15 @@ static void auth_verdict(struct policy_conn *c, int r, struct policy_verdict *v)
 static int ph_auth(struct policy_srv *srv, struct policy_conn *c,
 		   const struct kv_msg *m, struct policy_verdict *v)
 {
+	const char *user = kv_get_or(m, WIRE_POLICY_USER, "");
+
+	if (!policy_auth_authz_ok(kv_get_or(m, WIRE_POLICY_AUTHZ, ""), user)) {
+		policy_auth_refuse(c->s.ip, user, (long)time(NULL));
+		auth_verdict(c, 0, v);
+		return 0;
+	}
 	policy_db_refresh(&srv->db);
-	switch (policy_auth_start(&c->auth, &srv->db.lk, c->s.ip,
-				  kv_get_or(m, WIRE_POLICY_USER, ""),
+	switch (policy_auth_start(&c->auth, &srv->db.lk, c->s.ip, user,
 				  kv_get_or(m, WIRE_POLICY_PASS, ""), (long)time(NULL))) {
 	case AUTH_STARTED:
 		return 1;

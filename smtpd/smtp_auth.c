@@ -16,6 +16,12 @@
 
 #define AUTH_FIELD_MAX 256
 
+/* What a mechanism hands to relay-policy; wiped after use. */
+struct auth_creds {
+	char authz[AUTH_FIELD_MAX]; /* PLAIN's authzid, "" when none */
+	char user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX];
+};
+
 int smtp_auth_b64decode(const char *in, char *out, size_t outsz,
 			size_t *outlen)
 {
@@ -48,28 +54,27 @@ int smtp_auth_b64decode(const char *in, char *out, size_t outsz,
 	return 0;
 }
 
-int smtp_auth_plain_split(const char *buf, size_t n, char *user,
-			  char *pass)
+int smtp_auth_plain_split(const char *buf, size_t n, char *authz,
+			  char *user, char *pass)
 {
-	const char *authz = buf, *authc, *pw, *end = buf + n;
+	const char *authc, *pw, *end = buf + n;
 	size_t zl, cl, pl;
 
-	authc = memchr(authz, '\0', n);
+	authc = memchr(buf, '\0', n);
 	if (!authc) /* NULL + 1 is undefined: test before stepping over */
 		return -1;
 	authc++;
 	if (!(pw = memchr(authc, '\0', (size_t)(end - authc))))
 		return -1;
 	pw++;
-	zl = (size_t)(authc - 1 - authz);
+	zl = (size_t)(authc - 1 - buf);
 	cl = (size_t)(pw - 1 - authc);
 	pl = (size_t)(end - pw);
 	if (memchr(pw, '\0', pl) || cl == 0 || cl >= AUTH_FIELD_MAX ||
-	    pl >= AUTH_FIELD_MAX)
+	    pl >= AUTH_FIELD_MAX || zl >= AUTH_FIELD_MAX)
 		return -1;
-	/* acting for someone else (authzid) is not offered */
-	if (zl && (zl != cl || memcmp(authz, authc, cl) != 0))
-		return -1;
+	memcpy(authz, buf, zl);
+	authz[zl] = '\0';
 	memcpy(user, authc, cl);
 	user[cl] = '\0';
 	memcpy(pass, pw, pl);
@@ -107,9 +112,9 @@ static int auth_decode(struct smtp_session *s, const char *text, char *out,
 	return -1;
 }
 
-/* The PLAIN mechanism; fills user and pass, 0 on success. */
+/* The PLAIN mechanism; fills cr, 0 on success. */
 static int auth_plain(struct smtp_session *s, const char *initial,
-		      char *user, char *pass)
+		      struct auth_creds *cr)
 {
 	char buf[3 * AUTH_FIELD_MAX + 4];
 	size_t n;
@@ -118,7 +123,8 @@ static int auth_plain(struct smtp_session *s, const char *initial,
 	if (!*initial && auth_challenge(s, "") <= 0)
 		return -1;
 	if (auth_decode(s, *initial ? initial : s->line, buf, sizeof buf, &n) == 0) {
-		rc = smtp_auth_plain_split(buf, n, user, pass);
+		rc = smtp_auth_plain_split(buf, n, cr->authz, cr->user,
+					   cr->pass);
 		if (rc < 0) {
 			smtp_reply(s, "501 5.5.2 Malformed AUTH PLAIN response");
 			smtp_session_error(s);
@@ -152,18 +158,19 @@ static int login_field(struct smtp_session *s, const char *initial,
 }
 
 static int auth_login(struct smtp_session *s, const char *initial,
-		      char *user, char *pass)
+		      struct auth_creds *cr)
 {
 	/* "Username:" and "Password:" in base64 */
-	if (login_field(s, initial, "VXNlcm5hbWU6", user) < 0)
+	if (login_field(s, initial, "VXNlcm5hbWU6", cr->user) < 0)
 		return -1;
-	return login_field(s, "", "UGFzc3dvcmQ6", pass);
+	return login_field(s, "", "UGFzc3dvcmQ6", cr->pass);
 }
 
-/* relay-policy checks the password; 0 when accepted. */
-static int auth_policy(struct smtp_session *s, const char *user,
-		       const char *pass)
+/* relay-policy checks the password (and that an authzid is the user
+ * itself: acting for someone else is not offered); 0 when accepted. */
+static int auth_policy(struct smtp_session *s, const struct auth_creds *cr)
 {
+	const char *user = cr->user;
 	struct smtp_verdict v;
 	struct kv req;
 	char clean[AUTH_FIELD_MAX];
@@ -172,7 +179,9 @@ static int auth_policy(struct smtp_session *s, const char *user,
 	kv_init(&req);
 	kv_add(&req, WIRE_POLICY_PHASE, WIRE_POLICY_PHASE_AUTH);
 	kv_add(&req, WIRE_POLICY_USER, user);
-	kv_add(&req, WIRE_POLICY_PASS, pass);
+	kv_add(&req, WIRE_POLICY_PASS, cr->pass);
+	if (cr->authz[0])
+		kv_add(&req, WIRE_POLICY_AUTHZ, cr->authz);
 	rc = smtp_session_decide(s, &req, &v, 535, "5.7.8",
 				 "Username and Password not accepted.");
 	if (req.buf)
@@ -198,7 +207,7 @@ static int auth_policy(struct smtp_session *s, const char *user,
 
 static const struct {
 	const char *name;
-	int (*fn)(struct smtp_session *, const char *, char *, char *);
+	int (*fn)(struct smtp_session *, const char *, struct auth_creds *);
 } auth_mechs[] = {
 	{ "PLAIN", auth_plain },
 	{ "LOGIN", auth_login },
@@ -239,7 +248,7 @@ static void __attribute__((noinline)) auth_burn_stack(void)
 
 void smtp_auth_cmd(struct smtp_session *s, char *arg)
 {
-	char user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX];
+	struct auth_creds cr = { "", "", "" };
 	char *initial = arg + strcspn(arg, " ");
 	size_t i;
 
@@ -266,10 +275,9 @@ void smtp_auth_cmd(struct smtp_session *s, char *arg)
 		smtp_session_close421(s, "4.3.0", "Out of memory");
 		return;
 	}
-	pass[0] = '\0';
-	if (auth_mechs[i].fn(s, initial, user, pass) == 0)
-		auth_policy(s, user, pass);
-	explicit_bzero(pass, sizeof pass);
+	if (auth_mechs[i].fn(s, initial, &cr) == 0)
+		auth_policy(s, &cr);
+	explicit_bzero(&cr, sizeof cr);
 	explicit_bzero(initial, strlen(initial));
 	free(initial);
 	/* the base64 of the password sat in the line and input buffers:

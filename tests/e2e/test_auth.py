@@ -8,7 +8,8 @@ password is refused in the clear); inside TLS, AUTH PLAIN (initial
 response and 334 challenge) and AUTH LOGIN (with and without initial
 response) with the right password give 235 and the message relays with
 "ESMTPSA" in Received; a wrong password, an unknown user, another
-identity in authzid give 535 5.7.8 or 501, never 235; "*" cancels; a
+identity in authzid give 535 5.7.8, never 235 (the user itself as
+authzid, in any case, is fine); "*" cancels; a
 second AUTH is refused; without AUTH, relay is refused with 530/550
 5.7.x; smtplib login() and swaks --auth PLAIN/LOGIN (STARTTLS and
 implicit TLS) work."""
@@ -130,9 +131,9 @@ def test_plain(inst, sink, certs):
         check('AUTH PLAIN unknown user: 535 5.7.8', is_535(r), r)
         r = c.docmd('AUTH', 'PLAIN ' + plain(USER, PASS2))
         check('AUTH PLAIN another user\'s password: 535 5.7.8', is_535(r), r)
-        r = c.docmd('AUTH', 'PLAIN ' + plain(USER, PASS, authz=USER2))
-        check('AUTH PLAIN acting for another identity refused',
-              r[0] in (501, 535), r)
+        r = c.docmd('AUTH', 'PLAIN ' + plain(USER2, PASS2, authz=USER))
+        check('AUTH PLAIN acting for another identity (authzid): 535 5.7.8',
+              is_535(r), r)
         r = c.docmd('AUTH', 'PLAIN ' + plain(USER, PASS))
         check('AUTH PLAIN right password: 235 2.7.0',
               r[0] == 235 and r[1].startswith(b'2.7.0'), r)
@@ -158,6 +159,11 @@ def test_plain_challenge(inst, certs):
         check('AUTH cancelled with "*": 501', r[0] == 501, r)
         r = c.docmd('AUTH', 'PLAIN not-base64!')
         check('AUTH PLAIN bad base64: 501', r[0] == 501, r)
+    with tls_session(inst, certs) as c:
+        r = c.docmd('AUTH', 'PLAIN ' + plain(USER2, PASS2,
+                                             authz=USER2.upper()))
+        check('AUTH PLAIN authzid the user itself in other case: 235',
+              r[0] == 235, r)
 
 
 def test_login(inst, sink, certs):

@@ -10,15 +10,16 @@ right password from 127.0.0.3, an address without failures, gives 235
 and the message relays; five failures from 127.0.0.4 spread over user
 names refuse every user there; once the user has failed from enough
 addresses, an address that already failed for it is refused while a
-fresh one still authenticates."""
+fresh one still authenticates; AUTH PLAIN with another identity as
+authzid is a failure counted like a wrong password."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Instance, Sink, finish, smtp_session  # noqa: E402
 from certs import TestCerts, check, run_steps, wait_tag  # noqa: E402
-from test_auth import (PASS, TO, USER, msg, plain,  # noqa: E402
-                       rules)
+from test_auth import (PASS, PASS2, TO, USER, USER2, msg,  # noqa: E402
+                       plain, rules)
 
 
 def attempt(inst, certs, src, user, pw):
@@ -75,6 +76,25 @@ def test_under_attack(inst, certs):
           r[0] == 235, r)
 
 
+def test_authz_counted(inst, certs):
+    """PLAIN naming another identity as authzid is a failed AUTH, counted
+    like a wrong password: three of them (with the right password) and
+    the right password alone is refused at that address."""
+    got = []
+    for _ in range(3):
+        with smtp_session(inst.port, source_ip='127.0.0.9') as c:
+            c.ehlo('client.example.com')
+            c.starttls(context=certs.client_context())
+            c.ehlo('client.example.com')
+            got.append(c.docmd('AUTH', 'PLAIN ' +
+                               plain(USER2, PASS2, authz=USER)))
+    check('authzid of another identity from 127.0.0.9: 535 5.7.8',
+          all(is_535(r) for r in got), got)
+    r = attempt(inst, certs, '127.0.0.9', USER2, PASS2)
+    check('counted as failures: the right password refused there (535)',
+          is_535(r), r)
+
+
 def main():
     with TestCerts() as certs, Sink() as sink:
         conf = certs.conf()
@@ -84,7 +104,8 @@ def main():
                       sink=sink) as inst:
             run_steps(lambda: test_lockout(inst, sink, certs),
                       lambda: test_spray(inst, certs),
-                      lambda: test_under_attack(inst, certs))
+                      lambda: test_under_attack(inst, certs),
+                      lambda: test_authz_counted(inst, certs))
     finish()
 
 

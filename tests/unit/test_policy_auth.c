@@ -106,5 +106,20 @@ int main(void)
 	}
 	T_CHECK("throttled address survives a flood of user names",
 		policy_auth_fails("ip", "192.0.2.77", 3000) == 3);
+	/* PLAIN's authzid: the user itself only, counted when refused */
+	T_CHECK("authzid: none", policy_auth_authz_ok("", "mailer@example.com"));
+	T_CHECK("authzid: the user itself in other case",
+		policy_auth_authz_ok("MAILER@Example.COM", "mailer@example.com"));
+	T_CHECK("authzid: someone else",
+		!policy_auth_authz_ok("other@example.com", "mailer@example.com"));
+	T_CHECK("authzid: a prefix of the user",
+		!policy_auth_authz_ok("mailer", "mailer@example.com"));
+	for (int i = 0; i < 3; i++)
+		policy_auth_refuse("192.0.2.90", "Mailer@example.com", 4000);
+	T_CHECK("three refused authzids: the user is throttled there",
+		check_pw(&lk, "192.0.2.90", "mailer@example.com", "secret1", 4000) == 2);
+	policy_auth_refuse("192.0.2.90", "mailer@example.com", 4000);
+	T_CHECK("a refusal while throttled is not counted (as for passwords)",
+		policy_auth_fails("ip", "192.0.2.90", 4000) == 3);
 	return t_done();
 }

@@ -58,28 +58,30 @@ static const struct {
 	const char *buf;
 	size_t n;
 	int rc;
-	const char *user, *pass;
+	const char *authz, *user, *pass;
 } plain_cases[] = {
-	{ "\0alice\0secret", 13, 0, "alice", "secret" },
-	{ "alice\0alice\0secret", 18, 0, "alice", "secret" },
-	{ "bob\0alice\0secret", 16, -1, NULL, NULL },  /* proxy auth */
-	{ "\0\0secret", 8, -1, NULL, NULL },           /* no user */
-	{ "\0alice", 6, -1, NULL, NULL },              /* one NUL */
-	{ "alice", 5, -1, NULL, NULL },                /* no NUL at all */
-	{ "\0alice\0sec\0ret", 14, -1, NULL, NULL },   /* three NULs */
-	{ "\0alice\0", 7, 0, "alice", "" },            /* empty password: policy says no */
-	{ "", 0, -1, NULL, NULL },
+	{ "\0alice\0secret", 13, 0, "", "alice", "secret" },
+	{ "alice\0alice\0secret", 18, 0, "alice", "alice", "secret" },
+	/* acting for someone else: relay-policy refuses it (535) */
+	{ "bob\0alice\0secret", 16, 0, "bob", "alice", "secret" },
+	{ "\0\0secret", 8, -1, NULL, NULL, NULL },           /* no user */
+	{ "\0alice", 6, -1, NULL, NULL, NULL },              /* one NUL */
+	{ "alice", 5, -1, NULL, NULL, NULL },                /* no NUL at all */
+	{ "\0alice\0sec\0ret", 14, -1, NULL, NULL, NULL },   /* three NULs */
+	{ "\0alice\0", 7, 0, "", "alice", "" },     /* empty password: policy says no */
+	{ "", 0, -1, NULL, NULL, NULL },
 };
 
 static void test_plain(void)
 {
-	char user[256], pass[256], name[64];
+	char authz[256], user[256], pass[256], name[64];
 	for (size_t i = 0; i < sizeof plain_cases / sizeof plain_cases[0]; i++) {
 		int rc = smtp_auth_plain_split(plain_cases[i].buf, plain_cases[i].n,
-					       user, pass);
+					       authz, user, pass);
 		snprintf(name, sizeof name, "plain case %zu", i);
 		T_CHECK(name, rc == plain_cases[i].rc);
 		if (rc == 0 && plain_cases[i].user) {
+			T_STREQ(name, authz, plain_cases[i].authz);
 			T_STREQ(name, user, plain_cases[i].user);
 			T_STREQ(name, pass, plain_cases[i].pass);
 		}
@@ -90,7 +92,18 @@ static void test_plain(void)
 		big[0] = '\0';
 		big[300] = '\0';
 		T_CHECK("plain user too long",
-			smtp_auth_plain_split(big, sizeof big, user, pass) == -1);
+			smtp_auth_plain_split(big, sizeof big, authz, user,
+					      pass) == -1);
+		/* a 299-byte authzid, then a user and a password that fit */
+		memset(big, 'a', sizeof big);
+		big[299] = '\0';
+		big[310] = '\0';
+		T_CHECK("plain authzid too long",
+			smtp_auth_plain_split(big, 320, authz, user, pass) == -1);
+		/* from its NUL on: no authzid, the same user and password */
+		T_CHECK("plain: fields after an empty authzid",
+			smtp_auth_plain_split(big + 299, 21, authz, user,
+					      pass) == 0 && !authz[0]);
 	}
 }
 
