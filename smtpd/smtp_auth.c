@@ -90,7 +90,9 @@ static int auth_challenge(struct smtp_session *s, const char *b64)
 	int rc;
 
 	smtp_reply(s, "334 %s", b64);
+	s->auth_reading = 1;
 	rc = smtp_session_getline(s, &len);
+	s->auth_reading = 0;
 	if (rc <= 0)
 		return rc;
 	if (strcmp(s->line, "*") == 0) {

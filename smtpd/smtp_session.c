@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* last: the command must end a pipelined group (RFC 2920 3.1: EHLO,
@@ -126,6 +127,18 @@ static int read_failed(struct smtp_session *s)
 	return -1;
 }
 
+/* An AUTH response (in a challenge, or the initial one on the AUTH
+ * line) over line_max gets RFC 4954's own reply; its head, kept in the
+ * buffers, is a secret like any AUTH line. */
+static void line_too_long(struct smtp_session *s)
+{
+	if (s->auth_reading || strncasecmp(s->line, "AUTH ", 5) == 0) {
+		s->secret = 1;
+		smtp_reply(s, "500 5.5.6 Authentication Exchange line is too long");
+	} else
+		smtp_reply(s, "500 5.5.2 Line too long");
+}
+
 int smtp_session_getline(struct smtp_session *s, size_t *len)
 {
 	unsigned flags;
@@ -152,7 +165,7 @@ int smtp_session_getline(struct smtp_session *s, size_t *len)
 		smtp_reply(s, "500 5.5.2 Bare LF or CR in command refused");
 		break;
 	case SMTP_LINE_TOOLONG:
-		smtp_reply(s, "500 5.5.2 Line too long");
+		line_too_long(s);
 		break;
 	case SMTP_LINE_NUL:
 		smtp_reply(s, "500 5.5.2 NUL byte in command refused");

@@ -56,6 +56,7 @@ struct smtp_session {
 	time_t start;
 	int quit;                 /* leave the loop after this command */
 	int secret;               /* AUTH was given: wipe the input at the end */
+	int auth_reading;         /* the line read is an AUTH response */
 	char *line;               /* command buffer, cf.line_max bytes */
 	io_read_fn inner_read;    /* under the deadline check (guard) */
 	io_write_fn inner_write;  /* likewise */

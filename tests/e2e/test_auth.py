@@ -9,7 +9,8 @@ response and 334 challenge) and AUTH LOGIN (with and without initial
 response) with the right password give 235 and the message relays with
 "ESMTPSA" in Received; a wrong password, an unknown user, another
 identity in authzid give 535 5.7.8, never 235 (the user itself as
-authzid, in any case, is fine); "*" cancels; a
+authzid, in any case, is fine); an AUTH line over line_max gets 500
+5.5.6; "*" cancels; a
 second AUTH is refused; without AUTH, relay is refused with 530/550
 5.7.x; smtplib login() and swaks --auth PLAIN/LOGIN (STARTTLS and
 implicit TLS) work."""
@@ -164,6 +165,16 @@ def test_plain_challenge(inst, certs):
                                              authz=USER2.upper()))
         check('AUTH PLAIN authzid the user itself in other case: 235',
               r[0] == 235, r)
+    with tls_session(inst, certs) as c:
+        c.docmd('AUTH', 'PLAIN')
+        r = c.docmd('QUFB' * 300)  # over line_max (1000)
+        check('AUTH response over line_max: 500 5.5.6 (RFC 4954)',
+              r[0] == 500 and r[1].startswith(b'5.5.6'), r)
+        r = c.docmd('AUTH', 'PLAIN ' + 'QUFB' * 300)
+        check('AUTH PLAIN initial response over line_max: 500 5.5.6',
+              r[0] == 500 and r[1].startswith(b'5.5.6'), r)
+        r = c.docmd('NOOP')
+        check('the session goes on after them', r[0] == 250, r)
 
 
 def test_login(inst, sink, certs):
