@@ -17,10 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+/* accounts is 0600: its user names and device addresses are for root's
+ * relayctl alone (relay-metrics hides them from the unauthenticated);
+ * suspended is 0644, for relay-policy. */
 static int file_replace(const char *rel, const char *text, size_t len,
-			int sync)
+			int sync, mode_t mode)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	int fd;
@@ -28,8 +32,9 @@ static int file_replace(const char *rel, const char *text, size_t len,
 	settings_path(path, sizeof path, rel);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		  0644);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
+		  mode);
+	if (fd < 0 || fchmod(fd, mode) < 0 ||
+	    write(fd, text, len) != (ssize_t)len ||
 	    (sync && fsync(fd) < 0) || close(fd) < 0 || rename(tmp, path) < 0) {
 		log_warn("abuse: cannot write %s: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -103,9 +108,9 @@ void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp)
 		}
 	}
 	if (buf)
-		file_replace(ABUSE_ACCOUNTS, buf, len, 0);
+		file_replace(ABUSE_ACCOUNTS, buf, len, 0, 0600);
 	if (susp)
-		file_replace(ABUSE_SUSPENDED, sbuf ? sbuf : "", slen, 1);
+		file_replace(ABUSE_SUSPENDED, sbuf ? sbuf : "", slen, 1, 0644);
 	free(buf);
 	free(sbuf);
 }

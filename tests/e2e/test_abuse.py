@@ -102,6 +102,9 @@ def test_alert(inst, sink):
     check('the admin gets the alert mail',
           wait_until(lambda: mails_to_admin(sink, 'abuse alert: ' + DEV1), 30),
           inst.log_tail())
+    mode = os.stat(inst.path('abuse/accounts')).st_mode & 0o777
+    check('abuse/accounts is for relayctl alone (0600)', mode == 0o600,
+          '%o' % mode)
     r = relayctl(inst, 'abuse', 'list')
     check('relayctl abuse list: alerted, 3 spam', r.returncode == 0 and
           re.search(r'^alerted +' + re.escape(DEV1) +
