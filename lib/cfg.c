@@ -75,6 +75,17 @@ static const struct cfg_item *cfg_find(const struct cfg_item *tab, size_t n,
 	return NULL;
 }
 
+/* "value   # why": the comment would become part of the value (a
+ * greeting with the text in it, a path that does not exist), so it is
+ * refused rather than taken or silently cut. */
+static int cfg_inline_comment(const char *val)
+{
+	for (const char *p = strchr(val, '#'); p; p = strchr(p + 1, '#'))
+		if (p == val || isspace((unsigned char)p[-1]))
+			return 1;
+	return 0;
+}
+
 static int cfg_line(const char *path, int lineno, char *line,
 		    const struct cfg_item *tab, size_t n, char *err, size_t errsz)
 {
@@ -92,6 +103,12 @@ static int cfg_line(const char *path, int lineno, char *line,
 	*eq = '\0';
 	key = trim(line);
 	val = trim(eq + 1);
+	if (cfg_inline_comment(val)) {
+		snprintf(err, errsz, "%s:%d: '#' starts a comment only at the "
+			 "start of a line: put the comment on a line of its own",
+			 path, lineno);
+		return -1;
+	}
 	it = cfg_find(tab, n, key);
 	if (!it) {
 		snprintf(err, errsz, "%s:%d: unknown setting '%s'", path, lineno,
