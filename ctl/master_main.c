@@ -109,6 +109,22 @@ static void main_warn_auth_old(void)
 			   cf.rate_store_auth);
 }
 
+/* relay-smtpd reads relay.conf again after relay-listen dropped to
+ * user_smtpd: one it cannot read would get every session a 421 while
+ * the instance says it is ready. */
+static void main_check_conf(void)
+{
+	char path[PATH_MAX];
+	int e;
+
+	settings_path(path, sizeof path, "relay.conf");
+	e = privs_can_open(path, cf.user_smtpd, NULL);
+	if (e != 0)
+		master_fatal(0, "%s: user %s (relay-smtpd) cannot read it: %s "
+			     "(make it 0644)", path, cf.user_smtpd,
+			     strerror(e < 0 ? errno : e));
+}
+
 static void main_signals(void)
 {
 	sigset_t set;
@@ -149,6 +165,7 @@ int main(int argc, char **argv)
 	main_signals();
 	errfd = master_log_open(foreground);
 	master_layout_create();
+	main_check_conf();
 	if ((other = main_other_master()))
 		master_fatal(0, "already running as pid %ld", other);
 	if (!privs_is_root())

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *const alg_names[] = { "rsa", "ed25519" };
@@ -114,57 +113,16 @@ int dkimkey_check(const char *path, int alg, uid_t owner, int *bits,
 	return rc;
 }
 
-/* The child: drop to user (exits on failure: nothing written), open,
- * write the errno (0 for opened) into fd. */
-static void reach_child(int fd, const char *path, const char *user,
-			const char *extra_group)
-{
-	int e = 0, k;
-
-	privs_drop(user, extra_group);
-	k = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (k < 0)
-		e = errno;
-	if (write(fd, &e, sizeof e) != (ssize_t)sizeof e)
-		_exit(1);
-	_exit(0);
-}
-
 int dkimkey_reachable(const char *path, const char *user,
 		      const char *extra_group, char *err, size_t errsz)
 {
-	int p[2], e = -1, status;
-	pid_t pid;
+	int e = privs_can_open(path, user, extra_group);
 
-	if (!privs_is_root())
-		return 0;
-	fflush(NULL); /* nothing buffered twice should the child exit() */
-	if (pipe(p) < 0) {
-		snprintf(err, errsz, "cannot check it as user %s: %s", user,
-			 strerror(errno));
-		return -1;
-	}
-	if ((pid = fork()) < 0) {
-		snprintf(err, errsz, "cannot check it as user %s: %s", user,
-			 strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		reach_child(p[1], path, user, extra_group);
-	}
-	close(p[1]);
-	if (read(p[0], &e, sizeof e) != (ssize_t)sizeof e)
-		e = -1;
-	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	if (e == 0)
 		return 0;
 	if (e < 0)
-		snprintf(err, errsz, "cannot check it as user %s", user);
+		snprintf(err, errsz, "cannot check it as user %s: %s", user,
+			 strerror(errno));
 	else
 		snprintf(err, errsz, "user %s (the signer, relay-queue) cannot "
 			 "open it: %s", user, strerror(e));

@@ -3,18 +3,71 @@
 #include "exitcodes.h"
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <sys/prctl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 void privs_file_modes(void)
 {
 	umask(022);
+}
+
+/* The child: drop (exits on failure: nothing written), open, write the
+ * errno (0 for opened) into fd. */
+static void can_open_child(int fd, const char *path, const char *user,
+			   const char *extra_group)
+{
+	int e = 0, k;
+
+	privs_drop(user, extra_group);
+	k = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (k < 0)
+		e = errno;
+	if (write(fd, &e, sizeof e) != (ssize_t)sizeof e)
+		_exit(1);
+	_exit(0);
+}
+
+int privs_can_open(const char *path, const char *user,
+		   const char *extra_group)
+{
+	int p[2], e = -1, status;
+	pid_t pid;
+
+	if (!privs_is_root())
+		return 0;
+	fflush(NULL); /* nothing buffered twice should the child exit() */
+	if (pipe(p) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		e = errno;
+		close(p[0]);
+		close(p[1]);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		can_open_child(p[1], path, user, extra_group);
+	}
+	close(p[1]);
+	if (read(p[0], &e, sizeof e) != (ssize_t)sizeof e)
+		e = -1;
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (e < 0)
+		errno = ECHILD;
+	return e;
 }
 
 int privs_is_root(void)

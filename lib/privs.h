@@ -28,6 +28,14 @@ void privs_undumpable(void);
  * stay private are made 0600/0640 where they are made. */
 void privs_file_modes(void);
 
+/* Root asks whether user (with extra_group, as privs_drop takes them)
+ * could open path for reading: a child drops to it and tries, so a mode,
+ * an owner or a folder on the way it may not pass all count.  0 when it
+ * could (or we are not root: the caller opens it itself); the open's
+ * errno when it could not; -1 (errno set) when the check failed. */
+int privs_can_open(const char *path, const char *user,
+		   const char *extra_group);
+
 /* 1 when the real or effective uid is 0. */
 int privs_is_root(void);
 /* Raise the soft limit on open descriptors to the hard one (a daemon

@@ -4,7 +4,8 @@ daemons is readable by them whatever the operator's umask (makecdb's
 rules.cdb, relayctl suspend's suspended), so a change reported done is
 in force; and a rules.cdb that relay-queue and relay-send cannot read
 stops them, loudly, instead of mail going out unsigned, unarchived or
-past its route (no 250 while it lasts)."""
+past its route (no 250 while it lasts); nor does relay-master start
+with a relay.conf that relay-smtpd cannot read (every session 421)."""
 import os
 import stat
 import subprocess
@@ -12,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, Instance, Sink, check, finish, is_root, skip,  # noqa: E402
-                     swaks)
+                     stop_session, swaks)
 
 
 def with_umask_077(argv):
@@ -76,12 +77,37 @@ def unreadable_rules():
             check('nothing delivered', not sink.messages, sink.messages)
 
 
+def unreadable_conf():
+    inst = Instance().prepare()
+    try:
+        os.chmod(inst.path('relay.conf'), 0o600)
+        proc = subprocess.Popen([os.path.join(BIN, 'relay-master'), '-d',
+                                 inst.dir], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check('and never says ready', not os.path.exists(
+            inst.path('run/ready')))
+        if rc is None:
+            stop_session(proc)
+        check('relay-master refuses a relay.conf relay-smtpd cannot read',
+              rc not in (None, 0) and 'user relaysmtpd (relay-smtpd) cannot '
+              'read it: Permission denied' in inst.log(), inst.log_tail())
+    finally:
+        inst.remove()
+
+
 def main():
     if not is_root():
         skip('file modes', 'needs root (the daemons under their own uids)')
         return finish()
     umask_cases()
     unreadable_rules()
+    unreadable_conf()
     return finish()
 
 
