@@ -83,6 +83,13 @@ void master_child_write_status(void);
 struct master_child *master_child_at(int i);
 double master_now(void);
 
+/* master_leftover.c */
+/* Before any daemon starts: when a relay-send (of an earlier run whose
+ * master died) still holds the queue's lock (lib/sendlock.h), wait a
+ * few seconds for it to stop, then exit with a fatal line naming it and
+ * the earlier run's other daemons that still run. */
+void master_leftover_check(void);
+
 /* master_ready.c */
 /* 1 when every present daemon runs, its socket exists, relay-listen
  * said it listens (lib/notify.h) and every listen address is in LISTEN

@@ -19,6 +19,7 @@
 #include "tlsrpt.h"
 #include "privs.h"
 #include "rate_stats.h"
+#include "sendlock.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -84,6 +85,10 @@ static const struct layout_entry layout[] = {
 	  &cf.group_queue },
 	{ &cf.queue_dir, "trigger", LAYOUT_FIFO, 0660, 0600, &cf.user_queue,
 	  &cf.group_queue },
+	/* relay-send's lock on the queue (lib/sendlock.h): it cannot create
+	 * files in queue/ (relay-queue's); unprivileged, it makes it */
+	{ &cf.queue_dir, SENDLOCK_NAME, LAYOUT_FILE, 0640, 0, &cf.user_send,
+	  NULL },
 	/* the rate counters (lib/rate_stats.h): relay-policy's folder, where
 	 * it creates, sets aside and grows the file after dropping root;
 	 * setgid, so what it makes there is relay-metrics' to read */

@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 	main_check_conf();
 	if ((other = main_other_master()))
 		master_fatal(0, "already running as pid %ld", other);
+	master_leftover_check(); /* before run/status goes */
 	if (!privs_is_root())
 		master_log("info", "not running as root: all daemons run as uid %ld",
 			   (long)getuid());

@@ -4,13 +4,32 @@
 #include "log.h"
 #include "metrics.h"
 #include "privs.h"
+#include "sendlock.h"
 #include "settings.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The queue is ours alone for as long as we run (lib/sendlock.h). */
+static void send_lock_queue(void)
+{
+	long holder;
+	int rc = sendlock_take(cf.queue_dir, &holder);
+
+	if (rc == -1)
+		log_fatal(EXIT_TEMP, "relay-send pid %ld already delivers from "
+			  "%s (it holds %s): a second one would send every "
+			  "message twice; stop that one first", holder,
+			  cf.queue_dir, SENDLOCK_NAME);
+	if (rc < 0)
+		log_fatal(EXIT_TEMP, "cannot lock %s/%s: %s", cf.queue_dir,
+			  SENDLOCK_NAME, strerror(errno));
+}
 
 int main(int argc, char **argv)
 {
@@ -27,6 +46,7 @@ int main(int argc, char **argv)
 	settings_load(dir);
 	send_msg_owners_init();
 	privs_drop(cf.user_send, cf.group_queue);
+	send_lock_queue();
 	metrics_open(cf.dir, METRICS_SEND);
 	/* a woken batch task never preempts the one that woke it: the
 	 * results and new messages that wake us do not cut into the

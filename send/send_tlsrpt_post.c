@@ -21,6 +21,7 @@
 #include "log.h"
 #include "ns.h"
 #include "runsock.h"
+#include "sendlock.h"
 #include "settings.h"
 #include "usock.h"
 #include "wire_remote.h"
@@ -65,6 +66,7 @@ void send_tlsrpt_post(const char *url, const char *json, size_t len)
 	if (pid == 0) {
 		if (fork() != 0)
 			_exit(0);
+		sendlock_forget(); /* it may outlive us: not with the queue */
 		int rc = post_run(url, json, len);
 		if (rc < 0)
 			log_warn("tls-rpt: cannot hand the report for %s to "

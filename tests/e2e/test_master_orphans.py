@@ -5,14 +5,20 @@ uids (the case that matters: the kernel forgets the parent-death signal
 of a process that changes its uid):
   - every daemon of the instance (relay-smtpd workers and relay-remote's
     workers included) exits within a bounded time;
-  - relayctl start then starts the relay again, which delivers once."""
+  - relayctl start then starts the relay again, which delivers once;
+  - a second relay-send on the queue of a running relay exits at once,
+    naming the pid of the one that runs;
+  - a relay-send left over from an earlier run keeps relayctl start from
+    starting a second one beside it: start fails and names its pid; once
+    it is gone, start works and a message is delivered exactly once."""
 import os
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Instance, Sink, check, finish,  # noqa: E402
+from harness import (BIN, Instance, Sink, check, finish,  # noqa: E402
                      skipped_unless_root, smtp_session, wait_until)
 
 EXIT_BOUND = 15  # seconds for every orphan to go (SIGTERM, then its own exit)
@@ -37,6 +43,29 @@ def send_one(inst, rcpt):
     with smtp_session(inst.port) as c:
         return c.sendmail('orphan@example.com', [rcpt],
                           b'Subject: once\r\n\r\nonly once\r\n') == {}
+
+
+def hand_send(inst):
+    """relay-send started by hand on inst's queue, in a session of its own
+    (no parent that would take it along): a leftover of an earlier run."""
+    return subprocess.Popen([os.path.join(BIN, 'relay-send'), '-d', inst.dir],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def lock_pid(inst):
+    """The pid written in queue/send.lock, 0 when none."""
+    try:
+        with open(inst.path('queue/send.lock')) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def end(proc):
+    if proc.poll() is None:
+        proc.kill()
+    return proc.communicate(timeout=10)[0].decode(errors='replace')
 
 
 def test_master_killed(sink):
@@ -75,12 +104,72 @@ def test_master_killed(sink):
             inst.relayctl('stop')
 
 
+def test_second_send(sink):
+    with Instance(sink=sink) as inst:
+        first = inst.status()['relay-send'][0]
+        proc = hand_send(inst)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        out = end(proc)
+        check('second relay-send on a running queue: exits (111)',
+              proc.returncode == 111, (proc.returncode, out))
+        check('second relay-send: names the pid of the one that runs',
+              ('pid %d' % first) in out, out)
+        check('second relay-send: the first still runs', alive(first))
+
+
+def test_leftover_blocks_start(sink):
+    inst = Instance(sink=sink).prepare()
+    r = inst.relayctl('start', '-w', '30')  # the queue's folders, its lock
+    check('leftover relay-send: a first start and stop', r.returncode == 0
+          and inst.relayctl('stop').returncode == 0, r.stdout + r.stderr)
+    left = hand_send(inst)
+    try:
+        check('leftover relay-send: it runs and holds the queue',
+              wait_until(lambda: lock_pid(inst) == left.pid, 10))
+        r = inst.relayctl('start', '-w', '20', timeout=90)
+        both = r.stdout + r.stderr
+        check('leftover relay-send: relayctl start fails',
+              r.returncode != 0, both)
+        check('leftover relay-send: start names its pid',
+              ('pid %d' % left.pid) in both, both)
+        check('leftover relay-send: no second relay-send runs',
+              wait_until(lambda: inst.pids(['relay-send']) == [left.pid], 5),
+              inst.pids(['relay-send']))
+        check('leftover relay-send: no relay-master stays',
+              wait_until(lambda: not inst.pids(['relay-master']), 5),
+              inst.pids(['relay-master']))
+        inst.relayctl('stop')
+        end(left)
+        r = inst.relayctl('start', '-w', '30')
+        check('leftover gone: relayctl start works', r.returncode == 0,
+              r.stdout + r.stderr)
+        check('leftover gone: a message is accepted',
+              send_one(inst, 'after-leftover@example.org'))
+        sink.wait_for(1, 30)
+        time.sleep(2)
+        check('leftover gone: delivered once', sink.count() == 1,
+              sink.count())
+    finally:
+        inst.relayctl('stop')
+        end(left)
+        for p in inst.pids():
+            os.kill(p, signal.SIGKILL)
+        inst.remove()
+
+
 def main():
     if skipped_unless_root('test_master_orphans'):
         finish()
         return
     with Sink() as sink:
         test_master_killed(sink)
+    with Sink() as sink:
+        test_second_send(sink)
+    with Sink() as sink:
+        test_leftover_blocks_start(sink)
     finish()
 
 
