@@ -170,8 +170,10 @@ static int ctlq_remove(struct ctlq_act *a, const struct ctlq_msg *m,
 		return -1;
 	}
 	a->removed[strcmp(m->sub, "hold") == 0 ? CTLQ_HOLD : CTLQ_NEW] = 1;
+	/* one it had when listed and now gone: relay-send removed it as
+	 * the message left its memory; synced all the same */
 	snprintf(path, sizeof path, "%s/state/%s", cf.queue_dir, m->q.qid);
-	if (unlink(path) == 0)
+	if (unlink(path) == 0 || (errno == ENOENT && m->st.file))
 		a->removed[CTLQ_STATE] = 1;
 	return 0;
 }

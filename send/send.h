@@ -162,6 +162,11 @@ int send_msg_done(const char *qdir, struct send_msg *m, const char *lines,
  * it, or an error): the message then stays in memory, where its results
  * may be the only ones, and is tried again later. */
 int send_msg_remove(const char *qdir, struct send_msg *m);
+/* m, out of new/ by relayctl's hand (held or deleted), leaves memory: a
+ * held message keeps state/<id>, its results go with it (a release must
+ * send nothing again); a deleted one's goes, which results recorded
+ * after relayctl removed it made again.  Marks m gone. */
+void send_msg_left(const char *qdir, struct send_msg *m);
 /* Remove orphan state/ files (no message in new/ or hold/); at start. */
 void send_msg_sweep(const char *qdir);
 

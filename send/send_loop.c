@@ -212,6 +212,7 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 	if (m->gone) {
 		if (m->nbusy)
 			return now + 3600; /* its last result wakes it */
+		send_msg_left(cf.queue_dir, m);
 		send_msg_drop(ms, m);
 		return LOOP_DROPPED;
 	}

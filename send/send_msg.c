@@ -341,10 +341,33 @@ static void msg_gone(const char *qdir, struct send_msg *m)
 
 	if (m->st.file) {
 		snprintf(path, sizeof path, "%s/state/%s", qdir, m->q.qid);
-		if (unlink(path) == 0 || errno == ENOENT)
+		if (unlink(path) == 0 || errno == ENOENT) {
 			send_stfile_del(m->q.qid);
+			m->st.file = 0;
+		}
 	}
 	m->gone = 1;
+}
+
+/* Is qid in new/ or hold/?  new/ is looked at again after hold/: a
+ * release (hold/ to new/) between the first two looks hides it from
+ * both, and once hold/ misses it the rename is done, so the third finds
+ * it (unless it was held again in that instant: two commands). */
+static int msg_queued(const char *qdir, const char *qid)
+{
+	char newp[PATH_MAX], hold[PATH_MAX];
+
+	snprintf(newp, sizeof newp, "%s/new/%s", qdir, qid);
+	snprintf(hold, sizeof hold, "%s/hold/%s", qdir, qid);
+	return access(newp, F_OK) == 0 || access(hold, F_OK) == 0 ||
+	       access(newp, F_OK) == 0;
+}
+
+void send_msg_left(const char *qdir, struct send_msg *m)
+{
+	m->gone = 1;
+	if (m->st.file && !msg_queued(qdir, m->q.qid))
+		msg_gone(qdir, m);
 }
 
 /* The common case costs no state file and no fsync: the removal of
@@ -384,29 +407,12 @@ int send_msg_remove(const char *qdir, struct send_msg *m)
 		return 0;
 	}
 	if (errno == ENOENT) {
-		/* moved out of new/ by relayctl: held, its results go with it
-		 * (a release must not send it again), or deleted, and
-		 * relayctl removed state/<id> itself */
-		m->gone = 1;
+		send_msg_left(qdir, m); /* moved by relayctl meanwhile */
 		return 0;
 	}
 	if (errno != EBUSY)
 		log_warn("%s: unlink: %s", m->q.qid, strerror(errno));
 	return -1;
-}
-
-/* Is qid in new/ or hold/?  new/ is looked at again after hold/: a
- * release (hold/ to new/) between the first two looks hides it from
- * both, and once hold/ misses it the rename is done, so the third finds
- * it (unless it was held again in that instant: two commands). */
-static int msg_queued(const char *qdir, const char *qid)
-{
-	char newp[PATH_MAX], hold[PATH_MAX];
-
-	snprintf(newp, sizeof newp, "%s/new/%s", qdir, qid);
-	snprintf(hold, sizeof hold, "%s/hold/%s", qdir, qid);
-	return access(newp, F_OK) == 0 || access(hold, F_OK) == 0 ||
-	       access(newp, F_OK) == 0;
 }
 
 /* Remove state files whose message is neither in new/ nor in hold/:

@@ -1,15 +1,16 @@
 #!/usr/bin/python3
 """test_queue_hold_final.py: a message held just as relay-send finishes
-it keeps its results (queue/QUEUE.md, state 7): relay-send takes a
-message that is no longer in new/ for one the operator moved, and leaves
-its state file to whoever moved it; on release nobody gets it twice and
-the sender gets one bounce.
+it keeps its results (queue/QUEUE.md, state 7): relay-send keeps the
+state file of a message the operator moved out of new/ into hold/; on
+release nobody gets it twice and the sender gets one bounce.  One
+deleted while its delivery is under way leaves no state file behind.
 
 Made deterministic by stopping relay-queue (SIGSTOP): relay-send, whose
 last result was a bounce, then waits in the injection of the
 notification while the operator holds the message.  Then a bounded loop
-of holds and releases under four clients: no (message, recipient) that
-got a 250 is lost or delivered twice."""
+of holds, releases and deletes under four clients: no (message,
+recipient) that got a 250 and was not deleted is lost, none is delivered
+twice, and no state file is left."""
 import collections
 import os
 import re
@@ -20,7 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Instance, Sink, check, finish, smtp_session  # noqa: E402
-from test_delivery import wait  # noqa: E402
+import sink as sinkmod  # noqa: E402
+from test_delivery import inject, wait  # noqa: E402
 
 # poll, ppoll, epoll_wait, epoll_pwait, select, pselect6 (x86_64, aarch64
 # numbers): relay-send's idle waits; any other blocking call is the
@@ -46,9 +48,15 @@ def copies(sink, rcpt, subject):
                 if rcpt in m.rcpts and subject in m.data])
 
 
+class SlowSink(Sink):
+    handler_class = sinkmod.SlowHandler
+
+
 def held_while_bouncing():
-    with Sink(codes={'bad@example.org': 550}) as sink, \
+    with SlowSink(codes={'bad@example.org': 550}) as sink, \
             Instance(sink=sink) as inst:
+        sink.busy = sink.peak = 0
+        sink.delay = 2  # relay-queue is stopped meanwhile
         with smtp_session(inst.port) as c:
             c.ehlo()
             c.mail('a@example.com')
@@ -57,9 +65,8 @@ def held_while_bouncing():
             code, resp = c.data(b'Subject: held\r\n\r\nbody\r\n')
         check('held: queued', code == 250, resp)
         qid = re.search(r'queued as (\w+)', resp.decode()).group(1)
-        # named in new/ (an answer from a pool file is named just after)
-        check('held: in new/', wait(lambda: os.path.exists(
-            inst.path('queue/new/' + qid)), 10))
+        # in the server's DATA: named in new/, its bounce not yet made
+        check('held: being delivered', wait(lambda: sink.busy == 1, 20))
         qpid = inst.status()['relay-queue'][0]
         spid = inst.status()['relay-send'][0]
         os.kill(qpid, signal.SIGSTOP)
@@ -104,9 +111,32 @@ def held_while_bouncing():
                    if 'a@example.com' in m.rcpts]) == 1)
 
 
+def deleted_in_flight():
+    """Deleted while its delivery is under way: the result comes after
+    relayctl removed the state file, and makes one again; relay-send
+    removes that one too as the message leaves its memory."""
+    with SlowSink() as sink, Instance(sink=sink) as inst:
+        sink.busy = sink.peak = 0
+        sink.delay = 3
+        rc, err = inject(inst, 'a@example.com', ['one@example.org'],
+                         b'Subject: deleted\r\n\r\nx\r\n')
+        check('deleted: queued', rc == 0, err)
+        check('deleted: in the server\'s DATA',
+              wait(lambda: sink.busy == 1, 20), inst.log_tail())
+        r = inst.relayctl('queue', 'delete', '--all')
+        check('deleted: relayctl queue delete', r.returncode == 0,
+              r.stdout + r.stderr)
+        check('deleted: the result comes',
+              inst.wait_log(r'relay-send.*to=<one@example.org>.*status=sent',
+                            20), inst.log_tail())
+        check('deleted: no state file left',
+              wait(lambda: not os.listdir(inst.path('queue/state')), 5),
+              repr(os.listdir(inst.path('queue/state'))))
+
+
 def hold_release_loop():
     stop = threading.Event()
-    acked = {}
+    acked, deleted = {}, set()
     with Sink() as sink, \
             Instance(sink=sink, conf_overrides={'retry_min': 1}) as inst:
         def client(k):
@@ -116,22 +146,26 @@ def hold_release_loop():
                     if stop.is_set():
                         return
                     tok = 'tok-%d-%d' % (k, n)
-                    rcpts = ['b%d@example.org' % (n % 2),
+                    rcpts = ['b%d@example.org' % (n % 3),
                              'e%d@example.net' % (n % 2)]
                     c.mail('a@example.com')
                     rcpts = [r for r in rcpts if c.rcpt(r)[0] == 250]
                     if not rcpts:
                         c.rset()
                         continue
-                    code, _ = c.data(('Subject: %s\r\n\r\n%s\r\n' %
-                                      (tok, tok)).encode())
-                    if code == 250:
-                        acked[tok] = rcpts
+                    code, resp = c.data(('Subject: %s\r\n\r\n%s\r\n' %
+                                         (tok, tok)).encode())
+                    qid = re.search(r'queued as (\w+)', resp.decode())
+                    if code == 250 and qid:
+                        acked[tok] = (qid.group(1), rcpts)
 
         def holder():
             while not stop.is_set():
                 inst.relayctl('queue', 'hold', '--to', 'b1@*')
                 inst.relayctl('queue', 'release', '--all')
+                r = inst.relayctl('queue', 'delete', '--to', 'b2@*')
+                deleted.update(ln.split(':')[0] for ln in r.stdout.splitlines()
+                               if ln.endswith(': deleted'))
 
         threads = [threading.Thread(target=client, args=(k,))
                    for k in range(4)] + [threading.Thread(target=holder)]
@@ -150,11 +184,11 @@ def hold_release_loop():
             tok = re.search(rb'Subject: (tok-[\d-]+)', m.data)
             for r in m.rcpts if tok else ():
                 got[(tok.group(1).decode(), r)] += 1
-        missing = [(t, r) for t, rcpts in acked.items() for r in rcpts
-                   if got[(t, r)] == 0]
+        missing = [(t, r) for t, (qid, rcpts) in acked.items()
+                   for r in rcpts if got[(t, r)] == 0 and qid not in deleted]
         twice = [k for k, v in got.items() if v > 1]
-        check('loop: messages went through holds', len(acked) > 100,
-              len(acked))
+        check('loop: messages went through holds and deletes',
+              len(acked) > 100 and deleted, (len(acked), len(deleted)))
         check('loop: nothing lost', not missing, missing[:5])
         check('loop: nothing delivered twice', not twice,
               '%d of %d: %r' % (len(twice), len(got), twice[:5]))
@@ -164,5 +198,6 @@ def hold_release_loop():
 
 
 held_while_bouncing()
+deleted_in_flight()
 hold_release_loop()
 finish()
