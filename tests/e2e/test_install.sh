@@ -74,4 +74,11 @@ for k in $(grep -v '^#define' lib/settings.c | grep -oE '\b[SIB]\([a-z_0-9]+,' |
 	grep -qE "^#?$k =" conf/relay.conf.sample || missing="$missing $k"
 done
 check "relay.conf.sample lists every setting${missing:+ (missing:$missing)}" [ -z "$missing" ]
+# INSTALL.md's apt-get line is conf/packages.build, whole
+apt=$(sed -n '/^apt-get install build-essential/,/^make install/p' INSTALL.md)
+missing=""
+for p in $(grep -v '^#' conf/packages.build); do
+	printf '%s\n' "$apt" | grep -qw -- "$p" || missing="$missing $p"
+done
+check "INSTALL.md's apt-get line names conf/packages.build${missing:+ (missing:$missing)}" [ -z "$missing" ]
 exit $failed
