@@ -9,7 +9,6 @@
 #include "remote.h"
 
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -175,42 +174,30 @@ static void deliver_noaddr(const struct remote_job *job,
 		       t->name, why);
 }
 
-/* 1 when name (a trailing dot allowed) is the relay's hostname. */
-static int deliver_is_hostname(const char *name)
-{
-	size_t hl = strlen(cf.hostname), nl = strlen(name);
-
-	if (nl && name[nl - 1] == '.')
-		nl--;
-	return hl && nl == hl && strncasecmp(name, cf.hostname, hl) == 0;
-}
-
-/* 1 when the MX host t is this relay: its name is our hostname, or one
- * of its addresses (n >= 1) reaches one of our listeners on t's port;
- * relay-remote would hand the message to relay-smtpd again and again
- * until hops_max.  e is set, relay= names the host. */
+/* 1 when the MX host t is this relay: one of its addresses reaches one
+ * of our listeners on t's port; relay-remote would hand the message to
+ * relay-smtpd again and again until hops_max.  e is set, relay= names
+ * the host.  (Behind NAT the EHLO reply tells: remote_session.c.) */
 static int deliver_self(struct remote_job *job, const struct remote_target *t,
 			const struct remote_ip *ip, size_t n,
 			struct remote_err *e)
 {
-	size_t at = 0;
-	int self = deliver_is_hostname(t->name);
 	char ipbuf[64];
 
-	for (size_t i = 0; i < n && !self; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct sockaddr_storage ss;
 		remote_ip_sockaddr(&ip[i], t->port, &ss);
-		if ((self = listen_addr_is_self(&ss)))
-			at = i;
+		if (!listen_addr_is_self(&ss))
+			continue;
+		remote_ip_format(&ip[i], ipbuf, sizeof ipbuf);
+		snprintf(job->relay, sizeof job->relay, "%.255s[%.63s]:%ld",
+			 t->name, ipbuf, t->port);
+		remote_err_set(e, 'B', 554, "5.4.6 mail for %s loops back to "
+			       "myself (MX %s is this relay)", job->domain,
+			       t->name);
+		return 1;
 	}
-	if (!self)
-		return 0;
-	remote_ip_format(&ip[at], ipbuf, sizeof ipbuf);
-	snprintf(job->relay, sizeof job->relay, "%.255s[%.63s]:%ld", t->name,
-		 ipbuf, t->port);
-	remote_err_set(e, 'B', 554, "5.4.6 mail for %s loops back to myself "
-		       "(MX %s is this relay)", job->domain, t->name);
-	return 1;
+	return 0;
 }
 
 /* 1 when a transaction ran on this target (results are set), 0 to try

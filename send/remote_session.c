@@ -101,8 +101,22 @@ void remote_session_ehlo_ext(struct remote_conn *c, const struct remote_reply *r
 	}
 }
 
-/* EHLO, or HELO when EHLO gets a 5xx; -1 with e set. */
-static int session_hello(struct remote_conn *c, struct remote_err *e)
+/* 1 when the reply to EHLO/HELO names the server as cf.hostname: the
+ * relay is talking to itself (an MX that reaches it through an address
+ * it cannot know as its own: NAT, a proxy).  Postfix's "replied to
+ * HELO/EHLO with my own hostname". */
+static int session_is_me(const struct remote_reply *r)
+{
+	size_t n = strcspn(r->text, " \n"), hl = strlen(cf.hostname);
+
+	return hl && n == hl && strncasecmp(r->text, cf.hostname, hl) == 0;
+}
+
+/* EHLO, or HELO when EHLO gets a 5xx; -1 with e set.  mx: the host is
+ * an MX (not the operator's fixed host): a server that answers with our
+ * own hostname is this relay, a bounce (RFC 3463 5.4.6). */
+static int session_hello(struct remote_conn *c, const struct remote_job *job,
+			 int mx, struct remote_err *e)
 {
 	struct remote_reply r;
 	char txt[REMOTE_TEXT_MAX];
@@ -111,15 +125,20 @@ static int session_hello(struct remote_conn *c, struct remote_err *e)
 	    r.code == 250) {
 		c->esmtp = 1;
 		remote_session_ehlo_ext(c, &r);
-		return 0;
-	}
-	if (r.code >= 500 &&
-	    remote_session_cmd(c, &r, "HELO %s", cf.hostname) == 0 &&
-	    r.code == 250) {
+	} else if (r.code >= 500 &&
+		   remote_session_cmd(c, &r, "HELO %s", cf.hostname) == 0 &&
+		   r.code == 250) {
 		c->esmtp = 0;
 		c->ext = 0;
-		return 0;
 	}
+	if (r.code == 250 && mx && session_is_me(&r)) {
+		remote_err_set(e, 'B', 554, "5.4.6 mail for %s loops back to "
+			       "myself (%s[%s] answered EHLO with this relay's "
+			       "hostname)", job->domain, c->host, c->ip);
+		return -1;
+	}
+	if (r.code == 250)
+		return 0;
 	remote_reply_line(&r, txt, sizeof txt);
 	remote_err_set(e, r.code >= 500 ? 'B' : 'T', r.code,
 		       "%s said after EHLO/HELO: %s", c->host, txt);
@@ -267,7 +286,7 @@ static enum remote_sess session_tls(struct remote_conn *c,
 		snprintf(c->tlsdesc + n, sizeof c->tlsdesc - n, " %s",
 			 job->sec.kind == REMOTE_SEC_DANE ? "dane" : "mta-sts");
 	}
-	return session_hello(c, e) < 0 ? REMOTE_SESS_FAIL : REMOTE_SESS_OK;
+	return session_hello(c, job, 0, e) < 0 ? REMOTE_SESS_FAIL : REMOTE_SESS_OK;
 }
 
 enum remote_sess remote_session_open(struct remote_conn *c,
@@ -285,7 +304,7 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 			       "4.4.0 %s greeted: %s", c->host, txt);
 		return REMOTE_SESS_FAIL;
 	}
-	if (session_hello(c, e) < 0)
+	if (session_hello(c, job, !job->host[0], e) < 0)
 		return REMOTE_SESS_FAIL;
 	if (!plain && (c->ext & REMOTE_EXT_STARTTLS)) {
 		enum remote_sess s = session_tls(c, job, e);

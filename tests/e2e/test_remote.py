@@ -342,16 +342,18 @@ def test_many_mx(inst, a):
 
 
 def test_self():
-    """An MX that is this relay (an address it listens on at smtp_port,
-    or its hostname) is never connected to: it would take the message
-    back and send it again, up to hops_max times.  RFC 5321 5.1: that MX
-    and every less preferred one are dropped; none left: bounced 5.4.6."""
+    """An MX that is this relay (an address it listens on at smtp_port)
+    is never connected to: it would take the message back and send it
+    again, up to hops_max times.  RFC 5321 5.1: that MX and every less
+    preferred one are dropped; none left: bounced 5.4.6.  One that
+    answers EHLO with this relay's hostname is this relay too (behind
+    NAT): bounced 5.4.6 before MAIL."""
     port = free_port()
     zone = {
         "loop.test": {"MX": [[10, "mx.loop.test"]]},
         "mx.loop.test": {"A": ["127.0.0.5"]},
-        "name.test": {"MX": [[10, "relay.test"]]},
-        "relay.test": {"A": ["127.0.0.2"]},
+        "nat.test": {"MX": [[10, "mx.nat.test"]]},
+        "mx.nat.test": {"A": ["127.0.0.7"]},
         "primary.test": {"MX": [[10, "mx1.pref.test"], [20, "mx.loop.test"]]},
         "mx1.pref.test": {"A": ["127.0.0.2"]},
         "backup.test": {"MX": [[10, "dead.fb.test"], [20, "mx.loop.test"], [30, "mx1.pref.test"]]},
@@ -361,15 +363,22 @@ def test_self():
     inst = Instance(zone, {"smtp_port": port, "listen": "127.0.0.5:%d" % port})
     me, cme = start_sink("127.0.0.5", port)   # stands for relay-smtpd
     a, ca = start_sink("127.0.0.2", port)
+    # this relay reached through an address it cannot know as its own
+    # (NAT): its EHLO reply names relay-remote's own hostname
+    nat, cnat = start_sink("127.0.0.7", port, server_hostname="relay.test")
     try:
         r, res = one(inst, "u@loop.test")
         check("MX is this relay's listener: bounced 5.4.6, no connection",
               res[:2] == ("B", 554) and res[2].startswith("5.4.6 mail for loop.test loops back to myself")
               and me.connections == 0, "%r connections=%d" % (r, me.connections))
         check("MX is this relay: relay= names it", r["relay"] == "mx.loop.test[127.0.0.5]:%d" % port, r["relay"])
-        r, res = one(inst, "u@name.test")
-        check("MX named as this relay's hostname: bounced 5.4.6",
-              res[:2] == ("B", 554) and "5.4.6" in res[2] and not a.msgs, "%r" % (r,))
+        r, res = one(inst, "u@nat.test")
+        check("MX answering EHLO with this relay's hostname: bounced 5.4.6, no MAIL",
+              res[:2] == ("B", 554) and res[2].startswith("5.4.6 mail for nat.test loops back to myself")
+              and not nat.msgs and not nat.mail_options, "%r" % (r,))
+        r, res = one(inst, "u@other.test", host="127.0.0.7", port=str(port))
+        check("a fixed host answering with this relay's hostname: not checked",
+              res[0] == "D" and len(nat.msgs) == 1, "%r" % (r,))
         r, res = one(inst, "u@primary.test")
         check("this relay as a backup MX: the primary used",
               res[0] == "D" and len(a.msgs) == 1 and me.connections == 0, "%r" % (r,))
@@ -383,6 +392,7 @@ def test_self():
     finally:
         ca.stop()
         cme.stop()
+        cnat.stop()
         inst.close()
 
 
