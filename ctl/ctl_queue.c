@@ -55,21 +55,47 @@ static void ctlq_free(struct ctlq_msg *m)
 	qstate_free(&m->st);
 }
 
+/* A file that is there but cannot be read (queue/QUEUE.md, "Unreadable
+ * files"): listed with why, shown, deleted by its name. */
+static int ctlq_bad(const char *path, struct ctlq_msg *m, const char *why)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -1; /* gone meanwhile */
+	snprintf(m->why, sizeof m->why, "%s", why);
+	m->bad = m->why;
+	m->q.size = st.st_size;
+	m->q.arrival = (long long)st.st_mtime;
+	return 0;
+}
+
+/* 0 with m loaded (or m->bad set), -1 when there is no such file. */
 static int ctlq_load(const char *sub, const char *id, struct ctlq_msg *m)
 {
-	char path[PATH_MAX], err[256];
-	snprintf(path, sizeof path, "%s/%s/%s", cf.queue_dir, sub, id);
+	char path[PATH_MAX], spath[PATH_MAX], err[256];
+
+	memset(m, 0, sizeof *m);
 	m->sub = sub;
+	m->name = id;
+	snprintf(path, sizeof path, "%s/%s/%s", cf.queue_dir, sub, id);
+	snprintf(spath, sizeof spath, "%s/state/%s", cf.queue_dir, id);
+	if (strlen(id) >= sizeof m->q.qid)
+		return -1; /* not a name relay-queue gives */
 	if (qfile_load(path, &m->q, err, sizeof err) < 0)
-		return -1;
-	snprintf(path, sizeof path, "%s/state/%s", cf.queue_dir, id);
+		return errno == ENOENT ? -1 : ctlq_bad(path, m, err);
+	if (strcmp(m->q.qid, id) != 0) {
+		ctlq_free(m);
+		return ctlq_bad(path, m, "its header names another queue id");
+	}
 	if (qstate_init(&m->st, m->q.nrcpt) < 0) {
 		qfile_free(&m->q);
-		return -1;
+		return ctlq_bad(path, m, "out of memory");
 	}
-	if (qstate_load(path, &m->st) < 0) {
+	if (qstate_load(spath, &m->st) < 0) {
+		snprintf(err, sizeof err, "state/%s: %s", id, strerror(errno));
 		ctlq_free(m);
-		return -1;
+		return ctlq_bad(path, m, err);
 	}
 	return 0;
 }
@@ -106,10 +132,12 @@ int ctlq_selected(const struct ctlq_sel *s, const struct ctlq_msg *m)
 {
 	int any = 0;
 	for (int i = 0; i < s->nids; i++)
-		if (strcmp(s->ids[i], m->q.qid) == 0)
+		if (strcmp(s->ids[i], m->name) == 0)
 			return 1;
 	if (s->all)
 		return 1;
+	if (m->bad)
+		return 0; /* no envelope to match */
 	if (s->from && !ctlq_match(s->from, m->q.from[0] ? m->q.from : "<>"))
 		return 0;
 	for (size_t i = 0; s->to && i < m->q.nrcpt; i++)
@@ -165,6 +193,15 @@ static int ctlq_list_one(struct ctlq_msg *m, void *arg)
 	char age[16], nx[24];
 	const char *last = "";
 
+	if (m->bad) {
+		ctlq_dur(now - m->q.arrival, age, sizeof age);
+		printf("%-22s %5s %9lld unreadable: ", m->name, age,
+		       (long long)m->q.size);
+		ctl_term_puts(stdout, m->bad);
+		printf(" (in %s/)\n", m->sub);
+		return 0;
+	}
+
 	for (size_t i = 0; i < m->q.nrcpt; i++) {
 		struct qstate_rcpt *r = &m->st.r[i];
 		if (r->status == 'T' && (!next || r->next < next))
@@ -179,7 +216,7 @@ static int ctlq_list_one(struct ctlq_msg *m, void *arg)
 		snprintf(nx, sizeof nx, "now");
 	else
 		ctlq_dur(next - now, nx + 3, sizeof nx - 3), memcpy(nx, "in ", 3);
-	printf("%-22s %5s %9lld <", m->q.qid, age,
+	printf("%-22s %5s %9lld <", m->name, age,
 	       (long long)(m->q.size - m->q.body));
 	ctl_term_puts(stdout, m->q.from);
 	printf("> %zu/%zu %s%s", qstate_pending(&m->st), m->q.nrcpt, nx,
@@ -227,6 +264,8 @@ static int ctlq_cust_one(struct ctlq_msg *m, void *arg)
 	const char *name = qfile_get_info(&m->q, QFILE_INFO_CUSTOMER);
 	struct ctlq_cust *c = NULL;
 
+	if (m->bad)
+		return 0; /* no customer to count it for; list shows it */
 	if (!name || !*name)
 		name = "-";
 	for (size_t i = 0; i < cs->n && !c; i++)
@@ -315,6 +354,13 @@ static int ctlq_show(int argc, char **argv)
 	for (size_t s = 0; s < 2; s++) {
 		if (ctlq_load(subs[s], argv[0], &m) < 0)
 			continue;
+		if (m.bad) {
+			printf("id: %s (%s)\nunreadable: ", argv[0], subs[s]);
+			ctl_term_puts(stdout, m.bad);
+			printf("\nsize: %lld\n", (long long)m.q.size);
+			ctlq_free(&m);
+			return 0;
+		}
 		date822_format(m.q.arrival, date, sizeof date);
 		printf("id: %s (%s)\narrival: %s\nsize: %lld\nfrom: <",
 		       m.q.qid, subs[s], date, (long long)(m.q.size - m.q.body));

@@ -9,6 +9,10 @@
 
 struct ctlq_msg {
 	const char *sub;        /* "new" or "hold" */
+	const char *name;       /* the file's name: its id, what is acted on */
+	const char *bad;        /* NULL, or why it cannot be read: then only
+				 * q.size and q.arrival (its mtime) are set */
+	char why[300];          /* bad's text */
 	struct qfile q;
 	struct qstate st;
 };
@@ -27,8 +31,8 @@ void ctlq_trigger(void);
  * -1 when it selects nothing or has an unknown option. */
 int ctlq_parse_sel(int argc, char **argv, struct ctlq_sel *s);
 int ctlq_selected(const struct ctlq_sel *s, const struct ctlq_msg *m);
-/* fn for every message of queue/sub in arrival order; the results or'ed,
- * -1 when sub cannot be read. */
+/* fn for every message of queue/sub in arrival order, unreadable ones
+ * too (m->bad); the results or'ed, -1 when sub cannot be read. */
 int ctlq_each(const char *sub, int (*fn)(struct ctlq_msg *, void *),
 	      void *arg);
 

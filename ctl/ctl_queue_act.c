@@ -160,19 +160,19 @@ static int ctlq_remove(struct ctlq_act *a, const struct ctlq_msg *m,
 	if (ctlq_one_link(src, &a->polls, &st) < 0) {
 		fprintf(stderr, "relayctl: %s: being queued, try again (if it "
 			"stays so, relay-queue could not name it: see its "
-			"log)\n", m->q.qid);
+			"log)\n", m->name);
 		return -1;
 	}
 	if (ctlq_pool_sync(a, &st) < 0)
 		return -1;
 	if (unlink(src) < 0 && errno != ENOENT) {
-		fprintf(stderr, "relayctl: %s: %s\n", m->q.qid, strerror(errno));
+		fprintf(stderr, "relayctl: %s: %s\n", m->name, strerror(errno));
 		return -1;
 	}
 	a->removed[strcmp(m->sub, "hold") == 0 ? CTLQ_HOLD : CTLQ_NEW] = 1;
 	/* one it had when listed and now gone: relay-send removed it as
 	 * the message left its memory; synced all the same */
-	snprintf(path, sizeof path, "%s/state/%s", cf.queue_dir, m->q.qid);
+	snprintf(path, sizeof path, "%s/state/%s", cf.queue_dir, m->name);
 	if (unlink(path) == 0 || (errno == ENOENT && m->st.file))
 		a->removed[CTLQ_STATE] = 1;
 	return 0;
@@ -187,11 +187,11 @@ static int ctlq_act_one(struct ctlq_msg *m, void *arg)
 	if (!ctlq_selected(&a->sel, m))
 		return 0;
 	a->matched++;
-	snprintf(src, sizeof src, "%s/%s/%s", cf.queue_dir, m->sub, m->q.qid);
-	rc = a->to >= 0 ? ctlq_rename(a, m->q.qid, src) : ctlq_remove(a, m, src);
+	snprintf(src, sizeof src, "%s/%s/%s", cf.queue_dir, m->sub, m->name);
+	rc = a->to >= 0 ? ctlq_rename(a, m->name, src) : ctlq_remove(a, m, src);
 	if (rc < 0)
 		return 1;
-	printf("%s: %s\n", m->q.qid, a->verb);
+	printf("%s: %s\n", m->name, a->verb);
 	a->done++;
 	return rc;
 }

@@ -10,14 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int qf_err(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int qf_err(char *err, size_t errsz, const char *fmt, ...)
+/* -1 with the reason in err and errno e: EBADMSG for a file that is
+ * not a whole queue file (qfile.h), else the system's. */
+static int qf_err(char *err, size_t errsz, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int qf_err(char *err, size_t errsz, int e, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err, errsz, fmt, ap);
 	va_end(ap);
+	errno = e;
 	return -1;
 }
 
@@ -42,7 +45,8 @@ static char *qf_slurp(int fd, size_t *hlen, char *err, size_t errsz)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			qf_err(err, errsz, n < 0 ? "read: %s" : "%s",
+			qf_err(err, errsz, n < 0 ? errno : EBADMSG,
+			       n < 0 ? "read: %s" : "%s",
 			       n < 0 ? strerror(errno) : "truncated header");
 			break;
 		}
@@ -57,19 +61,23 @@ static char *qf_slurp(int fd, size_t *hlen, char *err, size_t errsz)
 		if (len == cap) {
 			char *nb;
 			if (cap >= (size_t)QFILE_HEADER_MAX) {
-				qf_err(err, errsz, "header too long");
+				qf_err(err, errsz, EBADMSG, "header too long");
 				break;
 			}
 			cap *= 2;
 			nb = realloc(buf, cap + 1);
-			if (!nb)
+			if (!nb) {
+				qf_err(err, errsz, ENOMEM, "out of memory");
 				break;
+			}
 			buf = nb;
 		}
 	}
 	if (!buf)
-		qf_err(err, errsz, "out of memory");
+		qf_err(err, errsz, ENOMEM, "out of memory");
+	int e = errno;
 	free(buf);
+	errno = e;
 	return NULL;
 }
 
@@ -118,12 +126,12 @@ static int qf_dsn_line(struct qfile *q, char *v, char *err, size_t errsz)
 	unsigned long i;
 
 	if (*v < '0' || *v > '9')
-		return qf_err(err, errsz, "bad dsn_rcpt line");
+		return qf_err(err, errsz, EBADMSG, "bad dsn_rcpt line");
 	i = strtoul(v, &end, 10);
 	if (*end != ' ' || i >= q->nrcpt || dsn_rcpt_parse(end + 1, &r) < 0)
-		return qf_err(err, errsz, "bad dsn_rcpt line");
+		return qf_err(err, errsz, EBADMSG, "bad dsn_rcpt line");
 	if (qfile_set_dsn(q, i, &r) < 0)
-		return qf_err(err, errsz, "out of memory");
+		return qf_err(err, errsz, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -134,12 +142,12 @@ static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
 	char *eq = strchr(line, '=');
 	/* an empty key could not be written back (qf_put) */
 	if (!eq || eq == line)
-		return qf_err(err, errsz, "bad header line");
+		return qf_err(err, errsz, EBADMSG, "bad header line");
 	*eq = '\0';
 	char *v = eq + 1;
 	if (strcmp(line, "qid") == 0) {
 		if (strlen(v) >= sizeof q->qid)
-			return qf_err(err, errsz, "qid too long");
+			return qf_err(err, errsz, EBADMSG, "qid too long");
 		strcpy(q->qid, v);
 	} else if (strcmp(line, "time") == 0) {
 		q->arrival = strtoll(v, NULL, 10);
@@ -147,7 +155,7 @@ static int qf_line(struct qfile *q, char *line, size_t *rcap, char *err,
 		q->from = v;
 	} else if (strcmp(line, "rcpt") == 0) {
 		if (qfile_add_rcpt(q, v, rcap) < 0)
-			return qf_err(err, errsz, "out of memory");
+			return qf_err(err, errsz, ENOMEM, "out of memory");
 	} else if (strcmp(line, DSN_KEY_RCPT) == 0) {
 		return qf_dsn_line(q, v, err, errsz);
 	} else if (strcmp(line, QFILE_SEAL_KEY) == 0) {
@@ -170,7 +178,7 @@ static int qf_parse(struct qfile *q, char *err, size_t errsz)
 	*nl = '\0';
 	if (strcmp(p, QFILE_MAGIC) != 0) {
 		qfile_free(q);
-		return qf_err(err, errsz, "not a queue file");
+		return qf_err(err, errsz, EBADMSG, "not a queue file");
 	}
 	for (p = nl + 1; *p != '\n'; p = nl + 1) {
 		nl = strchr(p, '\n');
@@ -182,7 +190,7 @@ static int qf_parse(struct qfile *q, char *err, size_t errsz)
 	}
 	if (!q->qid[0] || !q->from || q->nrcpt == 0) {
 		qfile_free(q);
-		return qf_err(err, errsz, "incomplete header");
+		return qf_err(err, errsz, EBADMSG, "incomplete header");
 	}
 	return 0;
 }
@@ -194,7 +202,7 @@ int qfile_read(int fd, struct qfile *q, char *err, size_t errsz)
 
 	memset(q, 0, sizeof *q);
 	if (fstat(fd, &st) < 0)
-		return qf_err(err, errsz, "fstat: %s", strerror(errno));
+		return qf_err(err, errsz, errno, "fstat: %s", strerror(errno));
 	q->hdr = qf_slurp(fd, &hlen, err, errsz);
 	if (!q->hdr)
 		return -1;
@@ -211,13 +219,13 @@ int qfile_parse(struct qfile *q, const char *buf, size_t len, off_t size,
 
 	memset(q, 0, sizeof *q);
 	if (!end)
-		return qf_err(err, errsz, "%s", len < (size_t)size
+		return qf_err(err, errsz, EBADMSG, "%s", len < (size_t)size
 			      ? "header longer than the read" : "truncated header");
 	hlen = (size_t)(end - buf) + 2;
 	if (memchr(buf, '\0', hlen))
-		return qf_err(err, errsz, "not a queue file");
+		return qf_err(err, errsz, EBADMSG, "not a queue file");
 	if (!(q->hdr = malloc(hlen + 1)))
-		return qf_err(err, errsz, "out of memory");
+		return qf_err(err, errsz, ENOMEM, "out of memory");
 	memcpy(q->hdr, buf, hlen);
 	q->hdr[hlen] = '\0';
 	q->body = (off_t)hlen;
@@ -248,7 +256,7 @@ int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz)
 
 	if (fd < 0) {
 		memset(q, 0, sizeof *q);
-		return qf_err(err, errsz, "%s: %s", path, strerror(errno));
+		return qf_err(err, errsz, errno, "%s: %s", path, strerror(errno));
 	}
 	rc = qfile_load_fd(fd, q, err, errsz);
 	close(fd);

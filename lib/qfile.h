@@ -61,7 +61,10 @@ struct qfile {
 };
 
 /* Read and check the header of an open queue file (position anywhere);
- * 0, or -1 with a reason in err.  Free with qfile_free. */
+ * 0, or -1 with a reason in err and errno EBADMSG when the file is no
+ * whole queue file (damaged: it will not read better later), else the
+ * system's (ENOMEM, EIO...).  Free with qfile_free.  The same errno for
+ * the readers below. */
 int qfile_read(int fd, struct qfile *q, char *err, size_t errsz);
 /* The same from memory: the first len bytes of a queue file of size
  * bytes (the message may follow the header in buf); 0, or -1 with a

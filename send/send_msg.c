@@ -122,6 +122,24 @@ int send_msg_open(const char *qdir, const char *qid)
 	return -1;
 }
 
+/* A file that does not read as a queue file (e EBADMSG: damaged, or its
+ * header names another id) would be tried at every scan and never
+ * delivered, bounced or expired: it goes to hold/ once, where relayctl
+ * lists it as unreadable.  A read error or no memory may pass: that is
+ * only logged. */
+static void msg_unreadable(const char *qdir, const char *qid,
+			   const char *err, int e)
+{
+	char why[256];
+
+	if (e != EBADMSG) {
+		log_warn("%s: cannot load: %s", qid, err);
+		return;
+	}
+	snprintf(why, sizeof why, "unreadable queue file: %s", err);
+	msg_refuse(qdir, qid, why);
+}
+
 struct send_msg *send_msg_load(const char *qdir, const char *qid, int keep)
 {
 	char path[PATH_MAX], err[200];
@@ -137,15 +155,18 @@ struct send_msg *send_msg_load(const char *qdir, const char *qid, int keep)
 		return NULL;
 	}
 	rc = qfile_load_fd(fd, &m->q, err, sizeof err);
-	if (rc < 0) {
+	if (rc < 0 || strcmp(m->q.qid, qid) != 0) {
+		int e = rc < 0 ? errno : EBADMSG;
 		close(fd);
-		log_warn("%s: cannot load: %s", qid, err);
+		msg_unreadable(qdir, qid, rc < 0 ? err : "its header names "
+			       "another queue id", e);
+		if (rc == 0)
+			qfile_free(&m->q);
 		free(m);
 		return NULL;
 	}
 	snprintf(path, sizeof path, "%s/state/%s", qdir, qid);
-	if (strcmp(m->q.qid, qid) != 0 ||
-	    qstate_init(&m->st, m->q.nrcpt) < 0 ||
+	if (qstate_init(&m->st, m->q.nrcpt) < 0 ||
 	    (send_stfile_may(qid) && qstate_load(path, &m->st) < 0) ||
 	    !(m->busy = calloc(m->q.nrcpt, 1))) {
 		log_warn("%s: cannot load state", qid);
