@@ -32,11 +32,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LISTEN_CONN_MAX 1000
+/* Connections beyond conn_max: those relay-smtpd keeps between messages
+ * (at most 32 a worker), relay-send's, relayctl's. */
+#define LISTEN_CONN_SPARE 1024
+/* Descriptors a connection may hold at once (its socket, two pipes,
+ * the queue file), and those the process needs besides. */
+#define LISTEN_CONN_FDS 4
+#define LISTEN_FDS_OTHER 64
 #define LISTEN_TMP_AGE 3600 /* older tmp/ files are a crash's leftovers */
 /* Frames taken from one connection per round of the loop: a client that
  * wrote thousands of requests ahead is served a share at a time, the
@@ -57,24 +64,56 @@ struct lconn {
 				  is read until there is room (POLLOUT) */
 };
 
-static struct lconn *conns[LISTEN_CONN_MAX];
+static struct lconn **conns; /* conn_max of them */
 static size_t nconns;
-static size_t conn_max = LISTEN_CONN_MAX;
+static size_t conn_max;
 static uid_t allowed[4];
 static size_t nallowed;
 /* relay-smtpd's uid needs a proof, unless it is relay-send's too */
 static uid_t smtpd_uid, send_uid;
 static int smtpd_uid_known, send_uid_known;
 
-/* Every injection now holds its descriptors in this process (socket, two
- * pipes, the queue file): raise the soft limit to the hard one and take
- * no more connections than the descriptors allow. */
+/* As root: a hard descriptor limit below need raised to it (relay-master
+ * may have been started under a small one).  Unprivileged: no change. */
+static void listen_fd_raise(rlim_t need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < need) {
+		rl.rlim_cur = rl.rlim_max = need;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			/* not root: the limit stays, and says so below */
+		}
+	}
+}
+
+/* As many connections as relay-listen takes sessions (each session in
+ * DATA holds one), plus the spare ones, so that the clients of one
+ * address, held to conn_per_ip sessions there, can never take them
+ * all.  Every injection holds its descriptors in this process: raise
+ * the limit for them, and take no more connections than it allows. */
 static void listen_fd_limit(void)
 {
-	long lim = privs_nofile_raise(); /* -1: unknown or unlimited */
+	size_t want = (size_t)cf.conn_max + LISTEN_CONN_SPARE, fit;
+	long lim;
 
-	if (lim >= 0 && (lim - 64) / 4 < (long)conn_max)
-		conn_max = lim > 128 ? (size_t)(lim - 64) / 4 : 16;
+	listen_fd_raise((rlim_t)(want * LISTEN_CONN_FDS + LISTEN_FDS_OTHER));
+	lim = privs_nofile_raise(); /* -1: unknown or unlimited */
+	fit = lim > 2 * LISTEN_FDS_OTHER
+		      ? (size_t)(lim - LISTEN_FDS_OTHER) / LISTEN_CONN_FDS : 16;
+	conn_max = lim < 0 || fit >= want ? want : fit;
+	if (conn_max < want) /* more sessions in DATA at once get 451 */
+		log_info("queue.sock: at most %zu connections (%ld descriptors, "
+			 "%d each)", conn_max, lim, LISTEN_CONN_FDS);
+	if (conn_max <= (size_t)cf.conn_per_ip)
+		log_warn("queue.sock: at most %zu connections, not more than "
+			 "conn_per_ip %ld: one client address can take them all "
+			 "(raise LimitNOFILE or ulimit -Hn)", conn_max,
+			 cf.conn_per_ip);
+	conns = calloc(conn_max, sizeof *conns);
+	if (!conns)
+		log_fatalx(EXIT_TEMP, "out of memory");
 }
 
 static void listen_allow(const char *user)
@@ -137,8 +176,14 @@ static void listen_accept(int lfd)
 
 	if (fd < 0)
 		return;
-	if (!listen_peer_ok(fd, &need_admit) || nconns >= conn_max) {
-		log_warn("queue.sock: peer refused (uid or too many)");
+	if (!listen_peer_ok(fd, &need_admit)) {
+		log_warn("queue.sock: peer refused: its uid is not allowed");
+		close(fd);
+		return;
+	}
+	if (nconns >= conn_max) {
+		log_warn("queue.sock: peer refused: too many connections (%zu)",
+			 conn_max);
 		close(fd);
 		return;
 	}
@@ -488,7 +533,10 @@ static int listen_more(size_t i)
 
 static void listen_loop(int lfd, int wakefd)
 {
-	static struct pollfd pfd[LISTEN_CONN_MAX + LISTEN_FIXED];
+	struct pollfd *pfd = calloc(conn_max + LISTEN_FIXED, sizeof *pfd);
+
+	if (!pfd)
+		log_fatalx(EXIT_TEMP, "out of memory");
 
 	for (;;) {
 		size_t n = nconns;

@@ -123,7 +123,7 @@ static int conn_open(const char *sockpath)
 /* Keep the connection only when the exchange ended on a frame boundary
  * (ok).  A session among many (q_slot) keeps it no longer than its
  * message: an idle one holds no queue connection, so relay-queue's
- * connections (LISTEN_CONN_MAX) and their buffers follow the messages
+ * connections (conn_max and some) and their buffers follow the messages
  * under way, not the thousands of sessions open. */
 static void job_close(int ok)
 {
