@@ -109,6 +109,11 @@ static int session_is_me(const struct remote_reply *r)
 {
 	size_t n = strcspn(r->text, " \n"), hl = strlen(cf.hostname);
 
+	/* a name that is not this box's alone ("localhost", a bare host
+	 * name from gethostname) is what misconfigured servers answer too */
+	if (!strchr(cf.hostname, '.') ||
+	    strncasecmp(cf.hostname, "localhost", 9) == 0)
+		return 0;
 	return hl && n == hl && strncasecmp(r->text, cf.hostname, hl) == 0;
 }
 

@@ -394,6 +394,22 @@ def test_self():
         cme.stop()
         cnat.stop()
         inst.close()
+    test_self_localhost(zone, port)
+
+
+def test_self_localhost(zone, port):
+    """A relay whose hostname is no name of its own ("localhost") does not
+    take a server answering EHLO "localhost" (a misconfigured one, not
+    rare) for itself."""
+    inst = Instance(zone, {"smtp_port": port, "hostname": "localhost"})
+    srv, csrv = start_sink("127.0.0.7", port, server_hostname="localhost")
+    try:
+        r, res = one(inst, "u@nat.test")
+        check("hostname localhost: an MX answering EHLO localhost is used",
+              res[0] == "D" and len(srv.msgs) == 1, "%r" % (r,))
+    finally:
+        csrv.stop()
+        inst.close()
 
 
 def test_routing(inst, a, b):
