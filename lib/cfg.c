@@ -75,15 +75,17 @@ static const struct cfg_item *cfg_find(const struct cfg_item *tab, size_t n,
 	return NULL;
 }
 
-/* "value   # why": the comment would become part of the value (a
- * greeting with the text in it, a path that does not exist), so it is
- * refused rather than taken or silently cut. */
-static int cfg_inline_comment(const char *val)
+/* "value   # why": a '#' that starts a word starts a comment, so the
+ * text never becomes part of the value (a greeting with it, a path that
+ * does not exist); a '#' inside a word stays. */
+static void cfg_cut_comment(char *val)
 {
-	for (const char *p = strchr(val, '#'); p; p = strchr(p + 1, '#'))
-		if (p == val || isspace((unsigned char)p[-1]))
-			return 1;
-	return 0;
+	for (char *p = strchr(val, '#'); p; p = strchr(p + 1, '#'))
+		if (p == val || isspace((unsigned char)p[-1])) {
+			*p = '\0';
+			trim(val);
+			return;
+		}
 }
 
 static int cfg_line(const char *path, int lineno, char *line,
@@ -103,12 +105,7 @@ static int cfg_line(const char *path, int lineno, char *line,
 	*eq = '\0';
 	key = trim(line);
 	val = trim(eq + 1);
-	if (cfg_inline_comment(val)) {
-		snprintf(err, errsz, "%s:%d: '#' starts a comment only at the "
-			 "start of a line: put the comment on a line of its own",
-			 path, lineno);
-		return -1;
-	}
+	cfg_cut_comment(val);
 	it = cfg_find(tab, n, key);
 	if (!it) {
 		snprintf(err, errsz, "%s:%d: unknown setting '%s'", path, lineno,
