@@ -173,6 +173,29 @@ static void test_glued_line(void)
 	T_STREQ("glued: \"1\" + \"3 D ...\" is not recipient 13", got, "");
 }
 
+/* A file the previous release wrote (lines without a check), cut by a
+ * crash mid-line, then appended to by this one: the old results stay
+ * read, the fragment is no result, the new line is read too. */
+static void test_upgrade(void)
+{
+	char buf[4 * (QSTATE_LINE_MAX + 2)], got[128];
+	size_t len = 0;
+
+	unlink(path);
+	len += qstate_format(buf + len, sizeof buf - len, 2, 'D', 1795434000,
+			     0, 250, "2.0.0 ok");
+	len += qstate_format(buf + len, sizeof buf - len, 4, 'T', 1795434000,
+			     1795435000, 451, LATER);
+	len += qstate_format(buf + len, sizeof buf - len, 5, 'D', 1795434000,
+			     0, 250, "2.0.0 ok");
+	put_raw(buf, len, "wb");
+	put_raw("1", 1, "ab");
+	T_CHECK("upgrade: append after the old lines", append_line(7, 'D',
+								"2.0.0 ok") == 0);
+	delivered(got, sizeof got);
+	T_STREQ("upgrade: old results kept, the new one read", got, "2 5 7");
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -184,6 +207,7 @@ int main(void)
 	test_fragment_kinds();
 	test_zero_block();
 	test_glued_line();
+	test_upgrade();
 	unlink(path);
 	rmdir(tmpdir);
 	return t_done();
