@@ -52,6 +52,10 @@ static int edit(int argc, char **argv, int add)
 		return EXIT_PERM;
 	}
 	snprintf(name, sizeof name, "%s", argv[1]);
+	/* relay-policy looks a sender up in its one form ("b\ob"@x is
+	 * bob@x, lib/addr.h) and in any case */
+	if (!strcmp(argv[0], "user") && addr_mailbox_check(name, 1) == ADDR_OK)
+		addr_canonical(name);
 	addr_lower(name);
 	settings_path(path, sizeof path, "suspended");
 	rc = susp_edit(path, argv[0], name, add);

@@ -19,6 +19,10 @@ check "suspend customer: appended" "[ \"\$(sed -n 2p '$D/suspended')\" = 'custom
 check "suspend: file replaced, not rewritten in place" "[ \"\$(stat -c %i '$D/suspended')\" != '$ino' ]"
 ctl suspend customer acme >"$D/out" 2>&1
 check "suspend twice: says so, one line" "grep -q 'already' '$D/out' && [ \$(grep -c acme '$D/suspended') -eq 1 ]"
+ctl unsuspend user '"B\ob"@example.com' >/dev/null 2>&1
+check "unsuspend user quoted: the same user, line removed" "[ \"\$(cat '$D/suspended')\" = 'customer acme' ]"
+ctl suspend user '"Bob"@Example.com' >/dev/null 2>&1
+check "suspend user quoted: the plain form (relay-policy's)" "[ \"\$(sed -n 2p '$D/suspended')\" = 'user bob@example.com' ]"
 ctl unsuspend user bob@example.com >/dev/null 2>&1
 check "unsuspend user: line removed" "[ \"\$(cat '$D/suspended')\" = 'customer acme' ]"
 ctl suspend group x >/dev/null 2>&1
