@@ -159,6 +159,10 @@ void remote_job_result(const struct remote_job *job, struct kv *out);
 void remote_job_fail_pending(struct remote_job *job, char status, int code,
 			     const char *text);
 size_t remote_job_pending(const struct remote_job *job);
+/* 1 when job's next hop is verified against cf.tls_ca as well as the
+ * system store: a host the operator named (job->host), or an MX of a
+ * domain the operator routed by name (route rcpt <domain> ... mx). */
+int remote_job_trusts_tls_ca(const struct remote_job *job);
 
 /* ---- replies (remote_reply.c) ---- */
 #define REMOTE_REPLY_LINES 64     /* more lines than this is hostile */
@@ -323,9 +327,9 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 				     const struct remote_job *job, int plain,
 				     struct remote_err *e);
 /* The TLS client contexts, one trusting the system store, one the
- * system store and cf.tls_ca (for fixed hosts only): made by main before
- * the privilege drop, so a CA file only root can read works and a bad
- * one is found at startup.  -1 with err. */
+ * system store and cf.tls_ca (remote_job_trusts_tls_ca): made by main
+ * before the privilege drop, so a CA file only root can read works and
+ * a bad one is found at startup.  -1 with err. */
 int remote_session_tls_init(char *err, size_t errsz);
 /* Send one command line and read its reply. */
 int remote_session_cmd(struct remote_conn *c, struct remote_reply *r,

@@ -143,12 +143,17 @@ void remote_conn_key(char *buf, size_t n, const char *host, long port,
 		     const struct remote_job *job)
 {
 	/* sec: a connection set up under DANE or MTA-STS serves only jobs
-	 * that ask the same of it; mx: one verified against tls_ca too (a
-	 * fixed host of that name) never serves an MX job */
+	 * that ask the same of it; mx: a fixed host's never serves an MX
+	 * job, nor one verified against tls_ca too (a routed domain's MX)
+	 * an MX job that trusts the system store alone */
+	const char *hop = job->host[0]		       ? ""
+			  : remote_job_trusts_tls_ca(job) ? " mx tls_ca"
+							 : " mx";
+
 	snprintf(buf, n, "%s:%ld tls=%d auth=%s%s sec=%d%s", host, port,
 		 (int)job->tls, job->auth,
 		 job->auth_unverified ? " unverified" : "", (int)job->sec.kind,
-		 job->host[0] ? "" : " mx");
+		 hop);
 }
 
 /* A cached connection is dead when the server has spoken or hung up

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "ns.h"
@@ -271,4 +272,28 @@ void remote_job_result(const struct remote_job *job, struct kv *out)
 		log_warn("%s: result frame still too big: codes only", job->qid);
 		result_build(job, out, 0, 0);
 	}
+}
+
+/* The operator vouches for a domain's DNS when a rcpt route names it
+ * (via is the route key that matched: "route:rcpt:corp.example", or
+ * "route:rcpt:.corp.example" for its subdomains), so their own CA may
+ * vouch for its MX hosts too.  Not route:default, not a sender route,
+ * not plain MX delivery: there a recipient's domain, any on the
+ * Internet, chose the host.  The key is checked against the job's
+ * domain so that a via naming another domain vouches for nothing. */
+int remote_job_trusts_tls_ca(const struct remote_job *job)
+{
+	static const char pre[] = "route:rcpt:";
+	const char *key = job->via + sizeof pre - 1;
+	size_t kl, dl;
+
+	if (job->host[0])
+		return 1;
+	if (strncmp(job->via, pre, sizeof pre - 1) != 0 || !*key)
+		return 0;
+	if (key[0] != '.')
+		return strcasecmp(key, job->domain) == 0;
+	kl = strlen(key);
+	dl = strlen(job->domain);
+	return dl > kl && strcasecmp(job->domain + dl - kl, key) == 0;
 }

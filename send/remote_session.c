@@ -2,10 +2,11 @@
  * EHLO (HELO when EHLO is refused), STARTTLS per the route's policy
  * (may: when offered; encrypt: required; verify: required with the chain
  * and the name checked), then AUTH when the route names credentials.
- * Two trust stores: a fixed host (relayhost, a route's host) is checked
- * against the system store plus cf.tls_ca, the operator's CA for their
- * own upstreams; an MX host, which the recipient's domain chose, against
- * the system store alone, as MTA-STS policy servers and TLS-RPT are. */
+ * Two trust stores: a fixed host (relayhost, a route's host), and an MX
+ * host of a domain a rcpt route names, is checked against the system
+ * store plus cf.tls_ca, the operator's CA for their own upstreams; any
+ * other MX host, which a recipient's domain chose, against the system
+ * store alone, as MTA-STS policy servers and TLS-RPT are. */
 #include "remote.h"
 
 #include <stdarg.h>
@@ -151,7 +152,8 @@ static int session_hello(struct remote_conn *c, const struct remote_job *job,
 }
 
 static SSL_CTX *ctx_public; /* the system store */
-static SSL_CTX *ctx_fixed;  /* the system store and cf.tls_ca */
+static SSL_CTX *ctx_fixed;  /* the system store and cf.tls_ca: hosts
+			     the operator named */
 
 int remote_session_tls_init(char *err, size_t errsz)
 {
@@ -233,7 +235,8 @@ static int session_handshake(struct remote_conn *c,
 }
 
 /* The store for job's next hop: tls_ca only for a host the operator
- * named, never for a name a recipient's domain published. */
+ * named or the MX of a domain they routed by name, never for a name an
+ * unnamed recipient's domain published. */
 static SSL_CTX *session_tls_ctx(const struct remote_job *job,
 				struct remote_err *e)
 {
@@ -243,7 +246,7 @@ static SSL_CTX *session_tls_ctx(const struct remote_job *job,
 		remote_err_set(e, 'T', 451, "4.7.5 TLS setup failed: %s", err);
 		return NULL;
 	}
-	return job->host[0] ? ctx_fixed : ctx_public;
+	return remote_job_trusts_tls_ca(job) ? ctx_fixed : ctx_public;
 }
 
 /* STARTTLS and the second EHLO. */

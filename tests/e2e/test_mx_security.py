@@ -31,7 +31,11 @@ its MX without STARTTLS is still refused (never sent in clear), an MX
 that verifies against the system store is accepted; a fixed host is
 verified against either CA; an MX whose certificate only the private CA
 signed is refused under enforce (tls_ca does not vouch for the MX names
-a recipient's domain publishes).
+a recipient's domain publishes); but an MX of a domain a rcpt route
+names (route rcpt corp.test mx tls=verify, and a .parent route) verifies
+against it, while route default, a sender route, a rcpt route's key
+for another domain and plain MX delivery to that same host are refused
+(also when a connection verified with tls_ca is cached).
 """
 import hashlib
 import http.server
@@ -182,6 +186,8 @@ def zone(port, ee_hash, ca_hash, web):
     mx("both.test", "mx.both.test", "5", ad=True, sts_id="b1", tlsa=["3 1 1 " + ee_hash])
     mx("privmx.test", "mx.privmx.test", "7", sts_id="p1")
     z["smart.priv.test"] = {"A": [NET + "7"]}
+    for dom in ("corp.test", "sub.corp.test", "open.test"):
+        z[dom] = {"MX": [[10, "smart.priv.test"]]}
     return z
 
 
@@ -342,6 +348,37 @@ def test_private_ca(inst, sinks):
           "policy fetch failed" not in inst.logtext(), inst.logtext()[-1500:])
 
 
+def test_routed_mx_ca(inst, sinks):
+    """route rcpt corp.test mx tls=verify: the operator named the
+    domain, its internal MX (smart.priv.test) has a certificate of the
+    private tls_ca.  Every other MX job stays on the system store, and
+    a connection verified with tls_ca never serves one of them (all the
+    jobs go to one worker, whose cache holds that connection)."""
+    sink = sinks["7"]
+    s = inst.connect()
+    try:
+        def one(dom, via):
+            n0 = len(sink.msgs)
+            r = h.job(inst, s, ["u@" + dom], tls="verify", via=via)
+            return r, r["rcpt"]["u@" + dom], len(sink.msgs) - n0
+        sink.connections = 0
+        r, res, n = one("corp.test", "route:rcpt:corp.test")
+        check("private tls_ca: route rcpt <domain> mx tls=verify, MX signed by tls_ca: sent",
+              res[0] == "D" and n == 1, "%r" % (r,))
+        r, res, n = one("sub.corp.test", "route:rcpt:.corp.test")
+        check("private tls_ca: route rcpt .<parent> mx tls=verify, MX signed by tls_ca: sent",
+              res[0] == "D" and n == 1, "%r" % (r,))
+        check("private tls_ca: the routed domains' jobs share one cached connection",
+              sink.connections == 1, "connections=%d" % sink.connections)
+        # the same MX host for domains the operator did not name
+        for via in ("route:default", "route:sender:relay.test", "route:rcpt:corp.test", "mx"):
+            r, res, n = one("open.test", via)
+            check("private tls_ca: via %s, MX signed only by tls_ca: refused" % via,
+                  res[0] == "T" and n == 0, "%r" % (r,))
+    finally:
+        s.close()
+
+
 def start(d, conf, web_ip, web_port, ca, tls_ca=None):
     """relay-remote with ca as its system store (SSL_CERT_FILE), and
     tls_ca when given."""
@@ -374,7 +411,9 @@ def run_all(d, web, ctls, sinks_by_port):
         test_controls(off, sinks_by_port(off.smtp_port))
         priv = start(d, {}, NET + "100", web.server_address[1], ca, os.path.join(d, "priv.pem"))
         insts.append(priv)
-        test_private_ca(priv, sinks_by_port(priv.smtp_port))
+        priv_sinks = sinks_by_port(priv.smtp_port)
+        test_private_ca(priv, priv_sinks)
+        test_routed_mx_ca(priv, priv_sinks)
     finally:
         for i in insts:
             i.close()

@@ -257,6 +257,43 @@ static void test_mutations(void)
 	T_CHECK("mutated frames: some still parse", parsed > 0);
 }
 
+/* tls_ca vouches for a fixed host and for the MX hosts of a domain a
+ * rcpt route names, nothing else. */
+static void test_trusts_tls_ca(void)
+{
+	static const struct {
+		const char *host, *via, *domain;
+		int yes;
+	} c[] = {
+		{ "smart.test", "relayhost", "", 1 },
+		{ "smart.test", "route:sender:a.test", "x.test", 1 },
+		{ "", "route:rcpt:corp.test", "corp.test", 1 },
+		{ "", "route:rcpt:corp.test", "CORP.test", 1 },
+		{ "", "route:rcpt:.corp.test", "a.b.corp.test", 1 },
+		{ "", "route:rcpt:.corp.test", "corp.test", 0 },
+		{ "", "route:rcpt:.corp.test", "xcorp.test", 0 },
+		{ "", "route:rcpt:corp.test", "evilcorp.test", 0 },
+		{ "", "route:rcpt:corp.test", "a.corp.test", 0 },
+		{ "", "route:rcpt:", "corp.test", 0 },
+		{ "", "route:sender:corp.test", "corp.test", 0 },
+		{ "", "route:default", "corp.test", 0 },
+		{ "", "mx", "corp.test", 0 },
+		{ "", "", "corp.test", 0 },
+	};
+	struct remote_job job;
+
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		char name[160];
+		memset(&job, 0, offsetof(struct remote_job, file));
+		snprintf(job.host, sizeof job.host, "%s", c[i].host);
+		snprintf(job.via, sizeof job.via, "%s", c[i].via);
+		snprintf(job.domain, sizeof job.domain, "%s", c[i].domain);
+		snprintf(name, sizeof name, "tls_ca for host=%s via=%s domain=%s",
+			 c[i].host, c[i].via, c[i].domain);
+		T_CHECK(name, remote_job_trusts_tls_ca(&job) == c[i].yes);
+	}
+}
+
 int main(void)
 {
 	test_parse();
@@ -264,5 +301,6 @@ int main(void)
 	test_result();
 	test_result_big();
 	test_mutations();
+	test_trusts_tls_ca();
 	return t_done();
 }

@@ -1,4 +1,4 @@
-// links: send/remote_session.c send/remote_reply.c send/remote_auth.c send/remote_conn.c send/remote_dns.c
+// links: send/remote_session.c send/remote_reply.c send/remote_auth.c send/remote_conn.c send/remote_dns.c send/remote_job.c
 /* test_remote_session.c: EHLO keyword parsing (what the server offers
  * decides PIPELINING, SIZE, STARTTLS, DSN and the AUTH mechanism). */
 #include "../../send/remote.h"
