@@ -78,56 +78,6 @@ static void reap(struct listen_state *ls)
 	}
 }
 
-/* Stopping: relay-master stops relay-queue and relay-policy at the same
- * moment, so an open session could no longer end well (only 4xx), and a
- * relay-smtpd left running would outlive the relay unseen.  Every child
- * (pool worker or per-connection relay-smtpd) gets SIGTERM, which ends
- * it and closes its connections (nothing was acknowledged, the clients
- * retry); those not gone within LISTEN_STOP_WAIT_MS get SIGKILL, well
- * inside relay-master's 5 s. */
-#define LISTEN_STOP_WAIT_MS 2000
-
-static size_t children_left(const struct listen_state *st)
-{
-	return st->caps.n + (st->pooled ? st->pool.n : 0);
-}
-
-static void children_signal(const struct listen_state *st, int sig)
-{
-	for (size_t i = 0; i < st->caps.n; i++)
-		kill(st->caps.conn[i].pid, sig);
-	for (size_t i = 0; st->pooled && i < st->pool.n; i++)
-		kill(st->pool.w[i].pid, sig);
-}
-
-/* Reap for up to ms milliseconds, until no child is left. */
-static void children_wait(struct listen_state *st, int ms)
-{
-	struct timespec nap = { 0, 20 * 1000 * 1000 };
-
-	for (int waited = 0; children_left(st) && waited < ms; waited += 20) {
-		nanosleep(&nap, NULL);
-		reap(st);
-	}
-}
-
-static void children_end(struct listen_state *st)
-{
-	size_t n = children_left(st);
-
-	if (!n)
-		return;
-	log_info("stopping: ending %zu relay-smtpd", n);
-	children_signal(st, SIGTERM);
-	children_wait(st, LISTEN_STOP_WAIT_MS);
-	if (!children_left(st))
-		return;
-	log_warn("stopping: %zu relay-smtpd did not end: SIGKILL",
-		 children_left(st));
-	children_signal(st, SIGKILL);
-	children_wait(st, LISTEN_STOP_WAIT_MS);
-}
-
 /* Serve (one relay-smtpd per connection) or refuse one accepted
  * connection; fd is closed here.  Pool workers accept by themselves: a
  * pooled relay-listen accepts only while none can (stand_in), to refuse. */
@@ -268,9 +218,9 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		close(socks[i].fd);
-	children_end(&st);
 	if (st.pooled)
 		listen_pool_free(&st.pool);
+	log_info("stopping: sessions left finish on their own");
 	listen_caps_free(&st.caps);
 	free(pf);
 	free(idx);
