@@ -487,6 +487,35 @@ def stop_session(proc, timeout=10):
         proc.wait(timeout=timeout)
 
 
+def run_on_small_queue(name, fn, size='2m'):
+    """fn(qdir) with qdir a fresh folder on a tmpfs of size (a disk that
+    fills up), unmounted and removed after; a SKIP note when not root or
+    the mount fails.  Ends the test (finish)."""
+    if not is_root():
+        skip(name, 'needs root to mount a tmpfs')
+        finish()
+    top = tempfile.mkdtemp(prefix='relaybox-small-')
+    os.chmod(top, 0o755)
+    qdir = os.path.join(top, 'queue')
+    os.mkdir(qdir)
+    r = subprocess.run(['mount', '-t', 'tmpfs', '-o',
+                        'size=%s,mode=0755' % size, 'tmpfs', qdir],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=30)
+    if r.returncode != 0:
+        skip(name, 'mount tmpfs failed: %s' % r.stdout.strip())
+        os.rmdir(qdir)
+        os.rmdir(top)
+        finish()
+    try:
+        fn(qdir)
+    finally:
+        subprocess.run(['umount', qdir], timeout=30)
+        os.rmdir(qdir)
+        os.rmdir(top)
+    finish()
+
+
 class Instance:
     def __init__(self, conf_overrides=None, rules_text=None, sink=None,
                  ready_timeout=60, pass_fds=(), env=None):

@@ -18,14 +18,12 @@ note.  The tmpfs is unmounted in a finally block."""
 import os
 import re
 import smtplib
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Instance, Raw, Sink, check, finish,  # noqa: E402
-                     is_root, skip, wait_until)
+from harness import (Instance, Raw, Sink, check,  # noqa: E402
+                     run_on_small_queue, wait_until)
 
 LINE = b'y' * 76 + b'\r\n'
 SERIAL = re.compile(rb'^X-Disk-Serial: (\d+)\r?$', re.M)
@@ -220,28 +218,7 @@ def test_filler(inst, sink, qdir):
 
 
 def main():
-    if not is_root():
-        skip('disk full', 'needs root to mount a tmpfs')
-        finish()
-    top = tempfile.mkdtemp(prefix='relaybox-disk-')
-    os.chmod(top, 0o755)
-    qdir = os.path.join(top, 'queue')
-    os.mkdir(qdir)
-    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m,mode=0755',
-                        'tmpfs', qdir], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=30)
-    if r.returncode != 0:
-        skip('disk full', 'mount tmpfs failed: %s' % r.stdout.strip())
-        os.rmdir(qdir)
-        os.rmdir(top)
-        finish()
-    try:
-        test_full(qdir)
-    finally:
-        subprocess.run(['umount', qdir], timeout=30)
-        os.rmdir(qdir)
-        os.rmdir(top)
-    finish()
+    run_on_small_queue('disk full', test_full)
 
 
 if __name__ == '__main__':

@@ -16,13 +16,11 @@ Needs root (mount); without it a SKIP note.  Unmounted in a finally."""
 import os
 import re
 import signal
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Instance, Sink, check, finish, is_root,  # noqa: E402
-                     skip, smtp_session, wait_until)
+from harness import (Instance, Sink, check,  # noqa: E402
+                     run_on_small_queue, smtp_session, wait_until)
 
 NRCPT = 100
 RCPTS = ['r%03d@example.org' % i for i in range(NRCPT)]
@@ -118,28 +116,7 @@ def test_state(qdir):
 
 
 def main():
-    if not is_root():
-        skip('disk full state', 'needs root to mount a tmpfs')
-        finish()
-    top = tempfile.mkdtemp(prefix='relaybox-diskstate-')
-    os.chmod(top, 0o755)
-    qdir = os.path.join(top, 'queue')
-    os.mkdir(qdir)
-    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m,mode=0755',
-                        'tmpfs', qdir], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=30)
-    if r.returncode != 0:
-        skip('disk full state', 'mount tmpfs failed: %s' % r.stdout.strip())
-        os.rmdir(qdir)
-        os.rmdir(top)
-        finish()
-    try:
-        test_state(qdir)
-    finally:
-        subprocess.run(['umount', qdir], timeout=30)
-        os.rmdir(qdir)
-        os.rmdir(top)
-    finish()
+    run_on_small_queue('disk full state', test_state)
 
 
 if __name__ == '__main__':
