@@ -204,6 +204,17 @@ def wait_until(cond, timeout, step=0.1):
     return cond()
 
 
+def alive(pid):
+    """True while a process with that pid exists (ours or another uid's)."""
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 def is_root():
     return os.geteuid() == 0
 

@@ -23,8 +23,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Instance, Sink, check, finish, smtp_session,  # noqa: E402
-                     wait_until)
+from harness import (Instance, Sink, alive, check, finish,  # noqa: E402
+                     smtp_session, wait_until)
 
 STAMP = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} \S+\[\d+\]: '
                    r'(info|warning|fatal): ')
@@ -34,16 +34,6 @@ STAMP = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} \S+\[\d+\]: '
 ASAN_SWAPCONTEXT = "WARNING: ASan doesn't fully support makecontext/swapcontext"
 DAEMONS = ('relay-policy', 'relay-queue', 'relay-remote', 'relay-send',
            'relay-listen')
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def test_relayctl_start_stop():

@@ -18,18 +18,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Instance, Sink, check, finish,  # noqa: E402
+from harness import (BIN, Instance, Sink, alive, check, finish,  # noqa: E402
                      skipped_unless_root, smtp_session, wait_until)
 
 EXIT_BOUND = 15  # seconds for every orphan to go (SIGTERM, then its own exit)
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def own_uids(inst):
