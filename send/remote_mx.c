@@ -2,8 +2,9 @@
  * is tried alone on its port; otherwise the MX records of the domain in
  * preference order, equal preferences shuffled (RFC 5321 5.1), the
  * domain itself when it has no MX (the implicit MX), and nothing at all
- * for a null MX (RFC 7505).  An internationalised domain is looked up
- * by its A-label (RFC 6531 3.2). */
+ * for a null MX (RFC 7505).  An MX record that names an address is not
+ * used (RFC 5321 5.1).  An internationalised domain is looked up by its
+ * A-label (RFC 6531 3.2). */
 #include "remote.h"
 
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "idna.h"
+#include "log.h"
 #include "settings.h"
 
 void remote_mx_order(struct remote_mx *mx, size_t n,
@@ -58,6 +60,31 @@ static unsigned mx_rand(void *arg)
 	return (unsigned)random();
 }
 
+/* Drop the records whose exchange is an address ("192.0.2.1",
+ * "[192.0.2.1]"), each with a warning: RFC 5321 5.1 wants a domain name
+ * there, and Postfix does not use them either.  The address is never
+ * connected to: a domain's DNS does not choose an address outright. */
+static void mx_drop_numeric(const struct remote_job *job, struct remote_mx *mx,
+			    size_t *n)
+{
+	char dom[3 * REMOTE_NAME_MAX], name[3 * REMOTE_NAME_MAX];
+	size_t o = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (!remote_dns_is_literal(mx[i].name)) {
+			mx[o++] = mx[i];
+			continue;
+		}
+		log_warn("%s: numeric domain name in MX record of %s: %s: "
+			 "not used (an MX names a host, RFC 5321 5.1)", job->qid,
+			 log_field(dom, sizeof dom, job->domain,
+				   strlen(job->domain)),
+			 log_field(name, sizeof name, mx[i].name,
+				   strlen(mx[i].name)));
+	}
+	*n = o;
+}
+
 /* The MX answer turned into targets, or -1 with results set. */
 static int mx_lookup(struct remote_job *job, struct remote_target *t,
 		     size_t max, size_t *n)
@@ -89,6 +116,12 @@ static int mx_lookup(struct remote_job *job, struct remote_target *t,
 	} else if (remote_mx_null(mx, &nmx)) {
 		remote_job_fail_pending(job, 'B', 556,
 		    "5.1.10 domain accepts no mail (null MX)");
+		return -1;
+	} else if (mx_drop_numeric(job, mx, &nmx), nmx == 0) {
+		/* as malformed records: deferred, never the domain's A */
+		remote_job_fail_pending(job, 'T', 451,
+		    "4.4.3 no usable MX record: they name addresses, not "
+		    "hosts (RFC 5321 5.1)");
 		return -1;
 	}
 	remote_mx_order(mx, nmx, mx_rand, NULL);
