@@ -267,9 +267,9 @@ int rate_redis_commit(struct rate_stxn *t, void *tag)
 
 int rate_redis_replay(const char *id, int npend, const char *user,
 		      const char *cust, long count, const uint64_t *h,
-		      size_t nh, long when)
+		      size_t nh, long when, void *tag)
 {
-	return commit_call(id, npend, user, cust, count, h, nh, when, NULL);
+	return commit_call(id, npend, user, cust, count, h, nh, when, tag);
 }
 
 int rate_redis_release(struct rate_stxn *t)

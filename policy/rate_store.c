@@ -7,9 +7,15 @@
  * commit Redis did not take (it was down at that moment, or its
  * recipients were admitted on local counts) goes into a journal kept in
  * memory; the journal is replayed into Redis, with each message's own
- * time, as soon as Redis answers again: the shared counts then hold
+ * time, once Redis answers again: the shared counts then hold
  * everything the fleet relayed, and the log says how much was admitted
- * without them. */
+ * without them.  The replay goes in the background, pipelined like the
+ * commits: at most REPLAY_FLY replays in flight, topped up at each
+ * wake-up of the loop, so decisions go on meanwhile (each waits behind
+ * REPLAY_FLY scripts at most, never behind the whole journal).  A
+ * replay whose reply is lost goes back into the journal; the commit
+ * script counts a transaction once (its done key), so a replay Redis
+ * did run is not counted twice. */
 #include "rate_store.h"
 
 #include <errno.h>
@@ -24,6 +30,8 @@
 
 #define JOURNAL_MAX 100000 /* messages kept for replay; beyond: logged */
 #define RELEASES_MAX 10000 /* releases kept while Redis is down */
+#define REPLAY_FLY 64      /* replays in flight at once: what a decision
+			    * may wait behind on the one connection */
 
 enum { FL_COMMIT = 1, FL_RCPT }; /* what a tag in flight is */
 
@@ -31,6 +39,8 @@ struct jentry {
 	int kind;                 /* FL_COMMIT (first: tags are told apart) */
 	long when, count;
 	int local;                /* admitted on local counts */
+	int kept;                 /* in the outage's totals already */
+	int replay;               /* sent as a replay, reply to come */
 	char user[RATE_NAME_MAX], cust[RATE_NAME_MAX];
 	char id[96];              /* the transaction's reservations, */
 	int npend;                /* taken out when it is replayed */
@@ -64,10 +74,13 @@ static struct {
 	struct orphan *orph;
 	size_t norph;
 	struct rstore *rs;
-	int down;
+	int down;                 /* Redis does not answer */
+	int outage;               /* since went_down, until its journal is
+				   * replayed and the log said so */
 	long down_since;
-	struct jentry **j;
-	size_t nj, capj;
+	struct jentry **j;        /* the journal: j[jhead..nj), oldest first */
+	size_t jhead, nj, capj;
+	size_t nreplay;           /* replays in flight */
 	long j_local_rcpts, j_late_rcpts, j_dropped;
 } st;
 
@@ -217,7 +230,9 @@ static void went_down(void)
 	if (st.down)
 		return;
 	st.down = 1;
-	st.down_since = (long)time(NULL);
+	if (!st.outage)
+		st.down_since = (long)time(NULL);
+	st.outage = 1;
 	log_warn("rate_store: Redis does not answer (%s): %s",
 		 rate_redis_error(), st.fail_local ?
 		 "counting on this box alone until it is back "
@@ -236,6 +251,7 @@ static struct jentry *jentry_of(const struct rate_stxn *t, long now,
 	if (!e)
 		return NULL;
 	e->kind = FL_COMMIT;
+	e->kept = e->replay = 0;
 	e->when = now;
 	e->count = (long)t->n + t->nlocal;
 	e->local = local;
@@ -249,9 +265,15 @@ static struct jentry *jentry_of(const struct rate_stxn *t, long now,
 	return e;
 }
 
-/* Keep a message Redis did not count, to replay when it is back. */
+/* Keep a message Redis did not count, to replay when it is back (again,
+ * when its replay was lost: counted in the outage's totals once). */
 static void journal_push(struct jentry *e)
 {
+	if (st.nj == st.capj && st.jhead) { /* room the replays freed */
+		memmove(st.j, st.j + st.jhead, (st.nj - st.jhead) * sizeof *st.j);
+		st.nj -= st.jhead;
+		st.jhead = 0;
+	}
 	if (st.nj == st.capj) {
 		size_t cap = st.capj ? st.capj * 2 : 64;
 		struct jentry **p = cap <= JOURNAL_MAX ?
@@ -265,10 +287,18 @@ static void journal_push(struct jentry *e)
 		st.capj = cap;
 	}
 	st.j[st.nj++] = e;
+	if (e->kept)
+		return;
+	e->kept = 1;
 	if (e->local)
 		st.j_local_rcpts += e->count;
 	else
 		st.j_late_rcpts += e->count;
+}
+
+static size_t journal_len(void)
+{
+	return st.nj - st.jhead;
 }
 
 /* The reply to a commit sent without waiting (rstore_send); tag NULL is
@@ -285,7 +315,12 @@ static void sent_done(void *tag, redisReply *rep)
 		rcpt_done(tag, rep);
 		return;
 	}
+	if (e->replay) {
+		e->replay = 0;
+		st.nreplay--;
+	}
 	if (rep && rep->type != REDIS_REPLY_ERROR) {
+		st.down = 0; /* it answers: the journal may go on */
 		free(e);
 		return;
 	}
@@ -295,26 +330,33 @@ static void sent_done(void *tag, redisReply *rep)
 	journal_push(e);
 }
 
-/* Redis answers again: replay the journal (oldest first), then say what
- * the outage cost. */
-static void came_back(void)
+/* Send journalled messages (oldest first) while fewer than REPLAY_FLY
+ * are in flight; n at most.  Their replies come to sent_done. */
+static void replay_send(size_t n)
 {
-	size_t done = 0;
+	while (n-- && st.nreplay < REPLAY_FLY && journal_len()) {
+		struct jentry *e = st.j[st.jhead];
+		e->replay = 1;
+		if (rate_redis_replay(e->id, e->npend, e->user, e->cust,
+				      e->count, e->h, e->nh, e->when, e) < 0) {
+			e->replay = 0; /* not sent: it stays first */
+			went_down();
+			return;
+		}
+		st.nreplay++;
+		if (++st.jhead == st.nj)
+			st.jhead = st.nj = 0;
+	}
+}
+
+/* The outage is over once Redis answers and holds the whole journal:
+ * say what it cost. */
+static void outage_end(void)
+{
 	long now = (long)time(NULL);
 
-	while (done < st.nj) {
-		struct jentry *e = st.j[done];
-		if (rate_redis_replay(e->id, e->npend, e->user, e->cust,
-				      e->count, e->h, e->nh, e->when) < 0)
-			break;
-		free(e);
-		done++;
-	}
-	if (done) /* st.j is NULL while nothing was ever journalled */
-		memmove(st.j, st.j + done, (st.nj - done) * sizeof *st.j);
-	st.nj -= done;
-	if (st.nj)
-		return; /* the rest at the next decision */
+	if (!st.outage || st.down || journal_len() || st.nreplay)
+		return;
 	if (!st.j_local_rcpts && !st.j_late_rcpts && !st.j_dropped)
 		log_info("rate_store: Redis answers again after %ld s",
 			 now - st.down_since);
@@ -327,9 +369,8 @@ static void came_back(void)
 			 now - st.down_since, st.j_local_rcpts, st.j_late_rcpts,
 			 st.j_dropped ? " (some could not be kept)" : "",
 			 st.j_local_rcpts + st.j_dropped);
-	st.down = 0;
+	st.outage = 0;
 	st.j_local_rcpts = st.j_late_rcpts = st.j_dropped = 0;
-	after_done(); /* the releases of transactions aborted meanwhile */
 }
 
 static void names(struct rate_stxn *t, const char *user, const char *cust)
@@ -377,14 +418,11 @@ enum rate_verdict rate_store_rcpt(struct rate_stxn *t, const char *user,
 		return RATE_FULL;
 	if (!st.shared)
 		return rcpt_local(t, user, customer, rcpt, lim, now);
-	if (st.down && st.nj)
-		came_back();
 	names(t, user, customer);
 	if (!t->nlocal) {
 		v = rate_redis_rcpt(t, rcpt, lim);
 		if (v >= 0) {
-			if (st.down && !st.nj)
-				came_back();
+			st.down = 0; /* the journal goes at the next wake-up */
 			return (enum rate_verdict)v;
 		}
 		went_down();
@@ -425,15 +463,19 @@ void rate_store_commit(struct rate_stxn *t, long now)
 }
 
 /* st.rs is NULL when a shared store is set but could not be opened
- * (rate_ok is then 0: recipients are deferred, nothing is in flight) */
+ * (rate_ok is then 0: recipients are deferred, nothing is in flight).
+ * While Redis is down, an idle box asks it with one replay a tick: its
+ * reply says Redis is back (sent_done); the rest follows in
+ * rate_store_poll. */
 void rate_store_tick(void)
 {
 	if (!st.rs)
 		return;
 	if (rstore_inflight(st.rs))
 		rstore_drain(st.rs); /* the replies of commits and releases */
-	if (st.down && st.nj)
-		came_back();
+	if (st.down && !st.nreplay)
+		replay_send(1);
+	outage_end();
 }
 
 /* ---- RCPTs that do not hold the loop (rate_store.h) ---- */
@@ -549,4 +591,7 @@ void rate_store_poll(void)
 	if (rstore_inflight(st.rs))
 		rstore_poll(st.rs);
 	after_done();
+	if (!st.down)
+		replay_send(REPLAY_FLY);
+	outage_end();
 }

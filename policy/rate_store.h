@@ -7,8 +7,9 @@
  * Same limits, same order of checks, same verdicts and replies for both.
  * When Redis does not answer within rate_store_timeout: rate_store_fail
  * = defer gives RATE_FULL (451 4.3.0), = local counts in the counters
- * file and adds those counts to Redis once it is back (a log line says
- * how much the fleet may have over-admitted meanwhile). */
+ * file and adds those counts to Redis once it is back, in the
+ * background while decisions go on (a log line says how much the fleet
+ * may have over-admitted meanwhile). */
 #ifndef RATE_STORE_H
 #define RATE_STORE_H
 
@@ -114,10 +115,10 @@ void rate_redis_new_id(char *id, size_t n);
 /* Count a message that Redis did not see (replayed later): the id and
  * number of the reservations it made there (taken out; "" and 0 for
  * none), user/cust "" for none, hashes of its recipients, when it was
- * accepted. */
+ * accepted.  Sent without waiting, as rate_redis_commit. */
 int rate_redis_replay(const char *id, int npend, const char *user,
 		      const char *cust, long count, const uint64_t *h,
-		      size_t nh, long when);
+		      size_t nh, long when, void *tag);
 const char *rate_redis_error(void);
 
 #endif
