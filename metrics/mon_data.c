@@ -74,10 +74,10 @@ static int snap_areas(struct mon_snap *sn)
 }
 
 /* Restarts counted in the last 10 minutes, from the counts seen at
- * earlier snapshots (one kept per daemon per 30 s, 20 kept).  Both
- * threads that take snapshots (the sampler, the HTTP server's) update
- * it: hist_lock keeps one entry from being reset or appended to while
- * the other reads it. */
+ * earlier snapshots (one kept per daemon per 30 s, 20 kept).  Every
+ * thread that takes snapshots (the sampler, the HTTP server's, one per
+ * connection) updates it: hist_lock keeps one entry from being reset or
+ * appended to while another reads it. */
 #define HIST 20
 static struct {
 	char name[32];
@@ -175,7 +175,7 @@ static int usage_add(const struct rate_stats *st, void *arg)
 	return 0;
 }
 
-/* The shared rate store (rate_store = redis...): one client for both
+/* The shared rate store (rate_store = redis...): one client for all the
  * threads that take snapshots, made before privileges drop (it reads
  * the AUTH file); NULL: the counters file. */
 static struct rstore *fleet;
@@ -202,7 +202,7 @@ static void usage_fleet(struct usage_ctx *c)
 }
 
 /* The counters file: rate_stats keeps one map (rate_map) and one SIGBUS
- * jump buffer for the whole process, so the two threads that take
+ * jump buffer for the whole process, so the threads that take
  * snapshots (the HTTP server's, the sampler) read it in turn, from
  * open to close. */
 static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER;

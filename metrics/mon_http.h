@@ -21,10 +21,26 @@ int mon_creds_load(const char *path, struct mon_creds *cr, char *err,
 
 /* Limits on clients (man/relay-metrics.8, LIMITS): connections at once,
  * from one address, and the seconds a request's headers may take (the
- * TLS handshake included), however slowly they trickle in. */
+ * TLS handshake included), however slowly they trickle in.  Each
+ * connection has a thread of its own (stack MON_HTTP_STACK); at most
+ * MON_HTTP_PAGES of them build a status page or /metrics at once (a
+ * snapshot is a few MB), and one a log search. */
 #define MON_HTTP_CONN_MAX 256
 #define MON_HTTP_CONN_PER_IP 8
 #define MON_HTTP_HEADER_SECONDS 5
+#define MON_HTTP_STACK (1024 * 1024)
+#define MON_HTTP_PAGES 4
+
+/* The password check (mon_http_auth.c): a right password is remembered
+ * (keyed digest), the rest wait for the one hashing slot; an address
+ * with a check under way or a failure in the last second is told to
+ * come back later. */
+enum mon_auth { MON_AUTH_OK, MON_AUTH_NO, MON_AUTH_LATER };
+struct sockaddr;
+/* Draw the digests' key; 0, or -1. */
+int mon_auth_init(void);
+enum mon_auth mon_auth_check(const struct mon_creds *cr, const char *user,
+			     const char *pass, const struct sockaddr *peer);
 
 /* Serve on the listening socket fd (TLS when cert is not NULL) from a
  * thread of libmicrohttpd's; NULL on failure. */

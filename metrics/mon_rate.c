@@ -3,7 +3,8 @@
  * sample of the few that matter every MON_RATE_STEP seconds (a ring of a
  * day and a step, in memory: lost at a restart, when the page says over
  * how long it counted) and shows the difference with the sample a window
- * ago.  Taken by the main thread, read by the server's: a mutex. */
+ * ago.  Taken by the main thread, read by the server's (one a
+ * connection): a mutex. */
 #include "mon.h"
 
 #include <pthread.h>

@@ -19,6 +19,7 @@
   relay refused is mailed again at a later sample once it accepts.
 """
 import base64
+import http.client
 import os
 import re
 import shutil
@@ -42,6 +43,9 @@ rule one lo senders=domain auth=ip
 ip one lo 127.0.0.1/32
 """
 N, K, M = 5, 2, 3
+# After a wrong password, the next check from that address waits a second
+# (metrics/mon_http_auth.c: 429 before then).
+FAILURE_PAUSE = 1.2
 
 
 def get(url, auth=None, timeout=10, ctx=None):
@@ -204,6 +208,7 @@ def test_tls():
                   get(url, timeout=2, ctx=ctx)[1] + inst.log_tail())
             s, _ = get(url, 'ops:wrong', ctx=ctx)
             check('tls: wrong password: 401', s == 401, '%d' % s)
+            time.sleep(FAILURE_PAUSE)
             s, body = get(url, 'ops:secret', ctx=ctx)
             check('tls: right password: 200 and the metrics',
                   s == 200 and 'relay_daemon_up' in body, '%d' % s)
@@ -285,15 +290,26 @@ def log_with_creds(inst, port):
           '%d %s' % (s, body[-1500:]))
 
 
-def refusal_time(url, auth):
+def refusal_time(port, auth, first_src):
     """The fastest of five refusals of auth, in seconds: the least noisy
-    view of the work a refusal costs."""
+    view of the work a refusal costs.  Each from an address of its own:
+    an address that just failed is answered 429 without a check."""
     times = []
-    for _ in range(5):
+    for i in range(5):
+        c = http.client.HTTPConnection('127.0.0.1', port, timeout=10,
+                                       source_address=(
+                                           '127.0.0.%d' % (first_src + i), 0))
         t0 = time.monotonic()
-        get(url, auth)
+        c.request('GET', '/metrics', headers={
+            'Authorization': 'Basic ' +
+            base64.b64encode(auth.encode()).decode()})
+        status = c.getresponse().status
         times.append(time.monotonic() - t0)
+        c.close()
+        check('access: %s from its own address: 401' % auth, status == 401,
+              '%d' % status)
     return min(times)
+
 
 
 def test_access():
@@ -330,10 +346,12 @@ def test_access():
             check('access: no credentials: 401', s == 401, '%d' % s)
             s, _ = get(url, 'ops:wrong')
             check('access: wrong password: 401', s == 401, '%d' % s)
+            time.sleep(FAILURE_PAUSE)
             s, _ = get(url, 'nobody:secret')
             check('access: unknown user: 401', s == 401, '%d' % s)
-            unknown, wrong = refusal_time(url, 'nobody:secret'), \
-                refusal_time(url, 'ops:wrong')
+            unknown, wrong = refusal_time(port, 'nobody:secret', 10), \
+                refusal_time(port, 'ops:wrong', 20)
+            time.sleep(FAILURE_PAUSE)
             check('access: an unknown user is refused as slowly as a wrong '
                   'password (one hash check)', unknown >= 0.5 * wrong,
                   'unknown %.4f s, wrong password %.4f s' % (unknown, wrong))

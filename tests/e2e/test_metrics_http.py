@@ -7,7 +7,15 @@ misbehave (man/relay-metrics.8, LIMITS):
   answers within 2 s (a per-address limit, a larger global one);
 - a connection that never finishes its headers is closed after the
   header deadline, however often it sends a byte;
-- a request with a body is answered: POST 405, GET the page;
+- no request takes a body: one that announces a body (Content-Length,
+  Transfer-Encoding) is answered at once, POST 405, GET 413, and closed,
+  even while its body trickles in a byte a second;
+- with metrics_passwd: 64 connections from 8 addresses that send wrong
+  passwords back to back do not keep a right one out: the first scrape
+  with it answers 200 within 5 s, and so does the next; a second wrong
+  password from one address within a second is 429, unhashed;
+- a log search over a large log does not hold up /metrics: a scrape
+  started while it runs is answered before it;
 - /log when relay-metrics cannot read the log says so (as root: the log
   made unreadable to its uid), rather than "0 lines".
 """
@@ -17,6 +25,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -93,19 +102,22 @@ def test_slow_clients(mport):
             s.close()
 
 
-def test_header_deadline(mport):
+def trickle_answer(mport, head):
+    """Send head, then a byte a second; (first line of the answer,
+    seconds until the connection closed or None)."""
     s = socket.create_connection(('127.0.0.1', mport), timeout=2)
-    t0 = time.time()
-    closed = None
+    t0, data, closed = time.time(), b'', None
     try:
-        s.sendall(b'GET / HTTP/1.1\r\n')
+        s.sendall(head)
         while time.time() - t0 < HEADER_DEADLINE + 6:
             try:
-                s.sendall(b'X')
+                s.sendall(b'x')
                 s.settimeout(1)
-                if s.recv(4096) == b'':
+                c = s.recv(4096)
+                if c == b'':
                     closed = time.time() - t0
                     break
+                data += c
             except socket.timeout:
                 continue
             except OSError:
@@ -113,6 +125,11 @@ def test_header_deadline(mport):
                 break
     finally:
         s.close()
+    return data.split(b'\r\n', 1)[0].decode(errors='replace'), closed
+
+
+def test_header_deadline(mport):
+    _, closed = trickle_answer(mport, b'GET / HTTP/1.1\r\n')
     check('headers never finished: closed after the deadline (%s s)' %
           ('%.1f' % closed if closed else 'never'),
           closed is not None and HEADER_DEADLINE - 1 <= closed <=
@@ -120,18 +137,175 @@ def test_header_deadline(mport):
 
 
 def test_body(mport):
-    for method, want in (('POST', '405 Method Not Allowed'),
-                         ('GET', '200 OK')):
+    for method, want in (('POST', ' 405 '), ('GET', ' 413 ')):
         raw = ('%s /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
                'Content-Length: 3\r\n\r\nabc' % method).encode()
         line, took = request(mport, raw)
-        check('%s with a body: answered %s (%r)' % (method, want, line),
-              line.endswith(want), line)
+        check('%s with a body: answered%s(%r)' % (method, want, line),
+              want in line, line)
 
 
-def test_log_unreadable():
+def test_slow_body(mport):
+    for method, head, want in (
+            ('POST', 'Content-Length: 100000000', '405'),
+            ('GET', 'Content-Length: 100000000', '413'),
+            ('GET', 'Transfer-Encoding: chunked', '413')):
+        raw = ('%s /metrics HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n%s' %
+               (method, head, '5f5e100\r\n' if 'chunked' in head else '')
+               ).encode()
+        line, closed = trickle_answer(mport, raw)
+        check('%s, %s, a body byte a second: answered %s and closed '
+              'within 3 s (%r, closed after %s s)' %
+              (method, head, want, line, closed),
+              want in line and closed is not None and closed < 3,
+              line)
+
+
+AUTH_OK = base64.b64encode(b'ops:secret').decode()
+AUTH_BAD = base64.b64encode(b'nobody:wrong').decode()
+
+
+def scrape_with(auth):
+    return ('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+            'Authorization: Basic %s\r\n\r\n' % auth).encode()
+
+
+def read_answer(s):
+    """One whole answer on a kept-alive connection; its status line."""
+    data = b''
+    while b'\r\n\r\n' not in data:
+        c = s.recv(4096)
+        if not c:
+            raise OSError('closed')
+        data += c
+    head, rest = data.split(b'\r\n\r\n', 1)
+    length = 0
+    for h in head.split(b'\r\n')[1:]:
+        k, _, v = h.partition(b':')
+        if k.strip().lower() == b'content-length':
+            length = int(v)
+    while len(rest) < length:
+        c = s.recv(65536)
+        if not c:
+            raise OSError('closed')
+        rest += c
+    return head.split(b'\r\n', 1)[0]
+
+
+def flood(mport, src, stop, counts):
+    """Wrong passwords back to back on one kept-alive connection (a new
+    one when it is closed) until stop is set."""
+    req = ('GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic '
+           '%s\r\n\r\n' % AUTH_BAD).encode()
+    while not stop.is_set():
+        try:
+            s = socket.socket()
+            s.settimeout(5)
+            s.bind((src, 0))
+            s.connect(('127.0.0.1', mport))
+            while not stop.is_set():
+                s.sendall(req)
+                counts.append(read_answer(s))
+        except OSError:
+            stop.wait(0.05)
+        finally:
+            s.close()
+
+
+def test_auth_flood(mport):
+    stop, counts = threading.Event(), []
+    threads = [threading.Thread(target=flood, daemon=True, args=(
+        mport, '127.0.1.%d' % (1 + i // 8), stop, counts)) for i in range(64)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2)
+        for which in ('first', 'second'):
+            line, took = request(mport, scrape_with(AUTH_OK), timeout=10)
+            check('64 connections sending wrong passwords: the %s right '
+                  'scrape answers 200 within 5 s (%s in %.1f s, %d wrong '
+                  'ones answered)' % (which, line, took, len(counts)),
+                  line.endswith('200 OK') and took < 5, line)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+
+
+def test_failure_pause(mport):
+    time.sleep(1.5)  # what the address failed before is forgotten
+    lines = [request(mport, scrape_with(AUTH_BAD), timeout=10,
+                     src='127.0.2.1')[0] for _ in range(2)]
+    check('a wrong password: 401, another from that address at once: 429 '
+          '(%r)' % lines, lines[0].endswith('401 Unauthorized') and
+          lines[1].endswith('429 Too Many Requests'), lines)
+    time.sleep(1.5)
+    line = request(mport, scrape_with(AUTH_OK), timeout=10,
+                   src='127.0.2.1')[0]
+    check('a second later the right password: 200 (%r)' % line,
+          line.endswith('200 OK'), line)
+
+
+def big_rotated_log(path, megabytes):
+    line = ('2026-12-07T04:00:00.000 relay-queue[1]: info: '
+            '0123456789ABCDEF: from=<a@one.example> size=9\n')
+    chunk = (line * 10000).encode()
+    with open(path, 'wb') as f:
+        for _ in range(megabytes * 1000000 // len(chunk)):
+            f.write(chunk)
+    os.chmod(path, 0o644)
+
+
+def timed(mport, raw, out, key, timeout):
+    t0 = time.time()
+    out[key] = request(mport, raw, timeout=timeout)[0], t0, time.time()
+
+
+def test_log_beside_metrics(inst, mport):
+    big_rotated_log(inst.path('log/relay.log.1'), 200)
+    try:
+        search = ('GET /log?from=nobody%%40x.example HTTP/1.1\r\nHost: x\r\n'
+                  'Connection: close\r\nAuthorization: Basic %s\r\n\r\n' %
+                  AUTH_OK).encode()
+        out = {}
+        t = threading.Thread(target=timed, args=(mport, search, out, 'log',
+                                                 120))
+        t.start()
+        time.sleep(0.5)
+        timed(mport, scrape_with(AUTH_OK), out, 'metrics', 120)
+        t.join(130)
+        log, metrics = out.get('log'), out['metrics']
+        check('a scrape while a log search of 200 MB runs: answered first '
+              '(/log %r %.1f s; /metrics %r %.1f s, started 0.5 s after)' %
+              (log and log[0], log[2] - log[1] if log else -1, metrics[0],
+               metrics[2] - metrics[1]),
+              log and log[0].endswith('200 OK') and
+              metrics[0].endswith('200 OK') and metrics[2] < log[2], out)
+    finally:
+        os.unlink(inst.path('log/relay.log.1'))
+
+
+def test_log_unreadable(inst, mport):
     if skipped_unless_root('/log with an unreadable log'):
         return
+    os.chmod(inst.path('log/relay.log'), 0o600)
+    s = socket.create_connection(('127.0.0.1', mport), timeout=5)
+    s.sendall(('GET /log?id=X HTTP/1.1\r\nHost: x\r\nConnection: '
+               'close\r\nAuthorization: Basic %s\r\n\r\n' %
+               AUTH_OK).encode())
+    body = b''
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        body += c
+    s.close()
+    check('/log, log unreadable: the page says so',
+          b'cannot read the log' in body and
+          b'Permission denied' in body, body[-600:])
+
+
+def with_passwd():
     tmp = tempfile.mkdtemp(prefix='relaybox-e2e-pw-')
     pw = os.path.join(tmp, 'metrics.passwd')
     passwd_file(pw)
@@ -141,22 +315,10 @@ def test_log_unreadable():
                 'metrics_listen': '127.0.0.1:%d' % mport,
                 'metrics_passwd': pw}) as inst:
             wait_until(lambda: 'serving on' in inst.log(), 20)
-            os.chmod(inst.path('log/relay.log'), 0o600)
-            auth = base64.b64encode(b'ops:secret').decode()
-            s = socket.create_connection(('127.0.0.1', mport), timeout=5)
-            s.sendall(('GET /log?id=X HTTP/1.1\r\nHost: x\r\nConnection: '
-                       'close\r\nAuthorization: Basic %s\r\n\r\n' %
-                       auth).encode())
-            body = b''
-            while True:
-                c = s.recv(65536)
-                if not c:
-                    break
-                body += c
-            s.close()
-            check('/log, log unreadable: the page says so',
-                  b'cannot read the log' in body and
-                  b'Permission denied' in body, body[-600:])
+            test_auth_flood(mport)
+            test_failure_pause(mport)
+            test_log_beside_metrics(inst, mport)
+            test_log_unreadable(inst, mport)  # last: the log stays so
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -167,9 +329,10 @@ def main():
                   ) as inst:
         wait_until(lambda: 'serving on' in inst.log(), 20)
         test_body(mport)
+        test_slow_body(mport)
         test_slow_clients(mport)
         test_header_deadline(mport)
-    test_log_unreadable()
+    with_passwd()
     finish()
 
 
