@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	sigprocmask(SIG_BLOCK, &set, NULL); /* the server's thread too */
+	sigprocmask(SIG_BLOCK, &set, NULL); /* the server's threads too */
 	signal(SIGPIPE, SIG_IGN);
 	if (!(d = mon_http_start(fd, &cr, cert, key)))
 		log_fatal(EXIT_TEMP, "cannot start the HTTP server");
