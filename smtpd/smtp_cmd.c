@@ -63,69 +63,15 @@ int smtp_cmd_has_8bit(const char *s)
 	return 0;
 }
 
-/* One parameter handler: value is NULL when the parameter had no '='. */
+/* One parameter handler: value is NULL when the parameter had no '='.
+ * mail or rcpt is the command's result, the other NULL. */
 struct param_ctx {
-	struct smtp_mail_params *p;
+	struct smtp_mail_params *mail;
+	struct smtp_rcpt_params *rcpt;
 	long size_max;
 	char *reply;
 	size_t replysz;
 };
-
-static int param_size(struct param_ctx *c, const char *v)
-{
-	char *end;
-	long n;
-
-	if (!v || !*v || strspn(v, "0123456789") != strlen(v) ||
-	    strlen(v) > 18) {
-		snprintf(c->reply, c->replysz, "501 5.5.4 Bad SIZE= value");
-		return 501;
-	}
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || n > c->size_max) {
-		snprintf(c->reply, c->replysz,
-			 "552 5.3.4 Message size exceeds fixed maximum message size");
-		return 552;
-	}
-	c->p->size = n;
-	return 0;
-}
-
-static int param_body(struct param_ctx *c, const char *v)
-{
-	if (v && strcasecmp(v, "7BIT") == 0) {
-		c->p->body8 = 0;
-		return 0;
-	}
-	if (v && strcasecmp(v, "8BITMIME") == 0) {
-		c->p->body8 = 1;
-		return 0;
-	}
-	snprintf(c->reply, c->replysz, "501 5.5.4 Bad BODY= value");
-	return 501;
-}
-
-static int param_smtputf8(struct param_ctx *c, const char *v)
-{
-	if (v) {
-		snprintf(c->reply, c->replysz, "501 5.5.4 SMTPUTF8 takes no value");
-		return 501;
-	}
-	c->p->smtputf8 = 1;
-	return 0;
-}
-
-static int param_auth(struct param_ctx *c, const char *v)
-{
-	/* AUTH=<> or an xtext identity: accepted and ignored (RFC 4954 5:
-	 * the server may ignore it); policy knows who authenticated. */
-	if (!v || !*v) {
-		snprintf(c->reply, c->replysz, "501 5.5.4 Bad AUTH= value");
-		return 501;
-	}
-	return 0;
-}
 
 static int param_bad(struct param_ctx *c, const char *fmt, const char *what)
 {
@@ -133,33 +79,99 @@ static int param_bad(struct param_ctx *c, const char *fmt, const char *what)
 	return 501;
 }
 
-/* RFC 3461 4.3: RET=FULL|HDRS, once. */
+static int param_size(struct param_ctx *c, const char *v)
+{
+	char *end;
+	long n;
+
+	if (!v || !*v || strspn(v, "0123456789") != strlen(v) ||
+	    strlen(v) > 18)
+		return param_bad(c, "501 5.5.4 Bad %s= value", "SIZE");
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || n > c->size_max) {
+		snprintf(c->reply, c->replysz,
+			 "552 5.3.4 Message size exceeds fixed maximum message size");
+		return 552;
+	}
+	c->mail->size = n;
+	return 0;
+}
+
+static int param_body(struct param_ctx *c, const char *v)
+{
+	if (v && strcasecmp(v, "7BIT") == 0) {
+		c->mail->body8 = 0;
+		return 0;
+	}
+	if (v && strcasecmp(v, "8BITMIME") == 0) {
+		c->mail->body8 = 1;
+		return 0;
+	}
+	return param_bad(c, "501 5.5.4 Bad %s= value", "BODY");
+}
+
+static int param_smtputf8(struct param_ctx *c, const char *v)
+{
+	if (v)
+		return param_bad(c, "501 5.5.4 %s takes no value", "SMTPUTF8");
+	c->mail->smtputf8 = 1;
+	return 0;
+}
+
+static int param_auth(struct param_ctx *c, const char *v)
+{
+	/* AUTH=<> or an xtext identity: accepted and ignored (RFC 4954 5:
+	 * the server may ignore it); policy knows who authenticated. */
+	if (!v || !*v)
+		return param_bad(c, "501 5.5.4 Bad %s= value", "AUTH");
+	return 0;
+}
+
+/* RFC 3461 4.3: RET=FULL|HDRS. */
 static int param_ret(struct param_ctx *c, const char *v)
 {
-	if (c->p->ret)
-		return param_bad(c, "501 5.5.4 Duplicate %s parameter", "RET");
-	if (!v || (c->p->ret = (int)dsn_ret_parse(v)) == DSN_RET_NONE)
+	if (!v || (c->mail->ret = (int)dsn_ret_parse(v)) == DSN_RET_NONE)
 		return param_bad(c, "501 5.5.4 Bad %s= value (FULL or HDRS)",
 				 "RET");
 	return 0;
 }
 
-/* RFC 3461 4.4: ENVID=xtext, at most 100 characters, once. */
+/* RFC 3461 4.4: ENVID=xtext, at most 100 characters. */
 static int param_envid(struct param_ctx *c, const char *v)
 {
-	if (c->p->envid[0])
-		return param_bad(c, "501 5.5.4 Duplicate %s parameter", "ENVID");
 	if (!v || !dsn_envid_ok(v))
 		return param_bad(c, "501 5.5.4 Bad %s= value (xtext, at most "
 				    "100 characters)", "ENVID");
-	snprintf(c->p->envid, sizeof c->p->envid, "%s", v);
+	snprintf(c->mail->envid, sizeof c->mail->envid, "%s", v);
 	return 0;
 }
 
-static const struct {
+/* RFC 3461 4.1: NOTIFY=NEVER or a list of SUCCESS, FAILURE, DELAY. */
+static int param_notify(struct param_ctx *c, const char *v)
+{
+	if (!v || dsn_notify_parse(v, &c->rcpt->notify) < 0)
+		return param_bad(c, "501 5.5.4 Bad %s= value (NEVER, or "
+				    "SUCCESS, FAILURE, DELAY)", "NOTIFY");
+	return 0;
+}
+
+/* RFC 3461 4.2: ORCPT=addr-type;xtext. */
+static int param_orcpt(struct param_ctx *c, const char *v)
+{
+	if (!v || !dsn_orcpt_ok(v))
+		return param_bad(c, "501 5.5.4 Bad %s= value (addr-type;xtext, "
+				    "at most 500 characters)", "ORCPT");
+	snprintf(c->rcpt->orcpt, sizeof c->rcpt->orcpt, "%s", v);
+	return 0;
+}
+
+struct param_def {
 	const char *name;
 	int (*fn)(struct param_ctx *, const char *);
-} mail_params[] = {
+};
+
+static const struct param_def mail_params[] = {
 	{ "SIZE", param_size },
 	{ "BODY", param_body },
 	{ "SMTPUTF8", param_smtputf8 },
@@ -168,8 +180,15 @@ static const struct {
 	{ "ENVID", param_envid },
 };
 
-/* Handle one "KEY[=VALUE]" token of length n. */
-static int mail_param(struct param_ctx *c, const char *tok, size_t n)
+static const struct param_def rcpt_params[] = {
+	{ "NOTIFY", param_notify },
+	{ "ORCPT", param_orcpt },
+};
+
+/* Handle one "KEY[=VALUE]" token of length n; *seen has a bit for each
+ * parameter of tab already given. */
+static int param_one(struct param_ctx *c, const struct param_def *tab,
+		     size_t ntab, const char *tok, size_t n, unsigned *seen)
 {
 	char buf[SMTP_PARAM_MAX];
 	char *eq;
@@ -183,24 +202,30 @@ static int mail_param(struct param_ctx *c, const char *tok, size_t n)
 	eq = strchr(buf, '=');
 	if (eq)
 		*eq++ = '\0';
-	for (size_t i = 0; i < sizeof mail_params / sizeof mail_params[0]; i++)
-		if (strcasecmp(buf, mail_params[i].name) == 0)
-			return mail_params[i].fn(c, eq);
+	for (size_t i = 0; i < ntab; i++) {
+		if (strcasecmp(buf, tab[i].name) != 0)
+			continue;
+		/* each parameter once (RFC 3461 says so for its own; for the
+		 * others a repeat is as ambiguous): never "the last wins" */
+		if (*seen & 1u << i)
+			return param_bad(c, "501 5.5.4 Duplicate %s parameter",
+					 tab[i].name);
+		*seen |= 1u << i;
+		return tab[i].fn(c, eq);
+	}
 	snprintf(c->reply, c->replysz, "555 5.5.4 Unsupported parameter");
 	return 555;
 }
 
-int smtp_cmd_mail_params(const char *s, long size_max,
-			 struct smtp_mail_params *p, char *reply,
-			 size_t replysz)
+/* The parameters in s, separated by spaces, against tab: 0 or a reply. */
+static int params_parse(struct param_ctx *c, const struct param_def *tab,
+			size_t ntab, const char *s)
 {
-	struct param_ctx c = { p, size_max, reply, replysz };
+	unsigned seen = 0;
 
-	memset(p, 0, sizeof *p);
-	p->size = -1;
 	while (*s) {
 		size_t n = strcspn(s, " ");
-		int rc = mail_param(&c, s, n);
+		int rc = param_one(c, tab, ntab, s, n, &seen);
 		if (rc)
 			return rc;
 		s += n;
@@ -210,59 +235,26 @@ int smtp_cmd_mail_params(const char *s, long size_max,
 	return 0;
 }
 
-/* One RCPT parameter (RFC 3461 4.1, 4.2): NOTIFY= or ORCPT=, each once. */
-static int rcpt_param(struct smtp_rcpt_params *p, char *key, const char *v,
-		      char *reply, size_t replysz)
+int smtp_cmd_mail_params(const char *s, long size_max,
+			 struct smtp_mail_params *p, char *reply,
+			 size_t replysz)
 {
-	const char *bad = NULL;
+	struct param_ctx c = { p, NULL, size_max, reply, replysz };
 
-	if (strcasecmp(key, "NOTIFY") == 0) {
-		if (p->notify)
-			bad = "Duplicate NOTIFY parameter";
-		else if (!v || dsn_notify_parse(v, &p->notify) < 0)
-			bad = "Bad NOTIFY= value (NEVER, or SUCCESS, FAILURE, "
-			      "DELAY)";
-	} else if (strcasecmp(key, "ORCPT") == 0) {
-		if (p->orcpt[0])
-			bad = "Duplicate ORCPT parameter";
-		else if (!v || !dsn_orcpt_ok(v))
-			bad = "Bad ORCPT= value (addr-type;xtext, at most 500 "
-			      "characters)";
-		else
-			snprintf(p->orcpt, sizeof p->orcpt, "%s", v);
-	} else {
-		snprintf(reply, replysz, "555 5.5.4 Unsupported parameter");
-		return 555;
-	}
-	if (!bad)
-		return 0;
-	snprintf(reply, replysz, "501 5.5.4 %s", bad);
-	return 501;
+	memset(p, 0, sizeof *p);
+	p->size = -1;
+	return params_parse(&c, mail_params,
+			    sizeof mail_params / sizeof mail_params[0], s);
 }
 
 int smtp_cmd_rcpt_params(const char *s, struct smtp_rcpt_params *p,
 			 char *reply, size_t replysz)
 {
+	struct param_ctx c = { NULL, p, 0, reply, replysz };
+
 	memset(p, 0, sizeof *p);
-	while (*s) {
-		size_t n = strcspn(s, " ");
-		char buf[SMTP_PARAM_MAX], *eq;
-		int rc;
-		if (n >= sizeof buf) {
-			snprintf(reply, replysz, "501 5.5.4 Parameter too long");
-			return 501;
-		}
-		memcpy(buf, s, n);
-		buf[n] = '\0';
-		if ((eq = strchr(buf, '=')))
-			*eq++ = '\0';
-		if ((rc = rcpt_param(p, buf, eq, reply, replysz)))
-			return rc;
-		s += n;
-		while (*s == ' ')
-			s++;
-	}
-	return 0;
+	return params_parse(&c, rcpt_params,
+			    sizeof rcpt_params / sizeof rcpt_params[0], s);
 }
 
 int smtp_cmd_bdat_mangled(const char *line)

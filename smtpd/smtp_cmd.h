@@ -46,8 +46,9 @@ struct smtp_mail_params {
 
 /* Parse the parameters after the path ("SIZE=100 BODY=8BITMIME").
  * Returns 0, or an SMTP reply (without CRLF) in reply: 501 for a bad
- * value (RET= and ENVID= as RFC 3461 4.3, 4.4 say, each once), 555 for
- * an unknown parameter, 552 when SIZE exceeds size_max. */
+ * value (RET= and ENVID= as RFC 3461 4.3, 4.4 say) or a parameter given
+ * twice ("501 5.5.4 Duplicate SIZE parameter", any of them), 555 for an
+ * unknown parameter, 552 when SIZE exceeds size_max. */
 int smtp_cmd_mail_params(const char *s, long size_max,
 			 struct smtp_mail_params *p, char *reply,
 			 size_t replysz);

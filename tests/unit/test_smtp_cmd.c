@@ -173,6 +173,14 @@ static const struct {
 	{ "ENVID=a+2b", 0, "", "501 5.5.4 Bad ENVID= value" },
 	{ "ENVID=a+0D+0A", 0, "", "501 5.5.4 Bad ENVID= value" },
 	{ "ENVID=x ENVID=y", 0, "", "501 5.5.4 Duplicate ENVID" },
+	/* every parameter once, not only RFC 3461's: no "last one wins" */
+	{ "SIZE=10 SIZE=20", 0, "", "501 5.5.4 Duplicate SIZE parameter" },
+	{ "size=10 SIZE=10", 0, "", "501 5.5.4 Duplicate SIZE parameter" },
+	{ "BODY=8BITMIME BODY=7BIT", 0, "",
+	  "501 5.5.4 Duplicate BODY parameter" },
+	{ "SMTPUTF8 SIZE=1 smtputf8", 0, "",
+	  "501 5.5.4 Duplicate SMTPUTF8 parameter" },
+	{ "AUTH=<> AUTH=a+40b", 0, "", "501 5.5.4 Duplicate AUTH parameter" },
 	{ "ENVID=01234567890123456789012345678901234567890123456789"
 	  "012345678901234567890123456789012345678901234567890", 0, "",
 	  "501 5.5.4 Bad ENVID= value" },
