@@ -68,6 +68,17 @@ static int path_arg(struct smtp_session *s, const char *arg, int is_rcpt,
 	return 0;
 }
 
+/* After HELO no extension was offered, so no parameter is one this
+ * session implements (RFC 5321 4.1.1.11: 555): 1 after refusing one. */
+static int params_without_ehlo(struct smtp_session *s, const char *rest)
+{
+	if (s->esmtp || !*rest)
+		return 0;
+	smtp_reply(s, "555 5.5.4 Parameters need EHLO, not HELO");
+	smtp_session_error(s);
+	return 1;
+}
+
 /* Policy's verdict on MAIL; 0 when the transaction may start. */
 static int mail_policy(struct smtp_session *s, const char *from, long size)
 {
@@ -102,7 +113,8 @@ void smtp_mail_from(struct smtp_session *s, char *arg)
 		smtp_session_error(s);
 		return;
 	}
-	if (path_arg(s, arg, 0, from, sizeof from, &rest) < 0)
+	if (path_arg(s, arg, 0, from, sizeof from, &rest) < 0 ||
+	    params_without_ehlo(s, rest))
 		return;
 	if (smtp_cmd_mail_params(rest, cf.message_size_max, &p, reply,
 				 sizeof reply)) {
@@ -209,7 +221,8 @@ void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 		smtp_session_error(s);
 		return;
 	}
-	if (path_arg(s, arg, 1, rcpt, sizeof rcpt, &rest) < 0)
+	if (path_arg(s, arg, 1, rcpt, sizeof rcpt, &rest) < 0 ||
+	    params_without_ehlo(s, rest))
 		return;
 	if (smtp_cmd_rcpt_params(rest, &p, reply, sizeof reply)) {
 		smtp_reply(s, "%s", reply);

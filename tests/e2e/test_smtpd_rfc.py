@@ -48,9 +48,35 @@ def test_duplicate_params(inst):
     r.close()
 
 
+def test_params_after_helo(inst):
+    r = session(inst, b'HELO')
+    for params in (b'SMTPUTF8', b'BODY=8BITMIME', b'SIZE=100', b'RET=HDRS',
+                   b'AUTH=<>', b'FOO=1'):
+        got = line(r.cmd(b'MAIL FROM:<%s> %s\r\n' % (FROM, params)))
+        check('after HELO, MAIL with %s: 555 5.5.4' % params.decode(),
+              got.startswith('555 5.5.4 '), got)
+    expect('after HELO, MAIL with a parameter',
+           line(r.cmd(b'MAIL FROM:<%s> SIZE=100\r\n' % FROM)),
+           '555 5.5.4 Parameters need EHLO, not HELO')
+    check('after HELO, MAIL without parameters: 250',
+          r.cmd(b'MAIL FROM:<%s>\r\n' % FROM)[0] == 250)
+    for params in (b'NOTIFY=NEVER', b'ORCPT=rfc822;a@example.org'):
+        got = line(r.cmd(b'RCPT TO:<a@example.org> %s\r\n' % params))
+        check('after HELO, RCPT with %s: 555 5.5.4' % params.decode(),
+              got == '555 5.5.4 Parameters need EHLO, not HELO', got)
+    check('after HELO, RCPT without parameters: 250',
+          r.cmd(b'RCPT TO:<a@example.org>\r\n')[0] == 250)
+    r.close()
+    r = session(inst, b'EHLO')
+    check('after EHLO, MAIL with SMTPUTF8 and BODY=8BITMIME: 250',
+          r.cmd(b'MAIL FROM:<%s> SMTPUTF8 BODY=8BITMIME\r\n' % FROM)[0] == 250)
+    r.close()
+
+
 def main():
     with Sink() as sink, Instance(sink=sink) as inst:
-        run_steps(lambda: test_duplicate_params(inst))
+        run_steps(lambda: test_duplicate_params(inst),
+                  lambda: test_params_after_helo(inst))
     finish()
 
 
