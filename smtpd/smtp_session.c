@@ -38,6 +38,11 @@ static const struct {
 	{ "VRFY", smtp_verb_vrfy, 1 },   { "HELP", smtp_verb_help, 0 },
 	{ "STARTTLS", smtp_tls_starttls, 0 }, { "AUTH", smtp_auth_cmd, 0 },
 	{ "BDAT", smtp_txn_bdat, 0 },
+	/* known, not implemented: 502, and no group is checked at them
+	 * (their reply is an error whatever follows) */
+	{ "EXPN", smtp_verb_unimplemented, 0 },
+	{ "TURN", smtp_verb_unimplemented, 0 },
+	{ "ETRN", smtp_verb_unimplemented, 0 },
 };
 
 /* The session's deadline holds inside a read too: a client that trickles

@@ -128,7 +128,8 @@ const char *smtp_session_proto(const struct smtp_session *s);
 /* Command handlers: arg is the text after the verb. */
 typedef void smtp_handler(struct smtp_session *s, char *arg);
 smtp_handler smtp_verb_helo, smtp_verb_ehlo, smtp_verb_rset, smtp_verb_noop,
-    smtp_verb_quit, smtp_verb_vrfy, smtp_verb_help, smtp_mail_from,
+    smtp_verb_quit, smtp_verb_vrfy, smtp_verb_help, smtp_verb_unimplemented,
+    smtp_mail_from,
     smtp_mail_rcpt, smtp_txn_data, smtp_txn_bdat, smtp_tls_starttls,
     smtp_auth_cmd;
 /* BDAT that cannot be parsed: 501 and the session ends, since the

@@ -1,5 +1,5 @@
 /* smtp_verbs.c: the simple verbs: HELO, EHLO, RSET, NOOP, QUIT, VRFY,
- * HELP.  MAIL/RCPT are in smtp_mail.c, DATA in smtp_txn.c, BDAT in
+ * HELP, and those not implemented (EXPN, TURN, ETRN).  MAIL/RCPT are in smtp_mail.c, DATA in smtp_txn.c, BDAT in
  * smtp_bdat.c. */
 #include "smtp_session.h"
 #include "log.h"
@@ -116,6 +116,16 @@ void smtp_verb_vrfy(struct smtp_session *s, char *arg)
 	(void)arg;
 	smtp_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message "
 		      "and attempt delivery");
+}
+
+/* EXPN (base protocol), TURN and ETRN: known, not implemented (RFC 5321
+ * 4.2.4: 502, not 500).  Counted as an error as an unknown verb is, so
+ * they are no way round errors_max. */
+void smtp_verb_unimplemented(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, "502 5.5.1 Command not implemented");
+	smtp_session_error(s);
 }
 
 void smtp_verb_help(struct smtp_session *s, char *arg)

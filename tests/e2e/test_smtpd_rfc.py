@@ -6,7 +6,9 @@ for word and against doc/BEHAVIOUR.md (which must state it in full).
 Shows: a MAIL or RCPT parameter given twice is refused, whichever it is
 (no "the last one wins"); no parameter after HELO (RFC 5321 4.1.1.11:
 555); the Received: field of a message taken under SMTPUTF8 says
-UTF8SMTP[S][A] (RFC 6531 3.7.3), of one without ESMTP[S][A]."""
+UTF8SMTP[S][A] (RFC 6531 3.7.3), of one without ESMTP[S][A]; EXPN, TURN
+and ETRN are known and not implemented (RFC 5321 4.2.4: 502), counted as
+errors as an unknown verb is."""
 import os
 import re
 import sys
@@ -73,10 +75,40 @@ def test_params_after_helo(inst):
     r.close()
 
 
+def test_not_implemented(inst):
+    r = session(inst)
+    expect('EXPN', line(r.cmd(b'EXPN staff\r\n')),
+           '502 5.5.1 Command not implemented')
+    for verb in (b'TURN', b'ETRN example.org', b'expn x'):
+        got = line(r.cmd(verb + b'\r\n'))
+        check('%s: 502 5.5.1 Command not implemented' % verb.decode(),
+              got == '502 5.5.1 Command not implemented', got)
+    expect('an unknown verb', line(r.cmd(b'XYZZY\r\n')),
+           '500 5.5.1 Command unrecognized')
+    got = line(r.cmd(b'VRFY postmaster\r\n'))
+    check('VRFY stays 252 2.5.2 (it never says whether a mailbox exists)',
+          got.startswith('252 2.5.2 '), got)
+    r.close()
+    # counted as errors: errors_max (20) of them end the session
+    r = session(inst)
+    codes = []
+    for _ in range(25):
+        code, lines = r.cmd(b'EXPN x\r\n')
+        codes.append(code)
+        if code == 421:
+            break
+    check('EXPN counts as an error: the 20th is followed by 421 4.7.0 '
+          'Too many errors',
+          codes == [502] * 20 + [421] and 'Too many errors' in lines[-1],
+          (codes, lines))
+    r.close()
+
+
 def main():
     with Sink() as sink, Instance(sink=sink) as inst:
         run_steps(lambda: test_duplicate_params(inst),
-                  lambda: test_params_after_helo(inst))
+                  lambda: test_params_after_helo(inst),
+                  lambda: test_not_implemented(inst))
     finish()
 
 
