@@ -208,6 +208,20 @@ static int rcpt_repeated(const struct smtp_session *s, const char *rcpt,
 	return 0;
 }
 
+/* RCPT TO:<Postmaster> without a domain (RFC 5321 4.1.1.3, the local
+ * part in any case): 1 when arg is that. */
+static int rcpt_bare_postmaster(const char *arg)
+{
+	const char *p = smtp_cmd_after(arg, "TO:");
+
+	if (!p)
+		return 0;
+	while (*p == ' ')
+		p++;
+	p = smtp_cmd_after(p, "<Postmaster>");
+	return p && (*p == '\0' || *p == ' ');
+}
+
 void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 {
 	char rcpt[ADDR_MAX + 1], reply[128], *copy, *dsn;
@@ -218,6 +232,16 @@ void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 	if (!s->in_mail || s->bdat) {
 		smtp_reply(s, "503 5.5.1 Error: %s", s->bdat ?
 			   "RCPT after BDAT" : "need MAIL command");
+		smtp_session_error(s);
+		return;
+	}
+	if (rcpt_bare_postmaster(arg)) {
+		/* RFC 5321 4.5.1 wants it accepted and delivered here, but
+		 * this relay delivers nothing locally and relays only to a
+		 * domain: refused as before (counted as an error, as the
+		 * "no domain" it got), now saying why */
+		smtp_reply(s, "550 5.1.1 <Postmaster>: this relay has no local "
+			      "mailboxes (name a domain)");
 		smtp_session_error(s);
 		return;
 	}

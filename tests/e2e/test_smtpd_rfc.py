@@ -8,7 +8,8 @@ Shows: a MAIL or RCPT parameter given twice is refused, whichever it is
 555); the Received: field of a message taken under SMTPUTF8 says
 UTF8SMTP[S][A] (RFC 6531 3.7.3), of one without ESMTP[S][A]; EXPN, TURN
 and ETRN are known and not implemented (RFC 5321 4.2.4: 502), counted as
-errors as an unknown verb is."""
+errors as an unknown verb is; RCPT TO:<Postmaster> (no domain) is
+refused saying why (the relay has no local mailboxes), never relayed."""
 import os
 import re
 import sys
@@ -104,11 +105,32 @@ def test_not_implemented(inst):
     r.close()
 
 
+def test_bare_postmaster(inst, sink):
+    before = len(sink.messages)
+    r = session(inst)
+    check('MAIL 250', r.cmd(b'MAIL FROM:<%s>\r\n' % FROM)[0] == 250)
+    expect('RCPT TO:<Postmaster> (no domain)',
+           line(r.cmd(b'RCPT TO:<Postmaster>\r\n')),
+           '550 5.1.1 <Postmaster>: this relay has no local mailboxes '
+           '(name a domain)')
+    for rcpt in (b'<postmaster>', b' <POSTMASTER>', b'<PostMaster> NOTIFY=NEVER'):
+        got = line(r.cmd(b'RCPT TO:%s\r\n' % rcpt))
+        check('RCPT TO:%s: 550 5.1.1, never relayed' % rcpt.decode(),
+              got.startswith('550 5.1.1 <Postmaster>: '), got)
+    got = line(r.cmd(b'RCPT TO:<someone>\r\n'))
+    check('RCPT TO:<someone> (no domain) stays 553 5.1.3',
+          got == '553 5.1.3 Address must have a domain', got)
+    check('DATA: no recipient was taken (503)', r.cmd(b'DATA\r\n')[0] == 503)
+    r.close()
+    check('nothing reached the next hop', len(sink.messages) == before)
+
+
 def main():
     with Sink() as sink, Instance(sink=sink) as inst:
         run_steps(lambda: test_duplicate_params(inst),
                   lambda: test_params_after_helo(inst),
-                  lambda: test_not_implemented(inst))
+                  lambda: test_not_implemented(inst),
+                  lambda: test_bare_postmaster(inst, sink))
     finish()
 
 
