@@ -1,6 +1,6 @@
 /* queue_received.c: the Received header relay-queue prepends (RFC 5321
  * 4.4): who handed the message over (HELO, IP), how (ESMTP/ESMTPS/
- * ESMTPSA and the TLS parameters), the queue id, the recipient when there
+ * ESMTPSA, UTF8SMTP... under SMTPUTF8, and the TLS parameters), the queue id, the recipient when there
  * is only one, and the date. */
 #include "queue.h"
 #include "date822.h"
@@ -9,20 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ESMTP, then S for TLS and A for AUTH (RFC 3848), unless given. */
+/* ESMTP (UTF8SMTP under SMTPUTF8, RFC 6531 3.7.3), then S for TLS and
+ * A for AUTH (RFC 3848), unless given. */
 static void received_proto(const struct qfile *q, char *buf, size_t n)
 {
 	const char *p = qfile_get_info(q, "proto");
 	const char *tls = qfile_get_info(q, "tls");
 	const char *auth = qfile_get_info(q, "auth");
+	const char *utf8 = qfile_get_info(q, QFILE_INFO_SMTPUTF8);
 	int has_tls = tls && *tls && strcmp(tls, "0") != 0;
 
 	if (p && *p) {
 		snprintf(buf, n, "%s", p);
 		return;
 	}
-	snprintf(buf, n, "ESMTP%s%s", has_tls ? "S" : "",
-		 auth && *auth ? "A" : "");
+	snprintf(buf, n, "%s%s%s",
+		 utf8 && !strcmp(utf8, QFILE_INFO_YES) ? "UTF8SMTP" : "ESMTP",
+		 has_tls ? "S" : "", auth && *auth ? "A" : "");
 }
 
 /* Header text may not carry '(' or ')' unbalanced: keep it simple.  An

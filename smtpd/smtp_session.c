@@ -501,10 +501,14 @@ void smtp_session_reset_tx(struct smtp_session *s, int tell_policy)
 
 const char *smtp_session_proto(const struct smtp_session *s)
 {
-	/* RFC 3848 names */
-	static const char *const names[2][2][2] = {
+	/* RFC 3848 names; for a transaction under SMTPUTF8 (only after
+	 * EHLO) RFC 6531 3.7.3's */
+	static const char *const names[3][2][2] = {
 		{ { "SMTP", "SMTP" }, { "SMTPS", "SMTPS" } },
 		{ { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } },
+		{ { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } },
 	};
-	return names[s->esmtp != 0][s->tls != 0][s->authed != 0];
+	int kind = s->smtputf8 ? 2 : s->esmtp != 0;
+
+	return names[kind][s->tls != 0][s->authed != 0];
 }

@@ -122,7 +122,9 @@ int smtp_session_ask(struct smtp_session *s, struct kv *req,
 int smtp_session_decide(struct smtp_session *s, struct kv *req,
 			struct smtp_verdict *v, int code, const char *esc,
 			const char *text);
-/* The receiving protocol name for the envelope and Received header. */
+/* The receiving protocol name for the envelope and Received header:
+ * ESMTP[S][A] (RFC 3848), UTF8SMTP[S][A] when the transaction's MAIL had
+ * SMTPUTF8 (RFC 6531 3.7.3). */
 const char *smtp_session_proto(const struct smtp_session *s);
 
 /* Command handlers: arg is the text after the verb. */

@@ -7,8 +7,8 @@ Shows: AUTH is neither advertised nor accepted before TLS (a right
 password is refused in the clear); inside TLS, AUTH PLAIN (initial
 response and 334 challenge) and AUTH LOGIN (with and without initial
 response) with the right password give 235 and the message relays with
-"ESMTPSA" in Received; a wrong password, an unknown user, another
-identity in authzid give 535 5.7.8, never 235 (the user itself as
+"ESMTPSA" in Received (UTF8SMTPSA under SMTPUTF8); a wrong password, an
+unknown user, another identity in authzid give 535 5.7.8, never 235 (the user itself as
 authzid, in any case, is fine); an AUTH line over line_max gets 500
 5.5.6; "*" cancels; a
 second AUTH is refused; without AUTH, relay is refused with 530/550
@@ -141,10 +141,16 @@ def test_plain(inst, sink, certs):
         r = c.docmd('AUTH', 'PLAIN ' + plain(USER, PASS))
         check('second AUTH refused (503)', r[0] == 503, r)
         c.sendmail(USER, [TO], msg('auth-plain'))
+        c.sendmail(USER, [TO], msg('auth-plain-utf8'),
+                   mail_options=['SMTPUTF8'])
     m = wait_tag(sink, 'auth-plain')
     check('AUTH PLAIN: message relayed', m is not None)
     check('Received says ESMTPSA with the TLS cipher',
           m is not None and re.search(rb'with ESMTPSA \(TLSv1\.[23] \S+ \d+\)',
+                                      m.data), m.data[:400] if m else '')
+    m = wait_tag(sink, 'auth-plain-utf8')
+    check('under SMTPUTF8 Received says UTF8SMTPSA (RFC 6531 3.7.3)',
+          m is not None and re.search(rb'with UTF8SMTPSA \(TLSv1\.[23] ',
                                       m.data), m.data[:400] if m else '')
 
 

@@ -125,12 +125,55 @@ def test_bare_postmaster(inst, sink):
     check('nothing reached the next hop', len(sink.messages) == before)
 
 
+def send_tagged(inst, tag, params):
+    r = session(inst)
+    ok = r.cmd(b'MAIL FROM:<%s>%s\r\n' % (FROM, params))[0] == 250
+    ok = ok and r.cmd(b'RCPT TO:<a@example.org>\r\n')[0] == 250
+    ok = ok and r.cmd(b'DATA\r\n')[0] == 354
+    ok = ok and r.cmd(b'Subject: %s\r\n\r\nhi\r\n.\r\n' % tag)[0] == 250
+    r.cmd(b'QUIT\r\n')
+    r.close()
+    return ok
+
+
+def received_of(sink, tag):
+    """The Received: field relaybox put on the message tagged so."""
+    if not sink.wait_for(1, 30):
+        return b''
+    deadline = 60
+    while deadline:
+        for m in list(sink.messages):
+            if b'Subject: ' + tag in m.data:
+                head = m.data.split(b'\r\n\r\n', 1)[0]
+                got = re.search(rb'^Received: .*?(?=\r\n\S)', head,
+                                re.S | re.M)
+                return got.group(0) if got else head
+        sink.wait_for(len(sink.messages) + 1, 1)
+        deadline -= 1
+    return b''
+
+
+def test_received_utf8(inst, sink):
+    check('a message under SMTPUTF8 is queued',
+          send_tagged(inst, b'utf8-one', b' SMTPUTF8'))
+    check('a message without it is queued',
+          send_tagged(inst, b'ascii-one', b''))
+    got = received_of(sink, b'utf8-one')
+    check('under SMTPUTF8 (no TLS, no AUTH) Received: says with UTF8SMTP',
+          re.search(rb'\(relaybox\) with UTF8SMTP\s', got), got)
+    got = received_of(sink, b'ascii-one')
+    check('without it Received: says with ESMTP',
+          re.search(rb'\(relaybox\) with ESMTP\s', got), got)
+    check('doc/BEHAVIOUR.md names UTF8SMTP', '`UTF8SMTP`' in doc())
+
+
 def main():
     with Sink() as sink, Instance(sink=sink) as inst:
         run_steps(lambda: test_duplicate_params(inst),
                   lambda: test_params_after_helo(inst),
                   lambda: test_not_implemented(inst),
-                  lambda: test_bare_postmaster(inst, sink))
+                  lambda: test_bare_postmaster(inst, sink),
+                  lambda: test_received_utf8(inst, sink))
     finish()
 
 

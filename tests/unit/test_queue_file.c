@@ -139,6 +139,15 @@ static void test_received(void)
 		r && strstr(r, "\tid ABC123\r\n\tfor <b@example.org>; "
 			       "Mon, 23 Nov 2026 11:19:43 +0000\r\n"));
 	free(r);
+	/* no proto (relay-queue dropped one without A under a proof that
+	 * names a user): under SMTPUTF8 the name is RFC 6531's */
+	q.info[3] = (struct qfile_info){ QFILE_INFO_SMTPUTF8, QFILE_INFO_YES };
+	q.ninfo = 4;
+	r = queue_received(&q, "relay.test", 1795432783);
+	T_CHECK("received: UTF8SMTPA under SMTPUTF8, authenticated",
+		r && strstr(r, "by relay.test (relaybox) with UTF8SMTPA\r\n"));
+	free(r);
+	q.ninfo = 3;
 	/* an 8-bit HELO name (Latin-1, UTF-8 or neither) goes in as %XX:
 	 * the field relaybox writes stays ASCII (RFC 5322) */
 	static const struct { const char *helo, *want; } eight[] = {
