@@ -20,4 +20,10 @@
 				      * not with status 0 */
 #define WIRE_QUEUE_TEXT "text"     /* why, for a person */
 
+/* What relay-queue takes from relay-smtpd's uid beyond message_size_max:
+ * the CRLF relay-smtpd adds to a BDAT message whose last line has none
+ * (the queue holds CRLF lines only).  message_size_max counts the bytes
+ * the client sent, so that CRLF is not counted against it. */
+#define WIRE_QUEUE_ADDED_MAX 2
+
 #endif

@@ -248,13 +248,15 @@ static int listen_fd_streams(int fd)
 
 /* The most message a peer may send: from relay-smtpd's uid what
  * relay-smtpd itself takes, message_size_max (it counts the bytes it
- * sends: CRLF line ends, dot-stuffing removed, nothing added);
+ * sends: CRLF line ends, dot-stuffing removed), and the CRLF it may add
+ * at the end (wire_queue.h);
  * relay-send's notices and root are not limited (a failure notice
  * carries the message and a report whose length grows with its
  * recipients). */
 static off_t listen_msg_max(const struct lconn *c)
 {
-	return c->need_admit ? (off_t)cf.message_size_max : 0;
+	return c->need_admit ? (off_t)cf.message_size_max +
+				       WIRE_QUEUE_ADDED_MAX : 0;
 }
 
 /* The answer to a request that is not one. */

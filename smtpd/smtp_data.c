@@ -1,6 +1,7 @@
 /* smtp_data.c: reading DATA, and the body checks DATA and BDAT share
  * (see smtp_data.h for the contract). */
 #include "smtp_data.h"
+#include "wire_queue.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -47,8 +48,11 @@ static void body_hops(struct smtp_body *b, const char *p, size_t n)
 		b->r->hops++;
 }
 
-void smtp_body_line(struct smtp_body *b, const char *p, size_t n,
-		    unsigned flags)
+/* One line as smtp_body_line; added: the bytes of its CRLF that the
+ * client did not send (2 for the one smtp_body_end adds), which size_max
+ * does not count (relay-queue takes them beyond it, wire_queue.h). */
+static void body_line_counted(struct smtp_body *b, const char *p, size_t n,
+			      unsigned flags, size_t added)
 {
 	struct smtp_data_result *r = b->r;
 
@@ -61,12 +65,18 @@ void smtp_body_line(struct smtp_body *b, const char *p, size_t n,
 	body_hops(b, p, n);
 	r->lines++;
 	r->size += n + 2;
-	if (r->size > b->size_max)
+	if (r->size - added > b->size_max)
 		r->toobig = 1;
 	if (!smtp_data_ok(r) || !b->out)
 		return;
 	if (io_put(b->out, p, n) < 0 || io_put(b->out, "\r\n", 2) < 0)
 		r->werr = 1;
+}
+
+void smtp_body_line(struct smtp_body *b, const char *p, size_t n,
+		    unsigned flags)
+{
+	body_line_counted(b, p, n, flags, 0);
 }
 
 /* BDAT: n bytes onto the line under way.  Like io_getline, it keeps
@@ -130,8 +140,12 @@ void smtp_body_end(struct smtp_body *b)
 		b->r->bare = 1;
 		body_keep(b, "\r", 1);
 	}
-	if (b->len)
-		body_emit(b, IO_CRLF);
+	if (b->len) { /* a last line without CRLF: one added, not counted */
+		_Static_assert(2 <= WIRE_QUEUE_ADDED_MAX,
+			       "relay-queue takes the CRLF added here");
+		body_line_counted(b, b->line, b->len, IO_CRLF, 2);
+		b->len = 0;
+	}
 }
 
 int smtp_data_copy(struct io *io, struct io *o, size_t line_max,

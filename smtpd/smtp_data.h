@@ -15,7 +15,9 @@
 #include "io.h"
 
 struct smtp_data_result {
-	size_t size;      /* bytes of unstuffed text read (CRLF counted) */
+	size_t size;      /* bytes of unstuffed text read (CRLF counted, and
+			   * the one smtp_body_end adds, which size_max is
+			   * not checked against) */
 	size_t lines;
 	int bare;         /* saw a bare LF or bare CR */
 	int toolong;      /* a line over line_max (CRLF included) */
@@ -51,7 +53,9 @@ void smtp_body_line(struct smtp_body *b, const char *p, size_t n,
  * anywhere, even between CR and LF. */
 void smtp_body_feed(struct smtp_body *b, const char *p, size_t n);
 /* BDAT LAST: a CR left over is a bare CR; a last line without CRLF gets
- * one (the queue's messages end in CRLF). */
+ * one (the queue's messages end in CRLF), not counted in the size: a
+ * message of size_max bytes is one whether its last line has CRLF or
+ * not (relay-queue takes the 2 bytes more, wire_queue.h). */
 void smtp_body_end(struct smtp_body *b);
 
 /* Read DATA from io; write the text to outfd (-1: discard).  Stops

@@ -4,7 +4,9 @@ in a real instance delivering to a real receiver (aiosmtpd, harness.Sink).
 
 Every message sent with BDAT arrives at the receiver byte-exact (after the
 relay's Received: field): chunk boundaries inside a CRLF and inside a
-header, a 0-length LAST, lines that are only "." or start with one (a BDAT
+header, a 0-length LAST, a message of exactly message_size_max bytes whose
+last line has no CRLF (the CRLF the relay adds is not counted), lines
+that are only "." or start with one (a BDAT
 chunk is not dot-stuffed, so relay-remote must stuff them for DATA: the
 smuggling shapes in a chunk stay text), pipelined chunks, chunks inside
 TLS.  Refusals come with the right code and the chunk's bytes are always
@@ -117,6 +119,37 @@ def test_exact(inst, sink):
     check('the log counts the BDAT commands', any(
         'bdat=4 result=queued' in l for l in inst.log().splitlines()),
         inst.log_tail(5))
+
+
+def sized(mid, total, crlf_end):
+    """A message of exactly total bytes, its last line ending in CRLF or
+    not, lines of 100 bytes at most."""
+    m = msg(mid, b'')
+    while total - len(m) > 100:
+        m += b'b' * 98 + b'\r\n'
+    tail = total - len(m)
+    return m + (b'e' * (tail - 2) + b'\r\n' if crlf_end else b'e' * tail)
+
+
+def test_size_exact(inst, sink):
+    """message_size_max counts the client's bytes, not the CRLF the
+    relay adds to a last line without one (§1.4)."""
+    for mid, total, crlf in ((b'size-crlf@test', SIZE_MAX, True),
+                             (b'size-nocrlf@test', SIZE_MAX, False)):
+        m = sized(mid, total, crlf)
+        codes = send_chunks(inst, [m[:5000], m[5000:]])
+        what = '%d bytes, %s CRLF at the end' % (len(m),
+                                                 'with' if crlf else 'without')
+        check('%s: queued at LAST' % what, codes[-2][0] == 250 and
+              'queued as' in codes[-2][1][0], repr(codes))
+        got = arrived(sink, b'<%s>' % mid)
+        check('%s: arrives, ending in CRLF' % what, got and
+              strip_trace(got[0].data) == (m if crlf else m + b'\r\n'),
+              got and got[0].data[-60:])
+    m = sized(b'size-over@test', SIZE_MAX + 1, False)
+    codes = send_chunks(inst, [m[:5000], m[5000:]])
+    check('one byte more without CRLF: 552 5.3.4', codes[-2][0] == 552 and
+          codes[-2][1][0].startswith('5.3.4'), repr(codes))
 
 
 def test_pipelined(inst, sink):
@@ -316,6 +349,7 @@ def main():
         with Sink() as sink, Instance(conf_overrides=conf, sink=sink) as inst:
             test_ehlo(inst)
             test_exact(inst, sink)
+            test_size_exact(inst, sink)
             test_pipelined(inst, sink)
             test_tls(inst, sink)
             test_sequence(inst)

@@ -256,6 +256,15 @@ static const struct {
 	{ "bdat over the size", "0123456789\r\n0123456789\r\n"
 	  "0123456789\r\n0123456789\r\n0123456789\r\n\r\n", NULL,
 	  0, 0, 1, 0 },
+	/* the CRLF added to a last line without one is not counted: 60
+	 * bytes are 60 bytes, however the last line ends */
+	{ "bdat at the size, no CRLF at the end", "0123456789\r\n0123456789"
+	  "\r\n0123456789\r\n0123456789\r\n012345678901",
+	  "0123456789\r\n0123456789\r\n0123456789\r\n0123456789\r\n"
+	  "012345678901\r\n", 0, 0, 0, 0 },
+	{ "bdat over the size, no CRLF at the end", "0123456789\r\n0123456789"
+	  "\r\n0123456789\r\n0123456789\r\n0123456789012",
+	  NULL, 0, 0, 1, 0 },
 };
 
 /* Feed in in chunks cut at cut (0: one chunk) or every byte (cut -1). */
