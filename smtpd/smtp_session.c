@@ -46,7 +46,8 @@ static const struct {
 };
 
 /* The session's deadline holds inside a read too: a client that trickles
- * bytes without a line end must not outlive cf.session_timeout.  Kept in
+ * bytes without a line end must not outlive cf.session_timeout (nor a
+ * DATA message its data_timeout).  Kept in
  * the session (its io is the first member), not in statics: a worker may
  * hold many sessions at once. */
 static struct smtp_session *session_of(struct io *io)
@@ -55,10 +56,17 @@ static struct smtp_session *session_of(struct io *io)
 		((char *)io - offsetof(struct smtp_session, io));
 }
 
+/* The reads' deadline: the session's, or the DATA message's when one
+ * is read and ends sooner (smtp_txn.c). */
+static time_t read_deadline(const struct smtp_session *s)
+{
+	return s->data_end && s->data_end < s->end ? s->data_end : s->end;
+}
+
 static ssize_t session_read(struct io *io, void *buf, size_t n)
 {
 	struct smtp_session *s = session_of(io);
-	long left = (long)(s->end - time(NULL));
+	long left = (long)(read_deadline(s) - time(NULL));
 
 	if (left <= 0) {
 		io->err = IO_ERR_TIMEOUT;

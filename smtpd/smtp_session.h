@@ -61,6 +61,7 @@ struct smtp_session {
 	io_read_fn inner_read;    /* under the deadline check (guard) */
 	io_write_fn inner_write;  /* likewise */
 	time_t end;               /* start + cf.session_timeout */
+	time_t data_end;          /* DATA's message is whole by then; 0: none */
 	struct smtp_policy policy;
 	/* a session among many: its relay-queue client state (smtp_queue.h),
 	 * NULL until its first message; NULL itself otherwise */

@@ -328,6 +328,7 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 	struct smtp_queue_job j;
 	struct smtp_data_result r;
 	char text[256];
+	int rc;
 
 	if (txn_start(s, arg, &j) < 0)
 		return;
@@ -337,10 +338,18 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 		s->quit = 1;
 		return;
 	}
+	/* the whole message within data_timeout, as BDAT's (smtp_bdat.c),
+	 * however its lines are spaced: a client that drips lines holds
+	 * the session no longer.  relay-queue gives the job that long and
+	 * a minute more from its first frame, which goes after the 354: it
+	 * never drops one this still feeds. */
 	smtp_session_timeout(s, cf.data_timeout);
-	if (smtp_data_copy_lf(&s->io, j.out, (size_t)cf.line_max,
-			      (size_t)cf.message_size_max,
-			      s->legacy && cf.legacy_bare_lf, &r) < 0) {
+	s->data_end = time(NULL) + cf.data_timeout;
+	rc = smtp_data_copy_lf(&s->io, j.out, (size_t)cf.line_max,
+			       (size_t)cf.message_size_max,
+			       s->legacy && cf.legacy_bare_lf, &r);
+	s->data_end = 0;
+	if (rc < 0) {
 		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
 		smtp_txn_log(s, "", &r, "aborted");
 		if (s->io.err == IO_ERR_TIMEOUT)

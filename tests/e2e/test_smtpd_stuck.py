@@ -3,7 +3,9 @@
 instance with short timeouts (smtp_timeout 2 s, data_timeout 3 s):
 
 - a client that stops in the middle of DATA hears 421 4.4.2 after
-  data_timeout;
+  data_timeout, and so does one that sends a line every second (the
+  whole message must come within data_timeout), whether its worker
+  serves many sessions or one;
 - relay-policy stopped (SIGSTOP, so it neither answers nor closes):
   MAIL is answered 421 4.3.0 after about smtp_timeout and the session
   ends, and once policy runs again a new session is served;
@@ -20,6 +22,7 @@ Every stopped daemon is continued in a finally block.  Prints PASS/FAIL
 lines."""
 import os
 import re
+import select
 import signal
 import socket
 import sys
@@ -86,6 +89,34 @@ def test_slow_data(inst):
           code == 421 and lines[0].startswith('4.4.2') and 2.5 < took < 10,
           (code, lines, took))
     r.close()
+
+
+def test_drip_data(inst, mode):
+    """DATA's data_timeout is for the whole message, as BDAT's: a client
+    that sends a line every second (each read well within it) is cut off
+    at data_timeout (3 s) too, and nothing is queued."""
+    before = inst.log().count('result=queued')
+    r, code = greet(inst)
+    codes = to_rcpt(r) + [r.cmd(b'DATA\r\n')[0]]
+    check('drip (%s): 354' % mode, codes == [250, 250, 250, 354], codes)
+    r.send(b'Subject: drip\r\n\r\n')
+    t0 = time.time()
+    code = lines = None
+    while code is None and time.time() - t0 < 10:
+        try:
+            r.send(b'a line\r\n')
+        except OSError:
+            break
+        ready, _, _ = select.select([r.s], [], [], 1)
+        if ready:
+            code, lines = r.reply()
+    took = time.time() - t0
+    check('drip (%s): 421 4.4.2 at data_timeout (3 s) however the lines '
+          'are spaced' % mode, code == 421 and lines[0].startswith('4.4.2')
+          and 2 < took < 6, (code, lines, round(took, 1)))
+    r.close()
+    check('drip (%s): nothing queued' % mode,
+          inst.log().count('result=queued') == before, inst.log_tail(5))
 
 
 def cmd_stopped(pid, r, data):
@@ -164,8 +195,13 @@ def main():
     with Instance(conf_overrides=conf) as inst:
         test_log_while_open(inst)
         test_slow_data(inst)
+        test_drip_data(inst, 'many per worker')
         test_policy_stopped(inst)
         test_queue_stopped(inst)
+    conf = {'smtp_timeout': 2, 'data_timeout': 3,
+            'smtpd_sessions_per_worker': 1}
+    with Instance(conf_overrides=conf) as inst:
+        test_drip_data(inst, 'one per worker')
     for mode, extra in (('many per worker', {}),
                         ('one per worker', {'smtpd_sessions_per_worker': 1})):
         conf = dict({'smtpd_workers_min': 1, 'session_timeout': 4,
