@@ -38,6 +38,12 @@
  * registered user and the session has no AUTH identity: abuse
  * monitoring's account (abuse.h) */
 #define ADMIT_WIRE_REGISTERED "registered"
+/* "null_sender=yes": the client's MAIL FROM was <> and policy rewrote it
+ * (doc/BEHAVIOUR.md §2.4): the message is a bounce, and relay-send sends
+ * no notice about it to the rewritten sender (§4.3).  Covered by the
+ * proof: a taken-over relay-smtpd can neither add nor drop it. */
+#define ADMIT_WIRE_NULL_SENDER "null_sender"
+#define ADMIT_WIRE_YES "yes"
 
 struct admit_key {
 	unsigned char k[ADMIT_KEY_LEN];
@@ -63,6 +69,7 @@ struct admit_txn {
 	const char *ip, *helo, *auth, *customer; /* "" when none */
 	const char *registered;    /* ADMIT_WIRE_REGISTERED, "" when none */
 	const char *from;          /* the sender as rewritten, "" for <> */
+	const char *null_sender;   /* ADMIT_WIRE_YES when from was <>, or "" */
 	unsigned char rcpts[ADMIT_HASH_LEN]; /* admit_rcpt_* over them */
 };
 

@@ -2,8 +2,9 @@
  * the proof given with an accepted DATA, over what policy itself knows
  * of the session (client IP, HELO, the AUTH identity it verified, the
  * customer and sender it decided, the sender again when it is a
- * registered user and there is no AUTH, the recipients it accepted, in
- * order), and the check of relay-queue's receipt before a commit counts.
+ * registered user and there is no AUTH, whether the client's sender was
+ * <> before the rewrite, the recipients it accepted, in order), and the
+ * check of relay-queue's receipt before a commit counts.
  * Without a key (relay-policy not started by relay-master) there are no
  * proofs and a commit counts on relay-smtpd's word, as before. */
 #include "policy_server.h"
@@ -35,6 +36,13 @@ static const char *registered(const struct policy_conn *c,
 	return out;
 }
 
+/* The client's MAIL FROM was <>: policy rewrote it (policy_decide.c),
+ * the message is a bounce all the same. */
+static const char *null_sender(const struct policy_conn *c)
+{
+	return c->s.null_sender ? ADMIT_WIRE_YES : "";
+}
+
 void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
 			struct policy_verdict *v)
 {
@@ -56,6 +64,7 @@ void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
 	t.customer = c->s.customer;
 	t.registered = registered(c, reg);
 	t.from = c->s.from;
+	t.null_sender = null_sender(c);
 	memcpy(t.rcpts, c->rcpts, sizeof t.rcpts);
 	admit_proof(&srv->key, &t, v->admit);
 	c->admitted = 1;
@@ -75,6 +84,7 @@ void policy_admit_reply(const struct policy_conn *c,
 	kv_add(rep, ADMIT_WIRE_AUTH, c->s.user);
 	kv_add(rep, ADMIT_WIRE_CUSTOMER, c->s.customer);
 	kv_add(rep, ADMIT_WIRE_REGISTERED, registered(c, reg));
+	kv_add(rep, ADMIT_WIRE_NULL_SENDER, null_sender(c));
 }
 
 int policy_admit_commit(struct policy_srv *srv, struct policy_conn *c,

@@ -289,6 +289,10 @@ long long send_tlsrpt_next(void);
 void send_tlsrpt_post(const char *url, const char *json, size_t len);
 
 /* ---- bounces (send_bounce.c) ---- */
+/* 1 when m is a bounce: its sender is <>, or was <> at the client and
+ * policy rewrote it (null_sender=yes, admit.h).  Nobody is told about
+ * it but postmaster: no delay warning, no success notice. */
+int send_bounce_is_null(const struct send_msg *m);
 /* All recipients final: send the bounce for the B recipients that asked
  * for one (NOTIFY: FAILURE, or none given) if one is due.
  * 0 when nothing more is needed (the message may be removed), -1 to try

@@ -5,8 +5,11 @@
  * that asked NOTIFY=SUCCESS.  Each lists only the recipients whose
  * NOTIFY asks for it (none for NEVER; failure and delay by default).
  * Never a bounce for a bounce: a failed bounce goes to postmaster once
- * (dsn=double), a failed double bounce is only logged. */
+ * (dsn=double), a failed double bounce is only logged.  A customer's own
+ * bounce, relayed as postmaster@<its domain> (null_sender=yes, admit.h),
+ * is a bounce too. */
 #include "send.h"
+#include "admit.h"
 #include "log.h"
 #include "settings.h"
 #include "dsn.h"
@@ -27,6 +30,13 @@ static const char *bounce_relay(const char *text, char *relay, size_t n)
 		return text;
 	snprintf(relay, n, "%.*s", (int)(end - text - 1), text + 1);
 	return end[1] == ' ' ? end + 2 : end + 1;
+}
+
+int send_bounce_is_null(const struct send_msg *m)
+{
+	const char *null = qfile_get_info(&m->q, ADMIT_WIRE_NULL_SENDER);
+
+	return !m->q.from[0] || (null && !strcmp(null, ADMIT_WIRE_YES));
 }
 
 /* The message's RET=FULL is honoured in a failure notice when the
@@ -102,7 +112,8 @@ static int bounce_send(const char *qdir, struct send_msg *m, const char *to,
 		struct qstate_rcpt *s = &m->st.r[i];
 		struct dsn_rcpt p = qfile_dsn(&m->q, i);
 		if (!strchr(which, s->status) ||
-		    (m->q.from[0] && !dsn_notify_wants(p.notify, want)))
+		    (!send_bounce_is_null(m) &&
+		     !dsn_notify_wants(p.notify, want)))
 			continue;
 		r[n].addr = m->q.rcpt[i];
 		r[n].code = s->code;
@@ -133,7 +144,7 @@ int send_bounce_final(const char *qdir, struct send_msg *m)
 		nb += m->st.r[i].status == 'B';
 	if (nb == 0 || m->st.bounced)
 		return 0;
-	if (m->q.from[0]) {
+	if (!send_bounce_is_null(m)) {
 		snprintf(to, sizeof to, "%s", m->q.from);
 		kind = "bounce";
 	} else if (!kind || strcmp(kind, "double") != 0) {
@@ -161,7 +172,7 @@ void send_bounce_warn(const char *qdir, struct send_msg *m, long long now)
 	char qid[QFILE_ID_MAX], line[64];
 	int len;
 
-	if (!cf.delay_warning || m->st.warned || !m->q.from[0] ||
+	if (!cf.delay_warning || m->st.warned || send_bounce_is_null(m) ||
 	    now - m->q.arrival < cf.delay_warning || !qstate_pending(&m->st))
 		return;
 	switch (bounce_send(qdir, m, m->q.from, "delay", 1, "PT", qid,
@@ -185,7 +196,7 @@ void send_bounce_relayed(const char *qdir, struct send_msg *m,
 	struct send_dsn d = { .relayed = 1, .rcpt = r, .nrcpt = n };
 	char qid[QFILE_ID_MAX];
 
-	if (!n || !m->q.from[0])
+	if (!n || send_bounce_is_null(m))
 		return;
 	/* before the results are recorded: a crash in between sends the
 	 * notice again (with the message), never loses it */

@@ -196,8 +196,8 @@ static long long loop_deadline(const struct send_msg *m, long long now,
 	if (t > now && t < due)
 		due = t;
 	t = m->q.arrival + cf.delay_warning;
-	if (cf.delay_warning && !m->st.warned && m->q.from[0] && t > now &&
-	    t < due)
+	if (cf.delay_warning && !m->st.warned && !send_bounce_is_null(m) &&
+	    t > now && t < due)
 		due = t;
 	return due;
 }

@@ -96,6 +96,7 @@ static int mail_policy(struct smtp_session *s, const char *from, long size)
 		return -1;
 	smtp_policy_defaults(&v, 250, "2.1.0", "Ok");
 	snprintf(s->from, sizeof s->from, "%s", v.has_from ? v.from : from);
+	s->null_sender = !*from;
 	snprintf(s->customer, sizeof s->customer, "%s", v.customer);
 	smtp_reply_verdict(s, &v);
 	return 0;

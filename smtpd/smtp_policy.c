@@ -383,7 +383,9 @@ static int parse_admit(const struct kv_msg *m, struct smtp_admit *a)
 	    copy_raw(a->customer, sizeof a->customer,
 		     kv_get_or(m, ADMIT_WIRE_CUSTOMER, "")) < 0 ||
 	    copy_raw(a->registered, sizeof a->registered,
-		     kv_get_or(m, ADMIT_WIRE_REGISTERED, "")) < 0)
+		     kv_get_or(m, ADMIT_WIRE_REGISTERED, "")) < 0 ||
+	    copy_raw(a->null_sender, sizeof a->null_sender,
+		     kv_get_or(m, ADMIT_WIRE_NULL_SENDER, "")) < 0)
 		return -1;
 	return 0;
 }

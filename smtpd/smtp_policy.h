@@ -21,6 +21,7 @@ struct smtp_admit {
 	char proof[ADMIT_PROOF_MAX]; /* "" when policy gave none */
 	char ip[64], helo[256], auth[256], customer[128];
 	char registered[256]; /* the sender, when policy knows it registered */
+	char null_sender[8];  /* ADMIT_WIRE_YES: the client's sender was <> */
 };
 
 struct smtp_verdict {

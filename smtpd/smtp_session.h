@@ -36,6 +36,7 @@ struct smtp_session {
 	/* the transaction */
 	int in_mail;
 	char from[ADDR_MAX + 1];  /* after policy's rewrite */
+	int null_sender;          /* the client's MAIL FROM was <> */
 	char customer[128];
 	int smtputf8, body8;
 	char **rcpt;

@@ -73,6 +73,8 @@ static void txn_provenance(struct smtp_session *s, struct smtp_env *e,
 			   const struct smtp_admit *a)
 {
 	const char *auth = s->authed ? s->auth_user : "";
+	const char *null = a->proof[0] ? a->null_sender
+			   : s->null_sender ? ADMIT_WIRE_YES : "";
 
 	if (a->proof[0])
 		smtp_queue_env_add(e, 'I', ADMIT_WIRE_PROOF, a->proof);
@@ -88,6 +90,8 @@ static void txn_provenance(struct smtp_session *s, struct smtp_env *e,
 				   a->proof[0] ? a->customer : s->customer);
 	if (a->proof[0] && a->registered[0])
 		smtp_queue_env_add(e, 'I', ADMIT_WIRE_REGISTERED, a->registered);
+	if (*null)
+		smtp_queue_env_add(e, 'I', ADMIT_WIRE_NULL_SENDER, null);
 }
 
 static void txn_envelope(struct smtp_session *s, struct smtp_env *e,

@@ -11,7 +11,8 @@ and nothing is queued; relay-policy gives a proof with an accepted DATA
 (and already with each accepted RCPT, for the recipients so far), and
 that injection is queued with a receipt; the same proof again is
 refused, as is a proof for other recipients, another sender, or a
-claimed ip/auth it does not cover; the queued message's Received header
+claimed ip/auth/null_sender it does not cover; the queued message's
+Received header
 and relay-queue's log line carry policy's provenance (ESMTPS, not the
 ESMTPSA that was claimed without AUTH); commits without relay-queue's
 receipt for the session's own transaction (none, made up, or used
@@ -148,6 +149,10 @@ def proofs(inst, sink):
     claim = inject(q, proof_info(d) + [('auth', 'ceo@example.com')],
                    'a@one.example', ['r1@example.org'])
     check('the proof with a claimed AUTH identity: refused',
+          claim.get('status') == '100', claim)
+    claim = inject(q, proof_info(d) + [('null_sender', 'yes')],
+                   'a@one.example', ['r1@example.org'])
+    check('the proof with a claimed null_sender (a bounce): refused',
           claim.get('status') == '100', claim)
     other = inject(q, proof_info(d), 'a@one.example', ['r2@example.org'])
     check('the proof for other recipients: refused',

@@ -79,6 +79,14 @@ static void test_proofs(void)
 	T_CHECK("another registered sender",
 		admit_proof_ok(&key, &u, p_reg) == 0);
 	txn(&u, two);
+	u.null_sender = ADMIT_WIRE_YES;
+	T_CHECK("null_sender added", !admit_proof_ok(&key, &u, proof));
+	txn(&u, two);
+	u.null_sender = ADMIT_WIRE_YES;
+	admit_proof(&key, &u, p_reg);
+	u.null_sender = "";
+	T_CHECK("null_sender dropped", !admit_proof_ok(&key, &u, p_reg));
+	txn(&u, two);
 	u.helo = "forged";
 	T_CHECK("another HELO", !admit_proof_ok(&key, &u, proof));
 	txn(&u, two);
