@@ -1,5 +1,6 @@
 /* settings.c: the table of relay.conf settings with their defaults. */
 #include "settings.h"
+#include "addr.h"
 #include "cfg.h"
 #include "exitcodes.h"
 #include "hostport.h"
@@ -19,7 +20,7 @@ struct settings cf;
 #define B(name, def) { #name, CFG_BOOL, def, &cf.name, 0, 0 }
 
 static const struct cfg_item settings_table[] = {
-	S(hostname, ""),
+	S(hostname, ""), S(postmaster, ""),
 	S(listen, "127.0.0.1:25"),
 	S(listen_tls, ""),
 	S(queue_dir, ""), S(run_dir, ""), S(log_file, ""), S(rules_cdb, ""),
@@ -156,6 +157,22 @@ static void settings_check_relayhost(const char *path)
 			  cf.relayhost);
 }
 
+/* Where double bounces go: the mailbox given, else postmaster@hostname
+ * (send/send_bounce.c; relay-send warns at start when that one has no
+ * route: it would loop back to the relay). */
+static void settings_postmaster(const char *path)
+{
+	if (*cf.postmaster) {
+		if (addr_mailbox_check(cf.postmaster, 0) != ADDR_OK)
+			log_fatal(EXIT_PERM, "%s: postmaster \"%s\" is not a "
+				  "mailbox (local@domain)", path, cf.postmaster);
+		return;
+	}
+	free(cf.postmaster);
+	if (asprintf(&cf.postmaster, "postmaster@%s", cf.hostname) < 0)
+		log_fatal(EXIT_TEMP, "out of memory");
+}
+
 void settings_load(const char *dir)
 {
 	char path[PATH_MAX], err[1024], host[256];
@@ -202,4 +219,5 @@ void settings_load(const char *dir)
 		free(cf.hostname);
 		cf.hostname = strdup(host);
 	}
+	settings_postmaster(path);
 }

@@ -15,6 +15,8 @@ struct settings {
 	char *dir;              /* the instance directory (-d), absolute */
 	/* identity and listeners */
 	char *hostname;
+	char *postmaster;       /* double bounces, refused archive copies
+				   (default postmaster@hostname) */
 	char *listen;           /* "127.0.0.1:25 [::1]:25 0.0.0.0:587" plain/STARTTLS */
 	char *listen_tls;       /* implicit TLS (465) listeners */
 	/* paths ("" = default under dir) */

@@ -298,6 +298,9 @@ int send_bounce_is_null(const struct send_msg *m);
  * 0 when nothing more is needed (the message may be removed), -1 to try
  * again later. */
 int send_bounce_final(const char *qdir, struct send_msg *m);
+/* At start: warn when relay.conf's postmaster is postmaster@hostname and
+ * no relayhost or route covers it (under MX it comes back to us). */
+void send_bounce_check_postmaster(struct rcdb *db);
 /* Send the delay warning once when it is due, to the recipients that
  * asked for one (NOTIFY: DELAY, or none given). */
 void send_bounce_warn(const char *qdir, struct send_msg *m, long long now);

@@ -5,7 +5,8 @@
  * that asked NOTIFY=SUCCESS.  Each lists only the recipients whose
  * NOTIFY asks for it (none for NEVER; failure and delay by default).
  * Never a bounce for a bounce: a failed bounce goes to postmaster once
- * (dsn=double), a failed double bounce is only logged.  A customer's own
+ * (relay.conf postmaster; dsn=double), a failed double bounce is only
+ * logged.  A customer's own
  * bounce, relayed as postmaster@<its domain> (null_sender=yes, admit.h),
  * is a bounce too. */
 #include "send.h"
@@ -148,10 +149,12 @@ int send_bounce_final(const char *qdir, struct send_msg *m)
 		snprintf(to, sizeof to, "%s", m->q.from);
 		kind = "bounce";
 	} else if (!kind || strcmp(kind, "double") != 0) {
-		snprintf(to, sizeof to, "postmaster@%s", cf.hostname);
+		snprintf(to, sizeof to, "%s", cf.postmaster);
 		kind = "double";
 	} else {
-		log_info("%s: undeliverable double bounce dropped", m->q.qid);
+		/* nobody heard of it: the operator must look (relay.conf
+		 * postmaster) */
+		log_warn("%s: undeliverable double bounce dropped", m->q.qid);
 		return 0;
 	}
 	switch (bounce_send(qdir, m, to, kind, 0, "B", qid, sizeof qid)) {
@@ -165,6 +168,24 @@ int send_bounce_final(const char *qdir, struct send_msg *m)
 	len = snprintf(line, sizeof line, "X %lld %s\n", send_now(), qid);
 	send_msg_record(qdir, m, line, (size_t)len);
 	return 0;
+}
+
+void send_bounce_check_postmaster(struct rcdb *db)
+{
+	char own[300];
+	struct send_route r;
+
+	snprintf(own, sizeof own, "postmaster@%s", cf.hostname);
+	if (strcmp(cf.postmaster, own) != 0)
+		return;
+	send_route_lookup(db, cf.relayhost, cf.postmaster, "", &r);
+	if (!strcmp(r.via, "mx"))
+		log_warn("%s gets the double bounces and refused archive "
+			 "copies, and goes by MX to %s: the relay itself when "
+			 "that name is this box; set postmaster = ADDRESS in "
+			 "relay.conf (a mailbox a person reads) or route the "
+			 "domain (relay.rules: route rcpt)", cf.postmaster,
+			 cf.hostname);
 }
 
 void send_bounce_warn(const char *qdir, struct send_msg *m, long long now)

@@ -398,6 +398,7 @@ int send_loop_run(void)
 		log_fatal(EXIT_TEMP, "%s: %s (it must be readable by %s: "
 			  "run makecdb again)", cf.rules_cdb, strerror(errno),
 			  cf.user_send);
+	send_bounce_check_postmaster(&db);
 	send_msg_sweep(cf.queue_dir);
 	log_info("started: %zu messages in the queue",
 		 send_msg_scan(&ms, cf.queue_dir));
