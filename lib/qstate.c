@@ -54,11 +54,34 @@ static int qs_result(struct qstate *s, const char *line)
 	return 0;
 }
 
+/* "R <index>": that recipient's success notice is owed; "S <time>
+ * <qid>": every owed one was injected. */
+static int qs_owed(struct qstate *s, const char *line)
+{
+	unsigned long idx;
+	long long t;
+	char q[64];
+
+	if (line[0] == 'S') {
+		if (sscanf(line, "S %lld %63s", &t, q) != 2)
+			return -1;
+		for (size_t i = 0; i < s->n; i++)
+			s->r[i].owed = 0;
+		return 0;
+	}
+	if (sscanf(line, "R %lu", &idx) != 1 || idx >= s->n)
+		return -1;
+	s->r[idx].owed = 1;
+	return 0;
+}
+
 int qstate_apply(struct qstate *s, const char *line)
 {
 	long long t;
 	char q[64];
 
+	if (line[0] == 'R' || line[0] == 'S')
+		return qs_owed(s, line);
 	if (line[0] == 'W')
 		return sscanf(line, "W %lld", &s->warned) == 1 ? 0 : -1;
 	if (line[0] == 'X') {
@@ -238,6 +261,14 @@ int qstate_append(const char *path, const char *buf, size_t len)
 	close(fd);
 	errno = e;
 	return rc;
+}
+
+size_t qstate_owed(const struct qstate *s)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->n; i++)
+		k += s->r[i].owed != 0;
+	return k;
 }
 
 size_t qstate_pending(const struct qstate *s)

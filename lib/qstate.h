@@ -7,6 +7,8 @@
  *   left them: time 0 when there was none)
  *   W <time>                                       delay warning sent
  *   X <time> <bounce qid>                           bounce injected
+ *   R <index>                 a success notice owed for that recipient
+ *   S <time> <notice qid>     the owed success notices injected
  *
  * On disk each line ends in a TAB and its check (QSTATE_CHECK_LEN):
  * the CRC-32 of the file's name, '\n' and the line.  A line whose check
@@ -32,6 +34,8 @@ struct qstate_rcpt {
 	long long expired;    /* B: the time queue_lifetime ran out; 0 when
 				 refused (then last is the refusal's) */
 	int code;             /* last SMTP code (0 when none) */
+	int owed;             /* a success notice ("relayed") is owed: it
+				 could not be queued at delivery (R line) */
 	char text[QSTATE_TEXT_MAX];
 };
 
@@ -63,5 +67,8 @@ size_t qstate_format(char *buf, size_t n, size_t idx, char st, long long t,
 int qstate_append(const char *path, const char *buf, size_t len);
 /* How many recipients are not final (not D or B). */
 size_t qstate_pending(const struct qstate *s);
+/* How many recipients are owed a success notice (R lines since the
+ * last S line). */
+size_t qstate_owed(const struct qstate *s);
 
 #endif

@@ -305,9 +305,14 @@ void send_bounce_check_postmaster(struct rcdb *db);
  * asked for one (NOTIFY: DELAY, or none given). */
 void send_bounce_warn(const char *qdir, struct send_msg *m, long long now);
 /* The success notice (Action: relayed, RFC 3461 5.2.2) for n recipients
- * just delivered to a server without DSN that asked NOTIFY=SUCCESS. */
-void send_bounce_relayed(const char *qdir, struct send_msg *m,
-			 const struct send_dsn_rcpt *r, size_t n);
+ * just delivered to a server without DSN that asked NOTIFY=SUCCESS; 0,
+ * or -1 when it could not be queued (the caller records it owed). */
+int send_bounce_relayed(const char *qdir, struct send_msg *m,
+			const struct send_dsn_rcpt *r, size_t n);
+/* The success notices owed (R lines: send_bounce_relayed failed), as one
+ * notice, then an S line; 0 when none is owed (any more), -1 when it
+ * could not be queued: try again later, the message kept. */
+int send_bounce_owed(const char *qdir, struct send_msg *m, long long now);
 
 /* ---- workers (send_worker.c, send_worker_result.c) ---- */
 struct send_worker;

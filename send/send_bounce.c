@@ -94,27 +94,48 @@ static int bounce_inject(const char *qdir, const struct send_msg *m,
 	return rc;
 }
 
-/* A DSN over the recipients whose status is in which ("B" or "PT") and
- * who asked for this kind of notice (NOTIFY, lib/dsn.h; a null sender's
- * double bounce goes whatever they asked).  0 with the new qid; 1 when
- * no recipient wants one; -1. */
+/* What a notice from the state reports: failed recipients (B), pending
+ * ones (P, T: the delay warning), or delivered ones owed a success
+ * notice (D with an R line). */
+enum bounce_what { BOUNCE_FAILED, BOUNCE_DELAYED, BOUNCE_OWED };
+
+static int bounce_listed(const struct qstate_rcpt *s, enum bounce_what what)
+{
+	switch (what) {
+	case BOUNCE_FAILED:
+		return s->status == 'B';
+	case BOUNCE_DELAYED:
+		return s->status == 'P' || s->status == 'T';
+	case BOUNCE_OWED:
+		return s->status == 'D' && s->owed;
+	}
+	return 0;
+}
+
+static const unsigned bounce_want[] = { DSN_NOTIFY_FAILURE, DSN_NOTIFY_DELAY,
+					DSN_NOTIFY_SUCCESS };
+
+/* A DSN over the recipients what selects who asked for this kind of
+ * notice (NOTIFY, lib/dsn.h; a null sender's double bounce goes
+ * whatever they asked).  0 with the new qid; 1 when no recipient wants
+ * one; -1. */
 static int bounce_send(const char *qdir, struct send_msg *m, const char *to,
-		       const char *kind, int delayed, const char *which,
-		       char *qid, size_t qidsz)
+		       const char *kind, enum bounce_what what, char *qid,
+		       size_t qidsz)
 {
 	struct send_dsn_rcpt *r = calloc(m->q.nrcpt, sizeof *r);
 	char (*relay)[300] = calloc(m->q.nrcpt, sizeof *relay);
-	struct send_dsn d = { .delayed = delayed };
-	unsigned want = delayed ? DSN_NOTIFY_DELAY : DSN_NOTIFY_FAILURE;
+	struct send_dsn d = { .delayed = what == BOUNCE_DELAYED,
+			      .relayed = what == BOUNCE_OWED };
 	size_t n = 0;
 	int rc = -1;
 
 	for (size_t i = 0; r && relay && i < m->q.nrcpt; i++) {
 		struct qstate_rcpt *s = &m->st.r[i];
 		struct dsn_rcpt p = qfile_dsn(&m->q, i);
-		if (!strchr(which, s->status) ||
+		if (!bounce_listed(s, what) ||
 		    (!send_bounce_is_null(m) &&
-		     !dsn_notify_wants(p.notify, want)))
+		     !dsn_notify_wants(p.notify, bounce_want[what])))
 			continue;
 		r[n].addr = m->q.rcpt[i];
 		r[n].code = s->code;
@@ -157,7 +178,7 @@ int send_bounce_final(const char *qdir, struct send_msg *m)
 		log_warn("%s: undeliverable double bounce dropped", m->q.qid);
 		return 0;
 	}
-	switch (bounce_send(qdir, m, to, kind, 0, "B", qid, sizeof qid)) {
+	switch (bounce_send(qdir, m, to, kind, BOUNCE_FAILED, qid, sizeof qid)) {
 	case -1:
 		return -1;
 	case 1:
@@ -196,7 +217,7 @@ void send_bounce_warn(const char *qdir, struct send_msg *m, long long now)
 	if (!cf.delay_warning || m->st.warned || send_bounce_is_null(m) ||
 	    now - m->q.arrival < cf.delay_warning || !qstate_pending(&m->st))
 		return;
-	switch (bounce_send(qdir, m, m->q.from, "delay", 1, "PT", qid,
+	switch (bounce_send(qdir, m, m->q.from, "delay", BOUNCE_DELAYED, qid,
 			    sizeof qid)) {
 	case -1:
 		return;
@@ -211,17 +232,43 @@ void send_bounce_warn(const char *qdir, struct send_msg *m, long long now)
 		m->st.warned = now; /* do not repeat it every pass */
 }
 
-void send_bounce_relayed(const char *qdir, struct send_msg *m,
-			 const struct send_dsn_rcpt *r, size_t n)
+int send_bounce_relayed(const char *qdir, struct send_msg *m,
+			const struct send_dsn_rcpt *r, size_t n)
 {
 	struct send_dsn d = { .relayed = 1, .rcpt = r, .nrcpt = n };
 	char qid[QFILE_ID_MAX];
 
 	if (!n || send_bounce_is_null(m))
-		return;
+		return 0;
 	/* before the results are recorded: a crash in between sends the
 	 * notice again (with the message), never loses it */
 	if (bounce_inject(qdir, m, &d, m->q.from, "relayed", qid,
-			  sizeof qid) == 0)
-		log_info("%s: sender success notification: %s", m->q.qid, qid);
+			  sizeof qid) < 0)
+		return -1;
+	log_info("%s: sender success notification: %s", m->q.qid, qid);
+	return 0;
+}
+
+int send_bounce_owed(const char *qdir, struct send_msg *m, long long now)
+{
+	char qid[QFILE_ID_MAX], line[128];
+	int len;
+
+	if (!qstate_owed(&m->st))
+		return 0;
+	switch (bounce_send(qdir, m, m->q.from, "relayed", BOUNCE_OWED, qid,
+			    sizeof qid)) {
+	case -1:
+		return -1;
+	case 1: /* none listed (a null sender's): nothing is owed */
+		len = snprintf(line, sizeof line, "S %lld -\n", now);
+		break;
+	default:
+		log_info("%s: sender success notification (owed): %s",
+			 m->q.qid, qid);
+		len = snprintf(line, sizeof line, "S %lld %s\n", now, qid);
+	}
+	/* applied in memory even when the write fails: sent once */
+	send_msg_record(qdir, m, line, (size_t)len);
+	return 0;
 }

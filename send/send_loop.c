@@ -208,6 +208,7 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 			  struct rcdb *db, long long now)
 {
 	long long due;
+	int owed;
 
 	if (m->gone) {
 		if (m->nbusy)
@@ -217,12 +218,14 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 		return LOOP_DROPPED;
 	}
 	loop_expire(m, now);
+	/* success notices that could not be queued at delivery */
+	owed = send_bounce_owed(cf.queue_dir, m, now);
 	if (!qstate_pending(&m->st)) {
 		if (m->nbusy)
 			return now + 3600;
 		/* a file that cannot leave new/ stays in memory, where its
 		 * results may be the only ones: tried again later */
-		if (send_bounce_final(cf.queue_dir, m) == 0 &&
+		if (owed == 0 && send_bounce_final(cf.queue_dir, m) == 0 &&
 		    send_msg_remove(cf.queue_dir, m) == 0) {
 			send_msg_drop(ms, m);
 			return LOOP_DROPPED;
@@ -234,7 +237,11 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 	if (due != LOOP_NOWORKER && !qstate_pending(&m->st))
 		due = now + 1; /* the last failed here (loop_bad_rcpt): its
 				  bounce in the next second */
-	return due == LOOP_NOWORKER ? due : loop_deadline(m, now, due);
+	if (due == LOOP_NOWORKER)
+		return due;
+	if (owed < 0 && due > now + cf.retry_min)
+		due = now + cf.retry_min; /* the owed notice, as a bounce */
+	return loop_deadline(m, now, due);
 }
 
 long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,

@@ -62,12 +62,17 @@ static int worker_completes(const struct send_job *j,
 }
 
 /* The success notices a job's results owe (relay-remote's "nodsn"),
- * sent before the results are recorded (send_bounce_relayed). */
-static void worker_relayed(struct send_job *j,
-			   const struct send_worker_res *res, const char *relay)
+ * sent before the results are recorded (send_bounce_relayed).  One that
+ * cannot be queued now is owed: an "R <index>" line for each of its
+ * recipients goes into lines (room for j->nidx of them) with the
+ * results, and the loop sends it later (send_bounce_owed).  Returns the
+ * length added. */
+static size_t worker_relayed(struct send_job *j,
+			     const struct send_worker_res *res,
+			     const char *relay, char *lines, size_t cap)
 {
 	struct send_dsn_rcpt r[SEND_JOB_RCPT_MAX];
-	size_t n = 0;
+	size_t idx[SEND_JOB_RCPT_MAX], n = 0, len = 0;
 
 	for (size_t k = 0; k < j->nidx; k++) {
 		struct dsn_rcpt p = qfile_dsn(&j->msg->q, j->idx[k]);
@@ -77,10 +82,19 @@ static void worker_relayed(struct send_job *j,
 		r[n] = (struct send_dsn_rcpt){ j->msg->q.rcpt[j->idx[k]],
 					       res[k].code, res[k].text, relay,
 					       send_now(), p.orcpt, 0 };
-		n++;
+		idx[n++] = j->idx[k];
 	}
-	if (n) /* and gcc -O2 sees no r[] read unset */
-		send_bounce_relayed(cf.queue_dir, j->msg, r, n);
+	/* n: and gcc -O2 sees no r[] read unset */
+	if (!n || send_bounce_relayed(cf.queue_dir, j->msg, r, n) == 0)
+		return 0;
+	for (size_t k = 0; k < n && lines; k++) {
+		int l = snprintf(lines + len, cap - len, "R %zu\n", idx[k]);
+		if (l > 0 && (size_t)l < cap - len)
+			len += (size_t)l;
+	}
+	log_info("%s: success notification owed: sent later",
+		 j->msg->q.qid);
+	return len;
 }
 
 /* The job is over, or never started (worker_lost): its recipients and
@@ -123,7 +137,7 @@ void send_worker_finish(struct send_msgs *ms, struct send_worker *w,
 {
 	struct send_job *j = send_worker_head(w);
 	struct send_msg *m = j->msg;
-	size_t cap = j->nidx * (QSTATE_LINE_MAX + 2) + 1, len = 0;
+	size_t cap = j->nidx * (QSTATE_LINE_MAX + 2 + 32) + 1, len = 0, owed;
 	char *lines = malloc(cap), txt[QSTATE_TEXT_MAX], tail[3 * 400 + 600];
 	const struct send_worker_res *prev = NULL; /* what txt, tail are for */
 	int delivered = worker_delivered(j, res);
@@ -154,13 +168,15 @@ void send_worker_finish(struct send_msgs *ms, struct send_worker *w,
 		send_abuse_result(st, code, text);
 	}
 	send_abuse_flush(m);
-	worker_relayed(j, res, relay);
+	owed = worker_relayed(j, res, relay, lines ? lines + len : NULL,
+			      lines ? cap - len : 0);
+	len += owed;
 	/* a failed state write is logged there; the results still
 	 * count in memory */
 	if (!lines)
 		log_warn("%s: results not recorded (no memory); will try again",
 			 m->q.qid);
-	else if (worker_completes(j, res))
+	else if (!owed && worker_completes(j, res))
 		send_msg_done(cf.queue_dir, m, lines, len);
 	else
 		send_msg_record(cf.queue_dir, m, lines, len);

@@ -196,6 +196,26 @@ static void test_upgrade(void)
 	T_STREQ("upgrade: old results kept, the new one read", got, "2 5 7");
 }
 
+/* R lines mark success notices owed, an S line clears them all; a
+ * malformed or out-of-range one is ignored. */
+static void test_owed(void)
+{
+	struct qstate s;
+
+	if (qstate_init(&s, 3) < 0)
+		return;
+	T_CHECK("owed: R lines", qstate_apply(&s, "0 D 5 0 250 ok") == 0 &&
+		qstate_apply(&s, "R 0") == 0 && qstate_apply(&s, "R 2") == 0 &&
+		qstate_owed(&s) == 2 && s.r[0].owed && s.r[2].owed);
+	T_CHECK("owed: an index past the recipients is refused",
+		qstate_apply(&s, "R 3") < 0 && qstate_apply(&s, "R x") < 0 &&
+		qstate_owed(&s) == 2);
+	T_CHECK("owed: S clears them", qstate_apply(&s, "S 9 ABC") == 0 &&
+		qstate_owed(&s) == 0 && s.r[0].status == 'D');
+	T_CHECK("owed: S needs a time and a qid", qstate_apply(&s, "S 9") < 0);
+	qstate_free(&s);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -208,6 +228,7 @@ int main(void)
 	test_zero_block();
 	test_glued_line();
 	test_upgrade();
+	test_owed();
 	unlink(path);
 	rmdir(tmpdir);
 	return t_done();
