@@ -41,9 +41,10 @@ int send_bounce_is_null(const struct send_msg *m)
 }
 
 /* The message's RET=FULL is honoured in a failure notice when the
- * whole message, with room for the notice around it, stays under the
- * size relay-queue takes; else its header block goes, as for HDRS. */
-#define BOUNCE_FULL_ROOM 65536
+ * notice as composed, with what relay-queue adds to it (a Received
+ * header, DKIM signatures), stays under message_size_max, which the
+ * sender's MX may share; else its header block goes, as for HDRS. */
+#define BOUNCE_FULL_ADDED 8192
 
 static int bounce_full(const struct send_msg *m, int failure)
 {
@@ -51,7 +52,23 @@ static int bounce_full(const struct send_msg *m, int failure)
 	off_t size = m->q.size - m->q.body;
 
 	return failure && ret && dsn_ret_parse(ret) == DSN_RET_FULL &&
-	       size + BOUNCE_FULL_ROOM <= cf.message_size_max;
+	       size + BOUNCE_FULL_ADDED <= cf.message_size_max;
+}
+
+/* d about m with the whole message (d->full) or its header block; the
+ * notice malloc'd (*hdr too: free both), NULL when out of memory. */
+static char *bounce_compose(const char *path, const struct send_msg *m,
+			    struct send_dsn *d, char **hdr, size_t *mlen)
+{
+	size_t body = (size_t)(m->q.size - m->q.body);
+
+	*hdr = send_dsn_headers(path, m->q.body,
+				d->full ? body : BOUNCE_HEADERS_MAX,
+				&d->headers_len, d->full);
+	if (!*hdr)
+		return NULL;
+	d->headers = *hdr;
+	return send_dsn_compose(d, mlen);
 }
 
 /* Compose d (its recipients set) about m and inject it to `to`; 0 with
@@ -62,8 +79,8 @@ static int bounce_inject(const char *qdir, const struct send_msg *m,
 {
 	char path[PATH_MAX], err[300];
 	size_t mlen = 0;
-	char *hdr, *msg = NULL;
-	int rc = -1, full = bounce_full(m, !d->delayed && !d->relayed);
+	char *hdr, *msg;
+	int rc = -1;
 
 	snprintf(path, sizeof path, "%s/new/%s", qdir, m->q.qid);
 	d->reporting_mta = cf.hostname;
@@ -73,14 +90,15 @@ static int bounce_inject(const char *qdir, const struct send_msg *m,
 	d->arrival = m->q.arrival;
 	d->now = send_now();
 	d->retry_until = m->q.arrival + cf.queue_lifetime;
-	d->full = full;
-	hdr = send_dsn_headers(path, m->q.body, full ? (size_t)(m->q.size -
-								 m->q.body)
-						     : BOUNCE_HEADERS_MAX,
-			       &d->headers_len, full);
-	if (hdr) {
-		d->headers = hdr;
-		msg = send_dsn_compose(d, &mlen);
+	d->full = bounce_full(m, !d->delayed && !d->relayed);
+	msg = bounce_compose(path, m, d, &hdr, &mlen);
+	if (msg && d->full &&
+	    mlen + BOUNCE_FULL_ADDED > (size_t)cf.message_size_max) {
+		/* the report of many recipients made it too big */
+		free(msg);
+		free(hdr);
+		d->full = 0;
+		msg = bounce_compose(path, m, d, &hdr, &mlen);
 	}
 	if (!msg)
 		log_warn("%s: cannot compose notification", m->q.qid);

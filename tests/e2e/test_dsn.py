@@ -10,7 +10,8 @@ the client (MAIL ... RET= ENVID=, RCPT ... NOTIFY= ORCPT=):
     the whole message (message/rfc822) in the failure notice, the
     success notice has its headers only, and so has the failure notice
     of a message without RET (nor ENVID nor ORCPT fields then), and of
-    one too big to return under message_size_max with 64 KiB to spare;
+    one whose notice would not fit under message_size_max (with 8 KiB
+    for what relay-queue adds);
   - delays (451 forever): one warning listing the recipients that asked
     DELAY or nothing, RET=HDRS: headers only;
   - to a next hop with DSN (dsnsink.py): RET, ENVID, NOTIFY and ORCPT
@@ -319,14 +320,14 @@ def postfix_client():
 
 
 def ret_full_limit():
-    """RET=FULL returns the message only when the notice stays under
-    message_size_max with 64 KiB to spare; a bigger one's header block
-    goes instead."""
+    """RET=FULL returns the message only when the composed notice, with
+    8 KiB for what relay-queue adds, stays under message_size_max; a
+    bigger one's header block goes instead."""
     codes = {'small@example.org': 550, 'big@example.org': 550}
     with Sink(codes=codes) as sink, Instance(sink=sink, conf_overrides={
             'message_size_max': 72000}) as inst:
         for rcpt, lines in (('small@example.org', 1),
-                            ('big@example.org', 125)):
+                            ('big@example.org', 940)):
             with smtplib.SMTP('127.0.0.1', inst.port, timeout=30) as s:
                 s.sendmail(SENDER, [rcpt],
                            BODY + (b'x' * 70 + b'\r\n') * lines,
@@ -339,7 +340,7 @@ def ret_full_limit():
             third = parse(m)[3]
             want = 'text/rfc822-headers' if big else 'message/rfc822'
             check('RET=FULL, %s message: %s' % (
-                  'a 9 KB' if big else 'a small', want),
+                  'a 68 KB' if big else 'a small', want),
                   third is not None and third.get_content_type() == want,
                   m.data[:2000])
 
