@@ -180,10 +180,28 @@ static void dsn_orcpt(struct textbuf *b, const char *orcpt)
 		orcpt, dsn_xtext_decode(semi + 1, addr, sizeof addr));
 }
 
+/* RFC 3464 2.3.5: Remote-MTA names the host ("dns; mx.example.org"), so
+ * the relay "host[ip]:port" is split: its address and port go in an
+ * extension field of their own. */
+static void dsn_remote_mta(struct textbuf *b, const char *relay)
+{
+	char clean[300];
+	const char *ip;
+
+	dsn_clean(relay, clean, sizeof clean);
+	ip = strchr(clean, '[');
+	if (ip == clean) /* no host name: the address is all there is */
+		ip = NULL;
+	textbuf_add(b, "Remote-MTA: dns; %.*s\r\n",
+		    ip ? (int)(ip - clean) : (int)strlen(clean), clean);
+	if (ip)
+		textbuf_add(b, "X-Relaybox-Remote-Address: %s\r\n", ip);
+}
+
 static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 		       const char *boundary)
 {
-	char date[64], st[16], t[600], relay[300], e[100];
+	char date[64], st[16], t[600], e[100];
 	date822_format(d->arrival, date, sizeof date);
 	textbuf_add(b, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n",
 		boundary);
@@ -209,8 +227,7 @@ static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 			d->relayed ? "relayed" : d->delayed ? "delayed" : "failed",
 			st);
 		if (r->relay && *r->relay)
-			textbuf_add(b, "Remote-MTA: dns; %s\r\n",
-				dsn_clean(r->relay, relay, sizeof relay));
+			dsn_remote_mta(b, r->relay);
 		dsn_clean(dsn_reason(d, r, e, sizeof e), t, sizeof t);
 		if (r->code)
 			textbuf_add(b, "Diagnostic-Code: smtp; %d %s\r\n", r->code, t);

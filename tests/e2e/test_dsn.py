@@ -113,6 +113,11 @@ def check_notice(name, m, action, want):
         check('%s %s: Status, Remote-MTA, Diagnostic-Code' % (name, local),
               r.get('Status', '')[:1] in '245' and r.get('Remote-MTA') and
               r.get('Diagnostic-Code', '').startswith('smtp; '), repr(r))
+        check('%s %s: Remote-MTA is the host name (RFC 3464 2.3.5), its '
+              'address and port apart' % (name, local),
+              r.get('Remote-MTA') == 'dns; 127.0.0.1' and
+              r.get('X-Relaybox-Remote-Address', '').startswith(
+                  '[127.0.0.1]:'), repr(r))
     return third
 
 
