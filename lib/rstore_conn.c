@@ -335,7 +335,7 @@ int rsi_conn_setup(struct rstore *r, int fd, const char *host)
 
 	r->fd = fd;
 	io_init(&r->io, fd, fd, rsi_left_ms(r));
-	if (!(r->rd = rsi_reader_new()))
+	if (!(r->rd = rsi_reader_new(&r->reply_cost)))
 		return rsi_fail(r, "%s: %s", "out of memory");
 	if (!r->a.tls)
 		return 0;

@@ -21,6 +21,7 @@ struct rstore {
 	struct io io;
 	struct ssl_ctx_st *ctx;
 	redisReader *rd;
+	size_t reply_cost;    /* what the reply being read allocated */
 	char *out;            /* appended commands */
 	size_t outlen, outcap;
 	int nout;
@@ -60,8 +61,9 @@ int rsi_xfer(struct rstore *r, const char *buf, size_t len, redisReply **rep,
 	 int n);
 /* a command sent without waiting: its tag, to be answered in order */
 int rsi_fly_push(struct rstore *r, void *tag);
-/* a reply reader whose objects are bounded as they are announced */
-redisReader *rsi_reader_new(void);
+/* a reply reader whose objects are bounded as they are announced, and
+ * what one reply's objects allocate in all (counted in *cost) */
+redisReader *rsi_reader_new(size_t *cost);
 /* one command, one reply */
 int rsi_ask(struct rstore *r, redisReply **out, int argc, const char **argv);
 

@@ -5,7 +5,8 @@
  * bytes): pipelined replies, a server that never answers (the deadline
  * holds, and the next try waits its pause), one that answers more than
  * the reply limit, and a kept connection the server closed (tried once
- * more on a new one).  The scripts run against a real redis-server in
+ * more on a new one), a reply whose objects would cost too much.  The
+ * scripts run against a real redis-server in
  * tests/e2e/test_rate_store.py. */
 #include "t.h"
 #include "rstore.h"
@@ -258,6 +259,69 @@ static void test_huge_header(void)
 	waitpid(pid, NULL, 0);
 }
 
+/* A reply of n elements, each `elem`, after its array header, in a
+ * buffer the caller frees; its length in *len. */
+static char *array_of(size_t n, const char *elem, size_t *len)
+{
+	size_t el = strlen(elem);
+	char *buf = malloc(32 + n * el);
+	int h = snprintf(buf, 32, "*%zu\r\n", n);
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(buf + h + i * el, elem, el);
+	*len = (size_t)h + n * el;
+	return buf;
+}
+
+static int exchange_with(const char *reply, size_t len, redisReply **rep,
+			 struct rstore **rp)
+{
+	int port;
+	pid_t pid = fake(&port, reply, len, 1, 1);
+	struct rstore *r = client(port, 20000);
+	int rc;
+
+	rstore_append(r, 1, (const char *[]){ "PING" }, NULL);
+	rc = rstore_exec(r, rep, 1);
+	*rp = r;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return rc;
+}
+
+/* Objects are counted per reply: 500,000 one-element arrays of an
+ * integer (4 MB of RESP, every array under the element limit) would
+ * cost ~60 MB of objects; refused.  A flat array of 200,000 integers
+ * (what a long list costs) still comes through, twice in a row (the
+ * budget is each reply's own). */
+static void test_object_budget(void)
+{
+	struct rstore *r;
+	redisReply *rep = NULL;
+	size_t len;
+	char *buf = array_of(500000, "*1\r\n:1\r\n", &len);
+	int rc = exchange_with(buf, len, &rep, &r);
+
+	T_CHECK("hostile: nested arrays past the objects' budget are refused",
+		rc < 0 && strstr(rstore_error(r), "Redis reply"));
+	if (rc == 0)
+		freeReplyObject(rep);
+	rstore_free(r);
+	free(buf);
+	buf = array_of(200000, ":1\r\n", &len);
+	for (int k = 0; k < 2; k++) {
+		rep = NULL;
+		T_CHECK("object budget: a flat array of 200,000 integers is read",
+			exchange_with(buf, len, &rep, &r) == 0 &&
+			rep->type == REDIS_REPLY_ARRAY &&
+			rep->elements == 200000);
+		if (rep)
+			freeReplyObject(rep);
+		rstore_free(r);
+	}
+	free(buf);
+}
+
 static void *done_tag;
 static long long done_int = -1;
 static int done_calls;
@@ -390,6 +454,7 @@ int main(void)
 	test_deadline();
 	test_too_big();
 	test_huge_header();
+	test_object_budget();
 	test_reconnect();
 	test_send();
 	test_send_after_close();
