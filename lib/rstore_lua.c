@@ -33,6 +33,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* clock: the time given, else the Redis server's. */
+#define LUA_CLOCK \
+	"local function clock(a)\n" \
+	"  if a ~= '' then return tonumber(a) end\n" \
+	"  return tonumber(redis.call('TIME')[1])\n" \
+	"end\n"
+
 /* adv: move window k to bucket b (w buckets), dropping what fell out;
  * returns the live total.  add: count n in bucket b (an older bucket
  * still in the window when b is in the past: a replayed count). */
@@ -58,10 +65,7 @@
 	"  redis.call('HSET', k, 'l', l, 't', t + n)\n" \
 	"  redis.call('EXPIRE', k, ttl)\n" \
 	"end\n" \
-	"local function clock(a)\n" \
-	"  if a ~= '' then return tonumber(a) end\n" \
-	"  return tonumber(redis.call('TIME')[1])\n" \
-	"end\n"
+	LUA_CLOCK
 
 /* KEYS um ur upm upr cd ck cp; ARGV hasu hasc now id n hash umsg intxn
  * lim_msgs lim_rcpts lim_daily lim_peak.  {verdict, unew}: 0 ok,
@@ -156,33 +160,47 @@ static const char lua_release[] =
 	"return 0\n";
 
 /* KEYS um ur cd ck upm upr cp; ARGV now.  The live counts and oldest
- * live bucket of one user and one customer (relayctl stats), what open
- * transactions reserved included (as the checks count it): {msgs,
- * msgs_oldest_min, rcpts, rcpts_oldest_min, cust_day, day_oldest_min,
- * cust_peak, peak_oldest_sec}, -1 for no bucket. */
-static const char lua_stats[] = LUA_WINDOW
+ * live bucket of one user and one customer (relayctl stats,
+ * relay-metrics), what open transactions reserved included (as the
+ * checks count it): {msgs, msgs_oldest_min, rcpts, rcpts_oldest_min,
+ * cust_day, day_oldest_min, cust_peak, peak_oldest_sec}, -1 for no
+ * bucket.  It writes nothing: live(k, b, w) is what adv would leave
+ * (buckets <= b - w out), read without moving the window, so that every
+ * box's status page and scrapes add no writes to the shared store (the
+ * next rcpt or commit script moves the window as before). */
+static const char lua_stats[] = LUA_CLOCK
 	"local now = clock(ARGV[1])\n"
 	"local mn = math.floor(now / 60)\n"
 	"local dlo = (mn - 1440) * 60\n"
-	"local function oldest(k)\n"
+	"local function live(k, b, w)\n"
+	"  local l = tonumber(redis.call('HGET', k, 'l'))\n"
+	"  if not l or b - l >= w then return 0, -1 end\n"
+	"  local t = tonumber(redis.call('HGET', k, 't')) or 0\n"
+	"  for i = l - w + 1, b - w do\n"
+	"    local v = redis.call('HGET', k, i)\n"
+	"    if v then t = t - tonumber(v) end\n"
+	"  end\n"
 	"  local o = -1\n"
 	"  for _, f in ipairs(redis.call('HKEYS', k)) do\n"
 	"    local v = tonumber(f)\n"
-	"    if v and (o < 0 or v < o) then o = v end\n"
+	"    if v and v > b - w and (o < 0 or v < o) then o = v end\n"
 	"  end\n"
-	"  return o\n"
+	"  return t, o\n"
 	"end\n"
 	"local function pend(k, lo)\n"
 	"  return redis.call('ZCOUNT', k, lo, '+inf')\n"
 	"end\n"
-	"local um = adv(KEYS[1], mn, 1441) + pend(KEYS[5], dlo)\n"
-	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', mn - 1441)\n"
-	"local ur = redis.call('ZCARD', KEYS[2]) + pend(KEYS[6], dlo)\n"
-	"local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
-	"local cd = adv(KEYS[3], mn, 1441) + pend(KEYS[7], dlo)\n"
-	"local ck = adv(KEYS[4], now, 600) + pend(KEYS[7], now - 599)\n"
-	"return {um, oldest(KEYS[1]), ur, tonumber(first[2] or -1), cd,"
-	" oldest(KEYS[3]), ck, oldest(KEYS[4]), now}\n";
+	"local um, umo = live(KEYS[1], mn, 1441)\n"
+	"local ulo = '(' .. (mn - 1441)\n"
+	"local ur = redis.call('ZCOUNT', KEYS[2], ulo, '+inf') +"
+	" pend(KEYS[6], dlo)\n"
+	"local first = redis.call('ZRANGEBYSCORE', KEYS[2], ulo, '+inf',"
+	" 'WITHSCORES', 'LIMIT', 0, 1)\n"
+	"local cd, cdo = live(KEYS[3], mn, 1441)\n"
+	"local ck, cko = live(KEYS[4], now, 600)\n"
+	"return {um + pend(KEYS[5], dlo), umo, ur, tonumber(first[2] or -1),"
+	" cd + pend(KEYS[7], dlo), cdo, ck + pend(KEYS[7], now - 599), cko,"
+	" now}\n";
 
 static struct rstore_script scripts[RSTORE_SCRIPTS] = {
 	[RSTORE_RCPT] = { lua_rcpt, "" },
