@@ -204,6 +204,14 @@ def wait_until(cond, timeout, step=0.1):
     return cond()
 
 
+def no_sanitizer_report(inst, name='no sanitizer report in the log'):
+    """A check that the instance's daemons (the test build has ASan and
+    UBSan) logged no sanitizer report."""
+    said = [line for line in inst.log().splitlines() if re.search(
+        r'AddressSanitizer|LeakSanitizer|runtime error:', line)]
+    check(name, not said, said[:5])
+
+
 def alive(pid):
     """True while a process with that pid exists (ours or another uid's)."""
     try:

@@ -88,10 +88,7 @@ def main():
                      if re.search(r'^cmdstat_%s:' % c, cmds, re.M)]
             check('the scrape wrote nothing to Redis', not wrote,
                   (wrote, cmds[:600]))
-            said = [line for line in inst.log().splitlines()
-                    if re.search(r'AddressSanitizer|LeakSanitizer|'
-                                 r'runtime error:', line)]
-            check('no sanitizer report in the log', not said, said[:5])
+            no_sanitizer_report(inst)
         finally:
             inst.stop()
             inst.remove()
