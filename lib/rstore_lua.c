@@ -17,6 +17,8 @@
  *   P names     "u NAME" / "c NAME" -> last count (seconds), for stats
  *   P susp      the operator's suspensions ("user A", "customer C")
  *   P susp:v    a counter bumped at every change of P susp
+ *   P epoch     a random value, set once, never expiring: gone or
+ *               another, Redis lost its data (lib/rstore_epoch.h)
  * The windows are those of the counters file (ARCHITECTURE.md "Rate
  * counters"): 1441 one-minute buckets, 600 one-second buckets.  Time is
  * the Redis server's (TIME), so boxes with skewed clocks share one.

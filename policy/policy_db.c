@@ -3,6 +3,7 @@
 #include "abuse.h"
 #include "log.h"
 #include "rstore_abuse.h"
+#include "rstore_epoch.h"
 #include "rstore_susp.h"
 #include "settings.h"
 
@@ -157,6 +158,20 @@ static void db_abuse_publish(struct policy_db *db)
 	db->abuse_synced = 1;
 }
 
+/* Redis lost the fleet's counts (its epoch changed): said once a loss.
+ * Nothing is re-seeded: the counts of the day are gone for every box. */
+static void db_epoch_check(struct policy_db *db)
+{
+	_Static_assert(sizeof db->epoch == RSTORE_EPOCH_LEN, "epoch");
+	if (rstore_epoch_check(db->rs, cf.rate_store_prefix, db->epoch) == 1)
+		log_warn("rate_store: Redis lost its data (%sepoch changed: "
+			 "restarted without persistence, flushed, or a "
+			 "failover to a replica that did not have it): the "
+			 "fleet's counts start again from zero, so for up to a "
+			 "day every limit may be exceeded by what was counted "
+			 "before", cf.rate_store_prefix);
+}
+
 /* The shared suspensions, at most once a second (a GET of their
  * version; the set itself only when it changed).  Redis gone: the last
  * list read stays in force, and the local file still counts. */
@@ -173,6 +188,7 @@ static void db_shared_refresh(struct policy_db *db)
 	db_abuse_publish(db);
 	rstore_abuse_refresh(rs, cf.rate_store_prefix, &db->fleet_abuse,
 			     &db->fleet_abuse_ver);
+	db_epoch_check(db);
 }
 
 /* A replaced file that does not load (cut short, not a CDB) leaves the

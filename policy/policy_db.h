@@ -44,6 +44,9 @@ struct policy_db {
 	int abuse_synced;
 	long long shared_ver;
 	long shared_ms;
+	/* with rs: the shared store's epoch as last seen (lib/rstore_epoch.h;
+	 * "" before the first look) */
+	char epoch[33];
 	struct policy_lookup lk;
 	/* relay-policy's loop: at most one look at the files per wake-up
 	 * (the requests of one wake-up came together); 0 = every call */
