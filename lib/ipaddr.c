@@ -108,3 +108,43 @@ void cidr_format(const struct cidr *c, char *buf, size_t n)
 	ipaddr_format(&c->net, addr, sizeof addr);
 	snprintf(buf, n, "%s/%d", addr, v4 ? c->bits - 96 : c->bits);
 }
+
+/* Addresses no recipient's domain has a reason to send mail to: this
+ * host, its local networks, and what is not unicast (RFC 6890's special
+ * purpose registries; documentation ranges are left alone).  IPv4 also
+ * covers its IPv4-mapped form (::ffff:0:0/96, how it is held). */
+static const char *const private_nets[] = {
+	"0.0.0.0/8",       /* "this network": 0.0.0.0 reaches this host */
+	"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", /* RFC 1918 */
+	"100.64.0.0/10",   /* shared address space (carrier NAT) */
+	"127.0.0.0/8",     /* loopback */
+	"169.254.0.0/16",  /* link-local (cloud metadata services) */
+	"192.0.0.0/24",    /* IETF protocol assignments */
+	"198.18.0.0/15",   /* benchmarking */
+	"224.0.0.0/4",     /* multicast */
+	"240.0.0.0/4",     /* reserved, and the broadcast address */
+	"::/128", "::1/128",
+	"fc00::/7",        /* unique local */
+	"fe80::/10",       /* link-local */
+	"fec0::/10",       /* site-local (deprecated, still routed inside) */
+	"ff00::/8",        /* multicast */
+};
+
+int ipaddr_is_private(const struct ipaddr *ip)
+{
+	/* NAT64 (RFC 6052): the IPv4 address it stands for decides */
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	struct ipaddr v4;
+	struct cidr c;
+
+	if (memcmp(ip->a, nat64, 12) == 0) {
+		memcpy(v4.a, v4mapped, 12);
+		memcpy(v4.a + 12, ip->a + 12, 4);
+		ip = &v4;
+	}
+	for (size_t i = 0; i < sizeof private_nets / sizeof private_nets[0];
+	     i++)
+		if (cidr_parse(private_nets[i], &c) == 0 && cidr_match(&c, ip))
+			return 1;
+	return 0;
+}

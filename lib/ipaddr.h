@@ -21,6 +21,11 @@ int ipaddr_is_v4(const struct ipaddr *ip);
 /* Text form: dotted quad for IPv4, RFC 5952 for IPv6. */
 void ipaddr_format(const struct ipaddr *ip, char *buf, size_t n);
 
+/* 1 when ip is loopback, private (RFC 1918, unique local), link-local,
+ * shared (100.64/10), unspecified, multicast or reserved: an address of
+ * this host or of the network it sits in, not one on the Internet. */
+int ipaddr_is_private(const struct ipaddr *ip);
+
 /* The network of ip that counts as one client: an IPv6 address cut to
  * its first v6bits bits (one /64 is one LAN, and one host may hold all
  * of it), an IPv4 address whole. */

@@ -95,6 +95,7 @@ static const struct cfg_item settings_table[] = {
 	/* MX delivery security (send/remote_sec.c) */
 	S(dnssec, "off"), B(mta_sts, "yes"),
 	I(mta_sts_timeout, 10, 1, 60), I(mta_sts_port, 443, 1, 65535),
+	S(remote_private_addresses, "refuse"),
 	S(scan_rspamd, ""), S(scan_default, "off"), S(scan_fail, "defer"),
 	I(scan_reject_score, 15, 1, 100000), I(scan_timeout, 15, 1, 3600),
 	B(tls_rpt, "no"), I(tls_rpt_period, 86400, 1, 604800),
@@ -210,6 +211,11 @@ void settings_load(const char *dir)
 	if (strcmp(cf.dnssec, "off") && strcmp(cf.dnssec, "trust_ad"))
 		log_fatal(EXIT_PERM, "%s: dnssec must be off or trust_ad, "
 			   "not \"%s\"", path, cf.dnssec);
+	if (strcmp(cf.remote_private_addresses, "refuse") &&
+	    strcmp(cf.remote_private_addresses, "allow"))
+		log_fatal(EXIT_PERM, "%s: remote_private_addresses must be "
+			  "refuse or allow, not \"%s\"", path,
+			  cf.remote_private_addresses);
 	settings_check_scan(path);
 	settings_check_relayhost(path);
 	if (!*cf.hostname) {

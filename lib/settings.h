@@ -98,6 +98,10 @@ struct settings {
 	 * MTA-STS policies fetched within mta_sts_timeout seconds from
 	 * mta_sts_port (443; another port only for tests) */
 	char *dnssec;
+	/* MX delivery to an address a recipient domain's DNS gave that is
+	 * loopback, private or link-local (lib/ipaddr.h): "refuse" or
+	 * "allow".  Never applies to a next hop the operator named. */
+	char *remote_private_addresses;
 	int mta_sts;
 	long mta_sts_timeout, mta_sts_port;
 	/* content scan (queue/queue_scan.c): rspamd's address ("" = no

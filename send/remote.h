@@ -159,10 +159,12 @@ void remote_job_result(const struct remote_job *job, struct kv *out);
 void remote_job_fail_pending(struct remote_job *job, char status, int code,
 			     const char *text);
 size_t remote_job_pending(const struct remote_job *job);
-/* 1 when job's next hop is verified against cf.tls_ca as well as the
- * system store: a host the operator named (job->host), or an MX of a
- * domain the operator routed by name (route rcpt <domain> ... mx). */
-int remote_job_trusts_tls_ca(const struct remote_job *job);
+/* 1 when the operator chose job's next hop: a host they named
+ * (job->host), or an MX of a domain they routed by name (route rcpt
+ * <domain> ... mx).  Its certificate is verified against cf.tls_ca as
+ * well as the system store, and it may be at a private address
+ * (cf.remote_private_addresses applies to the other MX jobs only). */
+int remote_job_operator_hop(const struct remote_job *job);
 
 /* ---- replies (remote_reply.c) ---- */
 #define REMOTE_REPLY_LINES 64     /* more lines than this is hostile */
@@ -327,7 +329,7 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 				     const struct remote_job *job, int plain,
 				     struct remote_err *e);
 /* The TLS client contexts, one trusting the system store, one the
- * system store and cf.tls_ca (remote_job_trusts_tls_ca): made by main
+ * system store and cf.tls_ca (remote_job_operator_hop): made by main
  * before the privilege drop, so a CA file only root can read works and
  * a bad one is found at startup.  -1 with err. */
 int remote_session_tls_init(char *err, size_t errsz);

@@ -147,7 +147,7 @@ void remote_conn_key(char *buf, size_t n, const char *host, long port,
 	 * job, nor one verified against tls_ca too (a routed domain's MX)
 	 * an MX job that trusts the system store alone */
 	const char *hop = job->host[0]		       ? ""
-			  : remote_job_trusts_tls_ca(job) ? " mx tls_ca"
+			  : remote_job_operator_hop(job) ? " mx tls_ca"
 							 : " mx";
 
 	snprintf(buf, n, "%s:%ld tls=%d auth=%s%s sec=%d%s", host, port,

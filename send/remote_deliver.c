@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "ipaddr.h"
 #include "listen_addr.h"
 #include "log.h"
 #include "metrics.h"
@@ -200,6 +201,45 @@ static int deliver_self(struct remote_job *job, const struct remote_target *t,
 	return 0;
 }
 
+/* remote_private_addresses = refuse: the addresses of an MX host that a
+ * recipient's domain chose are dropped when they are loopback, private
+ * or link-local (lib/ipaddr.h), each with a log line: any sender could
+ * otherwise have this relay connect into the network it sits in.  A hop
+ * the operator chose is theirs to trust (remote_job_operator_hop).
+ * 1 when none is left, e set; 0 with ip[0..*n) the ones to try. */
+static int deliver_private(struct remote_job *job,
+			   const struct remote_target *t, struct remote_ip *ip,
+			   size_t *n, struct remote_err *e)
+{
+	char ipbuf[64], name[3 * REMOTE_NAME_MAX], dom[3 * REMOTE_NAME_MAX];
+	size_t o = 0;
+
+	if (strcmp(cf.remote_private_addresses, "refuse") != 0 ||
+	    remote_job_operator_hop(job))
+		return 0;
+	for (size_t i = 0; i < *n; i++) {
+		struct ipaddr a;
+		remote_ip_format(&ip[i], ipbuf, sizeof ipbuf);
+		if (ipaddr_parse(ipbuf, &a) == 0 && !ipaddr_is_private(&a)) {
+			ip[o++] = ip[i];
+			continue;
+		}
+		log_warn("%s: MX host %s of %s is at %s, a private address: "
+			 "not used (remote_private_addresses = refuse)",
+			 job->qid, log_field(name, sizeof name, t->name,
+					     strlen(t->name)),
+			 log_field(dom, sizeof dom, job->domain,
+				   strlen(job->domain)), ipbuf);
+		snprintf(job->relay, sizeof job->relay, "%.255s[%.63s]:%ld",
+			 t->name, ipbuf, t->port);
+		remote_err_set(e, 'B', 554, "5.4.4 mail for %s would go to a "
+			       "private address (MX host %s, %s): refused by "
+			       "this relay", job->domain, t->name, ipbuf);
+	}
+	*n = o;
+	return o == 0;
+}
+
 /* 1 when a transaction ran on this target (results are set), 0 to try
  * the next, -1 when t is this relay: RFC 5321 5.1 drops it and every
  * less preferred MX (they would send the mail back here). */
@@ -239,6 +279,10 @@ static int deliver_target(struct remote_job *job, const struct remote_target *t,
 	if (!job->host[0] && deliver_self(job, t, ip, n, &e)) {
 		deliver_merge(last, &e);
 		return -1;
+	}
+	if (deliver_private(job, t, ip, &n, &e)) {
+		deliver_merge(last, &e);
+		return 0;
 	}
 	for (size_t i = 0; i < n && *tries < REMOTE_TRIES_MAX; i++) {
 		/* a new attempt late in the budget could be cut off mid-way */

@@ -277,11 +277,12 @@ void remote_job_result(const struct remote_job *job, struct kv *out)
 /* The operator vouches for a domain's DNS when a rcpt route names it
  * (via is the route key that matched: "route:rcpt:corp.example", or
  * "route:rcpt:.corp.example" for its subdomains), so their own CA may
- * vouch for its MX hosts too.  Not route:default, not a sender route,
+ * vouch for its MX hosts too, and those may be inside their network.
+ * Not route:default, not a sender route,
  * not plain MX delivery: there a recipient's domain, any on the
  * Internet, chose the host.  The key is checked against the job's
  * domain so that a via naming another domain vouches for nothing. */
-int remote_job_trusts_tls_ca(const struct remote_job *job)
+int remote_job_operator_hop(const struct remote_job *job)
 {
 	static const char pre[] = "route:rcpt:";
 	const char *key = job->via + sizeof pre - 1;

@@ -246,7 +246,7 @@ static SSL_CTX *session_tls_ctx(const struct remote_job *job,
 		remote_err_set(e, 'T', 451, "4.7.5 TLS setup failed: %s", err);
 		return NULL;
 	}
-	return remote_job_trusts_tls_ca(job) ? ctx_fixed : ctx_public;
+	return remote_job_operator_hop(job) ? ctx_fixed : ctx_public;
 }
 
 /* STARTTLS and the second EHLO. */

@@ -19,7 +19,8 @@ caller):
     own uids can read it when the test runs as root);
   - writes relay.conf: listen on 127.0.0.1:<.port> and [::1]:<.port6>
     (same port when it is free on both), hostname relaybox.test, short
-    retry times, relayhost [127.0.0.1]:<sink.port> when sink is given;
+    retry times, remote_private_addresses = allow (the tests' MX hosts
+    are on loopback), relayhost [127.0.0.1]:<sink.port> when sink is given;
     conf_overrides (a dict) adds or replaces keys;
   - writes relay.rules (DEFAULT_RULES: customer "example" owning
     example.com, IP-trusted 127.0.0.1/32 and ::1, senders=domain; or
@@ -569,6 +570,9 @@ class Instance:
             'queue_lifetime': '3600',
             'connect_timeout': '10',
             'remote_timeout': '60',
+            # MX tests answer from loopback addresses, which MX delivery
+            # refuses by default
+            'remote_private_addresses': 'allow',
         }
         if self.sink is not None:
             conf['relayhost'] = '[%s]:%d' % (self.sink.host, self.sink.port)

@@ -157,6 +157,36 @@ static void test_matches(void)
 	}
 }
 
+/* What may not be a recipient domain's MX address unless allowed
+ * (remote_private_addresses), and what may. */
+static void test_private(void)
+{
+	static const struct {
+		const char *ip;
+		int priv;
+	} t[] = {
+		{ "127.0.0.1", 1 }, { "127.255.0.9", 1 }, { "10.1.2.3", 1 },
+		{ "172.16.0.1", 1 }, { "172.31.255.255", 1 },
+		{ "172.32.0.1", 0 }, { "192.168.1.1", 1 }, { "169.254.169.254", 1 },
+		{ "100.64.0.1", 1 }, { "100.128.0.1", 0 }, { "0.0.0.0", 1 },
+		{ "224.0.0.1", 1 }, { "255.255.255.255", 1 }, { "8.8.8.8", 0 },
+		{ "192.0.2.1", 0 }, { "11.0.0.1", 0 }, { "::1", 1 }, { "::", 1 },
+		{ "fd00::1", 1 }, { "fc00::1", 1 }, { "fe80::1", 1 },
+		{ "ff02::1", 1 }, { "2001:db8::1", 0 }, { "2a00:1450::1", 0 },
+		{ "::ffff:10.0.0.1", 1 }, { "::ffff:8.8.8.8", 0 },
+		{ "64:ff9b::a00:1", 1 }, { "64:ff9b::808:808", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct ipaddr ip;
+		char name[80];
+		snprintf(name, sizeof name, "private: %s is %s", t[i].ip,
+			 t[i].priv ? "private" : "public");
+		T_CHECK(name, ipaddr_parse(t[i].ip, &ip) == 0 &&
+				      ipaddr_is_private(&ip) == t[i].priv);
+	}
+}
+
 int main(void)
 {
 	char small[4];
@@ -165,6 +195,7 @@ int main(void)
 	test_addrs();
 	test_cidrs();
 	test_matches();
+	test_private();
 	ipaddr_parse("192.0.2.1", &ip);
 	ipaddr_format(&ip, small, sizeof small);
 	T_CHECK("format into a small buffer stays terminated",
