@@ -56,6 +56,7 @@ static const struct cfg_item settings_table[] = {
 	I(retry_max, 14400, 1, 604800),
 	I(queue_lifetime, 432000, 1, 31536000),
 	I(delay_warning, 14400, 0, 31536000),
+	I(inject_timeout, 60, 1, 3600),
 	I(conn_cache_max, 100, 0, 10000),
 	I(conn_cache_idle, 10, 0, 3600),
 	I(user_daily_messages, 10000, 0, 1000000000),

@@ -53,6 +53,9 @@ struct settings {
 	 * may be scanning or committing it (RFC 5321 4.5.3.2.6: 10 min) */
 	long remote_data_done_timeout;
 	long retry_min, retry_max, queue_lifetime, delay_warning;
+	/* relay-send's wait for relay-queue to take a notification it
+	 * injects (bounce, delay warning, TLS-RPT report), in seconds */
+	long inject_timeout;
 	long conn_cache_max, conn_cache_idle;
 	int fair_delivery;      /* relay-send: customers take turns */
 	int remote_chunking;    /* relay-remote: BDAT where CHUNKING is offered */

@@ -12,6 +12,7 @@
 #include "wire_queue.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,20 @@ int queue_job_poll_fd(const struct queue_job *j)
 	return j->envfd >= 0 ? j->envfd : j->msgfd;
 }
 
+/* The end of the message pipe is the end of the message only while the
+ * client still waits for the answer: the envelope came first, so a
+ * client that gave up mid-message (relay-send past inject_timeout, or
+ * killed) leaves a pipe that ends early.  It hangs up before it closes
+ * the pipe; queuing what came would send a message cut short, and its
+ * next try would send it again.  1 when the client's socket is gone. */
+static int job_client_gone(const struct queue_job *j)
+{
+	struct pollfd p = { .fd = j->replyfd, .events = 0 };
+
+	return j->replyfd >= 0 && poll(&p, 1, 0) > 0 &&
+	       (p.revents & (POLLHUP | POLLERR));
+}
+
 int queue_job_step(struct queue_job *j)
 {
 	int rc;
@@ -131,6 +146,13 @@ int queue_job_step(struct queue_job *j)
 	if (rc == 0)
 		return 0;
 	job_close_fd(&j->msgfd);
+	if (job_client_gone(j)) {
+		j->r.status = EXIT_TEMP;
+		j->r.reason = QREASON_IO;
+		snprintf(j->r.text, sizeof j->r.text, "client hung up before "
+			 "the end of the message: nothing queued");
+		return -1;
+	}
 	return queue_inject_write(j) < 0 ? -1 : 1;
 }
 

@@ -273,7 +273,9 @@ char *send_dsn_headers(const char *path, off_t body, size_t max,
 
 /* ---- injection (send_inject.c) ---- */
 /* Inject msg with envelope (from, one rcpt, info "dsn=<kind>") through
- * run/queue.sock; 0 with the new qid, or -1 with a reason. */
+ * run/queue.sock within cf.inject_timeout; 0 with the new qid, or -1
+ * with a reason (nothing queued unless relay-queue was committing it as
+ * the time ran out: then the caller's next try sends it again). */
 int send_inject(const char *msg, size_t len, const char *from,
 		const char *rcpt, const char *kind, char *qid, size_t qidsz,
 		char *err, size_t errsz);

@@ -1,9 +1,18 @@
 /* send_inject.c: relay-send writes nothing into new/ itself (relay-queue
  * is its only writer): bounces and delay warnings go through
  * run/queue.sock like any message from relay-smtpd, op=inject with the
- * message and envelope pipes attached. */
+ * message and envelope pipes attached.
+ *
+ * One injection, from the request to the answer, takes at most
+ * inject_timeout seconds: relay-send's loop waits for it, so a
+ * relay-queue that stopped answering must not hold every delivery up.
+ * Past the deadline the notification counts as not queued (the caller
+ * tries it again later) and relay-send hangs up, which relay-queue takes
+ * for an abandoned injection: it queues nothing of it (queue_job.c).
+ * After a timeout, the injections of the next inject_timeout seconds
+ * fail at once instead of waiting out one deadline each. */
 #include "send.h"
-#include "io.h"
+#include "send_worker.h"
 #include "kv.h"
 #include "ns.h"
 #include "runsock.h"
@@ -14,11 +23,53 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
+
+/* send_worker_ms until which injections are not tried: relay-queue let
+ * the last one run out of time. */
+static long long inj_quiet_until;
+
+/* Wait until fd is ready for events, at most until deadline
+ * (send_worker_ms): 0, or -1 with errno (ETIMEDOUT). */
+static int inj_wait(int fd, short events, long long deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		long long left = deadline - send_worker_ms();
+		int rc;
+
+		if (left <= 0)
+			return errno = ETIMEDOUT, -1;
+		rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* All of buf into the pipe fd (non-blocking) by the deadline; 0, or -1
+ * with errno (EPIPE: relay-queue closed it, its answer says why). */
+static int inj_write(int fd, const char *buf, size_t len, long long deadline)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n >= 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (errno == EAGAIN) {
+			if (inj_wait(fd, POLLOUT, deadline) < 0)
+				return -1;
+		} else if (errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
 
 /* "I dsn=kind", "F from", "T rcpt", "" as NUL-terminated fields. */
 static size_t inj_envelope(char *buf, size_t n, const char *from,
@@ -29,22 +80,39 @@ static size_t inj_envelope(char *buf, size_t n, const char *from,
 	return k < 0 || (size_t)k >= n ? 0 : (size_t)k;
 }
 
+/* The reply frame by the deadline: 1, 0 at the deadline, -1. */
+static int inj_frame(struct ns_reader *rd, char **payload, size_t *len,
+		     long long deadline)
+{
+	int rc;
+
+	while ((rc = ns_reader_try(rd, payload, len)) == 0)
+		if (inj_wait(rd->fd, POLLIN, deadline) < 0)
+			return errno == ETIMEDOUT ? 0 : -1;
+	return rc;
+}
+
 /* Wait for the reply frame: status=, id=, text=. */
-static int inj_reply(int sock, char *qid, size_t qidsz, char *err,
-		     size_t errsz)
+static int inj_reply(int sock, long long deadline, char *qid, size_t qidsz,
+		     char *err, size_t errsz)
 {
 	struct ns_reader rd;
 	struct kv_msg m;
 	char *payload;
 	size_t len;
-	int rc = -1;
+	int rc = -1, got;
 
 	if (ns_reader_init(&rd, sock) < 0)
 		return snprintf(err, errsz, "out of memory"), -1;
-	if (ns_reader_next(&rd, &payload, &len) != 1 ||
-	    kv_parse(&m, payload, len) < 0) {
+	if ((got = inj_frame(&rd, &payload, &len, deadline)) == 0) {
+		snprintf(err, errsz, "no reply from relay-queue within "
+			 "inject_timeout (%ld s)", cf.inject_timeout);
+		errno = ETIMEDOUT;
+	} else if (got < 0 || kv_parse(&m, payload, len) < 0) {
 		snprintf(err, errsz, "no reply from relay-queue");
+		errno = EPROTO; /* it hung up: no timeout */
 	} else if (strcmp(kv_get_or(&m, WIRE_QUEUE_STATUS, ""), "0") != 0) {
+		errno = 0; /* an answer: no timeout */
 		snprintf(err, errsz, "relay-queue: status %s: %s",
 			 kv_get_or(&m, WIRE_QUEUE_STATUS, "?"),
 			 kv_get_or(&m, WIRE_QUEUE_TEXT, ""));
@@ -56,52 +124,80 @@ static int inj_reply(int sock, char *qid, size_t qidsz, char *err,
 	return rc;
 }
 
-int send_inject(const char *msg, size_t len, const char *from,
-		const char *rcpt, const char *kind, char *qid, size_t qidsz,
-		char *err, size_t errsz)
+/* Request, envelope and message; 0, or -1 with err (errno ETIMEDOUT
+ * when the deadline passed).  mp and ep: the pipes, closed by the
+ * caller. */
+static int inj_send(int sock, int mp[2], int ep[2], const char *env,
+		    size_t elen, const char *msg, size_t len, long long deadline,
+		    char *err, size_t errsz)
 {
-	char path[PATH_MAX], env[1024], frame[64];
-	struct timeval tv = { .tv_sec = 120 };
-	int sock, mp[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc = -1;
-	size_t elen = inj_envelope(env, sizeof env, from, rcpt, kind);
+	char frame[64];
 	size_t flen = ns_encode(frame, sizeof frame, WIRE_QUEUE_FRAME_INJECT,
 				sizeof WIRE_QUEUE_FRAME_INJECT - 1);
+	int fds[2];
 
-	runsock_path(RUNSOCK_QUEUE, path, sizeof path);
-	sock = runsock_connect(RUNSOCK_QUEUE, path);
-	if (sock < 0)
-		return snprintf(err, errsz, "%s: %s", path, strerror(errno)), -1;
-	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (!elen || pipe2(mp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		snprintf(err, errsz, "pipe: %s", strerror(errno));
-		goto out;
-	}
-	int fds[2] = { mp[0], ep[0] };
-	if (usock_send_fds(sock, frame, flen, fds, 2) < 0) {
-		snprintf(err, errsz, "send: %s", strerror(errno));
-		goto out;
-	}
+	if (!elen || pipe2(mp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0 ||
+	    fcntl(mp[1], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(ep[1], F_SETFL, O_NONBLOCK) < 0)
+		return snprintf(err, errsz, "pipe: %s", strerror(errno)), -1;
+	fds[0] = mp[0];
+	fds[1] = ep[0];
+	/* a fresh connection's socket buffer takes this short frame */
+	if (usock_send_fds(sock, frame, flen, fds, 2) < 0)
+		return snprintf(err, errsz, "send: %s", strerror(errno)), -1;
 	close(mp[0]);
 	close(ep[0]);
 	mp[0] = ep[0] = -1;
 	/* the envelope first: relay-queue checks it before it reads the
 	 * message (and it fits in the pipe, env[] is that short); a refused
 	 * one closes the message pipe (EPIPE): the answer says why */
-	if (io_write_all(ep[1], env, elen) < 0 || close(ep[1]) < 0 ||
-	    (ep[1] = -1, io_write_all(mp[1], msg, len) < 0 && errno != EPIPE)) {
-		snprintf(err, errsz, "write: %s", strerror(errno));
-		goto out;
+	if (inj_write(ep[1], env, elen, deadline) < 0 || close(ep[1]) < 0 ||
+	    (ep[1] = -1, inj_write(mp[1], msg, len, deadline) < 0 &&
+			     errno != EPIPE)) {
+		if (errno == ETIMEDOUT)
+			snprintf(err, errsz, "relay-queue took no more of it "
+				 "within inject_timeout (%ld s)",
+				 cf.inject_timeout);
+		else
+			snprintf(err, errsz, "write: %s", strerror(errno));
+		return -1;
 	}
 	close(mp[1]);
 	mp[1] = -1;
-	rc = inj_reply(sock, qid, qidsz, err, errsz);
-out:
+	return 0;
+}
+
+int send_inject(const char *msg, size_t len, const char *from,
+		const char *rcpt, const char *kind, char *qid, size_t qidsz,
+		char *err, size_t errsz)
+{
+	char path[PATH_MAX], env[1024];
+	int sock, mp[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc;
+	size_t elen = inj_envelope(env, sizeof env, from, rcpt, kind);
+	long long now = send_worker_ms();
+	long long deadline = now + cf.inject_timeout * 1000;
+
+	if (now < inj_quiet_until)
+		return snprintf(err, errsz, "not tried: relay-queue did not "
+				"take the last one within inject_timeout "
+				"(%ld s)", cf.inject_timeout), -1;
+	runsock_path(RUNSOCK_QUEUE, path, sizeof path);
+	sock = runsock_connect(RUNSOCK_QUEUE, path);
+	if (sock < 0)
+		return snprintf(err, errsz, "%s: %s", path, strerror(errno)), -1;
+	rc = inj_send(sock, mp, ep, env, elen, msg, len, deadline, err, errsz);
+	if (rc == 0)
+		rc = inj_reply(sock, deadline, qid, qidsz, err, errsz);
+	if (rc < 0 && errno == ETIMEDOUT)
+		inj_quiet_until = send_worker_ms() + cf.inject_timeout * 1000;
+	/* the socket before the message pipe: relay-queue, finding the
+	 * pipe's end with nobody on the socket, queues nothing of it */
+	close(sock);
 	for (int i = 0; i < 2; i++) {
 		if (mp[i] >= 0)
 			close(mp[i]);
 		if (ep[i] >= 0)
 			close(ep[i]);
 	}
-	close(sock);
 	return rc;
 }

@@ -4,8 +4,9 @@ once in one process and commits them in groups; none of that may cost
 durability or correctness:
   - 240 injections over 40 simultaneous connections: every one status=0,
     ids all distinct, each new/<id> complete with its own message;
-  - a client that disconnects mid-message (or sends only the message)
-    leaves nothing in new/ or tmp/, and the daemon keeps serving;
+  - a client that disconnects mid-message (or sends only the message,
+    or the envelope and part of the message) leaves nothing in new/ or
+    tmp/, and the daemon keeps serving;
   - kill -9 of relay-queue under load: every id it acknowledged is in
     new/, complete, once it is restarted (a message answered before it
     was named in new/ is named by the restart: queue/QUEUE.md, "The
@@ -140,6 +141,27 @@ def test_disconnect(inst):
           '%d -> %d' % (before, inst.queue_count()))
     check('disconnect mid-message: nothing in tmp/',
           inst.queue_count('tmp') == 0)
+    # the envelope whole, then the start of the message, then the client
+    # hangs up before it closes the message pipe (relay-send giving up
+    # at inject_timeout): the pipe's end is no end of the message
+    s = connect(inst)
+    mr, mw = os.pipe()
+    er, ew = os.pipe()
+    socket.send_fds(s, [frame(b'op=inject\n')], [mr, er])
+    os.close(mr)
+    os.close(er)
+    os.write(ew, env('a@example.com', 'x@example.org'))
+    os.close(ew)
+    os.write(mw, b'Subject: cut short\r\n\r\nonly the start')
+    time.sleep(0.2)
+    s.close()
+    os.close(mw)
+    check('envelope whole, client gone mid-message: nothing in new/',
+          not wait_until(lambda: inst.queue_count() != before, 2),
+          '%d -> %d' % (before, inst.queue_count()))
+    check('envelope whole, client gone mid-message: the log says so',
+          inst.wait_log(r'client hung up before the end of the message', 10),
+          inst.log_tail())
     s = connect(inst)
     rep = inject(s, body(b'after-disconnect'),
                  env('a@example.com', 'x@example.org'))
