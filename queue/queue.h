@@ -270,8 +270,11 @@ int queue_inject_write(struct queue_job *j);
 enum { POOL_NEW, POOL_REUSED, POOL_DURABLE /* its name is on disk */ };
 int queue_inject_open(char *qid, size_t qn, char *path, size_t pn,
 		      off_t *oldsize, int *reused);
-/* Give a new queue file the queue's group (relay-send reads it). */
-void queue_inject_group(int fd);
+/* The queue's group (relay-send reads its files), or -1 when none is
+ * set; and give a file that group: 0, or -1 with errno when it could not
+ * (not being a member, a developer's run, counts as done). */
+gid_t queue_inject_gid(void);
+int queue_inject_group(int fd);
 /* After the commit: log and wake relay-send (status 0), or log why not. */
 void queue_inject_report(struct queue_job *j);
 /* Read the message from msgfd and the envelope from envfd, queue it.

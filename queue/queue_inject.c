@@ -45,7 +45,7 @@ static int inject_failx(struct queue_result *r, const char *what)
 
 /* Queue files are group-readable by relay-send and relay-remote.  The
  * group is looked up once: getgrnam per message is a file read. */
-void queue_inject_group(int fd)
+gid_t queue_inject_gid(void)
 {
 	static int looked;
 	static gid_t gid = (gid_t)-1;
@@ -57,9 +57,18 @@ void queue_inject_group(int fd)
 			gid = gr->gr_gid;
 	}
 	looked = 1;
-	if (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) {
-		/* not a member (a developer's run): the owner's group stays */
-	}
+	return gid;
+}
+
+int queue_inject_group(int fd)
+{
+	static int not_member; /* a developer's run: the owner's group stays */
+	gid_t gid = queue_inject_gid();
+
+	if (gid == (gid_t)-1 || not_member || fchown(fd, (uid_t)-1, gid) == 0)
+		return 0;
+	not_member = errno == EPERM;
+	return not_member ? 0 : -1;
 }
 
 /* writev until everything is out (a short write on a full disk). */

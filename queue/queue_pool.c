@@ -366,6 +366,17 @@ static void pool_read(void)
 	}
 }
 
+/* A file made by pool_fill has the queue's group only from its fchown
+ * on: one left by a kill in between would hold a message relay-send
+ * cannot read, answered 250 and then held as unreadable. */
+static int pool_group_ok(int fd, const struct stat *st)
+{
+	gid_t gid = queue_inject_gid();
+
+	return gid == (gid_t)-1 || st->st_gid == gid ||
+	       queue_inject_group(fd) == 0;
+}
+
 /* Only our own plain files: pool/ is writable by relay-send's group, so
  * a link or a file of someone else's is dropped, never written through. */
 static int pool_open(const char *name, off_t *size)
@@ -386,7 +397,8 @@ static int pool_open(const char *name, off_t *size)
 		st.st_mode = 0; /* not ours to judge: dropped */
 		st.st_nlink = 0;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != euid) {
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != euid ||
+	    !pool_group_ok(fd, &st)) {
 		close(fd);
 		if (!pool_two_names(&st))
 			unlinkat(pool.dirfd, name, 0);

@@ -7,7 +7,10 @@ a long one arrives exactly, nothing of the old one after it; a long one
 over a short one, which needs no cut, too).  What is
 planted in pool/ and is not relay-queue's own plain file (a symlink, a
 second link of a queued message, a file of another owner) is dropped,
-never written through, and pool/ is kept at 1024 names at most."""
+never written through, and pool/ is kept at 1024 names at most.  A pool
+file left without the queue's group (relay-queue killed between making
+it and its fchown) gets the group before a message goes into it, so
+relay-send can read that message."""
 import os
 import socket
 import sys
@@ -15,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Sink, check, finish,  # noqa: E402
-                     queue_inject, wait_until)
+                     is_root, queue_inject, wait_until)
 
 POOL_START = 256   # queue_pool.c
 POOL_KEEP = 1024
@@ -121,7 +124,34 @@ def main():
         check('nothing left in tmp/', os.listdir(inst.path('queue/tmp')) == [],
               os.listdir(inst.path('queue/tmp')))
         s.close()
+    if is_root():
+        wrong_group()
     finish()
+
+
+def wrong_group():
+    """Pool files with relay-queue's own group, as a kill between
+    pool_fill's open and its fchown leaves them: the messages written into
+    them are delivered, none is held as unreadable."""
+    import pwd
+    with Sink() as sink, Instance(sink=sink) as inst:
+        wait_until(lambda: len(pool_inodes(inst)) == POOL_START, 20)
+        inst.stop()
+        gid = pwd.getpwnam('relayqueue').pw_gid
+        d = inst.path('queue/pool')
+        for n in os.listdir(d):
+            os.chown(os.path.join(d, n), -1, gid)
+        inst.start()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect(inst.path('run/queue.sock'))
+        ids = [inject(s, b'Subject: g %d\r\n\r\ng %d\r\n' % (i, i),
+                      'g%d@example.org' % i) for i in range(10)]
+        s.close()
+        check('10 messages queued into left-over pool files', all(ids), ids)
+        check('all 10 delivered', sink.wait_for(10, 60), inst.log_tail())
+        check('none held as unreadable', os.listdir(inst.path('queue/hold'))
+              == [], inst.log_tail())
 
 
 if __name__ == '__main__':
