@@ -39,7 +39,8 @@ _Static_assert(METRICS_NFAMILIES <= FAMILY_MAX, "too many families");
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_READY, SLOT_STUCK };
 
-#define METRICS_DEF(id, nm, ty, max, hl) { nm, METRICS_##ty, max, hl },
+#define METRICS_DEF(id, nm, ty, max, own, hl) \
+	{ nm, METRICS_##ty, max, METRICS_##own, hl },
 const struct metrics_family_def metrics_families[METRICS_NFAMILIES] = {
 	METRICS_FAMILIES(METRICS_DEF)
 };

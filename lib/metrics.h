@@ -73,10 +73,14 @@ struct metrics_sample {
 	uint64_t value;
 };
 
-/* Read the area at path: its series whose family, part and label text
- * check out (a hostile area gives fewer samples, never bad text).
- * Returns the number of samples (at most max) or -1 with errno. */
-int metrics_read(const char *path, struct metrics_sample *out, size_t max);
+/* Read the area at path, publisher who's (METRICS_SMTPD...): its series
+ * whose family, part and label text check out and whose family who owns
+ * (a hostile area gives fewer samples, never bad text nor another
+ * daemon's series).  *foreign (when not NULL) is set to the number of
+ * slots of families who does not own, ignored.  Returns the number of
+ * samples (at most max) or -1 with errno. */
+int metrics_read(const char *path, const char *who,
+		 struct metrics_sample *out, size_t max, size_t *foreign);
 
 /* 1 when s is well-formed label text (name="value" pairs, escaped,
  * values valid UTF-8). */

@@ -7,53 +7,57 @@
  * a line here (names follow Prometheus' conventions: a unit suffix in
  * base units, counters end in _total) and call metrics_add() (metrics.h).
  *
- * X(id, name, type, max_series, help): max_series bounds how many label
- * sets of the family one publisher's area may hold (0 = no bound of its
- * own); a bounded family's caller folds the rest into "other". */
+ * X(id, name, type, max_series, owner, help): max_series bounds how many
+ * label sets of the family one publisher's area may hold (0 = no bound
+ * of its own); a bounded family's caller folds the rest into "other".
+ * owner is the one publisher whose area (METRICS_<owner> of metrics.h)
+ * may hold the family: relay-metrics ignores it in any other area, so a
+ * taken-over daemon cannot change another's numbers. */
 #ifndef METRICS_DEF_H
 #define METRICS_DEF_H
 
 #define METRICS_FAMILIES(X)                                                  \
 	X(SMTPD_CONNECTIONS, "relay_smtpd_connections_total", COUNTER, 0,    \
-	  "SMTP connections by listener and outcome")                        \
-	X(SMTPD_SESSIONS, "relay_smtpd_sessions_total", COUNTER, 0,          \
+	  SMTPD, "SMTP connections by listener and outcome")                 \
+	X(SMTPD_SESSIONS, "relay_smtpd_sessions_total", COUNTER, 0, SMTPD,   \
 	  "SMTP sessions ended, by listener and how they ended")             \
-	X(SMTPD_AUTH, "relay_smtpd_auth_total", COUNTER, 0,                  \
+	X(SMTPD_AUTH, "relay_smtpd_auth_total", COUNTER, 0, SMTPD,           \
 	  "SMTP AUTH attempts by result")                                    \
-	X(SMTPD_TLS, "relay_smtpd_tls_total", COUNTER, 0,                    \
+	X(SMTPD_TLS, "relay_smtpd_tls_total", COUNTER, 0, SMTPD,             \
 	  "inbound TLS handshakes by protocol version")                      \
 	X(POLICY_DECISIONS, "relay_policy_decisions_total", COUNTER, 0,      \
-	  "policy decisions by phase and reply code")                        \
+	  POLICY, "policy decisions by phase and reply code")                \
 	X(QUEUE_MESSAGES, "relay_accepted_messages_total", COUNTER, 0,       \
-	  "messages accepted into the queue")                                \
+	  QUEUE, "messages accepted into the queue")                         \
 	X(QUEUE_RCPTS, "relay_accepted_recipients_total", COUNTER, 0,        \
-	  "recipients of messages accepted into the queue")                  \
-	X(QUEUE_BYTES, "relay_accepted_bytes_total", COUNTER, 0,             \
+	  QUEUE, "recipients of messages accepted into the queue")           \
+	X(QUEUE_BYTES, "relay_accepted_bytes_total", COUNTER, 0, QUEUE,      \
 	  "bytes of messages accepted into the queue")                       \
-	X(DELIVERIES, "relay_deliveries_total", COUNTER, 0,                  \
+	X(DELIVERIES, "relay_deliveries_total", COUNTER, 0, SEND,            \
 	  "delivery attempts per recipient by result")                       \
 	X(DEST_DELIVERIES, "relay_destination_deliveries_total", COUNTER,    \
-	  600, "delivery attempts per recipient by destination and result")  \
+	  600, SEND, "delivery attempts per recipient by destination and "   \
+	  "result")                                                          \
 	X(DEST_DEFERRING, "relay_destination_deferring_since_seconds",       \
-	  GAUGE, 200, "when a destination started deferring without a "      \
-	  "success since (Unix time), 0 when its last attempt succeeded")    \
-	X(REMOTE_TLS, "relay_remote_tls_total", COUNTER, 0,                  \
+	  GAUGE, 200, SEND, "when a destination started deferring without "  \
+	  "a success since (Unix time), 0 when its last attempt succeeded")  \
+	X(REMOTE_TLS, "relay_remote_tls_total", COUNTER, 0, REMOTE,          \
 	  "outbound TLS sessions by protocol version")                       \
-	X(QUEUE_STATE, "relay_queue_messages", GAUGE, 0,                     \
+	X(QUEUE_STATE, "relay_queue_messages", GAUGE, 0, SEND,               \
 	  "messages in the queue by state")                                  \
 	X(QUEUE_OLDEST, "relay_queue_oldest_message_timestamp_seconds",      \
-	  GAUGE, 0, "when the oldest message in the queue was queued "       \
+	  GAUGE, 0, SEND, "when the oldest message in the queue was queued " \
 	  "(Unix time), 0 when the queue is empty")                          \
 	X(DELIVERY_DELAY, "relay_delivery_delay_seconds", HISTOGRAM, 0,      \
-	  "time from queueing to the final result per recipient")            \
-	X(SCAN_VERDICTS, "relay_scan_verdicts_total", COUNTER, 0,            \
+	  SEND, "time from queueing to the final result per recipient")      \
+	X(SCAN_VERDICTS, "relay_scan_verdicts_total", COUNTER, 0, QUEUE,     \
 	  "content scans by verdict (clean, spam, failed)")                  \
-	X(ABUSE_EVENTS, "relay_abuse_events_total", COUNTER, 0,              \
+	X(ABUSE_EVENTS, "relay_abuse_events_total", COUNTER, 0, QUEUE,       \
 	  "abuse monitoring's alerts, suspensions and releases of accounts")
 
 enum metrics_type { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
 
-#define METRICS_ENUM(id, name, type, max, help) METRIC_##id,
+#define METRICS_ENUM(id, name, type, max, owner, help) METRIC_##id,
 enum metrics_family { METRICS_FAMILIES(METRICS_ENUM) METRICS_NFAMILIES };
 #undef METRICS_ENUM
 
@@ -61,6 +65,7 @@ struct metrics_family_def {
 	const char *name;
 	enum metrics_type type;
 	unsigned max_series;
+	const char *owner;              /* the area's name, e.g. "send" */
 	const char *help;
 };
 

@@ -2,9 +2,11 @@
  * an area no more than its writer's uid: it copies the file with pread
  * (a file cut short is a short read, never a SIGBUS), checks the header,
  * and takes a slot only when its family, part and label text check out,
- * so a taken-over daemon can publish wrong numbers for its own series
- * but never a line of its own making in the exposition, nor a label
- * that is not UTF-8 (the text format's rule: it would void the scrape). */
+ * and the family is one the area's publisher owns (metrics_def.h), so a
+ * taken-over daemon can publish wrong numbers for its own series but
+ * never for another daemon's, never a line of its own making in the
+ * exposition, nor a label that is not UTF-8 (the text format's rule: it
+ * would void the scrape). */
 #include "metrics.h"
 #include "utf8.h"
 
@@ -80,7 +82,10 @@ static int part_ok(unsigned family, unsigned part)
 	return part == 0;
 }
 
-static int sample_from(const unsigned char *p, struct metrics_sample *out)
+/* 1 when the slot at p is a sample of who's, copied to out; 0 when it
+ * is none, -1 when it is a family another publisher owns. */
+static int sample_from(const unsigned char *p, const char *who,
+		       struct metrics_sample *out)
 {
 	uint32_t state;
 	uint16_t family;
@@ -90,6 +95,8 @@ static int sample_from(const unsigned char *p, struct metrics_sample *out)
 	if (state != STATE_READY || p[OFF_DEAD] || family >= METRICS_NFAMILIES ||
 	    !part_ok(family, p[OFF_PART]))
 		return 0;
+	if (strcmp(metrics_families[family].owner, who))
+		return -1;
 	if (!memchr(p + OFF_LABELS, '\0', METRICS_LABELS_MAX))
 		return 0;
 	memcpy(out->labels, p + OFF_LABELS, METRICS_LABELS_MAX);
@@ -111,12 +118,13 @@ static int head_ok(const unsigned char *buf)
 	       v[3] == METRICS_HEAD;
 }
 
-int metrics_read(const char *path, struct metrics_sample *out, size_t max)
+int metrics_read(const char *path, const char *who,
+		 struct metrics_sample *out, size_t max, size_t *foreign)
 {
 	unsigned char *buf;
 	ssize_t got;
 	size_t n = 0;
-	int fd, e;
+	int fd, e, r;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
@@ -130,9 +138,15 @@ int metrics_read(const char *path, struct metrics_sample *out, size_t max)
 		errno = got < 0 ? e : EINVAL;
 		return -1;
 	}
-	for (size_t i = 0; i < METRICS_SLOTS && n < max; i++)
-		n += (size_t)sample_from(buf + METRICS_HEAD + i * SLOT_SIZE,
-					 out + n);
+	if (foreign)
+		*foreign = 0;
+	for (size_t i = 0; i < METRICS_SLOTS && n < max; i++) {
+		r = sample_from(buf + METRICS_HEAD + i * SLOT_SIZE, who, out + n);
+		if (r > 0)
+			n++;
+		else if (r < 0 && foreign)
+			(*foreign)++;
+	}
 	free(buf);
 	return (int)n;
 }

@@ -36,14 +36,36 @@ static int sample_cmp(const void *a, const void *b)
 	return x->part < y->part ? -1 : x->part > y->part;
 }
 
-/* Every area of DIR/metrics/, then one sample per series (areas of one
- * family and labels add up: several publishers of one metric). */
+/* An area that holds slots of families its publisher does not own was
+ * written by a daemon taken over (or a mistake): said once per area for
+ * the process' life, as every snapshot reads the areas again. */
+static void foreign_note(const char *who, size_t n)
+{
+	static char said[16][256];    /* a d_name */
+	static size_t nsaid;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	size_t i;
+
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < nsaid && strcmp(said[i], who); i++)
+		;
+	if (i == nsaid && nsaid < 16) {
+		snprintf(said[nsaid++], sizeof said[0], "%s", who);
+		log_warn("%s/%s: %zu slots of families not its own ignored "
+			 "(its writer set another daemon's series)",
+			 METRICS_DIR, who, n);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* Every area of DIR/metrics/ (each file's name is its publisher), then
+ * one sample per series (two slots of one series add up). */
 static int snap_areas(struct mon_snap *sn)
 {
 	char path[4096];
 	struct dirent *de;
 	DIR *d;
-	size_t w = 0;
+	size_t w = 0, foreign;
 	int got;
 
 	sn->s = calloc(MON_SAMPLES_MAX, sizeof *sn->s);
@@ -57,9 +79,12 @@ static int snap_areas(struct mon_snap *sn)
 			continue;
 		snprintf(path, sizeof path, "%s/%s/%s", cf.dir, METRICS_DIR,
 			 de->d_name);
-		got = metrics_read(path, sn->s + sn->n, METRICS_SLOTS);
+		got = metrics_read(path, de->d_name, sn->s + sn->n,
+				   METRICS_SLOTS, &foreign);
 		if (got > 0)
 			sn->n += (size_t)got;
+		if (got >= 0 && foreign)
+			foreign_note(de->d_name, foreign);
 	}
 	closedir(d);
 	qsort(sn->s, sn->n, sizeof *sn->s, sample_cmp);

@@ -2,7 +2,8 @@
 /* test_metrics.c: lib/metrics.c and lib/metrics_read.c, the areas the
  * daemons publish and relay-metrics reads: counts from several processes
  * add up, labels are escaped, a bounded family stops at its bound, and a
- * hostile area gives no bad text. */
+ * hostile area gives no bad text and no series of another publisher's
+ * families. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +20,12 @@ static char dir[] = "/tmp/relaybox-test-metrics-XXXXXX";
 static char path[400];
 static struct metrics_sample got[METRICS_SLOTS];
 
-/* the value of one series as read back, or -1 */
+/* the value of one series as read back (the area "t" taken as the
+ * family's owner's), or -1 */
 static long long find(unsigned family, unsigned part, const char *labels)
 {
-	int n = metrics_read(path, got, METRICS_SLOTS);
+	int n = metrics_read(path, metrics_families[family].owner, got,
+			     METRICS_SLOTS, NULL);
 	long long sum = -1;
 
 	for (int i = 0; i < n; i++)
@@ -160,15 +163,46 @@ static void test_hostile(void)
 	memcpy(s + 20, "destination=\"bad\xff.example\"\0", 28);
 	T_CHECK("write non-UTF-8 label", pwrite(fd, s, 128, at + 256) == 128);
 	close(fd);
-	int n = metrics_read(path, got, METRICS_SLOTS), bad = 0;
+	int n = metrics_read(path, METRICS_SMTPD, got, METRICS_SLOTS, NULL);
+	int bad = 0;
 	for (int i = 0; i < n; i++)
 		bad += got[i].family == METRIC_SMTPD_TLS || got[i].family >= 60 ||
 		       !utf8_valid(got[i].labels);
 	T_CHECK("hostile slots skipped", n > 0 && bad == 0);
+	n = metrics_read(path, METRICS_SEND, got, METRICS_SLOTS, NULL);
+	for (int i = 0; i < n; i++)
+		bad += !utf8_valid(got[i].labels);
+	T_CHECK("hostile slots skipped (send's families)", n > 0 && !bad);
 	fd = open(path, O_WRONLY);
 	T_CHECK("cut short", fd >= 0 && ftruncate(fd, 1000) == 0);
 	close(fd);
-	T_CHECK("short file refused", metrics_read(path, got, 10) < 0);
+	T_CHECK("short file refused",
+		metrics_read(path, METRICS_SMTPD, got, 10, NULL) < 0);
+}
+
+/* An area read as one publisher's gives only the families it owns: the
+ * smtpd area cannot set relay-queue's or relay-send's series. */
+static void test_owner(void)
+{
+	size_t foreign = 99;
+	int n = metrics_read(path, METRICS_SMTPD, got, METRICS_SLOTS, &foreign);
+	int others = 0, auth = 0;
+
+	for (int i = 0; i < n; i++) {
+		others += got[i].family != METRIC_SMTPD_AUTH &&
+			  got[i].family != METRIC_SMTPD_TLS;
+		auth += got[i].family == METRIC_SMTPD_AUTH;
+	}
+	T_CHECK("owner: its own families read", auth == 1);
+	T_CHECK("owner: no other publisher's family", others == 0);
+	/* QUEUE_STATE (1) and DELIVERY_DELAY (12 parts), DEST_DEFERRING
+	 * (200 counted, the rest dead and skipped anyway) */
+	T_CHECK("owner: the others counted as foreign", foreign >= 13);
+	T_CHECK("owner: every family has an owner",
+		metrics_families[METRICS_NFAMILIES - 1].owner &&
+		metrics_families[0].owner);
+	T_CHECK("owner: an unknown area owns nothing",
+		metrics_read(path, "t", got, METRICS_SLOTS, NULL) == 0);
 }
 
 int main(void)
@@ -184,6 +218,7 @@ int main(void)
 	test_labels_utf8();
 	test_counts();
 	test_bound();
+	test_owner();
 	test_hostile();
 	unlink(path);
 	rmdir(sub);
