@@ -265,56 +265,121 @@ int metrics_observe(enum metrics_family f, double seconds,
 	return rc;
 }
 
-/* Append value escaped for a label, as valid UTF-8 (the text format
- * requires it: one bad byte makes the whole scrape unreadable): a byte
- * that starts no character becomes U+FFFD, and the value is cut where
- * it no longer fits, between two characters. */
-static size_t label_value(char *buf, size_t at, size_t n, const char *v)
+/* One character of a label value at c (left bytes): its bytes in the
+ * text, escaped (\\, \", \n) or as U+FFFD for a byte that starts no
+ * character (the text format requires UTF-8: one bad byte makes the
+ * whole scrape unreadable); *k is set to the bytes it takes of c. */
+static size_t value_char(const char *c, size_t left, size_t *k)
 {
-	static const char fffd[] = "\xef\xbf\xbd";
-	size_t len = strlen(v), k;
+	if ((*k = utf8_char_len(c, left)) == 0) {
+		*k = 1;
+		return 3;
+	}
+	return (*c == '\\' || *c == '"' || *c == '\n') ? 2 : *k;
+}
+
+static size_t value_len(const char *v)
+{
+	size_t len = strlen(v), n = 0, k;
+
+	for (size_t i = 0; i < len; i += k)
+		n += value_char(v + i, len - i, &k);
+	return n;
+}
+
+/* Append v, escaped, in at most room bytes, cut between two characters
+ * when it does not fit. */
+static size_t value_put(char *buf, size_t at, size_t room, const char *v)
+{
+	size_t len = strlen(v), end = at + room, k, need;
 
 	for (size_t i = 0; i < len; i += k) {
 		const char *c = v + i;
-		size_t need;
-		if ((k = utf8_char_len(c, len - i)) == 0) {
-			k = 1;
-			c = fffd;
-			need = 3;
-		} else {
-			need = (*c == '\\' || *c == '"' || *c == '\n') ? 2 : k;
-		}
-		if (at + need + 2 >= n)  /* room for the closing quote, NUL */
+		need = value_char(c, len - i, &k);
+		if (at + need > end)
 			break;
-		if (*c == '\\' || *c == '"' || *c == '\n') {
-			buf[at++] = '\\';
-			buf[at++] = *c == '\n' ? 'n' : *c;
+		if (k == 1 && need == 3) {
+			memcpy(buf + at, "\xef\xbf\xbd", 3);
+		} else if (*c == '\\' || *c == '"' || *c == '\n') {
+			buf[at] = '\\';
+			buf[at + 1] = *c == '\n' ? 'n' : *c;
 		} else {
 			memcpy(buf + at, c, need);
-			at += need;
 		}
+		at += need;
 	}
 	return at;
 }
 
+/* A value cut to fit ends in "~" and 8 hex digits of a hash of the whole
+ * value, so that two values alike in their first bytes stay two series. */
+#define CUT_MARK 9
+
+static size_t value_cut(char *buf, size_t at, size_t room, const char *v)
+{
+	uint32_t h = 2166136261u;       /* FNV-1a */
+
+	if (room < CUT_MARK)
+		return value_put(buf, at, room, v);
+	for (const char *p = v; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	at = value_put(buf, at, room - CUT_MARK, v);
+	return at + (size_t)sprintf(buf + at, "~%08x", (unsigned)h);
+}
+
+struct label_pair {
+	const char *name, *value;
+};
+
+/* What pairs i+1.. are kept: their names, quotes and commas, and each
+ * value whole when short (a result, a kind), else its first bytes and
+ * the mark: the room left goes to pair i. */
+#define LATER_KEEP 32
+
+static size_t rest_min(const struct label_pair *p, size_t i, size_t np)
+{
+	size_t need = 0, v;
+
+	for (size_t j = i + 1; j < np; j++) {
+		v = value_len(p[j].value);
+		need += 1 + strlen(p[j].name) + 3 +
+			(v < LATER_KEEP ? v : LATER_KEEP);
+	}
+	return need;
+}
+
 const char *metrics_labels(char *buf, size_t n, ...)
 {
-	const char *name, *value;
-	size_t at = 0;
+	struct label_pair p[8];
+	size_t np = 0, at = 0, fixed, room, v;
+	const char *name;
 	va_list ap;
 
-	buf[0] = '\0';
 	va_start(ap, n);
-	while ((name = va_arg(ap, const char *))) {
-		value = va_arg(ap, const char *);
-		if (at + strlen(name) + 5 >= n)
-			break;
+	while (np < 8 && (name = va_arg(ap, const char *))) {
+		p[np].name = name;
+		p[np].value = va_arg(ap, const char *);
+		if (!p[np].value)
+			p[np].value = "";
+		np++;
+	}
+	va_end(ap);
+	buf[0] = '\0';
+	/* every pair is written: a value is cut to leave the later pairs
+	 * their room, never a pair dropped (two series alike but for it
+	 * would print as one, which Prometheus refuses) */
+	for (size_t i = 0; i < np; i++) {
+		fixed = (at ? 1 : 0) + strlen(p[i].name) + 3;
+		if (at + fixed + rest_min(p, i, np) >= n)
+			break;  /* names alone do not fit: a caller's mistake */
+		room = n - 1 - at - fixed - rest_min(p, i, np);
 		at += (size_t)sprintf(buf + at, "%s%s=\"", at ? "," : "",
-				      name);
-		at = label_value(buf, at, n, value ? value : "");
+				      p[i].name);
+		v = value_len(p[i].value);
+		at = v <= room ? value_put(buf, at, room, p[i].value)
+			       : value_cut(buf, at, room, p[i].value);
 		buf[at++] = '"';
 		buf[at] = '\0';
 	}
-	va_end(ap);
 	return buf;
 }

@@ -47,10 +47,13 @@
  * after the privilege drop; calls before it count into nothing. */
 int metrics_open(const char *dir, const char *who);
 
-/* Format label pairs (name, value, ..., NULL) as Prometheus label text,
- * values escaped (\\, \", \n) and valid UTF-8 (a byte that starts no
- * character becomes U+FFFD); a value that does not fit is cut between
- * two characters.  Returns buf ("" for no pairs). */
+/* Format label pairs (name, value, ..., NULL; at most 8) as Prometheus
+ * label text, values escaped (\\, \", \n) and valid UTF-8 (a byte that
+ * starts no character becomes U+FFFD).  Every pair is written: a value
+ * too long for n is cut between two characters, leaving the later pairs
+ * their room, and ends in "~" and 8 hex digits of a hash of the whole
+ * value (so two values alike at first stay apart).  Returns buf ("" for
+ * no pairs). */
 const char *metrics_labels(char *buf, size_t n, ...)
 	__attribute__((sentinel));
 

@@ -109,7 +109,10 @@ static int user_cmp(const void *a, const void *b)
 static void users(struct mon_buf *b, const struct mon_snap *sn)
 {
 	const struct mon_usage **v = calloc(sn->nu + 1, sizeof *v);
-	char l[METRICS_LABELS_MAX], name[256];
+	/* the whole name (an address of up to 254 bytes, printable ASCII
+	 * after mon_clean, each byte at most 2 once escaped), not the
+	 * bound of a published slot's labels */
+	char name[256], l[2 * sizeof name + 32];
 	size_t n = 0;
 
 	if (!v)

@@ -2,6 +2,11 @@
 """test_metrics_series.py: /metrics series that must stay whole and true
 (man/relay-metrics.8):
 
+- users whose addresses are long (an address has up to 254 bytes) and
+  alike in their first 199 bytes: each user's two relay_user_usage series
+  keep both labels (user and kind) and the users stay apart, so no two
+  lines have the same labels (Prometheus would keep one and count an
+  error); `promtool check metrics` passes;
 - as root: relay-smtpd's uid writes into its own area (metrics/smtpd)
   slots of families relay-queue and relay-send publish; /metrics shows
   the same relay_accepted_messages_total and relay_queue_messages as
@@ -83,6 +88,50 @@ def series(text, name):
                 dup.append(m.group(1))
             out[m.group(1) or ''] = float(m.group(2))
     return out, dup
+
+
+def test_long_users(h):
+    mport = free_port()
+    pw = '/tmp/relaybox-series-%d.passwd' % os.getpid()
+    with open(pw, 'w') as f:
+        f.write('ops:%s\n' % h)
+    os.chmod(pw, 0o600)
+    try:
+        with Sink() as sink, Instance(sink=sink, rules_text=rules(h),
+                                      conf_overrides={
+                'metrics_listen': '127.0.0.1:%d' % mport,
+                'metrics_passwd': pw}) as inst:
+            url = 'http://127.0.0.1:%d/metrics' % mport
+            codes = [send(inst.port, LONG1, ['a@dest.example']),
+                     send(inst.port, LONG2, ['a@dest.example',
+                                             'b@dest.example',
+                                             'c@dest.example'])]
+            check('long users: both messages accepted', codes == [250, 250],
+                  str(codes))
+            text = ['']
+
+            def both():
+                text[0] = get(url, 'ops:secret')
+                return len(series(text[0], 'relay_user_usage')[0]) >= 4
+            wait_until(both, 20)
+            got, dup = series(text[0], 'relay_user_usage')
+            check('long users: no two relay_user_usage lines with the same '
+                  'labels', not dup and len(got) == 4,
+                  '\n'.join(x for x in text[0].splitlines()
+                            if x.startswith('relay_user_usage')))
+            check('long users: every series has its user and kind labels',
+                  all(re.match(r'\{user="[^"]+",kind="(messages|recipients)"'
+                               r'\}$', k) for k in got), str(list(got)))
+            check('long users: each user its own counts (1 and 3 '
+                  'recipients)', sorted(got.values()) == [1, 1, 1, 3],
+                  str(got))
+            p = subprocess.run(['promtool', 'check', 'metrics'],
+                               input=text[0], capture_output=True,
+                               text=True, timeout=60)
+            check('long users: promtool check metrics passes',
+                  p.returncode == 0, p.stdout + p.stderr)
+    finally:
+        os.unlink(pw)
 
 
 # lib/metrics.c's slot layout, as a taken-over publisher would write it
@@ -194,6 +243,8 @@ def inst_user(inst, key):
 
 
 def main():
+    h = passwd_hash()
+    test_long_users(h)
     test_deliveries()
     finish()
 

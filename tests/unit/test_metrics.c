@@ -35,6 +35,37 @@ static long long find(unsigned family, unsigned part, const char *labels)
 	return sum;
 }
 
+/* A long value is cut so that every pair fits, and ends in a hash of the
+ * whole value: no pair dropped, two long values alike at first stay two
+ * label sets (a pair dropped made two series print with equal labels). */
+static void test_labels_long(void)
+{
+	char a[METRICS_LABELS_MAX], b[METRICS_LABELS_MAX], v1[300], v2[300];
+
+	memset(v1, 'l', 250);
+	v1[250] = '\0';
+	memcpy(v2, v1, sizeof v2);
+	v2[249] = 'm';
+	metrics_labels(a, sizeof a, "user", v1, "kind", "recipients", NULL);
+	metrics_labels(b, sizeof b, "user", v2, "kind", "recipients", NULL);
+	T_CHECK("labels long: well-formed", metrics_labels_ok(a) &&
+		metrics_labels_ok(b));
+	T_CHECK("labels long: the later pair kept whole",
+		strstr(a, ",kind=\"recipients\"") && strlen(a) < sizeof a);
+	T_CHECK("labels long: a hash of the whole value after the cut",
+		strstr(a, "~") && strstr(a, "\",kind=") - strstr(a, "~") == 9);
+	T_CHECK("labels long: values alike at first stay apart",
+		strcmp(a, b) != 0);
+	metrics_labels(a, sizeof a, "destination", v1, "result", "sent",
+		       "third", v2, NULL);
+	T_CHECK("labels long: three pairs, two cut, all there",
+		metrics_labels_ok(a) && strstr(a, ",result=\"sent\",third=\"l"));
+	T_STREQ("labels long: a value that fits is not cut",
+		metrics_labels(a, sizeof a, "user", "a@b.example", "kind",
+			       "messages", NULL),
+		"user=\"a@b.example\",kind=\"messages\"");
+}
+
 static void test_labels(void)
 {
 	char b[METRICS_LABELS_MAX];
@@ -47,6 +78,7 @@ static void test_labels(void)
 		"d=\"q\\\"\\\\\\nz\"");
 	metrics_labels(b, 12, "dest", "averyveryverylongname", NULL);
 	T_CHECK("labels cut still well-formed", metrics_labels_ok(b));
+	test_labels_long();
 	T_CHECK("labels_ok refuses a raw newline",
 		!metrics_labels_ok("a=\"x\ny\""));
 	T_CHECK("labels_ok refuses a brace", !metrics_labels_ok("a=\"x\"}"));
@@ -68,7 +100,7 @@ static void test_labels_utf8(void)
 		metrics_labels(b, sizeof b, "d", "x\xc3", NULL),
 		"d=\"x\xef\xbf\xbd\"");
 	T_STREQ("labels: cut between characters, not inside an é",
-		metrics_labels(b, 13, "d", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", NULL),
+		metrics_labels(b, 12, "d", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", NULL),
 		"d=\"\xc3\xa9\xc3\xa9\xc3\xa9\"");
 	for (int i = 0; i < 80; i++)
 		strcat(e, i == 40 ? "." : "\xc3\xa9");
