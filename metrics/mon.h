@@ -71,10 +71,8 @@ int mon_usage_pct(long n, long lim);
 
 /* ---- mon_expo.c, mon_derive.c ---- */
 void mon_expo(struct mon_buf *b, const struct mon_snap *sn);
-/* the busiest destinations, the rest as "other"; those deferring */
+/* the destinations relay-send counts, with "other"; those deferring */
 void mon_expo_destinations(struct mon_buf *b, const struct mon_snap *sn);
-/* Forget which destinations are named (tests: a fresh relay-metrics). */
-void mon_expo_destinations_forget(void);
 /* daemons, customers and users, queue age, the alerts */
 void mon_expo_derived(struct mon_buf *b, const struct mon_snap *sn);
 

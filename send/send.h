@@ -340,13 +340,16 @@ int send_worker_idle(void);
 int send_worker_room(void);
 
 /* ---- metrics (send_metrics.c, lib/metrics.h) ---- */
-/* recipient i of m got result st ('D', 'T', 'B') at now */
 /* send_abuse.c: one recipient's result of the job under way, then the
  * job's signal to relay-queue (lib/abuse.h) for its message. */
 void send_abuse_result(char st, int code, const char *text);
 void send_abuse_flush(const struct send_msg *m);
 /* Write the signals held since the last call (before the loop waits). */
 void send_abuse_send(void);
+/* Claim the "other" destination series before any destination can fill
+ * the family's bound (a later claim would be refused: lost counts). */
+void send_metrics_start(void);
+/* recipient i of m got result st ('D', 'T', 'B') at now */
 void send_metrics_result(const struct send_msg *m, size_t i, char st,
 			 long long now);
 /* the queue's gauges, at most once a second: 0 when skipped (owed) */

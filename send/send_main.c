@@ -48,6 +48,7 @@ int main(int argc, char **argv)
 	privs_drop(cf.user_send, cf.group_queue);
 	send_lock_queue();
 	metrics_open(cf.dir, METRICS_SEND);
+	send_metrics_start();
 	/* a woken batch task never preempts the one that woke it: the
 	 * results and new messages that wake us do not cut into the
 	 * daemons that sent them (ARCHITECTURE.md); failing that, as is */

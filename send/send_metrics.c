@@ -43,6 +43,17 @@ static void dest_deferring(const char *dom, char st, long long now)
 		metrics_set(METRIC_DEST_DEFERRING, now, l);
 }
 
+void send_metrics_start(void)
+{
+	static const char st[] = { 'D', 'T', 'B' };
+	char l[METRICS_LABELS_MAX];
+
+	for (size_t i = 0; i < sizeof st; i++)
+		metrics_add(METRIC_DEST_DELIVERIES, 0,
+			    metrics_labels(l, sizeof l, "destination", "other",
+					   "result", result_word(st[i]), NULL));
+}
+
 void send_metrics_result(const struct send_msg *m, size_t i, char st,
 			 long long now)
 {

@@ -11,6 +11,8 @@
   slots of families relay-queue and relay-send publish; /metrics shows
   the same relay_accepted_messages_total and relay_queue_messages as
   before (the reader takes from an area only its publisher's families);
+- relay_destination_deliveries_total: a restart of relay-metrics alone,
+  with no delivery meanwhile, changes no destination's counter.
 """
 import base64
 import os
@@ -188,6 +190,20 @@ def sent_total(text):
     return sum(v for k, v in dest_lines(text).items() if 'sent' in k)
 
 
+def test_restart(inst, url):
+    """a=3 b=2 c=1, then b overtakes a: with metrics_top = 1 relay-metrics
+    showed b from then on from the count it had, and after its restart
+    from its whole count (b +2, "other" +1 with no delivery)."""
+    before = get(url)
+    check('destinations: relay-metrics restarted',
+          restart_metrics(inst), inst.log_tail())
+    wait_until(lambda: 'relay_daemon_up' in get(url), 20)
+    after = get(url)
+    check('destinations: a restart of relay-metrics alone changes no '
+          'destination counter', dest_lines(after) == dest_lines(before),
+          'before %s\nafter  %s' % (dest_lines(before), dest_lines(after)))
+
+
 def test_forged(inst, url):
     """relay-smtpd's uid writes other daemons' families into its area."""
     if not is_root():
@@ -230,6 +246,7 @@ def test_deliveries():
         wait_until(lambda: sent_total(get(url)) == 9, 30)
         check('destinations: 9 deliveries counted',
               sent_total(get(url)) == 9, get(url)[-2000:])
+        test_restart(inst, url)
         test_forged(inst, url)
 
 
