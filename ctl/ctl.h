@@ -1,7 +1,8 @@
 /* ctl.h: relayctl's subcommands.  relayctl_main.c holds the table of
  * command names to these handlers; each lives in its own ctl_<name>.c.
  * A handler gets argv after the command name and returns an exit status.
- * settings (cf) are loaded before a handler runs. */
+ * settings (cf) are loaded before a handler runs; stop and status run
+ * even when relay.conf has an error (ctl_conf_error). */
 #ifndef CTL_H
 #define CTL_H
 
@@ -21,6 +22,10 @@ int ctl_rules(int argc, char **argv);    /* ctl_rules.c: version history diff ro
 int ctl_archive(int argc, char **argv);  /* ctl_archive.c: purge the archive maildirs */
 int ctl_abuse(int argc, char **argv);    /* ctl_abuse.c: list show ack release */
 int ctl_reload(int argc, char **argv);   /* ctl_reload.c: SIGHUP relay-master, wait, say how it went */
+
+/* relay.conf's error when stop or status went on without a good one
+ * (they need only run_dir: relayctl_main.c), else NULL. */
+extern const char *ctl_conf_error;
 
 /* pid of the running relay-master of this instance, or 0 (ctl_master.c). */
 long ctl_master_pid(void);

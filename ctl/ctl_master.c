@@ -200,14 +200,29 @@ int ctl_start(int argc, char **argv)
 	return ctl_start_wait_ready(pid, wait);
 }
 
+/* relay.conf has an error (ctl_conf_error): say it, and what is done
+ * all the same.  The running relay keeps the settings it started with;
+ * start (and reload) refuse the file. */
+static void ctl_conf_warn(const char *doing)
+{
+	if (ctl_conf_error)
+		fprintf(stderr, "relayctl: warning: %s; %s (relayctl start "
+				"refuses relay.conf until it is fixed)\n",
+			ctl_conf_error, doing);
+}
+
 int ctl_stop(int argc, char **argv)
 {
 	double deadline = ctl_now() + CTL_STOP_WAIT;
 	long pid = ctl_master_pid();
+	char doing[96];
 
 	(void)argv;
 	if (argc > 0)
 		return fprintf(stderr, "usage: relayctl stop\n"), 100;
+	snprintf(doing, sizeof doing, "stopping the running relay "
+		 "(relay-master pid %ld) anyway", pid);
+	ctl_conf_warn(pid ? doing : "no relay is running");
 	if (!pid) {
 		printf("relaybox: not running\n");
 		return 0;
@@ -310,6 +325,8 @@ int ctl_status(int argc, char **argv)
 	(void)argv;
 	if (argc > 0)
 		return fprintf(stderr, "usage: relayctl status\n"), 100;
+	ctl_conf_warn(pid ? "the running relay keeps the settings it "
+			    "started with" : "no relay is running");
 	if (!pid) {
 		printf("relay-master   not running (instance %s)\n", cf.dir);
 		return 3;

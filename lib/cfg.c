@@ -122,7 +122,7 @@ static int cfg_line(const char *path, int lineno, char *line,
 int cfg_load(const char *path, const struct cfg_item *tab, size_t n,
 	     int missing_ok, char *err, size_t errsz)
 {
-	char line[4096];
+	char line[4096], sub[512];
 	int lineno = 0, rc = 0;
 	FILE *f;
 
@@ -136,14 +136,20 @@ int cfg_load(const char *path, const struct cfg_item *tab, size_t n,
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	while (rc == 0 && fgets(line, sizeof line, f)) {
+	/* past a bad line: the first error is the answer, but the lines
+	 * after it still count (relayctl stop finds run_dir behind a typo) */
+	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
-			snprintf(err, errsz, "%s:%d: line too long", path, lineno);
+			if (rc == 0)
+				snprintf(err, errsz, "%s:%d: line too long", path,
+					 lineno);
 			rc = -1;
 			break;
 		}
-		rc = cfg_line(path, lineno, line, tab, n, err, errsz);
+		if (cfg_line(path, lineno, line, tab, n, rc ? sub : err,
+			     rc ? sizeof sub : errsz) < 0)
+			rc = -1;
 	}
 	fclose(f);
 	return rc;

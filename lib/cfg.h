@@ -18,7 +18,9 @@ struct cfg_item {
 };
 
 /* Apply every default, then the file (a missing file is not an error when
- * missing_ok).  Returns 0, or -1 with a message in err. */
+ * missing_ok).  Returns 0, or -1 with the first error's message in err;
+ * the good lines after a bad one are applied all the same (up to a line
+ * too long, where reading stops). */
 int cfg_load(const char *path, const struct cfg_item *tab, size_t n,
 	     int missing_ok, char *err, size_t errsz);
 

@@ -133,60 +133,74 @@ static void default_path(char **var, const char *rel)
 		log_fatal(EXIT_TEMP, "out of memory");
 }
 
-static void settings_check_scan(const char *path)
+/* A word setting that is none of a, b (and c when not NULL): -1 with
+ * "PATH: name must be a, b or c, not "v"" in err. */
+static int settings_word(const char *path, const char *name, const char *v,
+			 const char *a, const char *b, const char *c,
+			 char *err, size_t n)
 {
-	if (strcmp(cf.scan_fail, "defer") && strcmp(cf.scan_fail, "pass"))
-		log_fatal(EXIT_PERM, "%s: scan_fail must be defer or pass, "
-			   "not \"%s\"", path, cf.scan_fail);
-	if (strcmp(cf.scan_default, "off") && strcmp(cf.scan_default, "score") &&
-	    strcmp(cf.scan_default, "reject"))
-		log_fatal(EXIT_PERM, "%s: scan_default must be off, score or "
-			   "reject, not \"%s\"", path, cf.scan_default);
+	if (!strcmp(v, a) || !strcmp(v, b) || (c && !strcmp(v, c)))
+		return 0;
+	if (c)
+		snprintf(err, n, "%s: %s must be %s, %s or %s, not \"%s\"", path,
+			 name, a, b, c, v);
+	else
+		snprintf(err, n, "%s: %s must be %s or %s, not \"%s\"", path,
+			 name, a, b, v);
+	return -1;
+}
+
+/* The values relay.conf's table cannot judge alone; the first error. */
+static int settings_check_words(const char *path, char *err, size_t n)
+{
+	if (settings_word(path, "dkim_fail", cf.dkim_fail, "defer",
+			  "unsigned", NULL, err, n) < 0 ||
+	    settings_word(path, "rate_store_fail", cf.rate_store_fail,
+			  "defer", "local", NULL, err, n) < 0 ||
+	    settings_word(path, "dnssec", cf.dnssec, "off", "trust_ad", NULL,
+			  err, n) < 0 ||
+	    settings_word(path, "remote_private_addresses",
+			  cf.remote_private_addresses, "refuse", "allow", NULL,
+			  err, n) < 0 ||
+	    settings_word(path, "scan_fail", cf.scan_fail, "defer", "pass",
+			  NULL, err, n) < 0 ||
+	    settings_word(path, "scan_default", cf.scan_default, "off",
+			  "score", "reject", err, n) < 0)
+		return -1;
+	return 0;
 }
 
 /* A relayhost with a typo must stop the relay, not send its mail to
  * the recipients' MX hosts (or to its host on another port). */
-static void settings_check_relayhost(const char *path)
+static int settings_check_relayhost(const char *path, char *err, size_t n)
 {
 	char host[256];
 	long port;
 
-	if (*cf.relayhost &&
-	    hostport_parse(cf.relayhost, host, sizeof host, &port) < 0)
-		log_fatal(EXIT_PERM, "%s: relayhost \"%s\" is not [host]:port, "
-			  "[host], host:port or host (a DNS name or an IP "
-			  "address, a port from 1 to 65535)", path,
-			  cf.relayhost);
+	if (!*cf.relayhost ||
+	    hostport_parse(cf.relayhost, host, sizeof host, &port) == 0)
+		return 0;
+	snprintf(err, n, "%s: relayhost \"%s\" is not [host]:port, [host], "
+		 "host:port or host (a DNS name or an IP address, a port from "
+		 "1 to 65535)", path, cf.relayhost);
+	return -1;
 }
 
 /* Where double bounces go: the mailbox given, else postmaster@hostname
  * (send/send_bounce.c; relay-send warns at start when that one has no
  * route: it would loop back to the relay). */
-static void settings_postmaster(const char *path)
+static int settings_check_postmaster(const char *path, char *err, size_t n)
 {
-	if (*cf.postmaster) {
-		if (addr_mailbox_check(cf.postmaster, 0) != ADDR_OK)
-			log_fatal(EXIT_PERM, "%s: postmaster \"%s\" is not a "
-				  "mailbox (local@domain)", path, cf.postmaster);
-		return;
-	}
-	free(cf.postmaster);
-	if (asprintf(&cf.postmaster, "postmaster@%s", cf.hostname) < 0)
-		log_fatal(EXIT_TEMP, "out of memory");
+	if (!*cf.postmaster || addr_mailbox_check(cf.postmaster, 0) == ADDR_OK)
+		return 0;
+	snprintf(err, n, "%s: postmaster \"%s\" is not a mailbox "
+		 "(local@domain)", path, cf.postmaster);
+	return -1;
 }
 
-void settings_load(const char *dir)
+/* Every path setting left empty, under DIR. */
+static void settings_default_paths(void)
 {
-	char path[PATH_MAX], err[1024], host[256];
-
-	cf.dir = realpath(dir, NULL);
-	if (!cf.dir)
-		log_fatalx(EXIT_TEMP, "instance directory %s", dir);
-	settings_path(path, sizeof path, "relay.conf");
-	if (cfg_load(path, settings_table,
-		     sizeof settings_table / sizeof settings_table[0], 1, err,
-		     sizeof err) < 0)
-		log_fatal(EXIT_PERM, "%s", err);
 	default_path(&cf.queue_dir, "queue");
 	default_path(&cf.run_dir, "run");
 	default_path(&cf.log_file, "log/relay.log");
@@ -196,29 +210,19 @@ void settings_load(const char *dir)
 	default_path(&cf.counters_file, RATE_FILE);
 	default_path(&cf.secrets_dir, "secrets");
 	default_path(&cf.archive_dir, "archive");
-	if (strcmp(cf.dkim_fail, "defer") && strcmp(cf.dkim_fail, "unsigned"))
-		log_fatal(EXIT_PERM, "%s: dkim_fail must be defer or unsigned, "
-			   "not \"%s\"", path, cf.dkim_fail);
 	if (!*cf.rate_store_auth) {
 		default_path(&cf.rate_store_auth, RATE_STORE_AUTH);
 		if (asprintf(&cf.rate_store_auth_old, "%s/%s", cf.secrets_dir,
 			     RATE_STORE_AUTH_OLD) < 0)
 			log_fatal(EXIT_TEMP, "out of memory");
 	}
-	if (strcmp(cf.rate_store_fail, "defer") &&
-	    strcmp(cf.rate_store_fail, "local"))
-		log_fatal(EXIT_PERM, "%s: rate_store_fail must be defer or "
-			  "local, not \"%s\"", path, cf.rate_store_fail);
-	if (strcmp(cf.dnssec, "off") && strcmp(cf.dnssec, "trust_ad"))
-		log_fatal(EXIT_PERM, "%s: dnssec must be off or trust_ad, "
-			   "not \"%s\"", path, cf.dnssec);
-	if (strcmp(cf.remote_private_addresses, "refuse") &&
-	    strcmp(cf.remote_private_addresses, "allow"))
-		log_fatal(EXIT_PERM, "%s: remote_private_addresses must be "
-			  "refuse or allow, not \"%s\"", path,
-			  cf.remote_private_addresses);
-	settings_check_scan(path);
-	settings_check_relayhost(path);
+}
+
+/* hostname's default, then postmaster's (postmaster@hostname). */
+static void settings_default_names(void)
+{
+	char host[256];
+
 	if (!*cf.hostname) {
 		if (gethostname(host, sizeof host) < 0)
 			strcpy(host, "localhost");
@@ -226,5 +230,41 @@ void settings_load(const char *dir)
 		free(cf.hostname);
 		cf.hostname = strdup(host);
 	}
-	settings_postmaster(path);
+	if (*cf.postmaster)
+		return;
+	free(cf.postmaster);
+	if (asprintf(&cf.postmaster, "postmaster@%s", cf.hostname) < 0)
+		log_fatal(EXIT_TEMP, "out of memory");
+}
+
+int settings_read(const char *dir, char *err, unsigned long errsz)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	cf.dir = realpath(dir, NULL);
+	if (!cf.dir)
+		log_fatalx(EXIT_TEMP, "instance directory %s", dir);
+	settings_path(path, sizeof path, "relay.conf");
+	err[0] = '\0';
+	rc = cfg_load(path, settings_table,
+		      sizeof settings_table / sizeof settings_table[0], 1, err,
+		      errsz);
+	settings_default_paths();
+	if (rc == 0)
+		rc = settings_check_words(path, err, errsz);
+	if (rc == 0)
+		rc = settings_check_relayhost(path, err, errsz);
+	if (rc == 0)
+		rc = settings_check_postmaster(path, err, errsz);
+	settings_default_names();
+	return rc;
+}
+
+void settings_load(const char *dir)
+{
+	char err[1024];
+
+	if (settings_read(dir, err, sizeof err) < 0)
+		log_fatal(EXIT_PERM, "%s", err);
 }

@@ -137,6 +137,12 @@ extern struct settings cf;
  * paths under DIR.  Exits with a message on error. */
 void settings_load(const char *dir);
 
+/* The same without exiting on an error in relay.conf: -1 with the first
+ * one in err, and cf still filled (the defaults, and what the file's
+ * good lines say), so that relayctl stop and status find the running
+ * relay's run_dir.  0 when all is well, as settings_load. */
+int settings_read(const char *dir, char *err, unsigned long errsz);
+
 /* Name of a file under the instance: settings_path(buf, n, "run/policy.sock"). */
 char *settings_path(char *buf, unsigned long n, const char *rel);
 

@@ -138,6 +138,23 @@ static void test_missing_and_long(const char *dir)
 	free(big);
 }
 
+/* The first error is the answer, but the good lines after it count:
+ * relayctl stop finds run_dir in a relay.conf with a typo above it. */
+static void test_past_error(const char *dir)
+{
+	char err[600];
+	int rc;
+
+	i_port = 0;
+	b_flag = 0;
+	rc = load(dir, "prot = 1\nport = 2\nflag = maybe\nflag = yes\n", err,
+		  sizeof err);
+	T_CHECK("two bad lines: the first one's error",
+		rc == -1 && strstr(err, "F:1: unknown setting 'prot'") != NULL);
+	T_CHECK("the good lines after a bad one are applied",
+		i_port == 2 && b_flag == 1);
+}
+
 static void test_set(void)
 {
 	char err[200];
@@ -161,6 +178,7 @@ int main(void)
 	}
 	test_table(dir);
 	test_missing_and_long(dir);
+	test_past_error(dir);
 	test_set();
 	free(s_name);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
