@@ -22,6 +22,9 @@ int ctl_rules(int argc, char **argv);    /* ctl_rules.c: version history diff ro
 int ctl_archive(int argc, char **argv);  /* ctl_archive.c: purge the archive maildirs */
 int ctl_abuse(int argc, char **argv);    /* ctl_abuse.c: list show ack release */
 int ctl_reload(int argc, char **argv);   /* ctl_reload.c: SIGHUP relay-master, wait, say how it went */
+/* After relayctl start: relay-master's TLS load at its start, on stderr
+ * as warnings when it was not all well (ctl_reload.c). */
+void ctl_reload_tell_start(void);
 
 /* relay.conf's error when stop or status went on without a good one
  * (they need only run_dir: relayctl_main.c), else NULL. */

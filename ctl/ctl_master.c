@@ -162,6 +162,7 @@ static int ctl_start_wait_ready(pid_t pid, double wait)
 	while (ctl_now() < deadline) {
 		if (ctl_read_long(ready) == (long)pid) {
 			printf("relaybox: started (relay-master pid %ld)\n", (long)pid);
+			ctl_reload_tell_start();
 			return 0;
 		}
 		if (waitpid(pid, &status, WNOHANG) == pid) {

@@ -102,7 +102,8 @@ int master_ready_daemons(int *listener);
 int master_ready_listening(const char *addr);
 
 /* master_tls.c */
-/* Make the certificate store and load tls_cert/tls_key (when set). */
+/* Make the certificate store and load tls_cert/tls_key (when set), with
+ * the outcome in run/reload as master_tls_sighup writes it. */
 void master_tls_init(void);
 /* SIGHUP: load them again, write run/reload with the outcome. */
 void master_tls_sighup(void);

@@ -6,7 +6,10 @@
  * hook) reads the files again: relay-smtpd serves the new certificate
  * from the next connection on.  A certificate that does not load is one
  * log line: at start STARTTLS then answers 454 (port 465 closes the
- * connection); at a reload the certificate already served stays. */
+ * connection); at a reload the certificate already served stays.  A key
+ * file that others can read is served with a warning (tls_key_mode_check).
+ * Each load, at start too, ends in run/reload for relayctl start and
+ * reload to print: the operator at the console hears what the log says. */
 #include "master.h"
 #include "settings.h"
 #include "tls.h"
@@ -52,10 +55,14 @@ static void describe(char *buf, size_t n)
 	SSL_CTX_free(ctx);
 }
 
-static int master_tls_reload(char *msg, size_t msgsz)
+/* Load the files into the store: 0 with what is served in msg (and a
+ * warning in warn, or ""), or -1 with why not in msg. */
+static int master_tls_reload(char *msg, size_t msgsz, char *warn,
+			     size_t warnsz)
 {
 	char err[PATH_MAX + 256], what[512];
 
+	warn[0] = '\0';
 	if (!store.map) {
 		snprintf(msg, msgsz, "%s", cf.tls_cert[0] ? "tls: no certificate store"
 							 : "no tls_cert set");
@@ -65,6 +72,7 @@ static int master_tls_reload(char *msg, size_t msgsz)
 		serving = 1;
 		if (err[0])
 			master_log("warning", "%s", err);
+		snprintf(warn, warnsz, "%s", err);
 		describe(what, sizeof what);
 		snprintf(msg, msgsz, "tls: serving %s (%s)", cf.tls_cert, what);
 		master_log("info", "%s", msg);
@@ -83,6 +91,28 @@ static int master_tls_reload(char *msg, size_t msgsz)
 	return -1;
 }
 
+/* run/reload: "<serial> ok|failed <text>", then "warning <text>" when
+ * the key was served with one; written after each load (the first at
+ * start), so that relayctl start and reload can tell the operator. */
+static void write_result(int ok, const char *text, const char *warn)
+{
+	static unsigned long serial;
+	char line[2 * PATH_MAX + 1024];
+
+	snprintf(line, sizeof line, "%lu %s %s\n%s%s%s", ++serial,
+		 ok ? "ok" : "failed", text, warn[0] ? "warning " : "", warn,
+		 warn[0] ? "\n" : "");
+	master_run_write("reload", line);
+}
+
+void master_tls_sighup(void)
+{
+	char msg[PATH_MAX + 512], warn[PATH_MAX + 256];
+	int ok = master_tls_reload(msg, sizeof msg, warn, sizeof warn) == 0;
+
+	write_result(ok, msg, warn);
+}
+
 void master_tls_init(void)
 {
 	char msg[PATH_MAX + 512];
@@ -92,31 +122,13 @@ void master_tls_init(void)
 		return;
 	if (tls_store_create(&store) < 0 ||
 	    (child_fd = tls_store_ro_fd(&store)) < 0) {
-		master_log("warning", "tls: certificate store: %s: STARTTLS "
-			   "answers 454", strerror(errno));
+		snprintf(msg, sizeof msg, "tls: certificate store: %s: "
+			 "STARTTLS answers 454", strerror(errno));
+		master_log("warning", "%s", msg);
+		write_result(0, msg, "");
 		return;
 	}
-	master_tls_reload(msg, sizeof msg);
-}
-
-/* run/reload: "<serial> ok|failed <text>", written after each reload, so
- * that relayctl reload can wait for it and tell the operator. */
-static void write_result(int ok, const char *text)
-{
-	static unsigned long serial;
-	char line[PATH_MAX + 640];
-
-	snprintf(line, sizeof line, "%lu %s %s\n", ++serial,
-		 ok ? "ok" : "failed", text);
-	master_run_write("reload", line);
-}
-
-void master_tls_sighup(void)
-{
-	char msg[PATH_MAX + 512];
-	int ok = master_tls_reload(msg, sizeof msg) == 0;
-
-	write_result(ok, msg);
+	master_tls_sighup();
 }
 
 /* A new session-ticket key every TLS_TICKET_ROTATE seconds (the store
