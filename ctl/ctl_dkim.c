@@ -223,6 +223,19 @@ static int ctl_dkim_keygen(int argc, char **argv)
 	return rc;
 }
 
+/* What makecdb's owner and mode check says of a key file: relay-queue
+ * signs with such a key, with a warning in the log at each read. */
+static void ctl_dkim_show_access(const struct stat *st)
+{
+	char why[256];
+	uid_t owner;
+
+	if (dkimkey_owner(CTL_DKIM_OWNER, &owner) == 0 &&
+	    dkimkey_check_access(st, owner, why, sizeof why) < 0)
+		printf("  problem: %s: makecdb refuses this key; relay-queue "
+		       "signs with it and warns in the log\n", why);
+}
+
 static void ctl_dkim_show_one(const struct ctl_dkim_entry *e)
 {
 	char why[128], desc[32], rec[CTL_DKIM_REC_MAX];
@@ -246,6 +259,7 @@ static void ctl_dkim_show_one(const struct ctl_dkim_entry *e)
 	ctl_dkim_key_describe(pkey, desc, sizeof desc);
 	printf("  key %s: %s, owner %s, mode %04o\n", e->path, desc,
 	       pw ? pw->pw_name : "?", (unsigned)(st.st_mode & 07777));
+	ctl_dkim_show_access(&st);
 	if (ctl_dkim_key_record(pkey, rec, sizeof rec) == 0) {
 		printf("  ");
 		ctl_dkim_key_zone_line(e->domain, e->selector, rec, stdout);

@@ -86,6 +86,20 @@ static int key_kind(FILE *f, int alg, int *bits, char *err, size_t errsz)
 	return rc;
 }
 
+int dkimkey_check_access(const struct stat *st, uid_t owner, char *err,
+			 size_t errsz)
+{
+	if (st->st_uid != owner)
+		snprintf(err, errsz, "owned by uid %ld, must be uid %ld (the "
+			 "signer, relay-queue)", (long)st->st_uid, (long)owner);
+	else if (st->st_mode & 077)
+		snprintf(err, errsz, "mode %04o gives group or others access "
+			 "(chmod 600)", (unsigned)(st->st_mode & 07777));
+	else
+		return 0;
+	return -1;
+}
+
 int dkimkey_check(const char *path, int alg, uid_t owner, int *bits,
 		  char *err, size_t errsz)
 {
@@ -96,18 +110,13 @@ int dkimkey_check(const char *path, int alg, uid_t owner, int *bits,
 
 	if (fd < 0)
 		return -1;
-	if (st.st_uid != owner)
-		snprintf(err, errsz, "owned by uid %ld, must be uid %ld (the "
-			 "signer, relay-queue)", (long)st.st_uid, (long)owner);
-	else if (st.st_mode & 077)
-		snprintf(err, errsz, "mode %04o gives group or others access "
-			 "(chmod 600)", (unsigned)(st.st_mode & 07777));
-	else if (!(f = fdopen(fd, "r")))
+	if (dkimkey_check_access(&st, owner, err, errsz) == 0) {
+		if ((f = fdopen(fd, "r"))) {
+			rc = key_kind(f, alg, bits, err, errsz);
+			fclose(f);
+			return rc;
+		}
 		snprintf(err, errsz, "%s", strerror(errno));
-	else {
-		rc = key_kind(f, alg, bits, err, errsz);
-		fclose(f);
-		return rc;
 	}
 	close(fd);
 	return rc;

@@ -6,6 +6,7 @@
 #define DKIMKEY_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define DKIMKEY_DIR "dkim"          /* under the instance directory */
@@ -51,6 +52,14 @@ int dkimkey_owner(const char *user_queue, uid_t *uid);
  * DKIMKEY_RSA_BITS_MIN..MAX bits).  0 (*bits set), or -1 with err. */
 int dkimkey_check(const char *path, int alg, uid_t owner, int *bits,
 		  char *err, size_t errsz);
+
+/* The owner and mode part of dkimkey_check, on a file's stat: owned by
+ * owner, no group or other bits.  0, or -1 with why and the fix in err.
+ * makecdb refuses such a key; relay-queue, which reads the file again
+ * when it changed, warns (queue/queue_dkim_keys.c) and relayctl dkim
+ * show prints it. */
+int dkimkey_check_access(const struct stat *st, uid_t owner, char *err,
+			 size_t errsz);
 
 /* Root checks keys for another uid: can user (with extra_group, as
  * relay-queue drops privileges) open path?  A child drops to it and

@@ -3,7 +3,9 @@
  * key files themselves, kept in memory and read again when they change
  * (a stat per signature instead of an open and a read).  A key that this
  * file signs with itself (Ed25519) is also kept parsed: OpenSSL 3 takes
- * longer to parse a PEM key than to sign with it. */
+ * longer to parse a PEM key than to sign with it.  Each read of a file
+ * holds it to makecdb's owner and mode check (key_access_warn). */
+#include "log.h"
 #include "pemkey.h"
 #include "queue.h"
 #include "rcdb.h"
@@ -116,6 +118,24 @@ static int key_read(struct key_entry *k, int fd, off_t size)
 	return 0;
 }
 
+/* A key that makecdb would now refuse (chmod 644 after makecdb, another
+ * owner) still signs: unsigned mail from a domain under DMARC would be
+ * lost, and a key others could read is exposed whether or not we go on
+ * using it.  But the operator must hear of it: one warning a read of the
+ * file (not a message), with makecdb's own words and fix. */
+static void key_access_warn(const char *path, const struct stat *st)
+{
+	char why[256];
+	uid_t owner;
+
+	if (dkimkey_owner(cf.user_queue, &owner) < 0 ||
+	    dkimkey_check_access(st, owner, why, sizeof why) == 0)
+		return;
+	log_warn("dkim: key %s: %s; makecdb refuses this key: signing with "
+		 "it all the same, but count it as seen by others (a new one: "
+		 "relayctl dkim keygen)", path, why);
+}
+
 const char *queue_dkim_key(const char *path, char *err, size_t errsz)
 {
 	struct key_entry *k = key_slot(path);
@@ -136,6 +156,7 @@ const char *queue_dkim_key(const char *path, char *err, size_t errsz)
 		return NULL;
 	}
 	close(fd);
+	key_access_warn(path, &st);
 	k->dev = st.st_dev;
 	k->ino = st.st_ino;
 	k->size = st.st_size;
