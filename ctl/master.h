@@ -62,6 +62,8 @@ struct master_child {
 	int notifies;           /* says when it serves (lib/notify.h) */
 	int notify_fd;          /* read end of that pipe, -1 when closed */
 	int serving;            /* said so since its last start */
+	int stop_sig;           /* stops it with the relay, also as its
+				 * parent-death signal; 0: SIGTERM */
 };
 
 void master_child_init(const char *bindir, int errfd);

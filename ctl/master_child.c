@@ -9,6 +9,7 @@
 #include "privs.h"
 #include "runsock.h"
 #include "settings.h"
+#include "stopsig.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,14 +30,14 @@
 #define MASTER_SLOW_RETRY 30.0
 
 static struct master_child children[] = {
-	{ "relay-policy", NULL, &cf.user_policy, RUNSOCK_POLICY_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0 },
-	{ "relay-queue", "-l", &cf.user_queue, RUNSOCK_QUEUE_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0 },
-	{ "relay-remote", NULL, &cf.user_remote, RUNSOCK_REMOTE_NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0 },
-	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0 },
-	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, -1, 0 },
+	{ "relay-policy", NULL, &cf.user_policy, RUNSOCK_POLICY_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0, 0 },
+	{ "relay-queue", "-l", &cf.user_queue, RUNSOCK_QUEUE_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0, 0 },
+	{ "relay-remote", NULL, &cf.user_remote, RUNSOCK_REMOTE_NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0 },
+	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0 },
+	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, -1, 0, STOPSIG_RELAY },
 	/* off the mail path: readiness does not wait for it; started only
 	 * with metrics_listen set; the TLS store for a non-loopback address */
-	{ "relay-metrics", NULL, &cf.user_metrics, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, -1, 0 },
+	{ "relay-metrics", NULL, &cf.user_metrics, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, -1, 0, 0 },
 };
 
 /* The admission key (lib/admit.h): made once per run of the master, so a
@@ -95,6 +96,12 @@ void master_child_init(const char *bindir, int errfd)
 	}
 }
 
+/* What stops c with the whole relay: SIGTERM, or its own (stopsig.h). */
+static int child_stop_signal(const struct master_child *c)
+{
+	return c->stop_sig ? c->stop_sig : SIGTERM;
+}
+
 /* In the child, between fork and exec: nothing here may return.  The
  * daemon gets /dev/null on 0, the log pipe on 1 and 2, the admission key
  * or the TLS store on 3, its readiness pipe on 4 (notify_w, -1 for
@@ -112,7 +119,7 @@ static void child_exec(const struct master_child *c, int notify_w)
 	/* the daemon dies with its master even on SIGKILL (privs_drop sets
 	 * it again after the uid change, which clears it); a master that
 	 * died before this line never sends it */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	prctl(PR_SET_PDEATHSIG, child_stop_signal(c));
 	if (getppid() != child_master_pid)
 		_exit(111);
 	null = open("/dev/null", O_RDONLY);
@@ -348,7 +355,7 @@ void master_child_stop_all(double grace)
 	child_stopping = 1;
 	for (i = NCHILDREN - 1; i >= 0; i--) /* listener first */
 		if (children[i].pid)
-			kill(children[i].pid, SIGTERM);
+			kill(children[i].pid, child_stop_signal(&children[i]));
 	while (child_running_count() && master_now() < deadline) {
 		nanosleep(&nap, NULL);
 		master_child_reap();

@@ -6,6 +6,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
+#include "stopsig.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,12 +33,16 @@ struct listen_state {
 
 static int sigpipe_w = -1;
 static volatile sig_atomic_t got_term;
+/* STOPSIG_RELAY: the whole relay stops, the sessions end too */
+static volatile sig_atomic_t got_stop_all;
 
 static void on_signal(int sig)
 {
 	int e = errno;
-	if (sig == SIGTERM || sig == SIGINT)
+	if (sig == SIGTERM || sig == SIGINT || sig == STOPSIG_RELAY)
 		got_term = 1;
+	if (sig == STOPSIG_RELAY)
+		got_stop_all = 1;
 	if (write(sigpipe_w, "x", 1) < 0) {
 		/* the pipe is full: a wake-up is already pending */
 	}
@@ -59,6 +64,7 @@ static int signals_init(void)
 	sigaction(SIGCHLD, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(STOPSIG_RELAY, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return p[0];
 }
@@ -76,6 +82,59 @@ static void reap(struct listen_state *ls)
 		if (!busy && !worker)
 			log_warn("reaped unknown child %ld", (long)pid);
 	}
+}
+
+/* The whole relay stops (STOPSIG_RELAY): relay-master stops relay-queue
+ * and relay-policy at the same moment, so an open session could no
+ * longer end well (only 4xx), and a relay-smtpd left running would
+ * outlive the relay unseen.  Every child (pool worker or per-connection
+ * relay-smtpd) gets SIGTERM, on which it tells its clients 421 and ends
+ * its sessions (nothing in them was acknowledged: the clients send
+ * again); those not gone within LISTEN_STOP_WAIT_MS get SIGKILL, well
+ * inside relay-master's 5 s. */
+#define LISTEN_STOP_WAIT_MS 2000
+
+static size_t children_left(const struct listen_state *st)
+{
+	return st->caps.n + (st->pooled ? st->pool.n : 0);
+}
+
+static void children_signal(const struct listen_state *st, int sig)
+{
+	for (size_t i = 0; i < st->caps.n; i++)
+		kill(st->caps.conn[i].pid, sig);
+	for (size_t i = 0; st->pooled && i < st->pool.n; i++)
+		kill(st->pool.w[i].pid, sig);
+}
+
+/* Reap for up to ms milliseconds, until no child is left. */
+static void children_wait(struct listen_state *st, int ms)
+{
+	struct timespec nap = { 0, 20 * 1000 * 1000 };
+
+	for (int waited = 0; children_left(st) && waited < ms; waited += 20) {
+		nanosleep(&nap, NULL);
+		reap(st);
+	}
+}
+
+static void children_end(struct listen_state *st)
+{
+	size_t n = children_left(st);
+
+	if (!n)
+		return;
+	log_info("stopping with the relay: ending %zu relay-smtpd", n);
+	if (st->pooled)
+		listen_pool_retire_all(&st->pool);
+	children_signal(st, SIGTERM);
+	children_wait(st, LISTEN_STOP_WAIT_MS);
+	if (!children_left(st))
+		return;
+	log_warn("stopping: %zu relay-smtpd did not end: SIGKILL",
+		 children_left(st));
+	children_signal(st, SIGKILL);
+	children_wait(st, LISTEN_STOP_WAIT_MS);
 }
 
 /* Serve (one relay-smtpd per connection) or refuse one accepted
@@ -218,9 +277,12 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		close(socks[i].fd);
+	if (got_stop_all)
+		children_end(&st);
 	if (st.pooled)
 		listen_pool_free(&st.pool);
-	log_info("stopping: sessions left finish on their own");
+	if (!got_stop_all)
+		log_info("stopping: sessions left finish on their own");
 	listen_caps_free(&st.caps);
 	free(pf);
 	free(idx);

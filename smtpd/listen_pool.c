@@ -289,10 +289,15 @@ void listen_pool_trim(struct listen_pool *p, time_t now)
 	}
 }
 
-void listen_pool_free(struct listen_pool *p)
+void listen_pool_retire_all(struct listen_pool *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		retire(&p->w[i]);
+}
+
+void listen_pool_free(struct listen_pool *p)
+{
+	listen_pool_retire_all(p);
 	free(p->w);
 	p->w = NULL;
 	p->n = p->cap = 0;

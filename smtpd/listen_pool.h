@@ -64,6 +64,9 @@ int listen_pool_reaped(struct listen_pool *p, pid_t pid, time_t now);
  * cf.smtpd_max_idle; a changed relay.conf retires every worker (a busy
  * one ends its session first). */
 void listen_pool_trim(struct listen_pool *p, time_t now);
+/* Retire every worker: their exits are expected (relay-listen is
+ * stopping). */
+void listen_pool_retire_all(struct listen_pool *p);
 /* Retire every worker and free the table (the workers exit by
  * themselves; relay-listen is stopping). */
 void listen_pool_free(struct listen_pool *p);

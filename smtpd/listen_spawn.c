@@ -4,6 +4,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
+#include "stopsig.h"
 
 #include <fcntl.h>
 #include <libgen.h>
@@ -52,6 +53,7 @@ static void child_signals(void)
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
+	signal(STOPSIG_RELAY, SIG_DFL);
 	signal(SIGPIPE, SIG_DFL);
 }
 

@@ -67,6 +67,8 @@ static int bdat_read(struct smtp_session *s, unsigned long long n,
 static void bdat_lost(struct smtp_session *s)
 {
 	smtp_bdat_abort(s);
+	if (smtp_session_stopped(s))
+		return;
 	if (s->io.err == IO_ERR_TIMEOUT)
 		smtp_session_close421(s, "4.4.2", "Error: timeout exceeded");
 	else

@@ -5,6 +5,7 @@
  * client must wait for a reply and did not, it is refused (smtp_sync_*,
  * like Postfix's smtpd_forbid_unauth_pipelining). */
 #include "smtp_session.h"
+#include "smtp_stop.h"
 #include "coro.h"
 #include "log.h"
 #include "settings.h"
@@ -97,6 +98,19 @@ void smtp_session_close421(struct smtp_session *s, const char *esc,
 	io_flush(&s->io);
 	s->quit = 1;
 	s->outcome = "closed_421";
+}
+
+/* relay-smtpd stops with the relay: the client is told before the close
+ * (RFC 5321 3.8); what it sent of an open transaction was not
+ * acknowledged, so it sends that again later. */
+int smtp_session_stopped(struct smtp_session *s)
+{
+	if (!smtp_stop_requested())
+		return 0;
+	log_info("%s: relay-smtpd stopping: session ended", s->ip);
+	smtp_session_close421(s, "4.3.2", "Service shutting down, try again "
+			      "later");
+	return 1;
 }
 
 /* The session's state in relay-policy (HELO, TLS, AUTH) went with its

@@ -6,6 +6,7 @@
 #include "runsock.h"
 #include "smtp_cmd.h"
 #include "smtp_queue.h"
+#include "smtp_stop.h"
 #include "smtp_tls.h"
 #include "exitcodes.h"
 #include "log.h"
@@ -68,6 +69,10 @@ static ssize_t session_read(struct io *io, void *buf, size_t n)
 	struct smtp_session *s = session_of(io);
 	long left = (long)(read_deadline(s) - time(NULL));
 
+	if (smtp_stop_requested()) { /* the caller tells the client */
+		io->err = IO_ERR_EOF;
+		return -1;
+	}
 	if (left <= 0) {
 		io->err = IO_ERR_TIMEOUT;
 		return -1;
@@ -127,6 +132,8 @@ void smtp_session_timeout(struct smtp_session *s, long per_read)
 /* Tell the client why the read ended; -1 always. */
 static int read_failed(struct smtp_session *s)
 {
+	if (smtp_session_stopped(s))
+		return -1;
 	if (s->io.err == IO_ERR_TIMEOUT) {
 		log_info("%s: timeout (%s)", s->ip,
 			 session_left(s) ? "command" : "session");
@@ -417,7 +424,12 @@ static int session_run(struct smtp_session *s, int rfd, int wfd,
 
 int smtp_session_run(int rfd, int wfd, const struct smtp_peer *p)
 {
-	return session_run(&session, rfd, wfd, p, 0);
+	int rc;
+
+	smtp_stop_watch(rfd);
+	rc = session_run(&session, rfd, wfd, p, 0);
+	smtp_stop_forget(rfd);
+	return rc;
 }
 
 /* A session among many that waited CORO_IDLE_MS for its client (or for
@@ -443,7 +455,9 @@ int smtp_session_serve(int fd, const struct smtp_peer *p)
 		return EXIT_TEMP;
 	memset(s, 0, offsetof(struct smtp_session, io) + offsetof(struct io, in));
 	coro_idle_hook(session_idle, s);
+	smtp_stop_watch(fd);
 	rc = session_run(s, fd, fd, p, 1);
+	smtp_stop_forget(fd);
 	coro_idle_hook(NULL, NULL);
 	smtp_policy_park(&s->policy); /* for the next session */
 	free(s->line); /* wiped at the session's end */

@@ -100,6 +100,9 @@ void smtp_session_close421(struct smtp_session *s, const char *esc,
 /* relay-policy's connection lost or not answering: 421 4.3.0, session
  * ends. */
 void smtp_session_policy_lost(struct smtp_session *s);
+/* After a read of the client failed: when relay-smtpd is stopping
+ * (smtp_stop.h), 421 4.3.2, the session ends, and 1; else 0. */
+int smtp_session_stopped(struct smtp_session *s);
 
 /* Read one line (for AUTH continuation and commands) with the command
  * timeout; returns what smtp_session_getline wants the caller to do:

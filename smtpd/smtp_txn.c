@@ -356,7 +356,7 @@ void smtp_txn_data(struct smtp_session *s, char *arg)
 	if (rc < 0) {
 		smtp_queue_abort(&j, (int)cf.data_timeout * 1000, text, sizeof text);
 		smtp_txn_log(s, "", &r, "aborted");
-		if (s->io.err == IO_ERR_TIMEOUT)
+		if (!smtp_session_stopped(s) && s->io.err == IO_ERR_TIMEOUT)
 			smtp_session_close421(s, "4.4.2", "Error: timeout exceeded");
 		s->quit = 1;
 		return;

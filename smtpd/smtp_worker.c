@@ -2,6 +2,7 @@
 #include "smtp_worker.h"
 #include "metrics.h"
 #include "smtp_session.h"
+#include "smtp_stop.h"
 #include "listen_slots.h"
 #include "listen_sock.h"
 #include "exitcodes.h"
@@ -20,13 +21,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Set by the parent-death signal, after the listeners are closed. */
+/* Set by the parent-death signal or SIGTERM, before the listeners are
+ * closed (once: a second signal must not close numbers reused since). */
 static volatile sig_atomic_t orphaned;
 static struct worker *the_worker;
 
-static void on_parent_death(int sig)
+/* In a signal handler: accept no more. */
+static void worker_unlisten(void)
 {
-	(void)sig;
+	if (orphaned)
+		return;
+	orphaned = 1;
 	if (the_worker)
 		for (size_t i = 0; i < the_worker->n; i++) {
 			/* out of the sessions' epoll first: other workers
@@ -35,7 +40,12 @@ static void on_parent_death(int sig)
 				coro_sched_unwatch(the_worker->ls[i].fd);
 			close(the_worker->ls[i].fd);
 		}
-	orphaned = 1;
+}
+
+static void on_parent_death(int sig)
+{
+	(void)sig;
+	worker_unlisten();
 }
 
 int smtp_worker_listener(const struct kv_msg *m, struct listen_sock *ls)
@@ -133,17 +143,21 @@ static int worker_epoll(struct worker *w)
 	return 0;
 }
 
-/* When relay-listen dies, drop its sockets at once (signal handler). */
+/* When relay-listen dies, drop its sockets at once (signal handler):
+ * the sessions go on.  On SIGTERM (the relay stops) drop them too, and
+ * cut the sessions (smtp_stop.h). */
 static void worker_orphan_signal(struct worker *w)
 {
 	struct sigaction sa;
 	pid_t parent = getppid();
 
+	the_worker = w;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_parent_death;
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
 	sigaction(SIGHUP, &sa, NULL);
-	the_worker = w;
+	smtp_stop_init(worker_unlisten);
 	prctl(PR_SET_PDEATHSIG, SIGHUP);
 	if (getppid() != parent || parent == 1)
 		raise(SIGHUP); /* it died before the prctl */

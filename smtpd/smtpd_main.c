@@ -2,6 +2,7 @@
  * by tcpserver or systemd socket activation), or with -w a pool worker
  * of relay-listen serving one session after another (smtp_worker.c). */
 #include "smtp_session.h"
+#include "smtp_stop.h"
 #include "smtp_tls.h"
 #include "smtp_worker.h"
 #include "exitcodes.h"
@@ -26,6 +27,7 @@ static int ucspi_session(void)
 		.localport = getenv("TCPLOCALPORT"),
 		.tls = tls && tls[0] == '1' && !tls[1],
 	};
+	smtp_stop_init(NULL);
 	return smtp_session_run(0, 1, &p);
 }
 

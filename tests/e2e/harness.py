@@ -449,11 +449,44 @@ class Raw:
         self.send(data)
         return self.reply()
 
+    def until_closed(self, timeout):
+        """What the server sends until it closes the connection (a reset,
+        or TLS ended without its close, counts), each read waiting at most
+        timeout s; None when it did not close it."""
+        self.s.settimeout(timeout)
+        got, self.buf = self.buf, b''
+        try:
+            while True:
+                chunk = self.s.recv(4096)
+                if not chunk:
+                    return got
+                got += chunk
+        except socket.timeout:
+            return None
+        except OSError:
+            return got
+
     def close(self):
         try:
             self.s.close()
         except OSError:
             pass
+
+
+def raw_in_data(port, tls_context=None):
+    """A Raw client that stopped in the middle of a message's DATA (after
+    STARTTLS with tls_context, for the name relaybox.test)."""
+    raw = Raw(port)
+    raw.reply()
+    if tls_context:
+        raw.cmd(b'EHLO idle.test\r\n')
+        raw.cmd(b'STARTTLS\r\n')
+        raw.s = tls_context.wrap_socket(raw.s, server_hostname='relaybox.test')
+    for c in (b'EHLO idle.test', b'MAIL FROM:<idle@example.com>',
+              b'RCPT TO:<idle@example.org>', b'DATA'):
+        raw.cmd(c + b'\r\n')
+    raw.send(b'Subject: half\r\n\r\nbody line\r\n')
+    return raw
 
 
 def session_closed(raw):

@@ -11,7 +11,9 @@ with section 5's openssl line, key 0600 root) and makecdb run as section 4
 says, ExecStartPre and ExecStart bring the relay up; every daemon is the
 installed program under its own user, and none has a sanitizer runtime
 mapped; a message over STARTTLS arrives; ExecReload (relayctl reload)
-answers; SIGTERM (the unit's KillSignal) stops it all.  Needs root."""
+answers; SIGTERM (the unit's KillSignal, to relay-master alone: KillMode
+mixed) stops it all, a client idle in DATA told 421 4.3.2, and nothing
+is left for systemd's SIGKILL of the rest.  Needs root."""
 import fcntl
 import os
 import re
@@ -26,7 +28,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ROOT, Sink, check, finish, free_port,  # noqa: E402
-                     is_root, skip, wait_until)
+                     is_root, raw_in_data, skip, wait_until)
 
 
 def unit_lines(path, dest):
@@ -34,7 +36,7 @@ def unit_lines(path, dest):
     out = {}
     with open(path) as f:
         for line in f:
-            m = re.match(r'^(Exec\w+)=(.*)$', line.strip())
+            m = re.match(r'^(Exec\w+|Kill\w+)=(.*)$', line.strip())
             if m:
                 cmd = m.group(2).replace('/usr/sbin/', dest + '/usr/sbin/')
                 cmd = cmd.replace('/etc/relaybox', dest + '/etc/relaybox')
@@ -90,6 +92,39 @@ def daemons_ok(etc, sbin):
     return len(rows) >= 6 and not bad, bad or rows
 
 
+def group_gone(pgid):
+    """No process is left in the process group (relay-master's: its
+    daemons and their relay-smtpd stay in it)."""
+    try:
+        os.killpg(pgid, 0)
+        return False
+    except ProcessLookupError:
+        return True
+
+
+def stop_as_systemd(p, unit, port):
+    """systemctl stop: KillSignal to the main process alone (KillMode
+    mixed), SIGKILL to whatever is left once it has exited."""
+    check('the unit: KillMode=mixed, KillSignal=SIGTERM',
+          unit.get('KillMode') == ['mixed'] and
+          unit.get('KillSignal') == ['SIGTERM'], unit)
+    raw = raw_in_data(port)
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(20)
+    except subprocess.TimeoutExpired:
+        pass
+    check('SIGTERM (KillSignal) stops the relay within TimeoutStopSec',
+          p.returncode == 0, str(p.returncode))
+    end = raw.until_closed(5)
+    # before the client's own close, which would end its session too
+    gone = wait_until(lambda: group_gone(p.pid), 2)
+    raw.close()
+    check('SIGTERM: a client idle in DATA is told 421 4.3.2, then closed',
+          end is not None and end.startswith(b'421 4.3.2 '), end)
+    check('SIGTERM: no process left for the SIGKILL of the rest', gone)
+
+
 def run_relay(dest, unit, sink):
     etc = dest + '/etc/relaybox'
     port, tport = free_port(), free_port()
@@ -133,15 +168,9 @@ def run_relay(dest, unit, sink):
         check('ExecReload (relayctl reload) exits 0, names the certificate',
               rl.returncode == 0 and 'CN=relay.example.com' in rl.stdout,
               rl.stdout)
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            pass
-        check('SIGTERM (KillSignal) stops the relay within TimeoutStopSec',
-              p.returncode == 0, str(p.returncode))
+        stop_as_systemd(p, unit, port)
     finally:
-        if p.poll() is None:
+        if p.poll() is None or not group_gone(p.pid):
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
 

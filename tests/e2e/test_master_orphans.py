@@ -10,7 +10,15 @@ of a process that changes its uid):
     naming the pid of the one that runs;
   - a relay-send left over from an earlier run keeps relayctl start from
     starting a second one beside it: start fails and names its pid; once
-    it is gone, start works and a message is delivered exactly once."""
+    it is gone, start works and a message is delivered exactly once;
+  - relayctl stop (pool workers with many sessions or one, or one
+    relay-smtpd per connection), and relay-master's death too, with a
+    client idle in DATA (in plain text, and after STARTTLS): its
+    relay-smtpd ends within relay-master's grace (5 s), the client is told
+    421 4.3.2 and sees its connection closed; no process of the instance
+    stays.  (relay-listen's plain SIGTERM, when
+    it alone is stopped or restarted, lets the sessions go on:
+    test_smtpd_protocol.py.)"""
 import os
 import signal
 import subprocess
@@ -19,9 +27,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, Instance, Sink, alive, check, finish,  # noqa: E402
-                     skipped_unless_root, smtp_session, wait_until)
+                     raw_in_data, skipped_unless_root, smtp_session,
+                     wait_until)
+from certs import TestCerts  # noqa: E402
 
 EXIT_BOUND = 15  # seconds for every orphan to go (SIGTERM, then its own exit)
+STOP_GRACE = 5   # relay-master's, before its SIGKILL (relay-master.8)
 
 
 def own_uids(inst):
@@ -152,7 +163,74 @@ def test_leftover_blocks_start(sink):
         inst.remove()
 
 
+def left_of(pids):
+    """The pids still there, each with its command line."""
+    left = []
+    for p in pids:
+        try:
+            with open('/proc/%d/cmdline' % p) as f:
+                left.append((p, f.read().replace('\0', ' ')))
+        except OSError:
+            pass
+    return left
+
+
+def test_stop_open_session(sink, how, conf=None, certs=None):
+    """relayctl stop, or kill -9 of relay-master, with a session open
+    (started with relayctl start, as an operator does)."""
+    conf = dict(conf or {}, **(certs.conf() if certs else {}))
+    inst = Instance(sink=sink, conf_overrides=conf).prepare()
+    raw = None
+    try:
+        r = inst.relayctl('start', '-w', '30')
+        check('%s, a session in DATA: relayctl start' % how,
+              r.returncode == 0, r.stdout + r.stderr)
+        raw = raw_in_data(inst.port, certs and certs.client_context())
+        procs = inst.pids()
+        workers = inst.pids(['relay-smtpd'])
+        t0 = time.time()
+        if how.startswith('stop'):
+            r = inst.relayctl('stop')
+            check('%s, a session in DATA: relayctl stop exits 0' % how,
+                  r.returncode == 0, r.stdout + r.stderr)
+        else:
+            os.kill(inst.status()['relay-master'][0], signal.SIGKILL)
+        bound = STOP_GRACE + 1 if how.startswith('stop') else EXIT_BOUND
+        end = raw.until_closed(bound)
+        check('%s, a session in DATA: the client sees its connection '
+              'closed' % how, end is not None)
+        check('%s, a session in DATA: told 421 4.3.2 before the close'
+              % how, end is not None and end.startswith(b'421 4.3.2 '), end)
+        gone = wait_until(lambda: not any(alive(p) for p in procs),
+                          max(0.1, bound - (time.time() - t0)))
+        check('%s, a session in DATA: no relay-smtpd (of %s) nor any '
+              'other process stays (%d s)' % (how, workers, bound),
+              gone, left_of(procs))
+    finally:
+        if raw:
+            raw.close()
+        inst.relayctl('stop')
+        for p in inst.pids():
+            os.kill(p, signal.SIGKILL)
+        inst.remove()
+
+
 def main():
+    with Sink() as sink:
+        test_stop_open_session(sink, 'stop')
+    with Sink() as sink:
+        test_stop_open_session(sink, 'stop, one session per worker',
+                               {'smtpd_sessions_per_worker': 1})
+    with Sink() as sink:
+        test_stop_open_session(sink, 'stop, one relay-smtpd per connection',
+                               {'smtpd_workers_min': 0})
+    with TestCerts() as certs, Sink() as sink:
+        test_stop_open_session(sink, 'stop, in TLS', certs=certs)
+    with TestCerts() as certs, Sink() as sink:
+        test_stop_open_session(sink, 'stop, in TLS, one relay-smtpd per '
+                               'connection', {'smtpd_workers_min': 0}, certs)
+    with Sink() as sink:
+        test_stop_open_session(sink, 'master killed')
     if skipped_unless_root('test_master_orphans'):
         finish()
         return

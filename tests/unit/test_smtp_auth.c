@@ -1,4 +1,4 @@
-// links: smtpd/smtp_auth.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/smtp_policy.c smtpd/smtp_frame.c smtpd/smtp_tls.c smtpd/smtp_verbs.c smtpd/smtp_mail.c smtpd/smtp_txn.c smtpd/smtp_bdat.c smtpd/smtp_queue.c smtpd/smtp_data.c smtpd/smtp_cmd.c
+// links: smtpd/smtp_auth.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/smtp_policy.c smtpd/smtp_frame.c smtpd/smtp_tls.c smtpd/smtp_verbs.c smtpd/smtp_mail.c smtpd/smtp_txn.c smtpd/smtp_bdat.c smtpd/smtp_queue.c smtpd/smtp_data.c smtpd/smtp_cmd.c smtpd/smtp_stop.c
 /* test_smtp_auth.c: AUTH decoding: strict base64 and PLAIN splitting;
  * what AUTH leaves of its line in the input buffer. */
 #include "t.h"

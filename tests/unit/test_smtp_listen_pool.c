@@ -1,4 +1,4 @@
-// links: smtpd/listen_pool.c smtpd/listen_slots.c smtpd/listen_sock.c smtpd/smtp_worker.c smtpd/smtp_worker_multi.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/smtp_policy.c smtpd/smtp_frame.c smtpd/smtp_tls.c smtpd/smtp_verbs.c smtpd/smtp_mail.c smtpd/smtp_txn.c smtpd/smtp_bdat.c smtpd/smtp_queue.c smtpd/smtp_data.c smtpd/smtp_cmd.c smtpd/smtp_auth.c
+// links: smtpd/listen_pool.c smtpd/listen_slots.c smtpd/listen_sock.c smtpd/smtp_worker.c smtpd/smtp_worker_multi.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/smtp_policy.c smtpd/smtp_frame.c smtpd/smtp_tls.c smtpd/smtp_verbs.c smtpd/smtp_mail.c smtpd/smtp_txn.c smtpd/smtp_bdat.c smtpd/smtp_queue.c smtpd/smtp_data.c smtpd/smtp_cmd.c smtpd/smtp_auth.c smtpd/smtp_stop.c
 /* test_smtp_listen_pool.c: relay-listen's worker pool against stand-in
  * workers (this file's listen_spawn_worker forks a child that takes the
  * set-up frames as the real worker does, then accepts on the listener,
