@@ -25,6 +25,19 @@ static const struct {
 	  "a\\xC2\\x9B2J" },
 	{ "truncated UTF-8", "a\xc3", "a\\xC3" },
 	{ "overlong NUL", "\xc0\x80", "\\xC0\\x80" },
+	/* Bidi and format controls reorder what the terminal shows. */
+	{ "RLO (U+202E) escaped", "admin\xe2\x80\xaegpj.exe",
+	  "admin\\xE2\\x80\\xAEgpj.exe" },
+	{ "LRE..PDF (U+202A, U+202C) escaped", "\xe2\x80\xaa" "a\xe2\x80\xac",
+	  "\\xE2\\x80\\xAAa\\xE2\\x80\\xAC" },
+	{ "LRM, RLM (U+200E, U+200F) escaped", "\xe2\x80\x8e\xe2\x80\x8f",
+	  "\\xE2\\x80\\x8E\\xE2\\x80\\x8F" },
+	{ "isolates (U+2066, U+2069) escaped", "\xe2\x81\xa6" "a\xe2\x81\xa9",
+	  "\\xE2\\x81\\xA6a\\xE2\\x81\\xA9" },
+	{ "ALM (U+061C) escaped", "\xd8\x9c", "\\xD8\\x9C" },
+	{ "neighbours kept (U+2010, U+202F, U+061B)",
+	  "\xe2\x80\x90\xe2\x80\xaf\xd8\x9b",
+	  "\xe2\x80\x90\xe2\x80\xaf\xd8\x9b" },
 };
 
 int main(void)
