@@ -20,6 +20,7 @@ static const char *const senders_enum[] = { "registered", "domain", "any",
 					    NULL };
 static const char *const auth_enum[] = { "", "ip", "smtp", "both", NULL };
 static const char *const tls_enum[] = { "may", "encrypt", "verify", NULL };
+enum { ROUTE_TLS_MAY, ROUTE_TLS_ENCRYPT, ROUTE_TLS_VERIFY }; /* its indexes */
 static const char *const auth_tls_enum[] = { "verify", "unverified", NULL };
 const char *const mk_scan_enum[] = { "", "off", "score", "reject", NULL };
 
@@ -481,8 +482,6 @@ static int route_dest(struct mk *m, struct mk_line *l, int i, char *host,
 			 l->tok[i].s);
 		return -1;
 	}
-	if (!*port)
-		*port = 25;
 	addr_lower(host);
 	return 0;
 }
@@ -504,7 +503,7 @@ static int route_auth(struct mk *m, struct mk_line *l, const char *auth,
 			 "auth_tls= without auth=: there are no credentials to send");
 		return -1;
 	}
-	if (auth_tls && strcmp(tls_enum[tls], "verify"))
+	if (auth_tls && tls != ROUTE_TLS_VERIFY)
 		mk_warn(m, l->lineno, l->tok[0].col,
 			"auth_tls=unverified: the credentials auth=%s go to any "
 			"server that answers with any certificate (a "
@@ -528,6 +527,41 @@ static int route_auth_host(struct mk *m, struct mk_line *l, int dest,
 	return -1;
 }
 
+/* tls_wrap=yes is implicit TLS (RFC 8314 3): the handshake comes before
+ * the greeting, so there is nothing to fall back to, and no MX speaks
+ * it on port 25.  tls= then defaults to verify (*tls -1: not given), a
+ * DEST without a port means RK_ROUTE_WRAP_PORT, and tls=may (plain text
+ * when TLS fails) or mx is an error.  -1 after an error. */
+static int route_wrap(struct mk *m, struct mk_line *l, int dest, int wrap,
+		      int *tls, const char *host, long *port)
+{
+	if (!wrap) {
+		if (*tls < 0)
+			*tls = ROUTE_TLS_MAY;
+		if (*host && !*port)
+			*port = 25;
+		return 0;
+	}
+	if (!*host) {
+		mk_error(m, l->lineno, l->tok[dest].col,
+			 "tls_wrap=yes needs a fixed host ([host]:465): MX "
+			 "hosts take plain SMTP and STARTTLS on port 25");
+		return -1;
+	}
+	if (*tls == ROUTE_TLS_MAY) {
+		mk_error(m, l->lineno, opt_col(l, RK_ROUTE_TLS),
+			 "tls_wrap=yes with tls=may: implicit TLS never falls "
+			 "back to plain text (tls=encrypt, or tls=verify, the "
+			 "default with tls_wrap)");
+		return -1;
+	}
+	if (*tls < 0)
+		*tls = ROUTE_TLS_VERIFY;
+	if (!*port)
+		*port = RK_ROUTE_WRAP_PORT;
+	return 0;
+}
+
 /* The route's DOMAIN word (".parent" too) as the A-label relay-send
  * looks up (an internationalised recipient's domain matches the route
  * whichever form either was written in); -1 after an error. */
@@ -546,17 +580,37 @@ static int route_alabel(struct mk *m, struct mk_line *l, char *out, size_t n)
 	return 0;
 }
 
+/* The value of a route key (lib/rulekeys.h says its lines). */
+static void route_value(char *val, size_t n, const char *host, long port,
+			int tls, const char *auth, int auth_tls, int wrap)
+{
+	size_t o;
+
+	/* MX (no host): port empty, relay-send uses smtp_port */
+	if (*host)
+		snprintf(val, n, RK_ROUTE_HOST "=%s\n" RK_ROUTE_PORT "=%ld\n",
+			 host, port);
+	else
+		snprintf(val, n, RK_ROUTE_HOST "=\n" RK_ROUTE_PORT "=\n");
+	o = strlen(val);
+	snprintf(val + o, n - o,
+		 RK_ROUTE_TLS "=%s\n" RK_ROUTE_AUTH "=%s\n" RK_ROUTE_AUTH_TLS
+		 "=%s\n%s", tls_enum[tls], auth, auth_tls_enum[auth_tls],
+		 wrap ? RK_ROUTE_TLS_WRAP "=yes\n" : "");
+}
+
 static void st_route(struct mk *m, struct mk_line *l)
 {
 	char host[256], key[300], val[600], dom_a[ADDR_DOMAIN_MAX + 2];
 	char *auth = "";
-	int tls = 0, auth_tls = 0, dom = 1, prev;
+	int tls = -1, auth_tls = 0, wrap = 0, dom = 1, prev;
 	long port;
 	const char *kind = l->n > 1 ? l->tok[1].s : "";
 	const struct mk_opt o[] = {
-		{ "tls", OPT_ENUM, tls_enum, &tls, 0 },
-		{ "auth", OPT_STR, NULL, &auth, 0 },
-		{ "auth_tls", OPT_ENUM, auth_tls_enum, &auth_tls, 0 },
+		{ RK_ROUTE_TLS, OPT_ENUM, tls_enum, &tls, 0 },
+		{ RK_ROUTE_AUTH, OPT_STR, NULL, &auth, 0 },
+		{ RK_ROUTE_AUTH_TLS, OPT_ENUM, auth_tls_enum, &auth_tls, 0 },
+		{ RK_ROUTE_TLS_WRAP, OPT_BOOL, NULL, &wrap, 0 },
 	};
 
 	if (!strcmp(kind, "default"))
@@ -566,11 +620,12 @@ static void st_route(struct mk *m, struct mk_line *l)
 			 "usage: route rcpt|sender DOMAIN DEST, or route default DEST");
 		return;
 	}
-	if (!mk_want_words(m, l, 3 + dom, "route rcpt|sender DOMAIN DEST [tls=may|encrypt|verify] [auth=NAME [auth_tls=unverified]]") ||
+	if (!mk_want_words(m, l, 3 + dom, "route rcpt|sender DOMAIN DEST [tls=may|encrypt|verify] [tls_wrap=yes] [auth=NAME [auth_tls=unverified]]") ||
 	    (dom && (!mk_domain_ok(m, l, 2, 1) ||
 		     route_alabel(m, l, dom_a, sizeof dom_a) < 0)) ||
 	    route_dest(m, l, 2 + dom, host, sizeof host, &port) < 0 ||
-	    mk_opts(m, l, 3 + dom, o, 3) < 0 ||
+	    mk_opts(m, l, 3 + dom, o, 4) < 0 ||
+	    route_wrap(m, l, 2 + dom, wrap, &tls, host, &port) < 0 ||
 	    route_auth(m, l, auth, auth_tls, tls) < 0 ||
 	    route_auth_host(m, l, 2 + dom, host, auth) < 0)
 		return;
@@ -581,14 +636,7 @@ static void st_route(struct mk *m, struct mk_line *l)
 			 "route already given at line %d", m->route[prev].line);
 		return;
 	}
-	/* MX (no host): port empty, relay-send uses smtp_port */
-	if (*host)
-		snprintf(val, sizeof val, "host=%s\nport=%ld\n", host, port);
-	else
-		snprintf(val, sizeof val, "host=\nport=\n");
-	snprintf(val + strlen(val), sizeof val - strlen(val),
-		 "tls=%s\nauth=%s\nauth_tls=%s\n", tls_enum[tls], auth,
-		 auth_tls_enum[auth_tls]);
+	route_value(val, sizeof val, host, port, tls, auth, auth_tls, wrap);
 	struct mk_route *r = MK_PUSH(m, route);
 	*r = (struct mk_route){ mk_strdup(key), mk_strdup(val), l->lineno };
 	mk_map_put(&m->routemap, key, (int)m->n_route - 1);

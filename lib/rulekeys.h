@@ -28,6 +28,22 @@
  * customer's is rewritten to postmaster@ this domain (relay-policy). */
 #define RK_CUST_DOMAIN "domain"
 
+/* route:rcpt:<domain>, route:sender:<domain>, route:default: where the
+ * mail goes (makecdb writes, relay-send reads).  host= "" is the MX;
+ * port= "" is smtp_port; tls=may|encrypt|verify; auth=<secrets/ name>;
+ * auth_tls=verify|unverified; tls_wrap=yes (absent: no) is implicit TLS,
+ * the handshake before the greeting (RFC 8314 3), written only when set
+ * so that the routes of older relay.rules compile to the same bytes. */
+#define RK_ROUTE_HOST "host"
+#define RK_ROUTE_PORT "port"
+#define RK_ROUTE_TLS "tls"
+#define RK_ROUTE_AUTH "auth"
+#define RK_ROUTE_AUTH_TLS "auth_tls"
+#define RK_ROUTE_TLS_WRAP "tls_wrap"
+/* The port of a tls_wrap=yes route whose DEST names none (RFC 8314 7.3:
+ * submissions, the port implicit-TLS smarthosts listen on). */
+#define RK_ROUTE_WRAP_PORT 465
+
 /* The most enabled rules one address may be listed by, all the ranges
  * that hold it together: relay-policy collects at most this many
  * matches, and makecdb refuses rules that list an address more often. */

@@ -17,6 +17,10 @@
 #define WIRE_REMOTE_TLS "tls"           /* none|may|encrypt|verify */
 #define WIRE_REMOTE_AUTH "auth"         /* secrets/ file name, "" */
 #define WIRE_REMOTE_AUTH_TLS "auth_tls" /* "" (verify) or "unverified" */
+/* "yes": implicit TLS (RFC 8314 3), the handshake first, then the
+ * greeting inside it, never STARTTLS and never plain text; absent, ""
+ * or "no": the greeting, then STARTTLS per tls= */
+#define WIRE_REMOTE_TLS_WRAP "tls_wrap"
 #define WIRE_REMOTE_DOMAIN "domain"     /* the recipients' domain */
 /* with a fixed host: the setting that chose it, "relayhost" or the
  * route's rules.cdb key ("route:rcpt:example.org"), for the log */

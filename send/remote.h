@@ -9,7 +9,7 @@
  *   remote_dns     MX/A/AAAA lookups with libresolv (cf.resolver)
  *   remote_mx      MX ordering and the list of hosts to try
  *   remote_conn    TCP connect with a timeout, the connection cache
- *   remote_session greeting, EHLO/HELO, STARTTLS, AUTH
+ *   remote_session greeting, EHLO/HELO, STARTTLS (or implicit TLS), AUTH
  *   remote_auth    upstream credentials (secrets/) and AUTH PLAIN/LOGIN
  *   remote_txn     MAIL/RCPT/DATA (or BDAT) with PIPELINING, reply mapping
  *   remote_deliver one job: hosts in order, cache, results, log lines
@@ -118,6 +118,8 @@ struct remote_job {
 	enum remote_tls tls;
 	char auth[64];            /* credential name under secrets/, "" none */
 	int auth_unverified;      /* auth_tls=unverified: AUTH over any TLS */
+	int tls_wrap;             /* implicit TLS: the handshake first, never
+				     plain text, never STARTTLS */
 	char domain[REMOTE_NAME_MAX];
 	struct remote_rcpt *rcpt; /* malloc'd, nrcpt entries */
 	size_t nrcpt;
@@ -273,7 +275,7 @@ struct remote_conn {
 	char host[REMOTE_NAME_MAX];
 	char ip[64];
 	long port;
-	char key[REMOTE_NAME_MAX + 128]; /* host:port tls auth: cache key */
+	char key[REMOTE_NAME_MAX + 128]; /* host:port tls wrap auth: cache key */
 	unsigned ext;
 	long size_max;
 	int esmtp;
@@ -324,7 +326,9 @@ enum remote_sess { REMOTE_SESS_OK, REMOTE_SESS_FAIL, REMOTE_SESS_PLAIN };
 
 /* Greeting, EHLO/HELO, STARTTLS per job->tls (skipped when plain),
  * AUTH per job->auth.  FAIL: try the next host; PLAIN: the TLS handshake
- * failed under "may", reconnect and stay in plaintext. */
+ * failed under "may", reconnect and stay in plaintext.  With
+ * job->tls_wrap the handshake comes first and the greeting inside it;
+ * never PLAIN, never STARTTLS. */
 enum remote_sess remote_session_open(struct remote_conn *c,
 				     const struct remote_job *job, int plain,
 				     struct remote_err *e);

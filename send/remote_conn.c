@@ -1,7 +1,7 @@
 /* remote_conn.c: TCP connections to upstream servers, and the per-worker
  * connection cache.  A connection is cached after a transaction (after
  * RSET answered 250 when the transaction ended early) under
- * "host:port tls=<policy> auth=<name>", so that it is only reused for
+ * "host:port tls=<policy> wrap=<0|1> auth=<name>", so that it is only reused for
  * jobs that would have set it up the same way.  It is closed after
  * cf.conn_cache_idle seconds without use or after cf.conn_cache_max
  * transactions (0 disables caching). */
@@ -150,8 +150,10 @@ void remote_conn_key(char *buf, size_t n, const char *host, long port,
 			  : remote_job_operator_hop(job) ? " mx tls_ca"
 							 : " mx";
 
-	snprintf(buf, n, "%s:%ld tls=%d auth=%s%s sec=%d%s", host, port,
-		 (int)job->tls, job->auth,
+	/* wrap: an implicit-TLS connection never serves a STARTTLS job
+	 * (nor the reverse), though both have TLS up once cached */
+	snprintf(buf, n, "%s:%ld tls=%d wrap=%d auth=%s%s sec=%d%s", host,
+		 port, (int)job->tls, job->tls_wrap, job->auth,
 		 job->auth_unverified ? " unverified" : "", (int)job->sec.kind,
 		 hop);
 }

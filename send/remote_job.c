@@ -80,6 +80,13 @@ static int job_auth_tls(const char *v, int *unverified)
 	return *unverified || !*v || strcmp(v, "verify") == 0 ? 0 : -1;
 }
 
+/* "yes": implicit TLS; "" or "no" (or absent): STARTTLS per tls=. */
+static int job_tls_wrap(const char *v, int *wrap)
+{
+	*wrap = strcmp(v, "yes") == 0;
+	return *wrap || !*v || strcmp(v, "no") == 0 ? 0 : -1;
+}
+
 /* "" and "0" mean the default (cf.smtp_port). */
 static int job_port(long *port, const char *v)
 {
@@ -115,6 +122,10 @@ static int job_fields(struct remote_job *job, const struct kv_msg *m,
 		return *bad = WIRE_REMOTE_AUTH, -1;
 	if (job_auth_tls(kv_get_or(m, WIRE_REMOTE_AUTH_TLS, ""), &job->auth_unverified))
 		return *bad = WIRE_REMOTE_AUTH_TLS, -1;
+	/* implicit TLS only to a fixed host: makecdb refuses it with mx */
+	if (job_tls_wrap(kv_get_or(m, WIRE_REMOTE_TLS_WRAP, ""), &job->tls_wrap) ||
+	    (job->tls_wrap && !job->host[0]))
+		return *bad = WIRE_REMOTE_TLS_WRAP, -1;
 	if (job_name(job->domain, sizeof job->domain,
 		     kv_get_or(m, WIRE_REMOTE_DOMAIN, ""), " /"))
 		return *bad = WIRE_REMOTE_DOMAIN, -1;

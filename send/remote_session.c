@@ -2,6 +2,8 @@
  * EHLO (HELO when EHLO is refused), STARTTLS per the route's policy
  * (may: when offered; encrypt: required; verify: required with the chain
  * and the name checked), then AUTH when the route names credentials.
+ * A tls_wrap route (implicit TLS, RFC 8314 3) does the handshake first,
+ * under the same encrypt/verify terms, and the rest inside it.
  * Two trust stores: a fixed host (relayhost, a route's host), and an MX
  * host of a domain a rcpt route names, is checked against the system
  * store plus cf.tls_ca, the operator's CA for their own upstreams; any
@@ -234,6 +236,22 @@ static int session_handshake(struct remote_conn *c,
 	return 0;
 }
 
+/* c->tlsdesc: the version and cipher, and what set the terms (DANE,
+ * MTA-STS) or how TLS began when not by STARTTLS ("implicit"). */
+static void session_describe(struct remote_conn *c,
+			     const struct remote_job *job)
+{
+	size_t n;
+
+	tls_describe(&c->io, c->tlsdesc, sizeof c->tlsdesc);
+	n = strlen(c->tlsdesc);
+	if (job->sec.kind == REMOTE_SEC_DANE || job->sec.kind == REMOTE_SEC_STS)
+		snprintf(c->tlsdesc + n, sizeof c->tlsdesc - n, " %s",
+			 job->sec.kind == REMOTE_SEC_DANE ? "dane" : "mta-sts");
+	else if (job->tls_wrap)
+		snprintf(c->tlsdesc + n, sizeof c->tlsdesc - n, " implicit");
+}
+
 /* The store for job's next hop: tls_ca only for a host the operator
  * named or the MX of a domain they routed by name, never for a name an
  * unnamed recipient's domain published. */
@@ -288,13 +306,55 @@ static enum remote_sess session_tls(struct remote_conn *c,
 		return may_plain && !job->auth[0] ? REMOTE_SESS_PLAIN
 						  : REMOTE_SESS_FAIL;
 	}
-	tls_describe(&c->io, c->tlsdesc, sizeof c->tlsdesc);
-	if (job->sec.kind == REMOTE_SEC_DANE || job->sec.kind == REMOTE_SEC_STS) {
-		size_t n = strlen(c->tlsdesc);
-		snprintf(c->tlsdesc + n, sizeof c->tlsdesc - n, " %s",
-			 job->sec.kind == REMOTE_SEC_DANE ? "dane" : "mta-sts");
-	}
+	session_describe(c, job);
 	return session_hello(c, job, 0, e) < 0 ? REMOTE_SESS_FAIL : REMOTE_SESS_OK;
+}
+
+/* Implicit TLS: the handshake on the fresh connection, before any SMTP.
+ * A failure (a plain-text server answers the ClientHello with its
+ * greeting, a certificate that does not verify) ends the connection:
+ * there is no plain text to fall back to.  -1 with e set. */
+static int session_wrap(struct remote_conn *c, const struct remote_job *job,
+			struct remote_err *e)
+{
+	char err[256];
+	SSL_CTX *ctx = session_tls_ctx(job, e);
+	int for_auth = job->auth[0] && !job->auth_unverified;
+	int verify = job->tls == REMOTE_TLS_VERIFY || for_auth;
+
+	if (!ctx)
+		return -1;
+	if (session_handshake(c, job, ctx, verify, err, sizeof err) < 0) {
+		remote_err_set(e, 'T', 421, "4.7.5 implicit TLS with %s[%s] "
+			       "failed: %s%s", c->host, c->ip, err,
+			       for_auth ? " (AUTH needs a verified "
+					  "certificate, see auth_tls)" : "");
+		return -1;
+	}
+	session_describe(c, job);
+	return 0;
+}
+
+/* After the greeting and EHLO: STARTTLS as job->tls and job->sec ask
+ * (none when plain, the retry in plain text under "may"). */
+static enum remote_sess session_starttls(struct remote_conn *c,
+					 const struct remote_job *job,
+					 int plain, struct remote_err *e)
+{
+	if (!plain && (c->ext & REMOTE_EXT_STARTTLS))
+		return session_tls(c, job, e);
+	if (job->tls != REMOTE_TLS_MAY || session_sec_required(job)) {
+		remote_err_set(e, 'T', 421,
+			       "4.7.4 %sTLS is required but %s[%s] does not offer "
+			       "STARTTLS", session_sec_name(job), c->host, c->ip);
+		c->rpt_fail = "starttls-not-supported";
+		return REMOTE_SESS_FAIL;
+	}
+	if (!plain) {
+		c->rpt_fail = "starttls-not-supported";
+		session_sts_testing(c, job, "STARTTLS not offered");
+	}
+	return REMOTE_SESS_OK;
 }
 
 enum remote_sess remote_session_open(struct remote_conn *c,
@@ -303,7 +363,10 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 {
 	struct remote_reply r;
 	char txt[REMOTE_TEXT_MAX];
+	enum remote_sess s;
 
+	if (job->tls_wrap && session_wrap(c, job, e) < 0)
+		return REMOTE_SESS_FAIL;
 	if (remote_reply_read(&c->io, &r) < 0 || r.code != 220) {
 		/* even a 5xx greeting only says this host will not talk now
 		 * (Postfix's smtp_skip_5xx_greeting): try others, defer */
@@ -314,20 +377,10 @@ enum remote_sess remote_session_open(struct remote_conn *c,
 	}
 	if (session_hello(c, job, !job->host[0], e) < 0)
 		return REMOTE_SESS_FAIL;
-	if (!plain && (c->ext & REMOTE_EXT_STARTTLS)) {
-		enum remote_sess s = session_tls(c, job, e);
-		if (s != REMOTE_SESS_OK)
-			return s;
-	} else if (job->tls != REMOTE_TLS_MAY || session_sec_required(job)) {
-		remote_err_set(e, 'T', 421,
-			       "4.7.4 %sTLS is required but %s[%s] does not offer "
-			       "STARTTLS", session_sec_name(job), c->host, c->ip);
-		c->rpt_fail = "starttls-not-supported";
-		return REMOTE_SESS_FAIL;
-	} else if (!plain) {
-		c->rpt_fail = "starttls-not-supported";
-		session_sts_testing(c, job, "STARTTLS not offered");
-	}
+	/* inside implicit TLS a STARTTLS offered is not taken (RFC 8314 3) */
+	if (!job->tls_wrap &&
+	    (s = session_starttls(c, job, plain, e)) != REMOTE_SESS_OK)
+		return s;
 	if (job->auth[0] && remote_auth_run(c, job, e) < 0)
 		return REMOTE_SESS_FAIL;
 	return REMOTE_SESS_OK;

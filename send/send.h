@@ -42,6 +42,7 @@ struct send_route {
 	char tls[16];     /* may | encrypt | verify */
 	char auth[64];    /* credential name under secrets/, "" none */
 	char auth_tls[16]; /* "unverified": AUTH over any TLS; else verified */
+	int tls_wrap;     /* implicit TLS: the handshake before the greeting */
 	char via[320];    /* which key matched (route_domain's key), for logs */
 };
 /* Where mail for rcpt from sender goes: relayhost setting, then

@@ -10,13 +10,14 @@
 #include "hostport.h"
 #include "idna.h"
 #include "log.h"
+#include "rulekeys.h"
 #include "settings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A value of host=, port=, tls=, auth=, auth_tls= lines. */
+/* A route's value: its RK_ROUTE_* lines (lib/rulekeys.h). */
 static void route_parse(char *val, struct send_route *r)
 {
 	for (char *line = strtok(val, "\n"); line; line = strtok(NULL, "\n")) {
@@ -24,16 +25,18 @@ static void route_parse(char *val, struct send_route *r)
 		if (!eq)
 			continue;
 		*eq = '\0';
-		if (strcmp(line, "host") == 0)
+		if (strcmp(line, RK_ROUTE_HOST) == 0)
 			snprintf(r->host, sizeof r->host, "%s", eq + 1);
-		else if (strcmp(line, "port") == 0)
+		else if (strcmp(line, RK_ROUTE_PORT) == 0)
 			r->port = strtol(eq + 1, NULL, 10);
-		else if (strcmp(line, "tls") == 0 && eq[1])
+		else if (strcmp(line, RK_ROUTE_TLS) == 0 && eq[1])
 			snprintf(r->tls, sizeof r->tls, "%s", eq + 1);
-		else if (strcmp(line, "auth") == 0)
+		else if (strcmp(line, RK_ROUTE_AUTH) == 0)
 			snprintf(r->auth, sizeof r->auth, "%s", eq + 1);
-		else if (strcmp(line, "auth_tls") == 0)
+		else if (strcmp(line, RK_ROUTE_AUTH_TLS) == 0)
 			snprintf(r->auth_tls, sizeof r->auth_tls, "%s", eq + 1);
+		else if (strcmp(line, RK_ROUTE_TLS_WRAP) == 0)
+			r->tls_wrap = strcmp(eq + 1, "yes") == 0;
 	}
 }
 
@@ -107,10 +110,13 @@ void send_route_lookup(struct rcdb *db, const char *relayhost,
 void send_route_dest(const struct send_route *r, const char *domain,
 		     char *buf, size_t n)
 {
+	/* implicit TLS is another destination, even on the same port */
+	const char *wrap = r->tls_wrap ? "/wrap" : "";
+
 	if (r->host[0])
-		snprintf(buf, n, "%s:%ld/%s/%s/%s", r->host, r->port, r->tls,
-			 r->auth, r->auth_tls);
+		snprintf(buf, n, "%s:%ld/%s/%s/%s%s", r->host, r->port, r->tls,
+			 r->auth, r->auth_tls, wrap);
 	else
-		snprintf(buf, n, "mx:%s:%ld/%s/%s/%s", domain, r->port, r->tls,
-			 r->auth, r->auth_tls);
+		snprintf(buf, n, "mx:%s:%ld/%s/%s/%s%s", domain, r->port,
+			 r->tls, r->auth, r->auth_tls, wrap);
 }

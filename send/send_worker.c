@@ -225,6 +225,8 @@ static void worker_job_frame(struct kv *k, const struct send_msg *m,
 	kv_add(k, WIRE_REMOTE_AUTH, r->auth);
 	if (r->auth_tls[0])
 		kv_add(k, WIRE_REMOTE_AUTH_TLS, r->auth_tls);
+	if (r->tls_wrap)
+		kv_add(k, WIRE_REMOTE_TLS_WRAP, "yes");
 	kv_add(k, WIRE_REMOTE_DOMAIN, addr_domain(m->q.rcpt[idx[0]]));
 	for (size_t i = 0; i < n; i++)
 		kv_addf(k, WIRE_REMOTE_RCPT, "%zu %s", idx[i], m->q.rcpt[idx[i]]);

@@ -9,8 +9,9 @@ kept (the most preferred kept), an MX that is this relay (bounced 5.4.6), 550 ->
 byte-exact delivery of dot-stuffed lines, connection reuse (N jobs -> one
 connection) and a dead cached connection retried transparently, a fixed
 host with its port; a fixed host without an address deferred (not
-bounced) with a warning naming its setting.  test_remote_tls.py and
-test_remote_hostile.py import the harness below.
+bounced) with a warning naming its setting.  test_remote_tls.py,
+test_remote_tls_wrap.py and test_remote_hostile.py import the harness
+below.
 
 Every receiver listens on the same random port P on a different loopback
 address (MX deliveries go to cf.smtp_port, one port for all hosts).
@@ -249,7 +250,8 @@ def send_job(sock, lines, path):
 
 
 def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.test",
-        domain=None, host="", port="", tls="may", auth="", auth_tls=None, via=None):
+        domain=None, host="", port="", tls="may", auth="", auth_tls=None, via=None,
+        tls_wrap=None):
     """Send one job, return {'rcpt': {addr: (status, code, text)}, 'relay':, 'tls':}."""
     qid, path = inst.queue_file(sender, rcpts, body)
     domain = domain or rcpts[0].split("@")[1]
@@ -259,6 +261,8 @@ def job(inst, sock, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="a@relay.
         lines.append("auth_tls=%s" % auth_tls)
     if via is not None:
         lines.append("via=%s" % via)
+    if tls_wrap is not None:
+        lines.append("tls_wrap=%s" % tls_wrap)
     lines += ["rcpt=%d %s" % (i, r) for i, r in enumerate(rcpts)]
     send_job(sock, lines, path)
     out = {"rcpt": {}}

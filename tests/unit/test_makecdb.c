@@ -111,6 +111,19 @@ static const struct mcase cases[] = {
 	  "t:5:15: error: auth=isp needs a fixed host (relayhost or [host]:port): with mx the credentials would go to every recipient domain's MX" },
 	{ "route sender example.com mx tls=verify auth=isp", 1, 0,
 	  "t:5:26: error: auth=isp needs a fixed host" },
+	/* implicit TLS: a fixed host, never a fall-back to plain text */
+	{ "route default mx tls_wrap=yes", 1, 0,
+	  "t:5:15: error: tls_wrap=yes needs a fixed host ([host]:465): MX hosts take plain SMTP and STARTTLS on port 25" },
+	{ "route rcpt example.org mx tls=verify tls_wrap=yes", 1, 0, "t:5:24: error: tls_wrap=yes needs a fixed host" },
+	{ "route sender example.com [smtp.example.net]:465 tls=may tls_wrap=yes", 1, 0,
+	  "t:5:49: error: tls_wrap=yes with tls=may: implicit TLS never falls back to plain text" },
+	{ "route default [smtp.example.net] tls_wrap=maybe", 1, 0, "t:5:43: error: bad value \"maybe\" for tls_wrap" },
+	{ "route default [smtp.example.net] tls_wrap", 1, 0, "t:5:34: error: unexpected \"tls_wrap\"" },
+	{ "route default [smtp.example.net] tls_wrap=yes tls_wrap=no", 1, 0, "t:5:47: error: tls_wrap given twice" },
+	{ "route default [smtp.example.net]:465 tls=encrypt tls_wrap=yes auth=isp auth_tls=unverified", 0, 1,
+	  "t:5:1: warning: auth_tls=unverified: the credentials auth=isp go to any server" },
+	{ "route default [smtp.example.net]:465 tls_wrap=yes auth=isp auth_tls=unverified", 0, 0, "" },
+	{ "route default [smtp.example.net] tls_wrap=no tls=may", 0, 0, "" },
 	{ "customer lonely", 0, 2, "t:5:1: warning: customer lonely has no domain" },
 	/* 0 is no limit (relay.conf's convention): said at every 0 */
 	{ "customer x daily=0", 0, 3, "t:5:12: warning: daily=0 means no limit for customer x; "
@@ -223,6 +236,9 @@ static void test_written(const char *dir)
 	run("ip acme lan 10.0.0.0/16\nip acme lan 2001:DB8::5\nuser Bob@Example.com hash=" H
 	    "\nroute rcpt Example.ORG [mx.example.org]:2525 tls=verify\nroute default mx"
 	    "\nroute rcpt .b\xc3\xbc" "cher.test mx"
+	    "\nroute sender wrap.test [smtp.example.net] tls_wrap=yes auth=up"
+	    "\nroute sender wrap465.test [smtp.example.net]:2465 tls=encrypt tls_wrap=yes"
+	    "\nroute sender plain.test [smtp.example.net] tls_wrap=no"
 	    "\ncustomer b archive=maildir archive_keep=30\ndomain b.test customer=b"
 	    "\ncustomer c archive=j@archive.test\ndomain c.test customer=c"
 	    "\ncustomer busy concurrency=3"
@@ -241,6 +257,18 @@ static void test_written(const char *dir)
 	T_CHECK("cdb: ip value", rcdb_gets(&r, key, val, sizeof val) > 0 && !strcmp(val, "rule=acme:0\n"));
 	T_CHECK("cdb: route lowercased", rcdb_gets(&r, "route:rcpt:example.org", val, sizeof val) > 0 &&
 			!strcmp(val, "host=mx.example.org\nport=2525\ntls=verify\nauth=\nauth_tls=verify\n"));
+	T_CHECK("cdb: tls_wrap: port 465 and tls=verify when not given",
+		rcdb_gets(&r, "route:sender:wrap.test", val, sizeof val) > 0 &&
+		!strcmp(val, "host=smtp.example.net\nport=465\ntls=verify\nauth=up\n"
+			     "auth_tls=verify\n" RK_ROUTE_TLS_WRAP "=yes\n"));
+	T_CHECK("cdb: tls_wrap: the port and tls= given are kept",
+		rcdb_gets(&r, "route:sender:wrap465.test", val, sizeof val) > 0 &&
+		!strcmp(val, "host=smtp.example.net\nport=2465\ntls=encrypt\nauth=\n"
+			     "auth_tls=verify\ntls_wrap=yes\n"));
+	T_CHECK("cdb: tls_wrap=no writes what a route without it does",
+		rcdb_gets(&r, "route:sender:plain.test", val, sizeof val) > 0 &&
+		!strcmp(val, "host=smtp.example.net\nport=25\ntls=may\nauth=\n"
+			     "auth_tls=verify\n"));
 	T_CHECK("cdb: a U-label route's key is its A-label",
 		rcdb_gets(&r, "route:rcpt:.xn--bcher-kva.test", val, sizeof val) > 0);
 	T_CHECK("cdb: default route", rcdb_gets(&r, "route:default", val, sizeof val) > 0 &&

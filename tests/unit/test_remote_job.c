@@ -27,6 +27,10 @@ static const struct {
 	{ "no recipients", "qid=Q\nfile=/f\ndomain=x.test\n", 0 },
 	{ "no host or domain", "qid=Q\nfile=/f\nrcpt=0 a@x.test\n", 0 },
 	{ "bad tls", "qid=Q\nfile=/f\ndomain=x\ntls=maybe\nrcpt=0 a@x\n", 0 },
+	{ "tls_wrap yes", "qid=Q\nfile=/f\nhost=h\ntls_wrap=yes\nrcpt=0 a@x\n", 1 },
+	{ "tls_wrap no", "qid=Q\nfile=/f\nhost=h\ntls_wrap=no\nrcpt=0 a@x\n", 1 },
+	{ "tls_wrap junk", "qid=Q\nfile=/f\nhost=h\ntls_wrap=1\nrcpt=0 a@x\n", 0 },
+	{ "tls_wrap to the MX", "qid=Q\nfile=/f\ndomain=x\ntls_wrap=yes\nrcpt=0 a@x\n", 0 },
 	{ "port 0 = default", "qid=Q\nfile=/f\nhost=h\nport=0\nrcpt=0 a@x\n", 1 },
 	{ "bad port", "qid=Q\nfile=/f\nhost=h\nport=70000\nrcpt=0 a@x\n", 0 },
 	{ "negative port", "qid=Q\nfile=/f\nhost=h\nport=-1\nrcpt=0 a@x\n", 0 },
@@ -69,9 +73,14 @@ static void test_parse(void)
 	T_CHECK("job port", job.port == 587);
 	T_CHECK("job tls verify", job.tls == REMOTE_TLS_VERIFY);
 	T_STREQ("job auth", job.auth, "up");
+	T_CHECK("job without tls_wrap: STARTTLS", !job.tls_wrap);
 	T_CHECK("job rcpt count", job.nrcpt == 2);
 	T_CHECK("job rcpt index", job.rcpt[0].index == 3 && job.rcpt[1].index == 7);
 	T_STREQ("job rcpt addr", job.rcpt[1].addr, "b@y.test");
+	remote_job_free(&job);
+	T_CHECK("job tls_wrap=yes parsed",
+		parse("qid=Q\nfile=/f\nhost=h\ntls_wrap=yes\nrcpt=0 a@x\n",
+		      &job) == 0 && job.tls_wrap);
 	remote_job_free(&job);
 }
 

@@ -26,10 +26,28 @@ static const struct {
 	  "250-AUTHX PLAIN", "250 AUTH CRAM-MD5" }, 0, 0 },
 };
 
+/* An implicit-TLS connection and a STARTTLS one to the same host and
+ * port are cached apart: neither serves a job set up the other way. */
+static void test_cache_key(void)
+{
+	static struct remote_job job; /* big: not on the stack */
+	char plain[512], wrap[512];
+
+	memset(&job, 0, sizeof job);
+	strcpy(job.host, "smart.test");
+	job.tls = REMOTE_TLS_VERIFY;
+	remote_conn_key(plain, sizeof plain, "smart.test", 465, &job);
+	job.tls_wrap = 1;
+	remote_conn_key(wrap, sizeof wrap, "smart.test", 465, &job);
+	T_CHECK("cache key: implicit TLS apart from STARTTLS",
+		strcmp(plain, wrap) != 0);
+}
+
 int main(void)
 {
 	char name[128];
 
+	test_cache_key();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct remote_reply r = { 0 };
 		struct remote_conn c;

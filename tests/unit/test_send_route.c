@@ -4,6 +4,7 @@
  * relayhost parsing; the schedule's back-off table. */
 #include "../../send/send.h"
 #include "hostport.h"
+#include "rulekeys.h"
 #include "t.h"
 
 #include <cdb.h>
@@ -21,6 +22,8 @@ static const char *const rules[][2] = {
 	{ "route:sender:.corp.example", "host=corp.relay\n" },
 	{ "route:default", "host=default.relay\n" },
 	{ "route:rcpt:xn--exmple-cua.test", "host=idn.relay\n" },
+	{ "route:rcpt:wrap.example", "host=wrap.relay\nport=465\ntls=verify\n"
+				     RK_ROUTE_TLS_WRAP "=yes\n" },
 };
 
 struct route_case {
@@ -86,6 +89,11 @@ static void test_routes(void)
 	close(fd);
 	make_cdb(path, 1);
 	T_CHECK("rcdb opens", rcdb_init(&db, path) == 0);
+	send_route_lookup(&db, "", "a@wrap.example", "s@x.org", &r);
+	T_CHECK("tls_wrap=yes read", r.tls_wrap && r.port == 465 &&
+				     strcmp(r.tls, "verify") == 0);
+	send_route_lookup(&db, "", "a@exact.example", "s@x.org", &r);
+	T_CHECK("no tls_wrap line: STARTTLS", !r.tls_wrap);
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		const struct route_case *c = &cases[i];
 		send_route_lookup(&db, c->relayhost, c->rcpt, c->sender, &r);
@@ -106,6 +114,7 @@ static void test_routes(void)
 	rcdb_close(&db);
 	send_route_lookup(NULL, "", "a@other.org", "s@x.org", &r);
 	T_CHECK("no rules.cdb: MX", strcmp(r.via, "mx") == 0);
+	T_CHECK("no rules.cdb: no implicit TLS", !r.tls_wrap);
 	unlink(path);
 }
 
@@ -156,6 +165,10 @@ static void test_dest(void)
 	send_route_dest(&a, "x.org", da, sizeof da);
 	send_route_dest(&b, "y.org", db, sizeof db);
 	T_CHECK("one relay host is one destination", strcmp(da, db) == 0);
+	b.tls_wrap = 1;
+	send_route_dest(&b, "x.org", db, sizeof db);
+	T_CHECK("implicit TLS to the same host:port is another destination",
+		strcmp(da, db) != 0);
 }
 
 int main(void)
