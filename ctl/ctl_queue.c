@@ -351,7 +351,9 @@ static int ctlq_show(int argc, char **argv)
 
 	if (argc != 1)
 		return fprintf(stderr, "usage: relayctl queue show ID\n"), 100;
-	for (size_t s = 0; s < 2; s++) {
+	/* An id is a queue name, never a path: "../x", "" and "." are
+	 * no message, and nothing is opened for them. */
+	for (size_t s = 0; s < 2 && qfile_id_ok(argv[0]); s++) {
 		if (ctlq_load(subs[s], argv[0], &m) < 0)
 			continue;
 		if (m.bad) {

@@ -263,6 +263,15 @@ int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz)
 	return rc;
 }
 
+int qfile_id_ok(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++, n++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'F')))
+			return 0;
+	return n > 0 && n < QFILE_ID_MAX;
+}
+
 void qfile_free(struct qfile *q)
 {
 	free(q->rcpt);

@@ -76,6 +76,10 @@ int qfile_load(const char *path, struct qfile *q, char *err, size_t errsz);
 /* The same from an open file, read from its start. */
 int qfile_load_fd(int fd, struct qfile *q, char *err, size_t errsz);
 void qfile_free(struct qfile *q);
+
+/* Is s a queue id: uppercase hex, shorter than QFILE_ID_MAX?  Anything
+ * else is not a name relay-queue gives (and never a path). */
+int qfile_id_ok(const char *s);
 /* The info key naming the customer the message was relayed for (from
  * relay-policy's verdict; absent for bounces): relay-send schedules by
  * it, relayctl queue customers counts by it. */

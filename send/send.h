@@ -132,8 +132,6 @@ struct send_msgs {
  * how many were loaded. */
 size_t send_msg_scan(struct send_msgs *ms, const char *qdir);
 struct send_msg *send_msg_find(struct send_msgs *ms, const char *qid);
-/* 1 when a name in new/ may be a queue id (uppercase hex). */
-int send_msg_name_ok(const char *s);
 /* Before the privilege drop: the uids whose files in new/ are mail
  * (relay-queue's, relay-send's and root's; an unprivileged instance:
  * the invoking uid). */

@@ -222,16 +222,6 @@ void send_msg_drop(struct send_msgs *ms, struct send_msg *m)
 	free(m);
 }
 
-/* Queue ids are uppercase hex; anything else in new/ is not ours. */
-int send_msg_name_ok(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++, n++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'F')))
-			return 0;
-	return n > 0 && n < QFILE_ID_MAX;
-}
-
 size_t send_msg_scan(struct send_msgs *ms, const char *qdir)
 {
 	char path[PATH_MAX];
@@ -247,7 +237,7 @@ size_t send_msg_scan(struct send_msgs *ms, const char *qdir)
 		ms->v[i]->seen = 0;
 	while ((de = readdir(d))) {
 		struct send_msg *m;
-		if (!send_msg_name_ok(de->d_name))
+		if (!qfile_id_ok(de->d_name))
 			continue;
 		m = send_msg_find(ms, de->d_name);
 		if (!m && (m = send_msg_load(qdir, de->d_name, 0))) {
@@ -450,7 +440,7 @@ void send_msg_sweep(const char *qdir)
 	if (!(d = opendir(path)))
 		return; /* send_stfile_may stays 1 for every message */
 	while ((errno = 0, de = readdir(d))) {
-		if (!send_msg_name_ok(de->d_name))
+		if (!qfile_id_ok(de->d_name))
 			continue;
 		if (msg_queued(qdir, de->d_name)) {
 			send_stfile_add(de->d_name);

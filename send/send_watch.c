@@ -127,7 +127,7 @@ static int watch_event(struct send_msgs *ms, const char *qdir,
 {
 	struct send_msg *m;
 
-	if (!ev->len || !send_msg_name_ok(ev->name))
+	if (!ev->len || !qfile_id_ok(ev->name))
 		return 0;
 	m = send_msg_find(ms, ev->name);
 	if (ev->mask & WATCH_IN) {

@@ -209,6 +209,15 @@ with Sink(codes={'slow@example.org': [451, 250],
           'Subject: slow' in r.stdout, r.stdout + r.stderr)
     r = inst.relayctl('queue', 'show', 'NOSUCHID')
     check('show: unknown id exits 100', r.returncode == 100)
+    # An id is a queue name, never a path: nothing outside new/ and hold/
+    # is opened or reported on.
+    for bad in ('../../relay.conf', '', '.', '..', '../new', 'abc',
+                slow + '/'):
+        r = inst.relayctl('queue', 'show', bad)
+        check('show: %r is no message' % bad, r.returncode == 100 and
+              r.stdout == '' and
+              'relayctl: queue: no message %s' % bad in r.stderr,
+              repr((r.returncode, r.stdout, r.stderr)))
     r = inst.relayctl('queue', 'hold', 'NOSUCHID')
     check('hold: unknown id exits 100, naming the command',
           r.returncode == 100 and
