@@ -106,6 +106,10 @@ void smtp_verb_noop(struct smtp_session *s, char *arg)
 void smtp_verb_quit(struct smtp_session *s, char *arg)
 {
 	(void)arg;
+	/* relay-policy hears of the let-go transaction before the client
+	 * hears 221: a client that reconnects at once then finds the
+	 * recipients it had reserved free again */
+	smtp_session_reset_tx(s, 1);
 	smtp_reply(s, "221 2.0.0 %s Bye", cf.hostname);
 	s->quit = 1;
 	s->outcome = "quit";
