@@ -165,8 +165,13 @@ size_t remote_job_pending(const struct remote_job *job);
  * (job->host), or an MX of a domain they routed by name (route rcpt
  * <domain> ... mx).  Its certificate is verified against cf.tls_ca as
  * well as the system store, and it may be at a private address
- * (cf.remote_private_addresses applies to the other MX jobs only). */
+ * (remote_private_refused). */
 int remote_job_operator_hop(const struct remote_job *job);
+/* 1 when a connection a recipient's domain chose must not go to a
+ * private address (lib/ipaddr.h): remote_private_addresses = refuse and
+ * no operator's hop.  job NULL: a connection no job is behind (the
+ * https: rua of a TLS-RPT report), the domain's choice alone. */
+int remote_private_refused(const struct remote_job *job);
 
 /* ---- replies (remote_reply.c) ---- */
 #define REMOTE_REPLY_LINES 64     /* more lines than this is hostile */
@@ -404,17 +409,22 @@ int remote_sec_target(struct remote_job *job, const struct remote_target *t,
 
 /* ---- MTA-STS policies (remote_sts.c, remote_sts_fetch.c) ---- */
 /* The policy of domain: its TXT record, the cache file and, when the
- * record's id is new, a fetch.  1 with p set, 0 when none applies. */
-int remote_sts_get(const char *domain, struct sts_policy *p);
+ * record's id is new, a fetch (refuse_private: remote_private_refused).
+ * 1 with p set, 0 when none applies. */
+int remote_sts_get(const char *domain, int refuse_private,
+		   struct sts_policy *p);
 /* GET https://mta-sts.<domain>/.well-known/mta-sts.txt within
- * cf.mta_sts_timeout; 0 with the body in buf (*len bytes), -1 with why. */
-int remote_sts_fetch(const char *domain, char *buf, size_t max, size_t *len,
-		     char *why, size_t n);
+ * cf.mta_sts_timeout, never from a private address when refuse_private;
+ * 0 with the body in buf (*len bytes), -1 with why. */
+int remote_sts_fetch(const char *domain, int refuse_private, char *buf,
+		     size_t max, size_t *len, char *why, size_t n);
 /* POST body (len bytes, Content-Type ctype) to an https: URL (TLS-RPT
- * rua) within cf.mta_sts_timeout; 0 on a 2xx, -1 with why (*code the
- * HTTP status, 0 when none came). */
-int remote_https_post(const char *url, const char *ctype, const char *body,
-		      size_t len, long *code, char *why, size_t n);
+ * rua) within cf.mta_sts_timeout, never to a private address when
+ * refuse_private; 0 on a 2xx, -1 with why (*code the HTTP status, 0
+ * when none came). */
+int remote_https_post(const char *url, int refuse_private, const char *ctype,
+		      const char *body, size_t len, long *code, char *why,
+		      size_t n);
 /* A frame with WIRE_REMOTE_POST (the report attached as bodyfd, which
  * is closed): POST it and answer one frame on fd (remote_post.c). */
 int remote_post_frame(int fd, const struct kv_msg *m, int bodyfd);

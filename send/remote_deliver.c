@@ -205,7 +205,9 @@ static int deliver_self(struct remote_job *job, const struct remote_target *t,
  * recipient's domain chose are dropped when they are loopback, private
  * or link-local (lib/ipaddr.h), each with a log line: any sender could
  * otherwise have this relay connect into the network it sits in.  A hop
- * the operator chose is theirs to trust (remote_job_operator_hop).
+ * the operator chose is theirs to trust (remote_private_refused).  The
+ * domain's MTA-STS policy host and TLS-RPT https: rua are held to the
+ * same rule (remote_sts_fetch.c).
  * 1 when none is left, e set; 0 with ip[0..*n) the ones to try. */
 static int deliver_private(struct remote_job *job,
 			   const struct remote_target *t, struct remote_ip *ip,
@@ -214,8 +216,7 @@ static int deliver_private(struct remote_job *job,
 	char ipbuf[64], name[3 * REMOTE_NAME_MAX], dom[3 * REMOTE_NAME_MAX];
 	size_t o = 0;
 
-	if (strcmp(cf.remote_private_addresses, "refuse") != 0 ||
-	    remote_job_operator_hop(job))
+	if (!remote_private_refused(job))
 		return 0;
 	for (size_t i = 0; i < *n; i++) {
 		struct ipaddr a;

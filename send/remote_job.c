@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "ns.h"
+#include "settings.h"
 #include "wire_remote.h"
 
 /* The text of a recipient without a result (a bug: say so). */
@@ -308,4 +309,10 @@ int remote_job_operator_hop(const struct remote_job *job)
 	kl = strlen(key);
 	dl = strlen(job->domain);
 	return dl > kl && strcasecmp(job->domain + dl - kl, key) == 0;
+}
+
+int remote_private_refused(const struct remote_job *job)
+{
+	return strcmp(cf.remote_private_addresses, "refuse") == 0 &&
+	       !(job && remote_job_operator_hop(job));
 }

@@ -43,7 +43,8 @@ int remote_post_frame(int fd, const struct kv_msg *m, int bodyfd)
 	size_t len = 0;
 	long code = 0;
 	char *body = bodyfd >= 0 ? post_read(bodyfd, &len) : NULL;
-	int ok = body && remote_https_post(url, "application/tlsrpt+json", body,
+	int ok = body && remote_https_post(url, remote_private_refused(NULL),
+					   "application/tlsrpt+json", body,
 					   len, &code, why, sizeof why) == 0;
 	struct kv out;
 	int rc;

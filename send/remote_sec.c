@@ -26,7 +26,9 @@ void remote_sec_job(struct remote_job *job)
 {
 	job->sts_on = 0;
 	if (remote_sec_applies(job) && cf.mta_sts)
-		job->sts_on = remote_sts_get(job->domain, &job->sts);
+		job->sts_on = remote_sts_get(job->domain,
+					     remote_private_refused(job),
+					     &job->sts);
 }
 
 /* One TLSA record: usage, selector, matching type, then the data. */

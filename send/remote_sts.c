@@ -168,8 +168,8 @@ static int sts_failed_recently(const char *domain, int mark)
 }
 
 /* Fetch, check and cache the policy named id; 0 with p. */
-static int sts_refresh(const char *domain, const char *path, const char *id,
-		       struct sts_policy *p)
+static int sts_refresh(const char *domain, int refuse_private,
+		       const char *path, const char *id, struct sts_policy *p)
 {
 	static char body[STS_POLICY_MAX];
 	char why[256], dom[3 * REMOTE_NAME_MAX];
@@ -178,8 +178,8 @@ static int sts_refresh(const char *domain, const char *path, const char *id,
 	log_field(dom, sizeof dom, domain, strlen(domain));
 	if (sts_failed_recently(domain, 0))
 		return -1;
-	if (remote_sts_fetch(domain, body, sizeof body, &len, why,
-			     sizeof why) == 0 &&
+	if (remote_sts_fetch(domain, refuse_private, body, sizeof body, &len,
+			     why, sizeof why) == 0 &&
 	    sts_policy_parse(body, len, p, why, sizeof why) == 0) {
 		sts_cache_write(path, id, body, len);
 		log_info("mta-sts: domain=%s id=%s mode=%s max_age=%ld fetched",
@@ -211,9 +211,11 @@ static size_t sts_memo_slot(const char *domain, int *hit)
 	return slot;
 }
 
-static int sts_lookup(const char *domain, struct sts_policy *p);
+static int sts_lookup(const char *domain, int refuse_private,
+		      struct sts_policy *p);
 
-int remote_sts_get(const char *domain, struct sts_policy *p)
+int remote_sts_get(const char *domain, int refuse_private,
+		   struct sts_policy *p)
 {
 	int hit;
 	size_t i = sts_memo_slot(domain, &hit);
@@ -223,7 +225,7 @@ int remote_sts_get(const char *domain, struct sts_policy *p)
 		return sts_memo[i].on;
 	}
 	snprintf(sts_memo[i].domain, sizeof sts_memo[i].domain, "%s", domain);
-	sts_memo[i].on = sts_lookup(domain, &sts_memo[i].p);
+	sts_memo[i].on = sts_lookup(domain, refuse_private, &sts_memo[i].p);
 	sts_memo[i].until = time(NULL) + STS_MEMO;
 	if (sts_memo[i].on && sts_memo[i].until > time(NULL) + sts_memo[i].p.max_age)
 		sts_memo[i].until = time(NULL) + sts_memo[i].p.max_age;
@@ -231,7 +233,8 @@ int remote_sts_get(const char *domain, struct sts_policy *p)
 	return sts_memo[i].on;
 }
 
-static int sts_lookup(const char *domain, struct sts_policy *p)
+static int sts_lookup(const char *domain, int refuse_private,
+		      struct sts_policy *p)
 {
 	char path[4096], id[STS_ID_MAX + 1] = "", cid[STS_ID_MAX + 1] = "";
 	time_t fetched = 0;
@@ -244,7 +247,8 @@ static int sts_lookup(const char *domain, struct sts_policy *p)
 	rec = sts_txt_id(domain, id);
 	if (rec == 1 && (!cached || strcmp(id, cid) != 0)) {
 		struct sts_policy fresh;
-		if (sts_refresh(domain, path, id, &fresh) == 0) {
+		if (sts_refresh(domain, refuse_private, path, id,
+				&fresh) == 0) {
 			*p = fresh;
 			return 1;
 		}

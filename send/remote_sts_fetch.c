@@ -8,16 +8,37 @@
  * bounded by cf.mta_sts_timeout.  cf.mta_sts_port is 443 but for tests,
  * whose policy servers cannot all own port 443 of a loopback address.
  * The same client POSTs TLS-RPT reports to https: rua (RFC 8460 5.2),
- * the URL's own port, no redirects, bounded alike. */
+ * the URL's own port, no redirects, bounded alike.
+ *
+ * The domain chose where these connections go, as it chose its MX hosts:
+ * under remote_private_addresses = refuse (remote_private_refused) the
+ * address curl is about to connect to is checked in its open-socket
+ * callback, the one place every address passes whatever resolved it, and
+ * a private one (lib/ipaddr.h, as for MX hosts) is not connected to.  No
+ * proxy is used, whatever the environment says: the connection goes to
+ * the address checked. */
 #include "remote.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/socket.h>
 
+#include "ipaddr.h"
+#include "log.h"
 #include "settings.h"
+
+/* What the open-socket callback let through and refused in one
+ * transfer. */
+struct fetch_guard {
+	int refuse;                     /* remote_private_refused */
+	int opened, refused;            /* sockets made, addresses refused */
+	char first[INET6_ADDRSTRLEN];   /* the first refused, for the log */
+};
 
 struct sts_body {
 	char *buf;
@@ -50,6 +71,89 @@ static CURLcode sts_ssl_ctx(CURL *curl, void *sslctx, void *arg)
 	return CURLE_OK;
 }
 
+/* The address of sa as text; 1 when it is private (or not an IP
+ * address at all), by the rule MX addresses are held to. */
+static int fetch_addr_private(const struct curl_sockaddr *sa, char *text,
+			      size_t n)
+{
+	struct sockaddr_storage ss;
+	struct ipaddr ip;
+	const void *a = NULL;
+
+	memset(&ss, 0, sizeof ss);
+	memcpy(&ss, &sa->addr, sa->addrlen < sizeof ss ? sa->addrlen : sizeof ss);
+	if (sa->family == AF_INET && sa->addrlen >= sizeof(struct sockaddr_in))
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+	else if (sa->family == AF_INET6 &&
+		 sa->addrlen >= sizeof(struct sockaddr_in6))
+		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (!a || !inet_ntop(sa->family, a, text, (socklen_t)n)) {
+		snprintf(text, n, "an address of family %d", sa->family);
+		return 1;
+	}
+	return ipaddr_parse(text, &ip) != 0 || ipaddr_is_private(&ip);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: every connection curl makes passes here
+ * with the address it is for; CURL_SOCKET_BAD refuses that address (curl
+ * tries the next one). */
+static curl_socket_t fetch_open(void *arg, curlsocktype purpose,
+				struct curl_sockaddr *sa)
+{
+	struct fetch_guard *g = arg;
+	char text[INET6_ADDRSTRLEN];
+
+	(void)purpose;
+	if (g->refuse && fetch_addr_private(sa, text, sizeof text)) {
+		if (g->refused++ == 0)
+			snprintf(g->first, sizeof g->first, "%s", text);
+		return CURL_SOCKET_BAD;
+	}
+	g->opened++;
+	return socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
+}
+
+/* What was refused, for the log (through log_field, where '=' would
+ * come out as %3D: hence "is refuse"). */
+static void fetch_refused_text(char *out, size_t n, const char *host,
+			       const char *addr)
+{
+	static const char tail[] = "a private address: not connected to "
+				   "(remote_private_addresses is refuse)";
+
+	if (strcmp(host, addr) == 0) /* an address in the URL */
+		snprintf(out, n, "%s is %s", addr, tail);
+	else
+		snprintf(out, n, "%s is at %s, %s", host, addr, tail);
+}
+
+/* curl_easy_perform under the guard; on a failure why says what.  When
+ * every address was refused, that is the reason; when curl also went
+ * to another address, the refusal gets its own log line (what: its
+ * start).  Either way a fetch logs its refusal once. */
+static CURLcode fetch_perform(CURL *c, int refuse, const char *host,
+			      const char *what, char *why, size_t n)
+{
+	struct fetch_guard g = { .refuse = refuse };
+	char t[REMOTE_NAME_MAX + 160], l[3 * sizeof t];
+	CURLcode rc;
+
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, fetch_open);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &g);
+	rc = curl_easy_perform(c);
+	if (g.refused && !g.opened) { /* the caller logs why */
+		fetch_refused_text(why, n, host, g.first);
+		return rc == CURLE_OK ? CURLE_COULDNT_CONNECT : rc;
+	}
+	if (g.refused) {
+		fetch_refused_text(t, sizeof t, host, g.first);
+		log_warn("%s: %s", what, log_field(l, sizeof l, t, strlen(t)));
+	}
+	if (rc != CURLE_OK)
+		snprintf(why, n, "%s", curl_easy_strerror(rc));
+	return rc;
+}
+
 /* "<host>:<port>:<addr>,<addr>" for CURLOPT_RESOLVE: names resolved
  * through cf.resolver, as every other name relay-remote looks up. */
 static int sts_resolve(const char *host, long port, char *out, size_t n,
@@ -80,6 +184,7 @@ static void sts_opts(CURL *c, const char *url, struct curl_slist *res,
 	curl_easy_setopt(c, CURLOPT_RESOLVE, res);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROXY, ""); /* not from the environment */
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, cf.mta_sts_timeout);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, cf.mta_sts_timeout);
@@ -91,10 +196,12 @@ static void sts_opts(CURL *c, const char *url, struct curl_slist *res,
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
 }
 
-int remote_sts_fetch(const char *domain, char *buf, size_t max, size_t *len,
-		     char *why, size_t n)
+int remote_sts_fetch(const char *domain, int refuse_private, char *buf,
+		     size_t max, size_t *len, char *why, size_t n)
 {
 	char host[REMOTE_NAME_MAX + 16], url[REMOTE_NAME_MAX + 80], rs[2048];
+	char dom[3 * REMOTE_NAME_MAX], what[3 * REMOTE_NAME_MAX + 32];
+	char err[256];
 	struct sts_body b = { buf, max, 0 };
 	struct curl_slist *res = NULL;
 	char *ctype = NULL;
@@ -114,11 +221,13 @@ int remote_sts_fetch(const char *domain, char *buf, size_t max, size_t *len,
 		return -1;
 	}
 	sts_opts(c, url, res, &b);
-	rc = curl_easy_perform(c);
+	snprintf(what, sizeof what, "mta-sts: domain=%s",
+		 log_field(dom, sizeof dom, domain, strlen(domain)));
+	rc = fetch_perform(c, refuse_private, host, what, err, sizeof err);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
 	if (rc != CURLE_OK)
-		snprintf(why, n, "%s: %s", url, curl_easy_strerror(rc));
+		snprintf(why, n, "%s: %s", url, err);
 	else if (code != 200)
 		snprintf(why, n, "%s: HTTP %ld", url, code);
 	else if (!ctype || strncasecmp(ctype, "text/plain", 10) != 0)
@@ -153,8 +262,9 @@ static int post_url(const char *url, char *host, size_t n, long *port)
 	return 0;
 }
 
-int remote_https_post(const char *url, const char *ctype, const char *body,
-		      size_t len, long *code, char *why, size_t n)
+int remote_https_post(const char *url, int refuse_private, const char *ctype,
+		      const char *body, size_t len, long *code, char *why,
+		      size_t n)
 {
 	char host[REMOTE_NAME_MAX], rs[2048], sink[256];
 	struct sts_body b = { sink, sizeof sink, 0 };
@@ -181,10 +291,10 @@ int remote_https_post(const char *url, const char *ctype, const char *body,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	rc = curl_easy_perform(c);
+	rc = fetch_perform(c, refuse_private, host, "tls-rpt", why, n);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
-	if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR)
-		snprintf(why, n, "%s", curl_easy_strerror(rc));
+	if (rc == CURLE_WRITE_ERROR)
+		why[0] = '\0'; /* the answer's body is not kept */
 	curl_slist_free_all(res);
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(c);
