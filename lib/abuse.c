@@ -1,5 +1,6 @@
 /* abuse.c: the account names of abuse monitoring (abuse.h). */
 #include "abuse.h"
+#include "susp.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -64,4 +65,25 @@ int abuse_split(const char *account, char *kind, size_t n, const char **name)
 		return -1;
 	*name = colon + 1;
 	return 0;
+}
+
+int abuse_susp_line(char *out, size_t n, const char *account)
+{
+	char kind[16];
+	const char *name;
+
+	if (abuse_split(account, kind, sizeof kind, &name) < 0 ||
+	    (size_t)snprintf(out, n, "%s %s\n", kind, name) >= n)
+		return -1;
+	return 0;
+}
+
+int abuse_susp_has(const struct susp *s, const char *kind, const char *name)
+{
+	char enc[ABUSE_KEY_MAX];
+
+	if (!strcmp(kind, ABUSE_KIND_DEVICE))
+		return susp_has(s, kind, name);
+	return abuse_encode(enc, sizeof enc, name, strlen(name)) == 0 &&
+	       susp_has(s, kind, enc);
 }

@@ -16,8 +16,10 @@
  *   accounts   "relaybox-abuse 1", then one line per account followed:
  *              key=value words (ABUSE_F_*), the evidence
  *   suspended  lib/susp.h's format, "user <name>" / "device <ip>/<helo>",
- *              read by relay-policy on top of DIR/suspended (and, with a
- *              shared store, mirrored to the fleet: lib/rstore_abuse.h)
+ *              the names as in the account (encoded): abuse_susp_line
+ *              writes a line, abuse_susp_has finds one; read by
+ *              relay-policy on top of DIR/suspended (and, with a shared
+ *              store, mirrored to the fleet: lib/rstore_abuse.h)
  * queue.sock: relayctl (root only) sends
  *   op=abuse action=ack|release account=<account> by=<login>
  * and gets the usual reply frame (status=0, or 100 with text=). */
@@ -25,6 +27,8 @@
 #define ABUSE_H
 
 #include <stddef.h>
+
+struct susp;
 
 #define ABUSE_DIR "abuse"
 #define ABUSE_ACCOUNTS "abuse/accounts"
@@ -89,5 +93,14 @@ int abuse_account(char *out, size_t n, const char *auth,
  * into account, the kind cut at its ':' in kind (n bytes).  0 or -1. */
 int abuse_split(const char *account, char *kind, size_t n,
 		const char **name);
+
+/* The line of abuse/suspended that suspends account ("kind name\n"),
+ * the one form relay-queue writes and abuse_susp_has reads.  0 or -1. */
+int abuse_susp_line(char *out, size_t n, const char *account);
+/* 1 when s (abuse/suspended or the fleet's copy) suspends kind's name as
+ * relay-policy knows it: an address as the client gave it (a user's
+ * line holds it encoded, o%27brien@example.com); a device's name is
+ * already an account name (abuse_account's, after "device:"). */
+int abuse_susp_has(const struct susp *s, const char *kind, const char *name);
 
 #endif

@@ -31,10 +31,12 @@ static long db_get(void *ctx, enum policy_table t, const char *key,
 static int db_suspended(void *ctx, const char *kind, const char *name)
 {
 	struct policy_db *db = ctx;
+	/* the operator's lists hold names as typed, abuse monitoring's
+	 * hold them as account names (lib/abuse.h) */
 	return susp_has(&db->susp, kind, name) ||
 	       susp_has(&db->shared, kind, name) ||
-	       susp_has(&db->abuse, kind, name) ||
-	       susp_has(&db->fleet_abuse, kind, name);
+	       abuse_susp_has(&db->abuse, kind, name) ||
+	       abuse_susp_has(&db->fleet_abuse, kind, name);
 }
 
 static long db_now_ms(void)

@@ -76,9 +76,6 @@ void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp)
 {
 	char *buf = NULL, *sbuf = NULL, line[2048], samples[AB_SAMPLES * 65];
 	size_t len = 0, cap = 0, slen = 0, scap = 0;
-	char kind[16];
-	const char *name;
-
 	add_line(&buf, &len, &cap, ABUSE_MAGIC "\n");
 	for (size_t i = 0; i < n; i++) {
 		samples_text(&a[i], samples, sizeof samples);
@@ -102,10 +99,8 @@ void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp)
 			 ABUSE_F_SYMBOLS, *a[i].symbols ? a[i].symbols : "-");
 		add_line(&buf, &len, &cap, line);
 		if (a[i].state == AB_SUSPENDED &&
-		    abuse_split(a[i].key, kind, sizeof kind, &name) == 0) {
-			snprintf(line, sizeof line, "%s %s\n", kind, name);
+		    abuse_susp_line(line, sizeof line, a[i].key) == 0)
 			add_line(&sbuf, &slen, &scap, line);
-		}
 	}
 	if (buf)
 		file_replace(ABUSE_ACCOUNTS, buf, len, 0, 0600);

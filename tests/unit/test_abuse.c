@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "abuse.h"
+#include "susp.h"
 #include "t.h"
 
 static void test_accounts(void)
@@ -56,8 +57,41 @@ static void test_accounts(void)
 						   "printer.example.com") < 0);
 }
 
+/* abuse/suspended: the line relay-queue writes is the one relay-policy
+ * finds from the name as the client gives it. */
+static void test_suspended_lines(void)
+{
+	char line[ABUSE_KEY_MAX + 16], acct[ABUSE_KEY_MAX];
+	char text[] = "user o%27brien@example.com\n"
+		      "device 192.0.2.7/a%20b.example\n";
+	struct susp s = { .data = text };
+
+	T_CHECK("user line", abuse_susp_line(line, sizeof line,
+					     "user:o%27brien@example.com") == 0);
+	T_STREQ("user line text", line, "user o%27brien@example.com\n");
+	T_CHECK("line: not an account", abuse_susp_line(line, sizeof line,
+							"o'brien") < 0);
+	T_CHECK("line: too long", abuse_susp_line(line, 10,
+						  "user:a@example.com") < 0);
+	T_CHECK("user found by the address as given",
+		abuse_susp_has(&s, "user", "o'brien@example.com"));
+	T_CHECK("user found whatever the case",
+		abuse_susp_has(&s, "user", "O'Brien@Example.com"));
+	T_CHECK("another user not", !abuse_susp_has(&s, "user",
+						    "obrien@example.com"));
+	T_CHECK("the encoded form is not an address",
+		!abuse_susp_has(&s, "user", "o%27brien@example.com"));
+	abuse_account(acct, sizeof acct, "", "", "192.0.2.7", "a b.example");
+	T_CHECK("device found by its account name",
+		abuse_susp_has(&s, "device", acct + strlen("device:")));
+	s.data = NULL;
+	T_CHECK("no file: nothing", !abuse_susp_has(&s, "user",
+						    "o'brien@example.com"));
+}
+
 int main(void)
 {
 	test_accounts();
+	test_suspended_lines();
 	return t_done();
 }
