@@ -266,7 +266,7 @@ int mk_write(struct mk *m, const char *rules_path, const char *users_path)
 		return -1;
 	}
 	if (out_finish(&u) < 0) {
-		unlink(r.f.tmp);
+		mkfile_abort(&r.f);
 		return -1;
 	}
 	/* users first: a new rules file may name users the old users file

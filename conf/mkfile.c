@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,20 +23,55 @@ static int mkfile_secret(int fd)
 	return fchmod(fd, 0640);
 }
 
-int mkfile_open(struct mkfile *f, const char *path, int secret)
+static void mkfile_close_dir(struct mkfile *f)
 {
+	if (f->dfd >= 0)
+		close(f->dfd);
+	f->dfd = -1;
+}
+
+int mkfile_openat(struct mkfile *f, int dfd, const char *name,
+		  const char *path, int secret)
+{
+	char tmp[DIRFILE_TMPMAX];
+
 	f->path = path;
 	f->failed = 0;
-	snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
-	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		     secret ? 0600 : 0644);
+	f->fd = -1;
+	f->tmpname[0] = '\0';
+	snprintf(f->name, sizeof f->name, "%s", name);
+	snprintf(f->tmp, sizeof f->tmp, "%s", path);
+	f->dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	if (f->dfd >= 0)
+		f->fd = dirfile_tmp(f->dfd, name, secret ? 0600 : 0644, tmp);
+	if (f->fd >= 0) { /* ours to remove from now on */
+		snprintf(f->tmpname, sizeof f->tmpname, "%s", tmp);
+		snprintf(f->tmp, sizeof f->tmp, "%s%s", path,
+			 tmp + strlen(name));
+	}
 	if (f->fd < 0 || (secret && mkfile_secret(f->fd) < 0)) {
 		fprintf(stderr, "makecdb: %s: %s\n", f->tmp, strerror(errno));
-		if (f->fd >= 0)
-			close(f->fd), unlink(f->tmp);
+		mkfile_abort(f);
 		return -1;
 	}
 	return 0;
+}
+
+int mkfile_open(struct mkfile *f, const char *path, int secret)
+{
+	const char *name;
+	int dfd, rc;
+
+	if ((dfd = dirfile_open_parent(path, &name)) < 0) {
+		fprintf(stderr, "makecdb: the folder of %s: %s\n", path,
+			errno == ELOOP || errno == ENOTDIR ? "not a folder, or "
+			"a symbolic link (not followed: name the folder it "
+			"points to)" : strerror(errno));
+		return -1;
+	}
+	rc = mkfile_openat(f, dfd, name, path, secret);
+	close(dfd);
+	return rc;
 }
 
 void mkfile_write(struct mkfile *f, const void *buf, unsigned long n)
@@ -50,7 +84,7 @@ void mkfile_copy(struct mkfile *f, const char *src)
 {
 	char buf[65536];
 	ssize_t n;
-	int fd = open(src, O_RDONLY | O_CLOEXEC);
+	int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0) {
 		f->failed = f->failed ? f->failed : errno;
@@ -72,7 +106,7 @@ int mkfile_finish(struct mkfile *f)
 	f->fd = -1;
 	if (f->failed) {
 		fprintf(stderr, "makecdb: %s: %s\n", f->tmp, strerror(f->failed));
-		unlink(f->tmp);
+		mkfile_abort(f);
 		return -1;
 	}
 	return 0;
@@ -80,20 +114,14 @@ int mkfile_finish(struct mkfile *f)
 
 int mkfile_commit(struct mkfile *f)
 {
-	char dir[PATH_MAX];
-	int dfd;
-
-	if (rename(f->tmp, f->path) < 0) {
+	if (dirfile_replace(f->dfd, f->tmpname, f->name, 0) < 0) {
 		fprintf(stderr, "makecdb: rename %s: %s\n", f->path,
 			strerror(errno));
-		unlink(f->tmp);
+		mkfile_abort(f);
 		return -1;
 	}
-	snprintf(dir, sizeof dir, "%s", f->path);
-	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	fsync(f->dfd);
+	mkfile_close_dir(f);
 	return 0;
 }
 
@@ -102,5 +130,8 @@ void mkfile_abort(struct mkfile *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = -1;
-	unlink(f->tmp);
+	if (f->dfd >= 0 && f->tmpname[0])
+		unlinkat(f->dfd, f->tmpname, 0);
+	f->tmpname[0] = '\0';
+	mkfile_close_dir(f);
 }

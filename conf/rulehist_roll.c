@@ -20,8 +20,49 @@ static int install(const char *src, const char *dst, int secret)
 	return mkfile_finish(&f) < 0 ? -1 : mkfile_commit(&f);
 }
 
-/* The relay.rules of version n back where it came from, with the mode
- * and owner of the file it replaces (it holds password hashes). */
+/* The mode and owner for the new relay.rules: those of the regular
+ * file it replaces (it holds password hashes), looked at in the folder
+ * without following a link; root's 0600 when there is none. */
+static void rules_mode(int dfd, const char *name, struct stat *st)
+{
+	if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st->st_mode) && st->st_nlink == 1)
+		return;
+	st->st_mode = 0600;
+	st->st_uid = geteuid();
+	st->st_gid = getegid();
+}
+
+/* Root writes relay.rules back only into a folder nobody else can
+ * write: in another uid's folder (a checkout of theirs, say) that uid
+ * could put a name where root writes.  Then the file is left as it is
+ * and the operator told; the CDBs are back all the same.  1 with *dfd
+ * the folder, 0 when not trusted (said so), -1 after a message. */
+static int rules_dir(const struct rulehist *h, int n, const char *src,
+		     int *dfd)
+{
+	char why[128], p[PATH_MAX];
+	const char *name;
+
+	if ((*dfd = dirfile_open_parent(src, &name)) < 0) {
+		fprintf(stderr, "rules history: the folder of %s: %s\n", src,
+			strerror(errno));
+		return -1;
+	}
+	if (dirfile_trusted(*dfd, why, sizeof why) == 0)
+		return 1;
+	fprintf(stderr, "rules history: warning: %s NOT restored: its folder "
+		"%s, and root writes only into a folder nobody else can "
+		"write.  Put %s in its place yourself before the next makecdb, "
+		"or that makecdb puts the rules rolled back from in force "
+		"again\n", src, why, rulehist_file(h, n, "relay.rules", p));
+	close(*dfd);
+	return 0;
+}
+
+/* The relay.rules of version n back where it came from: 1, 0 when it
+ * stays as it is (an adopted set, or a folder not root's alone), -1
+ * after a message. */
 static int install_rules(const struct rulehist *h, int n, char *src,
 			 size_t len)
 {
@@ -29,7 +70,8 @@ static int install_rules(const struct rulehist *h, int n, char *src,
 	struct mkfile f;
 	struct stat st;
 	ssize_t got;
-	int fd = open(rulehist_file(h, n, "source", p), O_RDONLY | O_CLOEXEC);
+	int dfd, rc, fd = open(rulehist_file(h, n, "source", p),
+			   O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return 0; /* an adopted set: no rules file known */
@@ -38,14 +80,14 @@ static int install_rules(const struct rulehist *h, int n, char *src,
 	if (got <= 0 || src[0] != '/')
 		return 0;
 	src[got] = '\0';
-	if (stat(src, &st) < 0) {
-		st.st_mode = 0600;
-		st.st_uid = geteuid();
-		st.st_gid = getegid();
-	}
-	if (mkfile_open(&f, src, 0) < 0)
+	if ((rc = rules_dir(h, n, src, &dfd)) <= 0)
+		return rc;
+	rules_mode(dfd, strrchr(src, '/') + 1, &st);
+	fd = mkfile_openat(&f, dfd, strrchr(src, '/') + 1, src, 0);
+	close(dfd);
+	if (fd < 0)
 		return -1;
-	if (fchmod(f.fd, st.st_mode & 07777) < 0 ||
+	if (fchmod(f.fd, st.st_mode & 0777) < 0 ||
 	    (geteuid() == 0 && fchown(f.fd, st.st_uid, st.st_gid) < 0))
 		f.failed = errno;
 	mkfile_copy(&f, rulehist_file(h, n, "relay.rules", p));

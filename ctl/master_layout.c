@@ -13,6 +13,7 @@
  * a fatal line: a tampered queue is not something to run on. */
 #include "master.h"
 #include "abuse.h"
+#include "dirfile.h"
 #include "dkimkey.h"
 #include "metrics.h"
 #include "sts.h"
@@ -182,13 +183,11 @@ static int layout_open(int dfd, const char *name, const char *path,
 static void layout_check_owner(const struct stat *st, const char *path,
 			       const struct layout_entry *e, uid_t uid)
 {
-	if (st->st_uid != uid && st->st_uid != 0)
-		master_fatal(0, "%s belongs to uid %ld, not to %s or root: "
-			     "refused", path, (long)st->st_uid,
-			     e->owner ? *e->owner : "root");
-	if (!S_ISDIR(st->st_mode) && st->st_nlink != 1)
-		master_fatal(0, "%s has %ld names (a hard link?): refused", path,
-			     (long)st->st_nlink);
+	char why[128];
+
+	if (dirfile_owner_ok(st, uid, e->owner ? *e->owner : "root", why,
+			     sizeof why) < 0)
+		master_fatal(0, "%s %s: refused", path, why);
 }
 
 /* The folder that holds the entry, and the entry's name in it.  A base

@@ -1,10 +1,12 @@
 /* master_run.c: relay-master's own files in run/ (master.pid, status,
  * ready).  run/ belongs to root and only root writes there (the layout
  * makes it 0755), but a file is still never written by name: each is
- * written as <name>.tmp, created with O_EXCL|O_NOFOLLOW in the opened
- * folder after any old one is removed, then renamed over <name>, so a
- * link left there (by an older, world-writable run/) leads nowhere. */
+ * written to a new temporary file of an unpredictable name, created
+ * with O_EXCL|O_NOFOLLOW in the opened folder, then renamed over <name>
+ * (lib/dirfile.h), so a link left there (by an older, world-writable
+ * run/) leads nowhere. */
 #include "master.h"
+#include "dirfile.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -16,8 +18,8 @@
 
 static int run_dirfd(void)
 {
-	int fd = open(cf.run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-				  O_CLOEXEC);
+	int fd = dirfile_open_dir(cf.run_dir);
+
 	if (fd < 0)
 		master_log("warning", "open %s: %s", cf.run_dir, strerror(errno));
 	return fd;
@@ -25,22 +27,22 @@ static int run_dirfd(void)
 
 int master_run_write(const char *name, const char *text)
 {
-	char tmp[NAME_MAX + 1];
+	char tmp[DIRFILE_TMPMAX];
 	size_t len = strlen(text);
 	int dfd, fd, rc = -1;
 
-	snprintf(tmp, sizeof tmp, "%s.tmp", name);
 	if ((dfd = run_dirfd()) < 0)
 		return -1;
-	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
-		goto out;
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-			      O_CLOEXEC, 0644);
+	fd = dirfile_tmp(dfd, name, 0644, tmp);
 	if (fd < 0)
 		goto out;
 	rc = write(fd, text, len) == (ssize_t)len ? 0 : -1;
-	if (close(fd) < 0 || rc < 0 || renameat(dfd, tmp, dfd, name) < 0)
+	if (close(fd) < 0 || rc < 0 || dirfile_replace(dfd, tmp, name, 0) < 0) {
+		int e = errno;
+		unlinkat(dfd, tmp, 0);
+		errno = e;
 		rc = -1;
+	}
 out:
 	if (rc < 0)
 		master_log("warning", "write %s/%s: %s", cf.run_dir, name,

@@ -1,11 +1,11 @@
 /* susp.c: reading and editing the suspension override file. */
 #include "susp.h"
 #include "log.h"
+#include "dirfile.h"
 #include "regfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,29 +115,31 @@ int susp_has(const struct susp *s, const char *kind, const char *name)
 	return s->data && *name && find_line(s->data, kind, name) != NULL;
 }
 
+/* The new text by a temp file renamed over path, made in its opened
+ * folder under an unpredictable name (dirfile.h): relayctl suspend runs
+ * as root. */
 static int write_atomic(const char *path, const char *text, size_t len)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	int fd, dfd;
+	char tmp[DIRFILE_TMPMAX];
+	const char *name;
+	int fd, dfd, rc, e;
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >=
-	    (int)sizeof tmp)
-		return errno = ENAMETOOLONG, -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
+	if ((dfd = dirfile_open_parent(path, &name)) < 0)
 		return -1;
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0 ||
-	    close(fd) < 0 || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	snprintf(dir, sizeof dir, "%s", path);
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
+	if ((fd = dirfile_tmp(dfd, name, 0644, tmp)) < 0) {
+		e = errno;
 		close(dfd);
+		return errno = e, -1;
 	}
-	return 0;
+	rc = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
+	if (close(fd) < 0 || rc < 0 || dirfile_replace(dfd, tmp, name, 1) < 0) {
+		rc = -1;
+		e = errno;
+		unlinkat(dfd, tmp, 0);
+		errno = e;
+	}
+	close(dfd);
+	return rc;
 }
 
 int susp_edit(const char *path, const char *kind, const char *name, int add)

@@ -6,9 +6,12 @@ and `relayctl rules rollback` puts an older set back atomically: a running
 relay-policy decides by it at once (relayctl explain before and after),
 relay.rules is restored, and the rollback is itself a version.  Versions
 beyond rules_history_keep are pruned; a set in place before the history
-began is adopted as version 1."""
+began is adopted as version 1.  Root writes nothing through a name
+another uid could have planted: a rollback leaves relay.rules in a
+folder of another uid's as it is (and says so)."""
 import filecmp
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -16,7 +19,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Instance, check, finish, wait_until  # noqa: E402
+from harness import (BIN, Instance, as_user, check, finish,  # noqa: E402
+                     skipped_unless_root, wait_until)
+
+STRANGER = 'nobody'
 
 HASH = '$y$j9T$QZX8zIS24MiakOgbqtF4P1$YjhjkxMfZ.RuNVLs900gW2n7O4OZWClHKj3pjS4fQ74'
 BASE = """\
@@ -161,10 +167,73 @@ def pruned_and_adopted():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def plant_links(target, rules):
+    """As STRANGER: links to target at the names an older makecdb used
+    for its temp file (<relay.rules>.tmp.<pid>) for the next pids."""
+    def plant():
+        with open('/proc/sys/kernel/ns_last_pid') as f:
+            n = int(f.read())
+        for pid in range(n + 1, n + 2000):
+            os.symlink(target, '%s.tmp.%d' % (rules, pid))
+        return 'planted'
+    return as_user(STRANGER, plant)
+
+
+def ident(path):
+    st = os.lstat(path)
+    with open(path, 'rb') as f:
+        return (st.st_uid, st.st_mode, f.read())
+
+
+def rollback_into_foreign_folder():
+    """relay.rules kept in a folder a local user owns (a checkout of
+    theirs): the rollback puts the CDBs back but does not write there,
+    so the links that user planted lead nowhere."""
+    if skipped_unless_root('rollback into a folder of another uid'):
+        return
+    t = tempfile.mkdtemp(prefix='rules-foreign-')
+    try:
+        os.chmod(t, 0o755)
+        inst, src = os.path.join(t, 'inst'), os.path.join(t, 'src')
+        os.mkdir(inst)
+        os.mkdir(src)
+        pw = pwd.getpwnam(STRANGER)
+        os.chown(src, pw.pw_uid, pw.pw_gid)
+        victim, rules = os.path.join(t, 'victim'), os.path.join(src, 'relay.rules')
+        with open(victim, 'w') as f:
+            f.write('root only\n')
+        os.chmod(victim, 0o600)
+        before = ident(victim)
+        for text in (V1, V2):
+            with open(rules, 'w') as f:
+                f.write(text)
+            makecdb(inst, rules)
+        os.chown(rules, pw.pw_uid, pw.pw_gid)
+        planted = plant_links(victim, rules)
+        r = relayctl(inst, 'rules', 'rollback', '1')
+        check('foreign folder: the planted links lead nowhere (target '
+              'untouched)', planted == 'planted' and ident(victim) == before,
+              repr((planted, before, ident(victim))))
+        check('foreign folder: the CDBs are rolled back, relay.rules not, '
+              'and the output says so', r.returncode == 0 and
+              'NOT restored' in r.stderr and
+              'rules-history/1/relay.rules' in r.stderr,
+              r.stdout + r.stderr)
+        with open(rules) as f:
+            check('foreign folder: relay.rules as it was',
+                  f.read() == V2 and not os.path.islink(rules))
+        v = relayctl(inst, 'rules', 'version').stdout.split()
+        check('foreign folder: the set in place is version 1\'s',
+              v and v[0] == audit(inst)[0][3], v)
+    finally:
+        shutil.rmtree(t, ignore_errors=True)
+
+
 def main():
     with Instance(rules_text=V1) as inst:
         versions_and_rollback(inst)
     pruned_and_adopted()
+    rollback_into_foreign_folder()
     return finish()
 
 

@@ -1,9 +1,11 @@
 // links: conf/makecdb_lex.c conf/makecdb_parse.c conf/makecdb_check.c conf/makecdb_write.c conf/mkfile.c conf/makecdb_dkim.c
 /* test_makecdb.c: every makecdb error and warning with its line and
  * column, the boundary of the 65,536-address rule, and the keys written. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../conf/makecdb.h"
@@ -354,6 +356,59 @@ static void test_disabled_same_range(const char *dir)
 	rcdb_close(&r);
 }
 
+/* Names another uid may have planted in the output folder (the old
+ * temp names, <path>.tmp.<pid>, as links to a file of root's): never
+ * followed; and a folder reached through a link is refused. */
+static void test_planted_links(const char *dir)
+{
+	static const char *const out[] = { "rules.cdb", "users.cdb" };
+	char rp[512], up[512], victim[512], link[600], via[512];
+	char text[] = BASE, got[64] = "";
+	struct stat st;
+	struct mk m;
+	int fd, rc;
+
+	snprintf(victim, sizeof victim, "%s/victim", dir);
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, "keep me\n", 8) != 8 || close(fd) < 0)
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(link, sizeof link, "%s/%s.tmp.%ld", dir, out[i],
+			 (long)getpid());
+		if (symlink(victim, link) < 0)
+			return;
+	}
+	snprintf(rp, sizeof rp, "%s/rules.cdb", dir);
+	snprintf(up, sizeof up, "%s/users.cdb", dir);
+	mk_init(&m, "t");
+	m.diag = stderr;
+	mk_parse_text(&m, "t", text);
+	T_CHECK("planted links: makecdb writes its files", mk_write(&m, rp, up) == 0);
+	fd = open(victim, O_RDONLY);
+	if (fd >= 0 && read(fd, got, sizeof got - 1) < 0)
+		got[0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	T_STREQ("planted links: the file they point to is untouched", got,
+		"keep me\n");
+	T_CHECK("planted links: rules.cdb is a file of its own",
+		lstat(rp, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 8);
+	snprintf(via, sizeof via, "%s/via", dir);
+	rc = symlink(".", via);
+	snprintf(rp, sizeof rp, "%s/via/rules.cdb", dir);
+	snprintf(up, sizeof up, "%s/via/users.cdb", dir);
+	T_CHECK("a folder reached through a link: refused",
+		rc == 0 && mk_write(&m, rp, up) < 0);
+	mk_free(&m);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(link, sizeof link, "%s/%s.tmp.%ld", dir, out[i],
+			 (long)getpid());
+		unlink(link);
+	}
+	unlink(via);
+	unlink(victim);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_makecdb.XXXXXX", name[300], path[600];
@@ -377,6 +432,7 @@ int main(void)
 		return 1;
 	test_written(dir);
 	test_disabled_same_range(dir);
+	test_planted_links(dir);
 	snprintf(path, sizeof path, "%s/rules.cdb", dir);
 	unlink(path);
 	snprintf(path, sizeof path, "%s/users.cdb", dir);
