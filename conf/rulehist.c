@@ -11,24 +11,58 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dirfile.h"
 #include "settings.h"
 
-int rulehist_open(struct rulehist *h)
+/* Open the history folder and check it is root's alone (lib/dirfile.h:
+ * not a link, root's, not group or other writable): it holds copies of
+ * users.cdb, and root removes, renames and appends in it by name.
+ * make: create it first when missing; else a missing one gives 0 with
+ * h->dfd -1.  -1 after a message. */
+static int history_dir(struct rulehist *h, int make)
 {
-	char lock[PATH_MAX];
+	char why[128];
 
+	h->lock = h->dfd = -1;
 	snprintf(h->dir, sizeof h->dir, "%s", cf.rules_history);
-	if (mkdir(h->dir, 0700) < 0 && errno != EEXIST) {
+	if (make && mkdir(h->dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "rules history: %s: %s\n", h->dir,
 			strerror(errno));
 		return -1;
 	}
-	rulehist_path(lock, "%s/lock", h->dir);
-	h->lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if ((h->dfd = dirfile_open_dir(h->dir)) < 0) {
+		if (errno == ENOENT && !make)
+			return 0;
+		fprintf(stderr, "rules history: %s: %s\n", h->dir,
+			errno == ELOOP || errno == ENOTDIR ? "not a folder, or "
+			"a symbolic link: refused" : strerror(errno));
+		return -1;
+	}
+	if (dirfile_trusted(h->dfd, why, sizeof why) < 0) {
+		fprintf(stderr, "rules history: %s %s: refused (it must be "
+			"root's alone, mode 0700: look at what is in it, then "
+			"chown and chmod it)\n", h->dir, why);
+		rulehist_close(h);
+		return -1;
+	}
+	return 0;
+}
+
+int rulehist_view(struct rulehist *h)
+{
+	return history_dir(h, 0);
+}
+
+int rulehist_open(struct rulehist *h)
+{
+	if (history_dir(h, 1) < 0)
+		return -1;
+	h->lock = openat(h->dfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW |
+					 O_CLOEXEC, 0600);
 	if (h->lock < 0 || flock(h->lock, LOCK_EX) < 0) {
-		fprintf(stderr, "rules history: %s: %s\n", lock, strerror(errno));
-		if (h->lock >= 0)
-			close(h->lock);
+		fprintf(stderr, "rules history: %s/lock: %s\n", h->dir,
+			strerror(errno));
+		rulehist_close(h);
 		return -1;
 	}
 	return 0;
@@ -38,7 +72,9 @@ void rulehist_close(struct rulehist *h)
 {
 	if (h->lock >= 0)
 		close(h->lock);
-	h->lock = -1;
+	if (h->dfd >= 0)
+		close(h->dfd);
+	h->lock = h->dfd = -1;
 }
 
 char *rulehist_path(char *buf, const char *fmt, ...)
@@ -116,12 +152,15 @@ static int parse_entry(char *line, struct rulehist_entry *e)
 void rulehist_each(const struct rulehist *h,
 		   void (*fn)(const struct rulehist_entry *, void *), void *arg)
 {
-	char path[PATH_MAX], line[RULEHIST_LINEMAX];
+	char line[RULEHIST_LINEMAX];
 	struct rulehist_entry e;
-	FILE *f;
+	FILE *f = NULL;
+	int fd = h->dfd < 0 ? -1 : openat(h->dfd, "audit", O_RDONLY |
+					  O_NOFOLLOW | O_CLOEXEC);
 
-	rulehist_path(path, "%s/audit", h->dir);
-	if (!(f = fopen(path, "re")))
+	if (fd >= 0 && !(f = fdopen(fd, "r")))
+		close(fd);
+	if (!f)
 		return;
 	while (fgets(line, sizeof line, f))
 		if (parse_entry(line, &e) == 0)

@@ -4,7 +4,11 @@
  * and an audit line (who, when, what); a rollback puts an older set back
  * atomically and is itself a new version.
  *
- *   DIR/rules-history/        the operator's (root), 0700: users.cdb copies
+ *   DIR/rules-history/        the operator's (root), 0700: users.cdb copies;
+ *                             refused when a link, another uid's, or
+ *                             writable by group or others (lib/dirfile.h),
+ *                             and worked in only by descriptor (*at()
+ *                             calls, O_NOFOLLOW)
  *     lock                    flock: one makecdb or rollback at a time
  *     audit                   "N TIME WHO HASH +ADDED -REMOVED ACTION", tabs
  *     N/rules.cdb users.cdb   the compiled set (0600)
@@ -25,6 +29,7 @@
 
 struct rulehist {
 	char dir[PATH_MAX];
+	int dfd;   /* dir, opened and checked; -1: there is no history */
 	int lock;
 };
 
@@ -34,9 +39,12 @@ struct rulehist_entry {
 	char changes[48], action[256];
 };
 
-/* Create (0700) and lock the history of the instance in cf; -1 after a
- * message on stderr. */
+/* Create (0700), check and lock the history of the instance in cf; -1
+ * after a message on stderr. */
 int rulehist_open(struct rulehist *h);
+/* The same to read it only: not created, not locked; a history that is
+ * not there yet reads as empty. */
+int rulehist_view(struct rulehist *h);
 void rulehist_close(struct rulehist *h);
 
 /* hex[RULEHIST_HASHLEN + 1] of the set rules + users; -1 with errno. */

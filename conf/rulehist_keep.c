@@ -20,26 +20,22 @@ static const char *const version_files[] = { "rules.cdb", "users.cdb",
 					     "relay.rules", "source", "diff" };
 #define N_VERSION_FILES (sizeof version_files / sizeof version_files[0])
 
-static int fsync_path(const char *path)
+/* A new file name (0600) in the folder dfd: never one that is there. */
+static int new_file(int dfd, const char *name)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
+	return openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				 O_CLOEXEC, 0600);
 }
 
-/* Copy src to a new file dst (0600) and fsync it. */
-static int copy_file(const char *src, const char *dst)
+/* Copy src to a new file name in the folder dfd and fsync it. */
+static int copy_file(const char *src, int dfd, const char *name)
 {
 	char buf[65536];
 	ssize_t n = 0;
 	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
 
 	if (in >= 0)
-		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		out = new_file(dfd, name);
 	if (out >= 0) {
 		while ((n = read(in, buf, sizeof buf)) > 0)
 			if (io_write_all(out, buf, (size_t)n) < 0)
@@ -92,12 +88,19 @@ int rulehist_diff(const struct rulehist *h, int a, int b, FILE *out)
 			fileno(out));
 }
 
-/* "+A -R": the lines a unified diff adds and removes. */
-static void count_changes(const char *diff, char *out, size_t n)
+/* "+A -R": the lines the unified diff of version v adds and removes. */
+static void count_changes(const struct rulehist *h, int v, char *out,
+			  size_t n)
 {
-	char line[RULEHIST_LINEMAX];
+	char line[RULEHIST_LINEMAX], name[32];
 	long add = 0, del = 0;
-	FILE *f = fopen(diff, "re");
+	FILE *f = NULL;
+	int fd;
+
+	snprintf(name, sizeof name, "%d/diff", v);
+	fd = openat(h->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && !(f = fdopen(fd, "r")))
+		close(fd);
 
 	while (f && fgets(line, sizeof line, f)) {
 		if (line[0] == '+' && strncmp(line, "+++ ", 4))
@@ -110,43 +113,43 @@ static void count_changes(const char *diff, char *out, size_t n)
 	snprintf(out, n, "+%ld -%ld", add, del);
 }
 
-static void remove_version(const char *dir)
+/* Remove the version folder name (N or N.tmp) and its files; a link or
+ * a file there is removed itself, never what it names. */
+static void remove_version(const struct rulehist *h, const char *name)
 {
-	char p[PATH_MAX];
+	int vfd = openat(h->dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					   O_CLOEXEC);
 
-	for (size_t i = 0; i < N_VERSION_FILES; i++) {
-		rulehist_path(p, "%s/%s", dir, version_files[i]);
-		unlink(p);
+	if (vfd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			unlinkat(h->dfd, name, 0);
+		return;
 	}
-	rmdir(dir);
+	for (size_t i = 0; i < N_VERSION_FILES; i++)
+		unlinkat(vfd, version_files[i], 0);
+	close(vfd);
+	unlinkat(h->dfd, name, AT_REMOVEDIR);
 }
 
-/* Fill dir with the set in place, src and the diff against version n-1. */
-static int fill_version(const struct rulehist *h, const char *dir, int n,
-			const char *src)
+/* Fill the folder vfd (dir by name) with the set in place, src and the
+ * diff against version n-1. */
+static int fill_version(const struct rulehist *h, int vfd, const char *dir,
+			int n, const char *src)
 {
 	char p[PATH_MAX], prev[PATH_MAX], la[32], lb[32];
 	int fd, rc;
 
-	rulehist_path(p, "%s/rules.cdb", dir);
-	if (copy_file(cf.rules_cdb, p) < 0)
-		return -1;
-	rulehist_path(p, "%s/users.cdb", dir);
-	if (copy_file(cf.users_cdb, p) < 0)
+	if (copy_file(cf.rules_cdb, vfd, "rules.cdb") < 0 ||
+	    copy_file(cf.users_cdb, vfd, "users.cdb") < 0)
 		return -1;
 	if (!src)
 		return 0;
-	rulehist_path(p, "%s/relay.rules", dir);
-	if (copy_file(src, p) < 0)
-		return -1;
-	rulehist_path(p, "%s/source", dir);
-	if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+	if (copy_file(src, vfd, "relay.rules") < 0 ||
+	    (fd = new_file(vfd, "source")) < 0)
 		return -1;
 	rc = io_write_all(fd, src, strlen(src));
 	close(fd);
-	rulehist_path(p, "%s/diff", dir);
-	if (rc < 0 || (fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				 0600)) < 0)
+	if (rc < 0 || (fd = new_file(vfd, "diff")) < 0)
 		return -1;
 	snprintf(la, sizeof la, "version %d", n - 1);
 	snprintf(lb, sizeof lb, "version %d", n);
@@ -173,15 +176,15 @@ static void who_am_i(char *buf, size_t n)
 static int append_audit(const struct rulehist *h,
 			const struct rulehist_entry *e)
 {
-	char path[PATH_MAX], line[RULEHIST_LINEMAX];
+	char line[RULEHIST_LINEMAX];
 	int fd, len, rc;
 
-	rulehist_path(path, "%s/audit", h->dir);
 	len = snprintf(line, sizeof line, "%d\t%s\t%s\t%s\t%s\t%s\n", e->n,
 		       e->time, e->who, e->hash, e->changes, e->action);
 	if (len < 0 || (size_t)len >= sizeof line)
 		return -1;
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = openat(h->dfd, "audit", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+				     O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	rc = io_write_all(fd, line, (size_t)len) < 0 || fsync(fd) < 0 ? -1 : 0;
@@ -191,19 +194,47 @@ static int append_audit(const struct rulehist *h,
 
 static void prune(const struct rulehist *h, int newest)
 {
-	char dir[PATH_MAX];
+	char name[32];
+	struct stat st;
 
 	for (int k = newest - (int)cf.rules_history_keep; k >= 1; k--) {
-		if (access(rulehist_file(h, k, NULL, dir), F_OK) < 0)
+		snprintf(name, sizeof name, "%d", k);
+		if (fstatat(h->dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			break;
-		remove_version(dir);
+		remove_version(h, name);
 	}
+}
+
+/* Version n as N.tmp, filled and fsync'd, then renamed to N; -1 with
+ * errno (N.tmp removed). */
+static int keep_version(const struct rulehist *h, int n, const char *src)
+{
+	char tmp[32], name[32], dir[PATH_MAX];
+	int vfd, rc, e;
+
+	snprintf(name, sizeof name, "%d", n);
+	snprintf(tmp, sizeof tmp, "%d.tmp", n);
+	remove_version(h, tmp);   /* left by a crash */
+	remove_version(h, name);  /* an audit line lost after its rename */
+	if (mkdirat(h->dfd, tmp, 0700) < 0 ||
+	    (vfd = openat(h->dfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					O_CLOEXEC)) < 0)
+		return -1;
+	rulehist_path(dir, "%s/%s", h->dir, tmp);
+	rc = fill_version(h, vfd, dir, n, src) < 0 || fsync(vfd) < 0 ||
+	     renameat(h->dfd, tmp, h->dfd, name) < 0 || fsync(h->dfd) < 0 ?
+	     -1 : 0;
+	e = errno;
+	close(vfd);
+	if (rc < 0)
+		remove_version(h, tmp);
+	errno = e;
+	return rc;
 }
 
 int rulehist_record(struct rulehist *h, const char *src, const char *action)
 {
 	struct rulehist_entry e = { 0 }, last;
-	char tmp[PATH_MAX], dir[PATH_MAX], diff[PATH_MAX];
 	time_t now = time(NULL);
 	int have = rulehist_latest(h, &last);
 
@@ -215,23 +246,15 @@ int rulehist_record(struct rulehist *h, const char *src, const char *action)
 	if (have && !strcmp(last.hash, e.hash))
 		return last.n;
 	e.n = have ? last.n + 1 : 1;
-	rulehist_file(h, e.n, NULL, dir);
-	rulehist_path(tmp, "%s.tmp", dir);
-	remove_version(tmp);  /* left by a crash */
-	remove_version(dir);  /* an audit line lost after its rename */
-	if (mkdir(tmp, 0700) < 0 || fill_version(h, tmp, e.n, src) < 0 ||
-	    fsync_path(tmp) < 0 || rename(tmp, dir) < 0 ||
-	    fsync_path(h->dir) < 0) {
+	if (keep_version(h, e.n, src) < 0) {
 		fprintf(stderr, "rules history: version %d: %s\n", e.n,
 			strerror(errno));
-		remove_version(tmp);
 		return -1;
 	}
 	strftime(e.time, sizeof e.time, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	who_am_i(e.who, sizeof e.who);
 	if (src)
-		count_changes(rulehist_file(h, e.n, "diff", diff), e.changes,
-			      sizeof e.changes);
+		count_changes(h, e.n, e.changes, sizeof e.changes);
 	else
 		snprintf(e.changes, sizeof e.changes, "-");
 	snprintf(e.action, sizeof e.action, "%s", action);

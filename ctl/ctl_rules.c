@@ -50,8 +50,10 @@ static int rules_version(void)
 		perror(cf.rules_cdb);
 		return EXIT_TEMP;
 	}
-	snprintf(h.dir, sizeof h.dir, "%s", cf.rules_history);
+	if (rulehist_view(&h) < 0)
+		return EXIT_TEMP;
 	rulehist_each(&h, match_hash, &w);
+	rulehist_close(&h);
 	if (w.n)
 		printf("%s version %d\n", hash, w.n);
 	else
@@ -79,11 +81,13 @@ static int rules_history(void)
 	struct match w = { hash, 0 };
 
 	rulehist_hash(cf.rules_cdb, cf.users_cdb, hash);
-	snprintf(h.dir, sizeof h.dir, "%s", cf.rules_history);
+	if (rulehist_view(&h) < 0)
+		return EXIT_TEMP;
 	rulehist_each(&h, match_hash, &w);
 	printf("  version  time                  hash          changes       "
 	       "who  action\n");
 	rulehist_each(&h, print_entry, &w);
+	rulehist_close(&h);
 	return EXIT_DONE;
 }
 
@@ -100,13 +104,16 @@ static int rules_diff(int argc, char **argv)
 		return rules_usage();
 	if (argc == 1)
 		a = b - 1;
-	snprintf(h.dir, sizeof h.dir, "%s", cf.rules_history);
+	if (rulehist_view(&h) < 0)
+		return EXIT_TEMP;
 	if ((a > 0 && !rulehist_find(&h, a, &e)) || !rulehist_find(&h, b, &e)) {
 		fprintf(stderr, "relayctl rules: no version %d\n",
 			a > 0 && !rulehist_find(&h, a, &e) ? a : b);
+		rulehist_close(&h);
 		return EXIT_PERM;
 	}
 	rc = rulehist_diff(&h, a, b, stdout);
+	rulehist_close(&h);
 	return rc < 0 ? EXIT_TEMP : EXIT_DONE;
 }
 

@@ -8,7 +8,8 @@ relay.rules is restored, and the rollback is itself a version.  Versions
 beyond rules_history_keep are pruned; a set in place before the history
 began is adopted as version 1.  Root writes nothing through a name
 another uid could have planted: a rollback leaves relay.rules in a
-folder of another uid's as it is (and says so)."""
+folder of another uid's as it is (and says so), and a history folder
+that is a link, another uid's or writable by others is refused."""
 import filecmp
 import os
 import pwd
@@ -229,11 +230,74 @@ def rollback_into_foreign_folder():
         shutil.rmtree(t, ignore_errors=True)
 
 
+def history_refused(t, hist, why):
+    """makecdb and relayctl rules refuse the history folder hist."""
+    inst = os.path.join(t, 'inst')
+    r = compile_rules(inst, V1)
+    check('history %s: makecdb refuses it, writes nothing' % why,
+          r.returncode != 0 and 'refused' in r.stdout and
+          not os.path.exists(os.path.join(inst, 'rules.cdb')), r.stdout)
+    r = relayctl(inst, 'rules', 'history')
+    check('history %s: relayctl rules history refuses it' % why,
+          r.returncode != 0 and 'refused' in r.stderr, r.stdout + r.stderr)
+
+
+def history_folder_checked():
+    """rules_history must be root's alone: a folder others can write
+    would let them plant N.tmp or audit links that root then follows."""
+    t = tempfile.mkdtemp(prefix='rules-hist-')
+    try:
+        os.chmod(t, 0o755)
+        inst, hist = os.path.join(t, 'inst'), os.path.join(t, 'hist')
+        victim_dir, victim = os.path.join(t, 'victimdir'), os.path.join(t, 'victim')
+        for d in (inst, victim_dir):
+            os.mkdir(d)
+        with open(os.path.join(inst, 'relay.conf'), 'w') as f:
+            f.write('rules_history = %s\n' % hist)
+        for name in ('relay.rules', 'users.cdb'):
+            with open(os.path.join(victim_dir, name), 'w') as f:
+                f.write('important\n')
+        with open(victim, 'w') as f:
+            f.write('keep me\n')
+        os.mkdir(hist)
+        os.chmod(hist, 0o777)
+        for n in ('1.tmp', '2.tmp'):
+            os.symlink(victim_dir, os.path.join(hist, n))
+        os.symlink(victim, os.path.join(hist, 'audit'))
+        history_refused(t, hist, 'mode 0777')
+        with open(victim) as f:
+            check('history mode 0777: the planted audit link leads nowhere',
+                  f.read() == 'keep me\n')
+        check('history mode 0777: the planted N.tmp link leads nowhere',
+              sorted(os.listdir(victim_dir)) == ['relay.rules', 'users.cdb'],
+              os.listdir(victim_dir))
+        shutil.rmtree(hist)
+        real = os.path.join(t, 'real')
+        os.mkdir(real, 0o700)
+        os.symlink(real, hist)
+        history_refused(t, hist, 'a symbolic link')
+        os.unlink(hist)
+        if os.geteuid() == 0:
+            os.mkdir(hist, 0o700)
+            pw = pwd.getpwnam(STRANGER)
+            os.chown(hist, pw.pw_uid, pw.pw_gid)
+            history_refused(t, hist, 'of another uid')
+            os.chown(hist, 0, 0)
+        else:
+            os.mkdir(hist, 0o700)
+        r = compile_rules(inst, V1)
+        check('history root\'s and 0700: kept as version 1',
+              r.returncode == 0 and 'rules version 1' in r.stdout, r.stdout)
+    finally:
+        shutil.rmtree(t, ignore_errors=True)
+
+
 def main():
     with Instance(rules_text=V1) as inst:
         versions_and_rollback(inst)
     pruned_and_adopted()
     rollback_into_foreign_folder()
+    history_folder_checked()
     return finish()
 
 
