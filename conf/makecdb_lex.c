@@ -67,9 +67,28 @@ void mk_warn(struct mk *m, int line, int col, const char *fmt, ...)
 	m->warnings++;
 }
 
+static int mk_control(int c)
+{
+	return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+/* A comment (from its '#'): control characters refused there too, tab
+ * aside, since relayctl rules diff shows relay.rules' lines. */
+static int mk_comment(struct mk *m, const char *text, const char *p,
+		      int lineno)
+{
+	for (; *p; p++)
+		if (mk_control((unsigned char)*p)) {
+			mk_error(m, lineno, (int)(p - text) + 1,
+				 "control character in rules");
+			return -1;
+		}
+	return 0;
+}
+
 /* Tokens are separated by blanks; '#' at the start of a token begins a
- * comment.  Control characters are refused so that nothing odd reaches
- * the CDB or the log. */
+ * comment.  Control characters are refused, in comments too, so that
+ * nothing odd reaches the CDB, the log or the operator's terminal. */
 int mk_lex(struct mk *m, char *text, int lineno, struct mk_line *l)
 {
 	char *p = text;
@@ -79,7 +98,9 @@ int mk_lex(struct mk *m, char *text, int lineno, struct mk_line *l)
 	for (;;) {
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (!*p || *p == '#')
+		if (*p == '#')
+			return mk_comment(m, text, p, lineno);
+		if (!*p)
 			return 0;
 		if (l->n == MK_TOKMAX) {
 			mk_error(m, lineno, (int)(p - text) + 1,
@@ -91,7 +112,7 @@ int mk_lex(struct mk *m, char *text, int lineno, struct mk_line *l)
 		l->tok[l->n].col = (int)(p - text) + 1;
 		l->n++;
 		while (*p && *p != ' ' && *p != '\t') {
-			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			if (mk_control((unsigned char)*p)) {
 				mk_error(m, lineno, (int)(p - text) + 1,
 					 "control character in rules");
 				return -1;

@@ -91,6 +91,31 @@ static int rules_history(void)
 	return EXIT_DONE;
 }
 
+/* diff(1)'s output on stdout through ctl_term_put, a line at a time: the
+ * relay.rules text reaches the operator's terminal escaped as `rules
+ * history` escapes its fields (a version kept before makecdb refused
+ * control characters in comments may hold some).  diff's status. */
+static int print_diff(const struct rulehist *h, int a, int b)
+{
+	FILE *out = tmpfile();
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc;
+
+	if (!out) {
+		perror("relayctl rules: a temporary file");
+		return -1;
+	}
+	rc = rulehist_diff(h, a, b, out);
+	rewind(out);
+	while ((n = getline(&line, &cap, out)) > 0)
+		ctl_term_put(stdout, line, (size_t)n);
+	free(line);
+	fclose(out);
+	return rc;
+}
+
 /* diff N: what version N changed; diff N M: from N to M. */
 static int rules_diff(int argc, char **argv)
 {
@@ -112,7 +137,7 @@ static int rules_diff(int argc, char **argv)
 		rulehist_close(&h);
 		return EXIT_PERM;
 	}
-	rc = rulehist_diff(&h, a, b, stdout);
+	rc = print_diff(&h, a, b);
 	rulehist_close(&h);
 	return rc < 0 ? EXIT_TEMP : EXIT_DONE;
 }

@@ -9,7 +9,9 @@ beyond rules_history_keep are pruned; a set in place before the history
 began is adopted as version 1.  Root writes nothing through a name
 another uid could have planted: a rollback leaves relay.rules in a
 folder of another uid's as it is (and says so), and a history folder
-that is a link, another uid's or writable by others is refused."""
+that is a link, another uid's or writable by others is refused.  No
+control character reaches the operator's terminal: makecdb refuses them
+in comments too, and `rules diff` escapes what a version holds."""
 import filecmp
 import os
 import pwd
@@ -292,12 +294,38 @@ def history_folder_checked():
         shutil.rmtree(t, ignore_errors=True)
 
 
+def control_characters():
+    d = tempfile.mkdtemp(prefix='rules-ctrl-')
+    try:
+        compile_rules(d, V1)
+        r = compile_rules(d, V1 + '# \x1b]0;owned\x07\x1b[2J comment\n')
+        check('a comment with control characters: refused',
+              r.returncode == 100 and 'control character' in r.stdout,
+              r.stdout)
+        r = compile_rules(d, V2 + '#\ta comment\twith tabs\n')
+        check('a comment with tabs: taken', r.returncode == 0 and
+              'rules version 2' in r.stdout, r.stdout)
+        # a version kept before comments were checked
+        with open(os.path.join(d, 'rules-history', '2', 'relay.rules'),
+                  'a') as f:
+            f.write('# \x1b]0;owned\x07\x1b[2J\x9b1m end\n')
+        r = relayctl(d, 'rules', 'diff', '2')
+        check('rules diff: control characters escaped as rules history '
+              'escapes them', r.returncode == 0 and
+              not re.search('[\x00-\x08\x0b-\x1f\x7f-\x9f]', r.stdout) and
+              '+# \\x1B]0;owned\\x07\\x1B[2J\\xC2\\x9B1m end\n' in r.stdout and
+              '+ip acme lan 127.0.0.32\n' in r.stdout, repr(r.stdout))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     with Instance(rules_text=V1) as inst:
         versions_and_rollback(inst)
     pruned_and_adopted()
     rollback_into_foreign_folder()
     history_folder_checked()
+    control_characters()
     return finish()
 
 

@@ -140,6 +140,11 @@ static const struct mcase cases[] = {
 	{ "user bob@example.com hash=" H " user_rcpts=0", 0, 1, "warning: user_rcpts=0 means no limit for user bob@example.com" },
 	{ "customer x daily=1 peak=1 user_messages=1 user_rcpts=1 licenses=1", 0, 2, "t:5:1: warning: customer x has no domain" },
 	{ "customer \x01x", 1, 0, "t:5:10: error: control character in rules" },
+	/* comments too: relayctl rules diff shows them to root's terminal */
+	{ "# \x1b]0;owned\x07\x1b[2J red", 1, 0, "t:5:3: error: control character in rules" },
+	{ "ip acme lan 192.0.2.2 # trailing \r", 1, 0, "t:5:34: error: control character in rules" },
+	{ "#\x7f", 1, 0, "t:5:2: error: control character in rules" },
+	{ "#\tcomment\twith tabs and \xc3\xa9", 0, 0, "" },
 	{ "customer x archive=nobody", 1, 0, "t:5:12: error: bad archive=nobody (an address, or \"maildir\" for the customer's folder)" },
 	{ "customer x archive=a@b@c.test", 1, 0, "t:5:12: error: bad archive=a@b@c.test" },
 	{ "customer x archive=", 1, 0, "t:5:12: error: bad archive= (an address" },
