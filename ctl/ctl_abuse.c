@@ -30,7 +30,7 @@ static int abuse_usage(void)
 	fprintf(stderr, "usage: relayctl abuse list | show ACCOUNT | "
 			"ack ACCOUNT | release ACCOUNT\n"
 			"  ACCOUNT as list prints it: user:ADDRESS or "
-			"device:IP/HELO\n");
+			"device:IP[/HELO]\n");
 	return EXIT_PERM;
 }
 

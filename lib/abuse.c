@@ -1,7 +1,9 @@
 /* abuse.c: the account names of abuse monitoring (abuse.h). */
 #include "abuse.h"
+#include "ipaddr.h"
 #include "susp.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,28 +31,93 @@ int abuse_encode(char *out, size_t outsz, const char *p, size_t n)
 	return 0;
 }
 
-int abuse_account(char *out, size_t n, const char *auth,
-		  const char *registered, const char *ip, const char *helo)
+/* p lowercased, then encoded after what out holds already; 0 or -1.
+ * One account however the client spells it (relay-policy's lookup of a
+ * suspension ignores case too). */
+static int add_lower(char *out, size_t n, const char *p)
 {
-	size_t l;
+	char low[1024];
+	size_t l = strlen(out), pl = strlen(p);
 
-	if (!(auth && *auth))
-		auth = registered;
-	if (auth && *auth) {
-		l = (size_t)snprintf(out, n, "%s:", ABUSE_KIND_USER);
-		return l >= n ? -1 : abuse_encode(out + l, n - l, auth,
-						  strlen(auth));
+	if (pl >= sizeof low || l >= n)
+		return -1;
+	for (size_t i = 0; i <= pl; i++)
+		low[i] = (char)tolower((unsigned char)p[i]);
+	return abuse_encode(out + l, n - l, low, pl);
+}
+
+static int kind_name(char *out, size_t n, const char *kind, const char *name)
+{
+	if ((size_t)snprintf(out, n, "%s:", kind) >= n)
+		return -1;
+	return add_lower(out, n, name);
+}
+
+/* The client's address as one device: an IPv6 client by its /64
+ * (privacy addresses change inside it, and one /64 is one LAN), an IPv4
+ * client whole; the text as given when it does not parse. */
+static void device_net(const char *ip, char *out, size_t n)
+{
+	struct ipaddr a, net;
+
+	snprintf(out, n, "%s", ip);
+	if (ipaddr_parse(ip, &a) < 0)
+		return;
+	if (ipaddr_is_v4(&a)) {
+		ipaddr_format(&a, out, n);
+		return;
 	}
-	l = (size_t)snprintf(out, n, "%s:", ABUSE_KIND_DEVICE);
-	if (l >= n || abuse_encode(out + l, n - l, ip ? ip : "",
-				   ip ? strlen(ip) : 0) < 0)
+	ipaddr_client_net(&a, 64, &net);
+	ipaddr_format(&net, out, n);
+	if (strlen(out) + 4 < n)
+		strcat(out, "/64");
+}
+
+int abuse_device(char *out, size_t n, const char *ip, const char *helo,
+		 int helo_named)
+{
+	char net[80], h[256];
+	size_t hl = helo ? strlen(helo) : 0;
+
+	device_net(ip ? ip : "", net, sizeof net);
+	if (helo_named && hl && hl < sizeof h) {
+		memcpy(h, helo, hl + 1);
+		if (h[hl - 1] == '.')
+			h[--hl] = '\0';
+		if (hl && kind_name(out, n, ABUSE_KIND_DEVICE, net) == 0 &&
+		    strlen(out) + 1 < n) {
+			strcat(out, "/");
+			if (add_lower(out, n, h) == 0)
+				return 0;
+		}
+	}
+	/* the HELO did not name the customer (then it is the client's free
+	 * choice), or the key would not fit: the address alone */
+	return kind_name(out, n, ABUSE_KIND_DEVICE, net);
+}
+
+int abuse_device_typed(char *out, size_t n, const char *ip, const char *helo)
+{
+	size_t l = (size_t)snprintf(out, n, "%s:", ABUSE_KIND_DEVICE);
+
+	if (l >= n || abuse_encode(out + l, n - l, ip, strlen(ip)) < 0)
 		return -1;
 	l = strlen(out);
 	if (l + 2 >= n)
 		return -1;
 	out[l++] = '/';
-	return abuse_encode(out + l, n - l, helo ? helo : "",
-			    helo ? strlen(helo) : 0);
+	return abuse_encode(out + l, n - l, helo, strlen(helo));
+}
+
+int abuse_account(char *out, size_t n, const char *auth,
+		  const char *registered, const char *ip, const char *helo,
+		  int helo_named)
+{
+	if (!(auth && *auth))
+		auth = registered;
+	if (auth && *auth)
+		return kind_name(out, n, ABUSE_KIND_USER, auth);
+	return abuse_device(out, n, ip, helo, helo_named);
 }
 
 int abuse_split(const char *account, char *kind, size_t n, const char **name)

@@ -7,15 +7,23 @@
  * after SMTP AUTH; else "user:<envelope sender>" when relay-policy found
  * that sender registered in users.cdb (the admitted info field
  * ADMIT_WIRE_REGISTERED, lib/admit.h: the same account as that user's
- * AUTH, and relay-policy refuses both by the one "user" line); else
- * "device:<client IP>/<HELO name>" (an IP-trusted device).  Names go
- * through abuse_encode(), so an account is one word of [A-Za-z0-9._@+-:/%].
+ * AUTH, and relay-policy refuses both by the one "user" line); else the
+ * device (an IP-trusted one), abuse_device(): "device:<ip>/<HELO>" when
+ * the HELO named the session's customer (ADMIT_WIRE_HELO_NAMED), else
+ * "device:<ip>" -- a HELO that did not name the customer is the client's
+ * free choice, and a device must not get a new account for each word it
+ * types.  The HELO lowercased and without a trailing dot; an IPv6
+ * client keyed by its /64 ("device:2001%3Adb8%3A1%3A2%3A%3A%2F64"):
+ * privacy addresses change inside it, and a /64 is one LAN.  Names go
+ * through abuse_encode() and are lowercased, so an account is one word
+ * of [a-z0-9._@+-:/%] (hex digits of %XX upper case) and the counting
+ * agrees with relay-policy's lookup, which ignores case.
  *
  * Files, in DIR/abuse/ (user_queue, 0755; files 0644, replaced
  * atomically by relay-queue):
  *   accounts   "relaybox-abuse 1", then one line per account followed:
  *              key=value words (ABUSE_F_*), the evidence
- *   suspended  lib/susp.h's format, "user <name>" / "device <ip>/<helo>",
+ *   suspended  lib/susp.h's format, "user <name>" / "device <ip>[/<helo>]",
  *              the names as in the account (encoded): abuse_susp_line
  *              writes a line, abuse_susp_has finds one; read by
  *              relay-policy on top of DIR/suspended (and, with a shared
@@ -34,7 +42,7 @@ struct susp;
 #define ABUSE_ACCOUNTS "abuse/accounts"
 #define ABUSE_SUSPENDED "abuse/suspended"
 #define ABUSE_MAGIC "relaybox-abuse 1"
-#define ABUSE_KEY_MAX 600      /* "device:" + an address + "/" + a HELO, encoded */
+#define ABUSE_KEY_MAX 800      /* "user:" + an address, encoded (3 x 254) */
 
 #define ABUSE_KIND_USER "user"
 #define ABUSE_KIND_DEVICE "device"
@@ -83,11 +91,21 @@ struct susp;
 /* p (n bytes) into out with every byte outside [A-Za-z0-9._@+-] as %XX;
  * 0, or -1 when it does not fit. */
 int abuse_encode(char *out, size_t outsz, const char *p, size_t n);
+/* The account of a device (no AUTH), as above; helo_named: the HELO
+ * named the customer.  0, or -1 only when n < ABUSE_KEY_MAX: a HELO that
+ * does not fit gives the address alone, so no signal is ever lost. */
+int abuse_device(char *out, size_t n, const char *ip, const char *helo,
+		 int helo_named);
+/* The device key before HELOs were normalised ("device:<ip>/<HELO as
+ * typed>"): relay-policy still honours suspensions of that form, so an
+ * upgrade keeps them in force.  0 or -1. */
+int abuse_device_typed(char *out, size_t n, const char *ip, const char *helo);
 /* The account for a message: "user:<auth>" when auth is not empty, else
- * "user:<registered>" when that is not empty, else "device:<ip>/<helo>".
+ * "user:<registered>" when that is not empty, else abuse_device().
  * Any may be NULL.  0, or -1 when it does not fit. */
 int abuse_account(char *out, size_t n, const char *auth,
-		  const char *registered, const char *ip, const char *helo);
+		  const char *registered, const char *ip, const char *helo,
+		  int helo_named);
 /* An account split into the kind and name of a suspended line ("user",
  * "a@b.example"; "device", "192.0.2.7/printer.example.com"): pointers
  * into account, the kind cut at its ':' in kind (n bytes).  0 or -1. */

@@ -196,6 +196,7 @@ static void txn_mac(const struct admit_key *key, const struct admit_txn *t,
 	put_str(&m, t->auth);
 	put_str(&m, t->customer);
 	put_str(&m, t->registered);
+	put_str(&m, t->helo_named);
 	put_str(&m, t->from);
 	put_str(&m, t->null_sender);
 	put(&m, t->rcpts, ADMIT_HASH_LEN);

@@ -38,6 +38,10 @@
  * registered user and the session has no AUTH identity: abuse
  * monitoring's account (abuse.h) */
 #define ADMIT_WIRE_REGISTERED "registered"
+/* "helo_named=yes": the customer was found by the HELO name (no AUTH):
+ * abuse monitoring keys the device by address and HELO then, by the
+ * address alone otherwise (abuse.h, abuse_device) */
+#define ADMIT_WIRE_HELO_NAMED "helo_named"
 /* "null_sender=yes": the client's MAIL FROM was <> and policy rewrote it
  * (doc/BEHAVIOUR.md §2.4): the message is a bounce, and relay-send sends
  * no notice about it to the rewritten sender (§4.3).  Covered by the
@@ -68,6 +72,7 @@ struct admit_txn {
 	unsigned long long ms;     /* when it was made (admit_now_ms) */
 	const char *ip, *helo, *auth, *customer; /* "" when none */
 	const char *registered;    /* ADMIT_WIRE_REGISTERED, "" when none */
+	const char *helo_named;    /* ADMIT_WIRE_YES or "" */
 	const char *from;          /* the sender as rewritten, "" for <> */
 	const char *null_sender;   /* ADMIT_WIRE_YES when from was <>, or "" */
 	unsigned char rcpts[ADMIT_HASH_LEN]; /* admit_rcpt_* over them */

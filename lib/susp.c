@@ -93,16 +93,18 @@ void susp_refresh(struct susp *s)
 	seen(s, &st);
 }
 
-/* Find the line "kind name" in text; returns its start or NULL. */
+/* Find the line "kind name" in text (with any, a name that starts with
+ * name and is longer); returns its start or NULL. */
 static const char *find_line(const char *text, const char *kind,
-			     const char *name)
+			     const char *name, int any)
 {
 	size_t kl = strlen(kind), nl = strlen(name);
 
 	for (const char *p = text; p && *p;) {
 		const char *e = strchr(p, '\n');
 		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == kl + 1 + nl && !strncmp(p, kind, kl) &&
+		if ((any ? len > kl + 1 + nl : len == kl + 1 + nl) &&
+		    !strncmp(p, kind, kl) &&
 		    p[kl] == ' ' && !strncasecmp(p + kl + 1, name, nl))
 			return p;
 		p = e ? e + 1 : NULL;
@@ -112,7 +114,15 @@ static const char *find_line(const char *text, const char *kind,
 
 int susp_has(const struct susp *s, const char *kind, const char *name)
 {
-	return s->data && *name && find_line(s->data, kind, name) != NULL;
+	size_t nl = strlen(name);
+	char pre[1024];
+
+	if (nl >= 2 && nl < sizeof pre && !strcmp(name + nl - 2, "/*")) {
+		memcpy(pre, name, nl - 1); /* the '/' stays: "<prefix>/" */
+		pre[nl - 1] = '\0';
+		return s->data && find_line(s->data, kind, pre, 1) != NULL;
+	}
+	return s->data && *name && find_line(s->data, kind, name, 0) != NULL;
 }
 
 /* The new text by a temp file renamed over path, made in its opened
@@ -155,7 +165,7 @@ int susp_edit(const char *path, const char *kind, const char *name, int add)
 	if (strchr(name, '\n') || strchr(name, ' ') || !*name)
 		return errno = EINVAL, -1;
 	ol = old ? strlen(old) : 0;
-	hit = old ? find_line(old, kind, name) : NULL;
+	hit = old ? find_line(old, kind, name, 0) : NULL;
 	if ((hit != NULL) == (add != 0)) {
 		free(old);
 		return 1;

@@ -24,7 +24,9 @@ struct susp {
 int susp_init(struct susp *s, const char *path);
 /* Re-read the file when it changed; a vanished file clears the list. */
 void susp_refresh(struct susp *s);
-/* 1 when "kind name" is listed (kind "user" or "customer"). */
+/* 1 when "kind name" is listed (kind "user" or "customer"), case
+ * ignored in the name; a name "<prefix>/" followed by "*" asks whether any name under
+ * "<prefix>/" is (abuse monitoring's devices of one address). */
 int susp_has(const struct susp *s, const char *kind, const char *name);
 void susp_free(struct susp *s);
 

@@ -36,6 +36,13 @@ static const char *registered(const struct policy_conn *c,
 	return out;
 }
 
+/* The HELO named the customer: abuse monitoring's device key keeps it
+ * (lib/abuse.h abuse_device). */
+static const char *helo_named(const struct policy_conn *c)
+{
+	return c->s.helo_named ? ADMIT_WIRE_YES : "";
+}
+
 /* The client's MAIL FROM was <>: policy rewrote it (policy_decide.c),
  * the message is a bounce all the same. */
 static const char *null_sender(const struct policy_conn *c)
@@ -63,6 +70,7 @@ void policy_admit_issue(struct policy_srv *srv, struct policy_conn *c,
 	t.auth = c->s.user;
 	t.customer = c->s.customer;
 	t.registered = registered(c, reg);
+	t.helo_named = helo_named(c);
 	t.from = c->s.from;
 	t.null_sender = null_sender(c);
 	memcpy(t.rcpts, c->rcpts, sizeof t.rcpts);
@@ -84,6 +92,7 @@ void policy_admit_reply(const struct policy_conn *c,
 	kv_add(rep, ADMIT_WIRE_AUTH, c->s.user);
 	kv_add(rep, ADMIT_WIRE_CUSTOMER, c->s.customer);
 	kv_add(rep, ADMIT_WIRE_REGISTERED, registered(c, reg));
+	kv_add(rep, ADMIT_WIRE_HELO_NAMED, helo_named(c));
 	kv_add(rep, ADMIT_WIRE_NULL_SENDER, null_sender(c));
 }
 

@@ -241,23 +241,48 @@ static const char *by_name(enum policy_by b)
 	return n[b];
 }
 
-/* A device (no AUTH) that abuse monitoring suspended: "device
- * <ip>/<helo>" (lib/abuse.h).  Only that device; the customer's other
- * devices and users go on.  0 when fine. */
+/* 1 when abuse monitoring suspended the device account acct. */
+static int device_suspended(const struct policy_lookup *lk, const char *acct)
+{
+	char kind[16];
+	const char *name;
+
+	return abuse_split(acct, kind, sizeof kind, &name) == 0 &&
+	       lk->suspended(lk->ctx, kind, name);
+}
+
+/* A device (no AUTH) that abuse monitoring suspended (lib/abuse.h
+ * abuse_device): its own account; the address alone, which stands for
+ * every device there (they could not be told apart); when the HELO did
+ * not name the customer, any account of that address (the device may
+ * type anything else there: the HELO is not a way out); and the key of
+ * before HELOs were normalised (a suspension made then stays in force).
+ * The customer's other devices and users go on.  0 when fine. */
 static int check_device(const struct policy_lookup *lk,
 			const struct policy_session *s,
 			struct policy_verdict *v)
 {
-	char acct[ABUSE_KEY_MAX], kind[16];
-	const char *name;
+	char acct[ABUSE_KEY_MAX], ipkey[ABUSE_KEY_MAX], old[ABUSE_KEY_MAX];
+	const char *hit = NULL;
 
-	if (*s->user || abuse_account(acct, sizeof acct, "", "", s->ip,
-					  s->helo) < 0 ||
-	    abuse_split(acct, kind, sizeof kind, &name) < 0 ||
-	    !lk->suspended(lk->ctx, kind, name))
+	if (*s->user || abuse_device(acct, sizeof acct, s->ip, s->helo,
+				     s->helo_named) < 0 ||
+	    abuse_device(ipkey, sizeof ipkey, s->ip, "", 0) < 0)
+		return 0;
+	if (device_suspended(lk, acct))
+		hit = acct;
+	else if (device_suspended(lk, ipkey))
+		hit = ipkey;
+	else if (!s->helo_named && strlen(ipkey) + 3 < sizeof ipkey &&
+		 device_suspended(lk, strcat(ipkey, "/*")))
+		hit = ipkey;
+	else if (abuse_device_typed(old, sizeof old, s->ip, s->helo) == 0 &&
+		 device_suspended(lk, old))
+		hit = old;
+	if (!hit)
 		return 0;
 	policy_reply(v, POLICY_REJECT, 550, "5.7.1",
-		     "The account %s is suspended.", acct); /* encoded */
+		     "The account %s is suspended.", hit); /* encoded */
 	return -1;
 }
 
@@ -401,6 +426,7 @@ void policy_decide_mail(const struct policy_lookup *lk,
 	policy_trace(v, "customer %s found by %s (%s)", id.cust, by_name(id.by),
 		     id.by == POLICY_BY_AUTH ? s->user : id.domain);
 	snprintf(v->customer, sizeof v->customer, "%s", id.cust);
+	s->helo_named = id.by == POLICY_BY_HELO;
 	if (!*s->user && !listed_for(m, nm, id.cust)) {
 		/* an address of other customers only: the client must prove
 		 * it is this one's (doc/BEHAVIOUR.md §2.2), whatever AUTH

@@ -33,6 +33,7 @@ struct policy_session {
 				   * rule's tls=yes is waived (legacy.h) */
 	/* the transaction, set by a MAIL that was accepted */
 	int mail_ok, null_sender, nrcpt;
+	int helo_named;           /* the customer was found by the HELO */
 	char from[ADDR_MAX + 1];  /* the envelope sender after any rewrite */
 	char customer[POLICY_NAMEMAX], rule[POLICY_NAMEMAX];
 	char rate_user[ADDR_MAX + 1]; /* envelope sender when a registered user */

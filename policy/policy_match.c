@@ -94,7 +94,7 @@ void policy_identify(const struct policy_lookup *lk,
 		     const struct policy_session *s, const char *from,
 		     struct policy_ident *id)
 {
-	char key[RK_KEYMAX], val[RK_VALMAX];
+	char key[RK_KEYMAX], val[RK_VALMAX], helo[sizeof s->helo];
 
 	memset(id, 0, sizeof *id);
 	if (*s->user) {
@@ -116,8 +116,12 @@ void policy_identify(const struct policy_lookup *lk,
 		id->by = POLICY_BY_NONE;
 		return;
 	}
-	if (domain_customer(lk, s->helo, id->cust, sizeof id->cust)) {
-		snprintf(id->domain, sizeof id->domain, "%s", s->helo);
+	/* "example.com." is the absolute form of the same name */
+	snprintf(helo, sizeof helo, "%s", s->helo);
+	if (*helo && helo[strlen(helo) - 1] == '.')
+		helo[strlen(helo) - 1] = '\0';
+	if (domain_customer(lk, helo, id->cust, sizeof id->cust)) {
+		snprintf(id->domain, sizeof id->domain, "%s", helo);
 		addr_lower(id->domain);
 		id->by = POLICY_BY_HELO;
 		return;

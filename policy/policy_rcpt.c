@@ -78,7 +78,7 @@ void policy_session_init(struct policy_session *s, const char *ip)
 
 void policy_session_reset(struct policy_session *s)
 {
-	s->mail_ok = s->null_sender = s->nrcpt = 0;
+	s->mail_ok = s->null_sender = s->nrcpt = s->helo_named = 0;
 	s->from[0] = s->customer[0] = s->rule[0] = s->rate_user[0] = '\0';
 	memset(&s->lim, 0, sizeof s->lim);
 }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "abuse.h"
 #include "admit.h"
 #include "dkimkey.h"
 #include "qfile.h"
@@ -394,8 +395,8 @@ void queue_scan_add(struct queue_job *j, int wake);
 #define AB_SAMPLES 5
 enum { AB_OK, AB_ALERTED, AB_SUSPENDED };
 enum { AB_MAIL_ALERT = 1, AB_MAIL_SUSPEND = 2 };
-struct abuse_acct {                 /* about 1.6 KiB */
-	char key[600];              /* lib/abuse.h's account (ABUSE_KEY_MAX) */
+struct abuse_acct {                 /* about 2.1 KiB */
+	char key[ABUSE_KEY_MAX];    /* lib/abuse.h's account */
 	char customer[64];
 	int state, mail_due;
 	long long alerted, suspended, last_mail, last_seen;

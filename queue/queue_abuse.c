@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static pthread_mutex_t ab_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct abuse_acct *ab;  /* cf.abuse_accounts_max slots */
@@ -72,14 +73,16 @@ unsigned queue_abuse_sum(const unsigned *b)
 	return s;
 }
 
-/* The slot of account key, made when missing (evicting the quietest ok
- * account when full); NULL when none can be had. */
+/* The slot of account key (case ignored, as relay-policy's lookup of a
+ * suspension: a key of an older version may have capitals), made when
+ * missing (evicting the quietest ok account when full); NULL when none
+ * can be had. */
 static struct abuse_acct *ab_get(const char *key, long long now)
 {
 	size_t i, victim = (size_t)-1;
 
 	for (i = 0; i < ab_n; i++)
-		if (!strcmp(ab[i].key, key))
+		if (!strcasecmp(ab[i].key, key))
 			return &ab[i];
 	if (ab_n < (size_t)cf.abuse_accounts_max) {
 		i = ab_n++;
@@ -124,7 +127,8 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 				 qfile_get_info(q, ADMIT_WIRE_AUTH),
 				 qfile_get_info(q, ADMIT_WIRE_REGISTERED),
 				 qfile_get_info(q, ADMIT_WIRE_IP),
-				 qfile_get_info(q, ADMIT_WIRE_HELO)) < 0)
+				 qfile_get_info(q, ADMIT_WIRE_HELO),
+				 qfile_get_info(q, ADMIT_WIRE_HELO_NAMED) != NULL) < 0)
 		return;
 	pthread_mutex_lock(&ab_mu);
 	a = ab_get(key, now);
@@ -323,7 +327,7 @@ void queue_abuse_ctl(const char *action, const char *account,
 	}
 	pthread_mutex_lock(&ab_mu);
 	for (size_t i = 0; i < ab_n && !a; i++)
-		if (!strcmp(ab[i].key, account))
+		if (!strcasecmp(ab[i].key, account))
 			a = &ab[i];
 	if (!a) {
 		snprintf(r->text, sizeof r->text, "no such account");

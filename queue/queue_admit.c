@@ -1,7 +1,8 @@
 /* queue_admit.c: relay-queue's side of queue admission (lib/admit.h).  An
  * injection that carries relay-policy's proof is taken only when the
  * proof is the policy's MAC over this very envelope and the provenance
- * info fields (ip, helo, auth, customer, registered, null_sender), was
+ * info fields (ip, helo, auth, customer, registered, helo_named,
+ * null_sender), was
  * made within the TTL and after this process started, and was not used
  * before; one from a peer that must have a proof (relay-smtpd's uid) is
  * refused without one.
@@ -111,7 +112,8 @@ static int info_unique(const struct qfile *q)
 {
 	static const char *const keys[] = { ADMIT_WIRE_PROOF, ADMIT_WIRE_IP,
 		ADMIT_WIRE_HELO, ADMIT_WIRE_AUTH, ADMIT_WIRE_CUSTOMER,
-		ADMIT_WIRE_REGISTERED, ADMIT_WIRE_NULL_SENDER, "proto", "tls" };
+		ADMIT_WIRE_REGISTERED, ADMIT_WIRE_HELO_NAMED,
+		ADMIT_WIRE_NULL_SENDER, "proto", "tls" };
 
 	for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
 		int n = 0;
@@ -173,6 +175,7 @@ static int proof_check(struct queue_job *j, const char *proof)
 	t.auth = info_or_empty(q, ADMIT_WIRE_AUTH);
 	t.customer = info_or_empty(q, ADMIT_WIRE_CUSTOMER);
 	t.registered = info_or_empty(q, ADMIT_WIRE_REGISTERED);
+	t.helo_named = info_or_empty(q, ADMIT_WIRE_HELO_NAMED);
 	t.from = q->from;
 	t.null_sender = info_or_empty(q, ADMIT_WIRE_NULL_SENDER);
 	admit_rcpt_start(t.rcpts);

@@ -129,7 +129,8 @@ void send_abuse_flush(const struct send_msg *m)
 	    abuse_account(acct, sizeof acct, qfile_get_info(&m->q, ADMIT_WIRE_AUTH),
 			  qfile_get_info(&m->q, ADMIT_WIRE_REGISTERED),
 			  qfile_get_info(&m->q, ADMIT_WIRE_IP),
-			  qfile_get_info(&m->q, ADMIT_WIRE_HELO)) == 0) {
+			  qfile_get_info(&m->q, ADMIT_WIRE_HELO),
+			  qfile_get_info(&m->q, ADMIT_WIRE_HELO_NAMED) != NULL) == 0) {
 		kv_init(&k);
 		kv_add(&k, WIRE_QUEUE_OP, ABUSE_WIRE_SIGNAL);
 		kv_add(&k, ABUSE_WIRE_ACCOUNT, acct);

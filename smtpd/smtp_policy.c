@@ -384,6 +384,8 @@ static int parse_admit(const struct kv_msg *m, struct smtp_admit *a)
 		     kv_get_or(m, ADMIT_WIRE_CUSTOMER, "")) < 0 ||
 	    copy_raw(a->registered, sizeof a->registered,
 		     kv_get_or(m, ADMIT_WIRE_REGISTERED, "")) < 0 ||
+	    copy_raw(a->helo_named, sizeof a->helo_named,
+		     kv_get_or(m, ADMIT_WIRE_HELO_NAMED, "")) < 0 ||
 	    copy_raw(a->null_sender, sizeof a->null_sender,
 		     kv_get_or(m, ADMIT_WIRE_NULL_SENDER, "")) < 0)
 		return -1;

@@ -22,6 +22,7 @@ struct smtp_admit {
 	char ip[64], helo[256], auth[256], customer[128];
 	char registered[256]; /* the sender, when policy knows it registered */
 	char null_sender[8];  /* ADMIT_WIRE_YES: the client's sender was <> */
+	char helo_named[8];   /* ADMIT_WIRE_YES: the HELO named the customer */
 };
 
 struct smtp_verdict {

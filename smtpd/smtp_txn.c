@@ -90,6 +90,8 @@ static void txn_provenance(struct smtp_session *s, struct smtp_env *e,
 				   a->proof[0] ? a->customer : s->customer);
 	if (a->proof[0] && a->registered[0])
 		smtp_queue_env_add(e, 'I', ADMIT_WIRE_REGISTERED, a->registered);
+	if (a->proof[0] && a->helo_named[0])
+		smtp_queue_env_add(e, 'I', ADMIT_WIRE_HELO_NAMED, a->helo_named);
 	if (*null)
 		smtp_queue_env_add(e, 'I', ADMIT_WIRE_NULL_SENDER, null);
 }

@@ -32,6 +32,8 @@ from rspamd import GTUBE, Rspamd  # noqa: E402
 RULES = """\
 customer example licenses=1000 scan=score admin=admin@example.org
 domain example.com customer=example
+domain dev1.example.com customer=example
+domain dev2.example.com customer=example
 rule example lan senders=domain auth=ip
 ip example lan 127.0.0.0/24
 """

@@ -22,6 +22,10 @@ from harness import (Instance, Sink, check, finish,  # noqa: E402
 RULES = """\
 customer example licenses=1000 admin=admin@example.org
 domain example.com customer=example
+domain dev3.example.com customer=example
+domain dev4.example.com customer=example
+domain dev5.example.com customer=example
+domain dev6.example.com customer=example
 rule example lan senders=domain auth=ip
 ip example lan 127.0.0.0/24
 """

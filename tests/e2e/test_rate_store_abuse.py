@@ -24,6 +24,8 @@ from redisserver import TIMEOUT_MS, RedisServer  # noqa: E402
 RULES = """\
 customer two licenses=100 paid=yes
 domain two.example customer=two
+domain client.two.example customer=two
+domain other.two.example customer=two
 rule two lo senders=domain auth=ip
 ip two lo 127.0.0.2/32
 """

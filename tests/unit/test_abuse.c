@@ -1,8 +1,11 @@
 // links:
 /* test_abuse.c: abuse monitoring's account names (lib/abuse.h): one word
- * per account whatever the HELO holds, "user:" after AUTH or for a
- * registered sender, "device:" otherwise, split back into the kind and name relay-policy looks up;
- * too long is refused, never cut. */
+ * per account whatever the HELO holds; "user:" after AUTH or for a
+ * registered sender; a device by address and HELO only when the HELO
+ * named the customer, by the address alone otherwise; lowercased, a
+ * trailing dot dropped, an IPv6 client by its /64; a HELO that does not
+ * fit gives the address alone, never a failure; split back into the
+ * kind and name relay-policy looks up. */
 #include <string.h>
 
 #include "abuse.h"
@@ -12,35 +15,66 @@
 static void test_accounts(void)
 {
 	static const struct {
-		const char *auth, *reg, *ip, *helo, *want;
+		const char *auth, *reg, *ip, *helo;
+		int named;
+		const char *want;
 	} c[] = {
-		{ "alice@example.com", "", "192.0.2.7", "x",
+		{ "alice@example.com", "", "192.0.2.7", "x", 0,
 		  "user:alice@example.com" },
-		{ "alice@example.com", "bob@example.com", "192.0.2.7", "x",
+		{ "Alice@Example.COM", "bob@example.com", "192.0.2.7", "x", 1,
 		  "user:alice@example.com" },
-		{ "", "bob@example.com", "192.0.2.7", "x", "user:bob@example.com" },
-		{ NULL, "b b@example.com", "192.0.2.7", "x",
+		{ "", "bob@example.com", "192.0.2.7", "x", 0,
+		  "user:bob@example.com" },
+		{ NULL, "b b@example.com", "192.0.2.7", "x", 0,
 		  "user:b%20b@example.com" },
-		{ "", "", "192.0.2.7", "printer.example.com",
+		{ "", "", "192.0.2.7", "printer.example.com", 1,
 		  "device:192.0.2.7/printer.example.com" },
-		{ NULL, NULL, "2001:db8::5", "h.example",
-		  "device:2001%3Adb8%3A%3A5/h.example" },
-		{ "", NULL, "192.0.2.7", "a b=c/d%",
+		{ "", "", "192.0.2.7", "PRINTER.Example.com.", 1,
+		  "device:192.0.2.7/printer.example.com" },
+		{ "", "", "192.0.2.7", "printer.example.com", 0,
+		  "device:192.0.2.7" },
+		{ "", "", "192.0.2.7", "anything.invalid", 0,
+		  "device:192.0.2.7" },
+		{ NULL, NULL, "2001:db8:1:2:aaaa::5", "h.example", 1,
+		  "device:2001%3Adb8%3A1%3A2%3A%3A%2F64/h.example" },
+		{ NULL, NULL, "2001:db8:1:2:bbbb:cccc:dddd:eeee", "x", 0,
+		  "device:2001%3Adb8%3A1%3A2%3A%3A%2F64" },
+		{ "", NULL, "192.0.2.7", "a b=c/d%", 1,
 		  "device:192.0.2.7/a%20b%3Dc%2Fd%25" },
-		{ "", "", "192.0.2.7", "", "device:192.0.2.7/" },
+		{ "", "", "192.0.2.7", "", 1, "device:192.0.2.7" },
+		{ "", "", "192.0.2.7", ".", 1, "device:192.0.2.7" },
 	};
-	char out[ABUSE_KEY_MAX], kind[16];
+	char out[ABUSE_KEY_MAX], kind[16], helo[256];
 	const char *name;
 
 	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
 		T_CHECK("account made", abuse_account(out, sizeof out, c[i].auth,
 						      c[i].reg, c[i].ip,
-						      c[i].helo) == 0);
+						      c[i].helo, c[i].named) == 0);
 		T_STREQ("account text", out, c[i].want);
 		T_CHECK("one word", !strchr(out, ' ') && !strchr(out, '='));
 	}
+	/* 255 bytes that each take three when encoded: the address alone */
+	memset(helo, '#', 255);
+	helo[255] = '\0';
+	T_CHECK("long HELO: made", abuse_device(out, sizeof out, "192.0.2.7",
+						helo, 1) == 0);
+	T_CHECK("long HELO: kept when named", strlen(out) == 17 + 3 * 255);
+	T_CHECK("long HELO, small buffer: made", abuse_device(out, 100,
+		"192.0.2.7", helo, 1) == 0);
+	T_STREQ("long HELO, small buffer: the address alone", out,
+		"device:192.0.2.7");
+	T_CHECK("long HELO, not named: made", abuse_device(out, sizeof out,
+		"192.0.2.7", helo, 0) == 0);
+	T_STREQ("long HELO, not named: the address", out, "device:192.0.2.7");
+	T_CHECK("the longest user fits", abuse_account(out, sizeof out,
+		"\"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\""
+		"@a.example", "", "", "", 0) == 0);
+	T_CHECK("typed: as before", abuse_device_typed(out, sizeof out,
+		"192.0.2.7", "Dev1.Example.com") == 0 &&
+		!strcmp(out, "device:192.0.2.7/Dev1.Example.com"));
 	abuse_account(out, sizeof out, "", "", "192.0.2.7",
-		      "printer.example.com");
+		      "printer.example.com", 1);
 	T_CHECK("split device", abuse_split(out, kind, sizeof kind, &name) == 0 &&
 		!strcmp(kind, "device") &&
 		!strcmp(name, "192.0.2.7/printer.example.com"));
@@ -53,8 +87,8 @@ static void test_accounts(void)
 					      &name) < 0);
 	T_CHECK("split: no colon", abuse_split("user", kind, sizeof kind,
 					       &name) < 0);
-	T_CHECK("too long: refused", abuse_account(out, 20, "", "", "192.0.2.7",
-						   "printer.example.com") < 0);
+	T_CHECK("too small a buffer: refused", abuse_account(out, 10, "", "",
+		"192.0.2.7", "printer.example.com", 1) < 0);
 }
 
 /* abuse/suspended: the line relay-queue writes is the one relay-policy
@@ -81,7 +115,7 @@ static void test_suspended_lines(void)
 						    "obrien@example.com"));
 	T_CHECK("the encoded form is not an address",
 		!abuse_susp_has(&s, "user", "o%27brien@example.com"));
-	abuse_account(acct, sizeof acct, "", "", "192.0.2.7", "a b.example");
+	abuse_account(acct, sizeof acct, "", "", "192.0.2.7", "a b.example", 1);
 	T_CHECK("device found by its account name",
 		abuse_susp_has(&s, "device", acct + strlen("device:")));
 	s.data = NULL;

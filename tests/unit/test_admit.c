@@ -68,6 +68,9 @@ static void test_proofs(void)
 	u.registered = "";
 	T_CHECK("registered: none is NULL", admit_proof_ok(&key, &u, proof));
 	txn(&u, two);
+	u.helo_named = "yes";
+	T_CHECK("helo_named added", !admit_proof_ok(&key, &u, proof));
+	txn(&u, two);
 	u.customer = "";
 	u.registered = "acme";
 	T_CHECK("customer moved to registered",
