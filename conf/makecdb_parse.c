@@ -412,12 +412,10 @@ static void st_rule(struct mk *m, struct mk_line *l)
 static int range_too_wide(struct mk *m, struct mk_line *l,
 			  const struct cidr *c)
 {
-	struct ipaddr mapped = { { 0 } };
 	int v4 = ipaddr_is_v4(&c->net) && c->bits >= 96;
 
-	mapped.a[10] = mapped.a[11] = 0xff; /* ::ffff:0.0.0.0 */
 	if (v4 ? c->bits - 96 >= MK_IP4_BITS_MIN
-	       : c->bits >= MK_IP6_BITS_MIN && !cidr_match(c, &mapped))
+	       : c->bits >= MK_IP6_BITS_MIN && !cidr_spans_v4mapped(c))
 		return 0;
 	mk_error(m, l->lineno, l->tok[3].col,
 		 "range %s holds 2^%d addresses%s; at most an IPv4 /%d or an "

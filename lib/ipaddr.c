@@ -95,6 +95,14 @@ int cidr_match(const struct cidr *c, const struct ipaddr *ip)
 	return (c->net.a[full] & mask) == (ip->a[full] & mask);
 }
 
+int cidr_spans_v4mapped(const struct cidr *c)
+{
+	struct ipaddr mapped = { { 0 } };
+
+	memcpy(mapped.a, v4mapped, sizeof v4mapped); /* ::ffff:0.0.0.0 */
+	return c->bits < 96 && cidr_match(c, &mapped);
+}
+
 int cidr_size_log2(const struct cidr *c)
 {
 	return 128 - c->bits;

@@ -35,6 +35,10 @@ void ipaddr_client_net(const struct ipaddr *ip, int v6bits, struct ipaddr *net);
  * or when host bits are set beyond the prefix. */
 int cidr_parse(const char *s, struct cidr *c);
 int cidr_match(const struct cidr *c, const struct ipaddr *ip);
+/* 1 when c, an IPv6 range wider than a /96, holds the IPv4-mapped space
+ * (::ffff:0:0/96): IPv4 clients are held in that form, so "::/64" would
+ * match every IPv4 address; a range written as IPv4 never does. */
+int cidr_spans_v4mapped(const struct cidr *c);
 /* Number of addresses as log2 (32 for a /96 in IPv6 terms = IPv4 /0). */
 int cidr_size_log2(const struct cidr *c);
 void cidr_format(const struct cidr *c, char *buf, size_t n);

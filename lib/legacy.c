@@ -29,6 +29,12 @@ int legacy_parse(const char *list, struct cidr *out, size_t max, char *err,
 			snprintf(err, errsz, "bad address or range \"%s\"", word);
 			return -1;
 		}
+		if (cidr_spans_v4mapped(&out[n])) {
+			snprintf(err, errsz, "range \"%s\" holds every IPv4 "
+				 "address (as ::ffff:0:0/96); write IPv4 ranges "
+				 "as IPv4", word);
+			return -1;
+		}
 		n++;
 		p += len;
 	}

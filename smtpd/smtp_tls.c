@@ -10,6 +10,7 @@
 #include "wire_policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,15 +59,40 @@ void smtp_tls_init(void)
 	tls_store.fd = -1;
 }
 
-/* The legacy devices' settings on a context built like the others. */
+/* legacy_tls_ciphers with the ciphers that are no TLS taken out: a NULL
+ * cipher (nothing encrypted) or an anonymous one (nobody authenticated)
+ * would still count as TLS for AUTH and tls=yes.  1 when OpenSSL took
+ * the list. */
+static int tls_legacy_ciphers(SSL_CTX *ctx)
+{
+	static const char never[] = ":!eNULL:!aNULL";
+	size_t n = strlen(cf.legacy_tls_ciphers) + sizeof never;
+	char *list = malloc(n);
+	int ok;
+
+	if (!list)
+		return 0;
+	snprintf(list, n, "%s%s", cf.legacy_tls_ciphers, never);
+	ok = SSL_CTX_set_cipher_list(ctx, list) == 1;
+	free(list);
+	return ok;
+}
+
+/* The legacy devices' settings on a context built like the others.  A
+ * session id context of its own: a session (ticket) made with the
+ * legacy terms is never resumed by a client that is not a legacy device,
+ * which would keep its old cipher, nor the other way round. */
 static SSL_CTX *tls_legacy(SSL_CTX *ctx, char *err, size_t errsz)
 {
+	static const unsigned char sid_ctx[] = "relaybox-legacy";
 	int v = legacy_tls_version(cf.legacy_tls_min);
 
 	if (!ctx)
 		return NULL;
 	if (!v || SSL_CTX_set_min_proto_version(ctx, v) != 1 ||
-	    SSL_CTX_set_cipher_list(ctx, cf.legacy_tls_ciphers) != 1) {
+	    !tls_legacy_ciphers(ctx) ||
+	    SSL_CTX_set_session_id_context(ctx, sid_ctx,
+					   sizeof sid_ctx - 1) != 1) {
 		tls_errqs(err, errsz, "legacy_tls_min %s or legacy_tls_ciphers "
 			  "not usable", cf.legacy_tls_min);
 		SSL_CTX_free(ctx);

@@ -19,7 +19,14 @@ lib/legacy.h) on their own terms, everyone else as before.
   from 127.0.0.2.
 - legacy_plain: a rule with tls=yes lets the legacy address relay
   without TLS, not 127.0.0.2; makecdb warns about that rule, and refuses
-  a legacy_tls_min it does not know."""
+  a legacy_tls_min it does not know.
+- A TLS session made by the legacy address with an old cipher
+  (AES128-SHA, TLS 1.2) is not resumed from 127.0.0.2 (which would keep
+  that cipher), nor a session of 127.0.0.2 from the legacy address; the
+  legacy address resumes its own.
+- legacy_tls_ciphers never lets a NULL (unencrypted) or anonymous cipher
+  through, whatever it says; makecdb refuses an IPv6 range in
+  legacy_clients that holds every IPv4 address (::/64)."""
 import os
 import select
 import smtplib
@@ -147,6 +154,82 @@ def test_tls(inst, sink):
     v = starttls_from(inst.port, OTHER, modern)
     check('TLS 1.2+ from another address still works',
           v in ('TLSv1.2', 'TLSv1.3'), v)
+
+
+def tls12_context(ciphers):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    return ctx
+
+
+def starttls_session(port, source, ctx, session=None):
+    """(cipher, reused, session) of a STARTTLS handshake from source
+    offering session, or ('refused: ...', False, None)."""
+    try:
+        with smtplib.SMTP('127.0.0.1', port, source_address=(source, 0),
+                          timeout=20) as c:
+            c.ehlo('client.example.com')
+            code, text = c.docmd('STARTTLS')
+            if code != 220:
+                raise smtplib.SMTPException('STARTTLS %d' % code)
+            c.sock = ctx.wrap_socket(c.sock, session=session)
+            c.file = None
+            c.noop()  # a TLS 1.2 ticket has come by now
+            return (c.sock.cipher()[0], c.sock.session_reused,
+                    c.sock.session)
+    except (ssl.SSLError, OSError, smtplib.SMTPException) as e:
+        return ('refused: %r' % e, False, None)
+
+
+def test_resume(inst):
+    weak = tls12_context('AES128-SHA:@SECLEVEL=0')
+    v = starttls_session(inst.port, OTHER, weak)
+    check('AES128-SHA from 127.0.0.2, fresh: refused',
+          v[0].startswith('refused'), v[:2])
+    old = starttls_session(inst.port, LEGACY, weak)
+    check('AES128-SHA from the legacy address: taken',
+          old[0] == 'AES128-SHA', old[:2])
+    v = starttls_session(inst.port, LEGACY, weak, old[2])
+    check('the legacy address resumes its own session', v[1], v[:2])
+    v = starttls_session(inst.port, OTHER, weak, old[2])
+    check('127.0.0.2 offering the legacy session: not resumed, refused',
+          not v[1] and v[0].startswith('refused'), v[:2])
+    both = tls12_context('ECDHE-ECDSA-AES256-GCM-SHA384:'
+                         'ECDHE-RSA-AES256-GCM-SHA384:AES128-SHA:'
+                         '@SECLEVEL=0')
+    new = starttls_session(inst.port, OTHER, both)
+    v = starttls_session(inst.port, LEGACY, both, new[2])
+    check('the legacy address offering a session of 127.0.0.2: '
+          'not resumed', new[2] is not None and not v[1], (new[:2], v[:2]))
+
+
+def test_null_cipher(certs, sink):
+    conf = certs.conf()
+    conf.update({'legacy_clients': LEGACY + '/32',
+                 'legacy_tls_ciphers': 'ALL:eNULL:@SECLEVEL=0'})
+    with Instance(conf_overrides=conf, rules_text=RULES % ' tls=yes',
+                  sink=sink) as inst:
+        v = starttls_session(inst.port, LEGACY,
+                             tls12_context('NULL-SHA256:@SECLEVEL=0'))
+        check('legacy_tls_ciphers with eNULL: a NULL cipher still refused',
+              v[0].startswith('refused'), v[:2])
+        v = starttls_session(inst.port, LEGACY,
+                             tls12_context('AES128-SHA:@SECLEVEL=0'))
+        check('the rest of that list is offered (AES128-SHA)',
+              v[0] == 'AES128-SHA', v[:2])
+        with open(inst.path('relay.conf')) as f:
+            text = f.read().replace('legacy_clients = ' + LEGACY + '/32',
+                                    'legacy_clients = ::/64')
+        with open(inst.path('relay.conf'), 'w') as f:
+            f.write(text)
+        r = subprocess.run([os.path.join(BIN, 'makecdb'), '-n', '-d',
+                            inst.dir], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        check('makecdb refuses legacy_clients = ::/64 (every IPv4 address)',
+              r.returncode == 100 and 'every IPv4' in r.stdout, r.stdout)
 
 
 def bare_lf_session(port, source, body, tag):
@@ -306,10 +389,12 @@ def main():
                       sink=sink) as inst:
             inst.tls_port = tls_port
             run_steps(lambda: test_tls(inst, sink),
+                      lambda: test_resume(inst),
                       lambda: test_bare_lf(inst, sink),
                       lambda: test_bare_lf_bdat(inst, sink),
                       lambda: test_smuggling(inst, sink))
-        run_steps(lambda: test_plain(sink))
+        run_steps(lambda: test_plain(sink),
+                  lambda: test_null_cipher(certs, sink))
     finish()
 
 

@@ -187,6 +187,30 @@ static void test_private(void)
 	}
 }
 
+/* Which ranges hold every IPv4 client (held as ::ffff:a.b.c.d). */
+static void test_spans_v4mapped(void)
+{
+	static const struct {
+		const char *range;
+		int spans;
+	} t[] = {
+		{ "::/0", 1 }, { "::/64", 1 }, { "::/80", 1 },
+		{ "::fffe:0:0/95", 1 }, { "::ffff:0:0/96", 0 },
+		{ "0.0.0.0/0", 0 }, { "10.0.0.0/8", 0 }, { "::/96", 0 },
+		{ "::1", 0 }, { "2001:db8::/32", 0 }, { "fe80::/10", 0 },
+		{ "::ffff:10.0.0.0/104", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct cidr c;
+		char name[80];
+		snprintf(name, sizeof name, "%s %s every IPv4 address",
+			 t[i].range, t[i].spans ? "holds" : "does not hold");
+		T_CHECK(name, cidr_parse(t[i].range, &c) == 0 &&
+				      cidr_spans_v4mapped(&c) == t[i].spans);
+	}
+}
+
 int main(void)
 {
 	char small[4];
@@ -196,6 +220,7 @@ int main(void)
 	test_cidrs();
 	test_matches();
 	test_private();
+	test_spans_v4mapped();
 	ipaddr_parse("192.0.2.1", &ip);
 	ipaddr_format(&ip, small, sizeof small);
 	T_CHECK("format into a small buffer stays terminated",
