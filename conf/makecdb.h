@@ -137,7 +137,13 @@ void mk_write_dkim(struct mk *m, void (*put)(void *, const char *,
 /* Split a line into tokens (modifies it); -1 with an error reported. */
 int mk_lex(struct mk *m, char *text, int lineno, struct mk_line *l);
 
-/* Parse a whole file / text. */
+/* Read file path whole into *text (malloc'd, *len bytes); -1 after an
+ * error reported.  makecdb parses and keeps exactly the text it read. */
+int mk_read_file(struct mk *m, const char *path, char **text, size_t *len);
+/* Parse text of len bytes (not modified; a NUL byte is an error). */
+int mk_parse_buf(struct mk *m, const char *name, const char *text,
+		 size_t len);
+/* Parse a whole file / text (modified in place). */
 int mk_parse_file(struct mk *m, const char *path);
 int mk_parse_text(struct mk *m, const char *name, char *text);
 void mk_parse_line(struct mk *m, struct mk_line *l);

@@ -267,38 +267,62 @@ int mk_parse_text(struct mk *m, const char *name, char *text)
 	return m->errors ? -1 : 0;
 }
 
-int mk_parse_file(struct mk *m, const char *path)
+int mk_read_file(struct mk *m, const char *path, char **text, size_t *len)
 {
-	FILE *f = fopen(path, "r");
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
+	FILE *f = fopen(path, "re"), *mem;
+	char buf[65536];
+	size_t n;
 
+	*text = NULL;
+	*len = 0;
 	if (!f) {
 		fprintf(stderr, "makecdb: %s: %s\n", path, strerror(errno));
 		m->errors++;
 		return -1;
 	}
 	/* read it whole: rules files are text of modest size */
-	FILE *mem = open_memstream(&text, &len);
-	char buf[65536];
-	size_t n;
+	mem = open_memstream(text, len);
 	while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
 		fwrite(buf, 1, n, mem);
 	if (!mem || ferror(f) || fclose(mem) != 0) {
 		fprintf(stderr, "makecdb: %s: read error\n", path);
 		fclose(f);
-		free(text);
+		free(*text);
+		*text = NULL;
 		m->errors++;
 		return -1;
 	}
 	fclose(f);
+	return 0;
+}
+
+int mk_parse_buf(struct mk *m, const char *name, const char *text, size_t len)
+{
+	char *copy;
+	int rc;
+
 	if (memchr(text, '\0', len)) {
 		mk_error(m, 1, 1, "NUL byte in rules file");
-		free(text);
 		return -1;
 	}
-	rc = mk_parse_text(m, path, text);
+	if (!(copy = malloc(len + 1)))
+		log_fatal(EXIT_TEMP, "out of memory");
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	rc = mk_parse_text(m, name, copy);
+	free(copy);
+	return rc;
+}
+
+int mk_parse_file(struct mk *m, const char *path)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	if (mk_read_file(m, path, &text, &len) < 0)
+		return -1;
+	rc = mk_parse_buf(m, path, text, len);
 	free(text);
 	return rc;
 }

@@ -36,27 +36,21 @@ static int do_hash(void)
 	return EXIT_DONE;
 }
 
-/* Write the CDBs and keep the new set in the history; the history is
- * locked first, so that two makecdb runs are kept in the order they took
- * effect.  The set in place when the history begins is kept first. */
-static int write_and_keep(struct mk *m, const char *src)
+/* Write the CDBs and keep the new set in the history, h locked by the
+ * caller since before relay.rules was read.  The set in place when the
+ * history begins is kept first. */
+static int write_and_keep(struct mk *m, struct rulehist *h,
+			  const struct rulehist_src *src)
 {
-	struct rulehist h;
 	struct rulehist_entry last;
-	char real[PATH_MAX];
 	int v;
 
-	if (rulehist_open(&h) < 0)
-		return EXIT_TEMP;
-	if (!rulehist_latest(&h, &last) && access(cf.rules_cdb, F_OK) == 0 &&
+	if (!rulehist_latest(h, &last) && access(cf.rules_cdb, F_OK) == 0 &&
 	    access(cf.users_cdb, F_OK) == 0)
-		rulehist_record(&h, NULL, "adopted: in place before the history");
-	if (mk_write(m, cf.rules_cdb, cf.users_cdb) < 0) {
-		rulehist_close(&h);
+		rulehist_record(h, NULL, "adopted: in place before the history");
+	if (mk_write(m, cf.rules_cdb, cf.users_cdb) < 0)
 		return EXIT_TEMP;
-	}
-	v = rulehist_record(&h, realpath(src, real) ? real : src, "makecdb");
-	rulehist_close(&h);
+	v = rulehist_record(h, src, "makecdb");
 	if (v < 0)
 		fprintf(stderr, "makecdb: warning: the new rules are in place "
 				"but not kept in %s\n", cf.rules_history);
@@ -65,12 +59,49 @@ static int write_and_keep(struct mk *m, const char *src)
 	return EXIT_DONE;
 }
 
+/* Read relay.rules once, parse and check that text; the history is
+ * locked first (unless only checking), so that the text compiled is the
+ * text kept and two makecdb runs take effect in the order they read. */
+static int compile(const char *src, int check_only)
+{
+	struct rulehist h = { .lock = -1, .dfd = -1 };
+	struct rulehist_src rs = { src, NULL, 0 };
+	char real[PATH_MAX], *text = NULL;
+	struct mk m;
+	int rc;
+
+	if (!check_only && rulehist_open(&h) < 0)
+		return EXIT_TEMP;
+	mk_init(&m, src);
+	m.dir = cf.dir;
+	if (mk_read_file(&m, src, &text, &rs.len) == 0)
+		mk_parse_buf(&m, src, text, rs.len);
+	if (!m.errors)
+		mk_check(&m);
+	fprintf(stderr, "makecdb: %s: %zu customers, %zu domains, %zu users, "
+		"%zu rules, %zu addresses, %zu routes, %zu dkim keys; %d errors, "
+		"%d warnings\n", src, m.n_cust, m.n_dom, m.n_user, m.n_rule,
+		m.n_ip, m.n_route, m.n_dkim, m.errors, m.warnings);
+	rs.text = text;
+	if (realpath(src, real))
+		rs.path = real;
+	if (m.errors)
+		rc = EXIT_PERM;
+	else if (check_only)
+		rc = EXIT_DONE;
+	else
+		rc = write_and_keep(&m, &h, &rs);
+	rulehist_close(&h);
+	mk_free(&m);
+	free(text);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = settings_default_dir(), *src = NULL;
 	char path[PATH_MAX];
-	int check_only = 0, opt, rc;
-	struct mk m;
+	int check_only = 0, opt;
 
 	log_init("makecdb");
 	privs_file_modes();
@@ -89,21 +120,5 @@ int main(int argc, char **argv)
 	settings_load(dir);
 	src = optind < argc ? argv[optind] : settings_path(path, sizeof path,
 							    "relay.rules");
-	mk_init(&m, src);
-	m.dir = cf.dir;
-	mk_parse_file(&m, src);
-	if (!m.errors)
-		mk_check(&m);
-	fprintf(stderr, "makecdb: %s: %zu customers, %zu domains, %zu users, "
-		"%zu rules, %zu addresses, %zu routes, %zu dkim keys; %d errors, "
-		"%d warnings\n", src, m.n_cust, m.n_dom, m.n_user, m.n_rule,
-		m.n_ip, m.n_route, m.n_dkim, m.errors, m.warnings);
-	if (m.errors)
-		rc = EXIT_PERM;
-	else if (check_only)
-		rc = EXIT_DONE;
-	else
-		rc = write_and_keep(&m, src);
-	mk_free(&m);
-	return rc;
+	return compile(src, check_only);
 }

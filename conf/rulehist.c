@@ -98,6 +98,37 @@ char *rulehist_file(const struct rulehist *h, int n, const char *name,
 	return rulehist_path(buf, "%s/%d", h->dir, n);
 }
 
+int rulehist_read(const struct rulehist *h, int v, const char *name,
+		  char **text, size_t *len)
+{
+	char rel[64];
+	struct stat st;
+	ssize_t n = 0;
+	size_t got = 0;
+	int fd, e;
+
+	*text = NULL;
+	snprintf(rel, sizeof rel, "%d/%s", v, name);
+	if ((fd = openat(h->dfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && st.st_size >= 0 &&
+	    (*text = malloc((size_t)st.st_size + 1)))
+		while (got < (size_t)st.st_size &&
+		       (n = read(fd, *text + got, (size_t)st.st_size - got)) > 0)
+			got += (size_t)n;
+	e = !*text ? (errno ? errno : ENOMEM) : n < 0 ? errno : 0;
+	close(fd);
+	if (e) {
+		free(*text);
+		*text = NULL;
+		errno = e;
+		return -1;
+	}
+	(*text)[got] = '\0';
+	*len = got;
+	return 0;
+}
+
 static int hash_file(EVP_MD_CTX *md, const char *path)
 {
 	unsigned char buf[65536];

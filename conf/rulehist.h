@@ -58,11 +58,21 @@ int rulehist_find(const struct rulehist *h, int n, struct rulehist_entry *e);
 void rulehist_each(const struct rulehist *h,
 		   void (*fn)(const struct rulehist_entry *, void *), void *arg);
 
+/* The relay.rules a set was compiled from: where it is, and the very
+ * text that was compiled (kept as the version's relay.rules, never read
+ * again from path, which may have changed since). */
+struct rulehist_src {
+	const char *path;
+	const char *text;
+	size_t len;
+};
+
 /* Keep the set in place (cf.rules_cdb, cf.users_cdb) as a new version
- * if it differs from the latest.  src: the relay.rules it came from, or
- * NULL.  Returns its version number (the latest when unchanged), -1 on
- * error after a message. */
-int rulehist_record(struct rulehist *h, const char *src, const char *action);
+ * if it differs from the latest.  src: its relay.rules, or NULL.
+ * Returns its version number (the latest when unchanged), -1 on error
+ * after a message. */
+int rulehist_record(struct rulehist *h, const struct rulehist_src *src,
+		    const char *action);
 
 /* Put version n back in place (CDBs and its relay.rules) and record that
  * as a new version; its number, or -1 after a message. */
@@ -71,6 +81,11 @@ int rulehist_rollback(struct rulehist *h, int n);
 /* Write to out the diff -u of version a's relay.rules against b's;
  * the exit status of diff (0 same, 1 different), -1 on error. */
 int rulehist_diff(const struct rulehist *h, int a, int b, FILE *out);
+
+/* The whole of file name of version v in *text (malloc'd,
+ * NUL-terminated, *len bytes before the NUL); -1 with errno. */
+int rulehist_read(const struct rulehist *h, int v, const char *name,
+		  char **text, size_t *len);
 
 /* A path in buf[PATH_MAX]; "" when it would not fit (opening it fails). */
 char *rulehist_path(char *buf, const char *fmt, ...)

@@ -131,10 +131,23 @@ static void remove_version(const struct rulehist *h, const char *name)
 	unlinkat(h->dfd, name, AT_REMOVEDIR);
 }
 
+/* A new file name in the folder dfd holding buf, fsync'd. */
+static int write_file(int dfd, const char *name, const void *buf,
+		      size_t len)
+{
+	int fd = new_file(dfd, name), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = io_write_all(fd, buf, len) < 0 || fsync(fd) < 0 ? -1 : 0;
+	close(fd);
+	return rc;
+}
+
 /* Fill the folder vfd (dir by name) with the set in place, src and the
  * diff against version n-1. */
 static int fill_version(const struct rulehist *h, int vfd, const char *dir,
-			int n, const char *src)
+			int n, const struct rulehist_src *src)
 {
 	char p[PATH_MAX], prev[PATH_MAX], la[32], lb[32];
 	int fd, rc;
@@ -144,12 +157,9 @@ static int fill_version(const struct rulehist *h, int vfd, const char *dir,
 		return -1;
 	if (!src)
 		return 0;
-	if (copy_file(src, vfd, "relay.rules") < 0 ||
-	    (fd = new_file(vfd, "source")) < 0)
-		return -1;
-	rc = io_write_all(fd, src, strlen(src));
-	close(fd);
-	if (rc < 0 || (fd = new_file(vfd, "diff")) < 0)
+	if (write_file(vfd, "relay.rules", src->text, src->len) < 0 ||
+	    write_file(vfd, "source", src->path, strlen(src->path)) < 0 ||
+	    (fd = new_file(vfd, "diff")) < 0)
 		return -1;
 	snprintf(la, sizeof la, "version %d", n - 1);
 	snprintf(lb, sizeof lb, "version %d", n);
@@ -207,7 +217,8 @@ static void prune(const struct rulehist *h, int newest)
 
 /* Version n as N.tmp, filled and fsync'd, then renamed to N; -1 with
  * errno (N.tmp removed). */
-static int keep_version(const struct rulehist *h, int n, const char *src)
+static int keep_version(const struct rulehist *h, int n,
+			const struct rulehist_src *src)
 {
 	char tmp[32], name[32], dir[PATH_MAX];
 	int vfd, rc, e;
@@ -232,7 +243,8 @@ static int keep_version(const struct rulehist *h, int n, const char *src)
 	return rc;
 }
 
-int rulehist_record(struct rulehist *h, const char *src, const char *action)
+int rulehist_record(struct rulehist *h, const struct rulehist_src *src,
+		    const char *action)
 {
 	struct rulehist_entry e = { 0 }, last;
 	time_t now = time(NULL);

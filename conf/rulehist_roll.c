@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -98,8 +99,9 @@ int rulehist_rollback(struct rulehist *h, int n)
 {
 	struct rulehist_entry e, last;
 	char rules[PATH_MAX], users[PATH_MAX], hash[RULEHIST_HASHLEN + 1];
-	char src[PATH_MAX] = "", action[64];
-	int put;
+	char src[PATH_MAX] = "", action[64], p[PATH_MAX], *text;
+	struct rulehist_src rs = { src, NULL, 0 };
+	int put, v;
 
 	if (!rulehist_find(h, n, &e) || !rulehist_latest(h, &last)) {
 		fprintf(stderr, "rules history: no version %d\n", n);
@@ -121,5 +123,15 @@ int rulehist_rollback(struct rulehist *h, int n)
 	    (put = install_rules(h, n, src, sizeof src)) < 0)
 		return -1;
 	snprintf(action, sizeof action, "rollback to %d", n);
-	return rulehist_record(h, put ? src : NULL, action);
+	if (!put)
+		return rulehist_record(h, NULL, action);
+	if (rulehist_read(h, n, "relay.rules", &text, &rs.len) < 0) {
+		fprintf(stderr, "rules history: %s: %s\n",
+			rulehist_file(h, n, "relay.rules", p), strerror(errno));
+		return -1;
+	}
+	rs.text = text;
+	v = rulehist_record(h, &rs, action);
+	free(text);
+	return v;
 }
