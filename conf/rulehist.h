@@ -78,8 +78,13 @@ int rulehist_record(struct rulehist *h, const struct rulehist_src *src,
  * as a new version; its number, or -1 after a message. */
 int rulehist_rollback(struct rulehist *h, int n);
 
-/* Write to out the diff -u of version a's relay.rules against b's;
- * the exit status of diff (0 same, 1 different), -1 on error. */
+/* Whether version n's files are still kept (not pruned); 0 is "before
+ * the first version", always there. */
+int rulehist_kept(const struct rulehist *h, int n);
+
+/* Write to out the diff -u of version a's relay.rules against b's (b's
+ * own kept diff when a = b-1 was pruned); the exit status of diff (0
+ * same, 1 different), -1 on error (errno ENOENT: a version pruned). */
 int rulehist_diff(const struct rulehist *h, int a, int b, FILE *out);
 
 /* The whole of file name of version v in *text (malloc'd,

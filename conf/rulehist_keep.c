@@ -77,10 +77,51 @@ static const char *rules_of(const struct rulehist *h, int n, char *buf)
 	return n > 0 && access(buf, R_OK) == 0 ? buf : "/dev/null";
 }
 
+int rulehist_kept(const struct rulehist *h, int n)
+{
+	char name[32];
+	struct stat st;
+
+	snprintf(name, sizeof name, "%d", n);
+	return n == 0 || (h->dfd >= 0 && fstatat(h->dfd, name, &st,
+						 AT_SYMLINK_NOFOLLOW) == 0 &&
+			  S_ISDIR(st.st_mode));
+}
+
+/* The diff b was kept with (what it changed), for when b-1 is gone. */
+static int kept_diff(const struct rulehist *h, int b, FILE *out)
+{
+	char name[32], buf[65536];
+	size_t n;
+	FILE *f = NULL;
+	int rc = 0, fd;
+
+	snprintf(name, sizeof name, "%d/diff", b);
+	fd = openat(h->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && !(f = fdopen(fd, "r")))
+		close(fd);
+	if (!f)
+		return errno == ENOENT ? 0 : -1; /* an adopted set: no diff */
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+		rc = 1;
+		if (fwrite(buf, 1, n, out) != n)
+			break;
+	}
+	rc = ferror(f) || ferror(out) ? -1 : rc;
+	fclose(f);
+	return rc;
+}
+
 int rulehist_diff(const struct rulehist *h, int a, int b, FILE *out)
 {
 	char pa[PATH_MAX], pb[PATH_MAX], la[32], lb[32];
 
+	if (!rulehist_kept(h, b) || (!rulehist_kept(h, a) && a != b - 1)) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (!rulehist_kept(h, a))
+		return kept_diff(h, b, out);
 	snprintf(la, sizeof la, "version %d", a);
 	snprintf(lb, sizeof lb, "version %d", b);
 	fflush(out);

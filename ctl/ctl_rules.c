@@ -137,6 +137,13 @@ static int rules_diff(int argc, char **argv)
 		rulehist_close(&h);
 		return EXIT_PERM;
 	}
+	if (!rulehist_kept(&h, b) || (!rulehist_kept(&h, a) && a != b - 1)) {
+		fprintf(stderr, "relayctl rules: version %d is no longer kept "
+			"(rules_history_keep); its audit line stays in rules "
+			"history\n", rulehist_kept(&h, b) ? a : b);
+		rulehist_close(&h);
+		return EXIT_PERM;
+	}
 	rc = print_diff(&h, a, b);
 	rulehist_close(&h);
 	return rc < 0 ? EXIT_TEMP : EXIT_DONE;

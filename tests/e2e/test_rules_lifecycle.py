@@ -94,12 +94,36 @@ def waiting_makecdb(d):
           live == hash_of_text(kept), out)
 
 
-def main():
-    d = tempfile.mkdtemp(prefix='rules-life-')
+def diff_pruned(d):
+    """rules_history_keep = 2, four versions: 1 and 2 are pruned."""
+    write(os.path.join(d, 'relay.conf'), 'rules_history_keep = 2\n')
+    for i in (31, 32, 33, 34):
+        compile_rules(d, BASE + 'ip acme lan 127.0.0.%d\n' % i)
+    for args in (['2'], ['2', '4'], ['4', '1']):
+        r = run('relayctl', d, 'rules', 'diff', *args)
+        check('rules diff %s of a pruned version: says so, exit 100'
+              % ' '.join(args), r.returncode == 100 and r.stdout == '' and
+              'no longer kept' in r.stderr, r)
+    r = run('relayctl', d, 'rules', 'diff', '3')
+    check('rules diff 3 (2 pruned): the diff 3 was kept with',
+          r.returncode == 0 and '-ip acme lan 127.0.0.32' in r.stdout and
+          '+ip acme lan 127.0.0.33' in r.stdout, r)
+    r = run('relayctl', d, 'rules', 'diff', '3', '4')
+    check('rules diff 3 4: both kept', r.returncode == 0 and
+          '+ip acme lan 127.0.0.34' in r.stdout, r)
+
+
+def fresh(name, fn):
+    d = tempfile.mkdtemp(prefix='rules-%s-' % name)
     try:
-        waiting_makecdb(d)
+        fn(d)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    fresh('wait', waiting_makecdb)
+    fresh('pruned', diff_pruned)
     return finish()
 
 
