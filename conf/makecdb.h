@@ -155,7 +155,10 @@ void mk_warn_zero_limits(struct mk *m, const struct mk_line *l);
 /* Whole-file checks (references, overlaps); adds errors and warnings. */
 void mk_check(struct mk *m);
 
-/* Write rules.cdb and users.cdb atomically; 0 or -1 (message printed). */
+/* Write rules.cdb and users.cdb atomically, both written before either
+ * is renamed: 0, -1 (message printed, nothing changed), or MK_WRITE_HALF
+ * when users.cdb was renamed into place and rules.cdb could not be. */
+#define MK_WRITE_HALF (-2)
 int mk_write(struct mk *m, const char *rules_path, const char *users_path);
 
 void mk_init(struct mk *m, const char *file);

@@ -36,19 +36,30 @@ static int do_hash(void)
 	return EXIT_DONE;
 }
 
+/* users.cdb was replaced but rules.cdb not: the users.cdb of the set in
+ * place before (version prev) back, so that the pair stays one set. */
+static void put_back(const struct rulehist *h, int prev)
+{
+	if (prev > 0 && rulehist_put_back(h, prev, 0) == 0)
+		fprintf(stderr, "makecdb: nothing changed: the users.cdb of "
+			"version %d is back in place\n", prev);
+	else
+		fprintf(stderr, "makecdb: warning: the new users.cdb is in "
+			"place with the old rules.cdb%s\n", prev > 0 ?
+			", and the old users.cdb could not be put back" : "");
+}
+
 /* Write the CDBs and keep the new set in the history, h locked by the
- * caller since before relay.rules was read.  The set in place when the
- * history begins is kept first. */
+ * caller since before relay.rules was read.  The set in place is kept
+ * first when the history does not have it (adopted, found in place). */
 static int write_and_keep(struct mk *m, struct rulehist *h,
 			  const struct rulehist_src *src)
 {
-	struct rulehist_entry last;
-	int v;
+	int v, prev = rulehist_keep_in_place(h);
 
-	if (!rulehist_latest(h, &last) && access(cf.rules_cdb, F_OK) == 0 &&
-	    access(cf.users_cdb, F_OK) == 0)
-		rulehist_record(h, NULL, "adopted: in place before the history");
-	if (mk_write(m, cf.rules_cdb, cf.users_cdb) < 0)
+	if ((v = mk_write(m, cf.rules_cdb, cf.users_cdb)) == MK_WRITE_HALF)
+		put_back(h, prev);
+	if (v < 0)
 		return EXIT_TEMP;
 	v = rulehist_record(h, src, "makecdb");
 	if (v < 0)

@@ -271,5 +271,9 @@ int mk_write(struct mk *m, const char *rules_path, const char *users_path)
 	}
 	/* users first: a new rules file may name users the old users file
 	 * lacks, the reverse only loses a user that was just removed */
-	return mkfile_commit(&u.f) < 0 || mkfile_commit(&r.f) < 0 ? -1 : 0;
+	if (mkfile_commit(&u.f) < 0) {
+		mkfile_abort(&r.f);
+		return -1;
+	}
+	return mkfile_commit(&r.f) < 0 ? MK_WRITE_HALF : 0;
 }

@@ -74,9 +74,23 @@ struct rulehist_src {
 int rulehist_record(struct rulehist *h, const struct rulehist_src *src,
 		    const char *action);
 
+/* The set in place kept as a version when it is not the latest one: at
+ * the start of the history ("adopted"), or a set put there otherwise
+ * (copied from another box, or a run that could not keep it: "found in
+ * place").  The number of the version in place, 0 when there are no
+ * files in place, -1 after a message. */
+int rulehist_keep_in_place(struct rulehist *h);
+
 /* Put version n back in place (CDBs and its relay.rules) and record that
- * as a new version; its number, or -1 after a message. */
+ * as a new version; its number, or -1 after a message.  Every file is
+ * written before the first rename; when a rename fails, the files
+ * renamed are put back from the version that was in place. */
 int rulehist_rollback(struct rulehist *h, int n);
+
+/* Put users.cdb (and rules.cdb when rules_too) of version n back in
+ * place: after a run replaced some of the pair and failed.  0, or -1
+ * after a message. */
+int rulehist_put_back(const struct rulehist *h, int n, int rules_too);
 
 /* Whether version n's files are still kept (not pruned); 0 is "before
  * the first version", always there. */

@@ -318,3 +318,29 @@ int rulehist_record(struct rulehist *h, const struct rulehist_src *src,
 	prune(h, e.n);
 	return e.n;
 }
+
+int rulehist_keep_in_place(struct rulehist *h)
+{
+	struct rulehist_entry last;
+	char hash[RULEHIST_HASHLEN + 1];
+	int have = rulehist_latest(h, &last), v;
+
+	if (access(cf.rules_cdb, F_OK) < 0 || access(cf.users_cdb, F_OK) < 0)
+		return 0;
+	if (rulehist_hash(cf.rules_cdb, cf.users_cdb, hash) < 0) {
+		fprintf(stderr, "rules history: %s: %s\n", cf.rules_cdb,
+			strerror(errno));
+		return -1;
+	}
+	if (have && !strcmp(last.hash, hash))
+		return last.n;
+	if (!have)
+		return rulehist_record(h, NULL, "adopted: in place before the "
+				       "history");
+	v = rulehist_record(h, NULL, "found in place: not the latest version");
+	if (v > 0)
+		fprintf(stderr, "rules history: the set in place was not "
+			"version %d but another; kept as version %d\n", last.n,
+			v);
+	return v;
+}
