@@ -1,6 +1,7 @@
 /* ctl_rules.c: relayctl rules version|history|diff|rollback — the rule
  * set in place and its history (conf/rulehist.h). */
 #include "ctl.h"
+#include "ctl_rules.h"
 #include "exitcodes.h"
 #include "../conf/rulehist.h"
 #include "settings.h"
@@ -14,7 +15,7 @@ static int rules_usage(void)
 	fprintf(stderr, "usage: relayctl rules version\n"
 			"       relayctl rules history\n"
 			"       relayctl rules diff N [M]\n"
-			"       relayctl rules rollback N\n");
+			"       relayctl rules rollback [--force] N\n");
 	return EXIT_PERM;
 }
 
@@ -149,15 +150,30 @@ static int rules_diff(int argc, char **argv)
 	return rc < 0 ? EXIT_TEMP : EXIT_DONE;
 }
 
-static int rules_rollback(const char *arg)
+/* rollback [--force] N: refused (exit 100) when version N fails the
+ * checks of ctl_rules_check, unless --force. */
+static int rules_rollback(int argc, char **argv)
 {
 	struct rulehist h;
-	int n = version_number(arg), v;
+	struct rulehist_entry e;
+	int force = argc == 2 && !strcmp(argv[0], "--force");
+	int n = argc == 1 + force ? version_number(argv[force]) : -1, v, found;
 
 	if (n < 0)
 		return rules_usage();
 	if (rulehist_open(&h) < 0)
 		return EXIT_TEMP;
+	if (!(found = rulehist_find(&h, n, &e)) || !rulehist_kept(&h, n)) {
+		fprintf(stderr, found ? "relayctl rules: version %d is no "
+			"longer kept\n" : "relayctl rules: no version %d\n", n);
+		rulehist_close(&h);
+		return EXIT_PERM;
+	}
+	if (ctl_rules_check(&h, n, force) < 0) {
+		rulehist_close(&h);
+		return EXIT_PERM;
+	}
+	ctl_rules_users(&h, n);
 	v = rulehist_rollback(&h, n);
 	rulehist_close(&h);
 	if (v < 0)
@@ -174,7 +190,7 @@ int ctl_rules(int argc, char **argv)
 		return rules_history();
 	if ((argc == 2 || argc == 3) && !strcmp(argv[0], "diff"))
 		return rules_diff(argc - 1, argv + 1);
-	if (argc == 2 && !strcmp(argv[0], "rollback"))
-		return rules_rollback(argv[1]);
+	if ((argc == 2 || argc == 3) && !strcmp(argv[0], "rollback"))
+		return rules_rollback(argc - 1, argv + 1);
 	return rules_usage();
 }

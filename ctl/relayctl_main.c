@@ -53,7 +53,7 @@ static const struct relayctl_cmd relayctl_cmds[] = {
 	{ "suspend", ctl_suspend, "suspend ...      suspend a user or customer", CONF_VALID },
 	{ "unsuspend", main_unsuspend, "unsuspend ...    lift a suspension", CONF_VALID },
 	{ "abuse", ctl_abuse, "abuse list|show ACCOUNT|ack ACCOUNT|release ACCOUNT  abuse monitoring's evidence; lift a suspension", CONF_VALID },
-	{ "rules", ctl_rules, "rules version|history|diff N [M]|rollback N  the rule set in place and its history", CONF_VALID },
+	{ "rules", ctl_rules, "rules version|history|diff N [M]|rollback [--force] N  the rule set in place and its history", CONF_VALID },
 	{ "dkim", ctl_dkim, "dkim keygen|show|check ...  DKIM keys and their DNS records", CONF_VALID },
 	{ "archive", ctl_archive, "archive purge [--now T] [CUSTOMER...]  drop archive copies past archive_keep", CONF_VALID },
 	{ "passwd", ctl_passwd, "passwd [USER]    hash a password for relay.rules", CONF_NO_DIR },

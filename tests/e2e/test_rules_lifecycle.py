@@ -281,6 +281,9 @@ def main():
     fresh('first', rollback_writes_first)
     fresh('half', rollback_half_way)
     fresh('foreign', rollback_latest_foreign)
+    fresh('checks', rollback_checks)
+    fresh('users', rollback_users)
+    fresh('adopted', rollback_adopted)
     return finish()
 
 
