@@ -109,15 +109,19 @@ int abuse_device_typed(char *out, size_t n, const char *ip, const char *helo)
 	return abuse_encode(out + l, n - l, helo, strlen(helo));
 }
 
-int abuse_account(char *out, size_t n, const char *auth,
-		  const char *registered, const char *ip, const char *helo,
-		  int helo_named)
+int abuse_accounts(char out[][ABUSE_KEY_MAX], const char *auth,
+		   const char *registered, const char *ip, const char *helo,
+		   int helo_named)
 {
-	if (!(auth && *auth))
-		auth = registered;
 	if (auth && *auth)
-		return kind_name(out, n, ABUSE_KIND_USER, auth);
-	return abuse_device(out, n, ip, helo, helo_named);
+		return kind_name(out[0], ABUSE_KEY_MAX, ABUSE_KIND_USER, auth)
+		       < 0 ? -1 : 1;
+	if (abuse_device(out[0], ABUSE_KEY_MAX, ip, helo, helo_named) < 0)
+		return -1;
+	if (!(registered && *registered))
+		return 1;
+	return kind_name(out[1], ABUSE_KEY_MAX, ABUSE_KIND_SENDER,
+			 registered) < 0 ? -1 : 2;
 }
 
 int abuse_split(const char *account, char *kind, size_t n, const char **name)
@@ -128,7 +132,8 @@ int abuse_split(const char *account, char *kind, size_t n, const char **name)
 		return -1;
 	memcpy(kind, account, (size_t)(colon - account));
 	kind[colon - account] = '\0';
-	if (strcmp(kind, ABUSE_KIND_USER) && strcmp(kind, ABUSE_KIND_DEVICE))
+	if (strcmp(kind, ABUSE_KIND_USER) && strcmp(kind, ABUSE_KIND_DEVICE) &&
+	    strcmp(kind, ABUSE_KIND_SENDER))
 		return -1;
 	*name = colon + 1;
 	return 0;

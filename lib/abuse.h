@@ -4,11 +4,16 @@
  * evidence, asks relay-queue to acknowledge or lift).
  *
  * An account is what the relay knows a sender as: "user:<AUTH identity>"
- * after SMTP AUTH; else "user:<envelope sender>" when relay-policy found
- * that sender registered in users.cdb (the admitted info field
- * ADMIT_WIRE_REGISTERED, lib/admit.h: the same account as that user's
- * AUTH, and relay-policy refuses both by the one "user" line); else the
- * device (an IP-trusted one), abuse_device(): "device:<ip>/<HELO>" when
+ * after SMTP AUTH, and only then; without AUTH the device (an IP-trusted
+ * one), and besides it "sender:<envelope sender>" when relay-policy
+ * found that sender registered in users.cdb (the admitted info field
+ * ADMIT_WIRE_REGISTERED, lib/admit.h).  The envelope sender of a session
+ * without AUTH is whatever the client says: evidence from it counts
+ * against the device that sent it (the real source) and the address it
+ * named, never against that user's AUTH ("user" line), so a device
+ * forging a registered user's address cannot get the user's own
+ * submissions refused; a "sender" line refuses that address from a
+ * session without AUTH only.  The device, abuse_device(): "device:<ip>/<HELO>" when
  * the HELO named the session's customer (ADMIT_WIRE_HELO_NAMED), else
  * "device:<ip>" -- a HELO that did not name the customer is the client's
  * free choice, and a device must not get a new account for each word it
@@ -46,6 +51,8 @@ struct susp;
 
 #define ABUSE_KIND_USER "user"
 #define ABUSE_KIND_DEVICE "device"
+#define ABUSE_KIND_SENDER "sender"
+#define ABUSE_ACCOUNTS_MAX 2           /* accounts one message counts for */
 
 /* queue.sock */
 #define ABUSE_WIRE_OP "abuse"          /* the value of WIRE_QUEUE_OP */
@@ -100,14 +107,16 @@ int abuse_device(char *out, size_t n, const char *ip, const char *helo,
  * typed>"): relay-policy still honours suspensions of that form, so an
  * upgrade keeps them in force.  0 or -1. */
 int abuse_device_typed(char *out, size_t n, const char *ip, const char *helo);
-/* The account for a message: "user:<auth>" when auth is not empty, else
- * "user:<registered>" when that is not empty, else abuse_device().
- * Any may be NULL.  0, or -1 when it does not fit. */
-int abuse_account(char *out, size_t n, const char *auth,
-		  const char *registered, const char *ip, const char *helo,
-		  int helo_named);
-/* An account split into the kind and name of a suspended line ("user",
- * "a@b.example"; "device", "192.0.2.7/printer.example.com"): pointers
+/* The accounts a message counts for: "user:<auth>" alone when auth is
+ * not empty; else abuse_device(), and "sender:<registered>" after it
+ * when registered is not empty.  Any may be NULL.  How many (1 or 2),
+ * or -1 when one does not fit (an address of ADDR_MAX bytes always
+ * does). */
+int abuse_accounts(char out[][ABUSE_KEY_MAX], const char *auth,
+		   const char *registered, const char *ip, const char *helo,
+		   int helo_named);
+/* An account split into the kind and name of a suspended line ("user"
+ * or "sender", "a@b.example"; "device", "192.0.2.7/printer.example.com"): pointers
  * into account, the kind cut at its ':' in kind (n bytes).  0 or -1. */
 int abuse_split(const char *account, char *kind, size_t n,
 		const char **name);

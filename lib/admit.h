@@ -36,7 +36,7 @@
 #define ADMIT_WIRE_CUSTOMER "customer"
 /* the envelope sender, lowercased as users.cdb keys it, when it is a
  * registered user and the session has no AUTH identity: abuse
- * monitoring's account (abuse.h) */
+ * monitoring's "sender:" account, beside the device's (abuse.h) */
 #define ADMIT_WIRE_REGISTERED "registered"
 /* "helo_named=yes": the customer was found by the HELO name (no AUTH):
  * abuse monitoring keys the device by address and HELO then, by the

@@ -77,7 +77,13 @@ static int check_own_sender(const struct policy_lookup *lk,
 
 	if (ul >= 0)
 		rk_get(uval, "customer", ucust, sizeof ucust);
-	if (ul >= 0 && suspended(lk, "user", from, uval)) {
+	/* "user": the user (the operator's, or abuse monitoring's from
+	 * sessions with AUTH) on every path; "sender": abuse monitoring's
+	 * from sessions without AUTH, where the address is the client's
+	 * word, so it refuses only that, never the user's AUTH */
+	if (ul >= 0 && (suspended(lk, "user", from, uval) ||
+			(!*s->user &&
+			 lk->suspended(lk->ctx, ABUSE_KIND_SENDER, from)))) {
 		policy_reply(v, POLICY_REJECT, 550, "5.7.1",
 			     "Sender <%s>: the account is suspended.", from);
 		return -1;

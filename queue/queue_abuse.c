@@ -112,45 +112,57 @@ int queue_abuse_start(void)
 	return 0;
 }
 
-/* A verdict of the content scan for the message j (a scan thread). */
+/* One account's share of a scan verdict (under ab_mu). */
+static void ab_scanned(const char *key, const struct qfile *q,
+		       const char *customer, int spam, const char *symbols,
+		       long long now)
+{
+	static long long last_full;
+	struct abuse_acct *a = ab_get(key, now);
+
+	if (!a) {
+		if (now - last_full >= 60) {
+			last_full = now;
+			log_warn("abuse: every one of abuse_accounts_max = %ld "
+				 "accounts is alerted or suspended: %s not "
+				 "followed", cf.abuse_accounts_max, key);
+		}
+		return;
+	}
+	ab_advance(a, now);
+	a->last_seen = now;
+	a->scanned[a->hour % 24]++;
+	snprintf(a->customer, sizeof a->customer, "%s", customer);
+	if (spam) {
+		a->spam[a->hour % 24]++;
+		snprintf(a->samples[a->nsample++ % AB_SAMPLES],
+			 sizeof a->samples[0], "%s", q->qid);
+		snprintf(a->symbols, sizeof a->symbols, "%s", symbols);
+	}
+	ab_dirty = 1;
+}
+
+/* A verdict of the content scan for the message j (a scan thread): it
+ * counts for each of the message's accounts (lib/abuse.h). */
 void queue_abuse_scanned(const struct queue_job *j, int spam,
 			 const char *symbols)
 {
 	const struct qfile *q = &j->q;
 	const char *c = qfile_get_info(q, ADMIT_WIRE_CUSTOMER);
-	char key[ABUSE_KEY_MAX];
-	struct abuse_acct *a;
+	char keys[ABUSE_ACCOUNTS_MAX][ABUSE_KEY_MAX];
 	long long now = queue_now();
-	static long long last_full;
+	int n;
 
-	if (!ab || abuse_account(key, sizeof key,
-				 qfile_get_info(q, ADMIT_WIRE_AUTH),
-				 qfile_get_info(q, ADMIT_WIRE_REGISTERED),
-				 qfile_get_info(q, ADMIT_WIRE_IP),
-				 qfile_get_info(q, ADMIT_WIRE_HELO),
-				 qfile_get_info(q, ADMIT_WIRE_HELO_NAMED) != NULL) < 0)
+	if (!ab || (n = abuse_accounts(keys, qfile_get_info(q, ADMIT_WIRE_AUTH),
+				       qfile_get_info(q, ADMIT_WIRE_REGISTERED),
+				       qfile_get_info(q, ADMIT_WIRE_IP),
+				       qfile_get_info(q, ADMIT_WIRE_HELO),
+				       qfile_get_info(q, ADMIT_WIRE_HELO_NAMED)
+				       != NULL)) < 0)
 		return;
 	pthread_mutex_lock(&ab_mu);
-	a = ab_get(key, now);
-	if (!a && now - last_full >= 60) {
-		last_full = now;
-		log_warn("abuse: every one of abuse_accounts_max = %ld accounts "
-			 "is alerted or suspended: %s not followed",
-			 cf.abuse_accounts_max, key);
-	}
-	if (a) {
-		ab_advance(a, now);
-		a->last_seen = now;
-		a->scanned[a->hour % 24]++;
-		snprintf(a->customer, sizeof a->customer, "%s", c ? c : "");
-		if (spam) {
-			a->spam[a->hour % 24]++;
-			snprintf(a->samples[a->nsample++ % AB_SAMPLES],
-				 sizeof a->samples[0], "%s", q->qid);
-			snprintf(a->symbols, sizeof a->symbols, "%s", symbols);
-		}
-		ab_dirty = 1;
-	}
+	for (int i = 0; i < n; i++)
+		ab_scanned(keys[i], q, c ? c : "", spam, symbols, now);
 	pthread_mutex_unlock(&ab_mu);
 }
 

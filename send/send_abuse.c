@@ -119,28 +119,38 @@ void send_abuse_send(void)
 	memmove(abuse_buf, abuse_buf + w, abuse_len);
 }
 
+/* One signal frame for account. */
+static void abuse_signal(const char *acct, const char *cust, const char *qid)
+{
+	struct kv k;
+
+	kv_init(&k);
+	kv_add(&k, WIRE_QUEUE_OP, ABUSE_WIRE_SIGNAL);
+	kv_add(&k, ABUSE_WIRE_ACCOUNT, acct);
+	kv_add(&k, ABUSE_WIRE_CUSTOMER, cust);
+	kv_add(&k, ABUSE_WIRE_QID, qid);
+	kv_addf(&k, ABUSE_WIRE_DELIVERED, "%u", ab_delivered);
+	kv_addf(&k, ABUSE_WIRE_BOUNCED, "%u", ab_bounced);
+	kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_rejected);
+	abuse_hold(&k);
+	kv_free(&k);
+}
+
+/* The job's counts, a frame for each of the message's accounts. */
 void send_abuse_flush(const struct send_msg *m)
 {
 	const char *cust = qfile_get_info(&m->q, ADMIT_WIRE_CUSTOMER);
-	char acct[ABUSE_KEY_MAX];
-	struct kv k;
+	char accts[ABUSE_ACCOUNTS_MAX][ABUSE_KEY_MAX];
+	int n;
 
 	if (cust && *cust && (ab_delivered || ab_bounced) &&
-	    abuse_account(acct, sizeof acct, qfile_get_info(&m->q, ADMIT_WIRE_AUTH),
-			  qfile_get_info(&m->q, ADMIT_WIRE_REGISTERED),
-			  qfile_get_info(&m->q, ADMIT_WIRE_IP),
-			  qfile_get_info(&m->q, ADMIT_WIRE_HELO),
-			  qfile_get_info(&m->q, ADMIT_WIRE_HELO_NAMED) != NULL) == 0) {
-		kv_init(&k);
-		kv_add(&k, WIRE_QUEUE_OP, ABUSE_WIRE_SIGNAL);
-		kv_add(&k, ABUSE_WIRE_ACCOUNT, acct);
-		kv_add(&k, ABUSE_WIRE_CUSTOMER, cust);
-		kv_add(&k, ABUSE_WIRE_QID, m->q.qid);
-		kv_addf(&k, ABUSE_WIRE_DELIVERED, "%u", ab_delivered);
-		kv_addf(&k, ABUSE_WIRE_BOUNCED, "%u", ab_bounced);
-		kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_rejected);
-		abuse_hold(&k);
-		kv_free(&k);
-	}
+	    (n = abuse_accounts(accts, qfile_get_info(&m->q, ADMIT_WIRE_AUTH),
+				qfile_get_info(&m->q, ADMIT_WIRE_REGISTERED),
+				qfile_get_info(&m->q, ADMIT_WIRE_IP),
+				qfile_get_info(&m->q, ADMIT_WIRE_HELO),
+				qfile_get_info(&m->q, ADMIT_WIRE_HELO_NAMED)
+				!= NULL)) > 0)
+		for (int i = 0; i < n; i++)
+			abuse_signal(accts[i], cust, m->q.qid);
 	ab_delivered = ab_bounced = ab_rejected = 0;
 }

@@ -1,7 +1,7 @@
 // links:
 /* test_abuse.c: abuse monitoring's account names (lib/abuse.h): one word
- * per account whatever the HELO holds; "user:" after AUTH or for a
- * registered sender; a device by address and HELO only when the HELO
+ * per account whatever the HELO holds; "user:" after AUTH only; without
+ * it the device, and "sender:" beside it for a registered sender; a device by address and HELO only when the HELO
  * named the customer, by the address alone otherwise; lowercased, a
  * trailing dot dropped, an IPv6 client by its /64; a HELO that does not
  * fit gives the address alone, never a failure; split back into the
@@ -17,42 +17,45 @@ static void test_accounts(void)
 	static const struct {
 		const char *auth, *reg, *ip, *helo;
 		int named;
-		const char *want;
+		const char *want, *want2;
 	} c[] = {
 		{ "alice@example.com", "", "192.0.2.7", "x", 0,
-		  "user:alice@example.com" },
+		  "user:alice@example.com", NULL },
 		{ "Alice@Example.COM", "bob@example.com", "192.0.2.7", "x", 1,
-		  "user:alice@example.com" },
+		  "user:alice@example.com", NULL },
 		{ "", "bob@example.com", "192.0.2.7", "x", 0,
-		  "user:bob@example.com" },
-		{ NULL, "b b@example.com", "192.0.2.7", "x", 0,
-		  "user:b%20b@example.com" },
+		  "device:192.0.2.7", "sender:bob@example.com" },
+		{ NULL, "b b@example.com", "192.0.2.7", "x.example", 1,
+		  "device:192.0.2.7/x.example", "sender:b%20b@example.com" },
 		{ "", "", "192.0.2.7", "printer.example.com", 1,
-		  "device:192.0.2.7/printer.example.com" },
+		  "device:192.0.2.7/printer.example.com", NULL },
 		{ "", "", "192.0.2.7", "PRINTER.Example.com.", 1,
-		  "device:192.0.2.7/printer.example.com" },
+		  "device:192.0.2.7/printer.example.com", NULL },
 		{ "", "", "192.0.2.7", "printer.example.com", 0,
-		  "device:192.0.2.7" },
+		  "device:192.0.2.7", NULL },
 		{ "", "", "192.0.2.7", "anything.invalid", 0,
-		  "device:192.0.2.7" },
+		  "device:192.0.2.7", NULL },
 		{ NULL, NULL, "2001:db8:1:2:aaaa::5", "h.example", 1,
-		  "device:2001%3Adb8%3A1%3A2%3A%3A%2F64/h.example" },
+		  "device:2001%3Adb8%3A1%3A2%3A%3A%2F64/h.example", NULL },
 		{ NULL, NULL, "2001:db8:1:2:bbbb:cccc:dddd:eeee", "x", 0,
-		  "device:2001%3Adb8%3A1%3A2%3A%3A%2F64" },
+		  "device:2001%3Adb8%3A1%3A2%3A%3A%2F64", NULL },
 		{ "", NULL, "192.0.2.7", "a b=c/d%", 1,
-		  "device:192.0.2.7/a%20b%3Dc%2Fd%25" },
-		{ "", "", "192.0.2.7", "", 1, "device:192.0.2.7" },
-		{ "", "", "192.0.2.7", ".", 1, "device:192.0.2.7" },
+		  "device:192.0.2.7/a%20b%3Dc%2Fd%25", NULL },
+		{ "", "", "192.0.2.7", "", 1, "device:192.0.2.7", NULL },
+		{ "", "", "192.0.2.7", ".", 1, "device:192.0.2.7", NULL },
 	};
 	char out[ABUSE_KEY_MAX], kind[16], helo[256];
+	char two[ABUSE_ACCOUNTS_MAX][ABUSE_KEY_MAX];
 	const char *name;
 
 	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-		T_CHECK("account made", abuse_account(out, sizeof out, c[i].auth,
-						      c[i].reg, c[i].ip,
-						      c[i].helo, c[i].named) == 0);
-		T_STREQ("account text", out, c[i].want);
-		T_CHECK("one word", !strchr(out, ' ') && !strchr(out, '='));
+		int n = abuse_accounts(two, c[i].auth, c[i].reg, c[i].ip,
+				       c[i].helo, c[i].named);
+		T_CHECK("accounts made", n == (c[i].want2 ? 2 : 1));
+		T_STREQ("account text", two[0], c[i].want);
+		T_CHECK("one word", !strchr(two[0], ' ') && !strchr(two[0], '='));
+		if (c[i].want2 && n == 2)
+			T_STREQ("second account", two[1], c[i].want2);
 	}
 	/* 255 bytes that each take three when encoded: the address alone */
 	memset(helo, '#', 255);
@@ -67,27 +70,29 @@ static void test_accounts(void)
 	T_CHECK("long HELO, not named: made", abuse_device(out, sizeof out,
 		"192.0.2.7", helo, 0) == 0);
 	T_STREQ("long HELO, not named: the address", out, "device:192.0.2.7");
-	T_CHECK("the longest user fits", abuse_account(out, sizeof out,
+	T_CHECK("the longest user fits", abuse_accounts(two,
 		"\"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\""
-		"@a.example", "", "", "", 0) == 0);
+		"@a.example", "", "", "", 0) == 1);
 	T_CHECK("typed: as before", abuse_device_typed(out, sizeof out,
 		"192.0.2.7", "Dev1.Example.com") == 0 &&
 		!strcmp(out, "device:192.0.2.7/Dev1.Example.com"));
-	abuse_account(out, sizeof out, "", "", "192.0.2.7",
-		      "printer.example.com", 1);
+	abuse_device(out, sizeof out, "192.0.2.7", "printer.example.com", 1);
 	T_CHECK("split device", abuse_split(out, kind, sizeof kind, &name) == 0 &&
 		!strcmp(kind, "device") &&
 		!strcmp(name, "192.0.2.7/printer.example.com"));
 	T_CHECK("split user", abuse_split("user:a@b.example", kind, sizeof kind,
 					  &name) == 0 && !strcmp(kind, "user") &&
 		!strcmp(name, "a@b.example"));
+	T_CHECK("split sender", abuse_split("sender:a@b.example", kind,
+					    sizeof kind, &name) == 0 &&
+		!strcmp(kind, "sender") && !strcmp(name, "a@b.example"));
 	T_CHECK("split: unknown kind", abuse_split("customer:x", kind,
 						   sizeof kind, &name) < 0);
 	T_CHECK("split: no name", abuse_split("user:", kind, sizeof kind,
 					      &name) < 0);
 	T_CHECK("split: no colon", abuse_split("user", kind, sizeof kind,
 					       &name) < 0);
-	T_CHECK("too small a buffer: refused", abuse_account(out, 10, "", "",
+	T_CHECK("too small a buffer: refused", abuse_device(out, 10,
 		"192.0.2.7", "printer.example.com", 1) < 0);
 }
 
@@ -115,7 +120,7 @@ static void test_suspended_lines(void)
 						    "obrien@example.com"));
 	T_CHECK("the encoded form is not an address",
 		!abuse_susp_has(&s, "user", "o%27brien@example.com"));
-	abuse_account(acct, sizeof acct, "", "", "192.0.2.7", "a b.example", 1);
+	abuse_device(acct, sizeof acct, "192.0.2.7", "a b.example", 1);
 	T_CHECK("device found by its account name",
 		abuse_susp_has(&s, "device", acct + strlen("device:")));
 	s.data = NULL;
