@@ -71,3 +71,28 @@ size_t utf8_cut(const char *s, size_t max)
 	}
 	return at;
 }
+
+/* A bidi control (s holds a whole len-byte character). */
+static int bidi_control(const unsigned char *s, size_t len)
+{
+	if (len == 2)
+		return s[0] == 0xd8 && s[1] == 0x9c;
+	if (len != 3 || s[0] != 0xe2)
+		return 0;
+	if (s[1] == 0x80)
+		return (s[2] >= 0x8e && s[2] <= 0x8f) ||
+		       (s[2] >= 0xaa && s[2] <= 0xae);
+	return s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9;
+}
+
+size_t utf8_shown_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = utf8_char_len(s, n);
+
+	if (len < 2)
+		return 0;
+	if (p[0] == 0xc2 && p[1] < 0xa0) /* C1 controls */
+		return 0;
+	return bidi_control(p, len) ? 0 : len;
+}

@@ -18,4 +18,12 @@ int utf8_valid(const char *s);
  * bytes that does not end inside a character: where to cut s. */
 size_t utf8_cut(const char *s, size_t max);
 
+/* The length (2..4) of the valid non-ASCII character at s (n bytes
+ * left) when it may be shown to a person as it is, else 0: not when it
+ * is a C1 control (U+0080..U+009F) or a bidi control (U+061C,
+ * U+200E..U+200F, U+202A..U+202E, U+2066..U+2069), which reorder what
+ * a terminal or a mail reader shows, so an address could read as
+ * another. */
+size_t utf8_shown_len(const char *s, size_t n);
+
 #endif

@@ -72,9 +72,43 @@ static void test_cut(void)
 	T_CHECK("utf8_char_len of é", utf8_char_len("\xc3\xa9", 2) == 2);
 }
 
+/* What may be shown to a person as it is: letters, symbols, emoji; not
+ * a C1 control, a bidi control (each range, its neighbours stay), ASCII
+ * (the caller's own rule) or a byte that is no character. */
+static const struct {
+	const char *s;
+	size_t want;
+} shown[] = {
+	{ "\xc3\xa9", 2 },                  /* é */
+	{ "\xc2\xa0", 2 },                  /* U+00A0, after the C1 range */
+	{ "\xc2\x80", 0 }, { "\xc2\x9f", 0 }, /* C1 */
+	{ "\xd8\x9c", 0 }, { "\xd8\x9b", 2 }, /* U+061C; U+061B stays */
+	{ "\xe2\x80\x8e", 0 }, { "\xe2\x80\x8f", 0 },
+	{ "\xe2\x80\x8d", 3 },              /* U+200D (ZWJ) stays */
+	{ "\xe2\x80\xaa", 0 }, { "\xe2\x80\xae", 0 },
+	{ "\xe2\x80\xaf", 3 },
+	{ "\xe2\x81\xa6", 0 }, { "\xe2\x81\xa9", 0 },
+	{ "\xe2\x81\xaa", 3 },
+	{ "\xf0\x9f\x93\xa7", 4 },
+	{ "a", 0 }, { "\xff", 0 }, { "\xe2\x80", 0 },
+};
+
+static void test_shown(void)
+{
+	char name[100];
+
+	for (size_t i = 0; i < sizeof shown / sizeof *shown; i++) {
+		snprintf(name, sizeof name, "utf8_shown_len case %zu: %zu", i,
+			 shown[i].want);
+		T_CHECK(name, utf8_shown_len(shown[i].s, strlen(shown[i].s)) ==
+				      shown[i].want);
+	}
+}
+
 int main(void)
 {
 	test_valid();
 	test_cut();
+	test_shown();
 	return t_done();
 }
