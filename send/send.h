@@ -12,7 +12,8 @@
  *   send_stfile  which messages may have a state file (else no open)
  *   send_qfd     the queue file kept open from the load to the first job
  *   send_watch   incremental pickup of new/ (inotify)
- *   send_dsn     RFC 3464 delivery status notifications (text only)
+ *   send_dsn     RFC 3464 delivery status notifications (text only),
+ *                RFC 6533's internationalised ones
  *   send_inject  injecting a message through run/queue.sock
  *   send_bounce  when and to whom bounces and delay warnings go
  *   send_tlsrpt  TLS-RPT: records from relay-remote, daily reports
@@ -251,6 +252,8 @@ struct send_dsn {
 	size_t headers_len;
 	int full;             /* headers is the whole message (RET=FULL):
 				 message/rfc822, else text/rfc822-headers */
+	int utf8;             /* the message came under SMTPUTF8 (RFC 6531):
+				 its header block may be UTF-8 (RFC 6532) */
 };
 /* The reason given for a recipient no attempt has reached yet (a delay
  * warning can go before the first attempt: a held message, a busy
@@ -262,6 +265,12 @@ struct send_dsn {
  * start of text, else derived from the SMTP code. */
 void send_dsn_status(int code, const char *text, int delayed, char *buf,
 		     size_t n);
+/* 1 when d's notice is internationalised (RFC 6533): an address it
+ * names is not ASCII, or the message came under SMTPUTF8 and what the
+ * notice copies of it has 8-bit bytes.  Its parts are then
+ * message/global-delivery-status and message/global (or
+ * message/global-headers), and it must go under SMTPUTF8 itself. */
+int send_dsn_global(const struct send_dsn *d);
 /* Compose the whole DSN message (CRLF lines); malloc'd, NULL on ENOMEM. */
 char *send_dsn_compose(const struct send_dsn *d, size_t *len);
 /* Read the header block of the message in a queue file (at most max
@@ -271,13 +280,14 @@ char *send_dsn_headers(const char *path, off_t body, size_t max,
 		       size_t *len, int whole);
 
 /* ---- injection (send_inject.c) ---- */
-/* Inject msg with envelope (from, one rcpt, info "dsn=<kind>") through
- * run/queue.sock within cf.inject_timeout; 0 with the new qid, or -1
- * with a reason (nothing queued unless relay-queue was committing it as
- * the time ran out: then the caller's next try sends it again). */
+/* Inject msg with envelope (from, one rcpt, info "dsn=<kind>", and
+ * "smtputf8=yes" when smtputf8: msg is internationalised, RFC 6531/6532)
+ * through run/queue.sock within cf.inject_timeout; 0 with the new qid,
+ * or -1 with a reason (nothing queued unless relay-queue was committing
+ * it as the time ran out: then the caller's next try sends it again). */
 int send_inject(const char *msg, size_t len, const char *from,
-		const char *rcpt, const char *kind, char *qid, size_t qidsz,
-		char *err, size_t errsz);
+		const char *rcpt, const char *kind, int smtputf8, char *qid,
+		size_t qidsz, char *err, size_t errsz);
 
 /* ---- TLS-RPT (send_tlsrpt.c), with cf.tls_rpt ---- */
 /* Keep one record of a result frame (lib/tlsrpt.h line form). */

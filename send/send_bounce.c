@@ -79,6 +79,7 @@ static int bounce_inject(const char *qdir, const struct send_msg *m,
 {
 	char path[PATH_MAX], err[300];
 	size_t mlen = 0;
+	const char *utf8;
 	char *hdr, *msg;
 	int rc = -1;
 
@@ -91,6 +92,8 @@ static int bounce_inject(const char *qdir, const struct send_msg *m,
 	d->now = send_now();
 	d->retry_until = m->q.arrival + cf.queue_lifetime;
 	d->full = bounce_full(m, !d->delayed && !d->relayed);
+	utf8 = qfile_get_info(&m->q, QFILE_INFO_SMTPUTF8);
+	d->utf8 = utf8 && !strcmp(utf8, QFILE_INFO_YES);
 	msg = bounce_compose(path, m, d, &hdr, &mlen);
 	if (msg && d->full &&
 	    mlen + BOUNCE_FULL_ADDED > (size_t)cf.message_size_max) {
@@ -102,8 +105,8 @@ static int bounce_inject(const char *qdir, const struct send_msg *m,
 	}
 	if (!msg)
 		log_warn("%s: cannot compose notification", m->q.qid);
-	else if (send_inject(msg, mlen, "", to, kind, qid, qidsz, err,
-			     sizeof err) < 0)
+	else if (send_inject(msg, mlen, "", to, kind, send_dsn_global(d), qid,
+			     qidsz, err, sizeof err) < 0)
 		log_warn("%s: notification not queued: %s", m->q.qid, err);
 	else
 		rc = 0;

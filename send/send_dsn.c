@@ -2,11 +2,16 @@
  * multipart/report): a human part, the machine-readable
  * message/delivery-status part, and the original message's header block
  * as text/rfc822-headers (or, RET=FULL on a failure, the whole message as
- * message/rfc822).  Composition only; sending is send_bounce. */
+ * message/rfc822).  A notice that names a UTF-8 address, or copies UTF-8
+ * headers of a message that came under SMTPUTF8, is RFC 6533's
+ * internationalised one: message/global-delivery-status ("utf-8;"
+ * addresses), message/global or message/global-headers, a utf-8 human
+ * part.  Composition only; sending is send_bounce. */
 #include "send.h"
 #include "textbuf.h"
 #include "date822.h"
 #include "dsn.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -69,14 +74,39 @@ static const char *dsn_clean(const char *s, char *buf, size_t n)
 /* The copied message (RET=FULL) or header block (HDRS) has 8-bit bytes
  * (a raw UTF-8 Subject, say): its part and the whole notice say 8bit
  * (RFC 2046 5.2.1: a composite type's encoding covers its parts).  The
- * header part stays text/rfc822-headers: message/global-headers (RFC
- * 6533) would promise UTF-8, which a legacy 8-bit header need not be. */
+ * header part of a message that did not come under SMTPUTF8 stays
+ * text/rfc822-headers: message/global-headers (RFC 6533) would promise
+ * UTF-8, which a legacy 8-bit header need not be. */
 static int dsn_8bit(const struct send_dsn *d)
 {
 	for (size_t i = 0; i < d->headers_len; i++)
 		if ((unsigned char)d->headers[i] >= 0x80)
 			return 1;
 	return 0;
+}
+
+static int dsn_addr_8bit(const char *a)
+{
+	for (; a && *a; a++)
+		if ((unsigned char)*a >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* A listed recipient's address is UTF-8: the human and the status part
+ * carry 8-bit text. */
+static int dsn_rcpt_8bit(const struct send_dsn *d)
+{
+	for (size_t i = 0; i < d->nrcpt; i++)
+		if (dsn_addr_8bit(d->rcpt[i].addr))
+			return 1;
+	return 0;
+}
+
+int send_dsn_global(const struct send_dsn *d)
+{
+	return dsn_addr_8bit(d->to) || dsn_rcpt_8bit(d) ||
+	       (d->utf8 && dsn_8bit(d));
 }
 
 static void dsn_head(struct textbuf *b, const struct send_dsn *d,
@@ -98,10 +128,10 @@ static void dsn_head(struct textbuf *b, const struct send_dsn *d,
 	textbuf_add(b, "Auto-Submitted: auto-replied\r\n");
 	textbuf_add(b, "MIME-Version: 1.0\r\n");
 	textbuf_add(b, "Content-Type: multipart/report; "
-		   "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n",
-		boundary);
-	textbuf_add(b, "%s\r\n", dsn_8bit(d) ? "Content-Transfer-Encoding: 8bit\r\n"
-					  : "");
+		   "report-type=%sdelivery-status;\r\n\tboundary=\"%s\"\r\n",
+		send_dsn_global(d) ? "global-" : "", boundary);
+	textbuf_add(b, "%s\r\n", dsn_8bit(d) || dsn_rcpt_8bit(d) ?
+		    "Content-Transfer-Encoding: 8bit\r\n" : "");
 	textbuf_add(b, "This is a MIME-encapsulated message.\r\n\r\n");
 }
 
@@ -134,12 +164,45 @@ static const char *dsn_reason(const struct send_dsn *d,
 	return dsn_text(r);
 }
 
+/* An address as the human part shows it: UTF-8 stays readable, but a
+ * C1 or bidi control (which could make it read as another address) or a
+ * byte that is no character becomes one "?", as in dsn_clean; the
+ * status part has it exact. */
+static const char *dsn_shown(const char *s, char *buf, size_t n)
+{
+	size_t i = 0, left = strlen(s);
+
+	while (*s && i + 1 < n) {
+		size_t len = utf8_shown_len(s, left), put = len;
+		if (len > 0 && i + len + 1 > n)
+			break;
+		if (len > 0) {
+			memcpy(buf + i, s, len);
+		} else { /* one "?" for a whole hidden character */
+			len = utf8_char_len(s, left);
+			buf[i] = len == 1 && *s >= 0x20 && *s <= 0x7e ? *s : '?';
+			len = len ? len : 1;
+			put = 1;
+		}
+		i += put;
+		s += len;
+		left -= len;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
 static void dsn_human(struct textbuf *b, const struct send_dsn *d,
 		      const char *boundary)
 {
 	char t[600], e[100];
-	textbuf_add(b, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
-		boundary);
+	if (dsn_rcpt_8bit(d))
+		textbuf_add(b, "--%s\r\nContent-Type: text/plain; charset=utf-8"
+			    "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+			    boundary);
+	else
+		textbuf_add(b, "--%s\r\nContent-Type: text/plain; "
+			    "charset=us-ascii\r\n\r\n", boundary);
 	textbuf_add(b, "This is the mail system at host %s.\r\n\r\n",
 		d->reporting_mta);
 	if (d->relayed)
@@ -156,7 +219,7 @@ static void dsn_human(struct textbuf *b, const struct send_dsn *d,
 			   "more recipients.\r\nIt is attached below.\r\n\r\n");
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		const struct send_dsn_rcpt *r = &d->rcpt[i];
-		textbuf_add(b, "<%s>: ", r->addr);
+		textbuf_add(b, "<%s>: ", dsn_shown(r->addr, t, sizeof t));
 		if (r->expired && (r->code || (r->text && *r->text)))
 			textbuf_add(b, "%s; last error: ",
 				    dsn_expired(d, r, e, sizeof e));
@@ -203,8 +266,11 @@ static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 {
 	char date[64], st[16], t[600], e[100];
 	date822_format(d->arrival, date, sizeof date);
-	textbuf_add(b, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n",
-		boundary);
+	/* RFC 6533 registers the global part with its UTF-8 as 8bit */
+	textbuf_add(b, "--%s\r\nContent-Type: message/%sdelivery-status\r\n%s"
+		    "\r\n", boundary, send_dsn_global(d) ? "global-" : "",
+		    dsn_rcpt_8bit(d) ? "Content-Transfer-Encoding: 8bit\r\n"
+				     : "");
 	if (d->envid && dsn_envid_ok(d->envid)) /* RFC 3464 2.2.1: decoded */
 		textbuf_add(b, "Original-Envelope-Id: %s\r\n",
 			dsn_xtext_decode(d->envid, t, sizeof t));
@@ -222,7 +288,9 @@ static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 					sizeof st);
 		textbuf_add(b, "\r\n");
 		dsn_orcpt(b, r->orcpt);
-		textbuf_add(b, "Final-Recipient: rfc822; %s\r\n", r->addr);
+		/* RFC 6533 3: a UTF-8 address is of type utf-8, as it is */
+		textbuf_add(b, "Final-Recipient: %s; %s\r\n",
+			    dsn_addr_8bit(r->addr) ? "utf-8" : "rfc822", r->addr);
 		textbuf_add(b, "Action: %s\r\nStatus: %s\r\n",
 			d->relayed ? "relayed" : d->delayed ? "delayed" : "failed",
 			st);
@@ -245,9 +313,26 @@ static void dsn_status(struct textbuf *b, const struct send_dsn *d,
 	textbuf_add(b, "\r\n");
 }
 
+/* A header line (k bytes) of message/global or message/global-headers
+ * must be UTF-8 (RFC 6532): a byte that starts no character there
+ * becomes "?". */
+static void dsn_utf8_line(char *line, size_t k)
+{
+	for (size_t i = 0; i < k;) {
+		size_t len = utf8_char_len(line + i, k - i);
+		if (len == 0) {
+			line[i] = '?';
+			len = 1;
+		}
+		i += len;
+	}
+}
+
 /* The original header block as CRLF lines of at most 998 octets: it is
- * the client's text, and the notice goes to other mail systems. */
-static void dsn_headers(struct textbuf *b, const char *h, size_t len)
+ * the client's text, and the notice goes to other mail systems.  utf8:
+ * its header lines (up to the first empty one) are made UTF-8. */
+static void dsn_headers(struct textbuf *b, const char *h, size_t len,
+			int utf8)
 {
 	char line[DSN_LINE_MAX + 1];
 
@@ -259,6 +344,10 @@ static void dsn_headers(struct textbuf *b, const char *h, size_t len)
 			line[k++] = (h[i] == '\0' || h[i] == '\r' ||
 				     h[i] == '\n') ? '?' : h[i];
 		line[k] = '\0';
+		if (utf8 && k == 0)
+			utf8 = 0; /* the body: its own MIME says what it is */
+		if (utf8)
+			dsn_utf8_line(line, k);
 		textbuf_add(b, "%s\r\n", line);
 		h += e ? n + 2 : n;
 		len -= e ? n + 2 : n;
@@ -281,6 +370,7 @@ char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 {
 	struct textbuf b = { .p = malloc(8192), .cap = 8192 };
 	char boundary[72];
+	int global = send_dsn_global(d);
 
 	if (!b.p)
 		return NULL;
@@ -289,14 +379,15 @@ char *send_dsn_compose(const struct send_dsn *d, size_t *len)
 	dsn_human(&b, d, boundary);
 	dsn_status(&b, d, boundary);
 	if (d->full)
-		textbuf_add(&b, "--%s\r\nContent-Type: message/rfc822\r\n"
+		textbuf_add(&b, "--%s\r\nContent-Type: message/%s\r\n"
 			    "Content-Transfer-Encoding: %s\r\n\r\n", boundary,
-			dsn_8bit(d) ? "8bit" : "7bit");
+			global ? "global" : "rfc822", dsn_8bit(d) ? "8bit" : "7bit");
 	else
-		textbuf_add(&b, "--%s\r\nContent-Type: text/rfc822-headers\r\n%s"
-			    "\r\n", boundary, dsn_8bit(d) ?
+		textbuf_add(&b, "--%s\r\nContent-Type: %s\r\n%s\r\n", boundary,
+			    global ? "message/global-headers"
+				   : "text/rfc822-headers", dsn_8bit(d) ?
 			    "Content-Transfer-Encoding: 8bit\r\n" : "");
-	dsn_headers(&b, d->headers, d->headers_len);
+	dsn_headers(&b, d->headers, d->headers_len, global);
 	textbuf_add(&b, "\r\n--%s--\r\n", boundary);
 	if (b.failed) {
 		free(b.p);

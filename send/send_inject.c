@@ -71,13 +71,26 @@ static int inj_write(int fd, const char *buf, size_t len, long long deadline)
 	return 0;
 }
 
-/* "I dsn=kind", "F from", "T rcpt", "" as NUL-terminated fields. */
+/* "I dsn=kind", "I smtputf8=yes" when asked, "F from", "T rcpt", "" as
+ * NUL-terminated fields; 0 when they do not fit. */
 static size_t inj_envelope(char *buf, size_t n, const char *from,
-			   const char *rcpt, const char *kind)
+			   const char *rcpt, const char *kind, int smtputf8)
 {
-	int k = snprintf(buf, n, "Idsn=%s%cF%s%cT%s%c%c", kind, 0, from, 0,
-			 rcpt, 0, 0);
-	return k < 0 || (size_t)k >= n ? 0 : (size_t)k;
+	size_t at = 0;
+	int k = snprintf(buf, n, "Idsn=%s%c", kind, 0);
+
+	if (k < 0 || (size_t)k >= n)
+		return 0;
+	at = (size_t)k;
+	if (smtputf8) {
+		k = snprintf(buf + at, n - at, "I%s=%s%c", QFILE_INFO_SMTPUTF8,
+			     QFILE_INFO_YES, 0);
+		if (k < 0 || (size_t)k >= n - at)
+			return 0;
+		at += (size_t)k;
+	}
+	k = snprintf(buf + at, n - at, "F%s%cT%s%c%c", from, 0, rcpt, 0, 0);
+	return k < 0 || (size_t)k >= n - at ? 0 : at + (size_t)k;
 }
 
 /* The reply frame by the deadline: 1, 0 at the deadline, -1. */
@@ -168,12 +181,13 @@ static int inj_send(int sock, int mp[2], int ep[2], const char *env,
 }
 
 int send_inject(const char *msg, size_t len, const char *from,
-		const char *rcpt, const char *kind, char *qid, size_t qidsz,
-		char *err, size_t errsz)
+		const char *rcpt, const char *kind, int smtputf8, char *qid,
+		size_t qidsz, char *err, size_t errsz)
 {
 	char path[PATH_MAX], env[1024];
 	int sock, mp[2] = { -1, -1 }, ep[2] = { -1, -1 }, rc;
-	size_t elen = inj_envelope(env, sizeof env, from, rcpt, kind);
+	size_t elen = inj_envelope(env, sizeof env, from, rcpt, kind,
+				   smtputf8);
 	long long now = send_worker_ms();
 	long long deadline = now + cf.inject_timeout * 1000;
 

@@ -218,7 +218,7 @@ static int rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
 	for (size_t i = 0; json && i < nto; i++) {
 		char *m = rpt_mail(r[0].domain, to[i], id, start, end, json, jlen,
 				   &mlen);
-		if (m && send_inject(m, mlen, "", to[i], "tlsrpt", qid,
+		if (m && send_inject(m, mlen, "", to[i], "tlsrpt", 0, qid,
 				     sizeof qid, err, sizeof err) == 0)
 			log_info("tls-rpt: domain=%s to=<%s> report %s queued as %s",
 				 r[0].domain, to[i], id, qid);

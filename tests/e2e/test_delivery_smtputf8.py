@@ -22,15 +22,18 @@ MSG = ('From: a@example.com\r\nTo: b@example.org\r\n'
 
 class NextHop(ThreadServer):
     """A next hop on loopback that records each MAIL command and each
-    message's data (.mails, .bodies); offers SMTPUTF8 while .utf8 is
-    true and 8BITMIME while .mime8 is (read at each EHLO).
-    test_delivery_8bit.py uses it too."""
+    message's data (.mails, .bodies), and each transaction whole
+    (.txns: dicts of mail, rcpts, data); offers SMTPUTF8 while .utf8 is
+    true and 8BITMIME while .mime8 is (read at each EHLO); answers 550
+    to a RCPT of an address in .refuse.  test_delivery_8bit.py and
+    test_dsn_utf8.py use it too."""
 
     def __init__(self):
         self.host = '127.0.0.1'
         self.port = free_port(self.host)
         self.utf8 = self.mime8 = True
-        self.mails, self.bodies = [], []
+        self.mails, self.bodies, self.txns = [], [], []
+        self.refuse = set()
         super().__init__(self.host, self.port)
 
     def session(self, c):
@@ -41,6 +44,7 @@ class NextHop(ThreadServer):
 
     def dialogue(self, f):
         f.write(b'220 nexthop.test ESMTP\r\n')
+        txn = {'rcpts': []}
         while True:
             line = f.readline()
             if not line:
@@ -53,13 +57,25 @@ class NextHop(ThreadServer):
                         b'250 PIPELINING\r\n')
             elif verb == b'MAIL':
                 self.mails.append(line.rstrip(b'\r\n'))
+                txn = {'mail': self.mails[-1], 'rcpts': [], 'data': None}
+                self.txns.append(txn)
                 f.write(b'250 2.1.0 ok\r\n')
+            elif verb == b'RCPT':
+                addr = line[8:].strip().split(b' ')[0].strip(b'<>')
+                if addr.decode('utf-8', 'replace') in self.refuse:
+                    f.write(b'550 5.1.1 no such user here\r\n')
+                else:
+                    txn['rcpts'].append(addr.decode('utf-8', 'replace'))
+                    f.write(b'250 2.1.5 ok\r\n')
+            elif verb == b'DATA' and not txn['rcpts']:
+                f.write(b'554 5.5.1 no valid recipients\r\n')
             elif verb == b'DATA':
                 f.write(b'354 go\r\n')
                 body = b''
                 while (line := f.readline()) not in (b'.\r\n', b''):
                     body += line
                 self.bodies.append(body)
+                txn['data'] = body
                 f.write(b'250 2.0.0 queued\r\n')
             elif verb == b'QUIT':
                 f.write(b'221 bye\r\n')

@@ -3,12 +3,14 @@
  * recipients, remote replies and original headers.  What comes out must
  * be a well-formed RFC 3462 multipart/report whatever went in: CRLF
  * lines of at most 998 octets, a legal boundary that no part contains,
- * exactly the three parts in order, and a delivery-status part whose
+ * exactly the three parts in order (RFC 6533's global types when
+ * send_dsn_global says so), and a delivery-status part whose
  * per-recipient fields are present and well-formed.
  *
  * Input: NUL-separated fields.  Field 0: flags (byte 0 bit 0 delayed,
  * bit 1 relayed (a success notice: 2xx codes), bit 2 RET=FULL (the
- * whole message as message/rfc822), bit 3 DSN parameters follow; byte 1
+ * whole message as message/rfc822), bit 3 DSN parameters follow, bit 4
+ * the message came under SMTPUTF8; byte 1
  * the number of recipients, at most 8); then the reporting MTA,
  * the queue id and the bounce recipient; then per recipient its address,
  * two code digits, the reply text and the relay; with bit 3 the ENVID
@@ -137,13 +139,17 @@ static void fd_boundary(const char *m, char *b, size_t n)
 
 /* Exactly three parts in order, the closing delimiter last, and no other
  * line that a MIME reader would take for a delimiter. */
-static void fd_parts(const char *m, size_t len, const char *b, int full)
+static void fd_parts(const char *m, size_t len, const char *b, int full,
+		     int global)
 {
 	const char *const type[] = {
 		"Content-Type: text/plain",
-		"Content-Type: message/delivery-status",
-		full ? "Content-Type: message/rfc822"
-		     : "Content-Type: text/rfc822-headers",
+		global ? "Content-Type: message/global-delivery-status\r\n"
+		       : "Content-Type: message/delivery-status\r\n",
+		full ? (global ? "Content-Type: message/global\r\n"
+			       : "Content-Type: message/rfc822\r\n")
+		     : (global ? "Content-Type: message/global-headers\r\n"
+			       : "Content-Type: text/rfc822-headers\r\n"),
 	};
 	const char *p = strstr(m, "\r\n\r\n") + 4, *end = m + len;
 	size_t bl = strlen(b), parts = 0;
@@ -208,7 +214,8 @@ static void fd_status(const char *m, const char *bound, size_t nrcpt,
 
 	/* the part alone: from its delimiter line up to the next one */
 	snprintf(start, sizeof start,
-		 "\r\n--%s\r\nContent-Type: message/delivery-status", bound);
+		 "\r\n--%s\r\nContent-Type: message/%sdelivery-status", bound,
+		 send_dsn_global(d) ? "global-" : "");
 	p = strstr(m, start);
 	part = p ? strdup(p + 2) : NULL;
 	if (!part)
@@ -220,10 +227,14 @@ static void fd_status(const char *m, const char *bound, size_t nrcpt,
 		abort();
 	end[2] = '\0';
 	p = part;
-	while ((p = strstr(p, "\r\nFinal-Recipient: rfc822; ")) != NULL) {
+	while ((p = strstr(p, "\r\nFinal-Recipient: ")) != NULL) {
 		const char *st = strstr(p, "\r\nStatus: ");
 		int a = -1, b = -1, c = -1;
-		if (!st || !strstr(p, action) ||
+		/* utf-8 (RFC 6533) for a UTF-8 address, in a global part */
+		int utf8 = !strncmp(p + 19, "utf-8; ", 7);
+		if ((!utf8 && strncmp(p + 19, "rfc822; ", 8)) ||
+		    (utf8 && !send_dsn_global(d)) ||
+		    !st || !strstr(p, action) ||
 		    sscanf(st + 10, "%1d.%3d.%3d", &a, &b, &c) != 3 ||
 		    (a != want && (d->relayed || a != 5)) || (delayed && a != 4))
 			abort();
@@ -245,7 +256,7 @@ static void fd_check(const char *m, size_t len, size_t nrcpt,
 	memcpy(z, m, len);
 	z[len] = '\0';
 	fd_boundary(z, b, sizeof b);
-	fd_parts(z, len, b, d->full);
+	fd_parts(z, len, b, d->full, send_dsn_global(d));
 	fd_status(z, b, nrcpt, d);
 	free(z);
 }
@@ -267,6 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.relayed = (f[0][0] & 2) != 0;
 	d.delayed = !d.relayed && (f[0][0] & 1);
 	d.full = (f[0][0] & 4) != 0;
+	d.utf8 = (f[0][0] & 16) != 0;
 	nrcpt = (size_t)(unsigned char)f[0][1] % (FD_MAXRCPT + 1);
 	for (int i = 0; i < 3; i++)
 		f[nf++] = fd_field(&in);

@@ -375,8 +375,90 @@ static void test_hdrs_8bit(void)
 	free(m);
 }
 
+/* RFC 6533: a UTF-8 recipient makes the notice internationalised (a
+ * utf-8 human part, message/global-delivery-status with "utf-8;",
+ * message/global-headers), an ASCII one beside it stays "rfc822;"; a
+ * bidi control is exact in the status part, one "?" in the human part;
+ * UTF-8 headers of an SMTPUTF8 message make it one too (message/global
+ * for RET=FULL, a byte that is no UTF-8 there made "?"), those of a
+ * message without SMTPUTF8 do not. */
+static void test_global(void)
+{
+	const char hdr[] = "Subject: plain\r\n";
+	const char full[] = "Subject: Gr\xc3\xbc\xff\r\n\r\nbody \xff\r\n";
+	struct send_dsn_rcpt r[] = {
+		{ "j\xc3\xb6rg@b\xc3\xbc""cher.example", 550, "5.1.1 no", "", 0,
+		  NULL, 0 },
+		{ "ab\xe2\x80\xae""cd@example.org", 550, "5.1.1 no", "", 0,
+		  NULL, 0 },
+		{ "plain@example.org", 550, "5.1.1 no", "", 0, NULL, 0 },
+	};
+	struct send_dsn d = { .reporting_mta = "relay.test", .qid = "G1",
+			      .to = "a@example.com", .arrival = 1795432783,
+			      .now = 1795432883, .rcpt = r, .nrcpt = 3,
+			      .headers = hdr, .headers_len = sizeof hdr - 1,
+			      .utf8 = 1 };
+	size_t len;
+	char *m = send_dsn_compose(&d, &len);
+
+	T_CHECK("global: internationalised", send_dsn_global(&d));
+	T_CHECK("global: report-type=global-delivery-status, 8bit",
+		m && strstr(m, "report-type=global-delivery-status;\r\n\t"
+			       "boundary=\"G1/1795432883/0\"\r\nContent-"
+			       "Transfer-Encoding: 8bit\r\n"));
+	T_CHECK("global: a utf-8 human part",
+		m && strstr(m, "Content-Type: text/plain; charset=utf-8\r\n"
+			       "Content-Transfer-Encoding: 8bit\r\n\r\n"));
+	T_CHECK("global: the human part shows UTF-8, a bidi control as ?",
+		m && strstr(m, "\r\n<j\xc3\xb6rg@b\xc3\xbc""cher.example>: ") &&
+		    strstr(m, "\r\n<ab?cd@example.org>: "));
+	T_CHECK("global: message/global-delivery-status, 8bit",
+		m && strstr(m, "Content-Type: message/global-delivery-status"
+			       "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"));
+	T_CHECK("global: Final-Recipient utf-8, the addresses exact",
+		m && strstr(m, "\r\nFinal-Recipient: utf-8; j\xc3\xb6rg@"
+			       "b\xc3\xbc""cher.example\r\n") &&
+		    strstr(m, "\r\nFinal-Recipient: utf-8; ab\xe2\x80\xae"
+			      "cd@example.org\r\n") &&
+		    strstr(m, "\r\nFinal-Recipient: rfc822; plain@example.org"
+			      "\r\n"));
+	T_CHECK("global: message/global-headers",
+		m && strstr(m, "Content-Type: message/global-headers\r\n\r\n"
+			       "Subject: plain\r\n"));
+	free(m);
+
+	d.nrcpt = 0;
+	T_CHECK("global: none for ASCII addresses and headers",
+		!send_dsn_global(&d));
+	d.nrcpt = 1;
+	d.rcpt = &r[2];
+	d.headers = full;
+	d.headers_len = sizeof full - 1;
+	d.full = 1;
+	m = send_dsn_compose(&d, &len);
+	T_CHECK("global, UTF-8 headers: message/global, UTF-8 headers, the "
+		"body as it was",
+		m && send_dsn_global(&d) &&
+		    strstr(m, "Content-Type: message/global\r\nContent-Transfer-"
+			      "Encoding: 8bit\r\n\r\nSubject: Gr\xc3\xbc?\r\n"
+			      "\r\nbody \xff\r\n") &&
+		    strstr(m, "charset=us-ascii") &&
+		    strstr(m, "Content-Type: message/global-delivery-status"
+			      "\r\n\r\n"));
+	free(m);
+	d.utf8 = 0;
+	m = send_dsn_compose(&d, &len);
+	T_CHECK("no SMTPUTF8, 8-bit headers: message/rfc822 as before",
+		m && !send_dsn_global(&d) &&
+		    strstr(m, "Content-Type: message/rfc822\r\n") &&
+		    strstr(m, "report-type=delivery-status;") &&
+		    strstr(m, "Subject: Gr\xc3\xbc\xff\r\n"));
+	free(m);
+}
+
 int main(void)
 {
+	test_global();
 	test_hdrs_8bit();
 	test_expired();
 	test_status();
