@@ -30,7 +30,8 @@ static int abuse_usage(void)
 	fprintf(stderr, "usage: relayctl abuse list | show ACCOUNT | "
 			"ack ACCOUNT | release ACCOUNT\n"
 			"  ACCOUNT as list prints it: user:ADDRESS, "
-			"sender:ADDRESS or device:IP[/HELO]\n");
+			"sender:ADDRESS, device:IP[/HELO] or "
+			"overflow:CUSTOMER\n");
 	return EXIT_PERM;
 }
 

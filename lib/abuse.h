@@ -52,6 +52,10 @@ struct susp;
 #define ABUSE_KIND_USER "user"
 #define ABUSE_KIND_DEVICE "device"
 #define ABUSE_KIND_SENDER "sender"
+/* relay-queue's "overflow:<customer>": the signals of a customer's
+ * accounts beyond its share of abuse_accounts_max, counted together;
+ * alerted, never suspended (it names no one device or user) */
+#define ABUSE_KIND_OVERFLOW "overflow"
 #define ABUSE_ACCOUNTS_MAX 2           /* accounts one message counts for */
 
 /* queue.sock */

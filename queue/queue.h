@@ -437,10 +437,16 @@ unsigned queue_abuse_sum(const unsigned *b);
 void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp);
 void queue_abuse_load(struct abuse_acct *a, size_t *n, size_t max,
 		      long long now);
-/* queue_abuse_mail.c: the alert or suspension mail for a to the
- * customer's admin=, queued by relay-queue itself (main thread); reap
- * frees the ones the commit finished. */
-void queue_abuse_mail(const struct abuse_acct *a, long long now);
+/* queue_abuse_mail.c: pick (under the state's lock) the due accounts of
+ * one admin address that was not mailed a moment ago, copies into out
+ * (at most max; taken off due), that address into admin; how many.
+ * mail queues the one mail naming them to admin, relay-queue writing it
+ * itself (main thread); reap frees the ones the commit finished. */
+size_t queue_abuse_mail_pick(struct abuse_acct *a, size_t n, long long now,
+			     struct abuse_acct *out, size_t max,
+			     char *admin, size_t an);
+void queue_abuse_mail(const struct abuse_acct *a, size_t n,
+		      const char *admin, long long now);
 void queue_abuse_mail_reap(void);
 
 /* ---- reused queue files (queue_pool.c) ---- */

@@ -13,10 +13,12 @@
  * The state is relay-queue's alone (one writer), kept in memory, written
  * to abuse/accounts when it changed and read back at start, so a restart
  * forgets no suspension.  At most abuse_accounts_max accounts: a new one
- * takes the place of the quietest account in state ok; when every slot
- * is alerted or suspended, its signal is dropped with a log line. */
+ * takes the place of the quietest account in state ok; a customer holds
+ * a quarter at most, its new accounts beyond that (or when no slot is
+ * free) count in its overflow account (ab_get). */
 #include "queue.h"
 #include "abuse.h"
+#include "addr.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "metrics.h"
@@ -73,18 +75,30 @@ unsigned queue_abuse_sum(const unsigned *b)
 	return s;
 }
 
+/* Slots for the customers' overflow accounts beyond abuse_accounts_max
+ * (one a customer at most, so as many as customers run over at once). */
+static size_t ab_reserve(void)
+{
+	return (size_t)cf.abuse_accounts_max / 8;
+}
+
 /* The slot of account key (case ignored, as relay-policy's lookup of a
- * suspension: a key of an older version may have capitals), made when
- * missing (evicting the quietest ok account when full); NULL when none
- * can be had. */
-static struct abuse_acct *ab_get(const char *key, long long now)
+ * suspension: a key of an older version may have capitals), or NULL. */
+static struct abuse_acct *ab_find(const char *key)
+{
+	for (size_t i = 0; i < ab_n; i++)
+		if (!strcasecmp(ab[i].key, key))
+			return &ab[i];
+	return NULL;
+}
+
+/* A new slot for key among the first max (evicting the quietest ok
+ * account when they are taken); NULL when none can be had. */
+static struct abuse_acct *ab_new(const char *key, size_t max, long long now)
 {
 	size_t i, victim = (size_t)-1;
 
-	for (i = 0; i < ab_n; i++)
-		if (!strcasecmp(ab[i].key, key))
-			return &ab[i];
-	if (ab_n < (size_t)cf.abuse_accounts_max) {
+	if (ab_n < max) {
 		i = ab_n++;
 	} else {
 		for (i = 0; i < ab_n; i++)
@@ -102,12 +116,62 @@ static struct abuse_acct *ab_get(const char *key, long long now)
 	return &ab[i];
 }
 
+static int ab_is_overflow(const struct abuse_acct *a)
+{
+	return !strncmp(a->key, ABUSE_KIND_OVERFLOW ":",
+			strlen(ABUSE_KIND_OVERFLOW) + 1);
+}
+
+/* How many slots customer holds. */
+static size_t ab_held(const char *customer)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < ab_n; i++)
+		k += !strcmp(ab[i].customer, customer);
+	return k;
+}
+
+/* The slot of account key of customer, made when missing.  A customer
+ * holds at most a quarter of abuse_accounts_max: beyond that, or when
+ * every slot is alerted or suspended, its new accounts count together
+ * in "overflow:<customer>" (lib/abuse.h), so that no device can blind
+ * the monitoring of the others and no signal is dropped; NULL only
+ * when even that cannot be had (more customers over at once than the
+ * reserve). */
+static struct abuse_acct *ab_get(const char *key, const char *customer,
+				 long long now)
+{
+	size_t max = (size_t)cf.abuse_accounts_max;
+	struct abuse_acct *a = ab_find(key);
+	char over[ABUSE_KEY_MAX];
+	size_t l;
+
+	if (a)
+		return a;
+	if ((!*customer || ab_held(customer) < max / 4) &&
+	    (a = ab_new(key, max, now)))
+		return a;
+	l = (size_t)snprintf(over, sizeof over, "%s:", ABUSE_KIND_OVERFLOW);
+	if (!*customer || abuse_encode(over + l, sizeof over - l, customer,
+				       strlen(customer)) < 0)
+		return NULL;
+	if ((a = ab_find(over)) || !(a = ab_new(over, max + ab_reserve(), now)))
+		return a;
+	snprintf(a->customer, sizeof a->customer, "%s", customer);
+	log_warn("abuse: customer %s has more accounts than a quarter of "
+		 "abuse_accounts_max = %ld, or no slot is free: %s and its "
+		 "other new ones count together as %s", customer,
+		 cf.abuse_accounts_max, key, over);
+	return a;
+}
+
 int queue_abuse_start(void)
 {
-	ab = calloc((size_t)cf.abuse_accounts_max, sizeof *ab);
+	ab = calloc((size_t)cf.abuse_accounts_max + ab_reserve(), sizeof *ab);
 	if (!ab)
 		return -1;
-	queue_abuse_load(ab, &ab_n, (size_t)cf.abuse_accounts_max,
+	queue_abuse_load(ab, &ab_n, (size_t)cf.abuse_accounts_max + ab_reserve(),
 			 queue_now());
 	return 0;
 }
@@ -118,14 +182,15 @@ static void ab_scanned(const char *key, const struct qfile *q,
 		       long long now)
 {
 	static long long last_full;
-	struct abuse_acct *a = ab_get(key, now);
+	struct abuse_acct *a = ab_get(key, customer, now);
 
 	if (!a) {
 		if (now - last_full >= 60) {
 			last_full = now;
 			log_warn("abuse: every one of abuse_accounts_max = %ld "
-				 "accounts is alerted or suspended: %s not "
-				 "followed", cf.abuse_accounts_max, key);
+				 "accounts and the overflow reserve is alerted "
+				 "or suspended: %s not followed",
+				 cf.abuse_accounts_max, key);
 		}
 		return;
 	}
@@ -177,7 +242,8 @@ void queue_abuse_delivery(const char *account, const char *customer,
 	    strchr(account, ' ') || rejected > bounced)
 		return;
 	pthread_mutex_lock(&ab_mu);
-	if ((a = ab_get(account, now))) {
+	if ((a = ab_get(account, customer && !strpbrk(customer, " =")
+			? customer : "", now))) {
 		ab_advance(a, now);
 		a->last_seen = now;
 		a->delivered[a->hour % 24] += delivered;
@@ -260,7 +326,9 @@ static int ab_decide(struct abuse_acct *a, long long now)
 		ab_alert(a, now);
 		return 1;
 	}
-	if (a->state != AB_ALERTED || now - a->alerted < cf.abuse_grace) {
+	/* an overflow account names no one to suspend: alerted it stays */
+	if (a->state != AB_ALERTED || now - a->alerted < cf.abuse_grace ||
+	    (over && ab_is_overflow(a))) {
 		if (a->state == AB_ALERTED && !*a->acked_by && over &&
 		    cf.abuse_alert_every > 0 &&
 		    now - a->last_mail >= cf.abuse_alert_every)
@@ -293,27 +361,25 @@ static int ab_decide(struct abuse_acct *a, long long now)
 void queue_abuse_tick(void)
 {
 	long long now = queue_now();
-	struct abuse_acct due[8];
-	size_t ndue = 0;
+	static struct abuse_acct due[32]; /* one mail's, main thread only */
+	char admin[ADDR_MAX + 1];
+	size_t ndue;
 
 	if (!ab)
 		return;
 	queue_abuse_mail_reap();
 	pthread_mutex_lock(&ab_mu);
-	for (size_t i = 0; i < ab_n; i++) {
+	for (size_t i = 0; i < ab_n; i++)
 		ab_dirty |= ab_decide(&ab[i], now);
-		if (ab[i].mail_due && ndue < sizeof due / sizeof due[0]) {
-			due[ndue++] = ab[i];
-			ab[i].mail_due = 0;
-			ab[i].last_mail = now;
-		}
-	}
+	ndue = queue_abuse_mail_pick(ab, ab_n, now, due, sizeof due /
+				     sizeof due[0], admin, sizeof admin);
+	ab_dirty |= ndue > 0;
 	if (ab_dirty || ab_susp_dirty)
 		queue_abuse_save(ab, ab_n, ab_susp_dirty);
 	ab_dirty = ab_susp_dirty = 0;
 	pthread_mutex_unlock(&ab_mu);
-	for (size_t i = 0; i < ndue; i++)
-		queue_abuse_mail(&due[i], now);
+	if (ndue)
+		queue_abuse_mail(due, ndue, admin, now);
 }
 
 /* relayctl's ack or release (root, over queue.sock); the verdict in r. */
