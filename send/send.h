@@ -97,6 +97,12 @@ void send_cust_rules_changed(void);
 /* 1 when c may start one more job: under its concurrency= (rules.cdb
  * customer:<name>, read again after send_cust_rules_changed). */
 int send_cust_room(struct send_cust *c, struct rcdb *db);
+/* 1 when c is at its limit as last read (no rules.cdb look): the ready
+ * heaps leave it out until a job of it is released. */
+int send_cust_full(const struct send_cust *c);
+/* After send_cust_rules_changed: every customer's limit read again now,
+ * so that one left out at its old limit is taken at a raised one. */
+void send_cust_limits(struct send_msgs *ms, struct rcdb *db);
 
 /* ---- messages (send_msg.c) ---- */
 struct send_msg {
@@ -196,7 +202,9 @@ void send_qfd_close(struct send_msg *m);
  * job's credit, a message that started k jobs costs k, and a customer
  * in debt sits its turns out until it is paid; so a customer's backlog
  * gets about one job in N while N customers have mail due.  Without
- * ms->fair, one heap in (wake, seq) order. */
+ * ms->fair, the heaps as one in (wake, seq) order.  Either way the heap
+ * of a customer at its limit (send_cust_full) is left out: not popped,
+ * not counted by send_ready_next. */
 /* Due at t at the latest (an earlier wake time stands). */
 void send_ready_set(struct send_msgs *ms, struct send_msg *m, long long t);
 /* Due at t, after a pass over m (m was popped). */

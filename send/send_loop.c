@@ -22,6 +22,7 @@
 #define LOOP_RESCAN 30          /* seconds between scans of new/ */
 #define LOOP_DROPPED (-1)       /* loop_one: the message was freed */
 #define LOOP_NOWORKER (-2)      /* no idle worker: stop the pass */
+#define LOOP_CUSTFULL (-3)      /* its customer at its limit: back in line */
 
 /* Pending recipients of an expired message become B, keeping what the
  * last attempt left (send_sched_expire_line). */
@@ -96,11 +97,12 @@ static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
 		size_t n = 0;
 		if (!h[i])
 			continue;
+		/* a job before filled its customer's last slot */
+		if (!send_cust_room(m->cust, db))
+			return LOOP_CUSTFULL;
 		for (size_t j = i; j < m->q.nrcpt && n < SEND_JOB_RCPT_MAX; j++)
 			if (h[j] == h[i])
 				idx[n++] = j;
-		if (!send_cust_room(m->cust, db))
-			return now + 1; /* its customer's limit: as for dest's */
 		send_route_lookup(db, cf.relayhost, m->q.rcpt[i], m->q.from, &r);
 		send_route_dest(&r, addr_domain(m->q.rcpt[i]), dest, sizeof dest);
 		int rc = send_worker_dispatch(ms, m, &r, dest, idx, n);
@@ -150,6 +152,10 @@ static long long loop_dispatch(struct send_msgs *ms, struct send_msg *m,
 		return next;
 	if (!send_worker_room())
 		return LOOP_NOWORKER;
+	/* before any look at its file or routes: a customer at its limit
+	 * is left out until a slot of it frees (send_ready.c) */
+	if (!send_cust_room(m->cust, db))
+		return LOOP_CUSTFULL;
 	/* held or deleted meanwhile?  Not asked of a message the watch named
 	 * this second: it was just read, and a hold after this check would
 	 * be just as possible (relay-remote then cannot open it: deferred);
@@ -202,8 +208,8 @@ static long long loop_deadline(const struct send_msg *m, long long now,
 	return due;
 }
 
-/* One message's turn: returns when it is due next, LOOP_DROPPED or
- * LOOP_NOWORKER. */
+/* One message's turn: returns when it is due next, LOOP_DROPPED,
+ * LOOP_NOWORKER or LOOP_CUSTFULL. */
 static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 			  struct rcdb *db, long long now)
 {
@@ -234,11 +240,11 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 	}
 	send_bounce_warn(cf.queue_dir, m, now);
 	due = loop_dispatch(ms, m, db, now);
-	if (due != LOOP_NOWORKER && !qstate_pending(&m->st))
+	if (due == LOOP_NOWORKER || due == LOOP_CUSTFULL)
+		return due;
+	if (!qstate_pending(&m->st))
 		due = now + 1; /* the last failed here (loop_bad_rcpt): its
 				  bounce in the next second */
-	if (due == LOOP_NOWORKER)
-		return due;
 	if (owed < 0 && due > now + cf.retry_min)
 		due = now + cf.retry_min; /* the owed notice, as a bounce */
 	return loop_deadline(m, now, due);
@@ -259,6 +265,12 @@ long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
 			/* first in line when a worker comes back */
 			send_ready_putback(ms, m);
 			break;
+		}
+		if (due == LOOP_CUSTFULL) {
+			/* due as it was; its customer is left out of the
+			 * pops from now until one of its jobs is released */
+			send_ready_putback(ms, m);
+			continue;
 		}
 		send_ready_later(ms, m, due > now ? due : now + 1);
 	}
@@ -374,13 +386,14 @@ static int loop_pickup(struct send_msgs *ms, int trig, int watch,
 
 /* makecdb replaced rules.cdb: the new routes from now on; a new file
  * that cannot be read leaves the previous routes in force. */
-static void loop_rules_refresh(struct rcdb *db)
+static void loop_rules_refresh(struct send_msgs *ms, struct rcdb *db)
 {
 	int rc = rcdb_refresh(db);
 
-	if (rc == 1)
+	if (rc == 1) {
 		send_cust_rules_changed();
-	else if (rc < 0)
+		send_cust_limits(ms, db);
+	} else if (rc < 0)
 		log_warn("cannot load the new %s (%s); the previous one stays "
 			 "in force", cf.rules_cdb, strerror(errno));
 }
@@ -417,7 +430,7 @@ int send_loop_run(void)
 		event |= send_worker_idle() > idle;
 		if (event || now >= next_due) {
 			if (rules)
-				loop_rules_refresh(&db);
+				loop_rules_refresh(&ms, &db);
 			rules = 0;
 			next_due = send_loop_pass(&ms, &db, now);
 			event = 0;

@@ -10,8 +10,13 @@
  * of one customer gets about one job in N while N customers have mail
  * due, whatever the size of their messages, and a worker or a
  * destination's slot that frees goes to the next customer in line.
- * Without it there is one heap and the order is exactly (wake, seq);
- * with one customer the order is the same. */
+ * Without it the order is exactly (wake, seq) over all the heaps; with
+ * one customer the order is the same.
+ *
+ * Either way a customer at its concurrency= limit (send_cust_full) is
+ * left out: its messages stay in its heap untouched, whatever their
+ * number, until a job of it is released (send_worker_release) and the
+ * next pass takes them again, in their order. */
 #include "send.h"
 
 #include <limits.h>
@@ -23,15 +28,17 @@ static int ready_less(const struct send_msg *a, const struct send_msg *b)
 	return a->wake < b->wake || (a->wake == b->wake && a->seq < b->seq);
 }
 
-/* The heap m belongs in. */
+/* The heap m belongs in: its customer's (with fair delivery or not, so
+ * that a customer at its limit can be left out as a whole). */
 static struct send_heap *ready_heap(struct send_msgs *ms,
 				    const struct send_msg *m)
 {
-	return ms->fair && m->cust ? &m->cust->ready : &ms->ready;
+	return m->cust ? &m->cust->ready : &ms->ready;
 }
 
 /* Heap number k of the turns: the customers', then ms->ready. */
-static struct send_heap *ready_turn(struct send_msgs *ms, size_t k)
+static const struct send_heap *ready_turn(const struct send_msgs *ms,
+					  size_t k)
 {
 	return k < ms->ncust ? &ms->cust[k]->ready : &ms->ready;
 }
@@ -140,11 +147,22 @@ void send_ready_charge(struct send_msgs *ms, struct send_msg *m)
  * start nothing in its turns (its destinations full) saves none up. */
 #define READY_QUANTUM 1
 
-static int ready_due(struct send_msgs *ms, size_t k, long long now)
+/* Heap k's first message, NULL when it is empty or its customer is at
+ * its limit (it waits for a release, not for a time). */
+static struct send_msg *ready_head(const struct send_msgs *ms, size_t k)
 {
 	const struct send_heap *h = ready_turn(ms, k);
 
-	return h->n && h->v[0]->wake <= now;
+	if (!h->n || (k < ms->ncust && send_cust_full(ms->cust[k])))
+		return NULL;
+	return h->v[0];
+}
+
+static int ready_due(struct send_msgs *ms, size_t k, long long now)
+{
+	const struct send_msg *m = ready_head(ms, k);
+
+	return m && m->wake <= now;
 }
 
 /* Turn k's credit, NULL for the heap of mail without a customer (it
@@ -208,27 +226,34 @@ static struct send_msg *ready_pop_fair(struct send_msgs *ms, long long now)
 	return NULL; /* cannot happen: the best one has credit now */
 }
 
+/* Without fair delivery: the first in (wake, seq) order of all heads. */
+static struct send_msg *ready_pop_first(struct send_msgs *ms, long long now)
+{
+	struct send_msg *best = NULL;
+
+	for (size_t k = 0; k <= ms->ncust; k++) {
+		struct send_msg *m = ready_head(ms, k);
+		if (m && m->wake <= now && (!best || ready_less(m, best)))
+			best = m;
+	}
+	if (best)
+		send_ready_remove(ms, best);
+	return best;
+}
+
 struct send_msg *send_ready_pop(struct send_msgs *ms, long long now)
 {
-	struct send_msg *m;
-
-	if (ms->fair)
-		return ready_pop_fair(ms, now);
-	if (ms->ready.n == 0 || ms->ready.v[0]->wake > now)
-		return NULL;
-	m = ms->ready.v[0];
-	send_ready_remove(ms, m);
-	return m;
+	return ms->fair ? ready_pop_fair(ms, now) : ready_pop_first(ms, now);
 }
 
 long long send_ready_next(const struct send_msgs *ms)
 {
-	long long next = ms->ready.n ? ms->ready.v[0]->wake : INT64_MAX;
+	long long next = INT64_MAX;
 
-	for (size_t k = 0; ms->fair && k < ms->ncust; k++) {
-		const struct send_heap *h = &ms->cust[k]->ready;
-		if (h->n && h->v[0]->wake < next)
-			next = h->v[0]->wake;
+	for (size_t k = 0; k <= ms->ncust; k++) {
+		const struct send_msg *m = ready_head(ms, k);
+		if (m && m->wake < next)
+			next = m->wake;
 	}
 	return next;
 }

@@ -100,7 +100,9 @@ static size_t worker_relayed(struct send_job *j,
 /* The job is over, or never started (worker_lost): its recipients and
  * its customer's slot are free again, and its message is due: finish,
  * retry or drop it next pass (a job that never started leaves no state
- * line and counts no attempt). */
+ * line and counts no attempt).  A customer that was at its limit is
+ * taken again by that pass (send_cust_full): the slot goes to its next
+ * message at once, not at the next retry. */
 void send_worker_release(struct send_msgs *ms, struct send_job *j)
 {
 	struct send_msg *m = j->msg;

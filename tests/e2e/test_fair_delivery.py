@@ -127,12 +127,13 @@ def limit(customer, n=8):
             return ok, sink.peak
 
 
-sinkmod._Handler = sinkmod.SlowHandler  # this process only
-noisy_neighbour()
-ok, peak = limit('c')
-check('concurrency=1: every message delivered, one at a time',
-      ok and peak == 1, 'ok=%s peak=%d' % (ok, peak))
-ok, peak = limit('d')
-check('no concurrency=: the same messages on several workers at once',
-      ok and peak >= 2, 'ok=%s peak=%d' % (ok, peak))
-finish()
+if __name__ == '__main__':  # (test_fair_wake.py takes its helpers)
+    sinkmod._Handler = sinkmod.SlowHandler  # this process only
+    noisy_neighbour()
+    ok, peak = limit('c')
+    check('concurrency=1: every message delivered, one at a time',
+          ok and peak == 1, 'ok=%s peak=%d' % (ok, peak))
+    ok, peak = limit('d')
+    check('no concurrency=: the same messages on several workers at once',
+          ok and peak >= 2, 'ok=%s peak=%d' % (ok, peak))
+    finish()

@@ -4,7 +4,8 @@
  * earlier; later moves it; remove keeps the heap whole.  A property test
  * checks random operations against a plain array.  Fair delivery: the
  * customers' heaps take turns, a put-back message keeps its customer's
- * turn, and one customer alone is served exactly as without. */
+ * turn, and one customer alone is served exactly as without.  A
+ * customer at its concurrency= limit is left out until released. */
 #include "../../send/send.h"
 #include "t.h"
 
@@ -191,6 +192,50 @@ static void fair(struct send_msgs *ms)
 		msgs[i].cust = one;
 	T_CHECK("fair, one customer: the same order as without",
 		model_ok_cust(ms, 7, one));
+
+	reset(ms);
+	struct send_cust *three[3] = { send_cust_get(ms, "x"),
+				       send_cust_get(ms, "y"),
+				       send_cust_get(ms, "z") };
+	for (size_t i = 0; i < N; i++)
+		msgs[i].cust = three[i % 3];
+	T_CHECK("fair off, three customers' heaps: (wake, seq) order as one",
+		model_ok_cust(ms, 11, NULL));
+}
+
+/* a at its concurrency= limit (1 job in flight of 1): left out of the
+ * pops and of the next wake time, its heap untouched; a released job
+ * (inflight 0) brings it back in its own order. */
+static void full(struct send_msgs *ms, int on)
+{
+	struct send_cust *a;
+	size_t an;
+	int ok = 1;
+	char name[96];
+
+	fair_setup(ms, on);
+	a = ms->cust[0];
+	a->limit = 1;
+	a->inflight = 1;
+	an = a->ready.n;
+	snprintf(name, sizeof name, "full (fair %d): b's mail only", on);
+	T_CHECK(name, send_cust_full(a) && pop_jobs(ms, 1) == &msgs[6] &&
+		pop_jobs(ms, 1) == &msgs[7] && send_ready_pop(ms, 10) == NULL);
+	snprintf(name, sizeof name, "full (fair %d): a's heap untouched", on);
+	T_CHECK(name, a->ready.n == an && a->ready.v[0] == &msgs[0]);
+	snprintf(name, sizeof name, "full (fair %d): next is c's, not a's", on);
+	T_CHECK(name, send_ready_next(ms) == 100);
+	a->inflight = 0;
+	snprintf(name, sizeof name, "full (fair %d): a back once released", on);
+	T_CHECK(name, !send_cust_full(a) && send_ready_next(ms) == 0);
+	for (size_t k = 0; k < 6; k++)
+		ok &= pop_jobs(ms, 1) == &msgs[k];
+	snprintf(name, sizeof name, "full (fair %d): a's mail in its order", on);
+	T_CHECK(name, ok && send_ready_pop(ms, 10) == NULL);
+	a->limit = 0;
+	a->inflight = 5;
+	T_CHECK("full: no limit is never full", !send_cust_full(a) &&
+		!send_cust_full(NULL));
 }
 
 int main(void)
@@ -202,6 +247,8 @@ int main(void)
 		return 1;
 	basics(ms);
 	fair(ms);
+	full(ms, 1);
+	full(ms, 0);
 	for (unsigned seed = 1; seed <= 20; seed++) {
 		snprintf(name, sizeof name, "ready: random operations, seed %u",
 			 seed);
