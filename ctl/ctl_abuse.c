@@ -176,8 +176,10 @@ static int ask_queue(const char *action, const char *account)
 	    kv_parse(&m, payload, len) < 0) {
 		fprintf(stderr, "relayctl: abuse: no answer from relay-queue\n");
 	} else {
-		rc = strcmp(kv_get_or(&m, WIRE_QUEUE_STATUS, "111"), "0") ?
-		     EXIT_PERM : EXIT_DONE;
+		const char *st = kv_get_or(&m, WIRE_QUEUE_STATUS, "111");
+		/* 111: not done now (a release whose file was not written) */
+		rc = !strcmp(st, "0") ? EXIT_DONE :
+		     !strcmp(st, "111") ? EXIT_TEMP : EXIT_PERM;
 		fprintf(rc ? stderr : stdout, "%s%s\n", rc ? "relayctl: abuse: " : "",
 			kv_get_or(&m, WIRE_QUEUE_TEXT, ""));
 	}

@@ -125,10 +125,8 @@ int susp_has(const struct susp *s, const char *kind, const char *name)
 	return s->data && *name && find_line(s->data, kind, name, 0) != NULL;
 }
 
-/* The new text by a temp file renamed over path, made in its opened
- * folder under an unpredictable name (dirfile.h): relayctl suspend runs
- * as root. */
-static int write_atomic(const char *path, const char *text, size_t len)
+int susp_write_atomic(const char *path, const char *text, size_t len,
+		      mode_t mode)
 {
 	char tmp[DIRFILE_TMPMAX];
 	const char *name;
@@ -136,20 +134,24 @@ static int write_atomic(const char *path, const char *text, size_t len)
 
 	if ((dfd = dirfile_open_parent(path, &name)) < 0)
 		return -1;
-	if ((fd = dirfile_tmp(dfd, name, 0644, tmp)) < 0) {
+	if ((fd = dirfile_tmp(dfd, name, mode, tmp)) < 0) {
 		e = errno;
 		close(dfd);
 		return errno = e, -1;
 	}
-	rc = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
-	if (close(fd) < 0 || rc < 0 || dirfile_replace(dfd, tmp, name, 1) < 0) {
-		rc = -1;
-		e = errno;
+	errno = EIO; /* a short write sets none */
+	rc = fchmod(fd, mode) == 0 && write(fd, text, len) == (ssize_t)len &&
+	     fsync(fd) == 0 ? 0 : -1;
+	e = errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -1, e = errno;
+	/* dirfile_replace fsyncs the folder: the rename survives a crash */
+	if (rc == 0 && dirfile_replace(dfd, tmp, name, 1) < 0)
+		rc = -1, e = errno;
+	if (rc < 0)
 		unlinkat(dfd, tmp, 0);
-		errno = e;
-	}
 	close(dfd);
-	return rc;
+	return rc < 0 ? (errno = e, -1) : 0;
 }
 
 int susp_edit(const char *path, const char *kind, const char *name, int add)
@@ -189,7 +191,7 @@ int susp_edit(const char *path, const char *kind, const char *name, int add)
 			len += ol - (size_t)(e + 1 - old);
 		}
 	}
-	rc = write_atomic(path, out, len);
+	rc = susp_write_atomic(path, out, len, 0644);
 	free(out);
 	free(old);
 	return rc;

@@ -33,5 +33,12 @@ void susp_free(struct susp *s);
 /* Add (add=1) or remove an entry, replacing the file atomically.
  * Returns 0 when changed, 1 when already so, -1 on error (errno). */
 int susp_edit(const char *path, const char *kind, const char *name, int add);
+/* Replace path by text (len bytes) for good: a temporary file beside it
+ * (lib/dirfile.h: made in the opened folder, mode) written and fsync'd,
+ * renamed over path,
+ * then the folder fsync'd so that the rename survives a crash too.
+ * 0, or -1 (errno); on error path is as it was. */
+int susp_write_atomic(const char *path, const char *text, size_t len,
+		      mode_t mode);
 
 #endif

@@ -432,11 +432,25 @@ void queue_abuse_ctl(const char *action, const char *account,
 		     const char *by, unsigned long uid, struct queue_result *r);
 const char *queue_abuse_state_name(int st);
 unsigned queue_abuse_sum(const unsigned *b);
-/* queue_abuse_file.c: write abuse/accounts (and abuse/suspended when
- * susp) atomically; read abuse/accounts into a[] (at most max). */
-void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp);
-void queue_abuse_load(struct abuse_acct *a, size_t *n, size_t max,
-		      long long now);
+/* queue_abuse_file.c: the text of abuse/accounts and abuse/suspended
+ * for a[] (made under the lock, written after it). */
+#define AB_LINE_MAX 8192          /* a line of abuse/accounts */
+struct abuse_buf { char *text; size_t len, cap; int failed; };
+struct abuse_text { struct abuse_buf accounts, suspended; };
+void queue_abuse_text(const struct abuse_acct *a, size_t n,
+		      struct abuse_text *t);
+/* Write (and free) t: abuse/suspended when susp, then abuse/accounts,
+ * each for good; 0, or -1 when one was not written (logged). */
+int queue_abuse_write(struct abuse_text *t, int susp);
+/* Read abuse/accounts into *a (*cap slots, grown as needed): at most
+ * max accounts, but every suspended one; then every line of
+ * abuse/suspended makes its account suspended.  The number of accounts
+ * abuse/suspended changed, or -1 when out of memory. */
+int queue_abuse_load(struct abuse_acct **a, size_t *n, size_t *cap,
+		     size_t max, long long now);
+/* 1 when abuse/suspended names account now (as relay-policy reads it:
+ * a file it cannot read names nothing), 0 when not, -1 out of memory. */
+int queue_abuse_listed(const char *account);
 /* queue_abuse_mail.c: pick (under the state's lock) the due accounts of
  * one admin address that was not mailed a moment ago, copies into out
  * (at most max; taken off due), that address into admin; how many.

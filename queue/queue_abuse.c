@@ -11,11 +11,15 @@
  *   alerted -> ok     no longer over when the grace has passed
  *   suspended -> ok   only by `relayctl abuse release` (an operator)
  * The state is relay-queue's alone (one writer), kept in memory, written
- * to abuse/accounts when it changed and read back at start, so a restart
- * forgets no suspension.  At most abuse_accounts_max accounts: a new one
- * takes the place of the quietest account in state ok; a customer holds
- * a quarter at most, its new accounts beyond that (or when no slot is
- * free) count in its overflow account (ab_get). */
+ * to abuse/accounts when it changed and read back at start with every
+ * line of abuse/suspended, so a restart forgets no suspension.  At most
+ * abuse_accounts_max accounts (more only for suspensions read at start):
+ * a new one takes the place of the quietest account in state ok; a
+ * customer holds a quarter at most, its new accounts beyond that (or
+ * when no slot is free) count in its overflow account (ab_get).  The
+ * files are written by the main thread alone (the tick and relayctl's
+ * requests), after ab_mu is let go: a scan thread never waits for an
+ * fsync. */
 #include "queue.h"
 #include "abuse.h"
 #include "addr.h"
@@ -31,8 +35,8 @@
 #include <strings.h>
 
 static pthread_mutex_t ab_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct abuse_acct *ab;  /* cf.abuse_accounts_max slots */
-static size_t ab_n;
+static struct abuse_acct *ab;  /* ab_cap slots, ab_n used */
+static size_t ab_n, ab_cap;
 static int ab_dirty, ab_susp_dirty;
 
 static const char *const state_names[] = { "ok", "alerted", "suspended" };
@@ -168,11 +172,22 @@ static struct abuse_acct *ab_get(const char *key, const char *customer,
 
 int queue_abuse_start(void)
 {
-	ab = calloc((size_t)cf.abuse_accounts_max + ab_reserve(), sizeof *ab);
-	if (!ab)
+	struct abuse_acct *a;
+	size_t max = (size_t)cf.abuse_accounts_max + ab_reserve(), n = 0;
+	size_t cap = max;
+	int changed;
+
+	if (!(a = calloc(cap, sizeof *a)) ||
+	    (changed = queue_abuse_load(&a, &n, &cap, max, queue_now())) < 0) {
+		free(a);
 		return -1;
-	queue_abuse_load(ab, &ab_n, (size_t)cf.abuse_accounts_max + ab_reserve(),
-			 queue_now());
+	}
+	pthread_mutex_lock(&ab_mu);
+	ab = a;
+	ab_n = n;
+	ab_cap = cap;
+	ab_dirty = changed > 0;
+	pthread_mutex_unlock(&ab_mu);
 	return 0;
 }
 
@@ -357,6 +372,32 @@ static int ab_decide(struct abuse_acct *a, long long now)
 	return 1;
 }
 
+/* Write the files when they changed (main thread; the text made under
+ * ab_mu, the writes after it); a file not written is tried again at the
+ * next tick.  0, or -1 when abuse/suspended was due and not written. */
+static int ab_flush(int force_susp)
+{
+	struct abuse_text t;
+	int susp, rc;
+
+	pthread_mutex_lock(&ab_mu);
+	susp = ab_susp_dirty || force_susp;
+	if (!ab_dirty && !susp) {
+		pthread_mutex_unlock(&ab_mu);
+		return 0;
+	}
+	queue_abuse_text(ab, ab_n, &t);
+	ab_dirty = ab_susp_dirty = 0;
+	pthread_mutex_unlock(&ab_mu);
+	if ((rc = queue_abuse_write(&t, susp)) < 0) {
+		pthread_mutex_lock(&ab_mu);
+		ab_dirty = 1;
+		ab_susp_dirty |= susp;
+		pthread_mutex_unlock(&ab_mu);
+	}
+	return rc;
+}
+
 /* Once a second, from the main thread. */
 void queue_abuse_tick(void)
 {
@@ -374,12 +415,75 @@ void queue_abuse_tick(void)
 	ndue = queue_abuse_mail_pick(ab, ab_n, now, due, sizeof due /
 				     sizeof due[0], admin, sizeof admin);
 	ab_dirty |= ndue > 0;
-	if (ab_dirty || ab_susp_dirty)
-		queue_abuse_save(ab, ab_n, ab_susp_dirty);
-	ab_dirty = ab_susp_dirty = 0;
 	pthread_mutex_unlock(&ab_mu);
+	ab_flush(0);
 	if (ndue)
 		queue_abuse_mail(due, ndue, admin, now);
+}
+
+/* The login relayctl names, made one word, into who. */
+static void ab_who(char *who, size_t n, const char *by)
+{
+	snprintf(who, n, "%s", by && *by ? by : "?");
+	for (char *p = who; *p; p++)
+		if (*p <= ' ' || *p == '=' || *p > '~')
+			*p = '_';
+}
+
+/* Lift account a (under ab_mu): a new episode to count. */
+static void ab_release(struct abuse_acct *a, const char *who,
+		       unsigned long uid)
+{
+	ab_susp_dirty |= a->state == AB_SUSPENDED;
+	a->state = AB_OK;
+	memset(a->spam, 0, sizeof a->spam);
+	memset(a->rejected, 0, sizeof a->rejected);
+	memset(a->bounced, 0, sizeof a->bounced);
+	snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
+	ab_dirty = 1;
+}
+
+/* relayctl's release: the account lifted in memory (when followed) and
+ * abuse/suspended rewritten whatever the state was, so that a line the
+ * memory did not know of goes too; success only once the file no longer
+ * names the account (relay-policy follows the file). */
+static void ab_ctl_release(const char *account, const char *who,
+			   unsigned long uid, struct queue_result *r)
+{
+	struct abuse_acct *a = NULL;
+	const char *was = "not followed";
+	int listed = queue_abuse_listed(account);
+
+	pthread_mutex_lock(&ab_mu);
+	for (size_t i = 0; i < ab_n && !a; i++)
+		if (!strcmp(ab[i].key, account))
+			a = &ab[i];
+	if (a) {
+		was = queue_abuse_state_name(a->state);
+		ab_release(a, who, uid);
+	}
+	pthread_mutex_unlock(&ab_mu);
+	if (!a && listed <= 0) {
+		snprintf(r->text, sizeof r->text, "no such account");
+		return;
+	}
+	if (ab_flush(1) < 0 || queue_abuse_listed(account) != 0) {
+		log_warn("abuse: release of account=%s by=%s uid=%lu not done: "
+			 "%s still names it (tried again every second)",
+			 account, who, uid, ABUSE_SUSPENDED);
+		r->status = EXIT_TEMP;
+		r->reason = QREASON_NONE;
+		snprintf(r->text, sizeof r->text, "%.100s is still refused: %s "
+			 "could not be rewritten", account, ABUSE_SUSPENDED);
+		return;
+	}
+	log_warn("abuse: released account=%s state=%s by=%s uid=%lu",
+		 account, was, who, uid);
+	ab_metric("release");
+	r->status = EXIT_DONE;
+	r->reason = QREASON_NONE;
+	snprintf(r->text, sizeof r->text, "released %.100s by %s (uid %lu)",
+		 account, who, uid);
 }
 
 /* relayctl's ack or release (root, over queue.sock); the verdict in r. */
@@ -394,13 +498,15 @@ void queue_abuse_ctl(const char *action, const char *account,
 	r->status = EXIT_PERM;
 	r->reason = QREASON_REQUEST;
 	/* the login relayctl names, then the uid the kernel names */
-	snprintf(who, sizeof who, "%s", by && *by ? by : "?");
-	for (char *p = who; *p; p++)
-		if (*p <= ' ' || *p == '=' || *p > '~')
-			*p = '_';
+	ab_who(who, sizeof who, by);
 	if (!action || (!release && strcmp(action, ABUSE_WIRE_ACK)) ||
-	    !account || !ab) {
+	    !account || !ab || strlen(account) >= sizeof ab->key ||
+	    strpbrk(account, " \n")) {
 		snprintf(r->text, sizeof r->text, "bad abuse request");
+		return;
+	}
+	if (release) {
+		ab_ctl_release(account, who, uid, r);
 		return;
 	}
 	pthread_mutex_lock(&ab_mu);
@@ -409,31 +515,17 @@ void queue_abuse_ctl(const char *action, const char *account,
 			a = &ab[i];
 	if (!a) {
 		snprintf(r->text, sizeof r->text, "no such account");
-	} else if (release) {
-		log_warn("abuse: released account=%s state=%s by=%s uid=%lu",
-			 a->key, queue_abuse_state_name(a->state), who, uid);
-		ab_susp_dirty |= a->state == AB_SUSPENDED;
-		a->state = AB_OK;
-		ab_metric("release");
-		/* a new episode to count */
-		memset(a->spam, 0, sizeof a->spam);
-		memset(a->rejected, 0, sizeof a->rejected);
-		memset(a->bounced, 0, sizeof a->bounced);
-		snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
-		r->status = EXIT_DONE;
 	} else {
 		log_warn("abuse: acknowledged account=%s state=%s by=%s "
 			 "uid=%lu", a->key, queue_abuse_state_name(a->state),
 			 who, uid);
 		snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
+		ab_dirty = 1;
 		r->status = EXIT_DONE;
-	}
-	if (a && r->status == EXIT_DONE) {
 		r->reason = QREASON_NONE;
-		snprintf(r->text, sizeof r->text, "%s %.100s by %s (uid %lu)",
-			 release ? "released" : "acknowledged", a->key, who, uid);
-		queue_abuse_save(ab, ab_n, ab_susp_dirty);
-		ab_susp_dirty = 0;
+		snprintf(r->text, sizeof r->text, "acknowledged %.100s by %s "
+			 "(uid %lu)", a->key, who, uid);
 	}
 	pthread_mutex_unlock(&ab_mu);
+	ab_flush(0);
 }

@@ -1,14 +1,17 @@
 /* queue_abuse_file.c: abuse/accounts and abuse/suspended (lib/abuse.h),
- * written by relay-queue alone, each as a temporary file renamed over
- * the old one.  The accounts file is the evidence relayctl shows and
- * what a restarted relay-queue starts from: a 24-hour count comes back
- * as one bucket of the hour of the start (an approximation: it leaves
- * the window up to a day late, never early).  The suspended file is what
- * relay-policy enforces; it is fsync'd (a suspension must not come back
- * from a crash undone), the accounts file is not (counters, not mail). */
+ * written by relay-queue alone, each replaced for good (lib/susp.h
+ * susp_write_atomic: fsync'd, renamed, the folder fsync'd).  The
+ * accounts file is the evidence relayctl shows and what a restarted
+ * relay-queue starts from: a 24-hour count comes back as one bucket of
+ * the hour of the start (an approximation: it leaves the window up to a
+ * day late, never early).  The suspended file is what relay-policy
+ * enforces: at start each of its lines is a suspended account, whatever
+ * the accounts file says and however many accounts there are, so a
+ * restart never lifts a suspension. */
 #include "queue.h"
 #include "abuse.h"
 #include "log.h"
+#include "susp.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,40 +28,41 @@
  * relayctl alone (relay-metrics hides them from the unauthenticated);
  * suspended is 0644, for relay-policy. */
 static int file_replace(const char *rel, const char *text, size_t len,
-			int sync, mode_t mode)
+			mode_t mode)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	int fd;
+	static long long last_warn;
+	char path[PATH_MAX];
 
 	settings_path(path, sizeof path, rel);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		  mode);
-	if (fd < 0 || fchmod(fd, mode) < 0 ||
-	    write(fd, text, len) != (ssize_t)len ||
-	    (sync && fsync(fd) < 0) || close(fd) < 0 || rename(tmp, path) < 0) {
+	if (susp_write_atomic(path, text, len, mode) == 0)
+		return 0;
+	if (queue_now() - last_warn >= 60) { /* retried every second */
+		last_warn = queue_now();
 		log_warn("abuse: cannot write %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			unlink(tmp);
-		return -1;
 	}
-	return 0;
+	return -1;
 }
 
-static void add_line(char **buf, size_t *len, size_t *cap, const char *line)
+/* line after what *buf holds; a line that cannot be kept fails the
+ * whole text (a file short of a line would lift a suspension). */
+static void add_line(struct abuse_buf *b, const char *line)
 {
 	size_t n = strlen(line);
 	char *p;
 
-	if (*len + n + 1 > *cap) {
-		size_t nc = (*cap + n + 1) * 2;
-		if (!(p = realloc(*buf, nc)))
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t nc = (b->cap + n + 1) * 2;
+		if (!(p = realloc(b->text, nc))) {
+			b->failed = 1;
 			return;
-		*buf = p;
-		*cap = nc;
+		}
+		b->text = p;
+		b->cap = nc;
 	}
-	memcpy(*buf + *len, line, n + 1);
-	*len += n;
+	memcpy(b->text + b->len, line, n + 1);
+	b->len += n;
 }
 
 static void samples_text(const struct abuse_acct *a, char *out, size_t n)
@@ -72,14 +77,17 @@ static void samples_text(const struct abuse_acct *a, char *out, size_t n)
 	}
 }
 
-void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp)
+void queue_abuse_text(const struct abuse_acct *a, size_t n,
+		      struct abuse_text *t)
 {
-	char *buf = NULL, *sbuf = NULL, line[2048], samples[AB_SAMPLES * 65];
-	size_t len = 0, cap = 0, slen = 0, scap = 0;
-	add_line(&buf, &len, &cap, ABUSE_MAGIC "\n");
+	char line[AB_LINE_MAX], samples[AB_SAMPLES * 65];
+	int l;
+
+	memset(t, 0, sizeof *t);
+	add_line(&t->accounts, ABUSE_MAGIC "\n");
 	for (size_t i = 0; i < n; i++) {
 		samples_text(&a[i], samples, sizeof samples);
-		snprintf(line, sizeof line, "%s=%s %s=%s %s=%s %s=%s %s=%u %s=%u "
+		l = snprintf(line, sizeof line, "%s=%s %s=%s %s=%s %s=%s %s=%u %s=%u "
 			 "%s=%u %s=%u %s=%u %s=%.2f %s=%lld %s=%lld %s=%lld "
 			 "%s=%s %s=%s %s=%s\n",
 			 ABUSE_F_ACCOUNT, a[i].key, ABUSE_F_CUSTOMER,
@@ -97,17 +105,35 @@ void queue_abuse_save(const struct abuse_acct *a, size_t n, int susp)
 			 *a[i].acked_by ? a[i].acked_by : "-",
 			 ABUSE_F_SAMPLES, *samples ? samples : "-",
 			 ABUSE_F_SYMBOLS, *a[i].symbols ? a[i].symbols : "-");
-		add_line(&buf, &len, &cap, line);
-		if (a[i].state == AB_SUSPENDED &&
-		    abuse_susp_line(line, sizeof line, a[i].key) == 0)
-			add_line(&sbuf, &slen, &scap, line);
+		if (l < 0 || (size_t)l >= sizeof line)
+			t->accounts.failed = 1;
+		add_line(&t->accounts, line);
+		if (a[i].state != AB_SUSPENDED)
+			continue;
+		if (abuse_susp_line(line, sizeof line, a[i].key) < 0)
+			t->suspended.failed = 1;
+		add_line(&t->suspended, line);
 	}
-	if (buf)
-		file_replace(ABUSE_ACCOUNTS, buf, len, 0, 0600);
-	if (susp)
-		file_replace(ABUSE_SUSPENDED, sbuf ? sbuf : "", slen, 1, 0644);
-	free(buf);
-	free(sbuf);
+}
+
+int queue_abuse_write(struct abuse_text *t, int susp)
+{
+	int rc = 0;
+
+	/* suspended first: it is what relay-policy enforces */
+	if (susp && (t->suspended.failed ||
+		     file_replace(ABUSE_SUSPENDED, t->suspended.text ?
+				  t->suspended.text : "", t->suspended.len,
+				  0644) < 0))
+		rc = -1;
+	if (t->accounts.failed || file_replace(ABUSE_ACCOUNTS,
+					       t->accounts.text,
+					       t->accounts.len, 0600) < 0)
+		rc = -1;
+	free(t->accounts.text);
+	free(t->suspended.text);
+	memset(t, 0, sizeof *t);
+	return rc;
 }
 
 /* One word "key=value" of a line into a (what the file keeps). */
@@ -146,40 +172,170 @@ static void load_word(struct abuse_acct *a, const char *k, const char *v)
 		snprintf(a->symbols, sizeof a->symbols, "%s", v);
 }
 
-void queue_abuse_load(struct abuse_acct *a, size_t *n, size_t max,
-		      long long now)
+/* A new slot at the end of *a (*n of *cap used), grown when full. */
+static struct abuse_acct *acct_room(struct abuse_acct **a, size_t *n,
+				    size_t *cap)
 {
-	char path[PATH_MAX], line[4096];
+	struct abuse_acct *p;
+
+	if (*n == *cap) {
+		size_t nc = *cap + *cap / 8 + 16;
+		if (!(p = realloc(*a, nc * sizeof *p)))
+			return NULL;
+		*a = p;
+		*cap = nc;
+	}
+	memset(&(*a)[*n], 0, sizeof **a);
+	return &(*a)[(*n)++];
+}
+
+/* One line of abuse/accounts into r; 0, or -1 when it names no account. */
+static int load_line(struct abuse_acct *r, char *line, long long now)
+{
+	char *save = NULL;
+
+	memset(r, 0, sizeof *r);
+	r->hour = now / 3600;
+	r->last_seen = r->since = now;
+	for (char *w = strtok_r(line, " \n", &save); w;
+	     w = strtok_r(NULL, " \n", &save)) {
+		char *eq = strchr(w, '=');
+		if (eq) {
+			*eq = '\0';
+			load_word(r, w, eq + 1);
+		}
+	}
+	return r->key[0] ? 0 : -1;
+}
+
+/* abuse/accounts into *a: every account up to max, and every suspended
+ * one past it.  0, or -1 when out of memory. */
+static int load_accounts(struct abuse_acct **a, size_t *n, size_t *cap,
+			 size_t max, long long now)
+{
+	char path[PATH_MAX], line[AB_LINE_MAX];
+	struct abuse_acct r, *slot;
+	size_t dropped = 0;
 	FILE *f;
 
-	*n = 0;
 	settings_path(path, sizeof path, ABUSE_ACCOUNTS);
 	if (!(f = fopen(path, "re")))
-		return;
+		return 0;
 	if (!fgets(line, sizeof line, f) || strncmp(line, ABUSE_MAGIC,
 						    strlen(ABUSE_MAGIC))) {
 		log_warn("abuse: %s: not an accounts file, ignored", path);
 		fclose(f);
-		return;
+		return 0;
 	}
-	while (*n < max && fgets(line, sizeof line, f)) {
-		struct abuse_acct *r = &a[*n];
-		char *save = NULL;
-		memset(r, 0, sizeof *r);
-		r->hour = now / 3600;
-		r->last_seen = r->since = now;
-		for (char *w = strtok_r(line, " \n", &save); w;
-		     w = strtok_r(NULL, " \n", &save)) {
-			char *eq = strchr(w, '=');
-			if (eq) {
-				*eq = '\0';
-				load_word(r, w, eq + 1);
-			}
+	while (fgets(line, sizeof line, f)) {
+		if (load_line(&r, line, now) < 0)
+			continue;
+		if (*n >= max && r.state != AB_SUSPENDED) {
+			dropped++;
+			continue;
 		}
-		if (r->key[0])
-			(*n)++;
+		if (!(slot = acct_room(a, n, cap))) {
+			fclose(f);
+			return -1;
+		}
+		*slot = r;
 	}
 	fclose(f);
 	if (*n)
 		log_info("abuse: %zu accounts read from %s", *n, path);
+	if (dropped)
+		log_warn("abuse: %zu accounts of %s past abuse_accounts_max = "
+			 "%zu not followed (none of them suspended)", dropped,
+			 path, max);
+	return 0;
+}
+
+/* The account a line "kind name" of abuse/suspended suspends, made
+ * suspended in *a (added when missing).  1 when that changed anything,
+ * 0 when it was so, -1 when out of memory. */
+static int load_suspended_line(struct abuse_acct **a, size_t *n,
+			       size_t *cap, const char *line, size_t len,
+			       long long now)
+{
+	char key[sizeof (*a)->key], kind[16];
+	const char *sp = memchr(line, ' ', len), *name;
+	struct abuse_acct *r = NULL;
+
+	if (!sp || (size_t)(sp - line) >= sizeof kind || len >= sizeof key)
+		return 0;
+	snprintf(key, sizeof key, "%.*s:%.*s", (int)(sp - line), line,
+		 (int)(len - (size_t)(sp - line) - 1), sp + 1);
+	if (abuse_split(key, kind, sizeof kind, &name) < 0 || strchr(name, ' '))
+		return 0;
+	for (size_t i = 0; i < *n && !r; i++)
+		if (!strcasecmp((*a)[i].key, key))
+			r = &(*a)[i];
+	if (r && r->state == AB_SUSPENDED)
+		return 0;
+	log_warn("abuse: account=%s suspended by %s (%s %s%s)", key,
+		 ABUSE_SUSPENDED, ABUSE_ACCOUNTS, r ? "said " : "had nothing",
+		 r ? queue_abuse_state_name(r->state) : "");
+	if (!r) {
+		if (!(r = acct_room(a, n, cap)))
+			return -1;
+		snprintf(r->key, sizeof r->key, "%s", key);
+		r->hour = now / 3600;
+		r->last_seen = r->since = now;
+	}
+	r->state = AB_SUSPENDED;
+	if (!r->suspended)
+		r->suspended = now;
+	return 1;
+}
+
+/* Every line of abuse/suspended is a suspended account in *a.  The
+ * number of accounts changed, or -1 when out of memory. */
+static int load_suspended(struct abuse_acct **a, size_t *n, size_t *cap,
+			  long long now)
+{
+	char path[PATH_MAX];
+	struct susp s;
+	int changed = 0, rc;
+
+	settings_path(path, sizeof path, ABUSE_SUSPENDED);
+	if (susp_init(&s, path) < 0)
+		return -1;
+	for (const char *p = s.data; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if ((rc = load_suspended_line(a, n, cap, p, len, now)) < 0) {
+			susp_free(&s);
+			return -1;
+		}
+		changed += rc;
+		p = e ? e + 1 : NULL;
+	}
+	susp_free(&s);
+	return changed;
+}
+
+int queue_abuse_load(struct abuse_acct **a, size_t *n, size_t *cap,
+		     size_t max, long long now)
+{
+	*n = 0;
+	if (load_accounts(a, n, cap, max, now) < 0)
+		return -1;
+	return load_suspended(a, n, cap, now);
+}
+
+int queue_abuse_listed(const char *account)
+{
+	char path[PATH_MAX], kind[16];
+	const char *name;
+	struct susp s;
+	int hit;
+
+	if (abuse_split(account, kind, sizeof kind, &name) < 0)
+		return 0;
+	settings_path(path, sizeof path, ABUSE_SUSPENDED);
+	if (susp_init(&s, path) < 0)
+		return -1;
+	hit = susp_has(&s, kind, name);
+	susp_free(&s);
+	return hit;
 }

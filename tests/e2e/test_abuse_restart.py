@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""test_abuse_restart.py: abuse monitoring across relay-queue restarts.
+
+Crash consistency: dev4 (127.0.0.4) is suspended for bounces
+(abuse_grace=0).  Then what a crash can leave is made by hand: the
+accounts file a write older (dev4 "alerted", after 16 other accounts
+with abuse_accounts_max=16) and a line in abuse/suspended the accounts
+file never knew (dev9); relay-queue is killed (SIGKILL) and relay-master
+starts it again.  Every line of abuse/suspended is in force after the
+start (relayctl abuse list says suspended, dev9 refused), relayctl abuse
+release of dev4 drops its line and dev4 relays, while dev9 stays
+refused (the file is rewritten from memory without losing a line)."""
+import os
+import re
+import signal
+import smtplib
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Instance, Sink, check, finish,  # noqa: E402
+                     smtp_session, wait_until)
+
+RULES = """\
+customer example licenses=1000 admin=admin@example.org
+domain example.com customer=example
+rule example lan senders=domain auth=ip
+ip example lan 127.0.0.0/24
+"""
+DEV4 = 'device:127.0.0.4/dev4.example.com'
+DEV9 = 'device:127.0.0.9/dev9.example.com'
+
+
+def send(inst, ip, helo, rcpt, n=1):
+    for i in range(n):
+        with smtp_session(inst.port, source_ip=ip) as c:
+            c.ehlo(helo)
+            c.sendmail('printer@example.com', [rcpt],
+                       b'Subject: n%d\r\n\r\nx\r\n' % i)
+
+
+def mail_from(inst, ip, helo):
+    """relay-policy's answer to MAIL from the device: (code, text)."""
+    with smtp_session(inst.port, source_ip=ip) as c:
+        c.ehlo(helo)
+        code, text = c.docmd('MAIL', 'FROM:<printer@example.com>')
+        return code, text.decode(errors='replace')
+
+
+def read(inst, rel):
+    try:
+        with open(inst.path(rel)) as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def rewrite(inst, rel, text):
+    """Over the file in place (its owner and mode stay relay-queue's)."""
+    with open(inst.path(rel), 'w') as f:
+        f.write(text)
+
+
+def restart_queue(inst, sig):
+    """Kill relay-queue; relay-master starts it again.  True when the new
+    one is listening."""
+    before = re.findall(r'started relay-queue pid=(\d+)', inst.log())
+    listening = len(re.findall(r'relay-queue\[\d+\]: info: listening on',
+                               inst.log()))
+    os.kill(int(before[-1]), sig)
+    return wait_until(lambda: len(re.findall(
+        r'relay-queue\[\d+\]: info: listening on', inst.log())) > listening,
+        30)
+
+
+def set_conf(inst, key, value):
+    path = inst.path('relay.conf')
+    with open(path) as f:
+        text = f.read()
+    text, n = re.subn(r'^%s\s*=.*$' % key, '%s = %s' % (key, value), text,
+                      flags=re.M)
+    if not n:
+        text += '%s = %s\n' % (key, value)
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def test_crash():
+    with Sink(codes={'nobody@example.org': 550}) as sink, \
+            Instance(sink=sink, rules_text=RULES,
+                     conf_overrides={'abuse_bounce_min': 2,
+                                     'abuse_bounce_pct': 50,
+                                     'abuse_accounts_max': 16,
+                                     'abuse_grace': 0}) as inst:
+        send(inst, '127.0.0.4', 'dev4.example.com', 'nobody@example.org', 2)
+        check('dev4 suspended for bounces', inst.wait_log(
+            r'abuse: suspended account=' + re.escape(DEV4), 30),
+            inst.log_tail())
+        check('abuse/suspended names it', wait_until(
+            lambda: 'device 127.0.0.4/dev4.example.com\n' in
+            read(inst, 'abuse/suspended'), 10), read(inst, 'abuse/suspended'))
+        # what a crash can leave: the accounts file one write behind and
+        # past abuse_accounts_max, abuse/suspended ahead of it
+        set_conf(inst, 'abuse_grace', 86400)
+        lines = read(inst, 'abuse/accounts').splitlines()
+        fill = ['account=device:10.0.0.%d/x.example.com customer=example '
+                'state=ok' % i for i in range(16)]
+        rewrite(inst, 'abuse/accounts', '\n'.join(
+            lines[:1] + fill + [l.replace('state=suspended', 'state=alerted')
+                                for l in lines[1:]]) + '\n')
+        rewrite(inst, 'abuse/suspended', read(inst, 'abuse/suspended') +
+                'device 127.0.0.9/dev9.example.com\n')
+        check('relay-queue killed and started again',
+              restart_queue(inst, signal.SIGKILL), inst.log_tail())
+        wait_until(lambda: re.search(
+            r'^suspended +' + re.escape(DEV9),
+            inst.relayctl('abuse', 'list').stdout, re.M), 10)
+        r = inst.relayctl('abuse', 'list')
+        check('after the start dev4 is suspended (abuse/suspended wins)',
+              re.search(r'^suspended +' + re.escape(DEV4), r.stdout, re.M),
+              r.stdout + r.stderr)
+        check('after the start dev9 is suspended (a line only there)',
+              re.search(r'^suspended +' + re.escape(DEV9), r.stdout, re.M),
+              r.stdout + r.stderr)
+        r = inst.relayctl('abuse', 'release', DEV4)
+        check('release dev4: done', r.returncode == 0, r.stdout + r.stderr)
+        check('abuse/suspended: dev4 gone, dev9 kept',
+              read(inst, 'abuse/suspended') ==
+              'device 127.0.0.9/dev9.example.com\n',
+              read(inst, 'abuse/suspended'))
+        ok = wait_until(lambda: mail_from(inst, '127.0.0.4',
+                                          'dev4.example.com')[0] == 250, 10)
+        check('dev4 relays after the release', ok,
+              str(mail_from(inst, '127.0.0.4', 'dev4.example.com')))
+        code, text = mail_from(inst, '127.0.0.9', 'dev9.example.com')
+        check('dev9 still refused', code == 550 and 'suspended' in text,
+              '%s %s' % (code, text))
+        r = inst.relayctl('abuse', 'release', DEV9)
+        check('release dev9: done', r.returncode == 0, r.stdout + r.stderr)
+        check('abuse/suspended empty', read(inst, 'abuse/suspended') == '',
+              read(inst, 'abuse/suspended'))
+        r = inst.relayctl('abuse', 'release', 'device:127.0.0.8/x')
+        check('release of an unknown account: refused', r.returncode != 0,
+              r.stdout + r.stderr)
+
+
+def main():
+    test_crash()
+    finish()
+
+
+if __name__ == '__main__':
+    main()
