@@ -62,7 +62,7 @@ static void when(const char *secs, char *out, size_t n)
 
 static int each_line(int (*fn)(const char *line, void *arg), void *arg)
 {
-	char path[PATH_MAX], line[4096], err[128];
+	char path[PATH_MAX], line[ABUSE_LINE_MAX], err[128];
 	FILE *f;
 	int rc = 0;
 
@@ -117,7 +117,9 @@ static int show_one(const char *line, void *arg)
 		ABUSE_F_SPAM, ABUSE_F_SCANNED, ABUSE_F_DELIVERED, ABUSE_F_BOUNCED,
 		ABUSE_F_REJECTED, ABUSE_F_BASELINE, ABUSE_F_SINCE,
 		ABUSE_F_ALERTED, ABUSE_F_SUSPENDED,
-		ABUSE_F_ACKED, ABUSE_F_SAMPLES, ABUSE_F_SYMBOLS };
+		ABUSE_F_ACKED, ABUSE_F_SAMPLES, ABUSE_F_SYMBOLS, ABUSE_F_HOUR,
+		ABUSE_F_SPAM_H, ABUSE_F_SCANNED_H, ABUSE_F_DELIVERED_H,
+		ABUSE_F_BOUNCED_H, ABUSE_F_REJECTED_H };
 	char v[ABUSE_KEY_MAX + 256], t[32];
 
 	field(line, ABUSE_F_ACCOUNT, v, sizeof v);

@@ -47,6 +47,7 @@ struct susp;
 #define ABUSE_ACCOUNTS "abuse/accounts"
 #define ABUSE_SUSPENDED "abuse/suspended"
 #define ABUSE_MAGIC "relaybox-abuse 1"
+#define ABUSE_LINE_MAX 8192    /* a line of abuse/accounts, its "\n" too */
 #define ABUSE_KEY_MAX 800      /* "user:" + an address, encoded (3 x 254) */
 
 #define ABUSE_KIND_USER "user"
@@ -98,6 +99,17 @@ struct susp;
 #define ABUSE_F_ACKED "acked_by"       /* who acknowledged the alert, "-" */
 #define ABUSE_F_SAMPLES "samples"      /* the last spam queue ids, "," */
 #define ABUSE_F_SYMBOLS "symbols"      /* the scanner's symbols, "," */
+/* The hourly counts behind the *_24h sums, so that a restart keeps
+ * their times: the hour (Unix time / 3600) of the newest, then per
+ * count "AGE:N,..." (N in the hour AGE hours before it, 0..23; "-"
+ * when none).  A file without them is from before: its sums are taken
+ * as counted in the hour of the start. */
+#define ABUSE_F_HOUR "hour"
+#define ABUSE_F_SPAM_H "spam_hours"
+#define ABUSE_F_SCANNED_H "scanned_hours"
+#define ABUSE_F_DELIVERED_H "delivered_hours"
+#define ABUSE_F_BOUNCED_H "bounced_hours"
+#define ABUSE_F_REJECTED_H "rejected_hours"
 
 /* p (n bytes) into out with every byte outside [A-Za-z0-9._@+-] as %XX;
  * 0, or -1 when it does not fit. */

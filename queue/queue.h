@@ -434,7 +434,6 @@ const char *queue_abuse_state_name(int st);
 unsigned queue_abuse_sum(const unsigned *b);
 /* queue_abuse_file.c: the text of abuse/accounts and abuse/suspended
  * for a[] (made under the lock, written after it). */
-#define AB_LINE_MAX 8192          /* a line of abuse/accounts */
 struct abuse_buf { char *text; size_t len, cap; int failed; };
 struct abuse_text { struct abuse_buf accounts, suspended; };
 void queue_abuse_text(const struct abuse_acct *a, size_t n,

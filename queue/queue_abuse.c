@@ -182,6 +182,8 @@ int queue_abuse_start(void)
 		free(a);
 		return -1;
 	}
+	for (size_t i = 0; i < n; i++) /* the hours while it was down */
+		ab_advance(&a[i], queue_now());
 	pthread_mutex_lock(&ab_mu);
 	ab = a;
 	ab_n = n;

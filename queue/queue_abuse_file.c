@@ -65,6 +65,23 @@ static void add_line(struct abuse_buf *b, const char *line)
 	b->len += n;
 }
 
+/* The hourly counts b[] as ABUSE_F_*_H says: ages from hour. */
+static void hours_text(const unsigned *b, long long hour, char *out,
+		       size_t n)
+{
+	size_t k = 0;
+
+	out[0] = '\0';
+	for (int age = 0; age < 24 && k < n; age++) {
+		unsigned v = b[((hour - age) % 24 + 24) % 24];
+		if (v)
+			k += (size_t)snprintf(out + k, n - k, "%s%d:%u",
+					      k ? "," : "", age, v);
+	}
+	if (!k)
+		snprintf(out, n, "-");
+}
+
 static void samples_text(const struct abuse_acct *a, char *out, size_t n)
 {
 	size_t k = 0;
@@ -77,10 +94,32 @@ static void samples_text(const struct abuse_acct *a, char *out, size_t n)
 	}
 }
 
+/* " hour=H spam_hours=... ...\n" at out (over the line's "\n"): the
+ * length added, or n when it does not fit. */
+static int hours_line(const struct abuse_acct *a, char *out, size_t n)
+{
+	const struct { const char *f; const unsigned *b; } c[] = {
+		{ ABUSE_F_SPAM_H, a->spam }, { ABUSE_F_SCANNED_H, a->scanned },
+		{ ABUSE_F_DELIVERED_H, a->delivered },
+		{ ABUSE_F_BOUNCED_H, a->bounced },
+		{ ABUSE_F_REJECTED_H, a->rejected },
+	};
+	char h[24 * 16];
+	size_t k = (size_t)snprintf(out, n, " %s=%lld", ABUSE_F_HOUR, a->hour);
+
+	for (size_t i = 0; i < sizeof c / sizeof c[0] && k < n; i++) {
+		hours_text(c[i].b, a->hour, h, sizeof h);
+		k += (size_t)snprintf(out + k, n - k, " %s=%s", c[i].f, h);
+	}
+	if (k < n)
+		k += (size_t)snprintf(out + k, n - k, "\n");
+	return k < n ? (int)k - 1 : (int)n;
+}
+
 void queue_abuse_text(const struct abuse_acct *a, size_t n,
 		      struct abuse_text *t)
 {
-	char line[AB_LINE_MAX], samples[AB_SAMPLES * 65];
+	char line[ABUSE_LINE_MAX], samples[AB_SAMPLES * 65];
 	int l;
 
 	memset(t, 0, sizeof *t);
@@ -105,6 +144,9 @@ void queue_abuse_text(const struct abuse_acct *a, size_t n,
 			 *a[i].acked_by ? a[i].acked_by : "-",
 			 ABUSE_F_SAMPLES, *samples ? samples : "-",
 			 ABUSE_F_SYMBOLS, *a[i].symbols ? a[i].symbols : "-");
+		if (l > 0 && (size_t)l < sizeof line)
+			l += hours_line(&a[i], line + l - 1, sizeof line -
+					(size_t)l + 1);
 		if (l < 0 || (size_t)l >= sizeof line)
 			t->accounts.failed = 1;
 		add_line(&t->accounts, line);
@@ -189,9 +231,54 @@ static struct abuse_acct *acct_room(struct abuse_acct **a, size_t *n,
 	return &(*a)[(*n)++];
 }
 
-/* One line of abuse/accounts into r; 0, or -1 when it names no account. */
+/* The hourly counts of a line (ABUSE_F_HOUR and ABUSE_F_*_H). */
+struct load_hours {
+	long long hour;               /* 0: none, a file from before */
+	const char *v[5];             /* spam, scanned, delivered, bounced,
+					 rejected: the words' values */
+};
+
+static int hours_word(struct load_hours *h, const char *k, const char *v)
+{
+	static const char *const f[5] = {
+		ABUSE_F_SPAM_H, ABUSE_F_SCANNED_H, ABUSE_F_DELIVERED_H,
+		ABUSE_F_BOUNCED_H, ABUSE_F_REJECTED_H,
+	};
+
+	if (!strcmp(k, ABUSE_F_HOUR)) {
+		h->hour = strtoll(v, NULL, 10);
+		return 1;
+	}
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(k, f[i])) {
+			h->v[i] = v;
+			return 1;
+		}
+	return 0;
+}
+
+/* "AGE:N,..." into b[], the bucket of AGE hours before hour. */
+static void hours_load(unsigned *b, const char *v, long long hour)
+{
+	memset(b, 0, 24 * sizeof *b);
+	while (v && *v && *v != '-') {
+		char *e;
+		long age = strtol(v, &e, 10);
+		unsigned long n;
+		if (*e != ':' || age < 0 || age > 23)
+			return;
+		n = strtoul(e + 1, &e, 10);
+		b[((hour - age) % 24 + 24) % 24] = (unsigned)n;
+		v = *e == ',' ? e + 1 : NULL;
+	}
+}
+
+/* One line of abuse/accounts into r; 0, or -1 when it names no account.
+ * With the hourly counts each comes back in its own hour; without (a
+ * file from before), the sums count in the hour of the start. */
 static int load_line(struct abuse_acct *r, char *line, long long now)
 {
+	struct load_hours h = { 0 };
 	char *save = NULL;
 
 	memset(r, 0, sizeof *r);
@@ -202,8 +289,17 @@ static int load_line(struct abuse_acct *r, char *line, long long now)
 		char *eq = strchr(w, '=');
 		if (eq) {
 			*eq = '\0';
-			load_word(r, w, eq + 1);
+			if (!hours_word(&h, w, eq + 1))
+				load_word(r, w, eq + 1);
 		}
+	}
+	if (h.hour > 0 && h.hour <= now / 3600 + 24) {
+		r->hour = h.hour;
+		hours_load(r->spam, h.v[0], h.hour);
+		hours_load(r->scanned, h.v[1], h.hour);
+		hours_load(r->delivered, h.v[2], h.hour);
+		hours_load(r->bounced, h.v[3], h.hour);
+		hours_load(r->rejected, h.v[4], h.hour);
 	}
 	return r->key[0] ? 0 : -1;
 }
@@ -213,7 +309,7 @@ static int load_line(struct abuse_acct *r, char *line, long long now)
 static int load_accounts(struct abuse_acct **a, size_t *n, size_t *cap,
 			 size_t max, long long now)
 {
-	char path[PATH_MAX], line[AB_LINE_MAX];
+	char path[PATH_MAX], line[ABUSE_LINE_MAX];
 	struct abuse_acct r, *slot;
 	size_t dropped = 0;
 	FILE *f;

@@ -9,7 +9,13 @@ file never knew (dev9); relay-queue is killed (SIGKILL) and relay-master
 starts it again.  Every line of abuse/suspended is in force after the
 start (relayctl abuse list says suspended, dev9 refused), relayctl abuse
 release of dev4 drops its line and dev4 relays, while dev9 stays
-refused (the file is rewritten from memory without losing a line)."""
+refused (the file is rewritten from memory without losing a line).
+
+The grace across a restart, on a faketime clock (test_abuse.Clock): dev3
+is alerted for bounces and sends nothing more; relay-queue is stopped
+(SIGTERM) and started 20 hours later; at alert + 24 h 15 min its counts
+have left the 24 hours as without a restart, so it is cleared, not
+suspended."""
 import os
 import re
 import signal
@@ -143,8 +149,45 @@ def test_crash():
               r.stdout + r.stderr)
 
 
+def test_grace_restart():
+    import shutil
+    import tempfile
+    from test_abuse import Clock
+    folder = tempfile.mkdtemp(prefix='relaybox-abuse-restart-')
+    os.chmod(folder, 0o755)
+    clock = Clock(folder)
+    saved = dict(os.environ)
+    try:
+        os.environ.update(clock.environ())
+        with Sink(codes={'nobody@example.org': 550}) as sink, \
+                Instance(sink=sink, rules_text=RULES,
+                         conf_overrides={'abuse_bounce_min': 2,
+                                         'abuse_bounce_pct': 50}) as inst:
+            send(inst, '127.0.0.3', 'dev3.example.com', 'nobody@example.org',
+                 2)
+            check('dev3 alerted for bounces', inst.wait_log(
+                r'abuse: alert account=device:127\.0\.0\.3/', 30),
+                inst.log_tail())
+            clock.set('+20h')
+            check('20 h later relay-queue stopped and started again',
+                  restart_queue(inst, signal.SIGTERM), inst.log_tail())
+            acc = read(inst, 'abuse/accounts')
+            check('abuse/accounts keeps the counts with their hour',
+                  re.search(r' hour=[0-9]+ .*bounced_hours=[0-9]+:2\b', acc), acc)
+            clock.set('+1455m')
+            m = inst.wait_log(r'abuse: (suspended|cleared) account=device:'
+                              r'127\.0\.0\.3/', 30)
+            check('at alert + 24 h 15 min: cleared (the counts aged out)',
+                  m and m.group(1) == 'cleared', inst.log_tail())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main():
     test_crash()
+    test_grace_restart()
     finish()
 
 
