@@ -159,3 +159,31 @@ int abuse_susp_has(const struct susp *s, const char *kind, const char *name)
 	return abuse_encode(enc, sizeof enc, name, strlen(name)) == 0 &&
 	       susp_has(s, kind, enc);
 }
+
+int abuse_policy_reply(int code, const char *text)
+{
+	size_t d;
+
+	if (code < 500 || code > 599 || !text || strncmp(text, "5.7.", 4))
+		return 0;
+	d = strspn(text + 4, "0123456789");
+	return d >= 1 && d <= 3 && (text[4 + d] == ' ' || text[4 + d] == '\0');
+}
+
+int abuse_rcpt_domain(char *out, size_t n, const char *rcpt)
+{
+	const char *at = rcpt ? strrchr(rcpt, '@') : NULL;
+	size_t k = 0;
+
+	if (!at || !at[1] || n == 0)
+		return -1;
+	for (const char *p = at + 1; *p; p++) {
+		char c = (char)tolower((unsigned char)*p);
+		if (!isalnum((unsigned char)c) && c != '.' && c != '-')
+			return -1;
+		if (k + 1 < n)
+			out[k++] = c;
+	}
+	out[k] = '\0';
+	return 0;
+}

@@ -71,15 +71,22 @@ struct susp;
  * customer's message, no reply (counts, not mail: a frame that cannot
  * be written now is dropped):
  *   op=signal account=<account> customer=<name> qid=<qid>
- *   delivered=N bounced=N rejected=N
- * bounced: recipients refused for good; rejected: those of them whose
- * reply names spam or policy (enhanced code 5.7.x). */
+ *   delivered=N bounced=N rejected=N rejected_domains=<d>,<d>
+ * bounced: recipients refused for good; rejected: the destination
+ * domains that refused the job's message for spam or policy (a reply
+ * whose enhanced code, its first word, is 5.7.N: abuse_policy_reply),
+ * each once however many of its recipients they refused, named in
+ * rejected_domains (lowercased, at most ABUSE_REJECT_DOMAINS, each cut
+ * to ABUSE_DOMAIN_MAX - 1 bytes). */
 #define ABUSE_WIRE_SIGNAL "signal"     /* the value of WIRE_QUEUE_OP */
 #define ABUSE_WIRE_CUSTOMER "customer"
 #define ABUSE_WIRE_QID "qid"
 #define ABUSE_WIRE_DELIVERED "delivered"
 #define ABUSE_WIRE_BOUNCED "bounced"
 #define ABUSE_WIRE_REJECTED "rejected"
+#define ABUSE_WIRE_REJECTED_DOMAINS "rejected_domains"
+#define ABUSE_REJECT_DOMAINS 8         /* kept per job and per account */
+#define ABUSE_DOMAIN_MAX 64
 
 /* fields of an accounts line */
 #define ABUSE_F_ACCOUNT "account"
@@ -110,6 +117,9 @@ struct susp;
 #define ABUSE_F_DELIVERED_H "delivered_hours"
 #define ABUSE_F_BOUNCED_H "bounced_hours"
 #define ABUSE_F_REJECTED_H "rejected_hours"
+/* the domains that refused for spam or policy in 24 h, "DOMAIN:AGE,..."
+ * (AGE: hours before hour= of the last refusal), "-" when none */
+#define ABUSE_F_REJECTED_BY "rejected_by"
 
 /* p (n bytes) into out with every byte outside [A-Za-z0-9._@+-] as %XX;
  * 0, or -1 when it does not fit. */
@@ -137,6 +147,14 @@ int abuse_accounts(char out[][ABUSE_KEY_MAX], const char *auth,
 int abuse_split(const char *account, char *kind, size_t n,
 		const char **name);
 
+/* 1 when a reply refuses for spam or policy: a 5xx code whose text's
+ * first word, the enhanced status code (RFC 3463), is 5.7.N -- not
+ * "5.7." anywhere in the text. */
+int abuse_policy_reply(int code, const char *text);
+/* The domain of rcpt (after its last '@') lowercased into out (n
+ * bytes, cut to fit): 0, or -1 when it has none or a byte outside
+ * [a-z0-9.-] (then it names no domain of the wire). */
+int abuse_rcpt_domain(char *out, size_t n, const char *rcpt);
 /* The line of abuse/suspended that suspends account ("kind name\n"),
  * the one form relay-queue writes and abuse_susp_has reads.  0 or -1. */
 int abuse_susp_line(char *out, size_t n, const char *account);

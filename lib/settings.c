@@ -1,5 +1,6 @@
 /* settings.c: the table of relay.conf settings with their defaults. */
 #include "settings.h"
+#include "abuse.h"
 #include "addr.h"
 #include "cfg.h"
 #include "exitcodes.h"
@@ -105,6 +106,7 @@ static const struct cfg_item settings_table[] = {
 	I(abuse_accounts_max, 4096, 16, 1000000),
 	I(abuse_reject_max, 10, 0, 1000000), I(abuse_bounce_pct, 30, 1, 100),
 	I(abuse_bounce_min, 20, 0, 1000000),
+	I(abuse_reject_domains, 3, 1, ABUSE_REJECT_DOMAINS),
 	I(abuse_volume_min, 500, 0, 100000000),
 	I(abuse_volume_factor, 10, 2, 100000),
 };

@@ -123,9 +123,11 @@ struct settings {
 	 * alert mails of one account, accounts followed at most */
 	long abuse_spam_max, abuse_grace, abuse_alert_every, abuse_accounts_max;
 	/* the remote side (relay-send's results): refusals naming spam or
-	 * policy (5.7.x) in 24 h, and a bounce ratio (percent of the
-	 * recipients, counted from abuse_bounce_min bounces on) */
+	 * policy (5.7.N, one per message and refusing domain) in 24 h
+	 * from at least abuse_reject_domains domains, and a bounce ratio
+	 * (percent of the recipients, from abuse_bounce_min bounces on) */
 	long abuse_reject_max, abuse_bounce_pct, abuse_bounce_min;
+	long abuse_reject_domains;
 	/* volume: recipients tried in the current hour against the
 	 * account's own hourly average (learned over its first day) */
 	long abuse_volume_min, abuse_volume_factor;

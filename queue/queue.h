@@ -395,7 +395,7 @@ void queue_scan_add(struct queue_job *j, int wake);
 #define AB_SAMPLES 5
 enum { AB_OK, AB_ALERTED, AB_SUSPENDED };
 enum { AB_MAIL_ALERT = 1, AB_MAIL_SUSPEND = 2 };
-struct abuse_acct {                 /* about 2.1 KiB */
+struct abuse_acct {                 /* about 2.7 KiB */
 	char key[ABUSE_KEY_MAX];    /* lib/abuse.h's account */
 	char customer[64];
 	int state, mail_due;
@@ -413,6 +413,11 @@ struct abuse_acct {                 /* about 2.1 KiB */
 	char samples[AB_SAMPLES][QFILE_ID_MAX]; /* the last spam's qids */
 	unsigned nsample;
 	char symbols[256];          /* the last spam verdict's symbols */
+	struct {                    /* domains that refused for spam or
+				       policy, and the hour of the last */
+		char name[ABUSE_DOMAIN_MAX];
+		long long hour;
+	} rej_by[ABUSE_REJECT_DOMAINS];
 };
 /* Read abuse/accounts back (at start); make the state. */
 int queue_abuse_start(void);
@@ -424,7 +429,8 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
  * results for account (main thread). */
 void queue_abuse_delivery(const char *account, const char *customer,
 			  const char *qid, unsigned delivered,
-			  unsigned bounced, unsigned rejected);
+			  unsigned bounced, unsigned rejected,
+			  const char *rejected_domains);
 /* Once a second from the main thread: windows, decisions, files, mails. */
 void queue_abuse_tick(void);
 /* relayctl abuse ack|release ACCOUNT (root on queue.sock). */

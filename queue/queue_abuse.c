@@ -248,9 +248,43 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 	pthread_mutex_unlock(&ab_mu);
 }
 
+/* Domain d refused for spam or policy this hour: its entry renewed, or
+ * the oldest one's place taken. */
+static void ab_rejected_by(struct abuse_acct *a, const char *d, size_t len)
+{
+	size_t k = 0;
+
+	if (!len || len >= sizeof a->rej_by[0].name ||
+	    strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789.-") < len)
+		return; /* relay-send sends none such */
+	for (size_t i = 0; i < ABUSE_REJECT_DOMAINS; i++) {
+		if (!strncmp(a->rej_by[i].name, d, len) &&
+		    !a->rej_by[i].name[len]) {
+			k = i;
+			break;
+		}
+		if (a->rej_by[i].hour < a->rej_by[k].hour)
+			k = i;
+	}
+	memcpy(a->rej_by[k].name, d, len);
+	a->rej_by[k].name[len] = '\0';
+	a->rej_by[k].hour = a->hour;
+}
+
+/* How many domains refused for spam or policy in the 24 hours. */
+static unsigned ab_rejecting_domains(const struct abuse_acct *a)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < ABUSE_REJECT_DOMAINS; i++)
+		n += a->rej_by[i].name[0] && a->rej_by[i].hour > a->hour - 24;
+	return n;
+}
+
 void queue_abuse_delivery(const char *account, const char *customer,
 			  const char *qid, unsigned delivered,
-			  unsigned bounced, unsigned rejected)
+			  unsigned bounced, unsigned rejected,
+			  const char *domains)
 {
 	long long now = queue_now();
 	struct abuse_acct *a;
@@ -266,6 +300,11 @@ void queue_abuse_delivery(const char *account, const char *customer,
 		a->delivered[a->hour % 24] += delivered;
 		a->bounced[a->hour % 24] += bounced;
 		a->rejected[a->hour % 24] += rejected;
+		for (const char *d = domains; d && *d;) {
+			size_t len = strcspn(d, ",");
+			ab_rejected_by(a, d, len);
+			d = d[len] ? d + len + 1 : NULL;
+		}
 		if (customer && !strpbrk(customer, " ="))
 			snprintf(a->customer, sizeof a->customer, "%s", customer);
 		if (rejected && qid && !strpbrk(qid, " ,="))
@@ -287,7 +326,10 @@ static const char *ab_over(const struct abuse_acct *a, long long now)
 
 	if (cf.abuse_spam_max > 0 && spam >= (unsigned)cf.abuse_spam_max)
 		return "spam";
-	if (cf.abuse_reject_max > 0 && rej >= (unsigned)cf.abuse_reject_max)
+	/* one receiving domain alone never reaches it: it could refuse an
+	 * innocent sender's mail on purpose */
+	if (cf.abuse_reject_max > 0 && rej >= (unsigned)cf.abuse_reject_max &&
+	    ab_rejecting_domains(a) >= (unsigned)cf.abuse_reject_domains)
 		return "rejected";
 	if (cf.abuse_bounce_min > 0 && b >= (unsigned)cf.abuse_bounce_min &&
 	    (unsigned long long)b * 100 >=
@@ -316,12 +358,12 @@ static void ab_alert(struct abuse_acct *a, long long now)
 	a->acked_by[0] = '\0';
 	log_warn("abuse: alert account=%s customer=%s reason=%s spam_24h=%u "
 		 "rejected_24h=%u bounced_24h=%u delivered_24h=%u "
-		 "this_hour=%u baseline_per_hour=%.1f "
+		 "rejecting_domains=%u this_hour=%u baseline_per_hour=%.1f "
 		 "suspended_at=%lld samples=%s symbols=%s", a->key,
 		 *a->customer ? a->customer : "-", a->reason,
 		 queue_abuse_sum(a->spam), queue_abuse_sum(a->rejected),
 		 queue_abuse_sum(a->bounced), queue_abuse_sum(a->delivered),
-		 ab_volume(a, a->hour), a->baseline,
+		 ab_rejecting_domains(a), ab_volume(a, a->hour), a->baseline,
 		 now + cf.abuse_grace,
 		 a->samples[(a->nsample + AB_SAMPLES - 1) % AB_SAMPLES],
 		 *a->symbols ? a->symbols : "-");
@@ -441,6 +483,7 @@ static void ab_release(struct abuse_acct *a, const char *who,
 	memset(a->spam, 0, sizeof a->spam);
 	memset(a->rejected, 0, sizeof a->rejected);
 	memset(a->bounced, 0, sizeof a->bounced);
+	memset(a->rej_by, 0, sizeof a->rej_by);
 	snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
 	ab_dirty = 1;
 }

@@ -112,6 +112,17 @@ static int hours_line(const struct abuse_acct *a, char *out, size_t n)
 		k += (size_t)snprintf(out + k, n - k, " %s=%s", c[i].f, h);
 	}
 	if (k < n)
+		k += (size_t)snprintf(out + k, n - k, " %s=", ABUSE_F_REJECTED_BY);
+	for (size_t i = 0, m = 0; i < ABUSE_REJECT_DOMAINS && k < n; i++) {
+		long long age = a->hour - a->rej_by[i].hour;
+		if (a->rej_by[i].name[0] && age >= 0 && age < 24)
+			k += (size_t)snprintf(out + k, n - k, "%s%s:%lld",
+					      m++ ? "," : "",
+					      a->rej_by[i].name, age);
+	}
+	if (k < n && out[k - 1] == '=')
+		k += (size_t)snprintf(out + k, n - k, "-");
+	if (k < n)
 		k += (size_t)snprintf(out + k, n - k, "\n");
 	return k < n ? (int)k - 1 : (int)n;
 }
@@ -236,6 +247,7 @@ struct load_hours {
 	long long hour;               /* 0: none, a file from before */
 	const char *v[5];             /* spam, scanned, delivered, bounced,
 					 rejected: the words' values */
+	const char *by;               /* ABUSE_F_REJECTED_BY's */
 };
 
 static int hours_word(struct load_hours *h, const char *k, const char *v)
@@ -245,6 +257,10 @@ static int hours_word(struct load_hours *h, const char *k, const char *v)
 		ABUSE_F_BOUNCED_H, ABUSE_F_REJECTED_H,
 	};
 
+	if (!strcmp(k, ABUSE_F_REJECTED_BY)) {
+		h->by = v;
+		return 1;
+	}
 	if (!strcmp(k, ABUSE_F_HOUR)) {
 		h->hour = strtoll(v, NULL, 10);
 		return 1;
@@ -269,6 +285,27 @@ static void hours_load(unsigned *b, const char *v, long long hour)
 			return;
 		n = strtoul(e + 1, &e, 10);
 		b[((hour - age) % 24 + 24) % 24] = (unsigned)n;
+		v = *e == ',' ? e + 1 : NULL;
+	}
+}
+
+/* "DOMAIN:AGE,..." into a->rej_by, AGE hours before hour. */
+static void rejected_by_load(struct abuse_acct *a, const char *v,
+			     long long hour)
+{
+	for (size_t i = 0; v && *v && *v != '-' && i < ABUSE_REJECT_DOMAINS;
+	     i++) {
+		size_t len = strcspn(v, ":,");
+		char *e;
+		long age;
+		if (v[len] != ':' || len >= sizeof a->rej_by[0].name)
+			return;
+		age = strtol(v + len + 1, &e, 10);
+		if (age < 0 || age > 23)
+			return;
+		memcpy(a->rej_by[i].name, v, len);
+		a->rej_by[i].name[len] = '\0';
+		a->rej_by[i].hour = hour - age;
 		v = *e == ',' ? e + 1 : NULL;
 	}
 }
@@ -300,6 +337,7 @@ static int load_line(struct abuse_acct *r, char *line, long long now)
 		hours_load(r->delivered, h.v[2], h.hour);
 		hours_load(r->bounced, h.v[3], h.hour);
 		hours_load(r->rejected, h.v[4], h.hour);
+		rejected_by_load(r, h.by, h.hour);
 	}
 	return r->key[0] ? 0 : -1;
 }

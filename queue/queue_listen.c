@@ -231,7 +231,8 @@ static int listen_signal(struct lconn *c, struct kv_msg *m)
 			     (unsigned)strtoul(kv_get_or(m, ABUSE_WIRE_BOUNCED, "0"),
 					       NULL, 10),
 			     (unsigned)strtoul(kv_get_or(m, ABUSE_WIRE_REJECTED, "0"),
-					       NULL, 10));
+					       NULL, 10),
+			     kv_get(m, ABUSE_WIRE_REJECTED_DOMAINS));
 	return 0;
 }
 

@@ -359,7 +359,7 @@ int send_worker_room(void);
 /* ---- metrics (send_metrics.c, lib/metrics.h) ---- */
 /* send_abuse.c: one recipient's result of the job under way, then the
  * job's signal to relay-queue (lib/abuse.h) for its message. */
-void send_abuse_result(char st, int code, const char *text);
+void send_abuse_result(char st, int code, const char *text, const char *rcpt);
 void send_abuse_flush(const struct send_msg *m);
 /* Write the signals held since the last call (before the loop waits). */
 void send_abuse_send(void);

@@ -1,8 +1,10 @@
 /* send_abuse.c: relay-send's share of abuse monitoring (lib/abuse.h).
  * Each finished delivery job of a customer's message is one signal to
  * relay-queue, the state's one writer: how many recipients were
- * delivered, refused for good, and of those refused with a reply that
- * names spam or policy (5.7.x).  On a connection of its own to
+ * delivered, refused for good, and which destination domains refused
+ * it for spam or policy (enhanced code 5.7.N): each domain once per
+ * message, however many of its recipients it refused, so that one
+ * receiving domain cannot make one message count as many.  On a connection of its own to
  * queue.sock, non-blocking and unanswered: a signal is a count, not
  * mail, so one that cannot be written is dropped (a log line a minute
  * at most) rather than ever holding up the scheduler.  The signals of
@@ -28,22 +30,36 @@
 #include <unistd.h>
 
 static int abuse_fd = -1;
-static unsigned ab_delivered, ab_bounced, ab_rejected;
+static unsigned ab_delivered, ab_bounced, ab_nrej;
+static char ab_rej[ABUSE_REJECT_DOMAINS][ABUSE_DOMAIN_MAX]; /* the job's */
 /* Frames not written yet, whole ones but for a short write's rest. */
 #define ABUSE_BUF 16384
 static char abuse_buf[ABUSE_BUF];
 static size_t abuse_len;
 
-void send_abuse_result(char st, int code, const char *text)
+/* The refusing domain d once in the job's list (a full list keeps its
+ * first ones: a job is one domain). */
+static void abuse_rejected_by(const char *d)
 {
+	for (unsigned i = 0; i < ab_nrej; i++)
+		if (!strcmp(ab_rej[i], d))
+			return;
+	if (ab_nrej < ABUSE_REJECT_DOMAINS)
+		snprintf(ab_rej[ab_nrej++], sizeof ab_rej[0], "%s", d);
+}
+
+void send_abuse_result(char st, int code, const char *text, const char *rcpt)
+{
+	char d[ABUSE_DOMAIN_MAX];
+
 	if (st == 'D')
 		ab_delivered++;
 	if (st != 'B')
 		return;
 	ab_bounced++;
-	/* "5.7.1 ..." from the server, after relay-remote's "{host} " */
-	if (code >= 500 && text && strstr(text, "5.7."))
-		ab_rejected++;
+	if (abuse_policy_reply(code, text) &&
+	    abuse_rcpt_domain(d, sizeof d, rcpt) == 0)
+		abuse_rejected_by(d);
 }
 
 static int abuse_connect(void)
@@ -131,7 +147,15 @@ static void abuse_signal(const char *acct, const char *cust, const char *qid)
 	kv_add(&k, ABUSE_WIRE_QID, qid);
 	kv_addf(&k, ABUSE_WIRE_DELIVERED, "%u", ab_delivered);
 	kv_addf(&k, ABUSE_WIRE_BOUNCED, "%u", ab_bounced);
-	kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_rejected);
+	kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_nrej);
+	if (ab_nrej) {
+		char list[ABUSE_REJECT_DOMAINS * ABUSE_DOMAIN_MAX];
+		size_t l = 0;
+		for (unsigned i = 0; i < ab_nrej; i++)
+			l += (size_t)snprintf(list + l, sizeof list - l, "%s%s",
+					      i ? "," : "", ab_rej[i]);
+		kv_add(&k, ABUSE_WIRE_REJECTED_DOMAINS, list);
+	}
 	abuse_hold(&k);
 	kv_free(&k);
 }
@@ -152,5 +176,5 @@ void send_abuse_flush(const struct send_msg *m)
 				!= NULL)) > 0)
 		for (int i = 0; i < n; i++)
 			abuse_signal(accts[i], cust, m->q.qid);
-	ab_delivered = ab_bounced = ab_rejected = 0;
+	ab_delivered = ab_bounced = ab_nrej = 0;
 }

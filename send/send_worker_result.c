@@ -167,7 +167,7 @@ void send_worker_finish(struct send_msgs *ms, struct send_worker *w,
 				     code, txt);
 		worker_log(m, i, tail);
 		send_metrics_result(m, i, st, now);
-		send_abuse_result(st, code, text);
+		send_abuse_result(st, code, text, m->q.rcpt[i]);
 	}
 	send_abuse_flush(m);
 	owed = worker_relayed(j, res, relay, lines ? lines + len : NULL,

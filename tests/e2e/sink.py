@@ -16,6 +16,7 @@ Scripted answers:
     Sink(codes={'bad@example.org': 550})             every RCPT to it: 550
     Sink(codes={'slow@example.org': [451, 451, 250]}) per attempt: 451, 451,
                                                      then 250 (last repeats)
+    Sink(codes={'x@example.org': '550 5.1.1 gone'})  that reply line itself
     Sink(data_codes=[451, 250])                      per DATA: 451 then 250
     Sink(tls_cert=..., tls_key=...)                  offers STARTTLS
     Sink(auth={'user': 'pass'})                      AUTH PLAIN/LOGIN required
@@ -146,6 +147,8 @@ def _code_text(code):
              451: '4.3.0 try again later', 452: '4.3.1 insufficient storage',
              550: '5.1.1 no such user', 552: '5.3.4 too big',
              554: '5.7.1 rejected'}
+    if isinstance(code, str):  # a whole reply line, as scripted
+        return code
     return '%d %s' % (code, texts.get(code, 'scripted reply'))
 
 
@@ -235,7 +238,7 @@ class Sink:
         with self.lock:
             n = self.attempts.get(key, 0)
             self.attempts[key] = n + 1
-        if isinstance(spec, int):
+        if isinstance(spec, (int, str)):
             return spec
         return spec[min(n, len(spec) - 1)] if spec else 250
 

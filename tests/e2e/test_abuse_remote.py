@@ -1,9 +1,14 @@
 #!/usr/bin/python3
 """test_abuse_remote.py: abuse monitoring's signals from the receiving
 side, no scanner needed.  relay-send tells relay-queue each delivery
-job's results per account: dev3 (127.0.0.3) sends to a recipient the
-receiver refuses with 554 5.7.1 past abuse_reject_max: alert with
-reason=rejected and a mail to the admin; dev4 (127.0.0.4) sends to a
+job's results per account: dev3 (127.0.0.3) sends a message to three
+domains whose receivers refuse it with 554 5.7.1 (abuse_reject_max=2,
+abuse_reject_domains 3 by default): alert with reason=rejected and a
+mail to the admin.  dev7 sends 3 messages, each to 10 recipients of one
+hostile domain refusing all with 554 5.7.1 (and 11 delivered): 3 refusals (one a message
+and domain, not 30), and no alert, one domain alone never reaching the
+threshold; dev8's recipients are refused with "550 5.1.1 ... 5.7.1-faq"
+(5.7.1 in the text, not the enhanced code): bounces, no refusal; dev4 (127.0.0.4) sends to a
 recipient that does not exist (550 5.1.1) past abuse_bounce_min at a
 ratio over abuse_bounce_pct: alert with reason=bounced.  dev5, whose
 mail is delivered, stays ok; relayctl abuse list shows the counts.
@@ -13,6 +18,7 @@ baseline yet: no alert), then, a day later, 6 in an hour against a
 baseline of a fraction of one an hour: alert with reason=volume."""
 import os
 import re
+import smtplib
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,12 +37,17 @@ ip example lan 127.0.0.0/24
 """
 
 
-def send(inst, ip, helo, rcpt, n):
+def send(inst, ip, helo, rcpts, n):
+    """n messages to rcpts (one address or a list)."""
+    rcpts = [rcpts] if isinstance(rcpts, str) else rcpts
     for i in range(n):
         with smtp_session(inst.port, source_ip=ip) as c:
             c.ehlo(helo)
-            c.sendmail('printer@example.com', [rcpt],
-                       b'Subject: n%d\r\n\r\nx\r\n' % i)
+            try:
+                c.sendmail('printer@example.com', rcpts,
+                           b'Subject: n%d\r\n\r\nx\r\n' % i)
+            except smtplib.SMTPRecipientsRefused:
+                pass
 
 
 def accounts(inst):
@@ -45,6 +56,15 @@ def accounts(inst):
             return f.read()
     except OSError:
         return ''
+
+
+def counts(inst, ip):
+    """The bounced and rejected counts of the device at ip (a dict)."""
+    for line in accounts(inst).splitlines():
+        if line.startswith('account=device:%s/' % ip):
+            f = dict(w.split('=', 1) for w in line.split() if '=' in w)
+            return {k: f.get(k) for k in ('bounced_24h', 'rejected_24h')}
+    return {}
 
 
 def test_volume(sink):
@@ -72,7 +92,8 @@ def test_volume(sink):
                   'alert reason=volume', inst.wait_log(
                       r'abuse: alert account=device:127\.0\.0\.6/'
                       r'dev6\.example\.com customer=example reason=volume '
-                      r'.*this_hour=6 baseline_per_hour=0\.[0-9]', 30),
+                      # the 5th already crosses: abuse_volume_min
+                      r'.*this_hour=[56] baseline_per_hour=0\.[0-9]', 30),
                   inst.log_tail())
     finally:
         os.environ.clear()
@@ -81,19 +102,31 @@ def test_volume(sink):
 
 
 def main():
-    with Sink(codes={'victim@example.org': 554,
-                     'nobody@example.org': 550}) as sink, \
+    codes = {'victim@%s.example' % d: 554 for d in 'abc'}
+    codes.update({'u%d@hostile.example' % i: 554 for i in range(10)})
+    codes.update({'faq%d@example.net' % i: '550 5.1.1 no such user, see '
+                  'https://help.example/5.7.1-faq' for i in range(2)})
+    codes['nobody@example.org'] = 550
+    with Sink(codes=codes) as sink, \
             Instance(sink=sink, rules_text=RULES,
                      conf_overrides={'abuse_reject_max': 2,
                                      'abuse_bounce_min': 3,
                                      'abuse_bounce_pct': 50}) as inst:
-        send(inst, '127.0.0.3', 'dev3.example.com', 'victim@example.org', 2)
+        send(inst, '127.0.0.3', 'dev3.example.com',
+             ['victim@%s.example' % d for d in 'abc'], 1)
+        # with 11 delivered recipients each: under the bounce ratio
+        send(inst, '127.0.0.7', 'dev7.example.com',
+             ['u%d@hostile.example' % i for i in range(10)] +
+             ['ok%d@example.org' % i for i in range(11)], 3)
+        send(inst, '127.0.0.8', 'dev8.example.com',
+             ['faq%d@example.net' % i for i in range(2)], 1)
         send(inst, '127.0.0.4', 'dev4.example.com', 'nobody@example.org', 3)
         send(inst, '127.0.0.5', 'dev5.example.com', 'fine@example.org', 3)
         check('5.7.x refusals: alert reason=rejected', inst.wait_log(
             r'abuse: alert account=device:127\.0\.0\.3/dev3\.example\.com '
-            r'customer=example reason=rejected .*rejected_24h=2 '
-            r'bounced_24h=2', 30), inst.log_tail())
+            r'customer=example reason=rejected .*rejected_24h=3 '
+            r'bounced_24h=3 delivered_24h=0 rejecting_domains=3 ', 30),
+            inst.log_tail())
         check('bounces: alert reason=bounced', inst.wait_log(
             r'abuse: alert account=device:127\.0\.0\.4/dev4\.example\.com '
             r'customer=example reason=bounced .*rejected_24h=0 '
@@ -104,6 +137,15 @@ def main():
             lambda: len([m for m in list(sink.messages)
                          if 'admin@example.org' in m.rcpts and
                          b'abuse alert' in m.data]) == 1, 30))
+        check('one hostile domain: a refusal per message, no alert',
+              wait_until(lambda: counts(inst, '127.0.0.7') ==
+                         {'bounced_24h': '30', 'rejected_24h': '3'}, 30) and
+              not re.search(r'abuse: alert account=device:127\.0\.0\.7',
+                            inst.log()), accounts(inst) + inst.log_tail())
+        check('5.7.1 in the text, not the enhanced code: no refusal',
+              wait_until(lambda: counts(inst, '127.0.0.8') ==
+                         {'bounced_24h': '2', 'rejected_24h': '0'}, 30),
+              accounts(inst))
         check('the delivered device is not alerted',
               not re.search(r'abuse: alert account=device:127\.0\.0\.5',
                             inst.log()))

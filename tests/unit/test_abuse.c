@@ -128,9 +128,37 @@ static void test_suspended_lines(void)
 						    "o'brien@example.com"));
 }
 
+/* A refusal for spam or policy by its enhanced code only. */
+static void test_policy_reply(void)
+{
+	char d[ABUSE_DOMAIN_MAX];
+
+	T_CHECK("554 5.7.1", abuse_policy_reply(554, "5.7.1 rejected"));
+	T_CHECK("550 5.7.26 alone", abuse_policy_reply(550, "5.7.26"));
+	T_CHECK("5.7.1 later in the text: no",
+		!abuse_policy_reply(550, "5.1.1 no such user, see "
+				    "https://help.example/5.7.1-faq"));
+	T_CHECK("4xx: no", !abuse_policy_reply(450, "5.7.1 x"));
+	T_CHECK("5.7.x not a number: no", !abuse_policy_reply(554, "5.7.x y"));
+	T_CHECK("5.7.1234: no", !abuse_policy_reply(554, "5.7.1234 y"));
+	T_CHECK("5.7.1, glued: no", !abuse_policy_reply(554, "5.7.1,x"));
+	T_CHECK("NULL: no", !abuse_policy_reply(554, NULL));
+	T_CHECK("domain", abuse_rcpt_domain(d, sizeof d, "A@Mail.Example") == 0
+		&& !strcmp(d, "mail.example"));
+	T_CHECK("domain after the last @", abuse_rcpt_domain(
+			d, sizeof d, "\"a@b\"@c.example") == 0 &&
+		!strcmp(d, "c.example"));
+	T_CHECK("no domain", abuse_rcpt_domain(d, sizeof d, "postmaster") < 0);
+	T_CHECK("odd byte: none", abuse_rcpt_domain(d, sizeof d,
+						    "a@b,c.example") < 0);
+	T_CHECK("cut to fit", abuse_rcpt_domain(d, 4, "a@abcdef.example") == 0
+		&& !strcmp(d, "abc"));
+}
+
 int main(void)
 {
 	test_accounts();
+	test_policy_reply();
 	test_suspended_lines();
 	return t_done();
 }
