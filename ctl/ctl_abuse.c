@@ -116,7 +116,7 @@ static int show_one(const char *line, void *arg)
 		ABUSE_F_ACCOUNT, ABUSE_F_CUSTOMER, ABUSE_F_STATE, ABUSE_F_REASON,
 		ABUSE_F_SPAM, ABUSE_F_SCANNED, ABUSE_F_DELIVERED, ABUSE_F_BOUNCED,
 		ABUSE_F_REJECTED, ABUSE_F_BASELINE, ABUSE_F_SINCE,
-		ABUSE_F_ALERTED, ABUSE_F_SUSPENDED,
+		ABUSE_F_ALERTED, ABUSE_F_SUSPENDED, ABUSE_F_MAILED,
 		ABUSE_F_ACKED, ABUSE_F_SAMPLES, ABUSE_F_SYMBOLS, ABUSE_F_HOUR,
 		ABUSE_F_SPAM_H, ABUSE_F_SCANNED_H, ABUSE_F_DELIVERED_H,
 		ABUSE_F_BOUNCED_H, ABUSE_F_REJECTED_H, ABUSE_F_REJECTED_BY };
@@ -128,6 +128,7 @@ static int show_one(const char *line, void *arg)
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		field(line, keys[i], v, sizeof v);
 		if (!strcmp(keys[i], ABUSE_F_ALERTED) ||
+		    !strcmp(keys[i], ABUSE_F_MAILED) ||
 		    !strcmp(keys[i], ABUSE_F_SUSPENDED) ||
 		    !strcmp(keys[i], ABUSE_F_SINCE)) {
 			when(v, t, sizeof t);

@@ -104,6 +104,9 @@ struct susp;
 #define ABUSE_F_ALERTED "alerted"      /* Unix time, 0 = never */
 #define ABUSE_F_SUSPENDED "suspended"
 #define ABUSE_F_ACKED "acked_by"       /* who acknowledged the alert, "-" */
+#define ABUSE_F_MAILED "mailed"        /* the last mail to the admin (Unix
+					  time, 0 = none): a restart sends
+					  no reminder before its time */
 #define ABUSE_F_SAMPLES "samples"      /* the last spam queue ids, "," */
 #define ABUSE_F_SYMBOLS "symbols"      /* the scanner's symbols, "," */
 /* The hourly counts behind the *_24h sums, so that a restart keeps

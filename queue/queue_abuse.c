@@ -458,7 +458,7 @@ void queue_abuse_tick(void)
 		ab_dirty |= ab_decide(&ab[i], now);
 	ndue = queue_abuse_mail_pick(ab, ab_n, now, due, sizeof due /
 				     sizeof due[0], admin, sizeof admin);
-	ab_dirty |= ndue > 0;
+	ab_dirty |= ndue > 0; /* last_mail kept: no reminder at a restart */
 	pthread_mutex_unlock(&ab_mu);
 	ab_flush(0);
 	if (ndue)

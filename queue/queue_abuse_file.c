@@ -139,7 +139,7 @@ void queue_abuse_text(const struct abuse_acct *a, size_t n,
 		samples_text(&a[i], samples, sizeof samples);
 		l = snprintf(line, sizeof line, "%s=%s %s=%s %s=%s %s=%s %s=%u %s=%u "
 			 "%s=%u %s=%u %s=%u %s=%.2f %s=%lld %s=%lld %s=%lld "
-			 "%s=%s %s=%s %s=%s\n",
+			 "%s=%s %s=%s %s=%s %s=%lld\n",
 			 ABUSE_F_ACCOUNT, a[i].key, ABUSE_F_CUSTOMER,
 			 *a[i].customer ? a[i].customer : "-", ABUSE_F_STATE,
 			 queue_abuse_state_name(a[i].state), ABUSE_F_REASON,
@@ -154,7 +154,8 @@ void queue_abuse_text(const struct abuse_acct *a, size_t n,
 			 a[i].suspended, ABUSE_F_ACKED,
 			 *a[i].acked_by ? a[i].acked_by : "-",
 			 ABUSE_F_SAMPLES, *samples ? samples : "-",
-			 ABUSE_F_SYMBOLS, *a[i].symbols ? a[i].symbols : "-");
+			 ABUSE_F_SYMBOLS, *a[i].symbols ? a[i].symbols : "-",
+			 ABUSE_F_MAILED, a[i].last_mail);
 		if (l > 0 && (size_t)l < sizeof line)
 			l += hours_line(&a[i], line + l - 1, sizeof line -
 					(size_t)l + 1);
@@ -219,6 +220,8 @@ static void load_word(struct abuse_acct *a, const char *k, const char *v)
 		a->alerted = strtoll(v, NULL, 10);
 	else if (!strcmp(k, ABUSE_F_SUSPENDED))
 		a->suspended = strtoll(v, NULL, 10);
+	else if (!strcmp(k, ABUSE_F_MAILED))
+		a->last_mail = strtoll(v, NULL, 10);
 	else if (!strcmp(k, ABUSE_F_ACKED) && strcmp(v, "-"))
 		snprintf(a->acked_by, sizeof a->acked_by, "%s", v);
 	else if (!strcmp(k, ABUSE_F_SYMBOLS) && strcmp(v, "-"))

@@ -15,7 +15,11 @@ The grace across a restart, on a faketime clock (test_abuse.Clock): dev3
 is alerted for bounces and sends nothing more; relay-queue is stopped
 (SIGTERM) and started 20 hours later; at alert + 24 h 15 min its counts
 have left the 24 hours as without a restart, so it is cleared, not
-suspended."""
+suspended.
+
+The alert mail's rate limit across restarts: dev5 is alerted for
+bounces, its admin gets one mail; relay-queue is stopped and started
+twice: no second mail before abuse_alert_every (6 h) has passed."""
 import os
 import re
 import signal
@@ -185,8 +189,34 @@ def test_grace_restart():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def alert_mails(sink):
+    return len([m for m in list(sink.messages)
+                if 'admin@example.org' in m.rcpts and b'abuse alert' in m.data])
+
+
+def test_remail():
+    with Sink(codes={'nobody@example.org': 550}) as sink, \
+            Instance(sink=sink, rules_text=RULES,
+                     conf_overrides={'abuse_bounce_min': 2,
+                                     'abuse_bounce_pct': 50}) as inst:
+        send(inst, '127.0.0.5', 'dev5.example.com', 'nobody@example.org', 2)
+        check('dev5 alerted, its admin mailed',
+              wait_until(lambda: alert_mails(sink) == 1, 30), inst.log_tail())
+        check('abuse/accounts keeps when it was mailed', wait_until(
+            lambda: re.search(r'account=device:127\.0\.0\.5/\S+ .* mailed='
+                              r'[1-9]', read(inst, 'abuse/accounts')), 10),
+              read(inst, 'abuse/accounts'))
+        for n in (1, 2):
+            check('relay-queue restart %d' % n,
+                  restart_queue(inst, signal.SIGTERM), inst.log_tail())
+            wait_until(lambda: alert_mails(sink) > 1, 4)
+            check('after restart %d: still one alert mail' % n,
+                  alert_mails(sink) == 1, str(alert_mails(sink)))
+
+
 def main():
     test_crash()
+    test_remail()
     test_grace_restart()
     finish()
 
