@@ -32,6 +32,8 @@ domain dev3.example.com customer=example
 domain dev4.example.com customer=example
 domain dev5.example.com customer=example
 domain dev6.example.com customer=example
+domain dev7.example.com customer=example
+domain dev8.example.com customer=example
 rule example lan senders=domain auth=ip
 ip example lan 127.0.0.0/24
 """
