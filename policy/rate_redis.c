@@ -89,6 +89,11 @@ static void reply_error(const redisReply *rep, const char *what)
  * caller resets it later, rate_redis_reset_wanted). */
 static int rate_redis_wants_reset;
 
+void rate_redis_reset_later(void)
+{
+	rate_redis_wants_reset = 1;
+}
+
 int rate_redis_reset_wanted(void)
 {
 	int w = rate_redis_wants_reset;

@@ -15,7 +15,12 @@
  * REPLAY_FLY scripts at most, never behind the whole journal).  A
  * replay whose reply is lost goes back into the journal; the commit
  * script counts a transaction once (its done key), so a replay Redis
- * did run is not counted twice. */
+ * did run is not counted twice.  A commit or replay that Redis answers
+ * with an error (a script flushed, READONLY from a demoted master, no
+ * permission) resets the connection, as a RCPT's error does, so an idle
+ * box does not keep asking on a connection that cannot work; while
+ * Redis does not answer, an idle box asks with one replay after a wait
+ * that doubles at each failure, from a second up to PROBE_MAX_MS. */
 #include "rate_store.h"
 
 #include <errno.h>
@@ -32,6 +37,8 @@
 #define RELEASES_MAX 10000 /* releases kept while Redis is down */
 #define REPLAY_FLY 64      /* replays in flight at once: what a decision
 			    * may wait behind on the one connection */
+#define PROBE_FIRST_MS 1000 /* an idle box's asks while Redis fails: */
+#define PROBE_MAX_MS 30000  /* the wait doubles from the first to this */
 
 enum { FL_COMMIT = 1, FL_RCPT }; /* what a tag in flight is */
 
@@ -81,11 +88,30 @@ static struct {
 	struct jentry **j;        /* the journal: j[jhead..nj), oldest first */
 	size_t jhead, nj, capj;
 	size_t nreplay;           /* replays in flight */
+	long probe_at, probe_wait; /* the next idle ask (ms, monotonic) and
+				    * the wait before it; 0 after a success */
 	long j_local_rcpts, j_late_rcpts, j_dropped;
 } st;
 
 static void sent_done(void *tag, redisReply *rep);
 static void after_done(void);
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A commit or replay failed: the next idle ask waits longer. */
+static void probe_later(void)
+{
+	st.probe_wait = st.probe_wait ? st.probe_wait * 2 : PROBE_FIRST_MS;
+	if (st.probe_wait > PROBE_MAX_MS)
+		st.probe_wait = PROBE_MAX_MS;
+	st.probe_at = now_ms() + st.probe_wait;
+}
 
 /* A release to send once it may be: after a done function, or once Redis
  * answers again (a reservation it did not take out counts for the day).
@@ -321,12 +347,16 @@ static void sent_done(void *tag, redisReply *rep)
 	}
 	if (rep && rep->type != REDIS_REPLY_ERROR) {
 		st.down = 0; /* it answers: the journal may go on */
+		st.probe_wait = 0;
 		free(e);
 		return;
 	}
-	if (rep)
+	if (rep) {
 		log_warn("rate_store: commit script: %s", rep->str);
+		rate_redis_reset_later(); /* after_done: a new connection */
+	}
 	went_down();
+	probe_later();
 	journal_push(e);
 }
 
@@ -341,6 +371,7 @@ static void replay_send(size_t n)
 				      e->count, e->h, e->nh, e->when, e) < 0) {
 			e->replay = 0; /* not sent: it stays first */
 			went_down();
+			probe_later();
 			return;
 		}
 		st.nreplay++;
@@ -464,7 +495,8 @@ void rate_store_commit(struct rate_stxn *t, long now)
 
 /* st.rs is NULL when a shared store is set but could not be opened
  * (rate_ok is then 0: recipients are deferred, nothing is in flight).
- * While Redis is down, an idle box asks it with one replay a tick: its
+ * While Redis is down, an idle box asks it with one replay once its
+ * wait is over (probe_later), on a new connection after an error: its
  * reply says Redis is back (sent_done); the rest follows in
  * rate_store_poll. */
 void rate_store_tick(void)
@@ -473,7 +505,8 @@ void rate_store_tick(void)
 		return;
 	if (rstore_inflight(st.rs))
 		rstore_drain(st.rs); /* the replies of commits and releases */
-	if (st.down && !st.nreplay)
+	after_done();
+	if (st.down && !st.nreplay && now_ms() >= st.probe_at)
 		replay_send(1);
 	outage_end();
 }

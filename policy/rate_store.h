@@ -104,6 +104,9 @@ int rate_redis_rcpt_send(struct rate_stxn *t, const char *rcpt,
 int rate_redis_rcpt_result(struct rate_stxn *t, const struct redisReply *rep,
 			   uint64_t h, int umsg, int quiet);
 int rate_redis_reset_wanted(void);
+/* Inside a done function: a reply says the connection is to be reset
+ * (an error); rate_redis_reset_wanted then reports it. */
+void rate_redis_reset_later(void);
 /* Send t's commit without waiting for it; the reply goes to the done
  * function with tag (lib/rstore.h).  -1 when not sent. */
 int rate_redis_commit(struct rate_stxn *t, void *tag);
