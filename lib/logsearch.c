@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define LOG_STAMP_LEN 23
@@ -162,20 +163,84 @@ static int ls_qid_cmp(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-/* Run fn over every line of the rotated log and then the current one. */
+static long ls_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The time budget: looked at every so many lines (a clock read each
+ * line would cost more than most lines' match). */
+static int ls_out_of_time(struct logsearch *q, unsigned long lines)
+{
+	if (!q->deadline || lines % 1024 || ls_now_ms() < q->deadline)
+		return 0;
+	q->cut |= LOGSEARCH_CUT_TIME;
+	return 1;
+}
+
+/* With a byte budget: how much of the oldest part of the two files
+ * (sizes size[0] rotated, size[1] current) to pass over. */
+static long long ls_bytes_to_skip(struct logsearch *q, const off_t size[2])
+{
+	long long total = (long long)size[0] + size[1];
+
+	if (!q->max_bytes || total <= q->max_bytes)
+		return 0;
+	q->cut |= LOGSEARCH_CUT_BYTES;
+	return total - q->max_bytes;
+}
+
+static off_t ls_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Pass over the first *skip bytes of f (all of it when *skip is larger:
+ * *skip less its size is left for the next file), then the rest of the
+ * line they end in; 0 when nothing of f is left to read. */
+static int ls_skip(FILE *f, off_t size, long long *skip, char **line,
+		   size_t *cap)
+{
+	if (!*skip)
+		return 1;
+	if (*skip >= size) {
+		*skip -= size;
+		return 0;
+	}
+	/* from the byte before: a line that starts just there is kept */
+	if (fseeko(f, (off_t)*skip - 1, SEEK_SET) < 0)
+		return 0;
+	*skip = 0;
+	return getline(line, cap, f) > 0; /* the end of the line before */
+}
+
+/* Run fn over every line of the rotated log and then the current one
+ * (the newest max_bytes of them with a byte budget), until the time
+ * budget is spent. */
 static void ls_each_line(struct logsearch *q, const char *logfile,
 			 void (*fn)(struct logsearch *, char *))
 {
 	char rotated[PATH_MAX];
 	const char *files[2];
+	off_t size[2];
+	long long skip;
 	char *line = NULL;
 	size_t cap = 0;
-	int i;
+	unsigned long n = 0;
+	int i, stopped = 0;
 
 	snprintf(rotated, sizeof rotated, "%s.1", logfile);
 	files[0] = rotated;
 	files[1] = logfile;
-	for (i = 0; i < 2; i++) {
+	size[0] = ls_size(rotated);
+	size[1] = ls_size(logfile);
+	skip = ls_bytes_to_skip(q, size);
+	for (i = 0; i < 2 && !stopped; i++) {
 		FILE *f = fopen(files[i], "r");
 		if (!f) {
 			/* no rotated log yet is normal; anything else would
@@ -185,9 +250,11 @@ static void ls_each_line(struct logsearch *q, const char *logfile,
 					 files[i], strerror(errno));
 			continue;
 		}
-		while (getline(&line, &cap, f) > 0 &&
-		       (!q->limit || q->printed < q->limit))
-			fn(q, line);
+		if (ls_skip(f, size[i], &skip, &line, &cap))
+			while (!(stopped = ls_out_of_time(q, ++n)) &&
+			       getline(&line, &cap, f) > 0 &&
+			       (!q->limit || q->printed < q->limit))
+				fn(q, line);
 		fclose(f);
 	}
 	free(line);
@@ -354,6 +421,7 @@ int logsearch_pattern(struct logsearch *q, const char *pattern)
 
 void logsearch_run(struct logsearch *q, const char *logfile)
 {
+	long start;
 	int c;
 
 	if (q->id && !*q->id)
@@ -368,11 +436,19 @@ void logsearch_run(struct logsearch *q, const char *logfile)
 	q->sets[LOGSEARCH_TO].used = q->to != NULL;
 	q->sets[LOGSEARCH_IP].used = q->ip != NULL;
 	q->sets[LOGSEARCH_RE].used = q->has_re;
+	q->cut = 0;
+	start = ls_now_ms();
+	q->deadline = q->max_ms ? start + q->max_ms : 0;
 	if (q->id)
 		ls_each_line(q, logfile, ls_pass_by_qid);
 	else if (q->from || q->to || q->ip) {
+		/* the ids found in the time the first pass had, then their
+		 * lines in the rest */
+		if (q->max_ms)
+			q->deadline = start + q->max_ms / 2;
 		ls_each_line(q, logfile, ls_pass_collect);
 		ls_intersect(q);
+		q->deadline = q->max_ms ? start + q->max_ms : 0;
 		if (q->sets[LOGSEARCH_SETS].n)
 			ls_each_line(q, logfile, ls_pass_by_qid);
 	} else

@@ -21,6 +21,8 @@
 #include <stddef.h>
 
 #define LOGSEARCH_QID_MAX 64
+#define LOGSEARCH_CUT_BYTES 1 /* the older part of the log not searched */
+#define LOGSEARCH_CUT_TIME 2  /* stopped at the time budget */
 
 enum { LOGSEARCH_FROM, LOGSEARCH_TO, LOGSEARCH_IP, LOGSEARCH_RE,
        LOGSEARCH_SETS };
@@ -40,14 +42,23 @@ struct logsearch {
 	void (*emit)(void *arg, const char *line);
 	void *arg;
 	long limit;
+	/* a budget (0: none): search only the newest max_bytes of the
+	 * two files, and stop after max_ms (with a pattern, from or to, the
+	 * first of the two passes stops at half of it) */
+	long long max_bytes;
+	long max_ms;
 	/* the results; error: why a log file could not be read (the
 	 * current one for any reason, the rotated .1 for any but its
 	 * absence), "" when both were read */
 	long printed;
 	char error[PATH_MAX + 64];
+	/* where the budget cut the search: LOGSEARCH_CUT_* bits, 0 when
+	 * the whole log was searched */
+	int cut;
 	/* inside */
 	regex_t re;
 	int has_re;
+	long deadline;          /* monotonic ms of the pass, 0: none */
 	struct logsearch_set sets[LOGSEARCH_SETS + 1];
 };
 

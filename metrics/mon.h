@@ -93,7 +93,14 @@ void mon_page(struct mon_buf *b, const struct mon_snap *sn);
 struct mon_log_query {
 	const char *id, *from, *to, *ip, *since, *until;
 };
-void mon_page_log(struct mon_buf *b, const struct mon_log_query *q);
+/* A search's budget (man/relay-metrics.8, LIMITS): the newest
+ * MON_LOG_BYTES of the log, for MON_LOG_SECONDS at most (relayctl log
+ * has none).  mon_page_log says on the page what was not searched and
+ * returns LOGSEARCH_CUT_* bits, for the header MON_LOG_CUT_HEADER. */
+#define MON_LOG_BYTES (64LL << 20)
+#define MON_LOG_SECONDS 5
+#define MON_LOG_CUT_HEADER "X-Log-Search-Cut"
+int mon_page_log(struct mon_buf *b, const struct mon_log_query *q);
 void mon_page_log_form(struct mon_buf *b, const struct mon_log_query *q);
 /* the destinations that defer or bounce most (mon_page_dest.c) */
 void mon_page_destinations(struct mon_buf *b, const struct mon_snap *sn);

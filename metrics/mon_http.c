@@ -14,6 +14,7 @@
  * mon_http_guard.c) so that they cannot hold every connection slot. */
 #include "mon_http.h"
 #include "mon_http_guard.h"
+#include "logsearch.h"
 #include "mon.h"
 #include "pwhash.h"
 
@@ -83,17 +84,27 @@ static struct MHD_Response *response(unsigned *status, const char *type,
 	return r;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
-			     const char *type, struct mon_buf *b)
+/* The answer b, with one more header when name is not NULL. */
+static enum MHD_Result reply_with(struct MHD_Connection *c, unsigned status,
+				  const char *type, struct mon_buf *b,
+				  const char *name, const char *value)
 {
 	struct MHD_Response *r = response(&status, type, b);
 	enum MHD_Result rc;
 
 	if (!r)
 		return MHD_NO;
+	if (name)
+		MHD_add_response_header(r, name, value);
 	rc = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return rc;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
+			     const char *type, struct mon_buf *b)
+{
+	return reply_with(c, status, type, b, NULL, NULL);
 }
 
 /* How a refusal ends: the connection goes on, is closed (a body we do
@@ -164,6 +175,7 @@ static enum MHD_Result log_page(struct MHD_Connection *c,
 {
 	struct mon_log_query q = { arg(c, "id"), arg(c, "from"), arg(c, "to"),
 		arg(c, "ip"), arg(c, "since"), arg(c, "until") };
+	int cut;
 
 	if (!have_creds())
 		return refuse(c, MHD_HTTP_FORBIDDEN, NEEDS_CREDS, GO_ON);
@@ -171,9 +183,13 @@ static enum MHD_Result log_page(struct MHD_Connection *c,
 	if (pthread_mutex_trylock(&log_lock))
 		return refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE, "another log "
 			      "search is under way", RETRY);
-	mon_page_log(b, &q);
+	cut = mon_page_log(b, &q);
 	pthread_mutex_unlock(&log_lock);
-	return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", b);
+	/* a script sees the page is incomplete without reading it */
+	return reply_with(c, MHD_HTTP_OK, "text/html; charset=utf-8", b,
+			  cut ? MON_LOG_CUT_HEADER : NULL,
+			  cut == LOGSEARCH_CUT_BYTES ? "bytes" :
+			  cut == LOGSEARCH_CUT_TIME ? "time" : "bytes, time");
 }
 
 static enum MHD_Result snapshot_page(struct MHD_Connection *c,
