@@ -20,14 +20,18 @@ int mon_creds_load(const char *path, struct mon_creds *cr, char *err,
 		   size_t errsz);
 
 /* Limits on clients (man/relay-metrics.8, LIMITS): connections at once,
- * from one address, and the seconds a request's headers may take (the
- * TLS handshake included), however slowly they trickle in.  Each
+ * from one address, the seconds a request's headers may take (the TLS
+ * handshake included), however slowly they trickle in, and the seconds
+ * a connection may go with nothing moving (libmicrohttpd 0.9.75's
+ * timeout: no byte received, and none of an answer taken by the
+ * client, so one that never reads its answers is closed too).  Each
  * connection has a thread of its own (stack MON_HTTP_STACK); at most
  * MON_HTTP_PAGES of them build a status page or /metrics at once (a
  * snapshot is a few MB), and one a log search. */
 #define MON_HTTP_CONN_MAX 256
 #define MON_HTTP_CONN_PER_IP 8
 #define MON_HTTP_HEADER_SECONDS 5
+#define MON_HTTP_IDLE_SECONDS 10
 #define MON_HTTP_STACK (1024 * 1024)
 #define MON_HTTP_PAGES 4
 

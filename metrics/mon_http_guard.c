@@ -9,9 +9,15 @@
  * headers MON_HTTP_HEADER_SECONDS later; libmicrohttpd then sees the
  * end of the stream and closes the connection itself.  A slot leaves
  * the table (under the lock) before libmicrohttpd closes its socket, so
- * a shutdown never reaches a descriptor that was reused meanwhile. */
+ * a shutdown never reaches a descriptor that was reused meanwhile.
+ * The same thread logs, in one line a second at most, the requests that
+ * libmicrohttpd ended at its own timeout (MON_HTTP_IDLE_SECONDS with
+ * nothing moving): past the header deadline that is a client that does
+ * not take its answer, which holds a slot until then. */
 #include "mon_http.h"
 #include "mon_http_guard.h"
+
+#include "log.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -29,6 +35,7 @@ static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t guard_wake = PTHREAD_COND_INITIALIZER;
 static pthread_t guard_thread;
 static int guard_running, guard_stop;
+static unsigned long timed_out; /* requests ended by the timeout, unlogged */
 
 static time_t guard_now(void)
 {
@@ -90,8 +97,10 @@ void mon_http_guard_completed(void *cls, struct MHD_Connection *c,
 {
 	struct guard_slot *s;
 
-	(void)cls, (void)state, (void)toe;
+	(void)cls, (void)state;
 	pthread_mutex_lock(&guard_lock);
+	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		timed_out++;
 	if ((s = guard_slot_of(c))) {
 		s->waiting = 1;
 		s->since = guard_now();
@@ -109,6 +118,22 @@ static void guard_sweep(time_t now)
 		}
 }
 
+/* The requests the timeout ended since the last line, if any; outside
+ * the lock (a write to the log may wait). */
+static void guard_log_timed_out(void)
+{
+	unsigned long n = timed_out;
+
+	if (!n)
+		return;
+	timed_out = 0;
+	pthread_mutex_unlock(&guard_lock);
+	log_warn("closed %lu connection%s after %d s with nothing moving: "
+		 "a client that does not read its answer", n, n == 1 ? "" : "s",
+		 MON_HTTP_IDLE_SECONDS);
+	pthread_mutex_lock(&guard_lock);
+}
+
 static void *guard_main(void *arg)
 {
 	struct timespec at;
@@ -120,6 +145,7 @@ static void *guard_main(void *arg)
 		at.tv_sec += 1;
 		pthread_cond_timedwait(&guard_wake, &guard_lock, &at);
 		guard_sweep(guard_now());
+		guard_log_timed_out(); /* a line a second at most */
 	}
 	pthread_mutex_unlock(&guard_lock);
 	return NULL;
