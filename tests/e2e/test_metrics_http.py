@@ -20,6 +20,7 @@ misbehave (man/relay-metrics.8, LIMITS):
   made unreadable to its uid), rather than "0 lines".
 """
 import base64
+import contextlib
 import os
 import shutil
 import socket
@@ -305,7 +306,10 @@ def test_log_unreadable(inst, mport):
           b'Permission denied' in body, body[-600:])
 
 
-def with_passwd():
+@contextlib.contextmanager
+def passwd_instance():
+    """An instance whose pages need metrics_passwd (user ops, password
+    secret: AUTH_OK), serving: (inst, its metrics port)."""
     tmp = tempfile.mkdtemp(prefix='relaybox-e2e-pw-')
     pw = os.path.join(tmp, 'metrics.passwd')
     passwd_file(pw)
@@ -315,12 +319,17 @@ def with_passwd():
                 'metrics_listen': '127.0.0.1:%d' % mport,
                 'metrics_passwd': pw}) as inst:
             wait_until(lambda: 'serving on' in inst.log(), 20)
-            test_auth_flood(mport)
-            test_failure_pause(mport)
-            test_log_beside_metrics(inst, mport)
-            test_log_unreadable(inst, mport)  # last: the log stays so
+            yield inst, mport
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def with_passwd():
+    with passwd_instance() as (inst, mport):
+        test_auth_flood(mport)
+        test_failure_pause(mport)
+        test_log_beside_metrics(inst, mport)
+        test_log_unreadable(inst, mport)  # last: the log stays so
 
 
 def main():

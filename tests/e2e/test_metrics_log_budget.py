@@ -14,20 +14,15 @@ searches the whole log.
   searches the whole log;
 - relayctl log --from the same sender: found."""
 import os
-import shutil
 import socket
 import sys
-import tempfile
 import time
-import base64
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Instance, check, finish, free_port,  # noqa: E402
-                     wait_until)
-from test_metrics import passwd_file  # noqa: E402
+from harness import check, finish  # noqa: E402
+from test_metrics_http import AUTH_OK, passwd_instance  # noqa: E402
 
 MB = 300
-AUTH = base64.b64encode(b'ops:secret').decode()
 LINE = ('2026-12-07T04:00:00.000 relay-queue[1]: info: '
         '0123456789ABCDEF: from=<a@one.example> size=9\n')
 
@@ -53,7 +48,7 @@ def search(mport, query, timeout=300):
     t0 = time.time()
     s = socket.create_connection(('127.0.0.1', mport), timeout=timeout)
     s.sendall(('GET /log?%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
-               'Authorization: Basic %s\r\n\r\n' % (query, AUTH)).encode())
+               'Authorization: Basic %s\r\n\r\n' % (query, AUTH_OK)).encode())
     data = b''
     while True:
         c = s.recv(65536)
@@ -100,23 +95,13 @@ def test_relayctl(inst):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='relaybox-e2e-pw-')
-    pw = os.path.join(tmp, 'metrics.passwd')
-    passwd_file(pw)
-    mport = free_port()
-    try:
-        with Instance(conf_overrides={
-                'metrics_listen': '127.0.0.1:%d' % mport,
-                'metrics_passwd': pw}) as inst:
-            wait_until(lambda: 'serving on' in inst.log(), 20)
-            big_log(inst.path('log/relay.log.1'))
-            try:
-                test_budget(inst, mport)
-                test_relayctl(inst)
-            finally:
-                os.unlink(inst.path('log/relay.log.1'))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with passwd_instance() as (inst, mport):
+        big_log(inst.path('log/relay.log.1'))
+        try:
+            test_budget(inst, mport)
+            test_relayctl(inst)
+        finally:
+            os.unlink(inst.path('log/relay.log.1'))
     finish()
 
 

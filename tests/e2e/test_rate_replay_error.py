@@ -21,15 +21,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F403
 from redisserver import COMMANDS, USER, PASSWORD, RedisServer  # noqa: E402
+from test_rate_replay import count  # noqa: E402
 
 SENDER = 'sender@example.com'
 BACK = r'rate_store: Redis answers again after \d+ s'
-
-
-def count(inst):
-    m = re.search(r'rcpts_24h=(\d+)/',
-                  inst.relayctl('stats', '--customer', 'example').stdout)
-    return int(m.group(1)) if m else None
 
 
 def connections(redis):
