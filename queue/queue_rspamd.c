@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,48 @@ static const char *js_symbols(const char *p, const char *e,
 	return p < e ? p + 1 : NULL;
 }
 
+/* Past a run of at least one digit, or NULL. */
+static const char *js_digits(const char *p, const char *e)
+{
+	const char *s = p;
+
+	while (p < e && *p >= '0' && *p <= '9')
+		p++;
+	return p > s ? p : NULL;
+}
+
+/* A JSON number (RFC 8259 6: -?int frac? exp?) that is finite: past it
+ * with its value in *d, or NULL.  strtod alone would take nan, inf and
+ * hex, and a NaN score compares below every reject score: a scanner's
+ * "score": nan would pass as clean. */
+static const char *js_number(const char *p, const char *e, double *d)
+{
+	const char *s = p;
+	char buf[64];
+
+	if (p < e && *p == '-')
+		p++;
+	if (p < e && *p == '0')
+		p++; /* no leading zeros: "01" ends after the 0, and fails */
+	else if (!(p = js_digits(p, e)))
+		return NULL;
+	if (p < e && *p == '.' && !(p = js_digits(p + 1, e)))
+		return NULL;
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < e && (*p == '+' || *p == '-'))
+			p++;
+		if (!(p = js_digits(p, e)))
+			return NULL;
+	}
+	if ((size_t)(p - s) >= sizeof buf)
+		return NULL;
+	memcpy(buf, s, (size_t)(p - s));
+	buf[p - s] = '\0';
+	*d = strtod(buf, NULL);
+	return isfinite(*d) ? p : NULL;
+}
+
 /* rspamd's action ("no action", "add header"...) as one word for the
  * log: blanks become '_', anything but [a-z0-9_-] goes. */
 static void js_word(char *s)
@@ -130,7 +173,7 @@ int queue_rspamd_parse(const char *json, size_t n,
 		       struct queue_rspamd_verdict *v)
 {
 	const char *p = json, *e = json + n;
-	char key[64], *end;
+	char key[64];
 	int have_score = 0;
 
 	memset(v, 0, sizeof *v);
@@ -144,12 +187,11 @@ int queue_rspamd_parse(const char *json, size_t n,
 			return -1;
 		p = js_ws(p, e);
 		if (!strcmp(key, "score") || !strcmp(key, "required_score")) {
-			double d = strtod(p, &end);
-			if (end == p || end > e)
+			double d;
+			if (!(p = js_number(p, e, &d)))
 				return -1;
 			*(!strcmp(key, "score") ? &v->score : &v->required) = d;
 			have_score |= !strcmp(key, "score");
-			p = end;
 		} else if (!strcmp(key, "action")) {
 			p = js_string(p, e, v->action, sizeof v->action);
 			js_word(v->action);

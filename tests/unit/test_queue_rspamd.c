@@ -2,8 +2,8 @@
 /* test_queue_rspamd.c: rspamd's JSON answer as relay-queue reads it
  * (queue_rspamd_parse): the score, the action and the symbols' names
  * from real answers of rspamd 3.4, in any key order (the action one word
- * for the log: "no_action"); answers without a
- * score, cut short, nested too deep or not JSON are refused; a symbol
+ * for the log: "no_action"); answers without a score, cut short, nested
+ * too deep or not JSON (a score of nan, inf, hex) are refused; a symbol
  * name is cut to [A-Za-z0-9_] and the list never overflows. */
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +39,22 @@ static const struct {
 	{ "not an object", "[1,2]", -1, 0, "", "" },
 	{ "empty", "", -1, 0, "", "" },
 	{ "score not a number", "{\"score\":\"x\"}", -1, 0, "", "" },
+	/* not JSON numbers, or not finite: no verdict (a NaN compares
+	 * below every reject score, so it would pass as clean) */
+	{ "score nan", "{\"score\": nan, \"action\": \"reject\"}",
+	  -1, 0, "", "" },
+	{ "score -nan", "{\"score\":-nan}", -1, 0, "", "" },
+	{ "score inf", "{\"score\":inf}", -1, 0, "", "" },
+	{ "score -infinity", "{\"score\":-infinity}", -1, 0, "", "" },
+	{ "score overflows to inf", "{\"score\":1e999}", -1, 0, "", "" },
+	{ "score hexadecimal", "{\"score\":0x10}", -1, 0, "", "" },
+	{ "score with a plus", "{\"score\":+1}", -1, 0, "", "" },
+	{ "score ends in a dot", "{\"score\":1.}", -1, 0, "", "" },
+	{ "required_score nan", "{\"score\":1,\"required_score\":nan}",
+	  -1, 0, "", "" },
+	{ "score a string of a number", "{\"score\":\"15\"}", -1, 0, "", "" },
+	{ "score negative exponent", "{\"score\":-2.5E-1}", 0, -0.25, "", "" },
+	{ "score zero", "{\"score\":0}", 0, 0, "", "" },
 	{ "an action that would forge a log key",
 	  "{\"score\":1,\"action\":\"x=y <z> \\u0001\"}", 0, 1, "xy_z_u0001", "" },
 	{ "odd symbol names cut",
