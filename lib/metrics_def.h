@@ -51,7 +51,8 @@
 	X(DELIVERY_DELAY, "relay_delivery_delay_seconds", HISTOGRAM, 0,      \
 	  SEND, "time from queueing to the final result per recipient")      \
 	X(SCAN_VERDICTS, "relay_scan_verdicts_total", COUNTER, 0, QUEUE,     \
-	  "content scans by verdict (clean, spam, failed)")                  \
+	  "content scans by verdict (clean, spam, failed; busy, late: "      \
+	  "refused, no verdict in the client's wait)")                       \
 	X(ABUSE_EVENTS, "relay_abuse_events_total", COUNTER, 0, QUEUE,       \
 	  "abuse monitoring's alerts, suspensions and releases of accounts")
 

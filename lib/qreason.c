@@ -10,7 +10,7 @@ static const char *const names[] = {
 	[QREASON_REQUEST] = "request", [QREASON_NOSPACE] = "nospace",
 	[QREASON_IO] = "io",           [QREASON_TIMEOUT] = "timeout",
 	[QREASON_SIGN] = "sign",       [QREASON_SPAM] = "spam",
-	[QREASON_SCAN] = "scan",
+	[QREASON_SCAN] = "scan",       [QREASON_BUSY] = "busy",
 };
 
 const char *qreason_name(enum qreason r)

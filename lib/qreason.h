@@ -23,6 +23,8 @@ enum qreason {
 	QREASON_SPAM,     /* 100: the content scan scored it at or over the
 			     customer's reject score */
 	QREASON_SCAN,     /* 111: the content scan failed (scan_fail = defer) */
+	QREASON_BUSY,     /* 111: the content scan could not give its verdict
+			     within the client's wait (data_timeout) */
 };
 
 /* The wire name ("envelope"...); "" for QREASON_NONE. */

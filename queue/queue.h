@@ -233,6 +233,8 @@ struct queue_job {
 	off_t msgoff, msgend;     /* the message in the written file */
 	int scan_mode;            /* SCAN_* (queue_scan.c), the customer's */
 	long scan_score;          /* scan=reject refuses at or above it */
+	unsigned long long scan_since; /* handed to the scan (admit_now_ms):
+				     about when relay-smtpd began to wait */
 	int need_admit;           /* the peer must show relay-policy's proof */
 	int admitted;             /* it did: admit_epoch, admit_seq */
 	int checked;              /* envelope and proof checked */

@@ -237,8 +237,13 @@ static int job_answer(int timeout_ms, char *qid,
 	size_t len;
 	const char *st, *id;
 
-	if (smtp_frame_read(&Q->conn.rd, timeout_ms, &payload, &len) != 1 ||
-	    kv_parse(&m, payload, len) < 0 || !(st = kv_get(&m, WIRE_QUEUE_STATUS)) ||
+	errno = 0;
+	if (smtp_frame_read(&Q->conn.rd, timeout_ms, &payload, &len) != 1) {
+		log_warn("queue: no answer%s", errno == ETIMEDOUT ?
+			 " within data_timeout" : "");
+		return -1;
+	}
+	if (kv_parse(&m, payload, len) < 0 || !(st = kv_get(&m, WIRE_QUEUE_STATUS)) ||
 	    !*st || strspn(st, "0123456789") != strlen(st) || strlen(st) > 3) {
 		log_warn("queue: no usable answer");
 		return -1;

@@ -17,6 +17,10 @@
 #include <string.h>
 
 #define QUEUE_TEMPFAIL "451 4.3.0 Error: queue file write error, try again"
+/* relay-queue had the message and its answer did not come in
+ * data_timeout (or made no sense): nothing says a write failed */
+#define QUEUE_NOANSWER "451 4.3.0 Error: no answer from the queue, try " \
+		       "again later"
 
 /* Ask policy about DATA without waiting: its answer (accept, unless
  * MAIL/RCPT went wrong, which smtpd's own checks already exclude) is
@@ -139,7 +143,7 @@ static void txn_refuse(struct smtp_session *s, const struct smtp_data_result *r)
 /* The reply when relay-queue did not make the message durable: the one
  * place its exit status and reason (qreason.h) become SMTP.  A permanent
  * refusal (100) is always 5xx, so the client does not retry it forever;
- * anything else (111, no answer) is 4xx. */
+ * anything else (111, no answer: st < 0) is 4xx. */
 static int txn_queue_failed(struct smtp_session *s, int st, const char *text)
 {
 	static const struct {
@@ -159,11 +163,18 @@ static int txn_queue_failed(struct smtp_session *s, int st, const char *text)
 		  "again later" },
 		{ 0, QREASON_SIGN, "451 4.3.0 DKIM signing unavailable, try "
 		  "again later" },
+		{ 0, QREASON_BUSY, "451 4.3.2 Content scanner busy, try again "
+		  "later" },
 		{ 0, QREASON_NONE, QUEUE_TEMPFAIL },
 	};
 	enum qreason why = smtp_queue_reason();
 	int perm = st == EXIT_PERM;
 
+	if (st < 0) {
+		log_warn("%s: the queue gave no answer", s->ip);
+		smtp_reply(s, QUEUE_NOANSWER);
+		return 0;
+	}
 	log_warn("%s: queue refused the message: status=%d reason=%s %s",
 		 s->ip, st, *qreason_name(why) ? qreason_name(why) : "-", text);
 	for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++)

@@ -14,7 +14,6 @@ listener and the connections still open."""
 import json
 import socket
 import threading
-import time
 
 CLEAN = json.dumps({'score': 0.5, 'required_score': 15,
                     'action': 'no action', 'symbols': {}}).encode()

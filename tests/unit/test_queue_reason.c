@@ -43,7 +43,7 @@ int main(void)
 	static struct kv_msg m;
 	struct queue_result r;
 
-	for (int i = QREASON_ENVELOPE; i <= QREASON_SIGN; i++) {
+	for (int i = QREASON_ENVELOPE; i <= QREASON_BUSY; i++) {
 		char name[64];
 		snprintf(name, sizeof name, "reason %d round-trips (%s)", i,
 			 qreason_name((enum qreason)i));
