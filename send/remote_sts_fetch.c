@@ -19,7 +19,6 @@
  * the address checked. */
 #include "remote.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "ipaddr.h"
+#include "listen_addr.h"
 #include "log.h"
 #include "settings.h"
 
@@ -78,19 +78,19 @@ static int fetch_addr_private(const struct curl_sockaddr *sa, char *text,
 {
 	struct sockaddr_storage ss;
 	struct ipaddr ip;
-	const void *a = NULL;
+	char port[8];
+	size_t need = sa->family == AF_INET ? sizeof(struct sockaddr_in)
+					    : sizeof(struct sockaddr_in6);
 
-	memset(&ss, 0, sizeof ss);
-	memcpy(&ss, &sa->addr, sa->addrlen < sizeof ss ? sa->addrlen : sizeof ss);
-	if (sa->family == AF_INET && sa->addrlen >= sizeof(struct sockaddr_in))
-		a = &((struct sockaddr_in *)&ss)->sin_addr;
-	else if (sa->family == AF_INET6 &&
-		 sa->addrlen >= sizeof(struct sockaddr_in6))
-		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-	if (!a || !inet_ntop(sa->family, a, text, (socklen_t)n)) {
+	if ((sa->family != AF_INET && sa->family != AF_INET6) ||
+	    sa->addrlen < need) {
 		snprintf(text, n, "an address of family %d", sa->family);
 		return 1;
 	}
+	memset(&ss, 0, sizeof ss);
+	memcpy(&ss, &sa->addr, need);
+	text[0] = '\0';
+	listen_addr_name(&ss, text, n, port, sizeof port);
 	return ipaddr_parse(text, &ip) != 0 || ipaddr_is_private(&ip);
 }
 
