@@ -29,15 +29,27 @@
 #define MASTER_QUICK_MAX 10      /* this many in a row: slow down */
 #define MASTER_SLOW_RETRY 30.0
 
+/* Every daemon on the mail path says when it serves (lib/notify.h):
+ * after the checks of its start (rules.cdb readable, socket listening),
+ * so a daemon that dies of its configuration never makes the relay
+ * "ready" for the moment it lived. */
 static struct master_child children[] = {
-	{ "relay-policy", NULL, &cf.user_policy, RUNSOCK_POLICY_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0, 0 },
-	{ "relay-queue", "-l", &cf.user_queue, RUNSOCK_QUEUE_NAME, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, -1, 0, 0 },
-	{ "relay-remote", NULL, &cf.user_remote, RUNSOCK_REMOTE_NAME, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0 },
-	{ "relay-send", NULL, &cf.user_send, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0 },
-	{ "relay-listen", NULL, &cf.user_smtpd, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, -1, 0, STOPSIG_RELAY },
+	{ .name = "relay-policy", .user = &cf.user_policy,
+	  .sock = RUNSOCK_POLICY_NAME, .admit_key = 1, .notifies = 1,
+	  .notify_fd = -1 },
+	{ .name = "relay-queue", .args = "-l", .user = &cf.user_queue,
+	  .sock = RUNSOCK_QUEUE_NAME, .admit_key = 1, .notifies = 1,
+	  .notify_fd = -1 },
+	{ .name = "relay-remote", .user = &cf.user_remote,
+	  .sock = RUNSOCK_REMOTE_NAME, .notifies = 1, .notify_fd = -1 },
+	{ .name = "relay-send", .user = &cf.user_send, .notifies = 1,
+	  .notify_fd = -1 },
+	{ .name = "relay-listen", .user = &cf.user_smtpd, .tls_store = 1,
+	  .notifies = 1, .notify_fd = -1, .stop_sig = STOPSIG_RELAY },
 	/* off the mail path: readiness does not wait for it; started only
 	 * with metrics_listen set; the TLS store for a non-loopback address */
-	{ "relay-metrics", NULL, &cf.user_metrics, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, -1, 0, 0 },
+	{ .name = "relay-metrics", .user = &cf.user_metrics, .tls_store = 1,
+	  .off_path = 1, .notify_fd = -1 },
 };
 
 /* The admission key (lib/admit.h): made once per run of the master, so a
@@ -333,7 +345,7 @@ void master_child_notify_read(const struct pollfd *pf, int n)
 		c->notify_fd = -1;
 		c->serving = got > 0;
 		if (c->serving)
-			master_log("info", "%s pid=%ld is listening", c->name,
+			master_log("info", "%s pid=%ld is ready", c->name,
 				   (long)c->pid);
 	}
 }

@@ -1,11 +1,12 @@
 /* master_ready.c: when is the relay up?  Every daemon that is installed
- * runs, each daemon socket (run/policy.sock ...) exists, relay-listen
- * said it bound and listens on every address (its readiness pipe,
- * lib/notify.h: a LISTEN socket on the port may be another program's),
- * and every address in cf.listen and cf.listen_tls is in LISTEN state in
- * /proc/net/tcp{,6}.  Reading /proc instead of connecting keeps the check
- * from opening SMTP sessions.  relay-master then writes run/ready and
- * removes it while this no longer holds (ARCHITECTURE.md). */
+ * runs and said it serves (its readiness pipe, lib/notify.h; relay-listen
+ * once it bound and listens on every address: a LISTEN socket on the
+ * port may be another program's), each daemon socket (run/policy.sock
+ * ...) exists, and every address in cf.listen and cf.listen_tls is in
+ * LISTEN state in /proc/net/tcp{,6}.  Reading /proc instead of
+ * connecting keeps the check from opening SMTP sessions.  relay-master
+ * then writes run/ready and removes it while this no longer holds
+ * (ARCHITECTURE.md). */
 #include "master.h"
 #include "settings.h"
 

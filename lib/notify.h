@@ -1,8 +1,8 @@
 /* notify.h: readiness notification from a daemon to relay-master.
  * relay-master hands a daemon the write end of a pipe on NOTIFY_FD and
  * names it in NOTIFY_ENV; the daemon writes one newline there once it
- * serves (relay-listen: after binding and listening on every address)
- * and closes it.  The contract is s6's notification-fd: the byte, not
+ * serves (past the checks of its start; relay-listen: after binding and
+ * listening on every address) and closes it, before it forks.  The contract is s6's notification-fd: the byte, not
  * a text, is the message; end of file without it means "not ready". */
 #ifndef NOTIFY_H
 #define NOTIFY_H

@@ -9,6 +9,7 @@
 
 #include "exitcodes.h"
 #include "log.h"
+#include "notify.h"
 #include "policy_server.h"
 #include "metrics.h"
 #include "privs.h"
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
 	int opt, lfd;
 
 	log_init("relay-policy");
+	notify_keep_private();
 	while ((opt = getopt(argc, argv, "d:")) != -1) {
 		if (opt != 'd')
 			log_fatal(EXIT_PERM, "usage: relay-policy [-d DIR]");
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
 	if (runsock_listening(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", sock);
 	log_info("listening on %s", sock);
+	notify_ready();
 	policy_server_run(&srv, lfd);
 	close(lfd);
 	unlink(sock);

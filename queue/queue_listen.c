@@ -15,6 +15,7 @@
 #include "exitcodes.h"
 #include "kv.h"
 #include "log.h"
+#include "notify.h"
 #include "ns.h"
 #include "metrics.h"
 #include "privs.h"
@@ -611,6 +612,7 @@ int queue_listen_run(void)
 		log_fatalx(EXIT_TEMP, "abuse accounts");
 	fd_nonblock(lfd);
 	log_info("listening on %s", path);
+	notify_ready();
 	listen_loop(lfd, wakefd);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "queue.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "notify.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -18,6 +19,7 @@ int main(int argc, char **argv)
 	int opt, daemon = 0;
 
 	log_init("relay-queue");
+	notify_keep_private();
 	while ((opt = getopt(argc, argv, "d:l")) != -1) {
 		if (opt == 'd')
 			dir = optarg;

@@ -20,6 +20,7 @@
 
 #include "exitcodes.h"
 #include "log.h"
+#include "notify.h"
 #include "metrics.h"
 #include "privs.h"
 #include "settings.h"
@@ -100,6 +101,7 @@ int main(int argc, char **argv)
 	int opt, lfd;
 
 	log_init(argv[0]);
+	notify_keep_private();
 	while ((opt = getopt(argc, argv, "d:")) != -1) {
 		if (opt != 'd')
 			log_fatal(EXIT_PERM, "usage: relay-remote [-d DIR]");
@@ -128,6 +130,7 @@ int main(int argc, char **argv)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
 	main_signals();
 	log_info("listening on %s", path);
+	notify_ready();         /* before the first worker is forked */
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {

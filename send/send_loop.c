@@ -7,6 +7,7 @@
 #include "addr.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "notify.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -419,6 +420,9 @@ int send_loop_run(void)
 			  "run makecdb again)", cf.rules_cdb, strerror(errno),
 			  cf.user_send);
 	send_bounce_check_postmaster(&db);
+	/* its routes are read: what is left (a large queue's first scan)
+	 * does not hold up the relay's readiness */
+	notify_ready();
 	send_msg_sweep(cf.queue_dir);
 	log_info("started: %zu messages in the queue",
 		 send_msg_scan(&ms, cf.queue_dir));

@@ -2,6 +2,7 @@
 #include "send.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "notify.h"
 #include "metrics.h"
 #include "privs.h"
 #include "sendlock.h"
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	log_init("relay-send");
+	notify_keep_private();
 	while ((opt = getopt(argc, argv, "d:")) != -1) {
 		if (opt == 'd')
 			dir = optarg;

@@ -571,7 +571,7 @@ def run_on_small_queue(name, fn, size='2m'):
 
 class Instance:
     def __init__(self, conf_overrides=None, rules_text=None, sink=None,
-                 ready_timeout=60, pass_fds=(), env=None):
+                 ready_timeout=60, pass_fds=(), env=None, wait='ready'):
         self.conf_overrides = dict(conf_overrides or {})
         # more environment for relay-master and its daemons (SSL_CERT_FILE:
         # a test CA as OpenSSL's system store)
@@ -580,6 +580,9 @@ class Instance:
         self.rules_text = DEFAULT_RULES if rules_text is None else rules_text
         self.sink = sink
         self.ready_timeout = ready_timeout
+        # 'ready': start() waits for run/ready; 'port': only for the SMTP
+        # port to answer (an instance that is meant never to be ready)
+        self.wait = wait
         self.proc = None
         self.dir = None
         self.port = self.port6 = None
@@ -659,13 +662,21 @@ class Instance:
         raise RuntimeError('relay-listen could not bind its port\n%s' %
                            self.log_tail())
 
+    def _ready_now(self):
+        if self.wait == 'port':
+            try:
+                socket.create_connection(('127.0.0.1', self.port), 1).close()
+                return True
+            except OSError:
+                return False
+        return os.path.exists(self.path('run/ready'))
+
     def _wait_ready(self):
-        """True once run/ready appears; False when relay-listen found its
+        """True once run/ready appears (or the port answers, see wait); False when relay-listen found its
         port taken; raises when relay-master exits or times out."""
         deadline = time.time() + self.ready_timeout
-        ready = self.path('run/ready')
         while time.time() < deadline:
-            if os.path.exists(ready):
+            if self._ready_now():
                 return True
             if self.proc.poll() is not None:
                 raise RuntimeError('relay-master exited with %s\n%s' %

@@ -4,7 +4,8 @@ daemons is readable by them whatever the operator's umask (makecdb's
 rules.cdb, relayctl suspend's suspended), so a change reported done is
 in force; and a rules.cdb that relay-queue and relay-send cannot read
 stops them, loudly, instead of mail going out unsigned, unarchived or
-past its route (no 250 while it lasts); nor does relay-master start
+past its route (no 250 while it lasts, and the relay is never called
+ready: run/ready and `relayctl start`); nor does relay-master start
 with a relay.conf that relay-smtpd cannot read (every session 421)."""
 import os
 import stat
@@ -59,7 +60,7 @@ def umask_cases():
 
 def unreadable_rules():
     with Sink() as sink:
-        inst = Instance(sink=sink).prepare()
+        inst = Instance(sink=sink, wait='port').prepare()
         os.chmod(inst.path('rules.cdb'), 0o600)
         with inst:
             q = inst.wait_log(r'relay-queue\[\d+\]: fatal: .*rules\.cdb: '
@@ -70,6 +71,10 @@ def unreadable_rules():
                               r'Permission denied')
             check('relay-send refuses an unreadable rules.cdb', s,
                   inst.log_tail())
+            check('relay-master never calls the relay ready (%s)' %
+                  ', '.join(sorted(os.listdir(inst.path('run')))),
+                  not os.path.exists(inst.path('run/ready')) and
+                  'ready: every daemon' not in inst.log(), inst.log_tail())
             r = send(inst)
             check('no 250 while relay-queue cannot read the rules',
                   '250 2.0.0' not in r.stdout and '\n<** 4' in r.stdout,
