@@ -1,5 +1,6 @@
 /* dsn.c: DSN parameters (dsn.h): xtext, NOTIFY, RET, ENVID, ORCPT. */
 #include "dsn.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -175,6 +176,40 @@ int dsn_orcpt_ok(const char *v)
 	if (t == 0 || v[t] != ';' || !v[t + 1])
 		return 0;
 	return dsn_xtext_ok(v + t + 1, n - t - 1);
+}
+
+/* The code point of the valid len-byte UTF-8 character at s. */
+static unsigned long utf8_code_point(const unsigned char *s, size_t len)
+{
+	static const unsigned char lead_bits[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	unsigned long cp = s[0] & lead_bits[len];
+
+	for (size_t i = 1; i < len; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	return cp;
+}
+
+int dsn_orcpt_utf8_to_ascii(const char *v, char *out, size_t n)
+{
+	size_t len = strlen(v), o = 6, k;
+
+	if (strncasecmp(v, "utf-8;", 6) != 0 || !utf8_valid(v) || n < 7)
+		return -1;
+	memcpy(out, v, 6);
+	for (size_t i = 6; i < len; i += k) {
+		int w;
+		k = utf8_char_len(v + i, len - i);
+		if (k == 1)
+			w = snprintf(out + o, n - o, "%c", v[i]);
+		else
+			w = snprintf(out + o, n - o, "\\x{%lX}",
+				     utf8_code_point((const unsigned char *)v + i,
+						     k));
+		if (w < 0 || (size_t)w >= n - o)
+			return -1;
+		o += (size_t)w;
+	}
+	return dsn_orcpt_ok(out) ? 0 : -1;
 }
 
 const char *dsn_rcpt_format(const struct dsn_rcpt *r, char *buf)

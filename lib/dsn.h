@@ -79,6 +79,15 @@ int dsn_orcpt_ok(const char *v);
  * + DSN_ORCPT_MAX + 2 bytes); returns buf. */
 #define DSN_RCPT_TEXT (DSN_NOTIFY_TEXT + DSN_ORCPT_MAX + 2)
 const char *dsn_rcpt_format(const struct dsn_rcpt *r, char *buf);
+/* RFC 6533 3.3: under SMTPUTF8 an ORCPT of type utf-8 may give the
+ * address as UTF-8 (utf-8-addr-unitext).  Into out (n bytes) its ASCII
+ * form, utf-8-addr-xtext (each non-ASCII character as \x{HEX}), which
+ * every later reader takes as it is: the queue file, a next hop with or
+ * without SMTPUTF8, a delivery report.  0, or -1 when v is not "utf-8;"
+ * and valid UTF-8, or its ASCII form is no ORCPT (dsn_orcpt_ok) or does
+ * not fit. */
+int dsn_orcpt_utf8_to_ascii(const char *v, char *out, size_t n);
+
 /* Parse that text in place (s is cut at the space; r->orcpt points into
  * it); 0, or -1 when it is not exactly that. */
 int dsn_rcpt_parse(char *s, struct dsn_rcpt *r);

@@ -156,14 +156,24 @@ static int param_notify(struct param_ctx *c, const char *v)
 	return 0;
 }
 
-/* RFC 3461 4.2: ORCPT=addr-type;xtext. */
+/* RFC 3461 4.2: ORCPT=addr-type;xtext; RFC 6533 3.3: utf-8;UTF-8 text,
+ * kept in its ASCII form (whether SMTPUTF8 allows it is the caller's
+ * to say: orcpt_utf8). */
 static int param_orcpt(struct param_ctx *c, const char *v)
 {
-	if (!v || !dsn_orcpt_ok(v))
-		return param_bad(c, "501 5.5.4 Bad %s= value (addr-type;xtext, "
-				    "at most 500 characters)", "ORCPT");
-	snprintf(c->rcpt->orcpt, sizeof c->rcpt->orcpt, "%s", v);
-	return 0;
+	struct smtp_rcpt_params *r = c->rcpt;
+
+	if (v && dsn_orcpt_ok(v)) {
+		snprintf(r->orcpt, sizeof r->orcpt, "%s", v);
+		return 0;
+	}
+	if (v && dsn_orcpt_utf8_to_ascii(v, r->orcpt, sizeof r->orcpt) == 0) {
+		r->orcpt_utf8 = 1;
+		return 0;
+	}
+	r->orcpt[0] = '\0';
+	return param_bad(c, "501 5.5.4 Bad %s= value (addr-type;xtext, "
+			    "at most 500 characters)", "ORCPT");
 }
 
 struct param_def {

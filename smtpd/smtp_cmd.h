@@ -57,6 +57,7 @@ int smtp_cmd_mail_params(const char *s, long size_max,
 struct smtp_rcpt_params {
 	unsigned notify;  /* NOTIFY= (DSN_NOTIFY_*), 0 not given */
 	char orcpt[DSN_ORCPT_MAX + 1]; /* ORCPT= (addr-type;xtext), "" */
+	int orcpt_utf8;   /* ORCPT was UTF-8, now in its ASCII form */
 };
 
 /* Parse the parameters after the RCPT path: NOTIFY and ORCPT (each

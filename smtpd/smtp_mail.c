@@ -258,6 +258,12 @@ void smtp_mail_rcpt(struct smtp_session *s, char *arg)
 		addr_refuse(s, ADDR_8BIT, 1);
 		return;
 	}
+	if (!s->smtputf8 && p.orcpt_utf8) {
+		smtp_reply(s, "553 5.6.7 ORCPT in UTF-8 needs SMTPUTF8 on MAIL "
+			      "FROM");
+		smtp_session_error(s);
+		return;
+	}
 	dsn = rcpt_dsn_text(&p, &bad);
 	if (!bad && rcpt_repeated(s, rcpt, dsn)) {
 		free(dsn);

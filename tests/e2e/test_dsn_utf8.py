@@ -17,7 +17,11 @@ A message taken under SMTPUTF8 whose recipient the next hop refuses
   - a UTF-8 sender and a next hop without SMTPUTF8: the message fails
     (5.6.7), so does its notice to the sender (5.6.7); the notice of
     that goes to relay.conf's postmaster (an ASCII address, so without
-    SMTPUTF8), and nothing goes after it (no bounce of a bounce)."""
+    SMTPUTF8), and nothing goes after it (no bounce of a bounce);
+  - RCPT ... ORCPT=utf-8;<the address as UTF-8> (RFC 6533 3.3) under
+    SMTPUTF8 is taken (250) and kept in its ASCII form, which the
+    bounce's Original-Recipient shows ("utf-8;j\\x{F6}rg@..."); without
+    SMTPUTF8 it is refused 553 5.6.7, bytes that are no UTF-8 501."""
 import email
 import email.parser
 import email.policy
@@ -189,6 +193,53 @@ def utf8_sender(hop, inst):
               repr(blocks))
 
 
+def rcpt_code(port, mail, rcpt):
+    """The reply code to rcpt (bytes) after mail (bytes)."""
+    c = Raw(port)
+    try:
+        c.reply()
+        c.cmd(b'EHLO client.test\r\n')
+        c.cmd(mail + b'\r\n')
+        code = c.cmd(rcpt + b'\r\n')[0]
+        c.cmd(b'QUIT\r\n')
+        return code
+    finally:
+        c.close()
+
+
+def utf8_orcpt(hop, inst):
+    hop.utf8 = True
+    hop.refuse = {JOERG}
+    orcpt = b' ORCPT=utf-8;' + JOERG.encode()
+    rcpt = b'RCPT TO:<' + JOERG.encode() + b'>' + orcpt
+    mail = b'MAIL FROM:<' + SENDER.encode() + b'>'
+    codes = [rcpt_code(inst.port, mail + b' SMTPUTF8', rcpt),
+             rcpt_code(inst.port, mail, b'RCPT TO:<b@example.org>' + orcpt),
+             rcpt_code(inst.port, mail + b' SMTPUTF8',
+                       b'RCPT TO:<b@example.org> ORCPT=utf-8;j\xf6rg@x')]
+    check('ORCPT in UTF-8: 250 under SMTPUTF8, 553 without, 501 for '
+          'bytes that are no UTF-8 (%r)' % codes, codes == [250, 553, 501])
+    c = Raw(inst.port)
+    try:
+        c.reply()
+        c.cmd(b'EHLO client.test\r\n')
+        c.cmd(mail + b' SMTPUTF8\r\n')
+        c.cmd(rcpt + b'\r\n')
+        c.cmd(b'DATA\r\n')
+        c.cmd(b'Subject: orcpt\r\n\r\nhello\r\n.\r\n')
+        c.cmd(b'QUIT\r\n')
+    finally:
+        c.close()
+    check('ORCPT in UTF-8: a bounce arrives',
+          wait_until(lambda: notices(hop, SENDER), 30), inst.log_tail())
+    for t in notices(hop, SENDER)[:1]:
+        blocks = report(t)[3]
+        want = 'utf-8;j\\x{F6}rg@b\\x{FC}cher.example'
+        check('ORCPT in UTF-8: Original-Recipient in its ASCII form',
+              [b.get('Original-Recipient') for b in blocks[1:]] == [want],
+              repr(blocks))
+
+
 def main():
     hop = NextHop()
     try:
@@ -198,6 +249,8 @@ def main():
             utf8_recipient(hop, inst)
             hop.txns.clear()
             utf8_sender(hop, inst)
+            hop.txns.clear()
+            utf8_orcpt(hop, inst)
     finally:
         hop.close()
 

@@ -116,6 +116,37 @@ static void test_params(void)
 	T_CHECK("ORCPT 501 refused", !dsn_orcpt_ok(big));
 }
 
+/* RFC 6533 3.3: a UTF-8 ORCPT kept in its ASCII form. */
+static void test_orcpt_utf8(void)
+{
+	char out[DSN_ORCPT_MAX + 1], big[DSN_ORCPT_MAX];
+
+	T_CHECK("UTF-8 ORCPT: two- and four-byte characters escaped",
+		dsn_orcpt_utf8_to_ascii("UTF-8;j\xc3\xb6rg@\xf0\x9f\x98"
+					"\x80.example", out, sizeof out) == 0 &&
+		!strcmp(out, "UTF-8;j\\x{F6}rg@\\x{1F600}.example"));
+	T_CHECK("UTF-8 ORCPT: the result is an ORCPT", dsn_orcpt_ok(out));
+	T_CHECK("UTF-8 ORCPT: only type utf-8",
+		dsn_orcpt_utf8_to_ascii("rfc822;j\xc3\xb6rg@x", out,
+					sizeof out) < 0);
+	T_CHECK("UTF-8 ORCPT: invalid UTF-8 refused",
+		dsn_orcpt_utf8_to_ascii("utf-8;j\xf6rg@x", out,
+					sizeof out) < 0);
+	T_CHECK("UTF-8 ORCPT: a space refused",
+		dsn_orcpt_utf8_to_ascii("utf-8;j\xc3\xb6 rg@x", out,
+					sizeof out) < 0);
+	T_CHECK("UTF-8 ORCPT: empty address refused",
+		dsn_orcpt_utf8_to_ascii("utf-8;", out, sizeof out) < 0);
+	memcpy(big, "utf-8;", 6);
+	for (size_t i = 6; i + 2 < sizeof big; i += 2)
+		memcpy(big + i, "\xc3\xb6", 2);
+	big[sizeof big - 2] = '\0';
+	T_CHECK("UTF-8 ORCPT: too long once escaped refused",
+		dsn_orcpt_utf8_to_ascii(big, out, sizeof out) < 0);
+	T_CHECK("UTF-8 ORCPT: a small buffer refused, not overrun",
+		dsn_orcpt_utf8_to_ascii("utf-8;j\xc3\xb6rg@x", out, 10) < 0);
+}
+
 static void test_rcpt_text(void)
 {
 	struct dsn_rcpt r = { DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY,
@@ -193,6 +224,7 @@ int main(void)
 	test_xtext();
 	test_notify();
 	test_params();
+	test_orcpt_utf8();
 	test_rcpt_text();
 	test_qfile();
 	return t_done();
