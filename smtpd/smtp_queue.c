@@ -55,6 +55,11 @@ enum qreason smtp_queue_reason(void)
 	return Q->reason;
 }
 
+enum smtp_queue_lost smtp_queue_lost(void)
+{
+	return Q->lost;
+}
+
 static void conn_drop(void)
 {
 	if (Q->conn.sock >= 0) {
@@ -106,7 +111,9 @@ static int conn_open(const char *sockpath)
 	Q->conn.sock = runsock_connect_for(RUNSOCK_QUEUE, sockpath,
 					   (int)cf.smtp_timeout * 1000);
 	if (Q->conn.sock < 0) {
-		log_warn("queue: connect %s: %s", sockpath, strerror(errno));
+		Q->lost = SMTP_QUEUE_UNREACHABLE;
+		log_warn("relay-queue unreachable: connect %s: %s", sockpath,
+			 strerror(errno));
 		return -1;
 	}
 	/* non-blocking, the answer waited for with poll (see
@@ -114,6 +121,8 @@ static int conn_open(const char *sockpath)
 	 * when relay-queue takes the message out of it) */
 	if (ns_reader_init(&Q->conn.rd, Q->conn.sock) < 0 ||
 	    fd_nonblock(Q->conn.sock) < 0) {
+		Q->lost = SMTP_QUEUE_UNREACHABLE;
+		log_warn("relay-queue unreachable: %s", strerror(errno));
 		conn_drop();
 		return -1;
 	}
@@ -178,6 +187,12 @@ static int job_send(const struct smtp_env *b)
 		rc = conn_open(Q->sockpath) < 0 ? -1 :
 		     smtp_frame_write(Q->conn.sock, b->buf, b->len, QUEUE_WRITE_MS);
 	}
+	/* said once per job (DATA writes no more after a failed write; an
+	 * abort's end then fails the same way) */
+	if (rc < 0 && Q->lost == SMTP_QUEUE_ANSWERED) {
+		Q->lost = SMTP_QUEUE_HUNGUP;
+		log_warn("relay-queue hung up mid-message: %s", strerror(errno));
+	}
 	Q->job.started |= rc == 0;
 	return rc;
 }
@@ -216,6 +231,7 @@ void smtp_queue_polled(const struct pollfd *pf, int polled)
 int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
 {
 	j->out = NULL;
+	Q->lost = SMTP_QUEUE_ANSWERED;
 	snprintf(Q->sockpath, sizeof Q->sockpath, "%s", sockpath);
 	Q->job.kept = Q->conn.sock >= 0 || conn_unpark();
 	if (!Q->job.kept && conn_open(sockpath) < 0)
@@ -226,6 +242,25 @@ int smtp_queue_open(struct smtp_queue_job *j, const char *sockpath)
 	Q->job.started = 0;
 	j->out = &Q->out;
 	return 0;
+}
+
+/* No answer frame came (e: the read's errno). */
+static void answer_lost(int e)
+{
+	Q->lost = SMTP_QUEUE_NOANSWER;
+	if (e == ECONNRESET) {
+		/* a unix socket says so to the reader whose peer closed with
+		 * bytes of this connection unread: relay-queue went before the
+		 * end of the message, which it needs to queue anything */
+		Q->lost = SMTP_QUEUE_HUNGUP;
+		log_warn("relay-queue hung up mid-message: its end unread");
+	} else if (e == ETIMEDOUT) {
+		log_warn("relay-queue gave no answer within data_timeout");
+	} else if (e == 0) {
+		log_warn("relay-queue hung up before answering");
+	} else {
+		log_warn("relay-queue answer lost: %s", strerror(e));
+	}
 }
 
 /* Read the answer frame: status, id, text. */
@@ -239,13 +274,13 @@ static int job_answer(int timeout_ms, char *qid,
 
 	errno = 0;
 	if (smtp_frame_read(&Q->conn.rd, timeout_ms, &payload, &len) != 1) {
-		log_warn("queue: no answer%s", errno == ETIMEDOUT ?
-			 " within data_timeout" : "");
+		answer_lost(errno);
 		return -1;
 	}
 	if (kv_parse(&m, payload, len) < 0 || !(st = kv_get(&m, WIRE_QUEUE_STATUS)) ||
 	    !*st || strspn(st, "0123456789") != strlen(st) || strlen(st) > 3) {
-		log_warn("queue: no usable answer");
+		Q->lost = SMTP_QUEUE_NOANSWER;
+		log_warn("relay-queue gave no usable answer");
 		return -1;
 	}
 	log_clean(text, textsz, kv_get_or(&m, WIRE_QUEUE_TEXT, ""),
@@ -256,8 +291,11 @@ static int job_answer(int timeout_ms, char *qid,
 	log_clean(Q->receipt, sizeof Q->receipt,
 		  kv_get_or(&m, ADMIT_WIRE_RECEIPT, ""),
 		  strlen(kv_get_or(&m, ADMIT_WIRE_RECEIPT, "")));
-	if (atoi(st) == 0 && !*qid)
-		return -1; /* durable without a name is not an answer */
+	if (atoi(st) == 0 && !*qid) { /* durable without a name: no answer */
+		Q->lost = SMTP_QUEUE_NOANSWER;
+		log_warn("relay-queue gave no usable answer: no queue id");
+		return -1;
+	}
 	return atoi(st);
 }
 
@@ -295,9 +333,7 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 	qid[0] = text[0] = Q->receipt[0] = '\0';
 	Q->reason = QREASON_NONE;
 	j->out = NULL;
-	if (job_end(env, n, 1) < 0)
-		log_warn("queue: sending the message: %s", strerror(errno));
-	else
+	if (job_end(env, n, 1) == 0) /* job_send said why not */
 		rc = job_answer(timeout_ms, qid, qidsz, text, textsz);
 	job_close(rc >= 0);
 	return rc;

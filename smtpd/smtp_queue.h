@@ -19,6 +19,20 @@ struct smtp_queue_job {
 	struct io *out;      /* put the message here; NULL once ended */
 };
 
+/* How the last job's exchange with relay-queue went when no answer came
+ * (smtp_queue_open, _finish or _abort returned -1): the client's reply
+ * and the log line say which (smtpd/smtp_txn.c txn_queue_lost). */
+enum smtp_queue_lost {
+	SMTP_QUEUE_ANSWERED,    /* nothing went wrong on the way */
+	SMTP_QUEUE_UNREACHABLE, /* no connection: relay-queue not running,
+				   restarting, its socket gone */
+	SMTP_QUEUE_HUNGUP,      /* the connection broke before the message's
+				   end went out: nothing queued */
+	SMTP_QUEUE_NOANSWER,    /* all of it went out and no usable answer
+				   came (timeout, hang-up, garbage): it may
+				   be queued all the same */
+};
+
 /* A client's state.  The connection to relay-queue stays open from one
  * message to the next (and, in a pool worker serving one session at a
  * time, from one session to the next): many injections may follow on
@@ -32,6 +46,7 @@ struct smtp_queue_state {
 	char sockpath[4096];         /* for a reconnect in the middle */
 	char receipt[ADMIT_MAC_HEX + 1];
 	enum qreason reason;
+	enum smtp_queue_lost lost;
 	/* The message goes out in frames through this io (smtp_data_copy
 	 * puts, frame_write sends each full buffer as one frame). */
 	struct io out;
@@ -83,6 +98,9 @@ int smtp_queue_finish(struct smtp_queue_job *j, const char *env, size_t n,
 /* relay-queue's receipt for the message the last smtp_queue_finish
  * queued ("" when none came): policy counts a commit only with it. */
 const char *smtp_queue_receipt(void);
+/* How the last job lost relay-queue (SMTP_QUEUE_ANSWERED when it did
+ * not). */
+enum smtp_queue_lost smtp_queue_lost(void);
 /* Why relay-queue refused the last message (its reason= key; NONE when
  * it gave none or did not answer). */
 enum qreason smtp_queue_reason(void);

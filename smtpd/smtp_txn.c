@@ -16,11 +16,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QUEUE_TEMPFAIL "451 4.3.0 Error: queue file write error, try again"
+/* The 4xx replies when relay-queue did not make the message durable,
+ * one for each thing that can go wrong: an operator reading the
+ * client's error knows where to look.  relay-queue reported an I/O
+ * error writing the message (or its archive copy): */
+#define QUEUE_WRITE_ERROR "451 4.3.0 Error: queue file write error, try again"
+/* relay-queue gave another temporary refusal (a proof out of date, the
+ * client seen as stopped, a reason this smtpd does not know): */
+#define QUEUE_TEMPFAIL "451 4.3.0 Error: the queue could not take the " \
+		       "message, try again later"
+/* nobody answered on queue.sock (relay-queue down or restarting): */
+#define QUEUE_UNREACHABLE "451 4.3.2 Queue service unavailable, try again " \
+			  "later"
+/* the connection broke before the message's end went out: */
+#define QUEUE_HUNGUP "451 4.3.0 Queue service went away during the " \
+		     "message, nothing queued, try again later"
 /* relay-queue had the message and its answer did not come in
- * data_timeout (or made no sense): nothing says a write failed */
+ * data_timeout (or made no sense): it may be queued all the same */
 #define QUEUE_NOANSWER "451 4.3.0 Error: no answer from the queue, try " \
 		       "again later"
+/* smtpd itself could not build the envelope */
+#define QUEUE_NOMEM "451 4.3.0 Error: out of memory, try again later"
 
 /* Ask policy about DATA without waiting: its answer (accept, unless
  * MAIL/RCPT went wrong, which smtpd's own checks already exclude) is
@@ -140,6 +156,28 @@ static void txn_refuse(struct smtp_session *s, const struct smtp_data_result *r)
 			      "refused", cf.line_max);
 }
 
+/* The reply and log line when relay-queue gave no answer to the job
+ * (smtp_queue.c logged the details: the connect error, the failed
+ * write, the timeout). */
+static void txn_queue_lost(struct smtp_session *s)
+{
+	switch (smtp_queue_lost()) {
+	case SMTP_QUEUE_UNREACHABLE:
+		log_warn("%s: not queued: relay-queue unreachable", s->ip);
+		smtp_reply(s, QUEUE_UNREACHABLE);
+		break;
+	case SMTP_QUEUE_HUNGUP:
+		log_warn("%s: not queued: relay-queue hung up mid-message",
+			 s->ip);
+		smtp_reply(s, QUEUE_HUNGUP);
+		break;
+	default:
+		log_warn("%s: relay-queue gave no answer", s->ip);
+		smtp_reply(s, QUEUE_NOANSWER);
+		break;
+	}
+}
+
 /* The reply when relay-queue did not make the message durable: the one
  * place its exit status and reason (qreason.h) become SMTP.  A permanent
  * refusal (100) is always 5xx, so the client does not retry it forever;
@@ -165,17 +203,17 @@ static int txn_queue_failed(struct smtp_session *s, int st, const char *text)
 		  "again later" },
 		{ 0, QREASON_BUSY, "451 4.3.2 Content scanner busy, try again "
 		  "later" },
+		{ 0, QREASON_IO, QUEUE_WRITE_ERROR },
 		{ 0, QREASON_NONE, QUEUE_TEMPFAIL },
 	};
 	enum qreason why = smtp_queue_reason();
 	int perm = st == EXIT_PERM;
 
 	if (st < 0) {
-		log_warn("%s: the queue gave no answer", s->ip);
-		smtp_reply(s, QUEUE_NOANSWER);
+		txn_queue_lost(s);
 		return 0;
 	}
-	log_warn("%s: queue refused the message: status=%d reason=%s %s",
+	log_warn("%s: relay-queue answered an error: status=%d reason=%s %s",
 		 s->ip, st, *qreason_name(why) ? qreason_name(why) : "-", text);
 	for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++)
 		if (replies[i].perm == perm && (replies[i].reason == why ||
@@ -235,7 +273,8 @@ static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 	if (e.failed) {
 		free(e.buf);
 		smtp_queue_abort(j, (int)cf.data_timeout * 1000, text, sizeof text);
-		smtp_reply(s, QUEUE_TEMPFAIL);
+		log_warn("%s: not queued: out of memory for the envelope", s->ip);
+		smtp_reply(s, QUEUE_NOMEM);
 		return 0;
 	}
 	st = smtp_queue_finish(j, e.buf, e.len, (int)cf.data_timeout * 1000,
@@ -245,7 +284,8 @@ static int txn_finish(struct smtp_session *s, struct smtp_queue_job *j,
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		return 1;
 	}
-	*unknown = st < 0;
+	/* only a whole message may have been queued unanswered */
+	*unknown = st < 0 && smtp_queue_lost() == SMTP_QUEUE_NOANSWER;
 	return txn_queue_failed(s, st, text) ? -1 : 0;
 }
 
@@ -271,7 +311,7 @@ int smtp_txn_open(struct smtp_session *s, struct smtp_queue_job *j)
 		return -1;
 	runsock_path(RUNSOCK_QUEUE, path, sizeof path);
 	if (smtp_queue_open(j, path) < 0) {
-		smtp_reply(s, QUEUE_TEMPFAIL);
+		txn_queue_lost(s);
 		smtp_session_reset_tx(s, 1);
 		return -1;
 	}
@@ -325,7 +365,7 @@ void smtp_txn_settle(struct smtp_session *s, struct smtp_queue_job *j,
 		if (r->bare || r->toobig || r->toolong || r->loop) {
 			txn_refuse(s, r);
 			smtp_session_error(s);
-		} else { /* relay-queue stopped reading: ask it why */
+		} else { /* a write to relay-queue failed: say how */
 			queued = txn_queue_failed(s, st, text) ? -1 : 0;
 		}
 	}

@@ -79,6 +79,9 @@ def unreadable_rules():
             check('no 250 while relay-queue cannot read the rules',
                   '250 2.0.0' not in r.stdout and '\n<** 4' in r.stdout,
                   r.stdout[-600:])
+            check('the client is told the queue service is unavailable',
+                  '<** 451 4.3.2 Queue service unavailable' in r.stdout,
+                  r.stdout[-600:])
             check('nothing delivered', not sink.messages, sink.messages)
 
 

@@ -108,6 +108,10 @@ def test_stopped(inst, sink, rsp):
     check('deferred: nothing in the queue', inst.queue_count() == 0,
           '%d in new/' % inst.queue_count())
     check('log: why', inst.wait_log(r'scan=failed: .*scan_fail = defer', 5))
+    check('relay-smtpd log: relay-queue answered an error',
+          inst.wait_log(r'relay-smtpd\[\d+\]: warning: 127\.0\.0\.1: '
+                        r'relay-queue answered an error: status=111 '
+                        r'reason=scan ', 5), inst.log_tail())
     rsp.start()
     code, text = send(inst, '127.0.0.1', 'a@example.com', 'down1', CLEAN)
     check('scanner back: the retried message is accepted', code == 250,

@@ -5,7 +5,8 @@ the daemon's accept backlog full (stopped, or too slow to accept) waits
 alone: the other sessions of the worker are answered and time out on
 time, and the waiting session gets, after smtp_timeout, the reply it
 gets when the daemon cannot be reached (421 4.3.0 at the greeting for
-relay-policy, 451 4.3.0 to DATA for relay-queue).
+relay-policy, 451 4.3.2 "Queue service unavailable" to DATA for
+relay-queue).
 
 One worker (smtpd_workers_min=1), smtp_timeout=3.  Session A is set up
 first; the daemon is stopped (SIGSTOP, SIGCONT in finally); more
@@ -157,7 +158,8 @@ def main():
     with Instance(conf_overrides=conf) as inst:
         stopped(inst, 'relay-policy', lambda s: True, 1, b'421 4.3.0')
     with Instance(conf_overrides=conf) as inst:
-        stopped(inst, 'relay-queue', to_data, 3, b'451 4.3.0')
+        stopped(inst, 'relay-queue', to_data, 3,
+                b'451 4.3.2 Queue service unavailable')
     finish()
 
 
