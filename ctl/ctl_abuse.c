@@ -89,7 +89,8 @@ static int each_line(int (*fn)(const char *line, void *arg), void *arg)
 static int list_one(const char *line, void *arg)
 {
 	char acct[ABUSE_KEY_MAX], cust[80], st[16], spam[16], scanned[16],
-	    al[32], su[32], t1[32], t2[32], rej[16], bnc[16], dlv[16];
+	    al[32], su[32], t1[32], t2[32], rej[16], bnc[16], dlv[16],
+	    msgs[16];
 
 	(void)arg;
 	field(line, ABUSE_F_ACCOUNT, acct, sizeof acct);
@@ -100,13 +101,15 @@ static int list_one(const char *line, void *arg)
 	field(line, ABUSE_F_REJECTED, rej, sizeof rej);
 	field(line, ABUSE_F_BOUNCED, bnc, sizeof bnc);
 	field(line, ABUSE_F_DELIVERED, dlv, sizeof dlv);
+	field(line, ABUSE_F_BOUNCED_MSGS, msgs, sizeof msgs);
 	field(line, ABUSE_F_ALERTED, al, sizeof al);
 	field(line, ABUSE_F_SUSPENDED, su, sizeof su);
 	when(al, t1, sizeof t1);
 	when(su, t2, sizeof t2);
 	printf("%-10s %s customer=%s spam_24h=%s scanned_24h=%s rejected_24h=%s "
-	       "bounced_24h=%s delivered_24h=%s alerted=%s suspended=%s\n", st,
-	       acct, cust, spam, scanned, rej, bnc, dlv, t1, t2);
+	       "bounced_24h=%s delivered_24h=%s bounced_msgs_24h=%s alerted=%s "
+	       "suspended=%s\n", st, acct, cust, spam, scanned, rej, bnc, dlv,
+	       *msgs ? msgs : "0", t1, t2);
 	return 0;
 }
 
@@ -119,7 +122,8 @@ static int show_one(const char *line, void *arg)
 		ABUSE_F_ALERTED, ABUSE_F_SUSPENDED, ABUSE_F_MAILED,
 		ABUSE_F_ACKED, ABUSE_F_SAMPLES, ABUSE_F_SYMBOLS, ABUSE_F_HOUR,
 		ABUSE_F_SPAM_H, ABUSE_F_SCANNED_H, ABUSE_F_DELIVERED_H,
-		ABUSE_F_BOUNCED_H, ABUSE_F_REJECTED_H, ABUSE_F_REJECTED_BY };
+		ABUSE_F_BOUNCED_H, ABUSE_F_REJECTED_H, ABUSE_F_REJECTED_BY,
+		ABUSE_F_BOUNCED_MSGS, ABUSE_F_BOUNCED_MSGS_H, ABUSE_F_BOUNCED_BY };
 	char v[ABUSE_KEY_MAX + 256], t[32];
 
 	field(line, ABUSE_F_ACCOUNT, v, sizeof v);

@@ -72,12 +72,16 @@ struct susp;
  * be written now is dropped):
  *   op=signal account=<account> customer=<name> qid=<qid>
  *   delivered=N bounced=N rejected=N rejected_domains=<d>,<d>
- * bounced: recipients refused for good; rejected: the destination
- * domains that refused the job's message for spam or policy (a reply
- * whose enhanced code, its first word, is 5.7.N: abuse_policy_reply),
- * each once however many of its recipients they refused, named in
- * rejected_domains (lowercased, at most ABUSE_REJECT_DOMAINS, each cut
- * to ABUSE_DOMAIN_MAX - 1 bytes). */
+ *   bounced_domains=<d>,<d>
+ * bounced: recipients refused for good; bounced_domains: the
+ * destination domains of those, each once however many of its
+ * recipients it refused (the bounce ratio counts these: one receiving
+ * domain cannot make one message many bounces); rejected: the
+ * destination domains that refused the job's message for spam or
+ * policy (a reply whose enhanced code, its first word, is 5.7.N:
+ * abuse_policy_reply), each once, named in rejected_domains.  Both
+ * lists lowercased, at most ABUSE_REJECT_DOMAINS names, each cut to
+ * ABUSE_DOMAIN_MAX - 1 bytes, absent when empty. */
 #define ABUSE_WIRE_SIGNAL "signal"     /* the value of WIRE_QUEUE_OP */
 #define ABUSE_WIRE_CUSTOMER "customer"
 #define ABUSE_WIRE_QID "qid"
@@ -85,6 +89,7 @@ struct susp;
 #define ABUSE_WIRE_BOUNCED "bounced"
 #define ABUSE_WIRE_REJECTED "rejected"
 #define ABUSE_WIRE_REJECTED_DOMAINS "rejected_domains"
+#define ABUSE_WIRE_BOUNCED_DOMAINS "bounced_domains"
 #define ABUSE_REJECT_DOMAINS 8         /* kept per job and per account */
 #define ABUSE_DOMAIN_MAX 64
 
@@ -97,6 +102,8 @@ struct susp;
 #define ABUSE_F_DELIVERED "delivered_24h" /* recipients, relay-send's */
 #define ABUSE_F_BOUNCED "bounced_24h"
 #define ABUSE_F_REJECTED "rejected_24h"  /* 5.7.x refusals among them */
+/* bounces once per message and recipient domain: the bounce ratio's */
+#define ABUSE_F_BOUNCED_MSGS "bounced_msgs_24h"
 #define ABUSE_F_BASELINE "baseline_per_hour" /* recipients tried, average */
 #define ABUSE_F_SINCE "since"          /* followed since (Unix time) */
 #define ABUSE_F_REASON "reason"        /* what crossed: spam, rejected,
@@ -120,9 +127,13 @@ struct susp;
 #define ABUSE_F_DELIVERED_H "delivered_hours"
 #define ABUSE_F_BOUNCED_H "bounced_hours"
 #define ABUSE_F_REJECTED_H "rejected_hours"
+#define ABUSE_F_BOUNCED_MSGS_H "bounced_msgs_hours"
 /* the domains that refused for spam or policy in 24 h, "DOMAIN:AGE,..."
- * (AGE: hours before hour= of the last refusal), "-" when none */
+ * (AGE: hours before hour= of the last refusal), "-" when none; the
+ * same for the domains that bounced.  A file without bounced_msgs_hours
+ * and bounced_by is from before: its bounces count for no ratio. */
 #define ABUSE_F_REJECTED_BY "rejected_by"
+#define ABUSE_F_BOUNCED_BY "bounced_by"
 
 /* p (n bytes) into out with every byte outside [A-Za-z0-9._@+-] as %XX;
  * 0, or -1 when it does not fit. */

@@ -125,7 +125,9 @@ struct settings {
 	/* the remote side (relay-send's results): refusals naming spam or
 	 * policy (5.7.N, one per message and refusing domain) in 24 h
 	 * from at least abuse_reject_domains domains, and a bounce ratio
-	 * (percent of the recipients, from abuse_bounce_min bounces on) */
+	 * (bounces one per message and domain, from abuse_reject_domains
+	 * domains too, against those and the recipients delivered; from
+	 * abuse_bounce_min bounces on) */
 	long abuse_reject_max, abuse_bounce_pct, abuse_bounce_min;
 	long abuse_reject_domains;
 	/* volume: recipients tried in the current hour against the

@@ -397,7 +397,11 @@ void queue_scan_add(struct queue_job *j, int wake);
 #define AB_SAMPLES 5
 enum { AB_OK, AB_ALERTED, AB_SUSPENDED };
 enum { AB_MAIL_ALERT = 1, AB_MAIL_SUSPEND = 2 };
-struct abuse_acct {                 /* about 2.7 KiB */
+struct abuse_domain {               /* a receiving domain that refused */
+	char name[ABUSE_DOMAIN_MAX];
+	long long hour;             /* the hour of its last refusal */
+};
+struct abuse_acct {                 /* about 3.4 KiB */
 	char key[ABUSE_KEY_MAX];    /* lib/abuse.h's account */
 	char customer[64];
 	int state, mail_due;
@@ -406,6 +410,7 @@ struct abuse_acct {                 /* about 2.7 KiB */
 				       newest bucket, index hour % 24 */
 	unsigned spam[24], scanned[24];
 	unsigned delivered[24], bounced[24], rejected[24]; /* relay-send's */
+	unsigned bounced_msgs[24];  /* bounces once per message and domain */
 	char reason[16];            /* what crossed the line: spam, ... */
 	double baseline;            /* recipients tried per hour, a moving
 				       average over about a day */
@@ -415,11 +420,9 @@ struct abuse_acct {                 /* about 2.7 KiB */
 	char samples[AB_SAMPLES][QFILE_ID_MAX]; /* the last spam's qids */
 	unsigned nsample;
 	char symbols[256];          /* the last spam verdict's symbols */
-	struct {                    /* domains that refused for spam or
-				       policy, and the hour of the last */
-		char name[ABUSE_DOMAIN_MAX];
-		long long hour;
-	} rej_by[ABUSE_REJECT_DOMAINS];
+	/* the domains that refused for spam or policy, that bounced */
+	struct abuse_domain rej_by[ABUSE_REJECT_DOMAINS];
+	struct abuse_domain bnc_by[ABUSE_REJECT_DOMAINS];
 };
 /* Read abuse/accounts back (at start); make the state. */
 int queue_abuse_start(void);
@@ -429,10 +432,12 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 			 const char *symbols);
 /* relay-send's signal (lib/abuse.h ABUSE_WIRE_SIGNAL): a delivery job's
  * results for account (main thread). */
-void queue_abuse_delivery(const char *account, const char *customer,
-			  const char *qid, unsigned delivered,
-			  unsigned bounced, unsigned rejected,
-			  const char *rejected_domains);
+struct abuse_signal {
+	const char *account, *customer, *qid;
+	unsigned delivered, bounced, rejected;
+	const char *rejected_domains, *bounced_domains; /* "d,d", or NULL */
+};
+void queue_abuse_delivery(const struct abuse_signal *s);
 /* Once a second from the main thread: windows, decisions, files, mails. */
 void queue_abuse_tick(void);
 /* relayctl abuse ack|release ACCOUNT (root on queue.sock). */
@@ -440,6 +445,21 @@ void queue_abuse_ctl(const char *action, const char *account,
 		     const char *by, unsigned long uid, struct queue_result *r);
 const char *queue_abuse_state_name(int st);
 unsigned queue_abuse_sum(const unsigned *b);
+/* queue_abuse_domains.c: an account's list of the receiving domains
+ * that refused (ABUSE_REJECT_DOMAINS entries, the oldest replaced).
+ * The names of csv ("d,d,...", relay-send's) refused in hour: the
+ * number of names taken. */
+unsigned queue_abuse_domains_add(struct abuse_domain *l, const char *csv,
+				 long long hour);
+/* How many of l refused in the 24 hours up to hour. */
+unsigned queue_abuse_domains_count(const struct abuse_domain *l,
+				   long long hour);
+/* l as abuse/accounts keeps it ("DOMAIN:AGE,...", "-" when none) into
+ * out (n bytes, cut to fit), and back from v (hour: the line's). */
+void queue_abuse_domains_text(const struct abuse_domain *l, long long hour,
+			      char *out, size_t n);
+void queue_abuse_domains_load(struct abuse_domain *l, const char *v,
+			      long long hour);
 /* queue_abuse_file.c: the text of abuse/accounts and abuse/suspended
  * for a[] (made under the lock, written after it). */
 struct abuse_buf { char *text; size_t len, cap; int failed; };

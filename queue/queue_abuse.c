@@ -66,7 +66,7 @@ static void ab_advance(struct abuse_acct *a, long long now)
 	for (long long k = a->hour + 1; k <= h && k <= a->hour + 24; k++) {
 		a->spam[k % 24] = a->scanned[k % 24] = 0;
 		a->delivered[k % 24] = a->bounced[k % 24] = 0;
-		a->rejected[k % 24] = 0;
+		a->rejected[k % 24] = a->bounced_msgs[k % 24] = 0;
 	}
 	a->hour = h;
 }
@@ -248,71 +248,55 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 	pthread_mutex_unlock(&ab_mu);
 }
 
-/* Domain d refused for spam or policy this hour: its entry renewed, or
- * the oldest one's place taken. */
-static void ab_rejected_by(struct abuse_acct *a, const char *d, size_t len)
-{
-	size_t k = 0;
-
-	if (!len || len >= sizeof a->rej_by[0].name ||
-	    strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789.-") < len)
-		return; /* relay-send sends none such */
-	for (size_t i = 0; i < ABUSE_REJECT_DOMAINS; i++) {
-		if (!strncmp(a->rej_by[i].name, d, len) &&
-		    !a->rej_by[i].name[len]) {
-			k = i;
-			break;
-		}
-		if (a->rej_by[i].hour < a->rej_by[k].hour)
-			k = i;
-	}
-	memcpy(a->rej_by[k].name, d, len);
-	a->rej_by[k].name[len] = '\0';
-	a->rej_by[k].hour = a->hour;
-}
-
-/* How many domains refused for spam or policy in the 24 hours. */
-static unsigned ab_rejecting_domains(const struct abuse_acct *a)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < ABUSE_REJECT_DOMAINS; i++)
-		n += a->rej_by[i].name[0] && a->rej_by[i].hour > a->hour - 24;
-	return n;
-}
-
-void queue_abuse_delivery(const char *account, const char *customer,
-			  const char *qid, unsigned delivered,
-			  unsigned bounced, unsigned rejected,
-			  const char *domains)
+/* relay-send's signal: it counts for its account (lib/abuse.h). */
+void queue_abuse_delivery(const struct abuse_signal *s)
 {
 	long long now = queue_now();
+	const char *cust = s->customer && !strpbrk(s->customer, " =")
+			   ? s->customer : "";
 	struct abuse_acct *a;
+	unsigned msgs;
 
-	if (!ab || !account || strlen(account) >= ABUSE_KEY_MAX ||
-	    strchr(account, ' ') || rejected > bounced)
+	if (!ab || !s->account || strlen(s->account) >= ABUSE_KEY_MAX ||
+	    strchr(s->account, ' ') || s->rejected > s->bounced)
 		return;
 	pthread_mutex_lock(&ab_mu);
-	if ((a = ab_get(account, customer && !strpbrk(customer, " =")
-			? customer : "", now))) {
+	if ((a = ab_get(s->account, cust, now))) {
 		ab_advance(a, now);
 		a->last_seen = now;
-		a->delivered[a->hour % 24] += delivered;
-		a->bounced[a->hour % 24] += bounced;
-		a->rejected[a->hour % 24] += rejected;
-		for (const char *d = domains; d && *d;) {
-			size_t len = strcspn(d, ",");
-			ab_rejected_by(a, d, len);
-			d = d[len] ? d + len + 1 : NULL;
-		}
-		if (customer && !strpbrk(customer, " ="))
-			snprintf(a->customer, sizeof a->customer, "%s", customer);
-		if (rejected && qid && !strpbrk(qid, " ,="))
+		a->delivered[a->hour % 24] += s->delivered;
+		a->bounced[a->hour % 24] += s->bounced;
+		a->rejected[a->hour % 24] += s->rejected;
+		queue_abuse_domains_add(a->rej_by, s->rejected_domains, a->hour);
+		/* one bounce per message and domain: the bounce ratio's */
+		msgs = queue_abuse_domains_add(a->bnc_by, s->bounced_domains,
+					       a->hour);
+		a->bounced_msgs[a->hour % 24] += msgs < s->bounced ? msgs
+								  : s->bounced;
+		if (*cust)
+			snprintf(a->customer, sizeof a->customer, "%s", cust);
+		if (s->rejected && s->qid && !strpbrk(s->qid, " ,="))
 			snprintf(a->samples[a->nsample++ % AB_SAMPLES],
-				 sizeof a->samples[0], "%s", qid);
+				 sizeof a->samples[0], "%s", s->qid);
 		ab_dirty = 1;
 	}
 	pthread_mutex_unlock(&ab_mu);
+}
+
+/* The bounces, once per message and domain, against those and the
+ * recipients delivered, from abuse_reject_domains domains at least:
+ * one receiving domain alone never reaches it (it could bounce every
+ * recipient of an innocent sender on purpose). */
+static int ab_bounce_over(const struct abuse_acct *a)
+{
+	unsigned b = queue_abuse_sum(a->bounced_msgs);
+	unsigned d = queue_abuse_sum(a->delivered);
+
+	return cf.abuse_bounce_min > 0 && b >= (unsigned)cf.abuse_bounce_min &&
+	       (unsigned long long)b * 100 >=
+	       (unsigned long long)cf.abuse_bounce_pct * (b + d) &&
+	       queue_abuse_domains_count(a->bnc_by, a->hour) >=
+	       (unsigned)cf.abuse_reject_domains;
 }
 
 /* What makes the account over a threshold now ("" when nothing). */
@@ -321,19 +305,16 @@ static const char *ab_over(const struct abuse_acct *a, long long now)
 	unsigned cur = ab_volume(a, a->hour);
 	unsigned spam = queue_abuse_sum(a->spam);
 	unsigned rej = queue_abuse_sum(a->rejected);
-	unsigned b = queue_abuse_sum(a->bounced);
-	unsigned d = queue_abuse_sum(a->delivered);
 
 	if (cf.abuse_spam_max > 0 && spam >= (unsigned)cf.abuse_spam_max)
 		return "spam";
 	/* one receiving domain alone never reaches it: it could refuse an
 	 * innocent sender's mail on purpose */
 	if (cf.abuse_reject_max > 0 && rej >= (unsigned)cf.abuse_reject_max &&
-	    ab_rejecting_domains(a) >= (unsigned)cf.abuse_reject_domains)
+	    queue_abuse_domains_count(a->rej_by, a->hour) >=
+	    (unsigned)cf.abuse_reject_domains)
 		return "rejected";
-	if (cf.abuse_bounce_min > 0 && b >= (unsigned)cf.abuse_bounce_min &&
-	    (unsigned long long)b * 100 >=
-	    (unsigned long long)cf.abuse_bounce_pct * (b + d))
+	if (ab_bounce_over(a))
 		return "bounced";
 	if (cf.abuse_volume_min > 0 && now - a->since >= 86400 &&
 	    cur >= (unsigned)cf.abuse_volume_min &&
@@ -358,12 +339,16 @@ static void ab_alert(struct abuse_acct *a, long long now)
 	a->acked_by[0] = '\0';
 	log_warn("abuse: alert account=%s customer=%s reason=%s spam_24h=%u "
 		 "rejected_24h=%u bounced_24h=%u delivered_24h=%u "
-		 "rejecting_domains=%u this_hour=%u baseline_per_hour=%.1f "
+		 "rejecting_domains=%u bounced_msgs_24h=%u "
+		 "bouncing_domains=%u this_hour=%u baseline_per_hour=%.1f "
 		 "suspended_at=%lld samples=%s symbols=%s", a->key,
 		 *a->customer ? a->customer : "-", a->reason,
 		 queue_abuse_sum(a->spam), queue_abuse_sum(a->rejected),
 		 queue_abuse_sum(a->bounced), queue_abuse_sum(a->delivered),
-		 ab_rejecting_domains(a), ab_volume(a, a->hour), a->baseline,
+		 queue_abuse_domains_count(a->rej_by, a->hour),
+		 queue_abuse_sum(a->bounced_msgs),
+		 queue_abuse_domains_count(a->bnc_by, a->hour),
+		 ab_volume(a, a->hour), a->baseline,
 		 now + cf.abuse_grace,
 		 a->samples[(a->nsample + AB_SAMPLES - 1) % AB_SAMPLES],
 		 *a->symbols ? a->symbols : "-");
@@ -483,7 +468,9 @@ static void ab_release(struct abuse_acct *a, const char *who,
 	memset(a->spam, 0, sizeof a->spam);
 	memset(a->rejected, 0, sizeof a->rejected);
 	memset(a->bounced, 0, sizeof a->bounced);
+	memset(a->bounced_msgs, 0, sizeof a->bounced_msgs);
 	memset(a->rej_by, 0, sizeof a->rej_by);
+	memset(a->bnc_by, 0, sizeof a->bnc_by);
 	snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
 	ab_dirty = 1;
 }

@@ -103,25 +103,26 @@ static int hours_line(const struct abuse_acct *a, char *out, size_t n)
 		{ ABUSE_F_DELIVERED_H, a->delivered },
 		{ ABUSE_F_BOUNCED_H, a->bounced },
 		{ ABUSE_F_REJECTED_H, a->rejected },
+		{ ABUSE_F_BOUNCED_MSGS_H, a->bounced_msgs },
 	};
-	char h[24 * 16];
-	size_t k = (size_t)snprintf(out, n, " %s=%lld", ABUSE_F_HOUR, a->hour);
+	const struct { const char *f; const struct abuse_domain *l; } d[] = {
+		{ ABUSE_F_REJECTED_BY, a->rej_by },
+		{ ABUSE_F_BOUNCED_BY, a->bnc_by },
+	};
+	char h[ABUSE_REJECT_DOMAINS * (ABUSE_DOMAIN_MAX + 4)];
+	size_t k = (size_t)snprintf(out, n, " %s=%u %s=%lld",
+				    ABUSE_F_BOUNCED_MSGS,
+				    queue_abuse_sum(a->bounced_msgs),
+				    ABUSE_F_HOUR, a->hour);
 
 	for (size_t i = 0; i < sizeof c / sizeof c[0] && k < n; i++) {
 		hours_text(c[i].b, a->hour, h, sizeof h);
 		k += (size_t)snprintf(out + k, n - k, " %s=%s", c[i].f, h);
 	}
-	if (k < n)
-		k += (size_t)snprintf(out + k, n - k, " %s=", ABUSE_F_REJECTED_BY);
-	for (size_t i = 0, m = 0; i < ABUSE_REJECT_DOMAINS && k < n; i++) {
-		long long age = a->hour - a->rej_by[i].hour;
-		if (a->rej_by[i].name[0] && age >= 0 && age < 24)
-			k += (size_t)snprintf(out + k, n - k, "%s%s:%lld",
-					      m++ ? "," : "",
-					      a->rej_by[i].name, age);
+	for (size_t i = 0; i < sizeof d / sizeof d[0] && k < n; i++) {
+		queue_abuse_domains_text(d[i].l, a->hour, h, sizeof h);
+		k += (size_t)snprintf(out + k, n - k, " %s=%s", d[i].f, h);
 	}
-	if (k < n && out[k - 1] == '=')
-		k += (size_t)snprintf(out + k, n - k, "-");
 	if (k < n)
 		k += (size_t)snprintf(out + k, n - k, "\n");
 	return k < n ? (int)k - 1 : (int)n;
@@ -210,6 +211,8 @@ static void load_word(struct abuse_acct *a, const char *k, const char *v)
 		a->bounced[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
 	else if (!strcmp(k, ABUSE_F_REJECTED))
 		a->rejected[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
+	else if (!strcmp(k, ABUSE_F_BOUNCED_MSGS))
+		a->bounced_msgs[a->hour % 24] = (unsigned)strtoul(v, NULL, 10);
 	else if (!strcmp(k, ABUSE_F_BASELINE))
 		a->baseline = strtod(v, NULL);
 	else if (!strcmp(k, ABUSE_F_SINCE))
@@ -248,27 +251,32 @@ static struct abuse_acct *acct_room(struct abuse_acct **a, size_t *n,
 /* The hourly counts of a line (ABUSE_F_HOUR and ABUSE_F_*_H). */
 struct load_hours {
 	long long hour;               /* 0: none, a file from before */
-	const char *v[5];             /* spam, scanned, delivered, bounced,
-					 rejected: the words' values */
-	const char *by;               /* ABUSE_F_REJECTED_BY's */
+	const char *v[6];             /* spam, scanned, delivered, bounced,
+					 rejected, bounced_msgs: the words'
+					 values */
+	const char *rej_by, *bnc_by;  /* ABUSE_F_REJECTED_BY's, _BOUNCED_ */
 };
 
 static int hours_word(struct load_hours *h, const char *k, const char *v)
 {
-	static const char *const f[5] = {
+	static const char *const f[6] = {
 		ABUSE_F_SPAM_H, ABUSE_F_SCANNED_H, ABUSE_F_DELIVERED_H,
-		ABUSE_F_BOUNCED_H, ABUSE_F_REJECTED_H,
+		ABUSE_F_BOUNCED_H, ABUSE_F_REJECTED_H, ABUSE_F_BOUNCED_MSGS_H,
 	};
 
 	if (!strcmp(k, ABUSE_F_REJECTED_BY)) {
-		h->by = v;
+		h->rej_by = v;
+		return 1;
+	}
+	if (!strcmp(k, ABUSE_F_BOUNCED_BY)) {
+		h->bnc_by = v;
 		return 1;
 	}
 	if (!strcmp(k, ABUSE_F_HOUR)) {
 		h->hour = strtoll(v, NULL, 10);
 		return 1;
 	}
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (!strcmp(k, f[i])) {
 			h->v[i] = v;
 			return 1;
@@ -288,27 +296,6 @@ static void hours_load(unsigned *b, const char *v, long long hour)
 			return;
 		n = strtoul(e + 1, &e, 10);
 		b[((hour - age) % 24 + 24) % 24] = (unsigned)n;
-		v = *e == ',' ? e + 1 : NULL;
-	}
-}
-
-/* "DOMAIN:AGE,..." into a->rej_by, AGE hours before hour. */
-static void rejected_by_load(struct abuse_acct *a, const char *v,
-			     long long hour)
-{
-	for (size_t i = 0; v && *v && *v != '-' && i < ABUSE_REJECT_DOMAINS;
-	     i++) {
-		size_t len = strcspn(v, ":,");
-		char *e;
-		long age;
-		if (v[len] != ':' || len >= sizeof a->rej_by[0].name)
-			return;
-		age = strtol(v + len + 1, &e, 10);
-		if (age < 0 || age > 23)
-			return;
-		memcpy(a->rej_by[i].name, v, len);
-		a->rej_by[i].name[len] = '\0';
-		a->rej_by[i].hour = hour - age;
 		v = *e == ',' ? e + 1 : NULL;
 	}
 }
@@ -340,7 +327,9 @@ static int load_line(struct abuse_acct *r, char *line, long long now)
 		hours_load(r->delivered, h.v[2], h.hour);
 		hours_load(r->bounced, h.v[3], h.hour);
 		hours_load(r->rejected, h.v[4], h.hour);
-		rejected_by_load(r, h.by, h.hour);
+		hours_load(r->bounced_msgs, h.v[5], h.hour);
+		queue_abuse_domains_load(r->rej_by, h.rej_by, h.hour);
+		queue_abuse_domains_load(r->bnc_by, h.bnc_by, h.hour);
 	}
 	return r->key[0] ? 0 : -1;
 }

@@ -93,7 +93,9 @@ static char *mail_block(const struct abuse_acct *a)
 		     "  scanned:       %u in 24 hours\r\n"
 		     "  refused as spam or by policy by the receivers: %u "
 		     "(threshold %ld)\r\n"
-		     "  bounced: %u, delivered: %u (bounce threshold %ld%%)\r\n"
+		     "  bounced: %u recipients, %u counting each message "
+		     "and domain once, from %u domains;\r\n"
+		     "  delivered: %u (bounce threshold %ld%%)\r\n"
 		     "  samples:      %s\r\n"
 		     "  symbols:       %s\r\n"
 		     "  %s\r\n\r\n",
@@ -102,6 +104,8 @@ static char *mail_block(const struct abuse_acct *a)
 		     queue_abuse_sum(a->spam), cf.abuse_spam_max,
 		     queue_abuse_sum(a->scanned), queue_abuse_sum(a->rejected),
 		     cf.abuse_reject_max, queue_abuse_sum(a->bounced),
+		     queue_abuse_sum(a->bounced_msgs),
+		     queue_abuse_domains_count(a->bnc_by, a->hour),
 		     queue_abuse_sum(a->delivered), cf.abuse_bounce_pct,
 		     *samples ? samples : " -", *a->symbols ? a->symbols : "-",
 		     outlook) < 0)

@@ -218,22 +218,28 @@ static int listen_abuse(struct lconn *c, struct kv_msg *m)
 	return 0;
 }
 
+static unsigned listen_count(const struct kv_msg *m, const char *key)
+{
+	return (unsigned)strtoul(kv_get_or(m, key, "0"), NULL, 10);
+}
+
 /* relay-send's delivery results for abuse monitoring: no reply. */
 static int listen_signal(struct lconn *c, struct kv_msg *m)
 {
+	struct abuse_signal s;
+
 	if (c->uid != 0 && c->uid != getuid() &&
 	    !(send_uid_known && c->uid == send_uid))
 		return -1; /* nobody else sends these: drop the peer */
-	queue_abuse_delivery(kv_get(m, ABUSE_WIRE_ACCOUNT),
-			     kv_get(m, ABUSE_WIRE_CUSTOMER),
-			     kv_get(m, ABUSE_WIRE_QID),
-			     (unsigned)strtoul(kv_get_or(m, ABUSE_WIRE_DELIVERED, "0"),
-					       NULL, 10),
-			     (unsigned)strtoul(kv_get_or(m, ABUSE_WIRE_BOUNCED, "0"),
-					       NULL, 10),
-			     (unsigned)strtoul(kv_get_or(m, ABUSE_WIRE_REJECTED, "0"),
-					       NULL, 10),
-			     kv_get(m, ABUSE_WIRE_REJECTED_DOMAINS));
+	s.account = kv_get(m, ABUSE_WIRE_ACCOUNT);
+	s.customer = kv_get(m, ABUSE_WIRE_CUSTOMER);
+	s.qid = kv_get(m, ABUSE_WIRE_QID);
+	s.delivered = listen_count(m, ABUSE_WIRE_DELIVERED);
+	s.bounced = listen_count(m, ABUSE_WIRE_BOUNCED);
+	s.rejected = listen_count(m, ABUSE_WIRE_REJECTED);
+	s.rejected_domains = kv_get(m, ABUSE_WIRE_REJECTED_DOMAINS);
+	s.bounced_domains = kv_get(m, ABUSE_WIRE_BOUNCED_DOMAINS);
+	queue_abuse_delivery(&s);
 	return 0;
 }
 

@@ -1,10 +1,11 @@
 /* send_abuse.c: relay-send's share of abuse monitoring (lib/abuse.h).
  * Each finished delivery job of a customer's message is one signal to
  * relay-queue, the state's one writer: how many recipients were
- * delivered, refused for good, and which destination domains refused
- * it for spam or policy (enhanced code 5.7.N): each domain once per
- * message, however many of its recipients it refused, so that one
- * receiving domain cannot make one message count as many.  On a connection of its own to
+ * delivered and refused for good, which destination domains refused
+ * them for good, and which refused the message for spam or policy
+ * (enhanced code 5.7.N): each domain once per message, however many of
+ * its recipients it refused, so that one receiving domain cannot make
+ * one message count as many.  On a connection of its own to
  * queue.sock, non-blocking and unanswered: a signal is a count, not
  * mail, so one that cannot be written is dropped (a log line a minute
  * at most) rather than ever holding up the scheduler.  The signals of
@@ -30,22 +31,27 @@
 #include <unistd.h>
 
 static int abuse_fd = -1;
-static unsigned ab_delivered, ab_bounced, ab_nrej;
-static char ab_rej[ABUSE_REJECT_DOMAINS][ABUSE_DOMAIN_MAX]; /* the job's */
+static unsigned ab_delivered, ab_bounced;
+/* the job's domains that bounced, and that refused for spam or policy */
+struct ab_domains {
+	unsigned n;
+	char name[ABUSE_REJECT_DOMAINS][ABUSE_DOMAIN_MAX];
+};
+static struct ab_domains ab_bnc, ab_rej;
 /* Frames not written yet, whole ones but for a short write's rest. */
 #define ABUSE_BUF 16384
 static char abuse_buf[ABUSE_BUF];
 static size_t abuse_len;
 
-/* The refusing domain d once in the job's list (a full list keeps its
- * first ones: a job is one domain). */
-static void abuse_rejected_by(const char *d)
+/* Domain d once in the job's list l (a full list keeps its first ones:
+ * a job is mostly one domain, a relayhost's may be more). */
+static void abuse_domain_once(struct ab_domains *l, const char *d)
 {
-	for (unsigned i = 0; i < ab_nrej; i++)
-		if (!strcmp(ab_rej[i], d))
+	for (unsigned i = 0; i < l->n; i++)
+		if (!strcmp(l->name[i], d))
 			return;
-	if (ab_nrej < ABUSE_REJECT_DOMAINS)
-		snprintf(ab_rej[ab_nrej++], sizeof ab_rej[0], "%s", d);
+	if (l->n < ABUSE_REJECT_DOMAINS)
+		snprintf(l->name[l->n++], sizeof l->name[0], "%s", d);
 }
 
 void send_abuse_result(char st, int code, const char *text, const char *rcpt)
@@ -57,9 +63,11 @@ void send_abuse_result(char st, int code, const char *text, const char *rcpt)
 	if (st != 'B')
 		return;
 	ab_bounced++;
-	if (abuse_policy_reply(code, text) &&
-	    abuse_rcpt_domain(d, sizeof d, rcpt) == 0)
-		abuse_rejected_by(d);
+	if (abuse_rcpt_domain(d, sizeof d, rcpt) < 0)
+		return;
+	abuse_domain_once(&ab_bnc, d);
+	if (abuse_policy_reply(code, text))
+		abuse_domain_once(&ab_rej, d);
 }
 
 static int abuse_connect(void)
@@ -135,6 +143,21 @@ void send_abuse_send(void)
 	memmove(abuse_buf, abuse_buf + w, abuse_len);
 }
 
+/* key=d,d,... for the names of l, when it has any. */
+static void abuse_add_domains(struct kv *k, const char *key,
+			      const struct ab_domains *l)
+{
+	char list[ABUSE_REJECT_DOMAINS * ABUSE_DOMAIN_MAX];
+	size_t n = 0;
+
+	if (!l->n)
+		return;
+	for (unsigned i = 0; i < l->n; i++)
+		n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
+				      i ? "," : "", l->name[i]);
+	kv_add(k, key, list);
+}
+
 /* One signal frame for account. */
 static void abuse_signal(const char *acct, const char *cust, const char *qid)
 {
@@ -147,15 +170,9 @@ static void abuse_signal(const char *acct, const char *cust, const char *qid)
 	kv_add(&k, ABUSE_WIRE_QID, qid);
 	kv_addf(&k, ABUSE_WIRE_DELIVERED, "%u", ab_delivered);
 	kv_addf(&k, ABUSE_WIRE_BOUNCED, "%u", ab_bounced);
-	kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_nrej);
-	if (ab_nrej) {
-		char list[ABUSE_REJECT_DOMAINS * ABUSE_DOMAIN_MAX];
-		size_t l = 0;
-		for (unsigned i = 0; i < ab_nrej; i++)
-			l += (size_t)snprintf(list + l, sizeof list - l, "%s%s",
-					      i ? "," : "", ab_rej[i]);
-		kv_add(&k, ABUSE_WIRE_REJECTED_DOMAINS, list);
-	}
+	kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_rej.n);
+	abuse_add_domains(&k, ABUSE_WIRE_REJECTED_DOMAINS, &ab_rej);
+	abuse_add_domains(&k, ABUSE_WIRE_BOUNCED_DOMAINS, &ab_bnc);
 	abuse_hold(&k);
 	kv_free(&k);
 }
@@ -176,5 +193,5 @@ void send_abuse_flush(const struct send_msg *m)
 				!= NULL)) > 0)
 		for (int i = 0; i < n; i++)
 			abuse_signal(accts[i], cust, m->q.qid);
-	ab_delivered = ab_bounced = ab_nrej = 0;
+	ab_delivered = ab_bounced = ab_rej.n = ab_bnc.n = 0;
 }

@@ -8,9 +8,10 @@ mail to the admin.  dev7 sends 3 messages, each to 10 recipients of one
 hostile domain refusing all with 554 5.7.1 (and 11 delivered): 3 refusals (one a message
 and domain, not 30), and no alert, one domain alone never reaching the
 threshold; dev8's recipients are refused with "550 5.1.1 ... 5.7.1-faq"
-(5.7.1 in the text, not the enhanced code): bounces, no refusal; dev4 (127.0.0.4) sends to a
-recipient that does not exist (550 5.1.1) past abuse_bounce_min at a
-ratio over abuse_bounce_pct: alert with reason=bounced.  dev5, whose
+(5.7.1 in the text, not the enhanced code): bounces, no refusal; dev4 (127.0.0.4) sends to
+recipients that do not exist (550 5.1.1) at three domains, past
+abuse_bounce_min at a ratio over abuse_bounce_pct: alert with
+reason=bounced (test_abuse_bounce.py: one domain alone cannot).  dev5, whose
 mail is delivered, stays ok; relayctl abuse list shows the counts.
 Volume, with every daemon on a faketime clock (test_abuse.Clock): dev6
 sends 6 messages on its first day (over abuse_volume_min, but no
@@ -108,7 +109,8 @@ def main():
     codes.update({'u%d@hostile.example' % i: 554 for i in range(10)})
     codes.update({'faq%d@example.net' % i: '550 5.1.1 no such user, see '
                   'https://help.example/5.7.1-faq' for i in range(2)})
-    codes['nobody@example.org'] = 550
+    nobody = ['nobody@example.%s' % t for t in ('org', 'net', 'info')]
+    codes.update({a: 550 for a in nobody})
     with Sink(codes=codes) as sink, \
             Instance(sink=sink, rules_text=RULES,
                      conf_overrides={'abuse_reject_max': 2,
@@ -122,7 +124,7 @@ def main():
              ['ok%d@example.org' % i for i in range(11)], 3)
         send(inst, '127.0.0.8', 'dev8.example.com',
              ['faq%d@example.net' % i for i in range(2)], 1)
-        send(inst, '127.0.0.4', 'dev4.example.com', 'nobody@example.org', 3)
+        send(inst, '127.0.0.4', 'dev4.example.com', nobody, 1)
         send(inst, '127.0.0.5', 'dev5.example.com', 'fine@example.org', 3)
         check('5.7.x refusals: alert reason=rejected', inst.wait_log(
             r'abuse: alert account=device:127\.0\.0\.3/dev3\.example\.com '

@@ -19,7 +19,10 @@ suspended.
 
 The alert mail's rate limit across restarts: dev5 is alerted for
 bounces, its admin gets one mail; relay-queue is stopped and started
-twice: no second mail before abuse_alert_every (6 h) has passed."""
+twice: no second mail before abuse_alert_every (6 h) has passed.
+
+The bounces all come from one domain: abuse_reject_domains=1 lets one
+domain alone alert (test_abuse_bounce.py tests the default, 3)."""
 import os
 import re
 import signal
@@ -97,7 +100,8 @@ def set_conf(inst, key, value):
 def test_crash():
     with Sink(codes={'nobody@example.org': 550}) as sink, \
             Instance(sink=sink, rules_text=RULES,
-                     conf_overrides={'abuse_bounce_min': 2,
+                     conf_overrides={'abuse_reject_domains': 1,
+                                     'abuse_bounce_min': 2,
                                      'abuse_bounce_pct': 50,
                                      'abuse_accounts_max': 16,
                                      'abuse_grace': 0}) as inst:
@@ -165,7 +169,8 @@ def test_grace_restart():
         os.environ.update(clock.environ())
         with Sink(codes={'nobody@example.org': 550}) as sink, \
                 Instance(sink=sink, rules_text=RULES,
-                         conf_overrides={'abuse_bounce_min': 2,
+                         conf_overrides={'abuse_reject_domains': 1,
+                                         'abuse_bounce_min': 2,
                                          'abuse_bounce_pct': 50}) as inst:
             send(inst, '127.0.0.3', 'dev3.example.com', 'nobody@example.org',
                  2)
@@ -197,7 +202,8 @@ def alert_mails(sink):
 def test_remail():
     with Sink(codes={'nobody@example.org': 550}) as sink, \
             Instance(sink=sink, rules_text=RULES,
-                     conf_overrides={'abuse_bounce_min': 2,
+                     conf_overrides={'abuse_reject_domains': 1,
+                                     'abuse_bounce_min': 2,
                                      'abuse_bounce_pct': 50}) as inst:
         send(inst, '127.0.0.5', 'dev5.example.com', 'nobody@example.org', 2)
         check('dev5 alerted, its admin mailed',
