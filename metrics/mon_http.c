@@ -11,7 +11,9 @@
  * what names people is not served: /log (envelopes, client addresses,
  * AUTH users) answers 403, and /metrics leaves out the busiest users'
  * series.  Slow or idle clients are bounded (mon_http.h,
- * mon_http_guard.c) so that they cannot hold every connection slot. */
+ * mon_http_guard.c) so that they cannot hold every connection slot, and
+ * one address' page requests so that they cannot hold every page
+ * builder (mon_http_pages.c). */
 #include "mon_http.h"
 #include "mon_http_guard.h"
 #include "logsearch.h"
@@ -20,13 +22,11 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const struct mon_creds *creds;
-static sem_t pages;     /* MON_HTTP_PAGES snapshots built at once */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER; /* a search */
 
 #define NEEDS_CREDS "the log search shows envelopes, client addresses and " \
@@ -195,10 +195,14 @@ static enum MHD_Result log_page(struct MHD_Connection *c,
 static enum MHD_Result snapshot_page(struct MHD_Connection *c,
 				     const char *url, struct mon_buf *b)
 {
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct mon_page_peer *peer;
 	struct mon_snap sn;
 	int html = !strcmp(url, "/");
 
-	sem_wait(&pages);
+	/* a builder, after this address' request under way, if any */
+	peer = mon_http_page_enter(ci ? ci->client_addr : NULL);
 	if (mon_snap_take(&sn) < 0) {
 		b->failed = 1;
 	} else {
@@ -210,7 +214,7 @@ static enum MHD_Result snapshot_page(struct MHD_Connection *c,
 			mon_expo(b, &sn);
 	}
 	mon_snap_free(&sn);
-	sem_post(&pages);
+	mon_http_page_leave(peer);
 	return reply(c, MHD_HTTP_OK, html ? "text/html; charset=utf-8" :
 		     "text/plain; version=0.0.4; charset=utf-8", b);
 }
@@ -257,7 +261,7 @@ void *mon_http_start(int fd, const struct mon_creds *cr, const char *cert,
 	void *d;
 
 	creds = cr;
-	if (mon_auth_init() < 0 || sem_init(&pages, 0, MON_HTTP_PAGES) < 0 ||
+	if (mon_auth_init() < 0 || mon_http_pages_init() < 0 ||
 	    mon_http_guard_start() < 0)
 		return NULL;
 	if (cert)

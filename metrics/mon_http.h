@@ -34,6 +34,11 @@ int mon_creds_load(const char *path, struct mon_creds *cr, char *err,
 #define MON_HTTP_IDLE_SECONDS 10
 #define MON_HTTP_STACK (1024 * 1024)
 #define MON_HTTP_PAGES 4
+/* Page requests (/, /metrics) from one client address building or
+ * waiting for a builder at once; its others wait until one of these
+ * ends (mon_http_pages.c): one address holds at most these of the
+ * MON_HTTP_PAGES builders. */
+#define MON_HTTP_PAGES_PER_IP 1
 
 /* The password check (mon_http_auth.c): a right password is remembered
  * (keyed digest), the rest wait for the one hashing slot; an address
@@ -45,6 +50,18 @@ struct sockaddr;
 int mon_auth_init(void);
 enum mon_auth mon_auth_check(const struct mon_creds *cr, const char *user,
 			     const char *pass, const struct sockaddr *peer);
+
+/* A client's address as 16 bytes (IPv4 in its IPv4-mapped IPv6 form),
+ * the key of the per-address limits (mon_http_auth.c, mon_http_pages.c). */
+void mon_http_addr_key(const struct sockaddr *sa, unsigned char out[16]);
+
+/* The page builders (mon_http_pages.c).  _init before serving (0, or
+ * -1); _enter waits for this address' turn and a builder for a request
+ * from sa, and returns what to give to _leave once the page is built. */
+struct mon_page_peer;
+int mon_http_pages_init(void);
+struct mon_page_peer *mon_http_page_enter(const struct sockaddr *sa);
+void mon_http_page_leave(struct mon_page_peer *p);
 
 /* Serve on the listening socket fd (TLS when cert is not NULL) from a
  * thread of libmicrohttpd's; NULL on failure. */

@@ -98,8 +98,7 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
 }
 
-/* An IPv4 address as its IPv4-mapped IPv6 form. */
-static void peer_key(const struct sockaddr *sa, unsigned char *out)
+void mon_http_addr_key(const struct sockaddr *sa, unsigned char out[16])
 {
 	memset(out, 0, 16);
 	if (sa && sa->sa_family == AF_INET) {
@@ -142,7 +141,7 @@ static struct auth_peer *peer_take(const struct sockaddr *sa)
 	unsigned char k[16];
 	struct auth_peer *p;
 
-	peer_key(sa, k);
+	mon_http_addr_key(sa, k);
 	pthread_mutex_lock(&peers_lock);
 	/* each wait ends with a check of this address: at most one per
 	 * connection it has (MON_HTTP_CONN_PER_IP) */
