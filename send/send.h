@@ -9,6 +9,7 @@
  *   send_ready   the ready heaps: messages by the time they are due, one
  *                heap per customer taken in turn (fair delivery)
  *   send_cust    customers: their messages in flight, concurrency limit
+ *   send_dest    the lines of destinations at their dest_concurrency limit
  *   send_stfile  which messages may have a state file (else no open)
  *   send_qfd     the queue file kept open from the load to the first job
  *   send_watch   incremental pickup of new/ (inotify)
@@ -121,6 +122,9 @@ struct send_msg {
 	struct send_cust *cust; /* its customer, NULL when unknown */
 	int qfd;                /* new/<id> as loaded, when qfd_kept */
 	int qfd_kept;           /* for its first job (send_qfd.c) */
+	struct send_dwait *dwait; /* the line it waits in (send_dest.c) */
+	struct send_msg *dprev, *dnext; /* its neighbours there */
+	unsigned long long dseq; /* when it joined that line */
 };
 struct send_msgs {
 	struct send_msg **v;
@@ -134,6 +138,10 @@ struct send_msgs {
 	size_t ncust, ccap;
 	size_t rr;              /* the heap whose turn is now */
 	int rr_open;            /* rr's turn began (its credit was given) */
+	struct send_dline *lines; /* destinations at their limit (send_dest.c) */
+	size_t maxlines;        /* slots in lines: remote_workers */
+	size_t nlines;          /* slots in use */
+	unsigned long long dseq;
 };
 /* Scan new/: load unknown messages, mark vanished ones gone.  Returns
  * how many were loaded. */
@@ -219,6 +227,44 @@ struct send_msg *send_ready_pop(struct send_msgs *ms, long long now);
 void send_ready_remove(struct send_msgs *ms, struct send_msg *m);
 /* The earliest wake time, INT64_MAX when empty. */
 long long send_ready_next(const struct send_msgs *ms);
+
+/* ---- destinations at their limit (send_dest.c) ---- */
+/* A message whose recipients met a destination at its dest_concurrency
+ * limit waits in the destination's line until a job for it ends; it
+ * stays in its ready heap too, for its own next event (a retry of its
+ * other recipients, its expiry, its delay warning).  At most
+ * ms->maxlines lines, one per destination at its limit. */
+#define SEND_DEST_MAX 400       /* a destination's key (send_route_dest) */
+struct send_dline;
+struct send_dwait {             /* one customer's messages in a line */
+	struct send_dline *line;
+	struct send_cust *cust;
+	struct send_msg *head, *tail; /* in the order they met the limit */
+	struct send_dwait *next;  /* the line's customers, a ring */
+};
+struct send_dline {
+	char dest[SEND_DEST_MAX];
+	struct send_dwait *turn;  /* the customer whose turn is next; NULL:
+				   * the slot is free */
+	int released;             /* a job for dest ended: serve the line */
+};
+/* m waits in dest's line (keeping its place when it is there already;
+ * leaving any other).  -1 when no line can be had (every slot taken, no
+ * memory): the caller tries it again a second later. */
+int send_dest_wait(struct send_msgs *ms, struct send_msg *m,
+		   const char *dest);
+/* 1 when m waits in dest's line. */
+int send_dest_waits(const struct send_msg *m, const char *dest);
+/* m leaves its line, if any (it got its job, needs none, or is freed). */
+void send_dest_leave(struct send_msgs *ms, struct send_msg *m);
+/* A job for dest ended: the next pass serves its line. */
+void send_dest_released(struct send_msgs *ms, const char *dest);
+/* The message to serve next, from the lines released since they were
+ * last served (from *cursor on), while room(dest) says the destination
+ * has room (1; 0: full, the line waits for the next release; -1: no
+ * worker at all, stop).  It stays in its line until it leaves. */
+struct send_msg *send_dest_next(struct send_msgs *ms,
+				int (*room)(const char *dest), size_t *cursor);
 
 /* ---- pickup of new/ (send_watch.c) ---- */
 #define SEND_WATCH_NEW 1    /* a message came, left or came back */
@@ -346,10 +392,13 @@ int send_worker_events(struct send_msgs *ms, const struct pollfd *pfd,
 		       size_t n, long long now);
 /* Send a job (recipients idx[0..n) of m to route r); 0 sent, -1 when no
  * worker is idle and none busy with dest has room, -2 when dest is at
- * its concurrency limit. */
+ * its concurrency limit, -3 when m's file cannot be opened (gone). */
 int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 			 const struct send_route *r, const char *dest,
 			 const size_t *idx, size_t n);
+/* What send_worker_dispatch would find for a job for dest: 1 a worker,
+ * 0 dest at its limit, -1 no worker. */
+int send_worker_dest_room(const char *dest);
 /* Kill jobs past their deadline (their recipients become T). */
 void send_worker_timeouts(struct send_msgs *ms, long long now);
 /* Workers without a job; workers that can take one more. */

@@ -2,7 +2,9 @@
  * FIFO, the relay-remote connections and the next timer; each wake-up
  * that may have changed something runs a pass over the messages that
  * are due (the ready heap, send_ready.c): expire, finish (bounce +
- * remove), warn, and dispatch due recipients grouped by destination. */
+ * remove), warn, and dispatch due recipients grouped by destination.
+ * A pass first serves the lines of destinations at their limit a job
+ * of which ended (send_dest.c). */
 #include "send.h"
 #include "addr.h"
 #include "exitcodes.h"
@@ -85,18 +87,38 @@ static long long loop_next(const struct send_msg *m, long long now,
 	return next;
 }
 
-/* One job per destination of due recipients (h: destination hashes). */
+/* After m's jobs: the line it waits in, that of full (the first
+ * destination it met at its limit, "" none), unless it waits in the
+ * line of another it met at its limit (stays: it keeps its place).
+ * Returns next, or now + 1 when no line could be had. */
+static long long loop_line(struct send_msgs *ms, struct send_msg *m,
+			   const char *full, int stays, long long now,
+			   long long next)
+{
+	if (stays)
+		return next;
+	send_dest_leave(ms, m);
+	if (full[0] && send_dest_wait(ms, m, full) < 0)
+		return now + 1; /* as before lines: tried every second */
+	return next;
+}
+
+/* One job per destination of due recipients (h: destination hashes).
+ * A destination at its limit leaves its recipients for its line: the
+ * message waits there (loop_line) and its other destinations go on. */
 static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
 			   struct rcdb *db, uint64_t *h, long long now,
 			   long long next)
 {
 	size_t idx[SEND_JOB_RCPT_MAX];
 	struct send_route r;
-	char dest[400];
+	char dest[SEND_DEST_MAX], full[SEND_DEST_MAX] = "";
+	int stays = 0;
 
 	for (size_t i = 0; i < m->q.nrcpt; i++) {
 		size_t n = 0;
-		if (!h[i])
+		uint64_t hi = h[i];
+		if (!hi)
 			continue;
 		/* a job before filled its customer's last slot */
 		if (!send_cust_room(m->cust, db))
@@ -109,12 +131,21 @@ static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
 		int rc = send_worker_dispatch(ms, m, &r, dest, idx, n);
 		if (rc == -1)
 			return LOOP_NOWORKER; /* the next free one takes it */
+		if (rc == -2) {
+			if (!full[0])
+				snprintf(full, sizeof full, "%s", dest);
+			stays |= send_dest_waits(m, dest);
+			for (size_t j = i; j < m->q.nrcpt; j++)
+				if (h[j] == hi)
+					h[j] = 0;
+			continue;
+		}
 		if (rc < 0)
-			return now + 1; /* dest at its limit: a result wakes us */
+			return now + 1; /* its file: the next scan drops it */
 		for (size_t k = 0; k < n; k++)
 			h[idx[k]] = 0;
 	}
-	return next;
+	return loop_line(ms, m, full, stays, now, next);
 }
 
 /* A recipient that is no mailbox as lib/addr.h defines it, from a file
@@ -143,14 +174,16 @@ static int loop_bad_rcpt(struct send_msg *m, size_t i, long long now)
 static long long loop_dispatch(struct send_msgs *ms, struct send_msg *m,
 			       struct rcdb *db, long long now)
 {
-	char dest[400], path[PATH_MAX];
+	char dest[SEND_DEST_MAX], path[PATH_MAX];
 	struct send_route r;
 	size_t ndue;
 	long long next = loop_next(m, now, &ndue);
 	uint64_t *h;
 
-	if (ndue == 0)
+	if (ndue == 0) {
+		send_dest_leave(ms, m); /* nothing to wait for */
 		return next;
+	}
 	if (!send_worker_room())
 		return LOOP_NOWORKER;
 	/* before any look at its file or routes: a customer at its limit
@@ -251,14 +284,49 @@ static long long loop_one(struct send_msgs *ms, struct send_msg *m,
 	return loop_deadline(m, now, due);
 }
 
+/* The lines of destinations a job of which ended (send_dest.c): their
+ * messages, in line, while the destination has room.  A message is
+ * taken out of its heap for its turn and put back as a pass does; one
+ * still in the line after it although the destination has room needed
+ * none of it (nothing due there, or gone) and leaves.  0 when no worker
+ * has room: the pass stops. */
+static int loop_lines(struct send_msgs *ms, struct rcdb *db, long long now)
+{
+	size_t cursor = 0, left = ms->n + ms->maxlines + 1; /* bound */
+	struct send_msg *m;
+
+	while (left-- && (m = send_dest_next(ms, send_worker_dest_room,
+					     &cursor))) {
+		const struct send_dline *l = m->dwait->line;
+		long long due;
+		send_ready_remove(ms, m);
+		due = loop_one(ms, m, db, now);
+		if (due == LOOP_DROPPED)
+			continue;
+		if (due == LOOP_NOWORKER) {
+			send_ready_putback(ms, m);
+			return 0;
+		}
+		if (due == LOOP_CUSTFULL) {
+			send_ready_putback(ms, m); /* passed over in its line */
+			continue;
+		}
+		send_ready_later(ms, m, due > now ? due : now + 1);
+		if (m->dwait && m->dwait->line == l &&
+		    send_worker_dest_room(l->dest) > 0)
+			send_dest_leave(ms, m);
+	}
+	return 1;
+}
+
 long long send_loop_pass(struct send_msgs *ms, struct rcdb *db,
 			 long long now)
 {
 	struct send_msg *m;
 	long long next;
-	int owed;
+	int owed, room = loop_lines(ms, db, now);
 
-	while ((m = send_ready_pop(ms, now))) {
+	while (room && (m = send_ready_pop(ms, now))) {
 		long long due = loop_one(ms, m, db, now);
 		if (due == LOOP_DROPPED)
 			continue;
@@ -411,6 +479,8 @@ int send_loop_run(void)
 	if (!pfd)
 		log_fatal(111, "out of memory");
 	ms.fair = cf.fair_delivery; /* before the first message is loaded */
+	/* a destination at its limit has a worker of its own at least */
+	ms.maxlines = (size_t)cf.remote_workers;
 	send_watch_files(watch, cf.rules_cdb, cf.queue_dir); /* before reads */
 	/* without its routes a message would go to the MX in clear where a
 	 * route asked for a smarthost or tls=verify: no delivery at all

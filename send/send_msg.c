@@ -213,6 +213,7 @@ void send_msg_drop(struct send_msgs *ms, struct send_msg *m)
 	if (*pp)
 		*pp = m->hnext;
 	send_ready_remove(ms, m);
+	send_dest_leave(ms, m);
 	send_qfd_close(m);
 	ms->v[m->vidx] = ms->v[--ms->n];
 	ms->v[m->vidx]->vidx = m->vidx;

@@ -169,15 +169,16 @@ static int worker_quick(const struct send_worker *w, long long ms)
  * (worker_quick), else an idle one that served dest last, else any idle
  * one while fewer than dest_concurrency are busy with dest, else the
  * least loaded worker busy with dest that has room.  NULL when none;
- * *idle says whether some worker was idle. */
-static struct send_worker *worker_pick(const char *dest, int *idle)
+ * *full then says whether dest is at its limit (dest_concurrency
+ * workers busy with it, each with all the jobs it can hold: an idle
+ * worker could not take the job either). */
+static struct send_worker *worker_pick(const char *dest, int *full)
 {
 	struct send_worker *same = NULL, *any = NULL, *stack = NULL;
 	struct send_worker *quick = NULL;
 	long long ms = send_worker_ms();
 	long busy = 0;
 
-	*idle = 0;
 	for (size_t i = 0; i < nworkers; i++) {
 		struct send_worker *w = &workers[i];
 		int match = strcmp(w->dest, dest) == 0;
@@ -186,7 +187,6 @@ static struct send_worker *worker_pick(const char *dest, int *idle)
 		busy += match && w->njobs;
 		if (w->njobs >= SEND_WORKER_DEPTH)
 			continue;
-		*idle |= !w->njobs;
 		if (w->njobs) {
 			if (match && (!stack || w->njobs < stack->njobs))
 				stack = w;
@@ -199,10 +199,20 @@ static struct send_worker *worker_pick(const char *dest, int *idle)
 		if (!any)
 			any = w;
 	}
+	*full = busy >= cf.dest_concurrency;
 	/* queued behind a busy worker, a job adds no connection */
-	if (quick || busy >= cf.dest_concurrency)
+	if (quick || *full)
 		return quick ? quick : stack;
 	return same ? same : any ? any : stack;
+}
+
+int send_worker_dest_room(const char *dest)
+{
+	int full;
+
+	if (worker_pick(dest, &full))
+		return 1;
+	return full ? 0 : -1;
 }
 
 /* The job's frame for relay-remote: the message, its route and the
@@ -236,19 +246,20 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 			 const struct send_route *r, const char *dest,
 			 const size_t *idx, size_t n)
 {
-	int idle;
-	struct send_worker *w = worker_pick(dest, &idle);
+	int full;
+	struct send_worker *w = worker_pick(dest, &full);
 	struct send_job *j;
 	long long now = send_now();
 	struct kv k;
 	int rc, qfd;
 
 	/* no idle worker: the pass stops (as it did when a worker took one
-	 * job at a time), so a backlog is not walked on every result */
+	 * job at a time), so a backlog is not walked on every result; dest
+	 * at its limit: the message waits in its line (send_dest.c) */
 	if (!w)
-		return idle ? -2 : -1;
+		return full ? -2 : -1;
 	if (n == 0 || n > SEND_JOB_RCPT_MAX)
-		return -2;
+		return -3;
 	worker_job_frame(&k, m, r, idx, n);
 	/* relay-remote has no access to the queue: the file goes with the
 	 * job, opened here (and checked: relay-queue's, not a link), or as
@@ -259,7 +270,7 @@ int send_worker_dispatch(struct send_msgs *ms, struct send_msg *m,
 		/* gone or refused: the next scan drops it.  Never a job
 		 * without its descriptor: relay-remote takes them in order */
 		kv_free(&k);
-		return -2;
+		return -3;
 	}
 	rc = kv_send_fds(&k, w->fd, &qfd, 1);
 	close(qfd);
@@ -304,7 +315,7 @@ static void worker_lost(struct send_msgs *ms, struct send_worker *w,
 
 	while (ended && w->njobs > 1) {
 		send_worker_release(ms, &w->job[(w->head + w->njobs - 1) %
-					   SEND_WORKER_DEPTH]);
+					   SEND_WORKER_DEPTH], w->dest);
 		w->njobs--;
 	}
 	while (w->njobs) {

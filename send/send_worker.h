@@ -24,7 +24,8 @@ struct send_worker {
 	struct ns_reader rd;
 	struct send_job job[SEND_WORKER_DEPTH]; /* a ring, oldest at head */
 	size_t head, njobs;     /* njobs 0: idle */
-	char dest[400];         /* destination of the current/last job */
+	char dest[SEND_DEST_MAX]; /* destination of the current/last job
+				 * (every job on it is for that one) */
 	long long last_ms;      /* how long its last job took (ms) */
 	long long retry_ms;     /* next connect attempt (send_worker_ms) */
 	long backoff_ms;
@@ -54,7 +55,9 @@ int send_worker_result(struct send_msgs *ms, struct send_worker *w,
 void send_worker_finish(struct send_msgs *ms, struct send_worker *w,
 			const struct send_worker_res *res, const char *relay,
 			const char *tls, long long now);
-/* Free a job's recipients and customer slot; its message is due. */
-void send_worker_release(struct send_msgs *ms, struct send_job *j);
+/* Free a job's recipients, customer slot and slot of dest (the
+ * destination it was for); its message is due. */
+void send_worker_release(struct send_msgs *ms, struct send_job *j,
+			 const char *dest);
 
 #endif

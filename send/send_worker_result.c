@@ -101,9 +101,11 @@ static size_t worker_relayed(struct send_job *j,
  * its customer's slot are free again, and its message is due: finish,
  * retry or drop it next pass (a job that never started leaves no state
  * line and counts no attempt).  A customer that was at its limit is
- * taken again by that pass (send_cust_full): the slot goes to its next
- * message at once, not at the next retry. */
-void send_worker_release(struct send_msgs *ms, struct send_job *j)
+ * taken again by that pass (send_cust_full), and so is the line of its
+ * destination (send_dest.c): the slot goes to the next message at once,
+ * not at the next retry. */
+void send_worker_release(struct send_msgs *ms, struct send_job *j,
+			 const char *dest)
 {
 	struct send_msg *m = j->msg;
 
@@ -115,6 +117,7 @@ void send_worker_release(struct send_msgs *ms, struct send_job *j)
 	j->msg = NULL;
 	j->nidx = 0;
 	send_ready_set(ms, m, 0);
+	send_dest_released(ms, dest);
 }
 
 /* 1 when the job delivered to one of its recipients at least: the
@@ -184,7 +187,7 @@ void send_worker_finish(struct send_msgs *ms, struct send_worker *w,
 		send_msg_record(cf.queue_dir, m, lines, len);
 	free(lines);
 	w->last_ms = send_worker_ms() - j->started_ms;
-	send_worker_release(ms, j);
+	send_worker_release(ms, j, w->dest);
 	w->head = (w->head + 1) % SEND_WORKER_DEPTH;
 	if (--w->njobs)
 		send_worker_start(send_worker_head(w), now);

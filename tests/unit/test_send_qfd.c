@@ -1,4 +1,4 @@
-// links: send/send_msg.c send/send_qfd.c send/send_stfile.c send/send_ready.c send/send_cust.c send/send_sched.c
+// links: send/send_msg.c send/send_dest.c send/send_qfd.c send/send_stfile.c send/send_ready.c send/send_cust.c send/send_sched.c
 /* test_send_qfd.c: a message the watch of new/ named keeps the file its
  * load opened for its first job (send/send_qfd.c): the job's descriptor
  * is that file, no second open; a message loaded by a scan keeps none;

@@ -1,4 +1,4 @@
-// links: send/send_msg.c send/send_qfd.c send/send_stfile.c send/send_ready.c send/send_cust.c send/send_sched.c
+// links: send/send_msg.c send/send_dest.c send/send_qfd.c send/send_stfile.c send/send_ready.c send/send_cust.c send/send_sched.c
 /* test_send_stfile.c: relay-send opens state/<id> only when the message
  * may have one.  Before state/ was listed every message may; the sweep
  * lists what is there (kept for messages in new/ or hold/, orphans
