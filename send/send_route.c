@@ -13,6 +13,7 @@
 #include "rulekeys.h"
 #include "settings.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,10 +114,16 @@ void send_route_dest(const struct send_route *r, const char *domain,
 	/* implicit TLS is another destination, even on the same port */
 	const char *wrap = r->tls_wrap ? "/wrap" : "";
 
-	if (r->host[0])
+	size_t at;
+
+	if (r->host[0]) {
 		snprintf(buf, n, "%s:%ld/%s/%s/%s%s", r->host, r->port, r->tls,
 			 r->auth, r->auth_tls, wrap);
-	else
-		snprintf(buf, n, "mx:%s:%ld/%s/%s/%s%s", domain, r->port,
-			 r->tls, r->auth, r->auth_tls, wrap);
+		return;
+	}
+	snprintf(buf, n, "mx:%s:%ld/%s/%s/%s%s", domain, r->port, r->tls,
+		 r->auth, r->auth_tls, wrap);
+	/* a domain in any case is one destination (its limit, its jobs) */
+	for (at = 3; at < n && buf[at] && buf[at] != ':'; at++)
+		buf[at] = (char)tolower((unsigned char)buf[at]);
 }

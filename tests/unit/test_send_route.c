@@ -160,6 +160,9 @@ static void test_dest(void)
 	send_route_dest(&b, "y.org", db, sizeof db);
 	T_CHECK("MX routes of two domains are two destinations",
 		strcmp(da, db) != 0);
+	send_route_dest(&b, "X.Org", db, sizeof db);
+	T_CHECK("a domain in another case is the same destination",
+		strcmp(da, db) == 0);
 	strcpy(a.host, "relay");
 	strcpy(b.host, "relay");
 	send_route_dest(&a, "x.org", da, sizeof da);
