@@ -1,8 +1,9 @@
 /* master.h: relay-master's modules, shared between its own files only.
  * master_layout.c creates the instance directories, master_log.c turns
  * the daemons' stderr into the timestamped log, master_child.c starts,
- * reaps and restarts the daemons, master_ready.c decides when the relay
- * is up, master_loop.c is the signal/poll loop. */
+ * reaps and restarts the daemons, master_watch.c kills one that hangs,
+ * master_ready.c decides when the relay is up, master_loop.c is the
+ * signal/poll loop. */
 #ifndef MASTER_H
 #define MASTER_H
 
@@ -62,6 +63,7 @@ struct master_child {
 	int notifies;           /* says when it serves (lib/notify.h) */
 	int notify_fd;          /* read end of that pipe, -1 when closed */
 	int serving;            /* said so since its last start */
+	double last_beat;       /* monotonic time of its last byte there */
 	int stop_sig;           /* stops it with the relay, also as its
 				 * parent-death signal; 0: SIGTERM */
 };
@@ -79,6 +81,8 @@ void master_child_stop_all(double grace);
 int master_child_notify_poll(struct pollfd *pf, int max);
 /* After poll: read what those pipes say (entries as filled above). */
 void master_child_notify_read(const struct pollfd *pf, int n);
+/* Close c's readiness pipe: not serving (until a new start says so). */
+void master_child_notify_close(struct master_child *c);
 /* Write run/status (atomically). */
 void master_child_write_status(void);
 /* Iterate: NULL after the last. */
@@ -102,6 +106,12 @@ int master_ready_check(void);
 int master_ready_daemons(int *listener);
 /* 1 when the TCP address "host:port" / "[v6]:port" is listening. */
 int master_ready_listening(const char *addr);
+
+/* master_watch.c */
+/* Each round of the loop: read the beats of the daemons that serve and
+ * SIGKILL one silent for daemon_hang_timeout seconds (not serving from
+ * then on; reaped and restarted as one that died). */
+void master_watch_beats(void);
 
 /* master_tls.c */
 /* Make the certificate store and load tls_cert/tls_key (when set), with

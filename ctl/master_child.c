@@ -32,7 +32,8 @@
 /* Every daemon on the mail path says when it serves (lib/notify.h):
  * after the checks of its start (rules.cdb readable, socket listening),
  * so a daemon that dies of its configuration never makes the relay
- * "ready" for the moment it lived. */
+ * "ready" for the moment it lived; then their main loops beat on the
+ * same pipe (master_watch.c). */
 static struct master_child children[] = {
 	{ .name = "relay-policy", .user = &cf.user_policy,
 	  .sock = RUNSOCK_POLICY_NAME, .admit_key = 1, .notifies = 1,
@@ -193,7 +194,7 @@ static int child_notify_pipe(struct master_child *c)
 	return w;
 }
 
-static void child_notify_close(struct master_child *c)
+void master_child_notify_close(struct master_child *c)
 {
 	if (c->notify_fd >= 0)
 		close(c->notify_fd);
@@ -206,7 +207,7 @@ static void child_start(struct master_child *c)
 	int notify_w;
 	pid_t pid;
 
-	child_notify_close(c);
+	master_child_notify_close(c);
 	notify_w = child_notify_pipe(c);
 	if (c->notifies && notify_w < 0) {
 		/* without its pipe it could never say it listens, and the
@@ -220,7 +221,7 @@ static void child_start(struct master_child *c)
 		c->next_start = master_now() + 1.0;
 		if (notify_w >= 0)
 			close(notify_w);
-		child_notify_close(c);
+		master_child_notify_close(c);
 		return;
 	}
 	if (pid == 0)
@@ -282,7 +283,7 @@ static void child_died(struct master_child *c, int status)
 			   "%s pid=%ld exited with status %d", c->name,
 			   (long)c->pid, WEXITSTATUS(status));
 	c->pid = 0;
-	child_notify_close(c);
+	master_child_notify_close(c);
 	c->quick_deaths = lived < MASTER_QUICK_DEATH ? c->quick_deaths + 1 : 0;
 	if (c->next_start < now)
 		c->next_start = now;
@@ -313,20 +314,24 @@ void master_child_reap(void)
 		master_child_write_status();
 }
 
+/* Only the pipes still waiting for their ready byte: after it, the
+ * beats are read at each round (master_watch.c), not polled, or a pipe
+ * with a byte in it would wake the loop at once, again and again. */
 int master_child_notify_poll(struct pollfd *pf, int max)
 {
 	int i;
 
 	for (i = 0; i < NCHILDREN && i < max; i++) {
-		pf[i].fd = children[i].notify_fd;
+		pf[i].fd = children[i].serving ? -1 : children[i].notify_fd;
 		pf[i].events = POLLIN;
 		pf[i].revents = 0;
 	}
 	return i;
 }
 
-/* One byte: the daemon serves; end of file without it: it never will
- * (it dies, and is restarted with a new pipe). */
+/* A byte: the daemon serves, and the hang clock starts (the pipe stays
+ * open for its beats); end of file without it: it never will (it dies,
+ * and is restarted with a new pipe). */
 void master_child_notify_read(const struct pollfd *pf, int n)
 {
 	char buf[16];
@@ -341,12 +346,13 @@ void master_child_notify_read(const struct pollfd *pf, int n)
 		got = read(c->notify_fd, buf, sizeof buf);
 		if (got < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
-		close(c->notify_fd);
-		c->notify_fd = -1;
-		c->serving = got > 0;
-		if (c->serving)
-			master_log("info", "%s pid=%ld is ready", c->name,
-				   (long)c->pid);
+		if (got <= 0) {
+			master_child_notify_close(c);
+			continue;
+		}
+		c->serving = 1;
+		c->last_beat = master_now();
+		master_log("info", "%s pid=%ld is ready", c->name, (long)c->pid);
 	}
 }
 

@@ -1,7 +1,8 @@
 /* master_loop.c: relay-master's event loop.  Signals arrive through a
  * signalfd (blocked otherwise, unblocked in each child before exec), the
  * daemons' stderr through the log pipe; between events the loop starts
- * daemons whose restart time has come and checks readiness. */
+ * daemons whose restart time has come, reads their beats (master_watch.c)
+ * and checks readiness. */
 #include "master.h"
 #include "settings.h"
 
@@ -125,6 +126,7 @@ int master_loop_run(void)
 			master_log_drain();
 		if (n > 0)
 			master_child_notify_read(pfd + 2, nn);
+		master_watch_beats();
 		/* reaping without a SIGCHLD finds nothing: only on a signal,
 		 * and on the timeout as a safety net */
 		if (n == 0 || (n > 0 && pfd[0].revents)) {

@@ -1,11 +1,17 @@
-/* notify.c: readiness notification (see notify.h). */
+/* notify.c: readiness and liveness notification (see notify.h). */
 #include "notify.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+static int notify_fd = -1;
+static long long notify_last_ms; /* monotonic time of the last byte */
+static int notify_said_ready;    /* beats only after the ready byte */
 
 /* The descriptor NOTIFY_ENV names, or -1 (unset or malformed). */
 static int notify_fd_of_env(void)
@@ -22,6 +28,14 @@ static int notify_fd_of_env(void)
 	return (int)fd;
 }
 
+static long long notify_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int notify_pass(int fd)
 {
 	char num[16];
@@ -32,24 +46,57 @@ int notify_pass(int fd)
 	return setenv(NOTIFY_ENV, num, 1);
 }
 
+/* pthread_atfork's child handler: a forked child (a worker, a password
+ * check, relay-smtpd before its exec) never speaks for the daemon, so a
+ * stuck main loop is not hidden by a child that still beats. */
+static void notify_forget_in_child(void)
+{
+	if (notify_fd >= 0)
+		close(notify_fd);
+	notify_fd = -1;
+}
+
 void notify_keep_private(void)
 {
 	int fd = notify_fd_of_env();
 
-	if (fd >= 0)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	unsetenv(NOTIFY_ENV);
+	if (fd < 0 || notify_fd >= 0)
+		return;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		close(fd);
+		return;
+	}
+	notify_fd = fd;
+	pthread_atfork(NULL, NULL, notify_forget_in_child);
+}
+
+/* One byte; a full pipe is fine, a closed one (no reader) is given up. */
+static void notify_write(void)
+{
+	ssize_t n;
+
+	do
+		n = write(notify_fd, "\n", 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno != EAGAIN) {
+		close(notify_fd);
+		notify_fd = -1;
+	}
+	notify_last_ms = notify_now_ms();
 }
 
 void notify_ready(void)
 {
-	int fd = notify_fd_of_env();
-	ssize_t n;
+	if (notify_fd >= 0 && !notify_said_ready)
+		notify_write();
+	notify_said_ready = 1;
+}
 
-	if (fd < 0)
-		return;
-	unsetenv(NOTIFY_ENV);
-	do
-		n = write(fd, "\n", 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
+void notify_beat(void)
+{
+	if (notify_fd >= 0 && notify_said_ready &&
+	    notify_now_ms() - notify_last_ms >= NOTIFY_BEAT_MS)
+		notify_write();
 }

@@ -6,6 +6,7 @@
 #include "exitcodes.h"
 #include "hostport.h"
 #include "log.h"
+#include "notify.h"
 #include "rate_stats.h"
 
 #include <limits.h>
@@ -109,6 +110,7 @@ static const struct cfg_item settings_table[] = {
 	I(abuse_reject_domains, 3, 1, ABUSE_REJECT_DOMAINS),
 	I(abuse_volume_min, 500, 0, 100000000),
 	I(abuse_volume_factor, 10, 2, 100000),
+	I(daemon_hang_timeout, 60, 0, 86400),
 };
 
 const char *settings_default_dir(void)
@@ -200,6 +202,20 @@ static int settings_check_postmaster(const char *path, char *err, size_t n)
 	return -1;
 }
 
+/* relay-master kills a daemon silent this long (lib/notify.h): 0 turns
+ * that off; below NOTIFY_HANG_MIN an idle daemon, heard from only every
+ * few seconds, would be killed. */
+static int settings_check_hang(const char *path, char *err, size_t n)
+{
+	if (cf.daemon_hang_timeout == 0 ||
+	    cf.daemon_hang_timeout >= NOTIFY_HANG_MIN)
+		return 0;
+	snprintf(err, n, "%s: daemon_hang_timeout must be 0 (off) or at "
+		 "least %d, not %ld", path, NOTIFY_HANG_MIN,
+		 cf.daemon_hang_timeout);
+	return -1;
+}
+
 /* Every path setting left empty, under DIR. */
 static void settings_default_paths(void)
 {
@@ -259,6 +275,8 @@ int settings_read(const char *dir, char *err, unsigned long errsz)
 		rc = settings_check_relayhost(path, err, errsz);
 	if (rc == 0)
 		rc = settings_check_postmaster(path, err, errsz);
+	if (rc == 0)
+		rc = settings_check_hang(path, err, errsz);
 	settings_default_names();
 	return rc;
 }

@@ -133,6 +133,9 @@ struct settings {
 	/* volume: recipients tried in the current hour against the
 	 * account's own hourly average (learned over its first day) */
 	long abuse_volume_min, abuse_volume_factor;
+	/* relay-master SIGKILLs and restarts a mail-path daemon whose main
+	 * loop has not beaten for this many seconds (lib/notify.h); 0: off */
+	long daemon_hang_timeout;
 };
 
 extern struct settings cf;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "privs.h"
 #include "rate_store.h"
 #include "usock.h"
@@ -376,10 +377,12 @@ static void serve_resumed(struct policy_srv *srv, struct kv *rep)
 		}
 }
 
+/* At most NOTIFY_BEAT_MS (hold_left's second): the loop beats. */
 static int poll_wait(void)
 {
 	int h = hold_left(), s = rate_store_wait_ms();
-	return s >= 0 && s < h ? s : h;
+	int w = s >= 0 && s < h ? s : h;
+	return w < NOTIFY_BEAT_MS ? w : NOTIFY_BEAT_MS;
 }
 
 /* After a wait that found rc events (0: timed out): the store's replies,
@@ -496,6 +499,7 @@ int policy_server_run(struct policy_srv *srv, int lfd)
 	rate_store_on_rcpt(store_done);
 	kv_init(&rep);
 	while (!stopping) {
+		notify_beat();
 		/* the shared store's socket and the checks' pipes come and go:
 		 * polled, as the set is built for each wake-up */
 		int rc = nspecial || rate_store_shared()

@@ -551,6 +551,7 @@ static void listen_loop(int lfd, int wakefd)
 	for (;;) {
 		size_t n = nconns;
 		int rc, more = 0;
+		notify_beat();
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = wakefd, .events = POLLIN };
 		for (size_t i = 0; i < n; i++) {
@@ -560,7 +561,7 @@ static void listen_loop(int lfd, int wakefd)
 			more |= listen_more(i);
 		}
 		/* frames read ahead: look at the others, do not wait */
-		rc = poll(pfd, n + LISTEN_FIXED, more ? 0 : 1000);
+		rc = poll(pfd, n + LISTEN_FIXED, more ? 0 : NOTIFY_BEAT_MS);
 		if (rc < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
 		if (rc < 0 || (rc == 0 && !more)) {

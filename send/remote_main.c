@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -82,6 +83,34 @@ static void main_serve(int lfd, int fd)
 	close(fd);
 }
 
+/* Accept relay-send's connections, waking at least every NOTIFY_BEAT_MS
+ * to beat (lib/notify.h); the listening socket is non-blocking, so one
+ * that went away between poll and accept is EAGAIN, not a wait. */
+static void main_loop(int lfd)
+{
+	for (;;) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		int fd, rc;
+
+		notify_beat();
+		rc = poll(&p, 1, NOTIFY_BEAT_MS);
+		if (rc < 0 && errno != EINTR)
+			log_fatalx(EXIT_TEMP, "poll");
+		if (rc <= 0)
+			continue;
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EINTR && errno != ECONNABORTED &&
+			    errno != EAGAIN)
+				log_warn("accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE)
+				sleep(1);
+			continue;
+		}
+		main_serve(lfd, fd);
+	}
+}
+
 static void main_signals(void)
 {
 	struct sigaction sa;
@@ -126,20 +155,10 @@ int main(int argc, char **argv)
 	metrics_open(cf.dir, METRICS_REMOTE);
 	/* as relay-send (send_main.c); the workers inherit it */
 	sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 });
-	if (runsock_listening(lfd) < 0)
+	if (runsock_listening(lfd) < 0 || fd_nonblock(lfd) < 0)
 		log_fatalx(EXIT_TEMP, "listen on %s", path);
 	main_signals();
 	log_info("listening on %s", path);
 	notify_ready();         /* before the first worker is forked */
-	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept: %s", strerror(errno));
-			if (errno == EMFILE || errno == ENFILE)
-				sleep(1);
-			continue;
-		}
-		main_serve(lfd, fd);
-	}
+	main_loop(lfd);
 }

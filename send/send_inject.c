@@ -14,6 +14,7 @@
 #include "send.h"
 #include "send_worker.h"
 #include "kv.h"
+#include "notify.h"
 #include "ns.h"
 #include "runsock.h"
 #include "settings.h"
@@ -34,7 +35,10 @@
 static long long inj_quiet_until;
 
 /* Wait until fd is ready for events, at most until deadline
- * (send_worker_ms): 0, or -1 with errno (ETIMEDOUT). */
+ * (send_worker_ms): 0, or -1 with errno (ETIMEDOUT).  The main loop
+ * waits here up to inject_timeout, which may exceed
+ * daemon_hang_timeout: it beats meanwhile (lib/notify.h); a relay-queue
+ * that hangs is relay-master's to find, not relay-send. */
 static int inj_wait(int fd, short events, long long deadline)
 {
 	for (;;) {
@@ -44,7 +48,9 @@ static int inj_wait(int fd, short events, long long deadline)
 
 		if (left <= 0)
 			return errno = ETIMEDOUT, -1;
-		rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		notify_beat();
+		rc = poll(&p, 1, left > NOTIFY_BEAT_MS ? NOTIFY_BEAT_MS
+						: (int)left);
 		if (rc > 0)
 			return 0;
 		if (rc < 0 && errno != EINTR)

@@ -402,7 +402,7 @@ static long loop_timeout(long long now, long long next_due, long long scan,
 	t *= 1000;
 	if (wait_ms < t)
 		t = wait_ms;
-	return t < 0 ? 0 : t > 60000 ? 60000 : (long)t;
+	return t < 0 ? 0 : t > NOTIFY_BEAT_MS ? NOTIFY_BEAT_MS : (long)t;
 }
 
 /* The trigger FIFO is read only when it is polled (or at each full
@@ -501,6 +501,7 @@ int send_loop_run(void)
 		int idle = send_worker_idle();
 		long wait = send_worker_connect(now);
 		size_t n;
+		notify_beat();
 		event |= send_worker_idle() > idle;
 		if (event || now >= next_due) {
 			if (rules)

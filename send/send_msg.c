@@ -6,6 +6,7 @@
  * of relay-send acts on it again. */
 #include "send.h"
 #include "log.h"
+#include "notify.h"
 #include "privs.h"
 #include "settings.h"
 
@@ -238,6 +239,7 @@ size_t send_msg_scan(struct send_msgs *ms, const char *qdir)
 		ms->v[i]->seen = 0;
 	while ((de = readdir(d))) {
 		struct send_msg *m;
+		notify_beat(); /* a big queue's scan is the main loop's work */
 		if (!qfile_id_ok(de->d_name))
 			continue;
 		m = send_msg_find(ms, de->d_name);
@@ -441,6 +443,7 @@ void send_msg_sweep(const char *qdir)
 	if (!(d = opendir(path)))
 		return; /* send_stfile_may stays 1 for every message */
 	while ((errno = 0, de = readdir(d))) {
+		notify_beat(); /* at start, after the ready byte */
 		if (!qfile_id_ok(de->d_name))
 			continue;
 		if (msg_queued(qdir, de->d_name)) {

@@ -5,6 +5,7 @@
 #include "listen_spawn.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "notify.h"
 #include "settings.h"
 #include "stopsig.h"
 
@@ -243,7 +244,7 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 	struct pollfd *pf = NULL;
 	size_t *idx = NULL, cap = 0, k;
 	char drain[64];
-	int sigfd, timeout;
+	int sigfd;
 
 	st.pooled = cf.smtpd_workers_min > 0;
 	if (listen_caps_init(&st.caps, (size_t)cf.conn_max, (size_t)cf.conn_per_ip,
@@ -253,15 +254,16 @@ int listen_loop_run(struct listen_sock *socks, size_t n)
 	sigfd = signals_init();
 	while (!got_term) {
 		time_t now = time(NULL);
+		notify_beat();
 		if (st.pooled) {
 			listen_pool_trim(&st.pool, now);
 			listen_pool_fill(&st.pool, now);
 		}
-		timeout = st.pooled && listen_pool_waiting(&st.pool, now) ? 1000 : -1;
 		st.stand_in = st.pooled && now < st.pool.hold_until &&
 			      listen_pool_idle(&st.pool) == 0;
 		k = poll_set(&st, socks, n, sigfd, &pf, &idx, &cap);
-		if (poll(pf, k, timeout) < 0 && errno != EINTR)
+		/* the pool's trim and fill, and the beat, at least as often */
+		if (poll(pf, k, NOTIFY_BEAT_MS) < 0 && errno != EINTR)
 			log_fatalx(EXIT_TEMP, "poll");
 		pool_input(&st, pf + n + 1, idx + n + 1, k - n - 1);
 		/* a child's exit always comes with a SIGCHLD, which writes to

@@ -116,8 +116,8 @@ static int send_setup(const struct listen_pool *p, int sock, size_t slot,
 		n += p->group_of[i] == group;
 	snprintf(num[0], sizeof num[0], "%zu", slot);
 	/* a worker sees the idle ones of every group: it wakes us below
-	 * the sum of the minimums (and we look again each second while a
-	 * group has more than its minimum, listen_pool_waiting) */
+	 * the sum of the minimums (and the loop looks again at least each
+	 * second, when it beats: lib/notify.h) */
 	snprintf(num[1], sizeof num[1], "%zu",
 		 (size_t)cf.smtpd_workers_min * p->ngroups);
 	snprintf(num[2], sizeof num[2], "%zu", n);
@@ -301,12 +301,4 @@ void listen_pool_free(struct listen_pool *p)
 	free(p->w);
 	p->w = NULL;
 	p->n = p->cap = 0;
-}
-
-int listen_pool_waiting(const struct listen_pool *p, time_t now)
-{
-	for (size_t g = 0; g < p->ngroups; g++)
-		if (idle_in(p, g) > (size_t)cf.smtpd_workers_min)
-			return 1;
-	return now < p->hold_until || p->conf_skipped;
 }

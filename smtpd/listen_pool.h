@@ -70,7 +70,5 @@ void listen_pool_retire_all(struct listen_pool *p);
 /* Retire every worker and free the table (the workers exit by
  * themselves; relay-listen is stopping). */
 void listen_pool_free(struct listen_pool *p);
-/* Whether trim/fill has work to do later (a poll timeout is wanted). */
-int listen_pool_waiting(const struct listen_pool *p, time_t now);
 
 #endif

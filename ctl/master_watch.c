@@ -1,0 +1,75 @@
+/* master_watch.c: daemons that hang instead of dying.  After its ready
+ * byte a mail-path daemon's main loop writes one more byte to its
+ * readiness pipe at least every 2 * NOTIFY_BEAT_MS (lib/notify.h), even
+ * when idle.  relay-master reads those bytes at each round of its loop
+ * (at least once a second) and SIGKILLs a daemon that has been silent
+ * for daemon_hang_timeout seconds: stopped (SIGSTOP), deadlocked, stuck
+ * in a loop or in a system call that does not end.  The reaper then
+ * restarts it as any daemon that died (master_child.c, with its
+ * back-off), and run/ready is removed until the new one is ready.  The
+ * clock starts at the ready byte: what a daemon does before it serves
+ * (relay-send's first scan of a big queue) is not timed. */
+#include "master.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
+#define WATCH_READS_MAX 16 /* reads per pipe and round; more is flood */
+
+/* Empty c's pipe; 1 when a byte came.  End of file (the daemon closed
+ * it or is exiting) closes our end but keeps the clock: one that lives
+ * on without its pipe is as silent as one that hangs. */
+static int watch_read(struct master_child *c)
+{
+	char buf[64];
+	ssize_t got;
+	int heard = 0, i;
+
+	for (i = 0; i < WATCH_READS_MAX && c->notify_fd >= 0; i++) {
+		got = read(c->notify_fd, buf, sizeof buf);
+		if (got > 0) {
+			heard = 1;
+			continue;
+		}
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got == 0 || errno != EAGAIN) {
+			close(c->notify_fd);
+			c->notify_fd = -1;
+		}
+		break;
+	}
+	return heard;
+}
+
+/* SIGKILL c, which has said nothing for `silent` seconds. */
+static void watch_kill(struct master_child *c, double silent)
+{
+	master_log("fatal", "%s pid=%ld hangs: silent for %.0f s "
+		   "(daemon_hang_timeout %ld): SIGKILL, then restarted",
+		   c->name, (long)c->pid, silent, cf.daemon_hang_timeout);
+	kill(c->pid, SIGKILL);
+	master_child_notify_close(c); /* not serving: run/ready goes */
+}
+
+void master_watch_beats(void)
+{
+	struct master_child *c;
+	double now;
+	int i;
+
+	for (i = 0; (c = master_child_at(i)); i++) {
+		if (!c->pid || !c->serving)
+			continue;
+		/* read before judging: a relay-master that was itself held
+		 * up finds the bytes that came meanwhile */
+		now = master_now();
+		if (watch_read(c))
+			c->last_beat = now;
+		if (cf.daemon_hang_timeout > 0 &&
+		    now - c->last_beat >= (double)cf.daemon_hang_timeout)
+			watch_kill(c, now - c->last_beat);
+	}
+}
