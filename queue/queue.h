@@ -444,7 +444,13 @@ void queue_abuse_tick(void);
 void queue_abuse_ctl(const char *action, const char *account,
 		     const char *by, unsigned long uid, struct queue_result *r);
 const char *queue_abuse_state_name(int st);
+/* queue_abuse_over.c: the sum of 24 hourly buckets; the recipients
+ * tried in hour; a's buckets and baseline moved up to now's hour; what
+ * makes a over a threshold now ("spam", ..., "" when nothing). */
 unsigned queue_abuse_sum(const unsigned *b);
+unsigned queue_abuse_volume(const struct abuse_acct *a, long long hour);
+void queue_abuse_advance(struct abuse_acct *a, long long now);
+const char *queue_abuse_over(const struct abuse_acct *a, long long now);
 /* queue_abuse_domains.c: an account's list of the receiving domains
  * that refused (ABUSE_REJECT_DOMAINS entries, the oldest replaced).
  * The names of csv ("d,d,...", relay-send's) refused in hour: the

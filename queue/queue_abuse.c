@@ -10,6 +10,7 @@
  *                     refuses its next MAIL; a mail says so
  *   alerted -> ok     no longer over when the grace has passed
  *   suspended -> ok   only by `relayctl abuse release` (an operator)
+ * (the windows and thresholds: queue_abuse_over.c)
  * The state is relay-queue's alone (one writer), kept in memory, written
  * to abuse/accounts when it changed and read back at start with every
  * line of abuse/suspended, so a restart forgets no suspension.  At most
@@ -44,39 +45,6 @@ static const char *const state_names[] = { "ok", "alerted", "suspended" };
 const char *queue_abuse_state_name(int st)
 {
 	return st >= 0 && st <= AB_SUSPENDED ? state_names[st] : "ok";
-}
-
-static unsigned ab_volume(const struct abuse_acct *a, long long hour)
-{
-	return a->delivered[hour % 24] + a->bounced[hour % 24];
-}
-
-/* The hourly buckets up to now's hour (emptied as hours pass), and the
- * baseline moved by each hour that closes: an exponential average with
- * weight 1/24, the hours without a signal counting 0. */
-static void ab_advance(struct abuse_acct *a, long long now)
-{
-	long long h = now / 3600;
-
-	if (h <= a->hour)
-		return;
-	for (long long k = a->hour; k < h && k < a->hour + 24 * 30; k++)
-		a->baseline += ((k == a->hour ? ab_volume(a, k) : 0) -
-				a->baseline) / 24;
-	for (long long k = a->hour + 1; k <= h && k <= a->hour + 24; k++) {
-		a->spam[k % 24] = a->scanned[k % 24] = 0;
-		a->delivered[k % 24] = a->bounced[k % 24] = 0;
-		a->rejected[k % 24] = a->bounced_msgs[k % 24] = 0;
-	}
-	a->hour = h;
-}
-
-unsigned queue_abuse_sum(const unsigned *b)
-{
-	unsigned s = 0;
-	for (int i = 0; i < 24; i++)
-		s += b[i];
-	return s;
 }
 
 /* Slots for the customers' overflow accounts beyond abuse_accounts_max
@@ -183,7 +151,7 @@ int queue_abuse_start(void)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) /* the hours while it was down */
-		ab_advance(&a[i], queue_now());
+		queue_abuse_advance(&a[i], queue_now());
 	pthread_mutex_lock(&ab_mu);
 	ab = a;
 	ab_n = n;
@@ -211,7 +179,7 @@ static void ab_scanned(const char *key, const struct qfile *q,
 		}
 		return;
 	}
-	ab_advance(a, now);
+	queue_abuse_advance(a, now);
 	a->last_seen = now;
 	a->scanned[a->hour % 24]++;
 	snprintf(a->customer, sizeof a->customer, "%s", customer);
@@ -262,7 +230,7 @@ void queue_abuse_delivery(const struct abuse_signal *s)
 		return;
 	pthread_mutex_lock(&ab_mu);
 	if ((a = ab_get(s->account, cust, now))) {
-		ab_advance(a, now);
+		queue_abuse_advance(a, now);
 		a->last_seen = now;
 		a->delivered[a->hour % 24] += s->delivered;
 		a->bounced[a->hour % 24] += s->bounced;
@@ -281,46 +249,6 @@ void queue_abuse_delivery(const struct abuse_signal *s)
 		ab_dirty = 1;
 	}
 	pthread_mutex_unlock(&ab_mu);
-}
-
-/* The bounces, once per message and domain, against those and the
- * recipients delivered, from abuse_reject_domains domains at least:
- * one receiving domain alone never reaches it (it could bounce every
- * recipient of an innocent sender on purpose). */
-static int ab_bounce_over(const struct abuse_acct *a)
-{
-	unsigned b = queue_abuse_sum(a->bounced_msgs);
-	unsigned d = queue_abuse_sum(a->delivered);
-
-	return cf.abuse_bounce_min > 0 && b >= (unsigned)cf.abuse_bounce_min &&
-	       (unsigned long long)b * 100 >=
-	       (unsigned long long)cf.abuse_bounce_pct * (b + d) &&
-	       queue_abuse_domains_count(a->bnc_by, a->hour) >=
-	       (unsigned)cf.abuse_reject_domains;
-}
-
-/* What makes the account over a threshold now ("" when nothing). */
-static const char *ab_over(const struct abuse_acct *a, long long now)
-{
-	unsigned cur = ab_volume(a, a->hour);
-	unsigned spam = queue_abuse_sum(a->spam);
-	unsigned rej = queue_abuse_sum(a->rejected);
-
-	if (cf.abuse_spam_max > 0 && spam >= (unsigned)cf.abuse_spam_max)
-		return "spam";
-	/* one receiving domain alone never reaches it: it could refuse an
-	 * innocent sender's mail on purpose */
-	if (cf.abuse_reject_max > 0 && rej >= (unsigned)cf.abuse_reject_max &&
-	    queue_abuse_domains_count(a->rej_by, a->hour) >=
-	    (unsigned)cf.abuse_reject_domains)
-		return "rejected";
-	if (ab_bounce_over(a))
-		return "bounced";
-	if (cf.abuse_volume_min > 0 && now - a->since >= 86400 &&
-	    cur >= (unsigned)cf.abuse_volume_min &&
-	    cur >= (double)cf.abuse_volume_factor * a->baseline)
-		return "volume";
-	return "";
 }
 
 /* relay_abuse_events_total{event=alert|suspend|release}: per event,
@@ -348,7 +276,7 @@ static void ab_alert(struct abuse_acct *a, long long now)
 		 queue_abuse_domains_count(a->rej_by, a->hour),
 		 queue_abuse_sum(a->bounced_msgs),
 		 queue_abuse_domains_count(a->bnc_by, a->hour),
-		 ab_volume(a, a->hour), a->baseline,
+		 queue_abuse_volume(a, a->hour), a->baseline,
 		 now + cf.abuse_grace,
 		 a->samples[(a->nsample + AB_SAMPLES - 1) % AB_SAMPLES],
 		 *a->symbols ? a->symbols : "-");
@@ -362,8 +290,8 @@ static int ab_decide(struct abuse_acct *a, long long now)
 	const char *why;
 	int over;
 
-	ab_advance(a, now);
-	why = ab_over(a, now);
+	queue_abuse_advance(a, now);
+	why = queue_abuse_over(a, now);
 	over = *why != '\0';
 	if (a->state == AB_OK && over) {
 		snprintf(a->reason, sizeof a->reason, "%s", why);
