@@ -13,7 +13,10 @@
  * named, never against that user's AUTH ("user" line), so a device
  * forging a registered user's address cannot get the user's own
  * submissions refused; a "sender" line refuses that address from a
- * session without AUTH only.  The device, abuse_device(): "device:<ip>/<HELO>" when
+ * session without AUTH only.  The "sender" account alerts only when its
+ * evidence does not all come from one device that alerts on it itself
+ * (one event, one alert: relay-queue's queue_abuse_sender.c).  The
+ * device, abuse_device(): "device:<ip>/<HELO>" when
  * the HELO named the session's customer (ADMIT_WIRE_HELO_NAMED), else
  * "device:<ip>" -- a HELO that did not name the customer is the client's
  * free choice, and a device must not get a new account for each word it
@@ -81,7 +84,10 @@ struct susp;
  * policy (a reply whose enhanced code, its first word, is 5.7.N:
  * abuse_policy_reply), each once, named in rejected_domains.  Both
  * lists lowercased, at most ABUSE_REJECT_DOMAINS names, each cut to
- * ABUSE_DOMAIN_MAX - 1 bytes, absent when empty. */
+ * ABUSE_DOMAIN_MAX - 1 bytes, absent when empty.  The frame of a
+ * "sender" account also names the device account that sent the message
+ * (device=): one device's evidence alerts once, as the device (relay-
+ * queue's queue_abuse_sender.c). */
 #define ABUSE_WIRE_SIGNAL "signal"     /* the value of WIRE_QUEUE_OP */
 #define ABUSE_WIRE_CUSTOMER "customer"
 #define ABUSE_WIRE_QID "qid"
@@ -90,6 +96,7 @@ struct susp;
 #define ABUSE_WIRE_REJECTED "rejected"
 #define ABUSE_WIRE_REJECTED_DOMAINS "rejected_domains"
 #define ABUSE_WIRE_BOUNCED_DOMAINS "bounced_domains"
+#define ABUSE_WIRE_DEVICE "device"
 #define ABUSE_REJECT_DOMAINS 8         /* kept per job and per account */
 #define ABUSE_DOMAIN_MAX 64
 
@@ -134,6 +141,11 @@ struct susp;
  * and bounced_by is from before: its bounces count for no ratio. */
 #define ABUSE_F_REJECTED_BY "rejected_by"
 #define ABUSE_F_BOUNCED_BY "bounced_by"
+/* a sender: account's device: a hash of the device account its last
+ * evidence (spam, a bounce) came from (16 hex digits), and the hours
+ * since evidence last came from another one ("-": none, or never) */
+#define ABUSE_F_FROM_DEVICE "from_device"
+#define ABUSE_F_FROM_OTHERS "from_others"
 
 /* p (n bytes) into out with every byte outside [A-Za-z0-9._@+-] as %XX;
  * 0, or -1 when it does not fit. */

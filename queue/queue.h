@@ -423,6 +423,10 @@ struct abuse_acct {                 /* about 3.4 KiB */
 	/* the domains that refused for spam or policy, that bounced */
 	struct abuse_domain rej_by[ABUSE_REJECT_DOMAINS];
 	struct abuse_domain bnc_by[ABUSE_REJECT_DOMAINS];
+	/* a sender: account's: the device of its evidence (a hash, 0 when
+	 * none), the hour evidence last came from another (0: never) */
+	unsigned long long from_dev;
+	long long from_others;
 };
 /* Read abuse/accounts back (at start); make the state. */
 int queue_abuse_start(void);
@@ -436,6 +440,7 @@ struct abuse_signal {
 	const char *account, *customer, *qid;
 	unsigned delivered, bounced, rejected;
 	const char *rejected_domains, *bounced_domains; /* "d,d", or NULL */
+	const char *device;         /* a sender: account's device, or NULL */
 };
 void queue_abuse_delivery(const struct abuse_signal *s);
 /* Once a second from the main thread: windows, decisions, files, mails. */
@@ -466,6 +471,25 @@ void queue_abuse_domains_text(const struct abuse_domain *l, long long hour,
 			      char *out, size_t n);
 void queue_abuse_domains_load(struct abuse_domain *l, const char *v,
 			      long long hour);
+/* queue_abuse_sender.c: a sender: account's evidence came (also) from
+ * device in hour. */
+void queue_abuse_from_device(struct abuse_acct *a, const char *device,
+			     long long hour);
+/* 1 when a is a sender: account whose evidence of the 24 hours all came
+ * from one device among ab[0..n), followed in a slot of its own, that
+ * is over a threshold or suspended: its alert carries a's evidence, a
+ * does not alert too. */
+int queue_abuse_carried(const struct abuse_acct *a, struct abuse_acct *ab,
+			size_t n, long long now);
+/* 1 when sender: account a's evidence of its 24 hours all came from
+ * device (an account). */
+int queue_abuse_sent_by(const struct abuse_acct *a,
+			const struct abuse_acct *device);
+/* a's from_device and from_others words (" k=v k=v") into out, and
+ * back from their values. */
+void queue_abuse_from_text(const struct abuse_acct *a, char *out, size_t n);
+void queue_abuse_from_load(struct abuse_acct *a, const char *dev,
+			   const char *others, long long hour);
 /* queue_abuse_file.c: the text of abuse/accounts and abuse/suspended
  * for a[] (made under the lock, written after it). */
 struct abuse_buf { char *text; size_t len, cap; int failed; };

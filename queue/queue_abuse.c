@@ -10,7 +10,8 @@
  *                     refuses its next MAIL; a mail says so
  *   alerted -> ok     no longer over when the grace has passed
  *   suspended -> ok   only by `relayctl abuse release` (an operator)
- * (the windows and thresholds: queue_abuse_over.c)
+ * (a sender: account whose one device alerts on the same evidence does
+ * not alert too: queue_abuse_sender.c; the thresholds: queue_abuse_over.c)
  * The state is relay-queue's alone (one writer), kept in memory, written
  * to abuse/accounts when it changed and read back at start with every
  * line of abuse/suspended, so a restart forgets no suspension.  At most
@@ -161,10 +162,11 @@ int queue_abuse_start(void)
 	return 0;
 }
 
-/* One account's share of a scan verdict (under ab_mu). */
-static void ab_scanned(const char *key, const struct qfile *q,
-		       const char *customer, int spam, const char *symbols,
-		       long long now)
+/* One account's share of a scan verdict (under ab_mu); device: the
+ * message's device when key is its sender: account. */
+static void ab_scanned(const char *key, const char *device,
+		       const struct qfile *q, const char *customer, int spam,
+		       const char *symbols, long long now)
 {
 	static long long last_full;
 	struct abuse_acct *a = ab_get(key, customer, now);
@@ -184,6 +186,7 @@ static void ab_scanned(const char *key, const struct qfile *q,
 	a->scanned[a->hour % 24]++;
 	snprintf(a->customer, sizeof a->customer, "%s", customer);
 	if (spam) {
+		queue_abuse_from_device(a, device, a->hour);
 		a->spam[a->hour % 24]++;
 		snprintf(a->samples[a->nsample++ % AB_SAMPLES],
 			 sizeof a->samples[0], "%s", q->qid);
@@ -212,7 +215,8 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 		return;
 	pthread_mutex_lock(&ab_mu);
 	for (int i = 0; i < n; i++)
-		ab_scanned(keys[i], q, c ? c : "", spam, symbols, now);
+		ab_scanned(keys[i], i ? keys[0] : NULL, q, c ? c : "", spam,
+			   symbols, now);
 	pthread_mutex_unlock(&ab_mu);
 }
 
@@ -241,6 +245,8 @@ void queue_abuse_delivery(const struct abuse_signal *s)
 					       a->hour);
 		a->bounced_msgs[a->hour % 24] += msgs < s->bounced ? msgs
 								  : s->bounced;
+		if (s->bounced)
+			queue_abuse_from_device(a, s->device, a->hour);
 		if (*cust)
 			snprintf(a->customer, sizeof a->customer, "%s", cust);
 		if (s->rejected && s->qid && !strpbrk(s->qid, " ,="))
@@ -292,7 +298,7 @@ static int ab_decide(struct abuse_acct *a, long long now)
 
 	queue_abuse_advance(a, now);
 	why = queue_abuse_over(a, now);
-	over = *why != '\0';
+	over = *why != '\0' && !queue_abuse_carried(a, ab, ab_n, now);
 	if (a->state == AB_OK && over) {
 		snprintf(a->reason, sizeof a->reason, "%s", why);
 		ab_alert(a, now);
@@ -399,6 +405,8 @@ static void ab_release(struct abuse_acct *a, const char *who,
 	memset(a->bounced_msgs, 0, sizeof a->bounced_msgs);
 	memset(a->rej_by, 0, sizeof a->rej_by);
 	memset(a->bnc_by, 0, sizeof a->bnc_by);
+	a->from_dev = 0;
+	a->from_others = 0;
 	snprintf(a->acked_by, sizeof a->acked_by, "%s/uid%lu", who, uid);
 	ab_dirty = 1;
 }
@@ -420,6 +428,10 @@ static void ab_ctl_release(const char *account, const char *who,
 			a = &ab[i];
 	if (a) {
 		was = queue_abuse_state_name(a->state);
+		/* the senders it carried: the same evidence, dealt with */
+		for (size_t i = 0; i < ab_n; i++)
+			if (ab[i].state == AB_OK && queue_abuse_sent_by(&ab[i], a))
+				ab_release(&ab[i], who, uid);
 		ab_release(a, who, uid);
 	}
 	pthread_mutex_unlock(&ab_mu);

@@ -123,6 +123,9 @@ static int hours_line(const struct abuse_acct *a, char *out, size_t n)
 		queue_abuse_domains_text(d[i].l, a->hour, h, sizeof h);
 		k += (size_t)snprintf(out + k, n - k, " %s=%s", d[i].f, h);
 	}
+	queue_abuse_from_text(a, h, sizeof h);
+	if (k < n)
+		k += (size_t)snprintf(out + k, n - k, "%s", h);
 	if (k < n)
 		k += (size_t)snprintf(out + k, n - k, "\n");
 	return k < n ? (int)k - 1 : (int)n;
@@ -255,6 +258,7 @@ struct load_hours {
 					 rejected, bounced_msgs: the words'
 					 values */
 	const char *rej_by, *bnc_by;  /* ABUSE_F_REJECTED_BY's, _BOUNCED_ */
+	const char *from_dev, *from_others; /* ABUSE_F_FROM_* */
 };
 
 static int hours_word(struct load_hours *h, const char *k, const char *v)
@@ -270,6 +274,14 @@ static int hours_word(struct load_hours *h, const char *k, const char *v)
 	}
 	if (!strcmp(k, ABUSE_F_BOUNCED_BY)) {
 		h->bnc_by = v;
+		return 1;
+	}
+	if (!strcmp(k, ABUSE_F_FROM_DEVICE)) {
+		h->from_dev = v;
+		return 1;
+	}
+	if (!strcmp(k, ABUSE_F_FROM_OTHERS)) {
+		h->from_others = v;
 		return 1;
 	}
 	if (!strcmp(k, ABUSE_F_HOUR)) {
@@ -330,6 +342,7 @@ static int load_line(struct abuse_acct *r, char *line, long long now)
 		hours_load(r->bounced_msgs, h.v[5], h.hour);
 		queue_abuse_domains_load(r->rej_by, h.rej_by, h.hour);
 		queue_abuse_domains_load(r->bnc_by, h.bnc_by, h.hour);
+		queue_abuse_from_load(r, h.from_dev, h.from_others, h.hour);
 	}
 	return r->key[0] ? 0 : -1;
 }

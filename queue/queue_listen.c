@@ -239,6 +239,7 @@ static int listen_signal(struct lconn *c, struct kv_msg *m)
 	s.rejected = listen_count(m, ABUSE_WIRE_REJECTED);
 	s.rejected_domains = kv_get(m, ABUSE_WIRE_REJECTED_DOMAINS);
 	s.bounced_domains = kv_get(m, ABUSE_WIRE_BOUNCED_DOMAINS);
+	s.device = kv_get(m, ABUSE_WIRE_DEVICE);
 	queue_abuse_delivery(&s);
 	return 0;
 }

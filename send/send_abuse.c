@@ -158,8 +158,10 @@ static void abuse_add_domains(struct kv *k, const char *key,
 	kv_add(k, key, list);
 }
 
-/* One signal frame for account. */
-static void abuse_signal(const char *acct, const char *cust, const char *qid)
+/* One signal frame for account (device: the message's, for its sender:
+ * account). */
+static void abuse_signal(const char *acct, const char *device,
+			 const char *cust, const char *qid)
 {
 	struct kv k;
 
@@ -173,6 +175,8 @@ static void abuse_signal(const char *acct, const char *cust, const char *qid)
 	kv_addf(&k, ABUSE_WIRE_REJECTED, "%u", ab_rej.n);
 	abuse_add_domains(&k, ABUSE_WIRE_REJECTED_DOMAINS, &ab_rej);
 	abuse_add_domains(&k, ABUSE_WIRE_BOUNCED_DOMAINS, &ab_bnc);
+	if (device)
+		kv_add(&k, ABUSE_WIRE_DEVICE, device);
 	abuse_hold(&k);
 	kv_free(&k);
 }
@@ -192,6 +196,7 @@ void send_abuse_flush(const struct send_msg *m)
 				qfile_get_info(&m->q, ADMIT_WIRE_HELO_NAMED)
 				!= NULL)) > 0)
 		for (int i = 0; i < n; i++)
-			abuse_signal(accts[i], cust, m->q.qid);
+			abuse_signal(accts[i], i ? accts[0] : NULL, cust,
+				     m->q.qid);
 	ab_delivered = ab_bounced = ab_rej.n = ab_bnc.n = 0;
 }

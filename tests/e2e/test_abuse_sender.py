@@ -10,12 +10,19 @@ alert turns into a suspension at the next tick).  The envelope sender
 is the client's word there, so the evidence counts against the device
 (the real source) and against sender:boss@example.com, never against
 boss's AUTH account (user:):
-- dev1 is suspended: any sender from it gets 550 5.7.1 (this test used
-  to assert that the device went on with another sender: that left the
-  compromised device relaying);
-- boss's address without AUTH is refused from dev2 too, while dev2's
-  own sender relays;
-- boss with AUTH from the laptop relays."""
+- dev1 is alerted and suspended: any sender from it gets 550 5.7.1
+  (this test used to assert that the device went on with another
+  sender: that left the compromised device relaying);
+- sender:boss@example.com, whose evidence all came from dev1, is not
+  alerted too (one event, one alert: it was, a second alert for the
+  same messages), so boss's address without AUTH relays from dev2;
+- boss with AUTH from the laptop relays;
+- releasing dev1 clears sender:boss@example.com too (the same evidence:
+  it does not alert once dev1 no longer carries it).
+Then the registered clerk@example.com sends GTUBE from dev5 and from
+dev6, two each, neither device reaching abuse_spam_max: the address is
+what they share, so sender:clerk@example.com alone is alerted and
+suspended, and clerk's address without AUTH is refused from dev2."""
 import os
 import re
 import smtplib
@@ -34,10 +41,11 @@ customer example licenses=1000 scan=score admin=admin@example.org
 domain example.com customer=example
 domain dev1.example.com customer=example
 user boss@example.com hash=%s customer=example
+user clerk@example.com hash=%s customer=example
 rule example lan senders=domain auth=ip
 ip example lan 127.0.0.0/24
 rule example laptops senders=registered auth=smtp
-""" % HASH
+""" % (HASH, HASH)
 SENDER = 'sender:boss@example.com'
 USER = 'user:boss@example.com'
 DEV1 = 'device:127.0.0.1/dev1.example.com'
@@ -88,14 +96,18 @@ def test_registered_sender(inst, certs):
         code, text = send(inst, sender, 'spam%d' % i, GTUBE)
         check('%s GTUBE %d from dev1: relayed (scan=score)' % (sender, i),
               code == 250, '%s %s' % (code, text))
-    for acct in (SENDER, DEV1):
-        check('log: %s alerted' % acct, inst.wait_log(
-            r'abuse: alert account=' + re.escape(acct) +
-            r' customer=example reason=spam spam_24h=3', 15),
-            inst.log_tail())
-        check('log: %s suspended (abuse_grace=0)' % acct, inst.wait_log(
-            r'abuse: suspended account=' + re.escape(acct) +
-            r' customer=example reason=spam', 15), inst.log_tail())
+    check('log: %s alerted' % DEV1, inst.wait_log(
+        r'abuse: alert account=' + re.escape(DEV1) +
+        r' customer=example reason=spam spam_24h=3', 15), inst.log_tail())
+    check('log: %s suspended (abuse_grace=0)' % DEV1, inst.wait_log(
+        r'abuse: suspended account=' + re.escape(DEV1) +
+        r' customer=example reason=spam', 15), inst.log_tail())
+    check('%s counted the same messages' % SENDER, wait_until(
+        lambda: re.search(r'^ok +' + re.escape(SENDER) + r' .*spam_24h=3 ',
+                          inst.relayctl('abuse', 'list').stdout, re.M), 10),
+        inst.relayctl('abuse', 'list').stdout)
+    check('%s not alerted: its evidence is all dev1\'s' % SENDER,
+          'account=' + SENDER not in inst.log(), inst.log_tail())
     check("boss's AUTH account is never blamed",
           'account=' + USER not in inst.log(), inst.log_tail())
     ok = wait_until(lambda: send(inst, 'printer@example.com',
@@ -106,15 +118,48 @@ def test_registered_sender(inst, certs):
           'suspended' in text, '%s %s' % (code, text))
     code, text = send(inst, 'boss@example.com', 'forged', ip='127.0.0.2',
                       helo='dev2.invalid')
-    check("boss's address without AUTH from dev2: 550 5.7.1",
-          code == 550 and text.startswith('5.7.1') and
-          'Sender <boss@example.com>: the account is suspended' in text,
-          '%s %s' % (code, text))
+    check("boss's address without AUTH from dev2 relays (dev1 was blamed)",
+          code == 250, '%s %s' % (code, text))
     code, text = send(inst, 'printer@example.com', 'dev2ok', ip='127.0.0.2',
                       helo='dev2.invalid')
     check("dev2's own sender relays", code == 250, '%s %s' % (code, text))
     code, text = send_auth(inst, certs, 'after')
     check('boss with AUTH from the laptop still relays', code == 250,
+          '%s %s' % (code, text))
+    r = inst.relayctl('abuse', 'release', DEV1)
+    check('release dev1: done', r.returncode == 0, r.stdout + r.stderr)
+    check('the sender account dev1 carried is cleared with it', wait_until(
+        lambda: re.search(r'^ok +' + re.escape(SENDER) + r' .*spam_24h=0 ',
+                          inst.relayctl('abuse', 'list').stdout, re.M), 10),
+        inst.relayctl('abuse', 'list').stdout)
+    check('%s still never alerted' % SENDER,
+          'account=' + SENDER not in inst.log(), inst.log_tail())
+
+
+def test_sender_of_two_devices(inst):
+    clerk = 'clerk@example.com'
+    for ip in ('127.0.0.5', '127.0.0.6'):
+        for i in range(2):
+            code, text = send(inst, clerk, 'c%s-%d' % (ip, i), GTUBE, ip=ip,
+                              helo='dev.invalid')
+            check('clerk GTUBE %d from %s: relayed' % (i, ip), code == 250,
+                  '%s %s' % (code, text))
+    check('sender:clerk alerted (spam from two devices)', inst.wait_log(
+        r'abuse: alert account=sender:clerk@example\.com customer=example '
+        r'reason=spam spam_24h=4', 15), inst.log_tail())
+    check('sender:clerk suspended', inst.wait_log(
+        r'abuse: suspended account=sender:clerk@example\.com ', 15),
+        inst.log_tail())
+    check('neither device alerted (2 each, under abuse_spam_max)',
+          not re.search(r'account=device:127\.0\.0\.[56]', inst.log()),
+          inst.log_tail())
+    wait_until(lambda: send(inst, clerk, 'clerk2', ip='127.0.0.2',
+                            helo='dev2.invalid')[0] == 550, 10)
+    code, text = send(inst, clerk, 'clerk3', ip='127.0.0.2',
+                      helo='dev2.invalid')
+    check("clerk's address without AUTH from dev2: 550 5.7.1",
+          code == 550 and text.startswith('5.7.1') and
+          'Sender <clerk@example.com>: the account is suspended' in text,
           '%s %s' % (code, text))
 
 
@@ -126,6 +171,7 @@ def main():
         with Instance(sink=sink, rules_text=RULES,
                       conf_overrides=conf) as inst:
             test_registered_sender(inst, certs)
+            test_sender_of_two_devices(inst)
     finish()
 
 
