@@ -21,9 +21,10 @@
  * with its last message.  The lines are ms->maxlines slots
  * (remote_workers); should they all be taken (lines kept by customers
  * at their own limits) a message is tried again a second later, as
- * before lines.  The messages are linked through themselves.  A message in a line also stays in its ready heap, due
- * when its own next event is (a retry of its other recipients, its
- * expiry, its delay warning), so those keep their times. */
+ * before lines.  The messages are linked through themselves.  A
+ * message in a line also stays in its ready heap, due when its own next
+ * event is (a retry of its other recipients, its expiry, its delay
+ * warning), so those keep their times. */
 #include "send.h"
 
 #include <stdio.h>
