@@ -178,17 +178,6 @@ int dsn_orcpt_ok(const char *v)
 	return dsn_xtext_ok(v + t + 1, n - t - 1);
 }
 
-/* The code point of the valid len-byte UTF-8 character at s. */
-static unsigned long utf8_code_point(const unsigned char *s, size_t len)
-{
-	static const unsigned char lead_bits[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
-	unsigned long cp = s[0] & lead_bits[len];
-
-	for (size_t i = 1; i < len; i++)
-		cp = cp << 6 | (s[i] & 0x3f);
-	return cp;
-}
-
 int dsn_orcpt_utf8_to_ascii(const char *v, char *out, size_t n)
 {
 	size_t len = strlen(v), o = 6, k;
@@ -203,8 +192,7 @@ int dsn_orcpt_utf8_to_ascii(const char *v, char *out, size_t n)
 			w = snprintf(out + o, n - o, "%c", v[i]);
 		else
 			w = snprintf(out + o, n - o, "\\x{%lX}",
-				     utf8_code_point((const unsigned char *)v + i,
-						     k));
+				     utf8_code_point(v + i, k));
 		if (w < 0 || (size_t)w >= n - o)
 			return -1;
 		o += (size_t)w;

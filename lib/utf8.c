@@ -43,6 +43,17 @@ size_t utf8_char_len(const char *s, size_t n)
 	return len;
 }
 
+unsigned long utf8_code_point(const char *s, size_t len)
+{
+	static const unsigned char lead_bits[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned long cp = p[0] & lead_bits[len < 5 ? len : 0];
+
+	for (size_t i = 1; i < len && i < 4; i++)
+		cp = cp << 6 | (p[i] & 0x3f);
+	return cp;
+}
+
 int utf8_valid(const char *s)
 {
 	size_t n = strlen(s), k;

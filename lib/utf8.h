@@ -11,6 +11,10 @@
  * or 0 when the bytes there are not one (n == 0 included). */
 size_t utf8_char_len(const char *s, size_t n);
 
+/* The code point of the valid len-byte character at s (len from
+ * utf8_char_len). */
+unsigned long utf8_code_point(const char *s, size_t len);
+
 /* 1 when the NUL-terminated s is valid UTF-8 (ASCII included). */
 int utf8_valid(const char *s);
 
