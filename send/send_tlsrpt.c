@@ -10,7 +10,9 @@
  * not reported is reported at the next start.  https: rua get it by
  * POST, made by relay-remote (send_tlsrpt_post.c).  The
  * TXT lookups are made in the scheduler's loop, once a period per
- * domain: a slow resolver delays the other work of that one wake-up. */
+ * domain: a slow resolver delays the other work of that one wake-up,
+ * and the loop beats (lib/notify.h) between two domains, so a period
+ * with many domains is not taken for a hang by relay-master. */
 #include "send.h"
 
 #include <dirent.h>
@@ -28,6 +30,7 @@
 #include "date822.h"
 #include "dns.h"
 #include "log.h"
+#include "notify.h"
 #include "settings.h"
 #include "tlsrpt.h"
 
@@ -258,6 +261,8 @@ static int rpt_file(const char *path, long long start, long long end)
 	for (size_t i = 0, j; i < s.n; i = j) {
 		for (j = i + 1; j < s.n && !strcasecmp(s.r[j].domain, s.r[i].domain); j++)
 			;
+		/* a lookup each: bounded one by one, not all together */
+		notify_beat();
 		failed += rpt_domain(s.r + i, j - i, start, end);
 	}
 	free(s.r);

@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""test_master_hang_work.py: a daemon doing long legitimate work in its
+main loop beats meanwhile, so relay-master (daemon_hang_timeout) does
+not kill it as hung.
+  - relay-send's TLS-RPT report of a period with many domains: one DNS
+    lookup of _smtp._tls.<domain> per domain, in relay-send's main loop.
+    Here the resolver answers each after DELAY s (NXDOMAIN: no report),
+    and the period left behind (tlsrpt/records.<start>) names DOMAINS
+    domains, so the whole report takes several times daemon_hang_timeout
+    while no single lookup comes near it.  relay-send must finish it
+    without being killed (a relay-send killed there meets the same
+    records at its next start: killed again and again)."""
+import os
+import pwd
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Instance, check, finish, no_sanitizer_report  # noqa: E402
+
+import dns.message  # noqa: E402
+import dns.rcode  # noqa: E402
+
+LIMIT = 4     # daemon_hang_timeout (s)
+DELAY = 1.0   # each DNS answer's delay (s): below glibc's first retry (2 s)
+DOMAINS = 10  # DOMAINS * DELAY is far above LIMIT
+
+
+class SlowDns:
+    """UDP only: every query gets NXDOMAIN after DELAY seconds."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                wire, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                q = dns.message.from_wire(wire)
+            except Exception:
+                continue
+            self.queries += 1
+            r = dns.message.make_response(q)
+            r.set_rcode(dns.rcode.NXDOMAIN)
+            threading.Timer(DELAY, self.answer, (r.to_wire(), peer)).start()
+
+    def answer(self, wire, peer):
+        try:
+            self.sock.sendto(wire, peer)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def leftover(inst):
+    """A period relay-send reports at its start, DOMAINS domains in it."""
+    d = inst.path('tlsrpt')
+    os.makedirs(d, mode=0o700)
+    path = os.path.join(d, 'records.86400')
+    with open(path, 'w') as f:
+        for i in range(DOMAINS):
+            f.write('d%d.test sts certificate-expired mx.d%d.test 127.0.0.9 '
+                    'testing,86400,mx.d%d.test\n' % (i, i, i))
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam('relaysend')
+        for p in (d, path):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+
+
+def test_tlsrpt_many_domains():
+    dns_srv = SlowDns()
+    try:
+        inst = Instance(conf_overrides={
+            'daemon_hang_timeout': LIMIT, 'tls_rpt': 'yes',
+            'resolver': '127.0.0.1:%d' % dns_srv.port}).prepare()
+        leftover(inst)
+        with inst:
+            pid = inst.status()['relay-send'][0]
+            last = r'relay-send\[%d\]: info: tls-rpt: domain=d%d\.test: no rua' \
+                % (pid, DOMAINS - 1)
+            m = inst.wait_log(last, DOMAINS * DELAY * 3 + 20)
+            check('relay-send reported all %d domains (%.0f s of DNS)'
+                  % (DOMAINS, DOMAINS * DELAY), m, inst.log_tail(12))
+            check('relay-send was not killed as hung meanwhile',
+                  'hangs: silent' not in inst.log() and
+                  inst.status()['relay-send'][0] == pid,
+                  inst.log_tail(12))
+            check('the resolver was asked once per domain',
+                  dns_srv.queries >= DOMAINS, dns_srv.queries)
+            no_sanitizer_report(inst)
+    finally:
+        dns_srv.stop()
+
+
+def main():
+    test_tlsrpt_many_domains()
+    finish()
+
+
+if __name__ == '__main__':
+    main()
