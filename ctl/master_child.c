@@ -29,11 +29,12 @@
 #define MASTER_QUICK_MAX 10      /* this many in a row: slow down */
 #define MASTER_SLOW_RETRY 30.0
 
-/* Every daemon on the mail path says when it serves (lib/notify.h):
- * after the checks of its start (rules.cdb readable, socket listening),
- * so a daemon that dies of its configuration never makes the relay
- * "ready" for the moment it lived; then their main loops beat on the
- * same pipe (master_watch.c). */
+/* Every daemon says when it serves (lib/notify.h): after the checks of
+ * its start (rules.cdb readable, socket listening), so a daemon that
+ * dies of its configuration never makes the relay "ready" for the
+ * moment it lived; then their main loops beat on the same pipe
+ * (master_watch.c).  relay-metrics too: readiness does not wait for it,
+ * but one that hangs is restarted like the others. */
 static struct master_child children[] = {
 	{ .name = "relay-policy", .user = &cf.user_policy,
 	  .sock = RUNSOCK_POLICY_NAME, .admit_key = 1, .notifies = 1,
@@ -50,7 +51,7 @@ static struct master_child children[] = {
 	/* off the mail path: readiness does not wait for it; started only
 	 * with metrics_listen set; the TLS store for a non-loopback address */
 	{ .name = "relay-metrics", .user = &cf.user_metrics, .tls_store = 1,
-	  .off_path = 1, .notify_fd = -1 },
+	  .off_path = 1, .notifies = 1, .notify_fd = -1 },
 };
 
 /* The admission key (lib/admit.h): made once per run of the master, so a

@@ -1,6 +1,6 @@
 /* notify.h: readiness and liveness from a daemon to relay-master.
- * relay-master hands each mail-path daemon the write end of a pipe on
- * NOTIFY_FD and names it in NOTIFY_ENV.  The daemon writes one newline
+ * relay-master hands each daemon (relay-metrics too) the write end of a
+ * pipe on NOTIFY_FD and names it in NOTIFY_ENV.  The daemon writes one newline
  * there once it serves (past the checks of its start; relay-listen:
  * after binding and listening on every address), before it forks, as
  * s6's notification-fd: the byte, not a text, is the message; end of

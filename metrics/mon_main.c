@@ -10,6 +10,7 @@
 #include "exitcodes.h"
 #include "listen_addr.h"
 #include "log.h"
+#include "notify.h"
 #include "privs.h"
 #include "settings.h"
 #include "tls_store.h"
@@ -92,6 +93,35 @@ static void access_setup(const struct sockaddr_storage *ss,
 	}
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A sample for the page's throughput (and the alert mail) every
+ * MON_RATE_STEP s until a signal of set; woken every NOTIFY_BEAT_MS in
+ * between to beat (lib/notify.h), so relay-master finds a relay-metrics
+ * whose main thread is stopped or stuck. */
+static void sample_loop(const sigset_t *set)
+{
+	struct timespec beat = { NOTIFY_BEAT_MS / 1000,
+				 NOTIFY_BEAT_MS % 1000 * 1000000L };
+	long long next = 0;
+
+	for (;;) {
+		if (now_ms() >= next) {
+			mon_rate_sample();
+			next = now_ms() + MON_RATE_STEP * 1000LL;
+		}
+		notify_beat();
+		if (sigtimedwait(set, NULL, &beat) >= 0)
+			return;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct mon_creds cr;
@@ -100,11 +130,11 @@ int main(int argc, char **argv)
 	const char *dir = settings_default_dir();
 	char *cert = NULL, *key = NULL;
 	sigset_t set;
-	struct timespec step = { MON_RATE_STEP, 0 };
 	void *d;
-	int c, fd, sig;
+	int c, fd;
 
 	log_init("relay-metrics");
+	notify_keep_private();
 	while ((c = getopt(argc, argv, "d:")) != -1) {
 		if (c != 'd')
 			log_fatal(EXIT_PERM, "usage: relay-metrics [-d DIR]");
@@ -128,10 +158,8 @@ int main(int argc, char **argv)
 	if (!(d = mon_http_start(fd, &cr, cert, key)))
 		log_fatal(EXIT_TEMP, "cannot start the HTTP server");
 	log_info("serving on %s%s", cf.metrics_listen, cert ? " (TLS)" : "");
-	/* a sample for the page's throughput every step until SIGTERM */
-	do
-		mon_rate_sample();
-	while ((sig = sigtimedwait(&set, NULL, &step)) < 0);
+	notify_ready();
+	sample_loop(&set);
 	mon_http_stop(d);
 	return EXIT_DONE;
 }

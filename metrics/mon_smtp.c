@@ -8,6 +8,7 @@
 #include "date822.h"
 #include "listen_addr.h"
 #include "log.h"
+#include "notify.h"
 #include "settings.h"
 
 #include <arpa/inet.h>
@@ -61,6 +62,9 @@ static int reply(FILE *f)
 static int step(FILE *in, FILE *out, int want, const char *fmt,
 		const char *arg)
 {
+	/* 10 s each, several in a row: relay-metrics' main thread (its
+	 * heartbeat, lib/notify.h) is busy here, not hung */
+	notify_beat();
 	if (fmt) {
 		fprintf(out, fmt, arg);
 		if (fflush(out) == EOF)

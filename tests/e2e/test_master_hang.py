@@ -8,17 +8,21 @@ daemon_hang_timeout).
     gone, run/ready is removed meanwhile, a new one starts, the relay is
     ready again and a message sent with swaks is relayed (250, then at the
     sink);
+  - relay-metrics (off the mail path, run with metrics_listen): stopped,
+    it is killed and restarted the same way and its page answers again,
+    while run/ready stays (the relay does not wait for it);
   - daemon_hang_timeout = 0: a stopped daemon stays (same pid) however
     long it is silent."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Sink, alive, check, finish,  # noqa: E402
-                     no_sanitizer_report, swaks, wait_until)
+                     free_port, no_sanitizer_report, swaks, wait_until)
 from certs import wait_tag  # noqa: E402
 
 LIMIT = 4  # seconds: daemon_hang_timeout in these tests
@@ -108,6 +112,48 @@ def test_stopped(inst, sink, name):
             os.kill(old, signal.SIGKILL)
 
 
+def scraped(mport):
+    """relay-metrics answers a scrape of /metrics with 200."""
+    try:
+        with socket.create_connection(('127.0.0.1', mport), 5) as s:
+            s.settimeout(5)
+            s.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\n'
+                      b'Connection: close\r\n\r\n')
+            return s.recv(64).startswith(b'HTTP/1.1 200')
+    except OSError:
+        return False
+
+
+def test_metrics_stopped():
+    """relay-metrics is supervised like the others: a stopped one is
+    found, killed and restarted; the relay stays ready meanwhile."""
+    mport = free_port('127.0.0.1')
+    with Instance(conf_overrides={
+            'daemon_hang_timeout': LIMIT,
+            'metrics_listen': '127.0.0.1:%d' % mport}) as inst:
+        check('relay-metrics answers', wait_until(lambda: scraped(mport),
+                                                  20))
+        old = inst.status()['relay-metrics'][0]
+        os.kill(old, signal.SIGSTOP)
+        try:
+            m = inst.wait_log(HANG_LINE % ('relay-metrics', old), LIMIT + 15)
+            check('relay-metrics stopped: relay-master logs that it hangs',
+                  m, inst.log_tail(10))
+            check('relay-metrics stopped: the stopped pid %d is gone' % old,
+                  wait_until(lambda: not alive(old), 10), old)
+            check('relay-metrics stopped: a new one answers',
+                  wait_until(lambda: inst.status().get(
+                      'relay-metrics', (0, 0))[0] not in (0, old) and
+                      scraped(mport), 20), inst.log_tail(10))
+            check('relay-metrics stopped: the relay stayed ready',
+                  os.path.exists(inst.path('run/ready')) and
+                  'not ready' not in inst.log(), inst.log_tail(10))
+        finally:
+            if alive(old):
+                os.kill(old, signal.SIGKILL)
+        no_sanitizer_report(inst)
+
+
 def test_off():
     with Instance(conf_overrides={'daemon_hang_timeout': 0}) as inst:
         pids = {n: inst.status()[n][0] for n in ('relay-send', 'relay-policy')}
@@ -133,6 +179,7 @@ def main():
         for name in DAEMONS:
             test_stopped(inst, sink, name)
         no_sanitizer_report(inst)
+    test_metrics_stopped()
     test_off()
     finish()
 
