@@ -90,17 +90,19 @@ static long long loop_next(const struct send_msg *m, long long now,
 /* After m's jobs: the line it waits in, that of full (the first
  * destination it met at its limit, "" none), unless it waits in the
  * line of another it met at its limit (stays: it keeps its place).
- * Returns next, or now + 1 when no line could be had. */
+ * Returns next, or now + 1 when no line could be had or m met more
+ * than one destination at its limit (more): it waits in one line only,
+ * and its recipients at the others must not wait for its turn there. */
 static long long loop_line(struct send_msgs *ms, struct send_msg *m,
-			   const char *full, int stays, long long now,
-			   long long next)
+			   const char *full, int stays, int more,
+			   long long now, long long next)
 {
-	if (stays)
-		return next;
-	send_dest_leave(ms, m);
-	if (full[0] && send_dest_wait(ms, m, full) < 0)
-		return now + 1; /* as before lines: tried every second */
-	return next;
+	if (!stays) {
+		send_dest_leave(ms, m);
+		if (full[0] && send_dest_wait(ms, m, full) < 0)
+			return now + 1; /* as before lines: every second */
+	}
+	return more ? now + 1 : next;
 }
 
 /* One job per destination of due recipients (h: destination hashes).
@@ -113,7 +115,7 @@ static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
 	size_t idx[SEND_JOB_RCPT_MAX];
 	struct send_route r;
 	char dest[SEND_DEST_MAX], full[SEND_DEST_MAX] = "";
-	int stays = 0;
+	int stays = 0, more = 0;
 
 	for (size_t i = 0; i < m->q.nrcpt; i++) {
 		size_t n = 0;
@@ -134,6 +136,8 @@ static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
 		if (rc == -2) {
 			if (!full[0])
 				snprintf(full, sizeof full, "%s", dest);
+			else
+				more |= strcmp(full, dest) != 0;
 			stays |= send_dest_waits(m, dest);
 			for (size_t j = i; j < m->q.nrcpt; j++)
 				if (h[j] == hi)
@@ -145,7 +149,7 @@ static long long loop_jobs(struct send_msgs *ms, struct send_msg *m,
 		for (size_t k = 0; k < n; k++)
 			h[idx[k]] = 0;
 	}
-	return loop_line(ms, m, full, stays, now, next);
+	return loop_line(ms, m, full, stays, more, now, next);
 }
 
 /* A recipient that is no mailbox as lib/addr.h defines it, from a file
