@@ -262,7 +262,8 @@ void send_dest_released(struct send_msgs *ms, const char *dest);
 /* The message to serve next, from the lines released since they were
  * last served (from *cursor on), while room(dest) says the destination
  * has room (1; 0: full, the line waits for the next release; -1: no
- * worker at all, stop).  It stays in its line until it leaves. */
+ * worker for dest now, the line stays due).  It stays in its line until
+ * it leaves. */
 struct send_msg *send_dest_next(struct send_msgs *ms,
 				int (*room)(const char *dest), size_t *cursor);
 

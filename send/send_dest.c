@@ -195,8 +195,10 @@ struct send_msg *send_dest_next(struct send_msgs *ms,
 		int r;
 		if (!l->turn || !l->released)
 			continue;
+		/* no worker for dest now (none idle, none of its own with
+		 * room): the line stays due, and the next may have room */
 		if ((r = room(l->dest)) < 0)
-			return NULL; /* no worker at all: the line stays due */
+			continue;
 		if (r == 0) {
 			l->released = 0; /* full again: the next release */
 			continue;

@@ -221,6 +221,28 @@ static int model_ok(struct send_msgs *ms, unsigned seed)
 	return 1;
 }
 
+/* room() for one_without_worker: no worker for d1 now (none idle, none
+ * of its own with room), room for d2. */
+static int room_d2_only(const char *dest)
+{
+	return strcmp(dest, "d1") == 0 ? -1 : 1;
+}
+
+/* A destination that no worker can take now holds up its own line only:
+ * the next line, whose destination has room, is served. */
+static void one_without_worker(struct send_msgs *ms)
+{
+	size_t cursor = 0;
+
+	reset(ms, 1, 2);
+	send_dest_wait(ms, &msgs[0], "d1");
+	send_dest_wait(ms, &msgs[1], "d2");
+	release_all(ms);
+	T_CHECK("no worker for d1: d2's line is served all the same",
+		send_dest_next(ms, room_d2_only, &cursor) == &msgs[1]);
+	T_CHECK("no worker for d1: its line stays due", ms->lines[0].released);
+}
+
 int main(void)
 {
 	struct send_msgs ms = { 0 };
@@ -228,6 +250,7 @@ int main(void)
 
 	basics(&ms);
 	turns(&ms);
+	one_without_worker(&ms);
 	for (unsigned seed = 1; seed <= 10; seed++) {
 		snprintf(name, sizeof name, "lines: random operations, seed %u",
 			 seed);
