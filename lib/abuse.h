@@ -75,16 +75,20 @@ struct susp;
  * be written now is dropped):
  *   op=signal account=<account> customer=<name> qid=<qid>
  *   delivered=N bounced=N rejected=N rejected_domains=<d>,<d>
- *   bounced_domains=<d>,<d>
- * bounced: recipients refused for good; bounced_domains: the
- * destination domains of those, each once however many of its
- * recipients it refused (the bounce ratio counts these: one receiving
- * domain cannot make one message many bounces); rejected: the
- * destination domains that refused the job's message for spam or
- * policy (a reply whose enhanced code, its first word, is 5.7.N:
- * abuse_policy_reply), each once, named in rejected_domains.  Both
- * lists lowercased, at most ABUSE_REJECT_DOMAINS names, each cut to
- * ABUSE_DOMAIN_MAX - 1 bytes, absent when empty.  The frame of a
+ *   bounced_msgs=N bounced_domains=<d>,<d>
+ * bounced: recipients refused for good; bounced_msgs: the destination
+ * domains of those that had refused none of the message's recipients
+ * in an earlier job, each once however many of its recipients it
+ * refused (the bounce ratio counts these: one receiving domain cannot
+ * make one message many bounces), named in bounced_domains; rejected:
+ * likewise, the destination domains that refused the job's message
+ * for spam or policy (a reply whose enhanced code, its first word, is
+ * 5.7.N: abuse_policy_reply), named in rejected_domains.  The counts
+ * are every such domain of the job; the lists name the first
+ * ABUSE_REJECT_DOMAINS of them (what relay-queue keeps per account),
+ * each as abuse_rcpt_domain gives it, cut to ABUSE_DOMAIN_MAX - 1
+ * bytes, absent when empty.  A frame without bounced_msgs (an older
+ * relay-send) counts the names of bounced_domains.  The frame of a
  * "sender" account also names the device account that sent the message
  * (device=): one device's evidence alerts once, as the device (relay-
  * queue's queue_abuse_sender.c). */
@@ -96,6 +100,7 @@ struct susp;
 #define ABUSE_WIRE_REJECTED "rejected"
 #define ABUSE_WIRE_REJECTED_DOMAINS "rejected_domains"
 #define ABUSE_WIRE_BOUNCED_DOMAINS "bounced_domains"
+#define ABUSE_WIRE_BOUNCED_MSGS "bounced_msgs"
 #define ABUSE_WIRE_DEVICE "device"
 #define ABUSE_REJECT_DOMAINS 8         /* kept per job and per account */
 #define ABUSE_DOMAIN_MAX 64

@@ -439,6 +439,7 @@ void queue_abuse_scanned(const struct queue_job *j, int spam,
 struct abuse_signal {
 	const char *account, *customer, *qid;
 	unsigned delivered, bounced, rejected;
+	long bounced_msgs;          /* -1: not sent (an older relay-send) */
 	const char *rejected_domains, *bounced_domains; /* "d,d", or NULL */
 	const char *device;         /* a sender: account's device, or NULL */
 };

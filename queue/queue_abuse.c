@@ -240,9 +240,12 @@ void queue_abuse_delivery(const struct abuse_signal *s)
 		a->bounced[a->hour % 24] += s->bounced;
 		a->rejected[a->hour % 24] += s->rejected;
 		queue_abuse_domains_add(a->rej_by, s->rejected_domains, a->hour);
-		/* one bounce per message and domain: the bounce ratio's */
+		/* one bounce per message and domain: the bounce ratio's
+		 * (relay-send's count: the list names 8 at most) */
 		msgs = queue_abuse_domains_add(a->bnc_by, s->bounced_domains,
 					       a->hour);
+		if (s->bounced_msgs >= 0)
+			msgs = (unsigned)s->bounced_msgs;
 		a->bounced_msgs[a->hour % 24] += msgs < s->bounced ? msgs
 								  : s->bounced;
 		if (s->bounced)

@@ -237,6 +237,8 @@ static int listen_signal(struct lconn *c, struct kv_msg *m)
 	s.delivered = listen_count(m, ABUSE_WIRE_DELIVERED);
 	s.bounced = listen_count(m, ABUSE_WIRE_BOUNCED);
 	s.rejected = listen_count(m, ABUSE_WIRE_REJECTED);
+	s.bounced_msgs = kv_get(m, ABUSE_WIRE_BOUNCED_MSGS)
+			 ? (long)listen_count(m, ABUSE_WIRE_BOUNCED_MSGS) : -1;
 	s.rejected_domains = kv_get(m, ABUSE_WIRE_REJECTED_DOMAINS);
 	s.bounced_domains = kv_get(m, ABUSE_WIRE_BOUNCED_DOMAINS);
 	s.device = kv_get(m, ABUSE_WIRE_DEVICE);
