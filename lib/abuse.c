@@ -1,5 +1,7 @@
 /* abuse.c: the account names of abuse monitoring (abuse.h). */
 #include "abuse.h"
+#include "addr.h"
+#include "idna.h"
 #include "ipaddr.h"
 #include "susp.h"
 
@@ -173,16 +175,27 @@ int abuse_policy_reply(int code, const char *text)
 int abuse_rcpt_domain(char *out, size_t n, const char *rcpt)
 {
 	const char *at = rcpt ? strrchr(rcpt, '@') : NULL;
+	char a[ADDR_DOMAIN_MAX + 1];
+	const char *d;
 	size_t k = 0;
 
 	if (!at || !at[1] || n == 0)
 		return -1;
-	for (const char *p = at + 1; *p; p++) {
-		char c = (char)tolower((unsigned char)*p);
-		if (!isalnum((unsigned char)c) && c != '.' && c != '-')
-			return -1;
-		if (k + 1 < n)
-			out[k++] = c;
+	/* one domain however it is spelt: its A-label (UTS #46 folds the
+	 * case and width of a U-label); a name without one as written */
+	d = idna_alabel(at + 1, a, sizeof a, NULL) == IDNA_OK ? a : at + 1;
+	for (; *d; d++) {
+		unsigned char c = (unsigned char)tolower((unsigned char)*d);
+		char hex[4];
+		size_t w = 1;
+		if (c && strchr(ABUSE_DOMAIN_CHARS, c) && c != '%')
+			hex[0] = (char)c;
+		else
+			w = (size_t)snprintf(hex, sizeof hex, "%%%02x", c);
+		if (k + w >= n)
+			break; /* cut, never inside a %xx */
+		memcpy(out + k, hex, w);
+		k += w;
 	}
 	out[k] = '\0';
 	return 0;

@@ -104,6 +104,9 @@ struct susp;
 #define ABUSE_WIRE_DEVICE "device"
 #define ABUSE_REJECT_DOMAINS 8         /* kept per job and per account */
 #define ABUSE_DOMAIN_MAX 64
+/* the bytes of a domain's name on the wire and in abuse/accounts
+ * (abuse_rcpt_domain): never ',', ':', '=' or a space */
+#define ABUSE_DOMAIN_CHARS "abcdefghijklmnopqrstuvwxyz0123456789.-_%"
 
 /* fields of an accounts line */
 #define ABUSE_F_ACCOUNT "account"
@@ -182,9 +185,12 @@ int abuse_split(const char *account, char *kind, size_t n,
  * first word, the enhanced status code (RFC 3463), is 5.7.N -- not
  * "5.7." anywhere in the text. */
 int abuse_policy_reply(int code, const char *text);
-/* The domain of rcpt (after its last '@') lowercased into out (n
- * bytes, cut to fit): 0, or -1 when it has none or a byte outside
- * [a-z0-9.-] (then it names no domain of the wire). */
+/* The domain of rcpt (after its last '@') as the abuse counts name
+ * it, into out (n bytes, cut to fit): its A-label (a U-label and its
+ * A-label, in any case, are one domain), lowercased; the bytes of a
+ * name that has no A-label (or an address literal) outside
+ * ABUSE_DOMAIN_CHARS as %xx (lowercase UTF-8 otherwise).  0, or -1
+ * when it has no domain. */
 int abuse_rcpt_domain(char *out, size_t n, const char *rcpt);
 /* The line of abuse/suspended that suspends account ("kind name\n"),
  * the one form relay-queue writes and abuse_susp_has reads.  0 or -1. */

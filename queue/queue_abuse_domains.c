@@ -19,7 +19,7 @@ static int domain_add(struct abuse_domain *l, const char *d, size_t len,
 	size_t k = 0;
 
 	if (!len || len >= sizeof l[0].name ||
-	    strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789.-") < len)
+	    strspn(d, ABUSE_DOMAIN_CHARS) < len)
 		return 0;
 	for (size_t i = 0; i < ABUSE_REJECT_DOMAINS; i++) {
 		if (!strncmp(l[i].name, d, len) && !l[i].name[len]) {

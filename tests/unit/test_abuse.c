@@ -149,8 +149,26 @@ static void test_policy_reply(void)
 			d, sizeof d, "\"a@b\"@c.example") == 0 &&
 		!strcmp(d, "c.example"));
 	T_CHECK("no domain", abuse_rcpt_domain(d, sizeof d, "postmaster") < 0);
-	T_CHECK("odd byte: none", abuse_rcpt_domain(d, sizeof d,
-						    "a@b,c.example") < 0);
+	T_CHECK("odd byte: %xx", abuse_rcpt_domain(d, sizeof d,
+						   "a@b,c.example") == 0 &&
+		!strcmp(d, "b%2cc.example"));
+	T_CHECK("U-label: its A-label", abuse_rcpt_domain(
+			d, sizeof d, "a@B\xc3\x9c" "cher.example") == 0 &&
+		!strcmp(d, "xn--bcher-kva.example"));
+	T_CHECK("A-label in capitals: the same", abuse_rcpt_domain(
+			d, sizeof d, "a@XN--BCHER-KVA.Example") == 0 &&
+		!strcmp(d, "xn--bcher-kva.example"));
+	T_CHECK("no A-label: the bytes as %xx", abuse_rcpt_domain(
+			d, sizeof d, "a@A\xe2\x92\x88" "b.example") == 0 &&
+		!strcmp(d, "a%e2%92%88b.example"));
+	T_CHECK("address literal: as written", abuse_rcpt_domain(
+			d, sizeof d, "a@[IPv6:2001:DB8::1]") == 0 &&
+		!strcmp(d, "%5bipv6%3a2001%3adb8%3a%3a1%5d"));
+	T_CHECK("underscore kept", abuse_rcpt_domain(d, sizeof d,
+						     "a@x_y.example") == 0 &&
+		!strcmp(d, "x_y.example"));
+	T_CHECK("cut, never inside a %xx", abuse_rcpt_domain(
+			d, 5, "a@ab\xe2\x92\x88.example") == 0 && !strcmp(d, "ab"));
 	T_CHECK("cut to fit", abuse_rcpt_domain(d, 4, "a@abcdef.example") == 0
 		&& !strcmp(d, "abc"));
 }

@@ -20,12 +20,28 @@ static void test_once_per_name(void)
 		queue_abuse_domains_add(l, "a.example", 101) == 1 &&
 		queue_abuse_domains_count(l, 101) == 2);
 	T_CHECK("bad names not taken: none, capitals, odd bytes",
-		queue_abuse_domains_add(l, ",A.example,x_y.example", 101) == 0 &&
+		queue_abuse_domains_add(l, ",A.example,x:y.example,x y.example",
+					101) == 0 &&
 		queue_abuse_domains_count(l, 101) == 2);
 	T_CHECK("no list: nothing", queue_abuse_domains_add(l, NULL, 101) == 0);
 	T_CHECK("24 hours later b is out, a (renewed) in",
 		queue_abuse_domains_count(l, 124) == 1);
 	T_CHECK("25 hours later none", queue_abuse_domains_count(l, 125) == 0);
+}
+
+static void test_encoded_names(void)
+{
+	struct abuse_domain l[ABUSE_REJECT_DOMAINS] = { 0 };
+	char t[256];
+
+	T_CHECK("an underscore, a %xx byte (abuse_rcpt_domain's): taken",
+		queue_abuse_domains_add(l, "x_y.example,a%e2%92%88b.example",
+					100) == 2);
+	queue_abuse_domains_text(l, 100, t, sizeof t);
+	memset(l, 0, sizeof l);
+	queue_abuse_domains_load(l, t, 100);
+	T_CHECK("read back", queue_abuse_domains_count(l, 100) == 2 &&
+		!strcmp(l[1].name, "a%e2%92%88b.example"));
 }
 
 static void test_full_list(void)
@@ -72,6 +88,7 @@ static void test_text_round_trip(void)
 int main(void)
 {
 	test_once_per_name();
+	test_encoded_names();
 	test_full_list();
 	test_text_round_trip();
 	return t_done();
