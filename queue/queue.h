@@ -446,6 +446,8 @@ struct abuse_signal {
 void queue_abuse_delivery(const struct abuse_signal *s);
 /* Once a second from the main thread: windows, decisions, files, mails. */
 void queue_abuse_tick(void);
+/* At the daemon's stop (main thread): the files written if they changed. */
+void queue_abuse_stop(void);
 /* relayctl abuse ack|release ACCOUNT (root on queue.sock). */
 void queue_abuse_ctl(const char *action, const char *account,
 		     const char *by, unsigned long uid, struct queue_result *r);
@@ -596,5 +598,12 @@ void queue_name_later(const char *pool, const char *qid);
 /* Serve run/queue.sock until killed; privileges are dropped inside
  * after binding. */
 int queue_listen_run(void);
+/* queue_stop.c: SIGTERM ends the daemon from its main loop, once the
+ * abuse files are written.  block: before any thread starts (they
+ * inherit it); arm: in the main thread, the threads started; check:
+ * at the top of every main loop pass. */
+void queue_stop_block(void);
+void queue_stop_arm(void);
+void queue_stop_check(void);
 
 #endif

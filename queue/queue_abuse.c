@@ -387,6 +387,12 @@ void queue_abuse_tick(void)
 		queue_abuse_mail(due, ndue, admin, now);
 }
 
+void queue_abuse_stop(void)
+{
+	if (ab)
+		ab_flush(0);
+}
+
 /* The login relayctl names, made one word, into who. */
 static void ab_who(char *who, size_t n, const char *by)
 {

@@ -554,6 +554,7 @@ static void listen_loop(int lfd, int wakefd)
 	for (;;) {
 		size_t n = nconns;
 		int rc, more = 0;
+		queue_stop_check();
 		notify_beat();
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = wakefd, .events = POLLIN };
@@ -595,6 +596,7 @@ int queue_listen_run(void)
 	char path[PATH_MAX];
 	int lfd, wakefd;
 
+	queue_stop_block();
 	lfd = runsock_listen(RUNSOCK_QUEUE, path, sizeof path);
 	if (lfd < 0)
 		log_fatalx(EXIT_TEMP, "listen %s", path);
@@ -621,6 +623,7 @@ int queue_listen_run(void)
 	if (queue_abuse_start() < 0)
 		log_fatalx(EXIT_TEMP, "abuse accounts");
 	fd_nonblock(lfd);
+	queue_stop_arm(); /* every thread started */
 	log_info("listening on %s", path);
 	notify_ready();
 	listen_loop(lfd, wakefd);

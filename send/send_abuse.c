@@ -11,9 +11,12 @@
  * signal names.  On a connection of its own to
  * queue.sock, non-blocking and unanswered: a signal is a count, not
  * mail, so one that cannot be written is dropped (a log line a minute
- * at most) rather than ever holding up the scheduler.  The signals of
- * one wake-up go out together (send_abuse_send, before the loop waits):
- * one write, and one read for relay-queue, instead of one per job. */
+ * at most) rather than ever holding up the scheduler.  Signals held
+ * while relay-queue restarts are kept (ABUSE_BUF bytes at most) and go
+ * to the new one; only the frames behind one cut short on a connection
+ * that broke are lost.  The signals of one wake-up go out together
+ * (send_abuse_send, before the loop waits): one write, and one read for
+ * relay-queue, instead of one per job. */
 #include "send.h"
 #include "abuse.h"
 #include "admit.h"
@@ -52,6 +55,7 @@ static int ab_nomem; /* a bounce's domain could not be kept */
 #define ABUSE_BUF 16384
 static char abuse_buf[ABUSE_BUF];
 static size_t abuse_len;
+static int abuse_whole = 1; /* the buffer starts at a frame's start */
 
 /* d at the end of the list *l (*n of *cap); 0, or -1 out of memory. */
 static int ab_domain_add(struct ab_domain **l, size_t *n, size_t *cap,
@@ -201,6 +205,7 @@ static void abuse_reset(const char *why)
 		close(abuse_fd);
 	abuse_fd = -1;
 	abuse_len = 0;
+	abuse_whole = 1;
 }
 
 /* Keep one frame for send_abuse_send; dropped when the buffer is full
@@ -218,25 +223,44 @@ static void abuse_hold(const struct kv *k)
 	abuse_len += n;
 }
 
+/* Write the frames held: what send(2) gives, or -1 with abuse_fd -1
+ * when no connection could be made. */
+static ssize_t abuse_write(void)
+{
+	if (abuse_connect() < 0)
+		return -1;
+	return send(abuse_fd, abuse_buf, abuse_len, MSG_NOSIGNAL);
+}
+
 void send_abuse_send(void)
 {
 	ssize_t w;
 
 	if (!abuse_len)
 		return;
-	if (abuse_connect() < 0) {
-		abuse_reset(strerror(errno));
-		return;
+	w = abuse_write();
+	if (w < 0 && abuse_fd >= 0 && abuse_whole &&
+	    (errno == EPIPE || errno == ECONNRESET)) {
+		/* relay-queue restarted since the last signals: they are
+		 * whole frames, so a new connection takes them */
+		close(abuse_fd);
+		abuse_fd = -1;
+		w = abuse_write();
 	}
-	w = send(abuse_fd, abuse_buf, abuse_len, MSG_NOSIGNAL);
 	if (w < 0 && (errno == EAGAIN || errno == EINTR))
 		return; /* kept for the next wake-up */
+	if (w < 0 && abuse_fd < 0) { /* no relay-queue to take them yet */
+		abuse_warn(strerror(errno));
+		return; /* kept, whole, for when it is back */
+	}
 	if (w <= 0) {
 		abuse_reset(w < 0 ? strerror(errno) : "short write");
 		return;
 	}
-	/* the rest of a short write goes first next time: in step */
+	/* the rest of a short write goes first next time: in step on
+	 * this connection, not on another */
 	abuse_len -= (size_t)w;
+	abuse_whole = abuse_len == 0;
 	memmove(abuse_buf, abuse_buf + w, abuse_len);
 }
 

@@ -21,6 +21,15 @@ The alert mail's rate limit across restarts: dev5 is alerted for
 bounces, its admin gets one mail; relay-queue is stopped and started
 twice: no second mail before abuse_alert_every (6 h) has passed.
 
+A stop keeps the last second: relay-queue writes abuse/accounts at most
+once a second, and a stop (SIGTERM) used to end it before the write of
+what it had just counted.  dev6, dev7 and dev8 each bounce one message
+(no alert: abuse_bounce_min=100); relay-queue is stopped 0.3 s after
+relay-send's bounce line, and after the restart abuse/accounts still
+has the bounce; relay-queue still dies of the SIGTERM (relay-master's
+log says so).  The old relay-queue lost at least one of the three in
+most runs.
+
 The bounces all come from one domain: abuse_reject_domains=1 lets one
 domain alone alert (test_abuse_bounce.py tests the default, 3)."""
 import os
@@ -220,7 +229,35 @@ def test_remail():
                   alert_mails(sink) == 1, str(alert_mails(sink)))
 
 
+def test_stop_keeps_last_counts():
+    import time
+    with Sink(codes={'nobody@example.org': 550}) as sink, \
+            Instance(sink=sink, rules_text=RULES,
+                     conf_overrides={'abuse_reject_domains': 1,
+                                     'abuse_bounce_min': 100}) as inst:
+        for last in (6, 7, 8):
+            bounced = inst.log().count('status=bounced')
+            send(inst, '127.0.0.%d' % last, 'dev%d.example.com' % last,
+                 'nobody@example.org')
+            wait_until(lambda: re.search(
+                r'relay-send\[\d+\]: .*status=bounced',
+                inst.log()[-4000:]) and
+                inst.log().count('status=bounced') > bounced, 30)
+            time.sleep(0.3)  # relay-queue has read the signal by now
+            check('dev%d: relay-queue stopped and started again' % last,
+                  restart_queue(inst, signal.SIGTERM), inst.log_tail())
+            acc = read(inst, 'abuse/accounts')
+            check('dev%d: its bounce is in abuse/accounts after the stop'
+                  % last, re.search(r'account=device:127\.0\.0\.%d .*'
+                                    r'bounced_hours=[0-9]+:1\b' % last, acc),
+                  acc)
+        check('relay-queue still dies of the SIGTERM', len(re.findall(
+            r'relay-queue pid=\d+ killed by signal 15', inst.log())) == 3,
+            inst.log_tail())
+
+
 def main():
+    test_stop_keeps_last_counts()
     test_crash()
     test_remail()
     test_grace_restart()
