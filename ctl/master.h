@@ -63,6 +63,7 @@ struct master_child {
 	int notifies;           /* says when it serves (lib/notify.h) */
 	int notify_fd;          /* read end of that pipe, -1 when closed */
 	int serving;            /* said so since its last start */
+	int slow_said;          /* logged that it has not, this start */
 	double last_beat;       /* monotonic time of its last byte there */
 	int stop_sig;           /* stops it with the relay, also as its
 				 * parent-death signal; 0: SIGTERM */
@@ -110,7 +111,8 @@ int master_ready_listening(const char *addr);
 /* master_watch.c */
 /* Each round of the loop: read the beats of the daemons that serve and
  * SIGKILL one silent for daemon_hang_timeout seconds (not serving from
- * then on; reaped and restarted as one that died). */
+ * then on; reaped and restarted as one that died); name, once per start,
+ * one that has not said it serves after as long. */
 void master_watch_beats(void);
 
 /* master_tls.c */

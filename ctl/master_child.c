@@ -232,6 +232,7 @@ static void child_start(struct master_child *c)
 	if (c->started)
 		c->restarts++;
 	c->pid = pid;
+	c->slow_said = 0;
 	c->started = time(NULL);
 	c->started_mono = master_now();
 	c->next_start = c->started_mono + 1.0;

@@ -8,7 +8,9 @@
  * restarts it as any daemon that died (master_child.c, with its
  * back-off), and run/ready is removed until the new one is ready.  The
  * clock starts at the ready byte: what a daemon does before it serves
- * (relay-send's first scan of a big queue) is not timed. */
+ * (relay-queue's recovery of many pool files) is not timed, only named
+ * once it has taken that long, so that a relay that stays "not ready"
+ * says which daemon it waits for. */
 #include "master.h"
 #include "settings.h"
 
@@ -52,6 +54,17 @@ static void watch_kill(struct master_child *c, double silent)
 		   c->name, (long)c->pid, silent, cf.daemon_hang_timeout);
 	kill(c->pid, SIGKILL);
 	master_child_notify_close(c); /* not serving: run/ready goes */
+	c->slow_said = 1; /* it served: not "not ready yet" until reaped */
+}
+
+/* c has run for `took` seconds without its ready byte: slow or stuck in
+ * its start, which cannot be told apart from here; said once. */
+static void watch_not_ready(struct master_child *c, double took)
+{
+	master_log("warning", "%s pid=%ld has not said it serves after %.0f s "
+		   "(daemon_hang_timeout %ld): still starting, or stuck",
+		   c->name, (long)c->pid, took, cf.daemon_hang_timeout);
+	c->slow_said = 1;
 }
 
 void master_watch_beats(void)
@@ -61,11 +74,15 @@ void master_watch_beats(void)
 	int i;
 
 	for (i = 0; (c = master_child_at(i)); i++) {
+		now = master_now();
+		if (c->pid && c->notifies && !c->serving && !c->slow_said &&
+		    cf.daemon_hang_timeout > 0 &&
+		    now - c->started_mono >= (double)cf.daemon_hang_timeout)
+			watch_not_ready(c, now - c->started_mono);
 		if (!c->pid || !c->serving)
 			continue;
 		/* read before judging: a relay-master that was itself held
 		 * up finds the bytes that came meanwhile */
-		now = master_now();
 		if (watch_read(c))
 			c->last_beat = now;
 		if (cf.daemon_hang_timeout > 0 &&

@@ -100,6 +100,9 @@ def test_stopped(inst, sink, name):
               wait_until(lambda: not alive(old), 10), old)
         check('%s stopped: run/ready removed meanwhile' % name,
               'warning: not ready' in inst.log()[mark:], inst.log_tail(10))
+        check('%s stopped: not also said to be still starting' % name,
+              '%s pid=%d has not said it serves' % (name, old)
+              not in inst.log(), inst.log_tail(10))
         ok = wait_until(lambda: inst.status().get(name, (0, 0))[0]
                         not in (0, old) and
                         os.path.exists(inst.path('run/ready')), 20)

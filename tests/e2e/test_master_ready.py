@@ -4,8 +4,10 @@ every daemon on the mail path said it serves (lib/notify.h), not when
 its process merely runs.  A relay-send that runs but never gets through
 its start (a stand-in that only sleeps) keeps run/ready away and makes
 `relayctl start -w` fail, so an operator is never told "ready" by a
-relay whose daemon is stuck or about to die of its configuration; with
-the real relay-send the same instance becomes ready."""
+relay whose daemon is stuck or about to die of its configuration, and
+relay-master names it in the log once it has not said it serves for
+daemon_hang_timeout seconds (it is not killed: a start may be long);
+with the real relay-send the same instance becomes ready."""
 import os
 import re
 import shutil
@@ -18,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, Instance, alive, check, finish  # noqa: E402
 
 STAND_IN = '#!/bin/sh\nexec sleep 120\n'
+LIMIT = 3  # daemon_hang_timeout
 
 
 def bin_with_stand_in(tmp):
@@ -52,7 +55,7 @@ def stop(bindir, inst):
 
 def main():
     tmp = tempfile.mkdtemp(prefix='relaybox-bin-')
-    inst = Instance().prepare()
+    inst = Instance(conf_overrides={'daemon_hang_timeout': LIMIT}).prepare()
     try:
         bin_with_stand_in(tmp)
         r = relayctl(tmp, inst, 'start', '-w', '4')
@@ -66,6 +69,17 @@ def main():
         check('relayctl status: relay-send running, "ready no"',
               re.search(r'^relay-send\s+running', r.stdout, re.M) and
               re.search(r'^ready\s+no$', r.stdout, re.M), r.stdout)
+        pid = inst.status()['relay-send'][0]
+        line = (r'warning: relay-send pid=%d has not said it serves after '
+                r'\d+ s' % pid)
+        m = inst.wait_log(line, LIMIT + 10)
+        check('relay-master names the daemon it waits for, once',
+              m and len(re.findall(line, inst.log())) == 1 and
+              inst.log().count('has not said it serves') == 1,
+              inst.log_tail())
+        check('that daemon is not killed for it (same pid)',
+              inst.status()['relay-send'][0] == pid and alive(pid) and
+              'hangs: silent' not in inst.log(), inst.log_tail())
         stop(tmp, inst)
         r = relayctl(BIN, inst, 'start', '-w', '30')
         check('the real relay-send: relayctl start -w 30 succeeds (%d)' %
