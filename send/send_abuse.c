@@ -102,6 +102,8 @@ static size_t ab_domains_unique(struct ab_domain *l, size_t n)
 {
 	size_t k = 0;
 
+	if (n < 2)
+		return n; /* l may be NULL: qsort's is never */
 	qsort(l, n, sizeof *l, ab_domain_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (k && !strcmp(l[k - 1].name, l[i].name))
