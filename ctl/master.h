@@ -109,6 +109,9 @@ int master_ready_daemons(int *listener);
 int master_ready_listening(const char *addr);
 
 /* master_watch.c */
+/* At start: the limit to apply, daemon_hang_timeout or, when it leaves
+ * no room for relay-policy's waits for Redis, more (logged). */
+void master_watch_init(void);
 /* Each round of the loop: read the beats of the daemons that serve and
  * SIGKILL one silent for daemon_hang_timeout seconds (not serving from
  * then on; reaped and restarted as one that died); name, once per start,

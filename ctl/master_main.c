@@ -177,6 +177,7 @@ int main(int argc, char **argv)
 	master_log("info", "starting in %s (daemons from %s)", cf.dir, bindir);
 	main_warn_auth_old();
 	master_tls_init();
+	master_watch_init();
 	master_child_init(bindir, errfd);
 	rc = master_loop_run();
 	main_pidfile(0);

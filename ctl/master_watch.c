@@ -12,6 +12,7 @@
  * once it has taken that long, so that a relay that stays "not ready"
  * says which daemon it waits for. */
 #include "master.h"
+#include "notify.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -19,6 +20,30 @@
 #include <unistd.h>
 
 #define WATCH_READS_MAX 16 /* reads per pipe and round; more is flood */
+
+/* The limit applied: daemon_hang_timeout, or more (master_watch_init). */
+static long watch_limit;
+
+/* relay-policy (and relay-metrics) wait for Redis in their main loop, an
+ * exchange at a time, each up to rate_store_timeout: a limit that does
+ * not leave room for two of them in a row would kill them for waiting
+ * while Redis is slow or gone, again and again.  It is raised, and the
+ * log says so. */
+void master_watch_init(void)
+{
+	long redis = (cf.rate_store_timeout + 999) / 1000;
+	long least = 2 * redis + NOTIFY_HANG_MIN;
+
+	watch_limit = cf.daemon_hang_timeout;
+	if (watch_limit <= 0 || !cf.rate_store || !*cf.rate_store ||
+	    watch_limit >= least)
+		return;
+	master_log("warning", "daemon_hang_timeout %ld is too short for "
+		   "rate_store_timeout %ld ms (relay-policy waits that long "
+		   "for Redis): %ld s applied", cf.daemon_hang_timeout,
+		   cf.rate_store_timeout, least);
+	watch_limit = least;
+}
 
 /* Empty c's pipe; 1 when a byte came.  End of file (the daemon closed
  * it or is exiting) closes our end but keeps the clock: one that lives
@@ -51,7 +76,7 @@ static void watch_kill(struct master_child *c, double silent)
 {
 	master_log("fatal", "%s pid=%ld hangs: silent for %.0f s "
 		   "(daemon_hang_timeout %ld): SIGKILL, then restarted",
-		   c->name, (long)c->pid, silent, cf.daemon_hang_timeout);
+		   c->name, (long)c->pid, silent, watch_limit);
 	kill(c->pid, SIGKILL);
 	master_child_notify_close(c); /* not serving: run/ready goes */
 	c->slow_said = 1; /* it served: not "not ready yet" until reaped */
@@ -63,7 +88,7 @@ static void watch_not_ready(struct master_child *c, double took)
 {
 	master_log("warning", "%s pid=%ld has not said it serves after %.0f s "
 		   "(daemon_hang_timeout %ld): still starting, or stuck",
-		   c->name, (long)c->pid, took, cf.daemon_hang_timeout);
+		   c->name, (long)c->pid, took, watch_limit);
 	c->slow_said = 1;
 }
 
@@ -76,8 +101,8 @@ void master_watch_beats(void)
 	for (i = 0; (c = master_child_at(i)); i++) {
 		now = master_now();
 		if (c->pid && c->notifies && !c->serving && !c->slow_said &&
-		    cf.daemon_hang_timeout > 0 &&
-		    now - c->started_mono >= (double)cf.daemon_hang_timeout)
+		    watch_limit > 0 &&
+		    now - c->started_mono >= (double)watch_limit)
 			watch_not_ready(c, now - c->started_mono);
 		if (!c->pid || !c->serving)
 			continue;
@@ -85,8 +110,8 @@ void master_watch_beats(void)
 		 * up finds the bytes that came meanwhile */
 		if (watch_read(c))
 			c->last_beat = now;
-		if (cf.daemon_hang_timeout > 0 &&
-		    now - c->last_beat >= (double)cf.daemon_hang_timeout)
+		if (watch_limit > 0 &&
+		    now - c->last_beat >= (double)watch_limit)
 			watch_kill(c, now - c->last_beat);
 	}
 }

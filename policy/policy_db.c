@@ -2,6 +2,7 @@
 #include "policy_db.h"
 #include "abuse.h"
 #include "log.h"
+#include "notify.h"
 #include "rstore_abuse.h"
 #include "rstore_epoch.h"
 #include "rstore_susp.h"
@@ -185,11 +186,16 @@ static void db_shared_refresh(struct policy_db *db)
 	if (!rs || (now - db->shared_ms < 1000 && now >= db->shared_ms))
 		return;
 	db->shared_ms = now;
+	/* each exchange may wait rate_store_timeout: a beat between them
+	 * (lib/notify.h), so that relay-master sees at most one such wait */
 	rstore_susp_refresh(rs, cf.rate_store_prefix, &db->shared,
 			    &db->shared_ver);
+	notify_beat();
 	db_abuse_publish(db);
+	notify_beat();
 	rstore_abuse_refresh(rs, cf.rate_store_prefix, &db->fleet_abuse,
 			     &db->fleet_abuse_ver);
+	notify_beat();
 	db_epoch_check(db);
 }
 

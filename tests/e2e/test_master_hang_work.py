@@ -9,9 +9,15 @@ not kill it as hung.
     domains, so the whole report takes several times daemon_hang_timeout
     while no single lookup comes near it.  relay-send must finish it
     without being killed (a relay-send killed there meets the same
-    records at its next start: killed again and again)."""
+    records at its next start: killed again and again);
+  - relay-policy with a shared rate_store whose Redis stops answering
+    (SIGSTOP) waits up to rate_store_timeout (5 s here) per exchange in
+    its main loop: with daemon_hang_timeout = 4 relay-master applies a
+    longer limit, says so once, and relay-policy is not killed while
+    Redis is stopped for 12 s."""
 import os
 import pwd
+import signal
 import socket
 import sys
 import threading
@@ -19,6 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Instance, check, finish, no_sanitizer_report  # noqa: E402
+
+from redisserver import RedisServer  # noqa: E402
 
 import dns.message  # noqa: E402
 import dns.rcode  # noqa: E402
@@ -110,8 +118,33 @@ def test_tlsrpt_many_domains():
         dns_srv.stop()
 
 
+def test_redis_stopped():
+    with RedisServer() as redis:
+        inst = Instance(conf_overrides={
+            'daemon_hang_timeout': LIMIT, 'rate_store': redis.url(),
+            'rate_store_timeout': 5000}).prepare()
+        redis.write_auth(inst.dir)
+        with inst:
+            check('relay-master says it applies a longer limit',
+                  inst.wait_log(r'warning: daemon_hang_timeout 4 is too '
+                                r'short for rate_store_timeout 5000 ms.*: '
+                                r'13 s applied', 5), inst.log_tail(12))
+            pid = inst.status()['relay-policy'][0]
+            os.kill(redis.proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(12)
+            finally:
+                os.kill(redis.proc.pid, signal.SIGCONT)
+            check('Redis stopped 12 s: relay-policy not killed as hung',
+                  'hangs: silent' not in inst.log() and
+                  inst.status()['relay-policy'][0] == pid,
+                  [ln for ln in inst.log().splitlines() if 'hangs' in ln][:3])
+            no_sanitizer_report(inst)
+
+
 def main():
     test_tlsrpt_many_domains()
+    test_redis_stopped()
     finish()
 
 
