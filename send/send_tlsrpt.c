@@ -8,11 +8,12 @@
  * record (rua=), injected through relay-queue like a bounce, from <>,
  * so the relay itself delivers it.  A period a crash left renamed but
  * not reported is reported at the next start.  https: rua get it by
- * POST, made by relay-remote (send_tlsrpt_post.c).  The
- * TXT lookups are made in the scheduler's loop, once a period per
- * domain: a slow resolver delays the other work of that one wake-up,
- * and the loop beats (lib/notify.h) between two domains, so a period
- * with many domains is not taken for a hang by relay-master. */
+ * POST, made by relay-remote (send_tlsrpt_post.c).  The TXT lookups
+ * are made in the scheduler's loop, once a period per domain (again for
+ * one not reported yet): a slow resolver delays the other work of that
+ * one wake-up, and the loop beats (lib/notify.h) between two domains,
+ * so a period with many domains is not taken for a hang by
+ * relay-master. */
 #include "send.h"
 
 #include <dirent.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -36,6 +38,9 @@
 
 #define RPT_RUA_MAX 4
 #define RPT_URL_MAX 512
+/* seconds after its period's end that a report whose TLSRPT record
+ * cannot be looked up (SERVFAIL, timeouts) is still tried again */
+#define RPT_DNS_PATIENCE 86400
 
 void send_tlsrpt_note(const char *line)
 {
@@ -127,18 +132,21 @@ static int rpt_cmp(const void *a, const void *b)
 }
 
 /* The mailto: addresses of domain's TLSRPTv1 record (their number) and
- * its https: URLs (*nurl of them). */
-static size_t rpt_rua(const char *domain, char (*to)[ADDR_MAX + 1],
-		      char (*url)[RPT_URL_MAX], size_t *nurl)
+ * its https: URLs (*nurl of them); -1 when the lookup failed for now
+ * (SERVFAIL, a timeout), which says nothing of the record. */
+static int rpt_rua(const char *domain, char (*to)[ADDR_MAX + 1],
+		   char (*url)[RPT_URL_MAX], size_t *nurl)
 {
 	static char txt[8][DNS_TXT_MAX];
 	char name[300], *save = NULL, *p;
-	size_t n = 0, k = 0, t;
+	size_t n = 0, t;
+	int k = 0;
+	enum dns_status st;
 
 	*nurl = 0;
 	snprintf(name, sizeof name, "_smtp._tls.%s", domain);
-	if (dns_txt(name, txt, 8, &n) != DNS_OK)
-		return 0;
+	if ((st = dns_txt(name, txt, 8, &n)) != DNS_OK)
+		return st == DNS_TEMP ? -1 : 0;
 	for (t = 0; t < n && strncmp(txt[t], "v=TLSRPTv1", 10) != 0; t++)
 		;
 	if (t == n || !(p = strstr(txt[t], "rua=")))
@@ -200,17 +208,25 @@ static char *rpt_mail(const char *domain, const char *to, const char *id,
 }
 
 /* Report one domain's records; the number of report mails that could not
- * be queued. */
+ * be queued, or 1 when its record could not be looked up for now and
+ * the period ended less than RPT_DNS_PATIENCE ago. */
 static int rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
 		      long long end)
 {
 	char to[RPT_RUA_MAX][ADDR_MAX + 1], id[64], qid[64], err[256];
 	char url[RPT_RUA_MAX][RPT_URL_MAX];
-	size_t nurl = 0, nto = rpt_rua(r[0].domain, to, url, &nurl);
-	size_t jlen = 0, mlen = 0;
+	size_t nurl = 0, jlen = 0, mlen = 0;
+	int nto = rpt_rua(r[0].domain, to, url, &nurl);
 	char *json;
 	int failed = 0;
 
+	if (nto < 0) {
+		int keep = (long long)time(NULL) - end < RPT_DNS_PATIENCE;
+		log_warn("tls-rpt: domain=%s: its TLSRPT record could not be "
+			 "looked up (temporary DNS failure): %s", r[0].domain,
+			 keep ? "tried again later" : "no report");
+		return keep;
+	}
 	if (nto + nurl == 0) {
 		log_info("tls-rpt: domain=%s: no rua, no report", r[0].domain);
 		return 0;
@@ -218,7 +234,7 @@ static int rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
 	snprintf(id, sizeof id, "%lld.%ld", start, (long)getpid());
 	json = tlsrpt_json(r[0].domain, r, n, cf.hostname, id, (time_t)start,
 			   (time_t)end, &jlen);
-	for (size_t i = 0; json && i < nto; i++) {
+	for (size_t i = 0; json && i < (size_t)nto; i++) {
 		char *m = rpt_mail(r[0].domain, to[i], id, start, end, json, jlen,
 				   &mlen);
 		if (m && send_inject(m, mlen, "", to[i], "tlsrpt", 0, qid,
@@ -238,15 +254,59 @@ static int rpt_domain(const struct tlsrpt_rec *r, size_t n, long long start,
 	return json ? failed : 1;
 }
 
-/* Report the records of one finished period, then remove them; kept (-1)
- * when a report mail could not be queued (relay-queue not up yet at our
- * start, or down), to be tried again: a receiver takes a report again
- * under the same Report-ID rather than never. */
+/* 1 when line's policy domain (its first word) is one of keep's n. */
+static int rpt_kept(const char *line, const char **keep, size_t n)
+{
+	size_t len = strcspn(line, " \n");
+
+	for (size_t i = 0; i < n; i++)
+		if (strlen(keep[i]) == len && !strncasecmp(line, keep[i], len))
+			return 1;
+	return 0;
+}
+
+/* path rewritten with the lines of the n domains in keep alone, so that
+ * the next try reports those and no other domain twice; 0 or -1. */
+static int rpt_keep(const char *path, const char **keep, size_t n)
+{
+	char tmp[4400], line[TLSRPT_LINE_MAX + 2];
+	FILE *in = fopen(path, "re"), *out;
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	fd = in ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+			    O_CLOEXEC, 0600) : -1;
+	out = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!out) {
+		if (fd >= 0)
+			close(fd);
+		if (in)
+			fclose(in);
+		return -1;
+	}
+	while (fgets(line, sizeof line, in))
+		if (rpt_kept(line, keep, n) && fputs(line, out) == EOF)
+			rc = -1;
+	fclose(in);
+	if (fclose(out) == EOF || rc < 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Report the records of one finished period, then remove them.  The
+ * domains whose report mail could not be queued (relay-queue not up yet
+ * at our start, or down) or whose TLSRPT record could not be looked up
+ * for now are kept (-1), alone, to be tried again: a receiver takes a
+ * report again under the same Report-ID rather than never. */
 static int rpt_file(const char *path, long long start, long long end)
 {
 	struct rpt_set s = { 0 };
 	char line[TLSRPT_LINE_MAX + 2];
 	FILE *f = fopen(path, "re");
+	const char **keep = NULL;
+	size_t nkeep = 0, ndomains = 0;
 	int failed = 0;
 
 	if (!f)
@@ -258,13 +318,24 @@ static int rpt_file(const char *path, long long start, long long end)
 	}
 	fclose(f);
 	qsort(s.r, s.n, sizeof *s.r, rpt_cmp);
+	keep = calloc(s.n ? s.n : 1, sizeof *keep);
 	for (size_t i = 0, j; i < s.n; i = j) {
 		for (j = i + 1; j < s.n && !strcasecmp(s.r[j].domain, s.r[i].domain); j++)
 			;
 		/* a lookup each: bounded one by one, not all together */
 		notify_beat();
-		failed += rpt_domain(s.r + i, j - i, start, end);
+		ndomains++;
+		if (rpt_domain(s.r + i, j - i, start, end) > 0) {
+			failed = 1;
+			if (keep)
+				keep[nkeep++] = s.r[i].domain;
+		}
 	}
+	/* without the list (no memory) the whole file is tried again */
+	if (failed && keep && nkeep < ndomains &&
+	    rpt_keep(path, keep, nkeep) < 0)
+		log_warn("tls-rpt: cannot rewrite %s: %s", path, strerror(errno));
+	free(keep);
 	free(s.r);
 	free(s.idx);
 	if (failed)

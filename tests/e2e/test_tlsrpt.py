@@ -11,7 +11,9 @@ relay itself to reports.test's MX, must be multipart/report;
 report-type=tlsrpt with an application/tlsrpt+json part that Python's
 email and json packages read, with those counts; enf.test's https: rua
 gets the JSON by POST (relay-remote posts it for relay-send).  A period left behind
-by a crash (tlsrpt/records.<start>) is reported when relay-send starts.  With tls_rpt = no the
+by a crash (tlsrpt/records.<start>) is reported when relay-send starts,
+and a domain whose TLSRPT record gets SERVFAIL is kept, alone, and
+reported once the record answers.  With tls_rpt = no the
 same run gets no report (run with TLSRPT_OFF=1 to see the checks fail).
 """
 import email
@@ -172,6 +174,7 @@ def run(d, web, sinks, dns):
                     r["date-range"]["start-datetime"].endswith("Z") and r["report-id"],
                     "%r" % (r,))
         retried(inst, sinks)
+        dns_later(inst, sinks, dns)
         if h.FAILS:
             print(inst.log_tail(60))
 
@@ -202,6 +205,50 @@ def retried(inst, sinks):
                     for _, r in reports(sinks["4"])), 30)
     h.check("... and sent once relay-queue takes it again",
             got and not os.path.exists(path))
+
+
+def dns_later(inst, sinks, dns):
+    """A policy domain whose TLSRPT record cannot be looked up for now
+    (SERVFAIL) keeps its records for a later try, and only its own: the
+    other domain of that period is reported once, the first once its
+    record answers again."""
+    with open(dns.path) as f:
+        z = json.load(f)
+    z["_smtp._tls.flaky.test"] = "SERVFAIL"
+    dns.set(z)
+    start = int(time.time()) // 2 * 2 - 4  # ended 2 s ago (a 2 s period)
+    begins = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
+    path = os.path.join(inst.path("tlsrpt"), "records.%d" % start)
+    with open(path, "w") as f:
+        f.write("tst.test sts certificate-expired mx.tst.test 127.0.18.3 testing,86400,mx.tst.test\n"
+                "flaky.test sts certificate-expired mx.flaky.test 127.0.18.5 testing,86400,mx.flaky.test\n")
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("relaysend")
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def sent(domain):
+        return [r for _, r in reports(sinks["4"])
+                if r["date-range"]["start-datetime"] == begins and
+                any(p["policy"]["policy-domain"] == domain for p in r["policies"])]
+    os.kill(inst.status()["relay-send"][0], signal.SIGKILL)
+    failed = harness.wait_until(
+        lambda: "tls-rpt: domain=flaky.test: its TLSRPT record could not "
+        "be looked up" in inst.log(), 20)
+    harness.wait_until(lambda: sent("tst.test"), 20)
+    kept = open(path).read() if os.path.exists(path) else ""
+    h.check("a SERVFAIL for the TLSRPT record: logged, the domain's "
+            "records kept, alone", failed and kept.startswith("flaky.test ")
+            and "tst.test" not in kept, inst.log_tail(20) + "\n" + kept)
+    h.check("... the period's other domain reported meanwhile",
+            len(sent("tst.test")) == 1, "%r" % (sent("tst.test"),))
+    z["_smtp._tls.flaky.test"] = {"TXT": [RUA]}
+    dns.set(z)
+    got = harness.wait_until(lambda: sent("flaky.test"), 30)
+    time.sleep(1)
+    h.check("... and reported once the record answers, the other domain "
+            "not again", got and len(sent("flaky.test")) == 1 and
+            len(sent("tst.test")) == 1 and not os.path.exists(path),
+            "%r %r" % (sent("flaky.test"), sent("tst.test")))
 
 
 def main():
