@@ -24,17 +24,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Instance, Sink, check, finish, wait_until  # noqa: E402
 from test_abuse_remote import accounts, send  # noqa: E402
-from test_abuse_bounce import field  # noqa: E402
+# one customer with the devices' domains, and a mailbox gone
+from test_abuse_bounce import GONE, RULES, field  # noqa: E402
 
-RULES = """\
-customer example licenses=1000 admin=admin@example.org
-domain example.com customer=example
-domain dev1.example.com customer=example
-domain dev2.example.com customer=example
-rule example lan senders=domain auth=ip
-ip example lan 127.0.0.0/24
-"""
-GONE = '550 5.1.1 no such user'
 POLICY = '554 5.7.1 refused by policy'
 MISSING = ['nobody@d%d.example' % i for i in range(10)]
 FINE = ['ok%d@fine.example' % i for i in range(10)]

@@ -23,17 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, Sink, check, finish,  # noqa: E402
                      smtp_session, wait_until)
 from test_abuse_remote import accounts  # noqa: E402
-from test_abuse_bounce import field  # noqa: E402
+# one customer with the devices' domains, and a mailbox gone
+from test_abuse_bounce import GONE, RULES, field  # noqa: E402
 
-RULES = """\
-customer example licenses=1000 admin=admin@example.org
-domain example.com customer=example
-domain dev1.example.com customer=example
-domain dev2.example.com customer=example
-rule example lan senders=domain auth=ip
-ip example lan 127.0.0.0/24
-"""
-GONE = '550 5.1.1 no such user'
 DEV1_RCPTS = ['nobody@b\u00fccher.example', 'nobody@m\u00fcnchen.example',
               'nobody@a\u2488b.example']
 DEV2_RCPTS = ['a@B\u00dcCHER.example', 'b@b\u00fccher.example',
