@@ -1,12 +1,12 @@
 /* notify.c: readiness and liveness notification (see notify.h). */
 #include "notify.h"
+#include "monotime.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 static int notify_fd = -1;
@@ -26,14 +26,6 @@ static int notify_fd_of_env(void)
 	if (*end || end == v || fd < 3 || fd > 1024)
 		return -1;
 	return (int)fd;
-}
-
-static long long notify_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int notify_pass(int fd)
@@ -84,7 +76,7 @@ static void notify_write(void)
 		close(notify_fd);
 		notify_fd = -1;
 	}
-	notify_last_ms = notify_now_ms();
+	notify_last_ms = monotime_ms();
 }
 
 void notify_ready(void)
@@ -97,6 +89,6 @@ void notify_ready(void)
 void notify_beat(void)
 {
 	if (notify_fd >= 0 && notify_said_ready &&
-	    notify_now_ms() - notify_last_ms >= NOTIFY_BEAT_MS)
+	    monotime_ms() - notify_last_ms >= NOTIFY_BEAT_MS)
 		notify_write();
 }

@@ -16,6 +16,7 @@
  * The process reads the credentials once, at start: the remembered
  * passwords last as long as it does. */
 #include "mon_http.h"
+#include "monotime.h"
 #include "pwhash.h"
 
 #include <netinet/in.h>
@@ -26,7 +27,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #define AUTH_DIGEST 32
 #define AUTH_PAUSE_MS 1000 /* after a failure, per address */
@@ -82,21 +82,13 @@ static void remember(size_t i, const unsigned char *d)
 struct auth_peer {
 	unsigned char addr[16];
 	int used, busy;
-	long failed_ms;          /* monotonic ms of the last failure, 0 */
+	long long failed_ms;     /* monotonic ms of the last failure, 0 */
 };
 /* an address is in it while it has a check under way or is in its
  * pause: at most one per connection, and as many that just closed */
 static struct auth_peer peers[2 * MON_HTTP_CONN_MAX];
 static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t peers_done = PTHREAD_COND_INITIALIZER;
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
 
 void mon_http_addr_key(const struct sockaddr *sa, unsigned char out[16])
 {
@@ -109,13 +101,13 @@ void mon_http_addr_key(const struct sockaddr *sa, unsigned char out[16])
 	}
 }
 
-static int peer_idle(const struct auth_peer *p, long now)
+static int peer_idle(const struct auth_peer *p, long long now)
 {
 	return !p->used || (!p->busy && now - p->failed_ms >= AUTH_PAUSE_MS);
 }
 
 /* The address' entry, or a free one; NULL when the table is full. */
-static struct auth_peer *peer_find(const unsigned char *k, long now)
+static struct auth_peer *peer_find(const unsigned char *k, long long now)
 {
 	struct auth_peer *free_one = NULL;
 
@@ -145,9 +137,9 @@ static struct auth_peer *peer_take(const struct sockaddr *sa)
 	pthread_mutex_lock(&peers_lock);
 	/* each wait ends with a check of this address: at most one per
 	 * connection it has (MON_HTTP_CONN_PER_IP) */
-	while ((p = peer_find(k, now_ms())) && p->used && p->busy)
+	while ((p = peer_find(k, monotime_ms())) && p->used && p->busy)
 		pthread_cond_wait(&peers_done, &peers_lock);
-	if (p && !peer_idle(p, now_ms()))
+	if (p && !peer_idle(p, monotime_ms()))
 		p = NULL;
 	if (p) {
 		p->used = p->busy = 1;
@@ -161,7 +153,7 @@ static void peer_done(struct auth_peer *p, int ok)
 {
 	pthread_mutex_lock(&peers_lock);
 	p->busy = 0;
-	p->failed_ms = ok ? 0 : now_ms();
+	p->failed_ms = ok ? 0 : monotime_ms();
 	p->used = !ok;
 	pthread_cond_broadcast(&peers_done);
 	pthread_mutex_unlock(&peers_lock);

@@ -10,6 +10,7 @@
 #include "exitcodes.h"
 #include "listen_addr.h"
 #include "log.h"
+#include "monotime.h"
 #include "notify.h"
 #include "privs.h"
 #include "settings.h"
@@ -93,14 +94,6 @@ static void access_setup(const struct sockaddr_storage *ss,
 	}
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A sample for the page's throughput (and the alert mail) every
  * MON_RATE_STEP s until a signal of set; woken every NOTIFY_BEAT_MS in
  * between to beat (lib/notify.h), so relay-master finds a relay-metrics
@@ -112,9 +105,9 @@ static void sample_loop(const sigset_t *set)
 	long long next = 0;
 
 	for (;;) {
-		if (now_ms() >= next) {
+		if (monotime_ms() >= next) {
 			mon_rate_sample();
-			next = now_ms() + MON_RATE_STEP * 1000LL;
+			next = monotime_ms() + MON_RATE_STEP * 1000LL;
 		}
 		notify_beat();
 		if (sigtimedwait(set, NULL, &beat) >= 0)
