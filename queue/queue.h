@@ -600,10 +600,12 @@ void queue_name_later(const char *pool, const char *qid);
 int queue_listen_run(void);
 /* queue_stop.c: SIGTERM ends the daemon from its main loop, once the
  * abuse files are written.  block: before any thread starts (they
- * inherit it); arm: in the main thread, the threads started; check:
- * at the top of every main loop pass. */
+ * inherit it); arm: in the main thread, the threads started; asked: 1
+ * once SIGTERM came (looked at the top of every main loop pass); now:
+ * the files written, dies of SIGTERM. */
 void queue_stop_block(void);
 void queue_stop_arm(void);
-void queue_stop_check(void);
+int queue_stop_asked(void);
+void queue_stop_now(void);
 
 #endif

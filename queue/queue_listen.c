@@ -50,6 +50,9 @@
  * wrote thousands of requests ahead is served a share at a time, the
  * other connections in between. */
 #define LISTEN_ROUND_FRAMES 64
+/* Signal frames taken from one connection at the stop: relay-send holds
+ * 16 KiB of them at most; queue_stop.c's alarm bounds the whole stop. */
+#define LISTEN_STOP_FRAMES 4096
 
 struct lconn {
 	int fd;
@@ -169,36 +172,38 @@ static void listen_close(size_t i)
 	conns[i] = conns[--nconns];
 }
 
-static void listen_accept(int lfd)
+/* 0 when no connection was waiting, else 1 (taken or refused). */
+static int listen_accept(int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct lconn *c;
 	int need_admit;
 
 	if (fd < 0)
-		return;
+		return 0;
 	if (!listen_peer_ok(fd, &need_admit)) {
 		log_warn("queue.sock: peer refused: its uid is not allowed");
 		close(fd);
-		return;
+		return 1;
 	}
 	if (nconns >= conn_max) {
 		log_warn("queue.sock: peer refused: too many connections (%zu)",
 			 conn_max);
 		close(fd);
-		return;
+		return 1;
 	}
 	c = calloc(1, sizeof *c);
 	if (!c || ns_reader_init(&c->rd, fd) < 0) {
 		free(c);
 		close(fd);
-		return;
+		return 1;
 	}
 	c->fd = fd;
 	c->need_admit = need_admit;
 	if (usock_peer_uid(fd, &c->uid) < 0)
 		c->uid = (uid_t)-1;
 	conns[nconns++] = c;
+	return 1;
 }
 
 /* One request frame with the descriptors that came with it. */
@@ -540,6 +545,43 @@ static int listen_more(size_t i)
 	       listen_wants_frames(conns[i]);
 }
 
+/* At the stop: the signal frames c holds or has in its socket, read
+ * and counted, since relay-send took them as given when it wrote them.
+ * The first other frame ends it (no injection starts now: its client
+ * gets no answer, as at any death); so does one in an injection. */
+static void listen_stop_signals(struct lconn *c)
+{
+	for (int k = 0; !c->job && k < LISTEN_STOP_FRAMES; k++) {
+		int fds[8], nfds = 0, rc;
+		struct kv_msg m;
+		const char *op;
+		char *payload;
+		size_t len;
+
+		rc = ns_reader_next_fds(&c->rd, &payload, &len, fds, &nfds, 8);
+		for (int f = 0; f < nfds; f++)
+			close(fds[f]);
+		if (rc != 1 || nfds || kv_parse(&m, payload, len) < 0)
+			return;
+		op = kv_get(&m, WIRE_QUEUE_OP);
+		if (!op || strcmp(op, ABUSE_WIRE_SIGNAL) != 0 ||
+		    listen_signal(c, &m) < 0)
+			return;
+	}
+}
+
+/* SIGTERM (queue_stop.c): the connections still waiting to be taken
+ * too (relay-send's new one after a restart may be), then the signals
+ * of every connection, then the end. */
+static void listen_stop(int lfd)
+{
+	for (size_t k = 0; k < conn_max && listen_accept(lfd); k++)
+		;
+	for (size_t i = 0; i < nconns; i++)
+		listen_stop_signals(conns[i]);
+	queue_stop_now();
+}
+
 /* pfd[]: the listening socket, the commit threads' wake-up, then the
  * connections */
 #define LISTEN_FIXED 2
@@ -554,7 +596,8 @@ static void listen_loop(int lfd, int wakefd)
 	for (;;) {
 		size_t n = nconns;
 		int rc, more = 0;
-		queue_stop_check();
+		if (queue_stop_asked())
+			listen_stop(lfd);
 		notify_beat();
 		pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = wakefd, .events = POLLIN };

@@ -3,9 +3,11 @@
  * stood, and with it the abuse evidence of up to the last second:
  * abuse/accounts and abuse/suspended are written at most once a second
  * (queue_abuse_tick), so an alert or a suspension just logged could be
- * gone after the restart.  The main loop now sees the request, writes
- * those files and only then dies of the same signal, which relay-master
- * logs as before.  Messages need none of this: a 250 is on disk first.
+ * gone after the restart.  The main loop now sees the request, counts
+ * the signals relay-send had already sent (queue_listen.c: they are in
+ * the socket, and relay-send counts them as given), writes those files
+ * and only then dies of the same signal, which relay-master logs as
+ * before.  Messages need none of this: a 250 is on disk first.
  *
  * Only the main thread takes SIGTERM.  The other threads block it from
  * their start (they inherit the mask), so none of their system calls
@@ -56,10 +58,13 @@ void queue_stop_arm(void)
 	stop_mask(SIG_UNBLOCK);
 }
 
-void queue_stop_check(void)
+int queue_stop_asked(void)
 {
-	if (!stop_asked)
-		return;
+	return stop_asked != 0;
+}
+
+void queue_stop_now(void)
+{
 	queue_abuse_stop();
 	signal(SIGTERM, SIG_DFL);
 	raise(SIGTERM);
