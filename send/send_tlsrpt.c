@@ -10,10 +10,10 @@
  * not reported is reported at the next start.  https: rua get it by
  * POST, made by relay-remote (send_tlsrpt_post.c).  The TXT lookups
  * are made in the scheduler's loop, once a period per domain (again for
- * one not reported yet): a slow resolver delays the other work of that
- * one wake-up, and the loop beats (lib/notify.h) between two domains,
- * so a period with many domains is not taken for a hang by
- * relay-master. */
+ * one not reported yet, at tries further and further apart): a slow
+ * resolver delays the other work of that one wake-up, and the loop
+ * beats (lib/notify.h) between two domains, so a period with many
+ * domains is not taken for a hang by relay-master. */
 #include "send.h"
 
 #include <dirent.h>
@@ -371,11 +371,28 @@ static int rpt_leftovers(const char *dir)
 	return rc;
 }
 
-/* How long a report that could not be queued waits to be tried again. */
+/* How long a report that could not be queued, or whose TLSRPT record
+ * could not be looked up, waits to be tried again: RPT_RETRY, then
+ * twice as long after each try that fails again, up to RPT_RETRY_MAX.
+ * Each try looks the domains up again in the scheduler's loop (about
+ * 6 s each when the resolver does not answer): a domain whose lookup
+ * fails for a day must not hold the loop every RPT_RETRY seconds. */
 #define RPT_RETRY 10
+#define RPT_RETRY_MAX 3600
 
 static long long next;      /* the end of the current period */
 static long long leftovers; /* when to look for unreported periods; 0 */
+static long long retry_wait = RPT_RETRY; /* after the next failed try */
+
+/* When to try again after a try at now that left a period unreported. */
+static long long rpt_retry_at(long long now)
+{
+	long long at = now + retry_wait;
+
+	retry_wait = retry_wait * 2 < RPT_RETRY_MAX ? retry_wait * 2
+						    : RPT_RETRY_MAX;
+	return at;
+}
 
 long long send_tlsrpt_next(void)
 {
@@ -398,8 +415,12 @@ void send_tlsrpt_tick(long long now)
 		next = (now / cf.tls_rpt_period + 1) * cf.tls_rpt_period;
 		leftovers = now;
 	}
-	if (leftovers && now >= leftovers)
-		leftovers = rpt_leftovers(path) < 0 ? now + RPT_RETRY : 0;
+	if (leftovers && now >= leftovers && rpt_leftovers(path) < 0) {
+		leftovers = rpt_retry_at(now);
+	} else if (leftovers && now >= leftovers) {
+		leftovers = 0; /* every period reported */
+		retry_wait = RPT_RETRY;
+	}
 	if (now < next)
 		return;
 	start = next - cf.tls_rpt_period;
@@ -407,7 +428,7 @@ void send_tlsrpt_tick(long long now)
 	snprintf(done, sizeof done, "%s.%lld", path, start);
 	if (rename(path, done) == 0) {
 		if (rpt_file(done, start, next) < 0 && !leftovers)
-			leftovers = now + RPT_RETRY;
+			leftovers = rpt_retry_at(now);
 	} else if (errno != ENOENT)
 		log_warn("tls-rpt: cannot rename %s: %s", path, strerror(errno));
 	next = (now / cf.tls_rpt_period + 1) * cf.tls_rpt_period;
