@@ -12,11 +12,14 @@
  * once it has taken that long, so that a relay that stays "not ready"
  * says which daemon it waits for. */
 #include "master.h"
+#include "dns.h"
 #include "notify.h"
 #include "settings.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #define WATCH_READS_MAX 16 /* reads per pipe and round; more is flood */
@@ -24,25 +27,44 @@
 /* The limit applied: daemon_hang_timeout, or more (master_watch_init). */
 static long watch_limit;
 
-/* relay-policy (and relay-metrics) wait for Redis in their main loop, an
- * exchange at a time, each up to rate_store_timeout: a limit that does
- * not leave room for two of them in a row would kill them for waiting
- * while Redis is slow or gone, again and again.  It is raised, and the
- * log says so. */
+/* The limit applied raised to least seconds when below, with a log
+ * line that says why. */
+static void watch_need(long least, const char *why)
+{
+	if (watch_limit <= 0 || watch_limit >= least)
+		return;
+	master_log("warning", "daemon_hang_timeout %ld is too short for %s: "
+		   "%ld s applied", cf.daemon_hang_timeout, why, least);
+	watch_limit = least;
+}
+
+/* Waits a daemon's main loop makes without a beat in between, as its
+ * configuration has it: a limit that does not leave room for them would
+ * kill it for waiting, again and again, while they last.  It is raised,
+ * and the log says so.
+ * - relay-policy (and relay-metrics) with a shared rate_store (not
+ *   "local": no Redis) wait for Redis an exchange at a time, each up to
+ *   rate_store_timeout: room for two in a row.
+ * - relay-send with tls_rpt = yes looks up a policy domain's TLSRPT
+ *   record in its loop: up to DNS_WAIT_MAX when the resolver does not
+ *   answer (lib/dns.h). */
 void master_watch_init(void)
 {
 	long redis = (cf.rate_store_timeout + 999) / 1000;
-	long least = 2 * redis + NOTIFY_HANG_MIN;
+	char why[160];
 
 	watch_limit = cf.daemon_hang_timeout;
-	if (watch_limit <= 0 || !cf.rate_store || !*cf.rate_store ||
-	    watch_limit >= least)
-		return;
-	master_log("warning", "daemon_hang_timeout %ld is too short for "
-		   "rate_store_timeout %ld ms (relay-policy waits that long "
-		   "for Redis): %ld s applied", cf.daemon_hang_timeout,
-		   cf.rate_store_timeout, least);
-	watch_limit = least;
+	if (cf.rate_store && *cf.rate_store &&
+	    strcmp(cf.rate_store, "local") != 0) {
+		snprintf(why, sizeof why, "rate_store_timeout %ld ms "
+			 "(relay-policy waits that long for Redis)",
+			 cf.rate_store_timeout);
+		watch_need(2 * redis + NOTIFY_HANG_MIN, why);
+	}
+	if (cf.tls_rpt)
+		watch_need(DNS_WAIT_MAX + NOTIFY_HANG_MIN,
+			   "tls_rpt = yes (relay-send waits for a TLSRPT "
+			   "lookup in its loop)");
 }
 
 /* Empty c's pipe; 1 when a byte came.  End of file (the daemon closed

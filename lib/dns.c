@@ -66,8 +66,8 @@ static int dns_init(struct __res_state *st)
 	memset(st, 0, sizeof *st);
 	if (res_ninit(st) < 0)
 		return -1;
-	st->retrans = 2;
-	st->retry = 2;
+	st->retrans = DNS_RETRANS;
+	st->retry = DNS_RETRY;
 	if (!cf.resolver || !*cf.resolver)
 		return 0;
 	if (dns_resolver_parse(cf.resolver, &ss) < 0) {

@@ -11,6 +11,16 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+/* Each query: DNS_RETRY rounds over the servers (cf.resolver alone,
+ * or resolv.conf's, at most 3), the first waited for DNS_RETRANS s and
+ * the i-th (DNS_RETRANS << i) / servers s (glibc).  DNS_WAIT_MAX is the
+ * longest one query waits when no server answers: 2 * (2 + 1 + 2) s
+ * with three servers (4 s with one).  A daemon that looks up in its
+ * main loop is that long without a beat (relay-master: master_watch.c). */
+#define DNS_RETRANS 2
+#define DNS_RETRY 2
+#define DNS_WAIT_MAX 10
+
 enum dns_status {
 	DNS_OK,
 	DNS_NODATA,        /* the name exists, no record of the type */

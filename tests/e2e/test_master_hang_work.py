@@ -10,6 +10,15 @@ not kill it as hung.
     while no single lookup comes near it.  relay-send must finish it
     without being killed (a relay-send killed there meets the same
     records at its next start: killed again and again);
+  - the same when the resolver does not answer at all: one lookup then
+    waits for glibc's retries (4 s with one server, DNS_WAIT_MAX at
+    most), longer than daemon_hang_timeout = 3 and with no beat inside
+    it.  relay-master applies a longer limit with tls_rpt = yes and says
+    so once (and nothing about Redis: rate_store is local), and
+    relay-send gives up on the lookup ("tried again later"), twice,
+    without being killed.  The old relay-master raised the limit to 5 s
+    for a Redis it did not use, and with 3 s applied it killed relay-send
+    in the lookup;
   - relay-policy with a shared rate_store whose Redis stops answering
     (SIGSTOP) waits up to rate_store_timeout (5 s here) per exchange in
     its main loop: with daemon_hang_timeout = 4 relay-master applies a
@@ -17,6 +26,7 @@ not kill it as hung.
     Redis is stopped for 12 s."""
 import os
 import pwd
+import re
 import signal
 import socket
 import sys
@@ -24,6 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import Instance, check, finish, no_sanitizer_report  # noqa: E402
 
 from redisserver import RedisServer  # noqa: E402
@@ -118,6 +129,55 @@ def test_tlsrpt_many_domains():
         dns_srv.stop()
 
 
+def test_tlsrpt_silent_resolver():
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(('127.0.0.1', 0))  # never read: no query is answered
+    try:
+        inst = Instance(conf_overrides={
+            'daemon_hang_timeout': 3, 'tls_rpt': 'yes',
+            'resolver': '127.0.0.1:%d' % silent.getsockname()[1]}).prepare()
+        d = inst.path('tlsrpt')
+        os.makedirs(d, mode=0o700)
+        # the period that ended at the last midnight: a lookup that
+        # fails for now keeps it (a day of patience)
+        start = (int(time.time()) // 86400 - 1) * 86400
+        path = os.path.join(d, 'records.%d' % start)
+        with open(path, 'w') as f:
+            f.write('d0.test sts certificate-expired mx.d0.test 127.0.0.9 '
+                    'testing,86400,mx.d0.test\n')
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam('relaysend')
+            for p in (d, path):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        with inst:
+            pid = inst.status()['relay-send'][0]
+            check('relay-master says it applies a longer limit',
+                  inst.wait_log(r'warning: daemon_hang_timeout 3 is too '
+                                r'short for tls_rpt = yes.*: 13 s applied',
+                                5), inst.log_tail(12))
+            check('... and not for Redis: rate_store is local',
+                  'short for rate_store_timeout' not in inst.log(),
+                  inst.log_tail(12))
+            gave_up = r'relay-send\[%d\]: warning: tls-rpt: ' \
+                r'domain=d0\.test: its TLSRPT record could not be ' \
+                r'looked up .*: tried again later' % pid
+            # the first try may come before the ready byte (not timed):
+            # the second, 10 s later, is timed
+            m = harness.wait_until(
+                lambda: len(re.findall(gave_up, inst.log())) >= 2 or
+                'hangs: silent' in inst.log(), 40)
+            check('the silent resolver: relay-send gave up on the lookup '
+                  'twice', m and len(re.findall(gave_up, inst.log())) >= 2,
+                  inst.log_tail(12))
+            check('relay-send was not killed as hung meanwhile',
+                  'hangs: silent' not in inst.log() and
+                  inst.status()['relay-send'][0] == pid,
+                  inst.log_tail(12))
+            no_sanitizer_report(inst)
+    finally:
+        silent.close()
+
+
 def test_redis_stopped():
     with RedisServer() as redis:
         inst = Instance(conf_overrides={
@@ -143,6 +203,7 @@ def test_redis_stopped():
 
 
 def main():
+    test_tlsrpt_silent_resolver()
     test_tlsrpt_many_domains()
     test_redis_stopped()
     finish()
