@@ -1,7 +1,7 @@
 /* mon_smtp.c: one alert message to the operator, through the relay
  * itself: SMTP to the first `listen` address (a wildcard one as
- * loopback), from metrics_alert_from, with a 10 s limit on every read
- * and write.  The relay's rules must let it in (man/relay-metrics.8); a
+ * loopback), from metrics_alert_from, with a limit on the connect and
+ * every read and write (METRICS_ALERT_SMTP_WAIT, 10 s).  The relay's rules must let it in (man/relay-metrics.8); a
  * refusal or failure is returned: mon_alert.c logs it and tries again
  * later, never in a loop. */
 #include "mon.h"
@@ -62,8 +62,9 @@ static int reply(FILE *f)
 static int step(FILE *in, FILE *out, int want, const char *fmt,
 		const char *arg)
 {
-	/* 10 s each, several in a row: relay-metrics' main thread (its
-	 * heartbeat, lib/notify.h) is busy here, not hung */
+	/* METRICS_ALERT_SMTP_WAIT each, several in a row: relay-metrics'
+	 * main thread (its heartbeat, lib/notify.h) is busy here, not
+	 * hung; relay-master's limit leaves room for one */
 	notify_beat();
 	if (fmt) {
 		fprintf(out, fmt, arg);
@@ -109,7 +110,7 @@ static int session(FILE *in, FILE *out, const char *to, const char *from,
 
 int mon_smtp_send(const char *to, const char *body)
 {
-	struct timeval tv = { 10, 0 };
+	struct timeval tv = { METRICS_ALERT_SMTP_WAIT, 0 };
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char from[320];

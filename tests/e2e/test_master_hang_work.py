@@ -19,6 +19,12 @@ not kill it as hung.
     without being killed.  The old relay-master raised the limit to 5 s
     for a Redis it did not use, and with 3 s applied it killed relay-send
     in the lookup;
+  - relay-metrics mailing an alert through the relay waits up to 10 s
+    for each SMTP reply in its main thread: daemon_hang_timeout = 3 is
+    raised (a warning line) and relay-metrics, whose greeting never
+    comes (every relay-smtpd stopped with SIGSTOP), gives up on the mail
+    without being killed.  The old relay-master applied 3 s and killed
+    it in that wait;
   - relay-policy with a shared rate_store whose Redis stops answering
     (SIGSTOP) waits up to rate_store_timeout (5 s here) per exchange in
     its main loop: with daemon_hang_timeout = 4 relay-master applies a
@@ -178,6 +184,51 @@ def test_tlsrpt_silent_resolver():
         silent.close()
 
 
+ALERT_RULES = """\
+customer one licenses=10 paid=yes
+domain one.example customer=one
+rule one lo senders=domain auth=ip
+ip one lo 127.0.0.1/32
+"""
+
+
+def test_metrics_alert_slow_relay():
+    from harness import Sink, free_port, smtp_session
+    with Sink(codes={'later@slow.example': [451] * 50}) as sink, \
+            Instance(sink=sink, rules_text=ALERT_RULES, conf_overrides={
+                'daemon_hang_timeout': 3,
+                'metrics_listen': '127.0.0.1:%d' % free_port(),
+                'metrics_alert_mail': 'ops@example.org',
+                'metrics_alert_from': 'relay@one.example',
+                'metrics_alert_queue': 1,
+                'retry_min': 300, 'retry_max': 600}) as inst:
+        check('relay-master says it applies a longer limit',
+              inst.wait_log(r'warning: daemon_hang_timeout 3 is too short '
+                            r'for metrics_alert_mail.*: 13 s applied', 5),
+              inst.log_tail(12))
+        with smtp_session(inst.port) as c:
+            c.ehlo('client.test')
+            c.sendmail('a@one.example', ['later@slow.example'],
+                       b'Subject: m\r\n\r\nhello\r\n')
+        pid = inst.status()['relay-metrics'][0]
+        smtpd = inst.pids(['relay-smtpd'])
+        for p in smtpd:  # the alert mail's greeting never comes
+            os.kill(p, signal.SIGSTOP)
+        try:
+            m = inst.wait_log(r'relay-metrics\[%d\]: warning: alert mail '
+                              r'to=<ops@example\.org> not sent|relay-metrics '
+                              r'pid=%d hangs' % (pid, pid), 45)
+        finally:
+            for p in smtpd:
+                os.kill(p, signal.SIGCONT)
+        check('the alert mail waited for a greeting that never came',
+              m and 'not sent' in m.group(0), inst.log_tail(12))
+        check('relay-metrics was not killed as hung meanwhile',
+              'hangs: silent' not in inst.log() and
+              inst.status()['relay-metrics'][0] == pid, inst.log_tail(12))
+        no_sanitizer_report(inst)
+
+
 def test_redis_stopped():
     with RedisServer() as redis:
         inst = Instance(conf_overrides={
@@ -203,6 +254,7 @@ def test_redis_stopped():
 
 
 def main():
+    test_metrics_alert_slow_relay()
     test_tlsrpt_silent_resolver()
     test_tlsrpt_many_domains()
     test_redis_stopped()
