@@ -12,6 +12,16 @@ void addr_lower(char *s)
 			*s = (char)(*s + 32);
 }
 
+int addr_domain_key(const char *domain, char *out, size_t n)
+{
+	size_t len = strlen(domain), cut = len < n ? len : n - 1;
+
+	memcpy(out, domain, cut);
+	out[cut] = '\0';
+	addr_lower(out);
+	return cut == len ? 0 : -1;
+}
+
 const char *addr_domain(const char *mailbox)
 {
 	const char *at = strrchr(mailbox, '@');

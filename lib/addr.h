@@ -71,4 +71,13 @@ int addr_domain_valid(const char *d, int literal_ok);
 /* Lowercase an ASCII string in place. */
 void addr_lower(char *s);
 
+/* A domain as every key on it holds it (relay-send's destinations,
+ * relay-remote's MTA-STS memo and caches): the whole of it ASCII-
+ * lowercased, an address literal's "IPv6:" tag and hex digits too (both
+ * case-insensitive, RFC 5321 2.4), so that one domain in any case is
+ * one key; 8-bit bytes (a U-label's) kept.  0, or -1 when it does not
+ * fit in n (> 0) bytes: out then holds as much as fits, which is another
+ * domain's key (a cache must not use it). */
+int addr_domain_key(const char *domain, char *out, size_t n);
+
 #endif

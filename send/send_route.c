@@ -13,7 +13,6 @@
 #include "rulekeys.h"
 #include "settings.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,17 +112,12 @@ void send_route_dest(const struct send_route *r, const char *domain,
 {
 	/* implicit TLS is another destination, even on the same port */
 	const char *wrap = r->tls_wrap ? "/wrap" : "";
+	char name[SEND_DEST_MAX];
 
-	size_t at;
-
-	if (r->host[0]) {
-		snprintf(buf, n, "%s:%ld/%s/%s/%s%s", r->host, r->port, r->tls,
-			 r->auth, r->auth_tls, wrap);
-		return;
-	}
-	snprintf(buf, n, "mx:%s:%ld/%s/%s/%s%s", domain, r->port, r->tls,
-		 r->auth, r->auth_tls, wrap);
-	/* a domain in any case is one destination (its limit, its jobs) */
-	for (at = 3; at < n && buf[at] && buf[at] != ':'; at++)
-		buf[at] = (char)tolower((unsigned char)buf[at]);
+	/* a host or domain in any case is one destination (its limit, its
+	 * jobs); the credential is a file's name: its case is its own.  A
+	 * name too long for name is cut with the key, as it always was. */
+	addr_domain_key(r->host[0] ? r->host : domain, name, sizeof name);
+	snprintf(buf, n, "%s%s:%ld/%s/%s/%s%s", r->host[0] ? "" : "mx:", name,
+		 r->port, r->tls, r->auth, r->auth_tls, wrap);
 }

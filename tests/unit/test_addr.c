@@ -258,10 +258,30 @@ static void test_domains(void)
 	T_STREQ("addr_lower", s, "mixed.example");
 }
 
+/* the one form of a domain in keys (destinations, MTA-STS caches) */
+static void test_domain_key(void)
+{
+	char k[32];
+
+	T_CHECK("domain key of a name", addr_domain_key("Mail.Example.COM", k,
+		sizeof k) == 0 && strcmp(k, "mail.example.com") == 0);
+	T_CHECK("domain key of an IPv6 literal: lowercase whole",
+		addr_domain_key("[IPv6:2001:DB8::AB]", k, sizeof k) == 0 &&
+		    strcmp(k, "[ipv6:2001:db8::ab]") == 0);
+	T_CHECK("domain key keeps 8-bit bytes",
+		addr_domain_key("B\xc3\x9c" "CHER.de", k, sizeof k) == 0 &&
+		    strcmp(k, "b\xc3\x9c" "cher.de") == 0);
+	T_CHECK("domain key too long: -1, cut", addr_domain_key(
+		"abcdefghij.example", k, 8) == -1 && strcmp(k, "abcdefg") == 0);
+	T_CHECK("domain key that just fits", addr_domain_key("ABCDEFG", k, 8) ==
+		0 && strcmp(k, "abcdefg") == 0);
+}
+
 int main(void)
 {
 	test_table();
 	test_lengths();
 	test_domains();
+	test_domain_key();
 	return t_done();
 }

@@ -163,6 +163,28 @@ static void test_dest(void)
 	send_route_dest(&b, "X.Org", db, sizeof db);
 	T_CHECK("a domain in another case is the same destination",
 		strcmp(da, db) == 0);
+	/* an address literal: its tag and hex digits in any case, one key
+	 * (RFC 5321 2.4), not only up to its first ':' */
+	send_route_dest(&a, "[IPv6:2001:DB8::1]", da, sizeof da);
+	send_route_dest(&b, "[ipv6:2001:db8::1]", db, sizeof db);
+	T_CHECK("an IPv6 literal in another case is the same destination",
+		strcmp(da, db) == 0);
+	T_STREQ("an IPv6 literal's key is lowercase whole", da,
+		"mx:[ipv6:2001:db8::1]:0/may//");
+	/* a credential is a file name under secrets/: its case is its own */
+	strcpy(a.auth, "Cred");
+	strcpy(b.auth, "cred");
+	send_route_dest(&a, "x.org", da, sizeof da);
+	send_route_dest(&b, "x.org", db, sizeof db);
+	T_CHECK("credentials differing in case are two destinations",
+		strcmp(da, db) != 0);
+	a.auth[0] = b.auth[0] = '\0';
+	strcpy(a.host, "[IPv6:2001:DB8::2]");
+	strcpy(b.host, "[ipv6:2001:db8::2]");
+	send_route_dest(&a, "x.org", da, sizeof da);
+	send_route_dest(&b, "x.org", db, sizeof db);
+	T_CHECK("a relay host in another case is the same destination",
+		strcmp(da, db) == 0);
 	strcpy(a.host, "relay");
 	strcpy(b.host, "relay");
 	send_route_dest(&a, "x.org", da, sizeof da);
