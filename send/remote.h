@@ -408,9 +408,9 @@ int remote_sec_target(struct remote_job *job, const struct remote_target *t,
 		      struct remote_err *e);
 
 /* ---- MTA-STS policies (remote_sts.c, remote_sts_fetch.c) ---- */
-/* The policy of domain: its TXT record, the cache file and, when the
- * record's id is new, a fetch (refuse_private: remote_private_refused).
- * 1 with p set, 0 when none applies. */
+/* The policy of domain (in any case: one domain): its TXT record, the
+ * cache file and, when the record's id is new, a fetch (refuse_private:
+ * remote_private_refused).  1 with p set, 0 when none applies. */
 int remote_sts_get(const char *domain, int refuse_private,
 		   struct sts_policy *p);
 /* GET https://mta-sts.<domain>/.well-known/mta-sts.txt within

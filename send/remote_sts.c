@@ -17,23 +17,25 @@
  *
  * A worker keeps what it found for a domain STS_MEMO seconds (a record
  * and a cache file read per job would cost every MX delivery a query).
+ * The memo, the failures and the cache all go by the domain in
+ * addr_domain_key's form, as relay-send's destinations do: one domain
+ * in any case is one entry in each.
  *
  * The cache: one file per domain in DIR/mta-sts/ (owned by user_remote,
  * 0700, made by relay-master), written to a temporary name and renamed;
  * the workers share it.  No directory: policies are fetched every time. */
 #include "remote.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "log.h"
 #include "settings.h"
 
@@ -54,22 +56,18 @@ static struct {
 	time_t at;
 } sts_failed[STS_FAILED_MAX];
 
-/* The cache file's name; -1 for a domain that is no plain host name. */
+/* The cache file's name (domain in addr_domain_key's form); -1 for a
+ * domain that is no plain host name. */
 static int sts_path(const char *domain, char *path, size_t n)
 {
-	size_t len = strlen(domain);
-	char low[REMOTE_NAME_MAX];
-
-	if (len == 0 || len >= sizeof low || domain[0] == '.' ||
-	    strstr(domain, ".."))
+	if (!domain[0] || domain[0] == '.' || strstr(domain, ".."))
 		return -1;
-	for (size_t i = 0; i <= len; i++) {
-		unsigned char c = (unsigned char)domain[i];
-		if (c && !isalnum(c) && c != '.' && c != '-' && c != '_')
+	for (const char *c = domain; *c; c++)
+		if (!(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') &&
+		    *c != '.' && *c != '-' && *c != '_')
 			return -1;
-		low[i] = (char)tolower(c);
-	}
-	if ((size_t)snprintf(path, n, "%s/%s/%s", cf.dir, STS_CACHE_DIR, low) >= n)
+	if ((size_t)snprintf(path, n, "%s/%s/%s", cf.dir, STS_CACHE_DIR,
+			     domain) >= n)
 		return -1;
 	return 0;
 }
@@ -201,7 +199,7 @@ static size_t sts_memo_slot(const char *domain, int *hit)
 
 	*hit = 0;
 	for (size_t i = 0; i < STS_MEMO_MAX; i++) {
-		if (strcasecmp(sts_memo[i].domain, domain) == 0) {
+		if (strcmp(sts_memo[i].domain, domain) == 0) {
 			*hit = sts_memo[i].until > now;
 			return i;
 		}
@@ -214,11 +212,19 @@ static size_t sts_memo_slot(const char *domain, int *hit)
 static int sts_lookup(const char *domain, int refuse_private,
 		      struct sts_policy *p);
 
-int remote_sts_get(const char *domain, int refuse_private,
+int remote_sts_get(const char *name, int refuse_private,
 		   struct sts_policy *p)
 {
+	char domain[REMOTE_NAME_MAX];
 	int hit;
-	size_t i = sts_memo_slot(domain, &hit);
+	size_t i;
+
+	/* longer than a host name: no policy (nor a cut name's) */
+	if (addr_domain_key(name, domain, sizeof domain) < 0) {
+		memset(p, 0, sizeof *p);
+		return 0;
+	}
+	i = sts_memo_slot(domain, &hit);
 
 	if (hit) {
 		*p = sts_memo[i].p;
