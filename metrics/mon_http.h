@@ -51,8 +51,9 @@ int mon_auth_init(void);
 enum mon_auth mon_auth_check(const struct mon_creds *cr, const char *user,
 			     const char *pass, const struct sockaddr *peer);
 
-/* A client's address as 16 bytes (IPv4 in its IPv4-mapped IPv6 form),
- * the key of the per-address limits (mon_http_auth.c, mon_http_pages.c). */
+/* A client's address as 16 bytes, the key of the per-address limits
+ * (mon_http_auth.c, mon_http_pages.c): an IPv6 address cut to its /64,
+ * an IPv4 address (or its IPv4-mapped IPv6 form) whole, in that form. */
 void mon_http_addr_key(const struct sockaddr *sa, unsigned char out[16]);
 
 /* The page builders (mon_http_pages.c).  _init before serving (0, or

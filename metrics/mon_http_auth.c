@@ -12,10 +12,12 @@
  * - a client address has at most one check at a time (another of its
  *   requests waits for it to end), and none in the second after a
  *   failed one (MON_AUTH_LATER, answered 429), so the queue is at most
- *   one check per address and one address cannot keep the slot busy.
+ *   one check per address and one address cannot keep the slot busy
+ *   (an address: mon_http_addr_key's, an IPv6 client's whole /64).
  * The process reads the credentials once, at start: the remembered
  * passwords last as long as it does. */
 #include "mon_http.h"
+#include "ipaddr.h"
 #include "monotime.h"
 #include "pwhash.h"
 
@@ -92,13 +94,20 @@ static pthread_cond_t peers_done = PTHREAD_COND_INITIALIZER;
 
 void mon_http_addr_key(const struct sockaddr *sa, unsigned char out[16])
 {
-	memset(out, 0, 16);
+	struct ipaddr ip, net;
+
+	memset(&ip, 0, sizeof ip);
 	if (sa && sa->sa_family == AF_INET) {
-		out[10] = out[11] = 0xff;
-		memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		ip.a[10] = ip.a[11] = 0xff;
+		memcpy(ip.a + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	} else if (sa && sa->sa_family == AF_INET6) {
-		memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		memcpy(ip.a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 	}
+	/* one IPv6 host may hold a whole /64 and take a new address of it
+	 * for every request: its /64 is the client (an IPv4-mapped address
+	 * stays whole, the IPv4 client it is) */
+	ipaddr_client_net(&ip, 64, &net);
+	memcpy(out, net.a, 16);
 }
 
 static int peer_idle(const struct auth_peer *p, long long now)

@@ -13,7 +13,8 @@
  * another Prometheus behind its address asked at the same time.  So a
  * scrape from another address waits behind one request of each busy
  * address, and finds a builder free while fewer than
- * MON_HTTP_PAGES / MON_HTTP_PAGES_PER_IP addresses are busy. */
+ * MON_HTTP_PAGES / MON_HTTP_PAGES_PER_IP addresses are busy.  An
+ * address is mon_http_addr_key's: an IPv6 client's /64. */
 #include "mon_http.h"
 
 #include <pthread.h>

@@ -17,7 +17,11 @@ misbehave (man/relay-metrics.8, LIMITS):
 - a log search over a large log does not hold up /metrics: a scrape
   started while it runs is answered before it;
 - /log when relay-metrics cannot read the log says so (as root: the log
-  made unreadable to its uid), rather than "0 lines".
+  made unreadable to its uid), rather than "0 lines";
+- on [::1] (an IPv6 client is keyed by its /64,
+  tests/unit/test_mon_http_key.c, where several addresses of one /64
+  are played; loopback has ::1 alone): a page is served, a wrong password
+  is 401 and another at once 429, the right one a second later 200.
 """
 import base64
 import contextlib
@@ -31,20 +35,22 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Instance, check, finish, free_port,  # noqa: E402
-                     skipped_unless_root, wait_until)
+                     have_ipv6, skipped_unless_root, wait_until)
 from test_metrics import passwd_file  # noqa: E402
 
 HEADER_DEADLINE = 5  # metrics/mon_http_guard.c MON_HTTP_HEADER_SECONDS
 
 
 def request(port, raw, timeout=2.0, src='127.0.0.1'):
-    """(first line of the answer or '' / 'TIMEOUT', seconds)."""
+    """(first line of the answer or '' / 'TIMEOUT', seconds); over IPv6
+    to ::1 when src is an IPv6 address."""
     t0 = time.time()
-    s = socket.socket()
+    v6 = ':' in src
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)
     s.settimeout(timeout)
     try:
         s.bind((src, 0))
-        s.connect(('127.0.0.1', port))
+        s.connect(('::1' if v6 else '127.0.0.1', port))
         s.sendall(raw)
         data = b''
         while b'\r\n' not in data:
@@ -233,17 +239,16 @@ def test_auth_flood(mport):
             t.join(10)
 
 
-def test_failure_pause(mport):
+def test_failure_pause(mport, src='127.0.2.1'):
     time.sleep(1.5)  # what the address failed before is forgotten
     lines = [request(mport, scrape_with(AUTH_BAD), timeout=10,
-                     src='127.0.2.1')[0] for _ in range(2)]
-    check('a wrong password: 401, another from that address at once: 429 '
-          '(%r)' % lines, lines[0].endswith('401 Unauthorized') and
+                     src=src)[0] for _ in range(2)]
+    check('%s: a wrong password: 401, another from that address at once: '
+          '429 (%r)' % (src, lines), lines[0].endswith('401 Unauthorized') and
           lines[1].endswith('429 Too Many Requests'), lines)
     time.sleep(1.5)
-    line = request(mport, scrape_with(AUTH_OK), timeout=10,
-                   src='127.0.2.1')[0]
-    check('a second later the right password: 200 (%r)' % line,
+    line = request(mport, scrape_with(AUTH_OK), timeout=10, src=src)[0]
+    check('%s: a second later the right password: 200 (%r)' % (src, line),
           line.endswith('200 OK'), line)
 
 
@@ -323,21 +328,40 @@ def test_log_unreadable(inst, mport):
 
 
 @contextlib.contextmanager
-def passwd_instance():
+def passwd_instance(host='127.0.0.1'):
     """An instance whose pages need metrics_passwd (user ops, password
-    secret: AUTH_OK), serving: (inst, its metrics port)."""
+    secret: AUTH_OK), serving on host: (inst, its metrics port)."""
     tmp = tempfile.mkdtemp(prefix='relaybox-e2e-pw-')
     pw = os.path.join(tmp, 'metrics.passwd')
     passwd_file(pw)
-    mport = free_port()
+    mport = free_port() if host == '127.0.0.1' else free_port6()
+    listen = host if host == '127.0.0.1' else '[%s]' % host
     try:
         with Instance(conf_overrides={
-                'metrics_listen': '127.0.0.1:%d' % mport,
+                'metrics_listen': '%s:%d' % (listen, mport),
                 'metrics_passwd': pw}) as inst:
             wait_until(lambda: 'serving on' in inst.log(), 20)
             yield inst, mport
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def free_port6():
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(('::1', 0))
+        return s.getsockname()[1]
+
+
+def test_ipv6_client():
+    """The limits keyed by an IPv6 client's /64 still serve ::1."""
+    if not have_ipv6():
+        print('SKIP ipv6: no ::1', flush=True)
+        return
+    with passwd_instance('::1') as (_, mport):
+        page = request(mport, scrape_with(AUTH_OK), timeout=10, src='::1')[0]
+        check('::1: /metrics with the password: 200 (%r)' % page,
+              page.endswith('200 OK'), page)
+        test_failure_pause(mport, '::1')
 
 
 def with_passwd():
@@ -358,6 +382,7 @@ def main():
         test_slow_clients(mport)
         test_header_deadline(mport)
     with_passwd()
+    test_ipv6_client()
     finish()
 
 
