@@ -90,17 +90,21 @@ void policy_auth_failed(const char *kind, const char *name, long now)
 
 void policy_auth_client(const char *ip, char *out, size_t n)
 {
-	struct ipaddr a;
+	struct ipaddr a, net;
 	char buf[64];
 
-	if (ipaddr_parse(ip, &a) < 0 || ipaddr_is_v4(&a)) {
+	if (ipaddr_parse(ip, &a) < 0) {
 		snprintf(out, n, "%s", ip);
 		return;
 	}
-	/* one IPv6 host usually holds a whole /64: count it as one client */
-	memset(a.a + 8, 0, 8);
-	ipaddr_format(&a, buf, sizeof buf);
-	snprintf(out, n, "%s/64", buf);
+	/* one IPv6 host usually holds a whole /64: count it as one client;
+	 * an IPv4 address is one however it is written */
+	ipaddr_client_net(&a, 64, &net);
+	ipaddr_format(&net, buf, sizeof buf);
+	if (ipaddr_is_v4(&net))
+		snprintf(out, n, "%s", buf);
+	else
+		snprintf(out, n, "%s/64", buf);
 }
 
 /* The counter of user at client. */

@@ -91,6 +91,8 @@ int main(void)
 		T_STREQ("IPv6 client key", c, "2001:db8:1:2::/64");
 		policy_auth_client("192.0.2.7", c, sizeof c);
 		T_STREQ("IPv4 client key", c, "192.0.2.7");
+		policy_auth_client("::ffff:192.0.2.7", c, sizeof c);
+		T_STREQ("IPv4-mapped client key: the IPv4 address", c, "192.0.2.7");
 	}
 	T_CHECK("throttle helpers agree",
 		policy_auth_throttled("192.0.2.50", "MAILER@example.com", 3000) == 1 &&
