@@ -48,9 +48,8 @@ static void watch_need(long least, const char *why)
  * - relay-send with tls_rpt = yes looks up a policy domain's TLSRPT
  *   record in its loop: up to DNS_WAIT_MAX when the resolver does not
  *   answer (lib/dns.h).
- * - relay-metrics with metrics_alert_mail mails an alert through the
- *   relay from its main thread: up to METRICS_ALERT_SMTP_WAIT for each
- *   reply (lib/settings.h). */
+ * A wait in a loop of our own beats instead (notify_wait_fd: relay-send
+ * waiting for relay-queue, relay-metrics' alert mail) and needs no room. */
 void master_watch_init(void)
 {
 	long redis = (cf.rate_store_timeout + 999) / 1000;
@@ -68,10 +67,6 @@ void master_watch_init(void)
 		watch_need(DNS_WAIT_MAX + NOTIFY_HANG_MIN,
 			   "tls_rpt = yes (relay-send waits for a TLSRPT "
 			   "lookup in its loop)");
-	if (*cf.metrics_listen && *cf.metrics_alert_mail)
-		watch_need(METRICS_ALERT_SMTP_WAIT + NOTIFY_HANG_MIN,
-			   "metrics_alert_mail (relay-metrics waits for each "
-			   "reply of the relay in its main thread)");
 }
 
 /* Empty c's pipe; 1 when a byte came.  End of file (the daemon closed

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,4 +92,23 @@ void notify_beat(void)
 	if (notify_fd >= 0 && notify_said_ready &&
 	    monotime_ms() - notify_last_ms >= NOTIFY_BEAT_MS)
 		notify_write();
+}
+
+int notify_wait_fd(int fd, short events, long long deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		long long left = deadline - monotime_ms();
+		int rc;
+
+		if (left <= 0)
+			return errno = ETIMEDOUT, -1;
+		notify_beat();
+		rc = poll(&p, 1, left > NOTIFY_BEAT_MS ? NOTIFY_BEAT_MS
+						: (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
 }

@@ -36,5 +36,10 @@ void notify_ready(void);
  * is NOTIFY_BEAT_MS old.  Never blocks: a full pipe means the
  * supervisor is behind, and it has bytes to read. */
 void notify_beat(void);
+/* A bounded wait of a main loop that may be longer than
+ * daemon_hang_timeout: poll fd for events until deadline (monotime_ms),
+ * NOTIFY_BEAT_MS at a time, beating between.  0 when it is ready, or -1
+ * with errno (ETIMEDOUT at the deadline). */
+int notify_wait_fd(int fd, short events, long long deadline);
 
 #endif

@@ -10,11 +10,6 @@
  * absent, with a warning from relay-master (lib/rstore.h). */
 #define RATE_STORE_AUTH "rate_store.auth"
 #define RATE_STORE_AUTH_OLD "rate_store"
-/* The longest relay-metrics' alert mail (metrics_alert_mail) waits, in
- * seconds, for the connection to the relay and for each write and read
- * of its SMTP session (metrics/mon_smtp.c), in its main thread: the
- * hang limit relay-master applies leaves room for one such wait. */
-#define METRICS_ALERT_SMTP_WAIT 10
 
 struct settings {
 	char *dir;              /* the instance directory (-d), absolute */

@@ -1,24 +1,42 @@
 /* mon_smtp.c: one alert message to the operator, through the relay
  * itself: SMTP to the first `listen` address (a wildcard one as
- * loopback), from metrics_alert_from, with a limit on the connect and
- * every read and write (METRICS_ALERT_SMTP_WAIT, 10 s).  The relay's rules must let it in (man/relay-metrics.8); a
- * refusal or failure is returned: mon_alert.c logs it and tries again
- * later, never in a loop. */
+ * loopback), from metrics_alert_from, each step (the connect, a command
+ * and its whole reply, the message and its reply) within
+ * MON_SMTP_STEP_MS.  The relay's rules must let it in
+ * (man/relay-metrics.8); a refusal or failure is returned: mon_alert.c
+ * logs it and tries again later, never in a loop.  This runs in
+ * relay-metrics' main thread, whose beats (lib/notify.h) tell
+ * relay-master it is not hung: its waits beat (notify_wait_fd), so a
+ * relay slow to answer (its content scan, say) is no hang. */
 #include "mon.h"
 #include "date822.h"
 #include "listen_addr.h"
 #include "log.h"
+#include "monotime.h"
 #include "notify.h"
 #include "settings.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#define MON_SMTP_STEP_MS 10000
+
+/* The connection: its socket (non-blocking), what was read of the
+ * reply, the deadline of the step under way (monotime_ms). */
+struct smtp_conn {
+	int fd;
+	char in[1024];
+	size_t len;
+	long long deadline;
+};
 
 /* The relay's first listener, as an address to connect to. */
 static int relay_addr(struct sockaddr_storage *ss, socklen_t *len)
@@ -42,13 +60,57 @@ static int relay_addr(struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
-/* Read one reply (its last line); the code, or -1. */
-static int reply(FILE *f)
+/* All of buf, before the step's deadline; 0 or -1. */
+static int conn_write(struct smtp_conn *c, const char *buf, size_t n)
 {
-	char line[1024];
+	while (n > 0) {
+		ssize_t w = send(c->fd, buf, n, MSG_NOSIGNAL);
+		if (w > 0) {
+			buf += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno != EINTR &&
+			   (errno != EAGAIN ||
+			    notify_wait_fd(c->fd, POLLOUT, c->deadline) < 0))
+			return -1;
+	}
+	return 0;
+}
 
-	while (fgets(line, sizeof line, f)) {
-		if (strlen(line) < 4)
+/* The next line of the reply (CRLF gone) into line; 0, or -1 (end of
+ * file, a line longer than c->in, the deadline). */
+static int conn_line(struct smtp_conn *c, char *line, size_t max)
+{
+	char *nl;
+	size_t n;
+
+	while (!(nl = memchr(c->in, '\n', c->len))) {
+		ssize_t r;
+		if (c->len == sizeof c->in)
+			return -1;
+		r = recv(c->fd, c->in + c->len, sizeof c->in - c->len, 0);
+		if (r > 0)
+			c->len += (size_t)r;
+		else if (r == 0 || (errno != EINTR && (errno != EAGAIN ||
+			 notify_wait_fd(c->fd, POLLIN, c->deadline) < 0)))
+			return -1;
+	}
+	n = (size_t)(nl - c->in) + 1;
+	if (n > max)
+		return -1;
+	memcpy(line, c->in, n - 1);
+	line[n - 1 - (n >= 2 && c->in[n - 2] == '\r')] = '\0';
+	memmove(c->in, c->in + n, c->len - n);
+	c->len -= n;
+	return 0;
+}
+
+/* Read one reply (its last line); the code, or -1. */
+static int reply(struct smtp_conn *c)
+{
+	char line[sizeof c->in];
+
+	while (conn_line(c, line, sizeof line) == 0) {
+		if (strlen(line) < 3)
 			return -1;
 		if (line[3] != '-')
 			return (line[0] - '0') * 100 + (line[1] - '0') * 10 +
@@ -57,86 +119,103 @@ static int reply(FILE *f)
 	return -1;
 }
 
-/* Send a command (fmt with arg, or none), read its reply: 0 when the
- * reply's class is want. */
-static int step(FILE *in, FILE *out, int want, const char *fmt,
-		const char *arg)
+/* One step: send text (the command, or the message; NULL: none), read
+ * its reply, all within MON_SMTP_STEP_MS: 0 when the reply's class is
+ * want. */
+static int step(struct smtp_conn *c, int want, const char *text)
 {
-	/* METRICS_ALERT_SMTP_WAIT each, several in a row: relay-metrics'
-	 * main thread (its heartbeat, lib/notify.h) is busy here, not
-	 * hung; relay-master's limit leaves room for one */
-	notify_beat();
-	if (fmt) {
-		fprintf(out, fmt, arg);
-		if (fflush(out) == EOF)
-			return -1;
-	}
-	return reply(in) / 100 == want ? 0 : -1;
+	c->deadline = monotime_ms() + MON_SMTP_STEP_MS;
+	if (text && conn_write(c, text, strlen(text)) < 0)
+		return -1;
+	return reply(c) / 100 == want ? 0 : -1;
 }
 
-/* The message, dot-stuffed, CRLF line ends. */
-static void message(FILE *f, const char *to, const char *from,
+/* A command of fmt with arg, then step. */
+static int command(struct smtp_conn *c, int want, const char *fmt,
+		   const char *arg)
+{
+	char cmd[600];
+	int n = snprintf(cmd, sizeof cmd, fmt, arg);
+
+	if (n < 0 || (size_t)n >= sizeof cmd)
+		return -1;
+	return step(c, want, cmd);
+}
+
+/* The message, dot-stuffed, CRLF line ends, and the final dot. */
+static void message(struct mon_buf *m, const char *to, const char *from,
 		    const char *body)
 {
 	char date[64];
 
 	date822_format((long long)time(NULL), date, sizeof date);
-	fprintf(f, "From: <%s>\r\nTo: <%s>\r\nDate: %s\r\nSubject: relaybox "
-		   "%s: alert\r\nAuto-Submitted: auto-generated\r\n\r\n",
-		from, to, date, cf.hostname);
+	mon_printf(m, "From: <%s>\r\nTo: <%s>\r\nDate: %s\r\nSubject: "
+		   "relaybox %s: alert\r\nAuto-Submitted: auto-generated"
+		   "\r\n\r\n", from, to, date, cf.hostname);
 	for (const char *p = body; *p;) {
 		size_t n = strcspn(p, "\n");
-		fprintf(f, "%s%.*s\r\n", *p == '.' ? "." : "", (int)n, p);
+		mon_printf(m, "%s%.*s\r\n", *p == '.' ? "." : "", (int)n, p);
 		p += n + (p[n] == '\n');
 	}
-	fprintf(f, ".\r\n");
+	mon_printf(m, ".\r\n");
 }
 
-static int session(FILE *in, FILE *out, const char *to, const char *from,
+static int session(struct smtp_conn *c, const char *to, const char *from,
 		   const char *body)
 {
-	if (step(in, out, 2, NULL, NULL) < 0 ||
-	    step(in, out, 2, "EHLO %s\r\n", cf.hostname) < 0 ||
-	    step(in, out, 2, "MAIL FROM:<%s>\r\n", from) < 0 ||
-	    step(in, out, 2, "RCPT TO:<%s>\r\n", to) < 0 ||
-	    step(in, out, 3, "DATA\r\n", NULL) < 0)
+	struct mon_buf m = { 0 };
+	int rc;
+
+	if (step(c, 2, NULL) < 0 ||
+	    command(c, 2, "EHLO %s\r\n", cf.hostname) < 0 ||
+	    command(c, 2, "MAIL FROM:<%s>\r\n", from) < 0 ||
+	    command(c, 2, "RCPT TO:<%s>\r\n", to) < 0 ||
+	    command(c, 3, "DATA\r\n", NULL) < 0)
 		return -1;
-	message(out, to, from, body);
-	if (step(in, out, 2, "%s", "") < 0)
+	message(&m, to, from, body);
+	rc = m.failed || !m.s ? -1 : step(c, 2, m.s);
+	free(m.s);
+	if (rc == 0) {
+		c->deadline = monotime_ms() + MON_SMTP_STEP_MS;
+		conn_write(c, "QUIT\r\n", 6);
+	}
+	return rc;
+}
+
+/* A connection to the relay within MON_SMTP_STEP_MS; 0, or -1. */
+static int conn_open(struct smtp_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len, el = sizeof(int);
+	int e = 0;
+
+	c->deadline = monotime_ms() + MON_SMTP_STEP_MS;
+	if (relay_addr(&ss, &len) < 0 ||
+	    (c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+			    SOCK_NONBLOCK, 0)) < 0)
 		return -1;
-	fprintf(out, "QUIT\r\n");
+	if (connect(c->fd, (struct sockaddr *)&ss, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS ||
+	    notify_wait_fd(c->fd, POLLOUT, c->deadline) < 0 ||
+	    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e)
+		return -1;
 	return 0;
 }
 
 int mon_smtp_send(const char *to, const char *body)
 {
-	struct timeval tv = { METRICS_ALERT_SMTP_WAIT, 0 };
-	struct sockaddr_storage ss;
-	socklen_t len;
+	struct smtp_conn c = { .fd = -1 };
 	char from[320];
-	FILE *in = NULL, *out = NULL;
-	int fd = -1, fd2 = -1, ok = 0;
+	int ok;
 
 	if (*cf.metrics_alert_from)
 		snprintf(from, sizeof from, "%s", cf.metrics_alert_from);
 	else
 		snprintf(from, sizeof from, "relay-metrics@%s", cf.hostname);
-	if (relay_addr(&ss, &len) == 0 &&
-	    (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
-	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0 &&
-	    connect(fd, (struct sockaddr *)&ss, len) == 0 &&
-	    (fd2 = dup(fd)) >= 0 && (in = fdopen(fd, "r")) &&
-	    (out = fdopen(fd2, "w")))
-		ok = session(in, out, to, from, body) == 0;
-	if (out)
-		fclose(out);
-	else if (fd2 >= 0)
-		close(fd2);
-	if (in)
-		fclose(in);
-	else if (fd >= 0)
-		close(fd);
+	ok = conn_open(&c) == 0 && session(&c, to, from, body) == 0;
+	if (c.fd >= 0)
+		close(c.fd);
 	if (!ok)
 		return -1;
 	log_info("alert mail to=<%s> sent through the relay", to);

@@ -10,7 +10,10 @@
  * tries it again later) and relay-send hangs up, which relay-queue takes
  * for an abandoned injection: it queues nothing of it (queue_job.c).
  * After a timeout, the injections of the next inject_timeout seconds
- * fail at once instead of waiting out one deadline each. */
+ * fail at once instead of waiting out one deadline each.  The loop may
+ * wait longer than daemon_hang_timeout: notify_wait_fd beats meanwhile
+ * (lib/notify.h; its deadlines are send_worker_ms, the same monotonic
+ * clock); a relay-queue that hangs is relay-master's to find. */
 #include "send.h"
 #include "send_worker.h"
 #include "kv.h"
@@ -34,30 +37,6 @@
  * the last one run out of time. */
 static long long inj_quiet_until;
 
-/* Wait until fd is ready for events, at most until deadline
- * (send_worker_ms): 0, or -1 with errno (ETIMEDOUT).  The main loop
- * waits here up to inject_timeout, which may exceed
- * daemon_hang_timeout: it beats meanwhile (lib/notify.h); a relay-queue
- * that hangs is relay-master's to find, not relay-send. */
-static int inj_wait(int fd, short events, long long deadline)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
-		long long left = deadline - send_worker_ms();
-		int rc;
-
-		if (left <= 0)
-			return errno = ETIMEDOUT, -1;
-		notify_beat();
-		rc = poll(&p, 1, left > NOTIFY_BEAT_MS ? NOTIFY_BEAT_MS
-						: (int)left);
-		if (rc > 0)
-			return 0;
-		if (rc < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
 /* All of buf into the pipe fd (non-blocking) by the deadline; 0, or -1
  * with errno (EPIPE: relay-queue closed it, its answer says why). */
 static int inj_write(int fd, const char *buf, size_t len, long long deadline)
@@ -68,7 +47,7 @@ static int inj_write(int fd, const char *buf, size_t len, long long deadline)
 			buf += n;
 			len -= (size_t)n;
 		} else if (errno == EAGAIN) {
-			if (inj_wait(fd, POLLOUT, deadline) < 0)
+			if (notify_wait_fd(fd, POLLOUT, deadline) < 0)
 				return -1;
 		} else if (errno != EINTR) {
 			return -1;
@@ -106,7 +85,7 @@ static int inj_frame(struct ns_reader *rd, char **payload, size_t *len,
 	int rc;
 
 	while ((rc = ns_reader_try(rd, payload, len)) == 0)
-		if (inj_wait(rd->fd, POLLIN, deadline) < 0)
+		if (notify_wait_fd(rd->fd, POLLIN, deadline) < 0)
 			return errno == ETIMEDOUT ? 0 : -1;
 	return rc;
 }
