@@ -57,6 +57,8 @@ struct master_child {
 	double next_start;      /* monotonic time of the next allowed start */
 	int restarts;           /* starts after the first */
 	int quick_deaths;       /* consecutive deaths soon after start */
+	int hang_kills;         /* consecutive kills as hung (master_child.c) */
+	int hang_killed;        /* this start was killed as hung */
 	int admit_key;          /* gets the admission key (lib/admit.h) */
 	int tls_store;          /* gets the TLS certificate and key (master_tls.c) */
 	int off_path;           /* not on the mail path: readiness skips it */
@@ -64,6 +66,7 @@ struct master_child {
 	int notify_fd;          /* read end of that pipe, -1 when closed */
 	int serving;            /* said so since its last start */
 	int slow_said;          /* logged that it has not, this start */
+	double ready_mono;      /* monotonic time of its ready byte */
 	double last_beat;       /* monotonic time of its last byte there */
 	int stop_sig;           /* stops it with the relay, also as its
 				 * parent-death signal; 0: SIGTERM */

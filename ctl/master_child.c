@@ -2,7 +2,8 @@
  * started as root when the master is root and drops to its own uid itself
  * (privs_drop); the master keeps root only to restart them.  A daemon that
  * dies is restarted at most once a second; one that keeps dying soon after
- * starting is reported loudly and retried every MASTER_SLOW_RETRY seconds. */
+ * starting, or keeps being killed as hung (master_watch.c), is reported
+ * loudly and retried every MASTER_SLOW_RETRY seconds. */
 #include "master.h"
 #include "admit.h"
 #include "notify.h"
@@ -28,6 +29,13 @@
 #define MASTER_QUICK_DEATH 10.0  /* died this soon after start: "quick" */
 #define MASTER_QUICK_MAX 10      /* this many in a row: slow down */
 #define MASTER_SLOW_RETRY 30.0
+/* Killed as hung this many times in a row: slow down too.  Each of those
+ * deaths may come long after its start (the kill waits for the hang
+ * limit, the hang may come after its ready byte), so they are counted on
+ * their own; a daemon that had served MASTER_HANG_FORGET seconds before
+ * it went silent hung once, not in a loop, and starts the count anew. */
+#define MASTER_HANG_MAX 3
+#define MASTER_HANG_FORGET 600.0
 
 /* Every daemon says when it serves (lib/notify.h): after the checks of
  * its start (rules.cdb readable, socket listening), so a daemon that
@@ -233,6 +241,7 @@ static void child_start(struct master_child *c)
 		c->restarts++;
 	c->pid = pid;
 	c->slow_said = 0;
+	c->hang_killed = 0;
 	c->started = time(NULL);
 	c->started_mono = master_now();
 	c->next_start = c->started_mono + 1.0;
@@ -271,6 +280,17 @@ static struct master_child *child_by_pid(pid_t pid)
 	return NULL;
 }
 
+/* Count c's kills as hung in a row (MASTER_HANG_MAX): a run that ended
+ * otherwise, and lived past MASTER_QUICK_DEATH, ends the row. */
+static void child_count_hang(struct master_child *c, double lived)
+{
+	if (c->hang_killed)
+		c->hang_kills = c->last_beat - c->ready_mono <
+				MASTER_HANG_FORGET ? c->hang_kills + 1 : 1;
+	else if (lived >= MASTER_QUICK_DEATH)
+		c->hang_kills = 0;
+}
+
 /* Log how c ended and decide when it may start again. */
 static void child_died(struct master_child *c, int status)
 {
@@ -287,9 +307,15 @@ static void child_died(struct master_child *c, int status)
 	c->pid = 0;
 	master_child_notify_close(c);
 	c->quick_deaths = lived < MASTER_QUICK_DEATH ? c->quick_deaths + 1 : 0;
+	child_count_hang(c, lived);
 	if (c->next_start < now)
 		c->next_start = now;
-	if (c->quick_deaths >= MASTER_QUICK_MAX) {
+	if (c->hang_killed && c->hang_kills >= MASTER_HANG_MAX) {
+		c->next_start = now + MASTER_SLOW_RETRY;
+		master_log("fatal", "%s was killed as hung %d times in a row: "
+			   "retrying every %.0f s; look at the lines above",
+			   c->name, c->hang_kills, MASTER_SLOW_RETRY);
+	} else if (c->quick_deaths >= MASTER_QUICK_MAX) {
 		c->next_start = now + MASTER_SLOW_RETRY;
 		master_log("fatal",
 			   "%s died %d times in a row within %.0f s of starting: "
@@ -353,7 +379,7 @@ void master_child_notify_read(const struct pollfd *pf, int n)
 			continue;
 		}
 		c->serving = 1;
-		c->last_beat = master_now();
+		c->last_beat = c->ready_mono = master_now();
 		master_log("info", "%s pid=%ld is ready", c->name, (long)c->pid);
 	}
 }

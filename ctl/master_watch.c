@@ -102,6 +102,7 @@ static void watch_kill(struct master_child *c, double silent)
 		   "(daemon_hang_timeout %ld): SIGKILL, then restarted",
 		   c->name, (long)c->pid, silent, watch_limit);
 	kill(c->pid, SIGKILL);
+	c->hang_killed = 1; /* counted when reaped (MASTER_HANG_MAX) */
 	master_child_notify_close(c); /* not serving: run/ready goes */
 	c->slow_said = 1; /* it served: not "not ready yet" until reaped */
 }
