@@ -95,12 +95,25 @@ static int watch_read(struct master_child *c)
 	return heard;
 }
 
+/* The limit for a log line: the setting, and what applies if raised. */
+static void watch_limit_text(char *buf, size_t n)
+{
+	if (watch_limit == cf.daemon_hang_timeout)
+		snprintf(buf, n, "daemon_hang_timeout %ld", watch_limit);
+	else
+		snprintf(buf, n, "daemon_hang_timeout %ld, raised to %ld",
+			 cf.daemon_hang_timeout, watch_limit);
+}
+
 /* SIGKILL c, which has said nothing for `silent` seconds. */
 static void watch_kill(struct master_child *c, double silent)
 {
+	char limit[80];
+
+	watch_limit_text(limit, sizeof limit);
 	master_log("fatal", "%s pid=%ld hangs: silent for %.0f s "
-		   "(daemon_hang_timeout %ld): SIGKILL, then restarted",
-		   c->name, (long)c->pid, silent, watch_limit);
+		   "(%s): SIGKILL, then restarted",
+		   c->name, (long)c->pid, silent, limit);
 	kill(c->pid, SIGKILL);
 	c->hang_killed = 1; /* counted when reaped (MASTER_HANG_MAX) */
 	master_child_notify_close(c); /* not serving: run/ready goes */
@@ -111,9 +124,12 @@ static void watch_kill(struct master_child *c, double silent)
  * its start, which cannot be told apart from here; said once. */
 static void watch_not_ready(struct master_child *c, double took)
 {
+	char limit[80];
+
+	watch_limit_text(limit, sizeof limit);
 	master_log("warning", "%s pid=%ld has not said it serves after %.0f s "
-		   "(daemon_hang_timeout %ld): still starting, or stuck",
-		   c->name, (long)c->pid, took, watch_limit);
+		   "(%s): still starting, or stuck",
+		   c->name, (long)c->pid, took, limit);
 	c->slow_said = 1;
 }
 

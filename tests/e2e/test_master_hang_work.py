@@ -180,6 +180,12 @@ def test_tlsrpt_silent_resolver():
                   'hangs: silent' not in inst.log() and
                   inst.status()['relay-send'][0] == pid,
                   inst.log_tail(12))
+            os.kill(pid, signal.SIGSTOP)
+            killed = r'relay-send pid=%d hangs: silent for \d+ s ' \
+                r'\(daemon_hang_timeout 3, raised to 13\)' % pid
+            check('stopped, it is killed after the raised limit, and the '
+                  'line says both', inst.wait_log(killed, 25),
+                  inst.log_tail(12))
             no_sanitizer_report(inst)
     finally:
         silent.close()
