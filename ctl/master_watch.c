@@ -24,25 +24,28 @@
 
 #define WATCH_READS_MAX 16 /* reads per pipe and round; more is flood */
 
-/* The limit applied: daemon_hang_timeout, or more (master_watch_init). */
-static long watch_limit;
+/* Longer limits for the daemons whose loops wait longer without a
+ * beat (master_watch_init); 0: daemon_hang_timeout as set. */
+static long watch_redis_least, watch_rpt_least;
 
-/* The limit applied raised to least seconds when below, with a log
- * line that says why. */
-static void watch_need(long least, const char *why)
+/* least seconds, or 0 when daemon_hang_timeout already leaves that much
+ * room (or is 0: no watch), with a log line that says why and for whom. */
+static long watch_need(long least, const char *why, const char *whom)
 {
-	if (watch_limit <= 0 || watch_limit >= least)
-		return;
+	long set = cf.daemon_hang_timeout;
+
+	if (set <= 0 || set >= least)
+		return 0;
 	master_log("warning", "daemon_hang_timeout %ld is too short for %s: "
-		   "%ld s applied", cf.daemon_hang_timeout, why, least);
-	watch_limit = least;
+		   "%ld s applied to %s", set, why, least, whom);
+	return least;
 }
 
 /* Waits a daemon's main loop makes without a beat in between, as its
  * configuration has it: a limit that does not leave room for them would
- * kill it for waiting, again and again, while they last.  It is raised,
- * and the log says so.
- * - relay-policy (and relay-metrics) with a shared rate_store (not
+ * kill it for waiting, again and again, while they last.  That daemon's
+ * limit is raised, and the log says so; the others keep the setting.
+ * - relay-policy and relay-metrics with a shared rate_store (not
  *   "local": no Redis) wait for Redis an exchange at a time, each up to
  *   rate_store_timeout: room for two in a row.
  * - relay-send with tls_rpt = yes looks up a policy domain's TLSRPT
@@ -55,18 +58,33 @@ void master_watch_init(void)
 	long redis = (cf.rate_store_timeout + 999) / 1000;
 	char why[160];
 
-	watch_limit = cf.daemon_hang_timeout;
+	watch_redis_least = watch_rpt_least = 0;
 	if (cf.rate_store && *cf.rate_store &&
 	    strcmp(cf.rate_store, "local") != 0) {
 		snprintf(why, sizeof why, "rate_store_timeout %ld ms "
 			 "(relay-policy waits that long for Redis)",
 			 cf.rate_store_timeout);
-		watch_need(2 * redis + NOTIFY_HANG_MIN, why);
+		watch_redis_least = watch_need(2 * redis + NOTIFY_HANG_MIN, why,
+					       "relay-policy and relay-metrics");
 	}
 	if (cf.tls_rpt)
-		watch_need(DNS_WAIT_MAX + NOTIFY_HANG_MIN,
-			   "tls_rpt = yes (relay-send waits for a TLSRPT "
-			   "lookup in its loop)");
+		watch_rpt_least = watch_need(DNS_WAIT_MAX + NOTIFY_HANG_MIN,
+					     "tls_rpt = yes (relay-send waits "
+					     "for a TLSRPT lookup in its loop)",
+					     "relay-send");
+}
+
+/* c's limit in seconds: daemon_hang_timeout, or its raised one. */
+static long watch_limit(const struct master_child *c)
+{
+	long limit = cf.daemon_hang_timeout;
+
+	if ((!strcmp(c->name, "relay-policy") ||
+	     !strcmp(c->name, "relay-metrics")) && watch_redis_least > limit)
+		limit = watch_redis_least;
+	if (!strcmp(c->name, "relay-send") && watch_rpt_least > limit)
+		limit = watch_rpt_least;
+	return limit;
 }
 
 /* Empty c's pipe; 1 when a byte came.  End of file (the daemon closed
@@ -95,14 +113,17 @@ static int watch_read(struct master_child *c)
 	return heard;
 }
 
-/* The limit for a log line: the setting, and what applies if raised. */
-static void watch_limit_text(char *buf, size_t n)
+/* c's limit for a log line: the setting, and what applies if raised. */
+static void watch_limit_text(const struct master_child *c, char *buf,
+			     size_t n)
 {
-	if (watch_limit == cf.daemon_hang_timeout)
-		snprintf(buf, n, "daemon_hang_timeout %ld", watch_limit);
+	long limit = watch_limit(c);
+
+	if (limit == cf.daemon_hang_timeout)
+		snprintf(buf, n, "daemon_hang_timeout %ld", limit);
 	else
 		snprintf(buf, n, "daemon_hang_timeout %ld, raised to %ld",
-			 cf.daemon_hang_timeout, watch_limit);
+			 cf.daemon_hang_timeout, limit);
 }
 
 /* SIGKILL c, which has said nothing for `silent` seconds. */
@@ -110,7 +131,7 @@ static void watch_kill(struct master_child *c, double silent)
 {
 	char limit[80];
 
-	watch_limit_text(limit, sizeof limit);
+	watch_limit_text(c, limit, sizeof limit);
 	master_log("fatal", "%s pid=%ld hangs: silent for %.0f s "
 		   "(%s): SIGKILL, then restarted",
 		   c->name, (long)c->pid, silent, limit);
@@ -126,7 +147,7 @@ static void watch_not_ready(struct master_child *c, double took)
 {
 	char limit[80];
 
-	watch_limit_text(limit, sizeof limit);
+	watch_limit_text(c, limit, sizeof limit);
 	master_log("warning", "%s pid=%ld has not said it serves after %.0f s "
 		   "(%s): still starting, or stuck",
 		   c->name, (long)c->pid, took, limit);
@@ -137,13 +158,14 @@ void master_watch_beats(void)
 {
 	struct master_child *c;
 	double now;
+	long limit;
 	int i;
 
 	for (i = 0; (c = master_child_at(i)); i++) {
 		now = master_now();
+		limit = watch_limit(c);
 		if (c->pid && c->notifies && !c->serving && !c->slow_said &&
-		    watch_limit > 0 &&
-		    now - c->started_mono >= (double)watch_limit)
+		    limit > 0 && now - c->started_mono >= (double)limit)
 			watch_not_ready(c, now - c->started_mono);
 		if (!c->pid || !c->serving)
 			continue;
@@ -151,8 +173,7 @@ void master_watch_beats(void)
 		 * up finds the bytes that came meanwhile */
 		if (watch_read(c))
 			c->last_beat = now;
-		if (watch_limit > 0 &&
-		    now - c->last_beat >= (double)watch_limit)
+		if (limit > 0 && now - c->last_beat >= (double)limit)
 			watch_kill(c, now - c->last_beat);
 	}
 }

@@ -180,12 +180,19 @@ def test_tlsrpt_silent_resolver():
                   'hangs: silent' not in inst.log() and
                   inst.status()['relay-send'][0] == pid,
                   inst.log_tail(12))
+            remote = inst.status()['relay-remote'][0]
             os.kill(pid, signal.SIGSTOP)
+            os.kill(remote, signal.SIGSTOP)
             killed = r'relay-send pid=%d hangs: silent for \d+ s ' \
                 r'\(daemon_hang_timeout 3, raised to 13\)' % pid
             check('stopped, it is killed after the raised limit, and the '
                   'line says both', inst.wait_log(killed, 25),
                   inst.log_tail(12))
+            m = re.search(r'relay-remote pid=%d hangs: silent for (\d+) s '
+                          r'\(daemon_hang_timeout 3\)' % remote, inst.log())
+            check('relay-remote, stopped at the same time, had the limit '
+                  'as set: only relay-send waits for the lookup',
+                  m and int(m.group(1)) < 13, inst.log_tail(12))
             no_sanitizer_report(inst)
     finally:
         silent.close()
