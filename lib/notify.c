@@ -112,3 +112,20 @@ int notify_wait_fd(int fd, short events, long long deadline)
 			return -1;
 	}
 }
+
+int notify_write_fd(int fd, const char *buf, size_t len, long long deadline)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n >= 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (errno == EAGAIN) {
+			if (notify_wait_fd(fd, POLLOUT, deadline) < 0)
+				return -1;
+		} else if (errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -11,6 +11,8 @@
 #ifndef NOTIFY_H
 #define NOTIFY_H
 
+#include <stddef.h>
+
 #define NOTIFY_FD 4
 #define NOTIFY_ENV "RELAYBOX_NOTIFY_FD"
 
@@ -41,5 +43,9 @@ void notify_beat(void);
  * NOTIFY_BEAT_MS at a time, beating between.  0 when it is ready, or -1
  * with errno (ETIMEDOUT at the deadline). */
 int notify_wait_fd(int fd, short events, long long deadline);
+/* All of buf into the non-blocking fd by deadline, waiting with
+ * notify_wait_fd: 0, or -1 with errno (EPIPE: the reader is gone; the
+ * caller ignores SIGPIPE). */
+int notify_write_fd(int fd, const char *buf, size_t len, long long deadline);
 
 #endif

@@ -60,22 +60,6 @@ static int relay_addr(struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
-/* All of buf, before the step's deadline; 0 or -1. */
-static int conn_write(struct smtp_conn *c, const char *buf, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(c->fd, buf, n, MSG_NOSIGNAL);
-		if (w > 0) {
-			buf += w;
-			n -= (size_t)w;
-		} else if (w < 0 && errno != EINTR &&
-			   (errno != EAGAIN ||
-			    notify_wait_fd(c->fd, POLLOUT, c->deadline) < 0))
-			return -1;
-	}
-	return 0;
-}
-
 /* The next line of the reply (CRLF gone) into line; 0, or -1 (end of
  * file, a line longer than c->in, the deadline). */
 static int conn_line(struct smtp_conn *c, char *line, size_t max)
@@ -125,7 +109,7 @@ static int reply(struct smtp_conn *c)
 static int step(struct smtp_conn *c, int want, const char *text)
 {
 	c->deadline = monotime_ms() + MON_SMTP_STEP_MS;
-	if (text && conn_write(c, text, strlen(text)) < 0)
+	if (text && notify_write_fd(c->fd, text, strlen(text), c->deadline) < 0)
 		return -1;
 	return reply(c) / 100 == want ? 0 : -1;
 }
@@ -177,7 +161,7 @@ static int session(struct smtp_conn *c, const char *to, const char *from,
 	free(m.s);
 	if (rc == 0) {
 		c->deadline = monotime_ms() + MON_SMTP_STEP_MS;
-		conn_write(c, "QUIT\r\n", 6);
+		notify_write_fd(c->fd, "QUIT\r\n", 6, c->deadline);
 	}
 	return rc;
 }

@@ -37,25 +37,6 @@
  * the last one run out of time. */
 static long long inj_quiet_until;
 
-/* All of buf into the pipe fd (non-blocking) by the deadline; 0, or -1
- * with errno (EPIPE: relay-queue closed it, its answer says why). */
-static int inj_write(int fd, const char *buf, size_t len, long long deadline)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n >= 0) {
-			buf += n;
-			len -= (size_t)n;
-		} else if (errno == EAGAIN) {
-			if (notify_wait_fd(fd, POLLOUT, deadline) < 0)
-				return -1;
-		} else if (errno != EINTR) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* "I dsn=kind", "I smtputf8=yes" when asked, "F from", "T rcpt", "" as
  * NUL-terminated fields; 0 when they do not fit. */
 static size_t inj_envelope(char *buf, size_t n, const char *from,
@@ -149,8 +130,8 @@ static int inj_send(int sock, int mp[2], int ep[2], const char *env,
 	/* the envelope first: relay-queue checks it before it reads the
 	 * message (and it fits in the pipe, env[] is that short); a refused
 	 * one closes the message pipe (EPIPE): the answer says why */
-	if (inj_write(ep[1], env, elen, deadline) < 0 || close(ep[1]) < 0 ||
-	    (ep[1] = -1, inj_write(mp[1], msg, len, deadline) < 0 &&
+	if (notify_write_fd(ep[1], env, elen, deadline) < 0 || close(ep[1]) < 0 ||
+	    (ep[1] = -1, notify_write_fd(mp[1], msg, len, deadline) < 0 &&
 			     errno != EPIPE)) {
 		if (errno == ETIMEDOUT)
 			snprintf(err, errsz, "relay-queue took no more of it "

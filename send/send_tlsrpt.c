@@ -415,11 +415,13 @@ void send_tlsrpt_tick(long long now)
 		next = (now / cf.tls_rpt_period + 1) * cf.tls_rpt_period;
 		leftovers = now;
 	}
-	if (leftovers && now >= leftovers && rpt_leftovers(path) < 0) {
-		leftovers = rpt_retry_at(now);
-	} else if (leftovers && now >= leftovers) {
-		leftovers = 0; /* every period reported */
-		retry_wait = RPT_RETRY;
+	if (leftovers && now >= leftovers) {
+		if (rpt_leftovers(path) < 0) {
+			leftovers = rpt_retry_at(now);
+		} else {
+			leftovers = 0; /* every period reported */
+			retry_wait = RPT_RETRY;
+		}
 	}
 	if (now < next)
 		return;
